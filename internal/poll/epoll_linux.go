@@ -21,6 +21,9 @@ const (
 	ET    = unix.EPOLLET
 )
 
+// WakeTag is the tag of the wake-up eventfd's events.
+const WakeTag = 1
+
 // Poller is one epoll instance plus a wake-up eventfd. Add, Mod, Del and Wait are
 // called only by the owning loop; Wake may be called from any goroutine.
 type Poller struct {
@@ -41,7 +44,7 @@ func New() (*Poller, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	p := &Poller{epfd: epfd, evfd: evfd}
-	if err := p.Add(evfd, In); err != nil {
+	if err := p.Add(evfd, In, WakeTag); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -51,18 +54,19 @@ func New() (*Poller, error) {
 // WakeFd is the descriptor whose readiness means Wake was called.
 func (p *Poller) WakeFd() int { return p.evfd }
 
-// Add registers fd for the given events.
-func (p *Poller) Add(fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+// Add registers fd for the given events. tag is returned with every event of fd (in
+// the event's Pad word) so that the loop can tell kinds of descriptors apart.
+func (p *Poller) Add(fd int, events uint32, tag int32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: tag}
 	if err := epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl add", err)
 	}
 	return nil
 }
 
-// Mod changes the events registered for fd.
-func (p *Poller) Mod(fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+// Mod changes the events (and tag) registered for fd.
+func (p *Poller) Mod(fd int, events uint32, tag int32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: tag}
 	if err := epollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl mod", err)
 	}

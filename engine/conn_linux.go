@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/gale-server/gale/internal/sys"
+	"golang.org/x/sys/unix"
+)
+
+// Connection flags; owned by the connection's loop.
+const (
+	fClosed          uint32 = 1 << iota // closed; no more callbacks except none
+	fPaused                             // handler asked to stop reading
+	fHiPaused                           // output above high water: reading stopped
+	fReadPending                        // the socket may hold unread bytes (paused while readable)
+	fDirty                              // in the loop's flush list
+	fPending                            // in the loop's resume list
+	fWantDrain                          // call OnDrain at low water
+	fCloseAfterFlush                    // close once output is flushed
+	fLinger                             // write side shut; discarding input until EOF or timeout
+	fWaitOut                            // the socket refused output; waiting for EPOLLOUT
+	fEOF                                // the peer closed its sending side
+)
+
+// Conn is one accepted TCP connection. It is owned by its loop: every method must be
+// called on that loop (from a Handler callback or a closure passed to Loop.Post).
+// An idle connection holds no buffer; the struct itself is kept small.
+type Conn struct {
+	fd        int32
+	flags     uint32
+	loop      *Loop
+	h         Handler
+	ctx       any
+	in        []byte // unconsumed input (pooled), nil when none
+	out       *outq  // queued output, nil when none
+	tnext     *Conn  // timing wheel links
+	tprev     *Conn
+	tdeadline int64 // timer tick, 0 when not armed
+}
+
+// Fd returns the socket descriptor, for socket options and diagnostics.
+func (c *Conn) Fd() int { return int(c.fd) }
+
+// Loop returns the loop that owns the connection.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// Context returns the value set with SetContext (the protocol's per-connection state).
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext stores the protocol's per-connection state.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Closed reports whether the connection has been closed.
+func (c *Conn) Closed() bool { return c.flags&fClosed != 0 }
+
+// RemoteAddr returns the peer address (one getpeername call; nothing is stored).
+func (c *Conn) RemoteAddr() netip.AddrPort {
+	ap, _ := sys.PeerAddr(int(c.fd))
+	return ap
+}
+
+// Buffered reports how many bytes of output are queued in memory (file segments not
+// counted).
+func (c *Conn) Buffered() int {
+	if c.out == nil {
+		return 0
+	}
+	return c.out.mem
+}
+
+// Pending reports whether any output, in memory or from files, is still queued.
+func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
+
+// Write queues p for sending; p is copied and may be reused at once. Output goes to
+// the socket at the end of the current loop iteration, or at once when a lot is
+// queued. Above the high-water mark the engine stops reading from the connection;
+// producers should check Buffered and use WantDrain.
+func (c *Conn) Write(p []byte) error {
+	if c.flags&fClosed != 0 {
+		return ErrClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	q := c.queue()
+	q.appendMem(&c.loop.cache, p)
+	c.markDirty()
+	if q.mem >= flushNowBytes {
+		c.loop.flush(c)
+	}
+	return nil
+}
+
+// SendFile queues n bytes of file fd from offset off, sent with sendfile(2). release,
+// if not nil, is called exactly once, on the loop, when the segment has been sent or
+// the connection closed. fd must stay open until then.
+func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
+	if c.flags&fClosed != 0 {
+		if release != nil {
+			release()
+		}
+		return ErrClosed
+	}
+	if n <= 0 {
+		if release != nil {
+			release()
+		}
+		return nil
+	}
+	q := c.queue()
+	q.segs = append(q.segs, seg{file: fd, foff: off, fn: n, release: release})
+	c.markDirty()
+	return nil
+}
+
+// WantDrain asks for one OnDrain call once queued output falls to the low-water
+// mark. If it already has, OnDrain is called at the end of this loop iteration.
+func (c *Conn) WantDrain() {
+	c.flags |= fWantDrain
+	c.markDirty()
+}
+
+// PauseRead stops reading from the connection until ResumeRead.
+func (c *Conn) PauseRead() { c.flags |= fPaused }
+
+// ResumeRead restarts reading. Bytes left unconsumed earlier are passed to OnData
+// again at the end of this loop iteration, before any new read.
+func (c *Conn) ResumeRead() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags &^= fPaused
+	c.loop.schedule(c)
+}
+
+// Unread reports how many unconsumed input bytes the engine holds for the connection.
+func (c *Conn) Unread() int { return len(c.in) }
+
+// SetTimeout arms the connection's single timer to fire OnTimeout after d,
+// replacing any earlier timer. d <= 0 disarms it.
+func (c *Conn) SetTimeout(d time.Duration) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if d <= 0 {
+		c.loop.wheel.remove(c)
+		return
+	}
+	c.loop.wheel.add(c, c.loop.nowNano+int64(d))
+}
+
+// CancelTimeout disarms the connection's timer.
+func (c *Conn) CancelTimeout() { c.loop.wheel.remove(c) }
+
+// Close closes the connection at once, discarding queued output.
+func (c *Conn) Close() { c.loop.closeConn(c, nil) }
+
+// CloseWithError closes at once and reports err to OnClose.
+func (c *Conn) CloseWithError(err error) { c.loop.closeConn(c, err) }
+
+// Abort closes the connection with a TCP reset.
+func (c *Conn) Abort(err error) {
+	if c.flags&fClosed == 0 {
+		sys.SetLinger0(int(c.fd))
+	}
+	c.loop.closeConn(c, err)
+}
+
+// CloseAfterFlush sends what is queued, then shuts down the write side and closes
+// once the peer closes or a short linger period ends (so that a peer still sending
+// does not turn the last response into a reset).
+func (c *Conn) CloseAfterFlush() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fCloseAfterFlush | fPaused
+	c.markDirty()
+}
+
+func (c *Conn) queue() *outq {
+	if c.out == nil {
+		c.out = c.loop.getOutq()
+	}
+	return c.out
+}
+
+func (c *Conn) markDirty() {
+	if c.flags&fDirty == 0 {
+		c.flags |= fDirty
+		c.loop.dirty = append(c.loop.dirty, c)
+	}
+}
+
+// flushNowBytes is the queued amount above which Write flushes at once instead of
+// waiting for the end of the loop iteration.
+const flushNowBytes = 64 << 10
+
+// seg is one piece of queued output: memory (buf[off:]) or a file range.
+type seg struct {
+	buf     []byte
+	off     int
+	file    int
+	foff    int64
+	fn      int64
+	release func()
+}
+
+// outq is a connection's output queue; owned by the loop, recycled when empty.
+type outq struct {
+	segs []seg
+	mem  int // bytes of memory queued
+}
+
+func (q *outq) appendMem(cache interface {
+	Get(int) []byte
+}, p []byte) {
+	q.mem += len(p)
+	if n := len(q.segs); n > 0 {
+		t := &q.segs[n-1]
+		if t.buf != nil && cap(t.buf) > len(t.buf) {
+			k := copy(t.buf[len(t.buf):cap(t.buf)], p)
+			t.buf = t.buf[:len(t.buf)+k]
+			p = p[k:]
+		}
+	}
+	for len(p) > 0 {
+		size := len(p)
+		if size < 4096 {
+			size = 4096
+		}
+		if size > 64<<10 {
+			size = 64 << 10
+		}
+		b := cache.Get(size)[:0]
+		k := copy(b[:cap(b)], p)
+		q.segs = append(q.segs, seg{buf: b[:k], file: -1})
+		p = p[k:]
+	}
+}
+
+// errnoErr turns a raw errno into a syscall error naming the call.
+func errnoErr(call string, e unix.Errno) error { return os.NewSyscallError(call, e) }

@@ -1,0 +1,123 @@
+// Package engine runs gale's event loops: one loop per core, each a locked OS thread
+// with its own poller, its own SO_REUSEPORT listening sockets, its own connections,
+// timers and buffer caches. Nothing on the hot path takes a lock. Other goroutines
+// reach a connection only by posting a closure to its loop (Loop.Post).
+//
+// A protocol binds to the engine through Handler: the engine calls it on the owning
+// loop when a connection opens, when bytes arrive, when the peer half-closes, when
+// queued output has drained, when the connection's timer fires and when it closes.
+//
+// On Linux the loops use epoll (edge-triggered) and non-blocking system calls; on
+// other systems a fallback built on the net package provides the same API so that the
+// library and its tests work everywhere (performance is a Linux matter).
+package engine
+
+import (
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+)
+
+// Handler receives a connection's events. Every method runs on the connection's loop
+// and must not block.
+type Handler interface {
+	// OnOpen is called once, before any other method, when a connection is accepted.
+	OnOpen(c *Conn)
+	// OnData is called with the bytes that have arrived, preceded by any bytes a
+	// previous call left unconsumed. in is only valid during the call. OnData returns
+	// how many bytes it consumed; the engine keeps the rest (in a pooled buffer) and
+	// passes them again, followed by new bytes, on the next call.
+	OnData(c *Conn, in []byte) int
+	// OnEOF is called when the peer has closed its sending side. The handler decides
+	// whether to close now or after pending output (CloseAfterFlush).
+	OnEOF(c *Conn)
+	// OnDrain is called after WantDrain once queued output has fallen to the low-water
+	// mark.
+	OnDrain(c *Conn)
+	// OnTimeout is called when the timer set with SetTimeout expires.
+	OnTimeout(c *Conn)
+	// OnShutdown is called once for every open connection when the engine starts a
+	// graceful shutdown; the handler closes idle connections and lets busy ones finish.
+	OnShutdown(c *Conn)
+	// OnClose is called exactly once when the connection is closed, with the reason
+	// (nil for an orderly close by this side).
+	OnClose(c *Conn, err error)
+}
+
+// Config sets up an Engine. The zero value is usable: one loop per CPU, no pinning.
+type Config struct {
+	// Workers is the number of event loops; 0 means runtime.NumCPU().
+	Workers int
+	// CPUs, when not empty, pins loop i to CPUs[i%len(CPUs)].
+	CPUs []int
+	// HighWater is the amount of queued output (bytes in memory) above which the
+	// engine stops reading from a connection; default 256 KiB.
+	HighWater int
+	// LowWater is the level at which reading resumes and OnDrain fires; default 64 KiB.
+	LowWater int
+	// Logger receives engine-level events (accept errors, pinning); default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() {
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.HighWater <= 0 {
+		c.HighWater = 256 << 10
+	}
+	if c.LowWater <= 0 || c.LowWater > c.HighWater {
+		c.LowWater = c.HighWater / 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Errors reported by the engine. They are connection-level: the connection they are
+// reported for is closed.
+var (
+	// ErrClosed is returned by writes on a connection that is already closed.
+	ErrClosed = errors.New("engine: connection closed")
+	// ErrInputOverflow means a handler left more unconsumed input than the engine
+	// buffers for one connection.
+	ErrInputOverflow = errors.New("engine: unconsumed input exceeds the per-connection limit")
+	// ErrFileShrank means a file being sent ended before the promised length.
+	ErrFileShrank = errors.New("engine: file shrank while it was being sent")
+	// ErrShutdown is the close reason for connections cut at the end of the grace period.
+	ErrShutdown = errors.New("engine: shut down")
+	// ErrTimeout is the close reason a handler may use for a timed-out connection.
+	ErrTimeout = errors.New("engine: timeout")
+)
+
+// Stats are cumulative counters of one loop, readable from any goroutine.
+type Stats struct {
+	Accepted     uint64 // connections accepted
+	Closed       uint64 // connections closed
+	Active       int64  // connections open now
+	AcceptPauses uint64 // times accepting paused for lack of descriptors (EMFILE/ENFILE)
+	BytesIn      uint64 // bytes read from sockets
+	BytesOut     uint64 // bytes written to sockets, including sendfile
+}
+
+// loopStats is the loop-owned, atomically readable form of Stats.
+type loopStats struct {
+	accepted, closed, acceptPauses, bytesIn, bytesOut atomic.Uint64
+	active                                            atomic.Int64
+}
+
+func (s *loopStats) snapshot() Stats {
+	return Stats{
+		Accepted: s.accepted.Load(), Closed: s.closed.Load(), Active: s.active.Load(),
+		AcceptPauses: s.acceptPauses.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+	}
+}
+
+// Add sums two Stats.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Accepted: s.Accepted + o.Accepted, Closed: s.Closed + o.Closed, Active: s.Active + o.Active,
+		AcceptPauses: s.AcceptPauses + o.AcceptPauses, BytesIn: s.BytesIn + o.BytesIn, BytesOut: s.BytesOut + o.BytesOut,
+	}
+}

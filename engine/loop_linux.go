@@ -1,0 +1,805 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gale-server/gale/internal/poll"
+	"github.com/gale-server/gale/internal/pool"
+	"github.com/gale-server/gale/internal/sys"
+	"golang.org/x/sys/unix"
+)
+
+// Tags stored in the epoll event's Pad word tell what kind of descriptor fired.
+const (
+	tagConn     = 0
+	tagWake     = poll.WakeTag
+	tagListener = 2 // plus the listener's index in the loop
+)
+
+const (
+	readBufSize   = 128 << 10 // the loop's shared read buffer
+	maxRetained   = 96 << 10  // unconsumed input a connection may leave behind
+	acceptBatch   = 128       // accepts per readiness event, for fairness
+	acceptBackoff = 100 * time.Millisecond
+	lingerTimeout = 2 * time.Second
+	sendfileChunk = 4 << 20 // bytes per sendfile call before yielding to other connections
+	maxIovecs     = 64
+	connEvents    = poll.In | poll.Out | poll.RDHup | poll.ET
+)
+
+// Loop is one event loop: a locked OS thread with its own poller, listening sockets,
+// connections, timers and buffer cache. Fields without a lock note are owned by the
+// loop's goroutine.
+type Loop struct {
+	id      int
+	eng     *Engine
+	cpu     int // CPU to pin to, or -1
+	poller  *poll.Poller
+	conns   []*Conn // indexed by fd
+	nconns  int
+	lsocks  []*lsock
+	buf     []byte
+	cache   pool.Cache
+	wheel   wheel
+	now     time.Time
+	nowNano int64
+	dirty   []*Conn
+	pending []*Conn
+	iov     []unix.Iovec
+	outqs   []*outq // free list
+	timers  []loopTimer
+	drain   bool // graceful shutdown in progress
+	stop    bool
+	stats   loopStats // atomic: read by any goroutine
+
+	mu    sync.Mutex // guards tasks
+	tasks []func()   // guarded by mu
+	spare []func()   // loop-owned swap buffer for tasks
+	done  chan struct{}
+}
+
+// lsock is one listening socket owned by a loop.
+type lsock struct {
+	fd     int
+	h      Handler
+	tag    int32
+	paused bool
+	closed bool
+}
+
+type loopTimer struct {
+	at int64
+	f  func()
+}
+
+// ID returns the loop's index, 0..Workers-1.
+func (l *Loop) ID() int { return l.id }
+
+// Now returns the loop's clock, read once per loop iteration.
+func (l *Loop) Now() time.Time { return l.now }
+
+// Post runs f on the loop as soon as possible. It is safe from any goroutine and is
+// the only way for other goroutines to reach the loop's connections. Closures posted
+// after the loop has stopped are dropped.
+func (l *Loop) Post(f func()) {
+	l.mu.Lock()
+	l.tasks = append(l.tasks, f)
+	l.mu.Unlock()
+	l.poller.Wake()
+}
+
+// Stats returns a snapshot of the loop's counters.
+func (l *Loop) Stats() Stats { return l.stats.snapshot() }
+
+// After runs f on the loop after d (coarse, loop-level timers for rare events).
+func (l *Loop) After(d time.Duration, f func()) {
+	l.timers = append(l.timers, loopTimer{at: l.nowNano + int64(d), f: f})
+}
+
+func (l *Loop) tick() {
+	l.now = time.Now()
+	l.nowNano = l.now.UnixNano()
+}
+
+func (l *Loop) run() {
+	defer close(l.done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if l.cpu >= 0 {
+		if err := sys.SetAffinity(l.cpu); err != nil {
+			l.eng.cfg.Logger.Warn("cpu pinning failed", "loop", l.id, "cpu", l.cpu, "err", err)
+		}
+	}
+	events := make([]unix.EpollEvent, 256)
+	l.tick()
+	l.wheel.init(l.nowNano)
+	for !l.stop {
+		wait := l.wheel.nextWaitMillis(l.nowNano)
+		if len(l.timers) > 0 && (wait < 0 || wait > 10) {
+			wait = 10
+		}
+		if len(l.pending) > 0 || len(l.dirty) > 0 {
+			wait = 0
+		}
+		n, err := l.poller.Wait(events, wait)
+		if err != nil {
+			l.eng.cfg.Logger.Error("poll failed", "loop", l.id, "err", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.tick()
+		for i := 0; i < n; i++ {
+			ev := &events[i]
+			switch {
+			case ev.Pad == tagConn:
+				l.connEvent(int(ev.Fd), ev.Events)
+			case ev.Pad == tagWake:
+				l.poller.Drain()
+				l.runTasks()
+			default:
+				l.accept(l.lsocks[ev.Pad-tagListener])
+			}
+		}
+		l.runPending()
+		l.wheel.advance(l.nowNano, l.fireTimer)
+		l.runLoopTimers()
+		l.flushDirty()
+		if l.drain && l.nconns == 0 {
+			l.eng.drained(l)
+		}
+	}
+	l.closeAll(ErrShutdown)
+	l.runTasks()
+	l.poller.Close()
+}
+
+func (l *Loop) runTasks() {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i, f := range tasks {
+		f()
+		tasks[i] = nil
+	}
+	l.spare = tasks
+}
+
+func (l *Loop) runLoopTimers() {
+	if len(l.timers) == 0 {
+		return
+	}
+	var due []func()
+	keep := l.timers[:0]
+	for _, t := range l.timers {
+		if t.at <= l.nowNano {
+			due = append(due, t.f)
+		} else {
+			keep = append(keep, t)
+		}
+	}
+	l.timers = keep
+	for _, f := range due {
+		f()
+	}
+}
+
+func (l *Loop) fireTimer(c *Conn) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if c.flags&fLinger != 0 {
+		l.closeConn(c, nil)
+		return
+	}
+	c.h.OnTimeout(c)
+}
+
+func (l *Loop) connEvent(fd int, events uint32) {
+	if fd >= len(l.conns) {
+		return
+	}
+	c := l.conns[fd]
+	if c == nil {
+		return
+	}
+	if events&poll.Out != 0 && c.flags&fWaitOut != 0 {
+		c.flags &^= fWaitOut
+		l.flush(c)
+	}
+	if events&(poll.In|poll.RDHup|poll.Hup|poll.Err) != 0 && c.flags&fClosed == 0 {
+		hup := events&(poll.RDHup|poll.Hup|poll.Err) != 0
+		if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
+			c.flags |= fReadPending
+			if hup && events&poll.In == 0 {
+				// Nothing left to read: the peer is gone.
+				if events&(poll.Hup|poll.Err) != 0 {
+					l.closeConn(c, l.sockErr(c))
+				}
+			}
+			return
+		}
+		l.read(c, hup)
+	}
+}
+
+// sockErr fetches a pending socket error (SO_ERROR) for the close reason.
+func (l *Loop) sockErr(c *Conn) error {
+	v, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && v != 0 {
+		return errnoErr("read", unix.Errno(v))
+	}
+	return nil
+}
+
+// read drains the socket into the shared buffer and hands the bytes to the handler.
+// With edge-triggered polling a short read means the socket is empty, unless the
+// peer has hung up (hup), in which case reading continues until EOF.
+func (l *Loop) read(c *Conn, hup bool) {
+	for c.flags&fClosed == 0 {
+		if c.flags&fLinger != 0 {
+			n, e := sys.Read(int(c.fd), l.buf)
+			if e == unix.EAGAIN {
+				return
+			}
+			if e != 0 || n == 0 {
+				l.closeConn(c, nil)
+				return
+			}
+			continue
+		}
+		if c.flags&(fPaused|fHiPaused) != 0 {
+			c.flags |= fReadPending
+			return
+		}
+		k := copy(l.buf, c.in)
+		n, e := sys.Read(int(c.fd), l.buf[k:])
+		if e == unix.EAGAIN {
+			c.flags &^= fReadPending
+			return
+		}
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			l.closeConn(c, errnoErr("read", e))
+			return
+		}
+		if n == 0 {
+			c.flags &^= fReadPending
+			if c.flags&fEOF == 0 {
+				c.flags |= fEOF
+				c.h.OnEOF(c)
+			}
+			return
+		}
+		l.stats.bytesIn.Add(uint64(n))
+		l.dispatch(c, l.buf[:k+n])
+		if n < len(l.buf)-k && !hup {
+			c.flags &^= fReadPending
+			return
+		}
+	}
+}
+
+// dispatch passes data (which lives in the shared buffer) to the handler and keeps
+// what it leaves unconsumed.
+func (l *Loop) dispatch(c *Conn, data []byte) {
+	used := c.h.OnData(c, data)
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if used < 0 || used > len(data) {
+		used = len(data)
+	}
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		if c.in != nil {
+			l.cache.Put(c.in)
+			c.in = nil
+		}
+	case len(rest) > maxRetained:
+		l.closeConn(c, ErrInputOverflow)
+	case cap(c.in) >= len(rest):
+		c.in = c.in[:copy(c.in[:len(rest)], rest)]
+	default:
+		if c.in != nil {
+			l.cache.Put(c.in)
+		}
+		c.in = l.cache.Get(len(rest))
+		copy(c.in, rest)
+	}
+}
+
+// schedule queues c for the resume pass at the end of this iteration.
+func (l *Loop) schedule(c *Conn) {
+	if c.flags&fPending == 0 {
+		c.flags |= fPending
+		l.pending = append(l.pending, c)
+	}
+}
+
+// runPending re-dispatches retained input of resumed connections and reads what the
+// socket held while they were paused.
+func (l *Loop) runPending() {
+	for i := 0; i < len(l.pending); i++ {
+		c := l.pending[i]
+		l.pending[i] = nil
+		c.flags &^= fPending
+		if c.flags&(fClosed|fPaused|fHiPaused) != 0 {
+			continue
+		}
+		if len(c.in) > 0 {
+			k := copy(l.buf, c.in)
+			l.dispatch(c, l.buf[:k])
+		}
+		if c.flags&(fClosed|fPaused|fHiPaused) == 0 && c.flags&(fReadPending|fEOF) == fReadPending {
+			l.read(c, true)
+		}
+	}
+	l.pending = l.pending[:0]
+}
+
+func (l *Loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.flags &^= fDirty
+		if c.flags&fClosed == 0 {
+			l.flush(c)
+		}
+	}
+	l.dirty = l.dirty[:0]
+}
+
+func (l *Loop) getOutq() *outq {
+	if n := len(l.outqs); n > 0 {
+		q := l.outqs[n-1]
+		l.outqs = l.outqs[:n-1]
+		return q
+	}
+	return &outq{}
+}
+
+func (l *Loop) putOutq(q *outq) {
+	for i := range q.segs {
+		q.segs[i] = seg{}
+	}
+	q.segs = q.segs[:0]
+	q.mem = 0
+	if cap(q.segs) <= 16 && len(l.outqs) < 1024 {
+		l.outqs = append(l.outqs, q)
+	}
+}
+
+// flush writes queued output until the socket refuses more.
+func (l *Loop) flush(c *Conn) {
+	fd := int(c.fd)
+	sentFile := 0
+	for q := c.out; q != nil && len(q.segs) > 0 && c.flags&(fClosed|fWaitOut) == 0; {
+		s := &q.segs[0]
+		if s.buf == nil {
+			if sentFile >= sendfileChunk {
+				c.markDirty() // yield; continue next iteration
+				break
+			}
+			want := s.fn
+			if want > sendfileChunk {
+				want = sendfileChunk
+			}
+			n, e := sys.Sendfile(fd, s.file, &s.foff, int(want))
+			switch {
+			case e == unix.EAGAIN:
+				c.flags |= fWaitOut
+			case e == unix.EINTR:
+			case e != 0:
+				l.closeConn(c, errnoErr("sendfile", e))
+				return
+			case n == 0:
+				l.closeConn(c, ErrFileShrank)
+				return
+			default:
+				sentFile += n
+				l.stats.bytesOut.Add(uint64(n))
+				s.fn -= int64(n)
+				if s.fn == 0 {
+					l.popSeg(q)
+				}
+			}
+			continue
+		}
+		// Gather consecutive memory segments; hold the frame (MSG_MORE) if a file follows.
+		iov := l.iov[:0]
+		flags := 0
+		for i := range q.segs {
+			t := &q.segs[i]
+			if t.buf == nil {
+				flags = unix.MSG_MORE
+				break
+			}
+			if len(iov) == maxIovecs {
+				break
+			}
+			b := t.buf[t.off:]
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
+		l.iov = iov
+		n, e := sys.Sendmsg(fd, iov, flags)
+		switch {
+		case e == unix.EAGAIN:
+			c.flags |= fWaitOut
+			continue
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			l.closeConn(c, errnoErr("sendmsg", e))
+			return
+		}
+		l.stats.bytesOut.Add(uint64(n))
+		q.mem -= n
+		for n > 0 {
+			t := &q.segs[0]
+			left := len(t.buf) - t.off
+			if n < left {
+				t.off += n
+				break
+			}
+			n -= left
+			l.popSeg(q)
+		}
+	}
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if q := c.out; q != nil && len(q.segs) == 0 {
+		l.putOutq(q)
+		c.out = nil
+	}
+	mem := c.Buffered()
+	if mem > l.eng.cfg.HighWater {
+		c.flags |= fHiPaused
+	} else if mem <= l.eng.cfg.LowWater {
+		if c.flags&fHiPaused != 0 {
+			c.flags &^= fHiPaused
+			l.schedule(c)
+		}
+		if c.flags&fWantDrain != 0 {
+			c.flags &^= fWantDrain
+			c.h.OnDrain(c)
+			if c.flags&fClosed != 0 {
+				return
+			}
+		}
+	}
+	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+		c.flags |= fLinger
+		if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
+			l.closeConn(c, nil)
+			return
+		}
+		l.wheel.add(c, l.nowNano+int64(lingerTimeout))
+		l.read(c, false)
+	}
+}
+
+func (l *Loop) popSeg(q *outq) {
+	s := q.segs[0]
+	if s.buf != nil {
+		l.cache.Put(s.buf)
+	}
+	if s.release != nil {
+		s.release()
+	}
+	copy(q.segs, q.segs[1:])
+	q.segs[len(q.segs)-1] = seg{}
+	q.segs = q.segs[:len(q.segs)-1]
+}
+
+// closeConn closes c once: it releases buffers and queued file segments, removes the
+// timer, closes the socket and tells the handler.
+func (l *Loop) closeConn(c *Conn, err error) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fClosed
+	l.wheel.remove(c)
+	if c.in != nil {
+		l.cache.Put(c.in)
+		c.in = nil
+	}
+	if q := c.out; q != nil {
+		for len(q.segs) > 0 {
+			l.popSeg(q)
+		}
+		l.putOutq(q)
+		c.out = nil
+	}
+	fd := int(c.fd)
+	if fd < len(l.conns) && l.conns[fd] == c {
+		l.conns[fd] = nil
+	}
+	sys.Close(fd)
+	l.nconns--
+	l.stats.active.Add(-1)
+	l.stats.closed.Add(1)
+	c.h.OnClose(c, err)
+}
+
+func (l *Loop) accept(ls *lsock) {
+	if ls.closed || ls.paused {
+		return
+	}
+	for i := 0; i < acceptBatch; i++ {
+		fd, e := sys.Accept(ls.fd)
+		switch e {
+		case 0:
+		case unix.EAGAIN:
+			return
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Out of descriptors or memory: stop accepting for a moment (level-triggered
+			// polling would otherwise spin), keep serving open connections.
+			l.stats.acceptPauses.Add(1)
+			ls.paused = true
+			l.poller.Mod(ls.fd, 0, ls.tag)
+			l.After(acceptBackoff, func() {
+				ls.paused = false
+				if !ls.closed {
+					l.poller.Mod(ls.fd, poll.In, ls.tag)
+				}
+			})
+			return
+		default:
+			l.eng.cfg.Logger.Warn("accept failed", "loop", l.id, "err", errnoErr("accept4", e))
+			return
+		}
+		if l.drain {
+			sys.Close(fd)
+			continue
+		}
+		l.addConn(fd, ls.h)
+	}
+}
+
+// addConn registers an accepted or connected socket with the loop.
+func (l *Loop) addConn(fd int, h Handler) *Conn {
+	c := &Conn{fd: int32(fd), loop: l, h: h}
+	if fd >= len(l.conns) {
+		n := 2 * len(l.conns)
+		if n <= fd {
+			n = fd + 1024
+		}
+		grown := make([]*Conn, n)
+		copy(grown, l.conns)
+		l.conns = grown
+	}
+	if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
+		sys.Close(fd)
+		l.eng.cfg.Logger.Warn("epoll_ctl add failed", "err", err)
+		return nil
+	}
+	l.conns[fd] = c
+	l.nconns++
+	l.stats.active.Add(1)
+	l.stats.accepted.Add(1)
+	h.OnOpen(c)
+	return c
+}
+
+func (l *Loop) closeAll(err error) {
+	for _, c := range l.conns {
+		if c != nil {
+			l.closeConn(c, err)
+		}
+	}
+	for _, ls := range l.lsocks {
+		if !ls.closed {
+			ls.closed = true
+			sys.Close(ls.fd)
+		}
+	}
+}
+
+// Engine owns the loops and the listening sockets.
+type Engine struct {
+	cfg       Config
+	loops     []*Loop
+	addrs     []string
+	mu        sync.Mutex // guards started, drainedN, drainCh
+	started   bool
+	drainedN  int
+	drainCh   chan struct{}
+	closeOnce sync.Once
+}
+
+// New creates an engine with its loops; they start running at Start.
+func New(cfg Config) (*Engine, error) {
+	cfg.fill()
+	e := &Engine{cfg: cfg, drainCh: make(chan struct{})}
+	for i := 0; i < cfg.Workers; i++ {
+		p, err := poll.New()
+		if err != nil {
+			for _, l := range e.loops {
+				l.poller.Close()
+			}
+			return nil, err
+		}
+		cpu := -1
+		if len(cfg.CPUs) > 0 {
+			cpu = cfg.CPUs[i%len(cfg.CPUs)]
+		}
+		l := &Loop{id: i, eng: e, cpu: cpu, poller: p, buf: make([]byte, readBufSize), done: make(chan struct{})}
+		e.loops = append(e.loops, l)
+	}
+	return e, nil
+}
+
+// Loops returns the engine's loops.
+func (e *Engine) Loops() []*Loop { return e.loops }
+
+// Stats adds up the counters of all loops.
+func (e *Engine) Stats() Stats {
+	var s Stats
+	for _, l := range e.loops {
+		s = s.Add(l.Stats())
+	}
+	return s
+}
+
+// Listen opens one SO_REUSEPORT socket on addr per loop, served by h, and returns the
+// bound address (useful with port 0). It may be called before or after Start.
+func (e *Engine) Listen(addr string, h Handler) (string, error) {
+	fds := make([]int, 0, len(e.loops))
+	bound := addr
+	for range e.loops {
+		fd, err := sys.Listen(bound, true)
+		if err != nil {
+			for _, f := range fds {
+				sys.Close(f)
+			}
+			return "", fmt.Errorf("listen %s: %w", addr, err)
+		}
+		if len(fds) == 0 {
+			if bound, err = sys.LocalAddr(fd); err != nil {
+				sys.Close(fd)
+				return "", err
+			}
+		}
+		fds = append(fds, fd)
+	}
+	return bound, e.adopt(fds, h)
+}
+
+// ListenFDs serves already-listening sockets (inherited across an upgrade); fds are
+// spread over the loops, several per loop if there are more sockets than loops.
+func (e *Engine) ListenFDs(fds []int, h Handler) error {
+	for _, fd := range fds {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return errnoErr("fcntl", err.(unix.Errno))
+		}
+	}
+	return e.adopt(fds, h)
+}
+
+func (e *Engine) adopt(fds []int, h Handler) error {
+	var wg sync.WaitGroup
+	for i, fd := range fds {
+		l := e.loops[i%len(e.loops)]
+		ls := &lsock{fd: fd, h: h}
+		register := func() {
+			defer wg.Done()
+			ls.tag = int32(tagListener + len(l.lsocks))
+			l.lsocks = append(l.lsocks, ls)
+			if err := l.poller.Add(fd, poll.In, ls.tag); err != nil {
+				e.cfg.Logger.Error("listener registration failed", "err", err)
+			}
+		}
+		wg.Add(1)
+		e.mu.Lock()
+		started := e.started
+		e.mu.Unlock()
+		if started {
+			l.Post(register)
+		} else {
+			register()
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+// ListenerFDs returns the listening descriptors of every loop (for handing to a new
+// binary during an upgrade).
+func (e *Engine) ListenerFDs() []int {
+	var fds []int
+	for _, l := range e.loops {
+		for _, ls := range l.lsocks {
+			if !ls.closed {
+				fds = append(fds, ls.fd)
+			}
+		}
+	}
+	return fds
+}
+
+// Start launches the loops.
+func (e *Engine) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return
+	}
+	e.started = true
+	for _, l := range e.loops {
+		go l.run()
+	}
+}
+
+// drained is called by a loop once it has no connections left during shutdown.
+func (e *Engine) drained(l *Loop) {
+	if l.stop {
+		return
+	}
+	l.stop = true
+	e.mu.Lock()
+	e.drainedN++
+	if e.drainedN == len(e.loops) {
+		close(e.drainCh)
+	}
+	e.mu.Unlock()
+}
+
+// Shutdown stops accepting, asks every connection's handler to finish (OnShutdown),
+// waits until all connections are closed or ctx ends, then closes what is left and
+// stops the loops. It returns ctx.Err() when the grace period cut connections.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	started := e.started
+	e.mu.Unlock()
+	if !started {
+		for _, l := range e.loops {
+			l.closeAll(ErrShutdown)
+			l.poller.Close()
+		}
+		return nil
+	}
+	for _, l := range e.loops {
+		l := l
+		l.Post(func() {
+			l.drain = true
+			for _, ls := range l.lsocks {
+				if !ls.closed {
+					ls.closed = true
+					sys.Close(ls.fd)
+				}
+			}
+			for _, c := range l.conns {
+				if c != nil && c.flags&fClosed == 0 {
+					c.h.OnShutdown(c)
+				}
+			}
+		})
+	}
+	var err error
+	select {
+	case <-e.drainCh:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, l := range e.loops {
+			l := l
+			l.Post(func() { l.stop = true })
+		}
+	}
+	for _, l := range e.loops {
+		<-l.done
+	}
+	return err
+}
+

@@ -1,0 +1,143 @@
+// Package sys holds the Linux system-call helpers the engine needs: listening sockets
+// with SO_REUSEPORT, socket options, CPU affinity and the zero-copy send paths. Every
+// error names the system call that failed (os.NewSyscallError).
+package sys
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// ListenBacklog is the accept queue length requested for listening sockets; the
+// kernel caps it at net.core.somaxconn.
+const ListenBacklog = 4096
+
+// ParseAddr resolves "host:port" (host a literal IP, "localhost" or empty for all
+// addresses) into a socket address and its family.
+func ParseAddr(addr string) (unix.Sockaddr, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, 0, fmt.Errorf("invalid port in %q", addr)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		return &unix.SockaddrInet4{Port: port}, unix.AF_INET, nil
+	case "localhost":
+		return &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}, unix.AF_INET, nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, 0, fmt.Errorf("invalid IP address in %q (gale listens on literal addresses)", addr)
+	}
+	if ip.Is4() {
+		return &unix.SockaddrInet4{Port: port, Addr: ip.As4()}, unix.AF_INET, nil
+	}
+	return &unix.SockaddrInet6{Port: port, Addr: ip.As16()}, unix.AF_INET6, nil
+}
+
+// Listen opens a non-blocking listening TCP socket on addr with SO_REUSEADDR and, when
+// reusePort is set, SO_REUSEPORT, so that each event loop can own one socket on the
+// same address and the kernel spreads new connections over them.
+func Listen(addr string, reusePort bool) (int, error) {
+	sa, family, err := ParseAddr(addr)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	fail := func(call string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, os.NewSyscallError(call, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt SO_REUSEADDR", err)
+	}
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt SO_REUSEPORT", err)
+		}
+	}
+	// Accepted sockets inherit TCP_NODELAY from the listener on Linux, which saves one
+	// setsockopt per connection.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fail("setsockopt TCP_NODELAY", err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, ListenBacklog); err != nil {
+		return fail("listen", err)
+	}
+	return fd, nil
+}
+
+// LocalAddr returns the bound address of fd as "ip:port".
+func LocalAddr(fd int) (string, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return "", os.NewSyscallError("getsockname", err)
+	}
+	return SockaddrString(sa), nil
+}
+
+// PeerAddr returns the remote address of a connected socket as a netip.AddrPort.
+func PeerAddr(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getpeername(fd)
+	if err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("getpeername", err)
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("getpeername: unsupported address family %T", sa)
+}
+
+// SockaddrString formats an IPv4 or IPv6 socket address as "ip:port".
+func SockaddrString(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+	}
+	return fmt.Sprint(sa)
+}
+
+// SetAffinity pins the calling OS thread to cpu.
+func SetAffinity(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return os.NewSyscallError("sched_setaffinity", err)
+	}
+	return nil
+}
+
+// AllowedCPUs lists the CPUs this process may run on, in ascending order.
+func AllowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, os.NewSyscallError("sched_getaffinity", err)
+	}
+	var cpus []int
+	for i := 0; i < 1024 && len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus, nil
+}
