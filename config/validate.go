@@ -1,0 +1,395 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Bounds enforced by Validate.
+const (
+	maxRequestLine  = 1 << 20 // largest limits.request_line
+	maxHeaderBytes  = 1 << 20 // largest limits.header_bytes
+	maxHeaderFields = 10000   // largest limits.header_fields
+)
+
+// Validate checks the whole configuration and returns every problem as an
+// ErrorList, or nil. Problems in a parsed Config carry the position of the
+// value they concern (or of the mapping that lacks a required key); those in
+// a Config built in Go carry only their schema path. Validate also checks
+// that every static root is an existing directory.
+func (c *Config) Validate() error {
+	return c.validate().errOrNil()
+}
+
+// validator collects the problems of one Config.
+type validator struct {
+	c    *Config
+	errs ErrorList
+}
+
+// errorf records a problem at schema path, positioned at the value there or
+// at its nearest ancestor that has a position.
+func (v *validator) errorf(path, format string, args ...any) {
+	p := v.c.src.at(path)
+	v.errs = append(v.errs, &Error{
+		File: v.c.Name(), Line: p.line, Column: p.col,
+		Path: path, Msg: fmt.Sprintf(format, args...),
+	})
+}
+
+// validate returns every problem of c, unsorted.
+func (c *Config) validate() ErrorList {
+	v := &validator{c: c}
+	v.enums(reflect.ValueOf(c).Elem(), "")
+	if c.Workers < 0 {
+		v.errorf("workers", "must be a positive integer or auto, got %d", c.Workers)
+	}
+	if c.Processes < 1 {
+		v.errorf("processes", "must be at least 1, got %d", c.Processes)
+	}
+	v.affinity(c.CPUAffinity)
+	v.timeouts(c.Timeouts)
+	v.limits(c.Limits)
+	v.servers(c.Servers)
+	return v.errs
+}
+
+// enums checks every conf:"enum=..." field below val against its values.
+func (v *validator) enums(val reflect.Value, path string) {
+	switch val.Kind() {
+	case reflect.Pointer:
+		if !val.IsNil() {
+			v.enums(val.Elem(), path)
+		}
+	case reflect.Slice:
+		if val.Type().Elem().Kind() == reflect.Struct {
+			for i := 0; i < val.Len(); i++ {
+				v.enums(val.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	case reflect.Struct:
+		for _, f := range fieldsOf(val.Type()) {
+			fv, fp := val.Field(f.index), joinPath(path, f.name)
+			if f.opts.enum != nil && !slices.Contains(f.opts.enum, fv.String()) {
+				v.errorf(fp, "invalid value %q: expected one of %s%s",
+					fv.String(), strings.Join(f.opts.enum, ", "), didYouMean(fv.String(), f.opts.enum))
+			}
+			v.enums(fv, fp)
+		}
+	}
+}
+
+// affinity checks the CPU list: not empty, ids in range, none repeated.
+func (v *validator) affinity(a CPUAffinity) {
+	switch a.Mode {
+	case AffinityAuto, AffinityOff:
+	case AffinityList:
+		if len(a.CPUs) == 0 {
+			v.errorf("cpu_affinity", "the list of CPU ids is empty; write off to disable pinning")
+		}
+		for i, id := range a.CPUs {
+			p := fmt.Sprintf("cpu_affinity[%d]", i)
+			if id < 0 || id >= maxCPU {
+				v.errorf(p, "CPU id %d is out of range 0-%d", id, maxCPU-1)
+			} else if j := slices.Index(a.CPUs[:i], id); j >= 0 {
+				v.errorf(p, "CPU %d is listed twice", id)
+			}
+		}
+	default:
+		v.errorf("cpu_affinity", "invalid mode %q: expected auto, off or list", a.Mode)
+	}
+}
+
+// timeouts checks that no timeout is negative and that the connection
+// timeouts are positive.
+func (v *validator) timeouts(t Timeouts) {
+	for _, d := range []struct {
+		name     string
+		value    int64
+		positive bool
+	}{
+		{"header", int64(t.Header), true},
+		{"idle", int64(t.Idle), true},
+		{"body", int64(t.Body), true},
+		{"write", int64(t.Write), true},
+		{"shutdown_grace", int64(t.ShutdownGrace), false},
+		{"upgrade_grace", int64(t.UpgradeGrace), false},
+	} {
+		switch {
+		case d.value < 0:
+			v.errorf("timeouts."+d.name, "must not be negative")
+		case d.value == 0 && d.positive:
+			v.errorf("timeouts."+d.name, "must be greater than zero")
+		}
+	}
+}
+
+// limits checks each request limit against its bounds.
+func (v *validator) limits(l Limits) {
+	v.between("limits.request_line", l.RequestLine, 1, maxRequestLine, formatSize)
+	v.between("limits.header_bytes", l.HeaderBytes, 1, maxHeaderBytes, formatSize)
+	v.between("limits.header_fields", int64(l.HeaderFields), 1, maxHeaderFields, func(n int64) string { return strconv.FormatInt(n, 10) })
+	if l.BodyBytes < 1 {
+		v.errorf("limits.body_bytes", "must be at least 1 byte, got %s", formatSize(l.BodyBytes))
+	}
+}
+
+// between checks lo <= n <= hi, writing numbers with format.
+func (v *validator) between(path string, n, lo, hi int64, format func(int64) string) {
+	if n < lo || n > hi {
+		v.errorf(path, "%s is out of range %s-%s", format(n), format(lo), format(hi))
+	}
+}
+
+// servers checks every server, its listen addresses (also across servers)
+// and its routes.
+func (v *validator) servers(servers []Server) {
+	if len(servers) == 0 {
+		v.errorf("servers", "at least one server is required")
+	}
+	firstUse := make(map[string]string) // normalized address -> path of its first use
+	for i, s := range servers {
+		sp := fmt.Sprintf("servers[%d]", i)
+		if len(s.Listen) == 0 {
+			v.errorf(joinPath(sp, "listen"), "at least one listen address is required")
+		}
+		for j, addr := range s.Listen {
+			lp := fmt.Sprintf("%s.listen[%d]", sp, j)
+			key, err := checkListen(addr)
+			if err != nil {
+				v.errorf(lp, "%v", err)
+				continue
+			}
+			if prev, dup := firstUse[key]; dup && !strings.HasSuffix(key, ":0") {
+				v.errorf(lp, "address %s is already used by %s; serve several hosts from one server with match.host", addr, prev)
+				continue
+			}
+			firstUse[key] = lp
+		}
+		if len(s.Routes) == 0 {
+			v.errorf(joinPath(sp, "routes"), "at least one route is required")
+		}
+		for j := range s.Routes {
+			v.route(&s.Routes[j], fmt.Sprintf("%s.routes[%d]", sp, j))
+		}
+	}
+}
+
+// checkListen validates a host:port listen address and returns it in a
+// normal form for duplicate detection.
+func checkListen(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("invalid listen address %q: expected host:port, like 127.0.0.1:8080, [::1]:8080 or :8080", addr)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", fmt.Errorf("invalid port %q in listen address %q: expected a number from 0 to 65535", port, addr)
+	}
+	if host != "" {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			host = ip.String()
+		} else if !validHostname(host) {
+			return "", fmt.Errorf("invalid host %q in listen address %q: expected an IP address or a host name", host, addr)
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(p, 10)), nil
+}
+
+// validHostname reports whether h is a DNS name: dot-separated labels of
+// letters, digits, hyphens and underscores, each 1-63 bytes, at most 253 in all.
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !isAlnum(c) && c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// route checks that r has exactly one action, then its match and action.
+func (v *validator) route(r *Route, path string) {
+	v.match(&r.Match, joinPath(path, "match"))
+	var actions []string
+	var all []string
+	val := reflect.ValueOf(r).Elem()
+	for _, f := range fieldsOf(val.Type()) {
+		if !f.opts.action {
+			continue
+		}
+		all = append(all, f.name)
+		if !val.Field(f.index).IsNil() {
+			actions = append(actions, f.name)
+		}
+	}
+	switch len(actions) {
+	case 0:
+		v.errorf(path, "route has no action: add one of %s", strings.Join(all, ", "))
+	case 1:
+	default:
+		v.errorf(path, "route has %d actions (%s); a route takes exactly one", len(actions), strings.Join(actions, ", "))
+	}
+	if r.Respond != nil {
+		v.respond(r.Respond, joinPath(path, "respond"))
+	}
+	if r.Static != nil {
+		v.static(r.Static, joinPath(path, "static"))
+	}
+}
+
+// match checks the request criteria of a route.
+func (v *validator) match(m *Match, path string) {
+	if m.Path != "" && m.PathExact != "" {
+		v.errorf(joinPath(path, "path_exact"), "path and path_exact cannot both be set")
+	}
+	for _, p := range []struct{ key, value string }{{"path", m.Path}, {"path_exact", m.PathExact}} {
+		if p.value != "" && !validURLPath(p.value) {
+			v.errorf(joinPath(path, p.key), "invalid path %q: expected an absolute path starting with / without spaces, ? or #", p.value)
+		}
+	}
+	if m.Host != "" {
+		h := strings.TrimPrefix(m.Host, "*.")
+		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && !validHostname(h) {
+			v.errorf(joinPath(path, "host"), "invalid host %q: expected a host name like example.com or *.example.com", m.Host)
+		}
+	}
+	for i, method := range m.Methods {
+		mp := fmt.Sprintf("%s.method[%d]", path, i)
+		if !isToken(method) {
+			v.errorf(mp, "invalid method %q: expected a token like GET or POST", method)
+		} else if slices.Contains(m.Methods[:i], method) {
+			v.errorf(mp, "method %s is listed twice", method)
+		}
+	}
+}
+
+// validURLPath reports whether p can be compared with request paths: it
+// starts with "/" and holds only visible ASCII other than "?" and "#".
+func validURLPath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for _, c := range []byte(p) {
+		if c <= ' ' || c >= 0x7f || c == '?' || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an RFC 9110 token (section 5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !isAlnum(c) && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether s may be sent as an RFC 9110 field value
+// (section 5.5): visible characters, spaces, tabs and obs-text, no CR, LF or NUL.
+func validFieldValue(s string) bool {
+	for _, c := range []byte(s) {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// serverHeaders are computed by the server and may not be configured.
+var serverHeaders = []string{"content-length", "transfer-encoding", "connection"}
+
+// respond checks the status, body and headers of a fixed response.
+func (v *validator) respond(r *Respond, path string) {
+	sp := joinPath(path, "status")
+	switch {
+	case r.Status < 200 || r.Status > 599:
+		v.errorf(sp, "invalid status %d: expected a final status code from 200 to 599", r.Status)
+	case (r.Status == 204 || r.Status == 304) && r.Body != "":
+		v.errorf(joinPath(path, "body"), "a %d response cannot have a body", r.Status)
+	}
+	names := make([]string, 0, len(r.Headers))
+	for name := range r.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	seen := make(map[string]string)
+	for _, name := range names {
+		hp := joinPath(joinPath(path, "headers"), name)
+		lower := strings.ToLower(name)
+		switch {
+		case !isToken(name):
+			v.errorf(hp, "invalid header name %q", name)
+		case slices.Contains(serverHeaders, lower):
+			v.errorf(hp, "header %s is set by the server and cannot be configured", name)
+		case seen[lower] != "":
+			v.errorf(hp, "header %s repeats %s (header names are case-insensitive)", name, seen[lower])
+		case !validFieldValue(r.Headers[name]):
+			v.errorf(hp, "header %s has a value with control characters", name)
+		}
+		seen[lower] = name
+	}
+}
+
+// static checks a file-serving action; its root must be an existing directory.
+func (v *validator) static(s *Static, path string) {
+	rp := joinPath(path, "root")
+	if s.Root == "" {
+		v.errorf(rp, "root is required")
+	} else if fi, err := os.Stat(s.Root); err != nil {
+		v.errorf(rp, "root %s: %v", s.Root, unwrapPathError(err))
+	} else if !fi.IsDir() {
+		v.errorf(rp, "root %s is not a directory", s.Root)
+	}
+	for i, name := range s.Index {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+			v.errorf(fmt.Sprintf("%s.index[%d]", path, i), "invalid index file name %q: expected a file name without /", name)
+		}
+	}
+	if s.Fallback != "" && (!validURLPath(s.Fallback) || slices.Contains(strings.Split(s.Fallback, "/"), "..")) {
+		v.errorf(joinPath(path, "fallback"), "invalid fallback %q: expected a path below root starting with /, like /index.html", s.Fallback)
+	}
+	if !validFieldValue(s.CacheControl) {
+		v.errorf(joinPath(path, "cache_control"), "value has control characters")
+	}
+	if s.OpenFileCache.Max < 0 {
+		v.errorf(joinPath(path, "open_file_cache.max"), "must not be negative")
+	}
+	if s.OpenFileCache.Revalidate < 0 {
+		v.errorf(joinPath(path, "open_file_cache.revalidate"), "must not be negative")
+	}
+}
+
+// unwrapPathError drops the operation and path from an *os.PathError, which
+// the message already names.
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
