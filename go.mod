@@ -1,10 +1,9 @@
 module github.com/gale-server/gale
 
-go 1.26
-
-require golang.org/x/sys v0.50.0
+go 1.26.0
 
 require (
-	github.com/go-chi/chi/v5 v5.5.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	github.com/go-chi/chi/v5 v5.5.0
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sys v0.50.0
 )

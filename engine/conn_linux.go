@@ -22,6 +22,7 @@ const (
 	fLinger                             // write side shut; discarding input until EOF or timeout
 	fWaitOut                            // the socket refused output; waiting for EPOLLOUT
 	fEOF                                // the peer closed its sending side
+	fBroken                             // a write failed inside Write; closed at the end of the iteration
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -52,8 +53,9 @@ func (c *Conn) Context() any { return c.ctx }
 // SetContext stores the protocol's per-connection state.
 func (c *Conn) SetContext(v any) { c.ctx = v }
 
-// Closed reports whether the connection has been closed.
-func (c *Conn) Closed() bool { return c.flags&fClosed != 0 }
+// Closed reports whether the connection has been closed, or has failed and will be
+// closed at the end of this loop iteration.
+func (c *Conn) Closed() bool { return c.flags&(fClosed|fBroken) != 0 }
 
 // RemoteAddr returns the peer address (one getpeername call; nothing is stored).
 func (c *Conn) RemoteAddr() netip.AddrPort {
@@ -78,7 +80,7 @@ func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
 // queued. Above the high-water mark the engine stops reading from the connection;
 // producers should check Buffered and use WantDrain.
 func (c *Conn) Write(p []byte) error {
-	if c.flags&fClosed != 0 {
+	if c.flags&(fClosed|fBroken) != 0 {
 		return ErrClosed
 	}
 	if len(p) == 0 {
@@ -87,8 +89,17 @@ func (c *Conn) Write(p []byte) error {
 	q := c.queue()
 	q.appendMem(&c.loop.cache, p)
 	c.markDirty()
+	if q.mem > c.loop.eng.cfg.HighWater {
+		c.flags |= fHiPaused // stop reading until the queue drains
+	}
 	if q.mem >= flushNowBytes {
-		c.loop.flush(c)
+		// Send now to bound memory, but leave closing and callbacks to the end of the
+		// loop iteration: the caller is usually a handler in the middle of its work.
+		if err := c.loop.writeOut(c); err != nil {
+			q.err = err
+			c.flags |= fBroken
+			return ErrClosed
+		}
 	}
 	return nil
 }
@@ -97,7 +108,7 @@ func (c *Conn) Write(p []byte) error {
 // if not nil, is called exactly once, on the loop, when the segment has been sent or
 // the connection closed. fd must stay open until then.
 func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
-	if c.flags&fClosed != 0 {
+	if c.flags&(fClosed|fBroken) != 0 {
 		if release != nil {
 			release()
 		}
@@ -210,7 +221,8 @@ type seg struct {
 // outq is a connection's output queue; owned by the loop, recycled when empty.
 type outq struct {
 	segs []seg
-	mem  int // bytes of memory queued
+	mem  int   // bytes of memory queued
+	err  error // the write error that broke the connection (fBroken)
 }
 
 func (q *outq) appendMem(cache interface {

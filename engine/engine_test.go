@@ -207,7 +207,7 @@ func TestBackpressureLargeEcho(t *testing.T) {
 		})
 		maxQueued = <-ch
 	}
-	if maxQueued > 256<<10+64<<10 {
+	if maxQueued > 256<<10+readBufSize {
 		t.Fatalf("server queued %d bytes, above high water", maxQueued)
 	}
 	dst := sha256.New()

@@ -214,11 +214,15 @@ func (l *Loop) connEvent(fd int, events uint32) {
 		hup := events&(poll.RDHup|poll.Hup|poll.Err) != 0
 		if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
 			c.flags |= fReadPending
-			if hup && events&poll.In == 0 {
-				// Nothing left to read: the peer is gone.
-				if events&(poll.Hup|poll.Err) != 0 {
-					l.closeConn(c, l.sockErr(c))
-				}
+			if events&(poll.Hup|poll.Err) != 0 {
+				l.closeConn(c, l.sockErr(c)) // reset or fully gone: nothing more to do
+				return
+			}
+			if events&poll.RDHup != 0 && c.flags&fEOF == 0 {
+				// The peer half-closed while we are not reading. Tell the handler now (a
+				// request it is serving may be abandoned); unread bytes stay readable.
+				c.flags |= fEOF
+				c.h.OnEOF(c)
 			}
 			return
 		}
@@ -239,7 +243,7 @@ func (l *Loop) sockErr(c *Conn) error {
 // With edge-triggered polling a short read means the socket is empty, unless the
 // peer has hung up (hup), in which case reading continues until EOF.
 func (l *Loop) read(c *Conn, hup bool) {
-	for c.flags&fClosed == 0 {
+	for c.flags&(fClosed|fBroken) == 0 {
 		if c.flags&fLinger != 0 {
 			n, e := sys.Read(int(c.fd), l.buf)
 			if e == unix.EAGAIN {
@@ -289,7 +293,7 @@ func (l *Loop) read(c *Conn, hup bool) {
 // what it leaves unconsumed.
 func (l *Loop) dispatch(c *Conn, data []byte) {
 	used := c.h.OnData(c, data)
-	if c.flags&fClosed != 0 {
+	if c.flags&(fClosed|fBroken) != 0 {
 		return
 	}
 	if used < 0 || used > len(data) {
@@ -330,7 +334,7 @@ func (l *Loop) runPending() {
 		c := l.pending[i]
 		l.pending[i] = nil
 		c.flags &^= fPending
-		if c.flags&(fClosed|fPaused|fHiPaused) != 0 {
+		if c.flags&(fClosed|fBroken|fPaused|fHiPaused) != 0 {
 			continue
 		}
 		if len(c.in) > 0 {
@@ -371,16 +375,64 @@ func (l *Loop) putOutq(q *outq) {
 	}
 	q.segs = q.segs[:0]
 	q.mem = 0
+	q.err = nil
 	if cap(q.segs) <= 16 && len(l.outqs) < 1024 {
 		l.outqs = append(l.outqs, q)
 	}
 }
 
-// flush writes queued output until the socket refuses more.
+// flush writes queued output until the socket refuses more, then applies the
+// consequences: closing on error, backpressure, OnDrain, close-after-flush.
 func (l *Loop) flush(c *Conn) {
+	if err := l.writeOut(c); err != nil {
+		l.closeConn(c, err)
+		return
+	}
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if c.flags&fBroken != 0 {
+		l.closeConn(c, c.out.err)
+		return
+	}
+	if q := c.out; q != nil && len(q.segs) == 0 {
+		l.putOutq(q)
+		c.out = nil
+	}
+	mem := c.Buffered()
+	if mem > l.eng.cfg.HighWater {
+		c.flags |= fHiPaused
+	} else if mem <= l.eng.cfg.LowWater {
+		if c.flags&fHiPaused != 0 {
+			c.flags &^= fHiPaused
+			l.schedule(c)
+		}
+		if c.flags&fWantDrain != 0 {
+			c.flags &^= fWantDrain
+			c.h.OnDrain(c)
+			if c.flags&fClosed != 0 {
+				return
+			}
+		}
+	}
+	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+		c.flags |= fLinger
+		if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
+			l.closeConn(c, nil)
+			return
+		}
+		l.wheel.add(c, l.nowNano+int64(lingerTimeout))
+		l.read(c, false)
+	}
+}
+
+// writeOut sends queued output until the queue is empty or the socket is full. It
+// calls no handler and closes nothing, so it is safe inside Conn.Write; it returns
+// the error that should close the connection.
+func (l *Loop) writeOut(c *Conn) error {
 	fd := int(c.fd)
 	sentFile := 0
-	for q := c.out; q != nil && len(q.segs) > 0 && c.flags&(fClosed|fWaitOut) == 0; {
+	for q := c.out; q != nil && len(q.segs) > 0 && c.flags&(fClosed|fWaitOut|fBroken) == 0; {
 		s := &q.segs[0]
 		if s.buf == nil {
 			if sentFile >= sendfileChunk {
@@ -397,11 +449,9 @@ func (l *Loop) flush(c *Conn) {
 				c.flags |= fWaitOut
 			case e == unix.EINTR:
 			case e != 0:
-				l.closeConn(c, errnoErr("sendfile", e))
-				return
+				return errnoErr("sendfile", e)
 			case n == 0:
-				l.closeConn(c, ErrFileShrank)
-				return
+				return ErrFileShrank
 			default:
 				sentFile += n
 				l.stats.bytesOut.Add(uint64(n))
@@ -438,8 +488,7 @@ func (l *Loop) flush(c *Conn) {
 		case e == unix.EINTR:
 			continue
 		case e != 0:
-			l.closeConn(c, errnoErr("sendmsg", e))
-			return
+			return errnoErr("sendmsg", e)
 		}
 		l.stats.bytesOut.Add(uint64(n))
 		q.mem -= n
@@ -454,38 +503,7 @@ func (l *Loop) flush(c *Conn) {
 			l.popSeg(q)
 		}
 	}
-	if c.flags&fClosed != 0 {
-		return
-	}
-	if q := c.out; q != nil && len(q.segs) == 0 {
-		l.putOutq(q)
-		c.out = nil
-	}
-	mem := c.Buffered()
-	if mem > l.eng.cfg.HighWater {
-		c.flags |= fHiPaused
-	} else if mem <= l.eng.cfg.LowWater {
-		if c.flags&fHiPaused != 0 {
-			c.flags &^= fHiPaused
-			l.schedule(c)
-		}
-		if c.flags&fWantDrain != 0 {
-			c.flags &^= fWantDrain
-			c.h.OnDrain(c)
-			if c.flags&fClosed != 0 {
-				return
-			}
-		}
-	}
-	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
-		c.flags |= fLinger
-		if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
-			l.closeConn(c, nil)
-			return
-		}
-		l.wheel.add(c, l.nowNano+int64(lingerTimeout))
-		l.read(c, false)
-	}
+	return nil
 }
 
 func (l *Loop) popSeg(q *outq) {
@@ -640,6 +658,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// LowWater returns the output level at which reading resumes and OnDrain fires.
+func (e *Engine) LowWater() int { return e.cfg.LowWater }
 
 // Loops returns the engine's loops.
 func (e *Engine) Loops() []*Loop { return e.loops }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one command that runs gale's whole test suite on a fresh Debian machine:
+# it installs what the tests use (curl, nginx, haproxy, wrk, h2load), then checks
+# formatting, vets, runs the unit and integration tests under the race detector,
+# runs the heavy tests (gigabyte transfers, 15,000 connections) without it, and
+# finishes with the benchmark harness's smoke run (correctness only, no timing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in curl:curl nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "== installing ${need[*]}"
+	if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== heavy tests (no race detector): 1 GiB transfers, 15,000 connections"
+GALE_HEAVY=1 go test -count=1 -timeout 20m -run 'Heavy' ./...
+
+if [ -x bench/run ]; then
+	echo "== bench smoke"
+	bench/run --smoke
+fi
+echo "== all tests passed"

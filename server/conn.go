@@ -1,0 +1,407 @@
+package server
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
+)
+
+// Connection states.
+const (
+	stHead = iota // waiting for (the rest of) a request head
+	stBody        // receiving the current request's body
+	stWait        // body complete; the response is still being produced
+)
+
+// maxDiscard is how much of an unread request body the server reads and drops to
+// keep a connection alive after the response; beyond it the connection is closed.
+const maxDiscard = 256 << 10
+
+// loopState is the server's per-loop state; every field is owned by that loop except
+// the atomic counters, which any goroutine may read.
+type loopState struct {
+	srv         *Server
+	loop        *engine.Loop
+	parser      http1.Parser  // shared parser for heads that arrive whole
+	req         http1.Request // the request being dispatched inline
+	ctxFree     []*Ctx
+	parserFree  []*http1.Parser
+	scratch     []byte
+	requests    atomic.Uint64
+	badRequests atomic.Uint64
+}
+
+func newLoopState(s *Server, l *engine.Loop) *loopState {
+	ls := &loopState{srv: s, loop: l, scratch: make([]byte, 0, 4096)}
+	ls.parser.Limits = s.opts.Limits
+	return ls
+}
+
+func (ls *loopState) getCtx() *Ctx {
+	if n := len(ls.ctxFree); n > 0 {
+		c := ls.ctxFree[n-1]
+		ls.ctxFree = ls.ctxFree[:n-1]
+		return c
+	}
+	return &Ctx{}
+}
+
+func (ls *loopState) putCtx(c *Ctx) {
+	c.reset()
+	if len(ls.ctxFree) < 256 {
+		ls.ctxFree = append(ls.ctxFree, c)
+	}
+}
+
+// conn is the server's per-connection state, kept small because an idle connection
+// holds nothing else. Owned by the connection's loop.
+type conn struct {
+	ls      *loopState
+	ch      *connHandler
+	cur     *Ctx          // request in progress, nil when idle
+	parser  *http1.Parser // only while a head is incomplete
+	state   uint8
+	timed   bool // header timer armed for the partial head
+	closing bool // closing after the current response; further input is ignored
+	eof     bool // the peer half-closed
+}
+
+// connHandler is the engine.Handler for HTTP/1.1 connections.
+type connHandler struct {
+	srv     *Server
+	handler atomic.Pointer[handlerBox] // swapped on reload, read at request start
+}
+
+var _ engine.Handler = (*connHandler)(nil)
+
+func (h *connHandler) OnOpen(ec *engine.Conn) {
+	cn := &conn{ls: h.srv.loops[ec.Loop().ID()], ch: h}
+	ec.SetContext(cn)
+	ec.SetTimeout(h.srv.opts.HeaderTimeout)
+	cn.timed = true
+}
+
+func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
+	cn := ec.Context().(*conn)
+	if cn.cur != nil && cn.cur.raw != nil {
+		return cn.cur.raw.onData(in)
+	}
+	ls := cn.ls
+	off := 0
+	for off < len(in) && !ec.Closed() {
+		if cn.closing {
+			return len(in)
+		}
+		switch cn.state {
+		case stHead:
+			if cn.cur != nil {
+				// A pipelined request waits until the previous response is done.
+				ec.PauseRead()
+				return off
+			}
+			p := cn.parser
+			if p == nil {
+				p = &ls.parser
+				p.Reset()
+			}
+			req := &ls.req
+			req.Reset()
+			n, err := p.ParseHead(in[off:], req)
+			if err == http1.ErrNeedMore {
+				if cn.parser == nil {
+					cn.parser = ls.getParser()
+					*cn.parser = *p
+				}
+				if !cn.timed {
+					ec.SetTimeout(ls.srv.opts.HeaderTimeout)
+					cn.timed = true
+				}
+				return off
+			}
+			if cn.parser != nil {
+				ls.putParser(cn.parser)
+				cn.parser = nil
+			}
+			if err != nil {
+				cn.reject(ec, err)
+				return len(in)
+			}
+			off += n
+			cn.timed = false
+			ls.requests.Add(1)
+			cn.start(ec, req)
+		case stBody:
+			c := cn.cur
+			if c.onBody == nil && !c.ended {
+				// Nobody reads the body yet (the handler went asynchronous): hold it.
+				ec.PauseRead()
+				return off
+			}
+			if c.bodyPaused {
+				return off
+			}
+			data, used, done, err := c.body.Next(in[off:])
+			off += used
+			if err != nil {
+				cn.bodyError(ec, err)
+				return len(in)
+			}
+			if len(data) > 0 {
+				if c.ended {
+					c.discarded += int64(len(data))
+				} else if c.onBody != nil {
+					c.onBody(data, false)
+					if cn.cur != c {
+						continue // the handler ended the response and the request is finished
+					}
+				}
+			}
+			if done {
+				cn.bodyComplete(ec)
+				continue
+			}
+			if used == 0 {
+				ec.SetTimeout(ls.srv.opts.BodyTimeout)
+				return off
+			}
+		case stWait:
+			ec.PauseRead()
+			return off
+		}
+	}
+	if cn.state == stBody && !ec.Closed() {
+		ec.SetTimeout(ls.srv.opts.BodyTimeout)
+	}
+	return off
+}
+
+func (ls *loopState) getParser() *http1.Parser {
+	if n := len(ls.parserFree); n > 0 {
+		p := ls.parserFree[n-1]
+		ls.parserFree = ls.parserFree[:n-1]
+		return p
+	}
+	return &http1.Parser{Limits: ls.srv.opts.Limits}
+}
+
+func (ls *loopState) putParser(p *http1.Parser) {
+	if len(ls.parserFree) < 64 {
+		ls.parserFree = append(ls.parserFree, p)
+	}
+}
+
+// start dispatches a parsed request head to the handler.
+func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
+	ls := cn.ls
+	c := ls.getCtx()
+	c.init(cn, ec, req)
+	cn.cur = c
+	if req.Chunked || req.ContentLength > 0 {
+		c.body.Init(req, ls.srv.opts.Limits.MaxBodyBytes)
+		c.hasBody = true
+		cn.state = stBody
+		ec.SetTimeout(ls.srv.opts.BodyTimeout)
+	} else {
+		cn.state = stWait
+		ec.CancelTimeout()
+	}
+	cn.ch.handler.Load().h.ServeGale(c)
+	if !c.ended && cn.cur == c && !ec.Closed() {
+		c.detach()
+	}
+}
+
+// bodyComplete is called when the current request's body has been fully received.
+func (cn *conn) bodyComplete(ec *engine.Conn) {
+	c := cn.cur
+	c.bodyDone = true
+	cn.state = stWait
+	ec.CancelTimeout()
+	if c.onBody != nil && !c.ended {
+		c.onBody(nil, true) // may end the response, which finishes the request
+	}
+	if cn.cur == c && c.ended {
+		cn.finish(ec)
+	}
+}
+
+// responseEnded is called by Ctx.End.
+func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
+	if cn.state == stBody {
+		remaining := c.body.Remaining()
+		if remaining < 0 || remaining > maxDiscard || (c.req.Expect100 && !c.sent100) {
+			// Reading the rest would cost more than a new connection, or the client
+			// waits for a 100 that will not come: close after the response.
+			c.keepAlive = false
+			cn.finish(ec)
+			return
+		}
+		// Read and drop the rest of the body, then finish.
+		if c.detached {
+			ec.ResumeRead()
+		}
+		return
+	}
+	cn.finish(ec)
+}
+
+// finish ends the current request: the connection goes back to reading heads, or is
+// closed when the response asked for it.
+func (cn *conn) finish(ec *engine.Conn) {
+	c := cn.cur
+	keep := c.keepAlive && !cn.eof
+	detached := c.detached
+	cn.cur = nil
+	cn.state = stHead
+	if detached {
+		c.release()
+	} else {
+		cn.ls.putCtx(c)
+	}
+	if !keep {
+		cn.closing = true
+		ec.CloseAfterFlush()
+		return
+	}
+	if ec.Buffered() > cn.ls.srv.eng.LowWater() {
+		// The client is slow to take a large response: bound that wait.
+		ec.SetTimeout(cn.ls.srv.opts.WriteTimeout)
+	} else {
+		ec.SetTimeout(cn.ls.srv.opts.IdleTimeout)
+	}
+	if detached || ec.Unread() > 0 {
+		ec.ResumeRead()
+	}
+}
+
+// reject answers a malformed request head with its status and closes.
+func (cn *conn) reject(ec *engine.Conn, err error) {
+	cn.ls.badRequests.Add(1)
+	status, reason := 400, "Bad Request"
+	var pe *http1.Error
+	if errors.As(err, &pe) {
+		status, reason = pe.Status, pe.Reason
+	}
+	cn.ls.writeError(ec, status, reason)
+	cn.closing = true
+	ec.CloseAfterFlush()
+}
+
+// bodyError handles a malformed or oversized request body.
+func (cn *conn) bodyError(ec *engine.Conn, err error) {
+	c := cn.cur
+	cn.ls.badRequests.Add(1)
+	if c.headSent {
+		ec.CloseWithError(err)
+		return
+	}
+	status, reason := 400, "Bad Request"
+	var pe *http1.Error
+	if errors.As(err, &pe) {
+		status, reason = pe.Status, pe.Reason
+	}
+	c.keepAlive = false
+	c.Error(status, reason)
+}
+
+// writeError writes a complete small error response outside any Ctx.
+func (ls *loopState) writeError(ec *engine.Conn, status int, reason string) {
+	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
+	b = http1.AppendDate(b)
+	b = append(b, ls.srv.serverH...)
+	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	msg := http1.StatusText(status)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	b = appendInt(b, int64(len(msg)+1))
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, msg...)
+	b = append(b, '\n')
+	ec.Write(b)
+	ls.scratch = b
+}
+
+func (h *connHandler) OnEOF(ec *engine.Conn) {
+	cn := ec.Context().(*conn)
+	if cn.cur != nil && cn.cur.raw != nil {
+		cn.cur.raw.onEOF()
+		return
+	}
+	cn.eof = true
+	if cn.cur != nil && cn.cur.onEOF != nil {
+		cn.cur.onEOF()
+	}
+	if cn.cur == nil {
+		ec.CloseAfterFlush()
+		return
+	}
+	if cn.state == stBody {
+		// The body can never complete now.
+		ec.Close()
+	}
+	// Otherwise the response completes and finish closes the connection.
+}
+
+func (h *connHandler) OnDrain(ec *engine.Conn) {
+	cn := ec.Context().(*conn)
+	if cn.cur != nil && cn.cur.raw != nil {
+		cn.cur.raw.onDrain()
+		return
+	}
+	if c := cn.cur; c != nil && c.onDrain != nil {
+		f := c.onDrain
+		c.onDrain = nil
+		f()
+	}
+}
+
+func (h *connHandler) OnTimeout(ec *engine.Conn) {
+	cn := ec.Context().(*conn)
+	switch {
+	case cn.cur == nil && cn.parser != nil:
+		// A partial head (a slow client): answer 408 and close.
+		cn.ls.writeError(ec, 408, "request head not received in time")
+		ec.CloseAfterFlush()
+	case cn.cur == nil:
+		ec.Close() // idle keep-alive connection
+	case cn.state == stBody && !cn.cur.headSent:
+		cn.cur.keepAlive = false
+		cn.cur.Error(408, "request body not received in time")
+	default:
+		ec.CloseWithError(engine.ErrTimeout)
+	}
+}
+
+func (h *connHandler) OnShutdown(ec *engine.Conn) {
+	cn := ec.Context().(*conn)
+	if cn.cur == nil {
+		ec.Close()
+		return
+	}
+	cn.cur.keepAlive = false
+}
+
+func (h *connHandler) OnClose(ec *engine.Conn, err error) {
+	cn := ec.Context().(*conn)
+	if cn.parser != nil {
+		cn.ls.putParser(cn.parser)
+		cn.parser = nil
+	}
+	if c := cn.cur; c != nil {
+		cn.cur = nil
+		c.closed = true
+		if c.raw != nil {
+			c.raw.onClose(err)
+		}
+		if f := c.onClose; f != nil {
+			c.onClose = nil
+			f(err)
+		}
+		if !c.detached {
+			cn.ls.putCtx(c)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+func startNetHTTP(t *testing.T, h http.Handler) *Server {
+	t.Helper()
+	p := NewPool(16, 64)
+	t.Cleanup(p.Close)
+	return startServer(t, NetHTTP(h, p), nil)
+}
+
+// TestChiRouter runs an unmodified chi router through the adapter.
+func TestChiRouter(t *testing.T) {
+	r := chi.NewRouter()
+	r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":%q,"q":%q}`, chi.URLParam(r, "id"), r.URL.Query().Get("q"))
+	})
+	r.Post("/echo", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Write(b)
+	})
+	s := startNetHTTP(t, r)
+	resp, err := http.Get("http://" + s.Addr() + "/users/42?q=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := body(t, resp); got != `{"id":"42","q":"x"}` || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("chi GET: %q %v", got, resp.Header)
+	}
+	resp, err = http.Get("http://" + s.Addr() + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 404 {
+		t.Fatalf("chi 404: %d", resp.StatusCode)
+	}
+	body(t, resp)
+	big := strings.Repeat("0123456789", 300000) // 3 MB, above the body pipe's window
+	resp, err = http.Post("http://"+s.Addr()+"/echo", "text/plain", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := body(t, resp); sha256.Sum256([]byte(got)) != sha256.Sum256([]byte(big)) {
+		t.Fatalf("echo of %d bytes came back as %d bytes", len(big), len(got))
+	}
+}
+
+func TestNetHTTPFlushStreams(t *testing.T) {
+	release := make(chan struct{})
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "second\n")
+	}))
+	resp, err := http.Get("http://" + s.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "first\n" {
+		t.Fatalf("flushed line: %q %v", line, err)
+	}
+	close(release)
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "second\n" {
+		t.Fatalf("rest %q", rest)
+	}
+}
+
+func TestNetHTTPContextCanceledOnClientGone(t *testing.T) {
+	canceled := make(chan struct{})
+	started := make(chan struct{})
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	c := dial(t, s.Addr())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("request context not canceled when the client went away")
+	}
+}
+
+func TestNetHTTPTrailers(t *testing.T) {
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "payload")
+		w.Header().Set("X-Checksum", "abc")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+	}))
+	resp, err := http.Get("http://" + s.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := body(t, resp); got != "payload" {
+		t.Fatalf("body %q", got)
+	}
+	if resp.Trailer.Get("X-Checksum") != "abc" || resp.Trailer.Get("X-Late") != "late" {
+		t.Fatalf("trailers %v", resp.Trailer)
+	}
+}
+
+func TestNetHTTPHijack(t *testing.T) {
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	}))
+	c := dial(t, s.Addr())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp := readResponse(t, br, "GET")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	io.WriteString(c, "ping\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: ping\n" {
+		t.Fatalf("after hijack: %q %v", line, err)
+	}
+}
+
+func TestNetHTTPPanicGives500(t *testing.T) {
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("boom")
+	}))
+	resp, err := http.Get("http://" + s.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 500 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	body(t, resp)
+	_ = context.Background
+}

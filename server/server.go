@@ -1,0 +1,204 @@
+// Package server binds the HTTP/1.1 protocol core (package http1) to engine
+// connections and offers gale's native Handler API: handlers run inline on the
+// connection's event loop, see the request as views into the loop's read buffer and
+// write the response through a Ctx that does not allocate per request in the common
+// case. Handlers that may block run on a bounded goroutine pool (see Pool and the
+// net/http adapter) and post their response back to the loop.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
+)
+
+// Handler serves one request inline on the connection's event loop. It must not
+// block. It either completes the response before returning (Respond, End) or calls
+// Ctx.Detach and completes it later on the loop.
+type Handler interface {
+	ServeGale(c *Ctx)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(c *Ctx)
+
+// ServeGale calls f(c).
+func (f HandlerFunc) ServeGale(c *Ctx) { f(c) }
+
+// Options configure a Server. Zero durations and limits take the documented defaults.
+type Options struct {
+	// Handler serves every request; it may be swapped later with SetHandler.
+	Handler Handler
+	// Workers is the number of event loops (0: one per CPU).
+	Workers int
+	// CPUs pins loop i to CPUs[i%len(CPUs)] when not empty.
+	CPUs []int
+	// Limits bound request heads and bodies (defaults: http1.DefaultLimits()).
+	Limits http1.Limits
+	// HeaderTimeout bounds the time to receive a request head (default 10s).
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds a keep-alive connection's wait for its next request (default 75s).
+	IdleTimeout time.Duration
+	// BodyTimeout bounds the wait between two reads of a request body (default 60s).
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the wait for the client to accept queued output (default 60s).
+	WriteTimeout time.Duration
+	// ServerName is sent in the Server header; empty sends none. Default "gale".
+	ServerName string
+	// HighWater and LowWater bound queued output per connection (engine defaults).
+	HighWater, LowWater int
+	// Logger receives server-level events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o *Options) fill() {
+	if o.Limits == (http1.Limits{}) {
+		o.Limits = http1.DefaultLimits()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.HeaderTimeout, 10*time.Second)
+	def(&o.IdleTimeout, 75*time.Second)
+	def(&o.BodyTimeout, 60*time.Second)
+	def(&o.WriteTimeout, 60*time.Second)
+	if o.ServerName == "" {
+		o.ServerName = "gale"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server is an HTTP/1.1 server on gale's engine.
+type Server struct {
+	opts    Options
+	eng     *engine.Engine
+	loops   []*loopState // index = loop ID; each owned by its loop
+	addrs   []string
+	conns   *connHandler // the default listener handler (Options.Handler)
+	serverH []byte       // rendered "Server: name\r\n"
+	// draining is set when Shutdown starts; responses then close their connection.
+	draining atomic.Bool
+}
+
+type handlerBox struct{ h Handler }
+
+// New creates a server and its engine; call Listen and Start.
+func New(opts Options) (*Server, error) {
+	opts.fill()
+	if opts.Handler == nil {
+		return nil, fmt.Errorf("server: Options.Handler is required")
+	}
+	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, eng: eng}
+	if opts.ServerName != "-" {
+		s.serverH = []byte("Server: " + opts.ServerName + "\r\n")
+	}
+	for _, l := range eng.Loops() {
+		s.loops = append(s.loops, newLoopState(s, l))
+	}
+	s.conns = &connHandler{srv: s}
+	s.conns.handler.Store(&handlerBox{opts.Handler})
+	return s, nil
+}
+
+// Listener is one listening address with its own handler (a virtual server).
+type Listener struct {
+	Addr string // bound address
+	ch   *connHandler
+}
+
+// SetHandler swaps the listener's handler: requests that start afterwards use h,
+// requests in flight finish with the old one, connections stay open.
+func (l *Listener) SetHandler(h Handler) { l.ch.handler.Store(&handlerBox{h}) }
+
+// ListenHandler adds a listening address served by its own handler.
+func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
+	ch := &connHandler{srv: s}
+	ch.handler.Store(&handlerBox{h})
+	bound, err := s.eng.Listen(addr, ch)
+	if err != nil {
+		return nil, err
+	}
+	s.addrs = append(s.addrs, bound)
+	return &Listener{Addr: bound, ch: ch}, nil
+}
+
+// ListenFDsHandler serves inherited listening sockets with their own handler.
+func (s *Server) ListenFDsHandler(fds []int, h Handler) (*Listener, error) {
+	ch := &connHandler{srv: s}
+	ch.handler.Store(&handlerBox{h})
+	if err := s.eng.ListenFDs(fds, ch); err != nil {
+		return nil, err
+	}
+	return &Listener{ch: ch}, nil
+}
+
+// Listen adds a listening address ("host:port") and returns the bound address.
+func (s *Server) Listen(addr string) (string, error) {
+	bound, err := s.eng.Listen(addr, s.conns)
+	if err != nil {
+		return "", err
+	}
+	s.addrs = append(s.addrs, bound)
+	return bound, nil
+}
+
+// ListenFDs serves inherited listening sockets.
+func (s *Server) ListenFDs(fds []int) error { return s.eng.ListenFDs(fds, s.conns) }
+
+// Addr returns the first bound address.
+func (s *Server) Addr() string {
+	if len(s.addrs) == 0 {
+		return ""
+	}
+	return s.addrs[0]
+}
+
+// Addrs returns every bound address.
+func (s *Server) Addrs() []string { return s.addrs }
+
+// Engine exposes the underlying engine (stats, listener descriptors, Post).
+func (s *Server) Engine() *engine.Engine { return s.eng }
+
+// Start runs the event loops.
+func (s *Server) Start() { s.eng.Start() }
+
+// SetHandler swaps the handler. Requests already being served finish with the old
+// one; every request that starts afterwards uses the new one (the reload path).
+func (s *Server) SetHandler(h Handler) { s.conns.handler.Store(&handlerBox{h}) }
+
+// Shutdown stops accepting, closes idle keep-alive connections, lets in-flight
+// requests finish until ctx ends, then closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	return s.eng.Shutdown(ctx)
+}
+
+// Stats returns the engine counters plus served requests.
+func (s *Server) Stats() Stats {
+	st := Stats{Stats: s.eng.Stats()}
+	for _, ls := range s.loops {
+		st.Requests += ls.requests.Load()
+		st.BadRequests += ls.badRequests.Load()
+	}
+	return st
+}
+
+// Stats are cumulative server counters.
+type Stats struct {
+	engine.Stats
+	Requests    uint64 // requests whose head was parsed
+	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer
+}
