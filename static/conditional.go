@@ -1,0 +1,146 @@
+package static
+
+import "time"
+
+// condHeaders holds the precondition fields of a request; nil means absent.
+type condHeaders struct {
+	ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince []byte
+}
+
+// Outcomes of evalPreconditions.
+const (
+	condProceed     = 0
+	condNotModified = 304
+	condFailed      = 412
+)
+
+// evalPreconditions applies RFC 9110 §13.2.2 to a GET or HEAD of an existing
+// representation with the strong entity-tag etag (quotes included) and modification
+// time modSec (Unix seconds). The steps, in order:
+//
+//  1. If-Match present: false (no strong match) → 412.
+//  2. Else If-Unmodified-Since present and a valid date: modified after it → 412.
+//  3. If-None-Match present: a (weak) match → 304.
+//  4. Else If-Modified-Since present and a valid date: not modified after it → 304.
+//
+// If-None-Match thus takes precedence over If-Modified-Since, and If-Match over
+// If-Unmodified-Since. Invalid dates are ignored (RFC 9110 §13.1.3, §13.1.4).
+func evalPreconditions(h condHeaders, etag string, modSec int64) int {
+	if h.ifMatch != nil {
+		if !etagListMatch(h.ifMatch, etag, true) {
+			return condFailed
+		}
+	} else if h.ifUnmodifiedSince != nil {
+		if t, ok := parseHTTPDate(h.ifUnmodifiedSince); ok && modSec > t {
+			return condFailed
+		}
+	}
+	if h.ifNoneMatch != nil {
+		if etagListMatch(h.ifNoneMatch, etag, false) {
+			return condNotModified
+		}
+	} else if h.ifModifiedSince != nil {
+		if t, ok := parseHTTPDate(h.ifModifiedSince); ok && modSec <= t {
+			return condNotModified
+		}
+	}
+	return condProceed
+}
+
+// ifRangeMatches evaluates an If-Range value (RFC 9110 §13.1.5): an entity-tag must
+// match etag by strong comparison (a weak tag never matches); an HTTP-date must equal
+// the modification time exactly. Anything else does not match, so the Range is ignored.
+func ifRangeMatches(v []byte, etag string, modSec int64) bool {
+	v = trimOWS(v)
+	if len(v) > 0 && (v[0] == '"' || (len(v) > 1 && v[0] == 'W' && v[1] == '/')) {
+		tag, rest, ok := nextETag(v)
+		return ok && len(trimOWS(rest)) == 0 && !tag.weak && string(tag.opaque) == etag
+	}
+	t, ok := parseHTTPDate(v)
+	return ok && t == modSec
+}
+
+type entityTag struct {
+	weak   bool
+	opaque []byte // with the quotes
+}
+
+// etagListMatch reports whether the field value list ("*" or #entity-tag) matches etag,
+// a strong tag with its quotes. strong selects strong comparison (If-Match), otherwise
+// weak comparison (If-None-Match) is used (RFC 9110 §8.8.3.2). Malformed elements are
+// skipped up to the next comma.
+func etagListMatch(list []byte, etag string, strong bool) bool {
+	v := trimOWS(list)
+	if len(v) == 1 && v[0] == '*' {
+		return true
+	}
+	for n := 0; len(v) > 0 && n < maxListItems; n++ {
+		v = trimOWS(v)
+		if len(v) > 0 && v[0] == ',' {
+			v = v[1:]
+			continue
+		}
+		tag, rest, ok := nextETag(v)
+		if !ok {
+			_, v = cutAt(v, ',')
+			continue
+		}
+		if string(tag.opaque) == etag && !(strong && tag.weak) {
+			return true
+		}
+		v = trimOWS(rest)
+		if len(v) > 0 && v[0] != ',' {
+			_, v = cutAt(v, ',')
+		}
+	}
+	return false
+}
+
+// nextETag parses entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE at the start of v, where
+// etagc = %x21 / %x23-7E / obs-text.
+func nextETag(v []byte) (entityTag, []byte, bool) {
+	var t entityTag
+	if len(v) >= 2 && v[0] == 'W' && v[1] == '/' {
+		t.weak = true
+		v = v[2:]
+	}
+	if len(v) < 2 || v[0] != '"' {
+		return t, v, false
+	}
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"':
+			t.opaque = v[:i+1]
+			return t, v[i+1:], true
+		case c == 0x21 || (c >= 0x23 && c != 0x7f):
+		default:
+			return t, v, false
+		}
+	}
+	return t, v, false
+}
+
+// HTTP-date layouts (RFC 9110 §5.6.7): IMF-fixdate, then the obsolete RFC 850 and
+// asctime forms, which recipients must accept.
+const (
+	imfFixdate  = "Mon, 02 Jan 2006 15:04:05 GMT"
+	rfc850Date  = "Monday, 02-Jan-06 15:04:05 GMT"
+	asctimeDate = "Mon Jan _2 15:04:05 2006"
+)
+
+// parseHTTPDate parses an HTTP-date into Unix seconds.
+func parseHTTPDate(b []byte) (int64, bool) {
+	s := string(trimOWS(b))
+	for _, layout := range [...]string{imfFixdate, rfc850Date, asctimeDate} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Unix(), true
+		}
+	}
+	return 0, false
+}
+
+// formatHTTPDate renders Unix seconds as an IMF-fixdate.
+func formatHTTPDate(sec int64) string {
+	return time.Unix(sec, 0).UTC().Format(imfFixdate)
+}

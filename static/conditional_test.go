@@ -1,0 +1,129 @@
+package static
+
+import "testing"
+
+func TestEvalPreconditions(t *testing.T) {
+	const etag = `"abc-10"`
+	const mod = int64(1_700_000_000) // Tue, 14 Nov 2023 22:13:20 GMT
+	const (
+		before = "Tue, 14 Nov 2023 22:13:19 GMT"
+		same   = "Tue, 14 Nov 2023 22:13:20 GMT"
+		after  = "Tue, 14 Nov 2023 22:13:21 GMT"
+	)
+	b := func(s string) []byte { return []byte(s) }
+	tests := []struct {
+		name string
+		h    condHeaders
+		want int
+	}{
+		{"none", condHeaders{}, condProceed},
+		{"INM match", condHeaders{ifNoneMatch: b(etag)}, condNotModified},
+		{"INM weak match", condHeaders{ifNoneMatch: b(`W/"abc-10"`)}, condNotModified},
+		{"INM in list", condHeaders{ifNoneMatch: b(`"x", "abc-10"`)}, condNotModified},
+		{"INM star", condHeaders{ifNoneMatch: b("*")}, condNotModified},
+		{"INM no match", condHeaders{ifNoneMatch: b(`"x"`)}, condProceed},
+		{"INM unquoted", condHeaders{ifNoneMatch: b(`abc-10`)}, condProceed},
+		{"IMS not modified", condHeaders{ifModifiedSince: b(same)}, condNotModified},
+		{"IMS later", condHeaders{ifModifiedSince: b(after)}, condNotModified},
+		{"IMS modified", condHeaders{ifModifiedSince: b(before)}, condProceed},
+		{"IMS invalid", condHeaders{ifModifiedSince: b("yesterday")}, condProceed},
+		{"IMS rfc850", condHeaders{ifModifiedSince: b("Tuesday, 14-Nov-23 22:13:20 GMT")}, condNotModified},
+		{"IMS asctime", condHeaders{ifModifiedSince: b("Tue Nov 14 22:13:20 2023")}, condNotModified},
+		// If-None-Match takes precedence: a non-matching tag ignores a matching date.
+		{"INM over IMS", condHeaders{ifNoneMatch: b(`"x"`), ifModifiedSince: b(after)}, condProceed},
+		{"INM match, IMS modified", condHeaders{ifNoneMatch: b(etag), ifModifiedSince: b(before)}, condNotModified},
+		{"IM match", condHeaders{ifMatch: b(etag)}, condProceed},
+		{"IM star", condHeaders{ifMatch: b("*")}, condProceed},
+		{"IM weak never matches", condHeaders{ifMatch: b(`W/"abc-10"`)}, condFailed},
+		{"IM no match", condHeaders{ifMatch: b(`"x"`)}, condFailed},
+		{"IM empty", condHeaders{ifMatch: b("")}, condFailed},
+		{"IUS ok", condHeaders{ifUnmodifiedSince: b(same)}, condProceed},
+		{"IUS failed", condHeaders{ifUnmodifiedSince: b(before)}, condFailed},
+		{"IUS invalid", condHeaders{ifUnmodifiedSince: b("soon")}, condProceed},
+		// If-Match takes precedence over If-Unmodified-Since.
+		{"IM over IUS", condHeaders{ifMatch: b(etag), ifUnmodifiedSince: b(before)}, condProceed},
+		{"IM fails before INM", condHeaders{ifMatch: b(`"x"`), ifNoneMatch: b(etag)}, condFailed},
+		{"IM ok then INM", condHeaders{ifMatch: b(etag), ifNoneMatch: b(etag)}, condNotModified},
+	}
+	for _, tt := range tests {
+		if got := evalPreconditions(tt.h, etag, mod); got != tt.want {
+			t.Errorf("%s: got %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestIfRangeMatches(t *testing.T) {
+	const etag = `"abc-10"`
+	const mod = int64(1_700_000_000)
+	tests := map[string]bool{
+		`"abc-10"`:                        true,
+		` "abc-10" `:                      true,
+		`W/"abc-10"`:                      false,
+		`"abc-1"`:                         false,
+		`"abc-10", "x"`:                   false,
+		"Tue, 14 Nov 2023 22:13:20 GMT":   true,
+		"Tue, 14 Nov 2023 22:13:21 GMT":   false,
+		"Wed, 15 Nov 2023 22:13:20 GMT":   false,
+		"Tuesday, 14-Nov-23 22:13:20 GMT": true,
+		"":                                false,
+		"garbage":                         false,
+	}
+	for in, want := range tests {
+		if got := ifRangeMatches([]byte(in), etag, mod); got != want {
+			t.Errorf("ifRangeMatches(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestETagListMatch(t *testing.T) {
+	const etag = `"e"`
+	tests := []struct {
+		list         string
+		strong, weak bool
+	}{
+		{`"e"`, true, true},
+		{`W/"e"`, false, true},
+		{`"a", W/"e"`, false, true},
+		{`"a",,"e"`, true, true},
+		{`junk, "e"`, true, true},
+		{`"a" junk, "e"`, true, true},
+		{`"e`, false, false},
+		{`e`, false, false},
+		{`"E"`, false, false},
+		{` * `, true, true},
+		{`*, "a"`, false, false},
+		{``, false, false},
+	}
+	for _, tt := range tests {
+		if got := etagListMatch([]byte(tt.list), etag, true); got != tt.strong {
+			t.Errorf("strong etagListMatch(%q) = %v", tt.list, got)
+		}
+		if got := etagListMatch([]byte(tt.list), etag, false); got != tt.weak {
+			t.Errorf("weak etagListMatch(%q) = %v", tt.list, got)
+		}
+	}
+}
+
+func TestHTTPDateRoundTrip(t *testing.T) {
+	for _, sec := range []int64{0, 1_700_000_000, 4_102_444_800} {
+		s := formatHTTPDate(sec)
+		if got, ok := parseHTTPDate([]byte(s)); !ok || got != sec {
+			t.Errorf("%d → %q → %d, %v", sec, s, got, ok)
+		}
+	}
+}
+
+func FuzzETagList(f *testing.F) {
+	for _, s := range []string{`"e"`, `W/"e", "f"`, `*`, `"a" junk, "e"`, `W/`, `"`, `,,,`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, list []byte) {
+		strong := etagListMatch(list, `"e"`, true)
+		weak := etagListMatch(list, `"e"`, false)
+		if strong && !weak {
+			t.Fatalf("%q matches strongly but not weakly", list)
+		}
+		ifRangeMatches(list, `"e"`, 0)
+		evalPreconditions(condHeaders{ifMatch: list, ifNoneMatch: list, ifModifiedSince: list, ifUnmodifiedSince: list}, `"e"`, 0)
+	})
+}

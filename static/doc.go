@@ -1,0 +1,113 @@
+// Package static is gale's file server: the handler behind a route's `static` action.
+//
+// A Handler serves the files beneath one root directory. It is built with New from
+// Options, runs inline on the event loops through ServeGale, and is shared by all of
+// them. Everything that decides a response is a plain function with its own tests:
+// cleanPath (request path → relative path), the resolver (relative path → open file
+// under the symlink policy), evalPreconditions and ifRangeMatches (RFC 9110 §13),
+// ParseRange (RFC 9110 §14), negotiateEncoding (Accept-Encoding), wantsJSON (Accept),
+// and the open-file cache. serve ties them together over a small exchange interface
+// that *server.Ctx is adapted to, so the whole request flow is tested without a socket.
+//
+// # Paths and safety
+//
+// The raw request path is percent-decoded exactly once. It is refused with 400 when
+// it does not start with '/', has invalid percent-encoding, a ".." segment (literal
+// or encoded), a NUL, backslash or control byte (literal or encoded), or an encoded
+// '/' (%2F); it is refused with 414 above 4096 bytes. Empty and "." segments are
+// dropped. Double encoding is not undone ("%252e" is a file literally named "%2e").
+// The result is opened relative to the root:
+//
+//   - On Linux, with openat2(2) anchored at an O_PATH descriptor of the root and
+//     RESOLVE_BENEATH, so the kernel refuses any resolution that leaves the root, and
+//     RESOLVE_NO_SYMLINKS for FollowSymlinks "never". For "inside_root" an absolute
+//     link (which RESOLVE_BENEATH always refuses) is resolved by name and accepted
+//     when its target lies beneath the root; the symlink-free result is then opened
+//     again with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a concurrent swap fails
+//     instead of escaping. Kernels without openat2 fall back to the portable code.
+//   - Elsewhere, with filepath.EvalSymlinks and Lstat checks before and after the
+//     open, comparing file identity. A link swapped in and out between the checks is
+//     not detected there; do not let untrusted users write inside the root on such
+//     systems.
+//
+// Files are opened with O_NONBLOCK and anything but a regular file or a directory
+// (a FIFO, a device) is answered 404, so no open can block the loop. Failures are
+// 404 (missing, refused by policy), 403 (EACCES), or 500.
+//
+// Dotfiles (a segment starting with '.', except ".well-known" for RFC 8615): "deny"
+// (the default) answers 403, "ignore" treats them as missing (404 or the fallback),
+// "allow" serves them. Listings hide them unless allowed.
+//
+// # Open-file cache
+//
+// One cache per Handler, shared by every loop: keys hash to 16 shards (one when Max
+// is under 256), each an LRU under its own mutex, held only for map and list updates,
+// never across a system call. Per-loop caches were rejected because they would hold
+// up to one descriptor per file per loop and revalidate each file once per loop.
+// An entry holds the open file (or, for files up to 16 KiB within a 64 MiB budget,
+// the whole content, with the descriptor closed), size, mtime, entity-tag,
+// content type and pre-rendered header lines that go out through Header.AppendRaw.
+// An entry older than Revalidate is checked by opening the file again (through the
+// same safe resolver) and comparing identity, size, mtime and the set of
+// precompressed siblings; an edited or replaced file is therefore served fresh within
+// Revalidate. Entries are reference-counted: the cache holds one reference, each
+// request one, and each queued sendfile one, released by the server when the bytes
+// have gone or the connection died. An evicted or replaced entry stays open until its
+// last send finishes. Failed lookups are not cached: a flood of random missing paths
+// would otherwise evict the hot entries, and a missing-file openat2 costs about a
+// microsecond. Directories are not cached either.
+//
+// # Responses
+//
+// Content-Type comes from a built-in table for the web's common types, then
+// mime.TypeByExtension, with "; charset=utf-8" added to text types, else
+// application/octet-stream. The entity-tag is strong, "<hex mtime ns>-<hex size>",
+// plus "-br", "-zstd" or "-gzip" for a precompressed variant, so every
+// representation has its own validator and If-Range works on each.
+//
+// Preconditions follow RFC 9110 §13.2.2: If-Match (strong) then If-Unmodified-Since
+// fail with 412; If-None-Match (weak) then If-Modified-Since give 304, and
+// If-None-Match takes precedence over If-Modified-Since. A 304 carries ETag,
+// Last-Modified, Cache-Control and Vary.
+//
+// Ranges apply to GET only (HEAD and other methods ignore Range, RFC 9110 §14.2) and
+// to the selected representation, compressed or not. If-Range must match the
+// entity-tag strongly or equal Last-Modified exactly, else the whole file is sent. A
+// malformed Range or another unit is ignored (200). One satisfiable range gives a
+// single 206; several give multipart/byteranges with a per-response boundary, part
+// headers written with Write and the bytes with SendFile. Unsatisfiable ranges are
+// dropped; if none remains, or more than MaxRanges (16) are asked for, or more than
+// two ranges take part in overlaps, the answer is 416 with "Content-Range: bytes
+// */size". Exactly two overlapping ranges are coalesced, so a response never carries
+// more bytes than the file.
+//
+// Precompressed siblings (file.br, file.zst, file.gz) are probed when an entry is
+// loaded and chosen by Accept-Encoding weights (q=0 excludes; ties prefer br, then
+// zstd, then gzip; identity wins when weighted higher). Responses for a file with
+// siblings always carry "Vary: Accept-Encoding", even when identity is served. A
+// sibling requested by its own name is served as itself, without Content-Encoding.
+//
+// Small files go out with Write, so headers and body leave in one writev; larger
+// ones with SendFile. If a file shrinks while it is being sent, the server's
+// sendfile sees a short read and closes the connection, since the promised
+// Content-Length can no longer be met; the next request gets the new size.
+//
+// A directory requested without its trailing slash is redirected with 301 to the
+// slash form, keeping the query; the Location is built from the cleaned path under
+// the mount Prefix, never echoed from the request, so it cannot become a
+// protocol-relative open redirect. With the slash, the Index files are tried in
+// order, then a listing if Browse is on (HTML, or JSON when Accept prefers
+// application/json; directories first, names escaped, at most 10000 entries), then
+// the Fallback file, else 404. Fallback also answers every missing file with 200,
+// like try_files $uri /index.html; it does not answer 400s or denied dotfiles.
+//
+// Only GET and HEAD are served; other methods get 405 with "Allow: GET, HEAD".
+//
+// # Blocking
+//
+// Handlers run on the event loop. A cache hit costs no system call. A miss or a
+// revalidation costs an openat2, an fstat, sibling probes and, for small files, one
+// read of up to 16 KiB: local-disk work of the kind nginx also does on its workers
+// without thread pools. Directory listings read the directory on the loop, bounded
+// by 10000 entries.
+package static

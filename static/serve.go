@@ -1,0 +1,336 @@
+package static
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// exchange is the part of server.Ctx the file server uses. ServeGale adapts
+// *server.Ctx to it; tests drive the same code through a recorder.
+type exchange interface {
+	// ReqHeader returns the value of a request field.
+	ReqHeader(name string) ([]byte, bool)
+	// IsHead reports a HEAD request; the server drops body bytes by itself.
+	IsHead() bool
+	// Now is the loop's cached clock.
+	Now() time.Time
+	SetHeader(name, value string)
+	// AppendHeader appends pre-rendered "Name: value\r\n" lines.
+	AppendHeader(lines []byte)
+	SetContentLength(n int64)
+	WriteHeader(status int)
+	Write(p []byte) (int, error)
+	SendFile(fd int, off, n int64, release func())
+	End()
+	Respond(status int, contentType string, body []byte)
+	Error(status int, msg string)
+}
+
+const textPlain = "text/plain; charset=utf-8"
+
+// serve answers one request. method and rawPath are as received (rawPath undecoded,
+// without the query); query is the raw query without '?'.
+func (h *Handler) serve(x exchange, method, rawPath, query []byte) {
+	if string(method) != "GET" && string(method) != "HEAD" {
+		x.SetHeader("Allow", "GET, HEAD")
+		x.Respond(405, textPlain, []byte("Method Not Allowed\n"))
+		return
+	}
+	now := x.Now()
+	p, status := h.requestPath(rawPath)
+	if status != 0 {
+		x.Error(status, "")
+		return
+	}
+	if p.dotfile {
+		switch h.dotfiles {
+		case dotDeny:
+			x.Error(403, "")
+			return
+		case dotIgnore:
+			h.serveMissing(x, errNotFound, now)
+			return
+		}
+	}
+	if p.dir {
+		h.serveDirectory(x, p.rel, now)
+		return
+	}
+	e, err := h.cache.get(p.rel, now)
+	switch err {
+	case nil:
+		h.serveEntry(x, e, now)
+	case errIsDir:
+		h.redirectToDir(x, p.rel, query)
+	default:
+		h.serveMissing(x, err, now)
+	}
+}
+
+// requestPath removes the mount prefix from the raw path and cleans the rest. The
+// prefix itself ("/assets" for prefix "/assets") names the root as a directory without
+// its trailing slash, which is then redirected like any other directory.
+func (h *Handler) requestPath(raw []byte) (cleanedPath, int) {
+	if h.prefix == "" {
+		return cleanPath(raw)
+	}
+	if len(raw) > maxPathLen {
+		return cleanedPath{}, 414
+	}
+	if !bytes.HasPrefix(raw, []byte(h.prefix)) {
+		return cleanedPath{}, 404
+	}
+	rest := raw[len(h.prefix):]
+	switch {
+	case len(rest) == 0 && !strings.HasSuffix(h.prefix, "/"):
+		return cleanedPath{}, 0
+	case len(rest) == 0 || rest[0] != '/':
+		rest = append([]byte{'/'}, rest...)
+	}
+	return cleanPath(rest)
+}
+
+// urlPath returns the URL path of a cleaned path under the mount prefix, with a
+// trailing slash when dir is set.
+func (h *Handler) urlPath(rel string, dir bool) string {
+	u := h.urlBase + "/" + escapePath(rel)
+	if dir && rel != "" {
+		u += "/"
+	}
+	return u
+}
+
+// serveDirectory answers a path ending in '/': the first index file that exists, else
+// a listing when browsing is on, else the fallback or 404.
+func (h *Handler) serveDirectory(x exchange, rel string, now time.Time) {
+	for _, name := range h.index {
+		key := name
+		if rel != "" {
+			key = rel + "/" + name
+		}
+		e, err := h.cache.get(key, now)
+		switch err {
+		case nil:
+			h.serveEntry(x, e, now)
+			return
+		case errNotFound, errIsDir:
+			continue
+		}
+		h.serveError(x, err)
+		return
+	}
+	if h.browse {
+		h.serveListing(x, rel, now)
+		return
+	}
+	h.serveMissing(x, errNotFound, now)
+}
+
+// redirectToDir answers 301 to the directory form of rel, keeping the query. The
+// Location is built from the cleaned path, never echoed, so "//host" cannot become an
+// open redirect.
+func (h *Handler) redirectToDir(x exchange, rel string, query []byte) {
+	loc := h.urlPath(rel, true)
+	if len(query) > 0 && validFieldValue(string(query)) {
+		loc += "?" + string(query)
+	}
+	x.SetHeader("Location", loc)
+	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
+}
+
+// serveMissing answers a lookup that failed with err: the fallback file when err is
+// errNotFound and a fallback is configured, else the error.
+func (h *Handler) serveMissing(x exchange, err error, now time.Time) {
+	if err == errNotFound && h.hasFallback {
+		if e, ferr := h.cache.get(h.fallback, now); ferr == nil {
+			h.serveEntry(x, e, now)
+			return
+		}
+	}
+	h.serveError(x, err)
+}
+
+func (h *Handler) serveError(x exchange, err error) {
+	switch err {
+	case errNotFound, errIsDir:
+		x.Error(404, "")
+	case errForbidden:
+		x.Error(403, "")
+	default:
+		x.Error(500, "")
+	}
+}
+
+// serveEntry answers with the file of e (or its best precompressed variant) and drops
+// the caller's reference on e.
+func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
+	e = h.pickVariant(x, e, now)
+	defer e.release()
+	switch evalPreconditions(requestConditions(x), e.etag, e.modSec) {
+	case condFailed:
+		x.Error(412, "")
+		return
+	case condNotModified:
+		x.AppendHeader(e.hdrMeta)
+		x.WriteHeader(304)
+		x.End()
+		return
+	}
+	head := x.IsHead()
+	if rv, ok := x.ReqHeader("Range"); ok && !head && h.ifRange(x, e) {
+		var buf [MaxRanges]ByteRange
+		rs, err := appendRanges(buf[:0], rv, e.size)
+		switch {
+		case err == nil && len(rs) == 1:
+			h.sendSingleRange(x, e, rs[0])
+			return
+		case err == nil:
+			h.sendMultipart(x, e, rs)
+			return
+		case err != ErrRangeInvalid:
+			x.SetHeader("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
+			x.Respond(416, textPlain, []byte("Range Not Satisfiable\n"))
+			return
+		}
+	}
+	x.AppendHeader(e.hdrType)
+	x.AppendHeader(e.hdrMeta)
+	x.AppendHeader(e.hdrBody)
+	x.SetContentLength(e.size)
+	x.WriteHeader(200)
+	if !head {
+		sendBody(x, e, 0, e.size)
+	}
+	x.End()
+}
+
+// pickVariant returns the precompressed variant of e the request accepts best, moving
+// the caller's reference to it, or e itself.
+func (h *Handler) pickVariant(x exchange, e *entry, now time.Time) *entry {
+	if e.siblings == 0 {
+		return e
+	}
+	ae, ok := x.ReqHeader("Accept-Encoding")
+	if !ok {
+		return e
+	}
+	enc := negotiateEncoding(ae, e.siblings)
+	for i := range encodings {
+		if encodings[i].enc != enc {
+			continue
+		}
+		if v, err := h.cache.get(e.variants[i], now); err == nil {
+			e.release()
+			return v
+		}
+	}
+	return e
+}
+
+// ifRange reports whether a Range field may be honoured: there is no If-Range, or it
+// matches e.
+func (h *Handler) ifRange(x exchange, e *entry) bool {
+	v, ok := x.ReqHeader("If-Range")
+	return !ok || ifRangeMatches(v, e.etag, e.modSec)
+}
+
+func requestConditions(x exchange) condHeaders {
+	return condHeaders{
+		ifMatch:           reqField(x, "If-Match"),
+		ifNoneMatch:       reqField(x, "If-None-Match"),
+		ifModifiedSince:   reqField(x, "If-Modified-Since"),
+		ifUnmodifiedSince: reqField(x, "If-Unmodified-Since"),
+	}
+}
+
+// reqField returns a request field's value, nil when absent and non-nil when present
+// but empty.
+func reqField(x exchange, name string) []byte {
+	v, ok := x.ReqHeader(name)
+	if !ok {
+		return nil
+	}
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+func (h *Handler) sendSingleRange(x exchange, e *entry, r ByteRange) {
+	x.AppendHeader(e.hdrType)
+	x.AppendHeader(e.hdrMeta)
+	x.AppendHeader(e.hdrBody)
+	x.SetHeader("Content-Range", string(appendContentRange(nil, r, e.size)))
+	x.SetContentLength(r.Length)
+	x.WriteHeader(206)
+	sendBody(x, e, r.Start, r.Length)
+	x.End()
+}
+
+// sendMultipart answers 206 with a multipart/byteranges body (RFC 9110 §14.6): each
+// part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
+// CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
+// with SendFile (or Write for in-memory files), interleaved.
+func (h *Handler) sendMultipart(x exchange, e *entry, rs []ByteRange) {
+	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
+	var heads []byte
+	var ends [MaxRanges]int
+	for i, r := range rs {
+		if i > 0 {
+			heads = append(heads, "\r\n"...)
+		}
+		heads = append(heads, "--"...)
+		heads = append(heads, boundary...)
+		heads = append(heads, "\r\nContent-Type: "...)
+		heads = append(heads, e.ctype...)
+		heads = append(heads, "\r\nContent-Range: "...)
+		heads = appendContentRange(heads, r, e.size)
+		heads = append(heads, "\r\n\r\n"...)
+		ends[i] = len(heads)
+	}
+	tail := "\r\n--" + boundary + "--\r\n"
+	var n int64
+	for _, r := range rs {
+		n += r.Length
+	}
+	x.SetHeader("Content-Type", "multipart/byteranges; boundary="+boundary)
+	x.AppendHeader(e.hdrMeta)
+	x.AppendHeader(e.hdrBody)
+	x.SetContentLength(int64(len(heads)+len(tail)) + n)
+	x.WriteHeader(206)
+	start := 0
+	for i, r := range rs {
+		x.Write(heads[start:ends[i]])
+		start = ends[i]
+		sendBody(x, e, r.Start, r.Length)
+	}
+	x.Write([]byte(tail))
+	x.End()
+}
+
+// appendContentRange appends "bytes first-last/size".
+func appendContentRange(b []byte, r ByteRange, size int64) []byte {
+	b = append(b, "bytes "...)
+	b = strconv.AppendInt(b, r.Start, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, r.Start+r.Length-1, 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, size, 10)
+}
+
+// sendBody queues n bytes of e from off: copied from memory for small files, else with
+// sendfile holding a reference on e until the kernel has taken the bytes. If the file
+// shrinks meanwhile, the server's sendfile sees a short read and closes the connection,
+// since the promised Content-Length can no longer be met.
+func sendBody(x exchange, e *entry, off, n int64) {
+	if n == 0 {
+		return
+	}
+	if e.data != nil {
+		x.Write(e.data[off : off+n])
+		return
+	}
+	x.SendFile(e.fd, off, n, e.acquire())
+}

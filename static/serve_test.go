@@ -1,0 +1,433 @@
+package static
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var siteFiles = map[string]string{
+	"index.html":        "<h1>home</h1>",
+	"app.js":            "console.log('identity')",
+	"app.js.br":         "BROTLI",
+	"app.js.gz":         "GZIP",
+	"app.js.zst":        "ZSTD",
+	"small.txt":         "0123456789",
+	"empty.txt":         "",
+	"docs/index.html":   "<h1>docs</h1>",
+	"docs/guide.txt":    "guide",
+	"assets/a.css":      "a{}",
+	"assets/sub/":       "",
+	"assets/<b>&'x.txt": "weird",
+	"assets/.env":       "SECRET-ENV",
+	"my dir/f.txt":      "spaced",
+	".env":              "SECRET-ENV",
+	".well-known/acme":  "token",
+}
+
+var bigBody = bigContent(100_000)
+
+func site(t *testing.T, opts Options) (*Handler, string) {
+	t.Helper()
+	root := t.TempDir()
+	writeTree(t, root, siteFiles)
+	writeTree(t, root, map[string]string{"big.bin": bigBody})
+	opts.Root = root
+	return newHandler(t, opts), root
+}
+
+func expect(t *testing.T, r *recorder, status int, body string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s %s: status %d, want %d (body %q)", r.method, r.path, r.status, status, r.body.String())
+	}
+	if body != "\x00" && r.body.String() != body {
+		t.Fatalf("%s %s: body %q, want %q", r.method, r.path, r.body.String(), body)
+	}
+}
+
+const anyBody = "\x00"
+
+func TestServeFile(t *testing.T) {
+	h, _ := site(t, Options{CacheControl: "public, max-age=60"})
+	r := do(t, h, "GET", "/small.txt")
+	expect(t, r, 200, "0123456789")
+	for name, want := range map[string]string{
+		"Content-Type":  "text/plain; charset=utf-8",
+		"Accept-Ranges": "bytes",
+		"Cache-Control": "public, max-age=60",
+		"Vary":          "",
+	} {
+		if got := r.get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if r.contentLength != 10 || r.sendFiles != 0 {
+		t.Errorf("Content-Length %d, %d sendfiles", r.contentLength, r.sendFiles)
+	}
+	etag := r.get("ETag")
+	if !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `-a"`) {
+		t.Errorf("ETag %q", etag)
+	}
+	if _, ok := parseHTTPDate([]byte(r.get("Last-Modified"))); !ok {
+		t.Errorf("Last-Modified %q", r.get("Last-Modified"))
+	}
+
+	r = do(t, h, "GET", "/big.bin")
+	expect(t, r, 200, bigBody)
+	if r.sendFiles != 1 || r.get("Content-Type") != defaultType {
+		t.Errorf("big file: %d sendfiles, type %q", r.sendFiles, r.get("Content-Type"))
+	}
+	r = do(t, h, "HEAD", "/big.bin")
+	expect(t, r, 200, "")
+	if r.contentLength != int64(len(bigBody)) || r.sendFiles != 0 {
+		t.Errorf("HEAD: Content-Length %d, %d sendfiles", r.contentLength, r.sendFiles)
+	}
+	r = do(t, h, "GET", "/empty.txt")
+	expect(t, r, 200, "")
+	if r.contentLength != 0 {
+		t.Errorf("empty: Content-Length %d", r.contentLength)
+	}
+	expect(t, do(t, h, "GET", "/small.txt/"), 404, anyBody)
+	expect(t, do(t, h, "GET", "/missing"), 404, anyBody)
+	r = do(t, h, "POST", "/small.txt")
+	expect(t, r, 405, anyBody)
+	if r.get("Allow") != "GET, HEAD" {
+		t.Errorf("Allow %q", r.get("Allow"))
+	}
+}
+
+func TestServeConditional(t *testing.T) {
+	h, _ := site(t, Options{CacheControl: "no-cache"})
+	first := do(t, h, "GET", "/small.txt")
+	etag, lm := first.get("ETag"), first.get("Last-Modified")
+
+	r := do(t, h, "GET", "/small.txt", "If-None-Match", etag)
+	expect(t, r, 304, "")
+	if r.get("ETag") != etag || r.get("Cache-Control") != "no-cache" || r.get("Content-Type") != "" {
+		t.Errorf("304 fields: %v", r.header)
+	}
+	expect(t, do(t, h, "HEAD", "/small.txt", "If-None-Match", "W/"+etag), 304, "")
+	expect(t, do(t, h, "GET", "/small.txt", "If-Modified-Since", lm), 304, "")
+	// If-None-Match takes precedence over If-Modified-Since.
+	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", `"other"`, "If-Modified-Since", lm), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/small.txt", "If-Match", `"other"`), 412, anyBody)
+	expect(t, do(t, h, "GET", "/small.txt", "If-Match", etag), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/small.txt", "If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"), 412, anyBody)
+	expect(t, do(t, h, "GET", "/small.txt", "If-Unmodified-Since", lm), 200, anyBody)
+}
+
+func TestServeRanges(t *testing.T) {
+	h, _ := site(t, Options{})
+	etag := do(t, h, "GET", "/small.txt").get("ETag")
+
+	r := do(t, h, "GET", "/small.txt", "Range", "bytes=2-5")
+	expect(t, r, 206, "2345")
+	if r.get("Content-Range") != "bytes 2-5/10" || r.get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Errorf("206 fields %v", r.header)
+	}
+	r = do(t, h, "GET", "/big.bin", "Range", "bytes=-100")
+	expect(t, r, 206, bigBody[len(bigBody)-100:])
+	if r.sendFiles != 1 {
+		t.Errorf("%d sendfiles", r.sendFiles)
+	}
+	for _, v := range []string{"bytes=20-30", "bytes=-0", "bytes=" + strings.Repeat("0-0,", MaxRanges+1), "bytes=0-1,0-2,0-3"} {
+		r = do(t, h, "GET", "/small.txt", "Range", v)
+		expect(t, r, 416, anyBody)
+		if r.get("Content-Range") != "bytes */10" {
+			t.Errorf("%s: Content-Range %q", v, r.get("Content-Range"))
+		}
+	}
+	expect(t, do(t, h, "GET", "/empty.txt", "Range", "bytes=0-"), 416, anyBody)
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=5-1"), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "lines=1-2"), 200, "0123456789")
+	expect(t, do(t, h, "HEAD", "/small.txt", "Range", "bytes=0-1"), 200, "")
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", etag), 206, "01")
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", `"stale"`), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", "W/"+etag), 200, "0123456789")
+	lm := do(t, h, "GET", "/small.txt").get("Last-Modified")
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", lm), 206, "01")
+	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", "Thu, 01 Jan 1970 00:00:00 GMT"), 200, anyBody)
+}
+
+func TestServeMultipart(t *testing.T) {
+	h, _ := site(t, Options{})
+	for _, tc := range []struct {
+		path, rng string
+		full      string
+		parts     []ByteRange
+	}{
+		{"/small.txt", "bytes=0-1, 5-6, -1", "0123456789", []ByteRange{br(0, 2), br(5, 2), br(9, 1)}},
+		{"/big.bin", "bytes=99990-, 0-9, 50000-50099", bigBody, []ByteRange{br(99990, 10), br(0, 10), br(50000, 100)}},
+	} {
+		r := do(t, h, "GET", tc.path, "Range", tc.rng)
+		expect(t, r, 206, anyBody)
+		mt, params, err := mime.ParseMediaType(r.get("Content-Type"))
+		if err != nil || mt != "multipart/byteranges" || params["boundary"] == "" {
+			t.Fatalf("%s: Content-Type %q", tc.path, r.get("Content-Type"))
+		}
+		mr := multipart.NewReader(strings.NewReader(r.body.String()), params["boundary"])
+		for i, want := range tc.parts {
+			p, err := mr.NextPart()
+			if err != nil {
+				t.Fatalf("%s part %d: %v", tc.path, i, err)
+			}
+			body, _ := io.ReadAll(p)
+			wantCR := "bytes " + strconv.FormatInt(want.Start, 10) + "-" + strconv.FormatInt(want.Start+want.Length-1, 10) + "/" + strconv.Itoa(len(tc.full))
+			if string(body) != tc.full[want.Start:want.Start+want.Length] || p.Header.Get("Content-Range") != wantCR {
+				t.Fatalf("%s part %d: %q, Content-Range %q want %q", tc.path, i, body, p.Header.Get("Content-Range"), wantCR)
+			}
+		}
+		if _, err := mr.NextPart(); err != io.EOF {
+			t.Fatalf("%s: after last part: %v", tc.path, err)
+		}
+		if tc.path == "/big.bin" && r.sendFiles != 3 {
+			t.Errorf("multipart of a large file: %d sendfiles, want 3", r.sendFiles)
+		}
+	}
+	a := do(t, h, "GET", "/small.txt", "Range", "bytes=0-0,2-2").get("Content-Type")
+	b := do(t, h, "GET", "/small.txt", "Range", "bytes=0-0,2-2").get("Content-Type")
+	if a == b {
+		t.Errorf("two responses share boundary %q", a)
+	}
+}
+
+func TestServePrecompressed(t *testing.T) {
+	h, root := site(t, Options{OpenFileCache: CacheOptions{Revalidate: time.Second}})
+	tests := []struct {
+		ae, body, enc string
+	}{
+		{"", "console.log('identity')", ""},
+		{"gzip, deflate, br", "BROTLI", "br"},
+		{"br;q=0, gzip", "GZIP", "gzip"},
+		{"zstd", "ZSTD", "zstd"},
+		{"deflate", "console.log('identity')", ""},
+		{"*;q=0, identity", "console.log('identity')", ""},
+	}
+	etags := map[string]bool{}
+	for _, tt := range tests {
+		hdr := []string{}
+		if tt.ae != "" {
+			hdr = []string{"Accept-Encoding", tt.ae}
+		}
+		r := do(t, h, "GET", "/app.js", hdr...)
+		expect(t, r, 200, tt.body)
+		if r.get("Content-Encoding") != tt.enc || r.get("Vary") != "Accept-Encoding" ||
+			r.get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Errorf("Accept-Encoding %q: fields %v", tt.ae, r.header)
+		}
+		etags[r.get("ETag")] = true
+		// The variant's own validator gives 304 for the same variant.
+		expect(t, do(t, h, "GET", "/app.js", append(hdr, "If-None-Match", r.get("ETag"))...), 304, "")
+	}
+	if len(etags) != 4 {
+		t.Errorf("variants share entity-tags: %v", etags)
+	}
+	// A variant asked for by name is served as itself.
+	r := do(t, h, "GET", "/app.js.br", "Accept-Encoding", "br")
+	expect(t, r, 200, "BROTLI")
+	if r.get("Content-Encoding") != "" || r.get("Content-Type") != "application/x-brotli" {
+		t.Errorf("direct variant fields %v", r.header)
+	}
+	// A variant deleted after the probe falls back to identity, still with Vary.
+	if err := os.Remove(filepath.Join(root, "app.js.gz")); err != nil {
+		t.Fatal(err)
+	}
+	r = newRecorder(t, "GET", "/app.js", "Accept-Encoding", "gzip")
+	r.now = r.now.Add(time.Hour)
+	h.serve(r, []byte("GET"), []byte("/app.js"), nil)
+	expect(t, r, 200, "console.log('identity')")
+	if r.get("Vary") != "Accept-Encoding" {
+		t.Errorf("Vary %q", r.get("Vary"))
+	}
+	// Ranges apply to the selected representation.
+	expect(t, do(t, h, "GET", "/app.js", "Accept-Encoding", "br", "Range", "bytes=0-1"), 206, "BR")
+}
+
+func TestServeDirectories(t *testing.T) {
+	h, _ := site(t, Options{})
+	expect(t, do(t, h, "GET", "/"), 200, "<h1>home</h1>")
+	expect(t, do(t, h, "GET", "/docs/"), 200, "<h1>docs</h1>")
+	r := do(t, h, "GET", "/docs")
+	expect(t, r, 301, anyBody)
+	if r.get("Location") != "/docs/" {
+		t.Errorf("Location %q", r.get("Location"))
+	}
+	r = do(t, h, "GET", "/docs?a=1&b=2")
+	if r.status != 301 || r.get("Location") != "/docs/?a=1&b=2" {
+		t.Errorf("redirect with query: %d %q", r.status, r.get("Location"))
+	}
+	r = do(t, h, "GET", "/my%20dir")
+	if r.status != 301 || r.get("Location") != "/my%20dir/" {
+		t.Errorf("redirect of spaced dir: %d %q", r.status, r.get("Location"))
+	}
+	r = do(t, h, "GET", "//docs")
+	if r.status != 301 || r.get("Location") != "/docs/" {
+		t.Errorf("redirect of //docs: %d %q (must not be protocol-relative)", r.status, r.get("Location"))
+	}
+	expect(t, do(t, h, "GET", "/assets/"), 404, anyBody)
+
+	h2, _ := site(t, Options{Index: []string{}})
+	expect(t, do(t, h2, "GET", "/docs/"), 404, anyBody)
+}
+
+func TestServeListing(t *testing.T) {
+	h, _ := site(t, Options{Browse: true})
+	r := do(t, h, "GET", "/assets/")
+	expect(t, r, 200, anyBody)
+	page := r.body.String()
+	if !strings.HasPrefix(r.get("Content-Type"), "text/html") || r.get("Vary") != "Accept" {
+		t.Errorf("listing fields %v", r.header)
+	}
+	for _, want := range []string{"&lt;b&gt;&amp;&#39;x.txt", `href="./%3Cb%3E&amp;&#39;x.txt"`, `href="./sub/"`, `href="./a.css"`, `href="../"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("listing lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<b>") || strings.Contains(page, ".env") {
+		t.Errorf("listing leaks raw markup or a dotfile:\n%s", page)
+	}
+	if strings.Index(page, "sub/") > strings.Index(page, "a.css") {
+		t.Errorf("directories are not listed first:\n%s", page)
+	}
+
+	r = do(t, h, "GET", "/assets/", "Accept", "application/json")
+	expect(t, r, 200, anyBody)
+	var l listing
+	if err := json.Unmarshal(r.body.Bytes(), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Path != "/assets/" || len(l.Entries) != 3 || !l.Entries[0].Dir || l.Entries[0].Name != "sub" ||
+		l.Entries[1].Name != "<b>&'x.txt" || l.Entries[1].Size != 5 {
+		t.Errorf("JSON listing %+v", l)
+	}
+	expect(t, do(t, h, "GET", "/docs/"), 200, "<h1>docs</h1>") // an index wins over a listing
+
+	h2, _ := site(t, Options{Browse: true, Dotfiles: DotfilesAllow})
+	if page := do(t, h2, "GET", "/assets/").body.String(); !strings.Contains(page, ".env") {
+		t.Error("dotfile hidden although allowed")
+	}
+}
+
+func TestServeFallbackAndDotfiles(t *testing.T) {
+	h, _ := site(t, Options{Fallback: "/index.html"})
+	expect(t, do(t, h, "GET", "/some/client/route"), 200, "<h1>home</h1>")
+	expect(t, do(t, h, "GET", "/assets/"), 200, "<h1>home</h1>")
+	expect(t, do(t, h, "GET", "/.env"), 403, anyBody) // deny: 403, never the fallback
+	expect(t, do(t, h, "GET", "/assets/.env"), 403, anyBody)
+	expect(t, do(t, h, "GET", "/%2eenv"), 403, anyBody)
+	expect(t, do(t, h, "GET", "/.nothing"), 403, anyBody)
+	expect(t, do(t, h, "GET", "/.well-known/acme"), 200, "token")
+	expect(t, do(t, h, "GET", "/../x"), 400, anyBody) // no fallback for bad requests
+
+	hi, _ := site(t, Options{Dotfiles: DotfilesIgnore})
+	expect(t, do(t, hi, "GET", "/.env"), 404, anyBody)
+	hif, _ := site(t, Options{Dotfiles: DotfilesIgnore, Fallback: "/index.html"})
+	expect(t, do(t, hif, "GET", "/.env"), 200, "<h1>home</h1>") // as if it did not exist
+
+	h2, _ := site(t, Options{Dotfiles: DotfilesAllow})
+	expect(t, do(t, h2, "GET", "/.env"), 200, "SECRET-ENV")
+
+	h3, _ := site(t, Options{Fallback: "/gone.html"})
+	expect(t, do(t, h3, "GET", "/nothing"), 404, anyBody)
+}
+
+func TestServePrefix(t *testing.T) {
+	h, _ := site(t, Options{Prefix: "/static/", Browse: true})
+	expect(t, do(t, h, "GET", "/static/small.txt"), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/static/"), 200, "<h1>home</h1>")
+	expect(t, do(t, h, "GET", "/small.txt"), 404, anyBody)
+	expect(t, do(t, h, "GET", "/static/../small.txt"), 400, anyBody)
+	r := do(t, h, "GET", "/static/docs?x=1")
+	if r.status != 301 || r.get("Location") != "/static/docs/?x=1" {
+		t.Errorf("redirect under prefix: %d %q", r.status, r.get("Location"))
+	}
+	if page := do(t, h, "GET", "/static/assets/").body.String(); !strings.Contains(page, "Index of /static/assets/") {
+		t.Errorf("listing title under prefix:\n%s", page)
+	}
+
+	h2, _ := site(t, Options{Prefix: "/files"})
+	expect(t, do(t, h2, "GET", "/files/small.txt"), 200, "0123456789")
+	r = do(t, h2, "GET", "/files")
+	if r.status != 301 || r.get("Location") != "/files/" {
+		t.Errorf("prefix without slash: %d %q", r.status, r.get("Location"))
+	}
+	expect(t, do(t, h2, "GET", "/files/"), 200, "<h1>home</h1>")
+	// A route prefix without a trailing slash also matches "/filessmall.txt"; the
+	// remainder is looked up as "/small.txt".
+	expect(t, do(t, h2, "GET", "/filessmall.txt"), 200, "0123456789")
+}
+
+func TestServeRevalidateEveryRequest(t *testing.T) {
+	h, _ := site(t, Options{OpenFileCache: CacheOptions{Revalidate: -1}})
+	loads := countLoads(h)
+	for range 3 {
+		expect(t, do(t, h, "GET", "/small.txt"), 200, "0123456789")
+	}
+	if loads.Load() != 3 {
+		t.Errorf("%d loads for 3 requests with revalidation on every request", loads.Load())
+	}
+}
+
+func TestServeFreshAfterEdit(t *testing.T) {
+	h, root := site(t, Options{OpenFileCache: CacheOptions{Revalidate: time.Second}})
+	r := do(t, h, "GET", "/small.txt")
+	if err := os.WriteFile(filepath.Join(root, "small.txt"), []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRecorder(t, "GET", "/small.txt")
+	r2.now = r.now.Add(2 * time.Second)
+	h.serve(r2, []byte("GET"), []byte("/small.txt"), nil)
+	expect(t, r2, 200, "edited")
+	if r2.get("ETag") == r.get("ETag") {
+		t.Error("ETag unchanged after an edit")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"f": "x"})
+	bad := []Options{
+		{},
+		{Root: filepath.Join(root, "missing")},
+		{Root: filepath.Join(root, "f")},
+		{Root: root, FollowSymlinks: "sometimes"},
+		{Root: root, Dotfiles: "hide"},
+		{Root: root, Index: []string{"../x"}},
+		{Root: root, Index: []string{""}},
+		{Root: root, Fallback: "index.html"},
+		{Root: root, Fallback: "/../x"},
+		{Root: root, Fallback: "/dir/"},
+		{Root: root, CacheControl: "max-age=1\r\nSet-Cookie: a=b"},
+		{Root: root, Prefix: "static"},
+		{Root: root, Prefix: "//evil.example/"},
+		{Root: root, Prefix: "/a b"},
+		{Root: root, Prefix: "/a?b"},
+	}
+	for _, o := range bad {
+		if h, err := New(o); err == nil {
+			h.Close()
+			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+	for _, o := range []Options{
+		{Root: root},
+		{Root: root + "/", FollowSymlinks: SymlinksNever, Dotfiles: DotfilesAllow, Fallback: "/f", Index: []string{"f"}},
+		{Root: root, FollowSymlinks: SymlinksAlways, OpenFileCache: CacheOptions{Max: -1, Revalidate: time.Minute}},
+		{Root: root, Prefix: "/static/", Dotfiles: DotfilesIgnore, OpenFileCache: CacheOptions{Revalidate: -1}},
+	} {
+		h, err := New(o)
+		if err != nil {
+			t.Errorf("New(%+v): %v", o, err)
+			continue
+		}
+		h.Close()
+	}
+}
