@@ -190,7 +190,7 @@ func (s *Static) SetDefaults() {
 	*s = Static{
 		Index:          []string{"index.html"},
 		FollowSymlinks: SymlinksInsideRoot,
-		Dotfiles:       DotfilesDeny,
+		Dotfiles:       DotfilesIgnore,
 	}
 	s.OpenFileCache.SetDefaults()
 }

@@ -823,4 +823,3 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
-

@@ -179,7 +179,7 @@ func TestFileServer(t *testing.T) {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}
 	st := cfg.Servers[0].Routes[0].Static
-	if cfg.Servers[0].Listen[0] != "127.0.0.1:0" || st.Root != dir || !st.Browse || st.Dotfiles != config.DotfilesDeny {
+	if cfg.Servers[0].Listen[0] != "127.0.0.1:0" || st.Root != dir || !st.Browse || st.Dotfiles != config.DotfilesIgnore {
 		t.Errorf("built %v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {

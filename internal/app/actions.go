@@ -1,0 +1,19 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/server"
+)
+
+// buildAction turns a route's action into its handler.
+func buildAction(r *config.Route) (server.Handler, error) {
+	switch {
+	case r.Respond != nil:
+		return server.NewRespond(r.Respond.Status, r.Respond.Headers, r.Respond.Body)
+	case r.Static != nil:
+		return buildStatic(r.Static, r.Match.Path)
+	}
+	return nil, fmt.Errorf("route has no action")
+}

@@ -1,0 +1,225 @@
+// Package app builds a running gale server from a validated configuration and
+// applies new configurations to it (reload) without dropping connections.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
+)
+
+// App is a running configuration: one server (one set of event loops) with a
+// listener per configured address, each served by its virtual server's router.
+type App struct {
+	log       *slog.Logger
+	mu        sync.Mutex // guards cfg and listeners during reload
+	cfg       *config.Config
+	srv       *server.Server
+	listeners map[string]*server.Listener // configured address -> listener
+}
+
+// New builds the server for cfg; call Start to serve.
+func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	routers, err := buildRouters(cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(serverOptions(cfg, log, notFound{}))
+	if err != nil {
+		return nil, err
+	}
+	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{}}
+	for _, addr := range sortedKeys(routers) {
+		l, err := srv.ListenHandler(addr, routers[addr])
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return nil, err
+		}
+		a.listeners[addr] = l
+	}
+	return a, nil
+}
+
+// notFound is the server's default handler; every listener has its own router.
+type notFound struct{}
+
+func (notFound) ServeGale(c *server.Ctx) { c.Error(404, "") }
+
+func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) server.Options {
+	return server.Options{
+		Handler: h,
+		Workers: cfg.Loops(),
+		CPUs:    cpuList(cfg),
+		Limits: http1.Limits{
+			MaxRequestLine:  int(cfg.Limits.RequestLine),
+			MaxHeaderBytes:  int(cfg.Limits.HeaderBytes),
+			MaxHeaderFields: cfg.Limits.HeaderFields,
+			MaxBodyBytes:    cfg.Limits.BodyBytes,
+		},
+		HeaderTimeout: cfg.Timeouts.Header,
+		IdleTimeout:   cfg.Timeouts.Idle,
+		BodyTimeout:   cfg.Timeouts.Body,
+		WriteTimeout:  cfg.Timeouts.Write,
+		Logger:        log,
+	}
+}
+
+// Server returns the underlying server.
+func (a *App) Server() *server.Server { return a.srv }
+
+// Addrs returns the bound address of each configured listen address.
+func (a *App) Addrs() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]string{}
+	for k, l := range a.listeners {
+		out[k] = l.Addr
+	}
+	return out
+}
+
+// Start runs the event loops.
+func (a *App) Start() { a.srv.Start() }
+
+// Shutdown stops gracefully within ctx.
+func (a *App) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+// Reload applies cfg: each listener switches to its new router at the next request
+// boundary, new addresses start listening, open connections stay up. Settings that
+// need new event loops (workers, processes, affinity) take effect only on restart
+// or upgrade; a change to them is logged. An error leaves the running config as it
+// was.
+func (a *App) Reload(cfg *config.Config) error {
+	routers, err := buildRouters(cfg)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, addr := range sortedKeys(routers) {
+		if _, ok := a.listeners[addr]; ok {
+			continue
+		}
+		l, err := a.srv.ListenHandler(addr, routers[addr])
+		if err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		a.listeners[addr] = l
+	}
+	for addr, l := range a.listeners {
+		if r, ok := routers[addr]; ok {
+			l.SetHandler(r)
+		} else {
+			// Removed from the config: answer 404 until restart; the socket stays bound
+			// so that the address can come back on the next reload without a race.
+			l.SetHandler(notFound{})
+			a.log.Warn("listen address removed from config; it answers 404 until restart", "addr", addr)
+		}
+	}
+	if cfg.Loops() != a.cfg.Loops() || cfg.Processes != a.cfg.Processes {
+		a.log.Warn("workers/processes changes take effect on restart or upgrade")
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// Run serves cfg until ctx ends, then shuts down within the configured grace.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	a, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	a.Start()
+	for _, addr := range sortedKeys(a.Addrs()) {
+		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops())
+	}
+	reloads := config.Reloads(ctx)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case next := <-reloads:
+			if err := a.Reload(next); err != nil {
+				log.Error("reload failed; the running configuration stays", "err", err)
+			} else {
+				log.Info("configuration reloaded")
+			}
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.ShutdownGrace)
+	defer cancel()
+	log.Info("shutting down", "grace", cfg.Timeouts.ShutdownGrace)
+	return a.Shutdown(sctx)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// cpuList turns the affinity setting into the CPUs loops are pinned to.
+func cpuList(cfg *config.Config) []int {
+	switch cfg.CPUAffinity.Mode {
+	case config.AffinityOff:
+		return nil
+	case config.AffinityList:
+		return cfg.CPUAffinity.CPUs
+	}
+	return autoCPUs()
+}
+
+// buildRouters compiles every virtual server into one router per listen address.
+// Two servers may not share an address.
+func buildRouters(cfg *config.Config) (map[string]*Router, error) {
+	out := map[string]*Router{}
+	for si := range cfg.Servers {
+		s := &cfg.Servers[si]
+		r := &Router{}
+		for ri := range s.Routes {
+			rt, err := buildRoute(&s.Routes[ri])
+			if err != nil {
+				return nil, fmt.Errorf("servers[%d].routes[%d]: %w", si, ri, err)
+			}
+			r.routes = append(r.routes, rt)
+		}
+		for _, addr := range s.Listen {
+			if _, dup := out[addr]; dup {
+				return nil, fmt.Errorf("servers[%d]: listen address %s is used by two servers", si, addr)
+			}
+			out[addr] = r
+		}
+	}
+	return out, nil
+}
+
+func buildRoute(r *config.Route) (route, error) {
+	rt := route{prefix: r.Match.Path, exact: r.Match.PathExact, actionName: r.Action()}
+	if h := strings.ToLower(r.Match.Host); strings.HasPrefix(h, "*.") {
+		rt.host, rt.wildcard = h[1:], true
+	} else {
+		rt.host = h
+	}
+	for _, m := range r.Match.Methods {
+		rt.methods = append(rt.methods, strings.ToUpper(m))
+	}
+	h, err := buildAction(r)
+	if err != nil {
+		return route{}, err
+	}
+	rt.handler = h
+	return rt, nil
+}
