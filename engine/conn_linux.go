@@ -11,7 +11,7 @@ import (
 
 // Connection flags; owned by the connection's loop.
 const (
-	fClosed          uint32 = 1 << iota // closed; no more callbacks except none
+	fClosed          uint16 = 1 << iota // closed; no more callbacks except none
 	fPaused                             // handler asked to stop reading
 	fHiPaused                           // output above high water: reading stopped
 	fReadPending                        // the socket may hold unread bytes (paused while readable)
@@ -30,15 +30,26 @@ const (
 // An idle connection holds no buffer; the struct itself is kept small.
 type Conn struct {
 	fd        int32
-	flags     uint32
+	flags     uint16
+	hidx      uint16 // the handler's index in the loop's handler table
+	tdeadline uint32 // timer tick relative to the wheel's base, 0 when not armed
 	loop      *Loop
-	h         Handler
 	ctx       any
-	in        []byte // unconsumed input (pooled), nil when none
-	out       *outq  // queued output, nil when none
-	tnext     *Conn  // timing wheel links
+	in        *[]byte // unconsumed input (a pooled buffer), nil when none
+	out       *outq   // queued output, nil when none
+	tnext     *Conn   // timing wheel links
 	tprev     *Conn
-	tdeadline int64 // timer tick, 0 when not armed
+}
+
+// handler returns the connection's Handler.
+func (c *Conn) handler() Handler { return c.loop.handlers[c.hidx] }
+
+// input returns the unconsumed input held for the connection.
+func (c *Conn) input() []byte {
+	if c.in == nil {
+		return nil
+	}
+	return *c.in
 }
 
 // Fd returns the socket descriptor, for socket options and diagnostics.
@@ -147,7 +158,7 @@ func (c *Conn) ResumeRead() {
 }
 
 // Unread reports how many unconsumed input bytes the engine holds for the connection.
-func (c *Conn) Unread() int { return len(c.in) }
+func (c *Conn) Unread() int { return len(c.input()) }
 
 // SetTimeout arms the connection's single timer to fire OnTimeout after d,
 // replacing any earlier timer. d <= 0 disarms it.

@@ -198,11 +198,7 @@ func TestBackpressureLargeEcho(t *testing.T) {
 		ch := make(chan int, 1)
 		l.Post(func() {
 			q := 0
-			for _, cc := range l.conns {
-				if cc != nil {
-					q += cc.Buffered()
-				}
-			}
+			l.eachConn(func(cc *Conn) { q += cc.Buffered() })
 			ch <- q
 		})
 		maxQueued = <-ch

@@ -39,8 +39,9 @@ type Loop struct {
 	eng     *Engine
 	cpu     int // CPU to pin to, or -1
 	poller  *poll.Poller
-	conns   []*Conn // indexed by fd
-	nconns  int
+	handlers []Handler
+	holders  []*[]byte // free input holders
+	nconns   int
 	lsocks  []*lsock
 	buf     []byte
 	cache   pool.Cache
@@ -66,6 +67,7 @@ type Loop struct {
 type lsock struct {
 	fd     int
 	h      Handler
+	hidx   uint16
 	tag    int32
 	paused bool
 	closed bool
@@ -195,14 +197,11 @@ func (l *Loop) fireTimer(c *Conn) {
 		l.closeConn(c, nil)
 		return
 	}
-	c.h.OnTimeout(c)
+	c.handler().OnTimeout(c)
 }
 
 func (l *Loop) connEvent(fd int, events uint32) {
-	if fd >= len(l.conns) {
-		return
-	}
-	c := l.conns[fd]
+	c := l.eng.table.get(fd)
 	if c == nil {
 		return
 	}
@@ -222,7 +221,7 @@ func (l *Loop) connEvent(fd int, events uint32) {
 				// The peer half-closed while we are not reading. Tell the handler now (a
 				// request it is serving may be abandoned); unread bytes stay readable.
 				c.flags |= fEOF
-				c.h.OnEOF(c)
+				c.handler().OnEOF(c)
 			}
 			return
 		}
@@ -259,7 +258,7 @@ func (l *Loop) read(c *Conn, hup bool) {
 			c.flags |= fReadPending
 			return
 		}
-		k := copy(l.buf, c.in)
+		k := copy(l.buf, c.input())
 		n, e := sys.Read(int(c.fd), l.buf[k:])
 		if e == unix.EAGAIN {
 			c.flags &^= fReadPending
@@ -276,7 +275,7 @@ func (l *Loop) read(c *Conn, hup bool) {
 			c.flags &^= fReadPending
 			if c.flags&fEOF == 0 {
 				c.flags |= fEOF
-				c.h.OnEOF(c)
+				c.handler().OnEOF(c)
 			}
 			return
 		}
@@ -292,7 +291,7 @@ func (l *Loop) read(c *Conn, hup bool) {
 // dispatch passes data (which lives in the shared buffer) to the handler and keeps
 // what it leaves unconsumed.
 func (l *Loop) dispatch(c *Conn, data []byte) {
-	used := c.h.OnData(c, data)
+	used := c.handler().OnData(c, data)
 	if c.flags&(fClosed|fBroken) != 0 {
 		return
 	}
@@ -302,21 +301,46 @@ func (l *Loop) dispatch(c *Conn, data []byte) {
 	rest := data[used:]
 	switch {
 	case len(rest) == 0:
-		if c.in != nil {
-			l.cache.Put(c.in)
-			c.in = nil
-		}
+		l.dropInput(c)
 	case len(rest) > maxRetained:
 		l.closeConn(c, ErrInputOverflow)
-	case cap(c.in) >= len(rest):
-		c.in = c.in[:copy(c.in[:len(rest)], rest)]
 	default:
-		if c.in != nil {
-			l.cache.Put(c.in)
+		if c.in == nil {
+			c.in = l.getHolder()
 		}
-		c.in = l.cache.Get(len(rest))
-		copy(c.in, rest)
+		if cap(*c.in) < len(rest) {
+			if *c.in != nil {
+				l.cache.Put(*c.in)
+			}
+			*c.in = l.cache.Get(len(rest))
+		}
+		*c.in = (*c.in)[:copy((*c.in)[:len(rest)], rest)]
 	}
+}
+
+// dropInput releases a connection's retained input buffer.
+func (l *Loop) dropInput(c *Conn) {
+	if c.in == nil {
+		return
+	}
+	if *c.in != nil {
+		l.cache.Put(*c.in)
+		*c.in = nil
+	}
+	if len(l.holders) < 1024 {
+		l.holders = append(l.holders, c.in)
+	}
+	c.in = nil
+}
+
+// getHolder returns an empty input holder from the loop's free list.
+func (l *Loop) getHolder() *[]byte {
+	if n := len(l.holders); n > 0 {
+		h := l.holders[n-1]
+		l.holders = l.holders[:n-1]
+		return h
+	}
+	return new([]byte)
 }
 
 // schedule queues c for the resume pass at the end of this iteration.
@@ -337,8 +361,8 @@ func (l *Loop) runPending() {
 		if c.flags&(fClosed|fBroken|fPaused|fHiPaused) != 0 {
 			continue
 		}
-		if len(c.in) > 0 {
-			k := copy(l.buf, c.in)
+		if in := c.input(); len(in) > 0 {
+			k := copy(l.buf, in)
 			l.dispatch(c, l.buf[:k])
 		}
 		if c.flags&(fClosed|fPaused|fHiPaused) == 0 && c.flags&(fReadPending|fEOF) == fReadPending {
@@ -409,7 +433,7 @@ func (l *Loop) flush(c *Conn) {
 		}
 		if c.flags&fWantDrain != 0 {
 			c.flags &^= fWantDrain
-			c.h.OnDrain(c)
+			c.handler().OnDrain(c)
 			if c.flags&fClosed != 0 {
 				return
 			}
@@ -527,10 +551,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	}
 	c.flags |= fClosed
 	l.wheel.remove(c)
-	if c.in != nil {
-		l.cache.Put(c.in)
-		c.in = nil
-	}
+	l.dropInput(c)
 	if q := c.out; q != nil {
 		for len(q.segs) > 0 {
 			l.popSeg(q)
@@ -539,14 +560,14 @@ func (l *Loop) closeConn(c *Conn, err error) {
 		c.out = nil
 	}
 	fd := int(c.fd)
-	if fd < len(l.conns) && l.conns[fd] == c {
-		l.conns[fd] = nil
+	if l.eng.table.get(fd) == c {
+		l.eng.table.set(fd, nil)
 	}
 	sys.Close(fd)
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
-	c.h.OnClose(c, err)
+	c.handler().OnClose(c, err)
 }
 
 func (l *Loop) accept(ls *lsock) {
@@ -582,41 +603,54 @@ func (l *Loop) accept(ls *lsock) {
 			sys.Close(fd)
 			continue
 		}
-		l.addConn(fd, ls.h)
+		l.addConn(fd, ls.hidx)
 	}
 }
 
 // addConn registers an accepted or connected socket with the loop.
-func (l *Loop) addConn(fd int, h Handler) *Conn {
-	c := &Conn{fd: int32(fd), loop: l, h: h}
-	if fd >= len(l.conns) {
-		n := 2 * len(l.conns)
-		if n <= fd {
-			n = fd + 1024
-		}
-		grown := make([]*Conn, n)
-		copy(grown, l.conns)
-		l.conns = grown
+func (l *Loop) addConn(fd int, hidx uint16) *Conn {
+	if fd >= maxFDs {
+		sys.Close(fd)
+		l.eng.cfg.Logger.Warn("descriptor number above the engine's table", "fd", fd)
+		return nil
 	}
+	c := &Conn{fd: int32(fd), loop: l, hidx: hidx}
 	if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
 		sys.Close(fd)
 		l.eng.cfg.Logger.Warn("epoll_ctl add failed", "err", err)
 		return nil
 	}
-	l.conns[fd] = c
+	l.eng.table.set(fd, c)
 	l.nconns++
 	l.stats.active.Add(1)
 	l.stats.accepted.Add(1)
-	h.OnOpen(c)
+	l.handlers[hidx].OnOpen(c)
 	return c
 }
 
-func (l *Loop) closeAll(err error) {
-	for _, c := range l.conns {
-		if c != nil {
-			l.closeConn(c, err)
+// eachConn calls f for every open connection of the loop (a scan of the engine's
+// descriptor table: for shutdown, not for hot paths).
+func (l *Loop) eachConn(f func(*Conn)) {
+	l.eng.table.each(func(c *Conn) {
+		if c.loop == l {
+			f(c)
+		}
+	})
+}
+
+// handlerIndex returns h's index in the loop's handler table, adding it if new.
+func (l *Loop) handlerIndex(h Handler) uint16 {
+	for i, x := range l.handlers {
+		if x == h {
+			return uint16(i)
 		}
 	}
+	l.handlers = append(l.handlers, h)
+	return uint16(len(l.handlers) - 1)
+}
+
+func (l *Loop) closeAll(err error) {
+	l.eachConn(func(c *Conn) { l.closeConn(c, err) })
 	for _, ls := range l.lsocks {
 		if !ls.closed {
 			ls.closed = true
@@ -628,6 +662,7 @@ func (l *Loop) closeAll(err error) {
 // Engine owns the loops and the listening sockets.
 type Engine struct {
 	cfg       Config
+	table     connTable // descriptor -> connection; each slot written only by its loop
 	loops     []*Loop
 	addrs     []string
 	mu        sync.Mutex // guards started, drainedN, drainCh
@@ -717,6 +752,7 @@ func (e *Engine) adopt(fds []int, h Handler) error {
 		register := func() {
 			defer wg.Done()
 			ls.tag = int32(tagListener + len(l.lsocks))
+			ls.hidx = l.handlerIndex(ls.h)
 			l.lsocks = append(l.lsocks, ls)
 			if err := l.poller.Add(fd, poll.In, ls.tag); err != nil {
 				e.cfg.Logger.Error("listener registration failed", "err", err)
@@ -801,11 +837,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 					sys.Close(ls.fd)
 				}
 			}
-			for _, c := range l.conns {
-				if c != nil && c.flags&fClosed == 0 {
-					c.h.OnShutdown(c)
+			l.eachConn(func(c *Conn) {
+				if c.flags&fClosed == 0 {
+					c.handler().OnShutdown(c)
 				}
-			}
+			})
 		})
 	}
 	var err error

@@ -16,10 +16,17 @@ const (
 type wheel struct {
 	slots [wheelSlots]*Conn
 	cur   int64 // last tick processed
+	base  int64 // tick that relative deadline 0 stands for; deadlines are >= 1
 	count int   // armed timers
 }
 
-func (w *wheel) init(nowNano int64) { w.cur = nowNano / tickNanos }
+func (w *wheel) init(nowNano int64) {
+	w.cur = nowNano / tickNanos
+	w.base = w.cur - 1
+}
+
+// abs turns a connection's relative deadline into an absolute tick.
+func (w *wheel) abs(c *Conn) int64 { return int64(c.tdeadline) + w.base }
 
 // add arms c's timer for deadline (unix nanoseconds), replacing an earlier one.
 func (w *wheel) add(c *Conn, deadline int64) {
@@ -30,7 +37,7 @@ func (w *wheel) add(c *Conn, deadline int64) {
 	if t <= w.cur {
 		t = w.cur + 1
 	}
-	c.tdeadline = t
+	c.tdeadline = uint32(t - w.base)
 	s := &w.slots[t&wheelMask]
 	c.tprev = nil
 	c.tnext = *s
@@ -49,7 +56,7 @@ func (w *wheel) remove(c *Conn) {
 	if c.tprev != nil {
 		c.tprev.tnext = c.tnext
 	} else {
-		w.slots[c.tdeadline&wheelMask] = c.tnext
+		w.slots[w.abs(c)&wheelMask] = c.tnext
 	}
 	if c.tnext != nil {
 		c.tnext.tprev = c.tprev
@@ -70,7 +77,7 @@ func (w *wheel) advance(nowNano int64, fire func(*Conn)) {
 		w.cur++
 		for c := w.slots[w.cur&wheelMask]; c != nil; {
 			next := c.tnext
-			if c.tdeadline <= w.cur {
+			if w.abs(c) <= w.cur {
 				w.remove(c)
 				c.tnext = expired
 				expired = c

@@ -28,6 +28,7 @@ type loopState struct {
 	req         http1.Request // the request being dispatched inline
 	ctxFree     []*Ctx
 	parserFree  []*http1.Parser
+	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
 	scratch     []byte
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
@@ -36,6 +37,7 @@ type loopState struct {
 func newLoopState(s *Server, l *engine.Loop) *loopState {
 	ls := &loopState{srv: s, loop: l, scratch: make([]byte, 0, 4096)}
 	ls.parser.Limits = s.opts.Limits
+	ls.partial = map[*conn]*http1.Parser{}
 	return ls
 }
 
@@ -60,8 +62,8 @@ func (ls *loopState) putCtx(c *Ctx) {
 type conn struct {
 	ls      *loopState
 	ch      *connHandler
-	cur     *Ctx          // request in progress, nil when idle
-	parser  *http1.Parser // only while a head is incomplete
+	cur     *Ctx // request in progress, nil when idle
+	partial bool // an incomplete head is parked in ls.partial
 	state   uint8
 	timed   bool // header timer armed for the partial head
 	closing bool // closing after the current response; further input is ignored
@@ -101,8 +103,10 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 				ec.PauseRead()
 				return off
 			}
-			p := cn.parser
-			if p == nil {
+			var p *http1.Parser
+			if cn.partial {
+				p = ls.partial[cn]
+			} else {
 				p = &ls.parser
 				p.Reset()
 			}
@@ -110,9 +114,13 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 			req.Reset()
 			n, err := p.ParseHead(in[off:], req)
 			if err == http1.ErrNeedMore {
-				if cn.parser == nil {
-					cn.parser = ls.getParser()
-					*cn.parser = *p
+				if !cn.partial {
+					// Park the parser's resume state until more bytes arrive (rare, so a
+					// map keeps it out of the per-connection struct).
+					q := ls.getParser()
+					*q = *p
+					ls.partial[cn] = q
+					cn.partial = true
 				}
 				if !cn.timed {
 					ec.SetTimeout(ls.srv.opts.HeaderTimeout)
@@ -120,9 +128,8 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 				}
 				return off
 			}
-			if cn.parser != nil {
-				ls.putParser(cn.parser)
-				cn.parser = nil
+			if cn.partial {
+				ls.dropPartial(cn)
 			}
 			if err != nil {
 				cn.reject(ec, err)
@@ -184,6 +191,13 @@ func (ls *loopState) getParser() *http1.Parser {
 		return p
 	}
 	return &http1.Parser{Limits: ls.srv.opts.Limits}
+}
+
+// dropPartial releases the parked parser of cn.
+func (ls *loopState) dropPartial(cn *conn) {
+	ls.putParser(ls.partial[cn])
+	delete(ls.partial, cn)
+	cn.partial = false
 }
 
 func (ls *loopState) putParser(p *http1.Parser) {
@@ -361,7 +375,7 @@ func (h *connHandler) OnDrain(ec *engine.Conn) {
 func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
 	switch {
-	case cn.cur == nil && cn.parser != nil:
+	case cn.cur == nil && cn.partial:
 		// A partial head (a slow client): answer 408 and close.
 		cn.ls.writeError(ec, 408, "request head not received in time")
 		ec.CloseAfterFlush()
@@ -386,9 +400,8 @@ func (h *connHandler) OnShutdown(ec *engine.Conn) {
 
 func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	cn := ec.Context().(*conn)
-	if cn.parser != nil {
-		cn.ls.putParser(cn.parser)
-		cn.parser = nil
+	if cn.partial {
+		cn.ls.dropPartial(cn)
 	}
 	if c := cn.cur; c != nil {
 		cn.cur = nil
