@@ -35,27 +35,27 @@ const (
 // connections, timers and buffer cache. Fields without a lock note are owned by the
 // loop's goroutine.
 type Loop struct {
-	id      int
-	eng     *Engine
-	cpu     int // CPU to pin to, or -1
-	poller  *poll.Poller
+	id       int
+	eng      *Engine
+	cpu      int // CPU to pin to, or -1
+	poller   *poll.Poller
 	handlers []Handler
 	holders  []*[]byte // free input holders
 	nconns   int
-	lsocks  []*lsock
-	buf     []byte
-	cache   pool.Cache
-	wheel   wheel
-	now     time.Time
-	nowNano int64
-	dirty   []*Conn
-	pending []*Conn
-	iov     []unix.Iovec
-	outqs   []*outq // free list
-	timers  []loopTimer
-	drain   bool // graceful shutdown in progress
-	stop    bool
-	stats   loopStats // atomic: read by any goroutine
+	lsocks   []*lsock
+	buf      []byte
+	cache    pool.Cache
+	wheel    wheel
+	now      time.Time
+	nowNano  int64
+	dirty    []*Conn
+	pending  []*Conn
+	iov      []unix.Iovec
+	outqs    []*outq // free list
+	timers   []loopTimer
+	drain    bool // graceful shutdown in progress
+	stop     bool
+	stats    loopStats // atomic: read by any goroutine
 
 	mu    sync.Mutex // guards tasks
 	tasks []func()   // guarded by mu
