@@ -51,6 +51,10 @@ type Config struct {
 	Workers int
 	// CPUs, when not empty, pins loop i to CPUs[i%len(CPUs)].
 	CPUs []int
+	// Nodes, when not empty, binds loop i's read buffer to NUMA node
+	// Nodes[i%len(Nodes)] (mbind on Linux); a negative entry leaves that loop's
+	// buffer unbound. Meant together with CPUs that lie on the same nodes.
+	Nodes []int
 	// HighWater is the amount of queued output (bytes in memory) above which the
 	// engine stops reading from a connection; default 256 KiB.
 	HighWater int

@@ -44,6 +44,7 @@ type Loop struct {
 	nconns   int
 	lsocks   []*lsock
 	buf      []byte
+	bufNUMA  bool // buf comes from numa.Alloc and is released with numa.Free
 	cache    pool.Cache
 	wheel    wheel
 	now      time.Time
@@ -156,6 +157,7 @@ func (l *Loop) run() {
 	l.closeAll(ErrShutdown)
 	l.runTasks()
 	l.poller.Close()
+	l.freeReadBuf()
 }
 
 func (l *Loop) runTasks() {
@@ -651,9 +653,18 @@ func (l *Loop) handlerIndex(h Handler) uint16 {
 
 func (l *Loop) closeAll(err error) {
 	l.eachConn(func(c *Conn) { l.closeConn(c, err) })
+	l.closeListeners()
+}
+
+// closeListeners closes the loop's listening sockets. Each is removed from the
+// poller first: after an upgrade another process holds a duplicate of the same
+// socket, and epoll keeps reporting a socket until every descriptor of it is
+// closed.
+func (l *Loop) closeListeners() {
 	for _, ls := range l.lsocks {
 		if !ls.closed {
 			ls.closed = true
+			l.poller.Del(ls.fd)
 			sys.Close(ls.fd)
 		}
 	}
@@ -688,7 +699,8 @@ func New(cfg Config) (*Engine, error) {
 		if len(cfg.CPUs) > 0 {
 			cpu = cfg.CPUs[i%len(cfg.CPUs)]
 		}
-		l := &Loop{id: i, eng: e, cpu: cpu, poller: p, buf: make([]byte, readBufSize), done: make(chan struct{})}
+		l := &Loop{id: i, eng: e, cpu: cpu, poller: p, done: make(chan struct{})}
+		l.buf, l.bufNUMA = e.allocReadBuf(i)
 		e.loops = append(e.loops, l)
 	}
 	return e, nil
@@ -786,6 +798,37 @@ func (e *Engine) ListenerFDs() []int {
 	return fds
 }
 
+// StopAccepting closes the listening sockets of every loop and leaves open
+// connections alone: they are served until they close or Shutdown ends them.
+// It is the first step of draining an old process after a binary upgrade,
+// whose successor holds duplicates of the same sockets and keeps accepting
+// on them (closing this process's descriptors loses no queued connection).
+// Safe from any goroutine; it returns once every running loop has closed its
+// sockets. Listen after StopAccepting opens new sockets as usual.
+func (e *Engine) StopAccepting() {
+	e.mu.Lock()
+	started := e.started
+	e.mu.Unlock()
+	if !started {
+		for _, l := range e.loops {
+			l.closeListeners()
+		}
+		return
+	}
+	for _, l := range e.loops {
+		l := l
+		closed := make(chan struct{})
+		l.Post(func() {
+			l.closeListeners()
+			close(closed)
+		})
+		select {
+		case <-closed:
+		case <-l.done: // the loop has stopped and closed everything already
+		}
+	}
+}
+
 // Start launches the loops.
 func (e *Engine) Start() {
 	e.mu.Lock()
@@ -824,6 +867,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		for _, l := range e.loops {
 			l.closeAll(ErrShutdown)
 			l.poller.Close()
+			l.freeReadBuf()
 		}
 		return nil
 	}
@@ -831,12 +875,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		l := l
 		l.Post(func() {
 			l.drain = true
-			for _, ls := range l.lsocks {
-				if !ls.closed {
-					ls.closed = true
-					sys.Close(ls.fd)
-				}
-			}
+			l.closeListeners()
 			l.eachConn(func(c *Conn) {
 				if c.flags&fClosed == 0 {
 					c.handler().OnShutdown(c)

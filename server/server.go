@@ -38,6 +38,9 @@ type Options struct {
 	Workers int
 	// CPUs pins loop i to CPUs[i%len(CPUs)] when not empty.
 	CPUs []int
+	// Nodes binds loop i's read buffer to NUMA node Nodes[i%len(Nodes)] when
+	// not empty (see engine.Config.Nodes).
+	Nodes []int
 	// Limits bound request heads and bodies (defaults: http1.DefaultLimits()).
 	Limits http1.Limits
 	// HeaderTimeout bounds the time to receive a request head (default 10s).
@@ -97,7 +100,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Handler == nil {
 		return nil, fmt.Errorf("server: Options.Handler is required")
 	}
-	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger})
+	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +187,17 @@ func (s *Server) SetHandler(h Handler) { s.conns.handler.Store(&handlerBox{h}) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	return s.eng.Shutdown(ctx)
+}
+
+// StopAccepting closes the listening sockets and puts the server in draining
+// mode without ending any connection: every response from now on carries
+// Connection: close and closes its connection once written, so busy clients
+// reconnect (to the new process, during a binary upgrade) right after a
+// complete response, never in the middle of one. Idle keep-alive connections
+// stay until their next request, their idle timeout or Shutdown.
+func (s *Server) StopAccepting() {
+	s.draining.Store(true)
+	s.eng.StopAccepting()
 }
 
 // Stats returns the engine counters plus served requests.
