@@ -323,7 +323,7 @@ func (cn *conn) bodyError(ec *engine.Conn, err error) {
 // writeError writes a complete small error response outside any Ctx.
 func (ls *loopState) writeError(ec *engine.Conn, status int, reason string) {
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
-	b = http1.AppendDate(b)
+	b = http1.AppendDateAt(b, ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)
 	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
 	msg := http1.StatusText(status)

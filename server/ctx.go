@@ -247,7 +247,7 @@ func (c *Ctx) WriteHeader(status int) {
 	}
 	ls := c.cn.ls
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
-	b = http1.AppendDate(b)
+	b = http1.AppendDateAt(b, c.ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)
 	for _, f := range c.hdr.kv {
 		if validField(f.name, f.value) {
