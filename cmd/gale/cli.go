@@ -45,6 +45,7 @@ usage:
   gale serve -c FILE           run the configuration in FILE
   gale check -c FILE           validate FILE and print the effective configuration
   gale file-server [flags]     serve one directory (see gale file-server --help)
+  gale status [-c FILE]        print the counters of a running instance
   gale version                 print version information
 
 Run "gale COMMAND --help" for a command's flags. The configuration format is
@@ -67,6 +68,8 @@ func (c *cli) main(args []string) int {
 		return c.fileServerCmd(rest)
 	case "version":
 		return c.versionCmd(rest)
+	case "status":
+		return c.statusCmd(rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return exitOK

@@ -1,23 +1,24 @@
 // Command gale is the gale server: gale (serve the current directory),
 // gale serve -c FILE, gale check -c FILE, gale file-server and gale version.
 // The command-line logic lives in cli.go; this file only wires it to the
-// process and to internal/app.
+// process and to internal/supervisor.
 package main
 
 import (
 	"os"
 	"runtime/debug"
 
-	"github.com/gale-server/gale/internal/app"
+	"github.com/gale-server/gale/internal/supervisor"
 )
 
-// main wires the command line to the process and to app.Run.
+// main wires the command line to the process and to supervisor.Run, which
+// runs internal/app in one process or in several (processes: N).
 func main() {
 	c := &cli{
 		stdout:    os.Stdout,
 		stderr:    os.Stderr,
 		terminal:  isTerminal(os.Stderr),
-		run:       app.Run,
+		run:       supervisor.Run,
 		exit:      os.Exit,
 		buildInfo: debug.ReadBuildInfo,
 	}

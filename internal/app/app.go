@@ -27,6 +27,12 @@ type App struct {
 
 // New builds the server for cfg; call Start to serve.
 func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions builds the server for cfg like New, with inherited listening
+// sockets and loop placement taken from opts (see Options).
+func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -34,13 +40,15 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(serverOptions(cfg, log, notFound{}))
+	so := serverOptions(cfg, log, notFound{})
+	opts.place(&so)
+	srv, err := server.New(so)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{}}
 	for _, addr := range sortedKeys(routers) {
-		l, err := srv.ListenHandler(addr, routers[addr])
+		l, err := opts.listen(srv, addr, routers[addr])
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return nil, err

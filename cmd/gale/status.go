@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/shm"
+	"github.com/gale-server/gale/internal/supervisor"
+)
+
+// statusCmd runs gale status: it finds the stats segment of a running
+// instance and prints its totals and one row per worker slot.
+func (c *cli) statusCmd(args []string) int {
+	fs := flag.NewFlagSet("gale status", flag.ContinueOnError)
+	var file, path string
+	fs.StringVar(&file, "c", "", "the configuration `FILE` the instance was started with")
+	fs.StringVar(&file, "config", "", "the same as -c")
+	fs.StringVar(&path, "stats", "", "read the stats segment at `PATH` instead of finding it")
+	if status, done := c.flags(fs, args, "gale status [-c FILE | --stats PATH]",
+		"Print the counters of a running gale: the totals over every worker process and one\n"+
+			"row per worker. The instance is found by its configuration file (-c), or by the\n"+
+			"listen address of `gale` without a file when -c is not given; --stats names the\n"+
+			"shared-memory segment directly (see docs/operations.md)."); done {
+		return status
+	}
+	switch {
+	case path != "":
+	case file != "":
+		path = supervisor.StatsPathForFile(file)
+	default:
+		path = supervisor.StatsPath(config.Default())
+	}
+	seg, err := shm.OpenReadOnly(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(c.stderr, "gale status: no running instance found (%s does not exist)\n", path)
+		} else {
+			fmt.Fprintf(c.stderr, "gale status: %v\n", err)
+		}
+		return exitError
+	}
+	defer seg.Close()
+	writeStatus(c.stdout, seg, time.Now())
+	return exitOK
+}
+
+// writeStatus prints a segment: a header line, the per-slot rows and the
+// totals. Active connections of workers that are gone are not counted.
+func writeStatus(w io.Writer, seg *shm.Segment, now time.Time) {
+	holder := seg.Holder()
+	fmt.Fprintf(w, "stats %s\nsupervisor pid %d, segment created %s ago\n\n", seg.Path(), holder,
+		now.Sub(seg.Created()).Round(time.Second))
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "worker\tpid\tstate\taccepted\tactive\trequests\tbytes in\tbytes out\terrors\tupdated\t")
+	rows := seg.Rows()
+	for _, r := range rows {
+		worker, pid, state := "-", "-", "history"
+		if r.PID != 0 {
+			worker, pid, state = strconv.Itoa(r.Worker), strconv.Itoa(r.PID), "gone"
+			if r.Live {
+				state = "running"
+			}
+		}
+		updated := "never"
+		if !r.Updated.IsZero() {
+			updated = now.Sub(r.Updated).Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", worker, pid, state,
+			r.Accepted, r.Active, r.Requests, r.BytesIn, r.BytesOut, r.Errors, updated)
+	}
+	t := shm.Sum(rows)
+	fmt.Fprintf(tw, "total\t\t\t%d\t%d\t%d\t%d\t%d\t%d\t\t\n", t.Accepted, t.Active, t.Requests, t.BytesIn, t.BytesOut, t.Errors)
+	tw.Flush()
+}

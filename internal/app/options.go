@@ -1,0 +1,51 @@
+package app
+
+import (
+	"github.com/gale-server/gale/internal/numa"
+	"github.com/gale-server/gale/server"
+)
+
+// Options adjust how NewWithOptions builds a server. The zero value builds
+// what New builds.
+type Options struct {
+	// Listeners holds listening sockets opened before the App, by configured
+	// listen address: by the supervising parent of a worker process, or by the
+	// process a binary upgrade replaces. An address found here is served on
+	// these sockets (spread over the loops) instead of new ones; the App owns
+	// the descriptors from then on. Addresses not found here are bound as
+	// usual.
+	Listeners map[string]Inherited
+	// Placement, when not nil, replaces the CPU pinning New derives from
+	// cpu_affinity: loop i runs on Placement.CPUs[i] and its read buffer is
+	// bound to NUMA node Placement.Nodes[i] (see internal/numa).
+	Placement *numa.Placement
+}
+
+// Inherited is one configured address's listening sockets.
+type Inherited struct {
+	Addr string // the address the sockets are bound to ("127.0.0.1:8080")
+	FDs  []int  // listening, SO_REUSEPORT sockets
+}
+
+// place applies the placement to the server options.
+func (o *Options) place(so *server.Options) {
+	if o.Placement != nil {
+		so.CPUs = o.Placement.CPUs
+		so.Nodes = o.Placement.Nodes
+	}
+}
+
+// listen serves addr with h on inherited sockets if there are any, and on
+// new ones otherwise.
+func (o *Options) listen(srv *server.Server, addr string, h server.Handler) (*server.Listener, error) {
+	in, ok := o.Listeners[addr]
+	if !ok || len(in.FDs) == 0 {
+		return srv.ListenHandler(addr, h)
+	}
+	l, err := srv.ListenFDsHandler(in.FDs, h)
+	if err != nil {
+		return nil, err
+	}
+	l.Addr = in.Addr
+	return l, nil
+}

@@ -1,0 +1,184 @@
+// Package supervisor runs gale as one or more processes. With `processes: 1`
+// the process serves by itself; with `processes: N` it becomes a supervising
+// parent that opens the listening sockets, re-executes its own binary N
+// times as worker children (each serving its share of the sockets with its
+// own event loops), restarts a worker that dies with exponential backoff,
+// forwards SIGHUP (workers reload the file themselves) and SIGTERM/SIGINT
+// (graceful stop), and exits once every worker has gone after a stop.
+//
+// Both kinds of top-level process answer SIGUSR2 with a binary upgrade: they
+// start the binary found at their own path again, handing over the listening
+// sockets; once the successor says it serves, the old process (or the old
+// workers) stop accepting and drain within timeouts.upgrade_grace.
+//
+// Every serving process publishes its counters to a shared-memory segment
+// (internal/shm), one slot per worker, which `gale status` reads.
+package supervisor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/numa"
+	"github.com/gale-server/gale/internal/shm"
+	"github.com/gale-server/gale/server"
+)
+
+// publishEvery is how often a serving process copies its counters into its
+// stats slot.
+const publishEvery = 250 * time.Millisecond
+
+// Run serves cfg until ctx is done, as app.Run does, in the process shape
+// the configuration and the environment ask for: a worker child (started by
+// a gale parent), a supervising parent (processes > 1) or a single process.
+// New configurations arrive on config.Reloads(ctx). SIGUSR2 starts a binary
+// upgrade (or, in a worker, drains it for its parent's upgrade).
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	e, err := readEnv()
+	if err != nil {
+		return err
+	}
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
+	switch {
+	case e.worker >= 0:
+		return runWorker(ctx, cfg, log.With("worker", e.worker), e, usr2)
+	case cfg.Processes > 1:
+		return runParent(ctx, cfg, log, e, usr2)
+	}
+	return runSingle(ctx, cfg, log, e, usr2)
+}
+
+// StatsPath returns where the stats segment of an instance running cfg
+// lives: gale-HASH.stats in shm.Dir(), HASH taken over the absolute path of
+// the configuration file (see StatsPathForFile), or over the listen
+// addresses of a configuration that has no file (gale, gale file-server).
+func StatsPath(cfg *config.Config) string {
+	if cfg.Name() != "" {
+		return StatsPathForFile(cfg.Name())
+	}
+	return statsPathForKey("listen:" + strings.Join(listenAddrs(cfg), ","))
+}
+
+// StatsPathForFile returns the stats segment path of an instance started
+// with `gale serve -c file`; gale status uses it without parsing the file.
+func StatsPathForFile(file string) string {
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	return statsPathForKey("file:" + file)
+}
+
+func statsPathForKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(shm.Dir(), "gale-"+hex.EncodeToString(sum[:6])+".stats")
+}
+
+// plan places the loops of worker process `process` of `processes` according
+// to cpu_affinity and numa, and logs the topology it used.
+func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Placement {
+	var cpus []int
+	group := false
+	switch cfg.CPUAffinity.Mode {
+	case config.AffinityOff:
+		p := numa.Placement{}
+		log.Info("placement", "cpu_affinity", "off", "loops", p.String())
+		return &p
+	case config.AffinityList:
+		cpus = cfg.CPUAffinity.CPUs
+	default:
+		cpus = allowedCPUs()
+		group = true
+	}
+	topo, err := numa.Read(numa.DefaultRoot)
+	useNUMA := cfg.NUMA == config.NUMAAuto && err == nil
+	p := numa.Plan(topo, numa.Request{CPUs: cpus, Group: group, NUMA: useNUMA,
+		Loops: cfg.Loops(), Process: process, Processes: processes})
+	desc := topo.String()
+	switch {
+	case err != nil:
+		desc = "unknown (" + err.Error() + ")"
+	case cfg.NUMA == config.NUMAOff:
+		desc += " (numa: off)"
+	case p.Nodes == nil:
+		desc += " (one node in use: no binding)"
+	}
+	log.Info("placement", "numa", desc, "loops", p.String())
+	return &p
+}
+
+// counters reads srv's statistics in the shape of a stats slot.
+func counters(srv *server.Server) func() shm.Counters {
+	return func() shm.Counters {
+		st := srv.Stats()
+		return shm.Counters{
+			Accepted: st.Accepted, Active: uint64(max(st.Active, 0)), Requests: st.Requests,
+			BytesIn: st.BytesIn, BytesOut: st.BytesOut, Errors: st.BadRequests,
+		}
+	}
+}
+
+// openStats opens the segment a predecessor handed over, or creates this
+// instance's segment. Without one gale serves on and gale status is blind;
+// that is logged, not fatal.
+func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
+	if e.statsPath != "" {
+		seg, err := shm.Open(e.statsPath)
+		if err == nil {
+			seg.SetHolder(os.Getpid())
+			return seg
+		}
+		log.Warn("stats: cannot open the segment handed over; creating a new one", "path", e.statsPath, "err", err)
+	}
+	path := StatsPath(cfg)
+	seg, err := shm.Create(path, 0)
+	if err != nil {
+		log.Warn("stats: no shared-memory segment; gale status will not see this instance", "path", path, "err", err)
+		return nil
+	}
+	seg.SetHolder(os.Getpid())
+	return seg
+}
+
+// closeStats releases a holder's segment at exit: removed unless a successor
+// took it over.
+func closeStats(seg *shm.Segment, handedOver bool) {
+	if seg == nil {
+		return
+	}
+	if !handedOver {
+		seg.Remove()
+	}
+	seg.Close()
+}
+
+// sendReady tells whoever started this process that it serves, once.
+func sendReady(f **os.File, log *slog.Logger) {
+	if *f == nil {
+		return
+	}
+	if _, err := (*f).Write([]byte{1}); err != nil {
+		log.Warn("cannot report readiness", "err", err)
+	}
+	(*f).Close()
+	*f = nil
+}
+
+// describeExit renders a process's end for the log.
+func describeExit(st *os.ProcessState, err error) string {
+	if st == nil {
+		return fmt.Sprint(err)
+	}
+	return st.String()
+}

@@ -1,0 +1,143 @@
+package supervisor
+
+import (
+	"os"
+	"sort"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/app"
+	"github.com/gale-server/gale/internal/sys"
+	"golang.org/x/sys/unix"
+)
+
+// sockets are the listening sockets a top-level gale process (a supervising
+// parent, or a single process) opens at startup, by configured address. They
+// are what a binary upgrade hands to the successor, and what a parent hands
+// to its workers, so that a socket outlives the process serving it and no
+// queued connection is reset when that process goes away.
+type sockets map[string]app.Inherited
+
+// listenAddrs returns every configured listen address, sorted, without
+// duplicates.
+func listenAddrs(cfg *config.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range cfg.Servers {
+		for _, a := range s.Listen {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// openSockets returns at least per SO_REUSEPORT sockets for every listen
+// address of cfg: the inherited ones first (all of them, even beyond per, so
+// that no socket with queued connections is closed), then new ones bound to
+// the same address (after the first, to the port the first got, so that port
+// 0 works). Inherited sockets of addresses cfg no longer lists are closed.
+// On error every socket is closed.
+func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int) (sockets, error) {
+	out := sockets{}
+	addrs := listenAddrs(cfg)
+	wanted := map[string]bool{}
+	for _, a := range addrs {
+		wanted[a] = true
+	}
+	for addr, in := range inherited {
+		for _, fd := range in.FDs {
+			unix.CloseOnExec(fd) // ours now: not for anything we start without saying so
+		}
+		if !wanted[addr] {
+			for _, fd := range in.FDs {
+				unix.Close(fd)
+			}
+		}
+	}
+	for _, addr := range addrs {
+		in := inherited[addr]
+		in.FDs = append([]int(nil), in.FDs...)
+		for len(in.FDs) < per {
+			target := addr
+			if in.Addr != "" {
+				target = in.Addr
+			}
+			fd, err := sys.Listen(target, true)
+			if err != nil {
+				out[addr] = in
+				out.close()
+				return nil, err
+			}
+			if in.Addr == "" {
+				if in.Addr, err = sys.LocalAddr(fd); err != nil {
+					unix.Close(fd)
+					out[addr] = in
+					out.close()
+					return nil, err
+				}
+			}
+			in.FDs = append(in.FDs, fd)
+		}
+		out[addr] = in
+	}
+	return out, nil
+}
+
+// share returns worker i's part of the sockets of n workers: socket j of
+// each address goes to worker j%n.
+func (s sockets) share(i, n int) map[string]app.Inherited {
+	out := map[string]app.Inherited{}
+	for addr, in := range s {
+		part := app.Inherited{Addr: in.Addr}
+		for j, fd := range in.FDs {
+			if j%n == i {
+				part.FDs = append(part.FDs, fd)
+			}
+		}
+		if len(part.FDs) > 0 {
+			out[addr] = part
+		}
+	}
+	return out
+}
+
+// files duplicates the descriptors of part, in the order formatListen numbers
+// them, for os/exec ExtraFiles. Duplicates, because an *os.File closes its
+// descriptor when it is closed or collected and ours must stay open; the
+// caller closes the files once the process has started.
+func files(part map[string]app.Inherited) ([]*os.File, error) {
+	var out []*os.File
+	for _, addr := range sortedAddrs(part) {
+		for _, fd := range part[addr].FDs {
+			d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+			if err != nil {
+				closeFiles(out)
+				return nil, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
+			}
+			out = append(out, os.NewFile(uintptr(d), addr))
+		}
+	}
+	return out, nil
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// close closes every socket.
+func (s sockets) close() {
+	for _, in := range s {
+		for _, fd := range in.FDs {
+			unix.Close(fd)
+		}
+	}
+}
+
+// closeOnExec keeps an inherited descriptor out of processes this one starts
+// unless they are handed it explicitly.
+func closeOnExec(fd int) { unix.CloseOnExec(fd) }

@@ -1,0 +1,117 @@
+package supervisor
+
+import (
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/app"
+	"golang.org/x/sys/unix"
+)
+
+// testConfig is a valid configuration serving a fixed body on addrs.
+func testConfig(t *testing.T, addrs ...string) *config.Config {
+	t.Helper()
+	cfg := config.New()
+	r := &config.Respond{}
+	r.SetDefaults()
+	r.Body = "ok"
+	cfg.Servers = []config.Server{{Listen: addrs, Routes: []config.Route{{Match: config.Match{Path: "/"}, Respond: r}}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func isOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
+func TestOpenSockets(t *testing.T) {
+	cfg := testConfig(t, "127.0.0.1:0", "127.0.0.2:0")
+	socks, err := openSockets(cfg, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(socks) != 2 {
+		t.Fatalf("openSockets = %v", socks)
+	}
+	for addr, in := range socks {
+		if len(in.FDs) != 3 {
+			t.Fatalf("%s: %d sockets, want 3", addr, len(in.FDs))
+		}
+		for _, fd := range in.FDs {
+			sa, err := unix.Getsockname(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every socket of an address shares the port the first one got.
+			if got := sa.(*unix.SockaddrInet4).Port; net.JoinHostPort(addr[:9], strconv.Itoa(got)) != in.Addr {
+				t.Fatalf("%s: socket on port %d, want %s", addr, got, in.Addr)
+			}
+		}
+	}
+	// Shares: socket j of each address goes to worker j%2.
+	s0, s1 := socks.share(0, 2), socks.share(1, 2)
+	for addr, in := range socks {
+		if got := s0[addr].FDs; len(got) != 2 || got[0] != in.FDs[0] || got[1] != in.FDs[2] {
+			t.Errorf("worker 0 share of %s = %v", addr, got)
+		}
+		if got := s1[addr]; len(got.FDs) != 1 || got.FDs[0] != in.FDs[1] || got.Addr != in.Addr {
+			t.Errorf("worker 1 share of %s = %v", addr, got)
+		}
+	}
+	fs, err := files(s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 2 || int(fs[0].Fd()) == s1["127.0.0.1:0"].FDs[0] {
+		t.Fatalf("files = %v: want 2 duplicates", fs)
+	}
+	closeFiles(fs)
+
+	// A successor keeps every inherited socket of a configured address, binds
+	// what is missing and closes those of addresses no longer configured.
+	inherited := map[string]app.Inherited(socks)
+	dropped := socks["127.0.0.2:0"].FDs
+	next, err := openSockets(testConfig(t, "127.0.0.1:0"), inherited, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.close()
+	got := next["127.0.0.1:0"]
+	if len(got.FDs) != 5 || got.Addr != socks["127.0.0.1:0"].Addr {
+		t.Fatalf("successor sockets = %+v", got)
+	}
+	for i, fd := range socks["127.0.0.1:0"].FDs {
+		if got.FDs[i] != fd {
+			t.Fatalf("inherited socket %d replaced", i)
+		}
+	}
+	reused := map[int]bool{}
+	for _, fd := range got.FDs {
+		reused[fd] = true
+	}
+	for _, fd := range dropped {
+		if isOpen(fd) && !reused[fd] {
+			t.Errorf("socket %d of a removed address is still open", fd)
+		}
+	}
+	if flags, _ := unix.FcntlInt(uintptr(got.FDs[0]), unix.F_GETFD, 0); flags&unix.FD_CLOEXEC == 0 {
+		t.Error("inherited socket not marked close-on-exec")
+	}
+}
+
+func TestOpenSocketsFailure(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT: nobody can join it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if s, err := openSockets(testConfig(t, "127.0.0.1:0", taken.Addr().String()), nil, 2); err == nil {
+		s.close()
+		t.Fatal("openSockets on a taken address succeeded")
+	}
+}
