@@ -1,0 +1,284 @@
+//go:build !linux || galenet
+
+package engine
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Connection flags of the portable engine; owned by the connection's loop.
+const (
+	fClosed          uint16 = 1 << iota // closed; no more callbacks
+	fPaused                             // handler asked to stop reading
+	fHiPaused                           // output above high water: reading stopped
+	fDirty                              // in the loop's flush list
+	fPending                            // in the loop's resume list
+	fWantDrain                          // call OnDrain at low water
+	fCloseAfterFlush                    // close once output is flushed
+	fLinger                             // write side shut; discarding input until EOF or timeout
+	fWriting                            // a writer goroutine holds the head of the output queue
+	fEOF                                // the peer closed its sending side
+	fBroken                             // output cannot be sent; closed at the end of the iteration
+)
+
+// Conn is one accepted TCP connection. It is owned by its loop: every method must be
+// called on that loop (from a Handler callback or a closure passed to Loop.Post).
+//
+// In the portable engine a connection has a reader goroutine, which reads into its
+// own buffer and posts each chunk to the loop, then waits until the loop has consumed
+// the chunk before it reads again; output is written by a short-lived goroutine per
+// batch, so that the loop never blocks.
+type Conn struct {
+	nc        net.Conn      // immutable; used by the loop and the reader and writer goroutines
+	fd        int           // immutable; the socket descriptor, or -1
+	h         Handler       // immutable
+	loop      *Loop         // immutable
+	rgo       chan struct{} // immutable; the loop sends when the reader may reuse its buffer, closes on close
+	flags     uint16        // owned by the loop, like every field below
+	tdeadline uint32        // timer tick relative to the wheel's base, 0 when not armed
+	ctx       any
+	in        []byte // unconsumed input (a pooled buffer), nil when none
+	held      []byte // a chunk that arrived while reading was paused; it lives in the reader's buffer
+	out       *outq  // queued output, nil when none
+	tnext     *Conn  // timing wheel links
+	tprev     *Conn
+}
+
+// Fd returns the socket descriptor (the SOCKET handle on Windows), for socket
+// options and diagnostics, or -1 when the system does not expose it.
+func (c *Conn) Fd() int { return c.fd }
+
+// Loop returns the loop that owns the connection.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// Context returns the value set with SetContext (the protocol's per-connection state).
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext stores the protocol's per-connection state.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Closed reports whether the connection has been closed, or has failed and will be
+// closed at the end of this loop iteration.
+func (c *Conn) Closed() bool { return c.flags&(fClosed|fBroken) != 0 }
+
+// RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped).
+func (c *Conn) RemoteAddr() netip.AddrPort {
+	a, ok := c.nc.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := a.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// Buffered reports how many bytes of output are queued in memory (file segments not
+// counted), including bytes a writer goroutine is sending now.
+func (c *Conn) Buffered() int {
+	if c.out == nil {
+		return 0
+	}
+	return c.out.mem
+}
+
+// Pending reports whether any output, in memory or from files, is still queued.
+func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
+
+// Write queues p for sending; p is copied and may be reused at once. Output goes to
+// the socket at the end of the current loop iteration, or at once when a lot is
+// queued. Above the high-water mark the engine stops reading from the connection;
+// producers should check Buffered and use WantDrain.
+func (c *Conn) Write(p []byte) error {
+	if c.flags&(fClosed|fBroken) != 0 {
+		return ErrClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	q := c.queue()
+	q.appendMem(c.loop, p)
+	c.markDirty()
+	if q.mem > c.loop.eng.cfg.HighWater {
+		c.flags |= fHiPaused // stop reading until the queue drains
+	}
+	if q.mem >= flushNowBytes {
+		c.loop.startWrite(c) // hands a batch to a writer goroutine; calls no handler
+	}
+	return nil
+}
+
+// SendFile queues n bytes of file fd from offset off. release, if not nil, is called
+// exactly once, on the loop, when the segment has been sent or the connection
+// closed. fd must stay open until then. The portable engine sends from a duplicate
+// of fd, taken now; if the system refuses the duplicate, the connection is closed
+// with that error at the end of the loop iteration.
+func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
+	if c.flags&(fClosed|fBroken) != 0 {
+		if release != nil {
+			release()
+		}
+		return ErrClosed
+	}
+	if n <= 0 {
+		if release != nil {
+			release()
+		}
+		return nil
+	}
+	q := c.queue()
+	f, err := dupFile(fd)
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		q.err = err
+		c.flags |= fBroken
+		c.markDirty()
+		return ErrClosed
+	}
+	q.segs = append(q.segs, seg{file: f, foff: off, fn: n, release: release})
+	c.markDirty()
+	return nil
+}
+
+// WantDrain asks for one OnDrain call once queued output falls to the low-water
+// mark. If it already has, OnDrain is called at the end of this loop iteration.
+func (c *Conn) WantDrain() {
+	c.flags |= fWantDrain
+	c.markDirty()
+}
+
+// PauseRead stops reading from the connection until ResumeRead. The reader
+// goroutine may already hold one chunk; it is kept, not delivered, until then.
+func (c *Conn) PauseRead() { c.flags |= fPaused }
+
+// ResumeRead restarts reading. Bytes left unconsumed earlier are passed to OnData
+// again at the end of this loop iteration, before any new read.
+func (c *Conn) ResumeRead() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags &^= fPaused
+	c.loop.schedule(c)
+}
+
+// Unread reports how many unconsumed input bytes the engine holds for the connection.
+func (c *Conn) Unread() int { return len(c.in) }
+
+// SetTimeout arms the connection's single timer to fire OnTimeout after d,
+// replacing any earlier timer. d <= 0 disarms it.
+func (c *Conn) SetTimeout(d time.Duration) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if d <= 0 {
+		c.loop.wheel.remove(c)
+		return
+	}
+	c.loop.wheel.add(c, c.loop.nowNano+int64(d))
+}
+
+// CancelTimeout disarms the connection's timer.
+func (c *Conn) CancelTimeout() { c.loop.wheel.remove(c) }
+
+// Close closes the connection at once, discarding queued output.
+func (c *Conn) Close() { c.loop.closeConn(c, nil) }
+
+// CloseWithError closes at once and reports err to OnClose.
+func (c *Conn) CloseWithError(err error) { c.loop.closeConn(c, err) }
+
+// Abort closes the connection with a TCP reset.
+func (c *Conn) Abort(err error) {
+	if tc, ok := c.nc.(*net.TCPConn); ok && c.flags&fClosed == 0 {
+		tc.SetLinger(0)
+	}
+	c.loop.closeConn(c, err)
+}
+
+// CloseAfterFlush sends what is queued, then shuts down the write side and closes
+// once the peer closes or a short linger period ends (so that a peer still sending
+// does not turn the last response into a reset).
+func (c *Conn) CloseAfterFlush() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fCloseAfterFlush | fPaused
+	c.markDirty()
+}
+
+func (c *Conn) queue() *outq {
+	if c.out == nil {
+		c.out = c.loop.getOutq()
+	}
+	return c.out
+}
+
+func (c *Conn) markDirty() {
+	if c.flags&fDirty == 0 {
+		c.flags |= fDirty
+		c.loop.dirty = append(c.loop.dirty, c)
+	}
+}
+
+// flushNowBytes is the queued amount above which Write starts sending at once
+// instead of waiting for the end of the loop iteration.
+const flushNowBytes = 64 << 10
+
+// seg is one piece of queued output: memory (buf[off:]) or a file range.
+type seg struct {
+	buf     []byte
+	off     int
+	file    *os.File // the engine's duplicate of the caller's descriptor
+	foff    int64
+	fn      int64
+	release func()
+}
+
+// outq is a connection's output queue; owned by the loop, recycled when empty.
+type outq struct {
+	segs []seg
+	mem  int   // bytes of memory queued, including the batch being written
+	busy int   // leading segments handed to the writer goroutine; they must not change
+	err  error // the error that broke the connection (fBroken)
+}
+
+// appendMem copies p into pooled buffers at the end of the queue. It fills the
+// spare capacity of the last buffer unless a writer goroutine is sending it.
+func (q *outq) appendMem(l *Loop, p []byte) {
+	q.mem += len(p)
+	if n := len(q.segs); n > q.busy {
+		t := &q.segs[n-1]
+		if t.buf != nil && cap(t.buf) > len(t.buf) {
+			k := copy(t.buf[len(t.buf):cap(t.buf)], p)
+			t.buf = t.buf[:len(t.buf)+k]
+			p = p[k:]
+		}
+	}
+	for len(p) > 0 {
+		size := min(max(len(p), 4096), 64<<10)
+		b := l.cache.Get(size)[:0]
+		k := copy(b[:cap(b)], p)
+		q.segs = append(q.segs, seg{buf: b[:k]})
+		p = p[k:]
+	}
+}
+
+// rawFD returns the descriptor behind c (a SOCKET handle on Windows), or -1.
+func rawFD(c any) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(s uintptr) { fd = int(s) }) != nil {
+		return -1
+	}
+	return fd
+}

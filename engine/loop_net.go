@@ -1,0 +1,581 @@
+//go:build !linux || galenet
+
+package engine
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gale-server/gale/internal/pool"
+)
+
+const (
+	readBufSize   = 32 << 10 // a busy connection's reader buffer (one chunk posted at a time)
+	idleReadSize  = 2 << 10  // an idle connection's reader buffer
+	maxRetained   = 96 << 10 // unconsumed input a connection may leave behind
+	acceptBackoff = 100 * time.Millisecond
+	lingerTimeout = 2 * time.Second
+	sendfileChunk = 4 << 20 // file bytes per writer batch, so progress is reported
+	maxIovecs     = 64      // memory segments per writer batch
+)
+
+// Loop is one event loop of the portable engine: a goroutine that runs posted
+// closures, the connections' read and write completions among them, and the timers
+// of its connections. Fields without a lock note are owned by the loop's goroutine.
+type Loop struct {
+	id      int
+	eng     *Engine
+	conns   map[*Conn]struct{}
+	nconns  int
+	buf     []byte // retained input followed by a new chunk, for dispatch
+	cache   pool.Cache
+	wheel   wheel
+	now     time.Time
+	nowNano int64
+	dirty   []*Conn
+	pending []*Conn
+	outqs   []*outq // free list
+	timers  []loopTimer
+	drain   bool // graceful shutdown in progress
+	stop    bool
+	stats   loopStats // atomic: read by any goroutine
+
+	mu      sync.Mutex    // guards tasks and stopped
+	tasks   []func()      // guarded by mu
+	stopped bool          // guarded by mu: the loop has ended and drops new closures
+	spare   []func()      // loop-owned swap buffer for tasks
+	wake    chan struct{} // capacity 1: a closure has been posted
+	done    chan struct{}
+}
+
+type loopTimer struct {
+	at int64
+	f  func()
+}
+
+// ID returns the loop's index, 0..Workers-1.
+func (l *Loop) ID() int { return l.id }
+
+// Now returns the loop's clock, read once per loop iteration.
+func (l *Loop) Now() time.Time { return l.now }
+
+// Post runs f on the loop as soon as possible. It is safe from any goroutine and is
+// the only way for other goroutines to reach the loop's connections. Closures posted
+// after the loop has stopped are dropped.
+func (l *Loop) Post(f func()) { l.post(f) }
+
+// post is Post reporting whether f was queued (false once the loop has stopped).
+func (l *Loop) post(f func()) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	l.tasks = append(l.tasks, f)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Stats returns a snapshot of the loop's counters.
+func (l *Loop) Stats() Stats { return l.stats.snapshot() }
+
+// After runs f on the loop after d (coarse, loop-level timers for rare events).
+func (l *Loop) After(d time.Duration, f func()) {
+	l.timers = append(l.timers, loopTimer{at: l.nowNano + int64(d), f: f})
+}
+
+func (l *Loop) tick() {
+	l.now = time.Now()
+	l.nowNano = l.now.UnixNano()
+}
+
+func (l *Loop) run() {
+	defer close(l.done)
+	l.tick()
+	l.wheel.init(l.nowNano)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for !l.stop {
+		wait := l.wheel.nextWaitMillis(l.nowNano)
+		if len(l.timers) > 0 && (wait < 0 || wait > 10) {
+			wait = 10
+		}
+		if len(l.pending) > 0 || len(l.dirty) > 0 {
+			wait = 0
+		}
+		switch {
+		case wait < 0:
+			<-l.wake
+		case wait > 0:
+			timer.Reset(time.Duration(wait) * time.Millisecond)
+			select {
+			case <-l.wake:
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+		l.tick()
+		l.runTasks()
+		l.runPending()
+		l.wheel.advance(l.nowNano, l.fireTimer)
+		l.runLoopTimers()
+		l.flushDirty()
+		if l.drain && l.nconns == 0 {
+			l.eng.drained(l)
+		}
+	}
+	l.closeAll(ErrShutdown)
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.runTasks() // closures posted before the loop stopped; new connections are refused
+}
+
+func (l *Loop) runTasks() {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i, f := range tasks {
+		f()
+		tasks[i] = nil
+	}
+	l.spare = tasks
+}
+
+func (l *Loop) runLoopTimers() {
+	if len(l.timers) == 0 {
+		return
+	}
+	var due []func()
+	keep := l.timers[:0]
+	for _, t := range l.timers {
+		if t.at <= l.nowNano {
+			due = append(due, t.f)
+		} else {
+			keep = append(keep, t)
+		}
+	}
+	l.timers = keep
+	for _, f := range due {
+		f()
+	}
+}
+
+func (l *Loop) fireTimer(c *Conn) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if c.flags&fLinger != 0 {
+		l.closeConn(c, nil)
+		return
+	}
+	c.h.OnTimeout(c)
+}
+
+// addConn registers an accepted connection with the loop and starts its reader.
+func (l *Loop) addConn(nc net.Conn, h Handler) {
+	if l.drain || l.stop {
+		nc.Close()
+		return
+	}
+	c := &Conn{nc: nc, fd: rawFD(nc), h: h, loop: l, rgo: make(chan struct{}, 1)}
+	l.conns[c] = struct{}{}
+	l.nconns++
+	l.stats.active.Add(1)
+	l.stats.accepted.Add(1)
+	h.OnOpen(c)
+	if c.flags&fClosed == 0 {
+		go l.readLoop(c)
+	}
+}
+
+// readLoop is a connection's reader goroutine. It posts every chunk it reads to the
+// loop and waits for the loop's permission (c.rgo) before it reuses its buffer, so a
+// connection never has more than one unconsumed chunk in flight: a paused
+// connection stops being read, and TCP flow control pushes back on the peer. It ends
+// at the first error (io.EOF included), which it posts too, or when the connection
+// closes.
+//
+// An idle connection waits with a small buffer; a read that fills it switches to a
+// readBufSize buffer until a read comes back short again.
+func (l *Loop) readLoop(c *Conn) {
+	buf := pool.Get(idleReadSize)
+	defer func() { pool.Put(buf) }()
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			data := buf[:n]
+			if !l.post(func() { l.received(c, data) }) {
+				return
+			}
+			if _, ok := <-c.rgo; !ok {
+				return
+			}
+			switch {
+			case n == len(buf) && len(buf) == idleReadSize: // more is probably waiting
+				pool.Put(buf)
+				buf = pool.Get(readBufSize)
+			case n < len(buf) && len(buf) == readBufSize: // caught up
+				pool.Put(buf)
+				buf = pool.Get(idleReadSize)
+			}
+		}
+		if err != nil {
+			l.post(func() { l.readFailed(c, err) })
+			return
+		}
+	}
+}
+
+// received takes a chunk from the reader goroutine: it is delivered now, kept until
+// reading resumes, or (while lingering) dropped.
+func (l *Loop) received(c *Conn, data []byte) {
+	if c.flags&fClosed != 0 {
+		return // the reader has been released by the close
+	}
+	l.stats.bytesIn.Add(uint64(len(data)))
+	switch {
+	case c.flags&fLinger != 0:
+		c.rgo <- struct{}{}
+	case c.flags&(fPaused|fHiPaused) != 0:
+		c.held = data
+	default:
+		l.deliver(c, data)
+	}
+}
+
+// deliver passes retained input followed by data (a chunk in the reader's buffer) to
+// the handler, then lets the reader reuse its buffer.
+func (l *Loop) deliver(c *Conn, data []byte) {
+	if len(c.in) > 0 {
+		k := copy(l.buf, c.in)
+		k += copy(l.buf[k:], data)
+		data = l.buf[:k]
+	}
+	l.dispatch(c, data)
+	if c.flags&fClosed == 0 {
+		c.rgo <- struct{}{}
+	}
+}
+
+// readFailed handles the reader's last result: EOF or an error.
+func (l *Loop) readFailed(c *Conn, err error) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if c.flags&fLinger != 0 {
+		l.closeConn(c, nil)
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		if c.flags&fEOF == 0 {
+			c.flags |= fEOF
+			c.h.OnEOF(c)
+		}
+		return
+	}
+	l.closeConn(c, err)
+}
+
+// dispatch passes data to the handler and keeps what it leaves unconsumed. data never
+// aliases c.in.
+func (l *Loop) dispatch(c *Conn, data []byte) {
+	used := c.h.OnData(c, data)
+	if c.flags&(fClosed|fBroken) != 0 {
+		return
+	}
+	if used < 0 || used > len(data) {
+		used = len(data)
+	}
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		l.dropInput(c)
+	case len(rest) > maxRetained:
+		l.closeConn(c, ErrInputOverflow)
+	default:
+		if cap(c.in) < len(rest) {
+			l.dropInput(c)
+			c.in = l.cache.Get(len(rest))
+		}
+		c.in = c.in[:len(rest)]
+		copy(c.in, rest)
+	}
+}
+
+// dropInput releases a connection's retained input buffer.
+func (l *Loop) dropInput(c *Conn) {
+	if c.in != nil {
+		l.cache.Put(c.in)
+		c.in = nil
+	}
+}
+
+// schedule queues c for the resume pass at the end of this iteration.
+func (l *Loop) schedule(c *Conn) {
+	if c.flags&fPending == 0 {
+		c.flags |= fPending
+		l.pending = append(l.pending, c)
+	}
+}
+
+// runPending re-dispatches retained input of resumed connections, together with a
+// chunk the reader brought while they were paused.
+func (l *Loop) runPending() {
+	for i := 0; i < len(l.pending); i++ {
+		c := l.pending[i]
+		l.pending[i] = nil
+		c.flags &^= fPending
+		if c.flags&(fClosed|fBroken|fPaused|fHiPaused) != 0 {
+			continue
+		}
+		if h := c.held; h != nil {
+			c.held = nil
+			l.deliver(c, h)
+		} else if len(c.in) > 0 {
+			k := copy(l.buf, c.in)
+			l.dispatch(c, l.buf[:k])
+		}
+	}
+	l.pending = l.pending[:0]
+}
+
+// eachConn calls f for every open connection of the loop.
+func (l *Loop) eachConn(f func(*Conn)) {
+	for c := range l.conns {
+		f(c)
+	}
+}
+
+// closeConn closes c once: it releases buffers and queued file segments, removes the
+// timer, closes the socket (which ends the reader and any writer goroutine) and
+// tells the handler.
+func (l *Loop) closeConn(c *Conn, err error) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fClosed
+	l.wheel.remove(c)
+	l.dropInput(c)
+	c.held = nil
+	if q := c.out; q != nil {
+		for i := range q.segs {
+			s := &q.segs[i]
+			if s.buf != nil && i >= q.busy {
+				l.cache.Put(s.buf) // a batch being written is left to the GC
+			}
+			if s.file != nil {
+				s.file.Close()
+			}
+			if s.release != nil {
+				s.release()
+			}
+		}
+		l.putOutq(q)
+		c.out = nil
+	}
+	delete(l.conns, c)
+	close(c.rgo)
+	c.nc.Close()
+	l.nconns--
+	l.stats.active.Add(-1)
+	l.stats.closed.Add(1)
+	c.h.OnClose(c, err)
+}
+
+func (l *Loop) closeAll(err error) {
+	l.eachConn(func(c *Conn) { l.closeConn(c, err) })
+}
+
+// flushDirty flushes every connection marked during this iteration.
+func (l *Loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.flags &^= fDirty
+		if c.flags&fClosed == 0 {
+			l.flush(c)
+		}
+	}
+	l.dirty = l.dirty[:0]
+}
+
+func (l *Loop) getOutq() *outq {
+	if n := len(l.outqs); n > 0 {
+		q := l.outqs[n-1]
+		l.outqs = l.outqs[:n-1]
+		return q
+	}
+	return &outq{}
+}
+
+func (l *Loop) putOutq(q *outq) {
+	clear(q.segs)
+	q.segs = q.segs[:0]
+	q.mem, q.busy, q.err = 0, 0, nil
+	if cap(q.segs) <= 16 && len(l.outqs) < 1024 {
+		l.outqs = append(l.outqs, q)
+	}
+}
+
+// flush starts sending queued output, then applies the consequences: closing a
+// broken connection, backpressure, OnDrain, close-after-flush.
+func (l *Loop) flush(c *Conn) {
+	if c.flags&fBroken != 0 {
+		l.closeConn(c, c.out.err)
+		return
+	}
+	l.startWrite(c)
+	if q := c.out; q != nil && len(q.segs) == 0 {
+		l.putOutq(q)
+		c.out = nil
+	}
+	mem := c.Buffered()
+	if mem > l.eng.cfg.HighWater {
+		c.flags |= fHiPaused
+	} else if mem <= l.eng.cfg.LowWater {
+		if c.flags&fHiPaused != 0 {
+			c.flags &^= fHiPaused
+			l.schedule(c)
+		}
+		if c.flags&fWantDrain != 0 {
+			c.flags &^= fWantDrain
+			c.h.OnDrain(c)
+			if c.flags&fClosed != 0 {
+				return
+			}
+		}
+	}
+	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+		l.linger(c)
+	}
+}
+
+// linger shuts down the write side of a flushed connection and discards input until
+// the peer closes or lingerTimeout passes.
+func (l *Loop) linger(c *Conn) {
+	c.flags |= fLinger
+	l.dropInput(c)
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil || c.flags&fEOF != 0 {
+		l.closeConn(c, nil)
+		return
+	}
+	l.wheel.add(c, l.nowNano+int64(lingerTimeout))
+	if c.held != nil {
+		c.held = nil
+		c.rgo <- struct{}{}
+	}
+}
+
+// writeJob is one batch of output handed to a writer goroutine: memory buffers or a
+// range of a file.
+type writeJob struct {
+	bufs net.Buffers
+	file *os.File
+	off  int64
+	n    int64
+}
+
+// startWrite hands the head of c's queue to a writer goroutine unless one is busy.
+// It calls no handler and closes nothing, so it is safe inside Conn.Write.
+func (l *Loop) startWrite(c *Conn) {
+	q := c.out
+	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting) != 0 {
+		return
+	}
+	var w writeJob
+	if s := &q.segs[0]; s.file != nil {
+		w = writeJob{file: s.file, off: s.foff, n: min(s.fn, sendfileChunk)}
+		q.busy = 1
+	} else {
+		for i := range q.segs {
+			t := &q.segs[i]
+			if t.file != nil || len(w.bufs) == maxIovecs {
+				break
+			}
+			w.bufs = append(w.bufs, t.buf[t.off:])
+			q.busy++
+		}
+	}
+	c.flags |= fWriting
+	go l.write(c, w)
+}
+
+// write is a writer goroutine: it sends one batch and posts the result. It reads
+// only the batch, which the loop leaves untouched until the result arrives (or, if
+// the connection closes first, for good).
+func (l *Loop) write(c *Conn, w writeJob) {
+	var n int64
+	var err error
+	if w.file != nil {
+		n, err = io.Copy(c.nc, io.NewSectionReader(w.file, w.off, w.n))
+		if err == nil && n < w.n {
+			err = ErrFileShrank
+		}
+	} else {
+		n, err = w.bufs.WriteTo(c.nc)
+	}
+	l.post(func() { l.written(c, n, err) })
+}
+
+// written takes a writer goroutine's result: it removes what was sent from the
+// queue, then closes on error or flushes on.
+func (l *Loop) written(c *Conn, n int64, err error) {
+	c.flags &^= fWriting
+	if c.flags&fClosed != 0 {
+		return
+	}
+	q := c.out
+	l.stats.bytesOut.Add(uint64(n))
+	if s := &q.segs[0]; s.file != nil {
+		s.foff += n
+		s.fn -= n
+		if s.fn == 0 {
+			l.popSeg(q)
+		}
+	} else {
+		q.mem -= int(n)
+		for n > 0 {
+			t := &q.segs[0]
+			left := int64(len(t.buf) - t.off)
+			if n < left {
+				t.off += int(n)
+				break
+			}
+			n -= left
+			l.popSeg(q)
+		}
+	}
+	q.busy = 0
+	if err != nil {
+		l.closeConn(c, err)
+		return
+	}
+	l.flush(c)
+}
+
+func (l *Loop) popSeg(q *outq) {
+	s := q.segs[0]
+	if s.buf != nil {
+		l.cache.Put(s.buf)
+	}
+	if s.file != nil {
+		s.file.Close()
+	}
+	if s.release != nil {
+		s.release()
+	}
+	copy(q.segs, q.segs[1:])
+	q.segs[len(q.segs)-1] = seg{}
+	q.segs = q.segs[:len(q.segs)-1]
+}
