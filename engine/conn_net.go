@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
-	"time"
 )
 
 // Connection flags of the portable engine; owned by the connection's loop.
@@ -52,19 +51,6 @@ type Conn struct {
 // options and diagnostics, or -1 when the system does not expose it.
 func (c *Conn) Fd() int { return c.fd }
 
-// Loop returns the loop that owns the connection.
-func (c *Conn) Loop() *Loop { return c.loop }
-
-// Context returns the value set with SetContext (the protocol's per-connection state).
-func (c *Conn) Context() any { return c.ctx }
-
-// SetContext stores the protocol's per-connection state.
-func (c *Conn) SetContext(v any) { c.ctx = v }
-
-// Closed reports whether the connection has been closed, or has failed and will be
-// closed at the end of this loop iteration.
-func (c *Conn) Closed() bool { return c.flags&(fClosed|fBroken) != 0 }
-
 // RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped).
 func (c *Conn) RemoteAddr() netip.AddrPort {
 	a, ok := c.nc.RemoteAddr().(*net.TCPAddr)
@@ -83,9 +69,6 @@ func (c *Conn) Buffered() int {
 	}
 	return c.out.mem
 }
-
-// Pending reports whether any output, in memory or from files, is still queued.
-func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
 
 // Write queues p for sending; p is copied and may be reused at once. Output goes to
 // the socket at the end of the current loop iteration, or at once when a lot is
@@ -144,51 +127,12 @@ func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
 	return nil
 }
 
-// WantDrain asks for one OnDrain call once queued output falls to the low-water
-// mark. If it already has, OnDrain is called at the end of this loop iteration.
-func (c *Conn) WantDrain() {
-	c.flags |= fWantDrain
-	c.markDirty()
-}
-
 // PauseRead stops reading from the connection until ResumeRead. The reader
 // goroutine may already hold one chunk; it is kept, not delivered, until then.
 func (c *Conn) PauseRead() { c.flags |= fPaused }
 
-// ResumeRead restarts reading. Bytes left unconsumed earlier are passed to OnData
-// again at the end of this loop iteration, before any new read.
-func (c *Conn) ResumeRead() {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	c.flags &^= fPaused
-	c.loop.schedule(c)
-}
-
 // Unread reports how many unconsumed input bytes the engine holds for the connection.
 func (c *Conn) Unread() int { return len(c.in) }
-
-// SetTimeout arms the connection's single timer to fire OnTimeout after d,
-// replacing any earlier timer. d <= 0 disarms it.
-func (c *Conn) SetTimeout(d time.Duration) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	if d <= 0 {
-		c.loop.wheel.remove(c)
-		return
-	}
-	c.loop.wheel.add(c, c.loop.nowNano+int64(d))
-}
-
-// CancelTimeout disarms the connection's timer.
-func (c *Conn) CancelTimeout() { c.loop.wheel.remove(c) }
-
-// Close closes the connection at once, discarding queued output.
-func (c *Conn) Close() { c.loop.closeConn(c, nil) }
-
-// CloseWithError closes at once and reports err to OnClose.
-func (c *Conn) CloseWithError(err error) { c.loop.closeConn(c, err) }
 
 // Abort closes the connection with a TCP reset.
 func (c *Conn) Abort(err error) {
@@ -196,31 +140,6 @@ func (c *Conn) Abort(err error) {
 		tc.SetLinger(0)
 	}
 	c.loop.closeConn(c, err)
-}
-
-// CloseAfterFlush sends what is queued, then shuts down the write side and closes
-// once the peer closes or a short linger period ends (so that a peer still sending
-// does not turn the last response into a reset).
-func (c *Conn) CloseAfterFlush() {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	c.flags |= fCloseAfterFlush | fPaused
-	c.markDirty()
-}
-
-func (c *Conn) queue() *outq {
-	if c.out == nil {
-		c.out = c.loop.getOutq()
-	}
-	return c.out
-}
-
-func (c *Conn) markDirty() {
-	if c.flags&fDirty == 0 {
-		c.flags |= fDirty
-		c.loop.dirty = append(c.loop.dirty, c)
-	}
 }
 
 // flushNowBytes is the queued amount above which Write starts sending at once

@@ -53,21 +53,6 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// LowWater returns the output level at which reading resumes and OnDrain fires.
-func (e *Engine) LowWater() int { return e.cfg.LowWater }
-
-// Loops returns the engine's loops.
-func (e *Engine) Loops() []*Loop { return e.loops }
-
-// Stats adds up the counters of all loops.
-func (e *Engine) Stats() Stats {
-	var s Stats
-	for _, l := range e.loops {
-		s = s.Add(l.Stats())
-	}
-	return s
-}
-
 // Listen opens a listening socket on addr ("ip:port"; an empty host or 0.0.0.0
 // means every IPv4 address, localhost means 127.0.0.1), served by h, and returns the
 // bound address (useful with port 0). It may be called before or after Start.
@@ -262,20 +247,6 @@ func (e *Engine) Start() {
 	for _, ls := range e.lns {
 		e.startAccepting(ls)
 	}
-}
-
-// drained is called by a loop once it has no connections left during shutdown.
-func (e *Engine) drained(l *Loop) {
-	if l.stop {
-		return
-	}
-	l.stop = true
-	e.mu.Lock()
-	e.drainedN++
-	if e.drainedN == len(e.loops) {
-		close(e.drainCh)
-	}
-	e.mu.Unlock()
 }
 
 // Shutdown stops accepting, asks every connection's handler to finish (OnShutdown),

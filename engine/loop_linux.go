@@ -81,12 +81,6 @@ type loopTimer struct {
 	f  func()
 }
 
-// ID returns the loop's index, 0..Workers-1.
-func (l *Loop) ID() int { return l.id }
-
-// Now returns the loop's clock, read once per loop iteration.
-func (l *Loop) Now() time.Time { return l.now }
-
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
 // the only way for other goroutines to reach the loop's connections. Closures posted
 // after the loop has stopped are dropped.
@@ -95,19 +89,6 @@ func (l *Loop) Post(f func()) {
 	l.tasks = append(l.tasks, f)
 	l.mu.Unlock()
 	l.poller.Wake()
-}
-
-// Stats returns a snapshot of the loop's counters.
-func (l *Loop) Stats() Stats { return l.stats.snapshot() }
-
-// After runs f on the loop after d (coarse, loop-level timers for rare events).
-func (l *Loop) After(d time.Duration, f func()) {
-	l.timers = append(l.timers, loopTimer{at: l.nowNano + int64(d), f: f})
-}
-
-func (l *Loop) tick() {
-	l.now = time.Now()
-	l.nowNano = l.now.UnixNano()
 }
 
 func (l *Loop) run() {
@@ -160,37 +141,6 @@ func (l *Loop) run() {
 	l.runTasks()
 	l.poller.Close()
 	l.freeReadBuf()
-}
-
-func (l *Loop) runTasks() {
-	l.mu.Lock()
-	tasks := l.tasks
-	l.tasks = l.spare[:0]
-	l.mu.Unlock()
-	for i, f := range tasks {
-		f()
-		tasks[i] = nil
-	}
-	l.spare = tasks
-}
-
-func (l *Loop) runLoopTimers() {
-	if len(l.timers) == 0 {
-		return
-	}
-	var due []func()
-	keep := l.timers[:0]
-	for _, t := range l.timers {
-		if t.at <= l.nowNano {
-			due = append(due, t.f)
-		} else {
-			keep = append(keep, t)
-		}
-	}
-	l.timers = keep
-	for _, f := range due {
-		f()
-	}
 }
 
 func (l *Loop) fireTimer(c *Conn) {
@@ -347,14 +297,6 @@ func (l *Loop) getHolder() *[]byte {
 	return new([]byte)
 }
 
-// schedule queues c for the resume pass at the end of this iteration.
-func (l *Loop) schedule(c *Conn) {
-	if c.flags&fPending == 0 {
-		c.flags |= fPending
-		l.pending = append(l.pending, c)
-	}
-}
-
 // runPending re-dispatches retained input of resumed connections and reads what the
 // socket held while they were paused.
 func (l *Loop) runPending() {
@@ -386,15 +328,6 @@ func (l *Loop) flushDirty() {
 		}
 	}
 	l.dirty = l.dirty[:0]
-}
-
-func (l *Loop) getOutq() *outq {
-	if n := len(l.outqs); n > 0 {
-		q := l.outqs[n-1]
-		l.outqs = l.outqs[:n-1]
-		return q
-	}
-	return &outq{}
 }
 
 func (l *Loop) putOutq(q *outq) {
@@ -708,21 +641,6 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// LowWater returns the output level at which reading resumes and OnDrain fires.
-func (e *Engine) LowWater() int { return e.cfg.LowWater }
-
-// Loops returns the engine's loops.
-func (e *Engine) Loops() []*Loop { return e.loops }
-
-// Stats adds up the counters of all loops.
-func (e *Engine) Stats() Stats {
-	var s Stats
-	for _, l := range e.loops {
-		s = s.Add(l.Stats())
-	}
-	return s
-}
-
 // Listen opens one SO_REUSEPORT socket on addr per loop, served by h, and returns the
 // bound address (useful with port 0). It may be called before or after Start.
 func (e *Engine) Listen(addr string, h Handler) (string, error) {
@@ -842,20 +760,6 @@ func (e *Engine) Start() {
 	for _, l := range e.loops {
 		go l.run()
 	}
-}
-
-// drained is called by a loop once it has no connections left during shutdown.
-func (e *Engine) drained(l *Loop) {
-	if l.stop {
-		return
-	}
-	l.stop = true
-	e.mu.Lock()
-	e.drainedN++
-	if e.drainedN == len(e.loops) {
-		close(e.drainCh)
-	}
-	e.mu.Unlock()
 }
 
 // Shutdown stops accepting, asks every connection's handler to finish (OnShutdown),

@@ -57,12 +57,6 @@ type loopTimer struct {
 	f  func()
 }
 
-// ID returns the loop's index, 0..Workers-1.
-func (l *Loop) ID() int { return l.id }
-
-// Now returns the loop's clock, read once per loop iteration.
-func (l *Loop) Now() time.Time { return l.now }
-
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
 // the only way for other goroutines to reach the loop's connections. Closures posted
 // after the loop has stopped are dropped.
@@ -82,19 +76,6 @@ func (l *Loop) post(f func()) bool {
 	default:
 	}
 	return true
-}
-
-// Stats returns a snapshot of the loop's counters.
-func (l *Loop) Stats() Stats { return l.stats.snapshot() }
-
-// After runs f on the loop after d (coarse, loop-level timers for rare events).
-func (l *Loop) After(d time.Duration, f func()) {
-	l.timers = append(l.timers, loopTimer{at: l.nowNano + int64(d), f: f})
-}
-
-func (l *Loop) tick() {
-	l.now = time.Now()
-	l.nowNano = l.now.UnixNano()
 }
 
 func (l *Loop) run() {
@@ -137,37 +118,6 @@ func (l *Loop) run() {
 	l.stopped = true
 	l.mu.Unlock()
 	l.runTasks() // closures posted before the loop stopped; new connections are refused
-}
-
-func (l *Loop) runTasks() {
-	l.mu.Lock()
-	tasks := l.tasks
-	l.tasks = l.spare[:0]
-	l.mu.Unlock()
-	for i, f := range tasks {
-		f()
-		tasks[i] = nil
-	}
-	l.spare = tasks
-}
-
-func (l *Loop) runLoopTimers() {
-	if len(l.timers) == 0 {
-		return
-	}
-	var due []func()
-	keep := l.timers[:0]
-	for _, t := range l.timers {
-		if t.at <= l.nowNano {
-			due = append(due, t.f)
-		} else {
-			keep = append(keep, t)
-		}
-	}
-	l.timers = keep
-	for _, f := range due {
-		f()
-	}
 }
 
 func (l *Loop) fireTimer(c *Conn) {
@@ -320,14 +270,6 @@ func (l *Loop) dropInput(c *Conn) {
 	}
 }
 
-// schedule queues c for the resume pass at the end of this iteration.
-func (l *Loop) schedule(c *Conn) {
-	if c.flags&fPending == 0 {
-		c.flags |= fPending
-		l.pending = append(l.pending, c)
-	}
-}
-
 // runPending re-dispatches retained input of resumed connections, together with a
 // chunk the reader brought while they were paused.
 func (l *Loop) runPending() {
@@ -407,15 +349,6 @@ func (l *Loop) flushDirty() {
 		}
 	}
 	l.dirty = l.dirty[:0]
-}
-
-func (l *Loop) getOutq() *outq {
-	if n := len(l.outqs); n > 0 {
-		q := l.outqs[n-1]
-		l.outqs = l.outqs[:n-1]
-		return q
-	}
-	return &outq{}
 }
 
 func (l *Loop) putOutq(q *outq) {

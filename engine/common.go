@@ -1,0 +1,182 @@
+package engine
+
+import "time"
+
+// The methods in this file are shared by the epoll engine and the portable
+// fallback: they touch only fields that both define the same way.
+
+// ID returns the loop's index, 0..Workers-1.
+func (l *Loop) ID() int { return l.id }
+
+// Now returns the loop's clock, read once per loop iteration.
+func (l *Loop) Now() time.Time { return l.now }
+
+// Stats returns a snapshot of the loop's counters.
+func (l *Loop) Stats() Stats { return l.stats.snapshot() }
+
+// After runs f on the loop after d (coarse, loop-level timers for rare events).
+func (l *Loop) After(d time.Duration, f func()) {
+	l.timers = append(l.timers, loopTimer{at: l.nowNano + int64(d), f: f})
+}
+
+func (l *Loop) tick() {
+	l.now = time.Now()
+	l.nowNano = l.now.UnixNano()
+}
+
+func (l *Loop) runTasks() {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	for i, f := range tasks {
+		f()
+		tasks[i] = nil
+	}
+	l.spare = tasks
+}
+
+func (l *Loop) runLoopTimers() {
+	if len(l.timers) == 0 {
+		return
+	}
+	var due []func()
+	keep := l.timers[:0]
+	for _, t := range l.timers {
+		if t.at <= l.nowNano {
+			due = append(due, t.f)
+		} else {
+			keep = append(keep, t)
+		}
+	}
+	l.timers = keep
+	for _, f := range due {
+		f()
+	}
+}
+
+// schedule queues c for the resume pass at the end of this iteration.
+func (l *Loop) schedule(c *Conn) {
+	if c.flags&fPending == 0 {
+		c.flags |= fPending
+		l.pending = append(l.pending, c)
+	}
+}
+
+func (l *Loop) getOutq() *outq {
+	if n := len(l.outqs); n > 0 {
+		q := l.outqs[n-1]
+		l.outqs = l.outqs[:n-1]
+		return q
+	}
+	return &outq{}
+}
+
+// Loop returns the loop that owns the connection.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// Context returns the value set with SetContext (the protocol's per-connection state).
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext stores the protocol's per-connection state.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Closed reports whether the connection has been closed, or has failed and will be
+// closed at the end of this loop iteration.
+func (c *Conn) Closed() bool { return c.flags&(fClosed|fBroken) != 0 }
+
+// Pending reports whether any output, in memory or from files, is still queued.
+func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
+
+// WantDrain asks for one OnDrain call once queued output falls to the low-water
+// mark. If it already has, OnDrain is called at the end of this loop iteration.
+func (c *Conn) WantDrain() {
+	c.flags |= fWantDrain
+	c.markDirty()
+}
+
+// ResumeRead restarts reading. Bytes left unconsumed earlier are passed to OnData
+// again at the end of this loop iteration, before any new read.
+func (c *Conn) ResumeRead() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags &^= fPaused
+	c.loop.schedule(c)
+}
+
+// SetTimeout arms the connection's single timer to fire OnTimeout after d,
+// replacing any earlier timer. d <= 0 disarms it.
+func (c *Conn) SetTimeout(d time.Duration) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if d <= 0 {
+		c.loop.wheel.remove(c)
+		return
+	}
+	c.loop.wheel.add(c, c.loop.nowNano+int64(d))
+}
+
+// CancelTimeout disarms the connection's timer.
+func (c *Conn) CancelTimeout() { c.loop.wheel.remove(c) }
+
+// Close closes the connection at once, discarding queued output.
+func (c *Conn) Close() { c.loop.closeConn(c, nil) }
+
+// CloseWithError closes at once and reports err to OnClose.
+func (c *Conn) CloseWithError(err error) { c.loop.closeConn(c, err) }
+
+// CloseAfterFlush sends what is queued, then shuts down the write side and closes
+// once the peer closes or a short linger period ends (so that a peer still sending
+// does not turn the last response into a reset).
+func (c *Conn) CloseAfterFlush() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fCloseAfterFlush | fPaused
+	c.markDirty()
+}
+
+func (c *Conn) queue() *outq {
+	if c.out == nil {
+		c.out = c.loop.getOutq()
+	}
+	return c.out
+}
+
+func (c *Conn) markDirty() {
+	if c.flags&fDirty == 0 {
+		c.flags |= fDirty
+		c.loop.dirty = append(c.loop.dirty, c)
+	}
+}
+
+// LowWater returns the output level at which reading resumes and OnDrain fires.
+func (e *Engine) LowWater() int { return e.cfg.LowWater }
+
+// Loops returns the engine's loops.
+func (e *Engine) Loops() []*Loop { return e.loops }
+
+// Stats adds up the counters of all loops.
+func (e *Engine) Stats() Stats {
+	var s Stats
+	for _, l := range e.loops {
+		s = s.Add(l.Stats())
+	}
+	return s
+}
+
+// drained is called by a loop once it has no connections left during shutdown.
+func (e *Engine) drained(l *Loop) {
+	if l.stop {
+		return
+	}
+	l.stop = true
+	e.mu.Lock()
+	e.drainedN++
+	if e.drainedN == len(e.loops) {
+		close(e.drainCh)
+	}
+	e.mu.Unlock()
+}
