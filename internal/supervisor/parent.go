@@ -113,6 +113,8 @@ func (p *parent) run(ctx context.Context, n int) error {
 			}
 		}
 		p.workers = append(p.workers, w)
+	}
+	for _, w := range p.workers { // every worker exists: shares are computed over n
 		p.start(w)
 	}
 	done := ctx.Done()

@@ -47,6 +47,7 @@ func fakeWorker(dir string) int {
 	}
 	i := strconv.Itoa(e.worker)
 	appendLine(filepath.Join(dir, "starts-"+i), strconv.Itoa(os.Getpid()))
+	appendLine(filepath.Join(dir, "sockets-"+i), strconv.Itoa(countSockets()))
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGUSR2)
 	for _, in := range e.listeners {
@@ -88,6 +89,18 @@ func fakeWorker(dir string) int {
 		}
 	}
 	return 0
+}
+
+// countSockets counts this process's socket descriptors.
+func countSockets() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
 }
 
 func appendLine(path, line string) {
@@ -220,6 +233,15 @@ func TestParentRestartsForwardsAndStops(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Errorf("connections reached only %v", seen)
+	}
+	// Each worker holds exactly its share: one of the three sockets.
+	for i := 0; i < 3; i++ {
+		raw, _ := os.ReadFile(filepath.Join(dir, "sockets-"+strconv.Itoa(i)))
+		for _, n := range strings.Fields(string(raw)) {
+			if n != "1" {
+				t.Errorf("worker %d started with %s sockets, want 1", i, n)
+			}
+		}
 	}
 	rows := p.seg.Rows()
 	if len(rows) != 3 {
