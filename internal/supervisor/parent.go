@@ -1,3 +1,5 @@
+//go:build unix
+
 package supervisor
 
 import (
@@ -185,9 +187,7 @@ func (p *parent) start(w *worker) {
 		envs = append(envs, fmt.Sprintf("%s=%d|%s", envStats, w.slot, p.seg.Path()))
 	}
 	cmd, ready, err := startWithReady(p.exe, p.args, envs, extra, func(c *exec.Cmd) {
-		// Own process group: a terminal's ^C reaches the parent only, which
-		// forwards it once. Pdeathsig: workers stop if the parent dies.
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+		c.SysProcAttr = workerAttr()
 	})
 	closeFiles(extra)
 	if err != nil {

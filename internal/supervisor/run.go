@@ -24,8 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gale-server/gale/config"
@@ -49,7 +49,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	usr2 := make(chan os.Signal, 1)
-	signal.Notify(usr2, syscall.SIGUSR2)
+	notifyUpgrade(usr2)
 	defer signal.Stop(usr2)
 	switch {
 	case e.worker >= 0:
@@ -116,6 +116,23 @@ func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Pl
 	}
 	log.Info("placement", "numa", desc, "loops", p.String())
 	return &p
+}
+
+// listenAddrs returns every configured listen address, sorted, without
+// duplicates.
+func listenAddrs(cfg *config.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range cfg.Servers {
+		for _, a := range s.Listen {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // counters reads srv's statistics in the shape of a stats slot.

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"os"
-	"sort"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/app"
@@ -16,23 +15,6 @@ import (
 // to its workers, so that a socket outlives the process serving it and no
 // queued connection is reset when that process goes away.
 type sockets map[string]app.Inherited
-
-// listenAddrs returns every configured listen address, sorted, without
-// duplicates.
-func listenAddrs(cfg *config.Config) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range cfg.Servers {
-		for _, a := range s.Listen {
-			if !seen[a] {
-				seen[a] = true
-				out = append(out, a)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
 
 // openSockets returns at least per SO_REUSEPORT sockets for every listen
 // address of cfg: the inherited ones first (all of them, even beyond per, so
