@@ -85,6 +85,10 @@ func statsPathForKey(key string) string {
 	return filepath.Join(shm.Dir(), "gale-"+hex.EncodeToString(sum[:6])+".stats")
 }
 
+// numaRoot is where plan reads the NUMA topology; tests point it at a fake
+// sysfs tree.
+var numaRoot = numa.DefaultRoot
+
 // plan places the loops of worker process `process` of `processes` according
 // to cpu_affinity and numa, and logs the topology it used.
 func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Placement {
@@ -101,7 +105,7 @@ func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Pl
 		cpus = allowedCPUs()
 		group = true
 	}
-	topo, err := numa.Read(numa.DefaultRoot)
+	topo, err := numa.Read(numaRoot)
 	useNUMA := cfg.NUMA == config.NUMAAuto && err == nil
 	p := numa.Plan(topo, numa.Request{CPUs: cpus, Group: group, NUMA: useNUMA,
 		Loops: cfg.Loops(), Process: process, Processes: processes})
