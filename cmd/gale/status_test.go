@@ -1,0 +1,73 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/shm"
+)
+
+func TestStatusCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stats")
+	seg, err := shm.Create(path, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	seg.SetHolder(os.Getpid())
+	live, _ := seg.Reserve(os.Getpid(), 0)
+	seg.Slot(live).Store(shm.Counters{Accepted: 3, Active: 2, Requests: 10, BytesIn: 100, BytesOut: 200, Errors: 1}, time.Now())
+	old, _ := seg.Reserve(os.Getpid(), 1)
+	seg.Slot(old).Store(shm.Counters{Accepted: 4, Active: 9, Requests: 5}, time.Now())
+	seg.Slot(old).Release() // an exited worker: history only
+
+	c, stdout, stderr := testCLI(noRun(t))
+	if code := c.main([]string{"status", "--stats", path}); code != exitOK {
+		t.Fatalf("status = %d, stderr %q", code, stderr)
+	}
+	out := stdout.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := [][]string{
+		{"0", "running", "3", "2", "10", "100", "200", "1"},
+		{"-", "-", "history", "4", "0", "5", "0", "0", "0"},
+		{"total", "7", "2", "15", "100", "200", "1"},
+	}
+	if len(lines) != 7 {
+		t.Fatalf("status output:\n%s", out)
+	}
+	for i, w := range want {
+		f := strings.Fields(lines[4+i])
+		if i == 0 { // worker, pid, state, counters...
+			f = append(f[:1], f[2:]...)
+		}
+		if len(f) < len(w) || strings.Join(f[:len(w)], " ") != strings.Join(w, " ") {
+			t.Errorf("row %d = %q, want fields %v", i, lines[4+i], w)
+		}
+	}
+	if !strings.Contains(lines[1], "supervisor pid "+strconv.Itoa(os.Getpid())) {
+		t.Errorf("header %q", lines[1])
+	}
+
+	c, _, stderr = testCLI(noRun(t))
+	if code := c.main([]string{"status", "--stats", path + ".missing"}); code != exitError || !strings.Contains(stderr.String(), "no running instance") {
+		t.Errorf("missing segment: %d %q", code, stderr)
+	}
+	c, _, stderr = testCLI(noRun(t))
+	if code := c.main([]string{"status", "-c", filepath.Join(t.TempDir(), "none.yaml")}); code != exitError || !strings.Contains(stderr.String(), "no running instance") {
+		t.Errorf("no instance for a config file: %d %q", code, stderr)
+	}
+	c, stdout, _ = testCLI(noRun(t))
+	if code := c.main([]string{"status", "--help"}); code != exitOK || !strings.Contains(stdout.String(), "usage: gale status") {
+		t.Errorf("status --help: %d %q", code, stdout)
+	}
+	c, _, _ = testCLI(noRun(t))
+	if code := c.main([]string{"status", "extra"}); code != exitUsage {
+		t.Errorf("status with an argument: %d", code)
+	}
+}
