@@ -78,7 +78,7 @@ func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 		}
 		return upgrade(ctx, log, p.socks, path)
 	}
-	plan(cfg, log, 0, n) // logs the topology; each worker logs its own loops
+	logTopology(cfg, log)
 	for _, addr := range sortedAddrs(socks) {
 		log.Info("listening", "addr", socks[addr].Addr, "configured", addr, "processes", n, "sockets", len(socks[addr].FDs))
 	}

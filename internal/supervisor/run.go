@@ -90,7 +90,7 @@ func statsPathForKey(key string) string {
 var numaRoot = numa.DefaultRoot
 
 // plan places the loops of worker process `process` of `processes` according
-// to cpu_affinity and numa, and logs the topology it used.
+// to cpu_affinity and numa, and logs the topology and placement it used.
 func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Placement {
 	var cpus []int
 	group := false
@@ -106,20 +106,33 @@ func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Pl
 		group = true
 	}
 	topo, err := numa.Read(numaRoot)
-	useNUMA := cfg.NUMA == config.NUMAAuto && err == nil
-	p := numa.Plan(topo, numa.Request{CPUs: cpus, Group: group, NUMA: useNUMA,
+	p := numa.Plan(topo, numa.Request{CPUs: cpus, Group: group, NUMA: cfg.NUMA == config.NUMAAuto && err == nil,
 		Loops: cfg.Loops(), Process: process, Processes: processes})
+	log.Info("placement", "numa", describeTopology(cfg, topo, err, p.Nodes != nil), "loops", p.String())
+	return &p
+}
+
+// logTopology logs the NUMA topology a supervising parent found; each worker
+// logs its own placement.
+func logTopology(cfg *config.Config, log *slog.Logger) {
+	topo, err := numa.Read(numaRoot)
+	log.Info("topology", "numa", describeTopology(cfg, topo, err, true), "cpu_affinity", cfg.CPUAffinity.Mode,
+		"processes", cfg.Processes, "workers", cfg.Loops())
+}
+
+// describeTopology renders the topology for the startup log, saying why
+// nothing is bound when that is the case.
+func describeTopology(cfg *config.Config, topo numa.Topology, err error, bound bool) string {
 	desc := topo.String()
 	switch {
 	case err != nil:
 		desc = "unknown (" + err.Error() + ")"
 	case cfg.NUMA == config.NUMAOff:
 		desc += " (numa: off)"
-	case p.Nodes == nil:
+	case !bound:
 		desc += " (one node in use: no binding)"
 	}
-	log.Info("placement", "numa", desc, "loops", p.String())
-	return &p
+	return desc
 }
 
 // listenAddrs returns every configured listen address, sorted, without
