@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/supervisor"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,6 +156,17 @@ func startGale(t *testing.T, bin, dir string, args ...string) *galeProc {
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-g.exited
+		// A killed instance leaves its stats segment behind; so does a test
+		// that failed before stopping it.
+		for i, a := range args {
+			if a == "-c" && i+1 < len(args) {
+				cfg := args[i+1]
+				if !filepath.IsAbs(cfg) {
+					cfg = filepath.Join(dir, cfg)
+				}
+				os.Remove(supervisor.StatsPathForFile(cfg))
+			}
+		}
 	})
 	g.waitLog("listening", 1)
 	return g
