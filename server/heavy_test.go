@@ -194,7 +194,10 @@ func TestHelperClients(t *testing.T) {
 	conns := make([]net.Conn, 0, n)
 	ok := 0
 	for i := 0; i < n; i++ {
-		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		// Spread over source addresses so that earlier tests' TIME_WAIT sockets and the
+		// ephemeral port range do not limit the count.
+		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i/4000))}}
+		c, err := d.Dial("tcp", addr)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "dial %d: %v\n", i, err)
 			break

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -227,16 +228,23 @@ func holdConnections(t *testing.T, bin string, processes, limit, conns, clients 
 		}
 		served += n
 	}
-	// Every response was read, so what the server accepted is counted;
-	// wait for the 250ms publication.
-	time.Sleep(600 * time.Millisecond)
-	rows := statsRows(t, cfgPath)
-	perWorker = map[int]int{}
-	for _, r := range rows {
-		if r.Live {
-			perWorker[r.Worker] = int(r.Active)
-			active += int(r.Active)
+	// Every response was read, so the server holds what it served; its
+	// counters reach the segment within the 250ms publication period. Poll
+	// until they match or a deadline passes (a loaded machine may be slow).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		active = 0
+		perWorker = map[int]int{}
+		for _, r := range statsRows(t, cfgPath) {
+			if r.Live {
+				perWorker[r.Worker] = int(r.Active)
+				active += int(r.Active)
+			}
 		}
+		if active >= served || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for _, c := range cs {
 		c.stdin.Close()
@@ -312,5 +320,8 @@ func runHoldClient(spec string) int {
 	}
 	fmt.Printf("served %d of %d\n", served, n)
 	io.Copy(io.Discard, os.Stdin)
+	// Keep the connections reachable until here: an unreachable net.Conn is
+	// closed by its finalizer when the garbage collector runs.
+	runtime.KeepAlive(held)
 	return 0
 }
