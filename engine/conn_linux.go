@@ -24,6 +24,7 @@ const (
 	fWaitOut                            // the socket refused output; waiting for EPOLLOUT
 	fEOF                                // the peer closed its sending side
 	fBroken                             // a write failed inside Write; closed at the end of the iteration
+	fPeer4                              // peer4/peerPort hold the IPv4 peer from accept
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -34,6 +35,8 @@ type Conn struct {
 	flags     uint16
 	hidx      uint16 // the handler's index in the loop's handler table
 	tdeadline uint32 // timer tick relative to the wheel's base, 0 when not armed
+	peerPort  uint16 // IPv4 peer port when fPeer4 is set
+	peer4     [4]byte
 	loop      *Loop
 	ctx       any
 	in        *[]byte // unconsumed input (a pooled buffer), nil when none
@@ -56,8 +59,12 @@ func (c *Conn) input() []byte {
 // Fd returns the socket descriptor, for socket options and diagnostics.
 func (c *Conn) Fd() int { return int(c.fd) }
 
-// RemoteAddr returns the peer address (one getpeername call; nothing is stored).
+// RemoteAddr returns the peer address. An IPv4 peer is kept from accept(2) in the
+// struct's padding; other families cost one getpeername call.
 func (c *Conn) RemoteAddr() netip.AddrPort {
+	if c.flags&fPeer4 != 0 {
+		return netip.AddrPortFrom(netip.AddrFrom4(c.peer4), c.peerPort)
+	}
 	ap, _ := sys.PeerAddr(int(c.fd))
 	return ap
 }

@@ -42,6 +42,7 @@ type Loop struct {
 	cpu      int // CPU to pin to, or -1
 	poller   *poll.Poller
 	handlers []Handler
+	peerBuf  unix.RawSockaddrAny // accept4's address buffer
 	holders  []*[]byte // free input holders
 	nconns   int
 	lsocks   []*lsock
@@ -512,7 +513,7 @@ func (l *Loop) accept(ls *lsock) {
 		return
 	}
 	for i := 0; i < acceptBatch; i++ {
-		fd, e := sys.Accept(ls.fd)
+		fd, e := sys.AcceptPeer(ls.fd, &l.peerBuf)
 		switch e {
 		case 0:
 		case unix.EAGAIN:
@@ -540,18 +541,25 @@ func (l *Loop) accept(ls *lsock) {
 			sys.Close(fd)
 			continue
 		}
-		l.addConn(fd, ls.hidx)
+		l.addConn(fd, ls.hidx, &l.peerBuf)
 	}
 }
 
-// addConn registers an accepted or connected socket with the loop.
-func (l *Loop) addConn(fd int, hidx uint16) *Conn {
+// addConn registers an accepted or connected socket with the loop; peer, when not nil,
+// is its address as accept(2) returned it.
+func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 	if fd >= maxFDs {
 		sys.Close(fd)
 		l.eng.cfg.Logger.Warn("descriptor number above the engine's table", "fd", fd)
 		return nil
 	}
 	c := &Conn{fd: int32(fd), loop: l, hidx: hidx}
+	if peer != nil {
+		if a, p, ok := sys.PeerIPv4(peer); ok {
+			c.peer4, c.peerPort = a, p
+			c.flags |= fPeer4
+		}
+	}
 	if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
 		sys.Close(fd)
 		l.eng.cfg.Logger.Warn("epoll_ctl add failed", "err", err)

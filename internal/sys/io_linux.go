@@ -48,6 +48,25 @@ func Accept(fd int) (int, unix.Errno) {
 	return int(r), e
 }
 
+// AcceptPeer accepts one connection like Accept and fills *sa with the peer's
+// address (the kernel returns it with the socket, so no getpeername is needed).
+func AcceptPeer(fd int, sa *unix.RawSockaddrAny) (int, unix.Errno) {
+	n := uint32(unix.SizeofSockaddrAny)
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&n)), uintptr(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), 0, 0)
+	return int(r), e
+}
+
+// PeerIPv4 extracts an IPv4 peer (address and port, host order for the port) from a
+// raw socket address, reporting false for other families.
+func PeerIPv4(sa *unix.RawSockaddrAny) (addr [4]byte, port uint16, ok bool) {
+	if sa.Addr.Family != unix.AF_INET {
+		return addr, 0, false
+	}
+	in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+	p := (*[2]byte)(unsafe.Pointer(&in.Port))
+	return in.Addr, uint16(p[0])<<8 | uint16(p[1]), true
+}
+
 // Sendfile sends up to n bytes of file infd starting at *off to the socket outfd and
 // advances *off. It may copy page-cache pages for a while, so it goes through the
 // scheduler-aware Syscall path.
