@@ -43,7 +43,7 @@ type Loop struct {
 	poller   *poll.Poller
 	handlers []Handler
 	peerBuf  unix.RawSockaddrAny // accept4's address buffer
-	holders  []*[]byte // free input holders
+	holders  []*[]byte           // free input holders
 	nconns   int
 	lsocks   []*lsock
 	buf      []byte
@@ -213,6 +213,12 @@ func (l *Loop) read(c *Conn, hup bool) {
 			c.flags |= fReadPending
 			return
 		}
+		if in := c.input(); len(in) > maxRetained {
+			// Left behind while paused: hand it over before reading more, so that the
+			// read below always has room.
+			l.dispatch(c, l.buf[:copy(l.buf, in)])
+			continue
+		}
 		k := copy(l.buf, c.input())
 		n, e := sys.Read(int(c.fd), l.buf[k:])
 		if e == unix.EAGAIN {
@@ -257,7 +263,9 @@ func (l *Loop) dispatch(c *Conn, data []byte) {
 	switch {
 	case len(rest) == 0:
 		l.dropInput(c)
-	case len(rest) > maxRetained:
+	case len(rest) > maxRetained && c.flags&(fPaused|fHiPaused) == 0:
+		// The handler wants more than the engine buffers. (A paused handler may leave
+		// a whole read behind; it must consume it once it resumes.)
 		l.closeConn(c, ErrInputOverflow)
 	default:
 		if c.in == nil {

@@ -250,7 +250,9 @@ func (l *Loop) dispatch(c *Conn, data []byte) {
 	switch {
 	case len(rest) == 0:
 		l.dropInput(c)
-	case len(rest) > maxRetained:
+	case len(rest) > maxRetained && c.flags&(fPaused|fHiPaused) == 0:
+		// The handler wants more than the engine buffers. (A paused handler may leave
+		// a whole read behind; it must consume it once it resumes.)
 		l.closeConn(c, ErrInputOverflow)
 	default:
 		if cap(c.in) < len(rest) {
