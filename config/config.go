@@ -222,7 +222,7 @@ func New() *Config {
 func (c *Config) SetDefaults() {
 	*c = Config{
 		Processes:   1,
-		CPUAffinity: CPUAffinity{Mode: AffinityAuto},
+		CPUAffinity: CPUAffinity{Mode: AffinityOff},
 		NUMA:        NUMAAuto,
 		Log:         Log{Level: "info", Format: LogAuto},
 		Timeouts: Timeouts{

@@ -221,6 +221,7 @@ func TestParseFullExample(t *testing.T) {
 	}
 	wd, _ := os.Getwd()
 	want := New()
+	want.CPUAffinity = CPUAffinity{Mode: AffinityAuto} // the example sets it
 	want.Servers = []Server{{
 		Listen: []string{"127.0.0.1:8080"},
 		Routes: []Route{
