@@ -1,0 +1,303 @@
+// Command conns measures what idle connections cost a server. It opens -n concurrent TCP
+// connections to -addr, spread over -procs client processes (it re-executes itself, so each
+// child stays under its open-file limit) and over many source addresses in 127.0.0.0/8 (so
+// that no single address runs out of ephemeral ports), sends one HTTP/1.1 keep-alive GET on
+// each and reads the whole response (or performs a WebSocket upgrade with -ws), then holds
+// them all open for -hold and closes them.
+//
+// It reports the ramp rate, errors by kind, the memory of the server's process tree (sum of
+// VmRSS of -pid and its descendants, or of the processes listening on -port) before and
+// after, the bytes per connection, and the kernel's TCP socket memory from
+// /proc/net/sockstat. The last line of the report, starting with GALECONNS, is for scripts.
+//
+//	conns -addr 127.0.0.1:8080 -n 15000 -hold 30s
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// childEnv marks a process started by the parent to hold a share of the connections.
+const childEnv = "GALE_CONNS_CHILD"
+
+// options are the command-line flags, shared by the parent and its children.
+type options struct {
+	addr        string
+	n           int
+	procs       int
+	ws          bool
+	path        string
+	pid         int
+	port        int
+	hold        time.Duration
+	perIP       int
+	concurrency int
+	timeout     time.Duration
+	first       int // child only: global index of the child's first connection
+}
+
+// readyReport is what a child prints (as one JSON line) once its connections are open.
+type readyReport struct {
+	OK      int            `json:"ok"`
+	Errors  map[string]int `json:"errors"`
+	StartNS int64          `json:"start_ns"`
+	EndNS   int64          `json:"end_ns"`
+}
+
+// finalReport is what a child prints when told to close, after the hold.
+type finalReport struct {
+	ClosedDuringHold int `json:"closed_during_hold"`
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "server address host:port")
+	flag.IntVar(&o.n, "n", 1000, "connections to open")
+	flag.IntVar(&o.procs, "procs", 0, "client processes (default: one per 10,000 connections)")
+	flag.BoolVar(&o.ws, "ws", false, "perform a WebSocket upgrade instead of a GET")
+	flag.StringVar(&o.path, "path", "/", "request path")
+	flag.IntVar(&o.pid, "pid", 0, "server PID (its descendants are included)")
+	flag.IntVar(&o.port, "port", 0, "find the server by this listening port (default: the port of -addr)")
+	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections")
+	flag.IntVar(&o.perIP, "per-ip", 1000, "connections per source address")
+	flag.IntVar(&o.concurrency, "c", 128, "connection attempts in flight per client process")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of connect and of the response")
+	flag.IntVar(&o.first, "child-first", 0, "internal: first connection index of a child")
+	flag.Parse()
+
+	if os.Getenv(childEnv) == "1" {
+		if err := runChild(o); err != nil {
+			fmt.Fprintln(os.Stderr, "conns child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runParent(o); err != nil {
+		fmt.Fprintln(os.Stderr, "conns:", err)
+		os.Exit(1)
+	}
+}
+
+// child is one running client process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func runParent(o options) error {
+	if o.n < 1 || o.perIP < 1 || o.concurrency < 1 {
+		return fmt.Errorf("-n, -per-ip and -c must be positive")
+	}
+	if o.procs == 0 {
+		o.procs = (o.n + 9999) / 10000
+	}
+	if o.procs > o.n {
+		o.procs = o.n
+	}
+	_, hard, err := fileLimit()
+	if err != nil {
+		return err
+	}
+	perChild := (o.n + o.procs - 1) / o.procs
+	if uint64(perChild)+64 > hard {
+		return fmt.Errorf("%d connections per process exceed the open-file limit %d; raise -procs", perChild, hard)
+	}
+	if o.port == 0 {
+		i := strings.LastIndexByte(o.addr, ':')
+		if o.port, err = strconv.Atoi(o.addr[i+1:]); err != nil {
+			return fmt.Errorf("no port in -addr %q", o.addr)
+		}
+	}
+	roots, err := serverRoots(o.pid, o.port)
+	if err != nil {
+		return err
+	}
+	quietSockets()
+	rssBefore, npids, err := treeRSS(roots)
+	if err != nil {
+		return err
+	}
+	tcpBefore, err := tcpMemPages()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("target %s, %d connections over %d client processes, %d per source address\n", o.addr, o.n, o.procs, o.perIP)
+	fmt.Printf("server processes: %d (roots %v)\n", npids, roots)
+
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var children []*child
+	defer func() {
+		for _, c := range children {
+			c.stdin.Close()
+			c.cmd.Wait()
+		}
+	}()
+	for i, first := 0, 0; first < o.n; i++ {
+		count := min(perChild, o.n-first)
+		args := []string{"-addr", o.addr, "-n", strconv.Itoa(count), "-path", o.path,
+			"-per-ip", strconv.Itoa(o.perIP), "-c", strconv.Itoa(o.concurrency),
+			"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
+		if o.ws {
+			args = append(args, "-ws")
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), childEnv+"=1")
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		children = append(children, &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)})
+		first += count
+	}
+
+	ok, errs := 0, map[string]int{}
+	var start, end int64
+	for _, c := range children {
+		var r readyReport
+		if err := readJSON(c.out, &r); err != nil {
+			return fmt.Errorf("child %d: %w", c.cmd.Process.Pid, err)
+		}
+		ok += r.OK
+		for k, v := range r.Errors {
+			errs[k] += v
+		}
+		if start == 0 || r.StartNS < start {
+			start = r.StartNS
+		}
+		end = max(end, r.EndNS)
+	}
+	ramp := time.Duration(end - start)
+	rssAfter := settledRSS(roots)
+	tcpAfter, err := tcpMemPages()
+	if err != nil {
+		return err
+	}
+
+	page := int64(os.Getpagesize())
+	perConn := func(delta int64) float64 {
+		if ok == 0 {
+			return 0
+		}
+		return float64(delta) / float64(ok)
+	}
+	rate := float64(ok) / ramp.Seconds()
+	fmt.Printf("ramp: %d connected in %.3f s = %.0f conns/s\n", ok, ramp.Seconds(), rate)
+	fmt.Printf("errors: %s\n", formatErrors(errs))
+	fmt.Printf("server RSS: before %s, after %s, delta %s = %.0f B/conn\n",
+		mib(rssBefore), mib(rssAfter), mib(rssAfter-rssBefore), perConn(rssAfter-rssBefore))
+	fmt.Printf("kernel TCP memory (sockstat, client and server ends): before %d pages, after %d pages = %.1f B/conn\n",
+		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	fmt.Printf("holding for %s\n", o.hold)
+	select {
+	case <-time.After(o.hold):
+	case s := <-sig:
+		fmt.Printf("hold cut short by %v\n", s)
+	}
+	closed := 0
+	for _, c := range children {
+		c.stdin.Close()
+		var r finalReport
+		if err := readJSON(c.out, &r); err == nil {
+			closed += r.ClosedDuringHold
+		}
+	}
+	fmt.Printf("closed by the server during the hold: %d\n", closed)
+	nerr := 0
+	for _, v := range errs {
+		nerr += v
+	}
+	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d\n",
+		o.n, ok, nerr, ramp.Seconds(), rate, rssBefore, rssAfter, perConn(rssAfter-rssBefore),
+		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed)
+	if ok < o.n {
+		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
+	}
+	return nil
+}
+
+// settledRSS polls the server's memory until two readings 200 ms apart agree within 0.5% or
+// three seconds pass, so that lazily freed or lazily touched pages are counted.
+func settledRSS(roots []int) int64 {
+	prev, _, _ := treeRSS(roots)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		cur, _, _ := treeRSS(roots)
+		d := cur - prev
+		if d < 0 {
+			d = -d
+		}
+		if float64(d) <= 0.005*float64(cur) {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
+
+// quietSockets waits up to three seconds for orphaned TCP sockets (an earlier run's closing
+// connections) to drain, so that they do not inflate the "before" socket memory.
+func quietSockets() {
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, err := tcpOrphans(); err != nil || n == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readJSON(s *bufio.Scanner, v any) error {
+	if !s.Scan() {
+		if s.Err() != nil {
+			return s.Err()
+		}
+		return io.ErrUnexpectedEOF
+	}
+	return json.Unmarshal(s.Bytes(), v)
+}
+
+func formatErrors(errs map[string]int) string {
+	if len(errs) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, errs[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// bindNoPort sets IP_BIND_ADDRESS_NO_PORT so that binding to a source address leaves the
+// port choice to connect(2), which may then reuse a port towards different destinations.
+func bindNoPort(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return os.NewSyscallError("setsockopt IP_BIND_ADDRESS_NO_PORT", serr)
+}
+
+// fileLimit returns the soft and hard RLIMIT_NOFILE.
+func fileLimit() (soft, hard uint64, err error) {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return 0, 0, os.NewSyscallError("getrlimit", err)
+	}
+	return r.Cur, r.Max, nil
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one and fails if that is still
+// below need.
+func raiseFileLimit(need uint64) error {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		return os.NewSyscallError("getrlimit", err)
+	}
+	if r.Max < need {
+		return fmt.Errorf("open-file limit %d is below the %d this process needs", r.Max, need)
+	}
+	r.Cur = r.Max
+	return os.NewSyscallError("setrlimit", unix.Setrlimit(unix.RLIMIT_NOFILE, &r))
+}
+
+// parents maps every PID on the system to its parent PID.
+func parents() map[int]int {
+	m := map[int]int{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name may hold spaces and parentheses: fields resume after the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		pid, err1 := strconv.Atoi(filepath.Base(d))
+		if len(f) < 2 || err1 != nil {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			m[pid] = ppid
+		}
+	}
+	return m
+}
+
+// treeRSS returns the summed VmRSS in bytes of roots and all their descendants, and how many
+// processes that was.
+func treeRSS(roots []int) (int64, int, error) {
+	pp := parents()
+	in := map[int]bool{}
+	for _, r := range roots {
+		in[r] = true
+	}
+	for grew := true; grew; {
+		grew = false
+		for pid, ppid := range pp {
+			if !in[pid] && in[ppid] {
+				in[pid], grew = true, true
+			}
+		}
+	}
+	var sum int64
+	n := 0
+	for pid := range in {
+		kb, err := vmRSS(pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		sum += kb << 10
+		n++
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("server processes %v are gone", roots)
+	}
+	return sum, n, nil
+}
+
+func vmRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// serverRoots returns the PIDs whose trees are the server: pid itself, or else the
+// processes holding a listening socket on port that are not children of another such
+// process (an nginx master, not its workers; every process of a SO_REUSEPORT server).
+func serverRoots(pid, port int) ([]int, error) {
+	if pid != 0 {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			return nil, fmt.Errorf("no process %d", pid)
+		}
+		return []int{pid}, nil
+	}
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		if err := listeningInodes(f, port, inodes); err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+	}
+	if len(inodes) == 0 {
+		return nil, fmt.Errorf("nothing listens on port %d", port)
+	}
+	owners := map[int]bool{}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		target, err := os.Readlink(fd)
+		if err != nil || !strings.HasPrefix(target, "socket:[") {
+			continue
+		}
+		if inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] {
+			p, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			owners[p] = true
+		}
+	}
+	if len(owners) == 0 {
+		return nil, fmt.Errorf("no visible process owns the socket listening on port %d (run as root or pass -pid)", port)
+	}
+	pp := parents()
+	var roots []int
+	for p := range owners {
+		ancestorOwns := false
+		for a := pp[p]; a > 1; a = pp[a] {
+			if owners[a] {
+				ancestorOwns = true
+				break
+			}
+		}
+		if !ancestorOwns {
+			roots = append(roots, p)
+		}
+	}
+	return roots, nil
+}
+
+// listeningInodes adds to inodes the socket inodes of file's LISTEN entries on port.
+func listeningInodes(file string, port int, inodes map[string]bool) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	s.Scan() // header
+	for s.Scan() {
+		fs := strings.Fields(s.Text())
+		if len(fs) < 10 || fs[3] != "0A" {
+			continue
+		}
+		i := strings.LastIndexByte(fs[1], ':')
+		p, err := strconv.ParseInt(fs[1][i+1:], 16, 32)
+		if err == nil && int(p) == port {
+			inodes[fs[9]] = true
+		}
+	}
+	return s.Err()
+}
+
+// tcpMemPages returns the "mem" figure of the TCP line of /proc/net/sockstat: pages of
+// memory the kernel has allocated to TCP socket buffers, system-wide.
+func tcpMemPages() (int64, error) { return sockstatTCP("mem") }
+
+// tcpOrphans returns the "orphan" figure of the TCP line of /proc/net/sockstat: closed
+// sockets the kernel is still finishing, whose buffers it still counts.
+func tcpOrphans() (int64, error) { return sockstatTCP("orphan") }
+
+func sockstatTCP(field string) (int64, error) {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "TCP:") {
+			continue
+		}
+		f := strings.Fields(line)
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] == field {
+				return strconv.ParseInt(f[i+1], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no TCP %s in /proc/net/sockstat", field)
+}
