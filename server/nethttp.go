@@ -37,17 +37,13 @@ const adapterWindow = 1 << 20
 
 func (a *netHTTP) ServeGale(c *Ctx) {
 	c.Detach()
-	req, err := toHTTPRequest(c)
-	if err != nil {
-		c.Error(400, err.Error())
-		return
-	}
+	// Only what must happen on the loop happens here; the net/http request is built
+	// on the pool goroutine, off the loop.
 	ctx, cancel := context.WithCancel(context.Background())
-	req = req.WithContext(ctx)
-	rw := &responseWriter{c: c, header: http.Header{}, status: 200, contentLength: -1, isHead: c.IsHead(), req: req}
+	rw := &responseWriter{c: c, header: http.Header{}, status: 200, contentLength: -1, isHead: c.IsHead()}
 	rw.cond = sync.NewCond(&rw.mu)
-	if bp, ok := req.Body.(*bodyPipe); ok {
-		rw.body = bp
+	if r := c.Request(); r.Chunked || r.ContentLength > 0 {
+		rw.body = newBodyPipe(c, nil)
 	}
 	c.OnClose(func(err error) {
 		cancel()
@@ -56,6 +52,16 @@ func (a *netHTTP) ServeGale(c *Ctx) {
 	c.OnPeerEOF(cancel)
 	if !a.pool.TrySubmit(func() {
 		defer cancel()
+		req, err := toHTTPRequest(c, rw.body)
+		if err != nil {
+			rw.post(0, func() { c.Error(400, err.Error()) })
+			return
+		}
+		req = req.WithContext(ctx)
+		rw.req = req
+		if rw.body != nil {
+			rw.body.req = req
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -64,7 +70,6 @@ func (a *netHTTP) ServeGale(c *Ctx) {
 				}
 				buf := make([]byte, 16<<10)
 				buf = buf[:runtimeStack(buf)]
-				c.Loop().Post(func() {}) // keep ordering with earlier posts
 				rw.panicked(fmt.Sprintf("%v\n%s", v, buf))
 				return
 			}
@@ -77,8 +82,10 @@ func (a *netHTTP) ServeGale(c *Ctx) {
 	}
 }
 
-// toHTTPRequest builds the net/http view of a detached request.
-func toHTTPRequest(c *Ctx) (*http.Request, error) {
+// toHTTPRequest builds the net/http view of a detached request; body, when not nil,
+// carries the request body. It reads only the detached (immutable) request, so it may
+// run off the loop.
+func toHTTPRequest(c *Ctx, body *bodyPipe) (*http.Request, error) {
 	r := c.Request()
 	target := string(r.Target)
 	var u *url.URL
@@ -100,7 +107,7 @@ func toHTTPRequest(c *Ctx) (*http.Request, error) {
 		Header:     make(http.Header, len(r.Headers)),
 		Host:       string(r.Host),
 		RequestURI: target,
-		RemoteAddr: c.RemoteAddr().String(),
+		RemoteAddr: c.remote.String(),
 		Close:      !r.KeepAlive,
 	}
 	for _, f := range r.Headers {
@@ -124,10 +131,10 @@ func toHTTPRequest(c *Ctx) (*http.Request, error) {
 				}
 			}
 		}
-		req.Body = newBodyPipe(c, req)
+		req.Body = body
 	case r.ContentLength > 0:
 		req.ContentLength = r.ContentLength
-		req.Body = newBodyPipe(c, req)
+		req.Body = body
 	default:
 		req.Body = http.NoBody
 	}
