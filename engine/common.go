@@ -138,6 +138,18 @@ func (c *Conn) CloseAfterFlush() {
 	c.markDirty()
 }
 
+// CloseWhenFlushed sends what is queued and then closes at once, without the linger
+// of CloseAfterFlush. Use it when the peer has nothing more to send (its request was
+// read completely and no input is pending); if input is pending when the output has
+// gone, the engine lingers after all, so that the close does not become a reset.
+func (c *Conn) CloseWhenFlushed() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fCloseAfterFlush | fNoLinger | fPaused
+	c.markDirty()
+}
+
 func (c *Conn) queue() *outq {
 	if c.out == nil {
 		c.out = c.loop.getOutq()

@@ -25,6 +25,7 @@ const (
 	fEOF                                // the peer closed its sending side
 	fBroken                             // a write failed inside Write; closed at the end of the iteration
 	fPeer4                              // peer4/peerPort hold the IPv4 peer from accept
+	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be

@@ -22,6 +22,7 @@ const (
 	fWriting                            // a writer goroutine holds the head of the output queue
 	fEOF                                // the peer closed its sending side
 	fBroken                             // output cannot be sent; closed at the end of the iteration
+	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be

@@ -384,6 +384,10 @@ func (l *Loop) flush(c *Conn) {
 		}
 	}
 	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
+			l.closeConn(c, nil)
+			return
+		}
 		c.flags |= fLinger
 		if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
 			l.closeConn(c, nil)

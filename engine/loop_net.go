@@ -391,6 +391,10 @@ func (l *Loop) flush(c *Conn) {
 		}
 	}
 	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
+			l.closeConn(c, nil)
+			return
+		}
 		l.linger(c)
 	}
 }

@@ -266,6 +266,9 @@ func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 func (cn *conn) finish(ec *engine.Conn) {
 	c := cn.cur
 	keep := c.keepAlive && !cn.eof
+	// The client may still be sending when its body was not read to the end: then the
+	// close lingers so that our response does not turn into a reset.
+	bodyLeft := c.hasBody && !c.bodyDone
 	detached := c.detached
 	cn.cur = nil
 	cn.state = stHead
@@ -276,7 +279,11 @@ func (cn *conn) finish(ec *engine.Conn) {
 	}
 	if !keep {
 		cn.closing = true
-		ec.CloseAfterFlush()
+		if bodyLeft {
+			ec.CloseAfterFlush()
+		} else {
+			ec.CloseWhenFlushed()
+		}
 		return
 	}
 	if ec.Buffered() > cn.ls.srv.eng.LowWater() {
