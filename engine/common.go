@@ -192,3 +192,148 @@ func (e *Engine) drained(l *Loop) {
 	}
 	e.mu.Unlock()
 }
+
+func (l *Loop) fireTimer(c *Conn) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if c.flags&fLinger != 0 {
+		l.closeConn(c, nil)
+		return
+	}
+	c.handler().OnTimeout(c)
+}
+
+// dispatch passes data to the handler and keeps what it leaves unconsumed (retain is
+// the engine's own way of storing it).
+func (l *Loop) dispatch(c *Conn, data []byte) {
+	used := c.handler().OnData(c, data)
+	if c.flags&(fClosed|fBroken) != 0 {
+		return
+	}
+	if used < 0 || used > len(data) {
+		used = len(data)
+	}
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		l.dropInput(c)
+	case len(rest) > maxRetained && c.flags&(fPaused|fHiPaused) == 0:
+		// The handler wants more than the engine buffers. (A paused handler may leave
+		// a whole read behind; it must consume it once it resumes.)
+		l.closeConn(c, ErrInputOverflow)
+	default:
+		l.retain(c, rest)
+	}
+}
+
+// flushDirty flushes every connection marked during this iteration.
+func (l *Loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.flags &^= fDirty
+		if c.flags&fClosed == 0 {
+			l.flush(c)
+		}
+	}
+	l.dirty = l.dirty[:0]
+}
+
+// afterFlush applies what follows a write attempt: an emptied queue goes back to the
+// loop, output above high water stops reading and at low water resumes it and fires
+// OnDrain, and a connection asked to close after its output does so (lingering when
+// the peer may still send).
+func (l *Loop) afterFlush(c *Conn) {
+	if q := c.out; q != nil && len(q.segs) == 0 {
+		l.putOutq(q)
+		c.out = nil
+	}
+	mem := c.Buffered()
+	if mem > l.eng.cfg.HighWater {
+		c.flags |= fHiPaused
+	} else if mem <= l.eng.cfg.LowWater {
+		if c.flags&fHiPaused != 0 {
+			c.flags &^= fHiPaused
+			l.schedule(c)
+		}
+		if c.flags&fWantDrain != 0 {
+			c.flags &^= fWantDrain
+			c.handler().OnDrain(c)
+			if c.flags&fClosed != 0 {
+				return
+			}
+		}
+	}
+	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
+			l.closeConn(c, nil)
+			return
+		}
+		l.linger(c)
+	}
+}
+
+// nothingToSend is SendFile's guard: on a closed connection or for an empty range it
+// calls release (as SendFile promises) and reports true with the error to return.
+func (c *Conn) nothingToSend(n int64, release func()) (bool, error) {
+	var err error
+	switch {
+	case c.flags&(fClosed|fBroken) != 0:
+		err = ErrClosed
+	case n > 0:
+		return false, nil
+	}
+	if release != nil {
+		release()
+	}
+	return true, err
+}
+
+// flushNowBytes is the queued amount above which Write starts sending at once
+// instead of waiting for the end of the loop iteration.
+const flushNowBytes = 64 << 10
+
+// Buffered reports how many bytes of output are queued in memory (file segments not
+// counted; in the portable engine including bytes a writer goroutine is sending now).
+func (c *Conn) Buffered() int {
+	if c.out == nil {
+		return 0
+	}
+	return c.out.mem
+}
+
+// Write queues p for sending; p is copied and may be reused at once. Output goes to
+// the socket at the end of the current loop iteration, or at once when a lot is
+// queued. Above the high-water mark the engine stops reading from the connection;
+// producers should check Buffered and use WantDrain.
+func (c *Conn) Write(p []byte) error {
+	if c.flags&(fClosed|fBroken) != 0 {
+		return ErrClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	q := c.queue()
+	q.appendMem(c.loop, p)
+	c.markDirty()
+	if q.mem > c.loop.eng.cfg.HighWater {
+		c.flags |= fHiPaused // stop reading until the queue drains
+	}
+	if q.mem >= flushNowBytes {
+		return c.loop.sendNow(c)
+	}
+	return nil
+}
+
+// endIteration runs the work every loop iteration ends with: resumed connections,
+// expired timers, loop timers, queued output, and the shutdown check.
+func (l *Loop) endIteration() {
+	l.runPending()
+	l.wheel.advance(l.nowNano, l.fireTimer)
+	l.runLoopTimers()
+	l.flushDirty()
+	if l.drain && l.nconns == 0 {
+		l.eng.drained(l)
+	}
+}

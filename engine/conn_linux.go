@@ -70,59 +70,12 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	return ap
 }
 
-// Buffered reports how many bytes of output are queued in memory (file segments not
-// counted).
-func (c *Conn) Buffered() int {
-	if c.out == nil {
-		return 0
-	}
-	return c.out.mem
-}
-
-// Write queues p for sending; p is copied and may be reused at once. Output goes to
-// the socket at the end of the current loop iteration, or at once when a lot is
-// queued. Above the high-water mark the engine stops reading from the connection;
-// producers should check Buffered and use WantDrain.
-func (c *Conn) Write(p []byte) error {
-	if c.flags&(fClosed|fBroken) != 0 {
-		return ErrClosed
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	q := c.queue()
-	q.appendMem(&c.loop.cache, p)
-	c.markDirty()
-	if q.mem > c.loop.eng.cfg.HighWater {
-		c.flags |= fHiPaused // stop reading until the queue drains
-	}
-	if q.mem >= flushNowBytes {
-		// Send now to bound memory, but leave closing and callbacks to the end of the
-		// loop iteration: the caller is usually a handler in the middle of its work.
-		if err := c.loop.writeOut(c); err != nil {
-			q.err = err
-			c.flags |= fBroken
-			return ErrClosed
-		}
-	}
-	return nil
-}
-
 // SendFile queues n bytes of file fd from offset off, sent with sendfile(2). release,
 // if not nil, is called exactly once, on the loop, when the segment has been sent or
 // the connection closed. fd must stay open until then.
 func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
-	if c.flags&(fClosed|fBroken) != 0 {
-		if release != nil {
-			release()
-		}
-		return ErrClosed
-	}
-	if n <= 0 {
-		if release != nil {
-			release()
-		}
-		return nil
+	if done, err := c.nothingToSend(n, release); done {
+		return err
 	}
 	q := c.queue()
 	q.segs = append(q.segs, seg{file: fd, foff: off, fn: n, release: release})
@@ -144,10 +97,6 @@ func (c *Conn) Abort(err error) {
 	c.loop.closeConn(c, err)
 }
 
-// flushNowBytes is the queued amount above which Write flushes at once instead of
-// waiting for the end of the loop iteration.
-const flushNowBytes = 64 << 10
-
 // seg is one piece of queued output: memory (buf[off:]) or a file range.
 type seg struct {
 	buf     []byte
@@ -165,9 +114,7 @@ type outq struct {
 	err  error // the write error that broke the connection (fBroken)
 }
 
-func (q *outq) appendMem(cache interface {
-	Get(int) []byte
-}, p []byte) {
+func (q *outq) appendMem(l *Loop, p []byte) {
 	q.mem += len(p)
 	if n := len(q.segs); n > 0 {
 		t := &q.segs[n-1]
@@ -178,18 +125,23 @@ func (q *outq) appendMem(cache interface {
 		}
 	}
 	for len(p) > 0 {
-		size := len(p)
-		if size < 4096 {
-			size = 4096
-		}
-		if size > 64<<10 {
-			size = 64 << 10
-		}
-		b := cache.Get(size)[:0]
+		b := l.cache.Get(min(max(len(p), 4096), 64<<10))[:0]
 		k := copy(b[:cap(b)], p)
 		q.segs = append(q.segs, seg{buf: b[:k], file: -1})
 		p = p[k:]
 	}
+}
+
+// sendNow sends queued output from inside Write to bound memory, leaving closing and
+// callbacks to the end of the loop iteration (the caller is usually a handler in the
+// middle of its work).
+func (l *Loop) sendNow(c *Conn) error {
+	if err := l.writeOut(c); err != nil {
+		c.out.err = err
+		c.flags |= fBroken
+		return ErrClosed
+	}
+	return nil
 }
 
 // errnoErr turns a raw errno into a syscall error naming the call.

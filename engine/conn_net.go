@@ -52,6 +52,9 @@ type Conn struct {
 // options and diagnostics, or -1 when the system does not expose it.
 func (c *Conn) Fd() int { return c.fd }
 
+// handler returns the connection's Handler.
+func (c *Conn) handler() Handler { return c.h }
+
 // RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped).
 func (c *Conn) RemoteAddr() netip.AddrPort {
 	a, ok := c.nc.RemoteAddr().(*net.TCPAddr)
@@ -62,55 +65,14 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// Buffered reports how many bytes of output are queued in memory (file segments not
-// counted), including bytes a writer goroutine is sending now.
-func (c *Conn) Buffered() int {
-	if c.out == nil {
-		return 0
-	}
-	return c.out.mem
-}
-
-// Write queues p for sending; p is copied and may be reused at once. Output goes to
-// the socket at the end of the current loop iteration, or at once when a lot is
-// queued. Above the high-water mark the engine stops reading from the connection;
-// producers should check Buffered and use WantDrain.
-func (c *Conn) Write(p []byte) error {
-	if c.flags&(fClosed|fBroken) != 0 {
-		return ErrClosed
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	q := c.queue()
-	q.appendMem(c.loop, p)
-	c.markDirty()
-	if q.mem > c.loop.eng.cfg.HighWater {
-		c.flags |= fHiPaused // stop reading until the queue drains
-	}
-	if q.mem >= flushNowBytes {
-		c.loop.startWrite(c) // hands a batch to a writer goroutine; calls no handler
-	}
-	return nil
-}
-
 // SendFile queues n bytes of file fd from offset off. release, if not nil, is called
 // exactly once, on the loop, when the segment has been sent or the connection
 // closed. fd must stay open until then. The portable engine sends from a duplicate
 // of fd, taken now; if the system refuses the duplicate, the connection is closed
 // with that error at the end of the loop iteration.
 func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
-	if c.flags&(fClosed|fBroken) != 0 {
-		if release != nil {
-			release()
-		}
-		return ErrClosed
-	}
-	if n <= 0 {
-		if release != nil {
-			release()
-		}
-		return nil
+	if done, err := c.nothingToSend(n, release); done {
+		return err
 	}
 	q := c.queue()
 	f, err := dupFile(fd)
@@ -142,10 +104,6 @@ func (c *Conn) Abort(err error) {
 	}
 	c.loop.closeConn(c, err)
 }
-
-// flushNowBytes is the queued amount above which Write starts sending at once
-// instead of waiting for the end of the loop iteration.
-const flushNowBytes = 64 << 10
 
 // seg is one piece of queued output: memory (buf[off:]) or a file range.
 type seg struct {
@@ -184,6 +142,13 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 		q.segs = append(q.segs, seg{buf: b[:k]})
 		p = p[k:]
 	}
+}
+
+// sendNow starts sending queued output from inside Write, to bound memory: it hands a
+// batch to a writer goroutine and calls no handler.
+func (l *Loop) sendNow(c *Conn) error {
+	l.startWrite(c)
+	return nil
 }
 
 // rawFD returns the descriptor behind c (a SOCKET handle on Windows), or -1.

@@ -128,29 +128,12 @@ func (l *Loop) run() {
 				l.accept(l.lsocks[ev.Pad-tagListener])
 			}
 		}
-		l.runPending()
-		l.wheel.advance(l.nowNano, l.fireTimer)
-		l.runLoopTimers()
-		l.flushDirty()
-		if l.drain && l.nconns == 0 {
-			l.eng.drained(l)
-		}
+		l.endIteration()
 	}
 	l.closeAll(ErrShutdown)
 	l.runTasks()
 	l.poller.Close()
 	l.freeReadBuf()
-}
-
-func (l *Loop) fireTimer(c *Conn) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	if c.flags&fLinger != 0 {
-		l.closeConn(c, nil)
-		return
-	}
-	c.handler().OnTimeout(c)
 }
 
 func (l *Loop) connEvent(fd int, events uint32) {
@@ -247,36 +230,19 @@ func (l *Loop) read(c *Conn, hup bool) {
 	}
 }
 
-// dispatch passes data (which lives in the shared buffer) to the handler and keeps
-// what it leaves unconsumed.
-func (l *Loop) dispatch(c *Conn, data []byte) {
-	used := c.handler().OnData(c, data)
-	if c.flags&(fClosed|fBroken) != 0 {
-		return
+// retain keeps rest (which lives in the shared buffer) as the connection's
+// unconsumed input, in a pooled buffer.
+func (l *Loop) retain(c *Conn, rest []byte) {
+	if c.in == nil {
+		c.in = l.getHolder()
 	}
-	if used < 0 || used > len(data) {
-		used = len(data)
-	}
-	rest := data[used:]
-	switch {
-	case len(rest) == 0:
-		l.dropInput(c)
-	case len(rest) > maxRetained && c.flags&(fPaused|fHiPaused) == 0:
-		// The handler wants more than the engine buffers. (A paused handler may leave
-		// a whole read behind; it must consume it once it resumes.)
-		l.closeConn(c, ErrInputOverflow)
-	default:
-		if c.in == nil {
-			c.in = l.getHolder()
+	if cap(*c.in) < len(rest) {
+		if *c.in != nil {
+			l.cache.Put(*c.in)
 		}
-		if cap(*c.in) < len(rest) {
-			if *c.in != nil {
-				l.cache.Put(*c.in)
-			}
-			*c.in = l.cache.Get(len(rest))
-		}
-		*c.in = (*c.in)[:copy((*c.in)[:len(rest)], rest)]
+		*c.in = l.cache.Get(len(rest))
 	}
+	*c.in = (*c.in)[:copy((*c.in)[:len(rest)], rest)]
 }
 
 // dropInput releases a connection's retained input buffer.
@@ -325,18 +291,6 @@ func (l *Loop) runPending() {
 	l.pending = l.pending[:0]
 }
 
-func (l *Loop) flushDirty() {
-	for i := 0; i < len(l.dirty); i++ {
-		c := l.dirty[i]
-		l.dirty[i] = nil
-		c.flags &^= fDirty
-		if c.flags&fClosed == 0 {
-			l.flush(c)
-		}
-	}
-	l.dirty = l.dirty[:0]
-}
-
 func (l *Loop) putOutq(q *outq) {
 	for i := range q.segs {
 		q.segs[i] = seg{}
@@ -363,39 +317,19 @@ func (l *Loop) flush(c *Conn) {
 		l.closeConn(c, c.out.err)
 		return
 	}
-	if q := c.out; q != nil && len(q.segs) == 0 {
-		l.putOutq(q)
-		c.out = nil
+	l.afterFlush(c)
+}
+
+// linger shuts down the write side of a flushed connection and discards input until
+// the peer closes or lingerTimeout passes.
+func (l *Loop) linger(c *Conn) {
+	c.flags |= fLinger
+	if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
+		l.closeConn(c, nil)
+		return
 	}
-	mem := c.Buffered()
-	if mem > l.eng.cfg.HighWater {
-		c.flags |= fHiPaused
-	} else if mem <= l.eng.cfg.LowWater {
-		if c.flags&fHiPaused != 0 {
-			c.flags &^= fHiPaused
-			l.schedule(c)
-		}
-		if c.flags&fWantDrain != 0 {
-			c.flags &^= fWantDrain
-			c.handler().OnDrain(c)
-			if c.flags&fClosed != 0 {
-				return
-			}
-		}
-	}
-	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
-		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
-			l.closeConn(c, nil)
-			return
-		}
-		c.flags |= fLinger
-		if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
-			l.closeConn(c, nil)
-			return
-		}
-		l.wheel.add(c, l.nowNano+int64(lingerTimeout))
-		l.read(c, false)
-	}
+	l.wheel.add(c, l.nowNano+int64(lingerTimeout))
+	l.read(c, false)
 }
 
 // writeOut sends queued output until the queue is empty or the socket is full. It

@@ -105,30 +105,13 @@ func (l *Loop) run() {
 		}
 		l.tick()
 		l.runTasks()
-		l.runPending()
-		l.wheel.advance(l.nowNano, l.fireTimer)
-		l.runLoopTimers()
-		l.flushDirty()
-		if l.drain && l.nconns == 0 {
-			l.eng.drained(l)
-		}
+		l.endIteration()
 	}
 	l.closeAll(ErrShutdown)
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
 	l.runTasks() // closures posted before the loop stopped; new connections are refused
-}
-
-func (l *Loop) fireTimer(c *Conn) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	if c.flags&fLinger != 0 {
-		l.closeConn(c, nil)
-		return
-	}
-	c.h.OnTimeout(c)
 }
 
 // addConn registers an accepted connection with the loop and starts its reader.
@@ -236,32 +219,15 @@ func (l *Loop) readFailed(c *Conn, err error) {
 	l.closeConn(c, err)
 }
 
-// dispatch passes data to the handler and keeps what it leaves unconsumed. data never
-// aliases c.in.
-func (l *Loop) dispatch(c *Conn, data []byte) {
-	used := c.h.OnData(c, data)
-	if c.flags&(fClosed|fBroken) != 0 {
-		return
-	}
-	if used < 0 || used > len(data) {
-		used = len(data)
-	}
-	rest := data[used:]
-	switch {
-	case len(rest) == 0:
+// retain keeps rest as the connection's unconsumed input, in a pooled buffer. rest
+// never aliases c.in.
+func (l *Loop) retain(c *Conn, rest []byte) {
+	if cap(c.in) < len(rest) {
 		l.dropInput(c)
-	case len(rest) > maxRetained && c.flags&(fPaused|fHiPaused) == 0:
-		// The handler wants more than the engine buffers. (A paused handler may leave
-		// a whole read behind; it must consume it once it resumes.)
-		l.closeConn(c, ErrInputOverflow)
-	default:
-		if cap(c.in) < len(rest) {
-			l.dropInput(c)
-			c.in = l.cache.Get(len(rest))
-		}
-		c.in = c.in[:len(rest)]
-		copy(c.in, rest)
+		c.in = l.cache.Get(len(rest))
 	}
+	c.in = c.in[:len(rest)]
+	copy(c.in, rest)
 }
 
 // dropInput releases a connection's retained input buffer.
@@ -340,19 +306,6 @@ func (l *Loop) closeAll(err error) {
 	l.eachConn(func(c *Conn) { l.closeConn(c, err) })
 }
 
-// flushDirty flushes every connection marked during this iteration.
-func (l *Loop) flushDirty() {
-	for i := 0; i < len(l.dirty); i++ {
-		c := l.dirty[i]
-		l.dirty[i] = nil
-		c.flags &^= fDirty
-		if c.flags&fClosed == 0 {
-			l.flush(c)
-		}
-	}
-	l.dirty = l.dirty[:0]
-}
-
 func (l *Loop) putOutq(q *outq) {
 	clear(q.segs)
 	q.segs = q.segs[:0]
@@ -370,33 +323,7 @@ func (l *Loop) flush(c *Conn) {
 		return
 	}
 	l.startWrite(c)
-	if q := c.out; q != nil && len(q.segs) == 0 {
-		l.putOutq(q)
-		c.out = nil
-	}
-	mem := c.Buffered()
-	if mem > l.eng.cfg.HighWater {
-		c.flags |= fHiPaused
-	} else if mem <= l.eng.cfg.LowWater {
-		if c.flags&fHiPaused != 0 {
-			c.flags &^= fHiPaused
-			l.schedule(c)
-		}
-		if c.flags&fWantDrain != 0 {
-			c.flags &^= fWantDrain
-			c.h.OnDrain(c)
-			if c.flags&fClosed != 0 {
-				return
-			}
-		}
-	}
-	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
-		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
-			l.closeConn(c, nil)
-			return
-		}
-		l.linger(c)
-	}
+	l.afterFlush(c)
 }
 
 // linger shuts down the write side of a flushed connection and discards input until
