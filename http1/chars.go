@@ -79,8 +79,9 @@ func foldEqAny(b []byte, s string) bool {
 	return true
 }
 
-// trimOWS removes leading and trailing SP and HTAB.
-func trimOWS(b []byte) []byte {
+// TrimOWS removes leading and trailing optional whitespace (SP and HTAB, RFC 9110 §5.6.3)
+// from a field value or list element.
+func TrimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}
@@ -95,10 +96,10 @@ func trimOWS(b []byte) []byte {
 func nextListItem(list []byte) (item, rest []byte) {
 	for i, c := range list {
 		if c == ',' {
-			return trimOWS(list[:i]), list[i+1:]
+			return TrimOWS(list[:i]), list[i+1:]
 		}
 	}
-	return trimOWS(list), nil
+	return TrimOWS(list), nil
 }
 
 // parseDecimal parses 1*DIGIT into a non-negative int64; it fails on anything else and on

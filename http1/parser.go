@@ -317,5 +317,5 @@ func parseFieldLine(line []byte) (name, value []byte, err *Error) {
 	if !validValue(v) {
 		return nil, nil, errFieldValue
 	}
-	return name, trimOWS(v), nil
+	return name, TrimOWS(v), nil
 }

@@ -99,21 +99,22 @@ func (r *Request) HasToken(name, token string) bool {
 		if !foldEqAny(r.Headers[i].Name, name) {
 			continue
 		}
-		if listHas(r.Headers[i].Value, token) {
+		if ListHasToken(r.Headers[i].Value, token) {
 			return true
 		}
 	}
 	return false
 }
 
-// listHas reports whether the comma-separated list holds token as described in HasToken.
-func listHas(list []byte, token string) bool {
+// ListHasToken reports whether a comma-separated field value (RFC 9110 §5.6.1) holds
+// token, compared without case and ignoring parameters, as HasToken does per field.
+func ListHasToken(list []byte, token string) bool {
 	for list != nil {
 		var item []byte
 		item, list = nextListItem(list)
 		for j, c := range item {
 			if c == ';' {
-				item = trimOWS(item[:j])
+				item = TrimOWS(item[:j])
 				break
 			}
 		}
@@ -175,9 +176,9 @@ func (r *Request) finish(lim *Limits) *Error {
 			}
 		case 10:
 			if foldEq(name, "connection") {
-				closeTok = closeTok || listHas(v, "close")
-				keepTok = keepTok || listHas(v, "keep-alive")
-				upgradeTok = upgradeTok || listHas(v, "upgrade")
+				closeTok = closeTok || ListHasToken(v, "close")
+				keepTok = keepTok || ListHasToken(v, "keep-alive")
+				upgradeTok = upgradeTok || ListHasToken(v, "upgrade")
 			}
 		case 6:
 			if foldEq(name, "expect") {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gale-server/gale/engine"
@@ -240,7 +239,7 @@ func (c *Ctx) WriteHeader(status int) {
 	}
 	c.hdr.Del("Transfer-Encoding")
 	if v := c.hdr.Get("Connection"); v != "" {
-		if hasToken(v, "close") {
+		if http1.ListHasToken([]byte(v), "close") {
 			c.keepAlive = false
 		}
 		c.hdr.Del("Connection")
@@ -500,29 +499,3 @@ func subslice(copied, orig, part []byte) []byte {
 }
 
 func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
-
-// hasToken reports whether the comma-separated list v contains token (ASCII
-// case-insensitive).
-func hasToken(v, token string) bool {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		t := v[:i]
-		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
-			t = t[1:]
-		}
-		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
-			t = t[:len(t)-1]
-		}
-		if strings.EqualFold(t, token) {
-			return true
-		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
-	}
-	return false
-}

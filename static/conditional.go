@@ -1,6 +1,10 @@
 package static
 
-import "time"
+import (
+	"time"
+
+	"github.com/gale-server/gale/http1"
+)
 
 // condHeaders holds the precondition fields of a request; nil means absent.
 type condHeaders struct {
@@ -51,10 +55,10 @@ func evalPreconditions(h condHeaders, etag string, modSec int64) int {
 // match etag by strong comparison (a weak tag never matches); an HTTP-date must equal
 // the modification time exactly. Anything else does not match, so the Range is ignored.
 func ifRangeMatches(v []byte, etag string, modSec int64) bool {
-	v = trimOWS(v)
+	v = http1.TrimOWS(v)
 	if len(v) > 0 && (v[0] == '"' || (len(v) > 1 && v[0] == 'W' && v[1] == '/')) {
 		tag, rest, ok := nextETag(v)
-		return ok && len(trimOWS(rest)) == 0 && !tag.weak && string(tag.opaque) == etag
+		return ok && len(http1.TrimOWS(rest)) == 0 && !tag.weak && string(tag.opaque) == etag
 	}
 	t, ok := parseHTTPDate(v)
 	return ok && t == modSec
@@ -70,12 +74,12 @@ type entityTag struct {
 // weak comparison (If-None-Match) is used (RFC 9110 §8.8.3.2). Malformed elements are
 // skipped up to the next comma.
 func etagListMatch(list []byte, etag string, strong bool) bool {
-	v := trimOWS(list)
+	v := http1.TrimOWS(list)
 	if len(v) == 1 && v[0] == '*' {
 		return true
 	}
 	for n := 0; len(v) > 0 && n < maxListItems; n++ {
-		v = trimOWS(v)
+		v = http1.TrimOWS(v)
 		if len(v) > 0 && v[0] == ',' {
 			v = v[1:]
 			continue
@@ -88,7 +92,7 @@ func etagListMatch(list []byte, etag string, strong bool) bool {
 		if string(tag.opaque) == etag && !(strong && tag.weak) {
 			return true
 		}
-		v = trimOWS(rest)
+		v = http1.TrimOWS(rest)
 		if len(v) > 0 && v[0] != ',' {
 			_, v = cutAt(v, ',')
 		}
@@ -131,7 +135,7 @@ const (
 
 // parseHTTPDate parses an HTTP-date into Unix seconds.
 func parseHTTPDate(b []byte) (int64, bool) {
-	s := string(trimOWS(b))
+	s := string(http1.TrimOWS(b))
 	for _, layout := range [...]string{imfFixdate, rfc850Date, asctimeDate} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.Unix(), true

@@ -1,6 +1,10 @@
 package static
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/gale-server/gale/http1"
+)
 
 // encoding is a set of content codings, as bits.
 type encoding uint8
@@ -37,7 +41,7 @@ func eachListItem(v []byte, fn func(token []byte, q int) bool) {
 	for len(v) > 0 && items < maxListItems {
 		elem, rest := cutListElement(v)
 		v = rest
-		elem = trimOWS(elem)
+		elem = http1.TrimOWS(elem)
 		if len(elem) == 0 {
 			continue
 		}
@@ -52,7 +56,7 @@ func eachListItem(v []byte, fn func(token []byte, q int) bool) {
 				break
 			}
 		}
-		if !fn(trimOWS(token), q) {
+		if !fn(http1.TrimOWS(token), q) {
 			return
 		}
 	}
@@ -71,9 +75,9 @@ func cutListElement(v []byte) (elem, rest []byte) {
 func cutParam(s []byte) (head, tail []byte) {
 	i := indexOutsideQuotes(s, ';')
 	if i < 0 {
-		return trimOWS(s), nil
+		return http1.TrimOWS(s), nil
 	}
-	return trimOWS(s[:i]), trimOWS(s[i+1:])
+	return http1.TrimOWS(s[:i]), http1.TrimOWS(s[i+1:])
 }
 
 func indexOutsideQuotes(s []byte, sep byte) int {
@@ -116,16 +120,6 @@ func parseQValue(b []byte) int {
 		return -1
 	}
 	return q
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // negotiateEncoding picks the content coding to serve from avail for an

@@ -2,6 +2,7 @@ package static
 
 import (
 	"errors"
+	"github.com/gale-server/gale/http1"
 	"math"
 )
 
@@ -44,7 +45,7 @@ func ParseRange(v []byte, size int64) ([]ByteRange, error) {
 
 // appendRanges is ParseRange appending to dst, so the caller may supply storage.
 func appendRanges(dst []ByteRange, v []byte, size int64) ([]ByteRange, error) {
-	v = trimOWS(v)
+	v = http1.TrimOWS(v)
 	const unit = "bytes="
 	if len(v) < len(unit) || !equalFoldASCII(v[:len(unit)-1], unit[:len(unit)-1]) || v[len(unit)-1] != '=' {
 		return nil, ErrRangeInvalid
@@ -55,7 +56,7 @@ func appendRanges(dst []ByteRange, v []byte, size int64) ([]ByteRange, error) {
 	for len(v) > 0 {
 		var elem []byte
 		elem, v = cutAt(v, ',')
-		elem = trimOWS(elem)
+		elem = http1.TrimOWS(elem)
 		if len(elem) == 0 {
 			continue
 		}
