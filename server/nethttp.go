@@ -82,6 +82,9 @@ func (a *netHTTP) ServeGale(c *Ctx) {
 	}
 }
 
+// protoString is the Proto of an HTTP/1.0 and an HTTP/1.1 request, by minor version.
+var protoString = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
 // toHTTPRequest builds the net/http view of a detached request; body, when not nil,
 // carries the request body. It reads only the detached (immutable) request, so it may
 // run off the loop.
@@ -101,7 +104,7 @@ func toHTTPRequest(c *Ctx, body *bodyPipe) (*http.Request, error) {
 	req := &http.Request{
 		Method:     string(r.Method),
 		URL:        u,
-		Proto:      "HTTP/1." + string(rune('0'+r.Minor)),
+		Proto:      protoString[r.Minor&1],
 		ProtoMajor: 1,
 		ProtoMinor: r.Minor,
 		Header:     make(http.Header, len(r.Headers)),

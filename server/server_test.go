@@ -225,20 +225,7 @@ func TestSmuggling(t *testing.T) {
 	}
 	s := startServer(t, echoPath, nil)
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, s.Addr())
-			io.WriteString(c, tc.req)
-			br := bufio.NewReader(c)
-			resp := readResponse(t, br, "GET")
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
-			if !resp.Close {
-				t.Fatal("error response does not say Connection: close")
-			}
-			body(t, resp)
-			expectClosed(t, br)
-		})
+		t.Run(tc.name, func(t *testing.T) { expectRejected(t, s.Addr(), tc.req, tc.status) })
 	}
 }
 
@@ -259,17 +246,7 @@ func TestLimits(t *testing.T) {
 		{"big body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("z", 1000), 413},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, s.Addr())
-			io.WriteString(c, tc.req)
-			br := bufio.NewReader(c)
-			resp := readResponse(t, br, "GET")
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
-			}
-			body(t, resp)
-			expectClosed(t, br)
-		})
+		t.Run(tc.name, func(t *testing.T) { expectRejected(t, s.Addr(), tc.req, tc.status) })
 	}
 }
 
@@ -432,4 +409,22 @@ func TestRespondAction(t *testing.T) {
 	if _, err := NewRespond(200, map[string]string{"X": "a\r\nb"}, ""); err == nil {
 		t.Fatal("respond accepted a header value with CRLF")
 	}
+}
+
+// expectRejected sends req and asserts the answer has status, says Connection: close,
+// and is followed by the server closing the connection.
+func expectRejected(t *testing.T, addr, req string, status int) {
+	t.Helper()
+	c := dial(t, addr)
+	io.WriteString(c, req)
+	br := bufio.NewReader(c)
+	resp := readResponse(t, br, "GET")
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d", resp.StatusCode, status)
+	}
+	if !resp.Close {
+		t.Fatal("error response does not say Connection: close")
+	}
+	body(t, resp)
+	expectClosed(t, br)
 }
