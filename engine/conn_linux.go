@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/gale-server/gale/internal/sys"
+	"github.com/gale-server/gale/internal/os/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,6 +69,18 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	ap, _ := sys.PeerAddr(int(c.fd))
 	return ap
 }
+
+// LocalAddr returns the connection's local address (one getsockname call).
+func (c *Conn) LocalAddr() netip.AddrPort {
+	ap, _ := sys.LocalAddrPort(int(c.fd))
+	return ap
+}
+
+// SetHandler re-parents the connection: every later event goes to h (HTTP to
+// WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
+// called on the connection's loop; h's OnOpen is not called. The connection's
+// context is left as it is: the new handler usually sets its own.
+func (c *Conn) SetHandler(h Handler) { c.hidx = c.loop.handlerIndex(h) }
 
 // SendFile queues n bytes of file fd from offset off, sent with sendfile(2). release,
 // if not nil, is called exactly once, on the loop, when the segment has been sent or

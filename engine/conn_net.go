@@ -35,7 +35,7 @@ const (
 type Conn struct {
 	nc        net.Conn      // immutable; used by the loop and the reader and writer goroutines
 	fd        int           // immutable; the socket descriptor, or -1
-	h         Handler       // immutable
+	h         Handler       // owned by the loop; replaced by SetHandler
 	loop      *Loop         // immutable
 	rgo       chan struct{} // immutable; the loop sends when the reader may reuse its buffer, closes on close
 	flags     uint16        // owned by the loop, like every field below
@@ -64,6 +64,22 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	ap := a.AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
+
+// LocalAddr returns the connection's local address (IPv4-mapped IPv6 addresses unmapped).
+func (c *Conn) LocalAddr() netip.AddrPort {
+	a, ok := c.nc.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := a.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// SetHandler re-parents the connection: every later event goes to h (HTTP to
+// WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
+// called on the connection's loop; h's OnOpen is not called. The connection's
+// context is left as it is: the new handler usually sets its own.
+func (c *Conn) SetHandler(h Handler) { c.h = h }
 
 // SendFile queues n bytes of file fd from offset off. release, if not nil, is called
 // exactly once, on the loop, when the segment has been sent or the connection

@@ -8,8 +8,8 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/gale-server/gale/internal/poll"
-	"github.com/gale-server/gale/internal/sys"
+	"github.com/gale-server/gale/internal/os/poll"
+	"github.com/gale-server/gale/internal/os/sys"
 	"golang.org/x/sys/unix"
 )
 

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gale-server/gale/internal/poll"
-	"github.com/gale-server/gale/internal/pool"
-	"github.com/gale-server/gale/internal/sys"
+	"github.com/gale-server/gale/internal/os/poll"
+	"github.com/gale-server/gale/internal/os/pool"
+	"github.com/gale-server/gale/internal/os/sys"
 	"golang.org/x/sys/unix"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gale-server/gale/internal/pool"
+	"github.com/gale-server/gale/internal/os/pool"
 )
 
 const (

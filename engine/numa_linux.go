@@ -2,7 +2,7 @@
 
 package engine
 
-import "github.com/gale-server/gale/internal/numa"
+import "github.com/gale-server/gale/internal/os/numa"
 
 // allocReadBuf returns loop i's shared read buffer. With Config.Nodes set it
 // is mapped outside the Go heap and bound to the loop's node, so that the

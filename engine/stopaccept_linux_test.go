@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/numa"
+	"github.com/gale-server/gale/internal/os/numa"
 	"golang.org/x/sys/unix"
 )
 

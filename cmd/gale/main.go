@@ -8,7 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/gale-server/gale/internal/supervisor"
+	"github.com/gale-server/gale/internal/daemon/supervisor"
 )
 
 // main wires the command line to the process and to supervisor.Run, which

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/supervisor"
+	"github.com/gale-server/gale/internal/daemon/supervisor"
 	"golang.org/x/sys/unix"
 )
 

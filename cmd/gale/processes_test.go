@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/shm"
-	"github.com/gale-server/gale/internal/supervisor"
+	"github.com/gale-server/gale/internal/daemon/shm"
+	"github.com/gale-server/gale/internal/daemon/supervisor"
 	"golang.org/x/sys/unix"
 )
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/shm"
-	"github.com/gale-server/gale/internal/supervisor"
+	"github.com/gale-server/gale/internal/daemon/shm"
+	"github.com/gale-server/gale/internal/daemon/supervisor"
 )
 
 // statusCmd runs gale status: it finds the stats segment of a running

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/shm"
+	"github.com/gale-server/gale/internal/daemon/shm"
 )
 
 func TestStatusCommand(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/app"
+	"github.com/gale-server/gale/internal/daemon/app"
 	"golang.org/x/sys/unix"
 )
 

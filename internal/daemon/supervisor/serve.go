@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/app"
-	"github.com/gale-server/gale/internal/numa"
-	"github.com/gale-server/gale/internal/shm"
+	"github.com/gale-server/gale/internal/daemon/app"
+	"github.com/gale-server/gale/internal/os/numa"
+	"github.com/gale-server/gale/internal/daemon/shm"
 )
 
 // drainPoll is how often a draining process checks whether its last

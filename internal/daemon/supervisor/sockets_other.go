@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/app"
+	"github.com/gale-server/gale/internal/daemon/app"
 )
 
 // sockets are the listening sockets a top-level process owns; outside Linux

@@ -1,6 +1,6 @@
 package app
 
-import "github.com/gale-server/gale/internal/sys"
+import "github.com/gale-server/gale/internal/os/sys"
 
 // autoCPUs lists the CPUs this process may use, for `cpu_affinity: auto`.
 func autoCPUs() []int {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/numa"
+	"github.com/gale-server/gale/internal/os/numa"
 )
 
 func TestPlanUsesTopologyAndAffinity(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gale-server/gale/internal/app"
+	"github.com/gale-server/gale/internal/daemon/app"
 )
 
 func TestListenSpecRoundTrip(t *testing.T) {

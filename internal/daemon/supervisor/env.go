@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gale-server/gale/internal/app"
+	"github.com/gale-server/gale/internal/daemon/app"
 )
 
 // Environment variables that gale passes to the processes it starts itself:

@@ -1,7 +1,7 @@
 package app
 
 import (
-	"github.com/gale-server/gale/internal/numa"
+	"github.com/gale-server/gale/internal/os/numa"
 	"github.com/gale-server/gale/server"
 )
 

@@ -4,8 +4,8 @@ import (
 	"os"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/app"
-	"github.com/gale-server/gale/internal/sys"
+	"github.com/gale-server/gale/internal/daemon/app"
+	"github.com/gale-server/gale/internal/os/sys"
 	"golang.org/x/sys/unix"
 )
 

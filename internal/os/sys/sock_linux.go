@@ -97,13 +97,26 @@ func PeerAddr(fd int) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, os.NewSyscallError("getpeername", err)
 	}
+	return sockaddrAddrPort(sa, "getpeername")
+}
+
+// LocalAddrPort returns the local address of a connected or bound socket.
+func LocalAddrPort(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("getsockname", err)
+	}
+	return sockaddrAddrPort(sa, "getsockname")
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr, call string) (netip.AddrPort, error) {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
 	case *unix.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port)), nil
 	}
-	return netip.AddrPort{}, fmt.Errorf("getpeername: unsupported address family %T", sa)
+	return netip.AddrPort{}, fmt.Errorf("%s: unsupported address family %T", call, sa)
 }
 
 // SockaddrString formats an IPv4 or IPv6 socket address as "ip:port".

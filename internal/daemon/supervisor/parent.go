@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/shm"
+	"github.com/gale-server/gale/internal/daemon/shm"
 )
 
 // stopMargin is how long a stopping parent waits beyond shutdown_grace (or

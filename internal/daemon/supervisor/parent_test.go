@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/shm"
+	"github.com/gale-server/gale/internal/daemon/shm"
 )
 
 // TestMain turns the test binary into a fake worker process when
