@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"sync/atomic"
 
@@ -18,6 +19,25 @@ const (
 // maxDiscard is how much of an unread request body the server reads and drops to
 // keep a connection alive after the response; beyond it the connection is closed.
 const maxDiscard = 256 << 10
+
+// maxHead is the largest request head the server accepts, whatever the configured
+// limits: the engine keeps at most engine.MaxUnconsumed bytes of a head that has not
+// arrived whole, so a longer one could never complete.
+const maxHead = engine.MaxUnconsumed
+
+// Errors for a request head longer than maxHead: in the request line, or after it.
+var (
+	errLineTooLong = &http1.Error{Status: 414, Reason: "request line longer than the server holds"}
+	errHeadTooLong = &http1.Error{Status: 431, Reason: "request head longer than the server holds"}
+)
+
+// headTooLarge returns the error for a head starting at in that is longer than maxHead.
+func headTooLarge(in []byte) error {
+	if bytes.IndexByte(in[:min(len(in), maxHead)], '\n') < 0 {
+		return errLineTooLong
+	}
+	return errHeadTooLong
+}
 
 // loopState is the server's per-loop state; every field is owned by that loop except
 // the atomic counters, which any goroutine may read.
@@ -113,6 +133,9 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 			req := &ls.req
 			req.Reset()
 			n, err := p.ParseHead(in[off:], req)
+			if err == nil && n > maxHead || err == http1.ErrNeedMore && len(in)-off > maxHead {
+				err = headTooLarge(in[off:])
+			}
 			if err == http1.ErrNeedMore {
 				if !cn.partial {
 					// Park the parser's resume state until more bytes arrive (rare, so a
