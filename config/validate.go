@@ -124,6 +124,7 @@ func (v *validator) timeouts(t Timeouts) {
 		{"idle", int64(t.Idle), true},
 		{"body", int64(t.Body), true},
 		{"write", int64(t.Write), true},
+		{"response", int64(t.Response), true},
 		{"shutdown_grace", int64(t.ShutdownGrace), false},
 		{"upgrade_grace", int64(t.UpgradeGrace), false},
 	} {

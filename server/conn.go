@@ -247,6 +247,7 @@ func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
 	cn.ch.handler.Load().h.ServeGale(c)
 	if !c.ended && cn.cur == c && !ec.Closed() {
 		c.detach()
+		c.awaitHandler()
 	}
 }
 
@@ -259,8 +260,12 @@ func (cn *conn) bodyComplete(ec *engine.Conn) {
 	if c.onBody != nil && !c.ended {
 		c.onBody(nil, true) // may end the response, which finishes the request
 	}
-	if cn.cur == c && c.ended {
-		cn.finish(ec)
+	if cn.cur == c {
+		if c.ended {
+			cn.finish(ec)
+		} else {
+			c.awaitHandler()
+		}
 	}
 }
 
@@ -414,6 +419,10 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.keepAlive = false
 		cn.cur.Error(408, "request body not received in time")
+	case cn.state == stWait && !cn.cur.headSent && cn.cur.onDrain == nil:
+		// The response timeout: the handler has produced nothing in time.
+		cn.cur.keepAlive = false
+		cn.cur.Error(504, "handler did not respond in time")
 	default:
 		ec.CloseWithError(engine.ErrTimeout)
 	}

@@ -283,6 +283,16 @@ func (c *Ctx) WriteHeader(status int) {
 	b = append(b, "\r\n"...)
 	c.ec.Write(b)
 	ls.scratch = b
+	c.awaitHandler()
+}
+
+// awaitHandler arms the response timeout while the request has been read and the
+// handler, gone asynchronous, owes output. A handler waiting for the client to take
+// queued output (OnDrain) is under the write timeout instead.
+func (c *Ctx) awaitHandler() {
+	if c.detached && !c.ended && c.cn.state == stWait && c.onDrain == nil {
+		c.ec.SetTimeout(c.cn.ls.srv.opts.ResponseTimeout)
+	}
 }
 
 // Write sends body bytes (copied, so p may be reused), writing the head first if
@@ -320,6 +330,7 @@ func (c *Ctx) Write(p []byte) (int, error) {
 		return 0, ErrConnClosed
 	}
 	c.written += int64(n)
+	c.awaitHandler()
 	return n, err
 }
 
@@ -361,6 +372,7 @@ func (c *Ctx) SendFile(fd int, off, n int64, release func()) {
 		c.ec.SendFile(fd, off, n, release)
 	}
 	c.written += n
+	c.awaitHandler()
 }
 
 // End completes the response. A response shorter than its declared Content-Length
