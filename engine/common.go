@@ -121,32 +121,24 @@ func (c *Conn) SetTimeout(d time.Duration) {
 // CancelTimeout disarms the connection's timer.
 func (c *Conn) CancelTimeout() { c.loop.wheel.remove(c) }
 
-// Close closes the connection at once, discarding queued output.
-func (c *Conn) Close() { c.loop.closeConn(c, nil) }
+// Close closes the connection at once, discarding queued output. err is reported to
+// OnClose as the reason; nil means an orderly close by this side.
+func (c *Conn) Close(err error) { c.loop.closeConn(c, err) }
 
-// CloseWithError closes at once and reports err to OnClose.
-func (c *Conn) CloseWithError(err error) { c.loop.closeConn(c, err) }
-
-// CloseAfterFlush sends what is queued, then shuts down the write side and closes
-// once the peer closes or a short linger period ends (so that a peer still sending
-// does not turn the last response into a reset).
-func (c *Conn) CloseAfterFlush() {
+// CloseAfterFlush sends what is queued, then closes; reading stops at once. With
+// linger the engine shuts down the write side and discards input until the peer
+// closes or a short linger period ends, so that a peer still sending does not turn
+// the last response into a reset. Without linger the connection closes as soon as
+// its output has gone (use it when the peer's request was read completely); if
+// unread input is pending at that moment, the engine lingers after all.
+func (c *Conn) CloseAfterFlush(linger bool) {
 	if c.flags&fClosed != 0 {
 		return
 	}
 	c.flags |= fCloseAfterFlush | fPaused
-	c.markDirty()
-}
-
-// CloseWhenFlushed sends what is queued and then closes at once, without the linger
-// of CloseAfterFlush. Use it when the peer has nothing more to send (its request was
-// read completely and no input is pending); if input is pending when the output has
-// gone, the engine lingers after all, so that the close does not become a reset.
-func (c *Conn) CloseWhenFlushed() {
-	if c.flags&fClosed != 0 {
-		return
+	if !linger {
+		c.flags |= fNoLinger
 	}
-	c.flags |= fCloseAfterFlush | fNoLinger | fPaused
 	c.markDirty()
 }
 

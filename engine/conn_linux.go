@@ -101,7 +101,8 @@ func (c *Conn) PauseRead() { c.flags |= fPaused }
 // Unread reports how many unconsumed input bytes the engine holds for the connection.
 func (c *Conn) Unread() int { return len(c.input()) }
 
-// Abort closes the connection with a TCP reset.
+// Abort closes the connection at once with a TCP reset (SO_LINGER 0), discarding
+// queued output; err is reported to OnClose.
 func (c *Conn) Abort(err error) {
 	if c.flags&fClosed == 0 {
 		sys.SetLinger0(int(c.fd))

@@ -39,10 +39,10 @@ func (h *script) OnEOF(c *Conn) {
 		h.eof(c)
 		return
 	}
-	c.CloseAfterFlush()
+	c.CloseAfterFlush(true)
 }
 func (h *script) OnDrain(c *Conn)    {}
-func (h *script) OnTimeout(c *Conn)  { c.Close() }
+func (h *script) OnTimeout(c *Conn)  { c.Close(nil) }
 func (h *script) OnShutdown(c *Conn) {}
 func (h *script) OnClose(c *Conn, err error) {
 	h.lastErr.Store(&err)
@@ -100,7 +100,7 @@ func TestSendFileBetweenWrites(t *testing.T) {
 			t.Error("Pending is false with a file queued")
 		}
 		c.Write([]byte(">"))
-		c.CloseAfterFlush()
+		c.CloseAfterFlush(true)
 		return len(in)
 	}}
 	_, addr := startEngine(t, h, 1)
@@ -158,12 +158,12 @@ func TestEOFWhilePaused(t *testing.T) {
 				return 0
 			}
 			c.Write(append([]byte("got "), in...))
-			c.CloseAfterFlush()
+			c.CloseAfterFlush(true)
 			return len(in)
 		},
 		eof: func(c *Conn) {
 			if c.Unread() != 4 {
-				c.CloseWithError(errors.New("retained input lost"))
+				c.Close(errors.New("retained input lost"))
 				return
 			}
 			c.ResumeRead()

@@ -30,7 +30,7 @@ type Handler interface {
 	// passes them again, followed by new bytes, on the next call.
 	OnData(c *Conn, in []byte) int
 	// OnEOF is called when the peer has closed its sending side. The handler decides
-	// whether to close now or after pending output (CloseAfterFlush).
+	// whether to close now (Close) or after pending output (CloseAfterFlush).
 	OnEOF(c *Conn)
 	// OnDrain is called after WantDrain once queued output has fallen to the low-water
 	// mark.
@@ -44,6 +44,34 @@ type Handler interface {
 	// (nil for an orderly close by this side).
 	OnClose(c *Conn, err error)
 }
+
+// NopHandler is a Handler that does nothing: OnData consumes everything and every
+// other method returns at once. A protocol embeds it and implements only the events
+// it needs.
+type NopHandler struct{}
+
+var _ Handler = NopHandler{}
+
+// OnOpen does nothing.
+func (NopHandler) OnOpen(*Conn) {}
+
+// OnData consumes all of in.
+func (NopHandler) OnData(_ *Conn, in []byte) int { return len(in) }
+
+// OnEOF does nothing.
+func (NopHandler) OnEOF(*Conn) {}
+
+// OnDrain does nothing.
+func (NopHandler) OnDrain(*Conn) {}
+
+// OnTimeout does nothing.
+func (NopHandler) OnTimeout(*Conn) {}
+
+// OnShutdown does nothing.
+func (NopHandler) OnShutdown(*Conn) {}
+
+// OnClose does nothing.
+func (NopHandler) OnClose(*Conn, error) {}
 
 // Config sets up an Engine. The zero value is usable: one loop per CPU, no pinning.
 type Config struct {

@@ -59,10 +59,11 @@ type Loop struct {
 	stop     bool
 	stats    loopStats // atomic: read by any goroutine
 
-	mu    sync.Mutex // guards tasks
-	tasks []func()   // guarded by mu
-	spare []func()   // loop-owned swap buffer for tasks
-	done  chan struct{}
+	mu      sync.Mutex // guards tasks and stopped, and orders Wake before the poller's close
+	tasks   []func()   // guarded by mu
+	stopped bool       // guarded by mu: the loop has ended and drops new closures
+	spare   []func()   // loop-owned swap buffer for tasks
+	done    chan struct{}
 }
 
 // lsock is one listening socket owned by a loop.
@@ -83,11 +84,31 @@ type loopTimer struct {
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
 // the only way for other goroutines to reach the loop's connections. Closures posted
 // after the loop has stopped are dropped.
+//
+// The wake-up is written while mu is held: the loop marks itself stopped under mu
+// before it closes its poller, so no Post can write to the eventfd's descriptor
+// number after the close (when the number may belong to another file). Only the
+// first Post after a drain writes; the others cost one atomic operation.
 func (l *Loop) Post(f func()) {
 	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return
+	}
 	l.tasks = append(l.tasks, f)
-	l.mu.Unlock()
 	l.poller.Wake()
+	l.mu.Unlock()
+}
+
+// release marks the loop stopped (new closures are dropped), runs the closures
+// posted before that and closes the poller and the read buffer.
+func (l *Loop) release() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.runTasks()
+	l.poller.Close()
+	l.freeReadBuf()
 }
 
 func (l *Loop) run() {
@@ -131,9 +152,7 @@ func (l *Loop) run() {
 		l.endIteration()
 	}
 	l.closeAll(ErrShutdown)
-	l.runTasks()
-	l.poller.Close()
-	l.freeReadBuf()
+	l.release()
 }
 
 func (l *Loop) connEvent(fd int, events uint32) {
