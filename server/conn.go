@@ -430,11 +430,18 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 
 func (h *connHandler) OnShutdown(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur == nil {
-		ec.Close(nil)
-		return
+	switch {
+	case cn.cur == nil && ec.Pending():
+		// The last response is still going out (a download): it is in flight, not
+		// idle. Let it finish within the grace period, then close; requests that
+		// arrive meanwhile are not served.
+		cn.closing = true
+		ec.CloseAfterFlush(false)
+	case cn.cur == nil:
+		ec.Close(nil) // idle: nothing queued, nothing in progress
+	default:
+		cn.cur.keepAlive = false
 	}
-	cn.cur.keepAlive = false
 }
 
 func (h *connHandler) OnClose(ec *engine.Conn, err error) {
