@@ -398,6 +398,7 @@ func (c *Conn) Write(p []byte) error {
 // endIteration runs the work every loop iteration ends with: resumed connections,
 // expired connection timers and Timers, queued output, and the shutdown check.
 func (l *Loop) endIteration() {
+	l.iters++
 	l.runPending()
 	l.wheel.advance(l.nowNano, l.fireTimer, l.fireLoopTimer)
 	l.flushDirty()

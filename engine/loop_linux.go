@@ -56,6 +56,7 @@ type Loop struct {
 	outqs    []*outq // free list
 	drain    bool    // graceful shutdown in progress
 	stop     bool
+	iters    uint64    // loop iterations, for tests of the wake-up policy
 	stats    loopStats // atomic: read by any goroutine
 
 	mu      sync.Mutex // guards tasks and stopped, and orders Wake before the poller's close
