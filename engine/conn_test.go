@@ -59,7 +59,14 @@ func (h *script) closeErr() error {
 
 func dialT(t *testing.T, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return dialWith(t, &net.Dialer{}, addr)
+}
+
+// dialWith connects with d; the connection has a 10 s deadline and is closed when
+// the test ends.
+func dialWith(t *testing.T, d *net.Dialer, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

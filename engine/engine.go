@@ -50,7 +50,10 @@ type Handler interface {
 // it needs.
 type NopHandler struct{}
 
-var _ Handler = NopHandler{}
+var (
+	_ Handler      = NopHandler{}
+	_ FlushHandler = NopHandler{}
+)
 
 // OnOpen does nothing.
 func (NopHandler) OnOpen(*Conn) {}
@@ -72,6 +75,10 @@ func (NopHandler) OnShutdown(*Conn) {}
 
 // OnClose does nothing.
 func (NopHandler) OnClose(*Conn, error) {}
+
+// OnFlushed does nothing (NopHandler is a FlushHandler, so an embedding handler
+// may override it).
+func (NopHandler) OnFlushed(*Conn) {}
 
 // Config sets up an Engine. The zero value is usable: one loop per CPU, no pinning.
 type Config struct {
@@ -127,6 +134,9 @@ var (
 	ErrShutdown = errors.New("engine: shut down")
 	// ErrTimeout is the close reason a handler may use for a timed-out connection.
 	ErrTimeout = errors.New("engine: timeout")
+	// ErrWriteTimeout is the close reason for a connection whose queued output made
+	// no progress for its write timeout (Conn.SetWriteTimeout).
+	ErrWriteTimeout = errors.New("engine: write timeout: the peer accepted no output")
 )
 
 // Stats are cumulative counters of one loop, readable from any goroutine.

@@ -54,9 +54,9 @@ type Loop struct {
 	pending  []*Conn
 	iov      []unix.Iovec
 	outqs    []*outq // free list
-	timers   []loopTimer
-	drain    bool // graceful shutdown in progress
+	drain    bool    // graceful shutdown in progress
 	stop     bool
+	iters    uint64    // loop iterations, for tests of the wake-up policy
 	stats    loopStats // atomic: read by any goroutine
 
 	mu      sync.Mutex // guards tasks and stopped, and orders Wake before the poller's close
@@ -74,11 +74,6 @@ type lsock struct {
 	tag    int32
 	paused bool
 	closed bool
-}
-
-type loopTimer struct {
-	at int64
-	f  func()
 }
 
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
@@ -125,9 +120,6 @@ func (l *Loop) run() {
 	l.wheel.init(l.nowNano)
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
-		if len(l.timers) > 0 && (wait < 0 || wait > 10) {
-			wait = 10
-		}
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
 			wait = 0
 		}
@@ -317,6 +309,8 @@ func (l *Loop) putOutq(q *outq) {
 	q.segs = q.segs[:0]
 	q.mem = 0
 	q.err = nil
+	l.wheel.removeTimer(&q.wt)
+	q.wt.c = nil
 	if cap(q.segs) <= 16 && len(l.outqs) < 1024 {
 		l.outqs = append(l.outqs, q)
 	}
@@ -379,6 +373,7 @@ func (l *Loop) writeOut(c *Conn) error {
 				return ErrFileShrank
 			default:
 				sentFile += n
+				q.progress = l.nowNano
 				l.stats.bytesOut.Add(uint64(n))
 				s.fn -= int64(n)
 				if s.fn == 0 {
@@ -416,6 +411,7 @@ func (l *Loop) writeOut(c *Conn) error {
 			return errnoErr("sendmsg", e)
 		}
 		l.stats.bytesOut.Add(uint64(n))
+		q.progress = l.nowNano
 		q.mem -= n
 		for n > 0 {
 			t := &q.segs[0]
