@@ -245,15 +245,15 @@ func throttledRead(t testing.TB, r io.Reader, size, rate int64, want []byte) {
 // handed to the kernel: the idle timeout must exceed the time the client takes to
 // read what the socket buffers hold, up to 4 MiB here.)
 func TestSlowDownloadOutlivesIdleTimeout(t *testing.T) {
-	size, rate := int64(24<<20), int64(8<<20) // 3 s
+	size, rate := int64(40<<20), int64(8<<20) // 5 s
 	if heavy(t) {
-		size, rate = 100<<20, 16<<20 // 6+ s
+		size = 100 << 20 // 12.5 s
 	}
 	f := patternFile(t, size)
 	want := patternSum(size) // before the downloads: the idle timeout runs between them
 	s := startServer(t, fileHandler(f, size), func(o *Options) {
-		o.IdleTimeout = time.Second
-		o.WriteTimeout = 400 * time.Millisecond
+		o.IdleTimeout = 2 * time.Second
+		o.WriteTimeout = time.Second
 	})
 	c := dial(t, s.Addr())
 	c.SetDeadline(time.Now().Add(60 * time.Second))

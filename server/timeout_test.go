@@ -51,7 +51,7 @@ func TestResponseTimeoutClosesStalledStream(t *testing.T) {
 
 // TestResponseTimeoutSparesProgress: the response timeout is the longest gap between
 // a handler's writes, not a deadline for the whole response: a stream that writes
-// every 50ms for ten times the timeout completes.
+// every 50ms for four times the timeout completes.
 func TestResponseTimeoutSparesProgress(t *testing.T) {
 	const pieces = 40
 	s := startServer(t, HandlerFunc(func(c *Ctx) {
@@ -69,7 +69,7 @@ func TestResponseTimeoutSparesProgress(t *testing.T) {
 				})
 			}
 		}()
-	}), func(o *Options) { o.ResponseTimeout = 200 * time.Millisecond })
+	}), func(o *Options) { o.ResponseTimeout = 500 * time.Millisecond })
 	c := dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp := readResponse(t, bufio.NewReader(c), "GET")
