@@ -255,6 +255,10 @@ func (l *Loop) fireTimer(c *Conn) {
 		l.closeConn(c, nil)
 		return
 	}
+	if c.flags&fConnecting != 0 {
+		l.connectTimedOut(c)
+		return
+	}
 	c.handler().OnTimeout(c)
 }
 

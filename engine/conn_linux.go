@@ -27,6 +27,8 @@ const (
 	fPeer4                              // peer4/peerPort hold the IPv4 peer from accept
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
 	fWantFlushed                        // call OnFlushed once the output queue is empty
+	fConnecting                         // an outbound connect is in progress (Loop.Dial)
+	fPeer6                              // the peer is kept in the loop's peers6 map
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -62,14 +64,32 @@ func (c *Conn) input() []byte {
 // Fd returns the socket descriptor, for socket options and diagnostics.
 func (c *Conn) Fd() int { return int(c.fd) }
 
-// RemoteAddr returns the peer address. An IPv4 peer is kept from accept(2) in the
-// struct's padding; other families cost one getpeername call.
+// RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped), kept
+// from accept(2) or Dial: an IPv4 peer in the struct's padding, an IPv6 peer in a
+// per-loop map, so that neither costs a system call.
 func (c *Conn) RemoteAddr() netip.AddrPort {
-	if c.flags&fPeer4 != 0 {
+	switch {
+	case c.flags&fPeer4 != 0:
 		return netip.AddrPortFrom(netip.AddrFrom4(c.peer4), c.peerPort)
+	case c.flags&fPeer6 != 0:
+		return c.loop.peers6[c]
 	}
 	ap, _ := sys.PeerAddr(int(c.fd))
 	return ap
+}
+
+// setPeer keeps the peer address: IPv4 in the struct, anything else in the loop's map.
+func (c *Conn) setPeer(ap netip.AddrPort) {
+	if a := ap.Addr().Unmap(); a.Is4() {
+		c.peer4, c.peerPort = a.As4(), ap.Port()
+		c.flags |= fPeer4
+		return
+	}
+	if c.loop.peers6 == nil {
+		c.loop.peers6 = make(map[*Conn]netip.AddrPort)
+	}
+	c.loop.peers6[c] = ap
+	c.flags |= fPeer6
 }
 
 // LocalAddr returns the connection's local address (one getsockname call).
@@ -81,7 +101,8 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetHandler re-parents the connection: every later event goes to h (HTTP to
 // WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
 // called on the connection's loop; h's OnOpen is not called. The connection's
-// context is left as it is: the new handler usually sets its own.
+// context is left as it is: the new handler usually sets its own. h should be a
+// value shared by many connections (see Handler).
 func (c *Conn) SetHandler(h Handler) { c.hidx = c.loop.handlerIndex(h) }
 
 // SendFile queues n bytes of file fd from offset off, sent with sendfile(2). release,

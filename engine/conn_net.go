@@ -26,6 +26,7 @@ const (
 	fBroken                             // output cannot be sent; closed at the end of the iteration
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
 	fWantFlushed                        // call OnFlushed once the output queue is empty
+	fConnecting                         // an outbound connect is in progress (Loop.Dial); nc is nil
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -36,15 +37,16 @@ const (
 // the chunk before it reads again; output is written by a short-lived goroutine per
 // batch, so that the loop never blocks.
 type Conn struct {
-	nc        net.Conn      // immutable; used by the loop and the reader and writer goroutines
-	fd        int           // immutable; the socket descriptor, or -1
-	h         Handler       // owned by the loop; replaced by SetHandler
-	loop      *Loop         // immutable
-	rgo       chan struct{} // immutable; the loop sends when the reader may reuse its buffer, closes on close
-	wprog     atomic.Int64  // written by writer goroutines: unix nanoseconds of their last sent byte
-	flags     uint32        // owned by the loop, like every field below
-	tdeadline uint32        // timer tick relative to the wheel's base, 0 when not armed
-	wto       uint32        // write timeout in milliseconds, 0 when off (SetWriteTimeout)
+	nc        net.Conn       // set before any reader or writer starts (at accept, or when a dial completes), then immutable
+	fd        int            // set with nc; the socket descriptor, or -1
+	peer      netip.AddrPort // the address dialed (Loop.Dial); immutable
+	h         Handler        // owned by the loop; replaced by SetHandler
+	loop      *Loop          // immutable
+	rgo       chan struct{}  // immutable; the loop sends when the reader may reuse its buffer, closes on close
+	wprog     atomic.Int64   // written by writer goroutines: unix nanoseconds of their last sent byte
+	flags     uint32         // owned by the loop, like every field below
+	tdeadline uint32         // timer tick relative to the wheel's base, 0 when not armed
+	wto       uint32         // write timeout in milliseconds, 0 when off (SetWriteTimeout)
 	ctx       any
 	in        []byte // unconsumed input (a pooled buffer), nil when none
 	held      []byte // a chunk that arrived while reading was paused; it lives in the reader's buffer
@@ -62,6 +64,9 @@ func (c *Conn) handler() Handler { return c.h }
 
 // RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped).
 func (c *Conn) RemoteAddr() netip.AddrPort {
+	if c.nc == nil || c.peer.IsValid() {
+		return c.peer
+	}
 	a, ok := c.nc.RemoteAddr().(*net.TCPAddr)
 	if !ok {
 		return netip.AddrPort{}
@@ -72,6 +77,9 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 
 // LocalAddr returns the connection's local address (IPv4-mapped IPv6 addresses unmapped).
 func (c *Conn) LocalAddr() netip.AddrPort {
+	if c.nc == nil {
+		return netip.AddrPort{}
+	}
 	a, ok := c.nc.LocalAddr().(*net.TCPAddr)
 	if !ok {
 		return netip.AddrPort{}
@@ -83,7 +91,8 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetHandler re-parents the connection: every later event goes to h (HTTP to
 // WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
 // called on the connection's loop; h's OnOpen is not called. The connection's
-// context is left as it is: the new handler usually sets its own.
+// context is left as it is: the new handler usually sets its own. h should be a
+// value shared by many connections (see Handler).
 func (c *Conn) SetHandler(h Handler) { c.h = h }
 
 // SendFile queues n bytes of file fd from offset off. release, if not nil, is called

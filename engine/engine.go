@@ -15,12 +15,18 @@ package engine
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
+	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 )
 
 // Handler receives a connection's events. Every method runs on the connection's loop
-// and must not block.
+// and must not block. A handler is a protocol's value shared by all its connections
+// (Listen, Dial, SetHandler): per-connection state goes in the connection's context.
+// The epoll engine numbers the distinct handlers of each loop and accepts at most
+// 1024.
 type Handler interface {
 	// OnOpen is called once, before any other method, when a connection is accepted.
 	OnOpen(c *Conn)
@@ -132,6 +138,24 @@ var (
 	// no progress for its write timeout (Conn.SetWriteTimeout).
 	ErrWriteTimeout = errors.New("engine: write timeout: the peer accepted no output")
 )
+
+// DialError is the close reason (or Dial's result) for an outbound connection that
+// did not connect. Err is the syscall error (os.SyscallError "connect" with
+// ECONNREFUSED, ETIMEDOUT for the connect timeout, …), so errors.Is works on it.
+type DialError struct {
+	Addr netip.AddrPort
+	Err  error
+}
+
+func (e *DialError) Error() string { return "engine: dial " + e.Addr.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the connect timed out.
+func (e *DialError) Timeout() bool {
+	return errors.Is(e.Err, syscall.ETIMEDOUT) || errors.Is(e.Err, os.ErrDeadlineExceeded)
+}
 
 // Stats are cumulative counters of one loop, readable from any goroutine.
 type Stats struct {

@@ -142,13 +142,13 @@ func TestRetainedInput(t *testing.T) {
 func TestTimeoutCloses(t *testing.T) {
 	h := &echo{timeout: 100 * time.Millisecond}
 	_, addr := startEngine(t, h, 1)
+	start := time.Now() // before the dial: the server arms the timer after it
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	start := time.Now()
 	n, err := c.Read(make([]byte, 1))
 	if n != 0 || err != io.EOF {
 		t.Fatalf("want EOF from idle timeout, got %d %v", n, err)

@@ -287,7 +287,9 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	}
 	delete(l.conns, c)
 	close(c.rgo)
-	c.nc.Close()
+	if c.nc != nil {
+		c.nc.Close()
+	}
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
@@ -351,7 +353,7 @@ type writeJob struct {
 // It calls no handler and closes nothing, so it is safe inside Conn.Write.
 func (l *Loop) startWrite(c *Conn) {
 	q := c.out
-	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting) != 0 {
+	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting|fConnecting) != 0 {
 		return
 	}
 	var w writeJob

@@ -1,6 +1,7 @@
 package sys
 
 import (
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -65,6 +66,17 @@ func PeerIPv4(sa *unix.RawSockaddrAny) (addr [4]byte, port uint16, ok bool) {
 	in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 	p := (*[2]byte)(unsafe.Pointer(&in.Port))
 	return in.Addr, uint16(p[0])<<8 | uint16(p[1]), true
+}
+
+// PeerIPv6 extracts an IPv6 peer (IPv4-mapped addresses unmapped) from a raw socket
+// address, reporting false for other families.
+func PeerIPv6(sa *unix.RawSockaddrAny) (netip.AddrPort, bool) {
+	if sa.Addr.Family != unix.AF_INET6 {
+		return netip.AddrPort{}, false
+	}
+	in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+	p := (*[2]byte)(unsafe.Pointer(&in.Port))
+	return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1])), true
 }
 
 // Sendfile sends up to n bytes of file infd starting at *off to the socket outfd and
