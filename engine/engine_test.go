@@ -52,11 +52,18 @@ func (h *echo) OnClose(c *Conn, err error) {
 
 func startEngine(t *testing.T, h Handler, workers int) (*Engine, string) {
 	t.Helper()
+	return startEngineOn(t, h, workers, "127.0.0.1:0")
+}
+
+// startEngineOn starts an engine listening on listenAddr; it shuts down when the
+// test ends.
+func startEngineOn(t *testing.T, h Handler, workers int, listenAddr string) (*Engine, string) {
+	t.Helper()
 	e, err := New(Config{Workers: workers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := e.Listen("127.0.0.1:0", h)
+	addr, err := e.Listen(listenAddr, h)
 	if err != nil {
 		t.Fatal(err)
 	}
