@@ -101,6 +101,22 @@ func (c *Conn) SetHandler(h Handler) { c.h = h }
 // of fd, taken now; if the system refuses the duplicate, the connection is closed
 // with that error at the end of the loop iteration.
 func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
+	return c.queueFile(fd, off, n, release, false)
+}
+
+// SplicePipe queues n bytes that are waiting in the pipe pipeFd (its read end). The
+// portable engine has no splice(2): it reads them from a duplicate of pipeFd, taken
+// now, and writes them like other output. The bytes must already be in the pipe. A
+// pipe that ends before n bytes closes the connection with ErrPipeShort. release, if
+// not nil, is called exactly once, on the loop, when the bytes have been sent or the
+// connection closed.
+func (c *Conn) SplicePipe(pipeFd int, n int64, release func()) error {
+	return c.queueFile(pipeFd, 0, n, release, true)
+}
+
+// queueFile queues a segment read from a duplicate of fd: a file range, or the next
+// n bytes of a pipe.
+func (c *Conn) queueFile(fd int, off, n int64, release func(), pipe bool) error {
 	if done, err := c.nothingToSend(n, release); done {
 		return err
 	}
@@ -115,10 +131,15 @@ func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
 		c.markDirty()
 		return ErrClosed
 	}
-	q.segs = append(q.segs, seg{file: f, foff: off, fn: n, release: release})
+	q.segs = append(q.segs, seg{file: f, foff: off, fn: n, release: release, pipe: pipe})
 	c.markDirty()
 	return nil
 }
+
+// SetReadNotify reports false when asked to turn read notification on: the
+// portable engine reads every connection with its reader goroutine, so bytes keep
+// arriving in OnData. Turning it off always succeeds.
+func (c *Conn) SetReadNotify(on bool) bool { return !on }
 
 // PauseRead stops reading from the connection until ResumeRead. The reader
 // goroutine may already hold one chunk; it is kept, not delivered, until then.
@@ -136,7 +157,9 @@ func (c *Conn) Abort(err error) {
 	c.loop.closeConn(c, err)
 }
 
-// seg is one piece of queued output: memory (buf[off:]) or a file range.
+// seg is one piece of queued output: memory (buf[off:]) or, when file is set, a file
+// range or (pipe) bytes waiting in a pipe. A memory segment with a release function
+// references the caller's bytes (WriteRef): it is neither pooled nor appended to.
 type seg struct {
 	buf     []byte
 	off     int
@@ -144,6 +167,7 @@ type seg struct {
 	foff    int64
 	fn      int64
 	release func()
+	pipe    bool
 }
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
@@ -162,7 +186,7 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 	q.mem += len(p)
 	if n := len(q.segs); n > q.busy {
 		t := &q.segs[n-1]
-		if t.buf != nil && cap(t.buf) > len(t.buf) {
+		if t.buf != nil && t.release == nil && cap(t.buf) > len(t.buf) {
 			k := copy(t.buf[len(t.buf):cap(t.buf)], p)
 			t.buf = t.buf[:len(t.buf)+k]
 			p = p[k:]
@@ -175,6 +199,12 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 		q.segs = append(q.segs, seg{buf: b[:k]})
 		p = p[k:]
 	}
+}
+
+// appendRef queues the caller's bytes b, not copied, released by release.
+func (q *outq) appendRef(b []byte, release func()) {
+	q.mem += len(b)
+	q.segs = append(q.segs, seg{buf: b, release: release})
 }
 
 // sendNow starts sending queued output from inside Write, to bound memory: it hands a

@@ -86,6 +86,16 @@ func (NopHandler) OnClose(*Conn, error) {}
 // may override it).
 func (NopHandler) OnFlushed(*Conn) {}
 
+// ReadNotifyHandler is implemented by a Handler that reads a connection's socket
+// itself (Conn.SetReadNotify), for example to splice(2) it into a pipe.
+type ReadNotifyHandler interface {
+	// OnReadable is called, while read notification is on, when the socket may have
+	// become readable (or the peer closed or failed). Readiness is edge-triggered:
+	// the handler reads until EAGAIN, or calls PauseRead and later ResumeRead, which
+	// brings another OnReadable.
+	OnReadable(c *Conn)
+}
+
 // Config sets up an Engine. The zero value is usable: one loop per CPU, no pinning.
 type Config struct {
 	// Workers is the number of event loops; 0 means runtime.NumCPU().
@@ -130,6 +140,8 @@ var (
 	ErrInputOverflow = errors.New("engine: unconsumed input exceeds the per-connection limit")
 	// ErrFileShrank means a file being sent ended before the promised length.
 	ErrFileShrank = errors.New("engine: file shrank while it was being sent")
+	// ErrPipeShort means a pipe queued with SplicePipe ended before the promised length.
+	ErrPipeShort = errors.New("engine: pipe ended before the promised length")
 	// ErrShutdown is the close reason for connections cut at the end of the grace period.
 	ErrShutdown = errors.New("engine: shut down")
 	// ErrTimeout is the close reason a handler may use for a timed-out connection.

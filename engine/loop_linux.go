@@ -214,6 +214,17 @@ func (l *Loop) read(c *Conn, hup bool) {
 			c.flags |= fReadPending
 			return
 		}
+		if c.flags&fReadNotify != 0 {
+			c.flags &^= fReadPending
+			if rh, ok := c.handler().(ReadNotifyHandler); ok {
+				rh.OnReadable(c)
+				if c.flags&(fPaused|fHiPaused) != 0 {
+					c.flags |= fReadPending // it stopped early: notify again on resume
+				}
+				return
+			}
+			c.flags &^= fReadNotify // re-parented to a handler that reads through the engine
+		}
 		if in := c.input(); len(in) > maxRetained {
 			// Left behind while paused: hand it over before reading more, so that the
 			// read below always has room.
@@ -371,15 +382,23 @@ func (l *Loop) writeOut(c *Conn) error {
 			if want > sendfileChunk {
 				want = sendfileChunk
 			}
-			n, e := sys.Sendfile(fd, s.file, &s.foff, int(want))
+			var n int
+			var e unix.Errno
+			call, short := "sendfile", ErrFileShrank
+			if s.pipe {
+				call, short = "splice", ErrPipeShort
+				n, e = sys.Splice(s.file, fd, int(want))
+			} else {
+				n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
+			}
 			switch {
 			case e == unix.EAGAIN:
 				c.flags |= fWaitOut
 			case e == unix.EINTR:
 			case e != 0:
-				return errnoErr("sendfile", e)
+				return errnoErr(call, e)
 			case n == 0:
-				return ErrFileShrank
+				return short
 			default:
 				sentFile += n
 				q.progress = l.nowNano
@@ -438,7 +457,7 @@ func (l *Loop) writeOut(c *Conn) error {
 
 func (l *Loop) popSeg(q *outq) {
 	s := q.segs[0]
-	if s.buf != nil {
+	if s.buf != nil && s.release == nil {
 		l.cache.Put(s.buf)
 	}
 	if s.release != nil {

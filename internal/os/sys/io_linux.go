@@ -87,6 +87,14 @@ func Sendfile(outfd, infd int, off *int64, n int) (int, unix.Errno) {
 	return int(r), e
 }
 
+// Splice moves up to n bytes from the pipe rfd to the socket wfd without copying
+// them through user space; neither side blocks (SPLICE_F_NONBLOCK). Like Sendfile
+// it may touch page-cache pages, so it goes through the scheduler-aware path.
+func Splice(rfd, wfd, n int) (int, unix.Errno) {
+	r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(rfd), 0, uintptr(wfd), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	return int(r), e
+}
+
 // Pread reads from a file at an offset; the fallback when sendfile is not possible.
 func Pread(fd int, p []byte, off int64) (int, error) {
 	return unix.Pread(fd, p, off)
