@@ -280,9 +280,9 @@ func (cn *conn) finish(ec *engine.Conn) {
 	if !keep {
 		cn.closing = true
 		if bodyLeft {
-			ec.CloseAfterFlush()
+			ec.CloseAfterFlush(true)
 		} else {
-			ec.CloseWhenFlushed()
+			ec.CloseAfterFlush(false)
 		}
 		return
 	}
@@ -307,7 +307,7 @@ func (cn *conn) reject(ec *engine.Conn, err error) {
 	}
 	cn.ls.writeError(ec, status, reason)
 	cn.closing = true
-	ec.CloseAfterFlush()
+	ec.CloseAfterFlush(true)
 }
 
 // bodyError handles a malformed or oversized request body.
@@ -315,7 +315,7 @@ func (cn *conn) bodyError(ec *engine.Conn, err error) {
 	c := cn.cur
 	cn.ls.badRequests.Add(1)
 	if c.headSent {
-		ec.CloseWithError(err)
+		ec.Close(err)
 		return
 	}
 	status, reason := 400, "Bad Request"
@@ -356,12 +356,12 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 		cn.cur.onEOF()
 	}
 	if cn.cur == nil {
-		ec.CloseAfterFlush()
+		ec.CloseAfterFlush(true)
 		return
 	}
 	if cn.state == stBody {
 		// The body can never complete now.
-		ec.Close()
+		ec.Close(nil)
 	}
 	// Otherwise the response completes and finish closes the connection.
 }
@@ -385,21 +385,21 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	case cn.cur == nil && cn.partial:
 		// A partial head (a slow client): answer 408 and close.
 		cn.ls.writeError(ec, 408, "request head not received in time")
-		ec.CloseAfterFlush()
+		ec.CloseAfterFlush(true)
 	case cn.cur == nil:
-		ec.Close() // idle keep-alive connection
+		ec.Close(nil) // idle keep-alive connection
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.keepAlive = false
 		cn.cur.Error(408, "request body not received in time")
 	default:
-		ec.CloseWithError(engine.ErrTimeout)
+		ec.Close(engine.ErrTimeout)
 	}
 }
 
 func (h *connHandler) OnShutdown(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
 	if cn.cur == nil {
-		ec.Close()
+		ec.Close(nil)
 		return
 	}
 	cn.cur.keepAlive = false
