@@ -131,3 +131,15 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+func TestLinkable(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a": true, "100%": true, "q?#": true, "\xff": true, `a"b'c`: true, "a;b": true,
+		strings.Repeat("x", 300): true, `a\b`: false, "a\nb": false, "a\x7f": false,
+		"..;x": false, ".;": false, "...": true,
+	} {
+		if got := linkable(name); got != want {
+			t.Errorf("linkable(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
