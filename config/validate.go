@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // Bounds enforced by Validate.
@@ -265,6 +267,8 @@ func (v *validator) match(m *Match, path string) {
 	for _, p := range []struct{ key, value string }{{"path", m.Path}, {"path_exact", m.PathExact}} {
 		if p.value != "" && !validURLPath(p.value) {
 			v.errorf(joinPath(path, p.key), "invalid path %q: expected an absolute path starting with / without spaces, ? or #", p.value)
+		} else if _, err := http1.NormalizePath(nil, []byte(p.value)); p.value != "" && err != nil {
+			v.errorf(joinPath(path, p.key), "invalid path %q: %s (request paths are matched after normalization, see docs/routing.md)", p.value, err.Reason)
 		}
 	}
 	if m.Host != "" {

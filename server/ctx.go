@@ -474,6 +474,7 @@ func cloneRequest(dst, src *http1.Request, buf []byte) []byte {
 	dst.Host = put(src.Host)
 	dst.Path = subslice(dst.Target, src.Target, src.Path)
 	dst.Query = subslice(dst.Target, src.Target, src.Query)
+	dst.NormPath = subslice(dst.Target, src.Target, src.NormPath) // a copy unless a view of Target
 	for _, h := range src.Headers {
 		hdrs = append(hdrs, http1.Header{Name: put(h.Name), Value: put(h.Value)})
 	}
