@@ -75,11 +75,12 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 			MaxHeaderFields: cfg.Limits.HeaderFields,
 			MaxBodyBytes:    cfg.Limits.BodyBytes,
 		},
-		HeaderTimeout: cfg.Timeouts.Header,
-		IdleTimeout:   cfg.Timeouts.Idle,
-		BodyTimeout:   cfg.Timeouts.Body,
-		WriteTimeout:  cfg.Timeouts.Write,
-		Logger:        log,
+		HeaderTimeout:   cfg.Timeouts.Header,
+		IdleTimeout:     cfg.Timeouts.Idle,
+		BodyTimeout:     cfg.Timeouts.Body,
+		WriteTimeout:    cfg.Timeouts.Write,
+		ResponseTimeout: cfg.Timeouts.Response,
+		Logger:          log,
 	}
 }
 
