@@ -3,6 +3,7 @@ package static
 import (
 	"encoding/json"
 	"errors"
+	"github.com/gale-server/gale/server"
 	"html"
 	"io"
 	"io/fs"
@@ -40,7 +41,7 @@ type listing struct {
 // name. Dotfiles are hidden unless allowed; symbolic links are listed only when the
 // policy would serve them, with the size and type of their target; anything but
 // regular files and directories is left out.
-func (h *Handler) serveListing(x exchange, rel string, now time.Time) {
+func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
 	f, fi, err := h.res.open(rel)
 	if err != nil {
 		h.serveMissing(x, err, now)
@@ -56,7 +57,7 @@ func (h *Handler) serveListing(x exchange, rel string, now time.Time) {
 		h.serveError(x, err)
 		return
 	}
-	x.SetHeader("Vary", "Accept")
+	x.Header().Set("Vary", "Accept")
 	if accept, ok := x.ReqHeader("Accept"); ok && wantsJSON(accept) {
 		body, err := json.Marshal(l)
 		if err != nil {
