@@ -70,7 +70,7 @@ type conn struct {
 	// upgraded is set by Ctx.Upgrade: the connection belongs to another handler and
 	// OnData returns at once, leaving the unconsumed bytes to it.
 	upgraded bool
-	eof     bool // the peer half-closed
+	eof      bool // the peer half-closed
 }
 
 // connHandler is the engine.Handler for HTTP/1.1 connections.
