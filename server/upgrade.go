@@ -68,7 +68,7 @@ func (c *Ctx) writeSwitching() {
 	ls := c.cn.ls
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, 101)
 	for _, f := range c.hdr.kv {
-		if validField(f.name, f.value) {
+		if http1.ValidField(f.name, f.value) {
 			b = http1.AppendHeader(b, f.name, f.value)
 		}
 	}

@@ -1,9 +1,10 @@
 package static
 
 import (
-	"github.com/gale-server/gale/server/servertest"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/server/servertest"
 )
 
 // nopExchange is servertest's exchange with the per-request paths made free (no

@@ -1,12 +1,13 @@
 package static
 
 import (
-	"github.com/gale-server/gale/server/servertest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gale-server/gale/server/servertest"
 )
 
 // recorder is the in-memory server.Exchange from servertest: the static handler is

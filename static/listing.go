@@ -3,7 +3,6 @@ package static
 import (
 	"encoding/json"
 	"errors"
-	"github.com/gale-server/gale/server"
 	"html"
 	"io"
 	"io/fs"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gale-server/gale/server"
 )
 
 // maxListing bounds the entries read for one directory listing; a larger directory is

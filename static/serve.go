@@ -2,10 +2,12 @@ package static
 
 import (
 	"bytes"
-	"github.com/gale-server/gale/server"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
 )
 
 const textPlain = "text/plain; charset=utf-8"
@@ -114,7 +116,7 @@ func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 // open redirect.
 func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
-	if len(query) > 0 && validFieldValue(string(query)) {
+	if len(query) > 0 && http1.ValidFieldValue(query) {
 		loc += "?" + string(query)
 	}
 	x.Header().Set("Location", loc)

@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 
+	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 )
 
@@ -64,7 +65,7 @@ func (rt *route) matches(method, path, host []byte) bool {
 			if len(h) <= len(rt.host) || !asciiHasSuffixFold(h, rt.host) {
 				return false
 			}
-		} else if !asciiEqualFold(h, rt.host) {
+		} else if !http1.EqualFold(h, rt.host) {
 			return false
 		}
 	}
@@ -94,25 +95,6 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 32
-	}
-	return c
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		if lower(b[i]) != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func asciiHasSuffixFold(b []byte, suffix string) bool {
-	return len(b) >= len(suffix) && asciiEqualFold(b[len(b)-len(suffix):], suffix)
+	return len(b) >= len(suffix) && http1.EqualFold(b[len(b)-len(suffix):], suffix)
 }
