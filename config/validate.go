@@ -297,7 +297,7 @@ func (v *validator) match(m *Match, path string) {
 	}
 	for i, method := range m.Methods {
 		mp := fmt.Sprintf("%s.method[%d]", path, i)
-		if !isToken(method) {
+		if !http1.IsToken(method) {
 			v.errorf(mp, "invalid method %q: expected a token like GET or POST", method)
 		} else if slices.Contains(m.Methods[:i], method) {
 			v.errorf(mp, "method %s is listed twice", method)
@@ -313,30 +313,6 @@ func validURLPath(p string) bool {
 	}
 	for _, c := range []byte(p) {
 		if c <= ' ' || c >= 0x7f || c == '?' || c == '#' {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is an RFC 9110 token (section 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !isAlnum(c) && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether s may be sent as an RFC 9110 field value
-// (section 5.5): visible characters, spaces, tabs and obs-text, no CR, LF or NUL.
-func validFieldValue(s string) bool {
-	for _, c := range []byte(s) {
-		if c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
@@ -365,13 +341,13 @@ func (v *validator) respond(r *Respond, path string) {
 		hp := joinPath(joinPath(path, "headers"), name)
 		lower := strings.ToLower(name)
 		switch {
-		case !isToken(name):
+		case !http1.IsToken(name):
 			v.errorf(hp, "invalid header name %q", name)
 		case slices.Contains(serverHeaders, lower):
 			v.errorf(hp, "header %s is set by the server and cannot be configured", name)
 		case seen[lower] != "":
 			v.errorf(hp, "header %s repeats %s (header names are case-insensitive)", name, seen[lower])
-		case !validFieldValue(r.Headers[name]):
+		case !http1.ValidFieldValue(r.Headers[name]):
 			v.errorf(hp, "header %s has a value with control characters", name)
 		}
 		seen[lower] = name
@@ -396,7 +372,7 @@ func (v *validator) static(s *Static, path string) {
 	if s.Fallback != "" && (!validURLPath(s.Fallback) || slices.Contains(strings.Split(s.Fallback, "/"), "..")) {
 		v.errorf(joinPath(path, "fallback"), "invalid fallback %q: expected a path below root starting with /, like /index.html", s.Fallback)
 	}
-	if !validFieldValue(s.CacheControl) {
+	if !http1.ValidFieldValue(s.CacheControl) {
 		v.errorf(joinPath(path, "cache_control"), "value has control characters")
 	}
 	if s.OpenFileCache.Max < 0 {

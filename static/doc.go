@@ -6,8 +6,11 @@
 // cleanPath (request path → relative path), the resolver (relative path → open file
 // under the symlink policy), evalPreconditions and ifRangeMatches (RFC 9110 §13),
 // ParseRange (RFC 9110 §14), negotiateEncoding (Accept-Encoding), wantsJSON (Accept),
-// and the open-file cache. serve ties them together over a small exchange interface
-// that *server.Ctx is adapted to, so the whole request flow is tested without a socket.
+// and the open-file cache. serve ties them together over server.Exchange, the
+// protocol-neutral request and response interface that *server.Ctx implements for
+// HTTP/1.1; ServeExchange takes any implementation (an HTTP/2 stream later, the
+// in-memory servertest.Exchange in the tests, so the whole request flow is tested
+// without a socket).
 //
 // # Paths and safety
 //
