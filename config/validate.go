@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/os/listenaddr"
 )
 
 // Bounds enforced by Validate.
@@ -173,24 +173,38 @@ func (v *validator) servers(servers []Server) {
 	if len(servers) == 0 {
 		v.errorf("servers", "at least one server is required")
 	}
-	firstUse := make(map[string]string) // normalized address -> path of its first use
+	type use struct {
+		addr   netip.AddrPort
+		spell  string
+		path   string
+		server int
+	}
+	var uses []use
 	for i, s := range servers {
 		sp := fmt.Sprintf("servers[%d]", i)
 		if len(s.Listen) == 0 {
 			v.errorf(joinPath(sp, "listen"), "at least one listen address is required")
 		}
+	listens:
 		for j, addr := range s.Listen {
 			lp := fmt.Sprintf("%s.listen[%d]", sp, j)
-			key, err := checkListen(addr)
+			ap, err := listenaddr.Resolve(addr)
 			if err != nil {
 				v.errorf(lp, "%v", err)
 				continue
 			}
-			if prev, dup := firstUse[key]; dup && !strings.HasSuffix(key, ":0") {
-				v.errorf(lp, "address %s is already used by %s; serve several hosts from one server with match.host", addr, prev)
-				continue
+			for _, u := range uses {
+				switch {
+				case !listenaddr.Overlap(ap, u.addr):
+				case ap == u.addr:
+					v.errorf(lp, "address %s is already used by %s (%s); serve several hosts from one server with match.host", addr, u.path, u.spell)
+					continue listens
+				case u.server != i:
+					v.errorf(lp, "address %s overlaps %s of %s: connections would be split between the two servers; serve several hosts from one server with match.host", addr, u.spell, u.path)
+					continue listens
+				}
 			}
-			firstUse[key] = lp
+			uses = append(uses, use{ap, addr, lp, i})
 		}
 		if len(s.Routes) == 0 {
 			v.errorf(joinPath(sp, "routes"), "at least one route is required")
@@ -199,27 +213,6 @@ func (v *validator) servers(servers []Server) {
 			v.route(&s.Routes[j], fmt.Sprintf("%s.routes[%d]", sp, j))
 		}
 	}
-}
-
-// checkListen validates a host:port listen address and returns it in a
-// normal form for duplicate detection.
-func checkListen(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("invalid listen address %q: expected host:port, like 127.0.0.1:8080, [::1]:8080 or :8080", addr)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return "", fmt.Errorf("invalid port %q in listen address %q: expected a number from 0 to 65535", port, addr)
-	}
-	if host != "" {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			host = ip.String()
-		} else if !validHostname(host) {
-			return "", fmt.Errorf("invalid host %q in listen address %q: expected an IP address or a host name", host, addr)
-		}
-	}
-	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(p, 10)), nil
 }
 
 // validHostname reports whether h is a DNS name: dot-separated labels of
