@@ -55,7 +55,7 @@ func (a *app) OnTrailers(s *Stream, tr []Field) {
 }
 
 func (a *app) OnStreamReset(s *Stream, code ErrCode, byPeer bool) {}
-func (a *app) OnGoAway(code ErrCode, debug []byte)                 {}
+func (a *app) OnGoAway(code ErrCode, debug []byte)                {}
 
 func (a *app) OnWritable(s *Stream) {
 	st := s.Value.(*appStream)
