@@ -2,12 +2,14 @@ package http2
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -215,19 +217,27 @@ func TestGoClientOneByteWindow(t *testing.T) {
 	}
 }
 
+// TestGoClientHundredConcurrentStreams runs 100 requests at once on one connection of
+// net/http's HTTP/2 client.
 func TestGoClientHundredConcurrentStreams(t *testing.T) {
 	url, accepted := h2cServer(t, Config{})
-	cl := h2cClient(t)
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	cc, err := tr.NewClientConn(context.Background(), "http", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
-	start := make(chan struct{})
 	for i := range 100 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-start
 			n := 1000 + 997*i
-			resp, err := cl.Get(url + "/big?n=" + strconv.Itoa(n))
+			req, _ := http.NewRequest("GET", url+"/big?n="+strconv.Itoa(n), nil)
+			resp, err := cc.RoundTrip(req)
 			if err != nil {
 				errs <- err
 				return
@@ -239,17 +249,12 @@ func TestGoClientHundredConcurrentStreams(t *testing.T) {
 			}
 		}()
 	}
-	// Open one connection first so that all the streams share it.
-	if resp, err := cl.Get(url + "/big?n=1"); err == nil {
-		resp.Body.Close()
-	}
-	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
 	if n := accepted.Load(); n != 1 {
-		t.Fatalf("%d connections for 100 streams", n)
+		t.Fatalf("%d connections", n)
 	}
 }

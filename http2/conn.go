@@ -123,7 +123,7 @@ func NewConn(cfg Config, h Handler) *Conn {
 		peerInitialWindow: InitialWindow,
 		connSendWindow:    InitialWindow,
 	}
-	c.dec = hpack.NewDecoder(c.cfg.HeaderTableSize, func(f hpack.HeaderField) {
+	c.dec = hpack.NewDecoder(max(c.cfg.HeaderTableSize, DefaultHeaderTableSize), func(f hpack.HeaderField) {
 		c.hdrs.add(f.Name, f.Value, c.cfg.MaxHeaderListSize)
 		if c.hdrs.tooLarge {
 			c.dec.SetEmitEnabled(false)

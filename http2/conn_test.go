@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	xhttp2 "golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 func TestConnRequestResponse(t *testing.T) {
@@ -420,5 +421,25 @@ func TestConnLargeResponseHeadersSplit(t *testing.T) {
 	h := fs[0].(*xhttp2.MetaHeadersFrame)
 	if len(h.Fields) != 2 || h.Fields[1].Value != big {
 		t.Fatal("big header not reassembled")
+	}
+}
+
+// TestConnOwnSettingsApplyAtAck checks that a client may use the default 65,535-octet
+// stream window until it acknowledges a smaller advertised one (RFC 9113 §6.9.2).
+func TestConnOwnSettingsApplyAtAck(t *testing.T) {
+	h := newRecorder()
+	c := NewConn(Config{InitialStreamWindow: 10}, h)
+	r := &rig{t: t, c: c, h: h, read: true}
+	r.enc = hpack.NewEncoder(&r.encBuf)
+	r.mustFeed(append([]byte(Preface), AppendSettings(nil, false)...))
+	r.mustFeed(r.get(1, false))
+	r.mustFeed(AppendData(nil, 1, bytes.Repeat([]byte("a"), 1000), false))
+	if r.h.resets[1] != 0 || len(r.h.data[1]) != 1000 {
+		t.Fatal("DATA within the default window refused before the ACK")
+	}
+	r.mustFeed(AppendSettings(nil, true))
+	r.mustFeed(AppendData(nil, 1, []byte("b"), false))
+	if r.h.resets[1] != ErrCodeFlowControl {
+		t.Fatal("advertised window not applied at the ACK")
 	}
 }

@@ -231,7 +231,7 @@ func (c *Conn) finishBlock() error {
 	s := &Stream{
 		ID: id, Method: h.method, Scheme: h.scheme, Authority: h.authority, Path: h.path,
 		Header: h.fields, ContentLength: h.contentLength, Priority: h.priority,
-		sendWindow: c.peerInitialWindow, recvWindow: int64(c.cfg.InitialStreamWindow),
+		sendWindow: c.peerInitialWindow, recvWindow: c.recvInitialWindow(),
 	}
 	h.fields = nil // the stream owns them now
 	if c.hdrEndStream {
@@ -299,7 +299,9 @@ func (c *Conn) onRSTStream(f *Frame) error {
 
 func (c *Conn) onSettings(f *Frame) error {
 	if f.Flags.Has(FlagAck) {
-		c.settingsAckd = true
+		if !c.settingsAckd {
+			c.applyOwnSettings()
+		}
 		return nil
 	}
 	if err := c.flood(&c.settings, c.cfg.MaxSettings, "SETTINGS flood"); err != nil {
@@ -334,6 +336,27 @@ func (c *Conn) onSettings(f *Frame) error {
 		c.wakeBlocked()
 	}
 	return nil
+}
+
+// recvInitialWindow is the receive window a new stream starts with: the advertised one once
+// the client has acknowledged it, the protocol default before (RFC 9113 §6.9.2).
+func (c *Conn) recvInitialWindow() int64 {
+	if c.settingsAckd {
+		return int64(c.cfg.InitialStreamWindow)
+	}
+	return InitialWindow
+}
+
+// applyOwnSettings takes effect when the client acknowledges the server's SETTINGS: open
+// streams' receive windows move by the difference to the advertised window (possibly below
+// zero), and the HPACK decoder's table may shrink to the advertised size.
+func (c *Conn) applyOwnSettings() {
+	c.settingsAckd = true
+	delta := int64(c.cfg.InitialStreamWindow) - InitialWindow
+	for _, s := range c.streams {
+		s.recvWindow += delta
+	}
+	c.dec.SetAllowedMaxDynamicTableSize(c.cfg.HeaderTableSize)
 }
 
 func (c *Conn) onPing(f *Frame) error {
