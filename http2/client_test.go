@@ -18,7 +18,7 @@ import (
 
 // app is the application a pump serves: /echo streams the request body back (with its
 // trailers as response trailers), /big?n=N sends N octets. Request bytes are handed to flow
-// control (Consumed) only once the response has taken them, so a slow reader of the
+// control (Consumed) only once the response has taken them; any other path gets 1 KiB, so a slow reader of the
 // response slows the request down — the backpressure the server integration will do.
 type app struct {
 	c *Conn
@@ -35,7 +35,10 @@ func (a *app) OnRequest(s *Stream) {
 	st := &appStream{}
 	s.Value = st
 	if s.Path != "/echo" {
-		st.big, _ = strconv.Atoi(s.Path[len("/big?n="):])
+		st.big = 1024
+		if n, ok := strings.CutPrefix(s.Path, "/big?n="); ok {
+			st.big, _ = strconv.Atoi(n)
+		}
 		_ = a.c.WriteHeaders(s.ID, 200, []Field{{"content-length", strconv.Itoa(st.big)}}, false)
 		a.OnWritable(s)
 		return
@@ -44,6 +47,10 @@ func (a *app) OnRequest(s *Stream) {
 }
 
 func (a *app) OnData(s *Stream, p []byte, end bool) {
+	if s.Path != "/echo" {
+		a.c.Consumed(s.ID, len(p))
+		return
+	}
 	st := s.Value.(*appStream)
 	st.pending = append(st.pending, p...)
 	st.ended = end
