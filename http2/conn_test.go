@@ -443,3 +443,33 @@ func TestConnOwnSettingsApplyAtAck(t *testing.T) {
 		t.Fatal("advertised window not applied at the ACK")
 	}
 }
+
+// TestConnIdleHoldsNoBuffers checks that after requests of every outcome — answered, with
+// a body and trailers, refused, too large, malformed — and a drained output, the Conn keeps
+// no buffer but its HPACK tables.
+func TestConnIdleHoldsNoBuffers(t *testing.T) {
+	r := newRig(t, Config{MaxHeaderListSize: 300, MaxConcurrentStreams: 1})
+	r.h.onRequest = func(s *Stream) {
+		if s.BodyDone() {
+			_ = r.c.WriteHeaders(s.ID, 200, []Field{{"a", "b"}}, false)
+			_, _ = r.c.WriteData(s.ID, []byte("x"), true)
+		}
+	}
+	r.mustFeed(r.get(1, true))
+	r.mustFeed(r.get(3, false))
+	r.mustFeed(r.get(5, true))                                  // refused: stream 3 is open
+	r.mustFeed(r.get(7, true, "big", strings.Repeat("v", 400))) // too large
+	r.mustFeed(AppendData(nil, 3, []byte("body"), false))
+	r.c.Consumed(3, 4)
+	r.mustFeed(AppendHeaders(nil, 3, r.block("t", "v"), true, MinMaxFrameSize))
+	_ = r.c.WriteHeaders(3, 200, nil, true)
+	r.mustFeed(AppendHeaders(nil, 9, r.block(":method", "GET", "a", "b"), true, MinMaxFrameSize)) // malformed
+	r.drain()
+	c := r.c
+	if c.streams != nil || c.out != nil || c.hw.buf != nil || c.hdrs.fields != nil || c.hdrStream != 0 {
+		t.Fatalf("idle Conn holds streams %v out %d hpack %d fields %d", c.streams, cap(c.out), cap(c.hw.buf), cap(c.hdrs.fields))
+	}
+	if len(r.h.requests) != 2 {
+		t.Fatalf("%d requests", len(r.h.requests))
+	}
+}

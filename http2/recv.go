@@ -207,6 +207,9 @@ func hpackErr(err error) error {
 // finishBlock acts on a complete field block.
 func (c *Conn) finishBlock() error {
 	id, h := c.hdrStream, &c.hdrs
+	h.finish()
+	fields := h.fields
+	h.fields = nil // whoever takes them owns them; an idle Conn keeps no field slice
 	c.hdrStream = 0
 	c.dec.SetEmitEnabled(true)
 	switch c.hdrKind {
@@ -216,9 +219,11 @@ func (c *Conn) finishBlock() error {
 		}
 		return nil
 	case hdrTrailers:
-		return c.finishTrailers(c.streams[id])
+		if s := c.streams[id]; s != nil {
+			return c.finishTrailers(s, fields)
+		}
+		return nil
 	}
-	h.finish()
 	if h.tooLarge {
 		return c.refuseTooLarge(id)
 	}
@@ -230,10 +235,9 @@ func (c *Conn) finishBlock() error {
 	}
 	s := &Stream{
 		ID: id, Method: h.method, Scheme: h.scheme, Authority: h.authority, Path: h.path,
-		Header: h.fields, ContentLength: h.contentLength, Priority: h.priority,
+		Header: fields, ContentLength: h.contentLength, Priority: h.priority,
 		sendWindow: c.peerInitialWindow, recvWindow: c.recvInitialWindow(),
 	}
-	h.fields = nil // the stream owns them now
 	if c.hdrEndStream {
 		s.state = stateHalfClosedRemote
 	}
@@ -245,7 +249,7 @@ func (c *Conn) finishBlock() error {
 	return nil
 }
 
-func (c *Conn) finishTrailers(s *Stream) error {
+func (c *Conn) finishTrailers(s *Stream, tr []Field) error {
 	h := &c.hdrs
 	switch {
 	case h.tooLarge:
@@ -257,8 +261,6 @@ func (c *Conn) finishTrailers(s *Stream) error {
 	case s.ContentLength >= 0 && s.dataRecv != s.ContentLength:
 		return c.resetStream(streamErr(s.ID, ErrCodeProtocol, "body length differs from content-length"))
 	}
-	tr := h.fields
-	h.fields = nil
 	s.closeRemote()
 	c.h.OnTrailers(s, tr)
 	c.maybeDrop(s)
