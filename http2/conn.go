@@ -48,14 +48,12 @@ const (
 	hdrDiscard                 // decoded for HPACK state only, then hdrErr (if any) applies
 )
 
-// hpackSink is the io.Writer the HPACK encoder writes a field block into.
-type hpackSink struct{ buf []byte }
+// hpackSink is the io.Writer the HPACK encoder writes into: the field block goes straight
+// into the output, behind the frame header that beginBlock reserved.
+type hpackSink struct{ c *Conn }
 
-func (w *hpackSink) Write(p []byte) (int, error) {
-	if w.buf == nil {
-		w.buf = pool.Get(1024)[:0]
-	}
-	w.buf = append(w.buf, p...)
+func (w hpackSink) Write(p []byte) (int, error) {
+	w.c.out = append(w.c.out, p...)
 	return len(p), nil
 }
 
@@ -68,11 +66,11 @@ func (w *hpackSink) Write(p []byte) (int, error) {
 // When the connection is idle — no streams and the output drained — it holds no buffer
 // besides the two HPACK dynamic tables.
 type Conn struct {
-	cfg Config
-	h   Handler
-	dec *hpack.Decoder
-	enc *hpack.Encoder
-	hw  hpackSink
+	cfg        Config
+	h          Handler
+	dec        *hpack.Decoder
+	enc        *hpack.Encoder
+	blockStart int // offset in out of the frame header of the field block being encoded
 
 	out    []byte // pending output from outOff on; nil when drained
 	outOff int
@@ -130,7 +128,7 @@ func NewConn(cfg Config, h Handler) *Conn {
 		}
 	})
 	c.dec.SetMaxStringLength(c.cfg.MaxHeaderStringLength)
-	c.enc = hpack.NewEncoder(&c.hw)
+	c.enc = hpack.NewEncoder(hpackSink{c})
 	settings := [...]Setting{
 		{SettingMaxConcurrentStreams, c.cfg.MaxConcurrentStreams},
 		{SettingInitialWindowSize, c.cfg.InitialStreamWindow},

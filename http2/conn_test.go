@@ -40,8 +40,8 @@ func TestConnRequestResponse(t *testing.T) {
 	if string(d.Data()) != "hello" || !d.StreamEnded() {
 		t.Fatalf("data %q", d.Data())
 	}
-	if r.c.streams != nil || r.c.out != nil || r.c.hw.buf != nil {
-		t.Fatalf("idle connection holds state: streams %v out %d hw %d", r.c.streams, cap(r.c.out), cap(r.c.hw.buf))
+	if r.c.streams != nil || r.c.out != nil {
+		t.Fatalf("idle connection holds state: streams %v out %d", r.c.streams, cap(r.c.out))
 	}
 }
 
@@ -466,8 +466,8 @@ func TestConnIdleHoldsNoBuffers(t *testing.T) {
 	r.mustFeed(AppendHeaders(nil, 9, r.block(":method", "GET", "a", "b"), true, MinMaxFrameSize)) // malformed
 	r.drain()
 	c := r.c
-	if c.streams != nil || c.out != nil || c.hw.buf != nil || c.hdrs.fields != nil || c.hdrStream != 0 {
-		t.Fatalf("idle Conn holds streams %v out %d hpack %d fields %d", c.streams, cap(c.out), cap(c.hw.buf), cap(c.hdrs.fields))
+	if c.streams != nil || c.out != nil || c.hdrs.fields != nil || c.hdrStream != 0 {
+		t.Fatalf("idle Conn holds streams %v out %d fields %d", c.streams, cap(c.out), cap(c.hdrs.fields))
 	}
 	if len(r.h.requests) != 2 {
 		t.Fatalf("%d requests", len(r.h.requests))

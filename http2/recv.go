@@ -273,9 +273,9 @@ func (c *Conn) refuseTooLarge(id uint32) error {
 	if err := c.control(); err != nil {
 		return err
 	}
+	c.beginBlock()
 	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: "431"})
-	c.out = AppendHeaders(c.out, id, c.hw.buf, true, c.peerMaxFrame)
-	c.releaseHW()
+	c.endBlock(id, true)
 	if !c.hdrEndStream {
 		c.out = AppendRSTStream(c.out, id, ErrCodeNo)
 	}

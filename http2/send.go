@@ -1,10 +1,10 @@
 package http2
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
-	"github.com/gale-server/gale/internal/os/pool"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -47,6 +47,7 @@ func (c *Conn) WriteHeaders(streamID uint32, status int, fields []Field, endStre
 	if informational {
 		endStream = false
 	}
+	c.beginBlock()
 	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText[status]})
 	c.encodeFields(fields)
 	if informational {
@@ -68,6 +69,7 @@ func (c *Conn) WriteTrailers(streamID uint32, fields []Field) error {
 	if s.headersOut != 2 {
 		return ErrStreamClosed
 	}
+	c.beginBlock()
 	c.encodeFields(fields)
 	c.emitBlock(s, true)
 	return nil
@@ -91,19 +93,35 @@ func (c *Conn) encodeFields(fields []Field) {
 	}
 }
 
-// emitBlock frames the encoded block for s and applies END_STREAM.
-func (c *Conn) emitBlock(s *Stream, endStream bool) {
+// beginBlock reserves room in the output for the HEADERS frame header of a field block the
+// encoder is about to write behind it.
+func (c *Conn) beginBlock() {
 	c.grow()
-	c.out = AppendHeaders(c.out, s.ID, c.hw.buf, endStream, c.peerMaxFrame)
-	c.releaseHW()
+	c.blockStart = len(c.out)
+	c.out = append(c.out, make([]byte, HeaderLen)...)
+}
+
+// endBlock writes the frame header in front of the encoded block, or re-frames the block
+// as HEADERS plus CONTINUATION when it is larger than the client's SETTINGS_MAX_FRAME_SIZE.
+func (c *Conn) endBlock(id uint32, endStream bool) {
+	block := c.out[c.blockStart+HeaderLen:]
+	if len(block) > int(c.peerMaxFrame) {
+		c.out = AppendHeaders(c.out[:c.blockStart], id, bytes.Clone(block), endStream, c.peerMaxFrame)
+		return
+	}
+	fl := FlagEndHeaders
+	if endStream {
+		fl |= FlagEndStream
+	}
+	AppendFrameHeader(c.out[c.blockStart:c.blockStart], uint32(len(block)), FrameHeaders, fl, id)
+}
+
+// emitBlock finishes the block for s and applies END_STREAM.
+func (c *Conn) emitBlock(s *Stream, endStream bool) {
+	c.endBlock(s.ID, endStream)
 	if endStream {
 		c.endLocal(s)
 	}
-}
-
-func (c *Conn) releaseHW() {
-	pool.Put(c.hw.buf)
-	c.hw.buf = nil
 }
 
 // endLocal records that the server ended s.
