@@ -77,7 +77,7 @@ type Conn struct {
 
 	streams     map[uint32]*Stream // open and half-closed streams; nil when empty
 	maxClientID uint32             // highest stream id the client has opened
-	closedRing  [16]uint32         // recently closed stream ids, for STREAM_CLOSED vs PROTOCOL_ERROR
+	closedRing  [16]uint32         // recently closed stream ids (bit 31: the server reset it)
 	closedNext  int
 	blocked     int // streams with blocked set
 

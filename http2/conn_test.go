@@ -473,3 +473,34 @@ func TestConnIdleHoldsNoBuffers(t *testing.T) {
 		t.Fatalf("%d requests", len(r.h.requests))
 	}
 }
+
+// TestConnDataAfterServerReset checks that DATA the client sent before it saw the server's
+// RST_STREAM is dropped quietly (its octets returned to the connection window), while DATA
+// on a stream that ended normally is answered with STREAM_CLOSED.
+func TestConnDataAfterServerReset(t *testing.T) {
+	r := newRig(t, Config{ConnWindow: InitialWindow})
+	r.mustFeed(r.get(1, false))
+	r.c.ResetStream(1, ErrCodeCancel)
+	r.drain()
+	if rstCode(r.frames(), 1) != int(ErrCodeCancel) {
+		t.Fatal("no RST_STREAM CANCEL")
+	}
+	for range 4 {
+		r.mustFeed(AppendData(nil, 1, bytes.Repeat([]byte("a"), 10000), false))
+	}
+	fs := r.frames()
+	if rstCode(fs, 1) != -1 || r.c.Glitches() != 0 {
+		t.Fatalf("in-flight DATA answered: %v, glitches %d", fs, r.c.Glitches())
+	}
+	if len(fs) != 1 || fs[0].(*xhttp2.WindowUpdateFrame).Increment != 40000 {
+		t.Fatalf("connection window not returned: %v", fs)
+	}
+	// A stream refused by the server is treated the same way.
+	r2 := newRig(t, Config{MaxConcurrentStreams: 1})
+	r2.mustFeed(r2.get(1, false))
+	r2.mustFeed(r2.get(3, false))
+	r2.mustFeed(AppendData(nil, 3, []byte("x"), false))
+	if got := rstCode(r2.frames(), 3); got != int(ErrCodeRefusedStream) || r2.c.Glitches() != 1 {
+		t.Fatalf("refused stream: rst %d glitches %d", got, r2.c.Glitches())
+	}
+}

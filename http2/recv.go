@@ -11,14 +11,39 @@ import (
 // server streams, which this server never opens, so they are always idle.
 func (c *Conn) isIdle(id uint32) bool { return id%2 == 0 || id > c.maxClientID }
 
-// recentlyClosed reports whether id is among the last streams that closed normally.
-func (c *Conn) recentlyClosed(id uint32) bool {
+// resetByUs marks a closedRing entry of a stream the server reset.
+const resetByUs = 1 << 31
+
+// recentlyClosed reports whether id is among the last streams that closed, and whether
+// the server was the one that reset it.
+func (c *Conn) recentlyClosed(id uint32) (closed, byUs bool) {
 	for _, v := range c.closedRing {
-		if v == id {
-			return true
+		if v&MaxWindow == id {
+			return true, v&resetByUs != 0
 		}
 	}
-	return false
+	return false, false
+}
+
+// closedBefore reports whether id is a recently closed stream.
+func (c *Conn) closedBefore(id uint32) bool {
+	closed, _ := c.recentlyClosed(id)
+	return closed
+}
+
+// remember records a stream that left the table (or never entered it).
+func (c *Conn) remember(id uint32, byUs bool) {
+	if byUs {
+		id |= resetByUs
+	}
+	for i, v := range c.closedRing {
+		if v&MaxWindow == id&MaxWindow {
+			c.closedRing[i] = id
+			return
+		}
+	}
+	c.closedRing[c.closedNext] = id
+	c.closedNext = (c.closedNext + 1) % len(c.closedRing)
 }
 
 // dropStream takes s out of the table, returning its unconsumed octets to the connection
@@ -35,10 +60,7 @@ func (c *Conn) dropStream(s *Stream) {
 		s.blocked = false
 		c.blocked--
 	}
-	if s.state == stateClosed {
-		c.closedRing[c.closedNext] = s.ID
-		c.closedNext = (c.closedNext + 1) % len(c.closedRing)
-	}
+	c.remember(s.ID, false)
 	s.state = stateClosed
 	if s.unconsumed > 0 {
 		c.connCredit += s.unconsumed
@@ -65,6 +87,7 @@ func (c *Conn) resetStream(se *StreamError) error {
 		c.dropStream(s)
 		c.h.OnStreamReset(s, se.Code, false)
 	}
+	c.remember(se.StreamID, true)
 	return c.glitch()
 }
 
@@ -90,6 +113,9 @@ func (c *Conn) onData(f *Frame) error {
 		// The application will never see these octets: give them back at once.
 		c.connCredit += int64(f.Length)
 		c.flushCredit(nil)
+		if _, byUs := c.recentlyClosed(f.StreamID); s == nil && byUs {
+			return nil // in flight when the server reset the stream (RFC 9113 §5.1 closed)
+		}
 		return c.resetStream(streamErr(f.StreamID, ErrCodeStreamClosed, "DATA after END_STREAM"))
 	}
 	if int64(f.Length) > s.recvWindow {
@@ -138,7 +164,7 @@ func (c *Conn) onHeaders(f *Frame, se *StreamError) error {
 		c.hdrErr = streamErr(id, ErrCodeStreamClosed, "HEADERS after END_STREAM")
 	case s != nil:
 		c.hdrKind = hdrTrailers
-	case id <= c.maxClientID && c.recentlyClosed(id):
+	case id <= c.maxClientID && c.closedBefore(id):
 		return connErr(ErrCodeStreamClosed, "HEADERS on a closed stream")
 	case id <= c.maxClientID:
 		return connErr(ErrCodeProtocol, "stream id not above the last one opened")

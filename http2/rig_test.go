@@ -165,7 +165,7 @@ func (r *rig) get(id uint32, end bool, extra ...string) []byte {
 	return AppendHeaders(nil, id, r.block(f...), end, MinMaxFrameSize)
 }
 
-// connErrCode returns the code of the GOAWAY in fs, or -1.
+// goAwayCode returns the code of the GOAWAY in fs, or -1.
 func goAwayCode(fs []xhttp2.Frame) int {
 	for _, f := range fs {
 		if g, ok := f.(*xhttp2.GoAwayFrame); ok {

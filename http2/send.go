@@ -195,6 +195,7 @@ func (c *Conn) ResetStream(streamID uint32, code ErrCode) {
 	c.grow()
 	c.out = AppendRSTStream(c.out, streamID, code)
 	c.dropStream(s)
+	c.remember(streamID, true)
 }
 
 // Consumed returns n octets of a stream's request body, delivered by OnData, to flow
