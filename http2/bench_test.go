@@ -22,6 +22,8 @@ func (h *nopHandler) OnStreamReset(s *Stream, code ErrCode, byPeer bool) {}
 func (h *nopHandler) OnWritable(s *Stream)                               {}
 func (h *nopHandler) OnGoAway(code ErrCode, debug []byte)                {}
 
+var _ Handler = (*nopHandler)(nil)
+
 // BenchmarkConnRequest measures one GET and its response on an established connection.
 func BenchmarkConnRequest(b *testing.B) {
 	h := &nopHandler{}

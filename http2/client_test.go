@@ -96,6 +96,8 @@ func (a *app) OnWritable(s *Stream) {
 	}
 }
 
+var _ Handler = (*app)(nil)
+
 // pump drives one Conn over a socket: the only goroutine of the server side.
 func pump(nc net.Conn, cfg Config) {
 	defer nc.Close()

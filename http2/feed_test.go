@@ -45,6 +45,8 @@ func (h *logHandler) OnGoAway(code ErrCode, debug []byte) {
 	fmt.Fprintf(&h.log, "goaway %v %q\n", code, debug)
 }
 
+var _ Handler = (*logHandler)(nil)
+
 // clientSession returns the bytes of a client session using every frame type.
 func clientSession() []byte {
 	var blk bytes.Buffer
