@@ -255,6 +255,9 @@ func (c *Conn) fail(e error) error {
 	return c.err
 }
 
+// NumStreams returns how many streams are open or half-closed.
+func (c *Conn) NumStreams() int { return len(c.streams) }
+
 // Err returns the connection error that ended the connection, or nil.
 func (c *Conn) Err() error { return c.err }
 

@@ -355,7 +355,7 @@ func TestConnShutdown(t *testing.T) {
 		t.Fatalf("final GOAWAY %v", fs)
 	}
 	r.mustFeed(r.get(5, true))
-	if len(r.h.requests) != 2 || r.c.Done() {
+	if len(r.h.requests) != 2 || r.c.Done() || r.c.NumStreams() != 2 {
 		t.Fatalf("requests %d, done %v", len(r.h.requests), r.c.Done())
 	}
 	r.c.ResetStream(1, ErrCodeCancel)
