@@ -130,6 +130,12 @@ func (c *Config) fill() {
 	}
 }
 
+// MaxUnconsumed is the most unconsumed input the engine keeps for one connection
+// that is reading: a handler that leaves more behind in OnData is closed with
+// ErrInputOverflow. A protocol that needs a whole message in one piece (an HTTP/1
+// request head) must refuse larger ones itself.
+const MaxUnconsumed = maxRetained
+
 // Errors reported by the engine. They are connection-level: the connection they are
 // reported for is closed.
 var (

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"sync/atomic"
 
@@ -19,6 +20,25 @@ const (
 // keep a connection alive after the response; beyond it the connection is closed.
 const maxDiscard = 256 << 10
 
+// maxHead is the largest request head the server accepts, whatever the configured
+// limits: the engine keeps at most engine.MaxUnconsumed bytes of a head that has not
+// arrived whole, so a longer one could never complete.
+const maxHead = engine.MaxUnconsumed
+
+// Errors for a request head longer than maxHead: in the request line, or after it.
+var (
+	errLineTooLong = &http1.Error{Status: 414, Reason: "request line longer than the server holds"}
+	errHeadTooLong = &http1.Error{Status: 431, Reason: "request head longer than the server holds"}
+)
+
+// headTooLarge returns the error for a head starting at in that is longer than maxHead.
+func headTooLarge(in []byte) error {
+	if bytes.IndexByte(in[:min(len(in), maxHead)], '\n') < 0 {
+		return errLineTooLong
+	}
+	return errHeadTooLong
+}
+
 // loopState is the server's per-loop state; every field is owned by that loop except
 // the atomic counters, which any goroutine may read.
 type loopState struct {
@@ -29,9 +49,12 @@ type loopState struct {
 	ctxFree     []*Ctx
 	parserFree  []*http1.Parser
 	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
+	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
 	scratch     []byte
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
+	// fileReadBytes counts file bytes sent by FilePump reads instead of sendfile.
+	fileReadBytes atomic.Uint64
 }
 
 func newLoopState(s *Server, l *engine.Loop) *loopState {
@@ -67,13 +90,20 @@ type conn struct {
 	state   uint8
 	timed   bool // header timer armed for the partial head
 	closing bool // closing after the current response; further input is ignored
-	eof     bool // the peer half-closed
+	// upgraded is set by Ctx.Upgrade: the connection belongs to another handler and
+	// OnData returns at once, leaving the unconsumed bytes to it.
+	upgraded bool
+	pumped   bool // files go through ls.pumps[cn] (the stream cannot sendfile)
+	eof      bool // the peer half-closed
 }
 
 // connHandler is the engine.Handler for HTTP/1.1 connections.
 type connHandler struct {
 	srv     *Server
 	handler atomic.Pointer[handlerBox] // swapped on reload, read at request start
+	// noSendfile makes every connection send files through a FilePump (pread in
+	// chunks) instead of sendfile(2), as an encrypted stream must. Immutable.
+	noSendfile bool
 }
 
 var _ engine.Handler = (*connHandler)(nil)
@@ -83,6 +113,9 @@ func (h *connHandler) OnOpen(ec *engine.Conn) {
 	ec.SetContext(cn)
 	ec.SetTimeout(h.srv.opts.HeaderTimeout)
 	cn.timed = true
+	if h.noSendfile {
+		cn.openPump(ec)
+	}
 }
 
 func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
@@ -93,6 +126,9 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 	ls := cn.ls
 	off := 0
 	for off < len(in) && !ec.Closed() {
+		if cn.upgraded {
+			return off
+		}
 		if cn.closing {
 			return len(in)
 		}
@@ -113,6 +149,9 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 			req := &ls.req
 			req.Reset()
 			n, err := p.ParseHead(in[off:], req)
+			if err == nil && n > maxHead || err == http1.ErrNeedMore && len(in)-off > maxHead {
+				err = headTooLarge(in[off:])
+			}
 			if err == http1.ErrNeedMore {
 				if !cn.partial {
 					// Park the parser's resume state until more bytes arrive (rare, so a
@@ -224,6 +263,7 @@ func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
 	cn.ch.handler.Load().h.ServeGale(c)
 	if !c.ended && cn.cur == c && !ec.Closed() {
 		c.detach()
+		c.awaitHandler()
 	}
 }
 
@@ -236,8 +276,12 @@ func (cn *conn) bodyComplete(ec *engine.Conn) {
 	if c.onBody != nil && !c.ended {
 		c.onBody(nil, true) // may end the response, which finishes the request
 	}
-	if cn.cur == c && c.ended {
-		cn.finish(ec)
+	if cn.cur == c {
+		if c.ended {
+			cn.finish(ec)
+		} else {
+			c.awaitHandler()
+		}
 	}
 }
 
@@ -279,11 +323,7 @@ func (cn *conn) finish(ec *engine.Conn) {
 	}
 	if !keep {
 		cn.closing = true
-		if bodyLeft {
-			ec.CloseAfterFlush(true)
-		} else {
-			ec.CloseAfterFlush(false)
-		}
+		cn.closeAfterOutput(ec, bodyLeft)
 		return
 	}
 	if ec.Buffered() > cn.ls.srv.eng.LowWater() {
@@ -372,6 +412,9 @@ func (h *connHandler) OnDrain(ec *engine.Conn) {
 		cn.cur.raw.onDrain()
 		return
 	}
+	if cn.pumped && cn.pumpDrained() {
+		return // file bytes still wait: the response's producer is not due yet
+	}
 	if c := cn.cur; c != nil && c.onDrain != nil {
 		f := c.onDrain
 		c.onDrain = nil
@@ -391,6 +434,10 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.keepAlive = false
 		cn.cur.Error(408, "request body not received in time")
+	case cn.state == stWait && !cn.cur.headSent && cn.cur.onDrain == nil:
+		// The response timeout: the handler has produced nothing in time.
+		cn.cur.keepAlive = false
+		cn.cur.Error(504, "handler did not respond in time")
 	default:
 		ec.Close(engine.ErrTimeout)
 	}
@@ -398,17 +445,27 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 
 func (h *connHandler) OnShutdown(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur == nil {
-		ec.Close(nil)
-		return
+	switch {
+	case cn.cur == nil && ec.Pending():
+		// The last response is still going out (a download): it is in flight, not
+		// idle. Let it finish within the grace period, then close; requests that
+		// arrive meanwhile are not served.
+		cn.closing = true
+		ec.CloseAfterFlush(false)
+	case cn.cur == nil:
+		ec.Close(nil) // idle: nothing queued, nothing in progress
+	default:
+		cn.cur.keepAlive = false
 	}
-	cn.cur.keepAlive = false
 }
 
 func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	cn := ec.Context().(*conn)
 	if cn.partial {
 		cn.ls.dropPartial(cn)
+	}
+	if cn.pumped {
+		cn.closePump()
 	}
 	if c := cn.cur; c != nil {
 		cn.cur = nil

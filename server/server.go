@@ -51,6 +51,13 @@ type Options struct {
 	BodyTimeout time.Duration
 	// WriteTimeout bounds the wait for the client to accept queued output (default 60s).
 	WriteTimeout time.Duration
+	// ResponseTimeout bounds the wait for a handler that went asynchronous (returned
+	// from ServeGale without ending its response) to produce output, once the request
+	// has been read: it runs from the end of the request, and again from each write of
+	// the handler (so a streaming handler making progress is never cut). When it
+	// expires the client gets 504 if nothing was sent yet, else the connection closes;
+	// either way the connection is not reused (default 60s).
+	ResponseTimeout time.Duration
 	// ServerName is sent in the Server header; empty sends none. Default "gale".
 	ServerName string
 	// HighWater and LowWater bound queued output per connection (engine defaults).
@@ -72,6 +79,7 @@ func (o *Options) fill() {
 	def(&o.IdleTimeout, 75*time.Second)
 	def(&o.BodyTimeout, 60*time.Second)
 	def(&o.WriteTimeout, 60*time.Second)
+	def(&o.ResponseTimeout, 60*time.Second)
 	if o.ServerName == "" {
 		o.ServerName = "gale"
 	}
@@ -120,6 +128,7 @@ func New(opts Options) (*Server, error) {
 type Listener struct {
 	Addr string // bound address
 	ch   *connHandler
+	dp   *dispatcher // nil unless made by ListenDispatch
 }
 
 // SetHandler swaps the listener's handler: requests that start afterwards use h,
@@ -206,6 +215,7 @@ func (s *Server) Stats() Stats {
 	for _, ls := range s.loops {
 		st.Requests += ls.requests.Load()
 		st.BadRequests += ls.badRequests.Load()
+		st.FileReadBytes += ls.fileReadBytes.Load()
 	}
 	return st
 }
@@ -215,4 +225,7 @@ type Stats struct {
 	engine.Stats
 	Requests    uint64 // requests whose head was parsed
 	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer
+	// FileReadBytes counts file body bytes read with pread and written as memory,
+	// on streams that cannot use sendfile(2) (see FilePump).
+	FileReadBytes uint64
 }
