@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/gale-server/gale/internal/os/pool"
@@ -23,33 +22,11 @@ const (
 	maxIovecs     = 64      // memory segments per writer batch
 )
 
-// Loop is one event loop of the portable engine: a goroutine that runs posted
-// closures, the connections' read and write completions among them, and the timers
-// of its connections. Fields without a lock note are owned by the loop's goroutine.
-type Loop struct {
-	id      int
-	eng     *Engine
-	conns   map[*Conn]struct{}
-	nconns  int
-	buf     []byte // retained input followed by a new chunk, for dispatch
-	cache   pool.Cache
-	wheel   wheel
-	now     time.Time
-	nowNano int64
-	dirty   []*Conn
-	pending []*Conn
-	outqs   []*outq // free list
-	drain   bool    // graceful shutdown in progress
-	stop    bool
-	iters   uint64    // loop iterations, for tests of the wake-up policy
-	stats   loopStats // atomic: read by any goroutine
-
-	mu      sync.Mutex    // guards tasks and stopped
-	tasks   []func()      // guarded by mu
-	stopped bool          // guarded by mu: the loop has ended and drops new closures
-	spare   []func()      // loop-owned swap buffer for tasks
-	wake    chan struct{} // capacity 1: a closure has been posted
-	done    chan struct{}
+// loopSys is the portable engine's part of a Loop.
+type loopSys struct {
+	conns map[*Conn]struct{} // owned by the loop
+	buf   []byte             // owned by the loop: retained input followed by a new chunk, for dispatch
+	wake  chan struct{}      // capacity 1: a closure has been posted
 }
 
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
@@ -112,7 +89,7 @@ func (l *Loop) addConn(nc net.Conn, h Handler) {
 		nc.Close()
 		return
 	}
-	c := &Conn{nc: nc, fd: rawFD(nc), h: h, loop: l, rgo: make(chan struct{}, 1)}
+	c := &Conn{connSys: connSys{nc: nc, fd: rawFD(nc), h: h, rgo: make(chan struct{}, 1)}, loop: l}
 	l.conns[c] = struct{}{}
 	l.nconns++
 	l.stats.active.Add(1)
@@ -272,7 +249,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	if q := c.out; q != nil {
 		for i := range q.segs {
 			s := &q.segs[i]
-			if s.buf != nil && i >= q.busy {
+			if s.buf != nil && s.release == nil && i >= q.busy {
 				l.cache.Put(s.buf) // a batch being written is left to the GC
 			}
 			if s.file != nil {
@@ -287,7 +264,9 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	}
 	delete(l.conns, c)
 	close(c.rgo)
-	c.nc.Close()
+	if c.nc != nil {
+		c.nc.Close()
+	}
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
@@ -343,6 +322,7 @@ type writeJob struct {
 	track bool // report progress piece by piece (a write timeout is set)
 	bufs  net.Buffers
 	file  *os.File
+	pipe  bool // file is a pipe: read on from where it is, not at off
 	off   int64
 	n     int64
 }
@@ -351,12 +331,12 @@ type writeJob struct {
 // It calls no handler and closes nothing, so it is safe inside Conn.Write.
 func (l *Loop) startWrite(c *Conn) {
 	q := c.out
-	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting) != 0 {
+	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting|fConnecting) != 0 {
 		return
 	}
 	var w writeJob
 	if s := &q.segs[0]; s.file != nil {
-		w = writeJob{file: s.file, off: s.foff, n: min(s.fn, sendfileChunk)}
+		w = writeJob{file: s.file, pipe: s.pipe, off: s.foff, n: min(s.fn, sendfileChunk)}
 		q.busy = 1
 	} else {
 		for i := range q.segs {
@@ -384,9 +364,14 @@ func (l *Loop) write(c *Conn, w writeJob) {
 		if w.track {
 			dst = progressWriter{c}
 		}
-		n, err = io.Copy(dst, io.NewSectionReader(w.file, w.off, w.n))
+		var src io.Reader = io.NewSectionReader(w.file, w.off, w.n)
+		short := ErrFileShrank
+		if w.pipe {
+			src, short = io.LimitReader(w.file, w.n), ErrPipeShort
+		}
+		n, err = io.Copy(dst, src)
 		if err == nil && n < w.n {
-			err = ErrFileShrank
+			err = short
 		}
 	} else {
 		if w.track {
@@ -439,7 +424,7 @@ func (l *Loop) written(c *Conn, n int64, err error) {
 
 func (l *Loop) popSeg(q *outq) {
 	s := q.segs[0]
-	if s.buf != nil {
+	if s.buf != nil && s.release == nil {
 		l.cache.Put(s.buf)
 	}
 	if s.file != nil {

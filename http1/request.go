@@ -44,6 +44,12 @@ type Request struct {
 	// for an absolute-form target with an empty path, "*" for asterisk-form and empty for
 	// authority-form.
 	Path []byte
+	// NormPath is Path in normal form (NormalizePath): decoded, with dot segments and
+	// repeated slashes removed. Routing, the file server and the proxy act on it and on
+	// nothing else. It is Path itself when Path is already normal (no copy), else a view
+	// into storage the Request keeps across Reset. It is "*" for asterisk-form and empty
+	// for authority-form. A Path that cannot be normalized fails ParseHead with 400.
+	NormPath []byte
 	// Query is what follows the first '?' in the target (without the '?'), or nil.
 	Query []byte
 	// Host is the authority from an absolute-form or authority-form target, otherwise the
@@ -71,19 +77,36 @@ type Request struct {
 	Upgrade bool
 	// Close is true when the Connection field has the "close" token.
 	Close bool
+
+	// normBuf is the storage NormPath is written to when Path is not normal.
+	normBuf []byte
 }
 
-// Reset clears r for the next request, keeping the Headers backing array.
+// Reset clears r for the next request, keeping the Headers backing array and the
+// storage of NormPath.
 func (r *Request) Reset() {
-	h := r.Headers[:0]
-	*r = Request{Headers: h, ContentLength: -1}
+	h, nb := r.Headers[:0], r.normBuf[:0]
+	*r = Request{Headers: h, ContentLength: -1, normBuf: nb}
+}
+
+// normalize sets NormPath from Path (origin-form and absolute-form).
+func (r *Request) normalize() *Error {
+	n, copied, err := normalizePath(r.normBuf[:0], r.Path)
+	if err != nil {
+		return err
+	}
+	if copied {
+		r.normBuf = n[:0]
+	}
+	r.NormPath = n
+	return nil
 }
 
 // Header returns the value of the first field named name, compared without regard to
 // ASCII case, and whether there was one. It does not allocate.
 func (r *Request) Header(name string) ([]byte, bool) {
 	for i := range r.Headers {
-		if foldEqAny(r.Headers[i].Name, name) {
+		if EqualFold(r.Headers[i].Name, name) {
 			return r.Headers[i].Value, true
 		}
 	}
@@ -96,7 +119,7 @@ func (r *Request) Header(name string) ([]byte, bool) {
 // for Connection, Upgrade, TE and similar token lists and does not allocate.
 func (r *Request) HasToken(name, token string) bool {
 	for i := range r.Headers {
-		if !foldEqAny(r.Headers[i].Name, name) {
+		if !EqualFold(r.Headers[i].Name, name) {
 			continue
 		}
 		if ListHasToken(r.Headers[i].Value, token) {
@@ -118,7 +141,7 @@ func ListHasToken(list []byte, token string) bool {
 				break
 			}
 		}
-		if foldEqAny(item, token) {
+		if EqualFold(item, token) {
 			return true
 		}
 	}
@@ -157,7 +180,7 @@ func (r *Request) finish(lim *Limits) *Error {
 			}
 		case 14:
 			if foldEq(name, "content-length") && clErr == nil {
-				n, ok := parseDecimal(v)
+				n, ok := ParseDecimal(v)
 				switch {
 				case !ok:
 					clErr = errCLInvalid
@@ -257,7 +280,7 @@ func scanCodings(v []byte, chunked, other *bool) *Error {
 		if len(item) == 0 {
 			continue
 		}
-		if *chunked || !isToken(item) {
+		if *chunked || !IsToken(item) {
 			return errTENotChunked
 		}
 		if foldEq(item, "chunked") {

@@ -49,9 +49,12 @@ type loopState struct {
 	ctxFree     []*Ctx
 	parserFree  []*http1.Parser
 	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
+	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
 	scratch     []byte
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
+	// fileReadBytes counts file bytes sent by FilePump reads instead of sendfile.
+	fileReadBytes atomic.Uint64
 }
 
 func newLoopState(s *Server, l *engine.Loop) *loopState {
@@ -87,14 +90,21 @@ type conn struct {
 	state   uint8
 	timed   bool // header timer armed for the partial head
 	closing bool // closing after the current response; further input is ignored
-	eof     bool // the peer half-closed
-	held    bool // pipelined input waits until queued output has been sent (OnFlushed)
+	// upgraded is set by Ctx.Upgrade: the connection belongs to another handler and
+	// OnData returns at once, leaving the unconsumed bytes to it.
+	upgraded bool
+	pumped   bool // files go through ls.pumps[cn] (the stream cannot sendfile)
+	eof      bool // the peer half-closed
+	held     bool // pipelined input waits until queued output has been sent (OnFlushed)
 }
 
 // connHandler is the engine.Handler for HTTP/1.1 connections.
 type connHandler struct {
 	srv     *Server
 	handler atomic.Pointer[handlerBox] // swapped on reload, read at request start
+	// noSendfile makes every connection send files through a FilePump (pread in
+	// chunks) instead of sendfile(2), as an encrypted stream must. Immutable.
+	noSendfile bool
 }
 
 var (
@@ -111,6 +121,9 @@ func (h *connHandler) OnOpen(ec *engine.Conn) {
 	// no progress for that long.
 	ec.SetWriteTimeout(h.srv.opts.WriteTimeout)
 	cn.timed = true
+	if h.noSendfile {
+		cn.openPump(ec)
+	}
 }
 
 func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
@@ -121,6 +134,9 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 	ls := cn.ls
 	off := 0
 	for off < len(in) && !ec.Closed() {
+		if cn.upgraded {
+			return off
+		}
 		if cn.closing {
 			return len(in)
 		}
@@ -131,7 +147,7 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 				ec.PauseRead()
 				return off
 			}
-			if ls.outputHigh(ec) {
+			if cn.outputHigh(ec) {
 				// Earlier responses, in memory or files, are above the high-water mark:
 				// parse no further request until all of it has gone (OnFlushed).
 				cn.held = true
@@ -323,14 +339,10 @@ func (cn *conn) finish(ec *engine.Conn) {
 	}
 	if !keep {
 		cn.closing = true
-		if bodyLeft {
-			ec.CloseAfterFlush(true)
-		} else {
-			ec.CloseAfterFlush(false)
-		}
+		cn.closeAfterOutput(ec, bodyLeft)
 		return
 	}
-	if ec.Pending() {
+	if cn.outputPending(ec) {
 		// The response is still going out: the engine's write timeout bounds each wait
 		// for progress, and the idle timeout starts once all of it has been sent.
 		ec.CancelTimeout()
@@ -418,6 +430,9 @@ func (h *connHandler) OnDrain(ec *engine.Conn) {
 		cn.cur.raw.onDrain()
 		return
 	}
+	if cn.pumped && cn.pumpDrained() {
+		return // file bytes still wait: the response's producer is not due yet
+	}
 	if c := cn.cur; c != nil && c.onDrain != nil {
 		f := c.onDrain
 		c.onDrain = nil
@@ -433,6 +448,10 @@ func (h *connHandler) OnFlushed(ec *engine.Conn) {
 	if cn.cur != nil || cn.closing {
 		return
 	}
+	if cn.pumped && cn.pumpDrained() {
+		ec.WantFlushed() // file bytes still wait in the pump: not sent yet
+		return
+	}
 	if cn.held {
 		cn.held = false
 		ec.ResumeRead()
@@ -442,11 +461,20 @@ func (h *connHandler) OnFlushed(ec *engine.Conn) {
 	}
 }
 
-// outputHigh reports whether ec's queued output, memory and file segments alike, is
-// above the high-water mark.
-func (ls *loopState) outputHigh(ec *engine.Conn) bool {
-	hw := ls.srv.eng.HighWater()
+// outputHigh reports whether cn's queued output, memory and files alike (those still
+// waiting in its FilePump included), is above the high-water mark.
+func (cn *conn) outputHigh(ec *engine.Conn) bool {
+	hw := cn.ls.srv.eng.HighWater()
+	if cn.pumped {
+		return cn.ls.pumps[cn].Buffered() > hw
+	}
 	return ec.Buffered() > hw || ec.Pending() && ec.QueuedBytes() > int64(hw)
+}
+
+// outputPending reports whether any of cn's output still waits to be sent, in the
+// engine's queue or in its FilePump.
+func (cn *conn) outputPending(ec *engine.Conn) bool {
+	return ec.Pending() || cn.pumped && cn.ls.pumps[cn].Pending()
 }
 
 func (h *connHandler) OnTimeout(ec *engine.Conn) {
@@ -473,12 +501,12 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 func (h *connHandler) OnShutdown(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
 	switch {
-	case cn.cur == nil && ec.Pending():
+	case cn.cur == nil && cn.outputPending(ec):
 		// The last response is still going out (a download): it is in flight, not
 		// idle. Let it finish within the grace period, then close; requests that
 		// arrive meanwhile are not served.
 		cn.closing = true
-		ec.CloseAfterFlush(false)
+		cn.closeAfterOutput(ec, false)
 	case cn.cur == nil:
 		ec.Close(nil) // idle: nothing queued, nothing in progress
 	default:
@@ -490,6 +518,9 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	cn := ec.Context().(*conn)
 	if cn.partial {
 		cn.ls.dropPartial(cn)
+	}
+	if cn.pumped {
+		cn.closePump()
 	}
 	if c := cn.cur; c != nil {
 		cn.cur = nil

@@ -25,9 +25,10 @@ var (
 // with Post. A Ctx is valid until its response ends (End, Respond, Error) or the
 // connection closes; it is recycled afterwards.
 type Ctx struct {
-	cn  *conn
-	ec  *engine.Conn
-	req *http1.Request
+	cn   *conn
+	ec   *engine.Conn
+	pump *FilePump // nil unless files must be read (a stream that cannot sendfile)
+	req  *http1.Request
 
 	hdr       Header
 	trailer   Header
@@ -61,6 +62,7 @@ type Ctx struct {
 
 func (c *Ctx) init(cn *conn, ec *engine.Conn, req *http1.Request) {
 	c.cn, c.ec, c.req = cn, ec, req
+	c.pump = cn.pump()
 	c.status = 200
 	c.clen = -1
 	c.keepAlive = req.KeepAlive
@@ -117,7 +119,12 @@ func (c *Ctx) Ended() bool { return c.ended }
 func (c *Ctx) HeadSent() bool { return c.headSent }
 
 // Buffered reports the connection's queued output in bytes.
-func (c *Ctx) Buffered() int { return c.ec.Buffered() }
+func (c *Ctx) Buffered() int {
+	if c.pump != nil {
+		return c.pump.Buffered()
+	}
+	return c.ec.Buffered()
+}
 
 // SetContentLength declares the body length. Without it the body is chunked for
 // HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0 clients.
@@ -197,7 +204,7 @@ func (c *Ctx) ResumeBody() {
 func (c *Ctx) continue100() {
 	if c.req.Expect100 && !c.sent100 && !c.headSent {
 		c.sent100 = true
-		c.ec.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+		c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
 }
 
@@ -210,13 +217,13 @@ func (c *Ctx) WriteInformational(status int, h *Header) {
 	b := http1.AppendStatusLine(c.cn.ls.scratch[:0], 1, status)
 	if h != nil {
 		for _, f := range h.kv {
-			if validField(f.name, f.value) {
+			if http1.ValidField(f.name, f.value) {
 				b = http1.AppendHeader(b, f.name, f.value)
 			}
 		}
 	}
 	b = append(b, "\r\n"...)
-	c.ec.Write(b)
+	c.write(b)
 	c.cn.ls.scratch = b
 }
 
@@ -237,7 +244,7 @@ func (c *Ctx) WriteHeader(status int) {
 	c.status = status
 	c.headSent = true
 	if v := c.hdr.Get("Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 && c.clen < 0 {
+		if n, ok := http1.ParseDecimal(v); ok && c.clen < 0 {
 			c.clen = n
 		}
 		c.hdr.Del("Content-Length")
@@ -254,7 +261,7 @@ func (c *Ctx) WriteHeader(status int) {
 	b = http1.AppendDateAt(b, c.ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)
 	for _, f := range c.hdr.kv {
-		if validField(f.name, f.value) {
+		if http1.ValidField(f.name, f.value) {
 			b = http1.AppendHeader(b, f.name, f.value)
 		}
 	}
@@ -285,7 +292,7 @@ func (c *Ctx) WriteHeader(status int) {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	c.ec.Write(b)
+	c.write(b)
 	ls.scratch = b
 	c.awaitHandler()
 }
@@ -324,13 +331,13 @@ func (c *Ctx) Write(p []byte) (int, error) {
 		ls := c.cn.ls
 		b := strconv.AppendInt(ls.scratch[:0], int64(n), 16)
 		b = append(b, "\r\n"...)
-		c.ec.Write(b)
-		c.ec.Write(p[:n])
+		c.write(b)
+		c.write(p[:n])
 		ls.scratch = b
-		if c.ec.Write(crlf) != nil {
+		if c.write(crlf) != nil {
 			return 0, ErrConnClosed
 		}
-	} else if c.ec.Write(p[:n]) != nil {
+	} else if c.write(p[:n]) != nil {
 		return 0, ErrConnClosed
 	}
 	c.written += int64(n)
@@ -368,12 +375,12 @@ func (c *Ctx) SendFile(fd int, off, n int64, release func()) {
 		ls := c.cn.ls
 		b := strconv.AppendInt(ls.scratch[:0], n, 16)
 		b = append(b, "\r\n"...)
-		c.ec.Write(b)
+		c.write(b)
 		ls.scratch = b
-		c.ec.SendFile(fd, off, n, release)
-		c.ec.Write(crlf)
+		c.sendFile(fd, off, n, release)
+		c.write(crlf)
 	} else {
-		c.ec.SendFile(fd, off, n, release)
+		c.sendFile(fd, off, n, release)
 	}
 	c.written += n
 	c.awaitHandler()
@@ -392,7 +399,7 @@ func (c *Ctx) End() {
 		c.WriteHeader(c.status)
 	}
 	if c.chunked {
-		c.ec.Write(http1.AppendLastChunk(c.cn.ls.scratch[:0], c.trailerFields()))
+		c.write(http1.AppendLastChunk(c.cn.ls.scratch[:0], c.trailerFields()))
 	} else if c.clen >= 0 && c.written < c.clen && !c.isHead && bodyAllowed(c.status) {
 		c.keepAlive = false
 	}
@@ -406,7 +413,7 @@ func (c *Ctx) trailerFields() []http1.Header {
 	}
 	out := make([]http1.Header, 0, len(c.trailer.kv))
 	for _, f := range c.trailer.kv {
-		if validField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
+		if http1.ValidField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
 			out = append(out, http1.Header{Name: []byte(f.name), Value: []byte(f.value)})
 		}
 	}
@@ -427,7 +434,7 @@ func (c *Ctx) Respond(status int, contentType string, body []byte) {
 	c.clen = int64(len(body))
 	c.WriteHeader(status)
 	if !c.isHead && bodyAllowed(c.status) {
-		c.ec.Write(body)
+		c.write(body)
 		c.written = int64(len(body))
 	}
 	c.End()
@@ -495,6 +502,7 @@ func cloneRequest(dst, src *http1.Request, buf []byte) []byte {
 	dst.Host = put(src.Host)
 	dst.Path = subslice(dst.Target, src.Target, src.Path)
 	dst.Query = subslice(dst.Target, src.Target, src.Query)
+	dst.NormPath = subslice(dst.Target, src.Target, src.NormPath) // a copy unless a view of Target
 	for _, h := range src.Headers {
 		hdrs = append(hdrs, http1.Header{Name: put(h.Name), Value: put(h.Value)})
 	}

@@ -108,28 +108,40 @@ func TestShutdownFinishesQueuedResponse(t *testing.T) {
 	const size = 16 << 20
 	f := patternFile(t, size)
 	s := newServer(t, fileHandler(f, size), nil)
-	c := dial(t, s.Addr())
-	c.(*net.TCPConn).SetReadBuffer(64 << 10)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "GET")
-	if resp.ContentLength != size {
-		t.Fatalf("Content-Length %d", resp.ContentLength)
+	type download struct {
+		br    *bufio.Reader
+		body  io.Reader
+		first []byte
 	}
-	first := make([]byte, 1<<20)
-	if _, err := io.ReadFull(resp.Body, first); err != nil {
-		t.Fatal(err)
+	var downloads []download
+	// One download sent with sendfile, one through a FilePump (as over TLS).
+	for _, addr := range []string{s.Addr(), listenNoSendfile(t, s, fileHandler(f, size))} {
+		c := dial(t, addr)
+		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp := readResponse(t, br, "GET")
+		if resp.ContentLength != size {
+			t.Fatalf("Content-Length %d", resp.ContentLength)
+		}
+		first := make([]byte, 1<<20)
+		if _, err := io.ReadFull(resp.Body, first); err != nil {
+			t.Fatal(err)
+		}
+		downloads = append(downloads, download{br, resp.Body, first})
 	}
 	done := shutdownAsync(t, s, 20*time.Second)
-	rest, err := io.ReadAll(resp.Body)
-	if err != nil || len(first)+len(rest) != size {
-		t.Fatalf("download cut at shutdown: %d of %d bytes, %v", len(first)+len(rest), size, err)
+	for i, d := range downloads {
+		rest, err := io.ReadAll(d.body)
+		if err != nil || len(d.first)+len(rest) != size {
+			t.Fatalf("download %d cut at shutdown: %d of %d bytes, %v", i, len(d.first)+len(rest), size, err)
+		}
+		readSum(t, io.MultiReader(bytes.NewReader(d.first), bytes.NewReader(rest)), size)
+		expectClosed(t, d.br)
 	}
-	readSum(t, io.MultiReader(bytes.NewReader(first), bytes.NewReader(rest)), size)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	expectClosed(t, br)
 }
 
 // TestShutdownClosesIdleAtOnce: a keep-alive connection with nothing queued is closed
@@ -156,8 +168,12 @@ func TestPipelinedOutputBounded(t *testing.T) {
 	f := patternFile(t, fileSize)
 	var maxQueued atomic.Int64
 	serveFile := fileHandler(f, fileSize)
-	s := startServer(t, HandlerFunc(func(c *Ctx) {
-		if q := c.Conn().QueuedBytes(); q > maxQueued.Load() {
+	h := HandlerFunc(func(c *Ctx) {
+		q := c.Conn().QueuedBytes()
+		if c.cn.pumped {
+			q = int64(c.cn.ls.pumps[c.cn].Buffered())
+		}
+		if q > maxQueued.Load() {
 			maxQueued.Store(q) // one loop serves the connection: no lost update
 		}
 		if string(c.Request().Path) == "/file" {
@@ -165,8 +181,21 @@ func TestPipelinedOutputBounded(t *testing.T) {
 			return
 		}
 		c.Respond(200, "text/plain", c.Request().Path)
-	}), func(o *Options) { o.Workers = 1 })
-	c := dial(t, s.Addr())
+	})
+	s := startServer(t, h, func(o *Options) { o.Workers = 1 })
+	for _, addr := range []string{s.Addr(), listenNoSendfile(t, s, h)} {
+		maxQueued.Store(0)
+		pipelineUnread(t, s, addr, n, fileSize, &maxQueued)
+	}
+}
+
+// pipelineUnread pipelines n requests on a new connection to addr without reading,
+// then reads every response and checks that no request was parsed with more than the
+// high-water mark of output queued (as the handler recorded in maxQueued).
+func pipelineUnread(t *testing.T, s *Server, addr string, n, fileSize int, maxQueued *atomic.Int64) {
+	t.Helper()
+	in0 := s.Stats().BytesIn
+	c := dial(t, addr)
 	c.(*net.TCPConn).SetReadBuffer(16 << 10)
 	var reqs bytes.Buffer
 	for i := 0; i < n; i++ {
@@ -180,7 +209,7 @@ func TestPipelinedOutputBounded(t *testing.T) {
 	go func() { _, err := c.Write(reqs.Bytes()); wrote <- err }()
 	// The server reads many requests (one read holds 32 KiB or more) before the
 	// client reads anything.
-	waitFor(t, "the server to read requests", func() bool { return s.Stats().BytesIn >= uint64(min(reqs.Len(), 32<<10)) })
+	waitFor(t, "the server to read requests", func() bool { return s.Stats().BytesIn-in0 >= uint64(min(reqs.Len(), 32<<10)) })
 	br := bufio.NewReader(c)
 	for i := 0; i < n; i++ {
 		resp := readResponse(t, br, "GET")
@@ -245,9 +274,9 @@ func throttledRead(t testing.TB, r io.Reader, size, rate int64, want []byte) {
 // handed to the kernel: the idle timeout must exceed the time the client takes to
 // read what the socket buffers hold, up to 4 MiB here.)
 func TestSlowDownloadOutlivesIdleTimeout(t *testing.T) {
-	size, rate := int64(40<<20), int64(8<<20) // 5 s
+	size, rate := int64(24<<20), int64(8<<20) // 3 s
 	if heavy(t) {
-		size = 100 << 20 // 12.5 s
+		size = 100 << 20 // 12.5 s each
 	}
 	f := patternFile(t, size)
 	want := patternSum(size) // before the downloads: the idle timeout runs between them
@@ -255,22 +284,24 @@ func TestSlowDownloadOutlivesIdleTimeout(t *testing.T) {
 		o.IdleTimeout = 2 * time.Second
 		o.WriteTimeout = time.Second
 	})
-	c := dial(t, s.Addr())
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	c.(*net.TCPConn).SetReadBuffer(64 << 10)
-	br := bufio.NewReader(c)
-	for _, r := range []int64{rate, 1 << 40} { // throttled, then at full speed
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp := readResponse(t, br, "GET")
-		if resp.ContentLength != size {
-			t.Fatalf("Content-Length %d", resp.ContentLength)
+	for _, addr := range []string{s.Addr(), listenNoSendfile(t, s, fileHandler(f, size))} {
+		c := dial(t, addr)
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		br := bufio.NewReader(c)
+		for _, r := range []int64{rate, 1 << 40} { // throttled, then at full speed
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp := readResponse(t, br, "GET")
+			if resp.ContentLength != size {
+				t.Fatalf("Content-Length %d", resp.ContentLength)
+			}
+			throttledRead(t, resp.Body, size, r, want)
 		}
-		throttledRead(t, resp.Body, size, r, want)
+		expectClosed(t, br) // the idle timeout after the second download
 	}
-	if n := s.Stats().Accepted; n != 1 {
-		t.Fatalf("%d connections for two downloads", n)
+	if n := s.Stats().Accepted; n != 2 {
+		t.Fatalf("%d connections for two downloads on each of two listeners", n)
 	}
-	expectClosed(t, br) // the idle timeout after the second download
 }
 
 // TestStalledClientsReleased: every response kind is bounded by the write timeout:

@@ -128,6 +128,7 @@ func New(opts Options) (*Server, error) {
 type Listener struct {
 	Addr string // bound address
 	ch   *connHandler
+	dp   *dispatcher // nil unless made by ListenDispatch
 }
 
 // SetHandler swaps the listener's handler: requests that start afterwards use h,
@@ -214,6 +215,7 @@ func (s *Server) Stats() Stats {
 	for _, ls := range s.loops {
 		st.Requests += ls.requests.Load()
 		st.BadRequests += ls.badRequests.Load()
+		st.FileReadBytes += ls.fileReadBytes.Load()
 	}
 	return st
 }
@@ -223,4 +225,7 @@ type Stats struct {
 	engine.Stats
 	Requests    uint64 // requests whose head was parsed
 	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer
+	// FileReadBytes counts file body bytes read with pread and written as memory,
+	// on streams that cannot use sendfile(2) (see FilePump).
+	FileReadBytes uint64
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // Symlink policies accepted by Options.FollowSymlinks.
@@ -159,7 +161,12 @@ func New(opts Options) (*Handler, error) {
 		if !validPrefix(opts.Prefix) {
 			return nil, fmt.Errorf("static: Prefix %q must start with a single '/' and hold no space, control byte, '?' or '#'", opts.Prefix)
 		}
-		h.prefix, h.urlBase = opts.Prefix, strings.TrimSuffix(opts.Prefix, "/")
+		norm, perr := http1.NormalizePath(nil, []byte(opts.Prefix))
+		if perr != nil {
+			return nil, fmt.Errorf("static: Prefix %q: %s", opts.Prefix, perr.Reason)
+		}
+		h.prefix = string(norm)
+		h.urlBase = strings.TrimSuffix(string(http1.AppendEscapedPath(nil, norm)), "/")
 	}
 	if h.index, err = validIndex(opts.Index); err != nil {
 		return nil, err
@@ -171,7 +178,7 @@ func New(opts Options) (*Handler, error) {
 		}
 		h.fallback, h.hasFallback = p.rel, true
 	}
-	if !validFieldValue(opts.CacheControl) {
+	if !http1.ValidFieldValue(opts.CacheControl) {
 		return nil, fmt.Errorf("static: CacheControl %q contains characters not allowed in a header field", opts.CacheControl)
 	}
 	h.cacheControl = opts.CacheControl
@@ -242,18 +249,6 @@ func validPrefix(p string) bool {
 	}
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether s may be sent as a header field value: visible
-// ASCII, space and tab only (no CR or LF, so no header injection).
-func validFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\t' && (c < ' ' || c == 0x7f) {
 			return false
 		}
 	}

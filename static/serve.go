@@ -5,41 +5,35 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// exchange is the part of server.Ctx the file server uses. ServeGale adapts
-// *server.Ctx to it; tests drive the same code through a recorder.
-type exchange interface {
-	// ReqHeader returns the value of a request field.
-	ReqHeader(name string) ([]byte, bool)
-	// IsHead reports a HEAD request; the server drops body bytes by itself.
-	IsHead() bool
-	// Now is the loop's cached clock.
-	Now() time.Time
-	SetHeader(name, value string)
-	// AppendHeader appends pre-rendered "Name: value\r\n" lines.
-	AppendHeader(lines []byte)
-	SetContentLength(n int64)
-	WriteHeader(status int)
-	Write(p []byte) (int, error)
-	SendFile(fd int, off, n int64, release func())
-	End()
-	Respond(status int, contentType string, body []byte)
-	Error(status int, msg string)
-}
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
+)
 
 const textPlain = "text/plain; charset=utf-8"
 
-// serve answers one request. method and rawPath are as received (rawPath undecoded,
-// without the query); query is the raw query without '?'.
-func (h *Handler) serve(x exchange, method, rawPath, query []byte) {
+// serve answers one request. It acts on the request's normalized path (the one
+// routing matched); a request without one (an Exchange that does not normalize) has
+// its raw path normalized here by the same function. The query is the raw query
+// without '?'.
+func (h *Handler) serve(x server.Exchange) {
+	method, query := x.Method(), x.Query()
+	norm := x.NormPath()
+	if norm == nil {
+		n, err := http1.NormalizePath(nil, x.Path())
+		if err != nil {
+			x.Error(err.Status, "")
+			return
+		}
+		norm = n
+	}
 	if string(method) != "GET" && string(method) != "HEAD" {
-		x.SetHeader("Allow", "GET, HEAD")
+		x.Header().Set("Allow", "GET, HEAD")
 		x.Respond(405, textPlain, []byte("Method Not Allowed\n"))
 		return
 	}
 	now := x.Now()
-	p, status := h.requestPath(rawPath)
+	p, status := h.requestPath(norm)
 	if status != 0 {
 		x.Error(status, "")
 		return
@@ -69,27 +63,22 @@ func (h *Handler) serve(x exchange, method, rawPath, query []byte) {
 	}
 }
 
-// requestPath removes the mount prefix from the raw path and cleans the rest. The
-// prefix itself ("/assets" for prefix "/assets") names the root as a directory without
-// its trailing slash, which is then redirected like any other directory.
-func (h *Handler) requestPath(raw []byte) (cleanedPath, int) {
+// requestPath removes the mount prefix (normalized as well) from the normalized path
+// and splits the rest. The prefix itself ("/assets" for prefix "/assets") names the
+// root as a directory without its trailing slash, which is then redirected like any
+// other directory.
+func (h *Handler) requestPath(norm []byte) (cleanedPath, int) {
 	if h.prefix == "" {
-		return cleanPath(raw)
+		return splitPath(norm)
 	}
-	if len(raw) > maxPathLen {
-		return cleanedPath{}, 414
-	}
-	if !bytes.HasPrefix(raw, []byte(h.prefix)) {
+	if !bytes.HasPrefix(norm, []byte(h.prefix)) {
 		return cleanedPath{}, 404
 	}
-	rest := raw[len(h.prefix):]
-	switch {
-	case len(rest) == 0 && !strings.HasSuffix(h.prefix, "/"):
+	rest := norm[len(h.prefix):]
+	if len(rest) == 0 && !strings.HasSuffix(h.prefix, "/") {
 		return cleanedPath{}, 0
-	case len(rest) == 0 || rest[0] != '/':
-		rest = append([]byte{'/'}, rest...)
 	}
-	return cleanPath(rest)
+	return splitPath(rest)
 }
 
 // urlPath returns the URL path of a cleaned path under the mount prefix, with a
@@ -104,7 +93,7 @@ func (h *Handler) urlPath(rel string, dir bool) string {
 
 // serveDirectory answers a path ending in '/': the first index file that exists, else
 // a listing when browsing is on, else the fallback or 404.
-func (h *Handler) serveDirectory(x exchange, rel string, now time.Time) {
+func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 	for _, name := range h.index {
 		key := name
 		if rel != "" {
@@ -131,18 +120,18 @@ func (h *Handler) serveDirectory(x exchange, rel string, now time.Time) {
 // redirectToDir answers 301 to the directory form of rel, keeping the query. The
 // Location is built from the cleaned path, never echoed, so "//host" cannot become an
 // open redirect.
-func (h *Handler) redirectToDir(x exchange, rel string, query []byte) {
+func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
-	if len(query) > 0 && validFieldValue(string(query)) {
+	if len(query) > 0 && http1.ValidFieldValue(query) {
 		loc += "?" + string(query)
 	}
-	x.SetHeader("Location", loc)
+	x.Header().Set("Location", loc)
 	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
 }
 
 // serveMissing answers a lookup that failed with err: the fallback file when err is
 // errNotFound and a fallback is configured, else the error.
-func (h *Handler) serveMissing(x exchange, err error, now time.Time) {
+func (h *Handler) serveMissing(x server.Exchange, err error, now time.Time) {
 	if err == errNotFound && h.hasFallback {
 		if e, ferr := h.cache.get(h.fallback, now); ferr == nil {
 			h.serveEntry(x, e, now)
@@ -152,7 +141,7 @@ func (h *Handler) serveMissing(x exchange, err error, now time.Time) {
 	h.serveError(x, err)
 }
 
-func (h *Handler) serveError(x exchange, err error) {
+func (h *Handler) serveError(x server.Exchange, err error) {
 	switch err {
 	case errNotFound, errIsDir:
 		x.Error(404, "")
@@ -165,7 +154,7 @@ func (h *Handler) serveError(x exchange, err error) {
 
 // serveEntry answers with the file of e (or its best precompressed variant) and drops
 // the caller's reference on e.
-func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
+func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	e = h.pickVariant(x, e, now)
 	defer e.release()
 	switch evalPreconditions(requestConditions(x), e.etag, e.modSec) {
@@ -173,7 +162,7 @@ func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
 		x.Error(412, "")
 		return
 	case condNotModified:
-		x.AppendHeader(e.hdrMeta)
+		x.Header().AppendRaw(e.hdrMeta)
 		x.WriteHeader(304)
 		x.End()
 		return
@@ -190,14 +179,14 @@ func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
 			h.sendMultipart(x, e, rs)
 			return
 		case err != ErrRangeInvalid:
-			x.SetHeader("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
+			x.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
 			x.Respond(416, textPlain, []byte("Range Not Satisfiable\n"))
 			return
 		}
 	}
-	x.AppendHeader(e.hdrType)
-	x.AppendHeader(e.hdrMeta)
-	x.AppendHeader(e.hdrBody)
+	x.Header().AppendRaw(e.hdrType)
+	x.Header().AppendRaw(e.hdrMeta)
+	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(e.size)
 	x.WriteHeader(200)
 	if !head {
@@ -208,7 +197,7 @@ func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
 
 // pickVariant returns the precompressed variant of e the request accepts best, moving
 // the caller's reference to it, or e itself.
-func (h *Handler) pickVariant(x exchange, e *entry, now time.Time) *entry {
+func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry {
 	if e.siblings == 0 {
 		return e
 	}
@@ -231,12 +220,12 @@ func (h *Handler) pickVariant(x exchange, e *entry, now time.Time) *entry {
 
 // ifRange reports whether a Range field may be honoured: there is no If-Range, or it
 // matches e.
-func (h *Handler) ifRange(x exchange, e *entry) bool {
+func (h *Handler) ifRange(x server.Exchange, e *entry) bool {
 	v, ok := x.ReqHeader("If-Range")
 	return !ok || ifRangeMatches(v, e.etag, e.modSec)
 }
 
-func requestConditions(x exchange) condHeaders {
+func requestConditions(x server.Exchange) condHeaders {
 	return condHeaders{
 		ifMatch:           reqField(x, "If-Match"),
 		ifNoneMatch:       reqField(x, "If-None-Match"),
@@ -247,7 +236,7 @@ func requestConditions(x exchange) condHeaders {
 
 // reqField returns a request field's value, nil when absent and non-nil when present
 // but empty.
-func reqField(x exchange, name string) []byte {
+func reqField(x server.Exchange, name string) []byte {
 	v, ok := x.ReqHeader(name)
 	if !ok {
 		return nil
@@ -258,11 +247,11 @@ func reqField(x exchange, name string) []byte {
 	return v
 }
 
-func (h *Handler) sendSingleRange(x exchange, e *entry, r ByteRange) {
-	x.AppendHeader(e.hdrType)
-	x.AppendHeader(e.hdrMeta)
-	x.AppendHeader(e.hdrBody)
-	x.SetHeader("Content-Range", string(appendContentRange(nil, r, e.size)))
+func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange) {
+	x.Header().AppendRaw(e.hdrType)
+	x.Header().AppendRaw(e.hdrMeta)
+	x.Header().AppendRaw(e.hdrBody)
+	x.Header().Set("Content-Range", string(appendContentRange(nil, r, e.size)))
 	x.SetContentLength(r.Length)
 	x.WriteHeader(206)
 	sendBody(x, e, r.Start, r.Length)
@@ -273,7 +262,7 @@ func (h *Handler) sendSingleRange(x exchange, e *entry, r ByteRange) {
 // part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
 // CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
 // with SendFile (or Write for in-memory files), interleaved.
-func (h *Handler) sendMultipart(x exchange, e *entry, rs []ByteRange) {
+func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange) {
 	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
 	var heads []byte
 	var ends [MaxRanges]int
@@ -295,9 +284,9 @@ func (h *Handler) sendMultipart(x exchange, e *entry, rs []ByteRange) {
 	for _, r := range rs {
 		n += r.Length
 	}
-	x.SetHeader("Content-Type", "multipart/byteranges; boundary="+boundary)
-	x.AppendHeader(e.hdrMeta)
-	x.AppendHeader(e.hdrBody)
+	x.Header().Set("Content-Type", "multipart/byteranges; boundary="+boundary)
+	x.Header().AppendRaw(e.hdrMeta)
+	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(int64(len(heads)+len(tail)) + n)
 	x.WriteHeader(206)
 	start := 0
@@ -324,7 +313,7 @@ func appendContentRange(b []byte, r ByteRange, size int64) []byte {
 // sendfile holding a reference on e until the kernel has taken the bytes. If the file
 // shrinks meanwhile, the server's sendfile sees a short read and closes the connection,
 // since the promised Content-Length can no longer be met.
-func sendBody(x exchange, e *entry, off, n int64) {
+func sendBody(x server.Exchange, e *entry, off, n int64) {
 	if n == 0 {
 		return
 	}

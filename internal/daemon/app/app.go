@@ -6,12 +6,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/os/listenaddr"
 	"github.com/gale-server/gale/server"
 )
 
@@ -192,9 +194,16 @@ func cpuList(cfg *config.Config) []int {
 }
 
 // buildRouters compiles every virtual server into one router per listen address.
-// Two servers may not share an address.
+// Two servers may not share an address, however it is spelled, nor overlap (a
+// wildcard and a specific address on one port): compared after listenaddr.Resolve,
+// the rule Validate applies, for configs built in Go without it.
 func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 	out := map[string]*Router{}
+	type use struct {
+		addr   netip.AddrPort
+		server int
+	}
+	var uses []use
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{}
@@ -206,9 +215,19 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 			r.routes = append(r.routes, rt)
 		}
 		for _, addr := range s.Listen {
+			ap, err := listenaddr.Resolve(addr)
+			if err != nil {
+				return nil, fmt.Errorf("servers[%d]: %w", si, err)
+			}
+			for _, u := range uses {
+				if listenaddr.Overlap(ap, u.addr) && (u.server != si || ap == u.addr) {
+					return nil, fmt.Errorf("servers[%d]: listen address %s overlaps one of servers[%d]", si, addr, u.server)
+				}
+			}
 			if _, dup := out[addr]; dup {
 				return nil, fmt.Errorf("servers[%d]: listen address %s is used by two servers", si, addr)
 			}
+			uses = append(uses, use{ap, si})
 			out[addr] = r
 		}
 	}
@@ -216,11 +235,21 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 }
 
 func buildRoute(r *config.Route) (route, error) {
-	rt := route{prefix: r.Match.Path, exact: r.Match.PathExact, actionName: r.Action()}
-	if h := strings.ToLower(r.Match.Host); strings.HasPrefix(h, "*.") {
+	rt := route{actionName: r.Action()}
+	var err error
+	if rt.prefix, err = normRoutePath(r.Match.Path); err != nil {
+		return route{}, err
+	}
+	if rt.exact, err = normRoutePath(r.Match.PathExact); err != nil {
+		return route{}, err
+	}
+	if h := normHost(r.Match.Host); strings.HasPrefix(h, "*.") {
 		rt.host, rt.wildcard = h[1:], true
 	} else {
 		rt.host = h
+		if ip, err := netip.ParseAddr(h); err == nil {
+			rt.hostIP = ip.WithZone("")
+		}
 	}
 	for _, m := range r.Match.Methods {
 		rt.methods = append(rt.methods, strings.ToUpper(m))
@@ -231,4 +260,17 @@ func buildRoute(r *config.Route) (route, error) {
 	}
 	rt.handler = h
 	return rt, nil
+}
+
+// normRoutePath normalizes a configured match path with http1.NormalizePath, so that
+// it is compared with request paths in the same form ("" stays "").
+func normRoutePath(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	n, err := http1.NormalizePath(nil, []byte(p))
+	if err != nil {
+		return "", fmt.Errorf("match path %q: %s", p, err.Reason)
+	}
+	return string(n), nil
 }

@@ -5,11 +5,10 @@ package sys
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"strconv"
 
+	"github.com/gale-server/gale/internal/os/listenaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,27 +16,14 @@ import (
 // kernel caps it at net.core.somaxconn.
 const ListenBacklog = 4096
 
-// ParseAddr resolves "host:port" (host a literal IP, "localhost" or empty for all
-// addresses) into a socket address and its family.
+// ParseAddr resolves "host:port" with listenaddr.Resolve (the rules `gale check`
+// validates with) into a socket address and its family.
 func ParseAddr(addr string) (unix.Sockaddr, int, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+	ap, err := listenaddr.Resolve(addr)
 	if err != nil {
 		return nil, 0, err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, 0, fmt.Errorf("invalid port in %q", addr)
-	}
-	switch host {
-	case "", "0.0.0.0":
-		return &unix.SockaddrInet4{Port: port}, unix.AF_INET, nil
-	case "localhost":
-		return &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}, unix.AF_INET, nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil, 0, fmt.Errorf("invalid IP address in %q (gale listens on literal addresses)", addr)
-	}
+	ip, port := ap.Addr(), int(ap.Port())
 	if ip.Is4() {
 		return &unix.SockaddrInet4{Port: port, Addr: ip.As4()}, unix.AF_INET, nil
 	}
@@ -153,4 +139,46 @@ func AllowedCPUs() ([]int, error) {
 		}
 	}
 	return cpus, nil
+}
+
+// ConnectStart opens a non-blocking, close-on-exec TCP socket with TCP_NODELAY and
+// starts connecting it to addr. It returns the descriptor once the connection is
+// established or in progress (EINPROGRESS): the socket becomes writable when the
+// attempt ends, and SocketError tells how it ended. An error means no descriptor
+// is left open.
+func ConnectStart(addr netip.AddrPort) (int, error) {
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if a := addr.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: a.As4()}
+	} else if a.Is6() {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: a.As16()}
+	} else {
+		return -1, fmt.Errorf("connect: invalid address %v", addr)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt TCP_NODELAY", err)
+	}
+	// A non-blocking connect that is interrupted goes on in the background, like one
+	// in progress.
+	if err = unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	return fd, nil
+}
+
+// SocketError returns and clears the socket's pending error (SO_ERROR); 0 when none.
+func SocketError(fd int) unix.Errno {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.Errno(v)
 }
