@@ -314,6 +314,7 @@ func (cn *conn) reject(ec *engine.Conn, err error) {
 func (cn *conn) bodyError(ec *engine.Conn, err error) {
 	c := cn.cur
 	cn.ls.badRequests.Add(1)
+	c.failBody(err)
 	if c.headSent {
 		ec.CloseWithError(err)
 		return
@@ -389,6 +390,7 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	case cn.cur == nil:
 		ec.Close() // idle keep-alive connection
 	case cn.state == stBody && !cn.cur.headSent:
+		cn.cur.failBody(ErrBodyTimeout)
 		cn.cur.keepAlive = false
 		cn.cur.Error(408, "request body not received in time")
 	default:
@@ -413,6 +415,9 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	if c := cn.cur; c != nil {
 		cn.cur = nil
 		c.closed = true
+		if c.hasBody && !c.bodyDone {
+			c.failBody(err)
+		}
 		if c.raw != nil {
 			c.raw.onClose(err)
 		}

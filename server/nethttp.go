@@ -45,10 +45,12 @@ func (a *netHTTP) ServeGale(c *Ctx) {
 	if r := c.Request(); r.Chunked || r.ContentLength > 0 {
 		rw.body = newBodyPipe(c, nil)
 	}
-	c.OnClose(func(err error) {
+	gone := func(err error) {
 		cancel()
 		rw.connClosed(err)
-	})
+	}
+	c.OnClose(gone)
+	c.OnBodyError(gone)
 	c.OnPeerEOF(cancel)
 	if !a.pool.TrySubmit(func() {
 		defer cancel()

@@ -176,3 +176,64 @@ func TestNetHTTPPanicGives500(t *testing.T) {
 	body(t, resp)
 	_ = context.Background
 }
+
+// TestNetHTTPBodyErrorFreesWorker sends more failing request bodies than the pool
+// has workers to a handler that reads its body (a malformed chunk, a client that
+// goes away mid-body, a body that stops arriving): every handler's Read must return
+// an error so that the worker is free again, and a good request after them is
+// served.
+func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
+	const workers = 4
+	readErrs := make(chan error, 16)
+	p := NewPool(workers, 1)
+	t.Cleanup(func() {
+		if !t.Failed() { // on failure the workers may be stuck: do not wait for them
+			p.Close()
+		}
+	})
+	s := startServer(t, NetHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/bad" {
+			readErrs <- err
+		}
+		io.WriteString(w, "ok")
+	}), p), func(o *Options) { o.BodyTimeout = 300 * time.Millisecond })
+	const head = "POST /bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+	cases := []struct {
+		name   string
+		send   string
+		hangUp bool // close the connection after sending
+		status int  // expected answer; 0: none (the client hung up)
+	}{
+		{"malformed chunk", head + "zz\r\n", false, 400},
+		{"client gone mid-body", head, true, 0},
+		{"body timeout", head, false, 408},
+	}
+	for _, tc := range cases {
+		for i := 0; i < workers+2; i++ {
+			c := dial(t, s.Addr())
+			io.WriteString(c, tc.send)
+			if tc.hangUp {
+				c.Close()
+			} else if resp := readResponse(t, bufio.NewReader(c), "POST"); resp.StatusCode != tc.status {
+				t.Fatalf("%s %d: status %d, want %d", tc.name, i, resp.StatusCode, tc.status)
+			}
+			select {
+			case err := <-readErrs:
+				if err == nil {
+					t.Fatalf("%s %d: the handler's Read returned no error", tc.name, i)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s %d: the handler's Read is still blocked", tc.name, i)
+			}
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + s.Addr() + "/good")
+	if err != nil {
+		t.Fatalf("good request after failed bodies: %v", err)
+	}
+	if got := body(t, resp); resp.StatusCode != 200 || got != "ok" {
+		t.Fatalf("good request: %d %q", resp.StatusCode, got)
+	}
+}
