@@ -258,6 +258,8 @@ func (c *Ctx) WriteHeader(status int) {
 	switch {
 	case !bodyAllowed(status):
 		c.clen = 0
+	case c.isHead && c.clen < 0:
+		// A HEAD response never has a body, so it needs no framing (RFC 9112 §6.3).
 	case c.clen >= 0:
 		b = append(b, "Content-Length: "...)
 		b = appendInt(b, c.clen)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -235,5 +236,87 @@ func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
 	}
 	if got := body(t, resp); resp.StatusCode != 200 || got != "ok" {
 		t.Fatalf("good request: %d %q", resp.StatusCode, got)
+	}
+}
+
+// bodylessHandler answers each path in a way that must never put body bytes on the
+// wire for HEAD, 204 or 304.
+var bodylessHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/flush": // unknown length, flushed
+		io.WriteString(w, "hello")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "world")
+	case "/flush-empty":
+		w.(http.Flusher).Flush()
+	case "/big": // longer than the response buffer, never flushed
+		io.WriteString(w, strings.Repeat("b", 3*responseBufSize))
+	case "/length":
+		w.Header().Set("Content-Length", "5")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "hello")
+	case "/204", "/304":
+		w.WriteHeader(map[string]int{"/204": 204, "/304": 304}[r.URL.Path])
+		io.WriteString(w, "not allowed")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "still not allowed")
+	default:
+		io.WriteString(w, "next")
+	}
+})
+
+var bodylessCases = []struct{ method, path string }{
+	{"HEAD", "/flush"}, {"HEAD", "/flush-empty"}, {"HEAD", "/big"}, {"HEAD", "/length"},
+	{"HEAD", "/204"}, {"HEAD", "/304"}, {"GET", "/204"}, {"GET", "/304"},
+}
+
+// TestNetHTTPBodylessResponsesKeepConnection checks with Go's client that a HEAD,
+// 204 or 304 response leaves the connection usable: the next request reuses it.
+func TestNetHTTPBodylessResponsesKeepConnection(t *testing.T) {
+	s := startNetHTTP(t, bodylessHandler)
+	for _, tc := range bodylessCases {
+		t.Run(tc.method+tc.path, func(t *testing.T) {
+			tr := &http.Transport{MaxIdleConnsPerHost: 1}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			do := func(method, path string) (*http.Response, bool) {
+				var reused bool
+				trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, "http://"+s.Addr()+path, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("%s %s: %v", method, path, err)
+				}
+				return resp, reused
+			}
+			resp, _ := do(tc.method, tc.path)
+			if got := body(t, resp); got != "" {
+				t.Fatalf("%s %s: body %q", tc.method, tc.path, got)
+			}
+			resp, reused := do("GET", "/next")
+			if got := body(t, resp); got != "next" {
+				t.Fatalf("next request: body %q", got)
+			}
+			if !reused {
+				t.Fatalf("the connection was not reused after %s %s", tc.method, tc.path)
+			}
+		})
+	}
+}
+
+// TestNetHTTPBodylessResponsesRawBytes pipelines a bodyless response and another
+// request: the second response must follow the first head directly.
+func TestNetHTTPBodylessResponsesRawBytes(t *testing.T) {
+	s := startNetHTTP(t, bodylessHandler)
+	for _, tc := range bodylessCases {
+		c := dial(t, s.Addr())
+		fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n", tc.method, tc.path)
+		br := bufio.NewReader(c)
+		readResponse(t, br, tc.method).Body.Close()
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+			t.Fatalf("%s %s: after the head came %q (%v), not the next response", tc.method, tc.path, line, err)
+		}
+		c.Close()
 	}
 }
