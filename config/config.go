@@ -67,6 +67,9 @@ type Timeouts struct {
 	Body time.Duration `yaml:"body"`
 	// Write is the time allowed for a write to make progress.
 	Write time.Duration `yaml:"write"`
+	// Response is the longest wait for a handler to produce the next part of its
+	// response once the request has been read.
+	Response time.Duration `yaml:"response"`
 	// ShutdownGrace is how long a stopping server lets requests finish.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// UpgradeGrace is how long an old process keeps long-lived connections
@@ -230,6 +233,7 @@ func (c *Config) SetDefaults() {
 			Idle:          75 * time.Second,
 			Body:          60 * time.Second,
 			Write:         60 * time.Second,
+			Response:      60 * time.Second,
 			ShutdownGrace: 30 * time.Second,
 			UpgradeGrace:  60 * time.Second,
 		},

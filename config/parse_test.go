@@ -85,9 +85,15 @@ func TestBadConfigs(t *testing.T) {
 			[]string{`gale.yaml:2:15: limits.body_bytes: size "9000000TiB" is too large`}},
 		{"size out of range", "limits:\n  request_line: 2MiB\n  header_fields: 0\n" + okServers,
 			[]string{
-				`gale.yaml:2:17: limits.request_line: 2MiB is out of range 1-1MiB`,
+				`gale.yaml:2:17: limits.request_line: 2MiB is out of range 1-94KiB`,
 				`gale.yaml:3:18: limits.header_fields: 0 is out of range 1-10000`,
 			}},
+		{"head over engine input", "limits:\n  request_line: 64KiB\n  header_bytes: 64KiB\n" + okServers,
+			[]string{`gale.yaml:3:17: limits.header_bytes: request_line (64KiB) plus header_bytes (64KiB) is more than 95KiB, the largest request head gale holds`}},
+		{"head over engine input, default header_bytes", "limits: {request_line: 40KiB}\n" + okServers,
+			[]string{`gale.yaml:1:24: limits.request_line: request_line (40KiB) plus header_bytes (64KiB) is more than 95KiB, the largest request head gale holds`}},
+		{"header_bytes 1MiB", "limits: {header_bytes: 1MiB}\n" + okServers,
+			[]string{`gale.yaml:1:24: limits.header_bytes: 1MiB is out of range 1-94KiB`}},
 		{"enum with suggestion", "log: {level: inof, format: jsn}\n" + okServers,
 			[]string{
 				`gale.yaml:1:14: log.level: invalid value "inof": expected one of debug, info, warn, error (did you mean "info"?)`,

@@ -9,13 +9,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
 )
 
 // Bounds enforced by Validate.
 const (
-	maxRequestLine  = 1 << 20 // largest limits.request_line
-	maxHeaderBytes  = 1 << 20 // largest limits.header_bytes
-	maxHeaderFields = 10000   // largest limits.header_fields
+	// maxHead bounds limits.request_line plus limits.header_bytes: the engine keeps at
+	// most engine.MaxUnconsumed bytes of a request head that has not arrived whole, and
+	// the rest of a head (CRLFs, leading empty lines) fits in the 1KiB left over.
+	maxHead         = engine.MaxUnconsumed - 1<<10
+	maxRequestLine  = maxHead - 1<<10 // largest limits.request_line
+	maxHeaderBytes  = maxHead - 1<<10 // largest limits.header_bytes
+	maxHeaderFields = 10000           // largest limits.header_fields
 )
 
 // Validate checks the whole configuration and returns every problem as an
@@ -118,6 +125,7 @@ func (v *validator) timeouts(t Timeouts) {
 		{"idle", int64(t.Idle), true},
 		{"body", int64(t.Body), true},
 		{"write", int64(t.Write), true},
+		{"response", int64(t.Response), true},
 		{"shutdown_grace", int64(t.ShutdownGrace), false},
 		{"upgrade_grace", int64(t.UpgradeGrace), false},
 	} {
@@ -134,6 +142,18 @@ func (v *validator) timeouts(t Timeouts) {
 func (v *validator) limits(l Limits) {
 	v.between("limits.request_line", l.RequestLine, 1, maxRequestLine, formatSize)
 	v.between("limits.header_bytes", l.HeaderBytes, 1, maxHeaderBytes, formatSize)
+	inRange := func(n, hi int64) bool { return n >= 1 && n <= hi }
+	if inRange(l.RequestLine, maxRequestLine) && inRange(l.HeaderBytes, maxHeaderBytes) && l.RequestLine+l.HeaderBytes > maxHead {
+		// Point at the one the file sets, header_bytes when it sets both.
+		path := "limits.header_bytes"
+		if v.c.src != nil {
+			if _, set := v.c.src.pos[path]; !set {
+				path = "limits.request_line"
+			}
+		}
+		v.errorf(path, "request_line (%s) plus header_bytes (%s) is more than %s, the largest request head gale holds",
+			formatSize(l.RequestLine), formatSize(l.HeaderBytes), formatSize(maxHead))
+	}
 	v.between("limits.header_fields", int64(l.HeaderFields), 1, maxHeaderFields, func(n int64) string { return strconv.FormatInt(n, 10) })
 	if l.BodyBytes < 1 {
 		v.errorf("limits.body_bytes", "must be at least 1 byte, got %s", formatSize(l.BodyBytes))
@@ -265,6 +285,8 @@ func (v *validator) match(m *Match, path string) {
 	for _, p := range []struct{ key, value string }{{"path", m.Path}, {"path_exact", m.PathExact}} {
 		if p.value != "" && !validURLPath(p.value) {
 			v.errorf(joinPath(path, p.key), "invalid path %q: expected an absolute path starting with / without spaces, ? or #", p.value)
+		} else if _, err := http1.NormalizePath(nil, []byte(p.value)); p.value != "" && err != nil {
+			v.errorf(joinPath(path, p.key), "invalid path %q: %s (request paths are matched after normalization, see docs/routing.md)", p.value, err.Reason)
 		}
 	}
 	if m.Host != "" {

@@ -14,11 +14,6 @@ func (l *Loop) Now() time.Time { return l.now }
 // Stats returns a snapshot of the loop's counters.
 func (l *Loop) Stats() Stats { return l.stats.snapshot() }
 
-// After runs f on the loop after d (coarse, loop-level timers for rare events).
-func (l *Loop) After(d time.Duration, f func()) {
-	l.timers = append(l.timers, loopTimer{at: l.nowNano + int64(d), f: f})
-}
-
 func (l *Loop) tick() {
 	l.now = time.Now()
 	l.nowNano = l.now.UnixNano()
@@ -36,25 +31,6 @@ func (l *Loop) runTasks() {
 	l.spare = tasks
 }
 
-func (l *Loop) runLoopTimers() {
-	if len(l.timers) == 0 {
-		return
-	}
-	var due []func()
-	keep := l.timers[:0]
-	for _, t := range l.timers {
-		if t.at <= l.nowNano {
-			due = append(due, t.f)
-		} else {
-			keep = append(keep, t)
-		}
-	}
-	l.timers = keep
-	for _, f := range due {
-		f()
-	}
-}
-
 // schedule queues c for the resume pass at the end of this iteration.
 func (l *Loop) schedule(c *Conn) {
 	if c.flags&fPending == 0 {
@@ -69,7 +45,9 @@ func (l *Loop) getOutq() *outq {
 		l.outqs = l.outqs[:n-1]
 		return q
 	}
-	return &outq{}
+	q := &outq{}
+	q.wt.loop = l
+	return q
 }
 
 // Loop returns the loop that owns the connection.
@@ -87,6 +65,87 @@ func (c *Conn) Closed() bool { return c.flags&(fClosed|fBroken) != 0 }
 
 // Pending reports whether any output, in memory or from files, is still queued.
 func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
+
+// QueuedBytes reports how many bytes of output are still queued: memory (as
+// Buffered) plus what remains of queued file segments.
+func (c *Conn) QueuedBytes() int64 {
+	q := c.out
+	if q == nil {
+		return 0
+	}
+	n := int64(q.mem)
+	for i := range q.segs {
+		n += q.segs[i].fn
+	}
+	return n
+}
+
+// FlushHandler is implemented by a Handler that uses WantFlushed. It is optional:
+// the engine looks for it only when a flush it was asked about completes.
+type FlushHandler interface {
+	// OnFlushed is called once after WantFlushed, when the connection's output
+	// queue is empty: every byte has been handed to the kernel.
+	OnFlushed(c *Conn)
+}
+
+// WantFlushed asks for one OnFlushed call (see FlushHandler) once all queued output,
+// memory and files, has been sent. If nothing is queued, OnFlushed is called at the
+// end of this loop iteration. A handler that does not implement FlushHandler is not
+// called.
+func (c *Conn) WantFlushed() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fWantFlushed
+	c.markDirty()
+}
+
+// maxWriteTimeout is the longest write timeout SetWriteTimeout keeps (milliseconds
+// in 32 bits); longer ones are cut to it.
+const maxWriteTimeout = time.Duration(1<<32-1) * time.Millisecond
+
+// SetWriteTimeout bounds how long queued output may wait: while any output, memory
+// or file, is queued and the socket accepts no byte of it for d, the connection is
+// closed and OnClose reports ErrWriteTimeout. Every byte sent restarts the wait, so
+// a peer that reads slowly but steadily is not cut; setting the timeout while output
+// waits starts a fresh wait. It applies in every phase, CloseAfterFlush included.
+// d <= 0 turns it off. The setting stays until changed; with nothing queued it costs
+// no timer. Resolution is the wheel's 10 ms tick, from 1 ms up to about 49 days.
+func (c *Conn) SetWriteTimeout(d time.Duration) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	q := c.out
+	if d <= 0 {
+		c.wto = 0
+		if q != nil {
+			c.loop.wheel.removeTimer(&q.wt)
+		}
+		return
+	}
+	c.wto = uint32((min(d, maxWriteTimeout) + time.Millisecond - 1) / time.Millisecond)
+	if q != nil && len(q.segs) > 0 {
+		c.loop.wheel.removeTimer(&q.wt)
+		q.progress = c.loop.nowNano
+		c.loop.wheel.addTimer(&q.wt, q.progress+int64(c.wto)*1e6)
+	}
+}
+
+// checkWriteProgress runs when a connection's write timer expires: it closes the
+// connection if no byte has been sent for the write timeout, else waits on from the
+// last byte sent.
+func (l *Loop) checkWriteProgress(c *Conn) {
+	q := c.out
+	if c.flags&fClosed != 0 || q == nil || c.wto == 0 || len(q.segs) == 0 {
+		return
+	}
+	due := l.lastProgress(c, q) + int64(c.wto)*1e6
+	if l.nowNano >= due {
+		l.closeConn(c, ErrWriteTimeout)
+		return
+	}
+	l.wheel.addTimer(&q.wt, due)
+}
 
 // WantDrain asks for one OnDrain call once queued output falls to the low-water
 // mark. If it already has, OnDrain is called at the end of this loop iteration.
@@ -121,38 +180,33 @@ func (c *Conn) SetTimeout(d time.Duration) {
 // CancelTimeout disarms the connection's timer.
 func (c *Conn) CancelTimeout() { c.loop.wheel.remove(c) }
 
-// Close closes the connection at once, discarding queued output.
-func (c *Conn) Close() { c.loop.closeConn(c, nil) }
+// Close closes the connection at once, discarding queued output. err is reported to
+// OnClose as the reason; nil means an orderly close by this side.
+func (c *Conn) Close(err error) { c.loop.closeConn(c, err) }
 
-// CloseWithError closes at once and reports err to OnClose.
-func (c *Conn) CloseWithError(err error) { c.loop.closeConn(c, err) }
-
-// CloseAfterFlush sends what is queued, then shuts down the write side and closes
-// once the peer closes or a short linger period ends (so that a peer still sending
-// does not turn the last response into a reset).
-func (c *Conn) CloseAfterFlush() {
+// CloseAfterFlush sends what is queued, then closes; reading stops at once. With
+// linger the engine shuts down the write side and discards input until the peer
+// closes or a short linger period ends, so that a peer still sending does not turn
+// the last response into a reset. Without linger the connection closes as soon as
+// its output has gone (use it when the peer's request was read completely); if
+// unread input is pending at that moment, the engine lingers after all.
+func (c *Conn) CloseAfterFlush(linger bool) {
 	if c.flags&fClosed != 0 {
 		return
 	}
 	c.flags |= fCloseAfterFlush | fPaused
-	c.markDirty()
-}
-
-// CloseWhenFlushed sends what is queued and then closes at once, without the linger
-// of CloseAfterFlush. Use it when the peer has nothing more to send (its request was
-// read completely and no input is pending); if input is pending when the output has
-// gone, the engine lingers after all, so that the close does not become a reset.
-func (c *Conn) CloseWhenFlushed() {
-	if c.flags&fClosed != 0 {
-		return
+	if !linger {
+		c.flags |= fNoLinger
 	}
-	c.flags |= fCloseAfterFlush | fNoLinger | fPaused
 	c.markDirty()
 }
 
 func (c *Conn) queue() *outq {
 	if c.out == nil {
-		c.out = c.loop.getOutq()
+		q := c.loop.getOutq()
+		q.wt.c = c
+		q.progress = c.loop.nowNano
+		c.out = q
 	}
 	return c.out
 }
@@ -265,12 +319,27 @@ func (l *Loop) afterFlush(c *Conn) {
 			}
 		}
 	}
-	if c.flags&fCloseAfterFlush != 0 && c.out == nil && c.flags&fLinger == 0 {
+	q := c.out
+	if q == nil && c.flags&fWantFlushed != 0 {
+		c.flags &^= fWantFlushed
+		if fh, ok := c.handler().(FlushHandler); ok {
+			fh.OnFlushed(c)
+			if c.flags&fClosed != 0 {
+				return
+			}
+			q = c.out // OnFlushed may have queued more
+		}
+	}
+	if c.flags&fCloseAfterFlush != 0 && q == nil && c.flags&fLinger == 0 {
 		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
 			l.closeConn(c, nil)
 			return
 		}
 		l.linger(c)
+		return
+	}
+	if q != nil && c.wto != 0 && q.wt.at == 0 && c.flags&fClosed == 0 {
+		l.wheel.addTimer(&q.wt, l.lastProgress(c, q)+int64(c.wto)*1e6)
 	}
 }
 
@@ -327,11 +396,11 @@ func (c *Conn) Write(p []byte) error {
 }
 
 // endIteration runs the work every loop iteration ends with: resumed connections,
-// expired timers, loop timers, queued output, and the shutdown check.
+// expired connection timers and Timers, queued output, and the shutdown check.
 func (l *Loop) endIteration() {
+	l.iters++
 	l.runPending()
-	l.wheel.advance(l.nowNano, l.fireTimer)
-	l.runLoopTimers()
+	l.wheel.advance(l.nowNano, l.fireTimer, l.fireLoopTimer)
 	l.flushDirty()
 	if l.drain && l.nconns == 0 {
 		l.eng.drained(l)

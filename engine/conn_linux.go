@@ -12,7 +12,7 @@ import (
 
 // Connection flags; owned by the connection's loop.
 const (
-	fClosed          uint16 = 1 << iota // closed; no more callbacks except none
+	fClosed          uint32 = 1 << iota // closed; no more callbacks except none
 	fPaused                             // handler asked to stop reading
 	fHiPaused                           // output above high water: reading stopped
 	fReadPending                        // the socket may hold unread bytes (paused while readable)
@@ -26,6 +26,7 @@ const (
 	fBroken                             // a write failed inside Write; closed at the end of the iteration
 	fPeer4                              // peer4/peerPort hold the IPv4 peer from accept
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
+	fWantFlushed                        // call OnFlushed once the output queue is empty
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -33,11 +34,12 @@ const (
 // An idle connection holds no buffer; the struct itself is kept small.
 type Conn struct {
 	fd        int32
-	flags     uint16
-	hidx      uint16 // the handler's index in the loop's handler table
+	flags     uint32
 	tdeadline uint32 // timer tick relative to the wheel's base, 0 when not armed
+	hidx      uint16 // the handler's index in the loop's handler table
 	peerPort  uint16 // IPv4 peer port when fPeer4 is set
 	peer4     [4]byte
+	wto       uint32 // write timeout in milliseconds, 0 when off (SetWriteTimeout)
 	loop      *Loop
 	ctx       any
 	in        *[]byte // unconsumed input (a pooled buffer), nil when none
@@ -101,7 +103,8 @@ func (c *Conn) PauseRead() { c.flags |= fPaused }
 // Unread reports how many unconsumed input bytes the engine holds for the connection.
 func (c *Conn) Unread() int { return len(c.input()) }
 
-// Abort closes the connection with a TCP reset.
+// Abort closes the connection at once with a TCP reset (SO_LINGER 0), discarding
+// queued output; err is reported to OnClose.
 func (c *Conn) Abort(err error) {
 	if c.flags&fClosed == 0 {
 		sys.SetLinger0(int(c.fd))
@@ -121,9 +124,11 @@ type seg struct {
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
 type outq struct {
-	segs []seg
-	mem  int   // bytes of memory queued
-	err  error // the write error that broke the connection (fBroken)
+	segs     []seg
+	mem      int   // bytes of memory queued
+	err      error // the write error that broke the connection (fBroken)
+	progress int64 // loop time of the queue's creation or its last sent byte
+	wt       Timer // the write timeout's timer (SetWriteTimeout); armed only while output waits
 }
 
 func (q *outq) appendMem(l *Loop, p []byte) {
@@ -155,6 +160,9 @@ func (l *Loop) sendNow(c *Conn) error {
 	}
 	return nil
 }
+
+// lastProgress is the loop time of q's last sent byte (or its creation).
+func (l *Loop) lastProgress(_ *Conn, q *outq) int64 { return q.progress }
 
 // errnoErr turns a raw errno into a syscall error naming the call.
 func errnoErr(call string, e unix.Errno) error { return os.NewSyscallError(call, e) }

@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Connection flags of the portable engine; owned by the connection's loop.
 const (
-	fClosed          uint16 = 1 << iota // closed; no more callbacks
+	fClosed          uint32 = 1 << iota // closed; no more callbacks
 	fPaused                             // handler asked to stop reading
 	fHiPaused                           // output above high water: reading stopped
 	fDirty                              // in the loop's flush list
@@ -23,6 +25,7 @@ const (
 	fEOF                                // the peer closed its sending side
 	fBroken                             // output cannot be sent; closed at the end of the iteration
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
+	fWantFlushed                        // call OnFlushed once the output queue is empty
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -38,8 +41,10 @@ type Conn struct {
 	h         Handler       // owned by the loop; replaced by SetHandler
 	loop      *Loop         // immutable
 	rgo       chan struct{} // immutable; the loop sends when the reader may reuse its buffer, closes on close
-	flags     uint16        // owned by the loop, like every field below
+	wprog     atomic.Int64  // written by writer goroutines: unix nanoseconds of their last sent byte
+	flags     uint32        // owned by the loop, like every field below
 	tdeadline uint32        // timer tick relative to the wheel's base, 0 when not armed
+	wto       uint32        // write timeout in milliseconds, 0 when off (SetWriteTimeout)
 	ctx       any
 	in        []byte // unconsumed input (a pooled buffer), nil when none
 	held      []byte // a chunk that arrived while reading was paused; it lives in the reader's buffer
@@ -113,7 +118,8 @@ func (c *Conn) PauseRead() { c.flags |= fPaused }
 // Unread reports how many unconsumed input bytes the engine holds for the connection.
 func (c *Conn) Unread() int { return len(c.in) }
 
-// Abort closes the connection with a TCP reset.
+// Abort closes the connection at once with a TCP reset (SO_LINGER 0), discarding
+// queued output; err is reported to OnClose.
 func (c *Conn) Abort(err error) {
 	if tc, ok := c.nc.(*net.TCPConn); ok && c.flags&fClosed == 0 {
 		tc.SetLinger(0)
@@ -133,10 +139,12 @@ type seg struct {
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
 type outq struct {
-	segs []seg
-	mem  int   // bytes of memory queued, including the batch being written
-	busy int   // leading segments handed to the writer goroutine; they must not change
-	err  error // the error that broke the connection (fBroken)
+	segs     []seg
+	mem      int   // bytes of memory queued, including the batch being written
+	busy     int   // leading segments handed to the writer goroutine; they must not change
+	err      error // the error that broke the connection (fBroken)
+	progress int64 // loop time of the queue's creation or of the last completed batch
+	wt       Timer // the write timeout's timer (SetWriteTimeout); armed only while output waits
 }
 
 // appendMem copies p into pooled buffers at the end of the queue. It fills the
@@ -165,6 +173,33 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 func (l *Loop) sendNow(c *Conn) error {
 	l.startWrite(c)
 	return nil
+}
+
+// lastProgress is the time of the last byte sent for c: the later of the loop's
+// record and what a writer goroutine has reported while it is still busy.
+func (l *Loop) lastProgress(c *Conn, q *outq) int64 { return max(q.progress, c.wprog.Load()) }
+
+// progressWriter is the writer goroutines' view of a connection: it writes in
+// pieces of at most progressChunk bytes and records the time after each, so that a
+// peer that reads slowly but steadily is seen to make progress within a batch.
+type progressWriter struct{ c *Conn }
+
+const progressChunk = 16 << 10
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		k, err := w.c.nc.Write(p[:min(len(p), progressChunk)])
+		if k > 0 {
+			total += k
+			w.c.wprog.Store(time.Now().UnixNano())
+		}
+		if err != nil {
+			return total, err
+		}
+		p = p[k:]
+	}
+	return total, nil
 }
 
 // rawFD returns the descriptor behind c (a SOCKET handle on Windows), or -1.

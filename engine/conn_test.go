@@ -39,10 +39,10 @@ func (h *script) OnEOF(c *Conn) {
 		h.eof(c)
 		return
 	}
-	c.CloseAfterFlush()
+	c.CloseAfterFlush(true)
 }
 func (h *script) OnDrain(c *Conn)    {}
-func (h *script) OnTimeout(c *Conn)  { c.Close() }
+func (h *script) OnTimeout(c *Conn)  { c.Close(nil) }
 func (h *script) OnShutdown(c *Conn) {}
 func (h *script) OnClose(c *Conn, err error) {
 	h.lastErr.Store(&err)
@@ -59,7 +59,14 @@ func (h *script) closeErr() error {
 
 func dialT(t *testing.T, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return dialWith(t, &net.Dialer{}, addr)
+}
+
+// dialWith connects with d; the connection has a 10 s deadline and is closed when
+// the test ends.
+func dialWith(t *testing.T, d *net.Dialer, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,7 @@ func TestSendFileBetweenWrites(t *testing.T) {
 			t.Error("Pending is false with a file queued")
 		}
 		c.Write([]byte(">"))
-		c.CloseAfterFlush()
+		c.CloseAfterFlush(true)
 		return len(in)
 	}}
 	_, addr := startEngine(t, h, 1)
@@ -158,12 +165,12 @@ func TestEOFWhilePaused(t *testing.T) {
 				return 0
 			}
 			c.Write(append([]byte("got "), in...))
-			c.CloseAfterFlush()
+			c.CloseAfterFlush(true)
 			return len(in)
 		},
 		eof: func(c *Conn) {
 			if c.Unread() != 4 {
-				c.CloseWithError(errors.New("retained input lost"))
+				c.Close(errors.New("retained input lost"))
 				return
 			}
 			c.ResumeRead()

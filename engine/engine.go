@@ -30,7 +30,7 @@ type Handler interface {
 	// passes them again, followed by new bytes, on the next call.
 	OnData(c *Conn, in []byte) int
 	// OnEOF is called when the peer has closed its sending side. The handler decides
-	// whether to close now or after pending output (CloseAfterFlush).
+	// whether to close now (Close) or after pending output (CloseAfterFlush).
 	OnEOF(c *Conn)
 	// OnDrain is called after WantDrain once queued output has fallen to the low-water
 	// mark.
@@ -44,6 +44,41 @@ type Handler interface {
 	// (nil for an orderly close by this side).
 	OnClose(c *Conn, err error)
 }
+
+// NopHandler is a Handler that does nothing: OnData consumes everything and every
+// other method returns at once. A protocol embeds it and implements only the events
+// it needs.
+type NopHandler struct{}
+
+var (
+	_ Handler      = NopHandler{}
+	_ FlushHandler = NopHandler{}
+)
+
+// OnOpen does nothing.
+func (NopHandler) OnOpen(*Conn) {}
+
+// OnData consumes all of in.
+func (NopHandler) OnData(_ *Conn, in []byte) int { return len(in) }
+
+// OnEOF does nothing.
+func (NopHandler) OnEOF(*Conn) {}
+
+// OnDrain does nothing.
+func (NopHandler) OnDrain(*Conn) {}
+
+// OnTimeout does nothing.
+func (NopHandler) OnTimeout(*Conn) {}
+
+// OnShutdown does nothing.
+func (NopHandler) OnShutdown(*Conn) {}
+
+// OnClose does nothing.
+func (NopHandler) OnClose(*Conn, error) {}
+
+// OnFlushed does nothing (NopHandler is a FlushHandler, so an embedding handler
+// may override it).
+func (NopHandler) OnFlushed(*Conn) {}
 
 // Config sets up an Engine. The zero value is usable: one loop per CPU, no pinning.
 type Config struct {
@@ -79,6 +114,12 @@ func (c *Config) fill() {
 	}
 }
 
+// MaxUnconsumed is the most unconsumed input the engine keeps for one connection
+// that is reading: a handler that leaves more behind in OnData is closed with
+// ErrInputOverflow. A protocol that needs a whole message in one piece (an HTTP/1
+// request head) must refuse larger ones itself.
+const MaxUnconsumed = maxRetained
+
 // Errors reported by the engine. They are connection-level: the connection they are
 // reported for is closed.
 var (
@@ -93,6 +134,9 @@ var (
 	ErrShutdown = errors.New("engine: shut down")
 	// ErrTimeout is the close reason a handler may use for a timed-out connection.
 	ErrTimeout = errors.New("engine: timeout")
+	// ErrWriteTimeout is the close reason for a connection whose queued output made
+	// no progress for its write timeout (Conn.SetWriteTimeout).
+	ErrWriteTimeout = errors.New("engine: write timeout: the peer accepted no output")
 )
 
 // Stats are cumulative counters of one loop, readable from any goroutine.

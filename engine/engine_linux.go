@@ -15,15 +15,13 @@ import (
 
 // Engine owns the loops and the listening sockets.
 type Engine struct {
-	cfg       Config
-	table     connTable // descriptor -> connection; each slot written only by its loop
-	loops     []*Loop
-	addrs     []string
-	mu        sync.Mutex // guards started, drainedN, drainCh
-	started   bool
-	drainedN  int
-	drainCh   chan struct{}
-	closeOnce sync.Once
+	cfg      Config
+	table    connTable // descriptor -> connection; each slot written only by its loop
+	loops    []*Loop
+	mu       sync.Mutex // guards started, drainedN, drainCh
+	started  bool
+	drainedN int
+	drainCh  chan struct{}
 }
 
 // New creates an engine with its loops; they start running at Start.
@@ -199,8 +197,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if !started {
 		for _, l := range e.loops {
 			l.closeAll(ErrShutdown)
-			l.poller.Close()
-			l.freeReadBuf()
+			l.release()
 		}
 		return nil
 	}

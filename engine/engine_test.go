@@ -42,10 +42,10 @@ func (h *echo) OnData(c *Conn, in []byte) int {
 	}
 	return len(in)
 }
-func (h *echo) OnEOF(c *Conn)      { c.CloseAfterFlush() }
+func (h *echo) OnEOF(c *Conn)      { c.CloseAfterFlush(true) }
 func (h *echo) OnDrain(c *Conn)    {}
-func (h *echo) OnTimeout(c *Conn)  { h.timeouts.Add(1); c.Close() }
-func (h *echo) OnShutdown(c *Conn) { c.Close() }
+func (h *echo) OnTimeout(c *Conn)  { h.timeouts.Add(1); c.Close(nil) }
+func (h *echo) OnShutdown(c *Conn) { c.Close(nil) }
 func (h *echo) OnClose(c *Conn, err error) {
 	h.closed.Add(1)
 }

@@ -54,15 +54,16 @@ type Loop struct {
 	pending  []*Conn
 	iov      []unix.Iovec
 	outqs    []*outq // free list
-	timers   []loopTimer
-	drain    bool // graceful shutdown in progress
+	drain    bool    // graceful shutdown in progress
 	stop     bool
+	iters    uint64    // loop iterations, for tests of the wake-up policy
 	stats    loopStats // atomic: read by any goroutine
 
-	mu    sync.Mutex // guards tasks
-	tasks []func()   // guarded by mu
-	spare []func()   // loop-owned swap buffer for tasks
-	done  chan struct{}
+	mu      sync.Mutex // guards tasks and stopped, and orders Wake before the poller's close
+	tasks   []func()   // guarded by mu
+	stopped bool       // guarded by mu: the loop has ended and drops new closures
+	spare   []func()   // loop-owned swap buffer for tasks
+	done    chan struct{}
 }
 
 // lsock is one listening socket owned by a loop.
@@ -75,19 +76,34 @@ type lsock struct {
 	closed bool
 }
 
-type loopTimer struct {
-	at int64
-	f  func()
-}
-
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
 // the only way for other goroutines to reach the loop's connections. Closures posted
 // after the loop has stopped are dropped.
+//
+// The wake-up is written while mu is held: the loop marks itself stopped under mu
+// before it closes its poller, so no Post can write to the eventfd's descriptor
+// number after the close (when the number may belong to another file). Only the
+// first Post after a drain writes; the others cost one atomic operation.
 func (l *Loop) Post(f func()) {
 	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return
+	}
 	l.tasks = append(l.tasks, f)
-	l.mu.Unlock()
 	l.poller.Wake()
+	l.mu.Unlock()
+}
+
+// release marks the loop stopped (new closures are dropped), runs the closures
+// posted before that and closes the poller and the read buffer.
+func (l *Loop) release() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.runTasks()
+	l.poller.Close()
+	l.freeReadBuf()
 }
 
 func (l *Loop) run() {
@@ -104,9 +120,6 @@ func (l *Loop) run() {
 	l.wheel.init(l.nowNano)
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
-		if len(l.timers) > 0 && (wait < 0 || wait > 10) {
-			wait = 10
-		}
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
 			wait = 0
 		}
@@ -131,9 +144,7 @@ func (l *Loop) run() {
 		l.endIteration()
 	}
 	l.closeAll(ErrShutdown)
-	l.runTasks()
-	l.poller.Close()
-	l.freeReadBuf()
+	l.release()
 }
 
 func (l *Loop) connEvent(fd int, events uint32) {
@@ -298,6 +309,8 @@ func (l *Loop) putOutq(q *outq) {
 	q.segs = q.segs[:0]
 	q.mem = 0
 	q.err = nil
+	l.wheel.removeTimer(&q.wt)
+	q.wt.c = nil
 	if cap(q.segs) <= 16 && len(l.outqs) < 1024 {
 		l.outqs = append(l.outqs, q)
 	}
@@ -360,6 +373,7 @@ func (l *Loop) writeOut(c *Conn) error {
 				return ErrFileShrank
 			default:
 				sentFile += n
+				q.progress = l.nowNano
 				l.stats.bytesOut.Add(uint64(n))
 				s.fn -= int64(n)
 				if s.fn == 0 {
@@ -397,6 +411,7 @@ func (l *Loop) writeOut(c *Conn) error {
 			return errnoErr("sendmsg", e)
 		}
 		l.stats.bytesOut.Add(uint64(n))
+		q.progress = l.nowNano
 		q.mem -= n
 		for n > 0 {
 			t := &q.segs[0]

@@ -39,9 +39,9 @@ type Loop struct {
 	dirty   []*Conn
 	pending []*Conn
 	outqs   []*outq // free list
-	timers  []loopTimer
-	drain   bool // graceful shutdown in progress
+	drain   bool    // graceful shutdown in progress
 	stop    bool
+	iters   uint64    // loop iterations, for tests of the wake-up policy
 	stats   loopStats // atomic: read by any goroutine
 
 	mu      sync.Mutex    // guards tasks and stopped
@@ -50,11 +50,6 @@ type Loop struct {
 	spare   []func()      // loop-owned swap buffer for tasks
 	wake    chan struct{} // capacity 1: a closure has been posted
 	done    chan struct{}
-}
-
-type loopTimer struct {
-	at int64
-	f  func()
 }
 
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
@@ -86,9 +81,6 @@ func (l *Loop) run() {
 	timer.Stop()
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
-		if len(l.timers) > 0 && (wait < 0 || wait > 10) {
-			wait = 10
-		}
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
 			wait = 0
 		}
@@ -310,6 +302,8 @@ func (l *Loop) putOutq(q *outq) {
 	clear(q.segs)
 	q.segs = q.segs[:0]
 	q.mem, q.busy, q.err = 0, 0, nil
+	l.wheel.removeTimer(&q.wt)
+	q.wt.c = nil
 	if cap(q.segs) <= 16 && len(l.outqs) < 1024 {
 		l.outqs = append(l.outqs, q)
 	}
@@ -346,10 +340,11 @@ func (l *Loop) linger(c *Conn) {
 // writeJob is one batch of output handed to a writer goroutine: memory buffers or a
 // range of a file.
 type writeJob struct {
-	bufs net.Buffers
-	file *os.File
-	off  int64
-	n    int64
+	track bool // report progress piece by piece (a write timeout is set)
+	bufs  net.Buffers
+	file  *os.File
+	off   int64
+	n     int64
 }
 
 // startWrite hands the head of c's queue to a writer goroutine unless one is busy.
@@ -373,6 +368,7 @@ func (l *Loop) startWrite(c *Conn) {
 			q.busy++
 		}
 	}
+	w.track = c.wto != 0
 	c.flags |= fWriting
 	go l.write(c, w)
 }
@@ -384,12 +380,20 @@ func (l *Loop) write(c *Conn, w writeJob) {
 	var n int64
 	var err error
 	if w.file != nil {
-		n, err = io.Copy(c.nc, io.NewSectionReader(w.file, w.off, w.n))
+		var dst io.Writer = c.nc
+		if w.track {
+			dst = progressWriter{c}
+		}
+		n, err = io.Copy(dst, io.NewSectionReader(w.file, w.off, w.n))
 		if err == nil && n < w.n {
 			err = ErrFileShrank
 		}
 	} else {
-		n, err = w.bufs.WriteTo(c.nc)
+		if w.track {
+			n, err = w.bufs.WriteTo(progressWriter{c})
+		} else {
+			n, err = w.bufs.WriteTo(c.nc)
+		}
 	}
 	l.post(func() { l.written(c, n, err) })
 }
@@ -403,6 +407,9 @@ func (l *Loop) written(c *Conn, n int64, err error) {
 	}
 	q := c.out
 	l.stats.bytesOut.Add(uint64(n))
+	if n > 0 {
+		q.progress = l.nowNano
+	}
 	if s := &q.segs[0]; s.file != nil {
 		s.foff += n
 		s.fn -= n

@@ -1,10 +1,12 @@
 package engine
 
 // A hashed timing wheel gives each loop O(1) timer add and cancel with no
-// time.Timer and no goroutine per connection. Each connection has at most one timer;
-// the protocol moves it between phases (header, body, idle, write). Entries whose
-// deadline lies more than one revolution ahead stay in their slot until their tick
-// comes round.
+// time.Timer and no goroutine per connection. It holds two kinds of entries: each
+// connection's own timer (SetTimeout; the links live in the Conn, so the common case
+// allocates nothing), which the protocol moves between phases (header, body, idle),
+// and any number of Timer values (AfterFunc, the write timeout of a connection).
+// Entries whose deadline lies more than one revolution ahead stay in their slot until
+// their tick comes round.
 
 const (
 	tickNanos  = int64(10e6) // 10 ms resolution
@@ -14,10 +16,11 @@ const (
 
 // wheel is owned by one loop.
 type wheel struct {
-	slots [wheelSlots]*Conn
-	cur   int64 // last tick processed
-	base  int64 // tick that relative deadline 0 stands for; deadlines are >= 1
-	count int   // armed timers
+	slots  [wheelSlots]*Conn
+	tslots [wheelSlots]*Timer
+	cur    int64 // last tick processed
+	base   int64 // tick that relative deadline 0 stands for; deadlines are >= 1
+	count  int   // armed timers of both kinds
 }
 
 func (w *wheel) init(nowNano int64) {
@@ -33,10 +36,7 @@ func (w *wheel) add(c *Conn, deadline int64) {
 	if c.tdeadline != 0 {
 		w.remove(c)
 	}
-	t := deadline / tickNanos
-	if t <= w.cur {
-		t = w.cur + 1
-	}
+	t := w.tick(deadline)
 	c.tdeadline = uint32(t - w.base)
 	s := &w.slots[t&wheelMask]
 	c.tprev = nil
@@ -65,14 +65,57 @@ func (w *wheel) remove(c *Conn) {
 	w.count--
 }
 
+// tick turns a deadline (unix nanoseconds) into the first tick at or after it (so
+// that nothing fires early), never the current one.
+func (w *wheel) tick(deadline int64) int64 {
+	t := (deadline + tickNanos - 1) / tickNanos
+	if t <= w.cur {
+		t = w.cur + 1
+	}
+	return t
+}
+
+// addTimer arms t for deadline (unix nanoseconds); t must not be armed.
+func (w *wheel) addTimer(t *Timer, deadline int64) {
+	t.at = w.tick(deadline)
+	s := &w.tslots[t.at&wheelMask]
+	t.prev = nil
+	t.next = *s
+	if *s != nil {
+		(*s).prev = t
+	}
+	*s = t
+	w.count++
+}
+
+// removeTimer disarms t if it is armed and reports whether it was.
+func (w *wheel) removeTimer(t *Timer) bool {
+	if t.at == 0 {
+		return false
+	}
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else {
+		w.tslots[t.at&wheelMask] = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	}
+	t.next, t.prev, t.at = nil, nil, 0
+	w.count--
+	return true
+}
+
 // advance processes every tick up to nowNano and calls fire for each expired
-// connection, after unlinking it (fire may re-arm it).
-func (w *wheel) advance(nowNano int64, fire func(*Conn)) {
+// connection and fireTimer for each expired Timer, after unlinking it (either may
+// re-arm it).
+func (w *wheel) advance(nowNano int64, fire func(*Conn), fireTimer func(*Timer)) {
 	target := nowNano / tickNanos
 	if target-w.cur > wheelSlots {
 		w.cur = target - wheelSlots
 	}
 	var expired *Conn
+	var expiredT *Timer
 	for w.cur < target {
 		w.cur++
 		for c := w.slots[w.cur&wheelMask]; c != nil; {
@@ -84,6 +127,15 @@ func (w *wheel) advance(nowNano int64, fire func(*Conn)) {
 			}
 			c = next
 		}
+		for t := w.tslots[w.cur&wheelMask]; t != nil; {
+			next := t.next
+			if t.at <= w.cur {
+				w.removeTimer(t)
+				t.next = expiredT
+				expiredT = t
+			}
+			t = next
+		}
 	}
 	for expired != nil {
 		c := expired
@@ -91,16 +143,32 @@ func (w *wheel) advance(nowNano int64, fire func(*Conn)) {
 		c.tnext = nil
 		fire(c)
 	}
+	for expiredT != nil {
+		t := expiredT
+		expiredT = t.next
+		t.next = nil
+		fireTimer(t)
+	}
 }
 
-// nextWaitMillis is how long the loop may sleep before the next tick matters, or -1.
+// nextWaitMillis is how long the loop may sleep before the next slot that holds a
+// timer comes due, or -1 when no timer is armed. The search looks one revolution
+// ahead at most: an entry further away sits in a nearer slot and costs one early
+// wake-up per revolution. It reads no clock and makes no system call.
 func (w *wheel) nextWaitMillis(nowNano int64) int {
 	if w.count == 0 {
 		return -1
 	}
-	ms := int(((w.cur+1)*tickNanos - nowNano) / 1e6)
+	k := int64(1)
+	for ; k < wheelSlots; k++ {
+		i := (w.cur + k) & wheelMask
+		if w.slots[i] != nil || w.tslots[i] != nil {
+			break
+		}
+	}
+	ms := ((w.cur+k)*tickNanos - nowNano + 1e6 - 1) / 1e6
 	if ms < 1 {
 		ms = 1
 	}
-	return ms
+	return int(ms)
 }

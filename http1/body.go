@@ -77,9 +77,9 @@ func (b *BodyReader) Remaining() int64 {
 }
 
 // Trailers returns the trailer fields of a chunked body, in order. They are copies owned
-// by b, valid from the call to Next that reported done until the next Init. Trailers are
-// returned as received: the caller must not merge fields that RFC 9110 §6.5.1 forbids in
-// trailers (such as Content-Length or Host) into the header section.
+// by b, valid from the call to Next that reported done until the next Init. A trailer
+// field that ForbiddenTrailer reports makes Next fail with a 400 *Error, so none of them
+// is ever returned.
 func (b *BodyReader) Trailers() []Header { return b.trailers }
 
 func (b *BodyReader) fail(err *Error) {
@@ -351,6 +351,9 @@ func (b *BodyReader) addTrailer(line []byte) *Error {
 	if err != nil {
 		return err
 	}
+	if ForbiddenTrailer(name) {
+		return errTrailerForbidden
+	}
 	b.tbuf = append(b.tbuf, name...)
 	b.tbuf = append(b.tbuf, value...)
 	b.tlen = append(b.tlen, int32(len(name)), int32(len(value)))
@@ -368,4 +371,33 @@ func (b *BodyReader) buildTrailers() {
 		off += v
 		b.trailers = append(b.trailers, Header{Name: name, Value: value})
 	}
+}
+
+// forbiddenTrailers are the fields that RFC 9110 §6.5.1 keeps out of a trailer section
+// because they must be known before the content is processed: message framing
+// (Content-Length, Transfer-Encoding, Trailer, TE and the connection options), routing
+// (Host), request modifiers (Expect, Max-Forwards, Range, conditionals, cache
+// directives), authentication and cookies, and the content format (Content-Type,
+// Content-Encoding, Content-Range). All lower case.
+var forbiddenTrailers = [...]string{
+	"content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
+	"proxy-connection", "upgrade",
+	"host",
+	"expect", "max-forwards", "range", "if-match", "if-none-match", "if-modified-since",
+	"if-unmodified-since", "if-range", "cache-control", "pragma",
+	"authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
+	"authentication-info", "proxy-authentication-info", "cookie", "set-cookie",
+	"content-type", "content-encoding", "content-range",
+}
+
+// ForbiddenTrailer reports whether a field named name (any case) must not appear in a
+// trailer section (RFC 9110 §6.5.1). BodyReader rejects such request trailers with 400;
+// writers of response trailers drop them.
+func ForbiddenTrailer(name []byte) bool {
+	for _, f := range forbiddenTrailers {
+		if foldEq(name, f) {
+			return true
+		}
+	}
+	return false
 }

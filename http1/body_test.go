@@ -79,6 +79,14 @@ var bodyCases = []bodyCase{
 	{name: "trailer nul", req: &chunkedReq, in: "0\r\nA: \x00\r\n\r\n", err: errFieldValue},
 	{name: "trailer bare LF", req: &chunkedReq, in: "0\r\nA: b\n\r\n", err: errBareLF},
 	{name: "trailer too large", req: &chunkedReq, in: "0\r\nA: " + strings.Repeat("v", MaxTrailerBytes) + "\r\n\r\n", err: errTrailerTooLarge},
+	{name: "trailer content-length", req: &chunkedReq, in: "3\r\nabc\r\n0\r\nContent-Length: 5\r\n\r\n", data: "abc", err: errTrailerForbidden},
+	{name: "trailer host upper", req: &chunkedReq, in: "0\r\nHOST: evil\r\n\r\n", err: errTrailerForbidden},
+	{name: "trailer transfer-encoding", req: &chunkedReq, in: "0\r\nX-Ok: 1\r\ntransfer-encoding: chunked\r\n\r\n", err: errTrailerForbidden},
+	{name: "trailer content-type", req: &chunkedReq, in: "0\r\nContent-Type: text/html\r\n\r\n", err: errTrailerForbidden},
+	{name: "trailer authorization", req: &chunkedReq, in: "0\r\nAuthorization: Basic eDp5\r\n\r\n", err: errTrailerForbidden},
+	{name: "trailer trailer", req: &chunkedReq, in: "0\r\nTrailer: X\r\n\r\n", err: errTrailerForbidden},
+	{name: "trailer similar names allowed", req: &chunkedReq, in: "0\r\nContent-Lengths: 1\r\nX-Host: h\r\nHosts: h\r\n\r\n",
+		trailers: `[{"Content-Lengths" "1"} {"X-Host" "h"} {"Hosts" "h"}]`},
 	{name: "trailer too many", req: &chunkedReq, in: "0\r\n" + strings.Repeat("A: b\r\n", MaxTrailerFields+1) + "\r\n", err: errTrailerTooLarge},
 }
 

@@ -15,8 +15,8 @@ import (
 // snapRequest renders everything ParseHead reports about a request.
 func snapRequest(r *Request, n int) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "n=%d method=%q target=%q path=%q query=%q host=%q form=%v minor=%d cl=%d",
-		n, r.Method, r.Target, r.Path, r.Query, r.Host, r.Form, r.Minor, r.ContentLength)
+	fmt.Fprintf(&sb, "n=%d method=%q target=%q path=%q norm=%q query=%q host=%q form=%v minor=%d cl=%d",
+		n, r.Method, r.Target, r.Path, r.NormPath, r.Query, r.Host, r.Form, r.Minor, r.ContentLength)
 	fmt.Fprintf(&sb, " chunked=%v keepalive=%v expect100=%v upgrade=%v close=%v",
 		r.Chunked, r.KeepAlive, r.Expect100, r.Upgrade, r.Close)
 	for _, h := range r.Headers {

@@ -109,4 +109,7 @@ var (
 	errChunkLine       = newErr(400, "chunk size line too long")
 	errChunkCRLF       = newErr(400, "missing CRLF after chunk data")
 	errTrailerTooLarge = newErr(431, "trailer section too large")
+	// errTrailerForbidden: a framing, routing, modifier, authentication or content-format
+	// field in the trailer section (RFC 9110 §6.5.1).
+	errTrailerForbidden = newErr(400, "field not allowed in trailers")
 )

@@ -229,12 +229,12 @@ func splitTarget(req *Request) *Error {
 	case t[0] == '/':
 		req.Form = FormOrigin
 		splitQuery(req, t)
-		return nil
+		return req.normalize()
 	case len(t) == 1 && t[0] == '*':
 		if string(req.Method) != "OPTIONS" {
 			return errTarget
 		}
-		req.Form, req.Path = FormAsterisk, t
+		req.Form, req.Path, req.NormPath = FormAsterisk, t, t
 		return nil
 	}
 	// absolute-form: only the http and https schemes are served (RFC 9110 §4.2).
@@ -264,7 +264,7 @@ func splitTarget(req *Request) *Error {
 	if len(req.Path) == 0 {
 		req.Path = slashPath
 	}
-	return nil
+	return req.normalize()
 }
 
 // hasPort reports whether the authority t has a non-empty host followed by ":" and a

@@ -44,6 +44,12 @@ type Request struct {
 	// for an absolute-form target with an empty path, "*" for asterisk-form and empty for
 	// authority-form.
 	Path []byte
+	// NormPath is Path in normal form (NormalizePath): decoded, with dot segments and
+	// repeated slashes removed. Routing, the file server and the proxy act on it and on
+	// nothing else. It is Path itself when Path is already normal (no copy), else a view
+	// into storage the Request keeps across Reset. It is "*" for asterisk-form and empty
+	// for authority-form. A Path that cannot be normalized fails ParseHead with 400.
+	NormPath []byte
 	// Query is what follows the first '?' in the target (without the '?'), or nil.
 	Query []byte
 	// Host is the authority from an absolute-form or authority-form target, otherwise the
@@ -71,12 +77,29 @@ type Request struct {
 	Upgrade bool
 	// Close is true when the Connection field has the "close" token.
 	Close bool
+
+	// normBuf is the storage NormPath is written to when Path is not normal.
+	normBuf []byte
 }
 
-// Reset clears r for the next request, keeping the Headers backing array.
+// Reset clears r for the next request, keeping the Headers backing array and the
+// storage of NormPath.
 func (r *Request) Reset() {
-	h := r.Headers[:0]
-	*r = Request{Headers: h, ContentLength: -1}
+	h, nb := r.Headers[:0], r.normBuf[:0]
+	*r = Request{Headers: h, ContentLength: -1, normBuf: nb}
+}
+
+// normalize sets NormPath from Path (origin-form and absolute-form).
+func (r *Request) normalize() *Error {
+	n, copied, err := normalizePath(r.normBuf[:0], r.Path)
+	if err != nil {
+		return err
+	}
+	if copied {
+		r.normBuf = n[:0]
+	}
+	r.NormPath = n
+	return nil
 }
 
 // Header returns the value of the first field named name, compared without regard to

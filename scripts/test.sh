@@ -25,6 +25,11 @@ if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+sc="$(go env GOPATH)/bin/staticcheck"
+if [ ! -x "$sc" ]; then go install honnef.co/go/tools/cmd/staticcheck@v0.8.2; fi
+"$sc" ./...
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"sync/atomic"
 
@@ -18,6 +19,25 @@ const (
 // maxDiscard is how much of an unread request body the server reads and drops to
 // keep a connection alive after the response; beyond it the connection is closed.
 const maxDiscard = 256 << 10
+
+// maxHead is the largest request head the server accepts, whatever the configured
+// limits: the engine keeps at most engine.MaxUnconsumed bytes of a head that has not
+// arrived whole, so a longer one could never complete.
+const maxHead = engine.MaxUnconsumed
+
+// Errors for a request head longer than maxHead: in the request line, or after it.
+var (
+	errLineTooLong = &http1.Error{Status: 414, Reason: "request line longer than the server holds"}
+	errHeadTooLong = &http1.Error{Status: 431, Reason: "request head longer than the server holds"}
+)
+
+// headTooLarge returns the error for a head starting at in that is longer than maxHead.
+func headTooLarge(in []byte) error {
+	if bytes.IndexByte(in[:min(len(in), maxHead)], '\n') < 0 {
+		return errLineTooLong
+	}
+	return errHeadTooLong
+}
 
 // loopState is the server's per-loop state; every field is owned by that loop except
 // the atomic counters, which any goroutine may read.
@@ -113,6 +133,9 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 			req := &ls.req
 			req.Reset()
 			n, err := p.ParseHead(in[off:], req)
+			if err == nil && n > maxHead || err == http1.ErrNeedMore && len(in)-off > maxHead {
+				err = headTooLarge(in[off:])
+			}
 			if err == http1.ErrNeedMore {
 				if !cn.partial {
 					// Park the parser's resume state until more bytes arrive (rare, so a
@@ -224,6 +247,7 @@ func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
 	cn.ch.handler.Load().h.ServeGale(c)
 	if !c.ended && cn.cur == c && !ec.Closed() {
 		c.detach()
+		c.awaitHandler()
 	}
 }
 
@@ -236,8 +260,12 @@ func (cn *conn) bodyComplete(ec *engine.Conn) {
 	if c.onBody != nil && !c.ended {
 		c.onBody(nil, true) // may end the response, which finishes the request
 	}
-	if cn.cur == c && c.ended {
-		cn.finish(ec)
+	if cn.cur == c {
+		if c.ended {
+			cn.finish(ec)
+		} else {
+			c.awaitHandler()
+		}
 	}
 }
 
@@ -280,9 +308,9 @@ func (cn *conn) finish(ec *engine.Conn) {
 	if !keep {
 		cn.closing = true
 		if bodyLeft {
-			ec.CloseAfterFlush()
+			ec.CloseAfterFlush(true)
 		} else {
-			ec.CloseWhenFlushed()
+			ec.CloseAfterFlush(false)
 		}
 		return
 	}
@@ -307,7 +335,7 @@ func (cn *conn) reject(ec *engine.Conn, err error) {
 	}
 	cn.ls.writeError(ec, status, reason)
 	cn.closing = true
-	ec.CloseAfterFlush()
+	ec.CloseAfterFlush(true)
 }
 
 // bodyError handles a malformed or oversized request body.
@@ -316,7 +344,7 @@ func (cn *conn) bodyError(ec *engine.Conn, err error) {
 	cn.ls.badRequests.Add(1)
 	c.failBody(err)
 	if c.headSent {
-		ec.CloseWithError(err)
+		ec.Close(err)
 		return
 	}
 	status, reason := 400, "Bad Request"
@@ -357,12 +385,12 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 		cn.cur.onEOF()
 	}
 	if cn.cur == nil {
-		ec.CloseAfterFlush()
+		ec.CloseAfterFlush(true)
 		return
 	}
 	if cn.state == stBody {
 		// The body can never complete now.
-		ec.Close()
+		ec.Close(nil)
 	}
 	// Otherwise the response completes and finish closes the connection.
 }
@@ -386,25 +414,36 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	case cn.cur == nil && cn.partial:
 		// A partial head (a slow client): answer 408 and close.
 		cn.ls.writeError(ec, 408, "request head not received in time")
-		ec.CloseAfterFlush()
+		ec.CloseAfterFlush(true)
 	case cn.cur == nil:
-		ec.Close() // idle keep-alive connection
+		ec.Close(nil) // idle keep-alive connection
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.failBody(ErrBodyTimeout)
 		cn.cur.keepAlive = false
 		cn.cur.Error(408, "request body not received in time")
+	case cn.state == stWait && !cn.cur.headSent && cn.cur.onDrain == nil:
+		// The response timeout: the handler has produced nothing in time.
+		cn.cur.keepAlive = false
+		cn.cur.Error(504, "handler did not respond in time")
 	default:
-		ec.CloseWithError(engine.ErrTimeout)
+		ec.Close(engine.ErrTimeout)
 	}
 }
 
 func (h *connHandler) OnShutdown(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur == nil {
-		ec.Close()
-		return
+	switch {
+	case cn.cur == nil && ec.Pending():
+		// The last response is still going out (a download): it is in flight, not
+		// idle. Let it finish within the grace period, then close; requests that
+		// arrive meanwhile are not served.
+		cn.closing = true
+		ec.CloseAfterFlush(false)
+	case cn.cur == nil:
+		ec.Close(nil) // idle: nothing queued, nothing in progress
+	default:
+		cn.cur.keepAlive = false
 	}
-	cn.cur.keepAlive = false
 }
 
 func (h *connHandler) OnClose(ec *engine.Conn, err error) {

@@ -92,7 +92,8 @@ func (c *Ctx) IsHead() bool { return c.isHead }
 // Header returns the response header list, to fill before WriteHeader.
 func (c *Ctx) Header() *Header { return &c.hdr }
 
-// Trailer returns the response trailers, sent after a chunked body.
+// Trailer returns the response trailers, sent after a chunked body. Fields that RFC
+// 9110 §6.5.1 keeps out of trailers (http1.ForbiddenTrailer) are not sent.
 func (c *Ctx) Trailer() *Header { return &c.trailer }
 
 // Now returns the loop's cached clock.
@@ -258,12 +259,14 @@ func (c *Ctx) WriteHeader(status int) {
 	switch {
 	case !bodyAllowed(status):
 		c.clen = 0
-	case c.isHead && c.clen < 0:
-		// A HEAD response never has a body, so it needs no framing (RFC 9112 §6.3).
 	case c.clen >= 0:
 		b = append(b, "Content-Length: "...)
 		b = appendInt(b, c.clen)
 		b = append(b, "\r\n"...)
+	case c.isHead:
+		// A HEAD response never has a body (RFC 9110 §9.3.2), so a length that is not
+		// known yet needs no framing at all: no chunked coding (its last chunk would be
+		// read as the start of the next response) and no close-delimiting.
 	case c.req.Minor >= 1:
 		c.chunked = true
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -281,6 +284,16 @@ func (c *Ctx) WriteHeader(status int) {
 	b = append(b, "\r\n"...)
 	c.ec.Write(b)
 	ls.scratch = b
+	c.awaitHandler()
+}
+
+// awaitHandler arms the response timeout while the request has been read and the
+// handler, gone asynchronous, owes output. A handler waiting for the client to take
+// queued output (OnDrain) is under the write timeout instead.
+func (c *Ctx) awaitHandler() {
+	if c.detached && !c.ended && c.cn.state == stWait && c.onDrain == nil {
+		c.ec.SetTimeout(c.cn.ls.srv.opts.ResponseTimeout)
+	}
 }
 
 // Write sends body bytes (copied, so p may be reused), writing the head first if
@@ -318,6 +331,7 @@ func (c *Ctx) Write(p []byte) (int, error) {
 		return 0, ErrConnClosed
 	}
 	c.written += int64(n)
+	c.awaitHandler()
 	return n, err
 }
 
@@ -359,6 +373,7 @@ func (c *Ctx) SendFile(fd int, off, n int64, release func()) {
 		c.ec.SendFile(fd, off, n, release)
 	}
 	c.written += n
+	c.awaitHandler()
 }
 
 // End completes the response. A response shorter than its declared Content-Length
@@ -388,7 +403,7 @@ func (c *Ctx) trailerFields() []http1.Header {
 	}
 	out := make([]http1.Header, 0, len(c.trailer.kv))
 	for _, f := range c.trailer.kv {
-		if validField(f.name, f.value) {
+		if validField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
 			out = append(out, http1.Header{Name: []byte(f.name), Value: []byte(f.value)})
 		}
 	}
@@ -477,6 +492,7 @@ func cloneRequest(dst, src *http1.Request, buf []byte) []byte {
 	dst.Host = put(src.Host)
 	dst.Path = subslice(dst.Target, src.Target, src.Path)
 	dst.Query = subslice(dst.Target, src.Target, src.Query)
+	dst.NormPath = subslice(dst.Target, src.Target, src.NormPath) // a copy unless a view of Target
 	for _, h := range src.Headers {
 		hdrs = append(hdrs, http1.Header{Name: put(h.Name), Value: put(h.Value)})
 	}

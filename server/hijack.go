@@ -181,7 +181,7 @@ func (h *hijackedConn) Close() error {
 	}
 	h.cond.Broadcast()
 	h.mu.Unlock()
-	h.ec.Loop().Post(func() { h.ec.CloseAfterFlush() })
+	h.ec.Loop().Post(func() { h.ec.CloseAfterFlush(true) })
 	return nil
 }
 

@@ -51,6 +51,13 @@ type Options struct {
 	BodyTimeout time.Duration
 	// WriteTimeout bounds the wait for the client to accept queued output (default 60s).
 	WriteTimeout time.Duration
+	// ResponseTimeout bounds the wait for a handler that went asynchronous (returned
+	// from ServeGale without ending its response) to produce output, once the request
+	// has been read: it runs from the end of the request, and again from each write of
+	// the handler (so a streaming handler making progress is never cut). When it
+	// expires the client gets 504 if nothing was sent yet, else the connection closes;
+	// either way the connection is not reused (default 60s).
+	ResponseTimeout time.Duration
 	// ServerName is sent in the Server header; empty sends none. Default "gale".
 	ServerName string
 	// HighWater and LowWater bound queued output per connection (engine defaults).
@@ -72,6 +79,7 @@ func (o *Options) fill() {
 	def(&o.IdleTimeout, 75*time.Second)
 	def(&o.BodyTimeout, 60*time.Second)
 	def(&o.WriteTimeout, 60*time.Second)
+	def(&o.ResponseTimeout, 60*time.Second)
 	if o.ServerName == "" {
 		o.ServerName = "gale"
 	}

@@ -72,13 +72,14 @@ type entityTag struct {
 // etagListMatch reports whether the field value list ("*" or #entity-tag) matches etag,
 // a strong tag with its quotes. strong selects strong comparison (If-Match), otherwise
 // weak comparison (If-None-Match) is used (RFC 9110 §8.8.3.2). Malformed elements are
-// skipped up to the next comma.
+// skipped up to the next comma. The whole list is read, however long (the header
+// section limit bounds it); each step consumes input, so the walk is linear.
 func etagListMatch(list []byte, etag string, strong bool) bool {
 	v := http1.TrimOWS(list)
 	if len(v) == 1 && v[0] == '*' {
 		return true
 	}
-	for n := 0; len(v) > 0 && n < maxListItems; n++ {
+	for len(v) > 0 {
 		v = http1.TrimOWS(v)
 		if len(v) > 0 && v[0] == ',' {
 			v = v[1:]

@@ -1,6 +1,10 @@
 package static
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestEvalPreconditions(t *testing.T) {
 	const etag = `"abc-10"`
@@ -126,4 +130,43 @@ func FuzzETagList(f *testing.F) {
 		ifRangeMatches(list, `"e"`, 0)
 		evalPreconditions(condHeaders{ifMatch: list, ifNoneMatch: list, ifModifiedSince: list, ifUnmodifiedSince: list}, `"e"`, 0)
 	})
+}
+
+// TestLongLists puts the one element that matters at the end of a long list: every
+// list field is read whole (the header section limit bounds it), never cut short.
+func TestLongLists(t *testing.T) {
+	const etag = `"abc-10"`
+	for _, n := range []int{1, 31, 32, 33, 64, 65, 1000} {
+		var list, loose []byte
+		for i := 0; i < n; i++ {
+			list = append(list, fmt.Sprintf(`"t%d", `, i)...)
+			loose = append(loose, `,, W/"w" ,`...)
+		}
+		for _, l := range [][]byte{append(list, etag...), append(loose, etag...)} {
+			if got := evalPreconditions(condHeaders{ifMatch: l}, etag, 0); got != condProceed {
+				t.Errorf("If-Match with the tag after %d others: %d, want proceed", n, got)
+			}
+			if got := evalPreconditions(condHeaders{ifNoneMatch: l}, etag, 0); got != condNotModified {
+				t.Errorf("If-None-Match with the tag after %d others: %d, want 304", n, got)
+			}
+		}
+		ae := []byte(strings.Repeat("identity;q=0.5, ", n) + "br")
+		if got := negotiateEncoding(ae, encBrotli|encGzip); got != encBrotli {
+			t.Errorf("Accept-Encoding with br after %d others: %v, want br", n, got)
+		}
+		accept := []byte(strings.Repeat("text/plain;q=0.1, ", n) + "application/json")
+		if !wantsJSON(accept) {
+			t.Errorf("Accept with application/json after %d others: not JSON", n)
+		}
+	}
+}
+
+// TestLongListsServed sends a long If-None-Match to a real file.
+func TestLongListsServed(t *testing.T) {
+	h, _ := site(t, Options{})
+	r := do(t, h, "GET", "/small.txt")
+	etag := r.get("ETag")
+	list := strings.Repeat(`"nope", `, 40) + etag
+	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", list), 304, anyBody)
+	expect(t, do(t, h, "GET", "/small.txt", "If-Match", list), 200, "0123456789")
 }

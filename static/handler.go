@@ -11,9 +11,15 @@ var _ server.Handler = (*Handler)(nil)
 // ServeGale serves one request inline on the connection's loop. It never waits on the
 // network; file opens, fstat and small reads happen on the loop (like nginx without
 // aio threads), mostly avoided by the open-file cache, and bodies leave with sendfile.
+// It acts on the request's NormPath, the path routing matched; a request without one
+// (built by hand) has its Path normalized by the same function.
 func (h *Handler) ServeGale(c *server.Ctx) {
 	r := c.Request()
-	h.serve((*galeCtx)(c), r.Method, r.Path, r.Query)
+	if r.NormPath == nil {
+		h.serveRaw((*galeCtx)(c), r.Method, r.Path, r.Query)
+		return
+	}
+	h.serve((*galeCtx)(c), r.Method, r.NormPath, r.Query)
 }
 
 // galeCtx adapts *server.Ctx to exchange without allocating: it is the same struct

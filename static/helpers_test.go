@@ -133,7 +133,7 @@ func (r *recorder) releasePending() {
 func do(t *testing.T, h *Handler, method, target string, hdr ...string) *recorder {
 	t.Helper()
 	r := newRecorder(t, method, target, hdr...)
-	h.serve(r, []byte(r.method), []byte(r.path), []byte(r.query))
+	h.serveRaw(r, []byte(r.method), []byte(r.path), []byte(r.query))
 	if !r.ended {
 		t.Fatalf("%s %s: response not ended", method, target)
 	}

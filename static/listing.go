@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // maxListing bounds the entries read for one directory listing; a larger directory is
@@ -21,7 +23,11 @@ const maxListing = 10000
 
 // listItem is one entry of a directory listing.
 type listItem struct {
-	Name  string    `json:"name"`
+	Name string `json:"name"`
+	// Href is the relative link to the entry ("./name", "./dir/"), percent-encoded; a
+	// name that is not valid UTF-8 is only exact here, since JSON strings replace the
+	// invalid bytes of Name.
+	Href  string    `json:"href"`
 	Dir   bool      `json:"dir"`
 	Size  int64     `json:"size"`
 	MTime time.Time `json:"mtime"`
@@ -39,7 +45,8 @@ type listing struct {
 // application/json, HTML otherwise. Directories come first, then files, each sorted by
 // name. Dotfiles are hidden unless allowed; symbolic links are listed only when the
 // policy would serve them, with the size and type of their target; anything but
-// regular files and directories is left out.
+// regular files and directories is left out, and so is a name that no request path
+// can name (see linkable), so that every link of a listing can be followed.
 func (h *Handler) serveListing(x exchange, rel string, now time.Time) {
 	f, fi, err := h.res.open(rel)
 	if err != nil {
@@ -84,6 +91,9 @@ func (h *Handler) readListing(d *os.File, rel string) (listing, error) {
 		if h.dotfiles != dotAllow && strings.HasPrefix(name, ".") && name != ".well-known" {
 			continue
 		}
+		if !linkable(name) {
+			continue
+		}
 		if item, ok := h.describe(d, dirPath, rel, name); ok {
 			l.Entries = append(l.Entries, item)
 		}
@@ -123,10 +133,24 @@ func (h *Handler) describe(d *os.File, dirPath, rel, name string) (listItem, boo
 		return listItem{}, false
 	}
 	item := listItem{Name: name, Dir: m.mode == fs.ModeDir, MTime: time.Unix(0, m.mtime).UTC()}
-	if !item.Dir {
+	item.Href = "./" + escapePath(name)
+	if item.Dir {
+		item.Href += "/"
+	} else {
 		item.Size = m.size
 	}
 	return item, true
+}
+
+// linkable reports whether a request can name the directory entry name: its escaped
+// link, normalized as every request path is (http1.NormalizePath), gives back exactly
+// "/name". Names with a backslash, a control byte or a dot segment with parameters
+// ("..;x") are refused by normalization and so are not listed; every other byte,
+// '%', '?', '#', quotes, spaces and non-UTF-8 included, round-trips.
+func linkable(name string) bool {
+	link := []byte("/" + escapePath(name))
+	n, err := http1.NormalizePath(nil, link)
+	return err == nil && len(n) == len(name)+1 && string(n[1:]) == name
 }
 
 // renderListingHTML renders a listing as a small HTML page. Names are HTML-escaped in
@@ -144,9 +168,9 @@ func renderListingHTML(l listing) []byte {
 		b = append(b, "<tr><td><a href=\"../\">../</a></td><td>-</td><td></td></tr>\n"...)
 	}
 	for _, it := range l.Entries {
-		href, text, size := "./"+escapePath(it.Name), it.Name, "-"
+		href, text, size := it.Href, it.Name, "-"
 		if it.Dir {
-			href, text = href+"/", text+"/"
+			text += "/"
 		} else {
 			size = strconv.FormatInt(it.Size, 10)
 		}

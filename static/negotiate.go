@@ -28,24 +28,21 @@ var encodings = [...]struct {
 	{encGzip, ".gz", "gzip"},
 }
 
-// maxListItems bounds the elements examined in one header list; the rest are ignored.
-const maxListItems = 64
-
 // eachListItem calls fn for each non-empty element of a comma-separated header list
 // (RFC 9110 §5.6.1) with the element's first token (text before any ';', trimmed) and
 // its weight in thousandths (RFC 9110 §12.4.2): 1000 without a q parameter, -1 when
 // the q parameter is malformed. Quoted strings in parameters may contain commas and
-// semicolons. fn returns false to stop. At most maxListItems elements are visited.
+// semicolons. fn returns false to stop. The whole list is visited: it is never cut
+// short, since an element past a cut could change the answer; the parser's header
+// section limit bounds its length, and the walk is linear in it.
 func eachListItem(v []byte, fn func(token []byte, q int) bool) {
-	items := 0
-	for len(v) > 0 && items < maxListItems {
+	for len(v) > 0 {
 		elem, rest := cutListElement(v)
 		v = rest
 		elem = http1.TrimOWS(elem)
 		if len(elem) == 0 {
 			continue
 		}
-		items++
 		token, params := cutParam(elem)
 		q := 1000
 		for len(params) > 0 {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // Symlink policies accepted by Options.FollowSymlinks.
@@ -159,7 +161,12 @@ func New(opts Options) (*Handler, error) {
 		if !validPrefix(opts.Prefix) {
 			return nil, fmt.Errorf("static: Prefix %q must start with a single '/' and hold no space, control byte, '?' or '#'", opts.Prefix)
 		}
-		h.prefix, h.urlBase = opts.Prefix, strings.TrimSuffix(opts.Prefix, "/")
+		norm, perr := http1.NormalizePath(nil, []byte(opts.Prefix))
+		if perr != nil {
+			return nil, fmt.Errorf("static: Prefix %q: %s", opts.Prefix, perr.Reason)
+		}
+		h.prefix = string(norm)
+		h.urlBase = strings.TrimSuffix(string(http1.AppendEscapedPath(nil, norm)), "/")
 	}
 	if h.index, err = validIndex(opts.Index); err != nil {
 		return nil, err

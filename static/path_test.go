@@ -24,7 +24,10 @@ func TestCleanPath(t *testing.T) {
 		{raw: "/hello%20world.txt", rel: "hello world.txt"},
 		{raw: "/%E2%82%AC.txt", rel: "\u20ac.txt"},
 		{raw: "/%252e%252e/x", rel: "%2e%2e/x"},
-		{raw: "/..;/x", rel: "..;/x", dotfile: true},
+		{raw: "/..;/x", status: 400},
+		{raw: "/a;b/x", rel: "a;b/x"},
+		{raw: "/.well-knownx/y", rel: ".well-knownx/y", dotfile: true},
+		{raw: "/a/.well-known", rel: "a/.well-known"},
 		{raw: "/...", rel: "...", dotfile: true},
 		{raw: "/.env", rel: ".env", dotfile: true},
 		{raw: "/a/.git/config", rel: "a/.git/config", dotfile: true},
@@ -33,7 +36,8 @@ func TestCleanPath(t *testing.T) {
 		{raw: "/a.b/c", rel: "a.b/c"},
 		{raw: "/..", status: 400},
 		{raw: "/../x", status: 400},
-		{raw: "/a/../b", status: 400},
+		{raw: "/a/../b", rel: "b"},
+		{raw: "/a/%2e%2e/b/", rel: "b", dir: true},
 		{raw: "/%2e%2e/x", status: 400},
 		{raw: "/%2E%2E/x", status: 400},
 		{raw: "/.%2e/x", status: 400},
@@ -126,4 +130,16 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("cleanPath(%q): status %d", raw, status)
 		}
 	})
+}
+
+func TestLinkable(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a": true, "100%": true, "q?#": true, "\xff": true, `a"b'c`: true, "a;b": true,
+		strings.Repeat("x", 300): true, `a\b`: false, "a\nb": false, "a\x7f": false,
+		"..;x": false, ".;": false, "...": true,
+	} {
+		if got := linkable(name); got != want {
+			t.Errorf("linkable(%q) = %v, want %v", name, got, want)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // exchange is the part of server.Ctx the file server uses. ServeGale adapts
@@ -30,16 +32,27 @@ type exchange interface {
 
 const textPlain = "text/plain; charset=utf-8"
 
-// serve answers one request. method and rawPath are as received (rawPath undecoded,
-// without the query); query is the raw query without '?'.
-func (h *Handler) serve(x exchange, method, rawPath, query []byte) {
+// serveRaw answers a request whose path has not been normalized (as received,
+// without the query): it normalizes it with http1.NormalizePath first.
+func (h *Handler) serveRaw(x exchange, method, rawPath, query []byte) {
+	norm, err := http1.NormalizePath(nil, rawPath)
+	if err != nil {
+		x.Error(err.Status, "")
+		return
+	}
+	h.serve(x, method, norm, query)
+}
+
+// serve answers one request. norm is the request path in the normal form of
+// http1.NormalizePath (what routing matched); query is the raw query without '?'.
+func (h *Handler) serve(x exchange, method, norm, query []byte) {
 	if string(method) != "GET" && string(method) != "HEAD" {
 		x.SetHeader("Allow", "GET, HEAD")
 		x.Respond(405, textPlain, []byte("Method Not Allowed\n"))
 		return
 	}
 	now := x.Now()
-	p, status := h.requestPath(rawPath)
+	p, status := h.requestPath(norm)
 	if status != 0 {
 		x.Error(status, "")
 		return
@@ -69,27 +82,22 @@ func (h *Handler) serve(x exchange, method, rawPath, query []byte) {
 	}
 }
 
-// requestPath removes the mount prefix from the raw path and cleans the rest. The
-// prefix itself ("/assets" for prefix "/assets") names the root as a directory without
-// its trailing slash, which is then redirected like any other directory.
-func (h *Handler) requestPath(raw []byte) (cleanedPath, int) {
+// requestPath removes the mount prefix (normalized as well) from the normalized path
+// and splits the rest. The prefix itself ("/assets" for prefix "/assets") names the
+// root as a directory without its trailing slash, which is then redirected like any
+// other directory.
+func (h *Handler) requestPath(norm []byte) (cleanedPath, int) {
 	if h.prefix == "" {
-		return cleanPath(raw)
+		return splitPath(norm)
 	}
-	if len(raw) > maxPathLen {
-		return cleanedPath{}, 414
-	}
-	if !bytes.HasPrefix(raw, []byte(h.prefix)) {
+	if !bytes.HasPrefix(norm, []byte(h.prefix)) {
 		return cleanedPath{}, 404
 	}
-	rest := raw[len(h.prefix):]
-	switch {
-	case len(rest) == 0 && !strings.HasSuffix(h.prefix, "/"):
+	rest := norm[len(h.prefix):]
+	if len(rest) == 0 && !strings.HasSuffix(h.prefix, "/") {
 		return cleanedPath{}, 0
-	case len(rest) == 0 || rest[0] != '/':
-		rest = append([]byte{'/'}, rest...)
 	}
-	return cleanPath(rest)
+	return splitPath(rest)
 }
 
 // urlPath returns the URL path of a cleaned path under the mount prefix, with a

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -74,11 +75,12 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 			MaxHeaderFields: cfg.Limits.HeaderFields,
 			MaxBodyBytes:    cfg.Limits.BodyBytes,
 		},
-		HeaderTimeout: cfg.Timeouts.Header,
-		IdleTimeout:   cfg.Timeouts.Idle,
-		BodyTimeout:   cfg.Timeouts.Body,
-		WriteTimeout:  cfg.Timeouts.Write,
-		Logger:        log,
+		HeaderTimeout:   cfg.Timeouts.Header,
+		IdleTimeout:     cfg.Timeouts.Idle,
+		BodyTimeout:     cfg.Timeouts.Body,
+		WriteTimeout:    cfg.Timeouts.Write,
+		ResponseTimeout: cfg.Timeouts.Response,
+		Logger:          log,
 	}
 }
 
@@ -215,11 +217,21 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 }
 
 func buildRoute(r *config.Route) (route, error) {
-	rt := route{prefix: r.Match.Path, exact: r.Match.PathExact, actionName: r.Action()}
-	if h := strings.ToLower(r.Match.Host); strings.HasPrefix(h, "*.") {
+	rt := route{actionName: r.Action()}
+	var err error
+	if rt.prefix, err = normRoutePath(r.Match.Path); err != nil {
+		return route{}, err
+	}
+	if rt.exact, err = normRoutePath(r.Match.PathExact); err != nil {
+		return route{}, err
+	}
+	if h := normHost(r.Match.Host); strings.HasPrefix(h, "*.") {
 		rt.host, rt.wildcard = h[1:], true
 	} else {
 		rt.host = h
+		if ip, err := netip.ParseAddr(h); err == nil {
+			rt.hostIP = ip.WithZone("")
+		}
 	}
 	for _, m := range r.Match.Methods {
 		rt.methods = append(rt.methods, strings.ToUpper(m))
@@ -230,4 +242,17 @@ func buildRoute(r *config.Route) (route, error) {
 	}
 	rt.handler = h
 	return rt, nil
+}
+
+// normRoutePath normalizes a configured match path with http1.NormalizePath, so that
+// it is compared with request paths in the same form ("" stays "").
+func normRoutePath(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	n, err := http1.NormalizePath(nil, []byte(p))
+	if err != nil {
+		return "", fmt.Errorf("match path %q: %s", p, err.Reason)
+	}
+	return string(n), nil
 }

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"net/netip"
 	"strings"
 
+	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 )
 
@@ -15,23 +17,39 @@ type Router struct {
 
 var _ server.Handler = (*Router)(nil)
 
-// route is one compiled match plus its action.
+// route is one compiled match plus its action. Paths and hosts are kept in the form
+// the request's are compared in: paths normalized by http1.NormalizePath, hosts by
+// normHost.
 type route struct {
-	prefix     string   // path prefix ("" matches every path)
-	exact      string   // exact path, "" when unused
-	host       string   // lower-case host, or the suffix (".example.com") when wildcard
-	wildcard   bool     // host was "*.suffix"
-	methods    []string // upper-case methods; empty matches any
+	prefix     string     // normalized path prefix ("" matches every path)
+	exact      string     // normalized exact path, "" when unused
+	host       string     // normalized host, or the suffix (".example.com") when wildcard
+	hostIP     netip.Addr // the host when it is an IP address literal
+	wildcard   bool       // host was "*.suffix"
+	methods    []string   // upper-case methods; empty matches any
 	handler    server.Handler
 	actionName string
 }
 
-// ServeGale dispatches the request.
+// ServeGale dispatches the request. Routes see the request's NormPath, the path the
+// file server (and later the proxy) acts on, and its host without port, brackets or
+// trailing dot; the host of an absolute-form target wins over the Host field (RFC
+// 9112 §3.2.2), which the parser already applied to Request.Host.
 func (r *Router) ServeGale(c *server.Ctx) {
 	req := c.Request()
+	path := req.NormPath
+	if path == nil && len(req.Path) > 0 {
+		n, err := http1.NormalizePath(nil, req.Path)
+		if err != nil {
+			c.Error(err.Status, "")
+			return
+		}
+		path = n
+	}
+	host := http1.HostName(req.Host)
 	for i := range r.routes {
 		rt := &r.routes[i]
-		if rt.matches(req.Method, req.Path, req.Host) {
+		if rt.matches(req.Method, path, host) {
 			rt.handler.ServeGale(c)
 			return
 		}
@@ -58,40 +76,27 @@ func (rt *route) matches(method, path, host []byte) bool {
 			return false
 		}
 	}
-	if rt.host != "" {
-		h := hostOnly(host)
-		if rt.wildcard {
-			if len(h) <= len(rt.host) || !asciiHasSuffixFold(h, rt.host) {
-				return false
-			}
-		} else if !asciiEqualFold(h, rt.host) {
+	switch {
+	case rt.host == "":
+	case rt.hostIP.IsValid():
+		ip, err := netip.ParseAddr(string(host))
+		if err != nil || ip.WithZone("") != rt.hostIP {
 			return false
 		}
+	case rt.wildcard:
+		if len(host) <= len(rt.host) || !asciiHasSuffixFold(host, rt.host) {
+			return false
+		}
+	case !asciiEqualFold(host, rt.host):
+		return false
 	}
 	return true
 }
 
-// hostOnly strips a port from a Host value ("example.com:8080", "[::1]:80").
-func hostOnly(h []byte) []byte {
-	if len(h) > 0 && h[0] == '[' {
-		if i := indexByte(h, ']'); i > 0 {
-			return h[:i+1]
-		}
-		return h
-	}
-	if i := indexByte(h, ':'); i >= 0 {
-		return h[:i]
-	}
-	return h
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
+// normHost puts a configured host in the form http1.HostName gives request hosts,
+// lower-cased: "Admin.Example.COM." becomes "admin.example.com", "[::1]" becomes "::1".
+func normHost(h string) string {
+	return strings.ToLower(string(http1.HostName([]byte(h))))
 }
 
 func lower(c byte) byte {

@@ -13,7 +13,7 @@ import (
 
 func TestPlanUsesTopologyAndAffinity(t *testing.T) {
 	defer func(old string) { numaRoot = old }(numaRoot)
-	numaRoot = "../numa/testdata/two-nodes" // node0=0-3,8-11 node1=4-7,12-15
+	numaRoot = "../../os/numa/testdata/two-nodes" // node0=0-3,8-11 node1=4-7,12-15
 	cfg := config.New()
 	cfg.Workers = 2
 	tests := []struct {

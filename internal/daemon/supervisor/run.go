@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
-	"github.com/gale-server/gale/internal/os/numa"
 	"github.com/gale-server/gale/internal/daemon/shm"
+	"github.com/gale-server/gale/internal/os/numa"
 	"github.com/gale-server/gale/server"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/daemon/app"
-	"github.com/gale-server/gale/internal/os/numa"
 	"github.com/gale-server/gale/internal/daemon/shm"
+	"github.com/gale-server/gale/internal/os/numa"
 )
 
 // drainPoll is how often a draining process checks whether its last

@@ -1,3 +1,5 @@
+//go:build linux && !galenet
+
 package engine
 
 import "sync/atomic"

@@ -1,0 +1,112 @@
+// Package testkit holds the socket helpers that gale's tests share: waiting on a
+// condition with a deadline, dialling a test server with a deadline and cleanup,
+// reading raw HTTP/1.1 responses, and running curl. It is imported by tests only.
+package testkit
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// WaitTimeout is how long WaitFor waits before it fails the test.
+const WaitTimeout = 10 * time.Second
+
+// WaitFor polls cond every few milliseconds until it holds, and fails the test
+// with "timed out waiting for what" after WaitTimeout.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(WaitTimeout); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Dial connects to addr over TCP, sets a 20-second deadline on the connection and
+// closes it when the test ends; it fails the test if the connection is refused.
+func Dial(t testing.TB, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// ReadResponse reads one HTTP/1.1 response to a request with the given method
+// from br, failing the test when it is malformed.
+func ReadResponse(t testing.TB, br *bufio.Reader, method string) *http.Response {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	return resp
+}
+
+// Body reads and closes a response body, failing the test on a read error.
+func Body(t testing.TB, r *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return string(b)
+}
+
+// Curl runs curl -sS with args and returns the response head (as written by -D)
+// and the body. It fails the test when curl is missing (scripts/test.sh installs
+// it) or exits non-zero.
+func Curl(t testing.TB, args ...string) (head, body string) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is not installed (scripts/test.sh installs it)")
+	}
+	dir := t.TempDir()
+	hf, bf := filepath.Join(dir, "head"), filepath.Join(dir, "body")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	all := append([]string{"-sS", "--max-time", "20", "-D", hf, "-o", bf}, args...)
+	out, err := exec.CommandContext(ctx, "curl", all...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl %v: %v\n%s", args, err, out)
+	}
+	h, _ := os.ReadFile(hf)
+	b, _ := os.ReadFile(bf)
+	return string(h), string(b)
+}
+
+// HeadField returns the value of the named field in a raw response head, or "".
+func HeadField(head, name string) string {
+	for l := range strings.SplitSeq(head, "\r\n") {
+		if n, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(n, name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// StatusOf returns the status code of a raw response head's last status line
+// ("200"), or "" when there is none.
+func StatusOf(head string) string {
+	blocks := strings.Split(strings.TrimRight(head, "\r\n"), "\r\n\r\n")
+	line, _, _ := strings.Cut(blocks[len(blocks)-1], "\r\n")
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[1]
+}

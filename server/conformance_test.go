@@ -1,0 +1,146 @@
+package server
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// headKinds answers each path with a different kind of response, so that HEAD can be
+// checked against all of them.
+var headKinds = HandlerFunc(func(c *Ctx) {
+	switch string(c.Request().Path) {
+	case "/stream": // unknown length: chunked for GET
+		c.WriteHeader(200)
+		c.WriteString("abc")
+		c.End()
+	case "/stream-trailer":
+		c.Header().Set("Trailer", "X-T")
+		c.Trailer().Set("X-T", "v")
+		c.WriteHeader(200)
+		c.WriteString("abc")
+		c.End()
+	case "/end":
+		c.End()
+	case "/respond":
+		c.Respond(200, "text/plain", []byte("hello"))
+	case "/error":
+		c.Error(404, "nope")
+	case "/204":
+		c.WriteHeader(204)
+		c.End()
+	case "/304":
+		c.WriteHeader(304)
+		c.WriteString("ignored")
+		c.End()
+	default:
+		c.Respond(200, "text/plain", c.Request().Path)
+	}
+})
+
+// TestHeadNeverHasBody pipelines a HEAD and a GET on one connection for every response
+// kind: the GET's answer must come right after the HEAD's head, with no stray bytes (a
+// last chunk, a body) in between, and the connection must stay open.
+func TestHeadNeverHasBody(t *testing.T) {
+	s := startServer(t, headKinds, nil)
+	for _, path := range []string{"/stream", "/stream-trailer", "/end", "/respond", "/error", "/204", "/304"} {
+		for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+			t.Run(path+" "+proto, func(t *testing.T) {
+				c := dial(t, s.Addr())
+				keep := "Host: x\r\n"
+				if proto == "HTTP/1.0" {
+					keep = "Connection: keep-alive\r\n"
+				}
+				io.WriteString(c, "HEAD "+path+" "+proto+"\r\n"+keep+"\r\nGET /next "+proto+"\r\n"+keep+"\r\n")
+				br := bufio.NewReader(c)
+				resp := readResponse(t, br, "HEAD")
+				if resp.Close {
+					t.Fatal("HEAD response closes the connection")
+				}
+				if b := body(t, resp); b != "" {
+					t.Fatalf("HEAD body %q", b)
+				}
+				next := readResponse(t, br, "GET")
+				if got := body(t, next); got != "/next" {
+					t.Fatalf("response after HEAD: %d %q", next.StatusCode, got)
+				}
+			})
+		}
+	}
+}
+
+// TestHeadGoClientReusesConnection: Go's client keeps the connection after HEAD of a
+// streamed response (it drops it when stray body bytes follow).
+func TestHeadGoClientReusesConnection(t *testing.T) {
+	s := startServer(t, headKinds, nil)
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr}
+	for i := 0; i < 3; i++ {
+		resp, err := cl.Head("http://" + s.Addr() + "/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		resp, err = cl.Get("http://" + s.Addr() + "/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := body(t, resp); got != "abc" {
+			t.Fatalf("GET body %q", got)
+		}
+	}
+	if n := s.Stats().Accepted; n != 1 {
+		t.Fatalf("%d connections for 6 requests; want 1", n)
+	}
+}
+
+// TestForbiddenTrailersRejected: request trailers that would change framing, routing
+// or authentication are refused with 400, as net/http does; ordinary ones reach the
+// handler.
+func TestForbiddenTrailersRejected(t *testing.T) {
+	got := make(chan string, 1)
+	s := startServer(t, HandlerFunc(func(c *Ctx) {
+		c.ReadBody(func([]byte) {
+			var names []string
+			for _, h := range c.body.Trailers() {
+				names = append(names, string(h.Name))
+			}
+			got <- strings.Join(names, ",")
+			c.Respond(200, "text/plain", []byte("ok"))
+		})
+	}), nil)
+	for _, name := range []string{"Content-Length: 3", "Host: evil", "Transfer-Encoding: chunked", "Content-Type: text/html", "Authorization: Basic eDp5", "trailer: x"} {
+		t.Run(name, func(t *testing.T) {
+			expectRejected(t, s.Addr(), "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"+name+"\r\n\r\n", 400)
+		})
+	}
+	c := dial(t, s.Addr())
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n")
+	if b := body(t, readResponse(t, bufio.NewReader(c), "POST")); b != "ok" {
+		t.Fatalf("allowed trailer: body %q", b)
+	}
+	if names := <-got; names != "X-Checksum" {
+		t.Fatalf("trailers seen by the handler: %q", names)
+	}
+}
+
+// TestForbiddenResponseTrailersDropped: a handler cannot send a framing field as a
+// trailer.
+func TestForbiddenResponseTrailersDropped(t *testing.T) {
+	s := startServer(t, HandlerFunc(func(c *Ctx) {
+		c.Trailer().Set("Content-Length", "99")
+		c.Trailer().Set("X-Sum", "3")
+		c.WriteHeader(200)
+		c.WriteString("abc")
+		c.End()
+	}), nil)
+	c := dial(t, s.Addr())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := readResponse(t, bufio.NewReader(c), "GET")
+	if b := body(t, resp); b != "abc" || resp.Trailer.Get("X-Sum") != "3" || resp.Trailer.Get("Content-Length") != "" {
+		t.Fatalf("body %q trailers %v", b, resp.Trailer)
+	}
+}
