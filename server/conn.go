@@ -107,9 +107,6 @@ func (h *connHandler) OnOpen(ec *engine.Conn) {
 
 func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil && cn.cur.raw != nil {
-		return cn.cur.raw.onData(in)
-	}
 	ls := cn.ls
 	off := 0
 	for off < len(in) && !ec.Closed() {
@@ -376,10 +373,6 @@ func (ls *loopState) writeError(ec *engine.Conn, status int, reason string) {
 
 func (h *connHandler) OnEOF(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil && cn.cur.raw != nil {
-		cn.cur.raw.onEOF()
-		return
-	}
 	cn.eof = true
 	if cn.cur != nil && cn.cur.onEOF != nil {
 		cn.cur.onEOF()
@@ -397,10 +390,6 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 
 func (h *connHandler) OnDrain(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil && cn.cur.raw != nil {
-		cn.cur.raw.onDrain()
-		return
-	}
 	if c := cn.cur; c != nil && c.onDrain != nil {
 		f := c.onDrain
 		c.onDrain = nil
@@ -456,9 +445,6 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 		c.closed = true
 		if c.hasBody && !c.bodyDone {
 			c.failBody(err)
-		}
-		if c.raw != nil {
-			c.raw.onClose(err)
 		}
 		if f := c.onClose; f != nil {
 			c.onClose = nil

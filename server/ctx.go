@@ -45,7 +45,6 @@ type Ctx struct {
 	bodyBuf    []byte
 	owned      []byte        // storage for a detached request copy
 	ownedReq   http1.Request // the detached request copy
-	raw        rawHandler    // set once the connection was hijacked
 	remote     netip.AddrPort
 	keepAlive  bool
 	isHead     bool

@@ -3,15 +3,23 @@ package server
 import (
 	"errors"
 	"io"
+	"log/slog"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
 )
 
 // This file holds the hooks that adapters built on the server (package
-// server/nethttp, for one) use to follow a request whose handler runs elsewhere.
-// Every hook is called on the connection's loop, like every Ctx method.
+// server/nethttp, for one) use to follow a request whose handler runs elsewhere
+// and to take a connection out of HTTP. Like every Ctx method, they must be
+// called on the connection's loop.
 
 // ErrBodyTimeout is reported to OnBodyError when the request body stopped arriving
 // for longer than Options.BodyTimeout.
 var ErrBodyTimeout = errors.New("server: request body not received in time")
+
+// ErrHeadSent is returned by Hijack once the response head has been written.
+var ErrHeadSent = errors.New("server: response head already sent")
 
 // OnBodyError registers f to run once, on the loop, if the request body cannot be
 // received completely: it is malformed or over the body limit (err is the parser's
@@ -31,4 +39,43 @@ func (c *Ctx) failBody(err error) {
 		c.onBodyErr = nil
 		f(err)
 	}
+}
+
+// RequestTrailers returns the trailer fields that followed a chunked request body.
+// They are complete once OnBody reported the end of the body; the slices are valid
+// until the response ends.
+func (c *Ctx) RequestTrailers() []http1.Header { return c.body.Trailers() }
+
+// Logger returns the server's logger (Options.Logger). Unlike other Ctx methods it
+// may be called from any goroutine while the Ctx is valid.
+func (c *Ctx) Logger() *slog.Logger { return c.cn.ls.srv.opts.Logger }
+
+// Hijack takes the connection out of HTTP: the server forgets the request (the Ctx
+// counts as ended and closed, its callbacks are dropped and closures posted with
+// Post no longer run), the connection's timer is disarmed, state becomes the
+// connection's context (engine.Conn.SetContext) and from now on h receives the
+// connection's events through engine.Conn.SetHandler. Input that followed the
+// request head and was not consumed yet is passed to h.OnData at the end of this
+// loop iteration; h.OnOpen is not called. Hijack fails once the response head was
+// written, the response ended or the connection closed. Pass one h for many
+// connections (a loop keeps every distinct handler it was given).
+func (c *Ctx) Hijack(h engine.Handler, state any) error {
+	switch {
+	case c.closed || c.ec.Closed():
+		return ErrConnClosed
+	case c.ended:
+		return ErrEnded
+	case c.headSent:
+		return ErrHeadSent
+	}
+	c.detach() // never recycled: the server no longer owns it
+	c.ended, c.closed = true, true
+	c.release()
+	c.cn.cur = nil
+	ec := c.ec
+	ec.CancelTimeout()
+	ec.SetContext(state)
+	ec.SetHandler(h)
+	ec.ResumeRead()
+	return nil
 }

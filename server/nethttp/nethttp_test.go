@@ -1,25 +1,54 @@
-package server
+package nethttp
 
 import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/server"
 	"github.com/go-chi/chi/v5"
 )
 
-func startNetHTTP(t *testing.T, h http.Handler) *Server {
+// startServer runs a gale server on 127.0.0.1 with h as its handler; mod may
+// change the options. The server is shut down when the test ends.
+func startServer(t testing.TB, h server.Handler, mod func(*server.Options)) *server.Server {
 	t.Helper()
-	p := NewPool(16, 64)
+	opts := server.Options{Handler: h, Workers: 2}
+	if mod != nil {
+		mod(&opts)
+	}
+	s, err := server.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+func startNetHTTP(t *testing.T, h http.Handler) *server.Server {
+	t.Helper()
+	p := server.NewPool(16, 64)
 	t.Cleanup(p.Close)
-	return startServer(t, NetHTTP(h, p), nil)
+	return startServer(t, Adapt(h, p), nil)
 }
 
 // TestChiRouter runs an unmodified chi router through the adapter.
@@ -42,7 +71,7 @@ func TestChiRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := body(t, resp); got != `{"id":"42","q":"x"}` || resp.Header.Get("Content-Type") != "application/json" {
+	if got := testkit.Body(t, resp); got != `{"id":"42","q":"x"}` || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("chi GET: %q %v", got, resp.Header)
 	}
 	resp, err = http.Get("http://" + s.Addr() + "/nope")
@@ -52,13 +81,13 @@ func TestChiRouter(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Fatalf("chi 404: %d", resp.StatusCode)
 	}
-	body(t, resp)
+	testkit.Body(t, resp)
 	big := strings.Repeat("0123456789", 300000) // 3 MB, above the body pipe's window
 	resp, err = http.Post("http://"+s.Addr()+"/echo", "text/plain", strings.NewReader(big))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := body(t, resp); sha256.Sum256([]byte(got)) != sha256.Sum256([]byte(big)) {
+	if got := testkit.Body(t, resp); sha256.Sum256([]byte(got)) != sha256.Sum256([]byte(big)) {
 		t.Fatalf("echo of %d bytes came back as %d bytes", len(big), len(got))
 	}
 }
@@ -98,7 +127,7 @@ func TestNetHTTPContextCanceledOnClientGone(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	}))
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-started
 	c.Close()
@@ -122,7 +151,7 @@ func TestNetHTTPTrailers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := body(t, resp); got != "payload" {
+	if got := testkit.Body(t, resp); got != "payload" {
 		t.Fatalf("body %q", got)
 	}
 	if resp.Trailer.Get("X-Checksum") != "abc" || resp.Trailer.Get("X-Late") != "late" {
@@ -130,14 +159,22 @@ func TestNetHTTPTrailers(t *testing.T) {
 	}
 }
 
-func TestNetHTTPHijack(t *testing.T) {
-	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// hijacking returns a handler that hijacks the connection and runs f with it,
+// closing the connection afterwards.
+func hijacking(t *testing.T, f func(conn net.Conn, brw *bufio.ReadWriter)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer conn.Close()
+		f(conn, brw)
+	})
+}
+
+func TestNetHTTPHijack(t *testing.T) {
+	s := startNetHTTP(t, hijacking(t, func(conn net.Conn, brw *bufio.ReadWriter) {
 		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 		brw.Flush()
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -149,10 +186,10 @@ func TestNetHTTPHijack(t *testing.T) {
 		brw.WriteString("echo: " + line)
 		brw.Flush()
 	}))
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
 	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "GET")
+	resp := testkit.ReadResponse(t, br, "GET")
 	if resp.StatusCode != 101 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -174,7 +211,7 @@ func TestNetHTTPPanicGives500(t *testing.T) {
 	if resp.StatusCode != 500 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	body(t, resp)
+	testkit.Body(t, resp)
 	_ = context.Background
 }
 
@@ -186,19 +223,19 @@ func TestNetHTTPPanicGives500(t *testing.T) {
 func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
 	const workers = 4
 	readErrs := make(chan error, 16)
-	p := NewPool(workers, 1)
+	p := server.NewPool(workers, 1)
 	t.Cleanup(func() {
 		if !t.Failed() { // on failure the workers may be stuck: do not wait for them
 			p.Close()
 		}
 	})
-	s := startServer(t, NetHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := startServer(t, Adapt(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := io.Copy(io.Discard, r.Body)
 		if r.URL.Path == "/bad" {
 			readErrs <- err
 		}
 		io.WriteString(w, "ok")
-	}), p), func(o *Options) { o.BodyTimeout = 300 * time.Millisecond })
+	}), p), func(o *server.Options) { o.BodyTimeout = 300 * time.Millisecond })
 	const head = "POST /bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
 	cases := []struct {
 		name   string
@@ -212,11 +249,11 @@ func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for i := 0; i < workers+2; i++ {
-			c := dial(t, s.Addr())
+			c := testkit.Dial(t, s.Addr())
 			io.WriteString(c, tc.send)
 			if tc.hangUp {
 				c.Close()
-			} else if resp := readResponse(t, bufio.NewReader(c), "POST"); resp.StatusCode != tc.status {
+			} else if resp := testkit.ReadResponse(t, bufio.NewReader(c), "POST"); resp.StatusCode != tc.status {
 				t.Fatalf("%s %d: status %d, want %d", tc.name, i, resp.StatusCode, tc.status)
 			}
 			select {
@@ -234,7 +271,7 @@ func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("good request after failed bodies: %v", err)
 	}
-	if got := body(t, resp); resp.StatusCode != 200 || got != "ok" {
+	if got := testkit.Body(t, resp); resp.StatusCode != 200 || got != "ok" {
 		t.Fatalf("good request: %d %q", resp.StatusCode, got)
 	}
 }
@@ -290,11 +327,11 @@ func TestNetHTTPBodylessResponsesKeepConnection(t *testing.T) {
 				return resp, reused
 			}
 			resp, _ := do(tc.method, tc.path)
-			if got := body(t, resp); got != "" {
+			if got := testkit.Body(t, resp); got != "" {
 				t.Fatalf("%s %s: body %q", tc.method, tc.path, got)
 			}
 			resp, reused := do("GET", "/next")
-			if got := body(t, resp); got != "next" {
+			if got := testkit.Body(t, resp); got != "next" {
 				t.Fatalf("next request: body %q", got)
 			}
 			if !reused {
@@ -309,14 +346,66 @@ func TestNetHTTPBodylessResponsesKeepConnection(t *testing.T) {
 func TestNetHTTPBodylessResponsesRawBytes(t *testing.T) {
 	s := startNetHTTP(t, bodylessHandler)
 	for _, tc := range bodylessCases {
-		c := dial(t, s.Addr())
+		c := testkit.Dial(t, s.Addr())
 		fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n", tc.method, tc.path)
 		br := bufio.NewReader(c)
-		readResponse(t, br, tc.method).Body.Close()
+		testkit.ReadResponse(t, br, tc.method).Body.Close()
 		line, err := br.ReadString('\n')
 		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
 			t.Fatalf("%s %s: after the head came %q (%v), not the next response", tc.method, tc.path, line, err)
 		}
 		c.Close()
+	}
+}
+
+// TestNetHTTPHijackEarlyBytesAndBackpressure sends bytes together with the request
+// head and then more than every pipe window in both directions: the hijacked
+// connection must see the early bytes first and echo everything in order.
+func TestNetHTTPHijackEarlyBytesAndBackpressure(t *testing.T) {
+	const size = 3 << 20
+	s := startNetHTTP(t, hijacking(t, func(conn net.Conn, brw *bufio.ReadWriter) {
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.Copy(conn, io.LimitReader(brw, int64(len("early\n")+size))); err != nil {
+			t.Error(err)
+		}
+	}))
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nearly\n")
+	payload := []byte(strings.Repeat("0123456789abcdef", size/16))
+	go c.Write(payload)
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte("early\n"), payload...)
+	if sha256.Sum256(got) != sha256.Sum256(want) {
+		t.Fatalf("echoed %d bytes, want %d (or they differ)", len(got), len(want))
+	}
+}
+
+// TestNetHTTPHijackReadDeadline checks that a read deadline on a hijacked
+// connection ends a Read that has nothing to return.
+func TestNetHTTPHijackReadDeadline(t *testing.T) {
+	errs := make(chan error, 1)
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err = conn.Read(make([]byte, 1))
+		errs <- err
+	}))
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case err := <-errs:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read after the deadline: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not return after its deadline")
 	}
 }
