@@ -2,6 +2,7 @@ package nethttp
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gale-server/gale/engine"
@@ -24,20 +25,32 @@ var (
 )
 
 // hijack takes c's connection out of HTTP on its loop and returns it as a net.Conn;
-// it runs on the handler goroutine and waits for the loop.
-func hijack(c *server.Ctx) (*hijackedConn, error) {
+// it runs on the handler goroutine and waits for the loop, or for gone (the
+// request context) if the connection closes before the loop got to it.
+func hijack(c *server.Ctx, gone <-chan struct{}) (*hijackedConn, error) {
 	h := &hijackedConn{ec: c.Conn()}
 	h.pipe = newPipe(h, net.ErrClosed)
+	// state settles who decides: the loop (1, it hijacks and reports) or the
+	// goroutine (2, it gave up; the loop must then leave the connection alone).
+	var state atomic.Int32
 	done := make(chan error, 1)
 	c.Loop().Post(func() {
+		if !state.CompareAndSwap(0, 1) {
+			return
+		}
 		h.local = net.TCPAddrFromAddrPort(h.ec.LocalAddr())
 		h.remote = net.TCPAddrFromAddrPort(h.ec.RemoteAddr())
 		done <- c.Hijack(rawConns, h)
 	})
-	if err := <-done; err != nil {
-		return nil, err
+	select {
+	case err := <-done:
+		return h, err
+	case <-gone:
+		if state.CompareAndSwap(0, 2) {
+			return nil, errConnGone
+		}
+		return h, <-done
 	}
-	return h, nil
 }
 
 // post runs f on the loop unless the connection has closed by then.

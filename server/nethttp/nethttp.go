@@ -101,7 +101,17 @@ type exchange struct {
 
 var _ loopSide = (*exchange)(nil)
 
-func (x *exchange) post(f func()) { x.c.Post(f) }
+// post runs f on the loop. Once the server has ended the response on its own (the
+// response timeout answered 504, say) the output half fails, so that the handler's
+// next writes return an error instead of going to a finished request.
+func (x *exchange) post(f func()) {
+	x.c.Post(func() {
+		if x.c.Ended() {
+			x.pipe.fail(nil, errResponseEnded)
+		}
+		f()
+	})
+}
 func (x *exchange) pauseInput()   { x.c.PauseBody() }
 func (x *exchange) resumeInput()  { x.c.ResumeBody() }
 func (x *exchange) buffered() int { return x.c.Buffered() }

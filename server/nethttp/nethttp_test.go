@@ -409,3 +409,33 @@ func TestNetHTTPHijackReadDeadline(t *testing.T) {
 		t.Fatal("Read did not return after its deadline")
 	}
 }
+
+// TestNetHTTPWritesFailAfterServerEndedResponse lets the response timeout answer
+// 504 for a slow handler: the handler's later writes must fail instead of going to
+// a request the server has finished.
+func TestNetHTTPWritesFailAfterServerEndedResponse(t *testing.T) {
+	answered := make(chan struct{})
+	writeErr := make(chan error, 1)
+	p := server.NewPool(4, 0)
+	t.Cleanup(p.Close)
+	s := startServer(t, Adapt(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-answered
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			if _, err := io.WriteString(w, "late"); err != nil {
+				writeErr <- err
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+		writeErr <- nil
+	}), p), func(o *server.Options) { o.ResponseTimeout = 100 * time.Millisecond })
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET"); resp.StatusCode != 504 {
+		t.Fatalf("status %d, want 504", resp.StatusCode)
+	}
+	close(answered)
+	if err := <-writeErr; err == nil {
+		t.Fatal("every write after the 504 succeeded")
+	}
+}

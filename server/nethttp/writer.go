@@ -15,6 +15,10 @@ import (
 // errConnGone is reported to writers after the client went away.
 var errConnGone = errors.New("nethttp: client connection closed")
 
+// errResponseEnded is reported to writers after the server ended the response
+// itself (a timeout, a failed request body).
+var errResponseEnded = errors.New("nethttp: the server has already ended the response")
+
 // responseWriter is the http.ResponseWriter of the adapter. Every field is owned by
 // the handler goroutine; what reaches the loop goes through x.pipe.send.
 type responseWriter struct {
@@ -246,7 +250,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := w.x.pipe.outputErr(); err != nil {
 		return nil, nil, err
 	}
-	hc, err := hijack(w.x.c)
+	hc, err := hijack(w.x.c, w.req.Context().Done())
 	if err != nil {
 		return nil, nil, err
 	}
