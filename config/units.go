@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // sizeUnits are the accepted size suffixes. Decimal units are powers of 1000
@@ -32,13 +34,9 @@ func parseSize(s string) (int64, error) {
 	if i == 0 {
 		return 0, fmt.Errorf("invalid size %q: %s", s, sizeHint)
 	}
-	var n int64
-	for _, c := range s[:i] {
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, fmt.Errorf("size %q is too large", s)
-		}
-		n = n*10 + d
+	n, ok := http1.ParseDecimal(s[:i])
+	if !ok {
+		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	unit := strings.TrimLeft(s[i:], " ")
 	if unit == "" {

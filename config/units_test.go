@@ -120,19 +120,3 @@ func TestReloadsContext(t *testing.T) {
 		t.Error("Reloads returned another channel")
 	}
 }
-
-func TestCheckListen(t *testing.T) {
-	for addr, want := range map[string]string{
-		":8080": ":8080", "127.0.0.1:80": "127.0.0.1:80", "[::1]:443": "[::1]:443", "[0:0::1]:443": "[::1]:443",
-		"LocalHost:0": "localhost:0", "example.com.:65535": "example.com.:65535", "[fe80::1%eth0]:80": "[fe80::1%eth0]:80",
-	} {
-		if got, err := checkListen(addr); err != nil || got != want {
-			t.Errorf("checkListen(%q) = %q, %v; want %q", addr, got, err, want)
-		}
-	}
-	for _, addr := range []string{"", "8080", ":", ":-1", ":65536", "1.2.3.4:1e3", "[::1:80", "-bad-:80", "a..b:80", "host name:1"} {
-		if got, err := checkListen(addr); err == nil {
-			t.Errorf("checkListen(%q) = %q, want an error", addr, got)
-		}
-	}
-}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/os/listenaddr"
 )
 
 // Bounds enforced by Validate.
@@ -173,24 +173,38 @@ func (v *validator) servers(servers []Server) {
 	if len(servers) == 0 {
 		v.errorf("servers", "at least one server is required")
 	}
-	firstUse := make(map[string]string) // normalized address -> path of its first use
+	type use struct {
+		addr   netip.AddrPort
+		spell  string
+		path   string
+		server int
+	}
+	var uses []use
 	for i, s := range servers {
 		sp := fmt.Sprintf("servers[%d]", i)
 		if len(s.Listen) == 0 {
 			v.errorf(joinPath(sp, "listen"), "at least one listen address is required")
 		}
+	listens:
 		for j, addr := range s.Listen {
 			lp := fmt.Sprintf("%s.listen[%d]", sp, j)
-			key, err := checkListen(addr)
+			ap, err := listenaddr.Resolve(addr)
 			if err != nil {
 				v.errorf(lp, "%v", err)
 				continue
 			}
-			if prev, dup := firstUse[key]; dup && !strings.HasSuffix(key, ":0") {
-				v.errorf(lp, "address %s is already used by %s; serve several hosts from one server with match.host", addr, prev)
-				continue
+			for _, u := range uses {
+				switch {
+				case !listenaddr.Overlap(ap, u.addr):
+				case ap == u.addr:
+					v.errorf(lp, "address %s is already used by %s (%s); serve several hosts from one server with match.host", addr, u.path, u.spell)
+					continue listens
+				case u.server != i:
+					v.errorf(lp, "address %s overlaps %s of %s: connections would be split between the two servers; serve several hosts from one server with match.host", addr, u.spell, u.path)
+					continue listens
+				}
 			}
-			firstUse[key] = lp
+			uses = append(uses, use{ap, addr, lp, i})
 		}
 		if len(s.Routes) == 0 {
 			v.errorf(joinPath(sp, "routes"), "at least one route is required")
@@ -199,27 +213,6 @@ func (v *validator) servers(servers []Server) {
 			v.route(&s.Routes[j], fmt.Sprintf("%s.routes[%d]", sp, j))
 		}
 	}
-}
-
-// checkListen validates a host:port listen address and returns it in a
-// normal form for duplicate detection.
-func checkListen(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("invalid listen address %q: expected host:port, like 127.0.0.1:8080, [::1]:8080 or :8080", addr)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return "", fmt.Errorf("invalid port %q in listen address %q: expected a number from 0 to 65535", port, addr)
-	}
-	if host != "" {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			host = ip.String()
-		} else if !validHostname(host) {
-			return "", fmt.Errorf("invalid host %q in listen address %q: expected an IP address or a host name", host, addr)
-		}
-	}
-	return net.JoinHostPort(strings.ToLower(host), strconv.FormatUint(p, 10)), nil
 }
 
 // validHostname reports whether h is a DNS name: dot-separated labels of
@@ -297,7 +290,7 @@ func (v *validator) match(m *Match, path string) {
 	}
 	for i, method := range m.Methods {
 		mp := fmt.Sprintf("%s.method[%d]", path, i)
-		if !isToken(method) {
+		if !http1.IsToken(method) {
 			v.errorf(mp, "invalid method %q: expected a token like GET or POST", method)
 		} else if slices.Contains(m.Methods[:i], method) {
 			v.errorf(mp, "method %s is listed twice", method)
@@ -313,30 +306,6 @@ func validURLPath(p string) bool {
 	}
 	for _, c := range []byte(p) {
 		if c <= ' ' || c >= 0x7f || c == '?' || c == '#' {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is an RFC 9110 token (section 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !isAlnum(c) && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether s may be sent as an RFC 9110 field value
-// (section 5.5): visible characters, spaces, tabs and obs-text, no CR, LF or NUL.
-func validFieldValue(s string) bool {
-	for _, c := range []byte(s) {
-		if c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
@@ -365,13 +334,13 @@ func (v *validator) respond(r *Respond, path string) {
 		hp := joinPath(joinPath(path, "headers"), name)
 		lower := strings.ToLower(name)
 		switch {
-		case !isToken(name):
+		case !http1.IsToken(name):
 			v.errorf(hp, "invalid header name %q", name)
 		case slices.Contains(serverHeaders, lower):
 			v.errorf(hp, "header %s is set by the server and cannot be configured", name)
 		case seen[lower] != "":
 			v.errorf(hp, "header %s repeats %s (header names are case-insensitive)", name, seen[lower])
-		case !validFieldValue(r.Headers[name]):
+		case !http1.ValidFieldValue(r.Headers[name]):
 			v.errorf(hp, "header %s has a value with control characters", name)
 		}
 		seen[lower] = name
@@ -396,7 +365,7 @@ func (v *validator) static(s *Static, path string) {
 	if s.Fallback != "" && (!validURLPath(s.Fallback) || slices.Contains(strings.Split(s.Fallback, "/"), "..")) {
 		v.errorf(joinPath(path, "fallback"), "invalid fallback %q: expected a path below root starting with /, like /index.html", s.Fallback)
 	}
-	if !validFieldValue(s.CacheControl) {
+	if !http1.ValidFieldValue(s.CacheControl) {
 		v.errorf(joinPath(path, "cache_control"), "value has control characters")
 	}
 	if s.OpenFileCache.Max < 0 {

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gale-server/gale/internal/os/listenaddr"
 )
 
 // Engine owns the loops and the listening sockets. The portable engine has one
@@ -73,31 +73,17 @@ func (e *Engine) Listen(addr string, h Handler) (string, error) {
 	return bound, nil
 }
 
-// parseListenAddr maps addr to a network and address for net.Listen, accepting the
-// same forms as the Linux engine: literal addresses only, no host names.
+// parseListenAddr maps addr to a network and address for net.Listen with
+// listenaddr.Resolve, the rules of the Linux engine and of `gale check`.
 func parseListenAddr(addr string) (network, bind string, err error) {
-	host, portStr, err := net.SplitHostPort(addr)
+	ap, err := listenaddr.Resolve(addr)
 	if err != nil {
 		return "", "", err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return "", "", fmt.Errorf("invalid port in %q", addr)
+	if ap.Addr().Is4() {
+		return "tcp4", ap.String(), nil
 	}
-	switch host {
-	case "", "0.0.0.0":
-		return "tcp4", net.JoinHostPort("0.0.0.0", portStr), nil
-	case "localhost":
-		return "tcp4", net.JoinHostPort("127.0.0.1", portStr), nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return "", "", fmt.Errorf("invalid IP address in %q (gale listens on literal addresses)", addr)
-	}
-	if ip.Is4() {
-		return "tcp4", addr, nil
-	}
-	return "tcp", addr, nil // IPv6, dual-stack for :: as on Linux
+	return "tcp", ap.String(), nil // IPv6, dual-stack for :: as on Linux
 }
 
 // ListenFDs serves already-listening sockets (inherited across an upgrade). The

@@ -32,21 +32,41 @@ func contains(s string, b byte) bool {
 	return false
 }
 
-// isToken reports whether b is a non-empty token.
-func isToken(b []byte) bool {
+// IsToken reports whether b is a non-empty token (RFC 9110 §5.6.2): the syntax of
+// methods, field names and transfer codings.
+func IsToken[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if !tcharTab[c] {
+	for i := 0; i < len(b); i++ {
+		if !tcharTab[b[i]] {
 			return false
 		}
 	}
 	return true
 }
 
-// lower returns the ASCII lower case of c.
-func lower(c byte) byte {
+// ValidFieldName reports whether name may be sent as a field name: a token, so it
+// can carry no space, colon, CR or LF (no header injection).
+func ValidFieldName[T string | []byte](name T) bool { return IsToken(name) }
+
+// ValidFieldValue reports whether every byte of v may appear in a field value
+// (RFC 9110 §5.5): VCHAR, obs-text, SP and HTAB; never CR, LF, NUL or DEL, so a
+// value cannot split a message.
+func ValidFieldValue[T string | []byte](v T) bool {
+	for i := 0; i < len(v); i++ {
+		if !vcharTab[v[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidField reports whether name and value can be sent as one field line.
+func ValidField(name, value string) bool { return IsToken(name) && ValidFieldValue(value) }
+
+// Lower returns the ASCII lower case of c.
+func Lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
 		return c + ('a' - 'A')
 	}
@@ -59,20 +79,21 @@ func foldEq(b []byte, s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if lower(b[i]) != s[i] {
+		if Lower(b[i]) != s[i] {
 			return false
 		}
 	}
 	return true
 }
 
-// foldEqAny reports whether b equals s ignoring ASCII case; s may have any case.
-func foldEqAny(b []byte, s string) bool {
+// EqualFold reports whether b equals s ignoring ASCII case (field names, tokens and
+// hosts are case-insensitive ASCII; no Unicode folding, unlike strings.EqualFold).
+func EqualFold[T string | []byte](b T, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if lower(b[i]) != lower(s[i]) {
+		if Lower(b[i]) != Lower(s[i]) {
 			return false
 		}
 	}
@@ -102,14 +123,16 @@ func nextListItem(list []byte) (item, rest []byte) {
 	return TrimOWS(list), nil
 }
 
-// parseDecimal parses 1*DIGIT into a non-negative int64; it fails on anything else and on
-// overflow.
-func parseDecimal(b []byte) (int64, bool) {
+// ParseDecimal parses 1*DIGIT into a non-negative int64; it fails on anything else
+// (signs, spaces, an empty string) and on overflow. Content-Length, ports and
+// configuration sizes use it.
+func ParseDecimal[T string | []byte](b T) (int64, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
 	var v int64
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}
@@ -196,12 +219,7 @@ func validValue(v []byte) bool {
 		}
 		v = v[8:]
 	}
-	for _, c := range v {
-		if !vcharTab[c] {
-			return false
-		}
-	}
-	return true
+	return ValidFieldValue(v)
 }
 
 // validTarget reports whether every byte of t may appear in a request-target: visible

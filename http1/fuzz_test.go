@@ -58,12 +58,12 @@ func checkHeadInvariants(t *testing.T, in []byte) {
 		if r.Chunked && r.ContentLength >= 0 {
 			t.Fatalf("both chunked and Content-Length %d", r.ContentLength)
 		}
-		if !isToken(r.Method) || len(r.Target) == 0 || r.Minor < 0 || r.Minor > 1 {
+		if !IsToken(r.Method) || len(r.Target) == 0 || r.Minor < 0 || r.Minor > 1 {
 			t.Fatalf("bad request line in %q", head)
 		}
 		hosts := 0
 		for _, h := range r.Headers {
-			if !isToken(h.Name) {
+			if !IsToken(h.Name) {
 				t.Fatalf("field name %q", h.Name)
 			}
 			if bytes.ContainsAny(h.Value, "\r\n\x00") || bytes.HasPrefix(h.Value, []byte(" ")) {

@@ -275,3 +275,16 @@ func referenceNormalize(in []byte) (string, bool) {
 	}
 	return out, true
 }
+
+func BenchmarkNormalizePath(b *testing.B) {
+	dst := make([]byte, 0, 64)
+	for _, p := range []string{"/articles/2024/fast-servers.html", "//articles/./2024/%66ast-servers.html"} {
+		path := []byte(p)
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				NormalizePath(dst, path)
+			}
+		})
+	}
+}

@@ -190,7 +190,7 @@ func parseRequestLine(line []byte, req *Request) *Error {
 		return errRequestLine
 	}
 	target, version := rest[:sp], rest[sp+1:]
-	if !isToken(method) {
+	if !IsToken(method) {
 		return errMethod
 	}
 	if !validTarget(target) {

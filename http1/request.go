@@ -106,7 +106,7 @@ func (r *Request) normalize() *Error {
 // ASCII case, and whether there was one. It does not allocate.
 func (r *Request) Header(name string) ([]byte, bool) {
 	for i := range r.Headers {
-		if foldEqAny(r.Headers[i].Name, name) {
+		if EqualFold(r.Headers[i].Name, name) {
 			return r.Headers[i].Value, true
 		}
 	}
@@ -119,7 +119,7 @@ func (r *Request) Header(name string) ([]byte, bool) {
 // for Connection, Upgrade, TE and similar token lists and does not allocate.
 func (r *Request) HasToken(name, token string) bool {
 	for i := range r.Headers {
-		if !foldEqAny(r.Headers[i].Name, name) {
+		if !EqualFold(r.Headers[i].Name, name) {
 			continue
 		}
 		if ListHasToken(r.Headers[i].Value, token) {
@@ -141,7 +141,7 @@ func ListHasToken(list []byte, token string) bool {
 				break
 			}
 		}
-		if foldEqAny(item, token) {
+		if EqualFold(item, token) {
 			return true
 		}
 	}
@@ -180,7 +180,7 @@ func (r *Request) finish(lim *Limits) *Error {
 			}
 		case 14:
 			if foldEq(name, "content-length") && clErr == nil {
-				n, ok := parseDecimal(v)
+				n, ok := ParseDecimal(v)
 				switch {
 				case !ok:
 					clErr = errCLInvalid
@@ -280,7 +280,7 @@ func scanCodings(v []byte, chunked, other *bool) *Error {
 		if len(item) == 0 {
 			continue
 		}
-		if *chunked || !isToken(item) {
+		if *chunked || !IsToken(item) {
 			return errTENotChunked
 		}
 		if foldEq(item, "chunked") {

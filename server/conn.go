@@ -87,7 +87,10 @@ type conn struct {
 	state   uint8
 	timed   bool // header timer armed for the partial head
 	closing bool // closing after the current response; further input is ignored
-	eof     bool // the peer half-closed
+	// upgraded is set by Ctx.Upgrade: the connection belongs to another handler and
+	// OnData returns at once, leaving the unconsumed bytes to it.
+	upgraded bool
+	eof      bool // the peer half-closed
 }
 
 // connHandler is the engine.Handler for HTTP/1.1 connections.
@@ -110,6 +113,9 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 	ls := cn.ls
 	off := 0
 	for off < len(in) && !ec.Closed() {
+		if cn.upgraded {
+			return off
+		}
 		if cn.closing {
 			return len(in)
 		}

@@ -206,7 +206,7 @@ func (c *Ctx) WriteInformational(status int, h *Header) {
 	b := http1.AppendStatusLine(c.cn.ls.scratch[:0], 1, status)
 	if h != nil {
 		for _, f := range h.kv {
-			if validField(f.name, f.value) {
+			if http1.ValidField(f.name, f.value) {
 				b = http1.AppendHeader(b, f.name, f.value)
 			}
 		}
@@ -233,7 +233,7 @@ func (c *Ctx) WriteHeader(status int) {
 	c.status = status
 	c.headSent = true
 	if v := c.hdr.Get("Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 && c.clen < 0 {
+		if n, ok := http1.ParseDecimal(v); ok && c.clen < 0 {
 			c.clen = n
 		}
 		c.hdr.Del("Content-Length")
@@ -250,7 +250,7 @@ func (c *Ctx) WriteHeader(status int) {
 	b = http1.AppendDateAt(b, c.ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)
 	for _, f := range c.hdr.kv {
-		if validField(f.name, f.value) {
+		if http1.ValidField(f.name, f.value) {
 			b = http1.AppendHeader(b, f.name, f.value)
 		}
 	}
@@ -402,7 +402,7 @@ func (c *Ctx) trailerFields() []http1.Header {
 	}
 	out := make([]http1.Header, 0, len(c.trailer.kv))
 	for _, f := range c.trailer.kv {
-		if validField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
+		if http1.ValidField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
 			out = append(out, http1.Header{Name: []byte(f.name), Value: []byte(f.value)})
 		}
 	}

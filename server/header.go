@@ -82,24 +82,3 @@ func (h *Header) Reset() {
 	h.kv = h.kv[:0]
 	h.raw = h.raw[:0]
 }
-
-// validField reports whether a header name and value can be sent without allowing
-// response splitting.
-func validField(name, value string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || c == ':' {
-			return false
-		}
-	}
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}

@@ -128,6 +128,7 @@ func New(opts Options) (*Server, error) {
 type Listener struct {
 	Addr string // bound address
 	ch   *connHandler
+	dp   *dispatcher // nil unless made by ListenDispatch
 }
 
 // SetHandler swaps the listener's handler: requests that start afterwards use h,

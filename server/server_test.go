@@ -390,27 +390,6 @@ func TestClientResetMidResponse(t *testing.T) {
 	}
 }
 
-func TestRespondAction(t *testing.T) {
-	r, err := NewRespond(201, map[string]string{"Content-Type": "text/plain", "X-A": "b"}, "made")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := startServer(t, r, nil)
-	resp, err := http.Get("http://" + s.Addr() + "/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 201 || resp.Header.Get("X-A") != "b" || body(t, resp) != "made" || resp.ContentLength != 4 {
-		t.Fatalf("bad respond: %d %v", resp.StatusCode, resp.Header)
-	}
-	if _, err := NewRespond(200, map[string]string{"Content-Length": "3"}, ""); err == nil {
-		t.Fatal("respond accepted a Content-Length header")
-	}
-	if _, err := NewRespond(200, map[string]string{"X": "a\r\nb"}, ""); err == nil {
-		t.Fatal("respond accepted a header value with CRLF")
-	}
-}
-
 // expectRejected sends req and asserts the answer has status, says Connection: close,
 // and is followed by the server closing the connection.
 func expectRejected(t *testing.T, addr, req string, status int) {

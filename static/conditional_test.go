@@ -165,7 +165,7 @@ func TestLongLists(t *testing.T) {
 func TestLongListsServed(t *testing.T) {
 	h, _ := site(t, Options{})
 	r := do(t, h, "GET", "/small.txt")
-	etag := r.get("ETag")
+	etag := r.Get("ETag")
 	list := strings.Repeat(`"nope", `, 40) + etag
 	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", list), 304, anyBody)
 	expect(t, do(t, h, "GET", "/small.txt", "If-Match", list), 200, "0123456789")

@@ -3,20 +3,23 @@
 // A Handler serves the files beneath one root directory. It is built with New from
 // Options, runs inline on the event loops through ServeGale, and is shared by all of
 // them. Everything that decides a response is a plain function with its own tests:
-// cleanPath (request path → relative path), the resolver (relative path → open file
+// splitPath (normalized request path → relative path), the resolver (relative path → open file
 // under the symlink policy), evalPreconditions and ifRangeMatches (RFC 9110 §13),
 // ParseRange (RFC 9110 §14), negotiateEncoding (Accept-Encoding), wantsJSON (Accept),
-// and the open-file cache. serve ties them together over a small exchange interface
-// that *server.Ctx is adapted to, so the whole request flow is tested without a socket.
+// and the open-file cache. serve ties them together over server.Exchange, the
+// protocol-neutral request and response interface that *server.Ctx implements for
+// HTTP/1.1; ServeExchange takes any implementation (an HTTP/2 stream later, the
+// in-memory servertest.Exchange in the tests, so the whole request flow is tested
+// without a socket).
 //
 // # Paths and safety
 //
-// The raw request path is percent-decoded exactly once. It is refused with 400 when
-// it does not start with '/', has invalid percent-encoding, a ".." segment (literal
-// or encoded), a NUL, backslash or control byte (literal or encoded), or an encoded
-// '/' (%2F); it is refused with 414 above 4096 bytes. Empty and "." segments are
-// dropped. Double encoding is not undone ("%252e" is a file literally named "%2e").
-// The result is opened relative to the root:
+// The handler serves the request's NormPath, the normal form http1.NormalizePath gives
+// and routing matched (docs/routing.md): decoded exactly once, dot segments resolved,
+// repeated slashes merged; invalid percent-encoding, NUL, control bytes, backslash,
+// encoded '/' and ".." above the root were refused with 400 by the parser. A path
+// above 4096 bytes is refused with 414. Double encoding is not undone ("%252e" is a
+// file literally named "%2e"). The result is opened relative to the root:
 //
 //   - On Linux, with openat2(2) anchored at an O_PATH descriptor of the root and
 //     RESOLVE_BENEATH, so the kernel refuses any resolution that leaves the root, and

@@ -83,8 +83,8 @@ func checkHostile(t *testing.T, h *Handler, policy string, fallback bool, tests 
 	t.Helper()
 	for _, tt := range tests {
 		r := newRecorder(t, "GET", "")
-		r.path = tt.path
-		h.serveRaw(r, []byte("GET"), []byte(tt.path), nil)
+		r.PathS = tt.path
+		h.ServeExchange(r)
 		want := tt.status
 		if want == 0 {
 			want = 404
@@ -92,17 +92,17 @@ func checkHostile(t *testing.T, h *Handler, policy string, fallback bool, tests 
 				want = 200
 			}
 		}
-		leaked := strings.Contains(r.body.String(), "SECRET")
+		leaked := strings.Contains(r.Body.String(), "SECRET")
 		switch {
-		case fallback && want == 404 && r.status == 200 && r.body.String() == "hello":
+		case fallback && want == 404 && r.Status == 200 && r.Body.String() == "hello":
 			// The fallback file answers a missing path.
-		case r.status != want:
-			t.Errorf("%s: GET %q: status %d, want %d", policy, tt.path, r.status, want)
+		case r.Status != want:
+			t.Errorf("%s: GET %q: status %d, want %d", policy, tt.path, r.Status, want)
 		}
 		if leaked && want != 200 {
 			t.Errorf("%s: GET %q served a file outside the root", policy, tt.path)
 		}
-		if !r.ended {
+		if !r.Done {
 			t.Errorf("%s: GET %q: response not ended", policy, tt.path)
 		}
 	}

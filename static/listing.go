@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
 )
 
 // maxListing bounds the entries read for one directory listing; a larger directory is
@@ -47,7 +48,7 @@ type listing struct {
 // policy would serve them, with the size and type of their target; anything but
 // regular files and directories is left out, and so is a name that no request path
 // can name (see linkable), so that every link of a listing can be followed.
-func (h *Handler) serveListing(x exchange, rel string, now time.Time) {
+func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
 	f, fi, err := h.res.open(rel)
 	if err != nil {
 		h.serveMissing(x, err, now)
@@ -63,7 +64,7 @@ func (h *Handler) serveListing(x exchange, rel string, now time.Time) {
 		h.serveError(x, err)
 		return
 	}
-	x.SetHeader("Vary", "Accept")
+	x.Header().Set("Vary", "Accept")
 	if accept, ok := x.ReqHeader("Accept"); ok && wantsJSON(accept) {
 		body, err := json.Marshal(l)
 		if err != nil {

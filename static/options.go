@@ -178,7 +178,7 @@ func New(opts Options) (*Handler, error) {
 		}
 		h.fallback, h.hasFallback = p.rel, true
 	}
-	if !validFieldValue(opts.CacheControl) {
+	if !http1.ValidFieldValue(opts.CacheControl) {
 		return nil, fmt.Errorf("static: CacheControl %q contains characters not allowed in a header field", opts.CacheControl)
 	}
 	h.cacheControl = opts.CacheControl
@@ -249,18 +249,6 @@ func validPrefix(p string) bool {
 	}
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether s may be sent as a header field value: visible
-// ASCII, space and tab only (no CR or LF, so no header injection).
-func validFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\t' && (c < ' ' || c == 0x7f) {
 			return false
 		}
 	}

@@ -2,8 +2,9 @@ package static
 
 import (
 	"errors"
-	"github.com/gale-server/gale/http1"
 	"math"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // ByteRange is one satisfiable range of a representation: Length bytes starting at
@@ -47,7 +48,7 @@ func ParseRange(v []byte, size int64) ([]ByteRange, error) {
 func appendRanges(dst []ByteRange, v []byte, size int64) ([]ByteRange, error) {
 	v = http1.TrimOWS(v)
 	const unit = "bytes="
-	if len(v) < len(unit) || !equalFoldASCII(v[:len(unit)-1], unit[:len(unit)-1]) || v[len(unit)-1] != '=' {
+	if len(v) < len(unit) || !http1.EqualFold(v[:len(unit)-1], unit[:len(unit)-1]) || v[len(unit)-1] != '=' {
 		return nil, ErrRangeInvalid
 	}
 	v = v[len(unit):]
@@ -189,29 +190,4 @@ func cutAt(v []byte, sep byte) (before, after []byte) {
 		}
 	}
 	return v, nil
-}
-
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// rangesLength is the number of body bytes rs selects.
-func rangesLength(rs []ByteRange) int64 {
-	var n int64
-	for _, r := range rs {
-		n += r.Length
-	}
-	return n
 }

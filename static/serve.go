@@ -7,47 +7,28 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
 )
-
-// exchange is the part of server.Ctx the file server uses. ServeGale adapts
-// *server.Ctx to it; tests drive the same code through a recorder.
-type exchange interface {
-	// ReqHeader returns the value of a request field.
-	ReqHeader(name string) ([]byte, bool)
-	// IsHead reports a HEAD request; the server drops body bytes by itself.
-	IsHead() bool
-	// Now is the loop's cached clock.
-	Now() time.Time
-	SetHeader(name, value string)
-	// AppendHeader appends pre-rendered "Name: value\r\n" lines.
-	AppendHeader(lines []byte)
-	SetContentLength(n int64)
-	WriteHeader(status int)
-	Write(p []byte) (int, error)
-	SendFile(fd int, off, n int64, release func())
-	End()
-	Respond(status int, contentType string, body []byte)
-	Error(status int, msg string)
-}
 
 const textPlain = "text/plain; charset=utf-8"
 
-// serveRaw answers a request whose path has not been normalized (as received,
-// without the query): it normalizes it with http1.NormalizePath first.
-func (h *Handler) serveRaw(x exchange, method, rawPath, query []byte) {
-	norm, err := http1.NormalizePath(nil, rawPath)
-	if err != nil {
-		x.Error(err.Status, "")
-		return
+// serve answers one request. It acts on the request's normalized path (the one
+// routing matched); a request without one (an Exchange that does not normalize) has
+// its raw path normalized here by the same function. The query is the raw query
+// without '?'.
+func (h *Handler) serve(x server.Exchange) {
+	method, query := x.Method(), x.Query()
+	norm := x.NormPath()
+	if norm == nil {
+		n, err := http1.NormalizePath(nil, x.Path())
+		if err != nil {
+			x.Error(err.Status, "")
+			return
+		}
+		norm = n
 	}
-	h.serve(x, method, norm, query)
-}
-
-// serve answers one request. norm is the request path in the normal form of
-// http1.NormalizePath (what routing matched); query is the raw query without '?'.
-func (h *Handler) serve(x exchange, method, norm, query []byte) {
 	if string(method) != "GET" && string(method) != "HEAD" {
-		x.SetHeader("Allow", "GET, HEAD")
+		x.Header().Set("Allow", "GET, HEAD")
 		x.Respond(405, textPlain, []byte("Method Not Allowed\n"))
 		return
 	}
@@ -112,7 +93,7 @@ func (h *Handler) urlPath(rel string, dir bool) string {
 
 // serveDirectory answers a path ending in '/': the first index file that exists, else
 // a listing when browsing is on, else the fallback or 404.
-func (h *Handler) serveDirectory(x exchange, rel string, now time.Time) {
+func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 	for _, name := range h.index {
 		key := name
 		if rel != "" {
@@ -139,18 +120,18 @@ func (h *Handler) serveDirectory(x exchange, rel string, now time.Time) {
 // redirectToDir answers 301 to the directory form of rel, keeping the query. The
 // Location is built from the cleaned path, never echoed, so "//host" cannot become an
 // open redirect.
-func (h *Handler) redirectToDir(x exchange, rel string, query []byte) {
+func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
-	if len(query) > 0 && validFieldValue(string(query)) {
+	if len(query) > 0 && http1.ValidFieldValue(query) {
 		loc += "?" + string(query)
 	}
-	x.SetHeader("Location", loc)
+	x.Header().Set("Location", loc)
 	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
 }
 
 // serveMissing answers a lookup that failed with err: the fallback file when err is
 // errNotFound and a fallback is configured, else the error.
-func (h *Handler) serveMissing(x exchange, err error, now time.Time) {
+func (h *Handler) serveMissing(x server.Exchange, err error, now time.Time) {
 	if err == errNotFound && h.hasFallback {
 		if e, ferr := h.cache.get(h.fallback, now); ferr == nil {
 			h.serveEntry(x, e, now)
@@ -160,7 +141,7 @@ func (h *Handler) serveMissing(x exchange, err error, now time.Time) {
 	h.serveError(x, err)
 }
 
-func (h *Handler) serveError(x exchange, err error) {
+func (h *Handler) serveError(x server.Exchange, err error) {
 	switch err {
 	case errNotFound, errIsDir:
 		x.Error(404, "")
@@ -173,7 +154,7 @@ func (h *Handler) serveError(x exchange, err error) {
 
 // serveEntry answers with the file of e (or its best precompressed variant) and drops
 // the caller's reference on e.
-func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
+func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	e = h.pickVariant(x, e, now)
 	defer e.release()
 	switch evalPreconditions(requestConditions(x), e.etag, e.modSec) {
@@ -181,7 +162,7 @@ func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
 		x.Error(412, "")
 		return
 	case condNotModified:
-		x.AppendHeader(e.hdrMeta)
+		x.Header().AppendRaw(e.hdrMeta)
 		x.WriteHeader(304)
 		x.End()
 		return
@@ -198,14 +179,14 @@ func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
 			h.sendMultipart(x, e, rs)
 			return
 		case err != ErrRangeInvalid:
-			x.SetHeader("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
+			x.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
 			x.Respond(416, textPlain, []byte("Range Not Satisfiable\n"))
 			return
 		}
 	}
-	x.AppendHeader(e.hdrType)
-	x.AppendHeader(e.hdrMeta)
-	x.AppendHeader(e.hdrBody)
+	x.Header().AppendRaw(e.hdrType)
+	x.Header().AppendRaw(e.hdrMeta)
+	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(e.size)
 	x.WriteHeader(200)
 	if !head {
@@ -216,7 +197,7 @@ func (h *Handler) serveEntry(x exchange, e *entry, now time.Time) {
 
 // pickVariant returns the precompressed variant of e the request accepts best, moving
 // the caller's reference to it, or e itself.
-func (h *Handler) pickVariant(x exchange, e *entry, now time.Time) *entry {
+func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry {
 	if e.siblings == 0 {
 		return e
 	}
@@ -239,12 +220,12 @@ func (h *Handler) pickVariant(x exchange, e *entry, now time.Time) *entry {
 
 // ifRange reports whether a Range field may be honoured: there is no If-Range, or it
 // matches e.
-func (h *Handler) ifRange(x exchange, e *entry) bool {
+func (h *Handler) ifRange(x server.Exchange, e *entry) bool {
 	v, ok := x.ReqHeader("If-Range")
 	return !ok || ifRangeMatches(v, e.etag, e.modSec)
 }
 
-func requestConditions(x exchange) condHeaders {
+func requestConditions(x server.Exchange) condHeaders {
 	return condHeaders{
 		ifMatch:           reqField(x, "If-Match"),
 		ifNoneMatch:       reqField(x, "If-None-Match"),
@@ -255,7 +236,7 @@ func requestConditions(x exchange) condHeaders {
 
 // reqField returns a request field's value, nil when absent and non-nil when present
 // but empty.
-func reqField(x exchange, name string) []byte {
+func reqField(x server.Exchange, name string) []byte {
 	v, ok := x.ReqHeader(name)
 	if !ok {
 		return nil
@@ -266,11 +247,11 @@ func reqField(x exchange, name string) []byte {
 	return v
 }
 
-func (h *Handler) sendSingleRange(x exchange, e *entry, r ByteRange) {
-	x.AppendHeader(e.hdrType)
-	x.AppendHeader(e.hdrMeta)
-	x.AppendHeader(e.hdrBody)
-	x.SetHeader("Content-Range", string(appendContentRange(nil, r, e.size)))
+func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange) {
+	x.Header().AppendRaw(e.hdrType)
+	x.Header().AppendRaw(e.hdrMeta)
+	x.Header().AppendRaw(e.hdrBody)
+	x.Header().Set("Content-Range", string(appendContentRange(nil, r, e.size)))
 	x.SetContentLength(r.Length)
 	x.WriteHeader(206)
 	sendBody(x, e, r.Start, r.Length)
@@ -281,7 +262,7 @@ func (h *Handler) sendSingleRange(x exchange, e *entry, r ByteRange) {
 // part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
 // CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
 // with SendFile (or Write for in-memory files), interleaved.
-func (h *Handler) sendMultipart(x exchange, e *entry, rs []ByteRange) {
+func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange) {
 	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
 	var heads []byte
 	var ends [MaxRanges]int
@@ -303,9 +284,9 @@ func (h *Handler) sendMultipart(x exchange, e *entry, rs []ByteRange) {
 	for _, r := range rs {
 		n += r.Length
 	}
-	x.SetHeader("Content-Type", "multipart/byteranges; boundary="+boundary)
-	x.AppendHeader(e.hdrMeta)
-	x.AppendHeader(e.hdrBody)
+	x.Header().Set("Content-Type", "multipart/byteranges; boundary="+boundary)
+	x.Header().AppendRaw(e.hdrMeta)
+	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(int64(len(heads)+len(tail)) + n)
 	x.WriteHeader(206)
 	start := 0
@@ -332,7 +313,7 @@ func appendContentRange(b []byte, r ByteRange, size int64) []byte {
 // sendfile holding a reference on e until the kernel has taken the bytes. If the file
 // shrinks meanwhile, the server's sendfile sees a short read and closes the connection,
 // since the promised Content-Length can no longer be met.
-func sendBody(x exchange, e *entry, off, n int64) {
+func sendBody(x server.Exchange, e *entry, off, n int64) {
 	if n == 0 {
 		return
 	}

@@ -45,11 +45,11 @@ func site(t *testing.T, opts Options) (*Handler, string) {
 
 func expect(t *testing.T, r *recorder, status int, body string) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("%s %s: status %d, want %d (body %q)", r.method, r.path, r.status, status, r.body.String())
+	if r.Status != status {
+		t.Fatalf("%s %s: status %d, want %d (body %q)", r.MethodS, r.PathS, r.Status, status, r.Body.String())
 	}
-	if body != "\x00" && r.body.String() != body {
-		t.Fatalf("%s %s: body %q, want %q", r.method, r.path, r.body.String(), body)
+	if body != "\x00" && r.Body.String() != body {
+		t.Fatalf("%s %s: body %q, want %q", r.MethodS, r.PathS, r.Body.String(), body)
 	}
 }
 
@@ -65,54 +65,54 @@ func TestServeFile(t *testing.T) {
 		"Cache-Control": "public, max-age=60",
 		"Vary":          "",
 	} {
-		if got := r.get(name); got != want {
+		if got := r.Get(name); got != want {
 			t.Errorf("%s: %q, want %q", name, got, want)
 		}
 	}
-	if r.contentLength != 10 || r.sendFiles != 0 {
-		t.Errorf("Content-Length %d, %d sendfiles", r.contentLength, r.sendFiles)
+	if r.ContentLength != 10 || r.SendFiles != 0 {
+		t.Errorf("Content-Length %d, %d sendfiles", r.ContentLength, r.SendFiles)
 	}
-	etag := r.get("ETag")
+	etag := r.Get("ETag")
 	if !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `-a"`) {
 		t.Errorf("ETag %q", etag)
 	}
-	if _, ok := parseHTTPDate([]byte(r.get("Last-Modified"))); !ok {
-		t.Errorf("Last-Modified %q", r.get("Last-Modified"))
+	if _, ok := parseHTTPDate([]byte(r.Get("Last-Modified"))); !ok {
+		t.Errorf("Last-Modified %q", r.Get("Last-Modified"))
 	}
 
 	r = do(t, h, "GET", "/big.bin")
 	expect(t, r, 200, bigBody)
-	if r.sendFiles != 1 || r.get("Content-Type") != defaultType {
-		t.Errorf("big file: %d sendfiles, type %q", r.sendFiles, r.get("Content-Type"))
+	if r.SendFiles != 1 || r.Get("Content-Type") != defaultType {
+		t.Errorf("big file: %d sendfiles, type %q", r.SendFiles, r.Get("Content-Type"))
 	}
 	r = do(t, h, "HEAD", "/big.bin")
 	expect(t, r, 200, "")
-	if r.contentLength != int64(len(bigBody)) || r.sendFiles != 0 {
-		t.Errorf("HEAD: Content-Length %d, %d sendfiles", r.contentLength, r.sendFiles)
+	if r.ContentLength != int64(len(bigBody)) || r.SendFiles != 0 {
+		t.Errorf("HEAD: Content-Length %d, %d sendfiles", r.ContentLength, r.SendFiles)
 	}
 	r = do(t, h, "GET", "/empty.txt")
 	expect(t, r, 200, "")
-	if r.contentLength != 0 {
-		t.Errorf("empty: Content-Length %d", r.contentLength)
+	if r.ContentLength != 0 {
+		t.Errorf("empty: Content-Length %d", r.ContentLength)
 	}
 	expect(t, do(t, h, "GET", "/small.txt/"), 404, anyBody)
 	expect(t, do(t, h, "GET", "/missing"), 404, anyBody)
 	r = do(t, h, "POST", "/small.txt")
 	expect(t, r, 405, anyBody)
-	if r.get("Allow") != "GET, HEAD" {
-		t.Errorf("Allow %q", r.get("Allow"))
+	if r.Get("Allow") != "GET, HEAD" {
+		t.Errorf("Allow %q", r.Get("Allow"))
 	}
 }
 
 func TestServeConditional(t *testing.T) {
 	h, _ := site(t, Options{CacheControl: "no-cache"})
 	first := do(t, h, "GET", "/small.txt")
-	etag, lm := first.get("ETag"), first.get("Last-Modified")
+	etag, lm := first.Get("ETag"), first.Get("Last-Modified")
 
 	r := do(t, h, "GET", "/small.txt", "If-None-Match", etag)
 	expect(t, r, 304, "")
-	if r.get("ETag") != etag || r.get("Cache-Control") != "no-cache" || r.get("Content-Type") != "" {
-		t.Errorf("304 fields: %v", r.header)
+	if r.Get("ETag") != etag || r.Get("Cache-Control") != "no-cache" || r.Get("Content-Type") != "" {
+		t.Errorf("304 fields: %v", r.Fields)
 	}
 	expect(t, do(t, h, "HEAD", "/small.txt", "If-None-Match", "W/"+etag), 304, "")
 	expect(t, do(t, h, "GET", "/small.txt", "If-Modified-Since", lm), 304, "")
@@ -126,23 +126,23 @@ func TestServeConditional(t *testing.T) {
 
 func TestServeRanges(t *testing.T) {
 	h, _ := site(t, Options{})
-	etag := do(t, h, "GET", "/small.txt").get("ETag")
+	etag := do(t, h, "GET", "/small.txt").Get("ETag")
 
 	r := do(t, h, "GET", "/small.txt", "Range", "bytes=2-5")
 	expect(t, r, 206, "2345")
-	if r.get("Content-Range") != "bytes 2-5/10" || r.get("Content-Type") != "text/plain; charset=utf-8" {
-		t.Errorf("206 fields %v", r.header)
+	if r.Get("Content-Range") != "bytes 2-5/10" || r.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Errorf("206 fields %v", r.Fields)
 	}
 	r = do(t, h, "GET", "/big.bin", "Range", "bytes=-100")
 	expect(t, r, 206, bigBody[len(bigBody)-100:])
-	if r.sendFiles != 1 {
-		t.Errorf("%d sendfiles", r.sendFiles)
+	if r.SendFiles != 1 {
+		t.Errorf("%d sendfiles", r.SendFiles)
 	}
 	for _, v := range []string{"bytes=20-30", "bytes=-0", "bytes=" + strings.Repeat("0-0,", MaxRanges+1), "bytes=0-1,0-2,0-3"} {
 		r = do(t, h, "GET", "/small.txt", "Range", v)
 		expect(t, r, 416, anyBody)
-		if r.get("Content-Range") != "bytes */10" {
-			t.Errorf("%s: Content-Range %q", v, r.get("Content-Range"))
+		if r.Get("Content-Range") != "bytes */10" {
+			t.Errorf("%s: Content-Range %q", v, r.Get("Content-Range"))
 		}
 	}
 	expect(t, do(t, h, "GET", "/empty.txt", "Range", "bytes=0-"), 416, anyBody)
@@ -152,7 +152,7 @@ func TestServeRanges(t *testing.T) {
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", etag), 206, "01")
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", `"stale"`), 200, "0123456789")
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", "W/"+etag), 200, "0123456789")
-	lm := do(t, h, "GET", "/small.txt").get("Last-Modified")
+	lm := do(t, h, "GET", "/small.txt").Get("Last-Modified")
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", lm), 206, "01")
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=0-1", "If-Range", "Thu, 01 Jan 1970 00:00:00 GMT"), 200, anyBody)
 }
@@ -169,11 +169,11 @@ func TestServeMultipart(t *testing.T) {
 	} {
 		r := do(t, h, "GET", tc.path, "Range", tc.rng)
 		expect(t, r, 206, anyBody)
-		mt, params, err := mime.ParseMediaType(r.get("Content-Type"))
+		mt, params, err := mime.ParseMediaType(r.Get("Content-Type"))
 		if err != nil || mt != "multipart/byteranges" || params["boundary"] == "" {
-			t.Fatalf("%s: Content-Type %q", tc.path, r.get("Content-Type"))
+			t.Fatalf("%s: Content-Type %q", tc.path, r.Get("Content-Type"))
 		}
-		mr := multipart.NewReader(strings.NewReader(r.body.String()), params["boundary"])
+		mr := multipart.NewReader(strings.NewReader(r.Body.String()), params["boundary"])
 		for i, want := range tc.parts {
 			p, err := mr.NextPart()
 			if err != nil {
@@ -188,12 +188,12 @@ func TestServeMultipart(t *testing.T) {
 		if _, err := mr.NextPart(); err != io.EOF {
 			t.Fatalf("%s: after last part: %v", tc.path, err)
 		}
-		if tc.path == "/big.bin" && r.sendFiles != 3 {
-			t.Errorf("multipart of a large file: %d sendfiles, want 3", r.sendFiles)
+		if tc.path == "/big.bin" && r.SendFiles != 3 {
+			t.Errorf("multipart of a large file: %d sendfiles, want 3", r.SendFiles)
 		}
 	}
-	a := do(t, h, "GET", "/small.txt", "Range", "bytes=0-0,2-2").get("Content-Type")
-	b := do(t, h, "GET", "/small.txt", "Range", "bytes=0-0,2-2").get("Content-Type")
+	a := do(t, h, "GET", "/small.txt", "Range", "bytes=0-0,2-2").Get("Content-Type")
+	b := do(t, h, "GET", "/small.txt", "Range", "bytes=0-0,2-2").Get("Content-Type")
 	if a == b {
 		t.Errorf("two responses share boundary %q", a)
 	}
@@ -219,13 +219,13 @@ func TestServePrecompressed(t *testing.T) {
 		}
 		r := do(t, h, "GET", "/app.js", hdr...)
 		expect(t, r, 200, tt.body)
-		if r.get("Content-Encoding") != tt.enc || r.get("Vary") != "Accept-Encoding" ||
-			r.get("Content-Type") != "text/javascript; charset=utf-8" {
-			t.Errorf("Accept-Encoding %q: fields %v", tt.ae, r.header)
+		if r.Get("Content-Encoding") != tt.enc || r.Get("Vary") != "Accept-Encoding" ||
+			r.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Errorf("Accept-Encoding %q: fields %v", tt.ae, r.Fields)
 		}
-		etags[r.get("ETag")] = true
+		etags[r.Get("ETag")] = true
 		// The variant's own validator gives 304 for the same variant.
-		expect(t, do(t, h, "GET", "/app.js", append(hdr, "If-None-Match", r.get("ETag"))...), 304, "")
+		expect(t, do(t, h, "GET", "/app.js", append(hdr, "If-None-Match", r.Get("ETag"))...), 304, "")
 	}
 	if len(etags) != 4 {
 		t.Errorf("variants share entity-tags: %v", etags)
@@ -233,19 +233,19 @@ func TestServePrecompressed(t *testing.T) {
 	// A variant asked for by name is served as itself.
 	r := do(t, h, "GET", "/app.js.br", "Accept-Encoding", "br")
 	expect(t, r, 200, "BROTLI")
-	if r.get("Content-Encoding") != "" || r.get("Content-Type") != "application/x-brotli" {
-		t.Errorf("direct variant fields %v", r.header)
+	if r.Get("Content-Encoding") != "" || r.Get("Content-Type") != "application/x-brotli" {
+		t.Errorf("direct variant fields %v", r.Fields)
 	}
 	// A variant deleted after the probe falls back to identity, still with Vary.
 	if err := os.Remove(filepath.Join(root, "app.js.gz")); err != nil {
 		t.Fatal(err)
 	}
 	r = newRecorder(t, "GET", "/app.js", "Accept-Encoding", "gzip")
-	r.now = r.now.Add(time.Hour)
-	h.serveRaw(r, []byte("GET"), []byte("/app.js"), nil)
+	r.Clock = r.Clock.Add(time.Hour)
+	h.ServeExchange(r)
 	expect(t, r, 200, "console.log('identity')")
-	if r.get("Vary") != "Accept-Encoding" {
-		t.Errorf("Vary %q", r.get("Vary"))
+	if r.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("Vary %q", r.Get("Vary"))
 	}
 	// Ranges apply to the selected representation.
 	expect(t, do(t, h, "GET", "/app.js", "Accept-Encoding", "br", "Range", "bytes=0-1"), 206, "BR")
@@ -257,20 +257,20 @@ func TestServeDirectories(t *testing.T) {
 	expect(t, do(t, h, "GET", "/docs/"), 200, "<h1>docs</h1>")
 	r := do(t, h, "GET", "/docs")
 	expect(t, r, 301, anyBody)
-	if r.get("Location") != "/docs/" {
-		t.Errorf("Location %q", r.get("Location"))
+	if r.Get("Location") != "/docs/" {
+		t.Errorf("Location %q", r.Get("Location"))
 	}
 	r = do(t, h, "GET", "/docs?a=1&b=2")
-	if r.status != 301 || r.get("Location") != "/docs/?a=1&b=2" {
-		t.Errorf("redirect with query: %d %q", r.status, r.get("Location"))
+	if r.Status != 301 || r.Get("Location") != "/docs/?a=1&b=2" {
+		t.Errorf("redirect with query: %d %q", r.Status, r.Get("Location"))
 	}
 	r = do(t, h, "GET", "/my%20dir")
-	if r.status != 301 || r.get("Location") != "/my%20dir/" {
-		t.Errorf("redirect of spaced dir: %d %q", r.status, r.get("Location"))
+	if r.Status != 301 || r.Get("Location") != "/my%20dir/" {
+		t.Errorf("redirect of spaced dir: %d %q", r.Status, r.Get("Location"))
 	}
 	r = do(t, h, "GET", "//docs")
-	if r.status != 301 || r.get("Location") != "/docs/" {
-		t.Errorf("redirect of //docs: %d %q (must not be protocol-relative)", r.status, r.get("Location"))
+	if r.Status != 301 || r.Get("Location") != "/docs/" {
+		t.Errorf("redirect of //docs: %d %q (must not be protocol-relative)", r.Status, r.Get("Location"))
 	}
 	expect(t, do(t, h, "GET", "/assets/"), 404, anyBody)
 
@@ -282,9 +282,9 @@ func TestServeListing(t *testing.T) {
 	h, _ := site(t, Options{Browse: true})
 	r := do(t, h, "GET", "/assets/")
 	expect(t, r, 200, anyBody)
-	page := r.body.String()
-	if !strings.HasPrefix(r.get("Content-Type"), "text/html") || r.get("Vary") != "Accept" {
-		t.Errorf("listing fields %v", r.header)
+	page := r.Body.String()
+	if !strings.HasPrefix(r.Get("Content-Type"), "text/html") || r.Get("Vary") != "Accept" {
+		t.Errorf("listing fields %v", r.Fields)
 	}
 	for _, want := range []string{"&lt;b&gt;&amp;&#39;x.txt", `href="./%3Cb%3E&amp;&#39;x.txt"`, `href="./sub/"`, `href="./a.css"`, `href="../"`} {
 		if !strings.Contains(page, want) {
@@ -301,7 +301,7 @@ func TestServeListing(t *testing.T) {
 	r = do(t, h, "GET", "/assets/", "Accept", "application/json")
 	expect(t, r, 200, anyBody)
 	var l listing
-	if err := json.Unmarshal(r.body.Bytes(), &l); err != nil {
+	if err := json.Unmarshal(r.Body.Bytes(), &l); err != nil {
 		t.Fatal(err)
 	}
 	if l.Path != "/assets/" || len(l.Entries) != 3 || !l.Entries[0].Dir || l.Entries[0].Name != "sub" ||
@@ -311,7 +311,7 @@ func TestServeListing(t *testing.T) {
 	expect(t, do(t, h, "GET", "/docs/"), 200, "<h1>docs</h1>") // an index wins over a listing
 
 	h2, _ := site(t, Options{Browse: true, Dotfiles: DotfilesAllow})
-	if page := do(t, h2, "GET", "/assets/").body.String(); !strings.Contains(page, ".env") {
+	if page := do(t, h2, "GET", "/assets/").Body.String(); !strings.Contains(page, ".env") {
 		t.Error("dotfile hidden although allowed")
 	}
 }
@@ -347,18 +347,18 @@ func TestServePrefix(t *testing.T) {
 	expect(t, do(t, h, "GET", "/static/../small.txt"), 404, anyBody) // normalized to /small.txt, outside the prefix
 	expect(t, do(t, h, "GET", "/static/a/../small.txt"), 200, "0123456789")
 	r := do(t, h, "GET", "/static/docs?x=1")
-	if r.status != 301 || r.get("Location") != "/static/docs/?x=1" {
-		t.Errorf("redirect under prefix: %d %q", r.status, r.get("Location"))
+	if r.Status != 301 || r.Get("Location") != "/static/docs/?x=1" {
+		t.Errorf("redirect under prefix: %d %q", r.Status, r.Get("Location"))
 	}
-	if page := do(t, h, "GET", "/static/assets/").body.String(); !strings.Contains(page, "Index of /static/assets/") {
+	if page := do(t, h, "GET", "/static/assets/").Body.String(); !strings.Contains(page, "Index of /static/assets/") {
 		t.Errorf("listing title under prefix:\n%s", page)
 	}
 
 	h2, _ := site(t, Options{Prefix: "/files"})
 	expect(t, do(t, h2, "GET", "/files/small.txt"), 200, "0123456789")
 	r = do(t, h2, "GET", "/files")
-	if r.status != 301 || r.get("Location") != "/files/" {
-		t.Errorf("prefix without slash: %d %q", r.status, r.get("Location"))
+	if r.Status != 301 || r.Get("Location") != "/files/" {
+		t.Errorf("prefix without slash: %d %q", r.Status, r.Get("Location"))
 	}
 	expect(t, do(t, h2, "GET", "/files/"), 200, "<h1>home</h1>")
 	// A route prefix without a trailing slash also matches "/filessmall.txt"; the
@@ -384,10 +384,10 @@ func TestServeFreshAfterEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := newRecorder(t, "GET", "/small.txt")
-	r2.now = r.now.Add(2 * time.Second)
-	h.serveRaw(r2, []byte("GET"), []byte("/small.txt"), nil)
+	r2.Clock = r.Clock.Add(2 * time.Second)
+	h.ServeExchange(r2)
 	expect(t, r2, 200, "edited")
-	if r2.get("ETag") == r.get("ETag") {
+	if r2.Get("ETag") == r.Get("ETag") {
 		t.Error("ETag unchanged after an edit")
 	}
 }

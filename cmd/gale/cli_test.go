@@ -51,6 +51,14 @@ func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := writeFile(t, dir, "good.yaml", goodConfig)
 	bad := writeFile(t, dir, "bad.yaml", badConfig)
+	// What serve cannot bind, check refuses: a host that is no IP literal, and one
+	// address spelled two ways for two servers (SO_REUSEPORT would split connections).
+	listens := writeFile(t, dir, "listens.yaml", "servers:\n"+
+		"  - listen: [\"999.1.1.1:80\"]\n    routes: [{respond: {}}]\n"+
+		"  - listen: [\"127.0.0.1:19485\"]\n    routes: [{respond: {}}]\n"+
+		"  - listen: [\"localhost:19485\"]\n    routes: [{respond: {}}]\n"+
+		"  - listen: [\"0.0.0.0:19486\"]\n    routes: [{respond: {}}]\n"+
+		"  - listen: [\"127.0.0.1:19486\"]\n    routes: [{respond: {}}]\n")
 	tests := []struct {
 		name           string
 		args           []string
@@ -63,6 +71,11 @@ func TestCheck(t *testing.T) {
 		{"invalid", []string{"check", "-c", bad}, 1, "", bad + `:1:1: unknown key "wokers" (did you mean "workers"?)` + "\n" +
 			bad + `:3:14: servers[0].listen[0]: invalid port "99999" in listen address "127.0.0.1:99999": expected a number from 0 to 65535` + "\n" +
 			bad + `:5:27: servers[0].routes[0].respond.status: invalid status 99: expected a final status code from 200 to 599` + "\n" +
+			"gale: 3 problems; configuration not loaded\n"},
+		{"listen addresses", []string{"check", "-c", listens}, 1, "", listens + `:2:14: servers[0].listen[0]: invalid host "999.1.1.1"` + "" +
+			` in listen address "999.1.1.1:80": expected an IP address, localhost or nothing (gale listens on literal addresses, host names are not resolved)` + "\n" +
+			listens + `:6:14: servers[2].listen[0]: address localhost:19485 is already used by servers[1].listen[0] (127.0.0.1:19485); serve several hosts from one server with match.host` + "\n" +
+			listens + `:10:14: servers[4].listen[0]: address 127.0.0.1:19486 overlaps 0.0.0.0:19486 of servers[3].listen[0]: connections would be split between the two servers; serve several hosts from one server with match.host` + "\n" +
 			"gale: 3 problems; configuration not loaded\n"},
 		{"missing file", []string{"check", "-c", filepath.Join(dir, "nope.yaml")}, 1, "", "gale: open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory\n"},
 		{"no -c", []string{"check"}, 2, "", "gale check: the -c FILE flag is required\n"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/respond"
 	"github.com/gale-server/gale/server"
 )
 
@@ -11,7 +12,7 @@ import (
 func buildAction(r *config.Route) (server.Handler, error) {
 	switch {
 	case r.Respond != nil:
-		return server.NewRespond(r.Respond.Status, r.Respond.Headers, r.Respond.Body)
+		return respond.New(r.Respond.Status, r.Respond.Headers, r.Respond.Body)
 	case r.Static != nil:
 		return buildStatic(r.Static, r.Match.Path)
 	}

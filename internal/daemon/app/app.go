@@ -13,6 +13,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/os/listenaddr"
 	"github.com/gale-server/gale/server"
 )
 
@@ -193,9 +194,16 @@ func cpuList(cfg *config.Config) []int {
 }
 
 // buildRouters compiles every virtual server into one router per listen address.
-// Two servers may not share an address.
+// Two servers may not share an address, however it is spelled, nor overlap (a
+// wildcard and a specific address on one port): compared after listenaddr.Resolve,
+// the rule Validate applies, for configs built in Go without it.
 func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 	out := map[string]*Router{}
+	type use struct {
+		addr   netip.AddrPort
+		server int
+	}
+	var uses []use
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{}
@@ -207,9 +215,19 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 			r.routes = append(r.routes, rt)
 		}
 		for _, addr := range s.Listen {
+			ap, err := listenaddr.Resolve(addr)
+			if err != nil {
+				return nil, fmt.Errorf("servers[%d]: %w", si, err)
+			}
+			for _, u := range uses {
+				if listenaddr.Overlap(ap, u.addr) && (u.server != si || ap == u.addr) {
+					return nil, fmt.Errorf("servers[%d]: listen address %s overlaps one of servers[%d]", si, addr, u.server)
+				}
+			}
 			if _, dup := out[addr]; dup {
 				return nil, fmt.Errorf("servers[%d]: listen address %s is used by two servers", si, addr)
 			}
+			uses = append(uses, use{ap, si})
 			out[addr] = r
 		}
 	}

@@ -2,12 +2,15 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/config"
 )
 
 // rawGet sends one request head exactly as written (the Go client would clean the
@@ -131,6 +134,28 @@ func TestRouteBypassHost(t *testing.T) {
 		head := "GET /public.txt HTTP/1.1\r\nHost: " + h + "\r\nConnection: close\r\n\r\n"
 		if got := rawGet(t, addr, head); got == 403 {
 			t.Errorf("Host %q: 403, want it not to match admin.example.com", h)
+		}
+	}
+}
+
+// TestOneAddressTwoServers builds configs (in Go, without Validate) that spell one
+// address twice or overlap a wildcard: New refuses them instead of letting
+// SO_REUSEPORT split connections between two route tables.
+func TestOneAddressTwoServers(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"127.0.0.1:19485", "localhost:19485"},
+		{"0.0.0.0:19485", "127.0.0.1:19485"},
+		{"[::]:19485", "127.0.0.1:19485"},
+		{"127.0.0.1:19485", "[::ffff:127.0.0.1]:19485"},
+	} {
+		cfg := config.New()
+		cfg.Servers = []config.Server{
+			{Listen: []string{pair[0]}, Routes: []config.Route{{Respond: &config.Respond{Status: 200}}}},
+			{Listen: []string{pair[1]}, Routes: []config.Route{{Respond: &config.Respond{Status: 201}}}},
+		}
+		if a, err := New(cfg, nil); err == nil {
+			a.Shutdown(context.Background())
+			t.Errorf("%s and %s: New accepted both", pair[0], pair[1])
 		}
 	}
 }

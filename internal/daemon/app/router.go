@@ -87,7 +87,7 @@ func (rt *route) matches(method, path, host []byte) bool {
 		if len(host) <= len(rt.host) || !asciiHasSuffixFold(host, rt.host) {
 			return false
 		}
-	case !asciiEqualFold(host, rt.host):
+	case !http1.EqualFold(host, rt.host):
 		return false
 	}
 	return true
@@ -99,25 +99,6 @@ func normHost(h string) string {
 	return strings.ToLower(string(http1.HostName([]byte(h))))
 }
 
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 32
-	}
-	return c
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		if lower(b[i]) != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func asciiHasSuffixFold(b []byte, suffix string) bool {
-	return len(b) >= len(suffix) && asciiEqualFold(b[len(b)-len(suffix):], suffix)
+	return len(b) >= len(suffix) && http1.EqualFold(b[len(b)-len(suffix):], suffix)
 }

@@ -5,11 +5,10 @@ package sys
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"strconv"
 
+	"github.com/gale-server/gale/internal/os/listenaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,27 +16,14 @@ import (
 // kernel caps it at net.core.somaxconn.
 const ListenBacklog = 4096
 
-// ParseAddr resolves "host:port" (host a literal IP, "localhost" or empty for all
-// addresses) into a socket address and its family.
+// ParseAddr resolves "host:port" with listenaddr.Resolve (the rules `gale check`
+// validates with) into a socket address and its family.
 func ParseAddr(addr string) (unix.Sockaddr, int, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+	ap, err := listenaddr.Resolve(addr)
 	if err != nil {
 		return nil, 0, err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, 0, fmt.Errorf("invalid port in %q", addr)
-	}
-	switch host {
-	case "", "0.0.0.0":
-		return &unix.SockaddrInet4{Port: port}, unix.AF_INET, nil
-	case "localhost":
-		return &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}, unix.AF_INET, nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil, 0, fmt.Errorf("invalid IP address in %q (gale listens on literal addresses)", addr)
-	}
+	ip, port := ap.Addr(), int(ap.Port())
 	if ip.Is4() {
 		return &unix.SockaddrInet4{Port: port, Addr: ip.As4()}, unix.AF_INET, nil
 	}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
+)
+
+// ErrUpgradeBody is returned by Upgrade while the request body is still arriving:
+// the bytes after it would be ambiguous (body or new protocol). It is a request-level
+// error; the response can still be completed normally.
+var ErrUpgradeBody = errors.New("server: Upgrade before the request body was received")
+
+// Upgrade re-parents the connection to h: WebSocket, a tunnel, or any protocol that
+// takes over after this request (RFC 9110 §7.8). It must run on the loop, inside
+// ServeGale or later from a closure run with Post.
+//
+// If the response head has not been sent, Upgrade first writes "101 Switching
+// Protocols" with the fields of Header (the caller sets Upgrade, Connection and the
+// protocol's own fields); a caller that answers otherwise (a 200 to CONNECT) writes
+// its head on Conn before calling Upgrade. Then the HTTP/1.1 side lets go: the Ctx
+// ends and must not be used again, the HTTP timers are cancelled, h.OnOpen runs (so
+// h sets the connection's context and timeouts), and every byte the client sent
+// after the request head — pipelined early, or still unread — reaches h.OnData,
+// from the first byte on, before any new read. Later events (OnEOF, OnClose …) go
+// to h only.
+//
+// It fails with ErrConnClosed or ErrEnded when there is nothing to upgrade, and with
+// ErrUpgradeBody while a request body is still being received.
+func (c *Ctx) Upgrade(h engine.Handler) error {
+	switch {
+	case c.closed || c.ec.Closed():
+		return ErrConnClosed
+	case c.ended:
+		return ErrEnded
+	case c.hasBody && !c.bodyDone:
+		return ErrUpgradeBody
+	}
+	ec, cn := c.ec, c.cn
+	if !c.headSent {
+		c.writeSwitching()
+	}
+	c.ended = true
+	cn.upgraded = true
+	cn.cur = nil
+	if c.detached {
+		c.release()
+	} else {
+		cn.ls.putCtx(c)
+	}
+	ec.CancelTimeout()
+	ec.SetContext(nil)
+	ec.SetHandler(h)
+	h.OnOpen(ec)
+	// The bytes after the head are the engine's retained input (OnData returns
+	// the head's end once it sees cn.upgraded); resuming re-dispatches them to h at
+	// the end of this loop iteration.
+	ec.ResumeRead()
+	return nil
+}
+
+// writeSwitching writes the 101 head with the response fields as given: no Date,
+// no framing, no Connection rewriting.
+func (c *Ctx) writeSwitching() {
+	c.headSent = true
+	c.status = 101
+	ls := c.cn.ls
+	b := http1.AppendStatusLine(ls.scratch[:0], 1, 101)
+	for _, f := range c.hdr.kv {
+		if http1.ValidField(f.name, f.value) {
+			b = http1.AppendHeader(b, f.name, f.value)
+		}
+	}
+	b = append(b, c.hdr.raw...)
+	b = append(b, "\r\n"...)
+	c.ec.Write(b)
+	ls.scratch = b
+}
