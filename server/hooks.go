@@ -50,16 +50,13 @@ func (c *Ctx) RequestTrailers() []http1.Header { return c.body.Trailers() }
 // may be called from any goroutine while the Ctx is valid.
 func (c *Ctx) Logger() *slog.Logger { return c.cn.ls.srv.opts.Logger }
 
-// Hijack takes the connection out of HTTP: the server forgets the request (the Ctx
-// counts as ended and closed, its callbacks are dropped and closures posted with
-// Post no longer run), the connection's timer is disarmed, state becomes the
-// connection's context (engine.Conn.SetContext) and from now on h receives the
-// connection's events through engine.Conn.SetHandler. Input that followed the
-// request head and was not consumed yet is passed to h.OnData at the end of this
-// loop iteration; h.OnOpen is not called. Hijack fails once the response head was
-// written, the response ended or the connection closed. Pass one h for many
-// connections (a loop keeps every distinct handler it was given).
-func (c *Ctx) Hijack(h engine.Handler, state any) error {
+// Hijack takes the connection out of HTTP as net/http's Hijacker does: like
+// Upgrade, but nothing is written (the new owner writes its own response, if any)
+// and it is allowed while a request body is still arriving (its unread bytes then
+// reach h). Upgrade is the call for protocols written on the loop; Hijack serves
+// adapters whose handlers want the raw connection. It fails with ErrConnClosed,
+// ErrEnded, or ErrHeadSent once the response head was written.
+func (c *Ctx) Hijack(h engine.Handler) error {
 	switch {
 	case c.closed || c.ec.Closed():
 		return ErrConnClosed
@@ -68,14 +65,6 @@ func (c *Ctx) Hijack(h engine.Handler, state any) error {
 	case c.headSent:
 		return ErrHeadSent
 	}
-	c.detach() // never recycled: the server no longer owns it
-	c.ended, c.closed = true, true
-	c.release()
-	c.cn.cur = nil
-	ec := c.ec
-	ec.CancelTimeout()
-	ec.SetContext(state)
-	ec.SetHandler(h)
-	ec.ResumeRead()
+	c.letGo(h)
 	return nil
 }

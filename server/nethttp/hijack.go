@@ -40,17 +40,26 @@ func hijack(c *server.Ctx, gone <-chan struct{}) (*hijackedConn, error) {
 		}
 		h.local = net.TCPAddrFromAddrPort(h.ec.LocalAddr())
 		h.remote = net.TCPAddrFromAddrPort(h.ec.RemoteAddr())
-		done <- c.Hijack(rawConns, h)
+		err := c.Hijack(rawConns)
+		if err == nil {
+			// Before the end of this loop iteration, where the first OnData comes.
+			h.ec.SetContext(h)
+		}
+		done <- err
 	})
+	var err error
 	select {
-	case err := <-done:
-		return h, err
+	case err = <-done:
 	case <-gone:
 		if state.CompareAndSwap(0, 2) {
 			return nil, errConnGone
 		}
-		return h, <-done
+		err = <-done
 	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // post runs f on the loop unless the connection has closed by then.
