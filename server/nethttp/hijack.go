@@ -15,7 +15,7 @@ import (
 // the connection and never change.
 type hijackedConn struct {
 	ec            *engine.Conn
-	pipe          *pipe
+	pipe          pipe
 	local, remote net.Addr
 }
 
@@ -29,7 +29,7 @@ var (
 // request context) if the connection closes before the loop got to it.
 func hijack(c *server.Ctx, gone <-chan struct{}) (*hijackedConn, error) {
 	h := &hijackedConn{ec: c.Conn()}
-	h.pipe = newPipe(h, net.ErrClosed)
+	h.pipe.init(h, net.ErrClosed)
 	// state settles who decides: the loop (1, it hijacks and reports) or the
 	// goroutine (2, it gave up; the loop must then leave the connection alone).
 	var state atomic.Int32
@@ -71,10 +71,11 @@ func (h *hijackedConn) post(f func()) {
 	})
 }
 
-func (h *hijackedConn) pauseInput()   { h.ec.PauseRead() }
-func (h *hijackedConn) resumeInput()  { h.ec.ResumeRead() }
-func (h *hijackedConn) buffered() int { return h.ec.Buffered() }
-func (h *hijackedConn) wantDrain()    { h.ec.WantDrain() }
+func (h *hijackedConn) pauseInput()     { h.ec.PauseRead() }
+func (h *hijackedConn) resumeInput()    { h.ec.ResumeRead() }
+func (h *hijackedConn) buffered() int   { return h.ec.Buffered() }
+func (h *hijackedConn) wantDrain()      { h.ec.WantDrain() }
+func (h *hijackedConn) finished() error { return nil }
 
 func (h *hijackedConn) Read(b []byte) (int, error) { return h.pipe.Read(b) }
 

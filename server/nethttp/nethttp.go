@@ -44,7 +44,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 	c.Detach()
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &exchange{c: c, remote: c.RemoteAddr().String(), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
-	x.pipe = newPipe(x, http.ErrBodyReadAfterClose)
+	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	rw := &responseWriter{x: x, header: http.Header{}, status: 200, contentLength: -1, isHead: c.IsHead()}
 	c.OnClose(func(err error) {
 		cancel()
@@ -53,10 +53,12 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 		}
 		x.pipe.fail(err, errConnGone)
 	})
-	c.OnBodyError(func(err error) {
-		cancel()
-		x.pipe.fail(err, err)
-	})
+	if x.hasBody {
+		c.OnBodyError(func(err error) {
+			cancel()
+			x.pipe.fail(err, err)
+		})
+	}
 	c.OnPeerEOF(cancel)
 	if !a.pool.TrySubmit(func() {
 		defer cancel()
@@ -92,7 +94,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 // used on the loop only; the other fields are set before the handler starts.
 type exchange struct {
 	c       *server.Ctx
-	pipe    *pipe
+	pipe    pipe
 	req     *http.Request // set by request, before the body is first read
 	remote  string
 	hasBody bool
@@ -101,16 +103,16 @@ type exchange struct {
 
 var _ loopSide = (*exchange)(nil)
 
-// post runs f on the loop. Once the server has ended the response on its own (the
-// response timeout answered 504, say) the output half fails, so that the handler's
-// next writes return an error instead of going to a finished request.
-func (x *exchange) post(f func()) {
-	x.c.Post(func() {
-		if x.c.Ended() {
-			x.pipe.fail(nil, errResponseEnded)
-		}
-		f()
-	})
+func (x *exchange) post(f func()) { x.c.Post(f) }
+
+// finished fails the output half once the server has ended the response on its own
+// (the response timeout answered 504, say), so that the handler's next writes
+// return an error instead of going to a finished request.
+func (x *exchange) finished() error {
+	if x.c.Ended() {
+		return errResponseEnded
+	}
+	return nil
 }
 func (x *exchange) pauseInput()   { x.c.PauseBody() }
 func (x *exchange) resumeInput()  { x.c.ResumeBody() }

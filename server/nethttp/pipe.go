@@ -31,6 +31,9 @@ type loopSide interface {
 	buffered() int
 	// wantDrain asks for pipe.drained once the connection's output has drained.
 	wantDrain()
+	// finished reports, before a posted write runs, an error if the other side no
+	// longer takes output (the server ended the response itself), else nil.
+	finished() error
 }
 
 // pipe moves bytes between an event loop and one goroutine, with backpressure in
@@ -57,10 +60,10 @@ type pipe struct {
 	rdl, wdl   deadline
 }
 
-func newPipe(l loopSide, readClosedErr error) *pipe {
-	p := &pipe{loop: l, readClosedErr: readClosedErr}
+// init prepares a zero pipe for use.
+func (p *pipe) init(l loopSide, readClosedErr error) {
+	p.loop, p.readClosedErr = l, readClosedErr
 	p.cond.L = &p.mu
-	return p
 }
 
 // put runs on the loop with newly arrived input; b is copied.
@@ -170,6 +173,9 @@ func (p *pipe) send(n int, write func()) error {
 	p.inflight += n
 	p.mu.Unlock()
 	p.loop.post(func() {
+		if err := p.loop.finished(); err != nil {
+			p.fail(nil, err)
+		}
 		write()
 		p.mu.Lock()
 		p.inflight -= n
