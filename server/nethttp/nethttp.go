@@ -62,12 +62,11 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 	c.OnPeerEOF(cancel)
 	if !a.pool.TrySubmit(func() {
 		defer cancel()
-		req, err := x.request()
+		req, err := x.request(ctx)
 		if err != nil {
 			x.pipe.send(0, func() { c.Error(400, err.Error()) })
 			return
 		}
-		req = req.WithContext(ctx)
 		rw.req = req
 		defer func() {
 			if v := recover(); v != nil {
@@ -90,12 +89,14 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 }
 
 // exchange is one request's link between its loop and its handler goroutine: the
-// pipe's input half carries the request body, its output half the response. c is
-// used on the loop only; the other fields are set before the handler starts.
+// pipe's input half carries the request body, its output half the response. The
+// goroutine calls only c.Post and reads the detached c.Request(); every other use
+// of c is on the loop. req is set before the body is first asked for, the other
+// fields before the handler starts.
 type exchange struct {
 	c       *server.Ctx
 	pipe    pipe
-	req     *http.Request // set by request, before the body is first read
+	req     *http.Request // the handler's request; the loop adds its trailers
 	remote  string
 	hasBody bool
 	started bool // the body was asked for; owned by the handler goroutine
@@ -156,9 +157,9 @@ func (b body) Close() error {
 // protoString is the Proto of an HTTP/1.0 and an HTTP/1.1 request, by minor version.
 var protoString = [2]string{"HTTP/1.0", "HTTP/1.1"}
 
-// request builds the net/http view of the detached request. It reads only the
-// detached (immutable) request, so it runs off the loop.
-func (x *exchange) request() (*http.Request, error) {
+// request builds the net/http view of the detached request, with context ctx. It
+// reads only the detached (immutable) request, so it runs off the loop.
+func (x *exchange) request(ctx context.Context) (*http.Request, error) {
 	r := x.c.Request()
 	target := string(r.Target)
 	var u *url.URL
@@ -211,6 +212,6 @@ func (x *exchange) request() (*http.Request, error) {
 	if x.hasBody {
 		req.Body = body{x}
 	}
-	x.req = req
-	return req, nil
+	x.req = req.WithContext(ctx)
+	return x.req, nil
 }

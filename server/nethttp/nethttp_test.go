@@ -439,3 +439,22 @@ func TestNetHTTPWritesFailAfterServerEndedResponse(t *testing.T) {
 		t.Fatal("every write after the 504 succeeded")
 	}
 }
+
+// TestNetHTTPRequestTrailers checks that trailers after a chunked request body
+// reach http.Request.Trailer once the body has been read to EOF.
+func TestNetHTTPRequestTrailers(t *testing.T) {
+	s := startNetHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%s|%s", b, r.Trailer.Get("X-Sum"))
+	}))
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n")
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), "POST")
+	if got := testkit.Body(t, resp); got != "hello|42" {
+		t.Fatalf("body and trailer %q, want %q", got, "hello|42")
+	}
+}
