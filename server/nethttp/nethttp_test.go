@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 	"github.com/go-chi/chi/v5"
@@ -235,7 +236,11 @@ func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
 			readErrs <- err
 		}
 		io.WriteString(w, "ok")
-	}), p), func(o *server.Options) { o.BodyTimeout = 300 * time.Millisecond })
+	}), p), func(o *server.Options) {
+		o.BodyTimeout = 300 * time.Millisecond
+		o.Limits = http1.DefaultLimits()
+		o.Limits.MaxBodyBytes = 8 // the head's "hello" fits, 5 more bytes do not
+	})
 	const head = "POST /bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
 	cases := []struct {
 		name   string
@@ -244,6 +249,7 @@ func TestNetHTTPBodyErrorFreesWorker(t *testing.T) {
 		status int  // expected answer; 0: none (the client hung up)
 	}{
 		{"malformed chunk", head + "zz\r\n", false, 400},
+		{"body over the limit", head + "5\r\nworld\r\n", false, 413},
 		{"client gone mid-body", head, true, 0},
 		{"body timeout", head, false, 408},
 	}
