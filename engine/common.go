@@ -255,6 +255,10 @@ func (l *Loop) fireTimer(c *Conn) {
 		l.closeConn(c, nil)
 		return
 	}
+	if c.flags&fConnecting != 0 {
+		l.connectTimedOut(c)
+		return
+	}
 	c.handler().OnTimeout(c)
 }
 
@@ -385,6 +389,12 @@ func (c *Conn) Write(p []byte) error {
 	}
 	q := c.queue()
 	q.appendMem(c.loop, p)
+	return c.queuedMem(q)
+}
+
+// queuedMem follows memory added to q: the connection is flushed at the end of the
+// iteration, stops reading above high water and sends at once when a lot is queued.
+func (c *Conn) queuedMem(q *outq) error {
 	c.markDirty()
 	if q.mem > c.loop.eng.cfg.HighWater {
 		c.flags |= fHiPaused // stop reading until the queue drains

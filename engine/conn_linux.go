@@ -27,6 +27,9 @@ const (
 	fPeer4                              // peer4/peerPort hold the IPv4 peer from accept
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
 	fWantFlushed                        // call OnFlushed once the output queue is empty
+	fConnecting                         // an outbound connect is in progress (Loop.Dial)
+	fPeer6                              // the peer is kept in the loop's peers6 map
+	fReadNotify                         // report readiness (OnReadable) instead of reading
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -62,14 +65,32 @@ func (c *Conn) input() []byte {
 // Fd returns the socket descriptor, for socket options and diagnostics.
 func (c *Conn) Fd() int { return int(c.fd) }
 
-// RemoteAddr returns the peer address. An IPv4 peer is kept from accept(2) in the
-// struct's padding; other families cost one getpeername call.
+// RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped), kept
+// from accept(2) or Dial: an IPv4 peer in the struct's padding, an IPv6 peer in a
+// per-loop map, so that neither costs a system call.
 func (c *Conn) RemoteAddr() netip.AddrPort {
-	if c.flags&fPeer4 != 0 {
+	switch {
+	case c.flags&fPeer4 != 0:
 		return netip.AddrPortFrom(netip.AddrFrom4(c.peer4), c.peerPort)
+	case c.flags&fPeer6 != 0:
+		return c.loop.peers6[c]
 	}
 	ap, _ := sys.PeerAddr(int(c.fd))
 	return ap
+}
+
+// setPeer keeps the peer address: IPv4 in the struct, anything else in the loop's map.
+func (c *Conn) setPeer(ap netip.AddrPort) {
+	if a := ap.Addr().Unmap(); a.Is4() {
+		c.peer4, c.peerPort = a.As4(), ap.Port()
+		c.flags |= fPeer4
+		return
+	}
+	if c.loop.peers6 == nil {
+		c.loop.peers6 = make(map[*Conn]netip.AddrPort)
+	}
+	c.loop.peers6[c] = ap
+	c.flags |= fPeer6
 }
 
 // LocalAddr returns the connection's local address (one getsockname call).
@@ -81,20 +102,62 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetHandler re-parents the connection: every later event goes to h (HTTP to
 // WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
 // called on the connection's loop; h's OnOpen is not called. The connection's
-// context is left as it is: the new handler usually sets its own.
+// context is left as it is: the new handler usually sets its own. h should be a
+// value shared by many connections (see Handler).
 func (c *Conn) SetHandler(h Handler) { c.hidx = c.loop.handlerIndex(h) }
 
 // SendFile queues n bytes of file fd from offset off, sent with sendfile(2). release,
 // if not nil, is called exactly once, on the loop, when the segment has been sent or
 // the connection closed. fd must stay open until then.
 func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
-	if done, err := c.nothingToSend(n, release); done {
+	return c.queueFile(seg{file: fd, foff: off, fn: n, release: release})
+}
+
+// queueFile queues a file or pipe segment.
+func (c *Conn) queueFile(s seg) error {
+	if done, err := c.nothingToSend(s.fn, s.release); done {
 		return err
 	}
 	q := c.queue()
-	q.segs = append(q.segs, seg{file: fd, foff: off, fn: n, release: release})
+	q.segs = append(q.segs, s)
 	c.markDirty()
 	return nil
+}
+
+// SplicePipe queues n bytes that are waiting in the pipe pipeFd (its read end),
+// moved to the socket with splice(2) without passing through user space. The bytes
+// must already be in the pipe (typically spliced there from another socket): an
+// empty pipe looks like a full socket, and only the write timeout ends the wait. A
+// pipe that ends (its write end closed) before n bytes closes the connection with
+// ErrPipeShort. release, if not nil, is called exactly once, on the loop, when the
+// bytes have been sent or the connection closed; pipeFd must stay open until then.
+func (c *Conn) SplicePipe(pipeFd int, n int64, release func()) error {
+	return c.queueFile(seg{file: pipeFd, fn: n, release: release, pipe: true})
+}
+
+// SetReadNotify switches the connection between the engine reading it (the
+// default: bytes arrive in OnData) and the handler reading it: while on, the
+// engine makes no read and calls the handler's OnReadable (see ReadNotifyHandler)
+// whenever the socket may have become readable, and the handler reads or splices
+// from Fd itself. It reports whether the mode is now as asked: turning it on fails
+// when the handler has no OnReadable or the engine still holds unconsumed input.
+// OnReadable follows at the end of this iteration, in case bytes are waiting.
+func (c *Conn) SetReadNotify(on bool) bool {
+	if c.flags&fClosed != 0 {
+		return false
+	}
+	if !on {
+		c.flags &^= fReadNotify
+		c.flags |= fReadPending // the handler may have left bytes in the socket
+		c.loop.schedule(c)
+		return true
+	}
+	if _, ok := c.handler().(ReadNotifyHandler); !ok || c.Unread() > 0 {
+		return false
+	}
+	c.flags |= fReadNotify | fReadPending
+	c.loop.schedule(c)
+	return true
 }
 
 // PauseRead stops reading from the connection until ResumeRead.
@@ -112,7 +175,9 @@ func (c *Conn) Abort(err error) {
 	c.loop.closeConn(c, err)
 }
 
-// seg is one piece of queued output: memory (buf[off:]) or a file range.
+// seg is one piece of queued output: memory (buf[off:]) or, when buf is nil, a file
+// range or (pipe) bytes waiting in a pipe. A memory segment with a release function
+// references the caller's bytes (WriteRef): it is neither pooled nor appended to.
 type seg struct {
 	buf     []byte
 	off     int
@@ -120,6 +185,7 @@ type seg struct {
 	foff    int64
 	fn      int64
 	release func()
+	pipe    bool
 }
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
@@ -135,7 +201,7 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 	q.mem += len(p)
 	if n := len(q.segs); n > 0 {
 		t := &q.segs[n-1]
-		if t.buf != nil && cap(t.buf) > len(t.buf) {
+		if t.buf != nil && t.release == nil && cap(t.buf) > len(t.buf) {
 			k := copy(t.buf[len(t.buf):cap(t.buf)], p)
 			t.buf = t.buf[:len(t.buf)+k]
 			p = p[k:]
@@ -147,6 +213,12 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 		q.segs = append(q.segs, seg{buf: b[:k], file: -1})
 		p = p[k:]
 	}
+}
+
+// appendRef queues the caller's bytes b, not copied, released by release.
+func (q *outq) appendRef(b []byte, release func()) {
+	q.mem += len(b)
+	q.segs = append(q.segs, seg{buf: b, file: -1, release: release})
 }
 
 // sendNow sends queued output from inside Write to bound memory, leaving closing and

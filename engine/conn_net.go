@@ -26,6 +26,7 @@ const (
 	fBroken                             // output cannot be sent; closed at the end of the iteration
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
 	fWantFlushed                        // call OnFlushed once the output queue is empty
+	fConnecting                         // an outbound connect is in progress (Loop.Dial); nc is nil
 )
 
 // Conn is one accepted TCP connection. It is owned by its loop: every method must be
@@ -36,15 +37,16 @@ const (
 // the chunk before it reads again; output is written by a short-lived goroutine per
 // batch, so that the loop never blocks.
 type Conn struct {
-	nc        net.Conn      // immutable; used by the loop and the reader and writer goroutines
-	fd        int           // immutable; the socket descriptor, or -1
-	h         Handler       // owned by the loop; replaced by SetHandler
-	loop      *Loop         // immutable
-	rgo       chan struct{} // immutable; the loop sends when the reader may reuse its buffer, closes on close
-	wprog     atomic.Int64  // written by writer goroutines: unix nanoseconds of their last sent byte
-	flags     uint32        // owned by the loop, like every field below
-	tdeadline uint32        // timer tick relative to the wheel's base, 0 when not armed
-	wto       uint32        // write timeout in milliseconds, 0 when off (SetWriteTimeout)
+	nc        net.Conn       // set before any reader or writer starts (at accept, or when a dial completes), then immutable
+	fd        int            // set with nc; the socket descriptor, or -1
+	peer      netip.AddrPort // the address dialed (Loop.Dial); immutable
+	h         Handler        // owned by the loop; replaced by SetHandler
+	loop      *Loop          // immutable
+	rgo       chan struct{}  // immutable; the loop sends when the reader may reuse its buffer, closes on close
+	wprog     atomic.Int64   // written by writer goroutines: unix nanoseconds of their last sent byte
+	flags     uint32         // owned by the loop, like every field below
+	tdeadline uint32         // timer tick relative to the wheel's base, 0 when not armed
+	wto       uint32         // write timeout in milliseconds, 0 when off (SetWriteTimeout)
 	ctx       any
 	in        []byte // unconsumed input (a pooled buffer), nil when none
 	held      []byte // a chunk that arrived while reading was paused; it lives in the reader's buffer
@@ -62,6 +64,9 @@ func (c *Conn) handler() Handler { return c.h }
 
 // RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped).
 func (c *Conn) RemoteAddr() netip.AddrPort {
+	if c.nc == nil || c.peer.IsValid() {
+		return c.peer
+	}
 	a, ok := c.nc.RemoteAddr().(*net.TCPAddr)
 	if !ok {
 		return netip.AddrPort{}
@@ -72,6 +77,9 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 
 // LocalAddr returns the connection's local address (IPv4-mapped IPv6 addresses unmapped).
 func (c *Conn) LocalAddr() netip.AddrPort {
+	if c.nc == nil {
+		return netip.AddrPort{}
+	}
 	a, ok := c.nc.LocalAddr().(*net.TCPAddr)
 	if !ok {
 		return netip.AddrPort{}
@@ -83,7 +91,8 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetHandler re-parents the connection: every later event goes to h (HTTP to
 // WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
 // called on the connection's loop; h's OnOpen is not called. The connection's
-// context is left as it is: the new handler usually sets its own.
+// context is left as it is: the new handler usually sets its own. h should be a
+// value shared by many connections (see Handler).
 func (c *Conn) SetHandler(h Handler) { c.h = h }
 
 // SendFile queues n bytes of file fd from offset off. release, if not nil, is called
@@ -92,6 +101,22 @@ func (c *Conn) SetHandler(h Handler) { c.h = h }
 // of fd, taken now; if the system refuses the duplicate, the connection is closed
 // with that error at the end of the loop iteration.
 func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
+	return c.queueFile(fd, off, n, release, false)
+}
+
+// SplicePipe queues n bytes that are waiting in the pipe pipeFd (its read end). The
+// portable engine has no splice(2): it reads them from a duplicate of pipeFd, taken
+// now, and writes them like other output. The bytes must already be in the pipe. A
+// pipe that ends before n bytes closes the connection with ErrPipeShort. release, if
+// not nil, is called exactly once, on the loop, when the bytes have been sent or the
+// connection closed.
+func (c *Conn) SplicePipe(pipeFd int, n int64, release func()) error {
+	return c.queueFile(pipeFd, 0, n, release, true)
+}
+
+// queueFile queues a segment read from a duplicate of fd: a file range, or the next
+// n bytes of a pipe.
+func (c *Conn) queueFile(fd int, off, n int64, release func(), pipe bool) error {
 	if done, err := c.nothingToSend(n, release); done {
 		return err
 	}
@@ -106,10 +131,15 @@ func (c *Conn) SendFile(fd int, off, n int64, release func()) error {
 		c.markDirty()
 		return ErrClosed
 	}
-	q.segs = append(q.segs, seg{file: f, foff: off, fn: n, release: release})
+	q.segs = append(q.segs, seg{file: f, foff: off, fn: n, release: release, pipe: pipe})
 	c.markDirty()
 	return nil
 }
+
+// SetReadNotify reports false when asked to turn read notification on: the
+// portable engine reads every connection with its reader goroutine, so bytes keep
+// arriving in OnData. Turning it off always succeeds.
+func (c *Conn) SetReadNotify(on bool) bool { return !on }
 
 // PauseRead stops reading from the connection until ResumeRead. The reader
 // goroutine may already hold one chunk; it is kept, not delivered, until then.
@@ -127,7 +157,9 @@ func (c *Conn) Abort(err error) {
 	c.loop.closeConn(c, err)
 }
 
-// seg is one piece of queued output: memory (buf[off:]) or a file range.
+// seg is one piece of queued output: memory (buf[off:]) or, when file is set, a file
+// range or (pipe) bytes waiting in a pipe. A memory segment with a release function
+// references the caller's bytes (WriteRef): it is neither pooled nor appended to.
 type seg struct {
 	buf     []byte
 	off     int
@@ -135,6 +167,7 @@ type seg struct {
 	foff    int64
 	fn      int64
 	release func()
+	pipe    bool
 }
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
@@ -153,7 +186,7 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 	q.mem += len(p)
 	if n := len(q.segs); n > q.busy {
 		t := &q.segs[n-1]
-		if t.buf != nil && cap(t.buf) > len(t.buf) {
+		if t.buf != nil && t.release == nil && cap(t.buf) > len(t.buf) {
 			k := copy(t.buf[len(t.buf):cap(t.buf)], p)
 			t.buf = t.buf[:len(t.buf)+k]
 			p = p[k:]
@@ -166,6 +199,12 @@ func (q *outq) appendMem(l *Loop, p []byte) {
 		q.segs = append(q.segs, seg{buf: b[:k]})
 		p = p[k:]
 	}
+}
+
+// appendRef queues the caller's bytes b, not copied, released by release.
+func (q *outq) appendRef(b []byte, release func()) {
+	q.mem += len(b)
+	q.segs = append(q.segs, seg{buf: b, release: release})
 }
 
 // sendNow starts sending queued output from inside Write, to bound memory: it hands a

@@ -15,12 +15,18 @@ package engine
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
+	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 )
 
 // Handler receives a connection's events. Every method runs on the connection's loop
-// and must not block.
+// and must not block. A handler is a protocol's value shared by all its connections
+// (Listen, Dial, SetHandler): per-connection state goes in the connection's context.
+// The epoll engine numbers the distinct handlers of each loop and accepts at most
+// 1024.
 type Handler interface {
 	// OnOpen is called once, before any other method, when a connection is accepted.
 	OnOpen(c *Conn)
@@ -80,6 +86,16 @@ func (NopHandler) OnClose(*Conn, error) {}
 // may override it).
 func (NopHandler) OnFlushed(*Conn) {}
 
+// ReadNotifyHandler is implemented by a Handler that reads a connection's socket
+// itself (Conn.SetReadNotify), for example to splice(2) it into a pipe.
+type ReadNotifyHandler interface {
+	// OnReadable is called, while read notification is on, when the socket may have
+	// become readable (or the peer closed or failed). Readiness is edge-triggered:
+	// the handler reads until EAGAIN, or calls PauseRead and later ResumeRead, which
+	// brings another OnReadable.
+	OnReadable(c *Conn)
+}
+
 // Config sets up an Engine. The zero value is usable: one loop per CPU, no pinning.
 type Config struct {
 	// Workers is the number of event loops; 0 means runtime.NumCPU().
@@ -130,6 +146,8 @@ var (
 	ErrInputOverflow = errors.New("engine: unconsumed input exceeds the per-connection limit")
 	// ErrFileShrank means a file being sent ended before the promised length.
 	ErrFileShrank = errors.New("engine: file shrank while it was being sent")
+	// ErrPipeShort means a pipe queued with SplicePipe ended before the promised length.
+	ErrPipeShort = errors.New("engine: pipe ended before the promised length")
 	// ErrShutdown is the close reason for connections cut at the end of the grace period.
 	ErrShutdown = errors.New("engine: shut down")
 	// ErrTimeout is the close reason a handler may use for a timed-out connection.
@@ -138,6 +156,24 @@ var (
 	// no progress for its write timeout (Conn.SetWriteTimeout).
 	ErrWriteTimeout = errors.New("engine: write timeout: the peer accepted no output")
 )
+
+// DialError is the close reason (or Dial's result) for an outbound connection that
+// did not connect. Err is the syscall error (os.SyscallError "connect" with
+// ECONNREFUSED, ETIMEDOUT for the connect timeout, …), so errors.Is works on it.
+type DialError struct {
+	Addr netip.AddrPort
+	Err  error
+}
+
+func (e *DialError) Error() string { return "engine: dial " + e.Addr.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the connect timed out.
+func (e *DialError) Timeout() bool {
+	return errors.Is(e.Err, syscall.ETIMEDOUT) || errors.Is(e.Err, os.ErrDeadlineExceeded)
+}
 
 // Stats are cumulative counters of one loop, readable from any goroutine.
 type Stats struct {

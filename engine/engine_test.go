@@ -52,11 +52,18 @@ func (h *echo) OnClose(c *Conn, err error) {
 
 func startEngine(t *testing.T, h Handler, workers int) (*Engine, string) {
 	t.Helper()
+	return startEngineOn(t, h, workers, "127.0.0.1:0")
+}
+
+// startEngineOn starts an engine listening on listenAddr; it shuts down when the
+// test ends.
+func startEngineOn(t *testing.T, h Handler, workers int, listenAddr string) (*Engine, string) {
+	t.Helper()
 	e, err := New(Config{Workers: workers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := e.Listen("127.0.0.1:0", h)
+	addr, err := e.Listen(listenAddr, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +149,13 @@ func TestRetainedInput(t *testing.T) {
 func TestTimeoutCloses(t *testing.T) {
 	h := &echo{timeout: 100 * time.Millisecond}
 	_, addr := startEngine(t, h, 1)
+	start := time.Now() // before the dial: the server arms the timer after it
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	start := time.Now()
 	n, err := c.Read(make([]byte, 1))
 	if n != 0 || err != io.EOF {
 		t.Fatalf("want EOF from idle timeout, got %d %v", n, err)

@@ -3,6 +3,8 @@
 package engine
 
 import (
+	"fmt"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -28,6 +30,7 @@ const (
 	lingerTimeout = 2 * time.Second
 	sendfileChunk = 4 << 20 // bytes per sendfile call before yielding to other connections
 	maxIovecs     = 64
+	maxHandlers   = 1024 // distinct Handler values per loop
 	connEvents    = poll.In | poll.Out | poll.RDHup | poll.ET
 )
 
@@ -40,8 +43,9 @@ type Loop struct {
 	cpu      int // CPU to pin to, or -1
 	poller   *poll.Poller
 	handlers []Handler
-	peerBuf  unix.RawSockaddrAny // accept4's address buffer
-	holders  []*[]byte           // free input holders
+	peerBuf  unix.RawSockaddrAny      // accept4's address buffer
+	peers6   map[*Conn]netip.AddrPort // peers of the loop's connections that are not IPv4 (fPeer6)
+	holders  []*[]byte                // free input holders
 	nconns   int
 	lsocks   []*lsock
 	buf      []byte
@@ -152,6 +156,11 @@ func (l *Loop) connEvent(fd int, events uint32) {
 	if c == nil {
 		return
 	}
+	if c.flags&fConnecting != 0 {
+		if events&(poll.Out|poll.Hup|poll.Err) == 0 || !l.connected(c) {
+			return
+		}
+	}
 	if events&poll.Out != 0 && c.flags&fWaitOut != 0 {
 		c.flags &^= fWaitOut
 		l.flush(c)
@@ -204,6 +213,17 @@ func (l *Loop) read(c *Conn, hup bool) {
 		if c.flags&(fPaused|fHiPaused) != 0 {
 			c.flags |= fReadPending
 			return
+		}
+		if c.flags&fReadNotify != 0 {
+			c.flags &^= fReadPending
+			if rh, ok := c.handler().(ReadNotifyHandler); ok {
+				rh.OnReadable(c)
+				if c.flags&(fPaused|fHiPaused) != 0 {
+					c.flags |= fReadPending // it stopped early: notify again on resume
+				}
+				return
+			}
+			c.flags &^= fReadNotify // re-parented to a handler that reads through the engine
 		}
 		if in := c.input(); len(in) > maxRetained {
 			// Left behind while paused: hand it over before reading more, so that the
@@ -362,15 +382,23 @@ func (l *Loop) writeOut(c *Conn) error {
 			if want > sendfileChunk {
 				want = sendfileChunk
 			}
-			n, e := sys.Sendfile(fd, s.file, &s.foff, int(want))
+			var n int
+			var e unix.Errno
+			call, short := "sendfile", ErrFileShrank
+			if s.pipe {
+				call, short = "splice", ErrPipeShort
+				n, e = sys.Splice(s.file, fd, int(want))
+			} else {
+				n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
+			}
 			switch {
 			case e == unix.EAGAIN:
 				c.flags |= fWaitOut
 			case e == unix.EINTR:
 			case e != 0:
-				return errnoErr("sendfile", e)
+				return errnoErr(call, e)
 			case n == 0:
-				return ErrFileShrank
+				return short
 			default:
 				sentFile += n
 				q.progress = l.nowNano
@@ -429,7 +457,7 @@ func (l *Loop) writeOut(c *Conn) error {
 
 func (l *Loop) popSeg(q *outq) {
 	s := q.segs[0]
-	if s.buf != nil {
+	if s.buf != nil && s.release == nil {
 		l.cache.Put(s.buf)
 	}
 	if s.release != nil {
@@ -455,6 +483,9 @@ func (l *Loop) closeConn(c *Conn, err error) {
 		}
 		l.putOutq(q)
 		c.out = nil
+	}
+	if c.flags&fPeer6 != 0 {
+		delete(l.peers6, c)
 	}
 	fd := int(c.fd)
 	if l.eng.table.get(fd) == c {
@@ -504,32 +535,44 @@ func (l *Loop) accept(ls *lsock) {
 	}
 }
 
-// addConn registers an accepted or connected socket with the loop; peer, when not nil,
-// is its address as accept(2) returned it.
+// addConn registers an accepted socket with the loop and opens it; peer is its
+// address as accept(2) returned it.
 func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
+	c, err := l.register(fd, hidx, flags0)
+	if err != nil {
+		l.eng.cfg.Logger.Warn("connection not registered", "err", err)
+		return nil
+	}
+	if a, p, ok := sys.PeerIPv4(peer); ok {
+		c.peer4, c.peerPort = a, p
+		c.flags |= fPeer4
+	} else if ap, ok := sys.PeerIPv6(peer); ok {
+		c.setPeer(ap)
+	}
+	l.stats.accepted.Add(1)
+	l.handlers[hidx].OnOpen(c)
+	return c
+}
+
+// flags0 is the flag word of a freshly registered connection.
+const flags0 uint32 = 0
+
+// register adds a connected or connecting socket to the loop's poller and the
+// engine's table; on failure it closes fd.
+func (l *Loop) register(fd int, hidx uint16, flags uint32) (*Conn, error) {
 	if fd >= maxFDs {
 		sys.Close(fd)
-		l.eng.cfg.Logger.Warn("descriptor number above the engine's table", "fd", fd)
-		return nil
+		return nil, fmt.Errorf("engine: descriptor %d above the engine's table", fd)
 	}
-	c := &Conn{fd: int32(fd), loop: l, hidx: hidx}
-	if peer != nil {
-		if a, p, ok := sys.PeerIPv4(peer); ok {
-			c.peer4, c.peerPort = a, p
-			c.flags |= fPeer4
-		}
-	}
+	c := &Conn{fd: int32(fd), loop: l, hidx: hidx, flags: flags}
 	if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
 		sys.Close(fd)
-		l.eng.cfg.Logger.Warn("epoll_ctl add failed", "err", err)
-		return nil
+		return nil, err
 	}
 	l.eng.table.set(fd, c)
 	l.nconns++
 	l.stats.active.Add(1)
-	l.stats.accepted.Add(1)
-	l.handlers[hidx].OnOpen(c)
-	return c
+	return c, nil
 }
 
 // eachConn calls f for every open connection of the loop (a scan of the engine's
@@ -543,11 +586,17 @@ func (l *Loop) eachConn(f func(*Conn)) {
 }
 
 // handlerIndex returns h's index in the loop's handler table, adding it if new.
+// Handlers are meant to be few values shared by many connections (per-connection
+// state goes in the context); more than maxHandlers distinct ones on one loop is a
+// programming error and panics rather than growing the table without bound.
 func (l *Loop) handlerIndex(h Handler) uint16 {
 	for i, x := range l.handlers {
 		if x == h {
 			return uint16(i)
 		}
+	}
+	if len(l.handlers) >= maxHandlers {
+		panic("engine: more than 1024 distinct handlers on one loop: share one handler value per protocol and keep per-connection state in the connection's context")
 	}
 	l.handlers = append(l.handlers, h)
 	return uint16(len(l.handlers) - 1)

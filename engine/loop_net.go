@@ -272,7 +272,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	if q := c.out; q != nil {
 		for i := range q.segs {
 			s := &q.segs[i]
-			if s.buf != nil && i >= q.busy {
+			if s.buf != nil && s.release == nil && i >= q.busy {
 				l.cache.Put(s.buf) // a batch being written is left to the GC
 			}
 			if s.file != nil {
@@ -287,7 +287,9 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	}
 	delete(l.conns, c)
 	close(c.rgo)
-	c.nc.Close()
+	if c.nc != nil {
+		c.nc.Close()
+	}
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
@@ -343,6 +345,7 @@ type writeJob struct {
 	track bool // report progress piece by piece (a write timeout is set)
 	bufs  net.Buffers
 	file  *os.File
+	pipe  bool // file is a pipe: read on from where it is, not at off
 	off   int64
 	n     int64
 }
@@ -351,12 +354,12 @@ type writeJob struct {
 // It calls no handler and closes nothing, so it is safe inside Conn.Write.
 func (l *Loop) startWrite(c *Conn) {
 	q := c.out
-	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting) != 0 {
+	if q == nil || len(q.segs) == 0 || c.flags&(fClosed|fBroken|fWriting|fConnecting) != 0 {
 		return
 	}
 	var w writeJob
 	if s := &q.segs[0]; s.file != nil {
-		w = writeJob{file: s.file, off: s.foff, n: min(s.fn, sendfileChunk)}
+		w = writeJob{file: s.file, pipe: s.pipe, off: s.foff, n: min(s.fn, sendfileChunk)}
 		q.busy = 1
 	} else {
 		for i := range q.segs {
@@ -384,9 +387,14 @@ func (l *Loop) write(c *Conn, w writeJob) {
 		if w.track {
 			dst = progressWriter{c}
 		}
-		n, err = io.Copy(dst, io.NewSectionReader(w.file, w.off, w.n))
+		var src io.Reader = io.NewSectionReader(w.file, w.off, w.n)
+		short := ErrFileShrank
+		if w.pipe {
+			src, short = io.LimitReader(w.file, w.n), ErrPipeShort
+		}
+		n, err = io.Copy(dst, src)
 		if err == nil && n < w.n {
-			err = ErrFileShrank
+			err = short
 		}
 	} else {
 		if w.track {
@@ -439,7 +447,7 @@ func (l *Loop) written(c *Conn, n int64, err error) {
 
 func (l *Loop) popSeg(q *outq) {
 	s := q.segs[0]
-	if s.buf != nil {
+	if s.buf != nil && s.release == nil {
 		l.cache.Put(s.buf)
 	}
 	if s.file != nil {

@@ -50,7 +50,7 @@ func TestTimersStopResetMany(t *testing.T) {
 				t.Errorf("second Stop of timer %d reported true", i)
 			}
 		}
-		if timers[1].Reset(150*time.Millisecond) != true {
+		if !timers[1].Reset(150 * time.Millisecond) {
 			t.Error("Reset of an armed timer reported false")
 		}
 		l.AfterFunc(300*time.Millisecond, func() { close(all) })

@@ -196,3 +196,65 @@ func TestWantFlushed(t *testing.T) {
 	c2.Write([]byte("go"))
 	waitFor(t, "OnFlushed with nothing queued", func() bool { return h2.flushed.Load() == 1 })
 }
+
+// TestSharedReleasedOnEarlyClose: a shared buffer still queued when the peer goes
+// away is released by the close, once.
+func TestSharedReleasedOnEarlyClose(t *testing.T) {
+	var freed atomic.Int64
+	s := NewShared(bytes.Repeat([]byte("z"), 4<<20), func() { freed.Add(1) })
+	var queuedLeft atomic.Int64
+	h := &script{
+		open: shrinkSendBuf,
+		data: func(c *Conn, in []byte) int {
+			c.WriteShared(s)
+			queuedLeft.Store(c.QueuedBytes())
+			return len(in)
+		},
+		eof: func(c *Conn) { c.Close(nil) },
+	}
+	_, addr := startEngine(t, h, 1)
+	c := dialSmall(t, addr)
+	c.Write([]byte("go"))
+	waitFor(t, "queued", func() bool { return queuedLeft.Load() > 0 })
+	s.Release()
+	if freed.Load() != 0 {
+		t.Fatal("freed while a connection holds it")
+	}
+	c.Close()
+	waitFor(t, "close", func() bool { return h.closes.Load() == 1 })
+	if freed.Load() != 1 {
+		t.Fatalf("freed %d times, want once", freed.Load())
+	}
+}
+
+// TestSplicePipe queues bytes waiting in a pipe between two memory writes: they
+// arrive in order (spliced on Linux, copied by the portable engine) and release
+// runs once.
+func TestSplicePipe(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+	body := bytes.Repeat([]byte("pipe"), 8<<10) // 32 KiB: fits in the pipe
+	if n, err := syscall.Write(p[1], body); err != nil || n != len(body) {
+		t.Fatalf("filling the pipe: %d, %v", n, err)
+	}
+	var released atomic.Int64
+	h := &script{data: func(c *Conn, in []byte) int {
+		c.Write([]byte("<"))
+		c.SplicePipe(p[0], int64(len(body)), func() { released.Add(1) })
+		c.Write([]byte(">"))
+		c.CloseAfterFlush(true)
+		return len(in)
+	}}
+	_, addr := startEngine(t, h, 1)
+	c := dialT(t, addr)
+	c.Write([]byte("go"))
+	got, err := io.ReadAll(c)
+	if want := "<" + string(body) + ">"; err != nil || string(got) != want {
+		t.Fatalf("got %d bytes, want %d (%v)", len(got), len(want), err)
+	}
+	waitFor(t, "release", func() bool { return released.Load() == 1 })
+}

@@ -49,9 +49,12 @@ type loopState struct {
 	ctxFree     []*Ctx
 	parserFree  []*http1.Parser
 	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
+	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
 	scratch     []byte
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
+	// fileReadBytes counts file bytes sent by FilePump reads instead of sendfile.
+	fileReadBytes atomic.Uint64
 }
 
 func newLoopState(s *Server, l *engine.Loop) *loopState {
@@ -90,6 +93,7 @@ type conn struct {
 	// upgraded is set by Ctx.Upgrade: the connection belongs to another handler and
 	// OnData returns at once, leaving the unconsumed bytes to it.
 	upgraded bool
+	pumped   bool // files go through ls.pumps[cn] (the stream cannot sendfile)
 	eof      bool // the peer half-closed
 }
 
@@ -97,6 +101,9 @@ type conn struct {
 type connHandler struct {
 	srv     *Server
 	handler atomic.Pointer[handlerBox] // swapped on reload, read at request start
+	// noSendfile makes every connection send files through a FilePump (pread in
+	// chunks) instead of sendfile(2), as an encrypted stream must. Immutable.
+	noSendfile bool
 }
 
 var _ engine.Handler = (*connHandler)(nil)
@@ -106,6 +113,9 @@ func (h *connHandler) OnOpen(ec *engine.Conn) {
 	ec.SetContext(cn)
 	ec.SetTimeout(h.srv.opts.HeaderTimeout)
 	cn.timed = true
+	if h.noSendfile {
+		cn.openPump(ec)
+	}
 }
 
 func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
@@ -310,11 +320,7 @@ func (cn *conn) finish(ec *engine.Conn) {
 	}
 	if !keep {
 		cn.closing = true
-		if bodyLeft {
-			ec.CloseAfterFlush(true)
-		} else {
-			ec.CloseAfterFlush(false)
-		}
+		cn.closeAfterOutput(ec, bodyLeft)
 		return
 	}
 	if ec.Buffered() > cn.ls.srv.eng.LowWater() {
@@ -396,6 +402,9 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 
 func (h *connHandler) OnDrain(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
+	if cn.pumped && cn.pumpDrained() {
+		return // file bytes still wait: the response's producer is not due yet
+	}
 	if c := cn.cur; c != nil && c.onDrain != nil {
 		f := c.onDrain
 		c.onDrain = nil
@@ -445,6 +454,9 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	cn := ec.Context().(*conn)
 	if cn.partial {
 		cn.ls.dropPartial(cn)
+	}
+	if cn.pumped {
+		cn.closePump()
 	}
 	if c := cn.cur; c != nil {
 		cn.cur = nil

@@ -25,9 +25,10 @@ var (
 // with Post. A Ctx is valid until its response ends (End, Respond, Error) or the
 // connection closes; it is recycled afterwards.
 type Ctx struct {
-	cn  *conn
-	ec  *engine.Conn
-	req *http1.Request
+	cn   *conn
+	ec   *engine.Conn
+	pump *FilePump // nil unless files must be read (a stream that cannot sendfile)
+	req  *http1.Request
 
 	hdr       Header
 	trailer   Header
@@ -61,6 +62,7 @@ type Ctx struct {
 
 func (c *Ctx) init(cn *conn, ec *engine.Conn, req *http1.Request) {
 	c.cn, c.ec, c.req = cn, ec, req
+	c.pump = cn.pump()
 	c.status = 200
 	c.clen = -1
 	c.keepAlive = req.KeepAlive
@@ -117,7 +119,12 @@ func (c *Ctx) Ended() bool { return c.ended }
 func (c *Ctx) HeadSent() bool { return c.headSent }
 
 // Buffered reports the connection's queued output in bytes.
-func (c *Ctx) Buffered() int { return c.ec.Buffered() }
+func (c *Ctx) Buffered() int {
+	if c.pump != nil {
+		return c.pump.Buffered()
+	}
+	return c.ec.Buffered()
+}
 
 // SetContentLength declares the body length. Without it the body is chunked for
 // HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0 clients.
@@ -193,7 +200,7 @@ func (c *Ctx) ResumeBody() {
 func (c *Ctx) continue100() {
 	if c.req.Expect100 && !c.sent100 && !c.headSent {
 		c.sent100 = true
-		c.ec.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+		c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
 }
 
@@ -212,7 +219,7 @@ func (c *Ctx) WriteInformational(status int, h *Header) {
 		}
 	}
 	b = append(b, "\r\n"...)
-	c.ec.Write(b)
+	c.write(b)
 	c.cn.ls.scratch = b
 }
 
@@ -281,7 +288,7 @@ func (c *Ctx) WriteHeader(status int) {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	c.ec.Write(b)
+	c.write(b)
 	ls.scratch = b
 	c.awaitHandler()
 }
@@ -320,13 +327,13 @@ func (c *Ctx) Write(p []byte) (int, error) {
 		ls := c.cn.ls
 		b := strconv.AppendInt(ls.scratch[:0], int64(n), 16)
 		b = append(b, "\r\n"...)
-		c.ec.Write(b)
-		c.ec.Write(p[:n])
+		c.write(b)
+		c.write(p[:n])
 		ls.scratch = b
-		if c.ec.Write(crlf) != nil {
+		if c.write(crlf) != nil {
 			return 0, ErrConnClosed
 		}
-	} else if c.ec.Write(p[:n]) != nil {
+	} else if c.write(p[:n]) != nil {
 		return 0, ErrConnClosed
 	}
 	c.written += int64(n)
@@ -364,12 +371,12 @@ func (c *Ctx) SendFile(fd int, off, n int64, release func()) {
 		ls := c.cn.ls
 		b := strconv.AppendInt(ls.scratch[:0], n, 16)
 		b = append(b, "\r\n"...)
-		c.ec.Write(b)
+		c.write(b)
 		ls.scratch = b
-		c.ec.SendFile(fd, off, n, release)
-		c.ec.Write(crlf)
+		c.sendFile(fd, off, n, release)
+		c.write(crlf)
 	} else {
-		c.ec.SendFile(fd, off, n, release)
+		c.sendFile(fd, off, n, release)
 	}
 	c.written += n
 	c.awaitHandler()
@@ -388,7 +395,7 @@ func (c *Ctx) End() {
 		c.WriteHeader(c.status)
 	}
 	if c.chunked {
-		c.ec.Write(http1.AppendLastChunk(c.cn.ls.scratch[:0], c.trailerFields()))
+		c.write(http1.AppendLastChunk(c.cn.ls.scratch[:0], c.trailerFields()))
 	} else if c.clen >= 0 && c.written < c.clen && !c.isHead && bodyAllowed(c.status) {
 		c.keepAlive = false
 	}
@@ -423,7 +430,7 @@ func (c *Ctx) Respond(status int, contentType string, body []byte) {
 	c.clen = int64(len(body))
 	c.WriteHeader(status)
 	if !c.isHead && bodyAllowed(c.status) {
-		c.ec.Write(body)
+		c.write(body)
 		c.written = int64(len(body))
 	}
 	c.End()

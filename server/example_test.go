@@ -1,12 +1,17 @@
 package server_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/server"
 )
 
@@ -91,3 +96,53 @@ func ExampleExchange() {
 type exchangeFunc func(server.Exchange)
 
 func (f exchangeFunc) ServeExchange(x server.Exchange) { f(x) }
+
+// shout is a tiny protocol for ExampleCtx_Upgrade: it answers every line with the
+// line in capitals. It is an engine.Handler, as a WebSocket or tunnel handler is.
+// Embedding engine.NopHandler supplies the events it does not care about.
+type shout struct{ engine.NopHandler }
+
+func (shout) OnData(c *engine.Conn, in []byte) int {
+	c.Write(bytes.ToUpper(in))
+	return len(in)
+}
+func (shout) OnEOF(c *engine.Conn)      { c.CloseAfterFlush(true) }
+func (shout) OnShutdown(c *engine.Conn) { c.Close(nil) }
+
+// Upgrade hands the connection to another protocol after a 101: here a made-up
+// "shout" protocol, as WebSocket does. Bytes the client sent right after the request
+// head are not lost: the new handler reads them first.
+func ExampleCtx_Upgrade() {
+	h := server.HandlerFunc(func(c *server.Ctx) {
+		if !c.Request().Upgrade {
+			c.Error(426, "this resource speaks shout")
+			return
+		}
+		c.Header().Set("Upgrade", "shout")
+		c.Header().Set("Connection", "Upgrade")
+		if err := c.Upgrade(shout{}); err != nil {
+			c.Error(400, err.Error())
+		}
+	})
+	s, _ := server.New(server.Options{Handler: h, Workers: 1})
+	addr, _ := s.Listen("127.0.0.1:0")
+	s.Start()
+	defer s.Shutdown(context.Background())
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nhello\n")
+	br := bufio.NewReader(conn)
+	status, _ := br.ReadString('\n')
+	for line, _ := br.ReadString('\n'); line != "\r\n"; line, _ = br.ReadString('\n') {
+	}
+	echo, _ := br.ReadString('\n')
+	fmt.Println(strings.TrimSpace(status))
+	fmt.Print(echo)
+	// Output:
+	// HTTP/1.1 101 Switching Protocols
+	// HELLO
+}

@@ -216,6 +216,7 @@ func (s *Server) Stats() Stats {
 	for _, ls := range s.loops {
 		st.Requests += ls.requests.Load()
 		st.BadRequests += ls.badRequests.Load()
+		st.FileReadBytes += ls.fileReadBytes.Load()
 	}
 	return st
 }
@@ -225,4 +226,7 @@ type Stats struct {
 	engine.Stats
 	Requests    uint64 // requests whose head was parsed
 	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer
+	// FileReadBytes counts file body bytes read with pread and written as memory,
+	// on streams that cannot use sendfile(2) (see FilePump).
+	FileReadBytes uint64
 }

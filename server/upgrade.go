@@ -12,6 +12,10 @@ import (
 // error; the response can still be completed normally.
 var ErrUpgradeBody = errors.New("server: Upgrade before the request body was received")
 
+// ErrUpgradeBusy is returned by Upgrade while file bytes of an earlier response still
+// wait in the connection's FilePump; retry from OnDrain. A request-level error.
+var ErrUpgradeBusy = errors.New("server: Upgrade while earlier output is still being read from a file")
+
 // Upgrade re-parents the connection to h: WebSocket, a tunnel, or any protocol that
 // takes over after this request (RFC 9110 §7.8). It must run on the loop, inside
 // ServeGale or later from a closure run with Post.
@@ -27,7 +31,8 @@ var ErrUpgradeBody = errors.New("server: Upgrade before the request body was rec
 // to h only.
 //
 // It fails with ErrConnClosed or ErrEnded when there is nothing to upgrade, and with
-// ErrUpgradeBody while a request body is still being received.
+// ErrUpgradeBody while a request body is still being received, and with
+// ErrUpgradeBusy while the file pump still holds earlier output.
 func (c *Ctx) Upgrade(h engine.Handler) error {
 	switch {
 	case c.closed || c.ec.Closed():
@@ -36,6 +41,8 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 		return ErrEnded
 	case c.hasBody && !c.bodyDone:
 		return ErrUpgradeBody
+	case c.cn.pumped && c.cn.ls.pumps[c.cn].Pending():
+		return ErrUpgradeBusy
 	}
 	if !c.headSent {
 		c.writeSwitching()
@@ -55,6 +62,9 @@ func (c *Ctx) letGo(h engine.Handler) {
 		c.release()
 	} else {
 		cn.ls.putCtx(c)
+	}
+	if cn.pumped {
+		cn.closePump() // empty: checked above; h writes to the connection itself
 	}
 	ec.CancelTimeout()
 	ec.SetContext(nil)
@@ -80,6 +90,6 @@ func (c *Ctx) writeSwitching() {
 	}
 	b = append(b, c.hdr.raw...)
 	b = append(b, "\r\n"...)
-	c.ec.Write(b)
+	c.write(b)
 	ls.scratch = b
 }

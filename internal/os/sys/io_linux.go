@@ -1,6 +1,7 @@
 package sys
 
 import (
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -67,11 +68,30 @@ func PeerIPv4(sa *unix.RawSockaddrAny) (addr [4]byte, port uint16, ok bool) {
 	return in.Addr, uint16(p[0])<<8 | uint16(p[1]), true
 }
 
+// PeerIPv6 extracts an IPv6 peer (IPv4-mapped addresses unmapped) from a raw socket
+// address, reporting false for other families.
+func PeerIPv6(sa *unix.RawSockaddrAny) (netip.AddrPort, bool) {
+	if sa.Addr.Family != unix.AF_INET6 {
+		return netip.AddrPort{}, false
+	}
+	in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+	p := (*[2]byte)(unsafe.Pointer(&in.Port))
+	return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1])), true
+}
+
 // Sendfile sends up to n bytes of file infd starting at *off to the socket outfd and
 // advances *off. It may copy page-cache pages for a while, so it goes through the
 // scheduler-aware Syscall path.
 func Sendfile(outfd, infd int, off *int64, n int) (int, unix.Errno) {
 	r, _, e := unix.Syscall6(unix.SYS_SENDFILE, uintptr(outfd), uintptr(infd), uintptr(unsafe.Pointer(off)), uintptr(n), 0, 0)
+	return int(r), e
+}
+
+// Splice moves up to n bytes from the pipe rfd to the socket wfd without copying
+// them through user space; neither side blocks (SPLICE_F_NONBLOCK). Like Sendfile
+// it may touch page-cache pages, so it goes through the scheduler-aware path.
+func Splice(rfd, wfd, n int) (int, unix.Errno) {
+	r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(rfd), 0, uintptr(wfd), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 	return int(r), e
 }
 

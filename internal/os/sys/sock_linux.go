@@ -140,3 +140,45 @@ func AllowedCPUs() ([]int, error) {
 	}
 	return cpus, nil
 }
+
+// ConnectStart opens a non-blocking, close-on-exec TCP socket with TCP_NODELAY and
+// starts connecting it to addr. It returns the descriptor once the connection is
+// established or in progress (EINPROGRESS): the socket becomes writable when the
+// attempt ends, and SocketError tells how it ended. An error means no descriptor
+// is left open.
+func ConnectStart(addr netip.AddrPort) (int, error) {
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if a := addr.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: a.As4()}
+	} else if a.Is6() {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: a.As16()}
+	} else {
+		return -1, fmt.Errorf("connect: invalid address %v", addr)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt TCP_NODELAY", err)
+	}
+	// A non-blocking connect that is interrupted goes on in the background, like one
+	// in progress.
+	if err = unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	return fd, nil
+}
+
+// SocketError returns and clears the socket's pending error (SO_ERROR); 0 when none.
+func SocketError(fd int) unix.Errno {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.Errno(v)
+}

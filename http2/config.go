@@ -1,0 +1,157 @@
+package http2
+
+import "time"
+
+// Config tunes one server Conn. A zero field means "use the default" named beside it; the
+// defaults are also listed in docs/http2.md. Every limit that trips adds one to the
+// connection's glitch count (Conn.Glitches).
+type Config struct {
+	// MaxConcurrentStreams is advertised in SETTINGS; a HEADERS frame opening a stream
+	// beyond it is refused with RST_STREAM REFUSED_STREAM. Default 128.
+	MaxConcurrentStreams uint32
+	// InitialStreamWindow is the receive window advertised for every stream
+	// (SETTINGS_INITIAL_WINDOW_SIZE). Default 256 KiB.
+	InitialStreamWindow uint32
+	// ConnWindow is the connection receive window, raised from 65,535 by a WINDOW_UPDATE
+	// right after the server preface. Default 1 MiB.
+	ConnWindow uint32
+	// MaxFrameSize is the SETTINGS_MAX_FRAME_SIZE advertised, the largest frame payload
+	// accepted. Default 16,384 (the protocol minimum).
+	MaxFrameSize uint32
+	// HeaderTableSize is the HPACK dynamic table size of the decoder. Default 4,096.
+	HeaderTableSize uint32
+	// MaxHeaderListSize bounds a decoded field section, counting each field as its name
+	// plus its value plus 32 octets (RFC 9113 §6.5.2). Larger → 431 response. Default 64 KiB.
+	MaxHeaderListSize uint32
+	// MaxHeaderStringLength bounds one decoded name or value; longer →
+	// COMPRESSION_ERROR for the connection. Default 16 KiB.
+	MaxHeaderStringLength int
+	// MaxHeaderBlockBytes bounds the encoded field block of one HEADERS plus its
+	// CONTINUATION frames; more → ENHANCE_YOUR_CALM. Default 128 KiB.
+	MaxHeaderBlockBytes int
+	// MaxContinuationFrames bounds the CONTINUATION frames of one field block; more →
+	// ENHANCE_YOUR_CALM. Default 32.
+	MaxContinuationFrames int
+
+	// FloodWindow is the period over which the flood counters below are counted; each
+	// counter starts again at zero when the window ends. Default 10 s.
+	FloodWindow time.Duration
+	// MaxRapidResets is how many streams the client may reset before their response was
+	// complete, per window; more → GOAWAY ENHANCE_YOUR_CALM (CVE-2023-44487). Default 200.
+	MaxRapidResets int
+	// MaxPings is how many PING frames (not acknowledgements) are accepted per window
+	// (CVE-2019-9512). Default 100.
+	MaxPings int
+	// MaxSettings is how many SETTINGS frames (not acknowledgements) are accepted per
+	// window (CVE-2019-9515). Default 100.
+	MaxSettings int
+	// MaxSmallWindowUpdates is how many WINDOW_UPDATE frames with an increment below
+	// 1,024 octets are accepted per window (CVE-2019-9511). Default 2,000.
+	MaxSmallWindowUpdates int
+	// MaxEmptyFrames is how many frames that carry nothing (empty DATA without END_STREAM,
+	// empty HEADERS or CONTINUATION fragments without END_HEADERS) are accepted per window
+	// (CVE-2019-9518). Default 100.
+	MaxEmptyFrames int
+	// MaxPriorityFrames is how many PRIORITY and PRIORITY_UPDATE frames are accepted per
+	// window (CVE-2019-9513). Default 1,000.
+	MaxPriorityFrames int
+	// MaxGlitches is the glitch count at which the connection is closed with GOAWAY
+	// ENHANCE_YOUR_CALM. Default 1,000.
+	MaxGlitches int
+
+	// MaxOutputBuffered bounds the unsent output that WriteData may build up; beyond it
+	// WriteData sends nothing more until the caller drains Out (OnWritable follows).
+	// Default 256 KiB.
+	MaxOutputBuffered int
+	// MaxControlBuffered bounds the control frames (SETTINGS and PING acknowledgements,
+	// RST_STREAM, WINDOW_UPDATE) that may wait in the output on top of MaxOutputBuffered;
+	// a peer that sends frames needing an answer and never reads the answers gets
+	// ENHANCE_YOUR_CALM. Default 64 KiB.
+	MaxControlBuffered int
+	// SettingsTimeout is how long the caller waits for the client's SETTINGS ACK before it
+	// calls Conn.SettingsTimeout. The Conn keeps no timers; the value is only carried here.
+	// Default 10 s.
+	SettingsTimeout time.Duration
+	// ShutdownTimeout is how long the caller waits after Conn.Shutdown before it calls
+	// Conn.FinishShutdown if the PING round trip has not completed. Default 1 s.
+	ShutdownTimeout time.Duration
+	// Now returns the current time for the flood windows. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxConcurrentStreams  = 128
+	DefaultInitialStreamWindow   = 256 << 10
+	DefaultConnWindow            = 1 << 20
+	DefaultHeaderTableSize       = 4096
+	DefaultMaxHeaderListSize     = 64 << 10
+	DefaultMaxHeaderStringLength = 16 << 10
+	DefaultMaxHeaderBlockBytes   = 128 << 10
+	DefaultMaxContinuationFrames = 32
+	DefaultFloodWindow           = 10 * time.Second
+	DefaultMaxRapidResets        = 200
+	DefaultMaxPings              = 100
+	DefaultMaxSettings           = 100
+	DefaultMaxSmallWindowUpdates = 2000
+	DefaultMaxEmptyFrames        = 100
+	DefaultMaxPriorityFrames     = 1000
+	DefaultMaxGlitches           = 1000
+	DefaultMaxOutputBuffered     = 256 << 10
+	DefaultMaxControlBuffered    = 64 << 10
+	DefaultSettingsTimeout       = 10 * time.Second
+	DefaultShutdownTimeout       = time.Second
+)
+
+func orDefault[T int | uint32 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// withDefaults returns c with every zero field replaced by its default and out-of-range
+// values clamped to what the protocol allows.
+func (c Config) withDefaults() Config {
+	c.MaxConcurrentStreams = orDefault(c.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	c.InitialStreamWindow = min(orDefault(c.InitialStreamWindow, DefaultInitialStreamWindow), MaxWindow)
+	c.ConnWindow = min(max(orDefault(c.ConnWindow, DefaultConnWindow), InitialWindow), MaxWindow)
+	c.MaxFrameSize = min(max(c.MaxFrameSize, MinMaxFrameSize), MaxMaxFrameSize)
+	c.HeaderTableSize = orDefault(c.HeaderTableSize, DefaultHeaderTableSize)
+	c.MaxHeaderListSize = orDefault(c.MaxHeaderListSize, DefaultMaxHeaderListSize)
+	c.MaxHeaderStringLength = orDefault(c.MaxHeaderStringLength, DefaultMaxHeaderStringLength)
+	c.MaxHeaderBlockBytes = orDefault(c.MaxHeaderBlockBytes, DefaultMaxHeaderBlockBytes)
+	c.MaxContinuationFrames = orDefault(c.MaxContinuationFrames, DefaultMaxContinuationFrames)
+	c.FloodWindow = orDefault(c.FloodWindow, DefaultFloodWindow)
+	c.MaxRapidResets = orDefault(c.MaxRapidResets, DefaultMaxRapidResets)
+	c.MaxPings = orDefault(c.MaxPings, DefaultMaxPings)
+	c.MaxSettings = orDefault(c.MaxSettings, DefaultMaxSettings)
+	c.MaxSmallWindowUpdates = orDefault(c.MaxSmallWindowUpdates, DefaultMaxSmallWindowUpdates)
+	c.MaxEmptyFrames = orDefault(c.MaxEmptyFrames, DefaultMaxEmptyFrames)
+	c.MaxPriorityFrames = orDefault(c.MaxPriorityFrames, DefaultMaxPriorityFrames)
+	c.MaxGlitches = orDefault(c.MaxGlitches, DefaultMaxGlitches)
+	c.MaxOutputBuffered = orDefault(c.MaxOutputBuffered, DefaultMaxOutputBuffered)
+	c.MaxControlBuffered = orDefault(c.MaxControlBuffered, DefaultMaxControlBuffered)
+	c.SettingsTimeout = orDefault(c.SettingsTimeout, DefaultSettingsTimeout)
+	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// floodCounter counts events of one kind within the current flood window.
+type floodCounter struct {
+	start time.Time
+	n     int
+}
+
+// hit counts one event at now and reports whether the count exceeds limit within the
+// window that began at the counter's start.
+func (f *floodCounter) hit(now time.Time, window time.Duration, limit int) bool {
+	if f.n == 0 || now.Sub(f.start) >= window {
+		f.start, f.n = now, 0
+	}
+	f.n++
+	return f.n > limit
+}

@@ -1,0 +1,211 @@
+package http2
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	xhttp2 "golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// TestFloodsCutOff sends each flood of CVE-2019-9511…9518, CVE-2023-44487 and
+// CVE-2024-27316 and checks that the connection ends with ENHANCE_YOUR_CALM after the
+// configured number of frames, and not before.
+func TestFloodsCutOff(t *testing.T) {
+	cases := []struct {
+		name  string
+		cfg   Config
+		limit int
+		frame func(r *rig, i int) []byte
+	}{
+		{"ping", Config{MaxPings: 10}, 10, func(r *rig, i int) []byte { return AppendPing(nil, false, [8]byte{}) }},
+		{"settings", Config{MaxSettings: 10}, 9, // the handshake's SETTINGS counted once already
+			func(r *rig, i int) []byte { return AppendSettings(nil, false) }},
+		{"window-update", Config{MaxSmallWindowUpdates: 10}, 10,
+			func(r *rig, i int) []byte { return AppendWindowUpdate(nil, 0, 1) }},
+		{"priority", Config{MaxPriorityFrames: 10}, 10,
+			func(r *rig, i int) []byte { return AppendPriority(nil, uint32(2*i+101), PriorityParam{Weight: 1}) }},
+		{"empty-data", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 {
+				return append(r.get(1, false), AppendData(nil, 1, nil, false)...)
+			}
+			return AppendData(nil, 1, nil, false)
+		}},
+		{"rapid-reset", Config{MaxRapidResets: 10}, 10, func(r *rig, i int) []byte {
+			id := uint32(2*i + 1)
+			return AppendRSTStream(r.get(id, false), id, ErrCodeCancel)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, tc.cfg)
+			for i := range tc.limit {
+				if err := r.feed(tc.frame(r, i)); err != nil {
+					t.Fatalf("cut off after %d frames, limit %d: %v", i+1, tc.limit, err)
+				}
+			}
+			r.wantConnErr(r.feed(tc.frame(r, tc.limit)), ErrCodeEnhanceYourCalm)
+			if r.c.Glitches() == 0 {
+				t.Fatal("no glitch counted")
+			}
+			// A new window starts the count again.
+			r2 := newRig(t, tc.cfg)
+			for i := range 2 * tc.limit {
+				if i == tc.limit {
+					r2.now = r2.now.Add(DefaultFloodWindow)
+				}
+				if err := r2.feed(tc.frame(r2, i)); err != nil {
+					t.Fatalf("frame %d over two windows: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRapidResetCountsOnlyEarlyResets(t *testing.T) {
+	r := newRig(t, Config{MaxRapidResets: 2})
+	r.h.onRequest = func(s *Stream) { _ = r.c.WriteHeaders(s.ID, 200, nil, true) }
+	for i := range 10 {
+		id := uint32(2*i + 1)
+		// The response is complete before the reset: not a rapid reset.
+		if err := r.feed(AppendRSTStream(r.get(id, false), id, ErrCodeCancel)); err != nil {
+			t.Fatalf("reset after the response counted: %v", err)
+		}
+	}
+}
+
+func TestContinuationFlood(t *testing.T) {
+	r := newRig(t, Config{MaxContinuationFrames: 5})
+	b := r.block(":method", "GET", ":scheme", "http", ":path", "/", "a", "b")
+	in := append(AppendFrameHeader(nil, 1, FrameHeaders, 0, 1), b[0])
+	for _, c := range b[1:6] {
+		in = append(AppendFrameHeader(in, 1, FrameContinuation, 0, 1), c)
+	}
+	if err := r.feed(in); err != nil { // exactly 5 CONTINUATION frames so far
+		t.Fatal(err)
+	}
+	r.wantConnErr(r.feed(append(AppendFrameHeader(nil, 1, FrameContinuation, 0, 1), b[6])), ErrCodeEnhanceYourCalm)
+
+	// The encoded block size is capped too, whatever the frame count.
+	r = newRig(t, Config{MaxHeaderBlockBytes: 1000})
+	junk := bytes.Repeat([]byte{0x82}, 900)
+	if err := r.feed(append(AppendFrameHeader(nil, 900, FrameHeaders, 0, 1), junk...)); err != nil {
+		t.Fatal(err)
+	}
+	r.wantConnErr(r.feed(append(AppendFrameHeader(nil, 200, FrameContinuation, 0, 1), junk[:200]...)), ErrCodeEnhanceYourCalm)
+}
+
+func TestHeaderListLimit(t *testing.T) {
+	r := newRig(t, Config{MaxHeaderListSize: 209})
+	// Each field costs its length plus 32: the four pseudo-headers take 166, one more 43.
+	small := r.get(1, true, "a", strings.Repeat("x", 10))
+	r.mustFeed(small)
+	if len(r.h.requests) != 1 {
+		t.Fatal("small request refused")
+	}
+	r.frames()
+	// An HPACK bomb: one dynamic-table entry referenced again and again.
+	var blk bytes.Buffer
+	enc := hpack.NewEncoder(&blk)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	_ = enc.WriteField(hpack.HeaderField{Name: "bomb", Value: strings.Repeat("b", 100)})
+	for range 50 {
+		_ = enc.WriteField(hpack.HeaderField{Name: "bomb", Value: strings.Repeat("b", 100)})
+	}
+	if blk.Len() > 200 {
+		t.Fatalf("bomb block is %d octets, meant to be small", blk.Len())
+	}
+	r2 := newRig(t, Config{MaxHeaderListSize: 209})
+	r2.mustFeed(AppendHeaders(nil, 1, blk.Bytes(), false, MinMaxFrameSize))
+	fs := r2.frames()
+	h, ok := fs[0].(*xhttp2.MetaHeadersFrame)
+	if !ok || h.PseudoValue("status") != "431" || rstCode(fs, 1) != int(ErrCodeNo) || len(r2.h.requests) != 0 {
+		t.Fatalf("oversized header list answered with %v", fs)
+	}
+	if r2.c.Glitches() != 1 {
+		t.Fatalf("glitches %d", r2.c.Glitches())
+	}
+	// HPACK state stays in sync: the next request decodes.
+	r2.mustFeed(r2.get(3, true))
+	if len(r2.h.requests) != 1 || r2.h.requests[0].Authority != "x" {
+		t.Fatal("request after the bomb not decoded")
+	}
+	// One octet over the limit is refused the same way.
+	r.mustFeed(r.get(3, true, "a", strings.Repeat("x", 11)))
+	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "431" {
+		t.Fatal("header list one octet over the limit accepted")
+	}
+}
+
+func TestHeaderStringLimit(t *testing.T) {
+	r := newRig(t, Config{MaxHeaderStringLength: 100})
+	r.wantConnErr(r.feed(r.get(1, true, "a", strings.Repeat("x", 101))), ErrCodeCompression)
+}
+
+func TestMaxConcurrentStreams(t *testing.T) {
+	r := newRig(t, Config{MaxConcurrentStreams: 3})
+	for i := range 3 {
+		r.mustFeed(r.get(uint32(2*i+1), false))
+	}
+	r.frames()
+	r.mustFeed(r.get(7, false))
+	if rstCode(r.frames(), 7) != int(ErrCodeRefusedStream) || len(r.h.requests) != 3 || r.c.Glitches() != 1 {
+		t.Fatalf("fourth stream not refused (requests %d)", len(r.h.requests))
+	}
+	// Once a stream ends another may open, and HPACK stayed in sync through the refusal.
+	r.mustFeed(AppendRSTStream(nil, 1, ErrCodeCancel))
+	r.mustFeed(r.get(9, false))
+	if len(r.h.requests) != 4 || r.h.requests[3].Path != "/" {
+		t.Fatal("stream after a refusal lost")
+	}
+}
+
+func TestControlOutputCapped(t *testing.T) {
+	r := newRig(t, Config{MaxControlBuffered: 1000, MaxOutputBuffered: 1000, MaxPings: 1 << 20})
+	r.read = false // a peer that never reads
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = r.feed(AppendPing(nil, false, [8]byte{}))
+	}
+	if ce, ok := err.(*ConnError); !ok || ce.Code != ErrCodeEnhanceYourCalm {
+		t.Fatalf("error %v", err)
+	}
+	if n := len(r.c.Out()); n > 2000+100 {
+		t.Fatalf("output grew to %d octets", n)
+	}
+}
+
+func TestGlitchLimit(t *testing.T) {
+	r := newRig(t, Config{MaxGlitches: 3})
+	bad := r.block(":method", "GET")
+	var err error
+	for i := 0; i < 4 && err == nil; i++ {
+		err = r.feed(AppendHeaders(nil, uint32(2*i+1), bad, true, MinMaxFrameSize))
+	}
+	r.wantConnErr(err, ErrCodeEnhanceYourCalm)
+	if r.c.Glitches() != 4 {
+		t.Fatalf("glitches %d", r.c.Glitches())
+	}
+}
+
+func TestOutputCapBlocksData(t *testing.T) {
+	r := newRig(t, Config{MaxOutputBuffered: 20000})
+	r.read = false
+	r.mustFeed(AppendSettings(nil, false, Setting{SettingInitialWindowSize, MaxWindow}))
+	r.mustFeed(AppendWindowUpdate(nil, 0, MaxWindow-InitialWindow))
+	r.mustFeed(r.get(1, true))
+	_ = r.c.WriteHeaders(1, 200, nil, false)
+	n, _ := r.c.WriteData(1, make([]byte, 100000), true)
+	if n >= 100000 || len(r.c.Out()) > 20000+2*MinMaxFrameSize {
+		t.Fatalf("took %d, output %d", n, len(r.c.Out()))
+	}
+	r.drain()
+	if len(r.h.writable) != 1 {
+		t.Fatal("no OnWritable after the output drained")
+	}
+	_ = time.Second
+}

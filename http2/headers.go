@@ -1,0 +1,224 @@
+package http2
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Field is one header or trailer field. Names are lowercase on the wire in HTTP/2.
+type Field struct {
+	Name, Value string
+}
+
+// Priority is the RFC 9218 priority of a stream: Urgency 0 (most urgent) to 7, default 3;
+// Incremental when the client can use a response as it arrives. The Conn offers streams
+// waiting for send window to OnWritable in urgency order.
+type Priority struct {
+	Urgency     uint8
+	Incremental bool
+}
+
+// DefaultPriority is what a stream without a priority header field gets.
+var DefaultPriority = Priority{Urgency: 3}
+
+// ParsePriority reads an RFC 9218 priority field value (a structured-field dictionary) on
+// top of p: members u (an integer 0…7) and i (a boolean) change it, anything else — other
+// members, parameters, values of the wrong type — is ignored as the RFC requires.
+func ParsePriority(v string, p Priority) Priority {
+	for v != "" {
+		var member string
+		member, v, _ = strings.Cut(v, ",")
+		member = strings.TrimSpace(member)
+		member, _, _ = strings.Cut(member, ";")
+		key, val, hasVal := strings.Cut(member, "=")
+		switch key {
+		case "u":
+			if n, err := strconv.Atoi(val); hasVal && err == nil && n >= 0 && n <= 7 {
+				p.Urgency = uint8(n)
+			}
+		case "i":
+			switch {
+			case !hasVal || val == "?1":
+				p.Incremental = true
+			case val == "?0":
+				p.Incremental = false
+			}
+		}
+	}
+	return p
+}
+
+// requestHeaders collects the fields of one request field section while the HPACK decoder
+// emits them, checking RFC 9113 §8.2 and §8.3 as it goes.
+type requestHeaders struct {
+	method, scheme, authority, path, protocol string
+	fields                                    []Field
+	size                                      uint32 // RFC 9113 §6.5.2 size so far
+	tooLarge                                  bool
+	trailers                                  bool
+	regularSeen                               bool
+	contentLength                             int64
+	priority                                  Priority
+	err                                       string // first malformation found, "" if none
+}
+
+func (h *requestHeaders) reset(trailers bool) {
+	*h = requestHeaders{fields: h.fields[:0], trailers: trailers, contentLength: -1, priority: DefaultPriority}
+}
+
+func (h *requestHeaders) fail(reason string) {
+	if h.err == "" {
+		h.err = reason
+	}
+}
+
+// add takes one decoded field.
+func (h *requestHeaders) add(name, value string, limit uint32) {
+	h.size += uint32(len(name)) + uint32(len(value)) + 32
+	if h.size > limit {
+		h.tooLarge = true
+	}
+	if h.tooLarge || h.err != "" {
+		return
+	}
+	if !validFieldValue(value) {
+		h.fail("invalid character in field value")
+		return
+	}
+	if strings.HasPrefix(name, ":") {
+		h.addPseudo(name, value)
+		return
+	}
+	h.regularSeen = true
+	if !validFieldName(name) {
+		h.fail("field name is not a lowercase token")
+		return
+	}
+	switch name {
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+		h.fail("connection-specific field " + name)
+		return
+	case "te":
+		if value != "trailers" {
+			h.fail("te other than trailers")
+			return
+		}
+	case "content-length":
+		if h.trailers {
+			break
+		}
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < 0 || value[0] == '+' {
+			h.fail("invalid content-length")
+			return
+		}
+		if h.contentLength >= 0 && h.contentLength != n {
+			h.fail("conflicting content-length")
+			return
+		}
+		h.contentLength = n
+	case "priority":
+		if !h.trailers {
+			h.priority = ParsePriority(value, h.priority)
+		}
+	}
+	h.fields = append(h.fields, Field{Name: name, Value: value})
+}
+
+func (h *requestHeaders) addPseudo(name, value string) {
+	if h.trailers {
+		h.fail("pseudo-header in trailers")
+		return
+	}
+	if h.regularSeen {
+		h.fail("pseudo-header after a regular field")
+		return
+	}
+	var dst *string
+	switch name {
+	case ":method":
+		dst = &h.method
+	case ":scheme":
+		dst = &h.scheme
+	case ":authority":
+		dst = &h.authority
+	case ":path":
+		dst = &h.path
+	case ":protocol":
+		dst = &h.protocol
+	default:
+		h.fail("unknown pseudo-header " + name)
+		return
+	}
+	if *dst != "" || value == "" && name != ":authority" {
+		h.fail("duplicate or empty " + name)
+		return
+	}
+	*dst = value
+}
+
+// finish checks the section as a whole once the block has been decoded.
+func (h *requestHeaders) finish() {
+	if h.err != "" || h.tooLarge || h.trailers {
+		return
+	}
+	if h.protocol != "" {
+		h.fail(":protocol without extended CONNECT")
+		return
+	}
+	if h.method == "" {
+		h.fail("missing :method")
+		return
+	}
+	if h.method == "CONNECT" {
+		if h.authority == "" || h.scheme != "" || h.path != "" {
+			h.fail("CONNECT needs :authority and no :scheme or :path")
+		}
+		return
+	}
+	if h.scheme == "" || h.path == "" {
+		h.fail("missing :scheme or :path")
+		return
+	}
+	if h.path[0] != '/' && (h.path != "*" || h.method != "OPTIONS") {
+		h.fail("invalid :path")
+		return
+	}
+	for _, f := range h.fields {
+		if f.Name == "host" && h.authority != "" && f.Value != h.authority {
+			h.fail("host differs from :authority")
+			return
+		}
+	}
+}
+
+// validFieldName reports whether s is a non-empty token without uppercase letters.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue rejects NUL, CR and LF anywhere and whitespace at either end
+// (RFC 9113 §8.2.1).
+func validFieldValue(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c == '\r' || c == '\n' {
+			return false
+		}
+	}
+	return true
+}
