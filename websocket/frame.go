@@ -85,8 +85,9 @@ type Reader struct {
 // InMessage reports whether a fragmented data message has started and not ended.
 func (r *Reader) InMessage() bool { return r.inMsg }
 
-// limit returns the effective message limit, or -1 for none.
-func (r *Reader) limit() int64 {
+// MessageLimit returns the effective message limit (MaxMessageBytes with its default),
+// or -1 for none: the limit to pass to Decompressor.Inflate.
+func (r *Reader) MessageLimit() int64 {
 	switch {
 	case r.MaxMessageBytes == 0:
 		return DefaultMaxMessageBytes
@@ -164,7 +165,7 @@ func (r *Reader) ReadFrame(buf []byte) (Frame, int, error) {
 		f.Message, f.Compressed = r.msgOp, r.compressed
 	}
 	if !control {
-		if lim := r.limit(); lim >= 0 {
+		if lim := r.MessageLimit(); lim >= 0 {
 			if f.Compressed {
 				lim += lim/8 + 64
 			}

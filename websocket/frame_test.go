@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 var server = Reader{Role: RoleServer}
@@ -254,5 +255,13 @@ func TestMaskBytesPieces(t *testing.T) {
 	}
 	if !bytes.Equal(p, whole) {
 		t.Fatal("masking in pieces differs from masking whole")
+	}
+}
+
+// TestReaderSize keeps the per-connection frame state small: it is part of what an idle
+// WebSocket connection costs.
+func TestReaderSize(t *testing.T) {
+	if n := unsafe.Sizeof(Reader{}); n > 48 {
+		t.Fatalf("Reader is %d bytes", n)
 	}
 }

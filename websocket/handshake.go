@@ -45,6 +45,9 @@ type Request struct {
 	Host []byte
 	// Header gives access to the other fields.
 	Header Header
+	// HTTP10 is set for an HTTP/1.0 request, which cannot be upgraded (RFC 6455 §4.1
+	// requires HTTP/1.1 or later).
+	HTTP10 bool
 }
 
 // Fields is a Header over a list of name/value pairs.
@@ -107,7 +110,7 @@ func (h *HTTP1Header) Field(name string, i int) ([]byte, bool) {
 // FromHTTP1 returns the handshake view of a request parsed by package http1. The view
 // shares req's memory.
 func FromHTTP1(req *http1.Request) Request {
-	return Request{Method: req.Method, Host: req.Host, Header: (*HTTP1Header)(req)}
+	return Request{Method: req.Method, Host: req.Host, Header: (*HTTP1Header)(req), HTTP10: req.Minor == 0}
 }
 
 var (
@@ -246,11 +249,12 @@ var (
 	errKey       = &HandshakeError{Status: 400, Reason: "Sec-WebSocket-Key must be the base64 of 16 bytes"}
 	errOrigin    = &HandshakeError{Status: 403, Reason: "Origin not allowed"}
 	errHost      = &HandshakeError{Status: 400, Reason: "Host missing"}
+	errHTTP10    = &HandshakeError{Status: 400, Reason: "WebSocket needs HTTP/1.1"}
 )
 
 // Handshake checks an opening handshake request (RFC 6455 §4.2.1) against opt and
 // returns what to answer: an Accepted whose AppendResponse is the 101 response, or a
-// *HandshakeError. Checks run in this order: method (405), Upgrade has the token
+// *HandshakeError. Checks run in this order: method (405), HTTP/1.0 (400), Upgrade has the token
 // websocket (400), Connection has the token upgrade (400), exactly one
 // Sec-WebSocket-Version equal to 13 (426 with Sec-WebSocket-Version: 13), exactly one
 // Sec-WebSocket-Key that is the base64 of 16 bytes (400), Host present (400), Origin
@@ -260,6 +264,9 @@ func Handshake(r Request, opt *HandshakeOptions) (Accepted, error) {
 	var a Accepted
 	if string(r.Method) != "GET" {
 		return a, errMethod
+	}
+	if r.HTTP10 {
+		return a, errHTTP10
 	}
 	if !hasToken(r.Header, "Upgrade", "websocket") {
 		return a, errUpgrade

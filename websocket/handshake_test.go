@@ -121,6 +121,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	}{
 		{"POST", request("POST", nil), HandshakeOptions{}, 405, "Allow"},
 		{"get lower case", request("get", nil), HandshakeOptions{}, 405, ""},
+		{"HTTP/1.0", func() Request { r := request("GET", nil); r.HTTP10 = true; return r }(), HandshakeOptions{}, 400, ""},
 		{"no upgrade", request("GET", []string{"Upgrade"}), HandshakeOptions{}, 400, ""},
 		{"upgrade h2c", request("GET", []string{"Upgrade"}, "Upgrade: h2c"), HandshakeOptions{}, 400, ""},
 		{"no connection", request("GET", []string{"Connection"}), HandshakeOptions{}, 400, ""},

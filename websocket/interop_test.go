@@ -117,7 +117,7 @@ func (p *peer) readMessage() (Opcode, []byte, error) {
 				defer p.pool.PutDecompressor(d)
 			}
 			p.inflated++
-			msg, err = d.Inflate(nil, msg, takeover, p.r.MaxMessageBytes, op == OpText)
+			msg, err = d.Inflate(nil, msg, takeover, p.r.MessageLimit(), op == OpText)
 		}
 		return op, msg, err
 	}
