@@ -33,6 +33,11 @@
 // the input was split; errors are reported as soon as the bytes showing them arrive (an
 // invalid byte in a text payload fails before the rest of its frame arrives).
 //
+// Reader.ReadPart reads the same frames in parts: once a data frame's header has arrived it
+// returns whatever payload the buffer holds, so the caller never keeps more than a header
+// (14 bytes) or a control frame (131 bytes) unconsumed, however large the frame. It gives
+// the same frames and errors as ReadFrame, as early.
+//
 // AppendFrame, AppendFrameHeader and AppendClose append frames to a caller's buffer: the
 // server role writes them unmasked (nil mask), the client role masks them with a key the
 // caller draws per frame.

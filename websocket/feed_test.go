@@ -38,22 +38,36 @@ func newBuf(old, more []byte) []byte {
 	return nb
 }
 
-// driveFrames feeds in (copied, so the caller's bytes stay masked) to a copy of proto in
-// pieces ending at cuts (ascending) and then at len(in).
+// driveFrames feeds in to a copy of proto with ReadFrame in pieces ending at cuts
+// (ascending) and then at len(in).
 func driveFrames(t testing.TB, proto Reader, in []byte, cuts []int) frameOutcome {
+	return drive(t, proto, in, cuts, false)
+}
+
+// driveParts is driveFrames with ReadPart: parts are joined back into frames, and no
+// more than a header (or a control frame) is ever left unconsumed.
+func driveParts(t testing.TB, proto Reader, in []byte, cuts []int) frameOutcome {
+	return drive(t, proto, in, cuts, true)
+}
+
+func drive(t testing.TB, proto Reader, in []byte, cuts []int, parts bool) frameOutcome {
 	t.Helper()
 	r := proto
+	read := r.ReadFrame
+	if parts {
+		read = r.ReadPart
+	}
 	var out frameOutcome
-	var buf []byte
+	var buf, joined []byte
 	prev := 0
 	for _, end := range append(cuts, len(in)) {
 		buf = newBuf(buf, in[prev:end])
 		prev = end
-		for {
-			f, n, err := r.ReadFrame(buf)
+		for len(buf) > 0 {
+			f, n, err := read(buf)
 			if errors.Is(err, ErrNeedMore) {
-				if n != 0 {
-					t.Fatalf("ErrNeedMore with n=%d", n)
+				if n != 0 || parts && len(buf) > 14 && (buf[0]&0x08 == 0 || len(buf) > 2+4+MaxControlPayload) {
+					t.Fatalf("ErrNeedMore with n=%d and %d bytes left", n, len(buf))
 				}
 				break
 			}
@@ -66,10 +80,15 @@ func driveFrames(t testing.TB, proto Reader, in []byte, cuts []int) frameOutcome
 				out.leftover = len(buf)
 				return out
 			}
-			if n <= 0 || n > len(buf) {
-				t.Fatalf("consumed %d of %d", n, len(buf))
+			if n <= 0 && !f.More || n > len(buf) || f.More && !parts {
+				t.Fatalf("consumed %d of %d (more %v)", n, len(buf), f.More)
 			}
-			out.frames = append(out.frames, snapFrame(f))
+			joined = append(joined, f.Payload...)
+			if !f.More {
+				f.Payload = joined
+				out.frames = append(out.frames, snapFrame(f))
+				joined = nil
+			}
 			buf = buf[n:]
 		}
 	}
@@ -78,26 +97,35 @@ func driveFrames(t testing.TB, proto Reader, in []byte, cuts []int) frameOutcome
 }
 
 // allWays feeds in whole, split at every byte and one byte at a time, checks that the
-// outcomes agree (the leftover of an error may differ: an error can be found before the
-// whole frame has arrived) and returns the whole one.
+// outcomes agree, with ReadFrame and with ReadPart (the leftover may differ for an error,
+// which can be found before the whole frame has arrived, and for ReadPart, which consumes
+// partial frames), and returns the whole one.
 func allWays(t testing.TB, proto Reader, in []byte) frameOutcome {
 	t.Helper()
 	whole := driveFrames(t, proto, in, nil)
 	same := func(o frameOutcome) bool {
-		return fmt.Sprint(o.frames) == fmt.Sprint(whole.frames) && o.code == whole.code &&
-			(o.code != 0 || o.leftover == whole.leftover)
+		return fmt.Sprint(o.frames) == fmt.Sprint(whole.frames) && o.code == whole.code
+	}
+	if got := driveParts(t, proto, in, nil); !same(got) {
+		t.Fatalf("parts, whole:\n got  %v\n want %v", got, whole)
 	}
 	for k := 1; k < len(in); k++ {
-		if got := driveFrames(t, proto, in, []int{k}); !same(got) {
+		if got := driveFrames(t, proto, in, []int{k}); !same(got) || got.code == 0 && got.leftover != whole.leftover {
 			t.Fatalf("split at %d:\n got  %v\n want %v", k, got, whole)
+		}
+		if got := driveParts(t, proto, in, []int{k}); !same(got) {
+			t.Fatalf("parts, split at %d:\n got  %v\n want %v", k, got, whole)
 		}
 	}
 	cuts := make([]int, 0, len(in))
 	for k := 1; k < len(in); k++ {
 		cuts = append(cuts, k)
 	}
-	if got := driveFrames(t, proto, in, cuts); !same(got) {
+	if got := driveFrames(t, proto, in, cuts); !same(got) || got.code == 0 && got.leftover != whole.leftover {
 		t.Fatalf("one byte at a time:\n got  %v\n want %v", got, whole)
+	}
+	if got := driveParts(t, proto, in, cuts); !same(got) {
+		t.Fatalf("parts, one byte at a time:\n got  %v\n want %v", got, whole)
 	}
 	return whole
 }

@@ -265,3 +265,54 @@ func TestReaderSize(t *testing.T) {
 		t.Fatalf("Reader is %d bytes", n)
 	}
 }
+
+// TestReadPartLargeFrame reads a 300 KiB frame arriving in 4 KiB reads without ever
+// holding more than a frame header unconsumed, and refuses invalid text at the part that
+// holds the bad byte.
+func TestReadPartLargeFrame(t *testing.T) {
+	payload := bytes.Repeat([]byte("\u20ac-"), 300<<10/4)
+	in := cat(cf(nil, true, OpBinary, "x"), AppendFrame(nil, true, OpText, false, payload, key))
+	r := Reader{MaxMessageBytes: 1 << 20}
+	var got []byte
+	var pending []byte
+	frames := 0
+	for off := 0; off < len(in); off += 4096 {
+		pending = append(pending, in[off:min(off+4096, len(in))]...)
+		for len(pending) > 0 {
+			f, n, err := r.ReadPart(pending)
+			if err == ErrNeedMore {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Opcode == OpText {
+				got = append(got, f.Payload...)
+				if f.Remaining != int64(len(payload)-len(got)) || f.More != (f.Remaining > 0) {
+					t.Fatalf("Remaining %d after %d bytes", f.Remaining, len(got))
+				}
+			}
+			if !f.More {
+				frames++
+			}
+			pending = pending[n:]
+		}
+		if len(pending) > 14 {
+			t.Fatalf("%d bytes left unconsumed", len(pending))
+		}
+	}
+	if frames != 2 || !bytes.Equal(got, payload) || r.InMessage() {
+		t.Fatalf("%d frames, %d bytes", frames, len(got))
+	}
+
+	bad := append(bytes.Repeat([]byte("a"), 5000), 0xff)
+	in = AppendFrame(nil, true, OpText, false, append(bad, make([]byte, 5000)...), key)
+	r = Reader{}
+	_, n, err := r.ReadPart(in[:4096])
+	if err != nil || n != 4096 {
+		t.Fatalf("first part: %d %v", n, err)
+	}
+	if _, _, err := r.ReadPart(in[4096 : 4096+len(bad)]); err != ErrInvalidUTF8 {
+		t.Fatalf("part with the bad byte: %v", err)
+	}
+}

@@ -20,7 +20,7 @@ func readerFor(flags byte) Reader {
 }
 
 // FuzzReadFrame checks that any input gives the same frames and error fed whole, split
-// anywhere and one byte at a time, and that every frame read satisfies RFC 6455 §5 and
+// anywhere and one byte at a time, read with ReadFrame or ReadPart, and that every frame read satisfies RFC 6455 §5 and
 // re-encodes to itself. Seeds live in testdata/fuzz/FuzzReadFrame.
 func FuzzReadFrame(f *testing.F) {
 	f.Add(cf(nil, true, OpText, "Hello"), byte(0))
@@ -30,13 +30,16 @@ func FuzzReadFrame(f *testing.F) {
 			return
 		}
 		proto := readerFor(flags)
-		if len(in) <= 300 {
+		if len(in) <= 64 {
 			allWays(t, proto, in)
 		} else {
 			whole := driveFrames(t, proto, in, nil)
 			k := 1 + int(flags)%(len(in)-1)
 			if got := driveFrames(t, proto, in, []int{k}); got.code != whole.code || len(got.frames) != len(whole.frames) {
 				t.Fatalf("split at %d:\n got  %v\n want %v", k, got, whole)
+			}
+			if got := driveParts(t, proto, in, []int{k}); got.code != whole.code || len(got.frames) != len(whole.frames) {
+				t.Fatalf("parts, split at %d:\n got  %v\n want %v", k, got, whole)
 			}
 		}
 		checkFrameInvariants(t, proto, append([]byte(nil), in...))
