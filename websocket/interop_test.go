@@ -59,16 +59,27 @@ func newPeer(conn net.Conn, role Role, compression bool, params DeflateParams, b
 	return p
 }
 
-// readFrame returns the next frame, its payload copied out of the input buffer.
+// readFrame returns the next frame, its payload copied out of the input buffer. The
+// server side reads with ReadPart, the client side with ReadFrame.
 func (p *peer) readFrame() (Frame, error) {
+	var joined []byte
 	for {
-		f, n, err := p.r.ReadFrame(p.buf)
-		if err == nil {
-			f.Payload = append([]byte(nil), f.Payload...)
-			p.buf = p.buf[n:]
-			return f, nil
+		read := p.r.ReadFrame
+		if p.role == RoleServer {
+			read = p.r.ReadPart
 		}
-		if !errors.Is(err, ErrNeedMore) {
+		f, n, err := read(p.buf)
+		if err == nil {
+			joined = append(joined, f.Payload...)
+			p.buf = p.buf[n:]
+			if !f.More {
+				f.Payload = joined
+				return f, nil
+			}
+			if len(p.buf) > 0 {
+				continue
+			}
+		} else if !errors.Is(err, ErrNeedMore) {
 			return f, err
 		}
 		tmp := make([]byte, 32<<10)
