@@ -178,13 +178,17 @@ func (r *Reader) ReadFrame(buf []byte) (Frame, int, error) {
 
 // ReadPart reads the next part of a frame from the start of buf, so that no data frame
 // has to be held whole: once a data frame's header has arrived, each call returns the
-// payload bytes that buf holds (possibly none) with More set until the frame's last byte.
-// Control frames (at most 131 bytes) are returned whole, as ReadFrame returns them. It
-// returns ErrNeedMore only while a header or a control frame is incomplete, and the same
+// payload bytes that buf holds (none when only the header has arrived) with More set
+// until the frame's last byte. Control frames (at most 131 bytes) are returned whole, as
+// ReadFrame returns them. It returns ErrNeedMore only when it can make no progress: a
+// header or a control frame is incomplete, or buf is empty inside a frame; and the same
 // *ProtocolError as ReadFrame would, as early. Each part's payload is unmasked in place and
 // checked (UTF-8 of uncompressed text) before it is returned.
 func (r *Reader) ReadPart(buf []byte) (Frame, int, error) {
 	n := 0
+	if r.inFrame && len(buf) == 0 {
+		return Frame{}, 0, ErrNeedMore
+	}
 	if !r.inFrame {
 		f, hdr, err := r.header(buf)
 		if err != nil || f.Opcode.IsControl() {
@@ -315,7 +319,7 @@ func (r *Reader) peekText(have []byte, key [4]byte) error {
 	if len(have) > 1<<30 {
 		have = have[:1<<30]
 	}
-	if !r.pending {
+	if !r.pending || int(r.peekOff) > len(have) {
 		r.pending, r.peek, r.peekOff = true, r.text, 0
 	}
 	if r.peek.feedMasked(have[r.peekOff:], key, int(r.peekOff)) >= 0 {
