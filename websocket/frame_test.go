@@ -312,6 +312,9 @@ func TestReadPartLargeFrame(t *testing.T) {
 	if err != nil || n != 4096 {
 		t.Fatalf("first part: %d %v", n, err)
 	}
+	if _, n, err := r.ReadPart(nil); err != ErrNeedMore || n != 0 {
+		t.Fatalf("empty input inside a frame: %d %v", n, err)
+	}
 	if _, _, err := r.ReadPart(in[4096 : 4096+len(bad)]); err != ErrInvalidUTF8 {
 		t.Fatalf("part with the bad byte: %v", err)
 	}
