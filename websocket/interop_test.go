@@ -398,3 +398,45 @@ func dialPeer(t *testing.T, addr string) *peer {
 	}
 	return newPeer(conn, RoleClient, true, params, append([]byte(nil), head[end+4:]...))
 }
+
+// TestInteropNodeClient runs node's WebSocket (undici, the WHATWG client) against a
+// gale-codec echo server, with and without context takeover.
+func TestInteropNodeClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil || exec.Command(node, "--experimental-websocket", "-e", "if (typeof WebSocket !== 'function') process.exit(1)").Run() != nil {
+		t.Skip("node with WebSocket not available")
+	}
+	for _, opt := range []DeflateOptions{DefaultDeflateOptions(), {}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		var srv *peer
+		go func() {
+			p, cl, err := serveEcho(ln, &HandshakeOptions{Deflate: &opt})
+			if err == nil && (binary16(cl) != 1000 || string(cl[2:]) != "done") {
+				err = fmt.Errorf("close payload %q", cl)
+			}
+			srv = p
+			done <- err
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, node, "--experimental-websocket", "testdata/interop/echo_client.js", "ws://"+ln.Addr().String()+"/").CombinedOutput()
+		cancel()
+		ln.Close()
+		if err != nil {
+			t.Fatalf("%+v: node: %v\n%s", opt, err, out)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%+v: server: %v\nnode said:\n%s", opt, err, out)
+		}
+		if !strings.Contains(string(out), "EXT permessage-deflate") || !strings.Contains(string(out), "CLOSE 1000 done true") {
+			t.Fatalf("%+v: node said:\n%s", opt, out)
+		}
+		// undici inflates what it receives but sends its own messages uncompressed.
+		if srv.deflated == 0 {
+			t.Fatalf("%+v: no message deflated", opt)
+		}
+	}
+}
