@@ -71,7 +71,7 @@ func BenchmarkDeflateRoundTrip1K(b *testing.B) {
 		p.PutCompressor(c)
 		d := p.GetDecompressor()
 		var err error
-		out, err = d.Inflate(out[:0], comp, false, 1<<20, true)
+		out, err = d.Inflate(out[:0], comp, nil, 1<<20, true)
 		p.PutDecompressor(d)
 		if err != nil {
 			b.Fatal(err)

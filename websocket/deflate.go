@@ -79,14 +79,27 @@ func (c *Compressor) Reset() {
 	}
 }
 
-// Decompressor inflates permessage-deflate messages. Like Compressor it is owned by one
-// loop; a connection holds one only when the peer keeps its context (the Decompressor
-// then keeps the last 32 KiB of output between messages).
+// Decompressor inflates permessage-deflate messages. It holds no context of its own: a
+// connection whose peer keeps its context holds only a Window and borrows a Decompressor
+// from its loop's DeflatePool per message, like every other connection. It is owned by
+// one loop.
 type Decompressor struct {
-	fr     io.ReadCloser // a flate reader, also a flate.Resetter
-	src    msgSource
-	window []byte // the last windowSize bytes of earlier messages' output
+	fr  io.ReadCloser // a flate reader, also a flate.Resetter
+	src msgSource
 }
+
+// Window is the context a connection keeps when its peer compresses with context
+// takeover: the last 32 KiB of the messages it inflated. The zero value is empty. It is
+// owned by the connection's loop.
+type Window struct {
+	b []byte
+}
+
+// Reset empties the window.
+func (w *Window) Reset() { w.b = w.b[:0] }
+
+// Len returns how many bytes of context the window holds (at most 32 KiB).
+func (w *Window) Len() int { return len(w.b) }
 
 // msgSource feeds a message followed by deflateTail to the inflater. It implements
 // io.ByteReader so that compress/flate reads no further than it needs (no bufio).
@@ -122,7 +135,7 @@ func (s *msgSource) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// NewDecompressor returns a decompressor without context.
+// NewDecompressor returns a decompressor.
 func NewDecompressor() *Decompressor {
 	d := &Decompressor{}
 	d.fr = flate.NewReader(&d.src)
@@ -130,19 +143,18 @@ func NewDecompressor() *Decompressor {
 }
 
 // Inflate appends the decompressed form of a whole compressed message (its frames'
-// payloads concatenated) to dst. takeover says the peer keeps its context, so the output
-// of earlier messages is the dictionary and this one's is kept for the next. limit bounds
-// the decompressed size (negative for no limit) and is checked while inflating: output
-// beyond it stops the inflater at once with ErrMessageTooBig, having grown dst by at
-// most limit+1 bytes. When text is set the output is validated as UTF-8 as it is produced,
-// failing with ErrInvalidUTF8 at the first invalid byte. Corrupt deflate data gives
-// ErrBadDeflate. After an error the context is lost; the connection must be closed.
-func (d *Decompressor) Inflate(dst, msg []byte, takeover bool, limit int64, text bool) ([]byte, error) {
+// payloads concatenated) to dst. w is the connection's Window when the peer keeps its
+// context (the output of earlier messages is the dictionary and this one's is added to
+// w), or nil when it does not. limit bounds the decompressed size (negative for no limit)
+// and is checked while inflating: output beyond it stops the inflater at once with
+// ErrMessageTooBig, having grown dst by at most limit+1 bytes. When text is set the
+// output is validated as UTF-8 as it is produced, failing with ErrInvalidUTF8 at the
+// first invalid byte. Corrupt deflate data gives ErrBadDeflate. After an error w no longer
+// matches the peer's context; the connection must be closed.
+func (d *Decompressor) Inflate(dst, msg []byte, w *Window, limit int64, text bool) ([]byte, error) {
 	var dict []byte
-	if takeover {
-		dict = d.window
-	} else {
-		d.window = d.window[:0]
+	if w != nil {
+		dict = w.b
 	}
 	d.src = msgSource{msg: msg}
 	d.fr.(flate.Resetter).Reset(&d.src, dict)
@@ -185,22 +197,22 @@ func (d *Decompressor) Inflate(dst, msg []byte, takeover bool, limit int64, text
 	if text && !st.complete() {
 		return dst, ErrInvalidUTF8
 	}
-	if takeover {
-		d.keep(dst[start:])
+	if w != nil {
+		w.keep(dst[start:])
 	}
 	return dst, nil
 }
 
 // keep appends out to the window and trims it to its last windowSize bytes.
-func (d *Decompressor) keep(out []byte) {
+func (w *Window) keep(out []byte) {
 	if len(out) >= windowSize {
-		d.window = append(d.window[:0], out[len(out)-windowSize:]...)
+		w.b = append(w.b[:0], out[len(out)-windowSize:]...)
 		return
 	}
-	if cut := len(d.window) + len(out) - windowSize; cut > 0 {
-		d.window = d.window[:copy(d.window, d.window[cut:])]
+	if cut := len(w.b) + len(out) - windowSize; cut > 0 {
+		w.b = w.b[:copy(w.b, w.b[cut:])]
 	}
-	d.window = append(d.window, out...)
+	w.b = append(w.b, out...)
 }
 
 // lastWindow returns the last windowSize bytes of dict followed by out, as a new slice.
@@ -212,11 +224,9 @@ func lastWindow(dict, out []byte) []byte {
 	return w
 }
 
-// Reset drops the kept window.
-func (d *Decompressor) Reset() { d.window = d.window[:0] }
-
-// DeflatePool keeps idle compressors and decompressors for connections that do not keep
-// context, so that such a connection holds none between messages. It is owned by one loop
+// DeflatePool keeps idle compressors and decompressors, so that a connection holds none
+// between messages: decompressors serve every connection (context lives in a Window), and
+// compressors serve connections that do not keep their own context. It is owned by one loop
 // (no locks): Get before a message, Put right after. The zero value is ready; Level is the
 // compress/flate level of the compressors it makes (0 for flate.BestSpeed) and MaxIdle
 // bounds how many of each kind it keeps (0 for 4).
@@ -260,7 +270,7 @@ func compressorLevel(level int) int {
 	return level
 }
 
-// GetDecompressor returns an idle decompressor without context, or a new one.
+// GetDecompressor returns an idle decompressor, or a new one.
 func (p *DeflatePool) GetDecompressor() *Decompressor {
 	if d := pop(&p.decomps); d != nil {
 		return d
@@ -268,12 +278,11 @@ func (p *DeflatePool) GetDecompressor() *Decompressor {
 	return NewDecompressor()
 }
 
-// PutDecompressor gives d back, dropping its window, and keeps it if the pool has room.
+// PutDecompressor gives d back and keeps it if the pool has room.
 func (p *DeflatePool) PutDecompressor(d *Decompressor) {
 	if len(p.decomps) >= p.maxIdle() {
 		return
 	}
-	d.Reset()
 	p.decomps = append(p.decomps, d)
 }
 

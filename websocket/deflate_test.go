@@ -23,17 +23,19 @@ func TestInflateRFC7692Examples(t *testing.T) {
 		{"bfinal", [][]byte{{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}}, false},
 		{"two blocks", [][]byte{{0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00}}, false},
 	} {
-		d.Reset()
+		var w *Window
+		if c.takeover {
+			w = &Window{}
+		}
 		for i, m := range c.msgs {
-			out, err := d.Inflate(nil, m, c.takeover, 100, true)
+			out, err := d.Inflate(nil, m, w, 100, true)
 			if err != nil || string(out) != "Hello" {
 				t.Fatalf("%s message %d: %q %v", c.name, i, out, err)
 			}
 		}
 	}
 	// The second message of the takeover example needs the first one's context.
-	d.Reset()
-	if out, err := d.Inflate(nil, []byte{0xf2, 0x00, 0x11, 0x00, 0x00}, false, 100, false); err == nil && string(out) == "Hello" {
+	if out, err := d.Inflate(nil, []byte{0xf2, 0x00, 0x11, 0x00, 0x00}, nil, 100, false); err == nil && string(out) == "Hello" {
 		t.Fatal("inflated a back-reference without context")
 	}
 }
@@ -47,7 +49,7 @@ func TestCompressRFC7692(t *testing.T) {
 		t.Fatalf("empty message: % x", out)
 	}
 	d := NewDecompressor()
-	if got, err := d.Inflate(nil, out, false, 0, true); err != nil || len(got) != 0 {
+	if got, err := d.Inflate(nil, out, nil, 0, true); err != nil || len(got) != 0 {
 		t.Fatalf("inflate empty: %q %v", got, err)
 	}
 }
@@ -56,6 +58,10 @@ func TestDeflateRoundTrip(t *testing.T) {
 	msgs := []string{"Hello", "Hello", strings.Repeat("abcdefgh", 5000), "", "\u20ac uro", strings.Repeat("Hello", 3)}
 	for _, takeover := range []bool{false, true} {
 		c, d := NewCompressor(flate.DefaultCompression), NewDecompressor()
+		var w *Window
+		if takeover {
+			w = &Window{}
+		}
 		var sizes []int
 		for _, m := range msgs {
 			comp, ok := c.Compress([]byte("pre"), []byte(m), takeover, 15)
@@ -63,7 +69,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 				t.Fatal("not compressed")
 			}
 			sizes = append(sizes, len(comp)-3)
-			out, err := d.Inflate([]byte("x"), comp[3:], takeover, int64(len(m)), true)
+			out, err := d.Inflate([]byte("x"), comp[3:], w, int64(len(m)), true)
 			if err != nil || string(out[1:]) != m {
 				t.Fatalf("takeover=%v %q: got %q %v", takeover, m[:min(len(m), 10)], out[1:min(len(out), 11)], err)
 			}
@@ -78,18 +84,23 @@ func TestDeflateRoundTrip(t *testing.T) {
 // TestInflateTakeoverWindow crosses the 32 KiB window over several messages.
 func TestInflateTakeoverWindow(t *testing.T) {
 	c, d := NewCompressor(flate.BestCompression), NewDecompressor()
+	var w Window
 	var all []byte
 	for i := range 40 {
 		m := []byte(fmt.Sprintf("%05d-%s", i, strings.Repeat(string(rune('a'+i%26)), 3000)))
 		all = append(all, m...)
 		comp, _ := c.Compress(nil, append(m, all[len(all)/2:len(all)/2+200]...), true, 15)
-		out, err := d.Inflate(nil, comp, true, -1, false)
+		// A different decompressor each time: the context is all in the Window.
+		if i%2 == 1 {
+			d = NewDecompressor()
+		}
+		out, err := d.Inflate(nil, comp, &w, -1, false)
 		if err != nil || !bytes.Equal(out, append(m, all[len(all)/2:len(all)/2+200]...)) {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	if len(d.window) != windowSize {
-		t.Fatalf("window %d", len(d.window))
+	if w.Len() != windowSize {
+		t.Fatalf("window %d", w.Len())
 	}
 }
 
@@ -104,7 +115,7 @@ func TestInflateBomb(t *testing.T) {
 	d := NewDecompressor()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	out, err := d.Inflate(nil, bomb, false, 1<<20, false)
+	out, err := d.Inflate(nil, bomb, nil, 1<<20, false)
 	runtime.ReadMemStats(&after)
 	if err != ErrMessageTooBig {
 		t.Fatalf("got %v", err)
@@ -116,7 +127,7 @@ func TestInflateBomb(t *testing.T) {
 		t.Fatalf("allocated %d bytes", alloc)
 	}
 	// The same message within a large enough limit inflates.
-	out, err = d.Inflate(out[:0], bomb, false, 10<<20, false)
+	out, err = d.Inflate(out[:0], bomb, nil, 10<<20, false)
 	if err != nil || len(out) != 10<<20 {
 		t.Fatalf("within the limit: %d %v", len(out), err)
 	}
@@ -126,15 +137,15 @@ func TestInflateTextFailsFast(t *testing.T) {
 	c, d := NewCompressor(0), NewDecompressor()
 	msg := append([]byte("ok \xff"), make([]byte, 4<<20)...)
 	comp, _ := c.Compress(nil, msg, false, 15)
-	out, err := d.Inflate(nil, comp, false, -1, true)
+	out, err := d.Inflate(nil, comp, nil, -1, true)
 	if err != ErrInvalidUTF8 || cap(out) > 64<<10 {
 		t.Fatalf("got %v after %d bytes (cap %d)", err, len(out), cap(out))
 	}
 	comp, _ = c.Compress(nil, []byte("cut \xe2\x82"), false, 15)
-	if _, err := d.Inflate(nil, comp, false, -1, true); err != ErrInvalidUTF8 {
+	if _, err := d.Inflate(nil, comp, nil, -1, true); err != ErrInvalidUTF8 {
 		t.Fatalf("truncated sequence: %v", err)
 	}
-	if out, err := d.Inflate(nil, comp, false, -1, false); err != nil || string(out) != "cut \xe2\x82" {
+	if out, err := d.Inflate(nil, comp, nil, -1, false); err != nil || string(out) != "cut \xe2\x82" {
 		t.Fatalf("as binary: %q %v", out, err)
 	}
 }
@@ -142,12 +153,12 @@ func TestInflateTextFailsFast(t *testing.T) {
 func TestInflateCorrupt(t *testing.T) {
 	d := NewDecompressor()
 	for _, m := range [][]byte{{0xff, 0xff, 0xff}, {0x07}, {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xff}} {
-		if _, err := d.Inflate(nil, m, false, 100, false); err != ErrBadDeflate {
+		if _, err := d.Inflate(nil, m, nil, 100, false); err != ErrBadDeflate {
 			t.Fatalf("% x: %v", m, err)
 		}
 	}
 	// The decompressor is usable again after an error.
-	if out, err := d.Inflate(nil, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, false, 100, false); err != nil || string(out) != "Hello" {
+	if out, err := d.Inflate(nil, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, nil, 100, false); err != nil || string(out) != "Hello" {
 		t.Fatalf("after an error: %q %v", out, err)
 	}
 }
@@ -165,7 +176,7 @@ func TestCompressWindowBits(t *testing.T) {
 			t.Fatal("short message not compressed")
 		}
 		// No context is kept below 15 bits, so a decompressor without context reads it.
-		if got, err := d.Inflate(nil, out, false, -1, false); err != nil || !bytes.Equal(got, short) {
+		if got, err := d.Inflate(nil, out, nil, -1, false); err != nil || !bytes.Equal(got, short) {
 			t.Fatalf("%v", err)
 		}
 	}
@@ -192,10 +203,9 @@ func TestDeflatePool(t *testing.T) {
 	}
 	p.PutCompressor(NewCompressor(flate.BestCompression)) // another level is not kept
 	d := p.GetDecompressor()
-	d.Inflate(nil, first, true, -1, false)
 	p.PutDecompressor(d)
-	if _, n := p.Idle(); n != 1 || len(p.GetDecompressor().window) != 0 {
-		t.Fatal("pooled decompressor kept its window")
+	if _, n := p.Idle(); n != 1 || p.GetDecompressor() != d {
+		t.Fatal("decompressor not pooled")
 	}
 }
 
@@ -223,11 +233,11 @@ func TestCompressedMessageThroughReader(t *testing.T) {
 		}
 		in = in[n:]
 	}
-	out, err := NewDecompressor().Inflate(nil, collected, false, int64(len(msg)), true)
+	out, err := NewDecompressor().Inflate(nil, collected, nil, int64(len(msg)), true)
 	if err != nil || string(out) != msg {
 		t.Fatalf("%q %v", out, err)
 	}
-	if _, err := NewDecompressor().Inflate(nil, collected, false, int64(len(msg)-1), true); err != ErrMessageTooBig {
+	if _, err := NewDecompressor().Inflate(nil, collected, nil, int64(len(msg)-1), true); err != ErrMessageTooBig {
 		t.Fatalf("one byte over the limit: %v", err)
 	}
 }

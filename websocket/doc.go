@@ -48,14 +48,15 @@
 // message's frames are collected and inflated whole with Decompressor.Inflate, which checks
 // the message limit while inflating (a decompression bomb stops at the limit, having grown
 // the output by at most limit+1 bytes) and validates text as it is produced. Context
-// takeover is a per-call argument: with it, the state lives in the connection's own
-// Compressor or Decompressor; without it, a connection borrows one from its loop's
-// DeflatePool for one message and holds none while idle.
+// takeover is per call: when the connection keeps its own context in a direction it holds
+// a Compressor (sending) or a 32 KiB Window (receiving); otherwise, and for every
+// decompression, it borrows a Compressor or Decompressor from its loop's DeflatePool for
+// one message and holds none while idle.
 //
 // # Ownership
 //
-// Every type here is owned by one event loop: Reader and any held Compressor or
-// Decompressor belong to their connection's loop, and a DeflatePool to its loop. Nothing
+// Every type here is owned by one event loop: Reader and any held Compressor or Window
+// belong to their connection's loop, and a DeflatePool to its loop. Nothing
 // is safe for concurrent use. Views returned (Frame.Payload, Request fields) are valid only
 // while the caller's buffer is.
 package websocket

@@ -12,8 +12,8 @@ type DeflateOptions struct {
 	// ServerNoContextTakeover makes the server compress every message on its own (no
 	// compressor is held between messages). It is also set when the client asks for it.
 	ServerNoContextTakeover bool
-	// ClientNoContextTakeover asks the client to do the same, so that the server holds no
-	// decompressor between messages. It is also set when the client offers it.
+	// ClientNoContextTakeover asks the client to do the same, so that the server keeps no
+	// Window of the client's messages. It is also set when the client offers it.
 	ClientNoContextTakeover bool
 	// ServerMaxWindowBits (8-15, 0 for 15) bounds the LZ77 window of the server's
 	// compressor. Below 15 see DeflateParams.ServerMaxWindowBits.

@@ -164,8 +164,12 @@ func FuzzInflate(f *testing.F) {
 	f.Add([]byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, false, uint16(100), true)
 	f.Fuzz(func(t *testing.T, msg []byte, takeover bool, limit uint16, text bool) {
 		d := NewDecompressor()
+		var w *Window
+		if takeover {
+			w = &Window{}
+		}
 		for range 2 { // the second time with the first message's context when takeover
-			out, err := d.Inflate(nil, msg, takeover, int64(limit), text)
+			out, err := d.Inflate(nil, msg, w, int64(limit), text)
 			if len(out) > int(limit)+1 {
 				t.Fatalf("output %d over limit %d", len(out), limit)
 			}
@@ -179,7 +183,7 @@ func FuzzInflate(f *testing.F) {
 				t.Fatalf("invalid text %q", out)
 			}
 			comp, _ := NewCompressor(0).Compress(nil, out, false, 15)
-			back, err := NewDecompressor().Inflate(nil, comp, false, -1, false)
+			back, err := NewDecompressor().Inflate(nil, comp, nil, -1, false)
 			if err != nil || !bytes.Equal(back, out) {
 				t.Fatalf("round trip: %v", err)
 			}

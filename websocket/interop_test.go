@@ -39,7 +39,7 @@ type peer struct {
 	params      DeflateParams
 	pool        DeflatePool
 	comp        *Compressor   // held only when this end keeps its context
-	decomp      *Decompressor // held only when the other end keeps its context
+	window      *Window       // held only when the other end keeps its context
 	buf         []byte        // unconsumed input
 	inflated    int           // compressed messages received
 	deflated    int           // compressed messages sent
@@ -53,7 +53,7 @@ func newPeer(conn net.Conn, role Role, compression bool, params DeflateParams, b
 			p.comp = NewCompressor(0)
 		}
 		if takeover, _ := params.Receive(role); takeover {
-			p.decomp = NewDecompressor()
+			p.window = &Window{}
 		}
 	}
 	return p
@@ -121,14 +121,10 @@ func (p *peer) readMessage() (Opcode, []byte, error) {
 			continue
 		}
 		if compressed {
-			takeover, _ := p.params.Receive(p.role)
-			d := p.decomp
-			if !takeover {
-				d = p.pool.GetDecompressor()
-				defer p.pool.PutDecompressor(d)
-			}
+			d := p.pool.GetDecompressor()
+			defer p.pool.PutDecompressor(d)
 			p.inflated++
-			msg, err = d.Inflate(nil, msg, takeover, p.r.MessageLimit(), op == OpText)
+			msg, err = d.Inflate(nil, msg, p.window, p.r.MessageLimit(), op == OpText)
 		}
 		return op, msg, err
 	}
