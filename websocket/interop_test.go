@@ -38,11 +38,11 @@ type peer struct {
 	compression bool
 	params      DeflateParams
 	pool        DeflatePool
-	comp        *Compressor   // held only when this end keeps its context
-	window      *Window       // held only when the other end keeps its context
-	buf         []byte        // unconsumed input
-	inflated    int           // compressed messages received
-	deflated    int           // compressed messages sent
+	comp        *Compressor // held only when this end keeps its context
+	window      *Window     // held only when the other end keeps its context
+	buf         []byte      // unconsumed input
+	inflated    int         // compressed messages received
+	deflated    int         // compressed messages sent
 }
 
 func newPeer(conn net.Conn, role Role, compression bool, params DeflateParams, buffered []byte) *peer {
