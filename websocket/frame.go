@@ -194,6 +194,7 @@ func (r *Reader) ReadPart(buf []byte) (Frame, int, error) {
 		if err != nil || f.Opcode.IsControl() {
 			return r.ReadFrame(buf)
 		}
+		r.pending = false // a ReadFrame that stopped inside this frame is superseded
 		r.inFrame, r.frameFin, r.frameOp, r.keyPos, r.remain = true, f.Fin, f.Opcode, 0, f.Remaining
 		r.msgOp, r.compressed = f.Message, f.Compressed
 		r.size += f.Remaining

@@ -319,3 +319,25 @@ func TestReadPartLargeFrame(t *testing.T) {
 		t.Fatalf("part with the bad byte: %v", err)
 	}
 }
+
+// TestReadFrameThenPart mixes the two readers: ReadFrame stops inside a text frame, ReadPart
+// takes it over, and a later incomplete frame is checked from its own start.
+func TestReadFrameThenPart(t *testing.T) {
+	euro := "\u20ac"
+	in := cat(cf(nil, true, OpText, "ab"+euro[:2]+euro[2:]), cf(nil, true, OpText, "\xffzzzzzzzzzz"))
+	first := len(in) - len(cf(nil, true, OpText, "\xffzzzzzzzzzz"))
+	r := Reader{}
+	buf := append([]byte(nil), in[:first-3]...)
+	if _, _, err := r.ReadFrame(buf); err != ErrNeedMore {
+		t.Fatalf("ReadFrame: %v", err)
+	}
+	buf = append([]byte(nil), in...)
+	f, n, err := r.ReadPart(buf)
+	if err != nil || n != first || f.More || string(f.Payload) != "ab"+euro {
+		t.Fatalf("ReadPart: %q %d %v", f.Payload, n, err)
+	}
+	// The second frame's first payload byte is invalid: refused before its end arrives.
+	if _, _, err := r.ReadFrame(buf[n : len(buf)-2]); err != ErrInvalidUTF8 {
+		t.Fatalf("second frame: %v", err)
+	}
+}
