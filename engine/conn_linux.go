@@ -10,46 +10,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Connection flags; owned by the connection's loop.
+// Flags of the epoll engine, after the shared ones (conn.go).
 const (
-	fClosed          uint32 = 1 << iota // closed; no more callbacks except none
-	fPaused                             // handler asked to stop reading
-	fHiPaused                           // output above high water: reading stopped
-	fReadPending                        // the socket may hold unread bytes (paused while readable)
-	fDirty                              // in the loop's flush list
-	fPending                            // in the loop's resume list
-	fWantDrain                          // call OnDrain at low water
-	fCloseAfterFlush                    // close once output is flushed
-	fLinger                             // write side shut; discarding input until EOF or timeout
-	fWaitOut                            // the socket refused output; waiting for EPOLLOUT
-	fEOF                                // the peer closed its sending side
-	fBroken                             // a write failed inside Write; closed at the end of the iteration
-	fPeer4                              // peer4/peerPort hold the IPv4 peer from accept
-	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
-	fWantFlushed                        // call OnFlushed once the output queue is empty
-	fConnecting                         // an outbound connect is in progress (Loop.Dial)
-	fPeer6                              // the peer is kept in the loop's peers6 map
-	fReadNotify                         // report readiness (OnReadable) instead of reading
+	fReadPending uint32 = fPlatform << iota // the socket may hold unread bytes (paused while readable)
+	fWaitOut                                // the socket refused output; waiting for EPOLLOUT
+	fPeer4                                  // peer4/peerPort hold the IPv4 peer
+	fPeer6                                  // the peer is kept in the loop's peers6 map
+	fReadNotify                             // report readiness (OnReadable) instead of reading
 )
 
-// Conn is one accepted TCP connection. It is owned by its loop: every method must be
-// called on that loop (from a Handler callback or a closure passed to Loop.Post).
-// An idle connection holds no buffer; the struct itself is kept small.
-type Conn struct {
-	fd        int32
-	flags     uint32
-	tdeadline uint32 // timer tick relative to the wheel's base, 0 when not armed
-	hidx      uint16 // the handler's index in the loop's handler table
-	peerPort  uint16 // IPv4 peer port when fPeer4 is set
-	peer4     [4]byte
-	wto       uint32 // write timeout in milliseconds, 0 when off (SetWriteTimeout)
-	loop      *Loop
-	ctx       any
-	in        *[]byte // unconsumed input (a pooled buffer), nil when none
-	out       *outq   // queued output, nil when none
-	tnext     *Conn   // timing wheel links
-	tprev     *Conn
+// connSys is the epoll engine's part of a Conn: four words of scalars that fill
+// what would otherwise be padding before the shared fields.
+type connSys struct {
+	fd       int32
+	hidx     uint16 // the handler's index in the loop's handler table
+	peerPort uint16 // IPv4 peer port when fPeer4 is set
+	peer4    [4]byte
 }
+
+// inbuf holds a connection's unconsumed input: a holder from the loop's free list
+// around a pooled buffer, so that the Conn spends one word on it.
+type inbuf = *[]byte
 
 // handler returns the connection's Handler.
 func (c *Conn) handler() Handler { return c.loop.handlers[c.hidx] }
@@ -175,18 +156,8 @@ func (c *Conn) Abort(err error) {
 	c.loop.closeConn(c, err)
 }
 
-// seg is one piece of queued output: memory (buf[off:]) or, when buf is nil, a file
-// range or (pipe) bytes waiting in a pipe. A memory segment with a release function
-// references the caller's bytes (WriteRef): it is neither pooled nor appended to.
-type seg struct {
-	buf     []byte
-	off     int
-	file    int
-	foff    int64
-	fn      int64
-	release func()
-	pipe    bool
-}
+// segFile is what a file or pipe segment sends from: the caller's descriptor.
+type segFile = int
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
 type outq struct {

@@ -11,49 +11,27 @@ import (
 	"time"
 )
 
-// Connection flags of the portable engine; owned by the connection's loop.
+// Flags of the portable engine, after the shared ones (conn.go).
 const (
-	fClosed          uint32 = 1 << iota // closed; no more callbacks
-	fPaused                             // handler asked to stop reading
-	fHiPaused                           // output above high water: reading stopped
-	fDirty                              // in the loop's flush list
-	fPending                            // in the loop's resume list
-	fWantDrain                          // call OnDrain at low water
-	fCloseAfterFlush                    // close once output is flushed
-	fLinger                             // write side shut; discarding input until EOF or timeout
-	fWriting                            // a writer goroutine holds the head of the output queue
-	fEOF                                // the peer closed its sending side
-	fBroken                             // output cannot be sent; closed at the end of the iteration
-	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
-	fWantFlushed                        // call OnFlushed once the output queue is empty
-	fConnecting                         // an outbound connect is in progress (Loop.Dial); nc is nil
+	fWriting uint32 = fPlatform << iota // a writer goroutine holds the head of the output queue
 )
 
-// Conn is one accepted TCP connection. It is owned by its loop: every method must be
-// called on that loop (from a Handler callback or a closure passed to Loop.Post).
-//
-// In the portable engine a connection has a reader goroutine, which reads into its
-// own buffer and posts each chunk to the loop, then waits until the loop has consumed
-// the chunk before it reads again; output is written by a short-lived goroutine per
-// batch, so that the loop never blocks.
-type Conn struct {
-	nc        net.Conn       // set before any reader or writer starts (at accept, or when a dial completes), then immutable
-	fd        int            // set with nc; the socket descriptor, or -1
-	peer      netip.AddrPort // the address dialed (Loop.Dial); immutable
-	h         Handler        // owned by the loop; replaced by SetHandler
-	loop      *Loop          // immutable
-	rgo       chan struct{}  // immutable; the loop sends when the reader may reuse its buffer, closes on close
-	wprog     atomic.Int64   // written by writer goroutines: unix nanoseconds of their last sent byte
-	flags     uint32         // owned by the loop, like every field below
-	tdeadline uint32         // timer tick relative to the wheel's base, 0 when not armed
-	wto       uint32         // write timeout in milliseconds, 0 when off (SetWriteTimeout)
-	ctx       any
-	in        []byte // unconsumed input (a pooled buffer), nil when none
-	held      []byte // a chunk that arrived while reading was paused; it lives in the reader's buffer
-	out       *outq  // queued output, nil when none
-	tnext     *Conn  // timing wheel links
-	tprev     *Conn
+// connSys is the portable engine's part of a Conn. A connection has a reader
+// goroutine, which reads into its own buffer and posts each chunk to the loop, then
+// waits until the loop has consumed the chunk before it reads again; output is
+// written by a short-lived goroutine per batch, so that the loop never blocks.
+type connSys struct {
+	nc    net.Conn       // set before any reader or writer starts (at accept, or when a dial completes), then immutable
+	fd    int            // set with nc; the socket descriptor, or -1
+	peer  netip.AddrPort // the address dialed (Loop.Dial); immutable
+	h     Handler        // owned by the loop; replaced by SetHandler
+	rgo   chan struct{}  // immutable; the loop sends when the reader may reuse its buffer, closes on close
+	wprog atomic.Int64   // written by writer goroutines: unix nanoseconds of their last sent byte
+	held  []byte         // owned by the loop: a chunk that arrived while reading was paused; it lives in the reader's buffer
 }
+
+// inbuf holds a connection's unconsumed input (a pooled buffer).
+type inbuf = []byte
 
 // Fd returns the socket descriptor (the SOCKET handle on Windows), for socket
 // options and diagnostics, or -1 when the system does not expose it.
@@ -157,18 +135,9 @@ func (c *Conn) Abort(err error) {
 	c.loop.closeConn(c, err)
 }
 
-// seg is one piece of queued output: memory (buf[off:]) or, when file is set, a file
-// range or (pipe) bytes waiting in a pipe. A memory segment with a release function
-// references the caller's bytes (WriteRef): it is neither pooled nor appended to.
-type seg struct {
-	buf     []byte
-	off     int
-	file    *os.File // the engine's duplicate of the caller's descriptor
-	foff    int64
-	fn      int64
-	release func()
-	pipe    bool
-}
+// segFile is what a file or pipe segment sends from: the engine's duplicate of the
+// caller's descriptor.
+type segFile = *os.File
 
 // outq is a connection's output queue; owned by the loop, recycled when empty.
 type outq struct {

@@ -21,7 +21,7 @@ import (
 // Timeout() for a timeout). The portable engine connects on a goroutine that posts
 // the result to the loop; it reports no error from Dial itself.
 func (l *Loop) Dial(addr netip.AddrPort, timeout time.Duration, h Handler) (*Conn, error) {
-	c := &Conn{fd: -1, h: h, loop: l, rgo: make(chan struct{}, 1), flags: fConnecting, peer: addr}
+	c := &Conn{connSys: connSys{fd: -1, h: h, rgo: make(chan struct{}, 1), peer: addr}, loop: l, flags: fConnecting}
 	l.conns[c] = struct{}{}
 	l.nconns++
 	l.stats.active.Add(1)
@@ -46,7 +46,7 @@ func (l *Loop) dialed(c *Conn, nc net.Conn, err error) {
 		}
 		return
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		l.connectTimedOut(c) // the same reason as when the loop's timer ends the wait
 		return
 	}

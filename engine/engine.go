@@ -15,8 +15,8 @@ package engine
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -172,7 +172,10 @@ func (e *DialError) Unwrap() error { return e.Err }
 
 // Timeout reports whether the connect timed out.
 func (e *DialError) Timeout() bool {
-	return errors.Is(e.Err, syscall.ETIMEDOUT) || errors.Is(e.Err, os.ErrDeadlineExceeded)
+	if ne, ok := errors.AsType[net.Error](e.Err); ok && ne.Timeout() {
+		return true
+	}
+	return errors.Is(e.Err, syscall.ETIMEDOUT)
 }
 
 // Stats are cumulative counters of one loop, readable from any goroutine.

@@ -40,7 +40,7 @@ func New(cfg Config) (*Engine, error) {
 		if len(cfg.CPUs) > 0 {
 			cpu = cfg.CPUs[i%len(cfg.CPUs)]
 		}
-		l := &Loop{id: i, eng: e, cpu: cpu, poller: p, done: make(chan struct{})}
+		l := &Loop{loopSys: loopSys{cpu: cpu, poller: p}, id: i, eng: e, done: make(chan struct{})}
 		l.buf, l.bufNUMA = e.allocReadBuf(i)
 		e.loops = append(e.loops, l)
 	}

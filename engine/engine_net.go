@@ -45,9 +45,12 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, drainCh: make(chan struct{})}
 	for i := 0; i < cfg.Workers; i++ {
 		e.loops = append(e.loops, &Loop{
-			id: i, eng: e, conns: map[*Conn]struct{}{},
-			buf:  make([]byte, maxRetained+readBufSize),
-			wake: make(chan struct{}, 1), done: make(chan struct{}),
+			loopSys: loopSys{
+				conns: map[*Conn]struct{}{},
+				buf:   make([]byte, maxRetained+readBufSize),
+				wake:  make(chan struct{}, 1),
+			},
+			id: i, eng: e, done: make(chan struct{}),
 		})
 	}
 	return e, nil

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/gale-server/gale/internal/os/poll"
-	"github.com/gale-server/gale/internal/os/pool"
 	"github.com/gale-server/gale/internal/os/sys"
 	"golang.org/x/sys/unix"
 )
@@ -34,40 +32,18 @@ const (
 	connEvents    = poll.In | poll.Out | poll.RDHup | poll.ET
 )
 
-// Loop is one event loop: a locked OS thread with its own poller, listening sockets,
-// connections, timers and buffer cache. Fields without a lock note are owned by the
-// loop's goroutine.
-type Loop struct {
-	id       int
-	eng      *Engine
+// loopSys is the epoll engine's part of a Loop; owned by the loop's goroutine.
+type loopSys struct {
 	cpu      int // CPU to pin to, or -1
 	poller   *poll.Poller
 	handlers []Handler
 	peerBuf  unix.RawSockaddrAny      // accept4's address buffer
 	peers6   map[*Conn]netip.AddrPort // peers of the loop's connections that are not IPv4 (fPeer6)
 	holders  []*[]byte                // free input holders
-	nconns   int
 	lsocks   []*lsock
 	buf      []byte
 	bufNUMA  bool // buf comes from numa.Alloc and is released with numa.Free
-	cache    pool.Cache
-	wheel    wheel
-	now      time.Time
-	nowNano  int64
-	dirty    []*Conn
-	pending  []*Conn
 	iov      []unix.Iovec
-	outqs    []*outq // free list
-	drain    bool    // graceful shutdown in progress
-	stop     bool
-	iters    uint64    // loop iterations, for tests of the wake-up policy
-	stats    loopStats // atomic: read by any goroutine
-
-	mu      sync.Mutex // guards tasks and stopped, and orders Wake before the poller's close
-	tasks   []func()   // guarded by mu
-	stopped bool       // guarded by mu: the loop has ended and drops new closures
-	spare   []func()   // loop-owned swap buffer for tasks
-	done    chan struct{}
 }
 
 // lsock is one listening socket owned by a loop.
@@ -564,7 +540,7 @@ func (l *Loop) register(fd int, hidx uint16, flags uint32) (*Conn, error) {
 		sys.Close(fd)
 		return nil, fmt.Errorf("engine: descriptor %d above the engine's table", fd)
 	}
-	c := &Conn{fd: int32(fd), loop: l, hidx: hidx, flags: flags}
+	c := &Conn{connSys: connSys{fd: int32(fd), hidx: hidx}, loop: l, flags: flags}
 	if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
 		sys.Close(fd)
 		return nil, err

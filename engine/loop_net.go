@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/gale-server/gale/internal/os/pool"
@@ -23,33 +22,11 @@ const (
 	maxIovecs     = 64      // memory segments per writer batch
 )
 
-// Loop is one event loop of the portable engine: a goroutine that runs posted
-// closures, the connections' read and write completions among them, and the timers
-// of its connections. Fields without a lock note are owned by the loop's goroutine.
-type Loop struct {
-	id      int
-	eng     *Engine
-	conns   map[*Conn]struct{}
-	nconns  int
-	buf     []byte // retained input followed by a new chunk, for dispatch
-	cache   pool.Cache
-	wheel   wheel
-	now     time.Time
-	nowNano int64
-	dirty   []*Conn
-	pending []*Conn
-	outqs   []*outq // free list
-	drain   bool    // graceful shutdown in progress
-	stop    bool
-	iters   uint64    // loop iterations, for tests of the wake-up policy
-	stats   loopStats // atomic: read by any goroutine
-
-	mu      sync.Mutex    // guards tasks and stopped
-	tasks   []func()      // guarded by mu
-	stopped bool          // guarded by mu: the loop has ended and drops new closures
-	spare   []func()      // loop-owned swap buffer for tasks
-	wake    chan struct{} // capacity 1: a closure has been posted
-	done    chan struct{}
+// loopSys is the portable engine's part of a Loop.
+type loopSys struct {
+	conns map[*Conn]struct{} // owned by the loop
+	buf   []byte             // owned by the loop: retained input followed by a new chunk, for dispatch
+	wake  chan struct{}      // capacity 1: a closure has been posted
 }
 
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
@@ -112,7 +89,7 @@ func (l *Loop) addConn(nc net.Conn, h Handler) {
 		nc.Close()
 		return
 	}
-	c := &Conn{nc: nc, fd: rawFD(nc), h: h, loop: l, rgo: make(chan struct{}, 1)}
+	c := &Conn{connSys: connSys{nc: nc, fd: rawFD(nc), h: h, rgo: make(chan struct{}, 1)}, loop: l}
 	l.conns[c] = struct{}{}
 	l.nconns++
 	l.stats.active.Add(1)
