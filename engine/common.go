@@ -221,6 +221,9 @@ func (c *Conn) markDirty() {
 // LowWater returns the output level at which reading resumes and OnDrain fires.
 func (e *Engine) LowWater() int { return e.cfg.LowWater }
 
+// HighWater returns the output level above which the engine stops reading.
+func (e *Engine) HighWater() int { return e.cfg.HighWater }
+
 // Loops returns the engine's loops.
 func (e *Engine) Loops() []*Loop { return e.loops }
 

@@ -95,6 +95,7 @@ type conn struct {
 	upgraded bool
 	pumped   bool // files go through ls.pumps[cn] (the stream cannot sendfile)
 	eof      bool // the peer half-closed
+	held     bool // pipelined input waits until queued output has been sent (OnFlushed)
 }
 
 // connHandler is the engine.Handler for HTTP/1.1 connections.
@@ -106,12 +107,19 @@ type connHandler struct {
 	noSendfile bool
 }
 
-var _ engine.Handler = (*connHandler)(nil)
+var (
+	_ engine.Handler      = (*connHandler)(nil)
+	_ engine.FlushHandler = (*connHandler)(nil)
+)
 
 func (h *connHandler) OnOpen(ec *engine.Conn) {
 	cn := &conn{ls: h.srv.loops[ec.Loop().ID()], ch: h}
 	ec.SetContext(cn)
 	ec.SetTimeout(h.srv.opts.HeaderTimeout)
+	// Every response kind, close-delimited and error responses included, is bounded
+	// by the write timeout: the engine closes the connection when queued output makes
+	// no progress for that long.
+	ec.SetWriteTimeout(h.srv.opts.WriteTimeout)
 	cn.timed = true
 	if h.noSendfile {
 		cn.openPump(ec)
@@ -134,6 +142,14 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 			if cn.cur != nil {
 				// A pipelined request waits until the previous response is done.
 				ec.PauseRead()
+				return off
+			}
+			if ls.outputHigh(ec) {
+				// Earlier responses, in memory or files, are above the high-water mark:
+				// parse no further request until all of it has gone (OnFlushed).
+				cn.held = true
+				ec.PauseRead()
+				ec.WantFlushed()
 				return off
 			}
 			var p *http1.Parser
@@ -323,9 +339,16 @@ func (cn *conn) finish(ec *engine.Conn) {
 		cn.closeAfterOutput(ec, bodyLeft)
 		return
 	}
-	if ec.Buffered() > cn.ls.srv.eng.LowWater() {
-		// The client is slow to take a large response: bound that wait.
-		ec.SetTimeout(cn.ls.srv.opts.WriteTimeout)
+	if cn.pumpPending() {
+		// A file is still being read into the stream: wait for the pump, then for the
+		// engine's queue, before the idle timeout starts.
+		ec.CancelTimeout()
+		cn.ls.pumps[cn].WhenDone(ec.WantFlushed)
+	} else if ec.Pending() {
+		// The response is still going out: the engine's write timeout bounds each wait
+		// for progress, and the idle timeout starts once all of it has been sent.
+		ec.CancelTimeout()
+		ec.WantFlushed()
 	} else {
 		ec.SetTimeout(cn.ls.srv.opts.IdleTimeout)
 	}
@@ -410,6 +433,30 @@ func (h *connHandler) OnDrain(ec *engine.Conn) {
 		c.onDrain = nil
 		f()
 	}
+}
+
+// OnFlushed runs once all queued output has been sent after a response ended: the
+// connection is idle from now (the idle timeout starts), and pipelined requests held
+// back by outputHigh are parsed again.
+func (h *connHandler) OnFlushed(ec *engine.Conn) {
+	cn := ec.Context().(*conn)
+	if cn.cur != nil || cn.closing || cn.pumpPending() {
+		return // a pending pump asks again when it is done
+	}
+	if cn.held {
+		cn.held = false
+		ec.ResumeRead()
+	}
+	if !cn.partial {
+		ec.SetTimeout(h.srv.opts.IdleTimeout)
+	}
+}
+
+// outputHigh reports whether ec's queued output, memory and file segments alike, is
+// above the high-water mark.
+func (ls *loopState) outputHigh(ec *engine.Conn) bool {
+	hw := ls.srv.eng.HighWater()
+	return ec.Buffered() > hw || ec.Pending() && ec.QueuedBytes() > int64(hw)
 }
 
 func (h *connHandler) OnTimeout(ec *engine.Conn) {

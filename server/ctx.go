@@ -156,7 +156,11 @@ func (c *Ctx) OnPeerEOF(f func()) { c.onEOF = f }
 func (c *Ctx) OnDrain(f func()) {
 	c.onDrain = f
 	c.ec.WantDrain()
-	c.ec.SetTimeout(c.cn.ls.srv.opts.WriteTimeout)
+	if c.cn.state == stWait {
+		// Waiting for the client, not for the handler: the engine's write timeout
+		// bounds each wait for progress, so the response timeout does not run.
+		c.ec.CancelTimeout()
+	}
 }
 
 // OnBody streams the request body to f as it arrives: f(p, false) for each piece (p

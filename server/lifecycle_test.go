@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -143,4 +145,168 @@ func TestShutdownClosesIdleAtOnce(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
+}
+
+// TestPipelinedOutputBounded: a client that pipelines thousands of requests and does
+// not read makes the server stop parsing once the connection's queued output (file
+// segments included) is above the high-water mark, instead of answering everything
+// it has read into memory; reading then yields every response, in order.
+func TestPipelinedOutputBounded(t *testing.T) {
+	const n, fileSize = 1500, 1 << 10
+	f := patternFile(t, fileSize)
+	var maxQueued atomic.Int64
+	serveFile := fileHandler(f, fileSize)
+	s := startServer(t, HandlerFunc(func(c *Ctx) {
+		if q := c.Conn().QueuedBytes(); q > maxQueued.Load() {
+			maxQueued.Store(q) // one loop serves the connection: no lost update
+		}
+		if string(c.Request().Path) == "/file" {
+			serveFile.ServeGale(c)
+			return
+		}
+		c.Respond(200, "text/plain", c.Request().Path)
+	}), func(o *Options) { o.Workers = 1 })
+	c := dial(t, s.Addr())
+	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	var reqs bytes.Buffer
+	for i := 0; i < n; i++ {
+		if i%10 == 0 {
+			fmt.Fprintf(&reqs, "GET /r%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		} else {
+			io.WriteString(&reqs, "GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := c.Write(reqs.Bytes()); wrote <- err }()
+	// The server reads many requests (one read holds 32 KiB or more) before the
+	// client reads anything.
+	waitFor(t, "the server to read requests", func() bool { return s.Stats().BytesIn >= uint64(min(reqs.Len(), 32<<10)) })
+	br := bufio.NewReader(c)
+	for i := 0; i < n; i++ {
+		resp := readResponse(t, br, "GET")
+		got := body(t, resp)
+		if i%10 == 0 {
+			if want := fmt.Sprintf("/r%d", i); got != want {
+				t.Fatalf("response %d: %q, want %q", i, got, want)
+			}
+		} else if len(got) != fileSize {
+			t.Fatalf("response %d: %d bytes", i, len(got))
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	hw := int64(s.Engine().HighWater())
+	if m := maxQueued.Load(); m > hw {
+		t.Fatalf("a request was parsed with %d bytes of output queued; high-water mark %d", m, hw)
+	}
+}
+
+// waitFor polls cond until it holds, failing after a deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// throttledRead reads size bytes from r into a hash at about rate bytes per second,
+// in 32 KiB reads, and checks them against want (patternSum(size)).
+func throttledRead(t testing.TB, r io.Reader, size, rate int64, want []byte) {
+	t.Helper()
+	h := sha256.New()
+	start := time.Now()
+	buf := make([]byte, 32<<10)
+	var got int64
+	for got < size {
+		n, err := r.Read(buf[:min(int64(len(buf)), size-got)])
+		h.Write(buf[:n])
+		got += int64(n)
+		if err != nil && got < size {
+			t.Fatalf("download cut after %d of %d bytes (%v): %v", got, size, time.Since(start), err)
+		}
+		if ahead := time.Duration(got*int64(time.Second)/rate) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	if string(h.Sum(nil)) != string(want) {
+		t.Fatal("body differs from the file")
+	}
+}
+
+// TestSlowDownloadOutlivesIdleTimeout: a keep-alive download that keeps making
+// progress is not cut by the idle timeout (which starts only once the response is
+// fully sent) nor by the write timeout (the longest wait for progress, not a
+// deadline); after it the connection is reused, then closed when idle. ("Sent" is
+// handed to the kernel: the idle timeout must exceed the time the client takes to
+// read what the socket buffers hold, up to 4 MiB here.)
+func TestSlowDownloadOutlivesIdleTimeout(t *testing.T) {
+	size, rate := int64(40<<20), int64(8<<20) // 5 s
+	if heavy(t) {
+		size = 100 << 20 // 12.5 s
+	}
+	f := patternFile(t, size)
+	want := patternSum(size) // before the downloads: the idle timeout runs between them
+	s := startServer(t, fileHandler(f, size), func(o *Options) {
+		o.IdleTimeout = 2 * time.Second
+		o.WriteTimeout = time.Second
+	})
+	c := dial(t, s.Addr())
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	br := bufio.NewReader(c)
+	for _, r := range []int64{rate, 1 << 40} { // throttled, then at full speed
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp := readResponse(t, br, "GET")
+		if resp.ContentLength != size {
+			t.Fatalf("Content-Length %d", resp.ContentLength)
+		}
+		throttledRead(t, resp.Body, size, r, want)
+	}
+	if n := s.Stats().Accepted; n != 1 {
+		t.Fatalf("%d connections for two downloads", n)
+	}
+	expectClosed(t, br) // the idle timeout after the second download
+}
+
+// TestStalledClientsReleased: every response kind is bounded by the write timeout:
+// clients that send a request and never read (keep-alive, Connection: close,
+// HTTP/1.0 close-delimited) are closed once their output has made no progress for
+// that long, and their descriptors are released.
+func TestStalledClientsReleased(t *testing.T) {
+	const size = 8 << 20
+	f := patternFile(t, size)
+	serveFile := fileHandler(f, size)
+	s := startServer(t, HandlerFunc(func(c *Ctx) {
+		switch string(c.Request().Path) {
+		case "/stream": // unknown length: chunked, or close-delimited for HTTP/1.0
+			c.WriteHeader(200)
+			c.SendFile(int(f.Fd()), 0, size, nil)
+			c.End()
+		default:
+			serveFile.ServeGale(c)
+		}
+	}), func(o *Options) { o.WriteTimeout = 300 * time.Millisecond })
+	reqs := []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /stream HTTP/1.0\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\n",
+	}
+	clients := 40
+	if heavy(t) {
+		clients = 200
+	}
+	for i := 0; i < clients; i++ {
+		c := dial(t, s.Addr())
+		c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		io.WriteString(c, reqs[i%len(reqs)])
+	}
+	waitFor(t, "every client to be accepted", func() bool { return s.Stats().Accepted == uint64(clients) })
+	waitFor(t, "stalled connections to be closed", func() bool { return s.Stats().Active == 0 })
 }
