@@ -33,7 +33,7 @@ type connSys struct {
 type inbuf = *[]byte
 
 // handler returns the connection's Handler.
-func (c *Conn) handler() Handler { return c.loop.handlers[c.hidx] }
+func (c *Conn) handler() Handler { return c.loop.handlers.list[c.hidx] }
 
 // input returns the unconsumed input held for the connection.
 func (c *Conn) input() []byte {
@@ -83,9 +83,12 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetHandler re-parents the connection: every later event goes to h (HTTP to
 // WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
 // called on the connection's loop; h's OnOpen is not called. The connection's
-// context is left as it is: the new handler usually sets its own. h should be a
-// value shared by many connections (see Handler).
-func (c *Conn) SetHandler(h Handler) { c.hidx = c.loop.handlerIndex(h) }
+// context is left as it is: the new handler usually sets its own.
+func (c *Conn) SetHandler(h Handler) {
+	old := c.hidx
+	c.hidx = c.loop.handlers.acquire(h)
+	c.loop.handlers.release(old)
+}
 
 // SendFile queues n bytes of file fd from offset off, sent with sendfile(2). release,
 // if not nil, is called exactly once, on the loop, when the segment has been sent or

@@ -69,8 +69,7 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetHandler re-parents the connection: every later event goes to h (HTTP to
 // WebSocket, HTTP to a tunnel, an upstream connection parked in a pool). It must be
 // called on the connection's loop; h's OnOpen is not called. The connection's
-// context is left as it is: the new handler usually sets its own. h should be a
-// value shared by many connections (see Handler).
+// context is left as it is: the new handler usually sets its own.
 func (c *Conn) SetHandler(h Handler) { c.h = h }
 
 // SendFile queues n bytes of file fd from offset off. release, if not nil, is called

@@ -26,8 +26,10 @@ func (l *Loop) Dial(addr netip.AddrPort, timeout time.Duration, h Handler) (*Con
 		return nil, &DialError{Addr: addr, Err: err}
 	}
 	// fWaitOut holds output back until the connect completes.
-	c, err := l.register(fd, l.handlerIndex(h), fConnecting|fWaitOut)
+	hidx := l.handlers.acquire(h)
+	c, err := l.register(fd, hidx, fConnecting|fWaitOut)
 	if err != nil {
+		l.handlers.release(hidx)
 		return nil, &DialError{Addr: addr, Err: err}
 	}
 	c.setPeer(addr)

@@ -25,8 +25,9 @@ import (
 // Handler receives a connection's events. Every method runs on the connection's loop
 // and must not block. A handler is a protocol's value shared by all its connections
 // (Listen, Dial, SetHandler): per-connection state goes in the connection's context.
-// The epoll engine numbers the distinct handlers of each loop and accepts at most
-// 1024.
+// A per-connection handler value works too; the epoll engine numbers the handlers
+// in use on each loop (at most 65536 distinct ones at a time) and must be able to
+// compare them, as map keys.
 type Handler interface {
 	// OnOpen is called once, before any other method, when a connection is accepted.
 	OnOpen(c *Conn)

@@ -90,7 +90,7 @@ func (e *Engine) adopt(fds []int, h Handler) error {
 		register := func() {
 			defer wg.Done()
 			ls.tag = int32(tagListener + len(l.lsocks))
-			ls.hidx = l.handlerIndex(ls.h)
+			ls.hidx = l.handlers.acquire(ls.h) // held for good
 			l.lsocks = append(l.lsocks, ls)
 			if err := l.poller.Add(fd, poll.In, ls.tag); err != nil {
 				e.cfg.Logger.Error("listener registration failed", "err", err)

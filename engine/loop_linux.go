@@ -28,7 +28,6 @@ const (
 	lingerTimeout = 2 * time.Second
 	sendfileChunk = 4 << 20 // bytes per sendfile call before yielding to other connections
 	maxIovecs     = 64
-	maxHandlers   = 1024 // distinct Handler values per loop
 	connEvents    = poll.In | poll.Out | poll.RDHup | poll.ET
 )
 
@@ -36,7 +35,7 @@ const (
 type loopSys struct {
 	cpu      int // CPU to pin to, or -1
 	poller   *poll.Poller
-	handlers []Handler
+	handlers handlerTable
 	peerBuf  unix.RawSockaddrAny      // accept4's address buffer
 	peers6   map[*Conn]netip.AddrPort // peers of the loop's connections that are not IPv4 (fPeer6)
 	holders  []*[]byte                // free input holders
@@ -472,6 +471,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
 	c.handler().OnClose(c, err)
+	l.handlers.release(c.hidx)
 }
 
 func (l *Loop) accept(ls *lsock) {
@@ -525,8 +525,9 @@ func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 	} else if ap, ok := sys.PeerIPv6(peer); ok {
 		c.setPeer(ap)
 	}
+	l.handlers.retain(hidx)
 	l.stats.accepted.Add(1)
-	l.handlers[hidx].OnOpen(c)
+	l.handlers.list[hidx].OnOpen(c)
 	return c
 }
 
@@ -559,23 +560,6 @@ func (l *Loop) eachConn(f func(*Conn)) {
 			f(c)
 		}
 	})
-}
-
-// handlerIndex returns h's index in the loop's handler table, adding it if new.
-// Handlers are meant to be few values shared by many connections (per-connection
-// state goes in the context); more than maxHandlers distinct ones on one loop is a
-// programming error and panics rather than growing the table without bound.
-func (l *Loop) handlerIndex(h Handler) uint16 {
-	for i, x := range l.handlers {
-		if x == h {
-			return uint16(i)
-		}
-	}
-	if len(l.handlers) >= maxHandlers {
-		panic("engine: more than 1024 distinct handlers on one loop: share one handler value per protocol and keep per-connection state in the connection's context")
-	}
-	l.handlers = append(l.handlers, h)
-	return uint16(len(l.handlers) - 1)
 }
 
 func (l *Loop) closeAll(err error) {

@@ -21,6 +21,7 @@ type wheel struct {
 	cur    int64 // last tick processed
 	base   int64 // tick that relative deadline 0 stands for; deadlines are >= 1
 	count  int   // armed timers of both kinds
+	empty  int64 // no slot is occupied for the ticks in (cur, empty): where nextWaitMillis resumes its search
 }
 
 func (w *wheel) init(nowNano int64) {
@@ -37,6 +38,7 @@ func (w *wheel) add(c *Conn, deadline int64) {
 		w.remove(c)
 	}
 	t := w.tick(deadline)
+	w.occupied(t)
 	c.tdeadline = uint32(t - w.base)
 	s := &w.slots[t&wheelMask]
 	c.tprev = nil
@@ -75,9 +77,19 @@ func (w *wheel) tick(deadline int64) int64 {
 	return t
 }
 
+// occupied notes that tick t's slot now holds an entry: the search for the next
+// occupied slot must not skip it. A tick more than one revolution ahead occupies the
+// slot at its nearer tick of the same position.
+func (w *wheel) occupied(t int64) {
+	if near := w.cur + 1 + (t-w.cur-1)&wheelMask; near < w.empty {
+		w.empty = near
+	}
+}
+
 // addTimer arms t for deadline (unix nanoseconds); t must not be armed.
 func (w *wheel) addTimer(t *Timer, deadline int64) {
 	t.at = w.tick(deadline)
+	w.occupied(t.at)
 	s := &w.tslots[t.at&wheelMask]
 	t.prev = nil
 	t.next = *s
@@ -154,19 +166,24 @@ func (w *wheel) advance(nowNano int64, fire func(*Conn), fireTimer func(*Timer))
 // nextWaitMillis is how long the loop may sleep before the next slot that holds a
 // timer comes due, or -1 when no timer is armed. The search looks one revolution
 // ahead at most: an entry further away sits in a nearer slot and costs one early
-// wake-up per revolution. It reads no clock and makes no system call.
+// wake-up per revolution. It reads no clock and makes no system call, and resumes
+// from its last result, so a busy loop does not rescan the wheel every iteration.
 func (w *wheel) nextWaitMillis(nowNano int64) int {
 	if w.count == 0 {
 		return -1
 	}
-	k := int64(1)
-	for ; k < wheelSlots; k++ {
-		i := (w.cur + k) & wheelMask
+	// Resume where the last search stopped: the ticks before w.empty were empty then,
+	// and occupied lowers w.empty for every entry added since. Each slot is so looked
+	// at about once per revolution, not once per loop iteration.
+	t := max(w.empty, w.cur+1)
+	for end := w.cur + wheelSlots; t < end; t++ {
+		i := t & wheelMask
 		if w.slots[i] != nil || w.tslots[i] != nil {
 			break
 		}
 	}
-	ms := ((w.cur+k)*tickNanos - nowNano + 1e6 - 1) / 1e6
+	w.empty = t
+	ms := (t*tickNanos - nowNano + 1e6 - 1) / 1e6
 	if ms < 1 {
 		ms = 1
 	}

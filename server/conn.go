@@ -128,9 +128,6 @@ func (h *connHandler) OnOpen(ec *engine.Conn) {
 
 func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil && cn.cur.raw != nil {
-		return cn.cur.raw.onData(in)
-	}
 	ls := cn.ls
 	off := 0
 	for off < len(in) && !ec.Closed() {
@@ -342,7 +339,12 @@ func (cn *conn) finish(ec *engine.Conn) {
 		cn.closeAfterOutput(ec, bodyLeft)
 		return
 	}
-	if cn.outputPending(ec) {
+	if cn.pumpPending() {
+		// A file is still being read into the stream: wait for the pump, then for the
+		// engine's queue, before the idle timeout starts.
+		ec.CancelTimeout()
+		cn.ls.pumps[cn].WhenDone(ec.WantFlushed)
+	} else if ec.Pending() {
 		// The response is still going out: the engine's write timeout bounds each wait
 		// for progress, and the idle timeout starts once all of it has been sent.
 		ec.CancelTimeout()
@@ -372,6 +374,7 @@ func (cn *conn) reject(ec *engine.Conn, err error) {
 func (cn *conn) bodyError(ec *engine.Conn, err error) {
 	c := cn.cur
 	cn.ls.badRequests.Add(1)
+	c.failBody(err)
 	if c.headSent {
 		ec.Close(err)
 		return
@@ -405,10 +408,6 @@ func (ls *loopState) writeError(ec *engine.Conn, status int, reason string) {
 
 func (h *connHandler) OnEOF(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil && cn.cur.raw != nil {
-		cn.cur.raw.onEOF()
-		return
-	}
 	cn.eof = true
 	if cn.cur != nil && cn.cur.onEOF != nil {
 		cn.cur.onEOF()
@@ -426,10 +425,6 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 
 func (h *connHandler) OnDrain(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil && cn.cur.raw != nil {
-		cn.cur.raw.onDrain()
-		return
-	}
 	if cn.pumped && cn.pumpDrained() {
 		return // file bytes still wait: the response's producer is not due yet
 	}
@@ -445,12 +440,8 @@ func (h *connHandler) OnDrain(ec *engine.Conn) {
 // back by outputHigh are parsed again.
 func (h *connHandler) OnFlushed(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
-	if cn.cur != nil || cn.closing {
-		return
-	}
-	if cn.pumped && cn.pumpDrained() {
-		ec.WantFlushed() // file bytes still wait in the pump: not sent yet
-		return
+	if cn.cur != nil || cn.closing || cn.pumpPending() {
+		return // a pending pump asks again when it is done
 	}
 	if cn.held {
 		cn.held = false
@@ -471,12 +462,6 @@ func (cn *conn) outputHigh(ec *engine.Conn) bool {
 	return ec.Buffered() > hw || ec.Pending() && ec.QueuedBytes() > int64(hw)
 }
 
-// outputPending reports whether any of cn's output still waits to be sent, in the
-// engine's queue or in its FilePump.
-func (cn *conn) outputPending(ec *engine.Conn) bool {
-	return ec.Pending() || cn.pumped && cn.ls.pumps[cn].Pending()
-}
-
 func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
 	switch {
@@ -487,6 +472,7 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	case cn.cur == nil:
 		ec.Close(nil) // idle keep-alive connection
 	case cn.state == stBody && !cn.cur.headSent:
+		cn.cur.failBody(ErrBodyTimeout)
 		cn.cur.keepAlive = false
 		cn.cur.Error(408, "request body not received in time")
 	case cn.state == stWait && !cn.cur.headSent && cn.cur.onDrain == nil:
@@ -501,7 +487,7 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 func (h *connHandler) OnShutdown(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
 	switch {
-	case cn.cur == nil && cn.outputPending(ec):
+	case cn.cur == nil && (ec.Pending() || cn.pumpPending()):
 		// The last response is still going out (a download): it is in flight, not
 		// idle. Let it finish within the grace period, then close; requests that
 		// arrive meanwhile are not served.
@@ -525,8 +511,8 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	if c := cn.cur; c != nil {
 		cn.cur = nil
 		c.closed = true
-		if c.raw != nil {
-			c.raw.onClose(err)
+		if c.hasBody && !c.bodyDone {
+			c.failBody(err)
 		}
 		if f := c.onClose; f != nil {
 			c.onClose = nil

@@ -42,10 +42,10 @@ type Ctx struct {
 	onDrain    func()
 	onClose    func(err error)
 	onEOF      func() // the client half-closed while the response is produced
+	onBodyErr  func(err error)
 	bodyBuf    []byte
 	owned      []byte        // storage for a detached request copy
 	ownedReq   http1.Request // the detached request copy
-	raw        rawHandler    // set once the connection was hijacked
 	remote     netip.AddrPort
 	keepAlive  bool
 	isHead     bool
@@ -79,7 +79,7 @@ func (c *Ctx) reset() {
 // release drops references held by a detached Ctx; it is not reused, because the
 // goroutine that held it may still look at it.
 func (c *Ctx) release() {
-	c.onBody, c.onDrain, c.onClose, c.onEOF = nil, nil, nil, nil
+	c.onBody, c.onDrain, c.onClose, c.onEOF, c.onBodyErr = nil, nil, nil, nil, nil
 }
 
 // Request returns the parsed request. Its byte slices are views into the loop's read

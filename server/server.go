@@ -3,7 +3,8 @@
 // connection's event loop, see the request as views into the loop's read buffer and
 // write the response through a Ctx that does not allocate per request in the common
 // case. Handlers that may block run on a bounded goroutine pool (see Pool and the
-// net/http adapter) and post their response back to the loop.
+// net/http adapter in package server/nethttp) and post their response back to the
+// loop.
 package server
 
 import (

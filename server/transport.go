@@ -287,6 +287,9 @@ func (cn *conn) closePump() {
 	cn.pumped = false
 }
 
+// pumpPending reports whether the connection's file pump still holds output.
+func (cn *conn) pumpPending() bool { return cn.pumped && cn.ls.pumps[cn].Pending() }
+
 // closeAfterOutput closes ec once every queued byte was written, the pump's included;
 // bodyLeft lingers so that an unread request body does not turn the close into a
 // reset.

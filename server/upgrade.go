@@ -44,10 +44,17 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 	case c.cn.pumped && c.cn.ls.pumps[c.cn].Pending():
 		return ErrUpgradeBusy
 	}
-	ec, cn := c.ec, c.cn
 	if !c.headSent {
 		c.writeSwitching()
 	}
+	c.letGo(h)
+	return nil
+}
+
+// letGo hands the connection to h: the HTTP/1.1 side forgets the request, h.OnOpen
+// runs and the bytes after the request head go to h.OnData (Upgrade, Hijack).
+func (c *Ctx) letGo(h engine.Handler) {
+	ec, cn := c.ec, c.cn
 	c.ended = true
 	cn.upgraded = true
 	cn.cur = nil
@@ -67,7 +74,6 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 	// the head's end once it sees cn.upgraded); resuming re-dispatches them to h at
 	// the end of this loop iteration.
 	ec.ResumeRead()
-	return nil
 }
 
 // writeSwitching writes the 101 head with the response fields as given: no Date,

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/server/nethttp"
 )
 
 // handler is a typical small JSON endpoint: it reads a query parameter, sets
@@ -48,7 +49,7 @@ func main() {
 		go func() { log.Fatal(http.ListenAndServe(*addr, handler())) }()
 	case "gale":
 		pool := server.NewPool(0, 0)
-		s, err := server.New(server.Options{Handler: server.NetHTTP(handler(), pool), Workers: *workers})
+		s, err := server.New(server.Options{Handler: nethttp.Adapt(handler(), pool), Workers: *workers})
 		if err != nil {
 			log.Fatal(err)
 		}

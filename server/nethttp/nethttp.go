@@ -1,0 +1,217 @@
+// Package nethttp runs net/http handlers (the standard mux, chi, gorilla/mux …)
+// unchanged on gale's server. The handlers run on a bounded goroutine pool
+// (server.Pool), off the event loops; request bodies and responses travel between
+// the loop and the handler's goroutine through a pipe with backpressure both ways.
+// The package uses only exported hooks of package server.
+package nethttp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
+)
+
+// Adapt returns a server.Handler that runs h on the pool p. Request bodies stream
+// from the loop with backpressure; responses are buffered 4 KiB at a time like
+// net/http's own server and posted back to the loop; Flush, Hijack,
+// request-context cancellation when the client goes away, and trailers (declared
+// or with http.TrailerPrefix) work as net/http users expect. When the pool is full
+// the request gets 503 at once.
+func Adapt(h http.Handler, p *server.Pool) server.Handler {
+	return &adapter{h: h, pool: p}
+}
+
+type adapter struct {
+	h    http.Handler
+	pool *server.Pool
+}
+
+var _ server.Handler = (*adapter)(nil)
+
+// responseBufSize is how much response body is collected before it goes to the loop.
+const responseBufSize = 4096
+
+// ServeGale runs on the loop; only what must happen there happens here, and the
+// net/http request is built on the pool goroutine.
+func (a *adapter) ServeGale(c *server.Ctx) {
+	c.Detach()
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &exchange{c: c, remote: c.RemoteAddr().String(), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
+	x.pipe.init(x, http.ErrBodyReadAfterClose)
+	rw := &responseWriter{x: x, header: http.Header{}, status: 200, contentLength: -1, isHead: c.IsHead()}
+	c.OnClose(func(err error) {
+		cancel()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		x.pipe.fail(err, errConnGone)
+	})
+	if x.hasBody {
+		c.OnBodyError(func(err error) {
+			cancel()
+			x.pipe.fail(err, err)
+		})
+	}
+	c.OnPeerEOF(cancel)
+	if !a.pool.TrySubmit(func() {
+		defer cancel()
+		req, err := x.request(ctx)
+		if err != nil {
+			x.pipe.send(0, func() { c.Error(400, err.Error()) })
+			return
+		}
+		rw.req = req
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					rw.abort()
+					return
+				}
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				rw.panicked(fmt.Sprintf("%v\n%s", v, buf))
+				return
+			}
+			rw.finish()
+		}()
+		a.h.ServeHTTP(rw, req)
+	}) {
+		cancel()
+		c.Error(503, "worker pool is full")
+	}
+}
+
+// exchange is one request's link between its loop and its handler goroutine: the
+// pipe's input half carries the request body, its output half the response. The
+// goroutine calls only c.Post and reads the detached c.Request(); every other use
+// of c is on the loop. req is set before the body is first asked for, the other
+// fields before the handler starts.
+type exchange struct {
+	c       *server.Ctx
+	pipe    pipe
+	req     *http.Request // the handler's request; the loop adds its trailers
+	remote  string
+	hasBody bool
+	started bool // the body was asked for; owned by the handler goroutine
+}
+
+var _ loopSide = (*exchange)(nil)
+
+func (x *exchange) post(f func()) { x.c.Post(f) }
+
+// finished fails the output half once the server has ended the response on its own
+// (the response timeout answered 504, say), so that the handler's next writes
+// return an error instead of going to a finished request.
+func (x *exchange) finished() error {
+	if x.c.Ended() {
+		return errResponseEnded
+	}
+	return nil
+}
+func (x *exchange) pauseInput()   { x.c.PauseBody() }
+func (x *exchange) resumeInput()  { x.c.ResumeBody() }
+func (x *exchange) buffered() int { return x.c.Buffered() }
+func (x *exchange) wantDrain()    { x.c.OnDrain(x.pipe.drained) }
+
+// deliver runs on the loop for every body piece.
+func (x *exchange) deliver(b []byte, end bool) {
+	x.pipe.put(b)
+	if !end {
+		return
+	}
+	if x.req.Trailer != nil {
+		// Written before end publishes them: the handler reads trailers after EOF.
+		for _, t := range x.c.RequestTrailers() {
+			k := http.CanonicalHeaderKey(string(t.Name))
+			x.req.Trailer[k] = append(x.req.Trailer[k], string(t.Value))
+		}
+	}
+	x.pipe.end()
+}
+
+// body is the http.Request.Body of a request that has one.
+type body struct{ x *exchange }
+
+func (b body) Read(p []byte) (int, error) {
+	if x := b.x; !x.started {
+		// The first Read asks the loop for the body (and sends 100 Continue if the
+		// client waits for it), as net/http does.
+		x.started = true
+		x.c.Post(func() { x.c.OnBody(x.deliver) })
+	}
+	return b.x.pipe.Read(p)
+}
+
+func (b body) Close() error {
+	b.x.pipe.closeRead()
+	return nil
+}
+
+// protoString is the Proto of an HTTP/1.0 and an HTTP/1.1 request, by minor version.
+var protoString = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
+// request builds the net/http view of the detached request, with context ctx. It
+// reads only the detached (immutable) request, so it runs off the loop.
+func (x *exchange) request(ctx context.Context) (*http.Request, error) {
+	r := x.c.Request()
+	target := string(r.Target)
+	var u *url.URL
+	var err error
+	if r.Form == http1.FormAuthority {
+		u = &url.URL{Host: target}
+	} else {
+		u, err = url.ParseRequestURI(target)
+		if err != nil {
+			return nil, fmt.Errorf("invalid request target")
+		}
+	}
+	req := &http.Request{
+		Method:     string(r.Method),
+		URL:        u,
+		Proto:      protoString[r.Minor&1],
+		ProtoMajor: 1,
+		ProtoMinor: r.Minor,
+		Header:     make(http.Header, len(r.Headers)),
+		Host:       string(r.Host),
+		RequestURI: target,
+		RemoteAddr: x.remote,
+		Close:      !r.KeepAlive,
+		Body:       http.NoBody,
+	}
+	for _, f := range r.Headers {
+		k := http.CanonicalHeaderKey(string(f.Name))
+		if k == "Host" {
+			continue
+		}
+		req.Header[k] = append(req.Header[k], string(f.Value))
+	}
+	switch {
+	case r.Chunked:
+		req.ContentLength = -1
+		req.TransferEncoding = []string{"chunked"}
+		if tr := req.Header.Values("Trailer"); len(tr) > 0 {
+			req.Trailer = http.Header{}
+			for _, v := range tr {
+				for _, name := range strings.Split(v, ",") {
+					if name = strings.TrimSpace(name); name != "" {
+						req.Trailer[http.CanonicalHeaderKey(name)] = nil
+					}
+				}
+			}
+		}
+	case r.ContentLength > 0:
+		req.ContentLength = r.ContentLength
+	}
+	if x.hasBody {
+		req.Body = body{x}
+	}
+	x.req = req.WithContext(ctx)
+	return x.req, nil
+}

@@ -1,0 +1,259 @@
+package nethttp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gale-server/gale/server"
+)
+
+// errConnGone is reported to writers after the client went away.
+var errConnGone = errors.New("nethttp: client connection closed")
+
+// errResponseEnded is reported to writers after the server ended the response
+// itself (a timeout, a failed request body).
+var errResponseEnded = errors.New("nethttp: the server has already ended the response")
+
+// responseWriter is the http.ResponseWriter of the adapter. Every field is owned by
+// the handler goroutine; what reaches the loop goes through x.pipe.send.
+type responseWriter struct {
+	x             *exchange
+	req           *http.Request
+	header        http.Header
+	snapshot      http.Header // header as of WriteHeader
+	status        int
+	wroteHeader   bool
+	headPosted    bool
+	contentLength int64
+	written       int64
+	isHead        bool
+	buf           []byte
+	hijacked      bool
+}
+
+var (
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ http.Flusher        = (*responseWriter)(nil)
+	_ http.Hijacker       = (*responseWriter)(nil)
+)
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.hijacked || w.wroteHeader {
+		return
+	}
+	if code >= 100 && code <= 199 && code != 101 {
+		h := w.header.Clone()
+		c := w.x.c
+		w.x.pipe.send(0, func() {
+			var hh server.Header
+			for k, vs := range h {
+				for _, v := range vs {
+					hh.Add(k, v)
+				}
+			}
+			c.WriteInformational(code, &hh)
+		})
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	w.wroteHeader = true
+	w.status = code
+	w.snapshot = w.header.Clone()
+	if cl := w.snapshot.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
+			w.contentLength = n
+		}
+	}
+}
+
+// bodyAllowed reports whether the status permits a body (RFC 9110 §6.4.1).
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != 204 && status != 304
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(200)
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.contentLength >= 0 && w.written+int64(len(p)) > w.contentLength {
+		return 0, http.ErrContentLength
+	}
+	if err := w.x.pipe.outputErr(); err != nil {
+		return 0, err
+	}
+	w.written += int64(len(p))
+	if w.isHead {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= responseBufSize {
+		if err := w.flushBuf(false); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush sends the head and everything buffered.
+func (w *responseWriter) Flush() {
+	if w.hijacked {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(200)
+	}
+	w.flushBuf(false)
+}
+
+// flushBuf hands the buffered body (and the head, the first time) to the loop;
+// with last it also ends the response.
+func (w *responseWriter) flushBuf(last bool) error {
+	data := w.buf
+	w.buf = nil
+	first := !w.headPosted
+	w.headPosted = true
+	var hdr http.Header
+	status := w.status
+	if first {
+		hdr = w.snapshot
+		if hdr.Get("Content-Type") == "" && len(data) > 0 && hdr.Get("Content-Encoding") == "" && bodyAllowed(status) {
+			hdr.Set("Content-Type", http.DetectContentType(data))
+		}
+		if last && w.contentLength < 0 && bodyAllowed(status) {
+			w.contentLength = w.written
+		}
+	}
+	var trailers http.Header
+	if last {
+		trailers = w.collectTrailers()
+	}
+	cl := w.contentLength
+	c := w.x.c
+	return w.x.pipe.send(len(data), func() {
+		if first {
+			for k, vs := range hdr {
+				if k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) {
+					continue
+				}
+				for _, v := range vs {
+					c.Header().Add(k, v)
+				}
+			}
+			if len(trailers) > 0 || len(hdr.Values("Trailer")) > 0 {
+				c.Header().Set("Trailer", strings.Join(hdr.Values("Trailer"), ", "))
+			}
+			if cl >= 0 {
+				c.SetContentLength(cl)
+			}
+			c.WriteHeader(status)
+		}
+		if len(data) > 0 {
+			c.Write(data)
+		}
+		if last {
+			for k, vs := range trailers {
+				for _, v := range vs {
+					c.Trailer().Add(k, v)
+				}
+			}
+			c.End()
+		}
+	})
+}
+
+// collectTrailers gathers the values of declared trailers and of keys with
+// http.TrailerPrefix, as net/http does.
+func (w *responseWriter) collectTrailers() http.Header {
+	var out http.Header
+	add := func(k string, vs []string) {
+		if out == nil {
+			out = http.Header{}
+		}
+		out[k] = vs
+	}
+	if w.snapshot != nil {
+		for _, v := range w.snapshot.Values("Trailer") {
+			for _, name := range strings.Split(v, ",") {
+				k := http.CanonicalHeaderKey(strings.TrimSpace(name))
+				if vs := w.header[k]; len(vs) > 0 {
+					add(k, vs)
+				}
+			}
+		}
+	}
+	for k, vs := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			add(strings.TrimPrefix(k, http.TrailerPrefix), vs)
+		}
+	}
+	return out
+}
+
+// finish runs after ServeHTTP returns.
+func (w *responseWriter) finish() {
+	if w.hijacked {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(200)
+	}
+	w.x.pipe.closeRead()
+	w.flushBuf(true)
+}
+
+// errAborted is the close reason of a connection whose handler panicked with
+// http.ErrAbortHandler or after its response started.
+var errAborted = errors.New("nethttp: handler aborted")
+
+// abort resets the connection without completing the response.
+func (w *responseWriter) abort() {
+	c := w.x.c
+	c.Post(func() { c.Conn().Abort(errAborted) })
+}
+
+// panicked answers 500 if nothing was sent yet, else aborts the connection.
+func (w *responseWriter) panicked(msg string) {
+	c := w.x.c
+	c.Logger().Error("net/http handler panicked", "panic", msg)
+	if w.headPosted {
+		w.abort()
+		return
+	}
+	w.headPosted = true
+	w.x.pipe.send(0, func() { c.Error(500, "") })
+}
+
+// Hijack hands the raw connection to the handler (for protocol upgrades). Bytes
+// the client sent after the request head are available from the returned reader.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.headPosted {
+		return nil, nil, errors.New("nethttp: cannot hijack after the response started")
+	}
+	if err := w.x.pipe.outputErr(); err != nil {
+		return nil, nil, err
+	}
+	hc, err := hijack(w.x.c, w.req.Context().Done())
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	return hc, bufio.NewReadWriter(bufio.NewReader(hc), bufio.NewWriter(hc)), nil
+}
