@@ -82,6 +82,7 @@ type Dispatch struct {
 	// HTTP1 serves HTTP/1.x (required).
 	HTTP1 Handler
 	// H2 receives connections that start with the HTTP/2 preface, preface included.
+	// An *HTTP2 (Server.NewHTTP2) without a handler of its own serves the listener's.
 	H2 engine.Handler
 	// TLS receives connections that start with a TLS handshake record.
 	TLS engine.Handler
@@ -117,6 +118,9 @@ func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
 		dp.timeout = s.opts.HeaderTimeout
 	}
 	dp.by[ProtoH2], dp.by[ProtoTLS] = d.H2, d.TLS
+	if h2, ok := d.H2.(*HTTP2); ok {
+		h2.linkHandler(&ch.handler)
+	}
 	dp.by[ProtoProxyV1], dp.by[ProtoProxyV2] = d.Proxy, d.Proxy
 	bound, err := s.eng.Listen(addr, dp)
 	if err != nil {
