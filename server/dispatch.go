@@ -108,6 +108,31 @@ var _ engine.Handler = (*dispatcher)(nil)
 // ListenDispatch adds a listening address whose connections are dispatched by their
 // first bytes (see Sniff and Dispatch). The returned Listener swaps the HTTP1 handler.
 func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
+	dp, err := s.newDispatcher(d)
+	if err != nil {
+		return nil, err
+	}
+	bound, err := s.eng.Listen(addr, dp)
+	if err != nil {
+		return nil, err
+	}
+	s.addrs = append(s.addrs, bound)
+	return &Listener{Addr: bound, ch: dp.http1, dp: dp}, nil
+}
+
+// ListenFDsDispatch serves inherited listening sockets like ListenDispatch.
+func (s *Server) ListenFDsDispatch(fds []int, d Dispatch) (*Listener, error) {
+	dp, err := s.newDispatcher(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.eng.ListenFDs(fds, dp); err != nil {
+		return nil, err
+	}
+	return &Listener{ch: dp.http1, dp: dp}, nil
+}
+
+func (s *Server) newDispatcher(d Dispatch) (*dispatcher, error) {
 	if d.HTTP1 == nil {
 		return nil, &DispatchError{Msg: "Dispatch.HTTP1 is required"}
 	}
@@ -122,12 +147,7 @@ func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
 		h2.linkHandler(&ch.handler)
 	}
 	dp.by[ProtoProxyV1], dp.by[ProtoProxyV2] = d.Proxy, d.Proxy
-	bound, err := s.eng.Listen(addr, dp)
-	if err != nil {
-		return nil, err
-	}
-	s.addrs = append(s.addrs, bound)
-	return &Listener{Addr: bound, ch: ch, dp: dp}, nil
+	return dp, nil
 }
 
 // DispatchError is an invalid Dispatch.

@@ -362,3 +362,37 @@ func (e *StreamResetError) Error() string {
 	}
 	return "server: stream reset: " + e.Code.String()
 }
+
+// ListenHTTP2 adds a listening address where every connection speaks HTTP/2 by prior
+// knowledge (no HTTP/1: a connection that does not open with the preface gets GOAWAY
+// PROTOCOL_ERROR). h serves the streams; the Listener swaps it on reload.
+func (s *Server) ListenHTTP2(addr string, h Handler, opts HTTP2Options) (*Listener, error) {
+	l, h2 := s.http2Listener(h, opts)
+	bound, err := s.eng.Listen(addr, h2)
+	if err != nil {
+		return nil, err
+	}
+	s.addrs = append(s.addrs, bound)
+	l.Addr = bound
+	return l, nil
+}
+
+// ListenFDsHTTP2 serves inherited listening sockets like ListenHTTP2.
+func (s *Server) ListenFDsHTTP2(fds []int, h Handler, opts HTTP2Options) (*Listener, error) {
+	l, h2 := s.http2Listener(h, opts)
+	if err := s.eng.ListenFDs(fds, h2); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (s *Server) http2Listener(h Handler, opts HTTP2Options) (*Listener, *HTTP2) {
+	ch := &connHandler{srv: s}
+	ch.handler.Store(&handlerBox{h})
+	opts.Handler = nil
+	h2 := s.NewHTTP2(opts)
+	h2.linkHandler(&ch.handler)
+	dp := &dispatcher{http1: ch}
+	dp.by[ProtoH2] = h2
+	return &Listener{ch: ch, dp: dp}, h2
+}

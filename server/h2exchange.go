@@ -33,6 +33,7 @@ type h2x struct {
 	bodyPaused bool
 	bodyBuf    []byte
 	bodyLimit  int64
+	discarded  int64 // body octets dropped after the response ended
 
 	// Response.
 	hdr      Header
@@ -227,8 +228,12 @@ func (x *h2x) ResumeBody() {
 
 // onData receives body bytes from the connection.
 func (x *h2x) onData(p []byte, end bool) {
-	if x.ended || x.closed {
-		return // the Conn reclaims the window of a finished stream
+	if x.closed {
+		return // the Conn reclaims the window of a reset stream
+	}
+	if x.endWant && x.ended {
+		x.discard(p)
+		return
 	}
 	if x.onBody != nil && !x.bodyPaused && len(x.held) == 0 {
 		if len(p) > 0 {
@@ -554,14 +559,32 @@ func (x *h2x) finish() {
 	x.done()
 }
 
-// done forgets a completed exchange. A client still sending a body it will not get to
-// finish is told to stop with RST_STREAM NO_ERROR (RFC 9113 §8.1).
+// done forgets a completed exchange. A client still sending a body nobody reads is let
+// finish while what remains is at most maxDiscard octets (read and dropped, so the
+// stream's errors are still detected), and told to stop with RST_STREAM NO_ERROR
+// (RFC 9113 §8.1) otherwise.
 func (x *h2x) done() {
 	if !x.s.BodyDone() && !x.closed {
-		x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
+		x.discarded = int64(len(x.held))
+		if cl := x.s.ContentLength; cl > maxDiscard {
+			x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
+		} else if len(x.held) > 0 {
+			x.hc.c.Consumed(x.id, len(x.held))
+		}
 	}
 	x.held, x.onBody, x.onDrain, x.onClose = nil, nil, nil, nil
 	x.hc.streamGone(x)
+}
+
+// discard drops body bytes that arrive after the response ended, returning them to
+// flow control, until maxDiscard octets were dropped.
+func (x *h2x) discard(p []byte) {
+	x.discarded += int64(len(p))
+	if x.discarded > maxDiscard {
+		x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
+		return
+	}
+	x.hc.c.Consumed(x.id, len(p))
 }
 
 // abandon ends the exchange because the stream or the connection went first: queued
