@@ -282,3 +282,39 @@ func TestH2ZeroWindowWriteTimeout(t *testing.T) {
 		t.Fatal("a zero-window client was not cut off")
 	}
 }
+
+// TestH2FollowsListenerSetHandler: the HTTP/2 side of a dispatch listener serves the
+// listener's handler, so a reload (SetHandler) reaches new streams of an open
+// connection.
+func TestH2FollowsListenerSetHandler(t *testing.T) {
+	answer := func(s string) Handler {
+		return exchFunc(func(x Exchange) { x.Respond(200, "text/plain", []byte(s)) })
+	}
+	s, err := New(Options{Handler: answer("default"), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ListenDispatch("127.0.0.1:0", Dispatch{HTTP1: answer("old"), H2: s.NewHTTP2(HTTP2Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	shutdownAtCleanup(t, s)
+	c2, dials := h2cClient(t)
+	get := func() string {
+		resp, err := c2.Get("http://" + l.Addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	if got := get(); got != "old" {
+		t.Fatalf("before SetHandler: %q", got)
+	}
+	l.SetHandler(answer("new"))
+	if got := get(); got != "new" || dials.Load() != 1 {
+		t.Fatalf("after SetHandler: %q over %d connections", got, dials.Load())
+	}
+}
