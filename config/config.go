@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -96,7 +97,23 @@ type Server struct {
 	Listen []string `yaml:"listen"`
 	// Routes are tried in order; the first that matches handles the request.
 	Routes []Route `yaml:"routes"`
+	// Protocols are the protocols spoken on the listen addresses: ProtoHTTP1, and
+	// ProtoH2C for HTTP/2 over cleartext TCP by prior knowledge (RFC 9113 §3.3), told
+	// apart from HTTP/1 by the connection preface when both are listed. Default [http1].
+	Protocols []string `yaml:"protocols"`
 }
+
+// Values of Server.Protocols.
+const (
+	ProtoHTTP1 = "http1" // HTTP/1.0 and HTTP/1.1
+	ProtoH2C   = "h2c"   // HTTP/2 over cleartext TCP, by prior knowledge
+)
+
+// SetDefaults sets every field of s to its default: HTTP/1 only.
+func (s *Server) SetDefaults() { *s = Server{Protocols: []string{ProtoHTTP1}} }
+
+// HasProtocol reports whether p is among the server's protocols.
+func (s *Server) HasProtocol(p string) bool { return slices.Contains(s.Protocols, p) }
 
 // Route pairs a match with exactly one action. Action fields are pointers
 // tagged conf:"action"; exactly one of them is non-nil in a valid route.

@@ -59,7 +59,10 @@ func fullSchema() *Config {
 	r := Route{Respond: &Respond{}, Static: &Static{}}
 	r.Respond.SetDefaults()
 	r.Static.SetDefaults()
-	c.Servers = []Server{{Routes: []Route{r}}}
+	var s Server
+	s.SetDefaults()
+	s.Routes = []Route{r}
+	c.Servers = []Server{s}
 	return c
 }
 

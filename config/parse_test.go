@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,7 +244,8 @@ func TestParseFullExample(t *testing.T) {
 	want := New()
 	want.CPUAffinity = CPUAffinity{Mode: AffinityAuto} // the example sets it
 	want.Servers = []Server{{
-		Listen: []string{"127.0.0.1:8080"},
+		Listen:    []string{"127.0.0.1:8080"},
+		Protocols: []string{ProtoHTTP1},
 		Routes: []Route{
 			{Match: Match{Path: "/hello"}, Respond: &Respond{Status: 200, Body: "hello", Headers: map[string]string{"Content-Type": "text/plain"}}},
 			{Match: Match{Path: "/"}, Static: &Static{
@@ -395,7 +397,7 @@ func TestStringRoundTrips(t *testing.T) {
 	odd.Timeouts.Idle = time.Hour + 30*time.Second
 	odd.Limits.BodyBytes = 1000
 	odd.Limits.RequestLine = 12345
-	odd.Servers = []Server{{Listen: []string{"[::1]:0", "localhost:0"}, Routes: []Route{
+	odd.Servers = []Server{{Listen: []string{"[::1]:0", "localhost:0"}, Protocols: []string{ProtoHTTP1, ProtoH2C}, Routes: []Route{
 		{Match: Match{Methods: []string{"GET", "HEAD"}, Host: "*.a.example"}, Respond: &Respond{Status: 418, Body: "123", Headers: map[string]string{"B": "2", "A": "true"}}},
 	}}}
 	for _, c := range []*Config{Default(), full, odd} {
@@ -467,6 +469,32 @@ func TestRouteAction(t *testing.T) {
 	}{{Route{}, ""}, {Route{Respond: &Respond{}}, "respond"}, {Route{Static: &Static{}}, "static"}} {
 		if got := tt.r.Action(); got != tt.want {
 			t.Errorf("Action() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// TestProtocols: the default is HTTP/1 only; h2c is accepted beside http1 or alone, and
+// an unknown name or a repeated one is an error at its position.
+func TestProtocols(t *testing.T) {
+	base := "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n"
+	c, err := Parse("a.yaml", []byte(base))
+	if err != nil || !slices.Equal(c.Servers[0].Protocols, []string{ProtoHTTP1}) || c.Servers[0].HasProtocol(ProtoH2C) {
+		t.Fatalf("default protocols %v, err %v", c.Servers[0].Protocols, err)
+	}
+	if _, err := Parse("a.yaml", []byte(base+"    protocols: [h2c]\n")); err != nil {
+		t.Fatalf("h2c alone: %v", err)
+	}
+	c, err = Parse("a.yaml", []byte(base+"    protocols: [http1, h2c]\n"))
+	if err != nil || !c.Servers[0].HasProtocol(ProtoH2C) {
+		t.Fatalf("h2c: %v, err %v", c.Servers[0].Protocols, err)
+	}
+	for list, want := range map[string]string{
+		"[http1, h2]":       `servers[0].protocols[1]: invalid value "h2": expected one of http1, h2c`,
+		"[http1, h2c, h2c]": `servers[0].protocols[2]: protocol "h2c" is listed twice`,
+	} {
+		_, err := Parse("a.yaml", []byte(base+"    protocols: "+list+"\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("protocols %s: error %v, want %q", list, err, want)
 		}
 	}
 }

@@ -206,6 +206,7 @@ func (v *validator) servers(servers []Server) {
 			}
 			uses = append(uses, use{ap, addr, lp, i})
 		}
+		v.protocols(s.Protocols, joinPath(sp, "protocols"))
 		if len(s.Routes) == 0 {
 			v.errorf(joinPath(sp, "routes"), "at least one route is required")
 		}
@@ -383,4 +384,22 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// protocols checks a server's protocol list: known names, each once, at least one of
+// them. An empty list (a config built in Go) means the default, http1.
+func (v *validator) protocols(ps []string, path string) {
+	known := []string{ProtoHTTP1, ProtoH2C}
+	for i, p := range ps {
+		pp := fmt.Sprintf("%s[%d]", path, i)
+		switch {
+		case !slices.Contains(known, p):
+			v.errorf(pp, "invalid value %q: expected one of %s%s", p, strings.Join(known, ", "), didYouMean(p, known))
+		case slices.Contains(ps[:i], p):
+			v.errorf(pp, "protocol %q is listed twice", p)
+		}
+	}
+	if len(ps) > 0 && !slices.Contains(ps, ProtoHTTP1) && !slices.Contains(ps, ProtoH2C) {
+		v.errorf(path, "must include %q or %q", ProtoHTTP1, ProtoH2C)
+	}
 }

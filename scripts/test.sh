@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one command that runs gale's whole test suite on a fresh Debian machine:
-# it installs what the tests use (curl, nginx, haproxy, wrk, h2load), then checks
+# it installs what the tests use (curl, nginx, haproxy, wrk, h2load and nghttp, h2spec), then checks
 # formatting, vets, runs the unit and integration tests under the race detector,
 # runs the heavy tests (gigabyte transfers, 15,000 connections) without it, and
 # finishes with the benchmark harness's smoke run (correctness only, no timing).
@@ -29,6 +29,11 @@ echo "== staticcheck"
 sc="$(go env GOPATH)/bin/staticcheck"
 if [ ! -x "$sc" ]; then go install honnef.co/go/tools/cmd/staticcheck@v0.8.2; fi
 "$sc" ./...
+
+echo "== h2spec (HTTP/2 conformance peer, run by TestH2Spec in http2/ and internal/daemon/app/)"
+h2s="$(go env GOPATH)/bin/h2spec"
+if [ ! -x "$h2s" ]; then go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1; fi
+export GALE_H2SPEC="$h2s"
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...

@@ -82,6 +82,7 @@ type Dispatch struct {
 	// HTTP1 serves HTTP/1.x (required).
 	HTTP1 Handler
 	// H2 receives connections that start with the HTTP/2 preface, preface included.
+	// An *HTTP2 (Server.NewHTTP2) without a handler of its own serves the listener's.
 	H2 engine.Handler
 	// TLS receives connections that start with a TLS handshake record.
 	TLS engine.Handler
@@ -107,6 +108,31 @@ var _ engine.Handler = (*dispatcher)(nil)
 // ListenDispatch adds a listening address whose connections are dispatched by their
 // first bytes (see Sniff and Dispatch). The returned Listener swaps the HTTP1 handler.
 func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
+	dp, err := s.newDispatcher(d)
+	if err != nil {
+		return nil, err
+	}
+	bound, err := s.eng.Listen(addr, dp)
+	if err != nil {
+		return nil, err
+	}
+	s.addrs = append(s.addrs, bound)
+	return &Listener{Addr: bound, ch: dp.http1, dp: dp}, nil
+}
+
+// ListenFDsDispatch serves inherited listening sockets like ListenDispatch.
+func (s *Server) ListenFDsDispatch(fds []int, d Dispatch) (*Listener, error) {
+	dp, err := s.newDispatcher(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.eng.ListenFDs(fds, dp); err != nil {
+		return nil, err
+	}
+	return &Listener{ch: dp.http1, dp: dp}, nil
+}
+
+func (s *Server) newDispatcher(d Dispatch) (*dispatcher, error) {
 	if d.HTTP1 == nil {
 		return nil, &DispatchError{Msg: "Dispatch.HTTP1 is required"}
 	}
@@ -117,13 +143,11 @@ func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
 		dp.timeout = s.opts.HeaderTimeout
 	}
 	dp.by[ProtoH2], dp.by[ProtoTLS] = d.H2, d.TLS
-	dp.by[ProtoProxyV1], dp.by[ProtoProxyV2] = d.Proxy, d.Proxy
-	bound, err := s.eng.Listen(addr, dp)
-	if err != nil {
-		return nil, err
+	if h2, ok := d.H2.(*HTTP2); ok {
+		h2.linkHandler(&ch.handler)
 	}
-	s.addrs = append(s.addrs, bound)
-	return &Listener{Addr: bound, ch: ch, dp: dp}, nil
+	dp.by[ProtoProxyV1], dp.by[ProtoProxyV2] = d.Proxy, d.Proxy
+	return dp, nil
 }
 
 // DispatchError is an invalid Dispatch.

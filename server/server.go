@@ -136,6 +136,9 @@ type Listener struct {
 // requests in flight finish with the old one, connections stay open.
 func (l *Listener) SetHandler(h Handler) { l.ch.handler.Store(&handlerBox{h}) }
 
+// Handler returns the listener's current handler.
+func (l *Listener) Handler() Handler { return l.ch.handler.Load().h }
+
 // ListenHandler adds a listening address served by its own handler.
 func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}

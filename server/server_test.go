@@ -29,6 +29,12 @@ func startServer(t testing.TB, h Handler, mod func(*Options)) *Server {
 		t.Fatal(err)
 	}
 	s.Start()
+	shutdownAtCleanup(t, s)
+	return s
+}
+
+// shutdownAtCleanup shuts s down gracefully when the test ends.
+func shutdownAtCleanup(t testing.TB, s *Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -36,7 +42,6 @@ func startServer(t testing.TB, h Handler, mod func(*Options)) *Server {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return s
 }
 
 func dial(t testing.TB, addr string) net.Conn {

@@ -121,7 +121,8 @@ func (a *App) Reload(cfg *config.Config) error {
 		if _, ok := a.listeners[addr]; ok {
 			continue
 		}
-		l, err := a.srv.ListenHandler(addr, routers[addr])
+		var none Options
+		l, err := none.listen(a.srv, addr, routers[addr])
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}
@@ -129,6 +130,9 @@ func (a *App) Reload(cfg *config.Config) error {
 	}
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
+			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.http1 != r.http1) {
+				a.log.Warn("a change of protocols on a listening address takes effect on restart or upgrade", "addr", addr)
+			}
 			l.SetHandler(r)
 		} else {
 			// Removed from the config: answer 404 until restart; the socket stays bound
@@ -206,7 +210,7 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 	var uses []use
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
-		r := &Router{}
+		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1)}
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri])
 			if err != nil {
@@ -259,6 +263,7 @@ func buildRoute(r *config.Route) (route, error) {
 		return route{}, err
 	}
 	rt.handler = h
+	rt.exchange, _ = h.(server.ExchangeHandler)
 	return rt, nil
 }
 

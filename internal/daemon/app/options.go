@@ -35,17 +35,37 @@ func (o *Options) place(so *server.Options) {
 	}
 }
 
-// listen serves addr with h on inherited sockets if there are any, and on
-// new ones otherwise.
-func (o *Options) listen(srv *server.Server, addr string, h server.Handler) (*server.Listener, error) {
+// listen serves addr with r on inherited sockets if there are any, and on new ones
+// otherwise; with h2c among the server's protocols, HTTP/2 connections (told by their
+// preface) are served on the same sockets, and with h2c alone every connection is
+// HTTP/2.
+func (o *Options) listen(srv *server.Server, addr string, r *Router) (*server.Listener, error) {
 	in, ok := o.Listeners[addr]
-	if !ok || len(in.FDs) == 0 {
-		return srv.ListenHandler(addr, h)
+	inherited := ok && len(in.FDs) > 0
+	var l *server.Listener
+	var err error
+	switch {
+	case !r.http1 && inherited:
+		l, err = srv.ListenFDsHTTP2(in.FDs, r, server.HTTP2Options{})
+	case !r.http1:
+		return srv.ListenHTTP2(addr, r, server.HTTP2Options{})
+	case r.h2c && inherited:
+		l, err = srv.ListenFDsDispatch(in.FDs, h2cDispatch(srv, r))
+	case r.h2c:
+		return srv.ListenDispatch(addr, h2cDispatch(srv, r))
+	case inherited:
+		l, err = srv.ListenFDsHandler(in.FDs, r)
+	default:
+		return srv.ListenHandler(addr, r)
 	}
-	l, err := srv.ListenFDsHandler(in.FDs, h)
 	if err != nil {
 		return nil, err
 	}
 	l.Addr = in.Addr
 	return l, nil
+}
+
+// h2cDispatch serves HTTP/1 and prior-knowledge HTTP/2 with the router.
+func h2cDispatch(srv *server.Server, r *Router) server.Dispatch {
+	return server.Dispatch{HTTP1: r, H2: srv.NewHTTP2(server.HTTP2Options{})}
 }

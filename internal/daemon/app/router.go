@@ -13,9 +13,14 @@ import (
 // built, so every loop can share it; a reload builds a new one.
 type Router struct {
 	routes []route
+	h2c    bool // the server's protocols include h2c (read when its listener opens)
+	http1  bool // the server's protocols include http1
 }
 
-var _ server.Handler = (*Router)(nil)
+var (
+	_ server.Handler         = (*Router)(nil)
+	_ server.ExchangeHandler = (*Router)(nil)
+)
 
 // route is one compiled match plus its action. Paths and hosts are kept in the form
 // the request's are compared in: paths normalized by http1.NormalizePath, hosts by
@@ -28,6 +33,7 @@ type route struct {
 	wildcard   bool       // host was "*.suffix"
 	methods    []string   // upper-case methods; empty matches any
 	handler    server.Handler
+	exchange   server.ExchangeHandler // the same action for every protocol; nil if HTTP/1.1 only
 	actionName string
 }
 
@@ -37,24 +43,50 @@ type route struct {
 // 9112 §3.2.2), which the parser already applied to Request.Host.
 func (r *Router) ServeGale(c *server.Ctx) {
 	req := c.Request()
-	path := req.NormPath
-	if path == nil && len(req.Path) > 0 {
-		n, err := http1.NormalizePath(nil, req.Path)
+	rt, status := r.route(req.Method, req.NormPath, req.Path, req.Host)
+	switch {
+	case rt != nil:
+		rt.handler.ServeGale(c)
+	case status == 404:
+		c.Error(404, "no route matches")
+	default:
+		c.Error(status, "")
+	}
+}
+
+// ServeExchange dispatches a request of any protocol (an HTTP/2 stream) with the same
+// matching as ServeGale. A route whose action serves HTTP/1.1 only answers 505.
+func (r *Router) ServeExchange(x server.Exchange) {
+	rt, status := r.route(x.Method(), x.NormPath(), x.Path(), x.Host())
+	switch {
+	case rt != nil && rt.exchange != nil:
+		rt.exchange.ServeExchange(x)
+	case rt != nil:
+		x.Error(505, "this route serves HTTP/1.1 only")
+	case status == 404:
+		x.Error(404, "no route matches")
+	default:
+		x.Error(status, "")
+	}
+}
+
+// route returns the first route matching the request, or nil and the status to answer:
+// 404, or the error of a path that cannot be normalized.
+func (r *Router) route(method, norm, path, host []byte) (*route, int) {
+	if norm == nil && len(path) > 0 {
+		n, err := http1.NormalizePath(nil, path)
 		if err != nil {
-			c.Error(err.Status, "")
-			return
+			return nil, err.Status
 		}
-		path = n
+		norm = n
 	}
-	host := http1.HostName(req.Host)
+	name := http1.HostName(host)
 	for i := range r.routes {
-		rt := &r.routes[i]
-		if rt.matches(req.Method, path, host) {
-			rt.handler.ServeGale(c)
-			return
+		if rt := &r.routes[i]; rt.matches(method, norm, name) {
+			return rt, 0
 		}
 	}
-	c.Error(404, "no route matches")
+	return nil, 404
 }
 
 func (rt *route) matches(method, path, host []byte) bool {
