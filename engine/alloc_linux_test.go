@@ -5,6 +5,8 @@ package engine
 import (
 	"io"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestEchoAllocationFree: a round trip through the epoll engine (read, OnData, Write,
@@ -13,7 +15,7 @@ import (
 func TestEchoAllocationFree(t *testing.T) {
 	h := &echo{}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	msg := []byte("ping\n")
 	buf := make([]byte, len(msg))
 	roundTrip := func() {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // These tests use only the engine's API, so they hold both the epoll engine and the
@@ -55,11 +57,6 @@ func (h *script) closeErr() error {
 		return *p
 	}
 	return nil
-}
-
-func dialT(t *testing.T, addr string) *net.TCPConn {
-	t.Helper()
-	return dialWith(t, &net.Dialer{}, addr)
 }
 
 // dialWith connects with d; the connection has a 10 s deadline and is closed when
@@ -111,7 +108,7 @@ func TestSendFileBetweenWrites(t *testing.T) {
 		return len(in)
 	}}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	local := c.LocalAddr().String()
 	peer.Store(&local)
 	c.Write([]byte("go"))
@@ -123,7 +120,7 @@ func TestSendFileBetweenWrites(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %d bytes, want %d (equal %v)", len(got), len(want), bytes.Equal(got, want))
 	}
-	waitFor(t, "release", func() bool { return released.Load() == 1 })
+	testkit.WaitFor(t, "release", func() bool { return released.Load() == 1 })
 	if !fdOK.Load() || !addrOK.Load() {
 		t.Fatalf("Fd valid %v, RemoteAddr matches the client %v", fdOK.Load(), addrOK.Load())
 	}
@@ -142,13 +139,13 @@ func TestSendFileShrank(t *testing.T) {
 		return len(in)
 	}}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	c.Write([]byte("go"))
 	got, _ := io.ReadAll(c)
 	if string(got) != "short" {
 		t.Fatalf("got %q", got)
 	}
-	waitFor(t, "close", func() bool { return h.closes.Load() == 1 })
+	testkit.WaitFor(t, "close", func() bool { return h.closes.Load() == 1 })
 	if !errors.Is(h.closeErr(), ErrFileShrank) || released.Load() != 1 {
 		t.Fatalf("close reason %v, releases %d", h.closeErr(), released.Load())
 	}
@@ -177,9 +174,9 @@ func TestEOFWhilePaused(t *testing.T) {
 		},
 	}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	c.Write([]byte("ping"))
-	waitFor(t, "first OnData", func() bool { return calls.Load() == 1 })
+	testkit.WaitFor(t, "first OnData", func() bool { return calls.Load() == 1 })
 	c.CloseWrite()
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "got ping" {
@@ -195,9 +192,9 @@ func TestEOFWhilePaused(t *testing.T) {
 func TestInputOverflow(t *testing.T) {
 	h := &script{data: func(c *Conn, in []byte) int { return 0 }}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	go c.Write(make([]byte, 4*maxRetained)) // fails once the server closes
-	waitFor(t, "close", func() bool { return h.closes.Load() == 1 })
+	testkit.WaitFor(t, "close", func() bool { return h.closes.Load() == 1 })
 	if !errors.Is(h.closeErr(), ErrInputOverflow) {
 		t.Fatalf("close reason %v", h.closeErr())
 	}
@@ -211,13 +208,13 @@ func TestAbortResets(t *testing.T) {
 		return len(in)
 	}}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	c.Write([]byte("x"))
 	_, err := io.ReadAll(c)
 	if err == nil {
 		t.Fatal("orderly EOF after Abort, want a reset")
 	}
-	waitFor(t, "close", func() bool { return h.closes.Load() == 1 })
+	testkit.WaitFor(t, "close", func() bool { return h.closes.Load() == 1 })
 	if h.closeErr() == nil || h.closeErr().Error() != "test abort" {
 		t.Fatalf("close reason %v", h.closeErr())
 	}
@@ -260,7 +257,7 @@ func TestShutdownGraceEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Start()
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	<-opened
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

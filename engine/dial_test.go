@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // relay serves clients by dialing an origin on the client's loop and copying bytes
@@ -101,7 +103,7 @@ func TestDialRelay(t *testing.T) {
 	_, addr := startEngine(t, r, 2)
 	const clients = 4
 	for i := 0; i < clients; i++ {
-		c := dialT(t, addr)
+		c := testkit.Dial(t, addr)
 		msg := make([]byte, 256<<10)
 		rand.Read(msg)
 		go c.Write(msg)
@@ -112,7 +114,7 @@ func TestDialRelay(t *testing.T) {
 			t.Fatalf("client %d: got %d bytes back (equal %v), %v", i, len(got), bytes.Equal(got, msg), err)
 		}
 	}
-	waitFor(t, "clients closed", func() bool { return r.clientDone.Load() == clients })
+	testkit.WaitFor(t, "clients closed", func() bool { return r.clientDone.Load() == clients })
 	if r.upOpened.Load() != clients || !r.upPeerOK.Load() {
 		t.Fatalf("upstream opens %d, RemoteAddr is the origin: %v", r.upOpened.Load(), r.upPeerOK.Load())
 	}
@@ -143,7 +145,7 @@ func dialOnLoop(t *testing.T, l *Loop, addr netip.AddrPort, timeout time.Duratio
 	if direct != nil {
 		return direct
 	}
-	waitFor(t, "dial result", func() bool { return p.closed.Load() == 1 })
+	testkit.WaitFor(t, "dial result", func() bool { return p.closed.Load() == 1 })
 	if p.opened.Load() != 0 {
 		t.Fatal("OnOpen called for a failed dial")
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // echo is a test handler: it writes back what it reads, counts events and, when
@@ -78,17 +80,6 @@ func startEngineOn(t *testing.T, h Handler, workers int, listenAddr string) (*En
 	return e, addr
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestEchoManyConns(t *testing.T) {
 	h := &echo{}
 	_, addr := startEngine(t, h, 2)
@@ -117,7 +108,7 @@ func TestEchoManyConns(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	waitFor(t, "all closed", func() bool { return h.closed.Load() == n })
+	testkit.WaitFor(t, "all closed", func() bool { return h.closed.Load() == n })
 }
 
 func TestRetainedInput(t *testing.T) {
@@ -235,7 +226,7 @@ func TestPostRunsOnLoop(t *testing.T) {
 			l.Post(func() { ran.Add(1) })
 		}
 	}
-	waitFor(t, "posted closures", func() bool { return ran.Load() == 2000 })
+	testkit.WaitFor(t, "posted closures", func() bool { return ran.Load() == 2000 })
 }
 
 func TestShutdownClosesIdle(t *testing.T) {
@@ -254,7 +245,7 @@ func TestShutdownClosesIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitFor(t, "accept", func() bool { return h.opened.Load() == 1 })
+	testkit.WaitFor(t, "accept", func() bool { return h.opened.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := e.Shutdown(ctx); err != nil {

@@ -5,6 +5,8 @@ package engine
 import (
 	"io"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestHandlerSlotsReused re-parents one connection to 70,000 fresh handler values,
@@ -14,15 +16,16 @@ func TestHandlerSlotsReused(t *testing.T) {
 	first := &script{data: func(c *Conn, in []byte) int { return len(in) }}
 	e, addr := startEngine(t, first, 1)
 	l := e.Loops()[0]
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	var last *script
 	var size int
 	c.Write([]byte("x"))
-	waitFor(t, "open", func() bool {
+	testkit.WaitFor(t, "open", func() bool {
 		ok := false
 		onLoop(t, l, func() { ok = l.nconns == 1 })
 		return ok
 	})
+
 	onLoop(t, l, func() {
 		l.eachConn(func(ec *Conn) {
 			for i := 0; i < 70000; i++ {
@@ -44,5 +47,5 @@ func TestHandlerSlotsReused(t *testing.T) {
 		t.Fatalf("got %q, %v", got, err)
 	}
 	c.Close()
-	waitFor(t, "close", func() bool { return last.closes.Load() == 1 })
+	testkit.WaitFor(t, "close", func() bool { return last.closes.Load() == 1 })
 }

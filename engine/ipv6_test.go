@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestIPv6Peer: an IPv6 peer's address is reported like an IPv4 one, from the
@@ -25,7 +27,7 @@ func TestIPv6Peer(t *testing.T) {
 		return len(in)
 	}}
 	_, addr := startEngineOn(t, h, 1, "[::1]:0")
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	c.Write([]byte("x"))
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatal(err)

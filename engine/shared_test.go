@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // broadcaster queues one Shared buffer to every connection that sends a byte.
@@ -39,10 +41,10 @@ func TestSharedBufferToManyConns(t *testing.T) {
 	const n = 1000
 	conns := make([]net.Conn, n)
 	for i := range conns {
-		conns[i] = dialT(t, addr)
+		conns[i] = testkit.Dial(t, addr)
 		conns[i].Write([]byte("?"))
 	}
-	waitFor(t, "all queued", func() bool { return b.queued.Load() == n })
+	testkit.WaitFor(t, "all queued", func() bool { return b.queued.Load() == n })
 	b.s.Release() // the creator's reference
 	var wg sync.WaitGroup
 	var bad atomic.Int64
@@ -65,7 +67,7 @@ func TestSharedBufferToManyConns(t *testing.T) {
 	if bad.Load() != 0 {
 		t.Fatalf("%d clients did not get the payload", bad.Load())
 	}
-	waitFor(t, "all closed", func() bool { return b.closed.Load() == n })
+	testkit.WaitFor(t, "all closed", func() bool { return b.closed.Load() == n })
 	if got := freed.Load(); got != 1 {
 		t.Fatalf("freed %d times, want once", got)
 	}

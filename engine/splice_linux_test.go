@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gale-server/gale/internal/testkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,7 +77,7 @@ func (h *spliceEcho) OnClose(c *Conn, _ error) {
 func TestSpliceEcho(t *testing.T) {
 	h := &spliceEcho{}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	msg := make([]byte, 1<<20)
 	rand.Read(msg)
 	go func() {

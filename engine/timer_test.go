@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // onLoop runs f on l and waits for it.
@@ -84,8 +86,8 @@ func TestIdleLoopSleeps(t *testing.T) {
 	h := &echo{timeout: 5 * time.Second}
 	e, addr := startEngine(t, h, 1)
 	l := e.Loops()[0]
-	dialT(t, addr) // a connection whose timer is armed 5 s ahead
-	waitFor(t, "open", func() bool { return h.opened.Load() == 1 })
+	testkit.Dial(t, addr) // a connection whose timer is armed 5 s ahead
+	testkit.WaitFor(t, "open", func() bool { return h.opened.Load() == 1 })
 	var before, after uint64
 	onLoop(t, l, func() {
 		l.AfterFunc(5*time.Second, func() {})

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestPortableHandover passes the portable engine's listening sockets to a second
@@ -17,7 +19,7 @@ import (
 func TestPortableHandover(t *testing.T) {
 	h1 := &echo{}
 	old, addr := startEngine(t, h1, 2)
-	kept := dialT(t, addr)
+	kept := testkit.Dial(t, addr)
 	roundTrip := func(c net.Conn, msg string) {
 		t.Helper()
 		c.Write([]byte(msg))
@@ -40,7 +42,7 @@ func TestPortableHandover(t *testing.T) {
 		t.Fatalf("ListenerFDs after StopAccepting = %v", got)
 	}
 	accepted := old.Stats().Accepted
-	waiting := dialT(t, addr) // queued in the socket that the duplicate keeps open
+	waiting := testkit.Dial(t, addr) // queued in the socket that the duplicate keeps open
 
 	h2 := &echo{}
 	next, err := New(Config{Workers: 2})
@@ -61,7 +63,7 @@ func TestPortableHandover(t *testing.T) {
 	}()
 	roundTrip(waiting, "b")
 	for i := 0; i < 5; i++ {
-		roundTrip(dialT(t, addr), "c")
+		roundTrip(testkit.Dial(t, addr), "c")
 	}
 	roundTrip(kept, "d")
 	if got := old.Stats().Accepted; got != accepted {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // Write-progress tests: small socket buffers on both sides, so that output stays
@@ -66,7 +68,7 @@ func TestWriteTimeoutNeverReadingPeer(t *testing.T) {
 			_, addr := startEngine(t, h, 1)
 			c := dialSmall(t, addr)
 			c.Write([]byte("go"))
-			waitFor(t, "write timeout", func() bool { return h.closes.Load() == 1 })
+			testkit.WaitFor(t, "write timeout", func() bool { return h.closes.Load() == 1 })
 			if !errors.Is(h.closeErr(), ErrWriteTimeout) {
 				t.Fatalf("close reason %v", h.closeErr())
 			}
@@ -122,7 +124,7 @@ func TestWriteTimeoutSlowSteadyReader(t *testing.T) {
 				t.Fatalf("after the body: %v, want EOF", err)
 			}
 			c.Close()
-			waitFor(t, "close", func() bool { return h.closes.Load() == 1 })
+			testkit.WaitFor(t, "close", func() bool { return h.closes.Load() == 1 })
 			if err := h.closeErr(); err != nil {
 				t.Fatalf("close reason %v", err)
 			}
@@ -185,16 +187,16 @@ func TestWantFlushed(t *testing.T) {
 	if _, err := io.ReadFull(c, make([]byte, want-want/2)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "OnFlushed", func() bool { return h.flushed.Load() == 1 })
+	testkit.WaitFor(t, "OnFlushed", func() bool { return h.flushed.Load() == 1 })
 	if h.leftover.Load() != 0 || h.pending.Load() {
 		t.Fatalf("in OnFlushed: QueuedBytes %d, Pending %v", h.leftover.Load(), h.pending.Load())
 	}
 	// Nothing queued: OnFlushed at the end of the iteration.
 	h2 := &flushProbe{queue: func(*Conn) {}}
 	_, addr2 := startEngine(t, h2, 1)
-	c2 := dialT(t, addr2)
+	c2 := testkit.Dial(t, addr2)
 	c2.Write([]byte("go"))
-	waitFor(t, "OnFlushed with nothing queued", func() bool { return h2.flushed.Load() == 1 })
+	testkit.WaitFor(t, "OnFlushed with nothing queued", func() bool { return h2.flushed.Load() == 1 })
 }
 
 // TestSharedReleasedOnEarlyClose: a shared buffer still queued when the peer goes
@@ -215,13 +217,13 @@ func TestSharedReleasedOnEarlyClose(t *testing.T) {
 	_, addr := startEngine(t, h, 1)
 	c := dialSmall(t, addr)
 	c.Write([]byte("go"))
-	waitFor(t, "queued", func() bool { return queuedLeft.Load() > 0 })
+	testkit.WaitFor(t, "queued", func() bool { return queuedLeft.Load() > 0 })
 	s.Release()
 	if freed.Load() != 0 {
 		t.Fatal("freed while a connection holds it")
 	}
 	c.Close()
-	waitFor(t, "close", func() bool { return h.closes.Load() == 1 })
+	testkit.WaitFor(t, "close", func() bool { return h.closes.Load() == 1 })
 	if freed.Load() != 1 {
 		t.Fatalf("freed %d times, want once", freed.Load())
 	}
@@ -250,11 +252,11 @@ func TestSplicePipe(t *testing.T) {
 		return len(in)
 	}}
 	_, addr := startEngine(t, h, 1)
-	c := dialT(t, addr)
+	c := testkit.Dial(t, addr)
 	c.Write([]byte("go"))
 	got, err := io.ReadAll(c)
 	if want := "<" + string(body) + ">"; err != nil || string(got) != want {
 		t.Fatalf("got %d bytes, want %d (%v)", len(got), len(want), err)
 	}
-	waitFor(t, "release", func() bool { return released.Load() == 1 })
+	testkit.WaitFor(t, "release", func() bool { return released.Load() == 1 })
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // benchPipelined sends b.N requests in pipelined batches of 64 over one real
@@ -11,7 +13,7 @@ import (
 // server spends per request (the client side does not allocate per request).
 func benchPipelined(b *testing.B, h Handler, req string, respLen int) {
 	s := startServer(b, h, func(o *Options) { o.Workers = 1 })
-	c := dial(b, s.Addr())
+	c := testkit.Dial(b, s.Addr())
 	const batch = 64
 	out := bytes.Repeat([]byte(req), batch)
 	in := make([]byte, respLen*batch)
@@ -44,7 +46,7 @@ func BenchmarkTinyRespond(b *testing.B) {
 // responseLen returns the length of one response to req (fixed for a fixed handler,
 // since the Date header has a fixed width).
 func responseLen(b *testing.B, addr, req string) int {
-	c := dial(b, addr)
+	c := testkit.Dial(b, addr)
 	c.Write([]byte(req + req))
 	buf := make([]byte, 64<<10)
 	total := 0

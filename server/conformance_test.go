@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // headKinds answers each path with a different kind of response, so that HEAD can be
@@ -48,22 +50,22 @@ func TestHeadNeverHasBody(t *testing.T) {
 	for _, path := range []string{"/stream", "/stream-trailer", "/end", "/respond", "/error", "/204", "/304"} {
 		for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
 			t.Run(path+" "+proto, func(t *testing.T) {
-				c := dial(t, s.Addr())
+				c := testkit.Dial(t, s.Addr())
 				keep := "Host: x\r\n"
 				if proto == "HTTP/1.0" {
 					keep = "Connection: keep-alive\r\n"
 				}
 				io.WriteString(c, "HEAD "+path+" "+proto+"\r\n"+keep+"\r\nGET /next "+proto+"\r\n"+keep+"\r\n")
 				br := bufio.NewReader(c)
-				resp := readResponse(t, br, "HEAD")
+				resp := testkit.ReadResponse(t, br, "HEAD")
 				if resp.Close {
 					t.Fatal("HEAD response closes the connection")
 				}
-				if b := body(t, resp); b != "" {
+				if b := testkit.Body(t, resp); b != "" {
 					t.Fatalf("HEAD body %q", b)
 				}
-				next := readResponse(t, br, "GET")
-				if got := body(t, next); got != "/next" {
+				next := testkit.ReadResponse(t, br, "GET")
+				if got := testkit.Body(t, next); got != "/next" {
 					t.Fatalf("response after HEAD: %d %q", next.StatusCode, got)
 				}
 			})
@@ -88,7 +90,7 @@ func TestHeadGoClientReusesConnection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := body(t, resp); got != "abc" {
+		if got := testkit.Body(t, resp); got != "abc" {
 			t.Fatalf("GET body %q", got)
 		}
 	}
@@ -117,9 +119,9 @@ func TestForbiddenTrailersRejected(t *testing.T) {
 			expectRejected(t, s.Addr(), "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"+name+"\r\n\r\n", 400)
 		})
 	}
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n")
-	if b := body(t, readResponse(t, bufio.NewReader(c), "POST")); b != "ok" {
+	if b := testkit.Body(t, testkit.ReadResponse(t, bufio.NewReader(c), "POST")); b != "ok" {
 		t.Fatalf("allowed trailer: body %q", b)
 	}
 	if names := <-got; names != "X-Checksum" {
@@ -137,10 +139,10 @@ func TestForbiddenResponseTrailersDropped(t *testing.T) {
 		c.WriteString("abc")
 		c.End()
 	}), nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp := readResponse(t, bufio.NewReader(c), "GET")
-	if b := body(t, resp); b != "abc" || resp.Trailer.Get("X-Sum") != "3" || resp.Trailer.Get("Content-Length") != "" {
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
+	if b := testkit.Body(t, resp); b != "abc" || resp.Trailer.Get("X-Sum") != "3" || resp.Trailer.Get("Content-Length") != "" {
 		t.Fatalf("body %q trailers %v", b, resp.Trailer)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -172,15 +173,15 @@ func TestDispatchH2VsHTTP1(t *testing.T) {
 		}
 		// HTTP/1.1, including a method that shares a prefix with the preface.
 		for _, method := range []string{"GET", "PRIX"} {
-			c := dial(t, l.Addr)
+			c := testkit.Dial(t, l.Addr)
 			send(c, method+" /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-			resp := readResponse(t, bufio.NewReader(c), method)
-			if got := body(t, resp); resp.StatusCode != 200 || got != "/hello" {
+			resp := testkit.ReadResponse(t, bufio.NewReader(c), method)
+			if got := testkit.Body(t, resp); resp.StatusCode != 200 || got != "/hello" {
 				t.Fatalf("slow=%v %s: %d %q", slow, method, resp.StatusCode, got)
 			}
 		}
 		// The preface and a first frame header.
-		c := dial(t, l.Addr)
+		c := testkit.Dial(t, l.Addr)
 		send(c, h2Preface+"abc")
 		br := bufio.NewReader(c)
 		// The handler answers each read with everything after the preface so far; the
@@ -204,13 +205,13 @@ func TestDispatchH2VsHTTP1(t *testing.T) {
 // after the sniff timeout.
 func TestDispatchUnconfiguredAndTimeout(t *testing.T) {
 	_, l := startDispatch(t, 200*time.Millisecond)
-	c := dial(t, l.Addr)
+	c := testkit.Dial(t, l.Addr)
 	io.WriteString(c, "\x16\x03\x01\x00\x05hello\r\n\r\n")
-	resp := readResponse(t, bufio.NewReader(c), "GET")
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
 	if resp.StatusCode != 400 {
 		t.Fatalf("TLS bytes to HTTP/1: status %d, want 400", resp.StatusCode)
 	}
-	c2 := dial(t, l.Addr)
+	c2 := testkit.Dial(t, l.Addr)
 	io.WriteString(c2, "PRI * HTTP/2")
 	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := c2.Read(make([]byte, 1)); err != io.EOF {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // heavy reports whether the full-size heavy tests run (GALE_HEAVY=1, set by the
@@ -94,11 +96,11 @@ func TestHeavyStreamingDownload(t *testing.T) {
 		size = 1 << 30
 	}
 	s := startServer(t, downloadHandler, func(o *Options) { o.Workers = 1 })
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
 	fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", size)
 	br := bufio.NewReaderSize(c, 64<<10)
-	resp := readResponse(t, br, "GET")
+	resp := testkit.ReadResponse(t, br, "GET")
 	if resp.ContentLength != size {
 		t.Fatalf("Content-Length %d", resp.ContentLength)
 	}
@@ -131,7 +133,7 @@ func TestHeavyStreamingUpload(t *testing.T) {
 		o.Workers = 1
 		o.Limits.MaxBodyBytes = 2 << 30
 	})
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
 	fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
 	buf := make([]byte, patternBlock)
@@ -141,9 +143,9 @@ func TestHeavyStreamingUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp := readResponse(t, bufio.NewReader(c), "POST")
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), "POST")
 	want := fmt.Sprintf("%d %s", size, hex.EncodeToString(patternSum(size)))
-	if got := body(t, resp); got != want {
+	if got := testkit.Body(t, resp); got != want {
 		t.Fatalf("upload: server saw %q, want %q", got, want)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // patternFile writes size pattern bytes to a temporary file and returns it open.
@@ -116,11 +118,11 @@ func TestShutdownFinishesQueuedResponse(t *testing.T) {
 	var downloads []download
 	// One download sent with sendfile, one through a FilePump (as over TLS).
 	for _, addr := range []string{s.Addr(), listenNoSendfile(t, s, fileHandler(f, size))} {
-		c := dial(t, addr)
-		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		c := testkit.Dial(t, addr)
+		c.SetReadBuffer(64 << 10)
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		br := bufio.NewReader(c)
-		resp := readResponse(t, br, "GET")
+		resp := testkit.ReadResponse(t, br, "GET")
 		if resp.ContentLength != size {
 			t.Fatalf("Content-Length %d", resp.ContentLength)
 		}
@@ -148,10 +150,10 @@ func TestShutdownFinishesQueuedResponse(t *testing.T) {
 // when shutdown starts; Shutdown does not wait for its idle timeout or the grace.
 func TestShutdownClosesIdleAtOnce(t *testing.T) {
 	s := newServer(t, echoPath, func(o *Options) { o.IdleTimeout = time.Hour })
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(c)
-	body(t, readResponse(t, br, "GET"))
+	testkit.Body(t, testkit.ReadResponse(t, br, "GET"))
 	done := shutdownAsync(t, s, time.Hour)
 	expectClosed(t, br)
 	if err := <-done; err != nil {
@@ -195,8 +197,8 @@ func TestPipelinedOutputBounded(t *testing.T) {
 func pipelineUnread(t *testing.T, s *Server, addr string, n, fileSize int, maxQueued *atomic.Int64) {
 	t.Helper()
 	in0 := s.Stats().BytesIn
-	c := dial(t, addr)
-	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	c := testkit.Dial(t, addr)
+	c.SetReadBuffer(16 << 10)
 	var reqs bytes.Buffer
 	for i := 0; i < n; i++ {
 		if i%10 == 0 {
@@ -209,11 +211,11 @@ func pipelineUnread(t *testing.T, s *Server, addr string, n, fileSize int, maxQu
 	go func() { _, err := c.Write(reqs.Bytes()); wrote <- err }()
 	// The server reads many requests (one read holds 32 KiB or more) before the
 	// client reads anything.
-	waitFor(t, "the server to read requests", func() bool { return s.Stats().BytesIn-in0 >= uint64(min(reqs.Len(), 32<<10)) })
+	testkit.WaitFor(t, "the server to read requests", func() bool { return s.Stats().BytesIn-in0 >= uint64(min(reqs.Len(), 32<<10)) })
 	br := bufio.NewReader(c)
 	for i := 0; i < n; i++ {
-		resp := readResponse(t, br, "GET")
-		got := body(t, resp)
+		resp := testkit.ReadResponse(t, br, "GET")
+		got := testkit.Body(t, resp)
 		if i%10 == 0 {
 			if want := fmt.Sprintf("/r%d", i); got != want {
 				t.Fatalf("response %d: %q, want %q", i, got, want)
@@ -228,18 +230,6 @@ func pipelineUnread(t *testing.T, s *Server, addr string, n, fileSize int, maxQu
 	hw := int64(s.Engine().HighWater())
 	if m := maxQueued.Load(); m > hw {
 		t.Fatalf("a request was parsed with %d bytes of output queued; high-water mark %d", m, hw)
-	}
-}
-
-// waitFor polls cond until it holds, failing after a deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -285,13 +275,13 @@ func TestSlowDownloadOutlivesIdleTimeout(t *testing.T) {
 		o.WriteTimeout = time.Second
 	})
 	for _, addr := range []string{s.Addr(), listenNoSendfile(t, s, fileHandler(f, size))} {
-		c := dial(t, addr)
+		c := testkit.Dial(t, addr)
 		c.SetDeadline(time.Now().Add(60 * time.Second))
-		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		c.SetReadBuffer(64 << 10)
 		br := bufio.NewReader(c)
 		for _, r := range []int64{rate, 1 << 40} { // throttled, then at full speed
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			resp := readResponse(t, br, "GET")
+			resp := testkit.ReadResponse(t, br, "GET")
 			if resp.ContentLength != size {
 				t.Fatalf("Content-Length %d", resp.ContentLength)
 			}
@@ -334,10 +324,10 @@ func TestStalledClientsReleased(t *testing.T) {
 		clients = 200
 	}
 	for i := 0; i < clients; i++ {
-		c := dial(t, s.Addr())
-		c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		c := testkit.Dial(t, s.Addr())
+		c.SetReadBuffer(16 << 10)
 		io.WriteString(c, reqs[i%len(reqs)])
 	}
-	waitFor(t, "every client to be accepted", func() bool { return s.Stats().Accepted == uint64(clients) })
-	waitFor(t, "stalled connections to be closed", func() bool { return s.Stats().Active == 0 })
+	testkit.WaitFor(t, "every client to be accepted", func() bool { return s.Stats().Accepted == uint64(clients) })
+	testkit.WaitFor(t, "stalled connections to be closed", func() bool { return s.Stats().Active == 0 })
 }

@@ -6,12 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // startServer runs h on 127.0.0.1:0 and shuts it down when the test ends.
@@ -44,17 +44,6 @@ func shutdownAtCleanup(t testing.TB, s *Server) {
 	})
 }
 
-func dial(t testing.TB, addr string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // echoPath answers with the request path, and with the body for POST.
 var echoPath = HandlerFunc(func(c *Ctx) {
 	if string(c.Request().Method) == "POST" {
@@ -65,25 +54,6 @@ var echoPath = HandlerFunc(func(c *Ctx) {
 	}
 	c.Respond(200, "text/plain", []byte(c.Request().Path))
 })
-
-func readResponse(t testing.TB, br *bufio.Reader, method string) *http.Response {
-	t.Helper()
-	resp, err := http.ReadResponse(br, &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("reading response: %v", err)
-	}
-	return resp
-}
-
-func body(t testing.TB, r *http.Response) string {
-	t.Helper()
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
-	return string(b)
-}
 
 // expectClosed asserts the server closes the connection (EOF or reset) after
 // whatever remains buffered.
@@ -104,12 +74,12 @@ func isReset(err error) bool {
 
 func TestKeepAliveReuse(t *testing.T) {
 	s := startServer(t, echoPath, nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	br := bufio.NewReader(c)
 	for i := 0; i < 5; i++ {
 		fmt.Fprintf(c, "GET /r%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
-		resp := readResponse(t, br, "GET")
-		if got := body(t, resp); got != fmt.Sprintf("/r%d", i) {
+		resp := testkit.ReadResponse(t, br, "GET")
+		if got := testkit.Body(t, resp); got != fmt.Sprintf("/r%d", i) {
 			t.Fatalf("request %d: body %q", i, got)
 		}
 		if resp.Close {
@@ -126,7 +96,7 @@ func TestKeepAliveReuse(t *testing.T) {
 
 func TestPipelined100InOrder(t *testing.T) {
 	s := startServer(t, echoPath, nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	var buf bytes.Buffer
 	for i := 0; i < 100; i++ {
 		if i%10 == 3 {
@@ -140,12 +110,12 @@ func TestPipelined100InOrder(t *testing.T) {
 	}
 	br := bufio.NewReader(c)
 	for i := 0; i < 100; i++ {
-		resp := readResponse(t, br, "GET")
+		resp := testkit.ReadResponse(t, br, "GET")
 		want := fmt.Sprintf("/p%d", i)
 		if i%10 == 3 {
 			want += fmt.Sprintf(":body%d", i)
 		}
-		if got := body(t, resp); got != want {
+		if got := testkit.Body(t, resp); got != want {
 			t.Fatalf("response %d: got %q want %q", i, got, want)
 		}
 	}
@@ -153,15 +123,15 @@ func TestPipelined100InOrder(t *testing.T) {
 
 func TestSlowHeaderTimeout(t *testing.T) {
 	s := startServer(t, echoPath, func(o *Options) { o.HeaderTimeout = 300 * time.Millisecond })
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	start := time.Now()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
 	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "GET")
+	resp := testkit.ReadResponse(t, br, "GET")
 	if resp.StatusCode != 408 {
 		t.Fatalf("status %d, want 408", resp.StatusCode)
 	}
-	body(t, resp)
+	testkit.Body(t, resp)
 	expectClosed(t, br)
 	if el := time.Since(start); el < 250*time.Millisecond || el > 5*time.Second {
 		t.Fatalf("closed after %v; header timeout is 300ms", el)
@@ -170,20 +140,20 @@ func TestSlowHeaderTimeout(t *testing.T) {
 
 func TestIdleTimeoutCloses(t *testing.T) {
 	s := startServer(t, echoPath, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(c)
-	body(t, readResponse(t, br, "GET"))
+	testkit.Body(t, testkit.ReadResponse(t, br, "GET"))
 	expectClosed(t, br)
 }
 
 func TestHalfClose(t *testing.T) {
 	s := startServer(t, echoPath, nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET /half HTTP/1.1\r\nHost: x\r\n\r\n")
-	c.(*net.TCPConn).CloseWrite()
+	c.CloseWrite()
 	br := bufio.NewReader(c)
-	if got := body(t, readResponse(t, br, "GET")); got != "/half" {
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != "/half" {
 		t.Fatalf("got %q", got)
 	}
 	expectClosed(t, br)
@@ -191,15 +161,15 @@ func TestHalfClose(t *testing.T) {
 
 func TestHTTP10CloseAndKeepAlive(t *testing.T) {
 	s := startServer(t, echoPath, nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
 	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "GET")
-	if body(t, resp) != "/k" || resp.Header.Get("Connection") != "keep-alive" {
+	resp := testkit.ReadResponse(t, br, "GET")
+	if testkit.Body(t, resp) != "/k" || resp.Header.Get("Connection") != "keep-alive" {
 		t.Fatalf("1.0 keep-alive not honoured: %v", resp.Header)
 	}
 	io.WriteString(c, "GET /c HTTP/1.0\r\n\r\n")
-	if got := body(t, readResponse(t, br, "GET")); got != "/c" {
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != "/c" {
 		t.Fatalf("got %q", got)
 	}
 	expectClosed(t, br)
@@ -265,11 +235,11 @@ func TestChunkedRequestAndTrailers(t *testing.T) {
 			c.End()
 		})
 	}), nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: v\r\n\r\n")
 	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "POST")
-	if got := body(t, resp); got != "hello world" {
+	resp := testkit.ReadResponse(t, br, "POST")
+	if got := testkit.Body(t, resp); got != "hello world" {
 		t.Fatalf("body %q", got)
 	}
 	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
@@ -282,7 +252,7 @@ func TestChunkedRequestAndTrailers(t *testing.T) {
 
 func TestExpectContinue(t *testing.T) {
 	s := startServer(t, echoPath, nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
 	br := bufio.NewReader(c)
 	line, err := br.ReadString('\n')
@@ -291,7 +261,7 @@ func TestExpectContinue(t *testing.T) {
 	}
 	br.ReadString('\n')
 	io.WriteString(c, "abc")
-	if got := body(t, readResponse(t, br, "POST")); got != "/e:abc" {
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "POST")); got != "/e:abc" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -303,7 +273,7 @@ func TestEarlyHints(t *testing.T) {
 		c.WriteInformational(103, &h)
 		c.Respond(200, "text/plain", []byte("ok"))
 	}), nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(c)
 	first, _ := br.ReadString('\n')
@@ -315,22 +285,22 @@ func TestEarlyHints(t *testing.T) {
 		t.Fatalf("link line %q", link)
 	}
 	br.ReadString('\n')
-	if got := body(t, readResponse(t, br, "GET")); got != "ok" {
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != "ok" {
 		t.Fatalf("got %q", got)
 	}
 }
 
 func TestHeadHasNoBody(t *testing.T) {
 	s := startServer(t, echoPath, nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "HEAD")
+	resp := testkit.ReadResponse(t, br, "HEAD")
 	if resp.ContentLength != 2 {
 		t.Fatalf("HEAD Content-Length %d, want 2", resp.ContentLength)
 	}
-	body(t, resp)
-	if got := body(t, readResponse(t, br, "GET")); got != "/g" {
+	testkit.Body(t, resp)
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != "/g" {
 		t.Fatalf("after HEAD got %q", got)
 	}
 }
@@ -346,7 +316,7 @@ func TestAsyncHandlerPipelined(t *testing.T) {
 			c.Post(func() { c.Respond(200, "text/plain", []byte(path)) })
 		}()
 	}), nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	var buf bytes.Buffer
 	for i := 0; i < 20; i++ {
 		fmt.Fprintf(&buf, "GET /a%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
@@ -354,7 +324,7 @@ func TestAsyncHandlerPipelined(t *testing.T) {
 	c.Write(buf.Bytes())
 	br := bufio.NewReader(c)
 	for i := 0; i < 20; i++ {
-		if got := body(t, readResponse(t, br, "GET")); got != fmt.Sprintf("/a%d", i) {
+		if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != fmt.Sprintf("/a%d", i) {
 			t.Fatalf("response %d: %q", i, got)
 		}
 	}
@@ -376,10 +346,10 @@ func TestClientResetMidResponse(t *testing.T) {
 		}
 		pump()
 	}), nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	io.ReadFull(c, make([]byte, 100<<10))
-	c.(*net.TCPConn).SetLinger(0)
+	c.SetLinger(0)
 	c.Close()
 	select {
 	case <-closed:
@@ -387,9 +357,9 @@ func TestClientResetMidResponse(t *testing.T) {
 		t.Fatal("server did not notice the reset")
 	}
 	// The server keeps serving.
-	c2 := dial(t, s.Addr())
+	c2 := testkit.Dial(t, s.Addr())
 	io.WriteString(c2, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	resp := readResponse(t, bufio.NewReader(c2), "GET")
+	resp := testkit.ReadResponse(t, bufio.NewReader(c2), "GET")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -399,16 +369,16 @@ func TestClientResetMidResponse(t *testing.T) {
 // and is followed by the server closing the connection.
 func expectRejected(t *testing.T, addr, req string, status int) {
 	t.Helper()
-	c := dial(t, addr)
+	c := testkit.Dial(t, addr)
 	io.WriteString(c, req)
 	br := bufio.NewReader(c)
-	resp := readResponse(t, br, "GET")
+	resp := testkit.ReadResponse(t, br, "GET")
 	if resp.StatusCode != status {
 		t.Fatalf("status %d, want %d", resp.StatusCode, status)
 	}
 	if !resp.Close {
 		t.Fatal("error response does not say Connection: close")
 	}
-	body(t, resp)
+	testkit.Body(t, resp)
 	expectClosed(t, br)
 }

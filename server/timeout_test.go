@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestResponseTimeoutAnswers504: a handler that returns without ending its response
@@ -21,14 +23,14 @@ func TestResponseTimeoutAnswers504(t *testing.T) {
 		"GET /forgotten HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST /forgotten HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
 	} {
-		c := dial(t, s.Addr())
+		c := testkit.Dial(t, s.Addr())
 		io.WriteString(c, req)
 		br := bufio.NewReader(c)
-		resp := readResponse(t, br, "GET")
+		resp := testkit.ReadResponse(t, br, "GET")
 		if resp.StatusCode != 504 || !resp.Close {
 			t.Fatalf("status %d close %v, want 504 and close", resp.StatusCode, resp.Close)
 		}
-		body(t, resp)
+		testkit.Body(t, resp)
 		expectClosed(t, br)
 	}
 }
@@ -40,9 +42,9 @@ func TestResponseTimeoutClosesStalledStream(t *testing.T) {
 		c.WriteHeader(200)
 		c.WriteString("partial")
 	}), func(o *Options) { o.ResponseTimeout = 200 * time.Millisecond })
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp := readResponse(t, bufio.NewReader(c), "GET")
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
 	b, err := io.ReadAll(resp.Body)
 	if err == nil || string(b) != "partial" {
 		t.Fatalf("want truncated body \"partial\" with an error, got %q, %v", b, err)
@@ -71,10 +73,10 @@ func TestResponseTimeoutSparesProgress(t *testing.T) {
 			}
 		}()
 	}), func(o *Options) { o.ResponseTimeout = 500 * time.Millisecond })
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp := readResponse(t, bufio.NewReader(c), "GET")
-	if got := body(t, resp); got != strings.Repeat("x", pieces) {
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
+	if got := testkit.Body(t, resp); got != strings.Repeat("x", pieces) {
 		t.Fatalf("body %q", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // pathFileHandler answers /file with the file at path through SendFile (the fd is
@@ -61,12 +63,12 @@ func TestFilePumpSendsFileByteExact(t *testing.T) {
 	h := pathFileHandler(t, path, &released)
 	s := startServer(t, h, nil)
 	addr := listenNoSendfile(t, s, h)
-	c := dial(t, addr)
+	c := testkit.Dial(t, addr)
 	io.WriteString(c, "GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n"+
 		"GET /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	br := bufio.NewReader(c)
 	for i, want := range [][]byte{content, []byte("small"), content} {
-		resp := readResponse(t, br, "GET")
+		resp := testkit.ReadResponse(t, br, "GET")
 		got, err := io.ReadAll(resp.Body)
 		if err != nil {
 			t.Fatalf("response %d: %v", i, err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // upperEcho is a stand-in for WebSocket or a tunnel: it answers every byte with its
@@ -71,11 +72,11 @@ func TestUpgradeReparentsMidStream(t *testing.T) {
 			echo := &upperEcho{closed: make(chan struct{})}
 			errs := make(chan error, 1)
 			s := startServer(t, upgradeHandler(t, echo, async, errs), nil)
-			c := dial(t, s.Addr())
+			c := testkit.Dial(t, s.Addr())
 			// A plain request first: the connection is HTTP until the upgrade.
 			io.WriteString(c, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"+upgradeReq+"early bytes GET / HTTP/1.1\r\n\r\n")
 			br := bufio.NewReader(c)
-			if resp := readResponse(t, br, "GET"); body(t, resp) != "plain" {
+			if resp := testkit.ReadResponse(t, br, "GET"); testkit.Body(t, resp) != "plain" {
 				t.Fatal("plain request not served")
 			}
 			if err := <-errs; err != nil {
@@ -115,13 +116,13 @@ func TestUpgradeRefusedDuringBody(t *testing.T) {
 		got <- c.Upgrade(echo)
 		c.ReadBody(func(b []byte) { c.Respond(200, "text/plain", b) })
 	}), nil)
-	c := dial(t, s.Addr())
+	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
 	if err := <-got; !errors.Is(err, ErrUpgradeBody) {
 		t.Fatalf("Upgrade during body: %v, want ErrUpgradeBody", err)
 	}
 	io.WriteString(c, "abcde")
-	if resp := readResponse(t, bufio.NewReader(c), "POST"); body(t, resp) != "abcde" {
+	if resp := testkit.ReadResponse(t, bufio.NewReader(c), "POST"); testkit.Body(t, resp) != "abcde" {
 		t.Fatal("exchange unusable after a refused Upgrade")
 	}
 	if echo.opened.Load() != 0 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 )
 
@@ -39,41 +40,6 @@ func startGale(t *testing.T, h *Handler) string {
 	return "http://" + srv.Addr()
 }
 
-// curl runs curl with args and returns the response head (-D) and body.
-func curl(t *testing.T, args ...string) (head, body string) {
-	t.Helper()
-	dir := t.TempDir()
-	hf, bf := filepath.Join(dir, "head"), filepath.Join(dir, "body")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	all := append([]string{"-sS", "--max-time", "20", "-D", hf, "-o", bf}, args...)
-	out, err := exec.CommandContext(ctx, "curl", all...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("curl %v: %v\n%s", args, err, out)
-	}
-	h, _ := os.ReadFile(hf)
-	b, _ := os.ReadFile(bf)
-	return string(h), string(b)
-}
-
-func headField(head, name string) string {
-	for l := range strings.SplitSeq(head, "\r\n") {
-		if n, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(n, name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func statusOf(head string) string {
-	line, _, _ := strings.Cut(head, "\r\n")
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		return ""
-	}
-	return f[1]
-}
-
 func TestSocketCurl(t *testing.T) {
 	root := t.TempDir()
 	big := bigContent(5 << 20)
@@ -95,61 +61,61 @@ func TestSocketCurl(t *testing.T) {
 	h := newHandler(t, Options{Root: root, Browse: true, CacheControl: "public, max-age=60"})
 	base := startGale(t, h)
 
-	head, body := curl(t, base+"/small.txt")
-	if statusOf(head) != "200" || body != "0123456789" || headField(head, "Content-Length") != "10" ||
-		headField(head, "Cache-Control") != "public, max-age=60" || headField(head, "Date") == "" {
+	head, body := testkit.Curl(t, base+"/small.txt")
+	if testkit.StatusOf(head) != "200" || body != "0123456789" || testkit.HeadField(head, "Content-Length") != "10" ||
+		testkit.HeadField(head, "Cache-Control") != "public, max-age=60" || testkit.HeadField(head, "Date") == "" {
 		t.Fatalf("small file:\n%s%q", head, body)
 	}
-	etag := headField(head, "ETag")
+	etag := testkit.HeadField(head, "ETag")
 
-	head, body = curl(t, base+"/big.bin")
-	if statusOf(head) != "200" || sha256.Sum256([]byte(body)) != sha256.Sum256([]byte(big)) {
-		t.Fatalf("big file: %s, %d bytes", statusOf(head), len(body))
+	head, body = testkit.Curl(t, base+"/big.bin")
+	if testkit.StatusOf(head) != "200" || sha256.Sum256([]byte(body)) != sha256.Sum256([]byte(big)) {
+		t.Fatalf("big file: %s, %d bytes", testkit.StatusOf(head), len(body))
 	}
-	head, _ = curl(t, "-I", base+"/big.bin")
-	if statusOf(head) != "200" || headField(head, "Content-Length") != "5242880" {
+	head, _ = testkit.Curl(t, "-I", base+"/big.bin")
+	if testkit.StatusOf(head) != "200" || testkit.HeadField(head, "Content-Length") != "5242880" {
 		t.Fatalf("HEAD:\n%s", head)
 	}
-	head, body = curl(t, "-r", "1000-1999", base+"/big.bin")
-	if statusOf(head) != "206" || body != big[1000:2000] || headField(head, "Content-Range") != "bytes 1000-1999/5242880" {
+	head, body = testkit.Curl(t, "-r", "1000-1999", base+"/big.bin")
+	if testkit.StatusOf(head) != "206" || body != big[1000:2000] || testkit.HeadField(head, "Content-Range") != "bytes 1000-1999/5242880" {
 		t.Fatalf("range:\n%s", head)
 	}
-	head, body = curl(t, "-r", "0-9,4000000-4000009", base+"/big.bin")
-	if statusOf(head) != "206" || !strings.HasPrefix(headField(head, "Content-Type"), "multipart/byteranges; boundary=") ||
+	head, body = testkit.Curl(t, "-r", "0-9,4000000-4000009", base+"/big.bin")
+	if testkit.StatusOf(head) != "206" || !strings.HasPrefix(testkit.HeadField(head, "Content-Type"), "multipart/byteranges; boundary=") ||
 		!strings.Contains(body, big[:10]) || !strings.Contains(body, big[4000000:4000010]) {
 		t.Fatalf("multipart:\n%s%q", head, body)
 	}
-	head, _ = curl(t, "-r", "9000000-", base+"/big.bin")
-	if statusOf(head) != "416" || headField(head, "Content-Range") != "bytes */5242880" {
+	head, _ = testkit.Curl(t, "-r", "9000000-", base+"/big.bin")
+	if testkit.StatusOf(head) != "416" || testkit.HeadField(head, "Content-Range") != "bytes */5242880" {
 		t.Fatalf("416:\n%s", head)
 	}
-	head, body = curl(t, "-H", "If-None-Match: "+etag, base+"/small.txt")
-	if statusOf(head) != "304" || body != "" || headField(head, "ETag") != etag {
+	head, body = testkit.Curl(t, "-H", "If-None-Match: "+etag, base+"/small.txt")
+	if testkit.StatusOf(head) != "304" || body != "" || testkit.HeadField(head, "ETag") != etag {
 		t.Fatalf("304:\n%s%q", head, body)
 	}
-	head, body = curl(t, "--compressed", "-H", "Accept-Encoding: gzip", base+"/app.js")
-	if headField(head, "Content-Encoding") != "gzip" || headField(head, "Vary") != "Accept-Encoding" ||
+	head, body = testkit.Curl(t, "--compressed", "-H", "Accept-Encoding: gzip", base+"/app.js")
+	if testkit.HeadField(head, "Content-Encoding") != "gzip" || testkit.HeadField(head, "Vary") != "Accept-Encoding" ||
 		body != strings.Repeat("console.log('x');\n", 500) {
 		t.Fatalf("gzip variant:\n%s", head)
 	}
-	head, _ = curl(t, base+"/docs?x=1")
-	if statusOf(head) != "301" || headField(head, "Location") != "/docs/?x=1" {
+	head, _ = testkit.Curl(t, base+"/docs?x=1")
+	if testkit.StatusOf(head) != "301" || testkit.HeadField(head, "Location") != "/docs/?x=1" {
 		t.Fatalf("redirect:\n%s", head)
 	}
-	head, body = curl(t, "-H", "Accept: application/json", base+"/docs/")
-	if statusOf(head) != "200" || !strings.Contains(body, `"name":"a.txt"`) {
+	head, body = testkit.Curl(t, "-H", "Accept: application/json", base+"/docs/")
+	if testkit.StatusOf(head) != "200" || !strings.Contains(body, `"name":"a.txt"`) {
 		t.Fatalf("JSON listing:\n%s%s", head, body)
 	}
-	head, _ = curl(t, "--path-as-is", base+"/../../../../etc/passwd")
-	if statusOf(head) != "400" {
+	head, _ = testkit.Curl(t, "--path-as-is", base+"/../../../../etc/passwd")
+	if testkit.StatusOf(head) != "400" {
 		t.Fatalf("traversal:\n%s", head)
 	}
-	head, _ = curl(t, base+"/%2e%2e/%2e%2e/etc/passwd")
-	if statusOf(head) != "400" {
+	head, _ = testkit.Curl(t, base+"/%2e%2e/%2e%2e/etc/passwd")
+	if testkit.StatusOf(head) != "400" {
 		t.Fatalf("encoded traversal:\n%s", head)
 	}
-	head, _ = curl(t, "-X", "POST", base+"/small.txt")
-	if statusOf(head) != "405" || headField(head, "Allow") != "GET, HEAD" {
+	head, _ = testkit.Curl(t, "-X", "POST", base+"/small.txt")
+	if testkit.StatusOf(head) != "405" || testkit.HeadField(head, "Allow") != "GET, HEAD" {
 		t.Fatalf("POST:\n%s", head)
 	}
 }
@@ -162,8 +128,8 @@ func TestSocketKeepAlive(t *testing.T) {
 	writeTree(t, root, map[string]string{"small.txt": "0123456789", "big.bin": bigContent(1 << 20), "d/x": "x"})
 	h := newHandler(t, Options{Root: root})
 	base := startGale(t, h)
-	head, _ := curl(t, base+"/small.txt")
-	etag := headField(head, "ETag")
+	head, _ := testkit.Curl(t, base+"/small.txt")
+	etag := testkit.HeadField(head, "ETag")
 
 	requests := [][]string{
 		{base + "/small.txt"},
@@ -235,8 +201,8 @@ func TestSocketFileShrinks(t *testing.T) {
 	if err == nil || fi.Size() >= 64<<20 {
 		t.Fatalf("curl finished without error after truncation: %v, %d bytes", err, fi.Size())
 	}
-	head, body := curl(t, base+"/small.txt")
-	if statusOf(head) != "200" || body != "ok" {
+	head, body := testkit.Curl(t, base+"/small.txt")
+	if testkit.StatusOf(head) != "200" || body != "ok" {
 		t.Fatalf("server unusable after a shrunk file:\n%s", head)
 	}
 }

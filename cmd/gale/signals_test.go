@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // kill sends sig to this process; the signals are registered by the code
@@ -77,17 +78,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestServeReloadsOnSIGHUP runs gale serve with a fake server, and checks
 // that on SIGHUP an invalid file is logged with its position and not
 // applied, while a valid one reaches the server through config.Reloads.
@@ -115,7 +105,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 
 	writeFile(t, dir, "gale.yaml", "workers: none\n"+goodConfig)
 	kill(t, syscall.SIGHUP)
-	waitFor(t, "the invalid reload to be logged", func() bool { return strings.Contains(stderr.String(), "reload failed") })
+	testkit.WaitFor(t, "the invalid reload to be logged", func() bool { return strings.Contains(stderr.String(), "reload failed") })
 	want := file + `:1:10: workers: expected a positive integer or \"auto\", got \"none\"`
 	if !strings.Contains(stderr.String(), want) {
 		t.Errorf("log lacks %s:\n%s", want, stderr)
