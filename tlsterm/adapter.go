@@ -35,6 +35,7 @@ var errHandshakeClosed = errors.New("tlsterm: connection closed during the hands
 // ciphertext on the engine connection at once.
 type recordConn struct {
 	ec     *engine.Conn
+	sink   func(b []byte) // tests only: takes every write instead of ec (copy b to keep it)
 	local  net.Addr
 	remote net.Addr
 
@@ -55,8 +56,10 @@ var _ net.Conn = (*recordConn)(nil)
 
 func newRecordConn(ec *engine.Conn, cpu *cpuTokens) *recordConn {
 	r := &recordConn{ec: ec, ready: make(chan struct{}, 1), cpu: cpu}
-	r.local = net.TCPAddrFromAddrPort(ec.LocalAddr())
-	r.remote = net.TCPAddrFromAddrPort(ec.RemoteAddr())
+	if ec != nil {
+		r.local = net.TCPAddrFromAddrPort(ec.LocalAddr())
+		r.remote = net.TCPAddrFromAddrPort(ec.RemoteAddr())
+	}
 	return r
 }
 
@@ -127,6 +130,10 @@ func (r *recordConn) Read(b []byte) (int, error) {
 // Write queues ciphertext on the engine connection: at once on the loop, or
 // posted to it from the handshake goroutine (posts keep their order).
 func (r *recordConn) Write(b []byte) (int, error) {
+	if r.sink != nil {
+		r.sink(b)
+		return len(b), nil
+	}
 	if r.onLoop {
 		if err := r.ec.Write(b); err != nil {
 			return 0, err
