@@ -96,6 +96,8 @@ type Server struct {
 	Listen []string `yaml:"listen"`
 	// Routes are tried in order; the first that matches handles the request.
 	Routes []Route `yaml:"routes"`
+	// TLS, when set, terminates TLS on every listen address (docs/tls.md).
+	TLS *TLS `yaml:"tls,omitempty"`
 }
 
 // Route pairs a match with exactly one action. Action fields are pointers

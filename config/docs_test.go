@@ -59,7 +59,10 @@ func fullSchema() *Config {
 	r := Route{Respond: &Respond{}, Static: &Static{}}
 	r.Respond.SetDefaults()
 	r.Static.SetDefaults()
-	c.Servers = []Server{{Routes: []Route{r}}}
+	tl := &TLS{}
+	tl.SetDefaults()
+	tl.Certificates = []Certificate{{}}
+	c.Servers = []Server{{Routes: []Route{r}, TLS: tl}}
 	return c
 }
 
