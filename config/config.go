@@ -101,6 +101,8 @@ type Server struct {
 	// ProtoH2C for HTTP/2 over cleartext TCP by prior knowledge (RFC 9113 §3.3), told
 	// apart from HTTP/1 by the connection preface when both are listed. Default [http1].
 	Protocols []string `yaml:"protocols"`
+	// TLS, when set, terminates TLS on every listen address (docs/tls.md).
+	TLS *TLS `yaml:"tls,omitempty"`
 }
 
 // Values of Server.Protocols.

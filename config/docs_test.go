@@ -62,6 +62,10 @@ func fullSchema() *Config {
 	var s Server
 	s.SetDefaults()
 	s.Routes = []Route{r}
+	tl := &TLS{}
+	tl.SetDefaults()
+	tl.Certificates = []Certificate{{}}
+	s.TLS = tl
 	c.Servers = []Server{s}
 	return c
 }

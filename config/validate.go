@@ -185,9 +185,20 @@ func (v *validator) servers(servers []Server) {
 		if len(s.Listen) == 0 {
 			v.errorf(joinPath(sp, "listen"), "at least one listen address is required")
 		}
+		addrs, paths := s.Listen, make([]string, 0, len(s.Listen))
+		for j := range s.Listen {
+			paths = append(paths, fmt.Sprintf("%s.listen[%d]", sp, j))
+		}
+		if s.TLS != nil {
+			v.tls(sp, s.TLS)
+			addrs = append(slices.Clip(addrs), s.TLS.RedirectHTTP...)
+			for j := range s.TLS.RedirectHTTP {
+				paths = append(paths, fmt.Sprintf("%s.tls.redirect_http[%d]", sp, j))
+			}
+		}
 	listens:
-		for j, addr := range s.Listen {
-			lp := fmt.Sprintf("%s.listen[%d]", sp, j)
+		for j, addr := range addrs {
+			lp := paths[j]
 			ap, err := listenaddr.Resolve(addr)
 			if err != nil {
 				v.errorf(lp, "%v", err)

@@ -63,6 +63,11 @@ func (c *Conn) SetContext(v any) { c.ctx = v }
 // closed at the end of this loop iteration.
 func (c *Conn) Closed() bool { return c.flags&(fClosed|fBroken) != 0 }
 
+// ReadPaused reports whether reading is stopped: by PauseRead, by CloseAfterFlush,
+// or because queued output is above the high-water mark. A protocol layer that
+// holds decrypted input for another handler (TLS) delivers none of it meanwhile.
+func (c *Conn) ReadPaused() bool { return c.flags&(fPaused|fHiPaused) != 0 }
+
 // Pending reports whether any output, in memory or from files, is still queued.
 func (c *Conn) Pending() bool { return c.out != nil && len(c.out.segs) > 0 }
 

@@ -105,6 +105,12 @@ type connHandler struct {
 	// noSendfile makes every connection send files through a FilePump (pread in
 	// chunks) instead of sendfile(2), as an encrypted stream must. Immutable.
 	noSendfile bool
+	// parent, when set, is the plain handler whose handler box this one serves
+	// (HTTP1Over). Immutable.
+	parent *connHandler
+	// layer returns the Layer a connection's bytes pass through (HTTP1Over), nil
+	// for plain connections. Immutable.
+	layer func(ec *engine.Conn) Layer
 }
 
 var (
@@ -121,8 +127,10 @@ func (h *connHandler) OnOpen(ec *engine.Conn) {
 	// no progress for that long.
 	ec.SetWriteTimeout(h.srv.opts.WriteTimeout)
 	cn.timed = true
-	if h.noSendfile {
-		cn.openPump(ec)
+	if h.layer != nil {
+		cn.openPump(ec, h.layer(ec))
+	} else if h.noSendfile {
+		cn.openPump(ec, ec)
 	}
 }
 
@@ -273,7 +281,7 @@ func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
 		cn.state = stWait
 		ec.CancelTimeout()
 	}
-	cn.ch.handler.Load().h.ServeGale(c)
+	cn.ch.box().h.ServeGale(c)
 	if !c.ended && cn.cur == c && !ec.Closed() {
 		c.detach()
 		c.awaitHandler()
@@ -311,7 +319,7 @@ func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 		}
 		// Read and drop the rest of the body, then finish.
 		if c.detached {
-			ec.ResumeRead()
+			cn.resumeRead(ec)
 		}
 		return
 	}
@@ -352,8 +360,8 @@ func (cn *conn) finish(ec *engine.Conn) {
 	} else {
 		ec.SetTimeout(cn.ls.srv.opts.IdleTimeout)
 	}
-	if detached || ec.Unread() > 0 {
-		ec.ResumeRead()
+	if detached || cn.unread(ec) > 0 {
+		cn.resumeRead(ec)
 	}
 }
 
@@ -365,9 +373,9 @@ func (cn *conn) reject(ec *engine.Conn, err error) {
 	if errors.As(err, &pe) {
 		status, reason = pe.Status, pe.Reason
 	}
-	cn.ls.writeError(ec, status, reason)
+	cn.ls.writeError(cn, ec, status, reason)
 	cn.closing = true
-	ec.CloseAfterFlush(true)
+	cn.closeFlushed(ec, true)
 }
 
 // bodyError handles a malformed or oversized request body.
@@ -389,7 +397,7 @@ func (cn *conn) bodyError(ec *engine.Conn, err error) {
 }
 
 // writeError writes a complete small error response outside any Ctx.
-func (ls *loopState) writeError(ec *engine.Conn, status int, reason string) {
+func (ls *loopState) writeError(cn *conn, ec *engine.Conn, status int, reason string) {
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
 	b = http1.AppendDateAt(b, ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)
@@ -402,7 +410,7 @@ func (ls *loopState) writeError(ec *engine.Conn, status int, reason string) {
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, msg...)
 	b = append(b, '\n')
-	ec.Write(b)
+	cn.writeRaw(ec, b)
 	ls.scratch = b
 }
 
@@ -413,7 +421,7 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 		cn.cur.onEOF()
 	}
 	if cn.cur == nil {
-		ec.CloseAfterFlush(true)
+		cn.closeFlushed(ec, true)
 		return
 	}
 	if cn.state == stBody {
@@ -445,7 +453,7 @@ func (h *connHandler) OnFlushed(ec *engine.Conn) {
 	}
 	if cn.held {
 		cn.held = false
-		ec.ResumeRead()
+		cn.resumeRead(ec)
 	}
 	if !cn.partial {
 		ec.SetTimeout(h.srv.opts.IdleTimeout)
@@ -467,8 +475,8 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	switch {
 	case cn.cur == nil && cn.partial:
 		// A partial head (a slow client): answer 408 and close.
-		cn.ls.writeError(ec, 408, "request head not received in time")
-		ec.CloseAfterFlush(true)
+		cn.ls.writeError(cn, ec, 408, "request head not received in time")
+		cn.closeFlushed(ec, true)
 	case cn.cur == nil:
 		ec.Close(nil) // idle keep-alive connection
 	case cn.state == stBody && !cn.cur.headSent:

@@ -174,7 +174,7 @@ func (c *Ctx) OnBody(f func(p []byte, end bool)) {
 	}
 	c.continue100()
 	if c.detached {
-		c.ec.ResumeRead()
+		c.cn.resumeRead(c.ec)
 	}
 }
 
@@ -198,7 +198,7 @@ func (c *Ctx) PauseBody() {
 // ResumeBody restarts body delivery.
 func (c *Ctx) ResumeBody() {
 	c.bodyPaused = false
-	c.ec.ResumeRead()
+	c.cn.resumeRead(c.ec)
 }
 
 func (c *Ctx) continue100() {

@@ -88,6 +88,11 @@ type Dispatch struct {
 	TLS engine.Handler
 	// Proxy receives connections that start with a PROXY protocol v1 or v2 header.
 	Proxy engine.Handler
+	// Plain, when set, serves the connections whose first bytes are plain HTTP/1
+	// (and those of a recognized protocol without a handler) instead of HTTP1,
+	// which still serves the streams a layer hands over (ForALPN, HTTP1Over): a
+	// TLS-only port answers plain requests with an error or a redirect.
+	Plain Handler
 	// SniffTimeout bounds the wait for enough bytes to decide (default: the server's
 	// HeaderTimeout). A connection still undecided then is closed.
 	SniffTimeout time.Duration
@@ -98,6 +103,7 @@ type Dispatch struct {
 // input). Immutable after ListenDispatch.
 type dispatcher struct {
 	http1   *connHandler
+	plain   *connHandler                     // Dispatch.Plain, nil when unset
 	by      [ProtoProxyV2 + 1]engine.Handler // index: Protocol; nil entries go to http1
 	timeout time.Duration
 	sniffs  atomic.Int64 // OnData calls that looked at bytes, for tests
@@ -142,6 +148,10 @@ func (s *Server) newDispatcher(d Dispatch) (*dispatcher, error) {
 	if dp.timeout <= 0 {
 		dp.timeout = s.opts.HeaderTimeout
 	}
+	if d.Plain != nil {
+		dp.plain = &connHandler{srv: s}
+		dp.plain.handler.Store(&handlerBox{d.Plain})
+	}
 	dp.by[ProtoH2], dp.by[ProtoTLS] = d.H2, d.TLS
 	if h2, ok := d.H2.(*HTTP2); ok {
 		h2.linkHandler(&ch.handler)
@@ -184,6 +194,9 @@ func (d *dispatcher) OnData(ec *engine.Conn, in []byte) int {
 	h := d.by[p]
 	if h == nil {
 		h = d.http1
+		if d.plain != nil {
+			h = d.plain
+		}
 	}
 	ec.CancelTimeout()
 	ec.SetHandler(h)

@@ -55,7 +55,8 @@ func (c *Ctx) Logger() *slog.Logger { return c.cn.ls.srv.opts.Logger }
 // and it is allowed while a request body is still arriving (its unread bytes then
 // reach h). Upgrade is the call for protocols written on the loop; Hijack serves
 // adapters whose handlers want the raw connection. It fails with ErrConnClosed,
-// ErrEnded, or ErrHeadSent once the response head was written.
+// ErrEnded, or ErrHeadSent once the response head was written, and with ErrLayered
+// on a connection under a protocol layer (TLS).
 func (c *Ctx) Hijack(h engine.Handler) error {
 	switch {
 	case c.closed || c.ec.Closed():
@@ -64,6 +65,8 @@ func (c *Ctx) Hijack(h engine.Handler) error {
 		return ErrEnded
 	case c.headSent:
 		return ErrHeadSent
+	case c.cn.lower() != nil:
+		return ErrLayered
 	}
 	c.letGo(h)
 	return nil

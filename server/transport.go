@@ -259,14 +259,14 @@ func (c *Ctx) sendFile(fd int, off, n int64, release func()) {
 	c.ec.SendFile(fd, off, n, release)
 }
 
-// openPump gives cn a FilePump over ec (for a stream that cannot sendfile). The pump
+// openPump gives cn a FilePump over s, ec itself or its Layer (for a stream that cannot sendfile). The pump
 // keeps the low-water mark plus one chunk queued, below the high-water mark.
-func (cn *conn) openPump(ec *engine.Conn) {
+func (cn *conn) openPump(ec *engine.Conn, s Stream) {
 	ls := cn.ls
 	if ls.pumps == nil {
 		ls.pumps = map[*conn]*FilePump{}
 	}
-	p := NewFilePump(ec, ls.srv.eng.LowWater()+PumpChunk, ec.Close)
+	p := NewFilePump(s, ls.srv.eng.LowWater()+PumpChunk, ec.Close)
 	p.Read = &ls.fileReadBytes
 	ls.pumps[cn] = p
 	cn.pumped = true
@@ -296,13 +296,18 @@ func (cn *conn) pumpPending() bool { return cn.pumped && cn.ls.pumps[cn].Pending
 func (cn *conn) closeAfterOutput(ec *engine.Conn, bodyLeft bool) {
 	if cn.pumped {
 		if p := cn.ls.pumps[cn]; p.Pending() {
-			p.WhenDone(func() { closeFlushed(ec, bodyLeft) })
+			p.WhenDone(func() { cn.closeFlushed(ec, bodyLeft) })
 			return
 		}
 	}
-	closeFlushed(ec, bodyLeft)
+	cn.closeFlushed(ec, bodyLeft)
 }
 
 // closeFlushed closes ec once its output is sent, lingering when the client may
-// still be sending a body nobody read.
-func closeFlushed(ec *engine.Conn, bodyLeft bool) { ec.CloseAfterFlush(bodyLeft) }
+// still be sending a body nobody read; a layer first ends its own output.
+func (cn *conn) closeFlushed(ec *engine.Conn, linger bool) {
+	if l := cn.lower(); l != nil {
+		l.CloseNotify()
+	}
+	ec.CloseAfterFlush(linger)
+}

@@ -32,7 +32,8 @@ var ErrUpgradeBusy = errors.New("server: Upgrade while earlier output is still b
 //
 // It fails with ErrConnClosed or ErrEnded when there is nothing to upgrade, and with
 // ErrUpgradeBody while a request body is still being received, and with
-// ErrUpgradeBusy while the file pump still holds earlier output.
+// ErrUpgradeBusy while the file pump still holds earlier output, and with
+// ErrLayered on a connection under a protocol layer (TLS).
 func (c *Ctx) Upgrade(h engine.Handler) error {
 	switch {
 	case c.closed || c.ec.Closed():
@@ -41,6 +42,8 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 		return ErrEnded
 	case c.hasBody && !c.bodyDone:
 		return ErrUpgradeBody
+	case c.cn.lower() != nil:
+		return ErrLayered
 	case c.cn.pumped && c.cn.ls.pumps[c.cn].Pending():
 		return ErrUpgradeBusy
 	}

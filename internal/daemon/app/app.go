@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // App is a running configuration: one server (one set of event loops) with a
@@ -24,7 +26,9 @@ type App struct {
 	mu        sync.Mutex // guards cfg and listeners during reload
 	cfg       *config.Config
 	srv       *server.Server
-	listeners map[string]*server.Listener // configured address -> listener
+	listeners map[string]*server.Listener    // configured address -> listener
+	terms     map[string]*tlsterm.Terminator // TLS address -> its terminator; guarded by mu
+	pool      *tlsterm.Pool                  // handshakes of every TLS listener
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -48,9 +52,24 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if err != nil {
 		return nil, err
 	}
-	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{}}
+	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{},
+		terms: map[string]*tlsterm.Terminator{}, pool: tlsterm.NewPool(0, 0, 0)}
+	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	for _, addr := range sortedKeys(redirects) {
+		l, err := opts.listenHTTP1(srv, addr, redirects[addr])
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return nil, err
+		}
+		a.listeners[addr] = l
+	}
 	for _, addr := range sortedKeys(routers) {
-		l, err := opts.listen(srv, addr, routers[addr])
+		var l *server.Listener
+		if t := tlsAt[addr]; t != nil {
+			l, err = a.listenTLS(addr, t, routers[addr])
+		} else {
+			l, err = opts.listen(srv, addr, routers[addr])
+		}
 		if err != nil {
 			srv.Shutdown(context.Background())
 			return nil, err
@@ -115,24 +134,62 @@ func (a *App) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	// Certificates load before anything changes: a file that fails keeps the
+	// running configuration (Validate has reported it with its position already).
+	tlsConfs := map[string]*tls.Config{}
+	for addr, t := range tlsAt {
+		c, err := tlsConfig(t)
+		if err != nil {
+			return fmt.Errorf("reload: %s: %w", addr, err)
+		}
+		tlsConfs[addr] = c
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, addr := range sortedKeys(routers) {
+	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue
 		}
-		var none Options
-		l, err := none.listen(a.srv, addr, routers[addr])
+		l, err := a.srv.ListenHandler(addr, redirects[addr])
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}
 		a.listeners[addr] = l
+	}
+	for _, addr := range sortedKeys(routers) {
+		if _, ok := a.listeners[addr]; ok {
+			continue
+		}
+		var l *server.Listener
+		var err error
+		if t := tlsAt[addr]; t != nil {
+			l, err = a.listenTLS(addr, t, routers[addr])
+		} else {
+			var none Options
+			l, err = none.listen(a.srv, addr, routers[addr])
+		}
+		if err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		a.listeners[addr] = l
+	}
+	for addr, term := range a.terms {
+		if c, ok := tlsConfs[addr]; ok {
+			term.SetConfig(c)
+		}
 	}
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
 			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.http1 != r.http1) {
 				a.log.Warn("a change of protocols on a listening address takes effect on restart or upgrade", "addr", addr)
 			}
+			if t := tlsAt[addr]; t != nil {
+				l.SetHandler(withHSTS(r, t.HSTS))
+			} else {
+				l.SetHandler(r)
+			}
+		} else if r, ok := redirects[addr]; ok {
 			l.SetHandler(r)
 		} else {
 			// Removed from the config: answer 404 until restart; the socket stays bound

@@ -53,11 +53,24 @@ func (o *Options) listen(srv *server.Server, addr string, r *Router) (*server.Li
 		l, err = srv.ListenFDsDispatch(in.FDs, h2cDispatch(srv, r))
 	case r.h2c:
 		return srv.ListenDispatch(addr, h2cDispatch(srv, r))
-	case inherited:
-		l, err = srv.ListenFDsHandler(in.FDs, r)
 	default:
-		return srv.ListenHandler(addr, r)
+		return o.listenHTTP1(srv, addr, r)
 	}
+	if err != nil {
+		return nil, err
+	}
+	l.Addr = in.Addr
+	return l, nil
+}
+
+// listenHTTP1 listens on addr (or adopts its inherited sockets) for HTTP/1 only,
+// served by h: a router without h2c, or an HTTP to HTTPS redirect.
+func (o *Options) listenHTTP1(srv *server.Server, addr string, h server.Handler) (*server.Listener, error) {
+	in, ok := o.Listeners[addr]
+	if !ok || len(in.FDs) == 0 {
+		return srv.ListenHandler(addr, h)
+	}
+	l, err := srv.ListenFDsHandler(in.FDs, h)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// TLS terminates TLS on every listen address of a server (see docs/tls.md).
+type TLS struct {
+	// Certificates are chosen by the client's SNI name; the first is the default.
+	Certificates []Certificate `yaml:"certificates"`
+	// MinVersion is the lowest protocol version accepted: "1.2" or "1.3".
+	MinVersion string `yaml:"min_version" conf:"enum=1.2|1.3"`
+	// CipherSuites restricts the TLS 1.2 cipher suites (Go's names); empty keeps
+	// Go's secure defaults. TLS 1.3 suites are not configurable.
+	CipherSuites []string `yaml:"cipher_suites"`
+	// ClientCA, when set, is a PEM bundle: clients must present a certificate
+	// signed by one of its CAs (mutual TLS).
+	ClientCA string `yaml:"client_ca" conf:"path"`
+	// HSTS, when positive, is the max-age of a Strict-Transport-Security header
+	// added to every response of the server.
+	HSTS time.Duration `yaml:"hsts"`
+	// RedirectHTTP lists plain HTTP listen addresses whose every request is
+	// redirected (308) to https on this server.
+	RedirectHTTP []string `yaml:"redirect_http"`
+	// HandshakeTimeout bounds a TLS handshake.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
+
+// SetDefaults sets every field of t to its default.
+func (t *TLS) SetDefaults() {
+	*t = TLS{MinVersion: "1.2", HandshakeTimeout: 10 * time.Second}
+}
+
+// Certificate is one certificate with its key, and optionally an OCSP response
+// to staple.
+type Certificate struct {
+	// Cert is a PEM file: the certificate, then its chain.
+	Cert string `yaml:"cert" conf:"path"`
+	// Key is the PEM private key.
+	Key string `yaml:"key" conf:"path"`
+	// OCSPStaple is a DER OCSP response file sent with the certificate.
+	OCSPStaple string `yaml:"ocsp_staple" conf:"path"`
+}
+
+// TLSVersion returns the crypto/tls value of MinVersion.
+func (t *TLS) TLSVersion() uint16 {
+	if t.MinVersion == "1.3" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
+
+// CipherSuiteIDs returns the ids of CipherSuites (nil: Go's defaults); names
+// are checked by Validate.
+func (t *TLS) CipherSuiteIDs() []uint16 {
+	var ids []uint16
+	for _, n := range t.CipherSuites {
+		for _, s := range tls.CipherSuites() {
+			if s.Name == n {
+				ids = append(ids, s.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// tls checks a server's TLS section: the certificate and key files load, the
+// cipher suites exist, the CA bundle parses.
+func (v *validator) tls(sp string, t *TLS) {
+	p := joinPath(sp, "tls")
+	if len(t.Certificates) == 0 {
+		v.errorf(joinPath(p, "certificates"), "at least one certificate is required")
+	}
+	for i, c := range t.Certificates {
+		cp := fmt.Sprintf("%s.certificates[%d]", p, i)
+		switch {
+		case c.Cert == "":
+			v.errorf(cp, "cert is required")
+		case c.Key == "":
+			v.errorf(cp, "key is required")
+		default:
+			if _, err := tls.LoadX509KeyPair(c.Cert, c.Key); err != nil {
+				v.errorf(joinPath(cp, "cert"), "loading %s with key %s: %v", c.Cert, c.Key, err)
+			}
+		}
+		if c.OCSPStaple != "" {
+			if _, err := os.Stat(c.OCSPStaple); err != nil {
+				v.errorf(joinPath(cp, "ocsp_staple"), "%v", err)
+			}
+		}
+	}
+	var names []string
+	for _, s := range tls.CipherSuites() {
+		names = append(names, s.Name)
+	}
+	for i, n := range t.CipherSuites {
+		if !slices.Contains(names, n) {
+			v.errorf(fmt.Sprintf("%s.cipher_suites[%d]", p, i), "unknown or insecure cipher suite %q%s", n, didYouMean(n, names))
+		}
+	}
+	if t.ClientCA != "" {
+		if _, err := ClientCAPool(t.ClientCA); err != nil {
+			v.errorf(joinPath(p, "client_ca"), "%v", err)
+		}
+	}
+	if t.HSTS < 0 || t.HandshakeTimeout <= 0 {
+		v.errorf(p, "hsts must not be negative and handshake_timeout must be positive")
+	}
+}
+
+// ClientCAPool reads a PEM bundle of CA certificates.
+func ClientCAPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate found", file)
+	}
+	return pool, nil
+}

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"crypto/tls"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/tlsterm"
+)
+
+// tlsConfig builds the crypto/tls configuration of a server's TLS section: the
+// certificates (chosen by SNI), versions, TLS 1.2 suites and client CAs. A file
+// that does not load is an error and nothing changes.
+func tlsConfig(t *config.TLS) (*tls.Config, error) {
+	var files []tlsterm.CertFiles
+	for _, c := range t.Certificates {
+		files = append(files, tlsterm.CertFiles{Cert: c.Cert, Key: c.Key, OCSP: c.OCSPStaple})
+	}
+	certs, err := tlsterm.LoadCerts(files)
+	if err != nil {
+		return nil, err
+	}
+	c := certs.Config()
+	c.MinVersion = t.TLSVersion()
+	c.CipherSuites = t.CipherSuiteIDs()
+	if t.ClientCA != "" {
+		pool, err := config.ClientCAPool(t.ClientCA)
+		if err != nil {
+			return nil, err
+		}
+		c.ClientCAs = pool
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// tlsOf maps each listen address of a server with a TLS section to it.
+func tlsOf(cfg *config.Config) map[string]*config.TLS {
+	out := map[string]*config.TLS{}
+	for i := range cfg.Servers {
+		if t := cfg.Servers[i].TLS; t != nil {
+			for _, addr := range cfg.Servers[i].Listen {
+				out[addr] = t
+			}
+		}
+	}
+	return out
+}
+
+// redirectsOf maps each redirect_http address to its redirecting handler.
+func redirectsOf(cfg *config.Config) map[string]server.Handler {
+	out := map[string]server.Handler{}
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		if s.TLS == nil || len(s.Listen) == 0 {
+			continue
+		}
+		port := ""
+		if _, p, err := net.SplitHostPort(s.Listen[0]); err == nil && p != "443" {
+			port = ":" + p
+		}
+		for _, addr := range s.TLS.RedirectHTTP {
+			out[addr] = redirectHTTPS{port: port}
+		}
+	}
+	return out
+}
+
+// redirectHTTPS answers every request with a 308 to the same host and target
+// over https (on port, when not empty).
+type redirectHTTPS struct{ port string }
+
+func (r redirectHTTPS) ServeGale(c *server.Ctx) {
+	host := string(c.Host())
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" {
+		c.Error(400, "no Host to redirect to")
+		return
+	}
+	if net.ParseIP(host) != nil && len(host) > 0 && host[0] != '[' && containsColon(host) {
+		host = "[" + host + "]"
+	}
+	c.Header().Set("Location", "https://"+host+r.port+string(c.Target()))
+	c.Respond(308, "text/plain; charset=utf-8", []byte("redirecting to https\n"))
+}
+
+func containsColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// withHSTS adds Strict-Transport-Security to every response of h when maxAge is
+// positive.
+func withHSTS(h server.Handler, maxAge time.Duration) server.Handler {
+	if maxAge <= 0 {
+		return h
+	}
+	v := "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
+	return server.HandlerFunc(func(c *server.Ctx) {
+		c.Header().Set("Strict-Transport-Security", v)
+		h.ServeGale(c)
+	})
+}
+
+// listenTLS serves addr with TLS terminated by a new Terminator.
+func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler) (*server.Listener, error) {
+	c, err := tlsConfig(t)
+	if err != nil {
+		return nil, err
+	}
+	l, term, err := tlsterm.Listen(a.srv, addr, withHSTS(h, t.HSTS), nil, server.Dispatch{},
+		tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool})
+	if err != nil {
+		return nil, err
+	}
+	a.terms[addr] = term
+	return l, nil
+}

@@ -1,0 +1,95 @@
+package app
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/testcert"
+)
+
+func tlsYAML(f testcert.Files, extra string) string {
+	return fmt.Sprintf(`
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    tls:
+      certificates:
+        - cert: %s
+          key: %s
+      hsts: 1h
+%s
+    routes:
+      - respond: {body: "secure"}
+`, f.Cert, f.Key, extra)
+}
+
+func TestTLSServerReloadsCertificates(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := ca.Issue("a", "localhost", "127.0.0.1")
+	b1, _ := ca.Issue("b", "localhost", "127.0.0.1")
+	a, _ := startApp(t, tlsYAML(a1, `      redirect_http: ["127.0.0.2:0"]`))
+	addrs := a.Addrs()
+	tlsAddr, plainAddr := addrs["127.0.0.1:0"], addrs["127.0.0.2:0"]
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	serial := func() string {
+		resp, err := c.Get("https://" + tlsAddr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body) // an unread body would make the client drop the connection
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") != "max-age=3600" {
+			t.Fatalf("status %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+		}
+		return resp.TLS.PeerCertificates[0].SerialNumber.String()
+	}
+	first := serial()
+
+	cfg, err := config.Parse("test.yaml", []byte(tlsYAML(b1, `      redirect_http: ["127.0.0.2:0"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := serial(); got != first {
+		t.Fatalf("the open connection changed certificate (%s -> %s): it was dropped", first, got)
+	}
+	tr.CloseIdleConnections()
+	if got := serial(); got == first {
+		t.Fatal("a new connection still gets the old certificate after the reload")
+	}
+
+	// An invalid certificate: the configuration is refused with its position.
+	bad := filepath.Join(dir, "bad.pem")
+	os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o644)
+	_, err = config.Parse("test.yaml", []byte(tlsYAML(testcert.Files{Cert: bad, Key: b1.Key}, "")))
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:7:") || !strings.Contains(err.Error(), "bad.pem") {
+		t.Fatalf("invalid certificate: %v", err)
+	}
+
+	// Plain HTTP on the redirect address: 308 to https with the TLS port.
+	nc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := nc.Get("http://" + plainAddr + "/x?y=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 308 || !strings.HasPrefix(loc, "https://127.0.0.2") || !strings.HasSuffix(loc, "/x?y=1") {
+		t.Fatalf("redirect: %d %q", resp.StatusCode, loc)
+	}
+}

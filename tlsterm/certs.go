@@ -1,0 +1,131 @@
+package tlsterm
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// CertFiles names one certificate: a PEM file with the certificate and its chain,
+// the PEM private key, and optionally a DER OCSP response to staple.
+type CertFiles struct {
+	Cert, Key, OCSP string
+}
+
+// Certs is an immutable set of certificates chosen by the client's SNI name:
+// exactly, then by a wildcard certificate for the name's parent domain ("*.a.b"
+// covers "x.a.b", not "a.b" nor "y.x.a.b"), else the first certificate (also the
+// choice for clients that send no name).
+type Certs struct {
+	list     []*tls.Certificate
+	exact    map[string]*tls.Certificate
+	wildcard map[string]*tls.Certificate // key: the domain below the "*."
+}
+
+// CertError is a certificate or key file that could not be used; Index is its
+// position in the list given to LoadCerts.
+type CertError struct {
+	Index int
+	File  string
+	Err   error
+}
+
+func (e *CertError) Error() string { return e.File + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *CertError) Unwrap() error { return e.Err }
+
+// LoadCerts reads every certificate and key (PEM, chains included) and indexes
+// them by the DNS names of their leaf certificates (subject alternative names,
+// or the common name when there are none). The first error is returned as a
+// *CertError.
+func LoadCerts(files []CertFiles) (*Certs, error) {
+	if len(files) == 0 {
+		return nil, errors.New("tlsterm: no certificate")
+	}
+	var list []*tls.Certificate
+	for i, f := range files {
+		c, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+		if err != nil {
+			file := f.Cert
+			if _, rerr := os.Stat(f.Cert); rerr == nil && strings.Contains(err.Error(), "private key") {
+				file = f.Key
+			}
+			return nil, &CertError{Index: i, File: file, Err: err}
+		}
+		if f.OCSP != "" {
+			der, err := os.ReadFile(f.OCSP)
+			if err != nil {
+				return nil, &CertError{Index: i, File: f.OCSP, Err: err}
+			}
+			c.OCSPStaple = der
+		}
+		list = append(list, &c)
+	}
+	return NewCerts(list)
+}
+
+// NewCerts indexes certificates already loaded (their Leaf is parsed when nil).
+func NewCerts(list []*tls.Certificate) (*Certs, error) {
+	if len(list) == 0 {
+		return nil, errors.New("tlsterm: no certificate")
+	}
+	s := &Certs{list: list, exact: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}}
+	for i, c := range list {
+		if c.Leaf == nil {
+			leaf, err := x509.ParseCertificate(c.Certificate[0])
+			if err != nil {
+				return nil, &CertError{Index: i, Err: fmt.Errorf("parsing the leaf certificate: %w", err)}
+			}
+			c.Leaf = leaf
+		}
+		names := c.Leaf.DNSNames
+		if len(names) == 0 && c.Leaf.Subject.CommonName != "" {
+			names = []string{c.Leaf.Subject.CommonName}
+		}
+		for _, n := range names {
+			n = strings.ToLower(strings.TrimSuffix(n, "."))
+			if d, ok := strings.CutPrefix(n, "*."); ok {
+				if _, dup := s.wildcard[d]; !dup {
+					s.wildcard[d] = c
+				}
+			} else if _, dup := s.exact[n]; !dup {
+				s.exact[n] = c
+			}
+		}
+	}
+	return s, nil
+}
+
+// Len returns the number of certificates.
+func (s *Certs) Len() int { return len(s.list) }
+
+// Choose returns the certificate for an SNI name (see Certs).
+func (s *Certs) Choose(name string) *tls.Certificate {
+	if name != "" {
+		name = strings.ToLower(strings.TrimSuffix(name, "."))
+		if c, ok := s.exact[name]; ok {
+			return c
+		}
+		if _, d, ok := strings.Cut(name, "."); ok {
+			if c, ok := s.wildcard[d]; ok {
+				return c
+			}
+		}
+	}
+	return s.list[0]
+}
+
+// Config returns a TLS configuration that chooses from s by SNI (see Choose);
+// set versions, suites and client authentication on it before use.
+func (s *Certs) Config() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.Choose(h.ServerName), nil
+		},
+	}
+}

@@ -1,0 +1,38 @@
+package tlsterm
+
+import (
+	"github.com/gale-server/gale/server"
+)
+
+// PlainHTTPMessage is the reason of the 400 a TLS port answers a plain HTTP
+// request with (the words nginx uses, which operators search for).
+const PlainHTTPMessage = "plain HTTP request was sent to HTTPS port"
+
+// RejectPlain is the handler of plain HTTP requests on a TLS-only port: 400 with
+// PlainHTTPMessage, then the connection closes.
+var RejectPlain server.Handler = server.HandlerFunc(func(c *server.Ctx) { c.Error(400, PlainHTTPMessage) })
+
+// Listen adds a TLS listening address to srv: connections that start with a TLS
+// handshake are terminated by a new Terminator and their requests served by h;
+// any other first bytes are served by plain (RejectPlain when nil). d carries
+// the rest of the dispatch (H2, Proxy, SniffTimeout); its HTTP1, TLS and Plain
+// are set here.
+func Listen(srv *server.Server, addr string, h, plain server.Handler, d server.Dispatch, opts Options) (*server.Listener, *Terminator, error) {
+	if opts.Engine == nil {
+		opts.Engine = srv.Engine()
+	}
+	t, err := New(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if plain == nil {
+		plain = RejectPlain
+	}
+	d.HTTP1, d.TLS, d.Plain = h, t, plain
+	l, err := srv.ListenDispatch(addr, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Bind(l)
+	return l, t, nil
+}

@@ -1,0 +1,436 @@
+// Package tlsterm terminates TLS on gale's event loops with crypto/tls, unforked.
+//
+// A connection the listener's dispatcher recognized as TLS comes to a Terminator
+// (an engine.Handler). Its handshake runs on a bounded Pool of goroutines: the loop
+// pushes the bytes that arrive to the handshake goroutine and the goroutine posts
+// the records crypto/tls writes back to the loop. Once the handshake is complete
+// no goroutine is involved any more: the loop feeds each read to crypto/tls through
+// a net.Conn adapter whose Read reports a temporary error when the bytes are used
+// up (crypto/tls keeps a partial record and its state on temporary errors), passes
+// the plaintext to the protocol negotiated with ALPN (HTTP/1.1 through
+// server.Listener.HTTP1Over, h2 when the listener's handler can run under a
+// layer), and encrypts what that protocol writes straight into the engine
+// connection's output queue. An idle connection holds no goroutine and no buffer
+// of the terminator's; what crypto/tls keeps is described in docs/tls.md.
+package tlsterm
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/server"
+)
+
+// Errors a Terminator closes connections with; all are connection-level.
+var (
+	// ErrHandshakeTimeout closes a connection whose handshake did not finish in time.
+	ErrHandshakeTimeout = errors.New("tlsterm: handshake not completed in time")
+	// ErrHandshakeRefused closes a connection when every handshake worker is busy
+	// and the queue is full.
+	ErrHandshakeRefused = errors.New("tlsterm: too many handshakes in progress")
+	// ErrHandshakeTooLarge closes a connection that sent more handshake bytes than
+	// Options.MaxHandshakeBytes before the handshake completed.
+	ErrHandshakeTooLarge = errors.New("tlsterm: handshake input exceeds the limit")
+)
+
+// LayeredHandler is an engine.Handler that can serve a connection under a
+// server.Layer (writing through it, never to the engine connection). The
+// Terminator offers ALPN "h2" only when the listener's h2 handler is one, and then
+// calls OpenLayered instead of OnOpen.
+type LayeredHandler interface {
+	engine.Handler
+	OpenLayered(ec *engine.Conn, l server.Layer)
+}
+
+// Options configure a Terminator.
+type Options struct {
+	// Engine runs the listener (required: Server.Engine()).
+	Engine *engine.Engine
+	// Config is the TLS configuration: certificates (or GetCertificate), versions,
+	// cipher suites, client authentication. MinVersion below TLS 1.2 is raised to
+	// it; NextProtos is set by the Terminator. Required.
+	Config *tls.Config
+	// HandshakeTimeout bounds a handshake, from the first byte (default 10s).
+	HandshakeTimeout time.Duration
+	// MaxHandshakeBytes bounds the client's bytes buffered while a handshake is in
+	// progress (default 256 KiB, room for large client certificate chains).
+	MaxHandshakeBytes int
+	// Pool runs the handshakes (default: a pool of its own with NewPool's defaults).
+	Pool *Pool
+}
+
+// Terminator is the engine.Handler of TLS connections of one listener. It is
+// shared by every loop; per-connection state lives in per-loop maps.
+type Terminator struct {
+	opts  Options
+	base  *tls.Config                // fixed for the terminator's life: holds the session ticket keys
+	cur   atomic.Pointer[tls.Config] // what handshakes use now (SetConfig)
+	up    atomic.Pointer[uppers]     // set by Bind; nil before
+	loops []*tloop                   // index: loop ID
+
+	opened  atomic.Uint64 // handshakes completed
+	plainIn atomic.Uint64 // decrypted bytes delivered
+}
+
+// uppers are the protocol handlers of the bound listener. Immutable.
+type uppers struct {
+	http1 engine.Handler
+	h2    LayeredHandler // nil: h2 not offered
+}
+
+// tloop is one loop's state; owned by that loop.
+type tloop struct {
+	conns map[*engine.Conn]*tconn
+	buf   []byte // decrypted input handed to the upper handler
+}
+
+// maxPlain is the largest plaintext of one TLS record.
+const maxPlain = 16 << 10
+
+var (
+	_ engine.Handler      = (*Terminator)(nil)
+	_ engine.FlushHandler = (*Terminator)(nil)
+	_ server.Layer        = (*tconn)(nil)
+)
+
+// New returns a Terminator; put it in server.Dispatch.TLS and Bind it to the
+// listener ListenDispatch returns (Listen does both). Connections that arrive
+// before Bind are closed.
+func New(opts Options) (*Terminator, error) {
+	if opts.Engine == nil || opts.Config == nil {
+		return nil, errors.New("tlsterm: Options.Engine and Config are required")
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.MaxHandshakeBytes <= 0 {
+		opts.MaxHandshakeBytes = 256 << 10
+	}
+	if opts.Pool == nil {
+		opts.Pool = NewPool(0, 0, 0)
+	}
+	t := &Terminator{opts: opts}
+	t.base = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return t.cur.Load(), nil }
+	t.SetConfig(opts.Config)
+	for range opts.Engine.Loops() {
+		t.loops = append(t.loops, &tloop{conns: map[*engine.Conn]*tconn{}, buf: make([]byte, 0, engine.MaxUnconsumed+maxPlain)})
+	}
+	return t, nil
+}
+
+// Bind makes l's protocol handlers serve the decrypted streams: HTTP/1.1 through
+// l.HTTP1Over, and h2 (offered with ALPN from now on) when l.ForALPN("h2") is a
+// LayeredHandler.
+func (t *Terminator) Bind(l *server.Listener) {
+	u := &uppers{http1: l.HTTP1Over(func(ec *engine.Conn) server.Layer { return t.loops[ec.Loop().ID()].conns[ec] })}
+	if h, ok := l.ForALPN("h2").(LayeredHandler); ok {
+		u.h2 = h
+	}
+	t.up.Store(u)
+	t.SetConfig(t.opts.Config)
+}
+
+// SetConfig replaces the TLS configuration for handshakes that start afterwards
+// (a reload: new certificates, versions, suites). Open connections keep theirs,
+// and session tickets issued before stay valid.
+func (t *Terminator) SetConfig(c *tls.Config) {
+	t.opts.Config = c
+	c = c.Clone()
+	if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	c.NextProtos = []string{"http/1.1"}
+	if u := t.up.Load(); u != nil && u.h2 != nil {
+		c.NextProtos = []string{"h2", "http/1.1"}
+	}
+	t.cur.Store(c)
+}
+
+// Pool returns the handshake pool.
+func (t *Terminator) Pool() *Pool { return t.opts.Pool }
+
+// Stats are a Terminator's counters.
+type Stats struct {
+	Handshakes uint64 // completed handshakes
+	PlainBytes uint64 // decrypted bytes delivered to the protocols
+}
+
+// Stats returns the terminator's counters.
+func (t *Terminator) Stats() Stats {
+	return Stats{Handshakes: t.opened.Load(), PlainBytes: t.plainIn.Load()}
+}
+
+// Connection states.
+const (
+	csHandshake = iota // a pool goroutine owns the tls.Conn
+	csOpen             // handshake done: the loop feeds records
+	csDone             // closed, or the handshake failed
+)
+
+// tconn is one TLS connection. Fields are owned by the connection's loop except
+// raw's handshake fields (see recordConn) and tc, which the handshake goroutine
+// uses until it posts its result.
+type tconn struct {
+	t      *Terminator
+	tl     *tloop
+	ec     *engine.Conn
+	raw    *recordConn
+	tc     *tls.Conn
+	up     *uppers        // the listener's handlers when the connection opened
+	upper  engine.Handler // the protocol served, once open
+	held   []byte         // decrypted input the upper handler left unconsumed; nil when none
+	state  uint8
+	posted bool // a delivery of held input is posted
+	eof    bool // the upper handler got OnEOF
+	ended  bool // close_notify sent
+}
+
+// OnOpen starts the handshake on the pool.
+func (t *Terminator) OnOpen(ec *engine.Conn) {
+	tl := t.loops[ec.Loop().ID()]
+	c := &tconn{t: t, tl: tl, ec: ec}
+	c.raw = newRecordConn(ec, &t.opts.Pool.cpu)
+	c.tc = tls.Server(c.raw, t.base)
+	tl.conns[ec] = c
+	c.up = t.up.Load()
+	ec.SetTimeout(t.opts.HandshakeTimeout)
+	p := t.opts.Pool
+	if c.up == nil || !p.submit(c.handshake) {
+		c.state = csDone
+		ec.Close(ErrHandshakeRefused)
+		return
+	}
+	p.started.Add(1)
+}
+
+// handshake runs on a pool goroutine.
+func (c *tconn) handshake() {
+	err := c.tc.Handshake()
+	c.ec.Loop().Post(func() { c.handshakeDone(err) })
+}
+
+// handshakeDone runs on the loop when the goroutine has finished.
+func (c *tconn) handshakeDone(err error) {
+	if c.state != csHandshake {
+		return // closed meanwhile (timeout, client gone)
+	}
+	ec := c.ec
+	if err != nil {
+		c.state = csDone
+		c.t.opts.Pool.failed.Add(1)
+		ec.CloseAfterFlush(false) // the alert crypto/tls wrote goes out first
+		return
+	}
+	c.t.opened.Add(1)
+	c.state = csOpen
+	c.raw.onLoop = true
+	ec.CancelTimeout()
+	if c.tc.ConnectionState().NegotiatedProtocol == "h2" && c.up.h2 != nil {
+		c.upper = c.up.h2
+		c.up.h2.OpenLayered(ec, c)
+	} else {
+		c.upper = c.up.http1
+		c.upper.OnOpen(ec)
+	}
+	c.deliver(nil)
+}
+
+// OnData pushes handshake bytes to the goroutine, or feeds records to crypto/tls
+// and the plaintext to the upper handler. Bytes are left unconsumed only while
+// the upper handler does not read (they stay the engine's, bounded by its read).
+func (t *Terminator) OnData(ec *engine.Conn, in []byte) int {
+	c := t.loops[ec.Loop().ID()].conns[ec]
+	switch c.state {
+	case csHandshake:
+		if c.raw.push(in) > t.opts.MaxHandshakeBytes {
+			c.state = csDone
+			t.opts.Pool.failed.Add(1)
+			c.raw.shut()
+			ec.Close(ErrHandshakeTooLarge)
+		}
+		return len(in)
+	case csOpen:
+		return c.deliver(in)
+	}
+	return len(in)
+}
+
+// deliver feeds in to crypto/tls and passes the plaintext, after the input held
+// from before, to the upper handler until it stops reading, the input is used up
+// or the connection fails. It returns how much of in crypto/tls took.
+func (c *tconn) deliver(in []byte) int {
+	r, ec := c.raw, c.ec
+	r.src, r.off = in, 0
+	defer func() { r.src = nil }()
+	first := len(c.held) > 0
+	for c.state == csOpen && !ec.Closed() && !ec.ReadPaused() {
+		buf := append(c.tl.buf[:0], c.held...)
+		n, err := c.tc.Read(buf[len(buf):min(cap(buf), len(buf)+maxPlain)])
+		if n > 0 || first {
+			first = false
+			total := len(buf) + n
+			c.t.plainIn.Add(uint64(n))
+			k := c.upper.OnData(ec, buf[:total])
+			c.hold(buf[k:total])
+			if len(c.held) > engine.MaxUnconsumed {
+				ec.Close(engine.ErrInputOverflow)
+				break
+			}
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			c.readFailed(err)
+			break
+		}
+	}
+	return r.off
+}
+
+// hold keeps b (a view of the loop's buffer) as the input held for the upper
+// handler, in a buffer of the connection's own; nothing when b is empty.
+func (c *tconn) hold(b []byte) {
+	if len(b) == 0 {
+		c.held = nil
+		return
+	}
+	c.held = append(c.held[:0:0], b...)
+}
+
+// readFailed handles an error of crypto/tls's Read on the loop.
+func (c *tconn) readFailed(err error) {
+	switch {
+	case err == errWouldBlock:
+	case err == io.EOF: // close_notify: the client ends its side
+		if !c.eof {
+			c.eof = true
+			c.upper.OnEOF(c.ec)
+		}
+	default:
+		c.ec.Close(err)
+	}
+}
+
+// OnEOF passes the peer's half-close to the upper handler (a TCP FIN without a
+// close_notify is treated alike: many clients do that), or ends a handshake.
+func (t *Terminator) OnEOF(ec *engine.Conn) {
+	c := t.loops[ec.Loop().ID()].conns[ec]
+	switch c.state {
+	case csOpen:
+		if !c.eof {
+			c.eof = true
+			c.upper.OnEOF(ec)
+		}
+	default:
+		ec.Close(nil)
+	}
+}
+
+// OnDrain passes the event to the upper handler.
+func (t *Terminator) OnDrain(ec *engine.Conn) {
+	if c := t.loops[ec.Loop().ID()].conns[ec]; c.state == csOpen {
+		c.upper.OnDrain(ec)
+	}
+}
+
+// OnFlushed passes the event to the upper handler if it asked for it.
+func (t *Terminator) OnFlushed(ec *engine.Conn) {
+	if c := t.loops[ec.Loop().ID()].conns[ec]; c.state == csOpen {
+		if f, ok := c.upper.(engine.FlushHandler); ok {
+			f.OnFlushed(ec)
+		}
+	}
+}
+
+// OnTimeout ends a handshake that took too long, or passes the upper handler's
+// timer to it.
+func (t *Terminator) OnTimeout(ec *engine.Conn) {
+	c := t.loops[ec.Loop().ID()].conns[ec]
+	switch c.state {
+	case csOpen:
+		c.upper.OnTimeout(ec)
+	case csHandshake:
+		t.opts.Pool.timedOut.Add(1)
+		t.opts.Pool.failed.Add(1)
+		c.state = csDone
+		ec.Close(ErrHandshakeTimeout)
+	}
+}
+
+// OnShutdown closes connections still in their handshake and passes open ones to
+// the upper handler.
+func (t *Terminator) OnShutdown(ec *engine.Conn) {
+	c := t.loops[ec.Loop().ID()].conns[ec]
+	if c.state == csOpen {
+		c.upper.OnShutdown(ec)
+		return
+	}
+	ec.Close(engine.ErrShutdown)
+}
+
+// OnClose releases the connection: a handshake goroutine waiting for input is
+// woken, and the upper handler gets its OnClose.
+func (t *Terminator) OnClose(ec *engine.Conn, err error) {
+	tl := t.loops[ec.Loop().ID()]
+	c := tl.conns[ec]
+	delete(tl.conns, ec)
+	wasOpen := c.state == csOpen
+	c.state = csDone
+	c.held = nil
+	c.raw.shut()
+	if wasOpen {
+		c.upper.OnClose(ec, err)
+	}
+}
+
+// Write encrypts p into records queued on the engine connection.
+func (c *tconn) Write(p []byte) error {
+	if c.ended || c.ec.Closed() {
+		return engine.ErrClosed
+	}
+	_, err := c.tc.Write(p)
+	return err
+}
+
+// Buffered reports the ciphertext queued on the engine connection.
+func (c *tconn) Buffered() int { return c.ec.Buffered() }
+
+// Closed reports whether the connection has gone.
+func (c *tconn) Closed() bool { return c.ec.Closed() }
+
+// WantDrain asks the engine for OnDrain, which the Terminator passes up.
+func (c *tconn) WantDrain() { c.ec.WantDrain() }
+
+// Unread reports the decrypted bytes held for the upper handler.
+func (c *tconn) Unread() int { return len(c.held) }
+
+// ResumeRead resumes reading; held input is delivered from a posted closure (the
+// engine re-delivers only what it holds itself).
+func (c *tconn) ResumeRead() {
+	c.ec.ResumeRead()
+	if len(c.held) == 0 || c.posted {
+		return
+	}
+	c.posted = true
+	c.ec.Loop().Post(func() {
+		c.posted = false
+		if len(c.held) > 0 {
+			c.deliver(nil)
+		}
+	})
+}
+
+// CloseNotify sends the close_notify alert; later writes fail.
+func (c *tconn) CloseNotify() {
+	if c.ended || c.state != csOpen || c.ec.Closed() {
+		return
+	}
+	c.ended = true
+	c.tc.CloseWrite()
+}
