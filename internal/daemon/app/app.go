@@ -14,6 +14,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
+	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
 )
 
@@ -25,6 +26,9 @@ type App struct {
 	cfg       *config.Config
 	srv       *server.Server
 	listeners map[string]*server.Listener // configured address -> listener
+	admin     *server.Listener            // the admin listener; nil when off
+	obs       *observability
+	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -38,7 +42,9 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if log == nil {
 		log = slog.Default()
 	}
-	routers, err := buildRouters(cfg)
+	a := &App{log: log, cfg: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
+	a.obs = newObservability(cfg, func() server.Stats { return a.srv.Stats() }, opts)
+	routers, err := buildRouters(cfg, a.obs, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -48,14 +54,24 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if err != nil {
 		return nil, err
 	}
-	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{}}
+	a.srv = srv
+	fail := func(err error) (*App, error) {
+		srv.Shutdown(context.Background())
+		return nil, err
+	}
 	for _, addr := range sortedKeys(routers) {
 		l, err := opts.listen(srv, addr, routers[addr])
 		if err != nil {
-			srv.Shutdown(context.Background())
-			return nil, err
+			return fail(err)
 		}
 		a.listeners[addr] = l
+	}
+	if cfg.Admin.Listen != "" {
+		l, err := opts.listen(srv, AdminSocketKey(cfg.Admin.Listen), a.adminHandler(cfg))
+		if err != nil {
+			return fail(fmt.Errorf("admin: %w", err))
+		}
+		a.admin = l
 	}
 	return a, nil
 }
@@ -99,6 +115,14 @@ func (a *App) Addrs() map[string]string {
 	return out
 }
 
+// AdminAddr returns the admin listener's bound address, or "" when it is off.
+func (a *App) AdminAddr() string {
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.Addr
+}
+
 // Start runs the event loops.
 func (a *App) Start() { a.srv.Start() }
 
@@ -111,7 +135,13 @@ func (a *App) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 // or upgrade; a change to them is logged. An error leaves the running config as it
 // was.
 func (a *App) Reload(cfg *config.Config) error {
-	routers, err := buildRouters(cfg)
+	err := a.reload(cfg)
+	a.obs.recordReload(err)
+	return err
+}
+
+func (a *App) reload(cfg *config.Config) error {
+	routers, err := buildRouters(cfg, a.obs, nil)
 	if err != nil {
 		return err
 	}
@@ -136,6 +166,12 @@ func (a *App) Reload(cfg *config.Config) error {
 			l.SetHandler(notFound{})
 			a.log.Warn("listen address removed from config; it answers 404 until restart", "addr", addr)
 		}
+	}
+	switch {
+	case cfg.Admin.Listen != a.cfg.Admin.Listen:
+		a.log.Warn("admin.listen changes take effect on restart or upgrade")
+	case a.admin != nil:
+		a.admin.SetHandler(a.adminHandler(cfg))
 	}
 	if cfg.Loops() != a.cfg.Loops() || cfg.Processes != a.cfg.Processes {
 		a.log.Warn("workers/processes changes take effect on restart or upgrade")
@@ -197,7 +233,7 @@ func cpuList(cfg *config.Config) []int {
 // Two servers may not share an address, however it is spelled, nor overlap (a
 // wildcard and a specific address on one port): compared after listenaddr.Resolve,
 // the rule Validate applies, for configs built in Go without it.
-func buildRouters(cfg *config.Config) (map[string]*Router, error) {
+func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[string]*Router, error) {
 	out := map[string]*Router{}
 	type use struct {
 		addr   netip.AddrPort
@@ -206,12 +242,13 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 	var uses []use
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
-		r := &Router{}
+		r := &Router{none: ob.observer(cfg, logs, si, -1)}
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri])
 			if err != nil {
 				return nil, fmt.Errorf("servers[%d].routes[%d]: %w", si, ri, err)
 			}
+			rt.obs = ob.observer(cfg, logs, si, ri)
 			r.routes = append(r.routes, rt)
 		}
 		for _, addr := range s.Listen {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
 )
 
@@ -13,6 +14,7 @@ import (
 // built, so every loop can share it; a reload builds a new one.
 type Router struct {
 	routes []route
+	none   *metrics.Observer // observes requests no route matches; nil when unobserved
 }
 
 var _ server.Handler = (*Router)(nil)
@@ -29,6 +31,7 @@ type route struct {
 	methods    []string   // upper-case methods; empty matches any
 	handler    server.Handler
 	actionName string
+	obs        *metrics.Observer // attached to each request; nil when unobserved
 }
 
 // ServeGale dispatches the request. Routes see the request's NormPath, the path the
@@ -41,6 +44,7 @@ func (r *Router) ServeGale(c *server.Ctx) {
 	if path == nil && len(req.Path) > 0 {
 		n, err := http1.NormalizePath(nil, req.Path)
 		if err != nil {
+			r.observeNone(c)
 			c.Error(err.Status, "")
 			return
 		}
@@ -50,11 +54,22 @@ func (r *Router) ServeGale(c *server.Ctx) {
 	for i := range r.routes {
 		rt := &r.routes[i]
 		if rt.matches(req.Method, path, host) {
+			if rt.obs != nil {
+				c.Observe(rt.obs)
+			}
 			rt.handler.ServeGale(c)
 			return
 		}
 	}
+	r.observeNone(c)
 	c.Error(404, "no route matches")
+}
+
+// observeNone attaches the observer of unrouted requests, if any.
+func (r *Router) observeNone(c *server.Ctx) {
+	if r.none != nil {
+		c.Observe(r.none)
+	}
 }
 
 func (rt *route) matches(method, path, host []byte) bool {

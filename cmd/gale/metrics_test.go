@@ -1,0 +1,106 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/daemon/shm"
+)
+
+// adminProcessConfig is processConfig with the admin listener on.
+func adminProcessConfig(processes int, extra string) string {
+	return fmt.Sprintf(`workers: 1
+processes: %d
+log: { format: json }
+timeouts: { idle: 5m, shutdown_grace: 5s }
+admin: { listen: "127.0.0.1:0" }
+servers:
+  - name: web
+    listen: ["127.0.0.1:0"]
+%s    routes:
+      - name: ok
+        match: { path: / }
+        respond: { status: 200, body: "ok" }
+`, processes, extra)
+}
+
+// scrapeValue fetches /metrics on a new connection and returns the value of
+// series (0 when absent).
+func scrapeValue(t *testing.T, admin, series string) float64 {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// TestMetricsSummedOverProcesses serves requests with two worker processes
+// (SO_REUSEPORT spreads fresh connections over both) and checks that a
+// scrape answered by either process reports the instance's total.
+func TestMetricsSummedOverProcesses(t *testing.T) {
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	writeConfig(t, cfgPath, adminProcessConfig(2, ""))
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	g.waitLog("listening", 2)
+	admin := g.waitLog("admin listening", 2)[0]["addr"].(string)
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	const n = 40
+	for i := 0; i < n; i++ {
+		resp, err := c.Get("http://" + g.addr() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	rows := waitStats(t, cfgPath, "40 requests", func(r []shm.Row) bool { return shm.Sum(r).Requests == n })
+	for _, r := range rows {
+		if r.Requests == 0 {
+			t.Fatalf("worker %d served nothing; the test needs both: %+v", r.Worker, rows)
+		}
+	}
+	series := `gale_http_requests_total{code_class="2xx",route="ok",server="web"}`
+	deadline := time.Now().Add(30 * time.Second)
+	for scrapes := 0; scrapes < 10; {
+		if got := scrapeValue(t, admin, series); got == n {
+			scrapes++
+			continue
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %d", series, got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := scrapeValue(t, admin, "gale_worker_processes"); got != 2 {
+		t.Errorf("gale_worker_processes = %v, want 2", got)
+	}
+	if got := scrapeValue(t, admin, "gale_event_loops"); got != 2 {
+		t.Errorf("gale_event_loops = %v, want 2", got)
+	}
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+}
