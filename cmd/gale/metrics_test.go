@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,5 +103,59 @@ func TestMetricsSummedOverProcesses(t *testing.T) {
 	g.signal(syscall.SIGTERM)
 	if code := g.wait(30 * time.Second); code != 0 {
 		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+}
+
+// countLines returns the number of lines in path (0 when it is missing).
+func countLines(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+
+// TestAccessLogReopenOnSIGUSR1 rotates the access log as logrotate does
+// (rename, then SIGUSR1 to the supervisor, which forwards it to both
+// workers): lines before the signal stay in the renamed file, later ones
+// go to a new file at the configured path, and the stop writes the rest.
+func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	logPath := filepath.Join(dir, "access.log")
+	writeConfig(t, cfgPath, adminProcessConfig(2, "    access_log: { path: access.log, format: json }\n"))
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	g.waitLog("listening", 2)
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	hit := func(n int) {
+		for i := 0; i < n; i++ {
+			resp, err := c.Get("http://" + g.addr() + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	hit(10)
+	deadline := time.Now().Add(30 * time.Second)
+	for countLines(logPath) < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines logged, want 10", countLines(logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	g.signal(syscall.SIGUSR1)
+	g.waitLog("access logs reopened", 2)
+	hit(7)
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+	if got := countLines(logPath + ".1"); got != 10 {
+		t.Errorf("rotated file has %d lines, want 10", got)
+	}
+	if got := countLines(logPath); got != 7 {
+		t.Errorf("new file has %d lines, want 7", got)
 	}
 }

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
 	"github.com/gale-server/gale/metrics"
+	"github.com/gale-server/gale/metrics/accesslog"
 	"github.com/gale-server/gale/server"
 )
 
@@ -28,6 +30,8 @@ type App struct {
 	listeners map[string]*server.Listener // configured address -> listener
 	admin     *server.Listener            // the admin listener; nil when off
 	obs       *observability
+	logs      *logSet                 // access logs of the running config
+	allLogs   []*accesslog.Log        // every log opened, closed at shutdown (a reload may retire some)
 	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 }
 
@@ -44,10 +48,6 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	}
 	a := &App{log: log, cfg: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
 	a.obs = newObservability(cfg, func() server.Stats { return a.srv.Stats() }, opts)
-	routers, err := buildRouters(cfg, a.obs, nil)
-	if err != nil {
-		return nil, err
-	}
 	so := serverOptions(cfg, log, notFound{})
 	opts.place(&so)
 	srv, err := server.New(so)
@@ -57,7 +57,18 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	a.srv = srv
 	fail := func(err error) (*App, error) {
 		srv.Shutdown(context.Background())
+		closeLogs(a.allLogs)
 		return nil, err
+	}
+	logs, fresh, err := openLogs(cfg, srv.Engine().Loops(), nil)
+	if err != nil {
+		return fail(err)
+	}
+	a.logs, a.allLogs = logs, fresh
+	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	routers, err := buildRouters(cfg, a.obs, logs)
+	if err != nil {
+		return fail(err)
 	}
 	for _, addr := range sortedKeys(routers) {
 		l, err := opts.listen(srv, addr, routers[addr])
@@ -126,8 +137,15 @@ func (a *App) AdminAddr() string {
 // Start runs the event loops.
 func (a *App) Start() { a.srv.Start() }
 
-// Shutdown stops gracefully within ctx.
-func (a *App) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+// Shutdown stops gracefully within ctx, then writes out and closes the
+// access logs: every line of every request served is in them.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.srv.Shutdown(ctx)
+	a.mu.Lock()
+	logs := a.allLogs
+	a.mu.Unlock()
+	return errors.Join(err, closeLogs(logs))
+}
 
 // Reload applies cfg: each listener switches to its new router at the next request
 // boundary, new addresses start listening, open connections stay up. Settings that
@@ -141,12 +159,22 @@ func (a *App) Reload(cfg *config.Config) error {
 }
 
 func (a *App) reload(cfg *config.Config) error {
-	routers, err := buildRouters(cfg, a.obs, nil)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	logs, fresh, err := openLogs(cfg, a.srv.Engine().Loops(), a.logs)
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	routers, err := buildRouters(cfg, a.obs, logs)
+	if err != nil {
+		closeLogs(fresh)
+		return err
+	}
+	// Logs the new config no longer uses may still get the lines of requests
+	// in flight: they are closed at shutdown, not now.
+	a.logs = logs
+	a.allLogs = append(a.allLogs, fresh...)
+	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
 	for _, addr := range sortedKeys(routers) {
 		if _, ok := a.listeners[addr]; ok {
 			continue

@@ -50,7 +50,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	usr2 := make(chan os.Signal, 1)
+	usr2 := make(chan os.Signal, 4)
 	notifyUpgrade(usr2)
 	defer signal.Stop(usr2)
 	switch {

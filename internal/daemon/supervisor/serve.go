@@ -25,11 +25,11 @@ type serving struct {
 	log       *slog.Logger
 	listeners map[string]app.Inherited // sockets to serve instead of binding
 	placement *numa.Placement
-	slot      *shm.Slot    // where counters are published; nil without a segment
-	seg       *shm.Segment // the segment slot belongs to; nil without one
-	slotIndex int          // slot's index in seg
-	ready     *os.File     // readiness pipe; nil when nobody waits
-	usr2      <-chan os.Signal
+	slot      *shm.Slot        // where counters are published; nil without a segment
+	seg       *shm.Segment     // the segment slot belongs to; nil without one
+	slotIndex int              // slot's index in seg
+	ready     *os.File         // readiness pipe; nil when nobody waits
+	usr2      <-chan os.Signal // SIGUSR2, and SIGUSR1 (isReopen)
 	// onUSR2 answers SIGUSR2 and reports whether the process should now drain
 	// and exit: a single process upgrades, a worker drains at once.
 	onUSR2 func(ctx context.Context) bool
@@ -84,7 +84,15 @@ func (s *serving) run(ctx context.Context) error {
 			}
 			s.cfg = next
 			s.log.Info("configuration reloaded")
-		case <-s.usr2:
+		case sig := <-s.usr2:
+			if isReopen(sig) {
+				if err := a.ReopenLogs(); err != nil {
+					s.log.Error("reopening access logs failed; they keep writing to the old files", "err", err)
+				} else {
+					s.log.Info("access logs reopened")
+				}
+				continue
+			}
 			if s.onUSR2(ctx) {
 				return s.drain(ctx, a)
 			}
