@@ -83,7 +83,12 @@ func NewAdmin(o AdminOptions) *Admin {
 // ServeGale answers one admin request.
 func (a *Admin) ServeGale(c *server.Ctx) {
 	req := c.Request()
-	if a.opts.Token != "" && !a.authorized(req.Header) {
+	path := string(req.NormPath)
+	page := path == "/status" || path == "/status/" || path == "/"
+	// The page itself holds no data and may load without the token (a
+	// browser cannot send one when navigating); it sends the token, taken
+	// from its URL fragment, with each poll of /status.json.
+	if a.opts.Token != "" && !page && !a.authorized(req.Header) {
 		c.Header().Set("WWW-Authenticate", `Bearer realm="gale admin"`)
 		c.Respond(401, "text/plain; charset=utf-8", []byte("Unauthorized: a bearer token is required\n"))
 		return
@@ -93,17 +98,17 @@ func (a *Admin) ServeGale(c *server.Ctx) {
 		c.Respond(405, "text/plain; charset=utf-8", []byte("Method Not Allowed\n"))
 		return
 	}
-	switch string(req.NormPath) {
-	case "/metrics":
-		a.offLoop(c, a.metrics)
-	case "/status.json":
-		a.offLoop(c, a.statusJSON)
-	case "/status", "/status/", "/":
+	switch {
+	case page:
 		c.Header().Set("Cache-Control", "no-store")
 		c.Respond(200, "text/html; charset=utf-8", statusPage)
-	case "/healthz":
+	case path == "/metrics":
+		a.offLoop(c, a.metrics)
+	case path == "/status.json":
+		a.offLoop(c, a.statusJSON)
+	case path == "/healthz":
 		c.Respond(200, "text/plain; charset=utf-8", []byte("ok\n"))
-	case "/readyz":
+	case path == "/readyz":
 		if a.opts.Ready != nil && !a.opts.Ready() {
 			c.Respond(503, "text/plain; charset=utf-8", []byte("draining\n"))
 			return
