@@ -93,3 +93,11 @@ func (s *Status) fill(t Totals) {
 		return a.Server < b.Server || a.Server == b.Server && a.Route < b.Route
 	})
 }
+
+// NewStatus returns the status of totals (without the daemon's Info),
+// for gale status --watch, which reads the tables itself.
+func NewStatus(t Totals) Status {
+	s := Status{Connections: map[string]uint64{}}
+	s.fill(t)
+	return s
+}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,16 +59,25 @@ func scrapeValue(t *testing.T, admin, series string) float64 {
 	return 0
 }
 
+// startAdminGale starts an instance of two worker processes with the admin
+// listener (extra goes into the server's mapping) and returns it with its
+// configuration file.
+func startAdminGale(t *testing.T, extra string) (*galeProc, string) {
+	t.Helper()
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	writeConfig(t, cfgPath, adminProcessConfig(2, extra))
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	g.waitLog("listening", 2)
+	return g, cfgPath
+}
+
 // TestMetricsSummedOverProcesses serves requests with two worker processes
 // (SO_REUSEPORT spreads fresh connections over both) and checks that a
 // scrape answered by either process reports the instance's total.
 func TestMetricsSummedOverProcesses(t *testing.T) {
-	bin, _ := galeBinary(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "gale.yaml")
-	writeConfig(t, cfgPath, adminProcessConfig(2, ""))
-	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
-	g.waitLog("listening", 2)
+	g, cfgPath := startAdminGale(t, "")
 	admin := g.waitLog("admin listening", 2)[0]["addr"].(string)
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	const n = 40
@@ -117,13 +128,8 @@ func countLines(path string) int {
 // workers): lines before the signal stay in the renamed file, later ones
 // go to a new file at the configured path, and the stop writes the rest.
 func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
-	bin, _ := galeBinary(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "gale.yaml")
-	logPath := filepath.Join(dir, "access.log")
-	writeConfig(t, cfgPath, adminProcessConfig(2, "    access_log: { path: access.log, format: json }\n"))
-	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
-	g.waitLog("listening", 2)
+	g, cfgPath := startAdminGale(t, "    access_log: { path: access.log, format: json }\n")
+	logPath := filepath.Join(filepath.Dir(cfgPath), "access.log")
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	hit := func(n int) {
 		for i := 0; i < n; i++ {
@@ -157,5 +163,63 @@ func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
 	}
 	if got := countLines(logPath); got != 7 {
 		t.Errorf("new file has %d lines, want 7", got)
+	}
+}
+
+// TestStatusWatch runs gale status --watch --count 3 against an instance of
+// two worker processes under load: three frames, whose request totals grow,
+// with the route's row and a rate.
+func TestStatusWatch(t *testing.T) {
+	g, cfgPath := startAdminGale(t, "")
+	bin, _ := galeBinary(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &http.Client{}
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if resp, err := c.Get("http://" + g.addr() + "/"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	out, err := exec.Command(bin, "status", "-c", cfgPath, "--watch", "--interval", "300ms", "--count", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gale status --watch: %v\n%s", err, out)
+	}
+	text := string(out)
+	if strings.Contains(text, "\x1b[") {
+		t.Errorf("escape codes written to a pipe:\n%q", text)
+	}
+	frames := strings.Split(text, "\ngale ")
+	if len(frames) != 3 {
+		t.Fatalf("%d frames, want 3:\n%s", len(frames), text)
+	}
+	var last uint64
+	for i, f := range frames {
+		var reqs uint64
+		var perSec float64
+		lines := strings.Split(f, "\n")
+		if len(lines) < 2 {
+			t.Fatalf("frame %d: %q", i, f)
+		}
+		if _, err := fmt.Sscanf(lines[1], "requests %d (%f/s)", &reqs, &perSec); err != nil {
+			t.Fatalf("frame %d line %q: %v", i, lines[1], err)
+		}
+		if reqs <= last || perSec <= 0 {
+			t.Errorf("frame %d: %d requests at %v/s after %d", i, reqs, perSec, last)
+		}
+		last = reqs
+		if !regexp.MustCompile(`(?m)^\s*web\s+ok\s+\d+\s+[1-9]\d*\s`).MatchString(f) {
+			t.Errorf("frame %d has no moving row for web/ok:\n%s", i, f)
+		}
 	}
 }
