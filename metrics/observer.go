@@ -7,7 +7,9 @@ import (
 )
 
 // StatusClientClosed is the status counted and logged for a request whose
-// connection closed before its response ended (nginx's 499).
+// connection closed before any of its response was sent (nginx's 499). A
+// response cut after its head (or a hijacked connection, such as a
+// WebSocket after 101) keeps the status it sent.
 const StatusClientClosed = 499
 
 // ResponseLogger writes one access log line per response; the access log
@@ -31,7 +33,7 @@ var _ server.ResponseObserver = (*Observer)(nil)
 func (o *Observer) ResponseDone(c *server.Ctx) {
 	d := time.Since(c.Began())
 	status := c.Status()
-	if !c.Ended() {
+	if !c.Ended() && !c.HeadSent() {
 		status = StatusClientClosed
 	}
 	if o.Route != nil {

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/metrics"
 )
@@ -183,5 +185,49 @@ func TestAdminToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(b.String(), "gale_build_info") {
 		t.Fatalf("with the token: %d %s", resp.StatusCode, fmt.Sprint(b.Len()))
+	}
+}
+
+// TestConnectionStates holds one connection with half a request head and
+// one idle keep-alive connection, and checks the gauges nginx's
+// stub_status would show.
+func TestConnectionStates(t *testing.T) {
+	a, addr := startApp(t, adminConfig)
+	partial, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer partial.Close()
+	partial.Write([]byte("GET /hello HTTP/1.1\r\nHost: x\r\n"))
+	idle := &http.Client{}
+	get(t, idle, "GET", "http://"+addr+"/hello", "") // stays open, idle
+	scraper := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		text := scrape(t, scraper, a.AdminAddr())
+		r := metricValue(t, text, `gale_connections{state="reading"}`)
+		w := metricValue(t, text, `gale_connections{state="writing"}`)
+		i := metricValue(t, text, `gale_connections{state="waiting"}`)
+		if r == 1 && w == 1 && i == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reading %v writing %v waiting %v, want 1 each (the partial head, the scrape, the idle connection)", r, w, i)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	partial.Write([]byte("\r\n"))
+	if _, err := http.ReadResponse(bufio.NewReader(partial), nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		text := scrape(t, scraper, a.AdminAddr())
+		if metricValue(t, text, `gale_connections{state="reading"}`) == 0 && metricValue(t, text, `gale_connections{state="waiting"}`) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the head completed:\n%s", text)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
