@@ -29,6 +29,8 @@ type Config struct {
 	Timeouts Timeouts `yaml:"timeouts"`
 	// Limits bounds the size of requests.
 	Limits Limits `yaml:"limits"`
+	// Admin configures the admin listener (metrics, status, health).
+	Admin Admin `yaml:"admin"`
 	// Servers are the virtual servers, each with its listeners and routes.
 	Servers []Server `yaml:"servers"`
 
@@ -93,6 +95,8 @@ type Limits struct {
 // Server is one virtual server: the addresses it listens on and the routes
 // its requests are matched against, in order.
 type Server struct {
+	// Name labels the server's metrics; "" means "server<N>" (N its index).
+	Name string `yaml:"name"`
 	// Listen holds host:port addresses; at least one is required.
 	Listen []string `yaml:"listen"`
 	// Routes are tried in order; the first that matches handles the request.
@@ -103,6 +107,8 @@ type Server struct {
 	Protocols []string `yaml:"protocols"`
 	// TLS, when set, terminates TLS on every listen address (docs/tls.md).
 	TLS *TLS `yaml:"tls,omitempty"`
+	// AccessLog writes one line per request when its path is set.
+	AccessLog AccessLog `yaml:"access_log"`
 }
 
 // Values of Server.Protocols.
@@ -120,6 +126,8 @@ func (s *Server) HasProtocol(p string) bool { return slices.Contains(s.Protocols
 // Route pairs a match with exactly one action. Action fields are pointers
 // tagged conf:"action"; exactly one of them is non-nil in a valid route.
 type Route struct {
+	// Name labels the route's metrics; "" means "route<N>" (N its index).
+	Name string `yaml:"name"`
 	// Match selects the requests this route handles.
 	Match Match `yaml:"match"`
 	// Respond answers with a fixed response.
@@ -256,6 +264,7 @@ func (c *Config) SetDefaults() {
 			ShutdownGrace: 30 * time.Second,
 			UpgradeGrace:  60 * time.Second,
 		},
+		Admin: Admin{Metrics: Metrics{Buckets: DefaultBuckets()}},
 		Limits: Limits{
 			RequestLine:  8 << 10,
 			HeaderBytes:  64 << 10,

@@ -290,7 +290,7 @@ func (d *decoder) str(n *yaml.Node, v reflect.Value, path string, o options) {
 	if isNull(n) {
 		s = ""
 	}
-	if o.path && s != "" && !filepath.IsAbs(s) {
+	if o.path && s != "" && !filepath.IsAbs(s) && !(o.log && (s == LogStdout || s == LogStderr)) {
 		s = filepath.Join(d.baseDir, s)
 	}
 	v.SetString(s)

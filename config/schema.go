@@ -11,6 +11,7 @@ type options struct {
 	size   bool     // int64 byte count written with a unit
 	auto   bool     // int where 0 is written "auto"
 	path   bool     // file system path, made absolute against the base directory
+	log    bool     // like path, but "stdout" and "stderr" stay as written
 	action bool     // route action pointer
 	enum   []string // accepted string values, when not empty
 }
@@ -26,6 +27,8 @@ func parseOptions(tag string) options {
 			o.auto = true
 		case opt == "path":
 			o.path = true
+		case opt == "logpath":
+			o.path, o.log = true, true
 		case opt == "action":
 			o.action = true
 		case strings.HasPrefix(opt, "enum="):

@@ -63,7 +63,9 @@ func (c *Config) validate() ErrorList {
 	v.affinity(c.CPUAffinity)
 	v.timeouts(c.Timeouts)
 	v.limits(c.Limits)
+	v.admin(&c.Admin)
 	v.servers(c.Servers)
+	v.names(c.Servers)
 	return v.errs
 }
 
@@ -224,6 +226,7 @@ func (v *validator) servers(servers []Server) {
 		for j := range s.Routes {
 			v.route(&s.Routes[j], fmt.Sprintf("%s.routes[%d]", sp, j))
 		}
+		v.accessLog(&s.AccessLog, joinPath(sp, "access_log"))
 	}
 }
 

@@ -15,23 +15,12 @@ func benchPipelined(b *testing.B, h Handler, req string, respLen int) {
 	s := startServer(b, h, func(o *Options) { o.Workers = 1 })
 	c := testkit.Dial(b, s.Addr())
 	const batch = 64
-	out := bytes.Repeat([]byte(req), batch)
-	in := make([]byte, respLen*batch)
 	// Warm up the loop's pools and caches.
-	c.Write(out)
-	if _, err := io.ReadFull(c, in); err != nil {
+	c.Write(bytes.Repeat([]byte(req), batch))
+	if _, err := io.ReadFull(c, make([]byte, respLen*batch)); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; done += batch {
-		if _, err := c.Write(out); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	testkit.Pipelined(b, c, req, respLen, batch)
 }
 
 // BenchmarkTinyRespond measures the tiny hot path: a fixed response from the

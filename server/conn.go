@@ -53,6 +53,11 @@ type loopState struct {
 	scratch     []byte
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
+	// done counts requests whose response ended or whose connection closed
+	// first; requests-done is the number in progress.
+	done atomic.Uint64
+	// reading is the number of connections with a partial request head.
+	reading atomic.Int64
 	// fileReadBytes counts file bytes sent by FilePump reads instead of sendfile.
 	fileReadBytes atomic.Uint64
 }
@@ -181,6 +186,7 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 					*q = *p
 					ls.partial[cn] = q
 					cn.partial = true
+					ls.reading.Add(1)
 				}
 				if !cn.timed {
 					ec.SetTimeout(ls.srv.opts.HeaderTimeout)
@@ -258,6 +264,7 @@ func (ls *loopState) dropPartial(cn *conn) {
 	ls.putParser(ls.partial[cn])
 	delete(ls.partial, cn)
 	cn.partial = false
+	ls.reading.Add(-1)
 }
 
 func (ls *loopState) putParser(p *http1.Parser) {
@@ -337,6 +344,7 @@ func (cn *conn) finish(ec *engine.Conn) {
 	detached := c.detached
 	cn.cur = nil
 	cn.state = stHead
+	cn.ls.done.Add(1)
 	if detached {
 		c.release()
 	} else {
@@ -518,7 +526,9 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	}
 	if c := cn.cur; c != nil {
 		cn.cur = nil
+		cn.ls.done.Add(1)
 		c.closed = true
+		c.observed()
 		if c.hasBody && !c.bodyDone {
 			c.failBody(err)
 		}

@@ -44,8 +44,10 @@ type Ctx struct {
 	onEOF      func() // the client half-closed while the response is produced
 	onBodyErr  func(err error)
 	bodyBuf    []byte
-	owned      []byte        // storage for a detached request copy
-	ownedReq   http1.Request // the detached request copy
+	owned      []byte           // storage for a detached request copy
+	ownedReq   http1.Request    // the detached request copy
+	obs        ResponseObserver // told when the response ends; nil when none
+	began      time.Time        // when Observe was called
 	remote     netip.AddrPort
 	keepAlive  bool
 	isHead     bool
@@ -404,6 +406,7 @@ func (c *Ctx) End() {
 		c.keepAlive = false
 	}
 	c.ended = true
+	c.observed()
 	c.cn.responseEnded(c.ec, c)
 }
 
@@ -418,6 +421,40 @@ func (c *Ctx) trailerFields() []http1.Header {
 		}
 	}
 	return out
+}
+
+// ResponseObserver is told about every response it was attached to with
+// Ctx.Observe (metrics, access logs). ResponseDone runs on the request's
+// loop, once, when the response ends or its connection closes before that
+// (then Ctx.Ended is false); it must not block and must not keep c.
+type ResponseObserver interface {
+	ResponseDone(c *Ctx)
+}
+
+// Observe attaches o to this request and records the current time as its
+// start (Began). Attaching another observer replaces the first.
+func (c *Ctx) Observe(o ResponseObserver) {
+	c.obs = o
+	c.began = time.Now()
+}
+
+// Began returns when Observe was called, or the zero time.
+func (c *Ctx) Began() time.Time { return c.began }
+
+// Status returns the response status: the one written, or the one that
+// would be written implicitly.
+func (c *Ctx) Status() int { return c.status }
+
+// BodyBytes returns how many response body bytes were written (queued for
+// the client), like nginx's $body_bytes_sent.
+func (c *Ctx) BodyBytes() int64 { return c.written }
+
+// observed tells the observer, if any, that the response is over.
+func (c *Ctx) observed() {
+	if o := c.obs; o != nil {
+		c.obs = nil
+		o.ResponseDone(c)
+	}
 }
 
 // SetStatus sets the status used when the head is written implicitly.

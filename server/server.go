@@ -213,6 +213,10 @@ func (s *Server) StopAccepting() {
 	s.eng.StopAccepting()
 }
 
+// Draining reports whether Shutdown or StopAccepting has begun (readiness
+// probes answer "not ready" from then on).
+func (s *Server) Draining() bool { return s.draining.Load() }
+
 // Stats returns the engine counters plus served requests.
 func (s *Server) Stats() Stats {
 	st := Stats{Stats: s.eng.Stats()}
@@ -220,6 +224,8 @@ func (s *Server) Stats() Stats {
 		st.Requests += ls.requests.Load()
 		st.BadRequests += ls.badRequests.Load()
 		st.FileReadBytes += ls.fileReadBytes.Load()
+		st.Done += ls.done.Load()
+		st.Reading += ls.reading.Load()
 	}
 	return st
 }
@@ -229,6 +235,11 @@ type Stats struct {
 	engine.Stats
 	Requests    uint64 // requests whose head was parsed
 	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer
+	// Done counts requests whose response ended or whose connection closed
+	// first; Requests-Done are in progress (nginx's "writing" connections).
+	Done uint64
+	// Reading is the number of connections with a partial request head now.
+	Reading int64
 	// FileReadBytes counts file body bytes read with pread and written as memory,
 	// on streams that cannot use sendfile(2) (see FilePump).
 	FileReadBytes uint64

@@ -3,10 +3,10 @@ package static
 import (
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"testing"
 
+	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 )
 
@@ -49,16 +49,5 @@ func BenchmarkSocketStatic1k(b *testing.B) {
 		}
 		n += k
 	}
-	out := bytes.Repeat([]byte(req), batch)
-	in := make([]byte, n*batch)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; done += batch {
-		if _, err := c.Write(out); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	testkit.Pipelined(b, c, req, n, batch)
 }

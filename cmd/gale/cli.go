@@ -387,6 +387,12 @@ func (c *cli) versionCmd(args []string) int {
 	return exitOK
 }
 
+// releaseName returns the release gale version prints, for gale_build_info
+// and /status.json.
+func releaseName(bi *debug.BuildInfo, ok bool) string {
+	return strings.TrimPrefix(strings.SplitN(versionText(version, bi, ok), "\n", 2)[0], "gale ")
+}
+
 // versionText formats the version report from the release string and the
 // binary's build information.
 func versionText(release string, bi *debug.BuildInfo, ok bool) string {

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gale-server/gale/internal/daemon/supervisor"
+	"github.com/gale-server/gale/metrics"
 )
 
 // main wires the command line to the process and to supervisor.Run, which
@@ -22,5 +23,6 @@ func main() {
 		exit:      os.Exit,
 		buildInfo: debug.ReadBuildInfo,
 	}
+	metrics.Version = releaseName(c.buildInfo())
 	os.Exit(c.main(os.Args[1:]))
 }

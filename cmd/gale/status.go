@@ -20,15 +20,26 @@ import (
 func (c *cli) statusCmd(args []string) int {
 	fs := flag.NewFlagSet("gale status", flag.ContinueOnError)
 	var file, path string
+	var watchOn bool
+	var interval time.Duration
+	var count int
 	fs.StringVar(&file, "c", "", "the configuration `FILE` the instance was started with")
 	fs.StringVar(&file, "config", "", "the same as -c")
 	fs.StringVar(&path, "stats", "", "read the stats segment at `PATH` instead of finding it")
-	if status, done := c.flags(fs, args, "gale status [-c FILE | --stats PATH]",
+	fs.BoolVar(&watchOn, "watch", false, "refresh like top: totals with rates, connections by state, routes, workers")
+	fs.DurationVar(&interval, "interval", time.Second, "with --watch, the time between refreshes")
+	fs.IntVar(&count, "count", 0, "with --watch, stop after `N` refreshes (0: until interrupted)")
+	if status, done := c.flags(fs, args, "gale status [-c FILE | --stats PATH] [--watch [--interval D] [--count N]]",
 		"Print the counters of a running gale: the totals over every worker process and one\n"+
 			"row per worker. The instance is found by its configuration file (-c), or by the\n"+
 			"listen address of `gale` without a file when -c is not given; --stats names the\n"+
-			"shared-memory segment directly (see docs/operations.md)."); done {
+			"shared-memory segment directly (see docs/operations.md). --watch refreshes every\n"+
+			"--interval with rates and per-route numbers (docs/observability.md)."); done {
 		return status
+	}
+	if interval <= 0 || count < 0 {
+		fmt.Fprintln(c.stderr, "gale status: --interval must be positive and --count not negative")
+		return exitUsage
 	}
 	switch {
 	case path != "":
@@ -47,6 +58,16 @@ func (c *cli) statusCmd(args []string) int {
 		return exitError
 	}
 	defer seg.Close()
+	if watchOn {
+		ctx, stop := watchContext()
+		defer stop()
+		clear := false
+		if f, ok := c.stdout.(*os.File); ok {
+			clear = isTerminal(f)
+		}
+		watch(ctx, c.stdout, seg, interval, count, clear)
+		return exitOK
+	}
 	writeStatus(c.stdout, seg, time.Now())
 	return exitOK
 }
@@ -57,9 +78,13 @@ func writeStatus(w io.Writer, seg *shm.Segment, now time.Time) {
 	holder := seg.Holder()
 	fmt.Fprintf(w, "stats %s\nsupervisor pid %d, segment created %s ago\n\n", seg.Path(), holder,
 		now.Sub(seg.Created()).Round(time.Second))
+	writeRows(w, seg.Rows(), now)
+}
+
+// writeRows prints the per-slot rows and their totals.
+func writeRows(w io.Writer, rows []shm.Row, now time.Time) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "worker\tpid\tstate\taccepted\tactive\trequests\tbytes in\tbytes out\terrors\tupdated\t")
-	rows := seg.Rows()
 	for _, r := range rows {
 		worker, pid, state := "-", "-", "history"
 		if r.PID != 0 {

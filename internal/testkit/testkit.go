@@ -110,3 +110,21 @@ func StatusOf(head string) string {
 	}
 	return f[1]
 }
+
+// Pipelined is the loop of a pipelined request benchmark: it resets the
+// timer, then writes req batch times at once and reads batch responses of
+// respLen bytes each until b.N requests have been answered.
+func Pipelined(b *testing.B, c net.Conn, req string, respLen, batch int) {
+	out := []byte(strings.Repeat(req, batch))
+	in := make([]byte, respLen*batch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batch {
+		if _, err := c.Write(out); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

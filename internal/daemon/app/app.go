@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,6 +16,8 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
+	"github.com/gale-server/gale/metrics"
+	"github.com/gale-server/gale/metrics/accesslog"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/tlsterm"
 )
@@ -29,6 +32,11 @@ type App struct {
 	listeners map[string]*server.Listener    // configured address -> listener
 	terms     map[string]*tlsterm.Terminator // TLS address -> its terminator; guarded by mu
 	pool      *tlsterm.Pool                  // handshakes of every TLS listener
+	admin     *server.Listener               // the admin listener; nil when off
+	obs       *observability
+	logs      *logSet                 // access logs of the running config
+	allLogs   []*accesslog.Log        // every log opened, closed at shutdown (a reload may retire some)
+	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -42,24 +50,37 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if log == nil {
 		log = slog.Default()
 	}
-	routers, err := buildRouters(cfg)
-	if err != nil {
-		return nil, err
-	}
+	a := &App{log: log, cfg: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
+	a.obs = newObservability(cfg, func() server.Stats { return a.srv.Stats() }, opts)
 	so := serverOptions(cfg, log, notFound{})
 	opts.place(&so)
 	srv, err := server.New(so)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{},
-		terms: map[string]*tlsterm.Terminator{}, pool: tlsterm.NewPool(0, 0, 0)}
+	a.srv = srv
+	a.terms = map[string]*tlsterm.Terminator{}
+	a.pool = tlsterm.NewPool(0, 0, 0)
+	fail := func(err error) (*App, error) {
+		srv.Shutdown(context.Background())
+		closeLogs(a.allLogs)
+		return nil, err
+	}
+	logs, fresh, err := openLogs(cfg, srv.Engine().Loops(), nil)
+	if err != nil {
+		return fail(err)
+	}
+	a.logs, a.allLogs = logs, fresh
+	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	routers, err := buildRouters(cfg, a.obs, logs)
+	if err != nil {
+		return fail(err)
+	}
 	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
 		l, err := opts.listenHTTP1(srv, addr, redirects[addr])
 		if err != nil {
-			srv.Shutdown(context.Background())
-			return nil, err
+			return fail(err)
 		}
 		a.listeners[addr] = l
 	}
@@ -71,10 +92,16 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 			l, err = opts.listen(srv, addr, routers[addr])
 		}
 		if err != nil {
-			srv.Shutdown(context.Background())
-			return nil, err
+			return fail(err)
 		}
 		a.listeners[addr] = l
+	}
+	if cfg.Admin.Listen != "" {
+		l, err := opts.listenHTTP1(srv, AdminSocketKey(cfg.Admin.Listen), a.adminHandler(cfg))
+		if err != nil {
+			return fail(fmt.Errorf("admin: %w", err))
+		}
+		a.admin = l
 	}
 	return a, nil
 }
@@ -118,11 +145,26 @@ func (a *App) Addrs() map[string]string {
 	return out
 }
 
+// AdminAddr returns the admin listener's bound address, or "" when it is off.
+func (a *App) AdminAddr() string {
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.Addr
+}
+
 // Start runs the event loops.
 func (a *App) Start() { a.srv.Start() }
 
-// Shutdown stops gracefully within ctx.
-func (a *App) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+// Shutdown stops gracefully within ctx, then writes out and closes the
+// access logs: every line of every request served is in them.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.srv.Shutdown(ctx)
+	a.mu.Lock()
+	logs := a.allLogs
+	a.mu.Unlock()
+	return errors.Join(err, closeLogs(logs))
+}
 
 // Reload applies cfg: each listener switches to its new router at the next request
 // boundary, new addresses start listening, open connections stay up. Settings that
@@ -130,8 +172,21 @@ func (a *App) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 // or upgrade; a change to them is logged. An error leaves the running config as it
 // was.
 func (a *App) Reload(cfg *config.Config) error {
-	routers, err := buildRouters(cfg)
+	err := a.reload(cfg)
+	a.obs.recordReload(err)
+	return err
+}
+
+func (a *App) reload(cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	logs, fresh, err := openLogs(cfg, a.srv.Engine().Loops(), a.logs)
 	if err != nil {
+		return err
+	}
+	routers, err := buildRouters(cfg, a.obs, logs)
+	if err != nil {
+		closeLogs(fresh)
 		return err
 	}
 	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
@@ -141,12 +196,16 @@ func (a *App) Reload(cfg *config.Config) error {
 	for addr, t := range tlsAt {
 		c, err := tlsConfig(t)
 		if err != nil {
+			closeLogs(fresh)
 			return fmt.Errorf("reload: %s: %w", addr, err)
 		}
 		tlsConfs[addr] = c
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	// Logs the new config no longer uses may still get the lines of requests
+	// in flight: they are closed at shutdown, not now.
+	a.logs = logs
+	a.allLogs = append(a.allLogs, fresh...)
+	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
 	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue
@@ -197,6 +256,12 @@ func (a *App) Reload(cfg *config.Config) error {
 			l.SetHandler(notFound{})
 			a.log.Warn("listen address removed from config; it answers 404 until restart", "addr", addr)
 		}
+	}
+	switch {
+	case cfg.Admin.Listen != a.cfg.Admin.Listen:
+		a.log.Warn("admin.listen changes take effect on restart or upgrade")
+	case a.admin != nil:
+		a.admin.SetHandler(a.adminHandler(cfg))
 	}
 	if cfg.Loops() != a.cfg.Loops() || cfg.Processes != a.cfg.Processes {
 		a.log.Warn("workers/processes changes take effect on restart or upgrade")
@@ -258,7 +323,7 @@ func cpuList(cfg *config.Config) []int {
 // Two servers may not share an address, however it is spelled, nor overlap (a
 // wildcard and a specific address on one port): compared after listenaddr.Resolve,
 // the rule Validate applies, for configs built in Go without it.
-func buildRouters(cfg *config.Config) (map[string]*Router, error) {
+func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[string]*Router, error) {
 	out := map[string]*Router{}
 	type use struct {
 		addr   netip.AddrPort
@@ -267,12 +332,13 @@ func buildRouters(cfg *config.Config) (map[string]*Router, error) {
 	var uses []use
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
-		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1)}
+		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1), none: ob.observer(cfg, logs, si, -1)}
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri])
 			if err != nil {
 				return nil, fmt.Errorf("servers[%d].routes[%d]: %w", si, ri, err)
 			}
+			rt.obs = ob.observer(cfg, logs, si, ri)
 			r.routes = append(r.routes, rt)
 		}
 		for _, addr := range s.Listen {

@@ -15,7 +15,8 @@ import (
 	"github.com/gale-server/gale/config"
 )
 
-func startApp(t *testing.T, yaml string) (*App, string) {
+// runApp parses yaml and starts it; the caller shuts it down.
+func runApp(t *testing.T, yaml string) (*App, string) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
@@ -26,16 +27,22 @@ func startApp(t *testing.T, yaml string) (*App, string) {
 		t.Fatal(err)
 	}
 	a.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
 	for _, v := range a.Addrs() {
 		return a, v
 	}
 	t.Fatal("no listener")
 	return nil, ""
+}
+
+func startApp(t *testing.T, yaml string) (*App, string) {
+	t.Helper()
+	a, addr := runApp(t, yaml)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Shutdown(ctx)
+	})
+	return a, addr
 }
 
 func get(t *testing.T, c *http.Client, method, url, host string) (int, string) {

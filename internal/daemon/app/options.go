@@ -1,7 +1,10 @@
 package app
 
 import (
+	"strings"
+
 	"github.com/gale-server/gale/internal/os/numa"
+	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
 )
 
@@ -19,6 +22,15 @@ type Options struct {
 	// cpu_affinity: loop i runs on Placement.CPUs[i] and its read buffer is
 	// bound to NUMA node Placement.Nodes[i] (see internal/numa).
 	Placement *numa.Placement
+	// StatsPath and StatsSlot name the instance's stats segment and this
+	// process's slot in it: the process publishes its metrics next to the
+	// segment, and /metrics adds up every process's. StatsPath "" (the
+	// default) means the process reports only its own numbers.
+	StatsPath string
+	StatsSlot int
+	// Workers lists the instance's worker processes for /status.json; nil
+	// lists none.
+	Workers func() []metrics.Worker
 }
 
 // Inherited is one configured address's listening sockets.
@@ -68,7 +80,7 @@ func (o *Options) listen(srv *server.Server, addr string, r *Router) (*server.Li
 func (o *Options) listenHTTP1(srv *server.Server, addr string, h server.Handler) (*server.Listener, error) {
 	in, ok := o.Listeners[addr]
 	if !ok || len(in.FDs) == 0 {
-		return srv.ListenHandler(addr, h)
+		return srv.ListenHandler(BindAddr(addr), h)
 	}
 	l, err := srv.ListenFDsHandler(in.FDs, h)
 	if err != nil {
@@ -82,3 +94,15 @@ func (o *Options) listenHTTP1(srv *server.Server, addr string, h server.Handler)
 func h2cDispatch(srv *server.Server, r *Router) server.Dispatch {
 	return server.Dispatch{HTTP1: r, H2: srv.NewHTTP2(server.HTTP2Options{})}
 }
+
+// adminPrefix marks the admin listener's key among the inherited sockets,
+// so that it never shares a key with a server address spelled the same
+// (127.0.0.1:0 for both).
+const adminPrefix = "admin/"
+
+// AdminSocketKey returns the key of the admin listener's sockets in
+// Options.Listeners.
+func AdminSocketKey(addr string) string { return adminPrefix + addr }
+
+// BindAddr returns the address a socket key binds to.
+func BindAddr(key string) string { return strings.TrimPrefix(key, adminPrefix) }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
 )
 
@@ -13,8 +14,9 @@ import (
 // built, so every loop can share it; a reload builds a new one.
 type Router struct {
 	routes []route
-	h2c    bool // the server's protocols include h2c (read when its listener opens)
-	http1  bool // the server's protocols include http1
+	h2c    bool              // the server's protocols include h2c (read when its listener opens)
+	http1  bool              // the server's protocols include http1
+	none   *metrics.Observer // observes requests no route matches; nil when unobserved
 }
 
 var (
@@ -35,6 +37,7 @@ type route struct {
 	handler    server.Handler
 	exchange   server.ExchangeHandler // the same action for every protocol; nil if HTTP/1.1 only
 	actionName string
+	obs        *metrics.Observer // attached to each request; nil when unobserved
 }
 
 // ServeGale dispatches the request. Routes see the request's NormPath, the path the
@@ -46,10 +49,15 @@ func (r *Router) ServeGale(c *server.Ctx) {
 	rt, status := r.route(req.Method, req.NormPath, req.Path, req.Host)
 	switch {
 	case rt != nil:
+		if rt.obs != nil {
+			c.Observe(rt.obs)
+		}
 		rt.handler.ServeGale(c)
 	case status == 404:
+		r.observeNone(c)
 		c.Error(404, "no route matches")
 	default:
+		r.observeNone(c)
 		c.Error(status, "")
 	}
 }
@@ -87,6 +95,13 @@ func (r *Router) route(method, norm, path, host []byte) (*route, int) {
 		}
 	}
 	return nil, 404
+}
+
+// observeNone attaches the observer of unrouted requests, if any.
+func (r *Router) observeNone(c *server.Ctx) {
+	if r.none != nil {
+		c.Observe(r.none)
+	}
 }
 
 func (rt *route) matches(method, path, host []byte) bool {

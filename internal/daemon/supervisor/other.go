@@ -14,6 +14,9 @@ import (
 // notifyUpgrade does nothing: there is no SIGUSR2 to upgrade with.
 func notifyUpgrade(ch chan<- os.Signal) {}
 
+// isReopen reports false: there is no SIGUSR1.
+func isReopen(os.Signal) bool { return false }
+
 // runParent fails: worker processes need Unix process control (descriptor
 // passing, signals).
 func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env, usr2 <-chan os.Signal) error {

@@ -150,7 +150,12 @@ func (p *parent) run(ctx context.Context, n int) error {
 			}
 		case next := <-reloads:
 			p.reload(next)
-		case <-p.usr2:
+		case sig := <-p.usr2:
+			if isReopen(sig) {
+				p.log.Info("reopening access logs: forwarding SIGUSR1 to the workers")
+				p.signalAll(syscall.SIGUSR1)
+				continue
+			}
 			if stopping || retiring {
 				continue
 			}

@@ -29,8 +29,10 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/daemon/app"
 	"github.com/gale-server/gale/internal/daemon/shm"
 	"github.com/gale-server/gale/internal/os/numa"
+	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
 )
 
@@ -48,7 +50,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	usr2 := make(chan os.Signal, 1)
+	usr2 := make(chan os.Signal, 4)
 	notifyUpgrade(usr2)
 	defer signal.Stop(usr2)
 	switch {
@@ -152,6 +154,16 @@ func listenAddrs(cfg *config.Config) []string {
 	return out
 }
 
+// socketAddrs returns the addresses whose sockets a parent opens for its
+// workers: every server's, and the admin listener's.
+func socketAddrs(cfg *config.Config) []string {
+	addrs := listenAddrs(cfg)
+	if a := cfg.Admin.Listen; a != "" {
+		addrs = append(addrs, app.AdminSocketKey(a))
+	}
+	return addrs
+}
+
 // counters reads srv's statistics in the shape of a stats slot.
 func counters(srv *server.Server) func() shm.Counters {
 	return func() shm.Counters {
@@ -176,6 +188,7 @@ func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
 		log.Warn("stats: cannot open the segment handed over; creating a new one", "path", e.statsPath, "err", err)
 	}
 	path := StatsPath(cfg)
+	metrics.RemoveTables(path) // a new instance starts from zero
 	seg, err := shm.Create(path, 0)
 	if err != nil {
 		log.Warn("stats: no shared-memory segment; gale status will not see this instance", "path", path, "err", err)
@@ -193,6 +206,7 @@ func closeStats(seg *shm.Segment, handedOver bool) {
 	}
 	if !handedOver {
 		seg.Remove()
+		metrics.RemoveTables(seg.Path())
 	}
 	seg.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gale-server/gale/internal/daemon/app"
 	"github.com/gale-server/gale/internal/daemon/shm"
 	"github.com/gale-server/gale/internal/os/numa"
+	"github.com/gale-server/gale/metrics"
 )
 
 // drainPoll is how often a draining process checks whether its last
@@ -24,9 +25,11 @@ type serving struct {
 	log       *slog.Logger
 	listeners map[string]app.Inherited // sockets to serve instead of binding
 	placement *numa.Placement
-	slot      *shm.Slot // where counters are published; nil without a segment
-	ready     *os.File  // readiness pipe; nil when nobody waits
-	usr2      <-chan os.Signal
+	slot      *shm.Slot        // where counters are published; nil without a segment
+	seg       *shm.Segment     // the segment slot belongs to; nil without one
+	slotIndex int              // slot's index in seg
+	ready     *os.File         // readiness pipe; nil when nobody waits
+	usr2      <-chan os.Signal // SIGUSR2, and SIGUSR1 (isReopen)
 	// onUSR2 answers SIGUSR2 and reports whether the process should now drain
 	// and exit: a single process upgrades, a worker drains at once.
 	onUSR2 func(ctx context.Context) bool
@@ -34,7 +37,11 @@ type serving struct {
 
 // run serves until ctx is done or a SIGUSR2 ends in draining.
 func (s *serving) run(ctx context.Context) error {
-	a, err := app.NewWithOptions(s.cfg, s.log, app.Options{Listeners: s.listeners, Placement: s.placement})
+	opts := app.Options{Listeners: s.listeners, Placement: s.placement}
+	if s.slot != nil {
+		opts.StatsPath, opts.StatsSlot, opts.Workers = s.seg.Path(), s.slotIndex, workerRows(s.seg)
+	}
+	a, err := app.NewWithOptions(s.cfg, s.log, opts)
 	if err != nil {
 		return err
 	}
@@ -42,17 +49,26 @@ func (s *serving) run(ctx context.Context) error {
 	for addr, bound := range a.Addrs() {
 		s.log.Info("listening", "addr", bound, "configured", addr, "loops", s.cfg.Loops())
 	}
+	if addr := a.AdminAddr(); addr != "" {
+		s.log.Info("admin listening", "addr", addr)
+	}
 	if s.slot != nil {
 		pubCtx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		mdone := make(chan struct{})
 		go func() {
 			defer close(done)
 			shm.NewPublisher(s.slot, counters(a.Server())).Run(pubCtx, publishEvery)
+		}()
+		go func() {
+			defer close(mdone)
+			a.Metrics().Run(pubCtx, publishEvery)
 		}()
 		// Deferred: runs after the shutdown below, so the last values are final.
 		defer func() {
 			stop()
 			<-done
+			<-mdone
 		}()
 	}
 	sendReady(&s.ready, s.log)
@@ -68,7 +84,15 @@ func (s *serving) run(ctx context.Context) error {
 			}
 			s.cfg = next
 			s.log.Info("configuration reloaded")
-		case <-s.usr2:
+		case sig := <-s.usr2:
+			if isReopen(sig) {
+				if err := a.ReopenLogs(); err != nil {
+					s.log.Error("reopening access logs failed; they keep writing to the old files", "err", err)
+				} else {
+					s.log.Info("access logs reopened")
+				}
+				continue
+			}
 			if s.onUSR2(ctx) {
 				return s.drain(ctx, a)
 			}
@@ -127,9 +151,10 @@ func runSingle(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 	}
 	seg := openStats(cfg, log, e)
 	var slot *shm.Slot
+	slotIndex := 0
 	if seg != nil {
 		if i, err := seg.Reserve(os.Getpid(), 0); err == nil {
-			slot = seg.Slot(i)
+			slot, slotIndex = seg.Slot(i), i
 		} else {
 			log.Warn("stats: no slot for this process", "err", err)
 		}
@@ -143,7 +168,7 @@ func runSingle(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 	}()
 	s := &serving{
 		cfg: cfg, log: log, listeners: socks, placement: plan(cfg, log, 0, 1),
-		slot: slot, ready: e.ready, usr2: usr2,
+		slot: slot, seg: seg, slotIndex: slotIndex, ready: e.ready, usr2: usr2,
 	}
 	s.onUSR2 = func(ctx context.Context) bool {
 		statsPath := ""
@@ -170,6 +195,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 		}
 	}
 	var slot *shm.Slot
+	var segment *shm.Segment
 	if e.statsPath != "" && e.statsSlot >= 0 {
 		seg, err := shm.Open(e.statsPath)
 		switch {
@@ -180,14 +206,26 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 			seg.Close()
 		default:
 			defer seg.Close()
-			slot = seg.Slot(e.statsSlot)
+			slot, segment = seg.Slot(e.statsSlot), seg
 			slot.SetOwner(os.Getpid(), e.worker)
 		}
 	}
 	s := &serving{
 		cfg: cfg, log: log, listeners: e.listeners, placement: plan(cfg, log, e.worker, e.processes),
-		slot: slot, ready: e.ready, usr2: usr2,
+		slot: slot, seg: segment, slotIndex: e.statsSlot, ready: e.ready, usr2: usr2,
 		onUSR2: func(context.Context) bool { return true },
 	}
 	return s.run(ctx)
+}
+
+// workerRows lists the segment's slots for /status.json.
+func workerRows(seg *shm.Segment) func() []metrics.Worker {
+	return func() []metrics.Worker {
+		var out []metrics.Worker
+		for _, r := range seg.Rows() {
+			out = append(out, metrics.Worker{Slot: r.Slot, PID: r.PID, Worker: r.Worker, Live: r.Live,
+				Requests: r.Requests, Active: r.Active})
+		}
+		return out
+	}
 }

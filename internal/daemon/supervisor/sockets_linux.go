@@ -24,7 +24,7 @@ type sockets map[string]app.Inherited
 // On error every socket is closed.
 func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int) (sockets, error) {
 	out := sockets{}
-	addrs := listenAddrs(cfg)
+	addrs := socketAddrs(cfg)
 	wanted := map[string]bool{}
 	for _, a := range addrs {
 		wanted[a] = true
@@ -43,7 +43,7 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 		in := inherited[addr]
 		in.FDs = append([]int(nil), in.FDs...)
 		for len(in.FDs) < per {
-			target := addr
+			target := app.BindAddr(addr)
 			if in.Addr != "" {
 				target = in.Addr
 			}

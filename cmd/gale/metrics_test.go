@@ -1,0 +1,225 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/daemon/shm"
+)
+
+// adminProcessConfig is processConfig with the admin listener on.
+func adminProcessConfig(processes int, extra string) string {
+	return fmt.Sprintf(`workers: 1
+processes: %d
+log: { format: json }
+timeouts: { idle: 5m, shutdown_grace: 5s }
+admin: { listen: "127.0.0.1:0" }
+servers:
+  - name: web
+    listen: ["127.0.0.1:0"]
+%s    routes:
+      - name: ok
+        match: { path: / }
+        respond: { status: 200, body: "ok" }
+`, processes, extra)
+}
+
+// scrapeValue fetches /metrics on a new connection and returns the value of
+// series (0 when absent).
+func scrapeValue(t *testing.T, admin, series string) float64 {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// startAdminGale starts an instance of two worker processes with the admin
+// listener (extra goes into the server's mapping) and returns it with its
+// configuration file.
+func startAdminGale(t *testing.T, extra string) (*galeProc, string) {
+	t.Helper()
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	writeConfig(t, cfgPath, adminProcessConfig(2, extra))
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	g.waitLog("listening", 2)
+	return g, cfgPath
+}
+
+// TestMetricsSummedOverProcesses serves requests with two worker processes
+// (SO_REUSEPORT spreads fresh connections over both) and checks that a
+// scrape answered by either process reports the instance's total.
+func TestMetricsSummedOverProcesses(t *testing.T) {
+	g, cfgPath := startAdminGale(t, "")
+	admin := g.waitLog("admin listening", 2)[0]["addr"].(string)
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	const n = 40
+	for i := 0; i < n; i++ {
+		resp, err := c.Get("http://" + g.addr() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	rows := waitStats(t, cfgPath, "40 requests", func(r []shm.Row) bool { return shm.Sum(r).Requests == n })
+	for _, r := range rows {
+		if r.Requests == 0 {
+			t.Fatalf("worker %d served nothing; the test needs both: %+v", r.Worker, rows)
+		}
+	}
+	series := `gale_http_requests_total{code_class="2xx",route="ok",server="web"}`
+	deadline := time.Now().Add(30 * time.Second)
+	for scrapes := 0; scrapes < 10; {
+		if got := scrapeValue(t, admin, series); got == n {
+			scrapes++
+			continue
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %d", series, got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := scrapeValue(t, admin, "gale_worker_processes"); got != 2 {
+		t.Errorf("gale_worker_processes = %v, want 2", got)
+	}
+	if got := scrapeValue(t, admin, "gale_event_loops"); got != 2 {
+		t.Errorf("gale_event_loops = %v, want 2", got)
+	}
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+}
+
+// countLines returns the number of lines in path (0 when it is missing).
+func countLines(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+
+// TestAccessLogReopenOnSIGUSR1 rotates the access log as logrotate does
+// (rename, then SIGUSR1 to the supervisor, which forwards it to both
+// workers): lines before the signal stay in the renamed file, later ones
+// go to a new file at the configured path, and the stop writes the rest.
+func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
+	g, cfgPath := startAdminGale(t, "    access_log: { path: access.log, format: json }\n")
+	logPath := filepath.Join(filepath.Dir(cfgPath), "access.log")
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	hit := func(n int) {
+		for i := 0; i < n; i++ {
+			resp, err := c.Get("http://" + g.addr() + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	hit(10)
+	deadline := time.Now().Add(30 * time.Second)
+	for countLines(logPath) < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines logged, want 10", countLines(logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	g.signal(syscall.SIGUSR1)
+	g.waitLog("access logs reopened", 2)
+	hit(7)
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+	if got := countLines(logPath + ".1"); got != 10 {
+		t.Errorf("rotated file has %d lines, want 10", got)
+	}
+	if got := countLines(logPath); got != 7 {
+		t.Errorf("new file has %d lines, want 7", got)
+	}
+}
+
+// TestStatusWatch runs gale status --watch --count 3 against an instance of
+// two worker processes under load: three frames, whose request totals grow,
+// with the route's row and a rate.
+func TestStatusWatch(t *testing.T) {
+	g, cfgPath := startAdminGale(t, "")
+	bin, _ := galeBinary(t)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &http.Client{}
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if resp, err := c.Get("http://" + g.addr() + "/"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	out, err := exec.Command(bin, "status", "-c", cfgPath, "--watch", "--interval", "300ms", "--count", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gale status --watch: %v\n%s", err, out)
+	}
+	text := string(out)
+	if strings.Contains(text, "\x1b[") {
+		t.Errorf("escape codes written to a pipe:\n%q", text)
+	}
+	frames := strings.Split(text, "\ngale ")
+	if len(frames) != 3 {
+		t.Fatalf("%d frames, want 3:\n%s", len(frames), text)
+	}
+	var last uint64
+	for i, f := range frames {
+		var reqs uint64
+		var perSec float64
+		lines := strings.Split(f, "\n")
+		if len(lines) < 2 {
+			t.Fatalf("frame %d: %q", i, f)
+		}
+		if _, err := fmt.Sscanf(lines[1], "requests %d (%f/s)", &reqs, &perSec); err != nil {
+			t.Fatalf("frame %d line %q: %v", i, lines[1], err)
+		}
+		if reqs <= last || perSec <= 0 {
+			t.Errorf("frame %d: %d requests at %v/s after %d", i, reqs, perSec, last)
+		}
+		last = reqs
+		if !regexp.MustCompile(`(?m)^\s*web\s+ok\s+\d+\s+[1-9]\d*\s`).MatchString(f) {
+			t.Errorf("frame %d has no moving row for web/ok:\n%s", i, f)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package app
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/metrics"
+	"github.com/gale-server/gale/server"
+)
+
+// maxReloads is how many reloads /status.json remembers.
+const maxReloads = 20
+
+// observability is an App's metrics and access logs. The registry lives as
+// long as the App, so a reload keeps the counters of routes it keeps.
+type observability struct {
+	reg  *metrics.Registry
+	proc *metrics.Process
+
+	mu      sync.Mutex // guards reloads
+	reloads []metrics.Reload
+}
+
+func newObservability(cfg *config.Config, srv func() server.Stats, opts Options) *observability {
+	buckets := cfg.Admin.Metrics.Buckets
+	if len(buckets) == 0 {
+		buckets = config.DefaultBuckets()
+	}
+	reg := metrics.NewRegistry(cfg.Loops(), buckets)
+	return &observability{reg: reg, proc: metrics.NewProcess(reg, srv, opts.StatsPath, opts.StatsSlot, os.Getpid())}
+}
+
+// observer returns what the router attaches to requests of route ri of
+// server si (ri < 0: requests no route matched), or nil when neither the
+// admin listener nor the server's access log wants them.
+func (o *observability) observer(cfg *config.Config, logs *logSet, si, ri int) *metrics.Observer {
+	s := &cfg.Servers[si]
+	name := "none"
+	if ri >= 0 {
+		name = s.RouteName(ri)
+	}
+	ob := &metrics.Observer{Name: name}
+	if cfg.Admin.Listen != "" {
+		ob.Route = o.reg.Route(cfg.ServerName(si), name)
+	}
+	if l := logs.forServer(si); l != nil {
+		ob.Log = l
+	}
+	if ob.Route == nil && ob.Log == nil {
+		return nil
+	}
+	return ob
+}
+
+// recordReload remembers the outcome of a reload for /status.json.
+func (o *observability) recordReload(err error) {
+	r := metrics.Reload{Time: time.Now(), OK: err == nil}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reloads = append(o.reloads, r)
+	if len(o.reloads) > maxReloads {
+		o.reloads = o.reloads[len(o.reloads)-maxReloads:]
+	}
+}
+
+// adminHandler builds the admin listener's handler for cfg.
+func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
+	return metrics.NewAdmin(metrics.AdminOptions{
+		Process: a.obs.proc,
+		Token:   cfg.Admin.Token,
+		Ready:   func() bool { return !a.srv.Draining() },
+		Info:    a.info,
+	})
+}
+
+// info is the App's part of /status.json.
+func (a *App) info() metrics.Info {
+	a.obs.mu.Lock()
+	in := metrics.Info{Reloads: append([]metrics.Reload(nil), a.obs.reloads...)}
+	a.obs.mu.Unlock()
+	a.mu.Lock()
+	in.Config = a.cfg.Name()
+	a.mu.Unlock()
+	for _, l := range a.srv.Engine().Loops() {
+		st := l.Stats()
+		in.Loops = append(in.Loops, metrics.Loop{ID: l.ID(), Accepted: st.Accepted, Active: st.Active})
+	}
+	if a.workers != nil {
+		in.Workers = a.workers()
+	}
+	return in
+}
+
+// Metrics returns the process's metrics view; the supervisor runs its
+// publisher.
+func (a *App) Metrics() *metrics.Process { return a.obs.proc }

@@ -1,0 +1,85 @@
+package accesslog
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// stallWriter blocks every Write until release is closed.
+type stallWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *stallWriter) Close() error { return nil }
+
+func TestStalledWriterDropsAndCounts(t *testing.T) {
+	w := &stallWriter{release: make(chan struct{})}
+	l, err := Open(Options{Server: "s", Path: "x", open: func(string) (io.WriteCloser, error) { return w, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := &l.loops[0]
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	const rounds = 3 * maxQueued
+	for i := 0; i < rounds; i++ {
+		lb.buf = append(lb.buf, line...)
+		lb.pending++
+		l.handOff(lb)
+	}
+	lines, dropped := l.Counts()
+	if dropped == 0 || lines+dropped != rounds {
+		t.Fatalf("lines %d dropped %d, want some dropped and %d in all", lines, dropped, rounds)
+	}
+	// The queue, not the loop, held the lines that were kept: at most the
+	// queue's capacity plus the one the writer is stuck on.
+	if lines > maxQueued+1 {
+		t.Fatalf("%d lines accepted with a stalled writer; the queue holds %d", lines, maxQueued)
+	}
+	close(w.release)
+	lb.buf = append(lb.buf, line...)
+	lb.pending++
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines, _ = l.Counts()
+	if got := uint64(bytes.Count(w.buf.Bytes(), []byte("\n"))); got != lines {
+		t.Fatalf("%d lines written, %d counted", got, lines)
+	}
+	if err := l.Reopen(); err != ErrClosed {
+		t.Fatalf("Reopen after Close: %v", err)
+	}
+}
+
+func TestEscaping(t *testing.T) {
+	if got := string(appendEscaped(nil, []byte("a\"b\\c\x01\xff"))); got != `a\x22b\x5Cc\x01\xFF` {
+		t.Errorf("appendEscaped = %s", got)
+	}
+	for in, want := range map[string]string{
+		"plain":        `"plain"`,
+		"q\"b\\\n\x1f": `"q\"b\\\u000A\u001F"`,
+		"é€":           `"é€"`,
+		"bad\xffutf8":  `"bad\ufffdutf8"`,
+	} {
+		got := appendJSONString(nil, []byte(in))
+		if string(got) != want {
+			t.Errorf("appendJSONString(%q) = %s, want %s", in, got, want)
+		}
+		var s string
+		if err := json.Unmarshal(got, &s); err != nil {
+			t.Errorf("%s is not JSON: %v", got, err)
+		}
+	}
+}

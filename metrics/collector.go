@@ -1,0 +1,145 @@
+package metrics
+
+import (
+	"runtime"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is reported by gale_build_info; cmd/gale sets it at start.
+var Version = "dev"
+
+// family descriptions: help text, type and variable labels of every family
+// the collector emits.
+type famDesc struct {
+	help   string
+	kind   prometheus.ValueType
+	labels []string
+}
+
+var families = map[string]famDesc{
+	famRequests:     {"Responses by server, route and status class.", prometheus.CounterValue, []string{"server", "route", "code_class"}},
+	famBadRequests:  {"Requests refused by the protocol layer (malformed, too large, too slow) before any route.", prometheus.CounterValue, nil},
+	famAccepted:     {"Connections accepted.", prometheus.CounterValue, nil},
+	famClosed:       {"Connections closed.", prometheus.CounterValue, nil},
+	famConnections:  {"Open client connections by state: reading a request head, writing (a request in progress), waiting (idle keep-alive).", prometheus.GaugeValue, []string{"state"}},
+	famAcceptPauses: {"Times accepting paused because the process ran out of file descriptors.", prometheus.CounterValue, nil},
+	famBytesIn:      {"Bytes read from client sockets.", prometheus.CounterValue, nil},
+	famBytesOut:     {"Bytes written to client sockets, sendfile included.", prometheus.CounterValue, nil},
+	famLoops:        {"Event loops running in all worker processes.", prometheus.GaugeValue, nil},
+	famLogLines:     {"Access log lines written.", prometheus.CounterValue, []string{"server"}},
+	famLogDropped:   {"Access log lines dropped because the writer fell behind (a stalled disk).", prometheus.CounterValue, []string{"server"}},
+}
+
+var (
+	descDuration = prometheus.NewDesc(famDuration, "Time from routing a request to the end of its response, by server and route.",
+		[]string{"server", "route"}, nil)
+	descProcesses = prometheus.NewDesc("gale_worker_processes", "Worker processes whose numbers this scrape adds up.", nil, nil)
+	descBuild     = prometheus.NewDesc("gale_build_info", "Always 1; the labels tell the gale and Go versions.", []string{"version", "goversion"}, nil)
+	descs         = func() map[string]*prometheus.Desc {
+		m := map[string]*prometheus.Desc{}
+		for name, f := range families {
+			m[name] = prometheus.NewDesc(name, f.help, f.labels, nil)
+		}
+		return m
+	}()
+)
+
+// Collector is a prometheus.Collector over a Process: each scrape reads the
+// loops' counters and the other processes' tables; nothing is kept between
+// scrapes.
+type Collector struct{ p *Process }
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns the collector of p.
+func NewCollector(p *Process) *Collector { return &Collector{p: p} }
+
+// Describe sends the fixed descriptors.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+	ch <- descDuration
+	ch <- descProcesses
+	ch <- descBuild
+}
+
+// histo is one route's histogram being assembled from bucket samples.
+type histo struct {
+	server, route string
+	bounds        []float64
+	counts        []uint64 // by bound, non-cumulative
+	inf           uint64
+	sumNs         uint64
+}
+
+// Collect emits the instance's totals.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	t, procs := c.p.Instance()
+	hs := map[[2]string]*histo{}
+	get := func(server, route string) *histo {
+		k := [2]string{server, route}
+		h := hs[k]
+		if h == nil {
+			h = &histo{server: server, route: route}
+			hs[k] = h
+		}
+		return h
+	}
+	for _, k := range t.Keys() {
+		v := t[k]
+		fam, ls := family(k), labels(k)
+		switch fam {
+		case famBucket:
+			if len(ls) != 3 {
+				continue
+			}
+			h := get(ls[0][1], ls[1][1])
+			if le, ok := parseLe(ls[2][1]); ok {
+				h.bounds = append(h.bounds, le)
+				h.counts = append(h.counts, v)
+			} else {
+				h.inf += v
+			}
+			continue
+		case famSumNs:
+			if len(ls) == 2 {
+				get(ls[0][1], ls[1][1]).sumNs += v
+			}
+			continue
+		}
+		d, ok := descs[fam]
+		if !ok || len(ls) != len(families[fam].labels) {
+			continue
+		}
+		vals := make([]string, len(ls))
+		for i, l := range ls {
+			vals[i] = l[1]
+		}
+		ch <- prometheus.MustNewConstMetric(d, families[fam].kind, float64(v), vals...)
+	}
+	for _, h := range hs {
+		ch <- h.metric()
+	}
+	ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(procs))
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, Version, runtime.Version())
+}
+
+// metric turns the assembled buckets into a constant histogram.
+func (h *histo) metric() prometheus.Metric {
+	idx := make([]int, len(h.bounds))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return h.bounds[idx[a]] < h.bounds[idx[b]] })
+	cum := map[float64]uint64{}
+	var n uint64
+	for _, i := range idx {
+		n += h.counts[i]
+		cum[h.bounds[i]] = n
+	}
+	n += h.inf
+	return prometheus.MustNewConstHistogram(descDuration, n, float64(h.sumNs)/1e9, cum, h.server, h.route)
+}

@@ -1,0 +1,166 @@
+package metrics
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gale-server/gale/server"
+)
+
+// Metric family names. docs/observability.md describes each.
+const (
+	famRequests     = "gale_http_requests_total"
+	famDuration     = "gale_http_request_duration_seconds"
+	famBucket       = famDuration + "_bucket" // non-cumulative in samples
+	famSumNs        = famDuration + "_sum_ns" // nanoseconds in samples
+	famBadRequests  = "gale_http_bad_requests_total"
+	famAccepted     = "gale_connections_accepted_total"
+	famClosed       = "gale_connections_closed_total"
+	famConnections  = "gale_connections"
+	famAcceptPauses = "gale_accept_pauses_total"
+	famBytesIn      = "gale_received_bytes_total"
+	famBytesOut     = "gale_sent_bytes_total"
+	famLoops        = "gale_event_loops"
+	famLogLines     = "gale_access_log_lines_total"
+	famLogDropped   = "gale_access_log_dropped_total"
+)
+
+// gauges are the families whose samples are current values, not cumulative:
+// a process that is gone contributes nothing to them.
+var gauges = map[string]bool{famConnections: true, famLoops: true}
+
+// Sample is one number of one process. Key is the series in the Prometheus
+// text form, `family{label="value",...}`; label values are names validated
+// by config (letters, digits, '_', '-', '.'), so they need no escaping.
+type Sample struct {
+	Key   string
+	Value uint64
+}
+
+// family returns the family part of a key.
+func family(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		return key[:i]
+	}
+	return key
+}
+
+// isGauge reports whether key is a gauge's series.
+func isGauge(key string) bool { return gauges[family(key)] }
+
+// labels parses the label pairs of a key, in order.
+func labels(key string) [][2]string {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return nil
+	}
+	var out [][2]string
+	for _, p := range strings.Split(strings.TrimSuffix(key[i+1:], "}"), ",") {
+		name, val, ok := strings.Cut(p, "=")
+		if ok {
+			out = append(out, [2]string{name, strings.Trim(val, `"`)})
+		}
+	}
+	return out
+}
+
+// key builds a series key from a family and label name/value pairs.
+func key(fam string, kv ...string) string {
+	if len(kv) == 0 {
+		return fam
+	}
+	var b strings.Builder
+	b.WriteString(fam)
+	b.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		b.WriteString(kv[i+1])
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// Extra adds samples owned by another part of the process (the access logs).
+type Extra func(add func(Sample))
+
+// Local returns this process's samples: the routes of reg, the server's
+// counters and whatever the extras add. It allocates, and is meant for the
+// publishing goroutine and scrapes, never an event loop.
+func Local(reg *Registry, st server.Stats, extras ...Extra) []Sample {
+	var out []Sample
+	add := func(s Sample) { out = append(out, s) }
+	for _, rt := range reg.Routes() {
+		t := rt.Totals()
+		for c, n := range t.Codes {
+			if n > 0 || c == 2 {
+				add(Sample{key(famRequests, "server", rt.Server, "route", rt.Name, "code_class", codeClasses[c]), n})
+			}
+		}
+		for i, n := range t.Buckets {
+			le := "+Inf"
+			if i < len(rt.bounds) {
+				le = formatLe(rt.bounds[i])
+			}
+			add(Sample{key(famBucket, "server", rt.Server, "route", rt.Name, "le", le), n})
+		}
+		add(Sample{key(famSumNs, "server", rt.Server, "route", rt.Name), t.SumNs})
+	}
+	writing := int64(st.Requests - st.Done)
+	waiting := st.Active - st.Reading - writing
+	add(Sample{key(famConnections, "state", "reading"), uint64(max(st.Reading, 0))})
+	add(Sample{key(famConnections, "state", "writing"), uint64(max(writing, 0))})
+	add(Sample{key(famConnections, "state", "waiting"), uint64(max(waiting, 0))})
+	add(Sample{famAccepted, st.Accepted})
+	add(Sample{famClosed, st.Closed})
+	add(Sample{famAcceptPauses, st.AcceptPauses})
+	add(Sample{famBytesIn, st.BytesIn})
+	add(Sample{famBytesOut, st.BytesOut})
+	add(Sample{famBadRequests, st.BadRequests})
+	add(Sample{famLoops, uint64(reg.Loops())})
+	for _, e := range extras {
+		e(add)
+	}
+	return out
+}
+
+// LogSamples returns the samples of one server's access log counters, for
+// an Extra.
+func LogSamples(server string, lines, dropped uint64, add func(Sample)) {
+	add(Sample{key(famLogLines, "server", server), lines})
+	add(Sample{key(famLogDropped, "server", server), dropped})
+}
+
+// Totals are samples summed over processes, by key.
+type Totals map[string]uint64
+
+// Add adds samples into t.
+func (t Totals) Add(samples []Sample) {
+	for _, s := range samples {
+		t[s.Key] += s.Value
+	}
+}
+
+// Get returns the value of the series fam with the given label pairs.
+func (t Totals) Get(fam string, kv ...string) uint64 { return t[key(fam, kv...)] }
+
+// Keys returns the keys, sorted.
+func (t Totals) Keys() []string {
+	out := make([]string, 0, len(t))
+	for k := range t {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parseLe parses a le label back into seconds; +Inf is reported as ok=false.
+func parseLe(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil && s != "+Inf"
+}
