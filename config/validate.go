@@ -63,6 +63,7 @@ func (c *Config) validate() ErrorList {
 	v.affinity(c.CPUAffinity)
 	v.timeouts(c.Timeouts)
 	v.limits(c.Limits)
+	v.upstreams(c.Upstreams)
 	v.servers(c.Servers)
 	return v.errs
 }
@@ -267,6 +268,9 @@ func (v *validator) route(r *Route, path string) {
 	}
 	if r.Static != nil {
 		v.static(r.Static, joinPath(path, "static"))
+	}
+	if r.Proxy != nil {
+		v.proxy(r.Proxy, joinPath(path, "proxy"))
 	}
 }
 

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/server"
+)
+
+func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestProxyKeepAliveReuse(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+	}))
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	const n = 200
+	for i := range n {
+		resp, body := get(t, c, fmt.Sprintf("http://%s/p%d", addr, i))
+		if resp.StatusCode != 200 || body != fmt.Sprintf("hello /p%d", i) {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if got := o.conns.Load(); got != 1 {
+		t.Fatalf("origin accepted %d connections for %d sequential requests, want 1", got, n)
+	}
+	st := u.Stats()
+	if st.Dials != 1 || st.Reused != n-1 {
+		t.Fatalf("stats %+v, want 1 dial and %d reused", st, n-1)
+	}
+}
+
+func TestProxyMaxRequestsAndNoKeepalive(t *testing.T) {
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") }))
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Keepalive.MaxRequests = 3 })
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	for range 9 {
+		get(t, c, "http://"+addr+"/")
+	}
+	if got := o.conns.Load(); got != 3 {
+		t.Fatalf("origin accepted %d connections, want 3 (max_requests 3, 9 requests)", got)
+	}
+	u0 := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Keepalive.Idle = 0 })
+	addr0 := startProxy(t, u0, Route{}, nil)
+	before := o.conns.Load()
+	for range 4 {
+		get(t, c, "http://"+addr0+"/")
+	}
+	if got := o.conns.Load() - before; got != 4 {
+		t.Fatalf("idle 0: origin accepted %d connections for 4 requests, want 4", got)
+	}
+}
+
+func TestProxyIdleClosedByOriginNotReused(t *testing.T) {
+	// The origin answers and then closes the connection while it is idle in the pool:
+	// the next request must get a fresh connection, not the dead one.
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		if _, err := readRequestHead(br, log); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		time.Sleep(50 * time.Millisecond)
+	})
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Retries.ResetBeforeReply = false; o.Retries.Tries = 1 })
+	addr := startProxy(t, u, Route{}, func(so *server.Options) { so.Workers = 1 })
+	c := client()
+	for i := range 3 {
+		resp, body := get(t, c, "http://"+addr+"/")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		// Wait until the origin has closed the first connection and gale saw it.
+		waitFor(t, "the pool to drop the closed connection", func() bool {
+			return len(o.received()) == i+1 && u.Stats().Idle == 0
+		})
+	}
+	if st := u.Stats(); st.Reused != 0 || st.Retries != 0 {
+		t.Fatalf("stats %+v: a connection the origin closed was handed out", st)
+	}
+}
