@@ -358,7 +358,9 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		x.log(0, cause)
 		x.finish()
 		x.ls.failures.Add(1)
-		x.c.Conn().Close(cause) // the client sees a truncated response, never a wrong one
+		// What arrived goes out, then the connection closes without completing the
+		// framing: the client sees a truncated response, never a wrong one.
+		x.c.Conn().CloseAfterFlush(false)
 		return
 	}
 	var de *engine.DialError
