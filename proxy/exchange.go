@@ -419,6 +419,18 @@ func (x *exchange) log(status int, cause error) {
 		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)
 }
 
+// abandoned reports, and settles, an exchange whose client response the server ended
+// by itself before the upstream answered (a malformed request body answered 400, the
+// server's response timeout): the upstream connection is then closed unused.
+func (x *exchange) abandoned(uc *upConn) bool {
+	if x.done || x.respStarted || !x.c.Ended() {
+		return false
+	}
+	x.finish()
+	uc.x = nil
+	return true
+}
+
 // clientClosed runs when the client connection closes before the response ended:
 // the upstream connection, mid-exchange, cannot be reused.
 func (x *exchange) clientClosed(error) {

@@ -62,8 +62,8 @@ type UpstreamOptions struct {
 }
 
 // Upstream is a group of servers with its per-loop connection pools. It is shared by
-// every route that forwards to it and by every loop; each loop touches only its own
-// state.
+// every route that forwards to it and by every loop of one engine; each loop touches
+// only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
 	opts  UpstreamOptions
 	loops []*loopState // index = loop ID; each owned by its loop

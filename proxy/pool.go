@@ -160,7 +160,7 @@ func (*upHandler) OnOpen(ec *engine.Conn) {
 
 func (*upHandler) OnData(ec *engine.Conn, in []byte) int {
 	uc := ec.Context().(*upConn)
-	if uc.x == nil {
+	if uc.x == nil || uc.x.abandoned(uc) {
 		uc.drop()
 		ec.Close(errIdleData)
 		return len(in)
@@ -193,7 +193,7 @@ func (*upHandler) OnDrain(ec *engine.Conn) {
 
 func (*upHandler) OnTimeout(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
-	if uc.x == nil {
+	if uc.x == nil || uc.x.abandoned(uc) {
 		uc.drop()
 		ec.Close(nil)
 		return
@@ -207,7 +207,7 @@ func (*upHandler) OnTimeout(ec *engine.Conn) {
 
 func (*upHandler) OnShutdown(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
-	if uc.x == nil {
+	if uc.x == nil || uc.x.abandoned(uc) {
 		uc.drop()
 		ec.Close(nil)
 	}
