@@ -274,8 +274,15 @@ func (v *validator) proxy(p *Proxy, path string) {
 			}
 			v.errorf(joinPath(path, "upstream"), "no upstream named %q in upstreams%s", p.Upstream, didYouMean(p.Upstream, names))
 		}
+		var def Proxy
+		def.SetDefaults()
+		dv, pv := reflect.ValueOf(def.InlineUpstream()).Elem(), reflect.ValueOf(p.InlineUpstream()).Elem()
 		for _, k := range inlineKeys {
-			if v.c.src.written(joinPath(path, k)) {
+			// The effective configuration (gale check) prints the defaults, which
+			// must parse again: only a value other than the default is refused.
+			f := dv.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, k) })
+			same := reflect.DeepEqual(f.Interface(), pv.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, k) }).Interface())
+			if v.c.src.written(joinPath(path, k)) && !same {
 				v.errorf(joinPath(path, k), "%s belongs to the named upstream %q, not to the route", k, p.Upstream)
 			}
 		}
