@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,7 +75,7 @@ func streamOrigin(t *testing.T) *origin {
 	return newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var pause time.Duration
 		if r.URL.Query().Has("slow") {
-			pause = 2 * time.Millisecond
+			pause = 500 * time.Microsecond
 		}
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/dl/"):
@@ -110,7 +111,16 @@ func streamSize(t *testing.T) int64 {
 	return 8 << 20
 }
 
-func TestProxyDownloadUpload(t *testing.T) {
+// TestHeavyProxyDownloadUpload moves 8 MiB (1 GiB with GALE_HEAVY=1) each way through
+// the proxy in every framing, with a slow client and a slow origin, and reports the
+// peak RSS of the test process (origin, proxy and client together).
+func TestHeavyProxyDownloadUpload(t *testing.T) {
+	defer func() {
+		var ru syscall.Rusage
+		if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+			t.Logf("peak RSS of the test process: %d MiB", ru.Maxrss>>10)
+		}
+	}()
 	o := streamOrigin(t)
 	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
 	addr := startProxy(t, u, Route{}, nil)
