@@ -169,3 +169,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func client() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}, Timeout: 30 * time.Second}
 }
+
+// conns returns how many connections the origin accepted.
+func (o *rawOrigin) conns() int { return len(o.received()) }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,53 @@ func TestProxyIdleClosedByOriginNotReused(t *testing.T) {
 	}
 	if st := u.Stats(); st.Reused != 0 || st.Retries != 0 {
 		t.Fatalf("stats %+v: a connection the origin closed was handed out", st)
+	}
+}
+
+func TestProxyBodilessAndCloseDelimited(t *testing.T) {
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		for {
+			head, err := readRequestHead(br, log)
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.HasPrefix(head, "HEAD "):
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Head: 1\r\n\r\n")
+			case strings.HasPrefix(head, "GET /204 "):
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			case strings.HasPrefix(head, "GET /304 "):
+				io.WriteString(c, "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nuntil the close")
+				return
+			}
+		}
+	})
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	resp, err := c.Head("http://" + addr + "/")
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != 1234 || resp.Header.Get("X-Head") != "1" {
+		t.Fatalf("HEAD: %v %+v", err, resp)
+	}
+	resp.Body.Close()
+	for _, p := range []string{"/204", "/304"} {
+		resp, body := get(t, c, "http://"+addr+p)
+		if resp.StatusCode != 204 && resp.StatusCode != 304 || body != "" {
+			t.Fatalf("%s: %d %q", p, resp.StatusCode, body)
+		}
+	}
+	if o.conns() != 1 {
+		t.Fatalf("origin saw %d connections for three bodiless responses, want 1", o.conns())
+	}
+	resp, body := get(t, c, "http://"+addr+"/close")
+	if resp.StatusCode != 200 || body != "until the close" {
+		t.Fatalf("close-delimited: %d %q", resp.StatusCode, body)
+	}
+	// The client connection survives the origin's close.
+	resp, _ = get(t, c, "http://"+addr+"/204")
+	if resp.StatusCode != 204 {
+		t.Fatalf("after close-delimited: %d", resp.StatusCode)
 	}
 }
