@@ -107,7 +107,7 @@ func (k *Keepalive) decodeNode(d *decoder, n *yaml.Node, path string) {
 type UpstreamTimeouts struct {
 	// Connect bounds establishing a connection.
 	Connect time.Duration `yaml:"connect"`
-	// ResponseHeader bounds the wait, after the request was sent, for the
+	// ResponseHeader bounds the wait, from the end of the request, for the
 	// response head.
 	ResponseHeader time.Duration `yaml:"response_header"`
 	// Read bounds the wait between two reads of the response body.

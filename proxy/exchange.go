@@ -143,9 +143,7 @@ func (x *exchange) attempt(fresh bool) {
 	head := x.h.buildHead(sc[:0], x, x.srv)
 	uc.ec.Write(head)
 	ls.keep(head)
-	if uc.open {
-		uc.ec.SetTimeout(ls.u.opts.Timeouts.ResponseHeader)
-	}
+	x.armHeaderTimeout()
 	switch {
 	case !x.hasBody || x.bodyAsked:
 	case x.expect:
@@ -181,6 +179,7 @@ func (x *exchange) onBody(p []byte, end bool) {
 			uc.ec.Write(lastChunk)
 		}
 		x.reqSent = true
+		x.armHeaderTimeout()
 		return
 	}
 	if len(p) == 0 {
@@ -199,6 +198,22 @@ func (x *exchange) onBody(p []byte, end bool) {
 		x.bodyPaused = true
 		x.c.PauseBody()
 		uc.ec.WantDrain()
+	}
+}
+
+// armHeaderTimeout starts timeouts.response_header once the whole request has gone
+// to a connected upstream and no response has started: the wait for a head runs from
+// the end of the request, however long a large or slow upload took (its progress is
+// bounded by timeouts.write meanwhile).
+func (x *exchange) armHeaderTimeout() {
+	uc := x.up
+	if uc == nil || !uc.open || uc.inBody || x.respStarted {
+		return
+	}
+	if x.reqSent {
+		uc.ec.SetTimeout(x.ls.u.opts.Timeouts.ResponseHeader)
+	} else {
+		uc.ec.CancelTimeout()
 	}
 }
 

@@ -35,7 +35,7 @@ type Keepalive struct {
 // Timeouts bound the stages of an upstream exchange.
 type Timeouts struct {
 	Connect        time.Duration // establishing a connection
-	ResponseHeader time.Duration // from the request's start to the whole response head
+	ResponseHeader time.Duration // from the request's end to the whole response head
 	Read           time.Duration // between two reads of the response body
 	Write          time.Duration // for the server to accept queued request bytes
 }

@@ -152,7 +152,7 @@ func (*upHandler) OnOpen(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
 	uc.open = true
 	if uc.x != nil {
-		ec.SetTimeout(uc.ls.u.opts.Timeouts.ResponseHeader)
+		uc.x.armHeaderTimeout()
 	} else {
 		ec.Close(nil)
 	}

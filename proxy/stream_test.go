@@ -367,3 +367,28 @@ func TestProxyRandomIdleCloses(t *testing.T) {
 	}
 	t.Logf("stats %+v", u.Stats())
 }
+
+func TestProxySlowUploadNotHeaderTimeout(t *testing.T) {
+	// timeouts.response_header runs from the end of the request: an upload that takes
+	// longer than it must not be answered 504.
+	o := streamOrigin(t)
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Timeouts.ResponseHeader = 200 * time.Millisecond })
+	addr := startProxy(t, u, Route{}, nil)
+	const size = 1 << 20
+	want, _ := pattern(io.Discard, size, 0)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := pattern(pw, size, 40*time.Millisecond) // 16 blocks: about 650 ms
+		pw.CloseWithError(err)
+	}()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/up", pr)
+	resp, err := client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != fmt.Sprintf("%s %d", want, size) {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
+}
