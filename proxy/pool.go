@@ -29,6 +29,8 @@ type loopState struct {
 	idle   [][]*upConn // per server; the most recently used last
 	tokens float64
 	buf    []byte // scratch for request heads and fields
+	// draining is set once the engine started shutting down: nothing is pooled.
+	draining bool
 
 	requests, dials, reused, retries, failures atomic.Uint64
 	idleConns                                  atomic.Int64
@@ -109,7 +111,7 @@ func (uc *upConn) release(keep bool) {
 	uc.inBody = false
 	ls := uc.ls
 	k := ls.u.opts.Keepalive
-	if !keep || uc.ec.Closed() || uc.requests >= k.MaxRequests || len(ls.idle[uc.srv]) >= k.Idle {
+	if !keep || ls.draining || uc.ec.Closed() || uc.requests >= k.MaxRequests || len(ls.idle[uc.srv]) >= k.Idle {
 		uc.ec.Close(nil)
 		return
 	}
@@ -207,6 +209,9 @@ func (*upHandler) OnTimeout(ec *engine.Conn) {
 
 func (*upHandler) OnShutdown(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
+	// The engine is shutting down: connections busy now close after their response
+	// instead of waiting in the pool until the grace period ends.
+	uc.ls.draining = true
 	if uc.x == nil || uc.x.abandoned(uc) {
 		uc.drop()
 		ec.Close(nil)

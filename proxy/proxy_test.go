@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/server/servertest"
 )
 
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
@@ -146,5 +148,53 @@ func TestProxyBodilessAndCloseDelimited(t *testing.T) {
 	resp, _ = get(t, c, "http://"+addr+"/204")
 	if resp.StatusCode != 204 {
 		t.Fatalf("after close-delimited: %d", resp.StatusCode)
+	}
+}
+
+func TestProxyShutdownClosesBusyUpstream(t *testing.T) {
+	// A request in flight when shutdown starts finishes, and its upstream connection
+	// is closed afterwards instead of waiting in the pool for the grace period.
+	release := make(chan struct{})
+	o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "late")
+	}))
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	s := servertest.Start(t, New(u, Route{}), nil)
+	done := make(chan string, 1)
+	go func() {
+		resp, err := client().Get("http://" + s.Addr() + "/")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	waitFor(t, "the request to reach the origin", func() bool { return u.Stats().Requests == 1 })
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	waitFor(t, "the listener to close", func() bool {
+		c, err := net.Dial("tcp", s.Addr())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	close(release)
+	if got := <-done; got != "late" {
+		t.Fatalf("in-flight response %q", got)
+	}
+	start := time.Now()
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v after the last response: the upstream connection waited in the pool", d)
 	}
 }
