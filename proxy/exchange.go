@@ -176,7 +176,10 @@ func (x *exchange) onBody(p []byte, end bool) {
 	}
 	if end {
 		if x.chunked {
-			uc.ec.Write(lastChunk)
+			sc := x.ls.scratch()
+			b := http1.AppendLastChunk(sc[:0], x.c.RequestTrailers())
+			uc.ec.Write(b)
+			x.ls.keep(b)
 		}
 		x.reqSent = true
 		x.armHeaderTimeout()
@@ -217,10 +220,7 @@ func (x *exchange) armHeaderTimeout() {
 	}
 }
 
-var (
-	lastChunk = []byte("0\r\n\r\n")
-	crlf      = []byte("\r\n")
-)
+var crlf = []byte("\r\n")
 
 // onUpstreamData parses and relays what the upstream sent.
 func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {

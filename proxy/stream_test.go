@@ -99,6 +99,9 @@ func streamOrigin(t *testing.T) *origin {
 				return
 			}
 			fmt.Fprintf(w, "%s %d", s, n)
+			if v := r.Trailer.Get("X-Up-Sum"); v != "" {
+				fmt.Fprintf(w, " trailer=%s", v)
+			}
 		}
 	}))
 }
@@ -390,5 +393,17 @@ func TestProxySlowUploadNotHeaderTimeout(t *testing.T) {
 	resp.Body.Close()
 	if string(b) != fmt.Sprintf("%s %d", want, size) {
 		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
+}
+
+func TestProxyRequestTrailers(t *testing.T) {
+	o := streamOrigin(t)
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	got := roundTrip(t, addr, "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Up-Sum\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Up-Sum: 42\r\n\r\n")
+	want := sha256.Sum256([]byte("abc"))
+	if !strings.Contains(got, hex.EncodeToString(want[:])+" 3 trailer=42") {
+		t.Fatalf("origin answered %q: the request trailer did not arrive", got)
 	}
 }
