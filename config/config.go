@@ -31,6 +31,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Admin configures the admin listener (metrics, status, health).
 	Admin Admin `yaml:"admin"`
+	// Upstreams are the named groups of origin servers that proxy routes use.
+	Upstreams map[string]*Upstream `yaml:"upstreams,omitempty"`
 	// Servers are the virtual servers, each with its listeners and routes.
 	Servers []Server `yaml:"servers"`
 
@@ -134,6 +136,8 @@ type Route struct {
 	Respond *Respond `yaml:"respond,omitempty" conf:"action"`
 	// Static serves files from a directory.
 	Static *Static `yaml:"static,omitempty" conf:"action"`
+	// Proxy forwards requests to an upstream.
+	Proxy *Proxy `yaml:"proxy,omitempty" conf:"action"`
 }
 
 // Action returns the YAML name of the route's action ("respond", "static")

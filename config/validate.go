@@ -64,6 +64,7 @@ func (c *Config) validate() ErrorList {
 	v.timeouts(c.Timeouts)
 	v.limits(c.Limits)
 	v.admin(&c.Admin)
+	v.upstreams(c.Upstreams)
 	v.servers(c.Servers)
 	v.names(c.Servers)
 	return v.errs
@@ -282,6 +283,9 @@ func (v *validator) route(r *Route, path string) {
 	}
 	if r.Static != nil {
 		v.static(r.Static, joinPath(path, "static"))
+	}
+	if r.Proxy != nil {
+		v.proxy(r.Proxy, joinPath(path, "proxy"))
 	}
 }
 

@@ -14,10 +14,11 @@ const (
 
 // Body framing modes.
 const (
-	bodyNone    uint8 = iota // no body, or the body has ended
-	bodyLength               // Content-Length
-	bodyChunked              // chunked transfer coding
-	bodyFailed               // a previous call returned err
+	bodyNone       uint8 = iota // no body, or the body has ended
+	bodyLength                  // Content-Length
+	bodyChunked                 // chunked transfer coding
+	bodyFailed                  // a previous call returned err
+	bodyUntilClose              // a response body delimited by the connection's close
 )
 
 // States within a chunked body (RFC 9112 §7.1).
@@ -100,6 +101,8 @@ func (b *BodyReader) Next(in []byte) (data []byte, consumed int, done bool, err 
 		return nil, 0, true, nil
 	case bodyFailed:
 		return nil, 0, false, b.err
+	case bodyUntilClose:
+		return in[:len(in):len(in)], len(in), false, nil
 	case bodyLength:
 		n := len(in)
 		if int64(n) > b.left {

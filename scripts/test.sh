@@ -39,7 +39,7 @@ echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 
 echo "== portable fallback engine (the non-Linux engine, built on Linux with -tags galenet)"
-go test -race -count=1 -timeout 10m -tags galenet ./engine ./server ./static ./internal/daemon/app
+go test -race -count=1 -timeout 10m -tags galenet ./engine ./server ./static ./internal/daemon/app ./proxy
 GOOS=darwin go vet ./engine ./server ./static ./http1 ./config
 
 echo "== heavy tests (no race detector): 1 GiB transfers, 15,000 connections"

@@ -45,6 +45,8 @@ usage:
   gale serve -c FILE           run the configuration in FILE
   gale check -c FILE           validate FILE and print the effective configuration
   gale file-server [flags]     serve one directory (see gale file-server --help)
+  gale reverse-proxy --from ADDR --to ADDR[,ADDR…]
+                               forward every request to the given servers
   gale status [-c FILE]        print the counters of a running instance
   gale version                 print version information
 
@@ -66,6 +68,8 @@ func (c *cli) main(args []string) int {
 		return c.checkCmd(rest)
 	case "file-server":
 		return c.fileServerCmd(rest)
+	case "reverse-proxy":
+		return c.reverseProxyCmd(rest)
 	case "version":
 		return c.versionCmd(rest)
 	case "status":

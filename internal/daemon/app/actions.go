@@ -9,12 +9,14 @@ import (
 )
 
 // buildAction turns a route's action into its handler.
-func buildAction(r *config.Route) (server.Handler, error) {
+func buildAction(r *config.Route, env *actionEnv) (server.Handler, error) {
 	switch {
 	case r.Respond != nil:
 		return respond.New(r.Respond.Status, r.Respond.Headers, r.Respond.Body)
 	case r.Static != nil:
 		return buildStatic(r.Static, r.Match.Path)
+	case r.Proxy != nil:
+		return env.buildProxy(r.Proxy)
 	}
 	return nil, fmt.Errorf("route has no action")
 }

@@ -330,11 +330,12 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 		server int
 	}
 	var uses []use
+	env := newActionEnv(cfg)
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1), none: ob.observer(cfg, logs, si, -1)}
 		for ri := range s.Routes {
-			rt, err := buildRoute(&s.Routes[ri])
+			rt, err := buildRoute(&s.Routes[ri], env)
 			if err != nil {
 				return nil, fmt.Errorf("servers[%d].routes[%d]: %w", si, ri, err)
 			}
@@ -361,7 +362,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	return out, nil
 }
 
-func buildRoute(r *config.Route) (route, error) {
+func buildRoute(r *config.Route, env *actionEnv) (route, error) {
 	rt := route{actionName: r.Action()}
 	var err error
 	if rt.prefix, err = normRoutePath(r.Match.Path); err != nil {
@@ -381,7 +382,7 @@ func buildRoute(r *config.Route) (route, error) {
 	for _, m := range r.Match.Methods {
 		rt.methods = append(rt.methods, strings.ToUpper(m))
 	}
-	h, err := buildAction(r)
+	h, err := buildAction(r, env)
 	if err != nil {
 		return route{}, err
 	}

@@ -1,0 +1,461 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
+)
+
+// continueWait is how long a request with "Expect: 100-continue" waits for the
+// upstream's 100 before its body is sent anyway (RFC 9110 §10.1.1).
+const continueWait = time.Second
+
+// Failure causes, for log lines and for choosing the status.
+var (
+	errHeaderTimeout  = errors.New("proxy: no response head within timeouts.response_header")
+	errReadTimeout    = errors.New("proxy: no response bytes within timeouts.read")
+	errUpstreamClosed = errors.New("proxy: upstream closed the connection")
+	errNoServer       = errors.New("proxy: no server available")
+	errBadUpgrade     = errors.New("proxy: upstream switched protocols without being asked")
+)
+
+// Handler is the proxy route action: a server.Handler that forwards every request to
+// its upstream. It is immutable and shared by every loop.
+type Handler struct {
+	u        *Upstream
+	r        Route
+	hosts    []string // Host value per server: its address
+	setNames []string // lower-case names of r.SetHeaders
+}
+
+var _ server.Handler = (*Handler)(nil)
+
+// New returns the proxy action forwarding to u with the rewriting of r.
+func New(u *Upstream, r Route) *Handler {
+	h := &Handler{u: u, r: r}
+	for _, s := range u.opts.Servers {
+		h.hosts = append(h.hosts, s.Addr.String())
+	}
+	for _, kv := range r.SetHeaders {
+		h.setNames = append(h.setNames, kv[0])
+	}
+	return h
+}
+
+// exchange is one proxied request. Owned by the client connection's loop, which is
+// the loop of its upstream connection too.
+type exchange struct {
+	h     *Handler
+	c     *server.Ctx
+	ls    *loopState
+	up    *upConn // the current attempt's connection; nil between attempts and after
+	timer *engine.Timer
+
+	tries       int
+	tried       uint64 // servers tried, by index
+	srv         int
+	isHead      bool
+	hasBody     bool
+	chunked     bool
+	idempotent  bool
+	expect      bool // forward Expect: 100-continue and wait for the 100
+	tunnel      bool // a WebSocket upgrade
+	bodyAsked   bool // OnBody was called
+	bodySent    bool // request body bytes went upstream (the request cannot be replayed)
+	bodyPaused  bool // the client's body is paused for upstream backpressure
+	reqSent     bool // the whole request was queued upstream
+	gotByte     bool // this attempt received a response byte
+	respStarted bool // the response head went to the client
+	staleRetry  bool // the one free retry of a pooled connection that failed was used
+	done        bool
+}
+
+// ServeGale forwards the request. It returns at once; the response is completed on
+// the loop as the upstream answers.
+func (h *Handler) ServeGale(c *server.Ctx) {
+	id := c.Loop().ID()
+	if id >= len(h.u.loops) {
+		c.Error(500, "proxy: more loops than the upstream was built for")
+		return
+	}
+	c.Detach()
+	req := c.Request()
+	x := &exchange{h: h, c: c, ls: h.u.loops[id]}
+	m := string(req.Method)
+	x.isHead = m == "HEAD"
+	x.hasBody = req.Chunked || req.ContentLength > 0
+	x.chunked = req.Chunked
+	x.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE"
+	x.expect = req.Expect100 && x.hasBody
+	x.tunnel = wantsWebSocket(req)
+	x.reqSent = !x.hasBody
+	c.OnClose(x.clientClosed)
+	x.ls.earn()
+	x.attempt(false)
+}
+
+// wantsWebSocket reports a WebSocket upgrade request that may be tunnelled: GET, no
+// body, Connection: upgrade and Upgrade naming websocket and not h2c (an h2c upgrade
+// through a proxy is a known smuggling path, so it is never forwarded).
+func wantsWebSocket(req *http1.Request) bool {
+	return req.Upgrade && string(req.Method) == "GET" && !req.Chunked && req.ContentLength <= 0 &&
+		req.HasToken("upgrade", "websocket") && !req.HasToken("upgrade", "h2c")
+}
+
+// attempt sends the request on a connection to the next server (the same server on
+// a fresh connection when fresh is set).
+func (x *exchange) attempt(fresh bool) {
+	ls := x.ls
+	if !fresh {
+		srv := ls.u.opts.Balancer.Pick(x.c.Loop().ID(), x.tried)
+		if srv < 0 {
+			x.fail(503, errNoServer)
+			return
+		}
+		x.srv = srv
+		x.tried |= 1 << srv
+	}
+	x.tries++
+	var uc *upConn
+	if !fresh {
+		uc = ls.take(x.srv)
+	}
+	if uc != nil {
+		ls.reused.Add(1)
+	} else {
+		var err error
+		if uc, err = ls.dial(x.c.Loop(), x.srv); err != nil {
+			x.upstreamFailed(nil, err)
+			return
+		}
+	}
+	ls.requests.Add(1)
+	uc.x = x
+	uc.requests++
+	uc.parser.Reset()
+	x.up = uc
+	x.gotByte = false
+	sc := ls.scratch()
+	head := x.h.buildHead(sc[:0], x, x.srv)
+	uc.ec.Write(head)
+	ls.keep(head)
+	x.armHeaderTimeout()
+	switch {
+	case !x.hasBody || x.bodyAsked:
+	case x.expect:
+		x.timer = x.c.Loop().AfterFunc(continueWait, x.askBody)
+	default:
+		x.askBody()
+	}
+}
+
+// askBody starts streaming the client's body upstream (sending the client its 100
+// Continue when it asked for one).
+func (x *exchange) askBody() {
+	if x.bodyAsked || x.done {
+		return
+	}
+	x.bodyAsked = true
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+	x.c.OnBody(x.onBody)
+}
+
+// onBody relays one piece of the client's body (re-framed: chunks stay chunks, a
+// Content-Length body is copied as is), pausing the client above the high-water mark
+// of the upstream connection.
+func (x *exchange) onBody(p []byte, end bool) {
+	uc := x.up
+	if uc == nil || x.done {
+		return
+	}
+	if end {
+		if x.chunked {
+			sc := x.ls.scratch()
+			b := http1.AppendLastChunk(sc[:0], x.c.RequestTrailers())
+			uc.ec.Write(b)
+			x.ls.keep(b)
+		}
+		x.reqSent = true
+		x.armHeaderTimeout()
+		return
+	}
+	if len(p) == 0 {
+		return
+	}
+	x.bodySent = true
+	if x.chunked {
+		var b [20]byte
+		uc.ec.Write(http1.AppendChunkHeader(b[:0], len(p)))
+		uc.ec.Write(p)
+		uc.ec.Write(crlf)
+	} else {
+		uc.ec.Write(p)
+	}
+	if uc.ec.Buffered() > highWater && !x.bodyPaused {
+		x.bodyPaused = true
+		x.c.PauseBody()
+		uc.ec.WantDrain()
+	}
+}
+
+// armHeaderTimeout starts timeouts.response_header once the whole request has gone
+// to a connected upstream and no response has started: the wait for a head runs from
+// the end of the request, however long a large or slow upload took (its progress is
+// bounded by timeouts.write meanwhile).
+func (x *exchange) armHeaderTimeout() {
+	uc := x.up
+	if uc == nil || !uc.open || uc.inBody || x.respStarted {
+		return
+	}
+	if x.reqSent {
+		uc.ec.SetTimeout(x.ls.u.opts.Timeouts.ResponseHeader)
+	} else {
+		uc.ec.CancelTimeout()
+	}
+}
+
+var crlf = []byte("\r\n")
+
+// onUpstreamData parses and relays what the upstream sent.
+func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
+	if len(in) > 0 {
+		x.gotByte = true
+	}
+	off := 0
+	for off < len(in) {
+		if !uc.inBody {
+			n, err := uc.parser.Parse(in[off:], &uc.resp)
+			if err == http1.ErrNeedMore {
+				return off
+			}
+			if err != nil {
+				x.upstreamFailed(uc, err)
+				return len(in)
+			}
+			off += n
+			r := &uc.resp
+			if r.Status == 101 {
+				if !x.tunnel {
+					x.upstreamFailed(uc, errBadUpgrade)
+					return len(in)
+				}
+				x.startTunnel(uc)
+				return off
+			}
+			if r.Informational() {
+				x.interim(r)
+				continue
+			}
+			x.startResponse(uc)
+			if x.done {
+				return len(in)
+			}
+			uc.body.InitResponse(r, x.isHead)
+			uc.inBody = true
+		}
+		data, used, done, err := uc.body.Next(in[off:])
+		off += used
+		if len(data) > 0 {
+			if _, werr := x.c.Write(data); werr != nil && !errors.Is(werr, server.ErrBodyTooLong) {
+				x.upstreamFailed(uc, werr)
+				return len(in)
+			}
+		}
+		if err != nil {
+			x.upstreamFailed(uc, err)
+			return len(in)
+		}
+		if done {
+			keep := off == len(in)
+			x.finishResponse(uc, keep)
+			return len(in)
+		}
+		if used == 0 {
+			break
+		}
+		if x.c.Buffered() > highWater {
+			uc.ec.PauseRead()
+			x.c.OnDrain(func() {
+				if x.up == uc {
+					uc.ec.ResumeRead()
+				}
+			})
+			break
+		}
+	}
+	if uc.inBody {
+		uc.ec.SetTimeout(x.ls.u.opts.Timeouts.Read)
+	}
+	return off
+}
+
+// interim handles a 1xx response: 100 releases a body held for it, 103 goes to the
+// client, others are dropped.
+func (x *exchange) interim(r *http1.Response) {
+	switch r.Status {
+	case 100:
+		if x.expect {
+			x.askBody()
+		}
+	case 103:
+		var h server.Header
+		for _, f := range r.Headers {
+			if !hopByHop(f.Name, r.Headers) {
+				h.Add(string(f.Name), string(f.Value))
+			}
+		}
+		x.c.WriteInformational(103, &h)
+	}
+}
+
+// startResponse sends the response head to the client.
+func (x *exchange) startResponse(uc *upConn) {
+	r := &uc.resp
+	c := x.c
+	if c.Closed() {
+		x.upstreamFailed(uc, server.ErrConnClosed)
+		return
+	}
+	c.Header().AppendRaw(x.h.responseFields(x.ls.scratch()[:0], r))
+	if !r.Chunked && r.ContentLength >= 0 {
+		c.SetContentLength(r.ContentLength)
+	}
+	x.respStarted = true
+	c.WriteHeader(r.Status)
+	uc.ec.SetTimeout(x.ls.u.opts.Timeouts.Read)
+}
+
+// finishResponse completes the client's response once the upstream's has ended, and
+// pools the upstream connection when it can carry another request.
+func (x *exchange) finishResponse(uc *upConn, keep bool) {
+	r := &uc.resp
+	keep = keep && r.KeepAlive && x.reqSent && !uc.body.UntilClose()
+	for _, t := range uc.body.Trailers() {
+		x.c.Trailer().Add(string(t.Name), string(t.Value))
+	}
+	x.finish()
+	uc.release(keep)
+	x.c.End()
+}
+
+// finish marks the exchange over and detaches it from its connection and timer.
+func (x *exchange) finish() {
+	x.done = true
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+	x.up = nil
+}
+
+// upstreamFailed handles a failed attempt: retried when safe, else answered 502, 503
+// or 504, or, once the response has started, cut.
+func (x *exchange) upstreamFailed(uc *upConn, cause error) {
+	if x.done {
+		return
+	}
+	reused := false
+	if uc != nil {
+		reused = uc.requests > 1
+		uc.x = nil
+		uc.drop()
+		if !uc.ec.Closed() {
+			uc.ec.Close(cause)
+		}
+	}
+	x.up = nil
+	if x.respStarted {
+		x.log(0, cause)
+		x.finish()
+		x.ls.failures.Add(1)
+		// What arrived goes out, then the connection closes without completing the
+		// framing: the client sees a truncated response, never a wrong one.
+		x.c.Conn().CloseAfterFlush(false)
+		return
+	}
+	var de *engine.DialError
+	connectFailed := errors.As(cause, &de)
+	beforeReply := !x.gotByte && !connectFailed && isReset(cause)
+	replayable := !x.bodySent && (!x.hasBody || x.idempotent)
+	ro := x.ls.u.opts.Retries
+	switch {
+	case x.c.Closed():
+	case beforeReply && replayable && reused && !x.staleRetry:
+		// A pooled connection the origin closed as we sent: the classic keep-alive
+		// race. One retry on a fresh connection to the same server, outside the budget.
+		x.staleRetry = true
+		x.ls.retries.Add(1)
+		x.attempt(true)
+		return
+	case x.tries < ro.Tries && replayable &&
+		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply) && x.ls.spend():
+		x.ls.retries.Add(1)
+		x.attempt(false)
+		return
+	}
+	status := 502
+	if connectFailed && de.Timeout() || cause == errHeaderTimeout {
+		status = 504
+	}
+	x.fail(status, cause)
+}
+
+// isReset reports a connection that ended without a (complete) response: closed,
+// reset or refused while the request was sent, as opposed to a protocol error or a
+// timeout.
+func isReset(err error) bool {
+	var he *http1.Error
+	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade {
+		return false
+	}
+	var ne net.Error
+	return !errors.As(err, &ne) || !ne.Timeout()
+}
+
+// fail answers the client with status and logs the cause.
+func (x *exchange) fail(status int, cause error) {
+	x.log(status, cause)
+	x.finish()
+	x.ls.failures.Add(1)
+	if !x.c.Closed() {
+		x.c.Error(status, "")
+	}
+}
+
+func (x *exchange) log(status int, cause error) {
+	req := x.c.Request()
+	x.ls.u.opts.Logger.Warn("proxy: upstream request failed",
+		"upstream", x.ls.u.opts.Name, "server", x.h.hosts[x.srv], "status", status,
+		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)
+}
+
+// abandoned reports, and settles, an exchange whose client response the server ended
+// by itself before the upstream answered (a malformed request body answered 400, the
+// server's response timeout): the upstream connection is then closed unused.
+func (x *exchange) abandoned(uc *upConn) bool {
+	if x.done || x.respStarted || !x.c.Ended() {
+		return false
+	}
+	x.finish()
+	uc.x = nil
+	return true
+}
+
+// clientClosed runs when the client connection closes before the response ended:
+// the upstream connection, mid-exchange, cannot be reused.
+func (x *exchange) clientClosed(error) {
+	if x.done {
+		return
+	}
+	uc := x.up
+	x.finish()
+	if uc != nil {
+		uc.x = nil
+		uc.ec.Close(nil)
+	}
+}

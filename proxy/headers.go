@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"bytes"
+	"net/netip"
+
+	"github.com/gale-server/gale/http1"
+)
+
+// hopByHopNames are the fields that concern one connection only (RFC 9110 §7.6.1)
+// and are never forwarded, in lower case; fields starting with "proxy-" are too.
+var hopByHopNames = [...]string{
+	"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",
+}
+
+// hopByHop reports whether the field name is hop-by-hop: a standard one, a Proxy-*
+// field, or one that a Connection field among fields names.
+func hopByHop(name []byte, fields []http1.Header) bool {
+	for _, n := range hopByHopNames {
+		if http1.EqualFold(name, n) {
+			return true
+		}
+	}
+	if len(name) >= 6 && http1.EqualFold(name[:6], "proxy-") {
+		return true
+	}
+	for i := range fields {
+		if http1.EqualFold(fields[i].Name, "connection") && listHas(fields[i].Value, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// listHas reports whether the comma-separated list holds name, compared without case.
+func listHas(list, name []byte) bool {
+	for len(list) > 0 {
+		item := list
+		if i := bytes.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = nil
+		}
+		if bytes.EqualFold(http1.TrimOWS(item), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// reframed are request fields the proxy writes itself from what gale parsed.
+var reframed = [...]string{
+	"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+}
+
+// buildHead appends the upstream request head for x's request to server srv:
+// the request line (the original target, or the rewritten normalized path), Host,
+// the client's end-to-end fields, the forwarding fields, set_headers, and framing
+// re-derived from the parsed request (never a Content-Length beside chunked, never
+// an obs-folded line, which the parser refuses).
+func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
+	req := x.c.Request()
+	dst = append(dst, req.Method...)
+	dst = append(dst, ' ')
+	dst = h.appendTarget(dst, req)
+	dst = append(dst, " HTTP/1.1\r\n"...)
+	if h.r.PreserveHost && len(req.Host) > 0 {
+		dst = http1.AppendHeaderBytes(dst, hostName, req.Host)
+	} else {
+		dst = http1.AppendHeader(dst, "Host", h.hosts[srv])
+	}
+	peer := x.c.RemoteAddr().Addr().Unmap()
+	trusted := h.trusted(peer)
+fields:
+	for _, f := range req.Headers {
+		if hopByHop(f.Name, req.Headers) {
+			continue
+		}
+		for _, n := range reframed {
+			if http1.EqualFold(f.Name, n) {
+				continue fields
+			}
+		}
+		for _, n := range h.setNames {
+			if http1.EqualFold(f.Name, n) {
+				continue fields
+			}
+		}
+		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
+	}
+	dst = h.appendForwarding(dst, req, peer, trusted)
+	for _, kv := range h.r.SetHeaders {
+		dst = http1.AppendHeader(dst, kv[0], kv[1])
+	}
+	if x.tunnel {
+		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
+	}
+	if x.expect {
+		dst = append(dst, "Expect: 100-continue\r\n"...)
+	}
+	switch {
+	case req.Chunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case req.ContentLength >= 0:
+		dst = http1.AppendHeaderInt(dst, "Content-Length", req.ContentLength)
+	}
+	return append(dst, '\r', '\n')
+}
+
+var hostName = []byte("Host")
+
+// appendTarget appends the request-target sent upstream: with strip_prefix matching,
+// the rest of the normalized path re-encoded (docs/routing.md), else the target as
+// the client sent it (an absolute-form target in origin-form).
+func (h *Handler) appendTarget(dst []byte, req *http1.Request) []byte {
+	p := h.r.StripPrefix
+	np := req.NormPath
+	if p != "" && len(np) >= len(p) && string(np[:len(p)]) == p && (len(np) == len(p) || np[len(p)] == '/' || p == "/") {
+		rest := np[len(p):]
+		if p == "/" {
+			rest = np
+		}
+		if len(rest) == 0 {
+			dst = append(dst, '/')
+		} else {
+			dst = http1.AppendEscapedPath(dst, rest)
+		}
+		if req.Query != nil {
+			dst = append(dst, '?')
+			dst = append(dst, req.Query...)
+		}
+		return dst
+	}
+	if req.Form == http1.FormAbsolute {
+		dst = append(dst, req.Path...)
+		if req.Query != nil {
+			dst = append(dst, '?')
+			dst = append(dst, req.Query...)
+		}
+		return dst
+	}
+	return append(dst, req.Target...)
+}
+
+func (h *Handler) trusted(peer netip.Addr) bool {
+	for _, p := range h.r.TrustedProxies {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239).
+// From a trusted peer the incoming values are kept and the peer is appended; from any
+// other peer they are replaced, so a client cannot forge its address.
+func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted bool) []byte {
+	var ip [64]byte
+	addr := peer.AppendTo(ip[:0])
+	dst = append(dst, "X-Forwarded-For: "...)
+	if trusted {
+		dst = appendJoined(dst, req, "x-forwarded-for")
+	}
+	dst = append(dst, addr...)
+	dst = append(dst, "\r\n"...)
+	if v, ok := req.Header("X-Forwarded-Proto"); trusted && ok {
+		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Proto"), v)
+	} else {
+		dst = append(dst, "X-Forwarded-Proto: http\r\n"...)
+	}
+	if v, ok := req.Header("X-Forwarded-Host"); trusted && ok {
+		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), v)
+	} else if len(req.Host) > 0 {
+		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), req.Host)
+	}
+	dst = append(dst, "Forwarded: "...)
+	if trusted {
+		dst = appendJoined(dst, req, "forwarded")
+	}
+	dst = append(dst, "for="...)
+	if peer.Is6() {
+		dst = append(dst, "\"["...)
+		dst = append(dst, addr...)
+		dst = append(dst, "]\""...)
+	} else {
+		dst = append(dst, addr...)
+	}
+	if len(req.Host) > 0 {
+		dst = append(dst, ";host=\""...)
+		dst = append(dst, req.Host...)
+		dst = append(dst, '"')
+	}
+	return append(dst, ";proto=http\r\n"...)
+}
+
+// appendJoined appends every value of the field name, each followed by ", ".
+func appendJoined(dst []byte, req *http1.Request, name string) []byte {
+	for _, f := range req.Headers {
+		if http1.EqualFold(f.Name, name) && len(f.Value) > 0 {
+			dst = append(dst, f.Value...)
+			dst = append(dst, ", "...)
+		}
+	}
+	return dst
+}
+
+// dropped are response fields the client's server writes itself.
+var dropped = [...]string{"content-length", "date", "server"}
+
+// responseFields appends the upstream response's end-to-end fields as raw lines.
+func (h *Handler) responseFields(dst []byte, r *http1.Response) []byte {
+fields:
+	for _, f := range r.Headers {
+		if hopByHop(f.Name, r.Headers) {
+			continue
+		}
+		for _, n := range dropped {
+			if http1.EqualFold(f.Name, n) {
+				continue fields
+			}
+		}
+		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
+	}
+	return dst
+}

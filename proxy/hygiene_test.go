@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoHeadOrigin answers every request with its head as the origin received it.
+func echoHeadOrigin(t *testing.T) *rawOrigin {
+	return newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			body, _ := io.ReadAll(req.Body)
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "%s %s\n", req.Method, req.RequestURI)
+			fmt.Fprintf(&sb, "Host: %s\n", req.Host)
+			for _, k := range sortedKeys(req.Header) {
+				for _, v := range req.Header[k] {
+					fmt.Fprintf(&sb, "%s: %s\n", k, v)
+				}
+			}
+			fmt.Fprintf(&sb, "TE=%v CL=%d body=%q\n", req.TransferEncoding, req.ContentLength, body)
+			log([]byte(sb.String()))
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", sb.Len(), sb.String())
+		}
+	})
+}
+
+func sortedKeys(h http.Header) []string {
+	var ks []string
+	for k := range h {
+		ks = append(ks, k)
+	}
+	for i := range ks {
+		for j := i + 1; j < len(ks); j++ {
+			if ks[j] < ks[i] {
+				ks[i], ks[j] = ks[j], ks[i]
+			}
+		}
+	}
+	return ks
+}
+
+// roundTrip sends raw bytes to addr and returns everything the proxy answers until
+// it closes or goes quiet.
+func roundTrip(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, raw)
+	var out strings.Builder
+	br := bufio.NewReader(c)
+	for {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return out.String()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(&out, "%d\n%s", resp.StatusCode, b)
+		if resp.Close {
+			return out.String()
+		}
+	}
+}
+
+func TestProxyHopByHopAndForwarding(t *testing.T) {
+	o := echoHeadOrigin(t)
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{SetHeaders: [][2]string{{"X-Set", "fixed"}}}, nil)
+	got := roundTrip(t, addr, "GET /a/%2e%2e/b?q=1 HTTP/1.1\r\nHost: example.com\r\n"+
+		"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"+
+		"Proxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nHTTP2-Settings: AAAA\r\n"+
+		"Upgrade: h2c\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nForwarded: for=6.6.6.6\r\n"+
+		"X-Set: client\r\nX-Keep: yes\r\n\r\n")
+	for _, bad := range []string{"X-Secret", "Keep-Alive", "Te:", "Proxy-", "Http2-Settings", "Upgrade", "6.6.6.6", "https", "client", "Connection"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("origin saw %q:\n%s", bad, got)
+		}
+	}
+	for _, want := range []string{"GET /a/%2e%2e/b?q=1\n", "Host: " + o.addr().String(), "X-Keep: yes", "X-Set: fixed",
+		"X-Forwarded-For: 127.0.0.1\n", "X-Forwarded-Proto: http\n", "X-Forwarded-Host: example.com\n",
+		`Forwarded: for=127.0.0.1;host="example.com";proto=http`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("origin did not see %q:\n%s", want, got)
+		}
+	}
+
+	// A trusted peer's values are kept and appended to; the client's Host is kept
+	// with preserve_host; strip_prefix forwards the rewritten normalized path.
+	u2 := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr2 := startProxy(t, u2, Route{StripPrefix: "/api", PreserveHost: true,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, nil)
+	got = roundTrip(t, addr2, "GET /api//x/../users%20list?z HTTP/1.1\r\nHost: example.com\r\n"+
+		"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nForwarded: for=10.0.0.1\r\n\r\n")
+	for _, want := range []string{"GET /users%20list?z\n", "Host: example.com\n", "X-Forwarded-For: 10.0.0.1, 127.0.0.1\n",
+		"X-Forwarded-Proto: https\n", "Forwarded: for=10.0.0.1, for=127.0.0.1;"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("origin did not see %q:\n%s", want, got)
+		}
+	}
+	got = roundTrip(t, addr2, "GET /api HTTP/1.1\r\nHost: h\r\n\r\n")
+	if !strings.Contains(got, "GET /\n") {
+		t.Errorf("strip_prefix of the whole path: %s", got)
+	}
+}
+
+func TestProxyResponseHopByHop(t *testing.T) {
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		if _, err := readRequestHead(br, log); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: X-Hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=1\r\n"+
+			"Proxy-Connection: x\r\nServer: origin\r\nX-End: 2\r\nContent-Length: 2\r\n\r\nok")
+	})
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	resp, body := get(t, client(), "http://"+addr+"/")
+	if body != "ok" || resp.Header.Get("X-End") != "2" {
+		t.Fatalf("%q %v", body, resp.Header)
+	}
+	for _, h := range []string{"X-Hop", "Keep-Alive", "Proxy-Connection"} {
+		if resp.Header.Get(h) != "" {
+			t.Errorf("client got hop-by-hop %s", h)
+		}
+	}
+	if s := resp.Header.Values("Server"); len(s) != 1 || s[0] != "gale" {
+		t.Errorf("Server %q", s)
+	}
+}
+
+func TestProxySmugglingProbes(t *testing.T) {
+	// The origin logs every request it parses. For each probe it must see at most as
+	// many requests as the client sent, each with the framing gale parsed.
+	o := echoHeadOrigin(t)
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	smuggled := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	probes := []struct {
+		name   string
+		raw    string
+		status string // first status the client must get
+	}{
+		{"CL.TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, "400"},
+		{"TE.CL", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n" + smuggled, "400"},
+		{"two CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 38\r\n\r\n" + smuggled, "400"},
+		{"TE obfuscated", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + smuggled, "400"},
+		{"TE space", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + smuggled, "400"},
+		{"obs-fold TE", "POST / HTTP/1.1\r\nHost: x\r\nX: y\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, "400"},
+		{"bare LF", "POST / HTTP/1.1\nHost: x\nContent-Length: 0\n\n" + smuggled, "400"},
+		{"Connection names CL", "POST / HTTP/1.1\r\nHost: x\r\nConnection: Content-Length\r\nContent-Length: " + fmt.Sprint(len(smuggled)) + "\r\n\r\n" + smuggled, "200"},
+		{"Connection names TE", "POST / HTTP/1.1\r\nHost: x\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x", len(smuggled)) + "\r\n" + smuggled + "\r\n0\r\n\r\n", "200"},
+		{"chunk ext", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n26;a=\"0\r\n\r\n\"\r\n" + smuggled + "\r\n0\r\n\r\n", "400"},
+		{"h2c upgrade", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAAA\r\n\r\n", "200"},
+	}
+	for _, p := range probes {
+		t.Run(p.name, func(t *testing.T) {
+			before := strings.Join(o.received(), "")
+			got := roundTrip(t, addr, p.raw)
+			if !strings.HasPrefix(got, p.status+"\n") {
+				t.Fatalf("client got %q, want %s first", got, p.status)
+			}
+			seen := strings.TrimPrefix(strings.Join(o.received(), ""), before)
+			if strings.HasPrefix(seen, "GET /smuggled") || strings.Contains(seen, "\nGET /smuggled") {
+				t.Fatalf("the origin saw the smuggled request:\n%s", seen)
+			}
+			if n := strings.Count(seen, "\nTE="); n > 1 {
+				t.Fatalf("the origin saw %d requests for one:\n%s", n, seen)
+			}
+			if strings.Contains(seen, "h2c") || strings.Contains(seen, "Http2-Settings") {
+				t.Fatalf("h2c upgrade forwarded:\n%s", seen)
+			}
+		})
+	}
+}

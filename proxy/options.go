@@ -1,0 +1,147 @@
+// Package proxy is gale's HTTP/1.1 reverse proxy: a route action (a server.Handler)
+// that forwards each request to an upstream server over connections the event loop
+// opens itself (engine.Loop.Dial), keeps them in per-loop keep-alive pools, streams
+// bodies both ways with backpressure crossing the pair, retries only where it is safe
+// and tunnels WebSocket upgrades byte for byte. A client connection and the upstream
+// connection serving it live on the same loop, so relaying is a queue handoff; there
+// is no goroutine and no lock per request or per upstream connection.
+//
+// See docs/proxy.md for what is forwarded, rewritten and refused.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Server is one origin server of an upstream.
+type Server struct {
+	// Addr is the server's address.
+	Addr netip.AddrPort
+	// Weight is its share of requests relative to the others (at least 1).
+	Weight int
+}
+
+// Keepalive bounds the idle connections kept to each server on each loop.
+type Keepalive struct {
+	Idle        int           // most idle connections per server and loop; 0 keeps none
+	IdleTimeout time.Duration // an idle connection unused this long is closed
+	MaxRequests int           // a connection is closed after this many requests
+}
+
+// Timeouts bound the stages of an upstream exchange.
+type Timeouts struct {
+	Connect        time.Duration // establishing a connection
+	ResponseHeader time.Duration // from the request's end to the whole response head
+	Read           time.Duration // between two reads of the response body
+	Write          time.Duration // for the server to accept queued request bytes
+}
+
+// Retries says when a failed attempt is tried again.
+type Retries struct {
+	Tries            int     // most attempts per request, the first included
+	ConnectFailure   bool    // retry when the connection could not be established
+	ResetBeforeReply bool    // retry when it failed before any response byte
+	Budget           float64 // share (0-1) of recent requests that may be retries
+}
+
+// UpstreamOptions configure an Upstream.
+type UpstreamOptions struct {
+	Name      string // for log lines
+	Servers   []Server
+	Keepalive Keepalive
+	Timeouts  Timeouts
+	Retries   Retries
+	// Balancer picks a server per attempt; nil is weighted round robin.
+	Balancer Balancer
+	// Logger receives a line per failed exchange (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Upstream is a group of servers with its per-loop connection pools. It is shared by
+// every route that forwards to it and by every loop of one engine; each loop touches
+// only its own state, found by loop ID, so an Upstream must not serve two engines.
+type Upstream struct {
+	opts  UpstreamOptions
+	loops []*loopState // index = loop ID; each owned by its loop
+}
+
+// NewUpstream builds an upstream for an engine of loops event loops.
+func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
+	if len(opts.Servers) == 0 {
+		return nil, errors.New("proxy: an upstream needs at least one server")
+	}
+	if len(opts.Servers) > 64 {
+		return nil, fmt.Errorf("proxy: upstream %q has %d servers; at most 64 are supported", opts.Name, len(opts.Servers))
+	}
+	for i, s := range opts.Servers {
+		if !s.Addr.IsValid() {
+			return nil, fmt.Errorf("proxy: upstream %q: server %d has no address", opts.Name, i)
+		}
+		if s.Weight < 1 {
+			opts.Servers[i].Weight = 1
+		}
+	}
+	if opts.Retries.Tries < 1 {
+		opts.Retries.Tries = 1
+	}
+	if opts.Keepalive.MaxRequests < 1 {
+		opts.Keepalive.MaxRequests = 1 << 30
+	}
+	if opts.Keepalive.IdleTimeout <= 0 {
+		opts.Keepalive.IdleTimeout = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Balancer == nil {
+		opts.Balancer = NewRoundRobin(opts.Servers, loops)
+	}
+	u := &Upstream{opts: opts, loops: make([]*loopState, loops)}
+	for i := range u.loops {
+		u.loops[i] = newLoopState(u)
+	}
+	return u, nil
+}
+
+// Name returns the upstream's name.
+func (u *Upstream) Name() string { return u.opts.Name }
+
+// Stats are an upstream's counters summed over loops.
+type Stats struct {
+	Requests uint64 // requests forwarded (attempts that got a connection)
+	Dials    uint64 // connections opened
+	Reused   uint64 // requests sent on a pooled connection
+	Retries  uint64 // attempts after the first
+	Failures uint64 // requests answered with 502, 503 or 504, or cut
+	Idle     int64  // connections in the keep-alive pools now
+}
+
+// Stats returns the counters of every loop added up; safe from any goroutine.
+func (u *Upstream) Stats() Stats {
+	var s Stats
+	for _, ls := range u.loops {
+		s.Requests += ls.requests.Load()
+		s.Dials += ls.dials.Load()
+		s.Reused += ls.reused.Load()
+		s.Retries += ls.retries.Load()
+		s.Failures += ls.failures.Load()
+		s.Idle += ls.idleConns.Load()
+	}
+	return s
+}
+
+// Route configures how one proxy route rewrites what it forwards.
+type Route struct {
+	// StripPrefix is removed from the start of the normalized path ("/api").
+	StripPrefix string
+	// SetHeaders replace same-named request fields (name, value pairs).
+	SetHeaders [][2]string
+	// PreserveHost forwards the client's Host instead of the server address.
+	PreserveHost bool
+	// TrustedProxies are the peers whose forwarding fields are appended to.
+	TrustedProxies []netip.Prefix
+}

@@ -1,0 +1,236 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"sync/atomic"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
+)
+
+// highWater is the queued output above which a relay stops reading from the other
+// side of the pair; it resumes when the engine reports the low-water mark (OnDrain).
+const highWater = 256 << 10
+
+// Budget bounds for retries: every request earns Retries.Budget tokens, up to
+// budgetFloor plus budgetSpan times the budget; a retry spends one. A loop starts
+// with budgetFloor tokens.
+const (
+	budgetFloor = 10
+	budgetSpan  = 100
+)
+
+// loopState is one upstream's state on one loop: the idle connections per server and
+// the retry budget. Owned by that loop, except the counters, which any goroutine
+// may read.
+type loopState struct {
+	u      *Upstream
+	idle   [][]*upConn // per server; the most recently used last
+	tokens float64
+	buf    []byte // scratch for request heads and fields
+	// draining is set once the engine started shutting down: nothing is pooled.
+	draining bool
+
+	requests, dials, reused, retries, failures atomic.Uint64
+	idleConns                                  atomic.Int64
+}
+
+func newLoopState(u *Upstream) *loopState {
+	return &loopState{u: u, idle: make([][]*upConn, len(u.opts.Servers)), tokens: budgetFloor}
+}
+
+// earn adds one request's share to the retry budget.
+func (ls *loopState) earn() {
+	b := ls.u.opts.Retries.Budget
+	ls.tokens = min(ls.tokens+b, budgetFloor+budgetSpan*b)
+}
+
+// spend takes one retry from the budget, reporting whether there was one.
+func (ls *loopState) spend() bool {
+	if ls.tokens < 1 {
+		return false
+	}
+	ls.tokens--
+	return true
+}
+
+// upConn is one connection to an upstream server. Owned by its loop. The response
+// parser and body reader live here so that their buffers are reused by every
+// request the connection carries.
+type upConn struct {
+	ls       *loopState
+	ec       *engine.Conn
+	x        *exchange // the request in flight; nil while idle
+	srv      int
+	requests int  // requests sent on this connection
+	open     bool // connected (OnOpen ran)
+	idle     bool // in ls.idle[srv]
+	inBody   bool // the response head was forwarded; the body is being read
+	parser   http1.ResponseParser
+	resp     http1.Response
+	body     http1.BodyReader
+}
+
+// take returns an idle connection to server srv, or nil.
+func (ls *loopState) take(srv int) *upConn {
+	list := ls.idle[srv]
+	for len(list) > 0 {
+		uc := list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+		uc.idle = false
+		ls.idleConns.Add(-1)
+		if !uc.ec.Closed() {
+			ls.idle[srv] = list
+			return uc
+		}
+	}
+	ls.idle[srv] = list
+	return nil
+}
+
+// dial opens a new connection to server srv.
+func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
+	uc := &upConn{ls: ls, srv: srv}
+	ec, err := l.Dial(ls.u.opts.Servers[srv].Addr, ls.u.opts.Timeouts.Connect, upstreamHandler)
+	if err != nil {
+		return nil, err
+	}
+	uc.ec = ec
+	ec.SetContext(uc)
+	ec.SetWriteTimeout(ls.u.opts.Timeouts.Write)
+	ls.dials.Add(1)
+	return uc, nil
+}
+
+// release ends the connection's current exchange: back to the pool when keep holds
+// and the pool has room, else closed.
+func (uc *upConn) release(keep bool) {
+	uc.x = nil
+	uc.inBody = false
+	ls := uc.ls
+	k := ls.u.opts.Keepalive
+	if !keep || ls.draining || uc.ec.Closed() || uc.requests >= k.MaxRequests || len(ls.idle[uc.srv]) >= k.Idle {
+		uc.ec.Close(nil)
+		return
+	}
+	uc.idle = true
+	ls.idleConns.Add(1)
+	ls.idle[uc.srv] = append(ls.idle[uc.srv], uc)
+	uc.ec.SetTimeout(k.IdleTimeout)
+	uc.ec.ResumeRead()
+}
+
+// drop removes an idle connection from its pool.
+func (uc *upConn) drop() {
+	if !uc.idle {
+		return
+	}
+	uc.idle = false
+	uc.ls.idleConns.Add(-1)
+	list := uc.ls.idle[uc.srv]
+	for i, c := range list {
+		if c == uc {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			uc.ls.idle[uc.srv] = list[:len(list)-1]
+			return
+		}
+	}
+}
+
+// upHandler is the engine.Handler of every upstream connection; the connection's
+// context is its *upConn.
+type upHandler struct{ engine.NopHandler }
+
+var upstreamHandler engine.Handler = &upHandler{}
+
+// errIdleData is the close reason of an idle upstream connection that sent bytes no
+// request asked for.
+var errIdleData = errors.New("proxy: upstream sent data on an idle connection")
+
+func (*upHandler) OnOpen(ec *engine.Conn) {
+	uc := ec.Context().(*upConn)
+	uc.open = true
+	if uc.x != nil {
+		uc.x.armHeaderTimeout()
+	} else {
+		ec.Close(nil)
+	}
+}
+
+func (*upHandler) OnData(ec *engine.Conn, in []byte) int {
+	uc := ec.Context().(*upConn)
+	if uc.x == nil || uc.x.abandoned(uc) {
+		uc.drop()
+		ec.Close(errIdleData)
+		return len(in)
+	}
+	return uc.x.onUpstreamData(uc, in)
+}
+
+func (*upHandler) OnEOF(ec *engine.Conn) {
+	uc := ec.Context().(*upConn)
+	x := uc.x
+	if x == nil {
+		uc.drop()
+		ec.Close(nil)
+		return
+	}
+	if uc.inBody && uc.body.UntilClose() {
+		x.finishResponse(uc, false)
+		return
+	}
+	x.upstreamFailed(uc, io.ErrUnexpectedEOF)
+}
+
+func (*upHandler) OnDrain(ec *engine.Conn) {
+	uc := ec.Context().(*upConn)
+	if x := uc.x; x != nil && x.bodyPaused {
+		x.bodyPaused = false
+		x.c.ResumeBody()
+	}
+}
+
+func (*upHandler) OnTimeout(ec *engine.Conn) {
+	uc := ec.Context().(*upConn)
+	if uc.x == nil || uc.x.abandoned(uc) {
+		uc.drop()
+		ec.Close(nil)
+		return
+	}
+	if uc.inBody {
+		uc.x.upstreamFailed(uc, errReadTimeout)
+	} else {
+		uc.x.upstreamFailed(uc, errHeaderTimeout)
+	}
+}
+
+func (*upHandler) OnShutdown(ec *engine.Conn) {
+	uc := ec.Context().(*upConn)
+	// The engine is shutting down: connections busy now close after their response
+	// instead of waiting in the pool until the grace period ends.
+	uc.ls.draining = true
+	if uc.x == nil || uc.x.abandoned(uc) {
+		uc.drop()
+		ec.Close(nil)
+	}
+}
+
+func (*upHandler) OnClose(ec *engine.Conn, err error) {
+	uc := ec.Context().(*upConn)
+	uc.drop()
+	if x := uc.x; x != nil {
+		if err == nil {
+			err = errUpstreamClosed
+		}
+		x.upstreamFailed(uc, err)
+	}
+}
+
+// scratch returns the loop's buffer for building heads; keep stores it back once
+// grown. Engine writes copy, so the buffer is free again after each write.
+func (ls *loopState) scratch() []byte { return ls.buf }
+
+func (ls *loopState) keep(b []byte) { ls.buf = b[:0] }
