@@ -9,4 +9,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/text v0.43.0 // indirect
+require (
+	github.com/gorilla/websocket v1.5.3
+	golang.org/x/text v0.43.0 // indirect
+)

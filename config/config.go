@@ -107,6 +107,8 @@ type Route struct {
 	Respond *Respond `yaml:"respond,omitempty" conf:"action"`
 	// Static serves files from a directory.
 	Static *Static `yaml:"static,omitempty" conf:"action"`
+	// WebSocket accepts WebSocket handshakes and serves the connections.
+	WebSocket *WebSocket `yaml:"websocket,omitempty" conf:"action"`
 }
 
 // Action returns the YAML name of the route's action ("respond", "static")

@@ -56,9 +56,10 @@ func schemaFields(t *testing.T, v reflect.Value, path string) []schemaField {
 // element and every action is set, so that a walk reaches every field.
 func fullSchema() *Config {
 	c := New()
-	r := Route{Respond: &Respond{}, Static: &Static{}}
+	r := Route{Respond: &Respond{}, Static: &Static{}, WebSocket: &WebSocket{}}
 	r.Respond.SetDefaults()
 	r.Static.SetDefaults()
+	r.WebSocket.SetDefaults()
 	c.Servers = []Server{{Routes: []Route{r}}}
 	return c
 }

@@ -268,6 +268,9 @@ func (v *validator) route(r *Route, path string) {
 	if r.Static != nil {
 		v.static(r.Static, joinPath(path, "static"))
 	}
+	if r.WebSocket != nil {
+		v.websocket(r.WebSocket, joinPath(path, "websocket"))
+	}
 }
 
 // match checks the request criteria of a route.

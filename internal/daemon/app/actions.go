@@ -15,6 +15,8 @@ func buildAction(r *config.Route) (server.Handler, error) {
 		return respond.New(r.Respond.Status, r.Respond.Headers, r.Respond.Body)
 	case r.Static != nil:
 		return buildStatic(r.Static, r.Match.Path)
+	case r.WebSocket != nil:
+		return buildWebSocket(r.WebSocket)
 	}
 	return nil, fmt.Errorf("route has no action")
 }
