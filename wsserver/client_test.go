@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
 	"github.com/gale-server/gale/websocket"
 )
@@ -249,5 +248,3 @@ func (c *wsClient) expectEOF() {
 		c.t.Fatalf("waiting for the server to close: %v", err)
 	}
 }
-
-var _ = server.ProtoHTTP1
