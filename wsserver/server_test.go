@@ -1,9 +1,12 @@
 package wsserver
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -303,22 +306,41 @@ func TestHighWaterCloseFrame(t *testing.T) {
 	c.expectClose(websocket.CloseTryAgainLater)
 }
 
+const wsFields = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n"
+
 // TestHandshakeRefusals answers bad handshakes with their status and keeps counting.
 func TestHandshakeRefusals(t *testing.T) {
-	ws, addr := startWS(t, Echo{}, Options{})
+	ws, addr := startWS(t, Echo{}, Options{AllowedOrigins: []string{"https://app.example"}})
 	for _, tc := range []struct {
-		extra  string
+		req    string
 		status int
+		field  string
 	}{
-		{"Origin: http://evil.example", 403},
+		{"GET / HTTP/1.1\r\nHost: h\r\nOrigin: http://evil.example\r\n" + wsFields + "\r\n", 403, ""},
+		{"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 8\r\n\r\n", 426, "Sec-WebSocket-Version: 13"},
+		{"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + wsFields + "\r\n", 405, "Allow: GET"},
+		{"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400, ""},
 	} {
-		_, resp := dialRaw(t, addr, tc.extra)
-		if resp.StatusCode != tc.status {
-			t.Fatalf("%s: status %d, want %d", tc.extra, resp.StatusCode, tc.status)
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(nc, tc.req)
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, value, _ := strings.Cut(tc.field, ": ")
+		if resp.StatusCode != tc.status || name != "" && resp.Header.Get(name) != value {
+			t.Fatalf("%q: status %d %v, want %d with %q", tc.req, resp.StatusCode, resp.Header, tc.status, tc.field)
+		}
+		nc.Close()
 	}
-	if ws.Stats().Refused != 1 {
+	c := dial(t, addr, "Origin: https://app.example")
+	c.send(frame(true, websocket.OpText, 0, []byte("allowed")))
+	c.expectEcho(websocket.OpText, []byte("allowed"))
+	if ws.Stats().Refused != 4 {
 		t.Fatalf("stats %+v", ws.Stats())
 	}
 }
