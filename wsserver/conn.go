@@ -1,7 +1,9 @@
 package wsserver
 
 import (
+	"io"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gale-server/gale/engine"
@@ -21,10 +23,8 @@ type Conn struct {
 	ec    *engine.Conn
 	lp    *loopState
 	value any       // the application's value (SetValue)
-	fail  error     // why the server ended the connection, reported to OnClose
-	msg   []byte    // pooled buffer collecting the current message; nil between messages
+	msg   *[]byte   // pooled buffer collecting the current message; nil between messages
 	dfl   *deflater // permessage-deflate state; nil when not negotiated
-	sub   string    // the selected subprotocol
 	rd    websocket.Reader
 	// lastRx is the loop clock (Unix nanoseconds) when bytes last arrived.
 	lastRx int64
@@ -32,6 +32,8 @@ type Conn struct {
 	state  uint8            // stateOpen, stateClosing or stateDone
 	msgOp  websocket.Opcode // the opcode of the message being collected or streamed
 	parts  bool             // the current message is being collected or streamed in parts
+	fail   uint8            // why the server ended the connection: an index into failures
+	sub    uint8            // the selected subprotocol: 1 + its index in Options.Subprotocols
 }
 
 // deflater is a connection's permessage-deflate state. Compressors and decompressors
@@ -54,7 +56,12 @@ func (c *Conn) Loop() *engine.Loop { return c.ec.Loop() }
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.ec.RemoteAddr() }
 
 // Subprotocol returns the subprotocol selected in the handshake, or "".
-func (c *Conn) Subprotocol() string { return c.sub }
+func (c *Conn) Subprotocol() string {
+	if c.sub == 0 {
+		return ""
+	}
+	return c.lp.s.hs.Subprotocols[c.sub-1]
+}
 
 // Compression reports whether permessage-deflate was negotiated.
 func (c *Conn) Compression() bool { return c.dfl != nil }
@@ -142,7 +149,7 @@ func (c *Conn) sendable() error {
 		return ErrClosing
 	case c.ec.Buffered() > c.lp.s.highWater:
 		c.lp.s.overflows.Add(1)
-		c.fail = ErrOverflow
+		c.setFail(ErrOverflow)
 		c.startClose(c.lp.s.overflowCode, "output over the high-water mark")
 		return ErrOverflow
 	}
@@ -191,7 +198,7 @@ func (c *Conn) startClose(code uint16, reason string) {
 // socket closes once that has been sent (input is discarded meanwhile).
 func (c *Conn) failWith(pe *websocket.ProtocolError) {
 	c.lp.s.protoErrs.Add(1)
-	c.fail = pe
+	c.setFail(pe)
 	if c.state == stateOpen {
 		c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], pe.Code, pe.Reason, nil)
 		_ = c.ec.Write(c.lp.scratch)
@@ -270,8 +277,8 @@ func (c *Conn) timeout() {
 	s := c.lp.s
 	if c.state != stateOpen {
 		s.closeTimeouts.Add(1)
-		if c.fail == nil {
-			c.fail = ErrCloseTimeout
+		if c.fail == 0 {
+			c.setFail(ErrCloseTimeout)
 		}
 		c.ec.Abort(ErrCloseTimeout)
 		return
@@ -279,7 +286,7 @@ func (c *Conn) timeout() {
 	elapsed := c.ec.Loop().Now().Sub(time.Unix(0, c.lastRx))
 	if s.idle > 0 && elapsed >= s.idle {
 		s.idleTimeouts.Add(1)
-		c.fail = ErrIdle
+		c.setFail(ErrIdle)
 		c.startClose(websocket.CloseGoingAway, "idle timeout")
 		return
 	}
@@ -296,4 +303,29 @@ func (c *Conn) released() {
 	if c.dfl != nil {
 		c.dfl.comp, c.dfl.win = nil, nil
 	}
+}
+
+// errInternal stands for a failure this package does not name.
+var errInternal = &websocket.ProtocolError{Code: websocket.CloseInternalError, Reason: "internal error"}
+
+// failures are the reasons a Conn records as one byte (Conn.fail indexes it; 0 is none).
+var failures = []error{
+	nil, ErrOverflow, ErrCloseTimeout, ErrIdle, io.ErrUnexpectedEOF, errInternal,
+	websocket.ErrUnmaskedClient, websocket.ErrMaskedServer, websocket.ErrReservedBits,
+	websocket.ErrReservedOpcode, websocket.ErrControlTooLong, websocket.ErrControlFragmented,
+	websocket.ErrBadContinuation, websocket.ErrExpectContinue, websocket.ErrLengthMSB,
+	websocket.ErrCloseLength, websocket.ErrCloseCode, websocket.ErrCloseReason,
+	websocket.ErrInvalidUTF8, websocket.ErrBadDeflate, websocket.ErrMessageTooBig,
+}
+
+// setFail records err as the reason the connection ends; errors not in failures are
+// recorded as errInternal.
+func (c *Conn) setFail(err error) {
+	for i, f := range failures {
+		if i > 0 && f == err {
+			c.fail = uint8(i)
+			return
+		}
+	}
+	c.fail = uint8(slices.Index(failures, error(errInternal)))
 }

@@ -16,7 +16,7 @@
 //
 // # Idle cost
 //
-// An idle connection holds its engine Conn and one Conn of this package (about 130
+// An idle connection holds its engine Conn and one Conn of this package (112
 // bytes): no read or write buffer, no timer beyond the engine connection's own, and no
 // compression state unless the peer negotiated context takeover. Message buffers come
 // from the process's size-classed pool and go back once the message is delivered;

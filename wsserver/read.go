@@ -44,7 +44,7 @@ func (c *Conn) read(in []byte) int {
 func (c *Conn) protocolError(err error) {
 	var pe *websocket.ProtocolError
 	if !errors.As(err, &pe) {
-		pe = &websocket.ProtocolError{Code: websocket.CloseInternalError, Reason: "internal error"}
+		pe = errInternal
 	}
 	c.dropMessage()
 	c.failWith(pe)
@@ -91,7 +91,7 @@ func (c *Conn) data(f *websocket.Frame) {
 	default:
 		c.collect(f.Message, f.Payload)
 		if last {
-			msg := c.msg
+			msg := *c.msg
 			c.msg, c.parts = nil, false
 			s.h.OnMessage(c, c.msgOp, msg)
 			putBuf(msg)
@@ -104,9 +104,10 @@ func (c *Conn) data(f *websocket.Frame) {
 func (c *Conn) collect(op websocket.Opcode, p []byte) {
 	if !c.parts {
 		c.parts, c.msgOp = true, op
-		c.msg = pool.Get(max(len(p), pool.MinSize))[:0]
+		b := pool.Get(max(len(p), pool.MinSize))[:0]
+		c.msg = &b
 	}
-	c.msg = appendBuf(c.msg, p)
+	*c.msg = appendBuf(*c.msg, p)
 }
 
 // inflate decompresses the collected message and delivers it.
@@ -118,8 +119,9 @@ func (c *Conn) inflate() {
 		}
 	}
 	d := lp.pool.GetDecompressor()
-	out := pool.Get(min(max(4*len(c.msg), pool.MinSize), pool.MaxSize))[:0]
-	out, err := d.Inflate(out, c.msg, c.dfl.win, c.rd.MessageLimit(), c.msgOp == websocket.OpText)
+	in := *c.msg
+	out := pool.Get(min(max(4*len(in), pool.MinSize), pool.MaxSize))[:0]
+	out, err := d.Inflate(out, in, c.dfl.win, c.rd.MessageLimit(), c.msgOp == websocket.OpText)
 	lp.pool.PutDecompressor(d)
 	op := c.msgOp
 	c.dropMessage()
@@ -135,7 +137,7 @@ func (c *Conn) inflate() {
 // dropMessage gives back the buffer of an unfinished message.
 func (c *Conn) dropMessage() {
 	if c.msg != nil {
-		putBuf(c.msg)
+		putBuf(*c.msg)
 	}
 	c.msg, c.parts = nil, false
 }
@@ -156,7 +158,7 @@ func putBuf(b []byte) { pool.Put(b[:cap(b)]) }
 
 // eof records a peer that stopped sending without a close frame.
 func (c *Conn) eof() {
-	if c.state != stateDone && c.fail == nil {
-		c.fail = io.ErrUnexpectedEOF
+	if c.state != stateDone && c.fail == 0 {
+		c.setFail(io.ErrUnexpectedEOF)
 	}
 }

@@ -3,6 +3,7 @@ package wsserver
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,6 +159,9 @@ func New(h Handler, opts Options) (*Server, error) {
 	if s.maxMsg < 0 && s.part == nil {
 		return nil, errors.New("wsserver: MaxMessageBytes without a limit needs a PartHandler")
 	}
+	if len(opts.Subprotocols) > 255 {
+		return nil, errors.New("wsserver: more than 255 Subprotocols")
+	}
 	s.hs = websocket.HandshakeOptions{AllowedOrigins: opts.AllowedOrigins, Subprotocols: opts.Subprotocols}
 	if opts.Compression {
 		d := opts.Deflate
@@ -256,7 +260,10 @@ func (s *Server) Upgrade(c *server.Ctx) error {
 	}
 	ec := c.Conn()
 	lp := s.loop(ec.Loop())
-	wc := &Conn{ec: ec, lp: lp, sub: acc.Subprotocol}
+	wc := &Conn{ec: ec, lp: lp}
+	if acc.Subprotocol != "" {
+		wc.sub = uint8(1 + slices.Index(s.hs.Subprotocols, acc.Subprotocol))
+	}
 	wc.rd.Role = websocket.RoleServer
 	wc.rd.MaxMessageBytes = s.maxMsg
 	if acc.Compression {
@@ -353,8 +360,8 @@ func (s *Server) OnClose(ec *engine.Conn, err error) {
 	if code == 0 {
 		code = websocket.CloseAbnormal
 	}
-	if c.fail != nil {
-		err = c.fail
+	if c.fail != 0 {
+		err = failures[c.fail]
 	} else if c.state == stateDone && c.got != 0 {
 		err = nil // a completed close handshake, whatever the socket did afterwards
 	}

@@ -19,8 +19,8 @@ import (
 // TestConnSize keeps the per-connection struct within its budget: with the engine's
 // 80-byte Conn, an idle WebSocket stays under 256 bytes of heap.
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 160 {
-		t.Fatalf("Conn is %d bytes, want at most 160", n)
+	if n := unsafe.Sizeof(Conn{}); n > 112 {
+		t.Fatalf("Conn is %d bytes, want at most 112 (a size class)", n)
 	}
 }
 
@@ -342,5 +342,24 @@ func TestHandshakeRefusals(t *testing.T) {
 	c.expectEcho(websocket.OpText, []byte("allowed"))
 	if ws.Stats().Refused != 4 {
 		t.Fatalf("stats %+v", ws.Stats())
+	}
+}
+
+// TestSubprotocol selects the server's most preferred subprotocol the client offers.
+func TestSubprotocol(t *testing.T) {
+	r := newRecorder()
+	_, addr := startWS(t, r, Options{Subprotocols: []string{"chat", "superchat"}})
+	c := dial(t, addr, "Sec-WebSocket-Protocol: superchat, chat")
+	if got := c.resp.Header.Get("Sec-WebSocket-Protocol"); got != "chat" {
+		t.Fatalf("Sec-WebSocket-Protocol %q, want chat", got)
+	}
+	select {
+	case wc := <-r.opened:
+		// Subprotocol is set before OnOpen and never changes.
+		if got := wc.Subprotocol(); got != "chat" {
+			t.Fatalf("Subprotocol() = %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnOpen not called")
 	}
 }
