@@ -38,7 +38,9 @@ type Conn struct {
 
 // deflater is a connection's permessage-deflate state. Compressors and decompressors
 // are borrowed from the loop's pool per message; comp and win are held only when the
-// negotiated parameters keep a context between messages.
+// negotiated parameters keep a context between messages. Without context either way
+// the deflater is immutable and shared by the loop's connections with the same
+// parameters (loopState.deflater).
 type deflater struct {
 	params websocket.DeflateParams
 	comp   *websocket.Compressor // the server keeps its context
@@ -124,10 +126,12 @@ func (c *Conn) SendPart(op websocket.Opcode, p []byte, fin bool) error {
 
 // NewShared builds one unmasked, uncompressed frame holding a whole message, to be
 // queued to many connections with SendShared without copying. The caller owns the
-// reference NewShared returns and releases it once it has queued the frame.
-func NewShared(op websocket.Opcode, payload []byte) *engine.Shared {
+// reference NewShared returns and releases it once it has queued the frame; free, if
+// not nil, runs once the last connection has sent it (on whichever goroutine released
+// the last reference).
+func NewShared(op websocket.Opcode, payload []byte, free func()) *engine.Shared {
 	b := websocket.AppendFrameHeader(make([]byte, 0, 14+len(payload)), true, op, false, len(payload), nil)
-	return engine.NewShared(append(b, payload...), nil)
+	return engine.NewShared(append(b, payload...), free)
 }
 
 // SendShared queues a frame built by NewShared, holding a reference until it has been
@@ -300,9 +304,7 @@ func (c *Conn) timeout() {
 func (c *Conn) released() {
 	c.dropMessage()
 	c.state = stateDone
-	if c.dfl != nil {
-		c.dfl.comp, c.dfl.win = nil, nil
-	}
+	c.dfl = nil // a held Compressor or Window goes with it; a shared deflater stays
 }
 
 // errInternal stands for a failure this package does not name.

@@ -220,6 +220,28 @@ type loopState struct {
 	scratch []byte // frames of small messages are built here before Write copies them
 	cbuf    []byte // compressed output of one message
 	pending *Conn  // the connection being upgraded, picked up by OnOpen
+	// stateless holds one deflater per set of parameters that keep no context either
+	// way: such a deflater never holds a Compressor or Window, so connections share it.
+	stateless map[websocket.DeflateParams]*deflater
+}
+
+// deflater returns the permessage-deflate state of a connection with parameters p: a
+// shared one when neither side keeps its context, its own otherwise.
+func (lp *loopState) deflater(p websocket.DeflateParams) *deflater {
+	sendKeep, _ := p.Send(websocket.RoleServer)
+	recvKeep, _ := p.Receive(websocket.RoleServer)
+	if sendKeep || recvKeep {
+		return &deflater{params: p}
+	}
+	if d, ok := lp.stateless[p]; ok {
+		return d
+	}
+	if lp.stateless == nil {
+		lp.stateless = make(map[websocket.DeflateParams]*deflater)
+	}
+	d := &deflater{params: p}
+	lp.stateless[p] = d
+	return d
 }
 
 // maxKeep bounds the capacity a loop's scratch buffers keep between messages.
@@ -268,7 +290,7 @@ func (s *Server) Upgrade(c *server.Ctx) error {
 	wc.rd.MaxMessageBytes = s.maxMsg
 	if acc.Compression {
 		wc.rd.Compression = true
-		wc.dfl = &deflater{params: acc.Deflate}
+		wc.dfl = lp.deflater(acc.Deflate)
 	}
 	lp.scratch = acc.AppendHeaders(lp.scratch[:0])
 	c.Header().AppendRaw(lp.scratch)
