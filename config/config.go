@@ -138,6 +138,8 @@ type Route struct {
 	Static *Static `yaml:"static,omitempty" conf:"action"`
 	// Proxy forwards requests to an upstream.
 	Proxy *Proxy `yaml:"proxy,omitempty" conf:"action"`
+	// WebSocket accepts WebSocket handshakes and serves the connections.
+	WebSocket *WebSocket `yaml:"websocket,omitempty" conf:"action"`
 }
 
 // Action returns the YAML name of the route's action ("respond", "static")

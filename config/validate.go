@@ -287,6 +287,9 @@ func (v *validator) route(r *Route, path string) {
 	if r.Proxy != nil {
 		v.proxy(r.Proxy, joinPath(path, "proxy"))
 	}
+	if r.WebSocket != nil {
+		v.websocket(r.WebSocket, joinPath(path, "websocket"))
+	}
 }
 
 // match checks the request criteria of a route.

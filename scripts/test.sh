@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs gale's whole test suite on a fresh Debian machine:
 # it installs what the tests use (curl, nginx, haproxy, wrk, h2load and nghttp, h2spec,
-# promtool, chromium), then checks formatting, vets, runs the unit and integration tests under the race detector,
+# promtool, python3-websockets, chromium), then checks formatting, vets, runs the unit and integration tests under the race detector,
 # runs the heavy tests (gigabyte transfers, 15,000 connections) without it, and
 # finishes with the benchmark harness's smoke run (correctness only, no timing).
 set -euo pipefail
@@ -11,6 +11,9 @@ need=()
 for pair in curl:curl nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client promtool:prometheus chromium:chromium; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# WebSocket interop peers: Debian's python3-websockets and a headless Chromium.
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]}"
 	if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

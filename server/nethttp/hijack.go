@@ -24,10 +24,11 @@ var (
 	_ loopSide = (*hijackedConn)(nil)
 )
 
-// hijack takes c's connection out of HTTP on its loop and returns it as a net.Conn;
-// it runs on the handler goroutine and waits for the loop, or for gone (the
-// request context) if the connection closes before the loop got to it.
-func hijack(c *server.Ctx, gone <-chan struct{}) (*hijackedConn, error) {
+// hijack takes c's connection out of HTTP on its loop and returns it as a net.Conn,
+// after writing head (a response head set before hijacking, or nil); it runs on the
+// handler goroutine and waits for the loop, or for gone (the request context) if the
+// connection closes before the loop got to it.
+func hijack(c *server.Ctx, gone <-chan struct{}, head []byte) (*hijackedConn, error) {
 	h := &hijackedConn{ec: c.Conn()}
 	h.pipe.init(h, net.ErrClosed)
 	// state settles who decides: the loop (1, it hijacks and reports) or the
@@ -41,6 +42,9 @@ func hijack(c *server.Ctx, gone <-chan struct{}) (*hijackedConn, error) {
 		h.local = net.TCPAddrFromAddrPort(h.ec.LocalAddr())
 		h.remote = net.TCPAddrFromAddrPort(h.ec.RemoteAddr())
 		err := c.Hijack(rawConns)
+		if err == nil && head != nil {
+			err = h.ec.Write(head)
+		}
 		if err == nil {
 			// Before the end of this loop iteration, where the first OnData comes.
 			h.ec.SetContext(h)

@@ -2,6 +2,7 @@ package nethttp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -250,7 +251,18 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := w.x.pipe.outputErr(); err != nil {
 		return nil, nil, err
 	}
-	hc, err := hijack(w.x.c, w.req.Context().Done())
+	// As net/http does, a head set with WriteHeader but not yet sent (coder/websocket
+	// writes its 101 that way before hijacking) goes out before the connection is
+	// handed over.
+	var head []byte
+	if w.wroteHeader {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "HTTP/1.1 %03d %s\r\n", w.status, http.StatusText(w.status))
+		w.snapshot.Write(&b)
+		b.WriteString("\r\n")
+		head = b.Bytes()
+	}
+	hc, err := hijack(w.x.c, w.req.Context().Done(), head)
 	if err != nil {
 		return nil, nil, err
 	}

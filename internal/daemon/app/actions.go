@@ -17,6 +17,8 @@ func buildAction(r *config.Route, env *actionEnv) (server.Handler, error) {
 		return buildStatic(r.Static, r.Match.Path)
 	case r.Proxy != nil:
 		return env.buildProxy(r.Proxy)
+	case r.WebSocket != nil:
+		return buildWebSocket(r.WebSocket)
 	}
 	return nil, fmt.Errorf("route has no action")
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/metrics"
 )
 
@@ -229,5 +230,32 @@ func TestConnectionStates(t *testing.T) {
 			t.Fatalf("after the head completed:\n%s", text)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReloadKeepsRouteCounters reloads a config that keeps the route's name
+// and adds one: the kept route counts on from where it was.
+func TestReloadKeepsRouteCounters(t *testing.T) {
+	a, addr := startApp(t, adminConfig)
+	c := &http.Client{}
+	for i := 0; i < 4; i++ {
+		get(t, c, "GET", "http://"+addr+"/hello", "")
+	}
+	next, err := config.Parse("test.yaml", []byte(strings.Replace(adminConfig, "      - match: { path: /missing }",
+		"      - name: added\n        match: { path: /added }\n        respond: {}\n      - match: { path: /missing }", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	get(t, c, "GET", "http://"+addr+"/hello", "")
+	get(t, c, "GET", "http://"+addr+"/added", "")
+	text := scrape(t, c, a.AdminAddr())
+	if got := metricValue(t, text, `gale_http_requests_total{code_class="2xx",route="hello",server="web"}`); got != 5 {
+		t.Errorf("hello = %v after the reload, want 5", got)
+	}
+	if got := metricValue(t, text, `gale_http_requests_total{code_class="2xx",route="added",server="web"}`); got != 1 {
+		t.Errorf("added = %v, want 1", got)
 	}
 }

@@ -1,0 +1,164 @@
+package wsserver
+
+import (
+	"errors"
+	"io"
+
+	"github.com/gale-server/gale/internal/os/pool"
+	"github.com/gale-server/gale/websocket"
+)
+
+// read consumes frames from in with Reader.ReadPart, so that the engine never keeps
+// more than a frame header or a control frame unconsumed, and returns how many bytes
+// it consumed.
+func (c *Conn) read(in []byte) int {
+	if c.state == stateDone {
+		return len(in)
+	}
+	c.touch()
+	off := 0
+	for off < len(in) && c.state != stateDone && !c.ec.Closed() {
+		f, n, err := c.rd.ReadPart(in[off:])
+		if err == websocket.ErrNeedMore {
+			break
+		}
+		if err != nil {
+			c.protocolError(err)
+			return len(in)
+		}
+		off += n
+		switch {
+		case f.Opcode.IsControl():
+			c.control(&f)
+		case c.state == stateOpen:
+			c.data(&f)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return off
+}
+
+// protocolError fails the connection for an error of the Reader or Decompressor.
+func (c *Conn) protocolError(err error) {
+	var pe *websocket.ProtocolError
+	if !errors.As(err, &pe) {
+		pe = errInternal
+	}
+	c.dropMessage()
+	c.failWith(pe)
+}
+
+// control handles a ping, pong or close frame.
+func (c *Conn) control(f *websocket.Frame) {
+	switch f.Opcode {
+	case websocket.OpPing:
+		if c.state == stateOpen {
+			_ = c.writeFrame(true, websocket.OpPong, false, f.Payload)
+		}
+	case websocket.OpClose:
+		c.got = f.CloseCode
+		if c.state == stateOpen {
+			code := f.CloseCode
+			if code == websocket.CloseNoStatus {
+				code = 0
+			}
+			c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], code, "", nil)
+			_ = c.ec.Write(c.lp.scratch)
+		}
+		c.dropMessage()
+		c.finish()
+	}
+	// Pongs need nothing: their arrival already counts as activity.
+}
+
+// data handles one part of a data frame.
+func (c *Conn) data(f *websocket.Frame) {
+	last := f.Fin && !f.More
+	s := c.lp.s
+	switch {
+	case f.Compressed:
+		c.collect(f.Message, f.Payload)
+		if last {
+			c.inflate()
+		}
+	case !c.parts && last:
+		s.h.OnMessage(c, f.Message, f.Payload)
+	case s.part != nil:
+		c.parts, c.msgOp = !last, f.Message
+		s.part.OnPart(c, f.Message, f.Payload, last)
+	default:
+		c.collect(f.Message, f.Payload)
+		if last {
+			msg := *c.msg
+			c.msg, c.parts = nil, false
+			s.h.OnMessage(c, c.msgOp, msg)
+			putBuf(msg)
+		}
+	}
+}
+
+// collect appends a part of the current message to the connection's pooled buffer.
+// The Reader has already bounded the message by the limit.
+func (c *Conn) collect(op websocket.Opcode, p []byte) {
+	if !c.parts {
+		c.parts, c.msgOp = true, op
+		b := pool.Get(max(len(p), pool.MinSize))[:0]
+		c.msg = &b
+	}
+	*c.msg = appendBuf(*c.msg, p)
+}
+
+// inflate decompresses the collected message and delivers it.
+func (c *Conn) inflate() {
+	lp := c.lp
+	if c.dfl.win == nil {
+		if takeover, _ := c.dfl.params.Receive(websocket.RoleServer); takeover {
+			c.dfl.win = new(websocket.Window)
+		}
+	}
+	d := lp.pool.GetDecompressor()
+	in := *c.msg
+	out := pool.Get(min(max(4*len(in), pool.MinSize), pool.MaxSize))[:0]
+	out, err := d.Inflate(out, in, c.dfl.win, c.rd.MessageLimit(), c.msgOp == websocket.OpText)
+	lp.pool.PutDecompressor(d)
+	op := c.msgOp
+	c.dropMessage()
+	if err != nil {
+		putBuf(out)
+		c.protocolError(err)
+		return
+	}
+	lp.s.h.OnMessage(c, op, out)
+	putBuf(out)
+}
+
+// dropMessage gives back the buffer of an unfinished message.
+func (c *Conn) dropMessage() {
+	if c.msg != nil {
+		putBuf(*c.msg)
+	}
+	c.msg, c.parts = nil, false
+}
+
+// appendBuf appends p to b, moving to a larger pooled buffer when b is full.
+func appendBuf(b, p []byte) []byte {
+	if len(b)+len(p) <= cap(b) {
+		return append(b, p...)
+	}
+	nb := pool.Get(max(2*cap(b), len(b)+len(p)))[:0]
+	nb = append(nb, b...)
+	putBuf(b)
+	return append(nb, p...)
+}
+
+// putBuf returns a buffer to the pool (Put drops those of no class size).
+func putBuf(b []byte) { pool.Put(b[:cap(b)]) }
+
+// eof records a peer that stopped sending without a close frame.
+func (c *Conn) eof() {
+	if c.state != stateDone && c.fail == 0 {
+		c.setFail(io.ErrUnexpectedEOF)
+	}
+}
