@@ -60,6 +60,9 @@ func fullSchema() *Config {
 	r.Respond.SetDefaults()
 	r.Static.SetDefaults()
 	c.Servers = []Server{{Routes: []Route{r}}}
+	var t TCP
+	t.SetDefaults()
+	c.TCP = []TCP{t}
 	return c
 }
 
