@@ -91,11 +91,8 @@ func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 // with a port from 1 to 65535 (host names are not resolved).
 func ParseUpstream(s string) (netip.AddrPort, error) {
 	ap, err := listenaddr.Resolve(s)
-	switch {
-	case err != nil:
-		return netip.AddrPort{}, fmt.Errorf("invalid upstream: %s", strings.TrimPrefix(err.Error(), "invalid "))
-	case ap.Port() == 0 || ap.Addr().IsUnspecified():
-		return netip.AddrPort{}, fmt.Errorf("invalid upstream %q: expected a host and a port from 1 to 65535", s)
+	if err != nil || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("invalid upstream %q: expected an IP address or localhost and a port from 1 to 65535, like 127.0.0.1:5432 (host names are not resolved)", s)
 	}
 	return ap, nil
 }

@@ -33,7 +33,7 @@ func TestTCPParse(t *testing.T) {
 func TestTCPErrors(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"no upstream", "tcp:\n  - listen: [\":0\"]\n", "gale.yaml:2:5: tcp[0]: upstreams (or sni) is required"},
-		{"bad upstream", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"db:5432\"]\n", `gale.yaml:3:17: tcp[0].upstreams[0]: invalid upstream: host "db" in listen address "db:5432"`},
+		{"bad upstream", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"db:5432\"]\n", `gale.yaml:3:17: tcp[0].upstreams[0]: invalid upstream "db:5432": expected an IP address or localhost`},
 		{"port zero", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:0\"]\n", `gale.yaml:3:17: tcp[0].upstreams[0]: invalid upstream "127.0.0.1:0"`},
 		{"send_proxy", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n    send_proxy: v3\n", `gale.yaml:4:17: tcp[0].send_proxy: invalid value "v3": expected one of off, v1, v2`},
 		{"cidr", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n    accept_proxy: [10.0.0.0/33]\n", `gale.yaml:4:19: tcp[0].accept_proxy: invalid network "10.0.0.0/33"`},
