@@ -14,7 +14,7 @@ import (
 
 // startProxy runs a proxy with opt on a fresh two-loop engine and returns it
 // with its address; both stop when the test ends.
-func startProxy(t *testing.T, opt Options) (*Proxy, string) {
+func startProxy(t testing.TB, opt Options) (*Proxy, string) {
 	t.Helper()
 	eng, err := engine.New(engine.Config{Workers: 2})
 	if err != nil {
@@ -53,7 +53,7 @@ func group(addrs ...string) Balancer {
 
 // serve runs a TCP server on 127.0.0.1:0 calling f for each connection (closed
 // after f returns); it stops when the test ends.
-func serve(t *testing.T, f func(c *net.TCPConn)) string {
+func serve(t testing.TB, f func(c *net.TCPConn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +95,7 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 }
 
 // waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); {
 		if time.Now().After(deadline) {

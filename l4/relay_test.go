@@ -126,11 +126,18 @@ func bulk(t *testing.T, size int64, spliceAfter int64, slowUp, slowDown bool) St
 	return px.Stats()
 }
 
-func TestBulk(t *testing.T) {
-	size := int64(64 << 20)
-	if os.Getenv("GALE_HEAVY") != "" {
-		size = 1 << 30
+// TestBulk moves 64 MiB each way; TestBulkHeavy moves 1 GiB.
+func TestBulk(t *testing.T) { testBulk(t, 64<<20) }
+
+// TestBulkHeavy moves 1 GiB each way, with GALE_HEAVY=1.
+func TestBulkHeavy(t *testing.T) {
+	if os.Getenv("GALE_HEAVY") == "" {
+		t.Skip("set GALE_HEAVY=1 to move 1 GiB each way")
 	}
+	testBulk(t, 1<<30)
+}
+
+func testBulk(t *testing.T, size int64) {
 	for _, tc := range []struct {
 		name            string
 		spliceAfter     int64
@@ -258,4 +265,19 @@ func TestMaxConns(t *testing.T) {
 	if s := px.Stats(); s.OverLimit != 1 {
 		t.Fatalf("stats %+v", s)
 	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	px, addr := startProxy(t, Options{Upstreams: group(serve(t, echo)), IdleTimeout: 200 * time.Millisecond})
+	c := dial(t, addr)
+	c.Write([]byte("x"))
+	io.ReadFull(c, make([]byte, 1))
+	start := time.Now()
+	if got, err := io.ReadAll(c); len(got) != 0 || err != nil {
+		t.Fatalf("idle relay: %q, %v; want closed", got, err)
+	}
+	if time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("closed after %v, before the idle timeout", time.Since(start))
+	}
+	waitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
 }
