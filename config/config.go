@@ -35,6 +35,8 @@ type Config struct {
 	Upstreams map[string]*Upstream `yaml:"upstreams,omitempty"`
 	// Servers are the virtual servers, each with its listeners and routes.
 	Servers []Server `yaml:"servers"`
+	// TCP are the layer-4 (TCP) proxies; see tcp.go.
+	TCP []TCP `yaml:"tcp,omitempty"`
 
 	// src remembers where each value came from so that Validate can report
 	// positions; it is nil for configurations built in Go.

@@ -70,6 +70,9 @@ func fullSchema() *Config {
 	tl.Certificates = []Certificate{{}}
 	s.TLS = tl
 	c.Servers = []Server{s}
+	var t TCP
+	t.SetDefaults()
+	c.TCP = []TCP{t}
 	return c
 }
 

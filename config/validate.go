@@ -65,7 +65,8 @@ func (c *Config) validate() ErrorList {
 	v.limits(c.Limits)
 	v.admin(&c.Admin)
 	v.upstreams(c.Upstreams)
-	v.servers(c.Servers)
+	v.servers(c.Servers, len(c.TCP) > 0)
+	v.tcp(c.TCP, c.serverAddrs())
 	v.names(c.Servers)
 	return v.errs
 }
@@ -172,8 +173,8 @@ func (v *validator) between(path string, n, lo, hi int64, format func(int64) str
 
 // servers checks every server, its listen addresses (also across servers)
 // and its routes.
-func (v *validator) servers(servers []Server) {
-	if len(servers) == 0 {
+func (v *validator) servers(servers []Server, haveTCP bool) {
+	if len(servers) == 0 && !haveTCP {
 		v.errorf("servers", "at least one server is required")
 	}
 	type use struct {

@@ -144,6 +144,20 @@ func (c *Conn) SetReadNotify(on bool) bool {
 	return true
 }
 
+// CloseWrite half-closes the connection: it shuts down the sending side (the peer
+// reads end of stream after the bytes already sent) and keeps reading. It must be
+// called with no output queued (Pending false, as in OnFlushed); otherwise it
+// returns ErrOutputQueued and does nothing. Later writes fail.
+func (c *Conn) CloseWrite() error {
+	switch {
+	case c.flags&(fClosed|fBroken) != 0:
+		return ErrClosed
+	case c.Pending():
+		return ErrOutputQueued
+	}
+	return sys.ShutdownWrite(int(c.fd))
+}
+
 // PauseRead stops reading from the connection until ResumeRead.
 func (c *Conn) PauseRead() { c.flags |= fPaused }
 

@@ -118,6 +118,24 @@ func (c *Conn) queueFile(fd int, off, n int64, release func(), pipe bool) error 
 // arriving in OnData. Turning it off always succeeds.
 func (c *Conn) SetReadNotify(on bool) bool { return !on }
 
+// CloseWrite half-closes the connection: it shuts down the sending side (the peer
+// reads end of stream after the bytes already sent) and keeps reading. It must be
+// called with no output queued (Pending false, as in OnFlushed); otherwise it
+// returns ErrOutputQueued and does nothing. Later writes fail.
+func (c *Conn) CloseWrite() error {
+	switch {
+	case c.flags&(fClosed|fBroken) != 0:
+		return ErrClosed
+	case c.Pending():
+		return ErrOutputQueued
+	}
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok {
+		return ErrClosed
+	}
+	return cw.CloseWrite()
+}
+
 // PauseRead stops reading from the connection until ResumeRead. The reader
 // goroutine may already hold one chunk; it is kept, not delivered, until then.
 func (c *Conn) PauseRead() { c.flags |= fPaused }

@@ -151,6 +151,8 @@ var (
 	ErrPipeShort = errors.New("engine: pipe ended before the promised length")
 	// ErrShutdown is the close reason for connections cut at the end of the grace period.
 	ErrShutdown = errors.New("engine: shut down")
+	// ErrOutputQueued is returned by CloseWrite while output is still queued.
+	ErrOutputQueued = errors.New("engine: output still queued")
 	// ErrTimeout is the close reason a handler may use for a timed-out connection.
 	ErrTimeout = errors.New("engine: timeout")
 	// ErrWriteTimeout is the close reason for a connection whose queued output made

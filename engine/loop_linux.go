@@ -290,7 +290,9 @@ func (l *Loop) runPending() {
 			k := copy(l.buf, in)
 			l.dispatch(c, l.buf[:k])
 		}
-		if c.flags&(fClosed|fPaused|fHiPaused) == 0 && c.flags&(fReadPending|fEOF) == fReadPending {
+		// fReadPending with fEOF: the peer's FIN came while reading was paused, and the
+		// bytes it sent before the FIN are still in the socket.
+		if c.flags&(fClosed|fPaused|fHiPaused) == 0 && c.flags&fReadPending != 0 {
 			l.read(c, true)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
+	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/metrics/accesslog"
 	"github.com/gale-server/gale/server"
@@ -37,6 +39,8 @@ type App struct {
 	logs      *logSet                 // access logs of the running config
 	allLogs   []*accesslog.Log        // every log opened, closed at shutdown (a reload may retire some)
 	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
+	tcp       []*l4.Proxy             // the tcp entries, in config order; fixed until restart
+	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -103,8 +107,46 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		}
 		a.admin = l
 	}
+	if err := a.startTCP(cfg, opts); err != nil {
+		return fail(err)
+	}
 	return a, nil
 }
+
+// startTCP builds a layer-4 proxy for every tcp entry on the server's loops and
+// starts listening on its addresses (inherited sockets first, as for servers).
+func (a *App) startTCP(cfg *config.Config, opts Options) error {
+	a.tcpAddrs = map[string]string{}
+	for i := range cfg.TCP {
+		o, err := l4.FromConfig(&cfg.TCP[i], a.log)
+		if err != nil {
+			return fmt.Errorf("tcp[%d]: %w", i, err)
+		}
+		px, err := l4.New(a.srv.Engine(), o)
+		if err != nil {
+			return fmt.Errorf("tcp[%d]: %w", i, err)
+		}
+		for _, addr := range cfg.TCP[i].Listen {
+			if in, ok := opts.Listeners[addr]; ok && len(in.FDs) > 0 {
+				if err := px.ListenFDs(in.FDs); err != nil {
+					return fmt.Errorf("tcp[%d]: %w", i, err)
+				}
+				a.tcpAddrs[addr] = in.Addr
+				continue
+			}
+			bound, err := px.Listen(addr)
+			if err != nil {
+				return fmt.Errorf("tcp[%d]: %w", i, err)
+			}
+			a.tcpAddrs[addr] = bound
+		}
+		a.tcp = append(a.tcp, px)
+	}
+	return nil
+}
+
+// TCPProxies returns the layer-4 proxies of the tcp entries, in config order.
+func (a *App) TCPProxies() []*l4.Proxy { return a.tcp }
 
 // notFound is the server's default handler; every listener has its own router.
 type notFound struct{}
@@ -141,6 +183,9 @@ func (a *App) Addrs() map[string]string {
 	out := map[string]string{}
 	for k, l := range a.listeners {
 		out[k] = l.Addr
+	}
+	for k, bound := range a.tcpAddrs {
+		out[k] = bound
 	}
 	return out
 }
@@ -262,6 +307,9 @@ func (a *App) reload(cfg *config.Config) error {
 		a.log.Warn("admin.listen changes take effect on restart or upgrade")
 	case a.admin != nil:
 		a.admin.SetHandler(a.adminHandler(cfg))
+	}
+	if !reflect.DeepEqual(cfg.TCP, a.cfg.TCP) {
+		a.log.Warn("tcp entry changes take effect on restart or upgrade")
 	}
 	if cfg.Loops() != a.cfg.Loops() || cfg.Processes != a.cfg.Processes {
 		a.log.Warn("workers/processes changes take effect on restart or upgrade")

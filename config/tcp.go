@@ -1,0 +1,193 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gale-server/gale/internal/os/listenaddr"
+)
+
+// TCP is one layer-4 proxy (a top-level `tcp:` entry): connections accepted on
+// Listen are relayed, byte for byte, to a server of an upstream group. The group
+// is Upstreams, or the entry of SNI that matches the server name of the client's
+// TLS ClientHello (TLS passthrough: gale does not terminate TLS).
+type TCP struct {
+	// Listen holds host:port addresses; at least one is required.
+	Listen []string `yaml:"listen"`
+	// Upstreams are the servers (IP:port or localhost:port) connections are relayed
+	// to, in round-robin order; a server that refuses is skipped for the next one.
+	Upstreams []string `yaml:"upstreams"`
+	// Timeouts bounds connecting, the preamble and idle relays.
+	Timeouts TCPTimeouts `yaml:"timeouts"`
+	// MaxConns bounds the client connections relayed at once; 0 means no limit.
+	MaxConns int `yaml:"max_conns"`
+	// AcceptProxy lists the networks (CIDR or single addresses) whose connections
+	// must start with a PROXY protocol v1 or v2 header; their client address is
+	// taken from it. Connections from elsewhere are relayed as they are.
+	AcceptProxy []string `yaml:"accept_proxy"`
+	// SendProxy is "off", "v1" or "v2": the PROXY protocol header sent to the
+	// upstream before the client's bytes.
+	SendProxy string `yaml:"send_proxy" conf:"enum=off|v1|v2"`
+	// SNI routes TLS connections by server name: keys are names ("a.example"),
+	// wildcards ("*.b.example", any name below b.example) or "default"; values
+	// are upstream lists like Upstreams. Without a match, and without default,
+	// the connection is closed.
+	SNI map[string][]string `yaml:"sni"`
+	// SpliceAfter is how many bytes a direction of a relay moves by copying
+	// before it switches to splice(2); 0 never splices.
+	SpliceAfter int64 `yaml:"splice_after" conf:"size"`
+}
+
+// TCPTimeouts bounds the stages of a relayed connection.
+type TCPTimeouts struct {
+	// Connect is the time allowed to connect to one upstream server.
+	Connect time.Duration `yaml:"connect"`
+	// Preamble is the time allowed for the client's PROXY header and TLS
+	// ClientHello, when the entry reads them.
+	Preamble time.Duration `yaml:"preamble"`
+	// Idle closes a relay when neither direction has moved a byte for it.
+	Idle time.Duration `yaml:"idle"`
+}
+
+// Values of TCP.SendProxy.
+const (
+	SendProxyOff = "off"
+	SendProxyV1  = "v1"
+	SendProxyV2  = "v2"
+)
+
+// SetDefaults sets every field of t to its default; Listen and Upstreams stay empty.
+func (t *TCP) SetDefaults() {
+	*t = TCP{
+		SendProxy:   SendProxyOff,
+		SNI:         map[string][]string{},
+		SpliceAfter: 256 << 10,
+		Timeouts:    TCPTimeouts{Connect: 5 * time.Second, Preamble: 10 * time.Second, Idle: time.Hour},
+	}
+}
+
+// ParseCIDRs parses accept_proxy entries: prefixes ("10.0.0.0/8") or single
+// addresses ("192.0.2.7", a /32 or /128).
+func ParseCIDRs(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("invalid network %q: expected a CIDR prefix like 10.0.0.0/8 or an IP address", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// ParseUpstream parses one upstream server address: an IP literal or localhost
+// with a port from 1 to 65535 (host names are not resolved).
+func ParseUpstream(s string) (netip.AddrPort, error) {
+	ap, err := listenaddr.Resolve(s)
+	if err != nil || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("invalid upstream %q: expected an IP address or localhost and a port from 1 to 65535, like 127.0.0.1:5432 (host names are not resolved)", s)
+	}
+	return ap, nil
+}
+
+// SNIKeys returns the keys of m sorted, so that problems are reported in a
+// stable order.
+func SNIKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// tcp checks the tcp entries; used holds the listen addresses of the servers so
+// that an entry cannot take one of theirs.
+func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
+	for i := range entries {
+		t := &entries[i]
+		tp := fmt.Sprintf("tcp[%d]", i)
+		if len(t.Listen) == 0 {
+			v.errorf(joinPath(tp, "listen"), "at least one listen address is required")
+		}
+		for j, addr := range t.Listen {
+			lp := fmt.Sprintf("%s.listen[%d]", tp, j)
+			ap, err := listenaddr.Resolve(addr)
+			if err != nil {
+				v.errorf(lp, "%v", err)
+				continue
+			}
+			for u, where := range used {
+				if listenaddr.Overlap(ap, u) {
+					v.errorf(lp, "address %s overlaps a listen address of %s", addr, where)
+				}
+			}
+			used[ap] = lp
+		}
+		v.upstreamList(t.Upstreams, joinPath(tp, "upstreams"))
+		for _, k := range SNIKeys(t.SNI) {
+			kp := joinPath(joinPath(tp, "sni"), k)
+			if name := strings.TrimPrefix(k, "*."); k != "default" && !validHostname(name) {
+				v.errorf(kp, "invalid server name %q: expected a DNS name, *.name or default", k)
+			}
+			if len(t.SNI[k]) == 0 {
+				v.errorf(kp, "at least one upstream is required")
+			}
+			v.upstreamList(t.SNI[k], kp)
+		}
+		_, def := t.SNI["default"]
+		switch {
+		case len(t.Upstreams) == 0 && len(t.SNI) == 0:
+			v.errorf(tp, "upstreams (or sni) is required")
+		case len(t.Upstreams) > 0 && def:
+			v.errorf(joinPath(tp, "upstreams"), "both upstreams and sni.default are set; upstreams is the default route of sni, keep one")
+		}
+		if t.MaxConns < 0 {
+			v.errorf(joinPath(tp, "max_conns"), "must be 0 (no limit) or more, got %d", t.MaxConns)
+		}
+		if t.SpliceAfter < 0 {
+			v.errorf(joinPath(tp, "splice_after"), "must be 0 or more")
+		}
+		for _, d := range []struct {
+			name string
+			val  time.Duration
+		}{{"connect", t.Timeouts.Connect}, {"preamble", t.Timeouts.Preamble}, {"idle", t.Timeouts.Idle}} {
+			if d.val <= 0 {
+				v.errorf(joinPath(joinPath(tp, "timeouts"), d.name), "must be positive, got %s", d.val)
+			}
+		}
+		if _, err := ParseCIDRs(t.AcceptProxy); err != nil {
+			v.errorf(joinPath(tp, "accept_proxy"), "%v", err)
+		}
+	}
+}
+
+// upstreamList checks a list of upstream addresses.
+func (v *validator) upstreamList(list []string, path string) {
+	for k, s := range list {
+		if _, err := ParseUpstream(s); err != nil {
+			v.errorf(fmt.Sprintf("%s[%d]", path, k), "%v", err)
+		}
+	}
+}
+
+// serverAddrs returns the resolvable listen addresses of the servers, each with
+// the path that names it.
+func (c *Config) serverAddrs() map[netip.AddrPort]string {
+	used := map[netip.AddrPort]string{}
+	for i, s := range c.Servers {
+		for j, addr := range s.Listen {
+			if ap, err := listenaddr.Resolve(addr); err == nil {
+				used[ap] = fmt.Sprintf("servers[%d].listen[%d]", i, j)
+			}
+		}
+	}
+	return used
+}

@@ -1,0 +1,61 @@
+//go:build linux && !galenet
+
+package engine
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
+)
+
+// pauseAtFirst pauses reading after the first bytes it gets; the test resumes it.
+type pauseAtFirst struct {
+	NopHandler
+	mu   sync.Mutex
+	conn *Conn
+	got  bytes.Buffer
+	eof  atomic.Bool
+}
+
+func (h *pauseAtFirst) OnData(c *Conn, in []byte) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conn == nil {
+		h.conn = c
+		c.PauseRead()
+	}
+	h.got.Write(in)
+	return len(in)
+}
+
+func (h *pauseAtFirst) OnEOF(*Conn) { h.eof.Store(true) }
+
+func (h *pauseAtFirst) received() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.got.String()
+}
+
+// TestBytesBeforeFINWhilePaused checks that bytes a peer sent before its FIN, while
+// the connection was paused (OnEOF is reported early, at the FIN), are still
+// delivered once reading resumes. The engine used to skip the read after OnEOF.
+func TestBytesBeforeFINWhilePaused(t *testing.T) {
+	h := &pauseAtFirst{}
+	_, addr := startEngine(t, h, 1)
+	c := testkit.Dial(t, addr)
+	c.Write([]byte("first"))
+	testkit.WaitFor(t, "the first bytes", func() bool { return h.received() == "first" })
+	c.Write([]byte("-second"))
+	c.CloseWrite()
+	testkit.WaitFor(t, "OnEOF while paused", h.eof.Load)
+	h.mu.Lock()
+	ec := h.conn
+	h.mu.Unlock()
+	ec.Loop().Post(func() { ec.ResumeRead() })
+	testkit.WaitFor(t, "the bytes sent before the FIN", func() bool { return h.received() == "first-second" })
+}
+
+func (h *pauseAtFirst) OnShutdown(c *Conn) { c.Close(nil) }

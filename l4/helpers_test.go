@@ -1,0 +1,106 @@
+package l4
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+)
+
+// startProxy runs a proxy with opt on a fresh two-loop engine and returns it
+// with its address; both stop when the test ends.
+func startProxy(t testing.TB, opt Options) (*Proxy, string) {
+	t.Helper()
+	eng, err := engine.New(engine.Config{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	px, err := New(eng, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := px.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := eng.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v (relays left open)", err)
+		}
+	})
+	return px, addr
+}
+
+// group is a round-robin group over the given listeners' addresses.
+func group(addrs ...string) Balancer {
+	var s []netip.AddrPort
+	for _, a := range addrs {
+		s = append(s, netip.MustParseAddrPort(a))
+	}
+	return NewRoundRobin(s)
+}
+
+// serve runs a TCP server on 127.0.0.1:0 calling f for each connection (closed
+// after f returns); it stops when the test ends.
+func serve(t testing.TB, f func(c *net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				f(c.(*net.TCPConn))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// echo copies everything back, then half-closes.
+func echo(c *net.TCPConn) {
+	io.Copy(c, c)
+	c.CloseWrite()
+}
+
+// dial connects to addr with a 60 s deadline, closed when the test ends.
+func dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// closedPort returns an address on which nothing listens.
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

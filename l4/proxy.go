@@ -1,0 +1,176 @@
+package l4
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/engine"
+)
+
+// Options configure a Proxy. New fills the zero values as noted.
+type Options struct {
+	// Upstreams is the group connections go to; with SNI set, the group for
+	// server names without a route (may then be nil).
+	Upstreams Balancer
+	// SNI, when not empty, routes TLS connections by server name: keys as in
+	// config.TCP.SNI ("a.example", "*.b.example", "default").
+	SNI map[string]Balancer
+	// ConnectTimeout bounds one connect to an upstream server; default 5s.
+	ConnectTimeout time.Duration
+	// PreambleTimeout bounds the wait for the PROXY header and ClientHello; default 10s.
+	PreambleTimeout time.Duration
+	// IdleTimeout closes a relay that has moved no byte for it; default 1h.
+	IdleTimeout time.Duration
+	// MaxConns bounds the client connections relayed at once; 0 means no limit.
+	MaxConns int
+	// AcceptProxy lists the networks whose connections must start with a PROXY header.
+	AcceptProxy []netip.Prefix
+	// SendProxy is 0 (none), 1 or 2: the PROXY header version sent upstream.
+	SendProxy int
+	// SpliceAfter is the bytes a direction copies before it splices; 0 never splices.
+	SpliceAfter int64
+	// Logger receives the log lines of refused connections; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are a proxy's cumulative counters.
+type Stats struct {
+	Accepted       uint64 // client connections accepted
+	Active         int64  // client connections open now
+	OverLimit      uint64 // closed at once because MaxConns were open
+	BadProxy       uint64 // closed for a missing or malformed PROXY header
+	BadHello       uint64 // closed for a missing, malformed or oversized ClientHello
+	NoRoute        uint64 // closed because no SNI route matched
+	DialFailures   uint64 // upstream connects that failed (each try)
+	UpstreamFailed uint64 // clients reset because every upstream server failed
+	Copied         uint64 // bytes relayed by copying
+	Spliced        uint64 // bytes relayed by splice(2)
+	Backpressure   uint64 // times a side was paused because the other had not sent on its bytes
+}
+
+// counters is the atomic form of Stats, shared by all loops.
+type counters struct {
+	accepted, overLimit, badProxy, badHello, noRoute, dialFailures, upstreamFailed, copied, spliced, backpressure atomic.Uint64
+	active                                                                                                        atomic.Int64
+}
+
+// Proxy relays the connections of its listeners. Its configuration is immutable;
+// its counters and its loops' pipe pools are the only state, each pool owned by
+// its loop.
+type Proxy struct {
+	opt    Options
+	eng    *engine.Engine
+	routes *router // nil without SNI
+	down   *downHandler
+	up     *upHandler
+	pools  []pipePool // index: Loop.ID(); each owned by its loop
+	stats  counters
+}
+
+// New returns a proxy for eng's loops. Listen adds listening addresses.
+func New(eng *engine.Engine, opt Options) (*Proxy, error) {
+	if opt.Upstreams == nil && len(opt.SNI) == 0 {
+		return nil, errors.New("l4: no upstreams")
+	}
+	if opt.ConnectTimeout <= 0 {
+		opt.ConnectTimeout = 5 * time.Second
+	}
+	if opt.PreambleTimeout <= 0 {
+		opt.PreambleTimeout = 10 * time.Second
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = time.Hour
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	p := &Proxy{opt: opt, eng: eng, pools: make([]pipePool, len(eng.Loops()))}
+	p.down, p.up = &downHandler{p}, &upHandler{p}
+	if len(opt.SNI) > 0 {
+		p.routes = &router{def: opt.Upstreams}
+		for k, b := range opt.SNI {
+			p.routes.add(k, b)
+		}
+	}
+	return p, nil
+}
+
+// FromConfig turns a validated config.TCP entry into Options, with round-robin
+// groups.
+func FromConfig(t *config.TCP, log *slog.Logger) (Options, error) {
+	group := func(list []string) (Balancer, error) {
+		if len(list) == 0 {
+			return nil, nil
+		}
+		servers := make([]netip.AddrPort, len(list))
+		for i, s := range list {
+			ap, err := config.ParseUpstream(s)
+			if err != nil {
+				return nil, err
+			}
+			servers[i] = ap
+		}
+		return NewRoundRobin(servers), nil
+	}
+	o := Options{
+		ConnectTimeout: t.Timeouts.Connect, PreambleTimeout: t.Timeouts.Preamble, IdleTimeout: t.Timeouts.Idle,
+		MaxConns: t.MaxConns, SpliceAfter: t.SpliceAfter, Logger: log,
+	}
+	switch t.SendProxy {
+	case config.SendProxyV1:
+		o.SendProxy = 1
+	case config.SendProxyV2:
+		o.SendProxy = 2
+	}
+	var err error
+	if o.AcceptProxy, err = config.ParseCIDRs(t.AcceptProxy); err != nil {
+		return o, err
+	}
+	if o.Upstreams, err = group(t.Upstreams); err != nil {
+		return o, err
+	}
+	for _, k := range config.SNIKeys(t.SNI) {
+		b, err := group(t.SNI[k])
+		if err != nil {
+			return o, fmt.Errorf("sni %s: %w", k, err)
+		}
+		if o.SNI == nil {
+			o.SNI = map[string]Balancer{}
+		}
+		o.SNI[k] = b
+	}
+	return o, nil
+}
+
+// Listen starts accepting on addr (host:port) and returns the bound address.
+func (p *Proxy) Listen(addr string) (string, error) { return p.eng.Listen(addr, p.down) }
+
+// ListenFDs accepts on inherited listening sockets.
+func (p *Proxy) ListenFDs(fds []int) error { return p.eng.ListenFDs(fds, p.down) }
+
+// Stats returns the proxy's counters.
+func (p *Proxy) Stats() Stats {
+	s := &p.stats
+	return Stats{
+		Accepted: s.accepted.Load(), Active: s.active.Load(), OverLimit: s.overLimit.Load(),
+		BadProxy: s.badProxy.Load(), BadHello: s.badHello.Load(), NoRoute: s.noRoute.Load(),
+		DialFailures: s.dialFailures.Load(), UpstreamFailed: s.upstreamFailed.Load(),
+		Copied: s.copied.Load(), Spliced: s.spliced.Load(), Backpressure: s.backpressure.Load(),
+	}
+}
+
+// trusted reports whether a connection from a must send a PROXY header.
+func (p *Proxy) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, n := range p.opt.AcceptProxy {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,455 @@
+package l4
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/l4proto"
+)
+
+// Relay states.
+const (
+	stPreamble   uint8 = iota // reading the PROXY header and/or ClientHello
+	stConnecting              // dialing an upstream server; client reads paused
+	stRelaying                // both connections open, bytes moving
+	stDone                    // closing: no more callbacks act
+)
+
+// pair is one relayed connection: the client (down) and upstream (up) sides and
+// the two directions between them. It is the context of both connections and is
+// owned by their loop (an upstream is dialed on the client's loop).
+type pair struct {
+	px       *Proxy
+	down     *engine.Conn
+	up       *engine.Conn // nil until dialed
+	bal      Balancer
+	first    int // Balancer.Pick's choice
+	tries    int // connects started
+	client   netip.AddrPort
+	local    netip.AddrPort
+	early    []byte // client bytes read before the upstream connected
+	state    uint8
+	proxy    bool // waiting for a PROXY header (trusted source)
+	sni      bool // waiting for a ClientHello
+	eofEarly bool // the client's FIN came while the upstream was connecting
+	dirs     [2]dir
+	last     time.Time // loop time of the last byte moved
+	idle     *engine.Timer
+}
+
+// dir is one direction of a relay: bytes read from src are queued on dst.
+type dir struct {
+	p        *pair
+	src, dst *engine.Conn
+	moved    int64 // bytes relayed, both ways of moving
+	eof      bool  // src has sent everything (FIN read)
+	shut     bool  // dst's sending side is shut (the FIN passed on)
+	held     bool  // src paused until dst drains (copy mode)
+	noSplice bool  // read notification was refused; stay on the copy path
+	splice         // the splice state (splice_linux.go)
+}
+
+// errUpstream is the reason a client is reset when no upstream server connected.
+var errUpstream = errors.New("l4: every upstream server failed")
+
+// downHandler serves client connections; upHandler serves upstream connections.
+// Both are comparable values the engine keys its handler table on.
+type downHandler struct{ px *Proxy }
+type upHandler struct{ px *Proxy }
+
+var (
+	_ engine.Handler           = (*downHandler)(nil)
+	_ engine.Handler           = (*upHandler)(nil)
+	_ engine.FlushHandler      = (*downHandler)(nil)
+	_ engine.FlushHandler      = (*upHandler)(nil)
+	_ engine.ReadNotifyHandler = (*downHandler)(nil)
+	_ engine.ReadNotifyHandler = (*upHandler)(nil)
+)
+
+// OnOpen starts a relay for an accepted client.
+func (h *downHandler) OnOpen(c *engine.Conn) {
+	px := h.px
+	px.stats.accepted.Add(1)
+	if n := px.stats.active.Add(1); px.opt.MaxConns > 0 && n > int64(px.opt.MaxConns) {
+		px.stats.overLimit.Add(1)
+		c.Close(nil) // OnClose takes the count back
+		return
+	}
+	p := &pair{px: px, down: c, client: c.RemoteAddr(), last: c.Loop().Now()}
+	c.SetContext(p)
+	p.proxy = len(px.opt.AcceptProxy) > 0 && px.trusted(p.client.Addr())
+	p.sni = px.routes != nil
+	if p.proxy || p.sni {
+		c.SetTimeout(px.opt.PreambleTimeout)
+		return
+	}
+	p.bal = px.opt.Upstreams
+	p.connect()
+}
+
+// OnData reads the preamble, then relays client bytes upstream.
+func (h *downHandler) OnData(c *engine.Conn, in []byte) int {
+	p, ok := c.Context().(*pair)
+	if !ok {
+		return len(in)
+	}
+	switch p.state {
+	case stPreamble:
+		return p.preamble(in)
+	case stRelaying:
+		p.dirs[0].copy(in)
+		return len(in)
+	}
+	return len(in)
+}
+
+// preamble reads the PROXY header (trusted sources) and the ClientHello (SNI
+// routing), then connects. It returns the bytes consumed.
+func (p *pair) preamble(in []byte) int {
+	px := p.px
+	used := 0
+	if p.proxy {
+		h, n, err := l4proto.ParseProxy(in)
+		switch {
+		case err != nil:
+			px.stats.badProxy.Add(1)
+			px.opt.Logger.Warn("tcp: closing a connection with a bad PROXY header", "peer", p.client, "err", err)
+			p.down.Close(err)
+			return len(in)
+		case n == 0:
+			return 0
+		}
+		p.proxy = false
+		if !h.Unknown {
+			p.client, p.local = h.Src, h.Dst
+		}
+		used = n
+		in = in[n:]
+	}
+	if p.sni {
+		name, done, err := l4proto.ServerName(in)
+		switch {
+		case err != nil:
+			px.stats.badHello.Add(1)
+			px.opt.Logger.Warn("tcp: closing a connection without a valid TLS ClientHello", "client", p.client, "err", err)
+			p.down.Close(err)
+			return used + len(in)
+		case !done:
+			return used
+		}
+		if p.bal = px.routes.match(name); p.bal == nil {
+			px.stats.noRoute.Add(1)
+			px.opt.Logger.Warn("tcp: closing a TLS connection with no route for its server name", "client", p.client, "sni", name)
+			p.down.Close(nil)
+			return used + len(in)
+		}
+	} else {
+		p.bal = px.opt.Upstreams
+	}
+	p.early = append(p.early, in...)
+	p.down.CancelTimeout()
+	p.down.PauseRead()
+	p.connect()
+	return used + len(in)
+}
+
+// connect dials the next upstream server of the group, or resets the client
+// when each has been tried.
+func (p *pair) connect() {
+	p.state = stConnecting
+	servers := p.bal.Servers()
+	if p.tries == 0 {
+		p.first = p.bal.Pick()
+		p.down.PauseRead()
+	}
+	for p.tries < len(servers) {
+		addr := servers[(p.first+p.tries)%len(servers)]
+		p.tries++
+		up, err := p.down.Loop().Dial(addr, p.px.opt.ConnectTimeout, p.px.up)
+		if err == nil {
+			up.SetContext(p)
+			p.up = up
+			return
+		}
+		p.px.stats.dialFailures.Add(1)
+	}
+	p.px.stats.upstreamFailed.Add(1)
+	p.px.opt.Logger.Warn("tcp: every upstream server failed; resetting the client", "client", p.client)
+	p.state = stDone
+	p.down.Abort(errUpstream)
+}
+
+// OnOpen starts relaying once the upstream has connected.
+func (h *upHandler) OnOpen(c *engine.Conn) {
+	p, ok := c.Context().(*pair)
+	if !ok || p.state != stConnecting {
+		c.Close(nil)
+		return
+	}
+	p.state = stRelaying
+	if v := p.px.opt.SendProxy; v != 0 {
+		local := p.local
+		if !local.IsValid() {
+			local = p.down.LocalAddr()
+		}
+		var hdr []byte
+		if v == 1 {
+			hdr = l4proto.AppendV1(make([]byte, 0, 64), p.client, local)
+		} else {
+			hdr = l4proto.AppendV2(make([]byte, 0, 64), p.client, local)
+		}
+		c.Write(hdr)
+	}
+	p.dirs[0] = dir{p: p, src: p.down, dst: c}
+	p.dirs[1] = dir{p: p, src: c, dst: p.down}
+	if len(p.early) > 0 {
+		p.dirs[0].copy(p.early)
+		p.early = nil
+	}
+	p.last = c.Loop().Now()
+	p.idle = c.Loop().AfterFunc(p.px.opt.IdleTimeout, p.checkIdle)
+	if !p.dirs[0].held {
+		p.down.ResumeRead()
+	}
+	if p.eofEarly {
+		p.eofFrom(p.down)
+	}
+}
+
+// OnData relays upstream bytes to the client.
+func (h *upHandler) OnData(c *engine.Conn, in []byte) int {
+	if p, ok := c.Context().(*pair); ok && p.state == stRelaying {
+		p.dirs[1].copy(in)
+	}
+	return len(in)
+}
+
+// dirOf returns the direction whose source is c.
+func (p *pair) dirOf(c *engine.Conn) *dir {
+	if c == p.down {
+		return &p.dirs[0]
+	}
+	return &p.dirs[1]
+}
+
+// copy queues in on the destination (copied) and pauses the source when the
+// destination's queue passes the high-water mark.
+func (d *dir) copy(in []byte) {
+	if len(in) == 0 {
+		return
+	}
+	d.dst.Write(in)
+	d.moved += int64(len(in))
+	d.p.px.stats.copied.Add(uint64(len(in)))
+	d.p.last = d.src.Loop().Now()
+	if d.dst.Buffered() > d.p.px.eng.HighWater() {
+		d.held = true
+		d.p.px.stats.backpressure.Add(1)
+		d.src.PauseRead()
+		d.dst.WantDrain()
+	}
+	if after := d.p.px.opt.SpliceAfter; after > 0 && d.moved >= after && !d.noSplice && !d.notify {
+		d.startSplice()
+	}
+}
+
+// drained resumes a source held for backpressure once its destination drained.
+func (d *dir) drained() {
+	if d.held {
+		d.held = false
+		d.src.ResumeRead()
+	}
+}
+
+// srcEOF passes a finished direction on: once everything queued for dst has
+// been sent, its sending side is shut (OnFlushed).
+func (d *dir) srcEOF() {
+	if d.eof {
+		return
+	}
+	d.eof = true
+	d.dst.WantFlushed()
+}
+
+// flushed shuts dst's sending side after the source's FIN, and ends the relay
+// once both directions are shut.
+func (d *dir) flushed() {
+	if !d.eof || d.shut || d.dst.Pending() {
+		return
+	}
+	d.shut = true
+	if err := d.dst.CloseWrite(); err != nil {
+		d.p.finish(d.dst, err)
+		return
+	}
+	if d.p.dirs[0].shut && d.p.dirs[1].shut {
+		d.p.finish(nil, nil)
+	}
+}
+
+// eofFrom handles OnEOF of c. The epoll engine reports a FIN at once even while
+// reading is paused, with bytes before it still unread; switching to read
+// notification lets the relay read up to the real end itself (OnReadable sees
+// it). Where that is refused (the portable engine reports EOF in order) the
+// direction ends now.
+func (p *pair) eofFrom(c *engine.Conn) {
+	switch p.state {
+	case stRelaying:
+		d := p.dirOf(c)
+		if d.notify || c.SetReadNotify(true) {
+			d.notify = true
+			return
+		}
+		d.srcEOF()
+	case stConnecting:
+		p.eofEarly = true // passed on once the upstream connects (OnOpen)
+	case stPreamble:
+		c.Close(nil) // the client left before its preamble was complete
+	}
+}
+
+// checkIdle closes a relay in which no byte moved for the idle timeout.
+func (p *pair) checkIdle() {
+	if p.state != stRelaying {
+		return
+	}
+	since := p.down.Loop().Now().Sub(p.last)
+	if left := p.px.opt.IdleTimeout - since; left > 0 {
+		p.idle.Reset(left)
+		return
+	}
+	p.finish(nil, nil)
+}
+
+// finish ends the relay: both connections are closed, or, when from failed with
+// err (a reset, a write error), the other is reset so the failure shows at its
+// peer too.
+func (p *pair) finish(from *engine.Conn, err error) {
+	if p.state == stDone {
+		return
+	}
+	p.state = stDone
+	if p.idle != nil {
+		p.idle.Stop()
+	}
+	for _, c := range [2]*engine.Conn{p.down, p.up} {
+		switch {
+		case c == nil || c == from:
+		case err != nil:
+			c.Abort(err)
+		default:
+			c.Close(nil)
+		}
+	}
+	if from != nil && !from.Closed() {
+		from.Close(err)
+	}
+	p.dirs[0].releasePipe()
+	p.dirs[1].releasePipe()
+}
+
+// closed handles OnClose of either side.
+func (p *pair) closed(c *engine.Conn, err error) {
+	if c == p.up && p.state == stConnecting {
+		if _, ok := errors.AsType[*engine.DialError](err); ok {
+			p.px.stats.dialFailures.Add(1)
+			p.up = nil
+			p.connect()
+			return
+		}
+	}
+	p.finish(c, err)
+}
+
+// The remaining events, shared by both sides.
+
+// OnEOF passes the client's FIN on.
+func (h *downHandler) OnEOF(c *engine.Conn) { withPair(c, func(p *pair) { p.eofFrom(c) }) }
+
+// OnEOF passes the upstream's FIN on.
+func (h *upHandler) OnEOF(c *engine.Conn) { withPair(c, func(p *pair) { p.eofFrom(c) }) }
+
+// OnDrain resumes the upstream once the client's queue has drained.
+func (h *downHandler) OnDrain(c *engine.Conn) { withRelay(c, func(p *pair) { p.dirs[1].drained() }) }
+
+// OnDrain resumes the client once the upstream's queue has drained.
+func (h *upHandler) OnDrain(c *engine.Conn) { withRelay(c, func(p *pair) { p.dirs[0].drained() }) }
+
+// OnFlushed passes the upstream's FIN on to the client once flushed.
+func (h *downHandler) OnFlushed(c *engine.Conn) { withRelay(c, func(p *pair) { p.dirs[1].flushed() }) }
+
+// OnFlushed passes the client's FIN on to the upstream once flushed.
+func (h *upHandler) OnFlushed(c *engine.Conn) { withRelay(c, func(p *pair) { p.dirs[0].flushed() }) }
+
+// OnTimeout closes a client whose preamble did not arrive in time.
+func (h *downHandler) OnTimeout(c *engine.Conn) {
+	withPair(c, func(p *pair) {
+		if p.state == stPreamble {
+			p.px.stats.badProxy.Add(boolU64(p.proxy))
+			p.px.stats.badHello.Add(boolU64(!p.proxy && p.sni))
+			p.px.opt.Logger.Warn("tcp: closing a connection whose preamble did not arrive in time", "client", p.client)
+			c.Close(engine.ErrTimeout)
+		}
+	})
+}
+
+// OnTimeout is not used on upstream connections (the connect timeout is the
+// engine's).
+func (h *upHandler) OnTimeout(*engine.Conn) {}
+
+// OnShutdown closes clients that are not relaying yet; relays run on until the
+// engine's grace period ends.
+func (h *downHandler) OnShutdown(c *engine.Conn) {
+	withPair(c, func(p *pair) {
+		if p.state == stPreamble {
+			c.Close(nil)
+		}
+	})
+}
+
+// OnShutdown does nothing: the client side decides.
+func (h *upHandler) OnShutdown(*engine.Conn) {}
+
+// OnClose ends the relay of a closed client.
+func (h *downHandler) OnClose(c *engine.Conn, err error) {
+	h.px.stats.active.Add(-1)
+	withPair(c, func(p *pair) { p.closed(c, err) })
+}
+
+// OnClose ends the relay of a closed upstream, or tries the next server.
+func (h *upHandler) OnClose(c *engine.Conn, err error) {
+	withPair(c, func(p *pair) {
+		if p.up == c || p.state == stConnecting {
+			p.closed(c, err)
+		}
+	})
+}
+
+// OnReadable moves client bytes by splice.
+func (h *downHandler) OnReadable(c *engine.Conn) {
+	withRelay(c, func(p *pair) { p.dirs[0].readable() })
+}
+
+// OnReadable moves upstream bytes by splice.
+func (h *upHandler) OnReadable(c *engine.Conn) { withRelay(c, func(p *pair) { p.dirs[1].readable() }) }
+
+func withPair(c *engine.Conn, f func(*pair)) {
+	if p, ok := c.Context().(*pair); ok && p.state != stDone {
+		f(p)
+	}
+}
+
+func withRelay(c *engine.Conn, f func(*pair)) {
+	if p, ok := c.Context().(*pair); ok && p.state == stRelaying {
+		f(p)
+	}
+}
+
+func boolU64(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
