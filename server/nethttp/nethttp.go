@@ -18,12 +18,13 @@ import (
 	"github.com/gale-server/gale/server"
 )
 
-// Adapt returns a server.Handler that runs h on the pool p. Request bodies stream
+// Adapt returns a server.Handler that runs h on the pool p, for HTTP/1.1 requests
+// (ServeGale) and HTTP/2 streams (ServeExchange, see h2.go). Request bodies stream
 // from the loop with backpressure; responses are buffered 4 KiB at a time like
-// net/http's own server and posted back to the loop; Flush, Hijack,
-// request-context cancellation when the client goes away, and trailers (declared
-// or with http.TrailerPrefix) work as net/http users expect. When the pool is full
-// the request gets 503 at once.
+// net/http's own server and posted back to the loop; Flush, Hijack (HTTP/1 only),
+// request-context cancellation when the client goes away or resets the stream, and
+// trailers (declared or with http.TrailerPrefix) work as net/http users expect.
+// When the pool is full the request gets 503 at once.
 func Adapt(h http.Handler, p *server.Pool) server.Handler {
 	return &adapter{h: h, pool: p}
 }
@@ -33,7 +34,10 @@ type adapter struct {
 	pool *server.Pool
 }
 
-var _ server.Handler = (*adapter)(nil)
+var (
+	_ server.Handler         = (*adapter)(nil)
+	_ server.ExchangeHandler = (*adapter)(nil)
+)
 
 // responseBufSize is how much response body is collected before it goes to the loop.
 const responseBufSize = 4096
@@ -43,7 +47,7 @@ const responseBufSize = 4096
 func (a *adapter) ServeGale(c *server.Ctx) {
 	c.Detach()
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &exchange{c: c, remote: c.RemoteAddr().String(), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
+	x := &exchange{ex: c, c: c, remote: c.RemoteAddr().String(), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	rw := &responseWriter{x: x, header: http.Header{}, status: 200, contentLength: -1, isHead: c.IsHead()}
 	c.OnClose(func(err error) {
@@ -60,14 +64,28 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 		})
 	}
 	c.OnPeerEOF(cancel)
+	a.run(x, rw, ctx, cancel)
+}
+
+// run starts the handler on the pool, or answers 503 when the pool is full. The
+// request is built on the pool goroutine unless the loop built it already (x.req).
+func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, cancel context.CancelFunc) {
 	if !a.pool.TrySubmit(func() {
 		defer cancel()
-		req, err := x.request(ctx)
-		if err != nil {
-			x.pipe.send(0, func() { c.Error(400, err.Error()) })
-			return
+		req := x.req
+		if req == nil {
+			var err error
+			if req, err = x.request(ctx); err != nil {
+				ex := x.ex
+				x.pipe.send(0, func() { ex.Error(400, err.Error()) })
+				return
+			}
 		}
 		rw.req = req
+		var w http.ResponseWriter = rw
+		if x.c == nil {
+			w = h2Writer{rw}
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -81,20 +99,21 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 			}
 			rw.finish()
 		}()
-		a.h.ServeHTTP(rw, req)
+		a.h.ServeHTTP(w, req)
 	}) {
 		cancel()
-		c.Error(503, "worker pool is full")
+		x.ex.Error(503, "worker pool is full")
 	}
 }
 
 // exchange is one request's link between its loop and its handler goroutine: the
 // pipe's input half carries the request body, its output half the response. The
-// goroutine calls only c.Post and reads the detached c.Request(); every other use
-// of c is on the loop. req is set before the body is first asked for, the other
-// fields before the handler starts.
+// goroutine calls only ex.Post (and, on HTTP/1, reads the detached c.Request());
+// every other use of ex is on the loop. req is set before the body is first asked
+// for, the other fields before the handler starts.
 type exchange struct {
-	c       *server.Ctx
+	ex      server.Exchange // the request: c on HTTP/1, a server.StreamExchange on HTTP/2
+	c       *server.Ctx     // the HTTP/1 request, or nil on HTTP/2
 	pipe    pipe
 	req     *http.Request // the handler's request; the loop adds its trailers
 	remote  string
@@ -104,21 +123,21 @@ type exchange struct {
 
 var _ loopSide = (*exchange)(nil)
 
-func (x *exchange) post(f func()) { x.c.Post(f) }
+func (x *exchange) post(f func()) { x.ex.Post(f) }
 
 // finished fails the output half once the server has ended the response on its own
 // (the response timeout answered 504, say), so that the handler's next writes
 // return an error instead of going to a finished request.
 func (x *exchange) finished() error {
-	if x.c.Ended() {
+	if x.ex.Ended() {
 		return errResponseEnded
 	}
 	return nil
 }
-func (x *exchange) pauseInput()   { x.c.PauseBody() }
-func (x *exchange) resumeInput()  { x.c.ResumeBody() }
-func (x *exchange) buffered() int { return x.c.Buffered() }
-func (x *exchange) wantDrain()    { x.c.OnDrain(x.pipe.drained) }
+func (x *exchange) pauseInput()   { x.ex.PauseBody() }
+func (x *exchange) resumeInput()  { x.ex.ResumeBody() }
+func (x *exchange) buffered() int { return x.ex.Buffered() }
+func (x *exchange) wantDrain()    { x.ex.OnDrain(x.pipe.drained) }
 
 // deliver runs on the loop for every body piece.
 func (x *exchange) deliver(b []byte, end bool) {
@@ -128,12 +147,21 @@ func (x *exchange) deliver(b []byte, end bool) {
 	}
 	if x.req.Trailer != nil {
 		// Written before end publishes them: the handler reads trailers after EOF.
-		for _, t := range x.c.RequestTrailers() {
-			k := http.CanonicalHeaderKey(string(t.Name))
-			x.req.Trailer[k] = append(x.req.Trailer[k], string(t.Value))
+		if x.c == nil {
+			x.stream().EachReqTrailer(x.addTrailer)
+		} else {
+			for _, t := range x.c.RequestTrailers() {
+				x.addTrailer(t.Name, t.Value)
+			}
 		}
 	}
 	x.pipe.end()
+}
+
+// addTrailer adds one request trailer field to the handler's request; on the loop.
+func (x *exchange) addTrailer(name, value []byte) {
+	k := http.CanonicalHeaderKey(string(name))
+	x.req.Trailer[k] = append(x.req.Trailer[k], string(value))
 }
 
 // body is the http.Request.Body of a request that has one.
@@ -144,7 +172,7 @@ func (b body) Read(p []byte) (int, error) {
 		// The first Read asks the loop for the body (and sends 100 Continue if the
 		// client waits for it), as net/http does.
 		x.started = true
-		x.c.Post(func() { x.c.OnBody(x.deliver) })
+		x.ex.Post(func() { x.ex.OnBody(x.deliver) })
 	}
 	return b.x.pipe.Read(p)
 }
@@ -196,16 +224,7 @@ func (x *exchange) request(ctx context.Context) (*http.Request, error) {
 	case r.Chunked:
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
-		if tr := req.Header.Values("Trailer"); len(tr) > 0 {
-			req.Trailer = http.Header{}
-			for _, v := range tr {
-				for _, name := range strings.Split(v, ",") {
-					if name = strings.TrimSpace(name); name != "" {
-						req.Trailer[http.CanonicalHeaderKey(name)] = nil
-					}
-				}
-			}
-		}
+		req.Trailer = declaredTrailers(req.Header)
 	case r.ContentLength > 0:
 		req.ContentLength = r.ContentLength
 	}
@@ -214,4 +233,21 @@ func (x *exchange) request(ctx context.Context) (*http.Request, error) {
 	}
 	x.req = req.WithContext(ctx)
 	return x.req, nil
+}
+
+// declaredTrailers returns the trailer names the request's Trailer field
+// announces, as keys without values, or nil.
+func declaredTrailers(h http.Header) http.Header {
+	var out http.Header
+	for _, v := range h.Values("Trailer") {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				if out == nil {
+					out = http.Header{}
+				}
+				out[http.CanonicalHeaderKey(name)] = nil
+			}
+		}
+	}
+	return out
 }

@@ -37,12 +37,17 @@ func startServer(t testing.TB, h server.Handler, mod func(*server.Options)) *ser
 		t.Fatal(err)
 	}
 	s.Start()
+	shutdownAtCleanup(t, s)
+	return s
+}
+
+// shutdownAtCleanup shuts s down when the test ends.
+func shutdownAtCleanup(t testing.TB, s *server.Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
 	})
-	return s
 }
 
 func startNetHTTP(t *testing.T, h http.Handler) *server.Server {

@@ -51,7 +51,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	if code >= 100 && code <= 199 && code != 101 {
 		h := w.header.Clone()
-		c := w.x.c
+		c := w.x.ex
 		w.x.pipe.send(0, func() {
 			var hh server.Header
 			for k, vs := range h {
@@ -144,7 +144,7 @@ func (w *responseWriter) flushBuf(last bool) error {
 		trailers = w.collectTrailers()
 	}
 	cl := w.contentLength
-	c := w.x.c
+	c := w.x.ex
 	return w.x.pipe.send(len(data), func() {
 		if first {
 			for k, vs := range hdr {
@@ -221,22 +221,32 @@ func (w *responseWriter) finish() {
 // http.ErrAbortHandler or after its response started.
 var errAborted = errors.New("nethttp: handler aborted")
 
-// abort resets the connection without completing the response.
+// abort resets the connection (an HTTP/2 stream: the stream) without completing
+// the response.
 func (w *responseWriter) abort() {
+	if w.x.c == nil {
+		sx := w.x.stream()
+		sx.Post(sx.Reset)
+		return
+	}
 	c := w.x.c
 	c.Post(func() { c.Conn().Abort(errAborted) })
 }
 
 // panicked answers 500 if nothing was sent yet, else aborts the connection.
 func (w *responseWriter) panicked(msg string) {
-	c := w.x.c
-	c.Logger().Error("net/http handler panicked", "panic", msg)
+	if w.x.c == nil {
+		w.x.stream().Logger().Error("net/http handler panicked", "panic", msg)
+	} else {
+		w.x.c.Logger().Error("net/http handler panicked", "panic", msg)
+	}
 	if w.headPosted {
 		w.abort()
 		return
 	}
 	w.headPosted = true
-	w.x.pipe.send(0, func() { c.Error(500, "") })
+	ex := w.x.ex
+	w.x.pipe.send(0, func() { ex.Error(500, "") })
 }
 
 // Hijack hands the raw connection to the handler (for protocol upgrades). Bytes

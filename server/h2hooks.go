@@ -1,0 +1,58 @@
+package server
+
+import (
+	"log/slog"
+
+	"github.com/gale-server/gale/http2"
+)
+
+// StreamExchange is the HTTP/2 stream's Exchange with the extras an adapter needs
+// to follow a request whose handler runs elsewhere (package server/nethttp uses
+// it). Like every Exchange method, they run on the connection's loop unless said
+// otherwise.
+type StreamExchange interface {
+	Exchange
+	// BodyExpected reports whether request body octets or trailers may still arrive
+	// (the client has not ended its side of the stream yet).
+	BodyExpected() bool
+	// ContentLength returns the request's declared content-length, or -1.
+	ContentLength() int64
+	// EachReqTrailer calls f for every request trailer field; they are complete once
+	// OnBody has reported the end of the body.
+	EachReqTrailer(f func(name, value []byte))
+	// Reset ends the exchange at once, without completing the response: the stream
+	// gets RST_STREAM INTERNAL_ERROR (net/http's ErrAbortHandler on HTTP/2).
+	Reset()
+	// Logger returns the server's logger; safe from any goroutine.
+	Logger() *slog.Logger
+}
+
+var _ StreamExchange = (*h2x)(nil)
+
+// BodyExpected reports whether the client has not sent END_STREAM yet.
+func (x *h2x) BodyExpected() bool { return !x.s.BodyDone() }
+
+// ContentLength returns the request's content-length, or -1 when it sent none.
+func (x *h2x) ContentLength() int64 { return x.s.ContentLength }
+
+// EachReqTrailer calls f for every request trailer field.
+func (x *h2x) EachReqTrailer(f func(name, value []byte)) {
+	for _, t := range x.reqTrailers {
+		f([]byte(t.Name), []byte(t.Value))
+	}
+}
+
+// Reset sends RST_STREAM INTERNAL_ERROR unless the response is complete, and
+// forgets the exchange; OnClose does not run.
+func (x *h2x) Reset() {
+	if x.closed || x.ended {
+		return
+	}
+	x.hc.c.ResetStream(x.id, http2.ErrCodeInternal)
+	x.onClose = nil
+	x.abandon(ErrConnClosed)
+	x.hc.kick()
+}
+
+// Logger returns the server's logger (Options.Logger).
+func (x *h2x) Logger() *slog.Logger { return x.hc.h.srv.opts.Logger }
