@@ -38,9 +38,9 @@ var (
 )
 
 // LayeredHandler is an engine.Handler that can serve a connection under a
-// server.Layer (writing through it, never to the engine connection). The
-// Terminator offers ALPN "h2" only when the listener's h2 handler is one, and then
-// calls OpenLayered instead of OnOpen.
+// server.Layer (writing through it, never to the engine connection); *server.HTTP2
+// is one. The Terminator offers ALPN "h2" only when it has one for h2
+// (Options.H2, or the listener's), and then calls OpenLayered instead of OnOpen.
 type LayeredHandler interface {
 	engine.Handler
 	OpenLayered(ec *engine.Conn, l server.Layer)
@@ -61,6 +61,11 @@ type Options struct {
 	MaxHandshakeBytes int
 	// Pool runs the handshakes (default: a pool of its own with NewPool's defaults).
 	Pool *Pool
+	// H2 serves connections that negotiate "h2" with ALPN (a *server.HTTP2). When
+	// nil, Bind takes the listener's ForALPN("h2") if it is a LayeredHandler; when
+	// neither, h2 is not offered. Setting it here, rather than in the listener's
+	// Dispatch.H2, keeps cleartext HTTP/2 prefaces away from HTTP/2 on a TLS port.
+	H2 LayeredHandler
 }
 
 // Terminator is the engine.Handler of TLS connections of one listener. It is
@@ -95,6 +100,7 @@ var (
 	_ engine.Handler      = (*Terminator)(nil)
 	_ engine.FlushHandler = (*Terminator)(nil)
 	_ server.Layer        = (*tconn)(nil)
+	_ LayeredHandler      = (*server.HTTP2)(nil)
 )
 
 // New returns a Terminator; put it in server.Dispatch.TLS and Bind it to the
@@ -130,6 +136,9 @@ func (t *Terminator) Bind(l *server.Listener) {
 	u := &uppers{http1: l.HTTP1Over(func(ec *engine.Conn) server.Layer { return t.loops[ec.Loop().ID()].conns[ec] })}
 	if h, ok := l.ForALPN("h2").(LayeredHandler); ok {
 		u.h2 = h
+	}
+	if t.opts.H2 != nil {
+		u.h2 = t.opts.H2
 	}
 	t.up.Store(u)
 	t.SetConfig(t.opts.Config)
