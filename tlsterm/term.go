@@ -41,10 +41,7 @@ var (
 // server.Layer (writing through it, never to the engine connection); *server.HTTP2
 // is one. The Terminator offers ALPN "h2" only when it has one for h2
 // (Options.H2, or the listener's), and then calls OpenLayered instead of OnOpen.
-type LayeredHandler interface {
-	engine.Handler
-	OpenLayered(ec *engine.Conn, l server.Layer)
-}
+type LayeredHandler = server.LayeredHandler
 
 // Options configure a Terminator.
 type Options struct {
@@ -99,7 +96,7 @@ const maxPlain = 16 << 10
 var (
 	_ engine.Handler      = (*Terminator)(nil)
 	_ engine.FlushHandler = (*Terminator)(nil)
-	_ server.Layer        = (*tconn)(nil)
+	_ server.Handover     = (*tconn)(nil)
 	_ LayeredHandler      = (*server.HTTP2)(nil)
 )
 
@@ -197,6 +194,8 @@ type tconn struct {
 	posted bool // a delivery of held input is posted
 	eof    bool // the upper handler got OnEOF
 	ended  bool // close_notify sent
+
+	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
 }
 
 // OnOpen starts the handshake on the pool.
@@ -284,11 +283,16 @@ func (c *tconn) deliver(in []byte) int {
 			first = false
 			total := len(buf) + n
 			c.t.plainIn.Add(uint64(n))
+			handovers := c.handovers
 			k := c.upper.OnData(ec, buf[:total])
 			c.hold(buf[k:total])
 			if len(c.held) > engine.MaxUnconsumed {
 				ec.Close(engine.ErrInputOverflow)
 				break
+			}
+			if c.handovers != handovers && len(c.held) > 0 {
+				first = true // the new handler gets what the old one left, now
+				continue
 			}
 			if err == nil {
 				continue
@@ -443,3 +447,16 @@ func (c *tconn) CloseNotify() {
 	c.ended = true
 	c.tc.CloseWrite()
 }
+
+// Handover makes h the protocol served on the connection (Ctx.Upgrade or Hijack
+// under TLS): h.OpenLayered runs now, and the input held for HTTP/1 and every later
+// record's plaintext reach h.OnData.
+func (c *tconn) Handover(h server.LayeredHandler) {
+	c.upper = h
+	c.handovers++
+	h.OpenLayered(c.ec, c)
+}
+
+// ConnectionState returns the connection's TLS state: version, cipher suite, ALPN,
+// SNI and the client's verified certificates (mutual TLS).
+func (c *tconn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }

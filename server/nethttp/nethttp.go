@@ -60,6 +60,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 		})
 	}
 	c.OnPeerEOF(cancel)
+	st := tlsState(c)
 	if !a.pool.TrySubmit(func() {
 		defer cancel()
 		req, err := x.request(ctx)
@@ -67,6 +68,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 			x.pipe.send(0, func() { c.Error(400, err.Error()) })
 			return
 		}
+		req.TLS = st
 		rw.req = req
 		defer func() {
 			if v := recover(); v != nil {
