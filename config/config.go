@@ -107,7 +107,9 @@ type Server struct {
 	Routes []Route `yaml:"routes"`
 	// Protocols are the protocols spoken on the listen addresses: ProtoHTTP1, and
 	// ProtoH2C for HTTP/2 over cleartext TCP by prior knowledge (RFC 9113 §3.3), told
-	// apart from HTTP/1 by the connection preface when both are listed. Default [http1].
+	// apart from HTTP/1 by the connection preface when both are listed, and ProtoH2
+	// for HTTP/2 over TLS chosen with ALPN (a server with a TLS section only; it is
+	// offered only when listed, like nginx's "http2 on"). Default [http1].
 	Protocols []string `yaml:"protocols"`
 	// TLS, when set, terminates TLS on every listen address (docs/tls.md).
 	TLS *TLS `yaml:"tls,omitempty"`
@@ -119,6 +121,7 @@ type Server struct {
 const (
 	ProtoHTTP1 = "http1" // HTTP/1.0 and HTTP/1.1
 	ProtoH2C   = "h2c"   // HTTP/2 over cleartext TCP, by prior knowledge
+	ProtoH2    = "h2"    // HTTP/2 over TLS, negotiated with ALPN
 )
 
 // SetDefaults sets every field of s to its default: HTTP/1 only.

@@ -489,7 +489,8 @@ func TestProtocols(t *testing.T) {
 		t.Fatalf("h2c: %v, err %v", c.Servers[0].Protocols, err)
 	}
 	for list, want := range map[string]string{
-		"[http1, h2]":       `servers[0].protocols[1]: invalid value "h2": expected one of http1, h2c`,
+		"[http1, h3]":       `servers[0].protocols[1]: invalid value "h3": expected one of http1, h2c, h2`,
+		"[http1, h2]":       `servers[0].protocols: "h2" is HTTP/2 over TLS: it needs a tls section`,
 		"[http1, h2c, h2c]": `servers[0].protocols[2]: protocol "h2c" is listed twice`,
 	} {
 		_, err := Parse("a.yaml", []byte(base+"    protocols: "+list+"\n"))

@@ -113,6 +113,18 @@ func (v *validator) tls(sp string, t *TLS) {
 	}
 }
 
+// tlsProtocols checks the protocols that depend on TLS: h2 needs a TLS section and
+// h2c (cleartext) cannot have one. With h2c refused, a TLS server always lists
+// http1, which serves clients that do not choose h2 with ALPN.
+func (v *validator) tlsProtocols(s *Server, path string) {
+	switch {
+	case s.TLS == nil && s.HasProtocol(ProtoH2):
+		v.errorf(path, "%q is HTTP/2 over TLS: it needs a tls section (use %q for cleartext HTTP/2)", ProtoH2, ProtoH2C)
+	case s.TLS != nil && s.HasProtocol(ProtoH2C):
+		v.errorf(path, "%q is cleartext HTTP/2: over TLS list %q", ProtoH2C, ProtoH2)
+	}
+}
+
 // ClientCAPool reads a PEM bundle of CA certificates.
 func ClientCAPool(file string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(file)

@@ -222,6 +222,7 @@ func (v *validator) servers(servers []Server, haveTCP bool) {
 			uses = append(uses, use{ap, addr, lp, i})
 		}
 		v.protocols(s.Protocols, joinPath(sp, "protocols"))
+		v.tlsProtocols(&s, joinPath(sp, "protocols"))
 		if len(s.Routes) == 0 {
 			v.errorf(joinPath(sp, "routes"), "at least one route is required")
 		}
@@ -411,7 +412,7 @@ func unwrapPathError(err error) error {
 // protocols checks a server's protocol list: known names, each once, at least one of
 // them. An empty list (a config built in Go) means the default, http1.
 func (v *validator) protocols(ps []string, path string) {
-	known := []string{ProtoHTTP1, ProtoH2C}
+	known := []string{ProtoHTTP1, ProtoH2C, ProtoH2}
 	for i, p := range ps {
 		pp := fmt.Sprintf("%s[%d]", path, i)
 		switch {

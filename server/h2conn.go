@@ -79,6 +79,8 @@ type h2conn struct {
 	h    *HTTP2
 	ls   *loopState
 	ec   *engine.Conn
+	out  Stream // where output goes: ec, or the layer under HTTP/2 (OpenLayered)
+	lay  Layer  // the layer (TLS) the connection runs under; nil on a plain one
 	c    *http2.Conn
 	live map[uint32]*h2x // exchanges whose stream is open, by stream id
 
@@ -96,9 +98,15 @@ type h2conn struct {
 
 // OnOpen starts the connection: the server preface is written at once and the SETTINGS
 // acknowledgement is awaited for Config.SettingsTimeout.
-func (h *HTTP2) OnOpen(ec *engine.Conn) {
+func (h *HTTP2) OnOpen(ec *engine.Conn) { h.open(ec, nil) }
+
+// open starts a connection whose output goes to the layer l, or to ec when l is nil.
+func (h *HTTP2) open(ec *engine.Conn, l Layer) {
 	h.conns.Add(1)
-	hc := &h2conn{h: h, ls: h.srv.loops[ec.Loop().ID()], ec: ec}
+	hc := &h2conn{h: h, ls: h.srv.loops[ec.Loop().ID()], ec: ec, out: ec, lay: l}
+	if l != nil {
+		hc.out = l
+	}
 	hc.c = http2.NewConn(h.opts.Config, hc)
 	ec.SetContext(hc)
 	ec.SetWriteTimeout(h.opts.WriteTimeout)
@@ -202,19 +210,19 @@ func (hc *h2conn) flush() {
 	}
 	hc.flushing = true
 	limit := hc.h.srv.eng.LowWater()
-	for hc.ec.Buffered() < limit {
+	for hc.out.Buffered() < limit {
 		out := hc.c.Out()
 		if len(out) == 0 {
 			break
 		}
-		if hc.ec.Write(out) != nil {
+		if hc.out.Write(out) != nil {
 			break
 		}
 		hc.c.Drained(len(out))
 	}
 	hc.flushing = false
 	if len(hc.c.Out()) > 0 {
-		hc.ec.WantDrain()
+		hc.out.WantDrain()
 	}
 	hc.checkDone()
 }
@@ -237,6 +245,9 @@ func (hc *h2conn) checkDone() {
 		return
 	}
 	hc.closing = true
+	if hc.lay != nil {
+		hc.lay.CloseNotify()
+	}
 	hc.ec.CloseAfterFlush(!hc.eof)
 }
 

@@ -56,7 +56,8 @@ func (c *Ctx) Logger() *slog.Logger { return c.cn.ls.srv.opts.Logger }
 // reach h). Upgrade is the call for protocols written on the loop; Hijack serves
 // adapters whose handlers want the raw connection. It fails with ErrConnClosed,
 // ErrEnded, or ErrHeadSent once the response head was written, and with ErrLayered
-// on a connection under a protocol layer (TLS).
+// on a connection under a protocol layer (TLS) unless h is a LayeredHandler (see
+// Upgrade).
 func (c *Ctx) Hijack(h engine.Handler) error {
 	switch {
 	case c.closed || c.ec.Closed():
@@ -65,7 +66,7 @@ func (c *Ctx) Hijack(h engine.Handler) error {
 		return ErrEnded
 	case c.headSent:
 		return ErrHeadSent
-	case c.cn.lower() != nil:
+	case !c.cn.canHandOver(h):
 		return ErrLayered
 	}
 	c.letGo(h)

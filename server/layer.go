@@ -29,8 +29,9 @@ type Layer interface {
 }
 
 // ErrLayered is the request-level error of Ctx.Upgrade and Ctx.Hijack on a
-// connection whose bytes pass through a Layer (TLS): the new protocol handler would
-// write to the socket unencrypted, so the connection stays with HTTP/1.
+// connection whose bytes pass through a Layer (TLS) when the new protocol handler
+// is not a LayeredHandler (it would write to the socket unencrypted) or the layer
+// cannot hand over: the connection stays with HTTP/1.
 var ErrLayered = errors.New("server: cannot hand a connection under a protocol layer (TLS) to another handler")
 
 // HTTP1Over returns the listener's HTTP/1.1 handler for connections whose bytes

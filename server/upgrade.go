@@ -33,7 +33,9 @@ var ErrUpgradeBusy = errors.New("server: Upgrade while earlier output is still b
 // It fails with ErrConnClosed or ErrEnded when there is nothing to upgrade, and with
 // ErrUpgradeBody while a request body is still being received, and with
 // ErrUpgradeBusy while the file pump still holds earlier output, and with
-// ErrLayered on a connection under a protocol layer (TLS).
+// ErrLayered on a connection under a protocol layer (TLS) unless h is a
+// LayeredHandler: then h.OpenLayered runs instead of OnOpen, h gets the decrypted
+// input and writes through the layer.
 func (c *Ctx) Upgrade(h engine.Handler) error {
 	switch {
 	case c.closed || c.ec.Closed():
@@ -42,7 +44,7 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 		return ErrEnded
 	case c.hasBody && !c.bodyDone:
 		return ErrUpgradeBody
-	case c.cn.lower() != nil:
+	case !c.cn.canHandOver(h):
 		return ErrLayered
 	case c.cn.pumped && c.cn.ls.pumps[c.cn].Pending():
 		return ErrUpgradeBusy
@@ -58,6 +60,7 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 // runs and the bytes after the request head go to h.OnData (Upgrade, Hijack).
 func (c *Ctx) letGo(h engine.Handler) {
 	ec, cn := c.ec, c.cn
+	l := cn.lower()
 	c.ended = true
 	cn.upgraded = true
 	cn.cur = nil
@@ -71,12 +74,10 @@ func (c *Ctx) letGo(h engine.Handler) {
 	}
 	ec.CancelTimeout()
 	ec.SetContext(nil)
-	ec.SetHandler(h)
-	h.OnOpen(ec)
-	// The bytes after the head are the engine's retained input (OnData returns
-	// the head's end once it sees cn.upgraded); resuming re-dispatches them to h at
-	// the end of this loop iteration.
-	ec.ResumeRead()
+	// The bytes after the head are the engine's (or the layer's) retained input
+	// (OnData returns the head's end once it sees cn.upgraded); resuming
+	// re-dispatches them to h at the end of this loop iteration.
+	handOver(ec, l, h)
 }
 
 // writeSwitching writes the 101 head with the response fields as given: no Date,

@@ -132,7 +132,7 @@ func TestGarbageBeforeClientHello(t *testing.T) {
 }
 
 func TestStalledHandshakeTimesOut(t *testing.T) {
-	e := startTLS(t, hello, func(o *Options) { o.HandshakeTimeout = 300 * time.Millisecond })
+	e := startTLS(t, hello, func(_ *server.Server, o *Options) { o.HandshakeTimeout = 300 * time.Millisecond })
 	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)

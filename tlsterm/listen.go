@@ -15,8 +15,9 @@ var RejectPlain server.Handler = server.HandlerFunc(func(c *server.Ctx) { c.Erro
 // Listen adds a TLS listening address to srv: connections that start with a TLS
 // handshake are terminated by a new Terminator and their requests served by h;
 // any other first bytes are served by plain (RejectPlain when nil). d carries
-// the rest of the dispatch (H2, Proxy, SniffTimeout); its HTTP1, TLS and Plain
-// are set here.
+// the rest of the dispatch (Proxy, SniffTimeout); its HTTP1, TLS and Plain are
+// set here. HTTP/2 over TLS is opts.H2: a *server.HTTP2 there serves the
+// listener's handler (linked with Listener.LinkHTTP2), and h2 is offered with ALPN.
 func Listen(srv *server.Server, addr string, h, plain server.Handler, d server.Dispatch, opts Options) (*server.Listener, *Terminator, error) {
 	if opts.Engine == nil {
 		opts.Engine = srv.Engine()
@@ -32,6 +33,9 @@ func Listen(srv *server.Server, addr string, h, plain server.Handler, d server.D
 	l, err := srv.ListenDispatch(addr, d)
 	if err != nil {
 		return nil, nil, err
+	}
+	if h2, ok := opts.H2.(*server.HTTP2); ok {
+		l.LinkHTTP2(h2)
 	}
 	t.Bind(l)
 	return l, t, nil

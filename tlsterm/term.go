@@ -38,13 +38,10 @@ var (
 )
 
 // LayeredHandler is an engine.Handler that can serve a connection under a
-// server.Layer (writing through it, never to the engine connection). The
-// Terminator offers ALPN "h2" only when the listener's h2 handler is one, and then
-// calls OpenLayered instead of OnOpen.
-type LayeredHandler interface {
-	engine.Handler
-	OpenLayered(ec *engine.Conn, l server.Layer)
-}
+// server.Layer (writing through it, never to the engine connection); *server.HTTP2
+// is one. The Terminator offers ALPN "h2" only when it has one for h2
+// (Options.H2, or the listener's), and then calls OpenLayered instead of OnOpen.
+type LayeredHandler = server.LayeredHandler
 
 // Options configure a Terminator.
 type Options struct {
@@ -61,6 +58,11 @@ type Options struct {
 	MaxHandshakeBytes int
 	// Pool runs the handshakes (default: a pool of its own with NewPool's defaults).
 	Pool *Pool
+	// H2 serves connections that negotiate "h2" with ALPN (a *server.HTTP2). When
+	// nil, Bind takes the listener's ForALPN("h2") if it is a LayeredHandler; when
+	// neither, h2 is not offered. Setting it here, rather than in the listener's
+	// Dispatch.H2, keeps cleartext HTTP/2 prefaces away from HTTP/2 on a TLS port.
+	H2 LayeredHandler
 }
 
 // Terminator is the engine.Handler of TLS connections of one listener. It is
@@ -94,7 +96,8 @@ const maxPlain = 16 << 10
 var (
 	_ engine.Handler      = (*Terminator)(nil)
 	_ engine.FlushHandler = (*Terminator)(nil)
-	_ server.Layer        = (*tconn)(nil)
+	_ server.Handover     = (*tconn)(nil)
+	_ LayeredHandler      = (*server.HTTP2)(nil)
 )
 
 // New returns a Terminator; put it in server.Dispatch.TLS and Bind it to the
@@ -130,6 +133,9 @@ func (t *Terminator) Bind(l *server.Listener) {
 	u := &uppers{http1: l.HTTP1Over(func(ec *engine.Conn) server.Layer { return t.loops[ec.Loop().ID()].conns[ec] })}
 	if h, ok := l.ForALPN("h2").(LayeredHandler); ok {
 		u.h2 = h
+	}
+	if t.opts.H2 != nil {
+		u.h2 = t.opts.H2
 	}
 	t.up.Store(u)
 	t.SetConfig(t.opts.Config)
@@ -188,6 +194,8 @@ type tconn struct {
 	posted bool // a delivery of held input is posted
 	eof    bool // the upper handler got OnEOF
 	ended  bool // close_notify sent
+
+	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
 }
 
 // OnOpen starts the handshake on the pool.
@@ -275,11 +283,16 @@ func (c *tconn) deliver(in []byte) int {
 			first = false
 			total := len(buf) + n
 			c.t.plainIn.Add(uint64(n))
+			handovers := c.handovers
 			k := c.upper.OnData(ec, buf[:total])
 			c.hold(buf[k:total])
 			if len(c.held) > engine.MaxUnconsumed {
 				ec.Close(engine.ErrInputOverflow)
 				break
+			}
+			if c.handovers != handovers && len(c.held) > 0 {
+				first = true // the new handler gets what the old one left, now
+				continue
 			}
 			if err == nil {
 				continue
@@ -434,3 +447,16 @@ func (c *tconn) CloseNotify() {
 	c.ended = true
 	c.tc.CloseWrite()
 }
+
+// Handover makes h the protocol served on the connection (Ctx.Upgrade or Hijack
+// under TLS): h.OpenLayered runs now, and the input held for HTTP/1 and every later
+// record's plaintext reach h.OnData.
+func (c *tconn) Handover(h server.LayeredHandler) {
+	c.upper = h
+	c.handovers++
+	h.OpenLayered(c.ec, c)
+}
+
+// ConnectionState returns the connection's TLS state: version, cipher suite, ALPN,
+// SNI and the client's verified certificates (mutual TLS).
+func (c *tconn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }

@@ -30,7 +30,7 @@ var hello = server.HandlerFunc(func(c *server.Ctx) {
 	c.Respond(200, "text/plain", []byte("hello "+string(c.Request().Path)))
 })
 
-func startTLS(t testing.TB, h server.Handler, mod func(*Options)) *env {
+func startTLS(t testing.TB, h server.Handler, mod func(*server.Server, *Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := testcert.NewCA(dir)
@@ -55,7 +55,7 @@ func startTLS(t testing.TB, h server.Handler, mod func(*Options)) *env {
 	}
 	opts := Options{Config: certs.Config()}
 	if mod != nil {
-		mod(&opts)
+		mod(s, &opts)
 	}
 	l, term, err := Listen(s, "127.0.0.1:0", h, nil, server.Dispatch{}, opts)
 	if err != nil {

@@ -11,10 +11,11 @@ import (
 
 // hijackedConn is the net.Conn a net/http handler gets from Hijack: a pipe whose
 // input half is fed by the loop with the connection's bytes and whose output half
-// posts writes to the loop. ec and the addresses are set before the handler sees
-// the connection and never change.
+// posts writes to the loop. ec, lay and the addresses are set before the handler
+// sees the connection and never change.
 type hijackedConn struct {
 	ec            *engine.Conn
+	lay           server.Layer // the TLS layer output goes through; nil on a plain connection
 	pipe          pipe
 	local, remote net.Addr
 }
@@ -41,6 +42,7 @@ func hijack(c *server.Ctx, gone <-chan struct{}, head []byte) (*hijackedConn, er
 		}
 		h.local = net.TCPAddrFromAddrPort(h.ec.LocalAddr())
 		h.remote = net.TCPAddrFromAddrPort(h.ec.RemoteAddr())
+		h.lay = c.Layer()
 		err := c.Hijack(rawConns)
 		if err == nil && head != nil {
 			err = h.ec.Write(head)
@@ -76,16 +78,16 @@ func (h *hijackedConn) post(f func()) {
 }
 
 func (h *hijackedConn) pauseInput()     { h.ec.PauseRead() }
-func (h *hijackedConn) resumeInput()    { h.ec.ResumeRead() }
-func (h *hijackedConn) buffered() int   { return h.ec.Buffered() }
-func (h *hijackedConn) wantDrain()      { h.ec.WantDrain() }
+func (h *hijackedConn) resumeInput()    { h.resume() }
+func (h *hijackedConn) buffered() int   { return h.out().Buffered() }
+func (h *hijackedConn) wantDrain()      { h.out().WantDrain() }
 func (h *hijackedConn) finished() error { return nil }
 
 func (h *hijackedConn) Read(b []byte) (int, error) { return h.pipe.Read(b) }
 
 func (h *hijackedConn) Write(b []byte) (int, error) {
 	data := append([]byte(nil), b...)
-	if err := h.pipe.send(len(data), func() { h.ec.Write(data) }); err != nil {
+	if err := h.pipe.send(len(data), func() { h.out().Write(data) }); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -98,7 +100,12 @@ func (h *hijackedConn) Close() error {
 	}
 	h.pipe.closeRead()
 	h.pipe.fail(nil, net.ErrClosed)
-	h.post(func() { h.ec.CloseAfterFlush(true) })
+	h.post(func() {
+		if h.lay != nil {
+			h.lay.CloseNotify()
+		}
+		h.ec.CloseAfterFlush(true)
+	})
 	return nil
 }
 
@@ -126,7 +133,11 @@ func (h *hijackedConn) SetWriteDeadline(t time.Time) error {
 // *hijackedConn.
 type rawHandler struct{ engine.NopHandler }
 
-var rawConns engine.Handler = &rawHandler{}
+var rawConns server.LayeredHandler = &rawHandler{}
+
+// OpenLayered does nothing: hijack reads the layer from the Ctx before it hands
+// the connection over, and the context is set right after.
+func (rawHandler) OpenLayered(*engine.Conn, server.Layer) {}
 
 func (rawHandler) OnData(ec *engine.Conn, in []byte) int {
 	ec.Context().(*hijackedConn).pipe.put(in)
@@ -141,4 +152,22 @@ func (rawHandler) OnClose(ec *engine.Conn, err error) {
 		err = net.ErrClosed
 	}
 	ec.Context().(*hijackedConn).pipe.fail(err, err)
+}
+
+// out is where the handler's bytes go: the TLS layer, or the engine connection.
+func (h *hijackedConn) out() server.Stream {
+	if h.lay != nil {
+		return h.lay
+	}
+	return h.ec
+}
+
+// resume resumes reading, through the layer when there is one (it re-delivers
+// the input it holds).
+func (h *hijackedConn) resume() {
+	if h.lay != nil {
+		h.lay.ResumeRead()
+		return
+	}
+	h.ec.ResumeRead()
 }

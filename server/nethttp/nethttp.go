@@ -7,6 +7,7 @@ package nethttp
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -64,6 +65,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 		})
 	}
 	c.OnPeerEOF(cancel)
+	x.tls = tlsState(c)
 	a.run(x, rw, ctx, cancel)
 }
 
@@ -81,6 +83,7 @@ func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, canc
 				return
 			}
 		}
+		req.TLS = x.tls
 		rw.req = req
 		var w http.ResponseWriter = rw
 		if x.c == nil {
@@ -118,7 +121,8 @@ type exchange struct {
 	req     *http.Request // the handler's request; the loop adds its trailers
 	remote  string
 	hasBody bool
-	started bool // the body was asked for; owned by the handler goroutine
+	started bool                 // the body was asked for; owned by the handler goroutine
+	tls     *tls.ConnectionState // the connection's TLS state (HTTP/1 over TLS), else nil
 }
 
 var _ loopSide = (*exchange)(nil)

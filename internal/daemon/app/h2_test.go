@@ -194,20 +194,7 @@ func TestH2CCurlAndNghttp(t *testing.T) {
 // h2spec is on PATH, in GOPATH/bin (scripts/test.sh installs it there) or named by
 // GALE_H2SPEC.
 func TestH2Spec(t *testing.T) {
-	bin := os.Getenv("GALE_H2SPEC")
-	if bin == "" {
-		bin, _ = exec.LookPath("h2spec")
-	}
-	if bin == "" {
-		if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-			if p := filepath.Join(strings.TrimSpace(string(gp)), "bin", "h2spec"); fileExists(p) {
-				bin = p
-			}
-		}
-	}
-	if bin == "" {
-		t.Skip("h2spec not installed (go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1)")
-	}
+	bin := h2specBin(t)
 	// h2c alone: every case must pass. Beside HTTP/1.1 on one address, the invalid
 	// preface of case 3.5/2 is an HTTP/1 request to the listener (answered 400, then
 	// closed), which h2spec counts as a failure; that case alone is allowed to fail.
@@ -237,4 +224,24 @@ servers:
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// h2specBin finds h2spec: GALE_H2SPEC, PATH or GOPATH/bin (scripts/test.sh installs
+// it there); the test is skipped without it.
+func h2specBin(t *testing.T) string {
+	bin := os.Getenv("GALE_H2SPEC")
+	if bin == "" {
+		bin, _ = exec.LookPath("h2spec")
+	}
+	if bin == "" {
+		if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			if p := filepath.Join(strings.TrimSpace(string(gp)), "bin", "h2spec"); fileExists(p) {
+				bin = p
+			}
+		}
+	}
+	if bin == "" {
+		t.Skip("h2spec not installed (go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1)")
+	}
+	return bin
 }

@@ -15,6 +15,7 @@ import (
 type Router struct {
 	routes []route
 	h2c    bool              // the server's protocols include h2c (read when its listener opens)
+	h2     bool              // the server's protocols include h2 (over TLS; read when its listener opens)
 	http1  bool              // the server's protocols include http1
 	none   *metrics.Observer // observes requests no route matches; nil when unobserved
 }

@@ -99,26 +99,54 @@ func containsColon(s string) bool {
 }
 
 // withHSTS adds Strict-Transport-Security to every response of h when maxAge is
-// positive.
+// positive. The result serves HTTP/2 exchanges too when h does.
 func withHSTS(h server.Handler, maxAge time.Duration) server.Handler {
 	if maxAge <= 0 {
 		return h
 	}
-	v := "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
-	return server.HandlerFunc(func(c *server.Ctx) {
-		c.Header().Set("Strict-Transport-Security", v)
-		h.ServeGale(c)
-	})
+	s := hsts{h: h, v: "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)}
+	if x, ok := h.(server.ExchangeHandler); ok {
+		return hstsExchange{s, x}
+	}
+	return s
 }
 
-// listenTLS serves addr with TLS terminated by a new Terminator.
+// hsts is withHSTS's wrapper of an HTTP/1-only handler.
+type hsts struct {
+	h server.Handler
+	v string // the header's value
+}
+
+func (s hsts) ServeGale(c *server.Ctx) {
+	c.Header().Set("Strict-Transport-Security", s.v)
+	s.h.ServeGale(c)
+}
+
+// hstsExchange is withHSTS's wrapper of a handler that serves every protocol.
+type hstsExchange struct {
+	hsts
+	x server.ExchangeHandler
+}
+
+var _ server.ExchangeHandler = hstsExchange{}
+
+func (s hstsExchange) ServeExchange(x server.Exchange) {
+	x.Header().Set("Strict-Transport-Security", s.v)
+	s.x.ServeExchange(x)
+}
+
+// listenTLS serves addr with TLS terminated by a new Terminator; with h2 among
+// the server's protocols, ALPN offers h2 and HTTP/2 serves those connections.
 func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler) (*server.Listener, error) {
 	c, err := tlsConfig(t)
 	if err != nil {
 		return nil, err
 	}
-	l, term, err := tlsterm.Listen(a.srv, addr, withHSTS(h, t.HSTS), nil, server.Dispatch{},
-		tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool})
+	opts := tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool}
+	if r, ok := h.(*Router); ok && r.h2 {
+		opts.H2 = a.srv.NewHTTP2(server.HTTP2Options{})
+	}
+	l, term, err := tlsterm.Listen(a.srv, addr, withHSTS(h, t.HSTS), nil, server.Dispatch{}, opts)
 	if err != nil {
 		return nil, err
 	}
