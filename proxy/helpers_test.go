@@ -137,6 +137,19 @@ func (o *rawOrigin) received() []string {
 	return append([]string(nil), o.got...)
 }
 
+// since returns what the origin logged after before (an earlier received()): each
+// upstream connection has its own entry, and any of them may have grown.
+func (o *rawOrigin) since(before []string) string {
+	var sb strings.Builder
+	for i, got := range o.received() {
+		if i < len(before) {
+			got = strings.TrimPrefix(got, before[i])
+		}
+		sb.WriteString(got)
+	}
+	return sb.String()
+}
+
 // readRequestHead reads one request head from br, logging it, and returns it.
 func readRequestHead(br *bufio.Reader, log func([]byte)) (string, error) {
 	var sb strings.Builder
