@@ -100,7 +100,7 @@ var _ Handler = (*app)(nil)
 
 // pump drives one Conn over a socket: the only goroutine of the server side.
 func pump(nc net.Conn, cfg Config) {
-	defer nc.Close()
+	defer lingerClose(nc)
 	a := &app{}
 	c := NewConn(cfg, a)
 	a.c = c
@@ -124,6 +124,19 @@ func pump(nc net.Conn, cfg Config) {
 		k, _ := c.Feed(buf)
 		buf = buf[:copy(buf, buf[k:])]
 	}
+}
+
+// lingerClose closes like a server that lingers: it shuts down its sending side and
+// reads what the peer still sends for up to a second, so that bytes the peer wrote
+// after our GOAWAY do not turn the close into a reset.
+func lingerClose(nc net.Conn) {
+	defer nc.Close()
+	tc, ok := nc.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	tc.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, tc)
 }
 
 // h2cServer serves pumps on a loopback port and returns the URL and the number of
