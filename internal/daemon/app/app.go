@@ -29,6 +29,9 @@ type App struct {
 	listeners map[string]*server.Listener    // configured address -> listener
 	terms     map[string]*tlsterm.Terminator // TLS address -> its terminator; guarded by mu
 	pool      *tlsterm.Pool                  // handshakes of every TLS listener
+	tickets   []byte                         // Options.TicketSecret, for listeners a reload adds
+	stop      chan struct{}                  // closed by Shutdown: ends the ticket rotations
+	stopOnce  sync.Once
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -53,7 +56,8 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return nil, err
 	}
 	a := &App{log: log, cfg: cfg, srv: srv, listeners: map[string]*server.Listener{},
-		terms: map[string]*tlsterm.Terminator{}, pool: tlsterm.NewPool(0, 0, 0)}
+		terms: map[string]*tlsterm.Terminator{}, pool: tlsterm.NewPool(0, 0, 0),
+		tickets: opts.TicketSecret, stop: make(chan struct{})}
 	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
 		l, err := opts.listenHTTP1(srv, addr, redirects[addr])
@@ -66,7 +70,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	for _, addr := range sortedKeys(routers) {
 		var l *server.Listener
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr])
+			l, err = a.listenTLS(addr, t, routers[addr], &opts)
 		} else {
 			l, err = opts.listen(srv, addr, routers[addr])
 		}
@@ -122,7 +126,10 @@ func (a *App) Addrs() map[string]string {
 func (a *App) Start() { a.srv.Start() }
 
 // Shutdown stops gracefully within ctx.
-func (a *App) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+func (a *App) Shutdown(ctx context.Context) error {
+	a.stopOnce.Do(func() { close(a.stop) })
+	return a.srv.Shutdown(ctx)
+}
 
 // Reload applies cfg: each listener switches to its new router at the next request
 // boundary, new addresses start listening, open connections stay up. Settings that
@@ -164,7 +171,7 @@ func (a *App) Reload(cfg *config.Config) error {
 		var l *server.Listener
 		var err error
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr])
+			l, err = a.listenTLS(addr, t, routers[addr], &Options{TicketSecret: a.tickets})
 		} else {
 			var none Options
 			l, err = none.listen(a.srv, addr, routers[addr])

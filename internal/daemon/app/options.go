@@ -19,6 +19,10 @@ type Options struct {
 	// cpu_affinity: loop i runs on Placement.CPUs[i] and its read buffer is
 	// bound to NUMA node Placement.Nodes[i] (see internal/numa).
 	Placement *numa.Placement
+	// TicketSecret, when not nil, is the secret (at least tlsterm.MinTicketSecret
+	// bytes) the session ticket keys of TLS listeners without a ticket_key_file
+	// are derived from: the supervising parent generates one for all its workers.
+	TicketSecret []byte
 }
 
 // Inherited is one configured address's listening sockets.

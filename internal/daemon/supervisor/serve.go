@@ -23,6 +23,7 @@ type serving struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	listeners map[string]app.Inherited // sockets to serve instead of binding
+	tickets   []byte                   // session ticket secret shared by the workers, or nil
 	placement *numa.Placement
 	slot      *shm.Slot // where counters are published; nil without a segment
 	ready     *os.File  // readiness pipe; nil when nobody waits
@@ -34,7 +35,7 @@ type serving struct {
 
 // run serves until ctx is done or a SIGUSR2 ends in draining.
 func (s *serving) run(ctx context.Context) error {
-	a, err := app.NewWithOptions(s.cfg, s.log, app.Options{Listeners: s.listeners, Placement: s.placement})
+	a, err := app.NewWithOptions(s.cfg, s.log, app.Options{Listeners: s.listeners, Placement: s.placement, TicketSecret: s.tickets})
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 		}
 	}
 	s := &serving{
-		cfg: cfg, log: log, listeners: e.listeners, placement: plan(cfg, log, e.worker, e.processes),
+		cfg: cfg, log: log, listeners: e.listeners, tickets: e.tickets, placement: plan(cfg, log, e.worker, e.processes),
 		slot: slot, ready: e.ready, usr2: usr2,
 		onUSR2: func(context.Context) bool { return true },
 	}
