@@ -29,11 +29,19 @@ type TLS struct {
 	RedirectHTTP []string `yaml:"redirect_http"`
 	// HandshakeTimeout bounds a TLS handshake.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// TicketKeyFile, when set, is a file of at least 32 secret bytes from which
+	// the session ticket keys are derived, so that every process and host with
+	// the file resumes the others' sessions. Without it, worker processes share a
+	// secret their parent generates; a single process lets crypto/tls manage keys.
+	TicketKeyFile string `yaml:"ticket_key_file" conf:"path"`
+	// TicketRotation is how long one ticket key encrypts new tickets; the previous
+	// key is still accepted for as long again.
+	TicketRotation time.Duration `yaml:"ticket_rotation"`
 }
 
 // SetDefaults sets every field of t to its default.
 func (t *TLS) SetDefaults() {
-	*t = TLS{MinVersion: "1.2", HandshakeTimeout: 10 * time.Second}
+	*t = TLS{MinVersion: "1.2", HandshakeTimeout: 10 * time.Second, TicketRotation: 12 * time.Hour}
 }
 
 // Certificate is one certificate with its key, and optionally an OCSP response
@@ -108,6 +116,14 @@ func (v *validator) tls(sp string, t *TLS) {
 			v.errorf(joinPath(p, "client_ca"), "%v", err)
 		}
 	}
+	if t.TicketKeyFile != "" {
+		if _, err := ReadTicketKey(t.TicketKeyFile); err != nil {
+			v.errorf(joinPath(p, "ticket_key_file"), "%v", err)
+		}
+	}
+	if t.TicketRotation <= 0 {
+		v.errorf(joinPath(p, "ticket_rotation"), "must be positive")
+	}
 	if t.HSTS < 0 || t.HandshakeTimeout <= 0 {
 		v.errorf(p, "hsts must not be negative and handshake_timeout must be positive")
 	}
@@ -123,6 +139,18 @@ func (v *validator) tlsProtocols(s *Server, path string) {
 	case s.TLS != nil && s.HasProtocol(ProtoH2C):
 		v.errorf(path, "%q is cleartext HTTP/2: over TLS list %q", ProtoH2C, ProtoH2)
 	}
+}
+
+// ReadTicketKey reads a session ticket key file: at least 32 bytes, used whole.
+func ReadTicketKey(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("%s: %d bytes, a ticket key file needs at least 32 (head -c 48 /dev/urandom > FILE)", file, len(b))
+	}
+	return b, nil
 }
 
 // ClientCAPool reads a PEM bundle of CA certificates.

@@ -19,6 +19,16 @@ var RejectPlain server.Handler = server.HandlerFunc(func(c *server.Ctx) { c.Erro
 // set here. HTTP/2 over TLS is opts.H2: a *server.HTTP2 there serves the
 // listener's handler (linked with Listener.LinkHTTP2), and h2 is offered with ALPN.
 func Listen(srv *server.Server, addr string, h, plain server.Handler, d server.Dispatch, opts Options) (*server.Listener, *Terminator, error) {
+	return listen(srv, func(d server.Dispatch) (*server.Listener, error) { return srv.ListenDispatch(addr, d) }, h, plain, d, opts)
+}
+
+// ListenFDs is Listen on inherited listening sockets (a worker process's share,
+// or a binary upgrade's).
+func ListenFDs(srv *server.Server, fds []int, h, plain server.Handler, d server.Dispatch, opts Options) (*server.Listener, *Terminator, error) {
+	return listen(srv, func(d server.Dispatch) (*server.Listener, error) { return srv.ListenFDsDispatch(fds, d) }, h, plain, d, opts)
+}
+
+func listen(srv *server.Server, on func(server.Dispatch) (*server.Listener, error), h, plain server.Handler, d server.Dispatch, opts Options) (*server.Listener, *Terminator, error) {
 	if opts.Engine == nil {
 		opts.Engine = srv.Engine()
 	}
@@ -30,7 +40,7 @@ func Listen(srv *server.Server, addr string, h, plain server.Handler, d server.D
 		plain = RejectPlain
 	}
 	d.HTTP1, d.TLS, d.Plain = h, t, plain
-	l, err := srv.ListenDispatch(addr, d)
+	l, err := on(d)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,6 +41,9 @@ type App struct {
 	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 	tcp       []*l4.Proxy             // the tcp entries, in config order; fixed until restart
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
+	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
+	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
+	stopOnce  sync.Once
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -65,6 +68,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	a.srv = srv
 	a.terms = map[string]*tlsterm.Terminator{}
 	a.pool = tlsterm.NewPool(0, 0, 0)
+	a.tickets, a.stop = opts.TicketSecret, make(chan struct{})
 	fail := func(err error) (*App, error) {
 		srv.Shutdown(context.Background())
 		closeLogs(a.allLogs)
@@ -91,7 +95,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	for _, addr := range sortedKeys(routers) {
 		var l *server.Listener
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr])
+			l, err = a.listenTLS(addr, t, routers[addr], &opts)
 		} else {
 			l, err = opts.listen(srv, addr, routers[addr])
 		}
@@ -201,9 +205,10 @@ func (a *App) AdminAddr() string {
 // Start runs the event loops.
 func (a *App) Start() { a.srv.Start() }
 
-// Shutdown stops gracefully within ctx, then writes out and closes the
-// access logs: every line of every request served is in them.
+// Shutdown stops gracefully within ctx, ends the ticket-key rotations, then writes
+// out and closes the access logs: every line of every request served is in them.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.stopOnce.Do(func() { close(a.stop) })
 	err := a.srv.Shutdown(ctx)
 	a.mu.Lock()
 	logs := a.allLogs
@@ -268,7 +273,7 @@ func (a *App) reload(cfg *config.Config) error {
 		var l *server.Listener
 		var err error
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr])
+			l, err = a.listenTLS(addr, t, routers[addr], &Options{TicketSecret: a.tickets})
 		} else {
 			var none Options
 			l, err = none.listen(a.srv, addr, routers[addr])

@@ -31,6 +31,10 @@ type Options struct {
 	// Workers lists the instance's worker processes for /status.json; nil
 	// lists none.
 	Workers func() []metrics.Worker
+	// TicketSecret, when not nil, is the secret (at least tlsterm.MinTicketSecret
+	// bytes) the session ticket keys of TLS listeners without a ticket_key_file
+	// are derived from: the supervising parent generates one for all its workers.
+	TicketSecret []byte
 }
 
 // Inherited is one configured address's listening sockets.

@@ -137,7 +137,9 @@ func (s hstsExchange) ServeExchange(x server.Exchange) {
 
 // listenTLS serves addr with TLS terminated by a new Terminator; with h2 among
 // the server's protocols, ALPN offers h2 and HTTP/2 serves those connections.
-func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler) (*server.Listener, error) {
+// Inherited sockets of addr in o are served instead of new ones, and the session
+// ticket keys come from t's key file or o's TicketSecret (see rotateTickets).
+func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler, o *Options) (*server.Listener, error) {
 	c, err := tlsConfig(t)
 	if err != nil {
 		return nil, err
@@ -146,9 +148,29 @@ func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler) (*server.L
 	if r, ok := h.(*Router); ok && r.h2 {
 		opts.H2 = a.srv.NewHTTP2(server.HTTP2Options{})
 	}
-	l, term, err := tlsterm.Listen(a.srv, addr, withHSTS(h, t.HSTS), nil, server.Dispatch{}, opts)
+	secret := o.TicketSecret
+	if t.TicketKeyFile != "" {
+		if secret, err = config.ReadTicketKey(t.TicketKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	var l *server.Listener
+	var term *tlsterm.Terminator
+	if in, ok := o.Listeners[addr]; ok && len(in.FDs) > 0 {
+		l, term, err = tlsterm.ListenFDs(a.srv, in.FDs, withHSTS(h, t.HSTS), nil, server.Dispatch{}, opts)
+		if l != nil {
+			l.Addr = in.Addr
+		}
+	} else {
+		l, term, err = tlsterm.Listen(a.srv, addr, withHSTS(h, t.HSTS), nil, server.Dispatch{}, opts)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if secret != nil {
+		if err := a.rotateTickets(term, secret, addr, t.TicketRotation); err != nil {
+			return nil, err
+		}
 	}
 	a.terms[addr] = term
 	return l, nil

@@ -31,7 +31,7 @@ const (
 	envReady = "GALE_READY_FD"
 )
 
-var envNames = []string{envWorker, envProcesses, envListen, envStats, envReady}
+var envNames = []string{envWorker, envProcesses, envListen, envStats, envReady, envTicketFD}
 
 // env is what a process learned from its starter; the zero value (worker -1
 // aside) describes a process started by an operator.
@@ -42,6 +42,7 @@ type env struct {
 	statsPath string                   // segment to open instead of creating one
 	statsSlot int                      // slot reserved by the parent, or -1
 	ready     *os.File                 // readiness pipe, or nil
+	tickets   []byte                   // session ticket secret from the parent, or nil
 }
 
 // readEnv parses and removes the GALE_* variables.
@@ -82,6 +83,11 @@ func readEnv() (env, error) {
 			return e, fmt.Errorf("%s=%q: not a descriptor", envReady, v)
 		}
 		e.ready = os.NewFile(uintptr(fd), "ready")
+	}
+	if v := get(envTicketFD); v != "" {
+		if e.tickets, err = readTicketSecret(v); err != nil {
+			return e, err
+		}
 	}
 	return e, nil
 }

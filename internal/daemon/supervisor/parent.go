@@ -28,9 +28,12 @@ type parent struct {
 	exe   string   // how to start a worker: the running binary
 	args  []string // its arguments, args[0] included
 	socks sockets
-	seg   *shm.Segment // nil without a stats segment
-	ready *os.File     // readiness pipe to a predecessor; nil when none waits
-	usr2  <-chan os.Signal
+	// tickets is the session ticket secret every worker gets (generated once, so
+	// that restarted workers resume the others' sessions).
+	tickets []byte
+	seg     *shm.Segment // nil without a stats segment
+	ready   *os.File     // readiness pipe to a predecessor; nil when none waits
+	usr2    <-chan os.Signal
 	// upgrade starts a successor; replaced in tests.
 	upgrade func(ctx context.Context) error
 
@@ -67,8 +70,13 @@ func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 	if err != nil {
 		return err
 	}
+	tickets, err := newTicketSecret()
+	if err != nil {
+		socks.close()
+		return err
+	}
 	p := &parent{
-		cfg: cfg, log: log, exe: "/proc/self/exe", args: os.Args, socks: socks,
+		cfg: cfg, log: log, exe: "/proc/self/exe", args: os.Args, socks: socks, tickets: tickets,
 		seg: openStats(cfg, log, e), ready: e.ready, usr2: usr2,
 	}
 	p.upgrade = func(ctx context.Context) error {
@@ -187,6 +195,17 @@ func (p *parent) start(w *worker) {
 		envWorker + "=" + strconv.Itoa(w.index),
 		envProcesses + "=" + strconv.Itoa(len(p.workers)),
 		envListen + "=" + formatListen(part, 4),
+	}
+	if len(p.tickets) > 0 {
+		// After the readiness pipe (3) and the sockets (4 on).
+		f, env, err := ticketPipe(p.tickets, 4+len(extra))
+		if err != nil {
+			closeFiles(extra)
+			p.log.Error("cannot pass the ticket secret to a worker", "worker", w.index, "err", err)
+			p.exited(exitEvent{index: w.index, err: err}, false)
+			return
+		}
+		extra, envs = append(extra, f), append(envs, env)
 	}
 	if w.slot >= 0 {
 		envs = append(envs, fmt.Sprintf("%s=%d|%s", envStats, w.slot, p.seg.Path()))

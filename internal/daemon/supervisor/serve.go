@@ -24,6 +24,7 @@ type serving struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	listeners map[string]app.Inherited // sockets to serve instead of binding
+	tickets   []byte                   // session ticket secret shared by the workers, or nil
 	placement *numa.Placement
 	slot      *shm.Slot        // where counters are published; nil without a segment
 	seg       *shm.Segment     // the segment slot belongs to; nil without one
@@ -37,7 +38,7 @@ type serving struct {
 
 // run serves until ctx is done or a SIGUSR2 ends in draining.
 func (s *serving) run(ctx context.Context) error {
-	opts := app.Options{Listeners: s.listeners, Placement: s.placement}
+	opts := app.Options{Listeners: s.listeners, Placement: s.placement, TicketSecret: s.tickets}
 	if s.slot != nil {
 		opts.StatsPath, opts.StatsSlot, opts.Workers = s.seg.Path(), s.slotIndex, workerRows(s.seg)
 	}
@@ -211,7 +212,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 		}
 	}
 	s := &serving{
-		cfg: cfg, log: log, listeners: e.listeners, placement: plan(cfg, log, e.worker, e.processes),
+		cfg: cfg, log: log, listeners: e.listeners, tickets: e.tickets, placement: plan(cfg, log, e.worker, e.processes),
 		slot: slot, seg: segment, slotIndex: e.statsSlot, ready: e.ready, usr2: usr2,
 		onUSR2: func(context.Context) bool { return true },
 	}
