@@ -64,7 +64,7 @@ func (t *TCP) SetDefaults() {
 	*t = TCP{
 		SendProxy:   SendProxyOff,
 		SNI:         map[string][]string{},
-		SpliceAfter: 256 << 10,
+		SpliceAfter: 0, // splice is opt-in: see docs/l4.md "Known issue"
 		Timeouts:    TCPTimeouts{Connect: 5 * time.Second, Preamble: 10 * time.Second, Idle: time.Hour},
 	}
 }

@@ -22,7 +22,7 @@ func TestTCPParse(t *testing.T) {
 	}
 	tc := c.TCP[0]
 	if tc.Timeouts.Idle != 30*time.Second || tc.Timeouts.Connect != 5*time.Second || tc.SendProxy != "v2" ||
-		len(tc.SNI) != 2 || tc.SpliceAfter != 256<<10 || len(tc.Upstreams) != 2 {
+		len(tc.SNI) != 2 || tc.SpliceAfter != 0 || len(tc.Upstreams) != 2 {
 		t.Fatalf("got %+v", tc)
 	}
 	if p, _ := ParseCIDRs(tc.AcceptProxy); len(p) != 2 || p[1].Bits() != 32 {
