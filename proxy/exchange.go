@@ -305,8 +305,9 @@ func (x *exchange) interim(r *http1.Response) {
 		}
 	case 103:
 		var h server.Header
+		conns := connectionFields(r.Headers)
 		for _, f := range r.Headers {
-			if !hopByHop(f.Name, r.Headers) {
+			if !hopByHop(f.Name, conns) {
 				h.Add(string(f.Name), string(f.Value))
 			}
 		}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"net/netip"
 
 	"github.com/gale-server/gale/http1"
@@ -14,8 +13,10 @@ var hopByHopNames = [...]string{
 }
 
 // hopByHop reports whether the field name is hop-by-hop: a standard one, a Proxy-*
-// field, or one that a Connection field among fields names.
-func hopByHop(name []byte, fields []http1.Header) bool {
+// field, or one that a Connection field names. conns is what connectionFields
+// returned for the message: nil when it has no Connection field, so the common case
+// scans the fields once per message, not once per field.
+func hopByHop(name []byte, conns []http1.Header) bool {
 	for _, n := range hopByHopNames {
 		if http1.EqualFold(name, n) {
 			return true
@@ -24,28 +25,23 @@ func hopByHop(name []byte, fields []http1.Header) bool {
 	if len(name) >= 6 && http1.EqualFold(name[:6], "proxy-") {
 		return true
 	}
-	for i := range fields {
-		if http1.EqualFold(fields[i].Name, "connection") && listHas(fields[i].Value, name) {
+	for i := range conns {
+		if http1.EqualFold(conns[i].Name, "connection") && http1.ListHasToken(conns[i].Value, string(name)) {
 			return true
 		}
 	}
 	return false
 }
 
-// listHas reports whether the comma-separated list holds name, compared without case.
-func listHas(list, name []byte) bool {
-	for len(list) > 0 {
-		item := list
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			item, list = list[:i], list[i+1:]
-		} else {
-			list = nil
-		}
-		if bytes.EqualFold(http1.TrimOWS(item), name) {
-			return true
+// connectionFields returns fields if one of them is a Connection field, else nil
+// (the argument hopByHop takes).
+func connectionFields(fields []http1.Header) []http1.Header {
+	for i := range fields {
+		if http1.EqualFold(fields[i].Name, "connection") {
+			return fields
 		}
 	}
-	return false
+	return nil
 }
 
 // reframed are request fields the proxy writes itself from what gale parsed.
@@ -71,9 +67,10 @@ func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
 	}
 	peer := x.c.RemoteAddr().Addr().Unmap()
 	trusted := h.trusted(peer)
+	conns := connectionFields(req.Headers)
 fields:
 	for _, f := range req.Headers {
-		if hopByHop(f.Name, req.Headers) {
+		if hopByHop(f.Name, conns) {
 			continue
 		}
 		for _, n := range reframed {
@@ -209,9 +206,10 @@ var dropped = [...]string{"content-length", "date", "server"}
 
 // responseFields appends the upstream response's end-to-end fields as raw lines.
 func (h *Handler) responseFields(dst []byte, r *http1.Response) []byte {
+	conns := connectionFields(r.Headers)
 fields:
 	for _, f := range r.Headers {
-		if hopByHop(f.Name, r.Headers) {
+		if hopByHop(f.Name, conns) {
 			continue
 		}
 		for _, n := range dropped {
