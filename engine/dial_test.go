@@ -75,24 +75,8 @@ func (u *upstream) OnClose(c *Conn, _ error) { c.Context().(*Conn).CloseAfterFlu
 // echoOrigin is a plain Go echo server standing for an origin.
 func echoOrigin(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).AddrPort()
+	addr := testkit.Serve(t, func(c *net.TCPConn) { io.Copy(c, c) })
+	return netip.MustParseAddrPort(addr)
 }
 
 // TestDialRelay relays bytes between accepted clients and origin connections the

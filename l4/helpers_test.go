@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // startProxy runs a proxy with opt on a fresh two-loop engine and returns it
@@ -51,30 +52,8 @@ func group(addrs ...string) Balancer {
 	return NewRoundRobin(s)
 }
 
-// serve runs a TCP server on 127.0.0.1:0 calling f for each connection (closed
-// after f returns); it stops when the test ends.
-func serve(t testing.TB, f func(c *net.TCPConn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(60 * time.Second))
-				f(c.(*net.TCPConn))
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+// serve runs a test TCP server calling f for each connection (testkit.Serve).
+func serve(t testing.TB, f func(c *net.TCPConn)) string { return testkit.Serve(t, f) }
 
 // echo copies everything back, then half-closes.
 func echo(c *net.TCPConn) {

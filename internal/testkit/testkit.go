@@ -128,3 +128,29 @@ func Pipelined(b *testing.B, c net.Conn, req string, respLen, batch int) {
 		}
 	}
 }
+
+// Serve runs a TCP server on 127.0.0.1:0 that calls f on its own goroutine for each
+// accepted connection, with a 60-second deadline, and closes the connection when f
+// returns. The listener closes when the test ends. It returns the bound address.
+func Serve(t testing.TB, f func(c *net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				f(c.(*net.TCPConn))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
