@@ -189,12 +189,4 @@ func (p *Proxy) Stats() Stats {
 }
 
 // trusted reports whether a connection from a must send a PROXY header.
-func (p *Proxy) trusted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, n := range p.opt.AcceptProxy {
-		if n.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Proxy) trusted(a netip.Addr) bool { return trustedBy(p.opt.AcceptProxy, a) }
