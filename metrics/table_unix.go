@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -38,6 +39,7 @@ type Table struct {
 	keys []string          // layout of the current mapping
 	idx  map[string]int    // key -> index in keys
 	mem  []byte            // current mapping; nil before the first Publish
+	voff int               // offset of the values in mem (after the key blob)
 }
 
 // TablePath returns the table path of stats slot slot of the segment at
@@ -105,12 +107,17 @@ func (t *Table) sameLayout(vals map[string]uint64) bool {
 }
 
 func (t *Table) slot(i int) *atomic.Uint64 {
-	off := valuesOffset(t.keys) + 8*i
+	off := t.voff + 8*i
 	return (*atomic.Uint64)(unsafe.Pointer(&t.mem[off]))
 }
 
+// valuesOffset returns where the values start in a table of keys: after the
+// header and the newline-joined key blob, rounded up to 8 bytes.
 func valuesOffset(keys []string) int {
-	n := len(strings.Join(keys, "\n"))
+	n := max(len(keys)-1, 0) // the newlines
+	for _, k := range keys {
+		n += len(k)
+	}
 	return tableHeader + (n+7)&^7
 }
 
@@ -152,7 +159,7 @@ func (t *Table) relayout(vals map[string]uint64) error {
 		return err
 	}
 	t.Close()
-	t.mem, t.keys = mem, keys
+	t.mem, t.keys, t.voff = mem, keys, valuesOffset(keys)
 	t.idx = make(map[string]int, len(keys))
 	for i, k := range keys {
 		t.idx[k] = i
@@ -180,6 +187,37 @@ type tableRead struct {
 
 var errTableFormat = errors.New("metrics: not a gale metrics table")
 
+// layoutCache keeps the keys of the table files read last, by path. A
+// table's layout never changes once its file is visible (a new layout is a
+// new file renamed over the old one), so the same inode and size mean the
+// same keys, and a scrape need not split the key blob again.
+var layoutCache struct {
+	sync.Mutex
+	byPath map[string]cachedLayout
+}
+
+type cachedLayout struct {
+	dev, ino uint64
+	size     int
+	keys     []string
+}
+
+// cachedKeys returns the keys of the file identified by st and size, parsing
+// blob (the key blob of its mapping) when it is not cached.
+func cachedKeys(path string, st *unix.Stat_t, size int, blob []byte) []string {
+	layoutCache.Lock()
+	defer layoutCache.Unlock()
+	if c, ok := layoutCache.byPath[path]; ok && c.dev == uint64(st.Dev) && c.ino == st.Ino && c.size == size {
+		return c.keys
+	}
+	keys := strings.Split(string(blob), "\n")
+	if layoutCache.byPath == nil || len(layoutCache.byPath) > 1024 {
+		layoutCache.byPath = map[string]cachedLayout{}
+	}
+	layoutCache.byPath[path] = cachedLayout{dev: uint64(st.Dev), ino: st.Ino, size: size, keys: keys}
+	return keys
+}
+
 // readTable maps path read-only and copies its keys and values.
 func readTable(path string) (tableRead, error) {
 	f, err := os.Open(path)
@@ -187,11 +225,11 @@ func readTable(path string) (tableRead, error) {
 		return tableRead{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return tableRead{}, err
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return tableRead{}, os.NewSyscallError("fstat", err)
 	}
-	size := int(fi.Size())
+	size := int(st.Size)
 	if size < tableHeader || size > maxTableSize {
 		return tableRead{}, errTableFormat
 	}
@@ -208,7 +246,7 @@ func readTable(path string) (tableRead, error) {
 	}
 	r := tableRead{pid: int(binary.LittleEndian.Uint64(mem[24:]))}
 	if n > 0 {
-		r.keys = strings.Split(string(mem[tableHeader:tableHeader+blobLen]), "\n")
+		r.keys = cachedKeys(path, &st, size, mem[tableHeader:tableHeader+blobLen])
 	}
 	off := tableHeader + (blobLen+7)&^7
 	if len(r.keys) != n || off+8*n != size {
