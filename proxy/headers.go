@@ -86,6 +86,9 @@ fields:
 		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
 	}
 	dst = h.appendForwarding(dst, req, peer, trusted)
+	if h.r.Via != "" {
+		dst = appendVia(dst, 1, req.Minor, h.r.Via)
+	}
 	for _, kv := range h.r.SetHeaders {
 		dst = http1.AppendHeader(dst, kv[0], kv[1])
 	}
@@ -219,5 +222,24 @@ fields:
 		}
 		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
 	}
+	if h.r.Via != "" {
+		dst = appendVia(dst, 1, r.Minor, h.r.Via)
+	}
 	return dst
+}
+
+// appendVia appends a Via field line naming the protocol the message was
+// received with (HTTP/major.minor, written "1.0", "1.1" or "2") and the
+// pseudonym. An earlier Via line of the message, forwarded as it came, stays
+// before it: separate field lines are one comma-separated list (RFC 9110 §5.3).
+func appendVia(dst []byte, major, minor int, name string) []byte {
+	dst = append(dst, "Via: "...)
+	if major >= 2 {
+		dst = append(dst, '2')
+	} else {
+		dst = append(dst, '1', '.', byte('0'+min(max(minor, 0), 1)))
+	}
+	dst = append(dst, ' ')
+	dst = append(dst, name...)
+	return append(dst, '\r', '\n')
 }
