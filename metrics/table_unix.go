@@ -40,6 +40,9 @@ type Table struct {
 	idx  map[string]int    // key -> index in keys
 	mem  []byte            // current mapping; nil before the first Publish
 	voff int               // offset of the values in mem (after the key blob)
+
+	scratch []uint64 // values by layout index, reused by publishSameLayout
+	seen    []bool   // which layout keys this publish has
 }
 
 // TablePath returns the table path of stats slot slot of the segment at
@@ -75,6 +78,9 @@ func OpenTable(path string, pid int) *Table {
 // Publish stores base+samples in the file, writing a new layout first when
 // the keys differ from the current one.
 func (t *Table) Publish(samples []Sample) error {
+	if t.publishSameLayout(samples) {
+		return nil
+	}
 	vals := make(map[string]uint64, len(samples)+len(t.base))
 	for k, v := range t.base {
 		vals[k] = v
@@ -91,6 +97,46 @@ func (t *Table) Publish(samples []Sample) error {
 		t.slot(t.idx[k]).Store(v)
 	}
 	return nil
+}
+
+// publishSameLayout stores base+samples without building a map when the
+// mapping already has exactly their keys (every publish between reloads),
+// and reports whether it did; otherwise nothing is stored.
+func (t *Table) publishSameLayout(samples []Sample) bool {
+	if t.mem == nil {
+		return false
+	}
+	n := len(t.keys)
+	if cap(t.scratch) < n {
+		t.scratch, t.seen = make([]uint64, n), make([]bool, n)
+	}
+	vals, seen := t.scratch[:n], t.seen[:n]
+	clear(vals)
+	clear(seen)
+	for k, v := range t.base {
+		i, ok := t.idx[k]
+		if !ok {
+			return false
+		}
+		vals[i], seen[i] = v, true
+	}
+	for _, s := range samples {
+		i, ok := t.idx[s.Key]
+		if !ok {
+			return false
+		}
+		vals[i] += s.Value
+		seen[i] = true
+	}
+	for _, ok := range seen {
+		if !ok {
+			return false // a key of the layout is gone: the layout shrinks
+		}
+	}
+	for i, v := range vals {
+		t.slot(i).Store(v)
+	}
+	return true
 }
 
 // sameLayout reports whether the mapping has exactly the keys of vals.
