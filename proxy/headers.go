@@ -85,7 +85,7 @@ fields:
 		}
 		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
 	}
-	dst = h.appendForwarding(dst, req, peer, trusted)
+	dst = h.appendForwarding(dst, req, peer, trusted, x.c.TLSVersion() != 0)
 	if h.r.Via != "" {
 		dst = appendVia(dst, 1, req.Minor, h.r.Via)
 	}
@@ -151,10 +151,15 @@ func (h *Handler) trusted(peer netip.Addr) bool {
 	return false
 }
 
-// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239).
+// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239);
+// the protocol is https when the client's connection is TLS (secure).
 // From a trusted peer the incoming values are kept and the peer is appended; from any
 // other peer they are replaced, so a client cannot forge its address.
-func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted bool) []byte {
+func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted, secure bool) []byte {
+	proto := "http"
+	if secure {
+		proto = "https"
+	}
 	var ip [64]byte
 	addr := peer.AppendTo(ip[:0])
 	dst = append(dst, "X-Forwarded-For: "...)
@@ -166,7 +171,9 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 	if v, ok := req.Header("X-Forwarded-Proto"); trusted && ok {
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Proto"), v)
 	} else {
-		dst = append(dst, "X-Forwarded-Proto: http\r\n"...)
+		dst = append(dst, "X-Forwarded-Proto: "...)
+		dst = append(dst, proto...)
+		dst = append(dst, "\r\n"...)
 	}
 	if v, ok := req.Header("X-Forwarded-Host"); trusted && ok {
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), v)
@@ -190,7 +197,9 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 		dst = append(dst, req.Host...)
 		dst = append(dst, '"')
 	}
-	return append(dst, ";proto=http\r\n"...)
+	dst = append(dst, ";proto="...)
+	dst = append(dst, proto...)
+	return append(dst, "\r\n"...)
 }
 
 // appendJoined appends every value of the field name, each followed by ", ".
