@@ -75,8 +75,8 @@ servers:
 	shutdownNow(t, a)
 	type entry struct {
 		Server, Route, Upstream, TLS string
-		UpstreamTime               *float64 `json:"upstream_time"`
-		Duration                   float64
+		UpstreamTime                 *float64 `json:"upstream_time"`
+		Duration                     float64
 	}
 	var got []entry
 	for _, line := range readLines(t, path) {
