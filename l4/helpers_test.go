@@ -74,12 +74,4 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 }
 
 // closedPort returns an address on which nothing listens.
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func closedPort(t *testing.T) string { return testkit.FreePort(t) }

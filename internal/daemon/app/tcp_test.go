@@ -53,12 +53,7 @@ func TestTCPNamedUpstream(t *testing.T) {
 		io.Copy(c, c)
 		c.CloseWrite()
 	})
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedAddr := refused.Addr().String()
-	refused.Close()
+	refusedAddr := testkit.FreePort(t) // nothing listens there
 	a, addr := startApp(t, fmt.Sprintf(`workers: 1
 upstreams:
   db: {servers: [%q, {address: %q, weight: 2}]}
