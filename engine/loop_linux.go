@@ -31,15 +31,6 @@ const (
 	connEvents    = poll.In | poll.Out | poll.RDHup | poll.ET
 )
 
-// yieldEvery is how often (nanoseconds of loop time) a busy loop goroutine
-// yields with runtime.Gosched. A loop never blocks in a way the scheduler counts
-// as rescheduling, so without it sysmon takes it for a goroutine running too
-// long, preempts it every 10 ms and, having had work to do, never backs off from
-// its shortest poll interval (20 µs): measured on 2 cores, sysmon then woke about
-// 1100 times a second under a relay load and used about 1.4 µs of CPU per
-// relayed request. One yield every 5 ms costs two thread hand-offs.
-const yieldEvery = 5e6
-
 // loopSys is the epoll engine's part of a Loop; owned by the loop's goroutine.
 type loopSys struct {
 	cpu      int // CPU to pin to, or -1
@@ -106,14 +97,7 @@ func (l *Loop) run() {
 	events := make([]unix.EpollEvent, 256)
 	l.tick()
 	l.wheel.init(l.nowNano)
-	lastYield := l.nowNano
 	for !l.stop {
-		if l.nowNano-lastYield >= yieldEvery {
-			// Reschedule once in a while so that sysmon sees this goroutine make
-			// progress (see yieldEvery).
-			lastYield = l.nowNano
-			runtime.Gosched()
-		}
 		wait := l.wheel.nextWaitMillis(l.nowNano)
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
 			wait = 0
