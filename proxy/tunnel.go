@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
-	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/server"
 )
 
