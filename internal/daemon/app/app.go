@@ -79,7 +79,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	a.logs, a.allLogs = logs, fresh
-	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
 	routers, err := buildRouters(cfg, a.obs, logs)
 	if err != nil {
 		return fail(err)
@@ -255,7 +255,7 @@ func (a *App) reload(cfg *config.Config) error {
 	// in flight: they are closed at shutdown, not now.
 	a.logs = logs
 	a.allLogs = append(a.allLogs, fresh...)
-	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
 	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue
