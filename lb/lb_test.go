@@ -258,7 +258,7 @@ func TestSlowServerAvoided(t *testing.T) {
 // trackedRR gives round robin a no-op Tracker for the simulation's control.
 type trackedRR struct{ Balancer }
 
-func (trackedRR) Start(int)                      {}
+func (trackedRR) Start(int)                     {}
 func (trackedRR) Done(int, time.Duration, bool) {}
 
 // TestBoundedLoadCap: with ε = 0.25, hash and maglev never give a server a

@@ -17,7 +17,7 @@ import (
 // n 8-byte cells per process. Each cell is an atomic int64. Only the process
 // that attached to row w writes row w; every process writes the totals.
 type Loads struct {
-	total []loadCell   // per server, shared by every loop and process
+	total []loadCell     // per server, shared by every loop and process
 	row   []atomic.Int64 // this process's share, per server
 	n     int
 }
