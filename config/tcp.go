@@ -20,6 +20,10 @@ type TCP struct {
 	// Upstreams are the servers (IP:port or localhost:port) connections are relayed
 	// to, in round-robin order; a server that refuses is skipped for the next one.
 	Upstreams []string `yaml:"upstreams"`
+	// Balance is how the server of each connection is chosen: an upstream
+	// balance method (weights do not apply; keyed methods hash the client's
+	// address).
+	Balance string `yaml:"balance" conf:"enum=round_robin|weighted_round_robin|least_conn|ip_hash|hash|maglev|p2c_ewma|random|first"`
 	// Timeouts bounds connecting, the preamble and idle relays.
 	Timeouts TCPTimeouts `yaml:"timeouts"`
 	// MaxConns bounds the client connections relayed at once; 0 means no limit.
@@ -62,6 +66,7 @@ const (
 // SetDefaults sets every field of t to its default; Listen and Upstreams stay empty.
 func (t *TCP) SetDefaults() {
 	*t = TCP{
+		Balance:     "round_robin",
 		SendProxy:   SendProxyOff,
 		SNI:         map[string][]string{},
 		SpliceAfter: 0, // splice is opt-in: see docs/l4.md "Known issue"

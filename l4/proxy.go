@@ -10,6 +10,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/lb"
 )
 
 // Options configure a Proxy. New fills the zero values as noted.
@@ -100,9 +101,9 @@ func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 	return p, nil
 }
 
-// FromConfig turns a validated config.TCP entry into Options, with round-robin
-// groups.
-func FromConfig(t *config.TCP, log *slog.Logger) (Options, error) {
+// FromConfig turns a validated config.TCP entry into Options, with groups
+// balanced by t.Balance for an engine of loops event loops.
+func FromConfig(t *config.TCP, loops int, log *slog.Logger) (Options, error) {
 	group := func(list []string) (Balancer, error) {
 		if len(list) == 0 {
 			return nil, nil
@@ -115,7 +116,7 @@ func FromConfig(t *config.TCP, log *slog.Logger) (Options, error) {
 			}
 			servers[i] = ap
 		}
-		return NewRoundRobin(servers), nil
+		return NewGroup(servers, t.Balance, lb.Options{Loops: loops})
 	}
 	o := Options{
 		ConnectTimeout: t.Timeouts.Connect, PreambleTimeout: t.Timeouts.Preamble, IdleTimeout: t.Timeouts.Idle,

@@ -145,7 +145,7 @@ func New(method string, servers []Server, o Options) (Balancer, error) {
 	if o.TableSize == 0 {
 		o.TableSize = DefaultTableSize
 	}
-	if o.TableSize < 2 || o.TableSize > MaxTableSize || !isPrime(o.TableSize) {
+	if o.TableSize < 2 || o.TableSize > MaxTableSize || !IsPrime(o.TableSize) {
 		return nil, fmt.Errorf("lb: maglev table size %d must be a prime from 2 to %d", o.TableSize, MaxTableSize)
 	}
 	if o.TableSize < len(servers) {
@@ -210,8 +210,8 @@ func build(method string, s set, o *Options) (Balancer, error) {
 	return nil, fmt.Errorf("%w %q", ErrMethod, method)
 }
 
-// isPrime reports whether n is prime (trial division; n is at most MaxTableSize).
-func isPrime(n int) bool {
+// IsPrime reports whether n is prime (trial division; meant for n up to MaxTableSize).
+func IsPrime(n int) bool {
 	if n < 2 {
 		return false
 	}

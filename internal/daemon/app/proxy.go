@@ -88,7 +88,10 @@ func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, 
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
-		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight})
+		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight, Backup: s.Backup})
+	}
+	if err := balanceOptions(&o, cu); err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
 	return proxy.NewUpstream(o, loops)
 }
