@@ -12,27 +12,24 @@ import (
 // that replaces one that died can take the dead one's share back out of the
 // totals (its requests died with it).
 //
-// Layout (LoadsSize): n total cells of 64 bytes (one cache line each, so that
-// loops incrementing different servers do not share a line), then one row of
-// n 8-byte cells per process. Each cell is an atomic int64. Only the process
-// that attached to row w writes row w; every process writes the totals.
+// Layout (LoadsSize): n total cells, then one row of n cells per process;
+// each cell is an 8-byte atomic int64. The totals are packed rather than one
+// per cache line: least_conn reads every one on each pick, and 1,000 servers
+// then span 125 lines instead of 1,000 (the price is that loops counting
+// neighbouring servers share lines). Only the process that attached to row w
+// writes row w; every process writes the totals.
 type Loads struct {
-	total []loadCell     // per server, shared by every loop and process
+	total []atomic.Int64 // per server, shared by every loop and process
 	row   []atomic.Int64 // this process's share, per server
 	n     int
 }
 
-type loadCell struct {
-	v atomic.Int64
-	_ [56]byte
-}
-
 // LoadsSize returns the bytes of a load table for n servers and rows processes.
-func LoadsSize(n, rows int) int { return n*64 + rows*n*8 }
+func LoadsSize(n, rows int) int { return (rows + 1) * n * 8 }
 
 // NewLoads returns a private table for n servers (one process).
 func NewLoads(n int) *Loads {
-	return &Loads{total: make([]loadCell, n), row: make([]atomic.Int64, n), n: n}
+	return &Loads{total: make([]atomic.Int64, n), row: make([]atomic.Int64, n), n: n}
 }
 
 // LoadsOn attaches to a table for n servers laid out in mem (at least
@@ -48,11 +45,11 @@ func LoadsOn(mem []byte, n, rows, row int) (*Loads, error) {
 		return nil, fmt.Errorf("lb: load table memory is not 8-byte aligned")
 	}
 	l := &Loads{n: n}
-	l.total = unsafe.Slice((*loadCell)(unsafe.Pointer(&mem[0])), n)
-	l.row = unsafe.Slice((*atomic.Int64)(unsafe.Pointer(&mem[n*64+row*n*8])), n)
+	l.total = unsafe.Slice((*atomic.Int64)(unsafe.Pointer(&mem[0])), n)
+	l.row = unsafe.Slice((*atomic.Int64)(unsafe.Pointer(&mem[(row+1)*n*8])), n)
 	for i := range n {
 		if v := l.row[i].Swap(0); v != 0 {
-			l.total[i].v.Add(-v)
+			l.total[i].Add(-v)
 		}
 	}
 	return l, nil
@@ -62,17 +59,17 @@ func LoadsOn(mem []byte, n, rows, row int) (*Loads, error) {
 func (l *Loads) Len() int { return l.n }
 
 // Get returns the requests in flight to server i, from every process.
-func (l *Loads) Get(i int) int64 { return max(l.total[i].v.Load(), 0) }
+func (l *Loads) Get(i int) int64 { return max(l.total[i].Load(), 0) }
 
 // Inc counts a request started on server i.
 func (l *Loads) Inc(i int) {
-	l.total[i].v.Add(1)
+	l.total[i].Add(1)
 	l.row[i].Add(1)
 }
 
 // Dec counts a request to server i ended.
 func (l *Loads) Dec(i int) {
-	l.total[i].v.Add(-1)
+	l.total[i].Add(-1)
 	l.row[i].Add(-1)
 }
 
@@ -81,7 +78,7 @@ func (l *Loads) Dec(i int) {
 func (l *Loads) Release() {
 	for i := range l.n {
 		if v := l.row[i].Swap(0); v != 0 {
-			l.total[i].v.Add(-v)
+			l.total[i].Add(-v)
 		}
 	}
 }

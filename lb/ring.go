@@ -15,6 +15,9 @@ import (
 type ringLB struct {
 	s      set
 	points []ringPoint // sorted by hash
+	hashes []uint64    // points[j].hash, packed for the searches
+	lut    []uint32    // lut[b]: first point whose hash's top bits are >= b; len 2^bits + 1
+	shift  uint        // 64 - bits
 	bound  bound
 }
 
@@ -58,6 +61,25 @@ func newRing(s set, o *Options) *ringLB {
 		}
 		return int(x.member) - int(y.member)
 	})
+	b.hashes = make([]uint64, len(b.points))
+	for j, pt := range b.points {
+		b.hashes[j] = pt.hash
+	}
+	// A bucket index over the top bits of the hash (about one point per
+	// bucket) narrows each search to a bucket's few points.
+	bits := uint(1)
+	for 1<<bits < len(b.points) {
+		bits++
+	}
+	b.shift = 64 - bits
+	b.lut = make([]uint32, 1<<bits+1)
+	j := 0
+	for bk := range b.lut {
+		for j < len(b.hashes) && b.hashes[j]>>b.shift < uint64(bk) {
+			j++
+		}
+		b.lut[bk] = uint32(j)
+	}
 	return b
 }
 
@@ -96,14 +118,16 @@ func (b *ringLB) Pick(r *Request) int {
 // probe returns the index of the point the key starts its walk at: of ringProbes
 // hashes of the key, the one closest to the point after it, and that point.
 func (b *ringLB) probe(key uint64) int {
-	p := b.points
+	p := b.hashes
 	best, bestDist := 0, uint64(0)
 	for q := range ringProbes {
 		h := Mix(key + uint64(q)*golden)
-		j := searchRing(p, h)
-		pt := p[0].hash
+		bk := h >> b.shift
+		lo, hi := int(b.lut[bk]), int(b.lut[bk+1])
+		j := lo + searchRing(p[lo:hi], h)
+		pt := p[0]
 		if j < len(p) {
-			pt = p[j].hash
+			pt = p[j]
 		} else {
 			j = 0
 		}
@@ -114,19 +138,26 @@ func (b *ringLB) probe(key uint64) int {
 	return best
 }
 
-// searchRing returns the index of the first point at or after h (len(p) when
-// there is none).
-func searchRing(p []ringPoint, h uint64) int {
-	lo, hi := 0, len(p)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if p[m].hash < h {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// searchRing returns the index of the first hash in p at or after h (len(p)
+// when there is none).
+func searchRing(p []uint64, h uint64) int {
+	// Branch-free lower bound: the halving step compiles to a conditional
+	// move, so random keys cost no mispredicted branches.
+	base, n := 0, len(p)
+	if n == 0 {
+		return 0
 	}
-	return lo
+	for n > 1 {
+		half := n >> 1
+		if p[base+half] < h {
+			base += half
+		}
+		n -= half
+	}
+	if p[base] < h {
+		base++
+	}
+	return base
 }
 
 // Start counts a request in flight (read by the bounded-load rule).
