@@ -32,13 +32,19 @@ var (
 	_ lb.Keyed   = (*Group)(nil)
 )
 
-// NewGroup returns a group over servers (at least one) balanced by method
-// (an lb method name) with o.
+// NewGroup returns a group over servers (at least one), all of weight 1,
+// balanced by method (an lb method name) with o.
 func NewGroup(servers []netip.AddrPort, method string, o lb.Options) (*Group, error) {
 	ls := make([]lb.Server, len(servers))
 	for i, s := range servers {
 		ls[i] = lb.Server{ID: s.String(), Weight: 1}
 	}
+	return NewGroupOf(servers, ls, method, o)
+}
+
+// NewGroupOf returns a group over servers whose weights and backup flags are
+// in ls (same order and length).
+func NewGroupOf(servers []netip.AddrPort, ls []lb.Server, method string, o lb.Options) (*Group, error) {
 	b, err := lb.New(method, ls, o)
 	if err != nil {
 		return nil, err

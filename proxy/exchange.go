@@ -76,6 +76,7 @@ type exchange struct {
 	respStarted bool // the response head went to the client
 	staleRetry  bool // the one free retry of a pooled connection that failed was used
 	done        bool
+	upStart     time.Time // when the current attempt began, for the upstream time in logs
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -143,6 +144,7 @@ func (x *exchange) attempt(fresh bool) {
 		}
 	}
 	ls.requests.Add(1)
+	x.upStart = time.Now()
 	uc.x = x
 	uc.requests++
 	uc.parser.Reset()
@@ -337,6 +339,7 @@ func (x *exchange) startResponse(uc *upConn) {
 		c.SetContentLength(r.ContentLength)
 	}
 	x.respStarted = true
+	c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	c.WriteHeader(r.Status)
 	uc.ec.SetTimeout(x.ls.u.opts.Timeouts.Read)
 }
@@ -351,6 +354,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 	}
 	x.finish()
 	uc.release(keep)
+	x.c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	x.c.End()
 }
 
