@@ -122,7 +122,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	a.tcpAddrs = map[string]string{}
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, a.log)
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log)
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}
@@ -384,6 +384,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	}
 	var uses []use
 	env := newActionEnv(cfg)
+	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2),
