@@ -38,6 +38,7 @@ type options struct {
 	n           int
 	procs       int
 	ws          bool
+	deflate     bool
 	path        string
 	pid         int
 	port        int
@@ -67,6 +68,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 1000, "connections to open")
 	flag.IntVar(&o.procs, "procs", 0, "client processes (default: one per 10,000 connections)")
 	flag.BoolVar(&o.ws, "ws", false, "perform a WebSocket upgrade instead of a GET")
+	flag.BoolVar(&o.deflate, "deflate", false, "with -ws: offer permessage-deflate and require the server to accept it")
 	flag.StringVar(&o.path, "path", "/", "request path")
 	flag.IntVar(&o.pid, "pid", 0, "server PID (its descendants are included)")
 	flag.IntVar(&o.port, "port", 0, "find the server by this listening port (default: the port of -addr)")
@@ -155,6 +157,9 @@ func runParent(o options) error {
 			"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
 		if o.ws {
 			args = append(args, "-ws")
+		}
+		if o.deflate {
+			args = append(args, "-deflate")
 		}
 		cmd := exec.Command(exe, args...)
 		cmd.Env = append(os.Environ(), childEnv+"=1")
