@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/os/pool"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/websocket"
 )
@@ -220,6 +221,11 @@ type loopState struct {
 	scratch []byte // frames of small messages are built here before Write copies them
 	cbuf    []byte // compressed output of one message
 	pending *Conn  // the connection being upgraded, picked up by OnOpen
+	// bufs holds the buffers of messages collected from parts or inflated, and hdrs
+	// free Conn.msg headers: taken and given back without synchronisation or
+	// allocation.
+	bufs pool.Cache
+	hdrs []*[]byte
 	// stateless holds one deflater per set of parameters that keep no context either
 	// way: such a deflater never holds a Compressor or Window, so connections share it.
 	stateless map[websocket.DeflateParams]*deflater
