@@ -225,6 +225,11 @@ func runParent(o options) error {
 	case s := <-sig:
 		fmt.Printf("hold cut short by %v\n", s)
 	}
+	// The connections have now been idle for the whole hold: what the server still holds
+	// for them once it has had time to settle (a runtime giving free memory back, say).
+	rssHeld, _, _ := treeRSS(roots)
+	fmt.Printf("server RSS at the end of the hold: %s, delta %s = %.0f B/conn\n",
+		mib(rssHeld), mib(rssHeld-rssBefore), perConn(rssHeld-rssBefore))
 	closed := 0
 	for _, c := range children {
 		c.stdin.Close()
@@ -238,9 +243,9 @@ func runParent(o options) error {
 	for _, v := range errs {
 		nerr += v
 	}
-	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d\n",
+	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f\n",
 		o.n, ok, nerr, ramp.Seconds(), rate, rssBefore, rssAfter, perConn(rssAfter-rssBefore),
-		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed)
+		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed, rssHeld, perConn(rssHeld-rssBefore))
 	if ok < o.n {
 		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
 	}
