@@ -46,6 +46,7 @@ type options struct {
 	perIP       int
 	concurrency int
 	timeout     time.Duration
+	warm        int
 	first       int // child only: global index of the child's first connection
 }
 
@@ -76,6 +77,7 @@ func main() {
 	flag.IntVar(&o.perIP, "per-ip", 1000, "connections per source address")
 	flag.IntVar(&o.concurrency, "c", 128, "connection attempts in flight per client process")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of connect and of the response")
+	flag.IntVar(&o.warm, "warm", 0, "connections opened and closed before the first memory reading")
 	flag.IntVar(&o.first, "child-first", 0, "internal: first connection index of a child")
 	flag.Parse()
 
@@ -97,6 +99,59 @@ type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   *bufio.Scanner
+}
+
+// spawn starts a child process holding count connections from global index first.
+func spawn(o options, exe string, first, count int) (*child, error) {
+	args := []string{"-addr", o.addr, "-n", strconv.Itoa(count), "-path", o.path,
+		"-per-ip", strconv.Itoa(o.perIP), "-c", strconv.Itoa(o.concurrency),
+		"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
+	if o.ws {
+		args = append(args, "-ws")
+	}
+	if o.deflate {
+		args = append(args, "-deflate")
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}, nil
+}
+
+// warmUp opens o.warm connections the same way, closes them and waits 3 s, so that
+// the "before" reading already includes what a server sets up once (code paged in, tables,
+// buffer pools) rather than charging it to the measured connections.
+func warmUp(o options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// Source addresses after the measured connections', so no port is reused in TIME_WAIT.
+	c, err := spawn(o, exe, (o.n/o.perIP+1)*o.perIP, o.warm)
+	if err != nil {
+		return err
+	}
+	var r readyReport
+	err = readJSON(c.out, &r)
+	c.stdin.Close()
+	c.cmd.Wait()
+	if err != nil {
+		return fmt.Errorf("warm-up child: %w", err)
+	}
+	fmt.Printf("warm-up: %d connections opened and closed\n", r.OK)
+	time.Sleep(3 * time.Second) // the closes reach the server, which may settle its memory
+	return nil
 }
 
 func runParent(o options) error {
@@ -127,6 +182,11 @@ func runParent(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.warm > 0 {
+		if err := warmUp(o); err != nil {
+			return err
+		}
+	}
 	quietSockets()
 	rssBefore, npids, err := treeRSS(roots)
 	if err != nil {
@@ -152,30 +212,11 @@ func runParent(o options) error {
 	}()
 	for i, first := 0, 0; first < o.n; i++ {
 		count := min(perChild, o.n-first)
-		args := []string{"-addr", o.addr, "-n", strconv.Itoa(count), "-path", o.path,
-			"-per-ip", strconv.Itoa(o.perIP), "-c", strconv.Itoa(o.concurrency),
-			"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
-		if o.ws {
-			args = append(args, "-ws")
-		}
-		if o.deflate {
-			args = append(args, "-deflate")
-		}
-		cmd := exec.Command(exe, args...)
-		cmd.Env = append(os.Environ(), childEnv+"=1")
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
+		c, err := spawn(o, exe, first, count)
 		if err != nil {
 			return err
 		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		children = append(children, &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)})
+		children = append(children, c)
 		first += count
 	}
 
