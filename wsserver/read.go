@@ -65,7 +65,7 @@ func (c *Conn) control(f *websocket.Frame) {
 				code = 0
 			}
 			c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], code, "", nil)
-			_ = c.ec.Write(c.lp.scratch)
+			_ = c.write(c.lp.scratch)
 		}
 		c.dropMessage()
 		c.finish()

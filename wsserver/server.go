@@ -226,6 +226,8 @@ type loopState struct {
 	// allocation.
 	bufs pool.Cache
 	hdrs []*[]byte
+	// layers holds the Layer of each open connection under TLS (Conn.layered).
+	layers map[*engine.Conn]server.Layer
 	// stateless holds one deflater per set of parameters that keep no context either
 	// way: such a deflater never holds a Compressor or Window, so connections share it.
 	stateless map[websocket.DeflateParams]*deflater
@@ -264,7 +266,14 @@ func (s *Server) loop(l *engine.Loop) *loopState {
 }
 
 // ServeGale answers a request with Upgrade, so that a Server can be a route's handler.
-func (s *Server) ServeGale(c *server.Ctx) { _ = s.Upgrade(c) }
+// A handshake that is accepted but cannot be handed over (server.Ctx.Upgrade's
+// request-level errors: ErrLayered, ErrUpgradeBody, ErrUpgradeBusy) is answered with 500.
+func (s *Server) ServeGale(c *server.Ctx) {
+	err := s.Upgrade(c)
+	if errors.Is(err, server.ErrLayered) || errors.Is(err, server.ErrUpgradeBody) || errors.Is(err, server.ErrUpgradeBusy) {
+		c.Error(500, "cannot upgrade to WebSocket: "+err.Error())
+	}
+}
 
 // Upgrade answers the opening handshake of the request on c. When the handshake is
 // refused it answers with the refusal's status (400, 403, 405 or 426, see
@@ -383,6 +392,7 @@ func (s *Server) OnClose(ec *engine.Conn, err error) {
 		return
 	}
 	ec.SetContext(nil)
+	c.dropLayer()
 	c.released()
 	code := c.got
 	if code == 0 {
