@@ -188,10 +188,10 @@ func runParent(o options) error {
 		}
 	}
 	quietSockets()
-	rssBefore, npids, err := treeRSS(roots)
-	if err != nil {
+	if _, _, err := treeRSS(roots); err != nil {
 		return err
 	}
+	rssBefore, npids := lowRSS(roots)
 	tcpBefore, err := tcpMemPages()
 	if err != nil {
 		return err
@@ -268,7 +268,7 @@ func runParent(o options) error {
 	}
 	// The connections have now been idle for the whole hold: what the server still holds
 	// for them once it has had time to settle (a runtime giving free memory back, say).
-	rssHeld, _, _ := treeRSS(roots)
+	rssHeld, _ := lowRSS(roots)
 	fmt.Printf("server RSS at the end of the hold: %s, delta %s = %.0f B/conn\n",
 		mib(rssHeld), mib(rssHeld-rssBefore), perConn(rssHeld-rssBefore))
 	closed := 0
@@ -291,6 +291,21 @@ func runParent(o options) error {
 		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
 	}
 	return nil
+}
+
+// lowRSS returns the lowest memory reading of the server in 2 s (11 readings 200 ms apart)
+// and its process count. A garbage-collected server's resident memory saws up and down
+// while idle (periodic work allocates, a collection or trim gives it back); the low point
+// is what its connections hold.
+func lowRSS(roots []int) (int64, int) {
+	low, n, _ := treeRSS(roots)
+	for range 10 {
+		time.Sleep(200 * time.Millisecond)
+		if cur, m, err := treeRSS(roots); err == nil && cur < low {
+			low, n = cur, m
+		}
+	}
+	return low, n
 }
 
 // settledRSS polls the server's memory until two readings 200 ms apart agree within 0.5% or

@@ -7,10 +7,12 @@
 // space as resident memory for as long as it stays idle: with 100,000 idle WebSockets of
 // about 220 bytes of live state each, that is another 200 bytes per connection of RSS.
 // A Trimmer watches the allocation rate and, when a whole period has allocated less than
-// Quiet bytes while more than MinFree bytes of free heap are still resident, runs
-// debug.FreeOSMemory once: a collection plus the return of every free page. It trims
-// again only after the process has allocated more than Quiet bytes since, so a busy
-// process is never trimmed and an idle one once per quiet spell.
+// Quiet bytes while the resident heap beyond the live heap (garbage not yet collected
+// plus free pages not yet returned) exceeds both MinFree and a quarter of the live heap,
+// runs debug.FreeOSMemory: a collection plus the return of every free page. A busy process is never trimmed; a quiet one keeps at most about 1.25 times its
+// live heap resident, at the cost of one collection each time a quarter of the live heap
+// has been allocated and dropped (a periodic metrics snapshot, say), like GOGC=25 would
+// cost but only while quiet.
 package memtrim
 
 import (
@@ -24,13 +26,15 @@ import (
 const (
 	DefaultPeriod  = time.Second
 	DefaultQuiet   = 1 << 20 // 1 MiB allocated in a period still counts as quiet
-	DefaultMinFree = 4 << 20 // not worth a collection below 4 MiB of resident free heap
+	DefaultMinFree = 1 << 20 // not worth a collection below 1 MiB of resident free heap
 )
 
 // The runtime/metrics names a Trimmer reads.
 const (
-	allocsMetric = "/gc/heap/allocs:bytes"
-	freeMetric   = "/memory/classes/heap/free:bytes" // free, not yet returned to the kernel
+	allocsMetric  = "/gc/heap/allocs:bytes"
+	freeMetric    = "/memory/classes/heap/free:bytes"    // free, not yet returned to the kernel
+	objectsMetric = "/memory/classes/heap/objects:bytes" // live objects and uncollected garbage
+	liveMetric    = "/gc/heap/live:bytes"                // marked live by the last collection
 )
 
 // Trimmer is the policy; the zero value uses the defaults. Its fields are read by Run's
@@ -38,8 +42,8 @@ const (
 type Trimmer struct {
 	Period  time.Duration // how often the allocation counter is read
 	Quiet   uint64        // most bytes allocated in a period for it to count as quiet
-	MinFree uint64        // least resident free heap worth a trim
-	// OnTrim, if not nil, is called after each trim with the free bytes there were.
+	MinFree uint64        // least excess resident heap worth a trim (and a quarter of the live heap)
+	// OnTrim, if not nil, is called after each trim with the excess bytes there were.
 	OnTrim func(freed uint64)
 }
 
@@ -56,10 +60,9 @@ func (t Trimmer) Run(ctx context.Context) {
 	if minFree == 0 {
 		minFree = DefaultMinFree
 	}
-	samples := []metrics.Sample{{Name: allocsMetric}, {Name: freeMetric}}
+	samples := []metrics.Sample{{Name: allocsMetric}, {Name: freeMetric}, {Name: objectsMetric}, {Name: liveMetric}}
 	metrics.Read(samples)
 	last := samples[0].Value.Uint64()
-	armed := true // cleared by a trim, set again by an allocation burst
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
@@ -69,20 +72,16 @@ func (t Trimmer) Run(ctx context.Context) {
 		case <-tick.C:
 		}
 		metrics.Read(samples)
-		allocs, free := samples[0].Value.Uint64(), samples[1].Value.Uint64()
-		delta := allocs - last
+		allocs, live := samples[0].Value.Uint64(), samples[3].Value.Uint64()
+		resident := samples[1].Value.Uint64() + samples[2].Value.Uint64()
+		busy := allocs-last > quiet
 		last = allocs
-		if delta > quiet {
-			armed = true
-			continue
-		}
-		if !armed || free < minFree {
+		if busy || resident < live || resident-live < max(minFree, live/4) {
 			continue
 		}
 		debug.FreeOSMemory()
-		armed = false
 		if t.OnTrim != nil {
-			t.OnTrim(free)
+			t.OnTrim(resident - live)
 		}
 	}
 }

@@ -12,7 +12,7 @@ var sink [][]byte
 
 // TestTrimsOnceWhenQuiet allocates and drops a burst of garbage, then stays quiet: the
 // Trimmer must give the free heap back (resident free heap below MinFree afterwards)
-// once, and not again while nothing is allocated.
+// once, and not again while nothing more is dropped.
 func TestTrimsOnceWhenQuiet(t *testing.T) {
 	for range 64 << 10 {
 		sink = append(sink, make([]byte, 1024))
@@ -39,7 +39,7 @@ func TestTrimsOnceWhenQuiet(t *testing.T) {
 	}
 	select {
 	case f := <-trims:
-		t.Fatalf("trimmed again (%d free bytes) without any allocation burst", f)
+		t.Fatalf("trimmed again (%d free bytes) with nothing dropped since", f)
 	case <-time.After(200 * time.Millisecond):
 	}
 }
@@ -48,4 +48,26 @@ func residentFree() uint64 {
 	s := []metrics.Sample{{Name: freeMetric}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// TestBusyIsNotTrimmed: while more than Quiet bytes are allocated per period, nothing
+// is trimmed however much free heap is resident.
+func TestBusyIsNotTrimmed(t *testing.T) {
+	trims := make(chan uint64, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Trimmer{Period: 20 * time.Millisecond, Quiet: 64 << 10, MinFree: 1, OnTrim: func(f uint64) { trims <- f }}.Run(ctx)
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		for range 256 { // 256 KiB per millisecond or so: far above Quiet per period
+			sink = append(sink, make([]byte, 1024))
+		}
+		sink = sink[:0]
+		select {
+		case f := <-trims:
+			t.Fatalf("trimmed (%d free bytes) while allocating", f)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
