@@ -114,6 +114,12 @@ type Config struct {
 	LowWater int
 	// Logger receives engine-level events (accept errors, pinning); default slog.Default().
 	Logger *slog.Logger
+	// Backend chooses the Linux engine's kernel interface: BackendEpoll,
+	// BackendIOURing (New fails with a *BackendError where the kernel refuses it) or
+	// BackendAuto (io_uring where the kernel allows it, else epoll). Empty means the
+	// GALE_ENGINE environment variable's value, else epoll; the portable engine
+	// accepts every value but an explicit io_uring.
+	Backend string
 }
 
 func (c *Config) fill() {

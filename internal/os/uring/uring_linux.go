@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -339,6 +340,8 @@ var needOps = []uint8{OpPollAdd, OpSendmsg, OpAccept, OpAsyncCancel, OpRead, OpR
 // It returns why not (io_uring disabled by sysctl or seccomp shows as EPERM or
 // ENOSYS from io_uring_setup).
 func Probe() error {
+	runtime.LockOSThread() // a single-issuer ring is registered from its creating thread
+	defer runtime.UnlockOSThread()
 	r, err := New(8, 16)
 	if err != nil {
 		return err
