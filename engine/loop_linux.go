@@ -307,6 +307,7 @@ func (l *Loop) runPending() {
 			continue
 		}
 		if in := c.input(); len(in) > 0 {
+			c.flags &^= fUnseen
 			l.dispatch(c, l.joined(in, nil)) // (io_uring may retain more than buf holds)
 		}
 		// fReadPending with fEOF: the peer's FIN came while reading was paused, and the

@@ -58,6 +58,8 @@ const (
 	fRecvCancel                             // the receive's cancellation was asked for
 	fCloseWait                              // closed; the socket closes when its requests have ended
 	fRecvEnd                                // the receive returned end of stream: nothing more to read
+	fUnseen                                 // the kept input holds bytes received while paused, not yet passed to OnData
+	fEOFLater                               // the end of stream came behind unseen input: OnEOF once it has been passed on
 	fUring      = fRecv | fSend | fPollOut | fPollHup
 )
 
@@ -325,11 +327,13 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 			// enough has piled up.
 			in := c.input()
 			l.retainJoin(c, in, data)
+			c.flags |= fUnseen
 			if len(c.input()) > uringPausedMax {
 				l.uStopRecv(c)
 			}
 		default:
 			if in := c.input(); len(in) > 0 {
+				c.flags &^= fUnseen
 				l.dispatch(c, l.joined(in, data))
 			} else {
 				l.dispatch(c, data)
@@ -341,6 +345,13 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 			return
 		}
 		c.flags |= fRecvEnd
+		if c.flags&fUnseen != 0 {
+			// Bytes before the end of stream wait for the resume: as in the portable
+			// engine, the end of stream is reported after them, so a handler never
+			// learns of it before bytes the peer sent earlier.
+			c.flags |= fEOFLater | fReadPending
+			return
+		}
 		if c.flags&fEOF == 0 {
 			c.flags |= fEOF
 			c.handler().OnEOF(c)
@@ -401,8 +412,9 @@ func (l *Loop) uHup(c *Conn, res int32) {
 		return
 	}
 	// As with epoll the handler learns of the half-close now; bytes sent before it
-	// are still in the socket, received once reading resumes.
-	if res&unix.POLLRDHUP != 0 && c.flags&fEOF == 0 {
+	// are still in the socket, received once reading resumes. Unless some of them
+	// were received already: then the receive reports the end after them.
+	if res&unix.POLLRDHUP != 0 && c.flags&(fEOF|fUnseen) == 0 {
 		c.flags |= fEOF
 		c.handler().OnEOF(c)
 	}
@@ -412,6 +424,17 @@ func (l *Loop) uHup(c *Conn, res int32) {
 // (or that lingers): the receive is armed again if it is not.
 func (l *Loop) uRead(c *Conn) {
 	c.flags &^= fReadPending
+	if c.flags&fEOFLater != 0 && c.flags&fUnseen == 0 {
+		c.flags &^= fEOFLater
+		switch {
+		case c.flags&fLinger != 0:
+			l.closeConn(c, nil)
+		case c.flags&fEOF == 0:
+			c.flags |= fEOF
+			c.handler().OnEOF(c)
+		}
+		return
+	}
 	if c.flags&fRecv != 0 {
 		if c.flags&fRecvCancel != 0 {
 			c.flags |= fReadPending // re-armed when the cancellation completes
