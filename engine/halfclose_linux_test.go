@@ -80,10 +80,15 @@ func TestEOFAfterUnseenInput(t *testing.T) {
 	h.mu.Lock()
 	ec := h.conn
 	h.mu.Unlock()
-	// Wait until the loop has received the FIN (the kept input and the end flag).
-	testkit.WaitFor(t, "the FIN received behind the kept bytes", func() bool {
+	// Wait until the loop has seen the FIN behind the kept bytes: the receive
+	// returned it (fEOFLater), or the receive was cancelled for the pause and the
+	// half-close poll armed after that has fired.
+	testkit.WaitFor(t, "the FIN seen behind the kept bytes", func() bool {
 		done := make(chan bool, 1)
-		ec.Loop().Post(func() { done <- ec.flags&fEOFLater != 0 })
+		ec.Loop().Post(func() {
+			f := ec.flags
+			done <- ec.Unread() == len("-second") && f&fRecv == 0 && (f&fEOFLater != 0 || f&fPollHup == 0)
+		})
 		return <-done
 	})
 	if h.eof.Load() {
