@@ -408,13 +408,18 @@ func (l *Loop) uHup(c *Conn, res int32) {
 		return // reading has resumed: the receive reports the same
 	}
 	if res&(unix.POLLHUP|unix.POLLERR) != 0 {
-		l.closeConn(c, l.sockErr(c))
-		return
+		// A reset or a socket error ends the connection. POLLHUP alone is also an
+		// orderly end of both directions (this side's CloseWrite, then the peer's
+		// FIN), with bytes sent before the FIN still readable: treated as a FIN.
+		if err := l.sockErr(c); err != nil || res&unix.POLLERR != 0 {
+			l.closeConn(c, err)
+			return
+		}
 	}
 	// As with epoll the handler learns of the half-close now; bytes sent before it
 	// are still in the socket, received once reading resumes. Unless some of them
 	// were received already: then the receive reports the end after them.
-	if res&unix.POLLRDHUP != 0 && c.flags&(fEOF|fUnseen) == 0 {
+	if res&(unix.POLLRDHUP|unix.POLLHUP) != 0 && c.flags&(fEOF|fUnseen) == 0 {
 		c.flags |= fEOF
 		c.handler().OnEOF(c)
 	}

@@ -3,10 +3,12 @@ package proxy
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/server"
 )
 
@@ -30,6 +32,9 @@ type Handler struct {
 	r        Route
 	hosts    []string // Host value per server: its address
 	setNames []string // lower-case names of r.SetHeaders
+
+	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
+	tun     *l4.Tunnels // relays plain tunnels (splicing bulk flows); nil before
 }
 
 var _ server.Handler = (*Handler)(nil)
@@ -72,6 +77,7 @@ type exchange struct {
 	respStarted bool // the response head went to the client
 	staleRetry  bool // the one free retry of a pooled connection that failed was used
 	done        bool
+	upStart     time.Time // when the current attempt began, for the upstream time in logs
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -134,6 +140,7 @@ func (x *exchange) attempt(fresh bool) {
 		}
 	}
 	ls.requests.Add(1)
+	x.upStart = time.Now()
 	uc.x = x
 	uc.requests++
 	uc.parser.Reset()
@@ -328,6 +335,7 @@ func (x *exchange) startResponse(uc *upConn) {
 		c.SetContentLength(r.ContentLength)
 	}
 	x.respStarted = true
+	c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	c.WriteHeader(r.Status)
 	uc.ec.SetTimeout(x.ls.u.opts.Timeouts.Read)
 }
@@ -342,6 +350,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 	}
 	x.finish()
 	uc.release(keep)
+	x.c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	x.c.End()
 }
 

@@ -79,7 +79,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	a.logs, a.allLogs = logs, fresh
-	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
 	routers, err := buildRouters(cfg, a.obs, logs)
 	if err != nil {
 		return fail(err)
@@ -122,7 +122,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	a.tcpAddrs = map[string]string{}
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], a.log)
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, a.log)
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}
@@ -256,7 +256,7 @@ func (a *App) reload(cfg *config.Config) error {
 	// in flight: they are closed at shutdown, not now.
 	a.logs = logs
 	a.allLogs = append(a.allLogs, fresh...)
-	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
 	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue
