@@ -70,6 +70,11 @@ type uloop struct {
 	reap    func(uring.CQE) // the loop's completion handler, bound once
 	wakeBuf [8]byte         // the eventfd read's destination
 	closing int             // closed connections waiting for their requests to end
+	// closeAfter are closed connections whose requests have all ended; their sockets
+	// close after the next io_uring_enter, which submits any cancellation still
+	// prepared for their descriptors (so that it cannot reach a new socket that
+	// reused the number).
+	closeAfter []*Conn
 	accepts int             // armed multishot accepts
 	// wakeArmed is true while the eventfd read is in flight; stopping once the loop
 	// has ended and requests are no longer re-armed.
@@ -120,6 +125,7 @@ func (l *Loop) uRun() {
 			l.eng.cfg.Logger.Error("io_uring_enter failed", "loop", l.id, "err", err)
 			time.Sleep(10 * time.Millisecond)
 		}
+		l.closeSockets()
 		l.tick()
 		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
@@ -146,8 +152,11 @@ func (l *Loop) uStop() {
 	}
 	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed); i++ {
 		r.Enter(10)
+		l.closeSockets()
 		r.Reap(l.ur.reap)
 	}
+	r.Submit()
+	l.closeSockets()
 	l.eachConn(func(c *Conn) {
 		if c.flags&fClosed != 0 {
 			l.eng.table.set(int(c.fd), nil)
@@ -598,13 +607,22 @@ func (l *Loop) uFinalClose(c *Conn) {
 		l.putOutq(q)
 		c.out = nil
 	}
-	fd := int(c.fd)
-	if l.eng.table.get(fd) == c {
-		l.eng.table.set(fd, nil)
-	}
-	sys.Close(fd)
 	c.flags &^= fCloseWait
 	l.ur.closing--
+	l.ur.closeAfter = append(l.ur.closeAfter, c)
+}
+
+// closeSockets closes the sockets queued by uFinalClose; called after an enter.
+func (l *Loop) closeSockets() {
+	for i, c := range l.ur.closeAfter {
+		fd := int(c.fd)
+		if l.eng.table.get(fd) == c {
+			l.eng.table.set(fd, nil)
+		}
+		sys.Close(fd)
+		l.ur.closeAfter[i] = nil
+	}
+	l.ur.closeAfter = l.ur.closeAfter[:0]
 }
 
 // backendName is how the engine's backend is named in logs and configuration.
