@@ -75,7 +75,7 @@ type uloop struct {
 	// prepared for their descriptors (so that it cannot reach a new socket that
 	// reused the number).
 	closeAfter []*Conn
-	accepts int             // armed multishot accepts
+	accepts    int // armed multishot accepts
 	// wakeArmed is true while the eventfd read is in flight; stopping once the loop
 	// has ended and requests are no longer re-armed.
 	wakeArmed, stopping bool
