@@ -336,7 +336,23 @@ func (c *Conn) onSettings(f *Frame) error {
 		return err
 	}
 	c.gotSettings = true
-	opened := false
+	opened, err := c.applyPeerSettings(f)
+	if err != nil {
+		return err
+	}
+	if err := c.control(); err != nil {
+		return err
+	}
+	c.out = AppendSettings(c.out, true)
+	if opened && c.blocked > 0 {
+		c.wakeBlocked()
+	}
+	return nil
+}
+
+// applyPeerSettings takes the client's parameters from a validated SETTINGS frame (or an
+// upgrade's HTTP2-Settings) and reports whether stream send windows grew.
+func (c *Conn) applyPeerSettings(f *Frame) (opened bool, err error) {
 	for i := range f.NumSettings() {
 		st := f.Setting(i)
 		switch st.ID {
@@ -349,21 +365,14 @@ func (c *Conn) onSettings(f *Frame) error {
 			for _, s := range c.streams {
 				s.sendWindow += delta
 				if s.sendWindow > MaxWindow {
-					return connErr(ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
+					return false, connErr(ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
 				}
 			}
 			c.peerInitialWindow = int64(st.Val)
 			opened = opened || delta > 0
 		}
 	}
-	if err := c.control(); err != nil {
-		return err
-	}
-	c.out = AppendSettings(c.out, true)
-	if opened && c.blocked > 0 {
-		c.wakeBlocked()
-	}
-	return nil
+	return opened, nil
 }
 
 // recvInitialWindow is the receive window a new stream starts with: the advertised one once

@@ -116,6 +116,9 @@ type connHandler struct {
 	// layer returns the Layer a connection's bytes pass through (HTTP1Over), nil
 	// for plain connections. Immutable.
 	layer func(ec *engine.Conn) Layer
+	// h2c, when set, takes over connections whose request asks for "Upgrade: h2c"
+	// (Dispatch.H2CUpgrade; see tryH2C). Immutable.
+	h2c *HTTP2
 }
 
 var (
@@ -276,6 +279,9 @@ func (ls *loopState) putParser(p *http1.Parser) {
 // start dispatches a parsed request head to the handler.
 func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
 	ls := cn.ls
+	if cn.ch.h2c != nil && cn.tryH2C(ec, req) {
+		return
+	}
 	c := ls.getCtx()
 	c.init(cn, ec, req)
 	cn.cur = c
