@@ -66,7 +66,7 @@ func (w hpackSink) Write(p []byte) (int, error) {
 // When the connection is idle — no streams and the output drained — it holds no buffer
 // besides the two HPACK dynamic tables.
 type Conn struct {
-	cfg        Config
+	cfg        *Config // shared, read-only
 	h          Handler
 	dec        *hpack.Decoder
 	enc        *hpack.Encoder
@@ -113,9 +113,14 @@ var shutdownPing = [8]byte{'g', 'a', 'l', 'e', 'b', 'y', 'e', '!'}
 // NewConn returns a server connection configured by cfg (zero fields take their defaults)
 // and reporting to h. Its output already holds the server preface: SETTINGS and the
 // connection WINDOW_UPDATE.
-func NewConn(cfg Config, h Handler) *Conn {
+func NewConn(cfg Config, h Handler) *Conn { return NewSharedConn(cfg.Shared(), h) }
+
+// NewSharedConn is NewConn with a configuration from Config.Shared, which the caller
+// must not change afterwards: a server makes every connection of a listener from one,
+// so that an idle connection does not carry its own copy.
+func NewSharedConn(cfg *Config, h Handler) *Conn {
 	c := &Conn{
-		cfg:               cfg.withDefaults(),
+		cfg:               cfg,
 		h:                 h,
 		peerMaxFrame:      MinMaxFrameSize,
 		peerInitialWindow: InitialWindow,
@@ -382,4 +387,4 @@ func (c *Conn) SettingsTimeout() error {
 }
 
 // Config returns the connection's configuration with the defaults filled in.
-func (c *Conn) Config() Config { return c.cfg }
+func (c *Conn) Config() Config { return *c.cfg }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/http2"
 )
 
 // Connection states.
@@ -51,6 +52,7 @@ type loopState struct {
 	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
 	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
 	scratch     []byte
+	h2fields    []http2.Field // scratch for HTTP/2 response field sections (h2x), used within one call
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
 	// done counts requests whose response ended or whose connection closed

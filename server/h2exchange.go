@@ -285,12 +285,12 @@ func (x *h2x) WriteInformational(status int, h *Header) {
 	if x.headSent || x.closed || status < 100 || status > 199 || status == 101 {
 		return
 	}
-	fields := x.hc.fields[:0]
+	fields := x.hc.ls.h2fields[:0]
 	if h != nil {
 		fields = appendFields(fields, h)
 	}
 	_ = x.hc.c.WriteHeaders(x.id, status, fields, false)
-	x.hc.fields = clearFields(fields)
+	x.hc.ls.h2fields = clearFields(fields)
 	x.hc.kick()
 }
 
@@ -314,7 +314,7 @@ func (x *h2x) WriteHeader(status int) {
 		x.clen = 0
 	}
 	srv := x.hc.h.srv
-	fields := appendFields(x.hc.fields[:0], &x.hdr)
+	fields := appendFields(x.hc.ls.h2fields[:0], &x.hdr)
 	if x.clen >= 0 && status != 204 && status != 304 {
 		fields = append(fields, http2.Field{Name: "content-length", Value: strconv.FormatInt(x.clen, 10)})
 	}
@@ -325,7 +325,7 @@ func (x *h2x) WriteHeader(status int) {
 	}
 	end := x.isHead || x.clen == 0
 	_ = x.hc.c.WriteHeaders(x.id, status, fields, end)
-	x.hc.fields = clearFields(fields)
+	x.hc.ls.h2fields = clearFields(fields)
 	if end {
 		x.ended = true
 	}
@@ -544,14 +544,14 @@ func (x *h2x) finish() {
 	case x.clen >= 0 && x.written < x.clen && !x.isHead:
 		c.ResetStream(x.id, http2.ErrCodeInternal)
 	case len(x.trailer.kv) > 0:
-		fields := x.hc.fields[:0]
+		fields := x.hc.ls.h2fields[:0]
 		for _, f := range x.trailer.kv {
 			if http1.ValidField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
 				fields = append(fields, http2.Field{Name: f.name, Value: f.value})
 			}
 		}
 		_ = c.WriteTrailers(x.id, fields)
-		x.hc.fields = clearFields(fields)
+		x.hc.ls.h2fields = clearFields(fields)
 	default:
 		_, _ = c.WriteData(x.id, nil, true)
 	}
