@@ -91,6 +91,9 @@ type Conn struct {
 	connRecvWindow    int64
 	connCredit        int64
 
+	feeds   uint32    // Feed calls so far (Stream.feed)
+	newReqs []*Stream // requests without body completed in this Feed, delivered when it returns
+
 	hdrStream    uint32 // stream of the field block in progress, 0 when none
 	hdrKind      hdrKind
 	hdrEndStream bool
@@ -157,7 +160,40 @@ func NewSharedConn(cfg *Config, h Handler) *Conn {
 // HeaderLen+Config.MaxFrameSize octets. A non-nil error is the connection error (a
 // *ConnError) that ended the connection: its GOAWAY is in the output, which the caller
 // drains before closing; every later call returns the same error.
+//
+// Requests without a body (HEADERS with END_STREAM) that complete during a Feed reach
+// OnRequest when the Feed's frames have all been processed, in the order received; one
+// the client resets within the same input never reaches the Handler at all (and counts
+// as a rapid reset), so a pipelined HEADERS+RST_STREAM flood costs HPACK decoding only.
 func (c *Conn) Feed(in []byte) (consumed int, err error) {
+	c.feeds++
+	consumed, err = c.feed(in)
+	if len(c.newReqs) > 0 {
+		c.deliverPending()
+	}
+	return consumed, c.err
+}
+
+// deliverPending hands the requests completed in this Feed to OnRequest, skipping those
+// the client reset or the connection lost meanwhile.
+func (c *Conn) deliverPending() {
+	for i, s := range c.newReqs {
+		c.newReqs[i] = nil
+		if !s.pending {
+			continue
+		}
+		s.pending = false
+		if c.err == nil && c.streams[s.ID] == s {
+			c.h.OnRequest(s)
+		}
+	}
+	c.newReqs = c.newReqs[:0]
+	if cap(c.newReqs) > 16 {
+		c.newReqs = nil // a burst does not stay with an idle connection
+	}
+}
+
+func (c *Conn) feed(in []byte) (consumed int, err error) {
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -255,7 +291,9 @@ func (c *Conn) fail(e error) error {
 	c.out = AppendGoAway(c.out, c.maxClientID, ce.Code, []byte(ce.Reason))
 	for _, s := range c.streams {
 		c.dropStream(s)
-		c.h.OnStreamReset(s, ce.Code, false)
+		if !s.pending {
+			c.h.OnStreamReset(s, ce.Code, false)
+		}
 	}
 	return c.err
 }
