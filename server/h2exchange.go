@@ -51,6 +51,8 @@ type h2x struct {
 	waiting  bool // counted in h2conn.blocked
 	onDrain  func()
 	onClose  func(err error)
+	obs      ResponseObserver // told when the exchange ends; nil when none
+	began    time.Time        // when obs was attached
 }
 
 // h2item is one piece of queued response output: memory (owned) or a file range.
@@ -564,6 +566,7 @@ func (x *h2x) finish() {
 // stream's errors are still detected), and told to stop with RST_STREAM NO_ERROR
 // (RFC 9113 §8.1) otherwise.
 func (x *h2x) done() {
+	x.observed()
 	if !x.s.BodyDone() && !x.closed {
 		x.discarded = int64(len(x.held))
 		if cl := x.s.ContentLength; cl > maxDiscard {
@@ -594,6 +597,7 @@ func (x *h2x) abandon(err error) {
 		return
 	}
 	x.closed = true
+	x.observed()
 	for len(x.queue) > 0 {
 		x.popItem()
 	}

@@ -70,6 +70,14 @@ func (r *Router) ServeGale(c *server.Ctx) {
 // matching as ServeGale. A route whose action serves HTTP/1.1 only answers 505.
 func (r *Router) ServeExchange(x server.Exchange) {
 	rt, status := r.route(x.Method(), x.NormPath(), x.Path(), x.Host())
+	if ob, ok := x.(server.Observable); ok {
+		switch {
+		case rt != nil && rt.obs != nil:
+			ob.Observe(rt.obs)
+		case rt == nil && r.none != nil:
+			ob.Observe(r.none)
+		}
+	}
 	switch {
 	case rt != nil && rt.exchange != nil:
 		rt.exchange.ServeExchange(x)
