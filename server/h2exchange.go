@@ -53,6 +53,9 @@ type h2x struct {
 	onClose  func(err error)
 	obs      ResponseObserver // told when the exchange ends; nil when none
 	began    time.Time        // when obs was attached
+	// upstream and upstreamTime are set by the proxy (SetUpstream), for logs.
+	upstream     netip.AddrPort
+	upstreamTime time.Duration
 }
 
 // h2item is one piece of queued response output: memory (owned) or a file range.

@@ -1,6 +1,9 @@
 package server
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Observed is what a ResponseObserver reads about a request whose response ended (or
 // whose client went first): the request view plus the response's outcome, on either
@@ -20,6 +23,11 @@ type Observed interface {
 	Ended() bool
 	// LoopID returns the index of the loop serving the request (per-loop counters).
 	LoopID() int
+	// Upstream returns the origin server that answered (SetUpstream) and how long it
+	// took; addr is not valid when the request was not proxied.
+	Upstream() (addr netip.AddrPort, d time.Duration)
+	// TLSVersion returns the TLS version of the connection, 0 on a plain one.
+	TLSVersion() uint16
 }
 
 // Observable is an Exchange that accepts a ResponseObserver: *Ctx and HTTP/2 stream
@@ -65,4 +73,21 @@ func (x *h2x) observed() {
 		x.obs = nil
 		o.ResponseDone(x)
 	}
+}
+
+// SetUpstream records which upstream server answered and how long it took, as
+// Ctx.SetUpstream does.
+func (x *h2x) SetUpstream(addr netip.AddrPort, d time.Duration) {
+	x.upstream, x.upstreamTime = addr, d
+}
+
+// Upstream returns what SetUpstream recorded.
+func (x *h2x) Upstream() (netip.AddrPort, time.Duration) { return x.upstream, x.upstreamTime }
+
+// TLSVersion returns the TLS version of the stream's connection, or 0 on h2c.
+func (x *h2x) TLSVersion() uint16 {
+	if v, ok := x.hc.lay.(tlsVersioner); ok {
+		return v.TLSVersion()
+	}
+	return 0
 }
