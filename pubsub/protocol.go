@@ -20,9 +20,9 @@ const (
 
 // Error codes of "error" replies.
 const (
-	ErrCodeBadRequest    = "bad_request"    // not a JSON object, unknown type, missing field
-	ErrCodeBadTopic      = "bad_topic"      // topic empty, too long or with control characters
-	ErrCodeForbidden     = "forbidden"      // the token does not grant it
+	ErrCodeBadRequest    = "bad_request" // not a JSON object, unknown type, missing field
+	ErrCodeBadTopic      = "bad_topic"   // topic empty, too long or with control characters
+	ErrCodeForbidden     = "forbidden"   // the token does not grant it
 	ErrCodeSubscribed    = "already_subscribed"
 	ErrCodeNotSubscribed = "not_subscribed"
 	ErrCodeTooMany       = "too_many_topics" // over the per-connection subscription limit
