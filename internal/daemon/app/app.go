@@ -384,6 +384,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	}
 	var uses []use
 	env := newActionEnv(cfg)
+	env.hubs = ob.hubs
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2),

@@ -18,6 +18,7 @@ const maxReloads = 20
 type observability struct {
 	reg  *metrics.Registry
 	proc *metrics.Process
+	hubs *hubSet // pub/sub hubs (presence), kept across reloads like the registry
 
 	mu      sync.Mutex // guards reloads
 	reloads []metrics.Reload
@@ -29,7 +30,7 @@ func newObservability(cfg *config.Config, srv func() server.Stats, opts Options)
 		buckets = config.DefaultBuckets()
 	}
 	reg := metrics.NewRegistry(cfg.Loops(), buckets)
-	return &observability{reg: reg, proc: metrics.NewProcess(reg, srv, opts.StatsPath, opts.StatsSlot, os.Getpid())}
+	return &observability{reg: reg, proc: metrics.NewProcess(reg, srv, opts.StatsPath, opts.StatsSlot, os.Getpid()), hubs: newHubSet()}
 }
 
 // observer returns what the router attaches to requests of route ri of

@@ -18,6 +18,7 @@ import (
 type actionEnv struct {
 	cfg       *config.Config
 	upstreams map[string]*proxy.Upstream
+	hubs      *hubSet // the App's pub/sub hubs, kept across reloads
 }
 
 func newActionEnv(cfg *config.Config) *actionEnv {
