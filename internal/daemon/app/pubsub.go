@@ -70,6 +70,15 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 			IdleTimeout:     offIfZero(p.IdleTimeout),
 		},
 	}
+	if p.JWT.SecretFile != "" || p.JWT.PublicKeyFile != "" {
+		key, err := pubsub.LoadJWTKey(p.JWT.SecretFile, p.JWT.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("pubsub.jwt: %w", err)
+		}
+		if ho.Auth, err = pubsub.NewJWTAuth(key); err != nil {
+			return nil, fmt.Errorf("pubsub.jwt: %w", err)
+		}
+	}
 	if p.Topic == config.PubSubTopicProtocol {
 		ho.Mode = pubsub.ProtocolMode
 	}
