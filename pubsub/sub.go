@@ -184,7 +184,9 @@ func (c *client) drained() {
 		return
 	}
 	h := c.lh.h
-	for w.n > 0 && c.ec.Buffered() < h.opts.SocketBytes {
+	// At least one message moves per call: OnDrain fires at the engine's low-water
+	// mark, which may lie above SocketBytes.
+	for moved := false; w.n > 0 && (!moved || c.ec.Buffered() < h.opts.SocketBytes); moved = true {
 		p := w.ring[w.head]
 		w.ring[w.head] = pending{}
 		w.head = (w.head + 1) % len(w.ring)
