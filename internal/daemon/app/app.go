@@ -210,6 +210,7 @@ func (a *App) Start() { a.srv.Start() }
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	err := a.srv.Shutdown(ctx)
+	a.obs.hubs.close()
 	a.mu.Lock()
 	logs := a.allLogs
 	a.mu.Unlock()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/gale-server/gale/config"
@@ -18,23 +19,48 @@ type hubSet struct {
 }
 
 type hubEntry struct {
-	hub  *pubsub.Hub
-	opts pubsub.Options
+	hub     *pubsub.Hub
+	opts    pubsub.Options
+	cluster config.PubSubCluster
+	bridge  *pubsub.NATSBridge // nil without a cluster
 }
 
 func newHubSet() *hubSet { return &hubSet{hubs: map[string]*hubEntry{}} }
 
-// get returns the hub called name with opts, made now if there is none or if its
-// options changed (then it starts afresh: new epochs, no history).
-func (hs *hubSet) get(name string, opts pubsub.Options) *pubsub.Hub {
+// get returns the hub called name with opts and cluster, made now if there is none
+// or if its settings changed (then it starts afresh: new epochs, no history, and
+// the old hub's NATS connection closes once the new one is made).
+func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubCluster, log *slog.Logger) (*pubsub.Hub, error) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	if e := hs.hubs[name]; e != nil && e.opts == opts {
-		return e.hub
+	old := hs.hubs[name]
+	if old != nil && old.opts == opts && old.cluster == cluster {
+		return old.hub, nil
 	}
-	h := pubsub.New(opts)
-	hs.hubs[name] = &hubEntry{hub: h, opts: opts}
-	return h
+	e := &hubEntry{hub: pubsub.New(opts), opts: opts, cluster: cluster}
+	if cluster.NATS != "" {
+		b, err := pubsub.NewNATSBridge(e.hub, cluster.NATS, cluster.Subject, log)
+		if err != nil {
+			return nil, err
+		}
+		e.bridge = b
+	}
+	if old != nil && old.bridge != nil {
+		old.bridge.Close()
+	}
+	hs.hubs[name] = e
+	return e.hub, nil
+}
+
+// close closes every hub's NATS connection.
+func (hs *hubSet) close() {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for _, e := range hs.hubs {
+		if e.bridge != nil {
+			e.bridge.Close()
+		}
+	}
 }
 
 // buildPubSub turns a pubsub action into its handler, on the hub it names.
@@ -55,7 +81,10 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 	if env.hubs == nil {
 		env.hubs = newHubSet() // a router built without an App (tests)
 	}
-	h := env.hubs.get(name, opts)
+	h, err := env.hubs.get(name, opts, p.Cluster, slog.Default())
+	if err != nil {
+		return nil, fmt.Errorf("pubsub.cluster: %w", err)
+	}
 	if prefix == "" {
 		prefix = "/"
 	}
