@@ -11,6 +11,7 @@ import (
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
+	"github.com/gale-server/gale/wsserver"
 	"github.com/gorilla/websocket"
 )
 
@@ -205,4 +206,10 @@ func TestProtocol(t *testing.T) {
 	if !strings.Contains(body, `"subscribers":1`) {
 		t.Fatalf("presence API: %s", body)
 	}
+}
+
+// wsOptionsNoTimers turns keep-alive pings and the idle timeout off, for clients
+// that only read.
+func wsOptionsNoTimers() wsserver.Options {
+	return wsserver.Options{PingInterval: -1, IdleTimeout: -1}
 }
