@@ -23,6 +23,10 @@ type Config struct {
 	CPUAffinity CPUAffinity `yaml:"cpu_affinity"`
 	// NUMA is NUMAAuto or NUMAOff.
 	NUMA string `yaml:"numa" conf:"enum=auto|off"`
+	// Engine is the loops' kernel interface on Linux: "epoll" (the default),
+	// "io_uring" (refused at start where the kernel lacks it) or "auto" (io_uring
+	// where the kernel allows it, else epoll); see engine.Config.Backend.
+	Engine string `yaml:"engine" conf:"enum=auto|epoll|io_uring"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`
 	// Timeouts bounds how long connections may take at each stage.
@@ -270,6 +274,7 @@ func (c *Config) SetDefaults() {
 		Processes:   1,
 		CPUAffinity: CPUAffinity{Mode: AffinityOff},
 		NUMA:        NUMAAuto,
+		Engine:      "epoll",
 		Log:         Log{Level: "info", Format: LogAuto},
 		Timeouts: Timeouts{
 			Header:        10 * time.Second,

@@ -163,6 +163,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 	return server.Options{
 		Handler: h,
 		Workers: cfg.Loops(),
+		Engine:  cfg.Engine,
 		CPUs:    cpuList(cfg),
 		Limits: http1.Limits{
 			MaxRequestLine:  int(cfg.Limits.RequestLine),
@@ -336,7 +337,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	a.Start()
 	for _, addr := range sortedKeys(a.Addrs()) {
-		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops())
+		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops(), "engine", a.srv.Engine().Backend())
 	}
 	reloads := config.Reloads(ctx)
 	for done := false; !done; {
