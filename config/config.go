@@ -157,6 +157,8 @@ type Route struct {
 	Proxy *Proxy `yaml:"proxy,omitempty" conf:"action"`
 	// WebSocket accepts WebSocket handshakes and serves the connections.
 	WebSocket *WebSocket `yaml:"websocket,omitempty" conf:"action"`
+	// PubSub serves a publish/subscribe hub (config/pubsub.go).
+	PubSub *PubSub `yaml:"pubsub,omitempty" conf:"action"`
 }
 
 // Action returns the YAML name of the route's action ("respond", "static")

@@ -213,6 +213,7 @@ func (a *App) Start() { a.srv.Start() }
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	err := a.srv.Shutdown(ctx)
+	a.obs.hubs.close()
 	a.mu.Lock()
 	logs := a.allLogs
 	a.mu.Unlock()
@@ -390,6 +391,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	var uses []use
 	env := newActionEnv(cfg)
 	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
+	env.hubs = ob.hubs
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2), h2cUpgrade: s.H2CUpgrade,
