@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestAccessLogProxiedAndTLS checks the JSON log's fields that only some
