@@ -84,6 +84,12 @@ func (v *validator) enums(val reflect.Value, path string) {
 				v.enums(val.Index(i), fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
+	case reflect.Map:
+		if val.Type().Key().Kind() == reflect.String {
+			for _, k := range val.MapKeys() {
+				v.enums(val.MapIndex(k), joinPath(path, k.String()))
+			}
+		}
 	case reflect.Struct:
 		for _, f := range fieldsOf(val.Type()) {
 			fv, fp := val.Field(f.index), joinPath(path, f.name)
@@ -294,6 +300,9 @@ func (v *validator) route(r *Route, path string) {
 	}
 	if r.WebSocket != nil {
 		v.websocket(r.WebSocket, joinPath(path, "websocket"))
+	}
+	if r.PubSub != nil {
+		v.pubsub(r.PubSub, joinPath(path, "pubsub"))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/lb"
 )
 
 // Options configure a Proxy. New fills the zero values as noted.
@@ -104,10 +105,12 @@ func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 	return p, nil
 }
 
-// FromConfig turns a validated config.TCP entry into Options. ups is the
-// top-level upstreams mapping that `upstream: NAME` and SNI routes by name refer
-// to; a named group is weighted round robin, an inline list round robin.
-func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger) (Options, error) {
+// FromConfig turns a validated config.TCP entry into Options for an engine of
+// loops event loops. ups is the top-level upstreams mapping that `upstream:
+// NAME` and SNI routes by name refer to: a named group is balanced by its own
+// balance method over its weights and backups, an inline list by t.Balance.
+// Keyed methods hash the client's address (a group's hash_key is for HTTP).
+func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *slog.Logger) (Options, error) {
 	named := map[string]Balancer{} // one balancer per group, shared by its routes
 	group := func(name string, list []string) (Balancer, error) {
 		if name != "" {
@@ -119,15 +122,20 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger
 				return nil, fmt.Errorf("no upstream named %q with servers", name)
 			}
 			servers := make([]netip.AddrPort, len(u.Servers))
-			weights := make([]int, len(u.Servers))
+			ls := make([]lb.Server, len(u.Servers))
 			for i, s := range u.Servers {
 				ap, err := config.ParseUpstream(s.Address)
 				if err != nil {
 					return nil, fmt.Errorf("upstream %s: %w", name, err)
 				}
-				servers[i], weights[i] = ap, s.Weight
+				servers[i], ls[i] = ap, lb.Server{ID: ap.String(), Weight: s.Weight, Backup: s.Backup}
 			}
-			b := NewWeighted(servers, weights)
+			b, err := NewGroupOf(servers, ls, u.Balance, lb.Options{
+				Loops: loops, VNodes: u.VNodes, TableSize: u.TableSize, BoundedLoad: float64(u.BoundedLoad) / 100,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: %w", name, err)
+			}
 			named[name] = b
 			return b, nil
 		}
@@ -142,7 +150,7 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger
 			}
 			servers[i] = ap
 		}
-		return NewRoundRobin(servers), nil
+		return NewGroup(servers, t.Balance, lb.Options{Loops: loops})
 	}
 	o := Options{
 		ConnectTimeout: t.Timeouts.Connect, PreambleTimeout: t.Timeouts.Preamble, IdleTimeout: t.Timeouts.Idle,
