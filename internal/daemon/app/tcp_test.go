@@ -77,3 +77,12 @@ tcp:
 		t.Fatalf("stats %+v: want the refused server tried and every client relayed", s)
 	}
 }
+
+// TestTCPEngineAuto: engine auto with tcp entries runs epoll (relays do not run
+// on io_uring yet), whatever the kernel offers.
+func TestTCPEngineAuto(t *testing.T) {
+	a, _ := startApp(t, fmt.Sprintf("workers: 1\nengine: auto\ntcp:\n  - listen: [\"127.0.0.1:0\"]\n    upstreams: [%q]\n", testkit.FreePort(t)))
+	if got := a.srv.Engine().Backend(); got != "epoll" && got != "portable" {
+		t.Fatalf("backend %q, want epoll", got)
+	}
+}
