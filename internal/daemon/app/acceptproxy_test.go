@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -105,14 +104,7 @@ func TestAcceptProxyTLS(t *testing.T) {
 		fmt.Fprintf(w, "xff=%s", r.Header.Get("X-Forwarded-For"))
 	}))
 	defer origin.Close()
-	ca, err := testcert.NewCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ca.Issue("a", "localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, f := serverCert(t)
 	_, addr := startApp(t, fmt.Sprintf(`workers: 1
 servers:
   - listen: ["127.0.0.1:0"]
