@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -76,13 +75,7 @@ func (o *streamOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestH2ClientsThroughProxy(t *testing.T) {
 	o := &streamOrigin{big: make([]byte, 16<<20)}
 	rand.Read(o.big)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: o}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	origin := startGoOrigin(t, o)
 	_, addr := startApp(t, `
 workers: 2
 servers:
@@ -90,13 +83,13 @@ servers:
     protocols: [http1, h2c]
     routes:
       - match: { path: /up/ }
-        proxy: { upstreams: [`+ln.Addr().String()+`] }
+        proxy: { upstreams: [`+origin+`] }
 `)
 	c := h2c(t)
 	base := "http://" + addr
 	for i := range 3 {
 		resp, body := do(t, c, "GET", base+"/up/a?b=1")
-		if want := "GET /up/a?b=1 host=" + ln.Addr().String() + " xff=127.0.0.1 te=[] cl=0\n"; resp.StatusCode != 200 || string(body) != want {
+		if want := "GET /up/a?b=1 host=" + origin + " xff=127.0.0.1 te=[] cl=0\n"; resp.StatusCode != 200 || string(body) != want {
 			t.Fatalf("GET %d: %d %q, want %q", i, resp.StatusCode, body, want)
 		}
 	}
@@ -167,7 +160,7 @@ servers:
 	if _, err := exec.LookPath("curl"); err == nil {
 		out, err := exec.Command("curl", "-sS", "--max-time", "20", "--http2-prior-knowledge", "-d", "x=1",
 			"-w", "\n%{http_version} %{http_code}", base+"/up/form").Output()
-		if want := "POST /up/form host=" + ln.Addr().String() + " xff=127.0.0.1 te=[] cl=3\n\n2 200"; err != nil || string(out) != want {
+		if want := "POST /up/form host=" + origin + " xff=127.0.0.1 te=[] cl=3\n\n2 200"; err != nil || string(out) != want {
 			t.Fatalf("curl through the proxy: %q, %v; want %q", out, err, want)
 		}
 	}
