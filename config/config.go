@@ -23,6 +23,10 @@ type Config struct {
 	CPUAffinity CPUAffinity `yaml:"cpu_affinity"`
 	// NUMA is NUMAAuto or NUMAOff.
 	NUMA string `yaml:"numa" conf:"enum=auto|off"`
+	// Engine is the loops' kernel interface on Linux: "epoll" (the default),
+	// "io_uring" (refused at start where the kernel lacks it) or "auto" (io_uring
+	// where the kernel allows it, else epoll); see engine.Config.Backend.
+	Engine string `yaml:"engine" conf:"enum=auto|epoll|io_uring"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`
 	// Timeouts bounds how long connections may take at each stage.
@@ -153,6 +157,8 @@ type Route struct {
 	Proxy *Proxy `yaml:"proxy,omitempty" conf:"action"`
 	// WebSocket accepts WebSocket handshakes and serves the connections.
 	WebSocket *WebSocket `yaml:"websocket,omitempty" conf:"action"`
+	// PubSub serves a publish/subscribe hub (config/pubsub.go).
+	PubSub *PubSub `yaml:"pubsub,omitempty" conf:"action"`
 }
 
 // Action returns the YAML name of the route's action ("respond", "static")
@@ -273,6 +279,7 @@ func (c *Config) SetDefaults() {
 		Processes:   1,
 		CPUAffinity: CPUAffinity{Mode: AffinityOff},
 		NUMA:        NUMAAuto,
+		Engine:      "epoll",
 		Log:         Log{Level: "info", Format: LogAuto},
 		Timeouts: Timeouts{
 			Header:        10 * time.Second,

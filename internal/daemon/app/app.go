@@ -163,6 +163,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 	return server.Options{
 		Handler: h,
 		Workers: cfg.Loops(),
+		Engine:  cfg.Engine,
 		CPUs:    cpuList(cfg),
 		Limits: http1.Limits{
 			MaxRequestLine:  int(cfg.Limits.RequestLine),
@@ -212,6 +213,7 @@ func (a *App) Start() { a.srv.Start() }
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	err := a.srv.Shutdown(ctx)
+	a.obs.hubs.close()
 	a.mu.Lock()
 	logs := a.allLogs
 	a.mu.Unlock()
@@ -335,7 +337,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	a.Start()
 	for _, addr := range sortedKeys(a.Addrs()) {
-		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops())
+		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops(), "engine", a.srv.Engine().Backend())
 	}
 	reloads := config.Reloads(ctx)
 	for done := false; !done; {
@@ -389,6 +391,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	var uses []use
 	env := newActionEnv(cfg)
 	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
+	env.hubs = ob.hubs
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2), h2cUpgrade: s.H2CUpgrade,
