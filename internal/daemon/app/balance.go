@@ -17,8 +17,8 @@ import (
 // possible stats slot of a default segment.
 const loadRows = shm.DefaultSlots
 
-// sharedLoads holds the load tables this process attached to, by path: a
-// reload that keeps an upstream's servers keeps its table (attaching again
+// sharedLoads holds the load tables this process attached to, by path and
+// row (one row per process in production; tests run several Apps): a reload that keeps an upstream's servers keeps its table (attaching again
 // would take this process's own in-flight requests out of the totals). The
 // mappings live as long as the process; in-flight requests of a retired
 // configuration may still count in them.
@@ -55,9 +55,10 @@ func (env *actionEnv) sharedLoads(name string, cu *config.Upstream) *lb.Loads {
 		h.Write([]byte("\n" + s.Address + "/" + strconv.FormatBool(s.Backup)))
 	}
 	path := shm.LoadTablePath(env.statsPath, hex.EncodeToString(h.Sum(nil)[:6]))
+	key := path + "#" + strconv.Itoa(env.statsSlot)
 	sharedLoads.mu.Lock()
 	defer sharedLoads.mu.Unlock()
-	if l := sharedLoads.m[path]; l != nil {
+	if l := sharedLoads.m[key]; l != nil {
 		return l
 	}
 	n := len(cu.Servers)
@@ -68,7 +69,7 @@ func (env *actionEnv) sharedLoads(name string, cu *config.Upstream) *lb.Loads {
 			if sharedLoads.m == nil {
 				sharedLoads.m = map[string]*lb.Loads{}
 			}
-			sharedLoads.m[path] = l
+			sharedLoads.m[key] = l
 			return l
 		}
 		shm.Unmap(mem)
