@@ -199,6 +199,9 @@ func (v *validator) servers(servers []Server, haveTCP bool) {
 		for j := range s.Listen {
 			paths = append(paths, fmt.Sprintf("%s.listen[%d]", sp, j))
 		}
+		if _, err := ParseCIDRs(s.AcceptProxy); err != nil {
+			v.errorf(joinPath(sp, "accept_proxy"), "%v", err)
+		}
 		if s.TLS != nil {
 			v.tls(sp, s.TLS)
 			addrs = append(slices.Clip(addrs), s.TLS.RedirectHTTP...)
@@ -297,6 +300,9 @@ func (v *validator) route(r *Route, path string) {
 	}
 	if r.WebSocket != nil {
 		v.websocket(r.WebSocket, joinPath(path, "websocket"))
+	}
+	if r.PubSub != nil {
+		v.pubsub(r.PubSub, joinPath(path, "pubsub"))
 	}
 }
 

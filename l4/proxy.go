@@ -33,8 +33,12 @@ type Options struct {
 	AcceptProxy []netip.Prefix
 	// SendProxy is 0 (none), 1 or 2: the PROXY header version sent upstream.
 	SendProxy int
-	// SpliceAfter is the bytes a direction copies before it splices; 0 never splices.
+	// SpliceAfter is the bytes a direction copies, in a run of reads of at least
+	// 16 KiB each (a bulk transfer), before it splices; 0 never splices.
 	SpliceAfter int64
+	// spliceSmall counts every read toward SpliceAfter, for the benchmarks of
+	// the splice path with small messages.
+	spliceSmall bool
 	// Logger receives the log lines of refused connections; default slog.Default().
 	Logger *slog.Logger
 }
@@ -197,12 +201,4 @@ func (p *Proxy) Stats() Stats {
 }
 
 // trusted reports whether a connection from a must send a PROXY header.
-func (p *Proxy) trusted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, n := range p.opt.AcceptProxy {
-		if n.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Proxy) trusted(a netip.Addr) bool { return trustedBy(p.opt.AcceptProxy, a) }

@@ -49,6 +49,7 @@ type dir struct {
 	p        *pair
 	src, dst *engine.Conn
 	moved    int64 // bytes relayed, both ways of moving
+	bulk     int64 // bytes of the current run of reads of at least bulkRead bytes
 	eof      bool  // src has sent everything (FIN read)
 	shut     bool  // dst's sending side is shut (the FIN passed on)
 	held     bool  // src paused until dst drains (copy mode)
@@ -252,8 +253,17 @@ func (p *pair) dirOf(c *engine.Conn) *dir {
 	return &p.dirs[1]
 }
 
+// bulkRead is the smallest read that counts toward SpliceAfter: a direction
+// splices once it has read SpliceAfter bytes in a row in reads at least this
+// large (a bulk transfer), and a smaller read starts the count again. The
+// small messages of an interactive or keep-alive exchange (HTTP requests and
+// responses through a relay) therefore stay on the copy path however long the
+// connection lives; a bulk sender fills reads of 32 KiB and more.
+const bulkRead = 16 << 10
+
 // copy queues in on the destination (copied) and pauses the source when the
-// destination's queue passes the high-water mark.
+// destination's queue passes the high-water mark; a run of large reads past
+// SpliceAfter switches the direction to splice.
 func (d *dir) copy(in []byte) {
 	if len(in) == 0 {
 		return
@@ -268,7 +278,12 @@ func (d *dir) copy(in []byte) {
 		d.src.PauseRead()
 		d.dst.WantDrain()
 	}
-	if after := d.p.px.opt.SpliceAfter; after > 0 && d.moved >= after && !d.noSplice && !d.notify {
+	if len(in) >= bulkRead || d.p.px.opt.spliceSmall {
+		d.bulk += int64(len(in))
+	} else {
+		d.bulk = 0
+	}
+	if after := d.p.px.opt.SpliceAfter; after > 0 && d.bulk >= after && !d.noSplice && !d.notify {
 		d.startSplice()
 	}
 }

@@ -3,10 +3,12 @@ package proxy
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 )
@@ -31,6 +33,9 @@ type Handler struct {
 	r        Route
 	hosts    []string // Host value per server: its address
 	setNames []string // lower-case names of r.SetHeaders
+
+	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
+	tun     *l4.Tunnels // relays plain tunnels (splicing bulk flows); nil before
 }
 
 var _ server.Handler = (*Handler)(nil)
