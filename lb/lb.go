@@ -180,7 +180,11 @@ func New(method string, servers []Server, o Options) (Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &withBackup{primary: p, backup: b, loads: o.Loads}, nil
+	wb := &withBackup{primary: p, backup: b, isBackup: make([]bool, len(servers))}
+	for _, i := range back {
+		wb.isBackup[i] = true
+	}
+	return wb, nil
 }
 
 // build makes the balancer of method over the members of s.

@@ -358,6 +358,13 @@ func TestBackups(t *testing.T) {
 			if m != First && (seen[1] == 0 || seen[3] == 0) {
 				t.Errorf("the backups did not share the load: %v", seen)
 			}
+			// Tracking reaches the balancer the server belongs to, backups included.
+			if tr, ok := b.(Tracker); ok {
+				for _, i := range []int{0, 1, 2, 3} {
+					tr.Start(i)
+					tr.Done(i, 5*time.Millisecond, i == 3)
+				}
+			}
 		})
 	}
 	if _, err := New(RoundRobin, []Server{{ID: "a", Backup: true}}, Options{}); err == nil {

@@ -18,7 +18,7 @@ import (
 type p2cLB struct {
 	s     set
 	loads *Loads
-	ewma  []ewmaCell // index = position in the caller's list
+	ewma  []ewmaCell // index = position in the caller's list (members only are used)
 	w     []float64  // weight, same index
 	tau   float64    // decay time constant in nanoseconds
 	rng   []rng      // index = loop; each owned by its loop
@@ -43,10 +43,7 @@ var (
 )
 
 func newP2C(s set, o *Options) *p2cLB {
-	n := 0
-	for _, i := range s.idx {
-		n = max(n, i+1)
-	}
+	n := o.Loads.Len() // indexes are the caller's, up to its list's length
 	b := &p2cLB{
 		s: s, loads: o.Loads, ewma: make([]ewmaCell, n), w: make([]float64, n), tau: float64(o.Decay),
 		rng: newRNGs(o.Loops, o.Seed^0x5eed), now: func() int64 { return time.Now().UnixNano() },
