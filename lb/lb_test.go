@@ -387,16 +387,20 @@ func TestLeastConnWeighted(t *testing.T) {
 	}
 }
 
-// TestLoadsOnRows: a table in shared memory sums every process's requests, and
-// a process that takes over a dead one's row takes that row's requests out.
+// TestLoadsOnRows: a table in shared memory sums every process's requests; a
+// process that takes over the row of a dead one takes that row's requests
+// out, and one that joins the row of a live one (a binary upgrade) leaves
+// them.
 func TestLoadsOnRows(t *testing.T) {
 	mem := make([]byte, LoadsSize(3, 4)+8)
 	mem = mem[8-int(uintptr(ptrOf(mem))%8):][:LoadsSize(3, 4)]
-	a, err := LoadsOn(mem, 3, 4, 0)
+	live := map[int]bool{100: true, 101: true}
+	alive := func(pid int) bool { return live[pid] }
+	a, err := LoadsOn(mem, 3, 4, 0, 100, alive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := LoadsOn(mem, 3, 4, 1)
+	c, _ := LoadsOn(mem, 3, 4, 1, 101, alive)
 	a.Inc(2)
 	a.Inc(2)
 	c.Inc(2)
@@ -404,16 +408,22 @@ func TestLoadsOnRows(t *testing.T) {
 	if a.Get(2) != 3 || c.Get(2) != 3 || c.Get(0) != 1 {
 		t.Fatalf("totals %d %d %d, want 3 3 1", a.Get(2), c.Get(2), c.Get(0))
 	}
-	// Process 0 dies; its replacement attaches to row 0.
-	a2, _ := LoadsOn(mem, 3, 4, 0)
-	if a2.Get(2) != 1 || a2.Get(0) != 1 {
-		t.Errorf("after the takeover %d and %d, want 1 and 1", a2.Get(2), a2.Get(0))
+	// An upgrade: process 200 joins row 1 while 101 still drains.
+	up, _ := LoadsOn(mem, 3, 4, 1, 200, alive)
+	if up.Get(2) != 3 || up.Get(0) != 1 {
+		t.Errorf("joining a live process's row changed the totals: %d %d", up.Get(2), up.Get(0))
 	}
-	c.Release()
-	if a2.Get(2) != 0 || a2.Get(0) != 0 {
-		t.Errorf("after release %d and %d, want 0", a2.Get(2), a2.Get(0))
+	c.Dec(0)
+	if up.Get(0) != 0 {
+		t.Errorf("after the old process's request ended: %d, want 0", up.Get(0))
 	}
-	if _, err := LoadsOn(mem[:10], 3, 4, 0); err == nil {
+	// Process 100 dies; its replacement attaches to row 0.
+	live[100] = false
+	a2, _ := LoadsOn(mem, 3, 4, 0, 300, alive)
+	if a2.Get(2) != 1 {
+		t.Errorf("after the takeover %d, want 1 (the dead process's 2 removed)", a2.Get(2))
+	}
+	if _, err := LoadsOn(mem[:10], 3, 4, 0, 1, alive); err == nil {
 		t.Error("a short table was accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 
@@ -65,7 +66,7 @@ func (env *actionEnv) sharedLoads(name string, cu *config.Upstream) *lb.Loads {
 	mem, err := shm.MapShared(path, lb.LoadsSize(n, loadRows))
 	if err == nil {
 		var l *lb.Loads
-		if l, err = lb.LoadsOn(mem, n, loadRows, env.statsSlot); err == nil {
+		if l, err = lb.LoadsOn(mem, n, loadRows, env.statsSlot, os.Getpid(), shm.ProcessAlive); err == nil {
 			if sharedLoads.m == nil {
 				sharedLoads.m = map[string]*lb.Loads{}
 			}
