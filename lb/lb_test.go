@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +35,25 @@ func mustNew(t testing.TB, method string, s []Server, o Options) Balancer {
 	return b
 }
 
-// keyOf is the hashed key number k (distinct keys as a proxy would see them).
-func keyOf(k int) uint64 { return HashString("user-" + fmt.Sprint(k)) }
+// testKeys are the hashed keys "user-0", "user-1"... (distinct keys as a proxy
+// would see them), computed once: the statistics tests look up 100,000 keys
+// many times, and formatting them each time dominated the race-detector run.
+var testKeys = func() []uint64 {
+	k := make([]uint64, 100000)
+	buf := []byte("user-")
+	for i := range k {
+		k[i] = HashBytes(strconv.AppendInt(buf[:5], int64(i), 10))
+	}
+	return k
+}()
+
+// keyOf is the hashed key number k.
+func keyOf(k int) uint64 {
+	if k < len(testKeys) {
+		return testKeys[k]
+	}
+	return HashString("user-" + strconv.Itoa(k))
+}
 
 // TestWeightedShares: weights 5:1:1 give the first server 5/7 of 70,000 picks,
 // within one percentage point, for every balancer that honours weights.
