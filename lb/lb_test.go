@@ -446,6 +446,24 @@ func TestLoadsOnRows(t *testing.T) {
 	}
 }
 
+// TestRingBounded: a ring of heavy weights stays within MaxRingPoints and keeps
+// the weights' proportions.
+func TestRingBounded(t *testing.T) {
+	b := mustNew(t, Hash, servers(1000, 1000, 500), Options{}).(*ringLB)
+	if len(b.points) > MaxRingPoints {
+		t.Fatalf("%d points, more than %d", len(b.points), MaxRingPoints)
+	}
+	var n [3]int
+	var r Request
+	for k := range 50000 {
+		r.Key = keyOf(k)
+		n[b.Pick(&r)]++
+	}
+	if got := float64(n[2]) / 50000; math.Abs(got-0.2) > 0.02 {
+		t.Errorf("the half-weight server got %.3f of the keys, want 0.2 ± 0.02 (%v)", got, n)
+	}
+}
+
 // TestNewErrors: bad options are refused with what is wrong.
 func TestNewErrors(t *testing.T) {
 	for _, c := range []struct {
