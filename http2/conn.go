@@ -167,7 +167,7 @@ func NewSharedConn(cfg *Config, h Handler) *Conn {
 // as a rapid reset), so a pipelined HEADERS+RST_STREAM flood costs HPACK decoding only.
 func (c *Conn) Feed(in []byte) (consumed int, err error) {
 	c.feeds++
-	consumed, err = c.feed(in)
+	consumed, _ = c.feed(in) // its error is c.err, which delivering may also set
 	if len(c.newReqs) > 0 {
 		c.deliverPending()
 	}
