@@ -23,6 +23,10 @@ type p2cLB struct {
 	tau   float64    // decay time constant in nanoseconds
 	rng   []rng      // index = loop; each owned by its loop
 	now   func() int64
+	// clock is the latest Request.Now a pick saw, at millisecond steps (shared
+	// by the loops; written at most about once a millisecond): Done uses it
+	// instead of reading the clock, which costs ~370 ns on some machines.
+	clock atomic.Int64
 }
 
 // FailurePenalty is the least latency a failed request counts as in p2c_ewma.
@@ -66,7 +70,12 @@ func (b *p2cLB) Pick(r *Request) int {
 	if c < 0 {
 		return a
 	}
-	now := b.now()
+	now := r.Now
+	if now == 0 {
+		now = b.now()
+	} else if now-b.clock.Load() > int64(time.Millisecond) {
+		b.clock.Store(now)
+	}
 	if b.score(c, now) < b.score(a, now) {
 		return c
 	}
@@ -125,7 +134,10 @@ func (b *p2cLB) Done(i int, rtt time.Duration, failed bool) {
 	if failed {
 		rtt = max(rtt, FailurePenalty)
 	}
-	now := b.now()
+	now := b.clock.Load()
+	if now == 0 {
+		now = b.now()
+	}
 	e := &b.ewma[i]
 	sample := float64(rtt)
 	old := math.Float64frombits(e.cost.Load())
