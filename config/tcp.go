@@ -202,6 +202,13 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 				v.upstreamList(r.Servers, kp)
 			}
 		}
+		inline := len(t.Upstreams) > 0
+		for _, r := range t.SNI {
+			inline = inline || len(r.Servers) > 0
+		}
+		if !inline && t.Balance != "round_robin" && v.c.src.written(joinPath(tp, "balance")) {
+			v.errorf(joinPath(tp, "balance"), "balance applies to server lists written in the entry; a named upstream is balanced by its own balance")
+		}
 		_, def := t.SNI["default"]
 		hasDefault := len(t.Upstreams) > 0 || t.Upstream != ""
 		switch {
