@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 )
@@ -72,6 +73,7 @@ type exchange struct {
 	respStarted bool // the response head went to the client
 	staleRetry  bool // the one free retry of a pooled connection that failed was used
 	done        bool
+	hx          healthAttempt
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -111,9 +113,9 @@ func wantsWebSocket(req *http1.Request) bool {
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
 	if !fresh {
-		srv := ls.u.opts.Balancer.Pick(x.c.Loop().ID(), x.tried)
+		srv, err := x.pick()
 		if srv < 0 {
-			x.fail(503, errNoServer)
+			x.unavailable(err)
 			return
 		}
 		x.srv = srv
@@ -340,6 +342,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 	for _, t := range uc.body.Trailers() {
 		x.c.Trailer().Add(string(t.Name), string(t.Value))
 	}
+	x.endAttempt(r.Status, health.Succeeded)
 	x.finish()
 	uc.release(keep)
 	x.c.End()
@@ -347,6 +350,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 
 // finish marks the exchange over and detaches it from its connection and timer.
 func (x *exchange) finish() {
+	x.endAttempt(0, health.Cancelled)
 	x.done = true
 	if x.timer != nil {
 		x.timer.Stop()
@@ -371,6 +375,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	}
 	x.up = nil
 	if x.respStarted {
+		x.endAttempt(0, health.Failed)
 		x.log(0, cause)
 		x.finish()
 		x.ls.failures.Add(1)
@@ -389,15 +394,22 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	case beforeReply && replayable && reused && !x.staleRetry:
 		// A pooled connection the origin closed as we sent: the classic keep-alive
 		// race. One retry on a fresh connection to the same server, outside the budget.
+		x.endAttempt(0, health.Cancelled)
 		x.staleRetry = true
 		x.ls.retries.Add(1)
 		x.attempt(true)
 		return
 	case x.tries < ro.Tries && replayable &&
 		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply) && x.ls.spend():
+		x.endAttempt(0, health.Failed)
 		x.ls.retries.Add(1)
 		x.attempt(false)
 		return
+	}
+	if x.c.Closed() {
+		x.endAttempt(0, health.Cancelled)
+	} else {
+		x.endAttempt(0, health.Failed)
 	}
 	status := 502
 	if connectFailed && de.Timeout() || cause == errHeaderTimeout {

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/gale-server/gale/health"
 )
 
 // Server is one origin server of an upstream.
@@ -59,14 +61,18 @@ type UpstreamOptions struct {
 	Balancer Balancer
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
+	// Health, when set, excludes servers that are down, ejected, drained or open
+	// and applies the per-server limits (see proxy/health.go); nil is none.
+	Health *health.Group
 }
 
 // Upstream is a group of servers with its per-loop connection pools. It is shared by
 // every route that forwards to it and by every loop of one engine; each loop touches
 // only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
-	opts  UpstreamOptions
-	loops []*loopState // index = loop ID; each owned by its loop
+	opts   UpstreamOptions
+	loops  []*loopState // index = loop ID; each owned by its loop
+	health *healthState // nil without a health group
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -100,7 +106,10 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	if opts.Balancer == nil {
 		opts.Balancer = NewRoundRobin(opts.Servers, loops)
 	}
-	u := &Upstream{opts: opts, loops: make([]*loopState, loops)}
+	if opts.Health != nil && opts.Health.Len() != len(opts.Servers) {
+		return nil, fmt.Errorf("proxy: upstream %q: the health group has %d servers, the upstream %d", opts.Name, opts.Health.Len(), len(opts.Servers))
+	}
+	u := &Upstream{opts: opts, loops: make([]*loopState, loops), health: newHealthState(&opts, loops)}
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
 	}

@@ -99,6 +99,7 @@ func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
 	}
 	uc.ec = ec
 	ec.SetContext(uc)
+	ls.connDialing(srv)
 	ec.SetWriteTimeout(ls.u.opts.Timeouts.Write)
 	ls.dials.Add(1)
 	return uc, nil
@@ -152,6 +153,7 @@ var errIdleData = errors.New("proxy: upstream sent data on an idle connection")
 
 func (*upHandler) OnOpen(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
+	uc.connOpened()
 	uc.open = true
 	if uc.x != nil {
 		uc.x.armHeaderTimeout()
@@ -220,6 +222,7 @@ func (*upHandler) OnShutdown(ec *engine.Conn) {
 
 func (*upHandler) OnClose(ec *engine.Conn, err error) {
 	uc := ec.Context().(*upConn)
+	uc.connClosed()
 	uc.drop()
 	if x := uc.x; x != nil {
 		if err == nil {
