@@ -108,8 +108,8 @@ type serverState struct {
 
 	// Passive outlier detection.
 	consec5xx, consecGateway atomic.Int32
-	ejections                int       // ejections so far, for the next ejection time; guarded by mu
-	ejectedUntil             time.Time // guarded by mu
+	ejections                int          // ejections so far, for the next ejection time; guarded by mu
+	ejectedUntil             time.Time    // guarded by mu
 	rampFrom                 atomic.Int64 // unix nanoseconds when the gradual return began
 
 	// Active checks; owned by the home loop.
@@ -117,7 +117,7 @@ type serverState struct {
 
 	// Counters.
 	checksOK, checksFailed, transitions, ejectionsTotal, overflows, requests, failures atomic.Uint64
-	lastCheck                                                                   atomic.Pointer[string]
+	lastCheck                                                                          atomic.Pointer[string]
 }
 
 // New builds a group for opts. Call Start to run its checks and timers on a loop.
