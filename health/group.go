@@ -90,9 +90,9 @@ type Group struct {
 	// weightGen is bumped by every SetWeight so that balancers rebuild.
 	weightGen atomic.Uint64
 
-	mu   sync.Mutex   // serializes state changes and their log lines
-	home *engine.Loop // the loop running checks and timers; set once by Start
-	stop atomic.Bool  // set by Stop: timers end at their next firing
+	mu   sync.Mutex                  // serializes state changes and their log lines
+	home atomic.Pointer[engine.Loop] // the loop running checks and timers; set once by Start
+	stop atomic.Bool                 // set by Stop: timers end at their next firing
 }
 
 // serverState is one server's state. Flags and counters are atomics; the
@@ -172,9 +172,7 @@ func (g *Group) Len() int { return len(g.srv) }
 // Start makes l the group's home loop and starts the active checks there. It may
 // be called from any goroutine, once.
 func (g *Group) Start(l *engine.Loop) {
-	g.mu.Lock()
-	g.home = l
-	g.mu.Unlock()
+	g.home.Store(l)
 	if g.opts.Check != nil {
 		l.Post(func() { g.startChecks(l) })
 	}
@@ -184,11 +182,9 @@ func (g *Group) Start(l *engine.Loop) {
 func (g *Group) Stop() { g.stop.Store(true) }
 
 // after runs f on the home loop after d; without a home loop (a group never
-// started) f never runs.
+// started) f never runs. It may be called with mu held.
 func (g *Group) after(d time.Duration, f func()) {
-	g.mu.Lock()
-	l := g.home
-	g.mu.Unlock()
+	l := g.home.Load()
 	if l == nil {
 		return
 	}
