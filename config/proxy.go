@@ -26,6 +26,12 @@ type Upstream struct {
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
 	// Retries says when a failed attempt is tried again.
 	Retries Retries `yaml:"retries"`
+	// HealthCheck, OutlierDetection, CircuitBreaker and Limits configure
+	// health (config/health.go, docs/health.md); absent sections are off.
+	HealthCheck      *HealthCheck      `yaml:"health_check,omitempty"`
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection,omitempty"`
+	CircuitBreaker   *CircuitBreaker   `yaml:"circuit_breaker,omitempty"`
+	Limits           ServerLimits      `yaml:"limits"`
 }
 
 // SetDefaults sets every field of u to its default; Servers stays empty.
@@ -249,6 +255,7 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 			v.errorf(joinPath(path, "timeouts."+name), "must be positive")
 		}
 	}
+	v.healthOf(u, path)
 	r := u.Retries
 	if r.Tries < 1 || r.Tries > 10 {
 		v.errorf(joinPath(path, "retries.tries"), "%d is out of range 1-10", r.Tries)
