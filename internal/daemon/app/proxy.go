@@ -18,10 +18,13 @@ import (
 type actionEnv struct {
 	cfg       *config.Config
 	upstreams map[string]*proxy.Upstream
+	prev      *upstreamSet // the running configuration's upstreams (nil at start)
+	set       *upstreamSet // the named upstreams built for cfg
 }
 
-func newActionEnv(cfg *config.Config) *actionEnv {
-	return &actionEnv{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
+func newActionEnv(cfg *config.Config, prev *upstreamSet) *actionEnv {
+	set := newUpstreamSet()
+	return &actionEnv{cfg: cfg, upstreams: set.byName, prev: prev, set: set}
 }
 
 // buildProxy turns a proxy action into its handler.
@@ -33,11 +36,14 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 			if !ok {
 				return nil, fmt.Errorf("proxy: no upstream named %q", p.Upstream)
 			}
-			var err error
-			if u, err = newUpstream(p.Upstream, cu, env.cfg.Loops()); err != nil {
-				return nil, err
+			if u = env.prev.reuse(p.Upstream, cu); u == nil {
+				var err error
+				if u, err = newUpstream(p.Upstream, cu, env.cfg.Loops()); err != nil {
+					return nil, err
+				}
 			}
 			env.upstreams[p.Upstream] = u
+			env.set.conf[p.Upstream] = cu
 		}
 	} else {
 		var err error
@@ -90,5 +96,10 @@ func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, 
 		}
 		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight})
 	}
+	g, err := healthGroup(name, cu, &o)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+	}
+	o.Health = g
 	return proxy.NewUpstream(o, loops)
 }
