@@ -71,19 +71,17 @@ func (g *Group) ConnClosed(i int, opened bool) {
 func (g *Group) breakerChanged(i int) func(BreakerChange) {
 	return func(c BreakerChange) {
 		s := &g.srv[i]
-		g.mu.Lock()
-		g.setFlag(i, fOpen, c.To == Open)
-		g.mu.Unlock()
-		level := "info"
-		if c.To == Open {
-			level = "warn"
-		}
 		args := []any{"server", s.name, "from", c.From.String(), "to", c.To.String(), "requests", c.Requests, "failures", c.Failures}
-		if level == "warn" {
+		// The line is written before the state is published, so that whoever sees
+		// the new state finds its log line.
+		g.mu.Lock()
+		if c.To == Open {
 			g.log.Warn("health: breaker transition", args...)
 		} else {
 			g.log.Info("health: breaker transition", args...)
 		}
+		g.setFlag(i, fOpen, c.To == Open)
+		g.mu.Unlock()
 		if c.To == Open {
 			g.after(g.opts.Breaker.OpenFor, func() { s.breaker.State() })
 		}

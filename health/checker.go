@@ -150,16 +150,16 @@ func (g *Group) checked(i int, ok bool, why string) {
 		s.checksOK.Add(1)
 		s.okRun, s.failRun = s.okRun+1, 0
 		if down && s.okRun >= c.Rise {
-			g.setFlag(i, fDown, false)
 			g.log.Info("health: server up", "server", s.name, "rise", c.Rise)
+			g.setFlag(i, fDown, false)
 		}
 		return
 	}
 	s.checksFailed.Add(1)
 	s.failRun, s.okRun = s.failRun+1, 0
 	if !down && s.failRun >= c.Fall {
-		g.setFlag(i, fDown, true)
 		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "last_check", why)
+		g.setFlag(i, fDown, true)
 	}
 }
 

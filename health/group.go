@@ -307,8 +307,8 @@ func (g *Group) Drain(i int) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	was := g.srv[i].flags.Load()&fDrained == 0
-	g.setFlag(i, fDrained, true)
 	g.log.Info("health: server drained", "server", g.srv[i].name, "in_flight", g.srv[i].inFlight.Load())
+	g.setFlag(i, fDrained, true)
 	return was
 }
 
@@ -316,8 +316,8 @@ func (g *Group) Drain(i int) bool {
 func (g *Group) Enable(i int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.setFlag(i, fDrained, false)
 	g.log.Info("health: server enabled", "server", g.srv[i].name)
+	g.setFlag(i, fDrained, false)
 }
 
 // SetWeight sets server i's weight (1-1000).

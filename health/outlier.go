@@ -97,8 +97,8 @@ func (g *Group) eject(i int, why string, count int) {
 	d := min(od.BaseEjectionTime*time.Duration(s.ejections), od.MaxEjectionTime)
 	s.ejectedUntil = now.Add(d)
 	s.ejectionsTotal.Add(1)
-	g.setFlag(i, fEjected, true)
 	g.log.Warn("health: server ejected", "server", s.name, "reason", why, "count", count, "for", d.String(), "ejections", s.ejections)
+	g.setFlag(i, fEjected, true)
 	g.after(d, func() { g.unEject(i) })
 }
 
@@ -111,6 +111,6 @@ func (g *Group) unEject(i int) {
 		return
 	}
 	s.ejectedUntil = time.Now()
-	g.setFlag(i, fEjected, false)
 	g.log.Info("health: server returned after ejection", "server", s.name, "ejections", s.ejections)
+	g.setFlag(i, fEjected, false)
 }
