@@ -287,7 +287,9 @@ func TestHealthKillOriginUnderLoad(t *testing.T) {
 	o := []*flaky{newFlaky(t), newFlaky(t), newFlaky(t)}
 	interval := 100 * time.Millisecond
 	url, g := healthProxy(t, o, health.Options{Check: &health.CheckOptions{Type: health.CheckHTTP, Interval: interval, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
-		func(u *UpstreamOptions) { u.Retries = Retries{Tries: 3, ConnectFailure: true, ResetBeforeReply: true, Budget: 1} })
+		func(u *UpstreamOptions) {
+			u.Retries = Retries{Tries: 3, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+		})
 	var failed, done atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -393,4 +395,3 @@ func getNoFail(c *http.Client, url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
-
