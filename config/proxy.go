@@ -193,6 +193,9 @@ type Proxy struct {
 	// TrustedProxies lists the CIDRs of peers whose X-Forwarded-* and
 	// Forwarded fields are appended to; from any other peer they are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Via, when not empty, is the pseudonym gale adds as a Via entry
+	// ("1.1 NAME") to requests sent upstream and responses sent back.
+	Via string `yaml:"via"`
 }
 
 // SetDefaults sets every field of p to its default.
@@ -305,6 +308,9 @@ func (v *validator) proxy(p *Proxy, path string) {
 		if !http1.ValidField(name, val) {
 			v.errorf(joinPath(path, "set_headers."+name), "invalid header field %q", name)
 		}
+	}
+	if p.Via != "" && !http1.IsToken(p.Via) {
+		v.errorf(joinPath(path, "via"), "must be a token (letters, digits and !#$%%&'*+-.^_`|~) such as gale, got %q", p.Via)
 	}
 	for i, c := range p.TrustedProxies {
 		if _, err := ParseCIDR(c); err != nil {

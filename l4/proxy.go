@@ -100,10 +100,33 @@ func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 	return p, nil
 }
 
-// FromConfig turns a validated config.TCP entry into Options, with round-robin
-// groups.
-func FromConfig(t *config.TCP, log *slog.Logger) (Options, error) {
-	group := func(list []string) (Balancer, error) {
+// FromConfig turns a validated config.TCP entry into Options. ups is the
+// top-level upstreams mapping that `upstream: NAME` and SNI routes by name refer
+// to; a named group is weighted round robin, an inline list round robin.
+func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger) (Options, error) {
+	named := map[string]Balancer{} // one balancer per group, shared by its routes
+	group := func(name string, list []string) (Balancer, error) {
+		if name != "" {
+			if b, ok := named[name]; ok {
+				return b, nil
+			}
+			u, ok := ups[name]
+			if !ok || len(u.Servers) == 0 {
+				return nil, fmt.Errorf("no upstream named %q with servers", name)
+			}
+			servers := make([]netip.AddrPort, len(u.Servers))
+			weights := make([]int, len(u.Servers))
+			for i, s := range u.Servers {
+				ap, err := config.ParseUpstream(s.Address)
+				if err != nil {
+					return nil, fmt.Errorf("upstream %s: %w", name, err)
+				}
+				servers[i], weights[i] = ap, s.Weight
+			}
+			b := NewWeighted(servers, weights)
+			named[name] = b
+			return b, nil
+		}
 		if len(list) == 0 {
 			return nil, nil
 		}
@@ -131,11 +154,12 @@ func FromConfig(t *config.TCP, log *slog.Logger) (Options, error) {
 	if o.AcceptProxy, err = config.ParseCIDRs(t.AcceptProxy); err != nil {
 		return o, err
 	}
-	if o.Upstreams, err = group(t.Upstreams); err != nil {
+	if o.Upstreams, err = group(t.Upstream, t.Upstreams); err != nil {
 		return o, err
 	}
 	for _, k := range config.SNIKeys(t.SNI) {
-		b, err := group(t.SNI[k])
+		r := t.SNI[k]
+		b, err := group(r.Upstream, r.Servers)
 		if err != nil {
 			return o, fmt.Errorf("sni %s: %w", k, err)
 		}

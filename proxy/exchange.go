@@ -73,6 +73,7 @@ type exchange struct {
 	respStarted bool // the response head went to the client
 	staleRetry  bool // the one free retry of a pooled connection that failed was used
 	done        bool
+	upStart     time.Time // when the current attempt began, for the upstream time in logs
 	hx          healthAttempt
 }
 
@@ -136,6 +137,7 @@ func (x *exchange) attempt(fresh bool) {
 		}
 	}
 	ls.requests.Add(1)
+	x.upStart = time.Now()
 	uc.x = x
 	uc.requests++
 	uc.parser.Reset()
@@ -330,6 +332,7 @@ func (x *exchange) startResponse(uc *upConn) {
 		c.SetContentLength(r.ContentLength)
 	}
 	x.respStarted = true
+	c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	c.WriteHeader(r.Status)
 	uc.ec.SetTimeout(x.ls.u.opts.Timeouts.Read)
 }
@@ -345,6 +348,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 	x.endAttempt(r.Status, health.Succeeded)
 	x.finish()
 	uc.release(keep)
+	x.c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	x.c.End()
 }
 

@@ -153,4 +153,9 @@ type Route struct {
 	PreserveHost bool
 	// TrustedProxies are the peers whose forwarding fields are appended to.
 	TrustedProxies []netip.Prefix
+	// Via, when not empty, is the pseudonym of the Via entry ("1.1 Via", RFC 9110
+	// §7.6.3) added to every request sent upstream and every response relayed
+	// back; entries the message already carries are kept before it. Empty adds
+	// none (the default, as nginx, HAProxy and Caddy do).
+	Via string
 }

@@ -128,7 +128,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	a.tcpAddrs = map[string]string{}
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], a.log)
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, a.log)
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}

@@ -51,7 +51,7 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 			return nil, err
 		}
 	}
-	r := proxy.Route{StripPrefix: p.StripPrefix, PreserveHost: p.PreserveHost}
+	r := proxy.Route{StripPrefix: p.StripPrefix, PreserveHost: p.PreserveHost, Via: p.Via}
 	names := make([]string, 0, len(p.SetHeaders))
 	for n := range p.SetHeaders {
 		names = append(names, n)
