@@ -28,8 +28,8 @@ var (
 // its upstream. It is immutable and shared by every loop.
 type Handler struct {
 	u        *Upstream
+	src      *Source // when set, the upstream of each request is src's current one
 	r        Route
-	hosts    []string // Host value per server: its address
 	setNames []string // lower-case names of r.SetHeaders
 }
 
@@ -38,9 +38,6 @@ var _ server.Handler = (*Handler)(nil)
 // New returns the proxy action forwarding to u with the rewriting of r.
 func New(u *Upstream, r Route) *Handler {
 	h := &Handler{u: u, r: r}
-	for _, s := range u.opts.Servers {
-		h.hosts = append(h.hosts, s.Addr.String())
-	}
 	for _, kv := range r.SetHeaders {
 		h.setNames = append(h.setNames, kv[0])
 	}
@@ -81,13 +78,17 @@ type exchange struct {
 // the loop as the upstream answers.
 func (h *Handler) ServeGale(c *server.Ctx) {
 	id := c.Loop().ID()
-	if id >= len(h.u.loops) {
+	u := h.u
+	if h.src != nil {
+		u = h.src.Upstream()
+	}
+	if id >= len(u.loops) {
 		c.Error(500, "proxy: more loops than the upstream was built for")
 		return
 	}
 	c.Detach()
 	req := c.Request()
-	x := &exchange{h: h, c: c, ls: h.u.loops[id]}
+	x := &exchange{h: h, c: c, ls: u.loops[id]}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
 	x.hasBody = req.Chunked || req.ContentLength > 0
@@ -447,7 +448,7 @@ func (x *exchange) fail(status int, cause error) {
 func (x *exchange) log(status int, cause error) {
 	req := x.c.Request()
 	x.ls.u.opts.Logger.Warn("proxy: upstream request failed",
-		"upstream", x.ls.u.opts.Name, "server", x.h.hosts[x.srv], "status", status,
+		"upstream", x.ls.u.opts.Name, "server", x.ls.u.hosts[x.srv], "status", status,
 		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)
 }
 

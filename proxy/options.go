@@ -73,6 +73,7 @@ type Upstream struct {
 	opts   UpstreamOptions
 	loops  []*loopState // index = loop ID; each owned by its loop
 	health *healthState // nil without a health group
+	hosts  []string     // Host value per server: its address
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -112,6 +113,9 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	u := &Upstream{opts: opts, loops: make([]*loopState, loops), health: newHealthState(&opts, loops)}
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
+	}
+	for _, s := range opts.Servers {
+		u.hosts = append(u.hosts, s.Addr.String())
 	}
 	return u, nil
 }
