@@ -200,6 +200,14 @@ func (v *validator) healthOf(u *Upstream, path string) {
 			v.errorf(joinPath(p, "half_open_probes"), "%d is out of range 1-1000", b.HalfOpenProbes)
 		}
 	}
+	if u.ResolveEvery < 0 || u.ResolveEvery > 0 && u.ResolveEvery < 100*time.Millisecond {
+		v.errorf(joinPath(path, "resolve_every"), "must be 0 (resolve once) or at least 100ms, got %v", u.ResolveEvery)
+	}
+	if u.Resolver != "" {
+		if _, err := ParseUpstream(u.Resolver); err != nil {
+			v.errorf(joinPath(path, "resolver"), "invalid DNS server %q: expected ip:port like 127.0.0.1:53", u.Resolver)
+		}
+	}
 	l := u.Limits
 	for name, n := range map[string]int{"max_connections": l.MaxConnections, "max_pending": l.MaxPending, "max_in_flight": l.MaxInFlight} {
 		if n < 0 || n > 1_000_000 {

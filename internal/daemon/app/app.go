@@ -215,6 +215,7 @@ func (a *App) Start() { a.srv.Start() }
 // out and closes the access logs: every line of every request served is in them.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
+	a.ups.Load().stopAll()
 	err := a.srv.Shutdown(ctx)
 	a.mu.Lock()
 	logs := a.allLogs

@@ -16,38 +16,28 @@ import (
 // configuration, and the upstreams built so far (a named upstream is built once and
 // shared by every route that uses it, so they share its connection pools).
 type actionEnv struct {
-	cfg       *config.Config
-	upstreams map[string]*proxy.Upstream
-	prev      *upstreamSet // the running configuration's upstreams (nil at start)
-	set       *upstreamSet // the named upstreams built for cfg
+	cfg  *config.Config
+	prev *upstreamSet // the running configuration's upstreams (nil at start)
+	set  *upstreamSet // the named upstreams built for cfg (upstreams.go)
 }
 
 func newActionEnv(cfg *config.Config, prev *upstreamSet) *actionEnv {
-	set := newUpstreamSet()
-	return &actionEnv{cfg: cfg, upstreams: set.byName, prev: prev, set: set}
+	return &actionEnv{cfg: cfg, prev: prev, set: newUpstreamSet()}
 }
 
 // buildProxy turns a proxy action into its handler.
 func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 	var u *proxy.Upstream
+	var src *proxy.Source
 	if p.Upstream != "" {
-		if u = env.upstreams[p.Upstream]; u == nil {
-			cu, ok := env.cfg.Upstreams[p.Upstream]
-			if !ok {
-				return nil, fmt.Errorf("proxy: no upstream named %q", p.Upstream)
-			}
-			if u = env.prev.reuse(p.Upstream, cu); u == nil {
-				var err error
-				if u, err = newUpstream(p.Upstream, cu, env.cfg.Loops()); err != nil {
-					return nil, err
-				}
-			}
-			env.upstreams[p.Upstream] = u
-			env.set.conf[p.Upstream] = cu
+		e, err := env.named(p.Upstream)
+		if err != nil {
+			return nil, err
 		}
+		src = e.src
 	} else {
 		var err error
-		if u, err = newUpstream("inline", p.InlineUpstream(), env.cfg.Loops()); err != nil {
+		if u, err = newUpstream("inline", p.InlineUpstream(), env.cfg.Loops(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -67,11 +57,15 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 		}
 		r.TrustedProxies = append(r.TrustedProxies, pfx)
 	}
+	if src != nil {
+		return proxy.NewFromSource(src, r), nil
+	}
 	return proxy.New(u, r), nil
 }
 
-// newUpstream converts a configured upstream.
-func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, error) {
+// newUpstream converts a configured upstream; servers, when not nil, replace the
+// configured ones (a dynamic upstream's resolved servers).
+func newUpstream(name string, cu *config.Upstream, loops int, servers []proxy.Server) (*proxy.Upstream, error) {
 	o := proxy.UpstreamOptions{
 		Name: name,
 		Keepalive: proxy.Keepalive{
@@ -89,7 +83,11 @@ func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, 
 		},
 		Logger: slog.Default(),
 	}
+	o.Servers = servers
 	for _, s := range cu.Servers {
+		if servers != nil {
+			break
+		}
 		ap, err := netip.ParseAddrPort(s.Address)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)

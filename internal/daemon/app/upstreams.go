@@ -1,36 +1,79 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/internal/dnsresolve"
 	"github.com/gale-server/gale/proxy"
 )
 
 // upstreamSet is the named upstreams one configuration built, with the settings
 // each was built from, so that a reload keeps every upstream whose settings did
-// not change (its pooled connections and health state with it). Immutable once
-// built.
+// not change (its pooled connections and health state with it). The map is
+// filled while the configuration is built, then never changed.
 type upstreamSet struct {
-	byName map[string]*proxy.Upstream
-	conf   map[string]*config.Upstream
+	byName map[string]*upstreamEntry
+}
+
+// upstreamEntry is one named upstream: its source (the current proxy.Upstream,
+// replaced when a dynamic upstream's names resolve differently) and, for a
+// dynamic one, its resolver loop.
+type upstreamEntry struct {
+	name string
+	conf *config.Upstream
+	src  *proxy.Source
+	dyn  *dynamic // nil when every server is an IP literal
 }
 
 func newUpstreamSet() *upstreamSet {
-	return &upstreamSet{byName: map[string]*proxy.Upstream{}, conf: map[string]*config.Upstream{}}
+	return &upstreamSet{byName: map[string]*upstreamEntry{}}
 }
 
-// reuse returns the previous configuration's upstream name when its settings
-// equal cu, else nil.
-func (s *upstreamSet) reuse(name string, cu *config.Upstream) *proxy.Upstream {
-	if s == nil || s.byName[name] == nil || !reflect.DeepEqual(s.conf[name], cu) {
-		return nil
+// named returns the entry of the named upstream, built once per configuration:
+// the previous configuration's entry when its settings are unchanged, else a new
+// one (resolving its names now, when it has any).
+func (env *actionEnv) named(name string) (*upstreamEntry, error) {
+	if e := env.set.byName[name]; e != nil {
+		return e, nil
 	}
-	return s.byName[name]
+	cu, ok := env.cfg.Upstreams[name]
+	if !ok {
+		return nil, fmt.Errorf("proxy: no upstream named %q", name)
+	}
+	if p := env.prev; p != nil {
+		if e := p.byName[name]; e != nil && reflect.DeepEqual(e.conf, cu) {
+			env.set.byName[name] = e
+			return e, nil
+		}
+	}
+	e := &upstreamEntry{name: name, conf: cu}
+	var servers []proxy.Server
+	if dynamicUpstream(cu) {
+		e.dyn = &dynamic{e: e, loops: env.cfg.Loops(), stop: make(chan struct{})}
+		var err error
+		if servers, err = e.dyn.resolve(); err != nil {
+			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+		}
+		e.dyn.last = servers
+	}
+	u, err := newUpstream(name, cu, env.cfg.Loops(), servers)
+	if err != nil {
+		return nil, err
+	}
+	e.src = proxy.NewSource(u)
+	env.set.byName[name] = e
+	return e, nil
 }
 
 // groups returns the health groups of the set, by upstream name.
@@ -45,31 +88,152 @@ func (s *upstreamSet) groups() []*health.Group {
 	sort.Strings(names)
 	var out []*health.Group
 	for _, n := range names {
-		if g := s.byName[n].Health(); g != nil {
+		if g := s.byName[n].src.Upstream().Health(); g != nil {
 			out = append(out, g)
 		}
 	}
 	return out
 }
 
-// start starts the health groups that prev did not have on home (one checker
-// per group for the instance) and stops prev's groups that s no longer has.
+// start starts what the entries prev did not have: their health groups on home
+// (one checker per group for the instance) and their resolver loops; and stops
+// prev's entries that s no longer has.
 func (s *upstreamSet) start(home *engine.Loop, prev *upstreamSet) {
-	had := map[*health.Group]bool{}
-	for _, g := range prev.groups() {
-		had[g] = true
+	had := map[*upstreamEntry]bool{}
+	if prev != nil {
+		for _, e := range prev.byName {
+			had[e] = true
+		}
 	}
-	keep := map[*health.Group]bool{}
-	for _, g := range s.groups() {
-		keep[g] = true
-		if !had[g] {
+	keep := map[*upstreamEntry]bool{}
+	for _, e := range s.byName {
+		keep[e] = true
+		if had[e] {
+			continue
+		}
+		if g := e.src.Upstream().Health(); g != nil {
 			g.Start(home)
 		}
+		if e.dyn != nil {
+			e.dyn.home = home
+			go e.dyn.run()
+		}
 	}
-	for g := range had {
-		if !keep[g] {
+	for e := range had {
+		if !keep[e] {
+			e.stop()
+		}
+	}
+}
+
+// stopAll stops every entry's checks and resolver loop (at shutdown).
+func (s *upstreamSet) stopAll() {
+	if s == nil {
+		return
+	}
+	for _, e := range s.byName {
+		e.stop()
+	}
+}
+
+func (e *upstreamEntry) stop() {
+	if g := e.src.Upstream().Health(); g != nil {
+		g.Stop()
+	}
+	if e.dyn != nil {
+		e.dyn.once.Do(func() { close(e.dyn.stop) })
+	}
+}
+
+// dynamicUpstream reports an upstream with a host name or an SRV spec.
+func dynamicUpstream(cu *config.Upstream) bool {
+	return slices.ContainsFunc(cu.Servers, func(s config.UpstreamServer) bool { return dnsresolve.IsName(s.Address) })
+}
+
+// dynamic re-resolves an upstream's names every resolve_every and, when the
+// result changes, replaces the entry's upstream: requests in flight finish on
+// the old one.
+type dynamic struct {
+	e     *upstreamEntry
+	loops int
+	home  *engine.Loop
+	last  []proxy.Server // owned by run after start
+	stop  chan struct{}
+	once  sync.Once
+}
+
+// resolve returns the servers of the upstream: literals as they are, names
+// resolved (a host's addresses with the configured weight, an SRV record's with
+// its weight).
+func (d *dynamic) resolve() ([]proxy.Server, error) {
+	cu := d.e.conf
+	r := &dnsresolve.Resolver{Server: dnsresolve.DefaultServer(), Timeout: 2 * time.Second}
+	if cu.Resolver != "" {
+		ap, err := config.ParseUpstream(cu.Resolver)
+		if err != nil {
+			return nil, err
+		}
+		r.Server = ap
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []proxy.Server
+	for _, s := range cu.Servers {
+		ts, err := r.Lookup(ctx, s.Address)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			w := s.Weight
+			if strings.HasPrefix(s.Address, dnsresolve.SRVPrefix) {
+				w = min(t.Weight, 1000)
+			}
+			out = append(out, proxy.Server{Addr: t.Addr, Weight: w})
+		}
+	}
+	if len(out) > health.MaxServers {
+		return nil, fmt.Errorf("the names resolved to %d servers; at most %d are supported", len(out), health.MaxServers)
+	}
+	return out, nil
+}
+
+// run re-resolves until stopped.
+func (d *dynamic) run() {
+	every := d.e.conf.ResolveEvery
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	log := slog.Default().With("upstream", d.e.name)
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		servers, err := d.resolve()
+		if err != nil {
+			log.Warn("upstream: re-resolving failed; the servers stay as they are", "err", err)
+			continue
+		}
+		if slices.Equal(servers, d.last) {
+			continue
+		}
+		u, err := newUpstream(d.e.name, d.e.conf, d.loops, servers)
+		if err != nil {
+			log.Warn("upstream: re-resolved servers refused", "err", err)
+			continue
+		}
+		if g := u.Health(); g != nil {
+			g.Start(d.home)
+		}
+		old := d.e.src.Set(u)
+		if g := old.Health(); g != nil {
 			g.Stop()
 		}
+		log.Info("upstream: servers re-resolved", "before", len(d.last), "after", len(servers))
+		d.last = servers
 	}
 }
 
@@ -85,7 +249,7 @@ func healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*h
 	for i, s := range o.Servers {
 		ho.Servers = append(ho.Servers, s.Addr)
 		ho.Weights = append(ho.Weights, s.Weight)
-		if i < len(cu.Servers) {
+		if i < len(cu.Servers) && !dynamicUpstream(cu) {
 			ho.Names = append(ho.Names, cu.Servers[i].Address)
 		}
 	}
