@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/gale-server/gale/health"
@@ -71,9 +72,10 @@ type UpstreamOptions struct {
 // only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
 	opts   UpstreamOptions
-	loops  []*loopState // index = loop ID; each owned by its loop
-	health *healthState // nil without a health group
-	hosts  []string     // Host value per server: its address
+	loops  []*loopState             // index = loop ID; each owned by its loop
+	health *healthState             // nil without a health group
+	hosts  []string                 // Host value per server: its address
+	prev   atomic.Pointer[Upstream] // the upstream this one replaced, whose idle connections it adopts (source.go)
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.

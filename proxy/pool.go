@@ -87,7 +87,7 @@ func (ls *loopState) take(srv int) *upConn {
 		}
 	}
 	ls.idle[srv] = list
-	return nil
+	return ls.adopt(srv)
 }
 
 // dial opens a new connection to server srv.

@@ -20,13 +20,77 @@ func NewSource(u *Upstream) *Source {
 // Upstream returns the current upstream; safe from any goroutine.
 func (s *Source) Upstream() *Upstream { return s.cur.Load() }
 
-// Set makes u the current upstream and returns the one it replaces.
-func (s *Source) Set(u *Upstream) *Upstream { return s.cur.Swap(u) }
-
 // NewFromSource returns the proxy action forwarding to src's current upstream
 // with the rewriting of r.
 func NewFromSource(src *Source, r Route) *Handler {
 	h := New(src.Upstream(), r)
 	h.src = src
 	return h
+}
+
+// Adopt lets u take over prev's idle pooled connections to the servers both have:
+// when a loop finds no idle connection to a server, it moves one from prev's pool
+// on the same loop (both pools are that loop's), so a reload or a re-resolution
+// that keeps a server keeps its warm connections. Only the latest predecessor is
+// kept. Call it before u serves.
+func (u *Upstream) Adopt(prev *Upstream) {
+	if prev == nil || prev == u || len(prev.loops) != len(u.loops) {
+		return
+	}
+	prev.prev.Store(nil)
+	u.prev.Store(prev)
+}
+
+// Set makes u the current upstream, adopting the idle connections of the one it
+// replaces, and returns that one.
+func (s *Source) Set(u *Upstream) *Upstream {
+	old := s.cur.Swap(u)
+	u.Adopt(old)
+	return old
+}
+
+// adopt moves an idle connection to server srv from the predecessor's pool on
+// this loop, or returns nil. Runs on the loop owning ls.
+func (ls *loopState) adopt(srv int) *upConn {
+	prev := ls.u.prev.Load()
+	if prev == nil {
+		return nil
+	}
+	var pls *loopState
+	for i, l := range ls.u.loops {
+		if l == ls {
+			pls = prev.loops[i]
+			break
+		}
+	}
+	addr := ls.u.opts.Servers[srv].Addr
+	psrv := -1
+	for i, s := range prev.opts.Servers {
+		if s.Addr == addr {
+			psrv = i
+			break
+		}
+	}
+	if pls == nil || psrv < 0 {
+		return nil
+	}
+	list := pls.idle[psrv]
+	for len(list) > 0 {
+		uc := list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+		uc.idle = false
+		pls.idleConns.Add(-1)
+		if uc.ec.Closed() {
+			continue
+		}
+		pls.idle[psrv] = list
+		uc.connClosed()
+		uc.ls, uc.srv = ls, srv
+		ls.connDialing(srv)
+		uc.connOpened()
+		return uc
+	}
+	pls.idle[psrv] = list
+	return nil
 }

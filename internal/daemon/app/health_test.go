@@ -214,3 +214,52 @@ func TestReloadKeepsUpstreamPools(t *testing.T) {
 		t.Fatalf("the drain did not survive the reload: %s", body)
 	}
 }
+
+// A reload that changes an upstream's servers keeps the pooled connections to the
+// servers that remain: the kept origin sees no new connection, the added one gets
+// traffic, the removed one none.
+func TestReloadChangedUpstreamKeepsRemainingPools(t *testing.T) {
+	oa, ob, oc := newCountingOrigin(t, 0), newCountingOrigin(t, 0), newCountingOrigin(t, 0)
+	conf := func(x, y string) string {
+		return fmt.Sprintf(`
+workers: 1
+upstreams:
+  app:
+    servers: ["%s", "%s"]
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - proxy: { upstream: app }
+`, x, y)
+	}
+	a, addr := startApp(t, conf(oa.hostPort(), ob.hostPort()))
+	c := &http.Client{Timeout: 10 * time.Second}
+	for range 10 {
+		get(t, c, "GET", "http://"+addr+"/", "")
+	}
+	connsA, hitsA, hitsB := oa.conns.Load(), oa.hits.Load(), ob.hits.Load()
+	if connsA != 1 {
+		t.Fatalf("origin a has %d connections before the reload, want 1 pooled", connsA)
+	}
+	next, err := config.Parse("next.yaml", []byte(conf(oa.hostPort(), oc.hostPort())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if st, _ := get(t, c, "GET", "http://"+addr+"/", ""); st != 200 {
+			t.Fatalf("status %d", st)
+		}
+	}
+	if n := oa.hits.Load() - hitsA; n != 5 {
+		t.Fatalf("the kept server got %d of 10 requests", n)
+	}
+	if n := oa.conns.Load(); n != connsA {
+		t.Fatalf("the kept server saw %d connections after the reload, want the pooled one only", n)
+	}
+	if ob.hits.Load() != hitsB || oc.hits.Load() != 5 {
+		t.Fatalf("removed server got %d more, added server %d", ob.hits.Load()-hitsB, oc.hits.Load())
+	}
+}

@@ -51,10 +51,13 @@ func (env *actionEnv) named(name string) (*upstreamEntry, error) {
 	if !ok {
 		return nil, fmt.Errorf("proxy: no upstream named %q", name)
 	}
+	var before *proxy.Upstream
 	if p := env.prev; p != nil {
 		if e := p.byName[name]; e != nil && reflect.DeepEqual(e.conf, cu) {
 			env.set.byName[name] = e
 			return e, nil
+		} else if e != nil {
+			before = e.src.Upstream()
 		}
 	}
 	e := &upstreamEntry{name: name, conf: cu}
@@ -71,6 +74,8 @@ func (env *actionEnv) named(name string) (*upstreamEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The servers that remain keep their pooled connections.
+	u.Adopt(before)
 	e.src = proxy.NewSource(u)
 	env.set.byName[name] = e
 	return e, nil
