@@ -130,9 +130,6 @@ type ServerLimits struct {
 func (v *validator) healthOf(u *Upstream, path string) {
 	if h := u.HealthCheck; h != nil {
 		p := joinPath(path, "health_check")
-		if h.Type != "tcp" && h.Type != "http" {
-			v.errorf(joinPath(p, "type"), "invalid value %q: expected one of tcp, http", h.Type)
-		}
 		if h.Interval <= 0 || h.Interval > time.Hour {
 			v.errorf(joinPath(p, "interval"), "must be between 1ms and 1h, got %v", h.Interval)
 		}

@@ -53,6 +53,9 @@ type Options struct {
 	Breaker *BreakerOptions
 	// Limits bound what each server is given.
 	Limits Limits
+	// FixedWeights, when not empty, names the balancing method whose weights
+	// cannot change at runtime (SetWeight refuses).
+	FixedWeights string
 	// Logger receives a line per state change (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -324,6 +327,9 @@ func (g *Group) Enable(i int) {
 func (g *Group) SetWeight(i, w int) error {
 	if w < 1 || w > 1000 {
 		return fmt.Errorf("weight %d is out of range 1-1000", w)
+	}
+	if m := g.opts.FixedWeights; m != "" {
+		return fmt.Errorf("the weights of a %s upstream cannot change at runtime", m)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -31,6 +31,7 @@ var families = map[string]famDesc{
 	famLoops:        {"Event loops running in all worker processes.", prometheus.GaugeValue, nil},
 	famLogLines:     {"Access log lines written.", prometheus.CounterValue, []string{"server"}},
 	famLogDropped:   {"Access log lines dropped because the writer fell behind (a stalled disk).", prometheus.CounterValue, []string{"server"}},
+	famTLS:          {"TLS handshakes by result: ok, failed (bad input or alert), timeout (the handshake timeout), refused (the handshake pool was full).", prometheus.CounterValue, []string{"result"}},
 }
 
 var (

@@ -24,6 +24,7 @@ const (
 	famLoops        = "gale_event_loops"
 	famLogLines     = "gale_access_log_lines_total"
 	famLogDropped   = "gale_access_log_dropped_total"
+	famTLS          = "gale_tls_handshakes_total"
 )
 
 // gauges are the families whose samples are current values, not cumulative:
@@ -124,6 +125,16 @@ func Local(reg *Registry, st server.Stats, extras ...Extra) []Sample {
 		e(add)
 	}
 	return out
+}
+
+// TLSSamples adds the TLS handshake counters of a process, for an Extra:
+// handshakes that succeeded, failed (bad input, alerts; timeouts excluded),
+// timed out, and were refused because the handshake pool was full.
+func TLSSamples(ok, failed, timedOut, refused uint64, add func(Sample)) {
+	add(Sample{key(famTLS, "result", "ok"), ok})
+	add(Sample{key(famTLS, "result", "failed"), failed})
+	add(Sample{key(famTLS, "result", "timeout"), timedOut})
+	add(Sample{key(famTLS, "result", "refused"), refused})
 }
 
 // LogSamples returns the samples of one server's access log counters, for

@@ -3,11 +3,14 @@ package proxy
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 )
 
@@ -31,6 +34,9 @@ type Handler struct {
 	src      *Source // when set, the upstream of each request is src's current one
 	r        Route
 	setNames []string // lower-case names of r.SetHeaders
+
+	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
+	tun     *l4.Tunnels // relays plain tunnels (splicing bulk flows); nil before
 }
 
 var _ server.Handler = (*Handler)(nil)
@@ -56,6 +62,9 @@ type exchange struct {
 	tries       int
 	tried       uint64 // servers tried, by index
 	srv         int
+	lbr         lb.Request // the balancer's view of this request, reused by every attempt
+	trackedAt   time.Time  // loop time the tracked attempt started
+	tracked     bool       // the balancer was told of this attempt's start and not yet of its end
 	isHead      bool
 	hasBody     bool
 	chunked     bool
@@ -89,6 +98,10 @@ func (h *Handler) ServeGale(c *server.Ctx) {
 	c.Detach()
 	req := c.Request()
 	x := &exchange{h: h, c: c, ls: u.loops[id]}
+	x.lbr.Loop, x.lbr.Skip = id, u.opts.Skip
+	if u.keyed {
+		x.lbr.Key = requestKey(u.opts.HashKey, c)
+	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
 	x.hasBody = req.Chunked || req.ContentLength > 0
@@ -115,7 +128,7 @@ func wantsWebSocket(req *http1.Request) bool {
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
 	if !fresh {
-		srv, err := x.pick()
+		srv, err := x.pickHealthy()
 		if srv < 0 {
 			x.unavailable(err)
 			return
@@ -124,6 +137,7 @@ func (x *exchange) attempt(fresh bool) {
 		x.tried |= 1 << srv
 	}
 	x.tries++
+	x.trackStart()
 	var uc *upConn
 	if !fresh {
 		uc = ls.take(x.srv)
@@ -357,6 +371,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 func (x *exchange) finish() {
 	x.endAttempt(0, health.Cancelled)
 	x.done = true
+	x.trackDone(false)
 	if x.timer != nil {
 		x.timer.Stop()
 	}
@@ -369,6 +384,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	if x.done {
 		return
 	}
+	x.trackDone(true)
 	reused := false
 	if uc != nil {
 		reused = uc.requests > 1

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/lb"
 )
 
 // Errors of the health-aware pick.
@@ -27,7 +28,7 @@ type healthState struct {
 
 type healthLoop struct {
 	gen uint64
-	bal Balancer
+	bal lb.Balancer
 	_   [40]byte
 }
 
@@ -38,24 +39,30 @@ func newHealthState(o *UpstreamOptions, loops int) *healthState {
 	return &healthState{g: o.Health, loops: make([]healthLoop, loops)}
 }
 
-// balancer returns the balancer loop uses: the configured one until the group's
-// weights change, then a weighted round robin over the new weights.
-func (u *Upstream) balancer(loop int) Balancer {
+// loopBalancer returns the balancer loop uses: the upstream's until the group's
+// weights change, then one the loop built over the new weights. (The group
+// refuses weight changes for balancers that track load, whose state is shared.)
+func (u *Upstream) loopBalancer(loop int) lb.Balancer {
 	hs := u.health
-	if hs == nil {
-		return u.opts.Balancer
+	if hs == nil || u.tracker != nil || u.opts.Balancer != nil {
+		return u.balancer
 	}
-	hl := &hs.loops[loop]
 	gen := hs.g.WeightGen()
 	if gen == 0 {
-		return u.opts.Balancer
+		return u.balancer
 	}
+	hl := &hs.loops[loop]
 	if hl.bal == nil || hl.gen != gen {
-		servers := append([]Server(nil), u.opts.Servers...)
-		for i := range servers {
-			servers[i].Weight = hs.g.Weight(i)
+		o := u.opts
+		o.Servers = append([]Server(nil), u.opts.Servers...)
+		for i := range o.Servers {
+			o.Servers[i].Weight = hs.g.Weight(i)
 		}
-		hl.bal, hl.gen = NewRoundRobin(servers, len(hs.loops)), gen
+		b, err := newBalancer(&o, len(hs.loops))
+		if err != nil {
+			return u.balancer
+		}
+		hl.bal, hl.gen = b, gen
 	}
 	return hl.bal
 }
@@ -67,21 +74,21 @@ type healthAttempt struct {
 	refused  uint64 // servers refused for this request (limits, breaker)
 }
 
-// pick chooses the server of the next attempt: the balancer's choice among the
-// servers the health group does not exclude, not tried yet when another exists,
-// and admitted by the server's limits and breaker. It returns -1 and the reason
-// when none may take the request. A retry never goes to an excluded server.
-func (x *exchange) pick() (int, error) {
+// pickHealthy chooses the server of the next attempt: the balancer's choice among
+// the servers the health group does not exclude, not tried yet when another
+// exists, and admitted by the server's limits and breaker. It returns -1 and the
+// reason when none may take the request. A retry never goes to an excluded
+// server: the excluded set is passed to the balancer as servers it may not pick.
+func (x *exchange) pickHealthy() (int, error) {
 	u := x.ls.u
-	loop := x.c.Loop().ID()
-	bal := u.balancer(loop)
 	hs := u.health
 	if hs == nil {
-		if srv := bal.Pick(loop, x.tried); srv >= 0 {
+		if srv := x.pick(); srv >= 0 {
 			return srv, nil
 		}
 		return -1, errNoServer
 	}
+	b := u.loopBalancer(x.lbr.Loop)
 	n := len(u.opts.Servers)
 	all := ^uint64(0)
 	if n < 64 {
@@ -96,12 +103,17 @@ func (x *exchange) pick() (int, error) {
 		if skip&all == all {
 			return -1, errOverLimit
 		}
-		srv := pickExcluding(bal, loop, x.tried, skip)
+		x.lbr.Tried = x.tried | skip
+		srv := b.Pick(&x.lbr)
+		if srv < 0 && x.tried&^skip != 0 {
+			// Every eligible server was tried: a retry goes to one of them again.
+			x.lbr.Tried = skip
+			srv = b.Pick(&x.lbr)
+		}
 		if srv < 0 {
 			return -1, errNoServer
 		}
-		switch hs.g.Admit(srv, len(x.ls.idle[srv]) > 0) {
-		case health.Admitted:
+		if hs.g.Admit(srv, len(x.ls.idle[srv]) > 0) == health.Admitted {
 			x.hx.admitted = true
 			return srv, nil
 		}
@@ -109,20 +121,6 @@ func (x *exchange) pick() (int, error) {
 		skip |= 1 << srv
 	}
 	return -1, errOverLimit
-}
-
-// pickExcluding asks b for a server outside skip, preferring one not in tried; it
-// is the seam a balancer with its own eligibility predicate replaces.
-func pickExcluding(b Balancer, loop int, tried, skip uint64) int {
-	srv := b.Pick(loop, tried|skip)
-	if srv >= 0 && skip&(1<<srv) != 0 {
-		// Every eligible server was tried: a retry goes to one of them again.
-		srv = b.Pick(loop, skip)
-	}
-	if srv >= 0 && skip&(1<<srv) != 0 {
-		return -1
-	}
-	return srv
 }
 
 // endAttempt reports the current attempt's outcome to the health group, once.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/lb"
 )
 
 // Server is one origin server of an upstream.
@@ -26,6 +27,8 @@ type Server struct {
 	Addr netip.AddrPort
 	// Weight is its share of requests relative to the others (at least 1).
 	Weight int
+	// Backup servers take requests only when no other server is eligible.
+	Backup bool
 }
 
 // Keepalive bounds the idle connections kept to each server on each loop.
@@ -58,8 +61,23 @@ type UpstreamOptions struct {
 	Keepalive Keepalive
 	Timeouts  Timeouts
 	Retries   Retries
-	// Balancer picks a server per attempt; nil is weighted round robin.
-	Balancer Balancer
+	// Balance names the lb method that picks a server per attempt ("" is
+	// weighted_round_robin), built with BalanceOptions (whose Loops is set by
+	// NewUpstream).
+	Balance        string
+	BalanceOptions lb.Options
+	// HashKey is where the key of a keyed method (ip_hash, hash, maglev) comes
+	// from; the zero value is the client's address. The key is computed only
+	// for a method that reads it.
+	HashKey lb.KeySpec
+	// Balancer, when not nil, is used instead of Balance. Its indexes are
+	// those of Servers.
+	Balancer lb.Balancer
+	// Skip, when not nil, reports servers that must not take requests now
+	// (down, ejected, circuit open): the health checker's predicate, passed to
+	// the balancer as lb.Request.Skip. It runs on the loops, so it must be safe
+	// for concurrent use, must not block, and should be a few atomic loads.
+	Skip func(server int) bool
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
 	// Health, when set, excludes servers that are down, ejected, drained or open
@@ -71,11 +89,16 @@ type UpstreamOptions struct {
 // every route that forwards to it and by every loop of one engine; each loop touches
 // only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
-	opts   UpstreamOptions
-	loops  []*loopState             // index = loop ID; each owned by its loop
-	health *healthState             // nil without a health group
-	hosts  []string                 // Host value per server: its address
-	prev   atomic.Pointer[Upstream] // the upstream this one replaced, whose idle connections it adopts (source.go)
+	opts     UpstreamOptions
+	balancer lb.Balancer  // immutable; shared by the loops (lb keeps per-loop state)
+	tracker  lb.Tracker   // balancer as a Tracker, or nil
+	keyed    bool         // the balancer reads lb.Request.Key
+	loops    []*loopState // index = loop ID; each owned by its loop
+	health   *healthState // nil without a health group
+	hosts    []string     // Host value per server: its address
+	// prev is the upstream this one replaced, whose idle connections it adopts
+	// (source.go).
+	prev atomic.Pointer[Upstream]
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -106,13 +129,20 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	u := &Upstream{opts: opts, balancer: opts.Balancer, loops: make([]*loopState, loops)}
 	if opts.Balancer == nil {
-		opts.Balancer = NewRoundRobin(opts.Servers, loops)
+		b, err := newBalancer(&opts, loops)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %q: %w", opts.Name, err)
+		}
+		u.balancer = b
 	}
+	u.tracker, _ = u.balancer.(lb.Tracker)
+	u.keyed = lb.UsesKey(u.balancer)
 	if opts.Health != nil && opts.Health.Len() != len(opts.Servers) {
 		return nil, fmt.Errorf("proxy: upstream %q: the health group has %d servers, the upstream %d", opts.Name, opts.Health.Len(), len(opts.Servers))
 	}
-	u := &Upstream{opts: opts, loops: make([]*loopState, loops), health: newHealthState(&opts, loops)}
+	u.health = newHealthState(&opts, loops)
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
 	}

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/server"
 )
 
@@ -121,6 +124,26 @@ func (*tunnelHandler) OnClose(ec *engine.Conn, _ error) {
 	}
 }
 
+// tunnelSpliceAfter is how many bytes one direction of a plain tunnel copies
+// before it moves to splice(2), as the l4 relay's default splice_after.
+const tunnelSpliceAfter = 256 << 10
+
+// tunnels returns the relay of plain tunnels for eng, made on first use.
+func (h *Handler) tunnels(eng *engine.Engine) *l4.Tunnels {
+	h.tunOnce.Do(func() { h.tun = l4.NewTunnels(eng, time.Hour, tunnelSpliceAfter, h.u.opts.Logger) })
+	return h.tun
+}
+
+// TunnelStats returns the counters of the plain tunnels relayed so far (zero
+// before the first).
+func (h *Handler) TunnelStats() l4.Stats {
+	h.tunOnce.Do(func() {}) // orders the read after a concurrent first use
+	if h.tun == nil {
+		return l4.Stats{}
+	}
+	return h.tun.Stats()
+}
+
 // startTunnel answers the client's upgrade with the upstream's 101 and joins the two
 // connections. Bytes the upstream sent after its 101 stay in the engine and reach the
 // tunnel first; so do bytes the client sent after its request.
@@ -137,6 +160,18 @@ func (x *exchange) startTunnel(uc *upConn) {
 	x.respStarted = true
 	x.finish()
 	uc.x = nil
+	if c.Layer() == nil {
+		// Both sides are plain sockets: the l4 relay, which splices bulk flows.
+		t := x.h.tunnels(client.Loop().Engine())
+		if err := c.Upgrade(t.Handler()); err != nil {
+			uc.ec.Close(err)
+			client.Close(err)
+			return
+		}
+		uc.ec.CancelTimeout()
+		t.Join(client, uc.ec)
+		return
+	}
 	if err := c.Upgrade(tunnelH); err != nil {
 		uc.ec.Close(err)
 		client.Close(err)

@@ -105,13 +105,22 @@ func open(o options, g int) (net.Conn, error) {
 	host := o.addr
 	if o.ws {
 		key := wsproto.NewKey()
-		if _, err := c.Write(wsproto.UpgradeRequest(host, o.path, key)); err != nil {
+		offer := ""
+		if o.deflate {
+			offer = wsproto.DeflateOffer
+		}
+		if _, err := c.Write(wsproto.UpgradeRequestExt(host, o.path, key, offer)); err != nil {
 			c.Close()
 			return nil, classify("request", err)
 		}
-		if err := wsproto.ReadUpgradeResponse(br, key); err != nil {
+		ext, err := wsproto.ReadUpgradeResponseExt(br, key)
+		if err != nil {
 			c.Close()
 			return nil, classify("upgrade", err)
+		}
+		if o.deflate && !strings.HasPrefix(ext, "permessage-deflate") {
+			c.Close()
+			return nil, kindError("upgrade:no-permessage-deflate")
 		}
 	} else {
 		req := "GET " + o.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gale-bench-conns\r\n\r\n"

@@ -16,9 +16,11 @@ import (
 // configuration, and the upstreams built so far (a named upstream is built once and
 // shared by every route that uses it, so they share its connection pools).
 type actionEnv struct {
-	cfg  *config.Config
-	prev *upstreamSet // the running configuration's upstreams (nil at start)
-	set  *upstreamSet // the named upstreams built for cfg (upstreams.go)
+	cfg       *config.Config
+	statsPath string       // the instance's stats segment ("" when alone): shared load tables live beside it
+	statsSlot int          // this process's row in them
+	prev      *upstreamSet // the running configuration's upstreams (nil at start)
+	set       *upstreamSet // the named upstreams built for cfg (upstreams.go)
 }
 
 func newActionEnv(cfg *config.Config, prev *upstreamSet) *actionEnv {
@@ -37,7 +39,7 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 		src = e.src
 	} else {
 		var err error
-		if u, err = newUpstream("inline", p.InlineUpstream(), env.cfg.Loops(), nil); err != nil {
+		if u, err = env.newUpstream("inline", p.InlineUpstream(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -65,7 +67,8 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 
 // newUpstream converts a configured upstream; servers, when not nil, replace the
 // configured ones (a dynamic upstream's resolved servers).
-func newUpstream(name string, cu *config.Upstream, loops int, servers []proxy.Server) (*proxy.Upstream, error) {
+func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []proxy.Server) (*proxy.Upstream, error) {
+	loops := env.cfg.Loops()
 	o := proxy.UpstreamOptions{
 		Name: name,
 		Keepalive: proxy.Keepalive{
@@ -92,7 +95,10 @@ func newUpstream(name string, cu *config.Upstream, loops int, servers []proxy.Se
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
-		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight})
+		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight, Backup: s.Backup})
+	}
+	if err := env.balanceOptions(&o, name, cu); err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
 	g, err := healthGroup(name, cu, &o)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/internal/dnsresolve"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/proxy"
 )
 
@@ -63,14 +64,14 @@ func (env *actionEnv) named(name string) (*upstreamEntry, error) {
 	e := &upstreamEntry{name: name, conf: cu}
 	var servers []proxy.Server
 	if dynamicUpstream(cu) {
-		e.dyn = &dynamic{e: e, loops: env.cfg.Loops(), stop: make(chan struct{})}
+		e.dyn = &dynamic{e: e, env: env, stop: make(chan struct{})}
 		var err error
 		if servers, err = e.dyn.resolve(); err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
 		e.dyn.last = servers
 	}
-	u, err := newUpstream(name, cu, env.cfg.Loops(), servers)
+	u, err := env.newUpstream(name, cu, servers)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func dynamicUpstream(cu *config.Upstream) bool {
 // the old one.
 type dynamic struct {
 	e     *upstreamEntry
-	loops int
+	env   *actionEnv // what building the upstream again needs (not changed after the build)
 	home  *engine.Loop
 	last  []proxy.Server // owned by run after start
 	stop  chan struct{}
@@ -193,7 +194,7 @@ func (d *dynamic) resolve() ([]proxy.Server, error) {
 			if strings.HasPrefix(s.Address, dnsresolve.SRVPrefix) {
 				w = min(t.Weight, 1000)
 			}
-			out = append(out, proxy.Server{Addr: t.Addr, Weight: w})
+			out = append(out, proxy.Server{Addr: t.Addr, Weight: w, Backup: s.Backup})
 		}
 	}
 	if len(out) > health.MaxServers {
@@ -225,7 +226,7 @@ func (d *dynamic) run() {
 		if slices.Equal(servers, d.last) {
 			continue
 		}
-		u, err := newUpstream(d.e.name, d.e.conf, d.loops, servers)
+		u, err := d.env.newUpstream(d.e.name, d.e.conf, servers)
 		if err != nil {
 			log.Warn("upstream: re-resolved servers refused", "err", err)
 			continue
@@ -248,7 +249,7 @@ func healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*h
 	if cu.HealthCheck == nil && cu.OutlierDetection == nil && cu.CircuitBreaker == nil && cu.Limits == (config.ServerLimits{}) {
 		return nil, nil
 	}
-	ho := health.Options{Name: name, Logger: o.Logger, Limits: health.Limits{
+	ho := health.Options{Name: name, Logger: o.Logger, FixedWeights: fixedWeights(cu.Balance), Limits: health.Limits{
 		MaxConnections: cu.Limits.MaxConnections, MaxPending: cu.Limits.MaxPending, MaxInFlight: cu.Limits.MaxInFlight,
 	}}
 	for i, s := range o.Servers {
@@ -281,3 +282,14 @@ func healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*h
 // healthGroups returns the running configuration's health groups; safe from any
 // goroutine.
 func (a *App) healthGroups() []*health.Group { return a.ups.Load().groups() }
+
+// fixedWeights returns the method when its weights cannot change at runtime:
+// the load-tracking ones (their state is shared by the loops and processes) and
+// those without weights.
+func fixedWeights(method string) string {
+	switch method {
+	case lb.LeastConn, lb.P2CEWMA, lb.RoundRobin, lb.First:
+		return method
+	}
+	return ""
+}
