@@ -54,7 +54,8 @@ func TestRatioBreakerTransitions(t *testing.T) {
 		t.Fatal("half-open before open_for")
 	}
 	clk.add(time.Second)
-	if !b.Allow() || !b.Allow() || b.Allow() {
+	first, second, third := b.Allow(), b.Allow(), b.Allow()
+	if !first || !second || third {
 		t.Fatal("half-open should admit exactly 2 probes")
 	}
 	b.Record(Cancelled) // a probe without a verdict frees its slot

@@ -24,14 +24,14 @@ func checkGroup(t *testing.T, l *logBuf, c CheckOptions, addrs ...netip.AddrPort
 // A tcp check takes a stopped server down after fall failures and brings it back
 // after rise successes once it listens again; the other server stays up.
 func TestCheckTCPRiseFall(t *testing.T) {
-	a, b := newSwitchable(t), newSwitchable(t)
+	a, b := testkit.NewOrigin(t), testkit.NewOrigin(t)
 	var lb logBuf
-	g := checkGroup(t, &lb, CheckOptions{Type: CheckTCP, Interval: 30 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 3}, a.addr, b.addr)
+	g := checkGroup(t, &lb, CheckOptions{Type: CheckTCP, Interval: 30 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 3}, a.Addr, b.Addr)
 	testkit.WaitFor(t, "a first passed check", func() bool { return g.srv[0].checksOK.Load() > 0 })
 	if down(g, 0) || down(g, 1) {
 		t.Fatal("servers should start up")
 	}
-	a.stop()
+	a.Stop()
 	start := g.srv[0].checksFailed.Load()
 	testkit.WaitFor(t, "a down", func() bool { return down(g, 0) })
 	if n := g.srv[0].checksFailed.Load() - start; n < 3 {
@@ -40,7 +40,7 @@ func TestCheckTCPRiseFall(t *testing.T) {
 	if down(g, 1) {
 		t.Fatal("the healthy server went down")
 	}
-	a.restart()
+	a.Restart()
 	okBefore := g.srv[0].checksOK.Load()
 	testkit.WaitFor(t, "a up again", func() bool { return !down(g, 0) })
 	if n := g.srv[0].checksOK.Load() - okBefore; n < 2 {
@@ -58,29 +58,29 @@ func TestCheckTCPRiseFall(t *testing.T) {
 // An http check passes on a status inside the range with the expected body text
 // and fails on a status outside it or a body without the text.
 func TestCheckHTTPStatusAndBody(t *testing.T) {
-	o := newSwitchable(t)
-	o.setBody("all good: ready")
+	o := testkit.NewOrigin(t)
+	o.SetBody("all good: ready")
 	var lb logBuf
 	g := checkGroup(t, &lb, CheckOptions{Type: CheckHTTP, Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1,
-		HTTP: HTTPCheck{Path: "/healthz", StatusMin: 200, StatusMax: 299, BodyContains: "ready"}}, o.addr)
+		HTTP: HTTPCheck{Path: "/healthz", StatusMin: 200, StatusMax: 299, BodyContains: "ready"}}, o.Addr)
 	testkit.WaitFor(t, "a passed check", func() bool { return g.srv[0].checksOK.Load() > 0 })
 	if down(g, 0) {
 		t.Fatal("down with a passing origin")
 	}
-	o.status.Store(503)
+	o.Status.Store(503)
 	testkit.WaitFor(t, "down on 503", func() bool { return down(g, 0) })
 	if got := *g.srv[0].lastCheck.Load(); got != "status 503" {
 		t.Fatalf("last check %q, want status 503", got)
 	}
-	o.status.Store(200)
+	o.Status.Store(200)
 	testkit.WaitFor(t, "up on 200", func() bool { return !down(g, 0) })
-	o.setBody("not yet")
+	o.SetBody("not yet")
 	testkit.WaitFor(t, "down on a body without the text", func() bool { return down(g, 0) })
 	if got := *g.srv[0].lastCheck.Load(); !strings.Contains(got, "body") {
 		t.Fatalf("last check %q, want the body reason", got)
 	}
-	o.status.Store(302)
-	o.setBody("ready")
+	o.Status.Store(302)
+	o.SetBody("ready")
 	time.Sleep(100 * time.Millisecond)
 	if !down(g, 0) {
 		t.Fatal("302 is outside the configured 200-299")

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,67 +46,5 @@ func (l *logBuf) String() string {
 }
 
 func (l *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
-
-// switchable is an HTTP origin whose status and body the test changes, and which
-// can be stopped and started again on the same port.
-type switchable struct {
-	t      *testing.T
-	addr   netip.AddrPort
-	status atomic.Int32
-	body   atomic.Pointer[string]
-	hits   atomic.Int64
-	mu     sync.Mutex
-	srv    *http.Server
-}
-
-func newSwitchable(t *testing.T) *switchable {
-	s := &switchable{t: t}
-	s.status.Store(200)
-	b := "ok"
-	s.body.Store(&b)
-	s.start("127.0.0.1:0")
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *switchable) start(addr string) {
-	s.t.Helper()
-	var ln net.Listener
-	var err error
-	// The port of a stopped origin can be briefly busy; retry within a bound.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.addr = netip.MustParseAddrPort(ln.Addr().String())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		w.WriteHeader(int(s.status.Load()))
-		w.Write([]byte(*s.body.Load()))
-	})}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
-	go srv.Serve(ln)
-}
-
-func (s *switchable) stop() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
-func (s *switchable) restart() { s.start(s.addr.String()) }
-
-func (s *switchable) setBody(b string) { s.body.Store(&b) }
 
 func down(g *Group, i int) bool { return g.unavail.Load()&(1<<i) != 0 }

@@ -4,76 +4,18 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
 )
-
-// flaky is an origin whose status the test sets, counting its requests; it can
-// be stopped and restarted on its port.
-type flaky struct {
-	t      *testing.T
-	addr   netip.AddrPort
-	status atomic.Int32
-	delay  atomic.Int64 // nanoseconds each response waits
-	hits   atomic.Int64
-	mu     sync.Mutex
-	srv    *http.Server
-}
-
-func newFlaky(t *testing.T) *flaky {
-	f := &flaky{t: t}
-	f.status.Store(200)
-	f.listen("127.0.0.1:0")
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *flaky) listen(addr string) {
-	f.t.Helper()
-	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.addr = netip.MustParseAddrPort(ln.Addr().String())
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.hits.Add(1)
-		if d := f.delay.Load(); d > 0 {
-			time.Sleep(time.Duration(d))
-		}
-		w.WriteHeader(int(f.status.Load()))
-		io.WriteString(w, "from "+f.addr.String())
-	})}
-	f.mu.Lock()
-	f.srv = srv
-	f.mu.Unlock()
-	go srv.Serve(ln)
-}
-
-func (f *flaky) stop() {
-	f.mu.Lock()
-	srv := f.srv
-	f.srv = nil
-	f.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
 
 // syncBuf is a log sink safe for concurrent writers.
 type syncBuf struct {
@@ -95,11 +37,11 @@ func (s *syncBuf) String() string {
 
 // healthProxy starts gale proxying to origins with a health group built from ho
 // (servers filled in) and returns the proxy's address and the group.
-func healthProxy(t *testing.T, origins []*flaky, ho health.Options, mod func(*UpstreamOptions)) (string, *health.Group) {
+func healthProxy(t *testing.T, origins []*testkit.Origin, ho health.Options, mod func(*UpstreamOptions)) (string, *health.Group) {
 	t.Helper()
 	var addrs []netip.AddrPort
 	for _, o := range origins {
-		addrs = append(addrs, o.addr)
+		addrs = append(addrs, o.Addr)
 	}
 	ho.Name = "test"
 	ho.Servers = addrs
@@ -136,8 +78,8 @@ func hget(t *testing.T, c *http.Client, url string) (int, string) {
 // An origin answering 500 to everything is ejected after consecutive_5xx
 // requests and gets no more while ejected.
 func TestHealthAlways500Ejected(t *testing.T) {
-	o := []*flaky{newFlaky(t), newFlaky(t), newFlaky(t)}
-	o[1].status.Store(500)
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[1].Status.Store(500)
 	url, g := healthProxy(t, o, health.Options{Outlier: &health.OutlierOptions{Consecutive5xx: 3, BaseEjectionTime: time.Minute,
 		MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}}, nil)
 	c := client()
@@ -147,7 +89,7 @@ func TestHealthAlways500Ejected(t *testing.T) {
 			fives++
 		}
 	}
-	if n := o[1].hits.Load(); n != 3 || fives != 3 {
+	if n := o[1].Hits.Load(); n != 3 || fives != 3 {
 		t.Fatalf("the 500 origin got %d requests (%d 500s reached clients), want exactly consecutive_5xx = 3", n, fives)
 	}
 	if st := g.Status().Servers[1]; !st.Ejected || st.Healthy {
@@ -158,8 +100,8 @@ func TestHealthAlways500Ejected(t *testing.T) {
 // A retry never goes to an ejected server: with one server ejected and one
 // refusing connections, every retry lands on the healthy one.
 func TestHealthRetryAvoidsEjected(t *testing.T) {
-	o := []*flaky{newFlaky(t), newFlaky(t), newFlaky(t)}
-	o[0].status.Store(500)
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[0].Status.Store(500)
 	url, g := healthProxy(t, o, health.Options{Outlier: &health.OutlierOptions{Consecutive5xx: 2, BaseEjectionTime: time.Minute,
 		MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}}, func(u *UpstreamOptions) {
 		u.Retries = Retries{Tries: 3, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
@@ -171,18 +113,18 @@ func TestHealthRetryAvoidsEjected(t *testing.T) {
 		}
 		hget(t, c, url+"/")
 	}
-	o[0].status.Store(200) // healthy again, but still ejected
-	o[2].stop()            // connections refused: every attempt on it is retried
-	before0, before1 := o[0].hits.Load(), o[1].hits.Load()
+	o[0].Status.Store(200) // healthy again, but still ejected
+	o[2].Stop()            // connections refused: every attempt on it is retried
+	before0, before1 := o[0].Hits.Load(), o[1].Hits.Load()
 	for range 60 {
-		if st, body := hget(t, c, url+"/"); st != 200 || !strings.Contains(body, o[1].addr.String()) {
+		if st, body := hget(t, c, url+"/"); st != 200 || !strings.Contains(body, o[1].Addr.String()) {
 			t.Fatalf("status %d body %q, want 200 from server 1", st, body)
 		}
 	}
-	if n := o[0].hits.Load() - before0; n != 0 {
+	if n := o[0].Hits.Load() - before0; n != 0 {
 		t.Fatalf("the ejected server got %d requests", n)
 	}
-	if n := o[1].hits.Load() - before1; n != 60 {
+	if n := o[1].Hits.Load() - before1; n != 60 {
 		t.Fatalf("server 1 got %d of 60", n)
 	}
 }
@@ -190,8 +132,8 @@ func TestHealthRetryAvoidsEjected(t *testing.T) {
 // With every server's breaker open (or every server ejected or down), the
 // client gets 503 with Retry-After at once.
 func TestHealthBreakerOpensAndRecovers(t *testing.T) {
-	o := []*flaky{newFlaky(t)}
-	o[0].status.Store(500)
+	o := []*testkit.Origin{testkit.NewOrigin(t)}
+	o[0].Status.Store(500)
 	var logs syncBuf
 	url, g := healthProxy(t, o, health.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 5, FailureRatio: 1, OpenFor: 300 * time.Millisecond, HalfOpenProbes: 2}}, nil)
@@ -210,10 +152,10 @@ func TestHealthBreakerOpensAndRecovers(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("open breaker: status %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if n := o[0].hits.Load(); n != 5 {
+	if n := o[0].Hits.Load(); n != 5 {
 		t.Fatalf("the origin got %d requests with its breaker open", n)
 	}
-	o[0].status.Store(200)
+	o[0].Status.Store(200)
 	waitFor(t, "half-open", func() bool { return g.Status().Servers[0].Breaker == "half-open" })
 	for range 2 {
 		if st, _ := hget(t, c, url+"/"); st != 200 {
@@ -233,8 +175,8 @@ func TestHealthBreakerOpensAndRecovers(t *testing.T) {
 // A burst above max_connections gets 503 at once for the excess; the admitted
 // requests finish and nothing hangs.
 func TestHealthMaxConnectionsBurst(t *testing.T) {
-	o := []*flaky{newFlaky(t)}
-	o[0].delay.Store(int64(500 * time.Millisecond))
+	o := []*testkit.Origin{testkit.NewOrigin(t)}
+	o[0].Delay.Store(int64(500 * time.Millisecond))
 	url, g := healthProxy(t, o, health.Options{Limits: health.Limits{MaxConnections: 2}}, nil)
 	const burst = 10
 	type res struct {
@@ -284,114 +226,55 @@ func TestHealthMaxConnectionsBurst(t *testing.T) {
 // and the active checks), and once it listens again it gets traffic within
 // about rise × interval.
 func TestHealthKillOriginUnderLoad(t *testing.T) {
-	o := []*flaky{newFlaky(t), newFlaky(t), newFlaky(t)}
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
 	interval := 100 * time.Millisecond
 	url, g := healthProxy(t, o, health.Options{Check: &health.CheckOptions{Type: health.CheckHTTP, Interval: interval, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
 		func(u *UpstreamOptions) {
 			u.Retries = Retries{Tries: 3, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
 		})
-	var failed, done atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(url + "/")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	waitFor(t, "some traffic", func() bool { return done.Load() > 50 })
-	o[1].stop()
+	ld := testkit.StartLoad(url+"/", 4)
+	waitFor(t, "some traffic", func() bool { return ld.Done.Load() > 50 })
+	o[1].Stop()
 	waitFor(t, "server 1 down", func() bool { return g.Status().Servers[1].Down })
 	time.Sleep(200 * time.Millisecond)
-	before := o[1].hits.Load()
-	o[1].listen(o[1].addr.String())
+	before := o[1].Hits.Load()
+	o[1].Restart()
 	restarted := time.Now()
-	waitFor(t, "traffic back on server 1", func() bool { return o[1].hits.Load() > before+5 })
+	waitFor(t, "traffic back on server 1", func() bool { return o[1].Hits.Load() > before+5 })
 	back := time.Since(restarted)
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d requests failed", n, done.Load())
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed", n, ld.Done.Load())
 	}
 	// rise × interval, plus one interval for the check in progress and slack for
 	// a loaded machine.
 	if limit := 2*interval + interval + time.Second; back > limit {
 		t.Fatalf("traffic returned %v after the restart, want within %v", back, limit)
 	}
-	t.Logf("%d requests, traffic back %v after restart", done.Load(), back)
+	t.Logf("%d requests, traffic back %v after restart", ld.Done.Load(), back)
 }
 
 // Drain through the group during load: in-flight requests finish, the drained
 // server gets no new ones, nothing fails; enable brings it back.
 func TestHealthDrainUnderLoad(t *testing.T) {
-	o := []*flaky{newFlaky(t), newFlaky(t)}
-	o[0].delay.Store(int64(20 * time.Millisecond))
-	o[1].delay.Store(int64(20 * time.Millisecond))
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[0].Delay.Store(int64(20 * time.Millisecond))
+	o[1].Delay.Store(int64(20 * time.Millisecond))
 	url, g := healthProxy(t, o, health.Options{Limits: health.Limits{MaxInFlight: 1000}}, nil)
-	var failed, done atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if st, _ := getNoFail(c, url+"/"); st != 200 {
-					failed.Add(1)
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	waitFor(t, "traffic on both", func() bool { return o[0].hits.Load() > 10 && o[1].hits.Load() > 10 })
+	ld := testkit.StartLoad(url+"/", 6)
+	waitFor(t, "traffic on both", func() bool { return o[0].Hits.Load() > 10 && o[1].Hits.Load() > 10 })
 	g.Drain(0)
 	waitFor(t, "drained server idle", func() bool { return g.Status().Servers[0].InFlight == 0 })
-	h0 := o[0].hits.Load()
-	d := done.Load()
-	waitFor(t, "more traffic", func() bool { return done.Load() > d+50 })
-	if n := o[0].hits.Load() - h0; n != 0 {
+	h0 := o[0].Hits.Load()
+	d := ld.Done.Load()
+	waitFor(t, "more traffic", func() bool { return ld.Done.Load() > d+50 })
+	if n := o[0].Hits.Load() - h0; n != 0 {
 		t.Fatalf("the drained server got %d new requests", n)
 	}
 	g.Enable(0)
-	waitFor(t, "traffic back after enable", func() bool { return o[0].hits.Load() > h0+10 })
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d requests failed", n, done.Load())
+	waitFor(t, "traffic back after enable", func() bool { return o[0].Hits.Load() > h0+10 })
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed", n, ld.Done.Load())
 	}
-}
-
-func getNoFail(c *http.Client, url string) (int, error) {
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }

@@ -72,8 +72,17 @@ type upConn struct {
 	body     http1.BodyReader
 }
 
-// take returns an idle connection to server srv, or nil.
+// take returns an idle connection to server srv (adopted from the upstream this
+// one replaced when its own pool has none), or nil.
 func (ls *loopState) take(srv int) *upConn {
+	if uc := ls.popIdle(srv); uc != nil {
+		return uc
+	}
+	return ls.adopt(srv)
+}
+
+// popIdle removes and returns the most recent open idle connection to srv.
+func (ls *loopState) popIdle(srv int) *upConn {
 	list := ls.idle[srv]
 	for len(list) > 0 {
 		uc := list[len(list)-1]
@@ -87,7 +96,7 @@ func (ls *loopState) take(srv int) *upConn {
 		}
 	}
 	ls.idle[srv] = list
-	return ls.adopt(srv)
+	return nil
 }
 
 // dial opens a new connection to server srv.

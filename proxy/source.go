@@ -74,23 +74,13 @@ func (ls *loopState) adopt(srv int) *upConn {
 	if pls == nil || psrv < 0 {
 		return nil
 	}
-	list := pls.idle[psrv]
-	for len(list) > 0 {
-		uc := list[len(list)-1]
-		list[len(list)-1] = nil
-		list = list[:len(list)-1]
-		uc.idle = false
-		pls.idleConns.Add(-1)
-		if uc.ec.Closed() {
-			continue
-		}
-		pls.idle[psrv] = list
-		uc.connClosed()
-		uc.ls, uc.srv = ls, srv
-		ls.connDialing(srv)
-		uc.connOpened()
-		return uc
+	uc := pls.popIdle(psrv)
+	if uc == nil {
+		return nil
 	}
-	pls.idle[psrv] = list
-	return nil
+	uc.connClosed()
+	uc.ls, uc.srv = ls, srv
+	ls.connDialing(srv)
+	uc.connOpened()
+	return uc
 }

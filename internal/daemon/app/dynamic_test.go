@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,35 +63,6 @@ func startIPOrigins(t *testing.T, ips ...string) []*ipOrigin {
 	return nil
 }
 
-// load runs GETs on url from n clients until stop is closed and counts them.
-func load(url string, n int, stop chan struct{}, wg *sync.WaitGroup, done, failed *atomic.Int64) {
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(url)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-				done.Add(1)
-			}
-		}()
-	}
-}
-
 // A host-named upstream follows its DNS records every resolve_every: servers
 // that appear get traffic, servers that disappear get none, and no request in
 // flight fails across the changes.
@@ -112,10 +82,7 @@ servers:
     routes:
       - proxy: { upstream: app }
 `, o[0].port, dns.Addr))
-	var done, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	load("http://"+addr+"/", 4, stop, &wg, &done, &failed)
+	ld := testkit.StartLoad("http://"+addr+"/", 4)
 	testkit.WaitFor(t, "traffic on the first address", func() bool { return o[0].hits.Load() > 20 })
 	if o[1].hits.Load() != 0 {
 		t.Fatal("traffic to an address DNS did not give")
@@ -130,10 +97,9 @@ servers:
 	})
 	h1 := o[1].hits.Load()
 	testkit.WaitFor(t, "traffic on the remaining address", func() bool { return o[1].hits.Load() > h1+20 })
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d requests failed across the DNS changes", n, done.Load())
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed across the DNS changes", n, ld.Done.Load())
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,34 +85,7 @@ func TestUpstreamAdminAPIDrainUnderLoad(t *testing.T) {
 	oa, ob := newCountingOrigin(t, 5*time.Millisecond), newCountingOrigin(t, 5*time.Millisecond)
 	a, addr := startApp(t, healthConfig(oa.hostPort(), ob.hostPort(), "x", true))
 	admin := "http://" + a.AdminAddr()
-	var failed, done atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get("http://" + addr + "/app")
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-				done.Add(1)
-			}
-		}()
-	}
+	ld := testkit.StartLoad("http://"+addr+"/app", 4)
 	testkit.WaitFor(t, "traffic on both origins", func() bool { return oa.hits.Load() > 10 && ob.hits.Load() > 10 })
 	st, body := adminDo(t, "POST", admin+"/upstreams/app/servers/"+oa.hostPort(), `{"action": "drain"}`)
 	if st != 200 || !strings.Contains(body, `"drained":true`) {
@@ -126,8 +98,8 @@ func TestUpstreamAdminAPIDrainUnderLoad(t *testing.T) {
 		return g.Servers[0].InFlight == 0
 	})
 	h := oa.hits.Load()
-	d := done.Load()
-	testkit.WaitFor(t, "more requests", func() bool { return done.Load() > d+100 })
+	d := ld.Done.Load()
+	testkit.WaitFor(t, "more requests", func() bool { return ld.Done.Load() > d+100 })
 	if n := oa.hits.Load() - h; n != 0 {
 		t.Errorf("the drained server got %d new requests", n)
 	}
@@ -136,10 +108,9 @@ func TestUpstreamAdminAPIDrainUnderLoad(t *testing.T) {
 	}
 	h = oa.hits.Load()
 	testkit.WaitFor(t, "traffic back on the enabled server", func() bool { return oa.hits.Load() > h+30 })
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d requests failed", n, done.Load())
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed", n, ld.Done.Load())
 	}
 	st, body = adminDo(t, "GET", admin+"/upstreams", "")
 	var list struct{ Upstreams []health.GroupStatus }

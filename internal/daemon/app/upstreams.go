@@ -160,12 +160,12 @@ func dynamicUpstream(cu *config.Upstream) bool {
 // result changes, replaces the entry's upstream: requests in flight finish on
 // the old one.
 type dynamic struct {
-	e     *upstreamEntry
-	env   *actionEnv // what building the upstream again needs (not changed after the build)
-	home  *engine.Loop
-	last  []proxy.Server // owned by run after start
-	stop  chan struct{}
-	once  sync.Once
+	e    *upstreamEntry
+	env  *actionEnv // what building the upstream again needs (not changed after the build)
+	home *engine.Loop
+	last []proxy.Server // owned by run after start
+	stop chan struct{}
+	once sync.Once
 }
 
 // resolve returns the servers of the upstream: literals as they are, names
