@@ -73,15 +73,18 @@ func (c *CheckOptions) validate() error {
 // that a group's checks do not all leave at once. Runs on the home loop.
 func (g *Group) startChecks(l *engine.Loop) {
 	c := g.opts.Check
+	g.chain++
+	gen := g.chain
 	for i := range g.srv {
 		first := c.Interval * time.Duration(i) / time.Duration(len(g.srv))
-		l.AfterFunc(first, func() { g.probe(l, i) })
+		l.AfterFunc(first, func() { g.probe(l, i, gen) })
 	}
 }
 
-// next arms server i's next check.
-func (g *Group) next(l *engine.Loop, i int) {
-	if g.stop.Load() {
+// next arms server i's next check (not when another process took a shared
+// group's checks over).
+func (g *Group) next(l *engine.Loop, i int, gen uint64) {
+	if g.stop.Load() || gen != g.chain || g.opts.Shared != nil && !g.checking {
 		return
 	}
 	c := g.opts.Check
@@ -89,7 +92,7 @@ func (g *Group) next(l *engine.Loop, i int) {
 	if c.Jitter > 0 {
 		d += rand.N(c.Jitter)
 	}
-	l.AfterFunc(d, func() { g.probe(l, i) })
+	l.AfterFunc(d, func() { g.probe(l, i, gen) })
 }
 
 // probe is one check in progress. Owned by the home loop.
@@ -97,6 +100,7 @@ type probe struct {
 	g       *Group
 	l       *engine.Loop
 	i       int
+	gen     uint64 // the probe chain it belongs to
 	started time.Time
 	done    bool
 	parser  http1.ResponseParser
@@ -107,12 +111,12 @@ type probe struct {
 }
 
 // probe starts a check of server i.
-func (g *Group) probe(l *engine.Loop, i int) {
-	if g.stop.Load() {
+func (g *Group) probe(l *engine.Loop, i int, gen uint64) {
+	if g.stop.Load() || gen != g.chain {
 		return
 	}
 	c := g.opts.Check
-	p := &probe{g: g, l: l, i: i, started: time.Now()}
+	p := &probe{g: g, l: l, i: i, gen: gen, started: time.Now()}
 	ec, err := l.Dial(g.srv[i].addr, c.Timeout, checkHandler)
 	if err != nil {
 		p.finish(nil, false, err.Error())
@@ -131,7 +135,7 @@ func (p *probe) finish(ec *engine.Conn, ok bool, why string) {
 		ec.Close(nil)
 	}
 	p.g.checked(p.i, ok, why)
-	p.g.next(p.l, p.i)
+	p.g.next(p.l, p.i, p.gen)
 }
 
 // checked applies one check result to server i's rise/fall counters. Runs on the
@@ -152,6 +156,7 @@ func (g *Group) checked(i int, ok bool, why string) {
 		if down && s.okRun >= c.Rise {
 			g.log.Info("health: server up", "server", s.name, "rise", c.Rise)
 			g.setFlag(i, fDown, false)
+			g.publish(i, false)
 		}
 		return
 	}
@@ -160,6 +165,7 @@ func (g *Group) checked(i int, ok bool, why string) {
 	if !down && s.failRun >= c.Fall {
 		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "last_check", why)
 		g.setFlag(i, fDown, true)
+		g.publish(i, true)
 	}
 }
 

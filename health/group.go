@@ -53,6 +53,11 @@ type Options struct {
 	Breaker *BreakerOptions
 	// Limits bound what each server is given.
 	Limits Limits
+	// Shared, when set, shares the active checks with the instance's other
+	// worker processes (shared.go): one process runs them.
+	Shared *Shared
+	// ProcessID identifies this process in Shared (default its pid).
+	ProcessID uint64
 	// FixedWeights, when not empty, names the balancing method whose weights
 	// cannot change at runtime (SetWeight refuses).
 	FixedWeights string
@@ -95,7 +100,11 @@ type Group struct {
 
 	mu   sync.Mutex                  // serializes state changes and their log lines
 	home atomic.Pointer[engine.Loop] // the loop running checks and timers; set once by Start
-	stop atomic.Bool                 // set by Stop: timers end at their next firing
+	// checking is set while this process runs the checks of a shared group;
+	// owned by the home loop.
+	checking bool
+	chain    uint64      // generation of the running probe chains; owned by the home loop
+	stop     atomic.Bool // set by Stop: timers end at their next firing
 }
 
 // serverState is one server's state. Flags and counters are atomics; the
@@ -141,6 +150,9 @@ func New(opts Options) (*Group, error) {
 	if b := opts.Breaker; b != nil {
 		errs = append(errs, b.validate())
 	}
+	if sh := opts.Shared; sh != nil && len(sh.down) != len(opts.Servers) {
+		errs = append(errs, fmt.Errorf("shared state for %d servers, the group has %d", len(sh.down), len(opts.Servers)))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("health: group %q: %w", opts.Name, err)
 	}
@@ -176,7 +188,10 @@ func (g *Group) Len() int { return len(g.srv) }
 // be called from any goroutine, once.
 func (g *Group) Start(l *engine.Loop) {
 	g.home.Store(l)
-	if g.opts.Check != nil {
+	switch {
+	case g.opts.Check != nil && g.opts.Shared != nil:
+		l.Post(func() { g.coordinate(l) })
+	case g.opts.Check != nil:
 		l.Post(func() { g.startChecks(l) })
 	}
 }

@@ -100,7 +100,7 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 	if err := env.balanceOptions(&o, name, cu); err != nil {
 		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
-	g, err := healthGroup(name, cu, &o)
+	g, err := env.healthGroup(name, cu, &o)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -14,6 +16,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/internal/daemon/shm"
 	"github.com/gale-server/gale/internal/dnsresolve"
 	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/proxy"
@@ -245,7 +248,7 @@ func (d *dynamic) run() {
 
 // healthGroup builds the health group of a configured upstream, or nil when it
 // configures no health check, outlier detection, breaker or limit.
-func healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*health.Group, error) {
+func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*health.Group, error) {
 	if cu.HealthCheck == nil && cu.OutlierDetection == nil && cu.CircuitBreaker == nil && cu.Limits == (config.ServerLimits{}) {
 		return nil, nil
 	}
@@ -260,6 +263,9 @@ func healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*h
 		}
 	}
 	if h := cu.HealthCheck; h != nil {
+		if env.statsPath != "" {
+			ho.Shared = sharedChecks(env.statsPath, name, o.Servers)
+		}
 		lo, hi, err := h.HTTP.StatusRange()
 		if err != nil {
 			return nil, err
@@ -292,4 +298,43 @@ func fixedWeights(method string) string {
 		return method
 	}
 	return ""
+}
+
+// sharedHealth holds the shared check states this process mapped, by path, for
+// the life of the process (a reload that keeps a group's servers keeps its
+// state).
+var sharedHealth struct {
+	mu sync.Mutex
+	m  map[string]*health.Shared
+}
+
+// sharedChecks returns the instance-wide check state of upstream name over
+// servers, in a file beside the stats segment, or nil (checks per process) when
+// it cannot be mapped, which is logged.
+func sharedChecks(statsPath, name string, servers []proxy.Server) *health.Shared {
+	h := sha256.New()
+	h.Write([]byte("health\n" + name))
+	for _, s := range servers {
+		h.Write([]byte("\n" + s.Addr.String()))
+	}
+	path := shm.LoadTablePath(statsPath, "health-"+hex.EncodeToString(h.Sum(nil)[:6]))
+	sharedHealth.mu.Lock()
+	defer sharedHealth.mu.Unlock()
+	if s := sharedHealth.m[path]; s != nil {
+		return s
+	}
+	mem, err := shm.MapShared(path, health.SharedSize(len(servers)))
+	if err == nil {
+		var s *health.Shared
+		if s, err = health.SharedOn(mem, len(servers)); err == nil {
+			if sharedHealth.m == nil {
+				sharedHealth.m = map[string]*health.Shared{}
+			}
+			sharedHealth.m[path] = s
+			return s
+		}
+		shm.Unmap(mem)
+	}
+	slog.Warn("health: checks run in every worker process (no shared state)", "upstream", name, "path", path, "err", err)
+	return nil
 }
