@@ -19,6 +19,7 @@ type actionEnv struct {
 	cfg       *config.Config
 	statsPath string       // the instance's stats segment ("" when alone): shared load tables live beside it
 	statsSlot int          // this process's row in them
+	hubs      *hubSet      // the App's pub/sub hubs, kept across reloads
 	prev      *upstreamSet // the running configuration's upstreams (nil at start)
 	set       *upstreamSet // the named upstreams built for cfg (upstreams.go)
 }
