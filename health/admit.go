@@ -1,5 +1,7 @@
 package health
 
+import "time"
+
 // Verdict is Admit's answer.
 type Verdict uint8
 
@@ -45,6 +47,23 @@ func (g *Group) Done(i int, status int, o Outcome) {
 		s.failures.Add(1)
 	}
 	g.passive(i, status, o)
+}
+
+// ObserveLatency feeds the time an attempt on server i took (admission to the
+// end of the response) to the server's latency EWMA (weight 1/8 per sample),
+// which the admin API shows.
+func (g *Group) ObserveLatency(i int, d time.Duration) {
+	e := &g.srv[i].ewma
+	for {
+		old := e.Load()
+		nw := int64(d)
+		if old != 0 {
+			nw = old + (int64(d)-old)/8
+		}
+		if e.CompareAndSwap(old, max(nw, 1)) {
+			return
+		}
+	}
 }
 
 // ConnDialing counts a connect to server i that has started.

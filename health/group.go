@@ -117,6 +117,7 @@ type serverState struct {
 	breaker Breaker
 
 	inFlight, conns, pending atomic.Int64
+	ewma                     atomic.Int64 // latency EWMA in nanoseconds; 0 before the first sample
 
 	// Passive outlier detection.
 	consec5xx, consecGateway atomic.Int32
@@ -189,7 +190,7 @@ func (g *Group) Len() int { return len(g.srv) }
 func (g *Group) Start(l *engine.Loop) {
 	g.home.Store(l)
 	switch {
-	case g.opts.Check != nil && g.opts.Shared != nil:
+	case g.opts.Shared != nil:
 		l.Post(func() { g.coordinate(l) })
 	case g.opts.Check != nil:
 		l.Post(func() { g.startChecks(l) })
@@ -327,6 +328,7 @@ func (g *Group) Drain(i int) bool {
 	was := g.srv[i].flags.Load()&fDrained == 0
 	g.log.Info("health: server drained", "server", g.srv[i].name, "in_flight", g.srv[i].inFlight.Load())
 	g.setFlag(i, fDrained, true)
+	g.shareAdmin(i)
 	return was
 }
 
@@ -336,6 +338,7 @@ func (g *Group) Enable(i int) {
 	defer g.mu.Unlock()
 	g.log.Info("health: server enabled", "server", g.srv[i].name)
 	g.setFlag(i, fDrained, false)
+	g.shareAdmin(i)
 }
 
 // SetWeight sets server i's weight (1-1000).
@@ -350,6 +353,7 @@ func (g *Group) SetWeight(i, w int) error {
 	defer g.mu.Unlock()
 	g.srv[i].weight.Store(int32(w))
 	g.weightGen.Add(1)
+	g.shareAdmin(i)
 	g.log.Info("health: server weight set", "server", g.srv[i].name, "weight", w)
 	return nil
 }

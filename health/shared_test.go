@@ -56,3 +56,36 @@ func TestSharedChecksOneChecker(t *testing.T) {
 func unsafeBytes(words []uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), len(words)*8)
 }
+
+// A drain, an enable and a weight set in one process reach the other processes
+// of the instance at their next round, with or without checks.
+func TestSharedAdminChanges(t *testing.T) {
+	mem := make([]uint64, SharedSize(2)/8)
+	var groups []*Group
+	for pid := range 2 {
+		sh, err := SharedOn(unsafeBytes(mem), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lb logBuf
+		g, err := New(Options{Name: "adm", Servers: addrs(2), Shared: sh, ProcessID: uint64(pid + 1), Logger: lb.logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Start(startLoop(t))
+		t.Cleanup(g.Stop)
+		groups = append(groups, g)
+	}
+	a, b := groups[0], groups[1]
+	a.Drain(1)
+	testkit.WaitFor(t, "the drain to reach the other process", func() bool { return down(b, 1) && b.Status().Servers[1].Drained })
+	if err := b.SetWeight(0, 7); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the weight to reach the first process", func() bool { return a.Weight(0) == 7 && a.WeightGen() > 0 })
+	b.Enable(1)
+	testkit.WaitFor(t, "the enable to reach the first process", func() bool { return !down(a, 1) })
+	if down(a, 0) || down(b, 0) {
+		t.Fatal("server 0 was never drained")
+	}
+}

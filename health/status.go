@@ -22,6 +22,10 @@ type ServerStatus struct {
 	ChecksFail  uint64 `json:"checks_failed"`
 	LastCheck   string `json:"last_check,omitempty"`
 	Transitions uint64 `json:"transitions"` // changes between taking and not taking requests
+	// LatencyEWMA is the moving average of the proxy's attempts on the server
+	// (admission to the end of the response), in milliseconds; absent before the
+	// first one.
+	LatencyEWMA *float64 `json:"latency_ewma_ms,omitempty"`
 }
 
 // GroupStatus is a group's state as the admin API shows it.
@@ -47,6 +51,10 @@ func (g *Group) Status() GroupStatus {
 			Pending: s.pending.Load(), Requests: s.requests.Load(), Failures: s.failures.Load(),
 			Overflows: s.overflows.Load(), Ejections: s.ejectionsTotal.Load(), ChecksOK: s.checksOK.Load(),
 			ChecksFail: s.checksFailed.Load(), Transitions: s.transitions.Load(),
+		}
+		if e := s.ewma.Load(); e > 0 {
+			ms := float64(e) / 1e6
+			ss.LatencyEWMA = &ms
 		}
 		if lc := s.lastCheck.Load(); lc != nil {
 			ss.LastCheck = *lc

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/lb"
@@ -70,8 +71,9 @@ func (u *Upstream) loopBalancer(loop int) lb.Balancer {
 // healthAttempt is an exchange's bookkeeping with the health group. Owned by the
 // exchange's loop.
 type healthAttempt struct {
-	admitted bool   // the current attempt was admitted and awaits Done
-	refused  uint64 // servers refused for this request (limits, breaker)
+	admitted bool      // the current attempt was admitted and awaits Done
+	refused  uint64    // servers refused for this request (limits, breaker)
+	start    time.Time // the loop's clock when the attempt was admitted
 }
 
 // pickHealthy chooses the server of the next attempt: the balancer's choice among
@@ -114,7 +116,7 @@ func (x *exchange) pickHealthy() (int, error) {
 			return -1, errNoServer
 		}
 		if hs.g.Admit(srv, len(x.ls.idle[srv]) > 0) == health.Admitted {
-			x.hx.admitted = true
+			x.hx.admitted, x.hx.start = true, x.c.Loop().Now()
 			return srv, nil
 		}
 		x.hx.refused |= 1 << srv
@@ -132,7 +134,11 @@ func (x *exchange) endAttempt(status int, o health.Outcome) {
 	if status >= 500 && o == health.Succeeded {
 		o = health.Failed
 	}
-	x.ls.u.health.g.Done(x.srv, status, o)
+	g := x.ls.u.health.g
+	if o != health.Cancelled {
+		g.ObserveLatency(x.srv, x.c.Loop().Now().Sub(x.hx.start))
+	}
+	g.Done(x.srv, status, o)
 }
 
 // unavailable answers 503 with Retry-After: no server may take the request.

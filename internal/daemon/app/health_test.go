@@ -117,7 +117,7 @@ func TestUpstreamAdminAPIDrainUnderLoad(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &list); st != 200 || err != nil || len(list.Upstreams) != 1 {
 		t.Fatalf("list: %d %v %s", st, err, body)
 	}
-	if s := list.Upstreams[0].Servers[1]; s.Address != ob.hostPort() || !s.Healthy || s.Breaker != "closed" || s.ChecksOK == 0 || s.Requests == 0 {
+	if s := list.Upstreams[0].Servers[1]; s.Address != ob.hostPort() || !s.Healthy || s.Breaker != "closed" || s.ChecksOK == 0 || s.Requests == 0 || s.LatencyEWMA == nil {
 		t.Fatalf("server row %+v", s)
 	}
 	for _, c := range []struct {

@@ -262,10 +262,10 @@ func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.Ups
 			ho.Names = append(ho.Names, cu.Servers[i].Address)
 		}
 	}
+	if env.statsPath != "" {
+		ho.Shared = sharedChecks(env.statsPath, name, o.Servers)
+	}
 	if h := cu.HealthCheck; h != nil {
-		if env.statsPath != "" {
-			ho.Shared = sharedChecks(env.statsPath, name, o.Servers)
-		}
 		lo, hi, err := h.HTTP.StatusRange()
 		if err != nil {
 			return nil, err
