@@ -155,14 +155,7 @@ func (r *Resolver) hostAddrs(ctx context.Context, host string) ([]netip.Addr, er
 			errs = append(errs, err)
 			continue
 		}
-		for _, a := range m.Answers {
-			switch b := a.Body.(type) {
-			case *dnsmessage.AResource:
-				out = append(out, netip.AddrFrom4(b.A))
-			case *dnsmessage.AAAAResource:
-				out = append(out, netip.AddrFrom16(b.AAAA))
-			}
-		}
+		out = append(out, addrsOf(m.Answers)...)
 	}
 	if len(out) == 0 {
 		if len(errs) > 0 {
@@ -254,20 +247,45 @@ func (r *Resolver) query(ctx context.Context, name string, t dnsmessage.Type) (*
 		if err != nil {
 			return nil, fmt.Errorf("dnsresolve: %s %s: %w", name, t, err)
 		}
-		var m dnsmessage.Message
-		if err := m.Unpack(buf[:n]); err != nil || m.ID != id || !m.Response {
+		m, ok, err := parseAnswer(buf[:n], id, name, t)
+		if !ok {
 			continue // not our answer: keep waiting until the deadline
 		}
-		switch {
-		case m.Truncated:
-			return nil, ErrTruncated
-		case m.RCode == dnsmessage.RCodeNameError:
-			return nil, fmt.Errorf("dnsresolve: %s: no such name (NXDOMAIN)", name)
-		case m.RCode != dnsmessage.RCodeSuccess:
-			return nil, fmt.Errorf("dnsresolve: %s %s: server answered %s", name, t, m.RCode)
-		}
-		return &m, nil
+		return m, err
 	}
+}
+
+// parseAnswer parses one datagram: ok is false when it is not the answer to
+// query id (or not a DNS message at all); err reports an answer that is an
+// error (truncated, NXDOMAIN, another RCODE).
+func parseAnswer(pkt []byte, id uint16, name string, t dnsmessage.Type) (*dnsmessage.Message, bool, error) {
+	var m dnsmessage.Message
+	if err := m.Unpack(pkt); err != nil || m.ID != id || !m.Response {
+		return nil, false, nil
+	}
+	switch {
+	case m.Truncated:
+		return nil, true, ErrTruncated
+	case m.RCode == dnsmessage.RCodeNameError:
+		return nil, true, fmt.Errorf("dnsresolve: %s: no such name (NXDOMAIN)", name)
+	case m.RCode != dnsmessage.RCodeSuccess:
+		return nil, true, fmt.Errorf("dnsresolve: %s %s: server answered %s", name, t, m.RCode)
+	}
+	return &m, true, nil
+}
+
+// addrsOf returns the addresses of the A and AAAA records among rs.
+func addrsOf(rs []dnsmessage.Resource) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range rs {
+		switch b := a.Body.(type) {
+		case *dnsmessage.AResource:
+			out = append(out, netip.AddrFrom4(b.A))
+		case *dnsmessage.AAAAResource:
+			out = append(out, netip.AddrFrom16(b.AAAA))
+		}
+	}
+	return out
 }
 
 // DefaultServer returns the first nameserver of /etc/resolv.conf, or

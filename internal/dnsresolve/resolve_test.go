@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/internal/dnsresolve/dnstest"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 func targets(ts []Target) string {
@@ -86,4 +87,42 @@ func TestIsNameAndCheck(t *testing.T) {
 	if err := Check("app-1.test:8080"); err != nil {
 		t.Error(err)
 	}
+}
+
+// FuzzAnswer feeds arbitrary datagrams to the answer parser: it never panics,
+// an accepted answer is a success, and every address it yields comes from an A
+// or AAAA record (4 or 16 bytes).
+func FuzzAnswer(f *testing.F) {
+	q := dnsmessage.MustNewName("app.test.")
+	for _, m := range []dnsmessage.Message{
+		{Header: dnsmessage.Header{ID: 7, Response: true}, Answers: []dnsmessage.Resource{
+			{Header: dnsmessage.ResourceHeader{Name: q, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}, Body: &dnsmessage.AResource{A: [4]byte{127, 0, 0, 2}}},
+			{Header: dnsmessage.ResourceHeader{Name: q, Type: dnsmessage.TypeAAAA, Class: dnsmessage.ClassINET}, Body: &dnsmessage.AAAAResource{AAAA: [16]byte{15: 1}}}}},
+		{Header: dnsmessage.Header{ID: 7, Response: true, RCode: dnsmessage.RCodeNameError}},
+		{Header: dnsmessage.Header{ID: 7, Response: true, Truncated: true}},
+		{Header: dnsmessage.Header{ID: 8, Response: true}},
+	} {
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		m, ok, err := parseAnswer(pkt, 7, "app.test.", dnsmessage.TypeA)
+		if !ok || err != nil {
+			if m != nil {
+				t.Fatal("a message with an error or a foreign answer")
+			}
+			return
+		}
+		if m.RCode != dnsmessage.RCodeSuccess || m.Truncated || m.ID != 7 {
+			t.Fatalf("accepted %+v", m.Header)
+		}
+		for _, a := range addrsOf(m.Answers) {
+			if !a.IsValid() {
+				t.Fatal("invalid address")
+			}
+		}
+	})
 }
