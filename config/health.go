@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/dnsresolve"
 )
 
 // HealthCheck configures the active health checks of an upstream's servers
@@ -209,6 +210,17 @@ func (v *validator) healthOf(u *Upstream, path string) {
 	for name, n := range map[string]int{"max_connections": l.MaxConnections, "max_pending": l.MaxPending, "max_in_flight": l.MaxInFlight} {
 		if n < 0 || n > 1_000_000 {
 			v.errorf(joinPath(path, "limits."+name), "%d is out of range 0-1000000 (0: no limit)", n)
+		}
+	}
+}
+
+// tcpGroupLiterals refuses a group with host names or srv: specs where a tcp
+// entry uses it: the layer-4 proxy takes IP literals only.
+func (v *validator) tcpGroupLiterals(u *Upstream, name, path string) {
+	for _, s := range u.Servers {
+		if dnsresolve.IsName(s.Address) && !strings.HasPrefix(s.Address, "localhost:") {
+			v.errorf(path, "upstream %q has the server %q, a name: tcp entries take upstreams of IP addresses only (names are resolved for HTTP proxy routes)", name, s.Address)
+			return
 		}
 	}
 }

@@ -84,3 +84,18 @@ servers:
 		t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// A tcp entry may not use a group whose servers are names.
+func TestTCPGroupOfNames(t *testing.T) {
+	src := `upstreams:
+  dyn:
+    servers: ["app.internal:5432"]
+tcp:
+  - listen: ["127.0.0.1:0"]
+    upstream: dyn
+`
+	want := []string{`gale.yaml:6:15: tcp[0].upstream: upstream "dyn" has the server "app.internal:5432", a name: tcp entries take upstreams of IP addresses only (names are resolved for HTTP proxy routes)`}
+	if got := errorLines(t, src); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}

@@ -142,10 +142,14 @@ func (r *Resolver) Lookup(ctx context.Context, spec string) ([]Target, error) {
 	return slices.CompactFunc(out, func(a, b Target) bool { return a.Addr == b.Addr }), nil
 }
 
-// hostAddrs returns the A and AAAA addresses of host (an IP literal as itself).
+// hostAddrs returns the A and AAAA addresses of host (an IP literal as itself,
+// localhost as 127.0.0.1 without a query, as listen addresses take it).
 func (r *Resolver) hostAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a}, nil
+	}
+	if strings.EqualFold(host, "localhost") {
+		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}, nil
 	}
 	var out []netip.Addr
 	var errs []error

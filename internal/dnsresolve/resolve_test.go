@@ -54,6 +54,9 @@ func TestLookupHostAndSRV(t *testing.T) {
 	if got, err := r.Lookup(ctx, "127.0.0.9:80"); err != nil || targets(got) != "127.0.0.9:80/1" || dns.Queries.Load() != before {
 		t.Fatalf("literal: %v %v", got, err)
 	}
+	if got, err := r.Lookup(ctx, "localhost:81"); err != nil || targets(got) != "127.0.0.1:81/1" || dns.Queries.Load() != before {
+		t.Fatalf("localhost: %v %v", got, err)
+	}
 }
 
 // A server that never answers makes a lookup fail by its timeout.
