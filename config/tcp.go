@@ -245,7 +245,8 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 
 // upstreamName checks that name is a group of the top-level upstreams mapping.
 func (v *validator) upstreamName(name, path string) {
-	if _, ok := v.c.Upstreams[name]; ok {
+	if u, ok := v.c.Upstreams[name]; ok {
+		v.tcpGroupLiterals(u, name, path)
 		return
 	}
 	names := make([]string, 0, len(v.c.Upstreams))
