@@ -23,6 +23,10 @@ type Config struct {
 	CPUAffinity CPUAffinity `yaml:"cpu_affinity"`
 	// NUMA is NUMAAuto or NUMAOff.
 	NUMA string `yaml:"numa" conf:"enum=auto|off"`
+	// Engine is the loops' kernel interface on Linux: "epoll" (the default),
+	// "io_uring" (refused at start where the kernel lacks it) or "auto" (io_uring
+	// where the kernel allows it, else epoll); see engine.Config.Backend.
+	Engine string `yaml:"engine" conf:"enum=auto|epoll|io_uring"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`
 	// Timeouts bounds how long connections may take at each stage.
@@ -115,6 +119,9 @@ type Server struct {
 	TLS *TLS `yaml:"tls,omitempty"`
 	// AccessLog writes one line per request when its path is set.
 	AccessLog AccessLog `yaml:"access_log"`
+	// AcceptProxy lists the networks (load balancers) whose connections to the
+	// server's addresses must start with a PROXY protocol header; see tcp.go.
+	AcceptProxy []string `yaml:"accept_proxy,omitempty"`
 }
 
 // Values of Server.Protocols.
@@ -265,6 +272,7 @@ func (c *Config) SetDefaults() {
 		Processes:   1,
 		CPUAffinity: CPUAffinity{Mode: AffinityOff},
 		NUMA:        NUMAAuto,
+		Engine:      "epoll",
 		Log:         Log{Level: "info", Format: LogAuto},
 		Timeouts: Timeouts{
 			Header:        10 * time.Second,

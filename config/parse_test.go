@@ -102,6 +102,8 @@ func TestBadConfigs(t *testing.T) {
 			}},
 		{"numa enum", "numa: on\n" + okServers,
 			[]string{`gale.yaml:1:7: numa: invalid value "on": expected one of auto, off`}},
+		{"engine enum", "engine: uring\n" + okServers,
+			[]string{`gale.yaml:1:9: engine: invalid value "uring": expected one of auto, epoll, io_uring`}},
 		{"cpu affinity word", "cpu_affinity: aut\n" + okServers,
 			[]string{`gale.yaml:1:15: cpu_affinity: expected "auto", "off" or a list of CPU ids, got "aut" (did you mean "auto"?)`}},
 		{"cpu affinity list", "cpu_affinity: [0, x, 2, 0, 5000]\n" + okServers,

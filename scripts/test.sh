@@ -45,6 +45,9 @@ echo "== portable fallback engine (the non-Linux engine, built on Linux with -ta
 go test -race -count=1 -timeout 10m -tags galenet ./engine ./server ./static ./internal/daemon/app ./proxy
 GOOS=darwin go vet ./engine ./server ./static ./http1 ./config
 
+echo "== io_uring engine (GALE_ENGINE=io_uring: every engine test and the protocols above it)"
+GALE_ENGINE=io_uring go test -race -count=1 -timeout 15m ./internal/os/uring ./engine ./server/... ./static ./proxy ./l4 ./http2 ./websocket ./wsserver ./tlsterm
+
 echo "== heavy tests (no race detector): 1 GiB transfers, 15,000 connections"
 GALE_HEAVY=1 go test -count=1 -timeout 20m -run 'Heavy' ./...
 

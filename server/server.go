@@ -37,6 +37,9 @@ type Options struct {
 	Handler Handler
 	// Workers is the number of event loops (0: one per CPU).
 	Workers int
+	// Engine chooses the loops' kernel interface (engine.Config.Backend: "epoll",
+	// "io_uring", "auto"; empty: GALE_ENGINE or epoll).
+	Engine string
 	// CPUs pins loop i to CPUs[i%len(CPUs)] when not empty.
 	CPUs []int
 	// Nodes binds loop i's read buffer to NUMA node Nodes[i%len(Nodes)] when
@@ -97,6 +100,7 @@ type Server struct {
 	addrs   []string
 	conns   *connHandler // the default listener handler (Options.Handler)
 	serverH []byte       // rendered "Server: name\r\n"
+	wrap    AcceptWrap   // wraps the handlers of new listeners; owned by the goroutine that calls Listen*
 	// draining is set when Shutdown starts; responses then close their connection.
 	draining atomic.Bool
 }
@@ -109,7 +113,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Handler == nil {
 		return nil, fmt.Errorf("server: Options.Handler is required")
 	}
-	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger})
+	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger, Backend: opts.Engine})
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +147,7 @@ func (l *Listener) Handler() Handler { return l.ch.handler.Load().h }
 func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}
 	ch.handler.Store(&handlerBox{h})
-	bound, err := s.eng.Listen(addr, ch)
+	bound, err := s.eng.Listen(addr, s.accepting(ch))
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 func (s *Server) ListenFDsHandler(fds []int, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}
 	ch.handler.Store(&handlerBox{h})
-	if err := s.eng.ListenFDs(fds, ch); err != nil {
+	if err := s.eng.ListenFDs(fds, s.accepting(ch)); err != nil {
 		return nil, err
 	}
 	return &Listener{ch: ch}, nil
@@ -163,7 +167,7 @@ func (s *Server) ListenFDsHandler(fds []int, h Handler) (*Listener, error) {
 
 // Listen adds a listening address ("host:port") and returns the bound address.
 func (s *Server) Listen(addr string) (string, error) {
-	bound, err := s.eng.Listen(addr, s.conns)
+	bound, err := s.eng.Listen(addr, s.accepting(s.conns))
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +176,7 @@ func (s *Server) Listen(addr string) (string, error) {
 }
 
 // ListenFDs serves inherited listening sockets.
-func (s *Server) ListenFDs(fds []int) error { return s.eng.ListenFDs(fds, s.conns) }
+func (s *Server) ListenFDs(fds []int) error { return s.eng.ListenFDs(fds, s.accepting(s.conns)) }
 
 // Addr returns the first bound address.
 func (s *Server) Addr() string {
