@@ -68,6 +68,8 @@ func fullSchema() *Config {
 	tl := &TLS{}
 	tl.SetDefaults()
 	tl.Certificates = []Certificate{{}}
+	tl.ACME = &ACME{}
+	tl.ACME.SetDefaults()
 	s.TLS = tl
 	c.Servers = []Server{s}
 	var t TCP

@@ -63,6 +63,11 @@ type Options struct {
 	// neither, h2 is not offered. Setting it here, rather than in the listener's
 	// Dispatch.H2, keeps cleartext HTTP/2 prefaces away from HTTP/2 on a TLS port.
 	H2 LayeredHandler
+	// Challenge, when set, may answer a ClientHello with a configuration of its
+	// own: ACME's TLS-ALPN-01 validation (acmecert.Manager.ChallengeConfig). A
+	// connection that negotiates ALPN "acme-tls/1" is closed once its handshake
+	// is complete, as RFC 8737 §3 requires; no protocol serves it.
+	Challenge func(*tls.ClientHelloInfo) *tls.Config
 }
 
 // Terminator is the engine.Handler of TLS connections of one listener. It is
@@ -89,6 +94,9 @@ type tloop struct {
 	conns map[*engine.Conn]*tconn
 	buf   []byte // decrypted input handed to the upper handler
 }
+
+// acmeALPN is the ALPN protocol of ACME TLS-ALPN-01 validation (RFC 8737).
+const acmeALPN = "acme-tls/1"
 
 // maxPlain is the largest plaintext of one TLS record.
 const maxPlain = 16 << 10
@@ -118,7 +126,15 @@ func New(opts Options) (*Terminator, error) {
 	}
 	t := &Terminator{opts: opts}
 	t.base = &tls.Config{MinVersion: tls.VersionTLS12}
-	t.base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return t.cur.Load(), nil }
+	challenge := opts.Challenge
+	t.base.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		if challenge != nil {
+			if c := challenge(h); c != nil {
+				return c, nil
+			}
+		}
+		return t.cur.Load(), nil
+	}
 	t.SetConfig(opts.Config)
 	for range opts.Engine.Loops() {
 		t.loops = append(t.loops, &tloop{conns: map[*engine.Conn]*tconn{}, buf: make([]byte, 0, engine.MaxUnconsumed+maxPlain)})
@@ -238,7 +254,13 @@ func (c *tconn) handshakeDone(err error) {
 	c.state = csOpen
 	c.raw.onLoop = true
 	ec.CancelTimeout()
-	if c.tc.ConnectionState().NegotiatedProtocol == "h2" && c.up.h2 != nil {
+	proto := c.tc.ConnectionState().NegotiatedProtocol
+	if proto == acmeALPN {
+		c.state = csDone
+		ec.CloseAfterFlush(false)
+		return
+	}
+	if proto == "h2" && c.up.h2 != nil {
 		c.upper = c.up.h2
 		c.up.h2.OpenLayered(ec, c)
 	} else {

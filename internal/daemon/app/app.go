@@ -42,6 +42,7 @@ type App struct {
 	tcp       []*l4.Proxy             // the tcp entries, in config order; fixed until restart
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
+	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
 	stopOnce  sync.Once
 }
@@ -84,7 +85,8 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if err != nil {
 		return fail(err)
 	}
-	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a))
+	a.answerACME(cfg, routers, tlsAt)
 	for _, addr := range sortedKeys(redirects) {
 		l, err := opts.listenHTTP1(srv, addr, redirects[addr])
 		if err != nil {
@@ -203,7 +205,12 @@ func (a *App) AdminAddr() string {
 }
 
 // Start runs the event loops.
-func (a *App) Start() { a.srv.Start() }
+func (a *App) Start() {
+	a.srv.Start()
+	a.mu.Lock()
+	a.startACME()
+	a.mu.Unlock()
+}
 
 // Shutdown stops gracefully within ctx, ends the ticket-key rotations, then writes
 // out and closes the access logs: every line of every request served is in them.
@@ -239,12 +246,13 @@ func (a *App) reload(cfg *config.Config) error {
 		closeLogs(fresh)
 		return err
 	}
-	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a))
+	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
 	tlsConfs := map[string]*tls.Config{}
 	for addr, t := range tlsAt {
-		c, err := tlsConfig(t)
+		c, err := a.tlsConfig(t)
 		if err != nil {
 			closeLogs(fresh)
 			return fmt.Errorf("reload: %s: %w", addr, err)
@@ -320,6 +328,7 @@ func (a *App) reload(cfg *config.Config) error {
 		a.log.Warn("workers/processes changes take effect on restart or upgrade")
 	}
 	a.cfg = cfg
+	a.startACME() // managers of acme sections this reload added
 	return nil
 }
 

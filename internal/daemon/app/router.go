@@ -18,6 +18,7 @@ type Router struct {
 	h2     bool              // the server's protocols include h2 (over TLS; read when its listener opens)
 	http1  bool              // the server's protocols include http1
 	none   *metrics.Observer // observes requests no route matches; nil when unobserved
+	acme   httpToken         // answers ACME HTTP-01 validations (plain listeners); nil when none
 }
 
 var (
@@ -46,6 +47,9 @@ type route struct {
 // trailing dot; the host of an absolute-form target wins over the Host field (RFC
 // 9112 §3.2.2), which the parser already applied to Request.Host.
 func (r *Router) ServeGale(c *server.Ctx) {
+	if r.acme.serve(c) {
+		return
+	}
 	req := c.Request()
 	rt, status := r.route(req.Method, req.NormPath, req.Path, req.Host)
 	switch {
