@@ -81,7 +81,7 @@ type Manager struct {
 	cert  atomic.Pointer[tls.Certificate] // the current certificate; nil before the first
 	mtime atomic.Int64                    // modification time (ns) of the loaded file; owned by Run
 
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex                  // guards pending
 	pending map[string]*tls.Certificate // TLS-ALPN-01 certificates of this process's orders, by domain
 
 	orders   atomic.Uint64 // certificates this process ordered
