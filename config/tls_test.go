@@ -40,3 +40,36 @@ func TestTLSProtocols(t *testing.T) {
 		}
 	}
 }
+
+// TestACMEValidation: an acme section replaces the certificates, and its bad
+// values are reported at their file:line:column.
+func TestACMEValidation(t *testing.T) {
+	base := "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls:\n      acme:\n"
+	c, err := Parse("a.yaml", []byte(base+"        domains: [example.com]\n        storage: /tmp/acme\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Servers[0].TLS.ACME; a.CA != DefaultACMECA || len(a.Challenges) != 2 || c.Servers[0].TLS.UnknownSNI != "default" {
+		t.Fatalf("defaults: %+v", a)
+	}
+	for body, want := range map[string]string{
+		"        domains: []\n":                                                  "a.yaml:6:18: servers[0].tls.acme.domains: at least one domain is required",
+		"        domains: ['*.example.com']\n":                                   `a.yaml:6:19: servers[0].tls.acme.domains[0]: "*.example.com" is not a DNS name`,
+		"        domains: [a.b]\n        ca: ftp://x\n":                          `a.yaml:7:13: servers[0].tls.acme.ca: "ftp://x" is not an http(s) directory URL`,
+		"        domains: [a.b]\n        challenges: [dns-01]\n":                 `a.yaml:7:22: servers[0].tls.acme.challenges[0]: unknown challenge type "dns-01"`,
+		"        domains: [a.b]\n        retry_min: 1h\n        retry_max: 1m\n": "retry_max at least retry_min",
+		"        domains: [a.b]\n        email: nobody\n":                        `servers[0].tls.acme.email: "nobody" is not an email address`,
+	} {
+		_, err := Parse("a.yaml", []byte(base+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+	if _, err := Parse("a.yaml", []byte(base+"        domains: [a.b]\n    \n")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("a.yaml", []byte("servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls: { unknown_sni: drop }\n"))
+	if err == nil || !strings.Contains(err.Error(), "unknown_sni") {
+		t.Fatalf("unknown_sni: drop: %v", err)
+	}
+}
