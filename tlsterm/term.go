@@ -125,6 +125,7 @@ func New(opts Options) (*Terminator, error) {
 		opts.Pool = NewPool(0, 0, 0)
 	}
 	t := &Terminator{opts: opts}
+	t.initLoops()
 	t.base = &tls.Config{MinVersion: tls.VersionTLS12}
 	challenge := opts.Challenge
 	t.base.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -136,10 +137,14 @@ func New(opts Options) (*Terminator, error) {
 		return t.cur.Load(), nil
 	}
 	t.SetConfig(opts.Config)
-	for range opts.Engine.Loops() {
+	return t, nil
+}
+
+// initLoops makes the per-loop state of every loop of the engine.
+func (t *Terminator) initLoops() {
+	for range t.opts.Engine.Loops() {
 		t.loops = append(t.loops, &tloop{conns: map[*engine.Conn]*tconn{}, buf: make([]byte, 0, engine.MaxUnconsumed+maxPlain)})
 	}
-	return t, nil
 }
 
 // Bind makes l's protocol handlers serve the decrypted streams: HTTP/1.1 through
@@ -212,6 +217,8 @@ type tconn struct {
 	ended  bool // close_notify sent
 
 	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
+
+	cl *clientState // connections a Dialer opened; nil on the server side
 }
 
 // OnOpen starts the handshake on the pool.
@@ -247,6 +254,10 @@ func (c *tconn) handshakeDone(err error) {
 	if err != nil {
 		c.state = csDone
 		c.t.opts.Pool.failed.Add(1)
+		if c.cl != nil {
+			ec.Close(handshakeError(ec, err))
+			return
+		}
 		ec.CloseAfterFlush(false) // the alert crypto/tls wrote goes out first
 		return
 	}
@@ -254,6 +265,10 @@ func (c *tconn) handshakeDone(err error) {
 	c.state = csOpen
 	c.raw.onLoop = true
 	ec.CancelTimeout()
+	if c.cl != nil {
+		c.clientOpen()
+		return
+	}
 	proto := c.tc.ConnectionState().NegotiatedProtocol
 	if proto == acmeALPN {
 		c.state = csDone
@@ -419,7 +434,7 @@ func (t *Terminator) OnClose(ec *engine.Conn, err error) {
 	c.state = csDone
 	c.held = nil
 	c.raw.shut()
-	if wasOpen {
+	if wasOpen || c.cl != nil { // a Dialer's handler learns of every end, a failed handshake too
 		c.upper.OnClose(ec, err)
 	}
 }
@@ -429,18 +444,34 @@ func (c *tconn) Write(p []byte) error {
 	if c.ended || c.ec.Closed() {
 		return engine.ErrClosed
 	}
+	if c.cl != nil && c.state == csHandshake {
+		c.cl.pending = append(c.cl.pending, p...)
+		return nil
+	}
 	_, err := c.tc.Write(p)
 	return err
 }
 
-// Buffered reports the ciphertext queued on the engine connection.
-func (c *tconn) Buffered() int { return c.ec.Buffered() }
+// Buffered reports the ciphertext queued on the engine connection (and, on a
+// Dialer's connection in its handshake, the plaintext waiting for it).
+func (c *tconn) Buffered() int {
+	if c.cl != nil {
+		return c.ec.Buffered() + len(c.cl.pending)
+	}
+	return c.ec.Buffered()
+}
 
 // Closed reports whether the connection has gone.
 func (c *tconn) Closed() bool { return c.ec.Closed() }
 
 // WantDrain asks the engine for OnDrain, which the Terminator passes up.
-func (c *tconn) WantDrain() { c.ec.WantDrain() }
+func (c *tconn) WantDrain() {
+	if c.cl != nil && c.state == csHandshake {
+		c.cl.drain = true // asked of the engine once the held plaintext is queued
+		return
+	}
+	c.ec.WantDrain()
+}
 
 // Unread reports the decrypted bytes held for the upper handler.
 func (c *tconn) Unread() int { return len(c.held) }
