@@ -62,6 +62,7 @@ func fullSchema() *Config {
 	r.Proxy.SetDefaults()
 	r.WebSocket.SetDefaults()
 	r.Proxy.Upstreams = []UpstreamServer{{Weight: 1}}
+	r.Proxy.TLS = &UpstreamTLS{}
 	var s Server
 	s.SetDefaults()
 	s.Routes = []Route{r}

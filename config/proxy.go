@@ -26,6 +26,8 @@ type Upstream struct {
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
 	// Retries says when a failed attempt is tried again.
 	Retries Retries `yaml:"retries"`
+	// TLS configures connections to https:// servers.
+	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 }
 
 // SetDefaults sets every field of u to its default; Servers stays empty.
@@ -39,7 +41,7 @@ func (u *Upstream) SetDefaults() {
 // UpstreamServer is one origin server. In YAML it is "ip:port" or a mapping
 // { address, weight }.
 type UpstreamServer struct {
-	// Address is the server's "ip:port".
+	// Address is the server's "ip:port", or "https://ip:port" for TLS.
 	Address string `yaml:"address"`
 	// Weight is the server's share of requests relative to the others (1-1000).
 	Weight int `yaml:"weight"`
@@ -177,6 +179,7 @@ type Proxy struct {
 	Keepalive Keepalive        `yaml:"keepalive"`
 	Timeouts  UpstreamTimeouts `yaml:"timeouts"`
 	Retries   Retries          `yaml:"retries"`
+	TLS       *UpstreamTLS     `yaml:"tls,omitempty"`
 	// StripPrefix is removed from the start of the normalized path before the
 	// request is forwarded.
 	StripPrefix string `yaml:"strip_prefix"`
@@ -198,11 +201,11 @@ func (p *Proxy) SetDefaults() {
 
 // InlineUpstream returns the upstream of the inline form.
 func (p *Proxy) InlineUpstream() *Upstream {
-	return &Upstream{Servers: p.Upstreams, Balance: p.Balance, Keepalive: p.Keepalive, Timeouts: p.Timeouts, Retries: p.Retries}
+	return &Upstream{Servers: p.Upstreams, Balance: p.Balance, Keepalive: p.Keepalive, Timeouts: p.Timeouts, Retries: p.Retries, TLS: p.TLS}
 }
 
 // inlineKeys are the proxy keys that only the inline form takes.
-var inlineKeys = []string{"balance", "keepalive", "timeouts", "retries"}
+var inlineKeys = []string{"balance", "keepalive", "timeouts", "retries", "tls"}
 
 // upstreams checks the named upstreams.
 func (v *validator) upstreams(ups map[string]*Upstream) {
@@ -227,13 +230,14 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 	}
 	for i, s := range u.Servers {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
-		if _, err := netip.ParseAddrPort(s.Address); err != nil {
+		if a, _ := s.Endpoint(); !validAddrPort(a) {
 			v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080", s.Address)
 		}
 		if s.Weight < 1 || s.Weight > 1000 {
 			v.errorf(joinPath(sp, "weight"), "weight %d is out of range 1-1000", s.Weight)
 		}
 	}
+	v.upstreamTLS(u, path, serversKey)
 	k := u.Keepalive
 	if k.Idle < 0 || k.Idle > 100000 {
 		v.errorf(joinPath(path, "keepalive.idle"), "%d is out of range 0-100000", k.Idle)
@@ -326,6 +330,12 @@ func (s *source) written(path string) bool {
 	}
 	_, ok := s.pos[path]
 	return ok
+}
+
+// validAddrPort reports whether s is an ip:port.
+func validAddrPort(s string) bool {
+	_, err := netip.ParseAddrPort(s)
+	return err == nil
 }
 
 // reflectValue returns the addressable value p points to.

@@ -28,7 +28,7 @@ var (
 type Handler struct {
 	u        *Upstream
 	r        Route
-	hosts    []string // Host value per server: its address
+	hosts    []string // Host value per server: its address, or the TLS server name when configured
 	setNames []string // lower-case names of r.SetHeaders
 }
 
@@ -38,7 +38,11 @@ var _ server.Handler = (*Handler)(nil)
 func New(u *Upstream, r Route) *Handler {
 	h := &Handler{u: u, r: r}
 	for _, s := range u.opts.Servers {
-		h.hosts = append(h.hosts, s.Addr.String())
+		if u.opts.TLS != nil && u.opts.TLS.ServerName != "" {
+			h.hosts = append(h.hosts, u.opts.TLS.ServerName)
+		} else {
+			h.hosts = append(h.hosts, s.Addr.String())
+		}
 	}
 	for _, kv := range r.SetHeaders {
 		h.setNames = append(h.setNames, kv[0])
@@ -91,7 +95,7 @@ func (h *Handler) ServeGale(c *server.Ctx) {
 	x.chunked = req.Chunked
 	x.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE"
 	x.expect = req.Expect100 && x.hasBody
-	x.tunnel = wantsWebSocket(req)
+	x.tunnel = wantsWebSocket(req) && h.u.dialer == nil // no tunnels through TLS upstreams (docs/proxy.md)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
 	x.ls.earn()
@@ -141,7 +145,7 @@ func (x *exchange) attempt(fresh bool) {
 	x.gotByte = false
 	sc := ls.scratch()
 	head := x.h.buildHead(sc[:0], x, x.srv)
-	uc.ec.Write(head)
+	uc.out.Write(head)
 	ls.keep(head)
 	x.armHeaderTimeout()
 	switch {
@@ -178,7 +182,7 @@ func (x *exchange) onBody(p []byte, end bool) {
 		if x.chunked {
 			sc := x.ls.scratch()
 			b := http1.AppendLastChunk(sc[:0], x.c.RequestTrailers())
-			uc.ec.Write(b)
+			uc.out.Write(b)
 			x.ls.keep(b)
 		}
 		x.reqSent = true
@@ -191,16 +195,16 @@ func (x *exchange) onBody(p []byte, end bool) {
 	x.bodySent = true
 	if x.chunked {
 		var b [20]byte
-		uc.ec.Write(http1.AppendChunkHeader(b[:0], len(p)))
-		uc.ec.Write(p)
-		uc.ec.Write(crlf)
+		uc.out.Write(http1.AppendChunkHeader(b[:0], len(p)))
+		uc.out.Write(p)
+		uc.out.Write(crlf)
 	} else {
-		uc.ec.Write(p)
+		uc.out.Write(p)
 	}
-	if uc.ec.Buffered() > highWater && !x.bodyPaused {
+	if uc.out.Buffered() > highWater && !x.bodyPaused {
 		x.bodyPaused = true
 		x.c.PauseBody()
-		uc.ec.WantDrain()
+		uc.out.WantDrain()
 	}
 }
 
@@ -283,7 +287,7 @@ func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
 			uc.ec.PauseRead()
 			x.c.OnDrain(func() {
 				if x.up == uc {
-					uc.ec.ResumeRead()
+					uc.out.ResumeRead()
 				}
 			})
 			break

@@ -15,9 +15,11 @@ import (
 )
 
 // startNginx runs nginx (when installed; scripts/test.sh installs nginx-light) serving
-// dir on a free port, logging each request's connection number, and returns its
-// address and the access log path.
-func startNginx(t *testing.T, dir string) (netip.AddrPort, string) {
+// dir on a free port, logging each request's connection number (then its TLS SNI
+// name and whether its session was resumed), and returns its address and the
+// access log path. listenExtra's first element is added to the listen
+// directive (like "ssl"), the others to the server block.
+func startNginx(t *testing.T, dir string, listenExtra ...string) (netip.AddrPort, string) {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -45,12 +47,12 @@ http {
   fastcgi_temp_path %[1]s/fcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  log_format conn "$connection $request_uri";
+  log_format conn "$connection $request_uri $ssl_server_name $ssl_session_reused";
   access_log %[2]s conn;
   keepalive_requests 100000;
-  server { listen %[3]s; root %[1]s/www; }
+  server { listen %[3]s %[4]s; root %[1]s/www; %[5]s }
 }
-`, dir, logPath, addr)
+`, dir, logPath, addr, strings.Join(listenExtra[:min(1, len(listenExtra))], ""), strings.Join(listenExtra[min(1, len(listenExtra)):], " "))
 	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
 	confPath := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)

@@ -10,11 +10,14 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // Server is one origin server of an upstream.
@@ -59,14 +62,22 @@ type UpstreamOptions struct {
 	Balancer Balancer
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
+	// TLS, when set, makes every server an https one: connections are dialled
+	// with tlsterm.Dialer (verification on unless the configuration turns it off;
+	// without ServerName each server's IP address is verified), and Host is
+	// ServerName when set. WebSocket upgrades are then not tunnelled.
+	TLS *tls.Config
+	// HandshakePool runs the TLS handshakes (default: tlsterm's shared client pool).
+	HandshakePool *tlsterm.Pool
 }
 
 // Upstream is a group of servers with its per-loop connection pools. It is shared by
 // every route that forwards to it and by every loop of one engine; each loop touches
 // only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
-	opts  UpstreamOptions
-	loops []*loopState // index = loop ID; each owned by its loop
+	opts   UpstreamOptions
+	loops  []*loopState    // index = loop ID; each owned by its loop
+	dialer *tlsterm.Dialer // https servers; nil for plain ones
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -101,6 +112,13 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 		opts.Balancer = NewRoundRobin(opts.Servers, loops)
 	}
 	u := &Upstream{opts: opts, loops: make([]*loopState, loops)}
+	if opts.TLS != nil {
+		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: opts.TLS, HandshakeTimeout: opts.Timeouts.Connect, Pool: opts.HandshakePool})
+		if err != nil {
+			return nil, err
+		}
+		u.dialer = d
+	}
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
 	}

@@ -16,8 +16,9 @@ import (
 
 // DialOptions configure a Dialer.
 type DialOptions struct {
-	// Engine runs the connections (required).
-	Engine *engine.Engine
+	// Loops is the number of event loops of the engine whose loops dial
+	// (required: len(Engine.Loops())).
+	Loops int
 	// Config is the client configuration: RootCAs (nil: the system's),
 	// ServerName (SNI and the name verified; an IP address is verified against
 	// the certificate's IP addresses and sends no SNI), Certificates (a client
@@ -26,7 +27,8 @@ type DialOptions struct {
 	Config *tls.Config
 	// HandshakeTimeout bounds a handshake from the connect (default 10s).
 	HandshakeTimeout time.Duration
-	// Pool runs the handshakes (default: one of its own; share the server's).
+	// Pool runs the handshakes (default: a pool shared by every Dialer of the
+	// process that has none).
 	Pool *Pool
 	// SessionCache is the number of sessions kept for resumption, for every
 	// server name together (default 256; negative: no resumption).
@@ -61,14 +63,14 @@ var _ engine.Handler = dialHandler{}
 
 // NewDialer returns a Dialer.
 func NewDialer(o DialOptions) (*Dialer, error) {
-	if o.Engine == nil || o.Config == nil {
-		return nil, errors.New("tlsterm: DialOptions.Engine and Config are required")
+	if o.Loops < 1 || o.Config == nil {
+		return nil, errors.New("tlsterm: DialOptions.Loops and Config are required")
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
 	if o.Pool == nil {
-		o.Pool = NewPool(0, 0, 0)
+		o.Pool = clientPool()
 	}
 	cfg := o.Config.Clone()
 	if cfg.MinVersion < tls.VersionTLS12 {
@@ -81,8 +83,8 @@ func NewDialer(o DialOptions) (*Dialer, error) {
 		}
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(n)
 	}
-	t := &Terminator{opts: Options{Engine: o.Engine, Config: cfg, HandshakeTimeout: o.HandshakeTimeout, MaxHandshakeBytes: 256 << 10, Pool: o.Pool}}
-	t.initLoops()
+	t := &Terminator{opts: Options{Config: cfg, HandshakeTimeout: o.HandshakeTimeout, MaxHandshakeBytes: 256 << 10, Pool: o.Pool}}
+	t.initLoops(o.Loops)
 	return &Dialer{t: t, cfg: cfg, h: dialHandler{t}}, nil
 }
 
@@ -182,6 +184,9 @@ func (c *tconn) clientOpen() {
 		c.deliver(nil)
 	}
 }
+
+// clientPool is the handshake pool of Dialers given none.
+var clientPool = sync.OnceValue(func() *Pool { return NewPool(0, 0, 0) })
 
 // handshakeError is the close reason of a Dialer's connection whose handshake
 // failed: a DialError, so that it counts as a failed connect.

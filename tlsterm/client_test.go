@@ -131,7 +131,7 @@ func TestDialer(t *testing.T) {
 	var resumed atomic.Int32
 	addr := echoOrigin(t, cert, &resumed)
 	s := newEngine(t)
-	d, err := NewDialer(DialOptions{Engine: s.Engine(), Config: &tls.Config{RootCAs: ca.Pool()}})
+	d, err := NewDialer(DialOptions{Loops: len(s.Engine().Loops()), Config: &tls.Config{RootCAs: ca.Pool()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestDialer(t *testing.T) {
 	}
 
 	other, _ := testcert.NewCA(t.TempDir())
-	bad, _ := NewDialer(DialOptions{Engine: s.Engine(), Config: &tls.Config{RootCAs: other.Pool()}})
+	bad, _ := NewDialer(DialOptions{Loops: len(s.Engine().Loops()), Config: &tls.Config{RootCAs: other.Pool()}})
 	h, _ := dialOnLoop(t, s, bad, addr, "ping\n")
 	select {
 	case err := <-h.closed:
@@ -203,7 +203,7 @@ func TestDialerStalledHandshake(t *testing.T) {
 		}
 	}()
 	s := newEngine(t)
-	d, _ := NewDialer(DialOptions{Engine: s.Engine(), Config: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 200 * time.Millisecond})
+	d, _ := NewDialer(DialOptions{Loops: len(s.Engine().Loops()), Config: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 200 * time.Millisecond})
 	h, _ := dialOnLoop(t, s, d, netip.MustParseAddrPort(l.Addr().String()), "")
 	select {
 	case err := <-h.closed:

@@ -125,7 +125,7 @@ func New(opts Options) (*Terminator, error) {
 		opts.Pool = NewPool(0, 0, 0)
 	}
 	t := &Terminator{opts: opts}
-	t.initLoops()
+	t.initLoops(len(opts.Engine.Loops()))
 	t.base = &tls.Config{MinVersion: tls.VersionTLS12}
 	challenge := opts.Challenge
 	t.base.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -140,9 +140,9 @@ func New(opts Options) (*Terminator, error) {
 	return t, nil
 }
 
-// initLoops makes the per-loop state of every loop of the engine.
-func (t *Terminator) initLoops() {
-	for range t.opts.Engine.Loops() {
+// initLoops makes the per-loop state of n loops.
+func (t *Terminator) initLoops(n int) {
+	for range n {
 		t.loops = append(t.loops, &tloop{conns: map[*engine.Conn]*tconn{}, buf: make([]byte, 0, engine.MaxUnconsumed+maxPlain)})
 	}
 }

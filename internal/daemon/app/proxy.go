@@ -10,6 +10,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/proxy"
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // actionEnv is what building route actions needs beyond the route: the whole
@@ -83,12 +84,26 @@ func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, 
 		},
 		Logger: slog.Default(),
 	}
+	https := false
 	for _, s := range cu.Servers {
-		ap, err := netip.ParseAddrPort(s.Address)
+		a, tls := s.Endpoint()
+		https = https || tls
+		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
 		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight})
+	}
+	if https {
+		t := cu.TLS
+		if t == nil {
+			t = &config.UpstreamTLS{}
+		}
+		c, err := tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+		}
+		o.TLS = c
 	}
 	return proxy.NewUpstream(o, loops)
 }

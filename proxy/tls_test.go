@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gale-server/gale/internal/testcert"
+	"github.com/gale-server/gale/tlsterm"
+)
+
+// clientTLS returns a client configuration for an upstream.
+func clientTLS(t *testing.T, f tlsterm.ClientFiles) *tls.Config {
+	t.Helper()
+	c, err := tlsterm.ClientConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestProxyTLSNginxOrigin: an https upstream served by nginx with a certificate
+// of a test CA: verified, SNI sent, bodies byte-exact, keep-alive TLS
+// connections reused from the pool (nginx logs the connection number), and no
+// goroutine held per idle pooled connection.
+func TestProxyTLSNginxOrigin(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := ca.Issue("origin", "origin.gale.test")
+	origin, logPath := startNginx(t, dir, "ssl", fmt.Sprintf("ssl_certificate %s; ssl_certificate_key %s;", cert.Cert, cert.Key))
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	os.WriteFile(filepath.Join(dir, "www", "big"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "www", "small"), []byte("small\n"), 0o644)
+	want := sha256.Sum256(data)
+	u := testUpstream(t, []netip.AddrPort{origin}, func(o *UpstreamOptions) {
+		o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	const n = 60
+	for i := range n {
+		path := "/small"
+		if i%10 == 0 {
+			path = "/big"
+		}
+		resp, err := c.Get(fmt.Sprintf("http://%s%s?i=%d", addr, path, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || path == "/big" && sha256.Sum256(body) != want || path == "/small" && string(body) != "small\n" {
+			t.Fatalf("request %d %s: %d, %d bytes", i, path, resp.StatusCode, len(body))
+		}
+	}
+	var lines []string
+	waitFor(t, "nginx's access log", func() bool {
+		raw, _ := os.ReadFile(logPath)
+		lines = strings.Split(strings.TrimSpace(string(raw)), "\n")
+		return len(lines) == n
+	})
+	conns := map[string]bool{}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		conns[f[0]] = true
+		if f[2] != "origin.gale.test" {
+			t.Fatalf("nginx saw SNI %q, want origin.gale.test: %s", f[2], l)
+		}
+	}
+	if len(conns) != 1 {
+		t.Fatalf("nginx saw %d TLS connections for %d sequential keep-alive requests, want 1", len(conns), n)
+	}
+
+	// Concurrent requests open more connections; once idle in the pool they hold
+	// no goroutine (nginx runs in its own process, so every goroutine here is gale's
+	// or the test's).
+	before := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() {
+			resp, err := c.Get("http://" + addr + "/big")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if s := u.Stats(); s.Idle < 3 {
+		t.Fatalf("stats %+v: expected several idle TLS connections", s)
+	}
+	c.CloseIdleConnections()
+	waitFor(t, "the client-side goroutines to end", func() bool { return runtime.NumGoroutine() <= before+2 })
+	if s := u.Stats(); s.Idle < 3 {
+		t.Fatalf("stats %+v: the idle TLS connections went away", s)
+	}
+}
+
+// TestProxyTLSBadCertificate: verification is on by default; a certificate
+// from an unknown CA, or for another name, is a 502 (the handshake fails as a
+// connect failure), the right CA and name are served, and
+// insecure_skip_verify accepts anything.
+func TestProxyTLSBadCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := testcert.NewCA(dir)
+	other, _ := testcert.NewCA(t.TempDir())
+	srvCert, _ := ca.Issue("origin", "origin.gale.test")
+	kp, _ := tls.LoadX509KeyPair(srvCert.Cert, srvCert.Key)
+	o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "origin") }))
+	o.TLS = &tls.Config{Certificates: []tls.Certificate{kp}}
+	o.StartTLS()
+	t.Cleanup(o.Close)
+	oaddr := netip.MustParseAddrPort(strings.TrimPrefix(o.URL, "https://"))
+	for name, tc := range map[string]struct {
+		files tlsterm.ClientFiles
+		want  int
+	}{
+		"unknown CA":           {tlsterm.ClientFiles{CA: other.CAFile, ServerName: "origin.gale.test"}, 502},
+		"system roots":         {tlsterm.ClientFiles{ServerName: "origin.gale.test"}, 502},
+		"wrong name":           {tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "other.gale.test"}, 502},
+		"IP not in the cert":   {tlsterm.ClientFiles{CA: ca.CAFile}, 502},
+		"right CA and name":    {tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"}, 200},
+		"insecure_skip_verify": {tlsterm.ClientFiles{InsecureSkipVerify: true}, 200},
+	} {
+		u := testUpstream(t, []netip.AddrPort{oaddr}, func(o *UpstreamOptions) { o.TLS = clientTLS(t, tc.files) })
+		addr := startProxy(t, u, Route{}, nil)
+		resp, err := client().Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || tc.want == 200 && string(b) != "origin" {
+			t.Errorf("%s: status %d body %q, want %d", name, resp.StatusCode, b, tc.want)
+		}
+	}
+}
+
+// TestProxyTLSClientCertificate: an origin that requires a client certificate
+// serves the upstream with one and refuses (502) the upstream without.
+func TestProxyTLSClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := testcert.NewCA(dir)
+	srvCert, _ := ca.Issue("origin", "127.0.0.1")
+	cliCert, _ := ca.Issue("client", "gale-client")
+	kp, _ := tls.LoadX509KeyPair(srvCert.Cert, srvCert.Key)
+	o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	o.TLS = &tls.Config{Certificates: []tls.Certificate{kp}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert}
+	o.StartTLS()
+	t.Cleanup(o.Close)
+	oaddr := netip.MustParseAddrPort(strings.TrimPrefix(o.URL, "https://"))
+	for _, withCert := range []bool{true, false} {
+		f := tlsterm.ClientFiles{CA: ca.CAFile}
+		if withCert {
+			f.Cert, f.Key = cliCert.Cert, cliCert.Key
+		}
+		u := testUpstream(t, []netip.AddrPort{oaddr}, func(o *UpstreamOptions) { o.TLS = clientTLS(t, f) })
+		addr := startProxy(t, u, Route{}, nil)
+		resp, err := client().Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := 502
+		if withCert {
+			want = 200
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("client certificate %v: status %d %q, want %d", withCert, resp.StatusCode, b, want)
+		}
+	}
+}
