@@ -124,7 +124,7 @@ func waitCert(t *testing.T, m *Manager, roots *x509.CertPool) *tls.Certificate {
 // two worker processes are) get the same certificate, ordered once, answering
 // TLS-ALPN-01 for each other (the challenge certificate is read from disk).
 func TestOneOrderForManagersOfOneStorage(t *testing.T) {
-	httpPort, tlsPort := testkit.FreePort(t), testkit.FreePort(t)
+	httpPort, tlsPort := testkit.FreePortNumber(t), testkit.FreePortNumber(t)
 	p := testkit.StartPebble(t, httpPort, tlsPort)
 	dir := t.TempDir()
 	a := newManager(t, p, dir, []string{TLSALPN01}, "a.gale.test", "b.gale.test")
@@ -151,7 +151,7 @@ func TestOneOrderForManagersOfOneStorage(t *testing.T) {
 
 // TestHTTP01 obtains a certificate with HTTP-01 only.
 func TestHTTP01(t *testing.T) {
-	httpPort, tlsPort := testkit.FreePort(t), testkit.FreePort(t)
+	httpPort, tlsPort := testkit.FreePortNumber(t), testkit.FreePortNumber(t)
 	p := testkit.StartPebble(t, httpPort, tlsPort)
 	m := newManager(t, p, t.TempDir(), []string{HTTP01}, "h.gale.test")
 	validators(t, httpPort, tlsPort, m)
@@ -183,7 +183,7 @@ func expiring(t *testing.T, dir, domain string) {
 // TestRenewsBeforeExpiry: a stored certificate inside its renewal window is
 // served until the new one replaces it.
 func TestRenewsBeforeExpiry(t *testing.T) {
-	httpPort, tlsPort := testkit.FreePort(t), testkit.FreePort(t)
+	httpPort, tlsPort := testkit.FreePortNumber(t), testkit.FreePortNumber(t)
 	p := testkit.StartPebble(t, httpPort, tlsPort)
 	dir := t.TempDir()
 	expiring(t, dir, "r.gale.test")
@@ -202,7 +202,7 @@ func TestRenewsBeforeExpiry(t *testing.T) {
 // TestBackoff: failed orders are retried after RetryMin, doubling, and the wait
 // is kept in the storage directory for every process.
 func TestBackoff(t *testing.T) {
-	dead := "https://127.0.0.1:" + strconv.Itoa(testkit.FreePort(t)) + "/dir" // nothing listens
+	dead := "https://127.0.0.1:" + strconv.Itoa(testkit.FreePortNumber(t)) + "/dir" // nothing listens
 	dir := t.TempDir()
 	mk := func() *Manager {
 		m, err := New(Options{Directory: dead, Domains: []string{"x.gale.test"}, Storage: dir, RetryMin: time.Minute,

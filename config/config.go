@@ -115,6 +115,9 @@ type Server struct {
 	TLS *TLS `yaml:"tls,omitempty"`
 	// AccessLog writes one line per request when its path is set.
 	AccessLog AccessLog `yaml:"access_log"`
+	// AcceptProxy lists the networks (load balancers) whose connections to the
+	// server's addresses must start with a PROXY protocol header; see tcp.go.
+	AcceptProxy []string `yaml:"accept_proxy,omitempty"`
 }
 
 // Values of Server.Protocols.

@@ -50,6 +50,8 @@ func encode(v reflect.Value, o options) *yaml.Node {
 		if ne, ok := v.Addr().Interface().(nodeEncoder); ok {
 			return ne.encodeNode()
 		}
+	} else if ne, ok := v.Interface().(nodeEncoder); ok { // a map value (value receiver)
+		return ne.encodeNode()
 	}
 	switch {
 	case v.Type() == durationType:

@@ -29,8 +29,11 @@ servers:
 	}
 	u := c.Upstreams["app"]
 	want := &Upstream{
-		Servers:   []UpstreamServer{{"127.0.0.1:9001", 1}, {"127.0.0.1:9002", 3}},
-		Balance:   "round_robin",
+		Servers:   []UpstreamServer{{"127.0.0.1:9001", 1, false}, {"127.0.0.1:9002", 3, false}},
+		Balance:   "weighted_round_robin",
+		HashKey:   "ip",
+		VNodes:    150,
+		TableSize: 65537,
 		Keepalive: Keepalive{8, 30 * time.Second, 100},
 		Timeouts:  UpstreamTimeouts{2 * time.Second, 30 * time.Second, time.Minute, time.Minute},
 		Retries:   Retries{3, []string{RetryConnectFailure}, 10},
@@ -70,6 +73,7 @@ servers:
       - proxy: { upstream: app, keepalive: 3 }
       - proxy: { upstreams: ["1.2.3.4"], strip_prefix: api/, trusted_proxies: [nope] }
       - proxy: {}
+      - proxy: { upstream: app, via: "my proxy" }
 `
 	want := []string{
 		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:80": expected ip:port like 127.0.0.1:8080`,
@@ -85,6 +89,7 @@ servers:
 		`gale.yaml:12:56: servers[0].routes[2].proxy.strip_prefix: must start with / and not end with / (like /api), got "api/"`,
 		`gale.yaml:12:80: servers[0].routes[2].proxy.trusted_proxies[0]: invalid CIDR "nope": expected a prefix like 10.0.0.0/8 or an address`,
 		`gale.yaml:13:16: servers[0].routes[3].proxy: proxy needs upstream (a name from upstreams) or upstreams (a list of servers)`,
+		"gale.yaml:14:38: servers[0].routes[4].proxy.via: must be a token (letters, digits and !#$%&'*+-.^_`|~) such as gale, got \"my proxy\"",
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/internal/os/listenaddr"
+	"go.yaml.in/yaml/v3"
 )
 
 // TCP is one layer-4 proxy (a top-level `tcp:` entry): connections accepted on
@@ -17,9 +18,17 @@ import (
 type TCP struct {
 	// Listen holds host:port addresses; at least one is required.
 	Listen []string `yaml:"listen"`
+	// Upstream names a group of the top-level upstreams mapping (the same groups
+	// HTTP proxy routes use): connections are relayed to its servers, by weight.
+	Upstream string `yaml:"upstream"`
 	// Upstreams are the servers (IP:port or localhost:port) connections are relayed
-	// to, in round-robin order; a server that refuses is skipped for the next one.
+	// to, in round-robin order, instead of a named group; a server that refuses is
+	// skipped for the next one.
 	Upstreams []string `yaml:"upstreams"`
+	// Balance is how the server of each connection is chosen: an upstream
+	// balance method (weights do not apply; keyed methods hash the client's
+	// address).
+	Balance string `yaml:"balance" conf:"enum=round_robin|weighted_round_robin|least_conn|ip_hash|hash|maglev|p2c_ewma|random|first"`
 	// Timeouts bounds connecting, the preamble and idle relays.
 	Timeouts TCPTimeouts `yaml:"timeouts"`
 	// MaxConns bounds the client connections relayed at once; 0 means no limit.
@@ -33,9 +42,9 @@ type TCP struct {
 	SendProxy string `yaml:"send_proxy" conf:"enum=off|v1|v2"`
 	// SNI routes TLS connections by server name: keys are names ("a.example"),
 	// wildcards ("*.b.example", any name below b.example) or "default"; values
-	// are upstream lists like Upstreams. Without a match, and without default,
-	// the connection is closed.
-	SNI map[string][]string `yaml:"sni"`
+	// name an upstream group or list servers like Upstreams. Without a match, and
+	// without default, the connection is closed.
+	SNI map[string]TCPRoute `yaml:"sni"`
 	// SpliceAfter is how many bytes a direction of a relay moves by copying
 	// before it switches to splice(2); 0 never splices.
 	SpliceAfter int64 `yaml:"splice_after" conf:"size"`
@@ -59,12 +68,53 @@ const (
 	SendProxyV2  = "v2"
 )
 
+// TCPRoute is the target of an SNI route: a named upstream group or a list of
+// servers. In YAML it is a name ("db"), a list of addresses, or one address.
+type TCPRoute struct {
+	// Upstream names a group of the top-level upstreams mapping.
+	Upstream string
+	// Servers lists the servers (IP:port or localhost:port) instead.
+	Servers []string
+}
+
+var _ nodeDecoder = (*TCPRoute)(nil)
+var _ nodeEncoder = TCPRoute{}
+
+// decodeNode accepts a scalar (a group name) or a sequence of addresses.
+func (r *TCPRoute) decodeNode(d *decoder, n *yaml.Node, path string) {
+	*r = TCPRoute{}
+	switch {
+	case n.Kind == yaml.ScalarNode && strings.Contains(n.Value, ":"):
+		r.Servers = []string{n.Value} // an address (names are tokens, without ':')
+	case n.Kind == yaml.ScalarNode && !isNull(n):
+		r.Upstream = n.Value
+	case n.Kind == yaml.SequenceNode:
+		d.value(n, reflectValue(&r.Servers), path, options{})
+	default:
+		d.errorf(n, path, "expected the name of an upstream or a list of servers like [\"127.0.0.1:443\"], got %s", describe(n))
+	}
+}
+
+// encodeNode writes the name, or the list of servers. It has a value receiver
+// because map values (SNI routes) are not addressable.
+func (r TCPRoute) encodeNode() *yaml.Node {
+	if r.Upstream != "" {
+		return scalar("!!str", r.Upstream)
+	}
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, s := range r.Servers {
+		seq.Content = append(seq.Content, scalar("!!str", s))
+	}
+	return seq
+}
+
 // SetDefaults sets every field of t to its default; Listen and Upstreams stay empty.
 func (t *TCP) SetDefaults() {
 	*t = TCP{
+		Balance:     "round_robin",
 		SendProxy:   SendProxyOff,
-		SNI:         map[string][]string{},
-		SpliceAfter: 0, // splice is opt-in: see docs/l4.md "Known issue"
+		SNI:         map[string]TCPRoute{},
+		SpliceAfter: 256 << 10, // measured: docs/l4.md "Splice or copy"
 		Timeouts:    TCPTimeouts{Connect: 5 * time.Second, Preamble: 10 * time.Second, Idle: time.Hour},
 	}
 }
@@ -99,7 +149,7 @@ func ParseUpstream(s string) (netip.AddrPort, error) {
 
 // SNIKeys returns the keys of m sorted, so that problems are reported in a
 // stable order.
-func SNIKeys(m map[string][]string) []string {
+func SNIKeys(m map[string]TCPRoute) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -132,22 +182,36 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 			used[ap] = lp
 		}
 		v.upstreamList(t.Upstreams, joinPath(tp, "upstreams"))
+		if t.Upstream != "" {
+			v.upstreamName(t.Upstream, joinPath(tp, "upstream"))
+		}
 		for _, k := range SNIKeys(t.SNI) {
 			kp := joinPath(joinPath(tp, "sni"), k)
 			if name := strings.TrimPrefix(k, "*."); k != "default" && !validHostname(name) {
 				v.errorf(kp, "invalid server name %q: expected a DNS name, *.name or default", k)
 			}
-			if len(t.SNI[k]) == 0 {
+			switch r := t.SNI[k]; {
+			case r.Upstream != "":
+				v.upstreamName(r.Upstream, kp)
+			case len(r.Servers) == 0:
 				v.errorf(kp, "at least one upstream is required")
+			default:
+				v.upstreamList(r.Servers, kp)
 			}
-			v.upstreamList(t.SNI[k], kp)
 		}
 		_, def := t.SNI["default"]
+		hasDefault := len(t.Upstreams) > 0 || t.Upstream != ""
 		switch {
-		case len(t.Upstreams) == 0 && len(t.SNI) == 0:
-			v.errorf(tp, "upstreams (or sni) is required")
-		case len(t.Upstreams) > 0 && def:
-			v.errorf(joinPath(tp, "upstreams"), "both upstreams and sni.default are set; upstreams is the default route of sni, keep one")
+		case len(t.Upstreams) > 0 && t.Upstream != "":
+			v.errorf(joinPath(tp, "upstream"), "tcp takes upstream (a name) or upstreams (a list of servers), not both")
+		case !hasDefault && len(t.SNI) == 0:
+			v.errorf(tp, "upstream, upstreams or sni is required")
+		case hasDefault && def:
+			key := "upstreams"
+			if t.Upstream != "" {
+				key = "upstream"
+			}
+			v.errorf(joinPath(tp, key), "both %s and sni.default are set; %s is the default route of sni, keep one", key, key)
 		}
 		if t.MaxConns < 0 {
 			v.errorf(joinPath(tp, "max_conns"), "must be 0 (no limit) or more, got %d", t.MaxConns)
@@ -167,6 +231,19 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 			v.errorf(joinPath(tp, "accept_proxy"), "%v", err)
 		}
 	}
+}
+
+// upstreamName checks that name is a group of the top-level upstreams mapping.
+func (v *validator) upstreamName(name, path string) {
+	if _, ok := v.c.Upstreams[name]; ok {
+		return
+	}
+	names := make([]string, 0, len(v.c.Upstreams))
+	for n := range v.c.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	v.errorf(path, "no upstream named %q in upstreams%s", name, didYouMean(name, names))
 }
 
 // upstreamList checks a list of upstream addresses.

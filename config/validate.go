@@ -84,6 +84,12 @@ func (v *validator) enums(val reflect.Value, path string) {
 				v.enums(val.Index(i), fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
+	case reflect.Map:
+		if val.Type().Key().Kind() == reflect.String {
+			for _, k := range val.MapKeys() {
+				v.enums(val.MapIndex(k), joinPath(path, k.String()))
+			}
+		}
 	case reflect.Struct:
 		for _, f := range fieldsOf(val.Type()) {
 			fv, fp := val.Field(f.index), joinPath(path, f.name)
@@ -192,6 +198,9 @@ func (v *validator) servers(servers []Server, haveTCP bool) {
 		addrs, paths := s.Listen, make([]string, 0, len(s.Listen))
 		for j := range s.Listen {
 			paths = append(paths, fmt.Sprintf("%s.listen[%d]", sp, j))
+		}
+		if _, err := ParseCIDRs(s.AcceptProxy); err != nil {
+			v.errorf(joinPath(sp, "accept_proxy"), "%v", err)
 		}
 		if s.TLS != nil {
 			v.tls(sp, s.TLS)

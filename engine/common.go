@@ -8,6 +8,9 @@ import "time"
 // ID returns the loop's index, 0..Workers-1.
 func (l *Loop) ID() int { return l.id }
 
+// Engine returns the engine the loop belongs to.
+func (l *Loop) Engine() *Engine { return l.eng }
+
 // Now returns the loop's clock, read once per loop iteration.
 func (l *Loop) Now() time.Time { return l.now }
 

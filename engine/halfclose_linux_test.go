@@ -59,3 +59,32 @@ func TestBytesBeforeFINWhilePaused(t *testing.T) {
 }
 
 func (h *pauseAtFirst) OnShutdown(c *Conn) { c.Close(nil) }
+
+// TestBytesBeforeFINAfterOwnHalfClose is the same with this side's sending side
+// already shut (CloseWrite) when the peer's FIN arrives: the socket then reports
+// EPOLLHUP (both directions shut), which is not a reset, and the bytes the peer sent
+// before its FIN must still be delivered on resume. The engine used to close such a
+// paused connection at once, dropping them (a relay lost the tail of a stream).
+func TestBytesBeforeFINAfterOwnHalfClose(t *testing.T) {
+	h := &pauseAtFirst{}
+	_, addr := startEngine(t, h, 1)
+	c := testkit.Dial(t, addr)
+	c.Write([]byte("first"))
+	testkit.WaitFor(t, "the first bytes", func() bool { return h.received() == "first" })
+	h.mu.Lock()
+	ec := h.conn
+	h.mu.Unlock()
+	shut := make(chan error, 1)
+	ec.Loop().Post(func() { shut <- ec.CloseWrite() })
+	if err := <-shut; err != nil {
+		t.Fatalf("CloseWrite: %v", err)
+	}
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("after the engine's half-close the client read %d, %v; want end of stream", n, err)
+	}
+	c.Write([]byte("-second"))
+	c.CloseWrite()
+	testkit.WaitFor(t, "OnEOF while paused", h.eof.Load)
+	ec.Loop().Post(func() { ec.ResumeRead() })
+	testkit.WaitFor(t, "the bytes sent before the FIN", func() bool { return h.received() == "first-second" })
+}

@@ -145,10 +145,16 @@ func (l *Loop) connEvent(fd int, events uint32) {
 		if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
 			c.flags |= fReadPending
 			if events&(poll.Hup|poll.Err) != 0 {
-				l.closeConn(c, l.sockErr(c)) // reset or fully gone: nothing more to do
-				return
+				// A reset or a socket error: nothing more to read. EPOLLHUP alone is
+				// also what an orderly end of both directions reports (this side's
+				// CloseWrite, then the peer's FIN), and then the bytes the peer sent
+				// before its FIN are still in the socket: treated as a FIN below.
+				if err := l.sockErr(c); err != nil || events&poll.Err != 0 {
+					l.closeConn(c, err)
+					return
+				}
 			}
-			if events&poll.RDHup != 0 && c.flags&fEOF == 0 {
+			if events&(poll.RDHup|poll.Hup) != 0 && c.flags&fEOF == 0 {
 				// The peer half-closed while we are not reading. Tell the handler now (a
 				// request it is serving may be abandoned); unread bytes stay readable.
 				c.flags |= fEOF

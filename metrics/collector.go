@@ -3,6 +3,7 @@ package metrics
 import (
 	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,6 +31,7 @@ var families = map[string]famDesc{
 	famLoops:        {"Event loops running in all worker processes.", prometheus.GaugeValue, nil},
 	famLogLines:     {"Access log lines written.", prometheus.CounterValue, []string{"server"}},
 	famLogDropped:   {"Access log lines dropped because the writer fell behind (a stalled disk).", prometheus.CounterValue, []string{"server"}},
+	famTLS:          {"TLS handshakes by result: ok, failed (bad input or alert), timeout (the handshake timeout), refused (the handshake pool was full).", prometheus.CounterValue, []string{"result"}},
 }
 
 var (
@@ -47,14 +49,63 @@ var (
 )
 
 // Collector is a prometheus.Collector over a Process: each scrape reads the
-// loops' counters and the other processes' tables; nothing is kept between
-// scrapes.
-type Collector struct{ p *Process }
+// loops' counters and the other processes' tables. Between scrapes it keeps
+// only what each series key parses to (the keys of an instance change only
+// on reload), so a scrape does not split label strings again.
+type Collector struct {
+	p *Process
+
+	mu     sync.Mutex            // guards parsed; scrapes may run concurrently
+	parsed map[string]*seriesKey // series key -> what it names
+}
 
 var _ prometheus.Collector = (*Collector)(nil)
 
+// seriesKey is a parsed series key.
+type seriesKey struct {
+	fam           string
+	desc          *prometheus.Desc // nil for the histogram parts and unknown families
+	kind          prometheus.ValueType
+	vals          []string // label values, in the family's label order
+	server, route string   // for the histogram parts
+	le            float64
+	inf           bool // a +Inf bucket
+}
+
 // NewCollector returns the collector of p.
-func NewCollector(p *Process) *Collector { return &Collector{p: p} }
+func NewCollector(p *Process) *Collector { return &Collector{p: p, parsed: map[string]*seriesKey{}} }
+
+// parse returns what key names, from the cache or parsed now; ok is false
+// for a key this collector does not emit.
+func (c *Collector) parse(k string) (*seriesKey, bool) {
+	if sk, ok := c.parsed[k]; ok {
+		return sk, sk.fam != ""
+	}
+	sk := &seriesKey{}
+	fam, ls := family(k), labels(k)
+	switch fam {
+	case famBucket:
+		if len(ls) == 3 {
+			sk.fam, sk.server, sk.route = fam, ls[0][1], ls[1][1]
+			le, ok := parseLe(ls[2][1])
+			sk.le, sk.inf = le, !ok
+		}
+	case famSumNs:
+		if len(ls) == 2 {
+			sk.fam, sk.server, sk.route = fam, ls[0][1], ls[1][1]
+		}
+	default:
+		if d, ok := descs[fam]; ok && len(ls) == len(families[fam].labels) {
+			sk.fam, sk.desc, sk.kind = fam, d, families[fam].kind
+			sk.vals = make([]string, len(ls))
+			for i, l := range ls {
+				sk.vals[i] = l[1]
+			}
+		}
+	}
+	c.parsed[k] = sk
+	return sk, sk.fam != ""
+}
 
 // Describe sends the fixed descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -78,6 +129,10 @@ type histo struct {
 // Collect emits the instance's totals.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	t, procs := c.p.Instance()
+	c.mu.Lock()
+	if len(c.parsed) > 2*len(t)+64 {
+		c.parsed = make(map[string]*seriesKey, len(t)) // routes went away in a reload
+	}
 	hs := map[[2]string]*histo{}
 	get := func(server, route string) *histo {
 		k := [2]string{server, route}
@@ -88,37 +143,30 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return h
 	}
-	for _, k := range t.Keys() {
-		v := t[k]
-		fam, ls := family(k), labels(k)
-		switch fam {
+	var consts []prometheus.Metric
+	for k, v := range t {
+		sk, ok := c.parse(k)
+		if !ok {
+			continue
+		}
+		switch sk.fam {
 		case famBucket:
-			if len(ls) != 3 {
-				continue
-			}
-			h := get(ls[0][1], ls[1][1])
-			if le, ok := parseLe(ls[2][1]); ok {
-				h.bounds = append(h.bounds, le)
-				h.counts = append(h.counts, v)
-			} else {
+			h := get(sk.server, sk.route)
+			if sk.inf {
 				h.inf += v
+			} else {
+				h.bounds = append(h.bounds, sk.le)
+				h.counts = append(h.counts, v)
 			}
-			continue
 		case famSumNs:
-			if len(ls) == 2 {
-				get(ls[0][1], ls[1][1]).sumNs += v
-			}
-			continue
+			get(sk.server, sk.route).sumNs += v
+		default:
+			consts = append(consts, prometheus.MustNewConstMetric(sk.desc, sk.kind, float64(v), sk.vals...))
 		}
-		d, ok := descs[fam]
-		if !ok || len(ls) != len(families[fam].labels) {
-			continue
-		}
-		vals := make([]string, len(ls))
-		for i, l := range ls {
-			vals[i] = l[1]
-		}
-		ch <- prometheus.MustNewConstMetric(d, families[fam].kind, float64(v), vals...)
+	}
+	c.mu.Unlock()
+	for _, m := range consts {
+		ch <- m
 	}
 	for _, h := range hs {
 		ch <- h.metric()

@@ -53,6 +53,7 @@ func (r *Registry) Route(server, route string) *Route {
 		return rt
 	}
 	rt := &Route{Server: server, Name: route, bounds: r.bounds, loops: make([]routeLoop, r.loops)}
+	rt.keys = newRouteKeys(server, route, r.bounds)
 	for i := range rt.loops {
 		rt.loops[i].buckets = make([]atomic.Uint64, len(r.bounds)+1)
 	}
@@ -75,6 +76,32 @@ type Route struct {
 	Server, Name string
 	bounds       []time.Duration
 	loops        []routeLoop // index: loop ID
+	keys         routeKeys   // series keys, built once
+}
+
+// routeKeys are the series keys of one route, built when the route is made
+// so that publishing and scraping do not format them again.
+type routeKeys struct {
+	codes   [len(codeClasses)]string
+	buckets []string // by bucket; the last is +Inf
+	sum     string
+}
+
+func newRouteKeys(server, route string, bounds []time.Duration) routeKeys {
+	var k routeKeys
+	for c := range k.codes {
+		k.codes[c] = key(famRequests, "server", server, "route", route, "code_class", codeClasses[c])
+	}
+	k.buckets = make([]string, len(bounds)+1)
+	for i := range k.buckets {
+		le := "+Inf"
+		if i < len(bounds) {
+			le = formatLe(bounds[i])
+		}
+		k.buckets[i] = key(famBucket, "server", server, "route", route, "le", le)
+	}
+	k.sum = key(famSumNs, "server", server, "route", route)
+	return k
 }
 
 // routeLoop is one loop's counters of a route. The padding keeps two loops'

@@ -24,6 +24,7 @@ const (
 	famLoops        = "gale_event_loops"
 	famLogLines     = "gale_access_log_lines_total"
 	famLogDropped   = "gale_access_log_dropped_total"
+	famTLS          = "gale_tls_handshakes_total"
 )
 
 // gauges are the families whose samples are current values, not cumulative:
@@ -93,23 +94,20 @@ type Extra func(add func(Sample))
 // counters and whatever the extras add. It allocates, and is meant for the
 // publishing goroutine and scrapes, never an event loop.
 func Local(reg *Registry, st server.Stats, extras ...Extra) []Sample {
-	var out []Sample
+	routes := reg.Routes()
+	out := make([]Sample, 0, len(routes)*(len(codeClasses)+len(reg.bounds)+2)+16)
 	add := func(s Sample) { out = append(out, s) }
-	for _, rt := range reg.Routes() {
+	for _, rt := range routes {
 		t := rt.Totals()
 		for c, n := range t.Codes {
 			if n > 0 || c == 2 {
-				add(Sample{key(famRequests, "server", rt.Server, "route", rt.Name, "code_class", codeClasses[c]), n})
+				add(Sample{rt.keys.codes[c], n})
 			}
 		}
 		for i, n := range t.Buckets {
-			le := "+Inf"
-			if i < len(rt.bounds) {
-				le = formatLe(rt.bounds[i])
-			}
-			add(Sample{key(famBucket, "server", rt.Server, "route", rt.Name, "le", le), n})
+			add(Sample{rt.keys.buckets[i], n})
 		}
-		add(Sample{key(famSumNs, "server", rt.Server, "route", rt.Name), t.SumNs})
+		add(Sample{rt.keys.sum, t.SumNs})
 	}
 	writing := int64(st.Requests - st.Done)
 	waiting := st.Active - st.Reading - writing
@@ -127,6 +125,16 @@ func Local(reg *Registry, st server.Stats, extras ...Extra) []Sample {
 		e(add)
 	}
 	return out
+}
+
+// TLSSamples adds the TLS handshake counters of a process, for an Extra:
+// handshakes that succeeded, failed (bad input, alerts; timeouts excluded),
+// timed out, and were refused because the handshake pool was full.
+func TLSSamples(ok, failed, timedOut, refused uint64, add func(Sample)) {
+	add(Sample{key(famTLS, "result", "ok"), ok})
+	add(Sample{key(famTLS, "result", "failed"), failed})
+	add(Sample{key(famTLS, "result", "timeout"), timedOut})
+	add(Sample{key(famTLS, "result", "refused"), refused})
 }
 
 // LogSamples returns the samples of one server's access log counters, for

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -38,6 +39,10 @@ type Table struct {
 	keys []string          // layout of the current mapping
 	idx  map[string]int    // key -> index in keys
 	mem  []byte            // current mapping; nil before the first Publish
+	voff int               // offset of the values in mem (after the key blob)
+
+	scratch []uint64 // values by layout index, reused by publishSameLayout
+	seen    []bool   // which layout keys this publish has
 }
 
 // TablePath returns the table path of stats slot slot of the segment at
@@ -73,6 +78,9 @@ func OpenTable(path string, pid int) *Table {
 // Publish stores base+samples in the file, writing a new layout first when
 // the keys differ from the current one.
 func (t *Table) Publish(samples []Sample) error {
+	if t.publishSameLayout(samples) {
+		return nil
+	}
 	vals := make(map[string]uint64, len(samples)+len(t.base))
 	for k, v := range t.base {
 		vals[k] = v
@@ -91,6 +99,46 @@ func (t *Table) Publish(samples []Sample) error {
 	return nil
 }
 
+// publishSameLayout stores base+samples without building a map when the
+// mapping already has exactly their keys (every publish between reloads),
+// and reports whether it did; otherwise nothing is stored.
+func (t *Table) publishSameLayout(samples []Sample) bool {
+	if t.mem == nil {
+		return false
+	}
+	n := len(t.keys)
+	if cap(t.scratch) < n {
+		t.scratch, t.seen = make([]uint64, n), make([]bool, n)
+	}
+	vals, seen := t.scratch[:n], t.seen[:n]
+	clear(vals)
+	clear(seen)
+	for k, v := range t.base {
+		i, ok := t.idx[k]
+		if !ok {
+			return false
+		}
+		vals[i], seen[i] = v, true
+	}
+	for _, s := range samples {
+		i, ok := t.idx[s.Key]
+		if !ok {
+			return false
+		}
+		vals[i] += s.Value
+		seen[i] = true
+	}
+	for _, ok := range seen {
+		if !ok {
+			return false // a key of the layout is gone: the layout shrinks
+		}
+	}
+	for i, v := range vals {
+		t.slot(i).Store(v)
+	}
+	return true
+}
+
 // sameLayout reports whether the mapping has exactly the keys of vals.
 func (t *Table) sameLayout(vals map[string]uint64) bool {
 	if t.mem == nil || len(vals) != len(t.keys) {
@@ -105,12 +153,17 @@ func (t *Table) sameLayout(vals map[string]uint64) bool {
 }
 
 func (t *Table) slot(i int) *atomic.Uint64 {
-	off := valuesOffset(t.keys) + 8*i
+	off := t.voff + 8*i
 	return (*atomic.Uint64)(unsafe.Pointer(&t.mem[off]))
 }
 
+// valuesOffset returns where the values start in a table of keys: after the
+// header and the newline-joined key blob, rounded up to 8 bytes.
 func valuesOffset(keys []string) int {
-	n := len(strings.Join(keys, "\n"))
+	n := max(len(keys)-1, 0) // the newlines
+	for _, k := range keys {
+		n += len(k)
+	}
 	return tableHeader + (n+7)&^7
 }
 
@@ -152,7 +205,7 @@ func (t *Table) relayout(vals map[string]uint64) error {
 		return err
 	}
 	t.Close()
-	t.mem, t.keys = mem, keys
+	t.mem, t.keys, t.voff = mem, keys, valuesOffset(keys)
 	t.idx = make(map[string]int, len(keys))
 	for i, k := range keys {
 		t.idx[k] = i
@@ -180,6 +233,37 @@ type tableRead struct {
 
 var errTableFormat = errors.New("metrics: not a gale metrics table")
 
+// layoutCache keeps the keys of the table files read last, by path. A
+// table's layout never changes once its file is visible (a new layout is a
+// new file renamed over the old one), so the same inode and size mean the
+// same keys, and a scrape need not split the key blob again.
+var layoutCache struct {
+	sync.Mutex
+	byPath map[string]cachedLayout
+}
+
+type cachedLayout struct {
+	dev, ino uint64
+	size     int
+	keys     []string
+}
+
+// cachedKeys returns the keys of the file identified by st and size, parsing
+// blob (the key blob of its mapping) when it is not cached.
+func cachedKeys(path string, st *unix.Stat_t, size int, blob []byte) []string {
+	layoutCache.Lock()
+	defer layoutCache.Unlock()
+	if c, ok := layoutCache.byPath[path]; ok && c.dev == uint64(st.Dev) && c.ino == st.Ino && c.size == size {
+		return c.keys
+	}
+	keys := strings.Split(string(blob), "\n")
+	if layoutCache.byPath == nil || len(layoutCache.byPath) > 1024 {
+		layoutCache.byPath = map[string]cachedLayout{}
+	}
+	layoutCache.byPath[path] = cachedLayout{dev: uint64(st.Dev), ino: st.Ino, size: size, keys: keys}
+	return keys
+}
+
 // readTable maps path read-only and copies its keys and values.
 func readTable(path string) (tableRead, error) {
 	f, err := os.Open(path)
@@ -187,11 +271,11 @@ func readTable(path string) (tableRead, error) {
 		return tableRead{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return tableRead{}, err
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return tableRead{}, os.NewSyscallError("fstat", err)
 	}
-	size := int(fi.Size())
+	size := int(st.Size)
 	if size < tableHeader || size > maxTableSize {
 		return tableRead{}, errTableFormat
 	}
@@ -208,7 +292,7 @@ func readTable(path string) (tableRead, error) {
 	}
 	r := tableRead{pid: int(binary.LittleEndian.Uint64(mem[24:]))}
 	if n > 0 {
-		r.keys = strings.Split(string(mem[tableHeader:tableHeader+blobLen]), "\n")
+		r.keys = cachedKeys(path, &st, size, mem[tableHeader:tableHeader+blobLen])
 	}
 	off := tableHeader + (blobLen+7)&^7
 	if len(r.keys) != n || off+8*n != size {

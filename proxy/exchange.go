@@ -3,10 +3,13 @@ package proxy
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 )
 
@@ -30,6 +33,9 @@ type Handler struct {
 	r        Route
 	hosts    []string // Host value per server: its address, or the TLS server name when configured
 	setNames []string // lower-case names of r.SetHeaders
+
+	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
+	tun     *l4.Tunnels // relays plain tunnels (splicing bulk flows); nil before
 }
 
 var _ server.Handler = (*Handler)(nil)
@@ -62,6 +68,9 @@ type exchange struct {
 	tries       int
 	tried       uint64 // servers tried, by index
 	srv         int
+	lbr         lb.Request // the balancer's view of this request, reused by every attempt
+	trackedAt   time.Time  // loop time the tracked attempt started
+	tracked     bool       // the balancer was told of this attempt's start and not yet of its end
 	isHead      bool
 	hasBody     bool
 	chunked     bool
@@ -76,6 +85,7 @@ type exchange struct {
 	respStarted bool // the response head went to the client
 	staleRetry  bool // the one free retry of a pooled connection that failed was used
 	done        bool
+	upStart     time.Time // when the current attempt began, for the upstream time in logs
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -89,6 +99,10 @@ func (h *Handler) ServeGale(c *server.Ctx) {
 	c.Detach()
 	req := c.Request()
 	x := &exchange{h: h, c: c, ls: h.u.loops[id]}
+	x.lbr.Loop, x.lbr.Skip = id, h.u.opts.Skip
+	if h.u.keyed {
+		x.lbr.Key = requestKey(h.u.opts.HashKey, c)
+	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
 	x.hasBody = req.Chunked || req.ContentLength > 0
@@ -115,7 +129,7 @@ func wantsWebSocket(req *http1.Request) bool {
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
 	if !fresh {
-		srv := ls.u.opts.Balancer.Pick(x.c.Loop().ID(), x.tried)
+		srv := x.pick()
 		if srv < 0 {
 			x.fail(503, errNoServer)
 			return
@@ -124,6 +138,7 @@ func (x *exchange) attempt(fresh bool) {
 		x.tried |= 1 << srv
 	}
 	x.tries++
+	x.trackStart()
 	var uc *upConn
 	if !fresh {
 		uc = ls.take(x.srv)
@@ -138,6 +153,7 @@ func (x *exchange) attempt(fresh bool) {
 		}
 	}
 	ls.requests.Add(1)
+	x.upStart = time.Now()
 	uc.x = x
 	uc.requests++
 	uc.parser.Reset()
@@ -332,6 +348,7 @@ func (x *exchange) startResponse(uc *upConn) {
 		c.SetContentLength(r.ContentLength)
 	}
 	x.respStarted = true
+	c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	c.WriteHeader(r.Status)
 	uc.ec.SetTimeout(x.ls.u.opts.Timeouts.Read)
 }
@@ -346,12 +363,14 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 	}
 	x.finish()
 	uc.release(keep)
+	x.c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
 	x.c.End()
 }
 
 // finish marks the exchange over and detaches it from its connection and timer.
 func (x *exchange) finish() {
 	x.done = true
+	x.trackDone(false)
 	if x.timer != nil {
 		x.timer.Stop()
 	}
@@ -364,6 +383,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	if x.done {
 		return
 	}
+	x.trackDone(true)
 	reused := false
 	if uc != nil {
 		reused = uc.requests > 1

@@ -85,7 +85,10 @@ fields:
 		}
 		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
 	}
-	dst = h.appendForwarding(dst, req, peer, trusted)
+	dst = h.appendForwarding(dst, req, peer, trusted, x.c.TLSVersion() != 0)
+	if h.r.Via != "" {
+		dst = appendVia(dst, 1, req.Minor, h.r.Via)
+	}
 	for _, kv := range h.r.SetHeaders {
 		dst = http1.AppendHeader(dst, kv[0], kv[1])
 	}
@@ -148,10 +151,15 @@ func (h *Handler) trusted(peer netip.Addr) bool {
 	return false
 }
 
-// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239).
+// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239);
+// the protocol is https when the client's connection is TLS (secure).
 // From a trusted peer the incoming values are kept and the peer is appended; from any
 // other peer they are replaced, so a client cannot forge its address.
-func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted bool) []byte {
+func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted, secure bool) []byte {
+	proto := "http"
+	if secure {
+		proto = "https"
+	}
 	var ip [64]byte
 	addr := peer.AppendTo(ip[:0])
 	dst = append(dst, "X-Forwarded-For: "...)
@@ -163,7 +171,9 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 	if v, ok := req.Header("X-Forwarded-Proto"); trusted && ok {
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Proto"), v)
 	} else {
-		dst = append(dst, "X-Forwarded-Proto: http\r\n"...)
+		dst = append(dst, "X-Forwarded-Proto: "...)
+		dst = append(dst, proto...)
+		dst = append(dst, "\r\n"...)
 	}
 	if v, ok := req.Header("X-Forwarded-Host"); trusted && ok {
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), v)
@@ -187,7 +197,9 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 		dst = append(dst, req.Host...)
 		dst = append(dst, '"')
 	}
-	return append(dst, ";proto=http\r\n"...)
+	dst = append(dst, ";proto="...)
+	dst = append(dst, proto...)
+	return append(dst, "\r\n"...)
 }
 
 // appendJoined appends every value of the field name, each followed by ", ".
@@ -219,5 +231,24 @@ fields:
 		}
 		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
 	}
+	if h.r.Via != "" {
+		dst = appendVia(dst, 1, r.Minor, h.r.Via)
+	}
 	return dst
+}
+
+// appendVia appends a Via field line naming the protocol the message was
+// received with (HTTP/major.minor, written "1.0", "1.1" or "2") and the
+// pseudonym. An earlier Via line of the message, forwarded as it came, stays
+// before it: separate field lines are one comma-separated list (RFC 9110 §5.3).
+func appendVia(dst []byte, major, minor int, name string) []byte {
+	dst = append(dst, "Via: "...)
+	if major >= 2 {
+		dst = append(dst, '2')
+	} else {
+		dst = append(dst, '1', '.', byte('0'+min(max(minor, 0), 1)))
+	}
+	dst = append(dst, ' ')
+	dst = append(dst, name...)
+	return append(dst, '\r', '\n')
 }

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/tlsterm"
 )
 
@@ -26,6 +27,8 @@ type Server struct {
 	Addr netip.AddrPort
 	// Weight is its share of requests relative to the others (at least 1).
 	Weight int
+	// Backup servers take requests only when no other server is eligible.
+	Backup bool
 }
 
 // Keepalive bounds the idle connections kept to each server on each loop.
@@ -58,8 +61,23 @@ type UpstreamOptions struct {
 	Keepalive Keepalive
 	Timeouts  Timeouts
 	Retries   Retries
-	// Balancer picks a server per attempt; nil is weighted round robin.
-	Balancer Balancer
+	// Balance names the lb method that picks a server per attempt ("" is
+	// weighted_round_robin), built with BalanceOptions (whose Loops is set by
+	// NewUpstream).
+	Balance        string
+	BalanceOptions lb.Options
+	// HashKey is where the key of a keyed method (ip_hash, hash, maglev) comes
+	// from; the zero value is the client's address. The key is computed only
+	// for a method that reads it.
+	HashKey lb.KeySpec
+	// Balancer, when not nil, is used instead of Balance. Its indexes are
+	// those of Servers.
+	Balancer lb.Balancer
+	// Skip, when not nil, reports servers that must not take requests now
+	// (down, ejected, circuit open): the health checker's predicate, passed to
+	// the balancer as lb.Request.Skip. It runs on the loops, so it must be safe
+	// for concurrent use, must not block, and should be a few atomic loads.
+	Skip func(server int) bool
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
 	// TLS, when set, makes every server an https one: connections are dialled
@@ -75,9 +93,12 @@ type UpstreamOptions struct {
 // every route that forwards to it and by every loop of one engine; each loop touches
 // only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
-	opts   UpstreamOptions
-	loops  []*loopState    // index = loop ID; each owned by its loop
-	dialer *tlsterm.Dialer // https servers; nil for plain ones
+	opts     UpstreamOptions
+	balancer lb.Balancer     // immutable; shared by the loops (lb keeps per-loop state)
+	tracker  lb.Tracker      // balancer as a Tracker, or nil
+	keyed    bool            // the balancer reads lb.Request.Key
+	loops    []*loopState    // index = loop ID; each owned by its loop
+	dialer   *tlsterm.Dialer // https servers; nil for plain ones
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -108,10 +129,16 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Balancer == nil {
-		opts.Balancer = NewRoundRobin(opts.Servers, loops)
+	u := &Upstream{opts: opts, balancer: opts.Balancer, loops: make([]*loopState, loops)}
+	if u.balancer == nil {
+		b, err := newBalancer(&opts, loops)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %q: %w", opts.Name, err)
+		}
+		u.balancer = b
 	}
-	u := &Upstream{opts: opts, loops: make([]*loopState, loops)}
+	u.tracker, _ = u.balancer.(lb.Tracker)
+	u.keyed = lb.UsesKey(u.balancer)
 	if opts.TLS != nil {
 		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: opts.TLS, HandshakeTimeout: opts.Timeouts.Connect, Pool: opts.HandshakePool})
 		if err != nil {
@@ -162,4 +189,9 @@ type Route struct {
 	PreserveHost bool
 	// TrustedProxies are the peers whose forwarding fields are appended to.
 	TrustedProxies []netip.Prefix
+	// Via, when not empty, is the pseudonym of the Via entry ("1.1 Via", RFC 9110
+	// §7.6.3) added to every request sent upstream and every response relayed
+	// back; entries the message already carries are kept before it. Empty adds
+	// none (the default, as nginx, HAProxy and Caddy do).
+	Via string
 }

@@ -1,61 +1,147 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/l4"
+	"github.com/gale-server/gale/server"
 )
 
 // tunnelEnd is one side of an upgraded connection pair: bytes read from conn are
-// written to peer.conn. Both ends live on the same loop, which owns them.
+// written to peer. Both ends live on the same loop, which owns them. A client
+// connection under TLS has its layer: its input arrives decrypted through the
+// handler's callbacks and its output goes through the layer.
 type tunnelEnd struct {
-	conn *engine.Conn
-	peer *tunnelEnd
+	conn  *engine.Conn
+	layer server.Layer // nil on a plain connection
+	peer  *tunnelEnd
+}
+
+func (e *tunnelEnd) write(p []byte) {
+	if e.layer != nil {
+		e.layer.Write(p)
+		return
+	}
+	e.conn.Write(p)
+}
+
+func (e *tunnelEnd) buffered() int {
+	if e.layer != nil {
+		return e.layer.Buffered()
+	}
+	return e.conn.Buffered()
+}
+
+func (e *tunnelEnd) wantDrain() {
+	if e.layer != nil {
+		e.layer.WantDrain()
+		return
+	}
+	e.conn.WantDrain()
+}
+
+func (e *tunnelEnd) resumeRead() {
+	if e.layer != nil {
+		e.layer.ResumeRead() // also passes on input the layer held
+		return
+	}
+	e.conn.ResumeRead()
+}
+
+// closeAfterFlush closes the side once its queued output is sent; under TLS a
+// close_notify goes first.
+func (e *tunnelEnd) closeAfterFlush() {
+	if e.layer != nil && !e.conn.Closed() {
+		e.layer.CloseNotify()
+	}
+	e.conn.CloseAfterFlush(false)
 }
 
 // tunnelHandler relays a WebSocket (or any upgraded) connection byte for byte with a
 // plain copy through the loop, pausing a side whose peer holds more than highWater of
-// output. (splice(2) between the sockets is a later optimisation.)
+// output. It is a server.LayeredHandler, so a client connection under TLS can be
+// tunnelled too (its bytes are decrypted and encrypted by the layer).
 type tunnelHandler struct{ engine.NopHandler }
 
 var tunnelH engine.Handler = &tunnelHandler{}
 
+var _ server.LayeredHandler = (*tunnelHandler)(nil)
+
+// OpenLayered records the client's layer; startTunnel joins the pair right after.
+func (*tunnelHandler) OpenLayered(ec *engine.Conn, l server.Layer) {
+	ec.SetContext(&tunnelEnd{conn: ec, layer: l})
+}
+
 func (*tunnelHandler) OnData(ec *engine.Conn, in []byte) int {
 	te, _ := ec.Context().(*tunnelEnd)
-	if te == nil {
-		return 0 // the context is set right after the switch, before any dispatch
+	if te == nil || te.peer == nil {
+		return 0 // the pair is joined right after the switch, before any dispatch
 	}
-	out := te.peer.conn
-	if out.Closed() {
+	out := te.peer
+	if out.conn.Closed() {
 		ec.Close(nil)
 		return len(in)
 	}
-	out.Write(in)
-	if out.Buffered() > highWater {
+	out.write(in)
+	if out.buffered() > highWater {
 		ec.PauseRead()
-		out.WantDrain()
+		out.wantDrain()
 	}
 	return len(in)
 }
 
 func (*tunnelHandler) OnDrain(ec *engine.Conn) {
-	if te, _ := ec.Context().(*tunnelEnd); te != nil {
-		te.peer.conn.ResumeRead()
+	if te, _ := ec.Context().(*tunnelEnd); te != nil && te.peer != nil {
+		te.peer.resumeRead()
 	}
 }
 
 func (*tunnelHandler) OnEOF(ec *engine.Conn) {
-	if te, _ := ec.Context().(*tunnelEnd); te != nil {
-		te.peer.conn.CloseAfterFlush(false)
+	te, _ := ec.Context().(*tunnelEnd)
+	if te != nil && te.peer != nil {
+		te.peer.closeAfterFlush()
+	}
+	if te != nil {
+		te.closeAfterFlush()
+		return
 	}
 	ec.CloseAfterFlush(false)
 }
 
-func (*tunnelHandler) OnShutdown(ec *engine.Conn) { ec.CloseAfterFlush(false) }
+func (*tunnelHandler) OnShutdown(ec *engine.Conn) {
+	if te, _ := ec.Context().(*tunnelEnd); te != nil {
+		te.closeAfterFlush()
+		return
+	}
+	ec.CloseAfterFlush(false)
+}
 
 func (*tunnelHandler) OnClose(ec *engine.Conn, _ error) {
-	if te, _ := ec.Context().(*tunnelEnd); te != nil && !te.peer.conn.Closed() {
-		te.peer.conn.CloseAfterFlush(false)
+	if te, _ := ec.Context().(*tunnelEnd); te != nil && te.peer != nil && !te.peer.conn.Closed() {
+		te.peer.closeAfterFlush()
 	}
+}
+
+// tunnelSpliceAfter is how many bytes one direction of a plain tunnel copies
+// before it moves to splice(2), as the l4 relay's default splice_after.
+const tunnelSpliceAfter = 256 << 10
+
+// tunnels returns the relay of plain tunnels for eng, made on first use.
+func (h *Handler) tunnels(eng *engine.Engine) *l4.Tunnels {
+	h.tunOnce.Do(func() { h.tun = l4.NewTunnels(eng, time.Hour, tunnelSpliceAfter, h.u.opts.Logger) })
+	return h.tun
+}
+
+// TunnelStats returns the counters of the plain tunnels relayed so far (zero
+// before the first).
+func (h *Handler) TunnelStats() l4.Stats {
+	h.tunOnce.Do(func() {}) // orders the read after a concurrent first use
+	if h.tun == nil {
+		return l4.Stats{}
+	}
+	return h.tun.Stats()
 }
 
 // startTunnel answers the client's upgrade with the upstream's 101 and joins the two
@@ -74,14 +160,29 @@ func (x *exchange) startTunnel(uc *upConn) {
 	x.respStarted = true
 	x.finish()
 	uc.x = nil
+	if c.Layer() == nil {
+		// Both sides are plain sockets: the l4 relay, which splices bulk flows.
+		t := x.h.tunnels(client.Loop().Engine())
+		if err := c.Upgrade(t.Handler()); err != nil {
+			uc.ec.Close(err)
+			client.Close(err)
+			return
+		}
+		uc.ec.CancelTimeout()
+		t.Join(client, uc.ec)
+		return
+	}
 	if err := c.Upgrade(tunnelH); err != nil {
 		uc.ec.Close(err)
 		client.Close(err)
 		return
 	}
 	up := &tunnelEnd{conn: uc.ec}
-	down := &tunnelEnd{conn: client, peer: up}
-	up.peer = down
+	down, _ := client.Context().(*tunnelEnd) // set by OpenLayered under TLS
+	if down == nil {
+		down = &tunnelEnd{conn: client}
+	}
+	down.peer, up.peer = up, down
 	client.SetContext(down)
 	uc.ec.CancelTimeout()
 	uc.ec.SetContext(up)

@@ -37,29 +37,31 @@ type Ctx struct {
 	written   int64 // body bytes written
 	discarded int64 // request body bytes dropped after the response ended
 
-	body       http1.BodyReader
-	onBody     func(p []byte, end bool)
-	onDrain    func()
-	onClose    func(err error)
-	onEOF      func() // the client half-closed while the response is produced
-	onBodyErr  func(err error)
-	bodyBuf    []byte
-	owned      []byte           // storage for a detached request copy
-	ownedReq   http1.Request    // the detached request copy
-	obs        ResponseObserver // told when the response ends; nil when none
-	began      time.Time        // when Observe was called
-	remote     netip.AddrPort
-	keepAlive  bool
-	isHead     bool
-	hasBody    bool
-	bodyDone   bool
-	bodyPaused bool
-	chunked    bool
-	headSent   bool
-	ended      bool
-	detached   bool
-	closed     bool
-	sent100    bool
+	body         http1.BodyReader
+	onBody       func(p []byte, end bool)
+	onDrain      func()
+	onClose      func(err error)
+	onEOF        func() // the client half-closed while the response is produced
+	onBodyErr    func(err error)
+	bodyBuf      []byte
+	owned        []byte           // storage for a detached request copy
+	ownedReq     http1.Request    // the detached request copy
+	obs          ResponseObserver // told when the response ends; nil when none
+	began        time.Time        // when Observe was called
+	remote       netip.AddrPort
+	upstream     netip.AddrPort // set by the proxy (SetUpstream), for logs
+	upstreamTime time.Duration
+	keepAlive    bool
+	isHead       bool
+	hasBody      bool
+	bodyDone     bool
+	bodyPaused   bool
+	chunked      bool
+	headSent     bool
+	ended        bool
+	detached     bool
+	closed       bool
+	sent100      bool
 }
 
 func (c *Ctx) init(cn *conn, ec *engine.Conn, req *http1.Request) {

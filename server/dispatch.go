@@ -118,7 +118,7 @@ func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	bound, err := s.eng.Listen(addr, dp)
+	bound, err := s.eng.Listen(addr, s.accepting(dp))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (s *Server) ListenFDsDispatch(fds []int, d Dispatch) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.eng.ListenFDs(fds, dp); err != nil {
+	if err := s.eng.ListenFDs(fds, s.accepting(dp)); err != nil {
 		return nil, err
 	}
 	return &Listener{ch: dp.http1, dp: dp}, nil

@@ -22,10 +22,11 @@ type Pool struct {
 	mu      sync.Mutex // guards running
 	running int
 
-	started  atomic.Uint64 // handshakes started
-	refused  atomic.Uint64 // handshakes refused: workers and queue full
-	failed   atomic.Uint64 // handshakes that ended in an error (bad input, timeout)
-	timedOut atomic.Uint64 // handshakes cut by the handshake timeout
+	started   atomic.Uint64 // handshakes started
+	completed atomic.Uint64 // handshakes that succeeded
+	refused   atomic.Uint64 // handshakes refused: workers and queue full
+	failed    atomic.Uint64 // handshakes that ended in an error (bad input, timeout)
+	timedOut  atomic.Uint64 // handshakes cut by the handshake timeout
 }
 
 // Default pool bounds (see NewPool).
@@ -92,11 +93,12 @@ func (p *Pool) work(job func()) {
 
 // PoolStats are a Pool's cumulative counters.
 type PoolStats struct {
-	Started  uint64 // handshakes started
-	Refused  uint64 // refused because every worker was busy and the queue full
-	Failed   uint64 // ended in an error, timeouts included
-	TimedOut uint64 // cut by the handshake timeout
-	Running  int    // workers running now
+	Started   uint64 // handshakes started
+	Completed uint64 // succeeded
+	Refused   uint64 // refused because every worker was busy and the queue full
+	Failed    uint64 // ended in an error, timeouts included
+	TimedOut  uint64 // cut by the handshake timeout
+	Running   int    // workers running now
 }
 
 // Stats returns the pool's counters.
@@ -105,7 +107,7 @@ func (p *Pool) Stats() PoolStats {
 	running := p.running
 	p.mu.Unlock()
 	return PoolStats{
-		Started: p.started.Load(), Refused: p.refused.Load(),
+		Started: p.started.Load(), Completed: p.completed.Load(), Refused: p.refused.Load(),
 		Failed: p.failed.Load(), TimedOut: p.timedOut.Load(), Running: running,
 	}
 }

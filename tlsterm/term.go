@@ -262,6 +262,7 @@ func (c *tconn) handshakeDone(err error) {
 		return
 	}
 	c.t.opened.Add(1)
+	c.t.opts.Pool.completed.Add(1)
 	c.state = csOpen
 	c.raw.onLoop = true
 	ec.CancelTimeout()

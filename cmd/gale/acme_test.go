@@ -22,7 +22,7 @@ import (
 // from disk, and every connection, whichever worker accepts it, verifies.
 func TestACMESharedByProcesses(t *testing.T) {
 	bin, _ := galeBinary(t)
-	httpPort, tlsPort := testkit.FreePort(t), testkit.FreePort(t)
+	httpPort, tlsPort := testkit.FreePortNumber(t), testkit.FreePortNumber(t)
 	p := testkit.StartPebble(t, httpPort, tlsPort)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gale.yaml")

@@ -30,16 +30,15 @@ type Pebble struct {
 	mgmt      string         // the management listener's host:port
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (for
-// peers whose configuration needs a port before anything listens on it).
-func FreePort(t testing.TB) int {
+// FreePortNumber is FreePort's port alone.
+func FreePortNumber(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, p, _ := net.SplitHostPort(FreePort(t))
+	n, err := strconv.Atoi(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 // StartPebble starts Pebble with PEBBLE_VA_NOSLEEP=1, no nonce rejection and no
@@ -61,7 +60,7 @@ func StartPebble(t testing.TB, httpPort, tlsPort int) *Pebble {
 		t.Fatal(err)
 	}
 	dns := serveDNS(t)
-	listen, mgmt := "127.0.0.1:"+strconv.Itoa(FreePort(t)), "127.0.0.1:"+strconv.Itoa(FreePort(t))
+	listen, mgmt := FreePort(t), FreePort(t)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": mgmt,
 		"certificate": f.Cert, "privateKey": f.Key,
@@ -95,13 +94,18 @@ func StartPebble(t testing.TB, httpPort, tlsPort int) *Pebble {
 		}
 	})
 	p := &Pebble{Directory: "https://" + listen + "/dir", CAFile: ca.CAFile, RootCAs: ca.Pool(), mgmt: mgmt}
-	WaitFor(t, "pebble to listen", func() bool {
+	// Pebble generates its CA keys at start: on a loaded machine that takes
+	// longer than WaitFor's limit, so this wait has its own.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		c, err := net.DialTimeout("tcp", listen, time.Second)
 		if err == nil {
 			c.Close()
+			break
 		}
-		return err == nil
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble did not listen on %s within a minute", listen)
+		}
+	}
 	return p
 }
 

@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"strconv"
 	"time"
@@ -126,7 +127,33 @@ func (l *Log) appendJSON(b []byte, st *stamp, c *server.Ctx, route string, statu
 		b = append(b, `,"user_agent":`...)
 		b = appendJSONString(b, v)
 	}
+	if up, ut := c.Upstream(); up.IsValid() {
+		b = append(b, `,"upstream":"`...)
+		b = up.AppendTo(b)
+		b = append(b, `","upstream_time":`...)
+		b = strconv.AppendFloat(b, ut.Seconds(), 'f', 6, 64)
+	}
+	if v := c.TLSVersion(); v != 0 {
+		b = append(b, `,"tls":"`...)
+		b = append(b, tlsName(v)...)
+		b = append(b, '"')
+	}
 	return append(b, "}\n"...)
+}
+
+// tlsName names a TLS version as nginx's $ssl_protocol does.
+func tlsName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return "unknown"
 }
 
 // appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.

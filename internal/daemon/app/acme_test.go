@@ -51,7 +51,7 @@ func acmeGet(t *testing.T, p *testkit.Pebble, addr, name string) string {
 func TestACMEEndToEnd(t *testing.T) {
 	for _, chal := range []string{"tls-alpn-01", "http-01"} {
 		t.Run(chal, func(t *testing.T) {
-			httpPort, tlsPort := testkit.FreePort(t), testkit.FreePort(t)
+			httpPort, tlsPort := testkit.FreePortNumber(t), testkit.FreePortNumber(t)
 			p := testkit.StartPebble(t, httpPort, tlsPort)
 			storage := t.TempDir()
 			tlsAddr := "127.0.0.1:" + strconv.Itoa(tlsPort)

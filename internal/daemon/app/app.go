@@ -41,6 +41,7 @@ type App struct {
 	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 	tcp       []*l4.Proxy             // the tcp entries, in config order; fixed until restart
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
+	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
 	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
@@ -80,15 +81,16 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	a.logs, a.allLogs = logs, fresh
-	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
 	routers, err := buildRouters(cfg, a.obs, logs)
 	if err != nil {
 		return fail(err)
 	}
 	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a))
 	a.answerACME(cfg, routers, tlsAt)
+	gated := acceptProxyOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
-		l, err := opts.listenHTTP1(srv, addr, redirects[addr])
+		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listenHTTP1(srv, addr, redirects[addr]) })
 		if err != nil {
 			return fail(err)
 		}
@@ -97,9 +99,9 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	for _, addr := range sortedKeys(routers) {
 		var l *server.Listener
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr], &opts)
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) { return a.listenTLS(addr, t, routers[addr], &opts) })
 		} else {
-			l, err = opts.listen(srv, addr, routers[addr])
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listen(srv, addr, routers[addr]) })
 		}
 		if err != nil {
 			return fail(err)
@@ -124,7 +126,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	a.tcpAddrs = map[string]string{}
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], a.log)
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log)
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}
@@ -246,7 +248,7 @@ func (a *App) reload(cfg *config.Config) error {
 		closeLogs(fresh)
 		return err
 	}
-	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a))
+	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a)), acceptProxyOf(cfg)
 	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
@@ -263,12 +265,12 @@ func (a *App) reload(cfg *config.Config) error {
 	// in flight: they are closed at shutdown, not now.
 	a.logs = logs
 	a.allLogs = append(a.allLogs, fresh...)
-	a.obs.proc.SetExtras(logExtras(a.allLogs)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
 	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue
 		}
-		l, err := a.srv.ListenHandler(addr, redirects[addr])
+		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return a.srv.ListenHandler(addr, redirects[addr]) })
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}
@@ -281,10 +283,12 @@ func (a *App) reload(cfg *config.Config) error {
 		var l *server.Listener
 		var err error
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr], &Options{TicketSecret: a.tickets})
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) {
+				return a.listenTLS(addr, t, routers[addr], &Options{TicketSecret: a.tickets})
+			})
 		} else {
 			var none Options
-			l, err = none.listen(a.srv, addr, routers[addr])
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) { return none.listen(a.srv, addr, routers[addr]) })
 		}
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
@@ -393,6 +397,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	}
 	var uses []use
 	env := newActionEnv(cfg)
+	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
 		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2),

@@ -19,6 +19,8 @@ import (
 type actionEnv struct {
 	cfg       *config.Config
 	upstreams map[string]*proxy.Upstream
+	statsPath string // the instance's stats segment ("" when alone): shared load tables live beside it
+	statsSlot int    // this process's row in them
 }
 
 func newActionEnv(cfg *config.Config) *actionEnv {
@@ -35,18 +37,18 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 				return nil, fmt.Errorf("proxy: no upstream named %q", p.Upstream)
 			}
 			var err error
-			if u, err = newUpstream(p.Upstream, cu, env.cfg.Loops()); err != nil {
+			if u, err = env.newUpstream(p.Upstream, cu); err != nil {
 				return nil, err
 			}
 			env.upstreams[p.Upstream] = u
 		}
 	} else {
 		var err error
-		if u, err = newUpstream("inline", p.InlineUpstream(), env.cfg.Loops()); err != nil {
+		if u, err = env.newUpstream("inline", p.InlineUpstream()); err != nil {
 			return nil, err
 		}
 	}
-	r := proxy.Route{StripPrefix: p.StripPrefix, PreserveHost: p.PreserveHost}
+	r := proxy.Route{StripPrefix: p.StripPrefix, PreserveHost: p.PreserveHost, Via: p.Via}
 	names := make([]string, 0, len(p.SetHeaders))
 	for n := range p.SetHeaders {
 		names = append(names, n)
@@ -66,7 +68,8 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 }
 
 // newUpstream converts a configured upstream.
-func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, error) {
+func (env *actionEnv) newUpstream(name string, cu *config.Upstream) (*proxy.Upstream, error) {
+	loops := env.cfg.Loops()
 	o := proxy.UpstreamOptions{
 		Name: name,
 		Keepalive: proxy.Keepalive{
@@ -92,7 +95,10 @@ func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, 
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
-		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight})
+		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight, Backup: s.Backup})
+	}
+	if err := env.balanceOptions(&o, name, cu); err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
 	if https {
 		t := cu.TLS

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestTCPEntry checks that a config with only a tcp entry serves it: bytes go to
@@ -40,5 +42,43 @@ func TestTCPEntry(t *testing.T) {
 	}
 	if len(a.TCPProxies()) != 1 || a.TCPProxies()[0].Stats().Accepted != 1 {
 		t.Fatalf("proxies %v", a.TCPProxies())
+	}
+}
+
+// TestTCPNamedUpstream checks a tcp entry that relays to a named group of the
+// top-level upstreams: its first server refuses (nothing listens there), so every
+// connection, whichever server the balancer starts at, ends up at the second.
+func TestTCPNamedUpstream(t *testing.T) {
+	echo := testkit.Serve(t, func(c *net.TCPConn) {
+		io.Copy(c, c)
+		c.CloseWrite()
+	})
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedAddr := refused.Addr().String()
+	refused.Close()
+	a, addr := startApp(t, fmt.Sprintf(`workers: 1
+upstreams:
+  db: {servers: [%q, {address: %q, weight: 2}]}
+tcp:
+  - listen: ["127.0.0.1:0"]
+    upstream: db
+    timeouts: {connect: 2s, idle: 1m}
+    max_conns: 10
+`, refusedAddr, echo))
+	for i := range 4 {
+		c := testkit.Dial(t, addr)
+		msg := fmt.Sprintf("connection %d", i)
+		c.Write([]byte(msg))
+		c.CloseWrite()
+		if got, err := io.ReadAll(c); err != nil || string(got) != msg {
+			t.Fatalf("connection %d: %q, %v", i, got, err)
+		}
+	}
+	s := a.TCPProxies()[0].Stats()
+	if s.Accepted != 4 || s.DialFailures == 0 || s.UpstreamFailed != 0 {
+		t.Fatalf("stats %+v: want the refused server tried and every client relayed", s)
 	}
 }

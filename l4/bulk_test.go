@@ -1,0 +1,177 @@
+package l4
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
+)
+
+// stream is a deterministic pseudo-random byte source of n bytes.
+func stream(seed uint64, n int64) io.Reader {
+	return io.LimitReader(&prng{rand.NewPCG(seed, seed)}, n)
+}
+
+type prng struct{ src *rand.PCG }
+
+func (p *prng) Read(b []byte) (int, error) {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], p.src.Uint64())
+	}
+	if i < len(b) {
+		var t [8]byte
+		binary.LittleEndian.PutUint64(t[:], p.src.Uint64())
+		copy(b[i:], t[:])
+	}
+	return len(b), nil
+}
+
+// sum is what one side of a bulk transfer received: its SHA-256, its length and
+// the error that ended the read (nil at a clean end of stream).
+type sum struct {
+	sha [32]byte
+	n   int64
+	err error
+}
+
+func digest(r io.Reader) sum {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return sum{[32]byte(h.Sum(nil)), n, err}
+}
+
+// send writes n bytes of stream(seed) to c and half-closes it; the first error
+// (a write, the half-close) is returned.
+func send(c *net.TCPConn, seed uint64, n int64) error {
+	if k, err := io.Copy(c, stream(seed, n)); err != nil {
+		return fmt.Errorf("wrote %d of %d bytes: %w", k, n, err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		return fmt.Errorf("half-close: %w", err)
+	}
+	return nil
+}
+
+// slowReader reads its first 16 MiB in small pieces with a pause between them
+// (about 8 MB/s), so that the writer on the other side of the relay runs far
+// ahead of it and fills the socket buffers and the relay's queue; then it reads
+// at full speed.
+type slowReader struct {
+	r    io.Reader
+	read int
+}
+
+func (s *slowReader) Read(b []byte) (int, error) {
+	if s.read >= 16<<20 {
+		return s.r.Read(b)
+	}
+	time.Sleep(2 * time.Millisecond)
+	n, err := s.r.Read(b[:min(len(b), 16<<10)])
+	s.read += n
+	return n, err
+}
+
+// bulk sends size bytes each way at once through a relay and checks both with
+// SHA-256; slowUp / slowDown make the upstream or the client a slow reader. Every
+// write, half-close and read error is reported, and a deadline that expires is an
+// error too (not a short stream).
+func bulk(t *testing.T, size int64, spliceAfter int64, slowUp, slowDown bool) Stats {
+	deadline := time.Now().Add(time.Duration(size>>20)*time.Second + 2*time.Minute)
+	upGot := make(chan sum, 1)
+	upSent := make(chan error, 1)
+	upstream := serve(t, func(c *net.TCPConn) {
+		c.SetDeadline(deadline)
+		sent := make(chan error, 1)
+		go func() { sent <- send(c, 2, size) }()
+		var r io.Reader = c
+		if slowUp {
+			r = &slowReader{r: c}
+		}
+		upGot <- digest(r)
+		upSent <- <-sent
+	})
+	px, addr := startProxy(t, Options{Upstreams: group(upstream), SpliceAfter: spliceAfter})
+	c := dial(t, addr)
+	c.SetDeadline(deadline)
+	downSent := make(chan error, 1)
+	go func() { downSent <- send(c, 1, size) }()
+	var r io.Reader = c
+	if slowDown {
+		r = &slowReader{r: c}
+	}
+	down := digest(r)
+	wantDown := digest(stream(2, size))
+	wantUp := digest(stream(1, size))
+	if err := <-downSent; err != nil {
+		t.Errorf("client send: %v", err)
+	}
+	if down.err != nil || down.n != size || down.sha != wantDown.sha {
+		t.Errorf("client received %d of %d bytes (sha ok %v), read error %v", down.n, size, down.sha == wantDown.sha, down.err)
+	}
+	up := <-upGot
+	if err := <-upSent; err != nil {
+		t.Errorf("upstream send: %v", err)
+	}
+	if up.err != nil || up.n != size || up.sha != wantUp.sha {
+		t.Errorf("upstream received %d of %d bytes (sha ok %v), read error %v", up.n, size, up.sha == wantUp.sha, up.err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
+	return px.Stats()
+}
+
+// bulkCases are the bulk transfers: each path, with a fast or a slow reader on
+// either side.
+var bulkCases = []struct {
+	name            string
+	spliceAfter     int64
+	slowUp, slowDwn bool
+}{
+	{"splice", 256 << 10, false, false},
+	{"copy", 0, false, false},
+	{"splice slow client", 256 << 10, false, true},
+	{"splice slow upstream", 256 << 10, true, false},
+	{"copy slow client", 0, false, true},
+	{"copy slow upstream", 0, true, false},
+}
+
+// TestBulk moves 32 MiB each way in every bulk case.
+func TestBulk(t *testing.T) { testBulk(t, 32<<20) }
+
+// TestHeavyBulk moves 1 GiB each way in every bulk case, with GALE_HEAVY=1.
+func TestHeavyBulk(t *testing.T) {
+	if os.Getenv("GALE_HEAVY") == "" {
+		t.Skip("set GALE_HEAVY=1 to move 1 GiB each way through the relay")
+	}
+	testBulk(t, 1<<30)
+}
+
+func testBulk(t *testing.T, size int64) {
+	for _, tc := range bulkCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := bulk(t, size, tc.spliceAfter, tc.slowUp, tc.slowDwn)
+			if tc.spliceAfter == 0 && s.Spliced != 0 {
+				t.Fatalf("splice_after 0 spliced: %+v", s)
+			}
+			if tc.spliceAfter > 0 && spliceWorks && s.Spliced < uint64(size) {
+				t.Fatalf("a bulk transfer should move mostly by splice: %+v", s)
+			}
+			if s.Copied+s.Spliced != 2*uint64(size) {
+				t.Fatalf("relay counted %d bytes, want %d: %+v", s.Copied+s.Spliced, 2*size, s)
+			}
+			if (tc.slowUp || tc.slowDwn) && s.Backpressure == 0 {
+				t.Fatalf("a slow reader must pause the fast side: %+v", s)
+			}
+		})
+	}
+}
