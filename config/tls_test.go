@@ -73,3 +73,29 @@ func TestACMEValidation(t *testing.T) {
 		t.Fatalf("unknown_sni: drop: %v", err)
 	}
 }
+
+// TestUpstreamTLSValidation: https:// servers parse, a group cannot mix them
+// with plain ones, a tls section needs them, and its files must load.
+func TestUpstreamTLSValidation(t *testing.T) {
+	base := "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ proxy: { upstream: o } }]\nupstreams:\n  o:\n"
+	c, err := Parse("a.yaml", []byte(base+"    servers: [\"https://127.0.0.1:8443\"]\n    tls: { server_name: api.internal }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, https := c.Upstreams["o"].Servers[0].Endpoint(); a != "127.0.0.1:8443" || !https {
+		t.Fatalf("endpoint %q %v", a, https)
+	}
+	for body, want := range map[string]string{
+		"    servers: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"]\n":                   "upstreams.o.servers: mixes https:// and plain servers",
+		"    servers: [\"127.0.0.1:1\"]\n    tls: { server_name: a.b }\n":             "upstreams.o.tls: tls applies to https:// servers",
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { ca: /nonexistent }\n":     "upstreams.o.tls.ca: open /nonexistent",
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { cert: /x.pem }\n":         "upstreams.o.tls.key: cert needs key",
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { server_name: \"a b\" }\n": `upstreams.o.tls.server_name: "a b" is not a DNS name`,
+		"    servers: [\"https://host:1\"]\n":                                         `invalid server address "https://host:1"`,
+	} {
+		_, err := Parse("a.yaml", []byte(base+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+}
