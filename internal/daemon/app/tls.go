@@ -163,10 +163,9 @@ func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler, o *Options
 	if err != nil {
 		return nil, err
 	}
-	opts := tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool}
-	if t.ACME != nil {
-		opts.Challenge = a.acmeChallenge
-	}
+	// Every TLS listener answers TLS-ALPN-01 for the ACME domains of any server
+	// (a reload may add an acme section to a running listener).
+	opts := tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool, Challenge: a.acmeChallenge}
 	if r, ok := h.(*Router); ok && r.h2 {
 		opts.H2 = a.srv.NewHTTP2(server.HTTP2Options{})
 	}
