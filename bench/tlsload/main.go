@@ -123,6 +123,10 @@ func handshakes(addr string, cfg *tls.Config, req string, conc int, dur time.Dur
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	fmt.Printf("handshakes_per_s=%.0f ok=%d resumed=%d failed=%d seconds=%.2f\n", float64(ok.Load())/el, ok.Load(), resumed.Load(), failed.Load(), el)
+	if failed.Load() > ok.Load()/100 {
+		fmt.Fprintf(os.Stderr, "tlsload: %d of %d connections failed\n", failed.Load(), failed.Load()+ok.Load())
+		os.Exit(1)
+	}
 	if resume && resumed.Load() < ok.Load()*9/10 {
 		fmt.Fprintf(os.Stderr, "tlsload: only %d of %d handshakes resumed\n", resumed.Load(), ok.Load())
 		os.Exit(1)
