@@ -301,6 +301,9 @@ func (v *validator) route(r *Route, path string) {
 	if r.WebSocket != nil {
 		v.websocket(r.WebSocket, joinPath(path, "websocket"))
 	}
+	if r.PubSub != nil {
+		v.pubsub(r.PubSub, joinPath(path, "pubsub"))
+	}
 }
 
 // match checks the request criteria of a route.

@@ -56,7 +56,10 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	case c.flags&fPeer6 != 0:
 		return c.loop.peers6[c]
 	}
-	ap, _ := sys.PeerAddr(int(c.fd))
+	ap, err := sys.PeerAddr(int(c.fd))
+	if err == nil && c.flags&fClosed == 0 {
+		c.setPeer(ap) // accepted by io_uring, whose multishot accept gives no address
+	}
 	return ap
 }
 
@@ -131,7 +134,8 @@ func (c *Conn) SplicePipe(pipeFd int, n int64, release func()) error {
 }
 
 // SetReadNotify switches the connection between the engine reading it (the
-// default: bytes arrive in OnData) and the handler reading it: while on, the
+// default: bytes arrive in OnData) and the handler reading it (epoll only: with
+// io_uring turning it on reports false): while on, the
 // engine makes no read and calls the handler's OnReadable (see ReadNotifyHandler)
 // whenever the socket may have become readable, and the handler reads or splices
 // from Fd itself. It reports whether the mode is now as asked: turning it on fails
@@ -147,7 +151,7 @@ func (c *Conn) SetReadNotify(on bool) bool {
 		c.loop.schedule(c)
 		return true
 	}
-	if _, ok := c.handler().(ReadNotifyHandler); !ok || c.Unread() > 0 {
+	if _, ok := c.handler().(ReadNotifyHandler); !ok || c.Unread() > 0 || c.loop.ur != nil {
 		return false
 	}
 	c.flags |= fReadNotify | fReadPending
@@ -190,10 +194,11 @@ type segFile = int
 // outq is a connection's output queue; owned by the loop, recycled when empty.
 type outq struct {
 	segs     []seg
-	mem      int   // bytes of memory queued
-	err      error // the write error that broke the connection (fBroken)
-	progress int64 // loop time of the queue's creation or its last sent byte
-	wt       Timer // the write timeout's timer (SetWriteTimeout); armed only while output waits
+	mem      int    // bytes of memory queued
+	err      error  // the write error that broke the connection (fBroken)
+	progress int64  // loop time of the queue's creation or its last sent byte
+	wt       Timer  // the write timeout's timer (SetWriteTimeout); armed only while output waits
+	us       *usend // io_uring: the in-flight sendmsg's header and vector, kept for reuse
 }
 
 func (q *outq) appendMem(l *Loop, p []byte) {

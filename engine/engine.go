@@ -7,8 +7,9 @@
 // loop when a connection opens, when bytes arrive, when the peer half-closes, when
 // queued output has drained, when the connection's timer fires and when it closes.
 //
-// On Linux the loops use epoll (edge-triggered) and non-blocking system calls; on
-// other systems a fallback built on the net package provides the same API so that the
+// On Linux the loops use epoll (edge-triggered) and non-blocking system calls, or
+// io_uring (Config.Backend: multishot accept and receive with a provided-buffer
+// ring, sends submitted with the loop's wait); on other systems a fallback built on the net package provides the same API so that the
 // library and its tests work everywhere (performance is a Linux matter).
 package engine
 
@@ -114,6 +115,12 @@ type Config struct {
 	LowWater int
 	// Logger receives engine-level events (accept errors, pinning); default slog.Default().
 	Logger *slog.Logger
+	// Backend chooses the Linux engine's kernel interface: BackendEpoll,
+	// BackendIOURing (New fails with a *BackendError where the kernel refuses it) or
+	// BackendAuto (io_uring where the kernel allows it, else epoll). Empty means the
+	// GALE_ENGINE environment variable's value, else epoll; the portable engine
+	// accepts every value but an explicit io_uring.
+	Backend string
 }
 
 func (c *Config) fill() {

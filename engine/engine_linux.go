@@ -16,6 +16,7 @@ import (
 // Engine owns the loops and the listening sockets.
 type Engine struct {
 	cfg      Config
+	uring    bool      // the loops run io_uring (Config.Backend)
 	table    connTable // descriptor -> connection; each slot written only by its loop
 	loops    []*Loop
 	mu       sync.Mutex // guards started, drainedN, drainCh
@@ -27,7 +28,14 @@ type Engine struct {
 // New creates an engine with its loops; they start running at Start.
 func New(cfg Config) (*Engine, error) {
 	cfg.fill()
-	e := &Engine{cfg: cfg, drainCh: make(chan struct{})}
+	useURing, why, err := resolveBackend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	if why != nil {
+		cfg.Logger.Info("engine: io_uring unavailable, running epoll", "err", why)
+	}
+	e := &Engine{cfg: cfg, uring: useURing, drainCh: make(chan struct{})}
 	for i := 0; i < cfg.Workers; i++ {
 		p, err := poll.New()
 		if err != nil {
@@ -41,6 +49,9 @@ func New(cfg Config) (*Engine, error) {
 			cpu = cfg.CPUs[i%len(cfg.CPUs)]
 		}
 		l := &Loop{loopSys: loopSys{cpu: cpu, poller: p}, id: i, eng: e, done: make(chan struct{})}
+		if useURing {
+			l.ur = &uloop{} // the ring itself is created on the loop's thread (Start)
+		}
 		l.buf, l.bufNUMA = e.allocReadBuf(i)
 		e.loops = append(e.loops, l)
 	}
@@ -92,7 +103,11 @@ func (e *Engine) adopt(fds []int, h Handler) error {
 			ls.tag = int32(tagListener + len(l.lsocks))
 			ls.hidx = l.handlers.acquire(ls.h) // held for good
 			l.lsocks = append(l.lsocks, ls)
-			if err := l.poller.Add(fd, poll.In, ls.tag); err != nil {
+			if l.ur != nil {
+				if l.ur.ring != nil {
+					l.uArmAccept(ls)
+				} // else armed when the loop starts
+			} else if err := l.poller.Add(fd, poll.In, ls.tag); err != nil {
 				e.cfg.Logger.Error("listener registration failed", "err", err)
 			}
 		}
@@ -155,6 +170,10 @@ func (e *Engine) StopAccepting() {
 	}
 }
 
+// Backend names the kernel interface the loops use: BackendEpoll or
+// BackendIOURing (a loop whose ring fails to start falls back to epoll and logs it).
+func (e *Engine) Backend() string { return e.backendName() }
+
 // Start launches the loops.
 func (e *Engine) Start() {
 	e.mu.Lock()
@@ -164,6 +183,7 @@ func (e *Engine) Start() {
 	}
 	e.started = true
 	reserveProcs(len(e.loops))
+	e.cfg.Logger.Debug("engine started", "backend", e.backendName(), "loops", len(e.loops))
 	for _, l := range e.loops {
 		go l.run()
 	}

@@ -39,9 +39,19 @@ type listener struct {
 	done chan struct{} // guarded by Engine.mu: set when the accept goroutine starts, closed when it ends
 }
 
+// Backend reports BackendPortable: this engine is built on the net package.
+func (e *Engine) Backend() string { return BackendPortable }
+
 // New creates an engine with its loops; they start running at Start.
 func New(cfg Config) (*Engine, error) {
 	cfg.fill()
+	switch cfg.Backend {
+	case "", BackendAuto, BackendEpoll, BackendPortable:
+	case BackendIOURing:
+		return nil, &BackendError{Backend: cfg.Backend, Err: errors.New("the portable engine has no io_uring")}
+	default:
+		return nil, &BackendError{Backend: cfg.Backend}
+	}
 	e := &Engine{cfg: cfg, drainCh: make(chan struct{})}
 	for i := 0; i < cfg.Workers; i++ {
 		e.loops = append(e.loops, &Loop{

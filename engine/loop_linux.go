@@ -43,6 +43,7 @@ type loopSys struct {
 	buf      []byte
 	bufNUMA  bool // buf comes from numa.Alloc and is released with numa.Free
 	iov      []unix.Iovec
+	ur       *uloop // the io_uring backend's state; nil when the loop runs epoll
 }
 
 // lsock is one listening socket owned by a loop.
@@ -53,6 +54,7 @@ type lsock struct {
 	tag    int32
 	paused bool
 	closed bool
+	armed  bool // io_uring: a multishot accept is in flight
 }
 
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
@@ -94,9 +96,23 @@ func (l *Loop) run() {
 			l.eng.cfg.Logger.Warn("cpu pinning failed", "loop", l.id, "cpu", l.cpu, "err", err)
 		}
 	}
-	events := make([]unix.EpollEvent, 256)
 	l.tick()
 	l.wheel.init(l.nowNano)
+	if l.ur != nil {
+		err := l.uStart()
+		if err == nil {
+			l.uRun()
+			return
+		}
+		l.eng.cfg.Logger.Error("io_uring loop failed to start; this loop runs epoll", "loop", l.id, "err", err)
+		l.ur = nil
+		for _, ls := range l.lsocks {
+			if !ls.closed {
+				l.poller.Add(ls.fd, poll.In, ls.tag)
+			}
+		}
+	}
+	events := make([]unix.EpollEvent, 256)
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
@@ -179,6 +195,10 @@ func (l *Loop) sockErr(c *Conn) error {
 // With edge-triggered polling a short read means the socket is empty, unless the
 // peer has hung up (hup), in which case reading continues until EOF.
 func (l *Loop) read(c *Conn, hup bool) {
+	if l.ur != nil {
+		l.uRead(c)
+		return
+	}
 	for c.flags&(fClosed|fBroken) == 0 {
 		if c.flags&fLinger != 0 {
 			n, e := sys.Read(int(c.fd), l.buf)
@@ -293,8 +313,8 @@ func (l *Loop) runPending() {
 			continue
 		}
 		if in := c.input(); len(in) > 0 {
-			k := copy(l.buf, in)
-			l.dispatch(c, l.buf[:k])
+			c.flags &^= fUnseen
+			l.dispatch(c, l.joined(in, nil)) // (io_uring may retain more than buf holds)
 		}
 		// fReadPending with fEOF: the peer's FIN came while reading was paused, and the
 		// bytes it sent before the FIN are still in the socket.
@@ -352,6 +372,9 @@ func (l *Loop) linger(c *Conn) {
 // calls no handler and closes nothing, so it is safe inside Conn.Write; it returns
 // the error that should close the connection.
 func (l *Loop) writeOut(c *Conn) error {
+	if l.ur != nil {
+		return l.uWriteOut(c)
+	}
 	fd := int(c.fd)
 	sentFile := 0
 	for q := c.out; q != nil && len(q.segs) > 0 && c.flags&(fClosed|fWaitOut|fBroken) == 0; {
@@ -460,7 +483,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	c.flags |= fClosed
 	l.wheel.remove(c)
 	l.dropInput(c)
-	if q := c.out; q != nil {
+	if q := c.out; q != nil && c.flags&fSend == 0 { // a send in flight keeps its segments (uFinalClose)
 		for len(q.segs) > 0 {
 			l.popSeg(q)
 		}
@@ -470,11 +493,15 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	if c.flags&fPeer6 != 0 {
 		delete(l.peers6, c)
 	}
-	fd := int(c.fd)
-	if l.eng.table.get(fd) == c {
-		l.eng.table.set(fd, nil)
+	if c.flags&fUring != 0 {
+		l.uCancel(c) // the socket closes once its io_uring requests have ended
+	} else {
+		fd := int(c.fd)
+		if l.eng.table.get(fd) == c {
+			l.eng.table.set(fd, nil)
+		}
+		sys.Close(fd)
 	}
-	sys.Close(fd)
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
@@ -520,14 +547,16 @@ func (l *Loop) accept(ls *lsock) {
 }
 
 // addConn registers an accepted socket with the loop and opens it; peer is its
-// address as accept(2) returned it.
+// address as accept(2) returned it, or nil when unknown.
 func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 	c, err := l.register(fd, hidx, flags0)
 	if err != nil {
 		l.eng.cfg.Logger.Warn("connection not registered", "err", err)
 		return nil
 	}
-	if a, p, ok := sys.PeerIPv4(peer); ok {
+	if peer == nil {
+		// io_uring's multishot accept gives no address: RemoteAddr asks once.
+	} else if a, p, ok := sys.PeerIPv4(peer); ok {
 		c.peer4, c.peerPort = a, p
 		c.flags |= fPeer4
 	} else if ap, ok := sys.PeerIPv6(peer); ok {
@@ -550,7 +579,9 @@ func (l *Loop) register(fd int, hidx uint16, flags uint32) (*Conn, error) {
 		return nil, fmt.Errorf("engine: descriptor %d above the engine's table", fd)
 	}
 	c := &Conn{connSys: connSys{fd: int32(fd), hidx: hidx}, loop: l, flags: flags}
-	if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
+	if l.ur != nil {
+		l.uRegister(c)
+	} else if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
 		sys.Close(fd)
 		return nil, err
 	}
@@ -583,7 +614,11 @@ func (l *Loop) closeListeners() {
 	for _, ls := range l.lsocks {
 		if !ls.closed {
 			ls.closed = true
-			l.poller.Del(ls.fd)
+			if l.ur != nil {
+				l.uCloseListener(ls)
+			} else {
+				l.poller.Del(ls.fd)
+			}
 			sys.Close(ls.fd)
 		}
 	}

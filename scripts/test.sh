@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The one command that runs gale's whole test suite on a fresh Debian machine:
 # it installs what the tests use (curl, nginx, haproxy, wrk, h2load and nghttp, h2spec,
-# promtool, python3-websockets, chromium, pebble), then checks formatting, vets, runs the unit and integration tests under the race detector,
+# promtool, python3-websockets, chromium, nats-server, pebble), then checks formatting, vets, runs the unit and integration tests under the race detector,
 # runs the heavy tests (gigabyte transfers, 15,000 connections) without it, and
 # finishes with the benchmark harness's smoke run (correctness only, no timing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in curl:curl nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client promtool:prometheus chromium:chromium pebble:pebble; do
+for pair in curl:curl nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client promtool:prometheus chromium:chromium nats-server:nats-server pebble:pebble; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # WebSocket interop peers: Debian's python3-websockets and a headless Chromium.
@@ -44,6 +44,9 @@ go test -race -count=1 -timeout 15m ./...
 echo "== portable fallback engine (the non-Linux engine, built on Linux with -tags galenet)"
 go test -race -count=1 -timeout 10m -tags galenet ./engine ./server ./static ./internal/daemon/app ./proxy
 GOOS=darwin go vet ./engine ./server ./static ./http1 ./config
+
+echo "== io_uring engine (GALE_ENGINE=io_uring: every engine test and the protocols above it)"
+GALE_ENGINE=io_uring go test -race -count=1 -timeout 15m ./internal/os/uring ./engine ./server/... ./static ./proxy ./l4 ./http2 ./websocket ./wsserver ./tlsterm
 
 echo "== heavy tests (no race detector): 1 GiB transfers, 15,000 connections"
 GALE_HEAVY=1 go test -count=1 -timeout 20m -run 'Heavy' ./...

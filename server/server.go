@@ -37,6 +37,9 @@ type Options struct {
 	Handler Handler
 	// Workers is the number of event loops (0: one per CPU).
 	Workers int
+	// Engine chooses the loops' kernel interface (engine.Config.Backend: "epoll",
+	// "io_uring", "auto"; empty: GALE_ENGINE or epoll).
+	Engine string
 	// CPUs pins loop i to CPUs[i%len(CPUs)] when not empty.
 	CPUs []int
 	// Nodes binds loop i's read buffer to NUMA node Nodes[i%len(Nodes)] when
@@ -110,7 +113,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Handler == nil {
 		return nil, fmt.Errorf("server: Options.Handler is required")
 	}
-	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger})
+	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger, Backend: opts.Engine})
 	if err != nil {
 		return nil, err
 	}

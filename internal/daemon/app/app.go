@@ -165,6 +165,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 	return server.Options{
 		Handler: h,
 		Workers: cfg.Loops(),
+		Engine:  cfg.Engine,
 		CPUs:    cpuList(cfg),
 		Limits: http1.Limits{
 			MaxRequestLine:  int(cfg.Limits.RequestLine),
@@ -219,6 +220,7 @@ func (a *App) Start() {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	err := a.srv.Shutdown(ctx)
+	a.obs.hubs.close()
 	a.mu.Lock()
 	logs := a.allLogs
 	a.mu.Unlock()
@@ -302,7 +304,7 @@ func (a *App) reload(cfg *config.Config) error {
 	}
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
-			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1) {
+			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1 || old.h2cUpgrade != r.h2cUpgrade) {
 				a.log.Warn("a change of protocols on a listening address takes effect on restart or upgrade", "addr", addr)
 			}
 			if t := tlsAt[addr]; t != nil {
@@ -344,7 +346,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	a.Start()
 	for _, addr := range sortedKeys(a.Addrs()) {
-		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops())
+		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops(), "engine", a.srv.Engine().Backend())
 	}
 	reloads := config.Reloads(ctx)
 	for done := false; !done; {
@@ -398,9 +400,10 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	var uses []use
 	env := newActionEnv(cfg)
 	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
+	env.hubs = ob.hubs
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
-		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2),
+		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2), h2cUpgrade: s.H2CUpgrade,
 			http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1), none: ob.observer(cfg, logs, si, -1)}
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri], env)

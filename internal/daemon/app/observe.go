@@ -22,6 +22,7 @@ type observability struct {
 	// instance's shared tables live and this process's row in them.
 	statsPath string
 	statsSlot int
+	hubs      *hubSet // pub/sub hubs (presence), kept across reloads like the registry
 
 	mu      sync.Mutex // guards reloads
 	reloads []metrics.Reload
@@ -34,7 +35,7 @@ func newObservability(cfg *config.Config, srv func() server.Stats, opts Options)
 	}
 	reg := metrics.NewRegistry(cfg.Loops(), buckets)
 	return &observability{reg: reg, proc: metrics.NewProcess(reg, srv, opts.StatsPath, opts.StatsSlot, os.Getpid()),
-		statsPath: opts.StatsPath, statsSlot: opts.StatsSlot}
+		statsPath: opts.StatsPath, statsSlot: opts.StatsSlot, hubs: newHubSet()}
 }
 
 // observer returns what the router attaches to requests of route ri of

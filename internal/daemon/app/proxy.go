@@ -19,8 +19,9 @@ import (
 type actionEnv struct {
 	cfg       *config.Config
 	upstreams map[string]*proxy.Upstream
-	statsPath string // the instance's stats segment ("" when alone): shared load tables live beside it
-	statsSlot int    // this process's row in them
+	statsPath string  // the instance's stats segment ("" when alone): shared load tables live beside it
+	statsSlot int     // this process's row in them
+	hubs      *hubSet // the App's pub/sub hubs, kept across reloads
 }
 
 func newActionEnv(cfg *config.Config) *actionEnv {

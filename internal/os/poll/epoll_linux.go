@@ -134,6 +134,10 @@ func (p *Poller) Drain() {
 	p.armed.Store(false)
 }
 
+// Drained records that the loop consumed the wake-up by other means (an io_uring
+// read of WakeFd): the next Wake writes the eventfd again.
+func (p *Poller) Drained() { p.armed.Store(false) }
+
 // Close releases the epoll instance and the eventfd.
 func (p *Poller) Close() error {
 	unix.Close(p.evfd)

@@ -1,0 +1,657 @@
+//go:build linux && !galenet
+
+package engine
+
+import (
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/gale-server/gale/internal/os/sys"
+	"github.com/gale-server/gale/internal/os/uring"
+	"golang.org/x/sys/unix"
+)
+
+// The io_uring backend of the Linux engine. A loop in this mode has a ring instead
+// of using its epoll instance: listeners have a multishot accept, connections a
+// multishot receive that takes buffers from the loop's provided-buffer ring (an
+// idle connection holds none), output goes as one IORING_OP_SENDMSG per connection
+// in flight, prepared at the end of the iteration and submitted by the same
+// io_uring_enter that waits for the next completions, files still go with
+// sendfile(2) or splice(2) (a full socket arms a POLLOUT poll), timers stay on the
+// wheel (the enter's timeout), and Post's eventfd is read by a request on the ring.
+// Everything here runs on the loop's thread, which created the ring (single
+// issuer).
+
+// Ring sizes and the provided buffers of one loop.
+const (
+	uringSQ       = 4096
+	uringCQ       = 16384
+	uringBufCount = 1024    // provided buffers per loop
+	uringBufSize  = 4 << 10 // bytes per provided buffer
+	// uringPausedMax is how much input a paused connection may receive (its
+	// multishot receive is still armed) before the receive is cancelled; the rest
+	// waits in the socket (TCP flow control pushes back, as with epoll), and a
+	// POLLRDHUP poll reports the peer's half-close. Zero: the first bytes that
+	// arrive while paused cancel it.
+	uringPausedMax = 0
+)
+
+// Kinds of request, in the top byte of the user data; the low 32 bits hold the
+// connection's descriptor (or the listener's index for accepts).
+const (
+	ukRecv uint64 = iota + 1
+	ukSend
+	ukPollOut
+	ukPollHup
+	ukAccept
+	ukWake
+	ukIgnore // cancellations: their own results do not matter
+)
+
+// Flags of connections in io_uring mode, after the epoll ones.
+const (
+	fRecv       = fReadNotify << (iota + 1) // a multishot receive is armed
+	fSend                                   // a sendmsg is in flight: the kernel reads the front segments
+	fPollOut                                // a POLLOUT poll is armed (full socket for a file, or connecting)
+	fPollHup                                // a POLLRDHUP poll is armed while receiving is stopped
+	fRecvCancel                             // the receive's cancellation was asked for
+	fCloseWait                              // closed; the socket closes when its requests have ended
+	fRecvEnd                                // the receive returned end of stream: nothing more to read
+	fUnseen                                 // the kept input holds bytes received while paused, not yet passed to OnData
+	fEOFLater                               // the end of stream came behind unseen input: OnEOF once it has been passed on
+	fUring      = fRecv | fSend | fPollOut | fPollHup
+)
+
+// uloop is a loop's io_uring state; owned by the loop's goroutine.
+type uloop struct {
+	ring    *uring.Ring
+	bufs    *uring.BufRing
+	reap    func(uring.CQE) // the loop's completion handler, bound once
+	wakeBuf [8]byte         // the eventfd read's destination
+	closing int             // closed connections waiting for their requests to end
+	// closeAfter are closed connections whose requests have all ended; their sockets
+	// close after the next io_uring_enter, which submits any cancellation still
+	// prepared for their descriptors (so that it cannot reach a new socket that
+	// reused the number).
+	closeAfter []*Conn
+	accepts    int // armed multishot accepts
+	// wakeArmed is true while the eventfd read is in flight; stopping once the loop
+	// has ended and requests are no longer re-armed.
+	wakeArmed, stopping bool
+}
+
+// usend is the kernel-visible part of an in-flight sendmsg: header and vector,
+// kept with the output queue until the completion arrives.
+type usend struct {
+	msg unix.Msghdr
+	iov [maxIovecs]unix.Iovec
+}
+
+func ud(kind uint64, fd int) uint64 { return kind<<56 | uint64(uint32(fd)) }
+
+// uStart creates the loop's ring on its own thread and arms the wake-up read and
+// the listeners' accepts.
+func (l *Loop) uStart() error {
+	r, err := uring.New(uringSQ, uringCQ)
+	if err != nil {
+		return err
+	}
+	b, err := r.NewBufRing(0, uringBufCount, uringBufSize)
+	if err != nil {
+		r.Close()
+		return err
+	}
+	l.ur.ring, l.ur.bufs = r, b
+	l.ur.reap = l.uComplete
+	l.uArmWake()
+	for _, ls := range l.lsocks {
+		if !ls.closed {
+			l.uArmAccept(ls)
+		}
+	}
+	return nil
+}
+
+// uRun is the loop body in io_uring mode.
+func (l *Loop) uRun() {
+	r := l.ur.ring
+	for !l.stop {
+		wait := l.wheel.nextWaitMillis(l.nowNano)
+		if len(l.pending) > 0 || len(l.dirty) > 0 {
+			wait = 0
+		}
+		if _, err := r.Enter(wait); err != nil {
+			l.eng.cfg.Logger.Error("io_uring_enter failed", "loop", l.id, "err", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.closeSockets()
+		l.tick()
+		r.Reap(l.ur.reap)
+		l.ur.bufs.Publish()
+		l.endIteration()
+	}
+	l.closeAll(ErrShutdown)
+	l.mu.Lock()
+	l.stopped = true // closures posted from now on are dropped
+	l.mu.Unlock()
+	l.runTasks()
+	l.uStop()
+	l.release()
+}
+
+// uStop waits (boundedly) for the cancelled requests of closed connections and
+// listeners to end, closes what is left and releases the ring. Closing the ring
+// cancels anything still in flight.
+func (l *Loop) uStop() {
+	r := l.ur.ring
+	l.ur.stopping = true
+	if l.ur.wakeArmed {
+		s := r.Get()
+		s.Opcode, s.Addr, s.UserData = uring.OpAsyncCancel, ud(ukWake, 0), ud(ukIgnore, 0)
+	}
+	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed); i++ {
+		r.Enter(10)
+		l.closeSockets()
+		r.Reap(l.ur.reap)
+	}
+	r.Submit()
+	l.closeSockets()
+	l.eachConn(func(c *Conn) {
+		if c.flags&fClosed != 0 {
+			l.eng.table.set(int(c.fd), nil)
+			sys.Close(int(c.fd))
+		}
+	})
+	r.Close()
+	l.ur.bufs.Close()
+}
+
+// uComplete handles one completion.
+func (l *Loop) uComplete(e uring.CQE) {
+	kind, fd := e.UserData>>56, int(uint32(e.UserData))
+	switch kind {
+	case ukWake:
+		l.ur.wakeArmed = false
+		l.poller.Drained()
+		l.runTasks()
+		if !l.ur.stopping {
+			l.uArmWake()
+		}
+		return
+	case ukAccept:
+		l.uAccepted(l.lsocks[fd], e)
+		return
+	case ukIgnore:
+		return
+	}
+	c := l.eng.table.get(fd)
+	if c == nil || c.loop != l {
+		return
+	}
+	switch kind {
+	case ukRecv:
+		l.uReceived(c, e)
+	case ukSend:
+		l.uSent(c, e.Res)
+	case ukPollOut:
+		l.uWritable(c, e.Res)
+	case ukPollHup:
+		l.uHup(c, e.Res)
+	}
+	if c.flags&(fCloseWait|fUring) == fCloseWait {
+		l.uFinalClose(c)
+	}
+}
+
+func (l *Loop) uArmWake() {
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.Len, s.UserData = uring.OpRead, int32(l.poller.WakeFd()), 8, ud(ukWake, 0)
+	s.Addr = uint64(uintptr(unsafe.Pointer(&l.ur.wakeBuf[0])))
+	l.ur.wakeArmed = true
+}
+
+func (l *Loop) uArmAccept(ls *lsock) {
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.Ioprio, s.OpFlags = uring.OpAccept, int32(ls.fd), uring.AcceptMultishot, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC
+	s.UserData = ud(ukAccept, int(ls.tag-tagListener))
+	ls.armed = true
+	l.ur.accepts++
+}
+
+// uCloseListener cancels a listener's accept before its socket closes, so that a
+// successor holding a duplicate of the socket (binary upgrade) gets every new
+// connection. The cancellation is submitted at once.
+func (l *Loop) uCloseListener(ls *lsock) {
+	if l.ur.ring == nil || !ls.armed {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Addr, s.UserData = uring.OpAsyncCancel, ud(ukAccept, int(ls.tag-tagListener)), ud(ukIgnore, 0)
+	l.ur.ring.Submit()
+}
+
+// uAccepted handles a multishot accept's completion.
+func (l *Loop) uAccepted(ls *lsock, e uring.CQE) {
+	if e.Flags&uring.CqeMore == 0 {
+		ls.armed = false
+		l.ur.accepts--
+	}
+	switch {
+	case e.Res >= 0:
+		fd := int(e.Res)
+		if l.drain || ls.closed {
+			sys.Close(fd)
+		} else {
+			l.addConn(fd, ls.hidx, nil)
+		}
+	case ls.closed || e.Res == -int32(unix.ECANCELED) && ls.paused:
+	case e.Res == -int32(unix.EMFILE) || e.Res == -int32(unix.ENFILE) || e.Res == -int32(unix.ENOBUFS) || e.Res == -int32(unix.ENOMEM):
+		// Out of descriptors or memory: stop accepting for a moment, keep serving.
+		if !ls.paused {
+			l.stats.acceptPauses.Add(1)
+			ls.paused = true
+			if ls.armed {
+				s := l.ur.ring.Get()
+				s.Opcode, s.Addr, s.UserData = uring.OpAsyncCancel, ud(ukAccept, int(ls.tag-tagListener)), ud(ukIgnore, 0)
+			}
+			l.After(acceptBackoff, func() {
+				ls.paused = false
+				if !ls.closed && !ls.armed {
+					l.uArmAccept(ls)
+				}
+			})
+		}
+	case e.Res != -int32(unix.EINTR) && e.Res != -int32(unix.ECONNABORTED):
+		l.eng.cfg.Logger.Warn("accept failed", "loop", l.id, "err", errnoErr("accept4", unix.Errno(-e.Res)))
+	}
+	if !ls.armed && !ls.closed && !ls.paused {
+		l.uArmAccept(ls)
+	}
+}
+
+// uRegister starts a registered connection's requests: a receive, or for a
+// connect in progress a POLLOUT poll.
+func (l *Loop) uRegister(c *Conn) {
+	if c.flags&fConnecting != 0 {
+		l.uPollOut(c)
+		return
+	}
+	l.uArmRecv(c)
+}
+
+func (l *Loop) uArmRecv(c *Conn) {
+	if c.flags&(fRecv|fRecvEnd|fClosed) != 0 {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.Ioprio, s.Flags = uring.OpRecv, c.fd, uring.RecvMultishot, uring.SqeBufferSelect
+	s.BufGroup, s.UserData = l.ur.bufs.Group(), ud(ukRecv, int(c.fd))
+	c.flags |= fRecv
+	c.flags &^= fRecvCancel | fReadPending
+}
+
+func (l *Loop) uPollOut(c *Conn) {
+	if c.flags&fPollOut != 0 {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpPollAdd, c.fd, unix.POLLOUT, ud(ukPollOut, int(c.fd))
+	c.flags |= fPollOut
+}
+
+// uStopRecv cancels the receive of a paused connection that has buffered enough.
+func (l *Loop) uStopRecv(c *Conn) {
+	if c.flags&(fRecv|fRecvCancel) != fRecv {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Addr, s.UserData = uring.OpAsyncCancel, ud(ukRecv, int(c.fd)), ud(ukIgnore, 0)
+	c.flags |= fRecvCancel | fReadPending
+}
+
+// uReceived handles a multishot receive's completion: bytes (in a provided buffer,
+// recycled here), end of stream, or the end of the request.
+func (l *Loop) uReceived(c *Conn, e uring.CQE) {
+	more := e.Flags&uring.CqeMore != 0
+	if !more {
+		c.flags &^= fRecv | fRecvCancel
+	}
+	var data []byte
+	if e.Flags&uring.CqeBuffer != 0 {
+		id := uint16(e.Flags >> uring.CqeBufferShift)
+		data = l.ur.bufs.Buf(id, int(max(e.Res, 0)))
+		defer l.ur.bufs.Recycle(id)
+	}
+	if c.flags&fClosed != 0 {
+		return
+	}
+	switch res := e.Res; {
+	case res > 0:
+		l.stats.bytesIn.Add(uint64(res))
+		switch {
+		case c.flags&fLinger != 0: // discarded
+		case c.flags&(fPaused|fHiPaused) != 0:
+			// Not reading: keep the bytes for the resume, and stop the receive once
+			// enough has piled up.
+			in := c.input()
+			l.retainJoin(c, in, data)
+			c.flags |= fUnseen
+			if len(c.input()) > uringPausedMax {
+				l.uStopRecv(c)
+			}
+		default:
+			if in := c.input(); len(in) > 0 {
+				c.flags &^= fUnseen
+				l.dispatch(c, l.joined(in, data))
+			} else {
+				l.dispatch(c, data)
+			}
+		}
+	case res == 0:
+		if c.flags&fLinger != 0 {
+			l.closeConn(c, nil)
+			return
+		}
+		c.flags |= fRecvEnd
+		if c.flags&fUnseen != 0 {
+			// Bytes before the end of stream wait for the resume: as in the portable
+			// engine, the end of stream is reported after them, so a handler never
+			// learns of it before bytes the peer sent earlier.
+			c.flags |= fEOFLater | fReadPending
+			return
+		}
+		if c.flags&fEOF == 0 {
+			c.flags |= fEOF
+			c.handler().OnEOF(c)
+		}
+		return
+	case res == -int32(unix.ENOBUFS), res == -int32(unix.ECANCELED):
+		// Out of provided buffers, or cancelled while paused: armed again below, or
+		// on resume.
+		c.flags |= fReadPending
+	default:
+		l.closeConn(c, errnoErr("recv", unix.Errno(-res)))
+		return
+	}
+	if c.flags&(fRecv|fClosed|fRecvEnd) == 0 {
+		if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
+			if c.flags&fEOF == 0 {
+				l.uPollHup(c)
+			}
+		} else {
+			l.uArmRecv(c) // submitted after this batch's buffers are published
+		}
+	}
+}
+
+// joined returns in followed by data in the loop's read buffer (or a fresh slice
+// when they do not fit).
+func (l *Loop) joined(in, data []byte) []byte {
+	if len(in)+len(data) > len(l.buf) {
+		return append(append(make([]byte, 0, len(in)+len(data)), in...), data...)
+	}
+	k := copy(l.buf, in)
+	return l.buf[:k+copy(l.buf[k:], data)]
+}
+
+// retainJoin keeps in followed by data as the connection's unconsumed input.
+func (l *Loop) retainJoin(c *Conn, in, data []byte) {
+	l.retain(c, l.joined(in, data))
+}
+
+// uPollHup arms a POLLRDHUP poll for a connection whose receive has stopped while
+// it is paused, so that the peer's half-close or reset is reported as with epoll.
+func (l *Loop) uPollHup(c *Conn) {
+	if c.flags&fPollHup != 0 {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpPollAdd, c.fd, unix.POLLRDHUP, ud(ukPollHup, int(c.fd))
+	c.flags |= fPollHup
+}
+
+func (l *Loop) uHup(c *Conn, res int32) {
+	c.flags &^= fPollHup
+	if c.flags&fClosed != 0 || res < 0 || c.flags&(fPaused|fHiPaused) == 0 {
+		return // reading has resumed: the receive reports the same
+	}
+	if res&(unix.POLLHUP|unix.POLLERR) != 0 {
+		// A reset or a socket error ends the connection. POLLHUP alone is also an
+		// orderly end of both directions (this side's CloseWrite, then the peer's
+		// FIN), with bytes sent before the FIN still readable: treated as a FIN.
+		if err := l.sockErr(c); err != nil || res&unix.POLLERR != 0 {
+			l.closeConn(c, err)
+			return
+		}
+	}
+	// As with epoll the handler learns of the half-close now; bytes sent before it
+	// are still in the socket, received once reading resumes. Unless some of them
+	// were received already: then the receive reports the end after them.
+	if res&(unix.POLLRDHUP|unix.POLLHUP) != 0 && c.flags&(fEOF|fUnseen) == 0 {
+		c.flags |= fEOF
+		c.handler().OnEOF(c)
+	}
+}
+
+// uRead replaces the epoll engine's read for a connection whose reading resumed
+// (or that lingers): the receive is armed again if it is not.
+func (l *Loop) uRead(c *Conn) {
+	c.flags &^= fReadPending
+	if c.flags&fEOFLater != 0 && c.flags&fUnseen == 0 {
+		c.flags &^= fEOFLater
+		switch {
+		case c.flags&fLinger != 0:
+			l.closeConn(c, nil)
+		case c.flags&fEOF == 0:
+			c.flags |= fEOF
+			c.handler().OnEOF(c)
+		}
+		return
+	}
+	if c.flags&fRecv != 0 {
+		if c.flags&fRecvCancel != 0 {
+			c.flags |= fReadPending // re-armed when the cancellation completes
+		}
+		return
+	}
+	if c.flags&fRecvEnd != 0 {
+		if c.flags&fLinger != 0 {
+			l.closeConn(c, nil)
+		}
+		return
+	}
+	l.uArmRecv(c)
+}
+
+// uWriteOut is writeOut in io_uring mode: memory segments go as one sendmsg
+// request (completed in uSent), files and pipes with sendfile/splice as before.
+func (l *Loop) uWriteOut(c *Conn) error {
+	fd := int(c.fd)
+	sentFile := 0
+	for q := c.out; q != nil && len(q.segs) > 0 && c.flags&(fClosed|fWaitOut|fBroken|fSend) == 0; {
+		s := &q.segs[0]
+		if s.buf == nil {
+			if sentFile >= sendfileChunk {
+				c.markDirty()
+				break
+			}
+			want := min(s.fn, sendfileChunk)
+			var n int
+			var e unix.Errno
+			call, short := "sendfile", ErrFileShrank
+			if s.pipe {
+				call, short = "splice", ErrPipeShort
+				n, e = sys.Splice(s.file, fd, int(want))
+			} else {
+				n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
+			}
+			switch {
+			case e == unix.EAGAIN:
+				c.flags |= fWaitOut
+				l.uPollOut(c)
+			case e == unix.EINTR:
+			case e != 0:
+				return errnoErr(call, e)
+			case n == 0:
+				return short
+			default:
+				sentFile += n
+				q.progress = l.nowNano
+				l.stats.bytesOut.Add(uint64(n))
+				s.fn -= int64(n)
+				if s.fn == 0 {
+					l.popSeg(q)
+				}
+			}
+			continue
+		}
+		if q.us == nil {
+			q.us = new(usend)
+		}
+		us := q.us
+		n, flags := 0, unix.MSG_NOSIGNAL
+		for i := range q.segs {
+			t := &q.segs[i]
+			if t.buf == nil {
+				flags |= unix.MSG_MORE
+				break
+			}
+			if n == maxIovecs {
+				break
+			}
+			b := t.buf[t.off:]
+			us.iov[n] = unix.Iovec{Base: &b[0]}
+			us.iov[n].SetLen(len(b))
+			n++
+		}
+		us.msg = unix.Msghdr{Iov: &us.iov[0]}
+		us.msg.SetIovlen(n)
+		sq := l.ur.ring.Get()
+		sq.Opcode, sq.Fd, sq.Addr, sq.Len, sq.OpFlags = uring.OpSendmsg, int32(fd), uint64(uintptr(unsafe.Pointer(&us.msg))), 1, uint32(flags)
+		sq.UserData = ud(ukSend, fd)
+		c.flags |= fSend
+		break
+	}
+	return nil
+}
+
+// uSent handles a sendmsg completion: the sent bytes leave the queue, and the
+// queue is flushed on (the next request, backpressure, OnDrain, closing).
+func (l *Loop) uSent(c *Conn, res int32) {
+	c.flags &^= fSend
+	if c.flags&fClosed != 0 {
+		return
+	}
+	q := c.out
+	switch {
+	case res == -int32(unix.EAGAIN):
+		c.flags |= fWaitOut
+		l.uPollOut(c)
+		return
+	case res < 0:
+		l.closeConn(c, errnoErr("sendmsg", unix.Errno(-res)))
+		return
+	}
+	n := int(res)
+	l.stats.bytesOut.Add(uint64(n))
+	q.progress = l.nowNano
+	q.mem -= n
+	for n > 0 {
+		t := &q.segs[0]
+		left := len(t.buf) - t.off
+		if n < left {
+			t.off += n
+			break
+		}
+		n -= left
+		l.popSeg(q)
+	}
+	l.flush(c)
+}
+
+// uWritable handles a POLLOUT poll: a connect has finished, or a full socket has
+// room again.
+func (l *Loop) uWritable(c *Conn, res int32) {
+	c.flags &^= fPollOut
+	if c.flags&fClosed != 0 || res < 0 {
+		return
+	}
+	if c.flags&fConnecting != 0 {
+		if !l.connected(c) {
+			return
+		}
+		l.uArmRecv(c)
+	}
+	c.flags &^= fWaitOut
+	l.flush(c)
+}
+
+// uCancel asks the kernel to end every request of a closed connection; the socket
+// closes when the last one has completed (uFinalClose), so that its descriptor
+// number cannot be reused while completions for it may still arrive.
+func (l *Loop) uCancel(c *Conn) {
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpAsyncCancel, c.fd, uring.CancelFD|uring.CancelAll, ud(ukIgnore, 0)
+	c.flags |= fCloseWait
+	l.ur.closing++
+}
+
+// uFinalClose closes the socket of a closed connection whose requests have all
+// ended, releasing output a send held until then.
+func (l *Loop) uFinalClose(c *Conn) {
+	if q := c.out; q != nil {
+		for len(q.segs) > 0 {
+			l.popSeg(q)
+		}
+		l.putOutq(q)
+		c.out = nil
+	}
+	c.flags &^= fCloseWait
+	l.ur.closing--
+	l.ur.closeAfter = append(l.ur.closeAfter, c)
+}
+
+// closeSockets closes the sockets queued by uFinalClose; called after an enter.
+func (l *Loop) closeSockets() {
+	for i, c := range l.ur.closeAfter {
+		fd := int(c.fd)
+		if l.eng.table.get(fd) == c {
+			l.eng.table.set(fd, nil)
+		}
+		sys.Close(fd)
+		l.ur.closeAfter[i] = nil
+	}
+	l.ur.closeAfter = l.ur.closeAfter[:0]
+}
+
+// backendName is how the engine's backend is named in logs and configuration.
+func (e *Engine) backendName() string {
+	if e.uring {
+		return BackendIOURing
+	}
+	return BackendEpoll
+}
+
+// resolveBackend decides between epoll and io_uring for cfg.Backend (or, when
+// empty, the GALE_ENGINE environment variable, which lets a test run choose).
+func resolveBackend(b string) (useURing bool, why error, err error) {
+	if b == "" {
+		b = os.Getenv("GALE_ENGINE")
+	}
+	switch b {
+	case "", BackendEpoll:
+		return false, nil, nil
+	case BackendIOURing:
+		if perr := uring.Probe(); perr != nil {
+			return false, nil, &BackendError{Backend: b, Err: perr}
+		}
+		return true, nil, nil
+	case BackendAuto:
+		if perr := uring.Probe(); perr != nil {
+			return false, perr, nil
+		}
+		return true, nil, nil
+	}
+	return false, nil, &BackendError{Backend: b}
+}
