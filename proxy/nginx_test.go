@@ -75,17 +75,15 @@ http {
 	return addr, logPath
 }
 
-func TestProxyNginxOrigin(t *testing.T) {
-	dir := t.TempDir()
-	origin, logPath := startNginx(t, dir)
+// fetchMixed writes /big (1 MiB) and /small under dir/www and fetches them n
+// times through the proxy at addr, one /big in ten, checking every body.
+func fetchMixed(t *testing.T, dir, addr string, n int) {
+	t.Helper()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	os.WriteFile(filepath.Join(dir, "www", "big"), data, 0o644)
 	os.WriteFile(filepath.Join(dir, "www", "small"), []byte("small\n"), 0o644)
 	want := sha256.Sum256(data)
-	u := testUpstream(t, []netip.AddrPort{origin}, nil)
-	addr := startProxy(t, u, Route{}, nil)
 	c := client()
-	const n = 100
 	for i := range n {
 		path := "/small"
 		if i%10 == 0 {
@@ -101,6 +99,15 @@ func TestProxyNginxOrigin(t *testing.T) {
 			t.Fatalf("request %d %s: %d, %d bytes", i, path, resp.StatusCode, len(body))
 		}
 	}
+}
+
+func TestProxyNginxOrigin(t *testing.T) {
+	dir := t.TempDir()
+	origin, logPath := startNginx(t, dir)
+	u := testUpstream(t, []netip.AddrPort{origin}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	const n = 100
+	fetchMixed(t, dir, addr, n)
 	var lines []string
 	waitFor(t, "nginx's access log", func() bool {
 		raw, _ := os.ReadFile(logPath)

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -10,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -42,31 +39,12 @@ func TestProxyTLSNginxOrigin(t *testing.T) {
 	}
 	cert, _ := ca.Issue("origin", "origin.gale.test")
 	origin, logPath := startNginx(t, dir, "ssl", fmt.Sprintf("ssl_certificate %s; ssl_certificate_key %s;", cert.Cert, cert.Key))
-	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	os.WriteFile(filepath.Join(dir, "www", "big"), data, 0o644)
-	os.WriteFile(filepath.Join(dir, "www", "small"), []byte("small\n"), 0o644)
-	want := sha256.Sum256(data)
 	u := testUpstream(t, []netip.AddrPort{origin}, func(o *UpstreamOptions) {
 		o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
 	})
 	addr := startProxy(t, u, Route{}, nil)
-	c := client()
 	const n = 60
-	for i := range n {
-		path := "/small"
-		if i%10 == 0 {
-			path = "/big"
-		}
-		resp, err := c.Get(fmt.Sprintf("http://%s%s?i=%d", addr, path, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || path == "/big" && sha256.Sum256(body) != want || path == "/small" && string(body) != "small\n" {
-			t.Fatalf("request %d %s: %d, %d bytes", i, path, resp.StatusCode, len(body))
-		}
-	}
+	fetchMixed(t, dir, addr, n)
 	var lines []string
 	waitFor(t, "nginx's access log", func() bool {
 		raw, _ := os.ReadFile(logPath)
@@ -88,6 +66,7 @@ func TestProxyTLSNginxOrigin(t *testing.T) {
 	// Concurrent requests open more connections; once idle in the pool they hold
 	// no goroutine (nginx runs in its own process, so every goroutine here is gale's
 	// or the test's).
+	c := client()
 	before := runtime.NumGoroutine()
 	var wg sync.WaitGroup
 	for range 12 {
@@ -108,6 +87,18 @@ func TestProxyTLSNginxOrigin(t *testing.T) {
 	if s := u.Stats(); s.Idle < 3 {
 		t.Fatalf("stats %+v: the idle TLS connections went away", s)
 	}
+}
+
+// getOnce makes one GET of / through the proxy at addr.
+func getOnce(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	resp, err := client().Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
 }
 
 // TestProxyTLSBadCertificate: verification is on by default; a certificate
@@ -137,15 +128,9 @@ func TestProxyTLSBadCertificate(t *testing.T) {
 		"insecure_skip_verify": {tlsterm.ClientFiles{InsecureSkipVerify: true}, 200},
 	} {
 		u := testUpstream(t, []netip.AddrPort{oaddr}, func(o *UpstreamOptions) { o.TLS = clientTLS(t, tc.files) })
-		addr := startProxy(t, u, Route{}, nil)
-		resp, err := client().Get("http://" + addr + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.want || tc.want == 200 && string(b) != "origin" {
-			t.Errorf("%s: status %d body %q, want %d", name, resp.StatusCode, b, tc.want)
+		status, b := getOnce(t, startProxy(t, u, Route{}, nil))
+		if status != tc.want || tc.want == 200 && b != "origin" {
+			t.Errorf("%s: status %d body %q, want %d", name, status, b, tc.want)
 		}
 	}
 }
@@ -171,19 +156,13 @@ func TestProxyTLSClientCertificate(t *testing.T) {
 			f.Cert, f.Key = cliCert.Cert, cliCert.Key
 		}
 		u := testUpstream(t, []netip.AddrPort{oaddr}, func(o *UpstreamOptions) { o.TLS = clientTLS(t, f) })
-		addr := startProxy(t, u, Route{}, nil)
-		resp, err := client().Get("http://" + addr + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		status, b := getOnce(t, startProxy(t, u, Route{}, nil))
 		want := 502
 		if withCert {
 			want = 200
 		}
-		if resp.StatusCode != want {
-			t.Fatalf("client certificate %v: status %d %q, want %d", withCert, resp.StatusCode, b, want)
+		if status != want {
+			t.Fatalf("client certificate %v: status %d %q, want %d", withCert, status, b, want)
 		}
 	}
 }

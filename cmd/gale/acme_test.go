@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -46,7 +47,9 @@ servers:
 	const n = 40
 	for i := range n {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "w.gale.test"},
-			Dial: func(_, _ string) (net.Conn, error) { return net.Dial("tcp", tlsAddr) }}
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "tcp", tlsAddr)
+			}}
 		resp, err := (&http.Client{Transport: tr}).Get("https://w.gale.test/")
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
