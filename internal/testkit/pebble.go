@@ -42,8 +42,9 @@ func FreePortNumber(t testing.TB) int {
 }
 
 // StartPebble starts Pebble with PEBBLE_VA_NOSLEEP=1, no nonce rejection and no
-// authorization reuse, and stops it when the test ends. It skips the test when
-// the pebble binary is missing (scripts/test.sh installs it).
+// authorization reuse, waits for its ACME and management listeners, and stops
+// it when the test ends. It skips the test when the pebble binary is missing
+// (scripts/test.sh installs it).
 func StartPebble(t testing.TB, httpPort, tlsPort int) *Pebble {
 	t.Helper()
 	bin, err := exec.LookPath("pebble")
@@ -96,14 +97,16 @@ func StartPebble(t testing.TB, httpPort, tlsPort int) *Pebble {
 	p := &Pebble{Directory: "https://" + listen + "/dir", CAFile: ca.CAFile, RootCAs: ca.Pool(), mgmt: mgmt}
 	// Pebble generates its CA keys at start: on a loaded machine that takes
 	// longer than WaitFor's limit, so this wait has its own.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", listen, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not listen on %s within a minute", listen)
+	for _, addr := range []string{listen, mgmt} {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pebble did not listen on %s within a minute", addr)
+			}
 		}
 	}
 	return p
