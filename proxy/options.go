@@ -76,7 +76,9 @@ type UpstreamOptions struct {
 	// Skip, when not nil, reports servers that must not take requests now
 	// (down, ejected, circuit open): the health checker's predicate, passed to
 	// the balancer as lb.Request.Skip. It runs on the loops, so it must be safe
-	// for concurrent use, must not block, and should be a few atomic loads.
+	// for concurrent use, must not block, and should be a few atomic loads. It
+	// is read by every request and must be set before NewUpstream (a checker
+	// built first, whose state changes behind the predicate).
 	Skip func(server int) bool
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger

@@ -165,7 +165,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 	return server.Options{
 		Handler: h,
 		Workers: cfg.Loops(),
-		Engine:  cfg.Engine,
+		Engine:  engineFor(cfg),
 		CPUs:    cpuList(cfg),
 		Limits: http1.Limits{
 			MaxRequestLine:  int(cfg.Limits.RequestLine),
