@@ -109,7 +109,7 @@ type Upstream struct {
 	hosts    []string     // Host value per server: its address, or the TLS server name
 	// prev is the upstream this one replaced, whose idle connections it adopts
 	// (source.go).
-	prev atomic.Pointer[Upstream]
+	prev   atomic.Pointer[Upstream]
 	dialer *tlsterm.Dialer // https servers; nil for plain ones
 }
 
