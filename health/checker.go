@@ -108,6 +108,7 @@ type probe struct {
 	inBody  bool
 	body    http1.BodyReader
 	seen    []byte // body bytes kept for BodyContains
+	out     Writer // where the request goes: the connection, or its TLS layer
 }
 
 // probe starts a check of server i.
@@ -117,7 +118,14 @@ func (g *Group) probe(l *engine.Loop, i int, gen uint64) {
 	}
 	c := g.opts.Check
 	p := &probe{g: g, l: l, i: i, gen: gen, started: time.Now()}
-	ec, err := l.Dial(g.srv[i].addr, c.Timeout, checkHandler)
+	var ec *engine.Conn
+	var err error
+	if d := g.opts.Dial; d != nil && c.Type != CheckTCP {
+		ec, p.out, err = d(l, g.srv[i].addr, c.Timeout, checkHandler)
+	} else {
+		ec, err = l.Dial(g.srv[i].addr, c.Timeout, checkHandler)
+		p.out = ec
+	}
 	if err != nil {
 		p.finish(nil, false, err.Error())
 		return
@@ -191,7 +199,7 @@ func (*checkHandlerT) OnOpen(ec *engine.Conn) {
 	b = append(b, "Host: "...)
 	b = append(b, host...)
 	b = append(b, "\r\nUser-Agent: gale-health-check\r\nConnection: close\r\n\r\n"...)
-	ec.Write(b)
+	p.out.Write(b)
 	ec.SetTimeout(max(c.Timeout-time.Since(p.started), time.Millisecond))
 }
 

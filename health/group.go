@@ -63,7 +63,18 @@ type Options struct {
 	FixedWeights string
 	// Logger receives a line per state change (default slog.Default()).
 	Logger *slog.Logger
+	// Dial, when set, opens the connections of http checks instead of
+	// engine.Loop.Dial, returning where the request is written: the TLS dialer
+	// of an upstream of https:// servers (tlsterm.Dialer.Dial), so that checks
+	// verify the certificate and speak HTTP through TLS as the proxy does. h
+	// gets OnOpen once the connection (and its handshake) is up, and OnClose
+	// with an error when either fails. tcp checks always connect plainly.
+	Dial func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, Writer, error)
 }
+
+// Writer is where a check writes its request: the connection itself, or the
+// TLS layer over it.
+type Writer interface{ Write(p []byte) error }
 
 // Limits bound the load on each server, summed over every loop of the instance.
 // Zero means no limit.

@@ -108,11 +108,6 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 	if err := env.balanceOptions(&o, name, cu); err != nil {
 		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
-	g, err := env.healthGroup(name, cu, &o)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
-	}
-	o.Health = g
 	if https {
 		t := cu.TLS
 		if t == nil {
@@ -124,5 +119,10 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 		}
 		o.TLS = c
 	}
+	g, err := env.healthGroup(name, cu, &o)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+	}
+	o.Health = g
 	return proxy.NewUpstream(o, loops)
 }

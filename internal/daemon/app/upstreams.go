@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"slices"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"github.com/gale-server/gale/internal/dnsresolve"
 	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/proxy"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // upstreamSet is the named upstreams one configuration built, with the settings
@@ -264,6 +266,21 @@ func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.Ups
 	}
 	if env.statsPath != "" {
 		ho.Shared = sharedChecks(env.statsPath, name, o.Servers)
+	}
+	if o.TLS != nil {
+		// http checks of https:// servers go through TLS, verified like the proxy's
+		// own connections (a separate dialer: its session cache is the checks').
+		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: env.cfg.Loops(), Config: o.TLS.Clone(), HandshakeTimeout: o.Timeouts.Connect})
+		if err != nil {
+			return nil, err
+		}
+		ho.Dial = func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, health.Writer, error) {
+			ec, layer, err := d.Dial(l, addr, timeout, h)
+			if err != nil {
+				return nil, nil, err
+			}
+			return ec, layer, nil
+		}
 	}
 	if h := cu.HealthCheck; h != nil {
 		lo, hi, err := h.HTTP.StatusRange()
