@@ -56,11 +56,12 @@ func schemaFields(t *testing.T, v reflect.Value, path string) []schemaField {
 // element and every action is set, so that a walk reaches every field.
 func fullSchema() *Config {
 	c := New()
-	r := Route{Respond: &Respond{}, Static: &Static{}, Proxy: &Proxy{}, WebSocket: &WebSocket{}}
+	r := Route{Respond: &Respond{}, Static: &Static{}, Proxy: &Proxy{}, WebSocket: &WebSocket{}, PubSub: &PubSub{}}
 	r.Respond.SetDefaults()
 	r.Static.SetDefaults()
 	r.Proxy.SetDefaults()
 	r.WebSocket.SetDefaults()
+	r.PubSub.SetDefaults()
 	r.Proxy.Upstreams = []UpstreamServer{{Weight: 1}}
 	var s Server
 	s.SetDefaults()

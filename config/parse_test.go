@@ -147,13 +147,13 @@ func TestBadConfigs(t *testing.T) {
 		{"match path above root", "servers:\n  - listen: :80\n    routes:\n      - match: {path: /a/../../b}\n        respond: {}\n",
 			[]string{`gale.yaml:4:23: servers[0].routes[0].match.path: invalid path "/a/../../b": path climbs above the root (request paths are matched after normalization, see docs/routing.md)`}},
 		{"route without action", "servers:\n  - listen: :80\n    routes:\n      - match: {path: /}\n",
-			[]string{`gale.yaml:4:9: servers[0].routes[0]: route has no action: add one of respond, static, proxy, websocket`}},
+			[]string{`gale.yaml:4:9: servers[0].routes[0]: route has no action: add one of respond, static, proxy, websocket, pubsub`}},
 		{"route with two actions", "servers:\n  - listen: :80\n    routes:\n      - respond: {}\n        static: {root: .}\n",
 			[]string{`gale.yaml:4:9: servers[0].routes[0]: route has 2 actions (respond, static); a route takes exactly one`}},
 		{"unknown action", "servers:\n  - listen: :80\n    routes:\n      - forward: {to: x}\n",
 			[]string{
 				`gale.yaml:4:9: servers[0].routes[0]: unknown key "forward"`,
-				`gale.yaml:4:9: servers[0].routes[0]: route has no action: add one of respond, static, proxy, websocket`,
+				`gale.yaml:4:9: servers[0].routes[0]: route has no action: add one of respond, static, proxy, websocket, pubsub`,
 			}},
 		{"bad status", "servers:\n  - listen: :80\n    routes:\n      - respond: {status: 99}\n      - respond: {status: 600}\n      - respond: {status: 204, body: x}\n",
 			[]string{
@@ -207,7 +207,7 @@ func TestBadConfigs(t *testing.T) {
 				`gale.yaml:2:12: processes: expected an integer, got "x"`,
 				`gale.yaml:3:18: timeouts.idle: invalid duration "1y": expected a duration like 250ms, 5s, 1m30s or 2h (units ns, us, ms, s, m, h)`,
 				`gale.yaml:5:14: servers[0].listen[0]: invalid port "70000" in listen address ":70000": expected a number from 0 to 65535`,
-				`gale.yaml:6:14: servers[0].routes[0]: route has no action: add one of respond, static, proxy, websocket`,
+				`gale.yaml:6:14: servers[0].routes[0]: route has no action: add one of respond, static, proxy, websocket, pubsub`,
 			}},
 	}
 	for _, tt := range tests {
@@ -246,8 +246,9 @@ func TestParseFullExample(t *testing.T) {
 	want := New()
 	want.CPUAffinity = CPUAffinity{Mode: AffinityAuto} // the example sets it
 	want.Servers = []Server{{
-		Listen:    []string{"127.0.0.1:8080"},
-		Protocols: []string{ProtoHTTP1},
+		Listen:     []string{"127.0.0.1:8080"},
+		Protocols:  []string{ProtoHTTP1},
+		H2CUpgrade: true,
 		Routes: []Route{
 			{Match: Match{Path: "/hello"}, Respond: &Respond{Status: 200, Body: "hello", Headers: map[string]string{"Content-Type": "text/plain"}}},
 			{Match: Match{Path: "/"}, Static: &Static{

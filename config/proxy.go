@@ -18,8 +18,18 @@ import (
 type Upstream struct {
 	// Servers are the origin addresses ("ip:port"), with optional weights.
 	Servers []UpstreamServer `yaml:"servers"`
-	// Balance is the load-balancing method; round_robin (weighted) for now.
-	Balance string `yaml:"balance" conf:"enum=round_robin"`
+	// Balance is the load-balancing method (docs/proxy.md, "Choosing a server").
+	Balance string `yaml:"balance" conf:"enum=round_robin|weighted_round_robin|least_conn|ip_hash|hash|maglev|p2c_ewma|random|first"`
+	// HashKey is where hash and maglev take a request's key from: ip, uri,
+	// header:NAME, cookie:NAME or query:NAME.
+	HashKey string `yaml:"hash_key"`
+	// BoundedLoad, above 0%, caps each server of hash and maglev at
+	// (1 + BoundedLoad) × the mean in-flight requests.
+	BoundedLoad Percent `yaml:"bounded_load"`
+	// VNodes is the ring points per unit of weight of hash.
+	VNodes int `yaml:"vnodes"`
+	// TableSize is the Maglev lookup table size, a prime.
+	TableSize int `yaml:"table_size"`
 	// Keepalive bounds the pool of idle connections to each server.
 	Keepalive Keepalive `yaml:"keepalive"`
 	// Timeouts bound each stage of an upstream exchange.
@@ -30,19 +40,21 @@ type Upstream struct {
 
 // SetDefaults sets every field of u to its default; Servers stays empty.
 func (u *Upstream) SetDefaults() {
-	*u = Upstream{Balance: "round_robin"}
+	*u = Upstream{Balance: "weighted_round_robin", HashKey: "ip", VNodes: 150, TableSize: 65537}
 	u.Keepalive.SetDefaults()
 	u.Timeouts.SetDefaults()
 	u.Retries.SetDefaults()
 }
 
 // UpstreamServer is one origin server. In YAML it is "ip:port" or a mapping
-// { address, weight }.
+// { address, weight, backup }.
 type UpstreamServer struct {
 	// Address is the server's "ip:port".
 	Address string `yaml:"address"`
 	// Weight is the server's share of requests relative to the others (1-1000).
 	Weight int `yaml:"weight"`
+	// Backup servers take requests only when no other server may.
+	Backup bool `yaml:"backup"`
 }
 
 var _ nodeDecoder = (*UpstreamServer)(nil)
@@ -61,17 +73,20 @@ func (s *UpstreamServer) decodeNode(d *decoder, n *yaml.Node, path string) {
 		d.structure(n, reflectValue(s), path)
 		return
 	}
-	d.errorf(n, path, "expected an address like \"127.0.0.1:8080\" or { address, weight }, got %s", describe(n))
+	d.errorf(n, path, "expected an address like \"127.0.0.1:8080\" or { address, weight, backup }, got %s", describe(n))
 }
 
-// encodeNode writes the address alone when the weight is 1.
+// encodeNode writes the address alone when the weight is 1 and it is no backup.
 func (s *UpstreamServer) encodeNode() *yaml.Node {
-	if s.Weight == 1 {
+	if s.Weight == 1 && !s.Backup {
 		return scalar("!!str", s.Address)
 	}
 	m := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
 	m.Content = append(m.Content, scalar("!!str", "address"), scalar("!!str", s.Address),
 		scalar("!!str", "weight"), scalar("!!int", strconv.Itoa(s.Weight)))
+	if s.Backup {
+		m.Content = append(m.Content, scalar("!!str", "backup"), scalar("!!bool", "true"))
+	}
 	return m
 }
 
@@ -172,11 +187,16 @@ type Proxy struct {
 	Upstream string `yaml:"upstream"`
 	// Upstreams lists the servers of an unnamed upstream instead.
 	Upstreams []UpstreamServer `yaml:"upstreams"`
-	// Balance, Keepalive, Timeouts and Retries configure the inline upstream.
-	Balance   string           `yaml:"balance" conf:"enum=round_robin"`
-	Keepalive Keepalive        `yaml:"keepalive"`
-	Timeouts  UpstreamTimeouts `yaml:"timeouts"`
-	Retries   Retries          `yaml:"retries"`
+	// Balance, HashKey, BoundedLoad, VNodes, TableSize, Keepalive, Timeouts
+	// and Retries configure the inline upstream.
+	Balance     string           `yaml:"balance" conf:"enum=round_robin|weighted_round_robin|least_conn|ip_hash|hash|maglev|p2c_ewma|random|first"`
+	HashKey     string           `yaml:"hash_key"`
+	BoundedLoad Percent          `yaml:"bounded_load"`
+	VNodes      int              `yaml:"vnodes"`
+	TableSize   int              `yaml:"table_size"`
+	Keepalive   Keepalive        `yaml:"keepalive"`
+	Timeouts    UpstreamTimeouts `yaml:"timeouts"`
+	Retries     Retries          `yaml:"retries"`
 	// StripPrefix is removed from the start of the normalized path before the
 	// request is forwarded.
 	StripPrefix string `yaml:"strip_prefix"`
@@ -196,16 +216,18 @@ type Proxy struct {
 func (p *Proxy) SetDefaults() {
 	var u Upstream
 	u.SetDefaults()
-	*p = Proxy{Balance: u.Balance, Keepalive: u.Keepalive, Timeouts: u.Timeouts, Retries: u.Retries, SetHeaders: map[string]string{}}
+	*p = Proxy{Balance: u.Balance, HashKey: u.HashKey, VNodes: u.VNodes, TableSize: u.TableSize,
+		Keepalive: u.Keepalive, Timeouts: u.Timeouts, Retries: u.Retries, SetHeaders: map[string]string{}}
 }
 
 // InlineUpstream returns the upstream of the inline form.
 func (p *Proxy) InlineUpstream() *Upstream {
-	return &Upstream{Servers: p.Upstreams, Balance: p.Balance, Keepalive: p.Keepalive, Timeouts: p.Timeouts, Retries: p.Retries}
+	return &Upstream{Servers: p.Upstreams, Balance: p.Balance, HashKey: p.HashKey, BoundedLoad: p.BoundedLoad,
+		VNodes: p.VNodes, TableSize: p.TableSize, Keepalive: p.Keepalive, Timeouts: p.Timeouts, Retries: p.Retries}
 }
 
 // inlineKeys are the proxy keys that only the inline form takes.
-var inlineKeys = []string{"balance", "keepalive", "timeouts", "retries"}
+var inlineKeys = []string{"balance", "hash_key", "bounded_load", "vnodes", "table_size", "keepalive", "timeouts", "retries"}
 
 // upstreams checks the named upstreams.
 func (v *validator) upstreams(ups map[string]*Upstream) {
@@ -237,6 +259,7 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 			v.errorf(joinPath(sp, "weight"), "weight %d is out of range 1-1000", s.Weight)
 		}
 	}
+	v.balancing(u, path, serversKey)
 	k := u.Keepalive
 	if k.Idle < 0 || k.Idle > 100000 {
 		v.errorf(joinPath(path, "keepalive.idle"), "%d is out of range 0-100000", k.Idle)
@@ -281,10 +304,11 @@ func (v *validator) proxy(p *Proxy, path string) {
 		def.SetDefaults()
 		dv, pv := reflect.ValueOf(def.InlineUpstream()).Elem(), reflect.ValueOf(p.InlineUpstream()).Elem()
 		for _, k := range inlineKeys {
+			field := strings.ReplaceAll(k, "_", "")
 			// The effective configuration (gale check) prints the defaults, which
 			// must parse again: only a value other than the default is refused.
-			f := dv.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, k) })
-			same := reflect.DeepEqual(f.Interface(), pv.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, k) }).Interface())
+			f := dv.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, field) })
+			same := reflect.DeepEqual(f.Interface(), pv.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, field) }).Interface())
 			if v.c.src.written(joinPath(path, k)) && !same {
 				v.errorf(joinPath(path, k), "%s belongs to the named upstream %q, not to the route", k, p.Upstream)
 			}

@@ -29,8 +29,11 @@ servers:
 	}
 	u := c.Upstreams["app"]
 	want := &Upstream{
-		Servers:   []UpstreamServer{{"127.0.0.1:9001", 1}, {"127.0.0.1:9002", 3}},
-		Balance:   "round_robin",
+		Servers:   []UpstreamServer{{"127.0.0.1:9001", 1, false}, {"127.0.0.1:9002", 3, false}},
+		Balance:   "weighted_round_robin",
+		HashKey:   "ip",
+		VNodes:    150,
+		TableSize: 65537,
 		Keepalive: Keepalive{8, 30 * time.Second, 100},
 		Timeouts:  UpstreamTimeouts{2 * time.Second, 30 * time.Second, time.Minute, time.Minute},
 		Retries:   Retries{3, []string{RetryConnectFailure}, 10},

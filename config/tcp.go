@@ -25,6 +25,10 @@ type TCP struct {
 	// to, in round-robin order, instead of a named group; a server that refuses is
 	// skipped for the next one.
 	Upstreams []string `yaml:"upstreams"`
+	// Balance is how the server of each connection is chosen: an upstream
+	// balance method (weights do not apply; keyed methods hash the client's
+	// address).
+	Balance string `yaml:"balance" conf:"enum=round_robin|weighted_round_robin|least_conn|ip_hash|hash|maglev|p2c_ewma|random|first"`
 	// Timeouts bounds connecting, the preamble and idle relays.
 	Timeouts TCPTimeouts `yaml:"timeouts"`
 	// MaxConns bounds the client connections relayed at once; 0 means no limit.
@@ -107,6 +111,7 @@ func (r TCPRoute) encodeNode() *yaml.Node {
 // SetDefaults sets every field of t to its default; Listen and Upstreams stay empty.
 func (t *TCP) SetDefaults() {
 	*t = TCP{
+		Balance:     "round_robin",
 		SendProxy:   SendProxyOff,
 		SNI:         map[string]TCPRoute{},
 		SpliceAfter: 256 << 10, // measured: docs/l4.md "Splice or copy"

@@ -84,6 +84,12 @@ func (v *validator) enums(val reflect.Value, path string) {
 				v.enums(val.Index(i), fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
+	case reflect.Map:
+		if val.Type().Key().Kind() == reflect.String {
+			for _, k := range val.MapKeys() {
+				v.enums(val.MapIndex(k), joinPath(path, k.String()))
+			}
+		}
 	case reflect.Struct:
 		for _, f := range fieldsOf(val.Type()) {
 			fv, fp := val.Field(f.index), joinPath(path, f.name)
@@ -193,6 +199,9 @@ func (v *validator) servers(servers []Server, haveTCP bool) {
 		for j := range s.Listen {
 			paths = append(paths, fmt.Sprintf("%s.listen[%d]", sp, j))
 		}
+		if _, err := ParseCIDRs(s.AcceptProxy); err != nil {
+			v.errorf(joinPath(sp, "accept_proxy"), "%v", err)
+		}
 		if s.TLS != nil {
 			v.tls(sp, s.TLS)
 			addrs = append(slices.Clip(addrs), s.TLS.RedirectHTTP...)
@@ -291,6 +300,9 @@ func (v *validator) route(r *Route, path string) {
 	}
 	if r.WebSocket != nil {
 		v.websocket(r.WebSocket, joinPath(path, "websocket"))
+	}
+	if r.PubSub != nil {
+		v.pubsub(r.PubSub, joinPath(path, "pubsub"))
 	}
 }
 

@@ -63,6 +63,17 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	return ap
 }
 
+// SetRemoteAddr replaces the peer address RemoteAddr reports, for a connection
+// whose real client is known from elsewhere (a PROXY protocol header sent by a
+// trusted load balancer). It must be called on the connection's loop.
+func (c *Conn) SetRemoteAddr(ap netip.AddrPort) {
+	if c.flags&fPeer6 != 0 {
+		delete(c.loop.peers6, c)
+	}
+	c.flags &^= fPeer4 | fPeer6
+	c.setPeer(ap)
+}
+
 // setPeer keeps the peer address: IPv4 in the struct, anything else in the loop's map.
 func (c *Conn) setPeer(ap netip.AddrPort) {
 	if a := ap.Addr().Unmap(); a.Is4() {

@@ -23,7 +23,7 @@ const (
 type connSys struct {
 	nc    net.Conn       // set before any reader or writer starts (at accept, or when a dial completes), then immutable
 	fd    int            // set with nc; the socket descriptor, or -1
-	peer  netip.AddrPort // the address dialed (Loop.Dial); immutable
+	peer  netip.AddrPort // the address dialed (Loop.Dial), or set by SetRemoteAddr; owned by the loop
 	h     Handler        // owned by the loop; replaced by SetHandler
 	rgo   chan struct{}  // immutable; the loop sends when the reader may reuse its buffer, closes on close
 	wprog atomic.Int64   // written by writer goroutines: unix nanoseconds of their last sent byte
@@ -51,6 +51,13 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 	}
 	ap := a.AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// SetRemoteAddr replaces the peer address RemoteAddr reports, for a connection
+// whose real client is known from elsewhere (a PROXY protocol header sent by a
+// trusted load balancer). It must be called on the connection's loop.
+func (c *Conn) SetRemoteAddr(ap netip.AddrPort) {
+	c.peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // LocalAddr returns the connection's local address (IPv4-mapped IPv6 addresses unmapped).

@@ -2,35 +2,72 @@ package l4
 
 import (
 	"net/netip"
-	"sync/atomic"
+	"time"
+
+	"github.com/gale-server/gale/lb"
 )
 
-// Balancer chooses among the servers of one upstream group. Implementations are
-// safe for use by every loop at once.
+// Balancer chooses among the servers of one upstream group. Implementations
+// are safe for use by every loop at once. When it is also an lb.Tracker it
+// hears of every connection's start and end; when lb.UsesKey reports true,
+// Request.Key is the hash of the client's address (lb.HashAddr).
 type Balancer interface {
 	// Servers returns the group's servers. The caller does not modify the slice.
 	Servers() []netip.AddrPort
 	// Pick returns the index in Servers of the server a new connection tries
-	// first; when it fails, the relay tries the following ones in order,
-	// wrapping around, until each has been tried once.
-	Pick() int
+	// next (servers already tried for it are set in r.Tried), or -1 when
+	// none may take it.
+	Pick(r *lb.Request) int
 }
 
-// RoundRobin is a Balancer that hands out its servers in turn.
-type RoundRobin struct {
+// Group is a Balancer over a list of servers with an lb method.
+type Group struct {
 	servers []netip.AddrPort // immutable
-	next    atomic.Uint32    // shared by all loops
+	lb.Balancer
 }
 
-var _ Balancer = (*RoundRobin)(nil)
+var (
+	_ Balancer   = (*Group)(nil)
+	_ lb.Tracker = (*Group)(nil)
+	_ lb.Keyed   = (*Group)(nil)
+)
 
-// NewRoundRobin returns a round-robin balancer over servers (at least one).
-func NewRoundRobin(servers []netip.AddrPort) *RoundRobin {
-	return &RoundRobin{servers: servers}
+// NewGroup returns a group over servers (at least one), all of weight 1,
+// balanced by method (an lb method name) with o.
+func NewGroup(servers []netip.AddrPort, method string, o lb.Options) (*Group, error) {
+	ls := make([]lb.Server, len(servers))
+	for i, s := range servers {
+		ls[i] = lb.Server{ID: s.String(), Weight: 1}
+	}
+	return NewGroupOf(servers, ls, method, o)
+}
+
+// NewGroupOf returns a group over servers whose weights and backup flags are
+// in ls (same order and length).
+func NewGroupOf(servers []netip.AddrPort, ls []lb.Server, method string, o lb.Options) (*Group, error) {
+	b, err := lb.New(method, ls, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Group{servers: servers, Balancer: b}, nil
 }
 
 // Servers returns the servers.
-func (r *RoundRobin) Servers() []netip.AddrPort { return r.servers }
+func (g *Group) Servers() []netip.AddrPort { return g.servers }
 
-// Pick returns the next server in turn.
-func (r *RoundRobin) Pick() int { return int((r.next.Add(1) - 1) % uint32(len(r.servers))) }
+// UsesKey reports whether the method reads the client's address.
+func (g *Group) UsesKey() bool { return lb.UsesKey(g.Balancer) }
+
+// Start tells a tracking method that a connection to server i began.
+func (g *Group) Start(i int) {
+	if t, ok := g.Balancer.(lb.Tracker); ok {
+		t.Start(i)
+	}
+}
+
+// Done tells it the connection ended; rtt is the time its connect took.
+func (g *Group) Done(i int, rtt time.Duration, failed bool) {
+	if t, ok := g.Balancer.(lb.Tracker); ok {
+		t.Done(i, rtt, failed)
+	}
+}

@@ -4,8 +4,9 @@
 // protocol header (accept_proxy) and the TLS ClientHello's server name (sni).
 //
 // A relay moves bytes by copying them through user space until a direction has
-// moved SpliceAfter bytes, then (on Linux) by splice(2) through a pipe taken from
-// its loop's pool: socket → pipe → socket, without copying. A FIN in one
+// read SpliceAfter bytes in a run of large reads (a bulk transfer), then (on
+// Linux) by splice(2) through a pipe taken from its loop's pool: socket → pipe →
+// socket, without copying. A FIN in one
 // direction is passed on as a half-close (the other direction stays open until
 // it ends too); a reset or error on one side resets the other. A slow receiver
 // stops reads on the fast sender: in copy mode at the engine's high-water mark,

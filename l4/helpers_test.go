@@ -11,6 +11,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/lb"
 )
 
 // startProxy runs a proxy with opt on a fresh two-loop engine and returns it
@@ -49,7 +50,11 @@ func group(addrs ...string) Balancer {
 	for _, a := range addrs {
 		s = append(s, netip.MustParseAddrPort(a))
 	}
-	return NewRoundRobin(s)
+	g, err := NewGroup(s, lb.RoundRobin, lb.Options{Loops: 8})
+	if err != nil {
+		panic(err)
+	}
+	return g
 }
 
 // serve runs a test TCP server calling f for each connection (testkit.Serve).

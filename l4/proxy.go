@@ -10,6 +10,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/lb"
 )
 
 // Options configure a Proxy. New fills the zero values as noted.
@@ -32,8 +33,12 @@ type Options struct {
 	AcceptProxy []netip.Prefix
 	// SendProxy is 0 (none), 1 or 2: the PROXY header version sent upstream.
 	SendProxy int
-	// SpliceAfter is the bytes a direction copies before it splices; 0 never splices.
+	// SpliceAfter is the bytes a direction copies, in a run of reads of at least
+	// 16 KiB each (a bulk transfer), before it splices; 0 never splices.
 	SpliceAfter int64
+	// spliceSmall counts every read toward SpliceAfter, for the benchmarks of
+	// the splice path with small messages.
+	spliceSmall bool
 	// Logger receives the log lines of refused connections; default slog.Default().
 	Logger *slog.Logger
 }
@@ -100,10 +105,12 @@ func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 	return p, nil
 }
 
-// FromConfig turns a validated config.TCP entry into Options. ups is the
-// top-level upstreams mapping that `upstream: NAME` and SNI routes by name refer
-// to; a named group is weighted round robin, an inline list round robin.
-func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger) (Options, error) {
+// FromConfig turns a validated config.TCP entry into Options for an engine of
+// loops event loops. ups is the top-level upstreams mapping that `upstream:
+// NAME` and SNI routes by name refer to: a named group is balanced by its own
+// balance method over its weights and backups, an inline list by t.Balance.
+// Keyed methods hash the client's address (a group's hash_key is for HTTP).
+func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *slog.Logger) (Options, error) {
 	named := map[string]Balancer{} // one balancer per group, shared by its routes
 	group := func(name string, list []string) (Balancer, error) {
 		if name != "" {
@@ -115,15 +122,20 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger
 				return nil, fmt.Errorf("no upstream named %q with servers", name)
 			}
 			servers := make([]netip.AddrPort, len(u.Servers))
-			weights := make([]int, len(u.Servers))
+			ls := make([]lb.Server, len(u.Servers))
 			for i, s := range u.Servers {
 				ap, err := config.ParseUpstream(s.Address)
 				if err != nil {
 					return nil, fmt.Errorf("upstream %s: %w", name, err)
 				}
-				servers[i], weights[i] = ap, s.Weight
+				servers[i], ls[i] = ap, lb.Server{ID: ap.String(), Weight: s.Weight, Backup: s.Backup}
 			}
-			b := NewWeighted(servers, weights)
+			b, err := NewGroupOf(servers, ls, u.Balance, lb.Options{
+				Loops: loops, VNodes: u.VNodes, TableSize: u.TableSize, BoundedLoad: float64(u.BoundedLoad) / 100,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: %w", name, err)
+			}
 			named[name] = b
 			return b, nil
 		}
@@ -138,7 +150,7 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, log *slog.Logger
 			}
 			servers[i] = ap
 		}
-		return NewRoundRobin(servers), nil
+		return NewGroup(servers, t.Balance, lb.Options{Loops: loops})
 	}
 	o := Options{
 		ConnectTimeout: t.Timeouts.Connect, PreambleTimeout: t.Timeouts.Preamble, IdleTimeout: t.Timeouts.Idle,
@@ -189,12 +201,4 @@ func (p *Proxy) Stats() Stats {
 }
 
 // trusted reports whether a connection from a must send a PROXY header.
-func (p *Proxy) trusted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, n := range p.opt.AcceptProxy {
-		if n.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Proxy) trusted(a netip.Addr) bool { return trustedBy(p.opt.AcceptProxy, a) }

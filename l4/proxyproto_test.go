@@ -6,9 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,33 +13,11 @@ import (
 	"github.com/gale-server/gale/l4proto"
 )
 
-// startHAProxy runs haproxy in the foreground with cfg (its %s verbs filled
-// with args) and waits until port accepts connections.
+// startHAProxy runs haproxy with cfg (its %s verbs filled with args) until
+// the test ends, once port accepts connections.
 func startHAProxy(t *testing.T, port string, cfg string, args ...any) {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy is not installed (scripts/test.sh installs it)")
-		}
-		bin = "/usr/sbin/haproxy"
-	}
-	file := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(file, []byte(fmt.Sprintf(cfg, args...)), 0o644)
-	cmd := exec.Command(bin, "-db", "-f", file)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	testkit.WaitFor(t, "haproxy to listen", func() bool {
-		c, err := net.Dial("tcp", port)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-
+	testkit.HAProxy(t, port, fmt.Sprintf(cfg, args...))
 }
 
 const haproxyDefaults = `global

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/l4proto"
+	"github.com/gale-server/gale/lb"
 )
 
 // Relay states.
@@ -25,7 +26,11 @@ type pair struct {
 	down     *engine.Conn
 	up       *engine.Conn // nil until dialed
 	bal      Balancer
-	first    int // Balancer.Pick's choice
+	lbr      lb.Request // what the balancer knows of this connection
+	srv      int        // index of the server dialed last
+	tracked  bool       // the balancer was told of a start on srv and not yet of its end
+	dialAt   time.Time  // loop time the last connect started
+	connRTT  time.Duration
 	tries    int // connects started
 	client   netip.AddrPort
 	local    netip.AddrPort
@@ -44,6 +49,7 @@ type dir struct {
 	p        *pair
 	src, dst *engine.Conn
 	moved    int64 // bytes relayed, both ways of moving
+	bulk     int64 // bytes of the current run of reads of at least bulkRead bytes
 	eof      bool  // src has sent everything (FIN read)
 	shut     bool  // dst's sending side is shut (the FIN passed on)
 	held     bool  // src paused until dst drains (copy mode)
@@ -160,17 +166,29 @@ func (p *pair) preamble(in []byte) int {
 func (p *pair) connect() {
 	p.state = stConnecting
 	servers := p.bal.Servers()
+	loop := p.down.Loop()
 	if p.tries == 0 {
-		p.first = p.bal.Pick()
+		p.lbr = lb.Request{Loop: loop.ID()}
+		if lb.UsesKey(p.bal) {
+			p.lbr.Key = lb.HashAddr(p.client.Addr().Unmap())
+		}
 		p.down.PauseRead()
 	}
 	for p.tries < len(servers) {
-		addr := servers[(p.first+p.tries)%len(servers)]
+		i := p.bal.Pick(&p.lbr)
+		if i < 0 {
+			break
+		}
+		if i < 64 {
+			p.lbr.Tried |= 1 << i
+		}
 		p.tries++
-		up, err := p.down.Loop().Dial(addr, p.px.opt.ConnectTimeout, p.px.up)
+		p.srv, p.dialAt = i, loop.Now()
+		up, err := loop.Dial(servers[i], p.px.opt.ConnectTimeout, p.px.up)
 		if err == nil {
 			up.SetContext(p)
 			p.up = up
+			p.trackStart()
 			return
 		}
 		p.px.stats.dialFailures.Add(1)
@@ -189,6 +207,7 @@ func (h *upHandler) OnOpen(c *engine.Conn) {
 		return
 	}
 	p.state = stRelaying
+	p.connRTT = c.Loop().Now().Sub(p.dialAt)
 	if v := p.px.opt.SendProxy; v != 0 {
 		local := p.local
 		if !local.IsValid() {
@@ -234,8 +253,17 @@ func (p *pair) dirOf(c *engine.Conn) *dir {
 	return &p.dirs[1]
 }
 
+// bulkRead is the smallest read that counts toward SpliceAfter: a direction
+// splices once it has read SpliceAfter bytes in a row in reads at least this
+// large (a bulk transfer), and a smaller read starts the count again. The
+// small messages of an interactive or keep-alive exchange (HTTP requests and
+// responses through a relay) therefore stay on the copy path however long the
+// connection lives; a bulk sender fills reads of 32 KiB and more.
+const bulkRead = 16 << 10
+
 // copy queues in on the destination (copied) and pauses the source when the
-// destination's queue passes the high-water mark.
+// destination's queue passes the high-water mark; a run of large reads past
+// SpliceAfter switches the direction to splice.
 func (d *dir) copy(in []byte) {
 	if len(in) == 0 {
 		return
@@ -250,7 +278,12 @@ func (d *dir) copy(in []byte) {
 		d.src.PauseRead()
 		d.dst.WantDrain()
 	}
-	if after := d.p.px.opt.SpliceAfter; after > 0 && d.moved >= after && !d.noSplice && !d.notify {
+	if len(in) >= bulkRead || d.p.px.opt.spliceSmall {
+		d.bulk += int64(len(in))
+	} else {
+		d.bulk = 0
+	}
+	if after := d.p.px.opt.SpliceAfter; after > 0 && d.bulk >= after && !d.noSplice && !d.notify {
 		d.startSplice()
 	}
 }
@@ -331,6 +364,7 @@ func (p *pair) finish(from *engine.Conn, err error) {
 		return
 	}
 	p.state = stDone
+	p.trackDone(false)
 	if p.idle != nil {
 		p.idle.Stop()
 	}
@@ -350,11 +384,31 @@ func (p *pair) finish(from *engine.Conn, err error) {
 	p.dirs[1].releasePipe()
 }
 
+// trackStart tells a tracking balancer that a connection to p.srv began.
+func (p *pair) trackStart() {
+	if t, ok := p.bal.(lb.Tracker); ok {
+		t.Start(p.srv)
+		p.tracked = true
+	}
+}
+
+// trackDone tells it, once, that the connection ended (or its connect
+// failed), with the time the connect took.
+func (p *pair) trackDone(failed bool) {
+	if !p.tracked {
+		return
+	}
+	p.tracked = false
+	p.bal.(lb.Tracker).Done(p.srv, p.connRTT, failed)
+}
+
 // closed handles OnClose of either side.
 func (p *pair) closed(c *engine.Conn, err error) {
 	if c == p.up && p.state == stConnecting {
 		if _, ok := errors.AsType[*engine.DialError](err); ok {
 			p.px.stats.dialFailures.Add(1)
+			p.connRTT = c.Loop().Now().Sub(p.dialAt)
+			p.trackDone(true)
 			p.up = nil
 			p.connect()
 			return

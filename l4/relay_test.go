@@ -36,6 +36,26 @@ func TestEcho(t *testing.T) {
 	testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
 }
 
+// TestKeepAliveStaysCopying: a long interactive exchange (like HTTP keep-alive
+// through the relay) moves far more than SpliceAfter in small messages and must
+// stay on the copy path, which costs less per message.
+func TestKeepAliveStaysCopying(t *testing.T) {
+	px, addr := startProxy(t, Options{Upstreams: group(serve(t, echo)), SpliceAfter: 64 << 10})
+	c := dial(t, addr)
+	msg, buf := bytes.Repeat([]byte("q"), 1000), make([]byte, 1000)
+	for i := range 300 { // 300 KB each way
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+	}
+	if s := px.Stats(); s.Spliced != 0 || s.Copied != 600000 {
+		t.Fatalf("stats %+v: want 600000 bytes copied, none spliced", s)
+	}
+}
+
 func TestHalfCloseClientFirst(t *testing.T) {
 	upstream := serve(t, func(c *net.TCPConn) {
 		got, _ := io.ReadAll(c) // until the client's FIN arrives through the relay

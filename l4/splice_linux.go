@@ -169,11 +169,11 @@ func (d *dir) readCopy() {
 	}
 }
 
-// spliceDue reports whether the direction has copied enough to splice from now
-// on (and has no pipe yet, and may get one).
+// spliceDue reports whether the direction has copied a long enough run of large
+// reads to splice from now on (and has no pipe yet, and may get one).
 func (d *dir) spliceDue() bool {
 	after := d.p.px.opt.SpliceAfter
-	return d.pipe == nil && !d.noPipe && after > 0 && d.moved >= after
+	return d.pipe == nil && !d.noPipe && after > 0 && d.bulk >= after
 }
 
 // releasePipe gives the direction's pipe back to its loop's pool.

@@ -1,70 +1,85 @@
 package proxy
 
-// Balancer chooses the server of each attempt. Pick runs on the loop whose ID it is
-// given and must not block; it returns an index into the upstream's servers, or -1
-// when no server may take the request (then the client gets 503). tried has bit i set
-// for every server already tried for this request, so that a retry goes elsewhere
-// where another server exists. Implementations keep per-loop state indexed by loop.
-type Balancer interface {
-	Pick(loop int, tried uint64) int
-}
+import (
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/lb"
+	"github.com/gale-server/gale/server"
+)
 
-// RoundRobin is weighted round robin: each server appears weight times in a cycle,
-// interleaved (smooth weighted round robin), and each loop walks the cycle with its
-// own cursor, so loops share nothing.
-type RoundRobin struct {
-	cycle   []int     // server indexes in order; immutable
-	servers int       // number of servers
-	cursor  []rrState // index = loop ID; each owned by its loop
-}
+// Choosing a server. The upstream's lb.Balancer picks the server of every
+// attempt (package lb has the algorithms). The exchange fills one lb.Request
+// per request — its loop, its hashed key when the balancer reads one, the
+// servers already tried — and Upstream.opts.Skip (health's predicate) is its
+// Skip. A balancer that tracks load (lb.Tracker) hears of the start and end
+// of every attempt. Nothing here allocates per request: the lb.Request lives
+// in the exchange.
 
-// rrState is one loop's cursor, padded so that loops do not share a cache line.
-type rrState struct {
-	next int
-	_    [56]byte
-}
-
-var _ Balancer = (*RoundRobin)(nil)
-
-// NewRoundRobin builds the cycle for servers, for an engine of loops event loops.
-func NewRoundRobin(servers []Server, loops int) *RoundRobin {
-	total := 0
-	for _, s := range servers {
-		total += max(s.Weight, 1)
+// newBalancer builds the upstream's balancer from its options.
+func newBalancer(o *UpstreamOptions, loops int) (lb.Balancer, error) {
+	servers := make([]lb.Server, len(o.Servers))
+	for i, s := range o.Servers {
+		servers[i] = lb.Server{ID: s.Addr.String(), Weight: s.Weight, Backup: s.Backup}
 	}
-	// Smooth weighted round robin: each step every server gains its weight and the
-	// one with the most credit is chosen and pays the total.
-	credit := make([]int, len(servers))
-	cycle := make([]int, 0, total)
-	for range total {
-		best := 0
-		for i, s := range servers {
-			credit[i] += max(s.Weight, 1)
-			if credit[i] > credit[best] {
-				best = i
+	method := o.Balance
+	if method == "" {
+		method = lb.WeightedRoundRobin
+	}
+	lo := o.BalanceOptions
+	lo.Loops = loops
+	return lb.New(method, servers, lo)
+}
+
+// requestKey returns the hashed balancing key of the request on c.
+func requestKey(k lb.KeySpec, c *server.Ctx) uint64 {
+	req := c.Request()
+	switch k.Kind {
+	case lb.KeyIP:
+		return lb.HashAddr(c.RemoteAddr().Addr().Unmap())
+	case lb.KeyURI:
+		return lb.HashBytes(req.Target)
+	case lb.KeyHeader:
+		v, _ := req.Header(k.Name)
+		return lb.HashBytes(v)
+	case lb.KeyCookie:
+		for i := range req.Headers {
+			if http1.EqualFold(req.Headers[i].Name, "cookie") {
+				if v, ok := lb.CookieValue(req.Headers[i].Value, k.Name); ok {
+					return lb.HashBytes(v)
+				}
 			}
 		}
-		credit[best] -= total
-		cycle = append(cycle, best)
+		return lb.HashBytes(nil)
 	}
-	return &RoundRobin{cycle: cycle, servers: len(servers), cursor: make([]rrState, max(loops, 1))}
+	v, _ := lb.QueryValue(req.Query, k.Name)
+	return lb.HashBytes(v)
 }
 
-// Pick returns the next server in the cycle not yet tried, or, when every server has
-// been tried, the next one anyway (a retry on the only server is still a fresh
-// connection).
-func (r *RoundRobin) Pick(loop int, tried uint64) int {
-	st := &r.cursor[loop%len(r.cursor)]
-	all := r.servers >= 64 || tried&(1<<r.servers-1) == 1<<r.servers-1
-	for range len(r.cycle) {
-		i := r.cycle[st.next]
-		st.next++
-		if st.next == len(r.cycle) {
-			st.next = 0
-		}
-		if all || tried&(1<<i) == 0 {
-			return i
-		}
+// pick chooses the server of the next attempt: one not yet tried for this
+// request when there is one, else any eligible one (a retry on the only server
+// is still a fresh connection); -1 when none may take it.
+func (x *exchange) pick() int {
+	b := x.ls.u.balancer
+	x.lbr.Tried = x.tried
+	if i := b.Pick(&x.lbr); i >= 0 || x.tried == 0 {
+		return i
 	}
-	return -1
+	x.lbr.Tried = 0
+	return b.Pick(&x.lbr)
+}
+
+// trackStart reports the attempt's start to a balancer that tracks load.
+func (x *exchange) trackStart() {
+	if t := x.ls.u.tracker; t != nil {
+		t.Start(x.srv)
+		x.tracked, x.trackedAt = true, x.c.Loop().Now()
+	}
+}
+
+// trackDone reports the end of the attempt started by trackStart, once.
+func (x *exchange) trackDone(failed bool) {
+	if !x.tracked {
+		return
+	}
+	x.tracked = false
+	x.ls.u.tracker.Done(x.srv, x.c.Loop().Now().Sub(x.trackedAt), failed)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/l4"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 )
 
@@ -63,6 +64,9 @@ type exchange struct {
 	tries       int
 	tried       uint64 // servers tried, by index
 	srv         int
+	lbr         lb.Request // the balancer's view of this request, reused by every attempt
+	trackedAt   time.Time  // loop time the tracked attempt started
+	tracked     bool       // the balancer was told of this attempt's start and not yet of its end
 	isHead      bool
 	hasBody     bool
 	chunked     bool
@@ -91,6 +95,10 @@ func (h *Handler) ServeGale(c *server.Ctx) {
 	c.Detach()
 	req := c.Request()
 	x := &exchange{h: h, c: c, ls: h.u.loops[id]}
+	x.lbr.Loop, x.lbr.Skip = id, h.u.opts.Skip
+	if h.u.keyed {
+		x.lbr.Key = requestKey(h.u.opts.HashKey, c)
+	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
 	x.hasBody = req.Chunked || req.ContentLength > 0
@@ -117,7 +125,7 @@ func wantsWebSocket(req *http1.Request) bool {
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
 	if !fresh {
-		srv := ls.u.opts.Balancer.Pick(x.c.Loop().ID(), x.tried)
+		srv := x.pick()
 		if srv < 0 {
 			x.fail(503, errNoServer)
 			return
@@ -126,6 +134,7 @@ func (x *exchange) attempt(fresh bool) {
 		x.tried |= 1 << srv
 	}
 	x.tries++
+	x.trackStart()
 	var uc *upConn
 	if !fresh {
 		uc = ls.take(x.srv)
@@ -357,6 +366,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 // finish marks the exchange over and detaches it from its connection and timer.
 func (x *exchange) finish() {
 	x.done = true
+	x.trackDone(false)
 	if x.timer != nil {
 		x.timer.Stop()
 	}
@@ -369,6 +379,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	if x.done {
 		return
 	}
+	x.trackDone(true)
 	reused := false
 	if uc != nil {
 		reused = uc.requests > 1

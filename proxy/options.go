@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/gale-server/gale/lb"
 )
 
 // Server is one origin server of an upstream.
@@ -23,6 +25,8 @@ type Server struct {
 	Addr netip.AddrPort
 	// Weight is its share of requests relative to the others (at least 1).
 	Weight int
+	// Backup servers take requests only when no other server is eligible.
+	Backup bool
 }
 
 // Keepalive bounds the idle connections kept to each server on each loop.
@@ -55,8 +59,23 @@ type UpstreamOptions struct {
 	Keepalive Keepalive
 	Timeouts  Timeouts
 	Retries   Retries
-	// Balancer picks a server per attempt; nil is weighted round robin.
-	Balancer Balancer
+	// Balance names the lb method that picks a server per attempt ("" is
+	// weighted_round_robin), built with BalanceOptions (whose Loops is set by
+	// NewUpstream).
+	Balance        string
+	BalanceOptions lb.Options
+	// HashKey is where the key of a keyed method (ip_hash, hash, maglev) comes
+	// from; the zero value is the client's address. The key is computed only
+	// for a method that reads it.
+	HashKey lb.KeySpec
+	// Balancer, when not nil, is used instead of Balance. Its indexes are
+	// those of Servers.
+	Balancer lb.Balancer
+	// Skip, when not nil, reports servers that must not take requests now
+	// (down, ejected, circuit open): the health checker's predicate, passed to
+	// the balancer as lb.Request.Skip. It runs on the loops, so it must be safe
+	// for concurrent use, must not block, and should be a few atomic loads.
+	Skip func(server int) bool
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -65,8 +84,11 @@ type UpstreamOptions struct {
 // every route that forwards to it and by every loop of one engine; each loop touches
 // only its own state, found by loop ID, so an Upstream must not serve two engines.
 type Upstream struct {
-	opts  UpstreamOptions
-	loops []*loopState // index = loop ID; each owned by its loop
+	opts     UpstreamOptions
+	balancer lb.Balancer  // immutable; shared by the loops (lb keeps per-loop state)
+	tracker  lb.Tracker   // balancer as a Tracker, or nil
+	keyed    bool         // the balancer reads lb.Request.Key
+	loops    []*loopState // index = loop ID; each owned by its loop
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -97,10 +119,16 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Balancer == nil {
-		opts.Balancer = NewRoundRobin(opts.Servers, loops)
+	u := &Upstream{opts: opts, balancer: opts.Balancer, loops: make([]*loopState, loops)}
+	if u.balancer == nil {
+		b, err := newBalancer(&opts, loops)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %q: %w", opts.Name, err)
+		}
+		u.balancer = b
 	}
-	u := &Upstream{opts: opts, loops: make([]*loopState, loops)}
+	u.tracker, _ = u.balancer.(lb.Tracker)
+	u.keyed = lb.UsesKey(u.balancer)
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
 	}

@@ -100,6 +100,7 @@ type Server struct {
 	addrs   []string
 	conns   *connHandler // the default listener handler (Options.Handler)
 	serverH []byte       // rendered "Server: name\r\n"
+	wrap    AcceptWrap   // wraps the handlers of new listeners; owned by the goroutine that calls Listen*
 	// draining is set when Shutdown starts; responses then close their connection.
 	draining atomic.Bool
 }
@@ -146,7 +147,7 @@ func (l *Listener) Handler() Handler { return l.ch.handler.Load().h }
 func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}
 	ch.handler.Store(&handlerBox{h})
-	bound, err := s.eng.Listen(addr, ch)
+	bound, err := s.eng.Listen(addr, s.accepting(ch))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 func (s *Server) ListenFDsHandler(fds []int, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}
 	ch.handler.Store(&handlerBox{h})
-	if err := s.eng.ListenFDs(fds, ch); err != nil {
+	if err := s.eng.ListenFDs(fds, s.accepting(ch)); err != nil {
 		return nil, err
 	}
 	return &Listener{ch: ch}, nil
@@ -166,7 +167,7 @@ func (s *Server) ListenFDsHandler(fds []int, h Handler) (*Listener, error) {
 
 // Listen adds a listening address ("host:port") and returns the bound address.
 func (s *Server) Listen(addr string) (string, error) {
-	bound, err := s.eng.Listen(addr, s.conns)
+	bound, err := s.eng.Listen(addr, s.accepting(s.conns))
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +176,7 @@ func (s *Server) Listen(addr string) (string, error) {
 }
 
 // ListenFDs serves inherited listening sockets.
-func (s *Server) ListenFDs(fds []int) error { return s.eng.ListenFDs(fds, s.conns) }
+func (s *Server) ListenFDs(fds []int) error { return s.eng.ListenFDs(fds, s.accepting(s.conns)) }
 
 // Addr returns the first bound address.
 func (s *Server) Addr() string {

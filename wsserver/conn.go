@@ -34,6 +34,9 @@ type Conn struct {
 	parts  bool             // the current message is being collected or streamed in parts
 	fail   uint8            // why the server ended the connection: an index into failures
 	sub    uint8            // the selected subprotocol: 1 + its index in Options.Subprotocols
+	// layered is set for a connection under a protocol layer (TLS): its output goes
+	// through the Layer kept in the loop's layers map (layer.go).
+	layered bool
 }
 
 // deflater is a connection's permessage-deflate state. Compressors and decompressors
@@ -75,11 +78,11 @@ func (c *Conn) Value() any { return c.value }
 func (c *Conn) SetValue(v any) { c.value = v }
 
 // Buffered reports how many bytes of output are queued.
-func (c *Conn) Buffered() int { return c.ec.Buffered() }
+func (c *Conn) Buffered() int { return c.buffered() }
 
 // WantDrain asks for one DrainHandler.OnDrain call once queued output has fallen to
 // the engine's low-water mark.
-func (c *Conn) WantDrain() { c.ec.WantDrain() }
+func (c *Conn) WantDrain() { c.wantDrain() }
 
 // Open reports whether messages may still be sent.
 func (c *Conn) Open() bool { return c.state == stateOpen && !c.ec.Closed() }
@@ -141,7 +144,7 @@ func (c *Conn) SendShared(s *engine.Shared) error {
 	if err := c.sendable(); err != nil {
 		return err
 	}
-	return c.ec.WriteShared(s)
+	return c.writeShared(s)
 }
 
 // sendable checks state and the high-water policy before a message.
@@ -151,7 +154,7 @@ func (c *Conn) sendable() error {
 		return engine.ErrClosed
 	case c.state != stateOpen:
 		return ErrClosing
-	case c.ec.Buffered() > c.lp.s.highWater:
+	case c.buffered() > c.lp.s.highWater:
 		c.lp.s.overflows.Add(1)
 		c.setFail(ErrOverflow)
 		c.startClose(c.lp.s.overflowCode, "output over the high-water mark")
@@ -194,7 +197,7 @@ func (c *Conn) Close(code uint16, reason string) error {
 func (c *Conn) startClose(code uint16, reason string) {
 	c.state = stateClosing
 	c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], code, reason, nil)
-	_ = c.ec.Write(c.lp.scratch)
+	_ = c.write(c.lp.scratch)
 	c.ec.SetTimeout(c.lp.s.closeTimeout)
 }
 
@@ -205,7 +208,7 @@ func (c *Conn) failWith(pe *websocket.ProtocolError) {
 	c.setFail(pe)
 	if c.state == stateOpen {
 		c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], pe.Code, pe.Reason, nil)
-		_ = c.ec.Write(c.lp.scratch)
+		_ = c.write(c.lp.scratch)
 	}
 	c.finish()
 }
@@ -215,7 +218,7 @@ func (c *Conn) failWith(pe *websocket.ProtocolError) {
 func (c *Conn) finish() {
 	c.state = stateDone
 	c.ec.SetTimeout(c.lp.s.closeTimeout)
-	c.ec.CloseAfterFlush(true)
+	c.closeAfterOutput()
 }
 
 // writeFrame queues one frame: small ones built in the loop's scratch buffer and
@@ -224,13 +227,13 @@ func (c *Conn) writeFrame(fin bool, op websocket.Opcode, rsv1 bool, p []byte) er
 	lp := c.lp
 	if len(p) <= 4<<10 {
 		lp.scratch = websocket.AppendFrame(lp.scratch[:0], fin, op, rsv1, p, nil)
-		return c.ec.Write(lp.scratch)
+		return c.write(lp.scratch)
 	}
 	lp.scratch = websocket.AppendFrameHeader(lp.scratch[:0], fin, op, rsv1, len(p), nil)
-	if err := c.ec.Write(lp.scratch); err != nil {
+	if err := c.write(lp.scratch); err != nil {
 		return err
 	}
-	return c.ec.Write(p)
+	return c.write(p)
 }
 
 // compress returns p compressed for permessage-deflate in the loop's buffer, or false

@@ -65,7 +65,7 @@ func (c *Conn) control(f *websocket.Frame) {
 				code = 0
 			}
 			c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], code, "", nil)
-			_ = c.ec.Write(c.lp.scratch)
+			_ = c.write(c.lp.scratch)
 		}
 		c.dropMessage()
 		c.finish()
@@ -78,10 +78,13 @@ func (c *Conn) data(f *websocket.Frame) {
 	last := f.Fin && !f.More
 	s := c.lp.s
 	switch {
+	case f.Compressed && !c.parts && last:
+		c.msgOp = f.Message
+		c.inflate(f.Payload) // a whole message in one read: inflated from the read buffer
 	case f.Compressed:
 		c.collect(f.Message, f.Payload)
 		if last {
-			c.inflate()
+			c.inflate(*c.msg)
 		}
 	case !c.parts && last:
 		s.h.OnMessage(c, f.Message, f.Payload)
@@ -92,9 +95,10 @@ func (c *Conn) data(f *websocket.Frame) {
 		c.collect(f.Message, f.Payload)
 		if last {
 			msg := *c.msg
+			c.lp.putHdr(c.msg)
 			c.msg, c.parts = nil, false
 			s.h.OnMessage(c, c.msgOp, msg)
-			putBuf(msg)
+			c.lp.putBuf(msg)
 		}
 	}
 }
@@ -104,14 +108,15 @@ func (c *Conn) data(f *websocket.Frame) {
 func (c *Conn) collect(op websocket.Opcode, p []byte) {
 	if !c.parts {
 		c.parts, c.msgOp = true, op
-		b := pool.Get(max(len(p), pool.MinSize))[:0]
-		c.msg = &b
+		c.msg = c.lp.getHdr()
+		*c.msg = c.lp.bufs.Get(max(len(p), pool.MinSize))[:0]
 	}
-	*c.msg = appendBuf(*c.msg, p)
+	*c.msg = c.lp.appendBuf(*c.msg, p)
 }
 
-// inflate decompresses the collected message and delivers it.
-func (c *Conn) inflate() {
+// inflate decompresses the message in (collected, or the payload of a single frame)
+// and delivers it.
+func (c *Conn) inflate(in []byte) {
 	lp := c.lp
 	if c.dfl.win == nil {
 		if takeover, _ := c.dfl.params.Receive(websocket.RoleServer); takeover {
@@ -119,42 +124,65 @@ func (c *Conn) inflate() {
 		}
 	}
 	d := lp.pool.GetDecompressor()
-	in := *c.msg
-	out := pool.Get(min(max(4*len(in), pool.MinSize), pool.MaxSize))[:0]
+	out := lp.bufs.Get(min(max(4*len(in), pool.MinSize), pool.MaxSize))[:0]
 	out, err := d.Inflate(out, in, c.dfl.win, c.rd.MessageLimit(), c.msgOp == websocket.OpText)
 	lp.pool.PutDecompressor(d)
 	op := c.msgOp
 	c.dropMessage()
 	if err != nil {
-		putBuf(out)
+		lp.putBuf(out)
 		c.protocolError(err)
 		return
 	}
 	lp.s.h.OnMessage(c, op, out)
-	putBuf(out)
+	lp.putBuf(out)
 }
 
 // dropMessage gives back the buffer of an unfinished message.
 func (c *Conn) dropMessage() {
 	if c.msg != nil {
-		putBuf(*c.msg)
+		c.lp.putBuf(*c.msg)
+		c.lp.putHdr(c.msg)
 	}
 	c.msg, c.parts = nil, false
 }
 
 // appendBuf appends p to b, moving to a larger pooled buffer when b is full.
-func appendBuf(b, p []byte) []byte {
+func (lp *loopState) appendBuf(b, p []byte) []byte {
 	if len(b)+len(p) <= cap(b) {
 		return append(b, p...)
 	}
-	nb := pool.Get(max(2*cap(b), len(b)+len(p)))[:0]
+	nb := lp.bufs.Get(max(2*cap(b), len(b)+len(p)))[:0]
 	nb = append(nb, b...)
-	putBuf(b)
+	lp.putBuf(b)
 	return append(nb, p...)
 }
 
-// putBuf returns a buffer to the pool (Put drops those of no class size).
-func putBuf(b []byte) { pool.Put(b[:cap(b)]) }
+// putBuf returns a buffer to the loop's cache (it drops those of no class size).
+func (lp *loopState) putBuf(b []byte) { lp.bufs.Put(b[:cap(b)]) }
+
+// maxHdrs bounds the free message headers a loop keeps (one per connection collecting
+// a message at the same time).
+const maxHdrs = 256
+
+// getHdr returns a slice header for Conn.msg from the loop's free list, so that
+// collecting a message allocates nothing once the loop is warm.
+func (lp *loopState) getHdr() *[]byte {
+	if n := len(lp.hdrs); n > 0 {
+		h := lp.hdrs[n-1]
+		lp.hdrs = lp.hdrs[:n-1]
+		return h
+	}
+	return new([]byte)
+}
+
+// putHdr gives a Conn.msg header back to the loop's free list.
+func (lp *loopState) putHdr(h *[]byte) {
+	*h = nil
+	if len(lp.hdrs) < maxHdrs {
+		lp.hdrs = append(lp.hdrs, h)
+	}
+}
 
 // eof records a peer that stopped sending without a close frame.
 func (c *Conn) eof() {

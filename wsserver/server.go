@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/os/pool"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/websocket"
 )
@@ -220,6 +221,13 @@ type loopState struct {
 	scratch []byte // frames of small messages are built here before Write copies them
 	cbuf    []byte // compressed output of one message
 	pending *Conn  // the connection being upgraded, picked up by OnOpen
+	// bufs holds the buffers of messages collected from parts or inflated, and hdrs
+	// free Conn.msg headers: taken and given back without synchronisation or
+	// allocation.
+	bufs pool.Cache
+	hdrs []*[]byte
+	// layers holds the Layer of each open connection under TLS (Conn.layered).
+	layers map[*engine.Conn]server.Layer
 	// stateless holds one deflater per set of parameters that keep no context either
 	// way: such a deflater never holds a Compressor or Window, so connections share it.
 	stateless map[websocket.DeflateParams]*deflater
@@ -258,7 +266,14 @@ func (s *Server) loop(l *engine.Loop) *loopState {
 }
 
 // ServeGale answers a request with Upgrade, so that a Server can be a route's handler.
-func (s *Server) ServeGale(c *server.Ctx) { _ = s.Upgrade(c) }
+// A handshake that is accepted but cannot be handed over (server.Ctx.Upgrade's
+// request-level errors: ErrLayered, ErrUpgradeBody, ErrUpgradeBusy) is answered with 500.
+func (s *Server) ServeGale(c *server.Ctx) {
+	err := s.Upgrade(c)
+	if errors.Is(err, server.ErrLayered) || errors.Is(err, server.ErrUpgradeBody) || errors.Is(err, server.ErrUpgradeBusy) {
+		c.Error(500, "cannot upgrade to WebSocket: "+err.Error())
+	}
+}
 
 // Upgrade answers the opening handshake of the request on c. When the handshake is
 // refused it answers with the refusal's status (400, 403, 405 or 426, see
@@ -377,6 +392,7 @@ func (s *Server) OnClose(ec *engine.Conn, err error) {
 		return
 	}
 	ec.SetContext(nil)
+	c.dropLayer()
 	c.released()
 	code := c.got
 	if code == 0 {

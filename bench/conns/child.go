@@ -103,15 +103,29 @@ func open(o options, g int) (net.Conn, error) {
 	c.SetDeadline(time.Now().Add(o.timeout))
 	br := bufio.NewReaderSize(c, 4096)
 	host := o.addr
-	if o.ws {
+	if o.h2 {
+		if err := h2Request(c, br, host, o.path); err != nil {
+			c.Close()
+			return nil, err
+		}
+	} else if o.ws {
 		key := wsproto.NewKey()
-		if _, err := c.Write(wsproto.UpgradeRequest(host, o.path, key)); err != nil {
+		offer := ""
+		if o.deflate {
+			offer = wsproto.DeflateOffer
+		}
+		if _, err := c.Write(wsproto.UpgradeRequestExt(host, o.path, key, offer)); err != nil {
 			c.Close()
 			return nil, classify("request", err)
 		}
-		if err := wsproto.ReadUpgradeResponse(br, key); err != nil {
+		ext, err := wsproto.ReadUpgradeResponseExt(br, key)
+		if err != nil {
 			c.Close()
 			return nil, classify("upgrade", err)
+		}
+		if o.deflate && !strings.HasPrefix(ext, "permessage-deflate") {
+			c.Close()
+			return nil, kindError("upgrade:no-permessage-deflate")
 		}
 	} else {
 		req := "GET " + o.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gale-bench-conns\r\n\r\n"
@@ -138,7 +152,7 @@ func open(o options, g int) (net.Conn, error) {
 			return nil, kindError("response:not-keep-alive")
 		}
 	}
-	if br.Buffered() > 0 {
+	if br.Buffered() > 0 && !o.h2 { // HTTP/2 control frames may follow the response
 		c.Close()
 		return nil, kindError("response:extra-bytes")
 	}

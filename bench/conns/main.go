@@ -2,7 +2,8 @@
 // connections to -addr, spread over -procs client processes (it re-executes itself, so each
 // child stays under its open-file limit) and over many source addresses in 127.0.0.0/8 (so
 // that no single address runs out of ephemeral ports), sends one HTTP/1.1 keep-alive GET on
-// each and reads the whole response (or performs a WebSocket upgrade with -ws), then holds
+// each and reads the whole response (or performs a WebSocket upgrade with -ws, or one GET on
+// HTTP/2 stream 1 with prior knowledge with -h2), then holds
 // them all open for -hold and closes them.
 //
 // It reports the ramp rate, errors by kind, the memory of the server's process tree (sum of
@@ -38,6 +39,8 @@ type options struct {
 	n           int
 	procs       int
 	ws          bool
+	deflate     bool
+	h2          bool
 	path        string
 	pid         int
 	port        int
@@ -45,6 +48,7 @@ type options struct {
 	perIP       int
 	concurrency int
 	timeout     time.Duration
+	warm        int
 	first       int // child only: global index of the child's first connection
 }
 
@@ -67,6 +71,8 @@ func main() {
 	flag.IntVar(&o.n, "n", 1000, "connections to open")
 	flag.IntVar(&o.procs, "procs", 0, "client processes (default: one per 10,000 connections)")
 	flag.BoolVar(&o.ws, "ws", false, "perform a WebSocket upgrade instead of a GET")
+	flag.BoolVar(&o.deflate, "deflate", false, "with -ws: offer permessage-deflate and require the server to accept it")
+	flag.BoolVar(&o.h2, "h2", false, "speak HTTP/2 by prior knowledge (h2c): one GET on stream 1, then hold")
 	flag.StringVar(&o.path, "path", "/", "request path")
 	flag.IntVar(&o.pid, "pid", 0, "server PID (its descendants are included)")
 	flag.IntVar(&o.port, "port", 0, "find the server by this listening port (default: the port of -addr)")
@@ -74,6 +80,7 @@ func main() {
 	flag.IntVar(&o.perIP, "per-ip", 1000, "connections per source address")
 	flag.IntVar(&o.concurrency, "c", 128, "connection attempts in flight per client process")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of connect and of the response")
+	flag.IntVar(&o.warm, "warm", 0, "connections opened and closed before the first memory reading")
 	flag.IntVar(&o.first, "child-first", 0, "internal: first connection index of a child")
 	flag.Parse()
 
@@ -95,6 +102,62 @@ type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   *bufio.Scanner
+}
+
+// spawn starts a child process holding count connections from global index first.
+func spawn(o options, exe string, first, count int) (*child, error) {
+	args := []string{"-addr", o.addr, "-n", strconv.Itoa(count), "-path", o.path,
+		"-per-ip", strconv.Itoa(o.perIP), "-c", strconv.Itoa(o.concurrency),
+		"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
+	if o.ws {
+		args = append(args, "-ws")
+	}
+	if o.deflate {
+		args = append(args, "-deflate")
+	}
+	if o.h2 {
+		args = append(args, "-h2")
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}, nil
+}
+
+// warmUp opens o.warm connections the same way, closes them and waits 3 s, so that
+// the "before" reading already includes what a server sets up once (code paged in, tables,
+// buffer pools) rather than charging it to the measured connections.
+func warmUp(o options) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// Source addresses after the measured connections', so no port is reused in TIME_WAIT.
+	c, err := spawn(o, exe, (o.n/o.perIP+1)*o.perIP, o.warm)
+	if err != nil {
+		return err
+	}
+	var r readyReport
+	err = readJSON(c.out, &r)
+	c.stdin.Close()
+	c.cmd.Wait()
+	if err != nil {
+		return fmt.Errorf("warm-up child: %w", err)
+	}
+	fmt.Printf("warm-up: %d connections opened and closed\n", r.OK)
+	time.Sleep(3 * time.Second) // the closes reach the server, which may settle its memory
+	return nil
 }
 
 func runParent(o options) error {
@@ -125,11 +188,16 @@ func runParent(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.warm > 0 {
+		if err := warmUp(o); err != nil {
+			return err
+		}
+	}
 	quietSockets()
-	rssBefore, npids, err := treeRSS(roots)
-	if err != nil {
+	if _, _, err := treeRSS(roots); err != nil {
 		return err
 	}
+	rssBefore, npids := lowRSS(roots)
 	tcpBefore, err := tcpMemPages()
 	if err != nil {
 		return err
@@ -150,27 +218,11 @@ func runParent(o options) error {
 	}()
 	for i, first := 0, 0; first < o.n; i++ {
 		count := min(perChild, o.n-first)
-		args := []string{"-addr", o.addr, "-n", strconv.Itoa(count), "-path", o.path,
-			"-per-ip", strconv.Itoa(o.perIP), "-c", strconv.Itoa(o.concurrency),
-			"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
-		if o.ws {
-			args = append(args, "-ws")
-		}
-		cmd := exec.Command(exe, args...)
-		cmd.Env = append(os.Environ(), childEnv+"=1")
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
+		c, err := spawn(o, exe, first, count)
 		if err != nil {
 			return err
 		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		children = append(children, &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)})
+		children = append(children, c)
 		first += count
 	}
 
@@ -220,6 +272,11 @@ func runParent(o options) error {
 	case s := <-sig:
 		fmt.Printf("hold cut short by %v\n", s)
 	}
+	// The connections have now been idle for the whole hold: what the server still holds
+	// for them once it has had time to settle (a runtime giving free memory back, say).
+	rssHeld, _ := lowRSS(roots)
+	fmt.Printf("server RSS at the end of the hold: %s, delta %s = %.0f B/conn\n",
+		mib(rssHeld), mib(rssHeld-rssBefore), perConn(rssHeld-rssBefore))
 	closed := 0
 	for _, c := range children {
 		c.stdin.Close()
@@ -233,13 +290,28 @@ func runParent(o options) error {
 	for _, v := range errs {
 		nerr += v
 	}
-	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d\n",
+	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f\n",
 		o.n, ok, nerr, ramp.Seconds(), rate, rssBefore, rssAfter, perConn(rssAfter-rssBefore),
-		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed)
+		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed, rssHeld, perConn(rssHeld-rssBefore))
 	if ok < o.n {
 		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
 	}
 	return nil
+}
+
+// lowRSS returns the lowest memory reading of the server in 2 s (11 readings 200 ms apart)
+// and its process count. A garbage-collected server's resident memory saws up and down
+// while idle (periodic work allocates, a collection or trim gives it back); the low point
+// is what its connections hold.
+func lowRSS(roots []int) (int64, int) {
+	low, n, _ := treeRSS(roots)
+	for range 10 {
+		time.Sleep(200 * time.Millisecond)
+		if cur, m, err := treeRSS(roots); err == nil && cur < low {
+			low, n = cur, m
+		}
+	}
+	return low, n
 }
 
 // settledRSS polls the server's memory until two readings 200 ms apart agree within 0.5% or

@@ -11,6 +11,9 @@
 //	        subscriber has it (or after a second). Latency is publish to delivery;
 //	        "requests" counts deliveries.
 //
+// -deflate offers permessage-deflate without context takeover, requires the server to
+// accept it, compresses every message it sends and inflates what comes back compressed.
+//
 // -check performs one small exchange and exits 0 if the server answered correctly.
 package main
 
@@ -23,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,14 +38,15 @@ import (
 const header = 16
 
 type options struct {
-	url    string
-	mode   string
-	conns  int
-	subs   int
-	size   int
-	window int
-	dur    time.Duration
-	check  bool
+	url     string
+	mode    string
+	conns   int
+	subs    int
+	size    int
+	window  int
+	dur     time.Duration
+	check   bool
+	deflate bool
 }
 
 func main() {
@@ -54,8 +59,10 @@ func main() {
 	flag.IntVar(&o.window, "window", 16, "messages the publisher keeps in flight (fanout)")
 	flag.DurationVar(&o.dur, "d", 10*time.Second, "duration")
 	flag.BoolVar(&o.check, "check", false, "one exchange, exit status tells whether it was right")
+	flag.BoolVar(&o.deflate, "deflate", false, "negotiate permessage-deflate and compress every message")
 	flag.Parse()
 	o.size = max(o.size, header)
+	deflate = o.deflate
 
 	var err error
 	switch {
@@ -82,7 +89,14 @@ type conn struct {
 	br  *bufio.Reader
 	out []byte // frame encoding buffer, owned by the writing goroutine
 	in  []byte // payload buffer, owned by the reading goroutine
+	// With permessage-deflate: the codec and the inflated message, owned by the one
+	// goroutine that both sends and receives (echo); nil without it.
+	z   *wsproto.Deflate
+	raw []byte
 }
+
+// deflate is the -deflate flag, read by dial.
+var deflate bool
 
 func dial(rawURL string) (*conn, error) {
 	u, err := url.Parse(rawURL)
@@ -96,21 +110,38 @@ func dial(rawURL string) (*conn, error) {
 	key := wsproto.NewKey()
 	path := u.RequestURI()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(wsproto.UpgradeRequest(u.Host, path, key)); err != nil {
+	offer := ""
+	if deflate {
+		offer = wsproto.DeflateOffer
+	}
+	if _, err := c.Write(wsproto.UpgradeRequestExt(u.Host, path, key, offer)); err != nil {
 		c.Close()
 		return nil, err
 	}
 	br := bufio.NewReaderSize(c, 16<<10)
-	if err := wsproto.ReadUpgradeResponse(br, key); err != nil {
+	ext, err := wsproto.ReadUpgradeResponseExt(br, key)
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
+	w := &conn{c: c, br: br, in: make([]byte, 64<<10)}
+	if deflate {
+		if !strings.HasPrefix(ext, "permessage-deflate") {
+			c.Close()
+			return nil, fmt.Errorf("server did not accept permessage-deflate (extensions %q)", ext)
+		}
+		w.z = wsproto.NewDeflate()
+	}
 	c.SetDeadline(time.Time{})
-	return &conn{c: c, br: br, in: make([]byte, 64<<10)}, nil
+	return w, nil
 }
 
 func (w *conn) send(payload []byte) error {
-	w.out = wsproto.AppendFrame(w.out[:0], wsproto.OpBinary, payload, true)
+	if w.z != nil {
+		w.out = wsproto.AppendCompressed(w.out[:0], wsproto.OpBinary, w.z.Compress(payload), true)
+	} else {
+		w.out = wsproto.AppendFrame(w.out[:0], wsproto.OpBinary, payload, true)
+	}
 	_, err := w.c.Write(w.out)
 	return err
 }
@@ -124,6 +155,10 @@ func (w *conn) recv() ([]byte, error) {
 		}
 		switch f.Opcode {
 		case wsproto.OpText, wsproto.OpBinary:
+			if f.Rsv1 && w.z != nil {
+				w.raw, err = w.z.Inflate(w.raw[:0], f.Payload)
+				return w.raw, err
+			}
 			return f.Payload, nil
 		case wsproto.OpClose:
 			return nil, fmt.Errorf("server closed the WebSocket")

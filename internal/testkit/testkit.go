@@ -154,3 +154,48 @@ func Serve(t testing.TB, f func(c *net.TCPConn)) string {
 	}()
 	return ln.Addr().String()
 }
+
+// HAProxy runs haproxy in the foreground with the configuration cfg and waits
+// until addr (one of its bind addresses) accepts connections; it is killed when
+// the test ends. The test is skipped when haproxy is not installed
+// (scripts/test.sh installs it).
+func HAProxy(t testing.TB, addr, cfg string) {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if _, err = os.Stat("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy is not installed (scripts/test.sh installs it)")
+		}
+		bin = "/usr/sbin/haproxy"
+	}
+	file := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", file)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	WaitFor(t, "haproxy to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// FreePort returns a loopback address on which nothing listens now (for a peer
+// process that must be told its port).
+func FreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

@@ -54,35 +54,56 @@ func Accept(key string) string {
 
 // UpgradeRequest returns the bytes of a client opening handshake for path on host with key.
 func UpgradeRequest(host, path, key string) []byte {
+	return UpgradeRequestExt(host, path, key, "")
+}
+
+// UpgradeRequestExt is UpgradeRequest with a Sec-WebSocket-Extensions field offering ext
+// (none when ext is empty).
+func UpgradeRequestExt(host, path, key, ext string) []byte {
+	if ext != "" {
+		ext = "\r\nSec-WebSocket-Extensions: " + ext
+	}
 	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-		"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		"\r\nSec-WebSocket-Version: 13" + ext + "\r\n\r\n")
 }
+
+// DeflateOffer is the permessage-deflate offer of the tools: no context takeover in either
+// direction, so every message is compressed and inflated on its own (RFC 7692 section 7).
+const DeflateOffer = "permessage-deflate; client_no_context_takeover; server_no_context_takeover"
 
 // ReadUpgradeResponse reads a server's handshake answer from r and returns nil when it is
 // a 101 response carrying the Sec-WebSocket-Accept value that matches key.
 func ReadUpgradeResponse(r *bufio.Reader, key string) error {
+	_, err := ReadUpgradeResponseExt(r, key)
+	return err
+}
+
+// ReadUpgradeResponseExt is ReadUpgradeResponse that also returns the response's
+// Sec-WebSocket-Extensions value (empty when the server accepted no extension).
+func ReadUpgradeResponseExt(r *bufio.Reader, key string) (string, error) {
 	tp := textproto.NewReader(r)
 	line, err := tp.ReadLine()
 	if err != nil {
-		return err
+		return "", err
 	}
 	hdr, err := tp.ReadMIMEHeader()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !strings.HasPrefix(line, "HTTP/1.1 101") {
-		return fmt.Errorf("wsproto: upgrade answered %q", line)
+		return "", fmt.Errorf("wsproto: upgrade answered %q", line)
 	}
 	if got := hdr.Get("Sec-WebSocket-Accept"); got != Accept(key) {
-		return fmt.Errorf("wsproto: bad Sec-WebSocket-Accept %q", got)
+		return "", fmt.Errorf("wsproto: bad Sec-WebSocket-Accept %q", got)
 	}
-	return nil
+	return hdr.Get("Sec-WebSocket-Extensions"), nil
 }
 
 // Frame is one WebSocket frame as read from the wire, with its payload already unmasked.
 type Frame struct {
 	Fin     bool
+	Rsv1    bool // set on the first frame of a compressed message (permessage-deflate)
 	Opcode  byte
 	Payload []byte
 }
@@ -95,7 +116,7 @@ func ReadFrame(r *bufio.Reader, buf []byte) (Frame, error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return Frame{}, err
 	}
-	f := Frame{Fin: h[0]&0x80 != 0, Opcode: h[0] & 0x0F}
+	f := Frame{Fin: h[0]&0x80 != 0, Rsv1: h[0]&0x40 != 0, Opcode: h[0] & 0x0F}
 	masked := h[1]&0x80 != 0
 	n := uint64(h[1] & 0x7F)
 	switch n {
@@ -141,7 +162,17 @@ func ReadFrame(r *bufio.Reader, buf []byte) (Frame, error) {
 // (client to server) the payload is masked with a random key, as RFC 6455 section 5.3
 // requires of clients; servers pass false.
 func AppendFrame(dst []byte, opcode byte, payload []byte, mask bool) []byte {
-	dst = append(dst, 0x80|opcode)
+	return appendFrame(dst, 0x80|opcode, payload, mask)
+}
+
+// AppendCompressed is AppendFrame for a payload already compressed with permessage-deflate
+// (RSV1 set, RFC 7692 section 6).
+func AppendCompressed(dst []byte, opcode byte, payload []byte, mask bool) []byte {
+	return appendFrame(dst, 0xC0|opcode, payload, mask)
+}
+
+func appendFrame(dst []byte, b0 byte, payload []byte, mask bool) []byte {
+	dst = append(dst, b0)
 	mbit := byte(0)
 	if mask {
 		mbit = 0x80

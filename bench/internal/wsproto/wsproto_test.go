@@ -45,3 +45,14 @@ func TestReadUpgradeResponse(t *testing.T) {
 		t.Fatal("wrong accept value was accepted")
 	}
 }
+
+func TestDeflateRoundTrip(t *testing.T) {
+	d := NewDeflate()
+	for _, msg := range []string{"", "a", "hello hello hello hello", strings.Repeat("xyz", 5000)} {
+		c := d.Compress([]byte(msg))
+		got, err := d.Inflate(nil, c)
+		if err != nil || string(got) != msg {
+			t.Fatalf("round trip of %d bytes: got %d bytes, %v", len(msg), len(got), err)
+		}
+	}
+}

@@ -19,6 +19,8 @@ func buildAction(r *config.Route, env *actionEnv) (server.Handler, error) {
 		return env.buildProxy(r.Proxy)
 	case r.WebSocket != nil:
 		return buildWebSocket(r.WebSocket)
+	case r.PubSub != nil:
+		return env.buildPubSub(r.PubSub, r.Match.Path)
 	}
 	return nil, fmt.Errorf("route has no action")
 }

@@ -41,6 +41,7 @@ type App struct {
 	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 	tcp       []*l4.Proxy             // the tcp entries, in config order; fixed until restart
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
+	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
 	stopOnce  sync.Once
@@ -85,8 +86,9 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	gated := acceptProxyOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
-		l, err := opts.listenHTTP1(srv, addr, redirects[addr])
+		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listenHTTP1(srv, addr, redirects[addr]) })
 		if err != nil {
 			return fail(err)
 		}
@@ -95,9 +97,9 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	for _, addr := range sortedKeys(routers) {
 		var l *server.Listener
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr], &opts)
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) { return a.listenTLS(addr, t, routers[addr], &opts) })
 		} else {
-			l, err = opts.listen(srv, addr, routers[addr])
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listen(srv, addr, routers[addr]) })
 		}
 		if err != nil {
 			return fail(err)
@@ -122,7 +124,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	a.tcpAddrs = map[string]string{}
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, a.log)
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log)
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}
@@ -211,6 +213,7 @@ func (a *App) Start() { a.srv.Start() }
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	err := a.srv.Shutdown(ctx)
+	a.obs.hubs.close()
 	a.mu.Lock()
 	logs := a.allLogs
 	a.mu.Unlock()
@@ -240,7 +243,7 @@ func (a *App) reload(cfg *config.Config) error {
 		closeLogs(fresh)
 		return err
 	}
-	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg), acceptProxyOf(cfg)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
 	tlsConfs := map[string]*tls.Config{}
@@ -261,7 +264,7 @@ func (a *App) reload(cfg *config.Config) error {
 		if _, ok := a.listeners[addr]; ok {
 			continue
 		}
-		l, err := a.srv.ListenHandler(addr, redirects[addr])
+		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return a.srv.ListenHandler(addr, redirects[addr]) })
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}
@@ -274,10 +277,12 @@ func (a *App) reload(cfg *config.Config) error {
 		var l *server.Listener
 		var err error
 		if t := tlsAt[addr]; t != nil {
-			l, err = a.listenTLS(addr, t, routers[addr], &Options{TicketSecret: a.tickets})
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) {
+				return a.listenTLS(addr, t, routers[addr], &Options{TicketSecret: a.tickets})
+			})
 		} else {
 			var none Options
-			l, err = none.listen(a.srv, addr, routers[addr])
+			l, err = a.gate(cfg, gated[addr], func() (*server.Listener, error) { return none.listen(a.srv, addr, routers[addr]) })
 		}
 		if err != nil {
 			return fmt.Errorf("reload: %w", err)
@@ -291,7 +296,7 @@ func (a *App) reload(cfg *config.Config) error {
 	}
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
-			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1) {
+			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1 || old.h2cUpgrade != r.h2cUpgrade) {
 				a.log.Warn("a change of protocols on a listening address takes effect on restart or upgrade", "addr", addr)
 			}
 			if t := tlsAt[addr]; t != nil {
@@ -385,9 +390,11 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	}
 	var uses []use
 	env := newActionEnv(cfg)
+	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
+	env.hubs = ob.hubs
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
-		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2),
+		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2), h2cUpgrade: s.H2CUpgrade,
 			http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1), none: ob.observer(cfg, logs, si, -1)}
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri], env)

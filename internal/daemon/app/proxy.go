@@ -18,6 +18,9 @@ import (
 type actionEnv struct {
 	cfg       *config.Config
 	upstreams map[string]*proxy.Upstream
+	statsPath string  // the instance's stats segment ("" when alone): shared load tables live beside it
+	statsSlot int     // this process's row in them
+	hubs      *hubSet // the App's pub/sub hubs, kept across reloads
 }
 
 func newActionEnv(cfg *config.Config) *actionEnv {
@@ -34,14 +37,14 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 				return nil, fmt.Errorf("proxy: no upstream named %q", p.Upstream)
 			}
 			var err error
-			if u, err = newUpstream(p.Upstream, cu, env.cfg.Loops()); err != nil {
+			if u, err = env.newUpstream(p.Upstream, cu); err != nil {
 				return nil, err
 			}
 			env.upstreams[p.Upstream] = u
 		}
 	} else {
 		var err error
-		if u, err = newUpstream("inline", p.InlineUpstream(), env.cfg.Loops()); err != nil {
+		if u, err = env.newUpstream("inline", p.InlineUpstream()); err != nil {
 			return nil, err
 		}
 	}
@@ -65,7 +68,8 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 }
 
 // newUpstream converts a configured upstream.
-func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, error) {
+func (env *actionEnv) newUpstream(name string, cu *config.Upstream) (*proxy.Upstream, error) {
+	loops := env.cfg.Loops()
 	o := proxy.UpstreamOptions{
 		Name: name,
 		Keepalive: proxy.Keepalive{
@@ -88,7 +92,10 @@ func newUpstream(name string, cu *config.Upstream, loops int) (*proxy.Upstream, 
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
-		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight})
+		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight, Backup: s.Backup})
+	}
+	if err := env.balanceOptions(&o, name, cu); err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
 	return proxy.NewUpstream(o, loops)
 }

@@ -189,6 +189,7 @@ func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
 	}
 	path := StatsPath(cfg)
 	metrics.RemoveTables(path) // a new instance starts from zero
+	shm.RemoveLoadTables(path)
 	seg, err := shm.Create(path, 0)
 	if err != nil {
 		log.Warn("stats: no shared-memory segment; gale status will not see this instance", "path", path, "err", err)
@@ -207,6 +208,7 @@ func closeStats(seg *shm.Segment, handedOver bool) {
 	if !handedOver {
 		seg.Remove()
 		metrics.RemoveTables(seg.Path())
+		shm.RemoveLoadTables(seg.Path())
 	}
 	seg.Close()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/daemon/app"
+	"github.com/gale-server/gale/internal/daemon/memtrim"
 	"github.com/gale-server/gale/internal/daemon/shm"
 	"github.com/gale-server/gale/internal/os/numa"
 	"github.com/gale-server/gale/metrics"
@@ -47,6 +48,9 @@ func (s *serving) run(ctx context.Context) error {
 		return err
 	}
 	a.Start()
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go memtrim.Trimmer{}.Run(trimCtx) // idle connections cost what they hold (docs/websocket.md)
 	for addr, bound := range a.Addrs() {
 		s.log.Info("listening", "addr", bound, "configured", addr, "loops", s.cfg.Loops())
 	}

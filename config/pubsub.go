@@ -1,0 +1,131 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// Bounds of the pubsub action enforced by Validate.
+const (
+	maxPubSubQueue   = 1 << 20 // largest pubsub.queue (messages)
+	maxPubSubHistory = 1 << 20 // largest pubsub.history.size
+	maxPubSubTopics  = 1 << 16 // largest pubsub.max_topics
+)
+
+// Values of PubSub.Topic.
+const (
+	PubSubTopicPath     = "path"     // every client of a path is on the path's topic
+	PubSubTopicProtocol = "protocol" // the JSON protocol names topics
+)
+
+// PubSub serves a publish/subscribe hub on the route's path (docs/pubsub.md):
+// WebSocket clients, SSE subscribers, HTTP publishing and presence.
+type PubSub struct {
+	// Topic is how WebSocket clients name topics: "path" (the path below the route's
+	// prefix is the topic; what a client sends reaches the others) or "protocol"
+	// (the JSON protocol, any number of topics per connection).
+	Topic string `yaml:"topic" conf:"enum=path|protocol"`
+	// Hub names the hub; routes naming the same hub share its topics. "" is the
+	// route's match path. A hub lives across reloads with its history and offsets.
+	Hub string `yaml:"hub"`
+	// Queue is the most messages a subscriber may have waiting beyond its socket
+	// queue (the per-subscriber high-water mark).
+	Queue int `yaml:"queue"`
+	// SlowPolicy applies when a subscriber's queue is full: drop_oldest or close.
+	SlowPolicy string `yaml:"slow_policy" conf:"enum=drop_oldest|close"`
+	// History keeps each topic's last messages for recovery.
+	History PubSubHistory `yaml:"history"`
+	// PublishToken is a bearer token allowed to publish over HTTP; "" means none.
+	PublishToken string `yaml:"publish_token"`
+	// JWT, when a key is set, requires a token for every connection and checks its
+	// claims for each subscribe and publish.
+	JWT PubSubJWT `yaml:"jwt"`
+	// Cluster bridges the hub's topics to other instances.
+	Cluster PubSubCluster `yaml:"cluster"`
+	// MaxMessageBytes bounds one published message.
+	MaxMessageBytes int64 `yaml:"max_message_bytes" conf:"size"`
+	// MaxTopics bounds the subscriptions of one protocol connection.
+	MaxTopics int `yaml:"max_topics"`
+	// AllowedOrigins lists the Origin values accepted in WebSocket handshakes.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// PingInterval and IdleTimeout are the WebSocket keep-alive timers; 0 disables.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+}
+
+// PubSubHistory configures the per-topic history ring.
+type PubSubHistory struct {
+	// Size is how many messages each topic keeps; 0 keeps none (no recovery).
+	Size int `yaml:"size"`
+	// TTL drops kept messages older than this; 0 keeps them until Size pushes them out.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// PubSubJWT configures token checks. Exactly one key kind may be set.
+type PubSubJWT struct {
+	// SecretFile holds the HS256 shared secret.
+	SecretFile string `yaml:"secret_file" conf:"path"`
+	// PublicKeyFile holds a PEM RSA (RS256) or ECDSA P-256 (ES256) public key.
+	PublicKeyFile string `yaml:"public_key_file" conf:"path"`
+}
+
+// PubSubCluster configures the NATS bridge.
+type PubSubCluster struct {
+	// NATS is the server URL ("nats://127.0.0.1:4222"); "" means no cluster.
+	NATS string `yaml:"nats"`
+	// Subject is the prefix of the NATS subjects; a topic's messages travel on
+	// Subject + "." + the topic's hex encoding.
+	Subject string `yaml:"subject"`
+}
+
+// SetDefaults sets every field of p to its default.
+func (p *PubSub) SetDefaults() {
+	*p = PubSub{
+		Topic:           PubSubTopicProtocol,
+		Queue:           1024,
+		SlowPolicy:      "drop_oldest",
+		MaxMessageBytes: 64 << 10,
+		MaxTopics:       100,
+		AllowedOrigins:  []string{},
+		PingInterval:    30 * time.Second,
+		IdleTimeout:     60 * time.Second,
+		Cluster:         PubSubCluster{Subject: "gale.pubsub"},
+	}
+}
+
+// pubsub checks a pubsub action.
+func (v *validator) pubsub(p *PubSub, path string) {
+	v.between(joinPath(path, "queue"), int64(p.Queue), 1, maxPubSubQueue, formatInt)
+	v.between(joinPath(path, "history.size"), int64(p.History.Size), 0, maxPubSubHistory, formatInt)
+	v.between(joinPath(path, "max_topics"), int64(p.MaxTopics), 1, maxPubSubTopics, formatInt)
+	v.between(joinPath(path, "max_message_bytes"), p.MaxMessageBytes, 1, maxWSMessage, formatSize)
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+	}{{"history.ttl", p.History.TTL}, {"ping_interval", p.PingInterval}, {"idle_timeout", p.IdleTimeout}} {
+		if d.value < 0 {
+			v.errorf(joinPath(path, d.key), "must not be negative")
+		}
+	}
+	for i, o := range p.AllowedOrigins {
+		if !validOrigin(o) {
+			v.errorf(fmt.Sprintf("%s.allowed_origins[%d]", path, i), "invalid origin %q: expected *, scheme://host[:port] or host[:port]", o)
+		}
+	}
+	if p.JWT.SecretFile != "" && p.JWT.PublicKeyFile != "" {
+		v.errorf(joinPath(path, "jwt.public_key_file"), "jwt takes secret_file (HS256) or public_key_file (RS256, ES256), not both")
+	}
+	if n := p.Cluster.NATS; n != "" {
+		u, err := url.Parse(n)
+		if err != nil || !slices.Contains([]string{"nats", "tls"}, u.Scheme) || u.Host == "" {
+			v.errorf(joinPath(path, "cluster.nats"), "invalid NATS URL %q: expected nats://host:port", n)
+		}
+	}
+	if p.Cluster.Subject == "" {
+		v.errorf(joinPath(path, "cluster.subject"), "must not be empty")
+	}
+}
+
+func formatInt(n int64) string { return fmt.Sprint(n) }

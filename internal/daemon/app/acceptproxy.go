@@ -1,0 +1,57 @@
+package app
+
+import (
+	"net/netip"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/l4"
+	"github.com/gale-server/gale/server"
+)
+
+// acceptProxyOf maps every address of a server with accept_proxy (its listen
+// and redirect_http addresses) to the networks that must send a PROXY header
+// there. The config is validated, so the networks parse.
+func acceptProxyOf(cfg *config.Config) map[string][]netip.Prefix {
+	out := map[string][]netip.Prefix{}
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		nets, err := config.ParseCIDRs(s.AcceptProxy)
+		if err != nil || len(nets) == 0 {
+			continue
+		}
+		addrs := s.Listen
+		if s.TLS != nil {
+			addrs = append(addrs[:len(addrs):len(addrs)], s.TLS.RedirectHTTP...)
+		}
+		for _, addr := range addrs {
+			out[addr] = nets
+		}
+	}
+	return out
+}
+
+// gate runs listen, which makes one listener; with nets, the listener accepts
+// through an l4.Gate that reads the PROXY header of connections from nets
+// (bounded by the header timeout) before HTTP, TLS or HTTP/2 sees them. It runs
+// where listeners are made (New, or reload under mu).
+func (a *App) gate(cfg *config.Config, nets []netip.Prefix, listen func() (*server.Listener, error)) (*server.Listener, error) {
+	if len(nets) == 0 {
+		return listen()
+	}
+	a.srv.SetAcceptWrap(func(h engine.Handler) engine.Handler {
+		g := l4.NewGate(h, l4.GateOptions{Trusted: nets, Timeout: cfg.Timeouts.Header, Logger: a.log})
+		a.gates = append(a.gates, g)
+		return g
+	})
+	defer a.srv.SetAcceptWrap(nil)
+	return listen()
+}
+
+// ProxyGates returns the PROXY protocol readers of the accept_proxy listeners,
+// in the order they were made.
+func (a *App) ProxyGates() []*l4.Gate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*l4.Gate(nil), a.gates...)
+}

@@ -1,0 +1,119 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/pubsub"
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/wsserver"
+)
+
+// hubSet holds an App's pub/sub hubs by name. It lives as long as the App, so a
+// reload keeps topics, subscribers, history and offsets of the hubs it keeps.
+type hubSet struct {
+	mu   sync.Mutex // guards hubs
+	hubs map[string]*hubEntry
+}
+
+type hubEntry struct {
+	hub     *pubsub.Hub
+	opts    pubsub.Options
+	cluster config.PubSubCluster
+	bridge  *pubsub.NATSBridge // nil without a cluster
+}
+
+func newHubSet() *hubSet { return &hubSet{hubs: map[string]*hubEntry{}} }
+
+// get returns the hub called name with opts and cluster, made now if there is none
+// or if its settings changed (then it starts afresh: new epochs, no history, and
+// the old hub's NATS connection closes once the new one is made).
+func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubCluster, log *slog.Logger) (*pubsub.Hub, error) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	old := hs.hubs[name]
+	if old != nil && old.opts == opts && old.cluster == cluster {
+		return old.hub, nil
+	}
+	e := &hubEntry{hub: pubsub.New(opts), opts: opts, cluster: cluster}
+	if cluster.NATS != "" {
+		b, err := pubsub.NewNATSBridge(e.hub, cluster.NATS, cluster.Subject, log)
+		if err != nil {
+			return nil, err
+		}
+		e.bridge = b
+	}
+	if old != nil && old.bridge != nil {
+		old.bridge.Close()
+	}
+	hs.hubs[name] = e
+	return e.hub, nil
+}
+
+// close closes every hub's NATS connection.
+func (hs *hubSet) close() {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for _, e := range hs.hubs {
+		if e.bridge != nil {
+			e.bridge.Close()
+		}
+	}
+}
+
+// buildPubSub turns a pubsub action into its handler, on the hub it names.
+func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handler, error) {
+	opts := pubsub.Options{
+		Loops:       env.cfg.Loops(),
+		Queue:       p.Queue,
+		HistorySize: p.History.Size,
+		HistoryTTL:  p.History.TTL,
+	}
+	if p.SlowPolicy == "close" {
+		opts.Policy = pubsub.Close
+	}
+	name := p.Hub
+	if name == "" {
+		name = prefix
+	}
+	if env.hubs == nil {
+		env.hubs = newHubSet() // a router built without an App (tests)
+	}
+	h, err := env.hubs.get(name, opts, p.Cluster, slog.Default())
+	if err != nil {
+		return nil, fmt.Errorf("pubsub.cluster: %w", err)
+	}
+	if prefix == "" {
+		prefix = "/"
+	}
+	ho := pubsub.HandlerOptions{
+		Prefix:       prefix,
+		PublishToken: p.PublishToken,
+		MaxTopics:    p.MaxTopics,
+		WebSocket: wsserver.Options{
+			AllowedOrigins:  p.AllowedOrigins,
+			MaxMessageBytes: p.MaxMessageBytes,
+			PingInterval:    offIfZero(p.PingInterval),
+			IdleTimeout:     offIfZero(p.IdleTimeout),
+		},
+	}
+	if p.JWT.SecretFile != "" || p.JWT.PublicKeyFile != "" {
+		key, err := pubsub.LoadJWTKey(p.JWT.SecretFile, p.JWT.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("pubsub.jwt: %w", err)
+		}
+		if ho.Auth, err = pubsub.NewJWTAuth(key); err != nil {
+			return nil, fmt.Errorf("pubsub.jwt: %w", err)
+		}
+	}
+	if p.Topic == config.PubSubTopicProtocol {
+		ho.Mode = pubsub.ProtocolMode
+	}
+	hd, err := pubsub.NewHandler(h, ho)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: %w", err)
+	}
+	return hd, nil
+}

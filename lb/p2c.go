@@ -1,0 +1,132 @@
+package lb
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// p2cLB is the power of two choices over peak-EWMA latency (the Finagle and
+// Linkerd balancer): two distinct eligible servers are drawn at random and the
+// one with the lower cost × (in-flight + 1) / weight is chosen. The cost is an
+// exponentially weighted moving average of response times that jumps to any
+// sample above it (peak) and decays towards newer, lower samples, and towards
+// zero while no sample arrives, with time constant Options.Decay, so a server
+// that was slow is tried again once its bad samples are old. A failed request
+// counts as a sample of at least FailurePenalty. Costs and in-flight counts
+// are shared atomics; the generators are per loop.
+type p2cLB struct {
+	s     set
+	loads *Loads
+	ewma  []ewmaCell // index = position in the caller's list
+	w     []float64  // weight, same index
+	tau   float64    // decay time constant in nanoseconds
+	rng   []rng      // index = loop; each owned by its loop
+	now   func() int64
+}
+
+// FailurePenalty is the least latency a failed request counts as in p2c_ewma.
+const FailurePenalty = time.Second
+
+// ewmaCell is one server's cost: nanoseconds as float64 bits, and the time of
+// the last sample. The two words are updated without a lock; a racing update
+// may be lost, which only makes one sample count less.
+type ewmaCell struct {
+	cost  atomic.Uint64
+	stamp atomic.Int64
+	_     [48]byte
+}
+
+var (
+	_ Balancer = (*p2cLB)(nil)
+	_ Tracker  = (*p2cLB)(nil)
+)
+
+func newP2C(s set, o *Options) *p2cLB {
+	n := 0
+	for _, i := range s.idx {
+		n = max(n, i+1)
+	}
+	b := &p2cLB{
+		s: s, loads: o.Loads, ewma: make([]ewmaCell, n), w: make([]float64, n), tau: float64(o.Decay),
+		rng: newRNGs(o.Loops, o.Seed^0x5eed), now: func() int64 { return time.Now().UnixNano() },
+	}
+	for k, i := range s.idx {
+		b.w[i] = float64(s.weight[k])
+	}
+	return b
+}
+
+// Pick draws two eligible servers and returns the cheaper.
+func (b *p2cLB) Pick(r *Request) int {
+	g := &b.rng[loopIndex(r.Loop, len(b.rng))]
+	n := len(b.s.idx)
+	a := b.draw(g, r, -1)
+	if a < 0 || n == 1 {
+		return a
+	}
+	c := b.draw(g, r, a)
+	if c < 0 {
+		return a
+	}
+	now := b.now()
+	if b.score(c, now) < b.score(a, now) {
+		return c
+	}
+	return a
+}
+
+// draw returns a random eligible server other than not, or -1.
+func (b *p2cLB) draw(g *rng, r *Request, not int) int {
+	n := len(b.s.idx)
+	k := 0
+	for range randomTries {
+		k = g.below(n)
+		if i := b.s.idx[k]; i != not && r.Eligible(i) {
+			return i
+		}
+	}
+	for j := range n {
+		if i := b.s.idx[(k+j)%n]; i != not && r.Eligible(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// score is server i's cost at now × (in-flight + 1) / weight.
+func (b *p2cLB) score(i int, now int64) float64 {
+	return b.cost(i, now) * float64(b.loads.Get(i)+1) / b.w[i]
+}
+
+// cost returns server i's EWMA decayed to now (towards zero).
+func (b *p2cLB) cost(i int, now int64) float64 {
+	e := &b.ewma[i]
+	c := math.Float64frombits(e.cost.Load())
+	if dt := now - e.stamp.Load(); dt > 0 && c > 0 {
+		c *= math.Exp(-float64(dt) / b.tau)
+	}
+	return c
+}
+
+// Start counts a request in flight to server i.
+func (b *p2cLB) Start(i int) { b.loads.Inc(i) }
+
+// Done counts it ended and folds its latency into server i's cost.
+func (b *p2cLB) Done(i int, rtt time.Duration, failed bool) {
+	b.loads.Dec(i)
+	if failed {
+		rtt = max(rtt, FailurePenalty)
+	}
+	now := b.now()
+	e := &b.ewma[i]
+	sample := float64(rtt)
+	old := math.Float64frombits(e.cost.Load())
+	next := sample
+	if sample < old {
+		w := math.Exp(-float64(max(now-e.stamp.Load(), 0)) / b.tau)
+		next = old*w + sample*(1-w)
+	}
+	e.cost.Store(math.Float64bits(next))
+	e.stamp.Store(now)
+}

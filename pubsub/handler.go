@@ -1,0 +1,277 @@
+package pubsub
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/websocket"
+	"github.com/gale-server/gale/wsserver"
+)
+
+// Mode is how a route's WebSocket clients name their topics.
+type Mode uint8
+
+// Modes of a Handler.
+const (
+	// PathMode puts every client of a path on one topic (the path after the
+	// route's prefix); what a client sends goes to the others as it came.
+	PathMode Mode = iota
+	// ProtocolMode speaks the JSON protocol: any number of topics per connection.
+	ProtocolMode
+)
+
+// Grant is what a client may do; nil grants everything.
+type Grant interface {
+	CanSubscribe(topic string) bool
+	CanPublish(topic string) bool
+}
+
+// Authenticator turns a request's credentials into a Grant. token is the bearer
+// token from the Authorization field or the "token" query parameter ("" when none).
+type Authenticator interface {
+	Authenticate(token string) (Grant, error)
+}
+
+// ErrNoToken is returned by authenticators when a token is required and missing.
+var ErrNoToken = errors.New("pubsub: a bearer token is required")
+
+// HandlerOptions configures a Handler.
+type HandlerOptions struct {
+	// Prefix is the route's path prefix; the topic of a path is what follows it.
+	Prefix string
+	Mode   Mode
+	// WebSocket configures the WebSocket side (handshake policy, timeouts, limits).
+	WebSocket wsserver.Options
+	// Auth, when set, is asked for every connection and HTTP publish.
+	Auth Authenticator
+	// PublishToken, when set, is a bearer token that may publish over HTTP to any
+	// topic.
+	PublishToken string
+	// MaxTopics bounds a protocol connection's subscriptions; 0 means 100.
+	MaxTopics int
+}
+
+// Handler serves a hub on a route: WebSocket clients, SSE subscribers, HTTP
+// publishing and presence (docs/pubsub.md). It is a server.Handler.
+type Handler struct {
+	h     *Hub
+	o     HandlerOptions
+	ws    *wsserver.Server
+	sse   *sseHandler
+	slots []wsSlot // index: loop ID; the client being upgraded, owned by that loop
+}
+
+type wsSlot struct{ c *wsClient }
+
+var _ server.Handler = (*Handler)(nil)
+
+// NewHandler returns a Handler serving h.
+func NewHandler(h *Hub, o HandlerOptions) (*Handler, error) {
+	if o.MaxTopics <= 0 {
+		o.MaxTopics = 100
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	hd := &Handler{h: h, o: o, slots: make([]wsSlot, len(h.loops))}
+	wo := o.WebSocket
+	// The hub applies its own slow-consumer policy; wsserver's mark only bounds
+	// replies to a client that stopped reading.
+	if wo.HighWater <= 0 {
+		wo.HighWater = h.opts.SocketBytes + (4 << 20)
+	}
+	ws, err := wsserver.New(&wsApp{hd: hd}, wo)
+	if err != nil {
+		return nil, err
+	}
+	hd.ws = ws
+	hd.sse = &sseHandler{hd: hd, slots: make([]*sseClient, len(h.loops))}
+	return hd, nil
+}
+
+// Hub returns the handler's hub.
+func (hd *Handler) Hub() *Hub { return hd.h }
+
+// WebSocketStats returns the counters of the WebSocket side.
+func (hd *Handler) WebSocketStats() wsserver.Stats { return hd.ws.Stats() }
+
+// topicOf returns the topic named by path below the prefix, after skip ("publish/").
+func (hd *Handler) topicOf(path []byte, skip string) (string, bool) {
+	p := string(path)
+	if !strings.HasPrefix(p, hd.o.Prefix+skip) {
+		return "", false
+	}
+	name := p[len(hd.o.Prefix)+len(skip):]
+	return name, ValidTopic(name)
+}
+
+// bearer returns the request's token: "Authorization: Bearer …" or ?token=.
+func bearer(req *http1.Request) string {
+	if v, ok := req.Header("Authorization"); ok {
+		if len(v) > 7 && strings.EqualFold(string(v[:7]), "bearer ") {
+			return string(bytes.TrimSpace(v[7:]))
+		}
+		return ""
+	}
+	for q := range strings.SplitSeq(string(req.Query), "&") {
+		if t, ok := strings.CutPrefix(q, "token="); ok {
+			return t
+		}
+	}
+	return ""
+}
+
+// authenticate answers 401 and returns false when the request is not allowed in.
+func (hd *Handler) authenticate(c *server.Ctx) (Grant, bool) {
+	if hd.o.Auth == nil {
+		return nil, true
+	}
+	g, err := hd.o.Auth.Authenticate(bearer(c.Request()))
+	if err != nil {
+		c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		c.Respond(401, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
+		return nil, false
+	}
+	return g, true
+}
+
+// ServeGale dispatches a request: a WebSocket handshake, an SSE subscription (GET
+// accepting text/event-stream), POST {prefix}publish/{topic}, or GET
+// {prefix}presence[/{topic}].
+func (hd *Handler) ServeGale(c *server.Ctx) {
+	req := c.Request()
+	method := string(req.Method)
+	switch {
+	case req.Upgrade && method == "GET":
+		hd.serveWebSocket(c)
+	case method == "POST":
+		hd.servePublish(c)
+	case method == "GET" || method == "HEAD":
+		if accept, _ := req.Header("Accept"); bytes.Contains(accept, []byte("text/event-stream")) {
+			hd.serveSSE(c)
+			return
+		}
+		hd.servePresence(c)
+	default:
+		c.Header().Set("Allow", "GET, POST")
+		c.Error(405, "")
+	}
+}
+
+func (hd *Handler) serveWebSocket(c *server.Ctx) {
+	cl := &wsClient{hd: hd}
+	if hd.o.Mode == PathMode {
+		name, ok := hd.topicOf(c.Request().NormPath, "")
+		if !ok {
+			c.Error(404, "no topic in the path")
+			return
+		}
+		cl.topicName = name
+	}
+	g, ok := hd.authenticate(c)
+	if !ok {
+		return
+	}
+	if hd.o.Mode == PathMode && g != nil && !g.CanSubscribe(cl.topicName) {
+		c.Error(403, "the token does not grant this topic")
+		return
+	}
+	cl.grant = g
+	slot := &hd.slots[c.Loop().ID()]
+	slot.c = cl
+	_ = hd.ws.Upgrade(c)
+	slot.c = nil
+}
+
+// servePublish answers POST {prefix}publish/{topic}: the body is the message (text
+// when it is UTF-8, binary otherwise).
+func (hd *Handler) servePublish(c *server.Ctx) {
+	name, ok := hd.topicOf(c.Request().NormPath, "publish/")
+	if !ok {
+		c.Error(404, "expected POST "+hd.o.Prefix+"publish/{topic}")
+		return
+	}
+	tok := bearer(c.Request())
+	allowed := false
+	switch {
+	case hd.o.PublishToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(hd.o.PublishToken)) == 1:
+		allowed = true
+	case hd.o.Auth != nil && tok != "":
+		g, err := hd.o.Auth.Authenticate(tok)
+		if err != nil {
+			c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			c.Respond(401, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
+			return
+		}
+		if g != nil && !g.CanPublish(name) {
+			c.Error(403, "the token does not grant publishing to this topic")
+			return
+		}
+		allowed = true
+	case hd.o.PublishToken == "" && hd.o.Auth == nil:
+		c.Error(403, "HTTP publishing needs publish_token or jwt in the configuration")
+		return
+	}
+	if !allowed {
+		c.Header().Set("WWW-Authenticate", `Bearer`)
+		c.Error(401, "a valid bearer token is required")
+		return
+	}
+	limit := hd.o.WebSocket.MaxMessageBytes
+	if limit <= 0 {
+		limit = websocket.DefaultMaxMessageBytes
+	}
+	c.ReadBody(func(body []byte) {
+		if int64(len(body)) > limit {
+			c.Error(413, "message over max_message_bytes")
+			return
+		}
+		op := websocket.OpText
+		if !utf8.Valid(body) {
+			op = websocket.OpBinary
+		}
+		t, err := hd.h.Acquire(name)
+		if err != nil {
+			c.Error(400, err.Error())
+			return
+		}
+		off := t.Publish(op, body, nil)
+		hd.h.Release(t)
+		b := append([]byte(`{"topic":`), appendJSONString(nil, name)...)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendUint(b, off, 10)
+		b = append(b, "}\n"...)
+		c.Respond(200, "application/json", b)
+	})
+}
+
+// servePresence answers GET {prefix}presence (every topic) and
+// {prefix}presence/{topic}.
+func (hd *Handler) servePresence(c *server.Ctx) {
+	path := string(c.Request().NormPath)
+	var v any
+	switch {
+	case path == hd.o.Prefix+"presence":
+		v = hd.h.Presence()
+	case strings.HasPrefix(path, hd.o.Prefix+"presence/"):
+		name := path[len(hd.o.Prefix)+len("presence/"):]
+		p := Presence{Topic: name}
+		if t := hd.h.Lookup(name); t != nil {
+			p.Epoch, p.Offset = t.Epoch()
+			p.Subscribers = t.Count()
+		}
+		v = p
+	default:
+		c.Error(400, "expected a WebSocket handshake, an SSE request (Accept: text/event-stream) or GET "+hd.o.Prefix+"presence")
+		return
+	}
+	b, _ := json.Marshal(v)
+	c.Respond(200, "application/json", append(b, '\n'))
+}

@@ -1,0 +1,388 @@
+package pubsub
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+)
+
+// Policy is what happens to a subscriber whose queue is full.
+type Policy uint8
+
+// Slow-consumer policies.
+const (
+	// DropOldest drops the oldest queued message to make room, counts it and tells a
+	// protocol client how many it missed.
+	DropOldest Policy = iota
+	// Close closes the subscriber (WebSocket close code 1008, policy violation).
+	Close
+)
+
+// String returns the policy's configuration name.
+func (p Policy) String() string {
+	if p == Close {
+		return "close"
+	}
+	return "drop_oldest"
+}
+
+// Defaults of Options.
+const (
+	DefaultQueue       = 1024
+	DefaultSocketBytes = 64 << 10
+	MaxTopicBytes      = 1024
+)
+
+// Options configures a Hub. The zero value is usable.
+type Options struct {
+	// Loops is the number of event loops subscribers may live on (the engine's loop
+	// count); loop IDs must be below it. 0 means 64.
+	Loops int
+	// Queue is the most messages a subscriber may have waiting beyond its socket
+	// queue; 0 means DefaultQueue.
+	Queue int
+	// SocketBytes is how much output may sit in a subscriber's socket queue before
+	// messages wait in its own queue; 0 means DefaultSocketBytes.
+	SocketBytes int
+	// Policy applies when a subscriber's queue is full.
+	Policy Policy
+	// HistorySize keeps the last HistorySize messages of each topic for recovery; 0
+	// keeps none.
+	HistorySize int
+	// HistoryTTL drops kept messages older than this; 0 keeps them until HistorySize
+	// pushes them out.
+	HistoryTTL time.Duration
+	// Bridge, when set, carries the hub's messages to other instances (cluster).
+	Bridge Bridge
+}
+
+// Bridge connects a hub to other instances. The hub calls Subscribe when a topic gets
+// its first local subscriber and Unsubscribe when it loses its last, and Publish for
+// every message published locally. Calls may come from any loop and must not block;
+// messages from other instances come back through Hub.Deliver.
+type Bridge interface {
+	Subscribe(topic string)
+	Unsubscribe(topic string)
+	Publish(topic string, m *Message)
+}
+
+// Stats are a hub's counters.
+type Stats struct {
+	Topics      int    // topics known now
+	Subscribers int64  // subscriptions now, over every topic
+	Published   uint64 // messages published
+	Delivered   uint64 // frames queued to subscribers
+	Dropped     uint64 // messages dropped by the drop_oldest policy
+	Closed      uint64 // subscribers closed by the close policy
+	Queued      uint64 // messages that had to wait in a subscriber's queue
+}
+
+// Hub holds topics and their subscribers. It is safe for concurrent use.
+type Hub struct {
+	opts  Options
+	mu    sync.Mutex        // guards topics
+	topic map[string]*Topic // guarded by mu
+	loops []loopHub         // index: engine loop ID
+
+	published, delivered, dropped, closed, queued atomic.Uint64
+}
+
+// New returns a Hub with opts.
+func New(opts Options) *Hub {
+	if opts.Loops <= 0 {
+		opts.Loops = 64
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = DefaultQueue
+	}
+	if opts.SocketBytes <= 0 {
+		opts.SocketBytes = DefaultSocketBytes
+	}
+	h := &Hub{opts: opts, topic: map[string]*Topic{}, loops: make([]loopHub, opts.Loops)}
+	for i := range h.loops {
+		h.loops[i].h = h
+		h.loops[i].id = i
+		h.loops[i].drainFn = h.loops[i].drain
+	}
+	return h
+}
+
+// Options returns the hub's options with defaults filled in.
+func (h *Hub) Options() Options { return h.opts }
+
+// SetBridge sets the cluster bridge; call it before any subscriber arrives.
+func (h *Hub) SetBridge(b Bridge) { h.opts.Bridge = b }
+
+// Stats returns a snapshot of the counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	n := len(h.topic)
+	var subs int64
+	for _, t := range h.topic {
+		subs += t.count.Load()
+	}
+	h.mu.Unlock()
+	return Stats{Topics: n, Subscribers: subs, Published: h.published.Load(), Delivered: h.delivered.Load(),
+		Dropped: h.dropped.Load(), Closed: h.closed.Load(), Queued: h.queued.Load()}
+}
+
+// Presence is one topic's subscriber count.
+type Presence struct {
+	Topic       string `json:"topic"`
+	Subscribers int64  `json:"subscribers"`
+	Offset      uint64 `json:"offset"` // the offset the next message will get
+	Epoch       string `json:"epoch"`
+}
+
+// Presence returns the count of subscribers of every topic, sorted by name.
+func (h *Hub) Presence() []Presence {
+	h.mu.Lock()
+	out := make([]Presence, 0, len(h.topic))
+	for _, t := range h.topic {
+		t.mu.Lock()
+		out = append(out, Presence{Topic: t.name, Subscribers: t.count.Load(), Offset: t.next, Epoch: t.epoch})
+		t.mu.Unlock()
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
+	return out
+}
+
+// Count returns the number of subscribers of topic name (0 when it does not exist).
+func (h *Hub) Count(name string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.topic[name]; t != nil {
+		return t.count.Load()
+	}
+	return 0
+}
+
+// Errors of topic names.
+var (
+	ErrTopicName = errors.New("pubsub: topic name is empty, too long or holds control characters")
+)
+
+// ValidTopic reports whether name can be a topic: 1 to MaxTopicBytes bytes without
+// control characters.
+func ValidTopic(name string) bool {
+	if name == "" || len(name) > MaxTopicBytes {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Topic is one named stream of messages.
+type Topic struct {
+	name string
+	h    *Hub
+	subs []loopSubs // index: loop ID; element i owned by loop i
+
+	mu    sync.Mutex // guards next, epoch, hist and the order of inbox appends
+	next  uint64     // offset of the next message (the first is 1)
+	epoch string     // names this run of offsets; changes when they restart
+	hist  history
+	// scratch builds frames; guarded by mu.
+	scratch []byte
+
+	refs  int // guarded by h.mu: subscriptions and holders (Hub.Acquire)
+	count atomic.Int64
+	kinds [numEnc]atomic.Int32 // subscribers per encoding
+	// perLoop counts subscribers per loop; the loop increments and decrements its own
+	// element, publishers read it to skip loops without subscribers.
+	perLoop []atomic.Int32
+}
+
+// loopSubs is one loop's subscribers of a topic; owned by that loop.
+type loopSubs struct {
+	list []*Sub
+}
+
+// Name returns the topic's name.
+func (t *Topic) Name() string { return t.name }
+
+// Count returns its number of subscribers.
+func (t *Topic) Count() int64 { return t.count.Load() }
+
+// Epoch returns the topic's epoch and the offset the next message will get.
+func (t *Topic) Epoch() (string, uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.epoch, t.next
+}
+
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Acquire returns topic name, creating it, and holds it until Release: a held topic
+// stays in the hub (with its history) even without subscribers.
+func (h *Hub) Acquire(name string) (*Topic, error) {
+	if !ValidTopic(name) {
+		return nil, ErrTopicName
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topic[name]
+	if t == nil {
+		t = &Topic{name: name, h: h, subs: make([]loopSubs, len(h.loops)), perLoop: make([]atomic.Int32, len(h.loops)),
+			next: 1, epoch: newEpoch()}
+		t.hist.init(h.opts.HistorySize, h.opts.HistoryTTL)
+		h.topic[name] = t
+	}
+	t.refs++
+	return t, nil
+}
+
+// Release drops a hold taken by Acquire. A topic without holders and without kept
+// history leaves the hub.
+func (h *Hub) Release(t *Topic) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.refs--
+	if t.refs == 0 && h.opts.HistorySize == 0 && h.topic[t.name] == t {
+		delete(h.topic, t.name)
+	}
+}
+
+// Lookup returns topic name if it exists, without holding it.
+func (h *Hub) Lookup(name string) *Topic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.topic[name]
+}
+
+// loopHub is a hub's state for one loop: the inbox other goroutines append to, and
+// the loop's own bookkeeping.
+type loopHub struct {
+	h       *Hub
+	id      int
+	loop    atomic.Pointer[engine.Loop] // set when the loop's first subscriber arrives
+	drainFn func()
+
+	mu     sync.Mutex // guards inbox and posted
+	inbox  []delivery
+	posted bool // a drain task is posted and has not taken the inbox yet
+
+	// Owned by the loop:
+	spare      []delivery
+	delivering bool   // walking a subscriber list: removals are deferred
+	removed    []*Sub // removals deferred while delivering
+}
+
+// delivery is one message for one topic's subscribers on a loop.
+type delivery struct {
+	t *Topic
+	m *Message
+}
+
+// fmtLoop reports a loop ID outside the hub's range.
+func (h *Hub) loopOf(l *engine.Loop) *loopHub {
+	id := l.ID()
+	if id >= len(h.loops) {
+		panic(fmt.Sprintf("pubsub: loop %d outside the hub's %d loops", id, len(h.loops)))
+	}
+	lh := &h.loops[id]
+	if lh.loop.Load() == nil {
+		lh.loop.Store(l)
+	}
+	return lh
+}
+
+// enqueue appends d to the loop's inbox and posts a drain task if none is pending.
+// It runs under d.t.mu, so the inbox holds each topic's messages in offset order.
+func (lh *loopHub) enqueue(d delivery) {
+	l := lh.loop.Load()
+	if l == nil {
+		d.m.Release()
+		return
+	}
+	lh.mu.Lock()
+	lh.inbox = append(lh.inbox, d)
+	post := !lh.posted
+	lh.posted = true
+	lh.mu.Unlock()
+	if post {
+		l.Post(lh.drainFn)
+	}
+}
+
+// drain runs on the loop: it delivers every message in the inbox.
+func (lh *loopHub) drain() {
+	lh.mu.Lock()
+	batch := lh.inbox
+	lh.inbox = lh.spare[:0]
+	lh.posted = false
+	lh.mu.Unlock()
+	for i := range batch {
+		d := batch[i]
+		batch[i] = delivery{}
+		lh.deliver(d.t, d.m)
+	}
+	lh.spare = batch[:0]
+}
+
+// deliver queues m to every subscriber of t on this loop and drops the delivery's
+// reference to m.
+func (lh *loopHub) deliver(t *Topic, m *Message) {
+	lm := newLoopMsg(m) // takes over the delivery's reference
+	ls := &t.subs[lh.id]
+	lh.delivering = true
+	n := 0
+	for _, s := range ls.list {
+		if s.dead || s == m.from || m.Offset < s.from {
+			continue
+		}
+		if s.c.queue(lm, m.frames[s.c.enc]) {
+			n++
+		}
+	}
+	lh.delivering = false
+	lm.release()
+	lh.h.delivered.Add(uint64(n))
+	if len(lh.removed) > 0 {
+		for i, s := range lh.removed {
+			lh.remove(s)
+			lh.removed[i] = nil
+		}
+		lh.removed = lh.removed[:0]
+	}
+}
+
+// loopMsg counts one loop's references to a Message without atomics: the engine
+// holds one per queued frame and gives it back through rel.
+type loopMsg struct {
+	m   *Message
+	n   int
+	rel func()
+}
+
+func newLoopMsg(m *Message) *loopMsg {
+	lm := &loopMsg{m: m, n: 1}
+	lm.rel = lm.release
+	return lm
+}
+
+func (lm *loopMsg) retain() { lm.n++ }
+
+func (lm *loopMsg) release() {
+	lm.n--
+	if lm.n == 0 {
+		lm.m.Release()
+		lm.m = nil
+	}
+}

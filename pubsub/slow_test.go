@@ -1,0 +1,115 @@
+package pubsub
+
+import (
+	"context"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gorilla/websocket"
+)
+
+// slowDialer makes connections with a 4 KiB receive buffer, so that a client that
+// does not read fills up quickly.
+func slowDialer() *websocket.Dialer {
+	nd := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return &websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
+		return nd.DialContext(ctx, n, a)
+	}}
+}
+
+// TestSlowConsumerDropOldest lets one protocol subscriber stop reading while a fast
+// one reads: the slow one's queue stays bounded, the oldest messages are dropped and
+// counted, and once it reads again it gets a "dropped" notice with the count and
+// then the newest messages; the fast one misses nothing.
+func TestSlowConsumerDropOldest(t *testing.T) {
+	hd, addr := startHub(t, Options{Queue: 8, SocketBytes: 4 << 10}, HandlerOptions{Mode: ProtocolMode})
+	slow, _, err := slowDialer().Dial("ws://"+addr+"/ws/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fast := wsDial(t, "ws://"+addr+"/ws/", nil)
+	for _, c := range []*websocket.Conn{slow, fast} {
+		send(t, c, `{"type":"subscribe","topic":"t"}`)
+		readReply(t, c)
+	}
+	topic := hd.Hub().Lookup("t")
+	payload := `"` + strings.Repeat("x", 8<<10) + `"`
+	const n = 2000 // 16 MiB: more than the socket buffers hold
+	fast.SetReadDeadline(time.Now().Add(60 * time.Second))
+	for i := 0; i < n; i++ {
+		topic.Publish(websocket.TextMessage, []byte(payload), nil)
+		if _, _, err := fast.ReadMessage(); err != nil { // in step: the fast one never lags
+			t.Fatalf("fast subscriber at %d: %v", i, err)
+		}
+	}
+	st := hd.Hub().Stats()
+	if st.Dropped == 0 {
+		t.Fatalf("nothing dropped for the slow subscriber: %+v", st)
+	}
+	// The slow one now reads everything: messages, one dropped notice, messages.
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var msgs, dropped int
+	for msgs+dropped < n {
+		var r answer
+		if err := slow.ReadJSON(&r); err != nil {
+			t.Fatalf("slow reader after %d messages: %v", msgs, err)
+		}
+		switch r.Type {
+		case "message":
+			msgs++
+		case "dropped":
+			dropped += r.Count
+		default:
+			t.Fatalf("unexpected %+v", r)
+		}
+		if dropped > 0 && msgs+dropped == n {
+			break
+		}
+	}
+	if uint64(dropped) != st.Dropped || msgs+dropped != n {
+		t.Fatalf("slow subscriber: %d messages + %d dropped (hub counted %d), want %d in all", msgs, dropped, st.Dropped, n)
+	}
+}
+
+// TestSlowConsumerClose closes a subscriber whose queue overflows with 1008, while
+// the others go on.
+func TestSlowConsumerClose(t *testing.T) {
+	hd, addr := startHub(t, Options{Queue: 8, SocketBytes: 4 << 10, Policy: Close}, HandlerOptions{Mode: PathMode})
+	slow, _, err := slowDialer().Dial("ws://"+addr+"/ws/room", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	waitCount(t, hd.Hub(), "room", 1)
+	topic := hd.Hub().Lookup("room")
+	big := make([]byte, 8<<10)
+	for i := 0; i < 2000 && hd.Hub().Stats().Closed == 0; i++ {
+		topic.Publish(websocket.BinaryMessage, big, nil)
+		time.Sleep(50 * time.Microsecond)
+	}
+	testkit.WaitFor(t, "the slow subscriber closed", func() bool { return hd.Hub().Stats().Closed == 1 })
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, _, err := slow.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Fatalf("slow subscriber ended with %v, want close 1008", err)
+		}
+		break
+	}
+	waitCount(t, hd.Hub(), "room", 0)
+}

@@ -1,0 +1,181 @@
+package pubsub
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/server"
+)
+
+// sseHeartbeat is how often an idle SSE stream gets a comment line, so that
+// intermediaries and the client see it alive.
+const sseHeartbeat = 25 * time.Second
+
+// errSlowSSE closes an SSE subscriber under the close policy.
+var errSlowSSE = errors.New("pubsub: slow SSE subscriber: queue full")
+
+// sseClient is one SSE subscriber; owned by its loop.
+type sseClient struct {
+	client
+	sub  *Sub
+	rec  *Position // Last-Event-ID, when sent
+	name string
+}
+
+// sseHandler is the engine.Handler of SSE connections once the HTTP exchange has
+// let them go.
+type sseHandler struct {
+	engine.NopHandler
+	hd    *Handler
+	slots []*sseClient // index: loop ID; the client being hijacked, owned by that loop
+}
+
+var _ engine.Handler = (*sseHandler)(nil)
+
+// parseEventID reads a Last-Event-ID of the form "epoch-offset".
+func parseEventID(v string) (*Position, bool) {
+	epoch, off, ok := strings.Cut(v, "-")
+	if !ok || epoch == "" {
+		return nil, false
+	}
+	n, err := strconv.ParseUint(off, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	return &Position{Epoch: epoch, Offset: n}, true
+}
+
+// serveSSE subscribes an HTTP/1.1 request to the topic named by its path (below
+// the prefix, and below "sse/" in ProtocolMode). A Last-Event-ID field (or the
+// last_event_id query parameter) recovers what was missed.
+func (hd *Handler) serveSSE(c *server.Ctx) {
+	skip := ""
+	if hd.o.Mode == ProtocolMode {
+		skip = "sse/"
+	}
+	name, ok := hd.topicOf(c.Request().NormPath, skip)
+	if !ok {
+		c.Error(404, "no topic in the path")
+		return
+	}
+	g, ok := hd.authenticate(c)
+	if !ok {
+		return
+	}
+	if g != nil && !g.CanSubscribe(name) {
+		c.Error(403, "the token does not grant this topic")
+		return
+	}
+	cl := &sseClient{name: name}
+	cl.enc = EncSSE
+	req := c.Request()
+	id, _ := req.Header("Last-Event-ID")
+	if len(id) == 0 {
+		for q := range strings.SplitSeq(string(req.Query), "&") {
+			if v, ok := strings.CutPrefix(q, "last_event_id="); ok {
+				id = []byte(v)
+			}
+		}
+	}
+	if len(id) > 0 {
+		if cl.rec, ok = parseEventID(string(id)); !ok {
+			c.Error(400, "Last-Event-ID must be epoch-offset as sent in the id field")
+			return
+		}
+	}
+	loop := c.Loop().ID()
+	hd.sse.slots[loop] = cl
+	if err := c.Hijack(hd.sse); err != nil {
+		hd.sse.slots[loop] = nil
+		c.Error(500, "cannot stream on this connection: "+err.Error())
+	}
+}
+
+var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+
+// OnOpen implements engine.Handler: the response head, the recovery outcome, the
+// missed messages, then live ones.
+func (s *sseHandler) OnOpen(ec *engine.Conn) {
+	cl := s.slots[ec.Loop().ID()]
+	s.slots[ec.Loop().ID()] = nil
+	if cl == nil {
+		ec.Close(errors.New("pubsub: SSE connection without a request"))
+		return
+	}
+	h := s.hd.h
+	cl.ec = ec
+	cl.lh = h.loopOf(ec.Loop())
+	cl.closeSlow = func() { ec.Close(errSlowSSE) }
+	ec.SetContext(cl)
+	_ = ec.Write(sseHead)
+	t, err := h.Acquire(cl.name)
+	if err != nil {
+		ec.Close(err)
+		return
+	}
+	sub, j := cl.lh.subscribe(t, &cl.client, cl.rec)
+	cl.sub = sub
+	var b []byte
+	if j.Failed {
+		// A named event the page can listen for; the stream goes on from now.
+		b = append(b, "event: recovery-failed\ndata: "...)
+		b = append(b, j.Epoch...)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, j.Next-1, 10)
+		b = append(b, "\n\n"...)
+	} else if cl.rec == nil {
+		b = append(b, ": subscribed\n\n"...)
+	}
+	for _, m := range j.Replay {
+		b = appendSSE(b, m)
+		m.Release()
+	}
+	_ = ec.Write(b)
+	ec.SetTimeout(sseHeartbeat)
+}
+
+// OnData implements engine.Handler: a client sends nothing on an event stream;
+// whatever arrives is discarded.
+func (s *sseHandler) OnData(_ *engine.Conn, in []byte) int { return len(in) }
+
+// OnEOF implements engine.Handler: the client went away.
+func (s *sseHandler) OnEOF(ec *engine.Conn) { ec.Close(nil) }
+
+// OnDrain implements engine.Handler.
+func (s *sseHandler) OnDrain(ec *engine.Conn) {
+	if cl, _ := ec.Context().(*sseClient); cl != nil {
+		cl.drained()
+	}
+}
+
+var sseComment = []byte(":\n\n")
+
+// OnTimeout implements engine.Handler: the heartbeat.
+func (s *sseHandler) OnTimeout(ec *engine.Conn) {
+	if cl, _ := ec.Context().(*sseClient); cl != nil && cl.wait == nil {
+		_ = ec.Write(sseComment)
+	}
+	ec.SetTimeout(sseHeartbeat)
+}
+
+// OnShutdown implements engine.Handler: the stream ends after what is queued.
+func (s *sseHandler) OnShutdown(ec *engine.Conn) { ec.CloseAfterFlush(false) }
+
+// OnClose implements engine.Handler: the subscription ends.
+func (s *sseHandler) OnClose(ec *engine.Conn, _ error) {
+	cl, _ := ec.Context().(*sseClient)
+	if cl == nil {
+		return
+	}
+	ec.SetContext(nil)
+	cl.closing = true
+	cl.clearWait()
+	if cl.sub != nil {
+		cl.lh.unsubscribe(cl.sub)
+		cl.sub = nil
+	}
+}

@@ -1,0 +1,165 @@
+package pubsub
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/server/servertest"
+)
+
+// curlStream runs curl -N on url and returns its output lines as they arrive.
+func curlStream(t *testing.T, url string, hdr ...string) <-chan string {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed (apt-get install -y curl)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	args := []string{"-N", "-s", "-H", "Accept: text/event-stream"}
+	for _, h := range hdr {
+		args = append(args, "-H", h)
+	}
+	cmd := exec.CommandContext(ctx, "curl", append(args, url)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	return lines
+}
+
+// expectLines reads lines until every one of want has appeared, in order.
+func expectLines(t *testing.T, lines <-chan string, want ...string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for _, w := range want {
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended before %q", w)
+				}
+				if l != w {
+					continue
+				}
+			case <-deadline:
+				t.Fatalf("no line %q within 10s", w)
+			}
+			break
+		}
+	}
+}
+
+// TestSSECurl subscribes with curl -N, publishes over HTTP (multi-line text too) and
+// reads the events with their ids; a reconnect with Last-Event-ID gets what it
+// missed, and one with an unknown epoch is told recovery failed.
+func TestSSECurl(t *testing.T) {
+	hd, addr := startHub(t, Options{HistorySize: 16}, HandlerOptions{Mode: ProtocolMode, PublishToken: "tok"})
+	lines := curlStream(t, "http://"+addr+"/ws/sse/news")
+	expectLines(t, lines, ": subscribed")
+	waitCount(t, hd.Hub(), "news", 1)
+	publish := func(body string) {
+		head, _ := testkit.Curl(t, "-s", "-i", "-H", "Authorization: Bearer tok", "--data-binary", body, "http://"+addr+"/ws/publish/news")
+		if testkit.StatusOf(head) != "200" {
+			t.Fatalf("publish: %s", head)
+		}
+	}
+	publish("first")
+	publish("two\nlines")
+	epoch, _ := hd.Hub().Lookup("news").Epoch()
+	expectLines(t, lines, "id: "+epoch+"-1", "data: first", "", "id: "+epoch+"-2", "data: two", "data: lines", "")
+
+	// Missed messages after offset 1, then live ones.
+	publish("third")
+	again := curlStream(t, "http://"+addr+"/ws/sse/news", "Last-Event-ID: "+epoch+"-1")
+	expectLines(t, again, "id: "+epoch+"-2", "data: two", "data: lines", "", "id: "+epoch+"-3", "data: third")
+	stale := curlStream(t, "http://"+addr+"/ws/sse/news", "Last-Event-ID: 0000-5")
+	expectLines(t, stale, "event: recovery-failed", "data: "+epoch+"-3")
+
+	head, _ := testkit.Curl(t, "-s", "-i", "-H", "Accept: text/event-stream", "-H", "Last-Event-ID: garbage", "http://"+addr+"/ws/sse/news")
+	if testkit.StatusOf(head) != "400" {
+		t.Fatalf("bad Last-Event-ID: %s", head)
+	}
+	head, _ = testkit.Curl(t, "-s", "-i", "-H", "Accept: text/event-stream", "http://"+addr+"/ws/sse/")
+	if testkit.StatusOf(head) != "404" {
+		t.Fatalf("SSE without a topic: %s", head)
+	}
+}
+
+// pageAndHub serves page at / and the hub below /ws/.
+type pageAndHub struct {
+	hd   *Handler
+	page []byte
+}
+
+func (p pageAndHub) ServeGale(c *server.Ctx) {
+	if strings.HasPrefix(string(c.Path()), "/ws/") {
+		p.hd.ServeGale(c)
+		return
+	}
+	c.Respond(200, "text/html; charset=utf-8", p.page)
+}
+
+// TestChromiumEventSource loads a page in headless Chromium that subscribes with
+// EventSource, publishes three messages with fetch once the stream is open, and
+// writes what arrived (data and offset from lastEventId) into the DOM.
+func TestChromiumEventSource(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not installed (apt-get install -y chromium)")
+	}
+	h := New(Options{Loops: 2})
+	hd, err := NewHandler(h, HandlerOptions{Prefix: "/ws/", Mode: ProtocolMode, PublishToken: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := `<!doctype html><html><body><div id="out">pending</div><script>
+const out = document.getElementById("out");
+const es = new EventSource("/ws/sse/news");
+const got = [];
+es.onopen = async () => {
+  for (const m of ["alpha", "beta", "gamma"]) {
+    await fetch("/ws/publish/news", {method: "POST", headers: {Authorization: "Bearer tok"}, body: m});
+  }
+};
+es.onmessage = (e) => {
+  got.push(e.data + "@" + e.lastEventId.split("-")[1]);
+  if (got.length == 3) { out.textContent = "sse[" + got.join("|") + "]"; es.close(); }
+};
+es.onerror = () => { if (got.length < 3) out.textContent = "error after " + got.length; };
+</script></body></html>`
+	srv := servertest.Start(t, pageAndHub{hd: hd, page: []byte(page)}, func(so *server.Options) { so.Workers = 2 })
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--no-first-run", "--user-data-dir="+filepath.Join(dir, "profile"),
+		"--virtual-time-budget=5000", "--dump-dom", "http://"+srv.Addr()+"/")
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	if want := "sse[alpha@1|beta@2|gamma@3]"; !strings.Contains(string(out), want) {
+		t.Fatalf("page DOM does not show %q:\n%s", want, out)
+	}
+}

@@ -1,0 +1,220 @@
+package pubsub
+
+import (
+	"time"
+
+	"github.com/gale-server/gale/engine"
+)
+
+// Sub is one subscription: a client on one topic. It is owned by the client's loop.
+type Sub struct {
+	t    *Topic
+	c    *client
+	idx  int    // position in t.subs[loop].list
+	from uint64 // the first offset it receives live (earlier ones came by recovery or not at all)
+	dead bool   // unsubscribed while its loop was delivering; leaves the list afterwards
+}
+
+// Topic returns the subscription's topic.
+func (s *Sub) Topic() *Topic { return s.t }
+
+// Position names a point in a topic's stream: the last offset a client received
+// in an epoch.
+type Position struct {
+	Epoch  string
+	Offset uint64
+}
+
+// Joined is what subscribing reports.
+type Joined struct {
+	Epoch     string     // the topic's epoch
+	Next      uint64     // the offset of the next live message
+	Replay    []*Message // missed messages to send first, each retained; nil without recovery
+	Recovered bool       // a recovery was asked and Replay holds every missed message
+	Failed    bool       // a recovery was asked and failed (ErrRecovery)
+}
+
+// subscribe adds c to t on c's loop. With rec it also collects the messages after
+// rec (see Topic.Recover), atomically with joining, so that nothing published
+// meanwhile is missed or delivered twice.
+func (lh *loopHub) subscribe(t *Topic, c *client, rec *Position) (*Sub, Joined) {
+	s := &Sub{t: t, c: c}
+	var j Joined
+	t.mu.Lock()
+	if rec != nil {
+		t.hist.expire(time.Now())
+		if rec.Epoch == t.epoch {
+			j.Replay, j.Recovered = t.hist.since(nil, rec.Offset, t.next)
+		}
+		j.Failed = !j.Recovered
+		for _, m := range j.Replay {
+			m.Retain()
+		}
+	}
+	j.Epoch, j.Next = t.epoch, t.next
+	s.from = t.next
+	ls := &t.subs[lh.id]
+	s.idx = len(ls.list)
+	ls.list = append(ls.list, s)
+	first := t.count.Add(1) == 1
+	t.perLoop[lh.id].Add(1)
+	t.kinds[c.enc].Add(1)
+	t.mu.Unlock()
+	if first && lh.h.opts.Bridge != nil {
+		lh.h.opts.Bridge.Subscribe(t.name)
+	}
+	return s, j
+}
+
+// unsubscribe removes s (on its loop); during a delivery on the loop the removal
+// waits until the walk ends.
+func (lh *loopHub) unsubscribe(s *Sub) {
+	if s.dead {
+		return
+	}
+	s.dead = true
+	if lh.delivering {
+		lh.removed = append(lh.removed, s)
+		return
+	}
+	lh.remove(s)
+}
+
+func (lh *loopHub) remove(s *Sub) {
+	t := s.t
+	ls := &t.subs[lh.id]
+	last := len(ls.list) - 1
+	if s.idx > last || ls.list[s.idx] != s {
+		return
+	}
+	ls.list[s.idx] = ls.list[last]
+	ls.list[s.idx].idx = s.idx
+	ls.list[last] = nil
+	ls.list = ls.list[:last]
+	if cap(ls.list) > 64 && len(ls.list) < cap(ls.list)/4 {
+		ls.list = append([]*Sub(nil), ls.list...)
+	}
+	t.perLoop[lh.id].Add(-1)
+	t.kinds[s.c.enc].Add(-1)
+	if t.count.Add(-1) == 0 && lh.h.opts.Bridge != nil {
+		lh.h.opts.Bridge.Unsubscribe(t.name)
+	}
+	lh.h.Release(t)
+}
+
+// client is one subscribing connection (WebSocket or SSE); owned by its loop.
+type client struct {
+	lh      *loopHub
+	ec      *engine.Conn
+	enc     Encoding
+	closing bool     // closed by the slow-consumer policy or going away: nothing more is queued
+	wait    *backlog // messages beyond the socket queue; nil when none wait
+	dropped uint64   // messages dropped since the client was last told
+	// closeSlow ends the connection for the Close policy (WebSocket 1008).
+	closeSlow func()
+	// tellDropped tells a protocol client how many messages it missed; nil when the
+	// encoding cannot say it.
+	tellDropped func(n uint64)
+}
+
+// backlog is a ring of messages waiting for a subscriber's socket queue to drain.
+type backlog struct {
+	ring []pending
+	head int
+	n    int
+}
+
+type pending struct {
+	lm    *loopMsg
+	frame []byte
+}
+
+// queue queues frame (m's frame in c's encoding, referenced through lm) to c under
+// the slow-consumer policy, and reports whether it was queued.
+func (c *client) queue(lm *loopMsg, frame []byte) bool {
+	if c.closing || frame == nil || c.ec.Closed() {
+		return false
+	}
+	h := c.lh.h
+	if c.wait == nil && c.ec.Buffered() < h.opts.SocketBytes {
+		lm.retain()
+		_ = c.ec.WriteRef(frame, lm.rel)
+		return true
+	}
+	w := c.wait
+	if w == nil {
+		w = &backlog{ring: make([]pending, min(16, h.opts.Queue))}
+		c.wait = w
+		c.ec.WantDrain()
+	}
+	if w.n == h.opts.Queue {
+		if h.opts.Policy == Close {
+			h.closed.Add(1)
+			c.closing = true
+			c.clearWait()
+			c.closeSlow()
+			return false
+		}
+		p := w.ring[w.head]
+		w.ring[w.head] = pending{}
+		w.head = (w.head + 1) % len(w.ring)
+		w.n--
+		p.lm.release()
+		c.dropped++
+		h.dropped.Add(1)
+	}
+	if w.n == len(w.ring) {
+		grown := make([]pending, min(2*len(w.ring), h.opts.Queue))
+		for i := 0; i < w.n; i++ {
+			grown[i] = w.ring[(w.head+i)%len(w.ring)]
+		}
+		w.ring, w.head = grown, 0
+	}
+	w.ring[(w.head+w.n)%len(w.ring)] = pending{lm, frame}
+	w.n++
+	lm.retain()
+	h.queued.Add(1)
+	return true
+}
+
+// drained moves waiting messages to the socket queue once it has room (OnDrain).
+func (c *client) drained() {
+	w := c.wait
+	if w == nil || c.closing {
+		return
+	}
+	h := c.lh.h
+	// At least one message moves per call: OnDrain fires at the engine's low-water
+	// mark, which may lie above SocketBytes.
+	for moved := false; w.n > 0 && (!moved || c.ec.Buffered() < h.opts.SocketBytes); moved = true {
+		p := w.ring[w.head]
+		w.ring[w.head] = pending{}
+		w.head = (w.head + 1) % len(w.ring)
+		w.n--
+		_ = c.ec.WriteRef(p.frame, p.lm.rel) // the backlog's reference passes to the engine
+	}
+	if w.n > 0 {
+		c.ec.WantDrain()
+		return
+	}
+	c.wait = nil
+	if c.dropped > 0 && c.tellDropped != nil {
+		n := c.dropped
+		c.dropped = 0
+		c.tellDropped(n)
+	}
+}
+
+// clearWait drops every waiting message.
+func (c *client) clearWait() {
+	w := c.wait
+	if w == nil {
+		return
+	}
+	for ; w.n > 0; w.n-- {
+		w.ring[w.head].lm.release()
+		w.ring[w.head] = pending{}
+		w.head = (w.head + 1) % len(w.ring)
+	}
+	c.wait = nil
+}
