@@ -467,33 +467,13 @@ func (l *Loop) uWriteOut(c *Conn) error {
 				c.markDirty()
 				break
 			}
-			want := min(s.fn, sendfileChunk)
-			var n int
-			var e unix.Errno
-			call, short := "sendfile", ErrFileShrank
-			if s.pipe {
-				call, short = "splice", ErrPipeShort
-				n, e = sys.Splice(s.file, fd, int(want))
-			} else {
-				n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
+			full, err := l.sendFileSeg(c, q, &sentFile)
+			if err != nil {
+				return err
 			}
-			switch {
-			case e == unix.EAGAIN:
+			if full {
 				c.flags |= fWaitOut
 				l.uPollOut(c)
-			case e == unix.EINTR:
-			case e != 0:
-				return errnoErr(call, e)
-			case n == 0:
-				return short
-			default:
-				sentFile += n
-				q.progress = l.nowNano
-				l.stats.bytesOut.Add(uint64(n))
-				s.fn -= int64(n)
-				if s.fn == 0 {
-					l.popSeg(q)
-				}
 			}
 			continue
 		}
