@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/dnsresolve"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -36,11 +37,23 @@ type Upstream struct {
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
 	// Retries says when a failed attempt is tried again.
 	Retries Retries `yaml:"retries"`
+	// HealthCheck, OutlierDetection, CircuitBreaker and Limits configure
+	// health (config/health.go, docs/health.md); absent sections are off.
+	HealthCheck      *HealthCheck      `yaml:"health_check,omitempty"`
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection,omitempty"`
+	CircuitBreaker   *CircuitBreaker   `yaml:"circuit_breaker,omitempty"`
+	Limits           ServerLimits      `yaml:"limits"`
+	// ResolveEvery re-resolves server host names and srv: specs this often; 0
+	// resolves them once, at start and on reload.
+	ResolveEvery time.Duration `yaml:"resolve_every"`
+	// Resolver is the DNS server (ip:port) names are resolved with; "" takes the
+	// first nameserver of /etc/resolv.conf.
+	Resolver string `yaml:"resolver"`
 }
 
 // SetDefaults sets every field of u to its default; Servers stays empty.
 func (u *Upstream) SetDefaults() {
-	*u = Upstream{Balance: "weighted_round_robin", HashKey: "ip", VNodes: 150, TableSize: 65537}
+	*u = Upstream{Balance: "weighted_round_robin", HashKey: "ip", VNodes: 150, TableSize: 65537, ResolveEvery: 30 * time.Second}
 	u.Keepalive.SetDefaults()
 	u.Timeouts.SetDefaults()
 	u.Retries.SetDefaults()
@@ -253,7 +266,11 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 	for i, s := range u.Servers {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
 		if _, err := netip.ParseAddrPort(s.Address); err != nil {
-			v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080", s.Address)
+			if serversKey != "servers" || !dnsresolve.IsName(s.Address) {
+				v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
+			} else if err := dnsresolve.Check(s.Address); err != nil {
+				v.errorf(sp, "invalid server address %q: %v", s.Address, err)
+			}
 		}
 		if s.Weight < 1 || s.Weight > 1000 {
 			v.errorf(joinPath(sp, "weight"), "weight %d is out of range 1-1000", s.Weight)
@@ -275,6 +292,7 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 			v.errorf(joinPath(path, "timeouts."+name), "must be positive")
 		}
 	}
+	v.healthOf(u, path)
 	r := u.Retries
 	if r.Tries < 1 || r.Tries > 10 {
 		v.errorf(joinPath(path, "retries.tries"), "%d is out of range 1-10", r.Tries)

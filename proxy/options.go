@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/lb"
 )
 
@@ -74,10 +76,15 @@ type UpstreamOptions struct {
 	// Skip, when not nil, reports servers that must not take requests now
 	// (down, ejected, circuit open): the health checker's predicate, passed to
 	// the balancer as lb.Request.Skip. It runs on the loops, so it must be safe
-	// for concurrent use, must not block, and should be a few atomic loads.
+	// for concurrent use, must not block, and should be a few atomic loads. It
+	// is read by every request and must be set before NewUpstream (a checker
+	// built first, whose state changes behind the predicate).
 	Skip func(server int) bool
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
+	// Health, when set, excludes servers that are down, ejected, drained or open
+	// and applies the per-server limits (see proxy/health.go); nil is none.
+	Health *health.Group
 }
 
 // Upstream is a group of servers with its per-loop connection pools. It is shared by
@@ -89,6 +96,11 @@ type Upstream struct {
 	tracker  lb.Tracker   // balancer as a Tracker, or nil
 	keyed    bool         // the balancer reads lb.Request.Key
 	loops    []*loopState // index = loop ID; each owned by its loop
+	health   *healthState // nil without a health group
+	hosts    []string     // Host value per server: its address
+	// prev is the upstream this one replaced, whose idle connections it adopts
+	// (source.go).
+	prev atomic.Pointer[Upstream]
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -120,7 +132,7 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 		opts.Logger = slog.Default()
 	}
 	u := &Upstream{opts: opts, balancer: opts.Balancer, loops: make([]*loopState, loops)}
-	if u.balancer == nil {
+	if opts.Balancer == nil {
 		b, err := newBalancer(&opts, loops)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %q: %w", opts.Name, err)
@@ -129,8 +141,15 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	}
 	u.tracker, _ = u.balancer.(lb.Tracker)
 	u.keyed = lb.UsesKey(u.balancer)
+	if opts.Health != nil && opts.Health.Len() != len(opts.Servers) {
+		return nil, fmt.Errorf("proxy: upstream %q: the health group has %d servers, the upstream %d", opts.Name, opts.Health.Len(), len(opts.Servers))
+	}
+	u.health = newHealthState(&opts, loops)
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
+	}
+	for _, s := range opts.Servers {
+		u.hosts = append(u.hosts, s.Addr.String())
 	}
 	return u, nil
 }

@@ -72,8 +72,17 @@ type upConn struct {
 	body     http1.BodyReader
 }
 
-// take returns an idle connection to server srv, or nil.
+// take returns an idle connection to server srv (adopted from the upstream this
+// one replaced when its own pool has none), or nil.
 func (ls *loopState) take(srv int) *upConn {
+	if uc := ls.popIdle(srv); uc != nil {
+		return uc
+	}
+	return ls.adopt(srv)
+}
+
+// popIdle removes and returns the most recent open idle connection to srv.
+func (ls *loopState) popIdle(srv int) *upConn {
 	list := ls.idle[srv]
 	for len(list) > 0 {
 		uc := list[len(list)-1]
@@ -99,6 +108,7 @@ func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
 	}
 	uc.ec = ec
 	ec.SetContext(uc)
+	ls.connDialing(srv)
 	ec.SetWriteTimeout(ls.u.opts.Timeouts.Write)
 	ls.dials.Add(1)
 	return uc, nil
@@ -152,6 +162,7 @@ var errIdleData = errors.New("proxy: upstream sent data on an idle connection")
 
 func (*upHandler) OnOpen(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
+	uc.connOpened()
 	uc.open = true
 	if uc.x != nil {
 		uc.x.armHeaderTimeout()
@@ -220,6 +231,7 @@ func (*upHandler) OnShutdown(ec *engine.Conn) {
 
 func (*upHandler) OnClose(ec *engine.Conn, err error) {
 	uc := ec.Context().(*upConn)
+	uc.connClosed()
 	uc.drop()
 	if x := uc.x; x != nil {
 		if err == nil {
