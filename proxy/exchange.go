@@ -114,7 +114,7 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x.chunked = req.Chunked
 	x.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE"
 	x.expect = req.Expect100 && x.hasBody
-	x.tunnel = hc != nil && wantsWebSocket(req)
+	x.tunnel = hc != nil && wantsWebSocket(req) && h.u.dialer == nil // no tunnels through TLS upstreams (docs/proxy.md)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
 	x.ls.earn()
@@ -166,7 +166,7 @@ func (x *exchange) attempt(fresh bool) {
 	x.gotByte = false
 	sc := ls.scratch()
 	head := x.h.buildHead(sc[:0], x, x.srv)
-	uc.ec.Write(head)
+	uc.out.Write(head)
 	ls.keep(head)
 	x.armHeaderTimeout()
 	switch {
@@ -203,7 +203,7 @@ func (x *exchange) onBody(p []byte, end bool) {
 		if x.chunked {
 			sc := x.ls.scratch()
 			b := http1.AppendLastChunk(sc[:0], x.requestTrailers())
-			uc.ec.Write(b)
+			uc.out.Write(b)
 			x.ls.keep(b)
 		}
 		x.reqSent = true
@@ -216,16 +216,16 @@ func (x *exchange) onBody(p []byte, end bool) {
 	x.bodySent = true
 	if x.chunked {
 		var b [20]byte
-		uc.ec.Write(http1.AppendChunkHeader(b[:0], len(p)))
-		uc.ec.Write(p)
-		uc.ec.Write(crlf)
+		uc.out.Write(http1.AppendChunkHeader(b[:0], len(p)))
+		uc.out.Write(p)
+		uc.out.Write(crlf)
 	} else {
-		uc.ec.Write(p)
+		uc.out.Write(p)
 	}
-	if uc.ec.Buffered() > highWater && !x.bodyPaused {
+	if uc.out.Buffered() > highWater && !x.bodyPaused {
 		x.bodyPaused = true
 		x.c.PauseBody()
-		uc.ec.WantDrain()
+		uc.out.WantDrain()
 	}
 }
 
@@ -308,7 +308,7 @@ func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
 			uc.ec.PauseRead()
 			x.c.OnDrain(func() {
 				if x.up == uc {
-					uc.ec.ResumeRead()
+					uc.out.ResumeRead()
 				}
 			})
 			break

@@ -10,6 +10,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/lb"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // Server is one origin server of an upstream.
@@ -85,6 +87,13 @@ type UpstreamOptions struct {
 	// Health, when set, excludes servers that are down, ejected, drained or open
 	// and applies the per-server limits (see proxy/health.go); nil is none.
 	Health *health.Group
+	// TLS, when set, makes every server an https one: connections are dialled
+	// with tlsterm.Dialer (verification on unless the configuration turns it off;
+	// without ServerName each server's IP address is verified), and Host is
+	// ServerName when set. WebSocket upgrades are then not tunnelled.
+	TLS *tls.Config
+	// HandshakePool runs the TLS handshakes (default: tlsterm's shared client pool).
+	HandshakePool *tlsterm.Pool
 }
 
 // Upstream is a group of servers with its per-loop connection pools. It is shared by
@@ -97,10 +106,11 @@ type Upstream struct {
 	keyed    bool         // the balancer reads lb.Request.Key
 	loops    []*loopState // index = loop ID; each owned by its loop
 	health   *healthState // nil without a health group
-	hosts    []string     // Host value per server: its address
+	hosts    []string     // Host value per server: its address, or the TLS server name
 	// prev is the upstream this one replaced, whose idle connections it adopts
 	// (source.go).
-	prev atomic.Pointer[Upstream]
+	prev   atomic.Pointer[Upstream]
+	dialer *tlsterm.Dialer // https servers; nil for plain ones
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -145,11 +155,22 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 		return nil, fmt.Errorf("proxy: upstream %q: the health group has %d servers, the upstream %d", opts.Name, opts.Health.Len(), len(opts.Servers))
 	}
 	u.health = newHealthState(&opts, loops)
+	if opts.TLS != nil {
+		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: opts.TLS, HandshakeTimeout: opts.Timeouts.Connect, Pool: opts.HandshakePool})
+		if err != nil {
+			return nil, err
+		}
+		u.dialer = d
+	}
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
 	}
 	for _, s := range opts.Servers {
-		u.hosts = append(u.hosts, s.Addr.String())
+		if opts.TLS != nil && opts.TLS.ServerName != "" {
+			u.hosts = append(u.hosts, opts.TLS.ServerName)
+		} else {
+			u.hosts = append(u.hosts, s.Addr.String())
+		}
 	}
 	return u, nil
 }

@@ -44,6 +44,7 @@ type App struct {
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
 	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
+	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
 	stopOnce  sync.Once
 
@@ -90,7 +91,8 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	a.ups.Store(ups)
-	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a))
+	a.answerACME(cfg, routers, tlsAt)
 	gated := acceptProxyOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
 		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listenHTTP1(srv, addr, redirects[addr]) })
@@ -212,7 +214,12 @@ func (a *App) AdminAddr() string {
 }
 
 // Start runs the event loops.
-func (a *App) Start() { a.srv.Start() }
+func (a *App) Start() {
+	a.srv.Start()
+	a.mu.Lock()
+	a.startACME()
+	a.mu.Unlock()
+}
 
 // Shutdown stops gracefully within ctx, ends the ticket-key rotations, then writes
 // out and closes the access logs: every line of every request served is in them.
@@ -250,12 +257,13 @@ func (a *App) reload(cfg *config.Config) error {
 		closeLogs(fresh)
 		return err
 	}
-	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg), acceptProxyOf(cfg)
+	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a)), acceptProxyOf(cfg)
+	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
 	tlsConfs := map[string]*tls.Config{}
 	for addr, t := range tlsAt {
-		c, err := tlsConfig(t)
+		c, err := a.tlsConfig(t)
 		if err != nil {
 			closeLogs(fresh)
 			return fmt.Errorf("reload: %s: %w", addr, err)
@@ -334,6 +342,7 @@ func (a *App) reload(cfg *config.Config) error {
 	}
 	ups.start(a.srv.Engine().Loops()[0], a.ups.Swap(ups))
 	a.cfg = cfg
+	a.startACME() // managers of acme sections this reload added
 	return nil
 }
 

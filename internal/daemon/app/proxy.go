@@ -10,6 +10,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/proxy"
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // actionEnv is what building route actions needs beyond the route: the whole
@@ -88,11 +89,17 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 		Logger: slog.Default(),
 	}
 	o.Servers = servers
+	https := false
+	for _, s := range cu.Servers {
+		_, tls := s.Endpoint()
+		https = https || tls
+	}
 	for _, s := range cu.Servers {
 		if servers != nil {
 			break
 		}
-		ap, err := netip.ParseAddrPort(s.Address)
+		a, _ := s.Endpoint()
+		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
@@ -106,5 +113,16 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
 	o.Health = g
+	if https {
+		t := cu.TLS
+		if t == nil {
+			t = &config.UpstreamTLS{}
+		}
+		c, err := tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+		}
+		o.TLS = c
+	}
 	return proxy.NewUpstream(o, loops)
 }
