@@ -268,8 +268,8 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 	}
 	for i, s := range u.Servers {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
-		if a, _ := s.Endpoint(); !validAddrPort(a) {
-			if serversKey != "servers" || !dnsresolve.IsName(a) {
+		if a, https := s.Endpoint(); !validAddrPort(a) {
+			if serversKey != "servers" || https || !dnsresolve.IsName(a) {
 				v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
 			} else if err := dnsresolve.Check(a); err != nil {
 				v.errorf(sp, "invalid server address %q: %v", s.Address, err)
