@@ -384,35 +384,12 @@ func (l *Loop) writeOut(c *Conn) error {
 				c.markDirty() // yield; continue next iteration
 				break
 			}
-			want := s.fn
-			if want > sendfileChunk {
-				want = sendfileChunk
+			full, err := l.sendFileSeg(c, q, &sentFile)
+			if err != nil {
+				return err
 			}
-			var n int
-			var e unix.Errno
-			call, short := "sendfile", ErrFileShrank
-			if s.pipe {
-				call, short = "splice", ErrPipeShort
-				n, e = sys.Splice(s.file, fd, int(want))
-			} else {
-				n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
-			}
-			switch {
-			case e == unix.EAGAIN:
+			if full {
 				c.flags |= fWaitOut
-			case e == unix.EINTR:
-			case e != 0:
-				return errnoErr(call, e)
-			case n == 0:
-				return short
-			default:
-				sentFile += n
-				q.progress = l.nowNano
-				l.stats.bytesOut.Add(uint64(n))
-				s.fn -= int64(n)
-				if s.fn == 0 {
-					l.popSeg(q)
-				}
 			}
 			continue
 		}
@@ -459,6 +436,42 @@ func (l *Loop) writeOut(c *Conn) error {
 		}
 	}
 	return nil
+}
+
+// sendFileSeg sends what it may of the file or pipe segment at the front of q
+// with sendfile(2) or splice(2), adding the bytes sent to sentFile; full reports a
+// socket that took nothing (EAGAIN). Shared by the epoll and io_uring write paths.
+func (l *Loop) sendFileSeg(c *Conn, q *outq, sentFile *int) (full bool, err error) {
+	s := &q.segs[0]
+	fd := int(c.fd)
+	want := min(s.fn, sendfileChunk)
+	var n int
+	var e unix.Errno
+	call, short := "sendfile", ErrFileShrank
+	if s.pipe {
+		call, short = "splice", ErrPipeShort
+		n, e = sys.Splice(s.file, fd, int(want))
+	} else {
+		n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
+	}
+	switch {
+	case e == unix.EAGAIN:
+		return true, nil
+	case e == unix.EINTR:
+	case e != 0:
+		return false, errnoErr(call, e)
+	case n == 0:
+		return false, short
+	default:
+		*sentFile += n
+		q.progress = l.nowNano
+		l.stats.bytesOut.Add(uint64(n))
+		s.fn -= int64(n)
+		if s.fn == 0 {
+			l.popSeg(q)
+		}
+	}
+	return false, nil
 }
 
 func (l *Loop) popSeg(q *outq) {

@@ -32,8 +32,7 @@ const (
 	// uringPausedMax is how much input a paused connection may receive (its
 	// multishot receive is still armed) before the receive is cancelled; the rest
 	// waits in the socket (TCP flow control pushes back, as with epoll), and a
-	// POLLRDHUP poll reports the peer's half-close. Zero: the first bytes that
-	// arrive while paused cancel it.
+	// poll reports a reset. Zero: the first bytes that arrive while paused cancel it.
 	uringPausedMax = 0
 )
 
@@ -54,7 +53,7 @@ const (
 	fRecv       = fReadNotify << (iota + 1) // a multishot receive is armed
 	fSend                                   // a sendmsg is in flight: the kernel reads the front segments
 	fPollOut                                // a POLLOUT poll is armed (full socket for a file, or connecting)
-	fPollHup                                // a POLLRDHUP poll is armed while receiving is stopped
+	fPollHup                                // an error poll is armed while receiving is stopped
 	fRecvCancel                             // the receive's cancellation was asked for
 	fCloseWait                              // closed; the socket closes when its requests have ended
 	fRecvEnd                                // the receive returned end of stream: nothing more to read
@@ -118,8 +117,8 @@ func (l *Loop) uRun() {
 	r := l.ur.ring
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
-		if len(l.pending) > 0 || len(l.dirty) > 0 {
-			wait = 0
+		if len(l.pending) > 0 || len(l.dirty) > 0 || len(l.ur.closeAfter) > 0 {
+			wait = 0 // (sockets to close wait only for this enter's submission)
 		}
 		if _, err := r.Enter(wait); err != nil {
 			l.eng.cfg.Logger.Error("io_uring_enter failed", "loop", l.id, "err", err)
@@ -400,14 +399,14 @@ func (l *Loop) retainJoin(c *Conn, in, data []byte) {
 	l.retain(c, l.joined(in, data))
 }
 
-// uPollHup arms a POLLRDHUP poll for a connection whose receive has stopped while
-// it is paused, so that the peer's half-close or reset is reported as with epoll.
+// uPollHup arms an error poll for a connection whose receive has stopped while it
+// is paused, so that a reset closes it at once, as with epoll.
 func (l *Loop) uPollHup(c *Conn) {
 	if c.flags&fPollHup != 0 {
 		return
 	}
 	s := l.ur.ring.Get()
-	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpPollAdd, c.fd, unix.POLLRDHUP, ud(ukPollHup, int(c.fd))
+	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpPollAdd, c.fd, unix.POLLERR, ud(ukPollHup, int(c.fd))
 	c.flags |= fPollHup
 }
 
@@ -416,21 +415,13 @@ func (l *Loop) uHup(c *Conn, res int32) {
 	if c.flags&fClosed != 0 || res < 0 || c.flags&(fPaused|fHiPaused) == 0 {
 		return // reading has resumed: the receive reports the same
 	}
-	if res&(unix.POLLHUP|unix.POLLERR) != 0 {
-		// A reset or a socket error ends the connection. POLLHUP alone is also an
-		// orderly end of both directions (this side's CloseWrite, then the peer's
-		// FIN), with bytes sent before the FIN still readable: treated as a FIN.
-		if err := l.sockErr(c); err != nil || res&unix.POLLERR != 0 {
-			l.closeConn(c, err)
-			return
-		}
-	}
-	// As with epoll the handler learns of the half-close now; bytes sent before it
-	// are still in the socket, received once reading resumes. Unless some of them
-	// were received already: then the receive reports the end after them.
-	if res&(unix.POLLRDHUP|unix.POLLHUP) != 0 && c.flags&(fEOF|fUnseen) == 0 {
-		c.flags |= fEOF
-		c.handler().OnEOF(c)
+	// A reset or a socket error ends the connection. POLLHUP alone is an orderly end
+	// of both directions (this side's CloseWrite, then the peer's FIN), and a
+	// half-close is reported by the receive once reading resumes, after the bytes
+	// sent before it: the portable engine's order, which relays need here because
+	// SetReadNotify is epoll-only.
+	if err := l.sockErr(c); err != nil || res&unix.POLLERR != 0 {
+		l.closeConn(c, err)
 	}
 }
 
@@ -476,33 +467,13 @@ func (l *Loop) uWriteOut(c *Conn) error {
 				c.markDirty()
 				break
 			}
-			want := min(s.fn, sendfileChunk)
-			var n int
-			var e unix.Errno
-			call, short := "sendfile", ErrFileShrank
-			if s.pipe {
-				call, short = "splice", ErrPipeShort
-				n, e = sys.Splice(s.file, fd, int(want))
-			} else {
-				n, e = sys.Sendfile(fd, s.file, &s.foff, int(want))
+			full, err := l.sendFileSeg(c, q, &sentFile)
+			if err != nil {
+				return err
 			}
-			switch {
-			case e == unix.EAGAIN:
+			if full {
 				c.flags |= fWaitOut
 				l.uPollOut(c)
-			case e == unix.EINTR:
-			case e != 0:
-				return errnoErr(call, e)
-			case n == 0:
-				return short
-			default:
-				sentFile += n
-				q.progress = l.nowNano
-				l.stats.bytesOut.Add(uint64(n))
-				s.fn -= int64(n)
-				if s.fn == 0 {
-					l.popSeg(q)
-				}
 			}
 			continue
 		}

@@ -52,7 +52,7 @@ func (s *serving) run(ctx context.Context) error {
 	defer stopTrim()
 	go memtrim.Trimmer{}.Run(trimCtx) // idle connections cost what they hold (docs/websocket.md)
 	for addr, bound := range a.Addrs() {
-		s.log.Info("listening", "addr", bound, "configured", addr, "loops", s.cfg.Loops())
+		s.log.Info("listening", "addr", bound, "configured", addr, "loops", s.cfg.Loops(), "engine", a.Server().Engine().Backend())
 	}
 	if addr := a.AdminAddr(); addr != "" {
 		s.log.Info("admin listening", "addr", addr)
