@@ -54,7 +54,7 @@ func TestHeavyFanOutInOrder(t *testing.T) {
 		t.Skip("heavy: set GALE_HEAVY=1 (10,000 subscribers x 100,000 messages)")
 	}
 	subs, msgs := envInt("GALE_PUBSUB_SUBS", 10000), envInt("GALE_PUBSUB_MSGS", 100000)
-	h := New(Options{Loops: 2})
+	h := New(Options{Loops: 2, CopyMax: envInt("GALE_PUBSUB_COPYMAX", 0)})
 	hd, err := NewHandler(h, HandlerOptions{Prefix: "/ws/", Mode: PathMode,
 		WebSocket: wsOptionsNoTimers()})
 	if err != nil {

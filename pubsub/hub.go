@@ -37,6 +37,7 @@ func (p Policy) String() string {
 const (
 	DefaultQueue       = 1024
 	DefaultSocketBytes = 64 << 10
+	DefaultCopyMax     = 256
 	MaxTopicBytes      = 1024
 )
 
@@ -59,6 +60,11 @@ type Options struct {
 	// HistoryTTL drops kept messages older than this; 0 keeps them until HistorySize
 	// pushes them out.
 	HistoryTTL time.Duration
+	// CopyMax: frames of at most this many bytes are copied into a subscriber's
+	// socket queue rather than queued by reference; copying a small frame costs less
+	// than a reference segment and lets one iovec carry many frames. 0 means
+	// DefaultCopyMax; negative queues every frame by reference.
+	CopyMax int
 	// Bridge, when set, carries the hub's messages to other instances (cluster).
 	Bridge Bridge
 }
@@ -104,6 +110,9 @@ func New(opts Options) *Hub {
 	}
 	if opts.SocketBytes <= 0 {
 		opts.SocketBytes = DefaultSocketBytes
+	}
+	if opts.CopyMax == 0 {
+		opts.CopyMax = DefaultCopyMax
 	}
 	h := &Hub{opts: opts, topic: map[string]*Topic{}, loops: make([]loopHub, opts.Loops)}
 	for i := range h.loops {
