@@ -330,8 +330,25 @@ func (lh *loopHub) enqueue(d delivery) {
 	}
 }
 
+// append adds d to the inbox of the calling loop without posting: the caller
+// drains it once the topic's lock is released. It reports false (and drops d) when
+// the loop has no subscribers yet.
+func (lh *loopHub) append(d delivery) bool {
+	if lh.loop.Load() == nil {
+		d.m.Release()
+		return false
+	}
+	lh.mu.Lock()
+	lh.inbox = append(lh.inbox, d)
+	lh.mu.Unlock()
+	return true
+}
+
 // drain runs on the loop: it delivers every message in the inbox.
 func (lh *loopHub) drain() {
+	if lh.delivering {
+		return // reentered from a delivery: the running drain's caller comes back here
+	}
 	lh.mu.Lock()
 	batch := lh.inbox
 	lh.inbox = lh.spare[:0]

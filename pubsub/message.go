@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/websocket"
 )
 
@@ -187,10 +188,17 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 // offset. It is safe from any goroutine; subscribers on the calling loop receive it
 // from that loop's next drain task, like every other loop's.
 func (t *Topic) Publish(op websocket.Opcode, data []byte, from *Sub) uint64 {
-	return t.publish(op, data, from, "")
+	return t.publish(op, data, from, "", -1)
 }
 
-func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin string) uint64 {
+// PublishOn is Publish called on loop l (from a handler): the subscribers on l get
+// the message before the call returns, without a posted task, in the same order as
+// any message already waiting for them.
+func (t *Topic) PublishOn(l *engine.Loop, op websocket.Opcode, data []byte, from *Sub) uint64 {
+	return t.publish(op, data, from, "", l.ID())
+}
+
+func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin string, on int) uint64 {
 	h := t.h
 	m := &Message{Topic: t.name, Op: op, Data: data, from: from, Origin: origin, Time: time.Now().UnixNano()}
 	var want [numEnc]bool
@@ -215,13 +223,21 @@ func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin stri
 			old.Release()
 		}
 	}
+	local := false
 	for i := range t.perLoop {
 		if t.perLoop[i].Load() > 0 {
 			m.refs.Add(1)
-			h.loops[i].enqueue(delivery{t: t, m: m})
+			if i == on {
+				local = h.loops[i].append(delivery{t: t, m: m})
+			} else {
+				h.loops[i].enqueue(delivery{t: t, m: m})
+			}
 		}
 	}
 	t.mu.Unlock()
+	if local {
+		h.loops[on].drain()
+	}
 	h.published.Add(1)
 	if b := h.opts.Bridge; b != nil && origin == "" {
 		b.Publish(t.name, m)
@@ -239,6 +255,6 @@ func (h *Hub) Deliver(topic string, op websocket.Opcode, data []byte, origin str
 	if origin == "" {
 		origin = "remote"
 	}
-	t.publish(op, bytes.Clone(data), nil, origin)
+	t.publish(op, bytes.Clone(data), nil, origin, -1)
 	return nil
 }

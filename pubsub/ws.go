@@ -68,7 +68,7 @@ func (a *wsApp) OnMessage(c *wsserver.Conn, op websocket.Opcode, msg []byte) {
 		if cl.grant != nil && !cl.grant.CanPublish(cl.topicName) {
 			return // a subscribe-only client's messages are not relayed
 		}
-		cl.one.t.Publish(op, msg, cl.one)
+		cl.one.t.PublishOn(c.Loop(), op, msg, cl.one)
 		return
 	}
 	if a.hd.o.Mode == ProtocolMode {
@@ -174,7 +174,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		data := []byte(cmd.Data)
 		op := websocket.OpText
-		off := t.Publish(op, data, nil)
+		off := t.PublishOn(cl.ws.Loop(), op, data, nil)
 		h.Release(t)
 		cl.send(AppendPublished(cl.scratch[:0], cmd, off))
 	case CmdPresence:
