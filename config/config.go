@@ -115,6 +115,10 @@ type Server struct {
 	// for HTTP/2 over TLS chosen with ALPN (a server with a TLS section only; it is
 	// offered only when listed, like nginx's "http2 on"). Default [http1].
 	Protocols []string `yaml:"protocols"`
+	// H2CUpgrade lets HTTP/1.1 requests switch a cleartext connection to HTTP/2
+	// with "Upgrade: h2c" (RFC 7540 §3.2) when Protocols lists both http1 and h2c.
+	// Never on proxy or websocket routes. Default true (a config built in Go: false).
+	H2CUpgrade bool `yaml:"h2c_upgrade"`
 	// TLS, when set, terminates TLS on every listen address (docs/tls.md).
 	TLS *TLS `yaml:"tls,omitempty"`
 	// AccessLog writes one line per request when its path is set.
@@ -131,8 +135,9 @@ const (
 	ProtoH2    = "h2"    // HTTP/2 over TLS, negotiated with ALPN
 )
 
-// SetDefaults sets every field of s to its default: HTTP/1 only.
-func (s *Server) SetDefaults() { *s = Server{Protocols: []string{ProtoHTTP1}} }
+// SetDefaults sets every field of s to its default: HTTP/1 only, h2c upgrades allowed
+// once h2c is listed.
+func (s *Server) SetDefaults() { *s = Server{Protocols: []string{ProtoHTTP1}, H2CUpgrade: true} }
 
 // HasProtocol reports whether p is among the server's protocols.
 func (s *Server) HasProtocol(p string) bool { return slices.Contains(s.Protocols, p) }

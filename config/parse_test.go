@@ -246,8 +246,9 @@ func TestParseFullExample(t *testing.T) {
 	want := New()
 	want.CPUAffinity = CPUAffinity{Mode: AffinityAuto} // the example sets it
 	want.Servers = []Server{{
-		Listen:    []string{"127.0.0.1:8080"},
-		Protocols: []string{ProtoHTTP1},
+		Listen:     []string{"127.0.0.1:8080"},
+		Protocols:  []string{ProtoHTTP1},
+		H2CUpgrade: true,
 		Routes: []Route{
 			{Match: Match{Path: "/hello"}, Respond: &Respond{Status: 200, Body: "hello", Headers: map[string]string{"Content-Type": "text/plain"}}},
 			{Match: Match{Path: "/"}, Static: &Static{

@@ -110,6 +110,13 @@ func orDefault[T int | uint32 | time.Duration](v, d T) T {
 	return v
 }
 
+// Shared returns the configuration with its defaults filled in, for NewSharedConn:
+// connections made from one *Config share it instead of each holding a copy.
+func (c Config) Shared() *Config {
+	d := c.withDefaults()
+	return &d
+}
+
 // withDefaults returns c with every zero field replaced by its default and out-of-range
 // values clamped to what the protocol allows.
 func (c Config) withDefaults() Config {
@@ -142,16 +149,19 @@ func (c Config) withDefaults() Config {
 
 // floodCounter counts events of one kind within the current flood window.
 type floodCounter struct {
-	start time.Time
-	n     int
+	start int64 // Unix nanoseconds of the window's first event
+	n     int32
 }
 
 // hit counts one event at now and reports whether the count exceeds limit within the
 // window that began at the counter's start.
 func (f *floodCounter) hit(now time.Time, window time.Duration, limit int) bool {
-	if f.n == 0 || now.Sub(f.start) >= window {
-		f.start, f.n = now, 0
+	t := now.UnixNano()
+	if f.n == 0 || time.Duration(t-f.start) >= window {
+		f.start, f.n = t, 0
 	}
-	f.n++
-	return f.n > limit
+	if f.n <= int32(min(limit, 1<<30)) {
+		f.n++
+	}
+	return int(f.n) > limit
 }

@@ -66,7 +66,7 @@ func (w hpackSink) Write(p []byte) (int, error) {
 // When the connection is idle — no streams and the output drained — it holds no buffer
 // besides the two HPACK dynamic tables.
 type Conn struct {
-	cfg        Config
+	cfg        *Config // shared, read-only
 	h          Handler
 	dec        *hpack.Decoder
 	enc        *hpack.Encoder
@@ -91,6 +91,9 @@ type Conn struct {
 	connRecvWindow    int64
 	connCredit        int64
 
+	feeds   uint32    // Feed calls so far (Stream.feed)
+	newReqs []*Stream // requests without body completed in this Feed, delivered when it returns
+
 	hdrStream    uint32 // stream of the field block in progress, 0 when none
 	hdrKind      hdrKind
 	hdrEndStream bool
@@ -113,9 +116,14 @@ var shutdownPing = [8]byte{'g', 'a', 'l', 'e', 'b', 'y', 'e', '!'}
 // NewConn returns a server connection configured by cfg (zero fields take their defaults)
 // and reporting to h. Its output already holds the server preface: SETTINGS and the
 // connection WINDOW_UPDATE.
-func NewConn(cfg Config, h Handler) *Conn {
+func NewConn(cfg Config, h Handler) *Conn { return NewSharedConn(cfg.Shared(), h) }
+
+// NewSharedConn is NewConn with a configuration from Config.Shared, which the caller
+// must not change afterwards: a server makes every connection of a listener from one,
+// so that an idle connection does not carry its own copy.
+func NewSharedConn(cfg *Config, h Handler) *Conn {
 	c := &Conn{
-		cfg:               cfg.withDefaults(),
+		cfg:               cfg,
 		h:                 h,
 		peerMaxFrame:      MinMaxFrameSize,
 		peerInitialWindow: InitialWindow,
@@ -152,7 +160,40 @@ func NewConn(cfg Config, h Handler) *Conn {
 // HeaderLen+Config.MaxFrameSize octets. A non-nil error is the connection error (a
 // *ConnError) that ended the connection: its GOAWAY is in the output, which the caller
 // drains before closing; every later call returns the same error.
+//
+// Requests without a body (HEADERS with END_STREAM) that complete during a Feed reach
+// OnRequest when the Feed's frames have all been processed, in the order received; one
+// the client resets within the same input never reaches the Handler at all (and counts
+// as a rapid reset), so a pipelined HEADERS+RST_STREAM flood costs HPACK decoding only.
 func (c *Conn) Feed(in []byte) (consumed int, err error) {
+	c.feeds++
+	consumed, _ = c.feed(in) // its error is c.err, which delivering may also set
+	if len(c.newReqs) > 0 {
+		c.deliverPending()
+	}
+	return consumed, c.err
+}
+
+// deliverPending hands the requests completed in this Feed to OnRequest, skipping those
+// the client reset or the connection lost meanwhile.
+func (c *Conn) deliverPending() {
+	for i, s := range c.newReqs {
+		c.newReqs[i] = nil
+		if !s.pending {
+			continue
+		}
+		s.pending = false
+		if c.err == nil && c.streams[s.ID] == s {
+			c.h.OnRequest(s)
+		}
+	}
+	c.newReqs = c.newReqs[:0]
+	if cap(c.newReqs) > 16 {
+		c.newReqs = nil // a burst does not stay with an idle connection
+	}
+}
+
+func (c *Conn) feed(in []byte) (consumed int, err error) {
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -250,7 +291,9 @@ func (c *Conn) fail(e error) error {
 	c.out = AppendGoAway(c.out, c.maxClientID, ce.Code, []byte(ce.Reason))
 	for _, s := range c.streams {
 		c.dropStream(s)
-		c.h.OnStreamReset(s, ce.Code, false)
+		if !s.pending {
+			c.h.OnStreamReset(s, ce.Code, false)
+		}
 	}
 	return c.err
 }
@@ -382,4 +425,4 @@ func (c *Conn) SettingsTimeout() error {
 }
 
 // Config returns the connection's configuration with the defaults filled in.
-func (c *Conn) Config() Config { return c.cfg }
+func (c *Conn) Config() Config { return *c.cfg }

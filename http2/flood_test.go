@@ -69,8 +69,10 @@ func TestRapidResetCountsOnlyEarlyResets(t *testing.T) {
 	r.h.onRequest = func(s *Stream) { _ = r.c.WriteHeaders(s.ID, 200, nil, true) }
 	for i := range 10 {
 		id := uint32(2*i + 1)
-		// The response is complete before the reset: not a rapid reset.
-		if err := r.feed(AppendRSTStream(r.get(id, false), id, ErrCodeCancel)); err != nil {
+		// The response is complete before the reset, which comes in a later read: not a
+		// rapid reset.
+		r.mustFeed(r.get(id, false))
+		if err := r.feed(AppendRSTStream(nil, id, ErrCodeCancel)); err != nil {
 			t.Fatalf("reset after the response counted: %v", err)
 		}
 	}
@@ -208,4 +210,23 @@ func TestOutputCapBlocksData(t *testing.T) {
 		t.Fatal("no OnWritable after the output drained")
 	}
 	_ = time.Second
+}
+
+// TestRapidResetOfAnsweredStreams: a server that answers inline has completed (and
+// forgotten) each stream before the RST_STREAM sent right behind its HEADERS arrives;
+// those resets of just-closed streams count as rapid resets too, so the attack still
+// ends with ENHANCE_YOUR_CALM at the limit.
+func TestRapidResetOfAnsweredStreams(t *testing.T) {
+	r := newRig(t, Config{MaxRapidResets: 5})
+	r.h.onRequest = func(s *Stream) { _ = r.c.WriteHeaders(s.ID, 200, nil, true) }
+	var err error
+	n := 0
+	for ; n < 100 && err == nil; n++ {
+		id := uint32(2*n + 1)
+		err = r.feed(AppendRSTStream(r.get(id, true), id, ErrCodeCancel))
+	}
+	r.wantConnErr(err, ErrCodeEnhanceYourCalm)
+	if n != 6 {
+		t.Fatalf("cut off after %d pairs, want 6 (limit 5)", n)
+	}
 }

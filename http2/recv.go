@@ -85,7 +85,9 @@ func (c *Conn) resetStream(se *StreamError) error {
 	c.out = AppendRSTStream(c.out, se.StreamID, se.Code)
 	if s := c.streams[se.StreamID]; s != nil {
 		c.dropStream(s)
-		c.h.OnStreamReset(s, se.Code, false)
+		if !s.pending {
+			c.h.OnStreamReset(s, se.Code, false)
+		}
 	}
 	c.remember(se.StreamID, true)
 	return c.glitch()
@@ -271,6 +273,12 @@ func (c *Conn) finishBlock() error {
 		c.streams = make(map[uint32]*Stream)
 	}
 	c.streams[id] = s
+	if c.hdrEndStream {
+		s.feed, s.pending = c.feeds, true
+		c.newReqs = append(c.newReqs, s)
+		return nil
+	}
+	s.feed = c.feeds
 	c.h.OnRequest(s)
 	return nil
 }
@@ -314,11 +322,22 @@ func (c *Conn) onRSTStream(f *Frame) error {
 		if c.isIdle(f.StreamID) {
 			return connErr(ErrCodeProtocol, "RST_STREAM on an idle stream")
 		}
+		if closed, byUs := c.recentlyClosed(f.StreamID); closed && !byUs {
+			// The stream ended (answered at once, often in the same read as its
+			// HEADERS) just before the client cancelled it: the rapid-reset attack
+			// against a server that answers inline. A client that saw the whole
+			// response has no reason to reset it, so this counts as early too.
+			return c.flood(&c.resets, c.cfg.MaxRapidResets, "rapid reset")
+		}
 		return nil
 	}
-	early := !s.ResponseDone()
+	early := !s.ResponseDone() || s.feed == c.feeds
 	c.dropStream(s)
-	c.h.OnStreamReset(s, f.Code, true)
+	if s.pending {
+		s.pending = false // never delivered: the Handler does not hear of it
+	} else {
+		c.h.OnStreamReset(s, f.Code, true)
+	}
 	if early {
 		return c.flood(&c.resets, c.cfg.MaxRapidResets, "rapid reset")
 	}
@@ -336,7 +355,23 @@ func (c *Conn) onSettings(f *Frame) error {
 		return err
 	}
 	c.gotSettings = true
-	opened := false
+	opened, err := c.applyPeerSettings(f)
+	if err != nil {
+		return err
+	}
+	if err := c.control(); err != nil {
+		return err
+	}
+	c.out = AppendSettings(c.out, true)
+	if opened && c.blocked > 0 {
+		c.wakeBlocked()
+	}
+	return nil
+}
+
+// applyPeerSettings takes the client's parameters from a validated SETTINGS frame (or an
+// upgrade's HTTP2-Settings) and reports whether stream send windows grew.
+func (c *Conn) applyPeerSettings(f *Frame) (opened bool, err error) {
 	for i := range f.NumSettings() {
 		st := f.Setting(i)
 		switch st.ID {
@@ -349,21 +384,14 @@ func (c *Conn) onSettings(f *Frame) error {
 			for _, s := range c.streams {
 				s.sendWindow += delta
 				if s.sendWindow > MaxWindow {
-					return connErr(ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
+					return false, connErr(ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
 				}
 			}
 			c.peerInitialWindow = int64(st.Val)
 			opened = opened || delta > 0
 		}
 	}
-	if err := c.control(); err != nil {
-		return err
-	}
-	c.out = AppendSettings(c.out, true)
-	if opened && c.blocked > 0 {
-		c.wakeBlocked()
-	}
-	return nil
+	return opened, nil
 }
 
 // recvInitialWindow is the receive window a new stream starts with: the advertised one once

@@ -32,13 +32,15 @@ type Stream struct {
 	Value any
 
 	state      streamState
-	sendWindow int64 // octets of DATA the peer lets us send; may go negative on SETTINGS
-	recvWindow int64 // octets of DATA the peer may still send before a WINDOW_UPDATE
-	unconsumed int64 // delivered through OnData, not yet passed to Conn.Consumed
-	credit     int64 // consumed by the application, not yet announced by WINDOW_UPDATE
-	dataRecv   int64 // DATA payload received, for the content-length check
-	headersOut uint8 // 0 none sent, 1 an informational response sent, 2 final headers sent
-	blocked    bool  // WriteData left bytes unsent; OnWritable is owed
+	sendWindow int64  // octets of DATA the peer lets us send; may go negative on SETTINGS
+	recvWindow int64  // octets of DATA the peer may still send before a WINDOW_UPDATE
+	unconsumed int64  // delivered through OnData, not yet passed to Conn.Consumed
+	credit     int64  // consumed by the application, not yet announced by WINDOW_UPDATE
+	dataRecv   int64  // DATA payload received, for the content-length check
+	headersOut uint8  // 0 none sent, 1 an informational response sent, 2 final headers sent
+	blocked    bool   // WriteData left bytes unsent; OnWritable is owed
+	pending    bool   // complete request not yet given to OnRequest (delivered at the end of Feed)
+	feed       uint32 // Conn.feeds when the stream opened: a reset in the same Feed is rapid
 }
 
 // BodyDone reports whether the client has finished sending (END_STREAM received): no more

@@ -15,12 +15,13 @@ const StatusClientClosed = 499
 // ResponseLogger writes one access log line per response; the access log
 // implements it. LogResponse runs on the request's loop and must not block.
 type ResponseLogger interface {
-	LogResponse(c *server.Ctx, route string, status int, d time.Duration)
+	LogResponse(x server.Observed, route string, status int, d time.Duration)
 }
 
 // Observer records the responses of one route: its counters (when Route is
 // set) and its server's access log (when Log is set). The router attaches
-// it to each request with Ctx.Observe; it holds no per-request state.
+// it to each request, HTTP/1.1 or HTTP/2 stream, with Observe; it holds no
+// per-request state.
 type Observer struct {
 	Route *Route
 	Name  string // the route's name, for the log
@@ -30,16 +31,16 @@ type Observer struct {
 var _ server.ResponseObserver = (*Observer)(nil)
 
 // ResponseDone counts and logs one response.
-func (o *Observer) ResponseDone(c *server.Ctx) {
-	d := time.Since(c.Began())
-	status := c.Status()
-	if !c.Ended() && !c.HeadSent() {
+func (o *Observer) ResponseDone(x server.Observed) {
+	d := time.Since(x.Began())
+	status := x.Status()
+	if !x.Ended() && !x.HeadSent() {
 		status = StatusClientClosed
 	}
 	if o.Route != nil {
-		o.Route.Observe(c.Loop().ID(), status, d)
+		o.Route.Observe(x.LoopID(), status, d)
 	}
 	if o.Log != nil {
-		o.Log.LogResponse(c, o.Name, status, d)
+		o.Log.LogResponse(x, o.Name, status, d)
 	}
 }

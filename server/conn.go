@@ -7,6 +7,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/http2"
 )
 
 // Connection states.
@@ -51,6 +52,7 @@ type loopState struct {
 	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
 	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
 	scratch     []byte
+	h2fields    []http2.Field // scratch for HTTP/2 response field sections (h2x), used within one call
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
 	// done counts requests whose response ended or whose connection closed
@@ -116,6 +118,9 @@ type connHandler struct {
 	// layer returns the Layer a connection's bytes pass through (HTTP1Over), nil
 	// for plain connections. Immutable.
 	layer func(ec *engine.Conn) Layer
+	// h2c, when set, takes over connections whose request asks for "Upgrade: h2c"
+	// (Dispatch.H2CUpgrade; see tryH2C). Immutable.
+	h2c *HTTP2
 }
 
 var (
@@ -276,6 +281,9 @@ func (ls *loopState) putParser(p *http1.Parser) {
 // start dispatches a parsed request head to the handler.
 func (cn *conn) start(ec *engine.Conn, req *http1.Request) {
 	ls := cn.ls
+	if cn.ch.h2c != nil && cn.tryH2C(ec, req) {
+		return
+	}
 	c := ls.getCtx()
 	c.init(cn, ec, req)
 	cn.cur = c

@@ -426,11 +426,12 @@ func (c *Ctx) trailerFields() []http1.Header {
 }
 
 // ResponseObserver is told about every response it was attached to with
-// Ctx.Observe (metrics, access logs). ResponseDone runs on the request's
-// loop, once, when the response ends or its connection closes before that
-// (then Ctx.Ended is false); it must not block and must not keep c.
+// Observe (metrics, access logs), on HTTP/1.1 (*Ctx) and HTTP/2 streams alike.
+// ResponseDone runs on the request's loop, once, when the response ends or its
+// connection (or stream) closes before that (then x.Ended is false); it must not
+// block and must not keep x.
 type ResponseObserver interface {
-	ResponseDone(c *Ctx)
+	ResponseDone(x Observed)
 }
 
 // Observe attaches o to this request and records the current time as its

@@ -93,6 +93,12 @@ type Dispatch struct {
 	// which still serves the streams a layer hands over (ForALPN, HTTP1Over): a
 	// TLS-only port answers plain requests with an error or a redirect.
 	Plain Handler
+	// H2CUpgrade lets HTTP/1.1 requests switch the connection to HTTP/2 with
+	// "Upgrade: h2c" (RFC 7540 §3.2) when H2 is an *HTTP2: a request without a body,
+	// on a plain connection, with one valid HTTP2-Settings field, gets 101 and is
+	// answered as stream 1. Off, such requests are served as HTTP/1.1 (see
+	// H2CUpgradeFilter for a per-request veto).
+	H2CUpgrade bool
 	// SniffTimeout bounds the wait for enough bytes to decide (default: the server's
 	// HeaderTimeout). A connection still undecided then is closed.
 	SniffTimeout time.Duration
@@ -155,6 +161,9 @@ func (s *Server) newDispatcher(d Dispatch) (*dispatcher, error) {
 	dp.by[ProtoH2], dp.by[ProtoTLS] = d.H2, d.TLS
 	if h2, ok := d.H2.(*HTTP2); ok {
 		h2.linkHandler(&ch.handler)
+		if d.H2CUpgrade {
+			ch.h2c = h2
+		}
 	}
 	dp.by[ProtoProxyV1], dp.by[ProtoProxyV2] = d.Proxy, d.Proxy
 	return dp, nil

@@ -33,6 +33,7 @@ type HTTP2Options struct {
 type HTTP2 struct {
 	srv  *Server
 	opts HTTP2Options
+	cfg  *http2.Config // opts.Config with its defaults, shared by every connection
 	// box is the handler box streams read at their start: the listener's (linked by
 	// ListenDispatch) or one of its own.
 	box *atomic.Pointer[handlerBox]
@@ -54,7 +55,7 @@ func (s *Server) NewHTTP2(opts HTTP2Options) *HTTP2 {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = s.opts.WriteTimeout
 	}
-	h := &HTTP2{srv: s, opts: opts}
+	h := &HTTP2{srv: s, opts: opts, cfg: opts.Config.Shared()}
 	if opts.Handler != nil {
 		h.box = new(atomic.Pointer[handlerBox])
 		h.box.Store(&handlerBox{opts.Handler})
@@ -85,7 +86,6 @@ type h2conn struct {
 	live map[uint32]*h2x // exchanges whose stream is open, by stream id
 
 	settings, shutdown, stall *engine.Timer
-	fields                    []http2.Field // scratch for response field sections
 
 	lastProgress int64 // loop clock (ns) of the last DATA a blocked stream got out
 	blocked      int   // exchanges waiting for flow-control window or output room
@@ -107,7 +107,7 @@ func (h *HTTP2) open(ec *engine.Conn, l Layer) {
 	if l != nil {
 		hc.out = l
 	}
-	hc.c = http2.NewConn(h.opts.Config, hc)
+	hc.c = http2.NewSharedConn(h.cfg, hc)
 	ec.SetContext(hc)
 	ec.SetWriteTimeout(h.opts.WriteTimeout)
 	cfg := hc.c.Config()
@@ -258,6 +258,9 @@ func (hc *h2conn) streamGone(x *h2x) {
 		return
 	}
 	delete(hc.live, x.id)
+	if len(hc.live) == 0 {
+		hc.live = nil // an idle connection keeps no map
+	}
 	if x.waiting {
 		x.waiting = false
 		hc.blocked--

@@ -51,6 +51,11 @@ type h2x struct {
 	waiting  bool // counted in h2conn.blocked
 	onDrain  func()
 	onClose  func(err error)
+	obs      ResponseObserver // told when the exchange ends; nil when none
+	began    time.Time        // when obs was attached
+	// upstream and upstreamTime are set by the proxy (SetUpstream), for logs.
+	upstream     netip.AddrPort
+	upstreamTime time.Duration
 }
 
 // h2item is one piece of queued response output: memory (owned) or a file range.
@@ -285,12 +290,12 @@ func (x *h2x) WriteInformational(status int, h *Header) {
 	if x.headSent || x.closed || status < 100 || status > 199 || status == 101 {
 		return
 	}
-	fields := x.hc.fields[:0]
+	fields := x.hc.ls.h2fields[:0]
 	if h != nil {
 		fields = appendFields(fields, h)
 	}
 	_ = x.hc.c.WriteHeaders(x.id, status, fields, false)
-	x.hc.fields = clearFields(fields)
+	x.hc.ls.h2fields = clearFields(fields)
 	x.hc.kick()
 }
 
@@ -314,7 +319,7 @@ func (x *h2x) WriteHeader(status int) {
 		x.clen = 0
 	}
 	srv := x.hc.h.srv
-	fields := appendFields(x.hc.fields[:0], &x.hdr)
+	fields := appendFields(x.hc.ls.h2fields[:0], &x.hdr)
 	if x.clen >= 0 && status != 204 && status != 304 {
 		fields = append(fields, http2.Field{Name: "content-length", Value: strconv.FormatInt(x.clen, 10)})
 	}
@@ -325,7 +330,7 @@ func (x *h2x) WriteHeader(status int) {
 	}
 	end := x.isHead || x.clen == 0
 	_ = x.hc.c.WriteHeaders(x.id, status, fields, end)
-	x.hc.fields = clearFields(fields)
+	x.hc.ls.h2fields = clearFields(fields)
 	if end {
 		x.ended = true
 	}
@@ -544,14 +549,14 @@ func (x *h2x) finish() {
 	case x.clen >= 0 && x.written < x.clen && !x.isHead:
 		c.ResetStream(x.id, http2.ErrCodeInternal)
 	case len(x.trailer.kv) > 0:
-		fields := x.hc.fields[:0]
+		fields := x.hc.ls.h2fields[:0]
 		for _, f := range x.trailer.kv {
 			if http1.ValidField(f.name, f.value) && !http1.ForbiddenTrailer([]byte(f.name)) {
 				fields = append(fields, http2.Field{Name: f.name, Value: f.value})
 			}
 		}
 		_ = c.WriteTrailers(x.id, fields)
-		x.hc.fields = clearFields(fields)
+		x.hc.ls.h2fields = clearFields(fields)
 	default:
 		_, _ = c.WriteData(x.id, nil, true)
 	}
@@ -564,6 +569,7 @@ func (x *h2x) finish() {
 // stream's errors are still detected), and told to stop with RST_STREAM NO_ERROR
 // (RFC 9113 §8.1) otherwise.
 func (x *h2x) done() {
+	x.observed()
 	if !x.s.BodyDone() && !x.closed {
 		x.discarded = int64(len(x.held))
 		if cl := x.s.ContentLength; cl > maxDiscard {
@@ -594,6 +600,7 @@ func (x *h2x) abandon(err error) {
 		return
 	}
 	x.closed = true
+	x.observed()
 	for len(x.queue) > 0 {
 		x.popItem()
 	}

@@ -103,7 +103,12 @@ func open(o options, g int) (net.Conn, error) {
 	c.SetDeadline(time.Now().Add(o.timeout))
 	br := bufio.NewReaderSize(c, 4096)
 	host := o.addr
-	if o.ws {
+	if o.h2 {
+		if err := h2Request(c, br, host, o.path); err != nil {
+			c.Close()
+			return nil, err
+		}
+	} else if o.ws {
 		key := wsproto.NewKey()
 		offer := ""
 		if o.deflate {
@@ -147,7 +152,7 @@ func open(o options, g int) (net.Conn, error) {
 			return nil, kindError("response:not-keep-alive")
 		}
 	}
-	if br.Buffered() > 0 {
+	if br.Buffered() > 0 && !o.h2 { // HTTP/2 control frames may follow the response
 		c.Close()
 		return nil, kindError("response:extra-bytes")
 	}

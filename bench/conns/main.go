@@ -2,7 +2,8 @@
 // connections to -addr, spread over -procs client processes (it re-executes itself, so each
 // child stays under its open-file limit) and over many source addresses in 127.0.0.0/8 (so
 // that no single address runs out of ephemeral ports), sends one HTTP/1.1 keep-alive GET on
-// each and reads the whole response (or performs a WebSocket upgrade with -ws), then holds
+// each and reads the whole response (or performs a WebSocket upgrade with -ws, or one GET on
+// HTTP/2 stream 1 with prior knowledge with -h2), then holds
 // them all open for -hold and closes them.
 //
 // It reports the ramp rate, errors by kind, the memory of the server's process tree (sum of
@@ -39,6 +40,7 @@ type options struct {
 	procs       int
 	ws          bool
 	deflate     bool
+	h2          bool
 	path        string
 	pid         int
 	port        int
@@ -70,6 +72,7 @@ func main() {
 	flag.IntVar(&o.procs, "procs", 0, "client processes (default: one per 10,000 connections)")
 	flag.BoolVar(&o.ws, "ws", false, "perform a WebSocket upgrade instead of a GET")
 	flag.BoolVar(&o.deflate, "deflate", false, "with -ws: offer permessage-deflate and require the server to accept it")
+	flag.BoolVar(&o.h2, "h2", false, "speak HTTP/2 by prior knowledge (h2c): one GET on stream 1, then hold")
 	flag.StringVar(&o.path, "path", "/", "request path")
 	flag.IntVar(&o.pid, "pid", 0, "server PID (its descendants are included)")
 	flag.IntVar(&o.port, "port", 0, "find the server by this listening port (default: the port of -addr)")
@@ -111,6 +114,9 @@ func spawn(o options, exe string, first, count int) (*child, error) {
 	}
 	if o.deflate {
 		args = append(args, "-deflate")
+	}
+	if o.h2 {
+		args = append(args, "-h2")
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")

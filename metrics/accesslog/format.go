@@ -29,22 +29,21 @@ func (s *stamp) update(t time.Time) {
 }
 
 // end returns when the response ended: its start plus its duration.
-func end(c *server.Ctx, d time.Duration) time.Time { return c.Began().Add(d) }
+func end(c server.Observed, d time.Duration) time.Time { return c.Began().Add(d) }
 
 // appendCombined appends an nginx combined line:
 // remote - - [time] "request" status bytes "referer" "user-agent".
-func appendCombined(b []byte, st *stamp, c *server.Ctx, status int, d time.Duration) []byte {
-	req := c.Request()
+func appendCombined(b []byte, st *stamp, c server.Observed, status int, d time.Duration) []byte {
 	st.update(end(c, d))
 	b = appendAddr(b, c.RemoteAddr())
 	b = append(b, " - - ["...)
 	b = append(b, st.combined...)
 	b = append(b, `] "`...)
-	b = appendEscaped(b, req.Method)
+	b = appendEscaped(b, c.Method())
 	b = append(b, ' ')
-	b = appendEscaped(b, req.Target)
-	b = append(b, " HTTP/1."...)
-	b = strconv.AppendInt(b, int64(req.Minor), 10)
+	b = appendEscaped(b, c.Target())
+	b = append(b, ' ')
+	b = append(b, c.Proto()...)
 	b = append(b, `" `...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
@@ -57,8 +56,8 @@ func appendCombined(b []byte, st *stamp, c *server.Ctx, status int, d time.Durat
 }
 
 // appendHeader appends a request header escaped for a quoted field, or "-".
-func appendHeader(b []byte, c *server.Ctx, name string) []byte {
-	v, ok := c.Request().Header(name)
+func appendHeader(b []byte, c server.Observed, name string) []byte {
+	v, ok := c.ReqHeader(name)
 	if !ok {
 		return append(b, '-')
 	}
@@ -90,8 +89,7 @@ func appendEscaped(b, s []byte) []byte {
 
 // appendJSON appends one JSON object (docs/observability.md lists the
 // fields).
-func (l *Log) appendJSON(b []byte, st *stamp, c *server.Ctx, route string, status int, d time.Duration) []byte {
-	req := c.Request()
+func (l *Log) appendJSON(b []byte, st *stamp, c server.Observed, route string, status int, d time.Duration) []byte {
 	t := end(c, d)
 	st.update(t)
 	b = append(b, `{"time":"`...)
@@ -108,22 +106,26 @@ func (l *Log) appendJSON(b []byte, st *stamp, c *server.Ctx, route string, statu
 	b = append(b, `","route":"`...)
 	b = append(b, route...)
 	b = append(b, `","method":`...)
-	b = appendJSONString(b, req.Method)
+	b = appendJSONString(b, c.Method())
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, req.Target)
+	b = appendJSONString(b, c.Target())
 	b = append(b, `,"host":`...)
-	b = appendJSONString(b, req.Host)
-	b = append(b, `,"proto":"h1","status":`...)
+	b = appendJSONString(b, c.Host())
+	if c.Proto() == "HTTP/2.0" {
+		b = append(b, `,"proto":"h2","status":`...)
+	} else {
+		b = append(b, `,"proto":"h1","status":`...)
+	}
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, c.BodyBytes(), 10)
 	b = append(b, `,"duration":`...)
 	b = strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
-	if v, ok := req.Header("Referer"); ok {
+	if v, ok := c.ReqHeader("Referer"); ok {
 		b = append(b, `,"referer":`...)
 		b = appendJSONString(b, v)
 	}
-	if v, ok := req.Header("User-Agent"); ok {
+	if v, ok := c.ReqHeader("User-Agent"); ok {
 		b = append(b, `,"user_agent":`...)
 		b = appendJSONString(b, v)
 	}

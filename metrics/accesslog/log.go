@@ -115,8 +115,8 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 // LogResponse formats one line into the loop's buffer.
-func (l *Log) LogResponse(c *server.Ctx, route string, status int, d time.Duration) {
-	id := c.Loop().ID()
+func (l *Log) LogResponse(c server.Observed, route string, status int, d time.Duration) {
+	id := c.LoopID()
 	if id >= len(l.loops) {
 		id = 0
 	}

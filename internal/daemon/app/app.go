@@ -296,7 +296,7 @@ func (a *App) reload(cfg *config.Config) error {
 	}
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
-			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1) {
+			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1 || old.h2cUpgrade != r.h2cUpgrade) {
 				a.log.Warn("a change of protocols on a listening address takes effect on restart or upgrade", "addr", addr)
 			}
 			if t := tlsAt[addr]; t != nil {
@@ -394,7 +394,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 	env.hubs = ob.hubs
 	for si := range cfg.Servers {
 		s := &cfg.Servers[si]
-		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2),
+		r := &Router{h2c: s.HasProtocol(config.ProtoH2C), h2: s.HasProtocol(config.ProtoH2), h2cUpgrade: s.H2CUpgrade,
 			http1: len(s.Protocols) == 0 || s.HasProtocol(config.ProtoHTTP1), none: ob.observer(cfg, logs, si, -1)}
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri], env)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gale-server/gale/internal/testcert"
 )
 
 // TestAccessLogProxiedAndTLS checks the JSON log's fields that only some
@@ -20,21 +18,13 @@ import (
 // connections; and that the origin behind a TLS listener is told the
 // request came over https (X-Forwarded-Proto, Forwarded proto=).
 func TestAccessLogProxiedAndTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("srv", "localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := serverCert(t)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s|%s", r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Forwarded"))
 	}))
 	defer origin.Close()
 	up := strings.TrimPrefix(origin.URL, "http://")
-	path := filepath.Join(dir, "access.log")
+	path := filepath.Join(t.TempDir(), "access.log")
 	a, _ := runApp(t, fmt.Sprintf(`
 workers: 1
 servers:

@@ -94,9 +94,10 @@ func (o *Options) listenHTTP1(srv *server.Server, addr string, h server.Handler)
 	return l, nil
 }
 
-// h2cDispatch serves HTTP/1 and prior-knowledge HTTP/2 with the router.
+// h2cDispatch serves HTTP/1 and HTTP/2 (prior knowledge, and Upgrade: h2c unless the
+// server's h2c_upgrade is false) with the router.
 func h2cDispatch(srv *server.Server, r *Router) server.Dispatch {
-	return server.Dispatch{HTTP1: r, H2: srv.NewHTTP2(server.HTTP2Options{})}
+	return server.Dispatch{HTTP1: r, H2: srv.NewHTTP2(server.HTTP2Options{}), H2CUpgrade: r.h2cUpgrade}
 }
 
 // adminPrefix marks the admin listener's key among the inherited sockets,

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gorilla/websocket"
 )
 
@@ -20,15 +19,7 @@ import (
 // encrypted by it), with messages both small and larger than the tunnel's
 // high-water mark, and closes cleanly.
 func TestProxyWebSocketOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("srv", "localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := serverCert(t)
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)

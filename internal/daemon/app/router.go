@@ -14,15 +14,18 @@ import (
 // built, so every loop can share it; a reload builds a new one.
 type Router struct {
 	routes []route
-	h2c    bool              // the server's protocols include h2c (read when its listener opens)
-	h2     bool              // the server's protocols include h2 (over TLS; read when its listener opens)
-	http1  bool              // the server's protocols include http1
-	none   *metrics.Observer // observes requests no route matches; nil when unobserved
+	h2c    bool // the server's protocols include h2c (read when its listener opens)
+	h2     bool // the server's protocols include h2 (over TLS; read when its listener opens)
+	http1  bool // the server's protocols include http1
+	// h2cUpgrade: the server's h2c_upgrade (read when its listener opens).
+	h2cUpgrade bool
+	none       *metrics.Observer // observes requests no route matches; nil when unobserved
 }
 
 var (
-	_ server.Handler         = (*Router)(nil)
-	_ server.ExchangeHandler = (*Router)(nil)
+	_ server.Handler          = (*Router)(nil)
+	_ server.ExchangeHandler  = (*Router)(nil)
+	_ server.H2CUpgradeFilter = (*Router)(nil)
 )
 
 // route is one compiled match plus its action. Paths and hosts are kept in the form
@@ -67,6 +70,14 @@ func (r *Router) ServeGale(c *server.Ctx) {
 // matching as ServeGale. A route whose action serves HTTP/1.1 only answers 505.
 func (r *Router) ServeExchange(x server.Exchange) {
 	rt, status := r.route(x.Method(), x.NormPath(), x.Path(), x.Host())
+	if ob, ok := x.(server.Observable); ok {
+		switch {
+		case rt != nil && rt.obs != nil:
+			ob.Observe(rt.obs)
+		case rt == nil && r.none != nil:
+			ob.Observe(r.none)
+		}
+	}
 	switch {
 	case rt != nil && rt.exchange != nil:
 		rt.exchange.ServeExchange(x)
@@ -149,4 +160,16 @@ func normHost(h string) string {
 
 func asciiHasSuffixFold(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && http1.EqualFold(b[len(b)-len(suffix):], suffix)
+}
+
+// AllowH2CUpgrade lets an "Upgrade: h2c" request switch to HTTP/2 only when its route
+// serves HTTP/2 and is neither a reverse proxy (which must not act on, nor forward, a
+// hop-by-hop upgrade: it serves the request as HTTP/1.1 and drops the field) nor a
+// WebSocket route. Unrouted requests may upgrade; HTTP/2 answers their 404.
+func (r *Router) AllowH2CUpgrade(req *http1.Request) bool {
+	rt, _ := r.route(req.Method, req.NormPath, req.Path, req.Host)
+	if rt == nil {
+		return true
+	}
+	return rt.exchange != nil && rt.actionName != "proxy" && rt.actionName != "websocket"
 }

@@ -9,22 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
 // TestTLSHandshakeMetrics checks gale_tls_handshakes_total: completed
 // handshakes count as ok, a ClientHello that is not one counts as failed.
 func TestTLSHandshakeMetrics(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("srv", "localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := serverCert(t)
 	a, addr := startApp(t, fmt.Sprintf(`
 workers: 1
 admin: { listen: 127.0.0.1:0 }
