@@ -75,6 +75,37 @@ func (c *Conn) WriteTrailers(streamID uint32, fields []Field) error {
 	return nil
 }
 
+// commonLower maps the canonical spelling of common response field names (as net/http
+// and server.Header write them) to their HTTP/2 lowercase form, so that encoding them
+// does not allocate.
+var commonLower = map[string]string{}
+
+func init() {
+	for _, n := range [...]string{"accept-ranges", "access-control-allow-origin", "age", "cache-control",
+		"content-disposition", "content-encoding", "content-language", "content-length", "content-location",
+		"content-range", "content-security-policy", "content-type", "date", "etag", "expires", "last-modified",
+		"link", "location", "retry-after", "server", "set-cookie", "strict-transport-security", "vary",
+		"via", "www-authenticate", "x-content-type-options", "x-frame-options", "x-request-id"} {
+		b := []byte(n)
+		for i := range b {
+			if i == 0 || b[i-1] == '-' {
+				b[i] -= 'a' - 'A'
+			}
+		}
+		commonLower[string(b)] = n
+	}
+	commonLower["ETag"] = "etag"
+	commonLower["WWW-Authenticate"] = "www-authenticate"
+}
+
+// lowerName returns name in lowercase, without allocating for common field names.
+func lowerName(name string) string {
+	if l, ok := commonLower[name]; ok {
+		return l
+	}
+	return strings.ToLower(name)
+}
+
 // encodeFields HPACK-encodes fields into the block under construction.
 func (c *Conn) encodeFields(fields []Field) {
 	for _, f := range fields {
@@ -83,7 +114,7 @@ func (c *Conn) encodeFields(fields []Field) {
 			continue
 		}
 		if hasUpper(name) {
-			name = strings.ToLower(name)
+			name = lowerName(name)
 		}
 		switch name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":

@@ -1,9 +1,10 @@
 package proxy
 
 import (
+	"net/netip"
+
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/lb"
-	"github.com/gale-server/gale/server"
 )
 
 // Choosing a server. The upstream's lb.Balancer picks the server of every
@@ -29,12 +30,11 @@ func newBalancer(o *UpstreamOptions, loops int) (lb.Balancer, error) {
 	return lb.New(method, servers, lo)
 }
 
-// requestKey returns the hashed balancing key of the request on c.
-func requestKey(k lb.KeySpec, c *server.Ctx) uint64 {
-	req := c.Request()
+// requestKey returns the hashed balancing key of req from the client at remote.
+func requestKey(k lb.KeySpec, req *http1.Request, remote netip.AddrPort) uint64 {
 	switch k.Kind {
 	case lb.KeyIP:
-		return lb.HashAddr(c.RemoteAddr().Addr().Unmap())
+		return lb.HashAddr(remote.Addr().Unmap())
 	case lb.KeyURI:
 		return lb.HashBytes(req.Target)
 	case lb.KeyHeader:

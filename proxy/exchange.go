@@ -56,7 +56,9 @@ func New(u *Upstream, r Route) *Handler {
 // the loop of its upstream connection too.
 type exchange struct {
 	h     *Handler
-	c     *server.Ctx
+	c     clientSide     // the client side: hc, or an HTTP/2 stream
+	hc    *server.Ctx    // the HTTP/1.1 client; nil for an HTTP/2 stream
+	req   *http1.Request // the client's request (synthesized for HTTP/2, see h2.go)
 	ls    *loopState
 	up    *upConn // the current attempt's connection; nil between attempts and after
 	timer *engine.Timer
@@ -87,17 +89,21 @@ type exchange struct {
 // ServeGale forwards the request. It returns at once; the response is completed on
 // the loop as the upstream answers.
 func (h *Handler) ServeGale(c *server.Ctx) {
+	c.Detach()
+	h.serve(c, c, c.Request())
+}
+
+// serve forwards req from client c (hc, the same client when it is HTTP/1.1).
+func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	id := c.Loop().ID()
 	if id >= len(h.u.loops) {
 		c.Error(500, "proxy: more loops than the upstream was built for")
 		return
 	}
-	c.Detach()
-	req := c.Request()
-	x := &exchange{h: h, c: c, ls: h.u.loops[id]}
+	x := &exchange{h: h, c: c, hc: hc, req: req, ls: h.u.loops[id]}
 	x.lbr.Loop, x.lbr.Skip = id, h.u.opts.Skip
 	if h.u.keyed {
-		x.lbr.Key = requestKey(h.u.opts.HashKey, c)
+		x.lbr.Key = requestKey(h.u.opts.HashKey, req, c.RemoteAddr())
 	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
@@ -105,7 +111,7 @@ func (h *Handler) ServeGale(c *server.Ctx) {
 	x.chunked = req.Chunked
 	x.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE"
 	x.expect = req.Expect100 && x.hasBody
-	x.tunnel = wantsWebSocket(req)
+	x.tunnel = hc != nil && wantsWebSocket(req)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
 	x.ls.earn()
@@ -193,7 +199,7 @@ func (x *exchange) onBody(p []byte, end bool) {
 	if end {
 		if x.chunked {
 			sc := x.ls.scratch()
-			b := http1.AppendLastChunk(sc[:0], x.c.RequestTrailers())
+			b := http1.AppendLastChunk(sc[:0], x.requestTrailers())
 			uc.ec.Write(b)
 			x.ls.keep(b)
 		}
@@ -396,7 +402,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		x.ls.failures.Add(1)
 		// What arrived goes out, then the connection closes without completing the
 		// framing: the client sees a truncated response, never a wrong one.
-		x.c.Conn().CloseAfterFlush(false)
+		x.cut()
 		return
 	}
 	var de *engine.DialError
@@ -449,7 +455,7 @@ func (x *exchange) fail(status int, cause error) {
 }
 
 func (x *exchange) log(status int, cause error) {
-	req := x.c.Request()
+	req := x.req
 	x.ls.u.opts.Logger.Warn("proxy: upstream request failed",
 		"upstream", x.ls.u.opts.Name, "server", x.h.hosts[x.srv], "status", status,
 		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)

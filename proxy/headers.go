@@ -55,7 +55,7 @@ var reframed = [...]string{
 // re-derived from the parsed request (never a Content-Length beside chunked, never
 // an obs-folded line, which the parser refuses).
 func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
-	req := x.c.Request()
+	req := x.req
 	dst = append(dst, req.Method...)
 	dst = append(dst, ' ')
 	dst = h.appendTarget(dst, req)

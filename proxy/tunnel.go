@@ -149,7 +149,7 @@ func (h *Handler) TunnelStats() l4.Stats {
 // tunnel first; so do bytes the client sent after its request.
 func (x *exchange) startTunnel(uc *upConn) {
 	r := &uc.resp
-	c := x.c
+	c := x.hc // tunnels are HTTP/1.1 only (serve sets x.tunnel only with hc)
 	hdr := c.Header()
 	hdr.AppendRaw(x.h.responseFields(x.ls.scratch()[:0], r))
 	if v, ok := r.Header("Upgrade"); ok {

@@ -53,6 +53,8 @@ type loopState struct {
 	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
 	scratch     []byte
 	h2fields    []http2.Field // scratch for HTTP/2 response field sections (h2x), used within one call
+	h2date      string        // Date value of HTTP/2 responses for the second h2dateSec
+	h2dateSec   int64
 	requests    atomic.Uint64
 	badRequests atomic.Uint64
 	// done counts requests whose response ended or whose connection closed

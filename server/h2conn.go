@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/http2"
 )
 
@@ -409,4 +410,14 @@ func (s *Server) http2Listener(h Handler, opts HTTP2Options) (*Listener, *HTTP2)
 	dp := &dispatcher{http1: ch}
 	dp.by[ProtoH2] = h2
 	return &Listener{ch: ch, dp: dp}, h2
+}
+
+// h2Date returns the Date field value for now, built once per second per loop (HTTP/2
+// responses carry it as a string field).
+func (ls *loopState) h2Date(now time.Time) string {
+	if sec := now.Unix(); sec != ls.h2dateSec || ls.h2date == "" {
+		b := http1.AppendDateAt(ls.scratch[:0], now)
+		ls.h2date, ls.h2dateSec = string(b[len("Date: "):len(b)-2]), sec
+	}
+	return ls.h2date
 }

@@ -323,8 +323,7 @@ func (x *h2x) WriteHeader(status int) {
 	if x.clen >= 0 && status != 204 && status != 304 {
 		fields = append(fields, http2.Field{Name: "content-length", Value: strconv.FormatInt(x.clen, 10)})
 	}
-	date := http1.AppendDateAt(x.hc.ls.scratch[:0], x.Now())
-	fields = append(fields, http2.Field{Name: "date", Value: string(date[len("Date: ") : len(date)-2])})
+	fields = append(fields, http2.Field{Name: "date", Value: x.hc.ls.h2Date(x.Now())})
 	if len(srv.serverH) > 0 {
 		fields = append(fields, http2.Field{Name: "server", Value: srv.opts.ServerName})
 	}

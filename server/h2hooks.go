@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http2"
 )
 
@@ -56,3 +57,6 @@ func (x *h2x) Reset() {
 
 // Logger returns the server's logger (Options.Logger).
 func (x *h2x) Logger() *slog.Logger { return x.hc.h.srv.opts.Logger }
+
+// Loop returns the event loop that owns the stream's connection.
+func (x *h2x) Loop() *engine.Loop { return x.hc.ec.Loop() }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gale-server/gale/http2"
+	"github.com/gale-server/gale/internal/testkit"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -18,8 +19,9 @@ import (
 // the server's live heap per connection after garbage collection: the engine Conn, the
 // h2conn, the http2.Conn and its two HPACK tables, nothing else (no read or write buffer).
 // It must stay within 2.5 KiB (2,358 B measured: about 860 B of HPACK table entries,
-// the http2.Conn's 576, the engine's Conn and the h2conn). GALE_HEAVY=1 opens 9,000 (both ends live in this process);
-// otherwise 500. bench/conns -h2 measures the RSS side against nginx.
+// the http2.Conn's 576, the engine's Conn and the h2conn). GALE_HEAVY=1 opens 9,000
+// (both ends live in this process); otherwise 500. bench/conns -h2 measures the RSS
+// side against nginx.
 func TestHeavyH2IdleMemory(t *testing.T) {
 	n := 500
 	if os.Getenv("GALE_HEAVY") == "1" {
@@ -27,21 +29,10 @@ func TestHeavyH2IdleMemory(t *testing.T) {
 	} else {
 		t.Logf("reduced size; GALE_HEAVY=1 runs 9,000 connections")
 	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if need := uint64(2*(n+n/10) + 200); lim.Cur < need {
-		old := lim
-		lim.Cur = max(need, lim.Cur)
-		lim.Max = max(lim.Max, lim.Cur)
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			lim = old
-			n = int(min(uint64(n), (old.Cur-200)*10/22))
-			t.Logf("descriptor limit %d: measuring %d connections", old.Cur, n)
-		} else {
-			t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-		}
+	need := uint64(2*(n+n/10) + 200) // both ends, and the warm-up batch
+	if got := testkit.RaiseFileLimit(t, need); got < need {
+		n = int(min(uint64(n), (got-200)*10/22))
+		t.Logf("descriptor limit %d: measuring %d connections", got, n)
 	}
 	hello := []byte("hello, world\n")
 	h := exchFunc(func(x Exchange) { x.Respond(200, "text/plain", hello) })

@@ -32,14 +32,21 @@ func (o *upgradeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func startUpgradeOrigin(t *testing.T) (*upgradeOrigin, string) {
 	o := &upgradeOrigin{}
+	return o, startGoOrigin(t, o)
+}
+
+// startGoOrigin serves h with net/http's HTTP/1.1 server on a loopback port until the
+// test ends and returns its address.
+func startGoOrigin(t *testing.T, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: o}
+	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return o, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // startUpgradeApp serves respond, static and proxy routes over [http1, h2c] with the
