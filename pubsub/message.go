@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -26,6 +27,12 @@ const (
 	EncJSON
 	// EncSSE is a Server-Sent Event.
 	EncSSE
+	// EncRawZ and EncJSONZ are EncRaw and EncJSON compressed once with
+	// permessage-deflate, for connections that negotiated it without server context
+	// takeover (wsserver.Conn.CompressesStateless). A message under compressMin bytes,
+	// or one that does not shrink, goes in the uncompressed frame.
+	EncRawZ
+	EncJSONZ
 	numEnc
 )
 
@@ -143,10 +150,30 @@ func appendSSE(b []byte, m *Message) []byte {
 	return append(b, '\n')
 }
 
+// compressMin is the shortest payload compressed for EncRawZ and EncJSONZ.
+const compressMin = 64
+
+// compressors lends the compressors of the deflated encodings (publishes run on any
+// goroutine).
+var compressors = sync.Pool{New: func() any { return websocket.NewCompressor(1) }}
+
+// deflate returns p compressed without context (into dst), or false when it is
+// short or does not shrink.
+func deflate(dst, p []byte) ([]byte, bool) {
+	if len(p) < compressMin {
+		return dst, false
+	}
+	c := compressors.Get().(*websocket.Compressor)
+	out, ok := c.Compress(dst[:0], p, false, 0)
+	compressors.Put(c)
+	return out, ok && len(out) < len(p)
+}
+
 // build fills m's frames for the encodings in want, in one allocation; scratch is
 // a buffer the caller owns, returned grown.
 func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
-	var env, sse []byte
+	var env, sse, rawZ, envZ []byte
+	var rawZok, envZok bool
 	size := 0
 	if want[EncRaw] {
 		size += maxFrameHeader + len(m.Data)
@@ -163,6 +190,21 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 		env = scratch[:start]
 		size += len(sse)
 	}
+	if want[EncRawZ] {
+		rawZ, rawZok = deflate(nil, m.Data)
+		size += maxFrameHeader + len(rawZ)
+	}
+	if want[EncJSONZ] {
+		if !want[EncJSON] {
+			start := len(scratch)
+			scratch = appendEnvelope(scratch, m)
+			env = scratch[start:]
+			size += maxFrameHeader + len(env)
+			want[EncJSON] = true
+		}
+		envZ, envZok = deflate(nil, env)
+		size += maxFrameHeader + len(envZ)
+	}
 	buf := make([]byte, 0, size)
 	if want[EncRaw] {
 		buf = websocket.AppendFrame(buf, true, m.Op, false, m.Data, nil)
@@ -178,6 +220,17 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 		start := len(buf)
 		buf = append(buf, sse...)
 		m.frames[EncSSE] = buf[start:]
+	}
+	m.frames[EncRawZ], m.frames[EncJSONZ] = m.frames[EncRaw], m.frames[EncJSON]
+	if rawZok {
+		start := len(buf)
+		buf = websocket.AppendFrame(buf, true, m.Op, true, rawZ, nil)
+		m.frames[EncRawZ] = buf[start:]
+	}
+	if envZok {
+		start := len(buf)
+		buf = websocket.AppendFrame(buf, true, websocket.OpText, true, envZ, nil)
+		m.frames[EncJSONZ] = buf[start:]
 	}
 	return scratch
 }

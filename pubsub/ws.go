@@ -43,6 +43,9 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 	c.SetValue(cl)
 	if hd.o.Mode == PathMode {
 		cl.enc = EncRaw
+		if c.CompressesStateless() {
+			cl.enc = EncRawZ
+		}
 		t, err := hd.h.Acquire(cl.topicName)
 		if err != nil {
 			_ = c.Close(websocket.ClosePolicy, "bad topic")
@@ -52,6 +55,9 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 		return
 	}
 	cl.enc = EncJSON
+	if c.CompressesStateless() {
+		cl.enc = EncJSONZ
+	}
 	cl.tellDropped = func(n uint64) {
 		cl.scratch = AppendDropped(cl.scratch[:0], n)
 		_ = c.SendText(cl.scratch)

@@ -105,6 +105,7 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 		MaxTopics:    p.MaxTopics,
 		WebSocket: wsserver.Options{
 			AllowedOrigins:  p.AllowedOrigins,
+			Compression:     p.Compression,
 			MaxMessageBytes: p.MaxMessageBytes,
 			PingInterval:    offIfZero(p.PingInterval),
 			IdleTimeout:     offIfZero(p.IdleTimeout),
