@@ -75,6 +75,13 @@ servers:
   - listen: ["127.0.0.1:0"]
     routes:
       - proxy: { upstreams: ["127.0.0.1:1"], balance: random, hash_key: uri }
+tcp:
+  - listen: ["127.0.0.1:0"]
+    upstream: a
+    balance: least_conn
+  - listen: ["127.0.0.1:0"]
+    upstreams: ["127.0.0.1:5"]
+    balance: lest_conn
 `
 	want := []string{
 		`gale.yaml:3:49: upstreams.a.servers[0].weight: round_robin ignores weights; use balance: weighted_round_robin to weigh servers`,
@@ -89,6 +96,8 @@ servers:
 		`gale.yaml:28:17: upstreams.g.table_size: 101 is under 100 entries per server (2 servers): the table would spread keys unevenly; use a prime of at least 200`,
 		`gale.yaml:32:15: upstreams.h.hash_key: hash key name "a=b" has the character '=', which is not allowed in a query name (letters, digits and !#$%&'*+-.^_` + "`" + `|~)`,
 		`gale.yaml:36:73: servers[0].routes[0].proxy.hash_key: hash_key is read only by balance: hash and maglev, not by random`,
+		`gale.yaml:40:14: tcp[0].balance: balance applies to server lists written in the entry; a named upstream is balanced by its own balance`,
+		`gale.yaml:43:14: tcp[1].balance: invalid value "lest_conn": expected one of round_robin, weighted_round_robin, least_conn, ip_hash, hash, maglev, p2c_ewma, random, first (did you mean "least_conn"?)`,
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {

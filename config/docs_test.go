@@ -63,12 +63,15 @@ func fullSchema() *Config {
 	r.WebSocket.SetDefaults()
 	r.PubSub.SetDefaults()
 	r.Proxy.Upstreams = []UpstreamServer{{Weight: 1}}
+	r.Proxy.TLS = &UpstreamTLS{}
 	var s Server
 	s.SetDefaults()
 	s.Routes = []Route{r}
 	tl := &TLS{}
 	tl.SetDefaults()
 	tl.Certificates = []Certificate{{}}
+	tl.ACME = &ACME{}
+	tl.ACME.SetDefaults()
 	s.TLS = tl
 	c.Servers = []Server{s}
 	var t TCP

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/internal/dnsresolve"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -36,11 +37,25 @@ type Upstream struct {
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
 	// Retries says when a failed attempt is tried again.
 	Retries Retries `yaml:"retries"`
+	// HealthCheck, OutlierDetection, CircuitBreaker and Limits configure
+	// health (config/health.go, docs/health.md); absent sections are off.
+	HealthCheck      *HealthCheck      `yaml:"health_check,omitempty"`
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection,omitempty"`
+	CircuitBreaker   *CircuitBreaker   `yaml:"circuit_breaker,omitempty"`
+	Limits           ServerLimits      `yaml:"limits"`
+	// ResolveEvery re-resolves server host names and srv: specs this often; 0
+	// resolves them once, at start and on reload.
+	ResolveEvery time.Duration `yaml:"resolve_every"`
+	// Resolver is the DNS server (ip:port) names are resolved with; "" takes the
+	// first nameserver of /etc/resolv.conf.
+	Resolver string `yaml:"resolver"`
+	// TLS configures connections to https:// servers.
+	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 }
 
 // SetDefaults sets every field of u to its default; Servers stays empty.
 func (u *Upstream) SetDefaults() {
-	*u = Upstream{Balance: "weighted_round_robin", HashKey: "ip", VNodes: 150, TableSize: 65537}
+	*u = Upstream{Balance: "weighted_round_robin", HashKey: "ip", VNodes: 150, TableSize: 65537, ResolveEvery: 30 * time.Second}
 	u.Keepalive.SetDefaults()
 	u.Timeouts.SetDefaults()
 	u.Retries.SetDefaults()
@@ -49,7 +64,7 @@ func (u *Upstream) SetDefaults() {
 // UpstreamServer is one origin server. In YAML it is "ip:port" or a mapping
 // { address, weight, backup }.
 type UpstreamServer struct {
-	// Address is the server's "ip:port".
+	// Address is the server's "ip:port", or "https://ip:port" for TLS.
 	Address string `yaml:"address"`
 	// Weight is the server's share of requests relative to the others (1-1000).
 	Weight int `yaml:"weight"`
@@ -187,8 +202,8 @@ type Proxy struct {
 	Upstream string `yaml:"upstream"`
 	// Upstreams lists the servers of an unnamed upstream instead.
 	Upstreams []UpstreamServer `yaml:"upstreams"`
-	// Balance, HashKey, BoundedLoad, VNodes, TableSize, Keepalive, Timeouts
-	// and Retries configure the inline upstream.
+	// Balance, HashKey, BoundedLoad, VNodes, TableSize, Keepalive, Timeouts,
+	// Retries and TLS configure the inline upstream.
 	Balance     string           `yaml:"balance" conf:"enum=round_robin|weighted_round_robin|least_conn|ip_hash|hash|maglev|p2c_ewma|random|first"`
 	HashKey     string           `yaml:"hash_key"`
 	BoundedLoad Percent          `yaml:"bounded_load"`
@@ -197,6 +212,7 @@ type Proxy struct {
 	Keepalive   Keepalive        `yaml:"keepalive"`
 	Timeouts    UpstreamTimeouts `yaml:"timeouts"`
 	Retries     Retries          `yaml:"retries"`
+	TLS         *UpstreamTLS     `yaml:"tls,omitempty"`
 	// StripPrefix is removed from the start of the normalized path before the
 	// request is forwarded.
 	StripPrefix string `yaml:"strip_prefix"`
@@ -223,11 +239,11 @@ func (p *Proxy) SetDefaults() {
 // InlineUpstream returns the upstream of the inline form.
 func (p *Proxy) InlineUpstream() *Upstream {
 	return &Upstream{Servers: p.Upstreams, Balance: p.Balance, HashKey: p.HashKey, BoundedLoad: p.BoundedLoad,
-		VNodes: p.VNodes, TableSize: p.TableSize, Keepalive: p.Keepalive, Timeouts: p.Timeouts, Retries: p.Retries}
+		VNodes: p.VNodes, TableSize: p.TableSize, Keepalive: p.Keepalive, Timeouts: p.Timeouts, Retries: p.Retries, TLS: p.TLS}
 }
 
 // inlineKeys are the proxy keys that only the inline form takes.
-var inlineKeys = []string{"balance", "hash_key", "bounded_load", "vnodes", "table_size", "keepalive", "timeouts", "retries"}
+var inlineKeys = []string{"balance", "hash_key", "bounded_load", "vnodes", "table_size", "keepalive", "timeouts", "retries", "tls"}
 
 // upstreams checks the named upstreams.
 func (v *validator) upstreams(ups map[string]*Upstream) {
@@ -252,14 +268,19 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 	}
 	for i, s := range u.Servers {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
-		if _, err := netip.ParseAddrPort(s.Address); err != nil {
-			v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080", s.Address)
+		if a, https := s.Endpoint(); !validAddrPort(a) {
+			if serversKey != "servers" || https || !dnsresolve.IsName(a) {
+				v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
+			} else if err := dnsresolve.Check(a); err != nil {
+				v.errorf(sp, "invalid server address %q: %v", s.Address, err)
+			}
 		}
 		if s.Weight < 1 || s.Weight > 1000 {
 			v.errorf(joinPath(sp, "weight"), "weight %d is out of range 1-1000", s.Weight)
 		}
 	}
 	v.balancing(u, path, serversKey)
+	v.upstreamTLS(u, path, serversKey)
 	k := u.Keepalive
 	if k.Idle < 0 || k.Idle > 100000 {
 		v.errorf(joinPath(path, "keepalive.idle"), "%d is out of range 0-100000", k.Idle)
@@ -275,6 +296,7 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 			v.errorf(joinPath(path, "timeouts."+name), "must be positive")
 		}
 	}
+	v.healthOf(u, path)
 	r := u.Retries
 	if r.Tries < 1 || r.Tries > 10 {
 		v.errorf(joinPath(path, "retries.tries"), "%d is out of range 1-10", r.Tries)
@@ -356,6 +378,12 @@ func (s *source) written(path string) bool {
 	}
 	_, ok := s.pos[path]
 	return ok
+}
+
+// validAddrPort reports whether s is an ip:port.
+func validAddrPort(s string) bool {
+	_, err := netip.ParseAddrPort(s)
+	return err == nil
 }
 
 // reflectValue returns the addressable value p points to.

@@ -29,14 +29,15 @@ servers:
 	}
 	u := c.Upstreams["app"]
 	want := &Upstream{
-		Servers:   []UpstreamServer{{"127.0.0.1:9001", 1, false}, {"127.0.0.1:9002", 3, false}},
-		Balance:   "weighted_round_robin",
-		HashKey:   "ip",
-		VNodes:    150,
-		TableSize: 65537,
-		Keepalive: Keepalive{8, 30 * time.Second, 100},
-		Timeouts:  UpstreamTimeouts{2 * time.Second, 30 * time.Second, time.Minute, time.Minute},
-		Retries:   Retries{3, []string{RetryConnectFailure}, 10},
+		Servers:      []UpstreamServer{{"127.0.0.1:9001", 1, false}, {"127.0.0.1:9002", 3, false}},
+		Balance:      "weighted_round_robin",
+		HashKey:      "ip",
+		VNodes:       150,
+		TableSize:    65537,
+		Keepalive:    Keepalive{8, 30 * time.Second, 100},
+		Timeouts:     UpstreamTimeouts{2 * time.Second, 30 * time.Second, time.Minute, time.Minute},
+		Retries:      Retries{3, []string{RetryConnectFailure}, 10},
+		ResolveEvery: 30 * time.Second,
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Fatalf("upstream\n %+v\nwant\n %+v", u, want)
@@ -62,7 +63,7 @@ servers:
 func TestProxyConfigErrors(t *testing.T) {
 	src := `upstreams:
   app:
-    servers: ["localhost:80", { address: "127.0.0.1:1", weight: 0 }]
+    servers: ["localhost:xx", { address: "127.0.0.1:1", weight: 0 }]
     keepalive: { max_requests: 0 }
     retries: { tries: 11, on: [connect_fail], budget: 200% }
   empty: {}
@@ -76,7 +77,7 @@ servers:
       - proxy: { upstream: app, via: "my proxy" }
 `
 	want := []string{
-		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:80": expected ip:port like 127.0.0.1:8080`,
+		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:xx": port "xx" is out of range 1-65535`,
 		`gale.yaml:3:65: upstreams.app.servers[1].weight: weight 0 is out of range 1-1000`,
 		`gale.yaml:4:32: upstreams.app.keepalive.max_requests: must be at least 1, got 0`,
 		`gale.yaml:5:23: upstreams.app.retries.tries: 11 is out of range 1-10`,

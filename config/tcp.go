@@ -161,6 +161,9 @@ func SNIKeys(m map[string]TCPRoute) []string {
 // tcp checks the tcp entries; used holds the listen addresses of the servers so
 // that an entry cannot take one of theirs.
 func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
+	if len(entries) > 0 && v.c.Engine == "io_uring" {
+		v.errorf("engine", "tcp entries need the epoll engine: the io_uring engine cannot relay without losing data yet (docs/l4.md); use engine: epoll or auto")
+	}
 	for i := range entries {
 		t := &entries[i]
 		tp := fmt.Sprintf("tcp[%d]", i)
@@ -199,6 +202,13 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 				v.upstreamList(r.Servers, kp)
 			}
 		}
+		inline := len(t.Upstreams) > 0
+		for _, r := range t.SNI {
+			inline = inline || len(r.Servers) > 0
+		}
+		if !inline && t.Balance != "round_robin" && v.c.src.written(joinPath(tp, "balance")) {
+			v.errorf(joinPath(tp, "balance"), "balance applies to server lists written in the entry; a named upstream is balanced by its own balance")
+		}
 		_, def := t.SNI["default"]
 		hasDefault := len(t.Upstreams) > 0 || t.Upstream != ""
 		switch {
@@ -235,7 +245,8 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 
 // upstreamName checks that name is a group of the top-level upstreams mapping.
 func (v *validator) upstreamName(name, path string) {
-	if _, ok := v.c.Upstreams[name]; ok {
+	if u, ok := v.c.Upstreams[name]; ok {
+		v.tcpGroupLiterals(u, name, path)
 		return
 	}
 	names := make([]string, 0, len(v.c.Upstreams))

@@ -13,6 +13,12 @@ import (
 type TLS struct {
 	// Certificates are chosen by the client's SNI name; the first is the default.
 	Certificates []Certificate `yaml:"certificates"`
+	// ACME, when set, obtains and renews a certificate for its domains, used for
+	// those names (and as the default when Certificates is empty).
+	ACME *ACME `yaml:"acme,omitempty"`
+	// UnknownSNI says what a client whose SNI name no certificate covers gets:
+	// "default" (the default certificate) or "reject" (an unrecognized_name alert).
+	UnknownSNI string `yaml:"unknown_sni" conf:"enum=default|reject"`
 	// MinVersion is the lowest protocol version accepted: "1.2" or "1.3".
 	MinVersion string `yaml:"min_version" conf:"enum=1.2|1.3"`
 	// CipherSuites restricts the TLS 1.2 cipher suites (Go's names); empty keeps
@@ -41,7 +47,7 @@ type TLS struct {
 
 // SetDefaults sets every field of t to its default.
 func (t *TLS) SetDefaults() {
-	*t = TLS{MinVersion: "1.2", HandshakeTimeout: 10 * time.Second, TicketRotation: 12 * time.Hour}
+	*t = TLS{MinVersion: "1.2", UnknownSNI: "default", HandshakeTimeout: 10 * time.Second, TicketRotation: 12 * time.Hour}
 }
 
 // Certificate is one certificate with its key, and optionally an OCSP response
@@ -81,8 +87,10 @@ func (t *TLS) CipherSuiteIDs() []uint16 {
 // cipher suites exist, the CA bundle parses.
 func (v *validator) tls(sp string, t *TLS) {
 	p := joinPath(sp, "tls")
-	if len(t.Certificates) == 0 {
-		v.errorf(joinPath(p, "certificates"), "at least one certificate is required")
+	if t.ACME != nil {
+		v.acme(p, t.ACME)
+	} else if len(t.Certificates) == 0 {
+		v.errorf(joinPath(p, "certificates"), "at least one certificate (or an acme section) is required")
 	}
 	for i, c := range t.Certificates {
 		cp := fmt.Sprintf("%s.certificates[%d]", p, i)

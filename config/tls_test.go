@@ -40,3 +40,62 @@ func TestTLSProtocols(t *testing.T) {
 		}
 	}
 }
+
+// TestACMEValidation: an acme section replaces the certificates, and its bad
+// values are reported at their file:line:column.
+func TestACMEValidation(t *testing.T) {
+	base := "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls:\n      acme:\n"
+	c, err := Parse("a.yaml", []byte(base+"        domains: [example.com]\n        storage: /tmp/acme\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Servers[0].TLS.ACME; a.CA != DefaultACMECA || len(a.Challenges) != 2 || c.Servers[0].TLS.UnknownSNI != "default" {
+		t.Fatalf("defaults: %+v", a)
+	}
+	for body, want := range map[string]string{
+		"        domains: []\n":                                                  "a.yaml:6:18: servers[0].tls.acme.domains: at least one domain is required",
+		"        domains: ['*.example.com']\n":                                   `a.yaml:6:19: servers[0].tls.acme.domains[0]: "*.example.com" is not a DNS name`,
+		"        domains: [a.b]\n        ca: ftp://x\n":                          `a.yaml:7:13: servers[0].tls.acme.ca: "ftp://x" is not an http(s) directory URL`,
+		"        domains: [a.b]\n        challenges: [dns-01]\n":                 `a.yaml:7:22: servers[0].tls.acme.challenges[0]: unknown challenge type "dns-01"`,
+		"        domains: [a.b]\n        retry_min: 1h\n        retry_max: 1m\n": "retry_max at least retry_min",
+		"        domains: [a.b]\n        email: nobody\n":                        `servers[0].tls.acme.email: "nobody" is not an email address`,
+	} {
+		_, err := Parse("a.yaml", []byte(base+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+	if _, err := Parse("a.yaml", []byte(base+"        domains: [a.b]\n    \n")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("a.yaml", []byte("servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls: { unknown_sni: drop }\n"))
+	if err == nil || !strings.Contains(err.Error(), "unknown_sni") {
+		t.Fatalf("unknown_sni: drop: %v", err)
+	}
+}
+
+// TestUpstreamTLSValidation: https:// servers parse, a group cannot mix them
+// with plain ones, a tls section needs them, and its files must load.
+func TestUpstreamTLSValidation(t *testing.T) {
+	base := "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ proxy: { upstream: o } }]\nupstreams:\n  o:\n"
+	c, err := Parse("a.yaml", []byte(base+"    servers: [\"https://127.0.0.1:8443\"]\n    tls: { server_name: api.internal }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, https := c.Upstreams["o"].Servers[0].Endpoint(); a != "127.0.0.1:8443" || !https {
+		t.Fatalf("endpoint %q %v", a, https)
+	}
+	for body, want := range map[string]string{
+		"    servers: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"]\n":                   "upstreams.o.servers: mixes https:// and plain servers",
+		"    servers: [\"127.0.0.1:1\"]\n    tls: { server_name: a.b }\n":             "upstreams.o.tls: tls applies to https:// servers",
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { ca: /nonexistent }\n":     "upstreams.o.tls.ca: open /nonexistent",
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { cert: /x.pem }\n":         "upstreams.o.tls.key: cert needs key",
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { server_name: \"a b\" }\n": `upstreams.o.tls.server_name: "a b" is not a DNS name`,
+		"    servers: [\"https://host:1\"]\n":                                         `invalid server address "https://host:1"`,
+	} {
+		_, err := Parse("a.yaml", []byte(base+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+}

@@ -77,10 +77,20 @@ type Proxy struct {
 	stats  counters
 }
 
+// ErrIOURing is New's error on an engine running the io_uring backend: that
+// backend has no read notification (its multishot receive keeps reading a
+// socket the relay splices from) and reports a paused connection's FIN before
+// its last bytes, so a relay there would lose data. Relays need epoll (or the
+// portable engine).
+var ErrIOURing = errors.New("l4: TCP relays do not run on the io_uring engine yet (it would lose data); use engine: epoll")
+
 // New returns a proxy for eng's loops. Listen adds listening addresses.
 func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 	if opt.Upstreams == nil && len(opt.SNI) == 0 {
 		return nil, errors.New("l4: no upstreams")
+	}
+	if eng.Backend() == engine.BackendIOURing {
+		return nil, ErrIOURing
 	}
 	if opt.ConnectTimeout <= 0 {
 		opt.ConnectTimeout = 5 * time.Second

@@ -175,6 +175,7 @@ func (p *pair) connect() {
 		p.down.PauseRead()
 	}
 	for p.tries < len(servers) {
+		p.lbr.Now = loop.Now().UnixNano()
 		i := p.bal.Pick(&p.lbr)
 		if i < 0 {
 			break

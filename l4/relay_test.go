@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -168,4 +169,16 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("closed after %v, before the idle timeout", time.Since(start))
 	}
 	testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
+}
+
+// TestRefusesIOURing: New refuses an engine on the io_uring backend, where a
+// relay would lose data (ErrIOURing).
+func TestRefusesIOURing(t *testing.T) {
+	eng, err := engine.New(engine.Config{Workers: 1, Backend: engine.BackendIOURing})
+	if err != nil {
+		t.Skipf("no io_uring engine here: %v", err)
+	}
+	if _, err := New(eng, Options{Upstreams: group(closedPort(t))}); !errors.Is(err, ErrIOURing) {
+		t.Fatalf("New on io_uring: %v, want ErrIOURing", err)
+	}
 }

@@ -6,7 +6,7 @@
 //	weighted_round_robin  smooth weighted round robin (the nginx algorithm)
 //	least_conn            fewest in-flight requests relative to weight
 //	ip_hash               the client address hashed over the weights
-//	hash                  consistent hash ring with virtual nodes (150 per unit of weight)
+//	hash                  consistent hash ring, 150 virtual nodes per unit of weight, multi-probe lookup
 //	maglev                Maglev lookup table (prime size, 65537 by default)
 //	p2c_ewma              power of two choices on peak-EWMA latency × in-flight
 //	random                weighted random

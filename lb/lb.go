@@ -48,6 +48,10 @@ type Request struct {
 	// Tried has bit i set for each server i < 64 already tried for this
 	// request: such a server is not eligible.
 	Tried uint64
+	// Now, when not 0, is the caller's current time in Unix nanoseconds (a
+	// loop's cached time), which p2c_ewma then uses instead of reading the
+	// clock on every pick.
+	Now int64
 	// Skip, when not nil, reports servers that may not take traffic (down,
 	// ejected, circuit open). It must be safe to call from any loop, must not
 	// block, and is called at most a few times per server per Pick.
@@ -180,7 +184,11 @@ func New(method string, servers []Server, o Options) (Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &withBackup{primary: p, backup: b, loads: o.Loads}, nil
+	wb := &withBackup{primary: p, backup: b, isBackup: make([]bool, len(servers))}
+	for _, i := range back {
+		wb.isBackup[i] = true
+	}
+	return wb, nil
 }
 
 // build makes the balancer of method over the members of s.

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +35,25 @@ func mustNew(t testing.TB, method string, s []Server, o Options) Balancer {
 	return b
 }
 
-// keyOf is the hashed key number k (distinct keys as a proxy would see them).
-func keyOf(k int) uint64 { return HashString("user-" + fmt.Sprint(k)) }
+// testKeys are the hashed keys "user-0", "user-1"... (distinct keys as a proxy
+// would see them), computed once: the statistics tests look up 100,000 keys
+// many times, and formatting them each time dominated the race-detector run.
+var testKeys = func() []uint64 {
+	k := make([]uint64, 100000)
+	buf := []byte("user-")
+	for i := range k {
+		k[i] = HashBytes(strconv.AppendInt(buf[:5], int64(i), 10))
+	}
+	return k
+}()
+
+// keyOf is the hashed key number k.
+func keyOf(k int) uint64 {
+	if k < len(testKeys) {
+		return testKeys[k]
+	}
+	return HashString("user-" + strconv.Itoa(k))
+}
 
 // TestWeightedShares: weights 5:1:1 give the first server 5/7 of 70,000 picks,
 // within one percentage point, for every balancer that honours weights.
@@ -358,6 +376,13 @@ func TestBackups(t *testing.T) {
 			if m != First && (seen[1] == 0 || seen[3] == 0) {
 				t.Errorf("the backups did not share the load: %v", seen)
 			}
+			// Tracking reaches the balancer the server belongs to, backups included.
+			if tr, ok := b.(Tracker); ok {
+				for _, i := range []int{0, 1, 2, 3} {
+					tr.Start(i)
+					tr.Done(i, 5*time.Millisecond, i == 3)
+				}
+			}
 		})
 	}
 	if _, err := New(RoundRobin, []Server{{ID: "a", Backup: true}}, Options{}); err == nil {
@@ -380,16 +405,20 @@ func TestLeastConnWeighted(t *testing.T) {
 	}
 }
 
-// TestLoadsOnRows: a table in shared memory sums every process's requests, and
-// a process that takes over a dead one's row takes that row's requests out.
+// TestLoadsOnRows: a table in shared memory sums every process's requests; a
+// process that takes over the row of a dead one takes that row's requests
+// out, and one that joins the row of a live one (a binary upgrade) leaves
+// them.
 func TestLoadsOnRows(t *testing.T) {
 	mem := make([]byte, LoadsSize(3, 4)+8)
 	mem = mem[8-int(uintptr(ptrOf(mem))%8):][:LoadsSize(3, 4)]
-	a, err := LoadsOn(mem, 3, 4, 0)
+	live := map[int]bool{100: true, 101: true}
+	alive := func(pid int) bool { return live[pid] }
+	a, err := LoadsOn(mem, 3, 4, 0, 100, alive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := LoadsOn(mem, 3, 4, 1)
+	c, _ := LoadsOn(mem, 3, 4, 1, 101, alive)
 	a.Inc(2)
 	a.Inc(2)
 	c.Inc(2)
@@ -397,17 +426,41 @@ func TestLoadsOnRows(t *testing.T) {
 	if a.Get(2) != 3 || c.Get(2) != 3 || c.Get(0) != 1 {
 		t.Fatalf("totals %d %d %d, want 3 3 1", a.Get(2), c.Get(2), c.Get(0))
 	}
-	// Process 0 dies; its replacement attaches to row 0.
-	a2, _ := LoadsOn(mem, 3, 4, 0)
-	if a2.Get(2) != 1 || a2.Get(0) != 1 {
-		t.Errorf("after the takeover %d and %d, want 1 and 1", a2.Get(2), a2.Get(0))
+	// An upgrade: process 200 joins row 1 while 101 still drains.
+	up, _ := LoadsOn(mem, 3, 4, 1, 200, alive)
+	if up.Get(2) != 3 || up.Get(0) != 1 {
+		t.Errorf("joining a live process's row changed the totals: %d %d", up.Get(2), up.Get(0))
 	}
-	c.Release()
-	if a2.Get(2) != 0 || a2.Get(0) != 0 {
-		t.Errorf("after release %d and %d, want 0", a2.Get(2), a2.Get(0))
+	c.Dec(0)
+	if up.Get(0) != 0 {
+		t.Errorf("after the old process's request ended: %d, want 0", up.Get(0))
 	}
-	if _, err := LoadsOn(mem[:10], 3, 4, 0); err == nil {
+	// Process 100 dies; its replacement attaches to row 0.
+	live[100] = false
+	a2, _ := LoadsOn(mem, 3, 4, 0, 300, alive)
+	if a2.Get(2) != 1 {
+		t.Errorf("after the takeover %d, want 1 (the dead process's 2 removed)", a2.Get(2))
+	}
+	if _, err := LoadsOn(mem[:10], 3, 4, 0, 1, alive); err == nil {
 		t.Error("a short table was accepted")
+	}
+}
+
+// TestRingBounded: a ring of heavy weights stays within MaxRingPoints and keeps
+// the weights' proportions.
+func TestRingBounded(t *testing.T) {
+	b := mustNew(t, Hash, servers(1000, 1000, 500), Options{}).(*ringLB)
+	if len(b.points) > MaxRingPoints {
+		t.Fatalf("%d points, more than %d", len(b.points), MaxRingPoints)
+	}
+	var n [3]int
+	var r Request
+	for k := range 50000 {
+		r.Key = keyOf(k)
+		n[b.Pick(&r)]++
+	}
+	if got := float64(n[2]) / 50000; math.Abs(got-0.2) > 0.02 {
+		t.Errorf("the half-weight server got %.3f of the keys, want 0.2 ± 0.02 (%v)", got, n)
 	}
 }
 
@@ -432,7 +485,8 @@ func TestNewErrors(t *testing.T) {
 }
 
 // BenchmarkPick measures Pick for every method at 3, 100 and 1,000 servers,
-// with nothing skipped and a distinct key per pick.
+// with nothing skipped, a distinct key per pick and the caller's time given
+// (Request.Now), as the proxy and l4 give it.
 func BenchmarkPick(b *testing.B) {
 	for _, m := range Methods {
 		for _, n := range []int{3, 100, 1000} {
@@ -446,7 +500,7 @@ func BenchmarkPick(b *testing.B) {
 				for i := range keys {
 					keys[i] = keyOf(i)
 				}
-				var r Request
+				r := Request{Now: 1} // as the proxy gives its loop's time
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
 					r.Key = keys[i&1023]

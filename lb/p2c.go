@@ -18,11 +18,15 @@ import (
 type p2cLB struct {
 	s     set
 	loads *Loads
-	ewma  []ewmaCell // index = position in the caller's list
+	ewma  []ewmaCell // index = position in the caller's list (members only are used)
 	w     []float64  // weight, same index
 	tau   float64    // decay time constant in nanoseconds
 	rng   []rng      // index = loop; each owned by its loop
 	now   func() int64
+	// clock is the latest Request.Now a pick saw, at millisecond steps (shared
+	// by the loops; written at most about once a millisecond): Done uses it
+	// instead of reading the clock, which costs ~370 ns on some machines.
+	clock atomic.Int64
 }
 
 // FailurePenalty is the least latency a failed request counts as in p2c_ewma.
@@ -43,10 +47,7 @@ var (
 )
 
 func newP2C(s set, o *Options) *p2cLB {
-	n := 0
-	for _, i := range s.idx {
-		n = max(n, i+1)
-	}
+	n := o.Loads.Len() // indexes are the caller's, up to its list's length
 	b := &p2cLB{
 		s: s, loads: o.Loads, ewma: make([]ewmaCell, n), w: make([]float64, n), tau: float64(o.Decay),
 		rng: newRNGs(o.Loops, o.Seed^0x5eed), now: func() int64 { return time.Now().UnixNano() },
@@ -69,7 +70,12 @@ func (b *p2cLB) Pick(r *Request) int {
 	if c < 0 {
 		return a
 	}
-	now := b.now()
+	now := r.Now
+	if now == 0 {
+		now = b.now()
+	} else if now-b.clock.Load() > int64(time.Millisecond) {
+		b.clock.Store(now)
+	}
 	if b.score(c, now) < b.score(a, now) {
 		return c
 	}
@@ -104,9 +110,19 @@ func (b *p2cLB) cost(i int, now int64) float64 {
 	e := &b.ewma[i]
 	c := math.Float64frombits(e.cost.Load())
 	if dt := now - e.stamp.Load(); dt > 0 && c > 0 {
-		c *= math.Exp(-float64(dt) / b.tau)
+		c *= decay(float64(dt) / b.tau)
 	}
 	return c
+}
+
+// decay returns e^-x for x >= 0. Below 1/64, where most picks land (samples
+// arrive far more often than the time constant), 1 - x + x²/2 - x³/6 is within 1e-8
+// of it (the next term is x⁴/24) and much cheaper than math.Exp.
+func decay(x float64) float64 {
+	if x < 1.0/64 {
+		return 1 - x*(1-x*(0.5-x/6))
+	}
+	return math.Exp(-x)
 }
 
 // Start counts a request in flight to server i.
@@ -118,13 +134,16 @@ func (b *p2cLB) Done(i int, rtt time.Duration, failed bool) {
 	if failed {
 		rtt = max(rtt, FailurePenalty)
 	}
-	now := b.now()
+	now := b.clock.Load()
+	if now == 0 {
+		now = b.now()
+	}
 	e := &b.ewma[i]
 	sample := float64(rtt)
 	old := math.Float64frombits(e.cost.Load())
 	next := sample
 	if sample < old {
-		w := math.Exp(-float64(max(now-e.stamp.Load(), 0)) / b.tau)
+		w := decay(float64(max(now-e.stamp.Load(), 0)) / b.tau)
 		next = old*w + sample*(1-w)
 	}
 	e.cost.Store(math.Float64bits(next))

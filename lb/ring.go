@@ -22,6 +22,10 @@ type ringLB struct {
 }
 
 // ringPoint is one virtual node.
+// MaxRingPoints bounds the points of one ring (vnodes × the sum of the
+// weights): 1<<20 points take 16 MiB with their index.
+const MaxRingPoints = 1 << 20
+
 // ringProbes is how many hashes of a key the ring tries (multi-probe
 // consistent hashing, Appleton and O'Reilly 2015): the key starts at the point
 // nearest after any of them. With 150 points per server one probe leaves
@@ -46,8 +50,11 @@ var (
 func newRing(s set, o *Options) *ringLB {
 	b := &ringLB{s: s, bound: bound{eps: o.BoundedLoad, loads: o.Loads}}
 	buf := make([]byte, 0, 64)
+	// Large weights scale the points down so that the ring stays within
+	// MaxRingPoints; shares keep their proportions.
+	scale := min(1, float64(MaxRingPoints)/(float64(o.VNodes)*float64(s.total)))
 	for k, id := range s.ids {
-		for v := range o.VNodes * s.weight[k] {
+		for v := range max(1, int(float64(o.VNodes*s.weight[k])*scale)) {
 			buf = append(append(append(buf[:0], id...), '#'), strconv.Itoa(v)...)
 			b.points = append(b.points, ringPoint{hash: HashBytes(buf), member: int32(k)})
 		}

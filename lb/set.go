@@ -25,7 +25,7 @@ func newSet(servers []Server, members []int) set {
 // backups. Both balancers return indexes into the caller's list.
 type withBackup struct {
 	primary, backup Balancer
-	loads           *Loads
+	isBackup        []bool // by index in the caller's list
 }
 
 var (
@@ -42,19 +42,27 @@ func (b *withBackup) Pick(r *Request) int {
 	return b.backup.Pick(r)
 }
 
-// Start and Done pass the report to whichever balancer tracks load; both
-// share the load table and the latency table, so one call is enough.
+// Start passes the report to the balancer server i belongs to, when it
+// tracks load.
 func (b *withBackup) Start(i int) {
-	if t, ok := b.primary.(Tracker); ok {
+	if t, ok := b.owner(i).(Tracker); ok {
 		t.Start(i)
 	}
 }
 
 // Done ends what Start began.
 func (b *withBackup) Done(i int, rtt time.Duration, failed bool) {
-	if t, ok := b.primary.(Tracker); ok {
+	if t, ok := b.owner(i).(Tracker); ok {
 		t.Done(i, rtt, failed)
 	}
+}
+
+// owner returns the balancer that chooses server i.
+func (b *withBackup) owner(i int) Balancer {
+	if i >= 0 && i < len(b.isBackup) && b.isBackup[i] {
+		return b.backup
+	}
+	return b.primary
 }
 
 // UsesKey reports whether the method reads the key.

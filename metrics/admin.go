@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/gale-server/gale/server"
@@ -39,6 +40,11 @@ type AdminOptions struct {
 	// Info adds what only the supervising layer knows (worker processes,
 	// reload history) to /status.json; nil adds nothing.
 	Info func() Info
+	// Upstreams, when set, serves /upstreams and every path below it (the
+	// runtime upstream API, health.API), behind the same token.
+	Upstreams server.Handler
+	// Collectors are registered beside the process's own metrics.
+	Collectors []prometheus.Collector
 }
 
 // Info is the part of the status that the daemon layer supplies.
@@ -77,6 +83,7 @@ type Loop struct {
 func NewAdmin(o AdminOptions) *Admin {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(o.Process))
+	reg.MustRegister(o.Collectors...)
 	return &Admin{opts: o, reg: reg}
 }
 
@@ -91,6 +98,10 @@ func (a *Admin) ServeGale(c *server.Ctx) {
 	if a.opts.Token != "" && !page && !a.authorized(req.Header) {
 		c.Header().Set("WWW-Authenticate", `Bearer realm="gale admin"`)
 		c.Respond(401, "text/plain; charset=utf-8", []byte("Unauthorized: a bearer token is required\n"))
+		return
+	}
+	if a.opts.Upstreams != nil && (path == "/upstreams" || strings.HasPrefix(path, "/upstreams/")) {
+		a.opts.Upstreams.ServeGale(c)
 		return
 	}
 	if m := string(req.Method); m != "GET" && m != "HEAD" {

@@ -170,3 +170,14 @@ func TestBalanceBackupAndSkip(t *testing.T) {
 		t.Errorf("the skipped origin got %d requests", hits[0].Load()-before)
 	}
 }
+
+// BenchmarkProxyBalance is BenchmarkProxyTiny over three origins with each
+// balancing method (keyed ones hash the client address): what choosing a
+// server adds to a proxied request, allocations included.
+func BenchmarkProxyBalance(b *testing.B) {
+	for _, m := range lb.Methods {
+		b.Run(m, func(b *testing.B) {
+			benchProxyTiny(b, 3, func(o *UpstreamOptions) { o.Balance = m })
+		})
+	}
+}

@@ -60,6 +60,7 @@ func requestKey(k lb.KeySpec, req *http1.Request, remote netip.AddrPort) uint64 
 func (x *exchange) pick() int {
 	b := x.ls.u.balancer
 	x.lbr.Tried = x.tried
+	x.lbr.Now = x.c.Loop().Now().UnixNano()
 	if i := b.Pick(&x.lbr); i >= 0 || x.tried == 0 {
 		return i
 	}

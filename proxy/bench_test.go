@@ -18,18 +18,28 @@ import (
 // origin answering a tiny body from memory over one pooled keep-alive
 // connection. With -cpuprofile it shows where a proxied request spends its
 // time (the origin's share is the server package's tiny path).
-func BenchmarkProxyTiny(b *testing.B) {
-	origin := servertest.Start(b, server.HandlerFunc(func(c *server.Ctx) {
-		c.Respond(200, "text/plain", []byte("hello, world\n"))
-	}), nil)
-	u, err := NewUpstream(UpstreamOptions{
+func BenchmarkProxyTiny(b *testing.B) { benchProxyTiny(b, 1, nil) }
+
+// benchProxyTiny measures pipelined tiny requests through the proxy to origins
+// tiny origins; mod may change the upstream's options.
+func benchProxyTiny(b *testing.B, origins int, mod func(*UpstreamOptions)) {
+	o := UpstreamOptions{
 		Name:      "bench",
-		Servers:   []Server{{Addr: netip.MustParseAddrPort(origin.Addr()), Weight: 1}},
 		Keepalive: Keepalive{Idle: 16, IdleTimeout: time.Minute, MaxRequests: 1 << 30},
 		Timeouts:  Timeouts{Connect: 2 * time.Second, ResponseHeader: 10 * time.Second, Read: 10 * time.Second, Write: 10 * time.Second},
 		Retries:   Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 0.2},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, 1)
+	}
+	for range origins {
+		origin := servertest.Start(b, server.HandlerFunc(func(c *server.Ctx) {
+			c.Respond(200, "text/plain", []byte("hello, world\n"))
+		}), nil)
+		o.Servers = append(o.Servers, Server{Addr: netip.MustParseAddrPort(origin.Addr()), Weight: 1})
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	u, err := NewUpstream(o, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

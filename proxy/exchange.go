@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/lb"
@@ -30,8 +31,8 @@ var (
 // its upstream. It is immutable and shared by every loop.
 type Handler struct {
 	u        *Upstream
+	src      *Source // when set, the upstream of each request is src's current one
 	r        Route
-	hosts    []string // Host value per server: its address
 	setNames []string // lower-case names of r.SetHeaders
 
 	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
@@ -43,9 +44,6 @@ var _ server.Handler = (*Handler)(nil)
 // New returns the proxy action forwarding to u with the rewriting of r.
 func New(u *Upstream, r Route) *Handler {
 	h := &Handler{u: u, r: r}
-	for _, s := range u.opts.Servers {
-		h.hosts = append(h.hosts, s.Addr.String())
-	}
 	for _, kv := range r.SetHeaders {
 		h.setNames = append(h.setNames, kv[0])
 	}
@@ -84,6 +82,7 @@ type exchange struct {
 	staleRetry  bool // the one free retry of a pooled connection that failed was used
 	done        bool
 	upStart     time.Time // when the current attempt began, for the upstream time in logs
+	hx          healthAttempt
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -96,14 +95,18 @@ func (h *Handler) ServeGale(c *server.Ctx) {
 // serve forwards req from client c (hc, the same client when it is HTTP/1.1).
 func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	id := c.Loop().ID()
-	if id >= len(h.u.loops) {
+	u := h.u
+	if h.src != nil {
+		u = h.src.Upstream()
+	}
+	if id >= len(u.loops) {
 		c.Error(500, "proxy: more loops than the upstream was built for")
 		return
 	}
-	x := &exchange{h: h, c: c, hc: hc, req: req, ls: h.u.loops[id]}
-	x.lbr.Loop, x.lbr.Skip = id, h.u.opts.Skip
-	if h.u.keyed {
-		x.lbr.Key = requestKey(h.u.opts.HashKey, req, c.RemoteAddr())
+	x := &exchange{h: h, c: c, hc: hc, req: req, ls: u.loops[id]}
+	x.lbr.Loop, x.lbr.Skip = id, u.opts.Skip
+	if u.keyed {
+		x.lbr.Key = requestKey(u.opts.HashKey, req, c.RemoteAddr())
 	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
@@ -111,7 +114,7 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x.chunked = req.Chunked
 	x.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE"
 	x.expect = req.Expect100 && x.hasBody
-	x.tunnel = hc != nil && wantsWebSocket(req)
+	x.tunnel = hc != nil && wantsWebSocket(req) && h.u.dialer == nil // no tunnels through TLS upstreams (docs/proxy.md)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
 	x.ls.earn()
@@ -131,9 +134,9 @@ func wantsWebSocket(req *http1.Request) bool {
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
 	if !fresh {
-		srv := x.pick()
+		srv, err := x.pickHealthy()
 		if srv < 0 {
-			x.fail(503, errNoServer)
+			x.unavailable(err)
 			return
 		}
 		x.srv = srv
@@ -163,7 +166,7 @@ func (x *exchange) attempt(fresh bool) {
 	x.gotByte = false
 	sc := ls.scratch()
 	head := x.h.buildHead(sc[:0], x, x.srv)
-	uc.ec.Write(head)
+	uc.out.Write(head)
 	ls.keep(head)
 	x.armHeaderTimeout()
 	switch {
@@ -200,7 +203,7 @@ func (x *exchange) onBody(p []byte, end bool) {
 		if x.chunked {
 			sc := x.ls.scratch()
 			b := http1.AppendLastChunk(sc[:0], x.requestTrailers())
-			uc.ec.Write(b)
+			uc.out.Write(b)
 			x.ls.keep(b)
 		}
 		x.reqSent = true
@@ -213,16 +216,16 @@ func (x *exchange) onBody(p []byte, end bool) {
 	x.bodySent = true
 	if x.chunked {
 		var b [20]byte
-		uc.ec.Write(http1.AppendChunkHeader(b[:0], len(p)))
-		uc.ec.Write(p)
-		uc.ec.Write(crlf)
+		uc.out.Write(http1.AppendChunkHeader(b[:0], len(p)))
+		uc.out.Write(p)
+		uc.out.Write(crlf)
 	} else {
-		uc.ec.Write(p)
+		uc.out.Write(p)
 	}
-	if uc.ec.Buffered() > highWater && !x.bodyPaused {
+	if uc.out.Buffered() > highWater && !x.bodyPaused {
 		x.bodyPaused = true
 		x.c.PauseBody()
-		uc.ec.WantDrain()
+		uc.out.WantDrain()
 	}
 }
 
@@ -305,7 +308,7 @@ func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
 			uc.ec.PauseRead()
 			x.c.OnDrain(func() {
 				if x.up == uc {
-					uc.ec.ResumeRead()
+					uc.out.ResumeRead()
 				}
 			})
 			break
@@ -363,6 +366,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 	for _, t := range uc.body.Trailers() {
 		x.c.Trailer().Add(string(t.Name), string(t.Value))
 	}
+	x.endAttempt(r.Status, health.Succeeded)
 	x.finish()
 	uc.release(keep)
 	x.c.SetUpstream(x.ls.u.opts.Servers[x.srv].Addr, time.Since(x.upStart))
@@ -371,6 +375,7 @@ func (x *exchange) finishResponse(uc *upConn, keep bool) {
 
 // finish marks the exchange over and detaches it from its connection and timer.
 func (x *exchange) finish() {
+	x.endAttempt(0, health.Cancelled)
 	x.done = true
 	x.trackDone(false)
 	if x.timer != nil {
@@ -397,6 +402,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	}
 	x.up = nil
 	if x.respStarted {
+		x.endAttempt(0, health.Failed)
 		x.log(0, cause)
 		x.finish()
 		x.ls.failures.Add(1)
@@ -415,15 +421,22 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	case beforeReply && replayable && reused && !x.staleRetry:
 		// A pooled connection the origin closed as we sent: the classic keep-alive
 		// race. One retry on a fresh connection to the same server, outside the budget.
+		x.endAttempt(0, health.Cancelled)
 		x.staleRetry = true
 		x.ls.retries.Add(1)
 		x.attempt(true)
 		return
 	case x.tries < ro.Tries && replayable &&
 		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply) && x.ls.spend():
+		x.endAttempt(0, health.Failed)
 		x.ls.retries.Add(1)
 		x.attempt(false)
 		return
+	}
+	if x.c.Closed() {
+		x.endAttempt(0, health.Cancelled)
+	} else {
+		x.endAttempt(0, health.Failed)
 	}
 	status := 502
 	if connectFailed && de.Timeout() || cause == errHeaderTimeout {
@@ -457,7 +470,7 @@ func (x *exchange) fail(status int, cause error) {
 func (x *exchange) log(status int, cause error) {
 	req := x.req
 	x.ls.u.opts.Logger.Warn("proxy: upstream request failed",
-		"upstream", x.ls.u.opts.Name, "server", x.h.hosts[x.srv], "status", status,
+		"upstream", x.ls.u.opts.Name, "server", x.ls.u.hosts[x.srv], "status", status,
 		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)
 }
 

@@ -63,7 +63,7 @@ func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
 	if h.r.PreserveHost && len(req.Host) > 0 {
 		dst = http1.AppendHeaderBytes(dst, hostName, req.Host)
 	} else {
-		dst = http1.AppendHeader(dst, "Host", h.hosts[srv])
+		dst = http1.AppendHeader(dst, "Host", x.ls.u.hosts[srv])
 	}
 	peer := x.c.RemoteAddr().Addr().Unmap()
 	trusted := h.trusted(peer)

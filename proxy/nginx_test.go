@@ -15,9 +15,11 @@ import (
 )
 
 // startNginx runs nginx (when installed; scripts/test.sh installs nginx-light) serving
-// dir on a free port, logging each request's connection number, and returns its
-// address and the access log path.
-func startNginx(t *testing.T, dir string) (netip.AddrPort, string) {
+// dir on a free port, logging each request's connection number (then its TLS SNI
+// name and whether its session was resumed), and returns its address and the
+// access log path. listenExtra's first element is added to the listen
+// directive (like "ssl"), the others to the server block.
+func startNginx(t *testing.T, dir string, listenExtra ...string) (netip.AddrPort, string) {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -45,12 +47,12 @@ http {
   fastcgi_temp_path %[1]s/fcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  log_format conn "$connection $request_uri";
+  log_format conn "$connection $request_uri $ssl_server_name $ssl_session_reused";
   access_log %[2]s conn;
   keepalive_requests 100000;
-  server { listen %[3]s; root %[1]s/www; }
+  server { listen %[3]s %[4]s; root %[1]s/www; %[5]s }
 }
-`, dir, logPath, addr)
+`, dir, logPath, addr, strings.Join(listenExtra[:min(1, len(listenExtra))], ""), strings.Join(listenExtra[min(1, len(listenExtra)):], " "))
 	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
 	confPath := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)
@@ -73,17 +75,15 @@ http {
 	return addr, logPath
 }
 
-func TestProxyNginxOrigin(t *testing.T) {
-	dir := t.TempDir()
-	origin, logPath := startNginx(t, dir)
+// fetchMixed writes /big (1 MiB) and /small under dir/www and fetches them n
+// times through the proxy at addr, one /big in ten, checking every body.
+func fetchMixed(t *testing.T, dir, addr string, n int) {
+	t.Helper()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	os.WriteFile(filepath.Join(dir, "www", "big"), data, 0o644)
 	os.WriteFile(filepath.Join(dir, "www", "small"), []byte("small\n"), 0o644)
 	want := sha256.Sum256(data)
-	u := testUpstream(t, []netip.AddrPort{origin}, nil)
-	addr := startProxy(t, u, Route{}, nil)
 	c := client()
-	const n = 100
 	for i := range n {
 		path := "/small"
 		if i%10 == 0 {
@@ -99,6 +99,15 @@ func TestProxyNginxOrigin(t *testing.T) {
 			t.Fatalf("request %d %s: %d, %d bytes", i, path, resp.StatusCode, len(body))
 		}
 	}
+}
+
+func TestProxyNginxOrigin(t *testing.T) {
+	dir := t.TempDir()
+	origin, logPath := startNginx(t, dir)
+	u := testUpstream(t, []netip.AddrPort{origin}, nil)
+	addr := startProxy(t, u, Route{}, nil)
+	const n = 100
+	fetchMixed(t, dir, addr, n)
 	var lines []string
 	waitFor(t, "nginx's access log", func() bool {
 		raw, _ := os.ReadFile(logPath)

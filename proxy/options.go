@@ -10,13 +10,17 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/lb"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // Server is one origin server of an upstream.
@@ -74,10 +78,22 @@ type UpstreamOptions struct {
 	// Skip, when not nil, reports servers that must not take requests now
 	// (down, ejected, circuit open): the health checker's predicate, passed to
 	// the balancer as lb.Request.Skip. It runs on the loops, so it must be safe
-	// for concurrent use, must not block, and should be a few atomic loads.
+	// for concurrent use, must not block, and should be a few atomic loads. It
+	// is read by every request and must be set before NewUpstream (a checker
+	// built first, whose state changes behind the predicate).
 	Skip func(server int) bool
 	// Logger receives a line per failed exchange (default slog.Default()).
 	Logger *slog.Logger
+	// Health, when set, excludes servers that are down, ejected, drained or open
+	// and applies the per-server limits (see proxy/health.go); nil is none.
+	Health *health.Group
+	// TLS, when set, makes every server an https one: connections are dialled
+	// with tlsterm.Dialer (verification on unless the configuration turns it off;
+	// without ServerName each server's IP address is verified), and Host is
+	// ServerName when set. WebSocket upgrades are then not tunnelled.
+	TLS *tls.Config
+	// HandshakePool runs the TLS handshakes (default: tlsterm's shared client pool).
+	HandshakePool *tlsterm.Pool
 }
 
 // Upstream is a group of servers with its per-loop connection pools. It is shared by
@@ -89,6 +105,12 @@ type Upstream struct {
 	tracker  lb.Tracker   // balancer as a Tracker, or nil
 	keyed    bool         // the balancer reads lb.Request.Key
 	loops    []*loopState // index = loop ID; each owned by its loop
+	health   *healthState // nil without a health group
+	hosts    []string     // Host value per server: its address, or the TLS server name
+	// prev is the upstream this one replaced, whose idle connections it adopts
+	// (source.go).
+	prev   atomic.Pointer[Upstream]
+	dialer *tlsterm.Dialer // https servers; nil for plain ones
 }
 
 // NewUpstream builds an upstream for an engine of loops event loops.
@@ -120,7 +142,7 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 		opts.Logger = slog.Default()
 	}
 	u := &Upstream{opts: opts, balancer: opts.Balancer, loops: make([]*loopState, loops)}
-	if u.balancer == nil {
+	if opts.Balancer == nil {
 		b, err := newBalancer(&opts, loops)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %q: %w", opts.Name, err)
@@ -129,8 +151,26 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	}
 	u.tracker, _ = u.balancer.(lb.Tracker)
 	u.keyed = lb.UsesKey(u.balancer)
+	if opts.Health != nil && opts.Health.Len() != len(opts.Servers) {
+		return nil, fmt.Errorf("proxy: upstream %q: the health group has %d servers, the upstream %d", opts.Name, opts.Health.Len(), len(opts.Servers))
+	}
+	u.health = newHealthState(&opts, loops)
+	if opts.TLS != nil {
+		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: opts.TLS, HandshakeTimeout: opts.Timeouts.Connect, Pool: opts.HandshakePool})
+		if err != nil {
+			return nil, err
+		}
+		u.dialer = d
+	}
 	for i := range u.loops {
 		u.loops[i] = newLoopState(u)
+	}
+	for _, s := range opts.Servers {
+		if opts.TLS != nil && opts.TLS.ServerName != "" {
+			u.hosts = append(u.hosts, opts.TLS.ServerName)
+		} else {
+			u.hosts = append(u.hosts, s.Addr.String())
+		}
 	}
 	return u, nil
 }

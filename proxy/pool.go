@@ -7,6 +7,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/server"
 )
 
 // highWater is the queued output above which a relay stops reading from the other
@@ -61,6 +62,7 @@ func (ls *loopState) spend() bool {
 type upConn struct {
 	ls       *loopState
 	ec       *engine.Conn
+	out      upStream  // where request bytes go: ec, or the TLS layer of an https upstream
 	x        *exchange // the request in flight; nil while idle
 	srv      int
 	requests int  // requests sent on this connection
@@ -72,8 +74,26 @@ type upConn struct {
 	body     http1.BodyReader
 }
 
-// take returns an idle connection to server srv, or nil.
+// upStream is what the proxy writes requests to and resumes reading on: the
+// engine connection itself, or a tlsterm.Dialer's layer over it.
+type upStream interface {
+	server.Stream
+	ResumeRead()
+}
+
+var _ upStream = (*engine.Conn)(nil)
+
+// take returns an idle connection to server srv (adopted from the upstream this
+// one replaced when its own pool has none), or nil.
 func (ls *loopState) take(srv int) *upConn {
+	if uc := ls.popIdle(srv); uc != nil {
+		return uc
+	}
+	return ls.adopt(srv)
+}
+
+// popIdle removes and returns the most recent open idle connection to srv.
+func (ls *loopState) popIdle(srv int) *upConn {
 	list := ls.idle[srv]
 	for len(list) > 0 {
 		uc := list[len(list)-1]
@@ -93,12 +113,23 @@ func (ls *loopState) take(srv int) *upConn {
 // dial opens a new connection to server srv.
 func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
 	uc := &upConn{ls: ls, srv: srv}
-	ec, err := l.Dial(ls.u.opts.Servers[srv].Addr, ls.u.opts.Timeouts.Connect, upstreamHandler)
-	if err != nil {
-		return nil, err
+	addr, timeout := ls.u.opts.Servers[srv].Addr, ls.u.opts.Timeouts.Connect
+	if d := ls.u.dialer; d != nil {
+		ec, layer, err := d.Dial(l, addr, timeout, upstreamHandler)
+		if err != nil {
+			return nil, err
+		}
+		uc.ec, uc.out = ec, layer
+	} else {
+		ec, err := l.Dial(addr, timeout, upstreamHandler)
+		if err != nil {
+			return nil, err
+		}
+		uc.ec, uc.out = ec, ec
 	}
-	uc.ec = ec
+	ec := uc.ec
 	ec.SetContext(uc)
+	ls.connDialing(srv)
 	ec.SetWriteTimeout(ls.u.opts.Timeouts.Write)
 	ls.dials.Add(1)
 	return uc, nil
@@ -119,7 +150,7 @@ func (uc *upConn) release(keep bool) {
 	ls.idleConns.Add(1)
 	ls.idle[uc.srv] = append(ls.idle[uc.srv], uc)
 	uc.ec.SetTimeout(k.IdleTimeout)
-	uc.ec.ResumeRead()
+	uc.out.ResumeRead()
 }
 
 // drop removes an idle connection from its pool.
@@ -152,6 +183,7 @@ var errIdleData = errors.New("proxy: upstream sent data on an idle connection")
 
 func (*upHandler) OnOpen(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
+	uc.connOpened()
 	uc.open = true
 	if uc.x != nil {
 		uc.x.armHeaderTimeout()
@@ -220,6 +252,7 @@ func (*upHandler) OnShutdown(ec *engine.Conn) {
 
 func (*upHandler) OnClose(ec *engine.Conn, err error) {
 	uc := ec.Context().(*upConn)
+	uc.connClosed()
 	uc.drop()
 	if x := uc.x; x != nil {
 		if err == nil {

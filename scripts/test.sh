@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The one command that runs gale's whole test suite on a fresh Debian machine:
 # it installs what the tests use (curl, nginx, haproxy, wrk, h2load and nghttp, h2spec,
-# promtool, python3-websockets, chromium, nats-server), then checks formatting, vets, runs the unit and integration tests under the race detector,
+# promtool, python3-websockets, chromium, nats-server, pebble), then checks formatting, vets, runs the unit and integration tests under the race detector,
 # runs the heavy tests (gigabyte transfers, 15,000 connections) without it, and
 # finishes with the benchmark harness's smoke run (correctness only, no timing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in curl:curl nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client promtool:prometheus chromium:chromium nats-server:nats-server; do
+for pair in curl:curl nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client promtool:prometheus chromium:chromium nats-server:nats-server pebble:pebble; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # WebSocket interop peers: Debian's python3-websockets and a headless Chromium.

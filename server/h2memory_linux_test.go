@@ -1,3 +1,7 @@
+//go:build linux && !galenet
+
+// The portable engine (galenet) runs a goroutine per connection, so the figure is the
+// epoll engine's.
 package server
 
 import (

@@ -105,16 +105,8 @@ func (s *Certs) Len() int { return len(s.list) }
 
 // Choose returns the certificate for an SNI name (see Certs).
 func (s *Certs) Choose(name string) *tls.Certificate {
-	if name != "" {
-		name = strings.ToLower(strings.TrimSuffix(name, "."))
-		if c, ok := s.exact[name]; ok {
-			return c
-		}
-		if _, d, ok := strings.Cut(name, "."); ok {
-			if c, ok := s.wildcard[d]; ok {
-				return c
-			}
-		}
+	if c, ok := s.Lookup(name); ok {
+		return c
 	}
 	return s.list[0]
 }
@@ -128,4 +120,80 @@ func (s *Certs) Config() *tls.Config {
 			return s.Choose(h.ServerName), nil
 		},
 	}
+}
+
+// Lookup returns the certificate that covers an SNI name exactly or by wildcard
+// (see Certs), and false when none does (Choose then returns the default).
+func (s *Certs) Lookup(name string) (*tls.Certificate, bool) {
+	if name == "" {
+		return nil, false
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if c, ok := s.exact[name]; ok {
+		return c, true
+	}
+	if _, d, ok := strings.Cut(name, "."); ok {
+		if c, ok := s.wildcard[d]; ok {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// CertSource is a certificate that changes over the server's life (ACME's,
+// acmecert.Manager) for a fixed set of names.
+type CertSource interface {
+	// Covers reports whether the source serves the SNI name.
+	Covers(name string) bool
+	// Certificate returns the current certificate, nil while there is none.
+	Certificate() *tls.Certificate
+}
+
+// Selector chooses a handshake's certificate from the certificate sources
+// (first, for the names they cover), then the static certificates, and applies
+// the policy for names nothing covers. It is immutable.
+type Selector struct {
+	// Static are the configured certificate files; may be nil.
+	Static *Certs
+	// Sources are the dynamic certificates, consulted in order.
+	Sources []CertSource
+	// RejectUnknown, when set, refuses a name nothing covers with an
+	// unrecognized_name alert instead of serving the default certificate. A
+	// client that sends no name always gets the default.
+	RejectUnknown bool
+}
+
+// GetCertificate is a tls.Config.GetCertificate. The default certificate is
+// Static's first, or the first source's when there are no static ones. A nil
+// result with no error makes crypto/tls send unrecognized_name.
+func (s *Selector) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := h.ServerName
+	if name != "" {
+		for _, src := range s.Sources {
+			if src.Covers(name) {
+				return src.Certificate(), nil
+			}
+		}
+		if s.Static != nil {
+			if c, ok := s.Static.Lookup(name); ok {
+				return c, nil
+			}
+		}
+		if s.RejectUnknown {
+			return nil, nil
+		}
+	}
+	if s.Static != nil {
+		return s.Static.list[0], nil
+	}
+	if len(s.Sources) > 0 {
+		return s.Sources[0].Certificate(), nil
+	}
+	return nil, nil
+}
+
+// Config returns a TLS configuration that chooses certificates with s; set
+// versions, suites and client authentication on it before use.
+func (s *Selector) Config() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
 }

@@ -63,6 +63,11 @@ type Options struct {
 	// neither, h2 is not offered. Setting it here, rather than in the listener's
 	// Dispatch.H2, keeps cleartext HTTP/2 prefaces away from HTTP/2 on a TLS port.
 	H2 LayeredHandler
+	// Challenge, when set, may answer a ClientHello with a configuration of its
+	// own: ACME's TLS-ALPN-01 validation (acmecert.Manager.ChallengeConfig). A
+	// connection that negotiates ALPN "acme-tls/1" is closed once its handshake
+	// is complete, as RFC 8737 §3 requires; no protocol serves it.
+	Challenge func(*tls.ClientHelloInfo) *tls.Config
 }
 
 // Terminator is the engine.Handler of TLS connections of one listener. It is
@@ -89,6 +94,9 @@ type tloop struct {
 	conns map[*engine.Conn]*tconn
 	buf   []byte // decrypted input handed to the upper handler
 }
+
+// acmeALPN is the ALPN protocol of ACME TLS-ALPN-01 validation (RFC 8737).
+const acmeALPN = "acme-tls/1"
 
 // maxPlain is the largest plaintext of one TLS record.
 const maxPlain = 16 << 10
@@ -117,13 +125,26 @@ func New(opts Options) (*Terminator, error) {
 		opts.Pool = NewPool(0, 0, 0)
 	}
 	t := &Terminator{opts: opts}
+	t.initLoops(len(opts.Engine.Loops()))
 	t.base = &tls.Config{MinVersion: tls.VersionTLS12}
-	t.base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return t.cur.Load(), nil }
+	challenge := opts.Challenge
+	t.base.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		if challenge != nil {
+			if c := challenge(h); c != nil {
+				return c, nil
+			}
+		}
+		return t.cur.Load(), nil
+	}
 	t.SetConfig(opts.Config)
-	for range opts.Engine.Loops() {
+	return t, nil
+}
+
+// initLoops makes the per-loop state of n loops.
+func (t *Terminator) initLoops(n int) {
+	for range n {
 		t.loops = append(t.loops, &tloop{conns: map[*engine.Conn]*tconn{}, buf: make([]byte, 0, engine.MaxUnconsumed+maxPlain)})
 	}
-	return t, nil
 }
 
 // Bind makes l's protocol handlers serve the decrypted streams: HTTP/1.1 through
@@ -196,6 +217,8 @@ type tconn struct {
 	ended  bool // close_notify sent
 
 	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
+
+	cl *clientState // connections a Dialer opened; nil on the server side
 }
 
 // OnOpen starts the handshake on the pool.
@@ -231,6 +254,10 @@ func (c *tconn) handshakeDone(err error) {
 	if err != nil {
 		c.state = csDone
 		c.t.opts.Pool.failed.Add(1)
+		if c.cl != nil {
+			ec.Close(handshakeError(ec, err))
+			return
+		}
 		ec.CloseAfterFlush(false) // the alert crypto/tls wrote goes out first
 		return
 	}
@@ -239,7 +266,17 @@ func (c *tconn) handshakeDone(err error) {
 	c.state = csOpen
 	c.raw.onLoop = true
 	ec.CancelTimeout()
-	if c.tc.ConnectionState().NegotiatedProtocol == "h2" && c.up.h2 != nil {
+	if c.cl != nil {
+		c.clientOpen()
+		return
+	}
+	proto := c.tc.ConnectionState().NegotiatedProtocol
+	if proto == acmeALPN {
+		c.state = csDone
+		ec.CloseAfterFlush(false)
+		return
+	}
+	if proto == "h2" && c.up.h2 != nil {
 		c.upper = c.up.h2
 		c.up.h2.OpenLayered(ec, c)
 	} else {
@@ -398,7 +435,7 @@ func (t *Terminator) OnClose(ec *engine.Conn, err error) {
 	c.state = csDone
 	c.held = nil
 	c.raw.shut()
-	if wasOpen {
+	if wasOpen || c.cl != nil { // a Dialer's handler learns of every end, a failed handshake too
 		c.upper.OnClose(ec, err)
 	}
 }
@@ -408,18 +445,34 @@ func (c *tconn) Write(p []byte) error {
 	if c.ended || c.ec.Closed() {
 		return engine.ErrClosed
 	}
+	if c.cl != nil && c.state == csHandshake {
+		c.cl.pending = append(c.cl.pending, p...)
+		return nil
+	}
 	_, err := c.tc.Write(p)
 	return err
 }
 
-// Buffered reports the ciphertext queued on the engine connection.
-func (c *tconn) Buffered() int { return c.ec.Buffered() }
+// Buffered reports the ciphertext queued on the engine connection (and, on a
+// Dialer's connection in its handshake, the plaintext waiting for it).
+func (c *tconn) Buffered() int {
+	if c.cl != nil {
+		return c.ec.Buffered() + len(c.cl.pending)
+	}
+	return c.ec.Buffered()
+}
 
 // Closed reports whether the connection has gone.
 func (c *tconn) Closed() bool { return c.ec.Closed() }
 
 // WantDrain asks the engine for OnDrain, which the Terminator passes up.
-func (c *tconn) WantDrain() { c.ec.WantDrain() }
+func (c *tconn) WantDrain() {
+	if c.cl != nil && c.state == csHandshake {
+		c.cl.drain = true // asked of the engine once the held plaintext is queued
+		return
+	}
+	c.ec.WantDrain()
+}
 
 // Unread reports the decrypted bytes held for the upper handler.
 func (c *tconn) Unread() int { return len(c.held) }

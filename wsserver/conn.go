@@ -20,12 +20,11 @@ const (
 // Conn is one WebSocket connection. It is owned by its loop: every method must be
 // called there. The fields are ordered to keep the struct small (TestConnSize).
 type Conn struct {
-	ec    *engine.Conn
-	lp    *loopState
-	value any       // the application's value (SetValue)
-	msg   *[]byte   // pooled buffer collecting the current message; nil between messages
-	dfl   *deflater // permessage-deflate state; nil when not negotiated
-	rd    websocket.Reader
+	ec  *engine.Conn
+	lp  *loopState
+	msg *[]byte   // pooled buffer collecting the current message; nil between messages
+	dfl *deflater // permessage-deflate state; nil when not negotiated
+	rd  websocket.Reader
 	// lastRx is the loop clock (Unix nanoseconds) when bytes last arrived.
 	lastRx int64
 	got    uint16           // the peer's close code once its close frame arrived
@@ -34,10 +33,18 @@ type Conn struct {
 	parts  bool             // the current message is being collected or streamed in parts
 	fail   uint8            // why the server ended the connection: an index into failures
 	sub    uint8            // the selected subprotocol: 1 + its index in Options.Subprotocols
-	// layered is set for a connection under a protocol layer (TLS): its output goes
-	// through the Layer kept in the loop's layers map (layer.go).
-	layered bool
+	bits   uint8            // bitLayered, bitValued
 }
+
+// Conn.bits.
+const (
+	// bitLayered is set for a connection under a protocol layer (TLS): its output goes
+	// through the Layer kept in the loop's layers map (layer.go).
+	bitLayered uint8 = 1 << iota
+	// bitValued is set while the application's value (SetValue) is in the loop's
+	// values map.
+	bitValued
+)
 
 // deflater is a connection's permessage-deflate state. Compressors and decompressors
 // are borrowed from the loop's pool per message; comp and win are held only when the
@@ -71,11 +78,32 @@ func (c *Conn) Subprotocol() string {
 // Compression reports whether permessage-deflate was negotiated.
 func (c *Conn) Compression() bool { return c.dfl != nil }
 
-// Value returns the value stored with SetValue.
-func (c *Conn) Value() any { return c.value }
+// Value returns the value stored with SetValue, or nil (also once OnClose has returned).
+func (c *Conn) Value() any {
+	if c.bits&bitValued == 0 {
+		return nil
+	}
+	return c.lp.values[c]
+}
 
-// SetValue stores the application's per-connection value.
-func (c *Conn) SetValue(v any) { c.value = v }
+// SetValue stores the application's per-connection value (nil removes it). Values live
+// in a map of the connection's loop rather than in the Conn, so that connections
+// without one stay small (TestConnSize); Value is a map lookup.
+func (c *Conn) SetValue(v any) {
+	lp := c.lp
+	if v == nil {
+		if c.bits&bitValued != 0 {
+			delete(lp.values, c)
+			c.bits &^= bitValued
+		}
+		return
+	}
+	if lp.values == nil {
+		lp.values = make(map[*Conn]any)
+	}
+	lp.values[c] = v
+	c.bits |= bitValued
+}
 
 // Buffered reports how many bytes of output are queued.
 func (c *Conn) Buffered() int { return c.buffered() }

@@ -8,7 +8,7 @@ import (
 // A WebSocket accepted on a TLS connection (a `tls:` server) runs under the TLS layer:
 // the layer decrypts and calls the Server's engine callbacks with the plaintext, and
 // every frame the connection sends is written through the layer, which encrypts it. Such
-// a Conn has layered set and its Layer in its loop's layers map, so that a plain
+// a Conn has bitLayered set and its Layer in its loop's layers map, so that a plain
 // connection pays nothing for the possibility (TestConnSize).
 
 var _ server.LayeredHandler = (*Server)(nil)
@@ -18,7 +18,7 @@ var _ server.LayeredHandler = (*Server)(nil)
 func (s *Server) OpenLayered(ec *engine.Conn, l server.Layer) {
 	lp := s.loop(ec.Loop())
 	if c := lp.pending; c != nil && c.ec == ec {
-		c.layered = true
+		c.bits |= bitLayered
 		if lp.layers == nil {
 			lp.layers = make(map[*engine.Conn]server.Layer)
 		}
@@ -32,7 +32,7 @@ func (c *Conn) layer() server.Layer { return c.lp.layers[c.ec] }
 
 // write queues p for the peer: through the layer, or on the engine connection.
 func (c *Conn) write(p []byte) error {
-	if c.layered {
+	if c.bits&bitLayered != 0 {
 		return c.layer().Write(p)
 	}
 	return c.ec.Write(p)
@@ -41,7 +41,7 @@ func (c *Conn) write(p []byte) error {
 // writeShared queues a shared frame: by reference on a plain connection; a layer
 // encrypts per connection, so it gets a copy.
 func (c *Conn) writeShared(s *engine.Shared) error {
-	if c.layered {
+	if c.bits&bitLayered != 0 {
 		return c.layer().Write(s.Bytes())
 	}
 	return c.ec.WriteShared(s)
@@ -49,7 +49,7 @@ func (c *Conn) writeShared(s *engine.Shared) error {
 
 // buffered reports the output queued for the peer (for the high-water policy).
 func (c *Conn) buffered() int {
-	if c.layered {
+	if c.bits&bitLayered != 0 {
 		return c.layer().Buffered()
 	}
 	return c.ec.Buffered()
@@ -57,7 +57,7 @@ func (c *Conn) buffered() int {
 
 // wantDrain asks for one OnDrain once the queued output has fallen to the low-water mark.
 func (c *Conn) wantDrain() {
-	if c.layered {
+	if c.bits&bitLayered != 0 {
 		c.layer().WantDrain()
 		return
 	}
@@ -67,7 +67,7 @@ func (c *Conn) wantDrain() {
 // closeAfterOutput closes the connection once its output has been sent; under TLS
 // after a close_notify alert.
 func (c *Conn) closeAfterOutput() {
-	if c.layered {
+	if c.bits&bitLayered != 0 {
 		if l := c.layer(); l != nil && !l.Closed() {
 			l.CloseNotify()
 		}
@@ -77,7 +77,7 @@ func (c *Conn) closeAfterOutput() {
 
 // dropLayer forgets a closed connection's Layer.
 func (c *Conn) dropLayer() {
-	if c.layered {
+	if c.bits&bitLayered != 0 {
 		delete(c.lp.layers, c.ec)
 	}
 }

@@ -226,8 +226,10 @@ type loopState struct {
 	// allocation.
 	bufs pool.Cache
 	hdrs []*[]byte
-	// layers holds the Layer of each open connection under TLS (Conn.layered).
+	// layers holds the Layer of each open connection under TLS (bitLayered).
 	layers map[*engine.Conn]server.Layer
+	// values holds the application's values of the loop's connections (bitValued).
+	values map[*Conn]any
 	// stateless holds one deflater per set of parameters that keep no context either
 	// way: such a deflater never holds a Compressor or Window, so connections share it.
 	stateless map[websocket.DeflateParams]*deflater
@@ -405,4 +407,5 @@ func (s *Server) OnClose(ec *engine.Conn, err error) {
 	}
 	s.closed.Add(1)
 	s.h.OnClose(c, code, err)
+	c.SetValue(nil) // the value stays readable in OnClose
 }

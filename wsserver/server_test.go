@@ -19,8 +19,8 @@ import (
 // TestConnSize keeps the per-connection struct within its budget: with the engine's
 // 80-byte Conn, an idle WebSocket stays under 256 bytes of heap.
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 112 {
-		t.Fatalf("Conn is %d bytes, want at most 112 (a size class)", n)
+	if n := unsafe.Sizeof(Conn{}); n > 96 {
+		t.Fatalf("Conn is %d bytes, want at most 96 (a size class)", n)
 	}
 }
 
@@ -361,5 +361,48 @@ func TestSubprotocol(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnOpen not called")
+	}
+}
+
+// valuer stores a value per connection and checks it in every callback.
+type valuer struct{ *recorder }
+
+func (v valuer) OnOpen(c *Conn) { c.SetValue("v:" + c.RemoteAddr().String()); v.recorder.OnOpen(c) }
+func (v valuer) OnMessage(c *Conn, op websocket.Opcode, msg []byte) {
+	_ = c.Send(op, []byte(c.Value().(string)))
+}
+func (v valuer) OnClose(c *Conn, code uint16, err error) {
+	if c.Value() != "v:"+c.RemoteAddr().String() {
+		err = errors.New("value lost before OnClose")
+	}
+	v.recorder.OnClose(c, code, err)
+}
+
+// TestValue: each connection keeps its own value from OnOpen through OnClose, and Value
+// is nil once OnClose has returned.
+func TestValue(t *testing.T) {
+	r := valuer{newRecorder()}
+	_, addr := startWS(t, r, Options{})
+	a, b := dial(t, addr), dial(t, addr)
+	ca, cb := <-r.opened, <-r.opened
+	for _, c := range []*wsClient{a, b} {
+		c.send(frame(true, websocket.OpText, 0, []byte("?")))
+		op, got := c.message()
+		if op != websocket.OpText || !strings.HasPrefix(string(got), "v:127.0.0.1:") {
+			t.Fatalf("value %q", got)
+		}
+	}
+	a.send(frame(true, websocket.OpClose, 0, []byte{0x03, 0xe8}))
+	if e := r.waitClose(t); e.err != nil {
+		t.Fatal(e.err)
+	}
+	closed, open := ca, cb
+	if ca.RemoteAddr().String() != a.c.LocalAddr().String() {
+		closed, open = cb, ca
+	}
+	done := make(chan [2]any, 1)
+	closed.Loop().Post(func() { done <- [2]any{closed.Value(), open.Value()} })
+	if v := <-done; v[0] != nil || v[1] == nil {
+		t.Fatalf("after one closed: closed value %v, open value %v", v[0], v[1])
 	}
 }

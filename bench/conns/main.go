@@ -299,19 +299,32 @@ func runParent(o options) error {
 	return nil
 }
 
-// lowRSS returns the lowest memory reading of the server in 2 s (11 readings 200 ms apart)
-// and its process count. A garbage-collected server's resident memory saws up and down
-// while idle (periodic work allocates, a collection or trim gives it back); the low point
-// is what its connections hold.
+// lowRSS returns the server's memory as the sum over its processes of each one's lowest
+// reading in 2 s (11 readings 200 ms apart), and the process count. A garbage-collected
+// server's resident memory saws up and down while idle (periodic work allocates, a
+// collection or trim gives it back), each process on its own schedule; the low points
+// are what its connections hold.
 func lowRSS(roots []int) (int64, int) {
-	low, n, _ := treeRSS(roots)
-	for range 10 {
-		time.Sleep(200 * time.Millisecond)
-		if cur, m, err := treeRSS(roots); err == nil && cur < low {
-			low, n = cur, m
+	low := map[int]int64{}
+	for i := range 11 {
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		cur := map[int]int64{}
+		if _, _, err := treeRSSInto(roots, cur); err != nil {
+			continue
+		}
+		for pid, v := range cur {
+			if old, ok := low[pid]; !ok || v < old {
+				low[pid] = v
+			}
 		}
 	}
-	return low, n
+	var sum int64
+	for _, v := range low {
+		sum += v
+	}
+	return sum, len(low)
 }
 
 // settledRSS polls the server's memory until two readings 200 ms apart agree within 0.5% or

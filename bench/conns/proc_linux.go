@@ -74,7 +74,10 @@ func parents() map[int]int {
 
 // treeRSS returns the summed VmRSS in bytes of roots and all their descendants, and how many
 // processes that was.
-func treeRSS(roots []int) (int64, int, error) {
+func treeRSS(roots []int) (int64, int, error) { return treeRSSInto(roots, nil) }
+
+// treeRSSInto is treeRSS that also stores each process's RSS in byPID (when not nil).
+func treeRSSInto(roots []int, byPID map[int]int64) (int64, int, error) {
 	pp := parents()
 	in := map[int]bool{}
 	for _, r := range roots {
@@ -97,6 +100,9 @@ func treeRSS(roots []int) (int64, int, error) {
 		}
 		sum += kb << 10
 		n++
+		if byPID != nil {
+			byPID[pid] = kb << 10
+		}
 	}
 	if n == 0 {
 		return 0, 0, fmt.Errorf("server processes %v are gone", roots)

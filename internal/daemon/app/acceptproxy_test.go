@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +14,7 @@ import (
 	"github.com/gale-server/gale/internal/testkit"
 )
 
-// fromAddr dials addr from the loopback address src (127.0.0.2: a client other
+// getFrom dials addr from the loopback address src (127.0.0.2: a client other
 // than HAProxy, which connects from 127.0.0.1) and sends one HTTP/1.0 request.
 func getFrom(t *testing.T, src, addr string) string {
 	t.Helper()
@@ -51,18 +52,7 @@ servers:
 `, origin.Listener.Addr().String()))
 	for _, send := range []string{"send-proxy", "send-proxy-v2"} {
 		t.Run(send, func(t *testing.T) {
-			hp := testkit.FreePort(t)
-			testkit.HAProxy(t, hp, fmt.Sprintf(`global
-    maxconn 100
-defaults
-    timeout connect 5s
-    timeout client 10s
-    timeout server 10s
-listen l
-    mode tcp
-    bind %s
-    server gale %s %s
-`, hp, addr, send))
+			hp := haproxyInFront(t, addr, send)
 			resp := getFrom(t, "127.0.0.2", hp)
 			if !strings.HasPrefix(resp, "HTTP/1.1 200") || !strings.HasSuffix(resp, "xff=127.0.0.2") {
 				t.Fatalf("through HAProxy %s: %q; want 200 with xff=127.0.0.2", send, resp)
@@ -84,5 +74,57 @@ listen l
 	}
 	if s := g[0].Stats(); s.Passed != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// haproxyInFront starts HAProxy in mode tcp relaying to addr with the given
+// PROXY option (send-proxy, send-proxy-v2) and returns its address.
+func haproxyInFront(t *testing.T, addr, send string) string {
+	t.Helper()
+	hp := testkit.FreePort(t)
+	testkit.HAProxy(t, hp, fmt.Sprintf(`global
+    maxconn 100
+defaults
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+listen l
+    mode tcp
+    bind %s
+    server gale %s %s
+`, hp, addr, send))
+	return hp
+}
+
+// TestAcceptProxyTLS: the PROXY header comes before the TLS handshake, so a
+// TLS server with accept_proxy reads it first, then terminates TLS on the
+// bytes that follow; the origin sees the real client in X-Forwarded-For.
+func TestAcceptProxyTLS(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "xff=%s", r.Header.Get("X-Forwarded-For"))
+	}))
+	defer origin.Close()
+	ca, f := serverCert(t)
+	_, addr := startApp(t, fmt.Sprintf(`workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    accept_proxy: [127.0.0.1]
+    tls:
+      certificates: [{cert: %s, key: %s}]
+    routes:
+      - proxy: {upstreams: [%q]}
+`, f.Cert, f.Key, origin.Listener.Addr().String()))
+	hp := haproxyInFront(t, addr, "send-proxy-v2")
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", hp, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("TLS through HAProxy send-proxy-v2: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+	got, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 200") || !strings.HasSuffix(string(got), "xff=127.0.0.2") {
+		t.Fatalf("got %q; want 200 with xff=127.0.0.2", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/http1"
@@ -43,8 +44,12 @@ type App struct {
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
 	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
+	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
 	stopOnce  sync.Once
+
+	// ups is the named upstreams of the running config (upstreams.go).
+	ups atomic.Pointer[upstreamSet]
 }
 
 // New builds the server for cfg; call Start to serve.
@@ -81,11 +86,13 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	}
 	a.logs, a.allLogs = logs, fresh
 	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples)...)
-	routers, err := buildRouters(cfg, a.obs, logs)
+	routers, ups, err := buildRouters(cfg, a.obs, logs, nil)
 	if err != nil {
 		return fail(err)
 	}
-	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg)
+	a.ups.Store(ups)
+	tlsAt, redirects := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a))
+	a.answerACME(cfg, routers, tlsAt)
 	gated := acceptProxyOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
 		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listenHTTP1(srv, addr, redirects[addr]) })
@@ -116,6 +123,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if err := a.startTCP(cfg, opts); err != nil {
 		return fail(err)
 	}
+	ups.start(srv.Engine().Loops()[0], nil)
 	return a, nil
 }
 
@@ -163,7 +171,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 	return server.Options{
 		Handler: h,
 		Workers: cfg.Loops(),
-		Engine:  cfg.Engine,
+		Engine:  engineFor(cfg),
 		CPUs:    cpuList(cfg),
 		Limits: http1.Limits{
 			MaxRequestLine:  int(cfg.Limits.RequestLine),
@@ -206,12 +214,18 @@ func (a *App) AdminAddr() string {
 }
 
 // Start runs the event loops.
-func (a *App) Start() { a.srv.Start() }
+func (a *App) Start() {
+	a.srv.Start()
+	a.mu.Lock()
+	a.startACME()
+	a.mu.Unlock()
+}
 
 // Shutdown stops gracefully within ctx, ends the ticket-key rotations, then writes
 // out and closes the access logs: every line of every request served is in them.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
+	a.ups.Load().stopAll()
 	err := a.srv.Shutdown(ctx)
 	a.obs.hubs.close()
 	a.mu.Lock()
@@ -238,17 +252,18 @@ func (a *App) reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	routers, err := buildRouters(cfg, a.obs, logs)
+	routers, ups, err := buildRouters(cfg, a.obs, logs, a.ups.Load())
 	if err != nil {
 		closeLogs(fresh)
 		return err
 	}
-	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg), acceptProxyOf(cfg)
+	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a)), acceptProxyOf(cfg)
+	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
 	tlsConfs := map[string]*tls.Config{}
 	for addr, t := range tlsAt {
-		c, err := tlsConfig(t)
+		c, err := a.tlsConfig(t)
 		if err != nil {
 			closeLogs(fresh)
 			return fmt.Errorf("reload: %s: %w", addr, err)
@@ -325,7 +340,9 @@ func (a *App) reload(cfg *config.Config) error {
 	if cfg.Loops() != a.cfg.Loops() || cfg.Processes != a.cfg.Processes {
 		a.log.Warn("workers/processes changes take effect on restart or upgrade")
 	}
+	ups.start(a.srv.Engine().Loops()[0], a.ups.Swap(ups))
 	a.cfg = cfg
+	a.startACME() // managers of acme sections this reload added
 	return nil
 }
 
@@ -382,14 +399,14 @@ func cpuList(cfg *config.Config) []int {
 // Two servers may not share an address, however it is spelled, nor overlap (a
 // wildcard and a specific address on one port): compared after listenaddr.Resolve,
 // the rule Validate applies, for configs built in Go without it.
-func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[string]*Router, error) {
+func buildRouters(cfg *config.Config, ob *observability, logs *logSet, prev *upstreamSet) (map[string]*Router, *upstreamSet, error) {
 	out := map[string]*Router{}
 	type use struct {
 		addr   netip.AddrPort
 		server int
 	}
 	var uses []use
-	env := newActionEnv(cfg)
+	env := newActionEnv(cfg, prev)
 	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
 	env.hubs = ob.hubs
 	for si := range cfg.Servers {
@@ -399,7 +416,7 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 		for ri := range s.Routes {
 			rt, err := buildRoute(&s.Routes[ri], env)
 			if err != nil {
-				return nil, fmt.Errorf("servers[%d].routes[%d]: %w", si, ri, err)
+				return nil, nil, fmt.Errorf("servers[%d].routes[%d]: %w", si, ri, err)
 			}
 			rt.obs = ob.observer(cfg, logs, si, ri)
 			r.routes = append(r.routes, rt)
@@ -407,21 +424,21 @@ func buildRouters(cfg *config.Config, ob *observability, logs *logSet) (map[stri
 		for _, addr := range s.Listen {
 			ap, err := listenaddr.Resolve(addr)
 			if err != nil {
-				return nil, fmt.Errorf("servers[%d]: %w", si, err)
+				return nil, nil, fmt.Errorf("servers[%d]: %w", si, err)
 			}
 			for _, u := range uses {
 				if listenaddr.Overlap(ap, u.addr) && (u.server != si || ap == u.addr) {
-					return nil, fmt.Errorf("servers[%d]: listen address %s overlaps one of servers[%d]", si, addr, u.server)
+					return nil, nil, fmt.Errorf("servers[%d]: listen address %s overlaps one of servers[%d]", si, addr, u.server)
 				}
 			}
 			if _, dup := out[addr]; dup {
-				return nil, fmt.Errorf("servers[%d]: listen address %s is used by two servers", si, addr)
+				return nil, nil, fmt.Errorf("servers[%d]: listen address %s is used by two servers", si, addr)
 			}
 			uses = append(uses, use{ap, si})
 			out[addr] = r
 		}
 	}
-	return out, nil
+	return out, env.set, nil
 }
 
 func buildRoute(r *config.Route, env *actionEnv) (route, error) {

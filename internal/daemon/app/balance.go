@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 
@@ -17,8 +18,8 @@ import (
 // possible stats slot of a default segment.
 const loadRows = shm.DefaultSlots
 
-// sharedLoads holds the load tables this process attached to, by path: a
-// reload that keeps an upstream's servers keeps its table (attaching again
+// sharedLoads holds the load tables this process attached to, by path and
+// row (one row per process in production; tests run several Apps): a reload that keeps an upstream's servers keeps its table (attaching again
 // would take this process's own in-flight requests out of the totals). The
 // mappings live as long as the process; in-flight requests of a retired
 // configuration may still count in them.
@@ -55,20 +56,21 @@ func (env *actionEnv) sharedLoads(name string, cu *config.Upstream) *lb.Loads {
 		h.Write([]byte("\n" + s.Address + "/" + strconv.FormatBool(s.Backup)))
 	}
 	path := shm.LoadTablePath(env.statsPath, hex.EncodeToString(h.Sum(nil)[:6]))
+	key := path + "#" + strconv.Itoa(env.statsSlot)
 	sharedLoads.mu.Lock()
 	defer sharedLoads.mu.Unlock()
-	if l := sharedLoads.m[path]; l != nil {
+	if l := sharedLoads.m[key]; l != nil {
 		return l
 	}
 	n := len(cu.Servers)
 	mem, err := shm.MapShared(path, lb.LoadsSize(n, loadRows))
 	if err == nil {
 		var l *lb.Loads
-		if l, err = lb.LoadsOn(mem, n, loadRows, env.statsSlot); err == nil {
+		if l, err = lb.LoadsOn(mem, n, loadRows, env.statsSlot, os.Getpid(), shm.ProcessAlive); err == nil {
 			if sharedLoads.m == nil {
 				sharedLoads.m = map[string]*lb.Loads{}
 			}
-			sharedLoads.m[path] = l
+			sharedLoads.m[key] = l
 			return l
 		}
 		shm.Unmap(mem)

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // maxReloads is how many reloads /status.json remembers.
@@ -77,10 +79,12 @@ func (o *observability) recordReload(err error) {
 // adminHandler builds the admin listener's handler for cfg.
 func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 	return metrics.NewAdmin(metrics.AdminOptions{
-		Process: a.obs.proc,
-		Token:   cfg.Admin.Token,
-		Ready:   func() bool { return !a.srv.Draining() },
-		Info:    a.info,
+		Process:    a.obs.proc,
+		Token:      cfg.Admin.Token,
+		Ready:      func() bool { return !a.srv.Draining() },
+		Info:       a.info,
+		Upstreams:  &health.API{Groups: a.healthGroups},
+		Collectors: []prometheus.Collector{&health.Collector{Groups: a.healthGroups}},
 	})
 }
 

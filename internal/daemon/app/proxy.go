@@ -10,6 +10,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/proxy"
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/tlsterm"
 )
 
 // actionEnv is what building route actions needs beyond the route: the whole
@@ -17,34 +18,30 @@ import (
 // shared by every route that uses it, so they share its connection pools).
 type actionEnv struct {
 	cfg       *config.Config
-	upstreams map[string]*proxy.Upstream
-	statsPath string  // the instance's stats segment ("" when alone): shared load tables live beside it
-	statsSlot int     // this process's row in them
-	hubs      *hubSet // the App's pub/sub hubs, kept across reloads
+	statsPath string       // the instance's stats segment ("" when alone): shared load tables live beside it
+	statsSlot int          // this process's row in them
+	hubs      *hubSet      // the App's pub/sub hubs, kept across reloads
+	prev      *upstreamSet // the running configuration's upstreams (nil at start)
+	set       *upstreamSet // the named upstreams built for cfg (upstreams.go)
 }
 
-func newActionEnv(cfg *config.Config) *actionEnv {
-	return &actionEnv{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
+func newActionEnv(cfg *config.Config, prev *upstreamSet) *actionEnv {
+	return &actionEnv{cfg: cfg, prev: prev, set: newUpstreamSet()}
 }
 
 // buildProxy turns a proxy action into its handler.
 func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 	var u *proxy.Upstream
+	var src *proxy.Source
 	if p.Upstream != "" {
-		if u = env.upstreams[p.Upstream]; u == nil {
-			cu, ok := env.cfg.Upstreams[p.Upstream]
-			if !ok {
-				return nil, fmt.Errorf("proxy: no upstream named %q", p.Upstream)
-			}
-			var err error
-			if u, err = env.newUpstream(p.Upstream, cu); err != nil {
-				return nil, err
-			}
-			env.upstreams[p.Upstream] = u
+		e, err := env.named(p.Upstream)
+		if err != nil {
+			return nil, err
 		}
+		src = e.src
 	} else {
 		var err error
-		if u, err = env.newUpstream("inline", p.InlineUpstream()); err != nil {
+		if u, err = env.newUpstream("inline", p.InlineUpstream(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -64,11 +61,15 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 		}
 		r.TrustedProxies = append(r.TrustedProxies, pfx)
 	}
+	if src != nil {
+		return proxy.NewFromSource(src, r), nil
+	}
 	return proxy.New(u, r), nil
 }
 
-// newUpstream converts a configured upstream.
-func (env *actionEnv) newUpstream(name string, cu *config.Upstream) (*proxy.Upstream, error) {
+// newUpstream converts a configured upstream; servers, when not nil, replace the
+// configured ones (a dynamic upstream's resolved servers).
+func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []proxy.Server) (*proxy.Upstream, error) {
 	loops := env.cfg.Loops()
 	o := proxy.UpstreamOptions{
 		Name: name,
@@ -87,8 +88,18 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream) (*proxy.Upst
 		},
 		Logger: slog.Default(),
 	}
+	o.Servers = servers
+	https := false
 	for _, s := range cu.Servers {
-		ap, err := netip.ParseAddrPort(s.Address)
+		_, tls := s.Endpoint()
+		https = https || tls
+	}
+	for _, s := range cu.Servers {
+		if servers != nil {
+			break
+		}
+		a, _ := s.Endpoint()
+		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
@@ -96,6 +107,22 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream) (*proxy.Upst
 	}
 	if err := env.balanceOptions(&o, name, cu); err != nil {
 		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+	}
+	g, err := env.healthGroup(name, cu, &o)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+	}
+	o.Health = g
+	if https {
+		t := cu.TLS
+		if t == nil {
+			t = &config.UpstreamTLS{}
+		}
+		c, err := tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+		}
+		o.TLS = c
 	}
 	return proxy.NewUpstream(o, loops)
 }

@@ -20,6 +20,7 @@ type Router struct {
 	// h2cUpgrade: the server's h2c_upgrade (read when its listener opens).
 	h2cUpgrade bool
 	none       *metrics.Observer // observes requests no route matches; nil when unobserved
+	acme       httpToken         // answers ACME HTTP-01 validations (plain listeners); nil when none
 }
 
 var (
@@ -49,6 +50,9 @@ type route struct {
 // trailing dot; the host of an absolute-form target wins over the Host field (RFC
 // 9112 §3.2.2), which the parser already applied to Request.Host.
 func (r *Router) ServeGale(c *server.Ctx) {
+	if r.acme.serve(c) {
+		return
+	}
 	req := c.Request()
 	rt, status := r.route(req.Method, req.NormPath, req.Path, req.Host)
 	switch {

@@ -53,12 +53,7 @@ func TestTCPNamedUpstream(t *testing.T) {
 		io.Copy(c, c)
 		c.CloseWrite()
 	})
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedAddr := refused.Addr().String()
-	refused.Close()
+	refusedAddr := testkit.FreePort(t) // nothing listens there
 	a, addr := startApp(t, fmt.Sprintf(`workers: 1
 upstreams:
   db: {servers: [%q, {address: %q, weight: 2}]}
@@ -80,5 +75,14 @@ tcp:
 	s := a.TCPProxies()[0].Stats()
 	if s.Accepted != 4 || s.DialFailures == 0 || s.UpstreamFailed != 0 {
 		t.Fatalf("stats %+v: want the refused server tried and every client relayed", s)
+	}
+}
+
+// TestTCPEngineAuto: engine auto with tcp entries runs epoll (relays do not run
+// on io_uring yet), whatever the kernel offers.
+func TestTCPEngineAuto(t *testing.T) {
+	a, _ := startApp(t, fmt.Sprintf("workers: 1\nengine: auto\ntcp:\n  - listen: [\"127.0.0.1:0\"]\n    upstreams: [%q]\n", testkit.FreePort(t)))
+	if got := a.srv.Engine().Backend(); got != "epoll" && got != "portable" {
+		t.Fatalf("backend %q, want epoll", got)
 	}
 }

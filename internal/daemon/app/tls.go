@@ -12,18 +12,30 @@ import (
 )
 
 // tlsConfig builds the crypto/tls configuration of a server's TLS section: the
-// certificates (chosen by SNI), versions, TLS 1.2 suites and client CAs. A file
-// that does not load is an error and nothing changes.
-func tlsConfig(t *config.TLS) (*tls.Config, error) {
+// certificates (chosen by SNI, the ACME one first for its domains), the
+// unknown-SNI policy, versions, TLS 1.2 suites and client CAs. A file that does
+// not load is an error and nothing changes. Call with a.mu held (or from New).
+func (a *App) tlsConfig(t *config.TLS) (*tls.Config, error) {
 	var files []tlsterm.CertFiles
 	for _, c := range t.Certificates {
 		files = append(files, tlsterm.CertFiles{Cert: c.Cert, Key: c.Key, OCSP: c.OCSPStaple})
 	}
-	certs, err := tlsterm.LoadCerts(files)
-	if err != nil {
-		return nil, err
+	sel := &tlsterm.Selector{RejectUnknown: t.UnknownSNI == "reject"}
+	if len(files) > 0 {
+		certs, err := tlsterm.LoadCerts(files)
+		if err != nil {
+			return nil, err
+		}
+		sel.Static = certs
 	}
-	c := certs.Config()
+	if t.ACME != nil {
+		m, err := a.acmeManager(t.ACME)
+		if err != nil {
+			return nil, err
+		}
+		sel.Sources = []tlsterm.CertSource{m}
+	}
+	c := sel.Config()
 	c.MinVersion = t.TLSVersion()
 	c.CipherSuites = t.CipherSuiteIDs()
 	if t.ClientCA != "" {
@@ -50,8 +62,9 @@ func tlsOf(cfg *config.Config) map[string]*config.TLS {
 	return out
 }
 
-// redirectsOf maps each redirect_http address to its redirecting handler.
-func redirectsOf(cfg *config.Config) map[string]server.Handler {
+// redirectsOf maps each redirect_http address to its redirecting handler, which
+// answers ACME HTTP-01 validations with acme when it is not nil.
+func redirectsOf(cfg *config.Config, acme httpToken) map[string]server.Handler {
 	out := map[string]server.Handler{}
 	for i := range cfg.Servers {
 		s := &cfg.Servers[i]
@@ -63,17 +76,23 @@ func redirectsOf(cfg *config.Config) map[string]server.Handler {
 			port = ":" + p
 		}
 		for _, addr := range s.TLS.RedirectHTTP {
-			out[addr] = redirectHTTPS{port: port}
+			out[addr] = redirectHTTPS{port: port, acme: acme}
 		}
 	}
 	return out
 }
 
 // redirectHTTPS answers every request with a 308 to the same host and target
-// over https (on port, when not empty).
-type redirectHTTPS struct{ port string }
+// over https (on port, when not empty), except ACME HTTP-01 validations.
+type redirectHTTPS struct {
+	port string
+	acme httpToken // nil: no server uses ACME
+}
 
 func (r redirectHTTPS) ServeGale(c *server.Ctx) {
+	if r.acme.serve(c) {
+		return
+	}
 	host := string(c.Host())
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -140,11 +159,13 @@ func (s hstsExchange) ServeExchange(x server.Exchange) {
 // Inherited sockets of addr in o are served instead of new ones, and the session
 // ticket keys come from t's key file or o's TicketSecret (see rotateTickets).
 func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler, o *Options) (*server.Listener, error) {
-	c, err := tlsConfig(t)
+	c, err := a.tlsConfig(t)
 	if err != nil {
 		return nil, err
 	}
-	opts := tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool}
+	// Every TLS listener answers TLS-ALPN-01 for the ACME domains of any server
+	// (a reload may add an acme section to a running listener).
+	opts := tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool, Challenge: a.acmeChallenge}
 	if r, ok := h.(*Router); ok && r.h2 {
 		opts.H2 = a.srv.NewHTTP2(server.HTTP2Options{})
 	}

@@ -1,10 +1,12 @@
 package app
 
 import (
+	"context"
 	"errors"
-	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,8 +80,23 @@ func TestWebSocketRouteOptions(t *testing.T) {
 	c.Close()
 
 	// high_water 1 KiB, overflow_code 1013: a client that sends without reading fills
-	// the server's output with echoes and is closed with 1013 once it reads again.
-	c, _, err = d.Dial("ws://"+addr+"/flood", nil)
+	// the server's output with echoes and is closed with 1013 once it reads again. Its
+	// receive buffer is fixed at 64 KiB (no autotuning, which may grow to tcp_rmem's
+	// maximum), so the kernel holds far less than the 16 MiB of echoes.
+	small := d
+	small.NetDialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		return nd.DialContext(ctx, network, address)
+	}
+	c, _, err = small.Dial("ws://"+addr+"/flood", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +113,10 @@ func TestWebSocketRouteOptions(t *testing.T) {
 		}
 		sent <- nil
 	}()
-	// Read nothing until the writer is done: it ends when the server, over its mark,
-	// has stopped reading (the write deadline) or when everything fitted in the buffers.
-	// Reading earlier could keep the server's output under its mark on a slow machine.
+	// Read nothing until the writer is done: it ends when every message is sent (the
+	// server reads on, discarding what follows its close frame) or at its write
+	// deadline. Reading earlier could keep the server's output under its mark on a slow
+	// machine.
 	werr := <-sent
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	echoes := 0
@@ -113,5 +131,5 @@ func TestWebSocketRouteOptions(t *testing.T) {
 		}
 		break
 	}
-	t.Logf("%d echoes before the close 1013; writer: %v", echoes, fmt.Sprint(werr))
+	t.Logf("%d echoes before the close 1013; writer: %v", echoes, werr)
 }

@@ -9,10 +9,13 @@
 // A Trimmer watches the allocation rate and, when a whole period has allocated less than
 // Quiet bytes while the resident heap beyond the live heap (garbage not yet collected
 // plus free pages not yet returned) exceeds both MinFree and a quarter of the live heap,
-// runs debug.FreeOSMemory: a collection plus the return of every free page. A busy process is never trimmed; a quiet one keeps at most about 1.25 times its
-// live heap resident, at the cost of one collection each time a quarter of the live heap
-// has been allocated and dropped (a periodic metrics snapshot, say), like GOGC=25 would
-// cost but only while quiet.
+// runs debug.FreeOSMemory: a collection plus the return of every free page. The first
+// quiet period after a busy one (a ramp of connections, a reload) trims whenever anything
+// at all (64 KiB) is beyond the live heap, since the runtime's own scavenger keeps what
+// the burst grew. A busy process is never trimmed; a quiet one keeps at most about 1.25
+// times its live heap resident, at the cost of one collection each time a quarter of the
+// live heap has been allocated and dropped (a periodic metrics snapshot, say), like
+// GOGC=25 would cost but only while quiet.
 package memtrim
 
 import (
@@ -28,6 +31,10 @@ const (
 	DefaultQuiet   = 1 << 20 // 1 MiB allocated in a period still counts as quiet
 	DefaultMinFree = 1 << 20 // not worth a collection below 1 MiB of resident free heap
 )
+
+// burstMinExcess is the least excess resident heap trimmed in the first quiet period
+// after a busy one.
+const burstMinExcess = 64 << 10
 
 // The runtime/metrics names a Trimmer reads.
 const (
@@ -63,6 +70,7 @@ func (t Trimmer) Run(ctx context.Context) {
 	samples := []metrics.Sample{{Name: allocsMetric}, {Name: freeMetric}, {Name: objectsMetric}, {Name: liveMetric}}
 	metrics.Read(samples)
 	last := samples[0].Value.Uint64()
+	afterBurst := false // a busy period was seen and not trimmed after yet
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
@@ -76,10 +84,19 @@ func (t Trimmer) Run(ctx context.Context) {
 		resident := samples[1].Value.Uint64() + samples[2].Value.Uint64()
 		busy := allocs-last > quiet
 		last = allocs
-		if busy || resident < live || resident-live < max(minFree, live/4) {
+		if busy {
+			afterBurst = true
+			continue
+		}
+		need := max(minFree, live/4)
+		if afterBurst {
+			need = burstMinExcess
+		}
+		if resident < live || resident-live < need {
 			continue
 		}
 		debug.FreeOSMemory()
+		afterBurst = false
 		if t.OnTrim != nil {
 			t.OnTrim(resident - live)
 		}

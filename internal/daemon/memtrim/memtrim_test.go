@@ -71,3 +71,31 @@ func TestBusyIsNotTrimmed(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestTrimsAfterBurst: the first quiet period after a busy one trims even when the excess
+// is below MinFree (here unreachable), and later quiet periods do not.
+func TestTrimsAfterBurst(t *testing.T) {
+	trims := make(chan uint64, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Trimmer{Period: 20 * time.Millisecond, Quiet: 64 << 10, MinFree: 1 << 40, OnTrim: func(f uint64) { trims <- f }}.Run(ctx)
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) { // busy: well above Quiet per period
+		for range 256 {
+			sink = append(sink, make([]byte, 1024))
+		}
+		sink = sink[:0]
+		time.Sleep(time.Millisecond)
+	}
+	sink = nil
+	select {
+	case <-trims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after the burst")
+	}
+	select {
+	case f := <-trims:
+		t.Fatalf("trimmed again (%d excess bytes) below MinFree without a new burst", f)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -27,11 +27,11 @@ func TestLoadTableShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer Unmap(m2)
-	w0, err := lb.LoadsOn(m1, 4, 8, 0)
+	w0, err := lb.LoadsOn(m1, 4, 8, 0, 1, ProcessAlive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w1, err := lb.LoadsOn(m2, 4, 8, 1)
+	w1, err := lb.LoadsOn(m2, 4, 8, 1, 2, ProcessAlive)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,9 @@ func (s *Segment) Remove() error {
 
 // processAlive reports whether a process with this pid exists (kill with
 // signal 0; EPERM means it exists but belongs to another user).
-func processAlive(pid int) bool {
+// ProcessAlive reports whether a process with this pid exists (signal 0;
+// EPERM counts as existing).
+func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}

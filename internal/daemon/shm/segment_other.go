@@ -25,4 +25,5 @@ func (s *Segment) Close() error { return nil }
 // Remove does nothing: no segment can be created outside Linux.
 func (s *Segment) Remove() error { return nil }
 
-func processAlive(pid int) bool { return false }
+// ProcessAlive reports false: process checks are Linux-only here.
+func ProcessAlive(pid int) bool { return false }

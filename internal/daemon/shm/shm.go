@@ -219,7 +219,7 @@ func (s *Segment) Rows() []Row {
 		}
 		r := Row{Slot: i, Updated: up, Counters: sl.Load()}
 		if owned {
-			r.PID, r.Worker, r.Live = pid, worker, processAlive(pid)
+			r.PID, r.Worker, r.Live = pid, worker, ProcessAlive(pid)
 		}
 		if !r.Live {
 			r.Active = 0

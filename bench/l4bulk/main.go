@@ -1,0 +1,325 @@
+// Command l4bulk measures what a layer-4 relay costs apart from its request
+// rate: CPU seconds per GiB of a one-way bulk transfer through it, and the
+// resident memory each idle relayed connection pair adds. It runs gale (with
+// splice and with copying) and HAProxy mode tcp (with and without splicing) in
+// front of its own sink on 127.0.0.1, one after the other, and prints a table.
+//
+// usage: l4bulk [-gale BIN] [-haproxy BIN] [-size BYTES] [-runs N] [-idle N] [-port-base P]
+//
+// The CPU figure is the proxy process's user plus system time from
+// /proc/PID/stat across the transfer, so the client and the sink (this
+// program) are not counted. Every transfer is checked: the sink answers with the
+// number of bytes it received, which must equal -size.
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	galeBin := flag.String("gale", "", "gale binary (default: build ./cmd/gale)")
+	haproxyBin := flag.String("haproxy", "haproxy", "haproxy binary; empty skips HAProxy")
+	size := flag.Int64("size", 1<<30, "bytes per transfer")
+	runs := flag.Int("runs", 3, "transfers per proxy configuration")
+	idle := flag.Int("idle", 2000, "idle relayed connections for the memory figure; 0 skips it")
+	base := flag.Int("port-base", 20320, "first of the two loopback ports used (sink, proxy)")
+	workers := flag.Int("workers", 2, "gale loops = HAProxy threads")
+	flag.Parse()
+	if err := run(*galeBin, *haproxyBin, *size, *runs, *idle, *base, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "l4bulk:", err)
+		os.Exit(1)
+	}
+}
+
+// proxyConf is one proxy configuration to measure.
+type proxyConf struct {
+	name string
+	cmd  func(dir, listen, sink string) (*exec.Cmd, error)
+}
+
+func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) error {
+	dir, err := os.MkdirTemp("", "l4bulk")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if galeBin == "" {
+		galeBin = filepath.Join(dir, "gale")
+		if out, err := exec.Command("go", "build", "-o", galeBin, "./cmd/gale").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/gale: %v\n%s", err, out)
+		}
+	}
+	sinkAddr := fmt.Sprintf("127.0.0.1:%d", base)
+	listen := fmt.Sprintf("127.0.0.1:%d", base+1)
+	stop, err := startSink(sinkAddr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	gale := func(spliceAfter string) func(dir, listen, sink string) (*exec.Cmd, error) {
+		return func(dir, listen, sink string) (*exec.Cmd, error) {
+			cfg := fmt.Sprintf("workers: %d\ntcp:\n  - listen: [%q]\n    upstreams: [%q]\n    splice_after: %s\n", workers, listen, sink, spliceAfter)
+			f := filepath.Join(dir, "gale.yaml")
+			if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
+				return nil, err
+			}
+			return exec.Command(galeBin, "serve", "-c", f), nil
+		}
+	}
+	haproxy := func(opts string) func(dir, listen, sink string) (*exec.Cmd, error) {
+		return func(dir, listen, sink string) (*exec.Cmd, error) {
+			cfg := fmt.Sprintf("global\n    nbthread %d\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n%slisten l4\n    bind %s\n    server s %s\n", workers, opts, listen, sink)
+			f := filepath.Join(dir, "haproxy.cfg")
+			if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
+				return nil, err
+			}
+			return exec.Command(haproxyBin, "-db", "-f", f), nil
+		}
+	}
+	confs := []proxyConf{
+		{"gale splice (splice_after 256KiB, the default)", gale("256KiB")},
+		{"gale copy (splice_after 0)", gale("0")},
+	}
+	if haproxyBin != "" {
+		confs = append(confs,
+			proxyConf{"HAProxy mode tcp (default: copies)", haproxy("")},
+			proxyConf{"HAProxy mode tcp, option splice-request + splice-response", haproxy("    option splice-request\n    option splice-response\n")})
+	}
+	fmt.Printf("l4bulk: %d bytes one way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
+	fmt.Println("| proxy | CPU s per GiB min / median / max | MB/s median | idle RSS per pair |")
+	fmt.Println("|---|---|---|---|")
+	for _, c := range confs {
+		if err := measure(c, dir, listen, sinkAddr, size, runs, idle); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	fmt.Printf("\nload after: %s\n", loadAvg())
+	return nil
+}
+
+// measure starts one proxy, runs the transfers and the idle test, and prints its row.
+func measure(c proxyConf, dir, listen, sink string, size int64, runs, idle int) error {
+	cmd, err := c.cmd(dir, listen, sink)
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if err := waitListen(listen); err != nil {
+		return fmt.Errorf("%w\n%s", err, stderr.String())
+	}
+	pid := cmd.Process.Pid
+	var cpu, rate []float64
+	for range runs {
+		before, err := procCPU(pid)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := transfer(listen, size); err != nil {
+			return err
+		}
+		wall := time.Since(start)
+		after, err := procCPU(pid)
+		if err != nil {
+			return err
+		}
+		cpu = append(cpu, (after-before).Seconds()/(float64(size)/(1<<30)))
+		rate = append(rate, float64(size)/1e6/wall.Seconds())
+	}
+	mem := "—"
+	if idle > 0 {
+		per, err := idleMemory(pid, listen, idle)
+		if err != nil {
+			return err
+		}
+		mem = fmt.Sprintf("%.1f KiB", per/1024)
+	}
+	slices.Sort(cpu)
+	slices.Sort(rate)
+	fmt.Printf("| %s | %.2f / %.2f / %.2f s | %.0f | %s |\n", c.name, cpu[0], cpu[len(cpu)/2], cpu[len(cpu)-1], rate[len(rate)/2], mem)
+	return nil
+}
+
+// startSink serves the sink: each connection gets one byte at once (so a
+// client knows it reaches the sink), then everything it sends is counted, and
+// at its end of stream the count is sent back as 8 bytes.
+func startSink(addr string) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := c.Write([]byte{'k'}); err != nil {
+					return
+				}
+				n, _ := io.Copy(io.Discard, c)
+				c.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
+			}()
+		}
+	}()
+	return func() { ln.Close() }, nil
+}
+
+// transfer sends size bytes through the proxy and checks the sink's count.
+func transfer(addr string, size int64) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return fmt.Errorf("sink greeting: %w", err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	for sent := int64(0); sent < size; {
+		n, err := c.Write(buf[:min(int64(len(buf)), size-sent)])
+		sent += int64(n)
+		if err != nil {
+			return fmt.Errorf("after %d bytes: %w", sent, err)
+		}
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return err
+	}
+	var got [8]byte
+	if _, err := io.ReadFull(c, got[:]); err != nil {
+		return fmt.Errorf("sink count: %w", err)
+	}
+	if n := int64(binary.BigEndian.Uint64(got[:])); n != size {
+		return fmt.Errorf("the sink received %d bytes, want %d", n, size)
+	}
+	return nil
+}
+
+// idleMemory opens n relayed connections, each confirmed by the sink's byte,
+// and returns the proxy's resident memory growth per connection pair.
+func idleMemory(pid int, addr string, n int) (float64, error) {
+	settle := func() (int64, error) {
+		time.Sleep(time.Second)
+		return procRSS(pid)
+	}
+	before, err := settle()
+	if err != nil {
+		return 0, err
+	}
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return 0, err
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			return 0, fmt.Errorf("idle connection %d: %w", len(conns), err)
+		}
+	}
+	after, err := settle()
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / float64(n), nil
+}
+
+// waitListen waits up to 10 s for addr to accept connections.
+func waitListen(addr string) error {
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			// Read the sink's byte through the relay, so the proxy is relaying.
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, err = io.ReadFull(c, make([]byte, 1))
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not relaying: %w", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// procCPU returns a process's user plus system time, all threads (/proc/PID/stat).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// procRSS returns a process's resident set size in bytes (/proc/PID/status VmRSS).
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

@@ -1,0 +1,15 @@
+package health
+
+// NoBreaker is the breaker of a group without one: it always allows.
+type NoBreaker struct{}
+
+var _ Breaker = NoBreaker{}
+
+// Allow always reports true.
+func (NoBreaker) Allow() bool { return true }
+
+// Record does nothing.
+func (NoBreaker) Record(Outcome) {}
+
+// State is always Closed.
+func (NoBreaker) State() BreakerState { return Closed }

@@ -1,0 +1,114 @@
+package health
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
+)
+
+func checkGroup(t *testing.T, l *logBuf, c CheckOptions, addrs ...netip.AddrPort) *Group {
+	t.Helper()
+	g, err := New(Options{Name: "chk", Servers: addrs, Check: &c, Logger: l.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Start(startLoop(t))
+	t.Cleanup(g.Stop)
+	return g
+}
+
+// A tcp check takes a stopped server down after fall failures and brings it back
+// after rise successes once it listens again; the other server stays up.
+func TestCheckTCPRiseFall(t *testing.T) {
+	a, b := testkit.NewOrigin(t), testkit.NewOrigin(t)
+	var lb logBuf
+	g := checkGroup(t, &lb, CheckOptions{Type: CheckTCP, Interval: 30 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 3}, a.Addr, b.Addr)
+	testkit.WaitFor(t, "a first passed check", func() bool { return g.srv[0].checksOK.Load() > 0 })
+	if down(g, 0) || down(g, 1) {
+		t.Fatal("servers should start up")
+	}
+	a.Stop()
+	start := g.srv[0].checksFailed.Load()
+	testkit.WaitFor(t, "a down", func() bool { return down(g, 0) })
+	if n := g.srv[0].checksFailed.Load() - start; n < 3 {
+		t.Fatalf("down after %d failed checks, want fall=3", n)
+	}
+	if down(g, 1) {
+		t.Fatal("the healthy server went down")
+	}
+	a.Restart()
+	okBefore := g.srv[0].checksOK.Load()
+	testkit.WaitFor(t, "a up again", func() bool { return !down(g, 0) })
+	if n := g.srv[0].checksOK.Load() - okBefore; n < 2 {
+		t.Fatalf("up after %d passed checks, want rise=2", n)
+	}
+	log := lb.String()
+	if !strings.Contains(log, "health: server down") || !strings.Contains(log, "health: server up") {
+		t.Fatalf("state changes not logged:\n%s", log)
+	}
+	if g.srv[0].transitions.Load() != 2 {
+		t.Fatalf("transitions = %d, want 2", g.srv[0].transitions.Load())
+	}
+}
+
+// An http check passes on a status inside the range with the expected body text
+// and fails on a status outside it or a body without the text.
+func TestCheckHTTPStatusAndBody(t *testing.T) {
+	o := testkit.NewOrigin(t)
+	o.SetBody("all good: ready")
+	var lb logBuf
+	g := checkGroup(t, &lb, CheckOptions{Type: CheckHTTP, Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1,
+		HTTP: HTTPCheck{Path: "/healthz", StatusMin: 200, StatusMax: 299, BodyContains: "ready"}}, o.Addr)
+	testkit.WaitFor(t, "a passed check", func() bool { return g.srv[0].checksOK.Load() > 0 })
+	if down(g, 0) {
+		t.Fatal("down with a passing origin")
+	}
+	o.Status.Store(503)
+	testkit.WaitFor(t, "down on 503", func() bool { return down(g, 0) })
+	if got := *g.srv[0].lastCheck.Load(); got != "status 503" {
+		t.Fatalf("last check %q, want status 503", got)
+	}
+	o.Status.Store(200)
+	testkit.WaitFor(t, "up on 200", func() bool { return !down(g, 0) })
+	o.SetBody("not yet")
+	testkit.WaitFor(t, "down on a body without the text", func() bool { return down(g, 0) })
+	if got := *g.srv[0].lastCheck.Load(); !strings.Contains(got, "body") {
+		t.Fatalf("last check %q, want the body reason", got)
+	}
+	o.Status.Store(302)
+	o.SetBody("ready")
+	time.Sleep(100 * time.Millisecond)
+	if !down(g, 0) {
+		t.Fatal("302 is outside the configured 200-299")
+	}
+}
+
+// An http check against a server that accepts but never answers fails by its
+// timeout.
+func TestCheckHTTPTimeout(t *testing.T) {
+	addr := testkit.Serve(t, func(c *net.TCPConn) { time.Sleep(2 * time.Second) })
+	var lb logBuf
+	g := checkGroup(t, &lb, CheckOptions{Type: CheckHTTP, Interval: 20 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1},
+		netip.MustParseAddrPort(addr))
+	testkit.WaitFor(t, "down by timeout", func() bool { return down(g, 0) })
+	if got := *g.srv[0].lastCheck.Load(); got != "timeout" {
+		t.Fatalf("last check %q, want timeout", got)
+	}
+}
+
+// Bad options are refused with a reason.
+func TestCheckOptionsInvalid(t *testing.T) {
+	for _, c := range []CheckOptions{
+		{Type: "udp", Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1},
+		{Type: CheckTCP, Interval: 0, Timeout: time.Second, Rise: 1, Fall: 1},
+		{Type: CheckTCP, Interval: time.Second, Timeout: time.Second, Rise: 0, Fall: 1},
+	} {
+		if _, err := New(Options{Name: "x", Servers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}, Check: &c}); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

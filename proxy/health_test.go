@@ -1,0 +1,280 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/server/servertest"
+)
+
+// syncBuf is a log sink safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// healthProxy starts gale proxying to origins with a health group built from ho
+// (servers filled in) and returns the proxy's address and the group.
+func healthProxy(t *testing.T, origins []*testkit.Origin, ho health.Options, mod func(*UpstreamOptions)) (string, *health.Group) {
+	t.Helper()
+	var addrs []netip.AddrPort
+	for _, o := range origins {
+		addrs = append(addrs, o.Addr)
+	}
+	ho.Name = "test"
+	ho.Servers = addrs
+	if ho.Logger == nil {
+		ho.Logger = slog.New(slog.DiscardHandler)
+	}
+	g, err := health.New(ho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testUpstream(t, addrs, func(o *UpstreamOptions) {
+		o.Health = g
+		if mod != nil {
+			mod(o)
+		}
+	})
+	s := servertest.Start(t, New(u, Route{}), func(o *server.Options) { o.Workers = 2 })
+	g.Start(s.Engine().Loops()[0])
+	t.Cleanup(g.Stop)
+	return "http://" + s.Addr(), g
+}
+
+func hget(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+// An origin answering 500 to everything is ejected after consecutive_5xx
+// requests and gets no more while ejected.
+func TestHealthAlways500Ejected(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[1].Status.Store(500)
+	url, g := healthProxy(t, o, health.Options{Outlier: &health.OutlierOptions{Consecutive5xx: 3, BaseEjectionTime: time.Minute,
+		MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}}, nil)
+	c := client()
+	fives := 0
+	for range 90 {
+		if st, _ := hget(t, c, url+"/"); st == 500 {
+			fives++
+		}
+	}
+	if n := o[1].Hits.Load(); n != 3 || fives != 3 {
+		t.Fatalf("the 500 origin got %d requests (%d 500s reached clients), want exactly consecutive_5xx = 3", n, fives)
+	}
+	if st := g.Status().Servers[1]; !st.Ejected || st.Healthy {
+		t.Fatalf("status %+v, want ejected", st)
+	}
+}
+
+// A retry never goes to an ejected server: with one server ejected and one
+// refusing connections, every retry lands on the healthy one.
+func TestHealthRetryAvoidsEjected(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[0].Status.Store(500)
+	url, g := healthProxy(t, o, health.Options{Outlier: &health.OutlierOptions{Consecutive5xx: 2, BaseEjectionTime: time.Minute,
+		MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}}, func(u *UpstreamOptions) {
+		u.Retries = Retries{Tries: 3, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	c := client()
+	for i := 0; !g.Status().Servers[0].Ejected; i++ {
+		if i > 20 {
+			t.Fatal("server 0 never ejected")
+		}
+		hget(t, c, url+"/")
+	}
+	o[0].Status.Store(200) // healthy again, but still ejected
+	o[2].Stop()            // connections refused: every attempt on it is retried
+	before0, before1 := o[0].Hits.Load(), o[1].Hits.Load()
+	for range 60 {
+		if st, body := hget(t, c, url+"/"); st != 200 || !strings.Contains(body, o[1].Addr.String()) {
+			t.Fatalf("status %d body %q, want 200 from server 1", st, body)
+		}
+	}
+	if n := o[0].Hits.Load() - before0; n != 0 {
+		t.Fatalf("the ejected server got %d requests", n)
+	}
+	if n := o[1].Hits.Load() - before1; n != 60 {
+		t.Fatalf("server 1 got %d of 60", n)
+	}
+}
+
+// With every server's breaker open (or every server ejected or down), the
+// client gets 503 with Retry-After at once.
+func TestHealthBreakerOpensAndRecovers(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t)}
+	o[0].Status.Store(500)
+	var logs syncBuf
+	url, g := healthProxy(t, o, health.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 5, FailureRatio: 1, OpenFor: 300 * time.Millisecond, HalfOpenProbes: 2}}, nil)
+	c := client()
+	for range 5 {
+		if st, _ := hget(t, c, url+"/"); st != 500 {
+			t.Fatalf("status %d before the breaker opened", st)
+		}
+	}
+	resp, err := c.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("open breaker: status %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := o[0].Hits.Load(); n != 5 {
+		t.Fatalf("the origin got %d requests with its breaker open", n)
+	}
+	o[0].Status.Store(200)
+	waitFor(t, "half-open", func() bool { return g.Status().Servers[0].Breaker == "half-open" })
+	for range 2 {
+		if st, _ := hget(t, c, url+"/"); st != 200 {
+			t.Fatalf("probe status %d", st)
+		}
+	}
+	if b := g.Status().Servers[0].Breaker; b != "closed" {
+		t.Fatalf("breaker %s after 2 good probes", b)
+	}
+	for _, want := range []string{"from=closed to=open requests=5 failures=5", "from=open to=half-open", "from=half-open to=closed requests=2"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// A burst above max_connections gets 503 at once for the excess; the admitted
+// requests finish and nothing hangs.
+func TestHealthMaxConnectionsBurst(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t)}
+	o[0].Delay.Store(int64(500 * time.Millisecond))
+	url, g := healthProxy(t, o, health.Options{Limits: health.Limits{MaxConnections: 2}}, nil)
+	const burst = 10
+	type res struct {
+		status int
+		took   time.Duration
+		retry  string
+	}
+	out := make(chan res, burst)
+	for range burst {
+		go func() {
+			c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+			start := time.Now()
+			resp, err := c.Get(url + "/")
+			if err != nil {
+				out <- res{status: -1}
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			out <- res{resp.StatusCode, time.Since(start), resp.Header.Get("Retry-After")}
+		}()
+	}
+	var ok, shed int
+	for range burst {
+		r := <-out
+		switch {
+		case r.status == 200:
+			ok++
+		case r.status == 503 && r.retry == "1" && r.took < 400*time.Millisecond:
+			shed++
+		default:
+			t.Errorf("result %+v: want 200, or 503 with Retry-After before the origin's 500ms", r)
+		}
+	}
+	if ok < 2 || ok+shed != burst {
+		t.Fatalf("%d answered, %d shed, want 2 answered and the rest shed", ok, shed)
+	}
+	if ok > 2+1 { // two loops may each pass the limit by one at the same instant
+		t.Fatalf("%d requests passed max_connections 2", ok)
+	}
+	if n := g.Status().Servers[0].Overflows; n < uint64(shed) {
+		t.Fatalf("overflows %d, want at least %d", n, shed)
+	}
+}
+
+// Killing one of three origins under concurrent load loses no request (retries
+// and the active checks), and once it listens again it gets traffic within
+// about rise × interval.
+func TestHealthKillOriginUnderLoad(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	interval := 100 * time.Millisecond
+	url, g := healthProxy(t, o, health.Options{Check: &health.CheckOptions{Type: health.CheckHTTP, Interval: interval, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
+		func(u *UpstreamOptions) {
+			u.Retries = Retries{Tries: 3, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+		})
+	ld := testkit.StartLoad(url+"/", 4)
+	waitFor(t, "some traffic", func() bool { return ld.Done.Load() > 50 })
+	o[1].Stop()
+	waitFor(t, "server 1 down", func() bool { return g.Status().Servers[1].Down })
+	time.Sleep(200 * time.Millisecond)
+	before := o[1].Hits.Load()
+	o[1].Restart()
+	restarted := time.Now()
+	waitFor(t, "traffic back on server 1", func() bool { return o[1].Hits.Load() > before+5 })
+	back := time.Since(restarted)
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed", n, ld.Done.Load())
+	}
+	// rise × interval, plus one interval for the check in progress and slack for
+	// a loaded machine.
+	if limit := 2*interval + interval + time.Second; back > limit {
+		t.Fatalf("traffic returned %v after the restart, want within %v", back, limit)
+	}
+	t.Logf("%d requests, traffic back %v after restart", ld.Done.Load(), back)
+}
+
+// Drain through the group during load: in-flight requests finish, the drained
+// server gets no new ones, nothing fails; enable brings it back.
+func TestHealthDrainUnderLoad(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[0].Delay.Store(int64(20 * time.Millisecond))
+	o[1].Delay.Store(int64(20 * time.Millisecond))
+	url, g := healthProxy(t, o, health.Options{Limits: health.Limits{MaxInFlight: 1000}}, nil)
+	ld := testkit.StartLoad(url+"/", 6)
+	waitFor(t, "traffic on both", func() bool { return o[0].Hits.Load() > 10 && o[1].Hits.Load() > 10 })
+	g.Drain(0)
+	waitFor(t, "drained server idle", func() bool { return g.Status().Servers[0].InFlight == 0 })
+	h0 := o[0].Hits.Load()
+	d := ld.Done.Load()
+	waitFor(t, "more traffic", func() bool { return ld.Done.Load() > d+50 })
+	if n := o[0].Hits.Load() - h0; n != 0 {
+		t.Fatalf("the drained server got %d new requests", n)
+	}
+	g.Enable(0)
+	waitFor(t, "traffic back after enable", func() bool { return o[0].Hits.Load() > h0+10 })
+	ld.Stop()
+	if n := ld.Failed.Load(); n != 0 {
+		t.Fatalf("%d of %d requests failed", n, ld.Done.Load())
+	}
+}
