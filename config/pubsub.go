@@ -48,6 +48,9 @@ type PubSub struct {
 	MaxMessageBytes int64 `yaml:"max_message_bytes" conf:"size"`
 	// MaxTopics bounds the subscriptions of one protocol connection.
 	MaxTopics int `yaml:"max_topics"`
+	// Compression negotiates permessage-deflate without server context takeover; a
+	// message is compressed once for all such subscribers.
+	Compression bool `yaml:"compression"`
 	// AllowedOrigins lists the Origin values accepted in WebSocket handshakes.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// PingInterval and IdleTimeout are the WebSocket keep-alive timers; 0 disables.

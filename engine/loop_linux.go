@@ -424,16 +424,18 @@ func (l *Loop) writeOut(c *Conn) error {
 		l.stats.bytesOut.Add(uint64(n))
 		q.progress = l.nowNano
 		q.mem -= n
+		k := 0 // segments sent whole, dropped with one move (a queue of many small references stays linear)
 		for n > 0 {
-			t := &q.segs[0]
+			t := &q.segs[k]
 			left := len(t.buf) - t.off
 			if n < left {
 				t.off += n
 				break
 			}
 			n -= left
-			l.popSeg(q)
+			k++
 		}
+		l.popSegs(q, k)
 	}
 	return nil
 }
@@ -474,6 +476,22 @@ func (l *Loop) sendFileSeg(c *Conn, q *outq, sentFile *int) (full bool, err erro
 	return false, nil
 }
 
+// popSegs drops the first k segments like k calls of popSeg, moving the rest once.
+func (l *Loop) popSegs(q *outq, k int) {
+	for i := 0; i < k; i++ {
+		s := &q.segs[i]
+		if s.buf != nil && s.release == nil {
+			l.cache.Put(s.buf)
+		}
+		if s.release != nil {
+			s.release()
+		}
+	}
+	n := copy(q.segs, q.segs[k:])
+	clear(q.segs[n:])
+	q.segs = q.segs[:n]
+}
+
 func (l *Loop) popSeg(q *outq) {
 	s := q.segs[0]
 	if s.buf != nil && s.release == nil {
@@ -497,9 +515,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	l.wheel.remove(c)
 	l.dropInput(c)
 	if q := c.out; q != nil && c.flags&fSend == 0 { // a send in flight keeps its segments (uFinalClose)
-		for len(q.segs) > 0 {
-			l.popSeg(q)
-		}
+		l.popSegs(q, len(q.segs))
 		l.putOutq(q)
 		c.out = nil
 	}

@@ -31,6 +31,9 @@ var families = map[string]famDesc{
 	famLoops:        {"Event loops running in all worker processes.", prometheus.GaugeValue, nil},
 	famLogLines:     {"Access log lines written.", prometheus.CounterValue, []string{"server"}},
 	famLogDropped:   {"Access log lines dropped because the writer fell behind (a stalled disk).", prometheus.CounterValue, []string{"server"}},
+	famPubSubTopics: {"Pub/sub topics known, by hub.", prometheus.GaugeValue, []string{"hub"}},
+	famPubSubSubs:   {"Pub/sub subscriptions, over every topic, by hub (per-topic counts: GET …/presence).", prometheus.GaugeValue, []string{"hub"}},
+	famPubSubMsgs:   {"Pub/sub messages by hub and event: published, delivered (frames queued to subscribers), dropped (slow subscribers, drop_oldest), closed (slow subscribers closed).", prometheus.CounterValue, []string{"hub", "event"}},
 	famTLS:          {"TLS handshakes by result: ok, failed (bad input or alert), timeout (the handshake timeout), refused (the handshake pool was full).", prometheus.CounterValue, []string{"result"}},
 }
 

@@ -25,11 +25,14 @@ const (
 	famLogLines     = "gale_access_log_lines_total"
 	famLogDropped   = "gale_access_log_dropped_total"
 	famTLS          = "gale_tls_handshakes_total"
+	famPubSubTopics = "gale_pubsub_topics"
+	famPubSubSubs   = "gale_pubsub_subscribers"
+	famPubSubMsgs   = "gale_pubsub_messages_total"
 )
 
 // gauges are the families whose samples are current values, not cumulative:
 // a process that is gone contributes nothing to them.
-var gauges = map[string]bool{famConnections: true, famLoops: true}
+var gauges = map[string]bool{famConnections: true, famLoops: true, famPubSubTopics: true, famPubSubSubs: true}
 
 // Sample is one number of one process. Key is the series in the Prometheus
 // text form, `family{label="value",...}`; label values are names validated
@@ -142,6 +145,18 @@ func TLSSamples(ok, failed, timedOut, refused uint64, add func(Sample)) {
 func LogSamples(server string, lines, dropped uint64, add func(Sample)) {
 	add(Sample{key(famLogLines, "server", server), lines})
 	add(Sample{key(famLogDropped, "server", server), dropped})
+}
+
+// PubSubSamples adds one pub/sub hub's presence and message counters, for an
+// Extra: topics and subscriptions now, and messages published, frames delivered,
+// messages dropped for slow subscribers, and subscribers closed for being slow.
+func PubSubSamples(hub string, topics, subs, published, delivered, dropped, closed uint64, add func(Sample)) {
+	add(Sample{key(famPubSubTopics, "hub", hub), topics})
+	add(Sample{key(famPubSubSubs, "hub", hub), subs})
+	add(Sample{key(famPubSubMsgs, "hub", hub, "event", "published"), published})
+	add(Sample{key(famPubSubMsgs, "hub", hub, "event", "delivered"), delivered})
+	add(Sample{key(famPubSubMsgs, "hub", hub, "event", "dropped"), dropped})
+	add(Sample{key(famPubSubMsgs, "hub", hub, "event", "closed"), closed})
 }
 
 // Totals are samples summed over processes, by key.

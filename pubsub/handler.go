@@ -242,7 +242,7 @@ func (hd *Handler) servePublish(c *server.Ctx) {
 			c.Error(400, err.Error())
 			return
 		}
-		off := t.Publish(op, body, nil)
+		off := t.PublishOn(c.Loop(), op, body, nil)
 		hd.h.Release(t)
 		b := append([]byte(`{"topic":`), appendJSONString(nil, name)...)
 		b = append(b, `,"offset":`...)

@@ -54,7 +54,7 @@ func TestHeavyFanOutInOrder(t *testing.T) {
 		t.Skip("heavy: set GALE_HEAVY=1 (10,000 subscribers x 100,000 messages)")
 	}
 	subs, msgs := envInt("GALE_PUBSUB_SUBS", 10000), envInt("GALE_PUBSUB_MSGS", 100000)
-	h := New(Options{Loops: 2})
+	h := New(Options{Loops: 2, CopyMax: envInt("GALE_PUBSUB_COPYMAX", 0)})
 	hd, err := NewHandler(h, HandlerOptions{Prefix: "/ws/", Mode: PathMode,
 		WebSocket: wsOptionsNoTimers()})
 	if err != nil {
@@ -68,10 +68,10 @@ func TestHeavyFanOutInOrder(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	elapsed := time.Since(start)
 	t.Logf("client: %s", strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
 	st := h.Stats()
+	if err != nil {
+		t.Fatalf("client: %v; hub %+v", err, st)
+	}
 	if st.Dropped != 0 || st.Closed != 0 {
 		t.Fatalf("hub dropped %d and closed %d", st.Dropped, st.Closed)
 	}
@@ -138,6 +138,11 @@ func heavyClient(addr string, subs, msgs int) error {
 					break
 				}
 				if time.Now().After(deadline) {
+					select {
+					case err := <-errs:
+						return fmt.Errorf("stalled at %d: slowest subscriber has %d; a subscriber failed: %v", seq, low, err)
+					default:
+					}
 					return fmt.Errorf("stalled at %d: slowest subscriber has %d", seq, low)
 				}
 				time.Sleep(200 * time.Microsecond)

@@ -37,6 +37,7 @@ func (p Policy) String() string {
 const (
 	DefaultQueue       = 1024
 	DefaultSocketBytes = 64 << 10
+	DefaultCopyMax     = 256
 	MaxTopicBytes      = 1024
 )
 
@@ -59,6 +60,11 @@ type Options struct {
 	// HistoryTTL drops kept messages older than this; 0 keeps them until HistorySize
 	// pushes them out.
 	HistoryTTL time.Duration
+	// CopyMax: frames of at most this many bytes are copied into a subscriber's
+	// socket queue rather than queued by reference; copying a small frame costs less
+	// than a reference segment and lets one iovec carry many frames. 0 means
+	// DefaultCopyMax; negative queues every frame by reference.
+	CopyMax int
 	// Bridge, when set, carries the hub's messages to other instances (cluster).
 	Bridge Bridge
 }
@@ -104,6 +110,9 @@ func New(opts Options) *Hub {
 	}
 	if opts.SocketBytes <= 0 {
 		opts.SocketBytes = DefaultSocketBytes
+	}
+	if opts.CopyMax == 0 {
+		opts.CopyMax = DefaultCopyMax
 	}
 	h := &Hub{opts: opts, topic: map[string]*Topic{}, loops: make([]loopHub, opts.Loops)}
 	for i := range h.loops {
@@ -321,8 +330,25 @@ func (lh *loopHub) enqueue(d delivery) {
 	}
 }
 
+// append adds d to the inbox of the calling loop without posting: the caller
+// drains it once the topic's lock is released. It reports false (and drops d) when
+// the loop has no subscribers yet.
+func (lh *loopHub) append(d delivery) bool {
+	if lh.loop.Load() == nil {
+		d.m.Release()
+		return false
+	}
+	lh.mu.Lock()
+	lh.inbox = append(lh.inbox, d)
+	lh.mu.Unlock()
+	return true
+}
+
 // drain runs on the loop: it delivers every message in the inbox.
 func (lh *loopHub) drain() {
+	if lh.delivering {
+		return // reentered from a delivery: the running drain's caller comes back here
+	}
 	lh.mu.Lock()
 	batch := lh.inbox
 	lh.inbox = lh.spare[:0]

@@ -213,3 +213,41 @@ func TestProtocol(t *testing.T) {
 func wsOptionsNoTimers() wsserver.Options {
 	return wsserver.Options{PingInterval: -1, IdleTimeout: -1}
 }
+
+// TestCompressedOnce subscribes a client with permessage-deflate and one without to a
+// path: both get the message, and the hub built one compressed frame (RSV1) for it.
+func TestCompressedOnce(t *testing.T) {
+	hd, addr := startHub(t, Options{HistorySize: 1}, HandlerOptions{Mode: PathMode, WebSocket: wsserver.Options{Compression: true}})
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, EnableCompression: true}
+	z, resp, err := d.Dial("ws://"+addr+"/ws/room", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if resp.Header.Get("Sec-WebSocket-Extensions") == "" {
+		t.Fatal("permessage-deflate not negotiated")
+	}
+	plain := wsDial(t, "ws://"+addr+"/ws/room", nil)
+	pub := wsDial(t, "ws://"+addr+"/ws/room", nil)
+	waitCount(t, hd.Hub(), "room", 3)
+	msg := []byte(strings.Repeat("compress me once, ", 100))
+	if err := pub.WriteMessage(websocket.TextMessage, msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*websocket.Conn{z, plain} {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != string(msg) {
+			t.Fatalf("got %d bytes, %v", len(p), err)
+		}
+	}
+	tp := hd.Hub().Lookup("room")
+	tp.mu.Lock()
+	m := tp.hist.ring[tp.hist.head]
+	tp.mu.Unlock()
+	if f := m.Frame(EncRawZ); f == nil || f[0]&0x40 == 0 || len(f) >= len(msg) {
+		t.Fatalf("compressed frame: %d bytes, header %x", len(f), f[:2])
+	}
+	if f := m.Frame(EncRaw); f[0]&0x40 != 0 {
+		t.Fatal("the plain frame has RSV1")
+	}
+}

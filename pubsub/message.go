@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/websocket"
 )
 
@@ -25,6 +27,12 @@ const (
 	EncJSON
 	// EncSSE is a Server-Sent Event.
 	EncSSE
+	// EncRawZ and EncJSONZ are EncRaw and EncJSON compressed once with
+	// permessage-deflate, for connections that negotiated it without server context
+	// takeover (wsserver.Conn.CompressesStateless). A message under compressMin bytes,
+	// or one that does not shrink, goes in the uncompressed frame.
+	EncRawZ
+	EncJSONZ
 	numEnc
 )
 
@@ -142,10 +150,30 @@ func appendSSE(b []byte, m *Message) []byte {
 	return append(b, '\n')
 }
 
+// compressMin is the shortest payload compressed for EncRawZ and EncJSONZ.
+const compressMin = 64
+
+// compressors lends the compressors of the deflated encodings (publishes run on any
+// goroutine).
+var compressors = sync.Pool{New: func() any { return websocket.NewCompressor(1) }}
+
+// deflate returns p compressed without context (into dst), or false when it is
+// short or does not shrink.
+func deflate(dst, p []byte) ([]byte, bool) {
+	if len(p) < compressMin {
+		return dst, false
+	}
+	c := compressors.Get().(*websocket.Compressor)
+	out, ok := c.Compress(dst[:0], p, false, 0)
+	compressors.Put(c)
+	return out, ok && len(out) < len(p)
+}
+
 // build fills m's frames for the encodings in want, in one allocation; scratch is
 // a buffer the caller owns, returned grown.
 func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
-	var env, sse []byte
+	var env, sse, rawZ, envZ []byte
+	var rawZok, envZok bool
 	size := 0
 	if want[EncRaw] {
 		size += maxFrameHeader + len(m.Data)
@@ -161,6 +189,21 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 		sse = scratch[start:]
 		env = scratch[:start]
 		size += len(sse)
+	}
+	if want[EncRawZ] {
+		rawZ, rawZok = deflate(nil, m.Data)
+		size += maxFrameHeader + len(rawZ)
+	}
+	if want[EncJSONZ] {
+		if !want[EncJSON] {
+			start := len(scratch)
+			scratch = appendEnvelope(scratch, m)
+			env = scratch[start:]
+			size += maxFrameHeader + len(env)
+			want[EncJSON] = true
+		}
+		envZ, envZok = deflate(nil, env)
+		size += maxFrameHeader + len(envZ)
 	}
 	buf := make([]byte, 0, size)
 	if want[EncRaw] {
@@ -178,6 +221,17 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 		buf = append(buf, sse...)
 		m.frames[EncSSE] = buf[start:]
 	}
+	m.frames[EncRawZ], m.frames[EncJSONZ] = m.frames[EncRaw], m.frames[EncJSON]
+	if rawZok {
+		start := len(buf)
+		buf = websocket.AppendFrame(buf, true, m.Op, true, rawZ, nil)
+		m.frames[EncRawZ] = buf[start:]
+	}
+	if envZok {
+		start := len(buf)
+		buf = websocket.AppendFrame(buf, true, websocket.OpText, true, envZ, nil)
+		m.frames[EncJSONZ] = buf[start:]
+	}
 	return scratch
 }
 
@@ -187,10 +241,17 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 // offset. It is safe from any goroutine; subscribers on the calling loop receive it
 // from that loop's next drain task, like every other loop's.
 func (t *Topic) Publish(op websocket.Opcode, data []byte, from *Sub) uint64 {
-	return t.publish(op, data, from, "")
+	return t.publish(op, data, from, "", -1)
 }
 
-func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin string) uint64 {
+// PublishOn is Publish called on loop l (from a handler): the subscribers on l get
+// the message before the call returns, without a posted task, in the same order as
+// any message already waiting for them.
+func (t *Topic) PublishOn(l *engine.Loop, op websocket.Opcode, data []byte, from *Sub) uint64 {
+	return t.publish(op, data, from, "", l.ID())
+}
+
+func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin string, on int) uint64 {
 	h := t.h
 	m := &Message{Topic: t.name, Op: op, Data: data, from: from, Origin: origin, Time: time.Now().UnixNano()}
 	var want [numEnc]bool
@@ -215,13 +276,21 @@ func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin stri
 			old.Release()
 		}
 	}
+	local := false
 	for i := range t.perLoop {
 		if t.perLoop[i].Load() > 0 {
 			m.refs.Add(1)
-			h.loops[i].enqueue(delivery{t: t, m: m})
+			if i == on {
+				local = h.loops[i].append(delivery{t: t, m: m})
+			} else {
+				h.loops[i].enqueue(delivery{t: t, m: m})
+			}
 		}
 	}
 	t.mu.Unlock()
+	if local {
+		h.loops[on].drain()
+	}
 	h.published.Add(1)
 	if b := h.opts.Bridge; b != nil && origin == "" {
 		b.Publish(t.name, m)
@@ -239,6 +308,6 @@ func (h *Hub) Deliver(topic string, op websocket.Opcode, data []byte, origin str
 	if origin == "" {
 		origin = "remote"
 	}
-	t.publish(op, bytes.Clone(data), nil, origin)
+	t.publish(op, bytes.Clone(data), nil, origin, -1)
 	return nil
 }

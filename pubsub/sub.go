@@ -137,6 +137,10 @@ func (c *client) queue(lm *loopMsg, frame []byte) bool {
 	}
 	h := c.lh.h
 	if c.wait == nil && c.ec.Buffered() < h.opts.SocketBytes {
+		if len(frame) <= h.opts.CopyMax {
+			_ = c.ec.Write(frame)
+			return true
+		}
 		lm.retain()
 		_ = c.ec.WriteRef(frame, lm.rel)
 		return true

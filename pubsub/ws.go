@@ -43,6 +43,9 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 	c.SetValue(cl)
 	if hd.o.Mode == PathMode {
 		cl.enc = EncRaw
+		if c.CompressesStateless() {
+			cl.enc = EncRawZ
+		}
 		t, err := hd.h.Acquire(cl.topicName)
 		if err != nil {
 			_ = c.Close(websocket.ClosePolicy, "bad topic")
@@ -52,6 +55,9 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 		return
 	}
 	cl.enc = EncJSON
+	if c.CompressesStateless() {
+		cl.enc = EncJSONZ
+	}
 	cl.tellDropped = func(n uint64) {
 		cl.scratch = AppendDropped(cl.scratch[:0], n)
 		_ = c.SendText(cl.scratch)
@@ -68,7 +74,7 @@ func (a *wsApp) OnMessage(c *wsserver.Conn, op websocket.Opcode, msg []byte) {
 		if cl.grant != nil && !cl.grant.CanPublish(cl.topicName) {
 			return // a subscribe-only client's messages are not relayed
 		}
-		cl.one.t.Publish(op, msg, cl.one)
+		cl.one.t.PublishOn(c.Loop(), op, msg, cl.one)
 		return
 	}
 	if a.hd.o.Mode == ProtocolMode {
@@ -174,7 +180,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		data := []byte(cmd.Data)
 		op := websocket.OpText
-		off := t.Publish(op, data, nil)
+		off := t.PublishOn(cl.ws.Loop(), op, data, nil)
 		h.Release(t)
 		cl.send(AppendPublished(cl.scratch[:0], cmd, off))
 	case CmdPresence:

@@ -362,3 +362,15 @@ func (c *Conn) setFail(err error) {
 	}
 	c.fail = uint8(slices.Index(failures, error(errInternal)))
 }
+
+// CompressesStateless reports whether permessage-deflate was negotiated with the
+// server keeping no context and using its full window: one message compressed once
+// (websocket.Compressor.Compress without takeover) can then be sent to every such
+// connection as the same frame, with RSV1 set. Fan-out (package pubsub) uses it.
+func (c *Conn) CompressesStateless() bool {
+	if c.dfl == nil {
+		return false
+	}
+	takeover, bits := c.dfl.params.Send(websocket.RoleServer)
+	return !takeover && (bits == 0 || bits == 15)
+}

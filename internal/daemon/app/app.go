@@ -85,7 +85,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	a.logs, a.allLogs = logs, fresh
-	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples)...)
 	routers, ups, err := buildRouters(cfg, a.obs, logs, nil)
 	if err != nil {
 		return fail(err)
@@ -274,7 +274,7 @@ func (a *App) reload(cfg *config.Config) error {
 	// in flight: they are closed at shutdown, not now.
 	a.logs = logs
 	a.allLogs = append(a.allLogs, fresh...)
-	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples)...)
 	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue

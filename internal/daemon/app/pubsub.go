@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/pubsub"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/wsserver"
@@ -52,6 +53,16 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	return e.hub, nil
 }
 
+// samples adds every hub's presence and counters (a metrics.Extra).
+func (hs *hubSet) samples(add func(metrics.Sample)) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for name, e := range hs.hubs {
+		st := e.hub.Stats()
+		metrics.PubSubSamples(name, uint64(st.Topics), uint64(st.Subscribers), st.Published, st.Delivered, st.Dropped, st.Closed, add)
+	}
+}
+
 // close closes every hub's NATS connection.
 func (hs *hubSet) close() {
 	hs.mu.Lock()
@@ -94,6 +105,7 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 		MaxTopics:    p.MaxTopics,
 		WebSocket: wsserver.Options{
 			AllowedOrigins:  p.AllowedOrigins,
+			Compression:     p.Compression,
 			MaxMessageBytes: p.MaxMessageBytes,
 			PingInterval:    offIfZero(p.PingInterval),
 			IdleTimeout:     offIfZero(p.IdleTimeout),

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -107,5 +108,43 @@ func TestPubSubRoute(t *testing.T) {
 	}
 	if err := c2.ReadJSON(&rec); err != nil || rec.Type != "message" || rec.Data != "two" || rec.Offset != 2 {
 		t.Fatalf("replayed: %+v %v", rec, err)
+	}
+}
+
+// TestPubSubMetrics scrapes the presence gauges and message counters of a hub.
+func TestPubSubMetrics(t *testing.T) {
+	a, addr := startApp(t, `
+workers: 2
+admin: { listen: 127.0.0.1:0 }
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /ws/fanout/ }
+        pubsub: { topic: path }
+`)
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	for i := 0; i < 3; i++ {
+		c, _, err := d.Dial("ws://"+addr+"/ws/fanout/room", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i == 2 {
+			c.WriteMessage(websocket.TextMessage, []byte("hello"))
+		}
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	testkit.WaitFor(t, "two deliveries counted", func() bool {
+		return metricValue(t, scrape(t, c, a.AdminAddr()), `gale_pubsub_messages_total{event="delivered",hub="/ws/fanout/"}`) == 2
+	})
+	text := scrape(t, c, a.AdminAddr())
+	for series, want := range map[string]float64{
+		`gale_pubsub_subscribers{hub="/ws/fanout/"}`:                      3,
+		`gale_pubsub_topics{hub="/ws/fanout/"}`:                           1,
+		`gale_pubsub_messages_total{event="published",hub="/ws/fanout/"}`: 1,
+	} {
+		if got := metricValue(t, text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
 	}
 }

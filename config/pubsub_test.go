@@ -1,0 +1,58 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPubSubParse(t *testing.T) {
+	c, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /ws/fanout/ }
+        pubsub: { topic: path }
+      - match: { path: /hub/ }
+        pubsub: { queue: 16, slow_policy: close, history: { size: 100, ttl: 1m }, cluster: { nats: "nats://127.0.0.1:4222" } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, q := c.Servers[0].Routes[0].PubSub, c.Servers[0].Routes[1].PubSub
+	if p.Topic != PubSubTopicPath || p.Queue != 1024 || p.SlowPolicy != "drop_oldest" || p.MaxMessageBytes != 64<<10 || p.Cluster.Subject != "gale.pubsub" {
+		t.Fatalf("defaults: %+v", p)
+	}
+	if q.Topic != PubSubTopicProtocol || q.Queue != 16 || q.SlowPolicy != "close" || q.History.Size != 100 || q.History.TTL != time.Minute || q.Cluster.NATS == "" {
+		t.Fatalf("set: %+v", q)
+	}
+}
+
+// TestPubSubErrors checks that every bad pubsub value is reported at its position.
+func TestPubSubErrors(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { topic: room, queue: 0, slow_policy: drop, history: { size: -1, ttl: -1s }, max_topics: 0, max_message_bytes: 0, cluster: { nats: "http://x", subject: "" }, jwt: { secret_file: a, public_key_file: b }, allowed_origins: ["a b"] }
+`))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`gale.yaml:5:26: servers[0].routes[0].pubsub.topic: invalid value "room": expected one of path, protocol`,
+		`servers[0].routes[0].pubsub.queue: 0 is out of range 1-1048576`,
+		`pubsub.slow_policy: invalid value "drop": expected one of drop_oldest, close`,
+		`pubsub.history.size: -1 is out of range 0-1048576`,
+		`pubsub.history.ttl: duration must not be negative`,
+		`pubsub.max_topics: 0 is out of range 1-65536`,
+		`pubsub.max_message_bytes: 0 is out of range 1-1GiB`,
+		`pubsub.cluster.nats: invalid NATS URL "http://x": expected nats://host:port`,
+		`pubsub.cluster.subject: must not be empty`,
+		`pubsub.jwt.public_key_file: jwt takes secret_file (HS256) or public_key_file (RS256, ES256), not both`,
+		`pubsub.allowed_origins[0]: invalid origin "a b"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
