@@ -53,6 +53,9 @@ type Info struct {
 	Workers []Worker `json:"workers"`
 	Reloads []Reload `json:"reloads"`
 	Loops   []Loop   `json:"loops"` // this process's loops
+	// Upstreams is the state of the upstream groups with health (a list of
+	// health.GroupStatus, as the admin API's GET /upstreams); nil when none.
+	Upstreams any `json:"upstreams,omitempty"`
 }
 
 // Worker is one worker process's row of the stats segment.

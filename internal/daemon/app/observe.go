@@ -103,6 +103,13 @@ func (a *App) info() metrics.Info {
 	if a.workers != nil {
 		in.Workers = a.workers()
 	}
+	if gs := a.healthGroups(); len(gs) > 0 {
+		ups := make([]health.GroupStatus, 0, len(gs))
+		for _, g := range gs {
+			ups = append(ups, g.Status())
+		}
+		in.Upstreams = ups
+	}
 	return in
 }
 
