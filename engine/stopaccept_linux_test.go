@@ -98,6 +98,13 @@ func TestStopAcceptingKeepsConnections(t *testing.T) {
 
 func TestStopAcceptingRefusesWithoutSuccessor(t *testing.T) {
 	e, addr := startEngine(t, &echo{}, 1)
+	if e.Backend() == BackendIOURing {
+		// Known difference (docs/engine-and-server.md): the ring's multishot accept
+		// holds the listening socket until the kernel completes its cancel, so for a
+		// moment after StopAccepting a connect can still be queued and is then reset.
+		// Shutting the socket down would stop a successor's inherited copy too.
+		t.Skip("io_uring: the listening socket closes when the accept cancel completes, not within StopAccepting")
+	}
 	e.StopAccepting()
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
