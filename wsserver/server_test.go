@@ -397,7 +397,9 @@ func TestValue(t *testing.T) {
 		t.Fatal(e.err)
 	}
 	closed, open := ca, cb
-	if ca.RemoteAddr().String() != a.c.LocalAddr().String() {
+	remote := make(chan string, 1)
+	ca.Loop().Post(func() { remote <- ca.RemoteAddr().String() }) // a Conn is its loop's
+	if <-remote != a.c.LocalAddr().String() {
 		closed, open = cb, ca
 	}
 	done := make(chan [2]any, 1)
