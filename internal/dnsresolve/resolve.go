@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -36,7 +37,7 @@ const SRVPrefix = "srv:"
 // Errors.
 var (
 	ErrNoRecords = errors.New("dnsresolve: no records")
-	ErrTruncated = errors.New("dnsresolve: truncated answer (TCP fallback is not implemented)")
+	ErrTruncated = errors.New("dnsresolve: truncated answer, also over TCP")
 )
 
 // IsName reports whether a configured server address needs resolving: an SRV
@@ -255,8 +256,39 @@ func (r *Resolver) query(ctx context.Context, name string, t dnsmessage.Type) (*
 		if !ok {
 			continue // not our answer: keep waiting until the deadline
 		}
+		if err == ErrTruncated {
+			return r.queryTCP(ctx, pkt, id, name, t, deadline) // RFC 7766: ask again over TCP
+		}
 		return m, err
 	}
+}
+
+// queryTCP sends the packed question pkt over TCP (a 2-byte length before each
+// message, RFC 1035 §4.2.2), for an answer that did not fit in a datagram.
+func (r *Resolver) queryTCP(ctx context.Context, pkt []byte, id uint16, name string, t dnsmessage.Type, deadline time.Time) (*dnsmessage.Message, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", r.Server.String())
+	if err != nil {
+		return nil, fmt.Errorf("dnsresolve: %s %s over TCP: %w", name, t, err)
+	}
+	defer c.Close()
+	c.SetDeadline(deadline)
+	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(pkt))), pkt...)); err != nil {
+		return nil, fmt.Errorf("dnsresolve: %s %s over TCP: %w", name, t, err)
+	}
+	var lb [2]byte
+	if _, err := io.ReadFull(c, lb[:]); err != nil {
+		return nil, fmt.Errorf("dnsresolve: %s %s over TCP: %w", name, t, err)
+	}
+	buf := make([]byte, binary.BigEndian.Uint16(lb[:]))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return nil, fmt.Errorf("dnsresolve: %s %s over TCP: %w", name, t, err)
+	}
+	m, ok, err := parseAnswer(buf, id, name, t)
+	if !ok {
+		return nil, fmt.Errorf("dnsresolve: %s %s over TCP: not an answer to the question", name, t)
+	}
+	return m, err
 }
 
 // parseAnswer parses one datagram: ok is false when it is not the answer to
