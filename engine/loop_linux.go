@@ -424,18 +424,7 @@ func (l *Loop) writeOut(c *Conn) error {
 		l.stats.bytesOut.Add(uint64(n))
 		q.progress = l.nowNano
 		q.mem -= n
-		k := 0 // segments sent whole, dropped with one move (a queue of many small references stays linear)
-		for n > 0 {
-			t := &q.segs[k]
-			left := len(t.buf) - t.off
-			if n < left {
-				t.off += n
-				break
-			}
-			n -= left
-			k++
-		}
-		l.popSegs(q, k)
+		l.popSegs(q, q.sent(n))
 	}
 	return nil
 }
@@ -474,6 +463,24 @@ func (l *Loop) sendFileSeg(c *Conn, q *outq, sentFile *int) (full bool, err erro
 		}
 	}
 	return false, nil
+}
+
+// sent records that the kernel took n bytes of memory segments from the front
+// of q: a partly sent segment keeps its rest, and it returns how many segments
+// went whole, for popSegs to drop with one move (a queue of many small
+// references stays linear). Shared by the epoll and io_uring write paths.
+func (q *outq) sent(n int) (whole int) {
+	for n > 0 {
+		t := &q.segs[whole]
+		left := len(t.buf) - t.off
+		if n < left {
+			t.off += n
+			break
+		}
+		n -= left
+		whole++
+	}
+	return whole
 }
 
 // popSegs drops the first k segments like k calls of popSeg, moving the rest once.

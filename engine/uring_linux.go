@@ -528,18 +528,7 @@ func (l *Loop) uSent(c *Conn, res int32) {
 	l.stats.bytesOut.Add(uint64(n))
 	q.progress = l.nowNano
 	q.mem -= n
-	k := 0 // segments sent whole, dropped with one move as on the epoll path
-	for n > 0 {
-		t := &q.segs[k]
-		left := len(t.buf) - t.off
-		if n < left {
-			t.off += n
-			break
-		}
-		n -= left
-		k++
-	}
-	l.popSegs(q, k)
+	l.popSegs(q, q.sent(n))
 	l.flush(c)
 }
 
