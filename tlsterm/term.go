@@ -477,17 +477,21 @@ func (c *tconn) WantDrain() {
 // Unread reports the decrypted bytes held for the upper handler.
 func (c *tconn) Unread() int { return len(c.held) }
 
-// ResumeRead resumes reading; held input is delivered from a posted closure (the
-// engine re-delivers only what it holds itself).
+// ResumeRead resumes reading. The engine re-delivers only the ciphertext it
+// holds itself, so a posted closure delivers the rest: the plaintext held for
+// the upper handler, and the records crypto/tls took from an earlier read and
+// has not decrypted yet (one engine read often carries several records; when
+// the handler paused after the first, the others wait inside crypto/tls and no
+// socket event would ever bring them out).
 func (c *tconn) ResumeRead() {
 	c.ec.ResumeRead()
-	if len(c.held) == 0 || c.posted {
+	if c.posted || c.state != csOpen {
 		return
 	}
 	c.posted = true
 	c.ec.Loop().Post(func() {
 		c.posted = false
-		if len(c.held) > 0 {
+		if c.state == csOpen {
 			c.deliver(nil)
 		}
 	})
