@@ -168,7 +168,9 @@ func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
 
 // TestStatusWatch runs gale status --watch --count 3 against an instance of
 // two worker processes under load: three frames, whose request totals grow,
-// with the route's row and a rate.
+// with the route's row and a rate. The interval is a second, several of the
+// workers' publishing rounds, so that a loaded machine (the client stalled for
+// a few hundred milliseconds) still moves every frame.
 func TestStatusWatch(t *testing.T) {
 	g, cfgPath := startAdminGale(t, "")
 	bin, _ := galeBinary(t)
@@ -191,7 +193,7 @@ func TestStatusWatch(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	out, err := exec.Command(bin, "status", "-c", cfgPath, "--watch", "--interval", "300ms", "--count", "3").CombinedOutput()
+	out, err := exec.Command(bin, "status", "-c", cfgPath, "--watch", "--interval", "1s", "--count", "3").CombinedOutput()
 	if err != nil {
 		t.Fatalf("gale status --watch: %v\n%s", err, out)
 	}
