@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,11 +22,9 @@ func runChild(o options) error {
 		return err
 	}
 	var (
-		mu     sync.Mutex // owns conns and errs
-		conns  = make([]net.Conn, 0, o.n)
-		errs   = map[string]int{}
-		closed atomic.Int64
-		done   atomic.Bool
+		mu    sync.Mutex // owns conns and errs
+		conns = make([]net.Conn, 0, o.n)
+		errs  = map[string]int{}
 	)
 	start := time.Now()
 	sem := make(chan struct{}, o.concurrency)
@@ -47,7 +42,6 @@ func runChild(o options) error {
 				return
 			}
 			conns = append(conns, c)
-			go watch(c, &done, &closed)
 		}(o.first + i)
 	}
 	wg.Wait()
@@ -58,21 +52,17 @@ func runChild(o options) error {
 		return err
 	}
 	io.Copy(io.Discard, os.Stdin) // the parent closes our stdin when the hold is over
-	done.Store(true)
+	// No goroutine waits in Read during the hold (a million of them would cost the client
+	// gigabytes of stacks): each connection is asked once, now, whether the server closed
+	// it or sent anything meanwhile.
+	closed := 0
 	for _, c := range conns {
+		if !stillIdle(c) {
+			closed++
+		}
 		c.Close()
 	}
-	return out.Encode(finalReport{ClosedDuringHold: int(closed.Load())})
-}
-
-// watch blocks in Read for the whole hold and counts the connection if the server closes
-// it (or sends anything) before the hold is over.
-func watch(c net.Conn, done *atomic.Bool, closed *atomic.Int64) {
-	var b [1]byte
-	c.Read(b[:])
-	if !done.Load() {
-		closed.Add(1)
-	}
+	return out.Encode(finalReport{ClosedDuringHold: closed})
 }
 
 // sourceAddr returns the local address of connection g: perIP connections per address,
@@ -127,32 +117,13 @@ func open(o options, g int) (net.Conn, error) {
 			c.Close()
 			return nil, kindError("upgrade:no-permessage-deflate")
 		}
-	} else {
-		req := "GET " + o.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gale-bench-conns\r\n\r\n"
-		if _, err := c.Write([]byte(req)); err != nil {
-			c.Close()
-			return nil, classify("request", err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			c.Close()
-			return nil, classify("response", err)
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		switch {
-		case err != nil:
-			c.Close()
-			return nil, classify("body", err)
-		case resp.StatusCode != http.StatusOK:
-			c.Close()
-			return nil, kindError(fmt.Sprintf("response:status-%d", resp.StatusCode))
-		case resp.Close:
-			c.Close()
-			return nil, kindError("response:not-keep-alive")
-		}
+	} else if err := get(c, br, host, o.path); err != nil {
+		c.Close()
+		return nil, err
 	}
-	if br.Buffered() > 0 && !o.h2 { // HTTP/2 control frames may follow the response
+	// Nothing may follow the upgrade response (get checks its own; HTTP/2 control frames may
+	// follow a response).
+	if br.Buffered() > 0 && o.ws {
 		c.Close()
 		return nil, kindError("response:extra-bytes")
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestSourceAddr checks that source addresses stay in 127.0.0.0/8, avoid host parts 0 and
@@ -47,5 +48,78 @@ func TestServerRootsByPort(t *testing.T) {
 	}
 	if _, err := tcpMemPages(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStillIdle checks the end-of-hold question on real sockets: a connection left alone is
+// idle; one the server closed, or wrote to unasked, is not.
+func TestStillIdle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() (net.Conn, net.Conn) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, <-accepted
+	}
+	// waitFor polls until stillIdle gives want or 5 s pass (the FIN or byte is in flight).
+	waitFor := func(c net.Conn, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for stillIdle(c) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("stillIdle stayed %v", !want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	idle, s1 := dial()
+	defer idle.Close()
+	defer s1.Close()
+	if !stillIdle(idle) {
+		t.Fatal("an untouched connection is not idle")
+	}
+	closed, s2 := dial()
+	defer closed.Close()
+	s2.Close()
+	waitFor(closed, false)
+	written, s3 := dial()
+	defer written.Close()
+	defer s3.Close()
+	s3.Write([]byte("x"))
+	waitFor(written, false)
+	if !stillIdle(idle) {
+		t.Fatal("the untouched connection stopped being idle")
+	}
+}
+
+// TestKernelReadings reads the slab and the TCP counters this machine reports.
+func TestKernelReadings(t *testing.T) {
+	slab, unrecl, err := slabBytes()
+	if err != nil || slab <= 0 || unrecl <= 0 || unrecl > slab {
+		t.Fatalf("slabBytes = %d, %d, %v", slab, unrecl, err)
+	}
+	m, err := netCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range watchedCounters {
+		if _, ok := m[k]; !ok {
+			t.Errorf("no counter %s", k)
+		}
 	}
 }

@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -49,7 +50,13 @@ type options struct {
 	concurrency int
 	timeout     time.Duration
 	warm        int
-	first       int // child only: global index of the child's first connection
+	// The legit client measuring service (probe.go); off unless probeRate or probeNewRate > 0.
+	probeRate    float64
+	probeNewRate float64
+	probeConns   int
+	probeBase    time.Duration
+	probePath    string
+	first        int // child only: global index of the child's first connection
 }
 
 // readyReport is what a child prints (as one JSON line) once its connections are open.
@@ -81,6 +88,11 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 128, "connection attempts in flight per client process")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of connect and of the response")
 	flag.IntVar(&o.warm, "warm", 0, "connections opened and closed before the first memory reading")
+	flag.Float64Var(&o.probeRate, "probe-rate", 0, "requests/s of a legit client on keep-alive connections, unloaded before the ramp and during the hold (0: none)")
+	flag.Float64Var(&o.probeNewRate, "probe-new-rate", 0, "requests/s of a legit client each on a new connection, unloaded before the ramp and during the hold (0: none)")
+	flag.IntVar(&o.probeConns, "probe-conns", 4, "keep-alive connections of the legit client")
+	flag.DurationVar(&o.probeBase, "probe-base", 10*time.Second, "how long the legit client measures before the ramp (the unloaded figure)")
+	flag.StringVar(&o.probePath, "probe-path", "/", "path the legit client GETs (always HTTP/1.1, whatever -ws or -h2)")
 	flag.IntVar(&o.first, "child-first", 0, "internal: first connection index of a child")
 	flag.Parse()
 
@@ -164,6 +176,11 @@ func runParent(o options) error {
 	if o.n < 1 || o.perIP < 1 || o.concurrency < 1 {
 		return fmt.Errorf("-n, -per-ip and -c must be positive")
 	}
+	if o.probeRate < 0 || o.probeNewRate < 0 || o.probeConns < 1 || o.probeBase <= 0 ||
+		o.probeRate > 100000 || o.probeNewRate > 10000 {
+		return fmt.Errorf("-probe-rate must be 0-100000, -probe-new-rate 0-10000, -probe-conns and -probe-base positive")
+	}
+	probing := o.probeRate > 0 || o.probeNewRate > 0
 	if o.procs == 0 {
 		o.procs = (o.n + 9999) / 10000
 	}
@@ -193,8 +210,22 @@ func runParent(o options) error {
 			return err
 		}
 	}
+	var base [2]probeResult
+	if probing {
+		base[0], base[1] = probe(context.Background(), o, o.probeBase)
+		fmt.Printf("unloaded probe, %s:\n", o.probeBase)
+		printProbe(o, base)
+	}
 	quietSockets()
 	if _, _, err := treeRSS(roots); err != nil {
+		return err
+	}
+	slabBefore, unreclBefore, err := slabBytes()
+	if err != nil {
+		return err
+	}
+	countersBefore, err := netCounters()
+	if err != nil {
 		return err
 	}
 	rssBefore, npids := lowRSS(roots)
@@ -263,15 +294,56 @@ func runParent(o options) error {
 		mib(rssBefore), mib(rssAfter), mib(rssAfter-rssBefore), perConn(rssAfter-rssBefore))
 	fmt.Printf("kernel TCP memory (sockstat, client and server ends): before %d pages, after %d pages = %.1f B/conn\n",
 		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page))
+	slabAfter, unreclAfter, err := slabBytes()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("kernel slab (/proc/meminfo, system-wide, client and server ends): before %s, after %s, delta %s = %.0f B/conn (unreclaimable %.0f B/conn)\n",
+		mib(slabBefore), mib(slabAfter), mib(slabAfter-slabBefore), perConn(slabAfter-slabBefore), perConn(unreclAfter-unreclBefore))
+	fmt.Printf("sockstat TCP: %s\n", sockstatTCPAll())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	fmt.Printf("holding for %s\n", o.hold)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held := make(chan [2]probeResult, 1)
+	go func() {
+		var r [2]probeResult
+		if probing {
+			r[0], r[1] = probe(ctx, o, o.hold)
+		} else {
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.hold):
+			}
+		}
+		held <- r
+	}()
+	var load [2]probeResult
 	select {
-	case <-time.After(o.hold):
+	case load = <-held:
 	case s := <-sig:
 		fmt.Printf("hold cut short by %v\n", s)
+		cancel()
+		load = <-held
 	}
+	p99 := [2]float64{-1, -1} // hold p99 / unloaded p99 of each kind; -1: not measured
+	if probing {
+		fmt.Printf("probe during the hold, %d connections open:\n", ok)
+		printProbe(o, load)
+		for i := range load {
+			if b := base[i].quantile(0.99); b > 0 && load[i].n > 0 {
+				p99[i] = float64(load[i].quantile(0.99)) / float64(b)
+			}
+		}
+		fmt.Printf("p99 under load / unloaded: keep-alive %.2f, new connection %.2f (goal: at most 2)\n", p99[0], p99[1])
+	}
+	countersAfter, err := netCounters()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("kernel TCP counters during ramp and hold: %s\n", counterDelta(countersBefore, countersAfter))
 	// The connections have now been idle for the whole hold: what the server still holds
 	// for them once it has had time to settle (a runtime giving free memory back, say).
 	rssHeld, _ := lowRSS(roots)
@@ -290,9 +362,13 @@ func runParent(o options) error {
 	for _, v := range errs {
 		nerr += v
 	}
-	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f\n",
+	probeErrs := base[0].errors() + base[1].errors() + load[0].errors() + load[1].errors()
+	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f slab_before=%d slab_after=%d slab_bytes_per_conn=%.0f probe_errors=%d p99_keep_base_us=%d p99_keep_hold_us=%d p99_keep_ratio=%.2f p99_new_base_us=%d p99_new_hold_us=%d p99_new_ratio=%.2f\n",
 		o.n, ok, nerr, ramp.Seconds(), rate, rssBefore, rssAfter, perConn(rssAfter-rssBefore),
-		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed, rssHeld, perConn(rssHeld-rssBefore))
+		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed, rssHeld, perConn(rssHeld-rssBefore),
+		slabBefore, slabAfter, perConn(slabAfter-slabBefore), probeErrs,
+		base[0].quantile(0.99).Microseconds(), load[0].quantile(0.99).Microseconds(), p99[0],
+		base[1].quantile(0.99).Microseconds(), load[1].quantile(0.99).Microseconds(), p99[1])
 	if ok < o.n {
 		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
 	}
@@ -357,6 +433,30 @@ func quietSockets() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// printProbe prints the figures of the probe kinds that ran.
+func printProbe(o options, r [2]probeResult) {
+	if o.probeRate > 0 {
+		fmt.Printf("  keep-alive (%d connections, %.0f req/s): %s\n", o.probeConns, o.probeRate, &r[0])
+	}
+	if o.probeNewRate > 0 {
+		fmt.Printf("  new connection per request (%.0f/s): %s\n", o.probeNewRate, &r[1])
+	}
+}
+
+// counterDelta formats the change of each watched kernel counter that moved.
+func counterDelta(before, after map[string]int64) string {
+	var parts []string
+	for _, k := range watchedCounters {
+		if d := after[k] - before[k]; d != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, d))
+		}
+	}
+	if len(parts) == 0 {
+		return "none moved"
+	}
+	return strings.Join(parts, " ")
 }
 
 func readJSON(s *bufio.Scanner, v any) error {

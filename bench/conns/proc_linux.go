@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,27 @@ func bindNoPort(_, _ string, rc syscall.RawConn) error {
 		return err
 	}
 	return os.NewSyscallError("setsockopt IP_BIND_ADDRESS_NO_PORT", serr)
+}
+
+// stillIdle reports whether c is open with nothing to read: a non-blocking peek that finds
+// no byte (EAGAIN). End of stream, a reset or a byte the server sent unasked all mean the
+// connection did not stay as it was left.
+func stillIdle(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	idle := false
+	err = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		_, _, rerr := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		idle = rerr == unix.EAGAIN
+	})
+	return err == nil && idle
 }
 
 // fileLimit returns the soft and hard RLIMIT_NOFILE.
@@ -222,4 +244,87 @@ func sockstatTCP(field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no TCP %s in /proc/net/sockstat", field)
+}
+
+// slabBytes returns the Slab and SUnreclaim figures of /proc/meminfo in bytes: the
+// kernel's object caches (socket, inode, dentry, file and epoll objects among them),
+// system-wide.
+func slabBytes() (slab, unreclaim int64, err error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, 0, err
+	}
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || (name != "Slab" && name != "SUnreclaim") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/meminfo %s: %w", name, err)
+		}
+		if name == "Slab" {
+			slab = kb << 10
+		} else {
+			unreclaim = kb << 10
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("no Slab and SUnreclaim in /proc/meminfo")
+	}
+	return slab, unreclaim, nil
+}
+
+// watchedCounters are the kernel's TCP counters (/proc/net/snmp and /proc/net/netstat)
+// that say which queue or limit gave way: a full accept queue, dropped SYNs, SYN cookies
+// (a full SYN queue), memory pressure, resets and failed connection attempts.
+var watchedCounters = []string{
+	"TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.SyncookiesSent",
+	"TcpExt.TCPBacklogDrop", "TcpExt.TCPMemoryPressures", "TcpExt.TCPAbortOnMemory",
+	"TcpExt.TCPTimeouts", "TcpExt.TCPReqQFullDrop", "Tcp.AttemptFails", "Tcp.EstabResets",
+	"Tcp.RetransSegs",
+}
+
+// netCounters returns every counter of /proc/net/snmp and /proc/net/netstat, named
+// "Section.Field" (such as "TcpExt.ListenOverflows").
+func netCounters() (map[string]int64, error) {
+	m := map[string]int64{}
+	for _, f := range []string{"/proc/net/snmp", "/proc/net/netstat"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		lines := strings.Split(string(b), "\n")
+		// Each section is a line of names followed by a line of values, both prefixed "Name:".
+		for i := 0; i+1 < len(lines); i += 2 {
+			names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+			if len(names) != len(values) || len(names) < 2 || names[0] != values[0] {
+				break
+			}
+			sec := strings.TrimSuffix(names[0], ":")
+			for j := 1; j < len(names); j++ {
+				if v, err := strconv.ParseInt(values[j], 10, 64); err == nil {
+					m[sec+"."+names[j]] = v
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+// sockstatTCPAll returns the TCP line of /proc/net/sockstat as "field=value ..." (inuse,
+// orphan, tw, alloc, mem), for the report.
+func sockstatTCPAll() string {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "TCP: "); ok {
+			return rest
+		}
+	}
+	return "no TCP line"
 }

@@ -4,7 +4,9 @@ package main
 
 import (
 	"errors"
+	"net"
 	"syscall"
+	"time"
 )
 
 // errLinuxOnly is returned on systems without /proc: conns measures Linux servers only.
@@ -18,3 +20,18 @@ func treeRSSInto(roots []int, _ map[int]int64) (int64, int, error) { return 0, 0
 func serverRoots(pid, port int) ([]int, error)                     { return nil, errLinuxOnly }
 func tcpMemPages() (int64, error)                                  { return 0, errLinuxOnly }
 func tcpOrphans() (int64, error)                                   { return 0, errLinuxOnly }
+
+func slabBytes() (int64, int64, error)       { return 0, 0, errLinuxOnly }
+func netCounters() (map[string]int64, error) { return nil, errLinuxOnly }
+func sockstatTCPAll() string                 { return errLinuxOnly.Error() }
+
+var watchedCounters []string
+
+// stillIdle reports whether c is open with nothing to read, by a read that must time out.
+func stillIdle(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	var b [1]byte
+	_, err := c.Read(b[:])
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
