@@ -358,17 +358,30 @@ func runParent(o options) error {
 		}
 	}
 	fmt.Printf("closed by the server during the hold: %d\n", closed)
+	var after [2]probeResult
+	if probing {
+		// The same measurement once the connections are gone: on a machine shared with other
+		// work, how far the unloaded figure itself moves during the run.
+		quietSockets()
+		after[0], after[1] = probe(context.Background(), o, o.probeBase)
+		fmt.Printf("unloaded probe again after the close, %s:\n", o.probeBase)
+		printProbe(o, after)
+	}
 	nerr := 0
 	for _, v := range errs {
 		nerr += v
 	}
-	probeErrs := base[0].errors() + base[1].errors() + load[0].errors() + load[1].errors()
-	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f slab_before=%d slab_after=%d slab_bytes_per_conn=%.0f probe_errors=%d p99_keep_base_us=%d p99_keep_hold_us=%d p99_keep_ratio=%.2f p99_new_base_us=%d p99_new_hold_us=%d p99_new_ratio=%.2f\n",
+	probeErrs := 0
+	for _, r := range [...][2]probeResult{base, load, after} {
+		probeErrs += r[0].errors() + r[1].errors()
+	}
+	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f slab_before=%d slab_after=%d slab_bytes_per_conn=%.0f probe_errors=%d p99_keep_base_us=%d p99_keep_hold_us=%d p99_keep_ratio=%.2f p99_new_base_us=%d p99_new_hold_us=%d p99_new_ratio=%.2f p99_keep_after_us=%d p99_new_after_us=%d\n",
 		o.n, ok, nerr, ramp.Seconds(), rate, rssBefore, rssAfter, perConn(rssAfter-rssBefore),
 		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed, rssHeld, perConn(rssHeld-rssBefore),
 		slabBefore, slabAfter, perConn(slabAfter-slabBefore), probeErrs,
 		base[0].quantile(0.99).Microseconds(), load[0].quantile(0.99).Microseconds(), p99[0],
-		base[1].quantile(0.99).Microseconds(), load[1].quantile(0.99).Microseconds(), p99[1])
+		base[1].quantile(0.99).Microseconds(), load[1].quantile(0.99).Microseconds(), p99[1],
+		after[0].quantile(0.99).Microseconds(), after[1].quantile(0.99).Microseconds())
 	if ok < o.n {
 		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
 	}
