@@ -349,9 +349,13 @@ func runParent(o options) error {
 	rssHeld, _ := lowRSS(roots)
 	fmt.Printf("server RSS at the end of the hold: %s, delta %s = %.0f B/conn\n",
 		mib(rssHeld), mib(rssHeld-rssBefore), perConn(rssHeld-rssBefore))
-	closed := 0
+	// Every child is told at once, so that all of them look at their connections at the end
+	// of the hold, not one after the other while the earlier ones close theirs.
 	for _, c := range children {
 		c.stdin.Close()
+	}
+	closed := 0
+	for _, c := range children {
 		var r finalReport
 		if err := readJSON(c.out, &r); err == nil {
 			closed += r.ClosedDuringHold
