@@ -369,15 +369,20 @@ func (c *tconn) readFailed(err error) {
 }
 
 // OnEOF passes the peer's half-close to the upper handler (a TCP FIN without a
-// close_notify is treated alike: many clients do that), or ends a handshake.
+// close_notify is treated alike: many clients do that), or ends a handshake. A
+// Dialer's handshake reads what arrived before the FIN first, so that the
+// connection fails with what the server said (an alert such as
+// no_application_protocol or bad_certificate), not with a bare close.
 func (t *Terminator) OnEOF(ec *engine.Conn) {
 	c := t.loops[ec.Loop().ID()].conns[ec]
-	switch c.state {
-	case csOpen:
+	switch {
+	case c.state == csOpen:
 		if !c.eof {
 			c.eof = true
 			c.upper.OnEOF(ec)
 		}
+	case c.state == csHandshake && c.cl != nil && c.raw != nil:
+		c.raw.shut() // its Read fails once the pushed bytes are used up
 	default:
 		ec.Close(nil)
 	}
