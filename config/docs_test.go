@@ -64,6 +64,7 @@ func fullSchema() *Config {
 	r.PubSub.SetDefaults()
 	r.Proxy.Upstreams = []UpstreamServer{{Weight: 1}}
 	r.Proxy.TLS = &UpstreamTLS{}
+	r.Proxy.TLS.SetDefaults()
 	var s Server
 	s.SetDefaults()
 	s.Routes = []Route{r}

@@ -85,6 +85,13 @@ func TestUpstreamTLSValidation(t *testing.T) {
 	if a, https := c.Upstreams["o"].Servers[0].Endpoint(); a != "127.0.0.1:8443" || !https {
 		t.Fatalf("endpoint %q %v", a, https)
 	}
+	if alpn := c.Upstreams["o"].TLS.ALPN; len(alpn) != 1 || alpn[0] != "http/1.1" {
+		t.Fatalf("default alpn %q, want [http/1.1]", alpn)
+	}
+	c, err = Parse("a.yaml", []byte(base+"    servers: [\"https://127.0.0.1:8443\"]\n    tls: { alpn: [] }\n"))
+	if err != nil || len(c.Upstreams["o"].TLS.ALPN) != 0 {
+		t.Fatalf("alpn: []: %v %v", err, c.Upstreams["o"].TLS.ALPN)
+	}
 	for body, want := range map[string]string{
 		"    servers: [\"https://127.0.0.1:1\", \"127.0.0.1:2\"]\n":                   "upstreams.o.servers: mixes https:// and plain servers",
 		"    servers: [\"127.0.0.1:1\"]\n    tls: { server_name: a.b }\n":             "upstreams.o.tls: tls applies to https:// servers",
@@ -92,6 +99,7 @@ func TestUpstreamTLSValidation(t *testing.T) {
 		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { cert: /x.pem }\n":         "upstreams.o.tls.key: cert needs key",
 		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { server_name: \"a b\" }\n": `upstreams.o.tls.server_name: "a b" is not a DNS name`,
 		"    servers: [\"https://host:1\"]\n":                                         `invalid server address "https://host:1"`,
+		"    servers: [\"https://127.0.0.1:1\"]\n    tls: { alpn: [http/1.1, h2] }\n": `a.yaml:7:29: upstreams.o.tls.alpn[1]: "h2": the proxy speaks HTTP/1.1`,
 	} {
 		_, err := Parse("a.yaml", []byte(base+body))
 		if err == nil || !strings.Contains(err.Error(), want) {

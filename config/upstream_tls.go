@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"fmt"
 	"strings"
 )
 
@@ -18,10 +19,18 @@ type UpstreamTLS struct {
 	Key  string `yaml:"key" conf:"path"`
 	// InsecureSkipVerify accepts any server certificate (tests only).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// ALPN lists the protocols offered with ALPN: "http/1.1" (the default), or
+	// none (an empty list: no ALPN extension is sent).
+	ALPN []string `yaml:"alpn"`
 }
 
-// SetDefaults sets every field of t to its default: verification on, system roots.
-func (t *UpstreamTLS) SetDefaults() { *t = UpstreamTLS{} }
+// UpstreamALPN is the only protocol an upstream connection may offer with ALPN:
+// the proxy speaks HTTP/1.1 to upstreams.
+const UpstreamALPN = "http/1.1"
+
+// SetDefaults sets every field of t to its default: verification on, system
+// roots, ALPN offering http/1.1.
+func (t *UpstreamTLS) SetDefaults() { *t = UpstreamTLS{ALPN: []string{UpstreamALPN}} }
 
 // Endpoint splits a server address into its ip:port and whether it is written
 // https:// (http:// is accepted and means plain).
@@ -65,6 +74,11 @@ func (v *validator) upstreamTLS(u *Upstream, path, serversKey string) {
 	case t.Cert != "":
 		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
 			v.errorf(joinPath(p, "cert"), "loading %s with key %s: %v", t.Cert, t.Key, err)
+		}
+	}
+	for i, proto := range t.ALPN {
+		if proto != UpstreamALPN {
+			v.errorf(fmt.Sprintf("%s.alpn[%d]", p, i), "%q: the proxy speaks HTTP/1.1 to upstreams, so the only protocol it can offer is %q (an empty list offers none)", proto, UpstreamALPN)
 		}
 	}
 	if t.ServerName != "" && !validHostname(t.ServerName) {

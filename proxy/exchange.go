@@ -114,7 +114,7 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x.chunked = req.Chunked
 	x.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE"
 	x.expect = req.Expect100 && x.hasBody
-	x.tunnel = hc != nil && wantsWebSocket(req) && h.u.dialer == nil // no tunnels through TLS upstreams (docs/proxy.md)
+	x.tunnel = hc != nil && wantsWebSocket(req)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
 	x.ls.earn()

@@ -90,7 +90,9 @@ type UpstreamOptions struct {
 	// TLS, when set, makes every server an https one: connections are dialled
 	// with tlsterm.Dialer (verification on unless the configuration turns it off;
 	// without ServerName each server's IP address is verified), and Host is
-	// ServerName when set. WebSocket upgrades are then not tunnelled.
+	// ServerName when set. NextProtos is the ALPN offer: empty, or "http/1.1"
+	// only (NewUpstream refuses any other). WebSocket upgrades are tunnelled
+	// through the connection's TLS layer.
 	TLS *tls.Config
 	// HandshakePool runs the TLS handshakes (default: tlsterm's shared client pool).
 	HandshakePool *tlsterm.Pool
@@ -156,6 +158,11 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 	}
 	u.health = newHealthState(&opts, loops)
 	if opts.TLS != nil {
+		for _, p := range opts.TLS.NextProtos {
+			if p != "http/1.1" {
+				return nil, fmt.Errorf("proxy: upstream %q: ALPN protocol %q: the proxy speaks HTTP/1.1 to upstreams, only \"http/1.1\" may be offered", opts.Name, p)
+			}
+		}
 		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: opts.TLS, HandshakeTimeout: opts.Timeouts.Connect, Pool: opts.HandshakePool})
 		if err != nil {
 			return nil, err

@@ -65,7 +65,7 @@ func (e *tunnelEnd) closeAfterFlush() {
 // tunnelled too (its bytes are decrypted and encrypted by the layer).
 type tunnelHandler struct{ engine.NopHandler }
 
-var tunnelH engine.Handler = &tunnelHandler{}
+var tunnelH = &tunnelHandler{}
 
 var _ server.LayeredHandler = (*tunnelHandler)(nil)
 
@@ -160,7 +160,8 @@ func (x *exchange) startTunnel(uc *upConn) {
 	x.respStarted = true
 	x.finish()
 	uc.x = nil
-	if c.Layer() == nil {
+	up, tlsUp := uc.out.(server.Handover) // an https upstream: its tlsterm layer
+	if c.Layer() == nil && !tlsUp {
 		// Both sides are plain sockets: the l4 relay, which splices bulk flows.
 		t := x.h.tunnels(client.Loop().Engine())
 		if err := c.Upgrade(t.Handler()); err != nil {
@@ -177,15 +178,24 @@ func (x *exchange) startTunnel(uc *upConn) {
 		client.Close(err)
 		return
 	}
-	up := &tunnelEnd{conn: uc.ec}
 	down, _ := client.Context().(*tunnelEnd) // set by OpenLayered under TLS
 	if down == nil {
 		down = &tunnelEnd{conn: client}
 	}
-	down.peer, up.peer = up, down
-	client.SetContext(down)
 	uc.ec.CancelTimeout()
-	uc.ec.SetContext(up)
-	uc.ec.SetHandler(tunnelH)
-	uc.ec.ResumeRead()
+	var upEnd *tunnelEnd
+	if tlsUp {
+		// The upstream's layer serves the tunnel from now on: its decrypted input
+		// (the bytes behind the 101 first, once this OnData returns) reaches
+		// tunnelH, and writes are encrypted through it.
+		up.Handover(tunnelH)
+		upEnd, _ = uc.ec.Context().(*tunnelEnd)
+	} else {
+		upEnd = &tunnelEnd{conn: uc.ec}
+		uc.ec.SetContext(upEnd)
+		uc.ec.SetHandler(tunnelH)
+	}
+	down.peer, upEnd.peer = upEnd, down
+	client.SetContext(down)
+	uc.out.ResumeRead()
 }

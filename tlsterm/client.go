@@ -205,12 +205,20 @@ type ClientFiles struct {
 	ServerName string
 	// InsecureSkipVerify turns verification off (tests only).
 	InsecureSkipVerify bool
+	// ALPN lists the protocols offered with ALPN, in order of preference (none:
+	// no ALPN extension). crypto/tls fails the handshake when the server
+	// selects one not offered, and a server that supports none of them ends it
+	// with a no_application_protocol alert.
+	ALPN []string
 }
 
 // ClientConfig builds a client configuration from files (TLS 1.2 at least).
 // With no ServerName the caller sets it per address (see ForAddr).
 func ClientConfig(f ClientFiles) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.ServerName, InsecureSkipVerify: f.InsecureSkipVerify}
+	if len(f.ALPN) > 0 {
+		c.NextProtos = append([]string(nil), f.ALPN...)
+	}
 	if f.CA != "" {
 		b, err := os.ReadFile(f.CA)
 		if err != nil {

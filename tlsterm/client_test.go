@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,5 +213,45 @@ func TestDialerStalledHandshake(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stalled handshake did not time out")
+	}
+}
+
+// TestDialerAlertBeforeFIN: an origin that supports none of the offered ALPN
+// protocols sends its no_application_protocol alert and closes at once; the
+// connection fails with that alert in its DialError, not with a bare close
+// (the alert and the FIN arrive together and the FIN used to win).
+func TestDialerAlertBeforeFIN(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := testcert.NewCA(dir)
+	cert, _ := ca.Issue("origin", "127.0.0.1")
+	kp, _ := tls.LoadX509KeyPair(cert.Cert, cert.Key)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{kp}, NextProtos: []string{"spdy/3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	s := newEngine(t)
+	d, _ := NewDialer(DialOptions{Loops: len(s.Engine().Loops()), Config: &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"http/1.1"}}})
+	for i := range 5 {
+		h, _ := dialOnLoop(t, s, d, netip.MustParseAddrPort(l.Addr().String()), "ping\n")
+		select {
+		case err := <-h.closed:
+			var de *engine.DialError
+			if !errors.As(err, &de) || err == nil || !strings.Contains(err.Error(), "no application protocol") {
+				t.Fatalf("connection %d: close reason %v, want a DialError naming the no_application_protocol alert", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no close")
+		}
 	}
 }

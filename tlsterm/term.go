@@ -93,6 +93,12 @@ type uppers struct {
 type tloop struct {
 	conns map[*engine.Conn]*tconn
 	buf   []byte // decrypted input handed to the upper handler
+	// batch is the plaintext the batching connection wrote during its upper
+	// handler's OnData, encrypted as one record when OnData returns (a response
+	// head and body, or pipelined responses, in one record instead of one per
+	// write). At most maxPlain bytes; nil until first used.
+	batch    []byte
+	batching *tconn // the connection whose OnData is running with batch; nil when none
 }
 
 // acmeALPN is the ALPN protocol of ACME TLS-ALPN-01 validation (RFC 8737).
@@ -322,7 +328,15 @@ func (c *tconn) deliver(in []byte) int {
 			total := len(buf) + n
 			c.t.plainIn.Add(uint64(n))
 			handovers := c.handovers
+			own := c.tl.batching == nil
+			if own {
+				c.tl.batching = c
+			}
 			k := c.upper.OnData(ec, buf[:total])
+			if own {
+				c.flushBatch()
+				c.tl.batching = nil
+			}
 			c.hold(buf[k:total])
 			if len(c.held) > engine.MaxUnconsumed {
 				ec.Close(engine.ErrInputOverflow)
@@ -369,15 +383,20 @@ func (c *tconn) readFailed(err error) {
 }
 
 // OnEOF passes the peer's half-close to the upper handler (a TCP FIN without a
-// close_notify is treated alike: many clients do that), or ends a handshake.
+// close_notify is treated alike: many clients do that), or ends a handshake. A
+// Dialer's handshake reads what arrived before the FIN first, so that the
+// connection fails with what the server said (an alert such as
+// no_application_protocol or bad_certificate), not with a bare close.
 func (t *Terminator) OnEOF(ec *engine.Conn) {
 	c := t.loops[ec.Loop().ID()].conns[ec]
-	switch c.state {
-	case csOpen:
+	switch {
+	case c.state == csOpen:
 		if !c.eof {
 			c.eof = true
 			c.upper.OnEOF(ec)
 		}
+	case c.state == csHandshake && c.cl != nil && c.raw != nil:
+		c.raw.shut() // its Read fails once the pushed bytes are used up
 	default:
 		ec.Close(nil)
 	}
@@ -440,7 +459,9 @@ func (t *Terminator) OnClose(ec *engine.Conn, err error) {
 	}
 }
 
-// Write encrypts p into records queued on the engine connection.
+// Write encrypts p into records queued on the engine connection. During the
+// upper handler's OnData, small writes are gathered and encrypted together when
+// it returns (see tloop.batch), so they leave as one record.
 func (c *tconn) Write(p []byte) error {
 	if c.ended || c.ec.Closed() {
 		return engine.ErrClosed
@@ -449,17 +470,50 @@ func (c *tconn) Write(p []byte) error {
 		c.cl.pending = append(c.cl.pending, p...)
 		return nil
 	}
+	if tl := c.tl; tl.batching == c {
+		if len(tl.batch)+len(p) <= maxPlain {
+			if tl.batch == nil {
+				tl.batch = make([]byte, 0, maxPlain)
+			}
+			tl.batch = append(tl.batch, p...)
+			return nil
+		}
+		c.flushBatch() // what came first goes first
+	}
 	_, err := c.tc.Write(p)
 	return err
 }
 
-// Buffered reports the ciphertext queued on the engine connection (and, on a
-// Dialer's connection in its handshake, the plaintext waiting for it).
-func (c *tconn) Buffered() int {
-	if c.cl != nil {
-		return c.ec.Buffered() + len(c.cl.pending)
+// flushBatch encrypts the plaintext gathered by Write into the engine
+// connection's queue; a failure closes the connection (the writes it holds
+// were reported written).
+func (c *tconn) flushBatch() {
+	tl := c.tl
+	if tl.batching != c || len(tl.batch) == 0 {
+		return
 	}
-	return c.ec.Buffered()
+	b := tl.batch
+	tl.batch = b[:0]
+	if c.ended || c.ec.Closed() {
+		return
+	}
+	if _, err := c.tc.Write(b); err != nil {
+		c.ec.Close(err)
+	}
+}
+
+// Buffered reports the ciphertext queued on the engine connection, with the
+// plaintext gathered for one record (and, on a Dialer's connection in its
+// handshake, the plaintext waiting for it).
+func (c *tconn) Buffered() int {
+	n := c.ec.Buffered()
+	if c.tl.batching == c {
+		n += len(c.tl.batch)
+	}
+	if c.cl != nil {
+		n += len(c.cl.pending)
+	}
+	return n
 }
 
 // Closed reports whether the connection has gone.
@@ -502,6 +556,7 @@ func (c *tconn) CloseNotify() {
 	if c.ended || c.state != csOpen || c.ec.Closed() {
 		return
 	}
+	c.flushBatch()
 	c.ended = true
 	c.tc.CloseWrite()
 }

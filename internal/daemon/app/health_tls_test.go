@@ -1,12 +1,9 @@
 package app
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/gale-server/gale/internal/testcert"
@@ -26,23 +23,8 @@ func TestHealthChecksOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := func(c *testcert.CA) string {
-		f, err := c.Issue("origin", "api.gale.test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		kp, err := tls.LoadX509KeyPair(f.Cert, f.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, "healthy")
-		}))
-		o.TLS = &tls.Config{Certificates: []tls.Certificate{kp}}
-		o.StartTLS()
-		t.Cleanup(o.Close)
-		return strings.TrimPrefix(o.URL, "https://")
-	}
+	healthy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "healthy") })
+	origin := func(c *testcert.CA) string { return tlsOrigin(t, c, "api.gale.test", nil, healthy) }
 	good, bad := origin(ca), origin(other)
 	a, _ := startApp(t, fmt.Sprintf(`
 workers: 1

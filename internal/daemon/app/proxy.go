@@ -112,8 +112,9 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 		t := cu.TLS
 		if t == nil {
 			t = &config.UpstreamTLS{}
+			t.SetDefaults()
 		}
-		c, err := tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
+		c, err := tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, ALPN: t.ALPN})
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}

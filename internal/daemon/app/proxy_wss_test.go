@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gorilla/websocket"
 )
 
@@ -20,8 +21,32 @@ import (
 // high-water mark, and closes cleanly.
 func TestProxyWebSocketOverTLS(t *testing.T) {
 	ca, cert := serverCert(t)
+	origin := httptest.NewServer(gorillaEcho())
+	defer origin.Close()
+	wssThroughProxy(t, ca, cert, fmt.Sprintf(`{ upstreams: ["%s"] }`, strings.TrimPrefix(origin.URL, "http://")))
+}
+
+// TestProxyWebSocketTLSBothSides is TestProxyWebSocketOverTLS with a wss://
+// origin (an https:// upstream verified with the test CA): both ends of the
+// tunnel are TLS layers, the client's and the upstream's.
+func TestProxyWebSocketTLSBothSides(t *testing.T) {
+	ca, cert := serverCert(t)
+	origin := httptest.NewUnstartedServer(gorillaEcho())
+	kp, err := tls.LoadX509KeyPair(cert.Cert, cert.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin.TLS = &tls.Config{Certificates: []tls.Certificate{kp}}
+	origin.StartTLS()
+	defer origin.Close()
+	wssThroughProxy(t, ca, cert, fmt.Sprintf(`{ upstreams: ["%s"], tls: { ca: %s, server_name: localhost } }`, origin.URL, ca.CAFile))
+}
+
+// gorillaEcho is a gorilla WebSocket origin that sends the X-Forwarded-Proto it
+// got, then echoes every message.
+func gorillaEcho() http.Handler {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -37,16 +62,21 @@ func TestProxyWebSocketOverTLS(t *testing.T) {
 				return
 			}
 		}
-	}))
-	defer origin.Close()
+	})
+}
+
+// wssThroughProxy dials wss:// through a TLS listener whose route is proxy and
+// checks the tunnel: messages below and above the high-water mark, then the close.
+func wssThroughProxy(t *testing.T, ca *testcert.CA, cert testcert.Files, proxy string) {
+	t.Helper()
 	_, addr := startApp(t, fmt.Sprintf(`
 workers: 1
 servers:
   - listen: ["127.0.0.1:0"]
     tls: { certificates: [{ cert: %s, key: %s }] }
     routes:
-      - proxy: { upstreams: ["%s"] }
-`, cert.Cert, cert.Key, strings.TrimPrefix(origin.URL, "http://")))
+      - proxy: %s
+`, cert.Cert, cert.Key, proxy))
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}, HandshakeTimeout: 10 * time.Second}
 	ws, resp, err := d.Dial("wss://"+addr+"/chat", nil)
 	if err != nil {
