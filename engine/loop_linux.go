@@ -87,10 +87,30 @@ func (l *Loop) release() {
 	l.freeReadBuf()
 }
 
+// yieldEvery is how often an epoll loop that runs on no locked thread gives its
+// goroutine back to the Go scheduler (runtime.Gosched). The runtime's sysmon
+// treats a goroutine that has not been rescheduled for 10 ms as a hog: it
+// preempts it with a signal, or, if it sits in epoll_wait just then, takes its
+// P away, and keeps polling every 20 µs while it does so. A loop never parks in
+// the scheduler, so without this it pays for that every 10 ms; a Gosched of an
+// unlocked goroutine costs well under a microsecond.
+const yieldEvery = int64(5 * time.Millisecond)
+
+// lockThread reports whether the loop's goroutine is locked to its OS thread:
+// when it is pinned to a CPU (the affinity belongs to the thread) and on the
+// io_uring backend (the ring is single-issuer). An unpinned epoll loop is not
+// locked: rescheduling a locked goroutine hands it between two threads (four
+// futex calls and two context switches), which is what sysmon's preemption
+// (see yieldEvery) costs a loop that is locked.
+func (l *Loop) lockThread() bool { return l.cpu >= 0 || l.ur != nil }
+
 func (l *Loop) run() {
 	defer close(l.done)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	locked := l.lockThread()
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	if l.cpu >= 0 {
 		if err := sys.SetAffinity(l.cpu); err != nil {
 			l.eng.cfg.Logger.Warn("cpu pinning failed", "loop", l.id, "cpu", l.cpu, "err", err)
@@ -113,6 +133,7 @@ func (l *Loop) run() {
 		}
 	}
 	events := make([]unix.EpollEvent, 256)
+	lastYield := l.nowNano
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
@@ -137,6 +158,10 @@ func (l *Loop) run() {
 			}
 		}
 		l.endIteration()
+		if !locked && l.nowNano-lastYield >= yieldEvery {
+			lastYield = l.nowNano
+			runtime.Gosched()
+		}
 	}
 	l.closeAll(ErrShutdown)
 	l.release()

@@ -87,9 +87,20 @@ func (d *dir) readable() {
 		d.readCopy()
 		return
 	}
+	// Everything spliced in during this wake-up is queued on dst as one pipe
+	// segment (queue), which the engine sends with one splice call where the
+	// socket takes it all, instead of one segment per socket fragment.
+	got := 0
+	queue := func() {
+		if got > 0 {
+			d.dst.SplicePipe(d.pipe.r, int64(got), d.sent(got))
+			got = 0
+		}
+	}
 	for {
 		room := d.pipe.cap - int(d.inPipe)
 		if room <= 0 {
+			queue()
 			d.waitPipe()
 			return
 		}
@@ -99,6 +110,7 @@ func (d *dir) readable() {
 			// The socket is empty, or the pipe is full with fewer bytes than its
 			// capacity (each pipe buffer holds one socket fragment): wait for
 			// the pipe to drain, which resumes reading either way.
+			queue()
 			if d.inPipe > 0 {
 				d.waitPipe()
 			}
@@ -106,17 +118,19 @@ func (d *dir) readable() {
 		case e == unix.EINTR:
 			continue
 		case e != 0:
+			queue()
 			d.p.finish(d.src, os.NewSyscallError("splice", e))
 			return
 		case n == 0:
+			queue()
 			d.srcEOF()
 			return
 		}
+		got += n
 		d.inPipe += int64(n)
 		d.moved += int64(n)
 		d.p.px.stats.spliced.Add(uint64(n))
 		d.p.last = d.src.Loop().Now()
-		d.dst.SplicePipe(d.pipe.r, int64(n), d.sent(n))
 	}
 }
 

@@ -88,10 +88,13 @@ func Sendfile(outfd, infd int, off *int64, n int) (int, unix.Errno) {
 }
 
 // Splice moves up to n bytes from the pipe rfd to the socket wfd without copying
-// them through user space; neither side blocks (SPLICE_F_NONBLOCK). Like Sendfile
-// it may touch page-cache pages, so it goes through the scheduler-aware path.
+// them through user space; neither side blocks (SPLICE_F_NONBLOCK, and wfd is a
+// non-blocking socket). Unlike Sendfile it never waits for a disk: the pages in
+// a pipe are already in memory (a file's pages were read in when they were
+// spliced into it). It is therefore a raw system call that skips the scheduler
+// hand-off, like Sendmsg; two of them move each chunk of a spliced relay.
 func Splice(rfd, wfd, n int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(rfd), 0, uintptr(wfd), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(rfd), 0, uintptr(wfd), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 	return int(r), e
 }
 

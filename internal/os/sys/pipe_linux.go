@@ -31,9 +31,10 @@ func Pipe(size int) (r, w, capacity int, err error) {
 // SpliceIn moves up to n bytes from the socket rfd into the pipe wfd without
 // copying them through user space; neither side blocks (SPLICE_F_NONBLOCK).
 // It never sets SPLICE_F_MORE. EAGAIN means the socket is empty or the pipe
-// is full.
+// is full. The call cannot sleep (rfd is a non-blocking socket), so it is a raw
+// system call that skips the scheduler hand-off, like Read.
 func SpliceIn(rfd, wfd, n int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(rfd), 0, uintptr(wfd), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(rfd), 0, uintptr(wfd), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 	return int(r), e
 }
 
