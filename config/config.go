@@ -27,6 +27,10 @@ type Config struct {
 	// "io_uring" (refused at start where the kernel lacks it) or "auto" (io_uring
 	// where the kernel allows it, else epoll); see engine.Config.Backend.
 	Engine string `yaml:"engine" conf:"enum=auto|epoll|io_uring"`
+	// ZeroCopy is the size from which a body held in memory and sent without a copy
+	// (cached and shared bodies) goes with MSG_ZEROCOPY on the epoll engine; 0 turns
+	// zero-copy off. See engine.Config.ZeroCopy.
+	ZeroCopy int64 `yaml:"zerocopy" conf:"size"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`
 	// Timeouts bounds how long connections may take at each stage.
@@ -280,6 +284,7 @@ func (c *Config) SetDefaults() {
 		CPUAffinity: CPUAffinity{Mode: AffinityOff},
 		NUMA:        NUMAAuto,
 		Engine:      "epoll",
+		ZeroCopy:    256 << 10,
 		Log:         Log{Level: "info", Format: LogAuto},
 		Timeouts: Timeouts{
 			Header:        10 * time.Second,

@@ -23,6 +23,9 @@ const (
 	maxRequestLine  = maxHead - 1<<10 // largest limits.request_line
 	maxHeaderBytes  = maxHead - 1<<10 // largest limits.header_bytes
 	maxHeaderFields = 10000           // largest limits.header_fields
+	// minZeroCopy and maxZeroCopy bound a zerocopy size that is not 0 (off).
+	minZeroCopy = 4 << 10
+	maxZeroCopy = 1 << 30
 )
 
 // Validate checks the whole configuration and returns every problem as an
@@ -56,6 +59,9 @@ func (c *Config) validate() ErrorList {
 	v.enums(reflect.ValueOf(c).Elem(), "")
 	if c.Workers < 0 {
 		v.errorf("workers", "must be a positive integer or auto, got %d", c.Workers)
+	}
+	if c.ZeroCopy != 0 && (c.ZeroCopy < minZeroCopy || c.ZeroCopy > maxZeroCopy) {
+		v.errorf("zerocopy", "%s is out of range %s-%s (0 turns zero-copy off)", formatSize(c.ZeroCopy), formatSize(minZeroCopy), formatSize(maxZeroCopy))
 	}
 	if c.Processes < 1 {
 		v.errorf("processes", "must be at least 1, got %d", c.Processes)

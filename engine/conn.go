@@ -57,6 +57,8 @@ type seg struct {
 	fn      int64
 	release func()
 	pipe    bool
+	zc      bool   // epoll: sent (in part) with MSG_ZEROCOPY; released once send zseq completes
+	zseq    uint32 // the number of the last zero-copy send that read from buf
 }
 
 // Loop is one event loop with its own connections, timers and buffer cache: in the

@@ -184,6 +184,9 @@ func (c *Conn) Unread() int { return len(c.input()) }
 func (c *Conn) Abort(err error) {
 	if c.flags&fClosed == 0 {
 		sys.SetLinger0(int(c.fd))
+		if z := c.loop.zc.conns[c]; z != nil {
+			z.abort = true // the reset drops the pages: no need to wait for completions
+		}
 	}
 	c.loop.closeConn(c, err)
 }

@@ -121,7 +121,17 @@ type Config struct {
 	// GALE_ENGINE environment variable's value, else epoll; the portable engine
 	// accepts every value but an explicit io_uring.
 	Backend string
+	// ZeroCopy is the size in bytes from which a memory segment queued with
+	// WriteRef or WriteShared is sent with MSG_ZEROCOPY (epoll backend on Linux;
+	// io_uring and the portable engine copy). 0 means DefaultZeroCopy; a negative
+	// value turns zero-copy off. A socket that refuses it, or whose sends the kernel
+	// reports it copied anyway (loopback), goes back to copying.
+	ZeroCopy int
 }
+
+// DefaultZeroCopy is the default ZeroCopy threshold (see docs/engine-and-server.md
+// for how it was chosen).
+const DefaultZeroCopy = 256 << 10
 
 func (c *Config) fill() {
 	if c.Workers <= 0 {
@@ -135,6 +145,9 @@ func (c *Config) fill() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ZeroCopy == 0 {
+		c.ZeroCopy = DefaultZeroCopy
 	}
 }
 
@@ -196,11 +209,15 @@ type Stats struct {
 	AcceptPauses uint64 // times accepting paused for lack of descriptors (EMFILE/ENFILE)
 	BytesIn      uint64 // bytes read from sockets
 	BytesOut     uint64 // bytes written to sockets, including sendfile
+	// ZeroCopySends counts sends made with MSG_ZEROCOPY; ZeroCopyCopied counts those
+	// the kernel reported it copied after all (loopback, no scatter-gather).
+	ZeroCopySends, ZeroCopyCopied uint64
 }
 
 // loopStats is the loop-owned, atomically readable form of Stats.
 type loopStats struct {
 	accepted, closed, acceptPauses, bytesIn, bytesOut atomic.Uint64
+	zcSends, zcCopied                                 atomic.Uint64
 	active                                            atomic.Int64
 }
 
@@ -208,6 +225,7 @@ func (s *loopStats) snapshot() Stats {
 	return Stats{
 		Accepted: s.accepted.Load(), Closed: s.closed.Load(), Active: s.active.Load(),
 		AcceptPauses: s.acceptPauses.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ZeroCopySends: s.zcSends.Load(), ZeroCopyCopied: s.zcCopied.Load(),
 	}
 }
 
@@ -216,5 +234,6 @@ func (s Stats) Add(o Stats) Stats {
 	return Stats{
 		Accepted: s.Accepted + o.Accepted, Closed: s.Closed + o.Closed, Active: s.Active + o.Active,
 		AcceptPauses: s.AcceptPauses + o.AcceptPauses, BytesIn: s.BytesIn + o.BytesIn, BytesOut: s.BytesOut + o.BytesOut,
+		ZeroCopySends: s.ZeroCopySends + o.ZeroCopySends, ZeroCopyCopied: s.ZeroCopyCopied + o.ZeroCopyCopied,
 	}
 }

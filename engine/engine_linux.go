@@ -53,6 +53,7 @@ func New(cfg Config) (*Engine, error) {
 			l.ur = &uloop{} // the ring itself is created on the loop's thread (Start)
 		}
 		l.buf, l.bufNUMA = e.allocReadBuf(i)
+		l.zc.min = max(cfg.ZeroCopy, 0)
 		e.loops = append(e.loops, l)
 	}
 	return e, nil

@@ -61,7 +61,14 @@ func startEngine(t *testing.T, h Handler, workers int) (*Engine, string) {
 // test ends.
 func startEngineOn(t *testing.T, h Handler, workers int, listenAddr string) (*Engine, string) {
 	t.Helper()
-	e, err := New(Config{Workers: workers})
+	return startEngineConfig(t, h, Config{Workers: workers}, listenAddr)
+}
+
+// startEngineConfig starts an engine with cfg listening on listenAddr; it shuts
+// down when the test or benchmark ends.
+func startEngineConfig(t testing.TB, h Handler, cfg Config, listenAddr string) (*Engine, string) {
+	t.Helper()
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

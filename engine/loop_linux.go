@@ -44,6 +44,7 @@ type loopSys struct {
 	bufNUMA  bool // buf comes from numa.Alloc and is released with numa.Free
 	iov      []unix.Iovec
 	ur       *uloop // the io_uring backend's state; nil when the loop runs epoll
+	zc       zcLoop // MSG_ZEROCOPY state (zerocopy_linux.go)
 }
 
 // lsock is one listening socket owned by a loop.
@@ -83,6 +84,7 @@ func (l *Loop) release() {
 	l.stopped = true
 	l.mu.Unlock()
 	l.runTasks()
+	l.zcShutdown()
 	l.poller.Close()
 	l.freeReadBuf()
 }
@@ -171,6 +173,15 @@ func (l *Loop) connEvent(fd int, events uint32) {
 	c := l.eng.table.get(fd)
 	if c == nil {
 		return
+	}
+	if events&poll.Err != 0 && c.flags&fZC != 0 {
+		// Zero-copy completions wait on the error queue and raise EPOLLERR; only a
+		// socket error that remains after them is one.
+		if bad, err := l.zcEvent(c); bad {
+			l.closeConn(c, err)
+			return
+		}
+		events &^= poll.Err
 	}
 	if c.flags&fConnecting != 0 {
 		if events&(poll.Out|poll.Hup|poll.Err) == 0 || !l.connected(c) {
@@ -418,12 +429,22 @@ func (l *Loop) writeOut(c *Conn) error {
 			}
 			continue
 		}
-		// Gather consecutive memory segments; hold the frame (MSG_MORE) if a file follows.
+		if l.zcEligible(c, s) {
+			done, err := l.zcSend(c, q)
+			if err != nil {
+				return err
+			}
+			if done {
+				continue
+			}
+		}
+		// Gather consecutive memory segments; hold the frame (MSG_MORE) if a file, or
+		// a segment that goes with MSG_ZEROCOPY, follows.
 		iov := l.iov[:0]
 		flags := 0
 		for i := range q.segs {
 			t := &q.segs[i]
-			if t.buf == nil {
+			if t.buf == nil || i > 0 && l.zcEligible(c, t) {
 				flags = unix.MSG_MORE
 				break
 			}
@@ -515,7 +536,9 @@ func (l *Loop) popSegs(q *outq, k int) {
 		if s.buf != nil && s.release == nil {
 			l.cache.Put(s.buf)
 		}
-		if s.release != nil {
+		if s.zc {
+			l.zcHold(q.wt.c, s)
+		} else if s.release != nil {
 			s.release()
 		}
 	}
@@ -529,7 +552,9 @@ func (l *Loop) popSeg(q *outq) {
 	if s.buf != nil && s.release == nil {
 		l.cache.Put(s.buf)
 	}
-	if s.release != nil {
+	if s.zc {
+		l.zcHold(q.wt.c, &s)
+	} else if s.release != nil {
 		s.release()
 	}
 	copy(q.segs, q.segs[1:])
@@ -561,7 +586,9 @@ func (l *Loop) closeConn(c *Conn, err error) {
 		if l.eng.table.get(fd) == c {
 			l.eng.table.set(fd, nil)
 		}
-		sys.Close(fd)
+		if c.flags&fZC == 0 || !l.zcClose(c, fd) {
+			sys.Close(fd)
+		}
 	}
 	l.nconns--
 	l.stats.active.Add(-1)

@@ -40,6 +40,9 @@ type Options struct {
 	// Engine chooses the loops' kernel interface (engine.Config.Backend: "epoll",
 	// "io_uring", "auto"; empty: GALE_ENGINE or epoll).
 	Engine string
+	// ZeroCopy is engine.Config.ZeroCopy: the segment size from which shared bodies
+	// go with MSG_ZEROCOPY (0: the engine's default, negative: off).
+	ZeroCopy int
 	// CPUs pins loop i to CPUs[i%len(CPUs)] when not empty.
 	CPUs []int
 	// Nodes binds loop i's read buffer to NUMA node Nodes[i%len(Nodes)] when
@@ -113,7 +116,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Handler == nil {
 		return nil, fmt.Errorf("server: Options.Handler is required")
 	}
-	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger, Backend: opts.Engine})
+	eng, err := engine.New(engine.Config{Workers: opts.Workers, CPUs: opts.CPUs, Nodes: opts.Nodes, HighWater: opts.HighWater, LowWater: opts.LowWater, Logger: opts.Logger, Backend: opts.Engine, ZeroCopy: opts.ZeroCopy})
 	if err != nil {
 		return nil, err
 	}

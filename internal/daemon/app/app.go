@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -172,7 +173,9 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 		Handler: h,
 		Workers: cfg.Loops(),
 		Engine:  engineFor(cfg),
-		CPUs:    cpuList(cfg),
+		// zerocopy: 0 means off in the configuration, the engine's default in Go.
+		ZeroCopy: cmp.Or(int(cfg.ZeroCopy), -1),
+		CPUs:     cpuList(cfg),
 		Limits: http1.Limits{
 			MaxRequestLine:  int(cfg.Limits.RequestLine),
 			MaxHeaderBytes:  int(cfg.Limits.HeaderBytes),
