@@ -209,6 +209,21 @@ func (c *Conn) CloseAfterFlush(linger bool) {
 	c.markDirty()
 }
 
+// DropAfterFlush is CloseAfterFlush for a peer cut off for abuse (a flood): what is
+// queued is sent, the write side is shut down and the connection closes at once,
+// without reading or lingering on whatever the peer still sends. If input is unread
+// at that moment the kernel answers it with a reset, which may also discard the last
+// output still in flight to a distant peer; on loopback and on a peer that stopped
+// sending it arrives. Use it when reading the peer's remaining input would only feed
+// the attack; an ordinary close should keep CloseAfterFlush's linger.
+func (c *Conn) DropAfterFlush() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fCloseAfterFlush | fPaused | fDrop
+	c.markDirty()
+}
+
 func (c *Conn) queue() *outq {
 	if c.out == nil {
 		q := c.loop.getOutq()
@@ -348,6 +363,10 @@ func (l *Loop) afterFlush(c *Conn) {
 	if c.flags&fCloseAfterFlush != 0 && q == nil && c.flags&fLinger == 0 {
 		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
 			l.closeConn(c, nil)
+			return
+		}
+		if c.flags&fDrop != 0 {
+			l.drop(c)
 			return
 		}
 		l.linger(c)

@@ -20,6 +20,7 @@ const (
 	fWantFlushed                        // call OnFlushed once the output queue is empty
 	fCloseAfterFlush                    // close once output is flushed
 	fNoLinger                           // with fCloseAfterFlush: close at once once flushed
+	fDrop                               // with fCloseAfterFlush: close once flushed without reading on (DropAfterFlush)
 	fLinger                             // write side shut; discarding input until EOF or timeout
 	fEOF                                // the peer closed its sending side
 	fBroken                             // output cannot be sent; closed at the end of the iteration

@@ -404,6 +404,13 @@ func (l *Loop) linger(c *Conn) {
 	l.read(c, false)
 }
 
+// drop shuts down the write side of a flushed connection (the FIN follows its last
+// output) and closes it without reading what the peer still sends (DropAfterFlush).
+func (l *Loop) drop(c *Conn) {
+	_ = sys.ShutdownWrite(int(c.fd)) // closing anyway; a failure changes nothing
+	l.closeConn(c, nil)
+}
+
 // writeOut sends queued output until the queue is empty or the socket is full. It
 // calls no handler and closes nothing, so it is safe inside Conn.Write; it returns
 // the error that should close the connection.

@@ -316,6 +316,15 @@ func (l *Loop) linger(c *Conn) {
 	}
 }
 
+// drop shuts down the write side of a flushed connection and closes it without
+// reading what the peer still sends (DropAfterFlush).
+func (l *Loop) drop(c *Conn) {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite() // closing anyway; a failure changes nothing
+	}
+	l.closeConn(c, nil)
+}
+
 // writeJob is one batch of output handed to a writer goroutine: memory buffers or a
 // range of a file.
 type writeJob struct {

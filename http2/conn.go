@@ -108,6 +108,7 @@ type Conn struct {
 	err        error
 
 	glitches                                        int
+	ctr                                             *Counters // nil: not counted (SetCounters)
 	resets, pings, settings, wupdates, empties, pri floodCounter
 }
 
@@ -245,7 +246,7 @@ func (c *Conn) process(f *Frame, se *StreamError) error {
 	case FrameContinuation:
 		return c.onContinuation(f)
 	case FramePriority:
-		if err := c.flood(&c.pri, c.cfg.MaxPriorityFrames, "PRIORITY flood"); err != nil {
+		if err := c.flood(&c.pri, c.cfg.MaxPriorityFrames, GlitchPriority, "PRIORITY flood"); err != nil {
 			return err
 		}
 		if se != nil {
@@ -289,6 +290,7 @@ func (c *Conn) fail(e error) error {
 	c.err = ce
 	c.grow()
 	c.out = AppendGoAway(c.out, c.maxClientID, ce.Code, []byte(ce.Reason))
+	c.countGoAway(ce.Code)
 	for _, s := range c.streams {
 		c.dropStream(s)
 		if !s.pending {
@@ -309,20 +311,24 @@ func (c *Conn) Err() error { return c.err }
 // closed with ENHANCE_YOUR_CALM.
 func (c *Conn) Glitches() int { return c.glitches }
 
-// glitch counts one glitch and returns the connection error when the count passes the cap.
-func (c *Conn) glitch() error {
-	c.glitches++
+// glitch counts one glitch of kind k and returns the connection error when the count
+// passes the cap.
+func (c *Conn) glitch(k GlitchKind) error {
+	c.countGlitch(k)
 	if c.glitches > c.cfg.MaxGlitches {
+		if c.ctr != nil {
+			c.ctr.Glitches[GlitchLimit].Add(1)
+		}
 		return connErr(ErrCodeEnhanceYourCalm, "too many protocol glitches")
 	}
 	return nil
 }
 
 // flood counts one frame of a flood-prone kind and returns ENHANCE_YOUR_CALM when the
-// per-window limit is passed.
-func (c *Conn) flood(fc *floodCounter, limit int, reason string) error {
+// per-window limit is passed (a glitch of kind k).
+func (c *Conn) flood(fc *floodCounter, limit int, k GlitchKind, reason string) error {
 	if fc.hit(c.cfg.Now(), c.cfg.FloodWindow, limit) {
-		c.glitches++
+		c.countGlitch(k)
 		return connErr(ErrCodeEnhanceYourCalm, reason)
 	}
 	return nil
@@ -371,7 +377,7 @@ func (c *Conn) grow() {
 // control checks that another control frame fits in the output and readies the buffer.
 func (c *Conn) control() error {
 	if c.pending() > c.cfg.MaxOutputBuffered+c.cfg.MaxControlBuffered {
-		c.glitches++
+		c.countGlitch(GlitchControlBuffer)
 		return connErr(ErrCodeEnhanceYourCalm, "peer does not read its control frames")
 	}
 	c.grow()
@@ -396,6 +402,7 @@ func (c *Conn) Shutdown() {
 	c.shutdown = 1
 	c.grow()
 	c.out = AppendGoAway(c.out, MaxWindow, ErrCodeNo, nil)
+	c.countGoAway(ErrCodeNo)
 	c.out = AppendPing(c.out, false, shutdownPing)
 }
 
@@ -409,6 +416,7 @@ func (c *Conn) FinishShutdown() {
 	c.goAwayLast = c.maxClientID
 	c.grow()
 	c.out = AppendGoAway(c.out, c.goAwayLast, ErrCodeNo, nil)
+	c.countGoAway(ErrCodeNo)
 }
 
 // SettingsAcked reports whether the client has acknowledged the server's SETTINGS.

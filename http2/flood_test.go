@@ -19,28 +19,31 @@ func TestFloodsCutOff(t *testing.T) {
 		cfg   Config
 		limit int
 		frame func(r *rig, i int) []byte
+		kind  GlitchKind
 	}{
-		{"ping", Config{MaxPings: 10}, 10, func(r *rig, i int) []byte { return AppendPing(nil, false, [8]byte{}) }},
+		{"ping", Config{MaxPings: 10}, 10, func(r *rig, i int) []byte { return AppendPing(nil, false, [8]byte{}) }, GlitchPing},
 		{"settings", Config{MaxSettings: 10}, 9, // the handshake's SETTINGS counted once already
-			func(r *rig, i int) []byte { return AppendSettings(nil, false) }},
+			func(r *rig, i int) []byte { return AppendSettings(nil, false) }, GlitchSettings},
 		{"window-update", Config{MaxSmallWindowUpdates: 10}, 10,
-			func(r *rig, i int) []byte { return AppendWindowUpdate(nil, 0, 1) }},
+			func(r *rig, i int) []byte { return AppendWindowUpdate(nil, 0, 1) }, GlitchWindowUpdate},
 		{"priority", Config{MaxPriorityFrames: 10}, 10,
-			func(r *rig, i int) []byte { return AppendPriority(nil, uint32(2*i+101), PriorityParam{Weight: 1}) }},
+			func(r *rig, i int) []byte { return AppendPriority(nil, uint32(2*i+101), PriorityParam{Weight: 1}) }, GlitchPriority},
 		{"empty-data", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
 			if i == 0 {
 				return append(r.get(1, false), AppendData(nil, 1, nil, false)...)
 			}
 			return AppendData(nil, 1, nil, false)
-		}},
+		}, GlitchEmptyFrames},
 		{"rapid-reset", Config{MaxRapidResets: 10}, 10, func(r *rig, i int) []byte {
 			id := uint32(2*i + 1)
 			return AppendRSTStream(r.get(id, false), id, ErrCodeCancel)
-		}},
+		}, GlitchRapidReset},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, tc.cfg)
+			var ctr Counters
+			r.c.SetCounters(&ctr)
 			for i := range tc.limit {
 				if err := r.feed(tc.frame(r, i)); err != nil {
 					t.Fatalf("cut off after %d frames, limit %d: %v", i+1, tc.limit, err)
@@ -49,6 +52,14 @@ func TestFloodsCutOff(t *testing.T) {
 			r.wantConnErr(r.feed(tc.frame(r, tc.limit)), ErrCodeEnhanceYourCalm)
 			if r.c.Glitches() == 0 {
 				t.Fatal("no glitch counted")
+			}
+			for k := range NumGlitchKinds {
+				if got, want := ctr.Glitches[k].Load(), uint64(0); k == tc.kind && got != 1 || k != tc.kind && got != want {
+					t.Errorf("Counters.Glitches[%v] = %d after the %s flood", k, got, tc.name)
+				}
+			}
+			if got := ctr.GoAwaysSent[ErrCodeEnhanceYourCalm].Load(); got != 1 {
+				t.Errorf("GOAWAY ENHANCE_YOUR_CALM counted %d times, want 1", got)
 			}
 			// A new window starts the count again.
 			r2 := newRig(t, tc.cfg)

@@ -83,6 +83,7 @@ func (c *Conn) resetStream(se *StreamError) error {
 		return err
 	}
 	c.out = AppendRSTStream(c.out, se.StreamID, se.Code)
+	c.countReset()
 	if s := c.streams[se.StreamID]; s != nil {
 		c.dropStream(s)
 		if !s.pending {
@@ -90,7 +91,10 @@ func (c *Conn) resetStream(se *StreamError) error {
 		}
 	}
 	c.remember(se.StreamID, true)
-	return c.glitch()
+	if se.Code == ErrCodeRefusedStream {
+		return c.glitch(GlitchRefusedStream)
+	}
+	return c.glitch(GlitchStreamError)
 }
 
 // chargeData takes a DATA frame's full length (padding included) from the connection
@@ -133,7 +137,7 @@ func (c *Conn) onData(f *Frame) error {
 	}
 	end := f.Flags.Has(FlagEndStream)
 	if len(f.Data) == 0 && !end {
-		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, "empty DATA flood"); err != nil {
+		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "empty DATA flood"); err != nil {
 			return err
 		}
 	}
@@ -193,7 +197,7 @@ func (c *Conn) onContinuation(f *Frame) error {
 	}
 	c.hdrFrames++
 	if c.hdrFrames > c.cfg.MaxContinuationFrames {
-		c.glitches++
+		c.countGlitch(GlitchHeaderBlock)
 		return connErr(ErrCodeEnhanceYourCalm, "too many CONTINUATION frames")
 	}
 	return c.fragment(f)
@@ -204,13 +208,13 @@ func (c *Conn) onContinuation(f *Frame) error {
 func (c *Conn) fragment(f *Frame) error {
 	end := f.Flags.Has(FlagEndHeaders)
 	if len(f.Data) == 0 && !end {
-		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, "empty field block fragment flood"); err != nil {
+		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "empty field block fragment flood"); err != nil {
 			return err
 		}
 	}
 	c.hdrBytes += len(f.Data)
 	if c.hdrBytes > c.cfg.MaxHeaderBlockBytes {
-		c.glitches++
+		c.countGlitch(GlitchHeaderBlock)
 		return connErr(ErrCodeEnhanceYourCalm, "field block too large")
 	}
 	if _, err := c.dec.Write(f.Data); err != nil {
@@ -273,6 +277,9 @@ func (c *Conn) finishBlock() error {
 		c.streams = make(map[uint32]*Stream)
 	}
 	c.streams[id] = s
+	if c.ctr != nil {
+		c.ctr.StreamsOpened.Add(1)
+	}
 	if c.hdrEndStream {
 		s.feed, s.pending = c.feeds, true
 		c.newReqs = append(c.newReqs, s)
@@ -312,8 +319,9 @@ func (c *Conn) refuseTooLarge(id uint32) error {
 	c.endBlock(id, true)
 	if !c.hdrEndStream {
 		c.out = AppendRSTStream(c.out, id, ErrCodeNo)
+		c.countReset()
 	}
-	return c.glitch()
+	return c.glitch(GlitchHeaderList)
 }
 
 func (c *Conn) onRSTStream(f *Frame) error {
@@ -327,11 +335,14 @@ func (c *Conn) onRSTStream(f *Frame) error {
 			// HEADERS) just before the client cancelled it: the rapid-reset attack
 			// against a server that answers inline. A client that saw the whole
 			// response has no reason to reset it, so this counts as early too.
-			return c.flood(&c.resets, c.cfg.MaxRapidResets, "rapid reset")
+			return c.flood(&c.resets, c.cfg.MaxRapidResets, GlitchRapidReset, "rapid reset")
 		}
 		return nil
 	}
 	early := !s.ResponseDone() || s.feed == c.feeds
+	if c.ctr != nil {
+		c.ctr.ResetsReceived.Add(1)
+	}
 	c.dropStream(s)
 	if s.pending {
 		s.pending = false // never delivered: the Handler does not hear of it
@@ -339,7 +350,7 @@ func (c *Conn) onRSTStream(f *Frame) error {
 		c.h.OnStreamReset(s, f.Code, true)
 	}
 	if early {
-		return c.flood(&c.resets, c.cfg.MaxRapidResets, "rapid reset")
+		return c.flood(&c.resets, c.cfg.MaxRapidResets, GlitchRapidReset, "rapid reset")
 	}
 	return nil
 }
@@ -351,7 +362,7 @@ func (c *Conn) onSettings(f *Frame) error {
 		}
 		return nil
 	}
-	if err := c.flood(&c.settings, c.cfg.MaxSettings, "SETTINGS flood"); err != nil {
+	if err := c.flood(&c.settings, c.cfg.MaxSettings, GlitchSettings, "SETTINGS flood"); err != nil {
 		return err
 	}
 	c.gotSettings = true
@@ -422,7 +433,7 @@ func (c *Conn) onPing(f *Frame) error {
 		}
 		return nil
 	}
-	if err := c.flood(&c.pings, c.cfg.MaxPings, "PING flood"); err != nil {
+	if err := c.flood(&c.pings, c.cfg.MaxPings, GlitchPing, "PING flood"); err != nil {
 		return err
 	}
 	if err := c.control(); err != nil {
@@ -440,7 +451,7 @@ func (c *Conn) onWindowUpdate(f *Frame, se *StreamError) error {
 		return c.resetStream(se)
 	}
 	if f.Increment < 1024 {
-		if err := c.flood(&c.wupdates, c.cfg.MaxSmallWindowUpdates, "WINDOW_UPDATE flood"); err != nil {
+		if err := c.flood(&c.wupdates, c.cfg.MaxSmallWindowUpdates, GlitchWindowUpdate, "WINDOW_UPDATE flood"); err != nil {
 			return err
 		}
 	}
@@ -469,7 +480,7 @@ func (c *Conn) onWindowUpdate(f *Frame, se *StreamError) error {
 }
 
 func (c *Conn) onPriorityUpdate(f *Frame) error {
-	if err := c.flood(&c.pri, c.cfg.MaxPriorityFrames, "PRIORITY_UPDATE flood"); err != nil {
+	if err := c.flood(&c.pri, c.cfg.MaxPriorityFrames, GlitchPriority, "PRIORITY_UPDATE flood"); err != nil {
 		return err
 	}
 	if f.PromisedID%2 == 0 {

@@ -225,6 +225,7 @@ func (c *Conn) ResetStream(streamID uint32, code ErrCode) {
 	}
 	c.grow()
 	c.out = AppendRSTStream(c.out, streamID, code)
+	c.countReset()
 	c.dropStream(s)
 	c.remember(streamID, true)
 }

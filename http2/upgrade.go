@@ -109,6 +109,9 @@ func (c *Conn) Upgrade(settings []byte, req UpgradeRequest) (*Stream, error) {
 		state: stateHalfClosedRemote,
 	}
 	c.streams = map[uint32]*Stream{1: s}
+	if c.ctr != nil {
+		c.ctr.StreamsOpened.Add(1)
+	}
 	c.h.OnRequest(s)
 	return s, nil
 }

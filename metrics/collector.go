@@ -34,6 +34,12 @@ var families = map[string]famDesc{
 	famPubSubTopics: {"Pub/sub topics known, by hub.", prometheus.GaugeValue, []string{"hub"}},
 	famPubSubSubs:   {"Pub/sub subscriptions, over every topic, by hub (per-topic counts: GET …/presence).", prometheus.GaugeValue, []string{"hub"}},
 	famPubSubMsgs:   {"Pub/sub messages by hub and event: published, delivered (frames queued to subscribers), dropped (slow subscribers, drop_oldest), closed (slow subscribers closed).", prometheus.CounterValue, []string{"hub", "event"}},
+	famH2Conns:      {"Open HTTP/2 connections.", prometheus.GaugeValue, nil},
+	famH2ConnsTotal: {"HTTP/2 connections started (prior knowledge, Upgrade: h2c, ALPN h2).", prometheus.CounterValue, nil},
+	famH2Streams:    {"HTTP/2 streams accepted (refused streams excluded).", prometheus.CounterValue, nil},
+	famH2Resets:     {"HTTP/2 RST_STREAM frames: received (from clients, for open streams) and sent.", prometheus.CounterValue, []string{"direction"}},
+	famH2GoAways:    {"HTTP/2 GOAWAY frames sent, by error code (a graceful shutdown sends two NO_ERROR).", prometheus.CounterValue, []string{"code"}},
+	famH2Glitches:   {"HTTP/2 limits tripped and rules broken by clients, by kind (a flood kind counts the connections it cut off).", prometheus.CounterValue, []string{"kind"}},
 	famTLS:          {"TLS handshakes by result: ok, failed (bad input or alert), timeout (the handshake timeout), refused (the handshake pool was full).", prometheus.CounterValue, []string{"result"}},
 }
 

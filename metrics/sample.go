@@ -32,7 +32,7 @@ const (
 
 // gauges are the families whose samples are current values, not cumulative:
 // a process that is gone contributes nothing to them.
-var gauges = map[string]bool{famConnections: true, famLoops: true, famPubSubTopics: true, famPubSubSubs: true}
+var gauges = map[string]bool{famConnections: true, famLoops: true, famPubSubTopics: true, famPubSubSubs: true, famH2Conns: true}
 
 // Sample is one number of one process. Key is the series in the Prometheus
 // text form, `family{label="value",...}`; label values are names validated
@@ -124,6 +124,7 @@ func Local(reg *Registry, st server.Stats, extras ...Extra) []Sample {
 	add(Sample{famBytesOut, st.BytesOut})
 	add(Sample{famBadRequests, st.BadRequests})
 	add(Sample{famLoops, uint64(reg.Loops())})
+	http2Samples(st.HTTP2, add)
 	for _, e := range extras {
 		e(add)
 	}

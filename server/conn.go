@@ -64,6 +64,10 @@ type loopState struct {
 	reading atomic.Int64
 	// fileReadBytes counts file bytes sent by FilePump reads instead of sendfile.
 	fileReadBytes atomic.Uint64
+	// h2 counts the protocol events of this loop's HTTP/2 connections; h2Opened and
+	// h2Closed count the connections. Written by the loop only, read by Stats.
+	h2                 http2.Counters
+	h2Opened, h2Closed atomic.Uint64
 }
 
 func newLoopState(s *Server, l *engine.Loop) *loopState {

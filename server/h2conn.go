@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +110,8 @@ func (h *HTTP2) open(ec *engine.Conn, l Layer) {
 		hc.out = l
 	}
 	hc.c = http2.NewSharedConn(h.cfg, hc)
+	hc.c.SetCounters(&hc.ls.h2)
+	hc.ls.h2Opened.Add(1)
 	ec.SetContext(hc)
 	ec.SetWriteTimeout(h.opts.WriteTimeout)
 	cfg := hc.c.Config()
@@ -172,6 +175,7 @@ func (h *HTTP2) OnClose(ec *engine.Conn, err error) {
 	hc := ec.Context().(*h2conn)
 	hc.closed = true
 	h.conns.Add(-1)
+	hc.ls.h2Closed.Add(1)
 	for _, t := range [...]*engine.Timer{hc.settings, hc.shutdown, hc.stall} {
 		if t != nil {
 			t.Stop()
@@ -248,6 +252,12 @@ func (hc *h2conn) checkDone() {
 	hc.closing = true
 	if hc.lay != nil {
 		hc.lay.CloseNotify()
+	}
+	var ce *http2.ConnError
+	if errors.As(hc.c.Err(), &ce) && ce.Code == http2.ErrCodeEnhanceYourCalm {
+		// Cut off for a flood: reading on (lingering) would only take in more of it.
+		hc.ec.DropAfterFlush()
+		return
 	}
 	hc.ec.CloseAfterFlush(!hc.eof)
 }

@@ -233,6 +233,7 @@ func (s *Server) Stats() Stats {
 		st.FileReadBytes += ls.fileReadBytes.Load()
 		st.Done += ls.done.Load()
 		st.Reading += ls.reading.Load()
+		st.HTTP2.add(ls)
 	}
 	return st
 }
@@ -250,4 +251,6 @@ type Stats struct {
 	// FileReadBytes counts file body bytes read with pread and written as memory,
 	// on streams that cannot use sendfile(2) (see FilePump).
 	FileReadBytes uint64
+	// HTTP2 counts HTTP/2 connections and protocol events.
+	HTTP2 HTTP2Stats
 }
