@@ -18,23 +18,30 @@ const (
 )
 
 // Conn is one WebSocket connection. It is owned by its loop: every method must be
-// called there. The fields are ordered to keep the struct small (TestConnSize).
+// called there. The struct is 80 bytes, a size class (TestConnSize): what only some
+// connections need lives in maps of the loop (the buffer of a message being collected,
+// a TLS layer, the application's value, a deflater of its own) or is an index into a
+// table of the loop (a shared deflater, the subprotocol).
 type Conn struct {
-	ec  *engine.Conn
-	lp  *loopState
-	msg *[]byte   // pooled buffer collecting the current message; nil between messages
-	dfl *deflater // permessage-deflate state; nil when not negotiated
-	rd  websocket.Reader
+	ec *engine.Conn
+	lp *loopState
+	rd websocket.Reader
 	// lastRx is the loop clock (Unix nanoseconds) when bytes last arrived.
 	lastRx int64
 	got    uint16           // the peer's close code once its close frame arrived
 	state  uint8            // stateOpen, stateClosing or stateDone
 	msgOp  websocket.Opcode // the opcode of the message being collected or streamed
-	parts  bool             // the current message is being collected or streamed in parts
 	fail   uint8            // why the server ended the connection: an index into failures
 	sub    uint8            // the selected subprotocol: 1 + its index in Options.Subprotocols
-	bits   uint8            // bitLayered, bitValued
+	bits   uint8            // bitLayered, bitValued, bitParts
+	// dfi locates the permessage-deflate state: 0 when not negotiated, dfiOwn when the
+	// connection has its own (in the loop's owned map), else 1 + an index into the
+	// loop's shared deflaters.
+	dfi uint8
 }
+
+// dfiOwn is the Conn.dfi of a connection whose deflater is its own.
+const dfiOwn = 255
 
 // Conn.bits.
 const (
@@ -44,6 +51,9 @@ const (
 	// bitValued is set while the application's value (SetValue) is in the loop's
 	// values map.
 	bitValued
+	// bitParts is set while the current message is being collected or streamed in
+	// parts; a collected message's buffer is in the loop's msgs map.
+	bitParts
 )
 
 // deflater is a connection's permessage-deflate state. Compressors and decompressors
@@ -55,6 +65,30 @@ type deflater struct {
 	params websocket.DeflateParams
 	comp   *websocket.Compressor // the server keeps its context
 	win    *websocket.Window     // the client keeps its context
+}
+
+// deflater returns the connection's permessage-deflate state, or nil when it was not
+// negotiated.
+func (c *Conn) deflater() *deflater {
+	switch c.dfi {
+	case 0:
+		return nil
+	case dfiOwn:
+		return c.lp.owned[c]
+	}
+	return c.lp.shared[c.dfi-1]
+}
+
+// parts reports whether the current message is being collected or streamed in parts.
+func (c *Conn) parts() bool { return c.bits&bitParts != 0 }
+
+// setParts sets or clears bitParts.
+func (c *Conn) setParts(on bool) {
+	if on {
+		c.bits |= bitParts
+	} else {
+		c.bits &^= bitParts
+	}
 }
 
 // Engine returns the engine connection (for socket options and diagnostics).
@@ -76,7 +110,7 @@ func (c *Conn) Subprotocol() string {
 }
 
 // Compression reports whether permessage-deflate was negotiated.
-func (c *Conn) Compression() bool { return c.dfl != nil }
+func (c *Conn) Compression() bool { return c.dfi != 0 }
 
 // Value returns the value stored with SetValue, or nil (also once OnClose has returned).
 func (c *Conn) Value() any {
@@ -132,7 +166,7 @@ func (c *Conn) Send(op websocket.Opcode, p []byte) error {
 		return err
 	}
 	rsv1 := false
-	if c.dfl != nil && len(p) >= c.lp.s.compressMin {
+	if c.dfi != 0 && len(p) >= c.lp.s.compressMin {
 		if out, ok := c.compress(p); ok {
 			p, rsv1 = out, true
 		}
@@ -268,11 +302,12 @@ func (c *Conn) writeFrame(fin bool, op websocket.Opcode, rsv1 bool, p []byte) er
 // when it goes out uncompressed (see websocket.Compressor.Compress).
 func (c *Conn) compress(p []byte) ([]byte, bool) {
 	lp := c.lp
-	takeover, bits := c.dfl.params.Send(websocket.RoleServer)
-	comp := c.dfl.comp
+	dfl := c.deflater()
+	takeover, bits := dfl.params.Send(websocket.RoleServer)
+	comp := dfl.comp
 	if takeover && comp == nil {
 		comp = websocket.NewCompressor(lp.s.level)
-		c.dfl.comp = comp
+		dfl.comp = comp
 	} else if !takeover {
 		comp = lp.pool.GetCompressor()
 	}
@@ -335,7 +370,10 @@ func (c *Conn) timeout() {
 func (c *Conn) released() {
 	c.dropMessage()
 	c.state = stateDone
-	c.dfl = nil // a held Compressor or Window goes with it; a shared deflater stays
+	if c.dfi == dfiOwn {
+		delete(c.lp.owned, c) // a held Compressor or Window goes with it
+	}
+	c.dfi = 0
 }
 
 // errInternal stands for a failure this package does not name.
@@ -368,9 +406,10 @@ func (c *Conn) setFail(err error) {
 // (websocket.Compressor.Compress without takeover) can then be sent to every such
 // connection as the same frame, with RSV1 set. Fan-out (package pubsub) uses it.
 func (c *Conn) CompressesStateless() bool {
-	if c.dfl == nil {
+	dfl := c.deflater()
+	if dfl == nil {
 		return false
 	}
-	takeover, bits := c.dfl.params.Send(websocket.RoleServer)
+	takeover, bits := dfl.params.Send(websocket.RoleServer)
 	return !takeover && (bits == 0 || bits == 15)
 }

@@ -78,54 +78,65 @@ func (c *Conn) data(f *websocket.Frame) {
 	last := f.Fin && !f.More
 	s := c.lp.s
 	switch {
-	case f.Compressed && !c.parts && last:
+	case f.Compressed && !c.parts() && last:
 		c.msgOp = f.Message
 		c.inflate(f.Payload) // a whole message in one read: inflated from the read buffer
 	case f.Compressed:
-		c.collect(f.Message, f.Payload)
+		msg := c.collect(f.Message, f.Payload)
 		if last {
-			c.inflate(*c.msg)
+			c.inflate(msg)
 		}
-	case !c.parts && last:
+	case !c.parts() && last:
 		s.h.OnMessage(c, f.Message, f.Payload)
 	case s.part != nil:
-		c.parts, c.msgOp = !last, f.Message
+		c.setParts(!last)
+		c.msgOp = f.Message
 		s.part.OnPart(c, f.Message, f.Payload, last)
 	default:
-		c.collect(f.Message, f.Payload)
+		msg := c.collect(f.Message, f.Payload)
 		if last {
-			msg := *c.msg
-			c.lp.putHdr(c.msg)
-			c.msg, c.parts = nil, false
+			delete(c.lp.msgs, c)
+			c.setParts(false)
 			s.h.OnMessage(c, c.msgOp, msg)
 			c.lp.putBuf(msg)
 		}
 	}
 }
 
-// collect appends a part of the current message to the connection's pooled buffer.
-// The Reader has already bounded the message by the limit.
-func (c *Conn) collect(op websocket.Opcode, p []byte) {
-	if !c.parts {
-		c.parts, c.msgOp = true, op
-		c.msg = c.lp.getHdr()
-		*c.msg = c.lp.bufs.Get(max(len(p), pool.MinSize))[:0]
+// collect appends a part of the current message to the connection's pooled buffer
+// (kept in the loop's msgs map between parts) and returns the message so far. The
+// Reader has already bounded the message by the limit.
+func (c *Conn) collect(op websocket.Opcode, p []byte) []byte {
+	lp := c.lp
+	var b []byte
+	if c.parts() {
+		b = lp.msgs[c]
+	} else {
+		c.setParts(true)
+		c.msgOp = op
+		b = lp.bufs.Get(max(len(p), pool.MinSize))[:0]
+		if lp.msgs == nil {
+			lp.msgs = make(map[*Conn][]byte)
+		}
 	}
-	*c.msg = c.lp.appendBuf(*c.msg, p)
+	b = lp.appendBuf(b, p)
+	lp.msgs[c] = b
+	return b
 }
 
 // inflate decompresses the message in (collected, or the payload of a single frame)
 // and delivers it.
 func (c *Conn) inflate(in []byte) {
 	lp := c.lp
-	if c.dfl.win == nil {
-		if takeover, _ := c.dfl.params.Receive(websocket.RoleServer); takeover {
-			c.dfl.win = new(websocket.Window)
+	dfl := c.deflater()
+	if dfl.win == nil {
+		if takeover, _ := dfl.params.Receive(websocket.RoleServer); takeover {
+			dfl.win = new(websocket.Window)
 		}
 	}
 	d := lp.pool.GetDecompressor()
 	out := lp.bufs.Get(min(max(4*len(in), pool.MinSize), pool.MaxSize))[:0]
-	out, err := d.Inflate(out, in, c.dfl.win, c.rd.MessageLimit(), c.msgOp == websocket.OpText)
+	out, err := d.Inflate(out, in, dfl.win, c.rd.MessageLimit(), c.msgOp == websocket.OpText)
 	lp.pool.PutDecompressor(d)
 	op := c.msgOp
 	c.dropMessage()
@@ -140,11 +151,14 @@ func (c *Conn) inflate(in []byte) {
 
 // dropMessage gives back the buffer of an unfinished message.
 func (c *Conn) dropMessage() {
-	if c.msg != nil {
-		c.lp.putBuf(*c.msg)
-		c.lp.putHdr(c.msg)
+	if !c.parts() {
+		return
 	}
-	c.msg, c.parts = nil, false
+	if b, ok := c.lp.msgs[c]; ok {
+		c.lp.putBuf(b)
+		delete(c.lp.msgs, c)
+	}
+	c.setParts(false)
 }
 
 // appendBuf appends p to b, moving to a larger pooled buffer when b is full.
@@ -160,29 +174,6 @@ func (lp *loopState) appendBuf(b, p []byte) []byte {
 
 // putBuf returns a buffer to the loop's cache (it drops those of no class size).
 func (lp *loopState) putBuf(b []byte) { lp.bufs.Put(b[:cap(b)]) }
-
-// maxHdrs bounds the free message headers a loop keeps (one per connection collecting
-// a message at the same time).
-const maxHdrs = 256
-
-// getHdr returns a slice header for Conn.msg from the loop's free list, so that
-// collecting a message allocates nothing once the loop is warm.
-func (lp *loopState) getHdr() *[]byte {
-	if n := len(lp.hdrs); n > 0 {
-		h := lp.hdrs[n-1]
-		lp.hdrs = lp.hdrs[:n-1]
-		return h
-	}
-	return new([]byte)
-}
-
-// putHdr gives a Conn.msg header back to the loop's free list.
-func (lp *loopState) putHdr(h *[]byte) {
-	*h = nil
-	if len(lp.hdrs) < maxHdrs {
-		lp.hdrs = append(lp.hdrs, h)
-	}
-}
 
 // eof records a peer that stopped sending without a close frame.
 func (c *Conn) eof() {

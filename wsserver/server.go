@@ -221,37 +221,46 @@ type loopState struct {
 	scratch []byte // frames of small messages are built here before Write copies them
 	cbuf    []byte // compressed output of one message
 	pending *Conn  // the connection being upgraded, picked up by OnOpen
-	// bufs holds the buffers of messages collected from parts or inflated, and hdrs
-	// free Conn.msg headers: taken and given back without synchronisation or
-	// allocation.
+	// bufs holds the buffers of messages collected from parts or inflated, taken and
+	// given back without synchronisation.
 	bufs pool.Cache
-	hdrs []*[]byte
+	// msgs holds the buffer of each connection collecting a message (bitParts).
+	msgs map[*Conn][]byte
 	// layers holds the Layer of each open connection under TLS (bitLayered).
 	layers map[*engine.Conn]server.Layer
 	// values holds the application's values of the loop's connections (bitValued).
 	values map[*Conn]any
-	// stateless holds one deflater per set of parameters that keep no context either
-	// way: such a deflater never holds a Compressor or Window, so connections share it.
-	stateless map[websocket.DeflateParams]*deflater
+	// shared holds one deflater per set of parameters that keep no context either way
+	// (Conn.dfi indexes it): such a deflater never holds a Compressor or Window, so
+	// connections share it. owned holds the deflaters of connections that keep a
+	// context (Conn.dfi is dfiOwn), and of any beyond the first dfiOwn-1 parameter sets.
+	shared []*deflater
+	owned  map[*Conn]*deflater
 }
 
-// deflater returns the permessage-deflate state of a connection with parameters p: a
-// shared one when neither side keeps its context, its own otherwise.
-func (lp *loopState) deflater(p websocket.DeflateParams) *deflater {
+// setDeflater gives c the permessage-deflate state for parameters p: a shared one when
+// neither side keeps its context, its own otherwise.
+func (lp *loopState) setDeflater(c *Conn, p websocket.DeflateParams) {
 	sendKeep, _ := p.Send(websocket.RoleServer)
 	recvKeep, _ := p.Receive(websocket.RoleServer)
-	if sendKeep || recvKeep {
-		return &deflater{params: p}
+	if !sendKeep && !recvKeep {
+		for i, d := range lp.shared {
+			if d.params == p {
+				c.dfi = uint8(i + 1)
+				return
+			}
+		}
+		if len(lp.shared) < dfiOwn-1 {
+			lp.shared = append(lp.shared, &deflater{params: p})
+			c.dfi = uint8(len(lp.shared))
+			return
+		}
 	}
-	if d, ok := lp.stateless[p]; ok {
-		return d
+	if lp.owned == nil {
+		lp.owned = make(map[*Conn]*deflater)
 	}
-	if lp.stateless == nil {
-		lp.stateless = make(map[websocket.DeflateParams]*deflater)
-	}
-	d := &deflater{params: p}
-	lp.stateless[p] = d
-	return d
+	lp.owned[c] = &deflater{params: p}
+	c.dfi = dfiOwn
 }
 
 // maxKeep bounds the capacity a loop's scratch buffers keep between messages.
@@ -307,7 +316,7 @@ func (s *Server) Upgrade(c *server.Ctx) error {
 	wc.rd.MaxMessageBytes = s.maxMsg
 	if acc.Compression {
 		wc.rd.Compression = true
-		wc.dfl = lp.deflater(acc.Deflate)
+		lp.setDeflater(wc, acc.Deflate)
 	}
 	lp.scratch = acc.AppendHeaders(lp.scratch[:0])
 	c.Header().AppendRaw(lp.scratch)

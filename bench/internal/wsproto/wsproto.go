@@ -172,33 +172,12 @@ func AppendCompressed(dst []byte, opcode byte, payload []byte, mask bool) []byte
 }
 
 func appendFrame(dst []byte, b0 byte, payload []byte, mask bool) []byte {
-	dst = append(dst, b0)
-	mbit := byte(0)
-	if mask {
-		mbit = 0x80
-	}
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, mbit|byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, mbit|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, mbit|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
 	if !mask {
-		return append(dst, payload...)
+		return append(appendHeader(dst, b0, 0, len(payload)), payload...)
 	}
 	var key [4]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		panic(err)
 	}
-	dst = append(dst, key[:]...)
-	start := len(dst)
-	dst = append(dst, payload...)
-	for i := range payload {
-		dst[start+i] ^= key[i&3]
-	}
-	return dst
+	return appendMasked(dst, b0, payload, key)
 }

@@ -3,6 +3,7 @@ package memtrim
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"time"
@@ -98,4 +99,46 @@ func TestTrimsAfterBurst(t *testing.T) {
 		t.Fatalf("trimmed again (%d excess bytes) below MinFree without a new burst", f)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// TestDivisor: with 32 MiB live, 6 MiB of free heap is beyond an eighth of the live heap
+// (the default Divisor trims it) but not beyond a quarter (Divisor 4 keeps it).
+func TestDivisor(t *testing.T) {
+	live := make([][]byte, 0, 32<<10)
+	for range 32 << 10 {
+		live = append(live, make([]byte, 1024))
+	}
+	for _, tc := range []struct {
+		div  uint64
+		trim bool
+	}{{4, false}, {0, true}} {
+		debug.FreeOSMemory() // no free heap resident but what follows
+		for range 6 << 10 {
+			sink = append(sink, make([]byte, 1024))
+		}
+		sink = nil
+		runtime.GC() // the 6 MiB are now free heap, still resident
+		if free := residentFree(); free < 5<<20 || free > 7<<20 {
+			t.Skipf("%d bytes of free heap after dropping 6 MiB; the runtime returned or kept others", free)
+		}
+		trims := make(chan uint64, 4)
+		ctx, cancel := context.WithCancel(context.Background())
+		go Trimmer{Period: 20 * time.Millisecond, MinFree: 64 << 10, Divisor: tc.div, OnTrim: func(f uint64) { trims <- f }}.Run(ctx)
+		wait := 300 * time.Millisecond
+		if tc.trim {
+			wait = 10 * time.Second
+		}
+		select {
+		case f := <-trims:
+			if !tc.trim {
+				t.Errorf("Divisor %d: trimmed %d excess bytes, below a quarter of the live heap", tc.div, f)
+			}
+		case <-time.After(wait):
+			if tc.trim {
+				t.Errorf("Divisor %d: no trim of 6 MiB beyond 32 MiB live", tc.div)
+			}
+		}
+		cancel()
+	}
+	runtime.KeepAlive(live)
 }

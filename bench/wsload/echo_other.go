@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+// epollAvailable says runEchoEpoll exists on this system.
+const epollAvailable = false
+
+// runEchoEpoll is Linux only; elsewhere -io go is the echo client.
+func runEchoEpoll(options, []*conn) error { return errors.New("-io epoll needs Linux") }
