@@ -64,6 +64,10 @@ type PubSubHistory struct {
 	Size int `yaml:"size"`
 	// TTL drops kept messages older than this; 0 keeps them until Size pushes them out.
 	TTL time.Duration `yaml:"ttl"`
+	// File, when set, is where the hub's epochs, offsets and kept messages are
+	// written at shutdown and read back (then removed) at start, so clients recover
+	// across a restart; "" keeps them in memory only. Needs size > 0.
+	File string `yaml:"file" conf:"path"`
 }
 
 // PubSubJWT configures token checks. Exactly one key kind may be set.
@@ -125,6 +129,9 @@ func (v *validator) pubsub(p *PubSub, path string) {
 		if err != nil || !slices.Contains([]string{"nats", "tls"}, u.Scheme) || u.Host == "" {
 			v.errorf(joinPath(path, "cluster.nats"), "invalid NATS URL %q: expected nats://host:port", n)
 		}
+	}
+	if p.History.File != "" && p.History.Size == 0 {
+		v.errorf(joinPath(path, "history.file"), "needs history.size > 0 (there is nothing to recover from otherwise)")
 	}
 	if p.Cluster.Subject == "" {
 		v.errorf(joinPath(path, "cluster.subject"), "must not be empty")

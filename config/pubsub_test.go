@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,31 @@ func TestPubSubErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+// TestPubSubHistoryFile: history.file is made absolute (relative to the
+// configuration's directory) and refused, at its position, without a history to keep.
+func TestPubSubHistoryFile(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { history: { file: hub.snap } }
+`))
+	if err == nil || !strings.Contains(err.Error(), `gale.yaml:5:36: servers[0].routes[0].pubsub.history.file: needs history.size > 0`) {
+		t.Fatalf("history.file without size: %v", err)
+	}
+	cfg, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { history: { size: 10, file: hub.snap } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Servers[0].Routes[0].PubSub.History.File; !filepath.IsAbs(f) || filepath.Base(f) != "hub.snap" {
+		t.Fatalf("file %q, want an absolute path", f)
 	}
 }
