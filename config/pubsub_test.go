@@ -83,3 +83,40 @@ func TestPubSubHistoryFile(t *testing.T) {
 		t.Fatalf("file %q, want an absolute path", f)
 	}
 }
+
+// TestPubSubAuthRequest: the callout's URL, timeout, cache and exclusion with jwt
+// are checked at their positions; defaults are 2s, 30s, 10000.
+func TestPubSubAuthRequest(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { auth_request: { url: "ftp://x", timeout: 0s, cache: -1s, cache_entries: 0 }, jwt: { secret_file: k } }
+`))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`gale.yaml:5:40: servers[0].routes[0].pubsub.auth_request.url: invalid URL "ftp://x"`,
+		`pubsub.auth_request.url: auth_request and jwt exclude each other`,
+		`pubsub.auth_request.timeout: 0s is out of range 1ms-1m`,
+		`pubsub.auth_request.cache: duration must not be negative`,
+		`pubsub.auth_request.cache_entries: 0 is out of range 1-4194304`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	cfg, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { auth_request: { url: "http://127.0.0.1:9000/auth" } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Servers[0].Routes[0].PubSub.AuthRequest; a.Timeout != 2*time.Second || a.Cache != 30*time.Second || a.CacheEntries != 10000 {
+		t.Fatalf("defaults: %+v", a)
+	}
+}

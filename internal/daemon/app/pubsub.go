@@ -148,6 +148,9 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 			return nil, fmt.Errorf("pubsub.jwt: %w", err)
 		}
 	}
+	if a := p.AuthRequest; a.URL != "" {
+		ho.Callout = pubsub.NewCallout(pubsub.CalloutOptions{URL: a.URL, Timeout: a.Timeout, CacheTTL: a.Cache, CacheEntries: a.CacheEntries})
+	}
 	if p.Topic == config.PubSubTopicProtocol {
 		ho.Mode = pubsub.ProtocolMode
 	}
