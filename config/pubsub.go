@@ -42,6 +42,9 @@ type PubSub struct {
 	// JWT, when a key is set, requires a token for every connection and checks its
 	// claims for each subscribe and publish.
 	JWT PubSubJWT `yaml:"jwt"`
+	// AuthRequest, when its URL is set, authorises every connection and HTTP
+	// publish by a GET to an operator's endpoint (nginx auth_request style).
+	AuthRequest PubSubAuthRequest `yaml:"auth_request"`
 	// Cluster bridges the hub's topics to other instances.
 	Cluster PubSubCluster `yaml:"cluster"`
 	// MaxMessageBytes bounds one published message.
@@ -64,6 +67,10 @@ type PubSubHistory struct {
 	Size int `yaml:"size"`
 	// TTL drops kept messages older than this; 0 keeps them until Size pushes them out.
 	TTL time.Duration `yaml:"ttl"`
+	// File, when set, is where the hub's epochs, offsets and kept messages are
+	// written at shutdown and read back (then removed) at start, so clients recover
+	// across a restart; "" keeps them in memory only. Needs size > 0.
+	File string `yaml:"file" conf:"path"`
 }
 
 // PubSubJWT configures token checks. Exactly one key kind may be set.
@@ -72,6 +79,18 @@ type PubSubJWT struct {
 	SecretFile string `yaml:"secret_file" conf:"path"`
 	// PublicKeyFile holds a PEM RSA (RS256) or ECDSA P-256 (ES256) public key.
 	PublicKeyFile string `yaml:"public_key_file" conf:"path"`
+}
+
+// PubSubAuthRequest configures the HTTP callout that authorises clients.
+type PubSubAuthRequest struct {
+	// URL is the endpoint (http:// or https://); "" means no callout.
+	URL string `yaml:"url"`
+	// Timeout bounds one call; past it the client gets 503.
+	Timeout time.Duration `yaml:"timeout"`
+	// Cache is how long an answer is reused for the same credentials; 0 disables.
+	Cache time.Duration `yaml:"cache"`
+	// CacheEntries bounds the cache.
+	CacheEntries int `yaml:"cache_entries"`
 }
 
 // PubSubCluster configures the NATS bridge.
@@ -95,6 +114,7 @@ func (p *PubSub) SetDefaults() {
 		PingInterval:    30 * time.Second,
 		IdleTimeout:     60 * time.Second,
 		Cluster:         PubSubCluster{Subject: "gale.pubsub"},
+		AuthRequest:     PubSubAuthRequest{Timeout: 2 * time.Second, Cache: 30 * time.Second, CacheEntries: 10000},
 	}
 }
 
@@ -125,6 +145,25 @@ func (v *validator) pubsub(p *PubSub, path string) {
 		if err != nil || !slices.Contains([]string{"nats", "tls"}, u.Scheme) || u.Host == "" {
 			v.errorf(joinPath(path, "cluster.nats"), "invalid NATS URL %q: expected nats://host:port", n)
 		}
+	}
+	if a := p.AuthRequest; a.URL != "" {
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errorf(joinPath(path, "auth_request.url"), "invalid URL %q: expected http://host[:port]/path or https://…", a.URL)
+		}
+		if p.JWT.SecretFile != "" || p.JWT.PublicKeyFile != "" {
+			v.errorf(joinPath(path, "auth_request.url"), "auth_request and jwt exclude each other: choose one")
+		}
+	}
+	if t := p.AuthRequest.Timeout; t <= 0 || t > time.Minute {
+		v.errorf(joinPath(path, "auth_request.timeout"), "%s is out of range 1ms-1m", t)
+	}
+	if p.AuthRequest.Cache < 0 {
+		v.errorf(joinPath(path, "auth_request.cache"), "duration must not be negative")
+	}
+	v.between(joinPath(path, "auth_request.cache_entries"), int64(p.AuthRequest.CacheEntries), 1, 1<<22, formatInt)
+	if p.History.File != "" && p.History.Size == 0 {
+		v.errorf(joinPath(path, "history.file"), "needs history.size > 0 (there is nothing to recover from otherwise)")
 	}
 	if p.Cluster.Subject == "" {
 		v.errorf(joinPath(path, "cluster.subject"), "must not be empty")

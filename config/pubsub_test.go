@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,68 @@ func TestPubSubErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+// TestPubSubHistoryFile: history.file is made absolute (relative to the
+// configuration's directory) and refused, at its position, without a history to keep.
+func TestPubSubHistoryFile(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { history: { file: hub.snap } }
+`))
+	if err == nil || !strings.Contains(err.Error(), `gale.yaml:5:36: servers[0].routes[0].pubsub.history.file: needs history.size > 0`) {
+		t.Fatalf("history.file without size: %v", err)
+	}
+	cfg, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { history: { size: 10, file: hub.snap } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Servers[0].Routes[0].PubSub.History.File; !filepath.IsAbs(f) || filepath.Base(f) != "hub.snap" {
+		t.Fatalf("file %q, want an absolute path", f)
+	}
+}
+
+// TestPubSubAuthRequest: the callout's URL, timeout, cache and exclusion with jwt
+// are checked at their positions; defaults are 2s, 30s, 10000.
+func TestPubSubAuthRequest(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { auth_request: { url: "ftp://x", timeout: 0s, cache: -1s, cache_entries: 0 }, jwt: { secret_file: k } }
+`))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`gale.yaml:5:40: servers[0].routes[0].pubsub.auth_request.url: invalid URL "ftp://x"`,
+		`pubsub.auth_request.url: auth_request and jwt exclude each other`,
+		`pubsub.auth_request.timeout: 0s is out of range 1ms-1m`,
+		`pubsub.auth_request.cache: duration must not be negative`,
+		`pubsub.auth_request.cache_entries: 0 is out of range 1-4194304`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	cfg, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /hub/ }
+        pubsub: { auth_request: { url: "http://127.0.0.1:9000/auth" } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Servers[0].Routes[0].PubSub.AuthRequest; a.Timeout != 2*time.Second || a.Cache != 30*time.Second || a.CacheEntries != 10000 {
+		t.Fatalf("defaults: %+v", a)
 	}
 }

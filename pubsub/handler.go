@@ -51,6 +51,9 @@ type HandlerOptions struct {
 	WebSocket wsserver.Options
 	// Auth, when set, is asked for every connection and HTTP publish.
 	Auth Authenticator
+	// Callout, when set (and Auth is not), authorises every connection and HTTP
+	// publish instead, possibly after a round trip (an HTTP callout).
+	Callout RequestAuthenticator
 	// PublishToken, when set, is a bearer token that may publish over HTTP to any
 	// topic.
 	PublishToken string
@@ -128,18 +131,42 @@ func bearer(req *http1.Request) string {
 	return ""
 }
 
-// authenticate answers 401 and returns false when the request is not allowed in.
-func (hd *Handler) authenticate(c *server.Ctx) (Grant, bool) {
-	if hd.o.Auth == nil {
-		return nil, true
+// authorize runs then(grant) on the request's loop once the request is allowed in,
+// and answers 401, 403 or 503 instead when it is not. With a Callout the answer may
+// come later: the Ctx is then detached and then runs from a posted task.
+func (hd *Handler) authorize(c *server.Ctx, then func(Grant)) {
+	switch {
+	case hd.o.Auth != nil:
+		g, err := hd.o.Auth.Authenticate(bearer(c.Request()))
+		hd.authorized(c, g, err, then)
+	case hd.o.Callout != nil:
+		g, err, now := hd.o.Callout.AuthenticateRequest(c.Request(), func(g Grant, err error) {
+			c.Post(func() { hd.authorized(c, g, err, then) })
+		})
+		if now {
+			hd.authorized(c, g, err, then)
+			return
+		}
+		c.Detach()
+	default:
+		then(nil)
 	}
-	g, err := hd.o.Auth.Authenticate(bearer(c.Request()))
-	if err != nil {
+}
+
+// authorized answers a refused request or runs then.
+func (hd *Handler) authorized(c *server.Ctx, g Grant, err error, then func(Grant)) {
+	switch {
+	case err == nil:
+		then(g)
+	case errors.Is(err, ErrForbidden):
+		c.Error(403, "access refused")
+	case errors.Is(err, ErrAuthUnavailable):
+		c.Header().Set("Retry-After", "1")
+		c.Error(503, "authorisation unavailable")
+	default:
 		c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		c.Respond(401, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
-		return nil, false
 	}
-	return g, true
 }
 
 // ServeGale dispatches a request: a WebSocket handshake, an SSE subscription (GET
@@ -175,19 +202,17 @@ func (hd *Handler) serveWebSocket(c *server.Ctx) {
 		}
 		cl.topicName = name
 	}
-	g, ok := hd.authenticate(c)
-	if !ok {
-		return
-	}
-	if hd.o.Mode == PathMode && g != nil && !g.CanSubscribe(cl.topicName) {
-		c.Error(403, "the token does not grant this topic")
-		return
-	}
-	cl.grant = g
-	slot := &hd.slots[c.Loop().ID()]
-	slot.c = cl
-	_ = hd.ws.Upgrade(c)
-	slot.c = nil
+	hd.authorize(c, func(g Grant) {
+		if hd.o.Mode == PathMode && g != nil && !g.CanSubscribe(cl.topicName) {
+			c.Error(403, "the token does not grant this topic")
+			return
+		}
+		cl.grant = g
+		slot := &hd.slots[c.Loop().ID()]
+		slot.c = cl
+		_ = hd.ws.Upgrade(c)
+		slot.c = nil
+	})
 }
 
 // servePublish answers POST {prefix}publish/{topic}: the body is the message (text
@@ -199,31 +224,27 @@ func (hd *Handler) servePublish(c *server.Ctx) {
 		return
 	}
 	tok := bearer(c.Request())
-	allowed := false
 	switch {
 	case hd.o.PublishToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(hd.o.PublishToken)) == 1:
-		allowed = true
-	case hd.o.Auth != nil && tok != "":
-		g, err := hd.o.Auth.Authenticate(tok)
-		if err != nil {
-			c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			c.Respond(401, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
-			return
-		}
-		if g != nil && !g.CanPublish(name) {
-			c.Error(403, "the token does not grant publishing to this topic")
-			return
-		}
-		allowed = true
+		hd.publishBody(c, name)
+	case hd.o.Auth != nil && tok != "" || hd.o.Callout != nil:
+		hd.authorize(c, func(g Grant) {
+			if g != nil && !g.CanPublish(name) {
+				c.Error(403, "the token does not grant publishing to this topic")
+				return
+			}
+			hd.publishBody(c, name)
+		})
 	case hd.o.PublishToken == "" && hd.o.Auth == nil:
-		c.Error(403, "HTTP publishing needs publish_token or jwt in the configuration")
-		return
-	}
-	if !allowed {
+		c.Error(403, "HTTP publishing needs publish_token, jwt or auth_request in the configuration")
+	default:
 		c.Header().Set("WWW-Authenticate", `Bearer`)
 		c.Error(401, "a valid bearer token is required")
-		return
 	}
+}
+
+// publishBody reads the body of an allowed HTTP publish and publishes it.
+func (hd *Handler) publishBody(c *server.Ctx, name string) {
 	limit := hd.o.WebSocket.MaxMessageBytes
 	if limit <= 0 {
 		limit = websocket.DefaultMaxMessageBytes

@@ -248,13 +248,20 @@ func (h *Hub) Acquire(name string) (*Topic, error) {
 	defer h.mu.Unlock()
 	t := h.topic[name]
 	if t == nil {
-		t = &Topic{name: name, h: h, subs: make([]loopSubs, len(h.loops)), perLoop: make([]atomic.Int32, len(h.loops)),
-			next: 1, epoch: newEpoch()}
-		t.hist.init(h.opts.HistorySize, h.opts.HistoryTTL)
+		t = h.newTopic(name)
 		h.topic[name] = t
 	}
 	t.refs++
 	return t, nil
+}
+
+// newTopic returns a new topic called name at offset 1 of a new epoch; the caller
+// holds h.mu and adds it to h.topic.
+func (h *Hub) newTopic(name string) *Topic {
+	t := &Topic{name: name, h: h, subs: make([]loopSubs, len(h.loops)), perLoop: make([]atomic.Int32, len(h.loops)),
+		next: 1, epoch: newEpoch()}
+	t.hist.init(h.opts.HistorySize, h.opts.HistoryTTL)
+	return t
 }
 
 // Release drops a hold taken by Acquire. A topic without holders and without kept

@@ -61,37 +61,35 @@ func (hd *Handler) serveSSE(c *server.Ctx) {
 		c.Error(404, "no topic in the path")
 		return
 	}
-	g, ok := hd.authenticate(c)
-	if !ok {
-		return
-	}
-	if g != nil && !g.CanSubscribe(name) {
-		c.Error(403, "the token does not grant this topic")
-		return
-	}
-	cl := &sseClient{name: name}
-	cl.enc = EncSSE
-	req := c.Request()
-	id, _ := req.Header("Last-Event-ID")
-	if len(id) == 0 {
-		for q := range strings.SplitSeq(string(req.Query), "&") {
-			if v, ok := strings.CutPrefix(q, "last_event_id="); ok {
-				id = []byte(v)
-			}
-		}
-	}
-	if len(id) > 0 {
-		if cl.rec, ok = parseEventID(string(id)); !ok {
-			c.Error(400, "Last-Event-ID must be epoch-offset as sent in the id field")
+	hd.authorize(c, func(g Grant) {
+		if g != nil && !g.CanSubscribe(name) {
+			c.Error(403, "the token does not grant this topic")
 			return
 		}
-	}
-	loop := c.Loop().ID()
-	hd.sse.slots[loop] = cl
-	if err := c.Hijack(hd.sse); err != nil {
-		hd.sse.slots[loop] = nil
-		c.Error(500, "cannot stream on this connection: "+err.Error())
-	}
+		cl := &sseClient{name: name}
+		cl.enc = EncSSE
+		req := c.Request()
+		id, _ := req.Header("Last-Event-ID")
+		if len(id) == 0 {
+			for q := range strings.SplitSeq(string(req.Query), "&") {
+				if v, ok := strings.CutPrefix(q, "last_event_id="); ok {
+					id = []byte(v)
+				}
+			}
+		}
+		if len(id) > 0 {
+			if cl.rec, ok = parseEventID(string(id)); !ok {
+				c.Error(400, "Last-Event-ID must be epoch-offset as sent in the id field")
+				return
+			}
+		}
+		loop := c.Loop().ID()
+		hd.sse.slots[loop] = cl
+		if err := c.Hijack(hd.sse); err != nil {
+			hd.sse.slots[loop] = nil
+			c.Error(500, "cannot stream on this connection: "+err.Error())
+		}
+	})
 }
 
 var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +

@@ -224,17 +224,18 @@ func (a *App) Start() {
 	a.mu.Unlock()
 }
 
-// Shutdown stops gracefully within ctx, ends the ticket-key rotations, then writes
-// out and closes the access logs: every line of every request served is in them.
+// Shutdown stops gracefully within ctx, ends the ticket-key rotations, writes the
+// pub/sub snapshots (history.file), then writes out and closes the access logs:
+// every line of every request served is in them.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	a.ups.Load().stopAll()
 	err := a.srv.Shutdown(ctx)
-	a.obs.hubs.close()
+	hubErr := a.obs.hubs.close(a.log)
 	a.mu.Lock()
 	logs := a.allLogs
 	a.mu.Unlock()
-	return errors.Join(err, closeLogs(logs))
+	return errors.Join(err, hubErr, closeLogs(logs))
 }
 
 // Reload applies cfg: each listener switches to its new router at the next request

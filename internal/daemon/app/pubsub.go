@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,6 +24,7 @@ type hubEntry struct {
 	hub     *pubsub.Hub
 	opts    pubsub.Options
 	cluster config.PubSubCluster
+	file    string             // history.file: the snapshot written at close; "" for none
 	bridge  *pubsub.NATSBridge // nil without a cluster
 }
 
@@ -31,14 +33,24 @@ func newHubSet() *hubSet { return &hubSet{hubs: map[string]*hubEntry{}} }
 // get returns the hub called name with opts and cluster, made now if there is none
 // or if its settings changed (then it starts afresh: new epochs, no history, and
 // the old hub's NATS connection closes once the new one is made).
-func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubCluster, log *slog.Logger) (*pubsub.Hub, error) {
+// A new hub with a snapshot file restores the snapshot's topics (a failure to is
+// logged and the hub starts afresh).
+func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubCluster, file string, log *slog.Logger) (*pubsub.Hub, error) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	old := hs.hubs[name]
-	if old != nil && old.opts == opts && old.cluster == cluster {
+	if old != nil && old.opts == opts && old.cluster == cluster && old.file == file {
 		return old.hub, nil
 	}
-	e := &hubEntry{hub: pubsub.New(opts), opts: opts, cluster: cluster}
+	e := &hubEntry{hub: pubsub.New(opts), opts: opts, cluster: cluster, file: file}
+	if file != "" && (old == nil || old.file != file) {
+		n, err := e.hub.LoadSnapshot(file)
+		if err != nil {
+			log.Warn("pubsub: snapshot not restored, topics start new epochs", "hub", name, "err", err)
+		} else if n > 0 {
+			log.Info("pubsub: snapshot restored", "hub", name, "file", file, "topics", n)
+		}
+	}
 	if cluster.NATS != "" {
 		b, err := pubsub.NewNATSBridge(e.hub, cluster.NATS, cluster.Subject, log)
 		if err != nil {
@@ -63,15 +75,27 @@ func (hs *hubSet) samples(add func(metrics.Sample)) {
 	}
 }
 
-// close closes every hub's NATS connection.
-func (hs *hubSet) close() {
+// close closes every hub's NATS connection, then writes the snapshot of every hub
+// that has a history.file. Call it after the server stopped.
+func (hs *hubSet) close(log *slog.Logger) error {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	for _, e := range hs.hubs {
+	var errs []error
+	for name, e := range hs.hubs {
 		if e.bridge != nil {
 			e.bridge.Close()
 		}
+		if e.file == "" {
+			continue
+		}
+		n, err := e.hub.SaveSnapshot(e.file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pubsub hub %s: snapshot: %w", name, err))
+			continue
+		}
+		log.Info("pubsub: snapshot written", "hub", name, "file", e.file, "topics", n)
 	}
+	return errors.Join(errs...)
 }
 
 // buildPubSub turns a pubsub action into its handler, on the hub it names.
@@ -92,7 +116,11 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 	if env.hubs == nil {
 		env.hubs = newHubSet() // a router built without an App (tests)
 	}
-	h, err := env.hubs.get(name, opts, p.Cluster, slog.Default())
+	file := p.History.File
+	if file != "" && env.statsPath != "" {
+		file = fmt.Sprintf("%s.%d", file, env.statsSlot) // one file per worker process
+	}
+	h, err := env.hubs.get(name, opts, p.Cluster, file, slog.Default())
 	if err != nil {
 		return nil, fmt.Errorf("pubsub.cluster: %w", err)
 	}
@@ -119,6 +147,9 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 		if ho.Auth, err = pubsub.NewJWTAuth(key); err != nil {
 			return nil, fmt.Errorf("pubsub.jwt: %w", err)
 		}
+	}
+	if a := p.AuthRequest; a.URL != "" {
+		ho.Callout = pubsub.NewCallout(pubsub.CalloutOptions{URL: a.URL, Timeout: a.Timeout, CacheTTL: a.Cache, CacheEntries: a.CacheEntries})
 	}
 	if p.Topic == config.PubSubTopicProtocol {
 		ho.Mode = pubsub.ProtocolMode
