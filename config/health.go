@@ -28,7 +28,21 @@ type HealthCheck struct {
 	Fall int `yaml:"fall"`
 	// HTTP is the request of an http check and what its response must be.
 	HTTP HTTPCheck `yaml:"http"`
+	// TCP is what a tcp check sends after connecting and expects back.
+	TCP TCPCheck `yaml:"tcp"`
 }
+
+// TCPCheck is the exchange of a tcp health check after its connect: without
+// Expect, the connect alone passes.
+type TCPCheck struct {
+	// Send is written to the server once connected ("" sends nothing).
+	Send string `yaml:"send"`
+	// Expect, when set, must occur in the first 64 KiB the server sends.
+	Expect string `yaml:"expect"`
+}
+
+// MaxTCPCheckBytes bounds health_check.tcp.send and health_check.tcp.expect.
+const MaxTCPCheckBytes = 4096
 
 // SetDefaults sets every field of h to its default.
 func (h *HealthCheck) SetDefaults() {
@@ -157,6 +171,15 @@ func (v *validator) healthOf(u *Upstream, path string) {
 		}
 		if _, _, err := h.HTTP.StatusRange(); err != nil {
 			v.errorf(joinPath(p, "http.expect_status"), "%v", err)
+		}
+		for _, kv := range [2][2]string{{"tcp.send", h.TCP.Send}, {"tcp.expect", h.TCP.Expect}} {
+			key, val := kv[0], kv[1]
+			switch {
+			case len(val) > MaxTCPCheckBytes:
+				v.errorf(joinPath(p, key), "is %d bytes; at most %d are allowed", len(val), MaxTCPCheckBytes)
+			case val != "" && h.Type != "tcp":
+				v.errorf(joinPath(p, key), "applies to checks of type tcp, not %s", h.Type)
+			}
 		}
 	}
 	if o := u.OutlierDetection; o != nil {

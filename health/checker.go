@@ -25,6 +25,7 @@ type CheckOptions struct {
 	Rise     int
 	Fall     int
 	HTTP     HTTPCheck
+	TCP      TCPCheck
 }
 
 // HTTPCheck is the request an http check sends and what its response must be.
@@ -187,7 +188,7 @@ func (*checkHandlerT) OnOpen(ec *engine.Conn) {
 	p := ec.Context().(*probe)
 	c := p.g.opts.Check
 	if c.Type == CheckTCP {
-		p.finish(ec, true, "")
+		p.tcpOpened(ec)
 		return
 	}
 	h := c.HTTP
@@ -207,6 +208,9 @@ func (*checkHandlerT) OnData(ec *engine.Conn, in []byte) int {
 	p := ec.Context().(*probe)
 	if p.done {
 		return len(in)
+	}
+	if p.g.opts.Check.Type == CheckTCP {
+		return p.tcpData(ec, in)
 	}
 	h := &p.g.opts.Check.HTTP
 	off := 0
@@ -259,6 +263,10 @@ func (*checkHandlerT) OnData(ec *engine.Conn, in []byte) int {
 
 func (*checkHandlerT) OnEOF(ec *engine.Conn) {
 	p := ec.Context().(*probe)
+	if p.g.opts.Check.Type == CheckTCP {
+		p.finish(ec, false, "connection closed before the expected bytes")
+		return
+	}
 	if p.inBody && p.body.UntilClose() && bytes.Contains(p.seen, []byte(p.g.opts.Check.HTTP.BodyContains)) {
 		p.finish(ec, true, "")
 		return
