@@ -96,8 +96,9 @@ func (p *pair) connectFailed() {
 	p.healthDone(health.Failed)
 }
 
-// upOpened counts the current server's connect as completed.
+// upOpened counts the relay and the current server's connect as completed.
 func (p *pair) upOpened() {
+	p.px.stats.relays.Add(1)
 	if p.hl.g != nil && p.hl.dialing {
 		p.hl.dialing, p.hl.opened = false, true
 		p.hl.g.ConnOpened(p.srv)

@@ -40,6 +40,9 @@ type Options struct {
 	// spliceSmall counts every read toward SpliceAfter, for the benchmarks of
 	// the splice path with small messages.
 	spliceSmall bool
+	// Name labels the proxy's metrics (Collector); FromConfig sets the entry's
+	// first listen address.
+	Name string
 	// Logger receives the log lines of refused connections; default slog.Default().
 	Logger *slog.Logger
 }
@@ -59,12 +62,13 @@ type Stats struct {
 	Backpressure   uint64 // times a side was paused because the other had not sent on its bytes
 	ToUpstream     uint64 // bytes relayed from clients to upstreams, counted when each relay ends
 	ToClient       uint64 // bytes relayed from upstreams to clients, counted when each relay ends
+	Relays         uint64 // connections relayed: their upstream connected
 }
 
 // counters is the atomic form of Stats, shared by all loops.
 type counters struct {
 	accepted, overLimit, badProxy, badHello, noRoute, dialFailures, upstreamFailed, copied, spliced, backpressure atomic.Uint64
-	toUpstream, toClient                                                                                          atomic.Uint64
+	toUpstream, toClient, relays                                                                                  atomic.Uint64
 	active                                                                                                        atomic.Int64
 }
 
@@ -169,6 +173,9 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *
 		ConnectTimeout: t.Timeouts.Connect, PreambleTimeout: t.Timeouts.Preamble, IdleTimeout: t.Timeouts.Idle,
 		MaxConns: t.MaxConns, SpliceAfter: t.SpliceAfter, Logger: log,
 	}
+	if len(t.Listen) > 0 {
+		o.Name = t.Listen[0]
+	}
 	switch t.SendProxy {
 	case config.SendProxyV1:
 		o.SendProxy = 1
@@ -214,7 +221,7 @@ func (p *Proxy) Stats() Stats {
 		BadProxy: s.badProxy.Load(), BadHello: s.badHello.Load(), NoRoute: s.noRoute.Load(),
 		DialFailures: s.dialFailures.Load(), UpstreamFailed: s.upstreamFailed.Load(),
 		Copied: s.copied.Load(), Spliced: s.spliced.Load(), Backpressure: s.backpressure.Load(),
-		ToUpstream: s.toUpstream.Load(), ToClient: s.toClient.Load(),
+		ToUpstream: s.toUpstream.Load(), ToClient: s.toClient.Load(), Relays: s.relays.Load(),
 	}
 }
 

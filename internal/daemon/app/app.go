@@ -45,6 +45,7 @@ type App struct {
 	tcpHealth []*health.Group         // health of the named groups tcp entries use (tcphealth.go); fixed until restart
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
 	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
+	gateAddrs []string                // the bound address of each gate's listener, index for index; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
 	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
