@@ -62,15 +62,15 @@ servers:
 	text := scrape(t, &http.Client{}, a.AdminAddr())
 	name := `tcp="127.0.0.1:0"`
 	for series, want := range map[string]float64{
-		`gale_tcp_refused_total{reason="bad_proxy",` + name + `}`:                          3,
+		`gale_tcp_refused_total{reason="bad_proxy",` + name + `}`:                            3,
 		`gale_accept_proxy_connections_total{listen="` + httpAddr + `",result="bad_header"}`: 3,
-		`gale_tcp_connections_total{` + name + `}`:                                         5,
-		`gale_tcp_relays_total{` + name + `}`:                                              2,
-		`gale_tcp_bytes_total{direction="to_upstream",` + name + `}`:                       8,
-		`gale_tcp_bytes_total{direction="to_client",` + name + `}`:                         8,
-		`gale_tcp_moved_bytes_total{path="copy",` + name + `}`:                             16,
-		`gale_tcp_connect_failures_total{server="` + refused + `",` + name + `}`:           2,
-		`gale_tcp_connections_active{` + name + `}`:                                        0,
+		`gale_tcp_connections_total{` + name + `}`:                                           5,
+		`gale_tcp_relays_total{` + name + `}`:                                                2,
+		`gale_tcp_bytes_total{direction="to_upstream",` + name + `}`:                         8,
+		`gale_tcp_bytes_total{direction="to_client",` + name + `}`:                           8,
+		`gale_tcp_moved_bytes_total{path="copy",` + name + `}`:                               16,
+		`gale_tcp_connect_failures_total{server="` + refused + `",` + name + `}`:             2,
+		`gale_tcp_connections_active{` + name + `}`:                                          0,
 	} {
 		if got := metricValue(t, text, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
