@@ -241,7 +241,7 @@ func (v *validator) healthOf(u *Upstream, path string) {
 // entry uses it: the layer-4 proxy takes IP literals only.
 func (v *validator) tcpGroupLiterals(u *Upstream, name, path string) {
 	for _, s := range u.Servers {
-		if dnsresolve.IsName(s.Address) && !strings.HasPrefix(s.Address, "localhost:") {
+		if addr, _ := s.Endpoint(); dnsresolve.IsName(addr) && !strings.HasPrefix(addr, "localhost:") {
 			v.errorf(path, "upstream %q has the server %q, a name: tcp entries take upstreams of IP addresses only (names are resolved for HTTP proxy routes)", name, s.Address)
 			return
 		}

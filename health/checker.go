@@ -26,6 +26,9 @@ type CheckOptions struct {
 	Fall     int
 	HTTP     HTTPCheck
 	TCP      TCPCheck
+	// TLS makes tcp checks go through Options.Dial too (a TLS handshake, then
+	// TCP's send and expect through TLS): for servers that speak TLS.
+	TLS bool
 }
 
 // HTTPCheck is the request an http check sends and what its response must be.
@@ -121,7 +124,7 @@ func (g *Group) probe(l *engine.Loop, i int, gen uint64) {
 	p := &probe{g: g, l: l, i: i, gen: gen, started: time.Now()}
 	var ec *engine.Conn
 	var err error
-	if d := g.opts.Dial; d != nil && c.Type != CheckTCP {
+	if d := g.opts.Dial; d != nil && (c.Type != CheckTCP || c.TLS) {
 		ec, p.out, err = d(l, g.srv[i].addr, c.Timeout, checkHandler)
 	} else {
 		ec, err = l.Dial(g.srv[i].addr, c.Timeout, checkHandler)

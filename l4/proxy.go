@@ -134,7 +134,8 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *
 			servers := make([]netip.AddrPort, len(u.Servers))
 			ls := make([]lb.Server, len(u.Servers))
 			for i, s := range u.Servers {
-				ap, err := config.ParseUpstream(s.Address)
+				addr, _ := s.Endpoint() // https:// servers speak TLS: relayed as they are
+				ap, err := config.ParseUpstream(addr)
 				if err != nil {
 					return nil, fmt.Errorf("upstream %s: %w", name, err)
 				}

@@ -137,7 +137,7 @@ func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	hg := map[string]*health.Group{}
 	defer a.startTCPHealth()
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log, a.tcpHealthFor(hg))
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log, a.tcpHealthFor(cfg, hg))
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}

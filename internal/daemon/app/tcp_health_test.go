@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -83,5 +85,77 @@ tcp:
 	}
 	if st := status().Servers[0]; st.Requests != 0 || st.LastCheck != "connection closed before the expected bytes" {
 		t.Fatalf("a: %+v; want no relay and the check's reason", st)
+	}
+}
+
+// TestTCPGroupTLSChecks: a tcp group of https:// servers (TLS passthrough
+// backends: the relay passes the client's TLS through) is checked through
+// TLS, verified with the group's tls section: a server that accepts but does
+// not speak TLS goes down, the TLS one stays up, and relays reach it.
+func TestTCPGroupTLSChecks(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ca.Issue("db", "db.gale.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{kp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.Write([]byte("tls-ok"))
+			}()
+		}
+	}()
+	plain := testkit.Serve(t, func(c *net.TCPConn) { c.Write([]byte("not tls\n")); io.Copy(io.Discard, c) })
+	app, _ := startApp(t, fmt.Sprintf(`workers: 1
+admin: { listen: "127.0.0.1:0" }
+upstreams:
+  db:
+    servers: ["https://%s", "https://%s"]
+    tls: { ca: %s, server_name: db.gale.test }
+    health_check: { type: tcp, interval: 50ms, timeout: 50ms, rise: 1, fall: 1 }
+tcp:
+  - listen: ["127.0.0.1:0"]
+    upstream: db
+`, ln.Addr(), plain, ca.CAFile))
+	var st health.GroupStatus
+	testkit.WaitFor(t, "the plain server down and the TLS one checked", func() bool {
+		_, body := adminDo(t, "GET", "http://"+app.AdminAddr()+"/upstreams/tcp:db", "")
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("admin API: %v in %s", err, body)
+		}
+		return st.Servers[1].Down && st.Servers[0].ChecksOK > 0
+	})
+	if st.Servers[0].Down || st.Servers[0].ChecksFail != 0 {
+		t.Fatalf("the TLS server: %+v", st.Servers[0])
+	}
+	for range 3 {
+		c, err := tls.Dial("tcp", app.tcpAddrs["127.0.0.1:0"], &tls.Config{ServerName: "db.gale.test", RootCAs: ca.Pool()})
+		if err != nil {
+			t.Fatalf("TLS through the relay: %v", err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if string(got) != "tls-ok" {
+			t.Fatalf("through the relay: %q", got)
+		}
 	}
 }

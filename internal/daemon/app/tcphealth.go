@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/health"
@@ -14,7 +15,7 @@ import (
 // so that it stands apart from the group the same upstream has for HTTP proxy
 // routes. The groups are appended to a.tcpHealth, which startTCPHealth starts.
 // Runs in New, before the engine serves.
-func (a *App) tcpHealthFor(built map[string]*health.Group) l4.HealthFunc {
+func (a *App) tcpHealthFor(cfg *config.Config, built map[string]*health.Group) l4.HealthFunc {
 	return func(name string, cu *config.Upstream, servers []netip.AddrPort) (*health.Group, error) {
 		if g, ok := built[name]; ok {
 			return g, nil
@@ -32,6 +33,24 @@ func (a *App) tcpHealthFor(built map[string]*health.Group) l4.HealthFunc {
 		}
 		if err := healthSettings(cu, &ho); err != nil {
 			return nil, err
+		}
+		if _, https := cu.Servers[0].Endpoint(); https {
+			// The servers speak TLS (the relay passes the client's bytes as they
+			// are): checks connect through TLS, verified with the tls section.
+			c, err := upstreamClientTLS(cu)
+			if err != nil {
+				return nil, err
+			}
+			handshake := 5 * time.Second
+			if ho.Check != nil {
+				handshake = ho.Check.Timeout
+			}
+			if ho.Dial, err = checkDialer(cfg.Loops(), c, handshake); err != nil {
+				return nil, err
+			}
+			if ho.Check != nil {
+				ho.Check.TLS = true
+			}
 		}
 		g, err := health.New(ho)
 		if err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -267,23 +268,32 @@ func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.Ups
 	}
 	if o.TLS != nil {
 		// http checks of https:// servers go through TLS, verified like the proxy's
-		// own connections (a separate dialer: its session cache is the checks').
-		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: env.cfg.Loops(), Config: o.TLS.Clone(), HandshakeTimeout: o.Timeouts.Connect})
-		if err != nil {
+		// own connections.
+		var err error
+		if ho.Dial, err = checkDialer(env.cfg.Loops(), o.TLS, o.Timeouts.Connect); err != nil {
 			return nil, err
-		}
-		ho.Dial = func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, health.Writer, error) {
-			ec, layer, err := d.Dial(l, addr, timeout, h)
-			if err != nil {
-				return nil, nil, err
-			}
-			return ec, layer, nil
 		}
 	}
 	if err := healthSettings(cu, &ho); err != nil {
 		return nil, err
 	}
 	return health.New(ho)
+}
+
+// checkDialer returns the health.Options.Dial of checks through TLS with c, on
+// a dialer of their own (its session cache is the checks').
+func checkDialer(loops int, c *tls.Config, handshake time.Duration) (func(*engine.Loop, netip.AddrPort, time.Duration, engine.Handler) (*engine.Conn, health.Writer, error), error) {
+	d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: c.Clone(), HandshakeTimeout: handshake})
+	if err != nil {
+		return nil, err
+	}
+	return func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, health.Writer, error) {
+		ec, layer, err := d.Dial(l, addr, timeout, h)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ec, layer, nil
+	}, nil
 }
 
 // hasHealth reports whether cu configures any health check, outlier detection,
