@@ -33,25 +33,10 @@ func newBackend(t *testing.T, name string) *backend {
 }
 
 func (b *backend) start() {
-	ln, err := net.Listen("tcp", b.addr)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.ln = ln
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(60 * time.Second))
-				c.Write([]byte(b.name))
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	b.ln = testkit.ServeOn(b.t, b.addr, func(c *net.TCPConn) {
+		c.Write([]byte(b.name))
+		io.Copy(c, c)
+	})
 }
 
 func (b *backend) stop() { b.ln.Close() }

@@ -23,6 +23,12 @@ func startProxy(t testing.TB, opt Options) (*Proxy, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startProxyOn(t, eng, opt)
+}
+
+// startProxyOn is startProxy on the engine eng, not started yet.
+func startProxyOn(t testing.TB, eng *engine.Engine, opt Options) (*Proxy, string) {
+	t.Helper()
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -3,11 +3,9 @@ package l4
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"syscall"
 	"testing"
@@ -186,20 +184,7 @@ func TestRelaysOnIOURing(t *testing.T) {
 		c.Write(append([]byte("after fin: "), got...))
 		c.CloseWrite()
 	})
-	px, err := New(eng, Options{Upstreams: group(upstream), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New on io_uring: %v", err)
-	}
-	addr, err := px.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		eng.Shutdown(ctx)
-	})
+	px, addr := startProxyOn(t, eng, Options{Upstreams: group(upstream)})
 	c := dial(t, addr)
 	if _, err := c.Write([]byte("hello")); err != nil {
 		t.Fatal(err)

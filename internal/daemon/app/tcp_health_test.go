@@ -105,24 +105,8 @@ func TestTCPGroupTLSChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{kp}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				c.Write([]byte("tls-ok"))
-			}()
-		}
-	}()
+	srv := &tls.Config{Certificates: []tls.Certificate{kp}}
+	tlsAddr := testkit.Serve(t, func(c *net.TCPConn) { tls.Server(c, srv).Write([]byte("tls-ok")) })
 	plain := testkit.Serve(t, func(c *net.TCPConn) { c.Write([]byte("not tls\n")); io.Copy(io.Discard, c) })
 	app, _ := startApp(t, fmt.Sprintf(`workers: 1
 admin: { listen: "127.0.0.1:0" }
@@ -134,7 +118,7 @@ upstreams:
 tcp:
   - listen: ["127.0.0.1:0"]
     upstream: db
-`, ln.Addr(), plain, ca.CAFile))
+`, tlsAddr, plain, ca.CAFile))
 	var st health.GroupStatus
 	testkit.WaitFor(t, "the plain server down and the TLS one checked", func() bool {
 		_, body := adminDo(t, "GET", "http://"+app.AdminAddr()+"/upstreams/tcp:db", "")
