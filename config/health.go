@@ -28,7 +28,21 @@ type HealthCheck struct {
 	Fall int `yaml:"fall"`
 	// HTTP is the request of an http check and what its response must be.
 	HTTP HTTPCheck `yaml:"http"`
+	// TCP is what a tcp check sends after connecting and expects back.
+	TCP TCPCheck `yaml:"tcp"`
 }
+
+// TCPCheck is the exchange of a tcp health check after its connect: without
+// Expect, the connect alone passes.
+type TCPCheck struct {
+	// Send is written to the server once connected ("" sends nothing).
+	Send string `yaml:"send"`
+	// Expect, when set, must occur in the first 64 KiB the server sends.
+	Expect string `yaml:"expect"`
+}
+
+// MaxTCPCheckBytes bounds health_check.tcp.send and health_check.tcp.expect.
+const MaxTCPCheckBytes = 4096
 
 // SetDefaults sets every field of h to its default.
 func (h *HealthCheck) SetDefaults() {
@@ -158,6 +172,15 @@ func (v *validator) healthOf(u *Upstream, path string) {
 		if _, _, err := h.HTTP.StatusRange(); err != nil {
 			v.errorf(joinPath(p, "http.expect_status"), "%v", err)
 		}
+		for _, kv := range [2][2]string{{"tcp.send", h.TCP.Send}, {"tcp.expect", h.TCP.Expect}} {
+			key, val := kv[0], kv[1]
+			switch {
+			case len(val) > MaxTCPCheckBytes:
+				v.errorf(joinPath(p, key), "is %d bytes; at most %d are allowed", len(val), MaxTCPCheckBytes)
+			case val != "" && h.Type != "tcp":
+				v.errorf(joinPath(p, key), "applies to checks of type tcp, not %s", h.Type)
+			}
+		}
 	}
 	if o := u.OutlierDetection; o != nil {
 		p := joinPath(path, "outlier_detection")
@@ -218,7 +241,7 @@ func (v *validator) healthOf(u *Upstream, path string) {
 // entry uses it: the layer-4 proxy takes IP literals only.
 func (v *validator) tcpGroupLiterals(u *Upstream, name, path string) {
 	for _, s := range u.Servers {
-		if dnsresolve.IsName(s.Address) && !strings.HasPrefix(s.Address, "localhost:") {
+		if addr, _ := s.Endpoint(); dnsresolve.IsName(addr) && !strings.HasPrefix(addr, "localhost:") {
 			v.errorf(path, "upstream %q has the server %q, a name: tcp entries take upstreams of IP addresses only (names are resolved for HTTP proxy routes)", name, s.Address)
 			return
 		}

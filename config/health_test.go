@@ -99,3 +99,35 @@ tcp:
 		t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// The send and expect bytes of a tcp check: only for type tcp, bounded.
+func TestTCPCheckErrors(t *testing.T) {
+	src := `upstreams:
+  db:
+    servers: ["127.0.0.1:5432"]
+    health_check: { type: http, tcp: { send: "PING\r\n" } }
+  mail:
+    servers: ["127.0.0.1:25"]
+    health_check: { type: tcp, tcp: { expect: "` + strings.Repeat("x", MaxTCPCheckBytes+1) + `" } }
+tcp:
+  - listen: ["127.0.0.1:0"]
+    upstream: db
+  - listen: ["127.0.0.1:1"]
+    upstream: mail
+`
+	want := []string{
+		`gale.yaml:4:46: upstreams.db.health_check.tcp.send: applies to checks of type tcp, not http`,
+		`gale.yaml:7:47: upstreams.mail.health_check.tcp.expect: is 4097 bytes; at most 4096 are allowed`,
+	}
+	if got := errorLines(t, src); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	ok := "upstreams:\n  redis:\n    servers: [\"127.0.0.1:6379\"]\n    health_check: { tcp: { send: \"PING\\r\\n\", expect: \"+PONG\" } }\ntcp:\n  - listen: [\"127.0.0.1:0\"]\n    upstream: redis\n"
+	c, err := Parse("gale.yaml", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := c.Upstreams["redis"].HealthCheck; h.Type != "tcp" || h.TCP.Send != "PING\r\n" || h.TCP.Expect != "+PONG" {
+		t.Fatalf("parsed %+v", h)
+	}
+}

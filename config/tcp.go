@@ -161,9 +161,6 @@ func SNIKeys(m map[string]TCPRoute) []string {
 // tcp checks the tcp entries; used holds the listen addresses of the servers so
 // that an entry cannot take one of theirs.
 func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
-	if len(entries) > 0 && v.c.Engine == "io_uring" {
-		v.errorf("engine", "tcp entries need the epoll engine: the io_uring engine cannot relay without losing data yet (docs/l4.md); use engine: epoll or auto")
-	}
 	for i := range entries {
 		t := &entries[i]
 		tp := fmt.Sprintf("tcp[%d]", i)

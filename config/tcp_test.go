@@ -48,7 +48,6 @@ func TestTCPErrors(t *testing.T) {
 		{"sni default twice", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n    sni: {default: [\"127.0.0.1:2\"]}\n", `gale.yaml:3:16: tcp[0].upstreams: both upstreams and sni.default are set`},
 		{"idle zero", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n    timeouts: {idle: 0}\n", `gale.yaml:4:22: tcp[0].timeouts.idle: must be positive`},
 		{"server accept_proxy", "servers:\n  - listen: [\":8080\"]\n    accept_proxy: [10.0.0.1/40]\n    routes: [{respond: {}}]\n", `gale.yaml:3:19: servers[0].accept_proxy: invalid network "10.0.0.1/40"`},
-		{"io_uring", "engine: io_uring\ntcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n", `gale.yaml:1:9: engine: tcp entries need the epoll engine`},
 		{"overlaps server", "servers:\n  - listen: [\":8080\"]\n    routes: [{respond: {}}]\ntcp:\n  - listen: [\"127.0.0.1:8080\"]\n    upstreams: [\"127.0.0.1:1\"]\n", `gale.yaml:5:14: tcp[0].listen[0]: address 127.0.0.1:8080 overlaps a listen address of servers[0].listen[0]`},
 	}
 	for _, tc := range cases {
@@ -97,5 +96,15 @@ tcp:
 	// (Compared as printed: an empty list and a missing one are the same here.)
 	if a, b := fmt.Sprintf("%+v", again.TCP), fmt.Sprintf("%+v", c.TCP); a != b {
 		t.Fatalf("round trip changed tcp:\n%s\n%s", a, b)
+	}
+}
+
+// TestTCPOnIOURing: tcp entries are accepted with every engine (relays run on
+// io_uring too; `gale check` refused that combination before).
+func TestTCPOnIOURing(t *testing.T) {
+	for _, e := range []string{"io_uring", "auto", "epoll"} {
+		if _, err := Parse("gale.yaml", []byte("engine: "+e+"\ntcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n")); err != nil {
+			t.Errorf("engine %s with a tcp entry: %v", e, err)
+		}
 	}
 }

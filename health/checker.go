@@ -25,6 +25,10 @@ type CheckOptions struct {
 	Rise     int
 	Fall     int
 	HTTP     HTTPCheck
+	TCP      TCPCheck
+	// TLS makes tcp checks go through Options.Dial too (a TLS handshake, then
+	// TCP's send and expect through TLS): for servers that speak TLS.
+	TLS bool
 }
 
 // HTTPCheck is the request an http check sends and what its response must be.
@@ -120,7 +124,7 @@ func (g *Group) probe(l *engine.Loop, i int, gen uint64) {
 	p := &probe{g: g, l: l, i: i, gen: gen, started: time.Now()}
 	var ec *engine.Conn
 	var err error
-	if d := g.opts.Dial; d != nil && c.Type != CheckTCP {
+	if d := g.opts.Dial; d != nil && (c.Type != CheckTCP || c.TLS) {
 		ec, p.out, err = d(l, g.srv[i].addr, c.Timeout, checkHandler)
 	} else {
 		ec, err = l.Dial(g.srv[i].addr, c.Timeout, checkHandler)
@@ -187,7 +191,7 @@ func (*checkHandlerT) OnOpen(ec *engine.Conn) {
 	p := ec.Context().(*probe)
 	c := p.g.opts.Check
 	if c.Type == CheckTCP {
-		p.finish(ec, true, "")
+		p.tcpOpened(ec)
 		return
 	}
 	h := c.HTTP
@@ -207,6 +211,9 @@ func (*checkHandlerT) OnData(ec *engine.Conn, in []byte) int {
 	p := ec.Context().(*probe)
 	if p.done {
 		return len(in)
+	}
+	if p.g.opts.Check.Type == CheckTCP {
+		return p.tcpData(ec, in)
 	}
 	h := &p.g.opts.Check.HTTP
 	off := 0
@@ -259,6 +266,10 @@ func (*checkHandlerT) OnData(ec *engine.Conn, in []byte) int {
 
 func (*checkHandlerT) OnEOF(ec *engine.Conn) {
 	p := ec.Context().(*probe)
+	if p.g.opts.Check.Type == CheckTCP {
+		p.finish(ec, false, "connection closed before the expected bytes")
+		return
+	}
 	if p.inBody && p.body.UntilClose() && bytes.Contains(p.seen, []byte(p.g.opts.Check.HTTP.BodyContains)) {
 		p.finish(ec, true, "")
 		return

@@ -68,7 +68,8 @@ type Options struct {
 	// of an upstream of https:// servers (tlsterm.Dialer.Dial), so that checks
 	// verify the certificate and speak HTTP through TLS as the proxy does. h
 	// gets OnOpen once the connection (and its handshake) is up, and OnClose
-	// with an error when either fails. tcp checks always connect plainly.
+	// with an error when either fails. tcp checks connect plainly unless
+	// CheckOptions.TLS is set.
 	Dial func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, Writer, error)
 }
 

@@ -2,8 +2,10 @@ package l4
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/lb"
 )
 
@@ -24,6 +26,8 @@ type Balancer interface {
 type Group struct {
 	servers []netip.AddrPort // immutable
 	lb.Balancer
+	health   *health.Group   // nil without health state; set before the group is used
+	failures []atomic.Uint64 // connect failures per server, index for index; any loop adds
 }
 
 var (
@@ -49,8 +53,29 @@ func NewGroupOf(servers []netip.AddrPort, ls []lb.Server, method string, o lb.Op
 	if err != nil {
 		return nil, err
 	}
-	return &Group{servers: servers, Balancer: b}, nil
+	return &Group{servers: servers, Balancer: b, failures: make([]atomic.Uint64, len(servers))}, nil
 }
+
+// SetHealth gives the group health state (active checks, outlier detection,
+// breakers, limits), index for index with its servers. Call it before the group
+// takes connections.
+func (g *Group) SetHealth(h *health.Group) { g.health = h }
+
+// Health returns the group's health state, or nil.
+func (g *Group) Health() *health.Group { return g.health }
+
+// ConnectFailures returns the failed connects to each server so far, index for
+// index with Servers.
+func (g *Group) ConnectFailures() []uint64 {
+	out := make([]uint64, len(g.failures))
+	for i := range g.failures {
+		out[i] = g.failures[i].Load()
+	}
+	return out
+}
+
+// connectFailed counts a failed connect to server i.
+func (g *Group) connectFailed(i int) { g.failures[i].Add(1) }
 
 // Servers returns the servers.
 func (g *Group) Servers() []netip.AddrPort { return g.servers }

@@ -18,11 +18,17 @@ import (
 // with its address; both stop when the test ends.
 func startProxy(t testing.TB, opt Options) (*Proxy, string) {
 	t.Helper()
-	// Relays run on epoll, whatever GALE_ENGINE says (ErrIOURing, docs/l4.md).
-	eng, err := engine.New(engine.Config{Workers: 2, Backend: engine.BackendEpoll})
+	// The backend is GALE_ENGINE's (epoll by default).
+	eng, err := engine.New(engine.Config{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startProxyOn(t, eng, opt)
+}
+
+// startProxyOn is startProxy on the engine eng, not started yet.
+func startProxyOn(t testing.TB, eng *engine.Engine, opt Options) (*Proxy, string) {
+	t.Helper()
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}

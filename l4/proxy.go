@@ -10,6 +10,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/lb"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	// spliceSmall counts every read toward SpliceAfter, for the benchmarks of
 	// the splice path with small messages.
 	spliceSmall bool
+	// Name labels the proxy's metrics (Collector); FromConfig sets the entry's
+	// first listen address.
+	Name string
 	// Logger receives the log lines of refused connections; default slog.Default().
 	Logger *slog.Logger
 }
@@ -56,11 +60,15 @@ type Stats struct {
 	Copied         uint64 // bytes relayed by copying
 	Spliced        uint64 // bytes relayed by splice(2)
 	Backpressure   uint64 // times a side was paused because the other had not sent on its bytes
+	ToUpstream     uint64 // bytes relayed from clients to upstreams, counted when each relay ends
+	ToClient       uint64 // bytes relayed from upstreams to clients, counted when each relay ends
+	Relays         uint64 // connections relayed: their upstream connected
 }
 
 // counters is the atomic form of Stats, shared by all loops.
 type counters struct {
 	accepted, overLimit, badProxy, badHello, noRoute, dialFailures, upstreamFailed, copied, spliced, backpressure atomic.Uint64
+	toUpstream, toClient, relays                                                                                  atomic.Uint64
 	active                                                                                                        atomic.Int64
 }
 
@@ -77,20 +85,10 @@ type Proxy struct {
 	stats  counters
 }
 
-// ErrIOURing is New's error on an engine running the io_uring backend: that
-// backend has no read notification (its multishot receive keeps reading a
-// socket the relay splices from) and reports a paused connection's FIN before
-// its last bytes, so a relay there would lose data. Relays need epoll (or the
-// portable engine).
-var ErrIOURing = errors.New("l4: TCP relays do not run on the io_uring engine yet (it would lose data); use engine: epoll")
-
 // New returns a proxy for eng's loops. Listen adds listening addresses.
 func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 	if opt.Upstreams == nil && len(opt.SNI) == 0 {
 		return nil, errors.New("l4: no upstreams")
-	}
-	if eng.Backend() == engine.BackendIOURing {
-		return nil, ErrIOURing
 	}
 	if opt.ConnectTimeout <= 0 {
 		opt.ConnectTimeout = 5 * time.Second
@@ -120,7 +118,9 @@ func New(eng *engine.Engine, opt Options) (*Proxy, error) {
 // NAME` and SNI routes by name refer to: a named group is balanced by its own
 // balance method over its weights and backups, an inline list by t.Balance.
 // Keyed methods hash the client's address (a group's hash_key is for HTTP).
-func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *slog.Logger) (Options, error) {
+// healthFor, when not nil, gives a named group its health state (nil for a
+// group without health settings); it is called once per name.
+func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *slog.Logger, healthFor HealthFunc) (Options, error) {
 	named := map[string]Balancer{} // one balancer per group, shared by its routes
 	group := func(name string, list []string) (Balancer, error) {
 		if name != "" {
@@ -134,7 +134,8 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *
 			servers := make([]netip.AddrPort, len(u.Servers))
 			ls := make([]lb.Server, len(u.Servers))
 			for i, s := range u.Servers {
-				ap, err := config.ParseUpstream(s.Address)
+				addr, _ := s.Endpoint() // https:// servers speak TLS: relayed as they are
+				ap, err := config.ParseUpstream(addr)
 				if err != nil {
 					return nil, fmt.Errorf("upstream %s: %w", name, err)
 				}
@@ -145,6 +146,13 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *
 			})
 			if err != nil {
 				return nil, fmt.Errorf("upstream %s: %w", name, err)
+			}
+			if healthFor != nil {
+				h, err := healthFor(name, u, servers)
+				if err != nil {
+					return nil, fmt.Errorf("upstream %s: %w", name, err)
+				}
+				b.SetHealth(h)
 			}
 			named[name] = b
 			return b, nil
@@ -165,6 +173,9 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *
 	o := Options{
 		ConnectTimeout: t.Timeouts.Connect, PreambleTimeout: t.Timeouts.Preamble, IdleTimeout: t.Timeouts.Idle,
 		MaxConns: t.MaxConns, SpliceAfter: t.SpliceAfter, Logger: log,
+	}
+	if len(t.Listen) > 0 {
+		o.Name = t.Listen[0]
 	}
 	switch t.SendProxy {
 	case config.SendProxyV1:
@@ -193,6 +204,10 @@ func FromConfig(t *config.TCP, ups map[string]*config.Upstream, loops int, log *
 	return o, nil
 }
 
+// HealthFunc returns the health state of the named upstream group u, whose
+// servers parsed to servers, or nil when it has none.
+type HealthFunc func(name string, u *config.Upstream, servers []netip.AddrPort) (*health.Group, error)
+
 // Listen starts accepting on addr (host:port) and returns the bound address.
 func (p *Proxy) Listen(addr string) (string, error) { return p.eng.Listen(addr, p.down) }
 
@@ -207,6 +222,7 @@ func (p *Proxy) Stats() Stats {
 		BadProxy: s.badProxy.Load(), BadHello: s.badHello.Load(), NoRoute: s.noRoute.Load(),
 		DialFailures: s.dialFailures.Load(), UpstreamFailed: s.upstreamFailed.Load(),
 		Copied: s.copied.Load(), Spliced: s.spliced.Load(), Backpressure: s.backpressure.Load(),
+		ToUpstream: s.toUpstream.Load(), ToClient: s.toClient.Load(), Relays: s.relays.Load(),
 	}
 }
 

@@ -31,7 +31,8 @@ type pair struct {
 	tracked  bool       // the balancer was told of a start on srv and not yet of its end
 	dialAt   time.Time  // loop time the last connect started
 	connRTT  time.Duration
-	tries    int // connects started
+	tries    int         // connects started
+	hl       relayHealth // the group's health bookkeeping (health.go)
 	client   netip.AddrPort
 	local    netip.AddrPort
 	early    []byte // client bytes read before the upstream connected
@@ -173,6 +174,10 @@ func (p *pair) connect() {
 			p.lbr.Key = lb.HashAddr(p.client.Addr().Unmap())
 		}
 		p.down.PauseRead()
+		p.hl.g = healthOf(p.bal)
+	}
+	if !p.skipUnavailable(len(servers)) {
+		return
 	}
 	for p.tries < len(servers) {
 		p.lbr.Now = loop.Now().UnixNano()
@@ -183,6 +188,9 @@ func (p *pair) connect() {
 		if i < 64 {
 			p.lbr.Tried |= 1 << i
 		}
+		if !p.admit(i) {
+			continue // refused by its limits or breaker: marked tried
+		}
 		p.tries++
 		p.srv, p.dialAt = i, loop.Now()
 		up, err := loop.Dial(servers[i], p.px.opt.ConnectTimeout, p.px.up)
@@ -192,7 +200,7 @@ func (p *pair) connect() {
 			p.trackStart()
 			return
 		}
-		p.px.stats.dialFailures.Add(1)
+		p.connectFailed()
 	}
 	p.px.stats.upstreamFailed.Add(1)
 	p.px.opt.Logger.Warn("tcp: every upstream server failed; resetting the client", "client", p.client)
@@ -209,6 +217,7 @@ func (h *upHandler) OnOpen(c *engine.Conn) {
 	}
 	p.state = stRelaying
 	p.connRTT = c.Loop().Now().Sub(p.dialAt)
+	p.upOpened()
 	if v := p.px.opt.SendProxy; v != 0 {
 		local := p.local
 		if !local.IsValid() {
@@ -364,6 +373,7 @@ func (p *pair) finish(from *engine.Conn, err error) {
 	if p.state == stDone {
 		return
 	}
+	p.ended(from, err)
 	p.state = stDone
 	p.trackDone(false)
 	if p.idle != nil {
@@ -407,7 +417,7 @@ func (p *pair) trackDone(failed bool) {
 func (p *pair) closed(c *engine.Conn, err error) {
 	if c == p.up && p.state == stConnecting {
 		if _, ok := errors.AsType[*engine.DialError](err); ok {
-			p.px.stats.dialFailures.Add(1)
+			p.connectFailed()
 			p.connRTT = c.Loop().Now().Sub(p.dialAt)
 			p.trackDone(true)
 			p.up = nil

@@ -171,14 +171,31 @@ func TestIdleTimeout(t *testing.T) {
 	testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
 }
 
-// TestRefusesIOURing: New refuses an engine on the io_uring backend, where a
-// relay would lose data (ErrIOURing).
-func TestRefusesIOURing(t *testing.T) {
+// TestRelaysOnIOURing: a relay runs on the io_uring backend (it was refused
+// there before, ErrIOURing): bytes both ways, a half-close from the client, the
+// upstream's answer after it and its FIN, on the copy path.
+func TestRelaysOnIOURing(t *testing.T) {
 	eng, err := engine.New(engine.Config{Workers: 1, Backend: engine.BackendIOURing})
 	if err != nil {
 		t.Skipf("no io_uring engine here: %v", err)
 	}
-	if _, err := New(eng, Options{Upstreams: group(closedPort(t))}); !errors.Is(err, ErrIOURing) {
-		t.Fatalf("New on io_uring: %v, want ErrIOURing", err)
+	upstream := serve(t, func(c *net.TCPConn) {
+		got, _ := io.ReadAll(c) // up to the client's FIN
+		c.Write(append([]byte("after fin: "), got...))
+		c.CloseWrite()
+	})
+	px, addr := startProxyOn(t, eng, Options{Upstreams: group(upstream)})
+	c := dial(t, addr)
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "after fin: hello" {
+		t.Fatalf("through the relay on io_uring: %q, %v", got, err)
+	}
+	testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
+	if s := px.Stats(); s.Copied != 21 || s.Spliced != 0 {
+		t.Fatalf("stats %+v: want 21 bytes copied", s)
 	}
 }

@@ -69,9 +69,9 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) 
 		return err
 	}
 	defer stop()
-	gale := func(spliceAfter string) func(dir, listen, sink string) (*exec.Cmd, error) {
+	gale := func(spliceAfter string, eng ...string) func(dir, listen, sink string) (*exec.Cmd, error) {
 		return func(dir, listen, sink string) (*exec.Cmd, error) {
-			cfg := fmt.Sprintf("workers: %d\ntcp:\n  - listen: [%q]\n    upstreams: [%q]\n    splice_after: %s\n", workers, listen, sink, spliceAfter)
+			cfg := fmt.Sprintf("engine: %s\nworkers: %d\ntcp:\n  - listen: [%q]\n    upstreams: [%q]\n    splice_after: %s\n", append(eng, "epoll")[0], workers, listen, sink, spliceAfter)
 			f := filepath.Join(dir, "gale.yaml")
 			if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
 				return nil, err
@@ -92,6 +92,7 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) 
 	confs := []proxyConf{
 		{"gale splice (splice_after 256KiB, the default)", gale("256KiB")},
 		{"gale copy (splice_after 0)", gale("0")},
+		{"gale engine io_uring (copies: no splice there)", gale("256KiB", "io_uring")},
 	}
 	if haproxyBin != "" {
 		confs = append(confs,

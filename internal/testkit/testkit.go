@@ -134,7 +134,14 @@ func Pipelined(b *testing.B, c net.Conn, req string, respLen, batch int) {
 // returns. The listener closes when the test ends. It returns the bound address.
 func Serve(t testing.TB, f func(c *net.TCPConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ServeOn(t, "127.0.0.1:0", f).Addr().String()
+}
+
+// ServeOn is Serve on addr; it returns the listener, which the caller may close
+// early (to stop the server, then start another on the same address).
+func ServeOn(t testing.TB, addr string, f func(c *net.TCPConn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +159,7 @@ func Serve(t testing.TB, f func(c *net.TCPConn)) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return ln
 }
 
 // HAProxy runs haproxy in the foreground with the configuration cfg and waits

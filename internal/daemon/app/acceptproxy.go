@@ -45,7 +45,28 @@ func (a *App) gate(cfg *config.Config, nets []netip.Prefix, listen func() (*serv
 		return g
 	})
 	defer a.srv.SetAcceptWrap(nil)
-	return listen()
+	n := len(a.gates)
+	l, err := listen()
+	if err != nil {
+		a.gates = a.gates[:n]
+		return l, err
+	}
+	for range a.gates[n:] {
+		a.gateAddrs = append(a.gateAddrs, l.Addr)
+	}
+	return l, nil
+}
+
+// namedGates returns the gates with the address of each one's listener, for
+// the metrics; safe from any goroutine.
+func (a *App) namedGates() []l4.NamedGate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]l4.NamedGate, len(a.gates))
+	for i, g := range a.gates {
+		out[i] = l4.NamedGate{Listen: a.gateAddrs[i], Gate: g}
+	}
+	return out
 }
 
 // ProxyGates returns the PROXY protocol readers of the accept_proxy listeners,

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
 	"github.com/gale-server/gale/l4"
@@ -42,8 +43,10 @@ type App struct {
 	allLogs   []*accesslog.Log        // every log opened, closed at shutdown (a reload may retire some)
 	workers   func() []metrics.Worker // worker rows for /status.json; nil when alone
 	tcp       []*l4.Proxy             // the tcp entries, in config order; fixed until restart
+	tcpHealth []*health.Group         // health of the named groups tcp entries use (tcphealth.go); fixed until restart
 	tcpAddrs  map[string]string       // configured tcp listen address -> bound address; guarded by mu
 	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
+	gateAddrs []string                // the bound address of each gate's listener, index for index; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
 	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
@@ -132,8 +135,10 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 // starts listening on its addresses (inherited sockets first, as for servers).
 func (a *App) startTCP(cfg *config.Config, opts Options) error {
 	a.tcpAddrs = map[string]string{}
+	hg := map[string]*health.Group{}
+	defer a.startTCPHealth()
 	for i := range cfg.TCP {
-		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log)
+		o, err := l4.FromConfig(&cfg.TCP[i], cfg.Upstreams, cfg.Loops(), a.log, a.tcpHealthFor(cfg, hg))
 		if err != nil {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}

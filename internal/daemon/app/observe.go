@@ -7,6 +7,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/health"
+	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +85,7 @@ func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 		Ready:      func() bool { return !a.srv.Draining() },
 		Info:       a.info,
 		Upstreams:  &health.API{Groups: a.healthGroups},
-		Collectors: []prometheus.Collector{&health.Collector{Groups: a.healthGroups}},
+		Collectors: []prometheus.Collector{&health.Collector{Groups: a.healthGroups}, &l4.Collector{Proxies: a.TCPProxies, Gates: a.namedGates}},
 	})
 }
 

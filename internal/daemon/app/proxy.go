@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -109,12 +110,7 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 		return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 	}
 	if https {
-		t := cu.TLS
-		if t == nil {
-			t = &config.UpstreamTLS{}
-			t.SetDefaults()
-		}
-		c, err := tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, ALPN: t.ALPN})
+		c, err := upstreamClientTLS(cu)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
 		}
@@ -126,4 +122,15 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 	}
 	o.Health = g
 	return proxy.NewUpstream(o, loops)
+}
+
+// upstreamClientTLS returns the client TLS configuration of an upstream of
+// https:// servers, from its tls section (defaults without one).
+func upstreamClientTLS(cu *config.Upstream) (*tls.Config, error) {
+	t := cu.TLS
+	if t == nil {
+		t = &config.UpstreamTLS{}
+		t.SetDefaults()
+	}
+	return tlsterm.ClientConfig(tlsterm.ClientFiles{CA: t.CA, Cert: t.Cert, Key: t.Key, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, ALPN: t.ALPN})
 }

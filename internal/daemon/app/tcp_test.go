@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -78,11 +79,26 @@ tcp:
 	}
 }
 
-// TestTCPEngineAuto: engine auto with tcp entries runs epoll (relays do not run
-// on io_uring yet), whatever the kernel offers.
-func TestTCPEngineAuto(t *testing.T) {
-	a, _ := startApp(t, fmt.Sprintf("workers: 1\nengine: auto\ntcp:\n  - listen: [\"127.0.0.1:0\"]\n    upstreams: [%q]\n", testkit.FreePort(t)))
-	if got := a.srv.Engine().Backend(); got != "epoll" && got != "portable" {
-		t.Fatalf("backend %q, want epoll", got)
+// TestTCPEngineIOURing: with engine io_uring a tcp entry runs and relays on
+// that backend (it was refused, and auto ran epoll, while relays lost data there).
+func TestTCPEngineIOURing(t *testing.T) {
+	if _, err := engine.New(engine.Config{Workers: 1, Backend: engine.BackendIOURing}); err != nil {
+		t.Skipf("no io_uring engine here: %v", err)
+	}
+	up := testkit.Serve(t, func(c *net.TCPConn) { io.Copy(c, c); c.CloseWrite() })
+	a, _ := startApp(t, fmt.Sprintf("workers: 1\nengine: io_uring\ntcp:\n  - listen: [\"127.0.0.1:0\"]\n    upstreams: [%q]\n", up))
+	if got := a.srv.Engine().Backend(); got != "io_uring" {
+		t.Fatalf("backend %q, want io_uring", got)
+	}
+	c, err := net.Dial("tcp", a.tcpAddrs["127.0.0.1:0"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.Write([]byte("ping over io_uring"))
+	c.(*net.TCPConn).CloseWrite()
+	if got, err := io.ReadAll(c); err != nil || string(got) != "ping over io_uring" {
+		t.Fatalf("relayed %q, %v", got, err)
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -251,12 +252,10 @@ func (d *dynamic) run() {
 // healthGroup builds the health group of a configured upstream, or nil when it
 // configures no health check, outlier detection, breaker or limit.
 func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.UpstreamOptions) (*health.Group, error) {
-	if cu.HealthCheck == nil && cu.OutlierDetection == nil && cu.CircuitBreaker == nil && cu.Limits == (config.ServerLimits{}) {
+	if !hasHealth(cu) {
 		return nil, nil
 	}
-	ho := health.Options{Name: name, Logger: o.Logger, FixedWeights: fixedWeights(cu.Balance), Limits: health.Limits{
-		MaxConnections: cu.Limits.MaxConnections, MaxPending: cu.Limits.MaxPending, MaxInFlight: cu.Limits.MaxInFlight,
-	}}
+	ho := health.Options{Name: name, Logger: o.Logger, FixedWeights: fixedWeights(cu.Balance)}
 	for i, s := range o.Servers {
 		ho.Servers = append(ho.Servers, s.Addr)
 		ho.Weights = append(ho.Weights, s.Weight)
@@ -269,26 +268,51 @@ func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.Ups
 	}
 	if o.TLS != nil {
 		// http checks of https:// servers go through TLS, verified like the proxy's
-		// own connections (a separate dialer: its session cache is the checks').
-		d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: env.cfg.Loops(), Config: o.TLS.Clone(), HandshakeTimeout: o.Timeouts.Connect})
-		if err != nil {
+		// own connections.
+		var err error
+		if ho.Dial, err = checkDialer(env.cfg.Loops(), o.TLS, o.Timeouts.Connect); err != nil {
 			return nil, err
 		}
-		ho.Dial = func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, health.Writer, error) {
-			ec, layer, err := d.Dial(l, addr, timeout, h)
-			if err != nil {
-				return nil, nil, err
-			}
-			return ec, layer, nil
-		}
 	}
+	if err := healthSettings(cu, &ho); err != nil {
+		return nil, err
+	}
+	return health.New(ho)
+}
+
+// checkDialer returns the health.Options.Dial of checks through TLS with c, on
+// a dialer of their own (its session cache is the checks').
+func checkDialer(loops int, c *tls.Config, handshake time.Duration) (func(*engine.Loop, netip.AddrPort, time.Duration, engine.Handler) (*engine.Conn, health.Writer, error), error) {
+	d, err := tlsterm.NewDialer(tlsterm.DialOptions{Loops: loops, Config: c.Clone(), HandshakeTimeout: handshake})
+	if err != nil {
+		return nil, err
+	}
+	return func(l *engine.Loop, addr netip.AddrPort, timeout time.Duration, h engine.Handler) (*engine.Conn, health.Writer, error) {
+		ec, layer, err := d.Dial(l, addr, timeout, h)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ec, layer, nil
+	}, nil
+}
+
+// hasHealth reports whether cu configures any health check, outlier detection,
+// breaker or limit.
+func hasHealth(cu *config.Upstream) bool {
+	return cu.HealthCheck != nil || cu.OutlierDetection != nil || cu.CircuitBreaker != nil || cu.Limits != (config.ServerLimits{})
+}
+
+// healthSettings fills o's checks, outlier detection, breaker and limits from cu.
+func healthSettings(cu *config.Upstream, ho *health.Options) error {
+	ho.Limits = health.Limits{MaxConnections: cu.Limits.MaxConnections, MaxPending: cu.Limits.MaxPending, MaxInFlight: cu.Limits.MaxInFlight}
 	if h := cu.HealthCheck; h != nil {
 		lo, hi, err := h.HTTP.StatusRange()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ho.Check = &health.CheckOptions{Type: h.Type, Interval: h.Interval, Timeout: h.Timeout, Jitter: h.Jitter, Rise: h.Rise, Fall: h.Fall,
-			HTTP: health.HTTPCheck{Method: h.HTTP.Method, Path: h.HTTP.Path, Host: h.HTTP.Host, StatusMin: lo, StatusMax: hi, BodyContains: h.HTTP.BodyContains}}
+			HTTP: health.HTTPCheck{Method: h.HTTP.Method, Path: h.HTTP.Path, Host: h.HTTP.Host, StatusMin: lo, StatusMax: hi, BodyContains: h.HTTP.BodyContains},
+			TCP:  health.TCPCheck{Send: []byte(h.TCP.Send), Expect: []byte(h.TCP.Expect)}}
 	}
 	if od := cu.OutlierDetection; od != nil {
 		ho.Outlier = &health.OutlierOptions{Consecutive5xx: od.Consecutive5xx, ConsecutiveGatewayFailure: od.ConsecutiveGatewayFailure,
@@ -299,12 +323,14 @@ func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.Ups
 		ho.Breaker = &health.BreakerOptions{Window: max(b.Window, 10*time.Millisecond), MinRequests: b.MinRequests,
 			FailureRatio: float64(b.FailureRatio) / 100, OpenFor: b.OpenFor, HalfOpenProbes: b.HalfOpenProbes}
 	}
-	return health.New(ho)
+	return nil
 }
 
 // healthGroups returns the running configuration's health groups; safe from any
 // goroutine.
-func (a *App) healthGroups() []*health.Group { return a.ups.Load().groups() }
+func (a *App) healthGroups() []*health.Group {
+	return append(a.ups.Load().groups(), a.tcpHealth...)
+}
 
 // fixedWeights returns the method when its weights cannot change at runtime:
 // the load-tracking ones (their state is shared by the loops and processes) and
