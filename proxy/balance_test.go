@@ -93,6 +93,7 @@ func TestBalanceHashHeaderSticks(t *testing.T) {
 func TestBalanceSlowOriginAvoided(t *testing.T) {
 	for _, m := range []string{lb.LeastConn, lb.P2CEWMA, lb.RoundRobin} {
 		t.Run(m, func(t *testing.T) {
+			t.Parallel() // each method has its own origins, upstream and proxy; the wait is the slow origin's sleeps
 			addrs, hits := namedOrigins(t, 3, func(i int) time.Duration {
 				if i == 0 {
 					return 200 * time.Millisecond
