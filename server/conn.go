@@ -68,6 +68,9 @@ type loopState struct {
 	// h2Closed count the connections. Written by the loop only, read by Stats.
 	h2                 http2.Counters
 	h2Opened, h2Closed atomic.Uint64
+	// h2Tarpitted is the number of this loop's HTTP/2 connections held in the flood
+	// tarpit (HTTP2Options.FloodTarpit). Owned by the loop.
+	h2Tarpitted int
 }
 
 func newLoopState(s *Server, l *engine.Loop) *loopState {

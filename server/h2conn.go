@@ -21,6 +21,17 @@ type HTTP2Options struct {
 	// keeps its flow-control windows at zero, or stops reading — without any progress
 	// for this long. Default: the server's WriteTimeout.
 	WriteTimeout time.Duration
+	// FloodTarpit is how long a connection cut off with GOAWAY ENHANCE_YOUR_CALM (a
+	// flood: rapid reset, PING, SETTINGS, CONTINUATION...) is held open unread
+	// before it is closed. A flooding client then blocks on its own full socket
+	// instead of reconnecting at once and flooding again, so the attack stops
+	// costing the machine CPU; the kernel keeps at most one receive window of its
+	// bytes. Default 10s; negative: close at once after the GOAWAY.
+	FloodTarpit time.Duration
+	// MaxTarpitted bounds the connections each loop holds in the tarpit; a cut-off
+	// connection beyond it is closed at once. Default 1024 (a descriptor each, and
+	// a receive buffer shrunk to the kernel's minimum on Linux).
+	MaxTarpitted int
 	// Handler serves the streams. When nil, ListenDispatch links it to the listener's
 	// handler, so Listener.SetHandler (a reload) swaps both protocols at once. A handler
 	// must implement ExchangeHandler to serve HTTP/2; one that only has ServeGale gets
@@ -56,6 +67,12 @@ func (s *Server) NewHTTP2(opts HTTP2Options) *HTTP2 {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = s.opts.WriteTimeout
+	}
+	if opts.FloodTarpit == 0 {
+		opts.FloodTarpit = 10 * time.Second
+	}
+	if opts.MaxTarpitted <= 0 {
+		opts.MaxTarpitted = 1024
 	}
 	h := &HTTP2{srv: s, opts: opts, cfg: opts.Config.Shared()}
 	if opts.Handler != nil {
@@ -96,6 +113,7 @@ type h2conn struct {
 	closing      bool  // the socket closes once the output is written
 	eof          bool  // the client half-closed
 	closed       bool
+	tarpitted    bool // cut off for a flood and held unread until the timer (FloodTarpit)
 }
 
 // OnOpen starts the connection: the server preface is written at once and the SETTINGS
@@ -160,6 +178,10 @@ func (h *HTTP2) OnFlushed(ec *engine.Conn) {}
 // down gracefully.
 func (h *HTTP2) OnTimeout(ec *engine.Conn) {
 	hc := ec.Context().(*h2conn)
+	if hc.tarpitted {
+		ec.Close(nil)
+		return
+	}
 	if len(hc.live) > 0 || hc.c.NumStreams() > 0 {
 		return
 	}
@@ -174,6 +196,9 @@ func (h *HTTP2) OnShutdown(ec *engine.Conn) { ec.Context().(*h2conn).beginShutdo
 func (h *HTTP2) OnClose(ec *engine.Conn, err error) {
 	hc := ec.Context().(*h2conn)
 	hc.closed = true
+	if hc.tarpitted {
+		hc.ls.h2Tarpitted--
+	}
 	h.conns.Add(-1)
 	hc.ls.h2Closed.Add(1)
 	for _, t := range [...]*engine.Timer{hc.settings, hc.shutdown, hc.stall} {
@@ -256,10 +281,25 @@ func (hc *h2conn) checkDone() {
 	var ce *http2.ConnError
 	if errors.As(hc.c.Err(), &ce) && ce.Code == http2.ErrCodeEnhanceYourCalm {
 		// Cut off for a flood: reading on (lingering) would only take in more of it.
+		if hc.h.opts.FloodTarpit > 0 && hc.ls.h2Tarpitted < hc.h.opts.MaxTarpitted {
+			hc.tarpit()
+			return
+		}
 		hc.ec.DropAfterFlush()
 		return
 	}
 	hc.ec.CloseAfterFlush(!hc.eof)
+}
+
+// tarpit holds a connection cut off for a flood: the GOAWAY already queued is sent,
+// nothing more is read, and the connection closes when FloodTarpit has passed (or
+// earlier if the loop's tarpit is full at the next cut-off, or the peer goes).
+func (hc *h2conn) tarpit() {
+	hc.tarpitted = true
+	hc.ls.h2Tarpitted++
+	hc.ec.PauseRead()
+	shrinkReceive(hc.ec.Fd())
+	hc.ec.SetTimeout(hc.h.opts.FloodTarpit)
 }
 
 // streamGone forgets an exchange whose stream ended, and re-arms the idle timer or,
@@ -280,7 +320,9 @@ func (hc *h2conn) streamGone(x *h2x) {
 		if hc.h.srv.draining.Load() {
 			hc.beginShutdown()
 		}
-		hc.ec.SetTimeout(hc.h.opts.IdleTimeout)
+		if !hc.tarpitted { // a tarpitted connection keeps its closing timer
+			hc.ec.SetTimeout(hc.h.opts.IdleTimeout)
+		}
 	}
 }
 

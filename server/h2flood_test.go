@@ -141,15 +141,22 @@ func runFlood(t *testing.T, addr string, maxBatches int, noRead bool, batch func
 }
 
 // startFloodServer serves a fixed response over HTTP/2 (prior knowledge) with the
-// protocol's default limits except those in cfg, and a short write timeout.
+// protocol's default limits except those in cfg, and a short write timeout. Its
+// flood tarpit is off, so that a cut-off connection closes right after its GOAWAY
+// (TestH2FloodTarpit tests the tarpit).
 func startFloodServer(t *testing.T, cfg http2.Config) string {
+	return startFloodServerOpts(t, HTTP2Options{Config: cfg, WriteTimeout: time.Second, FloodTarpit: -1})
+}
+
+// startFloodServerOpts is startFloodServer with the HTTP/2 options given whole.
+func startFloodServerOpts(t *testing.T, o HTTP2Options) string {
 	t.Helper()
 	h := exchFunc(func(x Exchange) { x.Respond(200, "text/plain", []byte("hello\n")) })
 	s, err := New(Options{Handler: h, Workers: 1, WriteTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := s.ListenHTTP2("127.0.0.1:0", h, HTTP2Options{Config: cfg, WriteTimeout: time.Second})
+	l, err := s.ListenHTTP2("127.0.0.1:0", h, o)
 	if err != nil {
 		t.Fatal(err)
 	}
