@@ -190,7 +190,15 @@ func (h *HTTP2) OnTimeout(ec *engine.Conn) {
 
 // OnShutdown starts the two-phase GOAWAY: streams in flight complete, new ones are
 // refused once the PING round trip (or ShutdownTimeout) has passed.
-func (h *HTTP2) OnShutdown(ec *engine.Conn) { ec.Context().(*h2conn).beginShutdown() }
+// A connection in the flood tarpit is closed at once.
+func (h *HTTP2) OnShutdown(ec *engine.Conn) {
+	hc := ec.Context().(*h2conn)
+	if hc.tarpitted {
+		ec.Close(nil)
+		return
+	}
+	hc.beginShutdown()
+}
 
 // OnClose abandons every exchange still open and stops the timers.
 func (h *HTTP2) OnClose(ec *engine.Conn, err error) {
