@@ -219,6 +219,10 @@ type tconn struct {
 	held   []byte         // decrypted input the upper handler left unconsumed; nil when none
 	state  uint8
 	posted bool // a delivery of held input is posted
+	// paused is set when a delivery stopped because reading was paused, so
+	// crypto/tls may hold records it took and has not decrypted; ResumeRead then
+	// posts a delivery. Owned by the loop.
+	paused bool
 	eof    bool // the upper handler got OnEOF
 	ended  bool // close_notify sent
 
@@ -320,6 +324,8 @@ func (c *tconn) deliver(in []byte) int {
 	r.src, r.off = in, 0
 	defer func() { r.src = nil }()
 	first := len(c.held) > 0
+	c.paused = false
+	defer func() { c.paused = c.state == csOpen && !ec.Closed() && ec.ReadPaused() }()
 	for c.state == csOpen && !ec.Closed() && !ec.ReadPaused() {
 		buf := append(c.tl.buf[:0], c.held...)
 		n, err := c.tc.Read(buf[len(buf):min(cap(buf), len(buf)+maxPlain)])
@@ -539,8 +545,8 @@ func (c *tconn) Unread() int { return len(c.held) }
 // socket event would ever bring them out).
 func (c *tconn) ResumeRead() {
 	c.ec.ResumeRead()
-	if c.posted || c.state != csOpen {
-		return
+	if c.posted || c.state != csOpen || !c.paused && len(c.held) == 0 {
+		return // nothing can wait inside crypto/tls: no Post on the hot path
 	}
 	c.posted = true
 	c.ec.Loop().Post(func() {
