@@ -155,8 +155,9 @@ func (l *Loop) checkWriteProgress(c *Conn) {
 	l.wheel.addTimer(&q.wt, due)
 }
 
-// WantDrain asks for one OnDrain call once queued output falls to the low-water
-// mark. If it already has, OnDrain is called at the end of this loop iteration.
+// WantDrain asks for one OnDrain call once queued output falls below the low-water
+// mark (or empties). If it already has, OnDrain is called at the end of this loop
+// iteration.
 func (c *Conn) WantDrain() {
 	c.flags |= fWantDrain
 	c.markDirty()
@@ -241,7 +242,8 @@ func (c *Conn) markDirty() {
 	}
 }
 
-// LowWater returns the output level at which reading resumes and OnDrain fires.
+// LowWater returns the output level at or below which reading resumes; OnDrain
+// fires below it.
 func (e *Engine) LowWater() int { return e.cfg.LowWater }
 
 // HighWater returns the output level above which the engine stops reading.
@@ -341,7 +343,10 @@ func (l *Loop) afterFlush(c *Conn) {
 			c.flags &^= fHiPaused
 			l.schedule(c)
 		}
-		if c.flags&fWantDrain != 0 {
+		// OnDrain fires strictly below low water: at exactly LowWater a handler that
+		// writes while Buffered() < LowWater has no room, would ask again, and the
+		// loop would call it back forever without returning to the poller.
+		if c.flags&fWantDrain != 0 && (mem < l.eng.cfg.LowWater || mem == 0) {
 			c.flags &^= fWantDrain
 			c.handler().OnDrain(c)
 			if c.flags&fClosed != 0 {

@@ -40,8 +40,9 @@ type Handler interface {
 	// OnEOF is called when the peer has closed its sending side. The handler decides
 	// whether to close now (Close) or after pending output (CloseAfterFlush).
 	OnEOF(c *Conn)
-	// OnDrain is called after WantDrain once queued output has fallen to the low-water
-	// mark.
+	// OnDrain is called after WantDrain once queued output has fallen below the
+	// low-water mark (or the queue is empty). A handler that writes while Buffered() is
+	// below LowWater therefore always has room when it is called.
 	OnDrain(c *Conn)
 	// OnTimeout is called when the timer set with SetTimeout expires.
 	OnTimeout(c *Conn)
@@ -111,7 +112,8 @@ type Config struct {
 	// HighWater is the amount of queued output (bytes in memory) above which the
 	// engine stops reading from a connection; default 256 KiB.
 	HighWater int
-	// LowWater is the level at which reading resumes and OnDrain fires; default 64 KiB.
+	// LowWater is the level at or below which reading resumes, and below which OnDrain
+	// fires; default 64 KiB.
 	LowWater int
 	// Logger receives engine-level events (accept errors, pinning); default slog.Default().
 	Logger *slog.Logger

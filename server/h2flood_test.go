@@ -30,7 +30,8 @@ type floodResult struct {
 
 // runFlood connects to addr with HTTP/2, sends the client preface, then writes
 // batch(fr, i) batches until the server closes the connection, maxBatches have gone, or
-// 15 s pass; a reader drains the server's frames (unless noRead) and notes GOAWAY codes
+// 45 s pass (a deadline, not a duration: under the race detector on a loaded machine the
+// hpack bombs take the server tens of milliseconds each); a reader drains the server's frames (unless noRead) and notes GOAWAY codes
 // and response statuses. The test process's heap is sampled throughout.
 func runFlood(t *testing.T, addr string, maxBatches int, noRead bool, batch func(w *xhttp2.Framer, i int)) floodResult {
 	t.Helper()
@@ -46,7 +47,7 @@ func runFlood(t *testing.T, addr string, maxBatches int, noRead bool, batch func
 	if noRead {
 		nc.(*net.TCPConn).SetReadBuffer(4096)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	nc.SetDeadline(deadline)
 	var peak atomic.Uint64
 	stop := make(chan struct{})
