@@ -47,10 +47,10 @@ func (h *filler) fill(c *Conn) {
 	}
 }
 
-func (h *filler) OnEOF(c *Conn)      { c.CloseAfterFlush(true) }
-func (h *filler) OnDrain(c *Conn)    { h.drain.Add(1); h.fill(c) }
-func (h *filler) OnTimeout(c *Conn)  { c.Close(nil) }
-func (h *filler) OnShutdown(c *Conn) { c.Close(nil) }
+func (h *filler) OnEOF(c *Conn)        { c.CloseAfterFlush(true) }
+func (h *filler) OnDrain(c *Conn)      { h.drain.Add(1); h.fill(c) }
+func (h *filler) OnTimeout(c *Conn)    { c.Close(nil) }
+func (h *filler) OnShutdown(c *Conn)   { c.Close(nil) }
 func (h *filler) OnClose(*Conn, error) {}
 
 // TestDrainAtExactlyLowWater: a handler that writes while Buffered() < LowWater leaves
