@@ -106,6 +106,13 @@ func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, canc
 	}) {
 		cancel()
 		x.ex.Error(503, "worker pool is full")
+		return
+	}
+	if x.c != nil {
+		// The pool goroutine just readied runs on this loop's P when the loop yields
+		// at the end of the iteration, and the response it posts goes out with the
+		// iteration's writes: no eventfd wake-up, no second trip through epoll.
+		x.c.Loop().YieldBeforeWait()
 	}
 }
 
