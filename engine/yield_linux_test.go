@@ -77,6 +77,11 @@ func TestYieldBeforeWaitAnswersInTheSameIteration(t *testing.T) {
 		}
 		c.Close()
 		close(h.jobs)
+		var yields uint64
+		onLoop(t, e.Loops()[0], func() { yields = e.Loops()[0].yields })
+		if uring != (yields == 0) {
+			t.Errorf("block %v, io_uring %v: the loop yielded %d times", block, uring, yields)
+		}
 		runtime.GOMAXPROCS(procs)
 		t.Logf("block %v: %d of %d answers in the request's iteration (io_uring %v)", block, same, n, uring)
 		switch {
