@@ -81,6 +81,8 @@ type Loop struct {
 	drain   bool    // graceful shutdown in progress
 	stop    bool
 	iters   uint64    // loop iterations, for tests of the wake-up policy
+	yields  uint64    // iterations that yielded to posting goroutines (YieldBeforeWait), for tests
+	yield   bool      // YieldBeforeWait was called during this iteration
 	stats   loopStats // atomic: read by any goroutine
 
 	mu      sync.Mutex // guards tasks and stopped (the epoll engine also wakes the poller under it; see Post)

@@ -77,6 +77,44 @@ func (l *Loop) Post(f func()) {
 	l.mu.Unlock()
 }
 
+// YieldBeforeWait asks the loop, once it has handled this iteration's events, to
+// give its goroutine to the Go scheduler (runtime.Gosched) before it waits for more,
+// and to run what other goroutines posted meanwhile in the same iteration, without a
+// wake-up through the eventfd. A handler calls it right after handing work to a
+// goroutine that will post the result back soon (the net/http adapter does, for
+// every request it hands to its pool): the goroutines readied by the loop run on
+// the loop's own P first, so their results go out with this iteration's writes,
+// and the loop neither sleeps nor is woken for them. A goroutine that blocks
+// instead posts later and wakes the loop as usual. It does nothing on a loop locked
+// to its OS thread (pinned, or io_uring), where a yield hands the goroutine between
+// threads. Only the loop's goroutine calls it.
+func (l *Loop) YieldBeforeWait() {
+	if l.lockThread() {
+		return
+	}
+	l.yield = true
+}
+
+// yieldToPosters runs at the end of an iteration in which YieldBeforeWait was
+// called: it yields with the wake-up held (Posts write no eventfd meanwhile), runs
+// the closures posted, then gives the wake-up back and runs what came in between.
+func (l *Loop) yieldToPosters() {
+	l.yield = false
+	l.yields++
+	held := l.poller.Hold()
+	runtime.Gosched()
+	l.runTasks()
+	if held {
+		l.poller.Drained()
+		l.mu.Lock()
+		more := len(l.tasks) > 0
+		l.mu.Unlock()
+		if more {
+			l.runTasks()
+		}
+	}
+}
+
 // release marks the loop stopped (new closures are dropped), runs the closures
 // posted before that and closes the poller and the read buffer.
 func (l *Loop) release() {
@@ -138,7 +176,7 @@ func (l *Loop) run() {
 	lastYield := l.nowNano
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
-		if len(l.pending) > 0 || len(l.dirty) > 0 {
+		if len(l.pending) > 0 || len(l.dirty) > 0 || l.yield {
 			wait = 0
 		}
 		n, err := l.poller.Wait(events, wait)
@@ -158,6 +196,10 @@ func (l *Loop) run() {
 			default:
 				l.accept(l.lsocks[ev.Pad-tagListener])
 			}
+		}
+		if l.yield {
+			l.yieldToPosters()
+			lastYield = l.nowNano
 		}
 		l.endIteration()
 		if !locked && l.nowNano-lastYield >= yieldEvery {

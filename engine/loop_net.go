@@ -34,6 +34,11 @@ type loopSys struct {
 // after the loop has stopped are dropped.
 func (l *Loop) Post(f func()) { l.post(f) }
 
+// YieldBeforeWait does nothing in the portable engine: its loop runs posted
+// closures as they come, with no eventfd to spare (see the epoll engine's
+// YieldBeforeWait for the contract).
+func (l *Loop) YieldBeforeWait() {}
+
 // post is Post reporting whether f was queued (false once the loop has stopped).
 func (l *Loop) post(f func()) bool {
 	l.mu.Lock()

@@ -60,6 +60,10 @@ func Blocking(h Handler, p *Pool) Handler {
 		c.Detach()
 		if !p.TrySubmit(func() { h.ServeGale(c) }) {
 			c.Error(503, "worker pool is full")
+			return
 		}
+		// The worker runs on the loop's P before the loop waits again, and what it
+		// posts leaves in this iteration (see engine.Loop.YieldBeforeWait).
+		c.Loop().YieldBeforeWait()
 	})
 }

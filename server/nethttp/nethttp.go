@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 )
@@ -106,8 +107,19 @@ func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, canc
 	}) {
 		cancel()
 		x.ex.Error(503, "worker pool is full")
+		return
+	}
+	if lx, ok := x.ex.(loopExchange); ok {
+		// The pool goroutine just readied runs on this loop's P when the loop yields
+		// at the end of the iteration, and the response it posts goes out with the
+		// iteration's writes: no eventfd wake-up, no second trip through epoll.
+		lx.Loop().YieldBeforeWait()
 	}
 }
+
+// loopExchange is an exchange that names its event loop: *server.Ctx, and the
+// server's HTTP/2 streams.
+type loopExchange interface{ Loop() *engine.Loop }
 
 // exchange is one request's link between its loop and its handler goroutine: the
 // pipe's input half carries the request body, its output half the response. The

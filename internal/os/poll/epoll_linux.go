@@ -138,6 +138,14 @@ func (p *Poller) Drain() {
 // read of WakeFd): the next Wake writes the eventfd again.
 func (p *Poller) Drained() { p.armed.Store(false) }
 
+// Hold marks a wake-up as pending without writing the eventfd, so that Wake calls
+// from other goroutines cost one atomic operation while the loop is known to be
+// awake and about to look at its tasks. It reports whether it took the mark (false:
+// a real wake-up is already pending and will be drained as usual); a loop that took
+// it gives it back with Drained and then looks at its tasks once more, because a
+// Wake between its last look and Drained wrote nothing.
+func (p *Poller) Hold() bool { return p.armed.CompareAndSwap(false, true) }
+
 // Close releases the epoll instance and the eventfd.
 func (p *Poller) Close() error {
 	unix.Close(p.evfd)
