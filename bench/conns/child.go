@@ -58,7 +58,7 @@ func runChild(o options) error {
 	// it or sent anything meanwhile.
 	closed := 0
 	for _, c := range conns {
-		if !stillIdle(c) {
+		if !stillIdle(c, o.ws) {
 			closed++
 		}
 		c.Close()
