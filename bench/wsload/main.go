@@ -178,6 +178,9 @@ func (w *conn) recv() ([]byte, error) {
 			}
 			return f.Payload, nil
 		case wsproto.OpClose:
+			if len(f.Payload) >= 2 {
+				return nil, fmt.Errorf("server closed the WebSocket: %d %q", binary.BigEndian.Uint16(f.Payload), f.Payload[2:])
+			}
 			return nil, fmt.Errorf("server closed the WebSocket")
 		}
 	}
@@ -359,6 +362,7 @@ func runFanout(o options) error {
 	start := time.Now()
 	end := start.Add(o.dur)
 	var stop atomic.Bool
+	var told atomic.Int32 // subscriber errors printed
 	all := make([]*stats, len(subs)+1)
 	var wg sync.WaitGroup
 	for i, c := range subs {
@@ -372,6 +376,9 @@ func runFanout(o options) error {
 				if err != nil {
 					if !stop.Load() {
 						s.errors++
+						if told.Add(1) <= 3 { // why subscribers end early, for bench/run --keep
+							fmt.Fprintf(os.Stderr, "wsload: subscriber ended during the run: %v\n", err)
+						}
 					}
 					return
 				}
