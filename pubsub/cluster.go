@@ -28,7 +28,8 @@ import (
 // with a growing delay (up to 5 s) and resubscribes. Messages other instances
 // published meanwhile are lost to this one, so on reconnect the gap is logged and
 // reported to history recovery (Hub.Gap): positions from before it fail to recover
-// instead of silently skipping messages.
+// instead of silently skipping messages. The same holds for an instance that started
+// while NATS was down: its first connection is reported as a gap too.
 type NATSBridge struct {
 	h       *Hub
 	nc      *nats.Conn
@@ -43,6 +44,11 @@ type NATSBridge struct {
 	closeOnce sync.Once
 
 	gaps, sent, received, sendErrors atomic.Uint64
+	// lateConnect is set when the first connection attempt failed, so the connection
+	// that eventually comes (nats.go calls ConnectHandler for it, not ReconnectHandler)
+	// ends a gap. Written once after nats.Connect returns, read by NATS's callback
+	// goroutine, which runs it a reconnect delay (at least 100 ms) later.
+	lateConnect atomic.Bool
 }
 
 var _ Bridge = (*NATSBridge)(nil)
@@ -76,21 +82,35 @@ func NewNATSBridge(h *Hub, url, subject string, log *slog.Logger) (*NATSBridge, 
 			log.Warn("pubsub: NATS connection lost; local delivery continues", "url", url, "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			b.gaps.Add(1)
-			log.Warn("pubsub: NATS reconnected; messages of other instances may have been missed, history positions before now will not recover", "url", c.ConnectedUrl())
-			h.Gap()
+			b.gap(c, "reconnected")
 		}),
 		nats.ConnectHandler(func(c *nats.Conn) {
+			if b.lateConnect.Load() {
+				b.gap(c, "connected after starting without it")
+				return
+			}
 			log.Info("pubsub: NATS connected", "url", c.ConnectedUrl())
 		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: NATS %s: %w", url, err)
 	}
+	if !nc.IsConnected() {
+		b.lateConnect.Store(true)
+		log.Warn("pubsub: NATS unreachable at start; local delivery only until it connects", "url", url)
+	}
 	b.nc = nc
 	go b.send()
 	h.SetBridge(b)
 	return b, nil
+}
+
+// gap counts and logs a connection after which messages of other instances may have
+// been missed and tells the hub (Hub.Gap).
+func (b *NATSBridge) gap(c *nats.Conn, how string) {
+	b.gaps.Add(1)
+	b.log.Warn("pubsub: NATS "+how+"; messages of other instances may have been missed, history positions before now will not recover", "url", c.ConnectedUrl())
+	b.h.Gap()
 }
 
 // Stats returns a snapshot of the counters.

@@ -22,12 +22,18 @@ const natsPort = 20790
 // startNATS runs Debian's nats-server on 127.0.0.1:natsPort until stop is called.
 func startNATS(t *testing.T) (stop func()) {
 	t.Helper()
+	return startNATSOn(t, natsPort)
+}
+
+// startNATSOn runs nats-server on 127.0.0.1:port until stop is called.
+func startNATSOn(t *testing.T, port int) (stop func()) {
+	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		t.Skip("nats-server not installed (apt-get install -y nats-server)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", fmt.Sprint(natsPort))
+	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
 	errs, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -190,5 +196,55 @@ func TestClusterNATS(t *testing.T) {
 				t.Fatalf("subscriber %d: unexpected %+v", i, d)
 			}
 		}
+	}
+}
+
+// TestClusterNATSDownAtStart starts a hub whose NATS server is not running yet: local
+// delivery works from the start, and the first connection, when nats-server comes up,
+// is a gap like a reconnection (counted, new epoch), so a position taken before it
+// fails to recover instead of skipping what other instances published meanwhile.
+func TestClusterNATSDownAtStart(t *testing.T) {
+	if _, err := exec.LookPath("nats-server"); err != nil {
+		t.Skip("nats-server not installed (apt-get install -y nats-server)")
+	}
+	const port = 22230 // the pubsub-peers helper's range; fixed: the server starts later
+	h := New(Options{Loops: 2, HistorySize: 100})
+	b, err := NewNATSBridge(h, fmt.Sprintf("nats://127.0.0.1:%d", port), "gale.downstart", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if st := b.Stats(); st.Connected || st.Gaps != 0 {
+		t.Fatalf("bridge without a NATS server: %+v", st)
+	}
+	hd, err := NewHandler(h, HandlerOptions{Prefix: "/ws/", Mode: ProtocolMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := servertest.Start(t, hd, func(so *server.Options) { so.Workers = 2 }).Addr()
+	sub := wsDial(t, "ws://"+addr+"/ws/", nil)
+	send(t, sub, `{"type":"subscribe","topic":"room"}`)
+	first := readReply(t, sub)
+	if first.Type != "subscribed" {
+		t.Fatalf("subscribe: %+v", first)
+	}
+	pub := wsDial(t, "ws://"+addr+"/ws/", nil)
+	send(t, pub, `{"type":"publish","topic":"room","data":1}`)
+	if r := readReply(t, pub); r.Type != "published" || r.Offset != 1 {
+		t.Fatalf("publish: %+v", r)
+	}
+	if m := readReply(t, sub); m.Type != "message" || m.Offset != 1 {
+		t.Fatalf("local delivery before NATS is up: %+v", m)
+	}
+
+	startNATSOn(t, port)
+	testkit.WaitFor(t, "bridge connected", func() bool { return b.Stats().Connected })
+	if g := b.Stats().Gaps; g != 1 {
+		t.Fatalf("gaps after the first connection %d, want 1", g)
+	}
+	late := wsDial(t, "ws://"+addr+"/ws/", nil)
+	send(t, late, fmt.Sprintf(`{"type":"subscribe","topic":"room","epoch":%q,"offset":1}`, first.Epoch))
+	if r := readReply(t, late); r.Type != "subscribed" || r.Recovery != "failed" || r.Epoch == first.Epoch {
+		t.Fatalf("recovery from before the first connection: %+v, want failed with a new epoch", r)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,7 +58,7 @@ func runChild(o options) error {
 	// it or sent anything meanwhile.
 	closed := 0
 	for _, c := range conns {
-		if !stillIdle(c) {
+		if !stillIdle(c, o.ws) {
 			closed++
 		}
 		c.Close()
@@ -77,6 +78,15 @@ func sourceAddr(g, perIP int) *net.TCPAddr {
 type kindError string
 
 func (e kindError) Error() string { return string(e) }
+
+// wsPath is the path connection g upgrades on: -path, followed with -topics N by g mod N,
+// so that a path-mode pub/sub hub spreads the connections over N topics.
+func wsPath(o options, g int) string {
+	if o.topics <= 0 {
+		return o.path
+	}
+	return o.path + strconv.Itoa(g%o.topics)
+}
 
 // open connects connection g, sends the request and reads the whole answer.
 func open(o options, g int) (net.Conn, error) {
@@ -104,7 +114,7 @@ func open(o options, g int) (net.Conn, error) {
 		if o.deflate {
 			offer = wsproto.DeflateOffer
 		}
-		if _, err := c.Write(wsproto.UpgradeRequestExt(host, o.path, key, offer)); err != nil {
+		if _, err := c.Write(wsproto.UpgradeRequestExt(host, wsPath(o, g), key, offer)); err != nil {
 			c.Close()
 			return nil, classify("request", err)
 		}

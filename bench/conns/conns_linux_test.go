@@ -52,7 +52,8 @@ func TestServerRootsByPort(t *testing.T) {
 }
 
 // TestStillIdle checks the end-of-hold question on real sockets: a connection left alone is
-// idle; one the server closed, or wrote to unasked, is not.
+// idle; one the server closed, or wrote to unasked, is not; WebSocket pings alone leave it
+// idle when the connections are WebSockets.
 func TestStillIdle(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,10 +78,10 @@ func TestStillIdle(t *testing.T) {
 		return c, <-accepted
 	}
 	// waitFor polls until stillIdle gives want or 5 s pass (the FIN or byte is in flight).
-	waitFor := func(c net.Conn, want bool) {
+	waitFor := func(c net.Conn, ws, want bool) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
-		for stillIdle(c) != want {
+		for stillIdle(c, ws) != want {
 			if time.Now().After(deadline) {
 				t.Fatalf("stillIdle stayed %v", !want)
 			}
@@ -90,19 +91,33 @@ func TestStillIdle(t *testing.T) {
 	idle, s1 := dial()
 	defer idle.Close()
 	defer s1.Close()
-	if !stillIdle(idle) {
+	if !stillIdle(idle, false) || !stillIdle(idle, true) {
 		t.Fatal("an untouched connection is not idle")
 	}
 	closed, s2 := dial()
 	defer closed.Close()
 	s2.Close()
-	waitFor(closed, false)
+	waitFor(closed, true, false)
 	written, s3 := dial()
 	defer written.Close()
 	defer s3.Close()
 	s3.Write([]byte("x"))
-	waitFor(written, false)
-	if !stillIdle(idle) {
+	waitFor(written, true, false)
+	// WebSocket pings are a server's keep-alive: idle with ws, not without.
+	pinged, s4 := dial()
+	defer pinged.Close()
+	defer s4.Close()
+	s4.Write([]byte{0x89, 0, 0x89, 2, 'h', 'i'})
+	waitFor(pinged, false, false)
+	if !stillIdle(pinged, true) {
+		t.Fatal("a connection that got two pings is not idle with ws")
+	}
+	pingClose, s5 := dial()
+	defer pingClose.Close()
+	defer s5.Close()
+	s5.Write([]byte{0x89, 0, 0x88, 2, 0x03, 0xe9}) // a ping, then close 1001
+	waitFor(pingClose, true, false)
+	if !stillIdle(idle, false) {
 		t.Fatal("the untouched connection stopped being idle")
 	}
 }

@@ -43,6 +43,7 @@ type options struct {
 	deflate     bool
 	h2          bool
 	path        string
+	topics      int
 	pid         int
 	port        int
 	hold        time.Duration
@@ -81,6 +82,7 @@ func main() {
 	flag.BoolVar(&o.deflate, "deflate", false, "with -ws: offer permessage-deflate and require the server to accept it")
 	flag.BoolVar(&o.h2, "h2", false, "speak HTTP/2 by prior knowledge (h2c): one GET on stream 1, then hold")
 	flag.StringVar(&o.path, "path", "/", "request path")
+	flag.IntVar(&o.topics, "topics", 0, "with -ws: append the connection's index modulo N to -path (N pub/sub topics; 0: the path as it is)")
 	flag.IntVar(&o.pid, "pid", 0, "server PID (its descendants are included)")
 	flag.IntVar(&o.port, "port", 0, "find the server by this listening port (default: the port of -addr)")
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections")
@@ -122,7 +124,7 @@ func spawn(o options, exe string, first, count int) (*child, error) {
 		"-per-ip", strconv.Itoa(o.perIP), "-c", strconv.Itoa(o.concurrency),
 		"-timeout", o.timeout.String(), "-child-first", strconv.Itoa(first)}
 	if o.ws {
-		args = append(args, "-ws")
+		args = append(args, "-ws", "-topics", strconv.Itoa(o.topics))
 	}
 	if o.deflate {
 		args = append(args, "-deflate")

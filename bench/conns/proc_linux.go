@@ -29,8 +29,10 @@ func bindNoPort(_, _ string, rc syscall.RawConn) error {
 
 // stillIdle reports whether c is open with nothing to read: a non-blocking peek that finds
 // no byte (EAGAIN). End of stream, a reset or a byte the server sent unasked all mean the
-// connection did not stay as it was left.
-func stillIdle(c net.Conn) bool {
+// connection did not stay as it was left; with ws, except WebSocket pings (a server's
+// keep-alive, which a held connection does not answer): a peek that finds only whole ping
+// frames counts as idle.
+func stillIdle(c net.Conn, ws bool) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -41,11 +43,25 @@ func stillIdle(c net.Conn) bool {
 	}
 	idle := false
 	err = rc.Control(func(fd uintptr) {
-		var b [1]byte
-		_, _, rerr := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		idle = rerr == unix.EAGAIN
+		var b [256]byte
+		n, _, rerr := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		idle = rerr == unix.EAGAIN || (rerr == nil && ws && onlyPings(b[:n]))
 	})
 	return err == nil && idle
+}
+
+// onlyPings reports whether p is one or more whole unmasked WebSocket ping frames.
+func onlyPings(p []byte) bool {
+	if len(p) == 0 {
+		return false
+	}
+	for len(p) > 0 {
+		if len(p) < 2 || p[0] != 0x89 || p[1] > 125 || len(p) < 2+int(p[1]) {
+			return false
+		}
+		p = p[2+int(p[1]):]
+	}
+	return true
 }
 
 // fileLimit returns the soft and hard RLIMIT_NOFILE.

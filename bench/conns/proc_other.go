@@ -27,8 +27,9 @@ func sockstatTCPAll() string                 { return errLinuxOnly.Error() }
 
 var watchedCounters []string
 
-// stillIdle reports whether c is open with nothing to read, by a read that must time out.
-func stillIdle(c net.Conn) bool {
+// stillIdle reports whether c is open with nothing to read, by a read that must time out
+// (pings count as not idle here, whatever ws says).
+func stillIdle(c net.Conn, _ bool) bool {
 	c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	var b [1]byte
 	_, err := c.Read(b[:])

@@ -11,6 +11,13 @@
 //	        subscriber has it (or after a second). Latency is publish to delivery;
 //	        "requests" counts deliveries.
 //
+// -proto says what fan-out clients speak over WebSocket: "raw" (the default) for a hub whose
+// URL is the topic and whose messages are the published bytes (gale's topic: path, the Go
+// hub, uWebSockets.js); "centrifugo" for Centrifugo's JSON client protocol: every
+// connection sends connect, each subscriber subscribes to -channel, the publisher sends
+// publish commands, and a delivery is a publication push whose data (a JSON string of -size
+// bytes, quotes included) carries the sequence number and send time.
+//
 // -deflate offers permessage-deflate without context takeover, requires the server to
 // accept it, compresses every message it sends and inflates what comes back compressed.
 //
@@ -52,6 +59,8 @@ type options struct {
 	check   bool
 	deflate bool
 	io      string
+	proto   string
+	channel string
 }
 
 func main() {
@@ -66,6 +75,8 @@ func main() {
 	flag.BoolVar(&o.check, "check", false, "one exchange, exit status tells whether it was right")
 	flag.BoolVar(&o.deflate, "deflate", false, "negotiate permessage-deflate and compress every message")
 	flag.StringVar(&o.io, "io", "auto", "echo client: epoll, go, or auto (epoll on Linux without -deflate)")
+	flag.StringVar(&o.proto, "proto", "raw", "fanout: raw (the URL is the topic) or centrifugo (its JSON protocol)")
+	flag.StringVar(&o.channel, "channel", "bench", "fanout with -proto centrifugo: the channel")
 	flag.Parse()
 	o.size = max(o.size, header)
 	deflate = o.deflate
@@ -167,6 +178,9 @@ func (w *conn) recv() ([]byte, error) {
 			}
 			return f.Payload, nil
 		case wsproto.OpClose:
+			if len(f.Payload) >= 2 {
+				return nil, fmt.Errorf("server closed the WebSocket: %d %q", binary.BigEndian.Uint16(f.Payload), f.Payload[2:])
+			}
 			return nil, fmt.Errorf("server closed the WebSocket")
 		}
 	}
@@ -287,26 +301,57 @@ func runEcho(o options) error {
 	return nil
 }
 
-func runFanout(o options) error {
-	subs := make([]*conn, o.subs)
-	for i := range subs {
+// dialFanout opens n subscribers and the publisher and has them join with proto.
+func dialFanout(o options, proto fanoutProto, n int) (subs []*conn, pub *conn, err error) {
+	defer func() {
+		if err != nil {
+			for _, c := range append(subs, pub) {
+				if c != nil {
+					c.c.Close()
+				}
+			}
+		}
+	}()
+	for i := range n {
 		c, err := dial(o.url)
 		if err != nil {
-			return fmt.Errorf("subscriber %d: %w", i, err)
+			return subs, nil, fmt.Errorf("subscriber %d: %w", i, err)
 		}
-		defer c.c.Close()
-		subs[i] = c
+		subs = append(subs, c)
+		if err := proto.join(c, true); err != nil {
+			return subs, nil, fmt.Errorf("subscriber %d: %w", i, err)
+		}
 	}
-	pub, err := dial(o.url)
+	if pub, err = dial(o.url); err != nil {
+		return subs, nil, fmt.Errorf("publisher: %w", err)
+	}
+	if err := proto.join(pub, false); err != nil {
+		return subs, pub, fmt.Errorf("publisher: %w", err)
+	}
+	return subs, pub, nil
+}
+
+func runFanout(o options) error {
+	proto, err := newProto(o)
 	if err != nil {
-		return fmt.Errorf("publisher: %w", err)
+		return err
 	}
-	defer pub.c.Close()
+	subs, pub, err := dialFanout(o, proto, o.subs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, c := range append(subs, pub) {
+			c.c.Close()
+		}
+	}()
 	go func() { // a hub that also echoes to the publisher must not see it as a slow consumer
 		for {
-			if _, err := pub.recv(); err != nil {
+			msg, err := pub.recv()
+			if err != nil {
 				return
 			}
+			proto.deliveries(pub, msg, func(uint64, time.Time, int) {}) // answers pings
 		}
 	}()
 
@@ -317,6 +362,7 @@ func runFanout(o options) error {
 	start := time.Now()
 	end := start.Add(o.dur)
 	var stop atomic.Bool
+	var told atomic.Int32 // subscriber errors printed
 	all := make([]*stats, len(subs)+1)
 	var wg sync.WaitGroup
 	for i, c := range subs {
@@ -330,25 +376,27 @@ func runFanout(o options) error {
 				if err != nil {
 					if !stop.Load() {
 						s.errors++
+						if told.Add(1) <= 3 { // why subscribers end early, for bench/run --keep
+							fmt.Fprintf(os.Stderr, "wsload: subscriber ended during the run: %v\n", err)
+						}
 					}
 					return
 				}
 				now := time.Now()
-				if len(got) < header || now.After(end) {
+				if now.After(end) {
 					continue
 				}
-				seq := binary.BigEndian.Uint64(got)
-				sent := time.Unix(0, int64(binary.BigEndian.Uint64(got[8:])))
-				received[seq%ring].Add(1)
-				s.msgs++
-				s.bytes += int64(len(got))
-				s.lat = append(s.lat, micros(now.Sub(sent)))
+				s.errors += int64(proto.deliveries(c, got, func(seq uint64, sent time.Time, size int) {
+					received[seq%ring].Add(1)
+					s.msgs++
+					s.bytes += int64(size)
+					s.lat = append(s.lat, micros(now.Sub(sent)))
+				}))
 			}
 		}()
 	}
 	pubStats := &stats{}
 	all[len(subs)] = pubStats
-	p := message(o.size, 0, start)
 	for seq := uint64(1); time.Now().Before(end); seq++ {
 		if seq > uint64(o.window) {
 			old := seq - uint64(o.window)
@@ -358,8 +406,7 @@ func runFanout(o options) error {
 			}
 			received[old%ring].Store(0)
 		}
-		stamp(p, seq, time.Now())
-		if err := pub.send(p); err != nil {
+		if err := proto.publish(pub, seq, time.Now()); err != nil {
 			pubStats.errors++
 			break
 		}
@@ -396,35 +443,59 @@ func checkEcho(o options) error {
 }
 
 func checkFanout(o options) error {
-	var cs [3]*conn
-	for i := range cs {
-		c, err := dial(o.url)
-		if err != nil {
-			return err
-		}
+	proto, err := newProto(o)
+	if err != nil {
+		return err
+	}
+	subs, pub, err := dialFanout(o, proto, 2)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for _, c := range append(subs, pub) {
 		defer c.c.Close()
-		c.c.SetDeadline(time.Now().Add(5 * time.Second))
-		cs[i] = c
+		c.c.SetDeadline(start.Add(5 * time.Second))
 	}
 	// A hub may register a subscriber only after the handshake; keep publishing until both
 	// subscribers have seen a message or the deadline passes.
-	want := message(o.size, 9, time.Now())
-	done := make(chan error, 2)
-	for _, c := range cs[1:] {
+	const seq = 9
+	done := make(chan error, len(subs))
+	for _, c := range subs {
 		go func() {
-			got, err := c.recv()
-			if err == nil && string(got) != string(want) {
-				err = fmt.Errorf("subscriber got %d different bytes", len(got))
+			for {
+				got, err := c.recv()
+				if err != nil {
+					done <- err
+					return
+				}
+				var bad error
+				ok := false
+				proto.deliveries(c, got, func(s uint64, sent time.Time, size int) {
+					if s != seq || size != o.size || sent.Before(start) || sent.After(time.Now()) {
+						bad = fmt.Errorf("subscriber got message %d of %d bytes sent at %v, want %d of %d bytes", s, size, sent, seq, o.size)
+					}
+					ok = true
+				})
+				if bad != nil || ok {
+					done <- bad
+					return
+				}
 			}
-			done <- err
 		}()
 	}
+	go func() {
+		for {
+			if _, err := pub.recv(); err != nil {
+				return
+			}
+		}
+	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	if err := cs[0].send(want); err != nil {
+	if err := proto.publish(pub, seq, time.Now()); err != nil {
 		return err
 	}
-	for pending := 2; pending > 0; {
+	for pending := len(subs); pending > 0; {
 		select {
 		case err := <-done:
 			if err != nil {
@@ -432,7 +503,7 @@ func checkFanout(o options) error {
 			}
 			pending--
 		case <-tick.C:
-			if err := cs[0].send(want); err != nil {
+			if err := proto.publish(pub, seq, time.Now()); err != nil {
 				return err
 			}
 		}

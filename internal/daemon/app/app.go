@@ -69,6 +69,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	}
 	a := &App{log: log, cfg: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
 	a.obs = newObservability(cfg, func() server.Stats { return a.srv.Stats() }, opts)
+	a.obs.hubs.log = log // the NATS bridges log through the App's logger
 	so := serverOptions(cfg, log, notFound{})
 	opts.place(&so)
 	srv, err := server.New(so)

@@ -18,6 +18,7 @@ import (
 type hubSet struct {
 	mu   sync.Mutex // guards hubs
 	hubs map[string]*hubEntry
+	log  *slog.Logger // the App's logger, set once before the first build; nil: slog.Default
 }
 
 type hubEntry struct {
@@ -120,7 +121,11 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 	if file != "" && env.statsPath != "" {
 		file = fmt.Sprintf("%s.%d", file, env.statsSlot) // one file per worker process
 	}
-	h, err := env.hubs.get(name, opts, p.Cluster, file, slog.Default())
+	log := env.hubs.log
+	if log == nil {
+		log = slog.Default()
+	}
+	h, err := env.hubs.get(name, opts, p.Cluster, file, log)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub.cluster: %w", err)
 	}
