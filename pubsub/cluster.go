@@ -106,11 +106,13 @@ func NewNATSBridge(h *Hub, url, subject string, log *slog.Logger) (*NATSBridge, 
 }
 
 // gap counts and logs a connection after which messages of other instances may have
-// been missed and tells the hub (Hub.Gap).
+// been missed and tells the hub (Hub.Gap). The hub learns of the gap before the
+// counter moves, so whoever sees Gaps grow also sees the new epoch. nats.go runs this
+// on its callback goroutine, after IsConnected already reports true.
 func (b *NATSBridge) gap(c *nats.Conn, how string) {
-	b.gaps.Add(1)
-	b.log.Warn("pubsub: NATS "+how+"; messages of other instances may have been missed, history positions before now will not recover", "url", c.ConnectedUrl())
 	b.h.Gap()
+	b.log.Warn("pubsub: NATS "+how+"; messages of other instances may have been missed, history positions before now will not recover", "url", c.ConnectedUrl())
+	b.gaps.Add(1)
 }
 
 // Stats returns a snapshot of the counters.

@@ -238,7 +238,9 @@ func TestClusterNATSDownAtStart(t *testing.T) {
 	}
 
 	startNATSOn(t, port)
-	testkit.WaitFor(t, "bridge connected", func() bool { return b.Stats().Connected })
+	// IsConnected turns true before nats.go's callback goroutine runs ConnectHandler,
+	// so the gap is waited for, then checked to be exactly one.
+	testkit.WaitFor(t, "bridge connected with its gap", func() bool { st := b.Stats(); return st.Connected && st.Gaps >= 1 })
 	if g := b.Stats().Gaps; g != 1 {
 		t.Fatalf("gaps after the first connection %d, want 1", g)
 	}
