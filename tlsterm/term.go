@@ -252,7 +252,14 @@ func (t *Terminator) OnOpen(ec *engine.Conn) {
 // handshake runs on a pool goroutine.
 func (c *tconn) handshake() {
 	err := c.tc.Handshake()
-	c.ec.Loop().Post(func() { c.handshakeDone(err) })
+	out := c.raw.takeOut() // the last flight, an alert or session tickets
+	ec := c.ec
+	ec.Loop().Post(func() {
+		if len(out) > 0 && !ec.Closed() {
+			ec.Write(out)
+		}
+		c.handshakeDone(err)
+	})
 }
 
 // handshakeDone runs on the loop when the goroutine has finished.
