@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -105,5 +106,33 @@ func TestUpstreamTLSValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", body, err, want)
 		}
+	}
+}
+
+// TestTLSCurvesValidation: an unknown group name is reported at its position
+// with a suggestion; OpenSSL's names and any case are accepted.
+func TestTLSCurvesValidation(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ca.Issue("a", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(curves string) string {
+		return fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    tls:\n      certificates: [{ cert: %s, key: %s }]\n      curves: %s\n    routes: [{ respond: { status: 204 } }]\n", f.Cert, f.Key, curves)
+	}
+	c, err := Parse("a.yaml", []byte(doc("[X25519, prime256v1, p384]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Servers[0].TLS.CurveIDs(); len(got) != 3 || got[0] != tls.X25519 || got[1] != tls.CurveP256 || got[2] != tls.CurveP384 {
+		t.Fatalf("CurveIDs %v", got)
+	}
+	_, err = Parse("a.yaml", []byte(doc("[x25519, x2551]")))
+	if err == nil || !strings.Contains(err.Error(), "a.yaml:5:") || !strings.Contains(err.Error(), `unknown key exchange group "x2551"`) || !strings.Contains(err.Error(), "x25519") {
+		t.Fatalf("error %v", err)
 	}
 }
