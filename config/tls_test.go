@@ -9,11 +9,10 @@ import (
 	"github.com/gale-server/gale/internal/testcert"
 )
 
-// TestTLSProtocols: h2 is accepted with a TLS section and offered only when
-// listed; h2c and a list without http1 are refused on a TLS server.
-func TestTLSProtocols(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir)
+// localhostCert issues a certificate for localhost from a new test CA.
+func localhostCert(t *testing.T) testcert.Files {
+	t.Helper()
+	ca, err := testcert.NewCA(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +20,13 @@ func TestTLSProtocols(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// TestTLSProtocols: h2 is accepted with a TLS section and offered only when
+// listed; h2c and a list without http1 are refused on a TLS server.
+func TestTLSProtocols(t *testing.T) {
+	f := localhostCert(t)
 	base := fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    tls: { certificates: [{ cert: %s, key: %s }] }\n    routes: [{ respond: { status: 204 } }]\n", f.Cert, f.Key)
 	c, err := Parse("a.yaml", []byte(base))
 	if err != nil || c.Servers[0].HasProtocol(ProtoH2) {
@@ -112,15 +118,7 @@ func TestUpstreamTLSValidation(t *testing.T) {
 // TestTLSCurvesValidation: an unknown group name is reported at its position
 // with a suggestion; OpenSSL's names and any case are accepted.
 func TestTLSCurvesValidation(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ca.Issue("a", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := localhostCert(t)
 	doc := func(curves string) string {
 		return fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    tls:\n      certificates: [{ cert: %s, key: %s }]\n      curves: %s\n    routes: [{ respond: { status: 204 } }]\n", f.Cert, f.Key, curves)
 	}
