@@ -532,8 +532,15 @@ func (c *tconn) Buffered() int {
 // Closed reports whether the connection has gone.
 func (c *tconn) Closed() bool { return c.ec.Closed() }
 
-// WantDrain asks the engine for OnDrain, which the Terminator passes up.
+// WantDrain asks the engine for OnDrain, which the Terminator passes up. After
+// close_notify it does nothing: no write can succeed any more, and a protocol
+// that asks again from OnDrain whenever its write fails (HTTP/2 with frames left
+// after the close) would otherwise get OnDrain again in the same loop
+// iteration, for ever, and never reach the close that follows the flush.
 func (c *tconn) WantDrain() {
+	if c.ended {
+		return
+	}
 	if c.cl != nil && c.state == csHandshake {
 		c.cl.drain = true // asked of the engine once the held plaintext is queued
 		return
