@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,6 +26,11 @@ type TLS struct {
 	// CipherSuites restricts the TLS 1.2 cipher suites (Go's names); empty keeps
 	// Go's secure defaults. TLS 1.3 suites are not configurable.
 	CipherSuites []string `yaml:"cipher_suites"`
+	// Curves lists the key exchange groups offered, in order of preference
+	// (nginx's ssl_ecdh_curve): x25519mlkem768, x25519, p256, p384, p521,
+	// secp256r1mlkem768, secp384r1mlkem1024. Empty keeps Go's defaults, which
+	// put the post-quantum hybrid X25519MLKEM768 first.
+	Curves []string `yaml:"curves"`
 	// ClientCA, when set, is a PEM bundle: clients must present a certificate
 	// signed by one of its CAs (mutual TLS).
 	ClientCA string `yaml:"client_ca" conf:"path"`
@@ -83,6 +90,26 @@ func (t *TLS) CipherSuiteIDs() []uint16 {
 	return ids
 }
 
+// curveNames are the names Curves accepts, with OpenSSL's for the NIST curves.
+var curveNames = map[string]tls.CurveID{
+	"x25519mlkem768": tls.X25519MLKEM768, "x25519": tls.X25519,
+	"p256": tls.CurveP256, "p384": tls.CurveP384, "p521": tls.CurveP521,
+	"prime256v1": tls.CurveP256, "secp384r1": tls.CurveP384, "secp521r1": tls.CurveP521,
+	"secp256r1mlkem768": tls.SecP256r1MLKEM768, "secp384r1mlkem1024": tls.SecP384r1MLKEM1024,
+}
+
+// CurveIDs returns the ids of Curves (nil: Go's defaults); names are checked
+// by Validate.
+func (t *TLS) CurveIDs() []tls.CurveID {
+	var ids []tls.CurveID
+	for _, n := range t.Curves {
+		if id, ok := curveNames[strings.ToLower(n)]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // tls checks a server's TLS section: the certificate and key files load, the
 // cipher suites exist, the CA bundle parses.
 func (v *validator) tls(sp string, t *TLS) {
@@ -117,6 +144,12 @@ func (v *validator) tls(sp string, t *TLS) {
 	for i, n := range t.CipherSuites {
 		if !slices.Contains(names, n) {
 			v.errorf(fmt.Sprintf("%s.cipher_suites[%d]", p, i), "unknown or insecure cipher suite %q%s", n, didYouMean(n, names))
+		}
+	}
+	curves := slices.Sorted(maps.Keys(curveNames))
+	for i, n := range t.Curves {
+		if _, ok := curveNames[strings.ToLower(n)]; !ok {
+			v.errorf(fmt.Sprintf("%s.curves[%d]", p, i), "unknown key exchange group %q%s", n, didYouMean(strings.ToLower(n), curves))
 		}
 	}
 	if t.ClientCA != "" {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,11 +9,10 @@ import (
 	"github.com/gale-server/gale/internal/testcert"
 )
 
-// TestTLSProtocols: h2 is accepted with a TLS section and offered only when
-// listed; h2c and a list without http1 are refused on a TLS server.
-func TestTLSProtocols(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir)
+// localhostCert issues a certificate for localhost from a new test CA.
+func localhostCert(t *testing.T) testcert.Files {
+	t.Helper()
+	ca, err := testcert.NewCA(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,6 +20,13 @@ func TestTLSProtocols(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// TestTLSProtocols: h2 is accepted with a TLS section and offered only when
+// listed; h2c and a list without http1 are refused on a TLS server.
+func TestTLSProtocols(t *testing.T) {
+	f := localhostCert(t)
 	base := fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    tls: { certificates: [{ cert: %s, key: %s }] }\n    routes: [{ respond: { status: 204 } }]\n", f.Cert, f.Key)
 	c, err := Parse("a.yaml", []byte(base))
 	if err != nil || c.Servers[0].HasProtocol(ProtoH2) {
@@ -105,5 +112,25 @@ func TestUpstreamTLSValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", body, err, want)
 		}
+	}
+}
+
+// TestTLSCurvesValidation: an unknown group name is reported at its position
+// with a suggestion; OpenSSL's names and any case are accepted.
+func TestTLSCurvesValidation(t *testing.T) {
+	f := localhostCert(t)
+	doc := func(curves string) string {
+		return fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    tls:\n      certificates: [{ cert: %s, key: %s }]\n      curves: %s\n    routes: [{ respond: { status: 204 } }]\n", f.Cert, f.Key, curves)
+	}
+	c, err := Parse("a.yaml", []byte(doc("[X25519, prime256v1, p384]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Servers[0].TLS.CurveIDs(); len(got) != 3 || got[0] != tls.X25519 || got[1] != tls.CurveP256 || got[2] != tls.CurveP384 {
+		t.Fatalf("CurveIDs %v", got)
+	}
+	_, err = Parse("a.yaml", []byte(doc("[x25519, x2551]")))
+	if err == nil || !strings.Contains(err.Error(), "a.yaml:5:") || !strings.Contains(err.Error(), `unknown key exchange group "x2551"`) || !strings.Contains(err.Error(), "x25519") {
+		t.Fatalf("error %v", err)
 	}
 }

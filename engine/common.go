@@ -34,6 +34,31 @@ func (l *Loop) runTasks() {
 	l.spare = tasks
 }
 
+// ResumeHandler is implemented by a Handler that holds input of its own between
+// reads, such as a TLS layer whose record decoder took several records from one
+// read and had delivered only some of them when reading paused. It is optional:
+// the engine looks for it only when a connection is resumed. OnResume is called
+// at the end of the loop iteration in which reading restarted, whatever restarted
+// it (ResumeRead, or queued output falling to the low-water mark after the
+// high-water mark stopped reading), after the engine has re-delivered the input
+// it retained itself and before it reads the socket again; it is not called while
+// the connection is paused or closed. OnResume must deliver what the handler holds
+// (it may pause again), since no socket event may ever come to bring it out.
+type ResumeHandler interface {
+	OnResume(c *Conn)
+}
+
+// resumed calls the handler's OnResume (see ResumeHandler) when c is still open
+// and reading after the engine's own re-delivery.
+func (l *Loop) resumed(c *Conn) {
+	if c.flags&(fClosed|fBroken|fPaused|fHiPaused) != 0 {
+		return
+	}
+	if rh, ok := c.handler().(ResumeHandler); ok {
+		rh.OnResume(c)
+	}
+}
+
 // schedule queues c for the resume pass at the end of this iteration.
 func (l *Loop) schedule(c *Conn) {
 	if c.flags&fPending == 0 {

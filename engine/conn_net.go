@@ -28,6 +28,7 @@ type connSys struct {
 	rgo   chan struct{}  // immutable; the loop sends when the reader may reuse its buffer, closes on close
 	wprog atomic.Int64   // written by writer goroutines: unix nanoseconds of their last sent byte
 	held  []byte         // owned by the loop: a chunk that arrived while reading was paused; it lives in the reader's buffer
+	rwait bool           // owned by the loop: the reader waits for permission until the retained input falls below maxRetained
 }
 
 // inbuf holds a connection's unconsumed input (a pooled buffer).

@@ -380,8 +380,9 @@ func (l *Loop) getHolder() *[]byte {
 	return new([]byte)
 }
 
-// runPending re-dispatches retained input of resumed connections and reads what the
-// socket held while they were paused.
+// runPending re-dispatches retained input of resumed connections, lets a
+// ResumeHandler deliver what it holds, and reads what the socket held while they
+// were paused.
 func (l *Loop) runPending() {
 	for i := 0; i < len(l.pending); i++ {
 		c := l.pending[i]
@@ -394,6 +395,7 @@ func (l *Loop) runPending() {
 			c.flags &^= fUnseen
 			l.dispatch(c, l.joined(in, nil)) // (io_uring may retain more than buf holds)
 		}
+		l.resumed(c)
 		// fReadPending with fEOF: the peer's FIN came while reading was paused, and the
 		// bytes it sent before the FIN are still in the socket.
 		if c.flags&(fClosed|fPaused|fHiPaused) == 0 && c.flags&fReadPending != 0 {

@@ -170,8 +170,23 @@ func (l *Loop) deliver(c *Conn, data []byte) {
 	}
 	l.dispatch(c, data)
 	if c.flags&fClosed == 0 {
-		c.rgo <- struct{}{}
+		l.letRead(c)
 	}
+}
+
+// letRead lets the reader reuse its buffer for the next chunk, unless the input
+// retained by a paused handler has reached maxRetained: then the permission waits
+// (rwait) until a later dispatch has consumed some, so that retained input and
+// one chunk always fit in l.buf (a handler paused after every small part of its
+// input, such as a TLS layer whose protocol stops at the high-water mark after
+// each record, would otherwise see its retained input grow by a chunk per resume).
+func (l *Loop) letRead(c *Conn) {
+	if len(c.in) >= maxRetained {
+		c.rwait = true
+		return
+	}
+	c.rwait = false
+	c.rgo <- struct{}{}
 }
 
 // readFailed handles the reader's last result: EOF or an error.
@@ -213,7 +228,8 @@ func (l *Loop) dropInput(c *Conn) {
 }
 
 // runPending re-dispatches retained input of resumed connections, together with a
-// chunk the reader brought while they were paused.
+// chunk the reader brought while they were paused, then lets a ResumeHandler
+// deliver what it holds.
 func (l *Loop) runPending() {
 	for i := 0; i < len(l.pending); i++ {
 		c := l.pending[i]
@@ -229,6 +245,10 @@ func (l *Loop) runPending() {
 			k := copy(l.buf, c.in)
 			l.dispatch(c, l.buf[:k])
 		}
+		if c.rwait && c.flags&fClosed == 0 {
+			l.letRead(c)
+		}
+		l.resumed(c)
 	}
 	l.pending = l.pending[:0]
 }
@@ -315,8 +335,8 @@ func (l *Loop) linger(c *Conn) {
 		return
 	}
 	l.wheel.add(c, l.nowNano+int64(lingerTimeout))
-	if c.held != nil {
-		c.held = nil
+	if c.held != nil || c.rwait {
+		c.held, c.rwait = nil, false
 		c.rgo <- struct{}{}
 	}
 }

@@ -27,8 +27,9 @@ var errHandshakeClosed = errors.New("tlsterm: connection closed during the hands
 
 // recordConn is the net.Conn crypto/tls reads records from and writes records to.
 // It has two modes. During the handshake a pool goroutine drives crypto/tls: Read
-// waits for bytes the loop pushes (hs fields, under mu) and Write posts the
-// ciphertext to the loop. Once the loop has learnt that the handshake completed
+// waits for bytes the loop pushes (hs fields, under mu) and the ciphertext
+// Write gathers is posted to the loop when Read waits and when the handshake
+// ends. Once the loop has learnt that the handshake completed
 // (through Post, so every goroutine write happened before), onLoop is set and
 // only the loop uses it: Read copies from the bytes of the current OnData call
 // (src) and reports errWouldBlock when they are used up; Write queues the
@@ -45,6 +46,13 @@ type recordConn struct {
 	closed bool          // the connection closed: Read fails
 	ready  chan struct{} // signalled (capacity 1) when hs grows or closed is set
 	cpu    *cpuTokens    // released while Read waits for the client
+	// out is the ciphertext crypto/tls wrote during the handshake and not yet
+	// posted to the loop. Only the handshake goroutine uses it: Read posts it
+	// before it waits for the client (nothing needs to leave sooner, since the
+	// client answers only what it has received) and the goroutine posts the
+	// rest with the handshake's result, so that a TLS 1.3 server flight and its
+	// session ticket take one Post and one sendmsg instead of two.
+	out []byte
 
 	// Loop mode: owned by the loop once onLoop is set.
 	onLoop bool
@@ -110,6 +118,7 @@ func (r *recordConn) Read(b []byte) (int, error) {
 	r.mu.Lock()
 	for len(r.hs) == 0 && !r.closed {
 		r.mu.Unlock()
+		r.postOut()
 		r.cpu.release()
 		<-r.ready
 		r.cpu.acquire()
@@ -127,8 +136,8 @@ func (r *recordConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// Write queues ciphertext on the engine connection: at once on the loop, or
-// posted to it from the handshake goroutine (posts keep their order).
+// Write queues ciphertext on the engine connection: at once on the loop, or,
+// from the handshake goroutine, gathered in out for the next post (see out).
 func (r *recordConn) Write(b []byte) (int, error) {
 	if r.sink != nil {
 		r.sink(b)
@@ -140,14 +149,31 @@ func (r *recordConn) Write(b []byte) (int, error) {
 		}
 		return len(b), nil
 	}
-	p := append([]byte(nil), b...)
+	r.out = append(r.out, b...)
+	return len(b), nil
+}
+
+// takeOut returns the handshake's ciphertext not yet posted and forgets it
+// (handshake goroutine).
+func (r *recordConn) takeOut() []byte {
+	p := r.out
+	r.out = nil
+	return p
+}
+
+// postOut posts the handshake's ciphertext written so far to the loop
+// (handshake goroutine; posts keep their order).
+func (r *recordConn) postOut() {
+	p := r.takeOut()
+	if len(p) == 0 {
+		return
+	}
 	ec := r.ec
 	ec.Loop().Post(func() {
 		if !ec.Closed() {
 			ec.Write(p)
 		}
 	})
-	return len(b), nil
 }
 
 // Close does nothing: the engine connection is closed by the terminator.

@@ -14,15 +14,27 @@ import (
 	"github.com/gale-server/gale/server"
 )
 
+// versions are the TLS versions every stall test runs with.
+var versions = []struct {
+	name string
+	v    uint16
+}{{"TLS1.2", tls.VersionTLS12}, {"TLS1.3", tls.VersionTLS13}}
+
 // coalescer is a net.Conn whose writes are held until flush, so that several
 // TLS records leave in one TCP write and arrive in one engine read.
 type coalescer struct {
 	net.Conn
-	buf  bytes.Buffer
-	hold bool
+	buf        bytes.Buffer
+	hold       bool
+	afterFirst bool // hold from the second write on
 }
 
 func (c *coalescer) Write(p []byte) (int, error) {
+	if c.afterFirst {
+		c.afterFirst = false
+		c.hold = true
+		return c.Conn.Write(p)
+	}
 	if c.hold {
 		return c.buf.Write(p)
 	}
@@ -45,6 +57,9 @@ type pausingClient struct {
 	got   []byte
 	done  chan []byte
 	want  int
+	// engine resumes the engine connection instead of the layer (as a handler
+	// that keeps only the *engine.Conn does).
+	engine bool
 }
 
 func (h *pausingClient) OnData(ec *engine.Conn, in []byte) int {
@@ -55,7 +70,13 @@ func (h *pausingClient) OnData(ec *engine.Conn, in []byte) int {
 		return len(in)
 	}
 	ec.PauseRead()
-	ec.Loop().Post(func() { h.layer.ResumeRead() })
+	ec.Loop().Post(func() {
+		if h.engine {
+			ec.ResumeRead()
+		} else {
+			h.layer.ResumeRead()
+		}
+	})
 	return len(in)
 }
 
@@ -63,8 +84,17 @@ func (h *pausingClient) OnData(ec *engine.Conn, in []byte) int {
 // same engine read as the one the handler paused after are delivered when the
 // handler resumes, with no further bytes from the socket (the origin sends
 // nothing more and keeps the connection open). Before the fix they waited
-// inside crypto/tls until the read timeout.
+// inside crypto/tls until the read timeout. TLS 1.2 and 1.3, resumed through
+// the layer and through the engine connection.
 func TestDialerResumeDeliversBufferedRecords(t *testing.T) {
+	for _, ver := range versions {
+		for _, viaEngine := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/engine=%v", ver.name, viaEngine), func(t *testing.T) { dialerResume(t, ver.v, viaEngine) })
+		}
+	}
+}
+
+func dialerResume(t *testing.T, version uint16, viaEngine bool) {
 	dir := t.TempDir()
 	ca, _ := testcert.NewCA(dir)
 	cert, _ := ca.Issue("origin", "127.0.0.1")
@@ -91,7 +121,7 @@ func TestDialerResumeDeliversBufferedRecords(t *testing.T) {
 		}
 		defer raw.Close()
 		co := &coalescer{Conn: raw}
-		tc := tls.Server(co, &tls.Config{Certificates: []tls.Certificate{kp}, MaxVersion: tls.VersionTLS12})
+		tc := tls.Server(co, &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: version, MaxVersion: version})
 		if tc.Handshake() != nil {
 			return
 		}
@@ -107,7 +137,7 @@ func TestDialerResumeDeliversBufferedRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &pausingClient{done: make(chan []byte, 1), want: len(want)}
+	h := &pausingClient{done: make(chan []byte, 1), want: len(want), engine: viaEngine}
 	l := s.Engine().Loops()[0]
 	l.Post(func() {
 		_, layer, err := d.Dial(l, netip.MustParseAddrPort(ln.Addr().String()), 5*time.Second, h)

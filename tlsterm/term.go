@@ -108,10 +108,11 @@ const acmeALPN = "acme-tls/1"
 const maxPlain = 16 << 10
 
 var (
-	_ engine.Handler      = (*Terminator)(nil)
-	_ engine.FlushHandler = (*Terminator)(nil)
-	_ server.Handover     = (*tconn)(nil)
-	_ LayeredHandler      = (*server.HTTP2)(nil)
+	_ engine.Handler       = (*Terminator)(nil)
+	_ engine.FlushHandler  = (*Terminator)(nil)
+	_ engine.ResumeHandler = (*Terminator)(nil)
+	_ server.Handover      = (*tconn)(nil)
+	_ LayeredHandler       = (*server.HTTP2)(nil)
 )
 
 // New returns a Terminator; put it in server.Dispatch.TLS and Bind it to the
@@ -209,19 +210,18 @@ const (
 // raw's handshake fields (see recordConn) and tc, which the handshake goroutine
 // uses until it posts its result.
 type tconn struct {
-	t      *Terminator
-	tl     *tloop
-	ec     *engine.Conn
-	raw    *recordConn
-	tc     *tls.Conn
-	up     *uppers        // the listener's handlers when the connection opened
-	upper  engine.Handler // the protocol served, once open
-	held   []byte         // decrypted input the upper handler left unconsumed; nil when none
-	state  uint8
-	posted bool // a delivery of held input is posted
+	t     *Terminator
+	tl    *tloop
+	ec    *engine.Conn
+	raw   *recordConn
+	tc    *tls.Conn
+	up    *uppers        // the listener's handlers when the connection opened
+	upper engine.Handler // the protocol served, once open
+	held  []byte         // decrypted input the upper handler left unconsumed; nil when none
+	state uint8
 	// paused is set when a delivery stopped because reading was paused, so
-	// crypto/tls may hold records it took and has not decrypted; ResumeRead then
-	// posts a delivery. Owned by the loop.
+	// crypto/tls may hold records it took and has not decrypted; OnResume then
+	// delivers them. Owned by the loop.
 	paused bool
 	eof    bool // the upper handler got OnEOF
 	ended  bool // close_notify sent
@@ -252,7 +252,14 @@ func (t *Terminator) OnOpen(ec *engine.Conn) {
 // handshake runs on a pool goroutine.
 func (c *tconn) handshake() {
 	err := c.tc.Handshake()
-	c.ec.Loop().Post(func() { c.handshakeDone(err) })
+	out := c.raw.takeOut() // the last flight, an alert or session tickets
+	ec := c.ec
+	ec.Loop().Post(func() {
+		if len(out) > 0 && !ec.Closed() {
+			ec.Write(out)
+		}
+		c.handshakeDone(err)
+	})
 }
 
 // handshakeDone runs on the loop when the goroutine has finished.
@@ -525,8 +532,15 @@ func (c *tconn) Buffered() int {
 // Closed reports whether the connection has gone.
 func (c *tconn) Closed() bool { return c.ec.Closed() }
 
-// WantDrain asks the engine for OnDrain, which the Terminator passes up.
+// WantDrain asks the engine for OnDrain, which the Terminator passes up. After
+// close_notify it does nothing: no write can succeed any more, and a protocol
+// that asks again from OnDrain whenever its write fails (HTTP/2 with frames left
+// after the close) would otherwise get OnDrain again in the same loop
+// iteration, for ever, and never reach the close that follows the flush.
 func (c *tconn) WantDrain() {
+	if c.ended {
+		return
+	}
 	if c.cl != nil && c.state == csHandshake {
 		c.cl.drain = true // asked of the engine once the held plaintext is queued
 		return
@@ -537,24 +551,23 @@ func (c *tconn) WantDrain() {
 // Unread reports the decrypted bytes held for the upper handler.
 func (c *tconn) Unread() int { return len(c.held) }
 
-// ResumeRead resumes reading. The engine re-delivers only the ciphertext it
-// holds itself, so a posted closure delivers the rest: the plaintext held for
-// the upper handler, and the records crypto/tls took from an earlier read and
-// has not decrypted yet (one engine read often carries several records; when
-// the handler paused after the first, the others wait inside crypto/tls and no
-// socket event would ever bring them out).
-func (c *tconn) ResumeRead() {
-	c.ec.ResumeRead()
-	if c.posted || c.state != csOpen || !c.paused && len(c.held) == 0 {
-		return // nothing can wait inside crypto/tls: no Post on the hot path
+// ResumeRead resumes reading; the engine then calls OnResume, which delivers
+// what the connection holds.
+func (c *tconn) ResumeRead() { c.ec.ResumeRead() }
+
+// OnResume delivers, once reading has restarted, what waits on the loop's side
+// of the socket: the plaintext held for the upper handler, and the records
+// crypto/tls took from an earlier read and has not decrypted yet (one engine
+// read often carries several records, and the handshake goroutine's last read
+// may carry records behind the handshake; when the upper handler paused after
+// the first, the others wait inside crypto/tls and no socket event would ever
+// bring them out). The engine calls it for every way reading resumes: the
+// layer's ResumeRead, the engine connection's, and the automatic resume when
+// queued output falls to the low-water mark.
+func (t *Terminator) OnResume(ec *engine.Conn) {
+	if c := t.loops[ec.Loop().ID()].conns[ec]; c.state == csOpen && (c.paused || len(c.held) > 0) {
+		c.deliver(nil)
 	}
-	c.posted = true
-	c.ec.Loop().Post(func() {
-		c.posted = false
-		if c.state == csOpen {
-			c.deliver(nil)
-		}
-	})
 }
 
 // CloseNotify sends the close_notify alert; later writes fail.

@@ -38,6 +38,7 @@ func (a *App) tlsConfig(t *config.TLS) (*tls.Config, error) {
 	c := sel.Config()
 	c.MinVersion = t.TLSVersion()
 	c.CipherSuites = t.CipherSuiteIDs()
+	c.CurvePreferences = t.CurveIDs()
 	if t.ClientCA != "" {
 		pool, err := config.ClientCAPool(t.ClientCA)
 		if err != nil {

@@ -103,3 +103,19 @@ func TestTLSOCSPStaple(t *testing.T) {
 		t.Fatalf("stapled %x, want %x; err %v", st.OCSPResponse, resp, err)
 	}
 }
+
+// TestTLSCurves: curves restricts the key exchange groups: a client that
+// offers X25519 first gets P-256 when only that is configured (after a
+// HelloRetryRequest), and a client offering none of them is refused.
+func TestTLSCurves(t *testing.T) {
+	ca, _, addr := tlsOptionEnv(t, "      curves: [p256]")
+	c := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}}
+	st, err := handshake(addr, c)
+	if err != nil || st.CurveID != tls.CurveP256 {
+		t.Fatalf("group %v, err %v, want P-256", st.CurveID, err)
+	}
+	c.CurvePreferences = []tls.CurveID{tls.X25519MLKEM768, tls.X25519}
+	if _, err := handshake(addr, c); err == nil {
+		t.Fatal("a client offering none of the configured groups was served")
+	}
+}
