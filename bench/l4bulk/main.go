@@ -111,7 +111,7 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int, 
 			return true
 		})
 	}
-	fmt.Printf("l4bulk: %d bytes one way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
+	fmt.Printf("l4bulk: %d bytes each way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
 	fmt.Println("| proxy | client→server CPU s per GiB min / median / max | MB/s median | server→client CPU s per GiB min / median / max | MB/s median | idle RSS per pair |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, c := range confs {
