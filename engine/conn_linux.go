@@ -245,3 +245,32 @@ func (l *Loop) lastProgress(_ *Conn, q *outq) int64 { return q.progress }
 
 // errnoErr turns a raw errno into a syscall error naming the call.
 func errnoErr(call string, e unix.Errno) error { return os.NewSyscallError(call, e) }
+
+// WriteNow is Write for a caller that forwards bytes it has just read: when
+// nothing is queued before p, p goes to the socket in this call, from p itself
+// (no copy into the output queue, no wait for the end of the iteration), and
+// only what the socket did not take is queued, as Write would. Otherwise, and
+// on the io_uring backend, it is Write. A relay passes a read on in the same
+// wake-up with one system call.
+func (c *Conn) WriteNow(p []byte) error {
+	if c.flags&(fClosed|fBroken|fConnecting|fWaitOut|fCloseAfterFlush|fLinger|fZC) != 0 || c.Pending() || c.loop.ur != nil || len(p) == 0 {
+		return c.Write(p)
+	}
+	l := c.loop
+	v := unix.Iovec{Base: &p[0]}
+	v.SetLen(len(p))
+	l.iov = append(l.iov[:0], v)
+	n, e := sys.Sendmsg(int(c.fd), l.iov, 0) // MSG_NOSIGNAL: a reset peer is an error, not SIGPIPE
+	switch {
+	case e == unix.EAGAIN || e == unix.EINTR:
+		n = 0
+	case e != 0:
+		return c.Write(p) // the flush at the end of the iteration meets the error and closes
+	default:
+		l.stats.bytesOut.Add(uint64(n))
+	}
+	if n == len(p) {
+		return nil
+	}
+	return c.Write(p[n:]) // flushed at the end of the iteration, or on EPOLLOUT
+}

@@ -126,6 +126,10 @@ func (c *Conn) queueFile(fd int, off, n int64, release func(), pipe bool) error 
 // arriving in OnData. Turning it off always succeeds.
 func (c *Conn) SetReadNotify(on bool) bool { return !on }
 
+// WriteNow is Write here: the portable engine's writes go through the
+// connection's writer goroutine.
+func (c *Conn) WriteNow(p []byte) error { return c.Write(p) }
+
 // CloseWrite half-closes the connection: it shuts down the sending side (the peer
 // reads end of stream after the bytes already sent) and keeps reading. It must be
 // called with no output queued (Pending false, as in OnFlushed); otherwise it

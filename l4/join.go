@@ -43,7 +43,7 @@ func NewTunnels(eng *engine.Engine, idle time.Duration, spliceAfter int64, log *
 		log = slog.Default()
 	}
 	px := &Proxy{opt: Options{IdleTimeout: idle, SpliceAfter: spliceAfter, Logger: log}, eng: eng,
-		pools: make([]pipePool, len(eng.Loops()))}
+		loops: make([]perLoop, len(eng.Loops()))}
 	px.down, px.up = &downHandler{px}, &upHandler{px}
 	return &Tunnels{px: px, open: &joinHandler{downHandler{px}}}
 }

@@ -255,6 +255,9 @@ func (h *upHandler) OnData(c *engine.Conn, in []byte) int {
 	return len(in)
 }
 
+// loop returns the per-loop state of the pair's loop.
+func (p *pair) loop() *perLoop { return &p.px.loops[p.down.Loop().ID()] }
+
 // dirOf returns the direction whose source is c.
 func (p *pair) dirOf(c *engine.Conn) *dir {
 	if c == p.down {
@@ -278,9 +281,9 @@ func (d *dir) copy(in []byte) {
 	if len(in) == 0 {
 		return
 	}
-	d.dst.Write(in)
+	d.dst.WriteNow(in)
 	d.moved += int64(len(in))
-	d.p.px.stats.copied.Add(uint64(len(in)))
+	d.p.loop().copied.add(len(in))
 	d.p.last = d.src.Loop().Now()
 	if d.dst.Buffered() > d.p.px.eng.HighWater() {
 		d.held = true

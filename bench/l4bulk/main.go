@@ -1,15 +1,16 @@
 // Command l4bulk measures what a layer-4 relay costs apart from its request
-// rate: CPU seconds per GiB of a one-way bulk transfer through it, and the
-// resident memory each idle relayed connection pair adds. It runs gale (with
-// splice and with copying) and HAProxy mode tcp (with and without splicing) in
-// front of its own sink on 127.0.0.1, one after the other, and prints a table.
+// rate: CPU seconds per GiB of a bulk transfer through it, each way (client to
+// server, then server to client, in every run), and the resident memory each
+// idle relayed connection pair adds. It runs gale (with splice and with
+// copying) and HAProxy mode tcp (with and without splicing) in front of its own
+// sink on 127.0.0.1, one after the other, and prints a table.
 //
-// usage: l4bulk [-gale BIN] [-haproxy BIN] [-size BYTES] [-runs N] [-idle N] [-port-base P]
+// usage: l4bulk [-gale BIN] [-haproxy BIN] [-size BYTES] [-runs N] [-idle N] [-port-base P] [-only WORDS]
 //
 // The CPU figure is the proxy process's user plus system time from
 // /proc/PID/stat across the transfer, so the client and the sink (this
-// program) are not counted. Every transfer is checked: the sink answers with the
-// number of bytes it received, which must equal -size.
+// program) are not counted. Every transfer is checked: the receiving side's
+// count of bytes must equal -size.
 package main
 
 import (
@@ -37,8 +38,9 @@ func main() {
 	idle := flag.Int("idle", 2000, "idle relayed connections for the memory figure; 0 skips it")
 	base := flag.Int("port-base", 20320, "first of the two loopback ports used (sink, proxy)")
 	workers := flag.Int("workers", 2, "gale loops = HAProxy threads")
+	only := flag.String("only", "", "measure only the configurations whose name contains one of these comma-separated words")
 	flag.Parse()
-	if err := run(*galeBin, *haproxyBin, *size, *runs, *idle, *base, *workers); err != nil {
+	if err := run(*galeBin, *haproxyBin, *size, *runs, *idle, *base, *workers, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "l4bulk:", err)
 		os.Exit(1)
 	}
@@ -50,7 +52,7 @@ type proxyConf struct {
 	cmd  func(dir, listen, sink string) (*exec.Cmd, error)
 }
 
-func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) error {
+func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int, only string) error {
 	dir, err := os.MkdirTemp("", "l4bulk")
 	if err != nil {
 		return err
@@ -99,9 +101,19 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) 
 			proxyConf{"HAProxy mode tcp (default: copies)", haproxy("")},
 			proxyConf{"HAProxy mode tcp, option splice-request + splice-response", haproxy("    option splice-request\n    option splice-response\n")})
 	}
-	fmt.Printf("l4bulk: %d bytes one way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
-	fmt.Println("| proxy | CPU s per GiB min / median / max | MB/s median | idle RSS per pair |")
-	fmt.Println("|---|---|---|---|")
+	if only != "" {
+		confs = slices.DeleteFunc(confs, func(c proxyConf) bool {
+			for w := range strings.SplitSeq(only, ",") {
+				if w != "" && strings.Contains(c.name, w) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	fmt.Printf("l4bulk: %d bytes each way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
+	fmt.Println("| proxy | client→server CPU s per GiB min / median / max | MB/s median | server→client CPU s per GiB min / median / max | MB/s median | idle RSS per pair |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, c := range confs {
 		if err := measure(c, dir, listen, sinkAddr, size, runs, idle); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
@@ -127,23 +139,25 @@ func measure(c proxyConf, dir, listen, sink string, size int64, runs, idle int) 
 		return fmt.Errorf("%w\n%s", err, stderr.String())
 	}
 	pid := cmd.Process.Pid
-	var cpu, rate []float64
+	var cpu, rate [2][]float64 // [0] client to sink, [1] sink to client
 	for range runs {
-		before, err := procCPU(pid)
-		if err != nil {
-			return err
+		for d, down := range []bool{false, true} {
+			before, err := procCPU(pid)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := transfer(listen, size, down); err != nil {
+				return err
+			}
+			wall := time.Since(start)
+			after, err := procCPU(pid)
+			if err != nil {
+				return err
+			}
+			cpu[d] = append(cpu[d], (after-before).Seconds()/(float64(size)/(1<<30)))
+			rate[d] = append(rate[d], float64(size)/1e6/wall.Seconds())
 		}
-		start := time.Now()
-		if err := transfer(listen, size); err != nil {
-			return err
-		}
-		wall := time.Since(start)
-		after, err := procCPU(pid)
-		if err != nil {
-			return err
-		}
-		cpu = append(cpu, (after-before).Seconds()/(float64(size)/(1<<30)))
-		rate = append(rate, float64(size)/1e6/wall.Seconds())
 	}
 	mem := "—"
 	if idle > 0 {
@@ -153,15 +167,22 @@ func measure(c proxyConf, dir, listen, sink string, size int64, runs, idle int) 
 		}
 		mem = fmt.Sprintf("%.1f KiB", per/1024)
 	}
-	slices.Sort(cpu)
-	slices.Sort(rate)
-	fmt.Printf("| %s | %.2f / %.2f / %.2f s | %.0f | %s |\n", c.name, cpu[0], cpu[len(cpu)/2], cpu[len(cpu)-1], rate[len(rate)/2], mem)
+	row := "| " + c.name
+	for d := range cpu {
+		slices.Sort(cpu[d])
+		slices.Sort(rate[d])
+		n := len(cpu[d])
+		row += fmt.Sprintf(" | %.2f / %.2f / %.2f s | %.0f", cpu[d][0], cpu[d][n/2], cpu[d][n-1], rate[d][n/2])
+	}
+	fmt.Printf("%s | %s |\n", row, mem)
 	return nil
 }
 
 // startSink serves the sink: each connection gets one byte at once (so a
-// client knows it reaches the sink), then everything it sends is counted, and
-// at its end of stream the count is sent back as 8 bytes.
+// client knows it reaches the sink), then a mode byte tells what follows. 'u'
+// (upload): everything the client sends is counted, and at its end of stream
+// the count goes back as 8 bytes. 'd' (download): the client sends a size as 8
+// bytes, and the sink sends that many bytes and closes.
 func startSink(addr string) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -178,25 +199,28 @@ func startSink(addr string) (func(), error) {
 				if _, err := c.Write([]byte{'k'}); err != nil {
 					return
 				}
-				n, _ := io.Copy(io.Discard, c)
-				c.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
+				var mode [9]byte
+				if _, err := io.ReadFull(c, mode[:1]); err != nil {
+					return
+				}
+				switch mode[0] {
+				case 'u':
+					n, _ := io.Copy(io.Discard, c)
+					c.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
+				case 'd':
+					if _, err := io.ReadFull(c, mode[1:]); err != nil {
+						return
+					}
+					sendBytes(c, int64(binary.BigEndian.Uint64(mode[1:])))
+				}
 			}()
 		}
 	}()
 	return func() { ln.Close() }, nil
 }
 
-// transfer sends size bytes through the proxy and checks the sink's count.
-func transfer(addr string, size int64) error {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Minute))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		return fmt.Errorf("sink greeting: %w", err)
-	}
+// sendBytes writes size bytes of a fixed pattern to c.
+func sendBytes(c net.Conn, size int64) error {
 	buf := make([]byte, 1<<20)
 	for i := range buf {
 		buf[i] = byte(i * 7)
@@ -207,6 +231,40 @@ func transfer(addr string, size int64) error {
 		if err != nil {
 			return fmt.Errorf("after %d bytes: %w", sent, err)
 		}
+	}
+	return nil
+}
+
+// transfer moves size bytes through the proxy, from the client to the sink or
+// (down) from the sink to the client, and checks that all arrived.
+func transfer(addr string, size int64, down bool) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return fmt.Errorf("sink greeting: %w", err)
+	}
+	if down {
+		if _, err := c.Write(binary.BigEndian.AppendUint64([]byte{'d'}, uint64(size))); err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, c)
+		if err != nil {
+			return fmt.Errorf("after %d bytes: %w", n, err)
+		}
+		if n != size {
+			return fmt.Errorf("the client received %d bytes, want %d", n, size)
+		}
+		return nil
+	}
+	if _, err := c.Write([]byte{'u'}); err != nil {
+		return err
+	}
+	if err := sendBytes(c, size); err != nil {
+		return err
 	}
 	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
 		return err
