@@ -115,6 +115,7 @@ func (l *Loop) uStart() error {
 // uRun is the loop body in io_uring mode.
 func (l *Loop) uRun() {
 	r := l.ur.ring
+	lastYield := l.nowNano
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
 		if len(l.pending) > 0 || len(l.dirty) > 0 || len(l.ur.closeAfter) > 0 {
@@ -129,6 +130,7 @@ func (l *Loop) uRun() {
 		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
 		l.endIteration()
+		l.maybeYield(&lastYield)
 	}
 	l.closeAll(ErrShutdown)
 	l.mu.Lock()
