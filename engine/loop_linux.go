@@ -102,7 +102,12 @@ func (l *Loop) release() {
 // 120-220 on a pinned epoll loop (bench/RESULTS.md).
 const yieldEvery = int64(5 * time.Millisecond)
 
-// maybeYield calls runtime.Gosched when yieldEvery has passed since *last.
+// maybeYield calls runtime.Gosched when yieldEvery has passed since *last. An
+// unlocked loop calls it at the end of an iteration; a locked one only when it
+// is about to wait (nothing pending): its hand-off needs two other threads to be
+// scheduled in turn, which on a busy machine can take milliseconds, and a loop
+// with work ready would stand still meanwhile. A locked loop that never waits is
+// preempted by sysmon instead (the same hand-off, at most every 10 ms).
 func (l *Loop) maybeYield(last *int64) {
 	if l.nowNano-*last >= yieldEvery {
 		*last = l.nowNano
@@ -152,6 +157,9 @@ func (l *Loop) run() {
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
 			wait = 0
 		}
+		if locked && wait != 0 {
+			l.maybeYield(&lastYield)
+		}
 		n, err := l.poller.Wait(events, wait)
 		if err != nil {
 			l.eng.cfg.Logger.Error("poll failed", "loop", l.id, "err", err)
@@ -171,7 +179,9 @@ func (l *Loop) run() {
 			}
 		}
 		l.endIteration()
-		l.maybeYield(&lastYield)
+		if !locked {
+			l.maybeYield(&lastYield)
+		}
 	}
 	l.closeAll(ErrShutdown)
 	l.release()

@@ -117,6 +117,9 @@ func (l *Loop) uRun() {
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
 			wait = 0
 		}
+		if wait != 0 && r.Ready() == 0 {
+			l.maybeYield(&lastYield) // (a locked loop yields only before it waits)
+		}
 		if _, err := r.Enter(wait); err != nil {
 			l.eng.cfg.Logger.Error("io_uring_enter failed", "loop", l.id, "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -125,7 +128,6 @@ func (l *Loop) uRun() {
 		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
 		l.endIteration()
-		l.maybeYield(&lastYield)
 	}
 	l.closeAll(ErrShutdown)
 	l.mu.Lock()
