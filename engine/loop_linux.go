@@ -127,21 +127,37 @@ func (l *Loop) release() {
 	l.freeReadBuf()
 }
 
-// yieldEvery is how often an epoll loop that runs on no locked thread gives its
-// goroutine back to the Go scheduler (runtime.Gosched). The runtime's sysmon
-// treats a goroutine that has not been rescheduled for 10 ms as a hog: it
-// preempts it with a signal, or, if it sits in epoll_wait just then, takes its
-// P away, and keeps polling every 20 µs while it does so. A loop never parks in
-// the scheduler, so without this it pays for that every 10 ms; a Gosched of an
-// unlocked goroutine costs well under a microsecond.
+// yieldEvery is how often a loop gives its goroutine back to the Go scheduler
+// (runtime.Gosched). The runtime's sysmon treats a goroutine that has not been
+// rescheduled for 10 ms as a hog: it preempts it with a signal, or, if it sits in
+// epoll_wait or io_uring_enter just then, takes its P away, and keeps polling
+// every 20 µs while it does so. A loop never parks in the scheduler, so without
+// this it pays for that every 10 ms. A Gosched of an unlocked goroutine costs
+// well under a microsecond; a locked one (pinned, or io_uring) is handed between
+// two threads (four futex calls, two context switches), 200 times a second,
+// which is still far less than what it saves: sysmon's wake-ups during tiny-c64
+// fell from 3,000-3,700 to 160-270 a second on io_uring and from 1,100-2,000 to
+// 120-220 on a pinned epoll loop (bench/RESULTS.md).
 const yieldEvery = int64(5 * time.Millisecond)
+
+// maybeYield calls runtime.Gosched when yieldEvery has passed since *last. An
+// unlocked loop calls it at the end of an iteration; a locked one only when it
+// is about to wait (nothing pending): its hand-off needs two other threads to be
+// scheduled in turn, which on a busy machine can take milliseconds, and a loop
+// with work ready would stand still meanwhile. A locked loop that never waits is
+// preempted by sysmon instead (the same hand-off, at most every 10 ms).
+func (l *Loop) maybeYield(last *int64) {
+	if l.nowNano-*last >= yieldEvery {
+		*last = l.nowNano
+		runtime.Gosched()
+	}
+}
 
 // lockThread reports whether the loop's goroutine is locked to its OS thread:
 // when it is pinned to a CPU (the affinity belongs to the thread) and on the
-// io_uring backend (the ring is single-issuer). An unpinned epoll loop is not
-// locked: rescheduling a locked goroutine hands it between two threads (four
-// futex calls and two context switches), which is what sysmon's preemption
-// (see yieldEvery) costs a loop that is locked.
+// io_uring backend (the ring is single-issuer: only its creating thread may
+// submit and wait). An unpinned epoll loop is not locked, so that its yields
+// (see yieldEvery) stay on one thread.
 func (l *Loop) lockThread() bool { return l.cpu >= 0 || l.ur != nil }
 
 func (l *Loop) run() {
@@ -179,6 +195,9 @@ func (l *Loop) run() {
 		if len(l.pending) > 0 || len(l.dirty) > 0 || l.yield {
 			wait = 0
 		}
+		if locked && wait != 0 {
+			l.maybeYield(&lastYield)
+		}
 		n, err := l.poller.Wait(events, wait)
 		if err != nil {
 			l.eng.cfg.Logger.Error("poll failed", "loop", l.id, "err", err)
@@ -202,9 +221,8 @@ func (l *Loop) run() {
 			lastYield = l.nowNano
 		}
 		l.endIteration()
-		if !locked && l.nowNano-lastYield >= yieldEvery {
-			lastYield = l.nowNano
-			runtime.Gosched()
+		if !locked {
+			l.maybeYield(&lastYield)
 		}
 	}
 	l.closeAll(ErrShutdown)

@@ -15,9 +15,10 @@ import (
 // The io_uring backend of the Linux engine. A loop in this mode has a ring instead
 // of using its epoll instance: listeners have a multishot accept, connections a
 // multishot receive that takes buffers from the loop's provided-buffer ring (an
-// idle connection holds none), output goes as one IORING_OP_SENDMSG per connection
-// in flight, prepared at the end of the iteration and submitted by the same
-// io_uring_enter that waits for the next completions, files still go with
+// idle connection holds none), output goes as one IORING_OP_SEND (one segment)
+// or IORING_OP_SENDMSG per connection in flight, prepared at the end of the
+// iteration and submitted by the same io_uring_enter that waits for the next
+// completions (closes too: IORING_OP_CLOSE), files still go with
 // sendfile(2) or splice(2) (a full socket arms a POLLOUT poll), timers stay on the
 // wheel (the enter's timeout), and Post's eventfd is read by a request on the ring.
 // Everything here runs on the loop's thread, which created the ring (single
@@ -69,12 +70,7 @@ type uloop struct {
 	reap    func(uring.CQE) // the loop's completion handler, bound once
 	wakeBuf [8]byte         // the eventfd read's destination
 	closing int             // closed connections waiting for their requests to end
-	// closeAfter are closed connections whose requests have all ended; their sockets
-	// close after the next io_uring_enter, which submits any cancellation still
-	// prepared for their descriptors (so that it cannot reach a new socket that
-	// reused the number).
-	closeAfter []*Conn
-	accepts    int // armed multishot accepts
+	accepts int             // armed multishot accepts
 	// wakeArmed is true while the eventfd read is in flight; stopping once the loop
 	// has ended and requests are no longer re-armed.
 	wakeArmed, stopping bool
@@ -115,16 +111,19 @@ func (l *Loop) uStart() error {
 // uRun is the loop body in io_uring mode.
 func (l *Loop) uRun() {
 	r := l.ur.ring
+	lastYield := l.nowNano
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
-		if len(l.pending) > 0 || len(l.dirty) > 0 || len(l.ur.closeAfter) > 0 {
-			wait = 0 // (sockets to close wait only for this enter's submission)
+		if len(l.pending) > 0 || len(l.dirty) > 0 {
+			wait = 0
+		}
+		if wait != 0 && r.Ready() == 0 {
+			l.maybeYield(&lastYield) // (a locked loop yields only before it waits)
 		}
 		if _, err := r.Enter(wait); err != nil {
 			l.eng.cfg.Logger.Error("io_uring_enter failed", "loop", l.id, "err", err)
 			time.Sleep(10 * time.Millisecond)
 		}
-		l.closeSockets()
 		l.tick()
 		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
@@ -151,11 +150,9 @@ func (l *Loop) uStop() {
 	}
 	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed); i++ {
 		r.Enter(10)
-		l.closeSockets()
 		r.Reap(l.ur.reap)
 	}
-	r.Submit()
-	l.closeSockets()
+	r.Submit() // the closes prepared by the last completions
 	l.eachConn(func(c *Conn) {
 		if c.flags&fClosed != 0 {
 			l.eng.table.set(int(c.fd), nil)
@@ -477,6 +474,21 @@ func (l *Loop) uWriteOut(c *Conn) error {
 			}
 			continue
 		}
+		sq := l.ur.ring.Get()
+		sq.Fd, sq.UserData = int32(fd), ud(ukSend, fd)
+		if len(q.segs) == 1 || q.segs[1].buf == nil {
+			// One memory segment (the common case: one response of one request, or
+			// the headers before a file): IORING_OP_SEND, with no header or vector
+			// for the kernel to import.
+			flags := uint32(unix.MSG_NOSIGNAL)
+			if len(q.segs) > 1 {
+				flags |= unix.MSG_MORE
+			}
+			b := s.buf[s.off:]
+			sq.Opcode, sq.Addr, sq.Len, sq.OpFlags = uring.OpSend, uint64(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b)), flags
+			c.flags |= fSend
+			break
+		}
 		if q.us == nil {
 			q.us = new(usend)
 		}
@@ -498,9 +510,7 @@ func (l *Loop) uWriteOut(c *Conn) error {
 		}
 		us.msg = unix.Msghdr{Iov: &us.iov[0]}
 		us.msg.SetIovlen(n)
-		sq := l.ur.ring.Get()
-		sq.Opcode, sq.Fd, sq.Addr, sq.Len, sq.OpFlags = uring.OpSendmsg, int32(fd), uint64(uintptr(unsafe.Pointer(&us.msg))), 1, uint32(flags)
-		sq.UserData = ud(ukSend, fd)
+		sq.Opcode, sq.Addr, sq.Len, sq.OpFlags = uring.OpSendmsg, uint64(uintptr(unsafe.Pointer(&us.msg))), 1, uint32(flags)
 		c.flags |= fSend
 		break
 	}
@@ -560,7 +570,11 @@ func (l *Loop) uCancel(c *Conn) {
 }
 
 // uFinalClose closes the socket of a closed connection whose requests have all
-// ended, releasing output a send held until then.
+// ended, releasing output a send held until then. The close is an IORING_OP_CLOSE
+// submitted by the next io_uring_enter (no close(2) of its own), behind any
+// cancellation still prepared for the descriptor: the ring runs them in order, so
+// a cancellation cannot reach a new socket that reused the number. No completion
+// can come for the descriptor any more, so its table slot is cleared now.
 func (l *Loop) uFinalClose(c *Conn) {
 	if q := c.out; q != nil {
 		for len(q.segs) > 0 {
@@ -571,20 +585,12 @@ func (l *Loop) uFinalClose(c *Conn) {
 	}
 	c.flags &^= fCloseWait
 	l.ur.closing--
-	l.ur.closeAfter = append(l.ur.closeAfter, c)
-}
-
-// closeSockets closes the sockets queued by uFinalClose; called after an enter.
-func (l *Loop) closeSockets() {
-	for i, c := range l.ur.closeAfter {
-		fd := int(c.fd)
-		if l.eng.table.get(fd) == c {
-			l.eng.table.set(fd, nil)
-		}
-		sys.Close(fd)
-		l.ur.closeAfter[i] = nil
+	fd := int(c.fd)
+	if l.eng.table.get(fd) == c {
+		l.eng.table.set(fd, nil)
 	}
-	l.ur.closeAfter = l.ur.closeAfter[:0]
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.Flags, s.UserData = uring.OpClose, int32(fd), uring.SqeCQESkipSuccess, ud(ukIgnore, fd)
 }
 
 // backendName is how the engine's backend is named in logs and configuration.

@@ -21,6 +21,7 @@ const (
 	OpSendmsg     = 9
 	OpAccept      = 13
 	OpAsyncCancel = 14
+	OpClose       = 19
 	OpRead        = 22
 	OpSend        = 26
 	OpRecv        = 27
@@ -331,7 +332,7 @@ type probeOp struct {
 }
 
 // needOps are the operations the engine's io_uring loop submits.
-var needOps = []uint8{OpPollAdd, OpSendmsg, OpAccept, OpAsyncCancel, OpRead, OpRecv}
+var needOps = []uint8{OpPollAdd, OpSendmsg, OpAccept, OpAsyncCancel, OpClose, OpRead, OpSend, OpRecv}
 
 // Probe reports whether this kernel runs the engine's io_uring loop: the ring
 // setup it uses (single issuer, deferred task running: Linux 6.1 and later, which
