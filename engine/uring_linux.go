@@ -27,8 +27,12 @@ import (
 const (
 	uringSQ       = 4096
 	uringCQ       = 16384
-	uringBufCount = 1024    // provided buffers per loop
+	uringBufCount = 1024    // provided buffers per loop for multishot receives
 	uringBufSize  = 4 << 10 // bytes per provided buffer
+	// Bulk receives (single-shot, one per completion handled; see fBulk) take
+	// larger buffers from a second group: 2 MiB per loop.
+	uringBulkCount = 32
+	uringBulkSize  = 64 << 10
 	// uringPausedMax is how much input a paused connection may receive (its
 	// multishot receive is still armed) before the receive is cancelled; the rest
 	// waits in the socket (TCP flow control pushes back, as with epoll), and a
@@ -39,7 +43,8 @@ const (
 // Kinds of request, in the top byte of the user data; the low 32 bits hold the
 // connection's descriptor (or the listener's index for accepts).
 const (
-	ukRecv uint64 = iota + 1
+	ukRecv     uint64 = iota + 1
+	ukRecvBulk        // a single-shot receive from the bulk buffer group
 	ukSend
 	ukPollOut
 	ukPollHup
@@ -62,10 +67,20 @@ const (
 	fUring      = fRecv | fSend | fPollOut | fPollHup
 )
 
+// fBulk marks a connection whose receives are single-shot, into the bulk buffer
+// group: one that filled a whole multishot buffer, or received while paused. A
+// multishot receive goes on reading (up to 32 buffers per wake-up) after the
+// connection pauses, and its bytes must be kept until the resume; a single-shot
+// one ends with its completion, so a paused bulk connection keeps at most one
+// buffer and the rest waits in the socket, as with epoll. Each bulk completion
+// also carries up to 64 KiB (one OnData) instead of 4 KiB.
+const fBulk = fZC << 1
+
 // uloop is a loop's io_uring state; owned by the loop's goroutine.
 type uloop struct {
 	ring    *uring.Ring
-	bufs    *uring.BufRing
+	bufs    *uring.BufRing  // multishot receives' buffers
+	bulk    *uring.BufRing  // single-shot bulk receives' buffers (fBulk)
 	reap    func(uring.CQE) // the loop's completion handler, bound once
 	wakeBuf [8]byte         // the eventfd read's destination
 	closing int             // closed connections waiting for their requests to end
@@ -101,7 +116,13 @@ func (l *Loop) uStart() error {
 		r.Close()
 		return err
 	}
-	l.ur.ring, l.ur.bufs = r, b
+	bb, err := r.NewBufRing(1, uringBulkCount, uringBulkSize)
+	if err != nil {
+		b.Close()
+		r.Close()
+		return err
+	}
+	l.ur.ring, l.ur.bufs, l.ur.bulk = r, b, bb
 	l.ur.reap = l.uComplete
 	l.uArmWake()
 	for _, ls := range l.lsocks {
@@ -128,6 +149,7 @@ func (l *Loop) uRun() {
 		l.tick()
 		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
+		l.ur.bulk.Publish()
 		l.endIteration()
 	}
 	l.closeAll(ErrShutdown)
@@ -164,6 +186,7 @@ func (l *Loop) uStop() {
 	})
 	r.Close()
 	l.ur.bufs.Close()
+	l.ur.bulk.Close()
 }
 
 // uComplete handles one completion.
@@ -190,7 +213,9 @@ func (l *Loop) uComplete(e uring.CQE) {
 	}
 	switch kind {
 	case ukRecv:
-		l.uReceived(c, e)
+		l.uReceived(c, e, l.ur.bufs)
+	case ukRecvBulk:
+		l.uReceived(c, e, l.ur.bulk)
 	case ukSend:
 		l.uSent(c, e.Res)
 	case ukPollOut:
@@ -284,8 +309,13 @@ func (l *Loop) uArmRecv(c *Conn) {
 		return
 	}
 	s := l.ur.ring.Get()
-	s.Opcode, s.Fd, s.Ioprio, s.Flags = uring.OpRecv, c.fd, uring.RecvMultishot, uring.SqeBufferSelect
-	s.BufGroup, s.UserData = l.ur.bufs.Group(), ud(ukRecv, int(c.fd))
+	s.Opcode, s.Fd, s.Flags = uring.OpRecv, c.fd, uring.SqeBufferSelect
+	if c.flags&fBulk != 0 {
+		s.BufGroup, s.UserData = l.ur.bulk.Group(), ud(ukRecvBulk, int(c.fd))
+	} else {
+		s.Ioprio = uring.RecvMultishot
+		s.BufGroup, s.UserData = l.ur.bufs.Group(), ud(ukRecv, int(c.fd))
+	}
 	c.flags |= fRecv
 	c.flags &^= fRecvCancel | fReadPending
 }
@@ -299,7 +329,9 @@ func (l *Loop) uPollOut(c *Conn) {
 	c.flags |= fPollOut
 }
 
-// uStopRecv cancels the receive of a paused connection that has buffered enough.
+// uStopRecv cancels the multishot receive of a paused connection that has
+// buffered enough, or of one turning bulk (then the completion of the cancel arms
+// the single-shot receive).
 func (l *Loop) uStopRecv(c *Conn) {
 	if c.flags&(fRecv|fRecvCancel) != fRecv {
 		return
@@ -309,9 +341,16 @@ func (l *Loop) uStopRecv(c *Conn) {
 	c.flags |= fRecvCancel | fReadPending
 }
 
-// uReceived handles a multishot receive's completion: bytes (in a provided buffer,
-// recycled here), end of stream, or the end of the request.
-func (l *Loop) uReceived(c *Conn, e uring.CQE) {
+// uGoBulk turns c's receives single-shot from the bulk group: a multishot one
+// still armed is cancelled, and its last completion arms the first bulk one.
+func (l *Loop) uGoBulk(c *Conn) {
+	c.flags |= fBulk
+	l.uStopRecv(c)
+}
+
+// uReceived handles a receive's completion: bytes (in a provided buffer of
+// bufs, recycled here), end of stream, or the end of the request.
+func (l *Loop) uReceived(c *Conn, e uring.CQE, bufs *uring.BufRing) {
 	more := e.Flags&uring.CqeMore != 0
 	if !more {
 		c.flags &^= fRecv | fRecvCancel
@@ -319,8 +358,8 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 	var data []byte
 	if e.Flags&uring.CqeBuffer != 0 {
 		id := uint16(e.Flags >> uring.CqeBufferShift)
-		data = l.ur.bufs.Buf(id, int(max(e.Res, 0)))
-		defer l.ur.bufs.Recycle(id)
+		data = bufs.Buf(id, int(max(e.Res, 0)))
+		defer bufs.Recycle(id)
 	}
 	if c.flags&fClosed != 0 {
 		return
@@ -333,13 +372,15 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 		case c.flags&(fPaused|fHiPaused) != 0:
 			// Not reading: keep the bytes for the resume, and stop the receive once
 			// enough has piled up.
-			in := c.input()
-			l.retainJoin(c, in, data)
+			l.retainAppend(c, data)
 			c.flags |= fUnseen
 			if len(c.input()) > uringPausedMax {
-				l.uStopRecv(c)
+				l.uGoBulk(c)
 			}
 		default:
+			if more && c.flags&fBulk == 0 && int(res) == bufs.Size() {
+				l.uGoBulk(c) // a full buffer: more is likely waiting
+			}
 			if in := c.input(); len(in) > 0 {
 				c.flags &^= fUnseen
 				l.dispatch(c, l.joined(in, data))
@@ -375,6 +416,7 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 	}
 	if c.flags&(fRecv|fClosed|fRecvEnd) == 0 {
 		if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
+			c.flags |= fReadPending // armed again on resume (uRead)
 			if c.flags&fEOF == 0 {
 				l.uPollHup(c)
 			}
@@ -394,9 +436,24 @@ func (l *Loop) joined(in, data []byte) []byte {
 	return l.buf[:k+copy(l.buf[k:], data)]
 }
 
-// retainJoin keeps in followed by data as the connection's unconsumed input.
-func (l *Loop) retainJoin(c *Conn, in, data []byte) {
-	l.retain(c, l.joined(in, data))
+// retainAppend adds data behind the connection's unconsumed input, in place when
+// its buffer has room and otherwise in one twice as large (so the bytes a paused
+// connection receives are copied a bounded number of times, not once per
+// completion behind everything kept before them).
+func (l *Loop) retainAppend(c *Conn, data []byte) {
+	if c.in == nil {
+		c.in = l.getHolder()
+	}
+	b := *c.in
+	if cap(b)-len(b) < len(data) {
+		nb := l.cache.Get(max(2*cap(b), len(b)+len(data)))
+		nb = nb[:copy(nb, b)]
+		if b != nil {
+			l.cache.Put(b)
+		}
+		b = nb
+	}
+	*c.in = append(b, data...)
 }
 
 // uPollHup arms an error poll for a connection whose receive has stopped while it

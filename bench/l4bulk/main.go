@@ -4,7 +4,7 @@
 // splice and with copying) and HAProxy mode tcp (with and without splicing) in
 // front of its own sink on 127.0.0.1, one after the other, and prints a table.
 //
-// usage: l4bulk [-gale BIN] [-haproxy BIN] [-size BYTES] [-runs N] [-idle N] [-port-base P]
+// usage: l4bulk [-gale BIN] [-haproxy BIN] [-size BYTES] [-runs N] [-idle N] [-port-base P] [-only WORDS]
 //
 // The CPU figure is the proxy process's user plus system time from
 // /proc/PID/stat across the transfer, so the client and the sink (this
@@ -37,8 +37,9 @@ func main() {
 	idle := flag.Int("idle", 2000, "idle relayed connections for the memory figure; 0 skips it")
 	base := flag.Int("port-base", 20320, "first of the two loopback ports used (sink, proxy)")
 	workers := flag.Int("workers", 2, "gale loops = HAProxy threads")
+	only := flag.String("only", "", "measure only the configurations whose name contains one of these comma-separated words (\"io_uring,copy\"); empty runs all")
 	flag.Parse()
-	if err := run(*galeBin, *haproxyBin, *size, *runs, *idle, *base, *workers); err != nil {
+	if err := run(*galeBin, *haproxyBin, *size, *runs, *idle, *base, *workers, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "l4bulk:", err)
 		os.Exit(1)
 	}
@@ -50,7 +51,7 @@ type proxyConf struct {
 	cmd  func(dir, listen, sink string) (*exec.Cmd, error)
 }
 
-func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) error {
+func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int, only string) error {
 	dir, err := os.MkdirTemp("", "l4bulk")
 	if err != nil {
 		return err
@@ -99,6 +100,7 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) 
 			proxyConf{"HAProxy mode tcp (default: copies)", haproxy("")},
 			proxyConf{"HAProxy mode tcp, option splice-request + splice-response", haproxy("    option splice-request\n    option splice-response\n")})
 	}
+	confs = selected(confs, only)
 	fmt.Printf("l4bulk: %d bytes one way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
 	fmt.Println("| proxy | CPU s per GiB min / median / max | MB/s median | idle RSS per pair |")
 	fmt.Println("|---|---|---|---|")
@@ -109,6 +111,24 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int) 
 	}
 	fmt.Printf("\nload after: %s\n", loadAvg())
 	return nil
+}
+
+// selected keeps the configurations whose name contains one of the
+// comma-separated words of only (all of them when only is empty).
+func selected(confs []proxyConf, only string) []proxyConf {
+	if only == "" {
+		return confs
+	}
+	var keep []proxyConf
+	for _, c := range confs {
+		for w := range strings.SplitSeq(only, ",") {
+			if w != "" && strings.Contains(c.name, w) {
+				keep = append(keep, c)
+				break
+			}
+		}
+	}
+	return keep
 }
 
 // measure starts one proxy, runs the transfers and the idle test, and prints its row.
