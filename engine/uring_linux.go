@@ -46,6 +46,7 @@ const (
 	ukRecv     uint64 = iota + 1
 	ukRecvBulk        // a single-shot receive from the bulk buffer group
 	ukSend
+	ukSendZC // a zero-copy send: the low 32 bits hold its zcState's id, bits 32-55 its number
 	ukPollOut
 	ukPollHup
 	ukAccept
@@ -90,6 +91,7 @@ type uloop struct {
 	// reused the number).
 	closeAfter []*Conn
 	accepts    int // armed multishot accepts
+	zc         uzc // IORING_OP_SEND_ZC state (uring_zc_linux.go)
 	// wakeArmed is true while the eventfd read is in flight; stopping once the loop
 	// has ended and requests are no longer re-armed.
 	wakeArmed, stopping bool
@@ -123,6 +125,7 @@ func (l *Loop) uStart() error {
 		return err
 	}
 	l.ur.ring, l.ur.bufs, l.ur.bulk = r, b, bb
+	l.ur.zc.ok = r.Supports(uring.OpSendZC)
 	l.ur.reap = l.uComplete
 	l.uArmWake()
 	for _, ls := range l.lsocks {
@@ -171,7 +174,7 @@ func (l *Loop) uStop() {
 		s := r.Get()
 		s.Opcode, s.Addr, s.UserData = uring.OpAsyncCancel, ud(ukWake, 0), ud(ukIgnore, 0)
 	}
-	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed); i++ {
+	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed || l.uZCWaiting()); i++ {
 		r.Enter(10)
 		l.closeSockets()
 		r.Reap(l.ur.reap)
@@ -187,6 +190,7 @@ func (l *Loop) uStop() {
 	r.Close()
 	l.ur.bufs.Close()
 	l.ur.bulk.Close()
+	l.uZCRelease()
 }
 
 // uComplete handles one completion.
@@ -204,6 +208,9 @@ func (l *Loop) uComplete(e uring.CQE) {
 	case ukAccept:
 		l.uAccepted(l.lsocks[fd], e)
 		return
+	case ukSendZC:
+		l.uZCComplete(e)
+		return
 	case ukIgnore:
 		return
 	}
@@ -217,7 +224,7 @@ func (l *Loop) uComplete(e uring.CQE) {
 	case ukRecvBulk:
 		l.uReceived(c, e, l.ur.bulk)
 	case ukSend:
-		l.uSent(c, e.Res)
+		l.uSent(c, e.Res, "sendmsg")
 	case ukPollOut:
 		l.uWritable(c, e.Res)
 	case ukPollHup:
@@ -534,6 +541,9 @@ func (l *Loop) uWriteOut(c *Conn) error {
 			}
 			continue
 		}
+		if l.zcEligible(c, s) && l.uSendZC(c, q) {
+			break
+		}
 		if q.us == nil {
 			q.us = new(usend)
 		}
@@ -541,8 +551,8 @@ func (l *Loop) uWriteOut(c *Conn) error {
 		n, flags := 0, unix.MSG_NOSIGNAL
 		for i := range q.segs {
 			t := &q.segs[i]
-			if t.buf == nil {
-				flags |= unix.MSG_MORE
+			if t.buf == nil || i > 0 && l.zcEligible(c, t) {
+				flags |= unix.MSG_MORE // a file or a zero-copy segment follows
 				break
 			}
 			if n == maxIovecs {
@@ -564,9 +574,10 @@ func (l *Loop) uWriteOut(c *Conn) error {
 	return nil
 }
 
-// uSent handles a sendmsg completion: the sent bytes leave the queue, and the
-// queue is flushed on (the next request, backpressure, OnDrain, closing).
-func (l *Loop) uSent(c *Conn, res int32) {
+// uSent handles a send's completion (call names the operation for errors): the
+// sent bytes leave the queue, and the queue is flushed on (the next request,
+// backpressure, OnDrain, closing).
+func (l *Loop) uSent(c *Conn, res int32, call string) {
 	c.flags &^= fSend
 	if c.flags&fClosed != 0 {
 		return
@@ -578,7 +589,7 @@ func (l *Loop) uSent(c *Conn, res int32) {
 		l.uPollOut(c)
 		return
 	case res < 0:
-		l.closeConn(c, errnoErr("sendmsg", unix.Errno(-res)))
+		l.closeConn(c, errnoErr(call, unix.Errno(-res)))
 		return
 	}
 	n := int(res)
@@ -625,6 +636,9 @@ func (l *Loop) uFinalClose(c *Conn) {
 		}
 		l.putOutq(q)
 		c.out = nil
+	}
+	if c.flags&fZC != 0 {
+		l.uZCForget(c)
 	}
 	c.flags &^= fCloseWait
 	l.ur.closing--
