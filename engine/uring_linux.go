@@ -49,6 +49,7 @@ const (
 	ukSendZC // a zero-copy send: the low 32 bits hold its zcState's id, bits 32-55 its number
 	ukPollOut
 	ukPollHup
+	ukPollIn // read notification (SetReadNotify): the socket became readable
 	ukAccept
 	ukWake
 	ukIgnore // cancellations: their own results do not matter
@@ -65,7 +66,7 @@ const (
 	fRecvEnd                                // the receive returned end of stream: nothing more to read
 	fUnseen                                 // the kept input holds bytes received while paused, not yet passed to OnData
 	fEOFLater                               // the end of stream came behind unseen input: OnEOF once it has been passed on
-	fUring      = fRecv | fSend | fPollOut | fPollHup
+	fUring      = fRecv | fSend | fPollOut | fPollHup | fPollIn
 )
 
 // fBulk marks a connection whose receives are single-shot, into the bulk buffer
@@ -76,6 +77,11 @@ const (
 // buffer and the rest waits in the socket, as with epoll. Each bulk completion
 // also carries up to 64 KiB (one OnData) instead of 4 KiB.
 const fBulk = fZC << 1
+
+// fPollIn marks an armed POLLIN poll of a connection in read-notify mode
+// (SetReadNotify): its completion calls OnReadable, and the handler reads or
+// splices from the socket itself, as with epoll.
+const fPollIn = fBulk << 1
 
 // uloop is a loop's io_uring state; owned by the loop's goroutine.
 type uloop struct {
@@ -229,6 +235,11 @@ func (l *Loop) uComplete(e uring.CQE) {
 		l.uWritable(c, e.Res)
 	case ukPollHup:
 		l.uHup(c, e.Res)
+	case ukPollIn:
+		c.flags &^= fPollIn
+		if c.flags&(fClosed|fReadNotify) == fReadNotify {
+			l.uNotify(c)
+		}
 	}
 	if c.flags&(fCloseWait|fUring) == fCloseWait {
 		l.uFinalClose(c)
@@ -312,6 +323,10 @@ func (l *Loop) uRegister(c *Conn) {
 }
 
 func (l *Loop) uArmRecv(c *Conn) {
+	if c.flags&fReadNotify != 0 {
+		l.uPollIn(c)
+		return
+	}
 	if c.flags&(fRecv|fRecvEnd|fClosed) != 0 {
 		return
 	}
@@ -390,7 +405,9 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE, bufs *uring.BufRing) {
 			}
 			if in := c.input(); len(in) > 0 {
 				c.flags &^= fUnseen
-				l.dispatch(c, l.joined(in, data))
+				all := l.joined(in, data)
+				l.dropInput(c) // handed over whole, as in runPending
+				l.dispatch(c, all)
 			} else {
 				l.dispatch(c, data)
 			}
@@ -401,6 +418,11 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE, bufs *uring.BufRing) {
 			return
 		}
 		c.flags |= fRecvEnd
+		if c.flags&fReadNotify != 0 {
+			// The handler reads for itself now: it finds the end of stream there.
+			l.uPollIn(c)
+			return
+		}
 		if c.flags&fUnseen != 0 {
 			// Bytes before the end of stream wait for the resume: as in the portable
 			// engine, the end of stream is reported after them, so a handler never
@@ -489,10 +511,63 @@ func (l *Loop) uHup(c *Conn, res int32) {
 	}
 }
 
+// uPollIn arms the readiness poll of a connection in read-notify mode.
+func (l *Loop) uPollIn(c *Conn) {
+	if c.flags&(fPollIn|fClosed) != 0 {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpPollAdd, c.fd, unix.POLLIN|unix.POLLRDHUP, ud(ukPollIn, int(c.fd))
+	c.flags |= fPollIn
+}
+
+// uNotify runs OnReadable for a connection in read-notify mode whose socket may
+// be readable, once no receive of the engine's is armed (a multishot one is
+// cancelled first, and its last bytes go to OnData before the handler reads
+// itself), then arms the poll again unless the handler paused.
+func (l *Loop) uNotify(c *Conn) {
+	if c.flags&fRecv != 0 {
+		l.uStopRecv(c) // its end arms the poll (uArmRecv)
+		return
+	}
+	if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
+		c.flags |= fReadPending // notified again on resume
+		if c.flags&fEOF == 0 {
+			l.uPollHup(c)
+		}
+		return
+	}
+	rh, ok := c.handler().(ReadNotifyHandler)
+	if !ok {
+		c.flags &^= fReadNotify // re-parented to a handler that reads through the engine
+		l.uArmRecv(c)
+		return
+	}
+	rh.OnReadable(c)
+	if c.flags&(fClosed|fReadNotify) != fReadNotify {
+		if c.flags&fClosed == 0 {
+			l.uArmRecv(c) // notification turned off: the engine reads again
+		}
+		return
+	}
+	if c.flags&(fPaused|fHiPaused) != 0 {
+		c.flags |= fReadPending // it stopped early: notify again on resume
+		return
+	}
+	l.uPollIn(c)
+}
+
 // uRead replaces the epoll engine's read for a connection whose reading resumed
-// (or that lingers): the receive is armed again if it is not.
+// (or that lingers): the receive is armed again if it is not; in read-notify
+// mode the handler is told the socket may be readable.
 func (l *Loop) uRead(c *Conn) {
 	c.flags &^= fReadPending
+	if c.flags&(fReadNotify|fLinger|fUnseen) == fReadNotify {
+		if c.flags&fPollIn == 0 {
+			l.uNotify(c)
+		}
+		return
+	}
 	if c.flags&fEOFLater != 0 && c.flags&fUnseen == 0 {
 		c.flags &^= fEOFLater
 		switch {

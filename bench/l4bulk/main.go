@@ -93,7 +93,8 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int, 
 	confs := []proxyConf{
 		{"gale splice (splice_after 256KiB, the default)", gale("256KiB")},
 		{"gale copy (splice_after 0)", gale("0")},
-		{"gale engine io_uring (copies: no splice there)", gale("256KiB", "io_uring")},
+		{"gale io_uring splice (splice_after 256KiB)", gale("256KiB", "io_uring")},
+		{"gale io_uring copy (splice_after 0)", gale("0", "io_uring")},
 	}
 	if haproxyBin != "" {
 		confs = append(confs,
