@@ -28,8 +28,9 @@ type Config struct {
 	// where the kernel allows it, else epoll); see engine.Config.Backend.
 	Engine string `yaml:"engine" conf:"enum=auto|epoll|io_uring"`
 	// ZeroCopy is the size from which a body held in memory and sent without a copy
-	// (cached and shared bodies) goes with MSG_ZEROCOPY on the epoll engine; 0 turns
-	// zero-copy off. See engine.Config.ZeroCopy.
+	// (cached and shared bodies) goes with MSG_ZEROCOPY on the epoll engine and
+	// IORING_OP_SEND_ZC on io_uring; 0 turns zero-copy off. See
+	// engine.Config.ZeroCopy.
 	ZeroCopy int64 `yaml:"zerocopy" conf:"size"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`

@@ -134,8 +134,7 @@ func (c *Conn) SplicePipe(pipeFd int, n int64, release func()) error {
 }
 
 // SetReadNotify switches the connection between the engine reading it (the
-// default: bytes arrive in OnData) and the handler reading it (epoll only: with
-// io_uring turning it on reports false): while on, the
+// default: bytes arrive in OnData) and the handler reading it: while on, the
 // engine makes no read and calls the handler's OnReadable (see ReadNotifyHandler)
 // whenever the socket may have become readable, and the handler reads or splices
 // from Fd itself. It reports whether the mode is now as asked: turning it on fails
@@ -151,7 +150,7 @@ func (c *Conn) SetReadNotify(on bool) bool {
 		c.loop.schedule(c)
 		return true
 	}
-	if _, ok := c.handler().(ReadNotifyHandler); !ok || c.Unread() > 0 || c.loop.ur != nil {
+	if _, ok := c.handler().(ReadNotifyHandler); !ok || c.Unread() > 0 {
 		return false
 	}
 	c.flags |= fReadNotify | fReadPending

@@ -124,8 +124,9 @@ type Config struct {
 	// accepts every value but an explicit io_uring.
 	Backend string
 	// ZeroCopy is the size in bytes from which a memory segment queued with
-	// WriteRef or WriteShared is sent with MSG_ZEROCOPY (epoll backend on Linux;
-	// io_uring and the portable engine copy). 0 means DefaultZeroCopy; a negative
+	// WriteRef or WriteShared is sent with MSG_ZEROCOPY (epoll backend on Linux)
+	// or IORING_OP_SEND_ZC (io_uring; the portable engine copies). 0 means
+	// DefaultZeroCopy; a negative
 	// value turns zero-copy off. A socket that refuses it, or whose sends the kernel
 	// reports it copied anyway (loopback), goes back to copying.
 	ZeroCopy int
@@ -211,8 +212,9 @@ type Stats struct {
 	AcceptPauses uint64 // times accepting paused for lack of descriptors (EMFILE/ENFILE)
 	BytesIn      uint64 // bytes read from sockets
 	BytesOut     uint64 // bytes written to sockets, including sendfile
-	// ZeroCopySends counts sends made with MSG_ZEROCOPY; ZeroCopyCopied counts those
-	// the kernel reported it copied after all (loopback, no scatter-gather).
+	// ZeroCopySends counts sends made with MSG_ZEROCOPY or IORING_OP_SEND_ZC;
+	// ZeroCopyCopied counts those the kernel reported it copied after all
+	// (loopback, no scatter-gather).
 	ZeroCopySends, ZeroCopyCopied uint64
 }
 

@@ -411,7 +411,12 @@ func (l *Loop) runPending() {
 		}
 		if in := c.input(); len(in) > 0 {
 			c.flags &^= fUnseen
-			l.dispatch(c, l.joined(in, nil)) // (io_uring may retain more than buf holds)
+			data := l.joined(in, nil) // (io_uring may retain more than buf holds)
+			// The bytes are handed over whole: while OnData runs the engine holds
+			// none (Unread is 0, so SetReadNotify may turn on), and what it leaves
+			// is kept again.
+			l.dropInput(c)
+			l.dispatch(c, data)
 		}
 		l.resumed(c)
 		// fReadPending with fEOF: the peer's FIN came while reading was paused, and the

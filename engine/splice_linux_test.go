@@ -76,10 +76,7 @@ func (h *spliceEcho) OnClose(c *Conn, _ error) {
 // notification and pipe segments.
 func TestSpliceEcho(t *testing.T) {
 	h := &spliceEcho{}
-	e, addr := startEngine(t, h, 1)
-	if e.Backend() == BackendIOURing {
-		t.Skip("SetReadNotify is epoll-only: the io_uring backend reports false and callers keep their OnData path")
-	}
+	_, addr := startEngine(t, h, 1)
 	c := testkit.Dial(t, addr)
 	msg := make([]byte, 1<<20)
 	rand.Read(msg)

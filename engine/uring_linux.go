@@ -28,8 +28,12 @@ import (
 const (
 	uringSQ       = 4096
 	uringCQ       = 16384
-	uringBufCount = 1024    // provided buffers per loop
+	uringBufCount = 1024    // provided buffers per loop for multishot receives
 	uringBufSize  = 4 << 10 // bytes per provided buffer
+	// Bulk receives (single-shot, one per completion handled; see fBulk) take
+	// larger buffers from a second group: 2 MiB per loop.
+	uringBulkCount = 32
+	uringBulkSize  = 64 << 10
 	// uringPausedMax is how much input a paused connection may receive (its
 	// multishot receive is still armed) before the receive is cancelled; the rest
 	// waits in the socket (TCP flow control pushes back, as with epoll), and a
@@ -40,10 +44,13 @@ const (
 // Kinds of request, in the top byte of the user data; the low 32 bits hold the
 // connection's descriptor (or the listener's index for accepts).
 const (
-	ukRecv uint64 = iota + 1
+	ukRecv     uint64 = iota + 1
+	ukRecvBulk        // a single-shot receive from the bulk buffer group
 	ukSend
+	ukSendZC // a zero-copy send: the low 32 bits hold its zcState's id, bits 32-55 its number
 	ukPollOut
 	ukPollHup
+	ukPollIn // read notification (SetReadNotify): the socket became readable
 	ukAccept
 	ukWake
 	ukIgnore // cancellations: their own results do not matter
@@ -60,17 +67,33 @@ const (
 	fRecvEnd                                // the receive returned end of stream: nothing more to read
 	fUnseen                                 // the kept input holds bytes received while paused, not yet passed to OnData
 	fEOFLater                               // the end of stream came behind unseen input: OnEOF once it has been passed on
-	fUring      = fRecv | fSend | fPollOut | fPollHup
+	fUring      = fRecv | fSend | fPollOut | fPollHup | fPollIn
 )
+
+// fBulk marks a connection whose receives are single-shot, into the bulk buffer
+// group: one that filled a whole multishot buffer, or received while paused. A
+// multishot receive goes on reading (up to 32 buffers per wake-up) after the
+// connection pauses, and its bytes must be kept until the resume; a single-shot
+// one ends with its completion, so a paused bulk connection keeps at most one
+// buffer and the rest waits in the socket, as with epoll. Each bulk completion
+// also carries up to 64 KiB (one OnData) instead of 4 KiB.
+const fBulk = fZC << 1
+
+// fPollIn marks an armed POLLIN poll of a connection in read-notify mode
+// (SetReadNotify): its completion calls OnReadable, and the handler reads or
+// splices from the socket itself, as with epoll.
+const fPollIn = fBulk << 1
 
 // uloop is a loop's io_uring state; owned by the loop's goroutine.
 type uloop struct {
 	ring    *uring.Ring
-	bufs    *uring.BufRing
+	bufs    *uring.BufRing  // multishot receives' buffers
+	bulk    *uring.BufRing  // single-shot bulk receives' buffers (fBulk)
 	reap    func(uring.CQE) // the loop's completion handler, bound once
 	wakeBuf [8]byte         // the eventfd read's destination
 	closing int             // closed connections waiting for their requests to end
 	accepts int             // armed multishot accepts
+	zc      uzc             // IORING_OP_SEND_ZC state (uring_zc_linux.go)
 	// wakeArmed is true while the eventfd read is in flight; stopping once the loop
 	// has ended and requests are no longer re-armed.
 	wakeArmed, stopping bool
@@ -97,7 +120,14 @@ func (l *Loop) uStart() error {
 		r.Close()
 		return err
 	}
-	l.ur.ring, l.ur.bufs = r, b
+	bb, err := r.NewBufRing(1, uringBulkCount, uringBulkSize)
+	if err != nil {
+		b.Close()
+		r.Close()
+		return err
+	}
+	l.ur.ring, l.ur.bufs, l.ur.bulk = r, b, bb
+	l.ur.zc.ok = r.Supports(uring.OpSendZC)
 	l.ur.reap = l.uComplete
 	l.uArmWake()
 	for _, ls := range l.lsocks {
@@ -127,6 +157,7 @@ func (l *Loop) uRun() {
 		l.tick()
 		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
+		l.ur.bulk.Publish()
 		l.endIteration()
 	}
 	l.closeAll(ErrShutdown)
@@ -148,7 +179,7 @@ func (l *Loop) uStop() {
 		s := r.Get()
 		s.Opcode, s.Addr, s.UserData = uring.OpAsyncCancel, ud(ukWake, 0), ud(ukIgnore, 0)
 	}
-	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed); i++ {
+	for i := 0; i < 50 && (l.ur.closing > 0 || l.ur.accepts > 0 || l.ur.wakeArmed || l.uZCWaiting()); i++ {
 		r.Enter(10)
 		r.Reap(l.ur.reap)
 	}
@@ -161,6 +192,8 @@ func (l *Loop) uStop() {
 	})
 	r.Close()
 	l.ur.bufs.Close()
+	l.ur.bulk.Close()
+	l.uZCRelease()
 }
 
 // uComplete handles one completion.
@@ -178,6 +211,9 @@ func (l *Loop) uComplete(e uring.CQE) {
 	case ukAccept:
 		l.uAccepted(l.lsocks[fd], e)
 		return
+	case ukSendZC:
+		l.uZCComplete(e)
+		return
 	case ukIgnore:
 		return
 	}
@@ -187,13 +223,20 @@ func (l *Loop) uComplete(e uring.CQE) {
 	}
 	switch kind {
 	case ukRecv:
-		l.uReceived(c, e)
+		l.uReceived(c, e, l.ur.bufs)
+	case ukRecvBulk:
+		l.uReceived(c, e, l.ur.bulk)
 	case ukSend:
-		l.uSent(c, e.Res)
+		l.uSent(c, e.Res, "sendmsg")
 	case ukPollOut:
 		l.uWritable(c, e.Res)
 	case ukPollHup:
 		l.uHup(c, e.Res)
+	case ukPollIn:
+		c.flags &^= fPollIn
+		if c.flags&(fClosed|fReadNotify) == fReadNotify {
+			l.uNotify(c)
+		}
 	}
 	if c.flags&(fCloseWait|fUring) == fCloseWait {
 		l.uFinalClose(c)
@@ -277,12 +320,21 @@ func (l *Loop) uRegister(c *Conn) {
 }
 
 func (l *Loop) uArmRecv(c *Conn) {
+	if c.flags&fReadNotify != 0 {
+		l.uPollIn(c)
+		return
+	}
 	if c.flags&(fRecv|fRecvEnd|fClosed) != 0 {
 		return
 	}
 	s := l.ur.ring.Get()
-	s.Opcode, s.Fd, s.Ioprio, s.Flags = uring.OpRecv, c.fd, uring.RecvMultishot, uring.SqeBufferSelect
-	s.BufGroup, s.UserData = l.ur.bufs.Group(), ud(ukRecv, int(c.fd))
+	s.Opcode, s.Fd, s.Flags = uring.OpRecv, c.fd, uring.SqeBufferSelect
+	if c.flags&fBulk != 0 {
+		s.BufGroup, s.UserData = l.ur.bulk.Group(), ud(ukRecvBulk, int(c.fd))
+	} else {
+		s.Ioprio = uring.RecvMultishot
+		s.BufGroup, s.UserData = l.ur.bufs.Group(), ud(ukRecv, int(c.fd))
+	}
 	c.flags |= fRecv
 	c.flags &^= fRecvCancel | fReadPending
 }
@@ -296,7 +348,9 @@ func (l *Loop) uPollOut(c *Conn) {
 	c.flags |= fPollOut
 }
 
-// uStopRecv cancels the receive of a paused connection that has buffered enough.
+// uStopRecv cancels the multishot receive of a paused connection that has
+// buffered enough, or of one turning bulk (then the completion of the cancel arms
+// the single-shot receive).
 func (l *Loop) uStopRecv(c *Conn) {
 	if c.flags&(fRecv|fRecvCancel) != fRecv {
 		return
@@ -306,9 +360,16 @@ func (l *Loop) uStopRecv(c *Conn) {
 	c.flags |= fRecvCancel | fReadPending
 }
 
-// uReceived handles a multishot receive's completion: bytes (in a provided buffer,
-// recycled here), end of stream, or the end of the request.
-func (l *Loop) uReceived(c *Conn, e uring.CQE) {
+// uGoBulk turns c's receives single-shot from the bulk group: a multishot one
+// still armed is cancelled, and its last completion arms the first bulk one.
+func (l *Loop) uGoBulk(c *Conn) {
+	c.flags |= fBulk
+	l.uStopRecv(c)
+}
+
+// uReceived handles a receive's completion: bytes (in a provided buffer of
+// bufs, recycled here), end of stream, or the end of the request.
+func (l *Loop) uReceived(c *Conn, e uring.CQE, bufs *uring.BufRing) {
 	more := e.Flags&uring.CqeMore != 0
 	if !more {
 		c.flags &^= fRecv | fRecvCancel
@@ -316,8 +377,8 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 	var data []byte
 	if e.Flags&uring.CqeBuffer != 0 {
 		id := uint16(e.Flags >> uring.CqeBufferShift)
-		data = l.ur.bufs.Buf(id, int(max(e.Res, 0)))
-		defer l.ur.bufs.Recycle(id)
+		data = bufs.Buf(id, int(max(e.Res, 0)))
+		defer bufs.Recycle(id)
 	}
 	if c.flags&fClosed != 0 {
 		return
@@ -330,16 +391,20 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 		case c.flags&(fPaused|fHiPaused) != 0:
 			// Not reading: keep the bytes for the resume, and stop the receive once
 			// enough has piled up.
-			in := c.input()
-			l.retainJoin(c, in, data)
+			l.retainAppend(c, data)
 			c.flags |= fUnseen
 			if len(c.input()) > uringPausedMax {
-				l.uStopRecv(c)
+				l.uGoBulk(c)
 			}
 		default:
+			if more && c.flags&fBulk == 0 && int(res) == bufs.Size() {
+				l.uGoBulk(c) // a full buffer: more is likely waiting
+			}
 			if in := c.input(); len(in) > 0 {
 				c.flags &^= fUnseen
-				l.dispatch(c, l.joined(in, data))
+				all := l.joined(in, data)
+				l.dropInput(c) // handed over whole, as in runPending
+				l.dispatch(c, all)
 			} else {
 				l.dispatch(c, data)
 			}
@@ -350,6 +415,11 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 			return
 		}
 		c.flags |= fRecvEnd
+		if c.flags&fReadNotify != 0 {
+			// The handler reads for itself now: it finds the end of stream there.
+			l.uPollIn(c)
+			return
+		}
 		if c.flags&fUnseen != 0 {
 			// Bytes before the end of stream wait for the resume: as in the portable
 			// engine, the end of stream is reported after them, so a handler never
@@ -372,6 +442,7 @@ func (l *Loop) uReceived(c *Conn, e uring.CQE) {
 	}
 	if c.flags&(fRecv|fClosed|fRecvEnd) == 0 {
 		if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
+			c.flags |= fReadPending // armed again on resume (uRead)
 			if c.flags&fEOF == 0 {
 				l.uPollHup(c)
 			}
@@ -391,9 +462,24 @@ func (l *Loop) joined(in, data []byte) []byte {
 	return l.buf[:k+copy(l.buf[k:], data)]
 }
 
-// retainJoin keeps in followed by data as the connection's unconsumed input.
-func (l *Loop) retainJoin(c *Conn, in, data []byte) {
-	l.retain(c, l.joined(in, data))
+// retainAppend adds data behind the connection's unconsumed input, in place when
+// its buffer has room and otherwise in one twice as large (so the bytes a paused
+// connection receives are copied a bounded number of times, not once per
+// completion behind everything kept before them).
+func (l *Loop) retainAppend(c *Conn, data []byte) {
+	if c.in == nil {
+		c.in = l.getHolder()
+	}
+	b := *c.in
+	if cap(b)-len(b) < len(data) {
+		nb := l.cache.Get(max(2*cap(b), len(b)+len(data)))
+		nb = nb[:copy(nb, b)]
+		if b != nil {
+			l.cache.Put(b)
+		}
+		b = nb
+	}
+	*c.in = append(b, data...)
 }
 
 // uPollHup arms an error poll for a connection whose receive has stopped while it
@@ -422,10 +508,63 @@ func (l *Loop) uHup(c *Conn, res int32) {
 	}
 }
 
+// uPollIn arms the readiness poll of a connection in read-notify mode.
+func (l *Loop) uPollIn(c *Conn) {
+	if c.flags&(fPollIn|fClosed) != 0 {
+		return
+	}
+	s := l.ur.ring.Get()
+	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpPollAdd, c.fd, unix.POLLIN|unix.POLLRDHUP, ud(ukPollIn, int(c.fd))
+	c.flags |= fPollIn
+}
+
+// uNotify runs OnReadable for a connection in read-notify mode whose socket may
+// be readable, once no receive of the engine's is armed (a multishot one is
+// cancelled first, and its last bytes go to OnData before the handler reads
+// itself), then arms the poll again unless the handler paused.
+func (l *Loop) uNotify(c *Conn) {
+	if c.flags&fRecv != 0 {
+		l.uStopRecv(c) // its end arms the poll (uArmRecv)
+		return
+	}
+	if c.flags&(fPaused|fHiPaused) != 0 && c.flags&fLinger == 0 {
+		c.flags |= fReadPending // notified again on resume
+		if c.flags&fEOF == 0 {
+			l.uPollHup(c)
+		}
+		return
+	}
+	rh, ok := c.handler().(ReadNotifyHandler)
+	if !ok {
+		c.flags &^= fReadNotify // re-parented to a handler that reads through the engine
+		l.uArmRecv(c)
+		return
+	}
+	rh.OnReadable(c)
+	if c.flags&(fClosed|fReadNotify) != fReadNotify {
+		if c.flags&fClosed == 0 {
+			l.uArmRecv(c) // notification turned off: the engine reads again
+		}
+		return
+	}
+	if c.flags&(fPaused|fHiPaused) != 0 {
+		c.flags |= fReadPending // it stopped early: notify again on resume
+		return
+	}
+	l.uPollIn(c)
+}
+
 // uRead replaces the epoll engine's read for a connection whose reading resumed
-// (or that lingers): the receive is armed again if it is not.
+// (or that lingers): the receive is armed again if it is not; in read-notify
+// mode the handler is told the socket may be readable.
 func (l *Loop) uRead(c *Conn) {
 	c.flags &^= fReadPending
+	if c.flags&(fReadNotify|fLinger|fUnseen) == fReadNotify {
+		if c.flags&fPollIn == 0 {
+			l.uNotify(c)
+		}
+		return
+	}
 	if c.flags&fEOFLater != 0 && c.flags&fUnseen == 0 {
 		c.flags &^= fEOFLater
 		switch {
@@ -474,12 +613,15 @@ func (l *Loop) uWriteOut(c *Conn) error {
 			}
 			continue
 		}
+		if l.zcEligible(c, s) && l.uSendZC(c, q) {
+			break
+		}
 		sq := l.ur.ring.Get()
 		sq.Fd, sq.UserData = int32(fd), ud(ukSend, fd)
-		if len(q.segs) == 1 || q.segs[1].buf == nil {
+		if len(q.segs) == 1 || q.segs[1].buf == nil || l.zcEligible(c, &q.segs[1]) {
 			// One memory segment (the common case: one response of one request, or
-			// the headers before a file): IORING_OP_SEND, with no header or vector
-			// for the kernel to import.
+			// the headers before a file or a zero-copy segment): IORING_OP_SEND, with
+			// no header or vector for the kernel to import.
 			flags := uint32(unix.MSG_NOSIGNAL)
 			if len(q.segs) > 1 {
 				flags |= unix.MSG_MORE
@@ -496,8 +638,8 @@ func (l *Loop) uWriteOut(c *Conn) error {
 		n, flags := 0, unix.MSG_NOSIGNAL
 		for i := range q.segs {
 			t := &q.segs[i]
-			if t.buf == nil {
-				flags |= unix.MSG_MORE
+			if t.buf == nil || i > 0 && l.zcEligible(c, t) {
+				flags |= unix.MSG_MORE // a file or a zero-copy segment follows
 				break
 			}
 			if n == maxIovecs {
@@ -517,9 +659,10 @@ func (l *Loop) uWriteOut(c *Conn) error {
 	return nil
 }
 
-// uSent handles a sendmsg completion: the sent bytes leave the queue, and the
-// queue is flushed on (the next request, backpressure, OnDrain, closing).
-func (l *Loop) uSent(c *Conn, res int32) {
+// uSent handles a send's completion (call names the operation for errors): the
+// sent bytes leave the queue, and the queue is flushed on (the next request,
+// backpressure, OnDrain, closing).
+func (l *Loop) uSent(c *Conn, res int32, call string) {
 	c.flags &^= fSend
 	if c.flags&fClosed != 0 {
 		return
@@ -531,7 +674,7 @@ func (l *Loop) uSent(c *Conn, res int32) {
 		l.uPollOut(c)
 		return
 	case res < 0:
-		l.closeConn(c, errnoErr("sendmsg", unix.Errno(-res)))
+		l.closeConn(c, errnoErr(call, unix.Errno(-res)))
 		return
 	}
 	n := int(res)
@@ -582,6 +725,9 @@ func (l *Loop) uFinalClose(c *Conn) {
 		}
 		l.putOutq(q)
 		c.out = nil
+	}
+	if c.flags&fZC != 0 {
+		l.uZCForget(c)
 	}
 	c.flags &^= fCloseWait
 	l.ur.closing--

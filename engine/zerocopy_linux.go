@@ -50,12 +50,21 @@ type zcState struct {
 	// abort: the connection is being reset (Abort), which frees the kernel's
 	// references at once, so the socket closes without waiting.
 	abort bool
+	// io_uring: id names the state in the loop's uzc.states (completions carry it,
+	// not the descriptor, so a notification that arrives after the socket closed
+	// and its number was reused cannot reach another connection); conn is the
+	// connection while it is open, nil after.
+	id   uint32
+	conn *Conn
 }
 
-// zcHeld is a segment's release waiting for the completion of send seq.
+// zcHeld is a segment's release waiting for the completion of send seq; keep
+// holds the segment's bytes, which the kernel may still read, reachable until then
+// whatever the release does.
 type zcHeld struct {
 	seq     uint32
 	release func()
+	keep    []byte
 }
 
 // zcZombie is a closed connection's socket kept open until its zero-copy sends
@@ -141,7 +150,7 @@ func (l *Loop) zcHold(c *Conn, s *seg) {
 		s.release()
 		return
 	}
-	z.held = append(z.held, zcHeld{seq: s.zseq, release: s.release})
+	z.held = append(z.held, zcHeld{seq: s.zseq, release: s.release, keep: s.buf})
 }
 
 // zcReap reads c's error queue and runs the releases whose sends completed.
@@ -216,6 +225,10 @@ func (l *Loop) zcEvent(c *Conn) (hasErr bool, err error) {
 // zcClose is called as c closes: it reports true when the socket must stay open
 // because zero-copy sends are outstanding; it is then closed by the reaper.
 func (l *Loop) zcClose(c *Conn, fd int) bool {
+	if l.ur != nil {
+		l.uZCForget(c) // the notifications come through the ring, by id
+		return false
+	}
 	z := l.zc.conns[c]
 	delete(l.zc.conns, c)
 	c.flags &^= fZC

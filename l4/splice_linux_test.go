@@ -2,6 +2,6 @@
 
 package l4
 
-// spliceWorks: the epoll engine supports read notification, so bulk relays splice
-// (the io_uring backend does not: its relays copy).
+// spliceWorks: the Linux engine (epoll and io_uring) supports read notification,
+// so bulk relays splice.
 const spliceWorks = true

@@ -38,7 +38,7 @@ func main() {
 	idle := flag.Int("idle", 2000, "idle relayed connections for the memory figure; 0 skips it")
 	base := flag.Int("port-base", 20320, "first of the two loopback ports used (sink, proxy)")
 	workers := flag.Int("workers", 2, "gale loops = HAProxy threads")
-	only := flag.String("only", "", "measure only the configurations whose name contains one of these comma-separated words")
+	only := flag.String("only", "", "measure only the configurations whose name contains one of these comma-separated words (\"io_uring,copy\"); empty runs all")
 	flag.Parse()
 	if err := run(*galeBin, *haproxyBin, *size, *runs, *idle, *base, *workers, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "l4bulk:", err)
@@ -94,23 +94,15 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int, 
 	confs := []proxyConf{
 		{"gale splice (splice_after 256KiB, the default)", gale("256KiB")},
 		{"gale copy (splice_after 0)", gale("0")},
-		{"gale engine io_uring (copies: no splice there)", gale("256KiB", "io_uring")},
+		{"gale io_uring splice (splice_after 256KiB)", gale("256KiB", "io_uring")},
+		{"gale io_uring copy (splice_after 0)", gale("0", "io_uring")},
 	}
 	if haproxyBin != "" {
 		confs = append(confs,
 			proxyConf{"HAProxy mode tcp (default: copies)", haproxy("")},
 			proxyConf{"HAProxy mode tcp, option splice-request + splice-response", haproxy("    option splice-request\n    option splice-response\n")})
 	}
-	if only != "" {
-		confs = slices.DeleteFunc(confs, func(c proxyConf) bool {
-			for w := range strings.SplitSeq(only, ",") {
-				if w != "" && strings.Contains(c.name, w) {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	confs = selected(confs, only)
 	fmt.Printf("l4bulk: %d bytes each way x %d runs, %d idle pairs, %d workers, %d CPUs, load %s\n\n", size, runs, idle, workers, runtime.NumCPU(), loadAvg())
 	fmt.Println("| proxy | client→server CPU s per GiB min / median / max | MB/s median | server→client CPU s per GiB min / median / max | MB/s median | idle RSS per pair |")
 	fmt.Println("|---|---|---|---|---|---|")
@@ -121,6 +113,24 @@ func run(galeBin, haproxyBin string, size int64, runs, idle, base, workers int, 
 	}
 	fmt.Printf("\nload after: %s\n", loadAvg())
 	return nil
+}
+
+// selected keeps the configurations whose name contains one of the
+// comma-separated words of only (all of them when only is empty).
+func selected(confs []proxyConf, only string) []proxyConf {
+	if only == "" {
+		return confs
+	}
+	var keep []proxyConf
+	for _, c := range confs {
+		for w := range strings.SplitSeq(only, ",") {
+			if w != "" && strings.Contains(c.name, w) {
+				keep = append(keep, c)
+				break
+			}
+		}
+	}
+	return keep
 }
 
 // measure starts one proxy, runs the transfers and the idle test, and prints its row.

@@ -42,6 +42,11 @@ const (
 	CqeSockNonempty = 1 << 2
 	CqeNotif        = 1 << 3 // a zero-copy send's buffer notification
 	CqeBufferShift  = 16
+
+	// SendZCReportUsage (ioprio of OpSendZC) asks the notification to say, with
+	// NotifUsageZCCopied in its result, whether the kernel copied the data anyway.
+	SendZCReportUsage  = 1 << 3
+	NotifUsageZCCopied = 1 << 31
 )
 
 // Setup flags, features and enter flags.
@@ -329,6 +334,16 @@ type probeOp struct {
 	resv  uint8
 	flags uint16
 	resv2 uint32
+}
+
+// Supports reports whether the kernel runs operation op on rings (one
+// IORING_REGISTER_PROBE call), for optional operations such as OpSendZC.
+func (r *Ring) Supports(op uint8) bool {
+	var pr probe
+	if r.register(registerProbe, unsafe.Pointer(&pr), uintptr(len(pr.ops))) != nil {
+		return false
+	}
+	return op <= pr.lastOp && pr.ops[op].flags&opSupported != 0
 }
 
 // needOps are the operations the engine's io_uring loop submits.
