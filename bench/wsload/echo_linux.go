@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// epollAvailable says runEchoEpoll exists on this system.
+// epollAvailable says runEchoEpoll and runFanoutEpoll exist on this system.
 const epollAvailable = true
 
 // echoState is one connection of the epoll echo client, owned by its one thread.

@@ -14,9 +14,10 @@
 // -deflate offers permessage-deflate without context takeover, requires the server to
 // accept it, compresses every message it sends and inflates what comes back compressed.
 //
-// -io chooses how echo mode drives its connections: "epoll" (the default on Linux without
+// -io chooses how the connections are driven: "epoll" (the default on Linux without
 // -deflate) runs them all on one OS thread with raw non-blocking system calls, which costs
-// the machine the least; "go" runs a goroutine per connection over package net.
+// the machine the least (in fan-out mode the publisher is driven from that thread too);
+// "go" runs a goroutine per connection over package net.
 //
 // -check performs one small exchange and exits 0 if the server answered correctly.
 package main
@@ -65,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.dur, "d", 10*time.Second, "duration")
 	flag.BoolVar(&o.check, "check", false, "one exchange, exit status tells whether it was right")
 	flag.BoolVar(&o.deflate, "deflate", false, "negotiate permessage-deflate and compress every message")
-	flag.StringVar(&o.io, "io", "auto", "echo client: epoll, go, or auto (epoll on Linux without -deflate)")
+	flag.StringVar(&o.io, "io", "auto", "epoll, go, or auto (epoll on Linux without -deflate)")
 	flag.Parse()
 	o.size = max(o.size, header)
 	deflate = o.deflate
@@ -302,6 +303,20 @@ func runFanout(o options) error {
 		return fmt.Errorf("publisher: %w", err)
 	}
 	defer pub.c.Close()
+	switch o.io {
+	case "auto":
+		if epollAvailable && !o.deflate {
+			return runFanoutEpoll(o, subs, pub)
+		}
+	case "epoll":
+		if o.deflate {
+			return fmt.Errorf("-io epoll does not do -deflate")
+		}
+		return runFanoutEpoll(o, subs, pub)
+	case "go":
+	default:
+		return fmt.Errorf("unknown -io %q", o.io)
+	}
 	go func() { // a hub that also echoes to the publisher must not see it as a slow consumer
 		for {
 			if _, err := pub.recv(); err != nil {
