@@ -200,14 +200,8 @@ func writeAll(fd int, b []byte) error {
 // drainPublisher reads and drops what the server sends the publisher (a hub that echoes
 // to the sender must not see it as a slow consumer).
 func (f *fanout) drainPublisher() error {
-	n, err := unix.Read(f.pub, f.buf)
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return nil
-	case err != nil:
-		return fmt.Errorf("publisher read: %w", err)
-	case n == 0:
-		return errors.New("server closed the publisher's connection")
+	if _, err := readSome(f.pub, f.buf); err != nil {
+		return fmt.Errorf("publisher: %w", err)
 	}
 	return nil
 }
@@ -216,49 +210,29 @@ func (f *fanout) drainPublisher() error {
 // are answered and a close frame is an error.
 func (f *fanout) readable(s *fanSub) error {
 	held := copy(f.buf, s.rest)
-	n, err := unix.Read(s.fd, f.buf[held:])
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return nil
-	case err != nil:
-		return fmt.Errorf("read: %w", err)
-	case n == 0:
-		return errors.New("server closed a subscriber's connection")
+	n, err := readSome(s.fd, f.buf[held:])
+	if n == 0 {
+		return err
 	}
 	now := time.Now()
 	counting := now.Before(f.end)
 	nowNano := now.UnixNano()
-	in := f.buf[:held+n]
-	for {
-		fr, used, err := wsproto.ParseFrame(in)
-		if err == wsproto.ErrShort {
-			break
+	in, err := frames(s.fd, f.buf[:held+n], func(p []byte) error {
+		if len(p) < header || !counting {
+			return nil
 		}
-		if err != nil {
-			return err
+		seq := binary.BigEndian.Uint64(p)
+		sent := int64(binary.BigEndian.Uint64(p[8:]))
+		if seq+fanRing > f.sent && seq > f.done {
+			f.received[seq%fanRing]++
 		}
-		switch fr.Opcode {
-		case wsproto.OpClose:
-			return errors.New("server closed the WebSocket")
-		case wsproto.OpPing:
-			pong := wsproto.AppendMasked(nil, wsproto.OpPong, fr.Payload, [4]byte{1, 2, 3, 4})
-			if err := writeAll(s.fd, pong); err != nil {
-				return fmt.Errorf("pong: %w", err)
-			}
-		case wsproto.OpText, wsproto.OpBinary:
-			if len(fr.Payload) < header || !counting {
-				break
-			}
-			seq := binary.BigEndian.Uint64(fr.Payload)
-			sent := int64(binary.BigEndian.Uint64(fr.Payload[8:]))
-			if seq+fanRing > f.sent && seq > f.done {
-				f.received[seq%fanRing]++
-			}
-			f.st.msgs++
-			f.st.bytes += int64(len(fr.Payload))
-			f.st.lat = append(f.st.lat, micros(time.Duration(nowNano-sent)))
-		}
-		in = in[used:]
+		f.st.msgs++
+		f.st.bytes += int64(len(p))
+		f.st.lat = append(f.st.lat, micros(time.Duration(nowNano-sent)))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(in) == len(f.buf) {
 		return errors.New("server frame larger than the read buffer")
