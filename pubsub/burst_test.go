@@ -12,7 +12,8 @@ import (
 // TestBurstReachesOtherLoopOnce sends 2,000 messages in one write from a path-mode
 // client: the loop that reads them posts to the other loop once, at the end of its
 // iteration, so the other loop takes all 2,000 in one drain (not one at the first
-// message and the rest later), and every subscriber gets them in order.
+// message and the rest later), and every subscriber gets them in order. (The portable
+// engine may read the burst over a few iterations: a drain each.)
 func TestBurstReachesOtherLoopOnce(t *testing.T) {
 	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: PathMode})
 	h := hd.Hub()
@@ -53,8 +54,13 @@ func TestBurstReachesOtherLoopOnce(t *testing.T) {
 	}
 	testkit.WaitFor(t, "the deliveries counted", func() bool { return h.Stats().Delivered >= msgs*(n-1) })
 	d := [2]uint64{h.loops[0].drains.Load() - before[0], h.loops[1].drains.Load() - before[1]}
-	// The publisher's loop drains its own subscribers once per message; the other once.
-	if min(d[0], d[1]) != 1 || max(d[0], d[1]) != msgs {
-		t.Fatalf("drains per loop %v, want 1 on the other loop and %d on the publisher's", d, msgs)
+	// The publisher's loop drains its own subscribers once per message; the other once
+	// per iteration in which the publisher's loop read part of the burst.
+	other, want := min(d[0], d[1]), uint64(1)
+	if !burstOneRead {
+		want = 4
+	}
+	if max(d[0], d[1]) != msgs || other == 0 || other > want {
+		t.Fatalf("drains per loop %v, want at most %d on the other loop and %d on the publisher's", d, want, msgs)
 	}
 }
