@@ -59,6 +59,25 @@ func (l *Loop) resumed(c *Conn) {
 	}
 }
 
+// Defer runs f on the loop at the end of the current iteration, after every event and
+// posted task of the iteration and before the connections' output is flushed. It must
+// be called on the loop (from a handler, a posted task or a timer). It lets a handler
+// gather work that many events of one iteration produce and hand it on once: pubsub
+// posts a loop's drain task to the other loops once per iteration, after every message
+// the iteration read is in their inboxes, not at the first one. A function deferred
+// while the deferred ones run runs in the same pass.
+func (l *Loop) Defer(f func()) { l.later = append(l.later, f) }
+
+// runDeferred runs the functions of Defer.
+func (l *Loop) runDeferred() {
+	for i := 0; i < len(l.later); i++ {
+		f := l.later[i]
+		l.later[i] = nil
+		f()
+	}
+	l.later = l.later[:0]
+}
+
 // schedule queues c for the resume pass at the end of this iteration.
 func (l *Loop) schedule(c *Conn) {
 	if c.flags&fPending == 0 {
@@ -469,6 +488,7 @@ func (c *Conn) queuedMem(q *outq) error {
 // expired connection timers and Timers, queued output, and the shutdown check.
 func (l *Loop) endIteration() {
 	l.iters++
+	l.runDeferred()
 	l.runPending()
 	l.wheel.advance(l.nowNano, l.fireTimer, l.fireLoopTimer)
 	l.flushDirty()

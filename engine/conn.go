@@ -77,8 +77,9 @@ type Loop struct {
 	nowNano int64
 	dirty   []*Conn
 	pending []*Conn
-	outqs   []*outq // free list
-	drain   bool    // graceful shutdown in progress
+	later   []func() // Defer: run at the end of this iteration, before the flush
+	outqs   []*outq  // free list
+	drain   bool     // graceful shutdown in progress
 	stop    bool
 	iters   uint64    // loop iterations, for tests of the wake-up policy
 	yields  uint64    // iterations that yielded to posting goroutines (YieldBeforeWait), for tests

@@ -119,6 +119,7 @@ func New(opts Options) *Hub {
 		h.loops[i].h = h
 		h.loops[i].id = i
 		h.loops[i].drainFn = h.loops[i].drain
+		h.loops[i].postFn = h.loops[i].postDeferred
 	}
 	return h
 }
@@ -293,11 +294,16 @@ type loopHub struct {
 	mu     sync.Mutex // guards inbox and posted
 	inbox  []delivery
 	posted bool // a drain task is posted and has not taken the inbox yet
+	// drains counts the inboxes taken (atomic; written by the loop, read by tests of
+	// the wake-up policy).
+	drains atomic.Uint64
 
 	// Owned by the loop:
 	spare      []delivery
-	delivering bool   // walking a subscriber list: removals are deferred
-	removed    []*Sub // removals deferred while delivering
+	toPost     []*loopHub // loops this loop's publishes left a post to (enqueueFrom)
+	postFn     func()     // postDeferred, bound once
+	delivering bool       // walking a subscriber list: removals are deferred
+	removed    []*Sub     // removals deferred while delivering
 }
 
 // delivery is one message for one topic's subscribers on a loop.
@@ -322,19 +328,50 @@ func (h *Hub) loopOf(l *engine.Loop) *loopHub {
 // enqueue appends d to the loop's inbox and posts a drain task if none is pending.
 // It runs under d.t.mu, so the inbox holds each topic's messages in offset order.
 func (lh *loopHub) enqueue(d delivery) {
+	if l, post := lh.push(d); post {
+		l.Post(lh.drainFn)
+	}
+}
+
+// push appends d to the inbox and returns the loop with whether the caller must post
+// the drain task (none is pending). Without a loop yet (no subscriber has arrived on
+// it) it drops d.
+func (lh *loopHub) push(d delivery) (*engine.Loop, bool) {
 	l := lh.loop.Load()
 	if l == nil {
 		d.m.Release()
-		return
+		return nil, false
 	}
 	lh.mu.Lock()
 	lh.inbox = append(lh.inbox, d)
 	post := !lh.posted
 	lh.posted = true
 	lh.mu.Unlock()
-	if post {
-		l.Post(lh.drainFn)
+	return l, post
+}
+
+// enqueueFrom is enqueue called on loop l, whose hub state is src: the post, when one
+// is needed, waits for the end of l's iteration (postDeferred), so every message
+// published in the iteration is in the inbox when the loop drains it. It runs under
+// d.t.mu. A publisher on another goroutine that appends meanwhile sees the post as
+// pending and relies on it; it is late by at most the rest of l's iteration.
+func (lh *loopHub) enqueueFrom(d delivery, src *loopHub, l *engine.Loop) {
+	if _, post := lh.push(d); post {
+		if len(src.toPost) == 0 {
+			l.Defer(src.postFn)
+		}
+		src.toPost = append(src.toPost, lh)
 	}
+}
+
+// postDeferred runs at the end of the loop's iteration: it posts the drain task of
+// every loop that enqueueFrom left one to.
+func (lh *loopHub) postDeferred() {
+	for i, to := range lh.toPost {
+		lh.toPost[i] = nil
+		to.loop.Load().Post(to.drainFn)
+	}
+	lh.toPost = lh.toPost[:0]
 }
 
 // append adds d to the inbox of the calling loop without posting: the caller
@@ -361,6 +398,7 @@ func (lh *loopHub) drain() {
 	lh.inbox = lh.spare[:0]
 	lh.posted = false
 	lh.mu.Unlock()
+	lh.drains.Add(1)
 	for i := range batch {
 		d := batch[i]
 		batch[i] = delivery{}

@@ -241,18 +241,26 @@ func (m *Message) build(want [numEnc]bool, scratch []byte) []byte {
 // offset. It is safe from any goroutine; subscribers on the calling loop receive it
 // from that loop's next drain task, like every other loop's.
 func (t *Topic) Publish(op websocket.Opcode, data []byte, from *Sub) uint64 {
-	return t.publish(op, data, from, "", -1)
+	return t.publish(op, data, from, "", nil)
 }
 
 // PublishOn is Publish called on loop l (from a handler): the subscribers on l get
 // the message before the call returns, without a posted task, in the same order as
-// any message already waiting for them.
+// any message already waiting for them. Other loops get it in their inboxes at once
+// but are woken at the end of l's iteration (engine.Loop.Defer), one post per loop
+// for every message the iteration published, so that a loop takes a burst of
+// messages (one read of a publisher's) as one batch instead of waking at the first.
 func (t *Topic) PublishOn(l *engine.Loop, op websocket.Opcode, data []byte, from *Sub) uint64 {
-	return t.publish(op, data, from, "", l.ID())
+	return t.publish(op, data, from, "", l)
 }
 
-func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin string, on int) uint64 {
+// publish publishes on loop l, or from any goroutine when l is nil.
+func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin string, l *engine.Loop) uint64 {
 	h := t.h
+	on := -1
+	if l != nil {
+		on = l.ID()
+	}
 	m := &Message{Topic: t.name, Op: op, Data: data, from: from, Origin: origin, Time: time.Now().UnixNano()}
 	var want [numEnc]bool
 	for e := range want {
@@ -280,9 +288,12 @@ func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin stri
 	for i := range t.perLoop {
 		if t.perLoop[i].Load() > 0 {
 			m.refs.Add(1)
-			if i == on {
+			switch {
+			case i == on:
 				local = h.loops[i].append(delivery{t: t, m: m})
-			} else {
+			case l != nil:
+				h.loops[i].enqueueFrom(delivery{t: t, m: m}, &h.loops[on], l)
+			default:
 				h.loops[i].enqueue(delivery{t: t, m: m})
 			}
 		}
@@ -308,6 +319,6 @@ func (h *Hub) Deliver(topic string, op websocket.Opcode, data []byte, origin str
 	if origin == "" {
 		origin = "remote"
 	}
-	t.publish(op, bytes.Clone(data), nil, origin, -1)
+	t.publish(op, bytes.Clone(data), nil, origin, nil)
 	return nil
 }

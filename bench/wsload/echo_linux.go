@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// epollAvailable says runEchoEpoll exists on this system.
+// epollAvailable says runEchoEpoll and runFanoutEpoll exist on this system.
 const epollAvailable = true
 
 // echoState is one connection of the epoll echo client, owned by its one thread.
@@ -119,49 +119,88 @@ func (s *echoState) readable(o options, st *stats, send func(*echoState, time.Ti
 	if len(s.in) == cap(s.in) {
 		return errors.New("server frame larger than the read buffer")
 	}
-	n, err := unix.Read(s.fd, s.in[len(s.in):cap(s.in)])
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return nil
-	case err != nil:
-		return fmt.Errorf("read: %w", err)
-	case n == 0:
-		return errors.New("server closed the connection")
+	n, err := readSome(s.fd, s.in[len(s.in):cap(s.in)])
+	if n == 0 {
+		return err
 	}
 	s.in = s.in[:len(s.in)+n]
+	rest, err := frames(s.fd, s.in, func(p []byte) error {
+		if len(p) != o.size || binary.BigEndian.Uint64(p) != s.seq {
+			return fmt.Errorf("echo of message %d wrong (%d bytes)", s.seq, len(p))
+		}
+		now := time.Now()
+		if now.After(end) {
+			return errEnd
+		}
+		st.msgs++
+		st.bytes += int64(len(p))
+		st.lat = append(st.lat, micros(now.Sub(s.sent)))
+		return send(s, now)
+	})
+	switch {
+	case err == errEnd:
+		s.in = s.in[:0]
+	case err != nil:
+		return err
+	default:
+		s.in = s.in[:copy(s.in, rest)]
+	}
+	return nil
+}
+
+// errEnd stops frames when the run is over.
+var errEnd = errors.New("the run is over")
+
+// frames parses the complete frames at the start of in, handles the control frames
+// (see control) and calls data with the payload of each text or binary one, stopping
+// at its first error. It returns the incomplete frame left at the end of in.
+func frames(fd int, in []byte, data func(payload []byte) error) ([]byte, error) {
 	for {
-		f, used, err := wsproto.ParseFrame(s.in)
+		f, used, err := wsproto.ParseFrame(in)
 		if err == wsproto.ErrShort {
-			break
+			return in, nil
 		}
 		if err != nil {
-			return err
+			return in, err
 		}
-		switch f.Opcode {
-		case wsproto.OpClose:
-			return errors.New("server closed the WebSocket")
-		case wsproto.OpPing:
-			pong := wsproto.AppendMasked(nil, wsproto.OpPong, f.Payload, [4]byte{1, 2, 3, 4})
-			if _, err := unix.Write(s.fd, pong); err != nil {
-				return fmt.Errorf("write pong: %w", err)
-			}
-		case wsproto.OpText, wsproto.OpBinary:
-			if len(f.Payload) != o.size || binary.BigEndian.Uint64(f.Payload) != s.seq {
-				return fmt.Errorf("echo of message %d wrong (%d bytes)", s.seq, len(f.Payload))
-			}
-			now := time.Now()
-			if now.After(end) {
-				s.in = s.in[:0]
-				return nil
-			}
-			st.msgs++
-			st.bytes += int64(len(f.Payload))
-			st.lat = append(st.lat, micros(now.Sub(s.sent)))
-			if err := send(s, now); err != nil {
-				return err
+		if err := control(fd, f); err != nil {
+			return in, err
+		}
+		if f.Opcode == wsproto.OpText || f.Opcode == wsproto.OpBinary {
+			if err := data(f.Payload); err != nil {
+				return in, err
 			}
 		}
-		s.in = s.in[:copy(s.in, s.in[used:])]
+		in = in[used:]
+	}
+}
+
+// readSome reads from the non-blocking fd into b. It returns 0 and nil when nothing
+// has arrived, and an error for a failed read or the end of the stream.
+func readSome(fd int, b []byte) (int, error) {
+	n, err := unix.Read(fd, b)
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read: %w", err)
+	case n == 0:
+		return 0, errors.New("server closed the connection")
+	}
+	return n, nil
+}
+
+// control handles a control frame received on fd: a ping is answered, a close frame
+// is an error. Other frames are left to the caller.
+func control(fd int, f wsproto.Frame) error {
+	switch f.Opcode {
+	case wsproto.OpClose:
+		return errors.New("server closed the WebSocket")
+	case wsproto.OpPing:
+		pong := wsproto.AppendMasked(nil, wsproto.OpPong, f.Payload, [4]byte{1, 2, 3, 4})
+		if err := writeAll(fd, pong); err != nil {
+			return fmt.Errorf("pong: %w", err)
+		}
 	}
 	return nil
 }

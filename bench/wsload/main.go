@@ -21,9 +21,10 @@
 // -deflate offers permessage-deflate without context takeover, requires the server to
 // accept it, compresses every message it sends and inflates what comes back compressed.
 //
-// -io chooses how echo mode drives its connections: "epoll" (the default on Linux without
+// -io chooses how the connections are driven: "epoll" (the default on Linux without
 // -deflate) runs them all on one OS thread with raw non-blocking system calls, which costs
-// the machine the least; "go" runs a goroutine per connection over package net.
+// the machine the least (in fan-out mode the publisher is driven from that thread too);
+// "go" runs a goroutine per connection over package net.
 //
 // -check performs one small exchange and exits 0 if the server answered correctly.
 package main
@@ -74,7 +75,7 @@ func main() {
 	flag.DurationVar(&o.dur, "d", 10*time.Second, "duration")
 	flag.BoolVar(&o.check, "check", false, "one exchange, exit status tells whether it was right")
 	flag.BoolVar(&o.deflate, "deflate", false, "negotiate permessage-deflate and compress every message")
-	flag.StringVar(&o.io, "io", "auto", "echo client: epoll, go, or auto (epoll on Linux without -deflate)")
+	flag.StringVar(&o.io, "io", "auto", "epoll, go, or auto (epoll on Linux without -deflate; fan-out with -proto raw only)")
 	flag.StringVar(&o.proto, "proto", "raw", "fanout: raw (the URL is the topic) or centrifugo (its JSON protocol)")
 	flag.StringVar(&o.channel, "channel", "bench", "fanout with -proto centrifugo: the channel")
 	flag.Parse()
@@ -345,6 +346,23 @@ func runFanout(o options) error {
 			c.c.Close()
 		}
 	}()
+	// The one-thread epoll client parses the raw protocol's frames itself; other
+	// protocols run on the goroutine client.
+	_, raw := proto.(*rawProto)
+	switch o.io {
+	case "auto":
+		if epollAvailable && !o.deflate && raw {
+			return runFanoutEpoll(o, subs, pub)
+		}
+	case "epoll":
+		if o.deflate || !raw {
+			return fmt.Errorf("-io epoll does not do -deflate or -proto %s", o.proto)
+		}
+		return runFanoutEpoll(o, subs, pub)
+	case "go":
+	default:
+		return fmt.Errorf("unknown -io %q", o.io)
+	}
 	go func() { // a hub that also echoes to the publisher must not see it as a slow consumer
 		for {
 			msg, err := pub.recv()
