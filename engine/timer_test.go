@@ -99,3 +99,38 @@ func TestIdleLoopSleeps(t *testing.T) {
 		t.Fatalf("the loop ran %d iterations in 250 ms with nothing due", woke)
 	}
 }
+
+// spreadTimeouts is an echo handler whose n-th connection times out after a minute and
+// n ticks, so that a thousand connections cover every tick of a wheel revolution.
+type spreadTimeouts struct {
+	echo
+	n int // owned by the loop (the test runs one)
+}
+
+func (h *spreadTimeouts) OnOpen(c *Conn) {
+	h.opened.Add(1)
+	c.SetTimeout(time.Minute + time.Duration(h.n)*10*time.Millisecond)
+	h.n++
+}
+
+// TestIdleLoopSleepsManyConns: a loop holding idle connections whose timeouts are a
+// minute away, one for every tick of a revolution and more (idle keep-alive connections),
+// sleeps too. Their timers sit in the wheel's far slots, not in the near slots the loop
+// visits every tick; a single-level wheel woke every tick (about 25 times here).
+func TestIdleLoopSleepsManyConns(t *testing.T) {
+	const n = 1100
+	h := &spreadTimeouts{}
+	e, addr := startEngine(t, h, 1)
+	l := e.Loops()[0]
+	for range n {
+		testkit.Dial(t, addr)
+	}
+	testkit.WaitFor(t, "open", func() bool { return h.opened.Load() == n })
+	var before, after uint64
+	onLoop(t, l, func() { before = l.iters })
+	time.Sleep(250 * time.Millisecond)
+	onLoop(t, l, func() { after = l.iters })
+	if woke := after - before; woke > 5 {
+		t.Fatalf("the loop ran %d iterations in 250 ms with %d connections timing out a minute away", woke, n)
+	}
+}

@@ -5,23 +5,90 @@ package engine
 // connection's own timer (SetTimeout; the links live in the Conn, so the common case
 // allocates nothing), which the protocol moves between phases (header, body, idle),
 // and any number of Timer values (AfterFunc, the write timeout of a connection).
-// Entries whose deadline lies more than one revolution ahead stay in their slot until
-// their tick comes round.
+//
+// Ticks are grouped in revolutions of wheelSlots ticks (~10 s). A connection's timer due in
+// the current revolution is "near": it sits in the slot of its tick, which the loop visits
+// every tick. A later one is "far": it sits in the far slot of its revolution and is moved
+// to the near slots (cascaded) when its revolution begins. So connections whose timeouts
+// lie beyond the current revolution (idle keep-alive ones, seconds to hours away) occupy no
+// near slot, and a loop holding many of them wakes once a revolution instead of every 10 ms
+// to skip over them; a far timer is looked at once per wheelSlots revolutions until its own.
+// Whether a connection's timer is far follows from its tick and cur alone, so the Conn
+// carries no flag. Timer values have one level: one whose deadline lies more than a
+// revolution ahead stays in its slot until its tick comes round (they are few per loop, or
+// fire often: a WebSocket ping, a write timeout that progress re-arms).
 
 const (
-	tickNanos  = int64(10e6) // 10 ms resolution
-	wheelSlots = 1024        // one revolution is ~10 s
+	tickNanos  = int64(10e6)    // 10 ms resolution
+	wheelBits  = 10             // ticks per revolution: 1 << wheelBits
+	wheelSlots = 1 << wheelBits // one revolution is ~10 s
 	wheelMask  = wheelSlots - 1
 )
 
 // wheel is owned by one loop.
 type wheel struct {
-	slots  [wheelSlots]*Conn
-	tslots [wheelSlots]*Timer
-	cur    int64 // last tick processed
-	base   int64 // tick that relative deadline 0 stands for; deadlines are >= 1
-	count  int   // armed timers of both kinds
-	empty  int64 // no slot is occupied for the ticks in (cur, empty): where nextWaitMillis resumes its search
+	slots  [wheelSlots]*Conn  // near connection timers, by tick
+	far    [wheelSlots]*Conn  // far connection timers, by revolution
+	tslots [wheelSlots]*Timer // Timer values, by tick
+	cur    int64              // last tick processed
+	base   int64              // tick that relative deadline 0 stands for; deadlines are >= 1
+	count  int                // armed timers of both kinds, near and far
+	nfar   int                // connection timers in the far slots
+	empty  int64              // no near slot is occupied for the ticks in (cur, empty): where nextWaitMillis resumes its search
+}
+
+// rev returns the revolution tick t belongs to.
+func rev(t int64) int64 { return t >> wheelBits }
+
+// isFar reports whether a connection timer due at tick t belongs in the far slots now:
+// its revolution is not the current one.
+func (w *wheel) isFar(t int64) bool { return rev(t) > rev(w.cur) }
+
+// list returns the list a connection timer due at tick t belongs in now.
+func (w *wheel) list(t int64) **Conn {
+	if w.isFar(t) {
+		return &w.far[rev(t)&wheelMask]
+	}
+	return &w.slots[t&wheelMask]
+}
+
+// link puts c, armed for tick t (c.tdeadline), at the head of s, its list.
+func (w *wheel) link(c *Conn, s **Conn) {
+	c.tprev = nil
+	c.tnext = *s
+	if *s != nil {
+		(*s).tprev = c
+	}
+	*s = c
+}
+
+// unlink takes c out of s, its list.
+func (w *wheel) unlink(c *Conn, s **Conn) {
+	if c.tprev != nil {
+		c.tprev.tnext = c.tnext
+	} else {
+		*s = c.tnext
+	}
+	if c.tnext != nil {
+		c.tnext.tprev = c.tprev
+	}
+	c.tnext, c.tprev = nil, nil
+}
+
+// cascade moves the connection timers of far slot i whose revolution is at most upTo to
+// the near slots. It runs once cur has entered revolution upTo, so that they are near by
+// then (and list no longer names the far list they are in).
+func (w *wheel) cascade(i int64, upTo int64) {
+	for c := w.far[i]; c != nil; {
+		next := c.tnext
+		if t := w.abs(c); rev(t) <= upTo {
+			w.unlink(c, &w.far[i])
+			w.nfar--
+			w.link(c, &w.slots[t&wheelMask])
+			w.occupied(t)
+		}
+		c = next
+	}
 }
 
 func (w *wheel) init(nowNano int64) {
@@ -38,15 +105,13 @@ func (w *wheel) add(c *Conn, deadline int64) {
 		w.remove(c)
 	}
 	t := w.tick(deadline)
-	w.occupied(t)
 	c.tdeadline = uint32(t - w.base)
-	s := &w.slots[t&wheelMask]
-	c.tprev = nil
-	c.tnext = *s
-	if *s != nil {
-		(*s).tprev = c
+	w.link(c, w.list(t))
+	if w.isFar(t) {
+		w.nfar++
+	} else {
+		w.occupied(t)
 	}
-	*s = c
 	w.count++
 }
 
@@ -55,15 +120,12 @@ func (w *wheel) remove(c *Conn) {
 	if c.tdeadline == 0 {
 		return
 	}
-	if c.tprev != nil {
-		c.tprev.tnext = c.tnext
-	} else {
-		w.slots[w.abs(c)&wheelMask] = c.tnext
+	t := w.abs(c)
+	w.unlink(c, w.list(t))
+	if w.isFar(t) {
+		w.nfar--
 	}
-	if c.tnext != nil {
-		c.tnext.tprev = c.tprev
-	}
-	c.tnext, c.tprev, c.tdeadline = nil, nil, 0
+	c.tdeadline = 0
 	w.count--
 }
 
@@ -124,12 +186,24 @@ func (w *wheel) removeTimer(t *Timer) bool {
 func (w *wheel) advance(nowNano int64, fire func(*Conn), fireTimer func(*Timer)) {
 	target := nowNano / tickNanos
 	if target-w.cur > wheelSlots {
+		// The loop did not run for more than a revolution: every near slot is visited
+		// below, and every far timer that is near from the new cur on is cascaded first.
 		w.cur = target - wheelSlots
+		if w.nfar > 0 {
+			for i := range int64(wheelSlots) {
+				w.cascade(i, rev(w.cur))
+			}
+		}
 	}
 	var expired *Conn
 	var expiredT *Timer
 	for w.cur < target {
 		w.cur++
+		if w.cur&wheelMask == 0 && w.nfar > 0 {
+			// A revolution begins: its connection timers become near, before its first
+			// tick is looked at.
+			w.cascade(rev(w.cur)&wheelMask, rev(w.cur))
+		}
 		for c := w.slots[w.cur&wheelMask]; c != nil; {
 			next := c.tnext
 			if w.abs(c) <= w.cur {
@@ -163,11 +237,13 @@ func (w *wheel) advance(nowNano int64, fire func(*Conn), fireTimer func(*Timer))
 	}
 }
 
-// nextWaitMillis is how long the loop may sleep before the next slot that holds a
-// timer comes due, or -1 when no timer is armed. The search looks one revolution
-// ahead at most: an entry further away sits in a nearer slot and costs one early
-// wake-up per revolution. It reads no clock and makes no system call, and resumes
-// from its last result, so a busy loop does not rescan the wheel every iteration.
+// nextWaitMillis is how long the loop may sleep before the next near slot that holds a
+// timer comes due, or -1 when no timer is armed. The search looks one revolution ahead at
+// most: a Timer further away sits in a nearer slot and costs one early wake-up per
+// revolution. With far connection timers armed it stops at the next revolution's first
+// tick, whose cascade may bring one due at once. It reads no clock and makes no system
+// call, and resumes from its last result, so a busy loop does not rescan the wheel every
+// iteration.
 func (w *wheel) nextWaitMillis(nowNano int64) int {
 	if w.count == 0 {
 		return -1
@@ -176,7 +252,11 @@ func (w *wheel) nextWaitMillis(nowNano int64) int {
 	// and occupied lowers w.empty for every entry added since. Each slot is so looked
 	// at about once per revolution, not once per loop iteration.
 	t := max(w.empty, w.cur+1)
-	for end := w.cur + wheelSlots; t < end; t++ {
+	end := w.cur + wheelSlots
+	if w.nfar > 0 {
+		end = min(end, (rev(w.cur)+1)<<wheelBits)
+	}
+	for ; t < end; t++ {
 		i := t & wheelMask
 		if w.slots[i] != nil || w.tslots[i] != nil {
 			break

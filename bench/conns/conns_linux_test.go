@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,5 +137,64 @@ func TestKernelReadings(t *testing.T) {
 		if _, ok := m[k]; !ok {
 			t.Errorf("no counter %s", k)
 		}
+	}
+}
+
+// TestSlabCaches reads /proc/slabinfo (root only) and checks that the breakdown charges the
+// growth of a cache to the connections, largest first, with the rest summed.
+func TestSlabCaches(t *testing.T) {
+	m, err := slabCaches()
+	if os.IsPermission(err) {
+		t.Skip("/proc/slabinfo needs root")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["dentry"] <= 0 {
+		t.Fatalf("no dentry cache in %d caches", len(m))
+	}
+	before := map[string]int64{"TCP": 1000, "filp": 500, "tiny": 0}
+	after := map[string]int64{"TCP": 1000 + 10*2368, "filp": 500 + 10*192, "tiny": 50, "new": 10 * 832, "shrunk": 0}
+	got := slabGrowth(before, after, 10, 2)
+	want := "3397 B/conn: TCP 2368, new 832, other 197"
+	if got != want {
+		t.Fatalf("slabGrowth = %q, want %q", got, want)
+	}
+}
+
+// TestTreeCPU burns CPU in this process until getrusage(2) counts 200 ms more, and checks
+// that treeCPU, which reads /proc, saw about as much.
+func TestTreeCPU(t *testing.T) {
+	used := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	roots := []int{os.Getpid()}
+	before, err := treeCPU(roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, deadline := used(), time.Now().Add(30*time.Second)
+	x := 0
+	for used()-start < 200*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatal("200 ms of CPU took more than 30 s")
+		}
+		for i := range 100000 {
+			x += i
+		}
+	}
+	after, err := treeCPU(roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after - before; d < 150*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("treeCPU grew by %v while getrusage counted %v (x %d)", d, used()-start, x)
+	}
+	if _, err := treeCPU([]int{1 << 30}); err == nil {
+		t.Fatal("treeCPU of a missing process did not fail")
 	}
 }

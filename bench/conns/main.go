@@ -226,6 +226,7 @@ func runParent(o options) error {
 	if err != nil {
 		return err
 	}
+	cachesBefore, cachesErr := slabCaches() // root only: the breakdown is left out without it
 	countersBefore, err := netCounters()
 	if err != nil {
 		return err
@@ -302,11 +303,18 @@ func runParent(o options) error {
 	}
 	fmt.Printf("kernel slab (/proc/meminfo, system-wide, client and server ends): before %s, after %s, delta %s = %.0f B/conn (unreclaimable %.0f B/conn)\n",
 		mib(slabBefore), mib(slabAfter), mib(slabAfter-slabBefore), perConn(slabAfter-slabBefore), perConn(unreclAfter-unreclBefore))
+	if cachesErr == nil {
+		if cachesAfter, err := slabCaches(); err == nil {
+			fmt.Printf("kernel slab by cache (/proc/slabinfo, active objects, both ends): %s\n", slabGrowth(cachesBefore, cachesAfter, ok, 10))
+		}
+	}
 	fmt.Printf("sockstat TCP: %s\n", sockstatTCPAll())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	fmt.Printf("holding for %s\n", o.hold)
+	cpuBefore, cpuErr := treeCPU(roots)
+	holdStart := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	held := make(chan [2]probeResult, 1)
@@ -340,6 +348,15 @@ func runParent(o options) error {
 			}
 		}
 		fmt.Printf("p99 under load / unloaded: keep-alive %.2f, new connection %.2f (goal: at most 2)\n", p99[0], p99[1])
+	}
+	// What holding costs the server in CPU while the connections sit idle (timers, the
+	// runtime), with the legit client's requests included when it runs.
+	holdCPU := time.Duration(-1)
+	if cpuAfter, err := treeCPU(roots); err == nil && cpuErr == nil {
+		holdCPU = cpuAfter - cpuBefore
+		secs := time.Since(holdStart).Seconds()
+		fmt.Printf("server CPU during the hold: %.2f s in %.1f s = %.1f%% of one core\n",
+			holdCPU.Seconds(), secs, 100*holdCPU.Seconds()/secs)
 	}
 	countersAfter, err := netCounters()
 	if err != nil {
@@ -381,13 +398,13 @@ func runParent(o options) error {
 	for _, r := range [...][2]probeResult{base, load, after} {
 		probeErrs += r[0].errors() + r[1].errors()
 	}
-	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f slab_before=%d slab_after=%d slab_bytes_per_conn=%.0f probe_errors=%d p99_keep_base_us=%d p99_keep_hold_us=%d p99_keep_ratio=%.2f p99_new_base_us=%d p99_new_hold_us=%d p99_new_ratio=%.2f p99_keep_after_us=%d p99_new_after_us=%d\n",
+	fmt.Printf("GALECONNS n=%d ok=%d errors=%d ramp_s=%.3f conns_per_s=%.0f rss_before=%d rss_after=%d bytes_per_conn=%.0f tcp_mem_pages_before=%d tcp_mem_pages_after=%d sock_bytes_per_conn=%.1f closed_during_hold=%d rss_held=%d held_bytes_per_conn=%.0f slab_before=%d slab_after=%d slab_bytes_per_conn=%.0f probe_errors=%d p99_keep_base_us=%d p99_keep_hold_us=%d p99_keep_ratio=%.2f p99_new_base_us=%d p99_new_hold_us=%d p99_new_ratio=%.2f p99_keep_after_us=%d p99_new_after_us=%d hold_cpu_s=%.2f\n",
 		o.n, ok, nerr, ramp.Seconds(), rate, rssBefore, rssAfter, perConn(rssAfter-rssBefore),
 		tcpBefore, tcpAfter, perConn((tcpAfter-tcpBefore)*page), closed, rssHeld, perConn(rssHeld-rssBefore),
 		slabBefore, slabAfter, perConn(slabAfter-slabBefore), probeErrs,
 		base[0].quantile(0.99).Microseconds(), load[0].quantile(0.99).Microseconds(), p99[0],
 		base[1].quantile(0.99).Microseconds(), load[1].quantile(0.99).Microseconds(), p99[1],
-		after[0].quantile(0.99).Microseconds(), after[1].quantile(0.99).Microseconds())
+		after[0].quantile(0.99).Microseconds(), after[1].quantile(0.99).Microseconds(), holdCPU.Seconds())
 	if ok < o.n {
 		return fmt.Errorf("%d of %d connections failed", o.n-ok, o.n)
 	}
@@ -505,3 +522,35 @@ func formatErrors(errs map[string]int) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
+
+// slabGrowth formats the caches that grew most between before and after, as bytes per
+// connection over ok connections, largest first, at most top of them and only those above
+// 8 B per connection, with the rest summed.
+func slabGrowth(before, after map[string]int64, ok, top int) string {
+	if ok <= 0 {
+		return "no connections"
+	}
+	type growth struct {
+		name string
+		d    int64
+	}
+	var gs []growth
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			gs = append(gs, growth{k, d})
+		}
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].d > gs[j].d || gs[i].d == gs[j].d && gs[i].name < gs[j].name })
+	var parts []string
+	var total, rest int64
+	for i, g := range gs {
+		total += g.d
+		if i < top && g.d/int64(ok) >= 8 {
+			parts = append(parts, fmt.Sprintf("%s %d", g.name, g.d/int64(ok)))
+		} else {
+			rest += g.d
+		}
+	}
+	parts = append(parts, fmt.Sprintf("other %d", rest/int64(ok)))
+	return fmt.Sprintf("%d B/conn: %s", total/int64(ok), strings.Join(parts, ", "))
+}

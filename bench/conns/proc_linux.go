@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,12 +111,8 @@ func parents() map[int]int {
 	return m
 }
 
-// treeRSS returns the summed VmRSS in bytes of roots and all their descendants, and how many
-// processes that was.
-func treeRSS(roots []int) (int64, int, error) { return treeRSSInto(roots, nil) }
-
-// treeRSSInto is treeRSS that also stores each process's RSS in byPID (when not nil).
-func treeRSSInto(roots []int, byPID map[int]int64) (int64, int, error) {
+// tree returns roots and all their descendants.
+func tree(roots []int) map[int]bool {
 	pp := parents()
 	in := map[int]bool{}
 	for _, r := range roots {
@@ -129,9 +126,50 @@ func treeRSSInto(roots []int, byPID map[int]int64) (int64, int, error) {
 			}
 		}
 	}
+	return in
+}
+
+// treeCPU returns the CPU time (user and system) that roots and their descendants have
+// used so far, from /proc/PID/stat, counting the processes alive now.
+func treeCPU(roots []int) (time.Duration, error) {
+	var ticks int64
+	n := 0
+	for pid := range tree(roots) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// Fields resume after the command name's last ')': state is field 3, utime 14, stime 15.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, err1 := strconv.ParseInt(f[11], 10, 64)
+		s, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		ticks += u + s
+		n++
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("server processes %v are gone", roots)
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+// userHZ is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// treeRSS returns the summed VmRSS in bytes of roots and all their descendants, and how many
+// processes that was.
+func treeRSS(roots []int) (int64, int, error) { return treeRSSInto(roots, nil) }
+
+// treeRSSInto is treeRSS that also stores each process's RSS in byPID (when not nil).
+func treeRSSInto(roots []int, byPID map[int]int64) (int64, int, error) {
 	var sum int64
 	n := 0
-	for pid := range in {
+	for pid := range tree(roots) {
 		kb, err := vmRSS(pid)
 		if err != nil {
 			continue // exited meanwhile
@@ -293,20 +331,28 @@ func slabBytes() (slab, unreclaim int64, err error) {
 	return slab, unreclaim, nil
 }
 
-// watchedCounters are the kernel's TCP counters (/proc/net/snmp and /proc/net/netstat)
-// that say which queue or limit gave way: a full accept queue, dropped SYNs, SYN cookies
-// (a full SYN queue), memory pressure, resets and failed connection attempts.
+// watchedCounters are the kernel's counters (/proc/net/snmp, /proc/net/netstat and
+// /proc/net/softnet_stat) that say which queue or limit gave way: a full accept queue,
+// dropped SYNs, SYN cookies (a full SYN queue), memory pressure (and too many orphans, also
+// counted as TCPAbortOnMemory), resets, failed connection attempts, and packets dropped
+// because a CPU's input backlog (net.core.netdev_max_backlog) was full, which on loopback
+// is every packet of every connection.
 var watchedCounters = []string{
 	"TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.SyncookiesSent",
-	"TcpExt.TCPBacklogDrop", "TcpExt.TCPMemoryPressures", "TcpExt.TCPAbortOnMemory",
-	"TcpExt.TCPTimeouts", "TcpExt.TCPReqQFullDrop", "Tcp.AttemptFails", "Tcp.EstabResets",
-	"Tcp.RetransSegs",
+	"TcpExt.TCPReqQFullDoCookies", "TcpExt.TCPBacklogDrop", "TcpExt.TCPMemoryPressures",
+	"TcpExt.TCPAbortOnMemory", "TcpExt.TCPTimeouts", "TcpExt.TCPReqQFullDrop",
+	"Tcp.AttemptFails", "Tcp.EstabResets", "Tcp.RetransSegs",
+	"Softnet.Dropped", "Softnet.TimeSqueeze",
 }
 
 // netCounters returns every counter of /proc/net/snmp and /proc/net/netstat, named
-// "Section.Field" (such as "TcpExt.ListenOverflows").
+// "Section.Field" (such as "TcpExt.ListenOverflows"), and the input-backlog counters of
+// /proc/net/softnet_stat summed over CPUs ("Softnet.Dropped", "Softnet.TimeSqueeze").
 func netCounters() (map[string]int64, error) {
 	m := map[string]int64{}
+	if err := softnetCounters(m); err != nil {
+		return nil, err
+	}
 	for _, f := range []string{"/proc/net/snmp", "/proc/net/netstat"} {
 		b, err := os.ReadFile(f)
 		if err != nil {

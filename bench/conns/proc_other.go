@@ -20,8 +20,10 @@ func treeRSSInto(roots []int, _ map[int]int64) (int64, int, error) { return 0, 0
 func serverRoots(pid, port int) ([]int, error)                     { return nil, errLinuxOnly }
 func tcpMemPages() (int64, error)                                  { return 0, errLinuxOnly }
 func tcpOrphans() (int64, error)                                   { return 0, errLinuxOnly }
+func treeCPU(roots []int) (time.Duration, error)                   { return 0, errLinuxOnly }
 
 func slabBytes() (int64, int64, error)       { return 0, 0, errLinuxOnly }
+func slabCaches() (map[string]int64, error)  { return nil, errLinuxOnly }
 func netCounters() (map[string]int64, error) { return nil, errLinuxOnly }
 func sockstatTCPAll() string                 { return errLinuxOnly.Error() }
 

@@ -12,9 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ListenBacklog is the accept queue length requested for listening sockets; the
-// kernel caps it at net.core.somaxconn.
-const ListenBacklog = 4096
+// ListenBacklog is the accept queue length requested for listening sockets. The kernel
+// caps it at net.core.somaxconn (4,096 by default), so the operator's sysctl alone decides
+// the queue, as for Go's own listeners; the same figure bounds the queue of half-open
+// connections (SYNs) when SYN cookies are on. Neither queue is allocated in advance.
+const ListenBacklog = 65535
 
 // ParseAddr resolves "host:port" with listenaddr.Resolve (the rules `gale check`
 // validates with) into a socket address and its family.
