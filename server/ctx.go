@@ -517,6 +517,24 @@ func (c *Ctx) detach() {
 // a closure run with Post). The request is copied so that it stays valid.
 func (c *Ctx) Detach() { c.detach() }
 
+// DetachWithoutRequest is Detach for a handler that has already taken what it needs
+// from Request during ServeGale (the net/http adapter builds its own request there):
+// the request's byte slices (method, target, path, query, host, header fields) are
+// not copied, and after ServeGale returns Request holds only the scalar fields
+// (version, length, keep-alive, Expect, form) and nil slices. It saves the copy and
+// its allocations. It must be called during ServeGale, before any Detach.
+func (c *Ctx) DetachWithoutRequest() {
+	if c.detached {
+		return
+	}
+	c.detached = true
+	c.ownedReq = *c.req
+	r := &c.ownedReq
+	r.Method, r.Target, r.Path, r.Query, r.NormPath, r.Host, r.Headers = nil, nil, nil, nil, nil, nil, nil
+	c.remote = c.ec.RemoteAddr()
+	c.req = r
+}
+
 // cloneRequest copies src into dst with every byte slice moved into buf (grown as
 // needed), and returns buf.
 func cloneRequest(dst, src *http1.Request, buf []byte) []byte {

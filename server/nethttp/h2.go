@@ -38,7 +38,7 @@ func (a *adapter) ServeExchange(ex server.Exchange) {
 		return
 	}
 	x.req = req.WithContext(ctx)
-	rw := &responseWriter{x: x, header: http.Header{}, status: 200, contentLength: -1, isHead: sx.IsHead()}
+	rw := x.writer(sx.IsHead())
 	sx.OnClose(func(err error) {
 		cancel()
 		x.pipe.fail(err, errConnGone)

@@ -77,6 +77,12 @@ func (h *hijackedConn) post(f func()) {
 	})
 }
 
+// postRaw runs f on the loop; f checks gone.
+func (h *hijackedConn) postRaw(f func()) { h.ec.Loop().Post(f) }
+
+// gone reports, on the loop, whether the connection has closed.
+func (h *hijackedConn) gone() bool { return h.ec.Closed() }
+
 func (h *hijackedConn) pauseInput()     { h.ec.PauseRead() }
 func (h *hijackedConn) resumeInput()    { h.resume() }
 func (h *hijackedConn) buffered() int   { return h.out().Buffered() }

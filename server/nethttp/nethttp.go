@@ -44,14 +44,20 @@ var (
 // responseBufSize is how much response body is collected before it goes to the loop.
 const responseBufSize = 4096
 
-// ServeGale runs on the loop; only what must happen there happens here, and the
-// net/http request is built on the pool goroutine.
+// ServeGale runs on the loop. It builds the net/http request there, from the
+// request head still in the loop's read buffer (the strings net/http needs are
+// copies anyway), so the Ctx is detached without a second copy of the head.
 func (a *adapter) ServeGale(c *server.Ctx) {
-	c.Detach()
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &exchange{ex: c, c: c, remote: c.RemoteAddr().String(), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
+	if err := x.request(ctx); err != nil {
+		cancel()
+		c.Error(400, err.Error())
+		return
+	}
+	c.DetachWithoutRequest()
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
-	rw := &responseWriter{x: x, header: http.Header{}, status: 200, contentLength: -1, isHead: c.IsHead()}
+	rw := x.writer(c.IsHead())
 	c.OnClose(func(err error) {
 		cancel()
 		if err == nil {
@@ -71,19 +77,11 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 }
 
 // run starts the handler on the pool, or answers 503 when the pool is full. The
-// request is built on the pool goroutine unless the loop built it already (x.req).
+// loop has built the request (x.req).
 func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, cancel context.CancelFunc) {
 	if !a.pool.TrySubmit(func() {
 		defer cancel()
 		req := x.req
-		if req == nil {
-			var err error
-			if req, err = x.request(ctx); err != nil {
-				ex := x.ex
-				x.pipe.send(0, func() { ex.Error(400, err.Error()) })
-				return
-			}
-		}
 		req.TLS = x.tls
 		rw.req = req
 		var w http.ResponseWriter = rw
@@ -130,7 +128,9 @@ type exchange struct {
 	ex      server.Exchange // the request: c on HTTP/1, a server.StreamExchange on HTTP/2
 	c       *server.Ctx     // the HTTP/1 request, or nil on HTTP/2
 	pipe    pipe
-	req     *http.Request // the handler's request; the loop adds its trailers
+	rw      responseWriter // the handler's ResponseWriter, allocated with the exchange
+	url     url.URL        // the request's URL when parseTarget's fast path built it
+	req     *http.Request  // the handler's request; the loop adds its trailers
 	remote  string
 	hasBody bool
 	started bool                 // the body was asked for; owned by the handler goroutine
@@ -139,7 +139,27 @@ type exchange struct {
 
 var _ loopSide = (*exchange)(nil)
 
+// writer prepares the exchange's ResponseWriter.
+func (x *exchange) writer(isHead bool) *responseWriter {
+	x.rw = responseWriter{x: x, header: make(http.Header, 4), status: 200, contentLength: -1, isHead: isHead}
+	return &x.rw
+}
+
 func (x *exchange) post(f func()) { x.ex.Post(f) }
+
+// postRaw runs f on the loop even if the connection has gone; f checks gone. On
+// HTTP/1 this saves the closure that Ctx.Post wraps around f.
+func (x *exchange) postRaw(f func()) {
+	if x.c != nil {
+		x.c.Loop().Post(f)
+		return
+	}
+	x.ex.Post(f)
+}
+
+// gone reports, on the loop, whether the HTTP/1 connection has closed (a stream's
+// Post drops work for a gone stream itself).
+func (x *exchange) gone() bool { return x.c != nil && x.c.Closed() }
 
 // finished fails the output half once the server has ended the response on its own
 // (the response timeout answered 504, say), so that the handler's next writes
@@ -201,20 +221,17 @@ func (b body) Close() error {
 // protoString is the Proto of an HTTP/1.0 and an HTTP/1.1 request, by minor version.
 var protoString = [2]string{"HTTP/1.0", "HTTP/1.1"}
 
-// request builds the net/http view of the detached request, with context ctx. It
-// reads only the detached (immutable) request, so it runs off the loop.
-func (x *exchange) request(ctx context.Context) (*http.Request, error) {
+// request builds the net/http view of the HTTP/1 request, with context ctx, into
+// x.req. It runs on the loop during ServeGale, while the request's byte slices are
+// valid.
+func (x *exchange) request(ctx context.Context) error {
 	r := x.c.Request()
 	target := string(r.Target)
 	var u *url.URL
-	var err error
 	if r.Form == http1.FormAuthority {
 		u = &url.URL{Host: target}
-	} else {
-		u, err = url.ParseRequestURI(target)
-		if err != nil {
-			return nil, fmt.Errorf("invalid request target")
-		}
+	} else if u = x.parseTarget(target); u == nil {
+		return errBadTarget
 	}
 	req := &http.Request{
 		Method:     string(r.Method),
@@ -248,7 +265,7 @@ func (x *exchange) request(ctx context.Context) (*http.Request, error) {
 		req.Body = body{x}
 	}
 	x.req = req.WithContext(ctx)
-	return x.req, nil
+	return nil
 }
 
 // declaredTrailers returns the trailer names the request's Trailer field
@@ -267,3 +284,62 @@ func declaredTrailers(h http.Header) http.Header {
 	}
 	return out
 }
+
+// parseTarget returns the URL of an origin-form or absolute-form request target,
+// as url.ParseRequestURI does, or nil if the target does not parse. A path made only
+// of characters that url.URL.EscapedPath leaves alone, with an optional query, is
+// split into x.url without parsing or allocating; anything else goes to
+// url.ParseRequestURI.
+func (x *exchange) parseTarget(target string) *url.URL {
+	if path, query, ok := plainTarget(target); ok {
+		x.url = url.URL{Path: path, RawQuery: query, ForceQuery: len(path) == len(target)-1}
+		return &x.url
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+// plainTarget splits target into path and query when the path begins with "/" and
+// holds only unreserved characters and the sub-delimiters that paths keep
+// unescaped, and the query holds no control character, space, "#" or a second
+// "?": then url.ParseRequestURI would return exactly that Path and RawQuery, no
+// RawPath, and ForceQuery for a lone trailing "?".
+func plainTarget(target string) (path, query string, ok bool) {
+	if len(target) == 0 || target[0] != '/' {
+		return "", "", false
+	}
+	i := 0
+	for ; i < len(target) && target[i] != '?'; i++ {
+		if !plainPath[target[i]] {
+			return "", "", false
+		}
+	}
+	if i == len(target) {
+		return target, "", true
+	}
+	query = target[i+1:]
+	for j := 0; j < len(query); j++ {
+		if c := query[j]; c <= ' ' || c >= 0x7f || c == '#' || c == '?' {
+			return "", "", false
+		}
+	}
+	return target[:i], query, true
+}
+
+// plainPath marks the bytes a path keeps as they are through unescaping and
+// re-escaping: letters, digits, "-._~" and "$&+,/:;=@".
+var plainPath = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()

@@ -24,6 +24,10 @@ const (
 type loopSide interface {
 	// post runs f on the loop, or drops it if the connection is gone; any goroutine.
 	post(f func())
+	// postRaw runs f on the loop, where f must check gone first; any goroutine.
+	postRaw(f func())
+	// gone reports whether the connection has gone (post would have dropped f).
+	gone() bool
 	// pauseInput stops the input source; resumeInput restarts it.
 	pauseInput()
 	resumeInput()
@@ -172,7 +176,10 @@ func (p *pipe) send(n int, write func()) error {
 	}
 	p.inflight += n
 	p.mu.Unlock()
-	p.loop.post(func() {
+	p.loop.postRaw(func() {
+		if p.loop.gone() {
+			return
+		}
 		if err := p.loop.finished(); err != nil {
 			p.fail(nil, err)
 		}

@@ -26,7 +26,7 @@ type responseWriter struct {
 	x             *exchange
 	req           *http.Request
 	header        http.Header
-	snapshot      http.Header // header as of WriteHeader
+	snapshot      fieldList // header as of WriteHeader
 	status        int
 	wroteHeader   bool
 	headPosted    bool
@@ -68,8 +68,8 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	w.snapshot = w.header.Clone()
-	if cl := w.snapshot.Get("Content-Length"); cl != "" {
+	w.snapshot.take(w.header)
+	if cl := w.snapshot.get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
 		}
@@ -128,13 +128,14 @@ func (w *responseWriter) flushBuf(last bool) error {
 	w.buf = nil
 	first := !w.headPosted
 	w.headPosted = true
-	var hdr http.Header
+	var hdr []field
 	status := w.status
 	if first {
-		hdr = w.snapshot
-		if hdr.Get("Content-Type") == "" && len(data) > 0 && hdr.Get("Content-Encoding") == "" && bodyAllowed(status) {
-			hdr.Set("Content-Type", http.DetectContentType(data))
+		s := &w.snapshot
+		if s.get("Content-Type") == "" && len(data) > 0 && s.get("Content-Encoding") == "" && bodyAllowed(status) {
+			s.list = append(s.list, field{"Content-Type", http.DetectContentType(data)})
 		}
+		hdr = s.list
 		if last && w.contentLength < 0 && bodyAllowed(status) {
 			w.contentLength = w.written
 		}
@@ -147,16 +148,17 @@ func (w *responseWriter) flushBuf(last bool) error {
 	c := w.x.ex
 	return w.x.pipe.send(len(data), func() {
 		if first {
-			for k, vs := range hdr {
-				if k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) {
-					continue
-				}
-				for _, v := range vs {
-					c.Header().Add(k, v)
+			var declared []string
+			for _, f := range hdr {
+				switch {
+				case f.name == "Trailer":
+					declared = append(declared, f.value)
+				case !strings.HasPrefix(f.name, http.TrailerPrefix):
+					c.Header().Add(f.name, f.value)
 				}
 			}
-			if len(trailers) > 0 || len(hdr.Values("Trailer")) > 0 {
-				c.Header().Set("Trailer", strings.Join(hdr.Values("Trailer"), ", "))
+			if len(trailers) > 0 || len(declared) > 0 {
+				c.Header().Set("Trailer", strings.Join(declared, ", "))
 			}
 			if cl >= 0 {
 				c.SetContentLength(cl)
@@ -187,13 +189,14 @@ func (w *responseWriter) collectTrailers() http.Header {
 		}
 		out[k] = vs
 	}
-	if w.snapshot != nil {
-		for _, v := range w.snapshot.Values("Trailer") {
-			for _, name := range strings.Split(v, ",") {
-				k := http.CanonicalHeaderKey(strings.TrimSpace(name))
-				if vs := w.header[k]; len(vs) > 0 {
-					add(k, vs)
-				}
+	for _, f := range w.snapshot.list {
+		if f.name != "Trailer" {
+			continue
+		}
+		for _, name := range strings.Split(f.value, ",") {
+			k := http.CanonicalHeaderKey(strings.TrimSpace(name))
+			if vs := w.header[k]; len(vs) > 0 {
+				add(k, vs)
 			}
 		}
 	}
@@ -268,7 +271,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.wroteHeader {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "HTTP/1.1 %03d %s\r\n", w.status, http.StatusText(w.status))
-		w.snapshot.Write(&b)
+		w.snapshot.header().Write(&b)
 		b.WriteString("\r\n")
 		head = b.Bytes()
 	}
@@ -278,4 +281,46 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.hijacked = true
 	return hc, bufio.NewReadWriter(bufio.NewReader(hc), bufio.NewWriter(hc)), nil
+}
+
+// field is one response header field as of WriteHeader.
+type field struct{ name, value string }
+
+// fieldList is the response header as of WriteHeader, flat: net/http sends the
+// header as it was then, and a list of (name, value) pairs over a fixed array takes
+// that copy without the three allocations of http.Header.Clone for a typical
+// response. Owned by the handler goroutine until the head is posted, then read only.
+type fieldList struct {
+	list []field
+	arr  [8]field
+}
+
+// take copies h (the strings are shared; they are immutable) into the list.
+func (l *fieldList) take(h http.Header) {
+	l.list = l.arr[:0]
+	for k, vs := range h {
+		for _, v := range vs {
+			l.list = append(l.list, field{k, v})
+		}
+	}
+}
+
+// get returns the first value of the canonical name, or "", as http.Header.Get
+// would for the header the list was taken from.
+func (l *fieldList) get(name string) string {
+	for _, f := range l.list {
+		if f.name == name {
+			return f.value
+		}
+	}
+	return ""
+}
+
+// header returns the list as an http.Header (for the rare paths that need one).
+func (l *fieldList) header() http.Header {
+	h := make(http.Header, len(l.list))
+	for _, f := range l.list {
+		h[f.name] = append(h[f.name], f.value)
+	}
+	return h
 }
