@@ -9,7 +9,7 @@ import (
 // submits work without waiting: when every worker is busy and the queue is full,
 // TrySubmit refuses and the server answers 503 instead of stalling the loop.
 type Pool struct {
-	jobs chan func()
+	jobs chan Task
 	wg   sync.WaitGroup
 	once sync.Once
 }
@@ -23,23 +23,36 @@ func NewPool(workers, queue int) *Pool {
 	if queue <= 0 {
 		queue = 16 * workers
 	}
-	p := &Pool{jobs: make(chan func(), queue)}
+	p := &Pool{jobs: make(chan Task, queue)}
 	p.wg.Add(workers)
 	for i := 0; i < workers; i++ {
 		go func() {
 			defer p.wg.Done()
-			for f := range p.jobs {
-				f()
+			for t := range p.jobs {
+				t.Run()
 			}
 		}()
 	}
 	return p
 }
 
+// Task is a job for a Pool.
+type Task interface{ Run() }
+
+// funcTask runs a function as a Task; a func value converts to the interface
+// without an allocation.
+type funcTask func()
+
+func (f funcTask) Run() { f() }
+
 // TrySubmit queues f unless the queue is full; it never blocks.
-func (p *Pool) TrySubmit(f func()) bool {
+func (p *Pool) TrySubmit(f func()) bool { return p.TrySubmitTask(funcTask(f)) }
+
+// TrySubmitTask queues t unless the queue is full; it never blocks. A caller with
+// a per-request struct passes it as the Task and saves the closure TrySubmit needs.
+func (p *Pool) TrySubmitTask(t Task) bool {
 	select {
-	case p.jobs <- f:
+	case p.jobs <- t:
 		return true
 	default:
 		return false

@@ -29,7 +29,7 @@ func (a *adapter) ServeExchange(ex server.Exchange) {
 	}
 	ex.Detach()
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &exchange{ex: sx, remote: sx.RemoteAddr().String(), hasBody: sx.BodyExpected()}
+	x := &exchange{ex: sx, remote: remoteString(sx.RemoteAddr()), hasBody: sx.BodyExpected()}
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	req, err := x.streamRequest()
 	if err != nil {
@@ -38,12 +38,12 @@ func (a *adapter) ServeExchange(ex server.Exchange) {
 		return
 	}
 	x.req = req.WithContext(ctx)
-	rw := x.writer(sx.IsHead())
+	x.writer(sx.IsHead())
 	sx.OnClose(func(err error) {
 		cancel()
 		x.pipe.fail(err, errConnGone)
 	})
-	a.run(x, rw, ctx, cancel)
+	a.run(x, cancel)
 }
 
 // errBadTarget is the 400 reason of a :path (or CONNECT :authority) that is not a

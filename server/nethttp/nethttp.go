@@ -49,7 +49,7 @@ const responseBufSize = 4096
 // copies anyway), so the Ctx is detached without a second copy of the head.
 func (a *adapter) ServeGale(c *server.Ctx) {
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &exchange{ex: c, c: c, remote: c.RemoteAddr().String(), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
+	x := &exchange{ex: c, c: c, remote: remoteString(c.RemoteAddr()), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
 	if err := x.request(ctx); err != nil {
 		cancel()
 		c.Error(400, err.Error())
@@ -57,7 +57,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 	}
 	c.DetachWithoutRequest()
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
-	rw := x.writer(c.IsHead())
+	x.writer(c.IsHead())
 	c.OnClose(func(err error) {
 		cancel()
 		if err == nil {
@@ -73,36 +73,14 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 	}
 	c.OnPeerEOF(cancel)
 	x.tls = tlsState(c)
-	a.run(x, rw, ctx, cancel)
+	a.run(x, cancel)
 }
 
 // run starts the handler on the pool, or answers 503 when the pool is full. The
-// loop has built the request (x.req).
-func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, cancel context.CancelFunc) {
-	if !a.pool.TrySubmit(func() {
-		defer cancel()
-		req := x.req
-		req.TLS = x.tls
-		rw.req = req
-		var w http.ResponseWriter = rw
-		if x.c == nil {
-			w = h2Writer{rw}
-		}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					rw.abort()
-					return
-				}
-				buf := make([]byte, 16<<10)
-				buf = buf[:runtime.Stack(buf, false)]
-				rw.panicked(fmt.Sprintf("%v\n%s", v, buf))
-				return
-			}
-			rw.finish()
-		}()
-		a.h.ServeHTTP(w, req)
-	}) {
+// loop has built the request (x.req); the exchange is the pool's Task.
+func (a *adapter) run(x *exchange, cancel context.CancelFunc) {
+	x.h, x.cancel = a.h, cancel
+	if !a.pool.TrySubmitTask(x) {
 		cancel()
 		x.ex.Error(503, "worker pool is full")
 		return
@@ -113,6 +91,33 @@ func (a *adapter) run(x *exchange, rw *responseWriter, ctx context.Context, canc
 		// iteration's writes: no eventfd wake-up, no second trip through epoll.
 		lx.Loop().YieldBeforeWait()
 	}
+}
+
+// Run serves the request with the net/http handler; on the pool goroutine.
+func (x *exchange) Run() {
+	defer x.cancel()
+	rw := &x.rw
+	req := x.req
+	req.TLS = x.tls
+	rw.req = req
+	var w http.ResponseWriter = rw
+	if x.c == nil {
+		w = h2Writer{rw}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				rw.abort()
+				return
+			}
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			rw.panicked(fmt.Sprintf("%v\n%s", v, buf))
+			return
+		}
+		rw.finish()
+	}()
+	x.h.ServeHTTP(w, req)
 }
 
 // loopExchange is an exchange that names its event loop: *server.Ctx, and the
@@ -135,6 +140,8 @@ type exchange struct {
 	hasBody bool
 	started bool                 // the body was asked for; owned by the handler goroutine
 	tls     *tls.ConnectionState // the connection's TLS state (HTTP/1 over TLS), else nil
+	h       http.Handler         // the handler Run serves the request with
+	cancel  context.CancelFunc   // cancels req's context; Run calls it when done
 }
 
 var _ loopSide = (*exchange)(nil)

@@ -162,6 +162,22 @@ func (p *pipe) closeRead() {
 // send waits until the loop has taken earlier output (below outWindow in flight,
 // the connection drained), then posts write, which puts n bytes on the connection.
 func (p *pipe) send(n int, write func()) error {
+	if err := p.reserve(n); err != nil {
+		return err
+	}
+	p.loop.postRaw(func() {
+		if p.begin() {
+			write()
+			p.wrote(n)
+		}
+	})
+	return nil
+}
+
+// reserve is the goroutine's half of send, for a caller that posts its own
+// closure (which calls begin and wrote as send's does): it waits until the loop has
+// taken earlier output, then counts n bytes in flight.
+func (p *pipe) reserve(n int) error {
 	p.mu.Lock()
 	for (p.blocked || p.inflight > outWindow) && p.werr == nil {
 		if p.wdl.passed() {
@@ -176,24 +192,33 @@ func (p *pipe) send(n int, write func()) error {
 	}
 	p.inflight += n
 	p.mu.Unlock()
-	p.loop.postRaw(func() {
-		if p.loop.gone() {
-			return
-		}
-		if err := p.loop.finished(); err != nil {
-			p.fail(nil, err)
-		}
-		write()
-		p.mu.Lock()
-		p.inflight -= n
-		if !p.blocked && p.werr == nil && p.loop.buffered() > outWindow/2 {
-			p.blocked = true
-			p.loop.wantDrain()
-		}
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	})
 	return nil
+}
+
+// begin runs on the loop before a posted write: it reports false if the connection
+// has gone (the write is dropped), and fails the output half if the server ended
+// the response itself (the write then finds the response ended).
+func (p *pipe) begin() bool {
+	if p.loop.gone() {
+		return false
+	}
+	if err := p.loop.finished(); err != nil {
+		p.fail(nil, err)
+	}
+	return true
+}
+
+// wrote runs on the loop after a posted write of n bytes: the bytes leave the
+// window, and the goroutine waits for the connection to drain if it is full.
+func (p *pipe) wrote(n int) {
+	p.mu.Lock()
+	p.inflight -= n
+	if !p.blocked && p.werr == nil && p.loop.buffered() > outWindow/2 {
+		p.blocked = true
+		p.loop.wantDrain()
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 // drained runs on the loop once the connection's output has drained.

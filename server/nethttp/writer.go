@@ -146,7 +146,16 @@ func (w *responseWriter) flushBuf(last bool) error {
 	}
 	cl := w.contentLength
 	c := w.x.ex
-	return w.x.pipe.send(len(data), func() {
+	p := &w.x.pipe
+	n := len(data)
+	if err := p.reserve(n); err != nil {
+		return err
+	}
+	// One closure, not send's two: this runs for every response.
+	w.x.postRaw(func() {
+		if !p.begin() {
+			return
+		}
 		if first {
 			var declared []string
 			for _, f := range hdr {
@@ -176,7 +185,9 @@ func (w *responseWriter) flushBuf(last bool) error {
 			}
 			c.End()
 		}
+		p.wrote(n)
 	})
+	return nil
 }
 
 // collectTrailers gathers the values of declared trailers and of keys with
