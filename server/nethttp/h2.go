@@ -1,7 +1,6 @@
 package nethttp
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -28,22 +27,20 @@ func (a *adapter) ServeExchange(ex server.Exchange) {
 		return
 	}
 	ex.Detach()
-	ctx, cancel := context.WithCancel(context.Background())
 	x := &exchange{ex: sx, remote: remoteString(sx.RemoteAddr()), hasBody: sx.BodyExpected()}
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	req, err := x.streamRequest()
 	if err != nil {
-		cancel()
 		sx.Error(400, err.Error())
 		return
 	}
-	x.req = req.WithContext(ctx)
+	x.req = req.WithContext(&x.ctx)
 	x.writer(sx.IsHead())
 	sx.OnClose(func(err error) {
-		cancel()
+		x.ctx.cancel()
 		x.pipe.fail(err, errConnGone)
 	})
-	a.run(x, cancel)
+	a.run(x)
 }
 
 // errBadTarget is the 400 reason of a :path (or CONNECT :authority) that is not a

@@ -6,7 +6,6 @@
 package nethttp
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -48,10 +47,8 @@ const responseBufSize = 4096
 // request head still in the loop's read buffer (the strings net/http needs are
 // copies anyway), so the Ctx is detached without a second copy of the head.
 func (a *adapter) ServeGale(c *server.Ctx) {
-	ctx, cancel := context.WithCancel(context.Background())
 	x := &exchange{ex: c, c: c, remote: remoteString(c.RemoteAddr()), hasBody: c.Request().Chunked || c.Request().ContentLength > 0}
-	if err := x.request(ctx); err != nil {
-		cancel()
+	if err := x.request(); err != nil {
 		c.Error(400, err.Error())
 		return
 	}
@@ -59,7 +56,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	x.writer(c.IsHead())
 	c.OnClose(func(err error) {
-		cancel()
+		x.ctx.cancel()
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
@@ -67,21 +64,21 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 	})
 	if x.hasBody {
 		c.OnBodyError(func(err error) {
-			cancel()
+			x.ctx.cancel()
 			x.pipe.fail(err, err)
 		})
 	}
-	c.OnPeerEOF(cancel)
+	c.OnPeerEOF(x.ctx.cancel)
 	x.tls = tlsState(c)
-	a.run(x, cancel)
+	a.run(x)
 }
 
 // run starts the handler on the pool, or answers 503 when the pool is full. The
 // loop has built the request (x.req); the exchange is the pool's Task.
-func (a *adapter) run(x *exchange, cancel context.CancelFunc) {
-	x.h, x.cancel = a.h, cancel
+func (a *adapter) run(x *exchange) {
+	x.h = a.h
 	if !a.pool.TrySubmitTask(x) {
-		cancel()
+		x.ctx.cancel()
 		x.ex.Error(503, "worker pool is full")
 		return
 	}
@@ -95,7 +92,7 @@ func (a *adapter) run(x *exchange, cancel context.CancelFunc) {
 
 // Run serves the request with the net/http handler; on the pool goroutine.
 func (x *exchange) Run() {
-	defer x.cancel()
+	defer x.ctx.cancel()
 	rw := &x.rw
 	req := x.req
 	req.TLS = x.tls
@@ -141,7 +138,7 @@ type exchange struct {
 	started bool                 // the body was asked for; owned by the handler goroutine
 	tls     *tls.ConnectionState // the connection's TLS state (HTTP/1 over TLS), else nil
 	h       http.Handler         // the handler Run serves the request with
-	cancel  context.CancelFunc   // cancels req's context; Run calls it when done
+	ctx     reqContext           // req's context; Run cancels it when the handler returns
 }
 
 var _ loopSide = (*exchange)(nil)
@@ -228,10 +225,10 @@ func (b body) Close() error {
 // protoString is the Proto of an HTTP/1.0 and an HTTP/1.1 request, by minor version.
 var protoString = [2]string{"HTTP/1.0", "HTTP/1.1"}
 
-// request builds the net/http view of the HTTP/1 request, with context ctx, into
-// x.req. It runs on the loop during ServeGale, while the request's byte slices are
+// request builds the net/http view of the HTTP/1 request, with context x.ctx,
+// into x.req. It runs on the loop during ServeGale, while the request's byte slices are
 // valid.
-func (x *exchange) request(ctx context.Context) error {
+func (x *exchange) request() error {
 	r := x.c.Request()
 	target := string(r.Target)
 	var u *url.URL
@@ -271,7 +268,7 @@ func (x *exchange) request(ctx context.Context) error {
 	if x.hasBody {
 		req.Body = body{x}
 	}
-	x.req = req.WithContext(ctx)
+	x.req = req.WithContext(&x.ctx)
 	return nil
 }
 
