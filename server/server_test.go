@@ -382,3 +382,42 @@ func expectRejected(t *testing.T, addr, req string, status int) {
 	testkit.Body(t, resp)
 	expectClosed(t, br)
 }
+
+// TestDetachWithoutRequestKeepsScalars: after DetachWithoutRequest the request's
+// bytes are gone, but its scalar fields still drive the connection: pipelined
+// HTTP/1.1 requests answered later stay in order, and an HTTP/1.0 request (no
+// keep-alive) closes the connection after its response.
+func TestDetachWithoutRequestKeepsScalars(t *testing.T) {
+	s := startServer(t, HandlerFunc(func(c *Ctx) {
+		path := string(c.Request().Path)
+		c.DetachWithoutRequest()
+		r := c.Request()
+		if r.Method != nil || r.Target != nil || r.Path != nil || r.Host != nil || r.Headers != nil {
+			c.Error(500, "request bytes kept")
+			return
+		}
+		go func() {
+			c.Post(func() { c.Respond(200, "text/plain", []byte(path)) })
+		}()
+	}), nil)
+	c := testkit.Dial(t, s.Addr())
+	var buf bytes.Buffer
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&buf, "GET /a%d HTTP/1.1\r\nHost: x\r\nX-Pad: %d\r\n\r\n", i, i)
+	}
+	buf.WriteString("GET /last HTTP/1.0\r\n\r\n")
+	c.Write(buf.Bytes())
+	br := bufio.NewReader(c)
+	for i := 0; i < 10; i++ {
+		if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != fmt.Sprintf("/a%d", i) {
+			t.Fatalf("response %d: %q", i, got)
+		}
+	}
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != "/last" {
+		t.Fatalf("HTTP/1.0 response: %q", got)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the HTTP/1.0 response: %d bytes, %v; want the connection closed", n, err)
+	}
+}
