@@ -75,7 +75,7 @@ func (x *exchange) streamRequest() (*http.Request, error) {
 		Body:       http.NoBody,
 	}
 	sx.EachReqHeader(func(name, value []byte) {
-		k := http.CanonicalHeaderKey(string(name))
+		k := commonName(name)
 		if k != "Host" {
 			req.Header[k] = append(req.Header[k], string(value))
 		}

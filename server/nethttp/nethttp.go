@@ -230,7 +230,20 @@ var protoString = [2]string{"HTTP/1.0", "HTTP/1.1"}
 // valid.
 func (x *exchange) request() error {
 	r := x.c.Request()
-	target := string(r.Target)
+	// The target and every field value share one string: one allocation, not one
+	// per field (the names come from commonName's table when they are common).
+	size := len(r.Target)
+	for _, f := range r.Headers {
+		size += len(f.Value)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	sb.Write(r.Target)
+	for _, f := range r.Headers {
+		sb.Write(f.Value)
+	}
+	all := sb.String()
+	target := all[:len(r.Target)]
 	var u *url.URL
 	if r.Form == http1.FormAuthority {
 		u = &url.URL{Host: target}
@@ -250,12 +263,24 @@ func (x *exchange) request() error {
 		Close:      !r.KeepAlive,
 		Body:       http.NoBody,
 	}
-	for _, f := range r.Headers {
-		k := http.CanonicalHeaderKey(string(f.Name))
+	off := len(target)
+	var vals []string // backing of the one-value slices, made at the first field kept
+	for i, f := range r.Headers {
+		v := all[off : off+len(f.Value)]
+		off += len(f.Value)
+		k := commonName(f.Name)
 		if k == "Host" {
 			continue
 		}
-		req.Header[k] = append(req.Header[k], string(f.Value))
+		if old, ok := req.Header[k]; ok {
+			req.Header[k] = append(old, v)
+			continue
+		}
+		if vals == nil {
+			vals = make([]string, len(r.Headers)-i)
+		}
+		vals[0] = v
+		req.Header[k], vals = vals[:1:1], vals[1:]
 	}
 	switch {
 	case r.Chunked:
