@@ -42,18 +42,25 @@ func BenchmarkZeroCopy(b *testing.B) {
 	}
 }
 
-func benchZeroCopy(b *testing.B, size int, zc bool) {
+// zcSender returns a handler that answers every byte it reads with size bytes queued
+// by reference (WriteRef), and the engine's ZeroCopy threshold: 1 (every shared
+// segment zero-copy) when zc, else -1 (off).
+func zcSender(size int, zc bool) (*script, int) {
 	body := make([]byte, size)
 	threshold := -1
 	if zc {
 		threshold = 1
 	}
-	h := &script{data: func(c *Conn, in []byte) int {
+	return &script{data: func(c *Conn, in []byte) int {
 		for range in {
 			c.WriteRef(body, func() {})
 		}
 		return len(in)
-	}}
+	}}, threshold
+}
+
+func benchZeroCopy(b *testing.B, size int, zc bool) {
+	h, threshold := zcSender(size, zc)
 	e, addr := startZeroCopy(b, h, threshold)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -146,17 +153,7 @@ for _ in range(n):
 `
 
 func benchZeroCopyVeth(b *testing.B, ns, listen string, size int, zc bool) {
-	body := make([]byte, size)
-	threshold := -1
-	if zc {
-		threshold = 1
-	}
-	h := &script{data: func(c *Conn, in []byte) int {
-		for range in {
-			c.WriteRef(body, func() {})
-		}
-		return len(in)
-	}}
+	h, threshold := zcSender(size, zc)
 	e, addr := startEngineConfig(b, h, Config{Workers: 1, ZeroCopy: threshold, Backend: zcBackend}, listen)
 	host, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command("ip", "netns", "exec", ns, "python3", "-c", vethClient, host, port, fmt.Sprint(size), fmt.Sprint(b.N))

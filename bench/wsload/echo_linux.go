@@ -42,10 +42,7 @@ func runEchoEpoll(o options, conns []*conn) error {
 	states := make([]*echoState, len(conns))
 	byFD := make(map[int32]*echoState, len(conns))
 	for i, c := range conns {
-		if c.br.Buffered() > 0 {
-			return errors.New("server sent data before the first message")
-		}
-		fd, err := dupFD(c.c)
+		fd, err := adoptFD(ep, c, func(fd int) int32 { return int32(fd) })
 		if err != nil {
 			return err
 		}
@@ -53,9 +50,6 @@ func runEchoEpoll(o options, conns []*conn) error {
 		s := &echoState{fd: fd, in: make([]byte, 0, 64<<10), rnd: uint64(i)*0x9E3779B97F4A7C15 | 1}
 		states[i] = s
 		byFD[int32(fd)] = s
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
-			return fmt.Errorf("epoll_ctl: %w", err)
-		}
 	}
 	var st stats
 	st.lat = make([]uint32, 0, 1<<20)
@@ -203,6 +197,25 @@ func control(fd int, f wsproto.Frame) error {
 		}
 	}
 	return nil
+}
+
+// adoptFD takes c out of Go's netpoller (dupFD) and registers its descriptor with the
+// epoll instance ep for reading, with key(fd) as the event's data. It fails if the
+// server already sent data that c's reader buffered, since the raw reads would miss it.
+// On success the caller owns (and closes) the descriptor.
+func adoptFD(ep int, c *conn, key func(fd int) int32) (int, error) {
+	if c.br.Buffered() > 0 {
+		return -1, errors.New("server sent data before the first message")
+	}
+	fd, err := dupFD(c.c)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: key(fd)}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return fd, nil
 }
 
 // dupFD returns a non-blocking duplicate of c's descriptor and closes c, leaving the

@@ -59,30 +59,18 @@ func runFanoutEpoll(o options, subs []*conn, pub *conn) error {
 	defer unix.Close(ep)
 	f := &fanout{o: o, subs: make([]*fanSub, len(subs)), buf: make([]byte, 256<<10)}
 	for i, c := range subs {
-		if c.br.Buffered() > 0 {
-			return errors.New("server sent data before the first message")
-		}
-		fd, err := dupFD(c.c)
+		fd, err := adoptFD(ep, c, func(int) int32 { return int32(i) })
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
 		f.subs[i] = &fanSub{fd: fd}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(i)}); err != nil {
-			return fmt.Errorf("epoll_ctl: %w", err)
-		}
 	}
-	if pub.br.Buffered() > 0 {
-		return errors.New("server sent the publisher data before the first message")
-	}
-	if f.pub, err = dupFD(pub.c); err != nil {
-		return err
+	if f.pub, err = adoptFD(ep, pub, func(int) int32 { return -1 }); err != nil {
+		return fmt.Errorf("publisher: %w", err)
 	}
 	defer unix.Close(f.pub)
 	f.pubRnd = 0x9E3779B97F4A7C15
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, f.pub, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}); err != nil {
-		return fmt.Errorf("epoll_ctl: %w", err)
-	}
 	f.st.lat = make([]uint32, 0, 1<<22)
 	cpu0 := cpuTime()
 	start := time.Now()
