@@ -137,8 +137,13 @@ func (l *Loop) release() {
 // two threads (four futex calls, two context switches), 200 times a second,
 // which is still far less than what it saves: sysmon's wake-ups during tiny-c64
 // fell from 3,000-3,700 to 160-270 a second on io_uring and from 1,100-2,000 to
-// 120-220 on a pinned epoll loop (bench/RESULTS.md).
-const yieldEvery = int64(5 * time.Millisecond)
+// 120-220 on a pinned epoll loop (bench/RESULTS.md). The interval only has to stay
+// below sysmon's 10 ms (every sysmon look then sees a new schedule tick); 8 ms
+// keeps 2 ms of margin. It was 5 ms, but a locked loop that waits often pays the
+// hand-off at every one: in conn-rate on io_uring (loaded machine) the yields and
+// the helper thread they wake were 7% of gale's CPU, ~5 µs per connection, and
+// 8 ms cuts that by three eighths.
+const yieldEvery = int64(8 * time.Millisecond)
 
 // maybeYield calls runtime.Gosched when yieldEvery has passed since *last. An
 // unlocked loop calls it at the end of an iteration; a locked one only when it

@@ -705,9 +705,20 @@ func (l *Loop) uWritable(c *Conn, res int32) {
 // uCancel asks the kernel to end every request of a closed connection; the socket
 // closes when the last one has completed (uFinalClose), so that its descriptor
 // number cannot be reused while completions for it may still arrive.
+//
+// The common case, a connection whose only request is its multishot receive
+// (every close of a served HTTP/1.1 connection), cancels that request by its user
+// data: the kernel finds it in one bucket of its cancellation hash. Anything else
+// is cancelled by descriptor, which walks every bucket and every request in them
+// (in conn-rate that walk was 2 µs of CPU per connection, 3% of gale's total).
 func (l *Loop) uCancel(c *Conn) {
 	s := l.ur.ring.Get()
-	s.Opcode, s.Fd, s.OpFlags, s.UserData = uring.OpAsyncCancel, c.fd, uring.CancelFD|uring.CancelAll, ud(ukIgnore, 0)
+	s.Opcode, s.UserData = uring.OpAsyncCancel, ud(ukIgnore, 0)
+	if c.flags&(fUring|fBulk|fRecvCancel|fZC) == fRecv {
+		s.Addr = ud(ukRecv, int(c.fd))
+	} else {
+		s.Fd, s.OpFlags = c.fd, uring.CancelFD|uring.CancelAll
+	}
 	c.flags |= fCloseWait
 	l.ur.closing++
 }
