@@ -27,6 +27,9 @@ type Config struct {
 	// "io_uring" (refused at start where the kernel lacks it) or "auto" (io_uring
 	// where the kernel allows it, else epoll); see engine.Config.Backend.
 	Engine string `yaml:"engine" conf:"enum=auto|epoll|io_uring"`
+	// Scheduling is the Linux scheduling policy of the serving process's threads:
+	// SchedNormal (the default) or SchedBatch; see docs/config.md.
+	Scheduling string `yaml:"scheduling" conf:"enum=normal|batch"`
 	// ZeroCopy is the size from which a body held in memory and sent without a copy
 	// (cached and shared bodies) goes with MSG_ZEROCOPY on the epoll engine and
 	// IORING_OP_SEND_ZC on io_uring; 0 turns zero-copy off. See
@@ -65,6 +68,12 @@ type Log struct {
 	// Format is LogAuto, LogText or LogJSON.
 	Format string `yaml:"format" conf:"enum=auto|text|json"`
 }
+
+// Values of Config.Scheduling.
+const (
+	SchedNormal = "normal" // SCHED_OTHER, the kernel's default
+	SchedBatch  = "batch"  // SCHED_BATCH: no wake-up preemption
+)
 
 // Values of Log.Format.
 const (
@@ -285,6 +294,7 @@ func (c *Config) SetDefaults() {
 		CPUAffinity: CPUAffinity{Mode: AffinityOff},
 		NUMA:        NUMAAuto,
 		Engine:      "epoll",
+		Scheduling:  SchedNormal,
 		ZeroCopy:    256 << 10,
 		Log:         Log{Level: "info", Format: LogAuto},
 		Timeouts: Timeouts{

@@ -39,6 +39,7 @@ type serving struct {
 
 // run serves until ctx is done or a SIGUSR2 ends in draining.
 func (s *serving) run(ctx context.Context) error {
+	applyScheduling(s.cfg.Scheduling, "", s.log)
 	opts := app.Options{Listeners: s.listeners, Placement: s.placement, TicketSecret: s.tickets}
 	if s.slot != nil {
 		opts.StatsPath, opts.StatsSlot, opts.Workers = s.seg.Path(), s.slotIndex, workerRows(s.seg)
@@ -87,6 +88,7 @@ func (s *serving) run(ctx context.Context) error {
 				s.log.Error("reload failed; the running configuration stays", "err", err)
 				continue
 			}
+			applyScheduling(next.Scheduling, s.cfg.Scheduling, s.log)
 			s.cfg = next
 			s.log.Info("configuration reloaded")
 		case sig := <-s.usr2:
