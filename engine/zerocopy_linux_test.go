@@ -108,8 +108,11 @@ func testZeroCopyReleasesAfterCompletion(t *testing.T) {
 	if n := early.Load(); n != 0 {
 		t.Fatalf("%d releases ran before their zero-copy sends completed", n)
 	}
-	if s := e.Stats(); s.ZeroCopySends < 6 || s.ZeroCopyCopied == 0 {
-		t.Fatalf("zero-copy sends %d, copied %d: want several sends, and loopback reporting copies", s.ZeroCopySends, s.ZeroCopyCopied)
+	// At least one zero-copy send per round: how many sendmsg calls a round's body
+	// takes depends on how much socket buffer the kernel has free at that moment (CI
+	// once saw 5 over the three rounds), so the count is not asserted beyond that.
+	if s := e.Stats(); s.ZeroCopySends < 3 || s.ZeroCopyCopied == 0 {
+		t.Fatalf("zero-copy sends %d, copied %d: want one per round at least, and loopback reporting copies", s.ZeroCopySends, s.ZeroCopyCopied)
 	}
 }
 

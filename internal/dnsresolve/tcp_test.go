@@ -15,15 +15,26 @@ import (
 // TestTruncatedFallsBackToTCP: a server whose UDP answer is truncated is asked
 // again over TCP on the same address, and the TCP answer's addresses are used.
 func TestTruncatedFallsBackToTCP(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The UDP port the kernel picks may be taken for TCP by another process; a few
+	// fresh UDP ports are tried before giving up.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		p, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", p.LocalAddr().String())
+		if err != nil {
+			p.Close()
+			if attempt == 20 {
+				t.Fatal(err)
+			}
+			continue
+		}
+		pc, ln = p, l
 	}
 	defer pc.Close()
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer ln.Close()
 	answer := func(q []byte, truncated bool) []byte {
 		var m dnsmessage.Message
