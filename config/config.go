@@ -100,7 +100,15 @@ type Timeouts struct {
 	// UpgradeGrace is how long an old process keeps long-lived connections
 	// after a binary upgrade.
 	UpgradeGrace time.Duration `yaml:"upgrade_grace"`
+	// DeferAccept is how long the kernel may hold a new HTTP connection whose
+	// client has sent nothing yet before handing it to gale (TCP_DEFER_ACCEPT,
+	// whole seconds, rounded up; at most MaxDeferAccept); 0 hands every
+	// connection over as soon as its handshake ends. TCP entries never defer.
+	DeferAccept time.Duration `yaml:"defer_accept"`
 }
+
+// MaxDeferAccept is the longest accepted timeouts.defer_accept.
+const MaxDeferAccept = time.Minute
 
 // Limits bounds the size of requests. Sizes are in bytes.
 type Limits struct {
@@ -305,6 +313,7 @@ func (c *Config) SetDefaults() {
 			Response:      60 * time.Second,
 			ShutdownGrace: 30 * time.Second,
 			UpgradeGrace:  60 * time.Second,
+			DeferAccept:   time.Second,
 		},
 		Admin: Admin{Metrics: Metrics{Buckets: DefaultBuckets()}},
 		Limits: Limits{

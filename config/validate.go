@@ -144,6 +144,7 @@ func (v *validator) timeouts(t Timeouts) {
 		{"response", int64(t.Response), true},
 		{"shutdown_grace", int64(t.ShutdownGrace), false},
 		{"upgrade_grace", int64(t.UpgradeGrace), false},
+		{"defer_accept", int64(t.DeferAccept), false},
 	} {
 		switch {
 		case d.value < 0:
@@ -151,6 +152,9 @@ func (v *validator) timeouts(t Timeouts) {
 		case d.value == 0 && d.positive:
 			v.errorf("timeouts."+d.name, "must be greater than zero")
 		}
+	}
+	if t.DeferAccept > MaxDeferAccept {
+		v.errorf("timeouts.defer_accept", "%s is longer than the %s maximum", t.DeferAccept, MaxDeferAccept)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Handler receives a connection's events. Every method runs on the connection's loop
@@ -240,4 +241,16 @@ func (s Stats) Add(o Stats) Stats {
 		AcceptPauses: s.AcceptPauses + o.AcceptPauses, BytesIn: s.BytesIn + o.BytesIn, BytesOut: s.BytesOut + o.BytesOut,
 		ZeroCopySends: s.ZeroCopySends + o.ZeroCopySends, ZeroCopyCopied: s.ZeroCopyCopied + o.ZeroCopyCopied,
 	}
+}
+
+// ListenOptions are the per-listener settings of Engine.ListenWith and
+// ListenFDsWith. The zero value is a plain listener.
+type ListenOptions struct {
+	// DeferAccept, when positive, lets the kernel hold a new connection until its
+	// first bytes arrive, for up to this long in whole seconds rounded up
+	// (TCP_DEFER_ACCEPT), before the loop accepts it; after that the connection is
+	// accepted anyway. Only for protocols whose client speaks first (HTTP, TLS);
+	// zero or negative turns it off, also on an inherited socket that had it.
+	// Linux only: the portable engine ignores it.
+	DeferAccept time.Duration
 }

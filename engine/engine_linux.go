@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/gale-server/gale/internal/os/poll"
 	"github.com/gale-server/gale/internal/os/sys"
@@ -62,6 +63,11 @@ func New(cfg Config) (*Engine, error) {
 // Listen opens one SO_REUSEPORT socket on addr per loop, served by h, and returns the
 // bound address (useful with port 0). It may be called before or after Start.
 func (e *Engine) Listen(addr string, h Handler) (string, error) {
+	return e.ListenWith(addr, h, ListenOptions{})
+}
+
+// ListenWith is Listen with per-listener options.
+func (e *Engine) ListenWith(addr string, h Handler, o ListenOptions) (string, error) {
 	fds := make([]int, 0, len(e.loops))
 	bound := addr
 	for range e.loops {
@@ -80,18 +86,47 @@ func (e *Engine) Listen(addr string, h Handler) (string, error) {
 		}
 		fds = append(fds, fd)
 	}
+	if err := setListenOptions(fds, o); err != nil {
+		for _, f := range fds {
+			sys.Close(f)
+		}
+		return "", fmt.Errorf("listen %s: %w", addr, err)
+	}
 	return bound, e.adopt(fds, h)
 }
 
 // ListenFDs serves already-listening sockets (inherited across an upgrade); fds are
 // spread over the loops, several per loop if there are more sockets than loops.
 func (e *Engine) ListenFDs(fds []int, h Handler) error {
+	return e.ListenFDsWith(fds, h, ListenOptions{})
+}
+
+// ListenFDsWith is ListenFDs with per-listener options, which replace whatever
+// the inherited sockets had.
+func (e *Engine) ListenFDsWith(fds []int, h Handler, o ListenOptions) error {
 	for _, fd := range fds {
 		if err := unix.SetNonblock(fd, true); err != nil {
 			return errnoErr("fcntl", err.(unix.Errno))
 		}
 	}
+	if err := setListenOptions(fds, o); err != nil {
+		return err
+	}
 	return e.adopt(fds, h)
+}
+
+// setListenOptions applies o to listening sockets.
+func setListenOptions(fds []int, o ListenOptions) error {
+	secs := 0
+	if o.DeferAccept > 0 {
+		secs = int((o.DeferAccept + time.Second - 1) / time.Second)
+	}
+	for _, fd := range fds {
+		if err := sys.SetDeferAccept(fd, secs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *Engine) adopt(fds []int, h Handler) error {

@@ -103,6 +103,16 @@ func parseListenAddr(addr string) (network, bind string, err error) {
 // engine owns fds from now on and closes them at StopAccepting or Shutdown. Systems
 // whose net package cannot adopt a listening descriptor (Windows) return its error.
 func (e *Engine) ListenFDs(fds []int, h Handler) error {
+	return e.ListenFDsWith(fds, h, ListenOptions{})
+}
+
+// ListenWith is Listen; the portable engine has no per-listener options.
+func (e *Engine) ListenWith(addr string, h Handler, _ ListenOptions) (string, error) {
+	return e.Listen(addr, h)
+}
+
+// ListenFDsWith is ListenFDs; the portable engine has no per-listener options.
+func (e *Engine) ListenFDsWith(fds []int, h Handler, _ ListenOptions) error {
 	lns := make([]*listener, 0, len(fds))
 	for _, fd := range fds {
 		f := os.NewFile(uintptr(fd), "listener")

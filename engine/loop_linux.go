@@ -535,6 +535,9 @@ func (l *Loop) writeOut(c *Conn) error {
 			v.SetLen(len(b))
 			iov = append(iov, v)
 		}
+		if len(iov) == len(q.segs) && corkLast(c) {
+			flags = unix.MSG_MORE
+		}
 		l.iov = iov
 		n, e := sys.Sendmsg(fd, iov, flags)
 		switch {
@@ -789,4 +792,13 @@ func (l *Loop) closeListeners() {
 			sys.Close(ls.fd)
 		}
 	}
+}
+
+// corkLast reports whether the send of the last bytes queued on c should hold its
+// final segment back (MSG_MORE) so that the FIN of the close that follows goes out
+// in it: c closes once flushed (CloseAfterFlush), nothing asked to hear of the flush,
+// and no zero-copy send is outstanding. Every path that ends such a connection
+// (close, shutdown for linger or drop) pushes the held segment out with the FIN.
+func corkLast(c *Conn) bool {
+	return c.flags&(fCloseAfterFlush|fWantFlushed|fZC) == fCloseAfterFlush
 }

@@ -623,7 +623,7 @@ func (l *Loop) uWriteOut(c *Conn) error {
 			// the headers before a file or a zero-copy segment): IORING_OP_SEND, with
 			// no header or vector for the kernel to import.
 			flags := uint32(unix.MSG_NOSIGNAL)
-			if len(q.segs) > 1 {
+			if len(q.segs) > 1 || corkLast(c) {
 				flags |= unix.MSG_MORE
 			}
 			b := s.buf[s.off:]
@@ -649,6 +649,9 @@ func (l *Loop) uWriteOut(c *Conn) error {
 			us.iov[n] = unix.Iovec{Base: &b[0]}
 			us.iov[n].SetLen(len(b))
 			n++
+		}
+		if n == len(q.segs) && corkLast(c) {
+			flags |= unix.MSG_MORE
 		}
 		us.msg = unix.Msghdr{Iov: &us.iov[0]}
 		us.msg.SetIovlen(n)

@@ -124,7 +124,7 @@ func (s *Server) ListenDispatch(addr string, d Dispatch) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	bound, err := s.eng.Listen(addr, s.accepting(dp))
+	bound, err := s.eng.ListenWith(addr, s.accepting(dp), s.listenOpts())
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (s *Server) ListenFDsDispatch(fds []int, d Dispatch) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.eng.ListenFDs(fds, s.accepting(dp)); err != nil {
+	if err := s.eng.ListenFDsWith(fds, s.accepting(dp), s.listenOpts()); err != nil {
 		return nil, err
 	}
 	return &Listener{ch: dp.http1, dp: dp}, nil

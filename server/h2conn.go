@@ -443,7 +443,7 @@ func (e *StreamResetError) Error() string {
 // PROTOCOL_ERROR). h serves the streams; the Listener swaps it on reload.
 func (s *Server) ListenHTTP2(addr string, h Handler, opts HTTP2Options) (*Listener, error) {
 	l, h2 := s.http2Listener(h, opts)
-	bound, err := s.eng.Listen(addr, s.accepting(h2))
+	bound, err := s.eng.ListenWith(addr, s.accepting(h2), s.listenOpts())
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +455,7 @@ func (s *Server) ListenHTTP2(addr string, h Handler, opts HTTP2Options) (*Listen
 // ListenFDsHTTP2 serves inherited listening sockets like ListenHTTP2.
 func (s *Server) ListenFDsHTTP2(fds []int, h Handler, opts HTTP2Options) (*Listener, error) {
 	l, h2 := s.http2Listener(h, opts)
-	if err := s.eng.ListenFDs(fds, s.accepting(h2)); err != nil {
+	if err := s.eng.ListenFDsWith(fds, s.accepting(h2), s.listenOpts()); err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -65,6 +65,12 @@ type Options struct {
 	// expires the client gets 504 if nothing was sent yet, else the connection closes;
 	// either way the connection is not reused (default 60s).
 	ResponseTimeout time.Duration
+	// DeferAccept is how long the kernel may hold a new connection whose client has
+	// sent nothing yet before the server accepts it (TCP_DEFER_ACCEPT on every
+	// listener of this server, in whole seconds rounded up): HTTP and TLS clients
+	// speak first, so a connection usually arrives with its request and is served
+	// without a wake-up of its own. Default 1s; negative: off (engine.ListenOptions).
+	DeferAccept time.Duration
 	// ServerName is sent in the Server header; empty sends none. Default "gale".
 	ServerName string
 	// HighWater and LowWater bound queued output per connection (engine defaults).
@@ -87,6 +93,9 @@ func (o *Options) fill() {
 	def(&o.BodyTimeout, 60*time.Second)
 	def(&o.WriteTimeout, 60*time.Second)
 	def(&o.ResponseTimeout, 60*time.Second)
+	if o.DeferAccept == 0 {
+		o.DeferAccept = time.Second
+	}
 	if o.ServerName == "" {
 		o.ServerName = "gale"
 	}
@@ -150,7 +159,7 @@ func (l *Listener) Handler() Handler { return l.ch.handler.Load().h }
 func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}
 	ch.handler.Store(&handlerBox{h})
-	bound, err := s.eng.Listen(addr, s.accepting(ch))
+	bound, err := s.eng.ListenWith(addr, s.accepting(ch), s.listenOpts())
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +171,15 @@ func (s *Server) ListenHandler(addr string, h Handler) (*Listener, error) {
 func (s *Server) ListenFDsHandler(fds []int, h Handler) (*Listener, error) {
 	ch := &connHandler{srv: s}
 	ch.handler.Store(&handlerBox{h})
-	if err := s.eng.ListenFDs(fds, s.accepting(ch)); err != nil {
+	if err := s.eng.ListenFDsWith(fds, s.accepting(ch), s.listenOpts()); err != nil {
 		return nil, err
 	}
 	return &Listener{ch: ch}, nil
+}
+
+// listenOpts are the engine options of the server's listeners.
+func (s *Server) listenOpts() engine.ListenOptions {
+	return engine.ListenOptions{DeferAccept: s.opts.DeferAccept}
 }
 
 // Listen adds a listening address ("host:port") and returns the bound address.
@@ -179,7 +193,9 @@ func (s *Server) Listen(addr string) (string, error) {
 }
 
 // ListenFDs serves inherited listening sockets.
-func (s *Server) ListenFDs(fds []int) error { return s.eng.ListenFDs(fds, s.accepting(s.conns)) }
+func (s *Server) ListenFDs(fds []int) error {
+	return s.eng.ListenFDsWith(fds, s.accepting(s.conns), s.listenOpts())
+}
 
 // Addr returns the first bound address.
 func (s *Server) Addr() string {

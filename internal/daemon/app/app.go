@@ -193,6 +193,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 		BodyTimeout:     cfg.Timeouts.Body,
 		WriteTimeout:    cfg.Timeouts.Write,
 		ResponseTimeout: cfg.Timeouts.Response,
+		DeferAccept:     cmp.Or(cfg.Timeouts.DeferAccept, -1), // 0 means off here, the default in Go
 		Logger:          log,
 	}
 }

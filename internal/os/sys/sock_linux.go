@@ -184,3 +184,13 @@ func SocketError(fd int) unix.Errno {
 	}
 	return unix.Errno(v)
 }
+
+// SetDeferAccept sets TCP_DEFER_ACCEPT on a listening socket: the kernel holds a
+// new connection until data arrives on it, for about secs seconds, before it is
+// queued for accept; 0 turns it off.
+func SetDeferAccept(fd, secs int) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs); err != nil {
+		return os.NewSyscallError("setsockopt TCP_DEFER_ACCEPT", err)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+//go:build linux && !galenet
+
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lastWord answers any input with a fixed reply and closes once it is sent, as an
+// HTTP server answers a request that asked for Connection: close.
+type lastWord struct {
+	NopHandler
+	reply  string
+	linger bool
+}
+
+func (h *lastWord) OnData(c *Conn, in []byte) int {
+	c.Write([]byte(h.reply))
+	c.CloseAfterFlush(h.linger)
+	return len(in)
+}
+
+// tcpSeg is one TCP segment seen on the loopback interface.
+type tcpSeg struct {
+	src, dst uint16
+	flags    byte
+	payload  int
+}
+
+// captureLoopback returns a packet socket that sees every IPv4 packet on lo, or
+// skips the test (with the reason) where the process may not open one.
+func captureLoopback(t *testing.T) int {
+	t.Helper()
+	proto := int(htons(unix.ETH_P_IP))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		t.Skipf("packet capture needs CAP_NET_RAW: socket(AF_PACKET): %v", err)
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: lo.Index}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// readSegments reads captured packets until a read times out with nothing and
+// returns the TCP segments between the two ports, in order.
+func readSegments(fd int, a, b uint16) []tcpSeg {
+	var segs []tcpSeg
+	buf := make([]byte, 70000)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return segs
+		}
+		p := buf[:n]
+		if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_TCP {
+			continue
+		}
+		ihl := int(p[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(p[2:4]))
+		if total > len(p) || len(p) < ihl+20 {
+			continue
+		}
+		tcp := p[ihl:total]
+		s := tcpSeg{src: binary.BigEndian.Uint16(tcp[0:2]), dst: binary.BigEndian.Uint16(tcp[2:4]), flags: tcp[13]}
+		if !(s.src == a && s.dst == b || s.src == b && s.dst == a) {
+			continue
+		}
+		s.payload = len(tcp) - int(tcp[12]>>4)*4
+		segs = append(segs, s)
+	}
+}
+
+// TestFINTravelsWithLastResponse checks that a connection closed after its last
+// output (CloseAfterFlush) sends that output and its FIN in one segment, on
+// either engine, with and without linger: the peer takes one segment (and one
+// wake-up) less per connection.
+func TestFINTravelsWithLastResponse(t *testing.T) {
+	for _, linger := range []bool{false, true} {
+		t.Run("linger="+strconv.FormatBool(linger), func(t *testing.T) {
+			fd := captureLoopback(t)
+			h := &lastWord{reply: "goodbye\n", linger: linger}
+			_, addr := startEngine(t, h, 1)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte("bye?")); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != h.reply {
+				t.Fatalf("read %q, %v; want %q then EOF", got, err, h.reply)
+			}
+			c.Close()
+			_, sp, _ := net.SplitHostPort(addr)
+			_, cp, _ := net.SplitHostPort(c.LocalAddr().String())
+			server, _ := strconv.Atoi(sp)
+			client, _ := strconv.Atoi(cp)
+			segs := readSegments(fd, uint16(server), uint16(client))
+			var fins []tcpSeg
+			for _, s := range segs {
+				if s.src == uint16(server) && s.flags&0x01 != 0 {
+					fins = append(fins, s)
+				}
+			}
+			if len(fins) != 1 || fins[0].payload != len(h.reply) {
+				t.Fatalf("server FIN segments %+v (of %d segments); want one carrying the %d-byte reply", fins, len(segs), len(h.reply))
+			}
+		})
+	}
+}
+
+// TestDeferAccept checks ListenOptions.DeferAccept: a client that has sent nothing
+// is not handed to the loop, one that sends is at once, a plain listener hands
+// over at once, and adopting a socket without the option turns it off.
+func TestDeferAccept(t *testing.T) {
+	h := &echo{}
+	e, err := New(Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := e.ListenWith("127.0.0.1:0", h, ListenOptions{DeferAccept: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.Shutdown(ctx)
+	}()
+	fds := e.ListenerFDs()
+	if v, err := unix.GetsockoptInt(fds[0], unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT); err != nil || v == 0 {
+		t.Fatalf("TCP_DEFER_ACCEPT = %d, %v; want it set", v, err)
+	}
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// The silent client's handshake is complete on its side, but the engine must
+	// not see the connection before the deferral (at least a second) ends.
+	time.Sleep(300 * time.Millisecond)
+	if n := h.opened.Load(); n != 0 {
+		t.Fatalf("%d connections opened before any data arrived", n)
+	}
+	talker, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talker.Close()
+	echoOnce(t, talker, "hello")
+	if n := h.opened.Load(); n != 1 {
+		t.Fatalf("opened = %d after one client spoke; want 1", n)
+	}
+
+	// The same socket adopted again without the option (as after a reload that
+	// turned it off) loses it.
+	d, err := unix.Dup(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ListenFDs([]int{d}, &echo{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := unix.GetsockoptInt(d, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT); err != nil || v != 0 {
+		t.Fatalf("TCP_DEFER_ACCEPT after ListenFDs without options = %d, %v; want 0", v, err)
+	}
+}
