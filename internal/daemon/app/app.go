@@ -178,7 +178,7 @@ func serverOptions(cfg *config.Config, log *slog.Logger, h server.Handler) serve
 	return server.Options{
 		Handler: h,
 		Workers: cfg.Loops(),
-		Engine:  engineFor(cfg),
+		Engine:  cfg.Engine,
 		// zerocopy: 0 means off in the configuration, the engine's default in Go.
 		ZeroCopy: cmp.Or(int(cfg.ZeroCopy), -1),
 		CPUs:     cpuList(cfg),
