@@ -92,7 +92,7 @@ func (e *Engine) ListenWith(addr string, h Handler, o ListenOptions) (string, er
 		}
 		return "", fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return bound, e.adopt(fds, h)
+	return bound, e.adopt(fds, h, o.DeferAccept > 0)
 }
 
 // ListenFDs serves already-listening sockets (inherited across an upgrade); fds are
@@ -112,7 +112,7 @@ func (e *Engine) ListenFDsWith(fds []int, h Handler, o ListenOptions) error {
 	if err := setListenOptions(fds, o); err != nil {
 		return err
 	}
-	return e.adopt(fds, h)
+	return e.adopt(fds, h, o.DeferAccept > 0)
 }
 
 // setListenOptions applies o to listening sockets.
@@ -129,11 +129,11 @@ func setListenOptions(fds []int, o ListenOptions) error {
 	return nil
 }
 
-func (e *Engine) adopt(fds []int, h Handler) error {
+func (e *Engine) adopt(fds []int, h Handler, deferred bool) error {
 	var wg sync.WaitGroup
 	for i, fd := range fds {
 		l := e.loops[i%len(e.loops)]
-		ls := &lsock{fd: fd, h: h}
+		ls := &lsock{fd: fd, h: h, deferred: deferred}
 		register := func() {
 			defer wg.Done()
 			ls.tag = int32(tagListener + len(l.lsocks))

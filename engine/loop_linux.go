@@ -56,6 +56,10 @@ type lsock struct {
 	paused bool
 	closed bool
 	armed  bool // io_uring: a multishot accept is in flight
+	// deferred says the socket has TCP_DEFER_ACCEPT: a connection usually comes with
+	// its first bytes, so the epoll loop reads at once instead of waiting for the
+	// readiness event.
+	deferred bool
 }
 
 // Post runs f on the loop as soon as possible. It is safe from any goroutine and is
@@ -712,7 +716,9 @@ func (l *Loop) accept(ls *lsock) {
 			sys.Close(fd)
 			continue
 		}
-		l.addConn(fd, ls.hidx, &l.peerBuf)
+		if c := l.addConn(fd, ls.hidx, &l.peerBuf); c != nil && ls.deferred {
+			l.read(c, false)
+		}
 	}
 }
 
