@@ -246,9 +246,18 @@ func (x *exchange) request() error {
 	target := all[:len(r.Target)]
 	var u *url.URL
 	if r.Form == http1.FormAuthority {
-		u = &url.URL{Host: target}
-	} else if u = x.parseTarget(target); u == nil {
+		u = connectURL(target)
+	} else {
+		u = x.parseTarget(target)
+	}
+	if u == nil {
 		return errBadTarget
+	}
+	// As in net/http's server, a target with an authority gives the request its
+	// Host, decoded as the URL's is; otherwise the Host field does.
+	host := u.Host
+	if host == "" {
+		host = string(r.Host)
 	}
 	req := &http.Request{
 		Method:     string(r.Method),
@@ -257,7 +266,7 @@ func (x *exchange) request() error {
 		ProtoMajor: 1,
 		ProtoMinor: r.Minor,
 		Header:     make(http.Header, len(r.Headers)),
-		Host:       string(r.Host),
+		Host:       host,
 		RequestURI: target,
 		RemoteAddr: x.remote,
 		Close:      !r.KeepAlive,
@@ -328,6 +337,19 @@ func (x *exchange) parseTarget(target string) *url.URL {
 	if err != nil {
 		return nil
 	}
+	return u
+}
+
+// connectURL returns the URL of a CONNECT request's authority-form target as
+// net/http's server builds it, by parsing "http://" and the target and then
+// dropping the scheme (so the host is checked and decoded), or nil if that does
+// not parse.
+func connectURL(target string) *url.URL {
+	u, err := url.ParseRequestURI("http://" + target)
+	if err != nil {
+		return nil
+	}
+	u.Scheme = ""
 	return u
 }
 

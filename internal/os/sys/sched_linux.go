@@ -3,6 +3,7 @@ package sys
 import (
 	"os"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,16 +20,30 @@ const (
 // the policy) or from one set later in the pass; the next pass finds the latter.
 const maxPolicyPasses = 8
 
+// policySettle is how long after it last set a thread SetPolicy lists the threads
+// once more before it returns. clone(2) copies the policy when it starts and the
+// new thread is listed only when it finishes, so a thread whose creator was set in
+// between is missing from a listing made right after, with the old policy (under
+// thread churn one SetPolicy in about a thousand missed one). A clone that takes
+// longer than this can still be missed: the wait narrows the race, it cannot close it.
+const policySettle = 2 * time.Millisecond
+
+// listThreads is threadIDs; tests replace it to delay a thread's appearance.
+var listThreads = threadIDs
+
 // SetPolicy gives every thread of the calling process the scheduling policy policy
 // (SchedNormal or SchedBatch) at static priority 0, keeping each thread's nice value.
 // Threads created afterwards inherit it from the thread that clones them, so the
 // whole Go runtime, which moves goroutines between its threads, runs under it. It
-// reports how many threads it set. A thread that exits meanwhile is skipped; any
+// reports how many threads it set, and returns only once a listing made
+// policySettle after the last thread was set finds no new one (or after
+// maxPolicyPasses listings). A thread that exits meanwhile is skipped; any
 // other failure is returned, naming the call, after the threads set before it.
 func SetPolicy(policy int) (int, error) {
 	done := map[int]bool{}
+	lastSet := time.Now()
 	for pass := 0; pass < maxPolicyPasses; pass++ {
-		tids, err := threadIDs()
+		tids, err := listThreads()
 		if err != nil {
 			return len(done), err
 		}
@@ -46,9 +61,15 @@ func SetPolicy(policy int) (int, error) {
 			}
 			done[tid] = true
 		}
-		if fresh == 0 {
+		if fresh > 0 {
+			lastSet = time.Now()
+			continue
+		}
+		wait := policySettle - time.Since(lastSet)
+		if wait <= 0 {
 			break
 		}
+		time.Sleep(wait)
 	}
 	return len(done), nil
 }

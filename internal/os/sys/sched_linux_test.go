@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSetPolicy sets SCHED_BATCH on the test process, checks every thread, and a
@@ -80,4 +82,49 @@ func TestSetPolicyRefusesBadPolicy(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "sched_setscheduler") {
 		t.Fatalf("error %q does not name sched_setscheduler", err)
 	}
+}
+
+// TestSetPolicyFindsLateThread hides a thread from the first two listings of
+// /proc/self/task, as a thread still being cloned is hidden (its policy was copied
+// from its creator before the creator was set). SetPolicy must list again after
+// policySettle and set it. Under thread churn this happened about once in a
+// thousand calls before SetPolicy waited.
+func TestSetPolicyFindsLateThread(t *testing.T) {
+	t.Cleanup(func() {
+		listThreads = threadIDs
+		if _, err := SetPolicy(SchedNormal); err != nil {
+			t.Errorf("restoring SCHED_NORMAL: %v", err)
+		}
+	})
+	late := make(chan int)
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		late <- unix.Gettid()
+		<-release
+	}()
+	hidden := <-late
+	listings := 0
+	listThreads = func() ([]int, error) {
+		tids, err := threadIDs()
+		if listings++; listings > 2 {
+			return tids, err
+		}
+		shown := tids[:0]
+		for _, tid := range tids {
+			if tid != hidden {
+				shown = append(shown, tid)
+			}
+		}
+		return shown, err
+	}
+	if _, err := SetPolicy(SchedBatch); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := Policy(hidden); err != nil || p != SchedBatch {
+		t.Fatalf("the thread listed late has policy %d (%v), want SCHED_BATCH (%d)", p, err, SchedBatch)
+	}
+	checkAll(t, SchedBatch)
 }
