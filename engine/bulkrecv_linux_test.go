@@ -16,12 +16,15 @@ import (
 
 // pauseEveryRead hashes what it receives, pauses reading after every OnData and
 // resumes through a posted closure, so each read of a bulk upload is a pause and
-// resume; at the end of stream it answers with the SHA-256 of the bytes.
+// resume; at the end of stream, once it has all size bytes, it answers with their
+// SHA-256. (OnEOF may come while bytes sent before the FIN are still unread: the
+// peer's FIN is reported at once when it arrives during a pause.)
 type pauseEveryRead struct {
 	NopHandler
 	mu        sync.Mutex // the test reads what the loop wrote
 	sum       hash.Hash
-	n         int64
+	n, size   int64
+	eof       bool
 	bigBulk   int // OnData calls in bulk mode larger than a bulk buffer (io_uring)
 	pauses    int
 	sawBulk   bool
@@ -40,6 +43,10 @@ func (h *pauseEveryRead) OnData(c *Conn, in []byte) int {
 		}
 	}
 	h.retainMax = max(h.retainMax, len(in))
+	if h.eof && h.n == h.size {
+		h.answer(c)
+		return len(in)
+	}
 	c.PauseRead()
 	h.pauses++
 	c.Loop().Post(c.ResumeRead)
@@ -49,6 +56,14 @@ func (h *pauseEveryRead) OnData(c *Conn, in []byte) int {
 func (h *pauseEveryRead) OnEOF(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.eof = true
+	if h.n == h.size {
+		h.answer(c)
+	}
+}
+
+// answer sends the digest and closes; h.mu is held.
+func (h *pauseEveryRead) answer(c *Conn) {
 	c.Write(h.sum.Sum(nil))
 	c.CloseAfterFlush(false)
 }
@@ -59,9 +74,9 @@ func (h *pauseEveryRead) OnEOF(c *Conn) {
 // the first carries more than a bulk buffer (a multishot receive kept reading
 // while the connection was paused and piled its bytes up as unconsumed input).
 func TestBulkUploadPausedEveryRead(t *testing.T) {
-	h := &pauseEveryRead{sum: sha256.New()}
-	e, addr := startEngine(t, h, 1)
 	const size = 64 << 20
+	h := &pauseEveryRead{sum: sha256.New(), size: size}
+	e, addr := startEngine(t, h, 1)
 	c := testkit.Dial(t, addr)
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	want := sha256.New()

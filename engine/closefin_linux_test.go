@@ -192,3 +192,30 @@ func TestDeferAccept(t *testing.T) {
 		t.Fatalf("TCP_DEFER_ACCEPT after ListenFDs without options = %d, %v; want 0", v, err)
 	}
 }
+
+// TestLastResponseSurvivesUnreadInput checks that a connection closed right after
+// its response (CloseAfterFlush without linger) while the peer's bytes are still
+// unread in the socket delivers the response before the kernel resets the
+// connection: the response's segment, held back for the FIN, must be sent before
+// close(2) turns into a reset that would discard it.
+func TestLastResponseSurvivesUnreadInput(t *testing.T) {
+	h := &lastWord{reply: "answer before reset\n"}
+	_, addr := startEngine(t, h, 1)
+	for i := 0; i < 20; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		// Far more than one read: the handler answers the first and the rest stays
+		// unread in the server's socket when it closes.
+		big := make([]byte, 4<<20)
+		go c.Write(big)
+		got := make([]byte, len(h.reply))
+		_, err = io.ReadFull(c, got)
+		c.Close()
+		if err != nil || string(got) != h.reply {
+			t.Fatalf("connection %d: read %q, %v; want the whole reply before the reset", i, got, err)
+		}
+	}
+}

@@ -411,7 +411,7 @@ func (l *Loop) afterFlush(c *Conn) {
 	}
 	if c.flags&fCloseAfterFlush != 0 && q == nil && c.flags&fLinger == 0 {
 		if c.flags&fNoLinger != 0 && c.Unread() == 0 {
-			l.closeConn(c, nil)
+			l.closeFlushed(c)
 			return
 		}
 		if c.flags&fDrop != 0 {

@@ -480,6 +480,18 @@ func (l *Loop) linger(c *Conn) {
 	l.read(c, false)
 }
 
+// closeFlushed closes a connection whose output has all gone (CloseAfterFlush
+// without linger). If its last send held its final segment back (corkLast), the
+// write side is shut down first: that sends the segment with the FIN, where a
+// close(2) finding unread input in the socket would reset the connection and
+// discard the segment instead.
+func (l *Loop) closeFlushed(c *Conn) {
+	if corkLast(c) {
+		_ = sys.ShutdownWrite(int(c.fd)) // closing anyway; a failure changes nothing
+	}
+	l.closeConn(c, nil)
+}
+
 // drop shuts down the write side of a flushed connection (the FIN follows its last
 // output) and closes it without reading what the peer still sends (DropAfterFlush).
 func (l *Loop) drop(c *Conn) {

@@ -341,6 +341,10 @@ func (l *Loop) linger(c *Conn) {
 	}
 }
 
+// closeFlushed closes a connection whose output has all gone (CloseAfterFlush
+// without linger).
+func (l *Loop) closeFlushed(c *Conn) { l.closeConn(c, nil) }
+
 // drop shuts down the write side of a flushed connection and closes it without
 // reading what the peer still sends (DropAfterFlush).
 func (l *Loop) drop(c *Conn) {
