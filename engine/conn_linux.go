@@ -46,9 +46,11 @@ func (c *Conn) input() []byte {
 // Fd returns the socket descriptor, for socket options and diagnostics.
 func (c *Conn) Fd() int { return int(c.fd) }
 
-// RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped), kept
-// from accept(2) or Dial: an IPv4 peer in the struct's padding, an IPv6 peer in a
-// per-loop map, so that neither costs a system call.
+// RemoteAddr returns the peer address (IPv4-mapped IPv6 addresses unmapped, a
+// link-local peer's interface as the zone), kept from accept(2), from the
+// getpeername(2) io_uring makes right after its accept, or from Dial: an IPv4 peer in
+// the struct's padding, an IPv6 peer in a per-loop map, so that asking costs no system
+// call and still answers after the peer has reset the connection.
 func (c *Conn) RemoteAddr() netip.AddrPort {
 	switch {
 	case c.flags&fPeer4 != 0:

@@ -743,7 +743,8 @@ func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 		return nil
 	}
 	if peer == nil {
-		// io_uring's multishot accept gives no address: RemoteAddr asks once.
+		// The peer reset before io_uring's accept could ask for its address:
+		// RemoteAddr tries getpeername once more.
 	} else if a, p, ok := sys.PeerIPv4(peer); ok {
 		c.peer4, c.peerPort = a, p
 		c.flags |= fPeer4

@@ -57,6 +57,16 @@ func AcceptPeer(fd int, sa *unix.RawSockaddrAny) (int, unix.Errno) {
 	return int(r), e
 }
 
+// PeerName fills *sa with the peer address of the connected socket fd
+// (getpeername(2) without the allocation of unix.Getpeername). It fails with ENOTCONN
+// once the peer has reset the connection, so callers that need the address later ask
+// at once.
+func PeerName(fd int, sa *unix.RawSockaddrAny) unix.Errno {
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&n)))
+	return e
+}
+
 // PeerIPv4 extracts an IPv4 peer (address and port, host order for the port) from a
 // raw socket address, reporting false for other families.
 func PeerIPv4(sa *unix.RawSockaddrAny) (addr [4]byte, port uint16, ok bool) {
@@ -68,15 +78,16 @@ func PeerIPv4(sa *unix.RawSockaddrAny) (addr [4]byte, port uint16, ok bool) {
 	return in.Addr, uint16(p[0])<<8 | uint16(p[1]), true
 }
 
-// PeerIPv6 extracts an IPv6 peer (IPv4-mapped addresses unmapped) from a raw socket
-// address, reporting false for other families.
+// PeerIPv6 extracts an IPv6 peer (IPv4-mapped addresses unmapped, a link-local
+// peer's scope kept as its zone) from a raw socket address, reporting false for other
+// families.
 func PeerIPv6(sa *unix.RawSockaddrAny) (netip.AddrPort, bool) {
 	if sa.Addr.Family != unix.AF_INET6 {
 		return netip.AddrPort{}, false
 	}
 	in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
 	p := (*[2]byte)(unsafe.Pointer(&in.Port))
-	return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1])), true
+	return netip.AddrPortFrom(Addr6(in.Addr, in.Scope_id), uint16(p[0])<<8|uint16(p[1])), true
 }
 
 // Sendfile sends up to n bytes of file infd starting at *off to the socket outfd and

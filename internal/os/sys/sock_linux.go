@@ -29,7 +29,7 @@ func ParseAddr(addr string) (unix.Sockaddr, int, error) {
 	if ip.Is4() {
 		return &unix.SockaddrInet4{Port: port, Addr: ip.As4()}, unix.AF_INET, nil
 	}
-	return &unix.SockaddrInet6{Port: port, Addr: ip.As16()}, unix.AF_INET6, nil
+	return &unix.SockaddrInet6{Port: port, Addr: ip.As16(), ZoneId: ZoneIndex(ip.Zone())}, unix.AF_INET6, nil
 }
 
 // Listen opens a non-blocking listening TCP socket on addr with SO_REUSEADDR and, when
@@ -102,7 +102,7 @@ func sockaddrAddrPort(sa unix.Sockaddr, call string) (netip.AddrPort, error) {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
 	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port)), nil
+		return netip.AddrPortFrom(Addr6(a.Addr, a.ZoneId), uint16(a.Port)), nil
 	}
 	return netip.AddrPort{}, fmt.Errorf("%s: unsupported address family %T", call, sa)
 }
@@ -113,7 +113,7 @@ func SockaddrString(sa unix.Sockaddr) string {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
 	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+		return netip.AddrPortFrom(Addr6(a.Addr, a.ZoneId), uint16(a.Port)).String()
 	}
 	return fmt.Sprint(sa)
 }
@@ -155,7 +155,7 @@ func ConnectStart(addr netip.AddrPort) (int, error) {
 		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: a.As4()}
 	} else if a.Is6() {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: a.As16()}
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: a.As16(), ZoneId: ZoneIndex(a.Zone())}
 	} else {
 		return -1, fmt.Errorf("connect: invalid address %v", addr)
 	}
