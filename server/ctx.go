@@ -449,7 +449,8 @@ func (c *Ctx) Began() time.Time { return c.began }
 func (c *Ctx) Status() int { return c.status }
 
 // BodyBytes returns how many response body bytes were written (queued for
-// the client), like nginx's $body_bytes_sent.
+// the client). It equals nginx's $body_bytes_sent for a response that reached the
+// client whole; for one the client aborted it counts bytes that were never sent.
 func (c *Ctx) BodyBytes() int64 { return c.written }
 
 // observed tells the observer, if any, that the response is over.
