@@ -735,21 +735,28 @@ func (l *Loop) accept(ls *lsock) {
 }
 
 // addConn registers an accepted socket with the loop and opens it; peer is its
-// address as accept(2) returned it, or nil when unknown.
+// address as accept(2) returned it, or nil when the accept gave none (io_uring), in
+// which case addConn asks getpeername(2).
 func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 	c, err := l.register(fd, hidx, flags0)
 	if err != nil {
 		l.eng.cfg.Logger.Warn("connection not registered", "err", err)
 		return nil
 	}
-	if peer == nil {
-		// The peer reset before io_uring's accept could ask for its address:
-		// RemoteAddr tries getpeername once more.
-	} else if a, p, ok := sys.PeerIPv4(peer); ok {
-		c.peer4, c.peerPort = a, p
-		c.flags |= fPeer4
-	} else if ap, ok := sys.PeerIPv6(peer); ok {
-		c.setPeer(ap)
+	if peer == nil && sys.PeerName(fd, &l.peerBuf) == 0 {
+		// io_uring's multishot accept gives no address, and a peer that resets later
+		// takes it with it (getpeername fails on a reset socket): ask now, so that
+		// RemoteAddr costs nothing later and still answers in an access log line
+		// written after a reset. If even this fails, RemoteAddr tries once more.
+		peer = &l.peerBuf
+	}
+	if peer != nil {
+		if a, p, ok := sys.PeerIPv4(peer); ok {
+			c.peer4, c.peerPort = a, p
+			c.flags |= fPeer4
+		} else if ap, ok := sys.PeerIPv6(peer); ok {
+			c.setPeer(ap)
+		}
 	}
 	l.handlers.retain(hidx)
 	l.stats.accepted.Add(1)

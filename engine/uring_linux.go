@@ -281,14 +281,8 @@ func (l *Loop) uAccepted(ls *lsock, e uring.CQE) {
 		fd := int(e.Res)
 		if l.drain || ls.closed {
 			sys.Close(fd)
-		} else if sys.PeerName(fd, &l.peerBuf) == 0 {
-			// Multishot accept gives no address, and a peer that resets later takes
-			// it with it (getpeername fails on a closed socket): ask now, while the
-			// connection is fresh, so RemoteAddr costs nothing later and still
-			// answers in an access log line written after a reset.
-			l.addConn(fd, ls.hidx, &l.peerBuf)
 		} else {
-			l.addConn(fd, ls.hidx, nil)
+			l.addConn(fd, ls.hidx, nil) // multishot accept gives no address: addConn asks
 		}
 	case ls.closed || e.Res == -int32(unix.ECANCELED) && ls.paused:
 	case e.Res == -int32(unix.EMFILE) || e.Res == -int32(unix.ENFILE) || e.Res == -int32(unix.ENOBUFS) || e.Res == -int32(unix.ENOMEM):
