@@ -132,6 +132,16 @@ func (c *Conn) QueuedBytes() int64 {
 	return n
 }
 
+// Unsent reports, during OnClose, how many queued bytes (memory and files) the
+// connection never handed to the kernel: what an aborted download did not deliver.
+// At any other time it equals QueuedBytes.
+func (c *Conn) Unsent() int64 {
+	if l := c.loop; l.closing == c {
+		return l.unsent
+	}
+	return c.QueuedBytes()
+}
+
 // FlushHandler is implemented by a Handler that uses WantFlushed. It is optional:
 // the engine looks for it only when a flush it was asked about completes.
 type FlushHandler interface {

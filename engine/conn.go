@@ -86,6 +86,11 @@ type Loop struct {
 	yield   bool      // YieldBeforeWait was called during this iteration
 	stats   loopStats // atomic: read by any goroutine
 
+	// closing is the connection whose OnClose runs now and unsent what its queue
+	// still held when it closed (Conn.Unsent).
+	closing *Conn
+	unsent  int64
+
 	mu      sync.Mutex // guards tasks and stopped (the epoll engine also wakes the poller under it; see Post)
 	tasks   []func()   // guarded by mu
 	stopped bool       // guarded by mu: the loop has ended and drops new closures

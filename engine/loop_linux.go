@@ -669,6 +669,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	c.flags |= fClosed
 	l.wheel.remove(c)
 	l.dropInput(c)
+	unsent := c.QueuedBytes()
 	if q := c.out; q != nil && c.flags&fSend == 0 { // a send in flight keeps its segments (uFinalClose)
 		l.popSegs(q, len(q.segs))
 		l.putOutq(q)
@@ -691,7 +692,10 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
+	prev, prevUnsent := l.closing, l.unsent // an OnClose may close another connection
+	l.closing, l.unsent = c, unsent
 	c.handler().OnClose(c, err)
+	l.closing, l.unsent = prev, prevUnsent
 	l.handlers.release(c.hidx)
 }
 

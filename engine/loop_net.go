@@ -270,6 +270,7 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	c.flags |= fClosed
 	l.wheel.remove(c)
 	l.dropInput(c)
+	unsent := c.QueuedBytes()
 	c.held = nil
 	if q := c.out; q != nil {
 		for i := range q.segs {
@@ -295,7 +296,10 @@ func (l *Loop) closeConn(c *Conn, err error) {
 	l.nconns--
 	l.stats.active.Add(-1)
 	l.stats.closed.Add(1)
+	prev, prevUnsent := l.closing, l.unsent // an OnClose may close another connection
+	l.closing, l.unsent = c, unsent
 	c.h.OnClose(c, err)
+	l.closing, l.unsent = prev, prevUnsent
 }
 
 func (l *Loop) closeAll(err error) {

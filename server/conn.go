@@ -51,6 +51,7 @@ type loopState struct {
 	parserFree  []*http1.Parser
 	partial     map[*conn]*http1.Parser // parsers of connections with an incomplete head
 	pumps       map[*conn]*FilePump     // file pumps of connections that cannot sendfile
+	waiting     map[*conn]*Ctx          // ended responses whose observers wait for the output (observeLater)
 	scratch     []byte
 	h2fields    []http2.Field // scratch for HTTP/2 response field sections (h2x), used within one call
 	h2date      string        // Date value of HTTP/2 responses for the second h2dateSec
@@ -112,6 +113,9 @@ type conn struct {
 	pumped   bool // files go through ls.pumps[cn] (the stream cannot sendfile)
 	eof      bool // the peer half-closed
 	held     bool // pipelined input waits until queued output has been sent (OnFlushed)
+	// waiting: a response that ended with much of its output unsent (a download) is
+	// in ls.waiting[cn], its observer told once that output is sent or cut off.
+	waiting bool
 }
 
 // connHandler is the engine.Handler for HTTP/1.1 connections.
@@ -362,9 +366,12 @@ func (cn *conn) finish(ec *engine.Conn) {
 	cn.cur = nil
 	cn.state = stHead
 	cn.ls.done.Add(1)
-	if detached {
+	switch {
+	case detached:
 		c.release()
-	} else {
+	case c.waiting:
+		// observeNow recycles it.
+	default:
 		cn.ls.putCtx(c)
 	}
 	if !keep {
@@ -473,6 +480,9 @@ func (h *connHandler) OnDrain(ec *engine.Conn) {
 // back by outputHigh are parsed again.
 func (h *connHandler) OnFlushed(ec *engine.Conn) {
 	cn := ec.Context().(*conn)
+	if !cn.pumpPending() {
+		cn.observeNow(0) // a response waiting for its output: all of it has gone
+	}
 	if cn.cur != nil || cn.closing || cn.pumpPending() {
 		return // a pending pump asks again when it is done
 	}
@@ -538,13 +548,20 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	if cn.partial {
 		cn.ls.dropPartial(cn)
 	}
+	unsent := cn.unsentBytes(ec)
 	if cn.pumped {
 		cn.closePump()
 	}
+	cur := int64(0)
+	if c := cn.cur; c != nil {
+		cur = min(unsent, c.written) // the current response was queued last
+	}
+	cn.observeNow(unsent - cur)
 	if c := cn.cur; c != nil {
 		cn.cur = nil
 		cn.ls.done.Add(1)
 		c.closed = true
+		c.unsent = cur
 		c.observed()
 		if c.hasBody && !c.bodyDone {
 			c.failBody(err)
@@ -556,5 +573,61 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 		if !c.detached {
 			cn.ls.putCtx(c)
 		}
+	}
+}
+
+// observeAfterFlush is the output (bytes) still queued when a response ends above
+// which its observer (access log, metrics) is told only once that output has been
+// sent or the connection closed: the log then has the bytes a download delivered
+// and the time it took to send, as nginx's has. Below it the response is reported
+// at once, as sent whole: a small response is handed to the kernel in the same loop
+// iteration.
+const observeAfterFlush = 64 << 10
+
+// unsentBytes reports how much of cn's output has not been handed to the kernel
+// yet: the engine's queue (during OnClose, what it held when it closed) and what a
+// file pump has yet to read.
+func (cn *conn) unsentBytes(ec *engine.Conn) int64 {
+	n := ec.Unsent()
+	if cn.pumped {
+		n += int64(cn.ls.pumps[cn].Buffered())
+	}
+	return n
+}
+
+// observeLater parks c, whose response just ended, until its output is sent
+// (OnFlushed) or the connection closes (OnClose). Its request is copied, because
+// the read buffer moves on to the next request. A response that was already waiting
+// is reported first, as sent whole: its output went before c's.
+func (cn *conn) observeLater(c *Ctx) {
+	cn.observeNow(0)
+	if !c.detached {
+		c.owned = cloneRequest(&c.ownedReq, c.req, c.owned[:0])
+		c.req = &c.ownedReq
+	}
+	c.waiting = true
+	if cn.ls.waiting == nil {
+		cn.ls.waiting = map[*conn]*Ctx{}
+	}
+	cn.ls.waiting[cn] = c
+	cn.waiting = true
+	if !c.ec.Closed() {
+		c.ec.WantFlushed()
+	}
+}
+
+// observeNow tells the observer of cn's waiting response, if any, that it is over,
+// unsent bytes short of whole, and recycles its Ctx.
+func (cn *conn) observeNow(unsent int64) {
+	if !cn.waiting {
+		return
+	}
+	c := cn.ls.waiting[cn]
+	delete(cn.ls.waiting, cn)
+	cn.waiting = false
+	c.unsent = unsent
+	c.observed()
+	if !c.detached {
+		cn.ls.putCtx(c)
 	}
 }

@@ -36,6 +36,7 @@ type Ctx struct {
 	clen      int64 // response Content-Length, -1 unknown
 	written   int64 // body bytes written
 	discarded int64 // request body bytes dropped after the response ended
+	unsent    int64 // queued response bytes the connection closed on (BodyBytes)
 
 	body         http1.BodyReader
 	onBody       func(p []byte, end bool)
@@ -62,6 +63,7 @@ type Ctx struct {
 	detached     bool
 	closed       bool
 	sent100      bool
+	waiting      bool // ended; its observer waits until its output is sent (conn.observeLater)
 }
 
 func (c *Ctx) init(cn *conn, ec *engine.Conn, req *http1.Request) {
@@ -408,7 +410,11 @@ func (c *Ctx) End() {
 		c.keepAlive = false
 	}
 	c.ended = true
-	c.observed()
+	if c.obs != nil && c.cn.unsentBytes(c.ec) > observeAfterFlush {
+		c.cn.observeLater(c)
+	} else {
+		c.observed()
+	}
 	c.cn.responseEnded(c.ec, c)
 }
 
@@ -448,10 +454,12 @@ func (c *Ctx) Began() time.Time { return c.began }
 // would be written implicitly.
 func (c *Ctx) Status() int { return c.status }
 
-// BodyBytes returns how many response body bytes were written (queued for
-// the client). It equals nginx's $body_bytes_sent for a response that reached the
-// client whole; for one the client aborted it counts bytes that were never sent.
-func (c *Ctx) BodyBytes() int64 { return c.written }
+// BodyBytes returns how many response body bytes were sent: those written, less
+// what was still queued when the connection closed. It is nginx's
+// $body_bytes_sent, except that a chunked body counts its data without the chunk
+// framing, and that an aborted response whose last bytes were within the final
+// observeAfterFlush of output when it ended counts them as sent.
+func (c *Ctx) BodyBytes() int64 { return max(0, c.written-c.unsent) }
 
 // observed tells the observer, if any, that the response is over.
 func (c *Ctx) observed() {

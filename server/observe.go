@@ -15,7 +15,8 @@ type Observed interface {
 	Began() time.Time
 	// Status returns the status written, or the one that would be written implicitly.
 	Status() int
-	// BodyBytes returns how many response body bytes were written (queued).
+	// BodyBytes returns how many response body bytes were sent (HTTP/1.1; see
+	// Ctx.BodyBytes) or queued to the stream (HTTP/2).
 	BodyBytes() int64
 	// HeadSent reports whether the response head was written.
 	HeadSent() bool
