@@ -337,10 +337,7 @@ func (cn *conn) bodyComplete(ec *engine.Conn) {
 // responseEnded is called by Ctx.End.
 func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 	if cn.state == stBody {
-		remaining := c.body.Remaining()
-		if remaining < 0 || remaining > maxDiscard || (c.req.Expect100 && !c.sent100) {
-			// Reading the rest would cost more than a new connection, or the client
-			// waits for a 100 that will not come: close after the response.
+		if c.unreadBodyCloses() {
 			c.keepAlive = false
 			cn.finish(ec)
 			return
@@ -352,6 +349,15 @@ func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 		return
 	}
 	cn.finish(ec)
+}
+
+// unreadBodyCloses reports whether the connection must close after the response
+// because the rest of the request body will not be read and dropped: reading it would
+// cost more than a new connection (chunked, or more than maxDiscard octets left), or the
+// client waits for a 100 Continue that will not come.
+func (c *Ctx) unreadBodyCloses() bool {
+	remaining := c.body.Remaining()
+	return remaining < 0 || remaining > maxDiscard || (c.req.Expect100 && !c.sent100)
 }
 
 // finish ends the current request: the connection goes back to reading heads, or is

@@ -292,6 +292,12 @@ func (c *Ctx) WriteHeader(status int) {
 	if c.cn.ls.srv.draining.Load() {
 		c.keepAlive = false
 	}
+	if c.onBody == nil && c.cn.cur == c && c.cn.state == stBody && c.unreadBodyCloses() {
+		// The handler answers without having asked for the body, and the rest of it
+		// will not be dropped (responseEnded closes): say so in the head, so that a
+		// client does not pipeline requests that will never be answered.
+		c.keepAlive = false
+	}
 	if !c.keepAlive {
 		b = append(b, "Connection: close\r\n"...)
 	} else if c.req.Minor == 0 {

@@ -102,9 +102,12 @@ func newH2x(hc *h2conn, s *http2.Stream) *h2x {
 }
 
 // serve normalizes the path and runs the handler. A handler without ServeExchange
-// (HTTP/1.1 only) gets 505.
+// (HTTP/1.1 only) gets 505. The asterisk-form path of "OPTIONS *" (the only other path
+// the HTTP/2 layer admits) is its own normal form, as in http1.Request.NormPath.
 func (x *h2x) serve() {
-	if len(x.path) > 0 && x.path[0] == '/' {
+	if string(x.path) == "*" {
+		x.norm = x.path
+	} else if len(x.path) > 0 && x.path[0] == '/' {
 		n, err := http1.NormalizePath(nil, x.path)
 		if err != nil {
 			x.Error(err.Status, err.Reason)

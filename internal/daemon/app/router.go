@@ -61,6 +61,9 @@ func (r *Router) ServeGale(c *server.Ctx) {
 			c.Observe(rt.obs)
 		}
 		rt.handler.ServeGale(c)
+	case status == 404 && serverWide(req.Method, req.Path):
+		r.observeNone(c)
+		c.Respond(200, "", nil)
 	case status == 404:
 		r.observeNone(c)
 		c.Error(404, "no route matches")
@@ -87,11 +90,21 @@ func (r *Router) ServeExchange(x server.Exchange) {
 		rt.exchange.ServeExchange(x)
 	case rt != nil:
 		x.Error(505, "this route serves HTTP/1.1 only")
+	case status == 404 && serverWide(x.Method(), x.Path()):
+		x.Respond(200, "", nil)
 	case status == 404:
 		x.Error(404, "no route matches")
 	default:
 		x.Error(status, "")
 	}
+}
+
+// serverWide reports whether the request is "OPTIONS *", a question about the server
+// as a whole (RFC 9110 §9.3.7). No route's path matches "*", so unless a route without
+// a path match takes it, the router answers it with an empty 200, as net/http does,
+// instead of a 404 that reads as a missing resource.
+func serverWide(method, path []byte) bool {
+	return string(method) == "OPTIONS" && string(path) == "*"
 }
 
 // route returns the first route matching the request, or nil and the status to answer:
