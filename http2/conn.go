@@ -110,6 +110,11 @@ type Conn struct {
 	glitches                                        int
 	ctr                                             *Counters // nil: not counted (SetCounters)
 	resets, pings, settings, wupdates, empties, pri floodCounter
+	// wuCredit is how many small WINDOW_UPDATEs may still come back for DATA frames
+	// we sent (two per frame: the stream's and the connection's, at most
+	// MaxSmallWindowUpdates banked). Those return credit the client was asked to
+	// spend, so they are not a flood; only the rest count against MaxSmallWindowUpdates.
+	wuCredit int
 }
 
 var shutdownPing = [8]byte{'g', 'a', 'l', 'e', 'b', 'y', 'e', '!'}

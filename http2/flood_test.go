@@ -75,6 +75,33 @@ func TestFloodsCutOff(t *testing.T) {
 	}
 }
 
+// TestSmallWindowUpdatesReturningData checks that a client with small windows, which
+// returns each DATA frame's window in a WINDOW_UPDATE of its own for the stream and the
+// connection (nghttp -w 10 -W 12), is not taken for a WINDOW_UPDATE flood, while small
+// updates that return nothing are still cut off at MaxSmallWindowUpdates.
+func TestSmallWindowUpdatesReturningData(t *testing.T) {
+	r := newRig(t, Config{MaxSmallWindowUpdates: 10})
+	r.h.onRequest = func(s *Stream) { _ = r.c.WriteHeaders(s.ID, 200, nil, false) }
+	r.mustFeed(r.get(1, true))
+	chunk := bytes.Repeat([]byte{'x'}, 512)
+	for i := range 100 {
+		if n, err := r.c.WriteData(1, chunk, false); err != nil || n != len(chunk) {
+			t.Fatalf("WriteData %d: %d, %v", i, n, err)
+		}
+		r.drain()
+		in := AppendWindowUpdate(AppendWindowUpdate(nil, 1, 512), 0, 512)
+		if err := r.feed(in); err != nil {
+			t.Fatalf("WINDOW_UPDATEs returning DATA frame %d taken for a flood: %v", i+1, err)
+		}
+	}
+	for i := range 10 {
+		if err := r.feed(AppendWindowUpdate(nil, 0, 1)); err != nil {
+			t.Fatalf("unprompted small update %d cut off early: %v", i+1, err)
+		}
+	}
+	r.wantConnErr(r.feed(AppendWindowUpdate(nil, 0, 1)), ErrCodeEnhanceYourCalm)
+}
+
 func TestRapidResetCountsOnlyEarlyResets(t *testing.T) {
 	r := newRig(t, Config{MaxRapidResets: 2})
 	r.h.onRequest = func(s *Stream) { _ = r.c.WriteHeaders(s.ID, 200, nil, true) }

@@ -450,7 +450,9 @@ func (c *Conn) onWindowUpdate(f *Frame, se *StreamError) error {
 	if se != nil {
 		return c.resetStream(se)
 	}
-	if f.Increment < 1024 {
+	if f.Increment < 1024 && c.wuCredit > 0 {
+		c.wuCredit-- // returns the window of a DATA frame we sent
+	} else if f.Increment < 1024 {
 		if err := c.flood(&c.wupdates, c.cfg.MaxSmallWindowUpdates, GlitchWindowUpdate, "WINDOW_UPDATE flood"); err != nil {
 			return err
 		}

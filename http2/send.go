@@ -199,6 +199,7 @@ func (c *Conn) WriteData(streamID uint32, p []byte, endStream bool) (n int, err 
 		n += int(room)
 		s.sendWindow -= room
 		c.connSendWindow -= room
+		c.wuCredit = min(c.wuCredit+2, c.cfg.MaxSmallWindowUpdates)
 	}
 	switch {
 	case n < len(p):

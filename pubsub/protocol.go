@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"strconv"
+	"strings"
 )
 
 // The JSON protocol (docs/pubsub.md): one JSON object per WebSocket text message.
@@ -45,13 +47,53 @@ type ProtocolError struct {
 
 func (e *ProtocolError) Error() string { return "pubsub: " + e.Code + ": " + e.Message }
 
+// fieldKinds names what each command field must hold, for the error replies.
+var fieldKinds = map[string]string{
+	"type": "a string", "topic": "a string", "epoch": "a string",
+	"offset": "a non-negative integer", "id": "a number or a string",
+}
+
+// describeDecodeError turns an encoding/json error into the message of a bad_request
+// reply in the protocol's terms: the field and what it must hold, the byte of a syntax
+// error, an unknown field, never a Go type name.
+func describeDecodeError(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return "a command must be a JSON object, not " + jsonKind(te.Value)
+	case errors.As(err, &te):
+		if k, ok := fieldKinds[te.Field]; ok {
+			return "field " + strconv.Quote(te.Field) + " must be " + k
+		}
+		return "field " + strconv.Quote(te.Field) + " has the wrong type"
+	case errors.As(err, &se):
+		return "not valid JSON at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "incomplete JSON object"
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "json: "); ok {
+		return msg // "unknown field \"x\""
+	}
+	return "not a command object"
+}
+
+// jsonKind names a JSON value kind as encoding/json reports it in UnmarshalTypeError.
+func jsonKind(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	}
+	return "a " + v
+}
+
 // ParseCommand parses one client message.
 func ParseCommand(msg []byte) (*Command, error) {
 	var c Command
 	d := json.NewDecoder(bytes.NewReader(msg))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
-		return &c, &ProtocolError{ErrCodeBadRequest, "not a command object: " + err.Error()}
+		return &c, &ProtocolError{ErrCodeBadRequest, describeDecodeError(err)}
 	}
 	if d.More() {
 		return &c, &ProtocolError{ErrCodeBadRequest, "data after the command object"}
