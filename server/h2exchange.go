@@ -602,6 +602,7 @@ func (x *h2x) abandon(err error) {
 		return
 	}
 	x.closed = true
+	x.written -= int64(x.queued) // what never reached the stream was not sent
 	x.observed()
 	for len(x.queue) > 0 {
 		x.popItem()

@@ -62,7 +62,10 @@ func (x *h2x) Began() time.Time { return x.began }
 // Status returns the response status.
 func (x *h2x) Status() int { return x.status }
 
-// BodyBytes returns the response body bytes written.
+// BodyBytes returns the response body bytes passed to the stream: a response
+// completes only once all of it has (flow control allowing), and a stream reset
+// before that counts none of what was still queued. Bytes in the connection's
+// output when it closed (at most the peer's window) count as sent.
 func (x *h2x) BodyBytes() int64 { return x.written }
 
 // LoopID returns the index of the connection's loop.

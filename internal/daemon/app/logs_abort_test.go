@@ -86,3 +86,57 @@ servers:
 		t.Errorf("aborted download (client read %d bytes) logged %s", read, lines[1])
 	}
 }
+
+// TestAccessLogAbortedH2Download cancels an HTTP/2 download of a 64 MiB file after
+// 256 KiB (RST_STREAM CANCEL): its line counts what reached the stream, at most the
+// client's windows ahead of what it read, not the whole file.
+func TestAccessLogAbortedH2Download(t *testing.T) {
+	dir := t.TempDir()
+	const size = 64 << 20
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "big.bin"), size); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	a, addr := runApp(t, `
+workers: 1
+servers:
+  - name: web
+    listen: ["127.0.0.1:0"]
+    protocols: [http1, h2c]
+    access_log: { path: `+logPath+`, format: json }
+    routes:
+      - static: { root: `+dir+` }
+`)
+	c := h2c(t)
+	resp, err := c.Get("http://" + addr + "/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("got %s, want HTTP/2", resp.Proto)
+	}
+	read, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 256<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // RST_STREAM CANCEL
+	c.CloseIdleConnections()
+	shutdownNow(t, a)
+	lines := readLines(t, logPath)
+	if len(lines) != 1 {
+		t.Fatalf("want 1 log line, got %q", lines)
+	}
+	var e struct {
+		Status int   `json:"status"`
+		Bytes  int64 `json:"bytes"`
+		Proto  string
+	}
+	json.Unmarshal([]byte(lines[0]), &e)
+	t.Logf("client read %d bytes; logged %s", read, lines[0])
+	if e.Proto != "h2" || e.Status != 200 || e.Bytes < read || e.Bytes > size/2 {
+		t.Errorf("cancelled h2 download (client read %d bytes) logged %s", read, lines[0])
+	}
+}
