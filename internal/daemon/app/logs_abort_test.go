@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/engine"
 )
 
 // TestAccessLogAbortedDownload downloads a 64 MiB file twice on each engine: once
@@ -16,7 +18,14 @@ import (
 // file (the kernel's buffers hold a few MiB at most), as nginx's $body_bytes_sent.
 func TestAccessLogAbortedDownload(t *testing.T) {
 	for _, eng := range []string{"epoll", "io_uring"} {
-		t.Run(eng, func(t *testing.T) { testAbortedDownload(t, eng) })
+		t.Run(eng, func(t *testing.T) {
+			if eng == "io_uring" {
+				if _, err := engine.New(engine.Config{Workers: 1, Backend: engine.BackendIOURing}); err != nil {
+					t.Skipf("no io_uring engine here: %v", err)
+				}
+			}
+			testAbortedDownload(t, eng)
+		})
 	}
 }
 
@@ -42,6 +51,12 @@ servers:
     routes:
       - static: { root: `+dir+` }
 `)
+	if b := a.srv.Engine().Backend(); b != eng {
+		// The portable engine's writer goroutines hand bytes to the kernel on their
+		// own schedule; the figure is asserted on the Linux engines.
+		shutdownNow(t, a)
+		t.Skipf("engine %q runs as %q", eng, b)
+	}
 	get := func(limit int64) int64 {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
