@@ -554,7 +554,10 @@ func (h *connHandler) OnClose(ec *engine.Conn, err error) {
 	if cn.partial {
 		cn.ls.dropPartial(cn)
 	}
-	unsent := cn.unsentBytes(ec)
+	var unsent int64 // what the close cut off, for the observers below
+	if cn.waiting || cn.cur != nil {
+		unsent = cn.unsentBytes(ec)
+	}
 	if cn.pumped {
 		cn.closePump()
 	}
