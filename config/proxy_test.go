@@ -75,6 +75,7 @@ servers:
       - proxy: { upstreams: ["1.2.3.4"], strip_prefix: api/, trusted_proxies: [nope] }
       - proxy: {}
       - proxy: { upstream: app, via: "my proxy" }
+      - proxy: { upstream: app, set_headers: { Host: h, Content-Length: "5", transfer-encoding: chunked, X-A: b, x-a: c } }
 `
 	want := []string{
 		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:xx": port "xx" is out of range 1-65535`,
@@ -91,6 +92,9 @@ servers:
 		`gale.yaml:12:80: servers[0].routes[2].proxy.trusted_proxies[0]: invalid CIDR "nope": expected a prefix like 10.0.0.0/8 or an address`,
 		`gale.yaml:13:16: servers[0].routes[3].proxy: proxy needs upstream (a name from upstreams) or upstreams (a list of servers)`,
 		"gale.yaml:14:38: servers[0].routes[4].proxy.via: must be a token (letters, digits and !#$%&'*+-.^_`|~) such as gale, got \"my proxy\"",
+		`gale.yaml:15:73: servers[0].routes[5].proxy.set_headers.Content-Length: Content-Length is written by the proxy from the request's framing and connection; it cannot be set`,
+		`gale.yaml:15:97: servers[0].routes[5].proxy.set_headers.transfer-encoding: transfer-encoding is written by the proxy from the request's framing and connection; it cannot be set`,
+		`gale.yaml:15:119: servers[0].routes[5].proxy.set_headers.x-a: x-a is set twice (as X-A too); field names are case-insensitive`,
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {

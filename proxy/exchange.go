@@ -33,7 +33,9 @@ type Handler struct {
 	u        *Upstream
 	src      *Source // when set, the upstream of each request is src's current one
 	r        Route
-	setNames []string // lower-case names of r.SetHeaders
+	setNames []string // names of r.SetHeaders
+	setOwn   ownField // the fields gale writes itself that r.SetHeaders replaces
+	setHost  string   // the Host of r.SetHeaders, sent first as gale's own would be
 
 	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
 	tun     *l4.Tunnels // relays plain tunnels (splicing bulk flows); nil before
@@ -46,6 +48,14 @@ func New(u *Upstream, r Route) *Handler {
 	h := &Handler{u: u, r: r}
 	for _, kv := range r.SetHeaders {
 		h.setNames = append(h.setNames, kv[0])
+		for i, n := range ownFields {
+			if http1.EqualFold(kv[0], n) {
+				h.setOwn |= 1 << i
+			}
+		}
+		if http1.EqualFold(kv[0], "host") {
+			h.setHost = kv[1]
+		}
 	}
 	return h
 }
