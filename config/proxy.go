@@ -271,7 +271,7 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
 		if a, https := s.Endpoint(); !validAddrPort(a) {
 			if serversKey != "servers" || https || !dnsresolve.IsName(a) {
-				v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
+				v.errorf(sp, "invalid server address %q: expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
 			} else if err := dnsresolve.Check(a); err != nil {
 				v.errorf(sp, "invalid server address %q: %v", s.Address, err)
 			}
@@ -400,10 +400,11 @@ func (s *source) written(path string) bool {
 	return ok
 }
 
-// validAddrPort reports whether s is an ip:port.
+// validAddrPort reports whether s is an ip:port with a port from 1 to 65535 (port 0
+// names no server: a connect to it is always refused).
 func validAddrPort(s string) bool {
-	_, err := netip.ParseAddrPort(s)
-	return err == nil
+	a, err := netip.ParseAddrPort(s)
+	return err == nil && a.Port() != 0
 }
 
 // reflectValue returns the addressable value p points to.
