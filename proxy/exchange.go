@@ -475,7 +475,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		x.endAttempt(0, health.Failed)
 	}
 	status := 502
-	if connectFailed && de.Timeout() || cause == errHeaderTimeout {
+	if connectFailed && de.Timeout() || cause == errHeaderTimeout || errors.Is(cause, engine.ErrWriteTimeout) {
 		status = 504
 	}
 	x.fail(status, cause)
@@ -486,7 +486,8 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 // timeout.
 func isReset(err error) bool {
 	var he *http1.Error
-	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade {
+	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade ||
+		errors.Is(err, engine.ErrWriteTimeout) {
 		return false
 	}
 	var ne net.Error

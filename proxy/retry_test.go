@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/server"
 )
 
 // refusedAddr returns an address nothing listens on: connects to it are refused.
@@ -168,5 +170,37 @@ func TestProxyNonIdempotentNotRetried(t *testing.T) {
 			t.Fatalf("%s on a pooled connection closed unanswered: %d, origin got %q; want %d after %d",
 				tc.method, st, lines, tc.status, tc.sent)
 		}
+	}
+}
+
+// TestProxyWriteTimeout504: an origin that takes the request head and never
+// reads the upload stalls the body; after timeouts.write the client gets 504
+// Gateway Timeout, as for the other upstream timeouts (before, 502), and the
+// request is not sent again.
+func TestProxyWriteTimeout504(t *testing.T) {
+	release := make(chan struct{})
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		if _, err := readRequestHead(br, log); err != nil {
+			return
+		}
+		<-release // reads nothing more until the test ends
+	})
+	defer close(release)
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) {
+		o.Timeouts.Write = 200 * time.Millisecond
+		o.Retries.Budget = 1
+	})
+	addr := startProxy(t, u, Route{}, func(so *server.Options) { so.Limits.MaxBodyBytes = 64 << 20 })
+	body := bytes.Repeat([]byte("x"), 32<<20) // more than the socket buffers hold
+	resp, err := client().Post("http://"+addr+"/up", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 504 {
+		t.Fatalf("stalled upload: %d, want 504", resp.StatusCode)
+	}
+	if n := o.conns(); n != 1 {
+		t.Fatalf("origin got %d connections, want 1 (no retry)", n)
 	}
 }
