@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -270,7 +271,7 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
 		if a, https := s.Endpoint(); !validAddrPort(a) {
 			if serversKey != "servers" || https || !dnsresolve.IsName(a) {
-				v.errorf(sp, "invalid server address %q: expected ip:port like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
+				v.errorf(sp, "invalid server address %q: expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
 			} else if err := dnsresolve.Check(a); err != nil {
 				v.errorf(sp, "invalid server address %q: %v", s.Address, err)
 			}
@@ -343,10 +344,19 @@ func (v *validator) proxy(p *Proxy, path string) {
 	if p.StripPrefix != "" && (!strings.HasPrefix(p.StripPrefix, "/") || strings.HasSuffix(p.StripPrefix, "/") && p.StripPrefix != "/") {
 		v.errorf(joinPath(path, "strip_prefix"), "must start with / and not end with / (like /api), got %q", p.StripPrefix)
 	}
-	for name, val := range p.SetHeaders {
-		if !http1.ValidField(name, val) {
-			v.errorf(joinPath(path, "set_headers."+name), "invalid header field %q", name)
+	seen := make(map[string]string, len(p.SetHeaders))
+	for _, name := range slices.Sorted(maps.Keys(p.SetHeaders)) {
+		at := joinPath(path, "set_headers."+name)
+		lower := strings.ToLower(name)
+		switch {
+		case !http1.ValidField(name, p.SetHeaders[name]):
+			v.errorf(at, "invalid header field %q", name)
+		case slices.Contains(framingFields, lower):
+			v.errorf(at, "%s is written by the proxy from the request's framing and connection; it cannot be set", name)
+		case seen[lower] != "":
+			v.errorf(at, "%s is set twice (as %s too); field names are case-insensitive", name, seen[lower])
 		}
+		seen[lower] = name
 	}
 	if p.Via != "" && !http1.IsToken(p.Via) {
 		v.errorf(joinPath(path, "via"), "must be a token (letters, digits and !#$%%&'*+-.^_`|~) such as gale, got %q", p.Via)
@@ -356,6 +366,16 @@ func (v *validator) proxy(p *Proxy, path string) {
 			v.errorf(fmt.Sprintf("%s[%d]", joinPath(path, "trusted_proxies"), i), "%v", err)
 		}
 	}
+}
+
+// framingFields are the request fields, in lower case, that set_headers may not
+// name: the proxy derives them from the parsed request (Content-Length,
+// Transfer-Encoding, Expect) or from the connection to the upstream (the
+// hop-by-hop fields of RFC 9110 §7.6.1), and a second, differing copy would let
+// the upstream read another request than the one gale forwarded.
+var framingFields = []string{
+	"content-length", "transfer-encoding", "expect", "connection", "keep-alive",
+	"te", "trailer", "upgrade", "http2-settings",
 }
 
 // ParseCIDR parses a trusted_proxies entry: a prefix like 10.0.0.0/8 or a
@@ -380,10 +400,11 @@ func (s *source) written(path string) bool {
 	return ok
 }
 
-// validAddrPort reports whether s is an ip:port.
+// validAddrPort reports whether s is an ip:port with a port from 1 to 65535 (port 0
+// names no server: a connect to it is always refused).
 func validAddrPort(s string) bool {
-	_, err := netip.ParseAddrPort(s)
-	return err == nil
+	a, err := netip.ParseAddrPort(s)
+	return err == nil && a.Port() != 0
 }
 
 // reflectValue returns the addressable value p points to.

@@ -75,6 +75,8 @@ servers:
       - proxy: { upstreams: ["1.2.3.4"], strip_prefix: api/, trusted_proxies: [nope] }
       - proxy: {}
       - proxy: { upstream: app, via: "my proxy" }
+      - proxy: { upstream: app, set_headers: { Host: h, Content-Length: "5", transfer-encoding: chunked, X-A: b, x-a: c } }
+      - proxy: { upstreams: ["127.0.0.1:0", "[::1]:0"] }
 `
 	want := []string{
 		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:xx": port "xx" is out of range 1-65535`,
@@ -86,11 +88,16 @@ servers:
 		`gale.yaml:6:10: upstreams.empty.servers: at least one server is required`,
 		`gale.yaml:10:28: servers[0].routes[0].proxy.upstream: no upstream named "ap" in upstreams (did you mean "app"?)`,
 		`gale.yaml:11:44: servers[0].routes[1].proxy.keepalive: keepalive belongs to the named upstream "app", not to the route`,
-		`gale.yaml:12:30: servers[0].routes[2].proxy.upstreams[0]: invalid server address "1.2.3.4": expected ip:port like 127.0.0.1:8080`,
+		`gale.yaml:12:30: servers[0].routes[2].proxy.upstreams[0]: invalid server address "1.2.3.4": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080`,
 		`gale.yaml:12:56: servers[0].routes[2].proxy.strip_prefix: must start with / and not end with / (like /api), got "api/"`,
 		`gale.yaml:12:80: servers[0].routes[2].proxy.trusted_proxies[0]: invalid CIDR "nope": expected a prefix like 10.0.0.0/8 or an address`,
 		`gale.yaml:13:16: servers[0].routes[3].proxy: proxy needs upstream (a name from upstreams) or upstreams (a list of servers)`,
 		"gale.yaml:14:38: servers[0].routes[4].proxy.via: must be a token (letters, digits and !#$%&'*+-.^_`|~) such as gale, got \"my proxy\"",
+		`gale.yaml:15:73: servers[0].routes[5].proxy.set_headers.Content-Length: Content-Length is written by the proxy from the request's framing and connection; it cannot be set`,
+		`gale.yaml:15:97: servers[0].routes[5].proxy.set_headers.transfer-encoding: transfer-encoding is written by the proxy from the request's framing and connection; it cannot be set`,
+		`gale.yaml:15:119: servers[0].routes[5].proxy.set_headers.x-a: x-a is set twice (as X-A too); field names are case-insensitive`,
+		`gale.yaml:16:30: servers[0].routes[6].proxy.upstreams[0]: invalid server address "127.0.0.1:0": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080`,
+		`gale.yaml:16:45: servers[0].routes[6].proxy.upstreams[1]: invalid server address "[::1]:0": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080`,
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {

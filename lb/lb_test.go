@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -510,5 +511,43 @@ func BenchmarkPick(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestLeastConnIdleTiesWeighted: with every server idle (each request ends
+// before the next starts) least_conn's ties follow the weights, spread as
+// smooth weighted round robin spreads them (1:3:1 gives b a b c b per cycle of
+// five), as nginx's least_conn does; before, ties went in turn and weights
+// counted only under concurrent load.
+func TestLeastConnIdleTiesWeighted(t *testing.T) {
+	b := mustNew(t, LeastConn, servers(1, 3, 1), Options{Loops: 2})
+	tr := b.(Tracker)
+	got := make([]int, 3)
+	var seq []int
+	for k := range 500 {
+		r := Request{Loop: 0}
+		i := b.Pick(&r)
+		tr.Start(i)
+		tr.Done(i, time.Millisecond, false)
+		got[i]++
+		if k < 5 {
+			seq = append(seq, i)
+		}
+	}
+	if got[0] != 100 || got[1] != 300 || got[2] != 100 {
+		t.Errorf("idle picks %v, want [100 300 100]", got)
+	}
+	if !slices.Equal(seq, []int{1, 0, 1, 2, 1}) {
+		t.Errorf("first cycle %v, want [1 0 1 2 1]", seq)
+	}
+	// With server 1 busy, the idle servers 0 and 2 take turns.
+	tr.Start(1)
+	seen := map[int]int{}
+	for range 10 {
+		r := Request{Loop: 1}
+		seen[b.Pick(&r)]++
+	}
+	if seen[0] != 5 || seen[2] != 5 {
+		t.Errorf("with server 1 busy, picks %v, want 5 each for 0 and 2", seen)
 	}
 }

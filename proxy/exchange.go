@@ -33,7 +33,9 @@ type Handler struct {
 	u        *Upstream
 	src      *Source // when set, the upstream of each request is src's current one
 	r        Route
-	setNames []string // lower-case names of r.SetHeaders
+	setNames []string // names of r.SetHeaders
+	setOwn   ownField // the fields gale writes itself that r.SetHeaders replaces
+	setHost  string   // the Host of r.SetHeaders, sent first as gale's own would be
 
 	tunOnce sync.Once   // makes tun on the first plain WebSocket tunnel
 	tun     *l4.Tunnels // relays plain tunnels (splicing bulk flows); nil before
@@ -46,6 +48,14 @@ func New(u *Upstream, r Route) *Handler {
 	h := &Handler{u: u, r: r}
 	for _, kv := range r.SetHeaders {
 		h.setNames = append(h.setNames, kv[0])
+		for i, n := range ownFields {
+			if http1.EqualFold(kv[0], n) {
+				h.setOwn |= 1 << i
+			}
+		}
+		if http1.EqualFold(kv[0], "host") {
+			h.setHost = kv[1]
+		}
 	}
 	return h
 }
@@ -169,10 +179,32 @@ func (x *exchange) attempt(fresh bool) {
 	uc.out.Write(head)
 	ls.keep(head)
 	x.armHeaderTimeout()
+	if uc.open {
+		x.connected()
+	} else if x.bodyAsked && !x.bodyPaused {
+		// A retry of a request whose body had not started: it waits for this
+		// connection as the first attempt's did.
+		x.bodyPaused = true
+		x.c.PauseBody()
+	}
+}
+
+// connected starts the request body once the attempt's connection is established
+// (at once on a pooled one; for a new one when its connect, and TLS handshake,
+// completed). Until then the body stays with the client, so a connect that fails
+// has sent nothing and the request, whatever its method, may go to another server.
+func (x *exchange) connected() {
 	switch {
-	case !x.hasBody || x.bodyAsked:
+	case !x.hasBody || x.done:
+	case x.bodyAsked:
+		if x.bodyPaused && x.up.out.Buffered() <= highWater {
+			x.bodyPaused = false
+			x.c.ResumeBody()
+		}
 	case x.expect:
-		x.timer = x.c.Loop().AfterFunc(continueWait, x.askBody)
+		if x.timer == nil {
+			x.timer = x.c.Loop().AfterFunc(continueWait, x.askBody)
+		}
 	default:
 		x.askBody()
 	}
@@ -414,11 +446,11 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	var de *engine.DialError
 	connectFailed := errors.As(cause, &de)
 	beforeReply := !x.gotByte && !connectFailed && isReset(cause)
-	replayable := !x.bodySent && (!x.hasBody || x.idempotent)
 	ro := x.ls.u.opts.Retries
 	switch {
-	case x.c.Closed():
-	case beforeReply && replayable && reused && !x.staleRetry:
+	case x.c.Closed() || x.bodySent:
+		// Body bytes went upstream and are not kept: the request cannot be sent again.
+	case beforeReply && reused && !x.staleRetry && x.idempotent:
 		// A pooled connection the origin closed as we sent: the classic keep-alive
 		// race. One retry on a fresh connection to the same server, outside the budget.
 		x.endAttempt(0, health.Cancelled)
@@ -426,8 +458,12 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		x.ls.retries.Add(1)
 		x.attempt(true)
 		return
-	case x.tries < ro.Tries && replayable &&
-		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply) && x.ls.spend():
+	case x.tries < ro.Tries &&
+		// A failed connect sent nothing, so any request may go elsewhere; an
+		// origin whose connection ended before the response may have acted on
+		// the request, so only an idempotent one is sent again: "a proxy MUST NOT
+		// automatically retry non-idempotent requests" (RFC 9110 §9.2.2).
+		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply && x.idempotent) && x.ls.spend():
 		x.endAttempt(0, health.Failed)
 		x.ls.retries.Add(1)
 		x.attempt(false)
@@ -439,7 +475,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		x.endAttempt(0, health.Failed)
 	}
 	status := 502
-	if connectFailed && de.Timeout() || cause == errHeaderTimeout {
+	if connectFailed && de.Timeout() || cause == errHeaderTimeout || errors.Is(cause, engine.ErrWriteTimeout) {
 		status = 504
 	}
 	x.fail(status, cause)
@@ -450,7 +486,8 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 // timeout.
 func isReset(err error) bool {
 	var he *http1.Error
-	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade {
+	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade ||
+		errors.Is(err, engine.ErrWriteTimeout) {
 		return false
 	}
 	var ne net.Error

@@ -60,9 +60,12 @@ func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
 	dst = append(dst, ' ')
 	dst = h.appendTarget(dst, req)
 	dst = append(dst, " HTTP/1.1\r\n"...)
-	if h.r.PreserveHost && len(req.Host) > 0 {
+	switch {
+	case h.setOwn&ownHost != 0:
+		dst = http1.AppendHeader(dst, "Host", h.setHost)
+	case h.r.PreserveHost && len(req.Host) > 0:
 		dst = http1.AppendHeaderBytes(dst, hostName, req.Host)
-	} else {
+	default:
 		dst = http1.AppendHeader(dst, "Host", x.ls.u.hosts[srv])
 	}
 	peer := x.c.RemoteAddr().Addr().Unmap()
@@ -86,11 +89,13 @@ fields:
 		dst = http1.AppendHeaderBytes(dst, f.Name, f.Value)
 	}
 	dst = h.appendForwarding(dst, req, peer, trusted, x.c.TLSVersion() != 0)
-	if h.r.Via != "" {
+	if h.r.Via != "" && h.setOwn&ownVia == 0 {
 		dst = appendVia(dst, 1, req.Minor, h.r.Via)
 	}
 	for _, kv := range h.r.SetHeaders {
-		dst = http1.AppendHeader(dst, kv[0], kv[1])
+		if !http1.EqualFold(kv[0], "host") {
+			dst = http1.AppendHeader(dst, kv[0], kv[1])
+		}
 	}
 	if x.tunnel {
 		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
@@ -108,6 +113,22 @@ fields:
 }
 
 var hostName = []byte("Host")
+
+// ownField is a set of the request fields the proxy writes itself and that
+// set_headers replaces (as nginx's proxy_set_header Host does): bit i stands for
+// ownFields[i].
+type ownField uint8
+
+const (
+	ownHost ownField = 1 << iota
+	ownXFF
+	ownXFProto
+	ownXFHost
+	ownForwarded
+	ownVia
+)
+
+var ownFields = [...]string{"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "via"}
 
 // appendTarget appends the request-target sent upstream: with strip_prefix matching,
 // the rest of the normalized path re-encoded (docs/routing.md), else the target as
@@ -151,8 +172,9 @@ func (h *Handler) trusted(peer netip.Addr) bool {
 	return false
 }
 
-// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239);
-// the protocol is https when the client's connection is TLS (secure).
+// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239),
+// each unless set_headers replaces it; the protocol is https when the client's
+// connection is TLS (secure).
 // From a trusted peer the incoming values are kept and the peer is appended; from any
 // other peer they are replaced, so a client cannot forge its address.
 func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted, secure bool) []byte {
@@ -162,23 +184,35 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 	}
 	var ip [64]byte
 	addr := peer.AppendTo(ip[:0])
-	dst = append(dst, "X-Forwarded-For: "...)
-	if trusted {
-		dst = appendJoined(dst, req, "x-forwarded-for")
+	own := h.setOwn
+	if own&ownXFF == 0 {
+		dst = append(dst, "X-Forwarded-For: "...)
+		if trusted {
+			dst = appendJoined(dst, req, "x-forwarded-for")
+		}
+		dst = append(dst, addr...)
+		dst = append(dst, "\r\n"...)
 	}
-	dst = append(dst, addr...)
-	dst = append(dst, "\r\n"...)
-	if v, ok := req.Header("X-Forwarded-Proto"); trusted && ok {
+	v, ok := req.Header("X-Forwarded-Proto")
+	switch {
+	case own&ownXFProto != 0:
+	case trusted && ok:
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Proto"), v)
-	} else {
+	default:
 		dst = append(dst, "X-Forwarded-Proto: "...)
 		dst = append(dst, proto...)
 		dst = append(dst, "\r\n"...)
 	}
-	if v, ok := req.Header("X-Forwarded-Host"); trusted && ok {
+	v, ok = req.Header("X-Forwarded-Host")
+	switch {
+	case own&ownXFHost != 0:
+	case trusted && ok:
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), v)
-	} else if len(req.Host) > 0 {
+	case len(req.Host) > 0:
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), req.Host)
+	}
+	if own&ownForwarded != 0 {
+		return dst
 	}
 	dst = append(dst, "Forwarded: "...)
 	if trusted {

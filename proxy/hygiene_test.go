@@ -186,3 +186,46 @@ func TestProxySmugglingProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestProxySetHeadersReplaceOwnFields: set_headers naming a field the proxy writes
+// itself (Host, the forwarding fields, Via) replaces gale's value, as nginx's
+// proxy_set_header Host does; before, the origin got both, two Host fields among
+// them. The replaced Host stays the first field.
+func TestProxySetHeadersReplaceOwnFields(t *testing.T) {
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		for {
+			if _, err := readRequestHead(br, log); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+	})
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+	addr := startProxy(t, u, Route{Via: "gale", SetHeaders: [][2]string{
+		{"host", "app.internal"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-For", "192.0.2.1"}, {"Via", "1.1 edge"},
+	}}, nil)
+	before := o.received()
+	roundTrip(t, addr, "GET /x HTTP/1.1\r\nHost: client.example\r\nX-Forwarded-Proto: http\r\n\r\n")
+	got := o.since(before)
+	lines := strings.Split(strings.TrimSpace(got), "\r\n")
+	if len(lines) < 2 || lines[1] != "Host: app.internal" {
+		t.Fatalf("the set Host is not the first field:\n%s", got)
+	}
+	for _, name := range []string{"host", "x-forwarded-proto", "x-forwarded-for", "via"} {
+		n := 0
+		for _, l := range lines[1:] {
+			if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, name) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("origin got %d %s fields, want 1:\n%s", n, name, got)
+		}
+	}
+	for _, want := range []string{"X-Forwarded-Proto: https\r\n", "X-Forwarded-For: 192.0.2.1\r\n", "Via: 1.1 edge\r\n",
+		"X-Forwarded-Host: client.example\r\n", `Forwarded: for=127.0.0.1;host="client.example";proto=http`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("origin did not see %q:\n%s", want, got)
+		}
+	}
+}

@@ -187,6 +187,7 @@ func (*upHandler) OnOpen(ec *engine.Conn) {
 	uc.open = true
 	if uc.x != nil {
 		uc.x.armHeaderTimeout()
+		uc.x.connected()
 	} else {
 		ec.Close(nil)
 	}
