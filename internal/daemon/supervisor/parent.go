@@ -220,6 +220,7 @@ func (p *parent) start(w *worker) {
 		return
 	}
 	w.cmd, w.running, w.ready = cmd, true, false
+	addChild(cmd.Process)
 	p.log.Info("worker started", "worker", w.index, "pid", cmd.Process.Pid)
 	go func() {
 		if <-ready == nil {
@@ -231,6 +232,7 @@ func (p *parent) start(w *worker) {
 	}()
 	go func() {
 		err := cmd.Wait()
+		removeChild(cmd.Process)
 		select {
 		case p.exits <- exitEvent{index: w.index, cmd: cmd, err: err}:
 		case <-p.quit:
