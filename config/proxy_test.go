@@ -75,6 +75,7 @@ servers:
       - proxy: { upstreams: ["1.2.3.4"], strip_prefix: api/, trusted_proxies: [nope] }
       - proxy: {}
       - proxy: { upstream: app, via: "my proxy" }
+      - proxy: { upstreams: ["127.0.0.1:0", "[::1]:0"] }
 `
 	want := []string{
 		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:xx": port "xx" is out of range 1-65535`,
@@ -91,6 +92,8 @@ servers:
 		`gale.yaml:12:80: servers[0].routes[2].proxy.trusted_proxies[0]: invalid CIDR "nope": expected a prefix like 10.0.0.0/8 or an address`,
 		`gale.yaml:13:16: servers[0].routes[3].proxy: proxy needs upstream (a name from upstreams) or upstreams (a list of servers)`,
 		"gale.yaml:14:38: servers[0].routes[4].proxy.via: must be a token (letters, digits and !#$%&'*+-.^_`|~) such as gale, got \"my proxy\"",
+		`gale.yaml:15:30: servers[0].routes[5].proxy.upstreams[0]: invalid server address "127.0.0.1:0": port 0 cannot be connected to; expected a port from 1 to 65535`,
+		`gale.yaml:15:45: servers[0].routes[5].proxy.upstreams[1]: invalid server address "[::1]:0": port 0 cannot be connected to; expected a port from 1 to 65535`,
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {
