@@ -201,14 +201,14 @@ func (d *decoder) mergeSources(n *yaml.Node, path string) []pair {
 				m = m.Alias
 			}
 			if m.Kind != yaml.MappingNode {
-				d.keyErrorf(m, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(m))
+				d.errorf(m, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(m))
 				continue
 			}
 			out = append(out, d.pairs(m, path)...)
 		}
 		return out
 	}
-	d.keyErrorf(n, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(n))
+	d.errorf(n, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(n))
 	return nil
 }
 
