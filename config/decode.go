@@ -104,7 +104,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, o options) {
 	}
 	if d.budget--; d.budget < 0 {
 		if d.budget == -1 {
-			d.errorf(n, path, "document is too large: more than %d values after expanding aliases", maxNodes)
+			d.errorf(n, path, "document is too large: more than %d values (counting each use of an alias in full)", maxNodes)
+			// The rest of the document is not decoded: validating what
+			// was would report every value left out as missing.
+			d.src.failed = append(d.src.failed, "")
 		}
 		return
 	}
@@ -198,14 +201,14 @@ func (d *decoder) mergeSources(n *yaml.Node, path string) []pair {
 				m = m.Alias
 			}
 			if m.Kind != yaml.MappingNode {
-				d.keyErrorf(m, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(m))
+				d.errorf(m, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(m))
 				continue
 			}
 			out = append(out, d.pairs(m, path)...)
 		}
 		return out
 	}
-	d.keyErrorf(n, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(n))
+	d.errorf(n, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(n))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	_ "embed"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -153,8 +155,87 @@ func syntaxError(name string, data []byte, err error) *Error {
 		}
 	} else {
 		e.Msg = "YAML syntax: " + strings.TrimPrefix(e.Msg, "yaml: ")
+		if line, col, what, ok := badCharacter(data); ok && isReaderProblem(e.Msg) {
+			// yaml.v3's reader reports no position for bytes it cannot
+			// read; the first such byte is the one it stopped at.
+			e.Line, e.Column, e.Msg = line, col, "YAML syntax: "+what
+		}
 	}
+	placeTab(data, e)
 	return e
+}
+
+// isReaderProblem reports whether msg is one of the messages yaml.v3's
+// reader gives for text it cannot decode.
+func isReaderProblem(msg string) bool {
+	return strings.Contains(msg, "UTF-8") || strings.Contains(msg, "UTF-16") ||
+		strings.Contains(msg, "control characters are not allowed")
+}
+
+// badCharacter finds the first byte sequence of data that a YAML reader
+// refuses, invalid UTF-8 or a character outside YAML's printable set, and
+// returns its 1-based line and column (in characters) with a description.
+// Input that starts with a UTF-16 byte order mark is not looked at.
+func badCharacter(data []byte) (line, col int, what string, ok bool) {
+	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
+		return 0, 0, "", false
+	}
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, fmt.Sprintf("invalid UTF-8 byte 0x%02X (the file must be UTF-8 text)", data[i]), true
+		case !yamlPrintable(r) && !(i == 0 && r == 0xFEFF):
+			return line, col, fmt.Sprintf("control character %U is not allowed (write it as an escape in a double-quoted string)", r), true
+		case r == '\n':
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		i += size
+	}
+	return 0, 0, "", false
+}
+
+// yamlPrintable reports whether YAML text may hold r as it is (YAML 1.2
+// section 5.1): tab, line breaks and the printable characters.
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
+	case r >= 0x20 && r <= 0x7E:
+	case r >= 0xA0 && r <= 0xD7FF:
+	case r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF:
+	case r >= 0x10000 && r <= 0x10FFFF:
+	default:
+		return false
+	}
+	return true
+}
+
+// placeTab points a YAML syntax error that a tab caused at the tab. yaml.v3
+// reports such errors at the line where the token being scanned began (a
+// plain scalar continued on the next lines, say), without a column; the
+// culprit is the first tab in the indentation of that line or a later one.
+func placeTab(data []byte, e *Error) {
+	tabProblem := strings.HasSuffix(e.Msg, "found a tab character that violates indentation")
+	if !tabProblem && !strings.HasSuffix(e.Msg, "found character that cannot start any token") {
+		return
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	for i := e.Line - 1; i >= 0 && i < len(lines); i++ {
+		indent := lines[i][:len(lines[i])-len(bytes.TrimLeft(lines[i], " \t"))]
+		if tab := bytes.IndexByte(indent, '\t'); tab >= 0 {
+			e.Line, e.Column = i+1, tab+1
+			e.Msg += " (a tab in the indentation: YAML indents with spaces only)"
+			return
+		}
+		if !tabProblem {
+			// The character that cannot start a token is on the reported
+			// line itself.
+			return
+		}
+	}
 }
 
 // parserProblems are the messages of yaml.v3's parser (as opposed to its

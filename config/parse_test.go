@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -198,7 +199,19 @@ func TestBadConfigs(t *testing.T) {
 		{"yaml mapping in scalar", "workers: 2\nprocesses: 1: 2\n",
 			[]string{`gale.yaml:2:1: YAML syntax: mapping values are not allowed in this context`}},
 		{"yaml tab", "workers: 2\n\tprocesses: 2\n",
-			[]string{`gale.yaml:2:1: YAML syntax: found a tab character that violates indentation`}},
+			[]string{`gale.yaml:2:1: YAML syntax: found a tab character that violates indentation (a tab in the indentation: YAML indents with spaces only)`}},
+		{"yaml tab in a later line's indentation", "workers: 2\ntimeouts:\n  header: 1s\n  \tidle: 2s\n" + okServers,
+			[]string{`gale.yaml:4:3: YAML syntax: found a tab character that violates indentation (a tab in the indentation: YAML indents with spaces only)`}},
+		{"yaml tab before a list item", "workers: 2\nservers:\n\t- listen: [\":80\"]\n",
+			[]string{`gale.yaml:3:1: YAML syntax: found character that cannot start any token (a tab in the indentation: YAML indents with spaces only)`}},
+		{"invalid UTF-8", "workers: 2\n\nservers:\n  - listen: [\":80\"]\n    routes: [{respond: {body: \"caf\xe9\"}}]\n",
+			[]string{`gale.yaml:5:35: YAML syntax: invalid UTF-8 byte 0xE9 (the file must be UTF-8 text)`}},
+		{"control character", "workers: 2\nlog: {level: \"in\x01fo\"}\n" + okServers,
+			[]string{`gale.yaml:2:17: YAML syntax: control character U+0001 is not allowed (write it as an escape in a double-quoted string)`}},
+		{"merge key of a scalar", "servers:\n  - listen: [\":80\"]\n    routes:\n      - <<: 5\n",
+			[]string{`gale.yaml:4:13: servers[0].routes[0]: merge key (<<) expects a mapping or a list of mappings, got "5"`}},
+		{"merge key list with a scalar", "x: &r {respond: {}}\nservers:\n  - listen: [\":80\"]\n    routes:\n      - <<: [*r, 5]\n",
+			[]string{`gale.yaml:1:1: unknown key "x"`, `gale.yaml:5:18: servers[0].routes[0]: merge key (<<) expects a mapping or a list of mappings, got "5"`}},
 		{"unknown anchor", "workers: 2\nprocesses:   *two\n" + okServers,
 			[]string{`gale.yaml:2:14: YAML syntax: unknown anchor "two"`}},
 		{"two documents", "workers: 2\n---\nworkers: 3\n",
@@ -240,6 +253,30 @@ servers:
       - match: { path: / }
         static: { root: ./testdata, index: [index.html], browse: false, fallback: "", cache_control: "", follow_symlinks: inside_root, dotfiles: deny, open_file_cache: { max: 10000, revalidate: 1s } }
 `
+
+// TestTooLargeDocument checks that a document past the decoder's budget is
+// reported once, where the budget ran out, and not also as every value it
+// left undecoded.
+func TestTooLargeDocument(t *testing.T) {
+	// One server of 1024 routes (about 5 values each), used 256 times
+	// through an alias: more than maxNodes values from a small text.
+	var b strings.Builder
+	b.WriteString("x: &server\n  listen: [\":80\"]\n  routes:\n")
+	for i := range 1024 {
+		fmt.Fprintf(&b, "    - {match: {path_exact: /p%d}, respond: {}}\n", i)
+	}
+	b.WriteString("servers: [*server" + strings.Repeat(", *server", 255) + "]\n")
+	lines := errorLines(t, b.String())
+	var large int
+	for _, l := range lines {
+		if strings.Contains(l, "document is too large") {
+			large++
+		}
+	}
+	if large != 1 || len(lines) != 2 { // the other one: unknown key "x"
+		t.Fatalf("got %d errors, want the unknown key and one saying the document is too large; first ones: %q", len(lines), lines[:min(len(lines), 4)])
+	}
+}
 
 func TestParseFullExample(t *testing.T) {
 	c, err := Parse("gale.yaml", []byte(fullExample))

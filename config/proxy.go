@@ -269,7 +269,9 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 	}
 	for i, s := range u.Servers {
 		sp := fmt.Sprintf("%s[%d]", joinPath(path, serversKey), i)
-		if a, https := s.Endpoint(); !validAddrPort(a) {
+		if a, https := s.Endpoint(); isPortZero(a) {
+			v.errorf(sp, "invalid server address %q: port 0 cannot be connected to; expected a port from 1 to 65535", s.Address)
+		} else if !validAddrPort(a) {
 			if serversKey != "servers" || https || !dnsresolve.IsName(a) {
 				v.errorf(sp, "invalid server address %q: expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
 			} else if err := dnsresolve.Check(a); err != nil {
@@ -405,6 +407,13 @@ func (s *source) written(path string) bool {
 func validAddrPort(s string) bool {
 	a, err := netip.ParseAddrPort(s)
 	return err == nil && a.Port() != 0
+}
+
+// isPortZero reports whether s is an ip:port whose port is 0, which a
+// listener may name (any free port) but a connection may not.
+func isPortZero(s string) bool {
+	ap, err := netip.ParseAddrPort(s)
+	return err == nil && ap.Port() == 0
 }
 
 // reflectValue returns the addressable value p points to.

@@ -96,8 +96,8 @@ servers:
 		`gale.yaml:15:73: servers[0].routes[5].proxy.set_headers.Content-Length: Content-Length is written by the proxy from the request's framing and connection; it cannot be set`,
 		`gale.yaml:15:97: servers[0].routes[5].proxy.set_headers.transfer-encoding: transfer-encoding is written by the proxy from the request's framing and connection; it cannot be set`,
 		`gale.yaml:15:119: servers[0].routes[5].proxy.set_headers.x-a: x-a is set twice (as X-A too); field names are case-insensitive`,
-		`gale.yaml:16:30: servers[0].routes[6].proxy.upstreams[0]: invalid server address "127.0.0.1:0": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080`,
-		`gale.yaml:16:45: servers[0].routes[6].proxy.upstreams[1]: invalid server address "[::1]:0": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080`,
+		`gale.yaml:16:30: servers[0].routes[6].proxy.upstreams[0]: invalid server address "127.0.0.1:0": port 0 cannot be connected to; expected a port from 1 to 65535`,
+		`gale.yaml:16:45: servers[0].routes[6].proxy.upstreams[1]: invalid server address "[::1]:0": port 0 cannot be connected to; expected a port from 1 to 65535`,
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {

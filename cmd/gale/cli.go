@@ -34,7 +34,8 @@ type cli struct {
 	stdout, stderr io.Writer
 	terminal       bool                            // stderr is a terminal, for log.format auto
 	run            runFunc                         // serves a configuration
-	exit           func(int)                       // ends the process at once, on a second SIGINT or SIGTERM
+	exit           func(int)                       // ends the process at once, on a second SIGINT, SIGTERM or SIGQUIT
+	abort          func() bool                     // supervisor.Abort, asked before exit; nil: always exit
 	buildInfo      func() (*debug.BuildInfo, bool) // debug.ReadBuildInfo, replaced in tests
 }
 
@@ -187,9 +188,9 @@ func (c *cli) checkCmd(args []string) int {
 // serveCmd runs gale serve.
 func (c *cli) serveCmd(args []string) int {
 	file, status, done := c.configFlag(args, "serve", "gale serve -c FILE",
-		"Run the configuration in FILE until SIGINT or SIGTERM. SIGHUP reads FILE again and\n"+
-			"applies it if it is valid; if not, the problems are logged and the running\n"+
-			"configuration stays.", nil)
+		"Run the configuration in FILE until SIGINT, SIGTERM or SIGQUIT (each a graceful\n"+
+			"stop). SIGHUP reads FILE again and applies it if it is valid; if not, the problems\n"+
+			"are logged and the running configuration stays.", nil)
 	if done {
 		return status
 	}
@@ -294,6 +295,10 @@ func (c *cli) serve(cfg *config.Config, bannerLine string, reload func() (*confi
 	}
 	r := &reloader{load: reload, ch: make(chan *config.Config, 1), logger: logger, level: level}
 	ctx, stop := watchSignals(context.Background(), r.reload, func() {
+		if c.abort != nil && !c.abort() {
+			logger.Warn("another termination signal; still stopping gracefully (a worker process stops at once only when its parent kills it)")
+			return
+		}
 		logger.Error("second termination signal; exiting without waiting for connections")
 		c.exit(exitError)
 	})

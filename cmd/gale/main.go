@@ -21,6 +21,7 @@ func main() {
 		terminal:  isTerminal(os.Stderr),
 		run:       supervisor.Run,
 		exit:      os.Exit,
+		abort:     supervisor.Abort,
 		buildInfo: debug.ReadBuildInfo,
 	}
 	metrics.Version = releaseName(c.buildInfo())

@@ -125,8 +125,11 @@ func countLines(path string) int {
 
 // TestAccessLogReopenOnSIGUSR1 rotates the access log as logrotate does
 // (rename, then SIGUSR1 to the supervisor, which forwards it to both
-// workers): lines before the signal stay in the renamed file, later ones
-// go to a new file at the configured path, and the stop writes the rest.
+// workers) right after ten requests, while their lines may still wait in the
+// loops' buffers or the writer's queue: every line of a request answered
+// before the signal ends in the renamed file, later ones in a new file at the
+// configured path, and the stop writes the rest. Lines still buffered used to
+// go to the new file.
 func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
 	g, cfgPath := startAdminGale(t, "    access_log: { path: access.log, format: json }\n")
 	logPath := filepath.Join(filepath.Dir(cfgPath), "access.log")
@@ -141,13 +144,6 @@ func TestAccessLogReopenOnSIGUSR1(t *testing.T) {
 		}
 	}
 	hit(10)
-	deadline := time.Now().Add(30 * time.Second)
-	for countLines(logPath) < 10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d lines logged, want 10", countLines(logPath))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
 	}

@@ -325,3 +325,84 @@ func runHoldClient(spec string) int {
 	runtime.KeepAlive(held)
 	return 0
 }
+
+// workerPIDs returns the pids of the workers the parent logged as started.
+func workerPIDs(g *galeProc, n int) []int {
+	var pids []int
+	for _, r := range g.waitLog("worker started", n) {
+		pids = append(pids, int(r["pid"].(float64)))
+	}
+	return pids
+}
+
+// reap waits, as the subreaper that adopted it, for process pid to end.
+func reap(t *testing.T, pid int, within time.Duration) unix.WaitStatus {
+	t.Helper()
+	done := make(chan unix.WaitStatus, 1)
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		done <- ws
+	}()
+	select {
+	case ws := <-done:
+		return ws
+	case <-time.After(within):
+		unix.Kill(pid, unix.SIGKILL)
+		t.Fatalf("process %d still runs after %v", pid, within)
+		panic("unreachable")
+	}
+}
+
+// TestParentDeathStopsWorkersGracefully: a parent killed outright (SIGKILL,
+// the OOM killer) leaves its workers to stop gracefully, finishing a download
+// under way. The kernel's parent-death SIGTERM often arrives two or three
+// times, once for each parent thread the worker is handed to as the parent
+// dies; the test sends each worker one more SIGTERM itself so that the
+// repetition always happens. A worker used to take the second one for an
+// operator's second SIGTERM and exit at once, cutting the download.
+func TestParentDeathStopsWorkersGracefully(t *testing.T) {
+	becomeSubreaper(t)
+	const size = 32 << 20
+	g, _, want := startDownloadGale(t, 2, size)
+	pids := workerPIDs(g, 2)
+	body, h := startDownload(t, g.addr(), size)
+
+	g.signal(syscall.SIGKILL)
+	g.wait(10 * time.Second)
+	g.waitLog("shutting down", 2)
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGTERM)
+	}
+	finishDownload(t, body, h, size, want, g)
+	for _, pid := range pids {
+		if ws := reap(t, pid, 30*time.Second); !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Errorf("worker %d ended with %v, want exit status 0:\n%s", pid, ws, g.log())
+		}
+	}
+}
+
+// TestSecondSIGTERMKillsWorkers: a second SIGTERM to the parent ends the
+// whole instance at once, the workers included, although their graceful
+// stop (a one-minute grace, a download under way) had only begun.
+func TestSecondSIGTERMKillsWorkers(t *testing.T) {
+	becomeSubreaper(t)
+	const size = 32 << 20
+	g, _, _ := startDownloadGale(t, 2, size)
+	pids := workerPIDs(g, 2)
+	startDownload(t, g.addr(), size)
+
+	g.signal(syscall.SIGTERM)
+	g.waitLog("shutting down", 2)
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(10 * time.Second); code != 1 {
+		t.Errorf("parent exit status %d after a second SIGTERM, want 1", code)
+	}
+	for _, pid := range pids {
+		reap(t, pid, 10*time.Second)
+	}
+}

@@ -5,8 +5,11 @@ package main
 import (
 	"bufio"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -15,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/daemon/supervisor"
 )
 
 // shutdownConfig serves dir as static files with a long shutdown grace and a short
@@ -126,5 +131,86 @@ func TestSIGTERMClosesIdleAtOnce(t *testing.T) {
 	}
 	if code := g.wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+}
+
+// startDownloadGale runs gale with the given number of worker processes,
+// serving a pseudo-random /big.bin of size bytes with shutdownConfig, and
+// waits until every process serves. It returns the process, the
+// configuration file and the SHA-256 of the file.
+func startDownloadGale(t *testing.T, processes int, size int64) (g *galeProc, cfg string, want []byte) {
+	t.Helper()
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "www")
+	os.Mkdir(root, 0o755)
+	want = writeRandomFile(t, filepath.Join(root, "big.bin"), size)
+	cfg = filepath.Join(dir, "gale.yaml")
+	writeConfig(t, cfg, fmt.Sprintf("processes: %d\n", processes)+shutdownConfig(root))
+	g = startGale(t, bin, dir, "serve", "-c", cfg)
+	if processes > 1 {
+		g.waitLog("listening", 1+processes) // the parent's line, then each worker's
+	}
+	return g, cfg, want
+}
+
+// startDownload requests /big.bin (size bytes) on a connection with a small
+// receive buffer and reads its first MiB, so that most of the response is
+// still to be sent; it returns the rest of the body and the hash of what
+// was read.
+func startDownload(t *testing.T, addr string, size int64) (io.Reader, hash.Hash) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	c.SetDeadline(time.Now().Add(time.Minute))
+	fmt.Fprintf(c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != size {
+		t.Fatalf("response: %v %v", resp, err)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(h, resp.Body, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	return resp.Body, h
+}
+
+// finishDownload reads the rest of a download started by startDownload and
+// fails the test unless it completes with the file's bytes.
+func finishDownload(t *testing.T, body io.Reader, h hash.Hash, size int64, want []byte, g *galeProc) {
+	t.Helper()
+	if n, err := io.Copy(h, body); err != nil || n != size-1<<20 {
+		t.Fatalf("download cut: %d more bytes, %v; want %d:\n%s", n, err, size-1<<20, g.log())
+	}
+	if string(h.Sum(nil)) != string(want) {
+		t.Fatal("downloaded bytes differ from the file")
+	}
+}
+
+// TestSIGQUITStopsGracefully: SIGQUIT, nginx's graceful stop and the stop
+// signal of its container images, stops gale the way SIGTERM does, with one
+// process and with two: a download under way when the signal arrives
+// completes byte for byte, gale exits 0 and removes its stats segment. Go's
+// default for SIGQUIT is a goroutine dump and exit status 2.
+func TestSIGQUITStopsGracefully(t *testing.T) {
+	for _, processes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("processes=%d", processes), func(t *testing.T) {
+			const size = 32 << 20 // more than the socket buffers hold
+			g, cfg, want := startDownloadGale(t, processes, size)
+			body, h := startDownload(t, g.addr(), size)
+			g.signal(syscall.SIGQUIT)
+			g.waitLog("shutting down", processes)
+			finishDownload(t, body, h, size, want, g)
+			if code := g.wait(30 * time.Second); code != 0 {
+				t.Fatalf("exit status %d after SIGQUIT:\n%s", code, g.log())
+			}
+			if _, err := os.Stat(supervisor.StatsPathForFile(cfg)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("stats segment after a graceful stop: %v", err)
+			}
+		})
 	}
 }

@@ -69,6 +69,12 @@ func (c *cli) statusCmd(args []string) int {
 		return exitOK
 	}
 	writeStatus(c.stdout, seg, time.Now())
+	if holder := seg.Holder(); holder > 0 && !shm.ProcessAlive(holder) {
+		// A killed instance (SIGKILL, the OOM killer) cannot remove its
+		// segment; its counts are still worth printing, but nothing runs.
+		fmt.Fprintf(c.stderr, "gale status: supervisor pid %d is not running: the instance was killed and left %s behind (its next start replaces it)\n", holder, seg.Path())
+		return exitError
+	}
 	return exitOK
 }
 

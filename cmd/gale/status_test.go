@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,5 +70,37 @@ func TestStatusCommand(t *testing.T) {
 	c, _, _ = testCLI(noRun(t))
 	if code := c.main([]string{"status", "extra"}); code != exitUsage {
 		t.Errorf("status with an argument: %d", code)
+	}
+}
+
+// TestStatusOfKilledInstance: the segment of an instance whose supervisor was
+// killed (it could not remove the segment) is printed, but gale status says
+// that nothing runs and exits 1, as it does when no segment is found.
+func TestStatusOfKilledInstance(t *testing.T) {
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait() // a pid that no longer exists
+	path := filepath.Join(t.TempDir(), "stats")
+	seg, err := shm.Create(path, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	seg.SetHolder(cmd.Process.Pid)
+	slot, _ := seg.Reserve(cmd.Process.Pid, 0)
+	seg.Slot(slot).Store(shm.Counters{Accepted: 3, Requests: 3}, time.Now())
+
+	c, stdout, stderr := testCLI(noRun(t))
+	if code := c.main([]string{"status", "--stats", path}); code != exitError {
+		t.Errorf("status of a killed instance = %d, want %d", code, exitError)
+	}
+	if !strings.Contains(stdout.String(), "gone") {
+		t.Errorf("rows not printed:\n%s", stdout)
+	}
+	if want := "supervisor pid " + strconv.Itoa(cmd.Process.Pid) + " is not running"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", stderr, want)
 	}
 }

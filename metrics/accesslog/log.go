@@ -3,8 +3,9 @@
 // (or, every FlushEvery, a non-empty one) is handed to a writer goroutine
 // over a bounded queue. When the queue is full because the disk stalls, the
 // buffer's lines are dropped and counted instead of waiting: memory stays
-// bounded by (loops + queue + 2) buffers. Reopen (SIGUSR1, for logrotate)
-// and Close (shutdown: every buffered line written) go through the writer.
+// bounded by (loops + queue + 2) buffers. Reopen (SIGUSR1, for logrotate:
+// every line logged before it written to the old file) and Close (shutdown:
+// every buffered line written) go through the writer.
 package accesslog
 
 import (
@@ -157,6 +158,15 @@ func (l *Log) writer(w io.WriteCloser) {
 	defer close(l.done)
 	tick := time.NewTicker(FlushEvery)
 	defer tick.Stop()
+	write := func(b []byte) {
+		if _, err := w.Write(b); err != nil {
+			l.setErr(err)
+		}
+		select {
+		case l.free <- b:
+		default:
+		}
+	}
 	for {
 		select {
 		case b, ok := <-l.full:
@@ -164,14 +174,23 @@ func (l *Log) writer(w io.WriteCloser) {
 				l.setErr(w.Close())
 				return
 			}
-			if _, err := w.Write(b); err != nil {
-				l.setErr(err)
-			}
-			select {
-			case l.free <- b:
-			default:
-			}
+			write(b)
 		case reply := <-l.ctl:
+			// Buffers queued before the request belong to the old file;
+			// select alone could take the request first.
+			for queued := true; queued; {
+				select {
+				case b, ok := <-l.full:
+					if !ok {
+						l.setErr(w.Close())
+						reply <- ErrClosed
+						return
+					}
+					write(b)
+				default:
+					queued = false
+				}
+			}
 			nw, err := l.opts.open(l.opts.Path)
 			if err == nil {
 				w.Close()
@@ -203,15 +222,46 @@ func (l *Log) Err() error {
 // ErrClosed is returned by Reopen after Close.
 var ErrClosed = errors.New("accesslog: log closed")
 
-// Reopen opens the path again (after logrotate renamed the file); lines
-// handed over before it go to the old file, later ones to the new.
+// Reopen opens the path again (after logrotate renamed the file). Lines
+// logged before the call go to the old file, later ones to the new: each loop
+// first hands over the lines it holds (those of the last FlushEvery), and the
+// writer writes every buffer queued before it reopens. A loop that does not
+// answer within reopenWait (it has stopped) keeps its lines for the new file.
 func (l *Log) Reopen() error {
+	l.flushLoops()
 	reply := make(chan error, 1)
 	select {
 	case l.ctl <- reply:
 		return <-reply
 	case <-l.done:
 		return ErrClosed
+	}
+}
+
+// reopenWait bounds how long Reopen waits for the loops to hand over their
+// lines.
+const reopenWait = time.Second
+
+// flushLoops asks every loop to hand over the lines it holds and waits until
+// each has, at most reopenWait: a stopped loop runs nothing posted to it.
+func (l *Log) flushLoops() {
+	ran := make(chan struct{}, len(l.opts.Loops))
+	for _, loop := range l.opts.Loops {
+		lb := &l.loops[loop.ID()]
+		loop.Post(func() {
+			lb.flush()
+			ran <- struct{}{}
+		})
+	}
+	timeout := time.After(reopenWait)
+	for range l.opts.Loops {
+		select {
+		case <-ran:
+		case <-timeout:
+			return
+		case <-l.done:
+			return
+		}
 	}
 }
 

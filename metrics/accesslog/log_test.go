@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // stallWriter blocks every Write until release is closed.
@@ -80,6 +81,66 @@ func TestEscaping(t *testing.T) {
 		var s string
 		if err := json.Unmarshal(got, &s); err != nil {
 			t.Errorf("%s is not JSON: %v", got, err)
+		}
+	}
+}
+
+// TestReopenWritesQueuedLinesToTheOldFile: buffers handed to the writer
+// before Reopen are written to the file open until then, even when the
+// reopen request and the queued buffers are ready for the writer at once (a
+// select would pick either). Twenty rounds, each queueing buffers behind a
+// stalled write and then asking for a reopen.
+func TestReopenWritesQueuedLinesToTheOldFile(t *testing.T) {
+	for round := range 20 {
+		var files []*stallWriter
+		var mu sync.Mutex
+		open := func(string) (io.WriteCloser, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			w := &stallWriter{release: make(chan struct{})}
+			if len(files) > 0 {
+				close(w.release) // only the first file stalls
+			}
+			files = append(files, w)
+			return w, nil
+		}
+		l, err := Open(Options{Server: "s", Path: "x", open: open})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb := &l.loops[0]
+		const queued = 4
+		for range queued {
+			lb.buf = append(lb.buf, "old\n"...)
+			lb.pending++
+			l.handOff(lb)
+		}
+		reopened := make(chan error, 1)
+		go func() { reopened <- l.Reopen() }()
+		// Once the writer is stuck on the first buffer, let the reopen
+		// request wait beside the rest of the queue, then unstall.
+		deadline := time.Now().Add(5 * time.Second)
+		for len(l.full) > queued-1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		first := files[0]
+		mu.Unlock()
+		close(first.release)
+		if err := <-reopened; err != nil {
+			t.Fatal(err)
+		}
+		lb.buf = append(lb.buf, "new\n"...)
+		lb.pending++
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		old, next := files[0].buf.String(), files[1].buf.String()
+		mu.Unlock()
+		if old != strings.Repeat("old\n", queued) || next != "new\n" {
+			t.Fatalf("round %d: old file %q, new file %q; want every old line in the old file", round, old, next)
 		}
 	}
 }

@@ -48,6 +48,7 @@ type App struct {
 	gates     []*l4.Gate              // PROXY protocol readers of accept_proxy listeners; guarded by mu
 	gateAddrs []string                // the bound address of each gate's listener, index for index; guarded by mu
 	tickets   []byte                  // Options.TicketSecret, for listeners a reload adds
+	built     *config.Config          // the configuration the server was built with: restartOnly settings keep its values
 	acme      acmeSet                 // ACME managers (acme.go)
 	stop      chan struct{}           // closed by Shutdown: ends the ticket rotations
 	stopOnce  sync.Once
@@ -67,7 +68,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &App{log: log, cfg: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
+	a := &App{log: log, cfg: cfg, built: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
 	a.obs = newObservability(cfg, func() server.Stats { return a.srv.Stats() }, opts)
 	a.obs.hubs.log = log // the NATS bridges log through the App's logger
 	so := serverOptions(cfg, log, notFound{})
@@ -348,13 +349,47 @@ func (a *App) reload(cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.TCP, a.cfg.TCP) {
 		a.log.Warn("tcp entry changes take effect on restart or upgrade")
 	}
-	if cfg.Loops() != a.cfg.Loops() || cfg.Processes != a.cfg.Processes {
-		a.log.Warn("workers/processes changes take effect on restart or upgrade")
+	if keys := restartOnly(a.built, cfg); len(keys) > 0 {
+		a.log.Warn("reload: these changes take effect on restart or upgrade; the running values stay", "keys", strings.Join(keys, ","))
 	}
 	ups.start(a.srv.Engine().Loops()[0], a.ups.Swap(ups))
 	a.cfg = cfg
 	a.startACME() // managers of acme sections this reload added
 	return nil
+}
+
+// restartOnly lists the keys whose values in next differ from old, the
+// configuration the App was built with, and that a reload cannot apply: the
+// settings the server, its loops and sockets and the process log are built
+// with at start. Reload warns about them rather than leave an operator
+// believing that a new limit or timeout is in force.
+func restartOnly(old, next *config.Config) []string {
+	var keys []string
+	add := func(changed bool, key string) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	add(old.Loops() != next.Loops(), "workers")
+	add(old.Processes != next.Processes, "processes")
+	add(!reflect.DeepEqual(old.CPUAffinity, next.CPUAffinity), "cpu_affinity")
+	add(old.NUMA != next.NUMA, "numa")
+	add(old.Engine != next.Engine, "engine")
+	add(old.ZeroCopy != next.ZeroCopy, "zerocopy")
+	add(old.Log.Format != next.Log.Format, "log.format")
+	ot, nt := old.Timeouts, next.Timeouts
+	add(ot.Header != nt.Header, "timeouts.header")
+	add(ot.Idle != nt.Idle, "timeouts.idle")
+	add(ot.Body != nt.Body, "timeouts.body")
+	add(ot.Write != nt.Write, "timeouts.write")
+	add(ot.Response != nt.Response, "timeouts.response")
+	add(ot.DeferAccept != nt.DeferAccept, "timeouts.defer_accept")
+	ol, nl := old.Limits, next.Limits
+	add(ol.RequestLine != nl.RequestLine, "limits.request_line")
+	add(ol.HeaderBytes != nl.HeaderBytes, "limits.header_bytes")
+	add(ol.HeaderFields != nl.HeaderFields, "limits.header_fields")
+	add(ol.BodyBytes != nl.BodyBytes, "limits.body_bytes")
+	return keys
 }
 
 // Run serves cfg until ctx ends, then shuts down within the configured grace.

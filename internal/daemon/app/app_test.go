@@ -18,11 +18,17 @@ import (
 // runApp parses yaml and starts it; the caller shuts it down.
 func runApp(t *testing.T, yaml string) (*App, string) {
 	t.Helper()
+	return runAppLog(t, yaml, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// runAppLog is runApp with the App logging to log.
+func runAppLog(t *testing.T, yaml string, log *slog.Logger) (*App, string) {
+	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +42,13 @@ func runApp(t *testing.T, yaml string) (*App, string) {
 
 func startApp(t *testing.T, yaml string) (*App, string) {
 	t.Helper()
-	a, addr := runApp(t, yaml)
+	return startAppLog(t, yaml, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startAppLog is startApp with the App logging to log.
+func startAppLog(t *testing.T, yaml string, log *slog.Logger) (*App, string) {
+	t.Helper()
+	a, addr := runAppLog(t, yaml, log)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -149,10 +149,8 @@ func (s *Segment) Remove() error {
 	return os.Remove(s.path)
 }
 
-// processAlive reports whether a process with this pid exists (kill with
+// ProcessAlive reports whether a process with this pid exists (kill with
 // signal 0; EPERM means it exists but belongs to another user).
-// ProcessAlive reports whether a process with this pid exists (signal 0;
-// EPERM counts as existing).
 func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false

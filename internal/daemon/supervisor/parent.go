@@ -55,6 +55,10 @@ type worker struct {
 	ready   bool // the current process said it serves
 	back    backoff
 	pending bool // a restart is scheduled
+	// reload is set when a reload was forwarded while the current process was
+	// starting: SIGHUP would have killed it before it installed its handler
+	// (the default action), so it gets the signal once it serves.
+	reload bool
 }
 
 type exitEvent struct {
@@ -145,7 +149,12 @@ func (p *parent) run(ctx context.Context, n int) error {
 		case ev := <-p.exits:
 			p.exited(ev, stopping || retiring)
 		case i := <-p.readies:
-			p.workers[i].ready = true
+			w := p.workers[i]
+			w.ready = true
+			if w.reload {
+				w.reload = false
+				w.cmd.Process.Signal(syscall.SIGHUP)
+			}
 			if p.ready != nil && p.allReady() {
 				p.log.Info("every worker serves")
 				sendReady(&p.ready, p.log)
@@ -219,7 +228,8 @@ func (p *parent) start(w *worker) {
 		p.exited(exitEvent{index: w.index, err: err}, false)
 		return
 	}
-	w.cmd, w.running, w.ready = cmd, true, false
+	w.cmd, w.running, w.ready, w.reload = cmd, true, false, false
+	addChild(cmd.Process)
 	p.log.Info("worker started", "worker", w.index, "pid", cmd.Process.Pid)
 	go func() {
 		if <-ready == nil {
@@ -231,6 +241,7 @@ func (p *parent) start(w *worker) {
 	}()
 	go func() {
 		err := cmd.Wait()
+		removeChild(cmd.Process)
 		select {
 		case p.exits <- exitEvent{index: w.index, cmd: cmd, err: err}:
 		case <-p.quit:
@@ -272,8 +283,9 @@ func (p *parent) exited(ev exitEvent, stopping bool) {
 }
 
 // reload forwards a validated configuration to the workers as SIGHUP: each
-// reads the file again and applies it. Settings that shape the processes
-// themselves need a restart or an upgrade.
+// reads the file again and applies it; one still starting gets the signal
+// once it serves. Settings that shape the processes themselves need a
+// restart or an upgrade.
 func (p *parent) reload(next *config.Config) {
 	if next.Processes != p.cfg.Processes || next.Loops() != p.cfg.Loops() {
 		p.log.Warn("processes/workers changes take effect on restart or upgrade",
@@ -281,7 +293,17 @@ func (p *parent) reload(next *config.Config) {
 	}
 	p.cfg = next
 	p.log.Info("reload: forwarding SIGHUP to the workers")
-	p.signalAll(syscall.SIGHUP)
+	for _, w := range p.workers {
+		switch {
+		case w.running && w.ready:
+			w.cmd.Process.Signal(syscall.SIGHUP)
+		case w.running:
+			// Starting: it may have read the file before this change and
+			// may not handle SIGHUP yet; signal it once it serves.
+			w.reload = true
+		}
+		// A worker waiting to be restarted reads the file when it starts.
+	}
 }
 
 // signalAll sends sig to every running worker.

@@ -40,7 +40,8 @@ func TestMain(m *testing.M) {
 // with its index, reports readiness, records SIGHUP and SIGUSR2 in
 // dir/events-INDEX and exits on SIGTERM (0) or SIGUSR2 (0). If
 // dir/crash-INDEX holds K, its first K starts exit with status 3 right after
-// reporting readiness.
+// reporting readiness. While dir/slow-INDEX exists, it waits at start with no
+// signal handler installed.
 func fakeWorker(dir string) int {
 	e, err := readEnv()
 	if err != nil || e.worker < 0 {
@@ -50,6 +51,16 @@ func fakeWorker(dir string) int {
 	i := strconv.Itoa(e.worker)
 	appendLine(filepath.Join(dir, "starts-"+i), strconv.Itoa(os.Getpid()))
 	appendLine(filepath.Join(dir, "sockets-"+i), strconv.Itoa(countSockets()))
+	if _, err := os.Stat(filepath.Join(dir, "slow-"+i)); err == nil {
+		// Like a real worker reading its configuration: no signal handler
+		// yet, until dir/slow-INDEX is removed.
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "slow-"+i)); err != nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGUSR2)
 	for _, in := range e.listeners {
@@ -207,6 +218,20 @@ func dial(t *testing.T, addr string) string {
 	return string(b)
 }
 
+// waitRun waits for the parent's run to return on done and fails the test if
+// it returns an error or does not return within 10 s; what names the event.
+func waitRun(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("parent did not %s", what)
+	}
+}
+
 func TestParentRestartsForwardsAndStops(t *testing.T) {
 	p, usr2, dir, logs, reloads, ctx, cancel := fakeParent(t, 3)
 	addr := p.socks["127.0.0.1:0"].Addr
@@ -267,14 +292,7 @@ func TestParentRestartsForwardsAndStops(t *testing.T) {
 	// stats segment is removed.
 	pids := logs.records("worker started")
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("parent did not stop")
-	}
+	waitRun(t, done, "stop")
 	for _, r := range pids {
 		pid := int(r["pid"].(float64))
 		if syscall.Kill(pid, 0) == nil {
@@ -294,6 +312,32 @@ func TestParentRestartsForwardsAndStops(t *testing.T) {
 	}
 }
 
+// TestParentReloadSparesStartingWorker: a reload while a worker process is
+// starting (no SIGHUP handler yet, so SIGHUP's default action would kill it)
+// reaches that worker once it serves, and does not kill it; the other worker
+// gets it at once.
+func TestParentReloadSparesStartingWorker(t *testing.T) {
+	p, _, dir, logs, reloads, ctx, cancel := fakeParent(t, 2)
+	slow := filepath.Join(dir, "slow-1")
+	os.WriteFile(slow, nil, 0o644)
+	done := make(chan error, 1)
+	go func() { done <- p.run(ctx, 2) }()
+	waitUntil(t, "worker 1 to start", func() bool { return lines(filepath.Join(dir, "starts-1")) == 1 })
+
+	reloads <- p.cfg
+	waitUntil(t, "SIGHUP at worker 0", func() bool { return lines(filepath.Join(dir, "events-0")) == 1 })
+	os.Remove(slow)
+	waitUntil(t, "SIGHUP at worker 1 once it serves", func() bool { return lines(filepath.Join(dir, "events-1")) == 1 })
+	if died := logs.records("worker died; restarting"); len(died) != 0 {
+		t.Errorf("a worker died: %v", died)
+	}
+	if n := lines(filepath.Join(dir, "starts-1")); n != 1 {
+		t.Errorf("worker 1 started %d times, want once", n)
+	}
+	cancel()
+	waitRun(t, done, "stop")
+}
+
 func TestParentRetiresAfterUpgrade(t *testing.T) {
 	p, usr2, dir, logs, _, ctx, _ := fakeParent(t, 2)
 	r, w, err := os.Pipe()
@@ -311,14 +355,7 @@ func TestParentRetiresAfterUpgrade(t *testing.T) {
 		t.Fatalf("no readiness from the parent: %v\n%s", err, logs)
 	}
 	usr2 <- syscall.SIGUSR2
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("parent did not retire")
-	}
+	waitRun(t, done, "retire")
 	for i := 0; i < 2; i++ {
 		raw, _ := os.ReadFile(filepath.Join(dir, "events-"+strconv.Itoa(i)))
 		if string(raw) != "usr2\n" {

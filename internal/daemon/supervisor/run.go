@@ -55,6 +55,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer signal.Stop(usr2)
 	switch {
 	case e.worker >= 0:
+		isWorker.Store(true)
 		return runWorker(ctx, cfg, log.With("worker", e.worker), e, usr2)
 	case cfg.Processes > 1:
 		return runParent(ctx, cfg, log, e, usr2)

@@ -1,0 +1,97 @@
+package app
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gale-server/gale/config"
+)
+
+// logBuffer collects a logger's text output for a test; safe for the
+// loops' goroutines and the test's.
+type logBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// take returns what was logged since the last call and forgets it.
+func (l *logBuffer) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	l.b.Reset()
+	return s
+}
+
+// TestReloadWarnsAboutRestartOnlySettings: a reload that changes settings
+// the running server keeps until a restart (limits, connection timeouts,
+// log.format) applies the rest and names those keys in a warning, instead of
+// leaving the operator to believe they are in force; the old body limit
+// indeed still refuses a larger body. A reload back to the values the server
+// was built with warns no more.
+func TestReloadWarnsAboutRestartOnlySettings(t *testing.T) {
+	yaml := func(bodyBytes, idle, format, body string) string {
+		return `
+workers: 1
+log: { format: ` + format + ` }
+timeouts: { idle: ` + idle + ` }
+limits: { body_bytes: ` + bodyBytes + ` }
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - respond: { status: 200, body: ` + body + ` }
+`
+	}
+	conf := func(bodyBytes, idle, format, body string) *config.Config {
+		cfg, err := config.Parse("test.yaml", []byte(yaml(bodyBytes, idle, format, body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	logs := &logBuffer{}
+	a, addr := startAppLog(t, yaml("10", "75s", "json", "one"), slog.New(slog.NewTextHandler(logs, nil)))
+	logs.take()
+	if err := a.Reload(conf("1KiB", "5s", "text", "two")); err != nil {
+		t.Fatal(err)
+	}
+	got := logs.take()
+	if !strings.Contains(got, "take effect on restart or upgrade") || !strings.Contains(got, "keys=log.format,timeouts.idle,limits.body_bytes") {
+		t.Errorf("reload log lacks a warning naming log.format, timeouts.idle and limits.body_bytes:\n%s", got)
+	}
+	resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader(strings.Repeat("x", 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("100-byte body after the reload: %d, want 413 (body_bytes stays 10 until restart)", resp.StatusCode)
+	}
+
+	if err := a.Reload(conf("10", "75s", "json", "three")); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.take(); strings.Contains(got, "take effect on restart") {
+		t.Errorf("a reload back to the running values warned:\n%s", got)
+	}
+	resp, err = http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if b.String() != "three" {
+		t.Errorf("body after the second reload %q, want three (routes are applied)", b.String())
+	}
+}
