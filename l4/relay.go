@@ -86,6 +86,7 @@ func (h *downHandler) OnOpen(c *engine.Conn) {
 	}
 	p := &pair{px: px, down: c, client: c.RemoteAddr(), last: c.Loop().Now()}
 	c.SetContext(p)
+	c.SetOutputPausesRead(false) // each direction paces its own source (dir.copy)
 	p.proxy = len(px.opt.AcceptProxy) > 0 && px.trusted(p.client.Addr())
 	p.sni = px.routes != nil
 	if p.proxy || p.sni {
@@ -196,6 +197,7 @@ func (p *pair) connect() {
 		up, err := loop.Dial(servers[i], p.px.opt.ConnectTimeout, p.px.up)
 		if err == nil {
 			up.SetContext(p)
+			up.SetOutputPausesRead(false)
 			p.up = up
 			p.trackStart()
 			return
