@@ -185,10 +185,19 @@ func (v *validator) tcp(entries []TCP, used map[netip.AddrPort]string) {
 		if t.Upstream != "" {
 			v.upstreamName(t.Upstream, joinPath(tp, "upstream"))
 		}
+		seen := map[string]string{} // route keys as they are compared: lower case, no trailing dot
 		for _, k := range SNIKeys(t.SNI) {
 			kp := joinPath(joinPath(tp, "sni"), k)
 			if name := strings.TrimPrefix(k, "*."); k != "default" && !validHostname(name) {
 				v.errorf(kp, "invalid server name %q: expected a DNS name, *.name or default", k)
+			} else if k != "default" && strings.EqualFold(strings.TrimSuffix(k, "."), "default") {
+				v.errorf(kp, "the default route is written default, in lower case (%q would be a server name)", k)
+			} else if k != "default" {
+				norm := strings.TrimSuffix(strings.ToLower(k), ".")
+				if prev, ok := seen[norm]; ok {
+					v.errorf(kp, "server name %q is %q again: names are compared without case and without a trailing dot", k, prev)
+				}
+				seen[norm] = k
 			}
 			switch r := t.SNI[k]; {
 			case r.Upstream != "":

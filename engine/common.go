@@ -217,6 +217,35 @@ func (c *Conn) WantDrain() {
 	c.markDirty()
 }
 
+// SetOutputPausesRead chooses whether queued output above the high-water mark
+// stops reading from the connection (on, the default: a server does not read
+// more requests while its answers to earlier ones wait). A relay turns it off
+// on both of its connections, since there the bytes read from a connection go to
+// the other one, not back to its own output: the relay bounds each direction by
+// pausing that direction's source when the destination's queue is above high
+// water (Buffered, WantDrain; OnDrain still fires at low water). With it on,
+// a peer that reads only after its own writes complete (an echo server writing
+// what it read) would stop both directions at once: its output to the relay
+// waits for the relay to read, while the relay has stopped reading it because
+// the bytes queued for it are not read.
+func (c *Conn) SetOutputPausesRead(on bool) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if on {
+		c.flags &^= fOwnPacing
+		if c.Buffered() > c.loop.eng.cfg.HighWater {
+			c.flags |= fHiPaused
+		}
+		return
+	}
+	c.flags |= fOwnPacing
+	if c.flags&fHiPaused != 0 {
+		c.flags &^= fHiPaused
+		c.loop.schedule(c)
+	}
+}
+
 // ResumeRead restarts reading. Bytes left unconsumed earlier are passed to OnData
 // again at the end of this loop iteration, before any new read.
 func (c *Conn) ResumeRead() {
@@ -391,7 +420,9 @@ func (l *Loop) afterFlush(c *Conn) {
 	}
 	mem := c.Buffered()
 	if mem > l.eng.cfg.HighWater {
-		c.flags |= fHiPaused
+		if c.flags&fOwnPacing == 0 {
+			c.flags |= fHiPaused
+		}
 	} else if mem <= l.eng.cfg.LowWater {
 		if c.flags&fHiPaused != 0 {
 			c.flags &^= fHiPaused
@@ -485,7 +516,7 @@ func (c *Conn) Write(p []byte) error {
 // iteration, stops reading above high water and sends at once when a lot is queued.
 func (c *Conn) queuedMem(q *outq) error {
 	c.markDirty()
-	if q.mem > c.loop.eng.cfg.HighWater {
+	if q.mem > c.loop.eng.cfg.HighWater && c.flags&fOwnPacing == 0 {
 		c.flags |= fHiPaused // stop reading until the queue drains
 	}
 	if q.mem >= flushNowBytes {

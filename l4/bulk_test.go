@@ -177,3 +177,49 @@ func testBulk(t *testing.T, size int64) {
 		})
 	}
 }
+
+// TestEchoFullDuplex sends a bulk stream to an upstream that echoes it with one
+// blocking write per read, so it stops reading while its own output waits, and
+// reads the echo at the same time. Each direction must move on its own: when
+// the relay stopped reading the upstream because its queue toward the upstream
+// was above the engine's high-water mark (the upstream was not reading it, being
+// blocked on its write), neither side moved again and the transfer hung.
+func TestEchoFullDuplex(t *testing.T) {
+	const size = 16 << 20
+	for _, tc := range []struct {
+		name        string
+		spliceAfter int64
+	}{{"copy", 0}, {"splice", 256 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream := serve(t, func(c *net.TCPConn) {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						c.CloseWrite()
+						return
+					}
+				}
+			})
+			px, addr := startProxy(t, Options{Upstreams: group(upstream), SpliceAfter: tc.spliceAfter})
+			c := dial(t, addr)
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			sent := make(chan error, 1)
+			go func() { sent <- send(c, 3, size) }()
+			got, want := digest(c), digest(stream(3, size))
+			if err := <-sent; err != nil {
+				t.Errorf("client send: %v", err)
+			}
+			if got.err != nil || got.n != size || got.sha != want.sha {
+				t.Fatalf("echo: %d of %d bytes (sha ok %v), read error %v; stats %+v",
+					got.n, size, got.sha == want.sha, got.err, px.Stats())
+			}
+			testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package l4
 
 import (
+	"io"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -104,9 +105,16 @@ func (g *Gate) refuse(c *engine.Conn, msg string, err error) {
 	c.Close(err)
 }
 
-// OnEOF closes a connection that ended before its header (a load balancer's
-// connect-only health check does this; it is not counted).
-func (g *Gate) OnEOF(c *engine.Conn) { c.Close(nil) }
+// OnEOF closes a connection that ended before its header was whole. One that
+// sent nothing (a load balancer's connect-only health check) is not counted;
+// one that ended inside its header is refused like a malformed one.
+func (g *Gate) OnEOF(c *engine.Conn) {
+	if c.Unread() > 0 {
+		g.refuse(c, "closing a connection that ended inside its PROXY header", io.ErrUnexpectedEOF)
+		return
+	}
+	c.Close(nil)
+}
 
 // OnDrain does nothing: nothing is written before the header.
 func (g *Gate) OnDrain(*engine.Conn) {}

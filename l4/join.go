@@ -65,6 +65,8 @@ func (t *Tunnels) Join(down, up *engine.Conn) {
 	p.dirs[1] = dir{p: p, src: up, dst: down}
 	down.SetContext(p)
 	up.SetContext(p)
+	down.SetOutputPausesRead(false) // each direction paces its own source (dir.copy)
+	up.SetOutputPausesRead(false)
 	up.SetHandler(px.up)
 	p.idle = l.AfterFunc(px.opt.IdleTimeout, p.checkIdle)
 	down.ResumeRead()

@@ -144,3 +144,42 @@ func TestUntrustedSourceNotParsed(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestPreambleCutShort: a client that ends its stream inside its PROXY header
+// or its ClientHello is refused like a bad one (counted, logged); one that
+// sends nothing before its FIN (a connect-only health check) is closed without
+// a count. Ending inside the preamble used to close the connection silently,
+// uncounted, whatever it had sent.
+func TestPreambleCutShort(t *testing.T) {
+	hello := []byte{0x16, 3, 1, 0, 0x50, 1, 0, 0, 0x4c, 3, 3, 'r', 'a', 'n', 'd'} // the start of an 80-byte record
+	px, addr := startProxy(t, Options{
+		Upstreams:   group(serve(t, echo)),
+		AcceptProxy: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	})
+	sni, sniAddr := sniProxy(t, true)
+	v2 := l4proto.AppendV2(nil, netip.MustParseAddrPort("192.0.2.1:5"), netip.MustParseAddrPort("192.0.2.2:6"))
+	for _, tc := range []struct {
+		name      string
+		px        *Proxy
+		addr, in  string
+		bad       func(Stats) uint64
+		wantCount uint64
+	}{
+		{"nothing, PROXY expected", px, addr, "", func(s Stats) uint64 { return s.BadProxy }, 0},
+		{"part of a v1 header", px, addr, "PROXY TCP4 192.0.2.1", func(s Stats) uint64 { return s.BadProxy }, 1},
+		{"part of a v2 header", px, addr, string(v2[:20]), func(s Stats) uint64 { return s.BadProxy }, 2},
+		{"nothing, hello expected", sni, sniAddr, "", func(s Stats) uint64 { return s.BadHello }, 0},
+		{"part of a ClientHello", sni, sniAddr, string(hello), func(s Stats) uint64 { return s.BadHello }, 1},
+	} {
+		c := dial(t, tc.addr)
+		c.Write([]byte(tc.in))
+		c.CloseWrite()
+		if got, _ := io.ReadAll(c); len(got) != 0 {
+			t.Fatalf("%s: relayed %q, want closed", tc.name, got)
+		}
+		testkit.WaitFor(t, tc.name+": the connection to end", func() bool { return tc.px.Stats().Active == 0 })
+		if got := tc.bad(tc.px.Stats()); got != tc.wantCount {
+			t.Fatalf("%s: count %d, want %d (stats %+v)", tc.name, got, tc.wantCount, tc.px.Stats())
+		}
+	}
+}

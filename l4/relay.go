@@ -2,6 +2,7 @@ package l4
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 	"time"
 
@@ -40,6 +41,7 @@ type pair struct {
 	proxy    bool // waiting for a PROXY header (trusted source)
 	sni      bool // waiting for a ClientHello
 	eofEarly bool // the client's FIN came while the upstream was connecting
+	heard    bool // the client sent preamble bytes (stPreamble)
 	dirs     [2]dir
 	last     time.Time // loop time of the last byte moved
 	idle     *engine.Timer
@@ -86,6 +88,7 @@ func (h *downHandler) OnOpen(c *engine.Conn) {
 	}
 	p := &pair{px: px, down: c, client: c.RemoteAddr(), last: c.Loop().Now()}
 	c.SetContext(p)
+	c.SetOutputPausesRead(false) // each direction paces its own source (dir.copy)
 	p.proxy = len(px.opt.AcceptProxy) > 0 && px.trusted(p.client.Addr())
 	p.sni = px.routes != nil
 	if p.proxy || p.sni {
@@ -117,6 +120,7 @@ func (h *downHandler) OnData(c *engine.Conn, in []byte) int {
 func (p *pair) preamble(in []byte) int {
 	px := p.px
 	used := 0
+	p.heard = p.heard || len(in) > 0
 	if p.proxy {
 		h, n, err := l4proto.ParseProxy(in)
 		switch {
@@ -196,6 +200,7 @@ func (p *pair) connect() {
 		up, err := loop.Dial(servers[i], p.px.opt.ConnectTimeout, p.px.up)
 		if err == nil {
 			up.SetContext(p)
+			up.SetOutputPausesRead(false)
 			p.up = up
 			p.trackStart()
 			return
@@ -352,7 +357,14 @@ func (p *pair) eofFrom(c *engine.Conn) {
 	case stConnecting:
 		p.eofEarly = true // passed on once the upstream connects (OnOpen)
 	case stPreamble:
-		c.Close(nil) // the client left before its preamble was complete
+		// The client left before its preamble was whole: one that sent nothing
+		// (a connect-only health check) is closed quietly, one that ended
+		// inside its PROXY header or ClientHello is refused like a bad one.
+		if p.heard {
+			p.refusePreamble("tcp: closing a connection that ended inside its preamble", io.ErrUnexpectedEOF)
+			return
+		}
+		c.Close(nil)
 	}
 }
 
@@ -455,12 +467,18 @@ func (h *upHandler) OnFlushed(c *engine.Conn) { withRelay(c, func(p *pair) { p.d
 func (h *downHandler) OnTimeout(c *engine.Conn) {
 	withPair(c, func(p *pair) {
 		if p.state == stPreamble {
-			p.px.stats.badProxy.Add(boolU64(p.proxy))
-			p.px.stats.badHello.Add(boolU64(!p.proxy && p.sni))
-			p.px.opt.Logger.Warn("tcp: closing a connection whose preamble did not arrive in time", "client", p.client)
-			c.Close(engine.ErrTimeout)
+			p.refusePreamble("tcp: closing a connection whose preamble did not arrive in time", engine.ErrTimeout)
 		}
 	})
+}
+
+// refusePreamble closes a client whose PROXY header (while one is awaited) or
+// ClientHello did not arrive whole, counted as a bad one of that kind and logged.
+func (p *pair) refusePreamble(msg string, err error) {
+	p.px.stats.badProxy.Add(boolU64(p.proxy))
+	p.px.stats.badHello.Add(boolU64(!p.proxy && p.sni))
+	p.px.opt.Logger.Warn(msg, "client", p.client, "err", err)
+	p.down.Close(err)
 }
 
 // OnTimeout is not used on upstream connections (the connect timeout is the

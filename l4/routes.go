@@ -18,12 +18,18 @@ type wildRoute struct {
 	bal    Balancer
 }
 
-// add routes key ("a.example", "*.b.example" or "default") to b.
+// add routes key ("a.example", "*.b.example" or "default") to b. Names are
+// compared as ServerName reports them: lower-cased, without a trailing dot (a
+// key written "a.example." or "*.B.example" routes like "a.example" and
+// "*.b.example"; before, a trailing dot made a key that matched nothing).
+// Only "default" itself is the default route.
 func (r *router) add(key string, b Balancer) {
-	key = strings.ToLower(key)
-	switch {
-	case key == "default":
+	if key == "default" {
 		r.def = b
+		return
+	}
+	key = strings.TrimSuffix(strings.ToLower(key), ".")
+	switch {
 	case strings.HasPrefix(key, "*."):
 		r.wild = append(r.wild, wildRoute{key[1:], b})
 		sort.SliceStable(r.wild, func(i, j int) bool { return len(r.wild[i].suffix) > len(r.wild[j].suffix) })

@@ -62,6 +62,21 @@ func sniProxy(t *testing.T, withDefault bool) (*Proxy, string) {
 	return startProxy(t, Options{SNI: routes})
 }
 
+// checkRoute connects to the SNI proxy at addr asking for name and checks that
+// the TLS server reached answers want ("id:servername").
+func checkRoute(t *testing.T, addr, name, want string) {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("%q: %v", name, err)
+	}
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != want {
+		t.Fatalf("%q: reached %q, want %q", name, got, want)
+	}
+}
+
 func TestSNIRouting(t *testing.T) {
 	_, addr := sniProxy(t, true)
 	for _, tc := range []struct{ name, want string }{
@@ -73,15 +88,7 @@ func TestSNIRouting(t *testing.T) {
 		{"other.example", "C:other.example"},
 		{"", "C:"}, // no server_name extension
 	} {
-		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: tc.name, InsecureSkipVerify: true})
-		if err != nil {
-			t.Fatalf("%q: %v", tc.name, err)
-		}
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if string(got) != tc.want {
-			t.Fatalf("%q: reached %q, want %q", tc.name, got, tc.want)
-		}
+		checkRoute(t, addr, tc.name, tc.want)
 	}
 }
 
@@ -158,5 +165,31 @@ func TestSNIOpenSSL(t *testing.T) {
 		if !strings.Contains(string(got), tc.want) {
 			t.Fatalf("openssl -servername %s got %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestSNIRouteKeysNormalized: route keys are compared as ServerName reports a
+// hello's name, lower-cased and without a trailing dot, so "a.example." and
+// "*.B.example." route (a trailing dot made a key that matched nothing, and
+// those hellos went to the default route); only "default" itself is the
+// default route ("Default" was taken for it too), any other key a name.
+func TestSNIRouteKeysNormalized(t *testing.T) {
+	cert := selfSigned(t)
+	_, addr := startProxy(t, Options{SNI: map[string]Balancer{
+		"a.example.":    group(tlsServer(t, cert, "A")),
+		"*.B.example.":  group(tlsServer(t, cert, "B")),
+		"Other.example": group(tlsServer(t, cert, "O")),
+		"Default":       group(tlsServer(t, cert, "N")),
+		"default":       group(tlsServer(t, cert, "C")),
+	}})
+	for _, tc := range []struct{ name, want string }{
+		{"a.example", "A:a.example"},
+		{"a.example.", "A:a.example"}, // the Go client drops the dot itself
+		{"x.b.example", "B:x.b.example"},
+		{"other.example", "O:other.example"},
+		{"default", "N:default"},
+		{"z.example", "C:z.example"},
+	} {
+		checkRoute(t, addr, tc.name, tc.want)
 	}
 }

@@ -89,19 +89,23 @@ func parseV1(b []byte) (Header, int, error) {
 	if !hasPrefixOf(b, "PROXY ") {
 		return Header{}, 0, perr("no PROXY signature")
 	}
-	end := bytes.IndexByte(b[:min(len(b), MaxV1Header)], '\n')
-	if end < 0 {
-		if len(b) >= MaxV1Header {
-			return Header{}, 0, perr("version 1 header longer than 107 bytes")
-		}
-		if bytes.IndexByte(b, '\r') >= 0 && b[len(b)-1] != '\r' {
-			return Header{}, 0, perr("CR not followed by LF")
-		}
+	// The first CR or LF decides, so that every split of the input gives the
+	// answer the whole does: a CR must be followed by the LF that ends the line
+	// within MaxV1Header bytes, and an LF must follow a CR.
+	i := bytes.IndexAny(b[:min(len(b), MaxV1Header)], "\r\n")
+	switch {
+	case i < 0 && len(b) < MaxV1Header:
 		return Header{}, 0, nil
-	}
-	if end < 1 || b[end-1] != '\r' {
+	case i < 0 || i == MaxV1Header-1 && b[i] == '\r':
+		return Header{}, 0, perr("version 1 header longer than 107 bytes")
+	case b[i] == '\n':
 		return Header{}, 0, perr("line does not end in CRLF")
+	case i+1 == len(b):
+		return Header{}, 0, nil
+	case b[i+1] != '\n':
+		return Header{}, 0, perr("CR not followed by LF")
 	}
+	end := i + 1 // the LF
 	line := string(b[len("PROXY ") : end-1])
 	h := Header{Version: 1}
 	f := splitSpaces(line)
@@ -121,9 +125,12 @@ func parseV1(b []byte) (Header, int, error) {
 	default:
 		return Header{}, 0, perr("unknown version 1 protocol " + strconv.Quote(f[0]))
 	}
-	src, err1 := v1Addr(f[1], f[3], want4)
-	dst, err2 := v1Addr(f[2], f[4], want4)
-	if err := errors.Join(err1, err2); err != nil {
+	src, err := v1Addr(f[1], f[3], want4)
+	if err != nil {
+		return Header{}, 0, err
+	}
+	dst, err := v1Addr(f[2], f[4], want4)
+	if err != nil {
 		return Header{}, 0, err
 	}
 	h.Src, h.Dst = src, dst
@@ -211,6 +218,17 @@ func parseV2(b []byte) (Header, int, error) {
 	if n > MaxV2Body {
 		return Header{}, 0, perr("version 2 header longer than the 4096-byte limit")
 	}
+	if h.Command == CmdLocal {
+		// The specification: a receiver must accept a LOCAL connection, use the
+		// real endpoints and discard the protocol block, family included. Its
+		// bytes are skipped unread (a health check's TLVs, or whatever address
+		// block its sender filled in).
+		if len(b) < 16+n {
+			return Header{}, 0, nil
+		}
+		h.Unknown = true
+		return h, 16 + n, nil
+	}
 	var need int
 	switch fam {
 	case famUnspec:
@@ -223,7 +241,7 @@ func parseV2(b []byte) (Header, int, error) {
 	default:
 		return Header{}, 0, perr("unknown version 2 address family")
 	}
-	if fam != famUnspec && tr != trStream && h.Command == CmdProxy {
+	if fam != famUnspec && tr != trStream {
 		return Header{}, 0, perr("version 2 header for a datagram or unknown transport")
 	}
 	if n < need {
@@ -237,7 +255,7 @@ func parseV2(b []byte) (Header, int, error) {
 		return Header{}, 0, err
 	}
 	switch {
-	case h.Command == CmdLocal || fam == famUnspec || fam == famUnix:
+	case fam == famUnspec || fam == famUnix:
 		h.Unknown = true
 	case fam == famInet:
 		h.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[0:4])), binary.BigEndian.Uint16(body[8:10]))

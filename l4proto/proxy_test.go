@@ -29,6 +29,13 @@ func TestParseProxyValid(t *testing.T) {
 		{"v2 tlvs", string(v2tlv), Header{Version: 2, Src: ap("10.0.0.1:1000"), Dst: ap("10.0.0.2:443")}},
 		{"v2 local", string(local), Header{Version: 2, Command: CmdLocal, Unknown: true}},
 		{"v2 unspec", string(AppendV2(nil, netip.AddrPort{}, netip.AddrPort{})), Header{Version: 2, Unknown: true}},
+		// A LOCAL command's block is discarded unread, family included (the
+		// specification's "must accept"): these were refused as malformed.
+		{"v2 local unspec with addresses", string(v2Hdr(0x20, 0x00, 12, 12)), Header{Version: 2, Command: CmdLocal, Unknown: true}},
+		{"v2 local unknown family", string(v2Hdr(0x20, 0x51, 0, 0)), Header{Version: 2, Command: CmdLocal, Unknown: true}},
+		{"v2 local short block", string(v2Hdr(0x20, 0x21, 12, 12)), Header{Version: 2, Command: CmdLocal, Unknown: true}},
+		{"v2 local udp", string(v2Hdr(0x20, 0x12, 12, 12)), Header{Version: 2, Command: CmdLocal, Unknown: true}},
+		{"v2 local bad tlv", string(v2Hdr(0x20, 0x00, 4, 0)) + "\x01\x00\x09\x00", Header{Version: 2, Command: CmdLocal, Unknown: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,11 +52,15 @@ func TestParseProxyValid(t *testing.T) {
 	}
 }
 
+// v2Hdr is a version 2 header with the given version and command byte, family
+// byte and length field, followed by body zero bytes.
+func v2Hdr(verCmd, fam byte, n int, body int) []byte {
+	b := append([]byte(v2Sig), verCmd, fam, byte(n>>8), byte(n))
+	return append(b, make([]byte, body)...)
+}
+
 func TestParseProxyInvalid(t *testing.T) {
-	hdr := func(verCmd, fam byte, n int, body int) string {
-		b := append([]byte(v2Sig), verCmd, fam, byte(n>>8), byte(n))
-		return string(append(b, make([]byte, body)...))
-	}
+	hdr := func(verCmd, fam byte, n int, body int) string { return string(v2Hdr(verCmd, fam, n, body)) }
 	cases := []struct{ name, in string }{
 		{"not proxy", "GET / HTTP/1.1\r\n\r\n"},
 		{"v1 lowercase", "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n"},
@@ -61,12 +72,19 @@ func TestParseProxyInvalid(t *testing.T) {
 		{"v1 LF only", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"},
 		{"v1 too long", "PROXY TCP6 " + strings.Repeat("f", 120) + "\r\n"},
 		{"v1 CR junk", "PROXY TCP4 1.2.3.4\rx"},
+		// A CR that is not followed by LF and a line over the limit: the first
+		// CR decides (split inputs answered "CR not followed by LF", whole ones
+		// "longer than 107 bytes"; found by FuzzParseProxy).
+		{"v1 stray CR, long", "PROXY 0000\r" + strings.Repeat("0", 120)},
+		{"v1 CRLF at 107", "PROXY " + strings.Repeat("a", 100) + "\r\n"},
 		{"v2 version 3", hdr(0x31, 0x11, 12, 12)},
 		{"v2 bad command", hdr(0x22, 0x11, 12, 12)},
 		{"v2 bad family", hdr(0x21, 0x41, 12, 12)},
 		{"v2 udp", hdr(0x21, 0x12, 12, 12)},
 		{"v2 short block", hdr(0x21, 0x21, 12, 12)},
 		{"v2 too long", hdr(0x21, 0x11, MaxV2Body+1, 0)},
+		{"v2 local too long", hdr(0x20, 0x00, MaxV2Body+1, 0)},
+		{"v2 unspec bad tlv", hdr(0x21, 0x00, 4, 0) + "\x01\x00\x09\x00"},
 		{"v2 tlv overrun", hdr(0x21, 0x11, 16, 12) + "\x01\x00\x09\x00"},
 		{"v2 truncated tlv", hdr(0x21, 0x11, 14, 12) + "\x01\x00"},
 	}

@@ -180,9 +180,10 @@ func helloServerName(msg []byte) (string, error) {
 }
 
 // hostName checks and lower-cases a server name: 1-255 bytes of printable ASCII
-// without spaces, as DNS names are written; a trailing dot is dropped.
+// without spaces, as DNS names are written; a trailing dot is dropped. A name
+// that is only a dot is malformed (it would read as a hello without a name).
 func hostName(h []byte) (string, error) {
-	if len(h) == 0 || len(h) > 255 {
+	if len(h) == 0 || len(h) > 255 || string(h) == "." {
 		return "", ErrBadHello
 	}
 	for _, c := range h {

@@ -74,6 +74,14 @@ func TestServerName(t *testing.T) {
 	}
 }
 
+// TestServerNameMinimal reads the name of a hand-made hello whose only
+// extension is server_name, with a trailing dot dropped.
+func TestServerNameMinimal(t *testing.T) {
+	if o := allWays(t, sniStep, helloWithName("Tiny.Example.")); o.err != nil || o.val != "tiny.example" {
+		t.Fatalf("got %v, want tiny.example", o)
+	}
+}
+
 func TestServerNameErrors(t *testing.T) {
 	hello := clientHello(t, "a.example")
 	big := []byte{0x16, 3, 1, 0x40, 0, 1, 0, 0x40, 0x01}
@@ -93,6 +101,8 @@ func TestServerNameErrors(t *testing.T) {
 		{"oversized hello", big, ErrHelloTooLarge},
 		{"truncated body", []byte{0x16, 3, 1, 0, 6, 1, 0, 0, 2, 3, 3}, ErrBadHello},
 		{"record type change", append(reframe(hello, 10)[:15], 0x17, 3, 3, 0, 1, 0), ErrBadHello},
+		{"name is a dot", helloWithName("."), ErrBadHello},
+		{"empty name", helloWithName(""), ErrBadHello},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,4 +118,22 @@ func TestServerNameErrors(t *testing.T) {
 			t.Fatal("accepted a server name with a space")
 		}
 	}
+}
+
+// helloWithName is a minimal ClientHello record whose only extension is a
+// server_name list holding the host_name name.
+func helloWithName(name string) []byte {
+	u16 := func(b []byte, n int) []byte { return append(b, byte(n>>8), byte(n)) }
+	entry := u16(append([]byte{}, 0), len(name)) // host_name, its length
+	entry = append(entry, name...)
+	ext := u16(u16(u16(nil, 0), 2+len(entry)), len(entry)) // type 0, body length, list length
+	ext = append(ext, entry...)
+	body := append([]byte{3, 3}, make([]byte, 32)...) // legacy_version, random
+	body = append(body, 0)                            // no session id
+	body = append(body, 0, 2, 0x13, 0x01)             // one cipher suite
+	body = append(body, 1, 0)                         // null compression
+	body = u16(body, len(ext))
+	body = append(body, ext...)
+	msg := append([]byte{1, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	return append(u16([]byte{0x16, 3, 1}, len(msg)), msg...)
 }

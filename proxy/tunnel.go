@@ -196,6 +196,12 @@ func (x *exchange) startTunnel(uc *upConn) {
 		uc.ec.SetHandler(tunnelH)
 	}
 	down.peer, upEnd.peer = upEnd, down
+	// Each side pauses its peer's reading when its own output is above high
+	// water (OnData); the engine must not stop reading a side for its own
+	// output too, or an origin that stops reading while it writes (an echo)
+	// would stop both directions at once.
+	client.SetOutputPausesRead(false)
+	uc.ec.SetOutputPausesRead(false)
 	client.SetContext(down)
 	uc.out.ResumeRead()
 }

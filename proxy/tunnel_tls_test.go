@@ -3,8 +3,10 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
+	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/tlsterm"
 )
 
@@ -164,5 +167,83 @@ func TestProxyWebSocketTLSOrigin(t *testing.T) {
 	})
 	if _, _, resp := wsUpgrade(t, startProxy(t, gone, Route{}, nil), "/ws"); resp.StatusCode != 502 {
 		t.Fatalf("refused connect: %d, want 502", resp.StatusCode)
+	}
+}
+
+// TestProxyTLSTunnelFullDuplex streams 16 MiB through a tunnel to an https://
+// origin that echoes raw bytes with a blocking write per read (so it stops
+// reading while its write waits) and reads the echo at the same time. The two
+// directions must move on their own: when the engine stopped reading a side
+// whose own output was above the high-water mark, the bytes queued for the
+// origin stopped the tunnel reading its answers and both directions hung.
+func TestProxyTLSTunnelFullDuplex(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := testcert.NewCA(dir)
+	srv, _ := ca.Issue("origin", "origin.gale.test")
+	cert, err := tls.LoadX509KeyPair(srv.Cert, srv.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	oaddr := testkit.Serve(t, func(raw *net.TCPConn) {
+		c := tls.Server(raw, cfg)
+		br := bufio.NewReader(c)
+		head, err := readRequestHead(br, func([]byte) {})
+		if err != nil {
+			return
+		}
+		var key string
+		for _, l := range strings.Split(head, "\r\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+				key = strings.TrimSpace(v)
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
+		buf := make([]byte, 64<<10)
+		for { // one blocking write per read: no reading while it waits
+			n, err := br.Read(buf)
+			if n == 0 || err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+	u := testUpstream(t, []netip.AddrPort{netip.MustParseAddrPort(oaddr)}, func(o *UpstreamOptions) {
+		o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	c, br, resp := wsUpgrade(t, addr, "/raw")
+	if resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %d", resp.StatusCode)
+	}
+	const size = 16 << 20
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = byte(i * 13)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	got := make([]byte, len(chunk))
+	for n := 0; n < size; n += len(chunk) {
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatalf("echo: %d of %d bytes back: %v", n, size, err)
+		}
+		if !bytes.Equal(got, chunk) {
+			t.Fatalf("echo: bytes changed after %d", n)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("write: %v", err)
 	}
 }
