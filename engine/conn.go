@@ -25,6 +25,7 @@ const (
 	fEOF                                // the peer closed its sending side
 	fBroken                             // output cannot be sent; closed at the end of the iteration
 	fConnecting                         // an outbound connect is in progress (Loop.Dial)
+	fDialed                             // made by Loop.Dial: not counted in Stats (which count clients)
 	fPlatform                           // the first flag an engine declares for itself
 )
 

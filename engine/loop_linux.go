@@ -690,8 +690,10 @@ func (l *Loop) closeConn(c *Conn, err error) {
 		}
 	}
 	l.nconns--
-	l.stats.active.Add(-1)
-	l.stats.closed.Add(1)
+	if c.flags&fDialed == 0 {
+		l.stats.active.Add(-1)
+		l.stats.closed.Add(1)
+	}
 	prev, prevUnsent := l.closing, l.unsent // an OnClose may close another connection
 	l.closing, l.unsent = c, unsent
 	c.handler().OnClose(c, err)
@@ -787,7 +789,9 @@ func (l *Loop) register(fd int, hidx uint16, flags uint32) (*Conn, error) {
 	}
 	l.eng.table.set(fd, c)
 	l.nconns++
-	l.stats.active.Add(1)
+	if flags&fDialed == 0 {
+		l.stats.active.Add(1)
+	}
 	return c, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http2"
+	"github.com/gale-server/gale/internal/testkit"
 	xhttp2 "golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -409,4 +410,47 @@ func h2DataFrames(t *testing.T, addr, path string) ([]string, []byte) {
 			fr.WriteWindowUpdate(1, uint32(n))
 		}
 	}
+}
+
+// TestRequestsInProgressEnd: Stats.Requests minus Stats.Done, the requests in
+// progress (the "writing" connections of the metrics), goes back to zero once HTTP/2
+// streams have ended and once a request has handed its connection to another
+// protocol, while that connection stays open; it used to grow by one for each.
+func TestRequestsInProgressEnd(t *testing.T) {
+	echo := &upperEcho{closed: make(chan struct{})}
+	errs := make(chan error, 1)
+	up := upgradeHandler(t, echo, false, errs)
+	h := exchFunc(func(x Exchange) {
+		if c, ok := x.(*Ctx); ok && string(c.Path()) == "/ws" {
+			up.ServeGale(c)
+			return
+		}
+		x.Respond(200, "text/plain", []byte("ok"))
+	})
+	s, _, addr := startH2C(t, h, http2.Config{})
+	inProgress := func() int64 { st := s.Stats(); return int64(st.Requests - st.Done) }
+	client, _ := h2cClient(t)
+	for range 5 {
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	testkit.WaitFor(t, "the HTTP/2 requests to end", func() bool { return inProgress() == 0 })
+	if st := s.Stats(); st.Requests != 5 {
+		t.Fatalf("Requests %d, want 5", st.Requests)
+	}
+	c := testkit.Dial(t, addr)
+	io.WriteString(c, upgradeReq)
+	if err := <-errs; err != nil {
+		t.Fatalf("Upgrade: %v", err)
+	}
+	testkit.WaitFor(t, "the upgraded request to end", func() bool { return inProgress() == 0 })
+	if st := s.Stats(); st.Requests != 6 || st.Active != 2 {
+		t.Fatalf("Stats %+v, want 6 requests and 2 connections (the h2 one idle, the upgraded one)", st)
+	}
+	c.Close()
+	<-echo.closed
 }

@@ -338,6 +338,7 @@ func (hc *h2conn) streamGone(x *h2x) {
 		return
 	}
 	delete(hc.live, x.id)
+	hc.ls.done.Add(1) // the stream's request is no longer in progress
 	if len(hc.live) == 0 {
 		hc.live = nil // an idle connection keeps no map
 	}

@@ -61,6 +61,9 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 func (c *Ctx) letGo(h engine.Handler) {
 	ec, cn := c.ec, c.cn
 	l := cn.lower()
+	// The request is over for HTTP: its connection leaves the writing state (the
+	// new owner's connections count as waiting, docs/observability.md).
+	cn.ls.done.Add(1)
 	c.ended = true
 	cn.upgraded = true
 	cn.cur = nil
