@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/server"
 )
 
 func TestRouteObserveBuckets(t *testing.T) {
@@ -97,5 +99,41 @@ func TestReadTableRejectsOtherFiles(t *testing.T) {
 	os.WriteFile(p, make([]byte, 100), 0o644)
 	if _, err := readTable(p); err == nil {
 		t.Fatal("a file of zeros was read as a table")
+	}
+}
+
+// TestInstanceNeverGoesBack: with two worker processes, a counter summed by one
+// process and then by the other never goes back, though each adds its own live
+// numbers to the other's published table (which Prometheus would read as a counter
+// reset). The answering process stores its live numbers first.
+func TestInstanceNeverGoesBack(t *testing.T) {
+	stats := filepath.Join(t.TempDir(), "gale.stats")
+	accepted := [2]uint64{5, 5}
+	procs := make([]*Process, 2)
+	for i := range procs {
+		procs[i] = NewProcess(NewRegistry(1, nil), func() server.Stats {
+			var st server.Stats
+			st.Accepted = accepted[i]
+			return st
+		}, stats, i, os.Getpid())
+		defer procs[i].table.Close()
+		if err := procs[i].Publish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last uint64
+	for step, s := range []struct{ event, scrape int }{{0, 0}, {-1, 1}, {1, 1}, {-1, 0}, {0, 1}, {1, 0}, {-1, 1}} {
+		if s.event >= 0 {
+			accepted[s.event]++ // counted live, not published yet
+		}
+		tot, n := procs[s.scrape].Instance()
+		got := tot[famAccepted]
+		if n != 2 || got < last {
+			t.Fatalf("step %d: process %d answers %d from %d processes after %d", step, s.scrape, got, n, last)
+		}
+		last = got
+	}
+	if want := accepted[0] + accepted[1]; last != want {
+		t.Fatalf("last answer %d, want %d", last, want)
 	}
 }
