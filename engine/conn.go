@@ -26,6 +26,7 @@ const (
 	fBroken                             // output cannot be sent; closed at the end of the iteration
 	fConnecting                         // an outbound connect is in progress (Loop.Dial)
 	fOwnPacing                          // output above high water does not stop reading (SetOutputPausesRead)
+	fDialed                             // made by Loop.Dial: not counted in Stats (which count clients)
 	fPlatform                           // the first flag an engine declares for itself
 )
 

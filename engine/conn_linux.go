@@ -14,7 +14,6 @@ import (
 const (
 	fReadPending uint32 = fPlatform << iota // the socket may hold unread bytes (paused while readable)
 	fWaitOut                                // the socket refused output; waiting for EPOLLOUT
-	fPeer4                                  // peer4/peerPort hold the IPv4 peer
 	fPeer6                                  // the peer is kept in the loop's peers6 map
 	fReadNotify                             // report readiness (OnReadable) instead of reading
 )
@@ -24,8 +23,8 @@ const (
 type connSys struct {
 	fd       int32
 	hidx     uint16 // the handler's index in the loop's handler table
-	peerPort uint16 // IPv4 peer port when fPeer4 is set
-	peer4    [4]byte
+	peerPort uint16  // IPv4 peer port (see hasPeer4)
+	peer4    [4]byte // IPv4 peer address; with peerPort all zero when not known
 }
 
 // inbuf holds a connection's unconsumed input: a holder from the loop's free list
@@ -53,7 +52,7 @@ func (c *Conn) Fd() int { return int(c.fd) }
 // call and still answers after the peer has reset the connection.
 func (c *Conn) RemoteAddr() netip.AddrPort {
 	switch {
-	case c.flags&fPeer4 != 0:
+	case c.hasPeer4():
 		return netip.AddrPortFrom(netip.AddrFrom4(c.peer4), c.peerPort)
 	case c.flags&fPeer6 != 0:
 		return c.loop.peers6[c]
@@ -72,15 +71,20 @@ func (c *Conn) SetRemoteAddr(ap netip.AddrPort) {
 	if c.flags&fPeer6 != 0 {
 		delete(c.loop.peers6, c)
 	}
-	c.flags &^= fPeer4 | fPeer6
+	c.flags &^= fPeer6
+	c.peer4, c.peerPort = [4]byte{}, 0
 	c.setPeer(ap)
 }
+
+// hasPeer4 reports whether peer4 and peerPort hold the IPv4 peer. They say so
+// themselves, sparing a flag bit: a TCP peer is never 0.0.0.0 port 0 (a PROXY
+// header claiming so is then answered by getpeername instead).
+func (c *Conn) hasPeer4() bool { return c.peerPort != 0 || c.peer4 != [4]byte{} }
 
 // setPeer keeps the peer address: IPv4 in the struct, anything else in the loop's map.
 func (c *Conn) setPeer(ap netip.AddrPort) {
 	if a := ap.Addr().Unmap(); a.Is4() {
 		c.peer4, c.peerPort = a.As4(), ap.Port()
-		c.flags |= fPeer4
 		return
 	}
 	if c.loop.peers6 == nil {

@@ -27,7 +27,7 @@ func (l *Loop) Dial(addr netip.AddrPort, timeout time.Duration, h Handler) (*Con
 	}
 	// fWaitOut holds output back until the connect completes.
 	hidx := l.handlers.acquire(h)
-	c, err := l.register(fd, hidx, fConnecting|fWaitOut)
+	c, err := l.register(fd, hidx, fConnecting|fWaitOut|fDialed)
 	if err != nil {
 		l.handlers.release(hidx)
 		return nil, &DialError{Addr: addr, Err: err}

@@ -21,10 +21,9 @@ import (
 // Timeout() for a timeout). The portable engine connects on a goroutine that posts
 // the result to the loop; it reports no error from Dial itself.
 func (l *Loop) Dial(addr netip.AddrPort, timeout time.Duration, h Handler) (*Conn, error) {
-	c := &Conn{connSys: connSys{fd: -1, h: h, rgo: make(chan struct{}, 1), peer: addr}, loop: l, flags: fConnecting}
+	c := &Conn{connSys: connSys{fd: -1, h: h, rgo: make(chan struct{}, 1), peer: addr}, loop: l, flags: fConnecting | fDialed}
 	l.conns[c] = struct{}{}
 	l.nconns++
-	l.stats.active.Add(1)
 	if timeout > 0 {
 		l.wheel.add(c, l.nowNano+int64(timeout))
 	}

@@ -84,10 +84,18 @@ func echoOrigin(t *testing.T) netip.AddrPort {
 func TestDialRelay(t *testing.T) {
 	r := &relay{origin: echoOrigin(t)}
 	r.up.r = r
-	_, addr := startEngine(t, r, 2)
+	e, addr := startEngine(t, r, 2)
 	const clients = 4
 	for i := 0; i < clients; i++ {
 		c := testkit.Dial(t, addr)
+		if i == 0 {
+			// The dialed origin connection is not a client: Stats count only the
+			// accepted one.
+			testkit.WaitFor(t, "the origin connection", func() bool { return r.upOpened.Load() == 1 })
+			if st := e.Stats(); st.Active != 1 || st.Accepted != 1 {
+				t.Fatalf("one client relayed: Stats %+v, want Active 1, Accepted 1", st)
+			}
+		}
 		msg := make([]byte, 256<<10)
 		rand.Read(msg)
 		go c.Write(msg)
@@ -99,6 +107,10 @@ func TestDialRelay(t *testing.T) {
 		}
 	}
 	testkit.WaitFor(t, "clients closed", func() bool { return r.clientDone.Load() == clients })
+	testkit.WaitFor(t, "every connection closed", func() bool { return e.Stats().Active == 0 })
+	if st := e.Stats(); st.Closed != clients || st.Accepted != clients {
+		t.Fatalf("Stats %+v after %d relays: want Accepted and Closed %d (origin connections not counted)", st, clients, clients)
+	}
 	if r.upOpened.Load() != clients || !r.upPeerOK.Load() {
 		t.Fatalf("upstream opens %d, RemoteAddr is the origin: %v", r.upOpened.Load(), r.upPeerOK.Load())
 	}

@@ -208,8 +208,8 @@ func (e *DialError) Timeout() bool {
 // Stats are cumulative counters of one loop, readable from any goroutine.
 type Stats struct {
 	Accepted     uint64 // connections accepted
-	Closed       uint64 // connections closed
-	Active       int64  // connections open now
+	Closed       uint64 // accepted connections closed (those of Loop.Dial are not counted)
+	Active       int64  // accepted connections open now
 	AcceptPauses uint64 // times accepting paused for lack of descriptors (EMFILE/ENFILE)
 	BytesIn      uint64 // bytes read from sockets
 	BytesOut     uint64 // bytes written to sockets, including sendfile

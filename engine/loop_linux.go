@@ -690,8 +690,10 @@ func (l *Loop) closeConn(c *Conn, err error) {
 		}
 	}
 	l.nconns--
-	l.stats.active.Add(-1)
-	l.stats.closed.Add(1)
+	if c.flags&fDialed == 0 {
+		l.stats.active.Add(-1)
+		l.stats.closed.Add(1)
+	}
 	prev, prevUnsent := l.closing, l.unsent // an OnClose may close another connection
 	l.closing, l.unsent = c, unsent
 	c.handler().OnClose(c, err)
@@ -757,7 +759,6 @@ func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 	if peer != nil {
 		if a, p, ok := sys.PeerIPv4(peer); ok {
 			c.peer4, c.peerPort = a, p
-			c.flags |= fPeer4
 		} else if ap, ok := sys.PeerIPv6(peer); ok {
 			c.setPeer(ap)
 		}
@@ -787,7 +788,9 @@ func (l *Loop) register(fd int, hidx uint16, flags uint32) (*Conn, error) {
 	}
 	l.eng.table.set(fd, c)
 	l.nconns++
-	l.stats.active.Add(1)
+	if flags&fDialed == 0 {
+		l.stats.active.Add(1)
+	}
 	return c, nil
 }
 

@@ -294,8 +294,10 @@ func (l *Loop) closeConn(c *Conn, err error) {
 		c.nc.Close()
 	}
 	l.nconns--
-	l.stats.active.Add(-1)
-	l.stats.closed.Add(1)
+	if c.flags&fDialed == 0 {
+		l.stats.active.Add(-1)
+		l.stats.closed.Add(1)
+	}
 	prev, prevUnsent := l.closing, l.unsent // an OnClose may close another connection
 	l.closing, l.unsent = c, unsent
 	c.h.OnClose(c, err)

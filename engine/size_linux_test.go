@@ -9,7 +9,7 @@ import (
 
 // peerKept reports whether c's peer address was kept at accept or dial (no
 // getpeername per RemoteAddr).
-func peerKept(c *Conn) bool { return c.flags&(fPeer4|fPeer6) != 0 }
+func peerKept(c *Conn) bool { return c.hasPeer4() || c.flags&fPeer6 != 0 }
 
 // TestConnSize keeps the idle connection small: the engine's per-connection struct
 // is part of the memory every idle keep-alive connection costs.

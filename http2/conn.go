@@ -74,6 +74,10 @@ type Conn struct {
 
 	out    []byte // pending output from outOff on; nil when drained
 	outOff int
+	// lastData is the offset in out of the header of the DATA frame appended last,
+	// while it is the tail of out and not yet drained (else -1): an END_STREAM that
+	// follows it at once sets its flag instead of costing an empty frame.
+	lastData int
 
 	streams     map[uint32]*Stream // open and half-closed streams; nil when empty
 	maxClientID uint32             // highest stream id the client has opened
@@ -134,6 +138,7 @@ func NewSharedConn(cfg *Config, h Handler) *Conn {
 		peerMaxFrame:      MinMaxFrameSize,
 		peerInitialWindow: InitialWindow,
 		connSendWindow:    InitialWindow,
+		lastData:          -1,
 	}
 	c.dec = hpack.NewDecoder(max(c.cfg.HeaderTableSize, DefaultHeaderTableSize), func(f hpack.HeaderField) {
 		c.hdrs.add(f.Name, f.Value, c.cfg.MaxHeaderListSize)
@@ -356,6 +361,7 @@ func (c *Conn) Drained(n int) {
 		return
 	}
 	c.outOff += n
+	c.lastData = -1
 	switch {
 	case c.outOff >= len(c.out):
 		pool.Put(c.out)

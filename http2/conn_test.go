@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -502,5 +503,91 @@ func TestConnDataAfterServerReset(t *testing.T) {
 	r2.mustFeed(AppendData(nil, 3, []byte("x"), false))
 	if got := rstCode(r2.frames(), 3); got != int(ErrCodeRefusedStream) || r2.c.Glitches() != 1 {
 		t.Fatalf("refused stream: rst %d glitches %d", got, r2.c.Glitches())
+	}
+}
+
+// TestConnEndStreamOnLastData checks that ending a stream right after its last DATA
+// frame sets END_STREAM on that frame while it is still unsent, and sends an empty
+// END_STREAM frame only when the frame already went out or another frame follows it.
+func TestConnEndStreamOnLastData(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(r *rig, id uint32)
+		want  []string // DATA frames of stream id: payload, "+" when END_STREAM
+	}{
+		{"same turn", func(r *rig, id uint32) {
+			r.c.WriteData(id, []byte("hello"), false)
+			r.c.WriteData(id, nil, true)
+		}, []string{"hello+"}},
+		{"two pieces", func(r *rig, id uint32) {
+			r.c.WriteData(id, []byte("he"), false)
+			r.c.WriteData(id, []byte("llo"), false)
+			r.c.WriteData(id, nil, true)
+		}, []string{"he", "llo+"}},
+		{"drained between", func(r *rig, id uint32) {
+			r.c.WriteData(id, []byte("hello"), false)
+			r.drain()
+			r.c.WriteData(id, nil, true)
+		}, []string{"hello", "+"}},
+		{"drained in part", func(r *rig, id uint32) {
+			r.c.WriteData(id, []byte("hello"), false)
+			r.out.Write(r.c.Out()[:3]) // part of the frame's header went out
+			r.c.Drained(3)
+			r.c.WriteData(id, nil, true)
+		}, []string{"hello", "+"}},
+		{"other frame after", func(r *rig, id uint32) {
+			r.c.WriteData(id, []byte("hello"), false)
+			r.c.ResetStream(id-2, ErrCodeCancel)
+			r.c.WriteData(id, nil, true)
+		}, []string{"hello", "+"}},
+		{"other stream's data after", func(r *rig, id uint32) {
+			r.c.WriteData(id, []byte("hello"), false)
+			r.c.WriteData(id-2, []byte("x"), false)
+			r.c.WriteData(id, nil, true)
+		}, []string{"hello", "+"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, Config{})
+			r.read = false
+			r.h.onRequest = func(s *Stream) {
+				if s.ID == 1 {
+					return
+				}
+				_ = r.c.WriteHeaders(s.ID, 200, nil, false)
+				if s.ID == 3 {
+					_ = r.c.WriteHeaders(1, 200, nil, false)
+					tc.write(r, 3)
+				}
+			}
+			in := append(r.get(1, true), r.get(3, true)...)
+			if _, err := r.c.Feed(in); err != nil {
+				t.Fatal(err)
+			}
+			r.drain()
+			var got []string
+			fr := xhttp2.NewFramer(io.Discard, bytes.NewReader(r.out.Bytes()))
+			for {
+				f, err := fr.ReadFrame()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("output does not parse: %v", err)
+				}
+				if d, ok := f.(*xhttp2.DataFrame); ok && d.StreamID == 3 {
+					s := string(d.Data())
+					if d.StreamEnded() {
+						s += "+"
+					}
+					got = append(got, s)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("DATA frames of stream 3: %q, want %q", got, tc.want)
+			}
+			if s := r.c.streams[3]; s != nil {
+				t.Fatalf("stream 3 still open: %+v", s)
+			}
+		})
 	}
 }

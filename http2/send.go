@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -195,6 +196,7 @@ func (c *Conn) WriteData(streamID uint32, p []byte, endStream bool) (n int, err 
 			break
 		}
 		c.grow()
+		c.lastData = len(c.out)
 		c.out = AppendData(c.out, s.ID, p[n:n+int(room)], endStream && n+int(room) == len(p))
 		n += int(room)
 		s.sendWindow -= room
@@ -208,13 +210,31 @@ func (c *Conn) WriteData(streamID uint32, p []byte, endStream bool) (n int, err 
 			c.blocked++
 		}
 	case endStream:
-		if len(p) == 0 {
+		if len(p) == 0 && !c.endLastData(s.ID) {
 			c.grow()
 			c.out = AppendData(c.out, s.ID, nil, true)
 		}
 		c.endLocal(s)
 	}
 	return n, nil
+}
+
+// endLastData sets END_STREAM on the DATA frame of stream id that ends the pending
+// output, when there is one that has not been handed out yet: a body written whole
+// and then ended goes as one frame, not a frame and an empty one.
+func (c *Conn) endLastData(id uint32) bool {
+	i := c.lastData
+	if i < c.outOff || i+HeaderLen > len(c.out) {
+		return false
+	}
+	h := c.out[i : i+HeaderLen]
+	n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+	if i+HeaderLen+n != len(c.out) || FrameType(h[3]) != FrameData || h[4] != 0 ||
+		binary.BigEndian.Uint32(h[5:])&MaxWindow != id {
+		return false
+	}
+	h[4] = byte(FlagEndStream)
+	return true
 }
 
 // ResetStream abandons a stream from the server side with RST_STREAM code (CANCEL or

@@ -19,6 +19,12 @@ type Process struct {
 
 	mu     sync.Mutex // guards extras
 	extras []Extra
+
+	// pubMu makes reading the live numbers and storing them in the table one
+	// step, so that the table never goes back to older numbers than a scrape
+	// (or an earlier publish) already stored.
+	pubMu     sync.Mutex
+	tableDone bool // Run has closed the table (guarded by pubMu)
 }
 
 // NewProcess returns the process view over reg and stats. statsPath and
@@ -56,12 +62,26 @@ func (p *Process) Local() []Sample {
 // Instance returns the instance's totals: this process's live numbers (plus
 // the history its table carries) and every other process's table. procs is
 // the number of live processes counted, this one included.
+//
+// The live numbers are stored in the table before they are answered: a later
+// scrape that another process answers reads at least them, so that a counter
+// summed over processes never goes back from one scrape to the next (which
+// Prometheus would take for a counter reset), whichever process answers each.
 func (p *Process) Instance() (t Totals, procs int) {
 	t = Totals{}
-	t.Add(p.Local())
 	if p.table == nil {
+		t.Add(p.Local())
 		return t, 1
 	}
+	p.pubMu.Lock()
+	local := p.Local()
+	if !p.tableDone {
+		// A table that cannot be written leaves the others' view as old as its
+		// last publish; the answer itself is still right.
+		_ = p.table.Publish(local)
+	}
+	p.pubMu.Unlock()
+	t.Add(local)
 	for k, v := range p.table.base {
 		t[k] += v
 	}
@@ -73,6 +93,11 @@ func (p *Process) Publish() error {
 	if p.table == nil {
 		return nil
 	}
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	if p.tableDone {
+		return nil
+	}
 	return p.table.Publish(p.Local())
 }
 
@@ -82,7 +107,12 @@ func (p *Process) Run(ctx context.Context, every time.Duration) {
 	if p.table == nil {
 		return
 	}
-	defer p.table.Close()
+	defer func() {
+		p.pubMu.Lock()
+		p.tableDone = true
+		p.table.Close()
+		p.pubMu.Unlock()
+	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -35,8 +35,10 @@ const (
 var gauges = map[string]bool{famConnections: true, famLoops: true, famPubSubTopics: true, famPubSubSubs: true, famH2Conns: true}
 
 // Sample is one number of one process. Key is the series in the Prometheus
-// text form, `family{label="value",...}`; label values are names validated
-// by config (letters, digits, '_', '-', '.'), so they need no escaping.
+// text form, `family{label="value",...}`, values escaped as that format does
+// (backslash, double quote and newline): most are names config validates, but
+// a pub/sub hub is named by any string, its route's path by default (which may
+// hold ',', '=' or '"').
 type Sample struct {
 	Key   string
 	Value uint64
@@ -53,20 +55,39 @@ func family(key string) string {
 // isGauge reports whether key is a gauge's series.
 func isGauge(key string) bool { return gauges[family(key)] }
 
-// labels parses the label pairs of a key, in order.
+// labels parses the label pairs of a key, in order, unescaping the values;
+// parsing stops at the first malformed pair.
 func labels(key string) [][2]string {
 	i := strings.IndexByte(key, '{')
 	if i < 0 {
 		return nil
 	}
 	var out [][2]string
-	for _, p := range strings.Split(strings.TrimSuffix(key[i+1:], "}"), ",") {
-		name, val, ok := strings.Cut(p, "=")
-		if ok {
-			out = append(out, [2]string{name, strings.Trim(val, `"`)})
+	rest := key[i+1:]
+	for {
+		name, after, ok := strings.Cut(rest, `="`)
+		if !ok || name == "" || strings.ContainsAny(name, `,}"`) {
+			return out
 		}
+		var val strings.Builder
+		j := 0
+		for ; j < len(after) && after[j] != '"'; j++ {
+			c := after[j]
+			if c == '\\' && j+1 < len(after) {
+				j++
+				c = after[j]
+				if c == 'n' {
+					c = '\n'
+				}
+			}
+			val.WriteByte(c)
+		}
+		if j == len(after) {
+			return out
+		}
+		out = append(out, [2]string{name, val.String()})
+		rest = strings.TrimPrefix(after[j+1:], ",")
 	}
-	return out
 }
 
 // key builds a series key from a family and label name/value pairs.
@@ -83,7 +104,17 @@ func key(fam string, kv ...string) string {
 		}
 		b.WriteString(kv[i])
 		b.WriteString(`="`)
-		b.WriteString(kv[i+1])
+		for _, c := range []byte(kv[i+1]) {
+			switch c {
+			case '\\', '"':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case '\n':
+				b.WriteString(`\n`)
+			default:
+				b.WriteByte(c)
+			}
+		}
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')

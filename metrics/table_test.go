@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/server"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestRouteObserveBuckets(t *testing.T) {
@@ -97,5 +100,83 @@ func TestReadTableRejectsOtherFiles(t *testing.T) {
 	os.WriteFile(p, make([]byte, 100), 0o644)
 	if _, err := readTable(p); err == nil {
 		t.Fatal("a file of zeros was read as a table")
+	}
+}
+
+// TestInstanceNeverGoesBack: with two worker processes, a counter summed by one
+// process and then by the other never goes back, though each adds its own live
+// numbers to the other's published table (which Prometheus would read as a counter
+// reset). The answering process stores its live numbers first.
+func TestInstanceNeverGoesBack(t *testing.T) {
+	stats := filepath.Join(t.TempDir(), "gale.stats")
+	accepted := [2]uint64{5, 5}
+	procs := make([]*Process, 2)
+	for i := range procs {
+		procs[i] = NewProcess(NewRegistry(1, nil), func() server.Stats {
+			var st server.Stats
+			st.Accepted = accepted[i]
+			return st
+		}, stats, i, os.Getpid())
+		defer procs[i].table.Close()
+		if err := procs[i].Publish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last uint64
+	for step, s := range []struct{ event, scrape int }{{0, 0}, {-1, 1}, {1, 1}, {-1, 0}, {0, 1}, {1, 0}, {-1, 1}} {
+		if s.event >= 0 {
+			accepted[s.event]++ // counted live, not published yet
+		}
+		tot, n := procs[s.scrape].Instance()
+		got := tot[famAccepted]
+		if n != 2 || got < last {
+			t.Fatalf("step %d: process %d answers %d from %d processes after %d", step, s.scrape, got, n, last)
+		}
+		last = got
+	}
+	if want := accepted[0] + accepted[1]; last != want {
+		t.Fatalf("last answer %d, want %d", last, want)
+	}
+}
+
+// TestLabelValuesEscaped: a label value that is not a plain name (a pub/sub hub is
+// named by its route's path by default, which may hold ',', '=' or '"') survives the
+// series key and reaches /metrics; its series used to vanish.
+func TestLabelValuesEscaped(t *testing.T) {
+	odd := []string{"/h,x=1/", `we"ird}\hub`, "new\nline", `a\nb`, `trailing\`, "/plain/"}
+	for _, v := range odd {
+		k := key(famPubSubTopics, "hub", v)
+		if ls := labels(k); len(ls) != 1 || ls[0] != [2]string{"hub", v} {
+			t.Errorf("labels(key(%q)) = %q (key %s)", v, ls, k)
+		}
+		if ls := labels(key(famPubSubMsgs, "hub", v, "event", "published")); len(ls) != 2 || ls[0][1] != v || ls[1] != [2]string{"event", "published"} {
+			t.Errorf("two labels, hub %q: %q", v, ls)
+		}
+	}
+	p := NewProcess(NewRegistry(1, nil), func() server.Stats { return server.Stats{} }, "", 0, 0)
+	p.SetExtras(func(add func(Sample)) {
+		for i, v := range odd {
+			PubSubSamples(v, uint64(i+1), 0, 0, 0, 0, 0, add)
+		}
+	})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(p))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != famPubSubTopics {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	for i, v := range odd {
+		if got[v] != float64(i+1) {
+			t.Errorf("gale_pubsub_topics{hub=%q} = %v, want %d (all: %v)", v, got[v], i+1, got)
+		}
 	}
 }

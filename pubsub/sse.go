@@ -23,6 +23,7 @@ type sseClient struct {
 	sub  *Sub
 	rec  *Position // Last-Event-ID, when sent
 	name string
+	head []byte // the response head, until OnOpen writes it
 }
 
 // sseHandler is the engine.Handler of SSE connections once the HTTP exchange has
@@ -83,6 +84,7 @@ func (hd *Handler) serveSSE(c *server.Ctx) {
 				return
 			}
 		}
+		cl.head = append(c.AppendHeadFields(append(make([]byte, 0, 192), sseStatus...)), sseFields...)
 		loop := c.Loop().ID()
 		hd.sse.slots[loop] = cl
 		if err := c.Hijack(hd.sse); err != nil {
@@ -92,8 +94,13 @@ func (hd *Handler) serveSSE(c *server.Ctx) {
 	})
 }
 
-var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
-	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+// sseStatus and sseFields surround the server's own fields (Date, Server) in the
+// head of an SSE response.
+const (
+	sseStatus = "HTTP/1.1 200 OK\r\n"
+	sseFields = "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n"
+)
 
 // OnOpen implements engine.Handler: the response head, the recovery outcome, the
 // missed messages, then live ones.
@@ -109,7 +116,8 @@ func (s *sseHandler) OnOpen(ec *engine.Conn) {
 	cl.lh = h.loopOf(ec.Loop())
 	cl.closeSlow = func() { ec.Close(errSlowSSE) }
 	ec.SetContext(cl)
-	_ = ec.Write(sseHead)
+	_ = ec.Write(cl.head)
+	cl.head = nil
 	t, err := h.Acquire(cl.name)
 	if err != nil {
 		ec.Close(err)

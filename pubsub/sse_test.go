@@ -3,6 +3,9 @@ package pubsub
 import (
 	"bufio"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,5 +164,35 @@ es.onerror = () => { if (got.length < 3) out.textContent = "error after " + got.
 	}
 	if want := "sse[alpha@1|beta@2|gamma@3]"; !strings.Contains(string(out), want) {
 		t.Fatalf("page DOM does not show %q:\n%s", want, out)
+	}
+}
+
+// TestSSEHead: the head of an SSE response carries Date and Server like every other
+// response of the server, and the stream follows it.
+func TestSSEHead(t *testing.T) {
+	_, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(nc, "GET /ws/sse/news HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get("Server") != "gale" {
+		t.Fatalf("status %d, head %v", resp.StatusCode, resp.Header)
+	}
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err != nil || time.Since(d).Abs() > time.Minute {
+		t.Fatalf("Date %q: %v", resp.Header.Get("Date"), err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != ": subscribed\n" {
+		t.Fatalf("first line %q, %v", line, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/http2"
+	"github.com/gale-server/gale/internal/testkit"
 	xhttp2 "golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -317,4 +319,138 @@ func TestH2FollowsListenerSetHandler(t *testing.T) {
 	if got := get(); got != "new" || dials.Load() != 1 {
 		t.Fatalf("after SetHandler: %q over %d connections", got, dials.Load())
 	}
+}
+
+// TestH2BodyEndsInOneFrame: a response whose whole body is known goes as HEADERS and
+// one DATA frame carrying END_STREAM, not a DATA frame and an empty one; so does a
+// detached handler that writes its declared length from a posted task and then ends
+// (a proxy relaying its upstream's last piece). A body the window holds back still
+// arrives whole and ends once.
+func TestH2BodyEndsInOneFrame(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 10000) // 160,000 octets
+	h := exchFunc(func(x Exchange) {
+		switch string(x.Path()) {
+		case "/respond":
+			x.Respond(200, "text/plain", []byte("hello"))
+		case "/detached":
+			x.Detach()
+			go x.Post(func() {
+				x.SetContentLength(5)
+				x.Write([]byte("he"))
+				x.Post(func() {
+					x.Write([]byte("llo"))
+					x.End()
+				})
+			})
+		case "/big":
+			x.Respond(200, "application/octet-stream", big)
+		}
+	})
+	_, _, addr := startH2C(t, h, http2.Config{})
+	// Each on a connection of its own: on a shared one, how the bodies split depends
+	// on the connection window the others take meanwhile.
+	for _, tc := range []struct {
+		path   string
+		body   []byte
+		frames string // the DATA frames, when they are certain
+	}{
+		{"/respond", []byte("hello"), "5+end"},
+		{"/detached", []byte("hello"), "2 3+end"},
+		{"/big", big, ""},
+	} {
+		frames, body := h2DataFrames(t, addr, tc.path)
+		last := frames[len(frames)-1]
+		if !bytes.Equal(body, tc.body) || !strings.HasSuffix(last, "+end") || last == "0+end" ||
+			tc.frames != "" && strings.Join(frames, " ") != tc.frames {
+			t.Errorf("%s: %d octets in DATA frames %v; want %d, END_STREAM on the last non-empty one (%s)",
+				tc.path, len(body), frames, len(tc.body), tc.frames)
+		}
+	}
+}
+
+// h2DataFrames sends one GET for path on a new h2c connection and returns the DATA
+// frames of its response (their lengths, "+end" on the one with END_STREAM) and the
+// body, opening the windows as data arrives.
+func h2DataFrames(t *testing.T, addr, path string) ([]string, []byte) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	fr := xhttp2.NewFramer(nc, nc)
+	io.WriteString(nc, http2.Preface)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "x"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
+	var frames []string
+	var body []byte
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("%s: reading frames: %v (so far %v)", path, err, frames)
+		}
+		d, ok := f.(*xhttp2.DataFrame)
+		if !ok {
+			continue
+		}
+		body = append(body, d.Data()...)
+		desc := strconv.Itoa(len(d.Data()))
+		if d.StreamEnded() {
+			return append(frames, desc+"+end"), body
+		}
+		frames = append(frames, desc)
+		if n := len(d.Data()); n > 0 {
+			fr.WriteWindowUpdate(0, uint32(n))
+			fr.WriteWindowUpdate(1, uint32(n))
+		}
+	}
+}
+
+// TestRequestsInProgressEnd: Stats.Requests minus Stats.Done, the requests in
+// progress (the "writing" connections of the metrics), goes back to zero once HTTP/2
+// streams have ended and once a request has handed its connection to another
+// protocol, while that connection stays open; it used to grow by one for each.
+func TestRequestsInProgressEnd(t *testing.T) {
+	echo := &upperEcho{closed: make(chan struct{})}
+	errs := make(chan error, 1)
+	up := upgradeHandler(t, echo, false, errs)
+	h := exchFunc(func(x Exchange) {
+		if c, ok := x.(*Ctx); ok && string(c.Path()) == "/ws" {
+			up.ServeGale(c)
+			return
+		}
+		x.Respond(200, "text/plain", []byte("ok"))
+	})
+	s, _, addr := startH2C(t, h, http2.Config{})
+	inProgress := func() int64 { st := s.Stats(); return int64(st.Requests - st.Done) }
+	client, _ := h2cClient(t)
+	for range 5 {
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	testkit.WaitFor(t, "the HTTP/2 requests to end", func() bool { return inProgress() == 0 })
+	if st := s.Stats(); st.Requests != 5 {
+		t.Fatalf("Requests %d, want 5", st.Requests)
+	}
+	c := testkit.Dial(t, addr)
+	io.WriteString(c, upgradeReq)
+	if err := <-errs; err != nil {
+		t.Fatalf("Upgrade: %v", err)
+	}
+	testkit.WaitFor(t, "the upgraded request to end", func() bool { return inProgress() == 0 })
+	if st := s.Stats(); st.Requests != 6 || st.Active != 2 {
+		t.Fatalf("Stats %+v, want 6 requests and 2 connections (the h2 one idle, the upgraded one)", st)
+	}
+	c.Close()
+	<-echo.closed
 }

@@ -113,7 +113,9 @@ type h2conn struct {
 	closing      bool  // the socket closes once the output is written
 	eof          bool  // the client half-closed
 	closed       bool
-	tarpitted    bool // cut off for a flood and held unread until the timer (FloodTarpit)
+	tarpitted    bool   // cut off for a flood and held unread until the timer (FloodTarpit)
+	flushLater   bool   // a flush is deferred to the end of the loop's iteration (kickLater)
+	lateFlush    func() // hc.deferredFlush, made the first time one is deferred
 }
 
 // OnOpen starts the connection: the server preface is written at once and the SETTINGS
@@ -272,6 +274,25 @@ func (hc *h2conn) kick() {
 	}
 }
 
+// kickLater flushes output an exchange produced outside Feed at the end of the loop's
+// iteration, so that what else the iteration adds (the end of the stream) goes with it.
+func (hc *h2conn) kickLater() {
+	if hc.inFeed || hc.flushLater {
+		return
+	}
+	if hc.lateFlush == nil {
+		hc.lateFlush = hc.deferredFlush
+	}
+	hc.flushLater = true
+	hc.ec.Loop().Defer(hc.lateFlush)
+}
+
+// deferredFlush is the flush kickLater deferred.
+func (hc *h2conn) deferredFlush() {
+	hc.flushLater = false
+	hc.flush()
+}
+
 // checkDone closes the socket after the output when the protocol has ended, or when
 // the client half-closed and nothing is left to answer.
 func (hc *h2conn) checkDone() {
@@ -317,6 +338,7 @@ func (hc *h2conn) streamGone(x *h2x) {
 		return
 	}
 	delete(hc.live, x.id)
+	hc.ls.done.Add(1) // the stream's request is no longer in progress
 	if len(hc.live) == 0 {
 		hc.live = nil // an idle connection keeps no map
 	}

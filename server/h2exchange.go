@@ -413,7 +413,14 @@ func (x *h2x) Write(p []byte) (int, error) {
 		x.queued += len(p)
 		x.hc.waitWindow(x)
 	}
-	x.hc.kick()
+	if x.clen >= 0 && x.written == x.clen {
+		// The body is complete and End usually follows at once (a proxy relaying
+		// its upstream's last piece): flushing at the end of the loop's iteration lets
+		// END_STREAM ride on this DATA frame instead of an empty one of its own.
+		x.hc.kickLater()
+	} else {
+		x.hc.kick()
+	}
 	return n, err
 }
 

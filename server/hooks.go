@@ -50,6 +50,15 @@ func (c *Ctx) RequestTrailers() []http1.Header { return c.body.Trailers() }
 // may be called from any goroutine while the Ctx is valid.
 func (c *Ctx) Logger() *slog.Logger { return c.cn.ls.srv.opts.Logger }
 
+// AppendHeadFields appends the fields the server puts in every response head it
+// writes, "Date: …\r\n" and "Server: …\r\n" (unless Options.ServerName is "-"), for
+// a handler that writes its own head on a hijacked connection, so that its responses
+// carry them like every other.
+func (c *Ctx) AppendHeadFields(b []byte) []byte {
+	b = http1.AppendDateAt(b, c.ec.Loop().Now())
+	return append(b, c.cn.ls.srv.serverH...)
+}
+
 // Hijack takes the connection out of HTTP as net/http's Hijacker does: like
 // Upgrade, but nothing is written (the new owner writes its own response, if any)
 // and it is allowed while a request body is still arriving (its unread bytes then

@@ -71,7 +71,7 @@ type Options struct {
 	// speak first, so a connection usually arrives with its request and is served
 	// without a wake-up of its own. Default 1s; negative: off (engine.ListenOptions).
 	DeferAccept time.Duration
-	// ServerName is sent in the Server header; empty sends none. Default "gale".
+	// ServerName is sent in the Server header; "-" sends none. Default (empty) "gale".
 	ServerName string
 	// HighWater and LowWater bound queued output per connection (engine defaults).
 	HighWater, LowWater int

@@ -61,7 +61,14 @@ func (c *Ctx) Upgrade(h engine.Handler) error {
 func (c *Ctx) letGo(h engine.Handler) {
 	ec, cn := c.ec, c.cn
 	l := cn.lower()
+	// The request is over for HTTP: its connection leaves the writing state (the
+	// new owner's connections count as waiting, docs/observability.md).
+	cn.ls.done.Add(1)
 	c.ended = true
+	// The HTTP response is over: the request is counted and logged now, with the
+	// status sent (101, or what a hijacking handler set with SetStatus: 200 by
+	// default), not when the connection closes.
+	c.observed()
 	cn.upgraded = true
 	cn.cur = nil
 	if c.detached {

@@ -159,6 +159,11 @@ func tlsName(v uint16) string {
 }
 
 // appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+// Besides what JSON requires (quote, backslash, C0 controls), DEL, the C1 controls
+// (U+0080 to U+009F, NEL among them) and U+2028 and U+2029 are written \uXXXX: tools
+// that split text on any Unicode line break (Python's str.splitlines, JavaScript
+// before ES2019) must still see one line per request, and a terminal showing the
+// log must not act on a control byte a client sent.
 func appendJSONString(b, s []byte) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
@@ -167,7 +172,7 @@ func appendJSONString(b, s []byte) []byte {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 			i++
-		case c < 0x20:
+		case c < 0x20 || c == 0x7f:
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 			i++
 		case c < utf8.RuneSelf:
@@ -175,9 +180,12 @@ func appendJSONString(b, s []byte) []byte {
 			i++
 		default:
 			r, n := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && n == 1 {
+			switch {
+			case r == utf8.RuneError && n == 1:
 				b = append(b, `\ufffd`...)
-			} else {
+			case r <= 0x9f || r == 0x2028 || r == 0x2029:
+				b = append(b, '\\', 'u', hex[r>>12], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+			default:
 				b = append(b, s[i:i+n]...)
 			}
 			i += n

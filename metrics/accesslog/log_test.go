@@ -73,6 +73,12 @@ func TestEscaping(t *testing.T) {
 		"q\"b\\\n\x1f": `"q\"b\\\u000A\u001F"`,
 		"é€":           `"é€"`,
 		"bad\xffutf8":  `"bad\ufffdutf8"`,
+		// Line breaks beyond JSON's own: a splitter on Unicode line boundaries
+		// (Python's str.splitlines) must not cut the line.
+		"a\u2028b\u2029c":    `"a\u2028b\u2029c"`,
+		"nel\u0085c1\u009f":  `"nel\u0085c1\u009F"`,
+		"del\x7f":            `"del\u007F"`,
+		"\u00a0\u2027\u202a": "\"\u00a0\u2027\u202a\"", // printable neighbours stay raw
 	} {
 		got := appendJSONString(nil, []byte(in))
 		if string(got) != want {
@@ -81,6 +87,8 @@ func TestEscaping(t *testing.T) {
 		var s string
 		if err := json.Unmarshal(got, &s); err != nil {
 			t.Errorf("%s is not JSON: %v", got, err)
+		} else if want := strings.ToValidUTF8(in, "\ufffd"); s != want {
+			t.Errorf("%s decodes to %q, want %q", got, s, want)
 		}
 	}
 }
