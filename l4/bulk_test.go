@@ -5,12 +5,15 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -178,12 +181,46 @@ func testBulk(t *testing.T, size int64) {
 	}
 }
 
+// blockingEcho writes back what it reads with one blocking write per read, so
+// it stops reading while its own output waits, and half-closes at the end.
+func blockingEcho(c *net.TCPConn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			c.CloseWrite()
+			return
+		}
+	}
+}
+
+// echoBack sends size bytes on c while reading the echo, and checks it.
+func echoBack(t *testing.T, c *net.TCPConn, size int64, stats func() Stats) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	sent := make(chan error, 1)
+	go func() { sent <- send(c, 3, size) }()
+	got, want := digest(c), digest(stream(3, size))
+	if err := <-sent; err != nil {
+		t.Errorf("client send: %v", err)
+	}
+	if got.err != nil || got.n != size || got.sha != want.sha {
+		t.Fatalf("echo: %d of %d bytes (sha ok %v), read error %v; stats %+v",
+			got.n, size, got.sha == want.sha, got.err, stats())
+	}
+}
+
 // TestEchoFullDuplex sends a bulk stream to an upstream that echoes it with one
-// blocking write per read, so it stops reading while its own output waits, and
-// reads the echo at the same time. Each direction must move on its own: when
-// the relay stopped reading the upstream because its queue toward the upstream
-// was above the engine's high-water mark (the upstream was not reading it, being
-// blocked on its write), neither side moved again and the transfer hung.
+// blocking write per read (blockingEcho), and reads the echo at the same time.
+// Each direction must move on its own: when the relay stopped reading the
+// upstream because its queue toward the upstream was above the engine's
+// high-water mark (the upstream was not reading it, being blocked on its
+// write), neither side moved again and the transfer hung.
 func TestEchoFullDuplex(t *testing.T) {
 	const size = 16 << 20
 	for _, tc := range []struct {
@@ -191,35 +228,53 @@ func TestEchoFullDuplex(t *testing.T) {
 		spliceAfter int64
 	}{{"copy", 0}, {"splice", 256 << 10}} {
 		t.Run(tc.name, func(t *testing.T) {
-			upstream := serve(t, func(c *net.TCPConn) {
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, err := c.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						c.CloseWrite()
-						return
-					}
-				}
-			})
-			px, addr := startProxy(t, Options{Upstreams: group(upstream), SpliceAfter: tc.spliceAfter})
-			c := dial(t, addr)
-			c.SetDeadline(time.Now().Add(30 * time.Second))
-			sent := make(chan error, 1)
-			go func() { sent <- send(c, 3, size) }()
-			got, want := digest(c), digest(stream(3, size))
-			if err := <-sent; err != nil {
-				t.Errorf("client send: %v", err)
-			}
-			if got.err != nil || got.n != size || got.sha != want.sha {
-				t.Fatalf("echo: %d of %d bytes (sha ok %v), read error %v; stats %+v",
-					got.n, size, got.sha == want.sha, got.err, px.Stats())
-			}
+			px, addr := startProxy(t, Options{Upstreams: group(serve(t, blockingEcho)), SpliceAfter: tc.spliceAfter})
+			echoBack(t, dial(t, addr), size, px.Stats)
 			testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
 		})
 	}
+}
+
+// joiner accepts a client, dials up and joins the two with a Tunnels, as the
+// HTTP proxy does for an upgraded connection.
+type joiner struct {
+	engine.NopHandler
+	tun *Tunnels
+	up  netip.AddrPort
+}
+
+func (j *joiner) OnOpen(c *engine.Conn) {
+	c.PauseRead()
+	if _, err := c.Loop().Dial(j.up, 5*time.Second, &joinUp{j: j, down: c}); err != nil {
+		c.Close(err)
+	}
+}
+
+// joinUp joins its client once the upstream connected.
+type joinUp struct {
+	engine.NopHandler
+	j    *joiner
+	down *engine.Conn
+}
+
+func (u *joinUp) OnOpen(c *engine.Conn) {
+	u.down.SetHandler(u.j.tun.Handler())
+	u.j.tun.Join(u.down, c)
+}
+
+// TestTunnelsEchoFullDuplex is TestEchoFullDuplex through Tunnels.Join (the
+// HTTP proxy's plain WebSocket tunnels), on the copy path.
+func TestTunnelsEchoFullDuplex(t *testing.T) {
+	eng, err := engine.New(engine.Config{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun := NewTunnels(eng, time.Minute, 0, slog.New(slog.DiscardHandler))
+	addr, err := eng.Listen("127.0.0.1:0", &joiner{tun: tun, up: netip.MustParseAddrPort(serve(t, blockingEcho))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runEngine(t, eng)
+	echoBack(t, dial(t, addr), 16<<20, tun.Stats)
+	testkit.WaitFor(t, "the tunnel to end", func() bool { return tun.Stats().Active == 0 })
 }

@@ -119,8 +119,10 @@ func (p *pair) healthDone(o health.Outcome) {
 
 // ended reports the end of a relay to the health group and adds the bytes of
 // each direction to the proxy's counters. A reset or error of the upstream
-// connection is a failure of its server; a relay that ended otherwise (both
-// FINs, the idle timeout, the client's reset) a success.
+// connection is a failure of its server; one of the client connection says
+// nothing about the server (cancelled, like a client that left during the
+// connect); a relay that ended otherwise (both FINs, the idle timeout) is a
+// success.
 func (p *pair) ended(from *engine.Conn, err error) {
 	p.px.stats.toUpstream.Add(uint64(p.dirs[0].moved))
 	p.px.stats.toClient.Add(uint64(p.dirs[1].moved))
@@ -133,6 +135,8 @@ func (p *pair) ended(from *engine.Conn, err error) {
 		o = health.Cancelled // the client left while the connect was in progress
 	case err != nil && from == p.up && p.up != nil:
 		o = health.Failed
+	case err != nil && from == p.down:
+		o = health.Cancelled
 	}
 	p.healthDone(o)
 }

@@ -246,3 +246,57 @@ func TestLimitMaxConnections(t *testing.T) {
 	held.Close()
 	testkit.WaitFor(t, "the held relay to end", func() bool { return g.Health().Status().Servers[full].Connections == 0 })
 }
+
+// TestClientResetIsNoVerdict: a relay that the client ends with a reset says
+// nothing about the server (Cancelled, as docs/health.md has it). It counted as
+// a success, which cleared the server's run of consecutive failures: a server
+// that reset every other relay was never ejected while clients reset theirs.
+func TestClientResetIsNoVerdict(t *testing.T) {
+	flaky := serve(t, func(c *net.TCPConn) {
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return
+		}
+		if b[0] == 'r' {
+			c.SetLinger(0) // the server fails this relay
+			return
+		}
+		io.Copy(io.Discard, c) // until the relay ends
+	})
+	// A spare server, never picked, lets outlier detection eject the flaky one
+	// (it keeps the last available server).
+	g := healthGroup(t, health.Options{Outlier: &health.OutlierOptions{ConsecutiveGatewayFailure: 2,
+		BaseEjectionTime: time.Hour, MaxEjectionTime: time.Hour, MaxEjectionPercent: 50}}, flaky, closedPort(t))
+	px, addr := startProxy(t, Options{Upstreams: firstOnly{g}})
+	g.Health().Start(px.eng.Loops()[0])
+	relay := func(first byte, clientReset bool) {
+		t.Helper()
+		start := px.Stats().Copied
+		c := dial(t, addr)
+		c.Write([]byte{first})
+		if clientReset {
+			testkit.WaitFor(t, "the byte to be relayed", func() bool { return px.Stats().Copied > start })
+			c.SetLinger(0)
+			c.Close()
+		} else {
+			io.ReadAll(c)
+		}
+		testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
+	}
+	relay('r', false) // a failure
+	relay('k', true)  // the client resets: no verdict
+	relay('r', false) // the second failure in a row
+	if st := g.Health().Status().Servers[0]; !st.Ejected || st.Failures != 2 {
+		t.Fatalf("server %+v: want ejected after two failures in a row", st)
+	}
+}
+
+// firstOnly is a group that always picks its first server.
+type firstOnly struct{ *Group }
+
+func (firstOnly) Pick(r *lb.Request) int {
+	if r.Tried&1 != 0 {
+		return -1
+	}
+	return 0
+}

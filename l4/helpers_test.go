@@ -40,6 +40,13 @@ func startProxyOn(t testing.TB, eng *engine.Engine, opt Options) (*Proxy, string
 	if err != nil {
 		t.Fatal(err)
 	}
+	runEngine(t, eng)
+	return px, addr
+}
+
+// runEngine starts eng and shuts it down when the test ends, failing the test
+// when connections are left open.
+func runEngine(t testing.TB, eng *engine.Engine) {
 	eng.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -48,7 +55,6 @@ func startProxyOn(t testing.TB, eng *engine.Engine, opt Options) (*Proxy, string
 			t.Errorf("shutdown: %v (relays left open)", err)
 		}
 	})
-	return px, addr
 }
 
 // group is a round-robin group over the given listeners' addresses.

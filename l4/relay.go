@@ -38,10 +38,11 @@ type pair struct {
 	local    netip.AddrPort
 	early    []byte // client bytes read before the upstream connected
 	state    uint8
-	proxy    bool // waiting for a PROXY header (trusted source)
-	sni      bool // waiting for a ClientHello
-	eofEarly bool // the client's FIN came while the upstream was connecting
-	heard    bool // the client sent preamble bytes (stPreamble)
+	proxy    bool                 // waiting for a PROXY header (trusted source)
+	sni      bool                 // waiting for a ClientHello
+	hello    *l4proto.HelloReader // reads it as it arrives (while sni)
+	eofEarly bool                 // the client's FIN came while the upstream was connecting
+	heard    bool                 // the client sent preamble bytes (stPreamble)
 	dirs     [2]dir
 	last     time.Time // loop time of the last byte moved
 	idle     *engine.Timer
@@ -140,7 +141,18 @@ func (p *pair) preamble(in []byte) int {
 		in = in[n:]
 	}
 	if p.sni {
-		name, done, err := l4proto.ServerName(in)
+		if p.hello == nil {
+			p.hello = new(l4proto.HelloReader)
+		}
+		// The hello's bytes are kept in early as they arrive, and the reader
+		// walks only the new ones: a hello trickled in many small records and
+		// reads costs time linear in its size. (Left to the engine, which copies
+		// all it holds for a handler again on every read, and parsed from its
+		// start each time, it cost time quadratic in it.) Its size is bounded by
+		// the reader: at most MaxClientHello of message, in records of at least
+		// one byte each.
+		p.early = append(p.early, in...)
+		name, done, err := p.hello.Read(p.early)
 		switch {
 		case err != nil:
 			px.stats.badHello.Add(1)
@@ -148,8 +160,9 @@ func (p *pair) preamble(in []byte) int {
 			p.down.Close(err)
 			return used + len(in)
 		case !done:
-			return used
+			return used + len(in)
 		}
+		p.hello = nil
 		if p.bal = px.routes.match(name); p.bal == nil {
 			px.stats.noRoute.Add(1)
 			px.opt.Logger.Warn("tcp: closing a TLS connection with no route for its server name", "client", p.client, "sni", name)
@@ -158,8 +171,8 @@ func (p *pair) preamble(in []byte) int {
 		}
 	} else {
 		p.bal = px.opt.Upstreams
+		p.early = append(p.early, in...)
 	}
-	p.early = append(p.early, in...)
 	p.down.CancelTimeout()
 	p.down.PauseRead()
 	p.connect()

@@ -35,9 +35,16 @@ func feed(run step, in []byte, cuts []int) outcome {
 // one byte at a time, and returns it.
 func allWays(t *testing.T, run step, in []byte) outcome {
 	t.Helper()
-	whole := feed(run, in, nil)
+	return allWaysFresh(t, func() step { return run }, in)
+}
+
+// allWaysFresh is allWays for a reader with state: each delivery of in (whole,
+// split once, one byte at a time) goes to a fresh step from mk.
+func allWaysFresh(t *testing.T, mk func() step, in []byte) outcome {
+	t.Helper()
+	whole := feed(mk(), in, nil)
 	for i := 1; i < len(in); i++ {
-		if got := feed(run, in, []int{i}); got.String() != whole.String() {
+		if got := feed(mk(), in, []int{i}); got.String() != whole.String() {
 			t.Fatalf("split at %d: got %v, whole %v", i, got, whole)
 		}
 	}
@@ -45,7 +52,7 @@ func allWays(t *testing.T, run step, in []byte) outcome {
 	for i := 1; i < len(in); i++ {
 		every = append(every, i)
 	}
-	if got := feed(run, in, every); got.String() != whole.String() {
+	if got := feed(mk(), in, every); got.String() != whole.String() {
 		t.Fatalf("byte at a time: got %v, whole %v", got, whole)
 	}
 	return whole
@@ -65,4 +72,28 @@ func sniStep(p []byte) (outcome, bool) {
 		return outcome{}, false
 	}
 	return outcome{val: name, err: err}, true
+}
+
+// readerStep returns a step over a fresh HelloReader, which is given every
+// prefix in turn as a relay gives it the bytes received so far.
+func readerStep() step {
+	var r HelloReader
+	return func(p []byte) (outcome, bool) {
+		name, done, err := r.Read(p)
+		if !done && err == nil {
+			return outcome{}, false
+		}
+		return outcome{val: name, err: err}, true
+	}
+}
+
+// sniAllWays checks in all ways with ServerName on each prefix and with a
+// HelloReader fed the prefixes, which must agree, and returns the outcome.
+func sniAllWays(t *testing.T, in []byte) outcome {
+	t.Helper()
+	o := allWays(t, sniStep, in)
+	if r := allWaysFresh(t, readerStep, in); r.String() != o.String() {
+		t.Fatalf("HelloReader %v, ServerName %v", r, o)
+	}
+	return o
 }

@@ -47,8 +47,9 @@ func FuzzParseProxy(f *testing.F) {
 	})
 }
 
-// FuzzServerName checks that ServerName never panics and that a split chosen by
-// the input gives the same answer as the whole.
+// FuzzServerName checks that ServerName never panics, that a split chosen by
+// the input gives the same answer as the whole, and that a HelloReader given
+// the prefixes at cuts chosen by the input gives it too.
 func FuzzServerName(f *testing.F) {
 	f.Add(clientHello(f, "a.example"))
 	f.Add(reframe(clientHello(f, "b.example"), 50))
@@ -63,6 +64,15 @@ func FuzzServerName(f *testing.F) {
 			k := 1 + int(in[len(in)-1])%(len(in)-1)
 			if got := feed(sniStep, in, []int{k}); got.String() != whole.String() {
 				t.Fatalf("split at %d: got %v, whole %v", k, got, whole)
+			}
+			// A HelloReader fed the prefixes at cuts the input chooses agrees.
+			step := max(1, int(in[0])%64)
+			var cuts []int
+			for c := k; c < len(in); c += step {
+				cuts = append(cuts, c)
+			}
+			if got := feed(readerStep(), in, cuts); got.String() != whole.String() {
+				t.Fatalf("HelloReader at cuts from %d every %d: got %v, whole %v", k, step, got, whole)
 			}
 		}
 		if !bytes.Equal(in, orig) {

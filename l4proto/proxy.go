@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"net/netip"
 	"strconv"
 )
@@ -251,7 +252,7 @@ func parseV2(b []byte) (Header, int, error) {
 		return Header{}, 0, nil
 	}
 	body := b[16 : 16+n]
-	if err := checkTLVs(body[need:]); err != nil {
+	if err := checkTLVs(b[:16+n], 16+need); err != nil {
 		return Header{}, 0, err
 	}
 	switch {
@@ -267,16 +268,36 @@ func parseV2(b []byte) (Header, int, error) {
 	return h, 16 + n, nil
 }
 
-// checkTLVs walks the type-length-value records after the addresses and reports
-// one that runs past the block. Their contents are not interpreted.
-func checkTLVs(b []byte) error {
-	for len(b) > 0 {
+// pp2TypeCRC32C is the TLV that carries the CRC-32C of the whole header.
+const pp2TypeCRC32C = 0x03
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkTLVs walks the type-length-value records of the header hdr from off
+// (after the addresses) and reports one that runs past the header. Their
+// contents are not interpreted, except a PP2_TYPE_CRC32C checksum, which the
+// specification says a receiver must verify: the CRC-32C of the whole header
+// with the checksum's own four bytes taken as zero.
+func checkTLVs(hdr []byte, off int) error {
+	for b := hdr[off:]; len(b) > 0; {
 		if len(b) < 3 {
 			return perr("truncated version 2 TLV")
 		}
 		l := int(binary.BigEndian.Uint16(b[1:3]))
 		if 3+l > len(b) {
 			return perr("version 2 TLV runs past the header")
+		}
+		if b[0] == pp2TypeCRC32C {
+			if l != 4 {
+				return perr("version 2 CRC32C TLV not 4 bytes long")
+			}
+			at := len(hdr) - len(b) + 3 // the checksum's offset in hdr
+			sum := crc32.Update(0, castagnoli, hdr[:at])
+			sum = crc32.Update(sum, castagnoli, []byte{0, 0, 0, 0})
+			sum = crc32.Update(sum, castagnoli, hdr[at+4:])
+			if sum != binary.BigEndian.Uint32(hdr[at:at+4]) {
+				return perr("version 2 CRC32C checksum does not match the header")
+			}
 		}
 		b = b[3+l:]
 	}

@@ -1,7 +1,9 @@
 package l4proto
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ func TestParseProxyValid(t *testing.T) {
 	v2tlv := AppendV2(nil, ap("10.0.0.1:1000"), ap("10.0.0.2:443"))
 	v2tlv[15] += 3 + 4 + 3 // two TLVs: a 4-byte one and an empty one
 	v2tlv = append(v2tlv, 0x04, 0, 4, 'a', 'b', 'c', 'd', 0x30, 0, 0)
+	crc := v2WithCRC(AppendV2(nil, ap("10.0.0.1:1000"), ap("10.0.0.2:443")), true)
 	local := append([]byte(v2Sig), 0x20, 0x11, 0, 12)
 	local = append(local, make([]byte, 12)...)
 	cases := []struct {
@@ -27,6 +30,10 @@ func TestParseProxyValid(t *testing.T) {
 		{"v2 tcp4", string(AppendV2(nil, ap("10.0.0.1:1000"), ap("10.0.0.2:443"))), Header{Version: 2, Src: ap("10.0.0.1:1000"), Dst: ap("10.0.0.2:443")}},
 		{"v2 tcp6", string(AppendV2(nil, ap("[::1]:5"), ap("[2001:db8::9]:6"))), Header{Version: 2, Src: ap("[::1]:5"), Dst: ap("[2001:db8::9]:6")}},
 		{"v2 tlvs", string(v2tlv), Header{Version: 2, Src: ap("10.0.0.1:1000"), Dst: ap("10.0.0.2:443")}},
+		{"v2 crc32c", string(crc), Header{Version: 2, Src: ap("10.0.0.1:1000"), Dst: ap("10.0.0.2:443")}},
+		// Sent by HAProxy 2.6 (send-proxy-v2 proxy-v2-options crc32c).
+		{"v2 crc32c from HAProxy", v2Sig + "\x21\x11\x00\x13\x7f\x00\x00\x01\x7f\x00\x00\x02\xa3\xe4\x5b\x6f\x03\x00\x04\xd3\x25\x08\x17",
+			Header{Version: 2, Src: ap("127.0.0.1:41956"), Dst: ap("127.0.0.2:23407")}},
 		{"v2 local", string(local), Header{Version: 2, Command: CmdLocal, Unknown: true}},
 		{"v2 unspec", string(AppendV2(nil, netip.AddrPort{}, netip.AddrPort{})), Header{Version: 2, Unknown: true}},
 		// A LOCAL command's block is discarded unread, family included (the
@@ -87,6 +94,10 @@ func TestParseProxyInvalid(t *testing.T) {
 		{"v2 unspec bad tlv", hdr(0x21, 0x00, 4, 0) + "\x01\x00\x09\x00"},
 		{"v2 tlv overrun", hdr(0x21, 0x11, 16, 12) + "\x01\x00\x09\x00"},
 		{"v2 truncated tlv", hdr(0x21, 0x11, 14, 12) + "\x01\x00"},
+		// A PP2_TYPE_CRC32C checksum is verified, as the specification requires
+		// (it was skipped like any TLV).
+		{"v2 bad crc32c", string(v2WithCRC(AppendV2(nil, ap("10.0.0.1:1000"), ap("10.0.0.2:443")), false))},
+		{"v2 crc32c of 3 bytes", hdr(0x21, 0x11, 18, 12) + "\x03\x00\x03abc"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,4 +140,17 @@ func TestAppendRoundTrip(t *testing.T) {
 	if got := string(AppendV1(nil, netip.AddrPort{}, ap("1.2.3.4:5"))); got != "PROXY UNKNOWN\r\n" {
 		t.Fatalf("got %q", got)
 	}
+}
+
+// v2WithCRC appends a PP2_TYPE_CRC32C TLV to the version 2 header h and fills
+// it with the header's checksum, or with a wrong one.
+func v2WithCRC(h []byte, right bool) []byte {
+	h = append(h, 0x03, 0, 4, 0, 0, 0, 0)
+	binary.BigEndian.PutUint16(h[14:16], binary.BigEndian.Uint16(h[14:16])+7)
+	sum := crc32.Checksum(h, crc32.MakeTable(crc32.Castagnoli))
+	if !right {
+		sum++
+	}
+	binary.BigEndian.PutUint32(h[len(h)-4:], sum)
+	return h
 }

@@ -30,65 +30,104 @@ const recordHeader = 5
 // it has no server_name extension. done is false, with a nil error, while b
 // holds only part of the ClientHello, which may be split across several TLS
 // records and any number of reads. b is not modified; the caller forwards it
-// unchanged. It fails with ErrNotTLS, ErrHelloTooLarge or ErrBadHello.
+// unchanged. It fails with ErrNotTLS, ErrHelloTooLarge or ErrBadHello. A caller
+// that asks again as more bytes arrive should use a HelloReader, which reads
+// only the new bytes each time.
 func ServerName(b []byte) (name string, done bool, err error) {
-	msg, done, err := helloMessage(b)
-	if !done || err != nil {
-		return "", done, err
+	var r HelloReader
+	return r.Read(b)
+}
+
+// HelloReader is ServerName for a ClientHello that arrives in pieces: each
+// call to Read is given every byte received so far (b extends the b of the
+// call before), and it walks only the bytes it has not seen, so a hello
+// trickled in many small records and reads costs time linear in its size.
+// (Reading every prefix from its start cost time quadratic in it: a 15 KB hello
+// sent in one-byte records, one per segment, took over a second of CPU.) Its
+// answers are those of ServerName on the same bytes. The zero value is ready;
+// it keeps the handshake message bytes gathered so far when the hello spans
+// records, at most the message and one record's fragment.
+type HelloReader struct {
+	pos     int    // bytes of b walked: record headers and fragment bytes taken
+	recLeft int    // fragment bytes of the current record not yet taken; 0 at a record header
+	records int    // record headers read
+	msg     []byte // handshake message bytes gathered across records
+	end     bool   // the answer below is final
+	name    string
+	err     error
+}
+
+// Read reads the ClientHello in b, the bytes received so far, as ServerName does.
+func (r *HelloReader) Read(b []byte) (name string, done bool, err error) {
+	if r.end {
+		return r.name, r.err == nil, r.err
 	}
-	name, err = helloServerName(msg)
+	msg, done, err := r.message(b)
+	if !done && err == nil {
+		return "", false, nil
+	}
+	if err == nil {
+		name, err = helloServerName(msg)
+	}
+	r.end, r.name, r.err, r.msg = true, name, err, nil
 	return name, err == nil, err
 }
 
-// helloMessage gathers the ClientHello handshake message from the handshake
-// records at the start of b, copying only when it spans more than one record.
-func helloMessage(b []byte) (msg []byte, done bool, err error) {
-	var joined []byte
-	want := -1 // handshake message length including its 4-byte header, once known
-	for first := true; ; first = false {
-		if len(b) == 0 {
-			return nil, false, nil
-		}
-		if b[0] != 0x16 {
-			if first {
+// message gathers the ClientHello handshake message from the handshake records
+// at the start of b, from where the last call stopped; it copies only when the
+// message spans more than one record.
+func (r *HelloReader) message(b []byte) (msg []byte, done bool, err error) {
+	for {
+		if r.recLeft == 0 {
+			h := b[r.pos:]
+			if len(h) == 0 {
+				return nil, false, nil
+			}
+			if h[0] != 0x16 {
+				if r.records == 0 {
+					return nil, false, ErrNotTLS
+				}
+				return nil, false, ErrBadHello // another record type inside the ClientHello
+			}
+			if len(h) >= 2 && h[1] != 3 {
 				return nil, false, ErrNotTLS
 			}
-			return nil, false, ErrBadHello // another record type inside the ClientHello
-		}
-		if len(b) >= 2 && b[1] != 3 {
-			return nil, false, ErrNotTLS
-		}
-		if len(b) < recordHeader {
-			return nil, false, nil
-		}
-		rl := int(binary.BigEndian.Uint16(b[3:5]))
-		if rl == 0 || rl > 1<<14 {
-			return nil, false, ErrBadHello
-		}
-		frag := b[recordHeader:min(len(b), recordHeader+rl)]
-		if first && len(frag) == rl && len(frag) >= 4 {
-			// The common case: the message header is in the first record whole.
-			if want = 4 + hsLen(frag); frag[0] == 1 && want <= len(frag) && want-4 <= MaxClientHello {
-				return frag[:want], true, nil
+			if len(h) < recordHeader {
+				return nil, false, nil
+			}
+			rl := int(binary.BigEndian.Uint16(h[3:5]))
+			if rl == 0 || rl > 1<<14 {
+				return nil, false, ErrBadHello
+			}
+			r.records++
+			r.pos += recordHeader
+			r.recLeft = rl
+			if frag := b[r.pos:min(len(b), r.pos+rl)]; r.records == 1 && len(frag) == rl && len(frag) >= 4 {
+				// The common case: the message is in the first record whole.
+				if want := 4 + hsLen(frag); frag[0] == 1 && want <= len(frag) && want-4 <= MaxClientHello {
+					return frag[:want], true, nil
+				}
 			}
 		}
-		joined = append(joined, frag...)
-		if len(joined) >= 4 {
-			if joined[0] != 1 {
+		take := min(r.recLeft, len(b)-r.pos)
+		r.msg = append(r.msg, b[r.pos:r.pos+take]...)
+		r.pos += take
+		r.recLeft -= take
+		if len(r.msg) >= 4 {
+			if r.msg[0] != 1 {
 				return nil, false, ErrBadHello // not a ClientHello
 			}
-			want = 4 + hsLen(joined)
+			want := 4 + hsLen(r.msg)
 			if want-4 > MaxClientHello {
 				return nil, false, ErrHelloTooLarge
 			}
-			if len(joined) >= want {
-				return joined[:want], true, nil
+			if len(r.msg) >= want {
+				return r.msg[:want], true, nil
 			}
 		}
-		if len(frag) < rl {
+		if r.recLeft > 0 {
 			return nil, false, nil
 		}
-		b = b[recordHeader+rl:]
 	}
 }
 
