@@ -551,3 +551,36 @@ func TestLeastConnIdleTiesWeighted(t *testing.T) {
 		t.Errorf("with server 1 busy, picks %v, want 5 each for 0 and 2", seen)
 	}
 }
+
+// TestRoundRobinRetryKeepsTurns: with one dead server among n, round robin
+// sends each new request to the dead one only on its turn (1/n of requests),
+// and the retries go to the next server without moving the cursor, so the
+// live servers still alternate.
+func TestRoundRobinRetryKeepsTurns(t *testing.T) {
+	for _, n := range []int{2, 3, 5} {
+		b := mustNew(t, RoundRobin, evenServers(n), Options{Loops: 1})
+		const reqs = 600
+		firstDead, got := 0, make([]int, n)
+		for range reqs {
+			r := Request{}
+			i := b.Pick(&r)
+			if i == 0 { // server 0 is dead: the request retries
+				firstDead++
+				r.Tried |= 1
+				i = b.Pick(&r)
+				if i <= 0 {
+					t.Fatalf("n=%d: retry picked %d", n, i)
+				}
+			}
+			got[i]++
+		}
+		if firstDead != reqs/n {
+			t.Errorf("n=%d: %d of %d requests tried the dead server first, want %d (its turns)", n, firstDead, reqs, reqs/n)
+		}
+		for i := 1; i < n; i++ {
+			if got[i] < reqs/n {
+				t.Errorf("n=%d: server %d served %d, want at least %d (%v)", n, i, got[i], reqs/n, got)
+			}
+		}
+	}
+}
