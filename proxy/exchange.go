@@ -329,7 +329,7 @@ func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
 			return len(in)
 		}
 		if done {
-			keep := off == len(in)
+			keep := off == len(in) && !uc.peerEOF
 			x.finishResponse(uc, keep)
 			return len(in)
 		}

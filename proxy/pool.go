@@ -69,9 +69,12 @@ type upConn struct {
 	open     bool // connected (OnOpen ran)
 	idle     bool // in ls.idle[srv]
 	inBody   bool // the response head was forwarded; the body is being read
-	parser   http1.ResponseParser
-	resp     http1.Response
-	body     http1.BodyReader
+	// peerEOF: the server half-closed while its body was still arriving and reading
+	// was paused for the client; the rest waits in the socket (OnEOF).
+	peerEOF bool
+	parser  http1.ResponseParser
+	resp    http1.Response
+	body    http1.BodyReader
 }
 
 // upStream is what the proxy writes requests to and resumes reading on: the
@@ -213,6 +216,15 @@ func (*upHandler) OnEOF(ec *engine.Conn) {
 	}
 	if uc.inBody && uc.body.UntilClose() {
 		x.finishResponse(uc, false)
+		return
+	}
+	if uc.inBody && ec.ReadPaused() {
+		// The epoll engine reports the FIN of a paused connection at once, while the
+		// end of a body sent before it is still unread in the socket (an origin that
+		// closes after each response, behind a client slower than it): that end
+		// arrives once the client drains and reading resumes, and completes the body
+		// (or the read timeout cuts a body the origin really cut short).
+		uc.peerEOF = true
 		return
 	}
 	x.upstreamFailed(uc, io.ErrUnexpectedEOF)

@@ -17,8 +17,9 @@ type H2CUpgradeFilter interface {
 	AllowH2CUpgrade(req *http1.Request) bool
 }
 
-// switchingH2C is the 101 response of an h2c upgrade (RFC 7540 §3.2).
-const switchingH2C = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+// switchingH2C ends the 101 response of an h2c upgrade (RFC 7540 §3.2), after its
+// status line, Date and Server.
+const switchingH2C = "Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 
 // tryH2C switches the connection to HTTP/2 when req asks for it as RFC 7540 §3.2
 // says (Upgrade naming h2c, Connection naming Upgrade and HTTP2-Settings, exactly one
@@ -71,7 +72,11 @@ func (cn *conn) tryH2C(ec *engine.Conn, req *http1.Request) bool {
 		}
 	}
 	cn.ls.requests.Add(^uint64(0)) // stream 1 counts the request again
-	ec.Write([]byte(switchingH2C))
+	b := http1.AppendStatusLine(cn.ls.scratch[:0], 1, 101)
+	b = http1.AppendDateAt(b, ec.Loop().Now())
+	b = append(append(b, cn.ls.srv.serverH...), switchingH2C...)
+	ec.Write(b)
+	cn.ls.scratch = b
 	cn.upgraded = true
 	if cn.pumped {
 		cn.closePump()

@@ -87,13 +87,14 @@ func (c *Ctx) letGo(h engine.Handler) {
 	handOver(ec, l, h)
 }
 
-// writeSwitching writes the 101 head with the response fields as given: no Date,
-// no framing, no Connection rewriting.
+// writeSwitching writes the 101 head: Date and Server like every response of the
+// server, then the response fields as given, with no framing and no Connection
+// rewriting.
 func (c *Ctx) writeSwitching() {
 	c.headSent = true
 	c.status = 101
 	ls := c.cn.ls
-	b := http1.AppendStatusLine(ls.scratch[:0], 1, 101)
+	b := c.AppendHeadFields(http1.AppendStatusLine(ls.scratch[:0], 1, 101))
 	for _, f := range c.hdr.kv {
 		if http1.ValidField(f.name, f.value) {
 			b = http1.AppendHeader(b, f.name, f.value)

@@ -106,6 +106,12 @@ func TestH2CUpgradeCurlAndNghttp(t *testing.T) {
 	if out != "hello, world\n\n2 200" || !strings.Contains(trace, "< HTTP/1.1 101 Switching Protocols") {
 		t.Fatalf("curl --http2 /hello: %q\n%s", out, trace)
 	}
+	// The 101 carries Date and Server like every other response.
+	_, head, _ := strings.Cut(trace, "< HTTP/1.1 101 Switching Protocols")
+	head, _, _ = strings.Cut(head, "< HTTP/2 200")
+	if !strings.Contains(head, "< Date: ") || !strings.Contains(head, "< Server: gale") {
+		t.Fatalf("the 101 lacks Date or Server:\n%s", trace)
+	}
 	// Two URLs on one connection: the second goes as an HTTP/2 stream (no new 101).
 	out, trace = curlVerbose(t, "--http2", "-w", "%{http_version} %{http_code}\n", "http://"+addr+"/small.txt", "http://"+addr+"/hello")
 	if out != "small file\n2 200\nhello, world\n2 200\n" || strings.Count(trace, "101 Switching Protocols") != 1 {
