@@ -1,7 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -125,12 +129,34 @@ func (v *validator) admin(a *Admin) {
 	}
 }
 
-// accessLog checks a server's access log format.
+// accessLog checks a server's access log: its format, and that its file can
+// be opened as gale serve will, like nginx -t: an existing file that is not
+// a directory, or a new one in an existing directory.
 func (v *validator) accessLog(l *AccessLog, path string) {
 	switch l.Format {
 	case "", AccessCombined, AccessJSON:
 	default:
 		v.errorf(joinPath(path, "format"), "invalid value %q: expected one of %s, %s", l.Format, AccessCombined, AccessJSON)
+	}
+	switch l.Path {
+	case "", LogStdout, LogStderr:
+		return
+	}
+	pp := joinPath(path, "path")
+	fi, err := os.Stat(l.Path)
+	switch {
+	case err == nil && fi.IsDir():
+		v.errorf(pp, "%s is a directory: expected a file to append to", l.Path)
+	case err == nil:
+	case !errors.Is(err, fs.ErrNotExist):
+		v.errorf(pp, "%s: %v", l.Path, unwrapPathError(err))
+	default:
+		dir := filepath.Dir(l.Path)
+		if di, err := os.Stat(dir); err != nil {
+			v.errorf(pp, "cannot create %s: directory %s: %v", l.Path, dir, unwrapPathError(err))
+		} else if !di.IsDir() {
+			v.errorf(pp, "cannot create %s: %s is not a directory", l.Path, dir)
+		}
 	}
 }
 
