@@ -1,11 +1,7 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -130,8 +126,7 @@ func (v *validator) admin(a *Admin) {
 }
 
 // accessLog checks a server's access log: its format, and that its file can
-// be opened as gale serve will, like nginx -t: an existing file that is not
-// a directory, or a new one in an existing directory.
+// be opened as gale serve will, like nginx -t.
 func (v *validator) accessLog(l *AccessLog, path string) {
 	switch l.Format {
 	case "", AccessCombined, AccessJSON:
@@ -142,22 +137,7 @@ func (v *validator) accessLog(l *AccessLog, path string) {
 	case "", LogStdout, LogStderr:
 		return
 	}
-	pp := joinPath(path, "path")
-	fi, err := os.Stat(l.Path)
-	switch {
-	case err == nil && fi.IsDir():
-		v.errorf(pp, "%s is a directory: expected a file to append to", l.Path)
-	case err == nil:
-	case !errors.Is(err, fs.ErrNotExist):
-		v.errorf(pp, "%s: %v", l.Path, unwrapPathError(err))
-	default:
-		dir := filepath.Dir(l.Path)
-		if di, err := os.Stat(dir); err != nil {
-			v.errorf(pp, "cannot create %s: directory %s: %v", l.Path, dir, unwrapPathError(err))
-		} else if !di.IsDir() {
-			v.errorf(pp, "cannot create %s: %s is not a directory", l.Path, dir)
-		}
-	}
+	v.fileToWrite(joinPath(path, "path"), l.Path)
 }
 
 // names checks server and route names: label-safe, and unique (server names

@@ -48,7 +48,7 @@ servers:
     routes: [{ respond: {} }]
 `, []string{
 			`gale.yaml:4:25: servers[0].access_log.path: cannot create /nonexistent-gale-dir/access.log: directory /nonexistent-gale-dir: no such file or directory`,
-			`gale.yaml:7:25: servers[1].access_log.path: ` + mustAbs(t, "testdata") + ` is a directory: expected a file to append to`,
+			`gale.yaml:7:25: servers[1].access_log.path: ` + mustAbs(t, "testdata") + ` is a directory: expected a file to write`,
 		}},
 	}
 	for _, tt := range tests {
