@@ -43,7 +43,7 @@ func Default() *Config {
 // the file (such as a static root) are resolved against the directory that
 // holds the file. Errors name the file as path was written.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +52,28 @@ func Load(path string) (*Config, error) {
 		dir = abs
 	}
 	return parse(path, data, dir)
+}
+
+// MaxFileSize is the largest configuration file Load reads. A larger one is
+// not a configuration (a log, a device such as /dev/zero named by mistake),
+// and reading it whole could exhaust memory.
+const MaxFileSize = 64 << 20
+
+// readFile reads the file at path, refusing one larger than MaxFileSize.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d MiB: not a configuration file", path, MaxFileSize>>20)
+	}
+	return data, nil
 }
 
 // Parse parses and validates a configuration held in memory. name is used

@@ -125,13 +125,19 @@ func (v *validator) admin(a *Admin) {
 	}
 }
 
-// accessLog checks a server's access log format.
+// accessLog checks a server's access log: its format, and that its file can
+// be opened as gale serve will, like nginx -t.
 func (v *validator) accessLog(l *AccessLog, path string) {
 	switch l.Format {
 	case "", AccessCombined, AccessJSON:
 	default:
 		v.errorf(joinPath(path, "format"), "invalid value %q: expected one of %s, %s", l.Format, AccessCombined, AccessJSON)
 	}
+	switch l.Path {
+	case "", LogStdout, LogStderr:
+		return
+	}
+	v.fileToWrite(joinPath(path, "path"), l.Path)
 }
 
 // names checks server and route names: label-safe, and unique (server names

@@ -38,6 +38,18 @@ servers:
 			`gale.yaml:5:40: servers[0].access_log.format: invalid value "clf": expected one of combined, json`,
 			`gale.yaml:8:17: servers[0].routes[1].name: name "r" is already used by servers[0].routes[0]`,
 		}},
+		{"access log in a missing directory, or a directory", `
+servers:
+  - listen: ["127.0.0.1:8080"]
+    access_log: { path: /nonexistent-gale-dir/access.log }
+    routes: [{ respond: {} }]
+  - listen: ["127.0.0.1:8081"]
+    access_log: { path: testdata }
+    routes: [{ respond: {} }]
+`, []string{
+			`gale.yaml:4:25: servers[0].access_log.path: cannot create /nonexistent-gale-dir/access.log: directory /nonexistent-gale-dir: no such file or directory`,
+			`gale.yaml:7:25: servers[1].access_log.path: ` + mustAbs(t, "testdata") + ` is a directory: expected a file to write`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +66,7 @@ admin: { listen: "[::1]:9901", metrics: { buckets: [1ms, 2s] } }
 servers:
   - name: web
     listen: ["127.0.0.1:8080"]
-    access_log: { path: logs/access.log, format: json }
+    access_log: { path: testdata/access.log, format: json }
     routes:
       - { name: api, respond: {} }
       - respond: {}
@@ -69,7 +81,7 @@ servers:
 	if got := c.Admin.Metrics.Buckets; !reflect.DeepEqual(got, []time.Duration{time.Millisecond, 2 * time.Second}) {
 		t.Errorf("buckets %v", got)
 	}
-	if p := c.Servers[0].AccessLog.Path; !filepath.IsAbs(p) || !strings.HasSuffix(p, "/logs/access.log") {
+	if p := c.Servers[0].AccessLog.Path; !filepath.IsAbs(p) || !strings.HasSuffix(p, "/testdata/access.log") {
 		t.Errorf("log path %q, want it made absolute", p)
 	}
 	if p := c.Servers[1].AccessLog.Path; p != LogStdout {
@@ -81,4 +93,15 @@ servers:
 	if got := New().Admin.Metrics.Buckets; !reflect.DeepEqual(got, DefaultBuckets()) {
 		t.Errorf("default buckets %v", got)
 	}
+}
+
+// mustAbs returns the absolute form of a path relative to the working
+// directory, as Parse resolves it.
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }

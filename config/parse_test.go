@@ -543,3 +543,16 @@ func TestProtocols(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadRefusesHugeFile: a file past MaxFileSize (here /dev/zero, endless)
+// is refused after MaxFileSize+1 bytes instead of being read until memory
+// runs out.
+func TestLoadRefusesHugeFile(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	_, err := Load("/dev/zero")
+	if err == nil || err.Error() != "/dev/zero: larger than 64 MiB: not a configuration file" {
+		t.Fatalf("Load(/dev/zero): %v", err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/gale-server/gale/pubsub"
 )
 
 // Bounds of the pubsub action enforced by Validate.
@@ -139,6 +141,19 @@ func (v *validator) pubsub(p *PubSub, path string) {
 	}
 	if p.JWT.SecretFile != "" && p.JWT.PublicKeyFile != "" {
 		v.errorf(joinPath(path, "jwt.public_key_file"), "jwt takes secret_file (HS256) or public_key_file (RS256, ES256), not both")
+	} else if p.JWT.SecretFile != "" || p.JWT.PublicKeyFile != "" {
+		// Loaded as gale serve loads it, so that check fails where serve would.
+		key, err := pubsub.LoadJWTKey(p.JWT.SecretFile, p.JWT.PublicKeyFile)
+		if err == nil {
+			_, err = pubsub.NewJWTAuth(key)
+		}
+		if err != nil {
+			kp := joinPath(path, "jwt.secret_file")
+			if p.JWT.PublicKeyFile != "" {
+				kp = joinPath(path, "jwt.public_key_file")
+			}
+			v.errorf(kp, "%v", err)
+		}
 	}
 	if n := p.Cluster.NATS; n != "" {
 		u, err := url.Parse(n)
@@ -164,6 +179,8 @@ func (v *validator) pubsub(p *PubSub, path string) {
 	v.between(joinPath(path, "auth_request.cache_entries"), int64(p.AuthRequest.CacheEntries), 1, 1<<22, formatInt)
 	if p.History.File != "" && p.History.Size == 0 {
 		v.errorf(joinPath(path, "history.file"), "needs history.size > 0 (there is nothing to recover from otherwise)")
+	} else if p.History.File != "" {
+		v.fileToWrite(joinPath(path, "history.file"), p.History.File)
 	}
 	if p.Cluster.Subject == "" {
 		v.errorf(joinPath(path, "cluster.subject"), "must not be empty")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,5 +119,44 @@ func TestPubSubAuthRequest(t *testing.T) {
 	}
 	if a := cfg.Servers[0].Routes[0].PubSub.AuthRequest; a.Timeout != 2*time.Second || a.Cache != 30*time.Second || a.CacheEntries != 10000 {
 		t.Fatalf("defaults: %+v", a)
+	}
+}
+
+// TestPubSubFilesChecked: gale check loads the JWT key as gale serve does and
+// checks that the history snapshot can be written, so that a missing or short
+// secret, a key file without PEM, or a snapshot in a missing directory fail
+// the check at their positions instead of failing serve at start (the key)
+// or at the graceful stop (the snapshot, lost).
+func TestPubSubFilesChecked(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.key")
+	os.WriteFile(short, []byte("only-sixteen-chr\n"), 0o600)
+	good := filepath.Join(dir, "good.key")
+	os.WriteFile(good, []byte(strings.Repeat("k", 32)+"\n"), 0o600)
+	got := errorLines(t, `servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /a/ }
+        pubsub: { jwt: { secret_file: `+filepath.Join(dir, "missing.key")+` } }
+      - match: { path: /b/ }
+        pubsub: { hub: b, jwt: { secret_file: `+short+` } }
+      - match: { path: /c/ }
+        pubsub: { hub: c, jwt: { public_key_file: `+good+` } }
+      - match: { path: /d/ }
+        pubsub: { hub: d, jwt: { secret_file: `+good+` }, history: { size: 1, file: `+filepath.Join(dir, "none", "hub.snap")+` } }
+`)
+	want := []string{
+		`gale.yaml:5:39: servers[0].routes[0].pubsub.jwt.secret_file: open ` + filepath.Join(dir, "missing.key") + `: no such file or directory`,
+		`gale.yaml:7:47: servers[0].routes[1].pubsub.jwt.secret_file: pubsub: an HS256 secret needs at least 32 bytes`,
+		`gale.yaml:9:51: servers[0].routes[2].pubsub.jwt.public_key_file: ` + good + `: no PEM block`,
+		`servers[0].routes[3].pubsub.history.file: cannot create ` + filepath.Join(dir, "none", "hub.snap") + `: directory ` + filepath.Join(dir, "none") + `: no such file or directory`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range want {
+		if !strings.HasSuffix(got[i], want[i]) {
+			t.Errorf("error %d:\n  %s\nwant it to end with\n  %s", i, got[i], want[i])
+		}
 	}
 }

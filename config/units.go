@@ -120,6 +120,10 @@ func suggest(word string, candidates []string) string {
 	return best
 }
 
+// Suggest returns the candidate that word is most likely a misspelling of,
+// or "" when none is close; the command line uses it for unknown commands.
+func Suggest(word string, candidates []string) string { return suggest(word, candidates) }
+
 // didYouMean formats suggest's answer as a message suffix, or "".
 func didYouMean(word string, candidates []string) string {
 	if s := suggest(word, candidates); s != "" {

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -424,6 +427,27 @@ func (v *validator) static(s *Static, path string) {
 
 // unwrapPathError drops the operation and path from an *os.PathError, which
 // the message already names.
+// fileToWrite checks that file, the value at key, names a file gale can
+// open for writing at start: an existing file that is not a directory, or a
+// new one in an existing directory.
+func (v *validator) fileToWrite(key, file string) {
+	fi, err := os.Stat(file)
+	switch {
+	case err == nil && fi.IsDir():
+		v.errorf(key, "%s is a directory: expected a file to write", file)
+	case err == nil:
+	case !errors.Is(err, fs.ErrNotExist):
+		v.errorf(key, "%s: %v", file, unwrapPathError(err))
+	default:
+		dir := filepath.Dir(file)
+		if di, err := os.Stat(dir); err != nil {
+			v.errorf(key, "cannot create %s: directory %s: %v", file, dir, unwrapPathError(err))
+		} else if !di.IsDir() {
+			v.errorf(key, "cannot create %s: %s is not a directory", file, dir)
+		}
+	}
+}
+
 func unwrapPathError(err error) error {
 	if pe, ok := err.(*os.PathError); ok {
 		return pe.Err

@@ -55,6 +55,9 @@ Run "gale COMMAND --help" for a command's flags. The configuration format is
 described in docs/config.md.
 `
 
+// commands are the subcommands main knows, for suggestions.
+var commands = []string{"serve", "check", "file-server", "reverse-proxy", "version", "status", "help"}
+
 // main runs the command line args (without the program name) and returns
 // the exit status.
 func (c *cli) main(args []string) int {
@@ -79,7 +82,11 @@ func (c *cli) main(args []string) int {
 		fmt.Fprint(c.stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(c.stderr, "gale: unknown command %q\n\n%s", cmd, usage)
+	hint := ""
+	if s := config.Suggest(cmd, commands); s != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	fmt.Fprintf(c.stderr, "gale: unknown command %q%s\n\n%s", cmd, hint, usage)
 	return exitUsage
 }
 
@@ -120,7 +127,7 @@ func (c *cli) flags(fs *flag.FlagSet, args []string, synopsis, about string) (st
 func (c *cli) configFlag(args []string, name, synopsis, about string, extra func(*flag.FlagSet)) (file string, status int, done bool) {
 	fs := flag.NewFlagSet("gale "+name, flag.ContinueOnError)
 	fs.StringVar(&file, "c", "", "the configuration `FILE` (required)")
-	fs.StringVar(&file, "config", "", "the same as -c")
+	fs.StringVar(&file, "config", "", "the same as -c `FILE`")
 	if extra != nil {
 		extra(fs)
 	}

@@ -116,8 +116,18 @@ func TestHelpAndUsage(t *testing.T) {
 		}
 	}
 	c, _, stderr := testCLI(noRun(t))
-	if got := c.main([]string{"srve"}); got != 2 || !strings.HasPrefix(stderr.String(), "gale: unknown command \"srve\"\n") {
+	if got := c.main([]string{"srve"}); got != 2 || !strings.HasPrefix(stderr.String(), "gale: unknown command \"srve\" (did you mean \"serve\"?)\n") {
 		t.Errorf("unknown command: status %d, stderr %q", got, stderr)
+	}
+	c, _, stderr = testCLI(noRun(t))
+	if got := c.main([]string{"xyzzy"}); got != 2 || !strings.HasPrefix(stderr.String(), "gale: unknown command \"xyzzy\"\n") {
+		t.Errorf("unknown command without a likely one: status %d, stderr %q", got, stderr)
+	}
+	for _, cmd := range []string{"check", "serve"} { // -config names its argument as -c does
+		c, stdout, _ := testCLI(noRun(t))
+		if c.main([]string{cmd, "--help"}); !strings.Contains(stdout.String(), "-config FILE") {
+			t.Errorf("gale %s --help lacks -config FILE:\n%s", cmd, stdout)
+		}
 	}
 	c, _, stderr = testCLI(noRun(t))
 	if got := c.main([]string{"serve"}); got != 2 || stderr.String() != "gale serve: the -c FILE flag is required\n" {

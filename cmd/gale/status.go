@@ -24,7 +24,7 @@ func (c *cli) statusCmd(args []string) int {
 	var interval time.Duration
 	var count int
 	fs.StringVar(&file, "c", "", "the configuration `FILE` the instance was started with")
-	fs.StringVar(&file, "config", "", "the same as -c")
+	fs.StringVar(&file, "config", "", "the same as -c `FILE`")
 	fs.StringVar(&path, "stats", "", "read the stats segment at `PATH` instead of finding it")
 	fs.BoolVar(&watchOn, "watch", false, "refresh like top: totals with rates, connections by state, routes, workers")
 	fs.DurationVar(&interval, "interval", time.Second, "with --watch, the time between refreshes")

@@ -118,7 +118,7 @@ func TestH2CUpgradeCurlAndNghttp(t *testing.T) {
 		t.Fatalf("curl --http2 two URLs: %q\n%s", out, trace)
 	}
 	out, trace = curlVerbose(t, "--http2", "-w", "\n%{http_version} %{http_code}", "http://"+addr+"/up/x")
-	if out != "from origin HTTP/1.1\n\n1.1 200" || strings.Contains(trace, "101") {
+	if out != "from origin HTTP/1.1\n\n1.1 200" || strings.Contains(trace, "101 Switching Protocols") {
 		t.Fatalf("curl --http2 through the proxy route: %q\n%s", out, trace)
 	}
 	o.mu.Lock()
@@ -148,7 +148,7 @@ func TestH2CUpgradeDisabled(t *testing.T) {
 	}
 	addr, _ := startUpgradeApp(t, "false")
 	out, trace := curlVerbose(t, "--http2", "-w", "\n%{http_version} %{http_code}", "http://"+addr+"/hello")
-	if out != "hello, world\n\n1.1 200" || strings.Contains(trace, "101") {
+	if out != "hello, world\n\n1.1 200" || strings.Contains(trace, "101 Switching Protocols") {
 		t.Fatalf("curl --http2 with upgrades off: %q\n%s", out, trace)
 	}
 }

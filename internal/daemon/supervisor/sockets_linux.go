@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/gale-server/gale/config"
@@ -51,7 +52,7 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 			if err != nil {
 				out[addr] = in
 				out.close()
-				return nil, err
+				return nil, fmt.Errorf("listen %s: %w", addr, err)
 			}
 			if in.Addr == "" {
 				if in.Addr, err = sys.LocalAddr(fd); err != nil {

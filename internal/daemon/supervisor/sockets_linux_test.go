@@ -110,8 +110,14 @@ func TestOpenSocketsFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	if s, err := openSockets(testConfig(t, "127.0.0.1:0", taken.Addr().String()), nil, 2); err == nil {
+	s, err := openSockets(testConfig(t, "127.0.0.1:0", taken.Addr().String()), nil, 2)
+	if err == nil {
 		s.close()
 		t.Fatal("openSockets on a taken address succeeded")
+	}
+	// The error names the address: "bind: address already in use" alone
+	// leaves an operator with several listen addresses guessing.
+	if want := "listen " + taken.Addr().String() + ": bind: address already in use"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 }
