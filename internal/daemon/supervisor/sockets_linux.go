@@ -43,6 +43,14 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 	for _, addr := range addrs {
 		in := inherited[addr]
 		in.FDs = append([]int(nil), in.FDs...)
+		if len(in.FDs) == 0 {
+			// A new address must be free: see sys.CheckFree. (Addresses a reload
+			// adds are bound by each worker with SO_REUSEPORT and not checked.)
+			if err := sys.CheckFree(app.BindAddr(addr)); err != nil {
+				out.close()
+				return nil, fmt.Errorf("listen %s: %w", addr, err)
+			}
+		}
 		for len(in.FDs) < per {
 			target := app.BindAddr(addr)
 			if in.Addr != "" {

@@ -1,12 +1,15 @@
 package supervisor
 
 import (
+	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/daemon/app"
+	"github.com/gale-server/gale/internal/os/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,7 +120,45 @@ func TestOpenSocketsFailure(t *testing.T) {
 	}
 	// The error names the address: "bind: address already in use" alone
 	// leaves an operator with several listen addresses guessing.
-	if want := "listen " + taken.Addr().String() + ": bind: address already in use"; err.Error() != want {
+	if want := "listen " + taken.Addr().String() + ": bind: address already in use"; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q, want %q", err, want)
+	}
+}
+
+// TestOpenSocketsRefusesReusePortHolder: an address another gale already
+// serves (its sockets have SO_REUSEPORT, so a plain SO_REUSEPORT bind would
+// join them and split their connections) is refused with ErrAddrInUse, and
+// nothing stays bound.
+func TestOpenSocketsRefusesReusePortHolder(t *testing.T) {
+	fd, err := sys.Listen("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	addr, _ := sys.LocalAddr(fd)
+	s, err := openSockets(testConfig(t, "127.0.0.1:0", addr), nil, 2)
+	if err == nil {
+		s.close()
+		t.Fatalf("openSockets joined the SO_REUSEPORT sockets on %s", addr)
+	}
+	if !errors.Is(err, sys.ErrAddrInUse) || !strings.Contains(err.Error(), "listen "+addr+": ") {
+		t.Fatalf("error %q, want listen %s: ... %v", err, addr, sys.ErrAddrInUse)
+	}
+	// The holder still gets every connection: nothing of ours was left bound.
+	for range 8 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(pfd, 5000); n != 1 {
+			t.Fatal("the holder did not get the connection")
+		}
+		nfd, _, err := unix.Accept(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(nfd)
 	}
 }

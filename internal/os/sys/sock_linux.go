@@ -4,6 +4,7 @@
 package sys
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -68,6 +69,48 @@ func Listen(addr string, reusePort bool) (int, error) {
 		return fail("listen", err)
 	}
 	return fd, nil
+}
+
+// ErrAddrInUse is returned (wrapped) by CheckFree for an address that a
+// listening socket already holds.
+var ErrAddrInUse = errors.New("address already in use (another process listens on it)")
+
+// CheckFree reports an error wrapping ErrAddrInUse when a listening socket
+// already holds addr. SO_REUSEPORT lets every socket of the same user bind an
+// address that such sockets hold, and the kernel then splits new connections
+// between them at random: a second gale started on the same ports would take
+// half of the first one's clients without a word. So before the first socket of
+// an address is bound, a socket without SO_REUSEPORT tries the bind (and is
+// closed): it fails with EADDRINUSE exactly when something listens there.
+// Port 0 (any free port) is always free.
+func CheckFree(addr string) error {
+	sa, family, err := ParseAddr(addr)
+	if err != nil {
+		return err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		if a.Port == 0 {
+			return nil
+		}
+	case *unix.SockaddrInet6:
+		if a.Port == 0 {
+			return nil
+		}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return os.NewSyscallError("setsockopt SO_REUSEADDR", err)
+	}
+	if err := unix.Bind(fd, sa); err == unix.EADDRINUSE {
+		return fmt.Errorf("bind: %w", ErrAddrInUse)
+	}
+	// Any other failure is left to the real bind, which reports it.
+	return nil
 }
 
 // LocalAddr returns the bound address of fd as "ip:port".
