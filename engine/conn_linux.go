@@ -22,7 +22,7 @@ const (
 // what would otherwise be padding before the shared fields.
 type connSys struct {
 	fd       int32
-	hidx     uint16 // the handler's index in the loop's handler table
+	hidx     uint16  // the handler's index in the loop's handler table
 	peerPort uint16  // IPv4 peer port (see hasPeer4)
 	peer4    [4]byte // IPv4 peer address; with peerPort all zero when not known
 }

@@ -384,7 +384,19 @@ func newLogger(format string, w io.Writer, terminal bool, level slog.Leveler) *s
 	if format == config.LogText || format == config.LogAuto && terminal {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
+	opts.ReplaceAttr = durationText
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationText writes a time.Duration attribute of a JSON log line as the text
+// the text format and the configuration use ("30s", "1.5ms"), not as a count of
+// nanoseconds (30000000000), which reads as a different unit to anyone who
+// does not know Go.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // version is the release, set with -ldflags "-X main.version=v1.2.3"; when

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/config"
 )
@@ -269,6 +270,15 @@ func TestNewLogger(t *testing.T) {
 		isJSON := json.Unmarshal(b.Bytes(), &m) == nil && m["msg"] == "hello" && m["k"] == "v"
 		if isJSON != tt.json || !tt.json && !strings.Contains(b.String(), "msg=hello k=v") {
 			t.Errorf("format %s, terminal %v: wrote %q", tt.format, tt.terminal, b.String())
+		}
+	}
+	// Durations read as in the text format and the configuration, nested
+	// in groups too, not as nanoseconds.
+	for _, format := range []string{config.LogJSON, config.LogText} {
+		var d bytes.Buffer
+		newLogger(format, &d, false, level).Info("stopping", "grace", 30*time.Second, slog.Group("g", "took", 1500*time.Microsecond))
+		if !strings.Contains(d.String(), "30s") || !strings.Contains(d.String(), "1.5ms") || strings.Contains(d.String(), "30000000000") {
+			t.Errorf("format %s: durations written as %q", format, d.String())
 		}
 	}
 	var b bytes.Buffer
