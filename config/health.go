@@ -141,6 +141,20 @@ type ServerLimits struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 }
 
+// deriveDefaults adjusts the defaults that depend on values the file wrote: a
+// health check whose timeout is not written times out after its default (1s) or
+// its interval, whichever is shorter, so that "interval: 500ms" alone is valid,
+// as HAProxy's check timeout defaults to its inter.
+func (c *Config) deriveDefaults() {
+	for name, u := range c.Upstreams {
+		h := u.HealthCheck
+		if h != nil && h.Interval > 0 && h.Timeout > h.Interval &&
+			!c.src.written(joinPath(joinPath("upstreams", name), "health_check.timeout")) {
+			h.Timeout = h.Interval
+		}
+	}
+}
+
 // healthOf checks an upstream's health settings.
 func (v *validator) healthOf(u *Upstream, path string) {
 	if h := u.HealthCheck; h != nil {

@@ -51,6 +51,45 @@ servers:
 	}
 }
 
+// TestHealthCheckTimeoutFollowsInterval: a health check that writes an interval
+// shorter than the default timeout (1s) and no timeout times out after its
+// interval, so "interval: 500ms" alone is valid (it was refused for a timeout
+// the file never wrote); a written timeout longer than the interval is still
+// an error.
+func TestHealthCheckTimeoutFollowsInterval(t *testing.T) {
+	src := `upstreams:
+  fast:
+    servers: ["127.0.0.1:9001"]
+    health_check: { interval: 300ms }
+  slow:
+    servers: ["127.0.0.1:9001"]
+    health_check:
+      interval: 5s
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - proxy: { upstream: fast }
+`
+	c, err := Parse("gale.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Upstreams["fast"].HealthCheck.Timeout; got != 300*time.Millisecond {
+		t.Errorf("fast: timeout %v, want the interval, 300ms", got)
+	}
+	if got := c.Upstreams["slow"].HealthCheck.Timeout; got != time.Second {
+		t.Errorf("slow: timeout %v, want the default, 1s", got)
+	}
+	if _, err := Parse("again.yaml", []byte(c.String())); err != nil {
+		t.Fatalf("effective config does not parse: %v", err)
+	}
+	got := errorLines(t, strings.Replace(src, "{ interval: 300ms }", "{ interval: 300ms, timeout: 1s }", 1))
+	want := []string{"gale.yaml:4:47: upstreams.fast.health_check.timeout: must be positive and at most the interval (300ms), got 1s"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors %q, want %q", got, want)
+	}
+}
+
 func TestHealthConfigErrors(t *testing.T) {
 	src := `upstreams:
   app:

@@ -106,6 +106,7 @@ func parse(name string, data []byte, baseDir string) (*Config, error) {
 		d.value(root, reflect.ValueOf(c).Elem(), "", options{})
 	}
 	errs = d.errs
+	c.deriveDefaults()
 	for _, e := range c.validate() {
 		if !c.src.hasFailed(e.Path) {
 			errs = append(errs, e)

@@ -272,8 +272,13 @@ func (v *validator) upstream(u *Upstream, path, serversKey string) {
 		if a, https := s.Endpoint(); isPortZero(a) {
 			v.errorf(sp, "invalid server address %q: port 0 cannot be connected to; expected a port from 1 to 65535", s.Address)
 		} else if !validAddrPort(a) {
-			if serversKey != "servers" || https || !dnsresolve.IsName(a) {
-				v.errorf(sp, "invalid server address %q: expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080%s", s.Address, map[bool]string{true: ", host:port or srv:_service._proto.name"}[serversKey == "servers"])
+			if serversKey != "servers" {
+				// An inline list is not resolved: IP literals, and localhost.
+				if _, err := ParseUpstream(a); err != nil {
+					v.errorf(sp, "invalid server address %q: expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080, or localhost:8080", s.Address)
+				}
+			} else if https || !dnsresolve.IsName(a) {
+				v.errorf(sp, "invalid server address %q: expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080, host:port or srv:_service._proto.name", s.Address)
 			} else if err := dnsresolve.Check(a); err != nil {
 				v.errorf(sp, "invalid server address %q: %v", s.Address, err)
 			}

@@ -88,7 +88,7 @@ servers:
 		`gale.yaml:6:10: upstreams.empty.servers: at least one server is required`,
 		`gale.yaml:10:28: servers[0].routes[0].proxy.upstream: no upstream named "ap" in upstreams (did you mean "app"?)`,
 		`gale.yaml:11:44: servers[0].routes[1].proxy.keepalive: keepalive belongs to the named upstream "app", not to the route`,
-		`gale.yaml:12:30: servers[0].routes[2].proxy.upstreams[0]: invalid server address "1.2.3.4": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080`,
+		`gale.yaml:12:30: servers[0].routes[2].proxy.upstreams[0]: invalid server address "1.2.3.4": expected ip:port (a port from 1 to 65535) like 127.0.0.1:8080, or localhost:8080`,
 		`gale.yaml:12:56: servers[0].routes[2].proxy.strip_prefix: must start with / and not end with / (like /api), got "api/"`,
 		`gale.yaml:12:80: servers[0].routes[2].proxy.trusted_proxies[0]: invalid CIDR "nope": expected a prefix like 10.0.0.0/8 or an address`,
 		`gale.yaml:13:16: servers[0].routes[3].proxy: proxy needs upstream (a name from upstreams) or upstreams (a list of servers)`,

@@ -2,6 +2,7 @@ package health
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -85,7 +86,13 @@ func (a *API) change(c *server.Ctx, g *Group, i int, body []byte) {
 	var ch change
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ch); err != nil {
+	err := dec.Decode(&ch)
+	if err == nil && dec.More() {
+		// A second value would be ignored: {"weight": 2}{"action": "drain"} must
+		// not half apply.
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
 		replyError(c, 400, "invalid JSON body: %v (expected {\"action\": \"drain\"|\"enable\", \"weight\": N})", err)
 		return
 	}

@@ -10,7 +10,8 @@ import (
 // ConsecutiveGatewayFailure exchanges in a row (502, 503, 504, connect failure,
 // reset, timeout), is ejected for BaseEjectionTime × its number of ejections, at
 // most MaxEjectionTime; no more than MaxEjectionPercent of the servers are
-// ejected at once, and never the last available one. A returning server gets a
+// ejected at once (but one may always be, unless it is 0), and never the last
+// available one. A returning server gets a
 // growing share of picks over SlowStart.
 type OutlierOptions struct {
 	Consecutive5xx            int // 0 turns it off
@@ -81,7 +82,10 @@ func (g *Group) eject(i int, why string, count int) {
 			ejected++
 		}
 	}
-	if (ejected+1)*100 > od.MaxEjectionPercent*len(g.srv) || s.flags.Load() == 0 && g.available() <= 1 {
+	// As in Envoy, one server may be ejected whatever the share (10% of three
+	// servers would otherwise allow none); max_ejection_percent 0 allows none.
+	overShare := (ejected+1)*100 > od.MaxEjectionPercent*len(g.srv) && (ejected > 0 || od.MaxEjectionPercent == 0)
+	if overShare || s.flags.Load() == 0 && g.available() <= 1 {
 		g.log.Warn("health: outlier not ejected (ejection limit)", "server", s.name, "reason", why, "count", count,
 			"ejected", ejected, "max_ejection_percent", od.MaxEjectionPercent)
 		return

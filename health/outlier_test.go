@@ -97,8 +97,8 @@ func TestOutlierGatewayFailure(t *testing.T) {
 	}
 }
 
-// max_ejection_percent caps the ejected share and the last available server is
-// never ejected.
+// max_ejection_percent caps the ejected share (one server may always be
+// ejected unless it is 0) and the last available server is never ejected.
 func TestOutlierEjectionLimits(t *testing.T) {
 	var lb logBuf
 	g := outlierGroup(t, &lb, 4, OutlierOptions{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 50})
@@ -107,6 +107,23 @@ func TestOutlierEjectionLimits(t *testing.T) {
 	}
 	if got := g.unavail.Load(); got != 0b0011 {
 		t.Fatalf("ejected set %04b, want 0011 (50%% of 4)", got)
+	}
+	// The default 10% of three servers allows no whole server: one may still be
+	// ejected, as in Envoy (before, the default ejected nothing below ten
+	// servers), but not a second; 0% ejects none.
+	var lb3 logBuf
+	three := outlierGroup(t, &lb3, 3, OutlierOptions{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 10})
+	for i := range 3 {
+		attempt(t, three, i, 500)
+	}
+	if got := three.unavail.Load(); got != 0b001 {
+		t.Fatalf("10%% of 3: ejected set %03b, want 001", got)
+	}
+	var lb0 logBuf
+	none := outlierGroup(t, &lb0, 3, OutlierOptions{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 0})
+	attempt(t, none, 0, 500)
+	if got := none.unavail.Load(); got != 0 {
+		t.Fatalf("0%%: ejected set %03b, want none", got)
 	}
 	var lb1 logBuf
 	one := outlierGroup(t, &lb1, 1, OutlierOptions{Consecutive5xx: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 100})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gale-server/gale/engine"
@@ -463,7 +464,11 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		// origin whose connection ended before the response may have acted on
 		// the request, so only an idempotent one is sent again: "a proxy MUST NOT
 		// automatically retry non-idempotent requests" (RFC 9110 §9.2.2).
-		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply && x.idempotent) && x.ls.spend():
+		(connectFailed && ro.ConnectFailure || beforeReply && ro.ResetBeforeReply && x.idempotent) &&
+		// A refused connect made no origin do any work, so it does not spend the
+		// budget, which keeps retries from multiplying the load of origins that
+		// are failing: a server that is down costs no failed requests then.
+		(connectFailed && errors.Is(cause, syscall.ECONNREFUSED) || x.ls.spend()):
 		x.endAttempt(0, health.Failed)
 		x.ls.retries.Add(1)
 		x.attempt(false)

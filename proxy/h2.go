@@ -53,7 +53,8 @@ func (h *Handler) ServeExchange(x server.Exchange) {
 // (":path"), path, normalized path, query and host (":authority") as the stream has
 // them, the regular fields (lowercase names; HTTP/2 has no connection-specific ones),
 // and framing from the stream: content-length when declared, chunked when a body of
-// unknown length may follow, none when HEADERS ended the stream. The slices point into
+// unknown length may follow, none when HEADERS ended the stream (Content-Length: 0
+// for a POST, PUT or PATCH). The slices point into
 // the stream's own copy of the request, valid for the exchange.
 func h2Request(c h2client) *http1.Request {
 	req := &http1.Request{
@@ -71,10 +72,22 @@ func h2Request(c h2client) *http1.Request {
 		req.ContentLength = cl
 	case c.BodyExpected():
 		req.Chunked = true
-	default:
+	case anticipatesBody(req.Method):
+		// No body where the method anticipates one: Content-Length: 0, as a user
+		// agent sends it (RFC 9110 §8.6). Other methods, a GET, send no framing
+		// field, as an HTTP/1.1 client's request would go.
 		req.ContentLength = 0
 	}
 	return req
+}
+
+// anticipatesBody reports the methods whose requests usually carry content.
+func anticipatesBody(m []byte) bool {
+	switch string(m) {
+	case "POST", "PUT", "PATCH":
+		return true
+	}
+	return false
 }
 
 // requestTrailers returns the client's request trailers, sent after a chunked body.

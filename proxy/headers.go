@@ -90,7 +90,11 @@ fields:
 	}
 	dst = h.appendForwarding(dst, req, peer, trusted, x.c.TLSVersion() != 0)
 	if h.r.Via != "" && h.setOwn&ownVia == 0 {
-		dst = appendVia(dst, 1, req.Minor, h.r.Via)
+		major := 1
+		if x.hc == nil {
+			major = 2 // the request came on an HTTP/2 stream
+		}
+		dst = appendVia(dst, major, req.Minor, h.r.Via)
 	}
 	for _, kv := range h.r.SetHeaders {
 		if !http1.EqualFold(kv[0], "host") {

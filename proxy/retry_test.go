@@ -204,3 +204,32 @@ func TestProxyWriteTimeout504(t *testing.T) {
 		t.Fatalf("origin got %d connections, want 1 (no retry)", n)
 	}
 }
+
+// TestProxyRefusedConnectOutsideBudget: with one of three servers refusing
+// connections and no health checks, every request succeeds however long it goes
+// on: a refused connect is retried on another server without spending the retry
+// budget (before, once the budget's tokens were spent, the requests round robin
+// sent to the dead server failed with 502, a fifth of them at the default 20%).
+func TestProxyRefusedConnectOutsideBudget(t *testing.T) {
+	addrs, _ := namedOrigins(t, 2, nil)
+	u := testUpstream(t, []netip.AddrPort{addrs[0], refusedAddr(t), addrs[1]}, func(o *UpstreamOptions) {
+		o.Balance = "round_robin"
+		o.Retries.Budget = 0 // only the floor of 10 tokens
+	})
+	url := "http://" + startProxy(t, u, Route{}, nil) + "/"
+	c := client()
+	for i := range 90 {
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d, want 200", i, resp.StatusCode)
+		}
+	}
+	if st := u.Stats(); st.Retries < 20 {
+		t.Fatalf("stats %+v: want a retry for each request sent to the refusing server", st)
+	}
+}

@@ -35,7 +35,7 @@ func reverseProxyConfig(from, to string) (*config.Config, error) {
 func (c *cli) reverseProxyCmd(args []string) int {
 	fs := flag.NewFlagSet("gale reverse-proxy", flag.ContinueOnError)
 	from := fs.String("from", "127.0.0.1:8080", "the `host:port` to listen on")
-	to := fs.String("to", "", "the upstream servers, `ip:port[,ip:port…]`, used in turn")
+	to := fs.String("to", "", "the upstream servers, `ip:port[,ip:port…]` (localhost:port too), used in turn")
 	if status, done := c.flags(fs, args, "gale reverse-proxy --from ADDR --to ADDR[,ADDR…]",
 		"Forward every request to the given servers (round robin, keep-alive), with the defaults of docs/config.md."); done {
 		return status
@@ -60,5 +60,9 @@ func (c *cli) reverseProxyCmd(args []string) int {
 		}
 		return exitError
 	}
-	return c.serve(cfg, fmt.Sprintf("gale proxying %s to %s", listenURL(*from), *to), nil)
+	var addrs []string
+	for _, s := range cfg.Servers[0].Routes[0].Proxy.Upstreams {
+		addrs = append(addrs, s.Address)
+	}
+	return c.serve(cfg, fmt.Sprintf("gale proxying %s to %s", listenURL(*from), strings.Join(addrs, ",")), nil)
 }

@@ -15,11 +15,12 @@ import (
 func TestReverseProxyFlags(t *testing.T) {
 	var cfg *config.Config
 	c, stdout, _ := testCLI(captureRun(&cfg, nil))
-	if got := c.main([]string{"reverse-proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9001,127.0.0.1:9002"}); got != 0 {
+	if got := c.main([]string{"reverse-proxy", "--from", "127.0.0.1:0", "--to", "127.0.0.1:9001,, localhost:9002"}); got != 0 {
 		t.Fatalf("status %d", got)
 	}
 	p := cfg.Servers[0].Routes[0].Proxy
-	if p == nil || len(p.Upstreams) != 2 || p.Upstreams[1].Address != "127.0.0.1:9002" || !strings.Contains(stdout.String(), "gale proxying") {
+	if p == nil || len(p.Upstreams) != 2 || p.Upstreams[1].Address != "localhost:9002" ||
+		!strings.Contains(stdout.String(), "gale proxying http://127.0.0.1:0/ to 127.0.0.1:9001,localhost:9002") {
 		t.Fatalf("built %+v, stdout %q", cfg.Servers[0].Routes[0], stdout)
 	}
 	c, _, stderr := testCLI(noRun(t))
@@ -50,7 +51,10 @@ func TestReverseProxyCurl(t *testing.T) {
 	}
 	from := ln.Addr().String()
 	ln.Close()
-	startGale(t, bin, dir, "reverse-proxy", "--from", from, "--to", strings.TrimPrefix(origin.URL, "http://"))
+	// The origin listens on 127.0.0.1; --to names it localhost, which an inline
+	// list takes without resolving (before, it was refused as a host name).
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(origin.URL, "http://"))
+	startGale(t, bin, dir, "reverse-proxy", "--from", from, "--to", "localhost:"+port)
 	out, err := exec.Command(curl, "-sS", "--max-time", "10", "http://"+from+"/hello", "http://"+from+"/again").CombinedOutput()
 	if err != nil {
 		t.Fatalf("curl: %v %s", err, out)

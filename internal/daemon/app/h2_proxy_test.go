@@ -61,8 +61,8 @@ func (o *streamOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			conn.Close()
 		}
 	default:
-		fmt.Fprintf(w, "%s %s host=%s xff=%s te=%q cl=%d\n", r.Method, r.URL.RequestURI(), r.Host,
-			r.Header.Get("X-Forwarded-For"), r.TransferEncoding, r.ContentLength)
+		fmt.Fprintf(w, "%s %s host=%s xff=%s te=%q cl=%d clf=%q via=%q\n", r.Method, r.URL.RequestURI(), r.Host,
+			r.Header.Get("X-Forwarded-For"), r.TransferEncoding, r.ContentLength, r.Header.Values("Content-Length"), r.Header.Get("Via"))
 	}
 }
 
@@ -83,13 +83,13 @@ servers:
     protocols: [http1, h2c]
     routes:
       - match: { path: /up/ }
-        proxy: { upstreams: [`+origin+`] }
+        proxy: { upstreams: [`+origin+`], via: gale }
 `)
 	c := h2c(t)
 	base := "http://" + addr
 	for i := range 3 {
 		resp, body := do(t, c, "GET", base+"/up/a?b=1")
-		if want := "GET /up/a?b=1 host=" + origin + " xff=127.0.0.1 te=[] cl=0\n"; resp.StatusCode != 200 || string(body) != want {
+		if want := "GET /up/a?b=1 host=" + origin + " xff=127.0.0.1 te=[] cl=0 clf=[] via=\"2 gale\"\n"; resp.StatusCode != 200 || string(body) != want {
 			t.Fatalf("GET %d: %d %q, want %q", i, resp.StatusCode, body, want)
 		}
 	}
@@ -160,7 +160,7 @@ servers:
 	if _, err := exec.LookPath("curl"); err == nil {
 		out, err := exec.Command("curl", "-sS", "--max-time", "20", "--http2-prior-knowledge", "-d", "x=1",
 			"-w", "\n%{http_version} %{http_code}", base+"/up/form").Output()
-		if want := "POST /up/form host=" + origin + " xff=127.0.0.1 te=[] cl=3\n\n2 200"; err != nil || string(out) != want {
+		if want := "POST /up/form host=" + origin + " xff=127.0.0.1 te=[] cl=3 clf=[\"3\"] via=\"2 gale\"\n\n2 200"; err != nil || string(out) != want {
 			t.Fatalf("curl through the proxy: %q, %v; want %q", out, err, want)
 		}
 	}

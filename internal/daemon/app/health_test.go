@@ -132,6 +132,7 @@ func TestUpstreamAdminAPIDrainUnderLoad(t *testing.T) {
 		{"POST", "/upstreams/app/servers/0", `{"weight":0}`, 400, "out of range"},
 		{"POST", "/upstreams/app/servers/0", `{"colour":"red"}`, 400, "unknown field"},
 		{"POST", "/upstreams/app/servers/0", `{}`, 400, "nothing to change"},
+		{"POST", "/upstreams/app/servers/0", `{"weight":2}{"action":"drain"}`, 400, "more than one JSON value"},
 		{"GET", "/upstreams/app/servers/0", "", 405, "not allowed"},
 		{"DELETE", "/upstreams", "", 405, "not allowed"},
 	} {

@@ -102,7 +102,10 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 		a, _ := s.Endpoint()
 		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+			// localhost:PORT in an inline list, which is not resolved.
+			if ap, err = config.ParseUpstream(a); err != nil {
+				return nil, fmt.Errorf("proxy: upstream %s: %w", name, err)
+			}
 		}
 		o.Servers = append(o.Servers, proxy.Server{Addr: ap, Weight: s.Weight, Backup: s.Backup})
 	}
