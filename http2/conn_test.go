@@ -94,6 +94,14 @@ func TestConnMalformedRequests(t *testing.T) {
 		"cl-no-body":      {":method", "POST", ":scheme", "http", ":path", "/", "content-length", "3"},
 		"cl-conflict":     {":method", "POST", ":scheme", "http", ":path", "/", "content-length", "3", "content-length", "4"},
 		"path-not-origin": {":method", "GET", ":scheme", "http", ":path", "x"},
+		"path-control":    {":method", "GET", ":scheme", "http", ":path", "/a\x01b"},
+		"path-tab":        {":method", "GET", ":scheme", "http", ":path", "/a\tb"},
+		"path-space":      {":method", "GET", ":scheme", "http", ":path", "/a b"},
+		"path-del":        {":method", "GET", ":scheme", "http", ":path", "/a\x7f"},
+		"path-fragment":   {":method", "GET", ":scheme", "http", ":path", "/a#b"},
+		"authority-quote": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a\"b"},
+		"authority-slash": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a/b"},
+		"authority-ctl":   {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a\x01"},
 	}
 	for name, fields := range cases {
 		t.Run(name, func(t *testing.T) {

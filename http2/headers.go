@@ -180,8 +180,12 @@ func (h *requestHeaders) finish() {
 		h.fail("missing :scheme or :path")
 		return
 	}
-	if h.path[0] != '/' && (h.path != "*" || h.method != "OPTIONS") {
+	if h.path[0] != '/' && (h.path != "*" || h.method != "OPTIONS") || !validPath(h.path) {
 		h.fail("invalid :path")
+		return
+	}
+	if !validAuthority(h.authority) {
+		h.fail("invalid :authority")
 		return
 	}
 	for _, f := range h.fields {
@@ -190,6 +194,31 @@ func (h *requestHeaders) finish() {
 			return
 		}
 	}
+}
+
+// validPath reports whether every byte of a :path may appear in an HTTP/1.1
+// request-target as gale's HTTP/1.1 parser takes it: visible ASCII other than
+// '#', or obs-text. A control byte, a space or a fragment in :path would reach
+// routing, logs and an HTTP/1.1 upstream that refuses (or splits on) it.
+func validPath(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// validAuthority reports whether a :authority holds no byte a host[:port]
+// (RFC 3986 §3.2) cannot: controls, space, DEL, and the delimiters '"', '/',
+// '?', '#', '<', '>'. An empty :authority (none sent) is valid.
+func validAuthority(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\"/?#\\<>", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validFieldName reports whether s is a non-empty token without uppercase letters.
