@@ -56,18 +56,31 @@ func (v *validator) errorf(path, format string, args ...any) {
 	})
 }
 
+// maxLoops and maxProcesses bound workers and processes: beyond them a typo
+// (processes: 100000) would fork or start threads until the machine gives out,
+// and no machine gale runs on has more CPUs to spread them over (CPU ids in
+// cpu_affinity run to 1023 too).
+const (
+	maxLoops     = 1024
+	maxProcesses = 1024
+)
+
 // validate returns every problem of c, unsorted.
 func (c *Config) validate() ErrorList {
 	v := &validator{c: c}
 	v.enums(reflect.ValueOf(c).Elem(), "")
 	if c.Workers < 0 {
 		v.errorf("workers", "must be a positive integer or auto, got %d", c.Workers)
+	} else if c.Workers > maxLoops {
+		v.errorf("workers", "%d is out of range 1-%d (or auto: one per CPU)", c.Workers, maxLoops)
 	}
 	if c.ZeroCopy != 0 && (c.ZeroCopy < minZeroCopy || c.ZeroCopy > maxZeroCopy) {
 		v.errorf("zerocopy", "%s is out of range %s-%s (0 turns zero-copy off)", formatSize(c.ZeroCopy), formatSize(minZeroCopy), formatSize(maxZeroCopy))
 	}
 	if c.Processes < 1 {
 		v.errorf("processes", "must be at least 1, got %d", c.Processes)
+	} else if c.Processes > maxProcesses {
+		v.errorf("processes", "%d is out of range 1-%d", c.Processes, maxProcesses)
 	}
 	v.affinity(c.CPUAffinity)
 	v.timeouts(c.Timeouts)
