@@ -160,7 +160,7 @@ func tlsName(v uint16) string {
 
 // appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
 // Besides what JSON requires (quote, backslash, C0 controls), DEL, the C1 controls
-// (U+0080 to U+009F, NEL among them) and U+2028 and U+2029 are written \uXXXX: tools
+// (U+0080 to U+009F, NEL among them) and U+2028 and U+2029 are written as six-character \u escapes (\u2028): tools
 // that split text on any Unicode line break (Python's str.splitlines, JavaScript
 // before ES2019) must still see one line per request, and a terminal showing the
 // log must not act on a control byte a client sent.
