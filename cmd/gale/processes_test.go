@@ -374,7 +374,15 @@ func TestParentDeathStopsWorkersGracefully(t *testing.T) {
 
 	g.signal(syscall.SIGKILL)
 	g.wait(10 * time.Second)
-	g.waitLog("shutting down", 2)
+	// The parent is gone, but its workers still write to the log pipe: wait
+	// for both to say they stop (waitLog gives up once the parent exited).
+	deadline := time.Now().Add(30 * time.Second)
+	for len(g.records("shutting down")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers did not both log \"shutting down\" after their parent died:\n%s", g.log())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGTERM)
 	}
