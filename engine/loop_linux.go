@@ -471,7 +471,9 @@ func (l *Loop) flush(c *Conn) {
 // linger shuts down the write side of a flushed connection and discards input until
 // the peer closes or lingerTimeout passes.
 func (l *Loop) linger(c *Conn) {
-	c.flags |= fLinger
+	// Lingering, the engine reads (and discards) for itself, read notification or
+	// not: io_uring's receive then finds the peer's end of stream.
+	c.flags = (c.flags | fLinger) &^ fReadNotify
 	if err := sys.ShutdownWrite(int(c.fd)); err != nil || c.flags&fEOF != 0 {
 		l.closeConn(c, nil)
 		return
@@ -766,6 +768,11 @@ func (l *Loop) addConn(fd int, hidx uint16, peer *unix.RawSockaddrAny) *Conn {
 	l.handlers.retain(hidx)
 	l.stats.accepted.Add(1)
 	l.handlers.list[hidx].OnOpen(c)
+	if l.ur != nil && c.flags&fClosed == 0 {
+		// Armed only now: a receive queued before OnOpen would read the bytes a
+		// handler that turns read notification on there means to read itself.
+		l.uRegister(c)
+	}
 	return c
 }
 
@@ -781,7 +788,9 @@ func (l *Loop) register(fd int, hidx uint16, flags uint32) (*Conn, error) {
 	}
 	c := &Conn{connSys: connSys{fd: int32(fd), hidx: hidx}, loop: l, flags: flags}
 	if l.ur != nil {
-		l.uRegister(c)
+		if flags&fConnecting != 0 {
+			l.uRegister(c) // an accepted socket's receive is armed after OnOpen
+		}
 	} else if err := l.poller.Add(fd, connEvents, tagConn); err != nil {
 		sys.Close(fd)
 		return nil, err

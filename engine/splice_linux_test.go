@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testkit"
 	"golang.org/x/sys/unix"
@@ -20,6 +21,7 @@ type spliceEcho struct {
 	NopHandler
 	notifyOK atomic.Bool
 	moved    atomic.Int64
+	closed   chan struct{}
 }
 
 type pipePair struct{ r, w int }
@@ -66,6 +68,9 @@ func (h *spliceEcho) OnReadable(c *Conn) {
 func (h *spliceEcho) OnFlushed(c *Conn) { c.ResumeRead() }
 
 func (h *spliceEcho) OnClose(c *Conn, _ error) {
+	if h.closed != nil {
+		close(h.closed)
+	}
 	if p, ok := c.Context().(*pipePair); ok {
 		unix.Close(p.r)
 		unix.Close(p.w)
@@ -73,9 +78,12 @@ func (h *spliceEcho) OnClose(c *Conn, _ error) {
 }
 
 // TestSpliceEcho moves a megabyte through socket → pipe → socket with read
-// notification and pipe segments.
+// notification and pipe segments, and closes once both sides have ended: the
+// peer's end of stream was read by the handler, and lingering after its own FIN
+// the engine must still find the peer gone rather than wait out the linger
+// timeout.
 func TestSpliceEcho(t *testing.T) {
-	h := &spliceEcho{}
+	h := &spliceEcho{closed: make(chan struct{})}
 	_, addr := startEngine(t, h, 1)
 	c := testkit.Dial(t, addr)
 	msg := make([]byte, 1<<20)
@@ -90,5 +98,10 @@ func TestSpliceEcho(t *testing.T) {
 	}
 	if !h.notifyOK.Load() || h.moved.Load() != int64(len(msg)) {
 		t.Fatalf("SetReadNotify(true) reported %v; %d bytes spliced", h.notifyOK.Load(), h.moved.Load())
+	}
+	select {
+	case <-h.closed:
+	case <-time.After(lingerTimeout / 2):
+		t.Fatalf("the connection was still open %v after both ends were closed", lingerTimeout/2)
 	}
 }
