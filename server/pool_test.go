@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,12 +19,17 @@ func TestBlockingHandler(t *testing.T) {
 	p := NewPool(1, 1)
 	t.Cleanup(p.Close) // registered first: runs after the server has shut down
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll) // a failed check must not leave the worker held: Close waits for it
+	var holding atomic.Int32
 	h := Blocking(HandlerFunc(func(c *Ctx) {
 		path := string(c.Request().Target)
 		switch path {
 		case "/sleep":
 			time.Sleep(2 * time.Millisecond)
 		case "/hold":
+			holding.Add(1)
 			<-release
 		}
 		c.Post(func() { c.Respond(200, "text/plain", []byte(path)) })
@@ -57,8 +64,18 @@ func TestBlockingHandler(t *testing.T) {
 			}
 		}
 	}
-	// One worker held, one job queued: the third request finds the pool full.
+	// One worker held, one job queued: the third request finds the pool full. The
+	// second /hold is sent only once the first has reached the worker, so that it
+	// is the one in the queue.
 	var held []net.Conn
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
 	for i := 0; i < 2; i++ {
 		hc, err := net.Dial("tcp", s.Addr())
 		if err != nil {
@@ -67,15 +84,15 @@ func TestBlockingHandler(t *testing.T) {
 		defer hc.Close()
 		hc.Write([]byte("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"))
 		held = append(held, hc)
+		if i == 0 {
+			waitFor("the first /hold to reach the worker", func() bool { return holding.Load() == 1 })
+		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(p.jobs) < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor("the second /hold to be queued", func() bool { return len(p.jobs) == 1 })
 	if code, _ := get(br, c, "/fast"); code != 503 {
 		t.Fatalf("full pool: status %d, want 503", code)
 	}
-	close(release)
+	releaseAll()
 	for _, hc := range held {
 		hc.SetDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(hc), nil)
