@@ -560,3 +560,21 @@ func TestLoadRefusesHugeFile(t *testing.T) {
 		t.Fatalf("Load(/dev/zero): %v", err)
 	}
 }
+
+// TestEmptySectionIsOn checks the documented meaning of an empty value for a
+// section: it turns the section on with its defaults (as {} does), so that an
+// empty TLS section is refused for want of certificates rather than read as no
+// TLS, and an empty action is that action.
+func TestEmptySectionIsOn(t *testing.T) {
+	lines := errorLines(t, "servers:\n  - listen: [\"127.0.0.1:8443\"]\n    tls: ~\n    routes:\n      - respond: {}\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "gale.yaml:3:10: servers[0].tls.certificates: at least one certificate") {
+		t.Fatalf("tls: ~ gave %q", lines)
+	}
+	c, err := Parse("gale.yaml", []byte("servers:\n  - listen: [\"127.0.0.1:8080\"]\n    routes:\n      - respond:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Servers[0].Routes[0].Respond; r == nil || r.Status != 200 {
+		t.Fatalf("an empty respond action decoded as %#v, want the action with its defaults", r)
+	}
+}
