@@ -41,6 +41,7 @@ func (a *CPUAffinity) decodeNode(d *decoder, n *yaml.Node, path string) {
 		cpus := make([]int, 0, len(n.Content))
 		ok := true
 		for i, item := range n.Content {
+			restore := d.through(item)
 			for item.Kind == yaml.AliasNode && item.Alias != nil {
 				item = item.Alias
 			}
@@ -48,10 +49,11 @@ func (a *CPUAffinity) decodeNode(d *decoder, n *yaml.Node, path string) {
 			if item.Kind != yaml.ScalarNode || item.ShortTag() != "!!int" || err != nil {
 				d.errorf(item, fmt.Sprintf("%s[%d]", path, i), "expected a CPU id, got %s", describe(item))
 				ok = false
-				continue
+			} else {
+				d.src.pos[fmt.Sprintf("%s[%d]", path, i)] = d.where(item)
+				cpus = append(cpus, id)
 			}
-			d.src.pos[fmt.Sprintf("%s[%d]", path, i)] = position{item.Line, item.Column}
-			cpus = append(cpus, id)
+			restore()
 		}
 		if ok {
 			*a = CPUAffinity{Mode: AffinityList, CPUs: cpus}

@@ -55,6 +55,30 @@ type decoder struct {
 	baseDir string // directory that relative conf:"path" values are joined to
 	errs    ErrorList
 	budget  int // nodes left before the document counts as too large
+	// via is the alias (*name) whose anchored value is being decoded, the
+	// outermost one when aliases nest; nil outside aliases. Errors and
+	// positions inside it point at the alias, where the value is used, and
+	// name the anchor: one anchor used twice can be wrong in one place only.
+	via *yaml.Node
+}
+
+// where returns the position that errors and validation report for node n:
+// n's own, or inside an alias the alias's.
+func (d *decoder) where(n *yaml.Node) position {
+	if d.via != nil {
+		return position{d.via.Line, d.via.Column}
+	}
+	return position{n.Line, n.Column}
+}
+
+// through sets via to alias while the value it stands for is decoded, unless an
+// outer alias is already being decoded; the returned function restores it.
+func (d *decoder) through(alias *yaml.Node) func() {
+	if alias == nil || alias.Kind != yaml.AliasNode || d.via != nil {
+		return func() {}
+	}
+	d.via = alias
+	return func() { d.via = nil }
 }
 
 // errorf records that the value at schema path, written at node n, could
@@ -68,9 +92,14 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 // as an unknown or duplicate key, which leaves the mapping's other values
 // intact.
 func (d *decoder) keyErrorf(n *yaml.Node, path, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if d.via != nil && d.via.Alias != nil {
+		msg += fmt.Sprintf(" (written at line %d, column %d, in the value of &%s)", n.Line, n.Column, d.via.Value)
+	}
+	at := d.where(n)
 	d.errs = append(d.errs, &Error{
-		File: d.src.name, Line: n.Line, Column: n.Column,
-		Path: path, Msg: fmt.Sprintf(format, args...),
+		File: d.src.name, Line: at.line, Column: at.col,
+		Path: path, Msg: msg,
 	})
 }
 
@@ -99,6 +128,7 @@ var durationType = reflect.TypeFor[time.Duration]()
 
 // value decodes n into v, which is addressable, at schema path.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, o options) {
+	defer d.through(n)()
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -111,7 +141,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, o options) {
 		}
 		return
 	}
-	d.src.pos[path] = position{n.Line, n.Column}
+	d.src.pos[path] = d.where(n)
 	if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
 		nd.decodeNode(d, n, path)
 		return
@@ -150,7 +180,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, o options) {
 }
 
 // pair is one key and value of a mapping.
-type pair struct{ key, value *yaml.Node }
+// via is the alias a merge key (<<) took it through, if any.
+type pair struct{ key, value, via *yaml.Node }
 
 // pairs returns the entries of mapping n with YAML merge keys ("<<")
 // expanded: entries written in n come first, then merged ones that n does
@@ -174,7 +205,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 			continue
 		}
 		seen[k.Value] = k
-		out = append(out, pair{k, val})
+		out = append(out, pair{key: k, value: val})
 	}
 	for _, p := range merged {
 		if _, ok := seen[p.key.Value]; !ok {
@@ -188,15 +219,17 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 // mergeSources returns the entries that a merge key's value contributes: a
 // mapping, or a list of mappings where earlier ones win.
 func (d *decoder) mergeSources(n *yaml.Node, path string) []pair {
+	alias := n
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		return d.pairs(n, path)
+		return viaAlias(d.pairs(n, path), alias)
 	case yaml.SequenceNode:
 		var out []pair
 		for _, m := range n.Content {
+			item := m
 			for m.Kind == yaml.AliasNode && m.Alias != nil {
 				m = m.Alias
 			}
@@ -204,12 +237,24 @@ func (d *decoder) mergeSources(n *yaml.Node, path string) []pair {
 				d.errorf(m, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(m))
 				continue
 			}
-			out = append(out, d.pairs(m, path)...)
+			out = append(out, viaAlias(d.pairs(m, path), item)...)
 		}
-		return out
+		return viaAlias(out, alias)
 	}
 	d.errorf(n, path, "merge key (<<) expects a mapping or a list of mappings, got %s", describe(n))
 	return nil
+}
+
+// viaAlias marks the pairs a merge key took through alias, when it is one; an
+// outer alias, marking last, wins over an inner one.
+func viaAlias(ps []pair, alias *yaml.Node) []pair {
+	if alias.Kind != yaml.AliasNode {
+		return ps
+	}
+	for i := range ps {
+		ps[i].via = alias
+	}
+	return ps
 }
 
 // structure decodes a mapping into struct v. Keys that are not fields are
@@ -225,17 +270,23 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	}
 	fields := fieldsOf(v.Type())
 	for _, p := range d.pairs(n, path) {
-		i := 0
-		for i < len(fields) && fields[i].name != p.key.Value {
-			i++
-		}
-		if i == len(fields) {
-			d.keyErrorf(p.key, path, "unknown key %q%s", p.key.Value, didYouMean(p.key.Value, fieldNames(v.Type())))
-			continue
-		}
-		f := fields[i]
-		d.value(p.value, v.Field(f.index), joinPath(path, f.name), f.opts)
+		d.field(p, fields, v, path)
 	}
+}
+
+// field decodes one entry of a mapping into the field of struct v it names.
+func (d *decoder) field(p pair, fields []field, v reflect.Value, path string) {
+	defer d.through(p.via)()
+	i := 0
+	for i < len(fields) && fields[i].name != p.key.Value {
+		i++
+	}
+	if i == len(fields) {
+		d.keyErrorf(p.key, path, "unknown key %q%s", p.key.Value, didYouMean(p.key.Value, fieldNames(v.Type())))
+		return
+	}
+	f := fields[i]
+	d.value(p.value, v.Field(f.index), joinPath(path, f.name), f.opts)
 }
 
 // slice decodes a list. A single scalar stands for a list of one when the
@@ -277,7 +328,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	}
 	for _, p := range d.pairs(n, path) {
 		e := reflect.New(v.Type().Elem()).Elem()
+		restore := d.through(p.via)
 		d.value(p.value, e, joinPath(path, p.key.Value), options{})
+		restore()
 		m.SetMapIndex(reflect.ValueOf(p.key.Value), e)
 	}
 }
