@@ -35,15 +35,36 @@ type tcpSeg struct {
 	payload  int
 }
 
-// captureLoopback returns a packet socket that sees every IPv4 packet on lo, or
-// skips the test (with the reason) where the process may not open one.
-func captureLoopback(t *testing.T) int {
+// captureLoopback returns a packet socket that sees the IPv4 TCP segments on lo
+// from or to port, or skips the test (with the reason) where the process may not
+// open one. The kernel filters (a classic BPF program) and the socket has a large
+// buffer: on a busy machine every loopback packet would otherwise compete for the
+// socket's queue, and the segments the test needs be dropped.
+func captureLoopback(t *testing.T, port uint16) int {
 	t.Helper()
 	proto := int(htons(unix.ETH_P_IP))
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		t.Skipf("packet capture needs CAP_NET_RAW: socket(AF_PACKET): %v", err)
 	}
+	// On a SOCK_DGRAM packet socket the program sees the IP header at offset 0.
+	p := uint32(port)
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_ABS, K: 9},                        // 0: A = protocol
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 6, K: unix.IPPROTO_TCP}, // 1: not TCP: drop
+		{Code: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 0},                       // 2: X = header length
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_IND, K: 0},                        // 3: A = source port
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 2, K: p},                // 4: ours: accept
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_IND, K: 2},                        // 5: A = destination port
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 1, K: p},                // 6: not ours: drop
+		{Code: unix.BPF_RET | unix.BPF_K, K: 1 << 18},                                // 7: accept
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},                                      // 8: drop
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) // best effort: the filter matters more
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
 		unix.Close(fd)
@@ -100,9 +121,11 @@ func readSegments(fd int, a, b uint16) []tcpSeg {
 func TestFINTravelsWithLastResponse(t *testing.T) {
 	for _, linger := range []bool{false, true} {
 		t.Run("linger="+strconv.FormatBool(linger), func(t *testing.T) {
-			fd := captureLoopback(t)
 			h := &lastWord{reply: "goodbye\n", linger: linger}
 			_, addr := startEngine(t, h, 1)
+			_, sp, _ := net.SplitHostPort(addr)
+			server, _ := strconv.Atoi(sp)
+			fd := captureLoopback(t, uint16(server))
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
@@ -117,9 +140,7 @@ func TestFINTravelsWithLastResponse(t *testing.T) {
 				t.Fatalf("read %q, %v; want %q then EOF", got, err, h.reply)
 			}
 			c.Close()
-			_, sp, _ := net.SplitHostPort(addr)
 			_, cp, _ := net.SplitHostPort(c.LocalAddr().String())
-			server, _ := strconv.Atoi(sp)
 			client, _ := strconv.Atoi(cp)
 			segs := readSegments(fd, uint16(server), uint16(client))
 			var fins []tcpSeg
