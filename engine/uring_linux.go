@@ -4,7 +4,6 @@ package engine
 
 import (
 	"os"
-	"strconv"
 	"time"
 	"unsafe"
 
@@ -139,17 +138,10 @@ func (l *Loop) uStart() error {
 	return nil
 }
 
-var batchMin, batchWait = func() (int, time.Duration) {
-	n, _ := strconv.Atoi(os.Getenv("GALE_URING_BATCH_MIN"))
-	w, _ := strconv.Atoi(os.Getenv("GALE_URING_BATCH_WAIT"))
-	return n, time.Duration(w) * time.Microsecond
-}()
-
 // uRun is the loop body in io_uring mode.
 func (l *Loop) uRun() {
 	r := l.ur.ring
 	lastYield := l.nowNano
-	got := 0
 	for !l.stop {
 		wait := l.wheel.nextWaitMillis(l.nowNano)
 		if len(l.pending) > 0 || len(l.dirty) > 0 {
@@ -158,16 +150,12 @@ func (l *Loop) uRun() {
 		if wait != 0 && r.Ready() == 0 {
 			l.maybeYield(&lastYield) // (a locked loop yields only before it waits)
 		}
-		want := 0
-		if batchMin > 0 && got >= batchMin && r.CanBatch() {
-			want = got / 2
-		}
-		if _, err := r.EnterBatch(wait, want, batchWait); err != nil {
+		if _, err := r.Enter(wait); err != nil {
 			l.eng.cfg.Logger.Error("io_uring_enter failed", "loop", l.id, "err", err)
 			time.Sleep(10 * time.Millisecond)
 		}
 		l.tick()
-		got = r.Reap(l.ur.reap)
+		r.Reap(l.ur.reap)
 		l.ur.bufs.Publish()
 		l.ur.bulk.Publish()
 		l.endIteration()

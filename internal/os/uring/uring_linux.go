@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -61,7 +60,6 @@ const (
 	featNoDrop         = 1 << 1
 	featFastPoll       = 1 << 5
 	featExtArg         = 1 << 8
-	featMinTimeout     = 1 << 15
 	enterGetEvents     = 1 << 0
 	enterExtArg        = 1 << 3
 	offSQRing          = 0
@@ -244,25 +242,6 @@ func (r *Ring) Enter(msec int) (timedOut bool, err error) {
 	r.ts = unix.NsecToTimespec(int64(msec) * 1e6)
 	r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts)))}
 	return r.enter(1, enterGetEvents|enterExtArg, true)
-}
-
-// CanBatch reports whether the kernel honours a minimum wait (IORING_FEAT_MIN_TIMEOUT,
-// Linux 6.12), which EnterBatch needs.
-func (r *Ring) CanBatch() bool { return r.features&featMinTimeout != 0 }
-
-// EnterBatch is Enter for a busy ring: it submits and waits until want completions
-// are ready or minWait has passed with at least one, and otherwise, with none, for
-// one, as Enter(msec) would. It needs CanBatch; want below 2 is plain Enter.
-func (r *Ring) EnterBatch(msec int, want int, minWait time.Duration) (timedOut bool, err error) {
-	if want < 2 || msec == 0 || r.Ready() > 0 {
-		return r.Enter(msec)
-	}
-	r.arg = getEventsArg{minWait: uint32(minWait / time.Microsecond)}
-	if msec > 0 {
-		r.ts = unix.NsecToTimespec(int64(msec) * 1e6)
-		r.arg.ts = uint64(uintptr(unsafe.Pointer(&r.ts)))
-	}
-	return r.enter(uint32(want), enterGetEvents|enterExtArg, true)
 }
 
 func (r *Ring) enter(minComplete uint32, flags uintptr, block bool) (bool, error) {
