@@ -280,8 +280,24 @@ func (x *exchange) armHeaderTimeout() {
 
 var crlf = []byte("\r\n")
 
-// onUpstreamData parses and relays what the upstream sent.
+// onUpstreamData parses and relays what the upstream sent, and acts on a FIN that
+// came behind bytes it had left unconsumed once they are all relayed.
 func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
+	n := x.relayResponse(uc, in)
+	if x.up != uc {
+		return n // the exchange ended, or failed, with these bytes
+	}
+	uc.held = n < len(in)
+	if uc.peerEOF && !uc.held {
+		x.upstreamEOF(uc)
+	}
+	return n
+}
+
+// relayResponse parses and relays what the upstream sent, returning how much of in
+// it consumed: less when the response head is incomplete or when the client's
+// output passed the high-water mark.
+func (x *exchange) relayResponse(uc *upConn, in []byte) int {
 	if len(in) > 0 {
 		x.gotByte = true
 	}
