@@ -128,6 +128,9 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x.tunnel = hc != nil && wantsWebSocket(req)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
+	if !h.r.IgnoreClientHalfClose {
+		c.OnPeerEOF(x.clientLeft)
+	}
 	x.ls.earn()
 	x.attempt(false)
 }
@@ -544,8 +547,9 @@ func (x *exchange) abandoned(uc *upConn) bool {
 	return true
 }
 
-// clientClosed runs when the client connection closes before the response ended:
-// the upstream connection, mid-exchange, cannot be reused.
+// clientClosed runs when the client connection closes (or its HTTP/2 stream is
+// reset) before the response ended: the upstream request is abandoned, and its
+// connection, mid-exchange, is closed rather than pooled.
 func (x *exchange) clientClosed(error) {
 	if x.done {
 		return
@@ -554,6 +558,25 @@ func (x *exchange) clientClosed(error) {
 	x.finish()
 	if uc != nil {
 		uc.x = nil
+		uc.drop()
 		uc.ec.Close(nil)
+	}
+}
+
+// clientLeft runs when the client half-closes its connection (a FIN) while the
+// upstream is still answering. As nginx does by default (proxy_ignore_client_abort
+// off), the request is abandoned: the upstream connection is closed, and the
+// client's side ends at once, an HTTP/1.1 connection closed, an HTTP/2 stream
+// reset. The access log and metrics then record 499 when no response byte had
+// gone to the client, else the status it was sent.
+func (x *exchange) clientLeft() {
+	if x.done {
+		return
+	}
+	x.clientClosed(nil)
+	if x.hc != nil {
+		x.hc.Conn().Close(nil)
+	} else if s, ok := x.c.(h2client); ok {
+		s.Reset()
 	}
 }
