@@ -133,10 +133,12 @@ servers:
 	h2 := func(v string, afterBody, closeConn bool) {
 		var p http.Protocols
 		p.SetUnencryptedHTTP2(true)
-		var conn net.Conn
+		conns := make(chan net.Conn, 1) // the transport's one connection
 		tr := &http.Transport{Protocols: &p, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			c, err := net.Dial(network, a)
-			conn = c
+			if err == nil {
+				conns <- c
+			}
 			return c, err
 		}}
 		defer tr.CloseIdleConnections()
@@ -149,7 +151,7 @@ servers:
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path+"?v="+v, nil)
 		leave := func() {
 			if closeConn {
-				conn.Close()
+				(<-conns).Close()
 			} else {
 				cancel()
 			}
