@@ -1,15 +1,21 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/tlsterm"
@@ -142,6 +148,75 @@ func TestProxyTLSClientCertificate(t *testing.T) {
 		}
 		if status != want {
 			t.Fatalf("client certificate %v: status %d %q, want %d", withCert, status, b, want)
+		}
+	}
+}
+
+// TestProxyTLSOriginCloseDelimitedSlowClient: an https origin writes an 8 MiB
+// close-delimited body and closes (close_notify, then its FIN) behind a slow
+// client, so that the TLS layer holds records the paused proxy has not read when
+// the FIN arrives. The client must get every byte (SHA-256).
+func TestProxyTLSOriginCloseDelimitedSlowClient(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := testcert.NewCA(dir)
+	srvCert, _ := ca.Issue("origin", "origin.gale.test")
+	kp, err := tls.LoadX509KeyPair(srvCert.Cert, srvCert.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 8 << 20
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*5 + i>>11)
+	}
+	want := sha256.Sum256(body)
+	o := newRawOrigin(t, func(c net.Conn, _ *bufio.Reader, log func([]byte)) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{kp}})
+		defer tc.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(tc)); err != nil {
+			return
+		}
+		io.WriteString(tc, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+		tc.Write(body)
+	})
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) {
+		o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	for round := range 3 {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
+			})
+		}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		var n int64
+		buf := make([]byte, 32<<10)
+		for {
+			k, err := resp.Body.Read(buf)
+			h.Write(buf[:k])
+			n += int64(k)
+			if err != nil {
+				if err != io.EOF {
+					t.Errorf("round %d: after %d bytes: %v", round, n, err)
+				}
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c.Close()
+		if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatalf("round %d: read %d of %d bytes, SHA-256 equal %v", round, n, size, bytes.Equal(h.Sum(nil), want[:]))
 		}
 	}
 }
