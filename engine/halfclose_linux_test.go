@@ -4,6 +4,7 @@ package engine
 
 import (
 	"bytes"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,11 +59,18 @@ func TestBytesBeforeFINWhilePaused(t *testing.T) {
 	c := testkit.Dial(t, addr)
 	c.Write([]byte("first"))
 	testkit.WaitFor(t, "the first bytes", func() bool { return h.received() == "first" })
-	c.Write([]byte("-second"))
-	c.CloseWrite()
 	h.mu.Lock()
 	ec := h.conn
 	h.mu.Unlock()
+	finBehindBytes(t, h, ec, c)
+}
+
+// finBehindBytes has the peer c send "-second" and its FIN to ec, paused after
+// "first", and checks that OnEOF comes only after the resume, behind those bytes.
+func finBehindBytes(t *testing.T, h *pauseAtFirst, ec *Conn, c *net.TCPConn) {
+	t.Helper()
+	c.Write([]byte("-second"))
+	c.CloseWrite()
 	waitPeerFIN(t, ec)
 	if h.eof.Load() {
 		t.Fatal("OnEOF while the bytes sent before the FIN were still unread")
@@ -139,17 +147,7 @@ func TestBytesBeforeFINAfterOwnHalfClose(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("after the engine's half-close the client read %d, %v; want end of stream", n, err)
 	}
-	c.Write([]byte("-second"))
-	c.CloseWrite()
-	waitPeerFIN(t, ec)
-	if h.eof.Load() {
-		t.Fatal("OnEOF while the bytes sent before the FIN were still unread")
-	}
-	ec.Loop().Post(func() { ec.ResumeRead() })
-	testkit.WaitFor(t, "OnEOF after the bytes", h.eof.Load)
-	if got, at := h.received(), h.atEOF.Load(); got != "first-second" || at != int64(len(got)) {
-		t.Fatalf("received %q, %d bytes of it before OnEOF; want first-second, all before", got, at)
-	}
+	finBehindBytes(t, h, ec, c)
 }
 
 // TestEOFAfterUnseenInput: with io_uring, bytes that arrive while a connection is

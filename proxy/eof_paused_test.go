@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -39,18 +38,7 @@ func TestOriginCloseWhileClientSlow(t *testing.T) {
 	})
 	addr := startProxy(t, testUpstream(t, []netip.AddrPort{o.addr()}, nil), Route{}, nil)
 	for round := range 3 {
-		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
-				// A small receive buffer, so that the proxy's queue for the client fills
-				// and it stops reading from the origin.
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
-			})
-		}}
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c := dialSlowClient(t, addr)
 		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
 		select {
 		case <-sent: // the origin wrote everything and half-closed
@@ -115,43 +103,7 @@ func TestOriginCloseDelimitedSlowClient(t *testing.T) {
 				// The origin closes at once: the FIN follows the last byte.
 			})
 			addr := startProxy(t, testUpstream(t, []netip.AddrPort{o.addr()}, nil), Route{}, nil)
-			for round := range 3 {
-				d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-					return rc.Control(func(fd uintptr) {
-						syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
-					})
-				}}
-				c, err := d.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// A slow reader: 32 KiB every millisecond at most, about 32 MB/s.
-				h := sha256.New()
-				var n int64
-				buf := make([]byte, 32<<10)
-				for {
-					k, err := resp.Body.Read(buf)
-					h.Write(buf[:k])
-					n += int64(k)
-					if err != nil {
-						if err != io.EOF {
-							t.Errorf("round %d: after %d bytes: %v", round, n, err)
-						}
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
-				c.Close()
-				if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
-					t.Fatalf("round %d: read %d of %d bytes, SHA-256 equal %v", round, n, size, bytes.Equal(h.Sum(nil), want[:]))
-				}
-			}
+			getSlowly(t, addr, 3, size, want)
 		})
 	}
 }
@@ -179,17 +131,8 @@ func TestOriginCutShortWhileClientSlow(t *testing.T) {
 	const readTimeout = 20 * time.Second
 	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Timeouts.Read = readTimeout })
 	addr := startProxy(t, u, Route{}, nil)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
-		})
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialSlowClient(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(c, "GET /cut HTTP/1.1\r\nHost: x\r\n\r\n")
 	select {
 	case <-closed:

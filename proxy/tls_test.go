@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
@@ -13,9 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/tlsterm"
@@ -183,40 +180,5 @@ func TestProxyTLSOriginCloseDelimitedSlowClient(t *testing.T) {
 		o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
 	})
 	addr := startProxy(t, u, Route{}, nil)
-	for round := range 3 {
-		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
-			})
-		}}
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		var n int64
-		buf := make([]byte, 32<<10)
-		for {
-			k, err := resp.Body.Read(buf)
-			h.Write(buf[:k])
-			n += int64(k)
-			if err != nil {
-				if err != io.EOF {
-					t.Errorf("round %d: after %d bytes: %v", round, n, err)
-				}
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		c.Close()
-		if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
-			t.Fatalf("round %d: read %d of %d bytes, SHA-256 equal %v", round, n, size, bytes.Equal(h.Sum(nil), want[:]))
-		}
-	}
+	getSlowly(t, addr, 3, size, want)
 }

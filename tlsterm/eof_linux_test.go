@@ -5,15 +5,12 @@ package tlsterm
 import (
 	"bytes"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/gale-server/gale/engine"
-	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/server"
 	"golang.org/x/sys/unix"
 )
@@ -57,44 +54,12 @@ func TestDialerEOFAfterBufferedRecords(t *testing.T) {
 }
 
 func dialerEOFAfterRecords(t *testing.T, version uint16) {
-	dir := t.TempDir()
-	ca, _ := testcert.NewCA(dir)
-	cert, _ := ca.Issue("origin", "127.0.0.1")
-	kp, err := tls.LoadX509KeyPair(cert.Cert, cert.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	const records = 8
-	var want []byte
-	for i := range records {
-		want = append(want, fmt.Sprintf("record %d of %d\n", i, records)...)
-	}
-	go func() {
-		raw, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer raw.Close()
-		co := &coalescer{Conn: raw}
-		tc := tls.Server(co, &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: version, MaxVersion: version})
-		if tc.Handshake() != nil {
-			return
-		}
-		co.hold = true
-		for i := range records {
-			tc.Write([]byte(fmt.Sprintf("record %d of %d\n", i, records))) // one record each
-		}
-		co.flush()
+	addr, ca, want := recordOrigin(t, version, func(raw net.Conn) {
 		// A FIN with no close_notify; reading on until gale closes, so that the
 		// close is not a reset.
 		raw.(*net.TCPConn).CloseWrite()
 		io.Copy(io.Discard, raw)
-	}()
+	})
 	s := newEngine(t)
 	d, err := NewDialer(DialOptions{Loops: len(s.Engine().Loops()), Config: &tls.Config{RootCAs: ca.Pool()}})
 	if err != nil {
@@ -109,7 +74,7 @@ func dialerEOFAfterRecords(t *testing.T, version uint16) {
 		<-done
 	}
 	l.Post(func() {
-		_, ly, err := d.Dial(l, netip.MustParseAddrPort(ln.Addr().String()), 5*time.Second, h)
+		_, ly, err := d.Dial(l, addr, 5*time.Second, h)
 		if err != nil {
 			t.Error(err)
 			return

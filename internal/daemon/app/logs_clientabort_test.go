@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gale-server/gale/engine"
 )
 
 // TestProxyClientAbort: a client that leaves a proxied request while the origin is
@@ -27,18 +25,7 @@ import (
 // leave with a FIN or a reset, HTTP/2 ones with RST_STREAM or by closing their
 // connection; before the origin's head, or after part of its body. On epoll and
 // io_uring.
-func TestProxyClientAbort(t *testing.T) {
-	for _, eng := range []string{"epoll", "io_uring"} {
-		t.Run(eng, func(t *testing.T) {
-			if eng == "io_uring" {
-				if _, err := engine.New(engine.Config{Workers: 1, Backend: engine.BackendIOURing}); err != nil {
-					t.Skipf("no io_uring engine here: %v", err)
-				}
-			}
-			testProxyClientAbort(t, eng)
-		})
-	}
-}
+func TestProxyClientAbort(t *testing.T) { onLinuxEngines(t, testProxyClientAbort) }
 
 // originWait is how long the test origin works on a request unless gale aborts
 // it first; an abort is seen well before.
