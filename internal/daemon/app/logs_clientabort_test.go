@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,7 +65,8 @@ func testProxyClientAbort(t *testing.T, eng string) {
 	}))
 	defer origin.Close()
 	logPath := filepath.Join(t.TempDir(), "access.log")
-	a, addr := runApp(t, fmt.Sprintf(`
+	ca, cert := serverCert(t)
+	a, _ := runApp(t, fmt.Sprintf(`
 engine: %s
 workers: 1
 admin:
@@ -80,7 +82,15 @@ servers:
         proxy: { upstreams: ["%[3]s"], strip_prefix: /keep, ignore_client_half_close: true }
       - name: up
         proxy: { upstreams: ["%[3]s"] }
-`, eng, logPath, strings.TrimPrefix(origin.URL, "http://")))
+  - name: secure
+    listen: ["127.0.0.2:0"]
+    tls: { certificates: [{ cert: %[4]s, key: %[5]s }] }
+    access_log: { path: %[2]s, format: json }
+    routes:
+      - name: up
+        proxy: { upstreams: ["%[3]s"] }
+`, eng, logPath, strings.TrimPrefix(origin.URL, "http://"), cert.Cert, cert.Key))
+	addr, tlsAddr := a.Addrs()["127.0.0.1:0"], a.Addrs()["127.0.0.2:0"]
 	if b := a.srv.Engine().Backend(); b != eng {
 		shutdownNow(t, a)
 		t.Skipf("engine %q runs as %q", eng, b)
@@ -114,6 +124,24 @@ servers:
 			c.(*net.TCPConn).SetLinger(0)
 		}
 		c.Close()
+	}
+	// h1TLS is h1 before the head over TLS: the client leaves with close_notify
+	// and its FIN, or with a bare FIN.
+	h1TLS := func(v string, notify bool) {
+		raw, err := net.Dial("tcp", tlsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		c := tls.Client(raw, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /slow?v=%s HTTP/1.1\r\nHost: x\r\n\r\n", v)
+		time.Sleep(200 * time.Millisecond) // the origin is working on it
+		if notify {
+			c.Close()
+		} else {
+			raw.(*net.TCPConn).CloseWrite()
+		}
 	}
 	// h2 sends a request on an h2c connection of its own and leaves: the stream
 	// cancelled (RST_STREAM) or the connection closed.
@@ -171,6 +199,8 @@ servers:
 		{"h1-reset-before-head", func(v string) { h1(v, false, true) }, 499},
 		{"h1-fin-after-body", func(v string) { h1(v, true, false) }, 200},
 		{"h1-reset-after-body", func(v string) { h1(v, true, true) }, 200},
+		{"h1-tls-closenotify-before-head", func(v string) { h1TLS(v, true) }, 499},
+		{"h1-tls-fin-before-head", func(v string) { h1TLS(v, false) }, 499},
 		{"h2-rststream-before-head", func(v string) { h2(v, false, false) }, 499},
 		{"h2-close-before-head", func(v string) { h2(v, false, true) }, 499},
 		{"h2-rststream-after-body", func(v string) { h2(v, true, false) }, 200},
@@ -211,6 +241,9 @@ servers:
 	hc := &http.Client{Timeout: 10 * time.Second}
 	want4xx, want2xx := 0.0, 0.0
 	for _, v := range variants {
+		if strings.HasPrefix(v.name, "h1-tls-") {
+			continue // counted for the other server
+		}
 		if v.status == 499 {
 			want4xx++
 		} else {
