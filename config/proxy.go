@@ -227,6 +227,10 @@ type Proxy struct {
 	// Via, when not empty, is the pseudonym gale adds as a Via entry
 	// ("1.1 NAME") to requests sent upstream and responses sent back.
 	Via string `yaml:"via"`
+	// IgnoreClientHalfClose keeps a request going when its client half-closes
+	// (a FIN) while the origin answers; by default the request is abandoned, as
+	// nginx does. A closed or reset connection aborts it either way.
+	IgnoreClientHalfClose bool `yaml:"ignore_client_half_close"`
 }
 
 // SetDefaults sets every field of p to its default.

@@ -38,8 +38,13 @@ type Handler interface {
 	// how many bytes it consumed; the engine keeps the rest (in a pooled buffer) and
 	// passes them again, followed by new bytes, on the next call.
 	OnData(c *Conn, in []byte) int
-	// OnEOF is called when the peer has closed its sending side. The handler decides
-	// whether to close now (Close) or after pending output (CloseAfterFlush).
+	// OnEOF is called when the peer has closed its sending side, once every byte it
+	// sent before that has been passed to OnData; bytes OnData left unconsumed may
+	// still be held (Unread), and are passed again when reading resumes. While
+	// reading is paused, a FIN with nothing unread before it is reported at once,
+	// and one behind bytes still in the socket once reading resumes and they have
+	// been passed on. The handler decides whether to close now (Close) or after
+	// pending output (CloseAfterFlush).
 	OnEOF(c *Conn)
 	// OnDrain is called after WantDrain once queued output has fallen below the
 	// low-water mark (or the queue is empty). A handler that writes while Buffered() is

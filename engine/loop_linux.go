@@ -275,9 +275,13 @@ func (l *Loop) connEvent(fd int, events uint32) {
 					return
 				}
 			}
-			if events&(poll.RDHup|poll.Hup) != 0 && c.flags&fEOF == 0 {
-				// The peer half-closed while we are not reading. Tell the handler now (a
-				// request it is serving may be abandoned); unread bytes stay readable.
+			if events&(poll.RDHup|poll.Hup) != 0 && c.flags&fEOF == 0 && sys.SocketUnread(int(c.fd)) == 0 {
+				// The peer half-closed while we are not reading, and sent nothing that
+				// is still unread: tell the handler now (a request it is serving may be
+				// abandoned). When bytes it sent before its FIN wait in the socket, the
+				// end of stream is reported once reading resumes, after their OnData
+				// (the read below finds it), as io_uring and the portable engine do: a
+				// handler never learns of the end before bytes the peer sent earlier.
 				c.flags |= fEOF
 				c.handler().OnEOF(c)
 			}

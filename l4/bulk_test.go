@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,4 +278,46 @@ func TestTunnelsEchoFullDuplex(t *testing.T) {
 	runEngine(t, eng)
 	echoBack(t, dial(t, addr), 16<<20, tun.Stats)
 	testkit.WaitFor(t, "the tunnel to end", func() bool { return tun.Stats().Active == 0 })
+}
+
+// TestUpstreamClosesAheadOfSlowClient: an upstream that writes 8 MiB and closes at
+// once, behind a client that reads slowly, copying and splicing. The relay is
+// paused for the client when the upstream's FIN arrives, with bytes before it still
+// in the socket; the client must get all of them, then the end of stream.
+func TestUpstreamClosesAheadOfSlowClient(t *testing.T) {
+	const size = 8 << 20
+	want := digest(stream(3, size))
+	for _, tc := range []struct {
+		name        string
+		spliceAfter int64
+	}{{"copy", 0}, {"splice", 256 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream := serve(t, func(c *net.TCPConn) {
+				c.SetDeadline(time.Now().Add(time.Minute))
+				io.Copy(c, stream(3, size))
+				// serve closes c when this returns: a full close, not a half-close.
+			})
+			px, addr := startProxy(t, Options{Upstreams: group(upstream), SpliceAfter: tc.spliceAfter})
+			// A small receive buffer, set before the connect (shrinking it on an
+			// established connection stalls loopback transfers in the kernel).
+			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) {
+					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
+				})
+			}}
+			nc, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := nc.(*net.TCPConn)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			got := digest(&slowReader{r: c})
+			if got.err != nil || got.n != size || got.sha != want.sha {
+				t.Fatalf("client received %d of %d bytes (sha ok %v), read error %v", got.n, size, got.sha == want.sha, got.err)
+			}
+			c.Close()
+			testkit.WaitFor(t, "the relay to end", func() bool { return px.Stats().Active == 0 })
+		})
+	}
 }

@@ -353,11 +353,12 @@ func (d *dir) flushed() {
 	}
 }
 
-// eofFrom handles OnEOF of c. The epoll engine reports a FIN at once even while
-// reading is paused, with bytes before it still unread; switching to read
-// notification lets the relay read up to the real end itself (OnReadable sees
-// it). Where that is refused (the portable engine reports EOF in order) the
-// direction ends now.
+// eofFrom handles OnEOF of c. The engines report a FIN after every byte sent
+// before it was passed to OnData, which the relay consumes whole; a direction
+// that splices reads for itself (read notification), so its end is the one its
+// own read finds (OnReadable), and switching to read notification here leaves
+// that read the one place a direction ends. Where that is refused (the portable
+// engine) the direction ends now.
 func (p *pair) eofFrom(c *engine.Conn) {
 	switch p.state {
 	case stRelaying:

@@ -128,6 +128,9 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x.tunnel = hc != nil && wantsWebSocket(req)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
+	if !h.r.IgnoreClientHalfClose {
+		c.OnPeerEOF(x.clientLeft)
+	}
 	x.ls.earn()
 	x.attempt(false)
 }
@@ -280,8 +283,24 @@ func (x *exchange) armHeaderTimeout() {
 
 var crlf = []byte("\r\n")
 
-// onUpstreamData parses and relays what the upstream sent.
+// onUpstreamData parses and relays what the upstream sent, and acts on a FIN that
+// came behind bytes it had left unconsumed once they are all relayed.
 func (x *exchange) onUpstreamData(uc *upConn, in []byte) int {
+	n := x.relayResponse(uc, in)
+	if x.up != uc {
+		return n // the exchange ended, or failed, with these bytes
+	}
+	uc.held = n < len(in)
+	if uc.peerEOF && !uc.held {
+		x.upstreamEOF(uc)
+	}
+	return n
+}
+
+// relayResponse parses and relays what the upstream sent, returning how much of in
+// it consumed: less when the response head is incomplete or when the client's
+// output passed the high-water mark.
+func (x *exchange) relayResponse(uc *upConn, in []byte) int {
 	if len(in) > 0 {
 		x.gotByte = true
 	}
@@ -528,8 +547,9 @@ func (x *exchange) abandoned(uc *upConn) bool {
 	return true
 }
 
-// clientClosed runs when the client connection closes before the response ended:
-// the upstream connection, mid-exchange, cannot be reused.
+// clientClosed runs when the client connection closes (or its HTTP/2 stream is
+// reset) before the response ended: the upstream request is abandoned, and its
+// connection, mid-exchange, is closed rather than pooled.
 func (x *exchange) clientClosed(error) {
 	if x.done {
 		return
@@ -538,6 +558,25 @@ func (x *exchange) clientClosed(error) {
 	x.finish()
 	if uc != nil {
 		uc.x = nil
+		uc.drop()
 		uc.ec.Close(nil)
+	}
+}
+
+// clientLeft runs when the client half-closes its connection (a FIN) while the
+// upstream is still answering. As nginx does by default (proxy_ignore_client_abort
+// off), the request is abandoned: the upstream connection is closed, and the
+// client's side ends at once, an HTTP/1.1 connection closed, an HTTP/2 stream
+// reset. The access log and metrics then record 499 when no response byte had
+// gone to the client, else the status it was sent.
+func (x *exchange) clientLeft() {
+	if x.done {
+		return
+	}
+	x.clientClosed(nil)
+	if x.hc != nil {
+		x.hc.Conn().Close(nil)
+	} else if s, ok := x.c.(h2client); ok {
+		s.Reset()
 	}
 }

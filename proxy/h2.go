@@ -15,6 +15,7 @@ import (
 // upstream connections the exchange uses.
 type clientSide interface {
 	server.Exchange
+	OnPeerEOF(f func())
 	Loop() *engine.Loop
 	SetUpstream(addr netip.AddrPort, d time.Duration)
 	TLSVersion() uint16

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,3 +187,63 @@ func client() *http.Client {
 
 // conns returns how many connections the origin accepted.
 func (o *rawOrigin) conns() int { return len(o.received()) }
+
+// dialSlowClient connects to addr with an 8 KiB receive buffer (set before the
+// connect), so that the proxy's queue for this client fills and it stops reading
+// from the origin; the connection has a 30 s deadline.
+func dialSlowClient(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
+		})
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+// readSlowly reads r to its end in 32 KiB pieces, a millisecond apart (at most
+// about 32 MB/s), and returns how many bytes it read, their SHA-256 and the
+// error that ended the reading (nil at a clean end).
+func readSlowly(r io.Reader) (int64, [32]byte, error) {
+	h := sha256.New()
+	var n int64
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := r.Read(buf)
+		h.Write(buf[:k])
+		n += int64(k)
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return n, [32]byte(h.Sum(nil)), err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// getSlowly fetches GET /big through addr rounds times as a slow client
+// (dialSlowClient, readSlowly) and fails the test unless every body is size
+// bytes with SHA-256 want.
+func getSlowly(t *testing.T, addr string, rounds int, size int64, want [32]byte) {
+	t.Helper()
+	for round := range rounds {
+		c := dialSlowClient(t, addr)
+		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			c.Close()
+			t.Fatal(err)
+		}
+		n, sum, err := readSlowly(resp.Body)
+		c.Close()
+		if err != nil || n != size || sum != want {
+			t.Fatalf("round %d: read %d of %d bytes, SHA-256 equal %v, %v", round, n, size, sum == want, err)
+		}
+	}
+}

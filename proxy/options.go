@@ -224,4 +224,10 @@ type Route struct {
 	// back; entries the message already carries are kept before it. Empty adds
 	// none (the default, as nginx, HAProxy and Caddy do).
 	Via string
+	// IgnoreClientHalfClose keeps an exchange going when the client half-closes
+	// its connection (a FIN) while the origin answers, for clients that shut down
+	// their sending side after the request and still read the response. By
+	// default such an exchange is abandoned like one whose client closed or reset
+	// its connection (nginx's proxy_ignore_client_abort off).
+	IgnoreClientHalfClose bool
 }

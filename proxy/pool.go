@@ -69,12 +69,16 @@ type upConn struct {
 	open     bool // connected (OnOpen ran)
 	idle     bool // in ls.idle[srv]
 	inBody   bool // the response head was forwarded; the body is being read
-	// peerEOF: the server half-closed while its body was still arriving and reading
-	// was paused for the client; the rest waits in the socket (OnEOF).
+	// peerEOF: the server half-closed while bytes of its body that came before the
+	// FIN were still unconsumed (the proxy paused for the client); the FIN is acted
+	// on once they are relayed (OnEOF, onUpstreamData).
 	peerEOF bool
-	parser  http1.ResponseParser
-	resp    http1.Response
-	body    http1.BodyReader
+	// held: the last OnData left bytes unconsumed, which the engine (or the TLS
+	// layer) passes again when reading resumes.
+	held   bool
+	parser http1.ResponseParser
+	resp   http1.Response
+	body   http1.BodyReader
 }
 
 // upStream is what the proxy writes requests to and resumes reading on: the
@@ -143,6 +147,7 @@ func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
 func (uc *upConn) release(keep bool) {
 	uc.x = nil
 	uc.inBody = false
+	uc.held, uc.peerEOF = false, false
 	ls := uc.ls
 	k := ls.u.opts.Keepalive
 	if !keep || ls.draining || uc.ec.Closed() || uc.requests >= k.MaxRequests || len(ls.idle[uc.srv]) >= k.Idle {
@@ -214,17 +219,24 @@ func (*upHandler) OnEOF(ec *engine.Conn) {
 		ec.Close(nil)
 		return
 	}
-	if uc.inBody && uc.body.UntilClose() {
-		x.finishResponse(uc, false)
+	if uc.inBody && uc.held {
+		// The engines report the FIN after every byte sent before it has been passed
+		// to OnData, but the proxy may not have consumed them all: it stops midway
+		// when the client's output passes the high-water mark (an origin that closes
+		// after its response, behind a client slower than it). Those bytes come
+		// before the end of the body: the FIN is acted on once they are relayed
+		// (onUpstreamData), or a close-delimited body would lose them.
+		uc.peerEOF = true
 		return
 	}
-	if uc.inBody && ec.ReadPaused() {
-		// The epoll engine reports the FIN of a paused connection at once, while the
-		// end of a body sent before it is still unread in the socket (an origin that
-		// closes after each response, behind a client slower than it): that end
-		// arrives once the client drains and reading resumes, and completes the body
-		// (or the read timeout cuts a body the origin really cut short).
-		uc.peerEOF = true
+	x.upstreamEOF(uc)
+}
+
+// upstreamEOF acts on the origin's FIN once every byte before it was relayed: it
+// ends a close-delimited body, and cuts any other response it came inside.
+func (x *exchange) upstreamEOF(uc *upConn) {
+	if uc.inBody && uc.body.UntilClose() {
+		x.finishResponse(uc, false)
 		return
 	}
 	x.upstreamFailed(uc, io.ErrUnexpectedEOF)

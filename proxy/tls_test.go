@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"bufio"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -144,4 +147,38 @@ func TestProxyTLSClientCertificate(t *testing.T) {
 			t.Fatalf("client certificate %v: status %d %q, want %d", withCert, status, b, want)
 		}
 	}
+}
+
+// TestProxyTLSOriginCloseDelimitedSlowClient: an https origin writes an 8 MiB
+// close-delimited body and closes (close_notify, then its FIN) behind a slow
+// client, so that the TLS layer holds records the paused proxy has not read when
+// the FIN arrives. The client must get every byte (SHA-256).
+func TestProxyTLSOriginCloseDelimitedSlowClient(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := testcert.NewCA(dir)
+	srvCert, _ := ca.Issue("origin", "origin.gale.test")
+	kp, err := tls.LoadX509KeyPair(srvCert.Cert, srvCert.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 8 << 20
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*5 + i>>11)
+	}
+	want := sha256.Sum256(body)
+	o := newRawOrigin(t, func(c net.Conn, _ *bufio.Reader, log func([]byte)) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{kp}})
+		defer tc.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(tc)); err != nil {
+			return
+		}
+		io.WriteString(tc, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+		tc.Write(body)
+	})
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) {
+		o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	getSlowly(t, addr, 3, size, want)
 }

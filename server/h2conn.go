@@ -163,10 +163,26 @@ func (h *HTTP2) OnData(ec *engine.Conn, in []byte) int {
 }
 
 // OnEOF: a client that half-closes sends no more frames; the streams it has opened are
-// answered, then the connection closes.
+// answered, then the connection closes. Exchanges that asked (OnPeerEOF) are told
+// first: the proxy abandons its requests then, as nginx does.
 func (h *HTTP2) OnEOF(ec *engine.Conn) {
 	hc := ec.Context().(*h2conn)
 	hc.eof = true
+	var told []*h2x
+	for _, x := range hc.live {
+		if x.onEOF != nil && !x.closed && !x.endWant {
+			told = append(told, x)
+		}
+	}
+	for _, x := range told {
+		if f := x.onEOF; f != nil && !x.closed && !x.endWant {
+			x.onEOF = nil
+			f()
+		}
+	}
+	if hc.ec.Closed() {
+		return
+	}
 	hc.checkDone()
 }
 

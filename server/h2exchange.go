@@ -51,6 +51,7 @@ type h2x struct {
 	waiting  bool // counted in h2conn.blocked
 	onDrain  func()
 	onClose  func(err error)
+	onEOF    func()           // OnPeerEOF's; nil once run or the exchange ended
 	obs      ResponseObserver // told when the exchange ends; nil when none
 	began    time.Time        // when obs was attached
 	// upstream and upstreamTime are set by the proxy (SetUpstream), for logs.
@@ -587,7 +588,7 @@ func (x *h2x) done() {
 			x.hc.c.Consumed(x.id, len(x.held))
 		}
 	}
-	x.held, x.onBody, x.onDrain, x.onClose = nil, nil, nil, nil
+	x.held, x.onBody, x.onDrain, x.onClose, x.onEOF = nil, nil, nil, nil, nil
 	x.hc.streamGone(x)
 }
 
@@ -616,7 +617,7 @@ func (x *h2x) abandon(err error) {
 	}
 	x.putChunk()
 	x.queued = 0
-	x.held, x.onBody, x.onDrain = nil, nil, nil
+	x.held, x.onBody, x.onDrain, x.onEOF = nil, nil, nil, nil
 	x.hc.streamGone(x)
 	if f := x.onClose; f != nil && !x.ended {
 		x.onClose = nil

@@ -24,6 +24,11 @@ type StreamExchange interface {
 	// Reset ends the exchange at once, without completing the response: the stream
 	// gets RST_STREAM INTERNAL_ERROR (net/http's ErrAbortHandler on HTTP/2).
 	Reset()
+	// OnPeerEOF registers f to run (on the loop) if the client half-closes the
+	// connection (a TCP FIN) before the response ended: it can send no more frames,
+	// WINDOW_UPDATE included. As on HTTP/1.1 (Ctx.OnPeerEOF), the stream is
+	// otherwise still answered.
+	OnPeerEOF(f func())
 	// Logger returns the server's logger; safe from any goroutine.
 	Logger() *slog.Logger
 }
@@ -54,6 +59,10 @@ func (x *h2x) Reset() {
 	x.abandon(ErrConnClosed)
 	x.hc.kick()
 }
+
+// OnPeerEOF registers f to run if the client half-closes the connection before
+// the response ended.
+func (x *h2x) OnPeerEOF(f func()) { x.onEOF = f }
 
 // Logger returns the server's logger (Options.Logger).
 func (x *h2x) Logger() *slog.Logger { return x.hc.h.srv.opts.Logger }

@@ -94,9 +94,13 @@ func TestDialerResumeDeliversBufferedRecords(t *testing.T) {
 	}
 }
 
-func dialerResume(t *testing.T, version uint16, viaEngine bool) {
-	dir := t.TempDir()
-	ca, _ := testcert.NewCA(dir)
+// recordOrigin accepts one TLS connection (version only, a certificate for
+// 127.0.0.1 from a new test CA) and, after the handshake, writes 8 lines of one
+// record each in one TCP write, then runs after with the raw connection, which
+// it closes when after returns. It returns the address, the CA and the lines.
+func recordOrigin(t *testing.T, version uint16, after func(raw net.Conn)) (netip.AddrPort, *testcert.CA, []byte) {
+	t.Helper()
+	ca, _ := testcert.NewCA(t.TempDir())
 	cert, _ := ca.Issue("origin", "127.0.0.1")
 	kp, err := tls.LoadX509KeyPair(cert.Cert, cert.Key)
 	if err != nil {
@@ -112,8 +116,6 @@ func dialerResume(t *testing.T, version uint16, viaEngine bool) {
 	for i := range records {
 		want = append(want, fmt.Sprintf("record %d of %d\n", i, records)...)
 	}
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
 	go func() {
 		raw, err := ln.Accept()
 		if err != nil {
@@ -130,8 +132,17 @@ func dialerResume(t *testing.T, version uint16, viaEngine bool) {
 			tc.Write([]byte(fmt.Sprintf("record %d of %d\n", i, records))) // one record each
 		}
 		co.flush()
-		<-release // nothing more: the connection stays open and silent
+		after(raw)
 	}()
+	return netip.MustParseAddrPort(ln.Addr().String()), ca, want
+}
+
+func dialerResume(t *testing.T, version uint16, viaEngine bool) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	addr, ca, want := recordOrigin(t, version, func(net.Conn) {
+		<-release // nothing more: the connection stays open and silent
+	})
 	s := newEngine(t)
 	d, err := NewDialer(DialOptions{Loops: len(s.Engine().Loops()), Config: &tls.Config{RootCAs: ca.Pool()}})
 	if err != nil {
@@ -140,7 +151,7 @@ func dialerResume(t *testing.T, version uint16, viaEngine bool) {
 	h := &pausingClient{done: make(chan []byte, 1), want: len(want), engine: viaEngine}
 	l := s.Engine().Loops()[0]
 	l.Post(func() {
-		_, layer, err := d.Dial(l, netip.MustParseAddrPort(ln.Addr().String()), 5*time.Second, h)
+		_, layer, err := d.Dial(l, addr, 5*time.Second, h)
 		if err != nil {
 			t.Error(err)
 			return

@@ -224,7 +224,12 @@ type tconn struct {
 	// delivers them. Owned by the loop.
 	paused bool
 	eof    bool // the upper handler got OnEOF
-	ended  bool // close_notify sent
+	// eofLater: the peer's FIN came while records sent before it were still
+	// undelivered (the upper handler paused with records inside crypto/tls, or a
+	// Dialer's handshake was still running); OnEOF is passed on once a delivery has
+	// used them up. Owned by the loop.
+	eofLater bool
+	ended    bool // close_notify sent
 
 	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
 
@@ -328,6 +333,7 @@ func (t *Terminator) OnData(ec *engine.Conn, in []byte) int {
 // or the connection fails. It returns how much of in crypto/tls took.
 func (c *tconn) deliver(in []byte) int {
 	r, ec := c.raw, c.ec
+	defer c.eofDue() // last: once paused is known
 	r.src, r.off = in, 0
 	defer func() { r.src = nil }()
 	first := len(c.held) > 0
@@ -371,6 +377,20 @@ func (c *tconn) deliver(in []byte) int {
 	return r.off
 }
 
+// eofDue passes on a FIN that came behind undelivered records once a delivery
+// did not stop for a pause: every record before it has then reached the upper
+// handler (a partial one left in the input can never complete).
+func (c *tconn) eofDue() {
+	if !c.eofLater || c.paused || c.state != csOpen || c.ec.Closed() {
+		return
+	}
+	c.eofLater = false
+	if !c.eof {
+		c.eof = true
+		c.upper.OnEOF(c.ec)
+	}
+}
+
 // hold keeps b (a view of the loop's buffer) as the input held for the upper
 // handler, in a buffer of the connection's own; nothing when b is empty.
 func (c *tconn) hold(b []byte) {
@@ -399,16 +419,24 @@ func (c *tconn) readFailed(err error) {
 // close_notify is treated alike: many clients do that), or ends a handshake. A
 // Dialer's handshake reads what arrived before the FIN first, so that the
 // connection fails with what the server said (an alert such as
-// no_application_protocol or bad_certificate), not with a bare close.
+// no_application_protocol or bad_certificate), not with a bare close; if it
+// succeeds, the FIN is passed on after the records that came behind it. A FIN
+// that comes while the upper handler is paused with records not yet delivered
+// is passed on after them too (eofDue), never ahead of bytes sent before it.
 func (t *Terminator) OnEOF(ec *engine.Conn) {
 	c := t.loops[ec.Loop().ID()].conns[ec]
 	switch {
 	case c.state == csOpen:
+		if c.paused || ec.Unread() > 0 {
+			c.eofLater = true
+			return
+		}
 		if !c.eof {
 			c.eof = true
 			c.upper.OnEOF(ec)
 		}
 	case c.state == csHandshake && c.cl != nil && c.raw != nil:
+		c.eofLater = true
 		c.raw.shut() // its Read fails once the pushed bytes are used up
 	default:
 		ec.Close(nil)

@@ -16,7 +16,11 @@ import (
 // whole, once reading 256 KiB and resetting the connection. The whole one logs every
 // byte; the aborted one logs at least what the client read and well short of the
 // file (the kernel's buffers hold a few MiB at most), as nginx's $body_bytes_sent.
-func TestAccessLogAbortedDownload(t *testing.T) {
+func TestAccessLogAbortedDownload(t *testing.T) { onLinuxEngines(t, testAbortedDownload) }
+
+// onLinuxEngines runs f as a subtest on epoll and on io_uring (skipped where
+// io_uring is not available).
+func onLinuxEngines(t *testing.T, f func(t *testing.T, eng string)) {
 	for _, eng := range []string{"epoll", "io_uring"} {
 		t.Run(eng, func(t *testing.T) {
 			if eng == "io_uring" {
@@ -24,7 +28,7 @@ func TestAccessLogAbortedDownload(t *testing.T) {
 					t.Skipf("no io_uring engine here: %v", err)
 				}
 			}
-			testAbortedDownload(t, eng)
+			f(t, eng)
 		})
 	}
 }

@@ -237,3 +237,13 @@ func SetDeferAccept(fd, secs int) error {
 	}
 	return nil
 }
+
+// SocketUnread reports how many received bytes wait unread in a stream socket
+// (SIOCINQ), or -1 if the call fails.
+func SocketUnread(fd int) int {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return -1
+	}
+	return n
+}
