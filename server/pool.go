@@ -59,6 +59,10 @@ func (p *Pool) TrySubmitTask(t Task) bool {
 	}
 }
 
+// Queued returns how many submitted jobs wait for a worker (not counting those
+// running). It is a snapshot, for metrics and tests.
+func (p *Pool) Queued() int { return len(p.jobs) }
+
 // Close stops the workers after the queued jobs have run.
 func (p *Pool) Close() {
 	p.once.Do(func() { close(p.jobs) })

@@ -47,21 +47,19 @@ func TestNetHTTPPoolFullGives503(t *testing.T) {
 	_, holdR := send("/hold")
 	waitDone(t, holding, "worker busy")
 	_, queuedR := send("/queued") // takes the queue slot
-	// The queue slot is taken once the loop has submitted it; a request that finds
-	// the pool full says so at once, so retry until one does.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, br := send("/full")
-		resp := testkit.ReadResponse(t, br, "GET")
-		body := testkit.Body(t, resp)
-		c.Close()
-		if resp.StatusCode == 503 {
-			break
-		}
+	// Only once /queued is in the queue is the pool full: a /full sent earlier (on
+	// the other loop) could take the slot itself and wait instead of being refused.
+	for deadline := time.Now().Add(5 * time.Second); p.Queued() < 1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no 503 with the pool full; last answer %d %q", resp.StatusCode, body)
+			t.Fatal("/queued never reached the pool's queue")
 		}
 	}
+	c, br := send("/full")
+	resp := testkit.ReadResponse(t, br, "GET")
+	if body := testkit.Body(t, resp); resp.StatusCode != 503 {
+		t.Fatalf("with the pool full: %d %q, want 503", resp.StatusCode, body)
+	}
+	c.Close()
 	close(release)
 	for _, x := range []struct {
 		br   *bufio.Reader
@@ -71,7 +69,7 @@ func TestNetHTTPPoolFullGives503(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, x.want)
 		}
 	}
-	_, br := send("/after")
+	_, br = send("/after")
 	if got := testkit.Body(t, testkit.ReadResponse(t, br, "GET")); got != "/after" {
 		t.Fatalf("after the pool drained: %q", got)
 	}
