@@ -52,8 +52,13 @@
 // content type and pre-rendered header lines that go out through Header.AppendRaw.
 // An entry older than Revalidate is checked by opening the file again (through the
 // same safe resolver) and comparing identity, size, mtime and the set of
-// precompressed siblings; an edited or replaced file is therefore served fresh within
-// Revalidate. Entries are reference-counted: the cache holds one reference, each
+// precompressed siblings; a replaced file (a new inode, as a rename leaves) is
+// therefore served fresh within Revalidate, the old one whole until then. An entry
+// served from its descriptor (files above 16 KiB) is also checked with one fstat on
+// every hit: sendfile reads the file as it is now, so a file truncated, extended or
+// rewritten in place is reloaded at once instead of going out with the old
+// Content-Length and entity-tag around new bytes, or cut short. An in-memory entry is a
+// snapshot taken at load and is trusted for Revalidate. Entries are reference-counted: the cache holds one reference, each
 // request one, and each queued sendfile one, released by the server when the bytes
 // have gone or the connection died. An evicted or replaced entry stays open until its
 // last send finishes. Failed lookups are not cached: a flood of random missing paths
@@ -93,7 +98,8 @@
 // Small files go out with Write, so headers and body leave in one writev; larger
 // ones with SendFile. If a file shrinks while it is being sent, the server's
 // sendfile sees a short read and closes the connection, since the promised
-// Content-Length can no longer be met; the next request gets the new size.
+// Content-Length can no longer be met; the next request gets the new size (the
+// fstat on the cache hit sees it).
 //
 // A directory requested without its trailing slash is redirected with 301 to the
 // slash form, keeping the query; the Location is built from the cleaned path under
@@ -108,7 +114,8 @@
 //
 // # Blocking
 //
-// Handlers run on the event loop. A cache hit costs no system call. A miss or a
+// Handlers run on the event loop. A cache hit costs no system call for an
+// in-memory file and one fstat for a file sent from its descriptor. A miss or a
 // revalidation costs an openat2, an fstat, sibling probes and, for small files, one
 // read of up to 16 KiB: local-disk work of the kind nginx also does on its workers
 // without thread pools. Directory listings read the directory on the loop, bounded

@@ -432,3 +432,62 @@ func TestNewValidates(t *testing.T) {
 		h.Close()
 	}
 }
+
+// TestServeFileChangedInPlace truncates, extends and rewrites a file served from its
+// descriptor between requests that all fall within the cache's revalidation interval
+// (one Clock): each response must carry the file's current length, bytes and
+// entity-tag, never the cached length around new bytes or a body cut short.
+func TestServeFileChangedInPlace(t *testing.T) {
+	h, root := site(t, Options{OpenFileCache: CacheOptions{Revalidate: time.Hour}})
+	p := filepath.Join(root, "big.bin")
+	get := func(want string, hdr ...string) *recorder {
+		t.Helper()
+		r := do(t, h, "GET", "/big.bin", hdr...)
+		status := 200
+		if len(hdr) > 0 {
+			status = 206
+		}
+		if r.Status != status || r.ContentLength != int64(len(want)) || r.Body.String() != want {
+			t.Fatalf("status %d, Content-Length %d, body %d bytes (matches: %v); want %d, %d bytes",
+				r.Status, r.ContentLength, r.Body.Len(), r.Body.String() == want, status, len(want))
+		}
+		return r
+	}
+	first := get(bigBody)
+
+	if err := os.Truncate(p, 20_000); err != nil {
+		t.Fatal(err)
+	}
+	shrunk := get(bigBody[:20_000])
+	if shrunk.Get("ETag") == first.Get("ETag") {
+		t.Error("ETag unchanged after truncation")
+	}
+
+	grown := strings.ToUpper(bigContent(150_000)) // same inode, new bytes, longer
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(grown), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	extended := get(grown)
+	if extended.Get("ETag") == shrunk.Get("ETag") {
+		t.Error("ETag unchanged after extension")
+	}
+	get(grown[140_000:], "Range", "bytes=140000-")
+
+	// The same length rewritten in place, with a new modification time.
+	same := strings.Repeat("z", len(grown))
+	if err := os.WriteFile(p, []byte(same), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(p, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(same); r.Get("ETag") == extended.Get("ETag") {
+		t.Error("ETag unchanged after a rewrite of the same length")
+	}
+}
