@@ -81,7 +81,8 @@
 // Ranges apply to GET only (HEAD and other methods ignore Range, RFC 9110 §14.2) and
 // to the selected representation, compressed or not. If-Range must match the
 // entity-tag strongly or equal Last-Modified exactly, else the whole file is sent. A
-// malformed Range or another unit is ignored (200). One satisfiable range gives a
+// malformed Range or another unit is ignored (200), and so is any Range on an empty
+// representation (200 with Content-Length 0, as nginx and Go's net/http answer). One satisfiable range gives a
 // single 206; several give multipart/byteranges with a per-response boundary, part
 // headers written with Write and the bytes with SendFile. Unsatisfiable ranges are
 // dropped; if none remains, or more than MaxRanges (16) are asked for, or more than

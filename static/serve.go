@@ -168,7 +168,11 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 		return
 	}
 	head := x.IsHead()
-	if rv, ok := x.ReqHeader("Range"); ok && !head && h.ifRange(x, e) {
+	// An empty representation ignores Range (RFC 9110 §14.2 allows it): no range of
+	// it can carry a byte, and clients that put "bytes=0-" on every request (media
+	// players, download tools) expect the empty 200 nginx and Go's net/http send,
+	// not 416.
+	if rv, ok := x.ReqHeader("Range"); ok && !head && e.size > 0 && h.ifRange(x, e) {
 		var buf [MaxRanges]ByteRange
 		rs, err := appendRanges(buf[:0], rv, e.size)
 		switch {
