@@ -36,6 +36,7 @@ type entry struct {
 	variants [len(encodings)]string // identity entries: cache keys of the sibling variants
 
 	hdrMeta []byte // rendered Last-Modified, ETag, Cache-Control, Vary: sent with 200, 206, 304
+	lmLen   int    // length of the Last-Modified line at the start of hdrMeta
 	hdrType []byte // rendered Content-Type: sent with 200 and single-part 206
 	hdrBody []byte // rendered Accept-Ranges and Content-Encoding: sent with 200 and 206
 

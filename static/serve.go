@@ -157,12 +157,14 @@ func (h *Handler) serveError(x server.Exchange, err error) {
 func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	e = h.pickVariant(x, e, now)
 	defer e.release()
-	switch evalPreconditions(requestConditions(x), e.etag, e.modSec) {
+	nowSec := now.Unix()
+	modSec := lastModified(e.modSec, nowSec)
+	switch evalPreconditions(requestConditions(x), e.etag, modSec, nowSec) {
 	case condFailed:
 		x.Error(412, "")
 		return
 	case condNotModified:
-		x.Header().AppendRaw(e.hdrMeta)
+		appendMeta(x, e, nowSec)
 		x.WriteHeader(304)
 		x.End()
 		return
@@ -172,15 +174,15 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	// it can carry a byte, and clients that put "bytes=0-" on every request (media
 	// players, download tools) expect the empty 200 nginx and Go's net/http send,
 	// not 416.
-	if rv, ok := x.ReqHeader("Range"); ok && !head && e.size > 0 && h.ifRange(x, e) {
+	if rv, ok := x.ReqHeader("Range"); ok && !head && e.size > 0 && h.ifRange(x, e, modSec) {
 		var buf [MaxRanges]ByteRange
 		rs, err := appendRanges(buf[:0], rv, e.size)
 		switch {
 		case err == nil && len(rs) == 1:
-			h.sendSingleRange(x, e, rs[0])
+			h.sendSingleRange(x, e, rs[0], nowSec)
 			return
 		case err == nil:
-			h.sendMultipart(x, e, rs)
+			h.sendMultipart(x, e, rs, nowSec)
 			return
 		case err != ErrRangeInvalid:
 			x.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
@@ -189,7 +191,7 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 		}
 	}
 	x.Header().AppendRaw(e.hdrType)
-	x.Header().AppendRaw(e.hdrMeta)
+	appendMeta(x, e, nowSec)
 	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(e.size)
 	x.WriteHeader(200)
@@ -223,10 +225,22 @@ func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry
 }
 
 // ifRange reports whether a Range field may be honoured: there is no If-Range, or it
-// matches e.
-func (h *Handler) ifRange(x server.Exchange, e *entry) bool {
+// matches e's entity-tag or modSec, the modification time the response reports.
+func (h *Handler) ifRange(x server.Exchange, e *entry, modSec int64) bool {
 	v, ok := x.ReqHeader("If-Range")
-	return !ok || ifRangeMatches(v, e.etag, e.modSec)
+	return !ok || ifRangeMatches(v, e.etag, modSec)
+}
+
+// appendMeta adds e's Last-Modified, ETag, Cache-Control and Vary lines. A file whose
+// mtime lies in the future at nowSec reports nowSec as its Last-Modified (the
+// response's Date), per lastModified; the pre-rendered lines serve every other file.
+func appendMeta(x server.Exchange, e *entry, nowSec int64) {
+	if e.modSec <= nowSec {
+		x.Header().AppendRaw(e.hdrMeta)
+		return
+	}
+	x.Header().Set("Last-Modified", formatHTTPDate(nowSec))
+	x.Header().AppendRaw(e.hdrMeta[e.lmLen:])
 }
 
 func requestConditions(x server.Exchange) condHeaders {
@@ -251,9 +265,9 @@ func reqField(x server.Exchange, name string) []byte {
 	return v
 }
 
-func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange) {
+func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange, nowSec int64) {
 	x.Header().AppendRaw(e.hdrType)
-	x.Header().AppendRaw(e.hdrMeta)
+	appendMeta(x, e, nowSec)
 	x.Header().AppendRaw(e.hdrBody)
 	x.Header().Set("Content-Range", string(appendContentRange(nil, r, e.size)))
 	x.SetContentLength(r.Length)
@@ -266,7 +280,7 @@ func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange) {
 // part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
 // CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
 // with SendFile (or Write for in-memory files), interleaved.
-func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange) {
+func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange, nowSec int64) {
 	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
 	var heads []byte
 	var ends [MaxRanges]int
@@ -289,7 +303,7 @@ func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange) {
 		n += r.Length
 	}
 	x.Header().Set("Content-Type", "multipart/byteranges; boundary="+boundary)
-	x.Header().AppendRaw(e.hdrMeta)
+	appendMeta(x, e, nowSec)
 	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(int64(len(heads)+len(tail)) + n)
 	x.WriteHeader(206)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -497,4 +498,60 @@ func TestServeFileChangedInPlace(t *testing.T) {
 	if r := get(same); r.Get("ETag") == extended.Get("ETag") {
 		t.Error("ETag unchanged after a rewrite of the same length")
 	}
+}
+
+// TestServeFutureDates covers dates after the server's clock: a file whose mtime lies
+// in the future reports the response's Date as its Last-Modified (RFC 9110 §8.8.2.1)
+// and compares as that time, and an If-Modified-Since later than the clock is ignored
+// instead of answering 304 for any file.
+func TestServeFutureDates(t *testing.T) {
+	h, root := site(t, Options{})
+	now := time.Now().Truncate(time.Second)
+	future := now.Add(48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(root, "big.bin"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	at := func(clock time.Time, method, target string, hdr ...string) *recorder {
+		t.Helper()
+		r := newRecorder(t, method, target, hdr...)
+		r.Clock = clock
+		h.ServeExchange(r)
+		return r
+	}
+	nowDate := now.UTC().Format(http.TimeFormat)
+	r := at(now, "GET", "/big.bin")
+	expect(t, r, 200, bigBody)
+	if got := r.Get("Last-Modified"); got != nowDate {
+		t.Errorf("future mtime: Last-Modified %q, want the Date %q", got, nowDate)
+	}
+	if r.Get("ETag") == "" {
+		t.Error("future mtime: no ETag")
+	}
+	// The future mtime is not a validator: a date before it but after the clock is
+	// ignored, so the file is sent.
+	expect(t, at(now, "GET", "/big.bin", "If-Modified-Since", future.Add(-time.Hour).UTC().Format(http.TimeFormat)), 200, anyBody)
+	// A later request's Last-Modified moves with the clock, so the earlier one is
+	// not a match for If-Range and not "unmodified since".
+	later := now.Add(5 * time.Second)
+	expect(t, at(later, "GET", "/big.bin", "Range", "bytes=0-1", "If-Range", nowDate), 200, anyBody)
+	expect(t, at(later, "GET", "/big.bin", "If-Unmodified-Since", nowDate), 412, anyBody)
+	expect(t, at(later, "GET", "/big.bin", "If-Modified-Since", nowDate), 200, anyBody)
+	r = at(later, "GET", "/big.bin", "Range", "bytes=0-1,4-5")
+	if r.Status != 206 || r.Get("Last-Modified") != later.UTC().Format(http.TimeFormat) {
+		t.Errorf("multipart: %d, Last-Modified %q", r.Status, r.Get("Last-Modified"))
+	}
+
+	// A file with a past mtime: an If-Modified-Since after the clock is ignored (200),
+	// one between the mtime and the clock gives 304.
+	past := now.Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(root, "small.txt"), past, past); err != nil {
+		t.Fatal(err)
+	}
+	r = at(now, "GET", "/small.txt")
+	if got := r.Get("Last-Modified"); got != past.UTC().Format(http.TimeFormat) {
+		t.Fatalf("past mtime: Last-Modified %q", got)
+	}
+	expect(t, at(now, "GET", "/small.txt", "If-Modified-Since", nowDate), 304, "")
+	expect(t, at(now, "HEAD", "/small.txt", "If-Modified-Since", future.UTC().Format(http.TimeFormat)), 200, "")
+	expect(t, at(now, "GET", "/small.txt", "If-Modified-Since", "Fri, 31 Dec 9999 23:59:59 GMT"), 200, "0123456789")
 }
