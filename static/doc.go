@@ -107,7 +107,8 @@
 // fstat on the cache hit sees it).
 //
 // A directory requested without its trailing slash is redirected with 301 to the
-// slash form, keeping the query; the Location is built from the cleaned path under
+// slash form, keeping the query (bytes outside ASCII percent-encoded, so the Location
+// is a valid URI); the Location is built from the cleaned path under
 // the mount Prefix, never echoed from the request, so it cannot become a
 // protocol-relative open redirect. With the slash, the Index files are tried in
 // order, then a listing if Browse is on (HTML, or JSON when Accept prefers

@@ -119,14 +119,29 @@ func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 
 // redirectToDir answers 301 to the directory form of rel, keeping the query. The
 // Location is built from the cleaned path, never echoed, so "//host" cannot become an
-// open redirect.
+// open redirect. The query is kept as sent except that bytes outside ASCII (which a
+// request-target may carry as obs-text, but a URI may not) are percent-encoded, so
+// the Location is always a valid URI-reference.
 func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
 	if len(query) > 0 && http1.ValidFieldValue(query) {
-		loc += "?" + string(query)
+		loc += "?" + string(appendQuery(nil, query))
 	}
 	x.Header().Set("Location", loc)
 	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
+}
+
+// appendQuery appends q with every byte from 0x80 up percent-encoded.
+func appendQuery(dst, q []byte) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	for _, c := range q {
+		if c < 0x80 {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+		}
+	}
+	return dst
 }
 
 // serveMissing answers a lookup that failed with err: the fallback file when err is

@@ -272,6 +272,12 @@ func TestServeDirectories(t *testing.T) {
 	if r.Status != 301 || r.Get("Location") != "/docs/?a=1&b=2" {
 		t.Errorf("redirect with query: %d %q", r.Status, r.Get("Location"))
 	}
+	// Bytes outside ASCII in the query (obs-text in the request-target) leave
+	// percent-encoded; escapes already there are kept as sent.
+	r = do(t, h, "GET", "/docs?q=\xc3\xa9%20x&r=\xff")
+	if r.Status != 301 || r.Get("Location") != "/docs/?q=%C3%A9%20x&r=%FF" {
+		t.Errorf("redirect with non-ASCII query: %d %q", r.Status, r.Get("Location"))
+	}
 	r = do(t, h, "GET", "/my%20dir")
 	if r.Status != 301 || r.Get("Location") != "/my%20dir/" {
 		t.Errorf("redirect of spaced dir: %d %q", r.Status, r.Get("Location"))
