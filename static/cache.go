@@ -32,6 +32,7 @@ type entry struct {
 	modSec   int64                  // mtime in whole seconds, for Last-Modified comparisons
 	etag     string                 // strong entity-tag with quotes
 	ctype    string                 // Content-Type of the (decoded) content
+	encoded  bool                   // a precompressed variant, sent with Content-Encoding
 	siblings encoding               // identity entries: precompressed siblings found next to the file
 	variants [len(encodings)]string // identity entries: cache keys of the sibling variants
 

@@ -88,7 +88,10 @@
 // malformed Range or another unit is ignored (200), and so is any Range on an empty
 // representation (200 with Content-Length 0, as nginx and Go's net/http answer). One satisfiable range gives a
 // single 206; several give multipart/byteranges with a per-response boundary, part
-// headers written with Write and the bytes with SendFile. Unsatisfiable ranges are
+// headers written with Write and the bytes with SendFile, except for a precompressed
+// variant, whose Content-Encoding would stand over a multipart body not in that
+// coding (curl --compressed fails on it): several ranges of it get the whole variant
+// with 200. Unsatisfiable ranges are
 // dropped; if none remains, or more than MaxRanges (16) are asked for, or more than
 // two ranges take part in overlaps, the answer is 416 with "Content-Range: bytes
 // */size". Exactly two overlapping ranges are coalesced, so a response never carries

@@ -120,6 +120,7 @@ func (h *Handler) renderHeaders(e *entry, coding int) {
 	body := appendField(nil, "Accept-Ranges", "bytes")
 	if coding >= 0 {
 		body = appendField(body, "Content-Encoding", encodings[coding].name)
+		e.encoded = true
 	}
 	e.hdrBody = body
 }

@@ -196,9 +196,14 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 		case err == nil && len(rs) == 1:
 			h.sendSingleRange(x, e, rs[0], nowSec)
 			return
-		case err == nil:
+		case err == nil && !e.encoded:
 			h.sendMultipart(x, e, rs, nowSec)
 			return
+		case err == nil:
+			// Several ranges of a precompressed variant: its Content-Encoding would
+			// stand over a multipart body that is not in that coding, and decoding
+			// clients would fail on it. The whole variant is sent (RFC 9110 §14.2
+			// lets a server ignore Range), as nginx's gzip_static does for any Range.
 		case err != ErrRangeInvalid:
 			x.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
 			x.Respond(416, textPlain, []byte("Range Not Satisfiable\n"))
