@@ -57,7 +57,9 @@
 // served from its descriptor (files above 16 KiB) is also checked with one fstat on
 // every hit: sendfile reads the file as it is now, so a file truncated, extended or
 // rewritten in place is reloaded at once instead of going out with the old
-// Content-Length and entity-tag around new bytes, or cut short. An in-memory entry is a
+// Content-Length and entity-tag around new bytes, or cut short; a file with no link
+// left (deleted, or replaced by a rename) is looked up by name again at once. An
+// in-memory entry is a
 // snapshot taken at load and is trusted for Revalidate. Entries are reference-counted: the cache holds one reference, each
 // request one, and each queued sendfile one, released by the server when the bytes
 // have gone or the connection died. An evicted or replaced entry stays open until its

@@ -576,3 +576,32 @@ func TestServeFutureDates(t *testing.T) {
 	expect(t, at(now, "HEAD", "/small.txt", "If-Modified-Since", future.UTC().Format(http.TimeFormat)), 200, "")
 	expect(t, at(now, "GET", "/small.txt", "If-Modified-Since", "Fri, 31 Dec 9999 23:59:59 GMT"), 200, "0123456789")
 }
+
+// TestServeFileReplacedOrDeleted replaces a file served from its descriptor by a
+// rename, then deletes it, between requests within the revalidation interval: the
+// old file has no name left, so the next request serves the new file, then 404.
+func TestServeFileReplacedOrDeleted(t *testing.T) {
+	h, root := site(t, Options{OpenFileCache: CacheOptions{Revalidate: time.Hour}})
+	p := filepath.Join(root, "big.bin")
+	expect(t, do(t, h, "GET", "/big.bin"), 200, bigBody)
+	next := strings.ToUpper(bigContent(len(bigBody))) // same length
+	tmp := filepath.Join(root, "big.bin.tmp")
+	if err := os.WriteFile(tmp, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil { // as rsync -t leaves it
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, do(t, h, "GET", "/big.bin"), 200, next)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, do(t, h, "GET", "/big.bin"), 404, anyBody)
+}
