@@ -52,17 +52,16 @@
 // content type and pre-rendered header lines that go out through Header.AppendRaw.
 // An entry older than Revalidate is checked by opening the file again (through the
 // same safe resolver) and comparing identity, size, mtime and the set of
-// precompressed siblings; a replaced file (a new inode, as a rename leaves) is
-// therefore served fresh within Revalidate, the old one whole until then. An entry
-// served from its descriptor (files above 16 KiB) is also checked with one fstat on
-// every hit: sendfile reads the file as it is now, so a file truncated, extended or
-// rewritten in place is reloaded at once instead of going out with the old
-// Content-Length and entity-tag around new bytes, or cut short; a file with no link
-// left (deleted, or replaced by a rename) is looked up by name again at once. An
-// in-memory entry is a
-// snapshot taken at load and is trusted for Revalidate. Entries are reference-counted: the cache holds one reference, each
-// request one, and each queued sendfile one, released by the server when the bytes
-// have gone or the connection died. An evicted or replaced entry stays open until its
+// precompressed siblings, so an edited or replaced file is served fresh within
+// Revalidate. An entry served from its descriptor (files above 16 KiB) is also
+// checked with one fstat on every hit: sendfile reads the file as it is now, so a
+// file truncated, extended or rewritten in place is reloaded at once instead of
+// going out with the old Content-Length and entity-tag around new bytes, or cut
+// short, and a file with no link left (deleted, or replaced by a rename) is looked up
+// by name again at once. An in-memory entry is a snapshot taken at load, served whole
+// as it was until Revalidate. Entries are reference-counted: the cache holds one
+// reference, each request one, and each queued sendfile one, released by the server
+// when the bytes have gone or the connection died. An evicted or replaced entry stays open until its
 // last send finishes. Failed lookups are not cached: a flood of random missing paths
 // would otherwise evict the hot entries, and a missing-file openat2 costs about a
 // microsecond. Directories are not cached either.
@@ -112,9 +111,9 @@
 // fstat on the cache hit sees it).
 //
 // A directory requested without its trailing slash is redirected with 301 to the
-// slash form, keeping the query (bytes outside ASCII percent-encoded, so the Location
-// is a valid URI); the Location is built from the cleaned path under
-// the mount Prefix, never echoed from the request, so it cannot become a
+// slash form, keeping the query (bytes outside ASCII percent-encoded, so the
+// Location is a valid URI); the Location is built from the cleaned path under the
+// mount Prefix, never echoed from the request, so it cannot become a
 // protocol-relative open redirect. With the slash, the Index files are tried in
 // order, then a listing if Browse is on (HTML, or JSON when Accept prefers
 // application/json; directories first, names escaped, at most 10000 entries), then
