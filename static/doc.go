@@ -125,7 +125,9 @@
 // # Blocking
 //
 // Handlers run on the event loop. A cache hit costs no system call for an
-// in-memory file and one fstat for a file sent from its descriptor. A miss or a
+// in-memory file and one fstat for a file sent from its descriptor
+// (BenchmarkServeLargeHit: 160 ns without it, 720 ns with it on a 2-CPU VM, against
+// the several microseconds the sendfile of more than 16 KiB costs). A miss or a
 // revalidation costs an openat2, an fstat, sibling probes and, for small files, one
 // read of up to 16 KiB: local-disk work of the kind nginx also does on its workers
 // without thread pools. Directory listings read the directory on the loop, bounded
