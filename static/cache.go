@@ -32,10 +32,12 @@ type entry struct {
 	modSec   int64                  // mtime in whole seconds, for Last-Modified comparisons
 	etag     string                 // strong entity-tag with quotes
 	ctype    string                 // Content-Type of the (decoded) content
+	encoded  bool                   // a precompressed variant, sent with Content-Encoding
 	siblings encoding               // identity entries: precompressed siblings found next to the file
 	variants [len(encodings)]string // identity entries: cache keys of the sibling variants
 
 	hdrMeta []byte // rendered Last-Modified, ETag, Cache-Control, Vary: sent with 200, 206, 304
+	lmLen   int    // length of the Last-Modified line at the start of hdrMeta
 	hdrType []byte // rendered Content-Type: sent with 200 and single-part 206
 	hdrBody []byte // rendered Accept-Ranges and Content-Encoding: sent with 200 and 206
 
@@ -127,7 +129,10 @@ func (c *fileCache) shard(key string) *cacheShard {
 // get returns the entry for key with one reference held for the caller, who must call
 // release when done. An entry last confirmed more than revalidate before now is
 // confirmed again by reopening its file: unchanged (same file, size, mtime and
-// siblings) it is kept, changed it is replaced, gone it is dropped.
+// siblings) it is kept, changed it is replaced, gone it is dropped. An entry served
+// from its descriptor is also checked with fstat on every hit and reloaded at once
+// when its size or modification time changed, so a file edited in place never goes
+// out with a stale length or entity-tag.
 func (c *fileCache) get(key string, now time.Time) (*entry, error) {
 	if c.perShard <= 0 || c.closed.Load() {
 		return c.uncached(key)
@@ -138,9 +143,18 @@ func (c *fileCache) get(key string, now time.Time) (*entry, error) {
 		s.moveToFront(e)
 		e.refs.Add(1)
 		s.mu.Unlock()
-		return e, nil
+		// An entry sent from its descriptor is read live by sendfile, so a file
+		// truncated, extended or rewritten in place would go out with the entry's old
+		// length and validators around new bytes (or be cut short). One fstat per
+		// hit catches that; an in-memory entry is a consistent snapshot and is trusted
+		// until revalidate.
+		if e.file == nil || e.onDiskUnchanged() {
+			return e, nil
+		}
+		e.release()
+	} else {
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 
 	cand, err := c.load(key)
 	if err != nil {

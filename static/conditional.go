@@ -20,16 +20,22 @@ const (
 
 // evalPreconditions applies RFC 9110 §13.2.2 to a GET or HEAD of an existing
 // representation with the strong entity-tag etag (quotes included) and modification
-// time modSec (Unix seconds). The steps, in order:
+// time modSec (Unix seconds, at most nowSec: see lastModified), at the server's time
+// nowSec. The steps, in order:
 //
 //  1. If-Match present: false (no strong match) → 412.
 //  2. Else If-Unmodified-Since present and a valid date: modified after it → 412.
 //  3. If-None-Match present: a (weak) match → 304.
-//  4. Else If-Modified-Since present and a valid date: not modified after it → 304.
+//  4. Else If-Modified-Since present, a valid date and not later than nowSec: not
+//     modified after it → 304.
 //
 // If-None-Match thus takes precedence over If-Modified-Since, and If-Match over
-// If-Unmodified-Since. Invalid dates are ignored (RFC 9110 §13.1.3, §13.1.4).
-func evalPreconditions(h condHeaders, etag string, modSec int64) int {
+// If-Unmodified-Since. Invalid dates are ignored (RFC 9110 §13.1.3, §13.1.4), and so
+// is an If-Modified-Since in the future (as RFC 2616 §14.25 said and Apache does):
+// gale never sends a Last-Modified later than its Date, so such a date was not one of
+// its validators, and a 304 for it would let a client keep a copy that a later edit
+// (with an mtime before that date) should replace.
+func evalPreconditions(h condHeaders, etag string, modSec, nowSec int64) int {
 	if h.ifMatch != nil {
 		if !etagListMatch(h.ifMatch, etag, true) {
 			return condFailed
@@ -44,7 +50,7 @@ func evalPreconditions(h condHeaders, etag string, modSec int64) int {
 			return condNotModified
 		}
 	} else if h.ifModifiedSince != nil {
-		if t, ok := parseHTTPDate(h.ifModifiedSince); ok && modSec <= t {
+		if t, ok := parseHTTPDate(h.ifModifiedSince); ok && t <= nowSec && modSec <= t {
 			return condNotModified
 		}
 	}
@@ -144,6 +150,12 @@ func parseHTTPDate(b []byte) (int64, bool) {
 	}
 	return 0, false
 }
+
+// lastModified returns the modification time a response at nowSec reports and
+// compares: modSec, or nowSec when the file's mtime lies in the future (RFC 9110
+// §8.8.2.1: an origin server must not send a Last-Modified later than its Date, and
+// must send the Date instead).
+func lastModified(modSec, nowSec int64) int64 { return min(modSec, nowSec) }
 
 // formatHTTPDate renders Unix seconds as an IMF-fixdate.
 func formatHTTPDate(sec int64) string {

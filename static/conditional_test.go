@@ -31,6 +31,10 @@ func TestEvalPreconditions(t *testing.T) {
 		{"IMS later", condHeaders{ifModifiedSince: b(after)}, condNotModified},
 		{"IMS modified", condHeaders{ifModifiedSince: b(before)}, condProceed},
 		{"IMS invalid", condHeaders{ifModifiedSince: b("yesterday")}, condProceed},
+		// now is mod+3600: a date after it is not one gale sent, and is ignored.
+		{"IMS up to now", condHeaders{ifModifiedSince: b("Tue, 14 Nov 2023 23:13:20 GMT")}, condNotModified},
+		{"IMS in the future", condHeaders{ifModifiedSince: b("Tue, 14 Nov 2023 23:13:21 GMT")}, condProceed},
+		{"IMS far future", condHeaders{ifModifiedSince: b("Fri, 31 Dec 9999 23:59:59 GMT")}, condProceed},
 		{"IMS rfc850", condHeaders{ifModifiedSince: b("Tuesday, 14-Nov-23 22:13:20 GMT")}, condNotModified},
 		{"IMS asctime", condHeaders{ifModifiedSince: b("Tue Nov 14 22:13:20 2023")}, condNotModified},
 		// If-None-Match takes precedence: a non-matching tag ignores a matching date.
@@ -50,7 +54,7 @@ func TestEvalPreconditions(t *testing.T) {
 		{"IM ok then INM", condHeaders{ifMatch: b(etag), ifNoneMatch: b(etag)}, condNotModified},
 	}
 	for _, tt := range tests {
-		if got := evalPreconditions(tt.h, etag, mod); got != tt.want {
+		if got := evalPreconditions(tt.h, etag, mod, mod+3600); got != tt.want {
 			t.Errorf("%s: got %d, want %d", tt.name, got, tt.want)
 		}
 	}
@@ -128,7 +132,7 @@ func FuzzETagList(f *testing.F) {
 			t.Fatalf("%q matches strongly but not weakly", list)
 		}
 		ifRangeMatches(list, `"e"`, 0)
-		evalPreconditions(condHeaders{ifMatch: list, ifNoneMatch: list, ifModifiedSince: list, ifUnmodifiedSince: list}, `"e"`, 0)
+		evalPreconditions(condHeaders{ifMatch: list, ifNoneMatch: list, ifModifiedSince: list, ifUnmodifiedSince: list}, `"e"`, 0, 0)
 	})
 }
 
@@ -143,10 +147,10 @@ func TestLongLists(t *testing.T) {
 			loose = append(loose, `,, W/"w" ,`...)
 		}
 		for _, l := range [][]byte{append(list, etag...), append(loose, etag...)} {
-			if got := evalPreconditions(condHeaders{ifMatch: l}, etag, 0); got != condProceed {
+			if got := evalPreconditions(condHeaders{ifMatch: l}, etag, 0, 0); got != condProceed {
 				t.Errorf("If-Match with the tag after %d others: %d, want proceed", n, got)
 			}
-			if got := evalPreconditions(condHeaders{ifNoneMatch: l}, etag, 0); got != condNotModified {
+			if got := evalPreconditions(condHeaders{ifNoneMatch: l}, etag, 0, 0); got != condNotModified {
 				t.Errorf("If-None-Match with the tag after %d others: %d, want 304", n, got)
 			}
 		}

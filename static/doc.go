@@ -52,10 +52,16 @@
 // content type and pre-rendered header lines that go out through Header.AppendRaw.
 // An entry older than Revalidate is checked by opening the file again (through the
 // same safe resolver) and comparing identity, size, mtime and the set of
-// precompressed siblings; an edited or replaced file is therefore served fresh within
-// Revalidate. Entries are reference-counted: the cache holds one reference, each
-// request one, and each queued sendfile one, released by the server when the bytes
-// have gone or the connection died. An evicted or replaced entry stays open until its
+// precompressed siblings, so an edited or replaced file is served fresh within
+// Revalidate. An entry served from its descriptor (files above 16 KiB) is also
+// checked with one fstat on every hit: sendfile reads the file as it is now, so a
+// file truncated, extended or rewritten in place is reloaded at once instead of
+// going out with the old Content-Length and entity-tag around new bytes, or cut
+// short, and a file with no link left (deleted, or replaced by a rename) is looked up
+// by name again at once. An in-memory entry is a snapshot taken at load, served whole
+// as it was until Revalidate. Entries are reference-counted: the cache holds one
+// reference, each request one, and each queued sendfile one, released by the server
+// when the bytes have gone or the connection died. An evicted or replaced entry stays open until its
 // last send finishes. Failed lookups are not cached: a flood of random missing paths
 // would otherwise evict the hot entries, and a missing-file openat2 costs about a
 // microsecond. Directories are not cached either.
@@ -71,14 +77,22 @@
 // Preconditions follow RFC 9110 §13.2.2: If-Match (strong) then If-Unmodified-Since
 // fail with 412; If-None-Match (weak) then If-Modified-Since give 304, and
 // If-None-Match takes precedence over If-Modified-Since. A 304 carries ETag,
-// Last-Modified, Cache-Control and Vary.
+// Last-Modified, Cache-Control and Vary. Invalid dates are ignored, and so is an
+// If-Modified-Since later than the server's clock (gale never sent it). A file whose
+// mtime lies in the future reports the response's Date as its Last-Modified (RFC 9110
+// §8.8.2.1) and is compared as that time, so dates never make it 304 or match
+// If-Range until the clock has passed its mtime; its entity-tag still works.
 //
 // Ranges apply to GET only (HEAD and other methods ignore Range, RFC 9110 §14.2) and
 // to the selected representation, compressed or not. If-Range must match the
 // entity-tag strongly or equal Last-Modified exactly, else the whole file is sent. A
-// malformed Range or another unit is ignored (200). One satisfiable range gives a
+// malformed Range or another unit is ignored (200), and so is any Range on an empty
+// representation (200 with Content-Length 0, as nginx and Go's net/http answer). One satisfiable range gives a
 // single 206; several give multipart/byteranges with a per-response boundary, part
-// headers written with Write and the bytes with SendFile. Unsatisfiable ranges are
+// headers written with Write and the bytes with SendFile, except for a precompressed
+// variant, whose Content-Encoding would stand over a multipart body not in that
+// coding (curl --compressed fails on it): several ranges of it get the whole variant
+// with 200. Unsatisfiable ranges are
 // dropped; if none remains, or more than MaxRanges (16) are asked for, or more than
 // two ranges take part in overlaps, the answer is 416 with "Content-Range: bytes
 // */size". Exactly two overlapping ranges are coalesced, so a response never carries
@@ -93,11 +107,13 @@
 // Small files go out with Write, so headers and body leave in one writev; larger
 // ones with SendFile. If a file shrinks while it is being sent, the server's
 // sendfile sees a short read and closes the connection, since the promised
-// Content-Length can no longer be met; the next request gets the new size.
+// Content-Length can no longer be met; the next request gets the new size (the
+// fstat on the cache hit sees it).
 //
 // A directory requested without its trailing slash is redirected with 301 to the
-// slash form, keeping the query; the Location is built from the cleaned path under
-// the mount Prefix, never echoed from the request, so it cannot become a
+// slash form, keeping the query (bytes outside ASCII percent-encoded, so the
+// Location is a valid URI); the Location is built from the cleaned path under the
+// mount Prefix, never echoed from the request, so it cannot become a
 // protocol-relative open redirect. With the slash, the Index files are tried in
 // order, then a listing if Browse is on (HTML, or JSON when Accept prefers
 // application/json; directories first, names escaped, at most 10000 entries), then
@@ -108,7 +124,10 @@
 //
 // # Blocking
 //
-// Handlers run on the event loop. A cache hit costs no system call. A miss or a
+// Handlers run on the event loop. A cache hit costs no system call for an
+// in-memory file and one fstat for a file sent from its descriptor
+// (BenchmarkServeLargeHit: 160 ns without it, 720 ns with it on a 2-CPU VM, against
+// the several microseconds the sendfile of more than 16 KiB costs). A miss or a
 // revalidation costs an openat2, an fstat, sibling probes and, for small files, one
 // read of up to 16 KiB: local-disk work of the kind nginx also does on its workers
 // without thread pools. Directory listings read the directory on the loop, bounded

@@ -107,6 +107,7 @@ func (h *Handler) renderHeaders(e *entry, coding int) {
 
 	meta := make([]byte, 0, 128)
 	meta = appendField(meta, "Last-Modified", formatHTTPDate(e.modSec))
+	e.lmLen = len(meta)
 	meta = appendField(meta, "ETag", e.etag)
 	if h.cacheControl != "" {
 		meta = appendField(meta, "Cache-Control", h.cacheControl)
@@ -119,6 +120,7 @@ func (h *Handler) renderHeaders(e *entry, coding int) {
 	body := appendField(nil, "Accept-Ranges", "bytes")
 	if coding >= 0 {
 		body = appendField(body, "Content-Encoding", encodings[coding].name)
+		e.encoded = true
 	}
 	e.hdrBody = body
 }

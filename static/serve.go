@@ -119,14 +119,29 @@ func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 
 // redirectToDir answers 301 to the directory form of rel, keeping the query. The
 // Location is built from the cleaned path, never echoed, so "//host" cannot become an
-// open redirect.
+// open redirect. The query is kept as sent except that bytes outside ASCII (which a
+// request-target may carry as obs-text, but a URI may not) are percent-encoded, so
+// the Location is always a valid URI-reference.
 func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
 	if len(query) > 0 && http1.ValidFieldValue(query) {
-		loc += "?" + string(query)
+		loc += "?" + string(appendQuery(nil, query))
 	}
 	x.Header().Set("Location", loc)
 	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
+}
+
+// appendQuery appends q with every byte from 0x80 up percent-encoded.
+func appendQuery(dst, q []byte) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	for _, c := range q {
+		if c < 0x80 {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+		}
+	}
+	return dst
 }
 
 // serveMissing answers a lookup that failed with err: the fallback file when err is
@@ -157,27 +172,38 @@ func (h *Handler) serveError(x server.Exchange, err error) {
 func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	e = h.pickVariant(x, e, now)
 	defer e.release()
-	switch evalPreconditions(requestConditions(x), e.etag, e.modSec) {
+	nowSec := now.Unix()
+	modSec := lastModified(e.modSec, nowSec)
+	switch evalPreconditions(requestConditions(x), e.etag, modSec, nowSec) {
 	case condFailed:
 		x.Error(412, "")
 		return
 	case condNotModified:
-		x.Header().AppendRaw(e.hdrMeta)
+		appendMeta(x, e, nowSec)
 		x.WriteHeader(304)
 		x.End()
 		return
 	}
 	head := x.IsHead()
-	if rv, ok := x.ReqHeader("Range"); ok && !head && h.ifRange(x, e) {
+	// An empty representation ignores Range (RFC 9110 §14.2 allows it): no range of
+	// it can carry a byte, and clients that put "bytes=0-" on every request (media
+	// players, download tools) expect the empty 200 nginx and Go's net/http send,
+	// not 416.
+	if rv, ok := x.ReqHeader("Range"); ok && !head && e.size > 0 && h.ifRange(x, e, modSec) {
 		var buf [MaxRanges]ByteRange
 		rs, err := appendRanges(buf[:0], rv, e.size)
 		switch {
 		case err == nil && len(rs) == 1:
-			h.sendSingleRange(x, e, rs[0])
+			h.sendSingleRange(x, e, rs[0], nowSec)
+			return
+		case err == nil && !e.encoded:
+			h.sendMultipart(x, e, rs, nowSec)
 			return
 		case err == nil:
-			h.sendMultipart(x, e, rs)
-			return
+			// Several ranges of a precompressed variant: its Content-Encoding would
+			// stand over a multipart body that is not in that coding, and decoding
+			// clients would fail on it. The whole variant is sent (RFC 9110 §14.2
+			// lets a server ignore Range), as nginx's gzip_static does for any Range.
 		case err != ErrRangeInvalid:
 			x.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
 			x.Respond(416, textPlain, []byte("Range Not Satisfiable\n"))
@@ -185,7 +211,7 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 		}
 	}
 	x.Header().AppendRaw(e.hdrType)
-	x.Header().AppendRaw(e.hdrMeta)
+	appendMeta(x, e, nowSec)
 	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(e.size)
 	x.WriteHeader(200)
@@ -219,10 +245,22 @@ func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry
 }
 
 // ifRange reports whether a Range field may be honoured: there is no If-Range, or it
-// matches e.
-func (h *Handler) ifRange(x server.Exchange, e *entry) bool {
+// matches e's entity-tag or modSec, the modification time the response reports.
+func (h *Handler) ifRange(x server.Exchange, e *entry, modSec int64) bool {
 	v, ok := x.ReqHeader("If-Range")
-	return !ok || ifRangeMatches(v, e.etag, e.modSec)
+	return !ok || ifRangeMatches(v, e.etag, modSec)
+}
+
+// appendMeta adds e's Last-Modified, ETag, Cache-Control and Vary lines. A file whose
+// mtime lies in the future at nowSec reports nowSec as its Last-Modified (the
+// response's Date), per lastModified; the pre-rendered lines serve every other file.
+func appendMeta(x server.Exchange, e *entry, nowSec int64) {
+	if e.modSec <= nowSec {
+		x.Header().AppendRaw(e.hdrMeta)
+		return
+	}
+	x.Header().Set("Last-Modified", formatHTTPDate(nowSec))
+	x.Header().AppendRaw(e.hdrMeta[e.lmLen:])
 }
 
 func requestConditions(x server.Exchange) condHeaders {
@@ -247,9 +285,9 @@ func reqField(x server.Exchange, name string) []byte {
 	return v
 }
 
-func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange) {
+func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange, nowSec int64) {
 	x.Header().AppendRaw(e.hdrType)
-	x.Header().AppendRaw(e.hdrMeta)
+	appendMeta(x, e, nowSec)
 	x.Header().AppendRaw(e.hdrBody)
 	x.Header().Set("Content-Range", string(appendContentRange(nil, r, e.size)))
 	x.SetContentLength(r.Length)
@@ -262,7 +300,7 @@ func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange) {
 // part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
 // CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
 // with SendFile (or Write for in-memory files), interleaved.
-func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange) {
+func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange, nowSec int64) {
 	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
 	var heads []byte
 	var ends [MaxRanges]int
@@ -285,7 +323,7 @@ func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange) {
 		n += r.Length
 	}
 	x.Header().Set("Content-Type", "multipart/byteranges; boundary="+boundary)
-	x.Header().AppendRaw(e.hdrMeta)
+	appendMeta(x, e, nowSec)
 	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(int64(len(heads)+len(tail)) + n)
 	x.WriteHeader(206)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -145,7 +146,14 @@ func TestServeRanges(t *testing.T) {
 			t.Errorf("%s: Content-Range %q", v, r.Get("Content-Range"))
 		}
 	}
-	expect(t, do(t, h, "GET", "/empty.txt", "Range", "bytes=0-"), 416, anyBody)
+	// An empty file ignores Range, as nginx does: 200 with Content-Length 0, not 416.
+	for _, v := range []string{"bytes=0-", "bytes=-5", "bytes=0-0,-1"} {
+		r = do(t, h, "GET", "/empty.txt", "Range", v)
+		expect(t, r, 200, "")
+		if r.ContentLength != 0 || r.Get("Content-Range") != "" {
+			t.Errorf("empty file, %s: Content-Length %d, Content-Range %q", v, r.ContentLength, r.Get("Content-Range"))
+		}
+	}
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "bytes=5-1"), 200, "0123456789")
 	expect(t, do(t, h, "GET", "/small.txt", "Range", "lines=1-2"), 200, "0123456789")
 	expect(t, do(t, h, "HEAD", "/small.txt", "Range", "bytes=0-1"), 200, "")
@@ -249,6 +257,21 @@ func TestServePrecompressed(t *testing.T) {
 	}
 	// Ranges apply to the selected representation.
 	expect(t, do(t, h, "GET", "/app.js", "Accept-Encoding", "br", "Range", "bytes=0-1"), 206, "BR")
+	// Several ranges of a variant are not sent as multipart/byteranges, which would
+	// carry Content-Encoding: br over a body that is multipart, not brotli (curl
+	// --compressed fails with error 61 on it): the whole variant is sent instead.
+	r = do(t, h, "GET", "/app.js", "Accept-Encoding", "br", "Range", "bytes=0-1,3-4")
+	expect(t, r, 200, "BROTLI")
+	if r.Get("Content-Encoding") != "br" || r.Get("Content-Range") != "" {
+		t.Errorf("several ranges of a variant: fields %v", r.Fields)
+	}
+	// Two overlapping ranges merge into one, which is still served as a 206.
+	expect(t, do(t, h, "GET", "/app.js", "Accept-Encoding", "br", "Range", "bytes=0-2,1-3"), 206, "BROT")
+	// The identity representation still answers multipart.
+	r = do(t, h, "GET", "/app.js", "Range", "bytes=0-1,3-4")
+	if r.Status != 206 || !strings.HasPrefix(r.Get("Content-Type"), "multipart/byteranges;") || r.Get("Content-Encoding") != "" {
+		t.Errorf("several ranges of identity: %d %v", r.Status, r.Fields)
+	}
 }
 
 func TestServeDirectories(t *testing.T) {
@@ -263,6 +286,12 @@ func TestServeDirectories(t *testing.T) {
 	r = do(t, h, "GET", "/docs?a=1&b=2")
 	if r.Status != 301 || r.Get("Location") != "/docs/?a=1&b=2" {
 		t.Errorf("redirect with query: %d %q", r.Status, r.Get("Location"))
+	}
+	// Bytes outside ASCII in the query (obs-text in the request-target) leave
+	// percent-encoded; escapes already there are kept as sent.
+	r = do(t, h, "GET", "/docs?q=\xc3\xa9%20x&r=\xff")
+	if r.Status != 301 || r.Get("Location") != "/docs/?q=%C3%A9%20x&r=%FF" {
+		t.Errorf("redirect with non-ASCII query: %d %q", r.Status, r.Get("Location"))
 	}
 	r = do(t, h, "GET", "/my%20dir")
 	if r.Status != 301 || r.Get("Location") != "/my%20dir/" {
@@ -431,4 +460,148 @@ func TestNewValidates(t *testing.T) {
 		}
 		h.Close()
 	}
+}
+
+// TestServeFileChangedInPlace truncates, extends and rewrites a file served from its
+// descriptor between requests that all fall within the cache's revalidation interval
+// (one Clock): each response must carry the file's current length, bytes and
+// entity-tag, never the cached length around new bytes or a body cut short.
+func TestServeFileChangedInPlace(t *testing.T) {
+	h, root := site(t, Options{OpenFileCache: CacheOptions{Revalidate: time.Hour}})
+	p := filepath.Join(root, "big.bin")
+	get := func(want string, hdr ...string) *recorder {
+		t.Helper()
+		r := do(t, h, "GET", "/big.bin", hdr...)
+		status := 200
+		if len(hdr) > 0 {
+			status = 206
+		}
+		if r.Status != status || r.ContentLength != int64(len(want)) || r.Body.String() != want {
+			t.Fatalf("status %d, Content-Length %d, body %d bytes (matches: %v); want %d, %d bytes",
+				r.Status, r.ContentLength, r.Body.Len(), r.Body.String() == want, status, len(want))
+		}
+		return r
+	}
+	first := get(bigBody)
+
+	if err := os.Truncate(p, 20_000); err != nil {
+		t.Fatal(err)
+	}
+	shrunk := get(bigBody[:20_000])
+	if shrunk.Get("ETag") == first.Get("ETag") {
+		t.Error("ETag unchanged after truncation")
+	}
+
+	grown := strings.ToUpper(bigContent(150_000)) // same inode, new bytes, longer
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(grown), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	extended := get(grown)
+	if extended.Get("ETag") == shrunk.Get("ETag") {
+		t.Error("ETag unchanged after extension")
+	}
+	get(grown[140_000:], "Range", "bytes=140000-")
+
+	// The same length rewritten in place, with a new modification time.
+	same := strings.Repeat("z", len(grown))
+	if err := os.WriteFile(p, []byte(same), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(p, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(same); r.Get("ETag") == extended.Get("ETag") {
+		t.Error("ETag unchanged after a rewrite of the same length")
+	}
+}
+
+// TestServeFutureDates covers dates after the server's clock: a file whose mtime lies
+// in the future reports the response's Date as its Last-Modified (RFC 9110 §8.8.2.1)
+// and compares as that time, and an If-Modified-Since later than the clock is ignored
+// instead of answering 304 for any file.
+func TestServeFutureDates(t *testing.T) {
+	h, root := site(t, Options{})
+	now := time.Now().Truncate(time.Second)
+	future := now.Add(48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(root, "big.bin"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	at := func(clock time.Time, method, target string, hdr ...string) *recorder {
+		t.Helper()
+		r := newRecorder(t, method, target, hdr...)
+		r.Clock = clock
+		h.ServeExchange(r)
+		return r
+	}
+	nowDate := now.UTC().Format(http.TimeFormat)
+	r := at(now, "GET", "/big.bin")
+	expect(t, r, 200, bigBody)
+	if got := r.Get("Last-Modified"); got != nowDate {
+		t.Errorf("future mtime: Last-Modified %q, want the Date %q", got, nowDate)
+	}
+	if r.Get("ETag") == "" {
+		t.Error("future mtime: no ETag")
+	}
+	// The future mtime is not a validator: a date before it but after the clock is
+	// ignored, so the file is sent.
+	expect(t, at(now, "GET", "/big.bin", "If-Modified-Since", future.Add(-time.Hour).UTC().Format(http.TimeFormat)), 200, anyBody)
+	// A later request's Last-Modified moves with the clock, so the earlier one is
+	// not a match for If-Range and not "unmodified since".
+	later := now.Add(5 * time.Second)
+	expect(t, at(later, "GET", "/big.bin", "Range", "bytes=0-1", "If-Range", nowDate), 200, anyBody)
+	expect(t, at(later, "GET", "/big.bin", "If-Unmodified-Since", nowDate), 412, anyBody)
+	expect(t, at(later, "GET", "/big.bin", "If-Modified-Since", nowDate), 200, anyBody)
+	r = at(later, "GET", "/big.bin", "Range", "bytes=0-1,4-5")
+	if r.Status != 206 || r.Get("Last-Modified") != later.UTC().Format(http.TimeFormat) {
+		t.Errorf("multipart: %d, Last-Modified %q", r.Status, r.Get("Last-Modified"))
+	}
+
+	// A file with a past mtime: an If-Modified-Since after the clock is ignored (200),
+	// one between the mtime and the clock gives 304.
+	past := now.Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(root, "small.txt"), past, past); err != nil {
+		t.Fatal(err)
+	}
+	r = at(now, "GET", "/small.txt")
+	if got := r.Get("Last-Modified"); got != past.UTC().Format(http.TimeFormat) {
+		t.Fatalf("past mtime: Last-Modified %q", got)
+	}
+	expect(t, at(now, "GET", "/small.txt", "If-Modified-Since", nowDate), 304, "")
+	expect(t, at(now, "HEAD", "/small.txt", "If-Modified-Since", future.UTC().Format(http.TimeFormat)), 200, "")
+	expect(t, at(now, "GET", "/small.txt", "If-Modified-Since", "Fri, 31 Dec 9999 23:59:59 GMT"), 200, "0123456789")
+}
+
+// TestServeFileReplacedOrDeleted replaces a file served from its descriptor by a
+// rename, then deletes it, between requests within the revalidation interval: the
+// old file has no name left, so the next request serves the new file, then 404.
+func TestServeFileReplacedOrDeleted(t *testing.T) {
+	h, root := site(t, Options{OpenFileCache: CacheOptions{Revalidate: time.Hour}})
+	p := filepath.Join(root, "big.bin")
+	expect(t, do(t, h, "GET", "/big.bin"), 200, bigBody)
+	next := strings.ToUpper(bigContent(len(bigBody))) // same length
+	tmp := filepath.Join(root, "big.bin.tmp")
+	if err := os.WriteFile(tmp, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil { // as rsync -t leaves it
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, do(t, h, "GET", "/big.bin"), 200, next)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, do(t, h, "GET", "/big.bin"), 404, anyBody)
 }

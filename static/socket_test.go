@@ -1,10 +1,14 @@
 package static
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,4 +209,50 @@ func TestSocketFileShrinks(t *testing.T) {
 	if testkit.StatusOf(head) != "200" || body != "ok" {
 		t.Fatalf("server unusable after a shrunk file:\n%s", head)
 	}
+}
+
+// TestSocketFileChangedBetweenRequests truncates and then extends a file between two
+// requests on one keep-alive connection, well within the cache's revalidation
+// interval, under the engine GALE_ENGINE selects: each response carries the file's
+// current length and bytes, and the connection stays usable.
+func TestSocketFileChangedBetweenRequests(t *testing.T) {
+	root := t.TempDir()
+	v1 := bigContent(1 << 20)
+	writeTree(t, root, map[string]string{"f.bin": v1})
+	h := newHandler(t, Options{Root: root, OpenFileCache: CacheOptions{Revalidate: time.Hour}})
+	base := startGale(t, h)
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	get := func(want string) {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET /f.bin HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(len(want)) || string(body) != want {
+			t.Fatalf("status %d, Content-Length %d, %d bytes read (%v), matches %v; want %d bytes",
+				resp.StatusCode, resp.ContentLength, len(body), err, string(body) == want, len(want))
+		}
+	}
+	get(v1)
+	p := filepath.Join(root, "f.bin")
+	if err := os.Truncate(p, 300_000); err != nil {
+		t.Fatal(err)
+	}
+	get(v1[:300_000])
+	v2 := strings.ToUpper(bigContent(2 << 20))
+	if err := os.WriteFile(p, []byte(v2), 0o644); err != nil { // in place: same inode
+		t.Fatal(err)
+	}
+	get(v2)
 }
