@@ -302,34 +302,45 @@ func TestH2FollowsListenerSetHandler(t *testing.T) {
 	}
 	s.Start()
 	shutdownAtCleanup(t, s)
-	// One client connection, used for both requests: Go's pooled transport may
-	// dial a second one when the first looks busy, which would not test the
-	// point (new streams of an open connection).
+	// Both requests go as streams 1 and 3 of one connection, in raw frames: Go's
+	// pooled transport may dial a second connection when the first looks busy,
+	// which would not test the point (new streams of an open connection).
 	nc, err := net.Dial("tcp", l.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := (&xhttp2.Transport{AllowHTTP: true}).NewClientConn(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	get := func() string {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fr := xhttp2.NewFramer(nc, nc)
+	io.WriteString(nc, http2.Preface)
+	fr.WriteSettings()
+	get := func(stream uint32) string {
 		t.Helper()
-		req, _ := http.NewRequest("GET", "http://"+l.Addr+"/", nil)
-		resp, err := cc.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
+		var hb bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "x"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return string(b)
+		fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: stream, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
+		var body []byte
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("stream %d: %v", stream, err)
+			}
+			if d, ok := f.(*xhttp2.DataFrame); ok && d.StreamID == stream {
+				body = append(body, d.Data()...)
+				if d.StreamEnded() {
+					return string(body)
+				}
+			}
+		}
 	}
-	if got := get(); got != "old" {
+	if got := get(1); got != "old" {
 		t.Fatalf("before SetHandler: %q", got)
 	}
 	l.SetHandler(answer("new"))
-	if got := get(); got != "new" {
+	if got := get(3); got != "new" {
 		t.Fatalf("after SetHandler: %q on the same connection", got)
 	}
 }
