@@ -21,8 +21,9 @@ type wsClient struct {
 type wsApp struct{ hd *Handler }
 
 var (
-	_ wsserver.Handler      = (*wsApp)(nil)
-	_ wsserver.DrainHandler = (*wsApp)(nil)
+	_ wsserver.Handler        = (*wsApp)(nil)
+	_ wsserver.DrainHandler   = (*wsApp)(nil)
+	_ wsserver.ClosingHandler = (*wsApp)(nil)
 )
 
 // OnOpen implements wsserver.Handler: it takes the client prepared by the handshake
@@ -86,6 +87,16 @@ func (a *wsApp) OnMessage(c *wsserver.Conn, op websocket.Opcode, msg []byte) {
 func (a *wsApp) OnDrain(c *wsserver.Conn) {
 	if cl, _ := c.Value().(*wsClient); cl != nil {
 		cl.drained()
+	}
+}
+
+// OnClosing implements wsserver.ClosingHandler: once a close frame is queued (either
+// side's) no message may follow it, so nothing more is queued to the client and the
+// messages waiting in its backlog are dropped. The subscriptions end at OnClose.
+func (a *wsApp) OnClosing(c *wsserver.Conn) {
+	if cl, _ := c.Value().(*wsClient); cl != nil {
+		cl.closing = true
+		cl.clearWait()
 	}
 }
 

@@ -257,7 +257,7 @@ func (c *Conn) Close(code uint16, reason string) error {
 
 // startClose sends the server's close frame and arms the close timeout.
 func (c *Conn) startClose(code uint16, reason string) {
-	c.state = stateClosing
+	c.setState(stateClosing)
 	c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], code, reason, nil)
 	_ = c.write(c.lp.scratch)
 	c.ec.SetTimeout(c.lp.s.closeTimeout)
@@ -278,9 +278,19 @@ func (c *Conn) failWith(pe *websocket.ProtocolError) {
 // finish ends the connection after the close frames: no more frames are read, and the
 // server closes the TCP connection first (RFC 6455 §7.1.1) once its output is sent.
 func (c *Conn) finish() {
-	c.state = stateDone
+	c.setState(stateDone)
 	c.ec.SetTimeout(c.lp.s.closeTimeout)
 	c.closeAfterOutput()
+}
+
+// setState moves the connection to st (stateClosing or stateDone), telling a
+// ClosingHandler when it leaves stateOpen.
+func (c *Conn) setState(st uint8) {
+	was := c.state
+	c.state = st
+	if was == stateOpen && c.lp.s.shut != nil {
+		c.lp.s.shut.OnClosing(c)
+	}
 }
 
 // writeFrame queues one frame: small ones built in the loop's scratch buffer and
