@@ -161,8 +161,7 @@ func (hd *Handler) authorized(c *server.Ctx, g Grant, err error, then func(Grant
 	case errors.Is(err, ErrForbidden):
 		c.Error(403, "access refused")
 	case errors.Is(err, ErrAuthUnavailable):
-		c.Header().Set("Retry-After", "1")
-		c.Error(503, "authorisation unavailable")
+		refuse(c, 503, "authorisation unavailable", "Retry-After", "1")
 	default:
 		c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		c.Respond(401, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
@@ -176,7 +175,10 @@ func (hd *Handler) ServeGale(c *server.Ctx) {
 	req := c.Request()
 	method := string(req.Method)
 	switch {
-	case req.Upgrade && method == "GET":
+	case method == "GET" && req.Upgrade && req.HasToken("Upgrade", "websocket"):
+		// Only a WebSocket upgrade is one: another (Upgrade: h2c, which curl --http2
+		// sends with every request) is ignored and the request served as HTTP/1.1,
+		// as RFC 9110 §7.8 lets a server do.
 		hd.serveWebSocket(c)
 	case method == "POST":
 		hd.servePublish(c)
@@ -187,8 +189,7 @@ func (hd *Handler) ServeGale(c *server.Ctx) {
 		}
 		hd.servePresence(c)
 	default:
-		c.Header().Set("Allow", "GET, POST")
-		c.Error(405, "")
+		refuse(c, 405, "expected GET or POST", "Allow", "GET, POST")
 	}
 }
 
@@ -238,8 +239,7 @@ func (hd *Handler) servePublish(c *server.Ctx) {
 	case hd.o.PublishToken == "" && hd.o.Auth == nil:
 		c.Error(403, "HTTP publishing needs publish_token, jwt or auth_request in the configuration")
 	default:
-		c.Header().Set("WWW-Authenticate", `Bearer`)
-		c.Error(401, "a valid bearer token is required")
+		refuse(c, 401, "a valid bearer token is required", "WWW-Authenticate", "Bearer")
 	}
 }
 
@@ -248,6 +248,12 @@ func (hd *Handler) publishBody(c *server.Ctx, name string) {
 	limit := hd.o.WebSocket.MaxMessageBytes
 	if limit <= 0 {
 		limit = websocket.DefaultMaxMessageBytes
+	}
+	if c.Request().ContentLength > limit {
+		// Refused before the body is read (and before 100 Continue): the connection
+		// closes after the answer, so the unread body does not matter.
+		c.Error(413, "message over max_message_bytes")
+		return
 	}
 	c.ReadBody(func(body []byte) {
 		if int64(len(body)) > limit {
@@ -271,6 +277,17 @@ func (hd *Handler) publishBody(c *server.Ctx, name string) {
 		b = append(b, "}\n"...)
 		c.Respond(200, "application/json", b)
 	})
+}
+
+// refuse answers a refused request as server.Ctx.Error does (a text/plain body
+// naming the status and msg) with the one header field the status calls for (Allow
+// for 405, WWW-Authenticate for 401, Retry-After for 503). Ctx.Error clears the
+// fields set before it, so it cannot carry them. It is for statuses that leave the
+// connection usable (401, 403, 405, 503).
+func refuse(c *server.Ctx, status int, msg, name, value string) {
+	c.Header().Reset()
+	c.Header().Set(name, value)
+	c.Respond(status, "text/plain; charset=utf-8", []byte(http1.StatusText(status)+": "+msg+"\n"))
 }
 
 // servePresence answers GET {prefix}presence (every topic) and
