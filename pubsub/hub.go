@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/server"
 )
 
 // Policy is what happens to a subscriber whose queue is full.
@@ -304,6 +305,9 @@ type loopHub struct {
 	postFn     func()     // postDeferred, bound once
 	delivering bool       // walking a subscriber list: removals are deferred
 	removed    []*Sub     // removals deferred while delivering
+	// streams holds the HTTP/2 stream of each SSE client served over HTTP/2 (a client
+	// with no engine connection of its own, see client.stream).
+	streams map[*client]server.Exchange
 }
 
 // delivery is one message for one topic's subscribers on a loop.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/server"
 )
 
 // Sub is one subscription: a client on one topic. It is owned by the client's loop.
@@ -132,24 +133,27 @@ type pending struct {
 // queue queues frame (m's frame in c's encoding, referenced through lm) to c under
 // the slow-consumer policy, and reports whether it was queued.
 func (c *client) queue(lm *loopMsg, frame []byte) bool {
-	if c.closing || frame == nil || c.ec.Closed() {
+	if c.closing || frame == nil || c.closed() {
 		return false
 	}
 	h := c.lh.h
-	if c.wait == nil && c.ec.Buffered() < h.opts.SocketBytes {
-		if len(frame) <= h.opts.CopyMax {
+	if c.wait == nil && c.buffered() < h.opts.SocketBytes {
+		switch {
+		case c.ec == nil:
+			_, _ = c.stream().Write(frame) // copied
+		case len(frame) <= h.opts.CopyMax:
 			_ = c.ec.Write(frame)
-			return true
+		default:
+			lm.retain()
+			_ = c.ec.WriteRef(frame, lm.rel)
 		}
-		lm.retain()
-		_ = c.ec.WriteRef(frame, lm.rel)
 		return true
 	}
 	w := c.wait
 	if w == nil {
 		w = &backlog{ring: make([]pending, min(16, h.opts.Queue))}
 		c.wait = w
-		c.ec.WantDrain()
+		c.wantDrain()
 	}
 	if w.n == h.opts.Queue {
 		if h.opts.Policy == Close {
@@ -190,15 +194,20 @@ func (c *client) drained() {
 	h := c.lh.h
 	// At least one message moves per call: OnDrain fires at the engine's low-water
 	// mark, which may lie above SocketBytes.
-	for moved := false; w.n > 0 && (!moved || c.ec.Buffered() < h.opts.SocketBytes); moved = true {
+	for moved := false; w.n > 0 && (!moved || c.buffered() < h.opts.SocketBytes); moved = true {
 		p := w.ring[w.head]
 		w.ring[w.head] = pending{}
 		w.head = (w.head + 1) % len(w.ring)
 		w.n--
+		if c.ec == nil {
+			_, _ = c.stream().Write(p.frame) // copied: the backlog's reference ends here
+			p.lm.release()
+			continue
+		}
 		_ = c.ec.WriteRef(p.frame, p.lm.rel) // the backlog's reference passes to the engine
 	}
 	if w.n > 0 {
-		c.ec.WantDrain()
+		c.wantDrain()
 		return
 	}
 	c.wait = nil
@@ -207,6 +216,40 @@ func (c *client) drained() {
 		c.dropped = 0
 		c.tellDropped(n)
 	}
+}
+
+// A client has an engine connection of its own (ec: a WebSocket, an SSE response
+// over HTTP/1.1), or, for SSE over HTTP/2, none: its stream is then in its loop's
+// streams map, so that the others pay nothing for it. The methods below send to
+// whichever it has.
+
+// stream returns the HTTP/2 stream of a client without an engine connection.
+func (c *client) stream() server.Exchange { return c.lh.streams[c] }
+
+// closed reports whether the client's connection or stream has gone.
+func (c *client) closed() bool {
+	if c.ec == nil {
+		x := c.stream()
+		return x == nil || x.Closed() || x.Ended()
+	}
+	return c.ec.Closed()
+}
+
+// buffered reports the output queued for the client.
+func (c *client) buffered() int {
+	if c.ec == nil {
+		return c.stream().Buffered()
+	}
+	return c.ec.Buffered()
+}
+
+// wantDrain asks for one drained call once the client's queued output has gone.
+func (c *client) wantDrain() {
+	if c.ec == nil {
+		c.stream().OnDrain(c.drained)
+		return
+	}
+	c.ec.WantDrain()
 }
 
 // clearWait drops every waiting message.
