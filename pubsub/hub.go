@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
-	"github.com/gale-server/gale/server"
 )
 
 // Policy is what happens to a subscriber whose queue is full.
@@ -305,9 +304,9 @@ type loopHub struct {
 	postFn     func()     // postDeferred, bound once
 	delivering bool       // walking a subscriber list: removals are deferred
 	removed    []*Sub     // removals deferred while delivering
-	// streams holds the HTTP/2 stream of each SSE client served over HTTP/2 (a client
-	// with no engine connection of its own, see client.stream).
-	streams map[*client]server.Exchange
+	// sinks holds the output of each client that has no engine connection to write
+	// to (see client.sink): SSE on an HTTP/2 stream or under TLS, WebSocket under TLS.
+	sinks map[*client]sink
 }
 
 // delivery is one message for one topic's subscribers on a loop.

@@ -58,10 +58,19 @@ func (hd *Handler) serveSSE(c *server.Ctx) {
 		cl.head = append(c.AppendHeadFields(append(make([]byte, 0, 192), sseStatus...)), sseFields...)
 		loop := c.Loop().ID()
 		hd.sse.slots[loop] = cl
-		if err := c.Hijack(hd.sse); err != nil {
-			hd.sse.slots[loop] = nil
-			c.Error(500, "cannot stream on this connection: "+err.Error())
+		err := c.Hijack(hd.sse)
+		if err == nil {
+			return
 		}
+		hd.sse.slots[loop] = nil
+		cl.head = nil
+		if errors.Is(err, server.ErrLayered) {
+			// Under TLS the connection cannot be let go: the events are the
+			// response's body, written through the layer (chunked).
+			hd.streamSSE(c, cl)
+			return
+		}
+		c.Error(500, "cannot stream on this connection: "+err.Error())
 	})
 }
 
@@ -103,75 +112,84 @@ func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(c
 	})
 }
 
-// serveSSEStream serves an SSE subscription on an HTTP/2 stream: the events are the
-// stream's DATA frames (flow control bounds what is in flight, the slow-consumer
-// policy what waits), a comment goes out every 25 s on an idle stream, and the
-// subscription ends when the client resets the stream or the connection goes. The
-// close policy resets the stream (RST_STREAM). At shutdown the stream stays until
-// the connection closes (the HTTP/2 grace period), as any unfinished response does.
+// serveSSEStream serves an SSE subscription on an HTTP/2 stream (see streamSSE).
 func (hd *Handler) serveSSEStream(x server.Exchange, req *http1.Request) {
-	hd.sseRequest(x, req, func(cl *sseClient) {
-		x.Detach()
-		h := x.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
-		x.SetContentLength(-1)
-		x.WriteHeader(200)
-		if x.IsHead() {
-			x.End()
+	hd.sseRequest(x, req, func(cl *sseClient) { hd.streamSSE(x, cl) })
+}
+
+// streamSSE serves an SSE subscription as the body of x's response: on an HTTP/2
+// stream (the events are its DATA frames, flow control bounds what is in flight) or
+// on an HTTP/1.1 connection under TLS, which cannot be let go (chunked, through the
+// layer). The slow-consumer policy bounds what waits; a comment goes out every 25 s
+// on an idle stream; the subscription ends when the client resets the stream or
+// goes. The close policy resets the stream (RST_STREAM; over HTTP/1.1 the
+// connection is closed). At shutdown the response stays until the connection
+// closes (the grace period), as any unfinished response does.
+func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
+	x.Detach()
+	h := x.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	x.SetContentLength(-1)
+	x.WriteHeader(200)
+	if x.IsHead() {
+		x.End()
+		return
+	}
+	loop := loopOf(x)
+	lh := hd.h.loopOf(loop)
+	cl.lh = lh
+	cl.setSink(exchangeSink{x})
+	var beat *engine.Timer
+	end := func() {
+		if cl.closing && cl.sub == nil {
 			return
 		}
-		loop := loopOf(x)
-		lh := hd.h.loopOf(loop)
-		cl.lh = lh
-		if lh.streams == nil {
-			lh.streams = make(map[*client]server.Exchange)
+		cl.closing = true
+		cl.clearWait()
+		if beat != nil {
+			beat.Stop()
 		}
-		lh.streams[&cl.client] = x
-		var beat *engine.Timer
-		end := func() {
-			if cl.closing && cl.sub == nil {
-				return
-			}
-			cl.closing = true
-			cl.clearWait()
-			if beat != nil {
-				beat.Stop()
-			}
-			if cl.sub != nil {
-				lh.unsubscribe(cl.sub)
-				cl.sub = nil
-			}
-			delete(lh.streams, &cl.client)
+		if cl.sub != nil {
+			lh.unsubscribe(cl.sub)
+			cl.sub = nil
 		}
-		cl.closeSlow = func() {
+		cl.dropSink()
+	}
+	cl.closeSlow = func() {
+		end()
+		x.Error(500, "") // after the head: RST_STREAM
+	}
+	x.OnClose(func(error) { end() })
+	if c, ok := x.(*server.Ctx); ok {
+		// An HTTP/1.1 client that closes its side has left.
+		c.OnPeerEOF(func() {
 			end()
-			x.Error(500, "") // after the head: RST_STREAM
-		}
-		x.OnClose(func(error) { end() })
-		t, err := hd.h.Acquire(cl.name)
-		if err != nil {
+			c.End()
+		})
+	}
+	t, err := hd.h.Acquire(cl.name)
+	if err != nil {
+		end()
+		x.Error(500, "")
+		return
+	}
+	sub, j := lh.subscribe(t, &cl.client, cl.rec)
+	cl.sub = sub
+	_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
+	var tick func()
+	tick = func() {
+		if cl.closed() {
 			end()
-			x.Error(500, "")
 			return
 		}
-		sub, j := lh.subscribe(t, &cl.client, cl.rec)
-		cl.sub = sub
-		_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
-		var tick func()
-		tick = func() {
-			if cl.closed() {
-				end()
-				return
-			}
-			if cl.wait == nil {
-				_, _ = x.Write(sseComment)
-			}
-			beat.Reset(sseHeartbeat)
+		if cl.wait == nil {
+			_, _ = x.Write(sseComment)
 		}
-		beat = loop.AfterFunc(sseHeartbeat, tick)
-	})
+		beat.Reset(sseHeartbeat)
+	}
+	beat = loop.AfterFunc(sseHeartbeat, tick)
 }
 
 // sseIntro appends what an SSE stream starts with: the recovery outcome (a

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/wsserver"
 )
 
 // Sub is one subscription: a client on one topic. It is owned by the client's loop.
@@ -140,7 +141,7 @@ func (c *client) queue(lm *loopMsg, frame []byte) bool {
 	if c.wait == nil && c.buffered() < h.opts.SocketBytes {
 		switch {
 		case c.ec == nil:
-			_, _ = c.stream().Write(frame) // copied
+			c.sink().write(frame) // copied
 		case len(frame) <= h.opts.CopyMax:
 			_ = c.ec.Write(frame)
 		default:
@@ -200,7 +201,7 @@ func (c *client) drained() {
 		w.head = (w.head + 1) % len(w.ring)
 		w.n--
 		if c.ec == nil {
-			_, _ = c.stream().Write(p.frame) // copied: the backlog's reference ends here
+			c.sink().write(p.frame) // copied: the backlog's reference ends here
 			p.lm.release()
 			continue
 		}
@@ -218,19 +219,62 @@ func (c *client) drained() {
 	}
 }
 
-// A client has an engine connection of its own (ec: a WebSocket, an SSE response
-// over HTTP/1.1), or, for SSE over HTTP/2, none: its stream is then in its loop's
-// streams map, so that the others pay nothing for it. The methods below send to
-// whichever it has.
+// A client writes its frames on its engine connection (ec) when it may: a plain
+// WebSocket, an SSE response over plain HTTP/1.1. Otherwise ec is nil and its output
+// is a sink in its loop's sinks map (so that the others pay nothing for it): an
+// HTTP/2 stream or a response under TLS (SSE), or a WebSocket under TLS, whose frames
+// must go through the TLS layer (written on the engine connection they would leave
+// unencrypted, inside the TLS stream). The methods below send to whichever it has.
 
-// stream returns the HTTP/2 stream of a client without an engine connection.
-func (c *client) stream() server.Exchange { return c.lh.streams[c] }
+// sink is the output of a client without an engine connection to write to. Writes
+// copy. Every method runs on the client's loop.
+type sink interface {
+	write(p []byte)
+	buffered() int
+	closed() bool
+	wantDrain(c *client) // c.drained once the queued output has gone
+}
+
+// exchangeSink is an SSE response on an HTTP/2 stream or under TLS.
+type exchangeSink struct{ x server.Exchange }
+
+func (s exchangeSink) write(p []byte)      { _, _ = s.x.Write(p) }
+func (s exchangeSink) buffered() int       { return s.x.Buffered() }
+func (s exchangeSink) closed() bool        { return s.x.Closed() || s.x.Ended() }
+func (s exchangeSink) wantDrain(c *client) { s.x.OnDrain(c.drained) }
+
+// wsSink is a WebSocket under TLS; its drain comes through wsApp.OnDrain.
+type wsSink struct{ c *wsserver.Conn }
+
+func (s wsSink) write(p []byte)    { _ = s.c.WriteFrame(p) }
+func (s wsSink) buffered() int     { return s.c.Buffered() }
+func (s wsSink) closed() bool      { return !s.c.Open() }
+func (s wsSink) wantDrain(*client) { s.c.WantDrain() }
+
+// sink returns the output of a client without an engine connection, nil once it
+// has been dropped.
+func (c *client) sink() sink { return c.lh.sinks[c] }
+
+// setSink makes s the client's output (ec stays nil).
+func (c *client) setSink(s sink) {
+	if c.lh.sinks == nil {
+		c.lh.sinks = make(map[*client]sink)
+	}
+	c.lh.sinks[c] = s
+}
+
+// dropSink forgets the sink of a client that has ended.
+func (c *client) dropSink() {
+	if c.ec == nil {
+		delete(c.lh.sinks, c)
+	}
+}
 
 // closed reports whether the client's connection or stream has gone.
 func (c *client) closed() bool {
 	if c.ec == nil {
-		x := c.stream()
-		return x == nil || x.Closed() || x.Ended()
+		s := c.sink()
+		return s == nil || s.closed()
 	}
 	return c.ec.Closed()
 }
@@ -238,7 +282,7 @@ func (c *client) closed() bool {
 // buffered reports the output queued for the client.
 func (c *client) buffered() int {
 	if c.ec == nil {
-		return c.stream().Buffered()
+		return c.sink().buffered()
 	}
 	return c.ec.Buffered()
 }
@@ -246,7 +290,7 @@ func (c *client) buffered() int {
 // wantDrain asks for one drained call once the client's queued output has gone.
 func (c *client) wantDrain() {
 	if c.ec == nil {
-		c.stream().OnDrain(c.drained)
+		c.sink().wantDrain(c)
 		return
 	}
 	c.ec.WantDrain()

@@ -38,8 +38,12 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 		return
 	}
 	cl.ws = c
-	cl.ec = c.Engine()
 	cl.lh = hd.h.loopOf(c.Loop())
+	if c.Layered() {
+		cl.setSink(wsSink{c}) // frames through the TLS layer
+	} else {
+		cl.ec = c.Engine()
+	}
 	cl.closeSlow = func() { _ = c.Close(websocket.ClosePolicy, "slow consumer: queue full") }
 	c.SetValue(cl)
 	if hd.o.Mode == PathMode {
@@ -117,6 +121,7 @@ func (a *wsApp) OnClose(c *wsserver.Conn, _ uint16, _ error) {
 		cl.lh.unsubscribe(s)
 		delete(cl.subs, name)
 	}
+	cl.dropSink()
 }
 
 // send writes a reply.
