@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 )
 
@@ -31,15 +32,6 @@ func startH2Hub(t *testing.T, hd *Handler) string {
 		_ = s.Shutdown(ctx)
 	})
 	return l.Addr
-}
-
-// h2cClient is Go's HTTP/2 client speaking h2c by prior knowledge.
-func h2cClient(t *testing.T) *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &p}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // h2Stream opens an SSE subscription over HTTP/2 and returns its lines; cancel resets
@@ -83,7 +75,7 @@ func TestSSEOverHTTP2(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startH2Hub(t, hd)
-	cl := h2cClient(t)
+	cl := testkit.H2CClient(t)
 	base := "http://" + addr + "/ws/"
 	publish := func(body string) {
 		t.Helper()
@@ -153,7 +145,7 @@ func TestSSEOverHTTP2SlowClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startH2Hub(t, hd)
-	cl := h2cClient(t)
+	cl := testkit.H2CClient(t)
 	// The slow one: opened and never read (its stream window fills, then the queue).
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
