@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/websocket"
@@ -73,7 +74,10 @@ type Handler struct {
 
 type wsSlot struct{ c *wsClient }
 
-var _ server.Handler = (*Handler)(nil)
+var (
+	_ server.Handler         = (*Handler)(nil)
+	_ server.ExchangeHandler = (*Handler)(nil)
+)
 
 // NewHandler returns a Handler serving h.
 func NewHandler(h *Hub, o HandlerOptions) (*Handler, error) {
@@ -133,14 +137,15 @@ func bearer(req *http1.Request) string {
 
 // authorize runs then(grant) on the request's loop once the request is allowed in,
 // and answers 401, 403 or 503 instead when it is not. With a Callout the answer may
-// come later: the Ctx is then detached and then runs from a posted task.
-func (hd *Handler) authorize(c *server.Ctx, then func(Grant)) {
+// come later: the exchange is then detached and then runs from a posted task. req
+// is the request of c (Ctx.Request, or requestOf for an HTTP/2 stream).
+func (hd *Handler) authorize(c server.Exchange, req *http1.Request, then func(Grant)) {
 	switch {
 	case hd.o.Auth != nil:
-		g, err := hd.o.Auth.Authenticate(bearer(c.Request()))
+		g, err := hd.o.Auth.Authenticate(bearer(req))
 		hd.authorized(c, g, err, then)
 	case hd.o.Callout != nil:
-		g, err, now := hd.o.Callout.AuthenticateRequest(c.Request(), func(g Grant, err error) {
+		g, err, now := hd.o.Callout.AuthenticateRequest(req, func(g Grant, err error) {
 			c.Post(func() { hd.authorized(c, g, err, then) })
 		})
 		if now {
@@ -154,15 +159,14 @@ func (hd *Handler) authorize(c *server.Ctx, then func(Grant)) {
 }
 
 // authorized answers a refused request or runs then.
-func (hd *Handler) authorized(c *server.Ctx, g Grant, err error, then func(Grant)) {
+func (hd *Handler) authorized(c server.Exchange, g Grant, err error, then func(Grant)) {
 	switch {
 	case err == nil:
 		then(g)
 	case errors.Is(err, ErrForbidden):
 		c.Error(403, "access refused")
 	case errors.Is(err, ErrAuthUnavailable):
-		c.Header().Set("Retry-After", "1")
-		c.Error(503, "authorisation unavailable")
+		refuse(c, 503, "authorisation unavailable", "Retry-After", "1")
 	default:
 		c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		c.Respond(401, "text/plain; charset=utf-8", []byte(err.Error()+"\n"))
@@ -176,10 +180,13 @@ func (hd *Handler) ServeGale(c *server.Ctx) {
 	req := c.Request()
 	method := string(req.Method)
 	switch {
-	case req.Upgrade && method == "GET":
+	case method == "GET" && req.Upgrade && req.HasToken("Upgrade", "websocket"):
+		// Only a WebSocket upgrade is one: another (Upgrade: h2c, which curl --http2
+		// sends with every request) is ignored and the request served as HTTP/1.1,
+		// as RFC 9110 §7.8 lets a server do.
 		hd.serveWebSocket(c)
 	case method == "POST":
-		hd.servePublish(c)
+		hd.servePublish(c, req)
 	case method == "GET" || method == "HEAD":
 		if accept, _ := req.Header("Accept"); bytes.Contains(accept, []byte("text/event-stream")) {
 			hd.serveSSE(c)
@@ -187,9 +194,55 @@ func (hd *Handler) ServeGale(c *server.Ctx) {
 		}
 		hd.servePresence(c)
 	default:
-		c.Header().Set("Allow", "GET, POST")
-		c.Error(405, "")
+		refuse(c, 405, "expected GET or POST", "Allow", "GET, POST")
 	}
+}
+
+// ServeExchange serves the requests of HTTP/2 streams as ServeGale serves HTTP/1.1
+// ones: SSE subscriptions (the events go out as the stream's DATA frames), HTTP
+// publishing and presence. WebSocket needs HTTP/1.1 (RFC 8441 is not implemented), so
+// a WebSocket client of an HTTP/2 server opens an HTTP/1.1 connection, as browsers do.
+func (hd *Handler) ServeExchange(x server.Exchange) {
+	if c, ok := x.(*server.Ctx); ok {
+		hd.ServeGale(c)
+		return
+	}
+	req := requestOf(x)
+	switch method := string(x.Method()); {
+	case method == "POST":
+		hd.servePublish(x, req)
+	case method == "GET" || method == "HEAD":
+		if accept, _ := x.ReqHeader("Accept"); bytes.Contains(accept, []byte("text/event-stream")) {
+			hd.serveSSEStream(x, req)
+			return
+		}
+		hd.servePresence(x)
+	default:
+		refuse(x, 405, "expected GET or POST", "Allow", "GET, POST")
+	}
+}
+
+// requestOf returns the http1.Request view of an HTTP/2 stream's request that the
+// authenticators and the body limit read: method, target, path, query, the fields
+// and the declared length. It shares x's memory, which the stream owns until its
+// response ends.
+func requestOf(x server.Exchange) *http1.Request {
+	req := &http1.Request{Method: x.Method(), Target: x.Target(), Path: x.Path(), Query: x.Query(),
+		NormPath: x.NormPath(), Host: x.Host(), Minor: 1, ContentLength: -1}
+	x.EachReqHeader(func(name, value []byte) {
+		req.Headers = append(req.Headers, http1.Header{Name: name, Value: value})
+		if http1.EqualFold(name, "content-length") {
+			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil && n >= 0 {
+				req.ContentLength = n
+			}
+		}
+	})
+	return req
+}
+
+// loopOf returns the loop of an exchange (a Ctx or an HTTP/2 stream).
+func loopOf(x server.Exchange) *engine.Loop {
+	return x.(interface{ Loop() *engine.Loop }).Loop()
 }
 
 func (hd *Handler) serveWebSocket(c *server.Ctx) {
@@ -202,7 +255,7 @@ func (hd *Handler) serveWebSocket(c *server.Ctx) {
 		}
 		cl.topicName = name
 	}
-	hd.authorize(c, func(g Grant) {
+	hd.authorize(c, c.Request(), func(g Grant) {
 		if hd.o.Mode == PathMode && g != nil && !g.CanSubscribe(cl.topicName) {
 			c.Error(403, "the token does not grant this topic")
 			return
@@ -216,38 +269,43 @@ func (hd *Handler) serveWebSocket(c *server.Ctx) {
 }
 
 // servePublish answers POST {prefix}publish/{topic}: the body is the message (text
-// when it is UTF-8, binary otherwise).
-func (hd *Handler) servePublish(c *server.Ctx) {
-	name, ok := hd.topicOf(c.Request().NormPath, "publish/")
+// when it is UTF-8, binary otherwise). req is c's request.
+func (hd *Handler) servePublish(c server.Exchange, req *http1.Request) {
+	name, ok := hd.topicOf(c.NormPath(), "publish/")
 	if !ok {
 		c.Error(404, "expected POST "+hd.o.Prefix+"publish/{topic}")
 		return
 	}
-	tok := bearer(c.Request())
+	tok := bearer(req)
 	switch {
 	case hd.o.PublishToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(hd.o.PublishToken)) == 1:
-		hd.publishBody(c, name)
+		hd.publishBody(c, req, name)
 	case hd.o.Auth != nil && tok != "" || hd.o.Callout != nil:
-		hd.authorize(c, func(g Grant) {
+		hd.authorize(c, req, func(g Grant) {
 			if g != nil && !g.CanPublish(name) {
 				c.Error(403, "the token does not grant publishing to this topic")
 				return
 			}
-			hd.publishBody(c, name)
+			hd.publishBody(c, req, name)
 		})
 	case hd.o.PublishToken == "" && hd.o.Auth == nil:
 		c.Error(403, "HTTP publishing needs publish_token, jwt or auth_request in the configuration")
 	default:
-		c.Header().Set("WWW-Authenticate", `Bearer`)
-		c.Error(401, "a valid bearer token is required")
+		refuse(c, 401, "a valid bearer token is required", "WWW-Authenticate", "Bearer")
 	}
 }
 
 // publishBody reads the body of an allowed HTTP publish and publishes it.
-func (hd *Handler) publishBody(c *server.Ctx, name string) {
+func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name string) {
 	limit := hd.o.WebSocket.MaxMessageBytes
 	if limit <= 0 {
 		limit = websocket.DefaultMaxMessageBytes
+	}
+	if req.ContentLength > limit {
+		// Refused before the body is read (and before 100 Continue): the connection
+		// closes after the answer, so the unread body does not matter.
+		c.Error(413, "message over max_message_bytes")
+		return
 	}
 	c.ReadBody(func(body []byte) {
 		if int64(len(body)) > limit {
@@ -263,7 +321,7 @@ func (hd *Handler) publishBody(c *server.Ctx, name string) {
 			c.Error(400, err.Error())
 			return
 		}
-		off := t.PublishOn(c.Loop(), op, body, nil)
+		off := t.PublishOn(loopOf(c), op, body, nil)
 		hd.h.Release(t)
 		b := append([]byte(`{"topic":`), appendJSONString(nil, name)...)
 		b = append(b, `,"offset":`...)
@@ -273,10 +331,21 @@ func (hd *Handler) publishBody(c *server.Ctx, name string) {
 	})
 }
 
+// refuse answers a refused request as server.Ctx.Error does (a text/plain body
+// naming the status and msg) with the one header field the status calls for (Allow
+// for 405, WWW-Authenticate for 401, Retry-After for 503). Ctx.Error clears the
+// fields set before it, so it cannot carry them. It is for statuses that leave the
+// connection usable (401, 403, 405, 503).
+func refuse(c server.Exchange, status int, msg, name, value string) {
+	c.Header().Reset()
+	c.Header().Set(name, value)
+	c.Respond(status, "text/plain; charset=utf-8", []byte(http1.StatusText(status)+": "+msg+"\n"))
+}
+
 // servePresence answers GET {prefix}presence (every topic) and
 // {prefix}presence/{topic}.
-func (hd *Handler) servePresence(c *server.Ctx) {
-	path := string(c.Request().NormPath)
+func (hd *Handler) servePresence(c server.Exchange) {
+	path := string(c.NormPath())
 	var v any
 	switch {
 	case path == hd.o.Prefix+"presence":

@@ -304,6 +304,9 @@ type loopHub struct {
 	postFn     func()     // postDeferred, bound once
 	delivering bool       // walking a subscriber list: removals are deferred
 	removed    []*Sub     // removals deferred while delivering
+	// sinks holds the output of each client that has no engine connection to write
+	// to (see client.sink): SSE on an HTTP/2 stream or under TLS, WebSocket under TLS.
+	sinks map[*client]sink
 }
 
 // delivery is one message for one topic's subscribers on a loop.

@@ -128,7 +128,7 @@ func appendJSONString(b []byte, s string) []byte {
 
 // appendSSE appends m as one Server-Sent Event: its id is "epoch-offset" (what a
 // reconnecting EventSource sends back as Last-Event-ID) and its data the payload,
-// one data line per line.
+// one data line per line (lines end at CRLF, LF or CR).
 func appendSSE(b []byte, m *Message) []byte {
 	b = append(b, "id: "...)
 	b = append(b, m.Epoch...)
@@ -137,15 +137,22 @@ func appendSSE(b []byte, m *Message) []byte {
 	b = append(b, '\n')
 	data := m.Data
 	for {
-		line, rest, more := bytes.Cut(data, []byte{'\n'})
-		line = bytes.TrimSuffix(line, []byte{'\r'})
+		// The event stream ends a line at CRLF, LF or a lone CR alike (HTML, "Parsing
+		// an event stream"): a CR left inside a data line would end it there and turn
+		// the rest into a field of its own (id:, event:, retry:) on the client.
+		i := bytes.IndexAny(data, "\r\n")
 		b = append(b, "data: "...)
-		b = append(b, line...)
-		b = append(b, '\n')
-		if !more {
+		if i < 0 {
+			b = append(b, data...)
+			b = append(b, '\n')
 			break
 		}
-		data = rest
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
 	}
 	return append(b, '\n')
 }

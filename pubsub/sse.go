@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 )
 
@@ -53,23 +54,45 @@ func parseEventID(v string) (*Position, bool) {
 // the prefix, and below "sse/" in ProtocolMode). A Last-Event-ID field (or the
 // last_event_id query parameter) recovers what was missed.
 func (hd *Handler) serveSSE(c *server.Ctx) {
+	hd.sseRequest(c, c.Request(), func(cl *sseClient) {
+		cl.head = append(c.AppendHeadFields(append(make([]byte, 0, 192), sseStatus...)), sseFields...)
+		loop := c.Loop().ID()
+		hd.sse.slots[loop] = cl
+		err := c.Hijack(hd.sse)
+		if err == nil {
+			return
+		}
+		hd.sse.slots[loop] = nil
+		cl.head = nil
+		if errors.Is(err, server.ErrLayered) {
+			// Under TLS the connection cannot be let go: the events are the
+			// response's body, written through the layer (chunked).
+			hd.streamSSE(c, cl)
+			return
+		}
+		c.Error(500, "cannot stream on this connection: "+err.Error())
+	})
+}
+
+// sseRequest checks an SSE request (topic, token, Last-Event-ID), answering 404, 401,
+// 403 or 400 itself, and runs then with the client to serve once it is allowed in.
+func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(cl *sseClient)) {
 	skip := ""
 	if hd.o.Mode == ProtocolMode {
 		skip = "sse/"
 	}
-	name, ok := hd.topicOf(c.Request().NormPath, skip)
+	name, ok := hd.topicOf(c.NormPath(), skip)
 	if !ok {
 		c.Error(404, "no topic in the path")
 		return
 	}
-	hd.authorize(c, func(g Grant) {
+	hd.authorize(c, req, func(g Grant) {
 		if g != nil && !g.CanSubscribe(name) {
 			c.Error(403, "the token does not grant this topic")
 			return
 		}
 		cl := &sseClient{name: name}
 		cl.enc = EncSSE
-		req := c.Request()
 		id, _ := req.Header("Last-Event-ID")
 		if len(id) == 0 {
 			for q := range strings.SplitSeq(string(req.Query), "&") {
@@ -79,19 +102,115 @@ func (hd *Handler) serveSSE(c *server.Ctx) {
 			}
 		}
 		if len(id) > 0 {
+			var ok bool
 			if cl.rec, ok = parseEventID(string(id)); !ok {
 				c.Error(400, "Last-Event-ID must be epoch-offset as sent in the id field")
 				return
 			}
 		}
-		cl.head = append(c.AppendHeadFields(append(make([]byte, 0, 192), sseStatus...)), sseFields...)
-		loop := c.Loop().ID()
-		hd.sse.slots[loop] = cl
-		if err := c.Hijack(hd.sse); err != nil {
-			hd.sse.slots[loop] = nil
-			c.Error(500, "cannot stream on this connection: "+err.Error())
-		}
+		then(cl)
 	})
+}
+
+// serveSSEStream serves an SSE subscription on an HTTP/2 stream (see streamSSE).
+func (hd *Handler) serveSSEStream(x server.Exchange, req *http1.Request) {
+	hd.sseRequest(x, req, func(cl *sseClient) { hd.streamSSE(x, cl) })
+}
+
+// streamSSE serves an SSE subscription as the body of x's response: on an HTTP/2
+// stream (the events are its DATA frames, flow control bounds what is in flight) or
+// on an HTTP/1.1 connection under TLS, which cannot be let go (chunked, through the
+// layer). The slow-consumer policy bounds what waits; a comment goes out every 25 s
+// on an idle stream; the subscription ends when the client resets the stream or
+// goes. The close policy resets the stream (RST_STREAM; over HTTP/1.1 the
+// connection is closed). At shutdown the response stays until the connection
+// closes (the grace period), as any unfinished response does.
+func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
+	x.Detach()
+	h := x.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	x.SetContentLength(-1)
+	x.WriteHeader(200)
+	if x.IsHead() {
+		x.End()
+		return
+	}
+	loop := loopOf(x)
+	lh := hd.h.loopOf(loop)
+	cl.lh = lh
+	cl.setSink(exchangeSink{x})
+	var beat *engine.Timer
+	end := func() {
+		if cl.closing && cl.sub == nil {
+			return
+		}
+		cl.closing = true
+		cl.clearWait()
+		if beat != nil {
+			beat.Stop()
+		}
+		if cl.sub != nil {
+			lh.unsubscribe(cl.sub)
+			cl.sub = nil
+		}
+		cl.dropSink()
+	}
+	cl.closeSlow = func() {
+		end()
+		x.Error(500, "") // after the head: RST_STREAM
+	}
+	x.OnClose(func(error) { end() })
+	if c, ok := x.(*server.Ctx); ok {
+		// An HTTP/1.1 client that closes its side has left.
+		c.OnPeerEOF(func() {
+			end()
+			c.End()
+		})
+	}
+	t, err := hd.h.Acquire(cl.name)
+	if err != nil {
+		end()
+		x.Error(500, "")
+		return
+	}
+	sub, j := lh.subscribe(t, &cl.client, cl.rec)
+	cl.sub = sub
+	_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
+	var tick func()
+	tick = func() {
+		if cl.closed() {
+			end()
+			return
+		}
+		if cl.wait == nil {
+			_, _ = x.Write(sseComment)
+		}
+		beat.Reset(sseHeartbeat)
+	}
+	beat = loop.AfterFunc(sseHeartbeat, tick)
+}
+
+// sseIntro appends what an SSE stream starts with: the recovery outcome (a
+// recovery-failed event, or nothing) or ": subscribed", then the missed messages,
+// whose references it releases.
+func sseIntro(b []byte, j *Joined, fresh bool) []byte {
+	if j.Failed {
+		// A named event the page can listen for; the stream goes on from now.
+		b = append(b, "event: recovery-failed\ndata: "...)
+		b = append(b, j.Epoch...)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, j.Next-1, 10)
+		b = append(b, "\n\n"...)
+	} else if fresh {
+		b = append(b, ": subscribed\n\n"...)
+	}
+	for _, m := range j.Replay {
+		b = appendSSE(b, m)
+		m.Release()
+	}
+	return b
 }
 
 // sseStatus and sseFields surround the server's own fields (Date, Server) in the
@@ -125,22 +244,7 @@ func (s *sseHandler) OnOpen(ec *engine.Conn) {
 	}
 	sub, j := cl.lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
-	var b []byte
-	if j.Failed {
-		// A named event the page can listen for; the stream goes on from now.
-		b = append(b, "event: recovery-failed\ndata: "...)
-		b = append(b, j.Epoch...)
-		b = append(b, '-')
-		b = strconv.AppendUint(b, j.Next-1, 10)
-		b = append(b, "\n\n"...)
-	} else if cl.rec == nil {
-		b = append(b, ": subscribed\n\n"...)
-	}
-	for _, m := range j.Replay {
-		b = appendSSE(b, m)
-		m.Release()
-	}
-	_ = ec.Write(b)
+	_ = ec.Write(sseIntro(nil, &j, cl.rec == nil))
 	ec.SetTimeout(sseHeartbeat)
 }
 

@@ -196,3 +196,37 @@ func TestSSEHead(t *testing.T) {
 		t.Fatalf("first line %q, %v", line, err)
 	}
 }
+
+// TestSSELineBreaks publishes a payload with every kind of line break: each of CRLF,
+// LF and a lone CR ends a data line, as the event-stream parser reads them. Before, a
+// lone CR went out inside a data line, where the client's parser ends the line: what
+// followed became a field of its own, so a publisher could set the subscribers'
+// event id, event type or retry time ("x\rid: forged-9").
+func TestSSELineBreaks(t *testing.T) {
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, PublishToken: "tok"})
+	lines := curlStream(t, "http://"+addr+"/ws/sse/news")
+	expectLines(t, lines, ": subscribed")
+	waitCount(t, hd.Hub(), "news", 1)
+	head, _ := testkit.Curl(t, "-s", "-i", "-H", "Authorization: Bearer tok", "--data-binary",
+		"cr\rlf\ncrlf\r\nid: forged-9\revent: x\r\rend", "http://"+addr+"/ws/publish/news")
+	if testkit.StatusOf(head) != "200" {
+		t.Fatalf("publish: %s", head)
+	}
+	epoch, _ := hd.Hub().Lookup("news").Epoch()
+	expectLines(t, lines, "id: "+epoch+"-1")
+	// The event's lines, exactly (the scanner splits at LF and drops a CR before it).
+	want := []string{"data: cr", "data: lf", "data: crlf", "data: id: forged-9", "data: event: x", "data: ", "data: end", ""}
+	for i, w := range want {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended at line %d", i)
+			}
+			if strings.ContainsRune(l, '\r') || l != w {
+				t.Fatalf("line %d of the event: %q, want %q", i, l, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no line %d (%q) within 10s", i, w)
+		}
+	}
+}

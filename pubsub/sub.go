@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/wsserver"
 )
 
 // Sub is one subscription: a client on one topic. It is owned by the client's loop.
@@ -132,24 +134,27 @@ type pending struct {
 // queue queues frame (m's frame in c's encoding, referenced through lm) to c under
 // the slow-consumer policy, and reports whether it was queued.
 func (c *client) queue(lm *loopMsg, frame []byte) bool {
-	if c.closing || frame == nil || c.ec.Closed() {
+	if c.closing || frame == nil || c.closed() {
 		return false
 	}
 	h := c.lh.h
-	if c.wait == nil && c.ec.Buffered() < h.opts.SocketBytes {
-		if len(frame) <= h.opts.CopyMax {
+	if c.wait == nil && c.buffered() < h.opts.SocketBytes {
+		switch {
+		case c.ec == nil:
+			c.sink().write(frame) // copied
+		case len(frame) <= h.opts.CopyMax:
 			_ = c.ec.Write(frame)
-			return true
+		default:
+			lm.retain()
+			_ = c.ec.WriteRef(frame, lm.rel)
 		}
-		lm.retain()
-		_ = c.ec.WriteRef(frame, lm.rel)
 		return true
 	}
 	w := c.wait
 	if w == nil {
 		w = &backlog{ring: make([]pending, min(16, h.opts.Queue))}
 		c.wait = w
-		c.ec.WantDrain()
+		c.wantDrain()
 	}
 	if w.n == h.opts.Queue {
 		if h.opts.Policy == Close {
@@ -190,15 +195,20 @@ func (c *client) drained() {
 	h := c.lh.h
 	// At least one message moves per call: OnDrain fires at the engine's low-water
 	// mark, which may lie above SocketBytes.
-	for moved := false; w.n > 0 && (!moved || c.ec.Buffered() < h.opts.SocketBytes); moved = true {
+	for moved := false; w.n > 0 && (!moved || c.buffered() < h.opts.SocketBytes); moved = true {
 		p := w.ring[w.head]
 		w.ring[w.head] = pending{}
 		w.head = (w.head + 1) % len(w.ring)
 		w.n--
+		if c.ec == nil {
+			c.sink().write(p.frame) // copied: the backlog's reference ends here
+			p.lm.release()
+			continue
+		}
 		_ = c.ec.WriteRef(p.frame, p.lm.rel) // the backlog's reference passes to the engine
 	}
 	if w.n > 0 {
-		c.ec.WantDrain()
+		c.wantDrain()
 		return
 	}
 	c.wait = nil
@@ -207,6 +217,83 @@ func (c *client) drained() {
 		c.dropped = 0
 		c.tellDropped(n)
 	}
+}
+
+// A client writes its frames on its engine connection (ec) when it may: a plain
+// WebSocket, an SSE response over plain HTTP/1.1. Otherwise ec is nil and its output
+// is a sink in its loop's sinks map (so that the others pay nothing for it): an
+// HTTP/2 stream or a response under TLS (SSE), or a WebSocket under TLS, whose frames
+// must go through the TLS layer (written on the engine connection they would leave
+// unencrypted, inside the TLS stream). The methods below send to whichever it has.
+
+// sink is the output of a client without an engine connection to write to. Writes
+// copy. Every method runs on the client's loop.
+type sink interface {
+	write(p []byte)
+	buffered() int
+	closed() bool
+	wantDrain(c *client) // c.drained once the queued output has gone
+}
+
+// exchangeSink is an SSE response on an HTTP/2 stream or under TLS.
+type exchangeSink struct{ x server.Exchange }
+
+func (s exchangeSink) write(p []byte)      { _, _ = s.x.Write(p) }
+func (s exchangeSink) buffered() int       { return s.x.Buffered() }
+func (s exchangeSink) closed() bool        { return s.x.Closed() || s.x.Ended() }
+func (s exchangeSink) wantDrain(c *client) { s.x.OnDrain(c.drained) }
+
+// wsSink is a WebSocket under TLS; its drain comes through wsApp.OnDrain.
+type wsSink struct{ c *wsserver.Conn }
+
+func (s wsSink) write(p []byte)    { _ = s.c.WriteFrame(p) }
+func (s wsSink) buffered() int     { return s.c.Buffered() }
+func (s wsSink) closed() bool      { return !s.c.Open() }
+func (s wsSink) wantDrain(*client) { s.c.WantDrain() }
+
+// sink returns the output of a client without an engine connection, nil once it
+// has been dropped.
+func (c *client) sink() sink { return c.lh.sinks[c] }
+
+// setSink makes s the client's output (ec stays nil).
+func (c *client) setSink(s sink) {
+	if c.lh.sinks == nil {
+		c.lh.sinks = make(map[*client]sink)
+	}
+	c.lh.sinks[c] = s
+}
+
+// dropSink forgets the sink of a client that has ended.
+func (c *client) dropSink() {
+	if c.ec == nil {
+		delete(c.lh.sinks, c)
+	}
+}
+
+// closed reports whether the client's connection or stream has gone.
+func (c *client) closed() bool {
+	if c.ec == nil {
+		s := c.sink()
+		return s == nil || s.closed()
+	}
+	return c.ec.Closed()
+}
+
+// buffered reports the output queued for the client.
+func (c *client) buffered() int {
+	if c.ec == nil {
+		return c.sink().buffered()
+	}
+	return c.ec.Buffered()
+}
+
+// wantDrain asks for one drained call once the client's queued output has gone.
+func (c *client) wantDrain() {
+	if c.ec == nil {
+		c.sink().wantDrain(c)
+		return
+	}
+	c.ec.WantDrain()
 }
 
 // clearWait drops every waiting message.

@@ -21,8 +21,9 @@ type wsClient struct {
 type wsApp struct{ hd *Handler }
 
 var (
-	_ wsserver.Handler      = (*wsApp)(nil)
-	_ wsserver.DrainHandler = (*wsApp)(nil)
+	_ wsserver.Handler        = (*wsApp)(nil)
+	_ wsserver.DrainHandler   = (*wsApp)(nil)
+	_ wsserver.ClosingHandler = (*wsApp)(nil)
 )
 
 // OnOpen implements wsserver.Handler: it takes the client prepared by the handshake
@@ -37,8 +38,12 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 		return
 	}
 	cl.ws = c
-	cl.ec = c.Engine()
 	cl.lh = hd.h.loopOf(c.Loop())
+	if c.Layered() {
+		cl.setSink(wsSink{c}) // frames through the TLS layer
+	} else {
+		cl.ec = c.Engine()
+	}
 	cl.closeSlow = func() { _ = c.Close(websocket.ClosePolicy, "slow consumer: queue full") }
 	c.SetValue(cl)
 	if hd.o.Mode == PathMode {
@@ -89,6 +94,16 @@ func (a *wsApp) OnDrain(c *wsserver.Conn) {
 	}
 }
 
+// OnClosing implements wsserver.ClosingHandler: once a close frame is queued (either
+// side's) no message may follow it, so nothing more is queued to the client and the
+// messages waiting in its backlog are dropped. The subscriptions end at OnClose.
+func (a *wsApp) OnClosing(c *wsserver.Conn) {
+	if cl, _ := c.Value().(*wsClient); cl != nil {
+		cl.closing = true
+		cl.clearWait()
+	}
+}
+
 // OnClose implements wsserver.Handler: every subscription ends.
 func (a *wsApp) OnClose(c *wsserver.Conn, _ uint16, _ error) {
 	cl, _ := c.Value().(*wsClient)
@@ -106,6 +121,7 @@ func (a *wsApp) OnClose(c *wsserver.Conn, _ uint16, _ error) {
 		cl.lh.unsubscribe(s)
 		delete(cl.subs, name)
 	}
+	cl.dropSink()
 }
 
 // send writes a reply.

@@ -178,6 +178,26 @@ func (c *Conn) Send(op websocket.Opcode, p []byte) error {
 	return err
 }
 
+// WriteFrame queues one complete frame that the caller built, copying it: a server
+// frame (unmasked) holding a whole text or binary message, with RSV1 set only when
+// the connection negotiated permessage-deflate and the payload was compressed without
+// context within the negotiated window (see CompressesStateless). Under TLS it goes
+// through the layer, like every frame of the connection; on a plain connection
+// SendShared or the engine connection itself avoid the copy. It applies Send's checks
+// and returns the same errors. It is for fan-out that builds one frame for many
+// connections (package pubsub).
+func (c *Conn) WriteFrame(frame []byte) error {
+	if err := c.sendable(); err != nil {
+		return err
+	}
+	return c.write(frame)
+}
+
+// Layered reports whether the connection runs under a protocol layer (TLS): its
+// frames must then be written through the Conn (Send, SendShared, WriteFrame), never
+// on the engine connection, which carries the layer's records.
+func (c *Conn) Layered() bool { return c.bits&bitLayered != 0 }
+
 // SendPart sends one frame of a fragmented message, uncompressed: op is text or
 // binary on the first frame and websocket.OpContinuation on the others; fin ends the
 // message. Control frames and other messages must not be sent until it has ended
@@ -257,7 +277,7 @@ func (c *Conn) Close(code uint16, reason string) error {
 
 // startClose sends the server's close frame and arms the close timeout.
 func (c *Conn) startClose(code uint16, reason string) {
-	c.state = stateClosing
+	c.setState(stateClosing)
 	c.lp.scratch = websocket.AppendClose(c.lp.scratch[:0], code, reason, nil)
 	_ = c.write(c.lp.scratch)
 	c.ec.SetTimeout(c.lp.s.closeTimeout)
@@ -278,9 +298,19 @@ func (c *Conn) failWith(pe *websocket.ProtocolError) {
 // finish ends the connection after the close frames: no more frames are read, and the
 // server closes the TCP connection first (RFC 6455 §7.1.1) once its output is sent.
 func (c *Conn) finish() {
-	c.state = stateDone
+	c.setState(stateDone)
 	c.ec.SetTimeout(c.lp.s.closeTimeout)
 	c.closeAfterOutput()
+}
+
+// setState moves the connection to st (stateClosing or stateDone), telling a
+// ClosingHandler when it leaves stateOpen.
+func (c *Conn) setState(st uint8) {
+	was := c.state
+	c.state = st
+	if was == stateOpen && c.lp.s.shut != nil {
+		c.lp.s.shut.OnClosing(c)
+	}
 }
 
 // writeFrame queues one frame: small ones built in the loop's scratch buffer and

@@ -123,13 +123,28 @@ type DrainHandler interface {
 	OnDrain(c *Conn)
 }
 
+// ClosingHandler is a Handler told when a connection stops being open: the server
+// queued its close frame (Conn.Close, the idle timeout, the high-water policy,
+// shutdown), answered the peer's close frame, or failed the connection for a protocol
+// error. No data frame may follow a close frame on the wire (RFC 6455 §5.5.1): the
+// Conn's own sends refuse with ErrClosing from then on, and an application that
+// queues frames on the engine connection itself (package pubsub's fan-out) must stop
+// at OnClosing. It is called once, on the connection's loop, and OnClose follows when
+// the connection has closed; a connection that closes without a close handshake (the
+// peer went away) gets OnClose alone.
+type ClosingHandler interface {
+	Handler
+	OnClosing(c *Conn)
+}
+
 // Server accepts WebSocket handshakes and serves the connections with a Handler. It
 // is the engine.Handler of every connection it upgrades (one value, per-connection
 // state in the engine connection's context). It is safe for concurrent use.
 type Server struct {
 	h     Handler
-	part  PartHandler  // h as a PartHandler, or nil
-	drain DrainHandler // h as a DrainHandler, or nil
+	part  PartHandler    // h as a PartHandler, or nil
+	drain DrainHandler   // h as a DrainHandler, or nil
+	shut  ClosingHandler // h as a ClosingHandler, or nil
 	hs    websocket.HandshakeOptions
 
 	maxMsg       int64
@@ -157,6 +172,7 @@ func New(h Handler, opts Options) (*Server, error) {
 	s := &Server{h: h, maxMsg: opts.MaxMessageBytes}
 	s.part, _ = h.(PartHandler)
 	s.drain, _ = h.(DrainHandler)
+	s.shut, _ = h.(ClosingHandler)
 	if s.maxMsg < 0 && s.part == nil {
 		return nil, errors.New("wsserver: MaxMessageBytes without a limit needs a PartHandler")
 	}

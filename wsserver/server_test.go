@@ -408,3 +408,83 @@ func TestValue(t *testing.T) {
 		t.Fatalf("after one closed: closed value %v, open value %v", v[0], v[1])
 	}
 }
+
+// closingRecorder is a recorder that is a ClosingHandler: it counts OnClosing calls
+// and checks, inside them, that the connection no longer takes messages.
+type closingRecorder struct {
+	*recorder
+	closings chan error // the error of a SendText tried in OnClosing
+}
+
+func (r closingRecorder) OnClosing(c *Conn) {
+	if c.Open() {
+		r.closings <- errors.New("Open() still true in OnClosing")
+		return
+	}
+	r.closings <- c.SendText([]byte("late"))
+}
+
+// TestClosingHandler checks that a ClosingHandler hears once, before OnClose, of every
+// way a connection stops being open: the server's Close, the peer's close frame, a
+// protocol error. In OnClosing the connection already refuses messages (ErrClosing),
+// and nothing is sent after the close frame. A peer that goes away without a close
+// frame gets OnClose alone.
+func TestClosingHandler(t *testing.T) {
+	r := closingRecorder{newRecorder(), make(chan error, 16)}
+	r.onMsg = func(c *Conn, _ websocket.Opcode, msg []byte) {
+		if string(msg) == "close me" {
+			_ = c.Close(websocket.CloseNormal, "")
+		}
+	}
+	_, addr := startWS(t, r, Options{})
+	oneClosing := func(what string) {
+		t.Helper()
+		select {
+		case err := <-r.closings:
+			if !errors.Is(err, ErrClosing) {
+				t.Fatalf("%s: SendText in OnClosing: %v, want ErrClosing", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no OnClosing", what)
+		}
+		if e := r.waitClose(t); e.code == 0 {
+			t.Fatalf("%s: OnClose(%d, %v)", what, e.code, e.err)
+		}
+		select {
+		case err := <-r.closings:
+			t.Fatalf("%s: a second OnClosing (%v)", what, err)
+		default:
+		}
+	}
+	// The server's Close, then the peer's answer.
+	c := dial(t, addr)
+	c.send(frame(true, websocket.OpText, 0, []byte("close me")))
+	c.expectControl(websocket.OpClose, []byte{0x03, 0xe8})
+	c.send(frame(true, websocket.OpClose, 0, []byte{0x03, 0xe8}))
+	c.expectEOF()
+	c.c.Close()
+	oneClosing("server's Close")
+	// The peer's close frame.
+	c = dial(t, addr)
+	c.send(frame(true, websocket.OpClose, 0, []byte{0x03, 0xe8}))
+	c.expectClose(websocket.CloseNormal)
+	c.c.Close()
+	oneClosing("peer's close")
+	// A protocol error.
+	c = dial(t, addr)
+	c.send(frame(true, 3, 0, nil))
+	c.expectClose(websocket.CloseProtocolError)
+	c.c.Close()
+	oneClosing("protocol error")
+	// The peer goes away: OnClose alone.
+	c = dial(t, addr)
+	c.c.Close()
+	if e := r.waitClose(t); e.code != websocket.CloseAbnormal {
+		t.Fatalf("peer gone: OnClose(%d, %v), want 1006", e.code, e.err)
+	}
+	select {
+	case err := <-r.closings:
+		t.Fatalf("OnClosing for a peer that went away (%v)", err)
+	default:
+	}
+}

@@ -1,6 +1,7 @@
 // Package testkit holds the socket helpers that gale's tests share: waiting on a
 // condition with a deadline, dialling a test server with a deadline and cleanup,
-// reading raw HTTP/1.1 responses, and running curl. It is imported by tests only.
+// reading raw HTTP/1.1 responses, running curl, and an h2c client. It is imported by
+// tests only.
 package testkit
 
 import (
@@ -205,4 +206,14 @@ func FreePort(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// H2CClient returns Go's HTTP/2 client (net/http's bundled x/net/http2) speaking h2c
+// by prior knowledge, with a 30 s timeout; its idle connections close at cleanup.
+func H2CClient(t testing.TB) *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }

@@ -1,0 +1,109 @@
+package pubsub
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/wsserver"
+)
+
+// rawHTTP sends req on a new connection and returns the first response that is not
+// a 1xx one, with every interim status line seen before it.
+func rawHTTP(t *testing.T, addr, req string) (interim []string, resp *http.Response) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for {
+		r, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading the response to %q: %v", req, err)
+		}
+		if r.StatusCode >= 200 {
+			return interim, r
+		}
+		interim = append(interim, r.Status)
+	}
+}
+
+// TestRefusalsCarryTheirFields checks the header fields the statuses of the HTTP side
+// require: 405 names the methods in Allow (RFC 9110 §15.5.6), a publish without a
+// token gets 401 with WWW-Authenticate (§15.5.2), and a body announced over
+// max_message_bytes is refused with 413 at once, without 100 Continue and without
+// being read.
+func TestRefusalsCarryTheirFields(t *testing.T) {
+	_, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, PublishToken: "tok",
+		WebSocket: wsserver.Options{MaxMessageBytes: 4 << 10}})
+	_, r := rawHTTP(t, addr, "PUT /ws/publish/news HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+	if r.StatusCode != 405 || r.Header.Get("Allow") != "GET, POST" {
+		t.Fatalf("PUT: %d, Allow %q; want 405 with Allow: GET, POST", r.StatusCode, r.Header.Get("Allow"))
+	}
+	_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != "Bearer" {
+		t.Fatalf("publish without a token: %d, WWW-Authenticate %q; want 401 with Bearer", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	interim, r := rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+		"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
+	if r.StatusCode != 413 || len(interim) != 0 {
+		t.Fatalf("publish of 1 MB over a 4 KiB limit: %d after %q; want 413 and no 100 Continue", r.StatusCode, interim)
+	}
+	// A body within the limit still goes through, with the 100 Continue it asked for.
+	interim, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+		"Content-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
+	if r.StatusCode != 200 {
+		t.Fatalf("publish within the limit: %d after %q", r.StatusCode, interim)
+	}
+	// A chunked body over the limit is counted once it has arrived.
+	_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+		"Transfer-Encoding: chunked\r\n\r\n1001\r\n"+strings.Repeat("a", 0x1001)+"\r\n0\r\n\r\n")
+	if r.StatusCode != 413 {
+		t.Fatalf("chunked publish over the limit: %d, want 413", r.StatusCode)
+	}
+}
+
+// TestUpgradeOtherThanWebSocketIgnored sends SSE and presence requests the way curl
+// --http2 sends them to an http:// URL, with "Upgrade: h2c": the hub is HTTP/1.1
+// only, so the field is ignored and the requests are served (before, they were taken
+// for WebSocket handshakes and refused with 400).
+func TestUpgradeOtherThanWebSocketIgnored(t *testing.T) {
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode})
+	_, r := rawHTTP(t, addr, "GET /ws/presence HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"+
+		"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
+	if r.StatusCode != 200 || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("presence with Upgrade: h2c: %d %q, want 200 JSON", r.StatusCode, r.Header.Get("Content-Type"))
+	}
+	lines := curlStream(t, "http://"+addr+"/ws/sse/news", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+		"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA")
+	expectLines(t, lines, ": subscribed")
+	waitCount(t, hd.Hub(), "news", 1)
+	// A WebSocket handshake is still one.
+	wsDial(t, "ws://"+addr+"/ws/", nil)
+}
+
+// TestCalloutUnavailableRetryAfter checks that the 503 of an authorisation endpoint
+// that fails carries Retry-After: 1, as docs/pubsub.md promises.
+func TestCalloutUnavailableRetryAfter(t *testing.T) {
+	as := startAuthServer(t)
+	co := NewCallout(CalloutOptions{URL: as.url, Timeout: 500 * time.Millisecond, CacheTTL: time.Minute})
+	_, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, Callout: co})
+	for _, req := range []string{
+		"GET /ws/sse/news HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer boom\r\n\r\n",
+		"POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer boom\r\nContent-Length: 1\r\n\r\nx",
+	} {
+		_, r := rawHTTP(t, addr, req)
+		if r.StatusCode != 503 || r.Header.Get("Retry-After") != "1" {
+			t.Fatalf("%q: %d, Retry-After %q; want 503 with Retry-After: 1", req, r.StatusCode, r.Header.Get("Retry-After"))
+		}
+	}
+}
