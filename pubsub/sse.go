@@ -178,8 +178,7 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 	sub, j := lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
 	_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
-	var tick func()
-	tick = func() {
+	tick := func() {
 		if cl.closed() {
 			end()
 			return
