@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
+	xhttp2 "golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // startH2Hub serves hd with HTTP/1.1 and h2c (prior knowledge) on one listener, on
@@ -169,5 +172,45 @@ func TestSSEOverHTTP2SlowClose(t *testing.T) {
 	// Reading it now ends in an error (the reset), not a clean end of the stream.
 	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
 		t.Fatal("the slow stream ended cleanly, want a reset")
+	}
+}
+
+// TestSSEOverHTTP2ClientHalfClose: an HTTP/2 client that closes its side of the
+// connection (a TCP FIN, with no RST_STREAM or GOAWAY first, as a killed curl
+// leaves it) ends its SSE subscription and the connection at once, not when the
+// next heartbeat (25 s) finds the socket gone.
+func TestSSEOverHTTP2ClientHalfClose(t *testing.T) {
+	hd, err := NewHandler(New(Options{Loops: 2}), HandlerOptions{Prefix: "/ws/", Mode: PathMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startH2Hub(t, hd)
+	nc := testkit.Dial(t, addr)
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fr := xhttp2.NewFramer(nc, nc)
+	io.WriteString(nc, xhttp2.ClientPreface)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/ws/room"}, {":authority", "x"}, {"accept", "text/event-stream"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
+	waitCount(t, hd.Hub(), "room", 1)
+	start := time.Now()
+	if err := nc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, hd.Hub(), "room", 0)
+	for {
+		if _, err := fr.ReadFrame(); err != nil {
+			if err != io.EOF {
+				t.Fatalf("after the half-close: %v, want the server's end of stream", err)
+			}
+			break
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the subscription and connection ended %v after the half-close", d)
 	}
 }

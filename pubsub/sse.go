@@ -162,8 +162,18 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 		x.Error(500, "") // after the head: RST_STREAM
 	}
 	x.OnClose(func(error) { end() })
-	if c, ok := x.(*server.Ctx); ok {
+	switch c := x.(type) {
+	case *server.Ctx:
 		// An HTTP/1.1 client that closes its side has left.
+		c.OnPeerEOF(func() {
+			end()
+			c.End()
+		})
+	case server.StreamExchange:
+		// So has an HTTP/2 client that closes its side of the connection (a TCP
+		// FIN, without RST_STREAM or GOAWAY, as a killed curl leaves it): it can
+		// read nothing more, and the stream ends now rather than when a heartbeat
+		// finds the socket gone.
 		c.OnPeerEOF(func() {
 			end()
 			c.End()
