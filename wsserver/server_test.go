@@ -209,7 +209,7 @@ func TestCloseTimeout(t *testing.T) {
 // idle timeout has passed; a peer that answers the pings stays.
 func TestKeepAliveAndIdle(t *testing.T) {
 	r := newRecorder()
-	ws, addr := startWS(t, r, Options{PingInterval: 40 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	ws, addr := startWS(t, r, Options{PingInterval: 100 * time.Millisecond, IdleTimeout: time.Second})
 	alive := dial(t, addr)
 	silent := dial(t, addr)
 	// The live client answers every ping until the test ends, reporting a close.
