@@ -151,7 +151,8 @@ func (a *Admin) offLoop(c *server.Ctx, produce func() (string, []byte, error)) {
 		c.Post(func() {
 			c.Header().Set("Cache-Control", "no-store")
 			if err != nil {
-				c.Error(500, err.Error())
+				// Respond rather than Error, which would drop the field set above.
+				c.Respond(500, "text/plain; charset=utf-8", []byte("Internal Server Error: "+err.Error()+"\n"))
 				return
 			}
 			c.Respond(200, ctype, body)
