@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -182,7 +183,43 @@ func (t *Terminator) SetConfig(c *tls.Config) {
 	if u := t.up.Load(); u != nil && u.h2 != nil {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
+	c.WrapSession = t.wrapSession
+	c.UnwrapSession = t.unwrapSession
 	t.cur.Store(c)
+}
+
+// sniExtra tags the SessionState.Extra entry that holds the SNI name a session
+// was established for (lower case; empty when the client sent none).
+const sniExtra = "gale-sni\x00"
+
+// wrapSession is the tls.Config.WrapSession of every handshake: the session
+// ticket, encrypted with the terminator's ticket keys (SetTicketKeys, else
+// crypto/tls's own), records the connection's SNI name so that unwrapSession
+// can refuse to resume it under another name.
+func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+	ss.Extra = append(ss.Extra, []byte(sniExtra+strings.ToLower(cs.ServerName)))
+	return t.base.EncryptTicket(cs, ss)
+}
+
+// unwrapSession is the tls.Config.UnwrapSession of every handshake. It resumes
+// a ticket only when the client sends the SNI name the session was established
+// for (compared without case): RFC 6066 §3 says a server "MUST NOT accept the
+// request to resume the session if the server_name extension contains a
+// different name". Another name, or a ticket without a recorded name (issued
+// before gale recorded it), gets a full handshake, and with it the certificate
+// and client authentication of the name it asks for.
+func (t *Terminator) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	ss, err := t.base.DecryptTicket(identity, cs)
+	if err != nil || ss == nil {
+		return ss, err
+	}
+	want := sniExtra + strings.ToLower(cs.ServerName)
+	for _, e := range ss.Extra {
+		if string(e) == want {
+			return ss, nil
+		}
+	}
+	return nil, nil
 }
 
 // Pool returns the handshake pool.
