@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -271,6 +272,10 @@ type tconn struct {
 	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
 
 	cl *clientState // connections a Dialer opened; nil on the server side
+
+	// failed is the read error that made the connection close once its alert
+	// has gone out (readFailed); OnClose reports it to the upper handler.
+	failed error
 }
 
 // OnOpen starts the handshake on the pool.
@@ -438,8 +443,14 @@ func (c *tconn) hold(b []byte) {
 	c.held = append(c.held[:0:0], b...)
 }
 
-// readFailed handles an error of crypto/tls's Read on the loop.
+// readFailed handles an error of crypto/tls's Read on the loop. A record
+// crypto/tls refused (a bad MAC, a malformed or unexpected record) makes it
+// queue a fatal alert and fail every later write: the connection closes once
+// that alert has gone out, lingering so that the peer still sending does not
+// turn it into a reset; the upper handler's OnClose gets the error. Any other
+// error (an alert from the peer) closes at once.
 func (c *tconn) readFailed(err error) {
+	var oe *net.OpError
 	switch {
 	case err == errWouldBlock:
 	case err == io.EOF: // close_notify: the client ends its side
@@ -447,6 +458,9 @@ func (c *tconn) readFailed(err error) {
 			c.eof = true
 			c.upper.OnEOF(c.ec)
 		}
+	case errors.As(err, &oe) && oe.Op == "local error":
+		c.failed = err
+		c.ec.CloseAfterFlush(true)
 	default:
 		c.ec.Close(err)
 	}
@@ -532,6 +546,9 @@ func (t *Terminator) OnClose(ec *engine.Conn, err error) {
 	c.state = csDone
 	c.held = nil
 	c.raw.shut()
+	if err == nil {
+		err = c.failed // the close was the end of a failed read: report it, not an orderly close
+	}
 	if wasOpen || c.cl != nil { // a Dialer's handler learns of every end, a failed handshake too
 		c.upper.OnClose(ec, err)
 	}
