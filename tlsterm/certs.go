@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 )
@@ -165,9 +166,15 @@ type Selector struct {
 
 // GetCertificate is a tls.Config.GetCertificate. The default certificate is
 // Static's first, or the first source's when there are no static ones. A nil
-// result with no error makes crypto/tls send unrecognized_name.
+// result with no error makes crypto/tls send unrecognized_name. An IP address
+// sent as the SNI name (RFC 6066 §3 permits only host names, but some clients
+// send the address they connect to) counts as no name: it gets the default
+// certificate under either policy.
 func (s *Selector) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := h.ServerName
+	if net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")) != nil {
+		name = ""
+	}
 	if name != "" {
 		for _, src := range s.Sources {
 			if src.Covers(name) {

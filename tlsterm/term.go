@@ -18,6 +18,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -182,7 +184,43 @@ func (t *Terminator) SetConfig(c *tls.Config) {
 	if u := t.up.Load(); u != nil && u.h2 != nil {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
+	c.WrapSession = t.wrapSession
+	c.UnwrapSession = t.unwrapSession
 	t.cur.Store(c)
+}
+
+// sniExtra tags the SessionState.Extra entry that holds the SNI name a session
+// was established for (lower case; empty when the client sent none).
+const sniExtra = "gale-sni\x00"
+
+// wrapSession is the tls.Config.WrapSession of every handshake: the session
+// ticket, encrypted with the terminator's ticket keys (SetTicketKeys, else
+// crypto/tls's own), records the connection's SNI name so that unwrapSession
+// can refuse to resume it under another name.
+func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+	ss.Extra = append(ss.Extra, []byte(sniExtra+strings.ToLower(cs.ServerName)))
+	return t.base.EncryptTicket(cs, ss)
+}
+
+// unwrapSession is the tls.Config.UnwrapSession of every handshake. It resumes
+// a ticket only when the client sends the SNI name the session was established
+// for (compared without case): RFC 6066 §3 says a server "MUST NOT accept the
+// request to resume the session if the server_name extension contains a
+// different name". Another name, or a ticket without a recorded name (issued
+// before gale recorded it), gets a full handshake, and with it the certificate
+// and client authentication of the name it asks for.
+func (t *Terminator) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	ss, err := t.base.DecryptTicket(identity, cs)
+	if err != nil || ss == nil {
+		return ss, err
+	}
+	want := sniExtra + strings.ToLower(cs.ServerName)
+	for _, e := range ss.Extra {
+		if string(e) == want {
+			return ss, nil
+		}
+	}
+	return nil, nil
 }
 
 // Pool returns the handshake pool.
@@ -234,6 +272,10 @@ type tconn struct {
 	handovers uint8 // counts Handover calls, so deliver sees a switch during OnData
 
 	cl *clientState // connections a Dialer opened; nil on the server side
+
+	// failed is the read error that made the connection close once its alert
+	// has gone out (readFailed); OnClose reports it to the upper handler.
+	failed error
 }
 
 // OnOpen starts the handshake on the pool.
@@ -401,8 +443,14 @@ func (c *tconn) hold(b []byte) {
 	c.held = append(c.held[:0:0], b...)
 }
 
-// readFailed handles an error of crypto/tls's Read on the loop.
+// readFailed handles an error of crypto/tls's Read on the loop. A record
+// crypto/tls refused (a bad MAC, a malformed or unexpected record) makes it
+// queue a fatal alert and fail every later write: the connection closes once
+// that alert has gone out, lingering so that the peer still sending does not
+// turn it into a reset; the upper handler's OnClose gets the error. Any other
+// error (an alert from the peer) closes at once.
 func (c *tconn) readFailed(err error) {
+	var oe *net.OpError
 	switch {
 	case err == errWouldBlock:
 	case err == io.EOF: // close_notify: the client ends its side
@@ -410,6 +458,9 @@ func (c *tconn) readFailed(err error) {
 			c.eof = true
 			c.upper.OnEOF(c.ec)
 		}
+	case errors.As(err, &oe) && oe.Op == "local error":
+		c.failed = err
+		c.ec.CloseAfterFlush(true)
 	default:
 		c.ec.Close(err)
 	}
@@ -495,6 +546,9 @@ func (t *Terminator) OnClose(ec *engine.Conn, err error) {
 	c.state = csDone
 	c.held = nil
 	c.raw.shut()
+	if err == nil {
+		err = c.failed // the close was the end of a failed read: report it, not an orderly close
+	}
 	if wasOpen || c.cl != nil { // a Dialer's handler learns of every end, a failed handshake too
 		c.upper.OnClose(ec, err)
 	}
