@@ -200,8 +200,9 @@ func (hd *Handler) ServeGale(c *server.Ctx) {
 
 // ServeExchange serves the requests of HTTP/2 streams as ServeGale serves HTTP/1.1
 // ones: SSE subscriptions (the events go out as the stream's DATA frames), HTTP
-// publishing and presence. WebSocket needs HTTP/1.1 (RFC 8441 is not implemented), so
-// a WebSocket client of an HTTP/2 server opens an HTTP/1.1 connection, as browsers do.
+// publishing and presence. WebSocket needs HTTP/1.1 (gale does not speak RFC 8441's
+// extended CONNECT), so a WebSocket client of an HTTP/2 server opens an HTTP/1.1
+// connection, as browsers do.
 func (hd *Handler) ServeExchange(x server.Exchange) {
 	if c, ok := x.(*server.Ctx); ok {
 		hd.ServeGale(c)
