@@ -2,7 +2,6 @@ package pubsub
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
-	xhttp2 "golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // startH2Hub serves hd with HTTP/1.1 and h2c (prior knowledge) on one listener, on
@@ -185,17 +182,10 @@ func TestSSEOverHTTP2ClientHalfClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startH2Hub(t, hd)
-	nc := testkit.Dial(t, addr)
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	fr := xhttp2.NewFramer(nc, nc)
-	io.WriteString(nc, xhttp2.ClientPreface)
-	fr.WriteSettings()
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/ws/room"}, {":authority", "x"}, {"accept", "text/event-stream"}} {
-		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	nc, fr := testkit.H2Open(t, addr)
+	if err := testkit.H2Get(fr, 1, "/ws/room", "accept", "text/event-stream"); err != nil {
+		t.Fatal(err)
 	}
-	fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
 	waitCount(t, hd.Hub(), "room", 1)
 	start := time.Now()
 	if err := nc.CloseWrite(); err != nil {

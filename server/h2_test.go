@@ -305,23 +305,12 @@ func TestH2FollowsListenerSetHandler(t *testing.T) {
 	// Both requests go as streams 1 and 3 of one connection, in raw frames: Go's
 	// pooled transport may dial a second connection when the first looks busy,
 	// which would not test the point (new streams of an open connection).
-	nc, err := net.Dial("tcp", l.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	fr := xhttp2.NewFramer(nc, nc)
-	io.WriteString(nc, http2.Preface)
-	fr.WriteSettings()
+	_, fr := testkit.H2Open(t, l.Addr)
 	get := func(stream uint32) string {
 		t.Helper()
-		var hb bytes.Buffer
-		enc := hpack.NewEncoder(&hb)
-		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "x"}} {
-			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		if err := testkit.H2Get(fr, stream, "/"); err != nil {
+			t.Fatal(err)
 		}
-		fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: stream, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
 		var body []byte
 		for {
 			f, err := fr.ReadFrame()
@@ -397,21 +386,10 @@ func TestH2BodyEndsInOneFrame(t *testing.T) {
 // body, opening the windows as data arrives.
 func h2DataFrames(t *testing.T, addr, path string) ([]string, []byte) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
+	_, fr := testkit.H2Open(t, addr)
+	if err := testkit.H2Get(fr, 1, path); err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	fr := xhttp2.NewFramer(nc, nc)
-	io.WriteString(nc, http2.Preface)
-	fr.WriteSettings()
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "x"}} {
-		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
 	var frames []string
 	var body []byte
 	for {

@@ -1,11 +1,12 @@
 // Package testkit holds the socket helpers that gale's tests share: waiting on a
 // condition with a deadline, dialling a test server with a deadline and cleanup,
-// reading raw HTTP/1.1 responses, running curl, and an h2c client. It is imported by
+// reading raw HTTP/1.1 responses, running curl, an h2c client and raw HTTP/2 frames. It is imported by
 // tests only.
 package testkit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // WaitTimeout is how long WaitFor waits before it fails the test.
@@ -216,4 +220,32 @@ func H2CClient(t testing.TB) *http.Client {
 	tr := &http.Transport{Protocols: &p}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// H2Open dials addr (as Dial does), sends the HTTP/2 client preface and an empty
+// SETTINGS frame, and returns the connection with a Framer that reads and writes
+// it: for tests that speak raw frames on one known connection.
+func H2Open(t testing.TB, addr string) (*net.TCPConn, *http2.Framer) {
+	t.Helper()
+	c := Dial(t, addr)
+	fr := http2.NewFramer(c, c)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	return c, fr
+}
+
+// H2Get writes a GET of path (authority "x", scheme http) as stream id, with
+// END_STREAM; extra holds more header fields as name, value pairs.
+func H2Get(fr *http2.Framer, stream uint32, path string, extra ...string) error {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	fields := append([]string{":method", "GET", ":scheme", "http", ":path", path, ":authority", "x"}, extra...)
+	for i := 0; i+1 < len(fields); i += 2 {
+		enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
 }
