@@ -162,21 +162,14 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 		x.Error(500, "") // after the head: RST_STREAM
 	}
 	x.OnClose(func(error) { end() })
-	switch c := x.(type) {
-	case *server.Ctx:
-		// An HTTP/1.1 client that closes its side has left.
+	if c, ok := x.(interface{ OnPeerEOF(func()) }); ok {
+		// A client that closes its side has left: an HTTP/1.1 one, or an HTTP/2
+		// one whose connection ends with a TCP FIN and no RST_STREAM or GOAWAY (as
+		// a killed curl leaves it). It can read nothing more, so the stream ends
+		// now rather than when a heartbeat finds the socket gone.
 		c.OnPeerEOF(func() {
 			end()
-			c.End()
-		})
-	case server.StreamExchange:
-		// So has an HTTP/2 client that closes its side of the connection (a TCP
-		// FIN, without RST_STREAM or GOAWAY, as a killed curl leaves it): it can
-		// read nothing more, and the stream ends now rather than when a heartbeat
-		// finds the socket gone.
-		c.OnPeerEOF(func() {
-			end()
-			c.End()
+			x.End()
 		})
 	}
 	t, err := hd.h.Acquire(cl.name)
