@@ -567,7 +567,7 @@ func (x *exchange) clientClosed(error) {
 // upstream is still answering. As nginx does by default (proxy_ignore_client_abort
 // off), the request is abandoned: the upstream connection is closed, and the
 // client's side ends at once, an HTTP/1.1 connection closed, an HTTP/2 stream
-// reset. The access log and metrics then record 499 when no response byte had
+// reset with CANCEL. The access log and metrics then record 499 when no response byte had
 // gone to the client, else the status it was sent.
 func (x *exchange) clientLeft() {
 	if x.done {
@@ -577,6 +577,6 @@ func (x *exchange) clientLeft() {
 	if x.hc != nil {
 		x.hc.Conn().Close(nil)
 	} else if s, ok := x.c.(h2client); ok {
-		s.Reset()
+		s.Cancel()
 	}
 }

@@ -24,6 +24,10 @@ type StreamExchange interface {
 	// Reset ends the exchange at once, without completing the response: the stream
 	// gets RST_STREAM INTERNAL_ERROR (net/http's ErrAbortHandler on HTTP/2).
 	Reset()
+	// Cancel is Reset for a stream the client no longer needs (it went away, or
+	// half-closed a connection it can no longer read answers from in time): the
+	// stream gets RST_STREAM CANCEL (RFC 9113 §7) instead of INTERNAL_ERROR.
+	Cancel()
 	// OnPeerEOF registers f to run (on the loop) if the client half-closes the
 	// connection (a TCP FIN) before the response ended: it can send no more frames,
 	// WINDOW_UPDATE included. As on HTTP/1.1 (Ctx.OnPeerEOF), the stream is
@@ -50,11 +54,17 @@ func (x *h2x) EachReqTrailer(f func(name, value []byte)) {
 
 // Reset sends RST_STREAM INTERNAL_ERROR unless the response is complete, and
 // forgets the exchange; OnClose does not run.
-func (x *h2x) Reset() {
+func (x *h2x) Reset() { x.resetWith(http2.ErrCodeInternal) }
+
+// Cancel sends RST_STREAM CANCEL unless the response is complete, and forgets the
+// exchange; OnClose does not run.
+func (x *h2x) Cancel() { x.resetWith(http2.ErrCodeCancel) }
+
+func (x *h2x) resetWith(code http2.ErrCode) {
 	if x.closed || x.ended {
 		return
 	}
-	x.hc.c.ResetStream(x.id, http2.ErrCodeInternal)
+	x.hc.c.ResetStream(x.id, code)
 	x.onClose = nil
 	x.abandon(ErrConnClosed)
 	x.hc.kick()

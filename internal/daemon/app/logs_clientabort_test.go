@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
+	"golang.org/x/net/http2"
 )
 
 // TestProxyClientAbort: a client that leaves a proxied request while the origin is
@@ -189,6 +192,36 @@ servers:
 		leave()
 		resp.Body.Close()
 	}
+	// h2fin sends a request on a raw h2c connection and half-closes it (a FIN)
+	// while the origin works: the stream is reset with CANCEL, the code for a
+	// stream nobody needs any more, not INTERNAL_ERROR.
+	h2fin := func(v string) {
+		c, fr := testkit.H2Open(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := testkit.H2Get(fr, 1, "/slow?v="+v); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the origin is working on it
+		c.CloseWrite()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Errorf("%s: %v before RST_STREAM", v, err)
+				return
+			}
+			switch f := f.(type) {
+			case *http2.RSTStreamFrame:
+				if f.ErrCode != http2.ErrCodeCancel {
+					t.Errorf("%s: RST_STREAM %v; want CANCEL", v, f.ErrCode)
+				}
+				return
+			case *http2.HeadersFrame, *http2.DataFrame:
+				t.Errorf("%s: got %T after leaving", v, f)
+				return
+			}
+		}
+	}
 
 	variants := []struct {
 		name   string
@@ -203,6 +236,7 @@ servers:
 		{"h1-tls-fin-before-head", func(v string) { h1TLS(v, false) }, 499},
 		{"h2-rststream-before-head", func(v string) { h2(v, false, false) }, 499},
 		{"h2-close-before-head", func(v string) { h2(v, false, true) }, 499},
+		{"h2-fin-before-head", h2fin, 499},
 		{"h2-rststream-after-body", func(v string) { h2(v, true, false) }, 200},
 		{"h2-close-after-body", func(v string) { h2(v, true, true) }, 200},
 	}
