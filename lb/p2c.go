@@ -100,9 +100,24 @@ func (b *p2cLB) draw(g *rng, r *Request, not int) int {
 	return -1
 }
 
-// score is server i's cost at now × (in-flight + 1) / weight.
+// unknownCost is the score of a server that has requests in flight but no
+// latency yet (no response since it started, or a cost decayed to nothing),
+// before its in-flight count per weight is added: more than any measured
+// cost, so such a server takes one request at a time until its first answer
+// (Finagle's peak EWMA does the same). Without it the cost 0 made the score 0
+// whatever the load, and a server that hangs from the start drew every
+// request until its first one timed out.
+const unknownCost = float64(1 << 47) // ns: about 39 hours
+
+// score is server i's cost at now × (in-flight + 1) / weight, or unknownCost
+// + in-flight / weight when it has requests in flight and no cost.
 func (b *p2cLB) score(i int, now int64) float64 {
-	return b.cost(i, now) * float64(b.loads.Get(i)+1) / b.w[i]
+	load := float64(b.loads.Get(i))
+	c := b.cost(i, now)
+	if c == 0 && load > 0 {
+		return unknownCost + load/b.w[i]
+	}
+	return c * (load + 1) / b.w[i]
 }
 
 // cost returns server i's EWMA decayed to now (towards zero).

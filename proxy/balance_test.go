@@ -172,6 +172,54 @@ func TestBalanceBackupAndSkip(t *testing.T) {
 	}
 }
 
+// TestBalanceP2CHangingOriginFromStart: with p2c_ewma, an origin that hangs
+// from the first request it gets takes at most that request while another
+// origin answers. The balancer knew no latency of it, and its cost of 0 made
+// it look free however many requests waited on it, so it took every request
+// until the first one ended.
+func TestBalanceP2CHangingOriginFromStart(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 64)
+	var hung atomic.Int64
+	hang := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		arrived <- struct{}{}
+		<-release
+		fmt.Fprint(w, "hung")
+	}))
+	fast := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "fast") }))
+	defer close(release) // before the origins close (cleanups run after defers)
+	u := testUpstream(t, []netip.AddrPort{hang.addr(), fast.addr()}, func(o *UpstreamOptions) { o.Balance = lb.P2CEWMA })
+	url := "http://" + startProxy(t, u, Route{}, nil) + "/"
+	c := client()
+	answered := make(chan error, 64)
+	const total = 20
+	for range total {
+		// One request at a time: the next starts once this one reached the
+		// hanging origin or was answered.
+		go func() {
+			resp, err := c.Get(url)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			answered <- err
+		}()
+		select {
+		case <-arrived:
+		case err := <-answered:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request neither reached the hanging origin nor was answered within 10s")
+		}
+	}
+	if n := hung.Load(); n > 1 {
+		t.Errorf("the hanging origin got %d of %d requests, want at most 1", n, total)
+	}
+}
+
 // BenchmarkProxyBalance is BenchmarkProxyTiny over three origins with each
 // balancing method (keyed ones hash the client address): what choosing a
 // server adds to a proxied request, allocations included.

@@ -1,0 +1,49 @@
+package lb
+
+import (
+	"testing"
+	"time"
+)
+
+// TestP2CInFlightWithoutLatency: a p2c_ewma server that has requests in flight
+// and no latency sample yet (it has not answered once since the balancer was
+// built) is not cheaper than a server that answers in a millisecond. Its cost
+// was 0, which made its score 0 whatever its load, so a server that hangs from
+// the start took every request until its first one ended.
+func TestP2CInFlightWithoutLatency(t *testing.T) {
+	var clock int64 = 1e9
+	b := mustNew(t, P2CEWMA, evenServers(2), Options{}).(*p2cLB)
+	b.now = func() int64 { return clock }
+	b.Start(0) // server 0 hangs: no Done
+	b.Start(1)
+	clock += int64(time.Millisecond)
+	b.Done(1, time.Millisecond, false)
+	hung := 0
+	for range 100 {
+		i := b.Pick(&Request{Now: clock})
+		if i == 0 {
+			hung++
+		}
+		b.Start(i)
+		if i == 1 {
+			b.Done(1, time.Millisecond, false)
+		}
+	}
+	if hung > 0 {
+		t.Errorf("the server that has not answered got %d of 100 more requests, want 0", hung)
+	}
+
+	// Servers without any sample and nothing in flight still take requests,
+	// spread by their in-flight counts (the cold start).
+	c := mustNew(t, P2CEWMA, evenServers(2), Options{}).(*p2cLB)
+	c.now = func() int64 { return clock }
+	got := [2]int{}
+	for range 10 {
+		i := c.Pick(&Request{Now: clock})
+		got[i]++
+		c.Start(i)
+	}
+	if got[0] != 5 || got[1] != 5 {
+		t.Errorf("10 requests to two servers that have not answered yet went %v, want 5 each", got)
+	}
+}
