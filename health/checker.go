@@ -217,19 +217,22 @@ func (*checkHandlerT) OnData(ec *engine.Conn, in []byte) int {
 	}
 	h := &p.g.opts.Check.HTTP
 	off := 0
-	if !p.inBody {
-		n, err := p.parser.Parse(in, &p.resp)
+	for !p.inBody {
+		n, err := p.parser.Parse(in[off:], &p.resp)
 		if err == http1.ErrNeedMore {
-			return 0
+			return off
 		}
 		if err != nil {
 			p.finish(ec, false, "invalid response: "+err.Error())
 			return len(in)
 		}
-		off = n
+		off += n
 		if p.resp.Informational() {
+			// The final response may follow in the same read: the engine passes
+			// unconsumed bytes again only with new ones, and a server that
+			// closes after its answer sends none.
 			p.parser.Reset()
-			return off
+			continue
 		}
 		st := p.resp.Status
 		if st < h.StatusMin || st > h.StatusMax {

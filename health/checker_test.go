@@ -100,6 +100,37 @@ func TestCheckHTTPTimeout(t *testing.T) {
 	}
 }
 
+// An http check reads the final response that follows a 1xx in the same read
+// (103 Early Hints, then 200, then the close): the check passes. The checker
+// used to stop after the 1xx and wait for more bytes, then took the close for
+// "connection closed before a verdict" and the server went down.
+func TestCheckHTTPInterimThenFinalInOneRead(t *testing.T) {
+	for _, bodyText := range []string{"", "ready"} {
+		t.Run("body_contains="+bodyText, func(t *testing.T) {
+			addr := testkit.Serve(t, func(c *net.TCPConn) {
+				buf := make([]byte, 4096)
+				got := ""
+				for !strings.Contains(got, "\r\n\r\n") {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					got += string(buf[:n])
+				}
+				c.Write([]byte("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" +
+					"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nready"))
+			})
+			var lb logBuf
+			g := checkGroup(t, &lb, CheckOptions{Type: CheckHTTP, Interval: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1,
+				HTTP: HTTPCheck{BodyContains: bodyText}}, netip.MustParseAddrPort(addr))
+			testkit.WaitFor(t, "five checks", func() bool { return g.srv[0].checksOK.Load()+g.srv[0].checksFailed.Load() >= 5 })
+			if n := g.srv[0].checksFailed.Load(); n > 0 || down(g, 0) {
+				t.Fatalf("%d checks failed (last: %q), want none", n, *g.srv[0].lastCheck.Load())
+			}
+		})
+	}
+}
+
 // Bad options are refused with a reason.
 func TestCheckOptionsInvalid(t *testing.T) {
 	for _, c := range []CheckOptions{
