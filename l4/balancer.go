@@ -17,7 +17,8 @@ type Balancer interface {
 	// Servers returns the group's servers. The caller does not modify the slice.
 	Servers() []netip.AddrPort
 	// Pick returns the index in Servers of the server a new connection tries
-	// next (servers already tried for it are set in r.Tried), or -1 when
+	// next (servers already tried for it are set in r.Tried, servers its
+	// health group excludes in r.Exclude: r.Eligible tells both), or -1 when
 	// none may take it.
 	Pick(r *lb.Request) int
 }

@@ -42,8 +42,10 @@ func healthOf(b Balancer) *health.Group {
 	return nil
 }
 
-// skipUnavailable marks the servers the health group excludes now as tried, so
-// that the balancer does not pick them. It reports false when the group
+// skipUnavailable marks the servers the health group excludes now as excluded
+// (lb.Request.Exclude: not picked, and not a retry, which round_robin would not
+// move its cursor for), so that the balancer does not pick them. It reports
+// false when the group
 // excludes every server, after resetting the client.
 func (p *pair) skipUnavailable(n int) bool {
 	g := p.hl.g
@@ -55,7 +57,7 @@ func (p *pair) skipUnavailable(n int) bool {
 		all = 1<<n - 1
 	}
 	p.hl.refused |= g.Unavailable() & all
-	p.lbr.Tried |= p.hl.refused
+	p.lbr.Exclude |= p.hl.refused
 	if p.hl.refused&all != all {
 		return true // servers left (tried ones too: the connect loop tells)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/lb"
@@ -118,6 +119,31 @@ func TestHealthCheckSkipsDownServer(t *testing.T) {
 	}
 	if seen["a"] == 0 || seen["b"] == 0 || seen[""] != 0 {
 		t.Fatalf("relays after a came back: %v; want both servers", seen)
+	}
+}
+
+// TestRoundRobinAroundUnavailable: with one of three servers drained (or
+// down, ejected, open), round_robin relays to the other two in turn. The
+// unavailable server was passed to the balancer as one already tried, which
+// round_robin takes for a retry and does not move its cursor for: every relay
+// of a loop went to the same server.
+func TestRoundRobinAroundUnavailable(t *testing.T) {
+	a, b, c := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
+	g := healthGroup(t, health.Options{Limits: health.Limits{MaxConnections: 1000}}, a.addr, b.addr, c.addr)
+	eng, err := engine.New(engine.Config{Workers: 1}) // one loop, one cursor
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, addr := startProxyOn(t, eng, Options{Upstreams: g})
+	g.Health().Start(px.eng.Loops()[0])
+	t.Cleanup(g.Health().Stop)
+	g.Health().Drain(2)
+	seen := map[string]int{}
+	for range 20 {
+		seen[firstByte(t, addr)]++
+	}
+	if seen["a"] != 10 || seen["b"] != 10 {
+		t.Fatalf("20 relays with c drained went %v, want 10 to a and 10 to b", seen)
 	}
 }
 
@@ -295,7 +321,7 @@ func TestClientResetIsNoVerdict(t *testing.T) {
 type firstOnly struct{ *Group }
 
 func (firstOnly) Pick(r *lb.Request) int {
-	if r.Tried&1 != 0 {
+	if !r.Eligible(0) {
 		return -1
 	}
 	return 0

@@ -46,8 +46,14 @@ type Request struct {
 	// ip_hash, hash and maglev; the others ignore it.
 	Key uint64
 	// Tried has bit i set for each server i < 64 already tried for this
-	// request: such a server is not eligible.
+	// request: such a server is not eligible, and a Pick with any bit set is a
+	// retry (round_robin then does not move its cursor).
 	Tried uint64
+	// Exclude has bit i set for each server i < 64 that may take no traffic
+	// now (down, ejected, drained, at a limit): not eligible either, but not a
+	// retry. The caller's health state goes here, not in Tried, or round_robin
+	// would take every pick for a retry and send everything to one server.
+	Exclude uint64
 	// Now, when not 0, is the caller's current time in Unix nanoseconds (a
 	// loop's cached time), which p2c_ewma then uses instead of reading the
 	// clock on every pick.
@@ -61,7 +67,7 @@ type Request struct {
 // Eligible reports whether server i may be chosen for r.
 func (r *Request) Eligible(i int) bool {
 	// Written to stay under the inlining budget: a shift of 64 or more gives 0.
-	return r.Tried>>uint(i)&1 == 0 && (r.Skip == nil || !r.Skip(i))
+	return (r.Tried|r.Exclude)>>uint(i)&1 == 0 && (r.Skip == nil || !r.Skip(i))
 }
 
 // Server is one server as a balancer sees it.

@@ -584,3 +584,18 @@ func TestRoundRobinRetryKeepsTurns(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundRobinExcludeIsNotRetry: servers a caller excludes (health's down,
+// ejected and drained servers, in Request.Exclude) are passed over and the
+// others still take their turns; put in Tried they made every pick a retry,
+// which leaves the cursor where it is, and one server got everything.
+func TestRoundRobinExcludeIsNotRetry(t *testing.T) {
+	b := mustNew(t, RoundRobin, evenServers(3), Options{Loops: 1})
+	got := make([]int, 3)
+	for range 300 {
+		got[b.Pick(&Request{Exclude: 1 << 2})]++
+	}
+	if got[0] != 150 || got[1] != 150 || got[2] != 0 {
+		t.Errorf("300 picks with server 2 excluded went %v, want [150 150 0]", got)
+	}
+}

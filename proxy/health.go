@@ -80,7 +80,8 @@ type healthAttempt struct {
 // the servers the health group does not exclude, not tried yet when another
 // exists, and admitted by the server's limits and breaker. It returns -1 and the
 // reason when none may take the request. A retry never goes to an excluded
-// server: the excluded set is passed to the balancer as servers it may not pick.
+// server: the excluded set is passed to the balancer as servers it may not pick
+// (lb.Request.Exclude, apart from the servers tried, which make a pick a retry).
 func (x *exchange) pickHealthy() (int, error) {
 	u := x.ls.u
 	hs := u.health
@@ -105,11 +106,11 @@ func (x *exchange) pickHealthy() (int, error) {
 		if skip&all == all {
 			return -1, errOverLimit
 		}
-		x.lbr.Tried = x.tried | skip
+		x.lbr.Tried, x.lbr.Exclude = x.tried, skip
 		srv := b.Pick(&x.lbr)
 		if srv < 0 && x.tried&^skip != 0 {
 			// Every eligible server was tried: a retry goes to one of them again.
-			x.lbr.Tried = skip
+			x.lbr.Tried = 0
 			srv = b.Pick(&x.lbr)
 		}
 		if srv < 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
 )
@@ -276,5 +277,30 @@ func TestHealthDrainUnderLoad(t *testing.T) {
 	ld.Stop()
 	if n := ld.Failed.Load(); n != 0 {
 		t.Fatalf("%d of %d requests failed", n, ld.Done.Load())
+	}
+}
+
+// With one of three servers drained (or down, ejected, open), round_robin
+// shares the requests between the other two in turn. The unavailable server
+// was passed to the balancer as one already tried, which round_robin takes
+// for a retry and does not move its cursor for: every request went to the
+// same server.
+func TestHealthRoundRobinAroundUnavailable(t *testing.T) {
+	for _, m := range []string{lb.RoundRobin, lb.WeightedRoundRobin} {
+		t.Run(m, func(t *testing.T) {
+			o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t), testkit.NewOrigin(t)}
+			url, g := healthProxy(t, o, health.Options{Limits: health.Limits{MaxInFlight: 1000}}, func(u *UpstreamOptions) { u.Balance = m })
+			g.Drain(2)
+			c := client()
+			for range 60 {
+				if st, body := hget(t, c, url+"/"); st != 200 {
+					t.Fatalf("status %d: %s", st, body)
+				}
+			}
+			a, b := o[0].Hits.Load(), o[1].Hits.Load()
+			if o[2].Hits.Load() != 0 || a < 25 || b < 25 {
+				t.Errorf("60 requests went %d, %d and %d (the third drained), want about 30, 30 and 0", a, b, o[2].Hits.Load())
+			}
+		})
 	}
 }
