@@ -69,7 +69,7 @@ func (p *pair) skipUnavailable(n int) bool {
 }
 
 // admit asks the health group whether server i may take the relay; a refused
-// server is marked tried. On admission the connect is counted as pending.
+// server is marked excluded. On admission the connect is counted as pending.
 func (p *pair) admit(i int) bool {
 	g := p.hl.g
 	if g == nil {
@@ -78,7 +78,7 @@ func (p *pair) admit(i int) bool {
 	if g.Admit(i, false) != health.Admitted {
 		if i < 64 {
 			p.hl.refused |= 1 << i
-			p.lbr.Tried |= 1 << i
+			p.lbr.Exclude |= 1 << i // in Tried too: the connect loop marks each pick
 		}
 		return false
 	}
