@@ -231,13 +231,17 @@ func (g *Group) after(d time.Duration, f func()) {
 // Unavailable returns the set of servers (bit i for server i) that must not be
 // picked now: down, ejected, breaker open or drained, and, during a server's
 // gradual return, that server on a share of calls that shrinks to zero over
-// the outlier slow_start. One atomic load when nothing is ramping.
+// the outlier slow_start, as long as another server remains: a gradual
+// return shifts requests to the others and never leaves none (a server that
+// returns while the others are down takes every request). One atomic load
+// when nothing is ramping.
 func (g *Group) Unavailable() uint64 {
-	m := g.unavail.Load()
+	base := g.unavail.Load()
 	r := g.ramping.Load()
 	if r == 0 {
-		return m
+		return base
 	}
+	m := base
 	slow := int64(g.slowStart())
 	now := time.Now().UnixNano()
 	for i := range g.srv {
@@ -254,7 +258,18 @@ func (g *Group) Unavailable() uint64 {
 			m |= 1 << i
 		}
 	}
+	if all := g.all(); m&all == all {
+		return base
+	}
 	return m
+}
+
+// all returns the set of every server of the group.
+func (g *Group) all() uint64 {
+	if len(g.srv) >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<len(g.srv) - 1
 }
 
 func (g *Group) slowStart() time.Duration {

@@ -156,3 +156,19 @@ func TestOutlierGradualReturn(t *testing.T) {
 		t.Fatal("still ramping after slow_start")
 	}
 }
+
+// A returning server is left out of no pick when no other server may take it:
+// with the other one drained, Unavailable never reports it during its
+// slow_start.
+func TestOutlierGradualReturnAlone(t *testing.T) {
+	var lb logBuf
+	g := outlierGroup(t, &lb, 2, OutlierOptions{Consecutive5xx: 1, BaseEjectionTime: 50 * time.Millisecond, MaxEjectionTime: time.Second, MaxEjectionPercent: 50, SlowStart: time.Minute})
+	attempt(t, g, 0, 500)
+	testkit.WaitFor(t, "return", func() bool { return !down(g, 0) })
+	g.Drain(1)
+	for k := range 1000 {
+		if m := g.Unavailable(); m != 0b10 {
+			t.Fatalf("call %d: unavailable %02b with server 1 drained and server 0 ramping, want 10", k, m)
+		}
+	}
+}

@@ -304,3 +304,26 @@ func TestHealthRoundRobinAroundUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A server returning with slow_start while no other server is available takes
+// every request: its gradual return leaves it out only on picks another server
+// can take. It was left out on most picks at first, and the client got 503
+// though the server was up.
+func TestHealthSlowStartOnlyServerServes(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	url, g := healthProxy(t, o, health.Options{
+		Check:   &health.CheckOptions{Type: health.CheckTCP, Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 1, Fall: 1},
+		Outlier: &health.OutlierOptions{BaseEjectionTime: time.Second, MaxEjectionTime: time.Second, SlowStart: time.Minute},
+	}, nil)
+	o[1].Stop()
+	o[0].Stop()
+	waitFor(t, "both down", func() bool { return g.Unavailable()&3 == 3 })
+	o[0].Restart()
+	waitFor(t, "the first back", func() bool { return g.Status().Servers[0].Healthy })
+	c := client()
+	for i := range 50 {
+		if st, body := hget(t, c, url+"/"); st != 200 {
+			t.Fatalf("request %d with the only available server ramping up: status %d: %s", i, st, body)
+		}
+	}
+}
