@@ -128,6 +128,14 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x.tunnel = hc != nil && wantsWebSocket(req)
 	x.reqSent = !x.hasBody
 	c.OnClose(x.clientClosed)
+	if hc != nil {
+		// A body the server cannot receive (malformed, over the limit, stopped
+		// arriving) is answered by the server itself (400, 413, 408): the
+		// upstream connection, which has the request's start and waits for the
+		// rest, is abandoned as for a client that left. Nothing else would end
+		// it: no timer runs while the body is being sent.
+		hc.OnBodyError(x.clientClosed)
+	}
 	if !h.r.IgnoreClientHalfClose {
 		c.OnPeerEOF(x.clientLeft)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gale-server/gale/server"
 )
 
 // echoHeadOrigin answers every request with its head as the origin received it.
@@ -227,5 +229,55 @@ func TestProxySetHeadersReplaceOwnFields(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)
 		}
+	}
+}
+
+// TestClientBodyErrorReleasesUpstream: when the server answers a request
+// itself because its body cannot be received (a malformed chunk: 400; a body
+// over the limit: 413; a body that stopped arriving: 408), the proxy closes
+// the upstream connection that carried the request's start, and the origin,
+// which was reading the body, sees it end. The connection was left waiting
+// for the rest of a body that would never come, with no timer armed, and it
+// counted as a request in flight for least_conn and the limits for as long as
+// the origin kept it.
+func TestClientBodyErrorReleasesUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		name, req, want string
+	}{
+		{"bad-chunk", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n", "400"},
+		{"too-large", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n400\r\n" + string(make([]byte, 1024)) + "\r\n", "413"},
+		{"body-timeout", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello", "408"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bodyEnded := make(chan error, 1)
+			o := newOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, err := io.ReadAll(r.Body)
+				bodyEnded <- err
+			}))
+			u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+			addr := startProxy(t, u, Route{}, func(so *server.Options) {
+				so.Limits.MaxBodyBytes = 512
+				so.BodyTimeout = 200 * time.Millisecond
+			})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte(tc.req))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			head := make([]byte, 12)
+			if _, err := io.ReadFull(c, head); err != nil || string(head[9:12]) != tc.want {
+				t.Fatalf("client got %q (%v), want status %s", head, err, tc.want)
+			}
+			select {
+			case err := <-bodyEnded:
+				if err == nil {
+					t.Fatal("the origin read a complete body")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the origin was still reading the request body 5s after the client got its answer: the upstream connection was not released")
+			}
+		})
 	}
 }
