@@ -334,10 +334,14 @@ func (cn *conn) bodyComplete(ec *engine.Conn) {
 	}
 }
 
-// responseEnded is called by Ctx.End.
+// responseEnded is called by Ctx.End. A response that ends while the request body is
+// still arriving finishes the request at once when the connection closes after it (a
+// 408 for a stalled body, an error, Connection: close): the rest of the body is then
+// discarded by the lingering close, and waiting for it first would hold the connection
+// for a body that may never come, with no timer left to end the wait.
 func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 	if cn.state == stBody {
-		if c.unreadBodyCloses() {
+		if !c.keepAlive || c.unreadBodyCloses() {
 			c.keepAlive = false
 			cn.finish(ec)
 			return

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -78,5 +79,46 @@ func TestResponseTimeoutSparesProgress(t *testing.T) {
 	resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
 	if got := testkit.Body(t, resp); got != strings.Repeat("x", pieces) {
 		t.Fatalf("body %q", got)
+	}
+}
+
+// TestEndedMidBodyCloses: a response that ends while the request body is still
+// arriving, on a connection that closes after it, closes the connection once the
+// response is out instead of waiting for the rest of the body: a body that stalled
+// (the 408 of the body timeout, whose timer has then fired) or a handler that answers
+// with Connection: close. The connection used to wait for the missing bytes with no
+// timer left, so a client that sent part of a small body held it forever. Both
+// engines.
+func TestEndedMidBodyCloses(t *testing.T) {
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			if _, err := engine.New(engine.Config{Workers: 1, Backend: eng}); err != nil {
+				t.Skipf("no %s engine here: %v", eng, err)
+			}
+			for _, tc := range []struct {
+				name   string
+				h      HandlerFunc
+				body   time.Duration
+				status int
+			}{
+				{"body timeout", func(c *Ctx) { c.ReadBody(func([]byte) { c.Respond(200, "", nil) }) }, 200 * time.Millisecond, 408},
+				{"close response", func(c *Ctx) { c.SetKeepAlive(false); c.Respond(200, "", []byte("ok")) }, time.Minute, 200},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					s := startServer(t, tc.h, func(o *Options) { o.Engine, o.BodyTimeout = eng, tc.body })
+					c := testkit.Dial(t, s.Addr())
+					io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+					br := bufio.NewReader(c)
+					resp := testkit.ReadResponse(t, br, "POST")
+					testkit.Body(t, resp)
+					if resp.StatusCode != tc.status || !resp.Close {
+						t.Fatalf("status %d close %v, want %d and close", resp.StatusCode, resp.Close, tc.status)
+					}
+					// Far below the minute of body timeout, far above a loaded machine's delay.
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					expectClosed(t, br)
+				})
+			}
+		})
 	}
 }
