@@ -529,6 +529,12 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 		cn.closeFlushed(ec, true)
 	case cn.cur == nil:
 		ec.Close(nil) // idle keep-alive connection
+	case cn.state == stBody && cn.cur.ended:
+		// The response is complete and only the rest of a body nobody read was awaited
+		// (to be dropped): stop waiting and close once the response has been sent, so
+		// that a download in progress is not cut.
+		cn.cur.keepAlive = false
+		cn.finish(ec)
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.failBody(ErrBodyTimeout)
 		cn.cur.keepAlive = false
