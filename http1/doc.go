@@ -69,8 +69,9 @@
 //   - Chunk sizes are 1*HEXDIG without sign, prefix or surrounding whitespace, within
 //     int64; chunk extensions must match the RFC 9112 §7.1.1 grammar and are ignored;
 //     chunk data must be followed by CRLF. Violations → 400. Trailers are validated like
-//     header fields and returned as received; callers must not merge fields that RFC 9110
-//     §6.5.1 forbids in trailers.
+//     header fields and returned as received, except that a field RFC 9110 §6.5.1 keeps
+//     out of trailers (framing, routing, request modifiers, authentication, content
+//     format; ForbiddenTrailer) → 400.
 //   - Expect: 100-continue sets Request.Expect100 (ignored in HTTP/1.0, RFC 9110
 //     §10.1.1); any other expectation → 417.
 //   - Connection: HTTP/1.1 keeps the connection alive unless "close" is present;

@@ -17,6 +17,8 @@ type Parser struct {
 
 	// st is where an incomplete head stopped; st.active is false between heads.
 	st headState
+	// head: the head last given to ParseHead is a HEAD request's (see Head).
+	head bool
 }
 
 // headState is the resume point of a head that has not fully arrived. Everything before
@@ -32,7 +34,22 @@ type headState struct {
 }
 
 // Reset forgets any partly parsed head, so that the next ParseHead starts afresh.
-func (p *Parser) Reset() { p.st = headState{} }
+func (p *Parser) Reset() { p.st, p.head = headState{}, false }
+
+// Head reports whether the head last given to ParseHead, complete or not and valid or
+// not, is that of a HEAD request, as far as its request line arrived: the response to
+// a head that fails, or times out, must then carry no body either (RFC 9110 §9.3.2).
+// It is false after Reset.
+func (p *Parser) Head() bool { return p.head }
+
+// startsHead reports whether in, after the empty lines ParseHead skips, starts with
+// the method HEAD and its SP.
+func startsHead(in []byte) bool {
+	for n := 0; n < maxLeadingEmptyLines && len(in) >= 2 && in[0] == '\r' && in[1] == '\n'; n++ {
+		in = in[2:]
+	}
+	return len(in) >= 5 && string(in[:5]) == "HEAD "
+}
 
 // ParseHead parses the request head at the start of in into req.
 //
@@ -48,6 +65,7 @@ func (p *Parser) Reset() { p.st = headState{} }
 // If the caller abandons an incomplete head (for example to close the connection and
 // reuse the Parser), it calls Reset first.
 func (p *Parser) ParseHead(in []byte, req *Request) (int, error) {
+	p.head = startsHead(in)
 	lim := p.Limits.withDefaults()
 	if p.st.active && p.st.scan <= len(in) {
 		// Resume: validate only the new lines, without filling req. The head is then

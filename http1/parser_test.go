@@ -457,3 +457,35 @@ func TestErrorString(t *testing.T) {
 		t.Fatal("Form.String")
 	}
 }
+
+// TestParserHead: Head reports a HEAD request's head whether it parsed, failed or is
+// still incomplete (after the empty lines skipped before it), so that the error that
+// answers it can leave out its body; Reset clears it.
+func TestParserHead(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		head bool
+	}{
+		{"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"HEAD / HTTP/1.1\r\nHost: x\r\n", true},
+		{"HEAD / HTTP/1.1\r\n\r\n", true},
+		{"HEAD /" + strings.Repeat("a", 9000), true},
+		{"\r\n\r\nHEAD / HTTP/2.0\r\n\r\n", true},
+		{"HEAD", false},
+		{"HEADER / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"head / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\nHEAD / HTTP/1.1\r\n", false},
+	} {
+		var p Parser
+		var r Request
+		_, err := p.ParseHead([]byte(tc.in), &r)
+		if p.Head() != tc.head {
+			t.Errorf("%.40q (err %v): Head() = %v, want %v", tc.in, err, p.Head(), tc.head)
+		}
+		p.Reset()
+		if p.Head() {
+			t.Errorf("%.40q: Head() after Reset", tc.in)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testkit"
 )
@@ -67,6 +68,49 @@ func TestHeadNeverHasBody(t *testing.T) {
 				next := testkit.ReadResponse(t, br, "GET")
 				if got := testkit.Body(t, next); got != "/next" {
 					t.Fatalf("response after HEAD: %d %q", next.StatusCode, got)
+				}
+			})
+		}
+	}
+}
+
+// TestHeadErrorHasNoBody: the answer to a HEAD request that the server refuses before
+// any handler sees it (a malformed or oversized head, a 505, a head that does not
+// arrive in time) has no body either, only the Content-Length of the text a GET would
+// get (RFC 9110 §9.3.2), as nginx does; a GET gets the text.
+func TestHeadErrorHasNoBody(t *testing.T) {
+	s := startServer(t, headKinds, func(o *Options) { o.HeaderTimeout = 300 * time.Millisecond })
+	for _, tc := range []struct {
+		name, head string
+		status     int
+	}{
+		{"no host", " / HTTP/1.1\r\n\r\n", 400},
+		{"space before colon", " / HTTP/1.1\r\nHost: x\r\nX : y\r\n\r\n", 400},
+		{"after empty lines", " /%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"version", " / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+		{"request line too long", " /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"header too large", " / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 70000) + "\r\n\r\n", 431},
+		{"header timeout", " / HTTP/1.1\r\nHost: x\r\n", 408},
+	} {
+		for _, method := range []string{"HEAD", "GET"} {
+			t.Run(tc.name+" "+method, func(t *testing.T) {
+				c := testkit.Dial(t, s.Addr())
+				lead := ""
+				if tc.name == "after empty lines" {
+					lead = "\r\n\r\n"
+				}
+				io.WriteString(c, lead+method+tc.head)
+				br := bufio.NewReader(c)
+				resp := testkit.ReadResponse(t, br, method)
+				if resp.StatusCode != tc.status || !resp.Close || resp.ContentLength <= 0 {
+					t.Fatalf("status %d close %v length %d, want %d, close and the text's length", resp.StatusCode, resp.Close, resp.ContentLength, tc.status)
+				}
+				if method == "HEAD" {
+					expectClosed(t, br) // no body bytes between the head and the close
+					return
+				}
+				if body := testkit.Body(t, resp); int64(len(body)) != resp.ContentLength {
+					t.Fatalf("GET error body %q, Content-Length %d", body, resp.ContentLength)
 				}
 			})
 		}

@@ -212,11 +212,12 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 				}
 				return off
 			}
+			head := p.Head()
 			if cn.partial {
 				ls.dropPartial(cn)
 			}
 			if err != nil {
-				cn.reject(ec, err)
+				cn.reject(ec, err, head)
 				return len(in)
 			}
 			off += n
@@ -334,10 +335,14 @@ func (cn *conn) bodyComplete(ec *engine.Conn) {
 	}
 }
 
-// responseEnded is called by Ctx.End.
+// responseEnded is called by Ctx.End. A response that ends while the request body is
+// still arriving finishes the request at once when the connection closes after it (a
+// 408 for a stalled body, an error, Connection: close): the rest of the body is then
+// discarded by the lingering close, and waiting for it first would hold the connection
+// for a body that may never come, with no timer left to end the wait.
 func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 	if cn.state == stBody {
-		if c.unreadBodyCloses() {
+		if !c.keepAlive || c.unreadBodyCloses() {
 			c.keepAlive = false
 			cn.finish(ec)
 			return
@@ -403,15 +408,16 @@ func (cn *conn) finish(ec *engine.Conn) {
 	}
 }
 
-// reject answers a malformed request head with its status and closes.
-func (cn *conn) reject(ec *engine.Conn, err error) {
+// reject answers a malformed request head with its status and closes; head says that
+// it was a HEAD request's, whose answer has no body.
+func (cn *conn) reject(ec *engine.Conn, err error, head bool) {
 	cn.ls.badRequests.Add(1)
 	status, reason := 400, "Bad Request"
 	var pe *http1.Error
 	if errors.As(err, &pe) {
 		status, reason = pe.Status, pe.Reason
 	}
-	cn.ls.writeError(cn, ec, status, reason)
+	cn.ls.writeError(cn, ec, status, reason, head)
 	cn.closing = true
 	cn.closeFlushed(ec, true)
 }
@@ -434,8 +440,9 @@ func (cn *conn) bodyError(ec *engine.Conn, err error) {
 	c.Error(status, reason)
 }
 
-// writeError writes a complete small error response outside any Ctx.
-func (ls *loopState) writeError(cn *conn, ec *engine.Conn, status int, reason string) {
+// writeError writes a complete small error response outside any Ctx. The answer to a
+// HEAD request (head) has the Content-Length of the text and no body (RFC 9110 §9.3.2).
+func (ls *loopState) writeError(cn *conn, ec *engine.Conn, status int, reason string, head bool) {
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
 	b = http1.AppendDateAt(b, ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)
@@ -446,8 +453,10 @@ func (ls *loopState) writeError(cn *conn, ec *engine.Conn, status int, reason st
 	}
 	b = appendInt(b, int64(len(msg)+1))
 	b = append(b, "\r\n\r\n"...)
-	b = append(b, msg...)
-	b = append(b, '\n')
+	if !head {
+		b = append(b, msg...)
+		b = append(b, '\n')
+	}
 	cn.writeRaw(ec, b)
 	ls.scratch = b
 }
@@ -516,10 +525,16 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 	switch {
 	case cn.cur == nil && cn.partial:
 		// A partial head (a slow client): answer 408 and close.
-		cn.ls.writeError(cn, ec, 408, "request head not received in time")
+		cn.ls.writeError(cn, ec, 408, "request head not received in time", cn.ls.partial[cn].Head())
 		cn.closeFlushed(ec, true)
 	case cn.cur == nil:
 		ec.Close(nil) // idle keep-alive connection
+	case cn.state == stBody && cn.cur.ended:
+		// The response is complete and only the rest of a body nobody read was awaited
+		// (to be dropped): stop waiting and close once the response has been sent, so
+		// that a download in progress is not cut.
+		cn.cur.keepAlive = false
+		cn.finish(ec)
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.failBody(ErrBodyTimeout)
 		cn.cur.keepAlive = false

@@ -54,6 +54,13 @@ func (r *Router) ServeGale(c *server.Ctx) {
 		return
 	}
 	req := c.Request()
+	if isConnect(req.Method) {
+		// Whatever follows the head may be tunnel bytes, not a request: close after.
+		r.observeNone(c)
+		c.SetKeepAlive(false)
+		c.Error(405, connectRefused)
+		return
+	}
 	rt, status := r.route(req.Method, req.NormPath, req.Path, req.Host)
 	switch {
 	case rt != nil:
@@ -76,6 +83,13 @@ func (r *Router) ServeGale(c *server.Ctx) {
 // ServeExchange dispatches a request of any protocol (an HTTP/2 stream) with the same
 // matching as ServeGale. A route whose action serves HTTP/1.1 only answers 505.
 func (r *Router) ServeExchange(x server.Exchange) {
+	if isConnect(x.Method()) {
+		if ob, ok := x.(server.Observable); ok && r.none != nil {
+			ob.Observe(r.none)
+		}
+		x.Error(405, connectRefused)
+		return
+	}
 	rt, status := r.route(x.Method(), x.NormPath(), x.Path(), x.Host())
 	if ob, ok := x.(server.Observable); ok {
 		switch {
@@ -98,6 +112,17 @@ func (r *Router) ServeExchange(x server.Exchange) {
 		x.Error(status, "")
 	}
 }
+
+// connectRefused is the reason given with the 405 that answers every CONNECT.
+const connectRefused = "CONNECT is not served here"
+
+// isConnect reports whether method is CONNECT (RFC 9110 §9.3.6). No action gale
+// routes to opens a tunnel, and a 2xx answer to CONNECT tells the client that one is
+// open (with no Content-Length or body allowed), so the router refuses CONNECT before
+// any route can answer it, as nginx does, whichever route its authority would match:
+// a respond route would send its body into what the client takes for a tunnel, and
+// the proxy would forward the CONNECT and relay an upstream's 200 as a response.
+func isConnect(method []byte) bool { return string(method) == "CONNECT" }
 
 // serverWide reports whether the request is "OPTIONS *", a question about the server
 // as a whole (RFC 9110 §9.3.7). No route's path matches "*", so unless a route without
