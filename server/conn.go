@@ -472,7 +472,12 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 		return
 	}
 	if cn.state == stBody {
-		// The body can never complete now.
+		// The body can never complete now. A response that has ended only waited for
+		// the rest of a body nobody read: it goes out first, then the connection closes.
+		if cn.cur.ended {
+			cn.finish(ec)
+			return
+		}
 		ec.Close(nil)
 	}
 	// Otherwise the response completes and finish closes the connection.

@@ -304,8 +304,13 @@ func (cn *conn) closeAfterOutput(ec *engine.Conn, bodyLeft bool) {
 }
 
 // closeFlushed closes ec once its output is sent, lingering when the client may
-// still be sending a body nobody read; a layer first ends its own output.
+// still be sending a body nobody read; a layer first ends its own output. The
+// connection's own timer is stopped: it timed a phase (head, body, idle) that is
+// over, and firing while the output is still going out it would close the connection
+// at once and cut the response (a download after an unread body). The write timeout
+// bounds the output, and the engine bounds the linger.
 func (cn *conn) closeFlushed(ec *engine.Conn, linger bool) {
+	ec.CancelTimeout()
 	if l := cn.lower(); l != nil {
 		l.CloseNotify()
 	}
