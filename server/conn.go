@@ -564,6 +564,11 @@ func (h *connHandler) OnShutdown(ec *engine.Conn) {
 		cn.closeAfterOutput(ec, false)
 	case cn.cur == nil:
 		ec.Close(nil) // idle: nothing queued, nothing in progress
+	case cn.cur.ended:
+		// The response is complete and only the rest of a body nobody read was
+		// awaited: send the response and close, without waiting for that body.
+		cn.cur.keepAlive = false
+		cn.finish(ec)
 	default:
 		cn.cur.keepAlive = false
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -173,4 +174,24 @@ func TestBodyTimeoutSparesEndedResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShutdownSparesEndedResponse: a graceful shutdown finds a connection whose
+// response has ended while the rest of a small request body (to be dropped) is still
+// due: the response goes out and the connection closes at once, so the shutdown
+// completes, instead of waiting for that body until the grace period ends.
+func TestShutdownSparesEndedResponse(t *testing.T) {
+	s := startServer(t, HandlerFunc(func(c *Ctx) { c.Respond(200, "", []byte("ok")) }), func(o *Options) { o.BodyTimeout = time.Minute })
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	br := bufio.NewReader(c)
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "POST")); got != "ok" {
+		t.Fatalf("body %q", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v (the connection waited for the rest of the body)", err)
+	}
+	expectClosed(t, br)
 }
