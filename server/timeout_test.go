@@ -195,3 +195,24 @@ func TestShutdownSparesEndedResponse(t *testing.T) {
 	}
 	expectClosed(t, br)
 }
+
+// TestClosingPumpSparesFile: a connection that closes after a file response read
+// through the file pump (a stream that cannot sendfile, as under TLS), whose request
+// body nobody read, keeps its body timer stopped while the pump still reads the file:
+// the file arrives whole.
+func TestClosingPumpSparesFile(t *testing.T) {
+	const size = 16 << 20
+	f := patternFile(t, size)
+	const timeout = 100 * time.Millisecond
+	s := startServer(t, fileHandler(f, size), func(o *Options) { o.BodyTimeout = timeout })
+	c := testkit.Dial(t, listenNoSendfile(t, s, fileHandler(f, size)))
+	c.SetReadBuffer(64 << 10)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+	time.Sleep(5 * timeout) // as in TestBodyTimeoutSparesEndedResponse
+	br := bufio.NewReader(c)
+	resp := testkit.ReadResponse(t, br, "POST")
+	if n, err := io.Copy(io.Discard, resp.Body); err != nil || n != size {
+		t.Fatalf("got %d of %d file bytes: %v", n, size, err)
+	}
+	expectClosed(t, br)
+}

@@ -292,10 +292,12 @@ func (cn *conn) pumpPending() bool { return cn.pumped && cn.ls.pumps[cn].Pending
 
 // closeAfterOutput closes ec once every queued byte was written, the pump's included;
 // bodyLeft lingers so that an unread request body does not turn the close into a
-// reset.
+// reset. The connection's timer stops at once, as in closeFlushed, so that it cannot
+// cut the output while the pump still reads a file into it.
 func (cn *conn) closeAfterOutput(ec *engine.Conn, bodyLeft bool) {
 	if cn.pumped {
 		if p := cn.ls.pumps[cn]; p.Pending() {
+			ec.CancelTimeout()
 			p.WhenDone(func() { cn.closeFlushed(ec, bodyLeft) })
 			return
 		}
