@@ -472,7 +472,12 @@ func (h *connHandler) OnEOF(ec *engine.Conn) {
 		return
 	}
 	if cn.state == stBody {
-		// The body can never complete now.
+		// The body can never complete now. A response that has ended only waited for
+		// the rest of a body nobody read: it goes out first, then the connection closes.
+		if cn.cur.ended {
+			cn.finish(ec)
+			return
+		}
 		ec.Close(nil)
 	}
 	// Otherwise the response completes and finish closes the connection.
@@ -559,6 +564,11 @@ func (h *connHandler) OnShutdown(ec *engine.Conn) {
 		cn.closeAfterOutput(ec, false)
 	case cn.cur == nil:
 		ec.Close(nil) // idle: nothing queued, nothing in progress
+	case cn.cur.ended:
+		// The response is complete and only the rest of a body nobody read was
+		// awaited: send the response and close, without waiting for that body.
+		cn.cur.keepAlive = false
+		cn.finish(ec)
 	default:
 		cn.cur.keepAlive = false
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"testing"
@@ -124,10 +125,12 @@ func TestEndedMidBodyCloses(t *testing.T) {
 	}
 }
 
-// TestBodyTimeoutSparesEndedResponse: when a response has ended and only the rest of
-// a small request body nobody read is awaited (to be dropped), the body timeout stops
-// the wait and closes the connection once the response has been sent, instead of
-// closing it at once and cutting a response still queued (a download). Both engines.
+// TestBodyTimeoutSparesEndedResponse: a response that has ended while the rest of the
+// request body was still due is sent whole, however the wait for that body ends: the
+// body timeout while a small body was to be dropped, the client's half-close, or the
+// body timer left over when the connection closes after the response (a chunked body
+// nobody read). Each of them used to close the connection at once and cut a response
+// still queued (a download). Both engines.
 func TestBodyTimeoutSparesEndedResponse(t *testing.T) {
 	const size = 16 << 20
 	big := bytes.Repeat([]byte("x"), size)
@@ -140,22 +143,76 @@ func TestBodyTimeoutSparesEndedResponse(t *testing.T) {
 			s := startServer(t, HandlerFunc(func(c *Ctx) { c.Respond(200, "", big) }), func(o *Options) {
 				o.Engine, o.BodyTimeout = eng, timeout
 			})
-			c := testkit.Dial(t, s.Addr())
-			c.SetReadBuffer(64 << 10)
-			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-			// Read nothing for several body timeouts, so that the timer fires while
-			// most of the response is still queued (a shorter wait can only make
-			// the test pass without exercising the case, never fail it).
-			time.Sleep(5 * timeout)
-			br := bufio.NewReader(c)
-			resp := testkit.ReadResponse(t, br, "POST")
-			n, err := io.Copy(io.Discard, resp.Body)
-			if err != nil || n != size {
-				t.Fatalf("got %d of %d body bytes: %v", n, size, err)
+			for _, tc := range []struct {
+				name, framing, body string
+				halfClose           bool
+			}{
+				{"dropping", "Content-Length: 10", "abc", false},
+				{"half-close", "Content-Length: 10", "abc", true},
+				{"closing", "Transfer-Encoding: chunked", "5\r\nab", false},
+			} {
+				c := testkit.Dial(t, s.Addr())
+				c.SetReadBuffer(64 << 10)
+				io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\n"+tc.framing+"\r\n\r\n"+tc.body)
+				if tc.halfClose {
+					c.CloseWrite()
+				}
+				// Read nothing for several body timeouts, so that the timer (or the
+				// FIN) comes while most of the response is still queued (a shorter
+				// wait can only make the test pass without exercising the case,
+				// never fail it).
+				time.Sleep(5 * timeout)
+				br := bufio.NewReader(c)
+				resp := testkit.ReadResponse(t, br, "POST")
+				n, err := io.Copy(io.Discard, resp.Body)
+				if err != nil || n != size {
+					t.Fatalf("%s: got %d of %d body bytes: %v", tc.name, n, size, err)
+				}
+				// The connection closes after the response (whose head may have gone
+				// out keep-alive, when the body was small enough to drop).
+				expectClosed(t, br)
 			}
-			// Its head went out keep-alive (the body was small enough to drop); the
-			// connection closes after it all the same.
-			expectClosed(t, br)
 		})
 	}
+}
+
+// TestShutdownSparesEndedResponse: a graceful shutdown finds a connection whose
+// response has ended while the rest of a small request body (to be dropped) is still
+// due: the response goes out and the connection closes at once, so the shutdown
+// completes, instead of waiting for that body until the grace period ends.
+func TestShutdownSparesEndedResponse(t *testing.T) {
+	s := startServer(t, HandlerFunc(func(c *Ctx) { c.Respond(200, "", []byte("ok")) }), func(o *Options) { o.BodyTimeout = time.Minute })
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	br := bufio.NewReader(c)
+	if got := testkit.Body(t, testkit.ReadResponse(t, br, "POST")); got != "ok" {
+		t.Fatalf("body %q", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v (the connection waited for the rest of the body)", err)
+	}
+	expectClosed(t, br)
+}
+
+// TestClosingPumpSparesFile: a connection that closes after a file response read
+// through the file pump (a stream that cannot sendfile, as under TLS), whose request
+// body nobody read, keeps its body timer stopped while the pump still reads the file:
+// the file arrives whole.
+func TestClosingPumpSparesFile(t *testing.T) {
+	const size = 16 << 20
+	f := patternFile(t, size)
+	const timeout = 100 * time.Millisecond
+	s := startServer(t, fileHandler(f, size), func(o *Options) { o.BodyTimeout = timeout })
+	c := testkit.Dial(t, listenNoSendfile(t, s, fileHandler(f, size)))
+	c.SetReadBuffer(64 << 10)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+	time.Sleep(5 * timeout) // as in TestBodyTimeoutSparesEndedResponse
+	br := bufio.NewReader(c)
+	resp := testkit.ReadResponse(t, br, "POST")
+	if n, err := io.Copy(io.Discard, resp.Body); err != nil || n != size {
+		t.Fatalf("got %d of %d file bytes: %v", n, size, err)
+	}
+	expectClosed(t, br)
 }

@@ -292,10 +292,12 @@ func (cn *conn) pumpPending() bool { return cn.pumped && cn.ls.pumps[cn].Pending
 
 // closeAfterOutput closes ec once every queued byte was written, the pump's included;
 // bodyLeft lingers so that an unread request body does not turn the close into a
-// reset.
+// reset. The connection's timer stops at once, as in closeFlushed, so that it cannot
+// cut the output while the pump still reads a file into it.
 func (cn *conn) closeAfterOutput(ec *engine.Conn, bodyLeft bool) {
 	if cn.pumped {
 		if p := cn.ls.pumps[cn]; p.Pending() {
+			ec.CancelTimeout()
 			p.WhenDone(func() { cn.closeFlushed(ec, bodyLeft) })
 			return
 		}
@@ -304,8 +306,13 @@ func (cn *conn) closeAfterOutput(ec *engine.Conn, bodyLeft bool) {
 }
 
 // closeFlushed closes ec once its output is sent, lingering when the client may
-// still be sending a body nobody read; a layer first ends its own output.
+// still be sending a body nobody read; a layer first ends its own output. The
+// connection's own timer is stopped: it timed a phase (head, body, idle) that is
+// over, and firing while the output is still going out it would close the connection
+// at once and cut the response (a download after an unread body). The write timeout
+// bounds the output, and the engine bounds the linger.
 func (cn *conn) closeFlushed(ec *engine.Conn, linger bool) {
+	ec.CancelTimeout()
 	if l := cn.lower(); l != nil {
 		l.CloseNotify()
 	}
