@@ -89,3 +89,70 @@ servers:
 		}
 	})
 }
+
+// TestTraceRefused: TRACE echoes the request (cookies and credentials included),
+// which is what cross-site tracing reads, so the router answers it 405 before any
+// route, as nginx does: a respond route answered it 200 and a proxy route forwarded
+// it to its origin. The connection stays open and serves the next request; over
+// h2c the stream gets 405.
+func TestTraceRefused(t *testing.T) {
+	onLinuxEngines(t, func(t *testing.T, eng string) {
+		origin := testkit.NewOrigin(t)
+		_, addr := startApp(t, fmt.Sprintf(`
+workers: 1
+engine: %s
+servers:
+  - listen: ["127.0.0.1:0"]
+    protocols: [http1, h2c]
+    routes:
+      - match: { path: /up/ }
+        proxy: { upstreams: ["%s"] }
+      - match: { path: / }
+        respond: { status: 200, body: "root" }
+`, eng, origin.Addr))
+		c := testkit.Dial(t, addr)
+		br := bufio.NewReader(c)
+		for _, path := range []string{"/", "/up/x"} {
+			fmt.Fprintf(c, "TRACE %s HTTP/1.1\r\nHost: x\r\nCookie: secret=1\r\n\r\n", path)
+			resp := testkit.ReadResponse(t, br, "TRACE "+path)
+			body := testkit.Body(t, resp)
+			if resp.StatusCode != 405 || resp.Close || bytes.Contains([]byte(body), []byte("secret")) {
+				t.Fatalf("TRACE %s: %d %q (close %v), want 405 on an open connection", path, resp.StatusCode, body, resp.Close)
+			}
+		}
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp := testkit.ReadResponse(t, br, "GET"); resp.StatusCode != 200 || testkit.Body(t, resp) != "root" {
+			t.Fatalf("GET after TRACE: %d", resp.StatusCode)
+		}
+		if n := origin.Hits.Load(); n != 0 {
+			t.Fatalf("the origin got %d requests; a TRACE must not be forwarded", n)
+		}
+
+		_, fr := testkit.H2Open(t, addr)
+		var hb bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "TRACE"}, {":scheme", "http"}, {":path", "/"}, {":authority", "x"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		dec := hpack.NewDecoder(4096, nil)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("reading frames: %v", err)
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok {
+				fields, err := dec.DecodeFull(h.HeaderBlockFragment())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fields[0].Name != ":status" || fields[0].Value != "405" {
+					t.Fatalf("h2c TRACE: %v, want :status 405", fields)
+				}
+				return
+			}
+		}
+	})
+}

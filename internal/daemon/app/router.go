@@ -54,11 +54,13 @@ func (r *Router) ServeGale(c *server.Ctx) {
 		return
 	}
 	req := c.Request()
-	if isConnect(req.Method) {
-		// Whatever follows the head may be tunnel bytes, not a request: close after.
+	if reason, tunnel := refusedMethod(req.Method); reason != "" {
 		r.observeNone(c)
-		c.SetKeepAlive(false)
-		c.Error(405, connectRefused)
+		if tunnel {
+			// Whatever follows the head may be tunnel bytes, not a request: close after.
+			c.SetKeepAlive(false)
+		}
+		c.Error(405, reason)
 		return
 	}
 	rt, status := r.route(req.Method, req.NormPath, req.Path, req.Host)
@@ -83,11 +85,11 @@ func (r *Router) ServeGale(c *server.Ctx) {
 // ServeExchange dispatches a request of any protocol (an HTTP/2 stream) with the same
 // matching as ServeGale. A route whose action serves HTTP/1.1 only answers 505.
 func (r *Router) ServeExchange(x server.Exchange) {
-	if isConnect(x.Method()) {
+	if reason, _ := refusedMethod(x.Method()); reason != "" {
 		if ob, ok := x.(server.Observable); ok && r.none != nil {
 			ob.Observe(r.none)
 		}
-		x.Error(405, connectRefused)
+		x.Error(405, reason)
 		return
 	}
 	rt, status := r.route(x.Method(), x.NormPath(), x.Path(), x.Host())
@@ -113,16 +115,30 @@ func (r *Router) ServeExchange(x server.Exchange) {
 	}
 }
 
-// connectRefused is the reason given with the 405 that answers every CONNECT.
-const connectRefused = "CONNECT is not served here"
-
-// isConnect reports whether method is CONNECT (RFC 9110 §9.3.6). No action gale
-// routes to opens a tunnel, and a 2xx answer to CONNECT tells the client that one is
-// open (with no Content-Length or body allowed), so the router refuses CONNECT before
-// any route can answer it, as nginx does, whichever route its authority would match:
-// a respond route would send its body into what the client takes for a tunnel, and
-// the proxy would forward the CONNECT and relay an upstream's 200 as a response.
-func isConnect(method []byte) bool { return string(method) == "CONNECT" }
+// refusedMethod returns the reason of the 405 that answers method before any route
+// sees it, or "" for a method routes may serve; tunnel is true for CONNECT, after
+// which an HTTP/1.1 connection closes.
+//
+// CONNECT (RFC 9110 §9.3.6): no action gale routes to opens a tunnel, and a 2xx
+// answer to CONNECT tells the client that one is open (with no Content-Length or
+// body allowed), so the router refuses CONNECT, as nginx does, whichever route its
+// authority would match: a respond route would send its body into what the client
+// takes for a tunnel, and the proxy would forward the CONNECT and relay an
+// upstream's 200 as a response.
+//
+// TRACE (RFC 9110 §9.3.8) echoes the request back, credentials and cookies
+// included, which is what cross-site tracing reads; nginx refuses it with 405 before
+// any location runs, and so does gale: a respond route would answer it 200 and a
+// proxy route forward it to an origin that may echo it.
+func refusedMethod(method []byte) (reason string, tunnel bool) {
+	switch string(method) {
+	case "CONNECT":
+		return "CONNECT is not served here", true
+	case "TRACE":
+		return "TRACE is not served here", false
+	}
+	return "", false
+}
 
 // serverWide reports whether the request is "OPTIONS *", a question about the server
 // as a whole (RFC 9110 §9.3.7). No route's path matches "*", so unless a route without
