@@ -231,6 +231,9 @@ type Proxy struct {
 	// (a FIN) while the origin answers; by default the request is abandoned, as
 	// nginx does. A closed or reset connection aborts it either way.
 	IgnoreClientHalfClose bool `yaml:"ignore_client_half_close"`
+	// UnderscoresInHeaders forwards request fields whose names hold an
+	// underscore; by default they are dropped, as nginx does.
+	UnderscoresInHeaders bool `yaml:"underscores_in_headers"`
 }
 
 // SetDefaults sets every field of p to its default.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net/netip"
 
 	"github.com/gale-server/gale/http1"
@@ -51,7 +52,8 @@ var reframed = [...]string{
 
 // buildHead appends the upstream request head for x's request to server srv:
 // the request line (the original target, or the rewritten normalized path), Host,
-// the client's end-to-end fields, the forwarding fields, set_headers, and framing
+// the client's end-to-end fields (without names that hold an underscore unless the
+// route keeps them), the forwarding fields, set_headers, and framing
 // re-derived from the parsed request (never a Content-Length beside chunked, never
 // an obs-folded line, which the parser refuses).
 func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
@@ -73,7 +75,7 @@ func (h *Handler) buildHead(dst []byte, x *exchange, srv int) []byte {
 	conns := connectionFields(req.Headers)
 fields:
 	for _, f := range req.Headers {
-		if hopByHop(f.Name, conns) {
+		if hopByHop(f.Name, conns) || (!h.r.UnderscoresInHeaders && bytes.IndexByte(f.Name, '_') >= 0) {
 			continue
 		}
 		for _, n := range reframed {

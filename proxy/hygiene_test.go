@@ -281,3 +281,26 @@ func TestClientBodyErrorReleasesUpstream(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyDropsUnderscoreFields: request fields whose names hold an underscore are
+// not forwarded, as nginx does by default (underscores_in_headers off), since
+// origins behind CGI, WSGI or PHP read X_Forwarded_For as X-Forwarded-For, which the
+// proxy replaces: the client could otherwise set it. The route's
+// UnderscoresInHeaders forwards them.
+func TestProxyDropsUnderscoreFields(t *testing.T) {
+	o := echoHeadOrigin(t)
+	raw := "GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\n_: u\r\nX-Keep: yes\r\n\r\n"
+	for _, keep := range []bool{false, true} {
+		u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
+		addr := startProxy(t, u, Route{UnderscoresInHeaders: keep}, nil)
+		got := strings.ToLower(roundTrip(t, addr, raw))
+		if !strings.HasPrefix(got, "200\n") || !strings.Contains(got, "x-keep: yes") {
+			t.Fatalf("keep %v: %s", keep, got)
+		}
+		for _, name := range []string{"x_forwarded_for: 6.6.6.6", "x_real_ip: 6.6.6.6", "\n_: u"} {
+			if strings.Contains(got, name) != keep {
+				t.Errorf("keep %v: origin saw %q = %v:\n%s", keep, name, !keep, got)
+			}
+		}
+	}
+}

@@ -230,4 +230,10 @@ type Route struct {
 	// default such an exchange is abandoned like one whose client closed or reset
 	// its connection (nginx's proxy_ignore_client_abort off).
 	IgnoreClientHalfClose bool
+	// UnderscoresInHeaders forwards request fields whose names hold an underscore
+	// ("X_Forwarded_For"). By default they are dropped, as nginx does
+	// (underscores_in_headers off): origins behind CGI, WSGI or PHP read
+	// X_Forwarded_For and X-Forwarded-For as the same variable, so a client could
+	// set one the proxy replaces under a name it does not.
+	UnderscoresInHeaders bool
 }

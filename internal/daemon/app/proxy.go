@@ -46,7 +46,8 @@ func (env *actionEnv) buildProxy(p *config.Proxy) (server.Handler, error) {
 			return nil, err
 		}
 	}
-	r := proxy.Route{StripPrefix: p.StripPrefix, PreserveHost: p.PreserveHost, Via: p.Via, IgnoreClientHalfClose: p.IgnoreClientHalfClose}
+	r := proxy.Route{StripPrefix: p.StripPrefix, PreserveHost: p.PreserveHost, Via: p.Via, IgnoreClientHalfClose: p.IgnoreClientHalfClose,
+		UnderscoresInHeaders: p.UnderscoresInHeaders}
 	names := make([]string, 0, len(p.SetHeaders))
 	for n := range p.SetHeaders {
 		names = append(names, n)
