@@ -154,8 +154,8 @@ var okCases = []okCase{
 	{name: "ipv6 host header", in: "GET / HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n", chk: func(t *testing.T, r *Request) {
 		eqs(t, "Host", r.Host, "[2001:db8::1]:8080")
 	}},
-	{name: "empty host header", in: "GET / HTTP/1.1\r\nHost:\r\n\r\n", chk: func(t *testing.T, r *Request) {
-		eq(t, "Host empty", len(r.Host), 0)
+	{name: "empty host header beside an absolute-form target", in: "GET http://a.example/ HTTP/1.1\r\nHost:\r\n\r\n", chk: func(t *testing.T, r *Request) {
+		eqs(t, "Host", r.Host, "a.example")
 	}},
 	{name: "duplicate fields kept in order", in: "GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nAccept: b\r\nTE: trailers;q=1, deflate\r\n\r\n", chk: func(t *testing.T, r *Request) {
 		v, _ := r.Header("accept")
@@ -254,6 +254,10 @@ var errCases = []errCase{
 	{"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", errHostMany},
 	{"two hosts 1.0", "GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", errHostMany},
 	{"host with slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", errHostInvalid},
+	{"empty host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", errHostInvalid},
+	{"empty host, spaces", "GET / HTTP/1.1\r\nHost:   \r\n\r\n", errHostInvalid},
+	{"empty host on HTTP/1.0", "GET / HTTP/1.0\r\nHost: \r\n\r\n", errHostInvalid},
+	{"empty host with OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n", errHostInvalid},
 	{"host with userinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", errHostInvalid},
 	{"host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", errHostInvalid},
 	{"host bad port", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", errHostInvalid},

@@ -231,6 +231,11 @@ func (r *Request) finish(lim *Limits) *Error {
 		return errHostMissing
 	case hosts == 1 && !validHost(host):
 		return errHostInvalid
+	case hosts == 1 && len(host) == 0 && (r.Form == FormOrigin || r.Form == FormAsterisk):
+		// The target URI would be "http:///path": RFC 9110 §4.2.1 has a recipient
+		// reject an http URI with an empty host (nginx answers 400 too). An
+		// absolute-form target names the host itself, and Host is ignored then.
+		return errHostInvalid
 	}
 	if r.Form == FormOrigin || r.Form == FormAsterisk {
 		r.Host = host
