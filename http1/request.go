@@ -229,7 +229,7 @@ func (r *Request) finish(lim *Limits) *Error {
 		return errHostMany
 	case hosts == 0 && r.Minor == 1:
 		return errHostMissing
-	case hosts == 1 && !validHost(host):
+	case hosts == 1 && !ValidHost(host):
 		return errHostInvalid
 	}
 	if r.Form == FormOrigin || r.Form == FormAsterisk {
