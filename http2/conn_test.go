@@ -275,6 +275,31 @@ func TestConnTrailersAndBody(t *testing.T) {
 	}
 }
 
+// TestConnForbiddenTrailers: request trailers carrying a field RFC 9110 §6.5.1 keeps
+// out of trailers reset the stream with PROTOCOL_ERROR (the handler hears it) instead
+// of reaching the application, which would forward them upstream; the connection
+// goes on.
+func TestConnForbiddenTrailers(t *testing.T) {
+	for _, name := range []string{"content-length", "host", "authorization", "cookie", "expect", "content-type", "te"} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, Config{})
+			r.mustFeed(r.get(1, false))
+			r.mustFeed(AppendData(nil, 1, []byte("part1"), false))
+			r.mustFeed(AppendHeaders(nil, 1, r.block("x-sum", "42", name, "trailers"), true, MinMaxFrameSize))
+			if rstCode(r.frames(), 1) != int(ErrCodeProtocol) || r.h.resets[1] != ErrCodeProtocol {
+				t.Fatalf("trailers with %s not reset with PROTOCOL_ERROR", name)
+			}
+			if len(r.h.trailers[1]) != 0 {
+				t.Fatalf("trailers delivered: %v", r.h.trailers[1])
+			}
+			r.mustFeed(r.get(3, true))
+			if len(r.h.requests) != 2 {
+				t.Fatal("next request lost")
+			}
+		})
+	}
+}
+
 func TestConnReceiveWindowFollowsConsumption(t *testing.T) {
 	r := newRig(t, Config{InitialStreamWindow: 20000, ConnWindow: InitialWindow})
 	r.mustFeed(r.get(1, false))

@@ -97,6 +97,14 @@ func (h *requestHeaders) add(name, value string, limit uint32) {
 		h.fail("field name is not a lowercase token")
 		return
 	}
+	// What RFC 9110 §6.5.1 keeps out of trailers (framing, routing, authentication,
+	// cookies …) makes trailers malformed, as net/http's server treats it; gale's
+	// HTTP/1.1 parser answers such chunked trailers 400, and neither protocol
+	// forwards them.
+	if h.trailers && http1.ForbiddenTrailer([]byte(name)) {
+		h.fail(name + " in trailers")
+		return
+	}
 	switch name {
 	case "host":
 		h.hosts++
