@@ -31,6 +31,7 @@ type h2x struct {
 	held       []byte
 	bodyEnd    bool // END_STREAM (or trailers) received
 	bodyPaused bool
+	bodyAsked  bool // OnBody was called (a 100 Continue went out if one was expected)
 	bodyBuf    []byte
 	bodyLimit  int64
 	bodyRead   int64 // body octets received, against bodyLimit
@@ -206,9 +207,24 @@ func (x *h2x) Now() time.Time { return x.hc.ec.Loop().Now() }
 
 // OnBody streams the request body to f. Bytes are returned to flow control as f
 // receives them, so a handler that pauses stops its client at the stream window.
+// The first call answers "expect: 100-continue" with a 100 (Continue) while no
+// body octet has arrived, as HTTP/1.1 does when the handler asks for the body: a
+// client that waits for it (Go's, for ExpectContinueTimeout) sends the body at once.
 func (x *h2x) OnBody(f func(p []byte, end bool)) {
+	if !x.bodyAsked {
+		x.bodyAsked = true
+		if !x.bodyEnd && x.bodyRead == 0 && !x.headSent && x.expects100() {
+			x.WriteInformational(100, nil)
+		}
+	}
 	x.onBody = f
 	x.deliver()
+}
+
+// expects100 reports whether the request carries "expect: 100-continue".
+func (x *h2x) expects100() bool {
+	v, ok := x.ReqHeader("expect")
+	return ok && http1.EqualFold(v, "100-continue")
 }
 
 // ReadBody collects the body, bounded by the server's body limit (413 beyond it,

@@ -31,17 +31,7 @@ func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
 		mu.Unlock()
 		fmt.Fprintf(w, "read %d", n)
 	}))
-	_, addr := startApp(t, `
-workers: 1
-engine: `+eng+`
-limits: { body_bytes: 64KiB }
-servers:
-  - listen: ["127.0.0.1:0"]
-    protocols: [h2c]
-    routes:
-      - match: { path: / }
-        proxy: { upstreams: [{ address: "`+origin+`" }] }
-`)
+	addr := startH2cProxy(t, eng, origin, "limits: { body_bytes: 64KiB }")
 	c := testkit.H2CClient(t)
 	post := func(n int, known bool) (int, string) {
 		t.Helper()

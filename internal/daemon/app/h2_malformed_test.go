@@ -46,16 +46,7 @@ func testH2MalformedNeverReachesOrigin(t *testing.T, eng string) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"))
 		}
 	})
-	_, addr := startApp(t, `
-workers: 1
-engine: `+eng+`
-servers:
-  - listen: ["127.0.0.1:0"]
-    protocols: [h2c]
-    routes:
-      - match: { path: /public/ }
-        proxy: { upstreams: [{ address: "`+origin+`" }] }
-`)
+	addr := startH2cProxy(t, eng, origin, "")
 	c, fr := testkit.H2Open(t, addr)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	var hb bytes.Buffer
@@ -129,4 +120,23 @@ servers:
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "GET /public/x HTTP/1.1 | ") || !strings.HasSuffix(lines[0], " | x | fine") {
 		t.Fatalf("the origin read %q, want only the valid GET /public/x", lines)
 	}
+}
+
+// startH2cProxy serves an h2c-only listener on eng whose one route proxies every
+// path to origin; top holds more top-level configuration lines (limits …). It
+// returns the listener's address.
+func startH2cProxy(t *testing.T, eng, origin, top string) string {
+	t.Helper()
+	_, addr := startApp(t, `
+workers: 1
+engine: `+eng+`
+`+top+`
+servers:
+  - listen: ["127.0.0.1:0"]
+    protocols: [h2c]
+    routes:
+      - match: { path: / }
+        proxy: { upstreams: [{ address: "`+origin+`" }] }
+`)
+	return addr
 }
