@@ -8,7 +8,7 @@ import (
 // h2Usable reports whether a handshake with the client hello h under c can end
 // with a cipher suite HTTP/2 allows: TLS 1.3, or a TLS 1.2 suite both sides
 // support that is not on RFC 9113 Appendix A's prohibited list. When it cannot,
-// the handshake offers http/1.1 alone, as RFC 9113 §9.2.2 intends ("this allows
+// the handshake offers HTTP/1 alone, as RFC 9113 §9.2.2 intends ("this allows
 // servers to select HTTP/1.1 with a cipher suite that is on the HTTP/2
 // prohibited list"): browsers fail an h2 connection on a prohibited suite
 // (INADEQUATE_SECURITY), and a client offering only such suites is old enough

@@ -224,3 +224,37 @@ func TestH2NotOnProhibitedSuite(t *testing.T) {
 		})
 	}
 }
+
+// TestALPNHTTP10: a client whose ALPN offer is "http/1.0" alone (curl --http1.0 sends
+// that) is served HTTP/1.0, with and without h2 offered, as nginx serves it; crypto/tls
+// used to fail the handshake with no_application_protocol, since gale offered only h2
+// and http/1.1.
+func TestALPNHTTP10(t *testing.T) {
+	for name, e := range map[string]*env{"http1": startTLS(t, protoHandler, nil), "h2": startH2(t)} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", e.addr, &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", NextProtos: []string{"http/1.0"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if p := conn.ConnectionState().NegotiatedProtocol; p != "http/1.0" {
+				t.Fatalf("ALPN chose %q, want http/1.0", p)
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(conn, "GET /ten HTTP/1.0\r\nHost: localhost\r\n\r\n")
+			b, _ := io.ReadAll(conn)
+			if !bytes.HasPrefix(b, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(b, []byte("HTTP/1.0 /ten")) {
+				t.Fatalf("answer %q", b)
+			}
+			if _, err := exec.LookPath("curl"); err != nil {
+				return
+			}
+			out, err := exec.Command("curl", "-sS", "--max-time", "10", "--http1.0", "--cacert", e.ca.CAFile,
+				"--resolve", "localhost:"+e.addr[strings.LastIndexByte(e.addr, ':')+1:]+":127.0.0.1",
+				"https://localhost:"+e.addr[strings.LastIndexByte(e.addr, ':')+1:]+"/curl").CombinedOutput()
+			if err != nil || string(out) != "HTTP/1.0 /curl" {
+				t.Fatalf("curl --http1.0: %q, %v", out, err)
+			}
+		})
+	}
+}
