@@ -183,9 +183,10 @@ func TestH2Nghttp(t *testing.T) {
 // h2 was selected over CBC, which browsers fail with INADEQUATE_SECURITY.
 func TestH2NotOnProhibitedSuite(t *testing.T) {
 	cbc, gcm := tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	rsaGCM := tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 // allowed by HTTP/2, unusable with the ECDSA certificate
 	e := startTLS(t, protoHandler, func(s *server.Server, o *Options) {
 		o.H2 = s.NewHTTP2(server.HTTP2Options{})
-		o.Config.CipherSuites = []uint16{cbc, gcm}
+		o.Config.CipherSuites = []uint16{cbc, gcm, rsaGCM}
 	})
 	for _, tc := range []struct {
 		name   string
@@ -194,6 +195,7 @@ func TestH2NotOnProhibitedSuite(t *testing.T) {
 		want   string
 	}{
 		{"tls12-cbc", tls.VersionTLS12, []uint16{cbc}, "http/1.1"},
+		{"tls12-cbc-rsa-gcm", tls.VersionTLS12, []uint16{rsaGCM, cbc}, "http/1.1"},
 		{"tls12-gcm", tls.VersionTLS12, []uint16{cbc, gcm}, "h2"},
 		{"tls13", tls.VersionTLS13, []uint16{cbc}, "h2"},
 	} {
