@@ -599,3 +599,26 @@ func TestRoundRobinExcludeIsNotRetry(t *testing.T) {
 		t.Errorf("300 picks with server 2 excluded went %v, want [150 150 0]", got)
 	}
 }
+
+// TestTracks: only balancers that read the in-flight counts report that they
+// track, with or without backups, so that a caller may rebuild the others
+// over new weights.
+func TestTracks(t *testing.T) {
+	withBackup := append(evenServers(2), Server{ID: "10.1.0.9:8080", Backup: true})
+	for _, tc := range []struct {
+		method string
+		o      Options
+		want   bool
+	}{
+		{WeightedRoundRobin, Options{}, false}, {Random, Options{}, false}, {IPHash, Options{}, false},
+		{Hash, Options{}, false}, {Maglev, Options{}, false},
+		{Hash, Options{BoundedLoad: 0.25}, true}, {Maglev, Options{BoundedLoad: 0.25}, true},
+		{LeastConn, Options{}, true}, {P2CEWMA, Options{}, true},
+	} {
+		for _, s := range [][]Server{evenServers(3), withBackup} {
+			if got := Tracks(mustNew(t, tc.method, s, tc.o)); got != tc.want {
+				t.Errorf("%s (bounded load %v, %d servers): Tracks = %v, want %v", tc.method, tc.o.BoundedLoad, len(s), got, tc.want)
+			}
+		}
+	}
+}
