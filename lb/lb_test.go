@@ -622,3 +622,25 @@ func TestTracks(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundRobinBackupsTakeTurns: when the primary failed for every request,
+// the retries go to the backups in turn. The primary's bit in Tried made every
+// pick of the backups' round robin a retry, which does not move its cursor, so
+// the first backup took them all.
+func TestRoundRobinBackupsTakeTurns(t *testing.T) {
+	s := evenServers(3)
+	s[1].Backup, s[2].Backup = true, true
+	b := mustNew(t, RoundRobin, s, Options{Loops: 1})
+	got := make([]int, 3)
+	for range 100 {
+		r := Request{}
+		if i := b.Pick(&r); i != 0 {
+			t.Fatalf("first pick %d, want the primary", i)
+		}
+		r.Tried |= 1 // the primary failed
+		got[b.Pick(&r)]++
+	}
+	if got[1] != 50 || got[2] != 50 {
+		t.Errorf("100 retries past a failed primary went %v, want 50 to each backup", got)
+	}
+}

@@ -220,6 +220,26 @@ func TestBalanceP2CHangingOriginFromStart(t *testing.T) {
 	}
 }
 
+// TestBalanceBackupsShareAfterDeadPrimary: with round_robin, a primary that
+// refuses connections and two backup origins, the retries share the backups.
+// The backups' round robin took each retry for one of its own (the primary was
+// in Tried) and did not move its cursor: the first backup got every request.
+func TestBalanceBackupsShareAfterDeadPrimary(t *testing.T) {
+	addrs, hits := namedOrigins(t, 2, nil)
+	u := testUpstream(t, []netip.AddrPort{refusedAddr(t), addrs[0], addrs[1]}, func(o *UpstreamOptions) {
+		o.Balance = lb.RoundRobin
+		o.Servers[1].Backup, o.Servers[2].Backup = true, true
+	})
+	url := "http://" + startProxy(t, u, Route{}, nil) + "/"
+	c := client()
+	for range 40 {
+		getBody(t, c, url, nil)
+	}
+	if a, b := hits[0].Load(), hits[1].Load(); a < 15 || b < 15 {
+		t.Errorf("40 requests past a dead primary went %d and %d to the two backups, want about 20 each", a, b)
+	}
+}
+
 // BenchmarkProxyBalance is BenchmarkProxyTiny over three origins with each
 // balancing method (keyed ones hash the client address): what choosing a
 // server adds to a proxied request, allocations included.
