@@ -374,3 +374,44 @@ func TestHealthSetWeightReachesBalancer(t *testing.T) {
 		})
 	}
 }
+
+// Requests within max_connections are served whatever loop they land on: the
+// connections pooled idle on one loop do not count against the limit when
+// another loop, without one, needs a connection (nginx's max_conns counts the
+// active ones too). They counted, and a server that sat idle answered 503 to
+// the requests of the loop that had no pooled connection.
+func TestHealthMaxConnectionsIdleOnOtherLoop(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t)}
+	url, _ := healthProxy(t, o, health.Options{Limits: health.Limits{MaxConnections: 2}}, nil)
+	get := func(path string) int {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		resp, err := c.Get(url + path)
+		if err != nil {
+			t.Error(err)
+			return -1
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for round := range 10 {
+		// Two at once (each new client connection lands on either loop), then
+		// one at a time: never more than two requests in flight.
+		o[0].Delay.Store(int64(30 * time.Millisecond))
+		st := make(chan int, 2)
+		for range 2 {
+			go func() { st <- get("/") }()
+		}
+		for range 2 {
+			if s := <-st; s != 200 {
+				t.Fatalf("round %d: one of two concurrent requests got %d", round, s)
+			}
+		}
+		o[0].Delay.Store(0)
+		for i := range 10 {
+			if s := get("/"); s != 200 {
+				t.Fatalf("round %d: sequential request %d got %d with no other request in flight", round, i, s)
+			}
+		}
+	}
+}
