@@ -644,3 +644,18 @@ func TestRoundRobinBackupsTakeTurns(t *testing.T) {
 		t.Errorf("100 retries past a failed primary went %v, want 50 to each backup", got)
 	}
 }
+
+// TestHashParts: hashing parts one after the other is hashing them joined.
+func TestHashParts(t *testing.T) {
+	for _, p := range [][]string{{}, {""}, {"/a"}, {"/a", "?", "b=1"}, {"", "x", ""}} {
+		var joined []byte
+		parts := make([][]byte, len(p))
+		for i, s := range p {
+			parts[i] = []byte(s)
+			joined = append(joined, s...)
+		}
+		if HashParts(parts...) != HashBytes(joined) {
+			t.Errorf("HashParts(%q) differs from HashBytes(%q)", p, joined)
+		}
+	}
+}

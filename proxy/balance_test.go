@@ -240,6 +240,33 @@ func TestBalanceBackupsShareAfterDeadPrimary(t *testing.T) {
 	}
 }
 
+// TestBalanceHashURIAbsoluteForm: with hash_key uri, a request in absolute
+// form ("GET http://host/path?q") goes where the same request in origin form
+// goes, as it is forwarded in origin form and an HTTP/2 request's :path is
+// one. The whole target was hashed, scheme and authority included, so the
+// two forms of one resource went to different servers.
+func TestBalanceHashURIAbsoluteForm(t *testing.T) {
+	for _, m := range []string{lb.Hash, lb.Maglev} {
+		t.Run(m, func(t *testing.T) {
+			addrs, _ := namedOrigins(t, 3, nil)
+			key, _ := lb.ParseKey("uri")
+			u := testUpstream(t, addrs, func(o *UpstreamOptions) { o.Balance, o.HashKey = m, key })
+			addr := startProxy(t, u, Route{}, nil)
+			for k := range 20 {
+				target := fmt.Sprintf("/item/%d?v=%d", k, k%3)
+				if k%4 == 0 {
+					target = fmt.Sprintf("/item/%d", k) // no query
+				}
+				origin := roundTrip(t, addr, "GET "+target+" HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+				absolute := roundTrip(t, addr, "GET http://example.com"+target+" HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+				if origin == "" || origin != absolute {
+					t.Fatalf("%s: origin form answered %q, absolute form %q", target, origin, absolute)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkProxyBalance is BenchmarkProxyTiny over three origins with each
 // balancing method (keyed ones hash the client address): what choosing a
 // server adds to a proxied request, allocations included.
