@@ -162,3 +162,33 @@ func TestOpenSocketsRefusesReusePortHolder(t *testing.T) {
 		unix.Close(nfd)
 	}
 }
+
+// TestOpenSocketsOverlappingAddressesOfOneServer: one server may listen on a
+// wildcard and on a specific address of the same port (gale check accepts it);
+// the check that nothing else listens there must not take the sockets of the
+// first address for another process's when it comes to the second, in either
+// order.
+func TestOpenSocketsOverlappingAddressesOfOneServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	sets := [][]string{{"127.0.0.1:" + port, ":" + port}, {":" + port, "localhost:" + port}}
+	if six, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		six.Close()
+		sets = append(sets, []string{"0.0.0.0:" + port, "[::]:" + port})
+	}
+	for _, addrs := range sets {
+		s, err := openSockets(testConfig(t, addrs...), nil, 2)
+		if err != nil {
+			t.Errorf("openSockets(%v): %v", addrs, err)
+			continue
+		}
+		if len(s) != 2 {
+			t.Errorf("openSockets(%v) = %v, want sockets for both addresses", addrs, s)
+		}
+		s.close()
+	}
+}
