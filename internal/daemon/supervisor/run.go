@@ -155,12 +155,33 @@ func listenAddrs(cfg *config.Config) []string {
 	return out
 }
 
-// socketAddrs returns the addresses whose sockets a parent opens for its
-// workers: every server's, and the admin listener's.
+// socketAddrs returns the keys of the addresses whose sockets a top-level
+// process opens (checked free, shared by its workers, handed to an upgrade's
+// successor): every server's, the admin listener's, every redirect_http
+// address and every tcp entry's, the last three under their app socket keys.
 func socketAddrs(cfg *config.Config) []string {
 	addrs := listenAddrs(cfg)
 	if a := cfg.Admin.Listen; a != "" {
 		addrs = append(addrs, app.AdminSocketKey(a))
+	}
+	seen := map[string]bool{}
+	add := func(key string) {
+		if !seen[key] {
+			seen[key] = true
+			addrs = append(addrs, key)
+		}
+	}
+	for i := range cfg.Servers {
+		if t := cfg.Servers[i].TLS; t != nil && len(cfg.Servers[i].Listen) > 0 {
+			for _, a := range t.RedirectHTTP {
+				add(app.RedirectSocketKey(a))
+			}
+		}
+	}
+	for i := range cfg.TCP {
+		for _, a := range cfg.TCP[i].Listen {
+			add(app.TCPSocketKey(a))
+		}
 	}
 	return addrs
 }
