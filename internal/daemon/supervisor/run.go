@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,20 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return runParent(ctx, cfg, log, e, usr2)
 	}
 	return runSingle(ctx, cfg, log, e, usr2)
+}
+
+// WorkerLogAttrs returns the attributes every log line of a worker process
+// carries, "worker" and its index, or nil in a process that is not a worker
+// child. It reads the environment the parent set without removing anything,
+// so it must be called before Run, which removes it: the command's own log
+// lines (reloads, signals) carry the index as the server's do.
+func WorkerLogAttrs() []any {
+	v := os.Getenv(envWorker)
+	n, err := strconv.Atoi(v)
+	if v == "" || err != nil || n < 0 {
+		return nil
+	}
+	return []any{"worker", n}
 }
 
 // StatsPath returns where the stats segment of an instance running cfg
