@@ -19,12 +19,15 @@ const (
 // caller has an idle pooled connection to it (then no new connection is needed
 // and the connection limits do not apply). Limits are checked with the counters
 // of every loop; two loops admitting at the same instant may pass a limit by one
-// each. Over a limit the overflow is counted.
+// each. Idle pooled connections (ConnPooled) do not count against
+// max_connections, as with nginx's max_conns: the pools are per loop, and
+// counting them refused a loop without one while the server sat idle with
+// connections pooled on the other loops. Over a limit the overflow is counted.
 func (g *Group) Admit(i int, idle bool) Verdict {
 	s := &g.srv[i]
 	l := &g.opts.Limits
 	if l.MaxInFlight > 0 && s.inFlight.Load() >= int64(l.MaxInFlight) ||
-		!idle && l.MaxConnections > 0 && s.conns.Load() >= int64(l.MaxConnections) ||
+		!idle && l.MaxConnections > 0 && s.conns.Load()-s.pooled.Load() >= int64(l.MaxConnections) ||
 		!idle && l.MaxPending > 0 && s.pending.Load() >= int64(l.MaxPending) {
 		s.overflows.Add(1)
 		return OverLimit
@@ -71,6 +74,13 @@ func (g *Group) ConnDialing(i int) {
 	g.srv[i].conns.Add(1)
 	g.srv[i].pending.Add(1)
 }
+
+// ConnPooled counts a connection to server i that went idle into a pool;
+// ConnUnpooled one that left it (taken for a request, or closed).
+func (g *Group) ConnPooled(i int) { g.srv[i].pooled.Add(1) }
+
+// ConnUnpooled ends what ConnPooled counted.
+func (g *Group) ConnUnpooled(i int) { g.srv[i].pooled.Add(-1) }
 
 // ConnOpened counts a connect to server i that completed.
 func (g *Group) ConnOpened(i int) { g.srv[i].pending.Add(-1) }

@@ -80,7 +80,7 @@ type Writer interface{ Write(p []byte) error }
 // Limits bound the load on each server, summed over every loop of the instance.
 // Zero means no limit.
 type Limits struct {
-	MaxConnections int // open connections (idle pooled ones included)
+	MaxConnections int // open connections but the idle pooled ones (nginx's max_conns)
 	MaxPending     int // connects in progress
 	MaxInFlight    int // requests sent and not yet answered
 }
@@ -129,6 +129,7 @@ type serverState struct {
 	breaker Breaker
 
 	inFlight, conns, pending atomic.Int64
+	pooled                   atomic.Int64 // idle connections in the pools of the loops, among conns
 	ewma                     atomic.Int64 // latency EWMA in nanoseconds; 0 before the first sample
 
 	// Passive outlier detection.

@@ -145,9 +145,12 @@ func ParseDecimal[T string | []byte](b T) (int64, bool) {
 	return v, true
 }
 
-// validHost reports whether b is uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2).
-// An empty value is valid syntax; whether it is acceptable is the caller's decision.
-func validHost(b []byte) bool {
+// ValidHost reports whether b is uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2):
+// the Host field of HTTP/1.1 and the :authority and host fields of HTTP/2 are checked
+// with it, so both protocols route and forward only hosts of this syntax (no userinfo,
+// no unterminated IP literal, a port of digits). An empty value is valid syntax;
+// whether it is acceptable is the caller's decision.
+func ValidHost[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return true
 	}
@@ -186,9 +189,9 @@ func validHost(b []byte) bool {
 }
 
 // allDigits reports whether b is *DIGIT (possibly empty, as RFC 3986 allows for port).
-func allDigits(b []byte) bool {
-	for _, c := range b {
-		if c < '0' || c > '9' {
+func allDigits[T string | []byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c < '0' || c > '9' {
 			return false
 		}
 	}

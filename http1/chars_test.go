@@ -24,13 +24,13 @@ func TestValidHost(t *testing.T) {
 		"[::1]", "[::1]:443", "[fe80::1%25eth0]:1", "xn--bcher-kva.example", "a_b~c!$&'()*+,;="}
 	bad := []string{":80", "a b", "a/b", "a@b", "a:b", "a:80:90", "[::1", "[]", "[::1]x", "[::1]:x", "a\x00", "é"}
 	for _, h := range good {
-		if !validHost([]byte(h)) {
-			t.Errorf("validHost(%q) = false", h)
+		if !ValidHost([]byte(h)) {
+			t.Errorf("ValidHost(%q) = false", h)
 		}
 	}
 	for _, h := range bad {
-		if validHost([]byte(h)) {
-			t.Errorf("validHost(%q) = true", h)
+		if ValidHost(h) {
+			t.Errorf("ValidHost(%q) = true", h)
 		}
 	}
 }

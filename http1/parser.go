@@ -239,7 +239,7 @@ func splitTarget(req *Request) *Error {
 	switch {
 	case connect:
 		// authority-form = uri-host ":" port, and CONNECT allows nothing else.
-		if !hasPort(t) || !validHost(t) {
+		if !hasPort(t) || !ValidHost(t) {
 			return errTarget
 		}
 		req.Form, req.Host = FormAuthority, t
@@ -274,7 +274,7 @@ func splitTarget(req *Request) *Error {
 	}
 	authority := rest[:end]
 	// userinfo is refused (RFC 9110 §4.2.4); an empty host is invalid for http(s).
-	if len(authority) == 0 || authority[0] == ':' || bytes.IndexByte(authority, '@') >= 0 || !validHost(authority) {
+	if len(authority) == 0 || authority[0] == ':' || bytes.IndexByte(authority, '@') >= 0 || !ValidHost(authority) {
 		return errTarget
 	}
 	req.Form, req.Host = FormAbsolute, authority
@@ -286,7 +286,7 @@ func splitTarget(req *Request) *Error {
 }
 
 // hasPort reports whether the authority t has a non-empty host followed by ":" and a
-// non-empty port. validHost checks the characters.
+// non-empty port. ValidHost checks the characters.
 func hasPort(t []byte) bool {
 	colon := bytes.IndexByte(t, ':')
 	if t[0] == '[' {

@@ -229,7 +229,7 @@ func (r *Request) finish(lim *Limits) *Error {
 		return errHostMany
 	case hosts == 0 && r.Minor == 1:
 		return errHostMissing
-	case hosts == 1 && !validHost(host):
+	case hosts == 1 && !ValidHost(host):
 		return errHostInvalid
 	case hosts == 1 && len(host) == 0 && (r.Form == FormOrigin || r.Form == FormAsterisk):
 		// The target URI would be "http:///path": RFC 9110 §4.2.1 has a recipient

@@ -24,7 +24,11 @@ type Config struct {
 	// plus its value plus 32 octets (RFC 9113 §6.5.2). Larger → 431 response. Default 64 KiB.
 	MaxHeaderListSize uint32
 	// MaxHeaderStringLength bounds one decoded name or value; longer →
-	// COMPRESSION_ERROR for the connection. Default 16 KiB.
+	// COMPRESSION_ERROR for the connection, since the HPACK decoder cannot go on.
+	// Default MaxHeaderListSize, at least 64 KiB: a field any section could hold is
+	// decoded, and a section it makes too large is answered 431 with HPACK in sync,
+	// so one long cookie costs its request, not the connection, and HTTP/2 takes
+	// the fields HTTP/1.1 takes within its header limit.
 	MaxHeaderStringLength int
 	// MaxHeaderBlockBytes bounds the encoded field block of one HEADERS plus its
 	// CONTINUATION frames; more → ENHANCE_YOUR_CALM. Default 128 KiB.
@@ -86,7 +90,7 @@ const (
 	DefaultConnWindow            = 1 << 20
 	DefaultHeaderTableSize       = 4096
 	DefaultMaxHeaderListSize     = 64 << 10
-	DefaultMaxHeaderStringLength = 16 << 10
+	DefaultMaxHeaderStringLength = DefaultMaxHeaderListSize
 	DefaultMaxHeaderBlockBytes   = 128 << 10
 	DefaultMaxContinuationFrames = 32
 	DefaultFloodWindow           = 10 * time.Second
@@ -126,7 +130,7 @@ func (c Config) withDefaults() Config {
 	c.MaxFrameSize = min(max(c.MaxFrameSize, MinMaxFrameSize), MaxMaxFrameSize)
 	c.HeaderTableSize = orDefault(c.HeaderTableSize, DefaultHeaderTableSize)
 	c.MaxHeaderListSize = orDefault(c.MaxHeaderListSize, DefaultMaxHeaderListSize)
-	c.MaxHeaderStringLength = orDefault(c.MaxHeaderStringLength, DefaultMaxHeaderStringLength)
+	c.MaxHeaderStringLength = orDefault(c.MaxHeaderStringLength, int(max(c.MaxHeaderListSize, DefaultMaxHeaderListSize)))
 	c.MaxHeaderBlockBytes = orDefault(c.MaxHeaderBlockBytes, DefaultMaxHeaderBlockBytes)
 	c.MaxContinuationFrames = orDefault(c.MaxContinuationFrames, DefaultMaxContinuationFrames)
 	c.FloodWindow = orDefault(c.FloodWindow, DefaultFloodWindow)

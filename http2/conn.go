@@ -86,6 +86,7 @@ type Conn struct {
 	blocked     int // streams with blocked set
 
 	prefaceDone  bool
+	holdData     bool // an h2c upgrade waits for the client preface before sending DATA
 	gotSettings  bool
 	settingsAckd bool // the client acknowledged our SETTINGS
 
@@ -218,6 +219,10 @@ func (c *Conn) feed(in []byte) (consumed int, err error) {
 			return 0, nil
 		}
 		off, c.prefaceDone = n, true
+		if c.holdData {
+			c.holdData = false
+			c.wakeBlocked()
+		}
 	}
 	for c.err == nil {
 		f, n, rerr := ReadFrame(in[off:], c.cfg.MaxFrameSize)

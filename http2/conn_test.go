@@ -102,6 +102,23 @@ func TestConnMalformedRequests(t *testing.T) {
 		"authority-quote": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a\"b"},
 		"authority-slash": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a/b"},
 		"authority-ctl":   {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a\x01"},
+		// What gale's HTTP/1.1 parser answers 400 is malformed here too: the proxy
+		// would write it into an HTTP/1.1 request line or Host field.
+		"method-space":       {":method", "GET /admin?", ":scheme", "http", ":path", "/"},
+		"method-ctl":         {":method", "GET\x01", ":scheme", "http", ":path", "/"},
+		"scheme-space":       {":method", "GET", ":scheme", "ht tp", ":path", "/"},
+		"scheme-digit":       {":method", "GET", ":scheme", "1http", ":path", "/"},
+		"authority-userinfo": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "u@x"},
+		"authority-port":     {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "x:abc"},
+		"authority-bracket":  {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "[::1"},
+		"connect-userinfo":   {":method", "CONNECT", ":authority", "u@x:443"},
+		"host-invalid":       {":method", "GET", ":scheme", "http", ":path", "/", "host", "a b/c"},
+		"host-userinfo":      {":method", "GET", ":scheme", "http", ":path", "/", "host", "u@x"},
+		"host-twice":         {":method", "GET", ":scheme", "http", ":path", "/", "host", "a", "host", "b"},
+		"host-twice-same":    {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a", "host", "a", "host", "a"},
+		"value-ctl":          {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x01c"},
+		"value-del":          {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x7fc"},
+		"value-vt":           {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x0bc"},
 	}
 	for name, fields := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -255,6 +272,31 @@ func TestConnTrailersAndBody(t *testing.T) {
 	}
 	if _, err := r.c.WriteData(1, []byte("late"), false); err != ErrStreamClosed {
 		t.Fatalf("write after the end: %v", err)
+	}
+}
+
+// TestConnForbiddenTrailers: request trailers carrying a field RFC 9110 §6.5.1 keeps
+// out of trailers reset the stream with PROTOCOL_ERROR (the handler hears it) instead
+// of reaching the application, which would forward them upstream; the connection
+// goes on.
+func TestConnForbiddenTrailers(t *testing.T) {
+	for _, name := range []string{"content-length", "host", "authorization", "cookie", "expect", "content-type", "te"} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, Config{})
+			r.mustFeed(r.get(1, false))
+			r.mustFeed(AppendData(nil, 1, []byte("part1"), false))
+			r.mustFeed(AppendHeaders(nil, 1, r.block("x-sum", "42", name, "trailers"), true, MinMaxFrameSize))
+			if rstCode(r.frames(), 1) != int(ErrCodeProtocol) || r.h.resets[1] != ErrCodeProtocol {
+				t.Fatalf("trailers with %s not reset with PROTOCOL_ERROR", name)
+			}
+			if len(r.h.trailers[1]) != 0 {
+				t.Fatalf("trailers delivered: %v", r.h.trailers[1])
+			}
+			r.mustFeed(r.get(3, true))
+			if len(r.h.requests) != 2 {
+				t.Fatal("next request lost")
+			}
+		})
 	}
 }
 

@@ -186,6 +186,28 @@ func TestHeaderStringLimit(t *testing.T) {
 	r.wantConnErr(r.feed(r.get(1, true, "a", strings.Repeat("x", 101))), ErrCodeCompression)
 }
 
+// TestLongFieldWithinListSize: with the defaults, a 30 KB cookie (longer than the
+// 16 KiB string limit gale had, which ended the whole connection with
+// COMPRESSION_ERROR, while HTTP/1.1 serves it) is delivered; a 60 KB one that makes
+// the section larger than MaxHeaderListSize is answered 431 and the connection,
+// HPACK in sync, serves the next request.
+func TestLongFieldWithinListSize(t *testing.T) {
+	r := newRig(t, Config{})
+	r.mustFeed(r.get(1, true, "cookie", strings.Repeat("c", 30000)))
+	if len(r.h.requests) != 1 || len(r.h.requests[0].Header) != 1 || len(r.h.requests[0].Header[0].Value) != 30000 {
+		t.Fatal("request with a 30 KB cookie not delivered whole")
+	}
+	r.frames()
+	r.mustFeed(r.get(3, true, "cookie", strings.Repeat("c", 60000), "x-more", strings.Repeat("m", 6000)))
+	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "431" {
+		t.Fatal("section past MaxHeaderListSize not answered 431")
+	}
+	r.mustFeed(r.get(5, true, "cookie", "a=b"))
+	if len(r.h.requests) != 2 || r.h.requests[1].Header[0].Value != "a=b" {
+		t.Fatal("request after the 431 lost")
+	}
+}
+
 func TestMaxConcurrentStreams(t *testing.T) {
 	r := newRig(t, Config{MaxConcurrentStreams: 3})
 	for i := range 3 {

@@ -3,6 +3,8 @@ package http2
 import (
 	"strconv"
 	"strings"
+
+	"github.com/gale-server/gale/http1"
 )
 
 // Field is one header or trailer field. Names are lowercase on the wire in HTTP/2.
@@ -58,6 +60,7 @@ type requestHeaders struct {
 	trailers                                  bool
 	regularSeen                               bool
 	contentLength                             int64
+	hosts                                     int // host fields seen
 	priority                                  Priority
 	err                                       string // first malformation found, "" if none
 }
@@ -94,7 +97,17 @@ func (h *requestHeaders) add(name, value string, limit uint32) {
 		h.fail("field name is not a lowercase token")
 		return
 	}
+	// What RFC 9110 §6.5.1 keeps out of trailers (framing, routing, authentication,
+	// cookies …) makes trailers malformed, as net/http's server treats it; gale's
+	// HTTP/1.1 parser answers such chunked trailers 400, and neither protocol
+	// forwards them.
+	if h.trailers && http1.ForbiddenTrailer([]byte(name)) {
+		h.fail(name + " in trailers")
+		return
+	}
 	switch name {
+	case "host":
+		h.hosts++
 	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
 		h.fail("connection-specific field " + name)
 		return
@@ -170,6 +183,19 @@ func (h *requestHeaders) finish() {
 		h.fail("missing :method")
 		return
 	}
+	// The method, scheme and host are written into an HTTP/1.1 request line and Host
+	// field by the proxy and matched by the router: they must have the syntax gale's
+	// HTTP/1.1 parser requires, or ":method: GET /admin?" would reach an HTTP/1.1
+	// upstream as the request line "GET /admin? /public/x HTTP/1.1".
+	if !http1.IsToken(h.method) {
+		h.fail("invalid :method")
+		return
+	}
+	// :authority (empty when none was sent) carries no userinfo (RFC 9113 §8.3.1).
+	if !http1.ValidHost(h.authority) {
+		h.fail("invalid :authority")
+		return
+	}
 	if h.method == "CONNECT" {
 		if h.authority == "" || h.scheme != "" || h.path != "" {
 			h.fail("CONNECT needs :authority and no :scheme or :path")
@@ -180,17 +206,28 @@ func (h *requestHeaders) finish() {
 		h.fail("missing :scheme or :path")
 		return
 	}
+	if !validScheme(h.scheme) {
+		h.fail("invalid :scheme")
+		return
+	}
 	if h.path[0] != '/' && (h.path != "*" || h.method != "OPTIONS") || !validPath(h.path) {
 		h.fail("invalid :path")
 		return
 	}
-	if !validAuthority(h.authority) {
-		h.fail("invalid :authority")
+	if h.hosts > 1 {
+		h.fail("more than one host field")
 		return
 	}
 	for _, f := range h.fields {
-		if f.Name == "host" && h.authority != "" && f.Value != h.authority {
+		if f.Name != "host" {
+			continue
+		}
+		if h.authority != "" && f.Value != h.authority {
 			h.fail("host differs from :authority")
+			return
+		}
+		if !http1.ValidHost(f.Value) {
+			h.fail("invalid host")
 			return
 		}
 	}
@@ -209,16 +246,17 @@ func validPath(s string) bool {
 	return true
 }
 
-// validAuthority reports whether a :authority holds no byte a host[:port]
-// (RFC 3986 §3.2) cannot: controls, space, DEL, and the delimiters '"', '/',
-// '?', '#', '<', '>'. An empty :authority (none sent) is valid.
-func validAuthority(s string) bool {
+// validScheme reports whether s is a URI scheme (RFC 3986 §3.1):
+// ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+func validScheme(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f || strings.IndexByte("\"/?#\\<>", c) >= 0 {
-			return false
+		c := s[i] | 0x20
+		if c >= 'a' && c <= 'z' || i > 0 && (s[i] >= '0' && s[i] <= '9' || s[i] == '+' || s[i] == '-' || s[i] == '.') {
+			continue
 		}
+		return false
 	}
-	return true
+	return s != ""
 }
 
 // validFieldName reports whether s is a non-empty token without uppercase letters.
@@ -235,8 +273,11 @@ func validFieldName(s string) bool {
 	return true
 }
 
-// validFieldValue rejects NUL, CR and LF anywhere and whitespace at either end
-// (RFC 9113 §8.2.1).
+// validFieldValue rejects whitespace at either end (RFC 9113 §8.2.1) and any byte
+// gale's HTTP/1.1 parser refuses in a field value (http1.ValidFieldValue: controls
+// other than HTAB, and DEL, besides the NUL, CR and LF RFC 9113 names), as RFC 9113
+// §8.2.1 lets an implementation that validates by RFC 9110 §5.5 do: a field the
+// HTTP/1.1 side answers 400 is not forwarded to an HTTP/1.1 upstream from HTTP/2.
 func validFieldValue(s string) bool {
 	if s == "" {
 		return true
@@ -244,10 +285,5 @@ func validFieldValue(s string) bool {
 	if s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t' {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 || c == '\r' || c == '\n' {
-			return false
-		}
-	}
-	return true
+	return http1.ValidFieldValue(s)
 }

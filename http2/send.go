@@ -189,7 +189,7 @@ func (c *Conn) WriteData(streamID uint32, p []byte, endStream bool) (n int, err 
 	if s.headersOut != 2 {
 		return 0, ErrStreamClosed
 	}
-	for n < len(p) {
+	for n < len(p) && !c.holdData {
 		room := min(int64(len(p)-n), s.sendWindow, c.connSendWindow,
 			int64(c.cfg.MaxOutputBuffered-c.pending()), int64(c.peerMaxFrame))
 		if room <= 0 {

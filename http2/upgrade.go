@@ -59,7 +59,9 @@ func UpgradeHeader(name, value string) bool {
 // 101 response itself, and req becomes stream 1, delivered at once with
 // Handler.OnRequest. It must be called right after NewConn, before the first Feed; the
 // client still sends the connection preface and its own SETTINGS frame, which Feed
-// expects as on any connection. The caller writes the 101 response before Out.
+// expects as on any connection. The caller writes the 101 response before Out. DATA
+// for stream 1 is held until the client preface arrives (WriteData takes nothing
+// before; OnWritable follows it).
 //
 // It fails when the Conn is not new, and when req is not a valid request (no method, a
 // path not starting with '/' or "*", an invalid field, a body): stream 1 is then
@@ -109,6 +111,12 @@ func (c *Conn) Upgrade(settings []byte, req UpgradeRequest) (*Stream, error) {
 		state: stateHalfClosedRemote,
 	}
 	c.streams = map[uint32]*Stream{1: s}
+	// Stream 1's DATA waits for the client preface: the client reads the 101 and
+	// what follows it in one buffer before it switches to HTTP/2, and curl (7.88)
+	// fails the upgrade when more than 32 KiB follow the 101 in that read, which a
+	// response that fills the 64 KiB initial window would. The head and SETTINGS
+	// still go at once; the body costs one round trip.
+	c.holdData = true
 	if c.ctr != nil {
 		c.ctr.StreamsOpened.Add(1)
 	}

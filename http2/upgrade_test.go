@@ -23,7 +23,9 @@ func upgradeRig(t *testing.T, settings []byte, req UpgradeRequest) (*rig, *Strea
 // TestUpgradeStreamOne: the upgrade request becomes stream 1, half-closed (remote),
 // with its fields; the HTTP2-Settings apply (a larger peer frame size lets a 20,000
 // octet DATA frame out whole); the client preface and SETTINGS then follow as on any
-// connection, and stream 1's response goes out.
+// connection, and stream 1's response goes out: its head at once, its DATA once the
+// client preface has arrived (curl fails an upgrade when more than 32 KiB follow the
+// 101 before it switched to HTTP/2).
 func TestUpgradeStreamOne(t *testing.T) {
 	raw := AppendSettings(nil, false, Setting{SettingMaxFrameSize, 32768}, Setting{SettingInitialWindowSize, 1 << 20})
 	p, err := DecodeUpgradeSettings(base64.RawURLEncoding.EncodeToString(raw[HeaderLen:]))
@@ -42,13 +44,25 @@ func TestUpgradeStreamOne(t *testing.T) {
 	if err := r.c.WriteHeaders(1, 200, nil, false); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := r.c.WriteData(1, make([]byte, 20000), true); n != 0 || err != nil {
+		t.Fatalf("WriteData before the client preface: %d, %v; want 0", n, err)
+	}
+	r.drain()
+	for _, f := range r.frames() {
+		if _, ok := f.(*xhttp2.DataFrame); ok {
+			t.Fatal("DATA sent before the client preface")
+		}
+	}
+	in := append([]byte(Preface), AppendSettings(nil, false)...)
+	in = AppendSettings(in, true)
+	r.mustFeed(in)
+	if len(r.h.writable) != 1 || r.h.writable[0] != 1 {
+		t.Fatalf("OnWritable after the preface: %v, want stream 1", r.h.writable)
+	}
 	if n, err := r.c.WriteData(1, make([]byte, 20000), true); n != 20000 || err != nil {
 		t.Fatalf("WriteData %d, %v", n, err)
 	}
 	r.drain()
-	in := append([]byte(Preface), AppendSettings(nil, false)...)
-	in = AppendSettings(in, true)
-	r.mustFeed(in)
 	var sawData bool
 	for _, f := range r.frames() {
 		if d, ok := f.(*xhttp2.DataFrame); ok && d.StreamID == 1 && d.Header().Length == 20000 && d.StreamEnded() {

@@ -15,6 +15,19 @@ func HashBytes(b []byte) uint64 {
 	return Mix(h)
 }
 
+// HashParts returns HashBytes of the parts one after the other, without
+// joining them.
+func HashParts(parts ...[]byte) uint64 {
+	h := uint64(fnvOffset)
+	for _, b := range parts {
+		for _, c := range b {
+			h ^= uint64(c)
+			h *= fnvPrime
+		}
+	}
+	return Mix(h)
+}
+
 // HashString is HashBytes of s.
 func HashString(s string) uint64 {
 	h := uint64(fnvOffset)

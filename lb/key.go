@@ -13,7 +13,7 @@ type KeyKind uint8
 // cookie:NAME and query:NAME.
 const (
 	KeyIP     KeyKind = iota // the client's address (after a trusted PROXY header)
-	KeyURI                   // the request-target as sent (path and query)
+	KeyURI                   // the request-target in origin form (path and query)
 	KeyHeader                // the value of a request header field
 	KeyCookie                // the value of a cookie
 	KeyQuery                 // the raw (still percent-encoded) value of a query parameter

@@ -25,6 +25,21 @@ type Tracker interface {
 	Done(i int, rtt time.Duration, failed bool)
 }
 
+// Tracks reports whether b needs to hear of every attempt's start and end: it
+// implements Tracker and reads what Start and Done count. hash and maglev do
+// only with a bounded load, a balancer with backups only when the primaries'
+// or the backups' balancer does. A caller that rebuilds a balancer (new
+// weights) must keep the one that tracks, whose counts it shares.
+func Tracks(b Balancer) bool {
+	if _, ok := b.(Tracker); !ok {
+		return false
+	}
+	if c, ok := b.(interface{ tracks() bool }); ok {
+		return c.tracks()
+	}
+	return true
+}
+
 // Keyed is implemented by balancers that read Request.Key; UsesKey reports it.
 type Keyed interface {
 	UsesKey() bool

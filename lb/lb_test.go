@@ -599,3 +599,63 @@ func TestRoundRobinExcludeIsNotRetry(t *testing.T) {
 		t.Errorf("300 picks with server 2 excluded went %v, want [150 150 0]", got)
 	}
 }
+
+// TestTracks: only balancers that read the in-flight counts report that they
+// track, with or without backups, so that a caller may rebuild the others
+// over new weights.
+func TestTracks(t *testing.T) {
+	withBackup := append(evenServers(2), Server{ID: "10.1.0.9:8080", Backup: true})
+	for _, tc := range []struct {
+		method string
+		o      Options
+		want   bool
+	}{
+		{WeightedRoundRobin, Options{}, false}, {Random, Options{}, false}, {IPHash, Options{}, false},
+		{Hash, Options{}, false}, {Maglev, Options{}, false},
+		{Hash, Options{BoundedLoad: 0.25}, true}, {Maglev, Options{BoundedLoad: 0.25}, true},
+		{LeastConn, Options{}, true}, {P2CEWMA, Options{}, true},
+	} {
+		for _, s := range [][]Server{evenServers(3), withBackup} {
+			if got := Tracks(mustNew(t, tc.method, s, tc.o)); got != tc.want {
+				t.Errorf("%s (bounded load %v, %d servers): Tracks = %v, want %v", tc.method, tc.o.BoundedLoad, len(s), got, tc.want)
+			}
+		}
+	}
+}
+
+// TestRoundRobinBackupsTakeTurns: when the primary failed for every request,
+// the retries go to the backups in turn. The primary's bit in Tried made every
+// pick of the backups' round robin a retry, which does not move its cursor, so
+// the first backup took them all.
+func TestRoundRobinBackupsTakeTurns(t *testing.T) {
+	s := evenServers(3)
+	s[1].Backup, s[2].Backup = true, true
+	b := mustNew(t, RoundRobin, s, Options{Loops: 1})
+	got := make([]int, 3)
+	for range 100 {
+		r := Request{}
+		if i := b.Pick(&r); i != 0 {
+			t.Fatalf("first pick %d, want the primary", i)
+		}
+		r.Tried |= 1 // the primary failed
+		got[b.Pick(&r)]++
+	}
+	if got[1] != 50 || got[2] != 50 {
+		t.Errorf("100 retries past a failed primary went %v, want 50 to each backup", got)
+	}
+}
+
+// TestHashParts: hashing parts one after the other is hashing them joined.
+func TestHashParts(t *testing.T) {
+	for _, p := range [][]string{{}, {""}, {"/a"}, {"/a", "?", "b=1"}, {"", "x", ""}} {
+		var joined []byte
+		parts := make([][]byte, len(p))
+		for i, s := range p {
+			parts[i] = []byte(s)
+			joined = append(joined, s...)
+		}
+		if HashParts(parts...) != HashBytes(joined) {
+			t.Errorf("HashParts(%q) differs from HashBytes(%q)", p, joined)
+		}
+	}
+}

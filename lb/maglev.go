@@ -92,3 +92,6 @@ func (b *maglevLB) Start(i int) { b.bound.loads.Inc(i) }
 
 // Done counts it ended.
 func (b *maglevLB) Done(i int, _ time.Duration, _ bool) { b.bound.loads.Dec(i) }
+
+// tracks reports that the in-flight counts matter: with a bounded load only.
+func (b *maglevLB) tracks() bool { return b.bound.eps > 0 }

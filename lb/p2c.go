@@ -38,7 +38,11 @@ const FailurePenalty = time.Second
 type ewmaCell struct {
 	cost  atomic.Uint64
 	stamp atomic.Int64
-	_     [48]byte
+	// pending counts this process's requests in flight to the server (the
+	// shared Loads may count other processes' too): with a cost of 0, the
+	// server is unknown while none are pending and waited on while some are.
+	pending atomic.Int64
+	_       [40]byte
 }
 
 var (
@@ -100,21 +104,24 @@ func (b *p2cLB) draw(g *rng, r *Request, not int) int {
 	return -1
 }
 
-// unknownCost is the score of a server that has requests in flight but no
-// latency yet (no response since it started, or a cost decayed to nothing),
-// before its in-flight count per weight is added: more than any measured
-// cost, so such a server takes one request at a time until its first answer
-// (Finagle's peak EWMA does the same). Without it the cost 0 made the score 0
-// whatever the load, and a server that hangs from the start drew every
-// request until its first one timed out.
+// unknownCost is the score of a server that this process has requests in
+// flight to but no latency for yet (no response since it started, or a cost
+// decayed to nothing), before its in-flight count per weight is added: more
+// than any measured cost, so such a server takes one request at a time until
+// its first answer (Finagle's peak EWMA does the same). Without it the cost 0
+// made the score 0 whatever the load, and a server that hangs from the start
+// drew every request until its first one timed out. Requests of other
+// processes (in the shared Loads) do not count here: a server this process has
+// sent nothing to is unknown, and tried.
 const unknownCost = float64(1 << 47) // ns: about 39 hours
 
 // score is server i's cost at now × (in-flight + 1) / weight, or unknownCost
-// + in-flight / weight when it has requests in flight and no cost.
+// + in-flight / weight when it has requests of this process in flight and no
+// cost.
 func (b *p2cLB) score(i int, now int64) float64 {
 	load := float64(b.loads.Get(i))
 	c := b.cost(i, now)
-	if c == 0 && load > 0 {
+	if c == 0 && b.ewma[i].pending.Load() > 0 {
 		return unknownCost + load/b.w[i]
 	}
 	return c * (load + 1) / b.w[i]
@@ -141,11 +148,15 @@ func decay(x float64) float64 {
 }
 
 // Start counts a request in flight to server i.
-func (b *p2cLB) Start(i int) { b.loads.Inc(i) }
+func (b *p2cLB) Start(i int) {
+	b.loads.Inc(i)
+	b.ewma[i].pending.Add(1)
+}
 
 // Done counts it ended and folds its latency into server i's cost.
 func (b *p2cLB) Done(i int, rtt time.Duration, failed bool) {
 	b.loads.Dec(i)
+	b.ewma[i].pending.Add(-1)
 	if failed {
 		rtt = max(rtt, FailurePenalty)
 	}

@@ -47,3 +47,21 @@ func TestP2CInFlightWithoutLatency(t *testing.T) {
 		t.Errorf("10 requests to two servers that have not answered yet went %v, want 5 each", got)
 	}
 }
+
+// TestP2CUnknownServerOfOtherProcesses: requests other processes have in
+// flight to a server (the shared load table) do not make it "waited on" in
+// this one: a server this process has no latency for and nothing pending to is
+// still tried, so it gets a latency here.
+func TestP2CUnknownServerOfOtherProcesses(t *testing.T) {
+	var clock int64 = 1e9
+	loads := NewLoads(2)
+	b := mustNew(t, P2CEWMA, evenServers(2), Options{Loads: loads}).(*p2cLB)
+	b.now = func() int64 { return clock }
+	loads.Inc(1) // another process's request to server 1
+	b.Start(0)
+	clock += int64(time.Millisecond)
+	b.Done(0, time.Millisecond, false)
+	if i := b.Pick(&Request{Now: clock}); i != 1 {
+		t.Errorf("picked %d, want server 1, which this process has no latency for", i)
+	}
+}

@@ -172,3 +172,6 @@ func (b *ringLB) Start(i int) { b.bound.loads.Inc(i) }
 
 // Done counts it ended.
 func (b *ringLB) Done(i int, _ time.Duration, _ bool) { b.bound.loads.Dec(i) }
+
+// tracks reports that the in-flight counts matter: with a bounded load only.
+func (b *ringLB) tracks() bool { return b.bound.eps > 0 }

@@ -57,6 +57,9 @@ func (b *withBackup) Done(i int, rtt time.Duration, failed bool) {
 	}
 }
 
+// tracks reports whether either balancer needs Start and Done.
+func (b *withBackup) tracks() bool { return Tracks(b.primary) || Tracks(b.backup) }
+
 // owner returns the balancer that chooses server i.
 func (b *withBackup) owner(i int) Balancer {
 	if i >= 0 && i < len(b.isBackup) && b.isBackup[i] {

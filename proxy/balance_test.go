@@ -220,6 +220,53 @@ func TestBalanceP2CHangingOriginFromStart(t *testing.T) {
 	}
 }
 
+// TestBalanceBackupsShareAfterDeadPrimary: with round_robin, a primary that
+// refuses connections and two backup origins, the retries share the backups.
+// The backups' round robin took each retry for one of its own (the primary was
+// in Tried) and did not move its cursor: the first backup got every request.
+func TestBalanceBackupsShareAfterDeadPrimary(t *testing.T) {
+	addrs, hits := namedOrigins(t, 2, nil)
+	u := testUpstream(t, []netip.AddrPort{refusedAddr(t), addrs[0], addrs[1]}, func(o *UpstreamOptions) {
+		o.Balance = lb.RoundRobin
+		o.Servers[1].Backup, o.Servers[2].Backup = true, true
+	})
+	url := "http://" + startProxy(t, u, Route{}, nil) + "/"
+	c := client()
+	for range 40 {
+		getBody(t, c, url, nil)
+	}
+	if a, b := hits[0].Load(), hits[1].Load(); a < 15 || b < 15 {
+		t.Errorf("40 requests past a dead primary went %d and %d to the two backups, want about 20 each", a, b)
+	}
+}
+
+// TestBalanceHashURIAbsoluteForm: with hash_key uri, a request in absolute
+// form ("GET http://host/path?q") goes where the same request in origin form
+// goes, as it is forwarded in origin form and an HTTP/2 request's :path is
+// one. The whole target was hashed, scheme and authority included, so the
+// two forms of one resource went to different servers.
+func TestBalanceHashURIAbsoluteForm(t *testing.T) {
+	for _, m := range []string{lb.Hash, lb.Maglev} {
+		t.Run(m, func(t *testing.T) {
+			addrs, _ := namedOrigins(t, 3, nil)
+			key, _ := lb.ParseKey("uri")
+			u := testUpstream(t, addrs, func(o *UpstreamOptions) { o.Balance, o.HashKey = m, key })
+			addr := startProxy(t, u, Route{}, nil)
+			for k := range 20 {
+				target := fmt.Sprintf("/item/%d?v=%d", k, k%3)
+				if k%4 == 0 {
+					target = fmt.Sprintf("/item/%d", k) // no query
+				}
+				origin := roundTrip(t, addr, "GET "+target+" HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+				absolute := roundTrip(t, addr, "GET http://example.com"+target+" HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+				if origin == "" || origin != absolute {
+					t.Fatalf("%s: origin form answered %q, absolute form %q", target, origin, absolute)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkProxyBalance is BenchmarkProxyTiny over three origins with each
 // balancing method (keyed ones hash the client address): what choosing a
 // server adds to a proxied request, allocations included.

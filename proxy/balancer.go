@@ -30,12 +30,23 @@ func newBalancer(o *UpstreamOptions, loops int) (lb.Balancer, error) {
 	return lb.New(method, servers, lo)
 }
 
+var question = []byte("?")
+
 // requestKey returns the hashed balancing key of req from the client at remote.
 func requestKey(k lb.KeySpec, req *http1.Request, remote netip.AddrPort) uint64 {
 	switch k.Kind {
 	case lb.KeyIP:
 		return lb.HashAddr(remote.Addr().Unmap())
 	case lb.KeyURI:
+		if req.Form == http1.FormAbsolute {
+			// The origin-form the request is forwarded in, as an HTTP/2
+			// :path and an origin-form request of the same resource hash
+			// (nginx's $request_uri is the same for both forms too).
+			if req.Query == nil {
+				return lb.HashBytes(req.Path)
+			}
+			return lb.HashParts(req.Path, question, req.Query)
+		}
 		return lb.HashBytes(req.Target)
 	case lb.KeyHeader:
 		v, _ := req.Header(k.Name)

@@ -55,7 +55,7 @@ func (h *Handler) ServeExchange(x server.Exchange) {
 // them, the regular fields (lowercase names; HTTP/2 has no connection-specific ones),
 // and framing from the stream: content-length when declared, chunked when a body of
 // unknown length may follow, none when HEADERS ended the stream (Content-Length: 0
-// for a POST, PUT or PATCH). The slices point into
+// for a POST, PUT or PATCH), and Expect100 for "expect: 100-continue". The slices point into
 // the stream's own copy of the request, valid for the exchange.
 func h2Request(c h2client) *http1.Request {
 	req := &http1.Request{
@@ -67,6 +67,11 @@ func h2Request(c h2client) *http1.Request {
 	}
 	c.EachReqHeader(func(name, value []byte) {
 		req.Headers = append(req.Headers, http1.Header{Name: name, Value: value})
+		// As http1 parses it: the exchange waits for the origin's 100 before it asks
+		// the stream for the body, which then sends the client its 100.
+		if http1.EqualFold(name, "expect") && http1.EqualFold(value, "100-continue") {
+			req.Expect100 = true
+		}
 	})
 	switch cl := c.ContentLength(); {
 	case cl >= 0:

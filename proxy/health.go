@@ -153,6 +153,18 @@ func (x *exchange) unavailable(cause error) {
 	}
 }
 
+// pooled counts a connection to srv going into (in) or out of the loop's pool
+// in the health group, whose max_connections leaves idle pooled ones out.
+func (ls *loopState) pooled(srv int, in bool) {
+	if hs := ls.u.health; hs != nil {
+		if in {
+			hs.g.ConnPooled(srv)
+		} else {
+			hs.g.ConnUnpooled(srv)
+		}
+	}
+}
+
 // connDialing, connOpened and connClosed count an upstream connection's life in
 // the health group's limits.
 func (ls *loopState) connDialing(srv int) {

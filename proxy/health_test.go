@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -324,6 +325,93 @@ func TestHealthSlowStartOnlyServerServes(t *testing.T) {
 	for i := range 50 {
 		if st, body := hget(t, c, url+"/"); st != 200 {
 			t.Fatalf("request %d with the only available server ramping up: status %d: %s", i, st, body)
+		}
+	}
+}
+
+// A weight set through the health group (the admin API) reaches the balancer
+// of every method that accepts one, with or without backup servers: 9:1
+// sends about nine in ten requests to the first server. The hash and maglev
+// balancers, and every balancer with backups, count in-flight requests (for
+// bounded loads and for the backup's own balancer), and the proxy kept the
+// configured weights of every balancer that counts, while SetWeight took the
+// new weight and the API showed it.
+func TestHealthSetWeightReachesBalancer(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		backup bool
+	}{{lb.WeightedRoundRobin, false}, {lb.WeightedRoundRobin, true}, {lb.Hash, false}, {lb.Maglev, false}, {lb.Random, true}} {
+		t.Run(fmt.Sprintf("%s/backup=%v", tc.method, tc.backup), func(t *testing.T) {
+			o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t)}
+			if tc.backup {
+				o = append(o, testkit.NewOrigin(t))
+			}
+			url, g := healthProxy(t, o, health.Options{Limits: health.Limits{MaxInFlight: 1000}}, func(u *UpstreamOptions) {
+				u.Balance = tc.method
+				u.HashKey, _ = lb.ParseKey("header:X-K")
+				if tc.backup {
+					u.Servers[2].Backup = true
+				}
+			})
+			if err := g.SetWeight(0, 9); err != nil {
+				t.Fatal(err)
+			}
+			c := client()
+			const total = 400
+			for k := range total {
+				req, _ := http.NewRequest("GET", url+"/", nil)
+				req.Header.Set("X-K", fmt.Sprint("key-", k))
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if share := float64(o[0].Hits.Load()) / total; share < 0.8 {
+				t.Errorf("the server of weight 9 against 1 got %.0f%% of %d requests, want about 90%%", 100*share, total)
+			}
+		})
+	}
+}
+
+// Requests within max_connections are served whatever loop they land on: the
+// connections pooled idle on one loop do not count against the limit when
+// another loop, without one, needs a connection (nginx's max_conns counts the
+// active ones too). They counted, and a server that sat idle answered 503 to
+// the requests of the loop that had no pooled connection.
+func TestHealthMaxConnectionsIdleOnOtherLoop(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t)}
+	url, _ := healthProxy(t, o, health.Options{Limits: health.Limits{MaxConnections: 2}}, nil)
+	get := func(path string) int {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		resp, err := c.Get(url + path)
+		if err != nil {
+			t.Error(err)
+			return -1
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for round := range 10 {
+		// Two at once (each new client connection lands on either loop), then
+		// one at a time: never more than two requests in flight.
+		o[0].Delay.Store(int64(30 * time.Millisecond))
+		st := make(chan int, 2)
+		for range 2 {
+			go func() { st <- get("/") }()
+		}
+		for range 2 {
+			if s := <-st; s != 200 {
+				t.Fatalf("round %d: one of two concurrent requests got %d", round, s)
+			}
+		}
+		o[0].Delay.Store(0)
+		for i := range 10 {
+			if s := get("/"); s != 200 {
+				t.Fatalf("round %d: sequential request %d got %d with no other request in flight", round, i, s)
+			}
 		}
 	}
 }

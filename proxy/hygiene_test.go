@@ -146,10 +146,10 @@ func TestProxyResponseHopByHop(t *testing.T) {
 
 func TestProxySmugglingProbes(t *testing.T) {
 	// The origin logs every request it parses. For each probe it must see at most as
-	// many requests as the client sent, each with the framing gale parsed.
-	o := echoHeadOrigin(t)
-	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
-	addr := startProxy(t, u, Route{}, nil)
+	// many requests as the client sent, each with the framing gale parsed. Each
+	// probe has its own origin and proxy: a request whose body gale refused (400)
+	// after forwarding its head is logged once gale closes its upstream
+	// connection, which may come after the next probe started.
 	smuggled := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	probes := []struct {
 		name   string
@@ -170,6 +170,8 @@ func TestProxySmugglingProbes(t *testing.T) {
 	}
 	for _, p := range probes {
 		t.Run(p.name, func(t *testing.T) {
+			o := echoHeadOrigin(t)
+			addr := startProxy(t, testUpstream(t, []netip.AddrPort{o.addr()}, nil), Route{}, nil)
 			before := o.received()
 			got := roundTrip(t, addr, p.raw)
 			if !strings.HasPrefix(got, p.status+"\n") {

@@ -104,7 +104,7 @@ type UpstreamOptions struct {
 type Upstream struct {
 	opts     UpstreamOptions
 	balancer lb.Balancer  // immutable; shared by the loops (lb keeps per-loop state)
-	tracker  lb.Tracker   // balancer as a Tracker, or nil
+	tracker  lb.Tracker   // balancer as a Tracker when lb.Tracks reports it does, or nil
 	keyed    bool         // the balancer reads lb.Request.Key
 	loops    []*loopState // index = loop ID; each owned by its loop
 	health   *healthState // nil without a health group
@@ -151,7 +151,9 @@ func NewUpstream(opts UpstreamOptions, loops int) (*Upstream, error) {
 		}
 		u.balancer = b
 	}
-	u.tracker, _ = u.balancer.(lb.Tracker)
+	if lb.Tracks(u.balancer) {
+		u.tracker = u.balancer.(lb.Tracker)
+	}
 	u.keyed = lb.UsesKey(u.balancer)
 	if opts.Health != nil && opts.Health.Len() != len(opts.Servers) {
 		return nil, fmt.Errorf("proxy: upstream %q: the health group has %d servers, the upstream %d", opts.Name, opts.Health.Len(), len(opts.Servers))

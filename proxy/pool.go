@@ -108,6 +108,7 @@ func (ls *loopState) popIdle(srv int) *upConn {
 		list = list[:len(list)-1]
 		uc.idle = false
 		ls.idleConns.Add(-1)
+		ls.pooled(srv, false)
 		if !uc.ec.Closed() {
 			ls.idle[srv] = list
 			return uc
@@ -156,6 +157,7 @@ func (uc *upConn) release(keep bool) {
 	}
 	uc.idle = true
 	ls.idleConns.Add(1)
+	ls.pooled(uc.srv, true)
 	ls.idle[uc.srv] = append(ls.idle[uc.srv], uc)
 	uc.ec.SetTimeout(k.IdleTimeout)
 	uc.out.ResumeRead()
@@ -168,6 +170,7 @@ func (uc *upConn) drop() {
 	}
 	uc.idle = false
 	uc.ls.idleConns.Add(-1)
+	uc.ls.pooled(uc.srv, false)
 	list := uc.ls.idle[uc.srv]
 	for i, c := range list {
 		if c == uc {

@@ -31,8 +31,10 @@ type h2x struct {
 	held       []byte
 	bodyEnd    bool // END_STREAM (or trailers) received
 	bodyPaused bool
+	bodyAsked  bool // OnBody was called (a 100 Continue went out if one was expected)
 	bodyBuf    []byte
 	bodyLimit  int64
+	bodyRead   int64 // body octets received, against bodyLimit
 	discarded  int64 // body octets dropped after the response ended
 
 	// Response.
@@ -205,19 +207,30 @@ func (x *h2x) Now() time.Time { return x.hc.ec.Loop().Now() }
 
 // OnBody streams the request body to f. Bytes are returned to flow control as f
 // receives them, so a handler that pauses stops its client at the stream window.
+// The first call answers "expect: 100-continue" with a 100 (Continue) while no
+// body octet has arrived, as HTTP/1.1 does when the handler asks for the body: a
+// client that waits for it (Go's, for ExpectContinueTimeout) sends the body at once.
 func (x *h2x) OnBody(f func(p []byte, end bool)) {
+	if !x.bodyAsked {
+		x.bodyAsked = true
+		if !x.bodyEnd && x.bodyRead == 0 && !x.headSent && x.expects100() {
+			x.WriteInformational(100, nil)
+		}
+	}
 	x.onBody = f
 	x.deliver()
 }
 
-// ReadBody collects the body, bounded by the server's body limit (413 beyond it).
+// expects100 reports whether the request carries "expect: 100-continue".
+func (x *h2x) expects100() bool {
+	v, ok := x.ReqHeader("expect")
+	return ok && http1.EqualFold(v, "100-continue")
+}
+
+// ReadBody collects the body, bounded by the server's body limit (413 beyond it,
+// from onData).
 func (x *h2x) ReadBody(f func(body []byte)) {
 	x.OnBody(func(p []byte, end bool) {
-		if x.bodyLimit > 0 && int64(len(x.bodyBuf)+len(p)) > x.bodyLimit {
-			x.onBody = nil
-			x.Error(413, "")
-			return
-		}
 		x.bodyBuf = append(x.bodyBuf, p...)
 		if end {
 			f(x.bodyBuf)
@@ -244,6 +257,14 @@ func (x *h2x) onData(p []byte, end bool) {
 		x.discard(p)
 		return
 	}
+	if x.bodyRead += int64(len(p)); x.overLimit() {
+		// The octets stay unconsumed: the reset that follows the 413 (done)
+		// returns them to the connection window.
+		if !x.endWant {
+			x.bodyTooLarge()
+		}
+		return
+	}
 	if x.onBody != nil && !x.bodyPaused && len(x.held) == 0 {
 		if len(p) > 0 {
 			x.onBody(p, false)
@@ -257,6 +278,27 @@ func (x *h2x) onData(p []byte, end bool) {
 	}
 	x.held = append(x.held, p...)
 	x.bodyEnd = x.bodyEnd || end
+}
+
+// overLimit reports whether more request body arrived than the body limit allows.
+func (x *h2x) overLimit() bool { return x.bodyLimit > 0 && x.bodyRead > x.bodyLimit }
+
+// errBodyTooLarge is what OnClose hears when a request body without a declared
+// length grows past the body limit.
+var errBodyTooLarge = &http1.Error{Status: 413, Reason: "request body too large"}
+
+// bodyTooLarge ends an exchange whose body passed the server's body limit, as
+// HTTP/1.1 does for a chunked body: 413 when no head was sent (else the stream is
+// reset), and the handler's OnClose hears errBodyTooLarge, so that a proxy or an
+// adapted net/http handler streaming the body stops instead of taking the rest.
+// A declared content-length above the limit is answered 413 before the handler runs.
+func (x *h2x) bodyTooLarge() {
+	f := x.onClose
+	x.onClose, x.onBody = nil, nil
+	x.Error(413, errBodyTooLarge.Reason)
+	if f != nil {
+		f(errBodyTooLarge)
+	}
 }
 
 // deliver passes held bytes and the end of the body to the body callback.
@@ -577,12 +619,12 @@ func (x *h2x) finish() {
 // done forgets a completed exchange. A client still sending a body nobody reads is let
 // finish while what remains is at most maxDiscard octets (read and dropped, so the
 // stream's errors are still detected), and told to stop with RST_STREAM NO_ERROR
-// (RFC 9113 §8.1) otherwise.
+// (RFC 9113 §8.1) otherwise, or at once when its body passed the body limit.
 func (x *h2x) done() {
 	x.observed()
 	if !x.s.BodyDone() && !x.closed {
 		x.discarded = int64(len(x.held))
-		if cl := x.s.ContentLength; cl > maxDiscard {
+		if cl := x.s.ContentLength; cl > maxDiscard || x.overLimit() {
 			x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
 		} else if len(x.held) > 0 {
 			x.hc.c.Consumed(x.id, len(x.held))

@@ -175,3 +175,88 @@ func TestH2Nghttp(t *testing.T) {
 		t.Fatalf("nghttp: %v, %q", err, out)
 	}
 }
+
+// TestH2NotOnProhibitedSuite: a TLS 1.2 handshake that can only end with a suite RFC
+// 9113 Appendix A prohibits (here the server allows CBC beside GCM and the client
+// offers CBC alone) selects http/1.1 even though the client prefers h2, and is
+// served; one that can use GCM, and TLS 1.3, select h2 (RFC 9113 §9.2.2). Before,
+// h2 was selected over CBC, which browsers fail with INADEQUATE_SECURITY.
+func TestH2NotOnProhibitedSuite(t *testing.T) {
+	cbc, gcm := tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	rsaGCM := tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 // allowed by HTTP/2, unusable with the ECDSA certificate
+	e := startTLS(t, protoHandler, func(s *server.Server, o *Options) {
+		o.H2 = s.NewHTTP2(server.HTTP2Options{})
+		o.Config.CipherSuites = []uint16{cbc, gcm, rsaGCM}
+	})
+	for _, tc := range []struct {
+		name   string
+		max    uint16
+		suites []uint16
+		want   string
+	}{
+		{"tls12-cbc", tls.VersionTLS12, []uint16{cbc}, "http/1.1"},
+		{"tls12-cbc-rsa-gcm", tls.VersionTLS12, []uint16{rsaGCM, cbc}, "http/1.1"},
+		{"tls12-gcm", tls.VersionTLS12, []uint16{cbc, gcm}, "h2"},
+		{"tls13", tls.VersionTLS13, []uint16{cbc}, "h2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", e.addr, &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost",
+				MaxVersion: tc.max, CipherSuites: tc.suites, NextProtos: []string{"h2", "http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			st := conn.ConnectionState()
+			if st.NegotiatedProtocol != tc.want {
+				t.Fatalf("ALPN chose %q with %s, want %q", st.NegotiatedProtocol, tls.CipherSuiteName(st.CipherSuite), tc.want)
+			}
+			if tc.want != "http/1.1" {
+				return
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(conn, "GET /cbc HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 100))
+			if resp.StatusCode != 200 || string(b) != "HTTP/1.1 /cbc" {
+				t.Fatalf("over CBC: %d %q", resp.StatusCode, b)
+			}
+		})
+	}
+}
+
+// TestALPNHTTP10: a client whose ALPN offer is "http/1.0" alone (curl --http1.0 sends
+// that) is served HTTP/1.0, with and without h2 offered, as nginx serves it; crypto/tls
+// used to fail the handshake with no_application_protocol, since gale offered only h2
+// and http/1.1.
+func TestALPNHTTP10(t *testing.T) {
+	for name, e := range map[string]*env{"http1": startTLS(t, protoHandler, nil), "h2": startH2(t)} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", e.addr, &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", NextProtos: []string{"http/1.0"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if p := conn.ConnectionState().NegotiatedProtocol; p != "http/1.0" {
+				t.Fatalf("ALPN chose %q, want http/1.0", p)
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(conn, "GET /ten HTTP/1.0\r\nHost: localhost\r\n\r\n")
+			b, _ := io.ReadAll(conn)
+			if !bytes.HasPrefix(b, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(b, []byte("HTTP/1.0 /ten")) {
+				t.Fatalf("answer %q", b)
+			}
+			if _, err := exec.LookPath("curl"); err != nil {
+				return
+			}
+			out, err := exec.Command("curl", "-sS", "--max-time", "10", "--http1.0", "--cacert", e.ca.CAFile,
+				"--resolve", "localhost:"+e.addr[strings.LastIndexByte(e.addr, ':')+1:]+":127.0.0.1",
+				"https://localhost:"+e.addr[strings.LastIndexByte(e.addr, ':')+1:]+"/curl").CombinedOutput()
+			if err != nil || string(out) != "HTTP/1.0 /curl" {
+				t.Fatalf("curl --http1.0: %q, %v", out, err)
+			}
+		})
+	}
+}

@@ -78,6 +78,7 @@ type Terminator struct {
 	opts  Options
 	base  *tls.Config                // fixed for the terminator's life: holds the session ticket keys
 	cur   atomic.Pointer[tls.Config] // what handshakes use now (SetConfig)
+	cur1  atomic.Pointer[tls.Config] // cur without h2 in its ALPN offer (h2Usable)
 	up    atomic.Pointer[uppers]     // set by Bind; nil before
 	loops []*tloop                   // index: loop ID
 
@@ -143,7 +144,11 @@ func New(opts Options) (*Terminator, error) {
 				return c, nil
 			}
 		}
-		return t.cur.Load(), nil
+		c := t.cur.Load()
+		if c.NextProtos[0] == "h2" && !h2Usable(h, c) {
+			return t.cur1.Load(), nil
+		}
+		return c, nil
 	}
 	t.SetConfig(opts.Config)
 	return t, nil
@@ -180,12 +185,16 @@ func (t *Terminator) SetConfig(c *tls.Config) {
 	if c.MinVersion < tls.VersionTLS12 {
 		c.MinVersion = tls.VersionTLS12
 	}
-	c.NextProtos = []string{"http/1.1"}
-	if u := t.up.Load(); u != nil && u.h2 != nil {
-		c.NextProtos = []string{"h2", "http/1.1"}
-	}
+	// http/1.0 as nginx offers it: curl --http1.0 sends that alone, and crypto/tls
+	// fails a handshake whose ALPN offer has nothing in common with ours.
+	c.NextProtos = []string{"http/1.1", "http/1.0"}
 	c.WrapSession = t.wrapSession
 	c.UnwrapSession = t.unwrapSession
+	t.cur1.Store(c)
+	if u := t.up.Load(); u != nil && u.h2 != nil {
+		c = c.Clone()
+		c.NextProtos = []string{"h2", "http/1.1", "http/1.0"}
+	}
 	t.cur.Store(c)
 }
 

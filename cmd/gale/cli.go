@@ -37,6 +37,11 @@ type cli struct {
 	exit           func(int)                       // ends the process at once, on a second SIGINT, SIGTERM or SIGQUIT
 	abort          func() bool                     // supervisor.Abort, asked before exit; nil: always exit
 	buildInfo      func() (*debug.BuildInfo, bool) // debug.ReadBuildInfo, replaced in tests
+	// workerAttrs returns what every log line of a worker process carries
+	// (supervisor.WorkerLogAttrs: "worker", N); nil, or nil returned, outside
+	// one. The lines the command logs itself (reloads, signals) carry them as
+	// the server's do.
+	workerAttrs func() []any
 }
 
 const usage = `gale is a high-performance network server.
@@ -300,6 +305,14 @@ func (c *cli) serve(cfg *config.Config, bannerLine string, reload func() (*confi
 	if bannerLine != "" {
 		fmt.Fprintln(c.stdout, bannerLine)
 	}
+	// The server gets logger and adds the worker's attributes itself (c.run
+	// reads them from the environment); the command's own lines get them here.
+	run := logger
+	if c.workerAttrs != nil {
+		if attrs := c.workerAttrs(); len(attrs) > 0 {
+			logger = logger.With(attrs...)
+		}
+	}
 	r := &reloader{load: reload, ch: make(chan *config.Config, 1), logger: logger, level: level}
 	ctx, stop := watchSignals(context.Background(), r.reload, func() {
 		if c.abort != nil && !c.abort() {
@@ -311,7 +324,7 @@ func (c *cli) serve(cfg *config.Config, bannerLine string, reload func() (*confi
 	})
 	defer stop()
 	ctx = config.WithReloads(ctx, r.ch)
-	if err := c.run(ctx, cfg, logger); err != nil {
+	if err := c.run(ctx, cfg, run); err != nil {
 		logger.Error("gale stopped", "error", err)
 		return exitError
 	}

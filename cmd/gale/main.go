@@ -23,6 +23,8 @@ func main() {
 		exit:      os.Exit,
 		abort:     supervisor.Abort,
 		buildInfo: debug.ReadBuildInfo,
+		// Read before supervisor.Run, which removes the variable.
+		workerAttrs: supervisor.WorkerLogAttrs,
 	}
 	metrics.Version = releaseName(c.buildInfo())
 	os.Exit(c.main(os.Args[1:]))

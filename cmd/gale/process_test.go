@@ -229,6 +229,21 @@ func (g *galeProc) signal(sig syscall.Signal) {
 	}
 }
 
+// upgrade puts the binary next in place of bin (a rename, as an operator
+// deploys), sends SIGUSR2 and waits until the successor serves; it returns the
+// successor's pid, killed at the end of the test if still running.
+func (g *galeProc) upgrade(bin, next string) int {
+	g.t.Helper()
+	if err := os.Rename(next, bin); err != nil {
+		g.t.Fatal(err)
+	}
+	g.signal(syscall.SIGUSR2)
+	serves := g.waitLog("upgrade: the new process serves", 1)
+	succ := int(serves[0]["pid"].(float64))
+	g.t.Cleanup(func() { syscall.Kill(succ, syscall.SIGKILL) })
+	return succ
+}
+
 // wait waits for the process to exit and returns its exit status.
 func (g *galeProc) wait(timeout time.Duration) int {
 	g.t.Helper()

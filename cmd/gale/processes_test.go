@@ -414,3 +414,30 @@ func TestSecondSIGTERMKillsWorkers(t *testing.T) {
 		reap(t, pid, 10*time.Second)
 	}
 }
+
+// TestWorkerLogLinesNameTheWorker: with processes: 2, the lines a worker logs
+// about a reload, those of the command around the server included ("reload:
+// configuration is valid; applying it"), carry worker=N, as docs/operations.md
+// says of every line of a worker; the parent's own line carries none.
+func TestWorkerLogLinesNameTheWorker(t *testing.T) {
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	writeConfig(t, cfgPath, processConfig(2))
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	g.waitLog("listening", 3)
+	g.signal(syscall.SIGHUP)
+	g.waitLog("configuration reloaded", 2)
+	workers := map[float64]int{}
+	parent := 0
+	for _, r := range g.waitLog("reload: configuration is valid; applying it", 3) {
+		if w, ok := r["worker"].(float64); ok {
+			workers[w]++
+		} else {
+			parent++
+		}
+	}
+	if parent != 1 || len(workers) != 2 || workers[0] != 1 || workers[1] != 1 {
+		t.Fatalf("reload lines: %d without worker, by worker %v; want 1, and one each from workers 0 and 1:\n%s", parent, workers, g.log())
+	}
+}

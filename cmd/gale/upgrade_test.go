@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -50,13 +49,7 @@ func testUpgradeUnderLoad(t *testing.T, processes int) {
 	time.Sleep(300 * time.Millisecond)
 
 	writeConfig(t, cfgPath, reloadConfig(processes, "new"))
-	if err := os.Rename(next, bin); err != nil { // the new version replaces the file
-		t.Fatal(err)
-	}
-	g.signal(syscall.SIGUSR2)
-	serves := g.waitLog("upgrade: the new process serves", 1)
-	succ := int(serves[0]["pid"].(float64))
-	t.Cleanup(func() { syscall.Kill(succ, syscall.SIGKILL) })
+	succ := g.upgrade(bin, next)
 	g.waitLog("draining: stopped accepting", processes)
 
 	// New connections reach the new binary at once.

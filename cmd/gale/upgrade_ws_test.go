@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,13 +82,7 @@ func testUpgradeKeepsWebSockets(t *testing.T, processes int) {
 	}
 
 	writeConfig(t, cfgPath, wsUpgradeConfig(processes, "new", grace))
-	if err := os.Rename(next, bin); err != nil {
-		t.Fatal(err)
-	}
-	g.signal(syscall.SIGUSR2)
-	serves := g.waitLog("upgrade: the new process serves", 1)
-	succ := int(serves[0]["pid"].(float64))
-	t.Cleanup(func() { syscall.Kill(succ, syscall.SIGKILL) })
+	succ := g.upgrade(bin, next)
 	g.waitLog("draining: stopped accepting", processes)
 	drainStart := time.Now()
 

@@ -101,7 +101,9 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	a.answerACME(cfg, routers, tlsAt)
 	gated := acceptProxyOf(cfg)
 	for _, addr := range sortedKeys(redirects) {
-		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) { return opts.listenHTTP1(srv, addr, redirects[addr]) })
+		l, err := a.gate(cfg, gated[addr], func() (*server.Listener, error) {
+			return opts.listenHTTP1(srv, RedirectSocketKey(addr), redirects[addr])
+		})
 		if err != nil {
 			return fail(err)
 		}
@@ -149,7 +151,7 @@ func (a *App) startTCP(cfg *config.Config, opts Options) error {
 			return fmt.Errorf("tcp[%d]: %w", i, err)
 		}
 		for _, addr := range cfg.TCP[i].Listen {
-			if in, ok := opts.Listeners[addr]; ok && len(in.FDs) > 0 {
+			if in, ok := opts.Listeners[TCPSocketKey(addr)]; ok && len(in.FDs) > 0 {
 				if err := px.ListenFDs(in.FDs); err != nil {
 					return fmt.Errorf("tcp[%d]: %w", i, err)
 				}

@@ -186,3 +186,40 @@ func TestH2CUpgradeRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestH2CUpgradeLargeBody: curl --http2 (an h2c upgrade) downloads a 1 MiB file whole.
+// Stream 1's DATA used to follow the 101 at once, filling the 64 KiB initial window,
+// and curl 7.88, which reads the 101 and what follows it into a 32 KiB buffer before
+// it switches to HTTP/2, failed every such download ("connection buffer size is too
+// small to store data following HTTP Upgrade response header") with nothing written.
+// On epoll and io_uring.
+func TestH2CUpgradeLargeBody(t *testing.T) { onLinuxEngines(t, testH2CUpgradeLargeBody) }
+
+func testH2CUpgradeLargeBody(t *testing.T, eng string) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed (scripts/test.sh installs it)")
+	}
+	dir := t.TempDir()
+	body := make([]byte, 1<<20)
+	for i := range body {
+		body[i] = byte(i*31 + i>>13)
+	}
+	if err := os.WriteFile(dir+"/large.bin", body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startApp(t, `
+workers: 1
+engine: `+eng+`
+servers:
+  - listen: ["127.0.0.1:0"]
+    protocols: [http1, h2c]
+    routes:
+      - match: { path: / }
+        static: { root: `+dir+` }
+`)
+	out, trace := curlVerbose(t, "--http2", "-o", dir+"/got.bin", "-w", "%{http_version} %{http_code} %{size_download}", "http://"+addr+"/large.bin")
+	got, _ := os.ReadFile(dir + "/got.bin")
+	if out != "2 200 1048576" || string(got) != string(body) || !strings.Contains(trace, "101 Switching Protocols") {
+		t.Fatalf("curl --http2 /large.bin: %q, %d octets, equal %v\n%s", out, len(got), string(got) == string(body), trace)
+	}
+}

@@ -100,14 +100,34 @@ func h2cDispatch(srv *server.Server, r *Router) server.Dispatch {
 	return server.Dispatch{HTTP1: r, H2: srv.NewHTTP2(server.HTTP2Options{}), H2CUpgrade: r.h2cUpgrade}
 }
 
-// adminPrefix marks the admin listener's key among the inherited sockets,
-// so that it never shares a key with a server address spelled the same
-// (127.0.0.1:0 for both).
-const adminPrefix = "admin/"
+// Prefixes mark the keys of listeners other than servers' among the inherited
+// sockets, so that none shares a key with a server address spelled the same
+// (127.0.0.1:0 for several of them): the admin listener's, a tcp entry's and a
+// server's redirect_http addresses.
+const (
+	adminPrefix    = "admin/"
+	tcpPrefix      = "tcp/"
+	redirectPrefix = "redirect/"
+)
 
 // AdminSocketKey returns the key of the admin listener's sockets in
 // Options.Listeners.
 func AdminSocketKey(addr string) string { return adminPrefix + addr }
 
+// TCPSocketKey returns the key of a tcp entry's listen address in
+// Options.Listeners.
+func TCPSocketKey(addr string) string { return tcpPrefix + addr }
+
+// RedirectSocketKey returns the key of a redirect_http address in
+// Options.Listeners.
+func RedirectSocketKey(addr string) string { return redirectPrefix + addr }
+
 // BindAddr returns the address a socket key binds to.
-func BindAddr(key string) string { return strings.TrimPrefix(key, adminPrefix) }
+func BindAddr(key string) string {
+	for _, p := range []string{adminPrefix, tcpPrefix, redirectPrefix} {
+		if a, ok := strings.CutPrefix(key, p); ok {
+			return a
+		}
+	}
+	return key
+}

@@ -255,7 +255,7 @@ func (env *actionEnv) healthGroup(name string, cu *config.Upstream, o *proxy.Ups
 	if !hasHealth(cu) {
 		return nil, nil
 	}
-	ho := health.Options{Name: name, Logger: o.Logger, FixedWeights: fixedWeights(cu.Balance)}
+	ho := health.Options{Name: name, Logger: o.Logger, FixedWeights: fixedWeights(cu)}
 	for i, s := range o.Servers {
 		ho.Servers = append(ho.Servers, s.Addr)
 		ho.Weights = append(ho.Weights, s.Weight)
@@ -333,12 +333,17 @@ func (a *App) healthGroups() []*health.Group {
 }
 
 // fixedWeights returns the method when its weights cannot change at runtime:
-// the load-tracking ones (their state is shared by the loops and processes) and
-// those without weights.
-func fixedWeights(method string) string {
-	switch method {
+// the load-tracking ones (their state is shared by the loops and processes;
+// hash and maglev track with bounded_load only) and those without weights.
+func fixedWeights(cu *config.Upstream) string {
+	switch cu.Balance {
 	case lb.LeastConn, lb.P2CEWMA, lb.RoundRobin, lb.First:
-		return method
+		return cu.Balance
+	case lb.Hash, lb.Maglev:
+		if cu.BoundedLoad > 0 {
+			// The in-flight counts the bound reads are the balancer's own.
+			return cu.Balance + " (bounded_load)"
+		}
 	}
 	return ""
 }

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,20 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return runParent(ctx, cfg, log, e, usr2)
 	}
 	return runSingle(ctx, cfg, log, e, usr2)
+}
+
+// WorkerLogAttrs returns the attributes every log line of a worker process
+// carries, "worker" and its index, or nil in a process that is not a worker
+// child. It reads the environment the parent set without removing anything,
+// so it must be called before Run, which removes it: the command's own log
+// lines (reloads, signals) carry the index as the server's do.
+func WorkerLogAttrs() []any {
+	v := os.Getenv(envWorker)
+	n, err := strconv.Atoi(v)
+	if v == "" || err != nil || n < 0 {
+		return nil
+	}
+	return []any{"worker", n}
 }
 
 // StatsPath returns where the stats segment of an instance running cfg
@@ -155,12 +170,33 @@ func listenAddrs(cfg *config.Config) []string {
 	return out
 }
 
-// socketAddrs returns the addresses whose sockets a parent opens for its
-// workers: every server's, and the admin listener's.
+// socketAddrs returns the keys of the addresses whose sockets a top-level
+// process opens (checked free, shared by its workers, handed to an upgrade's
+// successor): every server's, the admin listener's, every redirect_http
+// address and every tcp entry's, the last three under their app socket keys.
 func socketAddrs(cfg *config.Config) []string {
 	addrs := listenAddrs(cfg)
 	if a := cfg.Admin.Listen; a != "" {
 		addrs = append(addrs, app.AdminSocketKey(a))
+	}
+	seen := map[string]bool{}
+	add := func(key string) {
+		if !seen[key] {
+			seen[key] = true
+			addrs = append(addrs, key)
+		}
+	}
+	for i := range cfg.Servers {
+		if t := cfg.Servers[i].TLS; t != nil && len(cfg.Servers[i].Listen) > 0 {
+			for _, a := range t.RedirectHTTP {
+				add(app.RedirectSocketKey(a))
+			}
+		}
+	}
+	for i := range cfg.TCP {
+		for _, a := range cfg.TCP[i].Listen {
+			add(app.TCPSocketKey(a))
+		}
 	}
 	return addrs
 }

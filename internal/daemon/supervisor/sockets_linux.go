@@ -40,17 +40,23 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 			}
 		}
 	}
+	// A new address must be free: see sys.CheckFree. Every one is checked
+	// before any is bound, because one server may listen on a wildcard and on
+	// a specific address of the same port (":80" and "127.0.0.1:80"), and the
+	// check of the second would find the first one's sockets, ours, and take
+	// them for another process's. (Addresses a reload adds are bound by each
+	// worker with SO_REUSEPORT and not checked.)
+	for _, addr := range addrs {
+		if len(inherited[addr].FDs) > 0 {
+			continue
+		}
+		if err := sys.CheckFree(app.BindAddr(addr)); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+	}
 	for _, addr := range addrs {
 		in := inherited[addr]
 		in.FDs = append([]int(nil), in.FDs...)
-		if len(in.FDs) == 0 {
-			// A new address must be free: see sys.CheckFree. (Addresses a reload
-			// adds are bound by each worker with SO_REUSEPORT and not checked.)
-			if err := sys.CheckFree(app.BindAddr(addr)); err != nil {
-				out.close()
-				return nil, fmt.Errorf("listen %s: %w", addr, err)
-			}
-		}
 		for len(in.FDs) < per {
 			target := app.BindAddr(addr)
 			if in.Addr != "" {

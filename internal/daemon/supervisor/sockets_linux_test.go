@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/daemon/app"
 	"github.com/gale-server/gale/internal/os/sys"
+	"github.com/gale-server/gale/internal/testcert"
 	"golang.org/x/sys/unix"
 )
 
@@ -160,5 +162,91 @@ func TestOpenSocketsRefusesReusePortHolder(t *testing.T) {
 			t.Fatal(err)
 		}
 		unix.Close(nfd)
+	}
+}
+
+// TestOpenSocketsOverlappingAddressesOfOneServer: one server may listen on a
+// wildcard and on a specific address of the same port (gale check accepts it);
+// the check that nothing else listens there must not take the sockets of the
+// first address for another process's when it comes to the second, in either
+// order.
+func TestOpenSocketsOverlappingAddressesOfOneServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	sets := [][]string{{"127.0.0.1:" + port, ":" + port}, {":" + port, "localhost:" + port}}
+	if six, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		six.Close()
+		sets = append(sets, []string{"0.0.0.0:" + port, "[::]:" + port})
+	}
+	for _, addrs := range sets {
+		s, err := openSockets(testConfig(t, addrs...), nil, 2)
+		if err != nil {
+			t.Errorf("openSockets(%v): %v", addrs, err)
+			continue
+		}
+		if len(s) != 2 {
+			t.Errorf("openSockets(%v) = %v, want sockets for both addresses", addrs, s)
+		}
+		s.close()
+	}
+}
+
+// TestOpenSocketsTCPAndRedirectAddresses: a tcp entry's and a redirect_http
+// address's sockets are opened with the servers' (so that workers share them
+// and an upgrade hands them over), and an address of either that another
+// process already holds with SO_REUSEPORT is refused, not joined.
+func TestOpenSocketsTCPAndRedirectAddresses(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("srv", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(tcp, redirect string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse("gale.yaml", []byte(fmt.Sprintf(`
+tcp: [{ listen: [%q], upstreams: ["127.0.0.1:9"] }]
+servers:
+  - listen: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: %q, key: %q }], redirect_http: [%q] }
+    routes: [{ match: { path: / }, respond: { status: 200 } }]
+`, tcp, cert.Cert, cert.Key, redirect)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	s, err := openSockets(parse("127.0.0.3:0", "127.0.0.2:0"), nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"127.0.0.1:0", app.TCPSocketKey("127.0.0.3:0"), app.RedirectSocketKey("127.0.0.2:0")} {
+		if in := s[key]; len(in.FDs) != 2 || in.Addr == "" {
+			t.Errorf("sockets of %s = %+v, want 2 bound ones", key, in)
+		}
+	}
+	s.close()
+
+	fd, err := sys.Listen("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	held, _ := sys.LocalAddr(fd)
+	for _, cfg := range []*config.Config{parse(held, "127.0.0.2:0"), parse("127.0.0.3:0", held)} {
+		s, err := openSockets(cfg, nil, 2)
+		if err == nil {
+			s.close()
+			t.Fatalf("openSockets joined the SO_REUSEPORT sockets on %s", held)
+		}
+		if !errors.Is(err, sys.ErrAddrInUse) || !strings.Contains(err.Error(), held) {
+			t.Errorf("error %q, want %v naming %s", err, sys.ErrAddrInUse, held)
+		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,15 +20,41 @@ import (
 // parent for a new worker, to say that it serves.
 var readyTimeout = 60 * time.Second
 
-// upgrade starts the binary at this process's path again (the file may have
-// been replaced by a new version) with the same arguments, hands it socks
-// and the stats segment at statsPath, and waits until it reports that it
-// serves. On error the successor, if it started, is stopped and this process
-// is expected to keep serving.
+// startPath is the path this process was started from, made absolute at
+// start: its argv[0] as given (a name without a slash looked up in PATH, as
+// the shell did), or, when that fails, the binary the kernel ran. An upgrade
+// executes what is found at this path then, as nginx does with its argv[0]:
+// a new binary renamed over the old one, or a symlink in the path switched to
+// another release (/opt/gale/current -> v2), is what starts. The binary this
+// process runs (/proc/self/exe) would be the old version in both of those
+// deployments, since a rename or a symlink switch leaves it where it was.
+var startPath = func() string {
+	p := os.Args[0]
+	if !strings.Contains(p, "/") {
+		found, err := exec.LookPath(p)
+		if err != nil { // not found, or found relative to "." in PATH (exec.ErrDot)
+			found = ""
+		}
+		p = found
+	}
+	if p != "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	exe, _ := os.Executable()
+	return exe
+}()
+
+// upgrade starts the binary at the path this process was started from again
+// (the file may have been replaced by a new version, see startPath) with the
+// same arguments, hands it socks and the stats segment at statsPath, and
+// waits until it reports that it serves. On error the successor, if it
+// started, is stopped and this process is expected to keep serving.
 func upgrade(ctx context.Context, log *slog.Logger, socks sockets, statsPath string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("upgrade: cannot find this binary: %w", err)
+	exe := startPath
+	if exe == "" {
+		return errors.New("upgrade: cannot find the path gale was started from")
 	}
 	log.Info("upgrade: starting the new binary", "path", exe)
 	extra, err := files(socks)
