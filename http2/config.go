@@ -59,8 +59,11 @@ type Config struct {
 	// MaxPriorityFrames is how many PRIORITY and PRIORITY_UPDATE frames are accepted per
 	// window (CVE-2019-9513). Default 1,000.
 	MaxPriorityFrames int
-	// MaxGlitches is the glitch count at which the connection is closed with GOAWAY
-	// ENHANCE_YOUR_CALM. Default 1,000.
+	// MaxGlitches is how many glitches are accepted per window; one more closes the
+	// connection with GOAWAY ENHANCE_YOUR_CALM. Counted per window, not over the
+	// connection's life, so that a long-lived connection that multiplexes many
+	// clients' requests (a load balancer's) is not cut off for the occasional 431 or
+	// malformed request of each. Default 1,000.
 	MaxGlitches int
 
 	// MaxOutputBuffered bounds the unsent output that WriteData may build up; beyond it

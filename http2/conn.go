@@ -112,8 +112,9 @@ type Conn struct {
 	peerGoAway bool
 	err        error
 
-	glitches                                        int
-	ctr                                             *Counters // nil: not counted (SetCounters)
+	glitches                                        int          // over the connection's life (Glitches)
+	glitchWin                                       floodCounter // this window's, against MaxGlitches
+	ctr                                             *Counters    // nil: not counted (SetCounters)
 	resets, pings, settings, wupdates, empties, pri floodCounter
 	// wuCredit is how many small WINDOW_UPDATEs may still come back for DATA frames
 	// we sent (two per frame: the stream's and the connection's, at most
@@ -322,15 +323,15 @@ func (c *Conn) NumStreams() int { return len(c.streams) }
 func (c *Conn) Err() error { return c.err }
 
 // Glitches returns how many times the client tripped a limit or broke a rule that costs a
-// stream or the connection (HAProxy's "glitches"). At Config.MaxGlitches the connection is
-// closed with ENHANCE_YOUR_CALM.
+// stream or the connection (HAProxy's "glitches"), over the connection's life. More than
+// Config.MaxGlitches within one FloodWindow close the connection with ENHANCE_YOUR_CALM.
 func (c *Conn) Glitches() int { return c.glitches }
 
 // glitch counts one glitch of kind k and returns the connection error when the count
-// passes the cap.
+// of the current window passes the cap.
 func (c *Conn) glitch(k GlitchKind) error {
 	c.countGlitch(k)
-	if c.glitches > c.cfg.MaxGlitches {
+	if c.glitchWin.hit(c.cfg.Now(), c.cfg.FloodWindow, c.cfg.MaxGlitches) {
 		if c.ctr != nil {
 			c.ctr.Glitches[GlitchLimit].Add(1)
 		}

@@ -254,6 +254,33 @@ func TestGlitchLimit(t *testing.T) {
 	}
 }
 
+// TestGlitchesPerWindow: MaxGlitches counts within a FloodWindow, so a long-lived
+// connection that sees a few malformed requests in every window (a load balancer
+// multiplexing many clients) is not cut off once their sum over its life passes the
+// cap, as it used to be; a burst past the cap within one window still is.
+func TestGlitchesPerWindow(t *testing.T) {
+	r := newRig(t, Config{MaxGlitches: 3})
+	bad := r.block(":method", "GET")
+	id := uint32(1)
+	for range 5 { // 15 glitches over five windows
+		for range 3 {
+			r.mustFeed(AppendHeaders(nil, id, bad, true, MinMaxFrameSize))
+			id += 2
+		}
+		r.now = r.now.Add(DefaultFloodWindow)
+	}
+	r.mustFeed(r.get(id, true))
+	if len(r.h.requests) != 1 || r.c.Glitches() != 15 {
+		t.Fatalf("after 15 glitches in five windows: %d requests, %d glitches", len(r.h.requests), r.c.Glitches())
+	}
+	var err error
+	for i := 0; i < 4 && err == nil; i++ {
+		id += 2
+		err = r.feed(AppendHeaders(nil, id, bad, true, MinMaxFrameSize))
+	}
+	r.wantConnErr(err, ErrCodeEnhanceYourCalm)
+}
+
 func TestOutputCapBlocksData(t *testing.T) {
 	r := newRig(t, Config{MaxOutputBuffered: 20000})
 	r.read = false

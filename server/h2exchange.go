@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/http2"
 	"github.com/gale-server/gale/internal/os/pool"
@@ -31,7 +32,9 @@ type h2x struct {
 	held       []byte
 	bodyEnd    bool // END_STREAM (or trailers) received
 	bodyPaused bool
-	bodyAsked  bool // OnBody was called (a 100 Continue went out if one was expected)
+	bodyAsked  bool          // OnBody was called (a 100 Continue went out if one was expected)
+	bodyFailed bool          // 413 or 408 answered for the body: done resets the stream
+	bodyTimer  *engine.Timer // timeouts.body while the handler waits for body octets
 	bodyBuf    []byte
 	bodyLimit  int64
 	bodyRead   int64 // body octets received, against bodyLimit
@@ -204,120 +207,6 @@ func (x *h2x) IsHead() bool { return x.isHead }
 
 // Now returns the loop's cached clock.
 func (x *h2x) Now() time.Time { return x.hc.ec.Loop().Now() }
-
-// OnBody streams the request body to f. Bytes are returned to flow control as f
-// receives them, so a handler that pauses stops its client at the stream window.
-// The first call answers "expect: 100-continue" with a 100 (Continue) while no
-// body octet has arrived, as HTTP/1.1 does when the handler asks for the body: a
-// client that waits for it (Go's, for ExpectContinueTimeout) sends the body at once.
-func (x *h2x) OnBody(f func(p []byte, end bool)) {
-	if !x.bodyAsked {
-		x.bodyAsked = true
-		if !x.bodyEnd && x.bodyRead == 0 && !x.headSent && x.expects100() {
-			x.WriteInformational(100, nil)
-		}
-	}
-	x.onBody = f
-	x.deliver()
-}
-
-// expects100 reports whether the request carries "expect: 100-continue".
-func (x *h2x) expects100() bool {
-	v, ok := x.ReqHeader("expect")
-	return ok && http1.EqualFold(v, "100-continue")
-}
-
-// ReadBody collects the body, bounded by the server's body limit (413 beyond it,
-// from onData).
-func (x *h2x) ReadBody(f func(body []byte)) {
-	x.OnBody(func(p []byte, end bool) {
-		x.bodyBuf = append(x.bodyBuf, p...)
-		if end {
-			f(x.bodyBuf)
-		}
-	})
-}
-
-// PauseBody holds body pieces until ResumeBody; the client stops at its window.
-func (x *h2x) PauseBody() { x.bodyPaused = true }
-
-// ResumeBody delivers the held pieces and resumes.
-func (x *h2x) ResumeBody() {
-	x.bodyPaused = false
-	x.deliver()
-	x.hc.kick()
-}
-
-// onData receives body bytes from the connection.
-func (x *h2x) onData(p []byte, end bool) {
-	if x.closed {
-		return // the Conn reclaims the window of a reset stream
-	}
-	if x.endWant && x.ended {
-		x.discard(p)
-		return
-	}
-	if x.bodyRead += int64(len(p)); x.overLimit() {
-		// The octets stay unconsumed: the reset that follows the 413 (done)
-		// returns them to the connection window.
-		if !x.endWant {
-			x.bodyTooLarge()
-		}
-		return
-	}
-	if x.onBody != nil && !x.bodyPaused && len(x.held) == 0 {
-		if len(p) > 0 {
-			x.onBody(p, false)
-			x.hc.c.Consumed(x.id, len(p))
-		}
-		if end {
-			x.bodyEnd = true
-			x.deliver()
-		}
-		return
-	}
-	x.held = append(x.held, p...)
-	x.bodyEnd = x.bodyEnd || end
-}
-
-// overLimit reports whether more request body arrived than the body limit allows.
-func (x *h2x) overLimit() bool { return x.bodyLimit > 0 && x.bodyRead > x.bodyLimit }
-
-// errBodyTooLarge is what OnClose hears when a request body without a declared
-// length grows past the body limit.
-var errBodyTooLarge = &http1.Error{Status: 413, Reason: "request body too large"}
-
-// bodyTooLarge ends an exchange whose body passed the server's body limit, as
-// HTTP/1.1 does for a chunked body: 413 when no head was sent (else the stream is
-// reset), and the handler's OnClose hears errBodyTooLarge, so that a proxy or an
-// adapted net/http handler streaming the body stops instead of taking the rest.
-// A declared content-length above the limit is answered 413 before the handler runs.
-func (x *h2x) bodyTooLarge() {
-	f := x.onClose
-	x.onClose, x.onBody = nil, nil
-	x.Error(413, errBodyTooLarge.Reason)
-	if f != nil {
-		f(errBodyTooLarge)
-	}
-}
-
-// deliver passes held bytes and the end of the body to the body callback.
-func (x *h2x) deliver() {
-	if x.onBody == nil || x.bodyPaused || x.closed {
-		return
-	}
-	if len(x.held) > 0 {
-		p := x.held
-		x.held = nil
-		x.onBody(p, false)
-		x.hc.c.Consumed(x.id, len(p))
-	}
-	if x.bodyEnd && x.onBody != nil && !x.bodyPaused {
-		f := x.onBody
-		x.onBody = nil
-		f(nil, true)
-	}
-}
 
 // Header returns the response fields.
 func (x *h2x) Header() *Header { return &x.hdr }
@@ -622,9 +511,10 @@ func (x *h2x) finish() {
 // (RFC 9113 §8.1) otherwise, or at once when its body passed the body limit.
 func (x *h2x) done() {
 	x.observed()
+	x.stopBody()
 	if !x.s.BodyDone() && !x.closed {
 		x.discarded = int64(len(x.held))
-		if cl := x.s.ContentLength; cl > maxDiscard || x.overLimit() {
+		if cl := x.s.ContentLength; cl > maxDiscard || x.bodyFailed || x.overLimit() {
 			x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
 		} else if len(x.held) > 0 {
 			x.hc.c.Consumed(x.id, len(x.held))
@@ -652,6 +542,7 @@ func (x *h2x) abandon(err error) {
 		return
 	}
 	x.closed = true
+	x.stopBody()
 	x.written -= int64(x.queued) // what never reached the stream was not sent
 	x.observed()
 	for len(x.queue) > 0 {

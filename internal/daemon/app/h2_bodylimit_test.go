@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testkit"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // TestH2BodyLimitWithoutLength: limits.body_bytes holds for an HTTP/2 request body
@@ -22,16 +26,8 @@ import (
 func TestH2BodyLimitWithoutLength(t *testing.T) { onLinuxEngines(t, testH2BodyLimitWithoutLength) }
 
 func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
-	var mu sync.Mutex
-	var got []string // per request the origin served: octets read and how the body ended
-	origin := startGoOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		got = append(got, fmt.Sprintf("%d %v", n, err))
-		mu.Unlock()
-		fmt.Fprintf(w, "read %d", n)
-	}))
-	addr := startH2cProxy(t, eng, origin, "limits: { body_bytes: 64KiB }")
+	o := startBodyCountOrigin(t)
+	addr := startH2cProxy(t, eng, o.addr, "limits: { body_bytes: 64KiB }")
 	c := testkit.H2CClient(t)
 	post := func(n int, known bool) (int, string) {
 		t.Helper()
@@ -66,15 +62,15 @@ func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
 	// The origin hears of the cut body when the proxy closes its connection; wait
 	// for that before reading what it saw.
 	testkit.WaitFor(t, "the origin to finish the cut request", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= 3
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.got) >= 3
 	})
-	mu.Lock()
-	defer mu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	// The cut request may end after the last one, on its own upstream connection.
 	whole, cut := 0, 0
-	for _, g := range got {
+	for _, g := range o.got {
 		switch {
 		case g == "32768 <nil>" || g == "1000 <nil>":
 			whole++
@@ -82,7 +78,109 @@ func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
 			cut++
 		}
 	}
-	if len(got) != 3 || whole != 2 || cut != 1 {
-		t.Fatalf("the origin read %q, want the 32 KiB body, a cut one (never all 1 MiB) and the 1000 octets", got)
+	if len(o.got) != 3 || whole != 2 || cut != 1 {
+		t.Fatalf("the origin read %q, want the 32 KiB body, a cut one (never all 1 MiB) and the 1000 octets", o.got)
 	}
+}
+
+// TestH2BodyTimeout: timeouts.body holds for an HTTP/2 request body as it does for
+// an HTTP/1.1 one: a stream whose body stops arriving for longer is answered 408 and
+// reset (RST_STREAM NO_ERROR), and the proxy gives up its upstream request; it used
+// to wait for the body forever, holding the stream and an upstream connection. A
+// body that keeps arriving, piece by piece within the timeout, goes through. On
+// epoll and io_uring.
+func TestH2BodyTimeout(t *testing.T) { onLinuxEngines(t, testH2BodyTimeout) }
+
+func testH2BodyTimeout(t *testing.T, eng string) {
+	o := startBodyCountOrigin(t)
+	addr := startH2cProxy(t, eng, o.addr, "timeouts: { body: 1s }")
+	c, fr := testkit.H2Open(t, addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	post := func(id uint32) {
+		hb.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/up"}, {":authority", "x"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stream 1 sends one piece and stalls; stream 3 sends a piece every 300 ms.
+	post(1)
+	fr.WriteData(1, false, []byte("part"))
+	post(3)
+	start := time.Now()
+	status := map[uint32]string{}
+	rst := map[uint32]http2.ErrCode{}
+	dec := hpack.NewDecoder(4096, nil)
+	var wmu sync.Mutex // the Framer's writes: this goroutine's and the writer's
+	go func() {
+		for i := range 6 {
+			time.Sleep(300 * time.Millisecond)
+			wmu.Lock()
+			fr.WriteData(3, i == 5, []byte("piece"))
+			wmu.Unlock()
+		}
+	}()
+	var took time.Duration
+	for status[3] == "" || rst[1] == 0 && status[1] == "" || took == 0 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading frames: %v (status %v, resets %v)", err, status, rst)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				wmu.Lock()
+				fr.WriteSettingsAck()
+				wmu.Unlock()
+			}
+		case *http2.HeadersFrame:
+			fields, _ := dec.DecodeFull(f.HeaderBlockFragment())
+			status[f.StreamID] = fields[0].Value
+			if f.StreamID == 1 {
+				took = time.Since(start)
+			}
+		case *http2.RSTStreamFrame:
+			rst[f.StreamID] = f.ErrCode
+		}
+	}
+	if status[1] != "408" || took < 900*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("stalled stream: status %q after %v, want 408 after about 1 s", status[1], took)
+	}
+	if status[3] != "200" {
+		t.Fatalf("steady stream: status %q, want 200", status[3])
+	}
+	testkit.WaitFor(t, "the origin to see both requests end", func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.got) == 2
+	})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !slices.Contains(o.got, "30 <nil>") || slices.Contains(o.got, "4 <nil>") {
+		t.Fatalf("the origin read %q, want the steady 30 octets and a cut stalled body", o.got)
+	}
+}
+
+// bodyCountOrigin is a Go HTTP/1.1 origin that reads each request body to its end and
+// records, per request, the octets read and how the body ended.
+type bodyCountOrigin struct {
+	addr string
+	mu   sync.Mutex
+	got  []string
+}
+
+func startBodyCountOrigin(t *testing.T) *bodyCountOrigin {
+	o := &bodyCountOrigin{}
+	o.addr = startGoOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		o.mu.Lock()
+		o.got = append(o.got, fmt.Sprintf("%d %v", n, err))
+		o.mu.Unlock()
+		fmt.Fprintf(w, "read %d", n)
+	}))
+	return o
 }
