@@ -38,7 +38,7 @@ func TestTLSProtocols(t *testing.T) {
 	}
 	for list, want := range map[string]string{
 		"[http1, h2c]": `servers[0].protocols: "h2c" is cleartext HTTP/2: over TLS list "h2"`,
-		"[h2]":         `servers[0].protocols: must include "http1" or "h2c"`,
+		"[h2]":         `servers[0].protocols: must include "http1": over TLS it serves the clients that do not choose "h2" with ALPN`,
 		"[h2c]":        `servers[0].protocols: "h2c" is cleartext HTTP/2`,
 	} {
 		_, err := Parse("a.yaml", []byte(base+"    protocols: "+list+"\n"))

@@ -256,7 +256,7 @@ func (v *validator) servers(servers []Server, haveTCP bool) {
 			}
 			uses = append(uses, use{ap, addr, lp, i})
 		}
-		v.protocols(s.Protocols, joinPath(sp, "protocols"))
+		v.protocols(s.Protocols, s.TLS != nil, joinPath(sp, "protocols"))
 		v.tlsProtocols(&s, joinPath(sp, "protocols"))
 		if len(s.Routes) == 0 {
 			v.errorf(joinPath(sp, "routes"), "at least one route is required")
@@ -468,9 +468,10 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// protocols checks a server's protocol list: known names, each once, at least one of
-// them. An empty list (a config built in Go) means the default, http1.
-func (v *validator) protocols(ps []string, path string) {
+// protocols checks a server's protocol list: known names, each once, and http1 or
+// h2c among them (over TLS, where h2c is refused, http1). An empty list (a config
+// built in Go) means the default, http1.
+func (v *validator) protocols(ps []string, tls bool, path string) {
 	known := []string{ProtoHTTP1, ProtoH2C, ProtoH2}
 	for i, p := range ps {
 		pp := fmt.Sprintf("%s[%d]", path, i)
@@ -481,7 +482,11 @@ func (v *validator) protocols(ps []string, path string) {
 			v.errorf(pp, "protocol %q is listed twice", p)
 		}
 	}
-	if len(ps) > 0 && !slices.Contains(ps, ProtoHTTP1) && !slices.Contains(ps, ProtoH2C) {
+	switch {
+	case len(ps) == 0 || slices.Contains(ps, ProtoHTTP1) || slices.Contains(ps, ProtoH2C):
+	case tls:
+		v.errorf(path, "must include %q: over TLS it serves the clients that do not choose %q with ALPN", ProtoHTTP1, ProtoH2)
+	default:
 		v.errorf(path, "must include %q or %q", ProtoHTTP1, ProtoH2C)
 	}
 }
