@@ -272,6 +272,10 @@ func (a *App) reload(cfg *config.Config) error {
 		return err
 	}
 	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a)), acceptProxyOf(cfg)
+	if err := a.tlsUnchanged(routers, tlsAt); err != nil {
+		closeLogs(fresh)
+		return err
+	}
 	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
@@ -357,6 +361,27 @@ func (a *App) reload(cfg *config.Config) error {
 	ups.start(a.srv.Engine().Loops()[0], a.ups.Swap(ups))
 	a.cfg = cfg
 	a.startACME() // managers of acme sections this reload added
+	return nil
+}
+
+// tlsUnchanged refuses a reload that adds tls to a listening address that
+// serves plain HTTP, or removes it from one that serves TLS: a listener's
+// sockets go through a TLS terminator or not from the start, so the new routes
+// would be served without the TLS their server asks for (or with a TLS it no
+// longer has). Nothing is applied; a restart or an upgrade (SIGUSR2) builds the
+// listener anew, on the same sockets.
+func (a *App) tlsUnchanged(routers map[string]*Router, tlsAt map[string]*config.TLS) error {
+	for _, addr := range sortedKeys(routers) {
+		if _, open := a.listeners[addr]; !open {
+			continue
+		}
+		switch _, wasTLS := a.terms[addr]; {
+		case !wasTLS && tlsAt[addr] != nil:
+			return fmt.Errorf("reload: listen address %s serves plain HTTP: adding tls to it takes effect on restart or upgrade", addr)
+		case wasTLS && tlsAt[addr] == nil:
+			return fmt.Errorf("reload: listen address %s serves TLS: removing tls from it takes effect on restart or upgrade", addr)
+		}
+	}
 	return nil
 }
 

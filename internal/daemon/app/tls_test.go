@@ -93,3 +93,54 @@ func TestTLSServerReloadsCertificates(t *testing.T) {
 		t.Fatalf("redirect: %d %q", resp.StatusCode, loc)
 	}
 }
+
+// TestReloadRefusesTLSChangeOnOpenAddress: a reload that adds tls to an
+// address served in plain HTTP (or removes it from one served with TLS) is
+// refused as a whole, with an error naming the address: applied, it would serve
+// routes meant for TLS in clear text (or keep TLS the file no longer has). The
+// running routes keep answering as before.
+func TestReloadRefusesTLSChangeOnOpenAddress(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ca.Issue("a", "localhost", "127.0.0.1")
+	plain := `
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - respond: {body: "plain"}
+`
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"adding tls", plain, tlsYAML(f, ""), "serves plain HTTP: adding tls"},
+		{"removing tls", tlsYAML(f, ""), plain, "serves TLS: removing tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, addr := startApp(t, tc.from)
+			cfg, err := config.Parse("test.yaml", []byte(tc.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = a.Reload(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "127.0.0.1:0") {
+				t.Fatalf("reload: %v, want an error with %q naming the address", err, tc.want)
+			}
+			scheme := "http"
+			if tc.from != plain {
+				scheme = "https"
+			}
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(scheme + "://" + addr + "/")
+			if err != nil {
+				t.Fatalf("after the refused reload: %v", err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := map[string]string{"http": "plain", "https": "secure"}[scheme]; string(b) != want {
+				t.Errorf("after the refused reload %s answers %q, want the running %q", scheme, b, want)
+			}
+		})
+	}
+}
