@@ -411,6 +411,7 @@ func restartOnly(old, next *config.Config) []string {
 	add(ot.Write != nt.Write, "timeouts.write")
 	add(ot.Response != nt.Response, "timeouts.response")
 	add(ot.DeferAccept != nt.DeferAccept, "timeouts.defer_accept")
+	add(acceptProxyChanged(old, next), "accept_proxy")
 	ol, nl := old.Limits, next.Limits
 	add(ol.RequestLine != nl.RequestLine, "limits.request_line")
 	add(ol.HeaderBytes != nl.HeaderBytes, "limits.header_bytes")

@@ -95,3 +95,48 @@ servers:
 		t.Errorf("body after the second reload %q, want three (routes are applied)", b.String())
 	}
 }
+
+// TestReloadWarnsAboutAcceptProxyChange: accept_proxy takes effect on restart
+// or upgrade for an address already served (its listener's PROXY header gate
+// is made at start), so a reload that changes it there names it in the
+// warning; one that adds a new address with accept_proxy applies it there and
+// does not warn.
+func TestReloadWarnsAboutAcceptProxyChange(t *testing.T) {
+	yaml := func(nets, extra string) string {
+		return `
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    accept_proxy: ` + nets + `
+    routes:
+      - respond: { status: 200, body: "ok" }
+` + extra
+	}
+	logs := &logBuffer{}
+	a, _ := startAppLog(t, yaml("[10.0.0.0/8]", ""), slog.New(slog.NewTextHandler(logs, nil)))
+	for _, tc := range []struct {
+		yaml string
+		warn bool
+	}{
+		{yaml("[]", ""), true},
+		{yaml("[10.0.0.0/8, 192.0.2.0/24]", ""), true},
+		{yaml("[10.0.0.0/8]", `  - listen: ["127.0.0.2:0"]
+    accept_proxy: [10.0.0.0/8]
+    routes:
+      - respond: { status: 200, body: "new" }
+`), false},
+	} {
+		cfg, err := config.Parse("test.yaml", []byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs.take()
+		if err := a.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		got := logs.take()
+		if warned := strings.Contains(got, "keys=accept_proxy"); warned != tc.warn {
+			t.Errorf("reload to\n%s\nwarned about accept_proxy: %v, want %v:\n%s", tc.yaml, warned, tc.warn, got)
+		}
+	}
+}
