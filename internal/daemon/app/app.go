@@ -412,6 +412,25 @@ func restartOnly(old, next *config.Config) []string {
 	add(ot.Response != nt.Response, "timeouts.response")
 	add(ot.DeferAccept != nt.DeferAccept, "timeouts.defer_accept")
 	add(acceptProxyChanged(old, next), "accept_proxy")
+	// A TLS listener's terminator takes these when it opens; a reload swaps
+	// only its certificates and crypto/tls settings.
+	oldTLS, nextTLS := tlsOf(old), tlsOf(next)
+	for _, f := range []struct {
+		key  string
+		same func(a, b *config.TLS) bool
+	}{
+		{"tls.handshake_timeout", func(a, b *config.TLS) bool { return a.HandshakeTimeout == b.HandshakeTimeout }},
+		{"tls.ticket_key_file", func(a, b *config.TLS) bool { return a.TicketKeyFile == b.TicketKeyFile }},
+		{"tls.ticket_rotation", func(a, b *config.TLS) bool { return a.TicketRotation == b.TicketRotation }},
+	} {
+		changed := false
+		for addr, b := range nextTLS {
+			if a := oldTLS[addr]; a != nil && !f.same(a, b) {
+				changed = true
+			}
+		}
+		add(changed, f.key)
+	}
 	ol, nl := old.Limits, next.Limits
 	add(ol.RequestLine != nl.RequestLine, "limits.request_line")
 	add(ol.HeaderBytes != nl.HeaderBytes, "limits.header_bytes")

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,5 +143,30 @@ servers:
 				t.Errorf("after the refused reload %s answers %q, want the running %q", scheme, b, want)
 			}
 		})
+	}
+}
+
+// TestReloadWarnsAboutTLSListenerSettings: handshake_timeout and the session
+// ticket settings are taken by a TLS listener when it opens, so a reload that
+// changes them on a served address names them in the restart-or-upgrade
+// warning while the new certificates are applied.
+func TestReloadWarnsAboutTLSListenerSettings(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ca.Issue("a", "localhost", "127.0.0.1")
+	logs := &logBuffer{}
+	a, _ := startAppLog(t, tlsYAML(f, ""), slog.New(slog.NewTextHandler(logs, nil)))
+	cfg, err := config.Parse("test.yaml", []byte(tlsYAML(f, "      handshake_timeout: 3s\n      ticket_rotation: 1h")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.take()
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.take(); !strings.Contains(got, "keys=tls.handshake_timeout,tls.ticket_rotation") {
+		t.Errorf("reload log lacks a warning naming tls.handshake_timeout and tls.ticket_rotation:\n%s", got)
 	}
 }
