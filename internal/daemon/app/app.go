@@ -276,6 +276,16 @@ func (a *App) reload(cfg *config.Config) error {
 		closeLogs(fresh)
 		return err
 	}
+	// Every address this reload adds must be bindable before any starts
+	// listening: a refused reload leaves nothing of the new file in place.
+	for _, addr := range append(sortedKeys(redirects), sortedKeys(routers)...) {
+		if _, open := a.listeners[addr]; !open {
+			if err := checkBindable(addr); err != nil {
+				closeLogs(fresh)
+				return fmt.Errorf("reload: listen %s: %w", addr, err)
+			}
+		}
+	}
 	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
