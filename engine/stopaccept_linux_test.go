@@ -29,6 +29,21 @@ func echoOnce(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
+// dupListeners duplicates e's listening sockets, as a successor process
+// inherits them.
+func dupListeners(t *testing.T, e *Engine) []int {
+	t.Helper()
+	var dups []int
+	for _, fd := range e.ListenerFDs() {
+		d, err := unix.Dup(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dups = append(dups, d)
+	}
+	return dups
+}
+
 // TestStopAcceptingKeepsConnections plays an upgrade inside one process: the
 // listening sockets are duplicated (as a successor process inherits them),
 // the first engine stops accepting, and a second engine adopting the
@@ -44,14 +59,7 @@ func TestStopAcceptingKeepsConnections(t *testing.T) {
 	defer kept.Close()
 	echoOnce(t, kept, "before")
 
-	var dups []int
-	for _, fd := range old.ListenerFDs() {
-		d, err := unix.Dup(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dups = append(dups, d)
-	}
+	dups := dupListeners(t, old)
 	old.StopAccepting()
 	old.StopAccepting() // idempotent
 	if fds := old.ListenerFDs(); len(fds) != 0 {
@@ -210,14 +218,7 @@ func TestUpgradeUnderConnectLoadLosesNoConnection(t *testing.T) {
 			var started []*Engine // all but the first, which startEngineConfig stops
 			for range 20 {
 				time.Sleep(5 * time.Millisecond)
-				var dups []int
-				for _, fd := range cur.ListenerFDs() {
-					d, err := unix.Dup(fd)
-					if err != nil {
-						t.Fatal(err)
-					}
-					dups = append(dups, d)
-				}
+				dups := dupListeners(t, cur)
 				next, err := New(Config{Workers: 1, Backend: backend})
 				if err != nil {
 					t.Fatal(err)
