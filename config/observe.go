@@ -98,6 +98,14 @@ func (v *validator) admin(a *Admin) {
 						v.errorf("admin.listen", "address %s overlaps servers[%d].listen[%d] (%s)", a.Listen, i, j, addr)
 					}
 				}
+				if s.TLS == nil {
+					continue
+				}
+				for j, addr := range s.TLS.RedirectHTTP {
+					if sp, err := listenaddr.Resolve(addr); err == nil && listenaddr.Overlap(ap, sp) {
+						v.errorf("admin.listen", "address %s overlaps servers[%d].tls.redirect_http[%d] (%s)", a.Listen, i, j, addr)
+					}
+				}
 			}
 		}
 	}

@@ -105,3 +105,19 @@ func mustAbs(t *testing.T, path string) string {
 	}
 	return abs
 }
+
+// TestAdminOverlapsRedirectHTTP: the admin listener may not take a server's
+// redirect_http address either; both would listen there and split its
+// connections.
+func TestAdminOverlapsRedirectHTTP(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`admin: { listen: "127.0.0.1:8080" }
+servers:
+  - listen: ["127.0.0.1:8443"]
+    tls: { certificates: [{ cert: c.pem, key: k.pem }], redirect_http: [":8080"] }
+    routes: [{ respond: {} }]
+`))
+	want := `gale.yaml:1:18: admin.listen: address 127.0.0.1:8080 overlaps servers[0].tls.redirect_http[0] (:8080)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+}

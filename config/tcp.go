@@ -272,16 +272,29 @@ func (v *validator) upstreamList(list []string, path string) {
 	}
 }
 
-// serverAddrs returns the resolvable listen addresses of the servers, each with
-// the path that names it.
+// serverAddrs returns the resolvable addresses HTTP is served on: the servers'
+// listen and redirect_http addresses and the admin listener's, each with the
+// path that names it. A tcp entry may take none of them: two listeners of one
+// address would split its connections between them.
 func (c *Config) serverAddrs() map[netip.AddrPort]string {
 	used := map[netip.AddrPort]string{}
+	add := func(addr, path string) {
+		if ap, err := listenaddr.Resolve(addr); err == nil {
+			used[ap] = path
+		}
+	}
 	for i, s := range c.Servers {
 		for j, addr := range s.Listen {
-			if ap, err := listenaddr.Resolve(addr); err == nil {
-				used[ap] = fmt.Sprintf("servers[%d].listen[%d]", i, j)
+			add(addr, fmt.Sprintf("servers[%d].listen[%d]", i, j))
+		}
+		if s.TLS != nil {
+			for j, addr := range s.TLS.RedirectHTTP {
+				add(addr, fmt.Sprintf("servers[%d].tls.redirect_http[%d]", i, j))
 			}
 		}
+	}
+	if c.Admin.Listen != "" {
+		add(c.Admin.Listen, "admin.listen")
 	}
 	return used
 }

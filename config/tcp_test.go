@@ -52,6 +52,8 @@ func TestTCPErrors(t *testing.T) {
 		{"idle zero", "tcp:\n  - listen: [\":0\"]\n    upstreams: [\"127.0.0.1:1\"]\n    timeouts: {idle: 0}\n", `gale.yaml:4:22: tcp[0].timeouts.idle: must be positive`},
 		{"server accept_proxy", "servers:\n  - listen: [\":8080\"]\n    accept_proxy: [10.0.0.1/40]\n    routes: [{respond: {}}]\n", `gale.yaml:3:19: servers[0].accept_proxy: invalid network "10.0.0.1/40"`},
 		{"overlaps server", "servers:\n  - listen: [\":8080\"]\n    routes: [{respond: {}}]\ntcp:\n  - listen: [\"127.0.0.1:8080\"]\n    upstreams: [\"127.0.0.1:1\"]\n", `gale.yaml:5:14: tcp[0].listen[0]: address 127.0.0.1:8080 overlaps a listen address of servers[0].listen[0]`},
+		{"overlaps admin", "admin: {listen: \"127.0.0.1:9901\"}\ntcp:\n  - listen: [\":9901\"]\n    upstreams: [\"127.0.0.1:1\"]\n", `gale.yaml:3:14: tcp[0].listen[0]: address :9901 overlaps a listen address of admin.listen`},
+		{"overlaps redirect_http", "servers:\n  - listen: [\"127.0.0.1:8443\"]\n    tls: {certificates: [{cert: c.pem, key: k.pem}], redirect_http: [\"127.0.0.1:8080\"]}\n    routes: [{respond: {}}]\ntcp:\n  - listen: [\"127.0.0.1:8080\"]\n    upstreams: [\"127.0.0.1:1\"]\n", `gale.yaml:6:14: tcp[0].listen[0]: address 127.0.0.1:8080 overlaps a listen address of servers[0].tls.redirect_http[0]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +29,21 @@ func echoOnce(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
+// dupListeners duplicates e's listening sockets, as a successor process
+// inherits them.
+func dupListeners(t *testing.T, e *Engine) []int {
+	t.Helper()
+	var dups []int
+	for _, fd := range e.ListenerFDs() {
+		d, err := unix.Dup(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dups = append(dups, d)
+	}
+	return dups
+}
+
 // TestStopAcceptingKeepsConnections plays an upgrade inside one process: the
 // listening sockets are duplicated (as a successor process inherits them),
 // the first engine stops accepting, and a second engine adopting the
@@ -42,14 +59,7 @@ func TestStopAcceptingKeepsConnections(t *testing.T) {
 	defer kept.Close()
 	echoOnce(t, kept, "before")
 
-	var dups []int
-	for _, fd := range old.ListenerFDs() {
-		d, err := unix.Dup(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dups = append(dups, d)
-	}
+	dups := dupListeners(t, old)
 	old.StopAccepting()
 	old.StopAccepting() // idempotent
 	if fds := old.ListenerFDs(); len(fds) != 0 {
@@ -156,5 +166,81 @@ func TestReadBufferBoundToNode(t *testing.T) {
 	defer f.Shutdown(context.Background())
 	if f.loops[0].bufNUMA || len(f.loops[0].buf) != readBufSize {
 		t.Fatal("a missing node did not fall back to ordinary memory")
+	}
+}
+
+// TestUpgradeUnderConnectLoadLosesNoConnection plays many upgrades inside one
+// process while clients connect and send at once, as through a tcp entry: the
+// old engine stops accepting, an engine on the duplicated sockets takes over,
+// and every client must get its echo. On io_uring the kernel may complete the
+// old ring's multishot accept after StopAccepting, before the cancel: such a
+// connection is the old engine's to serve (it has left the socket's queue),
+// not to close, which reset the client.
+func TestUpgradeUnderConnectLoadLosesNoConnection(t *testing.T) {
+	backends := []string{BackendEpoll}
+	if probe, err := New(Config{Workers: 1, Backend: BackendIOURing}); err == nil {
+		probe.Shutdown(context.Background())
+		backends = append(backends, BackendIOURing)
+	}
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			cur, addr := startEngineConfig(t, &echo{}, Config{Workers: 1, Backend: backend}, "127.0.0.1:0")
+			var failed atomic.Int64
+			var first atomic.Value
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 2)
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						c, err := net.Dial("tcp", addr)
+						if err == nil {
+							c.SetDeadline(time.Now().Add(5 * time.Second))
+							if _, err = c.Write([]byte("hi")); err == nil {
+								_, err = io.ReadFull(c, buf)
+							}
+							c.Close()
+						}
+						if err != nil {
+							failed.Add(1)
+							first.CompareAndSwap(nil, err.Error())
+						}
+					}
+				}()
+			}
+			var started []*Engine // all but the first, which startEngineConfig stops
+			for range 20 {
+				time.Sleep(5 * time.Millisecond)
+				dups := dupListeners(t, cur)
+				next, err := New(Config{Workers: 1, Backend: backend})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := next.ListenFDs(dups, &echo{}); err != nil {
+					t.Fatal(err)
+				}
+				next.Start()
+				started = append(started, next)
+				cur.StopAccepting() // it serves on what it holds until the end
+				cur = next
+			}
+			close(stop)
+			wg.Wait()
+			for _, e := range started {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				e.Shutdown(ctx)
+				cancel()
+			}
+			if n := failed.Load(); n > 0 {
+				t.Fatalf("%d connections failed across 20 upgrades; first: %v", n, first.Load())
+			}
+		})
 	}
 }

@@ -279,7 +279,12 @@ func (l *Loop) uAccepted(ls *lsock, e uring.CQE) {
 	switch {
 	case e.Res >= 0:
 		fd := int(e.Res)
-		if l.drain || ls.closed {
+		// A connection the kernel accepted after StopAccepting, before it completed
+		// the cancel of the multishot accept, is served like any other: it is no
+		// longer in the socket's queue, where a successor sharing the socket would
+		// have taken it, and closing it would reset a client that did nothing wrong.
+		// Only a shutdown closes it.
+		if l.drain {
 			sys.Close(fd)
 		} else {
 			l.addConn(fd, ls.hidx, nil) // multishot accept gives no address: addConn asks

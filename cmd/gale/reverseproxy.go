@@ -40,7 +40,7 @@ func (c *cli) reverseProxyCmd(args []string) int {
 		"Forward every request to the given servers (round robin, keep-alive), with the defaults of docs/config.md."); done {
 		return status
 	}
-	if strings.TrimSpace(*to) == "" {
+	if strings.Trim(*to, ", \t") == "" { // nothing but separators names no server either
 		fmt.Fprintln(c.stderr, "gale reverse-proxy: --to is required: the upstream servers, ip:port[,ip:port…]")
 		return exitUsage
 	}

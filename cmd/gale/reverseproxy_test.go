@@ -28,9 +28,11 @@ func TestReverseProxyFlags(t *testing.T) {
 		!strings.Contains(stderr.String(), `gale reverse-proxy: --to: invalid server address "example.com:80"`) {
 		t.Fatalf("status %d stderr %q", got, stderr)
 	}
-	c, _, stderr = testCLI(noRun(t))
-	if got := c.main([]string{"reverse-proxy"}); got != exitUsage || !strings.Contains(stderr.String(), "--to is required") {
-		t.Fatalf("status %d stderr %q", got, stderr)
+	for _, args := range [][]string{{"reverse-proxy"}, {"reverse-proxy", "--to", " , ,"}} {
+		c, _, stderr = testCLI(noRun(t))
+		if got := c.main(args); got != exitUsage || !strings.Contains(stderr.String(), "--to is required") {
+			t.Fatalf("%q: status %d stderr %q", args, got, stderr)
+		}
 	}
 }
 

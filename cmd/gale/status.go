@@ -41,6 +41,10 @@ func (c *cli) statusCmd(args []string) int {
 		fmt.Fprintln(c.stderr, "gale status: --interval must be positive and --count not negative")
 		return exitUsage
 	}
+	if file != "" && path != "" {
+		fmt.Fprintln(c.stderr, "gale status: -c FILE and --stats PATH both name an instance; give one of them")
+		return exitUsage
+	}
 	switch {
 	case path != "":
 	case file != "":

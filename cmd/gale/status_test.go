@@ -71,6 +71,12 @@ func TestStatusCommand(t *testing.T) {
 	if code := c.main([]string{"status", "extra"}); code != exitUsage {
 		t.Errorf("status with an argument: %d", code)
 	}
+	// -c and --stats are two ways to name the instance: both at once is a
+	// usage error, not a silent choice of one.
+	c, _, stderr = testCLI(noRun(t))
+	if code := c.main([]string{"status", "-c", "gale.yaml", "--stats", "/nonexistent.stats"}); code != exitUsage || !strings.Contains(stderr.String(), "give one of them") {
+		t.Errorf("status with -c and --stats: %d %q", code, stderr)
+	}
 }
 
 // TestStatusOfKilledInstance: the segment of an instance whose supervisor was

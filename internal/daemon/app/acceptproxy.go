@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/engine"
@@ -26,6 +27,38 @@ func acceptProxyOf(cfg *config.Config) map[string][]netip.Prefix {
 		}
 		for _, addr := range addrs {
 			out[addr] = nets
+		}
+	}
+	return out
+}
+
+// acceptProxyChanged reports whether next asks for other accept_proxy networks
+// than old on an address both serve: the gate of a running listener is made
+// with it, so the change takes effect on restart or upgrade (addresses a
+// reload adds get next's).
+func acceptProxyChanged(old, next *config.Config) bool {
+	before, after := acceptProxyOf(old), acceptProxyOf(next)
+	inOld := httpAddrs(old)
+	for addr := range httpAddrs(next) {
+		if inOld[addr] && !slices.Equal(before[addr], after[addr]) {
+			return true
+		}
+	}
+	return false
+}
+
+// httpAddrs returns every listen and redirect_http address of cfg's servers.
+func httpAddrs(cfg *config.Config) map[string]bool {
+	out := map[string]bool{}
+	for i := range cfg.Servers {
+		s := &cfg.Servers[i]
+		for _, a := range s.Listen {
+			out[a] = true
+		}
+		if s.TLS != nil {
+			for _, a := range s.TLS.RedirectHTTP {
+				out[a] = true
+			}
 		}
 	}
 	return out

@@ -272,6 +272,20 @@ func (a *App) reload(cfg *config.Config) error {
 		return err
 	}
 	tlsAt, redirects, gated := tlsOf(cfg), redirectsOf(cfg, acmeToken(cfg, a)), acceptProxyOf(cfg)
+	if err := a.tlsUnchanged(routers, tlsAt); err != nil {
+		closeLogs(fresh)
+		return err
+	}
+	// Every address this reload adds must be bindable before any starts
+	// listening: a refused reload leaves nothing of the new file in place.
+	for _, addr := range append(sortedKeys(redirects), sortedKeys(routers)...) {
+		if _, open := a.listeners[addr]; !open {
+			if err := checkBindable(addr); err != nil {
+				closeLogs(fresh)
+				return fmt.Errorf("reload: listen %s: %w", addr, err)
+			}
+		}
+	}
 	a.answerACME(cfg, routers, tlsAt)
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
@@ -360,6 +374,27 @@ func (a *App) reload(cfg *config.Config) error {
 	return nil
 }
 
+// tlsUnchanged refuses a reload that adds tls to a listening address that
+// serves plain HTTP, or removes it from one that serves TLS: a listener's
+// sockets go through a TLS terminator or not from the start, so the new routes
+// would be served without the TLS their server asks for (or with a TLS it no
+// longer has). Nothing is applied; a restart or an upgrade (SIGUSR2) builds the
+// listener anew, on the same sockets.
+func (a *App) tlsUnchanged(routers map[string]*Router, tlsAt map[string]*config.TLS) error {
+	for _, addr := range sortedKeys(routers) {
+		if _, open := a.listeners[addr]; !open {
+			continue
+		}
+		switch _, wasTLS := a.terms[addr]; {
+		case !wasTLS && tlsAt[addr] != nil:
+			return fmt.Errorf("reload: listen address %s serves plain HTTP: adding tls to it takes effect on restart or upgrade", addr)
+		case wasTLS && tlsAt[addr] == nil:
+			return fmt.Errorf("reload: listen address %s serves TLS: removing tls from it takes effect on restart or upgrade", addr)
+		}
+	}
+	return nil
+}
+
 // restartOnly lists the keys whose values in next differ from old, the
 // configuration the App was built with, and that a reload cannot apply: the
 // settings the server, its loops and sockets and the process log are built
@@ -386,6 +421,26 @@ func restartOnly(old, next *config.Config) []string {
 	add(ot.Write != nt.Write, "timeouts.write")
 	add(ot.Response != nt.Response, "timeouts.response")
 	add(ot.DeferAccept != nt.DeferAccept, "timeouts.defer_accept")
+	add(acceptProxyChanged(old, next), "accept_proxy")
+	// A TLS listener's terminator takes these when it opens; a reload swaps
+	// only its certificates and crypto/tls settings.
+	oldTLS, nextTLS := tlsOf(old), tlsOf(next)
+	for _, f := range []struct {
+		key  string
+		same func(a, b *config.TLS) bool
+	}{
+		{"tls.handshake_timeout", func(a, b *config.TLS) bool { return a.HandshakeTimeout == b.HandshakeTimeout }},
+		{"tls.ticket_key_file", func(a, b *config.TLS) bool { return a.TicketKeyFile == b.TicketKeyFile }},
+		{"tls.ticket_rotation", func(a, b *config.TLS) bool { return a.TicketRotation == b.TicketRotation }},
+	} {
+		changed := false
+		for addr, b := range nextTLS {
+			if a := oldTLS[addr]; a != nil && !f.same(a, b) {
+				changed = true
+			}
+		}
+		add(changed, f.key)
+	}
 	ol, nl := old.Limits, next.Limits
 	add(ol.RequestLine != nl.RequestLine, "limits.request_line")
 	add(ol.HeaderBytes != nl.HeaderBytes, "limits.header_bytes")

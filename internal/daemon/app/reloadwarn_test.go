@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,14 +85,110 @@ servers:
 	if got := logs.take(); strings.Contains(got, "take effect on restart") {
 		t.Errorf("a reload back to the running values warned:\n%s", got)
 	}
-	resp, err = http.Get("http://" + addr + "/")
+	if got := getBody(t, "http://"+addr+"/"); got != "three" {
+		t.Errorf("body after the second reload %q, want three (routes are applied)", got)
+	}
+}
+
+// TestReloadWarnsAboutAcceptProxyChange: accept_proxy takes effect on restart
+// or upgrade for an address already served (its listener's PROXY header gate
+// is made at start), so a reload that changes it there names it in the
+// warning; one that adds a new address with accept_proxy applies it there and
+// does not warn.
+func TestReloadWarnsAboutAcceptProxyChange(t *testing.T) {
+	yaml := func(nets, extra string) string {
+		return `
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    accept_proxy: ` + nets + `
+    routes:
+      - respond: { status: 200, body: "ok" }
+` + extra
+	}
+	logs := &logBuffer{}
+	a, _ := startAppLog(t, yaml("[10.0.0.0/8]", ""), slog.New(slog.NewTextHandler(logs, nil)))
+	for _, tc := range []struct {
+		yaml string
+		warn bool
+	}{
+		{yaml("[]", ""), true},
+		{yaml("[10.0.0.0/8, 192.0.2.0/24]", ""), true},
+		{yaml("[10.0.0.0/8]", `  - listen: ["127.0.0.2:0"]
+    accept_proxy: [10.0.0.0/8]
+    routes:
+      - respond: { status: 200, body: "new" }
+`), false},
+	} {
+		cfg, err := config.Parse("test.yaml", []byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs.take()
+		if err := a.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		got := logs.take()
+		if warned := strings.Contains(got, "keys=accept_proxy"); warned != tc.warn {
+			t.Errorf("reload to\n%s\nwarned about accept_proxy: %v, want %v:\n%s", tc.yaml, warned, tc.warn, got)
+		}
+	}
+}
+
+// TestReloadWithUnbindableAddressChangesNothing: a reload whose file adds an
+// address that cannot be bound (here one a socket without SO_REUSEPORT holds)
+// is refused before anything changes: the other address it adds does not start
+// listening, and the running address keeps its running routes.
+func TestReloadWithUnbindableAddressChangesNothing(t *testing.T) {
+	// The free address sorts before the taken one, so that it would be bound
+	// first if the addresses were not all checked beforehand.
+	taken, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	yaml := func(body string, listen ...string) string {
+		return `
+workers: 1
+servers:
+  - listen: ["` + strings.Join(listen, `", "`) + `"]
+    routes:
+      - respond: { status: 200, body: ` + body + ` }
+`
+	}
+	a, addr := startApp(t, yaml("old", "127.0.0.1:0"))
+	cfg, err := config.Parse("test.yaml", []byte(yaml("new", "127.0.0.1:0", freeAddr, taken.Addr().String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Reload(cfg)
+	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()) || !strings.Contains(err.Error(), "bind: address already in use") {
+		t.Fatalf("reload: %v, want a bind error naming %s", err, taken.Addr())
+	}
+	if c, err := net.Dial("tcp", freeAddr); err == nil {
+		c.Close()
+		t.Errorf("%s listens after the refused reload", freeAddr)
+	}
+	if got := getBody(t, "http://"+addr+"/"); got != "old" {
+		t.Errorf("running address answers %q after the refused reload, want old", got)
+	}
+}
+
+// getBody sends GET url and returns the response body.
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
 	resp.Body.Close()
-	if b.String() != "three" {
-		t.Errorf("body after the second reload %q, want three (routes are applied)", b.String())
-	}
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,5 +92,81 @@ func TestTLSServerReloadsCertificates(t *testing.T) {
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); resp.StatusCode != 308 || !strings.HasPrefix(loc, "https://127.0.0.2") || !strings.HasSuffix(loc, "/x?y=1") {
 		t.Fatalf("redirect: %d %q", resp.StatusCode, loc)
+	}
+}
+
+// TestReloadRefusesTLSChangeOnOpenAddress: a reload that adds tls to an
+// address served in plain HTTP (or removes it from one served with TLS) is
+// refused as a whole, with an error naming the address: applied, it would serve
+// routes meant for TLS in clear text (or keep TLS the file no longer has). The
+// running routes keep answering as before.
+func TestReloadRefusesTLSChangeOnOpenAddress(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ca.Issue("a", "localhost", "127.0.0.1")
+	plain := `
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - respond: {body: "plain"}
+`
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"adding tls", plain, tlsYAML(f, ""), "serves plain HTTP: adding tls"},
+		{"removing tls", tlsYAML(f, ""), plain, "serves TLS: removing tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, addr := startApp(t, tc.from)
+			cfg, err := config.Parse("test.yaml", []byte(tc.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = a.Reload(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "127.0.0.1:0") {
+				t.Fatalf("reload: %v, want an error with %q naming the address", err, tc.want)
+			}
+			scheme := "http"
+			if tc.from != plain {
+				scheme = "https"
+			}
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"}}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(scheme + "://" + addr + "/")
+			if err != nil {
+				t.Fatalf("after the refused reload: %v", err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := map[string]string{"http": "plain", "https": "secure"}[scheme]; string(b) != want {
+				t.Errorf("after the refused reload %s answers %q, want the running %q", scheme, b, want)
+			}
+		})
+	}
+}
+
+// TestReloadWarnsAboutTLSListenerSettings: handshake_timeout and the session
+// ticket settings are taken by a TLS listener when it opens, so a reload that
+// changes them on a served address names them in the restart-or-upgrade
+// warning while the new certificates are applied.
+func TestReloadWarnsAboutTLSListenerSettings(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ca.Issue("a", "localhost", "127.0.0.1")
+	logs := &logBuffer{}
+	a, _ := startAppLog(t, tlsYAML(f, ""), slog.New(slog.NewTextHandler(logs, nil)))
+	cfg, err := config.Parse("test.yaml", []byte(tlsYAML(f, "      handshake_timeout: 3s\n      ticket_rotation: 1h")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.take()
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.take(); !strings.Contains(got, "keys=tls.handshake_timeout,tls.ticket_rotation") {
+		t.Errorf("reload log lacks a warning naming tls.handshake_timeout and tls.ticket_rotation:\n%s", got)
 	}
 }

@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -149,12 +150,32 @@ func (s *Segment) Remove() error {
 	return os.Remove(s.path)
 }
 
-// ProcessAlive reports whether a process with this pid exists (kill with
-// signal 0; EPERM means it exists but belongs to another user).
+// ProcessAlive reports whether a process with this pid exists and has not
+// exited (kill with signal 0; EPERM means it exists but belongs to another
+// user). A process that was killed but not yet reaped by its parent (a zombie:
+// under a shell or a container init that does not wait, it stays one) is
+// found by kill but is not alive.
 func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
+	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
+		return false
+	}
+	return !exited(pid)
+}
+
+// exited reports whether /proc says that pid has exited and waits to be
+// reaped (state Z, zombie, or X, dead). The state is the field after the
+// command name, which is in parentheses and may itself hold any byte.
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }

@@ -84,6 +84,25 @@ var ErrAddrInUse = errors.New("address already in use (another process listens o
 // closed): it fails with EADDRINUSE exactly when something listens there.
 // Port 0 (any free port) is always free.
 func CheckFree(addr string) error {
+	err := tryBind(addr, false)
+	if errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("bind: %w", ErrAddrInUse)
+	}
+	// Any other failure is left to the real bind, which reports it.
+	return nil
+}
+
+// CheckBindable reports the error a listening socket of Listen(addr, true)
+// would meet at bind (an address not on this host, a port taken by a socket
+// without SO_REUSEPORT, a privileged port), without binding anything. A reload
+// checks every address it adds first, so that one that cannot be bound refuses
+// the reload before any other has started listening.
+func CheckBindable(addr string) error { return tryBind(addr, true) }
+
+// tryBind binds a socket with Listen's options (SO_REUSEPORT when reusePort)
+// to addr and closes it, reporting the bind's error. Port 0 (any free port)
+// always succeeds.
+func tryBind(addr string, reusePort bool) error {
 	sa, family, err := ParseAddr(addr)
 	if err != nil {
 		return err
@@ -106,10 +125,14 @@ func CheckFree(addr string) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return os.NewSyscallError("setsockopt SO_REUSEADDR", err)
 	}
-	if err := unix.Bind(fd, sa); err == unix.EADDRINUSE {
-		return fmt.Errorf("bind: %w", ErrAddrInUse)
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return os.NewSyscallError("setsockopt SO_REUSEPORT", err)
+		}
 	}
-	// Any other failure is left to the real bind, which reports it.
+	if err := unix.Bind(fd, sa); err != nil {
+		return os.NewSyscallError("bind", err)
+	}
 	return nil
 }
 
