@@ -128,6 +128,10 @@ func (w *responseWriter) flushBuf(last bool) error {
 	w.buf = nil
 	first := !w.headPosted
 	w.headPosted = true
+	var trailers http.Header
+	if last {
+		trailers = w.collectTrailers()
+	}
 	var hdr []field
 	status := w.status
 	if first {
@@ -136,13 +140,11 @@ func (w *responseWriter) flushBuf(last bool) error {
 			s.list = append(s.list, field{"Content-Type", http.DetectContentType(data)})
 		}
 		hdr = s.list
-		if last && w.contentLength < 0 && bodyAllowed(status) {
+		// A response with trailers stays chunked, so that they reach an HTTP/1.1
+		// client: a Content-Length would leave no place for them.
+		if last && w.contentLength < 0 && bodyAllowed(status) && len(trailers) == 0 && !w.declaresTrailers() {
 			w.contentLength = w.written
 		}
-	}
-	var trailers http.Header
-	if last {
-		trailers = w.collectTrailers()
 	}
 	cl := w.contentLength
 	c := w.x.ex
@@ -166,7 +168,7 @@ func (w *responseWriter) flushBuf(last bool) error {
 					c.Header().Add(f.name, f.value)
 				}
 			}
-			if len(trailers) > 0 || len(declared) > 0 {
+			if len(declared) > 0 {
 				c.Header().Set("Trailer", strings.Join(declared, ", "))
 			}
 			if cl >= 0 {
@@ -188,6 +190,17 @@ func (w *responseWriter) flushBuf(last bool) error {
 		p.wrote(n)
 	})
 	return nil
+}
+
+// declaresTrailers reports whether the head, as of WriteHeader, announces
+// trailers with a Trailer field.
+func (w *responseWriter) declaresTrailers() bool {
+	for _, f := range w.snapshot.list {
+		if f.name == "Trailer" && strings.TrimSpace(f.value) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // collectTrailers gathers the values of declared trailers and of keys with

@@ -1,0 +1,98 @@
+package nethttp
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/server"
+)
+
+// onEngines runs f once per Linux engine (startOn skips io_uring where the
+// kernel does not offer it).
+func onEngines(t *testing.T, f func(t *testing.T, eng string)) {
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) { f(t, eng) })
+	}
+}
+
+// startOn serves h through the adapter on engine eng (empty: the default), with
+// HTTP/1.1 and h2c (prior knowledge) on one listener, and returns the address.
+func startOn(t *testing.T, eng string, h http.Handler) string {
+	t.Helper()
+	p := server.NewPool(16, 64)
+	t.Cleanup(p.Close)
+	a := Adapt(h, p)
+	s, err := server.New(server.Options{Handler: a, Workers: 2, Engine: eng})
+	if err != nil && eng == engine.BackendIOURing {
+		t.Skipf("no io_uring engine here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ListenDispatch("127.0.0.1:0", server.Dispatch{HTTP1: a, H2: s.NewHTTP2(server.HTTP2Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	shutdownAtCleanup(t, s)
+	return l.Addr
+}
+
+// rawGet sends one HTTP/1.1 request for path on a new connection and returns
+// the parsed response with its body read (so its Trailer is filled in).
+func rawGet(t *testing.T, addr, method, path string) (*http.Response, string) {
+	t.Helper()
+	c := testkit.Dial(t, addr)
+	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", method, path)
+	resp := testkit.ReadResponse(t, bufio.NewReader(c), method)
+	return resp, testkit.Body(t, resp)
+}
+
+// TestSmallResponseKeepsItsTrailers: a handler that declares a trailer (or sets
+// one with http.TrailerPrefix) and writes a body too small to be flushed gets a
+// chunked response whose trailer reaches the client, as net/http sends it, not a
+// Content-Length that leaves the trailer nowhere to go; no empty Trailer field is
+// announced for prefixed ones.
+func TestSmallResponseKeepsItsTrailers(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/declared", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "abc")
+	})
+	mux.HandleFunc("/prefixed", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "body")
+		w.Header().Set(http.TrailerPrefix+"X-Sum", "abc")
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("X-Sum", "abc")
+	})
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, mux)
+		h2 := h2cClient(t)
+		for _, path := range []string{"/declared", "/prefixed", "/empty"} {
+			resp, body := rawGet(t, addr, "GET", path)
+			if got := resp.Trailer.Get("X-Sum"); got != "abc" || resp.ContentLength != -1 {
+				t.Errorf("HTTP/1.1 %s: trailer %q, Content-Length %d, body %q; want the trailer on a chunked body", path, got, resp.ContentLength, body)
+			}
+			if v, ok := resp.Header["Trailer"]; ok && strings.TrimSpace(strings.Join(v, "")) == "" {
+				t.Errorf("HTTP/1.1 %s: an empty Trailer field was sent", path)
+			}
+			resp, err := h2.Get("http://" + addr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.Body(t, resp)
+			if got := resp.Trailer.Get("X-Sum"); got != "abc" {
+				t.Errorf("HTTP/2 %s: trailer %q, want abc", path, got)
+			}
+		}
+	})
+}
