@@ -40,6 +40,9 @@ var (
 	_ server.ExchangeHandler = (*adapter)(nil)
 )
 
+// sniffLen is how much of a body http.DetectContentType looks at.
+const sniffLen = 512
+
 // responseBufSize is how much response body is collected before it goes to the loop.
 const responseBufSize = 4096
 

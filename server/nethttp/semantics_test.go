@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +94,59 @@ func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 			testkit.Body(t, resp)
 			if got := resp.Trailer.Get("X-Sum"); got != "abc" {
 				t.Errorf("HTTP/2 %s: trailer %q, want abc", path, got)
+			}
+		}
+	})
+}
+
+// TestContentTypeAsNetHTTP compares the Content-Type fields of the adapter's
+// responses, to GET and to HEAD, over HTTP/1.1 and HTTP/2, with those net/http's
+// own server sends for the same handler: sniffed when the handler set none (HEAD
+// included, whose body is not sent), none when it set the key without a value,
+// its own when it set an empty one (never a second, sniffed one), and none after a
+// Content-Encoding.
+func TestContentTypeAsNetHTTP(t *testing.T) {
+	mux := http.NewServeMux()
+	page := "<html><body>hello</body></html>"
+	mux.HandleFunc("/sniffed", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, page) })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, page+strings.Repeat(" ", 5000)) })
+	mux.HandleFunc("/nil", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		io.WriteString(w, page)
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "")
+		io.WriteString(w, page)
+	})
+	mux.HandleFunc("/encoded", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "identity")
+		io.WriteString(w, page)
+	})
+	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-custom")
+		io.WriteString(w, page)
+	})
+	std := httptest.NewServer(mux)
+	defer std.Close()
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, mux)
+		h2 := h2cClient(t)
+		for _, method := range []string{"GET", "HEAD"} {
+			for _, path := range []string{"/sniffed", "/big", "/nil", "/empty", "/encoded", "/set"} {
+				want, _ := rawGet(t, strings.TrimPrefix(std.URL, "http://"), method, path)
+				got, _ := rawGet(t, addr, method, path)
+				if w, g := want.Header["Content-Type"], got.Header["Content-Type"]; !slices.Equal(w, g) {
+					t.Errorf("HTTP/1.1 %s %s: Content-Type %q, net/http sends %q", method, path, g, w)
+				}
+				req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+				resp, err := h2.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				testkit.Body(t, resp)
+				if w, g := want.Header["Content-Type"], resp.Header["Content-Type"]; !slices.Equal(w, g) {
+					t.Errorf("HTTP/2 %s %s: Content-Type %q, net/http sends %q", method, path, g, w)
+				}
 			}
 		}
 	})

@@ -33,7 +33,9 @@ type responseWriter struct {
 	contentLength int64
 	written       int64
 	isHead        bool
+	noSniff       bool // the head as of WriteHeader rules out sniffing Content-Type
 	buf           []byte
+	sniff         []byte // the first body bytes of a HEAD response, which are not sent
 	hijacked      bool
 }
 
@@ -69,6 +71,11 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.snapshot.take(w.header)
+	// As net/http: a Content-Type key, even without a value (the way to ask for no
+	// Content-Type at all), a Content-Encoding or a Transfer-Encoding rules out
+	// sniffing.
+	_, haveType := w.header["Content-Type"]
+	w.noSniff = haveType || w.header.Get("Content-Encoding") != "" || w.header.Get("Transfer-Encoding") != ""
 	if cl := w.snapshot.get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
@@ -99,6 +106,10 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if w.isHead {
+		// Not sent, but sniffed: a HEAD response has the Content-Type of the GET.
+		if n := sniffLen - len(w.sniff); n > 0 && !w.headPosted {
+			w.sniff = append(w.sniff, p[:min(n, len(p))]...)
+		}
 		return len(p), nil
 	}
 	w.buf = append(w.buf, p...)
@@ -136,8 +147,12 @@ func (w *responseWriter) flushBuf(last bool) error {
 	status := w.status
 	if first {
 		s := &w.snapshot
-		if s.get("Content-Type") == "" && len(data) > 0 && s.get("Content-Encoding") == "" && bodyAllowed(status) {
-			s.list = append(s.list, field{"Content-Type", http.DetectContentType(data)})
+		sniffed := data
+		if w.isHead {
+			sniffed = w.sniff
+		}
+		if !w.noSniff && len(sniffed) > 0 && bodyAllowed(status) {
+			s.list = append(s.list, field{"Content-Type", http.DetectContentType(sniffed)})
 		}
 		hdr = s.list
 		// A response with trailers stays chunked, so that they reach an HTTP/1.1
