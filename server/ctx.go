@@ -238,8 +238,9 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != 204 && status != 304
 }
 
-// WriteHeader sends the status line and headers. The server adds Date, Server,
-// Connection and the body framing (Content-Length or chunked).
+// WriteHeader sends the status line and headers. The server adds Date and Server
+// (unless the handler set its own, which then replaces the server's), Connection
+// and the body framing (Content-Length or chunked).
 func (c *Ctx) WriteHeader(status int) {
 	if c.headSent || c.closed {
 		return
@@ -264,8 +265,12 @@ func (c *Ctx) WriteHeader(status int) {
 	}
 	ls := c.cn.ls
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
-	b = http1.AppendDateAt(b, c.ec.Loop().Now())
-	b = append(b, ls.srv.serverH...)
+	if !c.hdr.Has("Date") {
+		b = http1.AppendDateAt(b, c.ec.Loop().Now())
+	}
+	if !c.hdr.Has("Server") {
+		b = append(b, ls.srv.serverH...)
+	}
 	for _, f := range c.hdr.kv {
 		if http1.ValidField(f.name, f.value) {
 			b = http1.AppendHeader(b, f.name, f.value)

@@ -304,7 +304,7 @@ func (x *h2x) WriteInformational(status int, h *Header) {
 }
 
 // WriteHeader sends the final response head: the fields, content-length when known,
-// date and server. A response that cannot have a body ends the stream with it.
+// date and server (unless the handler set its own). A response that cannot have a body ends the stream with it.
 func (x *h2x) WriteHeader(status int) {
 	if x.headSent || x.closed {
 		return
@@ -327,8 +327,10 @@ func (x *h2x) WriteHeader(status int) {
 	if x.clen >= 0 && status != 204 && status != 304 {
 		fields = append(fields, http2.Field{Name: "content-length", Value: strconv.FormatInt(x.clen, 10)})
 	}
-	fields = append(fields, http2.Field{Name: "date", Value: x.hc.ls.h2Date(x.Now())})
-	if len(srv.serverH) > 0 {
+	if !x.hdr.Has("Date") {
+		fields = append(fields, http2.Field{Name: "date", Value: x.hc.ls.h2Date(x.Now())})
+	}
+	if len(srv.serverH) > 0 && !x.hdr.Has("Server") {
 		fields = append(fields, http2.Field{Name: "server", Value: srv.opts.ServerName})
 	}
 	end := x.isHead || x.clen == 0

@@ -151,3 +151,42 @@ func TestContentTypeAsNetHTTP(t *testing.T) {
 		}
 	})
 }
+
+// TestHandlerDateAndServerReplaceTheServers: a handler that sets its own Date or
+// Server field sends that one field, as with net/http, instead of a second beside
+// the server's; a handler that sets neither gets the server's, over HTTP/1.1 and
+// HTTP/2.
+func TestHandlerDateAndServerReplaceTheServers(t *testing.T) {
+	const date = "Sun, 06 Nov 1994 08:49:37 GMT"
+	mux := http.NewServeMux()
+	mux.HandleFunc("/own", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", date)
+		w.Header().Set("Server", "app/1.0")
+		io.WriteString(w, "x")
+	})
+	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, mux)
+		h2 := h2cClient(t)
+		check := func(proto, path string, h http.Header) {
+			t.Helper()
+			d, s := h["Date"], h["Server"]
+			if path == "/own" && (!slices.Equal(d, []string{date}) || !slices.Equal(s, []string{"app/1.0"})) {
+				t.Errorf("%s %s: Date %q, Server %q; want only the handler's", proto, path, d, s)
+			}
+			if path == "/plain" && (len(d) != 1 || !slices.Equal(s, []string{"gale"})) {
+				t.Errorf("%s %s: Date %q, Server %q; want the server's", proto, path, d, s)
+			}
+		}
+		for _, path := range []string{"/own", "/plain"} {
+			resp, _ := rawGet(t, addr, "GET", path)
+			check("HTTP/1.1", path, resp.Header)
+			resp, err := h2.Get("http://" + addr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.Body(t, resp)
+			check("HTTP/2", path, resp.Header)
+		}
+	})
+}
