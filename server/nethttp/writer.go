@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -121,16 +122,8 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush sends the head and everything buffered.
-func (w *responseWriter) Flush() {
-	if w.hijacked {
-		return
-	}
-	if !w.wroteHeader {
-		w.WriteHeader(200)
-	}
-	w.flushBuf(false)
-}
+// Flush sends the head and everything buffered (FlushError, without the error).
+func (w *responseWriter) Flush() { w.FlushError() }
 
 // flushBuf hands the buffered body (and the head, the first time) to the loop;
 // with last it also ends the response.
@@ -256,7 +249,11 @@ func (w *responseWriter) finish() {
 		w.WriteHeader(200)
 	}
 	w.x.pipe.closeRead()
-	w.flushBuf(true)
+	if err := w.flushBuf(true); errors.Is(err, os.ErrDeadlineExceeded) {
+		// The write deadline the handler set has passed: the response cannot be
+		// completed, and the connection (the stream) must not wait for it.
+		w.abort()
+	}
 }
 
 // errAborted is the close reason of a connection whose handler panicked with
@@ -288,7 +285,9 @@ func (w *responseWriter) panicked(msg string) {
 	}
 	w.headPosted = true
 	ex := w.x.ex
-	w.x.pipe.send(0, func() { ex.Error(500, "") })
+	if err := w.x.pipe.send(0, func() { ex.Error(500, "") }); errors.Is(err, os.ErrDeadlineExceeded) {
+		w.abort()
+	}
 }
 
 // Hijack hands the raw connection to the handler (for protocol upgrades). Bytes
