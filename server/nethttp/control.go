@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// The methods below are the ones http.ResponseController looks for: handlers
-// written for net/http's server (SSE handlers that lift their deadlines, full
-// duplex ones) run unchanged instead of getting http.ErrNotSupported.
+// The methods below are the ones http.ResponseController looks for, and the
+// CloseNotify of net/http's own ResponseWriter: handlers written for net/http's
+// server (SSE handlers that lift their deadlines, frameworks that stream with
+// CloseNotify) run unchanged instead of getting http.ErrNotSupported or failing a
+// type assertion.
 
 // SetReadDeadline bounds the handler's reads of the request body: a Read that
 // would wait past t returns an error matching os.ErrDeadlineExceeded, as a read
@@ -43,7 +45,20 @@ func (w *responseWriter) FlushError() error {
 	return w.flushBuf(false)
 }
 
+// CloseNotify returns a channel that receives true once the client has gone (the
+// request context is cancelled), like net/http's deprecated http.CloseNotifier,
+// which frameworks still assert.
+func (w *responseWriter) CloseNotify() <-chan bool {
+	if w.closeNotify == nil {
+		ch := make(chan bool, 1)
+		w.closeNotify = ch
+		w.x.ctx.AfterFunc(func() { ch <- true })
+	}
+	return w.closeNotify
+}
+
 func (h h2Writer) SetReadDeadline(t time.Time) error  { return h.w.SetReadDeadline(t) }
 func (h h2Writer) SetWriteDeadline(t time.Time) error { return h.w.SetWriteDeadline(t) }
 func (h h2Writer) EnableFullDuplex() error            { return nil }
 func (h h2Writer) FlushError() error                  { return h.w.FlushError() }
+func (h h2Writer) CloseNotify() <-chan bool           { return h.w.CloseNotify() }

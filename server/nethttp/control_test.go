@@ -2,9 +2,11 @@ package nethttp
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -97,6 +99,63 @@ func TestResponseControllerAsNetHTTP(t *testing.T) {
 		rest, _ := io.ReadAll(br)
 		if !strings.Contains(string(rest), "hello") {
 			t.Errorf("full duplex echo: %q", rest)
+		}
+	})
+}
+
+// TestCloseNotifyWhenClientGoes: the ResponseWriter is an http.CloseNotifier, as
+// net/http's own is on both protocols (frameworks assert it to stream), and its
+// channel fires when the client goes away.
+func TestCloseNotifyWhenClientGoes(t *testing.T) {
+	started, notified := make(chan struct{}, 1), make(chan bool, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, ok := w.(interface{ CloseNotify() <-chan bool })
+		if !ok {
+			notified <- false
+			return
+		}
+		ch := cn.CloseNotify()
+		w.(http.Flusher).Flush()
+		started <- struct{}{}
+		select {
+		case v := <-ch:
+			notified <- v
+		case <-time.After(testkit.WaitTimeout):
+			notified <- false
+		}
+	})
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, h)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		select {
+		case <-started:
+		case v := <-notified:
+			t.Fatalf("HTTP/1.1: CloseNotifier: %v", v)
+		}
+		c.Close()
+		if !<-notified {
+			t.Error("HTTP/1.1: CloseNotify did not fire when the client closed")
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+		resp, err := h2cClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-started:
+		case v := <-notified:
+			t.Fatalf("HTTP/2: CloseNotifier: %v", v)
+		}
+		cancel()
+		resp.Body.Close()
+		if !<-notified {
+			t.Error("HTTP/2: CloseNotify did not fire when the client reset the stream")
 		}
 	})
 }

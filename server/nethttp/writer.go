@@ -38,6 +38,7 @@ type responseWriter struct {
 	buf           []byte
 	sniff         []byte // the first body bytes of a HEAD response, which are not sent
 	hijacked      bool
+	closeNotify   chan bool // made by the first CloseNotify
 }
 
 var (
