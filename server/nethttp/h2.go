@@ -40,6 +40,7 @@ func (a *adapter) ServeExchange(ex server.Exchange) {
 		x.ctx.cancel()
 		x.pipe.fail(err, errConnGone)
 	})
+	x.tls = tlsState(sx)
 	a.run(x)
 }
 

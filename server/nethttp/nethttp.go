@@ -139,7 +139,7 @@ type exchange struct {
 	remote  string
 	hasBody bool
 	started bool                 // the body was asked for; owned by the handler goroutine
-	tls     *tls.ConnectionState // the connection's TLS state (HTTP/1 over TLS), else nil
+	tls     *tls.ConnectionState // the connection's TLS state (over TLS, either protocol), else nil
 	h       http.Handler         // the handler Run serves the request with
 	ctx     reqContext           // req's context; Run cancels it when the handler returns
 }
