@@ -216,9 +216,17 @@ func (c *Ctx) continue100() {
 
 // WriteInformational sends a 1xx response (103 Early Hints, for example) with the
 // given header lines before the final response. It is ignored for HTTP/1.0 clients.
+// A 100 Continue is sent at most once: one written here (a proxy relaying its
+// upstream's) stands for the one OnBody would send, and a second is dropped.
 func (c *Ctx) WriteInformational(status int, h *Header) {
 	if c.headSent || c.req.Minor == 0 || status < 100 || status > 199 || status == 101 {
 		return
+	}
+	if status == 100 {
+		if c.sent100 {
+			return
+		}
+		c.sent100 = true
 	}
 	b := http1.AppendStatusLine(c.cn.ls.scratch[:0], 1, status)
 	if h != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -187,6 +189,33 @@ func TestHandlerDateAndServerReplaceTheServers(t *testing.T) {
 			}
 			testkit.Body(t, resp)
 			check("HTTP/2", path, resp.Header)
+		}
+	})
+}
+
+// TestOneContinueThroughReverseProxy: an httputil.ReverseProxy behind the adapter
+// relays its upstream's 100 Continue with WriteHeader(100) before it reads the
+// body; the client gets that one 100, not a second one when the body is read (as
+// net/http's server sends it once), and then the answer.
+func TestOneContinueThroughReverseProxy(t *testing.T) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "got %s", b)
+	}))
+	defer back.Close()
+	u, _ := url.Parse(back.URL)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	onEngines(t, func(t *testing.T, eng string) {
+		c := testkit.Dial(t, startOn(t, eng, rp))
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+		br := bufio.NewReader(c)
+		if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+			t.Fatalf("first line %q (%v), want 100 Continue", line, err)
+		}
+		io.WriteString(c, "hello")
+		rest, _ := io.ReadAll(br)
+		if n := strings.Count(string(rest), "100 Continue"); n != 0 || !strings.HasSuffix(string(rest), "got hello") {
+			t.Errorf("%d more 100 Continue, response %q", n, rest)
 		}
 	})
 }
