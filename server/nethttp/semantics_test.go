@@ -106,7 +106,7 @@ func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 // own server sends for the same handler: sniffed when the handler set none (HEAD
 // included, whose body is not sent), none when it set the key without a value,
 // its own when it set an empty one (never a second, sniffed one), and none after a
-// Content-Encoding.
+// Content-Encoding, and none on a 304 (RFC 9110 §15.4.5; nginx drops it too).
 func TestContentTypeAsNetHTTP(t *testing.T) {
 	mux := http.NewServeMux()
 	page := "<html><body>hello</body></html>"
@@ -128,13 +128,18 @@ func TestContentTypeAsNetHTTP(t *testing.T) {
 		w.Header().Set("Content-Type", "application/x-custom")
 		io.WriteString(w, page)
 	})
+	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css")
+		w.Header().Set("ETag", `"v1"`)
+		w.WriteHeader(http.StatusNotModified)
+	})
 	std := httptest.NewServer(mux)
 	defer std.Close()
 	onEngines(t, func(t *testing.T, eng string) {
 		addr := startOn(t, eng, mux)
 		h2 := h2cClient(t)
 		for _, method := range []string{"GET", "HEAD"} {
-			for _, path := range []string{"/sniffed", "/big", "/nil", "/empty", "/encoded", "/set"} {
+			for _, path := range []string{"/sniffed", "/big", "/nil", "/empty", "/encoded", "/set", "/304"} {
 				want, _ := rawGet(t, strings.TrimPrefix(std.URL, "http://"), method, path)
 				got, _ := rawGet(t, addr, method, path)
 				if w, g := want.Header["Content-Type"], got.Header["Content-Type"]; !slices.Equal(w, g) {

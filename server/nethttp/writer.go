@@ -173,6 +173,9 @@ func (w *responseWriter) flushBuf(last bool) error {
 				switch {
 				case f.name == "Trailer":
 					declared = append(declared, f.value)
+				case f.name == "Content-Type" && status == http.StatusNotModified:
+					// As net/http (and nginx) send a 304: without the
+					// representation's type (RFC 9110 §15.4.5).
 				case !strings.HasPrefix(f.name, http.TrailerPrefix):
 					c.Header().Add(f.name, f.value)
 				}
