@@ -23,9 +23,10 @@ import (
 // (ServeGale) and HTTP/2 streams (ServeExchange, see h2.go). Request bodies stream
 // from the loop with backpressure; responses are buffered 4 KiB at a time like
 // net/http's own server and posted back to the loop; Flush, Hijack (HTTP/1 only),
-// request-context cancellation when the client goes away or resets the stream, and
-// trailers (declared or with http.TrailerPrefix) work as net/http users expect.
-// When the pool is full the request gets 503 at once.
+// http.ResponseController (deadlines, full duplex, FlushError), CloseNotify,
+// request-context cancellation when the client goes away or resets the stream,
+// trailers (declared or with http.TrailerPrefix) and r.TLS work as net/http users
+// expect. When the pool is full the request gets 503 at once.
 func Adapt(h http.Handler, p *server.Pool) server.Handler {
 	return &adapter{h: h, pool: p}
 }
