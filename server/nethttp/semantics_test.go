@@ -62,7 +62,8 @@ func rawGet(t *testing.T, addr, method, path string) (*http.Response, string) {
 // one with http.TrailerPrefix) and writes a body too small to be flushed gets a
 // chunked response whose trailer reaches the client, as net/http sends it, not a
 // Content-Length that leaves the trailer nowhere to go; no empty Trailer field is
-// announced for prefixed ones.
+// announced for prefixed ones. An HTTP/1.0 client, which cannot get trailers, still
+// gets the length.
 func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/declared", func(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +89,12 @@ func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 			}
 			if v, ok := resp.Header["Trailer"]; ok && strings.TrimSpace(strings.Join(v, "")) == "" {
 				t.Errorf("HTTP/1.1 %s: an empty Trailer field was sent", path)
+			}
+			c := testkit.Dial(t, addr)
+			fmt.Fprintf(c, "GET %s HTTP/1.0\r\n\r\n", path)
+			resp = testkit.ReadResponse(t, bufio.NewReader(c), "GET")
+			if b := testkit.Body(t, resp); resp.ContentLength != int64(len(b)) {
+				t.Errorf("HTTP/1.0 %s: Content-Length %d for %d bytes; want the length, as it cannot get trailers", path, resp.ContentLength, len(b))
 			}
 			resp, err := h2.Get("http://" + addr + path)
 			if err != nil {

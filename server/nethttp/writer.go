@@ -150,8 +150,10 @@ func (w *responseWriter) flushBuf(last bool) error {
 		}
 		hdr = s.list
 		// A response with trailers stays chunked, so that they reach an HTTP/1.1
-		// client: a Content-Length would leave no place for them.
-		if last && w.contentLength < 0 && bodyAllowed(status) && len(trailers) == 0 && !w.declaresTrailers() {
+		// client: a Content-Length would leave no place for them. An HTTP/1.0 one
+		// cannot get them anyway, and keeps its connection with the length.
+		hasTrailers := len(trailers) > 0 || w.declaresTrailers()
+		if last && w.contentLength < 0 && bodyAllowed(status) && (!hasTrailers || !w.req.ProtoAtLeast(1, 1)) {
 			w.contentLength = w.written
 		}
 	}
