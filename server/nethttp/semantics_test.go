@@ -63,7 +63,7 @@ func rawGet(t *testing.T, addr, method, path string) (*http.Response, string) {
 // chunked response whose trailer reaches the client, as net/http sends it, not a
 // Content-Length that leaves the trailer nowhere to go; no empty Trailer field is
 // announced for prefixed ones. An HTTP/1.0 client, which cannot get trailers, still
-// gets the length.
+// gets the length, and so does an HTTP/2 one, whose trailers need no chunking.
 func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/declared", func(w http.ResponseWriter, r *http.Request) {
@@ -100,9 +100,12 @@ func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			testkit.Body(t, resp)
+			b := testkit.Body(t, resp)
 			if got := resp.Trailer.Get("X-Sum"); got != "abc" {
 				t.Errorf("HTTP/2 %s: trailer %q, want abc", path, got)
+			}
+			if b != "" && resp.ContentLength != int64(len(b)) {
+				t.Errorf("HTTP/2 %s: content-length %d for %d bytes; net/http sends the length beside trailers", path, resp.ContentLength, len(b))
 			}
 		}
 	})

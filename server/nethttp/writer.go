@@ -151,9 +151,13 @@ func (w *responseWriter) flushBuf(last bool) error {
 		hdr = s.list
 		// A response with trailers stays chunked, so that they reach an HTTP/1.1
 		// client: a Content-Length would leave no place for them. An HTTP/1.0 one
-		// cannot get them anyway, and keeps its connection with the length.
+		// cannot get them anyway, and keeps its connection with the length. On
+		// HTTP/2 the length goes with trailers (as net/http sends it) unless it is
+		// zero, which would end the stream with the head.
 		hasTrailers := len(trailers) > 0 || w.declaresTrailers()
-		if last && w.contentLength < 0 && bodyAllowed(status) && (!hasTrailers || !w.req.ProtoAtLeast(1, 1)) {
+		h1 := w.x.c != nil
+		needNoLength := hasTrailers && (h1 && w.req.ProtoAtLeast(1, 1) || !h1 && w.written == 0)
+		if last && w.contentLength < 0 && bodyAllowed(status) && !needNoLength {
 			w.contentLength = w.written
 		}
 	}
