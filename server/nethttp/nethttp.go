@@ -107,6 +107,10 @@ func (x *exchange) Run() {
 	}
 	defer func() {
 		if v := recover(); v != nil {
+			if rw.hijacked && v == http.ErrAbortHandler {
+				// The connection is the handler's now: as net/http, leave it be.
+				return
+			}
 			if v == http.ErrAbortHandler {
 				rw.abort()
 				return

@@ -126,18 +126,16 @@ func TestContentTypeAsNetHTTP(t *testing.T) {
 		w.Header()["Content-Type"] = nil
 		io.WriteString(w, page)
 	})
-	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "")
-		io.WriteString(w, page)
-	})
-	mux.HandleFunc("/encoded", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Encoding", "identity")
-		io.WriteString(w, page)
-	})
-	mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-custom")
-		io.WriteString(w, page)
-	})
+	// with writes the page after setting one header field.
+	with := func(name, value string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(name, value)
+			io.WriteString(w, page)
+		}
+	}
+	mux.Handle("/empty", with("Content-Type", ""))
+	mux.Handle("/encoded", with("Content-Encoding", "identity"))
+	mux.Handle("/set", with("Content-Type", "application/x-custom"))
 	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css")
 		w.Header().Set("ETag", `"v1"`)
@@ -231,6 +229,32 @@ func TestOneContinueThroughReverseProxy(t *testing.T) {
 		rest, _ := io.ReadAll(br)
 		if n := strings.Count(string(rest), "100 Continue"); n != 0 || !strings.HasSuffix(string(rest), "got hello") {
 			t.Errorf("%d more 100 Continue, response %q", n, rest)
+		}
+	})
+}
+
+// TestAbortAfterHijackLeavesConnection: a handler that hijacks its connection
+// and then panics with http.ErrAbortHandler has given the connection away: as
+// with net/http, the server leaves it to the goroutine that now owns it (which
+// answers and closes it here), instead of resetting it under that goroutine.
+func TestAbortAfterHijackLeavesConnection(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		go func() {
+			<-r.Context().Done() // the handler has returned
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+			conn.Close()
+		}()
+		panic(http.ErrAbortHandler)
+	})
+	onEngines(t, func(t *testing.T, eng string) {
+		resp, body := rawGet(t, startOn(t, eng, h), "GET", "/")
+		if resp.StatusCode != 200 || body != "hello" {
+			t.Errorf("status %d body %q, want the owner's 200 hello", resp.StatusCode, body)
 		}
 	})
 }

@@ -282,12 +282,16 @@ func (w *responseWriter) abort() {
 	c.Post(func() { c.Conn().Abort(errAborted) })
 }
 
-// panicked answers 500 if nothing was sent yet, else aborts the connection.
+// panicked answers 500 if nothing was sent yet, else aborts the connection; a
+// hijacked connection is the handler's, and is left alone (the panic is logged).
 func (w *responseWriter) panicked(msg string) {
 	if w.x.c == nil {
 		w.x.stream().Logger().Error("net/http handler panicked", "panic", msg)
 	} else {
 		w.x.c.Logger().Error("net/http handler panicked", "panic", msg)
+	}
+	if w.hijacked {
+		return
 	}
 	if w.headPosted {
 		w.abort()
