@@ -81,6 +81,15 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 // loop has built the request (x.req); the exchange is the pool's Task.
 func (a *adapter) run(x *exchange) {
 	x.h = a.h
+	if x.req.Method == http.MethodOptions && x.req.RequestURI == "*" {
+		// As net/http's server answers it (its general OPTIONS handler), before
+		// any handler: a mux would answer 400 to the asterisk.
+		x.ctx.cancel()
+		x.ex.SetContentLength(0)
+		x.ex.WriteHeader(http.StatusOK)
+		x.ex.End()
+		return
+	}
 	if !a.pool.TrySubmitTask(x) {
 		x.ctx.cancel()
 		x.ex.Error(503, "worker pool is full")

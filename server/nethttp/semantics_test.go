@@ -15,6 +15,8 @@ import (
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // onEngines runs f once per Linux engine (startOn skips io_uring where the
@@ -255,6 +257,39 @@ func TestAbortAfterHijackLeavesConnection(t *testing.T) {
 		resp, body := rawGet(t, startOn(t, eng, h), "GET", "/")
 		if resp.StatusCode != 200 || body != "hello" {
 			t.Errorf("status %d body %q, want the owner's 200 hello", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestOptionsAsteriskAnsweredAsNetHTTP: "OPTIONS *" gets the 200 with an empty
+// body that net/http's server gives it before any handler runs (a ServeMux would
+// answer the asterisk 400), over HTTP/1.1 and HTTP/2.
+func TestOptionsAsteriskAnsweredAsNetHTTP(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "handler") })
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, mux)
+		resp, body := rawGet(t, addr, "OPTIONS", "*")
+		if resp.StatusCode != 200 || body != "" || resp.ContentLength != 0 {
+			t.Errorf("HTTP/1.1: status %d, Content-Length %d, body %q; want 200 and no body", resp.StatusCode, resp.ContentLength, body)
+		}
+		_, fr := testkit.H2Open(t, addr)
+		if err := testkit.H2Request(fr, 1, "OPTIONS", "*"); err != nil {
+			t.Fatal(err)
+		}
+		dec := hpack.NewDecoder(4096, nil)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok {
+				fields, err := dec.DecodeFull(h.HeaderBlockFragment())
+				if err != nil || len(fields) == 0 || fields[0].Value != "200" || !h.StreamEnded() {
+					t.Errorf("HTTP/2: head %v (%v), ends stream %v; want 200 and no body", fields, err, h.StreamEnded())
+				}
+				break
+			}
 		}
 	})
 }
