@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gale-server/gale/http1"
@@ -46,6 +47,7 @@ type h2x struct {
 	chunk    []byte   // pooled read buffer of the file at the front of the queue
 	endWant  bool     // End was called; END_STREAM goes once the queue drains
 	headSent bool
+	sent100  bool // a 100 Continue went: OnBody's, or the handler's own
 	ended    bool // END_STREAM (or RST_STREAM) sent: nothing more goes out
 	closed   bool // the stream or the connection went first
 	waiting  bool // counted in h2conn.blocked
@@ -206,8 +208,23 @@ func (x *h2x) Now() time.Time { return x.hc.ec.Loop().Now() }
 // OnBody streams the request body to f. Bytes are returned to flow control as f
 // receives them, so a handler that pauses stops its client at the stream window.
 func (x *h2x) OnBody(f func(p []byte, end bool)) {
+	if x.onBody == nil && !x.bodyEnd && len(x.held) == 0 && x.expects100() {
+		// The client waits for it before it sends the body (RFC 9110 §10.1.1), as
+		// on HTTP/1.1: without it, it would wait out its own timeout first.
+		x.WriteInformational(100, nil)
+	}
 	x.onBody = f
 	x.deliver()
+}
+
+// expects100 reports whether the request carries "expect: 100-continue".
+func (x *h2x) expects100() bool {
+	for _, h := range x.s.Header {
+		if h.Name == "expect" && strings.EqualFold(h.Value, "100-continue") {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadBody collects the body, bounded by the server's body limit (413 beyond it).
@@ -293,6 +310,12 @@ func (x *h2x) SetContentLength(n int64) { x.clen = n }
 func (x *h2x) WriteInformational(status int, h *Header) {
 	if x.headSent || x.closed || status < 100 || status > 199 || status == 101 {
 		return
+	}
+	if status == 100 {
+		if x.sent100 {
+			return
+		}
+		x.sent100 = true
 	}
 	fields := x.hc.ls.h2fields[:0]
 	if h != nil {
