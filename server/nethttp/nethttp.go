@@ -310,9 +310,13 @@ func (x *exchange) request() error {
 	}
 	switch {
 	case r.Chunked:
+		// As net/http: the coding and the trailer names move out of the header,
+		// into TransferEncoding and Trailer.
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
 		req.Trailer = declaredTrailers(req.Header)
+		delete(req.Header, "Transfer-Encoding")
+		delete(req.Header, "Trailer")
 	case r.ContentLength > 0:
 		req.ContentLength = r.ContentLength
 	}
