@@ -1,4 +1,5 @@
-// Package engine runs gale's event loops: one loop per core, each a locked OS thread
+// Package engine runs gale's event loops: one loop per core, each a goroutine
+// (locked to its OS thread when pinned to a CPU or on io_uring, not otherwise)
 // with its own poller, its own SO_REUSEPORT listening sockets, its own connections,
 // timers and buffer caches. Nothing on the hot path takes a lock. Other goroutines
 // reach a connection only by posting a closure to its loop (Loop.Post).

@@ -216,9 +216,17 @@ func (c *Ctx) continue100() {
 
 // WriteInformational sends a 1xx response (103 Early Hints, for example) with the
 // given header lines before the final response. It is ignored for HTTP/1.0 clients.
+// A 100 Continue is sent at most once: one written here (a proxy relaying its
+// upstream's) stands for the one OnBody would send, and a second is dropped.
 func (c *Ctx) WriteInformational(status int, h *Header) {
 	if c.headSent || c.req.Minor == 0 || status < 100 || status > 199 || status == 101 {
 		return
+	}
+	if status == 100 {
+		if c.sent100 {
+			return
+		}
+		c.sent100 = true
 	}
 	b := http1.AppendStatusLine(c.cn.ls.scratch[:0], 1, status)
 	if h != nil {
@@ -238,8 +246,9 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != 204 && status != 304
 }
 
-// WriteHeader sends the status line and headers. The server adds Date, Server,
-// Connection and the body framing (Content-Length or chunked).
+// WriteHeader sends the status line and headers. The server adds Date and Server
+// (unless the handler set its own, which then replaces the server's), Connection
+// and the body framing (Content-Length or chunked).
 func (c *Ctx) WriteHeader(status int) {
 	if c.headSent || c.closed {
 		return
@@ -264,8 +273,12 @@ func (c *Ctx) WriteHeader(status int) {
 	}
 	ls := c.cn.ls
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
-	b = http1.AppendDateAt(b, c.ec.Loop().Now())
-	b = append(b, ls.srv.serverH...)
+	if !c.hdr.Has("Date") {
+		b = http1.AppendDateAt(b, c.ec.Loop().Now())
+	}
+	if !c.hdr.Has("Server") {
+		b = append(b, ls.srv.serverH...)
+	}
 	for _, f := range c.hdr.kv {
 		if http1.ValidField(f.name, f.value) {
 			b = http1.AppendHeader(b, f.name, f.value)

@@ -51,6 +51,7 @@ type h2x struct {
 	chunk    []byte   // pooled read buffer of the file at the front of the queue
 	endWant  bool     // End was called; END_STREAM goes once the queue drains
 	headSent bool
+	sent100  bool // a 100 Continue went: OnBody's, or the handler's own
 	ended    bool // END_STREAM (or RST_STREAM) sent: nothing more goes out
 	closed   bool // the stream or the connection went first
 	waiting  bool // counted in h2conn.blocked
@@ -225,6 +226,12 @@ func (x *h2x) WriteInformational(status int, h *Header) {
 	if x.headSent || x.closed || status < 100 || status > 199 || status == 101 {
 		return
 	}
+	if status == 100 {
+		if x.sent100 {
+			return
+		}
+		x.sent100 = true
+	}
 	fields := x.hc.ls.h2fields[:0]
 	if h != nil {
 		fields = appendFields(fields, h)
@@ -235,7 +242,7 @@ func (x *h2x) WriteInformational(status int, h *Header) {
 }
 
 // WriteHeader sends the final response head: the fields, content-length when known,
-// date and server. A response that cannot have a body ends the stream with it.
+// date and server (unless the handler set its own). A response that cannot have a body ends the stream with it.
 func (x *h2x) WriteHeader(status int) {
 	if x.headSent || x.closed {
 		return
@@ -258,8 +265,10 @@ func (x *h2x) WriteHeader(status int) {
 	if x.clen >= 0 && status != 204 && status != 304 {
 		fields = append(fields, http2.Field{Name: "content-length", Value: strconv.FormatInt(x.clen, 10)})
 	}
-	fields = append(fields, http2.Field{Name: "date", Value: x.hc.ls.h2Date(x.Now())})
-	if len(srv.serverH) > 0 {
+	if !x.hdr.Has("Date") {
+		fields = append(fields, http2.Field{Name: "date", Value: x.hc.ls.h2Date(x.Now())})
+	}
+	if len(srv.serverH) > 0 && !x.hdr.Has("Server") {
 		fields = append(fields, http2.Field{Name: "server", Value: srv.opts.ServerName})
 	}
 	end := x.isHead || x.clen == 0

@@ -79,3 +79,8 @@ func (x *h2x) Logger() *slog.Logger { return x.hc.h.srv.opts.Logger }
 
 // Loop returns the event loop that owns the stream's connection.
 func (x *h2x) Loop() *engine.Loop { return x.hc.ec.Loop() }
+
+// Layer returns the layer (TLS) the stream's connection runs under, or nil on a
+// plain connection, as Ctx.Layer does for HTTP/1.1: adapters read the TLS state
+// from it.
+func (x *h2x) Layer() Layer { return x.hc.lay }

@@ -3,15 +3,17 @@ package server
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Pool is a bounded set of goroutines for handlers that may block. The event loop
 // submits work without waiting: when every worker is busy and the queue is full,
 // TrySubmit refuses and the server answers 503 instead of stalling the loop.
 type Pool struct {
-	jobs chan Task
-	wg   sync.WaitGroup
-	once sync.Once
+	jobs   chan Task
+	wg     sync.WaitGroup
+	once   sync.Once
+	closed atomic.Bool // set by Close before it closes jobs
 }
 
 // NewPool starts workers goroutines (0: 64 per CPU) with a queue of queue jobs
@@ -48,9 +50,20 @@ func (f funcTask) Run() { f() }
 // TrySubmit queues f unless the queue is full; it never blocks.
 func (p *Pool) TrySubmit(f func()) bool { return p.TrySubmitTask(funcTask(f)) }
 
-// TrySubmitTask queues t unless the queue is full; it never blocks. A caller with
-// a per-request struct passes it as the Task and saves the closure TrySubmit needs.
-func (p *Pool) TrySubmitTask(t Task) bool {
+// TrySubmitTask queues t unless the queue is full or the pool is closed; it never
+// blocks. A caller with a per-request struct passes it as the Task and saves the
+// closure TrySubmit needs.
+func (p *Pool) TrySubmitTask(t Task) (ok bool) {
+	if p.closed.Load() {
+		return false
+	}
+	// Close may close jobs between the check and the send: that send panics,
+	// and is a refusal like a full queue, not a crash of the loop.
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
 	select {
 	case p.jobs <- t:
 		return true
@@ -63,9 +76,14 @@ func (p *Pool) TrySubmitTask(t Task) bool {
 // running). It is a snapshot, for metrics and tests.
 func (p *Pool) Queued() int { return len(p.jobs) }
 
-// Close stops the workers after the queued jobs have run.
+// Close stops the workers after the queued jobs have run. Submissions after it are
+// refused (a server still running answers them 503), so closing the pool before
+// shutting the server down costs requests, not the process.
 func (p *Pool) Close() {
-	p.once.Do(func() { close(p.jobs) })
+	p.once.Do(func() {
+		p.closed.Store(true)
+		close(p.jobs)
+	})
 	p.wg.Wait()
 }
 

@@ -101,3 +101,28 @@ func TestBlockingHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedPoolRefuses: a pool closed while its server still runs refuses new
+// work, so the request gets 503 and the server keeps serving, instead of the
+// loop panicking on a send to the closed queue and taking the process down.
+func TestClosedPoolRefuses(t *testing.T) {
+	p := NewPool(1, 1)
+	s := startServer(t, Blocking(HandlerFunc(func(c *Ctx) {
+		c.Post(func() { c.Respond(200, "text/plain", []byte("ok")) })
+	}), p), nil)
+	p.Close()
+	for i := 0; i < 2; i++ {
+		resp, err := http.Get("http://" + s.Addr() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			t.Fatalf("request %d after Close: status %d, want 503", i, resp.StatusCode)
+		}
+	}
+	if p.TrySubmit(func() {}) {
+		t.Fatal("TrySubmit after Close accepted work")
+	}
+}

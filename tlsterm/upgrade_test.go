@@ -166,3 +166,31 @@ func TestHijackOverTLS(t *testing.T) {
 	e := startTLS(t, h, nil)
 	echoed(t, e.dialTLS(t), "GET /hijack HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 }
+
+// TestNetHTTPRequestTLSOnBothProtocols: a net/http handler behind the adapter
+// sees the connection's TLS state in r.TLS over HTTP/2 as over HTTP/1.1, as with
+// net/http's own server (handlers tell https from http by it), with the ALPN
+// protocol the client negotiated.
+func TestNetHTTPRequestTLSOnBothProtocols(t *testing.T) {
+	pool := server.NewPool(4, 16)
+	t.Cleanup(pool.Close)
+	h := nethttp.Adapt(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			io.WriteString(w, r.Proto+" no TLS state")
+			return
+		}
+		io.WriteString(w, r.Proto+" "+r.TLS.ServerName+" "+r.TLS.NegotiatedProtocol)
+	}), pool)
+	e := startTLS(t, h, func(s *server.Server, o *Options) { o.H2 = s.NewHTTP2(server.HTTP2Options{}) })
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost"}, ForceAttemptHTTP2: h2}
+		t.Cleanup(tr.CloseIdleConnections)
+		want := "HTTP/1.1 localhost "
+		if h2 {
+			want = "HTTP/2.0 localhost h2"
+		}
+		if got := get(t, &http.Client{Transport: tr, Timeout: 20 * time.Second}, "https://"+e.addr+"/"); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

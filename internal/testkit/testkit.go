@@ -241,9 +241,14 @@ func H2Open(t testing.TB, addr string) (*net.TCPConn, *http2.Framer) {
 // H2Get writes a GET of path (authority "x", scheme http) as stream id, with
 // END_STREAM; extra holds more header fields as name, value pairs.
 func H2Get(fr *http2.Framer, stream uint32, path string, extra ...string) error {
+	return H2Request(fr, stream, "GET", path, extra...)
+}
+
+// H2Request is H2Get with another method.
+func H2Request(fr *http2.Framer, stream uint32, method, path string, extra ...string) error {
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	fields := append([]string{":method", "GET", ":scheme", "http", ":path", path, ":authority", "x"}, extra...)
+	fields := append([]string{":method", method, ":scheme", "http", ":path", path, ":authority", "x"}, extra...)
 	for i := 0; i+1 < len(fields); i += 2 {
 		enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}

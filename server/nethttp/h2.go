@@ -40,6 +40,7 @@ func (a *adapter) ServeExchange(ex server.Exchange) {
 		x.ctx.cancel()
 		x.pipe.fail(err, errConnGone)
 	})
+	x.tls = tlsState(sx)
 	a.run(x)
 }
 
@@ -93,6 +94,7 @@ func (x *exchange) streamRequest() (*http.Request, error) {
 		req.Trailer = declaredTrailers(req.Header)
 		req.Body = body{x}
 	}
+	delete(req.Header, "Trailer") // in req.Trailer, as net/http's HTTP/2 server has it
 	return req, nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/internal/testkit"
-	"github.com/gale-server/gale/server"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -22,20 +21,7 @@ import (
 // knowledge) on one listener and returns its address.
 func startDispatch(t *testing.T, h http.Handler) string {
 	t.Helper()
-	p := server.NewPool(16, 64)
-	t.Cleanup(p.Close)
-	a := Adapt(h, p)
-	s, err := server.New(server.Options{Handler: a, Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := s.ListenDispatch("127.0.0.1:0", server.Dispatch{HTTP1: a, H2: s.NewHTTP2(server.HTTP2Options{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	shutdownAtCleanup(t, s)
-	return l.Addr
+	return startOn(t, "", h)
 }
 
 // h2cClient is Go's HTTP/2 client speaking h2c by prior knowledge.

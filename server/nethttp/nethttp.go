@@ -23,9 +23,10 @@ import (
 // (ServeGale) and HTTP/2 streams (ServeExchange, see h2.go). Request bodies stream
 // from the loop with backpressure; responses are buffered 4 KiB at a time like
 // net/http's own server and posted back to the loop; Flush, Hijack (HTTP/1 only),
-// request-context cancellation when the client goes away or resets the stream, and
-// trailers (declared or with http.TrailerPrefix) work as net/http users expect.
-// When the pool is full the request gets 503 at once.
+// http.ResponseController (deadlines, full duplex, FlushError), CloseNotify,
+// request-context cancellation when the client goes away or resets the stream,
+// trailers (declared or with http.TrailerPrefix) and r.TLS work as net/http users
+// expect. When the pool is full the request gets 503 at once.
 func Adapt(h http.Handler, p *server.Pool) server.Handler {
 	return &adapter{h: h, pool: p}
 }
@@ -39,6 +40,9 @@ var (
 	_ server.Handler         = (*adapter)(nil)
 	_ server.ExchangeHandler = (*adapter)(nil)
 )
+
+// sniffLen is how much of a body http.DetectContentType looks at.
+const sniffLen = 512
 
 // responseBufSize is how much response body is collected before it goes to the loop.
 const responseBufSize = 4096
@@ -77,6 +81,15 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 // loop has built the request (x.req); the exchange is the pool's Task.
 func (a *adapter) run(x *exchange) {
 	x.h = a.h
+	if x.req.Method == http.MethodOptions && x.req.RequestURI == "*" {
+		// As net/http's server answers it (its general OPTIONS handler), before
+		// any handler: a mux would answer 400 to the asterisk.
+		x.ctx.cancel()
+		x.ex.SetContentLength(0)
+		x.ex.WriteHeader(http.StatusOK)
+		x.ex.End()
+		return
+	}
 	if !a.pool.TrySubmitTask(x) {
 		x.ctx.cancel()
 		x.ex.Error(503, "worker pool is full")
@@ -103,6 +116,10 @@ func (x *exchange) Run() {
 	}
 	defer func() {
 		if v := recover(); v != nil {
+			if rw.hijacked && v == http.ErrAbortHandler {
+				// The connection is the handler's now: as net/http, leave it be.
+				return
+			}
 			if v == http.ErrAbortHandler {
 				rw.abort()
 				return
@@ -136,7 +153,7 @@ type exchange struct {
 	remote  string
 	hasBody bool
 	started bool                 // the body was asked for; owned by the handler goroutine
-	tls     *tls.ConnectionState // the connection's TLS state (HTTP/1 over TLS), else nil
+	tls     *tls.ConnectionState // the connection's TLS state (over TLS, either protocol), else nil
 	h       http.Handler         // the handler Run serves the request with
 	ctx     reqContext           // req's context; Run cancels it when the handler returns
 }
@@ -293,9 +310,13 @@ func (x *exchange) request() error {
 	}
 	switch {
 	case r.Chunked:
+		// As net/http: the coding and the trailer names move out of the header,
+		// into TransferEncoding and Trailer.
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
 		req.Trailer = declaredTrailers(req.Header)
+		delete(req.Header, "Transfer-Encoding")
+		delete(req.Header, "Trailer")
 	case r.ContentLength > 0:
 		req.ContentLength = r.ContentLength
 	}

@@ -176,13 +176,17 @@ func (p *pipe) send(n int, write func()) error {
 
 // reserve is the goroutine's half of send, for a caller that posts its own
 // closure (which calls begin and wrote as send's does): it waits until the loop has
-// taken earlier output, then counts n bytes in flight.
+// taken earlier output, then counts n bytes in flight. Once the write deadline has
+// passed it fails at once, as a write to a net.Conn does.
 func (p *pipe) reserve(n int) error {
 	p.mu.Lock()
-	for (p.blocked || p.inflight > outWindow) && p.werr == nil {
+	for p.werr == nil {
 		if p.wdl.passed() {
 			p.mu.Unlock()
 			return os.ErrDeadlineExceeded
+		}
+		if !p.blocked && p.inflight <= outWindow {
+			break
 		}
 		p.cond.Wait()
 	}

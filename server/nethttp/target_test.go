@@ -95,6 +95,9 @@ func TestRequestTargetMatchesNetHTTP(t *testing.T) {
 		if r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw))); err == nil {
 			want = "418 " + requestView(r)
 		}
+		if line == "OPTIONS *" {
+			want = "200" // net/http's server answers it before any handler; so does the adapter
+		}
 		c := testkit.Dial(t, s.Addr())
 		if _, err := io.WriteString(c, raw); err != nil {
 			t.Fatal(err)

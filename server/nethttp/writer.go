@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,11 @@ type responseWriter struct {
 	contentLength int64
 	written       int64
 	isHead        bool
+	noSniff       bool // the head as of WriteHeader rules out sniffing Content-Type
 	buf           []byte
+	sniff         []byte // the first body bytes of a HEAD response, which are not sent
 	hijacked      bool
+	closeNotify   chan bool // made by the first CloseNotify
 }
 
 var (
@@ -69,6 +73,11 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.snapshot.take(w.header)
+	// As net/http: a Content-Type key, even without a value (the way to ask for no
+	// Content-Type at all), a Content-Encoding or a Transfer-Encoding rules out
+	// sniffing.
+	_, haveType := w.header["Content-Type"]
+	w.noSniff = haveType || w.header.Get("Content-Encoding") != "" || w.header.Get("Transfer-Encoding") != ""
 	if cl := w.snapshot.get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
@@ -99,6 +108,10 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if w.isHead {
+		// Not sent, but sniffed: a HEAD response has the Content-Type of the GET.
+		if n := sniffLen - len(w.sniff); n > 0 && !w.headPosted {
+			w.sniff = append(w.sniff, p[:min(n, len(p))]...)
+		}
 		return len(p), nil
 	}
 	w.buf = append(w.buf, p...)
@@ -110,16 +123,8 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush sends the head and everything buffered.
-func (w *responseWriter) Flush() {
-	if w.hijacked {
-		return
-	}
-	if !w.wroteHeader {
-		w.WriteHeader(200)
-	}
-	w.flushBuf(false)
-}
+// Flush sends the head and everything buffered (FlushError, without the error).
+func (w *responseWriter) Flush() { w.FlushError() }
 
 // flushBuf hands the buffered body (and the head, the first time) to the loop;
 // with last it also ends the response.
@@ -128,21 +133,33 @@ func (w *responseWriter) flushBuf(last bool) error {
 	w.buf = nil
 	first := !w.headPosted
 	w.headPosted = true
+	var trailers http.Header
+	if last {
+		trailers = w.collectTrailers()
+	}
 	var hdr []field
 	status := w.status
 	if first {
 		s := &w.snapshot
-		if s.get("Content-Type") == "" && len(data) > 0 && s.get("Content-Encoding") == "" && bodyAllowed(status) {
-			s.list = append(s.list, field{"Content-Type", http.DetectContentType(data)})
+		sniffed := data
+		if w.isHead {
+			sniffed = w.sniff
+		}
+		if !w.noSniff && len(sniffed) > 0 && bodyAllowed(status) {
+			s.list = append(s.list, field{"Content-Type", http.DetectContentType(sniffed)})
 		}
 		hdr = s.list
-		if last && w.contentLength < 0 && bodyAllowed(status) {
+		// A response with trailers stays chunked, so that they reach an HTTP/1.1
+		// client: a Content-Length would leave no place for them. An HTTP/1.0 one
+		// cannot get them anyway, and keeps its connection with the length. On
+		// HTTP/2 the length goes with trailers (as net/http sends it) unless it is
+		// zero, which would end the stream with the head.
+		hasTrailers := len(trailers) > 0 || w.declaresTrailers()
+		h1 := w.x.c != nil
+		needNoLength := hasTrailers && (h1 && w.req.ProtoAtLeast(1, 1) || !h1 && w.written == 0)
+		if last && w.contentLength < 0 && bodyAllowed(status) && !needNoLength {
 			w.contentLength = w.written
 		}
-	}
-	var trailers http.Header
-	if last {
-		trailers = w.collectTrailers()
 	}
 	cl := w.contentLength
 	c := w.x.ex
@@ -162,11 +179,14 @@ func (w *responseWriter) flushBuf(last bool) error {
 				switch {
 				case f.name == "Trailer":
 					declared = append(declared, f.value)
+				case f.name == "Content-Type" && status == http.StatusNotModified:
+					// As net/http (and nginx) send a 304: without the
+					// representation's type (RFC 9110 §15.4.5).
 				case !strings.HasPrefix(f.name, http.TrailerPrefix):
 					c.Header().Add(f.name, f.value)
 				}
 			}
-			if len(trailers) > 0 || len(declared) > 0 {
+			if len(declared) > 0 {
 				c.Header().Set("Trailer", strings.Join(declared, ", "))
 			}
 			if cl >= 0 {
@@ -188,6 +208,17 @@ func (w *responseWriter) flushBuf(last bool) error {
 		p.wrote(n)
 	})
 	return nil
+}
+
+// declaresTrailers reports whether the head, as of WriteHeader, announces
+// trailers with a Trailer field.
+func (w *responseWriter) declaresTrailers() bool {
+	for _, f := range w.snapshot.list {
+		if f.name == "Trailer" && strings.TrimSpace(f.value) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // collectTrailers gathers the values of declared trailers and of keys with
@@ -228,7 +259,11 @@ func (w *responseWriter) finish() {
 		w.WriteHeader(200)
 	}
 	w.x.pipe.closeRead()
-	w.flushBuf(true)
+	if err := w.flushBuf(true); errors.Is(err, os.ErrDeadlineExceeded) {
+		// The write deadline the handler set has passed: the response cannot be
+		// completed, and the connection (the stream) must not wait for it.
+		w.abort()
+	}
 }
 
 // errAborted is the close reason of a connection whose handler panicked with
@@ -247,12 +282,16 @@ func (w *responseWriter) abort() {
 	c.Post(func() { c.Conn().Abort(errAborted) })
 }
 
-// panicked answers 500 if nothing was sent yet, else aborts the connection.
+// panicked answers 500 if nothing was sent yet, else aborts the connection; a
+// hijacked connection is the handler's, and is left alone (the panic is logged).
 func (w *responseWriter) panicked(msg string) {
 	if w.x.c == nil {
 		w.x.stream().Logger().Error("net/http handler panicked", "panic", msg)
 	} else {
 		w.x.c.Logger().Error("net/http handler panicked", "panic", msg)
+	}
+	if w.hijacked {
+		return
 	}
 	if w.headPosted {
 		w.abort()
@@ -260,7 +299,9 @@ func (w *responseWriter) panicked(msg string) {
 	}
 	w.headPosted = true
 	ex := w.x.ex
-	w.x.pipe.send(0, func() { ex.Error(500, "") })
+	if err := w.x.pipe.send(0, func() { ex.Error(500, "") }); errors.Is(err, os.ErrDeadlineExceeded) {
+		w.abort()
+	}
 }
 
 // Hijack hands the raw connection to the handler (for protocol upgrades). Bytes
