@@ -171,27 +171,43 @@ func TestOpenSocketsRefusesReusePortHolder(t *testing.T) {
 // first address for another process's when it comes to the second, in either
 // order.
 func TestOpenSocketsOverlappingAddressesOfOneServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	six := false
+	if l, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		l.Close()
+		six = true
 	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	sets := [][]string{{"127.0.0.1:" + port, ":" + port}, {":" + port, "localhost:" + port}}
-	if six, err := net.Listen("tcp6", "[::1]:0"); err == nil {
-		six.Close()
-		sets = append(sets, []string{"0.0.0.0:" + port, "[::]:" + port})
-	}
-	for _, addrs := range sets {
-		s, err := openSockets(testConfig(t, addrs...), nil, 2)
-		if err != nil {
-			t.Errorf("openSockets(%v): %v", addrs, err)
+	for _, form := range [][]string{{"127.0.0.1:", ":"}, {":", "localhost:"}, {"0.0.0.0:", "[::]:"}} {
+		if form[1] == "[::]:" && !six {
 			continue
 		}
-		if len(s) != 2 {
-			t.Errorf("openSockets(%v) = %v, want sockets for both addresses", addrs, s)
+		// A free port from the kernel is an ephemeral one, which another test's
+		// outgoing connection may take before openSockets binds it: such a
+		// collision is retried with another port, the bug this test is about
+		// (its own first socket taken for another process's) fails every time.
+		var errs []error
+		for range 3 {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+			l.Close()
+			addrs := []string{form[0] + port, form[1] + port}
+			s, err := openSockets(testConfig(t, addrs...), nil, 2)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("openSockets(%v): %w", addrs, err))
+				continue
+			}
+			if len(s) != 2 {
+				t.Errorf("openSockets(%v) = %v, want sockets for both addresses", addrs, s)
+			}
+			s.close()
+			errs = nil
+			break
 		}
-		s.close()
+		if errs != nil {
+			t.Errorf("%v", errs)
+		}
 	}
 }
 
