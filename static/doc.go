@@ -18,7 +18,9 @@
 // and routing matched (docs/routing.md): decoded exactly once, dot segments resolved,
 // repeated slashes merged; invalid percent-encoding, NUL, control bytes, backslash,
 // encoded '/' and ".." above the root were refused with 400 by the parser. A path
-// above 4096 bytes is refused with 414. Double encoding is not undone ("%252e" is a
+// above 4096 bytes is refused with 414. A mount Prefix without a trailing slash ends
+// inside a segment, so the rest of the path may start with what would alone be a dot
+// segment ("/files../x" under "/files"); that is answered 404. Double encoding is not undone ("%252e" is a
 // file literally named "%2e"). The result is opened relative to the root:
 //
 //   - On Linux, with openat2(2) anchored at an O_PATH descriptor of the root and

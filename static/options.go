@@ -62,9 +62,11 @@ type Options struct {
 	// Prefix is the URL path the handler is mounted at (a route's match.path, such as
 	// "/assets/"). It is removed from the start of the raw request path before the
 	// lookup below Root ("/assets/app.js" → Root/app.js; a remainder that does not
-	// start with '/' gets one), and it is put back in front of redirect targets and
-	// listing titles. A request path without the prefix is answered 404. Empty means
-	// "/": the whole path is looked up.
+	// start with '/' gets one, so prefix "/files" serves "/filesa.txt" as Root/a.txt),
+	// and it is put back in front of redirect targets and listing titles. A request
+	// path without the prefix is answered 404, and so is one whose remainder starts
+	// with a "." or ".." segment ("/files../x", which would name Root/../x). Empty
+	// means "/": the whole path is looked up.
 	Prefix string
 	// Index lists the file names tried, in order, for a request path that ends in
 	// '/'. nil means {"index.html"}; an empty non-nil slice disables index files.

@@ -75,8 +75,18 @@ func (h *Handler) requestPath(norm []byte) (cleanedPath, int) {
 		return cleanedPath{}, 404
 	}
 	rest := norm[len(h.prefix):]
-	if len(rest) == 0 && !strings.HasSuffix(h.prefix, "/") {
-		return cleanedPath{}, 0
+	if !strings.HasSuffix(h.prefix, "/") {
+		if len(rest) == 0 {
+			return cleanedPath{}, 0
+		}
+		// The prefix ended inside a segment, so the remainder's first segment was
+		// part of a longer name that normalization rightly left alone ("/files.." is
+		// the name "files.."). Alone it would be a dot segment: "/files../x" would
+		// name root/../x. It names nothing below the root. Later segments are whole
+		// segments of the normalized path and cannot be dot segments.
+		if first, _, _ := bytes.Cut(rest, []byte("/")); string(first) == "." || string(first) == ".." {
+			return cleanedPath{}, 404
+		}
 	}
 	return splitPath(rest)
 }

@@ -605,3 +605,31 @@ func TestServeFileReplacedOrDeleted(t *testing.T) {
 	}
 	expect(t, do(t, h, "GET", "/big.bin"), 404, anyBody)
 }
+
+// TestServePrefixDotSegment: a prefix without a trailing slash ends inside a segment,
+// so the remainder's first segment can be "." or "..", which normalization never saw as
+// a dot segment ("/files.." is the name "files.."). Looked up as it was, "/files../x"
+// named root/../x: with follow_symlinks always (no RESOLVE_BENEATH) and dotfiles
+// allowed it served the file beside the root, nginx's alias off-by-slash traversal.
+// Such a remainder names nothing below the root and is answered 404.
+func TestServePrefixDotSegment(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "root")
+	writeTree(t, parent, map[string]string{"secret.txt": "SECRET", "root/small.txt": "0123456789", "root/docs/a.txt": "a"})
+	for _, policy := range []string{SymlinksAlways, SymlinksInsideRoot, SymlinksNever} {
+		for _, dot := range []string{DotfilesAllow, DotfilesIgnore, DotfilesDeny} {
+			h := newHandler(t, Options{Root: root, Prefix: "/files", FollowSymlinks: policy, Dotfiles: dot, Browse: true})
+			for _, target := range []string{"/files../secret.txt", "/files..", "/files../", "/files.", "/files./", "/files./small.txt", "/files../root/small.txt", "/files../?x=1"} {
+				r := do(t, h, "GET", target)
+				if r.Status != 404 || strings.Contains(r.Body.String(), "SECRET") || r.Get("Location") != "" {
+					t.Errorf("%s/%s: GET %s: %d %q Location %q, want 404", policy, dot, target, r.Status, r.Body.String(), r.Get("Location"))
+				}
+			}
+			expect(t, do(t, h, "GET", "/files/small.txt"), 200, "0123456789")
+			expect(t, do(t, h, "GET", "/filessmall.txt"), 200, "0123456789")
+			if dot != DotfilesDeny {
+				expect(t, do(t, h, "GET", "/files.../x"), 404, anyBody) // "..." is an ordinary (missing) name
+			}
+		}
+	}
+}
