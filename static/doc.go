@@ -113,10 +113,11 @@
 // fstat on the cache hit sees it).
 //
 // A directory requested without its trailing slash is redirected with 301 to the
-// slash form, keeping the query (bytes outside ASCII percent-encoded, so the
-// Location is a valid URI); the Location is built from the cleaned path under the
-// mount Prefix, never echoed from the request, so it cannot become a
-// protocol-relative open redirect. With the slash, the Index files are tried in
+// slash form, keeping the query (bytes outside ASCII, controls, the ASCII bytes a
+// URI may not hold such as '"', '<' and '|', and a '%' that starts no escape
+// percent-encoded, so the Location is a valid URI); the Location is built from the
+// cleaned path under the mount Prefix, never echoed from the request, so it cannot
+// become a protocol-relative open redirect. With the slash, the Index files are tried in
 // order, then a listing if Browse is on (HTML, or JSON when Accept prefers
 // application/json; directories first, names escaped, at most 10000 entries), then
 // the Fallback file, else 404. Fallback also answers every missing file with 200,

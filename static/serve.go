@@ -129,9 +129,9 @@ func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 
 // redirectToDir answers 301 to the directory form of rel, keeping the query. The
 // Location is built from the cleaned path, never echoed, so "//host" cannot become an
-// open redirect. The query is kept as sent except that bytes outside ASCII (which a
-// request-target may carry as obs-text, but a URI may not) are percent-encoded, so
-// the Location is always a valid URI-reference.
+// open redirect. The query is kept as sent except for the bytes a URI may not hold,
+// which are percent-encoded (see appendQuery), so the Location is always a valid
+// URI-reference.
 func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
 	if len(query) > 0 && http1.ValidFieldValue(query) {
@@ -141,17 +141,29 @@ func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
 }
 
-// appendQuery appends q with every byte from 0x80 up percent-encoded.
+// appendQuery appends q with every byte a URI query may not hold (RFC 3986 §3.4)
+// percent-encoded: bytes from 0x80 up (obs-text in a request-target), controls, space,
+// '"', '<', '>', '\', '^', '`', '{', '|', '}', and a '%' that does not start an
+// escape. '[' and ']' are kept, as browsers send them. A server decoding the result
+// gets back the query as sent.
 func appendQuery(dst, q []byte) []byte {
 	const hexDigits = "0123456789ABCDEF"
-	for _, c := range q {
-		if c < 0x80 {
+	for i, c := range q {
+		switch {
+		case c == '%' && i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2]):
 			dst = append(dst, c)
-		} else {
+		case c <= ' ' || c >= 0x7f || c == '%' || c == '"' || c == '<' || c == '>' || c == '\\' ||
+			c == '^' || c == '`' || c == '{' || c == '|' || c == '}':
 			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+		default:
+			dst = append(dst, c)
 		}
 	}
 	return dst
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // serveMissing answers a lookup that failed with err: the fallback file when err is

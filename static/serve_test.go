@@ -293,6 +293,13 @@ func TestServeDirectories(t *testing.T) {
 	if r.Status != 301 || r.Get("Location") != "/docs/?q=%C3%A9%20x&r=%FF" {
 		t.Errorf("redirect with non-ASCII query: %d %q", r.Status, r.Get("Location"))
 	}
+	// So do the ASCII bytes a URI may not hold ('"', '<', '>', '\', '^', '`', '{',
+	// '|', '}') and a '%' that starts no escape, so the Location is a URI-reference
+	// that decodes to the query as sent; "[]" and valid escapes are kept.
+	r = do(t, h, "GET", "/docs?a=\"<>\\^`{|}&p=%zz&q=100%&ok=%41[]")
+	if want := "/docs/?a=%22%3C%3E%5C%5E%60%7B%7C%7D&p=%25zz&q=100%25&ok=%41[]"; r.Status != 301 || r.Get("Location") != want {
+		t.Errorf("redirect with query bytes a URI may not hold: %d %q, want %q", r.Status, r.Get("Location"), want)
+	}
 	r = do(t, h, "GET", "/my%20dir")
 	if r.Status != 301 || r.Get("Location") != "/my%20dir/" {
 		t.Errorf("redirect of spaced dir: %d %q", r.Status, r.Get("Location"))
