@@ -36,8 +36,10 @@
 //     systems.
 //
 // Files are opened with O_NONBLOCK and anything but a regular file or a directory
-// (a FIFO, a device) is answered 404, so no open can block the loop. Failures are
-// 404 (missing, refused by policy), 403 (EACCES), or 500.
+// (a FIFO, a device, a socket) is answered 404, so no open can block the loop; an
+// open that fails with ENXIO or ENODEV (a socket file, a device without a driver)
+// is such a file too. Failures are 404 (missing, refused by policy), 403 (EACCES),
+// or 500.
 //
 // Dotfiles (a segment starting with '.', except ".well-known" for RFC 8615): "deny"
 // (the default) answers 403, "ignore" treats them as missing (404 or the fallback),

@@ -2,6 +2,7 @@ package static
 
 import (
 	"errors"
+	"net"
 	"path/filepath"
 	"testing"
 
@@ -24,6 +25,32 @@ func TestResolverRefusesFIFO(t *testing.T) {
 	}
 	if _, _, err := r.openPortable("fifo"); !errors.Is(err, errNotFound) {
 		t.Errorf("openPortable(fifo): %v", err)
+	}
+}
+
+// A socket file or a device without a driver fails open(2) with ENXIO (ENODEV for
+// some devices): it is not a file that can be served, and is answered 404 like a FIFO,
+// as the package documents for anything but a regular file or a directory. It was a
+// 500 on Linux (the portable resolver stats before opening and already said 404).
+func TestServeSocketFileIsNotFound(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"d/index.html": "<h1>d</h1>"})
+	ln, err := net.Listen("unix", filepath.Join(root, "app.sock"))
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ln.Close()
+	if ln2, err := net.Listen("unix", filepath.Join(root, "d", "index.html.gz")); err == nil {
+		defer ln2.Close()
+	}
+	for _, portable := range []bool{false, true} {
+		h := newHandler(t, Options{Root: root, Fallback: "/d/index.html"})
+		h.res.noOpenat2.Store(portable)
+		expect(t, do(t, h, "GET", "/app.sock"), 200, "<h1>d</h1>") // missing: the fallback
+		h2 := newHandler(t, Options{Root: root})
+		h2.res.noOpenat2.Store(portable)
+		expect(t, do(t, h2, "GET", "/app.sock"), 404, anyBody)
+		expect(t, do(t, h2, "GET", "/d/", "Accept-Encoding", "gzip"), 200, "<h1>d</h1>")
 	}
 }
 
