@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"os"
 	"path/filepath"
@@ -88,6 +89,9 @@ type Options struct {
 	Dotfiles string
 	// OpenFileCache sizes the open-file cache.
 	OpenFileCache CacheOptions
+	// Logger receives a line for each request answered 500 because of an unexpected
+	// system error, with the path and the error. nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // CacheOptions sizes the open-file cache of a Handler.
@@ -117,6 +121,7 @@ type Handler struct {
 	prefix       string        // Options.Prefix; immutable after New
 	urlBase      string        // prefix without its trailing '/'; immutable after New
 	cacheControl string        // immutable after New
+	log          *slog.Logger  // immutable after New
 
 	boundaryPrefix string        // random per Handler; immutable after New
 	boundarySeq    atomic.Uint64 // shared by all loops; atomic
@@ -126,7 +131,10 @@ type Handler struct {
 // the root does not exist or is not a directory, or when an option has an invalid
 // value.
 func New(opts Options) (*Handler, error) {
-	h := &Handler{browse: opts.Browse}
+	h := &Handler{browse: opts.Browse, log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
 	if opts.Root == "" {
 		return nil, errors.New("static: Root is required")
 	}

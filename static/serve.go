@@ -178,6 +178,10 @@ func (h *Handler) serveMissing(x server.Exchange, err error, now time.Time) {
 	h.serveError(x, err)
 }
 
+// serveError answers a failed lookup: 404, 403, or 500 for an unexpected error (an
+// open that failed with EIO or EMFILE, a directory that could not be read), which is
+// also logged with the request path and the error, the system call's name included,
+// since the 500 itself tells the operator nothing.
 func (h *Handler) serveError(x server.Exchange, err error) {
 	switch err {
 	case errNotFound, errIsDir:
@@ -185,6 +189,11 @@ func (h *Handler) serveError(x server.Exchange, err error) {
 	case errForbidden:
 		x.Error(403, "")
 	default:
+		path := x.NormPath()
+		if path == nil {
+			path = x.Path()
+		}
+		h.log.Error("static: cannot serve file", "path", string(path), "err", err)
 		x.Error(500, "")
 	}
 }
