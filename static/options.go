@@ -169,7 +169,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	if opts.Prefix != "" {
 		if !validPrefix(opts.Prefix) {
-			return nil, fmt.Errorf("static: Prefix %q must start with a single '/' and hold no space, control byte, '?' or '#'", opts.Prefix)
+			return nil, fmt.Errorf("static: Prefix %q must start with '/' and hold no space, control byte, '?', '#' or backslash", opts.Prefix)
 		}
 		norm, perr := http1.NormalizePath(nil, []byte(opts.Prefix))
 		if perr != nil {
@@ -182,10 +182,10 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	if opts.Fallback != "" {
-		p, status := cleanPath([]byte(opts.Fallback))
-		if status != 0 || p.dir || p.rel == "" {
+		if !ValidFallback(opts.Fallback) {
 			return nil, fmt.Errorf("static: Fallback %q is not a file path such as /index.html", opts.Fallback)
 		}
+		p, _ := cleanPath([]byte(opts.Fallback))
 		h.fallback, h.hasFallback = p.rel, true
 	}
 	if !http1.ValidFieldValue(opts.CacheControl) {
@@ -236,13 +236,27 @@ func parseSymlinkPolicy(s string) (symlinkPolicy, error) {
 	return 0, fmt.Errorf("static: FollowSymlinks %q: want %q, %q or %q", s, SymlinksInsideRoot, SymlinksAlways, SymlinksNever)
 }
 
+// ValidFallback reports whether New accepts p as Options.Fallback: a request path that
+// normalizes (http1.NormalizePath) to a file below the root, not to a directory. The
+// configuration's validation uses it, so "gale check" refuses what New would.
+func ValidFallback(p string) bool {
+	c, status := cleanPath([]byte(p))
+	return status == 0 && !c.dir && c.rel != ""
+}
+
+// ValidIndexName reports whether New accepts name in Options.Index: a plain file
+// name, not "." or "..", without '/', backslash or NUL.
+func ValidIndexName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
+}
+
 func validIndex(names []string) ([]string, error) {
 	if names == nil {
 		return []string{"index.html"}, nil
 	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
+		if !ValidIndexName(n) {
 			return nil, fmt.Errorf("static: Index name %q must be a plain file name", n)
 		}
 		out = append(out, n)
@@ -250,11 +264,12 @@ func validIndex(names []string) ([]string, error) {
 	return out, nil
 }
 
-// validPrefix reports whether p can be a mount prefix: it starts with exactly one '/'
-// (so a redirect built from it is never protocol-relative) and holds only visible
-// ASCII other than '?', '#' and backslash.
+// validPrefix reports whether p can be a mount prefix: it starts with '/' and holds
+// only visible ASCII other than '?', '#' and backslash. Repeated slashes are allowed
+// ("//assets/" is "/assets/", as routing normalizes it): redirects and listing
+// titles are built from the normalized prefix, so they are never protocol-relative.
 func validPrefix(p string) bool {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+	if !strings.HasPrefix(p, "/") {
 		return false
 	}
 	for i := 0; i < len(p); i++ {
