@@ -217,8 +217,9 @@ func New(opts Options) (*Handler, error) {
 }
 
 // Close empties the open-file cache and closes the root directory. Files still being
-// sent stay open until their sends finish. Call it once no more requests are routed to
-// the Handler (for example after a configuration reload swapped it out).
+// sent stay open until their sends finish. Call it only once no more requests are
+// routed to the Handler. A Handler dropped without Close (as a configuration reload
+// drops the ones it replaces) gives its descriptors back when it is garbage-collected.
 func (h *Handler) Close() error {
 	h.cache.close()
 	return h.res.close()
