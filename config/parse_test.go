@@ -190,11 +190,21 @@ func TestBadConfigs(t *testing.T) {
 			[]string{`gale.yaml:5:17: servers[0].routes[0].static.root: root /nonexistent/gale: no such file or directory`}},
 		{"static fields", "servers:\n  - listen: :80\n    routes:\n      - static:\n          root: /\n          index: [a/b.html]\n          fallback: ../x\n          dotfiles: denyy\n          follow_symlinks: yes\n          open_file_cache: {max: -1}\n",
 			[]string{
-				`gale.yaml:6:19: servers[0].routes[0].static.index[0]: invalid index file name "a/b.html": expected a file name without /`,
-				`gale.yaml:7:21: servers[0].routes[0].static.fallback: invalid fallback "../x": expected a path below root starting with /, like /index.html`,
+				`gale.yaml:6:19: servers[0].routes[0].static.index[0]: invalid index file name "a/b.html": expected a file name without / or \`,
+				`gale.yaml:7:21: servers[0].routes[0].static.fallback: invalid fallback "../x": expected the path of a file below root, starting with /, like /index.html`,
 				`gale.yaml:8:21: servers[0].routes[0].static.dotfiles: invalid value "denyy": expected one of deny, allow, ignore (did you mean "deny"?)`,
 				`gale.yaml:9:28: servers[0].routes[0].static.follow_symlinks: invalid value "yes": expected one of never, inside_root, always`,
 				`gale.yaml:10:34: servers[0].routes[0].static.open_file_cache.max: must not be negative`,
+			}},
+		// What static.New refuses at start is refused here, with its position: a
+		// fallback naming a directory or not normalizing, an index name with a backslash.
+		{"static fields static.New refuses", "servers:\n  - listen: :80\n    routes:\n      - static: {root: /, fallback: /dir/, index: [\"a\\\\b\"]}\n      - static: {root: /, fallback: \"/%zz\"}\n      - static: {root: /, fallback: \"/a%2Fb\"}\n      - static: {root: /, fallback: /.}\n",
+			[]string{
+				`gale.yaml:4:37: servers[0].routes[0].static.fallback: invalid fallback "/dir/": expected the path of a file below root, starting with /, like /index.html`,
+				`gale.yaml:4:52: servers[0].routes[0].static.index[0]: invalid index file name "a\\b": expected a file name without / or \`,
+				`gale.yaml:5:37: servers[0].routes[1].static.fallback: invalid fallback "/%zz": expected the path of a file below root, starting with /, like /index.html`,
+				`gale.yaml:6:37: servers[0].routes[2].static.fallback: invalid fallback "/a%2Fb": expected the path of a file below root, starting with /, like /index.html`,
+				`gale.yaml:7:37: servers[0].routes[3].static.fallback: invalid fallback "/.": expected the path of a file below root, starting with /, like /index.html`,
 			}},
 		{"yaml syntax", "workers: 2\nlimits: [1, 2\n" + okServers,
 			[]string{`gale.yaml:2:1: YAML syntax: did not find expected ',' or ']'`}},

@@ -15,6 +15,7 @@ import (
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/internal/os/listenaddr"
+	"github.com/gale-server/gale/static"
 )
 
 // Bounds enforced by Validate.
@@ -419,13 +420,15 @@ func (v *validator) static(s *Static, path string) {
 	} else if !fi.IsDir() {
 		v.errorf(rp, "root %s is not a directory", s.Root)
 	}
+	// Index and fallback are checked with the static package's own rules, so a
+	// configuration that passes here is one static.New accepts at start or reload.
 	for i, name := range s.Index {
-		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-			v.errorf(fmt.Sprintf("%s.index[%d]", path, i), "invalid index file name %q: expected a file name without /", name)
+		if !static.ValidIndexName(name) {
+			v.errorf(fmt.Sprintf("%s.index[%d]", path, i), "invalid index file name %q: expected a file name without / or \\", name)
 		}
 	}
-	if s.Fallback != "" && (!validURLPath(s.Fallback) || slices.Contains(strings.Split(s.Fallback, "/"), "..")) {
-		v.errorf(joinPath(path, "fallback"), "invalid fallback %q: expected a path below root starting with /, like /index.html", s.Fallback)
+	if s.Fallback != "" && (!validURLPath(s.Fallback) || slices.Contains(strings.Split(s.Fallback, "/"), "..") || !static.ValidFallback(s.Fallback)) {
+		v.errorf(joinPath(path, "fallback"), "invalid fallback %q: expected the path of a file below root, starting with /, like /index.html", s.Fallback)
 	}
 	if !http1.ValidFieldValue(s.CacheControl) {
 		v.errorf(joinPath(path, "cache_control"), "value has control characters")

@@ -18,7 +18,9 @@
 // and routing matched (docs/routing.md): decoded exactly once, dot segments resolved,
 // repeated slashes merged; invalid percent-encoding, NUL, control bytes, backslash,
 // encoded '/' and ".." above the root were refused with 400 by the parser. A path
-// above 4096 bytes is refused with 414. Double encoding is not undone ("%252e" is a
+// above 4096 bytes is refused with 414. A mount Prefix without a trailing slash ends
+// inside a segment, so the rest of the path may start with what would alone be a dot
+// segment ("/files../x" under "/files"); that is answered 404. Double encoding is not undone ("%252e" is a
 // file literally named "%2e"). The result is opened relative to the root:
 //
 //   - On Linux, with openat2(2) anchored at an O_PATH descriptor of the root and
@@ -34,8 +36,10 @@
 //     systems.
 //
 // Files are opened with O_NONBLOCK and anything but a regular file or a directory
-// (a FIFO, a device) is answered 404, so no open can block the loop. Failures are
-// 404 (missing, refused by policy), 403 (EACCES), or 500.
+// (a FIFO, a device, a socket) is answered 404, so no open can block the loop; an
+// open that fails with ENXIO or ENODEV (a socket file, a device without a driver)
+// is such a file too. Failures are 404 (missing, refused by policy), 403 (EACCES),
+// or 500.
 //
 // Dotfiles (a segment starting with '.', except ".well-known" for RFC 8615): "deny"
 // (the default) answers 403, "ignore" treats them as missing (404 or the fallback),
@@ -111,10 +115,11 @@
 // fstat on the cache hit sees it).
 //
 // A directory requested without its trailing slash is redirected with 301 to the
-// slash form, keeping the query (bytes outside ASCII percent-encoded, so the
-// Location is a valid URI); the Location is built from the cleaned path under the
-// mount Prefix, never echoed from the request, so it cannot become a
-// protocol-relative open redirect. With the slash, the Index files are tried in
+// slash form, keeping the query (bytes outside ASCII, controls, the ASCII bytes a
+// URI may not hold such as '"', '<' and '|', and a '%' that starts no escape
+// percent-encoded, so the Location is a valid URI); the Location is built from the
+// cleaned path under the mount Prefix, never echoed from the request, so it cannot
+// become a protocol-relative open redirect. With the slash, the Index files are tried in
 // order, then a listing if Browse is on (HTML, or JSON when Accept prefers
 // application/json; directories first, names escaped, at most 10000 entries), then
 // the Fallback file, else 404. Fallback also answers every missing file with 200,

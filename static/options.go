@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"os"
 	"path/filepath"
@@ -62,9 +63,11 @@ type Options struct {
 	// Prefix is the URL path the handler is mounted at (a route's match.path, such as
 	// "/assets/"). It is removed from the start of the raw request path before the
 	// lookup below Root ("/assets/app.js" → Root/app.js; a remainder that does not
-	// start with '/' gets one), and it is put back in front of redirect targets and
-	// listing titles. A request path without the prefix is answered 404. Empty means
-	// "/": the whole path is looked up.
+	// start with '/' gets one, so prefix "/files" serves "/filesa.txt" as Root/a.txt),
+	// and it is put back in front of redirect targets and listing titles. A request
+	// path without the prefix is answered 404, and so is one whose remainder starts
+	// with a "." or ".." segment ("/files../x", which would name Root/../x). Empty
+	// means "/": the whole path is looked up.
 	Prefix string
 	// Index lists the file names tried, in order, for a request path that ends in
 	// '/'. nil means {"index.html"}; an empty non-nil slice disables index files.
@@ -86,6 +89,9 @@ type Options struct {
 	Dotfiles string
 	// OpenFileCache sizes the open-file cache.
 	OpenFileCache CacheOptions
+	// Logger receives a line for each request answered 500 because of an unexpected
+	// system error, with the path and the error. nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // CacheOptions sizes the open-file cache of a Handler.
@@ -115,6 +121,7 @@ type Handler struct {
 	prefix       string        // Options.Prefix; immutable after New
 	urlBase      string        // prefix without its trailing '/'; immutable after New
 	cacheControl string        // immutable after New
+	log          *slog.Logger  // immutable after New
 
 	boundaryPrefix string        // random per Handler; immutable after New
 	boundarySeq    atomic.Uint64 // shared by all loops; atomic
@@ -124,7 +131,10 @@ type Handler struct {
 // the root does not exist or is not a directory, or when an option has an invalid
 // value.
 func New(opts Options) (*Handler, error) {
-	h := &Handler{browse: opts.Browse}
+	h := &Handler{browse: opts.Browse, log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
 	if opts.Root == "" {
 		return nil, errors.New("static: Root is required")
 	}
@@ -159,7 +169,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	if opts.Prefix != "" {
 		if !validPrefix(opts.Prefix) {
-			return nil, fmt.Errorf("static: Prefix %q must start with a single '/' and hold no space, control byte, '?' or '#'", opts.Prefix)
+			return nil, fmt.Errorf("static: Prefix %q must start with '/' and hold no space, control byte, '?', '#' or backslash", opts.Prefix)
 		}
 		norm, perr := http1.NormalizePath(nil, []byte(opts.Prefix))
 		if perr != nil {
@@ -172,10 +182,10 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	if opts.Fallback != "" {
-		p, status := cleanPath([]byte(opts.Fallback))
-		if status != 0 || p.dir || p.rel == "" {
+		if !ValidFallback(opts.Fallback) {
 			return nil, fmt.Errorf("static: Fallback %q is not a file path such as /index.html", opts.Fallback)
 		}
+		p, _ := cleanPath([]byte(opts.Fallback))
 		h.fallback, h.hasFallback = p.rel, true
 	}
 	if !http1.ValidFieldValue(opts.CacheControl) {
@@ -207,8 +217,9 @@ func New(opts Options) (*Handler, error) {
 }
 
 // Close empties the open-file cache and closes the root directory. Files still being
-// sent stay open until their sends finish. Call it once no more requests are routed to
-// the Handler (for example after a configuration reload swapped it out).
+// sent stay open until their sends finish. Call it only once no more requests are
+// routed to the Handler. A Handler dropped without Close (as a configuration reload
+// drops the ones it replaces) gives its descriptors back when it is garbage-collected.
 func (h *Handler) Close() error {
 	h.cache.close()
 	return h.res.close()
@@ -226,13 +237,27 @@ func parseSymlinkPolicy(s string) (symlinkPolicy, error) {
 	return 0, fmt.Errorf("static: FollowSymlinks %q: want %q, %q or %q", s, SymlinksInsideRoot, SymlinksAlways, SymlinksNever)
 }
 
+// ValidFallback reports whether New accepts p as Options.Fallback: a request path that
+// normalizes (http1.NormalizePath) to a file below the root, not to a directory. The
+// configuration's validation uses it, so "gale check" refuses what New would.
+func ValidFallback(p string) bool {
+	c, status := cleanPath([]byte(p))
+	return status == 0 && !c.dir && c.rel != ""
+}
+
+// ValidIndexName reports whether New accepts name in Options.Index: a plain file
+// name, not "." or "..", without '/', backslash or NUL.
+func ValidIndexName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
+}
+
 func validIndex(names []string) ([]string, error) {
 	if names == nil {
 		return []string{"index.html"}, nil
 	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
+		if !ValidIndexName(n) {
 			return nil, fmt.Errorf("static: Index name %q must be a plain file name", n)
 		}
 		out = append(out, n)
@@ -240,11 +265,12 @@ func validIndex(names []string) ([]string, error) {
 	return out, nil
 }
 
-// validPrefix reports whether p can be a mount prefix: it starts with exactly one '/'
-// (so a redirect built from it is never protocol-relative) and holds only visible
-// ASCII other than '?', '#' and backslash.
+// validPrefix reports whether p can be a mount prefix: it starts with '/' and holds
+// only visible ASCII other than '?', '#' and backslash. Repeated slashes are allowed
+// ("//assets/" is "/assets/", as routing normalizes it): redirects and listing
+// titles are built from the normalized prefix, so they are never protocol-relative.
 func validPrefix(p string) bool {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+	if !strings.HasPrefix(p, "/") {
 		return false
 	}
 	for i := 0; i < len(p); i++ {

@@ -140,11 +140,15 @@ func mapEvalError(err error) error {
 }
 
 // mapOpenError turns an open or stat error into errNotFound, errForbidden or itself.
+// ENXIO and ENODEV come from opening a socket file or a device without a driver (or
+// /dev/tty without a terminal): not a file that can be served, so errNotFound, as for
+// a FIFO.
 func mapOpenError(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR),
 		errors.Is(err, syscall.ELOOP), errors.Is(err, syscall.ENAMETOOLONG),
-		errors.Is(err, syscall.EXDEV):
+		errors.Is(err, syscall.EXDEV), errors.Is(err, syscall.ENXIO),
+		errors.Is(err, syscall.ENODEV):
 		return errNotFound
 	case errors.Is(err, fs.ErrPermission):
 		return errForbidden

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -14,8 +15,16 @@ import (
 // uses openat2(2) anchored at an O_PATH descriptor of the root, so the kernel itself
 // refuses any resolution that leaves the root (RESOLVE_BENEATH); on kernels before 5.6
 // (ENOSYS) it falls back to openPortable for the rest of the process.
+//
+// The root descriptor is held by an *os.File, whose cleanup closes it when the
+// resolver becomes unreachable: a configuration reload drops the handlers it
+// replaces without closing them (a request may still be running on one), and a bare
+// descriptor leaked one per static route and reload. Every use of rootFD is followed
+// by runtime.KeepAlive(r.rootFile), so the descriptor cannot be closed, and its number
+// reused, while a system call resolves against it.
 type resolver struct {
 	root      string        // absolute, symlink-free; immutable
+	rootFile  *os.File      // owns rootFD; immutable until close
 	rootFD    int           // O_PATH descriptor of root; immutable until close
 	policy    symlinkPolicy // immutable
 	noOpenat2 atomic.Bool   // set once, by any loop, when openat2 reports ENOSYS
@@ -26,11 +35,11 @@ func openResolver(root string, policy symlinkPolicy) (resolver, error) {
 	if err != nil {
 		return resolver{}, &fs.PathError{Op: "open", Path: root, Err: err}
 	}
-	return resolver{root: root, rootFD: fd, policy: policy}, nil
+	return resolver{root: root, rootFile: os.NewFile(uintptr(fd), root), rootFD: fd, policy: policy}, nil
 }
 
 func (r *resolver) close() error {
-	return os.NewSyscallError("close", unix.Close(r.rootFD))
+	return r.rootFile.Close()
 }
 
 // open opens rel ("" for the root itself) and returns it with its fstat information.
@@ -106,6 +115,7 @@ func (r *resolver) openat2(name string, resolve uint64) (*os.File, os.FileInfo, 
 			break
 		}
 	}
+	runtime.KeepAlive(r.rootFile)
 	if err != nil {
 		return nil, nil, os.NewSyscallError("openat2", err)
 	}

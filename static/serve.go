@@ -75,8 +75,18 @@ func (h *Handler) requestPath(norm []byte) (cleanedPath, int) {
 		return cleanedPath{}, 404
 	}
 	rest := norm[len(h.prefix):]
-	if len(rest) == 0 && !strings.HasSuffix(h.prefix, "/") {
-		return cleanedPath{}, 0
+	if !strings.HasSuffix(h.prefix, "/") {
+		if len(rest) == 0 {
+			return cleanedPath{}, 0
+		}
+		// The prefix ended inside a segment, so the remainder's first segment was
+		// part of a longer name that normalization rightly left alone ("/files.." is
+		// the name "files.."). Alone it would be a dot segment: "/files../x" would
+		// name root/../x. It names nothing below the root. Later segments are whole
+		// segments of the normalized path and cannot be dot segments.
+		if first, _, _ := bytes.Cut(rest, []byte("/")); string(first) == "." || string(first) == ".." {
+			return cleanedPath{}, 404
+		}
 	}
 	return splitPath(rest)
 }
@@ -119,9 +129,9 @@ func (h *Handler) serveDirectory(x server.Exchange, rel string, now time.Time) {
 
 // redirectToDir answers 301 to the directory form of rel, keeping the query. The
 // Location is built from the cleaned path, never echoed, so "//host" cannot become an
-// open redirect. The query is kept as sent except that bytes outside ASCII (which a
-// request-target may carry as obs-text, but a URI may not) are percent-encoded, so
-// the Location is always a valid URI-reference.
+// open redirect. The query is kept as sent except for the bytes a URI may not hold,
+// which are percent-encoded (see appendQuery), so the Location is always a valid
+// URI-reference.
 func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	loc := h.urlPath(rel, true)
 	if len(query) > 0 && http1.ValidFieldValue(query) {
@@ -131,17 +141,29 @@ func (h *Handler) redirectToDir(x server.Exchange, rel string, query []byte) {
 	x.Respond(301, textPlain, []byte("Moved Permanently\n"))
 }
 
-// appendQuery appends q with every byte from 0x80 up percent-encoded.
+// appendQuery appends q with every byte a URI query may not hold (RFC 3986 §3.4)
+// percent-encoded: bytes from 0x80 up (obs-text in a request-target), controls, space,
+// '"', '<', '>', '\', '^', '`', '{', '|', '}', and a '%' that does not start an
+// escape. '[' and ']' are kept, as browsers send them. A server decoding the result
+// gets back the query as sent.
 func appendQuery(dst, q []byte) []byte {
 	const hexDigits = "0123456789ABCDEF"
-	for _, c := range q {
-		if c < 0x80 {
+	for i, c := range q {
+		switch {
+		case c == '%' && i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2]):
 			dst = append(dst, c)
-		} else {
+		case c <= ' ' || c >= 0x7f || c == '%' || c == '"' || c == '<' || c == '>' || c == '\\' ||
+			c == '^' || c == '`' || c == '{' || c == '|' || c == '}':
 			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+		default:
+			dst = append(dst, c)
 		}
 	}
 	return dst
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // serveMissing answers a lookup that failed with err: the fallback file when err is
@@ -156,6 +178,10 @@ func (h *Handler) serveMissing(x server.Exchange, err error, now time.Time) {
 	h.serveError(x, err)
 }
 
+// serveError answers a failed lookup: 404, 403, or 500 for an unexpected error (an
+// open that failed with EIO or EMFILE, a directory that could not be read), which is
+// also logged with the request path and the error, the system call's name included,
+// since the 500 itself tells the operator nothing.
 func (h *Handler) serveError(x server.Exchange, err error) {
 	switch err {
 	case errNotFound, errIsDir:
@@ -163,6 +189,11 @@ func (h *Handler) serveError(x server.Exchange, err error) {
 	case errForbidden:
 		x.Error(403, "")
 	default:
+		path := x.NormPath()
+		if path == nil {
+			path = x.Path()
+		}
+		h.log.Error("static: cannot serve file", "path", string(path), "err", err)
 		x.Error(500, "")
 	}
 }

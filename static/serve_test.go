@@ -1,8 +1,10 @@
 package static
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -293,6 +296,13 @@ func TestServeDirectories(t *testing.T) {
 	if r.Status != 301 || r.Get("Location") != "/docs/?q=%C3%A9%20x&r=%FF" {
 		t.Errorf("redirect with non-ASCII query: %d %q", r.Status, r.Get("Location"))
 	}
+	// So do the ASCII bytes a URI may not hold ('"', '<', '>', '\', '^', '`', '{',
+	// '|', '}') and a '%' that starts no escape, so the Location is a URI-reference
+	// that decodes to the query as sent; "[]" and valid escapes are kept.
+	r = do(t, h, "GET", "/docs?a=\"<>\\^`{|}&p=%zz&q=100%&ok=%41[]")
+	if want := "/docs/?a=%22%3C%3E%5C%5E%60%7B%7C%7D&p=%25zz&q=100%25&ok=%41[]"; r.Status != 301 || r.Get("Location") != want {
+		t.Errorf("redirect with query bytes a URI may not hold: %d %q, want %q", r.Status, r.Get("Location"), want)
+	}
 	r = do(t, h, "GET", "/my%20dir")
 	if r.Status != 301 || r.Get("Location") != "/my%20dir/" {
 		t.Errorf("redirect of spaced dir: %d %q", r.Status, r.Get("Location"))
@@ -393,6 +403,17 @@ func TestServePrefix(t *testing.T) {
 	// A route prefix without a trailing slash also matches "/filessmall.txt"; the
 	// remainder is looked up as "/small.txt".
 	expect(t, do(t, h2, "GET", "/filessmall.txt"), 200, "0123456789")
+
+	// A prefix with repeated slashes is the one routing normalizes it to, so
+	// "match: {path: //assets/}", which gale check accepts, no longer fails at start;
+	// redirects under it are built from the normal form and are never
+	// protocol-relative.
+	h3, _ := site(t, Options{Prefix: "//evil.example//"})
+	expect(t, do(t, h3, "GET", "/evil.example/small.txt"), 200, "0123456789")
+	r = do(t, h3, "GET", "/evil.example/docs")
+	if r.Status != 301 || r.Get("Location") != "/evil.example/docs/" {
+		t.Errorf("redirect under //evil.example//: %d %q", r.Status, r.Get("Location"))
+	}
 }
 
 func TestServeRevalidateEveryRequest(t *testing.T) {
@@ -437,7 +458,6 @@ func TestNewValidates(t *testing.T) {
 		{Root: root, Fallback: "/dir/"},
 		{Root: root, CacheControl: "max-age=1\r\nSet-Cookie: a=b"},
 		{Root: root, Prefix: "static"},
-		{Root: root, Prefix: "//evil.example/"},
 		{Root: root, Prefix: "/a b"},
 		{Root: root, Prefix: "/a?b"},
 	}
@@ -604,4 +624,60 @@ func TestServeFileReplacedOrDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, do(t, h, "GET", "/big.bin"), 404, anyBody)
+}
+
+// TestServePrefixDotSegment: a prefix without a trailing slash ends inside a segment,
+// so the remainder's first segment can be "." or "..", which normalization never saw as
+// a dot segment ("/files.." is the name "files.."). Looked up as it was, "/files../x"
+// named root/../x: with follow_symlinks always (no RESOLVE_BENEATH) and dotfiles
+// allowed it served the file beside the root, nginx's alias off-by-slash traversal.
+// Such a remainder names nothing below the root and is answered 404.
+func TestServePrefixDotSegment(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "root")
+	writeTree(t, parent, map[string]string{"secret.txt": "SECRET", "root/small.txt": "0123456789", "root/docs/a.txt": "a"})
+	for _, policy := range []string{SymlinksAlways, SymlinksInsideRoot, SymlinksNever} {
+		for _, dot := range []string{DotfilesAllow, DotfilesIgnore, DotfilesDeny} {
+			h := newHandler(t, Options{Root: root, Prefix: "/files", FollowSymlinks: policy, Dotfiles: dot, Browse: true})
+			for _, target := range []string{"/files../secret.txt", "/files..", "/files../", "/files.", "/files./", "/files./small.txt", "/files../root/small.txt", "/files../?x=1"} {
+				r := do(t, h, "GET", target)
+				if r.Status != 404 || strings.Contains(r.Body.String(), "SECRET") || r.Get("Location") != "" {
+					t.Errorf("%s/%s: GET %s: %d %q Location %q, want 404", policy, dot, target, r.Status, r.Body.String(), r.Get("Location"))
+				}
+			}
+			expect(t, do(t, h, "GET", "/files/small.txt"), 200, "0123456789")
+			expect(t, do(t, h, "GET", "/filessmall.txt"), 200, "0123456789")
+			if dot != DotfilesDeny {
+				expect(t, do(t, h, "GET", "/files.../x"), 404, anyBody) // "..." is an ordinary (missing) name
+			}
+		}
+	}
+}
+
+// TestServeErrorIsLogged: a request answered 500 because of an unexpected system error
+// leaves a log line with the path and the error, the system call's name included; the
+// 500 alone told the operator nothing (nginx logs such failures at crit). Lookups that
+// end in 404 or 403 are not logged.
+func TestServeErrorIsLogged(t *testing.T) {
+	var logs bytes.Buffer
+	h, _ := site(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	load := h.cache.load
+	h.cache.load = func(key string) (*entry, error) {
+		if key == "small.txt" || key == "docs/index.html" {
+			return nil, os.NewSyscallError("openat2", syscall.EIO)
+		}
+		return load(key)
+	}
+	expect(t, do(t, h, "GET", "/small.txt"), 500, anyBody)
+	expect(t, do(t, h, "GET", "/docs/"), 500, anyBody)
+	expect(t, do(t, h, "GET", "/missing.txt"), 404, anyBody)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 log lines, got:\n%s", logs.String())
+	}
+	for i, path := range []string{"/small.txt", "/docs/"} {
+		if l := lines[i]; !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "path="+path) || !strings.Contains(l, "openat2: input/output error") {
+			t.Errorf("log line %d: %s", i, l)
+		}
+	}
 }
