@@ -81,7 +81,9 @@
 // Preconditions follow RFC 9110 §13.2.2: If-Match (strong) then If-Unmodified-Since
 // fail with 412; If-None-Match (weak) then If-Modified-Since give 304, and
 // If-None-Match takes precedence over If-Modified-Since. A 304 carries ETag,
-// Last-Modified, Cache-Control and Vary. Invalid dates are ignored, and so is an
+// Last-Modified, Cache-Control and Vary. List fields (If-Match, If-None-Match,
+// Accept-Encoding, Accept) sent on several field lines are read as the lines joined
+// with commas (RFC 9110 §5.3). Invalid dates are ignored, and so is an
 // If-Modified-Since later than the server's clock (gale never sent it). A file whose
 // mtime lies in the future reports the response's Date as its Last-Modified (RFC 9110
 // §8.8.2.1) and is compared as that time, so dates never make it 304 or match

@@ -65,7 +65,7 @@ func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
 		return
 	}
 	x.Header().Set("Vary", "Accept")
-	if accept, ok := x.ReqHeader("Accept"); ok && wantsJSON(accept) {
+	if accept := reqList(x, "Accept"); accept != nil && wantsJSON(accept) {
 		body, err := json.Marshal(l)
 		if err != nil {
 			h.serveError(x, err)

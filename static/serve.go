@@ -258,8 +258,8 @@ func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry
 	if e.siblings == 0 {
 		return e
 	}
-	ae, ok := x.ReqHeader("Accept-Encoding")
-	if !ok {
+	ae := reqList(x, "Accept-Encoding")
+	if ae == nil {
 		return e
 	}
 	enc := negotiateEncoding(ae, e.siblings)
@@ -296,11 +296,40 @@ func appendMeta(x server.Exchange, e *entry, nowSec int64) {
 
 func requestConditions(x server.Exchange) condHeaders {
 	return condHeaders{
-		ifMatch:           reqField(x, "If-Match"),
-		ifNoneMatch:       reqField(x, "If-None-Match"),
+		ifMatch:           reqList(x, "If-Match"),
+		ifNoneMatch:       reqList(x, "If-None-Match"),
 		ifModifiedSince:   reqField(x, "If-Modified-Since"),
 		ifUnmodifiedSince: reqField(x, "If-Unmodified-Since"),
 	}
+}
+
+// reqList returns the value of a list-based request field (RFC 9110 §5.6.1) as
+// reqField does, with all of its field lines joined by ", ": a sender may split one
+// list over several lines, which mean the same as the lines combined in order (RFC
+// 9110 §5.3). A field on one line, the common case, is returned without copying.
+func reqList(x server.Exchange, name string) []byte {
+	v := reqField(x, name)
+	if v == nil {
+		return nil
+	}
+	var joined []byte
+	lines := 0
+	x.EachReqHeader(func(k, val []byte) {
+		if !http1.EqualFold(k, name) {
+			return
+		}
+		if lines++; lines == 1 {
+			return // v, the first line
+		}
+		if joined == nil {
+			joined = append(joined, v...)
+		}
+		joined = append(append(joined, ", "...), val...)
+	})
+	if lines < 2 {
+		return v
+	}
+	return joined
 }
 
 // reqField returns a request field's value, nil when absent and non-nil when present

@@ -681,3 +681,29 @@ func TestServeErrorIsLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestServeListFieldsOnSeveralLines: a list-based field may arrive as several field
+// lines, which mean the lines joined with commas (RFC 9110 §5.3). Only the first line
+// was read, so an If-None-Match whose matching tag was on its second line got 200, an
+// If-Match one 412, and an Accept-Encoding or Accept split over two lines lost its
+// second half.
+func TestServeListFieldsOnSeveralLines(t *testing.T) {
+	h, _ := site(t, Options{Browse: true})
+	etag := do(t, h, "GET", "/small.txt").Get("ETag")
+	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", `"other"`, "If-None-Match", etag), 304, "")
+	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", `"other"`, "If-None-Match", `"more"`), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/small.txt", "If-Match", `"other"`, "If-Match", etag), 200, "0123456789")
+	expect(t, do(t, h, "GET", "/small.txt", "If-Match", `"other"`, "if-match", `"more"`), 412, anyBody)
+	r := do(t, h, "GET", "/app.js", "Accept-Encoding", "identity;q=0.5", "Accept-Encoding", "gzip")
+	if r.Get("Content-Encoding") != "gzip" || r.Body.String() != "GZIP" {
+		t.Errorf("Accept-Encoding on two lines: Content-Encoding %q, body %q", r.Get("Content-Encoding"), r.Body.String())
+	}
+	r = do(t, h, "GET", "/app.js", "Accept-Encoding", "gzip", "Accept-Encoding", "gzip;q=0, identity")
+	if r.Get("Content-Encoding") != "gzip" { // the first occurrence of a coding counts
+		t.Errorf("repeated coding: Content-Encoding %q", r.Get("Content-Encoding"))
+	}
+	r = do(t, h, "GET", "/assets/", "Accept", "text/html;q=0.5", "Accept", "application/json")
+	if r.Get("Content-Type") != "application/json" {
+		t.Errorf("Accept on two lines: Content-Type %q", r.Get("Content-Type"))
+	}
+}
