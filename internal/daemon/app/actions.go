@@ -14,7 +14,7 @@ func buildAction(r *config.Route, env *actionEnv) (server.Handler, error) {
 	case r.Respond != nil:
 		return respond.New(r.Respond.Status, r.Respond.Headers, r.Respond.Body)
 	case r.Static != nil:
-		return buildStatic(r.Static, r.Match.Path)
+		return buildStatic(r.Static, r.Match.Path, env.log)
 	case r.Proxy != nil:
 		return env.buildProxy(r.Proxy)
 	case r.WebSocket != nil:

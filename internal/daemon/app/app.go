@@ -92,7 +92,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	}
 	a.logs, a.allLogs = logs, fresh
 	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples)...)
-	routers, ups, err := buildRouters(cfg, a.obs, logs, nil)
+	routers, ups, err := buildRouters(cfg, a.obs, logs, nil, a.log)
 	if err != nil {
 		return fail(err)
 	}
@@ -266,7 +266,7 @@ func (a *App) reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	routers, ups, err := buildRouters(cfg, a.obs, logs, a.ups.Load())
+	routers, ups, err := buildRouters(cfg, a.obs, logs, a.ups.Load(), a.log)
 	if err != nil {
 		closeLogs(fresh)
 		return err
@@ -502,14 +502,14 @@ func cpuList(cfg *config.Config) []int {
 // Two servers may not share an address, however it is spelled, nor overlap (a
 // wildcard and a specific address on one port): compared after listenaddr.Resolve,
 // the rule Validate applies, for configs built in Go without it.
-func buildRouters(cfg *config.Config, ob *observability, logs *logSet, prev *upstreamSet) (map[string]*Router, *upstreamSet, error) {
+func buildRouters(cfg *config.Config, ob *observability, logs *logSet, prev *upstreamSet, log *slog.Logger) (map[string]*Router, *upstreamSet, error) {
 	out := map[string]*Router{}
 	type use struct {
 		addr   netip.AddrPort
 		server int
 	}
 	var uses []use
-	env := newActionEnv(cfg, prev)
+	env := newActionEnv(cfg, prev, log)
 	env.statsPath, env.statsSlot = ob.statsPath, ob.statsSlot
 	env.hubs = ob.hubs
 	for si := range cfg.Servers {

@@ -24,10 +24,16 @@ type actionEnv struct {
 	hubs      *hubSet      // the App's pub/sub hubs, kept across reloads
 	prev      *upstreamSet // the running configuration's upstreams (nil at start)
 	set       *upstreamSet // the named upstreams built for cfg (upstreams.go)
+	// log is the App's logger (a worker's carries worker=N): the proxy's,
+	// the file server's and dynamic upstreams' lines go through it.
+	log *slog.Logger
 }
 
-func newActionEnv(cfg *config.Config, prev *upstreamSet) *actionEnv {
-	return &actionEnv{cfg: cfg, prev: prev, set: newUpstreamSet()}
+func newActionEnv(cfg *config.Config, prev *upstreamSet, log *slog.Logger) *actionEnv {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &actionEnv{cfg: cfg, prev: prev, set: newUpstreamSet(), log: log}
 }
 
 // buildProxy turns a proxy action into its handler.
@@ -88,7 +94,7 @@ func (env *actionEnv) newUpstream(name string, cu *config.Upstream, servers []pr
 			ResetBeforeReply: slices.Contains(cu.Retries.On, config.RetryResetBeforeResponse),
 			Budget:           float64(cu.Retries.Budget) / 100,
 		},
-		Logger: slog.Default(),
+		Logger: env.log,
 	}
 	o.Servers = servers
 	https := false

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/gale-server/gale/config"
@@ -10,7 +11,7 @@ import (
 
 // buildStatic turns a `static` action into the file server handler.
 // The route's path prefix is stripped before the file is looked up below root.
-func buildStatic(s *config.Static, prefix string) (server.Handler, error) {
+func buildStatic(s *config.Static, prefix string, log *slog.Logger) (server.Handler, error) {
 	dot := static.DotfilesIgnore
 	switch s.Dotfiles {
 	case config.DotfilesAllow:
@@ -30,6 +31,7 @@ func buildStatic(s *config.Static, prefix string) (server.Handler, error) {
 		CacheControl:   s.CacheControl,
 		FollowSymlinks: s.FollowSymlinks,
 		Dotfiles:       dot,
+		Logger:         log,
 		OpenFileCache: static.CacheOptions{
 			Max:        cacheMax(s.OpenFileCache.Max),
 			Revalidate: cacheRevalidate(s.OpenFileCache.Revalidate),

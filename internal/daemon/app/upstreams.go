@@ -217,7 +217,7 @@ func (d *dynamic) run() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	log := slog.Default().With("upstream", d.e.name)
+	log := d.env.log.With("upstream", d.e.name)
 	for {
 		select {
 		case <-d.stop:
