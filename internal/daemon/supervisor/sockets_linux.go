@@ -24,6 +24,14 @@ type sockets map[string]app.Inherited
 // 0 works). Inherited sockets of addresses cfg no longer lists are closed.
 // On error every socket is closed.
 func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int) (sockets, error) {
+	return openSocketsHeld(cfg, inherited, nil, per)
+}
+
+// openSocketsHeld is openSockets for the successor of an upgrade: the keys in
+// held are addresses its predecessor listens on without handing them over
+// (reloads added them), so they are bound without the check that nothing
+// listens there, which would find the predecessor's own sockets.
+func openSocketsHeld(cfg *config.Config, inherited map[string]app.Inherited, held map[string]bool, per int) (sockets, error) {
 	out := sockets{}
 	addrs := socketAddrs(cfg)
 	wanted := map[string]bool{}
@@ -47,7 +55,7 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 	// them for another process's. (Addresses a reload adds are bound by each
 	// worker with SO_REUSEPORT and not checked.)
 	for _, addr := range addrs {
-		if len(inherited[addr].FDs) > 0 {
+		if len(inherited[addr].FDs) > 0 || held[addr] {
 			continue
 		}
 		if err := sys.CheckFree(app.BindAddr(addr)); err != nil {
