@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,4 +134,52 @@ func relay(t *testing.T, addr string) string {
 		t.Fatalf("reading from %s: %v", addr, err)
 	}
 	return string(b)
+}
+
+// TestUpgradeAfterReloadAddedAnAddress: an address a reload added is bound by
+// the serving processes themselves, so a binary upgrade cannot hand its
+// sockets over; the successor binds it anew, and must not take the
+// predecessor's sockets there for another process's (it did: every upgrade
+// after such a reload failed with "another process listens on it").
+func TestUpgradeAfterReloadAddedAnAddress(t *testing.T) {
+	becomeSubreaper(t)
+	for _, processes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("processes=%d", processes), func(t *testing.T) {
+			bin, next := galeBinary(t)
+			dir := t.TempDir()
+			cfgPath := filepath.Join(dir, "gale.yaml")
+			writeConfig(t, cfgPath, reloadConfig(processes, "old"))
+			g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+			l, err := net.Listen("tcp", "127.0.0.2:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			added := l.Addr().String()
+			l.Close()
+			writeConfig(t, cfgPath, strings.Replace(reloadConfig(processes, "new"), `["127.0.0.1:0"]`, fmt.Sprintf(`["127.0.0.1:0", %q]`, added), 1))
+			g.signal(syscall.SIGHUP)
+			g.waitLog("configuration reloaded", processes)
+			if got := get(t, "http://"+added+"/"); got != "new" {
+				t.Fatalf("the added address answered %q", got)
+			}
+			rename(t, next, bin)
+			g.signal(syscall.SIGUSR2)
+			deadline := time.Now().Add(30 * time.Second)
+			for len(g.records("upgrade: the new process serves")) == 0 {
+				if failed := g.records("upgrade failed; this process keeps serving"); len(failed) > 0 || len(g.records("upgrade failed; the workers keep serving")) > 0 || time.Now().After(deadline) {
+					t.Fatalf("the upgrade did not serve:\n%s", g.log())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			succ := int(g.records("upgrade: the new process serves")[0]["pid"].(float64))
+			t.Cleanup(func() { syscall.Kill(succ, syscall.SIGKILL) })
+			if code := g.wait(15 * time.Second); code != 0 {
+				t.Errorf("old process exit status %d", code)
+			}
+			if got := get(t, "http://"+added+"/"); got != "new" {
+				t.Errorf("after the upgrade the added address answered %q", got)
+			}
+			stopAdopted(t, succ)
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/daemon/app"
 )
 
@@ -29,9 +30,14 @@ const (
 	// envReady is the descriptor on which the process writes one byte once it
 	// serves.
 	envReady = "GALE_READY_FD"
+	// envHeld lists, separated by ";", the socket keys a predecessor listens on
+	// without handing their sockets over (addresses its reloads added): the
+	// successor binds them anew and does not take the predecessor's sockets
+	// there for another process's (see openSockets).
+	envHeld = "GALE_HELD_ADDRS"
 )
 
-var envNames = []string{envWorker, envProcesses, envListen, envStats, envReady, envTicketFD}
+var envNames = []string{envWorker, envProcesses, envListen, envStats, envReady, envTicketFD, envHeld}
 
 // env is what a process learned from its starter; the zero value (worker -1
 // aside) describes a process started by an operator.
@@ -43,6 +49,7 @@ type env struct {
 	statsSlot int                      // slot reserved by the parent, or -1
 	ready     *os.File                 // readiness pipe, or nil
 	tickets   []byte                   // session ticket secret from the parent, or nil
+	held      map[string]bool          // socket keys the predecessor of an upgrade listens on without handing them over
 }
 
 // readEnv parses and removes the GALE_* variables.
@@ -89,7 +96,26 @@ func readEnv() (env, error) {
 			return e, err
 		}
 	}
+	if v := get(envHeld); v != "" {
+		e.held = map[string]bool{}
+		for _, k := range strings.Split(v, ";") {
+			e.held[k] = true
+		}
+	}
 	return e, nil
+}
+
+// heldAddrs returns the socket keys of cfg, the running configuration, that
+// socks does not hold: addresses reloads added, which each serving process
+// bound itself. An upgrade names them to the successor (envHeld).
+func heldAddrs(cfg *config.Config, socks sockets) []string {
+	var out []string
+	for _, k := range socketAddrs(cfg) {
+		if _, ok := socks[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // formatListen writes the envListen value for socks, whose descriptors will be

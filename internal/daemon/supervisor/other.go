@@ -24,6 +24,6 @@ func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 }
 
 // upgrade fails: binary upgrades need descriptor passing.
-func upgrade(ctx context.Context, log *slog.Logger, socks sockets, statsPath string) error {
+func upgrade(ctx context.Context, log *slog.Logger, socks sockets, held []string, statsPath string) error {
 	return errors.ErrUnsupported
 }

@@ -70,7 +70,7 @@ type exitEvent struct {
 // runParent runs processes: N > 1.
 func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env, usr2 <-chan os.Signal) error {
 	n := cfg.Processes
-	socks, err := openSockets(cfg, e.listeners, n*cfg.Loops())
+	socks, err := openSocketsHeld(cfg, e.listeners, e.held, n*cfg.Loops())
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 		if p.seg != nil {
 			path = p.seg.Path()
 		}
-		return upgrade(ctx, log, p.socks, path)
+		return upgrade(ctx, log, p.socks, heldAddrs(p.cfg, p.socks), path)
 	}
 	logTopology(cfg, log)
 	for _, addr := range sortedAddrs(socks) {

@@ -152,7 +152,7 @@ func shutdown(a *app.App, log *slog.Logger, grace time.Duration) error {
 // runSingle runs processes: 1: this process opens the sockets, serves them
 // and answers SIGUSR2 with an upgrade.
 func runSingle(ctx context.Context, cfg *config.Config, log *slog.Logger, e env, usr2 <-chan os.Signal) error {
-	socks, err := openSockets(cfg, e.listeners, cfg.Loops())
+	socks, err := openSocketsHeld(cfg, e.listeners, e.held, cfg.Loops())
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func runSingle(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 		if seg != nil {
 			statsPath = seg.Path()
 		}
-		if err := upgrade(ctx, log, socks, statsPath); err != nil {
+		if err := upgrade(ctx, log, socks, heldAddrs(s.cfg, socks), statsPath); err != nil {
 			log.Error("upgrade failed; this process keeps serving", "err", err)
 			return false
 		}

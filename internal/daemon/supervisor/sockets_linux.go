@@ -24,6 +24,14 @@ type sockets map[string]app.Inherited
 // 0 works). Inherited sockets of addresses cfg no longer lists are closed.
 // On error every socket is closed.
 func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int) (sockets, error) {
+	return openSocketsHeld(cfg, inherited, nil, per)
+}
+
+// openSocketsHeld is openSockets for the successor of an upgrade: the keys in
+// held are addresses its predecessor listens on without handing them over
+// (reloads added them), so they are bound without the check that nothing
+// listens there, which would find the predecessor's own sockets.
+func openSocketsHeld(cfg *config.Config, inherited map[string]app.Inherited, held map[string]bool, per int) (sockets, error) {
 	out := sockets{}
 	addrs := socketAddrs(cfg)
 	wanted := map[string]bool{}
@@ -47,7 +55,7 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 	// them for another process's. (Addresses a reload adds are bound by each
 	// worker with SO_REUSEPORT and not checked.)
 	for _, addr := range addrs {
-		if len(inherited[addr].FDs) > 0 {
+		if len(inherited[addr].FDs) > 0 || held[addr] || len(inherited) > 0 && boundByOlderRelease(addr) {
 			continue
 		}
 		if err := sys.CheckFree(app.BindAddr(addr)); err != nil {
@@ -81,6 +89,16 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 		out[addr] = in
 	}
 	return out, nil
+}
+
+// boundByOlderRelease reports whether key is a tcp entry's or a redirect_http
+// address, whose sockets releases before this one bound in each serving process
+// and neither handed over in an upgrade nor named in envHeld. The successor of
+// such a release (it inherited sockets, but not these) finds them held by its
+// predecessor, so it binds them without the check, as those releases did.
+func boundByOlderRelease(key string) bool {
+	a := app.BindAddr(key)
+	return key == app.TCPSocketKey(a) || key == app.RedirectSocketKey(a)
 }
 
 // share returns worker i's part of the sockets of n workers: socket j of

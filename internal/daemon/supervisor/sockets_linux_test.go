@@ -266,3 +266,40 @@ servers:
 		}
 	}
 }
+
+// TestOpenSocketsSuccessorOfOlderRelease: a release before the tcp and
+// redirect_http sockets were handed over bound them in its serving processes;
+// its successor inherits the servers' sockets only, and must bind the tcp
+// entry's address beside the predecessor's socket instead of refusing it as
+// another program's (a fresh start still refuses it).
+func TestOpenSocketsSuccessorOfOlderRelease(t *testing.T) {
+	fd, err := sys.Listen("127.0.0.1:0", true) // the old release's relay socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	held, _ := sys.LocalAddr(fd)
+	cfg, err := config.Parse("gale.yaml", []byte(fmt.Sprintf(`
+tcp: [{ listen: [%q], upstreams: ["127.0.0.1:9"] }]
+servers: [{ listen: ["127.0.0.1:0"], routes: [{ match: { path: / }, respond: { status: 200 } }] }]
+`, held)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := openSockets(cfg, nil, 1); err == nil || !errors.Is(err, sys.ErrAddrInUse) {
+		s.close()
+		t.Fatalf("fresh start on a held tcp address: %v, want %v", err, sys.ErrAddrInUse)
+	}
+	old, err := openSockets(testConfig(t, "127.0.0.1:0"), nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := openSockets(cfg, map[string]app.Inherited(old), 1)
+	if err != nil {
+		t.Fatalf("successor of an older release: %v", err)
+	}
+	defer s.close()
+	if in := s[app.TCPSocketKey(held)]; len(in.FDs) != 1 || in.Addr != held {
+		t.Fatalf("tcp sockets %+v, want one on %s", in, held)
+	}
+}

@@ -19,6 +19,11 @@ func openSockets(cfg *config.Config, inherited map[string]app.Inherited, per int
 	return sockets{}, nil
 }
 
+// openSocketsHeld returns no sockets either.
+func openSocketsHeld(cfg *config.Config, inherited map[string]app.Inherited, held map[string]bool, per int) (sockets, error) {
+	return sockets{}, nil
+}
+
 func (s sockets) share(i, n int) map[string]app.Inherited { return nil }
 
 func files(part map[string]app.Inherited) ([]*os.File, error) {

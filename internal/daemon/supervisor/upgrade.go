@@ -51,7 +51,7 @@ var startPath = func() string {
 // same arguments, hands it socks and the stats segment at statsPath, and
 // waits until it reports that it serves. On error the successor, if it
 // started, is stopped and this process is expected to keep serving.
-func upgrade(ctx context.Context, log *slog.Logger, socks sockets, statsPath string) error {
+func upgrade(ctx context.Context, log *slog.Logger, socks sockets, held []string, statsPath string) error {
 	exe := startPath
 	if exe == "" {
 		return errors.New("upgrade: cannot find the path gale was started from")
@@ -62,6 +62,9 @@ func upgrade(ctx context.Context, log *slog.Logger, socks sockets, statsPath str
 		return err
 	}
 	envs := []string{envListen + "=" + formatListen(socks, 4)}
+	if len(held) > 0 {
+		envs = append(envs, envHeld+"="+strings.Join(held, ";"))
+	}
 	if statsPath != "" {
 		envs = append(envs, envStats+"=|"+statsPath)
 	}
