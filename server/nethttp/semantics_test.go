@@ -350,9 +350,10 @@ func TestH2ContinueWhenBodyRead(t *testing.T) {
 	})
 }
 
-// TestChunkedRequestAsNetHTTP: a chunked request with a declared trailer reaches
-// the handler as net/http's server gives it: Transfer-Encoding and Trailer out of
-// the header (in TransferEncoding and Trailer), over HTTP/1.1 and HTTP/2.
+// TestChunkedRequestAsNetHTTP: a chunked request with a trailer, declared or not,
+// reaches the handler as net/http's server gives it: Transfer-Encoding and Trailer
+// out of the header (in TransferEncoding and Trailer), and the trailer field in
+// r.Trailer once the body is read, over HTTP/1.1 and HTTP/2.
 func TestChunkedRequestAsNetHTTP(t *testing.T) {
 	type view struct {
 		Header         http.Header
@@ -368,21 +369,23 @@ func TestChunkedRequestAsNetHTTP(t *testing.T) {
 		r.Header.Del("Accept-Encoding")
 		seen <- view{r.Header, r.TransferEncoding, r.Trailer, r.ContentLength, string(b), r.Proto}
 	})
-	raw := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nX-A: 1\r\n\r\n" +
-		"5\r\nhello\r\n0\r\nX-Sum: abc\r\n\r\n"
-	want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantBody, _ := io.ReadAll(want.Body)
 	onEngines(t, func(t *testing.T, eng string) {
 		addr := startOn(t, eng, h)
-		c := testkit.Dial(t, addr)
-		io.WriteString(c, raw)
-		testkit.Body(t, testkit.ReadResponse(t, bufio.NewReader(c), "POST"))
-		got := <-seen
-		if !reflect.DeepEqual(got, view{want.Header, want.TransferEncoding, want.Trailer, want.ContentLength, string(wantBody), "HTTP/1.1"}) {
-			t.Errorf("HTTP/1.1 handler saw %+v\nnet/http gives %+v %q %+v %d", got, want.Header, want.TransferEncoding, want.Trailer, want.ContentLength)
+		for _, declare := range []string{"Trailer: X-Sum\r\n", ""} {
+			raw := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + declare + "X-A: 1\r\n\r\n" +
+				"5\r\nhello\r\n0\r\nX-Sum: abc\r\n\r\n"
+			want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody, _ := io.ReadAll(want.Body)
+			c := testkit.Dial(t, addr)
+			io.WriteString(c, raw)
+			testkit.Body(t, testkit.ReadResponse(t, bufio.NewReader(c), "POST"))
+			got := <-seen
+			if !reflect.DeepEqual(got, view{want.Header, want.TransferEncoding, want.Trailer, want.ContentLength, string(wantBody), "HTTP/1.1"}) {
+				t.Errorf("HTTP/1.1 %q: handler saw %+v\nnet/http gives %+v %q %+v %d", declare, got, want.Header, want.TransferEncoding, want.Trailer, want.ContentLength)
+			}
 		}
 		req, _ := http.NewRequest("POST", "http://"+addr+"/", io.MultiReader(strings.NewReader("hello")))
 		req.Header.Set("X-A", "1")
@@ -392,7 +395,7 @@ func TestChunkedRequestAsNetHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		testkit.Body(t, resp)
-		got = <-seen
+		got := <-seen
 		if _, ok := got.Header["Trailer"]; ok || got.Trailer.Get("X-Sum") != "abc" || got.Body != "hello" {
 			t.Errorf("HTTP/2 handler saw header %q, trailer %q, body %q; want the trailer out of the header", got.Header, got.Trailer, got.Body)
 		}
