@@ -106,6 +106,7 @@ func (a *adapter) run(x *exchange) {
 // Run serves the request with the net/http handler; on the pool goroutine.
 func (x *exchange) Run() {
 	defer x.ctx.cancel()
+	defer x.pipe.stopDeadlines()
 	rw := &x.rw
 	req := x.req
 	req.TLS = x.tls
