@@ -159,3 +159,29 @@ func TestCloseNotifyWhenClientGoes(t *testing.T) {
 		}
 	})
 }
+
+// TestDeadlineTimersStopWithHandler: read and write deadlines set far ahead do
+// not outlive the handler: their timers are stopped when it returns, so they do
+// not hold the exchange for an hour each (a server setting them per request would
+// pile them up).
+func TestDeadlineTimersStopWithHandler(t *testing.T) {
+	seen := make(chan *exchange, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(time.Hour))
+		rc.SetWriteDeadline(time.Now().Add(time.Hour))
+		seen <- w.(*responseWriter).x
+		io.WriteString(w, "ok")
+	})
+	onEngines(t, func(t *testing.T, eng string) {
+		if _, body := rawGet(t, startOn(t, eng, h), "GET", "/"); body != "ok" {
+			t.Fatalf("body %q", body)
+		}
+		x := <-seen
+		testkit.WaitFor(t, "the deadline timers to stop", func() bool {
+			x.pipe.mu.Lock()
+			defer x.pipe.mu.Unlock()
+			return x.pipe.rdl.timer == nil && x.pipe.wdl.timer == nil
+		})
+	})
+}

@@ -106,6 +106,7 @@ func (h *hijackedConn) Close() error {
 	}
 	h.pipe.closeRead()
 	h.pipe.fail(nil, net.ErrClosed)
+	h.pipe.stopDeadlines()
 	h.post(func() {
 		if h.lay != nil {
 			h.lay.CloseNotify()

@@ -106,6 +106,7 @@ func (a *adapter) run(x *exchange) {
 // Run serves the request with the net/http handler; on the pool goroutine.
 func (x *exchange) Run() {
 	defer x.ctx.cancel()
+	defer x.pipe.stopDeadlines()
 	rw := &x.rw
 	req := x.req
 	req.TLS = x.tls
@@ -144,18 +145,21 @@ type loopExchange interface{ Loop() *engine.Loop }
 // every other use of ex is on the loop. req is set before the body is first asked
 // for, the other fields before the handler starts.
 type exchange struct {
-	ex      server.Exchange // the request: c on HTTP/1, a server.StreamExchange on HTTP/2
-	c       *server.Ctx     // the HTTP/1 request, or nil on HTTP/2
-	pipe    pipe
-	rw      responseWriter // the handler's ResponseWriter, allocated with the exchange
-	url     url.URL        // the request's URL when parseTarget's fast path built it
-	req     *http.Request  // the handler's request; the loop adds its trailers
-	remote  string
-	hasBody bool
-	started bool                 // the body was asked for; owned by the handler goroutine
-	tls     *tls.ConnectionState // the connection's TLS state (over TLS, either protocol), else nil
-	h       http.Handler         // the handler Run serves the request with
-	ctx     reqContext           // req's context; Run cancels it when the handler returns
+	ex   server.Exchange // the request: c on HTTP/1, a server.StreamExchange on HTTP/2
+	c    *server.Ctx     // the HTTP/1 request, or nil on HTTP/2
+	pipe pipe
+	rw   responseWriter // the handler's ResponseWriter, allocated with the exchange
+	url  url.URL        // the request's URL when parseTarget's fast path built it
+	req  *http.Request  // the handler's request
+	// trailers are the request's trailer fields: written by the loop before the
+	// body's end is published, then the handler goroutine's (mergeTrailers).
+	trailers http.Header
+	remote   string
+	hasBody  bool
+	started  bool                 // the body was asked for; owned by the handler goroutine
+	tls      *tls.ConnectionState // the connection's TLS state (over TLS, either protocol), else nil
+	h        http.Handler         // the handler Run serves the request with
+	ctx      reqContext           // req's context; Run cancels it when the handler returns
 }
 
 var _ loopSide = (*exchange)(nil)
@@ -202,23 +206,42 @@ func (x *exchange) deliver(b []byte, end bool) {
 	if !end {
 		return
 	}
-	if x.req.Trailer != nil {
-		// Written before end publishes them: the handler reads trailers after EOF.
-		if x.c == nil {
-			x.stream().EachReqTrailer(x.addTrailer)
-		} else {
-			for _, t := range x.c.RequestTrailers() {
-				x.addTrailer(t.Name, t.Value)
-			}
+	// Kept aside before end publishes them; the Read that returns EOF moves them
+	// into the request, on the handler's goroutine, as net/http's body does.
+	if x.c == nil {
+		x.stream().EachReqTrailer(x.addTrailer)
+	} else {
+		for _, t := range x.c.RequestTrailers() {
+			x.addTrailer(t.Name, t.Value)
 		}
 	}
 	x.pipe.end()
 }
 
-// addTrailer adds one request trailer field to the handler's request; on the loop.
+// addTrailer keeps one request trailer field for the handler; on the loop.
 func (x *exchange) addTrailer(name, value []byte) {
+	if x.trailers == nil {
+		x.trailers = http.Header{}
+	}
 	k := http.CanonicalHeaderKey(string(name))
-	x.req.Trailer[k] = append(x.req.Trailer[k], string(value))
+	x.trailers[k] = append(x.trailers[k], string(value))
+}
+
+// mergeTrailers puts the trailers that came with the body into the request's
+// Trailer, declared or not (net/http merges every field of a chunked body's
+// trailer); on the handler's goroutine, once the body has ended.
+func (x *exchange) mergeTrailers() {
+	if x.trailers == nil {
+		return
+	}
+	if x.req.Trailer == nil {
+		x.req.Trailer = x.trailers
+	} else {
+		for k, vs := range x.trailers {
+			x.req.Trailer[k] = vs
+		}
+	}
+	x.trailers = nil
 }
 
 // body is the http.Request.Body of a request that has one.
@@ -231,7 +254,11 @@ func (b body) Read(p []byte) (int, error) {
 		x.started = true
 		x.ex.Post(func() { x.ex.OnBody(x.deliver) })
 	}
-	return b.x.pipe.Read(p)
+	n, err := b.x.pipe.Read(p)
+	if err == io.EOF {
+		b.x.mergeTrailers()
+	}
+	return n, err
 }
 
 func (b body) Close() error {

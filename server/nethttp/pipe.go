@@ -261,6 +261,21 @@ func (p *pipe) setDeadline(d *deadline, t time.Time) {
 	}
 }
 
+// stopDeadlines stops the deadline timers once the pipe's user is done (the
+// handler returned, the hijacked connection closed): a deadline set far ahead
+// would otherwise keep its timer, and through it the pipe and its exchange, alive
+// until it fires.
+func (p *pipe) stopDeadlines() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, d := range []*deadline{&p.rdl, &p.wdl} {
+		if d.timer != nil {
+			d.timer.Stop()
+			d.timer = nil
+		}
+	}
+}
+
 // deadline is one direction's deadline; the zero value has none.
 type deadline struct {
 	t     time.Time

@@ -299,51 +299,61 @@ func TestOptionsAsteriskAnsweredAsNetHTTP(t *testing.T) {
 // TestH2ContinueWhenBodyRead: an HTTP/2 request with "expect: 100-continue" gets
 // a 100 once the handler reads the body, as net/http's HTTP/2 server sends it
 // (and as on HTTP/1.1), so that a client holding its body back need not wait out
-// its own timeout; then the answer.
+// its own timeout; then the answer. It gets one 100, never more: a handler that
+// writes its own first (an httputil.ReverseProxy relays its upstream's; /own
+// writes two) sends one, and reading the body adds none.
 func TestH2ContinueWhenBodyRead(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/own" {
+			w.WriteHeader(http.StatusContinue)
+			w.WriteHeader(http.StatusContinue)
+		}
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "got %s", b)
 	})
 	onEngines(t, func(t *testing.T, eng string) {
-		_, fr := testkit.H2Open(t, startOn(t, eng, h))
-		var hb bytes.Buffer
-		enc := hpack.NewEncoder(&hb)
-		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/"}, {":authority", "x"}, {"expect", "100-continue"}} {
-			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-		}
-		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
-			t.Fatal(err)
-		}
-		dec := hpack.NewDecoder(4096, nil)
-		var statuses []string
-		var body []byte
-		for done := false; !done; {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				t.Fatalf("after statuses %v: %v", statuses, err)
+		addr := startOn(t, eng, h)
+		for _, path := range []string{"/", "/own"} {
+			_, fr := testkit.H2Open(t, addr)
+			var hb bytes.Buffer
+			enc := hpack.NewEncoder(&hb)
+			for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", path}, {":authority", "x"}, {"expect", "100-continue"}} {
+				enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 			}
-			switch f := f.(type) {
-			case *http2.HeadersFrame:
-				fields, _ := dec.DecodeFull(f.HeaderBlockFragment())
-				statuses = append(statuses, fields[0].Value)
-				if fields[0].Value == "100" {
-					fr.WriteData(1, true, []byte("hello")) // the body, only now
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+				t.Fatal(err)
+			}
+			dec := hpack.NewDecoder(4096, nil)
+			var statuses []string
+			var body []byte
+			for done := false; !done; {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("%s: after statuses %v: %v", path, statuses, err)
 				}
-			case *http2.DataFrame:
-				body = append(body, f.Data()...)
-				done = f.StreamEnded()
+				switch f := f.(type) {
+				case *http2.HeadersFrame:
+					fields, _ := dec.DecodeFull(f.HeaderBlockFragment())
+					statuses = append(statuses, fields[0].Value)
+					if len(statuses) == 1 && fields[0].Value == "100" {
+						fr.WriteData(1, true, []byte("hello")) // the body, only now
+					}
+				case *http2.DataFrame:
+					body = append(body, f.Data()...)
+					done = f.StreamEnded()
+				}
 			}
-		}
-		if !slices.Equal(statuses, []string{"100", "200"}) || string(body) != "got hello" {
-			t.Errorf("statuses %v, body %q; want 100, then 200 with the body", statuses, body)
+			if !slices.Equal(statuses, []string{"100", "200"}) || string(body) != "got hello" {
+				t.Errorf("%s: statuses %v, body %q; want 100, then 200 with the body", path, statuses, body)
+			}
 		}
 	})
 }
 
-// TestChunkedRequestAsNetHTTP: a chunked request with a declared trailer reaches
-// the handler as net/http's server gives it: Transfer-Encoding and Trailer out of
-// the header (in TransferEncoding and Trailer), over HTTP/1.1 and HTTP/2.
+// TestChunkedRequestAsNetHTTP: a chunked request with a trailer, declared or not,
+// reaches the handler as net/http's server gives it: Transfer-Encoding and Trailer
+// out of the header (in TransferEncoding and Trailer), and the trailer field in
+// r.Trailer once the body is read, over HTTP/1.1 and HTTP/2.
 func TestChunkedRequestAsNetHTTP(t *testing.T) {
 	type view struct {
 		Header         http.Header
@@ -359,21 +369,23 @@ func TestChunkedRequestAsNetHTTP(t *testing.T) {
 		r.Header.Del("Accept-Encoding")
 		seen <- view{r.Header, r.TransferEncoding, r.Trailer, r.ContentLength, string(b), r.Proto}
 	})
-	raw := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nX-A: 1\r\n\r\n" +
-		"5\r\nhello\r\n0\r\nX-Sum: abc\r\n\r\n"
-	want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantBody, _ := io.ReadAll(want.Body)
 	onEngines(t, func(t *testing.T, eng string) {
 		addr := startOn(t, eng, h)
-		c := testkit.Dial(t, addr)
-		io.WriteString(c, raw)
-		testkit.Body(t, testkit.ReadResponse(t, bufio.NewReader(c), "POST"))
-		got := <-seen
-		if !reflect.DeepEqual(got, view{want.Header, want.TransferEncoding, want.Trailer, want.ContentLength, string(wantBody), "HTTP/1.1"}) {
-			t.Errorf("HTTP/1.1 handler saw %+v\nnet/http gives %+v %q %+v %d", got, want.Header, want.TransferEncoding, want.Trailer, want.ContentLength)
+		for _, declare := range []string{"Trailer: X-Sum\r\n", ""} {
+			raw := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + declare + "X-A: 1\r\n\r\n" +
+				"5\r\nhello\r\n0\r\nX-Sum: abc\r\n\r\n"
+			want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody, _ := io.ReadAll(want.Body)
+			c := testkit.Dial(t, addr)
+			io.WriteString(c, raw)
+			testkit.Body(t, testkit.ReadResponse(t, bufio.NewReader(c), "POST"))
+			got := <-seen
+			if !reflect.DeepEqual(got, view{want.Header, want.TransferEncoding, want.Trailer, want.ContentLength, string(wantBody), "HTTP/1.1"}) {
+				t.Errorf("HTTP/1.1 %q: handler saw %+v\nnet/http gives %+v %q %+v %d", declare, got, want.Header, want.TransferEncoding, want.Trailer, want.ContentLength)
+			}
 		}
 		req, _ := http.NewRequest("POST", "http://"+addr+"/", io.MultiReader(strings.NewReader("hello")))
 		req.Header.Set("X-A", "1")
@@ -383,7 +395,7 @@ func TestChunkedRequestAsNetHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		testkit.Body(t, resp)
-		got = <-seen
+		got := <-seen
 		if _, ok := got.Header["Trailer"]; ok || got.Trailer.Get("X-Sum") != "abc" || got.Body != "hello" {
 			t.Errorf("HTTP/2 handler saw header %q, trailer %q, body %q; want the trailer out of the header", got.Header, got.Trailer, got.Body)
 		}
