@@ -415,6 +415,8 @@ func restartOnly(old, next *config.Config) []string {
 	add(old.Engine != next.Engine, "engine")
 	add(old.ZeroCopy != next.ZeroCopy, "zerocopy")
 	add(old.Log.Format != next.Log.Format, "log.format")
+	// The route counters hold one slot per bucket, made at start.
+	add(!reflect.DeepEqual(old.Admin.Metrics.Buckets, next.Admin.Metrics.Buckets), "admin.metrics.buckets")
 	ot, nt := old.Timeouts, next.Timeouts
 	add(ot.Header != nt.Header, "timeouts.header")
 	add(ot.Idle != nt.Idle, "timeouts.idle")
