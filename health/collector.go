@@ -4,7 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Collector exports every group's server state as Prometheus metrics, labelled
 // by upstream and server. In a multi-process instance each worker process runs
-// its own groups, so these are the answering process's numbers.
+// its own groups: the daemon hands the collector to metrics.Features, which sums
+// its counters over the processes and answers its gauges from the answering one.
 type Collector struct {
 	// Groups returns the running configuration's groups.
 	Groups func() []*Group

@@ -45,6 +45,10 @@ type AdminOptions struct {
 	Upstreams server.Handler
 	// Collectors are registered beside the process's own metrics.
 	Collectors []prometheus.Collector
+	// Features, when set, are answered with the process's metrics, their
+	// counters summed over the instance's processes (their Samples must be
+	// among the Process's extras).
+	Features *Features
 }
 
 // Info is the part of the status that the daemon layer supplies.
@@ -85,7 +89,7 @@ type Loop struct {
 // NewAdmin returns the admin handler.
 func NewAdmin(o AdminOptions) *Admin {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(o.Process))
+	reg.MustRegister(NewCollector(o.Process).WithFeatures(o.Features))
 	reg.MustRegister(o.Collectors...)
 	return &Admin{opts: o, reg: reg}
 }

@@ -62,7 +62,8 @@ var (
 // only what each series key parses to (the keys of an instance change only
 // on reload), so a scrape does not split label strings again.
 type Collector struct {
-	p *Process
+	p        *Process
+	features *Features // nil when none
 
 	mu     sync.Mutex            // guards parsed; scrapes may run concurrently
 	parsed map[string]*seriesKey // series key -> what it names
@@ -83,6 +84,13 @@ type seriesKey struct {
 
 // NewCollector returns the collector of p.
 func NewCollector(p *Process) *Collector { return &Collector{p: p, parsed: map[string]*seriesKey{}} }
+
+// WithFeatures has c answer the metrics of f too, their counters summed over
+// the instance's processes; f.Samples must be among p's extras. It returns c.
+func (c *Collector) WithFeatures(f *Features) *Collector {
+	c.features = f
+	return c
+}
 
 // parse returns what key names, from the cache or parsed now; ok is false
 // for a key this collector does not emit.
@@ -124,6 +132,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDuration
 	ch <- descProcesses
 	ch <- descBuild
+	if c.features != nil {
+		c.features.Describe(ch)
+	}
 }
 
 // histo is one route's histogram being assembled from bucket samples.
@@ -179,6 +190,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, h := range hs {
 		ch <- h.metric()
+	}
+	if c.features != nil {
+		c.features.collect(t, ch)
 	}
 	ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(procs))
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, Version, runtime.Version())

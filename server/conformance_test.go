@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -188,5 +189,42 @@ func TestForbiddenResponseTrailersDropped(t *testing.T) {
 	resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
 	if b := testkit.Body(t, resp); b != "abc" || resp.Trailer.Get("X-Sum") != "3" || resp.Trailer.Get("Content-Length") != "" {
 		t.Fatalf("body %q trailers %v", b, resp.Trailer)
+	}
+}
+
+// TestRefusedHeadsCounted: every request the protocol layer refuses before any
+// handler counts once in Stats.BadRequests, the head that did not arrive in time
+// (408) included, which was answered but never counted (gale_http_bad_requests_total
+// stayed at 0 for slow clients). Both engines.
+func TestRefusedHeadsCounted(t *testing.T) {
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			if _, err := engine.New(engine.Config{Workers: 1, Backend: eng}); err != nil {
+				t.Skipf("no %s engine here: %v", eng, err)
+			}
+			s := startServer(t, headKinds, func(o *Options) { o.Engine, o.HeaderTimeout = eng, 300*time.Millisecond })
+			for i, tc := range []struct {
+				name, req string
+				status    int
+			}{
+				{"malformed", "GET / HTTP/1.1\r\n\r\n", 400},
+				{"version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+				{"request line too long", "GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+				{"header too large", "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 70000) + "\r\n\r\n", 431},
+				{"head timeout", "GET / HTTP/1.1\r\nHost: x\r\n", 408},
+			} {
+				c := testkit.Dial(t, s.Addr())
+				io.WriteString(c, tc.req)
+				resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
+				c.Close()
+				if resp.StatusCode != tc.status {
+					t.Fatalf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.status)
+				}
+				// Counted before the answer is written: no wait needed.
+				if got := s.Stats().BadRequests; got != uint64(i+1) {
+					t.Fatalf("%s: %d bad requests counted after %d refusals", tc.name, got, i+1)
+				}
+			}
+		})
 	}
 }

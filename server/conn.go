@@ -411,7 +411,6 @@ func (cn *conn) finish(ec *engine.Conn) {
 // reject answers a malformed request head with its status and closes; head says that
 // it was a HEAD request's, whose answer has no body.
 func (cn *conn) reject(ec *engine.Conn, err error, head bool) {
-	cn.ls.badRequests.Add(1)
 	status, reason := 400, "Bad Request"
 	var pe *http1.Error
 	if errors.As(err, &pe) {
@@ -442,7 +441,10 @@ func (cn *conn) bodyError(ec *engine.Conn, err error) {
 
 // writeError writes a complete small error response outside any Ctx. The answer to a
 // HEAD request (head) has the Content-Length of the text and no body (RFC 9110 §9.3.2).
+// Every such answer refuses a request before any handler, so it counts in
+// Stats.BadRequests (a malformed or oversized head, and one not received in time).
 func (ls *loopState) writeError(cn *conn, ec *engine.Conn, status int, reason string, head bool) {
+	ls.badRequests.Add(1)
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
 	b = http1.AppendDateAt(b, ec.Loop().Now())
 	b = append(b, ls.srv.serverH...)

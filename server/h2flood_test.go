@@ -303,3 +303,49 @@ func TestH2ControlFloodPeerNeverReads(t *testing.T) {
 	}
 	t.Logf("closed after %d batches of 256 PINGs (%v)", r.batches, time.Since(start).Round(time.Millisecond))
 }
+
+// TestH2HeaderListRefusalCounted: an HTTP/2 request whose field section passes
+// MaxHeaderListSize is answered 431 before any handler and counts in
+// Stats.BadRequests (gale_http_bad_requests_total), as HTTP/1.1's too-large head
+// does; it counted only as a glitch, so the refusal was in no request metric and,
+// like every pre-routing refusal, in no access log.
+func TestH2HeaderListRefusalCounted(t *testing.T) {
+	h := exchFunc(func(x Exchange) { x.Respond(200, "text/plain", []byte("hello\n")) })
+	s, err := New(Options{Handler: h, Workers: 1, WriteTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.ListenHTTP2("127.0.0.1:0", h, HTTP2Options{Config: http2.Config{MaxHeaderListSize: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	shutdownAtCleanup(t, s)
+	nc, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, xhttp2.ClientPreface)
+	fr := xhttp2.NewFramer(nc, nc)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings()
+	fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: getBlock("x-big", strings.Repeat("b", 5000)), EndStream: true, EndHeaders: true})
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no 431 came: %v", err)
+		}
+		if mh, ok := f.(*xhttp2.MetaHeadersFrame); ok {
+			if got := mh.PseudoValue("status"); got != "431" {
+				t.Fatalf("status %s, want 431", got)
+			}
+			break
+		}
+	}
+	// Counted before the answer is written: no wait needed.
+	if st := s.Stats(); st.BadRequests != 1 || st.HTTP2.Glitches[http2.GlitchHeaderList] != 1 {
+		t.Fatalf("bad requests %d, header-list glitches %d; want 1 and 1", st.BadRequests, st.HTTP2.Glitches[http2.GlitchHeaderList])
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
+	"github.com/gale-server/gale/http2"
 )
 
 // Handler serves one request inline on the connection's event loop. It must not
@@ -251,6 +252,9 @@ func (s *Server) Stats() Stats {
 		st.Reading += ls.reading.Load()
 		st.HTTP2.add(ls)
 	}
+	// An HTTP/2 field section above MaxHeaderListSize is answered 431 before any
+	// handler, as HTTP/1.1's too-large head is: it is a bad request too.
+	st.BadRequests += st.HTTP2.Glitches[http2.GlitchHeaderList]
 	return st
 }
 
@@ -258,7 +262,7 @@ func (s *Server) Stats() Stats {
 type Stats struct {
 	engine.Stats
 	Requests    uint64 // requests whose head was parsed
-	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer
+	BadRequests uint64 // requests rejected with a 4xx/5xx by the protocol layer (HTTP/2's 431 included)
 	// Done counts requests whose response ended or whose connection closed
 	// first; Requests-Done are in progress (nginx's "writing" connections).
 	Done uint64

@@ -71,6 +71,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 	a := &App{log: log, cfg: cfg, built: cfg, listeners: map[string]*server.Listener{}, workers: opts.Workers}
 	a.obs = newObservability(cfg, func() server.Stats { return a.srv.Stats() }, opts)
 	a.obs.hubs.log = log // the NATS bridges log through the App's logger
+	a.obs.features = metrics.NewFeatures(&health.Collector{Groups: a.healthGroups}, &l4.Collector{Proxies: a.TCPProxies, Gates: a.namedGates})
 	so := serverOptions(cfg, log, notFound{})
 	opts.place(&so)
 	srv, err := server.New(so)
@@ -91,7 +92,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, opts Options) (*App, e
 		return fail(err)
 	}
 	a.logs, a.allLogs = logs, fresh
-	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples, a.obs.features.Samples)...)
 	routers, ups, err := buildRouters(cfg, a.obs, logs, nil, a.log)
 	if err != nil {
 		return fail(err)
@@ -302,7 +303,7 @@ func (a *App) reload(cfg *config.Config) error {
 	// in flight: they are closed at shutdown, not now.
 	a.logs = logs
 	a.allLogs = append(a.allLogs, fresh...)
-	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples)...)
+	a.obs.proc.SetExtras(append(logExtras(a.allLogs), a.tlsSamples, a.obs.hubs.samples, a.obs.features.Samples)...)
 	for _, addr := range sortedKeys(redirects) {
 		if _, ok := a.listeners[addr]; ok {
 			continue
@@ -414,6 +415,8 @@ func restartOnly(old, next *config.Config) []string {
 	add(old.Engine != next.Engine, "engine")
 	add(old.ZeroCopy != next.ZeroCopy, "zerocopy")
 	add(old.Log.Format != next.Log.Format, "log.format")
+	// The route counters hold one slot per bucket, made at start.
+	add(!reflect.DeepEqual(old.Admin.Metrics.Buckets, next.Admin.Metrics.Buckets), "admin.metrics.buckets")
 	ot, nt := old.Timeouts, next.Timeouts
 	add(ot.Header != nt.Header, "timeouts.header")
 	add(ot.Idle != nt.Idle, "timeouts.idle")

@@ -7,10 +7,8 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/health"
-	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/metrics"
 	"github.com/gale-server/gale/server"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // maxReloads is how many reloads /status.json remembers.
@@ -21,6 +19,9 @@ const maxReloads = 20
 type observability struct {
 	reg  *metrics.Registry
 	proc *metrics.Process
+	// features are the health and layer-4 collectors, whose counters the
+	// process publishes with its own numbers (metrics.Features).
+	features *metrics.Features
 	// statsPath and statsSlot are Options.StatsPath and StatsSlot: where the
 	// instance's shared tables live and this process's row in them.
 	statsPath string
@@ -80,12 +81,12 @@ func (o *observability) recordReload(err error) {
 // adminHandler builds the admin listener's handler for cfg.
 func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 	return metrics.NewAdmin(metrics.AdminOptions{
-		Process:    a.obs.proc,
-		Token:      cfg.Admin.Token,
-		Ready:      func() bool { return !a.srv.Draining() },
-		Info:       a.info,
-		Upstreams:  &health.API{Groups: a.healthGroups},
-		Collectors: []prometheus.Collector{&health.Collector{Groups: a.healthGroups}, &l4.Collector{Proxies: a.TCPProxies, Gates: a.namedGates}},
+		Process:   a.obs.proc,
+		Token:     cfg.Admin.Token,
+		Ready:     func() bool { return !a.srv.Draining() },
+		Info:      a.info,
+		Upstreams: &health.API{Groups: a.healthGroups},
+		Features:  a.obs.features,
 	})
 }
 

@@ -192,3 +192,39 @@ func getBody(t *testing.T, url string) string {
 	resp.Body.Close()
 	return b.String()
 }
+
+// TestReloadWarnsAboutBucketsChange: the histogram buckets are made at start
+// (each route's counters hold one slot per bucket), so a reload that changes
+// admin.metrics.buckets names it in the warning and the scrape keeps the old
+// bounds. It used to be applied silently as nothing at all.
+func TestReloadWarnsAboutBucketsChange(t *testing.T) {
+	yaml := func(buckets string) string {
+		return `
+workers: 1
+admin: { listen: 127.0.0.1:0, metrics: { buckets: ` + buckets + ` } }
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - name: r
+        respond: { status: 200, body: "ok" }
+`
+	}
+	logs := &logBuffer{}
+	a, addr := startAppLog(t, yaml("[1ms, 1s]"), slog.New(slog.NewTextHandler(logs, nil)))
+	logs.take()
+	cfg, err := config.Parse("test.yaml", []byte(yaml("[2ms, 20ms, 3s]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.take(); !strings.Contains(got, "take effect on restart or upgrade") || !strings.Contains(got, "admin.metrics.buckets") {
+		t.Errorf("reload log lacks a warning naming admin.metrics.buckets:\n%s", got)
+	}
+	getBody(t, "http://"+addr+"/")
+	text := scrape(t, &http.Client{}, a.AdminAddr())
+	if !strings.Contains(text, `gale_http_request_duration_seconds_bucket{route="r",server="server0",le="0.001"}`) {
+		t.Errorf("the running buckets changed after the reload:\n%s", text)
+	}
+}
