@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -119,6 +123,10 @@ func (v *validator) tls(sp string, t *TLS) {
 	} else if len(t.Certificates) == 0 {
 		v.errorf(joinPath(p, "certificates"), "at least one certificate (or an acme section) is required")
 	}
+	var keys []certKey // of the certificates that load, for the suites' check
+	if t.ACME != nil {
+		keys = append(keys, certKey{"the acme certificate", "ECDSA"})
+	}
 	for i, c := range t.Certificates {
 		cp := fmt.Sprintf("%s.certificates[%d]", p, i)
 		switch {
@@ -127,8 +135,10 @@ func (v *validator) tls(sp string, t *TLS) {
 		case c.Key == "":
 			v.errorf(cp, "key is required")
 		default:
-			if _, err := tls.LoadX509KeyPair(c.Cert, c.Key); err != nil {
+			if kp, err := tls.LoadX509KeyPair(c.Cert, c.Key); err != nil {
 				v.errorf(joinPath(cp, "cert"), "loading %s with key %s: %v", c.Cert, c.Key, err)
+			} else {
+				keys = append(keys, certKey{c.Cert, signatureKind(kp.PrivateKey)})
 			}
 		}
 		if c.OCSPStaple != "" {
@@ -141,9 +151,23 @@ func (v *validator) tls(sp string, t *TLS) {
 	for _, s := range tls.CipherSuites() {
 		names = append(names, s.Name)
 	}
+	suitesOK := true
 	for i, n := range t.CipherSuites {
-		if !slices.Contains(names, n) {
-			v.errorf(fmt.Sprintf("%s.cipher_suites[%d]", p, i), "unknown or insecure cipher suite %q%s", n, didYouMean(n, names))
+		sp := fmt.Sprintf("%s.cipher_suites[%d]", p, i)
+		switch {
+		case !slices.Contains(names, n):
+			v.errorf(sp, "unknown or insecure cipher suite %q%s", n, didYouMean(n, names))
+			suitesOK = false
+		case !strings.Contains(n, "_WITH_"):
+			v.errorf(sp, "%q is a TLS 1.3 suite: cipher_suites lists TLS 1.2 suites (TLS 1.3's are always enabled and not configurable)", n)
+			suitesOK = false
+		}
+	}
+	if suitesOK && len(t.CipherSuites) > 0 && t.MinVersion != "1.3" {
+		for _, k := range keys {
+			if k.kind != "" && !slices.ContainsFunc(t.CipherSuites, func(n string) bool { return strings.HasPrefix(n, "TLS_ECDHE_"+k.kind+"_") }) {
+				v.errorf(joinPath(p, "cipher_suites"), "no suite listed can be used with the %s key of %s: TLS 1.2 handshakes choosing it would fail; list a TLS_ECDHE_%s_ suite", k.kind, k.file, k.kind)
+			}
 		}
 	}
 	curves := slices.Sorted(maps.Keys(curveNames))
@@ -168,6 +192,25 @@ func (v *validator) tls(sp string, t *TLS) {
 	if t.HSTS < 0 || t.HandshakeTimeout <= 0 {
 		v.errorf(p, "hsts must not be negative and handshake_timeout must be positive")
 	}
+}
+
+// certKey is a certificate file and the kind of TLS 1.2 suite its key signs
+// for: "ECDSA" (ECDSA and Ed25519 keys), "RSA", or "" when unknown.
+type certKey struct{ file, kind string }
+
+// signatureKind returns the certKey kind of a private key.
+func signatureKind(k crypto.PrivateKey) string {
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return ""
+	}
+	switch s.Public().(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+		return "ECDSA"
+	case *rsa.PublicKey:
+		return "RSA"
+	}
+	return ""
 }
 
 // tlsProtocols checks the protocols that depend on TLS: h2 needs a TLS section and

@@ -1,10 +1,18 @@
 package config
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
 )
@@ -132,5 +140,69 @@ func TestTLSCurvesValidation(t *testing.T) {
 	_, err = Parse("a.yaml", []byte(doc("[x25519, x2551]")))
 	if err == nil || !strings.Contains(err.Error(), "a.yaml:5:") || !strings.Contains(err.Error(), `unknown key exchange group "x2551"`) || !strings.Contains(err.Error(), "x25519") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// rsaCert writes a self-signed RSA certificate and its key to dir.
+func rsaCert(t *testing.T, dir string) testcert.Files {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"rsa.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := testcert.Files{Cert: filepath.Join(dir, "rsa.pem"), Key: filepath.Join(dir, "rsa.key")}
+	os.WriteFile(f.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(f.Key, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	return f
+}
+
+// TestTLSCipherSuitesValidation: cipher_suites that leave TLS 1.2 clients no
+// suite are refused at their position instead of failing every such handshake
+// at run time: a TLS 1.3 suite's name (crypto/tls lists it among its suites,
+// but only TLS 1.2 suites are configurable, so a list of it alone refused
+// every TLS 1.2 client), and a list without a suite a certificate's key can
+// sign for (only ECDHE_RSA suites with an ECDSA certificate, or an acme one).
+// With min_version "1.3" the list is not used and not checked against keys.
+func TestTLSCipherSuitesValidation(t *testing.T) {
+	ec := localhostCert(t)
+	rs := rsaCert(t, t.TempDir())
+	doc := func(certs []testcert.Files, extra string) string {
+		s := "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls:\n      certificates:\n"
+		for _, f := range certs {
+			s += fmt.Sprintf("        - { cert: %s, key: %s }\n", f.Cert, f.Key)
+		}
+		return s + extra
+	}
+	both := []testcert.Files{ec, rs}
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"tls 1.3 suite", doc(both, "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256]\n"),
+			`a.yaml:8:64: servers[0].tls.cipher_suites[1]: "TLS_AES_128_GCM_SHA256" is a TLS 1.3 suite`},
+		{"no suite for the rsa key", doc(both, "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"),
+			"a.yaml:8:22: servers[0].tls.cipher_suites: no suite listed can be used with the RSA key of " + rs.Cert},
+		{"no suite for the ecdsa key", doc([]testcert.Files{ec}, "      cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"),
+			"servers[0].tls.cipher_suites: no suite listed can be used with the ECDSA key of " + ec.Cert},
+		{"no suite for the acme key", "servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls:\n      acme: { domains: [a.b], storage: /tmp/x }\n      cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n",
+			"no suite listed can be used with the ECDSA key of the acme certificate"},
+	} {
+		_, err := Parse("a.yaml", []byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	for _, ok := range []string{
+		doc(both, "      cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n"),
+		doc([]testcert.Files{ec}, "      min_version: \"1.3\"\n      cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"),
+		doc(both, ""),
+	} {
+		if _, err := Parse("a.yaml", []byte(ok)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
 	}
 }
