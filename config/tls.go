@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // TLS terminates TLS on every listen address of a server (see docs/tls.md).
@@ -139,11 +141,11 @@ func (v *validator) tls(sp string, t *TLS) {
 				v.errorf(joinPath(cp, "cert"), "loading %s with key %s: %v", c.Cert, c.Key, err)
 			} else {
 				keys = append(keys, certKey{c.Cert, signatureKind(kp.PrivateKey)})
-			}
-		}
-		if c.OCSPStaple != "" {
-			if _, err := os.Stat(c.OCSPStaple); err != nil {
-				v.errorf(joinPath(cp, "ocsp_staple"), "%v", err)
+				if c.OCSPStaple != "" {
+					if err := checkStaple(c.OCSPStaple, kp); err != nil {
+						v.errorf(joinPath(cp, "ocsp_staple"), "%v", err)
+					}
+				}
 			}
 		}
 	}
@@ -192,6 +194,39 @@ func (v *validator) tls(sp string, t *TLS) {
 	if t.HSTS < 0 || t.HandshakeTimeout <= 0 {
 		v.errorf(p, "hsts must not be negative and handshake_timeout must be positive")
 	}
+}
+
+// checkStaple reads an OCSP response file and checks that it can be stapled to
+// kp: a successful OCSP response (RFC 6960), about kp's leaf certificate, signed
+// by its issuer when the chain holds it, and not saying the certificate is
+// revoked. A client given another certificate's response, a "tryLater" one or
+// bytes that do not parse fails or distrusts the handshake, as does one told
+// the certificate is revoked (nginx refuses a stapling file that does not parse).
+func checkStaple(file string, kp tls.Certificate) error {
+	der, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	leaf, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		return err
+	}
+	var issuer *x509.Certificate
+	if len(kp.Certificate) > 1 {
+		if issuer, err = x509.ParseCertificate(kp.Certificate[1]); err != nil {
+			return err
+		}
+	}
+	r, err := ocsp.ParseResponse(der, issuer)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s is not an OCSP response for the certificate: %v", file, err)
+	case r.SerialNumber.Cmp(leaf.SerialNumber) != 0:
+		return fmt.Errorf("%s is the OCSP response of certificate serial %x, not of the certificate's (%x)", file, r.SerialNumber, leaf.SerialNumber)
+	case r.Status == ocsp.Revoked:
+		return fmt.Errorf("%s says the certificate was revoked at %s", file, r.RevokedAt.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // certKey is a certificate file and the kind of TLS 1.2 suite its key signs

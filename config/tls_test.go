@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
+	"golang.org/x/crypto/ocsp"
 )
 
 // localhostCert issues a certificate for localhost from a new test CA.
@@ -203,6 +204,59 @@ func TestTLSCipherSuitesValidation(t *testing.T) {
 	} {
 		if _, err := Parse("a.yaml", []byte(ok)); err != nil {
 			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+// TestOCSPStapleValidation: an ocsp_staple file that clients could not use is
+// refused at its position, where only its existence used to be checked (and
+// garbage was stapled to every handshake): bytes that are not an OCSP
+// response, a non-successful response ("tryLater"), the response of another
+// certificate, one that says the certificate is revoked. A Good response of
+// the certificate is accepted.
+func TestOCSPStapleValidation(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ca.Issue("a", "localhost")
+	other, _ := ca.Issue("b", "localhost")
+	file := func(name string, b []byte, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	later := time.Now().Add(time.Hour)
+	b, err := ca.OCSP(f, ocsp.Good, later)
+	good := file("good.der", b, err)
+	b, err = ca.OCSP(other, ocsp.Good, later)
+	foreign := file("other.der", b, err)
+	b, err = ca.OCSP(f, ocsp.Revoked, later)
+	revoked := file("revoked.der", b, err)
+	doc := func(staple string) string {
+		return fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls:\n      certificates:\n        - cert: %s\n          key: %s\n          ocsp_staple: %s\n", f.Cert, f.Key, staple)
+	}
+	if _, err := Parse("a.yaml", []byte(doc(good))); err != nil {
+		t.Fatalf("a good response: %v", err)
+	}
+	for name, tc := range map[string]struct{ file, want string }{
+		"garbage":  {file("garbage.der", []byte("not DER"), nil), "is not an OCSP response for the certificate"},
+		"no body":  {file("nobody.der", []byte("\x30\x03\x0a\x01\x00"), nil), "is not an OCSP response for the certificate"},
+		"tryLater": {file("later.der", []byte("\x30\x03\x0a\x01\x03"), nil), "is not an OCSP response for the certificate"},
+		"foreign":  {foreign, "is the OCSP response of certificate serial 3, not of the certificate's (2)"},
+		"revoked":  {revoked, "says the certificate was revoked at"},
+		"no file":  {filepath.Join(dir, "missing.der"), "no such file"},
+	} {
+		_, err := Parse("a.yaml", []byte(doc(tc.file)))
+		if err == nil || !strings.Contains(err.Error(), "a.yaml:8:24: servers[0].tls.certificates[0].ocsp_staple: ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one at a.yaml:8:24 with %q", name, err, tc.want)
 		}
 	}
 }
