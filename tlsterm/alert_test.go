@@ -1,13 +1,11 @@
 package tlsterm
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,25 +46,6 @@ func TestBadRecordGetsAlert(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a command's output and a test
-// reading it meanwhile.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRenegotiationGetsAlert: a client that asks to renegotiate a TLS 1.2
 // connection (openssl s_client's "R" command) gets crypto/tls's fatal
 // unexpected_message alert before the close. crypto/tls returns that failure
@@ -78,7 +57,7 @@ func TestRenegotiationGetsAlert(t *testing.T) {
 		t.Skip("openssl not installed")
 	}
 	e := startTLS(t, hello, nil)
-	out := &lockedBuffer{}
+	out := &testkit.SyncBuffer{}
 	cmd := exec.Command("openssl", "s_client", "-tls1_2", "-connect", e.addr, "-CAfile", e.ca.CAFile, "-servername", "localhost")
 	cmd.Stdout, cmd.Stderr = out, out
 	in, err := cmd.StdinPipe()
