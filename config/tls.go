@@ -138,7 +138,7 @@ func (v *validator) tls(sp string, t *TLS) {
 			v.errorf(cp, "key is required")
 		default:
 			if kp, err := tls.LoadX509KeyPair(c.Cert, c.Key); err != nil {
-				v.errorf(joinPath(cp, "cert"), "loading %s with key %s: %v", c.Cert, c.Key, err)
+				v.errorf(joinPath(cp, keyAtFault(c, err)), "loading %s with key %s: %v", c.Cert, c.Key, err)
 			} else {
 				keys = append(keys, certKey{c.Cert, signatureKind(kp.PrivateKey)})
 				if c.OCSPStaple != "" {
@@ -194,6 +194,24 @@ func (v *validator) tls(sp string, t *TLS) {
 	if t.HSTS < 0 || t.HandshakeTimeout <= 0 {
 		v.errorf(p, "hsts must not be negative and handshake_timeout must be positive")
 	}
+}
+
+// keyAtFault returns which of a certificate's fields ("cert" or "key") the
+// error of loading them is about, for its position: the file that cannot be
+// read, else the key for crypto/tls's complaints about the key (it does not
+// parse, is not a key, or does not match the certificate: nginx reports that
+// at ssl_certificate_key too).
+func keyAtFault(c Certificate, err error) string {
+	if _, rerr := os.Stat(c.Cert); rerr != nil {
+		return "cert"
+	}
+	if _, rerr := os.Stat(c.Key); rerr != nil {
+		return "key"
+	}
+	if m := err.Error(); (strings.Contains(m, "private key") || strings.Contains(m, "key input")) && !strings.Contains(m, "certificate input") {
+		return "key"
+	}
+	return "cert"
 }
 
 // checkStaple reads an OCSP response file and checks that it can be stapled to

@@ -260,3 +260,31 @@ func TestOCSPStapleValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificateErrorPositions: a certificate that does not load is reported
+// at the field at fault: a key that is missing, is not a key or does not match
+// the certificate at "key" (as nginx reports ssl_certificate_key), a missing or
+// unparsable certificate at "cert". Every one used to point at "cert".
+func TestCertificateErrorPositions(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ca.Issue("a", "localhost")
+	b, _ := ca.Issue("b", "localhost")
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct{ cert, key, at, want string }{
+		{a.Cert, b.Key, "a.yaml:7:16: servers[0].tls.certificates[0].key: ", "private key does not match public key"},
+		{a.Cert, missing, "a.yaml:7:16: servers[0].tls.certificates[0].key: ", "no such file"},
+		{a.Cert, a.Cert, "a.yaml:7:16: servers[0].tls.certificates[0].key: ", "rather than a key"},
+		{missing, a.Key, "a.yaml:6:17: servers[0].tls.certificates[0].cert: ", "no such file"},
+		{a.Key, a.Cert, "a.yaml:6:17: servers[0].tls.certificates[0].cert: ", "PEM inputs may have been switched"},
+	} {
+		doc := fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    routes: [{ respond: { status: 204 } }]\n    tls:\n      certificates:\n        - cert: %s\n          key: %s\n", tc.cert, tc.key)
+		_, err := Parse("a.yaml", []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), tc.at) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("cert %s, key %s: error %v, want %q at %q", filepath.Base(tc.cert), filepath.Base(tc.key), err, tc.want, tc.at)
+		}
+	}
+}
