@@ -283,6 +283,9 @@ func (m *Manager) step(ctx context.Context, now time.Time) time.Duration {
 		return m.o.Poll
 	}
 	r := m.store.loadRetry()
+	if key := m.orderKey(); r.Order != key {
+		r = retry{Order: key} // the failures were of other settings, since fixed
+	}
 	if now.Before(r.Next) {
 		return min(m.o.Poll, r.Next.Sub(now))
 	}
@@ -307,6 +310,19 @@ func (m *Manager) step(ctx context.Context, now time.Time) time.Duration {
 	m.store.clearRetry()
 	m.reload()
 	return m.o.Poll
+}
+
+// orderKey identifies what an order asks for and how: the CA, the domains (in
+// lower case and sorted) and the challenge types. A failure recorded under
+// another key (the operator changed a misspelled domain, moved from a staging
+// CA, or turned to another challenge type, then restarted) is not waited for.
+func (m *Manager) orderKey() string {
+	ds := make([]string, len(m.o.Domains))
+	for i, d := range m.o.Domains {
+		ds[i] = strings.ToLower(d)
+	}
+	slices.Sort(ds)
+	return m.o.Directory + " " + strings.Join(ds, ",") + " " + strings.Join(m.o.Challenges, ",")
 }
 
 // backoff is the wait after the n-th consecutive failure (n ≥ 1): lo doubled

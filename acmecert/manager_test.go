@@ -239,6 +239,47 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestBackoffIsPerOrder: the wait recorded after failures holds back only an
+// order with the same CA, domains and challenge types. A manager started on
+// the directory with the settings fixed (a misspelled domain corrected,
+// another CA, another challenge type) orders at once; it used to wait out the
+// old failures' backoff, up to retry_max (6 h by default), after the restart.
+// The same settings still wait, in any order and case of the domains.
+func TestBackoffIsPerOrder(t *testing.T) {
+	dead := "https://127.0.0.1:" + strconv.Itoa(testkit.FreePortNumber(t)) + "/dir" // nothing listens
+	dir := t.TempDir()
+	mk := func(ca string, challenges []string, domains ...string) *Manager {
+		m, err := New(Options{Directory: ca, Domains: domains, Storage: dir, Challenges: challenges, RetryMin: time.Hour,
+			RetryMax: 6 * time.Hour, Poll: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	ctx, now := context.Background(), time.Now()
+	first := mk(dead, nil, "a.gale.test", "b.gale.test")
+	first.step(ctx, now)
+	if first.Stats().Failures != 1 {
+		t.Fatalf("the first order did not fail: %+v", first.Stats())
+	}
+	same := mk(dead, nil, "B.gale.test", "a.gale.test")
+	same.step(ctx, now.Add(time.Second))
+	if same.Stats().Failures != 0 {
+		t.Fatal("a manager with the same settings ordered during the wait")
+	}
+	for name, m := range map[string]*Manager{
+		"other domains":    mk(dead, nil, "a.gale.test", "c.gale.test"),
+		"other CA":         mk(dead+"2", nil, "a.gale.test", "b.gale.test"),
+		"other challenges": mk(dead, []string{HTTP01}, "a.gale.test", "b.gale.test"),
+	} {
+		before := m.store.loadRetry()
+		m.step(ctx, now.Add(time.Second))
+		if m.Stats().Failures != 1 {
+			t.Errorf("%s: waited for the failures of other settings (%+v) instead of ordering", name, before)
+		}
+	}
+}
+
 // TestBadInputs: tokens that are not base64url are never looked up on disk,
 // a ClientHello that offers more than acme-tls/1 is no validation, and invalid
 // options are refused.

@@ -155,6 +155,10 @@ type retry struct {
 	Failures int       `json:"failures"`
 	Next     time.Time `json:"next"`
 	Err      string    `json:"error"`
+	// Order is the orderKey of the settings that failed: a wait recorded for
+	// other domains, another CA or other challenges does not hold back an order
+	// with these.
+	Order string `json:"order"`
 }
 
 func (s *store) loadRetry() retry {

@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -9,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // TLS terminates TLS on every listen address of a server (see docs/tls.md).
@@ -119,6 +125,10 @@ func (v *validator) tls(sp string, t *TLS) {
 	} else if len(t.Certificates) == 0 {
 		v.errorf(joinPath(p, "certificates"), "at least one certificate (or an acme section) is required")
 	}
+	var keys []certKey // of the certificates that load, for the suites' check
+	if t.ACME != nil {
+		keys = append(keys, certKey{"the acme certificate", "ECDSA"})
+	}
 	for i, c := range t.Certificates {
 		cp := fmt.Sprintf("%s.certificates[%d]", p, i)
 		switch {
@@ -127,13 +137,15 @@ func (v *validator) tls(sp string, t *TLS) {
 		case c.Key == "":
 			v.errorf(cp, "key is required")
 		default:
-			if _, err := tls.LoadX509KeyPair(c.Cert, c.Key); err != nil {
-				v.errorf(joinPath(cp, "cert"), "loading %s with key %s: %v", c.Cert, c.Key, err)
-			}
-		}
-		if c.OCSPStaple != "" {
-			if _, err := os.Stat(c.OCSPStaple); err != nil {
-				v.errorf(joinPath(cp, "ocsp_staple"), "%v", err)
+			if kp, err := tls.LoadX509KeyPair(c.Cert, c.Key); err != nil {
+				v.errorf(joinPath(cp, keyAtFault(c, err)), "loading %s with key %s: %v", c.Cert, c.Key, err)
+			} else {
+				keys = append(keys, certKey{c.Cert, signatureKind(kp.PrivateKey)})
+				if c.OCSPStaple != "" {
+					if err := checkStaple(c.OCSPStaple, kp); err != nil {
+						v.errorf(joinPath(cp, "ocsp_staple"), "%v", err)
+					}
+				}
 			}
 		}
 	}
@@ -141,9 +153,23 @@ func (v *validator) tls(sp string, t *TLS) {
 	for _, s := range tls.CipherSuites() {
 		names = append(names, s.Name)
 	}
+	suitesOK := true
 	for i, n := range t.CipherSuites {
-		if !slices.Contains(names, n) {
-			v.errorf(fmt.Sprintf("%s.cipher_suites[%d]", p, i), "unknown or insecure cipher suite %q%s", n, didYouMean(n, names))
+		sp := fmt.Sprintf("%s.cipher_suites[%d]", p, i)
+		switch {
+		case !slices.Contains(names, n):
+			v.errorf(sp, "unknown or insecure cipher suite %q%s", n, didYouMean(n, names))
+			suitesOK = false
+		case !strings.Contains(n, "_WITH_"):
+			v.errorf(sp, "%q is a TLS 1.3 suite: cipher_suites lists TLS 1.2 suites (TLS 1.3's are always enabled and not configurable)", n)
+			suitesOK = false
+		}
+	}
+	if suitesOK && len(t.CipherSuites) > 0 && t.MinVersion != "1.3" {
+		for _, k := range keys {
+			if k.kind != "" && !slices.ContainsFunc(t.CipherSuites, func(n string) bool { return strings.HasPrefix(n, "TLS_ECDHE_"+k.kind+"_") }) {
+				v.errorf(joinPath(p, "cipher_suites"), "no suite listed can be used with the %s key of %s: TLS 1.2 handshakes choosing it would fail; list a TLS_ECDHE_%s_ suite", k.kind, k.file, k.kind)
+			}
 		}
 	}
 	curves := slices.Sorted(maps.Keys(curveNames))
@@ -168,6 +194,76 @@ func (v *validator) tls(sp string, t *TLS) {
 	if t.HSTS < 0 || t.HandshakeTimeout <= 0 {
 		v.errorf(p, "hsts must not be negative and handshake_timeout must be positive")
 	}
+}
+
+// keyAtFault returns which of a certificate's fields ("cert" or "key") the
+// error of loading them is about, for its position: the file that cannot be
+// read, else the key for crypto/tls's complaints about the key (it does not
+// parse, is not a key, or does not match the certificate: nginx reports that
+// at ssl_certificate_key too).
+func keyAtFault(c Certificate, err error) string {
+	if _, rerr := os.Stat(c.Cert); rerr != nil {
+		return "cert"
+	}
+	if _, rerr := os.Stat(c.Key); rerr != nil {
+		return "key"
+	}
+	if m := err.Error(); (strings.Contains(m, "private key") || strings.Contains(m, "key input")) && !strings.Contains(m, "certificate input") {
+		return "key"
+	}
+	return "cert"
+}
+
+// checkStaple reads an OCSP response file and checks that it can be stapled to
+// kp: a successful OCSP response (RFC 6960), about kp's leaf certificate, signed
+// by its issuer when the chain holds it, and not saying the certificate is
+// revoked. A client given another certificate's response, a "tryLater" one or
+// bytes that do not parse fails or distrusts the handshake, as does one told
+// the certificate is revoked (nginx refuses a stapling file that does not parse).
+func checkStaple(file string, kp tls.Certificate) error {
+	der, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	leaf, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		return err
+	}
+	var issuer *x509.Certificate
+	if len(kp.Certificate) > 1 {
+		if issuer, err = x509.ParseCertificate(kp.Certificate[1]); err != nil {
+			return err
+		}
+	}
+	r, err := ocsp.ParseResponse(der, issuer)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s is not an OCSP response for the certificate: %v", file, err)
+	case r.SerialNumber.Cmp(leaf.SerialNumber) != 0:
+		return fmt.Errorf("%s is the OCSP response of certificate serial %x, not of the certificate's (%x)", file, r.SerialNumber, leaf.SerialNumber)
+	case r.Status == ocsp.Revoked:
+		return fmt.Errorf("%s says the certificate was revoked at %s", file, r.RevokedAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// certKey is a certificate file and the kind of TLS 1.2 suite its key signs
+// for: "ECDSA" (ECDSA and Ed25519 keys), "RSA", or "" when unknown.
+type certKey struct{ file, kind string }
+
+// signatureKind returns the certKey kind of a private key.
+func signatureKind(k crypto.PrivateKey) string {
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return ""
+	}
+	switch s.Public().(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+		return "ECDSA"
+	case *rsa.PublicKey:
+		return "RSA"
+	}
+	return ""
 }
 
 // tlsProtocols checks the protocols that depend on TLS: h2 needs a TLS section and

@@ -1,14 +1,12 @@
 package l4
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,33 +27,15 @@ func (addrEcho) OnData(c *engine.Conn, in []byte) int {
 
 func (addrEcho) OnEOF(c *engine.Conn) { c.Close(nil) }
 
-// syncBuffer is a log destination safe for the loops and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startGate runs an engine whose listener accepts through a Gate trusting nets
 // in front of addrEcho.
-func startGate(t *testing.T, nets ...string) (*Gate, string, *syncBuffer) {
+func startGate(t *testing.T, nets ...string) (*Gate, string, *testkit.SyncBuffer) {
 	t.Helper()
 	eng, err := engine.New(engine.Config{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	var trusted []netip.Prefix
 	for _, n := range nets {
 		trusted = append(trusted, netip.MustParsePrefix(n))

@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +16,6 @@ import (
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
 )
-
-// syncBuf is a log sink safe for concurrent writers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // healthProxy starts gale proxying to origins with a health group built from ho
 // (servers filled in) and returns the proxy's address and the group.
@@ -136,7 +116,7 @@ func TestHealthRetryAvoidsEjected(t *testing.T) {
 func TestHealthBreakerOpensAndRecovers(t *testing.T) {
 	o := []*testkit.Origin{testkit.NewOrigin(t)}
 	o[0].Status.Store(500)
-	var logs syncBuf
+	var logs testkit.SyncBuffer
 	url, g := healthProxy(t, o, health.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 5, FailureRatio: 1, OpenFor: 300 * time.Millisecond, HalfOpenProbes: 2}}, nil)
 	c := client()

@@ -133,7 +133,9 @@ func (s *Certs) Lookup(name string) (*tls.Certificate, bool) {
 	if c, ok := s.exact[name]; ok {
 		return c, true
 	}
-	if _, d, ok := strings.Cut(name, "."); ok {
+	// A wildcard stands for one label of a host name (RFC 6125 §6.4.3): not
+	// an empty one (".a.b"), nor "*" itself.
+	if first, d, ok := strings.Cut(name, "."); ok && first != "" && first != "*" {
 		if c, ok := s.wildcard[d]; ok {
 			return c, true
 		}

@@ -7,7 +7,9 @@ import (
 	"github.com/gale-server/gale/internal/testcert"
 )
 
-// TestSelectorChooses: exact names and wildcards of one label, without case;
+// TestSelectorChooses: exact names and wildcards of one label, without case (an
+// empty or "*" label is no name a wildcard covers: ".example.test" used to get
+// the "*.example.test" certificate, also under unknown_sni: reject);
 // unknown names get the default or nothing (unrecognized_name) by policy; no
 // name, and an IP address sent as the name (RFC 6066 permits only host names,
 // some clients send one), always get the default.
@@ -48,6 +50,8 @@ func TestSelectorChooses(t *testing.T) {
 			"a.b.example.test": unknown,
 			"example.test":     unknown,
 			"other.test":       unknown,
+			".example.test":    unknown, // a wildcard covers one label, never an empty one
+			"*.example.test":   unknown,
 		} {
 			got, err := s.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
 			if err != nil || got != want {

@@ -452,12 +452,15 @@ func (c *tconn) hold(b []byte) {
 	c.held = append(c.held[:0:0], b...)
 }
 
-// readFailed handles an error of crypto/tls's Read on the loop. A record
-// crypto/tls refused (a bad MAC, a malformed or unexpected record) makes it
-// queue a fatal alert and fail every later write: the connection closes once
-// that alert has gone out, lingering so that the peer still sending does not
-// turn it into a reset; the upper handler's OnClose gets the error. Any other
-// error (an alert from the peer) closes at once.
+// readFailed handles an error of crypto/tls's Read on the loop. An alert from
+// the peer closes at once. Any other error is a record or message crypto/tls
+// refused (a bad MAC, a malformed or unexpected record, a ClientHello asking to
+// renegotiate, an unexpected post-handshake message), for which it has queued
+// a fatal alert and fails every later write; it returns the error sometimes as
+// a "local error" *net.OpError, sometimes bare after sending the alert
+// (handleRenegotiation, handlePostHandshakeMessage). The connection closes
+// once that alert has gone out, lingering so that the peer still sending does
+// not turn it into a reset; the upper handler's OnClose gets the error.
 func (c *tconn) readFailed(err error) {
 	var oe *net.OpError
 	switch {
@@ -467,11 +470,11 @@ func (c *tconn) readFailed(err error) {
 			c.eof = true
 			c.upper.OnEOF(c.ec)
 		}
-	case errors.As(err, &oe) && oe.Op == "local error":
+	case errors.As(err, &oe) && oe.Op == "remote error":
+		c.ec.Close(err)
+	default:
 		c.failed = err
 		c.ec.CloseAfterFlush(true)
-	default:
-		c.ec.Close(err)
 	}
 }
 

@@ -3,12 +3,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,24 +58,6 @@ func TestWatchSignals(t *testing.T) {
 	within(t, forced, "force after a second signal")
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeReloadsOnSIGHUP runs gale serve with a fake server, and checks
 // that on SIGHUP an invalid file is logged with its position and not
 // applied, while a valid one reaches the server through config.Reloads.
@@ -97,7 +77,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		return nil
 	}
 	c, _, _ := testCLI(run)
-	stderr := &syncBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	c.stderr = stderr
 	status := make(chan int, 1)
 	go func() { status <- c.main([]string{"serve", "-c", file}) }()

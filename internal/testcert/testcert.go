@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // CA is a test certificate authority.
@@ -110,3 +112,22 @@ func (ca *CA) Issue(file string, names ...string) (Files, error) {
 
 // KeyPair loads issued files as a tls.Certificate.
 func KeyPair(f Files) (tls.Certificate, error) { return tls.LoadX509KeyPair(f.Cert, f.Key) }
+
+// OCSP returns a DER OCSP response signed by the CA for the certificate in f,
+// with status ocsp.Good, ocsp.Revoked or ocsp.Unknown, valid until nextUpdate.
+func (ca *CA) OCSP(f Files, status int, nextUpdate time.Time) ([]byte, error) {
+	kp, err := KeyPair(f)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := ocsp.Response{Status: status, SerialNumber: leaf.SerialNumber, ThisUpdate: now.Add(-time.Hour), NextUpdate: nextUpdate}
+	if status == ocsp.Revoked {
+		tmpl.RevokedAt = now.Add(-time.Minute)
+	}
+	return ocsp.CreateResponse(ca.Cert, ca.Cert, tmpl, ca.key)
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/tlsterm"
 )
@@ -105,8 +106,32 @@ func (r redirectHTTPS) ServeGale(c *server.Ctx) {
 	if net.ParseIP(host) != nil && len(host) > 0 && host[0] != '[' && containsColon(host) {
 		host = "[" + host + "]"
 	}
-	c.Header().Set("Location", "https://"+host+r.port+string(c.Target()))
+	target, ok := redirectTarget(c.Request())
+	if !ok {
+		c.Error(400, "a "+c.Request().Form.String()+" request target cannot be redirected to https")
+		return
+	}
+	c.Header().Set("Location", "https://"+host+r.port+target)
 	c.Respond(308, "text/plain; charset=utf-8", []byte("redirecting to https\n"))
+}
+
+// redirectTarget returns the path and query a redirect to https keeps of the
+// request's target: the target itself in origin-form, the path and query of an
+// absolute-form one ("http://host/p?q", whose host is already the request's
+// Host), as nginx's $request_uri does. Asterisk-form ("OPTIONS *") and
+// authority-form (CONNECT) targets have no path to redirect to, and nginx
+// answers them 400: ok is false.
+func redirectTarget(req *http1.Request) (target string, ok bool) {
+	switch req.Form {
+	case http1.FormOrigin:
+		return string(req.Target), true
+	case http1.FormAbsolute:
+		if req.Query != nil {
+			return string(req.Path) + "?" + string(req.Query), true
+		}
+		return string(req.Path), true
+	}
+	return "", false
 }
 
 func containsColon(s string) bool {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
+	"golang.org/x/crypto/ocsp"
 )
 
 // tlsOptionEnv starts a TLS server with extra lines in its tls section.
@@ -87,13 +89,17 @@ func TestTLSMinVersion13(t *testing.T) {
 	}
 }
 
-// TestTLSOCSPStaple: the configured response file is stapled byte for byte.
+// TestTLSOCSPStaple: the configured response file (a Good response signed by
+// the CA) is stapled byte for byte.
 func TestTLSOCSPStaple(t *testing.T) {
 	dir := t.TempDir()
 	ca, _ := testcert.NewCA(dir)
 	f, _ := ca.Issue("srv", "localhost", "127.0.0.1")
 	staple := filepath.Join(dir, "ocsp.der")
-	resp := []byte("\x30\x03\x0a\x01\x00") // an OCSPResponse: status successful, no body
+	resp, err := ca.OCSP(f, ocsp.Good, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.WriteFile(staple, resp, 0o644)
 	cfg := tlsYAML(f, "")
 	cfg = string(bytes.Replace([]byte(cfg), []byte("          key: "+f.Key), []byte("          key: "+f.Key+"\n          ocsp_staple: "+staple), 1))

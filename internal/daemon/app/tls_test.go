@@ -1,19 +1,23 @@
 package app
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/testcert"
+	"github.com/gale-server/gale/internal/testkit"
 )
 
 func tlsYAML(f testcert.Files, extra string) string {
@@ -168,5 +172,44 @@ func TestReloadWarnsAboutTLSListenerSettings(t *testing.T) {
 	}
 	if got := logs.take(); !strings.Contains(got, "keys=tls.handshake_timeout,tls.ticket_rotation") {
 		t.Errorf("reload log lacks a warning naming tls.handshake_timeout and tls.ticket_rotation:\n%s", got)
+	}
+}
+
+// TestRedirectHTTPTargets: a redirect_http address keeps the path and query of
+// an absolute-form target ("GET http://host/p?q", which a client configured
+// with the server as its proxy sends), with the target's host, as nginx's
+// "return 308 https://$host$request_uri" does; it used to append the whole
+// absolute URI behind the host ("https://h:443http://h/p?q"). "OPTIONS *" and
+// CONNECT have no path to redirect to and get 400, as from nginx.
+func TestRedirectHTTPTargets(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ca.Issue("a", "localhost", "127.0.0.1")
+	tlsAddr := testkit.FreePort(t)
+	_, port, _ := net.SplitHostPort(tlsAddr)
+	a, _ := startApp(t, strings.Replace(tlsYAML(f, `      redirect_http: ["127.0.0.2:0"]`), "127.0.0.1:0", tlsAddr, 1))
+	plain := a.Addrs()["127.0.0.2:0"]
+	for _, tc := range []struct{ req, status, location string }{
+		{"GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n", "308", "https://example.com:" + port + "/p?q=1"},
+		{"GET http://example.com/p?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n", "308", "https://example.com:" + port + "/p?q=1"},
+		{"GET http://other.example:80/a/b HTTP/1.1\r\nHost: example.com\r\n\r\n", "308", "https://other.example:" + port + "/a/b"},
+		{"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n", "308", "https://example.com:" + port + "/"},
+		{"GET http://example.com/? HTTP/1.1\r\nHost: example.com\r\n\r\n", "308", "https://example.com:" + port + "/?"},
+		{"OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n", "400", ""},
+		{"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "400", ""},
+	} {
+		c := testkit.Dial(t, plain)
+		if _, err := c.Write([]byte(tc.req)); err != nil {
+			t.Fatal(err)
+		}
+		method, _, _ := strings.Cut(tc.req, " ")
+		resp := testkit.ReadResponse(t, bufio.NewReader(c), method)
+		resp.Body.Close()
+		c.Close()
+		if got := strconv.Itoa(resp.StatusCode); got != tc.status || resp.Header.Get("Location") != tc.location {
+			t.Errorf("%q: %s Location %q, want %s %q", tc.req, got, resp.Header.Get("Location"), tc.status, tc.location)
+		}
 	}
 }
