@@ -45,6 +45,7 @@ type pair struct {
 	heard    bool                 // the client sent preamble bytes (stPreamble)
 	dirs     [2]dir
 	last     time.Time // loop time of the last byte moved
+	acked    [2]uint64 // delivery of down and up at the last idle check (checkIdle)
 	idle     *engine.Timer
 }
 
@@ -382,17 +383,40 @@ func (p *pair) eofFrom(c *engine.Conn) {
 	}
 }
 
-// checkIdle closes a relay in which no byte moved for the idle timeout.
+// checkIdle closes a relay in which no byte moved for the idle timeout. A
+// relay that read nothing for that long but whose queued bytes are still
+// reaching a peer (a slow reader draining what the relay holds for it, while
+// its source is paused for backpressure) is not idle: each check samples what
+// each peer has acknowledged, and a peer with bytes in flight whose count grew
+// since the last check extends the relay by another period. A peer that takes
+// nothing at all is given at most one period more than the timeout (when no
+// check sampled it before).
 func (p *pair) checkIdle() {
 	if p.state != stRelaying {
 		return
 	}
-	since := p.down.Loop().Now().Sub(p.last)
-	if left := p.px.opt.IdleTimeout - since; left > 0 {
+	now := p.down.Loop().Now()
+	left := p.px.opt.IdleTimeout - now.Sub(p.last)
+	if p.delivering() && left <= 0 {
+		p.last, left = now, p.px.opt.IdleTimeout
+	}
+	if left > 0 {
 		p.idle.Reset(left)
 		return
 	}
 	p.finish(nil, nil)
+}
+
+// delivering samples the delivery of both connections and reports whether one
+// has bytes in flight to its peer that moved since the last sample.
+func (p *pair) delivering() bool {
+	moving := false
+	for i, c := range [2]*engine.Conn{p.down, p.up} {
+		acked, inFlight := delivery(c)
+		moving = moving || inFlight && acked != p.acked[i]
+		p.acked[i] = acked
+	}
+	return moving
 }
 
 // finish ends the relay: both connections are closed, or, when from failed with
