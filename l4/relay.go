@@ -2,6 +2,7 @@ package l4
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -33,6 +34,7 @@ type pair struct {
 	dialAt   time.Time  // loop time the last connect started
 	connRTT  time.Duration
 	tries    int         // connects started
+	dialErr  error       // why each connect failed, joined (logged when every one did)
 	hl       relayHealth // the group's health bookkeeping (health.go)
 	client   netip.AddrPort
 	local    netip.AddrPort
@@ -219,12 +221,26 @@ func (p *pair) connect() {
 			p.trackStart()
 			return
 		}
+		p.dialFailed(err)
 		p.connectFailed()
 	}
 	p.px.stats.upstreamFailed.Add(1)
-	p.px.opt.Logger.Warn("tcp: every upstream server failed; resetting the client", "client", p.client)
+	// The line names the connects tried and why each failed (the server and the
+	// system call's error), as nginx's "connect() failed (111: Connection
+	// refused) while connecting to upstream" lines do.
+	p.px.opt.Logger.Warn("tcp: every upstream server failed; resetting the client", "client", p.client,
+		"tried", p.tries, "err", p.dialErr)
 	p.state = stDone
 	p.down.Abort(errUpstream)
+}
+
+// dialFailed keeps err, the failure of the connect just tried, with those of
+// the connects before it.
+func (p *pair) dialFailed(err error) {
+	if p.dialErr != nil {
+		err = fmt.Errorf("%w; %w", p.dialErr, err)
+	}
+	p.dialErr = err
 }
 
 // OnOpen starts relaying once the upstream has connected.
@@ -470,6 +486,7 @@ func (p *pair) trackDone(failed bool) {
 func (p *pair) closed(c *engine.Conn, err error) {
 	if c == p.up && p.state == stConnecting {
 		if _, ok := errors.AsType[*engine.DialError](err); ok {
+			p.dialFailed(err)
 			p.connectFailed()
 			p.connRTT = c.Loop().Now().Sub(p.dialAt)
 			p.trackDone(true)
