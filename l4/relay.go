@@ -2,6 +2,7 @@ package l4
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -33,6 +34,7 @@ type pair struct {
 	dialAt   time.Time  // loop time the last connect started
 	connRTT  time.Duration
 	tries    int         // connects started
+	dialErr  error       // why each connect failed, joined (logged when every one did)
 	hl       relayHealth // the group's health bookkeeping (health.go)
 	client   netip.AddrPort
 	local    netip.AddrPort
@@ -45,6 +47,7 @@ type pair struct {
 	heard    bool                 // the client sent preamble bytes (stPreamble)
 	dirs     [2]dir
 	last     time.Time // loop time of the last byte moved
+	acked    [2]uint64 // delivery of down and up at the last idle check (checkIdle)
 	idle     *engine.Timer
 }
 
@@ -218,12 +221,26 @@ func (p *pair) connect() {
 			p.trackStart()
 			return
 		}
+		p.dialFailed(err)
 		p.connectFailed()
 	}
 	p.px.stats.upstreamFailed.Add(1)
-	p.px.opt.Logger.Warn("tcp: every upstream server failed; resetting the client", "client", p.client)
+	// The line names the connects tried and why each failed (the server and the
+	// system call's error), as nginx's "connect() failed (111: Connection
+	// refused) while connecting to upstream" lines do.
+	p.px.opt.Logger.Warn("tcp: every upstream server failed; resetting the client", "client", p.client,
+		"tried", p.tries, "err", p.dialErr)
 	p.state = stDone
 	p.down.Abort(errUpstream)
+}
+
+// dialFailed keeps err, the failure of the connect just tried, with those of
+// the connects before it.
+func (p *pair) dialFailed(err error) {
+	if p.dialErr != nil {
+		err = fmt.Errorf("%w; %w", p.dialErr, err)
+	}
+	p.dialErr = err
 }
 
 // OnOpen starts relaying once the upstream has connected.
@@ -382,17 +399,40 @@ func (p *pair) eofFrom(c *engine.Conn) {
 	}
 }
 
-// checkIdle closes a relay in which no byte moved for the idle timeout.
+// checkIdle closes a relay in which no byte moved for the idle timeout. A
+// relay that read nothing for that long but whose queued bytes are still
+// reaching a peer (a slow reader draining what the relay holds for it, while
+// its source is paused for backpressure) is not idle: each check samples what
+// each peer has acknowledged, and a peer with bytes in flight whose count grew
+// since the last check extends the relay by another period. A peer that takes
+// nothing at all is given at most one period more than the timeout (when no
+// check sampled it before).
 func (p *pair) checkIdle() {
 	if p.state != stRelaying {
 		return
 	}
-	since := p.down.Loop().Now().Sub(p.last)
-	if left := p.px.opt.IdleTimeout - since; left > 0 {
+	now := p.down.Loop().Now()
+	left := p.px.opt.IdleTimeout - now.Sub(p.last)
+	if p.delivering() && left <= 0 {
+		p.last, left = now, p.px.opt.IdleTimeout
+	}
+	if left > 0 {
 		p.idle.Reset(left)
 		return
 	}
 	p.finish(nil, nil)
+}
+
+// delivering samples the delivery of both connections and reports whether one
+// has bytes in flight to its peer that moved since the last sample.
+func (p *pair) delivering() bool {
+	moving := false
+	for i, c := range [2]*engine.Conn{p.down, p.up} {
+		acked, inFlight := delivery(c)
+		moving = moving || inFlight && acked != p.acked[i]
+		p.acked[i] = acked
+	}
+	return moving
 }
 
 // finish ends the relay: both connections are closed, or, when from failed with
@@ -446,6 +486,7 @@ func (p *pair) trackDone(failed bool) {
 func (p *pair) closed(c *engine.Conn, err error) {
 	if c == p.up && p.state == stConnecting {
 		if _, ok := errors.AsType[*engine.DialError](err); ok {
+			p.dialFailed(err)
 			p.connectFailed()
 			p.connRTT = c.Loop().Now().Sub(p.dialAt)
 			p.trackDone(true)

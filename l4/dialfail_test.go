@@ -1,0 +1,32 @@
+package l4
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-server/gale/internal/testkit"
+)
+
+// TestEveryUpstreamFailedLogsWhy: when no server of the group connects, the
+// log line that comes with the client's reset names each server tried and why
+// its connect failed (the system call and its error); it named only the client.
+func TestEveryUpstreamFailedLogsWhy(t *testing.T) {
+	a, b := closedPort(t), closedPort(t)
+	logs := &syncBuffer{}
+	_, addr := startProxy(t, Options{Upstreams: group(a, b), ConnectTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := dial(t, addr)
+	if _, err := io.ReadAll(c); err == nil {
+		t.Fatal("the client was not reset")
+	}
+	testkit.WaitFor(t, "the log line", func() bool { return strings.Contains(logs.String(), "every upstream server failed") })
+	line := logs.String()
+	for _, want := range []string{"tried=2", "dial " + a + ": connect: connection refused", "dial " + b + ": connect: connection refused"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log %q lacks %q", line, want)
+		}
+	}
+}
