@@ -15,7 +15,7 @@ import (
 // its connect failed (the system call and its error); it named only the client.
 func TestEveryUpstreamFailedLogsWhy(t *testing.T) {
 	a, b := closedPort(t), closedPort(t)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	_, addr := startProxy(t, Options{Upstreams: group(a, b), ConnectTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	c := dial(t, addr)
