@@ -100,7 +100,7 @@ type PubSubCluster struct {
 	// NATS is the server URL ("nats://127.0.0.1:4222"); "" means no cluster.
 	NATS string `yaml:"nats"`
 	// Subject is the prefix of the NATS subjects; a topic's messages travel on
-	// Subject + "." + the topic's hex encoding.
+	// Subject + "." + the hub name's hex encoding + "." + the topic's hex encoding.
 	Subject string `yaml:"subject"`
 }
 

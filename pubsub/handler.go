@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -109,14 +110,21 @@ func (hd *Handler) Hub() *Hub { return hd.h }
 // WebSocketStats returns the counters of the WebSocket side.
 func (hd *Handler) WebSocketStats() wsserver.Stats { return hd.ws.Stats() }
 
-// topicOf returns the topic named by path below the prefix, after skip ("publish/").
-func (hd *Handler) topicOf(path []byte, skip string) (string, bool) {
-	p := string(path)
-	if !strings.HasPrefix(p, hd.o.Prefix+skip) {
+// topicOf returns the topic named by path below the prefix, after skip ("publish/"),
+// or answers the request itself: 404 with usage when the path names no topic, 400 when
+// the name is no valid topic (over MaxTopicBytes, not UTF-8, control characters).
+func (hd *Handler) topicOf(c server.Exchange, skip, usage string) (string, bool) {
+	p := string(c.NormPath())
+	name, found := strings.CutPrefix(p, hd.o.Prefix+skip)
+	switch {
+	case !found || name == "":
+		c.Error(404, usage)
+		return "", false
+	case !ValidTopic(name):
+		c.Error(400, fmt.Sprintf("invalid topic: 1 to %d bytes of UTF-8 without control characters", MaxTopicBytes))
 		return "", false
 	}
-	name := p[len(hd.o.Prefix)+len(skip):]
-	return name, ValidTopic(name)
+	return name, true
 }
 
 // bearer returns the request's token: "Authorization: Bearer …" or ?token=.
@@ -249,9 +257,8 @@ func loopOf(x server.Exchange) *engine.Loop {
 func (hd *Handler) serveWebSocket(c *server.Ctx) {
 	cl := &wsClient{hd: hd}
 	if hd.o.Mode == PathMode {
-		name, ok := hd.topicOf(c.Request().NormPath, "")
+		name, ok := hd.topicOf(c, "", "no topic in the path")
 		if !ok {
-			c.Error(404, "no topic in the path")
 			return
 		}
 		cl.topicName = name
@@ -272,9 +279,8 @@ func (hd *Handler) serveWebSocket(c *server.Ctx) {
 // servePublish answers POST {prefix}publish/{topic}: the body is the message (text
 // when it is UTF-8, binary otherwise). req is c's request.
 func (hd *Handler) servePublish(c server.Exchange, req *http1.Request) {
-	name, ok := hd.topicOf(c.NormPath(), "publish/")
+	name, ok := hd.topicOf(c, "publish/", "expected POST "+hd.o.Prefix+"publish/{topic}")
 	if !ok {
-		c.Error(404, "expected POST "+hd.o.Prefix+"publish/{topic}")
 		return
 	}
 	tok := bearer(req)
@@ -352,7 +358,10 @@ func (hd *Handler) servePresence(c server.Exchange) {
 	case path == hd.o.Prefix+"presence":
 		v = hd.h.Presence()
 	case strings.HasPrefix(path, hd.o.Prefix+"presence/"):
-		name := path[len(hd.o.Prefix)+len("presence/"):]
+		name, ok := hd.topicOf(c, "presence/", "expected GET "+hd.o.Prefix+"presence/{topic}")
+		if !ok {
+			return
+		}
 		p := Presence{Topic: name}
 		if t := hd.h.Lookup(name); t != nil {
 			p.Epoch, p.Offset = t.Epoch()

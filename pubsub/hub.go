@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"unicode/utf8"
 )
 
 // Policy is what happens to a subscriber whose queue is full.
@@ -177,13 +178,15 @@ func (h *Hub) Count(name string) int64 {
 
 // Errors of topic names.
 var (
-	ErrTopicName = errors.New("pubsub: topic name is empty, too long or holds control characters")
+	ErrTopicName = errors.New("pubsub: topic name is empty, too long, not UTF-8 or holds control characters")
 )
 
-// ValidTopic reports whether name can be a topic: 1 to MaxTopicBytes bytes without
-// control characters.
+// ValidTopic reports whether name can be a topic: 1 to MaxTopicBytes bytes of UTF-8
+// without control characters. UTF-8 is required because protocol clients name topics in
+// JSON strings, which cannot carry other bytes: a topic published to over HTTP as
+// %E9 could be neither subscribed to nor reported (presence showed it as U+FFFD).
 func ValidTopic(name string) bool {
-	if name == "" || len(name) > MaxTopicBytes {
+	if name == "" || len(name) > MaxTopicBytes || !utf8.ValidString(name) {
 		return false
 	}
 	for i := 0; i < len(name); i++ {

@@ -107,3 +107,49 @@ func TestCalloutUnavailableRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidTopicRefused checks that every HTTP entry point refuses a path naming no
+// valid topic alike: 400 for a name over MaxTopicBytes or not UTF-8 (before, publishing
+// to %E9 made a topic no JSON client could name, shown by presence as U+FFFD, and a
+// 1025-byte name was 404 on publish but 200 on presence), 404 for no name at all.
+func TestInvalidTopicRefused(t *testing.T) {
+	long := strings.Repeat("a", MaxTopicBytes+1)
+	for _, mode := range []Mode{ProtocolMode, PathMode} {
+		h, addr := startHub(t, Options{}, HandlerOptions{Mode: mode, PublishToken: "tok"})
+		sse := "/ws/sse/"
+		if mode == PathMode {
+			sse = "/ws/"
+		}
+		reqs := map[string]string{
+			"publish":  "POST /ws/publish/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\nContent-Length: 1\r\n\r\nx",
+			"presence": "GET /ws/presence/%s HTTP/1.1\r\nHost: x\r\n\r\n",
+			"sse":      "GET " + sse + "%s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+		}
+		if mode == PathMode {
+			reqs["websocket"] = "GET /ws/%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		}
+		for kind, req := range reqs {
+			for name, want := range map[string]int{"%E9": 400, "a%FF%FEb": 400, long: 400, "": 404, "ok": 0} {
+				if want == 0 && kind == "websocket" {
+					continue // a 101, which rawHTTP would take for an interim response
+				}
+				_, r := rawHTTP(t, addr, strings.Replace(req, "%s", name, 1))
+				if want == 0 {
+					if r.StatusCode >= 400 {
+						t.Fatalf("mode %v, %s of a valid topic: %d", mode, kind, r.StatusCode)
+					}
+					continue
+				}
+				if r.StatusCode != want {
+					t.Fatalf("mode %v, %s of topic %.20q: %d; want %d", mode, kind, name, r.StatusCode, want)
+				}
+			}
+		}
+		for _, p := range h.Hub().Presence() {
+			if !ValidTopic(p.Topic) {
+				t.Fatalf("mode %v: the hub holds the invalid topic %q", mode, p.Topic)
+			}
+		}
+	}
+}

@@ -74,16 +74,15 @@ func (hd *Handler) serveSSE(c *server.Ctx) {
 	})
 }
 
-// sseRequest checks an SSE request (topic, token, Last-Event-ID), answering 404, 401,
-// 403 or 400 itself, and runs then with the client to serve once it is allowed in.
+// sseRequest checks an SSE request (topic, token, Last-Event-ID), answering 404, 400, 401
+// or 403 itself, and runs then with the client to serve once it is allowed in.
 func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(cl *sseClient)) {
 	skip := ""
 	if hd.o.Mode == ProtocolMode {
 		skip = "sse/"
 	}
-	name, ok := hd.topicOf(c.NormPath(), skip)
+	name, ok := hd.topicOf(c, skip, "no topic in the path")
 	if !ok {
-		c.Error(404, "no topic in the path")
 		return
 	}
 	hd.authorize(c, req, func(g Grant) {

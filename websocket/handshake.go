@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"strconv"
+	"strings"
 
 	"github.com/gale-server/gale/http1"
 )
@@ -240,6 +241,23 @@ func statusText(code int) string {
 	return "Error"
 }
 
+// hasBody reports whether a request announces a body: a Transfer-Encoding field, or a
+// Content-Length field whose value is not 0.
+func hasBody(h Header) bool {
+	if _, ok := h.Field("Transfer-Encoding", 0); ok {
+		return true
+	}
+	for i := 0; ; i++ {
+		v, ok := h.Field("Content-Length", i)
+		if !ok {
+			return false
+		}
+		if strings.TrimLeft(string(v), "0") != "" {
+			return true
+		}
+	}
+}
+
 // The refusals Handshake returns.
 var (
 	errMethod    = &HandshakeError{Status: 405, Reason: "WebSocket handshake must use GET", Header: [][2]string{{"Allow", "GET"}}}
@@ -250,6 +268,7 @@ var (
 	errOrigin    = &HandshakeError{Status: 403, Reason: "Origin not allowed"}
 	errHost      = &HandshakeError{Status: 400, Reason: "Host missing"}
 	errHTTP10    = &HandshakeError{Status: 400, Reason: "WebSocket needs HTTP/1.1"}
+	errBody      = &HandshakeError{Status: 400, Reason: "WebSocket handshake must not carry a body"}
 )
 
 // Handshake checks an opening handshake request (RFC 6455 §4.2.1) against opt and
@@ -257,8 +276,9 @@ var (
 // *HandshakeError. Checks run in this order: method (405), HTTP/1.0 (400), Upgrade has the token
 // websocket (400), Connection has the token upgrade (400), exactly one
 // Sec-WebSocket-Version equal to 13 (426 with Sec-WebSocket-Version: 13), exactly one
-// Sec-WebSocket-Key that is the base64 of 16 bytes (400), Host present (400), Origin
-// (403). Then the subprotocol is selected and permessage-deflate negotiated; neither can
+// Sec-WebSocket-Key that is the base64 of 16 bytes (400), Host present (400), no body
+// (400: a Transfer-Encoding field or a Content-Length other than 0; the bytes after the
+// head would be both body and frames), Origin (403). Then the subprotocol is selected and permessage-deflate negotiated; neither can
 // fail. Handshake does not keep r or its memory.
 func Handshake(r Request, opt *HandshakeOptions) (Accepted, error) {
 	var a Accepted
@@ -283,6 +303,9 @@ func Handshake(r Request, opt *HandshakeOptions) (Accepted, error) {
 	}
 	if len(r.Host) == 0 {
 		return a, errHost
+	}
+	if hasBody(r.Header) {
+		return a, errBody
 	}
 	if origin, ok := r.Header.Field("Origin", 0); ok && !originAllowed(origin, r.Host, opt.AllowedOrigins) {
 		return a, errOrigin

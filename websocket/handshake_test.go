@@ -135,6 +135,8 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"key not base64", request("GET", []string{"Sec-WebSocket-Key"}, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j*Q=="), HandshakeOptions{}, 400, ""},
 		{"two keys", request("GET", nil, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="), HandshakeOptions{}, 400, ""},
 		{"no host", request("GET", []string{"Host"}), HandshakeOptions{}, 400, ""},
+		{"content-length body", request("GET", nil, "Content-Length: 5"), HandshakeOptions{}, 400, ""},
+		{"chunked body", request("GET", nil, "Transfer-Encoding: chunked"), HandshakeOptions{}, 400, ""},
 		{"cross origin", request("GET", nil, "Origin: https://evil.example"), HandshakeOptions{}, 403, ""},
 		{"other port", request("GET", nil, "Origin: http://example.com:8080"), HandshakeOptions{}, 403, ""},
 		{"null origin", request("GET", nil, "Origin: null"), HandshakeOptions{}, 403, ""},
@@ -166,6 +168,7 @@ func TestHandshakeAccepts(t *testing.T) {
 	}{
 		{"tokens in lists, any case", request("GET", []string{"Upgrade", "Connection"}, "upgrade: foo, WebSocket", "Connection: keep-alive", "connection: UPGRADE"), HandshakeOptions{}},
 		{"no origin", request("GET", nil), HandshakeOptions{}},
+		{"content-length 0", request("GET", nil, "Content-Length: 0"), HandshakeOptions{}},
 		{"same origin default port", request("GET", nil, "Origin: https://EXAMPLE.com"), HandshakeOptions{}},
 		{"same origin explicit port", request("GET", []string{"Host"}, "Host: example.com:8443", "Origin: https://example.com:8443"), HandshakeOptions{}},
 		{"host with default port", request("GET", []string{"Host"}, "Host: example.com:443", "Origin: https://example.com"), HandshakeOptions{}},

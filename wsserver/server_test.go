@@ -320,6 +320,10 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 8\r\n\r\n", 426, "Sec-WebSocket-Version: 13"},
 		{"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + wsFields + "\r\n", 405, "Allow: GET"},
 		{"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400, ""},
+		// A handshake with a body is the client's error (400), not the server's (it was
+		// 500: the connection could not be handed over while the body was unread).
+		{"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n" + wsFields + "\r\nhello", 400, ""},
+		{"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n" + wsFields + "\r\n0\r\n\r\n", 400, ""},
 	} {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -340,7 +344,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	c := dial(t, addr, "Origin: https://app.example")
 	c.send(frame(true, websocket.OpText, 0, []byte("allowed")))
 	c.expectEcho(websocket.OpText, []byte("allowed"))
-	if ws.Stats().Refused != 4 {
+	if ws.Stats().Refused != 6 {
 		t.Fatalf("stats %+v", ws.Stats())
 	}
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,7 +54,7 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 		}
 	}
 	if cluster.NATS != "" {
-		b, err := pubsub.NewNATSBridge(e.hub, cluster.NATS, cluster.Subject, log)
+		b, err := pubsub.NewNATSBridge(e.hub, cluster.NATS, hubSubject(cluster.Subject, name), log)
 		if err != nil {
 			return nil, err
 		}
@@ -64,6 +65,14 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	}
 	hs.hubs[name] = e
 	return e.hub, nil
+}
+
+// hubSubject returns the NATS subject prefix of the hub called name: the configured
+// subject followed by the hex encoding of the name. Hubs of different names thus never
+// hear each other's topics, even when they share the NATS server and the subject (the
+// default), while the hubs of one name on every instance still join.
+func hubSubject(subject, name string) string {
+	return subject + "." + hex.EncodeToString([]byte(name))
 }
 
 // samples adds every hub's presence and counters (a metrics.Extra).
