@@ -297,7 +297,11 @@ func (hd *Handler) servePublish(c server.Exchange, req *http1.Request) {
 		})
 	case hd.o.PublishToken == "" && hd.o.Auth == nil:
 		c.Error(403, "HTTP publishing needs publish_token, jwt or auth_request in the configuration")
+	case tok != "":
+		// A token was presented and is not the one: RFC 6750 §3.1's invalid_token.
+		refuse(c, 401, "the bearer token is not valid", "WWW-Authenticate", `Bearer error="invalid_token"`)
 	default:
+		// No token: a bare challenge (RFC 6750 §3.1 has no error code then).
 		refuse(c, 401, "a valid bearer token is required", "WWW-Authenticate", "Bearer")
 	}
 }

@@ -39,7 +39,8 @@ func rawHTTP(t *testing.T, addr, req string) (interim []string, resp *http.Respo
 
 // TestRefusalsCarryTheirFields checks the header fields the statuses of the HTTP side
 // require: 405 names the methods in Allow (RFC 9110 §15.5.6), a publish without a
-// token gets 401 with WWW-Authenticate (§15.5.2), and a body announced over
+// token gets 401 with WWW-Authenticate (§15.5.2), one with a wrong token that
+// challenge with error="invalid_token" (RFC 6750 §3.1), and a body announced over
 // max_message_bytes is refused with 413 at once, without 100 Continue and without
 // being read.
 func TestRefusalsCarryTheirFields(t *testing.T) {
@@ -52,6 +53,10 @@ func TestRefusalsCarryTheirFields(t *testing.T) {
 	_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
 	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != "Bearer" {
 		t.Fatalf("publish without a token: %d, WWW-Authenticate %q; want 401 with Bearer", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 1\r\n\r\nx")
+	if want := `Bearer error="invalid_token"`; r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != want {
+		t.Fatalf("publish with a wrong token: %d, WWW-Authenticate %q; want 401 with %s (RFC 6750 §3.1)", r.StatusCode, r.Header.Get("WWW-Authenticate"), want)
 	}
 	interim, r := rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
 		"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
