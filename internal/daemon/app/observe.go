@@ -93,7 +93,7 @@ func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 // info is the App's part of /status.json.
 func (a *App) info() metrics.Info {
 	a.obs.mu.Lock()
-	in := metrics.Info{Reloads: append([]metrics.Reload(nil), a.obs.reloads...)}
+	in := metrics.Info{Reloads: append([]metrics.Reload{}, a.obs.reloads...)} // [] in JSON before the first reload, not null
 	a.obs.mu.Unlock()
 	a.mu.Lock()
 	in.Config = a.cfg.Name()

@@ -147,6 +147,9 @@ func TestAdminEndpoints(t *testing.T) {
 	if st.Requests < 1 || st.Processes != 1 || len(st.Loops) != 2 || len(st.Routes) != 3 {
 		t.Fatalf("status = %+v", st)
 	}
+	if !strings.Contains(body, `"reloads":[]`) {
+		t.Errorf("status.json before any reload: want \"reloads\":[] (a list, not null) in %s", body)
+	}
 	if err := a.Reload(a.cfg); err != nil {
 		t.Fatal(err)
 	}
