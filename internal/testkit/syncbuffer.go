@@ -25,3 +25,13 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Take returns everything written since the last Take and forgets it, so that a
+// test can look at what one step logged.
+func (s *SyncBuffer) Take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.b.String()
+	s.b.Reset()
+	return t
+}

@@ -17,7 +17,7 @@ import (
 // left in another format without the worker's name. The file server's and
 // dynamic upstreams' lines take the same logger (actionEnv.log).
 func TestFeatureLinesGoThroughTheAppLogger(t *testing.T) {
-	var lb logBuffer
+	var lb testkit.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&lb, nil)).With("worker", 7)
 	dead := testkit.FreePort(t)
 	_, addr := startAppLog(t, fmt.Sprintf(`
@@ -41,7 +41,7 @@ servers:
 	}
 	var text string
 	testkit.WaitFor(t, "the proxy's line in the App's log", func() bool {
-		text += lb.take()
+		text += lb.Take()
 		return strings.Contains(text, "upstream request failed")
 	})
 	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {

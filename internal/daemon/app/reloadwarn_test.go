@@ -6,33 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/testkit"
 )
-
-// logBuffer collects a logger's text output for a test; safe for the
-// loops' goroutines and the test's.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// take returns what was logged since the last call and forgets it.
-func (l *logBuffer) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	l.b.Reset()
-	return s
-}
 
 // TestReloadWarnsAboutRestartOnlySettings: a reload that changes settings
 // the running server keeps until a restart (limits, connection timeouts,
@@ -60,13 +38,13 @@ servers:
 		}
 		return cfg
 	}
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, addr := startAppLog(t, yaml("10", "75s", "json", "one"), slog.New(slog.NewTextHandler(logs, nil)))
-	logs.take()
+	logs.Take()
 	if err := a.Reload(conf("1KiB", "5s", "text", "two")); err != nil {
 		t.Fatal(err)
 	}
-	got := logs.take()
+	got := logs.Take()
 	if !strings.Contains(got, "take effect on restart or upgrade") || !strings.Contains(got, "keys=log.format,timeouts.idle,limits.body_bytes") {
 		t.Errorf("reload log lacks a warning naming log.format, timeouts.idle and limits.body_bytes:\n%s", got)
 	}
@@ -82,7 +60,7 @@ servers:
 	if err := a.Reload(conf("10", "75s", "json", "three")); err != nil {
 		t.Fatal(err)
 	}
-	if got := logs.take(); strings.Contains(got, "take effect on restart") {
+	if got := logs.Take(); strings.Contains(got, "take effect on restart") {
 		t.Errorf("a reload back to the running values warned:\n%s", got)
 	}
 	if got := getBody(t, "http://"+addr+"/"); got != "three" {
@@ -106,7 +84,7 @@ servers:
       - respond: { status: 200, body: "ok" }
 ` + extra
 	}
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, _ := startAppLog(t, yaml("[10.0.0.0/8]", ""), slog.New(slog.NewTextHandler(logs, nil)))
 	for _, tc := range []struct {
 		yaml string
@@ -124,11 +102,11 @@ servers:
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs.take()
+		logs.Take()
 		if err := a.Reload(cfg); err != nil {
 			t.Fatal(err)
 		}
-		got := logs.take()
+		got := logs.Take()
 		if warned := strings.Contains(got, "keys=accept_proxy"); warned != tc.warn {
 			t.Errorf("reload to\n%s\nwarned about accept_proxy: %v, want %v:\n%s", tc.yaml, warned, tc.warn, got)
 		}
@@ -209,9 +187,9 @@ servers:
         respond: { status: 200, body: "ok" }
 `
 	}
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, addr := startAppLog(t, yaml("[1ms, 1s]"), slog.New(slog.NewTextHandler(logs, nil)))
-	logs.take()
+	logs.Take()
 	cfg, err := config.Parse("test.yaml", []byte(yaml("[2ms, 20ms, 3s]")))
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +197,7 @@ servers:
 	if err := a.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if got := logs.take(); !strings.Contains(got, "take effect on restart or upgrade") || !strings.Contains(got, "admin.metrics.buckets") {
+	if got := logs.Take(); !strings.Contains(got, "take effect on restart or upgrade") || !strings.Contains(got, "admin.metrics.buckets") {
 		t.Errorf("reload log lacks a warning naming admin.metrics.buckets:\n%s", got)
 	}
 	getBody(t, "http://"+addr+"/")

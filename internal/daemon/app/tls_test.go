@@ -160,17 +160,17 @@ func TestReloadWarnsAboutTLSListenerSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, _ := ca.Issue("a", "localhost", "127.0.0.1")
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, _ := startAppLog(t, tlsYAML(f, ""), slog.New(slog.NewTextHandler(logs, nil)))
 	cfg, err := config.Parse("test.yaml", []byte(tlsYAML(f, "      handshake_timeout: 3s\n      ticket_rotation: 1h")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs.take()
+	logs.Take()
 	if err := a.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if got := logs.take(); !strings.Contains(got, "keys=tls.handshake_timeout,tls.ticket_rotation") {
+	if got := logs.Take(); !strings.Contains(got, "keys=tls.handshake_timeout,tls.ticket_rotation") {
 		t.Errorf("reload log lacks a warning naming tls.handshake_timeout and tls.ticket_rotation:\n%s", got)
 	}
 }
