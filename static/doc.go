@@ -54,6 +54,11 @@
 // An entry holds the open file (or, for files up to 16 KiB within a 64 MiB budget,
 // the whole content, with the descriptor closed), size, mtime, entity-tag,
 // content type and pre-rendered header lines that go out through Header.AppendRaw.
+// Entries holding a descriptor are at most a quarter of RLIMIT_NOFILE per Handler
+// (the least recently used one of a shard goes first), whatever Max says, so the
+// cache never takes the descriptors connections need; an open that fails with EMFILE
+// or ENFILE anyway makes the cache close the least recently used half of its
+// descriptors before the one retry.
 // An entry older than Revalidate is checked by opening the file again (through the
 // same safe resolver) and comparing identity, size, mtime and the set of
 // precompressed siblings, so an edited or replaced file is served fresh within

@@ -49,7 +49,7 @@ type listing struct {
 // regular files and directories is left out, and so is a name that no request path
 // can name (see linkable), so that every link of a listing can be followed.
 func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
-	f, fi, err := h.res.open(rel)
+	f, fi, err := h.open(rel)
 	if err != nil {
 		h.serveMissing(x, err, now)
 		return
@@ -123,7 +123,7 @@ func (h *Handler) describe(d *os.File, dirPath, rel, name string) (listItem, boo
 		if rel != "" {
 			target = rel + "/" + name
 		}
-		f, fi, err := h.res.open(target)
+		f, fi, err := h.open(target)
 		if err != nil {
 			return listItem{}, false
 		}
