@@ -174,3 +174,39 @@ func TestLongListsServed(t *testing.T) {
 	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", list), 304, anyBody)
 	expect(t, do(t, h, "GET", "/small.txt", "If-Match", list), 200, "0123456789")
 }
+
+// TestServeSingleValueFieldsOnSeveralLines: Range, If-Range, If-Modified-Since and
+// If-Unmodified-Since hold one value each, so one sent on several lines that disagree
+// is invalid. Only the first line was read, so an If-Range whose first line matched
+// gave a 206 although its second did not (a proxy or cache in front that reads the
+// last line expects the whole file), and a second If-Modified-Since or Range line was
+// ignored. Now such a field is ignored as an invalid one is: the whole file with 200.
+// Lines that repeat the same value still count as that value.
+func TestServeSingleValueFieldsOnSeveralLines(t *testing.T) {
+	h, _ := site(t, Options{})
+	first := do(t, h, "GET", "/small.txt")
+	etag, lm := first.Get("ETag"), first.Get("Last-Modified")
+	const old = "Sat, 01 Jan 2000 00:00:00 GMT"
+	const whole = "0123456789"
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		status int
+		body   string
+	}{
+		{"If-Range matching, then not", []string{"Range", "bytes=0-1", "If-Range", etag, "If-Range", `"other"`}, 200, whole},
+		{"If-Range not matching, then matching", []string{"Range", "bytes=0-1", "If-Range", `"other"`, "if-range", etag}, 200, whole},
+		{"If-Range twice the same", []string{"Range", "bytes=0-1", "If-Range", etag, "If-Range", " " + etag}, 206, "01"},
+		{"two Ranges", []string{"Range", "bytes=0-1", "Range", "bytes=2-3"}, 200, whole},
+		{"Range twice the same", []string{"Range", "bytes=0-1", "Range", "bytes=0-1"}, 206, "01"},
+		{"If-Modified-Since now, then old", []string{"If-Modified-Since", lm, "If-Modified-Since", old}, 200, whole},
+		{"If-Modified-Since twice the same", []string{"If-Modified-Since", lm, "If-Modified-Since", lm}, 304, ""},
+		{"If-Unmodified-Since old, then now", []string{"If-Unmodified-Since", old, "If-Unmodified-Since", lm}, 200, whole},
+		{"If-Unmodified-Since old twice", []string{"If-Unmodified-Since", old, "If-Unmodified-Since", old}, 412, anyBody},
+	} {
+		r := do(t, h, "GET", "/small.txt", tc.fields...)
+		if r.Status != tc.status || (tc.body != anyBody && r.Body.String() != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, r.Status, r.Body.String(), tc.status, tc.body)
+		}
+	}
+}

@@ -88,7 +88,11 @@
 // If-None-Match takes precedence over If-Modified-Since. A 304 carries ETag,
 // Last-Modified, Cache-Control and Vary. List fields (If-Match, If-None-Match,
 // Accept-Encoding, Accept) sent on several field lines are read as the lines joined
-// with commas (RFC 9110 §5.3). Invalid dates are ignored, and so is an
+// with commas (RFC 9110 §5.3). A field that holds one value (Range, If-Range,
+// If-Modified-Since, If-Unmodified-Since) sent on several lines that disagree is
+// invalid: it is ignored, and such an If-Range never matches, so the whole
+// representation is sent rather than a part chosen by a line that a proxy in front
+// may not have read. Invalid dates are ignored, and so is an
 // If-Modified-Since later than the server's clock (gale never sent it). A file whose
 // mtime lies in the future reports the response's Date as its Last-Modified (RFC 9110
 // §8.8.2.1) and is compared as that time, so dates never make it 304 or match

@@ -220,7 +220,7 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	// it can carry a byte, and clients that put "bytes=0-" on every request (media
 	// players, download tools) expect the empty 200 nginx and Go's net/http send,
 	// not 416.
-	if rv, ok := x.ReqHeader("Range"); ok && !head && e.size > 0 && h.ifRange(x, e, modSec) {
+	if rv := reqSingle(x, "Range"); rv != nil && !head && e.size > 0 && h.ifRange(x, e, modSec) {
 		var buf [MaxRanges]ByteRange
 		rs, err := appendRanges(buf[:0], rv, e.size)
 		switch {
@@ -278,8 +278,8 @@ func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry
 // ifRange reports whether a Range field may be honoured: there is no If-Range, or it
 // matches e's entity-tag or modSec, the modification time the response reports.
 func (h *Handler) ifRange(x server.Exchange, e *entry, modSec int64) bool {
-	v, ok := x.ReqHeader("If-Range")
-	return !ok || ifRangeMatches(v, e.etag, modSec)
+	v := reqSingle(x, "If-Range")
+	return v == nil || ifRangeMatches(v, e.etag, modSec)
 }
 
 // appendMeta adds e's Last-Modified, ETag, Cache-Control and Vary lines. A file whose
@@ -298,8 +298,8 @@ func requestConditions(x server.Exchange) condHeaders {
 	return condHeaders{
 		ifMatch:           reqList(x, "If-Match"),
 		ifNoneMatch:       reqList(x, "If-None-Match"),
-		ifModifiedSince:   reqField(x, "If-Modified-Since"),
-		ifUnmodifiedSince: reqField(x, "If-Unmodified-Since"),
+		ifModifiedSince:   reqSingle(x, "If-Modified-Since"),
+		ifUnmodifiedSince: reqSingle(x, "If-Unmodified-Since"),
 	}
 }
 
@@ -330,6 +330,31 @@ func reqList(x server.Exchange, name string) []byte {
 		return v
 	}
 	return joined
+}
+
+// reqSingle returns the value of a request field that holds one value, not a list
+// (Range, If-Range, If-Modified-Since, If-Unmodified-Since), as reqField does, except
+// that a field sent on several lines that do not all carry the same value is invalid
+// and reported as present but empty, which no caller accepts: the Range is ignored,
+// the If-Range does not match (so the whole representation is sent) and the date is
+// ignored. Taking the first line instead would act on a value that a cache or proxy
+// in front, reading the last one, never saw: a 206 spliced into a copy the client's
+// If-Range meant to replace, or a 304 for a copy it never had.
+func reqSingle(x server.Exchange, name string) []byte {
+	v := reqField(x, name)
+	if v == nil {
+		return nil
+	}
+	same := true
+	x.EachReqHeader(func(k, val []byte) {
+		if same && http1.EqualFold(k, name) && !bytes.Equal(http1.TrimOWS(val), http1.TrimOWS(v)) {
+			same = false
+		}
+	})
+	if !same {
+		return []byte{}
+	}
+	return v
 }
 
 // reqField returns a request field's value, nil when absent and non-nil when present
