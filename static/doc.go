@@ -131,9 +131,10 @@
 // percent-encoded, so the Location is a valid URI); the Location is built from the
 // cleaned path under the mount Prefix, never echoed from the request, so it cannot
 // become a protocol-relative open redirect. With the slash, the Index files are tried in
-// order, then a listing if Browse is on (HTML, or JSON when Accept prefers
-// application/json; directories first, names escaped, at most 10000 entries), then
-// the Fallback file, else 404. Fallback also answers every missing file with 200,
+// order, then a listing if Browse is on (HTML, titled with the decoded path as
+// nginx's autoindex is, or JSON, whose path is the percent-encoded link form, when
+// Accept prefers application/json; directories first, names escaped, at most 10000
+// entries), then the Fallback file, else 404. Fallback also answers every missing file with 200,
 // like try_files $uri /index.html; it does not answer 400s or denied dotfiles.
 //
 // Only GET and HEAD are served; other methods get 405 with "Allow: GET, HEAD".
