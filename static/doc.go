@@ -98,8 +98,9 @@
 // §8.8.2.1) and is compared as that time, so dates never make it 304 or match
 // If-Range until the clock has passed its mtime; its entity-tag still works.
 //
-// Ranges apply to GET only (HEAD and other methods ignore Range, RFC 9110 §14.2) and
-// to the selected representation, compressed or not. If-Range must match the
+// Ranges apply to GET and to HEAD, which gets the head GET would (RFC 9110 §9.3.2:
+// 206, multipart or 416, without the body, as nginx and Go's net/http answer), and to
+// the selected representation, compressed or not. If-Range must match the
 // entity-tag strongly or equal Last-Modified exactly, else the whole file is sent. A
 // malformed Range or another unit is ignored (200), and so is any Range on an empty
 // representation (200 with Content-Length 0, as nginx and Go's net/http answer). One satisfiable range gives a

@@ -219,8 +219,10 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	// An empty representation ignores Range (RFC 9110 §14.2 allows it): no range of
 	// it can carry a byte, and clients that put "bytes=0-" on every request (media
 	// players, download tools) expect the empty 200 nginx and Go's net/http send,
-	// not 416.
-	if rv := reqSingle(x, "Range"); rv != nil && !head && e.size > 0 && h.ifRange(x, e, modSec) {
+	// not 416. HEAD takes Range as GET does and gets the head GET would (RFC 9110
+	// §9.3.2), 206 or 416 included, as from nginx and Go's net/http: tools probe
+	// with a HEAD and a Range whether a download can be resumed.
+	if rv := reqSingle(x, "Range"); rv != nil && e.size > 0 && h.ifRange(x, e, modSec) {
 		var buf [MaxRanges]ByteRange
 		rs, err := appendRanges(buf[:0], rv, e.size)
 		switch {
@@ -377,14 +379,17 @@ func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange, nowS
 	x.Header().Set("Content-Range", string(appendContentRange(nil, r, e.size)))
 	x.SetContentLength(r.Length)
 	x.WriteHeader(206)
-	sendBody(x, e, r.Start, r.Length)
+	if !x.IsHead() {
+		sendBody(x, e, r.Start, r.Length)
+	}
 	x.End()
 }
 
 // sendMultipart answers 206 with a multipart/byteranges body (RFC 9110 §14.6): each
 // part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
 // CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
-// with SendFile (or Write for in-memory files), interleaved.
+// with SendFile (or Write for in-memory files), interleaved. A HEAD gets the head
+// alone, with the Content-Length of that body.
 func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange, nowSec int64) {
 	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
 	var heads []byte
@@ -412,6 +417,10 @@ func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange, now
 	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(int64(len(heads)+len(tail)) + n)
 	x.WriteHeader(206)
+	if x.IsHead() {
+		x.End()
+		return
+	}
 	start := 0
 	for i, r := range rs {
 		x.Write(heads[start:ends[i]])
