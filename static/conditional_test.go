@@ -210,3 +210,35 @@ func TestServeSingleValueFieldsOnSeveralLines(t *testing.T) {
 		}
 	}
 }
+
+// TestServeListingPreconditions: a directory listing is a current representation
+// without an entity-tag or a modification date. Its preconditions were not evaluated
+// at all, so "If-Match" with any tag got the listing (200) instead of 412 and
+// "If-None-Match: *" a 200 instead of 304, where nginx's autoindex answers 412 and 304.
+func TestServeListingPreconditions(t *testing.T) {
+	h, _ := site(t, Options{Browse: true})
+	const old = "Sat, 01 Jan 2000 00:00:00 GMT"
+	for _, tc := range []struct {
+		fields []string
+		status int
+	}{
+		{[]string{"If-Match", `"x"`}, 412},
+		{[]string{"If-Match", `"x", *`}, 412}, // "*" counts only alone
+		{[]string{"If-Match", "*"}, 200},
+		{[]string{"If-None-Match", "*"}, 304},
+		{[]string{"If-None-Match", `"x"`}, 200},
+		{[]string{"If-None-Match", `"x"`, "If-Match", `"y"`}, 412},
+		{[]string{"If-Unmodified-Since", old}, 200}, // no Last-Modified: ignored
+		{[]string{"If-Modified-Since", old}, 200},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			r := do(t, h, method, "/assets/", tc.fields...)
+			if r.Status != tc.status {
+				t.Errorf("%s %v: %d, want %d", method, tc.fields, r.Status, tc.status)
+			}
+			if tc.status == 304 && (r.Body.Len() != 0 || r.Get("Vary") != "Accept") {
+				t.Errorf("%s %v: 304 with %d body bytes, Vary %q", method, tc.fields, r.Body.Len(), r.Get("Vary"))
+			}
+		}
+	}
+}

@@ -97,6 +97,9 @@
 // mtime lies in the future reports the response's Date as its Last-Modified (RFC 9110
 // §8.8.2.1) and is compared as that time, so dates never make it 304 or match
 // If-Range until the clock has passed its mtime; its entity-tag still works.
+// A directory listing has no entity-tag and no modification date: only "*"
+// matches its If-Match (any list of tags gives 412) and its If-None-Match (304), and
+// the dates are ignored.
 //
 // Ranges apply to GET and to HEAD, which gets the head GET would (RFC 9110 §9.3.2:
 // 206, multipart or 416, without the body, as nginx and Go's net/http answer), and to

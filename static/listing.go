@@ -60,6 +60,23 @@ func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
 		h.serveMissing(x, errNotFound, now)
 		return
 	}
+	// A listing has no entity-tag and no Last-Modified, but it is a current
+	// representation: "If-Match: *" holds and a list of tags fails (412), and
+	// "If-None-Match: *" gives 304 (RFC 9110 §13.1.1, §13.1.2), as nginx answers; the
+	// dates are ignored, as for any resource without a modification date (§13.1.3,
+	// §13.1.4).
+	c := requestConditions(x)
+	c.ifModifiedSince, c.ifUnmodifiedSince = nil, nil
+	switch evalPreconditions(c, "", 0, 0) {
+	case condFailed:
+		x.Error(412, "")
+		return
+	case condNotModified:
+		x.Header().Set("Vary", "Accept")
+		x.WriteHeader(304)
+		x.End()
+		return
+	}
 	l, err := h.readListing(f, rel)
 	if err != nil {
 		h.serveError(x, err)
