@@ -86,9 +86,12 @@ func (e *entry) sameFile(c *entry) bool {
 // cached at all, so a flood of requests for random missing paths cannot evict the
 // hot entries (a missing-file openat2 costs about a microsecond).
 type fileCache struct {
-	shards     []cacheShard  // immutable slice; each shard guards itself
-	perShard   int           // LRU capacity of each shard; immutable; <= 0 disables caching
-	revalidate time.Duration // immutable
+	shards   []cacheShard // immutable slice; each shard guards itself
+	perShard int          // LRU capacity of each shard; immutable; <= 0 disables caching
+	// openPerShard is the most listed entries of one shard that hold a descriptor
+	// (files above smallFileMax); <= 0 means no bound but perShard. Immutable.
+	openPerShard int
+	revalidate   time.Duration // immutable
 	// load opens the file of a key and returns an unpublished entry with refs 0; it
 	// returns errIsDir, errNotFound, errForbidden or a system error. Immutable (tests
 	// may wrap it before first use).
@@ -101,16 +104,22 @@ type cacheShard struct {
 	mu         sync.Mutex
 	m          map[string]*entry // guarded by mu
 	head, tail *entry            // LRU ends, guarded by mu
+	open       int               // listed entries holding a descriptor, guarded by mu
 }
 
-func newFileCache(max int, revalidate time.Duration, load func(string) (*entry, error)) *fileCache {
+// newFileCache returns a cache of at most maxEntries entries (<= 0: none), of which
+// at most about maxOpen (<= 0: no bound) hold an open descriptor.
+func newFileCache(maxEntries, maxOpen int, revalidate time.Duration, load func(string) (*entry, error)) *fileCache {
 	n := 1
-	if max >= 256 {
+	if maxEntries >= 256 {
 		n = 16
 	}
 	c := &fileCache{shards: make([]cacheShard, n), revalidate: revalidate, load: load}
-	if max > 0 {
-		c.perShard = (max + n - 1) / n
+	if maxEntries > 0 {
+		c.perShard = (maxEntries + n - 1) / n
+	}
+	if maxOpen > 0 {
+		c.openPerShard = max(1, maxOpen/n)
 	}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*entry)
@@ -186,11 +195,44 @@ func (c *fileCache) get(key string, now time.Time) (*entry, error) {
 	}
 	s.m[key] = cand
 	s.pushFront(cand)
+	if cand.file != nil {
+		s.open++
+	}
 	for len(s.m) > c.perShard {
 		s.remove(s.tail)
 	}
+	// Descriptors are a process-wide budget that connections need too: past its
+	// share, the least recently used entry that holds one goes (cand, at the front,
+	// is never the first such entry from the tail while more than one is listed).
+	for c.openPerShard > 0 && s.open > c.openPerShard {
+		s.remove(s.lruOpen())
+	}
 	s.mu.Unlock()
 	return cand, nil
+}
+
+// shed unlists the least recently used half (rounded up) of each shard's entries
+// that hold a descriptor and reports how many it unlisted. It is called when an open
+// fails for lack of descriptors; an unlisted entry's descriptor is closed at once,
+// or when the last send using it finishes.
+func (c *fileCache) shed() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		drop := (s.open + 1) / 2
+		for e := s.tail; e != nil && drop > 0; {
+			prev := e.prev
+			if e.file != nil {
+				s.remove(e)
+				drop--
+				n++
+			}
+			e = prev
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // uncached loads key without publishing it; the caller's reference is the only one.
@@ -249,9 +291,22 @@ func (c *fileCache) len() int {
 
 // remove unlists e and drops the cache's reference. Caller holds s.mu.
 func (s *cacheShard) remove(e *entry) {
+	if e.file != nil {
+		s.open--
+	}
 	delete(s.m, e.key)
 	s.unlink(e)
 	e.release()
+}
+
+// lruOpen returns the least recently used listed entry that holds a descriptor, or
+// nil when none does. Caller holds s.mu.
+func (s *cacheShard) lruOpen() *entry {
+	e := s.tail
+	for e != nil && e.file == nil {
+		e = e.prev
+	}
+	return e
 }
 
 // pushFront lists e as most recently used. Caller holds s.mu.

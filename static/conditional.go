@@ -21,7 +21,8 @@ const (
 // evalPreconditions applies RFC 9110 §13.2.2 to a GET or HEAD of an existing
 // representation with the strong entity-tag etag (quotes included) and modification
 // time modSec (Unix seconds, at most nowSec: see lastModified), at the server's time
-// nowSec. The steps, in order:
+// nowSec. An empty etag is a representation without one, which only "*" matches. The
+// steps, in order:
 //
 //  1. If-Match present: false (no strong match) → 412.
 //  2. Else If-Unmodified-Since present and a valid date: modified after it → 412.

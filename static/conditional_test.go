@@ -174,3 +174,71 @@ func TestLongListsServed(t *testing.T) {
 	expect(t, do(t, h, "GET", "/small.txt", "If-None-Match", list), 304, anyBody)
 	expect(t, do(t, h, "GET", "/small.txt", "If-Match", list), 200, "0123456789")
 }
+
+// TestServeSingleValueFieldsOnSeveralLines: Range, If-Range, If-Modified-Since and
+// If-Unmodified-Since hold one value each, so one sent on several lines that disagree
+// is invalid. Only the first line was read, so an If-Range whose first line matched
+// gave a 206 although its second did not (a proxy or cache in front that reads the
+// last line expects the whole file), and a second If-Modified-Since or Range line was
+// ignored. Now such a field is ignored as an invalid one is: the whole file with 200.
+// Lines that repeat the same value still count as that value.
+func TestServeSingleValueFieldsOnSeveralLines(t *testing.T) {
+	h, _ := site(t, Options{})
+	first := do(t, h, "GET", "/small.txt")
+	etag, lm := first.Get("ETag"), first.Get("Last-Modified")
+	const old = "Sat, 01 Jan 2000 00:00:00 GMT"
+	const whole = "0123456789"
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		status int
+		body   string
+	}{
+		{"If-Range matching, then not", []string{"Range", "bytes=0-1", "If-Range", etag, "If-Range", `"other"`}, 200, whole},
+		{"If-Range not matching, then matching", []string{"Range", "bytes=0-1", "If-Range", `"other"`, "if-range", etag}, 200, whole},
+		{"If-Range twice the same", []string{"Range", "bytes=0-1", "If-Range", etag, "If-Range", " " + etag}, 206, "01"},
+		{"two Ranges", []string{"Range", "bytes=0-1", "Range", "bytes=2-3"}, 200, whole},
+		{"Range twice the same", []string{"Range", "bytes=0-1", "Range", "bytes=0-1"}, 206, "01"},
+		{"If-Modified-Since now, then old", []string{"If-Modified-Since", lm, "If-Modified-Since", old}, 200, whole},
+		{"If-Modified-Since twice the same", []string{"If-Modified-Since", lm, "If-Modified-Since", lm}, 304, ""},
+		{"If-Unmodified-Since old, then now", []string{"If-Unmodified-Since", old, "If-Unmodified-Since", lm}, 200, whole},
+		{"If-Unmodified-Since old twice", []string{"If-Unmodified-Since", old, "If-Unmodified-Since", old}, 412, anyBody},
+	} {
+		r := do(t, h, "GET", "/small.txt", tc.fields...)
+		if r.Status != tc.status || (tc.body != anyBody && r.Body.String() != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, r.Status, r.Body.String(), tc.status, tc.body)
+		}
+	}
+}
+
+// TestServeListingPreconditions: a directory listing is a current representation
+// without an entity-tag or a modification date. Its preconditions were not evaluated
+// at all, so "If-Match" with any tag got the listing (200) instead of 412 and
+// "If-None-Match: *" a 200 instead of 304, where nginx's autoindex answers 412 and 304.
+func TestServeListingPreconditions(t *testing.T) {
+	h, _ := site(t, Options{Browse: true})
+	const old = "Sat, 01 Jan 2000 00:00:00 GMT"
+	for _, tc := range []struct {
+		fields []string
+		status int
+	}{
+		{[]string{"If-Match", `"x"`}, 412},
+		{[]string{"If-Match", `"x", *`}, 412}, // "*" counts only alone
+		{[]string{"If-Match", "*"}, 200},
+		{[]string{"If-None-Match", "*"}, 304},
+		{[]string{"If-None-Match", `"x"`}, 200},
+		{[]string{"If-None-Match", `"x"`, "If-Match", `"y"`}, 412},
+		{[]string{"If-Unmodified-Since", old}, 200}, // no Last-Modified: ignored
+		{[]string{"If-Modified-Since", old}, 200},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			r := do(t, h, method, "/assets/", tc.fields...)
+			if r.Status != tc.status {
+				t.Errorf("%s %v: %d, want %d", method, tc.fields, r.Status, tc.status)
+			}
+			if tc.status == 304 && (r.Body.Len() != 0 || r.Get("Vary") != "Accept") {
+				t.Errorf("%s %v: 304 with %d body bytes, Vary %q", method, tc.fields, r.Body.Len(), r.Get("Vary"))
+			}
+		}
+	}
+}

@@ -54,6 +54,11 @@
 // An entry holds the open file (or, for files up to 16 KiB within a 64 MiB budget,
 // the whole content, with the descriptor closed), size, mtime, entity-tag,
 // content type and pre-rendered header lines that go out through Header.AppendRaw.
+// Entries holding a descriptor are at most a quarter of RLIMIT_NOFILE per Handler
+// (the least recently used one of a shard goes first), whatever Max says, so the
+// cache never takes the descriptors connections need; an open that fails with EMFILE
+// or ENFILE anyway makes the cache close the least recently used half of its
+// descriptors before the one retry.
 // An entry older than Revalidate is checked by opening the file again (through the
 // same safe resolver) and comparing identity, size, mtime and the set of
 // precompressed siblings, so an edited or replaced file is served fresh within
@@ -83,14 +88,22 @@
 // If-None-Match takes precedence over If-Modified-Since. A 304 carries ETag,
 // Last-Modified, Cache-Control and Vary. List fields (If-Match, If-None-Match,
 // Accept-Encoding, Accept) sent on several field lines are read as the lines joined
-// with commas (RFC 9110 §5.3). Invalid dates are ignored, and so is an
+// with commas (RFC 9110 §5.3). A field that holds one value (Range, If-Range,
+// If-Modified-Since, If-Unmodified-Since) sent on several lines that disagree is
+// invalid: it is ignored, and such an If-Range never matches, so the whole
+// representation is sent rather than a part chosen by a line that a proxy in front
+// may not have read. Invalid dates are ignored, and so is an
 // If-Modified-Since later than the server's clock (gale never sent it). A file whose
 // mtime lies in the future reports the response's Date as its Last-Modified (RFC 9110
 // §8.8.2.1) and is compared as that time, so dates never make it 304 or match
 // If-Range until the clock has passed its mtime; its entity-tag still works.
+// A directory listing has no entity-tag and no modification date: only "*"
+// matches its If-Match (any list of tags gives 412) and its If-None-Match (304), and
+// the dates are ignored.
 //
-// Ranges apply to GET only (HEAD and other methods ignore Range, RFC 9110 §14.2) and
-// to the selected representation, compressed or not. If-Range must match the
+// Ranges apply to GET and to HEAD, which gets the head GET would (RFC 9110 §9.3.2:
+// 206, multipart or 416, without the body, as nginx and Go's net/http answer), and to
+// the selected representation, compressed or not. If-Range must match the
 // entity-tag strongly or equal Last-Modified exactly, else the whole file is sent. A
 // malformed Range or another unit is ignored (200), and so is any Range on an empty
 // representation (200 with Content-Length 0, as nginx and Go's net/http answer). One satisfiable range gives a
@@ -122,9 +135,10 @@
 // percent-encoded, so the Location is a valid URI); the Location is built from the
 // cleaned path under the mount Prefix, never echoed from the request, so it cannot
 // become a protocol-relative open redirect. With the slash, the Index files are tried in
-// order, then a listing if Browse is on (HTML, or JSON when Accept prefers
-// application/json; directories first, names escaped, at most 10000 entries), then
-// the Fallback file, else 404. Fallback also answers every missing file with 200,
+// order, then a listing if Browse is on (HTML, titled with the decoded path as
+// nginx's autoindex is, or JSON, whose path is the percent-encoded link form, when
+// Accept prefers application/json; directories first, names escaped, at most 10000
+// entries), then the Fallback file, else 404. Fallback also answers every missing file with 200,
 // like try_files $uri /index.html; it does not answer 400s or denied dotfiles.
 //
 // Only GET and HEAD are served; other methods get 405 with "Allow: GET, HEAD".

@@ -39,7 +39,7 @@ func (h *Handler) loadCandidate(key string) (*entry, error) {
 	if coding >= 0 {
 		name = rel + encodings[coding].suffix
 	}
-	f, fi, err := h.res.open(name)
+	f, fi, err := h.open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (h *Handler) loadCandidate(key string) (*entry, error) {
 func (h *Handler) probeSiblings(rel string) encoding {
 	var found encoding
 	for _, enc := range encodings {
-		f, fi, err := h.res.open(rel + enc.suffix)
+		f, fi, err := h.open(rel + enc.suffix)
 		if err != nil {
 			continue
 		}

@@ -40,6 +40,7 @@ type listing struct {
 	Entries   []listItem `json:"entries"`
 	Truncated bool       `json:"truncated"`
 	Root      bool       `json:"-"` // the served root: no parent link
+	title     string     // the decoded path, for the HTML title (see displayPath)
 }
 
 // serveListing answers a directory listing of rel: JSON when the Accept field prefers
@@ -49,7 +50,7 @@ type listing struct {
 // regular files and directories is left out, and so is a name that no request path
 // can name (see linkable), so that every link of a listing can be followed.
 func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
-	f, fi, err := h.res.open(rel)
+	f, fi, err := h.open(rel)
 	if err != nil {
 		h.serveMissing(x, err, now)
 		return
@@ -57,6 +58,23 @@ func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
 	defer f.Close()
 	if !fi.IsDir() {
 		h.serveMissing(x, errNotFound, now)
+		return
+	}
+	// A listing has no entity-tag and no Last-Modified, but it is a current
+	// representation: "If-Match: *" holds and a list of tags fails (412), and
+	// "If-None-Match: *" gives 304 (RFC 9110 §13.1.1, §13.1.2), as nginx answers; the
+	// dates are ignored, as for any resource without a modification date (§13.1.3,
+	// §13.1.4).
+	c := requestConditions(x)
+	c.ifModifiedSince, c.ifUnmodifiedSince = nil, nil
+	switch evalPreconditions(c, "", 0, 0) {
+	case condFailed:
+		x.Error(412, "")
+		return
+	case condNotModified:
+		x.Header().Set("Vary", "Accept")
+		x.WriteHeader(304)
+		x.End()
 		return
 	}
 	l, err := h.readListing(f, rel)
@@ -77,9 +95,21 @@ func (h *Handler) serveListing(x server.Exchange, rel string, now time.Time) {
 	x.Respond(200, "text/html; charset=utf-8", renderListingHTML(l))
 }
 
+// displayPath returns the path of directory rel under the mount prefix decoded, as a
+// listing's title shows it ("/dé/ a/", as nginx's autoindex does), where Path holds
+// it percent-encoded ("/d%C3%A9/%20a/"), as a link does. Bytes that are not UTF-8
+// are shown as U+FFFD, since the page is UTF-8.
+func (h *Handler) displayPath(rel string) string {
+	p := strings.TrimSuffix(h.prefix, "/") + "/"
+	if rel != "" {
+		p += rel + "/"
+	}
+	return strings.ToValidUTF8(p, "\uFFFD")
+}
+
 // readListing reads and sorts the entries of the open directory d, which is rel.
 func (h *Handler) readListing(d *os.File, rel string) (listing, error) {
-	l := listing{Path: h.urlPath(rel, true), Entries: []listItem{}, Root: rel == ""}
+	l := listing{Path: h.urlPath(rel, true), Entries: []listItem{}, Root: rel == "", title: h.displayPath(rel)}
 	names, err := d.Readdirnames(maxListing + 1)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return l, err
@@ -123,7 +153,7 @@ func (h *Handler) describe(d *os.File, dirPath, rel, name string) (listItem, boo
 		if rel != "" {
 			target = rel + "/" + name
 		}
-		f, fi, err := h.res.open(target)
+		f, fi, err := h.open(target)
 		if err != nil {
 			return listItem{}, false
 		}
@@ -158,7 +188,7 @@ func linkable(name string) bool {
 // text and percent-encoded in links; every link starts with "./" so a name such as
 // "javascript:x" or "a:b" stays a relative path.
 func renderListingHTML(l listing) []byte {
-	title := html.EscapeString("Index of " + l.Path)
+	title := html.EscapeString("Index of " + l.title)
 	b := make([]byte, 0, 512+128*len(l.Entries))
 	b = append(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"...)
 	b = append(b, title...)

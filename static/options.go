@@ -212,7 +212,10 @@ func New(opts Options) (*Handler, error) {
 	if h.res, err = openResolver(real, policy); err != nil {
 		return nil, err
 	}
-	h.cache = newFileCache(max, reval, h.loadCandidate)
+	// Descriptors held by the cache are capped at a quarter of the process's limit,
+	// whatever max says, so cached files never leave connections (or the next file)
+	// without one.
+	h.cache = newFileCache(max, descriptorLimit()/4, reval, h.loadCandidate)
 	return h, nil
 }
 

@@ -30,6 +30,23 @@ var (
 	errIsDir = errors.New("static: is a directory")
 )
 
+// open opens rel beneath the root as the resolver does. When the process (EMFILE) or
+// the system (ENFILE) is out of descriptors, the open-file cache first closes the
+// least recently used half of those it holds and the open is tried once more: without
+// it, a cache full of descriptors turned every file not cached yet into a 500.
+func (h *Handler) open(rel string) (*os.File, os.FileInfo, error) {
+	f, fi, err := h.res.open(rel)
+	if err != nil && outOfDescriptors(err) && h.cache.shed() > 0 {
+		f, fi, err = h.res.open(rel)
+	}
+	return f, fi, err
+}
+
+// outOfDescriptors reports whether err says that no descriptor was left.
+func outOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
 // fileMeta is what a directory listing shows about one entry.
 type fileMeta struct {
 	mode  fs.FileMode // type bits only

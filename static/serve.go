@@ -219,8 +219,10 @@ func (h *Handler) serveEntry(x server.Exchange, e *entry, now time.Time) {
 	// An empty representation ignores Range (RFC 9110 §14.2 allows it): no range of
 	// it can carry a byte, and clients that put "bytes=0-" on every request (media
 	// players, download tools) expect the empty 200 nginx and Go's net/http send,
-	// not 416.
-	if rv, ok := x.ReqHeader("Range"); ok && !head && e.size > 0 && h.ifRange(x, e, modSec) {
+	// not 416. HEAD takes Range as GET does and gets the head GET would (RFC 9110
+	// §9.3.2), 206 or 416 included, as from nginx and Go's net/http: tools probe
+	// with a HEAD and a Range whether a download can be resumed.
+	if rv := reqSingle(x, "Range"); rv != nil && e.size > 0 && h.ifRange(x, e, modSec) {
 		var buf [MaxRanges]ByteRange
 		rs, err := appendRanges(buf[:0], rv, e.size)
 		switch {
@@ -278,8 +280,8 @@ func (h *Handler) pickVariant(x server.Exchange, e *entry, now time.Time) *entry
 // ifRange reports whether a Range field may be honoured: there is no If-Range, or it
 // matches e's entity-tag or modSec, the modification time the response reports.
 func (h *Handler) ifRange(x server.Exchange, e *entry, modSec int64) bool {
-	v, ok := x.ReqHeader("If-Range")
-	return !ok || ifRangeMatches(v, e.etag, modSec)
+	v := reqSingle(x, "If-Range")
+	return v == nil || ifRangeMatches(v, e.etag, modSec)
 }
 
 // appendMeta adds e's Last-Modified, ETag, Cache-Control and Vary lines. A file whose
@@ -298,8 +300,8 @@ func requestConditions(x server.Exchange) condHeaders {
 	return condHeaders{
 		ifMatch:           reqList(x, "If-Match"),
 		ifNoneMatch:       reqList(x, "If-None-Match"),
-		ifModifiedSince:   reqField(x, "If-Modified-Since"),
-		ifUnmodifiedSince: reqField(x, "If-Unmodified-Since"),
+		ifModifiedSince:   reqSingle(x, "If-Modified-Since"),
+		ifUnmodifiedSince: reqSingle(x, "If-Unmodified-Since"),
 	}
 }
 
@@ -332,6 +334,31 @@ func reqList(x server.Exchange, name string) []byte {
 	return joined
 }
 
+// reqSingle returns the value of a request field that holds one value, not a list
+// (Range, If-Range, If-Modified-Since, If-Unmodified-Since), as reqField does, except
+// that a field sent on several lines that do not all carry the same value is invalid
+// and reported as present but empty, which no caller accepts: the Range is ignored,
+// the If-Range does not match (so the whole representation is sent) and the date is
+// ignored. Taking the first line instead would act on a value that a cache or proxy
+// in front, reading the last one, never saw: a 206 spliced into a copy the client's
+// If-Range meant to replace, or a 304 for a copy it never had.
+func reqSingle(x server.Exchange, name string) []byte {
+	v := reqField(x, name)
+	if v == nil {
+		return nil
+	}
+	same := true
+	x.EachReqHeader(func(k, val []byte) {
+		if same && http1.EqualFold(k, name) && !bytes.Equal(http1.TrimOWS(val), http1.TrimOWS(v)) {
+			same = false
+		}
+	})
+	if !same {
+		return []byte{}
+	}
+	return v
+}
+
 // reqField returns a request field's value, nil when absent and non-nil when present
 // but empty.
 func reqField(x server.Exchange, name string) []byte {
@@ -352,14 +379,17 @@ func (h *Handler) sendSingleRange(x server.Exchange, e *entry, r ByteRange, nowS
 	x.Header().Set("Content-Range", string(appendContentRange(nil, r, e.size)))
 	x.SetContentLength(r.Length)
 	x.WriteHeader(206)
-	sendBody(x, e, r.Start, r.Length)
+	if !x.IsHead() {
+		sendBody(x, e, r.Start, r.Length)
+	}
 	x.End()
 }
 
 // sendMultipart answers 206 with a multipart/byteranges body (RFC 9110 §14.6): each
 // part is "--B", its Content-Type and Content-Range, a blank line and the bytes, then
 // CRLF; the body ends with "--B--" CRLF. Part headers go out with Write and the bytes
-// with SendFile (or Write for in-memory files), interleaved.
+// with SendFile (or Write for in-memory files), interleaved. A HEAD gets the head
+// alone, with the Content-Length of that body.
 func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange, nowSec int64) {
 	boundary := h.boundaryPrefix + strconv.FormatUint(h.boundarySeq.Add(1), 16)
 	var heads []byte
@@ -387,6 +417,10 @@ func (h *Handler) sendMultipart(x server.Exchange, e *entry, rs []ByteRange, now
 	x.Header().AppendRaw(e.hdrBody)
 	x.SetContentLength(int64(len(heads)+len(tail)) + n)
 	x.WriteHeader(206)
+	if x.IsHead() {
+		x.End()
+		return
+	}
 	start := 0
 	for i, r := range rs {
 		x.Write(heads[start:ends[i]])
