@@ -143,7 +143,7 @@ func NewSharedConn(cfg *Config, h Handler) *Conn {
 		lastData:          -1,
 	}
 	c.dec = hpack.NewDecoder(max(c.cfg.HeaderTableSize, DefaultHeaderTableSize), func(f hpack.HeaderField) {
-		c.hdrs.add(f.Name, f.Value, c.cfg.MaxHeaderListSize)
+		c.hdrs.add(f.Name, f.Value, c.cfg)
 		if c.hdrs.tooLarge {
 			c.dec.SetEmitEnabled(false)
 		}

@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +316,88 @@ func TestRapidResetOfAnsweredStreams(t *testing.T) {
 	r.wantConnErr(err, ErrCodeEnhanceYourCalm)
 	if n != 6 {
 		t.Fatalf("cut off after %d pairs, want 6 (limit 5)", n)
+	}
+}
+
+// TestHeaderSectionHTTP1Limits: MaxHeaderBytes and MaxHeaderFields measure a section
+// as HTTP/1.1 measures the same request's header section (a field line each, a split
+// cookie as one line), so the configured limits.header_bytes and
+// limits.header_fields give the same answer, 431, over both protocols; the HTTP/2
+// side used to know only its own 64 KiB list size and no field count at all. The
+// advertised SETTINGS_MAX_HEADER_LIST_SIZE follows them.
+func TestHeaderSectionHTTP1Limits(t *testing.T) {
+	refused := func(r *rig) bool {
+		t.Helper()
+		fs := r.frames()
+		if len(fs) == 0 {
+			return false
+		}
+		h, ok := fs[0].(*xhttp2.MetaHeadersFrame)
+		return ok && h.PseudoValue("status") == "431"
+	}
+	fields := func(n int, name string) []string {
+		var f []string
+		for i := range n {
+			f = append(f, name+strconv.Itoa(i%10), "v")
+		}
+		return f
+	}
+	// Field count: 5 pass, 6 are refused; cookie crumbs count as one field.
+	r := newRig(t, Config{MaxHeaderFields: 5})
+	r.mustFeed(r.get(1, true, fields(5, "x-")...))
+	if len(r.h.requests) != 1 {
+		t.Fatal("section at MaxHeaderFields refused")
+	}
+	r.frames()
+	r.mustFeed(r.get(3, true, fields(6, "y-")...))
+	if len(r.h.requests) != 1 || !refused(r) {
+		t.Fatal("section past MaxHeaderFields not answered 431")
+	}
+	r.mustFeed(r.get(5, true, append(fields(4, "z-"), "cookie", "a=1", "cookie", "b=2", "cookie", "c=3")...))
+	if len(r.h.requests) != 2 {
+		t.Fatal("split cookie counted as several fields")
+	}
+	r.frames()
+	// Field bytes, HTTP/1.1's way: "a: " + value + CRLF is len(value)+5; pseudo-header
+	// fields are not counted (the request line has its own limit on HTTP/1.1).
+	r = newRig(t, Config{MaxHeaderBytes: 100})
+	r.mustFeed(r.get(1, true, "a", strings.Repeat("x", 95)))
+	if len(r.h.requests) != 1 {
+		t.Fatal("section at MaxHeaderBytes refused")
+	}
+	r.frames()
+	r.mustFeed(r.get(3, true, "a", strings.Repeat("x", 96)))
+	if len(r.h.requests) != 1 || !refused(r) {
+		t.Fatal("section past MaxHeaderBytes not answered 431")
+	}
+	// "cookie: a=1; b=2" is 16+2 octets on HTTP/1.1.
+	r.mustFeed(r.get(5, true, "a", strings.Repeat("x", 95-18), "cookie", "a=1", "cookie", "b=2"))
+	if len(r.h.requests) != 2 {
+		t.Fatal("split cookie counted as several lines")
+	}
+	r.frames()
+	// The advertised list size covers every section within both limits.
+	for _, tc := range []struct {
+		cfg  Config
+		want uint32
+	}{
+		{Config{}, 76688},
+		{Config{MaxHeaderBytes: 1000, MaxHeaderFields: 10}, 1000 + 280 + 8192 + 160},
+		{Config{MaxHeaderBytes: 1000, MaxHeaderListSize: 4000}, 4000},
+	} {
+		c := NewConn(tc.cfg, newRecorder())
+		f, _, err := ReadFrame(c.Out(), MinMaxFrameSize)
+		if err != nil || f.Type != FrameSettings {
+			t.Fatalf("server preface: %v %v", f, err)
+		}
+		var got uint32
+		for i := range f.NumSettings() {
+			if st := f.Setting(i); st.ID == SettingMaxHeaderListSize {
+				got = st.Val
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%+v: SETTINGS_MAX_HEADER_LIST_SIZE %d, want %d", tc.cfg, got, tc.want)
+		}
 	}
 }

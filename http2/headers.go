@@ -56,6 +56,9 @@ type requestHeaders struct {
 	method, scheme, authority, path, protocol string
 	fields                                    []Field
 	size                                      uint32 // RFC 9113 §6.5.2 size so far
+	lineBytes                                 int    // regular fields as HTTP/1.1 counts them (Config.MaxHeaderBytes)
+	nfields                                   int    // regular fields, cookies as one (Config.MaxHeaderFields)
+	cookies                                   bool   // a cookie field was counted
 	tooLarge                                  bool
 	trailers                                  bool
 	regularSeen                               bool
@@ -75,10 +78,21 @@ func (h *requestHeaders) fail(reason string) {
 	}
 }
 
-// add takes one decoded field.
-func (h *requestHeaders) add(name, value string, limit uint32) {
+// add takes one decoded field, measuring the section against cfg's limits.
+func (h *requestHeaders) add(name, value string, cfg *Config) {
 	h.size += uint32(len(name)) + uint32(len(value)) + 32
-	if h.size > limit {
+	if !strings.HasPrefix(name, ":") {
+		// As HTTP/1.1 counts the same section: a field line each, the split
+		// cookie joined into one (RFC 9113 §8.2.3).
+		if name == "cookie" && h.cookies {
+			h.lineBytes += len(value) + 2
+		} else {
+			h.lineBytes += len(name) + len(value) + 4
+			h.nfields++
+			h.cookies = h.cookies || name == "cookie"
+		}
+	}
+	if h.size > cfg.MaxHeaderListSize || h.lineBytes > cfg.MaxHeaderBytes || h.nfields > cfg.MaxHeaderFields {
 		h.tooLarge = true
 	}
 	if h.tooLarge || h.err != "" {
