@@ -22,9 +22,11 @@ type HTTP2Options struct {
 	// IdleTimeout closes (with a graceful GOAWAY) a connection that has had no open
 	// stream for this long. Default: the server's IdleTimeout.
 	IdleTimeout time.Duration
-	// WriteTimeout closes a connection whose streams wait for output room — a peer that
-	// keeps its flow-control windows at zero, or stops reading — without any progress
-	// for this long. Default: the server's WriteTimeout.
+	// WriteTimeout resets (RST_STREAM CANCEL) a stream whose own flow-control window
+	// the peer keeps at zero without progress for this long, and closes a connection
+	// whose streams wait for its window or output room — a peer that keeps the
+	// connection's window at zero, or stops reading — as long. Default: the server's
+	// WriteTimeout.
 	WriteTimeout time.Duration
 	// FloodTarpit is how long a connection cut off with GOAWAY ENHANCE_YOUR_CALM (a
 	// flood: rapid reset, PING, SETTINGS, CONTINUATION...) is held open unread
@@ -122,7 +124,7 @@ type h2conn struct {
 
 	settings, shutdown, stall *engine.Timer
 
-	lastProgress int64 // loop clock (ns) of the last DATA a blocked stream got out
+	lastProgress int64 // loop clock (ns) of the last DATA a waiting stream got out
 	blocked      int   // exchanges waiting for flow-control window or output room
 	inFeed       bool  // inside Conn.Feed: output is moved out when it returns
 	flushing     bool  // inside flush: exchanges only add output
@@ -388,19 +390,23 @@ func (hc *h2conn) streamGone(x *h2x) {
 	}
 }
 
-// progress records that a blocked stream sent DATA, for the stall timer.
-func (hc *h2conn) progress() { hc.lastProgress = hc.ec.Loop().Now().UnixNano() }
+// progress records that the waiting stream x sent DATA, for the stall timer.
+func (hc *h2conn) progress(x *h2x) {
+	now := hc.ec.Loop().Now().UnixNano()
+	hc.lastProgress, x.lastOut = now, now
+}
 
-// waitWindow marks x as waiting for window or output room and arms the stall timer:
-// if no waiting stream gets any DATA out within WriteTimeout the connection closes.
+// waitWindow marks x as waiting for window or output room and arms the stall timer
+// (checkStall) for WriteTimeout.
 func (hc *h2conn) waitWindow(x *h2x) {
 	if x.waiting {
 		return
 	}
 	x.waiting = true
+	x.lastOut = hc.ec.Loop().Now().UnixNano()
 	hc.blocked++
 	if hc.blocked == 1 {
-		hc.progress()
+		hc.lastProgress = x.lastOut
 		if hc.stall == nil {
 			hc.stall = hc.ec.Loop().AfterFunc(hc.h.opts.WriteTimeout, hc.checkStall)
 		} else {
@@ -417,19 +423,46 @@ func (hc *h2conn) unwait(x *h2x) {
 	}
 }
 
-// checkStall runs on the stall timer: a connection whose waiting streams made no
-// progress for WriteTimeout is closed with engine.ErrWriteTimeout.
+// checkStall runs on the stall timer. The blast radius of a stall is what holds it: a
+// stream whose own send window stayed shut, with no DATA out for WriteTimeout, is
+// reset with RST_STREAM CANCEL (its exchange's OnClose hears engine.ErrWriteTimeout)
+// and the connection's other streams go on; a connection whose waiting streams got
+// no DATA out for WriteTimeout while their own windows were open (the connection's
+// window shut, or output room that does not drain) is closed with
+// engine.ErrWriteTimeout.
 func (hc *h2conn) checkStall() {
 	if hc.closed || hc.blocked == 0 {
 		return
 	}
 	wto := hc.h.opts.WriteTimeout
-	idle := time.Duration(hc.ec.Loop().Now().UnixNano() - hc.lastProgress)
-	if idle >= wto {
+	now := hc.ec.Loop().Now().UnixNano()
+	next, fresh := wto, false // fresh: a waiting stream got DATA out (or began) within wto
+	var stuck []*h2x
+	for _, x := range hc.live {
+		if !x.waiting {
+			continue
+		}
+		if idle := time.Duration(now - x.lastOut); idle < wto {
+			next, fresh = min(next, wto-idle), true
+		} else if sw, _ := hc.c.SendWindow(x.id); sw <= 0 {
+			stuck = append(stuck, x)
+		}
+	}
+	for _, x := range stuck {
+		x.stalled()
+	}
+	if hc.blocked == 0 {
+		return
+	}
+	connIdle := time.Duration(now - hc.lastProgress)
+	if connIdle >= wto && !fresh {
 		hc.ec.Close(engine.ErrWriteTimeout)
 		return
 	}
-	hc.stall.Reset(wto - idle)
+	if connIdle < wto {
+		next = min(next, wto-connIdle)
+	}
+	hc.stall.Reset(next)
 }
 
 // OnRequest starts an exchange for a new stream and hands it to the handler.
