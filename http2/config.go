@@ -20,6 +20,10 @@ type Config struct {
 	MaxFrameSize uint32
 	// HeaderTableSize is the HPACK dynamic table size of the decoder. Default 4,096.
 	HeaderTableSize uint32
+	// MaxRequestLine bounds :method and :path as HTTP/1.1 bounds the request line they
+	// make (http1.Limits.MaxRequestLine): their lengths plus 10 octets (two spaces and
+	// "HTTP/1.1"). Longer → 414 response. Default 8 KiB, the HTTP/1.1 default.
+	MaxRequestLine int
 	// MaxHeaderBytes bounds the regular fields of a decoded field section as HTTP/1.1
 	// counts a header section (http1.Limits.MaxHeaderBytes): each field as its name plus
 	// its value plus 4 octets (": " and CRLF), a cookie field after the first as its
@@ -35,7 +39,7 @@ type Config struct {
 	// plus its value plus 32 octets (RFC 9113 §6.5.2), and is advertised as
 	// SETTINGS_MAX_HEADER_LIST_SIZE. Larger → 431 response. Default: what the largest
 	// section of unsplit fields within MaxHeaderBytes and MaxHeaderFields measures this
-	// way, with an 8 KiB request line as pseudo-header fields (HeaderListSizeFor):
+	// way, with MaxRequestLine for the pseudo-header fields (HeaderListSizeFor):
 	// 76,688 with the defaults, so that a client that honours the setting, as Go's
 	// does, still sends the requests HTTP/1.1 takes.
 	MaxHeaderListSize uint32
@@ -108,6 +112,7 @@ const (
 	DefaultInitialStreamWindow   = 256 << 10
 	DefaultConnWindow            = 1 << 20
 	DefaultHeaderTableSize       = 4096
+	DefaultMaxRequestLine        = 8 << 10
 	DefaultMaxHeaderBytes        = 64 << 10
 	DefaultMaxHeaderFields       = 100
 	DefaultMaxHeaderStringLength = 64 << 10
@@ -158,9 +163,10 @@ func (c Config) withDefaults() Config {
 	c.ConnWindow = min(max(orDefault(c.ConnWindow, DefaultConnWindow), InitialWindow), MaxWindow)
 	c.MaxFrameSize = min(max(c.MaxFrameSize, MinMaxFrameSize), MaxMaxFrameSize)
 	c.HeaderTableSize = orDefault(c.HeaderTableSize, DefaultHeaderTableSize)
+	c.MaxRequestLine = min(orDefault(c.MaxRequestLine, DefaultMaxRequestLine), 1<<30)
 	c.MaxHeaderBytes = min(orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes), 1<<30)
 	c.MaxHeaderFields = min(orDefault(c.MaxHeaderFields, DefaultMaxHeaderFields), 1<<20)
-	c.MaxHeaderListSize = orDefault(c.MaxHeaderListSize, HeaderListSizeFor(c.MaxHeaderBytes, c.MaxHeaderFields, 8<<10))
+	c.MaxHeaderListSize = orDefault(c.MaxHeaderListSize, HeaderListSizeFor(c.MaxHeaderBytes, c.MaxHeaderFields, c.MaxRequestLine))
 	c.MaxHeaderStringLength = orDefault(c.MaxHeaderStringLength, max(int(c.MaxHeaderListSize), DefaultMaxHeaderStringLength))
 	c.MaxHeaderBlockBytes = orDefault(c.MaxHeaderBlockBytes, DefaultMaxHeaderBlockBytes)
 	c.MaxContinuationFrames = orDefault(c.MaxContinuationFrames, DefaultMaxContinuationFrames)

@@ -321,10 +321,11 @@ func TestRapidResetOfAnsweredStreams(t *testing.T) {
 
 // TestHeaderSectionHTTP1Limits: MaxHeaderBytes and MaxHeaderFields measure a section
 // as HTTP/1.1 measures the same request's header section (a field line each, a split
-// cookie as one line), so the configured limits.header_bytes and
-// limits.header_fields give the same answer, 431, over both protocols; the HTTP/2
-// side used to know only its own 64 KiB list size and no field count at all. The
-// advertised SETTINGS_MAX_HEADER_LIST_SIZE follows them.
+// cookie as one line), and MaxRequestLine :method and :path as the request line they
+// make, so the configured limits.header_bytes, limits.header_fields and
+// limits.request_line give the same answer, 431 or 414, over both protocols; the
+// HTTP/2 side used to know only its own 64 KiB list size, no field count and no
+// request line. The advertised SETTINGS_MAX_HEADER_LIST_SIZE follows them.
 func TestHeaderSectionHTTP1Limits(t *testing.T) {
 	refused := func(r *rig) bool {
 		t.Helper()
@@ -376,6 +377,22 @@ func TestHeaderSectionHTTP1Limits(t *testing.T) {
 		t.Fatal("split cookie counted as several lines")
 	}
 	r.frames()
+	// The request line, HTTP/1.1's way: "GET " + path + " HTTP/1.1", 414 past it.
+	r = newRig(t, Config{MaxRequestLine: 100})
+	path := "/" + strings.Repeat("p", 100-10-3-1)
+	r.mustFeed(AppendHeaders(nil, 1, r.block(":method", "GET", ":scheme", "http", ":path", path, ":authority", "x"), true, MinMaxFrameSize))
+	if len(r.h.requests) != 1 {
+		t.Fatal("request line at MaxRequestLine refused")
+	}
+	r.frames()
+	r.mustFeed(AppendHeaders(nil, 3, r.block(":method", "GET", ":scheme", "http", ":path", path+"p", ":authority", "x"), true, MinMaxFrameSize))
+	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "414" {
+		t.Fatal("request line past MaxRequestLine not answered 414")
+	}
+	r.mustFeed(r.get(5, true))
+	if len(r.h.requests) != 2 {
+		t.Fatal("request after the 414 lost")
+	}
 	// The advertised list size covers every section within both limits.
 	for _, tc := range []struct {
 		cfg  Config
@@ -383,6 +400,7 @@ func TestHeaderSectionHTTP1Limits(t *testing.T) {
 	}{
 		{Config{}, 76688},
 		{Config{MaxHeaderBytes: 1000, MaxHeaderFields: 10}, 1000 + 280 + 8192 + 160},
+		{Config{MaxHeaderBytes: 1000, MaxHeaderFields: 10, MaxRequestLine: 1000}, 1000 + 280 + 1000 + 160},
 		{Config{MaxHeaderBytes: 1000, MaxHeaderListSize: 4000}, 4000},
 	} {
 		c := NewConn(tc.cfg, newRecorder())

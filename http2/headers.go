@@ -59,6 +59,8 @@ type requestHeaders struct {
 	lineBytes                                 int    // regular fields as HTTP/1.1 counts them (Config.MaxHeaderBytes)
 	nfields                                   int    // regular fields, cookies as one (Config.MaxHeaderFields)
 	cookies                                   bool   // a cookie field was counted
+	lineLen                                   int    // :method and :path, against Config.MaxRequestLine
+	uriTooLong                                bool   // tooLarge for the request line: 414, not 431
 	tooLarge                                  bool
 	trailers                                  bool
 	regularSeen                               bool
@@ -81,7 +83,12 @@ func (h *requestHeaders) fail(reason string) {
 // add takes one decoded field, measuring the section against cfg's limits.
 func (h *requestHeaders) add(name, value string, cfg *Config) {
 	h.size += uint32(len(name)) + uint32(len(value)) + 32
-	if !strings.HasPrefix(name, ":") {
+	if name == ":method" || name == ":path" {
+		h.lineLen += len(value)
+		if !h.tooLarge && h.lineLen+10 > cfg.MaxRequestLine {
+			h.tooLarge, h.uriTooLong = true, true
+		}
+	} else if !strings.HasPrefix(name, ":") {
 		// As HTTP/1.1 counts the same section: a field line each, the split
 		// cookie joined into one (RFC 9113 §8.2.3).
 		if name == "cookie" && h.cookies {

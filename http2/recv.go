@@ -308,14 +308,20 @@ func (c *Conn) finishTrailers(s *Stream, tr []Field) error {
 	return nil
 }
 
-// refuseTooLarge answers a request whose field section passed MaxHeaderListSize with 431
-// (and RST_STREAM NO_ERROR if the client is still sending), counting a glitch.
+// refuseTooLarge answers a request whose field section passed MaxHeaderListSize,
+// MaxHeaderBytes or MaxHeaderFields with 431, or whose :method and :path passed
+// MaxRequestLine with 414 (and RST_STREAM NO_ERROR if the client is still sending),
+// counting a glitch.
 func (c *Conn) refuseTooLarge(id uint32) error {
 	if err := c.control(); err != nil {
 		return err
 	}
 	c.beginBlock()
-	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: "431"})
+	status := "431"
+	if c.hdrs.uriTooLong {
+		status = "414"
+	}
+	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: status})
 	c.endBlock(id, true)
 	if !c.hdrEndStream {
 		c.out = AppendRSTStream(c.out, id, ErrCodeNo)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -14,10 +13,10 @@ import (
 // HTTP2Options configure the HTTP/2 side of a listener. Zero fields take their defaults.
 type HTTP2Options struct {
 	// Config holds the protocol limits (see package http2 and docs/http2.md). Its
-	// MaxHeaderBytes and MaxHeaderFields default to the server's Limits, so a
-	// request's header section meets the same limits over HTTP/1.1 and HTTP/2
-	// (and SETTINGS_MAX_HEADER_LIST_SIZE, unless set, is derived from them and
-	// the request line limit, http2.HeaderListSizeFor).
+	// MaxRequestLine, MaxHeaderBytes and MaxHeaderFields default to the server's
+	// Limits, so a request meets the same limits over HTTP/1.1 and HTTP/2 (and
+	// SETTINGS_MAX_HEADER_LIST_SIZE, unless set, is derived from them,
+	// http2.HeaderListSizeFor).
 	Config http2.Config
 	// IdleTimeout closes (with a graceful GOAWAY) a connection that has had no open
 	// stream for this long. Default: the server's IdleTimeout.
@@ -81,16 +80,14 @@ func (s *Server) NewHTTP2(opts HTTP2Options) *HTTP2 {
 	if opts.MaxTarpitted <= 0 {
 		opts.MaxTarpitted = 1024
 	}
+	if opts.Config.MaxRequestLine <= 0 {
+		opts.Config.MaxRequestLine = s.opts.Limits.MaxRequestLine
+	}
 	if opts.Config.MaxHeaderBytes <= 0 {
 		opts.Config.MaxHeaderBytes = s.opts.Limits.MaxHeaderBytes
 	}
 	if opts.Config.MaxHeaderFields <= 0 {
 		opts.Config.MaxHeaderFields = s.opts.Limits.MaxHeaderFields
-	}
-	if opts.Config.MaxHeaderListSize == 0 {
-		rl := cmp.Or(s.opts.Limits.MaxRequestLine, http1.DefaultMaxRequestLine)
-		c := opts.Config.Shared() // the field limits with their defaults
-		opts.Config.MaxHeaderListSize = http2.HeaderListSizeFor(c.MaxHeaderBytes, c.MaxHeaderFields, rl)
 	}
 	h := &HTTP2{srv: s, opts: opts, cfg: opts.Config.Shared()}
 	if opts.Handler != nil {

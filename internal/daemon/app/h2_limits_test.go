@@ -13,9 +13,11 @@ import (
 
 // TestH2HeaderLimitsFromConfig: limits.header_fields and limits.header_bytes bound an
 // HTTP/2 request's header section as they bound an HTTP/1.1 one, with the same 431,
-// and SETTINGS_MAX_HEADER_LIST_SIZE is advertised from them (and the request line
-// limit). The HTTP/2 side used to apply its own 64 KiB and no field count, so a
-// request refused over HTTP/1.1 reached the handler over HTTP/2. On epoll and io_uring.
+// limits.request_line bounds :method and :path with the same 414, and
+// SETTINGS_MAX_HEADER_LIST_SIZE is advertised from them. The HTTP/2 side used to apply
+// its own 64 KiB, no field count and no request line, so a request refused over
+// HTTP/1.1 reached the handler (and the proxy's upstream) over HTTP/2. On epoll and
+// io_uring.
 func TestH2HeaderLimitsFromConfig(t *testing.T) { onLinuxEngines(t, testH2HeaderLimitsFromConfig) }
 
 func testH2HeaderLimitsFromConfig(t *testing.T, eng string) {
@@ -67,6 +69,23 @@ servers:
 		h1 := status(false, tc.fields-1, tc.long)
 		if got := status(true, tc.fields, tc.long); got != tc.want || h1 != tc.want {
 			t.Errorf("%d fields, a %d-octet one: HTTP/2 %d, HTTP/1.1 %d, want %d", tc.fields, tc.long, got, h1, tc.want)
+		}
+	}
+
+	// The request line: "GET " + target + " HTTP/1.1" within 1 KiB, 414 past it.
+	for _, tc := range []struct{ n, want int }{{1024 - 13, 200}, {1024 - 12, 414}} {
+		url := "http://" + addr + "/" + strings.Repeat("t", tc.n-1)
+		var got [2]int
+		for i, c := range []*http.Client{http.DefaultClient, h2} {
+			resp, err := c.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got[i] = resp.StatusCode
+		}
+		if got != [2]int{tc.want, tc.want} {
+			t.Errorf("%d-octet target: HTTP/1.1 %d, HTTP/2 %d, want %d", tc.n, got[0], got[1], tc.want)
 		}
 	}
 
