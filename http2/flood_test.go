@@ -35,6 +35,33 @@ func TestFloodsCutOff(t *testing.T) {
 			}
 			return AppendData(nil, 1, nil, false)
 		}, GlitchEmptyFrames},
+		// Frames on streams that have ended are dropped unanswered: they count all the
+		// same (they used to be dropped uncounted, without limit).
+		{"empty-data-on-reset-stream", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 {
+				r.mustFeed(r.get(1, false))
+				r.c.ResetStream(1, ErrCodeCancel)
+			}
+			return AppendData(nil, 1, nil, false)
+		}, GlitchEmptyFrames},
+		{"rst-on-reset-stream", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 {
+				r.mustFeed(r.get(1, false))
+				r.c.ResetStream(1, ErrCodeCancel)
+			}
+			return AppendRSTStream(nil, 1, ErrCodeCancel)
+		}, GlitchEmptyFrames},
+		{"rst-on-old-stream", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 { // 40 streams answered: stream 1 is no longer among the recently closed
+				for id := uint32(1); id < 80; id += 2 {
+					r.mustFeed(r.get(id, true))
+					if err := r.c.WriteHeaders(id, 204, nil, true); err != nil {
+						r.t.Fatal(err)
+					}
+				}
+			}
+			return AppendRSTStream(nil, 1, ErrCodeCancel)
+		}, GlitchEmptyFrames},
 		{"rapid-reset", Config{MaxRapidResets: 10}, 10, func(r *rig, i int) []byte {
 			id := uint32(2*i + 1)
 			return AppendRSTStream(r.get(id, false), id, ErrCodeCancel)

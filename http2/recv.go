@@ -115,6 +115,14 @@ func (c *Conn) onData(f *Frame) error {
 	if err := c.chargeData(f); err != nil {
 		return err
 	}
+	end := f.Flags.Has(FlagEndStream)
+	// Counted whatever the stream's state: on a stream that has ended such a frame is
+	// dropped without an answer, so it would otherwise cost nothing to send forever.
+	if len(f.Data) == 0 && !end {
+		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "empty DATA flood"); err != nil {
+			return err
+		}
+	}
 	if s == nil || s.BodyDone() {
 		// The application will never see these octets: give them back at once.
 		c.connCredit += int64(f.Length)
@@ -134,12 +142,6 @@ func (c *Conn) onData(f *Frame) error {
 		c.connCredit += pad
 		s.credit += pad
 		c.flushCredit(s)
-	}
-	end := f.Flags.Has(FlagEndStream)
-	if len(f.Data) == 0 && !end {
-		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "empty DATA flood"); err != nil {
-			return err
-		}
 	}
 	s.dataRecv += int64(len(f.Data))
 	if s.ContentLength >= 0 && (s.dataRecv > s.ContentLength || end && s.dataRecv != s.ContentLength) {
@@ -343,7 +345,10 @@ func (c *Conn) onRSTStream(f *Frame) error {
 			// response has no reason to reset it, so this counts as early too.
 			return c.flood(&c.resets, c.cfg.MaxRapidResets, GlitchRapidReset, "rapid reset")
 		}
-		return nil
+		// A stream the server reset, or one closed long ago: nothing to cancel. One
+		// may cross the server's own RST_STREAM; a stream of them is a flood of
+		// frames that do nothing, counted as empty frames (CVE-2019-9518).
+		return c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "RST_STREAM flood on closed streams")
 	}
 	early := !s.ResponseDone() || s.feed == c.feeds
 	if c.ctr != nil {
