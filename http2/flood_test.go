@@ -62,6 +62,23 @@ func TestFloodsCutOff(t *testing.T) {
 			}
 			return AppendRSTStream(nil, 1, ErrCodeCancel)
 		}, GlitchEmptyFrames},
+		// So do frames that ask for nothing: unknown types, acknowledgements of nothing
+		// the server sent, GOAWAY after GOAWAY.
+		{"unknown-frame", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			return append(AppendFrameHeader(nil, 1, 0xfa, 0, 0), 'x')
+		}, GlitchEmptyFrames},
+		{"ping-ack", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			return AppendPing(nil, true, [8]byte{})
+		}, GlitchEmptyFrames},
+		{"settings-ack", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			return AppendSettings(nil, true)
+		}, GlitchEmptyFrames},
+		{"goaway", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 { // a stream keeps the connection open; the first GOAWAY is free
+				r.mustFeed(append(r.get(1, false), AppendGoAway(nil, 0, ErrCodeNo, nil)...))
+			}
+			return AppendGoAway(nil, 0, ErrCodeNo, nil)
+		}, GlitchEmptyFrames},
 		{"rapid-reset", Config{MaxRapidResets: 10}, 10, func(r *rig, i int) []byte {
 			id := uint32(2*i + 1)
 			return AppendRSTStream(r.get(id, false), id, ErrCodeCancel)

@@ -346,9 +346,8 @@ func (c *Conn) onRSTStream(f *Frame) error {
 			return c.flood(&c.resets, c.cfg.MaxRapidResets, GlitchRapidReset, "rapid reset")
 		}
 		// A stream the server reset, or one closed long ago: nothing to cancel. One
-		// may cross the server's own RST_STREAM; a stream of them is a flood of
-		// frames that do nothing, counted as empty frames (CVE-2019-9518).
-		return c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "RST_STREAM flood on closed streams")
+		// may cross the server's own RST_STREAM; a stream of them does nothing.
+		return c.idleFrame("RST_STREAM flood on closed streams")
 	}
 	early := !s.ResponseDone() || s.feed == c.feeds
 	if c.ctr != nil {
@@ -370,8 +369,9 @@ func (c *Conn) onSettings(f *Frame) error {
 	if f.Flags.Has(FlagAck) {
 		if !c.settingsAckd {
 			c.applyOwnSettings()
+			return nil
 		}
-		return nil
+		return c.idleFrame("unsolicited SETTINGS ACK flood") // the server sends one SETTINGS
 	}
 	if err := c.flood(&c.settings, c.cfg.MaxSettings, GlitchSettings, "SETTINGS flood"); err != nil {
 		return err
@@ -441,8 +441,9 @@ func (c *Conn) onPing(f *Frame) error {
 	if f.Flags.Has(FlagAck) {
 		if c.shutdown == 1 && bytes.Equal(f.Data, shutdownPing[:]) {
 			c.FinishShutdown()
+			return nil
 		}
-		return nil
+		return c.idleFrame("unsolicited PING ACK flood")
 	}
 	if err := c.flood(&c.pings, c.cfg.MaxPings, GlitchPing, "PING flood"); err != nil {
 		return err
