@@ -239,6 +239,7 @@ func (h *requestHeaders) finish() {
 		h.fail("more than one host field")
 		return
 	}
+	host := h.authority
 	for _, f := range h.fields {
 		if f.Name != "host" {
 			continue
@@ -251,6 +252,13 @@ func (h *requestHeaders) finish() {
 			h.fail("invalid host")
 			return
 		}
+		host = f.Value
+	}
+	// An http or https request names its host in :authority or host, not empty (RFC
+	// 9113 §8.3.1); gale's HTTP/1.1 parser answers 400 to the same request without
+	// Host or with an empty one, and nginx answers this one 400.
+	if host == "" && (h.scheme == "http" || h.scheme == "https") {
+		h.fail("no :authority or host")
 	}
 }
 
