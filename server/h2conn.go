@@ -433,16 +433,19 @@ func (hc *h2conn) checkStall() {
 	}
 	wto := hc.h.opts.WriteTimeout
 	now := hc.ec.Loop().Now().UnixNano()
-	next, fresh := wto, false // fresh: a waiting stream got DATA out (or began) within wto
+	next := wto
+	stale := false // a stream with its own window open waited wto: the connection holds it
 	var stuck []*h2x
 	for _, x := range hc.live {
 		if !x.waiting {
 			continue
 		}
 		if idle := time.Duration(now - x.lastOut); idle < wto {
-			next, fresh = min(next, wto-idle), true
+			next = min(next, wto-idle)
 		} else if sw, _ := hc.c.SendWindow(x.id); sw <= 0 {
 			stuck = append(stuck, x)
+		} else {
+			stale = true
 		}
 	}
 	for _, x := range stuck {
@@ -452,7 +455,7 @@ func (hc *h2conn) checkStall() {
 		return
 	}
 	connIdle := time.Duration(now - hc.lastProgress)
-	if connIdle >= wto && !fresh {
+	if connIdle >= wto && stale {
 		hc.ec.Close(engine.ErrWriteTimeout)
 		return
 	}

@@ -25,7 +25,12 @@ func startStallServer(t *testing.T, eng string, wto time.Duration) (addr string,
 			x.Respond(200, "text/plain", []byte("small"))
 			return
 		}
-		x.OnClose(func(err error) { closed <- err })
+		x.OnClose(func(err error) {
+			select {
+			case closed <- err:
+			default: // a test that does not read them must not block the loop
+			}
+		})
 		x.SetContentLength(256 << 10)
 		x.WriteHeader(200)
 		x.Write(bytes.Repeat([]byte("b"), 256<<10))
@@ -154,6 +159,49 @@ func TestH2ConnWindowStallClosesConn(t *testing.T) {
 				}
 			}
 			wantWriteTimeout(t, closed)
+		})
+	}
+}
+
+// TestH2ConnWindowStallNotKeptOpen: new streams that keep arriving while the
+// connection's window stays shut do not keep the stalled connection open (each of
+// them waits at once, none gets DATA out): it closes within two write timeouts of
+// the stall, not after MaxConcurrentStreams of them (the first version of the
+// per-stream stall timer let each new stream start the wait again).
+func TestH2ConnWindowStallNotKeptOpen(t *testing.T) {
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			const wto = 400 * time.Millisecond
+			addr, _ := startStallServer(t, eng, wto)
+			c, fr := testkit.H2Open(t, addr)
+			fr.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingInitialWindowSize, Val: 1 << 20})
+			fr.WriteSettingsAck()
+			testkit.H2Get(fr, 1, "/big") // takes the connection's 65,535 octets
+			closed := make(chan time.Time, 1)
+			go func() {
+				for {
+					if _, err := fr.ReadFrame(); err != nil {
+						closed <- time.Now()
+						return
+					}
+				}
+			}()
+			start := time.Now()
+			for id := uint32(3); ; id += 2 {
+				select {
+				case at := <-closed:
+					if d := at.Sub(start); d > 2*wto+time.Second {
+						t.Fatalf("closed after %v, write timeout %v", d, wto)
+					}
+					return
+				case <-time.After(wto / 4):
+				}
+				if time.Since(start) > 10*wto {
+					t.Fatal("the stalled connection was kept open by new streams")
+				}
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+				testkit.H2Get(fr, id, "/big")
+			}
 		})
 	}
 }
