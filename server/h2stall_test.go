@@ -49,6 +49,14 @@ func startStallServer(t *testing.T, eng string, wto time.Duration) (addr string,
 	return l.Addr, closed
 }
 
+// bothEngines runs f on epoll and on io_uring (startStallServer skips an engine the
+// machine lacks).
+func bothEngines(t *testing.T, f func(t *testing.T, eng string)) {
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) { f(t, eng) })
+	}
+}
+
 // readStream reads frames until stream id ends (a DATA or HEADERS frame with
 // END_STREAM, or RST_STREAM) and returns its DATA and the reset code (-1 when none).
 // A GOAWAY or a closed connection fails the test.
@@ -101,66 +109,71 @@ func wantWriteTimeout(t *testing.T, closed chan error) {
 // are served before and after. The whole connection used to close with it. Both
 // engines.
 func TestH2StalledStreamResetAlone(t *testing.T) {
-	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
-		t.Run(eng, func(t *testing.T) {
-			const wto = 300 * time.Millisecond
-			addr, closed := startStallServer(t, eng, wto)
-			_, fr := testkit.H2Open(t, addr)
-			fr.WriteSettingsAck()
-			fr.WriteWindowUpdate(0, 16<<20) // the connection's window stays open
-			fr.ReadMetaHeaders = nil
-			testkit.H2Get(fr, 1, "/big")
-			// Stream 1 takes its 65,535 octets and stalls; stream 3 is served meanwhile.
-			testkit.H2Get(fr, 3, "/small")
-			if body, rst := readStream(t, fr, 3); string(body) != "small" || rst != -1 {
-				t.Fatalf("stream 3 beside the stalled one: %q, reset %d", body, rst)
+	bothEngines(t, func(t *testing.T, eng string) {
+		const wto = 300 * time.Millisecond
+		addr, closed := startStallServer(t, eng, wto)
+		_, fr := testkit.H2Open(t, addr)
+		fr.WriteSettingsAck()
+		fr.WriteWindowUpdate(0, 16<<20) // the connection's window stays open
+		fr.ReadMetaHeaders = nil
+		testkit.H2Get(fr, 1, "/big")
+		// Stream 1 takes its 65,535 octets and stalls; stream 3 is served meanwhile.
+		testkit.H2Get(fr, 3, "/small")
+		if body, rst := readStream(t, fr, 3); string(body) != "small" || rst != -1 {
+			t.Fatalf("stream 3 beside the stalled one: %q, reset %d", body, rst)
+		}
+		start := time.Now()
+		_, rst := readStream(t, fr, 1)
+		if rst != int(xhttp2.ErrCodeCancel) {
+			t.Fatalf("stalled stream ended with reset %d, want CANCEL", rst)
+		}
+		if d := time.Since(start); d > 10*wto {
+			t.Errorf("stalled stream reset after %v, write timeout %v", d, wto)
+		}
+		wantWriteTimeout(t, closed)
+		// The connection serves on, longer than the write timeout.
+		for id := uint32(5); id <= 9; id += 2 {
+			testkit.H2Get(fr, id, "/small")
+			if body, rst := readStream(t, fr, id); string(body) != "small" || rst != -1 {
+				t.Fatalf("stream %d after the reset: %q, reset %d", id, body, rst)
 			}
-			start := time.Now()
-			_, rst := readStream(t, fr, 1)
-			if rst != int(xhttp2.ErrCodeCancel) {
-				t.Fatalf("stalled stream ended with reset %d, want CANCEL", rst)
-			}
-			if d := time.Since(start); d > 10*wto {
-				t.Errorf("stalled stream reset after %v, write timeout %v", d, wto)
-			}
-			wantWriteTimeout(t, closed)
-			// The connection serves on, longer than the write timeout.
-			for id := uint32(5); id <= 9; id += 2 {
-				testkit.H2Get(fr, id, "/small")
-				if body, rst := readStream(t, fr, id); string(body) != "small" || rst != -1 {
-					t.Fatalf("stream %d after the reset: %q, reset %d", id, body, rst)
-				}
-				time.Sleep(wto / 2)
-			}
-		})
-	}
+			time.Sleep(wto / 2)
+		}
+	})
+}
+
+// stallConn opens a connection that gives every stream a 1 MiB window and never
+// opens the connection's, and asks for /big on stream 1, which takes the
+// connection's 65,535 octets: the connection's window is shut from then on.
+func stallConn(t *testing.T, addr string) (*net.TCPConn, *xhttp2.Framer) {
+	t.Helper()
+	c, fr := testkit.H2Open(t, addr)
+	fr.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingInitialWindowSize, Val: 1 << 20})
+	fr.WriteSettingsAck()
+	testkit.H2Get(fr, 1, "/big")
+	return c, fr
 }
 
 // TestH2ConnWindowStallClosesConn: a client that keeps the connection's window shut
 // (every stream's own window open) has stalled the whole connection, which closes
 // at the write timeout, as before.
 func TestH2ConnWindowStallClosesConn(t *testing.T) {
-	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
-		t.Run(eng, func(t *testing.T) {
-			const wto = 300 * time.Millisecond
-			addr, closed := startStallServer(t, eng, wto)
-			c, fr := testkit.H2Open(t, addr)
-			fr.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingInitialWindowSize, Val: 1 << 20})
-			fr.WriteSettingsAck()
-			testkit.H2Get(fr, 1, "/big")
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			for {
-				_, err := fr.ReadFrame()
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
-					t.Fatal("the connection was not closed")
-				}
-				if err != nil {
-					break // closed
-				}
+	bothEngines(t, func(t *testing.T, eng string) {
+		const wto = 300 * time.Millisecond
+		addr, closed := startStallServer(t, eng, wto)
+		c, fr := stallConn(t, addr)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, err := fr.ReadFrame()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the connection was not closed")
 			}
-			wantWriteTimeout(t, closed)
-		})
-	}
+			if err != nil {
+				break // closed
+			}
+		}
+		wantWriteTimeout(t, closed)
+	})
 }
 
 // TestH2ConnWindowStallNotKeptOpen: new streams that keep arriving while the
@@ -169,39 +182,34 @@ func TestH2ConnWindowStallClosesConn(t *testing.T) {
 // the stall, not after MaxConcurrentStreams of them (the first version of the
 // per-stream stall timer let each new stream start the wait again).
 func TestH2ConnWindowStallNotKeptOpen(t *testing.T) {
-	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
-		t.Run(eng, func(t *testing.T) {
-			const wto = 400 * time.Millisecond
-			addr, _ := startStallServer(t, eng, wto)
-			c, fr := testkit.H2Open(t, addr)
-			fr.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingInitialWindowSize, Val: 1 << 20})
-			fr.WriteSettingsAck()
-			testkit.H2Get(fr, 1, "/big") // takes the connection's 65,535 octets
-			closed := make(chan time.Time, 1)
-			go func() {
-				for {
-					if _, err := fr.ReadFrame(); err != nil {
-						closed <- time.Now()
-						return
-					}
-				}
-			}()
-			start := time.Now()
-			for id := uint32(3); ; id += 2 {
-				select {
-				case at := <-closed:
-					if d := at.Sub(start); d > 2*wto+time.Second {
-						t.Fatalf("closed after %v, write timeout %v", d, wto)
-					}
+	bothEngines(t, func(t *testing.T, eng string) {
+		const wto = 400 * time.Millisecond
+		addr, _ := startStallServer(t, eng, wto)
+		c, fr := stallConn(t, addr)
+		closed := make(chan time.Time, 1)
+		go func() {
+			for {
+				if _, err := fr.ReadFrame(); err != nil {
+					closed <- time.Now()
 					return
-				case <-time.After(wto / 4):
 				}
-				if time.Since(start) > 10*wto {
-					t.Fatal("the stalled connection was kept open by new streams")
-				}
-				c.SetWriteDeadline(time.Now().Add(time.Second))
-				testkit.H2Get(fr, id, "/big")
 			}
-		})
-	}
+		}()
+		start := time.Now()
+		for id := uint32(3); ; id += 2 {
+			select {
+			case at := <-closed:
+				if d := at.Sub(start); d > 2*wto+time.Second {
+					t.Fatalf("closed after %v, write timeout %v", d, wto)
+				}
+				return
+			case <-time.After(wto / 4):
+			}
+			if time.Since(start) > 10*wto {
+				t.Fatal("the stalled connection was kept open by new streams")
+			}
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			testkit.H2Get(fr, id, "/big")
+		}
+	})
 }
