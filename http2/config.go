@@ -20,8 +20,28 @@ type Config struct {
 	MaxFrameSize uint32
 	// HeaderTableSize is the HPACK dynamic table size of the decoder. Default 4,096.
 	HeaderTableSize uint32
+	// MaxRequestLine bounds :method and :path as HTTP/1.1 bounds the request line they
+	// make (http1.Limits.MaxRequestLine): their lengths plus 10 octets (two spaces and
+	// "HTTP/1.1"). Longer → 414 response. Default 8 KiB, the HTTP/1.1 default.
+	MaxRequestLine int
+	// MaxHeaderBytes bounds the regular fields of a decoded field section as HTTP/1.1
+	// counts a header section (http1.Limits.MaxHeaderBytes): each field as its name plus
+	// its value plus 4 octets (": " and CRLF), a cookie field after the first as its
+	// value plus 2 ("; ", since HTTP/1.1 carries the split cookie as one line).
+	// Pseudo-header fields are not counted. Larger → 431 response. Default 64 KiB, the
+	// HTTP/1.1 default, so that a request gets the same answer over both protocols.
+	MaxHeaderBytes int
+	// MaxHeaderFields bounds the number of regular fields of a decoded section, cookie
+	// fields counting as one (http1.Limits.MaxHeaderFields). More → 431 response.
+	// Default 100, the HTTP/1.1 default.
+	MaxHeaderFields int
 	// MaxHeaderListSize bounds a decoded field section, counting each field as its name
-	// plus its value plus 32 octets (RFC 9113 §6.5.2). Larger → 431 response. Default 64 KiB.
+	// plus its value plus 32 octets (RFC 9113 §6.5.2), and is advertised as
+	// SETTINGS_MAX_HEADER_LIST_SIZE. Larger → 431 response. Default: what the largest
+	// section of unsplit fields within MaxHeaderBytes and MaxHeaderFields measures this
+	// way, with MaxRequestLine for the pseudo-header fields (HeaderListSizeFor):
+	// 76,688 with the defaults, so that a client that honours the setting, as Go's
+	// does, still sends the requests HTTP/1.1 takes.
 	MaxHeaderListSize uint32
 	// MaxHeaderStringLength bounds one decoded name or value; longer →
 	// COMPRESSION_ERROR for the connection, since the HPACK decoder cannot go on.
@@ -92,8 +112,10 @@ const (
 	DefaultInitialStreamWindow   = 256 << 10
 	DefaultConnWindow            = 1 << 20
 	DefaultHeaderTableSize       = 4096
-	DefaultMaxHeaderListSize     = 64 << 10
-	DefaultMaxHeaderStringLength = DefaultMaxHeaderListSize
+	DefaultMaxRequestLine        = 8 << 10
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultMaxHeaderFields       = 100
+	DefaultMaxHeaderStringLength = 64 << 10
 	DefaultMaxHeaderBlockBytes   = 128 << 10
 	DefaultMaxContinuationFrames = 32
 	DefaultFloodWindow           = 10 * time.Second
@@ -117,6 +139,15 @@ func orDefault[T int | uint32 | time.Duration](v, d T) T {
 	return v
 }
 
+// HeaderListSizeFor returns the MaxHeaderListSize that holds every section of
+// unsplit fields HTTP/1.1 takes within headerBytes and headerFields, with a request
+// line of requestLine octets as pseudo-header fields: each field costs 28 octets
+// more in RFC 9113 §6.5.2's measure than as a field line, and the five
+// pseudo-header fields at most the request line plus 32 each.
+func HeaderListSizeFor(headerBytes, headerFields, requestLine int) uint32 {
+	return uint32(min(headerBytes+28*headerFields+requestLine+5*32, MaxWindow))
+}
+
 // Shared returns the configuration with its defaults filled in, for NewSharedConn:
 // connections made from one *Config share it instead of each holding a copy.
 func (c Config) Shared() *Config {
@@ -132,8 +163,11 @@ func (c Config) withDefaults() Config {
 	c.ConnWindow = min(max(orDefault(c.ConnWindow, DefaultConnWindow), InitialWindow), MaxWindow)
 	c.MaxFrameSize = min(max(c.MaxFrameSize, MinMaxFrameSize), MaxMaxFrameSize)
 	c.HeaderTableSize = orDefault(c.HeaderTableSize, DefaultHeaderTableSize)
-	c.MaxHeaderListSize = orDefault(c.MaxHeaderListSize, DefaultMaxHeaderListSize)
-	c.MaxHeaderStringLength = orDefault(c.MaxHeaderStringLength, int(max(c.MaxHeaderListSize, DefaultMaxHeaderListSize)))
+	c.MaxRequestLine = min(orDefault(c.MaxRequestLine, DefaultMaxRequestLine), 1<<30)
+	c.MaxHeaderBytes = min(orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes), 1<<30)
+	c.MaxHeaderFields = min(orDefault(c.MaxHeaderFields, DefaultMaxHeaderFields), 1<<20)
+	c.MaxHeaderListSize = orDefault(c.MaxHeaderListSize, HeaderListSizeFor(c.MaxHeaderBytes, c.MaxHeaderFields, c.MaxRequestLine))
+	c.MaxHeaderStringLength = orDefault(c.MaxHeaderStringLength, max(int(c.MaxHeaderListSize), DefaultMaxHeaderStringLength))
 	c.MaxHeaderBlockBytes = orDefault(c.MaxHeaderBlockBytes, DefaultMaxHeaderBlockBytes)
 	c.MaxContinuationFrames = orDefault(c.MaxContinuationFrames, DefaultMaxContinuationFrames)
 	c.FloodWindow = orDefault(c.FloodWindow, DefaultFloodWindow)

@@ -143,7 +143,7 @@ func NewSharedConn(cfg *Config, h Handler) *Conn {
 		lastData:          -1,
 	}
 	c.dec = hpack.NewDecoder(max(c.cfg.HeaderTableSize, DefaultHeaderTableSize), func(f hpack.HeaderField) {
-		c.hdrs.add(f.Name, f.Value, c.cfg.MaxHeaderListSize)
+		c.hdrs.add(f.Name, f.Value, c.cfg)
 		if c.hdrs.tooLarge {
 			c.dec.SetEmitEnabled(false)
 		}
@@ -280,13 +280,27 @@ func (c *Conn) process(f *Frame, se *StreamError) error {
 	case FramePing:
 		return c.onPing(f)
 	case FrameGoAway:
+		if c.peerGoAway { // news once; later ones (one may lower the last stream) are counted
+			if err := c.idleFrame("GOAWAY flood"); err != nil {
+				return err
+			}
+		}
 		c.peerGoAway = true
 		c.h.OnGoAway(f.Code, f.Data)
 		return nil
 	case FrameWindowUpdate:
 		return c.onWindowUpdate(f, se)
 	}
-	return nil // unknown frame types are ignored (RFC 9113 §4.1)
+	// Unknown frame types are ignored (RFC 9113 §4.1), and counted.
+	return c.idleFrame("unknown frame flood")
+}
+
+// idleFrame counts a frame that makes the server do nothing — one of an unknown type,
+// an acknowledgement of nothing the server sent, RST_STREAM on a stream that has
+// ended — against MaxEmptyFrames, since such frames could otherwise be sent without
+// end (CVE-2019-9518).
+func (c *Conn) idleFrame(reason string) error {
+	return c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, reason)
 }
 
 // fail ends the connection with e (converted to a *ConnError when it is a stream error or

@@ -79,35 +79,35 @@ func TestConnSettings(t *testing.T) {
 
 func TestConnMalformedRequests(t *testing.T) {
 	cases := map[string][]string{
-		"uppercase":       {":method", "GET", ":scheme", "http", ":path", "/", "User-Agent", "x"},
-		"connection":      {":method", "GET", ":scheme", "http", ":path", "/", "connection", "keep-alive"},
-		"te":              {":method", "GET", ":scheme", "http", ":path", "/", "te", "gzip"},
-		"no-path":         {":method", "GET", ":scheme", "http"},
-		"empty-path":      {":method", "GET", ":scheme", "http", ":path", ""},
-		"pseudo-late":     {":method", "GET", ":scheme", "http", "a", "b", ":path", "/"},
-		"pseudo-unknown":  {":method", "GET", ":scheme", "http", ":path", "/", ":foo", "x"},
-		"pseudo-dup":      {":method", "GET", ":method", "GET", ":scheme", "http", ":path", "/"},
-		"status":          {":status", "200", ":method", "GET", ":scheme", "http", ":path", "/"},
-		"bad-value":       {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x00"},
+		"uppercase":       {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "User-Agent", "x"},
+		"connection":      {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "connection", "keep-alive"},
+		"te":              {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "te", "gzip"},
+		"no-path":         {":method", "GET", ":scheme", "http", ":authority", "x"},
+		"empty-path":      {":method", "GET", ":scheme", "http", ":authority", "x", ":path", ""},
+		"pseudo-late":     {":method", "GET", ":scheme", "http", ":authority", "x", "a", "b", ":path", "/"},
+		"pseudo-unknown":  {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", ":foo", "x"},
+		"pseudo-dup":      {":method", "GET", ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/"},
+		"status":          {":status", "200", ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/"},
+		"bad-value":       {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "a", "b\x00"},
 		"connect-path":    {":method", "CONNECT", ":authority", "x", ":path", "/"},
 		"host-mismatch":   {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a", "host", "b"},
-		"cl-no-body":      {":method", "POST", ":scheme", "http", ":path", "/", "content-length", "3"},
-		"cl-conflict":     {":method", "POST", ":scheme", "http", ":path", "/", "content-length", "3", "content-length", "4"},
-		"path-not-origin": {":method", "GET", ":scheme", "http", ":path", "x"},
-		"path-control":    {":method", "GET", ":scheme", "http", ":path", "/a\x01b"},
-		"path-tab":        {":method", "GET", ":scheme", "http", ":path", "/a\tb"},
-		"path-space":      {":method", "GET", ":scheme", "http", ":path", "/a b"},
-		"path-del":        {":method", "GET", ":scheme", "http", ":path", "/a\x7f"},
-		"path-fragment":   {":method", "GET", ":scheme", "http", ":path", "/a#b"},
+		"cl-no-body":      {":method", "POST", ":scheme", "http", ":authority", "x", ":path", "/", "content-length", "3"},
+		"cl-conflict":     {":method", "POST", ":scheme", "http", ":authority", "x", ":path", "/", "content-length", "3", "content-length", "4"},
+		"path-not-origin": {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "x"},
+		"path-control":    {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/a\x01b"},
+		"path-tab":        {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/a\tb"},
+		"path-space":      {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/a b"},
+		"path-del":        {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/a\x7f"},
+		"path-fragment":   {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/a#b"},
 		"authority-quote": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a\"b"},
 		"authority-slash": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a/b"},
 		"authority-ctl":   {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a\x01"},
 		// What gale's HTTP/1.1 parser answers 400 is malformed here too: the proxy
 		// would write it into an HTTP/1.1 request line or Host field.
-		"method-space":       {":method", "GET /admin?", ":scheme", "http", ":path", "/"},
-		"method-ctl":         {":method", "GET\x01", ":scheme", "http", ":path", "/"},
-		"scheme-space":       {":method", "GET", ":scheme", "ht tp", ":path", "/"},
-		"scheme-digit":       {":method", "GET", ":scheme", "1http", ":path", "/"},
+		"method-space":       {":method", "GET /admin?", ":scheme", "http", ":authority", "x", ":path", "/"},
+		"method-ctl":         {":method", "GET\x01", ":scheme", "http", ":authority", "x", ":path", "/"},
+		"scheme-space":       {":method", "GET", ":scheme", "ht tp", ":authority", "x", ":path", "/"},
+		"scheme-digit":       {":method", "GET", ":scheme", "1http", ":authority", "x", ":path", "/"},
 		"authority-userinfo": {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "u@x"},
 		"authority-port":     {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "x:abc"},
 		"authority-bracket":  {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "[::1"},
@@ -116,9 +116,14 @@ func TestConnMalformedRequests(t *testing.T) {
 		"host-userinfo":      {":method", "GET", ":scheme", "http", ":path", "/", "host", "u@x"},
 		"host-twice":         {":method", "GET", ":scheme", "http", ":path", "/", "host", "a", "host", "b"},
 		"host-twice-same":    {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a", "host", "a", "host", "a"},
-		"value-ctl":          {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x01c"},
-		"value-del":          {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x7fc"},
-		"value-vt":           {":method", "GET", ":scheme", "http", ":path", "/", "a", "b\x0bc"},
+		"value-ctl":          {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "a", "b\x01c"},
+		"value-del":          {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "a", "b\x7fc"},
+		// An http or https request without its host (RFC 9113 §8.3.1), which
+		// HTTP/1.1 answers 400 without Host or with an empty one.
+		"no-authority":       {":method", "GET", ":scheme", "http", ":path", "/"},
+		"no-authority-https": {":method", "GET", ":scheme", "https", ":path", "/"},
+		"empty-host":         {":method", "GET", ":scheme", "http", ":path", "/", ":authority", "", "host", ""},
+		"value-vt":           {":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/", "a", "b\x0bc"},
 	}
 	for name, fields := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -141,7 +146,7 @@ func TestConnMalformedRequests(t *testing.T) {
 
 func TestConnContentLength(t *testing.T) {
 	r := newRig(t, Config{})
-	post := r.block(":method", "POST", ":scheme", "http", ":path", "/", "content-length", "3")
+	post := r.block(":method", "POST", ":scheme", "http", ":path", "/", ":authority", "x", "content-length", "3")
 	r.mustFeed(AppendHeaders(nil, 1, post, false, MinMaxFrameSize))
 	r.mustFeed(AppendData(nil, 1, []byte("abcd"), true))
 	if rstCode(r.frames(), 1) != int(ErrCodeProtocol) || r.h.resets[1] != ErrCodeProtocol {

@@ -10,7 +10,7 @@ type GlitchKind uint8
 const (
 	GlitchStreamError   GlitchKind = iota // a stream reset for breaking a rule (malformed request, DATA after END_STREAM, window overflow ...)
 	GlitchRefusedStream                   // a stream beyond MaxConcurrentStreams, refused
-	GlitchHeaderList                      // a field section beyond MaxHeaderListSize, answered 431
+	GlitchHeaderList                      // a field section beyond the header limits, answered 431 (414 for the request line)
 	GlitchHeaderBlock                     // CONTINUATION flood: MaxHeaderBlockBytes or MaxContinuationFrames passed
 	GlitchRapidReset                      // MaxRapidResets passed (CVE-2023-44487)
 	GlitchPing                            // MaxPings passed

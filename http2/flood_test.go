@@ -2,6 +2,7 @@ package http2
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,50 @@ func TestFloodsCutOff(t *testing.T) {
 				return append(r.get(1, false), AppendData(nil, 1, nil, false)...)
 			}
 			return AppendData(nil, 1, nil, false)
+		}, GlitchEmptyFrames},
+		// Frames on streams that have ended are dropped unanswered: they count all the
+		// same (they used to be dropped uncounted, without limit).
+		{"empty-data-on-reset-stream", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 {
+				r.mustFeed(r.get(1, false))
+				r.c.ResetStream(1, ErrCodeCancel)
+			}
+			return AppendData(nil, 1, nil, false)
+		}, GlitchEmptyFrames},
+		{"rst-on-reset-stream", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 {
+				r.mustFeed(r.get(1, false))
+				r.c.ResetStream(1, ErrCodeCancel)
+			}
+			return AppendRSTStream(nil, 1, ErrCodeCancel)
+		}, GlitchEmptyFrames},
+		{"rst-on-old-stream", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 { // 40 streams answered: stream 1 is no longer among the recently closed
+				for id := uint32(1); id < 80; id += 2 {
+					r.mustFeed(r.get(id, true))
+					if err := r.c.WriteHeaders(id, 204, nil, true); err != nil {
+						r.t.Fatal(err)
+					}
+				}
+			}
+			return AppendRSTStream(nil, 1, ErrCodeCancel)
+		}, GlitchEmptyFrames},
+		// So do frames that ask for nothing: unknown types, acknowledgements of nothing
+		// the server sent, GOAWAY after GOAWAY.
+		{"unknown-frame", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			return append(AppendFrameHeader(nil, 1, 0xfa, 0, 0), 'x')
+		}, GlitchEmptyFrames},
+		{"ping-ack", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			return AppendPing(nil, true, [8]byte{})
+		}, GlitchEmptyFrames},
+		{"settings-ack", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			return AppendSettings(nil, true)
+		}, GlitchEmptyFrames},
+		{"goaway", Config{MaxEmptyFrames: 10}, 10, func(r *rig, i int) []byte {
+			if i == 0 { // a stream keeps the connection open; the first GOAWAY is free
+				r.mustFeed(append(r.get(1, false), AppendGoAway(nil, 0, ErrCodeNo, nil)...))
+			}
+			return AppendGoAway(nil, 0, ErrCodeNo, nil)
 		}, GlitchEmptyFrames},
 		{"rapid-reset", Config{MaxRapidResets: 10}, 10, func(r *rig, i int) []byte {
 			id := uint32(2*i + 1)
@@ -315,5 +360,106 @@ func TestRapidResetOfAnsweredStreams(t *testing.T) {
 	r.wantConnErr(err, ErrCodeEnhanceYourCalm)
 	if n != 6 {
 		t.Fatalf("cut off after %d pairs, want 6 (limit 5)", n)
+	}
+}
+
+// TestHeaderSectionHTTP1Limits: MaxHeaderBytes and MaxHeaderFields measure a section
+// as HTTP/1.1 measures the same request's header section (a field line each, a split
+// cookie as one line), and MaxRequestLine :method and :path as the request line they
+// make, so the configured limits.header_bytes, limits.header_fields and
+// limits.request_line give the same answer, 431 or 414, over both protocols; the
+// HTTP/2 side used to know only its own 64 KiB list size, no field count and no
+// request line. The advertised SETTINGS_MAX_HEADER_LIST_SIZE follows them.
+func TestHeaderSectionHTTP1Limits(t *testing.T) {
+	refused := func(r *rig) bool {
+		t.Helper()
+		fs := r.frames()
+		if len(fs) == 0 {
+			return false
+		}
+		h, ok := fs[0].(*xhttp2.MetaHeadersFrame)
+		return ok && h.PseudoValue("status") == "431"
+	}
+	fields := func(n int, name string) []string {
+		var f []string
+		for i := range n {
+			f = append(f, name+strconv.Itoa(i%10), "v")
+		}
+		return f
+	}
+	// Field count: 5 pass, 6 are refused; cookie crumbs count as one field.
+	r := newRig(t, Config{MaxHeaderFields: 5})
+	r.mustFeed(r.get(1, true, fields(5, "x-")...))
+	if len(r.h.requests) != 1 {
+		t.Fatal("section at MaxHeaderFields refused")
+	}
+	r.frames()
+	r.mustFeed(r.get(3, true, fields(6, "y-")...))
+	if len(r.h.requests) != 1 || !refused(r) {
+		t.Fatal("section past MaxHeaderFields not answered 431")
+	}
+	r.mustFeed(r.get(5, true, append(fields(4, "z-"), "cookie", "a=1", "cookie", "b=2", "cookie", "c=3")...))
+	if len(r.h.requests) != 2 {
+		t.Fatal("split cookie counted as several fields")
+	}
+	r.frames()
+	// Field bytes, HTTP/1.1's way: "a: " + value + CRLF is len(value)+5; pseudo-header
+	// fields are not counted (the request line has its own limit on HTTP/1.1).
+	r = newRig(t, Config{MaxHeaderBytes: 100})
+	r.mustFeed(r.get(1, true, "a", strings.Repeat("x", 95)))
+	if len(r.h.requests) != 1 {
+		t.Fatal("section at MaxHeaderBytes refused")
+	}
+	r.frames()
+	r.mustFeed(r.get(3, true, "a", strings.Repeat("x", 96)))
+	if len(r.h.requests) != 1 || !refused(r) {
+		t.Fatal("section past MaxHeaderBytes not answered 431")
+	}
+	// "cookie: a=1; b=2" is 16+2 octets on HTTP/1.1.
+	r.mustFeed(r.get(5, true, "a", strings.Repeat("x", 95-18), "cookie", "a=1", "cookie", "b=2"))
+	if len(r.h.requests) != 2 {
+		t.Fatal("split cookie counted as several lines")
+	}
+	r.frames()
+	// The request line, HTTP/1.1's way: "GET " + path + " HTTP/1.1", 414 past it.
+	r = newRig(t, Config{MaxRequestLine: 100})
+	path := "/" + strings.Repeat("p", 100-10-3-1)
+	r.mustFeed(AppendHeaders(nil, 1, r.block(":method", "GET", ":scheme", "http", ":path", path, ":authority", "x"), true, MinMaxFrameSize))
+	if len(r.h.requests) != 1 {
+		t.Fatal("request line at MaxRequestLine refused")
+	}
+	r.frames()
+	r.mustFeed(AppendHeaders(nil, 3, r.block(":method", "GET", ":scheme", "http", ":path", path+"p", ":authority", "x"), true, MinMaxFrameSize))
+	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "414" {
+		t.Fatal("request line past MaxRequestLine not answered 414")
+	}
+	r.mustFeed(r.get(5, true))
+	if len(r.h.requests) != 2 {
+		t.Fatal("request after the 414 lost")
+	}
+	// The advertised list size covers every section within both limits.
+	for _, tc := range []struct {
+		cfg  Config
+		want uint32
+	}{
+		{Config{}, 76688},
+		{Config{MaxHeaderBytes: 1000, MaxHeaderFields: 10}, 1000 + 280 + 8192 + 160},
+		{Config{MaxHeaderBytes: 1000, MaxHeaderFields: 10, MaxRequestLine: 1000}, 1000 + 280 + 1000 + 160},
+		{Config{MaxHeaderBytes: 1000, MaxHeaderListSize: 4000}, 4000},
+	} {
+		c := NewConn(tc.cfg, newRecorder())
+		f, _, err := ReadFrame(c.Out(), MinMaxFrameSize)
+		if err != nil || f.Type != FrameSettings {
+			t.Fatalf("server preface: %v %v", f, err)
+		}
+		var got uint32
+		for i := range f.NumSettings() {
+			if st := f.Setting(i); st.ID == SettingMaxHeaderListSize {
+				got = st.Val
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%+v: SETTINGS_MAX_HEADER_LIST_SIZE %d, want %d", tc.cfg, got, tc.want)
+		}
 	}
 }

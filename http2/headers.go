@@ -56,6 +56,11 @@ type requestHeaders struct {
 	method, scheme, authority, path, protocol string
 	fields                                    []Field
 	size                                      uint32 // RFC 9113 §6.5.2 size so far
+	lineBytes                                 int    // regular fields as HTTP/1.1 counts them (Config.MaxHeaderBytes)
+	nfields                                   int    // regular fields, cookies as one (Config.MaxHeaderFields)
+	cookies                                   bool   // a cookie field was counted
+	lineLen                                   int    // :method and :path, against Config.MaxRequestLine
+	uriTooLong                                bool   // tooLarge for the request line: 414, not 431
 	tooLarge                                  bool
 	trailers                                  bool
 	regularSeen                               bool
@@ -75,10 +80,26 @@ func (h *requestHeaders) fail(reason string) {
 	}
 }
 
-// add takes one decoded field.
-func (h *requestHeaders) add(name, value string, limit uint32) {
+// add takes one decoded field, measuring the section against cfg's limits.
+func (h *requestHeaders) add(name, value string, cfg *Config) {
 	h.size += uint32(len(name)) + uint32(len(value)) + 32
-	if h.size > limit {
+	if name == ":method" || name == ":path" {
+		h.lineLen += len(value)
+		if !h.tooLarge && h.lineLen+10 > cfg.MaxRequestLine {
+			h.tooLarge, h.uriTooLong = true, true
+		}
+	} else if !strings.HasPrefix(name, ":") {
+		// As HTTP/1.1 counts the same section: a field line each, the split
+		// cookie joined into one (RFC 9113 §8.2.3).
+		if name == "cookie" && h.cookies {
+			h.lineBytes += len(value) + 2
+		} else {
+			h.lineBytes += len(name) + len(value) + 4
+			h.nfields++
+			h.cookies = h.cookies || name == "cookie"
+		}
+	}
+	if h.size > cfg.MaxHeaderListSize || h.lineBytes > cfg.MaxHeaderBytes || h.nfields > cfg.MaxHeaderFields {
 		h.tooLarge = true
 	}
 	if h.tooLarge || h.err != "" {
@@ -218,6 +239,7 @@ func (h *requestHeaders) finish() {
 		h.fail("more than one host field")
 		return
 	}
+	host := h.authority
 	for _, f := range h.fields {
 		if f.Name != "host" {
 			continue
@@ -230,6 +252,13 @@ func (h *requestHeaders) finish() {
 			h.fail("invalid host")
 			return
 		}
+		host = f.Value
+	}
+	// An http or https request names its host in :authority or host, not empty (RFC
+	// 9113 §8.3.1); gale's HTTP/1.1 parser answers 400 to the same request without
+	// Host or with an empty one, and nginx answers this one 400.
+	if host == "" && (h.scheme == "http" || h.scheme == "https") {
+		h.fail("no :authority or host")
 	}
 }
 

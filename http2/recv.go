@@ -115,6 +115,14 @@ func (c *Conn) onData(f *Frame) error {
 	if err := c.chargeData(f); err != nil {
 		return err
 	}
+	end := f.Flags.Has(FlagEndStream)
+	// Counted whatever the stream's state: on a stream that has ended such a frame is
+	// dropped without an answer, so it would otherwise cost nothing to send forever.
+	if len(f.Data) == 0 && !end {
+		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "empty DATA flood"); err != nil {
+			return err
+		}
+	}
 	if s == nil || s.BodyDone() {
 		// The application will never see these octets: give them back at once.
 		c.connCredit += int64(f.Length)
@@ -134,12 +142,6 @@ func (c *Conn) onData(f *Frame) error {
 		c.connCredit += pad
 		s.credit += pad
 		c.flushCredit(s)
-	}
-	end := f.Flags.Has(FlagEndStream)
-	if len(f.Data) == 0 && !end {
-		if err := c.flood(&c.empties, c.cfg.MaxEmptyFrames, GlitchEmptyFrames, "empty DATA flood"); err != nil {
-			return err
-		}
 	}
 	s.dataRecv += int64(len(f.Data))
 	if s.ContentLength >= 0 && (s.dataRecv > s.ContentLength || end && s.dataRecv != s.ContentLength) {
@@ -308,14 +310,20 @@ func (c *Conn) finishTrailers(s *Stream, tr []Field) error {
 	return nil
 }
 
-// refuseTooLarge answers a request whose field section passed MaxHeaderListSize with 431
-// (and RST_STREAM NO_ERROR if the client is still sending), counting a glitch.
+// refuseTooLarge answers a request whose field section passed MaxHeaderListSize,
+// MaxHeaderBytes or MaxHeaderFields with 431, or whose :method and :path passed
+// MaxRequestLine with 414 (and RST_STREAM NO_ERROR if the client is still sending),
+// counting a glitch.
 func (c *Conn) refuseTooLarge(id uint32) error {
 	if err := c.control(); err != nil {
 		return err
 	}
 	c.beginBlock()
-	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: "431"})
+	status := "431"
+	if c.hdrs.uriTooLong {
+		status = "414"
+	}
+	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: status})
 	c.endBlock(id, true)
 	if !c.hdrEndStream {
 		c.out = AppendRSTStream(c.out, id, ErrCodeNo)
@@ -337,7 +345,9 @@ func (c *Conn) onRSTStream(f *Frame) error {
 			// response has no reason to reset it, so this counts as early too.
 			return c.flood(&c.resets, c.cfg.MaxRapidResets, GlitchRapidReset, "rapid reset")
 		}
-		return nil
+		// A stream the server reset, or one closed long ago: nothing to cancel. One
+		// may cross the server's own RST_STREAM; a stream of them does nothing.
+		return c.idleFrame("RST_STREAM flood on closed streams")
 	}
 	early := !s.ResponseDone() || s.feed == c.feeds
 	if c.ctr != nil {
@@ -359,8 +369,9 @@ func (c *Conn) onSettings(f *Frame) error {
 	if f.Flags.Has(FlagAck) {
 		if !c.settingsAckd {
 			c.applyOwnSettings()
+			return nil
 		}
-		return nil
+		return c.idleFrame("unsolicited SETTINGS ACK flood") // the server sends one SETTINGS
 	}
 	if err := c.flood(&c.settings, c.cfg.MaxSettings, GlitchSettings, "SETTINGS flood"); err != nil {
 		return err
@@ -430,8 +441,9 @@ func (c *Conn) onPing(f *Frame) error {
 	if f.Flags.Has(FlagAck) {
 		if c.shutdown == 1 && bytes.Equal(f.Data, shutdownPing[:]) {
 			c.FinishShutdown()
+			return nil
 		}
-		return nil
+		return c.idleFrame("unsolicited PING ACK flood")
 	}
 	if err := c.flood(&c.pings, c.cfg.MaxPings, GlitchPing, "PING flood"); err != nil {
 		return err

@@ -237,6 +237,17 @@ func (c *Conn) endLastData(id uint32) bool {
 	return true
 }
 
+// SendWindow returns the send windows a DATA frame of the stream needs: the stream's
+// own (0 for a stream that is not open) and the connection's. A caller that sees a
+// stream wait tells by them whose window holds it: the client's for that stream alone,
+// or the connection's (or neither: output room, a peer that does not read).
+func (c *Conn) SendWindow(streamID uint32) (stream, conn int64) {
+	if s := c.streams[streamID]; s != nil {
+		stream = s.sendWindow
+	}
+	return stream, c.connSendWindow
+}
+
 // ResetStream abandons a stream from the server side with RST_STREAM code (CANCEL or
 // INTERNAL_ERROR typically). No OnStreamReset follows for it.
 func (c *Conn) ResetStream(streamID uint32, code ErrCode) {

@@ -66,7 +66,8 @@ func UpgradeHeader(name, value string) bool {
 // It fails when the Conn is not new, and when req is not a valid request (no method, a
 // path not starting with '/' or "*", an invalid field, a body): stream 1 is then
 // answered as a malformed HTTP/2 request would be, with RST_STREAM PROTOCOL_ERROR (or
-// 431 for a field section above MaxHeaderListSize), and no stream is delivered.
+// 431 for a field section above MaxHeaderListSize, MaxHeaderBytes or
+// MaxHeaderFields), and no stream is delivered.
 func (c *Conn) Upgrade(settings []byte, req UpgradeRequest) (*Stream, error) {
 	if c.maxClientID != 0 || c.prefaceDone || c.err != nil {
 		return nil, errors.New("http2: Upgrade on a connection that already started")
@@ -78,7 +79,7 @@ func (c *Conn) Upgrade(settings []byte, req UpgradeRequest) (*Stream, error) {
 	_, _ = c.applyPeerSettings(&f) // no stream yet: no window can overflow
 	h := &c.hdrs
 	h.reset(false)
-	lim := c.cfg.MaxHeaderListSize
+	lim := c.cfg
 	h.add(":method", req.Method, lim)
 	h.add(":scheme", "http", lim)
 	if req.Authority != "" {
@@ -96,7 +97,7 @@ func (c *Conn) Upgrade(settings []byte, req UpgradeRequest) (*Stream, error) {
 	switch {
 	case h.tooLarge:
 		_ = c.refuseTooLarge(1)
-		return nil, errors.New("http2: upgrade request larger than MaxHeaderListSize")
+		return nil, errors.New("http2: upgrade request header section too large")
 	case h.err == "" && h.contentLength > 0:
 		h.fail("upgrade request with a body")
 	}

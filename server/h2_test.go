@@ -241,8 +241,8 @@ func TestH2ThousandStreamsOneConn(t *testing.T) {
 	}
 }
 
-// TestH2ZeroWindowWriteTimeout: a client that never opens its window is closed at the
-// write timeout, and the exchange hears about it.
+// TestH2ZeroWindowWriteTimeout: a stream whose window the client never opens is reset
+// at the write timeout, and the exchange hears about it.
 func TestH2ZeroWindowWriteTimeout(t *testing.T) {
 	closed := make(chan error, 1)
 	h := exchFunc(func(x Exchange) {

@@ -12,14 +12,20 @@ import (
 
 // HTTP2Options configure the HTTP/2 side of a listener. Zero fields take their defaults.
 type HTTP2Options struct {
-	// Config holds the protocol limits (see package http2 and docs/http2.md).
+	// Config holds the protocol limits (see package http2 and docs/http2.md). Its
+	// MaxRequestLine, MaxHeaderBytes and MaxHeaderFields default to the server's
+	// Limits, so a request meets the same limits over HTTP/1.1 and HTTP/2 (and
+	// SETTINGS_MAX_HEADER_LIST_SIZE, unless set, is derived from them,
+	// http2.HeaderListSizeFor).
 	Config http2.Config
 	// IdleTimeout closes (with a graceful GOAWAY) a connection that has had no open
 	// stream for this long. Default: the server's IdleTimeout.
 	IdleTimeout time.Duration
-	// WriteTimeout closes a connection whose streams wait for output room — a peer that
-	// keeps its flow-control windows at zero, or stops reading — without any progress
-	// for this long. Default: the server's WriteTimeout.
+	// WriteTimeout resets (RST_STREAM CANCEL) a stream whose own flow-control window
+	// the peer keeps at zero without progress for this long, and closes a connection
+	// whose streams wait for its window or output room — a peer that keeps the
+	// connection's window at zero, or stops reading — as long. Default: the server's
+	// WriteTimeout.
 	WriteTimeout time.Duration
 	// FloodTarpit is how long a connection cut off with GOAWAY ENHANCE_YOUR_CALM (a
 	// flood: rapid reset, PING, SETTINGS, CONTINUATION...) is held open unread
@@ -74,6 +80,15 @@ func (s *Server) NewHTTP2(opts HTTP2Options) *HTTP2 {
 	if opts.MaxTarpitted <= 0 {
 		opts.MaxTarpitted = 1024
 	}
+	if opts.Config.MaxRequestLine <= 0 {
+		opts.Config.MaxRequestLine = s.opts.Limits.MaxRequestLine
+	}
+	if opts.Config.MaxHeaderBytes <= 0 {
+		opts.Config.MaxHeaderBytes = s.opts.Limits.MaxHeaderBytes
+	}
+	if opts.Config.MaxHeaderFields <= 0 {
+		opts.Config.MaxHeaderFields = s.opts.Limits.MaxHeaderFields
+	}
 	h := &HTTP2{srv: s, opts: opts, cfg: opts.Config.Shared()}
 	if opts.Handler != nil {
 		h.box = new(atomic.Pointer[handlerBox])
@@ -106,7 +121,7 @@ type h2conn struct {
 
 	settings, shutdown, stall *engine.Timer
 
-	lastProgress int64 // loop clock (ns) of the last DATA a blocked stream got out
+	lastProgress int64 // loop clock (ns) of the last DATA a waiting stream got out
 	blocked      int   // exchanges waiting for flow-control window or output room
 	inFeed       bool  // inside Conn.Feed: output is moved out when it returns
 	flushing     bool  // inside flush: exchanges only add output
@@ -372,19 +387,23 @@ func (hc *h2conn) streamGone(x *h2x) {
 	}
 }
 
-// progress records that a blocked stream sent DATA, for the stall timer.
-func (hc *h2conn) progress() { hc.lastProgress = hc.ec.Loop().Now().UnixNano() }
+// progress records that the waiting stream x sent DATA, for the stall timer.
+func (hc *h2conn) progress(x *h2x) {
+	now := hc.ec.Loop().Now().UnixNano()
+	hc.lastProgress, x.lastOut = now, now
+}
 
-// waitWindow marks x as waiting for window or output room and arms the stall timer:
-// if no waiting stream gets any DATA out within WriteTimeout the connection closes.
+// waitWindow marks x as waiting for window or output room and arms the stall timer
+// (checkStall) for WriteTimeout.
 func (hc *h2conn) waitWindow(x *h2x) {
 	if x.waiting {
 		return
 	}
 	x.waiting = true
+	x.lastOut = hc.ec.Loop().Now().UnixNano()
 	hc.blocked++
 	if hc.blocked == 1 {
-		hc.progress()
+		hc.lastProgress = x.lastOut
 		if hc.stall == nil {
 			hc.stall = hc.ec.Loop().AfterFunc(hc.h.opts.WriteTimeout, hc.checkStall)
 		} else {
@@ -401,19 +420,49 @@ func (hc *h2conn) unwait(x *h2x) {
 	}
 }
 
-// checkStall runs on the stall timer: a connection whose waiting streams made no
-// progress for WriteTimeout is closed with engine.ErrWriteTimeout.
+// checkStall runs on the stall timer. The blast radius of a stall is what holds it: a
+// stream whose own send window stayed shut, with no DATA out for WriteTimeout, is
+// reset with RST_STREAM CANCEL (its exchange's OnClose hears engine.ErrWriteTimeout)
+// and the connection's other streams go on; a connection whose waiting streams got
+// no DATA out for WriteTimeout while their own windows were open (the connection's
+// window shut, or output room that does not drain) is closed with
+// engine.ErrWriteTimeout.
 func (hc *h2conn) checkStall() {
 	if hc.closed || hc.blocked == 0 {
 		return
 	}
 	wto := hc.h.opts.WriteTimeout
-	idle := time.Duration(hc.ec.Loop().Now().UnixNano() - hc.lastProgress)
-	if idle >= wto {
+	now := hc.ec.Loop().Now().UnixNano()
+	next := wto
+	stale := false // a stream with its own window open waited wto: the connection holds it
+	var stuck []*h2x
+	for _, x := range hc.live {
+		if !x.waiting {
+			continue
+		}
+		if idle := time.Duration(now - x.lastOut); idle < wto {
+			next = min(next, wto-idle)
+		} else if sw, _ := hc.c.SendWindow(x.id); sw <= 0 {
+			stuck = append(stuck, x)
+		} else {
+			stale = true
+		}
+	}
+	for _, x := range stuck {
+		x.stalled()
+	}
+	if hc.blocked == 0 {
+		return
+	}
+	connIdle := time.Duration(now - hc.lastProgress)
+	if connIdle >= wto && stale {
 		hc.ec.Close(engine.ErrWriteTimeout)
 		return
 	}
-	hc.stall.Reset(wto - idle)
+	if connIdle < wto {
+		next = min(next, wto-connIdle)
+	}
+	hc.stall.Reset(next)
 }
 
 // OnRequest starts an exchange for a new stream and hands it to the handler.

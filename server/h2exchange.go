@@ -51,10 +51,11 @@ type h2x struct {
 	chunk    []byte   // pooled read buffer of the file at the front of the queue
 	endWant  bool     // End was called; END_STREAM goes once the queue drains
 	headSent bool
-	sent100  bool // a 100 Continue went: OnBody's, or the handler's own
-	ended    bool // END_STREAM (or RST_STREAM) sent: nothing more goes out
-	closed   bool // the stream or the connection went first
-	waiting  bool // counted in h2conn.blocked
+	sent100  bool  // a 100 Continue went: OnBody's, or the handler's own
+	ended    bool  // END_STREAM (or RST_STREAM) sent: nothing more goes out
+	closed   bool  // the stream or the connection went first
+	waiting  bool  // counted in h2conn.blocked
+	lastOut  int64 // loop clock (ns) of the last DATA out while waiting, or when the wait began
 	onDrain  func()
 	onClose  func(err error)
 	onEOF    func()           // OnPeerEOF's; nil once run or the exchange ended
@@ -404,7 +405,7 @@ func (x *h2x) send() {
 			return
 		}
 		if k > 0 {
-			x.hc.progress()
+			x.hc.progress(x)
 		}
 		it.mem = it.mem[k:]
 		x.queued -= k

@@ -60,6 +60,17 @@ func (x *h2x) Reset() { x.resetWith(http2.ErrCodeInternal) }
 // exchange; OnClose does not run.
 func (x *h2x) Cancel() { x.resetWith(http2.ErrCodeCancel) }
 
+// stalled resets a stream whose own send window stayed shut for the write timeout
+// (h2conn.checkStall): RST_STREAM CANCEL, and OnClose hears engine.ErrWriteTimeout.
+func (x *h2x) stalled() {
+	if x.closed || x.ended {
+		return
+	}
+	x.hc.c.ResetStream(x.id, http2.ErrCodeCancel)
+	x.abandon(engine.ErrWriteTimeout)
+	x.hc.kick()
+}
+
 func (x *h2x) resetWith(code http2.ErrCode) {
 	if x.closed || x.ended {
 		return

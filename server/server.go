@@ -252,7 +252,7 @@ func (s *Server) Stats() Stats {
 		st.Reading += ls.reading.Load()
 		st.HTTP2.add(ls)
 	}
-	// An HTTP/2 field section above MaxHeaderListSize is answered 431 before any
+	// An HTTP/2 field section above the header limits is answered 431 before any
 	// handler, as HTTP/1.1's too-large head is: it is a bad request too.
 	st.BadRequests += st.HTTP2.Glitches[http2.GlitchHeaderList]
 	return st
