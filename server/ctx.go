@@ -52,6 +52,7 @@ type Ctx struct {
 	remote       netip.AddrPort
 	upstream     netip.AddrPort // set by the proxy (SetUpstream), for logs
 	upstreamTime time.Duration
+	respTimeout  time.Duration // SetResponseTimeout's override; 0: Options.ResponseTimeout
 	keepAlive    bool
 	isHead       bool
 	hasBody      bool
@@ -327,7 +328,15 @@ func (c *Ctx) WriteHeader(status int) {
 // queued output (OnDrain) is under the write timeout instead.
 func (c *Ctx) awaitHandler() {
 	if c.detached && !c.ended && c.cn.state == stWait && c.onDrain == nil {
-		c.ec.SetTimeout(c.cn.ls.srv.opts.ResponseTimeout)
+		d := c.respTimeout
+		if d == 0 {
+			d = c.cn.ls.srv.opts.ResponseTimeout
+		}
+		if d < 0 {
+			c.ec.CancelTimeout()
+			return
+		}
+		c.ec.SetTimeout(d)
 	}
 }
 

@@ -42,6 +42,7 @@ func (w *responseWriter) FlushError() error {
 	if !w.wroteHeader {
 		w.WriteHeader(200)
 	}
+	w.x.progress()
 	return w.flushBuf(false)
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
@@ -26,14 +27,18 @@ import (
 // http.ResponseController (deadlines, full duplex, FlushError), CloseNotify,
 // request-context cancellation when the client goes away or resets the stream,
 // trailers (declared or with http.TrailerPrefix) and r.TLS work as net/http users
-// expect. When the pool is full the request gets 503 at once.
+// expect. When the pool is full the request gets 503 at once. As on net/http's
+// server without a WriteTimeout, nothing bounds how long a handler may take (long
+// polls and event streams run until they return or the client goes); AdaptOptions
+// sets a bound on a handler's silence.
 func Adapt(h http.Handler, p *server.Pool) server.Handler {
 	return &adapter{h: h, pool: p}
 }
 
 type adapter struct {
-	h    http.Handler
-	pool *server.Pool
+	h       http.Handler
+	pool    *server.Pool
+	timeout time.Duration // Options.ResponseTimeout
 }
 
 var (
@@ -57,6 +62,10 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 		return
 	}
 	c.DetachWithoutRequest()
+	// The adapter bounds its handlers itself (Options.ResponseTimeout), on both
+	// protocols; the server's response timeout would cut long polls and event
+	// streams, which net/http's server lets run.
+	c.SetResponseTimeout(-1)
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	x.writer(c.IsHead())
 	c.OnClose(func(err error) {
@@ -81,6 +90,7 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 // loop has built the request (x.req); the exchange is the pool's Task.
 func (a *adapter) run(x *exchange) {
 	x.h = a.h
+	x.watch.d = a.timeout
 	if x.req.Method == http.MethodOptions && x.req.RequestURI == "*" {
 		// As net/http's server answers it (its general OPTIONS handler), before
 		// any handler: a mux would answer 400 to the asterisk.
@@ -107,6 +117,8 @@ func (a *adapter) run(x *exchange) {
 func (x *exchange) Run() {
 	defer x.ctx.cancel()
 	defer x.pipe.stopDeadlines()
+	x.startWatch()
+	defer x.stopWatch()
 	rw := &x.rw
 	req := x.req
 	req.TLS = x.tls
@@ -160,6 +172,7 @@ type exchange struct {
 	tls      *tls.ConnectionState // the connection's TLS state (over TLS, either protocol), else nil
 	h        http.Handler         // the handler Run serves the request with
 	ctx      reqContext           // req's context; Run cancels it when the handler returns
+	watch    watch                // the bound on the handler's silence (Options.ResponseTimeout)
 }
 
 var _ loopSide = (*exchange)(nil)
@@ -255,6 +268,7 @@ func (b body) Read(p []byte) (int, error) {
 		x.ex.Post(func() { x.ex.OnBody(x.deliver) })
 	}
 	n, err := b.x.pipe.Read(p)
+	b.x.progress()
 	if err == io.EOF {
 		b.x.mergeTrailers()
 	}

@@ -61,6 +61,7 @@ type pipe struct {
 	paused     bool // the input source is paused (above inHigh)
 	inflight   int  // bytes posted to the loop and not yet written
 	blocked    bool // waiting for drained
+	waiters    int  // goroutines blocked in Read or reserve (waiting)
 	rdl, wdl   deadline
 }
 
@@ -118,7 +119,7 @@ func (p *pipe) Read(b []byte) (int, error) {
 		if p.rdl.passed() {
 			return 0, os.ErrDeadlineExceeded
 		}
-		p.cond.Wait()
+		p.wait()
 	}
 	if p.readClosed {
 		return 0, p.readClosedErr
@@ -188,7 +189,7 @@ func (p *pipe) reserve(n int) error {
 		if !p.blocked && p.inflight <= outWindow {
 			break
 		}
-		p.cond.Wait()
+		p.wait()
 	}
 	if err := p.werr; err != nil {
 		p.mu.Unlock()
@@ -197,6 +198,21 @@ func (p *pipe) reserve(n int) error {
 	p.inflight += n
 	p.mu.Unlock()
 	return nil
+}
+
+// wait blocks on cond, counted in waiters; p.mu is held.
+func (p *pipe) wait() {
+	p.waiters++
+	p.cond.Wait()
+	p.waiters--
+}
+
+// waiting reports whether a goroutine is blocked in Read or in a send, waiting for
+// the client (its body, or its taking of output); any goroutine.
+func (p *pipe) waiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiters > 0
 }
 
 // begin runs on the loop before a posted write: it reports false if the connection

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
-	"github.com/gale-server/gale/server"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -33,23 +32,7 @@ func onEngines(t *testing.T, f func(t *testing.T, eng string)) {
 // HTTP/1.1 and h2c (prior knowledge) on one listener, and returns the address.
 func startOn(t *testing.T, eng string, h http.Handler) string {
 	t.Helper()
-	p := server.NewPool(16, 64)
-	t.Cleanup(p.Close)
-	a := Adapt(h, p)
-	s, err := server.New(server.Options{Handler: a, Workers: 2, Engine: eng})
-	if err != nil && eng == engine.BackendIOURing {
-		t.Skipf("no io_uring engine here: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := s.ListenDispatch("127.0.0.1:0", server.Dispatch{HTTP1: a, H2: s.NewHTTP2(server.HTTP2Options{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	shutdownAtCleanup(t, s)
-	return l.Addr
+	return startTimed(t, eng, h, Options{}, 0)
 }
 
 // rawGet sends one HTTP/1.1 request for path on a new connection and returns

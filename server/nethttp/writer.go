@@ -53,6 +53,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	if w.hijacked || w.wroteHeader {
 		return
 	}
+	w.x.progress()
 	if code >= 100 && code <= 199 && code != 101 {
 		h := w.header.Clone()
 		c := w.x.ex
@@ -100,6 +101,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
+	w.x.progress()
 	if w.contentLength >= 0 && w.written+int64(len(p)) > w.contentLength {
 		return 0, http.ErrContentLength
 	}
@@ -313,6 +315,9 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.headPosted {
 		return nil, nil, errors.New("nethttp: cannot hijack after the response started")
 	}
+	// The connection is the handler's from here: no response timeout (net/http
+	// clears its deadlines on Hijack).
+	w.x.stopWatch()
 	if err := w.x.pipe.outputErr(); err != nil {
 		return nil, nil, err
 	}
