@@ -104,6 +104,8 @@ func TestSmallResponseKeepsItsTrailers(t *testing.T) {
 // included, whose body is not sent), none when it set the key without a value,
 // its own when it set an empty one (never a second, sniffed one), and none after a
 // Content-Encoding, and none on a 304 (RFC 9110 §15.4.5; nginx drops it too).
+// The HTTP/2 answers are compared with net/http's HTTP/2 server's, which sniffs
+// past a Transfer-Encoding the handler set, as its HTTP/1 server does not.
 func TestContentTypeAsNetHTTP(t *testing.T) {
 	mux := http.NewServeMux()
 	page := "<html><body>hello</body></html>"
@@ -123,30 +125,46 @@ func TestContentTypeAsNetHTTP(t *testing.T) {
 	mux.Handle("/empty", with("Content-Type", ""))
 	mux.Handle("/encoded", with("Content-Encoding", "identity"))
 	mux.Handle("/set", with("Content-Type", "application/x-custom"))
+	mux.Handle("/te", with("Transfer-Encoding", "chunked"))
 	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css")
 		w.Header().Set("ETag", `"v1"`)
 		w.WriteHeader(http.StatusNotModified)
 	})
-	std := httptest.NewServer(mux)
+	std := httptest.NewUnstartedServer(mux)
+	std.Config.Protocols = new(http.Protocols)
+	std.Config.Protocols.SetHTTP1(true)
+	std.Config.Protocols.SetUnencryptedHTTP2(true)
+	std.Start()
 	defer std.Close()
+	h2 := h2cClient(t)
+	h2get := func(method, url string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, nil)
+		resp, err := h2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.Body(t, resp)
+		return resp
+	}
 	onEngines(t, func(t *testing.T, eng string) {
 		addr := startOn(t, eng, mux)
-		h2 := h2cClient(t)
 		for _, method := range []string{"GET", "HEAD"} {
-			for _, path := range []string{"/sniffed", "/big", "/nil", "/empty", "/encoded", "/set", "/304"} {
+			for _, path := range []string{"/sniffed", "/big", "/nil", "/empty", "/encoded", "/set", "/te", "/304"} {
 				want, _ := rawGet(t, strings.TrimPrefix(std.URL, "http://"), method, path)
 				got, _ := rawGet(t, addr, method, path)
 				if w, g := want.Header["Content-Type"], got.Header["Content-Type"]; !slices.Equal(w, g) {
 					t.Errorf("HTTP/1.1 %s %s: Content-Type %q, net/http sends %q", method, path, g, w)
 				}
-				req, _ := http.NewRequest(method, "http://"+addr+path, nil)
-				resp, err := h2.Do(req)
-				if err != nil {
-					t.Fatal(err)
+				// net/http's HTTP/2 server sniffs past a Transfer-Encoding (it has
+				// no chunking to stand for), its HTTP/1 server does not. Its HTTP/2
+				// 304 keeps the type, which the adapter drops on both protocols.
+				want2 := want
+				if path != "/304" {
+					want2 = h2get(method, std.URL+path)
 				}
-				testkit.Body(t, resp)
-				if w, g := want.Header["Content-Type"], resp.Header["Content-Type"]; !slices.Equal(w, g) {
+				if w, g := want2.Header["Content-Type"], h2get(method, "http://"+addr+path).Header["Content-Type"]; !slices.Equal(w, g) {
 					t.Errorf("HTTP/2 %s %s: Content-Type %q, net/http sends %q", method, path, g, w)
 				}
 			}

@@ -75,10 +75,11 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.status = code
 	w.snapshot.take(w.header)
 	// As net/http: a Content-Type key, even without a value (the way to ask for no
-	// Content-Type at all), a Content-Encoding or a Transfer-Encoding rules out
-	// sniffing.
+	// Content-Type at all), or a Content-Encoding rules out sniffing, and so does a
+	// Transfer-Encoding on HTTP/1 (net/http's HTTP/2 server, which has no transfer
+	// codings, sniffs past one).
 	_, haveType := w.header["Content-Type"]
-	w.noSniff = haveType || w.header.Get("Content-Encoding") != "" || w.header.Get("Transfer-Encoding") != ""
+	w.noSniff = haveType || w.header.Get("Content-Encoding") != "" || w.x.c != nil && w.header.Get("Transfer-Encoding") != ""
 	if cl := w.snapshot.get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
