@@ -7,6 +7,7 @@ package nethttp
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -352,14 +353,23 @@ func (x *exchange) request() error {
 	switch {
 	case r.Chunked:
 		// As net/http: the coding and the trailer names move out of the header,
-		// into TransferEncoding and Trailer.
+		// into TransferEncoding and Trailer; a framing field announced as a
+		// trailer is refused, as net/http's server refuses it ("bad trailer key").
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
-		req.Trailer = declaredTrailers(req.Header)
+		var bad bool
+		if req.Trailer, bad = declaredTrailers(req.Header); bad {
+			return errBadTrailerKey
+		}
 		delete(req.Header, "Transfer-Encoding")
 		delete(req.Header, "Trailer")
 	case r.ContentLength > 0:
 		req.ContentLength = r.ContentLength
+	}
+	if cl := req.Header["Content-Length"]; len(cl) > 1 {
+		// Repeated equal lengths (the parser refuses different ones) are one field
+		// to the handler, as net/http's server leaves them.
+		req.Header["Content-Length"] = cl[:1:1]
 	}
 	if x.hasBody {
 		req.Body = body{x}
@@ -368,21 +378,33 @@ func (x *exchange) request() error {
 	return nil
 }
 
+// errBadTrailerKey is the 400 reason of an HTTP/1 request whose Trailer field
+// announces a framing field, as net/http's server words it.
+var errBadTrailerKey = errors.New("bad trailer key")
+
 // declaredTrailers returns the trailer names the request's Trailer field
-// announces, as keys without values, or nil.
-func declaredTrailers(h http.Header) http.Header {
-	var out http.Header
+// announces, as keys without values, or nil. Transfer-Encoding, Trailer and
+// Content-Length cannot be trailers: they are left out, and bad reports that one
+// was announced (net/http's HTTP/1 server refuses the request then, its HTTP/2
+// server ignores the name).
+func declaredTrailers(h http.Header) (out http.Header, bad bool) {
 	for _, v := range h.Values("Trailer") {
 		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			}
+			switch k := http.CanonicalHeaderKey(name); k {
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				bad = true
+			default:
 				if out == nil {
 					out = http.Header{}
 				}
-				out[http.CanonicalHeaderKey(name)] = nil
+				out[k] = nil
 			}
 		}
 	}
-	return out
+	return out, bad
 }
 
 // parseTarget returns the URL of an origin-form or absolute-form request target,

@@ -131,12 +131,7 @@ func TestContentTypeAsNetHTTP(t *testing.T) {
 		w.Header().Set("ETag", `"v1"`)
 		w.WriteHeader(http.StatusNotModified)
 	})
-	std := httptest.NewUnstartedServer(mux)
-	std.Config.Protocols = new(http.Protocols)
-	std.Config.Protocols.SetHTTP1(true)
-	std.Config.Protocols.SetUnencryptedHTTP2(true)
-	std.Start()
-	defer std.Close()
+	std := startStd(t, mux)
 	h2 := h2cClient(t)
 	h2get := func(method, url string) *http.Response {
 		t.Helper()

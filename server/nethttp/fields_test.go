@@ -1,0 +1,93 @@
+package nethttp
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gale-server/gale/internal/testkit"
+)
+
+// startStd serves h with net/http's own server, HTTP/1.1 and h2c (prior
+// knowledge), until the test ends.
+func startStd(t *testing.T, h http.Handler) *httptest.Server {
+	std := httptest.NewUnstartedServer(h)
+	std.Config.Protocols = new(http.Protocols)
+	std.Config.Protocols.SetHTTP1(true)
+	std.Config.Protocols.SetUnencryptedHTTP2(true)
+	std.Start()
+	t.Cleanup(std.Close)
+	return std
+}
+
+// fieldsView is what a handler sees of a request's fields, for comparison.
+func fieldsView(r *http.Request) string {
+	var keys []string
+	for k, vs := range r.Header {
+		if k != "User-Agent" && k != "Accept-Encoding" {
+			keys = append(keys, k+"="+strings.Join(vs, "|"))
+		}
+	}
+	slices.Sort(keys)
+	var tr []string
+	for k := range r.Trailer {
+		tr = append(tr, k)
+	}
+	slices.Sort(tr)
+	b, err := io.ReadAll(r.Body)
+	return fmt.Sprintf("header=%v trailer=%v cl=%d body=%q err=%v", keys, tr, r.ContentLength, b, err)
+}
+
+// TestRequestFieldsAsNetHTTP sends the same requests to the adapter and to
+// net/http's own server (HTTP/1.1 and h2c) and compares the handler's view and the
+// status: a repeated, equal Content-Length is one field; a Trailer field naming
+// Content-Length, Transfer-Encoding or Trailer is refused with 400 on HTTP/1.1; on
+// HTTP/2 an Expect: 100-continue is the server's business and leaves the header.
+func TestRequestFieldsAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, fieldsView(r)) })
+	std := startStd(t, h)
+	stdAddr := strings.TrimPrefix(std.URL, "http://")
+	h1 := []string{
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\nConnection: close\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, trailer\r\nConnection: close\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nabc",
+	}
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, h)
+		view := func(addr, raw string) string {
+			c := testkit.Dial(t, addr)
+			io.WriteString(c, raw)
+			resp := testkit.ReadResponse(t, bufio.NewReader(c), "POST")
+			body := testkit.Body(t, resp)
+			if resp.StatusCode != 200 {
+				body = "" // the error texts differ
+			}
+			return fmt.Sprintf("%d %s", resp.StatusCode, body)
+		}
+		for _, raw := range h1 {
+			if g, w := view(addr, raw), view(stdAddr, raw); g != w {
+				t.Errorf("HTTP/1.1 %q:\n got  %s\n want %s", raw, g, w)
+			}
+		}
+		h2 := h2cClient(t)
+		post := func(url string) string {
+			req, _ := http.NewRequest("POST", url, strings.NewReader("abc"))
+			req.Header.Set("Expect", "100-continue")
+			resp, err := h2.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%d %s", resp.StatusCode, testkit.Body(t, resp))
+		}
+		if g, w := post("http://"+addr+"/"), post(std.URL+"/"); g != w {
+			t.Errorf("HTTP/2 Expect: 100-continue:\n got  %s\n want %s", g, w)
+		}
+	})
+}
