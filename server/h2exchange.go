@@ -203,6 +203,9 @@ func (x *h2x) Proto() string { return "HTTP/2.0" }
 // RemoteAddr returns the client's address.
 func (x *h2x) RemoteAddr() netip.AddrPort { return x.hc.ec.RemoteAddr() }
 
+// LocalAddr returns the connection's local address (a getsockname each call).
+func (x *h2x) LocalAddr() netip.AddrPort { return x.hc.ec.LocalAddr() }
+
 // IsHead reports a HEAD request.
 func (x *h2x) IsHead() bool { return x.isHead }
 

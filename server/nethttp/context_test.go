@@ -2,7 +2,9 @@ package nethttp
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -101,4 +103,61 @@ func TestNetHTTPDerivedContextCanceledOnClientGone(t *testing.T) {
 	waitDone(t, started, "handler start")
 	c.Close()
 	waitDone(t, canceled, "derived context")
+}
+
+// baseKey is the key of the value TestContextValuesAsNetHTTP puts in the base.
+type baseKey struct{}
+
+// TestContextValuesAsNetHTTP: as under net/http's server, a request's context holds
+// the connection's local address (http.LocalAddrContextKey, a *net.TCPAddr equal
+// to the listener's address), an *http.Server for http.ServerContextKey, and the
+// values of Options.BaseContext, whose cancellation cancels the requests in
+// flight; over HTTP/1.1 and HTTP/2, on both engines.
+func TestContextValuesAsNetHTTP(t *testing.T) {
+	onEngines(t, func(t *testing.T, eng string) {
+		base, cancelBase := context.WithCancel(context.WithValue(context.Background(), baseKey{}, "v"))
+		defer cancelBase()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/values", func(w http.ResponseWriter, r *http.Request) {
+			la, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+			_, isSrv := r.Context().Value(http.ServerContextKey).(*http.Server)
+			fmt.Fprintf(w, "%v %v %v", la, isSrv, r.Context().Value(baseKey{}))
+		})
+		waiting := make(chan struct{}, 2)
+		mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			waiting <- struct{}{}
+			<-r.Context().Done()
+			io.WriteString(w, "cancelled")
+		})
+		addr := startTimed(t, eng, mux, Options{BaseContext: func() context.Context { return base }}, 0)
+		bothProtocols(t, func(t *testing.T, c *http.Client) {
+			resp, err := c.Get("http://" + addr + "/values")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := testkit.Body(t, resp), addr+" true v"; got != want {
+				t.Fatalf("context values %q, want %q", got, want)
+			}
+		})
+		// Last: the base, once cancelled, cancels every later request too.
+		bothProtocols(t, func(t *testing.T, c *http.Client) {
+			done := getAsync(c, "http://"+addr+"/wait")
+			select {
+			case <-waiting:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler did not start")
+			}
+			cancelBase()
+			select {
+			case got := <-done:
+				if got != "200 cancelled <nil>" {
+					t.Fatalf("body %q, want the handler's answer after its context was cancelled", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("cancelling the base context did not reach the request")
+			}
+		})
+	})
 }

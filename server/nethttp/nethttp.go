@@ -6,14 +6,17 @@
 package nethttp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gale-server/gale/engine"
@@ -33,13 +36,15 @@ import (
 // polls and event streams run until they return or the client goes); AdaptOptions
 // sets a bound on a handler's silence.
 func Adapt(h http.Handler, p *server.Pool) server.Handler {
-	return &adapter{h: h, pool: p}
+	return AdaptOptions(h, p, Options{})
 }
 
 type adapter struct {
 	h       http.Handler
 	pool    *server.Pool
-	timeout time.Duration // Options.ResponseTimeout
+	timeout time.Duration   // Options.ResponseTimeout
+	base    context.Context // Options.BaseContext's, or nil
+	srv     *http.Server    // the stand-in of http.ServerContextKey: not serving, Handler h
 }
 
 var (
@@ -92,6 +97,8 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 func (a *adapter) run(x *exchange) {
 	x.h = a.h
 	x.watch.d = a.timeout
+	x.srv = a.srv
+	x.ctx.x, x.ctx.base = x, a.base
 	if x.req.Method == http.MethodOptions && x.req.RequestURI == "*" {
 		// As net/http's server answers it (its general OPTIONS handler), before
 		// any handler: a mux would answer 400 to the asterisk.
@@ -120,6 +127,9 @@ func (x *exchange) Run() {
 	defer x.pipe.stopDeadlines()
 	x.startWatch()
 	defer x.stopWatch()
+	if stop := x.watchBase(); stop != nil {
+		defer stop()
+	}
 	rw := &x.rw
 	req := x.req
 	req.TLS = x.tls
@@ -174,6 +184,11 @@ type exchange struct {
 	h        http.Handler         // the handler Run serves the request with
 	ctx      reqContext           // req's context; Run cancels it when the handler returns
 	watch    watch                // the bound on the handler's silence (Options.ResponseTimeout)
+	srv      *http.Server         // the adapter's stand-in for http.ServerContextKey
+	// localOnce and local hold the connection's local address once asked for
+	// (http.LocalAddrContextKey).
+	localOnce sync.Once
+	local     *net.TCPAddr
 }
 
 var _ loopSide = (*exchange)(nil)

@@ -3,32 +3,9 @@ package nethttp
 import (
 	"errors"
 	"math"
-	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/gale-server/gale/server"
 )
-
-// Options configure an adapter made with AdaptOptions; the zero value gives what
-// Adapt gives.
-type Options struct {
-	// ResponseTimeout, when positive, bounds how long a handler may go without
-	// progress: a Write, a Flush, a WriteHeader (1xx included) or a body Read that
-	// returns. A handler blocked in a body Read or in a write that waits for the
-	// client is progressing (the server's body and write timeouts bound the client
-	// there). When it expires the request context is cancelled, the handler's later
-	// writes fail, and the client gets 504 if nothing was sent yet, else the
-	// connection is aborted (HTTP/2: the stream is reset). Zero or negative: no
-	// bound, as net/http's server has none without a WriteTimeout, so long polls
-	// and event streams run as long as their handler does.
-	ResponseTimeout time.Duration
-}
-
-// AdaptOptions is Adapt with options.
-func AdaptOptions(h http.Handler, p *server.Pool, o Options) server.Handler {
-	return &adapter{h: h, pool: p, timeout: o.ResponseTimeout}
-}
 
 // errHandlerTimeout is what the handler's writes return, and the close reason of
 // its connection, once Options.ResponseTimeout expired.

@@ -47,6 +47,23 @@ func bothProtocols(t *testing.T, f func(t *testing.T, c *http.Client)) {
 	t.Run("h2c", func(t *testing.T) { f(t, h2cClient(t)) })
 }
 
+// getAsync GETs url on its own goroutine and delivers "status body error" (or the
+// request's error) on the returned channel.
+func getAsync(c *http.Client, url string) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		resp, err := c.Get(url)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
+	}()
+	return got
+}
+
 // TestLongPollAndEventStreamOutliveResponseTimeout: as on net/http's server, which
 // has no write timeout unless one is set, a long poll that answers after several
 // of the server's response timeouts and an event stream that flushes an event at
@@ -82,17 +99,7 @@ func TestLongPollAndEventStreamOutliveResponseTimeout(t *testing.T) {
 		})
 		addr := startTimed(t, eng, mux, Options{}, serverTimeout)
 		bothProtocols(t, func(t *testing.T, c *http.Client) {
-			got := make(chan string, 1)
-			go func() {
-				resp, err := c.Get("http://" + addr + "/poll")
-				if err != nil {
-					got <- err.Error()
-					return
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				got <- fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
-			}()
+			got := getAsync(c, "http://"+addr+"/poll")
 			select {
 			case s := <-got:
 				t.Fatalf("the long poll ended before it was released: %s", s)
