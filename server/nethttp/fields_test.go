@@ -91,3 +91,40 @@ func TestRequestFieldsAsNetHTTP(t *testing.T) {
 		}
 	})
 }
+
+// TestResponseFieldLineBreaksAsNetHTTP: a response field value holding CR or LF
+// reaches an HTTP/1.1 client with spaces for them, as net/http's server writes it
+// (never as a second field the handler did not set), and is left out on HTTP/2,
+// as net/http's HTTP/2 server leaves it out.
+func TestResponseFieldLineBreaksAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-A", "a\r\nInjected: 1")
+		w.Header().Set("X-B", "b\n")
+		w.Header().Set("X-C", "c")
+		io.WriteString(w, "x")
+	})
+	std := startStd(t, h)
+	fields := func(hd http.Header) string {
+		return fmt.Sprintf("%q %q %q %q", hd["X-A"], hd["X-B"], hd["X-C"], hd["Injected"])
+	}
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, h)
+		want, _ := rawGet(t, strings.TrimPrefix(std.URL, "http://"), "GET", "/")
+		got, _ := rawGet(t, addr, "GET", "/")
+		if g, w := fields(got.Header), fields(want.Header); g != w {
+			t.Errorf("HTTP/1.1 fields %s, net/http sends %s", g, w)
+		}
+		h2 := h2cClient(t)
+		get := func(url string) http.Header {
+			resp, err := h2.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.Body(t, resp)
+			return resp.Header
+		}
+		if g, w := fields(get("http://"+addr+"/")), fields(get(std.URL+"/")); g != w {
+			t.Errorf("HTTP/2 fields %s, net/http sends %s", g, w)
+		}
+	})
+}

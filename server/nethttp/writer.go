@@ -178,7 +178,14 @@ func (w *responseWriter) flushBuf(last bool) error {
 		}
 		if first {
 			var declared []string
+			h1 := w.x.c != nil
 			for _, f := range hdr {
+				if h1 && strings.ContainsAny(f.value, "\r\n") {
+					// As net/http's HTTP/1 server writes such a value: line breaks
+					// as spaces, so the field is neither split nor dropped. (Its
+					// HTTP/2 server drops the field, as the stream does.)
+					f.value = strings.Trim(newlineToSpace.Replace(f.value), " \t")
+				}
 				switch {
 				case f.name == "Trailer":
 					declared = append(declared, f.value)
@@ -212,6 +219,9 @@ func (w *responseWriter) flushBuf(last bool) error {
 	})
 	return nil
 }
+
+// newlineToSpace turns the line breaks of a response field value into spaces.
+var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")
 
 // declaresTrailers reports whether the head, as of WriteHeader, announces
 // trailers with a Trailer field.
