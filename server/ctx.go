@@ -274,10 +274,10 @@ func (c *Ctx) WriteHeader(status int) {
 	}
 	ls := c.cn.ls
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
-	if !c.hdr.Has("Date") {
+	if !c.hdr.replaces("Date") {
 		b = http1.AppendDateAt(b, c.ec.Loop().Now())
 	}
-	if !c.hdr.Has("Server") {
+	if !c.hdr.replaces("Server") {
 		b = append(b, ls.srv.serverH...)
 	}
 	for _, f := range c.hdr.kv {

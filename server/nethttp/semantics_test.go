@@ -169,8 +169,9 @@ func TestContentTypeAsNetHTTP(t *testing.T) {
 
 // TestHandlerDateAndServerReplaceTheServers: a handler that sets its own Date or
 // Server field sends that one field, as with net/http, instead of a second beside
-// the server's; a handler that sets neither gets the server's, over HTTP/1.1 and
-// HTTP/2.
+// the server's; a handler that sets neither gets the server's; one that sets
+// Header()["Date"] = nil gets no Date, as net/http's doc promises; over HTTP/1.1
+// and HTTP/2.
 func TestHandlerDateAndServerReplaceTheServers(t *testing.T) {
 	const date = "Sun, 06 Nov 1994 08:49:37 GMT"
 	mux := http.NewServeMux()
@@ -180,6 +181,10 @@ func TestHandlerDateAndServerReplaceTheServers(t *testing.T) {
 		io.WriteString(w, "x")
 	})
 	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
+	mux.HandleFunc("/nodate", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil
+		io.WriteString(w, "x")
+	})
 	onEngines(t, func(t *testing.T, eng string) {
 		addr := startOn(t, eng, mux)
 		h2 := h2cClient(t)
@@ -192,8 +197,11 @@ func TestHandlerDateAndServerReplaceTheServers(t *testing.T) {
 			if path == "/plain" && (len(d) != 1 || !slices.Equal(s, []string{"gale"})) {
 				t.Errorf("%s %s: Date %q, Server %q; want the server's", proto, path, d, s)
 			}
+			if _, ok := h["Date"]; path == "/nodate" && ok {
+				t.Errorf("%s %s: Date %q; the handler asked for none", proto, path, d)
+			}
 		}
-		for _, path := range []string{"/own", "/plain"} {
+		for _, path := range []string{"/own", "/plain", "/nodate"} {
 			resp, _ := rawGet(t, addr, "GET", path)
 			check("HTTP/1.1", path, resp.Header)
 			resp, err := h2.Get("http://" + addr + path)

@@ -363,10 +363,15 @@ type fieldList struct {
 	arr  [8]field
 }
 
-// take copies h (the strings are shared; they are immutable) into the list.
+// take copies h (the strings are shared; they are immutable) into the list. A
+// Date key without values, net/http's way to ask for no Date, becomes an empty
+// Date field, the server's.
 func (l *fieldList) take(h http.Header) {
 	l.list = l.arr[:0]
 	for k, vs := range h {
+		if len(vs) == 0 && k == "Date" {
+			l.list = append(l.list, field{k, ""})
+		}
 		for _, v := range vs {
 			l.list = append(l.list, field{k, v})
 		}
