@@ -2,6 +2,7 @@ package nethttp
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -122,3 +123,6 @@ func (h h2Writer) WriteHeader(code int)        { h.w.WriteHeader(code) }
 
 // Flush sends the head and the buffered body as DATA at once.
 func (h h2Writer) Flush() { h.w.Flush() }
+
+// ReadFrom sends a file's bytes as the HTTP/1 writer does (responseWriter.ReadFrom).
+func (h h2Writer) ReadFrom(src io.Reader) (int64, error) { return h.w.ReadFrom(src) }

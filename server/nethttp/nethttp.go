@@ -30,8 +30,8 @@ import (
 // net/http's own server and posted back to the loop; Flush, Hijack (HTTP/1 only),
 // http.ResponseController (deadlines, full duplex, FlushError), CloseNotify,
 // request-context cancellation when the client goes away or resets the stream,
-// trailers (declared or with http.TrailerPrefix) and r.TLS work as net/http users
-// expect. When the pool is full the request gets 503 at once. As on net/http's
+// trailers (declared or with http.TrailerPrefix), r.TLS and io.Copy from a file
+// (io.ReaderFrom, which sends it as a file segment) work as net/http users expect. When the pool is full the request gets 503 at once. As on net/http's
 // server without a WriteTimeout, nothing bounds how long a handler may take (long
 // polls and event streams run until they return or the client goes); AdaptOptions
 // sets a bound on a handler's silence.
