@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testkit"
 )
@@ -125,6 +126,42 @@ func TestResponseFieldLineBreaksAsNetHTTP(t *testing.T) {
 		}
 		if g, w := fields(get("http://"+addr+"/")), fields(get(std.URL+"/")); g != w {
 			t.Errorf("HTTP/2 fields %s, net/http sends %s", g, w)
+		}
+	})
+}
+
+// TestMaxBytesReaderClosesAsNetHTTP: a handler that limits the body with
+// http.MaxBytesReader and answers 413 gets its connection closed after the answer,
+// as net/http's server closes it, instead of the rest of the body being read and
+// a pipelined request served.
+func TestMaxBytesReaderClosesAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10)); err != nil {
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	std := startStd(t, h)
+	raw := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("b", 1000) +
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	answers := func(addr string) string {
+		c := testkit.Dial(t, addr)
+		io.WriteString(c, raw)
+		br := bufio.NewReader(c)
+		resp := testkit.ReadResponse(t, br, "POST")
+		testkit.Body(t, resp)
+		out := fmt.Sprintf("%d close=%v", resp.StatusCode, resp.Close)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+			out += fmt.Sprintf(" then %q %v", rest, err)
+		}
+		return out
+	}
+	want := answers(strings.TrimPrefix(std.URL, "http://"))
+	onEngines(t, func(t *testing.T, eng string) {
+		if got := answers(startOn(t, eng, h)); got != want {
+			t.Fatalf("got %s; net/http: %s", got, want)
 		}
 	})
 }

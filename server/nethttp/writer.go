@@ -204,6 +204,13 @@ func (w *responseWriter) flushBuf(last bool) error {
 			if cl >= 0 {
 				c.SetContentLength(cl)
 			}
+			if status == http.StatusRequestEntityTooLarge && w.x.c != nil && w.x.hasBody {
+				// As net/http closes the connection after http.MaxBytesReader's
+				// 413 (through a hook of its own ResponseWriter, out of reach)
+				// and nginx after its own: the rest of a body too large to
+				// serve is not read.
+				w.x.c.SetKeepAlive(false)
+			}
 			c.WriteHeader(status)
 		}
 		if len(data) > 0 {
