@@ -124,8 +124,9 @@ func TestLongPollAndEventStreamOutliveResponseTimeout(t *testing.T) {
 }
 
 // TestAdapterResponseTimeoutBoundsOnlyStuckHandlers: with Options.ResponseTimeout a
-// handler that keeps flushing runs for many periods and completes, while a stuck
-// one is bounded: 504 when it has sent nothing (its context cancelled, its later
+// handler that keeps flushing runs for many periods and completes, and so does one
+// that lifted its write deadline with http.ResponseController (as SSE handlers lift
+// net/http's WriteTimeout), while a stuck one is bounded: 504 when it has sent nothing (its context cancelled, its later
 // writes failing), an aborted connection or a reset stream once its head is out.
 func TestAdapterResponseTimeoutBoundsOnlyStuckHandlers(t *testing.T) {
 	const d = 150 * time.Millisecond
@@ -144,6 +145,17 @@ func TestAdapterResponseTimeoutBoundsOnlyStuckHandlers(t *testing.T) {
 			<-r.Context().Done()
 			_, err := io.WriteString(w, strings.Repeat("x", 8192))
 			lateWrite <- err
+		})
+		mux.HandleFunc("/lifted", func(w http.ResponseWriter, r *http.Request) {
+			// As an SSE handler lifts net/http's WriteTimeout.
+			http.NewResponseController(w).SetWriteDeadline(time.Time{})
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(4 * d):
+				io.WriteString(w, "still here")
+			case <-r.Context().Done():
+			}
 		})
 		mux.HandleFunc("/stuck-after-head", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
@@ -182,6 +194,16 @@ func TestAdapterResponseTimeoutBoundsOnlyStuckHandlers(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("the stuck handler's context was not cancelled")
+			}
+
+			resp, err = c.Get("http://" + addr + "/lifted")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(b) != "still here" {
+				t.Fatalf("handler that lifted its write deadline: %q, %v; want its whole answer", b, err)
 			}
 
 			resp, err = c.Get("http://" + addr + "/stuck-after-head")
