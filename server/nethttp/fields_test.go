@@ -165,3 +165,52 @@ func TestMaxBytesReaderClosesAsNetHTTP(t *testing.T) {
 		}
 	})
 }
+
+// TestSwitchingProtocolsWithoutHijackAsNetHTTP: a handler that answers
+// WriteHeader(101) and returns without hijacking sends the bare 101 head with its
+// fields, as net/http's server does, instead of a 500 carrying them; the
+// connection then closes (nothing can follow but the protocol nobody took over).
+// A Flush after WriteHeader(101) does not send it early: a Hijack that follows
+// still writes it, once.
+func TestSwitchingProtocolsWithoutHijackAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "foo")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		if r.URL.Path != "/hijack" {
+			return
+		}
+		w.(http.Flusher).Flush()
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		line, _ := brw.ReadString('\n')
+		io.WriteString(conn, "echo "+line)
+	})
+	std := startStd(t, h)
+	head := func(t *testing.T, addr string) string {
+		c := testkit.Dial(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d %q %q", resp.StatusCode, resp.Header["Upgrade"], resp.Header["Connection"])
+	}
+	want := head(t, strings.TrimPrefix(std.URL, "http://"))
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, h)
+		if got := head(t, addr); got != want {
+			t.Errorf("bare 101: %s, net/http sends %s", got, want)
+		}
+		c := testkit.Dial(t, addr)
+		io.WriteString(c, "GET /hijack HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\nhello\n")
+		rest, err := io.ReadAll(c)
+		if err != nil || strings.Count(string(rest), "101 Switching Protocols") != 1 || !strings.HasSuffix(string(rest), "\r\n\r\necho hello\n") {
+			t.Errorf("101, Flush, Hijack: %q %v; want one 101 head, then the echo", rest, err)
+		}
+	})
+}

@@ -131,9 +131,18 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // Flush sends the head and everything buffered (FlushError, without the error).
 func (w *responseWriter) Flush() { w.FlushError() }
 
+// switching reports an HTTP/1 response whose head, not yet sent, is a 101: Hijack
+// sends it (net/http's way to switch protocols), or finish does.
+func (w *responseWriter) switching() bool {
+	return w.status == http.StatusSwitchingProtocols && w.x.c != nil && !w.headPosted
+}
+
 // flushBuf hands the buffered body (and the head, the first time) to the loop;
-// with last it also ends the response.
+// with last it also ends the response. A 101 head waits for Hijack or finish.
 func (w *responseWriter) flushBuf(last bool) error {
+	if !last && w.switching() {
+		return nil
+	}
 	data := w.buf
 	w.buf = nil
 	first := !w.headPosted
@@ -281,6 +290,15 @@ func (w *responseWriter) finish() {
 		w.WriteHeader(200)
 	}
 	w.x.pipe.closeRead()
+	if w.switching() {
+		// WriteHeader(101) without Hijack: as net/http, the bare 101 head goes out.
+		// Nothing can follow it but the protocol nobody took over, so the
+		// connection closes after it (net/http leaves it open, unused).
+		if hc, _, err := w.Hijack(); err == nil {
+			hc.Close()
+			return
+		}
+	}
 	if err := w.flushBuf(true); errors.Is(err, os.ErrDeadlineExceeded) {
 		// The write deadline the handler set has passed: the response cannot be
 		// completed, and the connection (the stream) must not wait for it.
