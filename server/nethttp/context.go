@@ -73,7 +73,8 @@ func (c *reqContext) Done() <-chan struct{} {
 	return c.done
 }
 
-// Err returns context.Canceled once the context is cancelled, else nil.
+// Err returns context.Canceled once the context is cancelled (the base context's
+// error when that one ended it), else nil.
 func (c *reqContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,13 +109,17 @@ func (c *reqContext) AfterFunc(f func()) (stop func() bool) {
 }
 
 // cancel cancels the context; later calls do nothing. Any goroutine.
-func (c *reqContext) cancel() {
+func (c *reqContext) cancel() { c.cancelWith(context.Canceled) }
+
+// cancelWith cancels the context with err as its Err (the base context's, when
+// that one ended it); later calls do nothing. Any goroutine.
+func (c *reqContext) cancelWith(err error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return
 	}
-	c.err = context.Canceled
+	c.err = err
 	if c.done != nil {
 		close(c.done)
 	}

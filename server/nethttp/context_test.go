@@ -129,7 +129,7 @@ func TestContextValuesAsNetHTTP(t *testing.T) {
 			w.(http.Flusher).Flush()
 			waiting <- struct{}{}
 			<-r.Context().Done()
-			io.WriteString(w, "cancelled")
+			io.WriteString(w, r.Context().Err().Error())
 		})
 		addr := startTimed(t, eng, mux, Options{BaseContext: func() context.Context { return base }}, 0)
 		bothProtocols(t, func(t *testing.T, c *http.Client) {
@@ -152,7 +152,7 @@ func TestContextValuesAsNetHTTP(t *testing.T) {
 			cancelBase()
 			select {
 			case got := <-done:
-				if got != "200 cancelled <nil>" {
+				if got != "200 "+context.Canceled.Error()+" <nil>" {
 					t.Fatalf("body %q, want the handler's answer after its context was cancelled", got)
 				}
 			case <-time.After(5 * time.Second):
@@ -160,4 +160,25 @@ func TestContextValuesAsNetHTTP(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestBaseContextDeadlineReachesRequest: a request under a base context with a
+// deadline has that deadline, and once it passes its context ends with the base's
+// error, context.DeadlineExceeded, as a context derived from it would.
+func TestBaseContextDeadlineReachesRequest(t *testing.T) {
+	base, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	x := &exchange{}
+	x.ctx.x, x.ctx.base = x, base
+	if stop := x.watchBase(); stop != nil {
+		defer stop()
+	}
+	want, _ := base.Deadline()
+	if got, ok := x.ctx.Deadline(); !ok || !got.Equal(want) {
+		t.Fatalf("Deadline %v %v, want the base's %v", got, ok, want)
+	}
+	waitDone(t, x.ctx.Done(), "request context under an expired base")
+	if err := x.ctx.Err(); err != context.DeadlineExceeded {
+		t.Fatalf("Err %v, want %v", err, context.DeadlineExceeded)
+	}
 }

@@ -46,7 +46,7 @@ func AdaptOptions(h http.Handler, p *server.Pool, o Options) server.Handler {
 // undoes it (nil when there is nothing to stop).
 func (x *exchange) watchBase() (stop func() bool) {
 	if b := x.ctx.base; b != nil && b.Done() != nil {
-		return context.AfterFunc(b, x.ctx.cancel)
+		return context.AfterFunc(b, func() { x.ctx.cancelWith(b.Err()) })
 	}
 	return nil
 }
