@@ -52,11 +52,12 @@ type pipe struct {
 
 	mu         sync.Mutex
 	cond       sync.Cond
-	in         [][]byte // copies of the pieces the loop delivered, oldest first
-	size       int      // bytes in in
-	eof        bool     // the input ended cleanly
-	rerr       error    // the input failed; Read returns it once in is empty
-	werr       error    // the output failed; send returns it
+	in         [][]byte      // copies of the pieces the loop delivered, oldest first
+	size       int           // bytes in in
+	eof        bool          // the input ended cleanly
+	rerr       error         // the input failed; Read returns it once in is empty
+	werr       error         // the output failed; send returns it
+	wfailed    chan struct{} // closed once werr is set; made by outputFailed
 	readClosed bool
 	paused     bool // the input source is paused (above inHigh)
 	inflight   int  // bytes posted to the loop and not yet written
@@ -103,11 +104,28 @@ func (p *pipe) fail(rerr, werr error) {
 	if p.rerr == nil && !p.eof {
 		p.rerr = rerr
 	}
-	if p.werr == nil {
+	if p.werr == nil && werr != nil {
 		p.werr = werr
+		if p.wfailed != nil {
+			close(p.wfailed)
+		}
 	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+// outputFailed returns a channel closed once the output half has failed; any
+// goroutine.
+func (p *pipe) outputFailed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wfailed == nil {
+		p.wfailed = make(chan struct{})
+		if p.werr != nil {
+			close(p.wfailed)
+		}
+	}
+	return p.wfailed
 }
 
 // Read returns delivered input, blocking until some arrives, the input ends or

@@ -3,8 +3,6 @@ package nethttp
 import (
 	"io"
 	"os"
-	"runtime"
-	"sync/atomic"
 )
 
 // sendfileMin is the smallest file remainder ReadFrom hands to the loop as a file
@@ -44,11 +42,17 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 		n, err := io.Copy(writerOnly{w}, src)
 		return sniffed + n, err
 	}
+	dup, err := dupFile(f)
+	if err != nil {
+		n, err := io.Copy(writerOnly{w}, src)
+		return sniffed + n, err
+	}
 	w.x.progress()
 	if err := w.flushBuf(false); err != nil {
+		dup.Close()
 		return sniffed, err
 	}
-	sent, err := w.sendFile(f, off, n)
+	sent, err := w.sendFile(dup, off, n)
 	if sent > 0 {
 		f.Seek(off+sent, io.SeekStart)
 		if lr, ok := src.(*io.LimitedReader); ok {
@@ -84,58 +88,48 @@ func fileRest(src io.Reader) (f *os.File, off, n int64, ok bool) {
 	return f, off, n, true
 }
 
-// sendFile queues n bytes of f from off on the connection and waits until the
-// loop is done with them: sent, or dropped because the client went (0 and its
-// error then). The wait counts as waiting for the client (Options.ResponseTimeout).
-func (w *responseWriter) sendFile(f *os.File, off, n int64) (int64, error) {
+// sendFile queues n bytes of dup (a duplicate of the handler's file, which sendFile
+// closes) from off on the connection and waits until the loop is done with them,
+// or the output failed (the client went, the response timeout expired: 0 and that
+// error then). Since the loop sends from its own descriptor, the handler may close
+// its file as soon as this returns, even if the loop has not run the send yet (it
+// is dropped, or fails on the closed connection, then). The wait counts as waiting
+// for the client (Options.ResponseTimeout).
+func (w *responseWriter) sendFile(dup *os.File, off, n int64) (int64, error) {
 	x := w.x
 	p := &x.pipe
 	if err := p.reserve(0); err != nil {
+		dup.Close()
 		return 0, err
 	}
-	fd := int(f.Fd())
 	done := make(chan struct{})
-	// state settles who decides: the loop (1: it queued the file, whose release
-	// closes done) or the handler (2: it gave up first, the client having gone, and
-	// the loop must not touch the descriptor, which the handler may close).
-	var state atomic.Int32
 	ex := x.ex
+	// If a stream's Post drops the closure (the stream is gone), dup is closed when
+	// it is collected.
 	x.postRaw(func() {
-		if !state.CompareAndSwap(0, 1) {
-			return
-		}
 		if !p.begin() {
+			dup.Close()
 			close(done)
 			return
 		}
-		ex.SendFile(fd, off, n, func() { close(done) })
+		ex.SendFile(int(dup.Fd()), off, n, func() {
+			dup.Close()
+			close(done)
+		})
 		p.wrote(0)
 	})
 	p.mu.Lock()
 	p.waiters++
 	p.mu.Unlock()
-	if x.c != nil {
-		<-done // the loop runs the closure even after the connection closed
-	} else {
-		// A stream's Post drops the closure once the stream is gone, which
-		// cancels the context.
-		select {
-		case <-done:
-		case <-x.ctx.Done():
-			if !state.CompareAndSwap(0, 2) {
-				<-done // queued: released once sent or once the stream closes
-			}
-		}
+	select {
+	case <-done:
+	case <-p.outputFailed():
 	}
 	p.mu.Lock()
 	p.waiters--
 	p.mu.Unlock()
-	runtime.KeepAlive(f)
 	if err := p.outputErr(); err != nil {
 		return 0, err
-	}
-	if state.Load() == 2 {
-		return 0, errConnGone
 	}
 	w.written += n
 	return n, nil

@@ -108,3 +108,45 @@ func TestReadFromSendsFiles(t *testing.T) {
 		})
 	})
 }
+
+// TestReadFromReturnsWhenClientGoes: a client that goes away in the middle of a
+// file sent with ReadFrom makes io.Copy return an error soon, on both protocols,
+// so the pool worker is free again (it does not wait for a send that will never
+// complete).
+func TestReadFromReturnsWhenClientGoes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(path, make([]byte, 16<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copied := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(path)
+		if err != nil {
+			copied <- err
+			return
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		copied <- err
+	})
+	onEngines(t, func(t *testing.T, eng string) {
+		addr := startOn(t, eng, h)
+		bothProtocols(t, func(t *testing.T, c *http.Client) {
+			resp, err := c.Get("http://" + addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadFull(resp.Body, make([]byte, 100<<10))
+			resp.Body.Close() // on HTTP/2 a reset of the stream, on HTTP/1.1 a close
+			c.Transport.(*http.Transport).CloseIdleConnections()
+			select {
+			case err := <-copied:
+				if err == nil {
+					t.Fatal("io.Copy reported success to a client that went away")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("io.Copy still waits for a client that went away")
+			}
+		})
+	})
+}
