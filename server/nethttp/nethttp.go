@@ -31,7 +31,8 @@ import (
 // http.ResponseController (deadlines, full duplex, FlushError), CloseNotify,
 // request-context cancellation when the client goes away or resets the stream,
 // trailers (declared or with http.TrailerPrefix), r.TLS and io.Copy from a file
-// (io.ReaderFrom, which sends it as a file segment) work as net/http users expect. When the pool is full the request gets 503 at once. As on net/http's
+// (io.ReaderFrom, which sends it as a file segment) work as net/http users expect.
+// When the pool is full the request gets 503 at once. As on net/http's
 // server without a WriteTimeout, nothing bounds how long a handler may take (long
 // polls and event streams run until they return or the client goes); AdaptOptions
 // sets a bound on a handler's silence.
