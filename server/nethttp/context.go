@@ -18,8 +18,12 @@ import (
 // without a goroutine each. x and base are set before the handler runs; mu
 // guards every field after it.
 type reqContext struct {
-	x     *exchange       // the request's exchange, for the local address; nil in unit tests
-	base  context.Context // Options.BaseContext's, or nil
+	x    *exchange       // the request's exchange, for the local address; nil in unit tests
+	base context.Context // Options.BaseContext's, or nil
+	// vals is base without its cancellation, for Value: package context finds a
+	// parent's cancellation through Value, and must not find base's in ours
+	// (context.Cause of a request cancelled on its own would be base's cause).
+	vals  context.Context
 	mu    sync.Mutex
 	done  chan struct{}      // made on demand; closed by cancel
 	err   error              // set by the first cancel
@@ -54,11 +58,15 @@ func (c *reqContext) Value(key any) any {
 			return nil
 		}
 	}
-	if c.base != nil {
-		return c.base.Value(key)
+	if c.vals != nil {
+		return c.vals.Value(key)
 	}
 	return nil
 }
+
+// setBase makes base the context the request's derives from (Options.BaseContext),
+// with vals, context.WithoutCancel(base), made once for every request.
+func (c *reqContext) setBase(base, vals context.Context) { c.base, c.vals = base, vals }
 
 // Done returns a channel closed once the context is cancelled.
 func (c *reqContext) Done() <-chan struct{} {

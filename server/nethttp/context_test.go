@@ -2,6 +2,7 @@ package nethttp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,7 +170,8 @@ func TestBaseContextDeadlineReachesRequest(t *testing.T) {
 	base, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	x := &exchange{}
-	x.ctx.x, x.ctx.base = x, base
+	x.ctx.x = x
+	x.ctx.setBase(base, context.WithoutCancel(base))
 	if stop := x.watchBase(); stop != nil {
 		defer stop()
 	}
@@ -180,5 +182,24 @@ func TestBaseContextDeadlineReachesRequest(t *testing.T) {
 	waitDone(t, x.ctx.Done(), "request context under an expired base")
 	if err := x.ctx.Err(); err != context.DeadlineExceeded {
 		t.Fatalf("Err %v, want %v", err, context.DeadlineExceeded)
+	}
+}
+
+// TestCauseOfRequestCancelledOnItsOwn: a request context cancelled on its own (the
+// client went, the handler returned) keeps context.Canceled as its context.Cause
+// when the base context is cancelled later with a cause of its own, as a context
+// derived from the base would; the base's values stay visible.
+func TestCauseOfRequestCancelledOnItsOwn(t *testing.T) {
+	base, cancel := context.WithCancelCause(context.WithValue(context.Background(), baseKey{}, "v"))
+	x := &exchange{}
+	x.ctx.x = x
+	x.ctx.setBase(base, context.WithoutCancel(base))
+	x.ctx.cancel()
+	cancel(errors.New("shutting down"))
+	if err := context.Cause(&x.ctx); err != context.Canceled {
+		t.Fatalf("Cause %v, want %v", err, context.Canceled)
+	}
+	if v := x.ctx.Value(baseKey{}); v != "v" {
+		t.Fatalf("base value %v, want v", v)
 	}
 }

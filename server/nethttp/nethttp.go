@@ -45,6 +45,7 @@ type adapter struct {
 	pool    *server.Pool
 	timeout time.Duration   // Options.ResponseTimeout
 	base    context.Context // Options.BaseContext's, or nil
+	vals    context.Context // base without its cancellation, for Value
 	srv     *http.Server    // the stand-in of http.ServerContextKey: not serving, Handler h
 }
 
@@ -99,7 +100,8 @@ func (a *adapter) run(x *exchange) {
 	x.h = a.h
 	x.watch.d = a.timeout
 	x.srv = a.srv
-	x.ctx.x, x.ctx.base = x, a.base
+	x.ctx.x = x
+	x.ctx.setBase(a.base, a.vals)
 	if x.req.Method == http.MethodOptions && x.req.RequestURI == "*" {
 		// As net/http's server answers it (its general OPTIONS handler), before
 		// any handler: a mux would answer 400 to the asterisk.

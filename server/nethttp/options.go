@@ -37,6 +37,7 @@ func AdaptOptions(h http.Handler, p *server.Pool, o Options) server.Handler {
 		if a.base = o.BaseContext(); a.base == nil {
 			panic("nethttp: Options.BaseContext returned a nil context")
 		}
+		a.vals = context.WithoutCancel(a.base)
 	}
 	return a
 }
