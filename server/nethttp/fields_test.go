@@ -96,17 +96,31 @@ func TestRequestFieldsAsNetHTTP(t *testing.T) {
 // TestResponseFieldLineBreaksAsNetHTTP: a response field value holding CR or LF
 // reaches an HTTP/1.1 client with spaces for them, as net/http's server writes it
 // (never as a second field the handler did not set), and is left out on HTTP/2,
-// as net/http's HTTP/2 server leaves it out.
+// as net/http's HTTP/2 server leaves it out; leading and trailing blanks are
+// trimmed on HTTP/1.1, as there.
 func TestResponseFieldLineBreaksAsNetHTTP(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-A", "a\r\nInjected: 1")
 		w.Header().Set("X-B", "b\n")
 		w.Header().Set("X-C", "c")
+		w.Header().Set("X-D", " d\t")
 		io.WriteString(w, "x")
 	})
 	std := startStd(t, h)
 	fields := func(hd http.Header) string {
-		return fmt.Sprintf("%q %q %q %q", hd["X-A"], hd["X-B"], hd["X-C"], hd["Injected"])
+		return fmt.Sprintf("%q %q %q %q %q", hd["X-A"], hd["X-B"], hd["X-C"], hd["Injected"], hd["X-D"])
+	}
+	// The raw field lines, which http.ReadResponse would trim.
+	line := func(addr, name string) string {
+		c := testkit.Dial(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		for _, l := range strings.Split(string(b), "\r\n") {
+			if strings.HasPrefix(l, name+":") {
+				return l
+			}
+		}
+		return ""
 	}
 	onEngines(t, func(t *testing.T, eng string) {
 		addr := startOn(t, eng, h)
@@ -114,6 +128,9 @@ func TestResponseFieldLineBreaksAsNetHTTP(t *testing.T) {
 		got, _ := rawGet(t, addr, "GET", "/")
 		if g, w := fields(got.Header), fields(want.Header); g != w {
 			t.Errorf("HTTP/1.1 fields %s, net/http sends %s", g, w)
+		}
+		if g, w := line(addr, "X-D"), line(strings.TrimPrefix(std.URL, "http://"), "X-D"); g != w {
+			t.Errorf("HTTP/1.1 field line %q, net/http sends %q", g, w)
 		}
 		h2 := h2cClient(t)
 		get := func(url string) http.Header {

@@ -191,10 +191,11 @@ func (w *responseWriter) flushBuf(last bool) error {
 			var declared []string
 			h1 := w.x.c != nil
 			for _, f := range hdr {
-				if h1 && strings.ContainsAny(f.value, "\r\n") {
+				if h1 && needsCleaning(f.value) {
 					// As net/http's HTTP/1 server writes such a value: line breaks
-					// as spaces, so the field is neither split nor dropped. (Its
-					// HTTP/2 server drops the field, as the stream does.)
+					// as spaces, so the field is neither split nor dropped, and no
+					// leading or trailing blanks. (Its HTTP/2 server drops a field
+					// with line breaks, as the stream does.)
 					f.value = strings.Trim(newlineToSpace.Replace(f.value), " \t")
 				}
 				switch {
@@ -240,6 +241,16 @@ func (w *responseWriter) flushBuf(last bool) error {
 
 // newlineToSpace turns the line breaks of a response field value into spaces.
 var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")
+
+// needsCleaning reports whether an HTTP/1 response field value holds a line break
+// or begins or ends with a blank, which net/http's server replaces or trims.
+func needsCleaning(v string) bool {
+	if v == "" {
+		return false
+	}
+	blank := func(c byte) bool { return c == ' ' || c == '\t' }
+	return blank(v[0]) || blank(v[len(v)-1]) || strings.ContainsAny(v, "\r\n")
+}
 
 // declaresTrailers reports whether the head, as of WriteHeader, announces
 // trailers with a Trailer field.
