@@ -52,6 +52,7 @@ type Ctx struct {
 	remote       netip.AddrPort
 	upstream     netip.AddrPort // set by the proxy (SetUpstream), for logs
 	upstreamTime time.Duration
+	respTimeout  time.Duration // SetResponseTimeout's override; 0: Options.ResponseTimeout
 	keepAlive    bool
 	isHead       bool
 	hasBody      bool
@@ -273,10 +274,10 @@ func (c *Ctx) WriteHeader(status int) {
 	}
 	ls := c.cn.ls
 	b := http1.AppendStatusLine(ls.scratch[:0], 1, status)
-	if !c.hdr.Has("Date") {
+	if !c.hdr.replaces("Date") {
 		b = http1.AppendDateAt(b, c.ec.Loop().Now())
 	}
-	if !c.hdr.Has("Server") {
+	if !c.hdr.replaces("Server") {
 		b = append(b, ls.srv.serverH...)
 	}
 	for _, f := range c.hdr.kv {
@@ -327,7 +328,15 @@ func (c *Ctx) WriteHeader(status int) {
 // queued output (OnDrain) is under the write timeout instead.
 func (c *Ctx) awaitHandler() {
 	if c.detached && !c.ended && c.cn.state == stWait && c.onDrain == nil {
-		c.ec.SetTimeout(c.cn.ls.srv.opts.ResponseTimeout)
+		d := c.respTimeout
+		if d == 0 {
+			d = c.cn.ls.srv.opts.ResponseTimeout
+		}
+		if d < 0 {
+			c.ec.CancelTimeout()
+			return
+		}
+		c.ec.SetTimeout(d)
 	}
 }
 

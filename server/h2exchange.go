@@ -204,6 +204,9 @@ func (x *h2x) Proto() string { return "HTTP/2.0" }
 // RemoteAddr returns the client's address.
 func (x *h2x) RemoteAddr() netip.AddrPort { return x.hc.ec.RemoteAddr() }
 
+// LocalAddr returns the connection's local address (a getsockname each call).
+func (x *h2x) LocalAddr() netip.AddrPort { return x.hc.ec.LocalAddr() }
+
 // IsHead reports a HEAD request.
 func (x *h2x) IsHead() bool { return x.isHead }
 
@@ -262,14 +265,15 @@ func (x *h2x) WriteHeader(status int) {
 		x.clen = 0
 	}
 	srv := x.hc.h.srv
+	ownDate, ownServer := x.hdr.replaces("Date"), x.hdr.replaces("Server")
 	fields := appendFields(x.hc.ls.h2fields[:0], &x.hdr)
 	if x.clen >= 0 && status != 204 && status != 304 {
 		fields = append(fields, http2.Field{Name: "content-length", Value: strconv.FormatInt(x.clen, 10)})
 	}
-	if !x.hdr.Has("Date") {
+	if !ownDate {
 		fields = append(fields, http2.Field{Name: "date", Value: x.hc.ls.h2Date(x.Now())})
 	}
-	if len(srv.serverH) > 0 && !x.hdr.Has("Server") {
+	if len(srv.serverH) > 0 && !ownServer {
 		fields = append(fields, http2.Field{Name: "server", Value: srv.opts.ServerName})
 	}
 	end := x.isHead || x.clen == 0

@@ -3,7 +3,8 @@ package server
 import "strings"
 
 // Header is a response header list. It keeps insertion order and compares names
-// case-insensitively. It is owned by the request's loop.
+// case-insensitively. A Date or Server field in it replaces the one the server
+// would add, and an empty one means none. It is owned by the request's loop.
 type Header struct {
 	kv  []headerField
 	raw []byte // pre-rendered "Name: value\r\n" lines appended verbatim
@@ -44,6 +45,19 @@ func (h *Header) Has(name string) bool {
 		}
 	}
 	return false
+}
+
+// replaces reports whether the handler set the field name, which then stands
+// instead of the server's own (Date, Server); a field with an empty value asks
+// for none at all, and is removed.
+func (h *Header) replaces(name string) bool {
+	if !h.Has(name) {
+		return false
+	}
+	if h.Get(name) == "" {
+		h.Del(name)
+	}
+	return true
 }
 
 // Del removes every field called name.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
@@ -39,6 +40,15 @@ func (c *Ctx) failBody(err error) {
 		c.onBodyErr = nil
 		f(err)
 	}
+}
+
+// SetResponseTimeout overrides Options.ResponseTimeout for this request: d > 0 is
+// the bound to use instead, d < 0 turns it off (the handler then bounds itself, as
+// the net/http adapter does: net/http's own server has no such timeout), and 0
+// restores the server's. The write timeout still bounds every wait for the client.
+func (c *Ctx) SetResponseTimeout(d time.Duration) {
+	c.respTimeout = d
+	c.awaitHandler()
 }
 
 // RequestTrailers returns the trailer fields that followed a chunked request body.

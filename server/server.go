@@ -64,7 +64,8 @@ type Options struct {
 	// has been read: it runs from the end of the request, and again from each write of
 	// the handler (so a streaming handler making progress is never cut). When it
 	// expires the client gets 504 if nothing was sent yet, else the connection closes;
-	// either way the connection is not reused (default 60s).
+	// either way the connection is not reused (default 60s). A handler may override
+	// it per request with Ctx.SetResponseTimeout.
 	ResponseTimeout time.Duration
 	// DeferAccept is how long the kernel may hold a new connection whose client has
 	// sent nothing yet before the server accepts it (TCP_DEFER_ACCEPT on every

@@ -216,3 +216,35 @@ func TestClosingPumpSparesFile(t *testing.T) {
 	}
 	expectClosed(t, br)
 }
+
+// TestSetResponseTimeoutOverridesTheServers: a handler's Ctx.SetResponseTimeout
+// replaces Options.ResponseTimeout for its request: a bound far shorter than the
+// server's answers 504 long before the server's would, and -1 lets a handler that
+// posts its answer after several of the server's timeouts complete it.
+func TestSetResponseTimeoutOverridesTheServers(t *testing.T) {
+	const d = 150 * time.Millisecond
+	h := HandlerFunc(func(c *Ctx) {
+		switch string(c.Path()) {
+		case "/short":
+			c.SetResponseTimeout(d) // and never answers
+		case "/off":
+			c.SetResponseTimeout(-1)
+			c.Loop().AfterFunc(5*d, func() { c.Respond(200, "text/plain", []byte("late")) })
+		}
+	})
+	long := startServer(t, h, func(o *Options) { o.ResponseTimeout = time.Minute })
+	short := startServer(t, h, func(o *Options) { o.ResponseTimeout = d })
+	for _, tc := range []struct {
+		s    *Server
+		path string
+		want int
+	}{{long, "/short", 504}, {short, "/off", 200}} {
+		c := testkit.Dial(t, tc.s.Addr()) // its 20 s deadline is far below the minute
+		io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET")
+		testkit.Body(t, resp)
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s: status %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -2,7 +2,10 @@ package nethttp
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -101,4 +104,102 @@ func TestNetHTTPDerivedContextCanceledOnClientGone(t *testing.T) {
 	waitDone(t, started, "handler start")
 	c.Close()
 	waitDone(t, canceled, "derived context")
+}
+
+// baseKey is the key of the value TestContextValuesAsNetHTTP puts in the base.
+type baseKey struct{}
+
+// TestContextValuesAsNetHTTP: as under net/http's server, a request's context holds
+// the connection's local address (http.LocalAddrContextKey, a *net.TCPAddr equal
+// to the listener's address), an *http.Server for http.ServerContextKey, and the
+// values of Options.BaseContext, whose cancellation cancels the requests in
+// flight; over HTTP/1.1 and HTTP/2, on both engines.
+func TestContextValuesAsNetHTTP(t *testing.T) {
+	onEngines(t, func(t *testing.T, eng string) {
+		base, cancelBase := context.WithCancel(context.WithValue(context.Background(), baseKey{}, "v"))
+		defer cancelBase()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/values", func(w http.ResponseWriter, r *http.Request) {
+			la, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+			_, isSrv := r.Context().Value(http.ServerContextKey).(*http.Server)
+			fmt.Fprintf(w, "%v %v %v", la, isSrv, r.Context().Value(baseKey{}))
+		})
+		waiting := make(chan struct{}, 2)
+		mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			waiting <- struct{}{}
+			<-r.Context().Done()
+			io.WriteString(w, r.Context().Err().Error())
+		})
+		addr := startTimed(t, eng, mux, Options{BaseContext: func() context.Context { return base }}, 0)
+		bothProtocols(t, func(t *testing.T, c *http.Client) {
+			resp, err := c.Get("http://" + addr + "/values")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := testkit.Body(t, resp), addr+" true v"; got != want {
+				t.Fatalf("context values %q, want %q", got, want)
+			}
+		})
+		// Last: the base, once cancelled, cancels every later request too.
+		bothProtocols(t, func(t *testing.T, c *http.Client) {
+			done := getAsync(c, "http://"+addr+"/wait")
+			select {
+			case <-waiting:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler did not start")
+			}
+			cancelBase()
+			select {
+			case got := <-done:
+				if got != "200 "+context.Canceled.Error()+" <nil>" {
+					t.Fatalf("body %q, want the handler's answer after its context was cancelled", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("cancelling the base context did not reach the request")
+			}
+		})
+	})
+}
+
+// TestBaseContextDeadlineReachesRequest: a request under a base context with a
+// deadline has that deadline, and once it passes its context ends with the base's
+// error, context.DeadlineExceeded, as a context derived from it would.
+func TestBaseContextDeadlineReachesRequest(t *testing.T) {
+	base, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	x := &exchange{}
+	x.ctx.x = x
+	x.ctx.setBase(base, context.WithoutCancel(base))
+	if stop := x.watchBase(); stop != nil {
+		defer stop()
+	}
+	want, _ := base.Deadline()
+	if got, ok := x.ctx.Deadline(); !ok || !got.Equal(want) {
+		t.Fatalf("Deadline %v %v, want the base's %v", got, ok, want)
+	}
+	waitDone(t, x.ctx.Done(), "request context under an expired base")
+	if err := x.ctx.Err(); err != context.DeadlineExceeded {
+		t.Fatalf("Err %v, want %v", err, context.DeadlineExceeded)
+	}
+}
+
+// TestCauseOfRequestCancelledOnItsOwn: a request context cancelled on its own (the
+// client went, the handler returned) keeps context.Canceled as its context.Cause
+// when the base context is cancelled later with a cause of its own, as a context
+// derived from the base would; the base's values stay visible.
+func TestCauseOfRequestCancelledOnItsOwn(t *testing.T) {
+	base, cancel := context.WithCancelCause(context.WithValue(context.Background(), baseKey{}, "v"))
+	x := &exchange{}
+	x.ctx.x = x
+	x.ctx.setBase(base, context.WithoutCancel(base))
+	x.ctx.cancel()
+	cancel(errors.New("shutting down"))
+	if err := context.Cause(&x.ctx); err != context.Canceled {
+		t.Fatalf("Cause %v, want %v", err, context.Canceled)
+	}
+	if v := x.ctx.Value(baseKey{}); v != "v" {
+		t.Fatalf("base value %v, want v", v)
+	}
 }

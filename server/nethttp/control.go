@@ -21,10 +21,14 @@ func (w *responseWriter) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline bounds the handler's writes: once t has passed, a write that
 // has to hand output to the connection fails with an error matching
-// os.ErrDeadlineExceeded. The zero time removes the deadline. The server's own
-// write timeout measures the client's progress, not the response's age, so a
-// long-lived stream needs no call to lift it.
+// os.ErrDeadlineExceeded. The zero time removes the deadline. Like net/http's,
+// whose SetWriteDeadline replaces the server's WriteTimeout for the request, any
+// call replaces the adapter's Options.ResponseTimeout for this request, so an
+// event stream that lifts its deadline is not cut. The server's own write timeout
+// measures the client's progress, not the response's age, so a long-lived stream
+// needs no call to lift it.
 func (w *responseWriter) SetWriteDeadline(t time.Time) error {
+	w.x.stopWatch()
 	w.x.pipe.setWriteDeadline(t)
 	return nil
 }
@@ -42,6 +46,7 @@ func (w *responseWriter) FlushError() error {
 	if !w.wroteHeader {
 		w.WriteHeader(200)
 	}
+	w.x.progress()
 	return w.flushBuf(false)
 }
 

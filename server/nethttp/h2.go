@@ -2,11 +2,13 @@ package nethttp
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/gale-server/gale/server"
+	"golang.org/x/net/http/httpguts"
 )
 
 // ServeExchange serves an HTTP/2 stream (any server.StreamExchange) with the
@@ -91,10 +93,15 @@ func (x *exchange) streamRequest() (*http.Request, error) {
 		req.ContentLength = -1
 	}
 	if x.hasBody {
-		req.Trailer = declaredTrailers(req.Header)
+		req.Trailer, _ = declaredTrailers(req.Header)
 		req.Body = body{x}
 	}
 	delete(req.Header, "Trailer") // in req.Trailer, as net/http's HTTP/2 server has it
+	if httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue") {
+		// As net/http's HTTP/2 server: the expectation is the server's to meet (the
+		// first body Read sends the 100), not a field for the handler to forward.
+		delete(req.Header, "Expect")
+	}
 	return req, nil
 }
 
@@ -116,3 +123,6 @@ func (h h2Writer) WriteHeader(code int)        { h.w.WriteHeader(code) }
 
 // Flush sends the head and the buffered body as DATA at once.
 func (h h2Writer) Flush() { h.w.Flush() }
+
+// ReadFrom sends a file's bytes as the HTTP/1 writer does (responseWriter.ReadFrom).
+func (h h2Writer) ReadFrom(src io.Reader) (int64, error) { return h.w.ReadFrom(src) }

@@ -6,13 +6,18 @@
 package nethttp
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/http1"
@@ -25,15 +30,23 @@ import (
 // net/http's own server and posted back to the loop; Flush, Hijack (HTTP/1 only),
 // http.ResponseController (deadlines, full duplex, FlushError), CloseNotify,
 // request-context cancellation when the client goes away or resets the stream,
-// trailers (declared or with http.TrailerPrefix) and r.TLS work as net/http users
-// expect. When the pool is full the request gets 503 at once.
+// trailers (declared or with http.TrailerPrefix), r.TLS and io.Copy from a file
+// (io.ReaderFrom, which sends it as a file segment) work as net/http users expect.
+// When the pool is full the request gets 503 at once. As on net/http's
+// server without a WriteTimeout, nothing bounds how long a handler may take (long
+// polls and event streams run until they return or the client goes); AdaptOptions
+// sets a bound on a handler's silence.
 func Adapt(h http.Handler, p *server.Pool) server.Handler {
-	return &adapter{h: h, pool: p}
+	return AdaptOptions(h, p, Options{})
 }
 
 type adapter struct {
-	h    http.Handler
-	pool *server.Pool
+	h       http.Handler
+	pool    *server.Pool
+	timeout time.Duration   // Options.ResponseTimeout
+	base    context.Context // Options.BaseContext's, or nil
+	vals    context.Context // base without its cancellation, for Value
+	srv     *http.Server    // the stand-in of http.ServerContextKey: not serving, Handler h
 }
 
 var (
@@ -57,6 +70,10 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 		return
 	}
 	c.DetachWithoutRequest()
+	// The adapter bounds its handlers itself (Options.ResponseTimeout), on both
+	// protocols; the server's response timeout would cut long polls and event
+	// streams, which net/http's server lets run.
+	c.SetResponseTimeout(-1)
 	x.pipe.init(x, http.ErrBodyReadAfterClose)
 	x.writer(c.IsHead())
 	c.OnClose(func(err error) {
@@ -81,6 +98,10 @@ func (a *adapter) ServeGale(c *server.Ctx) {
 // loop has built the request (x.req); the exchange is the pool's Task.
 func (a *adapter) run(x *exchange) {
 	x.h = a.h
+	x.watch.d = a.timeout
+	x.srv = a.srv
+	x.ctx.x = x
+	x.ctx.setBase(a.base, a.vals)
 	if x.req.Method == http.MethodOptions && x.req.RequestURI == "*" {
 		// As net/http's server answers it (its general OPTIONS handler), before
 		// any handler: a mux would answer 400 to the asterisk.
@@ -107,6 +128,11 @@ func (a *adapter) run(x *exchange) {
 func (x *exchange) Run() {
 	defer x.ctx.cancel()
 	defer x.pipe.stopDeadlines()
+	x.startWatch()
+	defer x.stopWatch()
+	if stop := x.watchBase(); stop != nil {
+		defer stop()
+	}
 	rw := &x.rw
 	req := x.req
 	req.TLS = x.tls
@@ -160,6 +186,12 @@ type exchange struct {
 	tls      *tls.ConnectionState // the connection's TLS state (over TLS, either protocol), else nil
 	h        http.Handler         // the handler Run serves the request with
 	ctx      reqContext           // req's context; Run cancels it when the handler returns
+	watch    watch                // the bound on the handler's silence (Options.ResponseTimeout)
+	srv      *http.Server         // the adapter's stand-in for http.ServerContextKey
+	// localOnce and local hold the connection's local address once asked for
+	// (http.LocalAddrContextKey).
+	localOnce sync.Once
+	local     *net.TCPAddr
 }
 
 var _ loopSide = (*exchange)(nil)
@@ -255,6 +287,7 @@ func (b body) Read(p []byte) (int, error) {
 		x.ex.Post(func() { x.ex.OnBody(x.deliver) })
 	}
 	n, err := b.x.pipe.Read(p)
+	b.x.progress()
 	if err == io.EOF {
 		b.x.mergeTrailers()
 	}
@@ -338,14 +371,23 @@ func (x *exchange) request() error {
 	switch {
 	case r.Chunked:
 		// As net/http: the coding and the trailer names move out of the header,
-		// into TransferEncoding and Trailer.
+		// into TransferEncoding and Trailer; a framing field announced as a
+		// trailer is refused, as net/http's server refuses it ("bad trailer key").
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}
-		req.Trailer = declaredTrailers(req.Header)
+		var bad bool
+		if req.Trailer, bad = declaredTrailers(req.Header); bad {
+			return errBadTrailerKey
+		}
 		delete(req.Header, "Transfer-Encoding")
 		delete(req.Header, "Trailer")
 	case r.ContentLength > 0:
 		req.ContentLength = r.ContentLength
+	}
+	if cl := req.Header["Content-Length"]; len(cl) > 1 {
+		// Repeated equal lengths (the parser refuses different ones) are one field
+		// to the handler, as net/http's server leaves them.
+		req.Header["Content-Length"] = cl[:1:1]
 	}
 	if x.hasBody {
 		req.Body = body{x}
@@ -354,21 +396,33 @@ func (x *exchange) request() error {
 	return nil
 }
 
+// errBadTrailerKey is the 400 reason of an HTTP/1 request whose Trailer field
+// announces a framing field, as net/http's server words it.
+var errBadTrailerKey = errors.New("bad trailer key")
+
 // declaredTrailers returns the trailer names the request's Trailer field
-// announces, as keys without values, or nil.
-func declaredTrailers(h http.Header) http.Header {
-	var out http.Header
+// announces, as keys without values, or nil. Transfer-Encoding, Trailer and
+// Content-Length cannot be trailers: they are left out, and bad reports that one
+// was announced (net/http's HTTP/1 server refuses the request then, its HTTP/2
+// server ignores the name).
+func declaredTrailers(h http.Header) (out http.Header, bad bool) {
 	for _, v := range h.Values("Trailer") {
 		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			}
+			switch k := http.CanonicalHeaderKey(name); k {
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				bad = true
+			default:
 				if out == nil {
 					out = http.Header{}
 				}
-				out[http.CanonicalHeaderKey(name)] = nil
+				out[k] = nil
 			}
 		}
 	}
-	return out
+	return out, bad
 }
 
 // parseTarget returns the URL of an origin-form or absolute-form request target,

@@ -421,7 +421,7 @@ func TestNetHTTPHijackReadDeadline(t *testing.T) {
 	}
 }
 
-// TestNetHTTPWritesFailAfterServerEndedResponse lets the response timeout answer
+// TestNetHTTPWritesFailAfterServerEndedResponse lets the adapter's response timeout answer
 // 504 for a slow handler: the handler's later writes must fail instead of going to
 // a request the server has finished.
 func TestNetHTTPWritesFailAfterServerEndedResponse(t *testing.T) {
@@ -429,7 +429,7 @@ func TestNetHTTPWritesFailAfterServerEndedResponse(t *testing.T) {
 	writeErr := make(chan error, 1)
 	p := server.NewPool(4, 0)
 	t.Cleanup(p.Close)
-	s := startServer(t, Adapt(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := startServer(t, AdaptOptions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-answered
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 			if _, err := io.WriteString(w, "late"); err != nil {
@@ -439,7 +439,7 @@ func TestNetHTTPWritesFailAfterServerEndedResponse(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 		writeErr <- nil
-	}), p), func(o *server.Options) { o.ResponseTimeout = 100 * time.Millisecond })
+	}), p, Options{ResponseTimeout: 100 * time.Millisecond}), nil)
 	c := testkit.Dial(t, s.Addr())
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp := testkit.ReadResponse(t, bufio.NewReader(c), "GET"); resp.StatusCode != 504 {

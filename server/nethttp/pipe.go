@@ -52,15 +52,17 @@ type pipe struct {
 
 	mu         sync.Mutex
 	cond       sync.Cond
-	in         [][]byte // copies of the pieces the loop delivered, oldest first
-	size       int      // bytes in in
-	eof        bool     // the input ended cleanly
-	rerr       error    // the input failed; Read returns it once in is empty
-	werr       error    // the output failed; send returns it
+	in         [][]byte      // copies of the pieces the loop delivered, oldest first
+	size       int           // bytes in in
+	eof        bool          // the input ended cleanly
+	rerr       error         // the input failed; Read returns it once in is empty
+	werr       error         // the output failed; send returns it
+	wfailed    chan struct{} // closed once werr is set; made by outputFailed
 	readClosed bool
 	paused     bool // the input source is paused (above inHigh)
 	inflight   int  // bytes posted to the loop and not yet written
 	blocked    bool // waiting for drained
+	waiters    int  // goroutines blocked in Read or reserve (waiting)
 	rdl, wdl   deadline
 }
 
@@ -102,11 +104,28 @@ func (p *pipe) fail(rerr, werr error) {
 	if p.rerr == nil && !p.eof {
 		p.rerr = rerr
 	}
-	if p.werr == nil {
+	if p.werr == nil && werr != nil {
 		p.werr = werr
+		if p.wfailed != nil {
+			close(p.wfailed)
+		}
 	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+// outputFailed returns a channel closed once the output half has failed; any
+// goroutine.
+func (p *pipe) outputFailed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wfailed == nil {
+		p.wfailed = make(chan struct{})
+		if p.werr != nil {
+			close(p.wfailed)
+		}
+	}
+	return p.wfailed
 }
 
 // Read returns delivered input, blocking until some arrives, the input ends or
@@ -118,7 +137,7 @@ func (p *pipe) Read(b []byte) (int, error) {
 		if p.rdl.passed() {
 			return 0, os.ErrDeadlineExceeded
 		}
-		p.cond.Wait()
+		p.wait()
 	}
 	if p.readClosed {
 		return 0, p.readClosedErr
@@ -188,7 +207,7 @@ func (p *pipe) reserve(n int) error {
 		if !p.blocked && p.inflight <= outWindow {
 			break
 		}
-		p.cond.Wait()
+		p.wait()
 	}
 	if err := p.werr; err != nil {
 		p.mu.Unlock()
@@ -197,6 +216,21 @@ func (p *pipe) reserve(n int) error {
 	p.inflight += n
 	p.mu.Unlock()
 	return nil
+}
+
+// wait blocks on cond, counted in waiters; p.mu is held.
+func (p *pipe) wait() {
+	p.waiters++
+	p.cond.Wait()
+	p.waiters--
+}
+
+// waiting reports whether a goroutine is blocked in Read or in a send, waiting for
+// the client (its body, or its taking of output); any goroutine.
+func (p *pipe) waiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiters > 0
 }
 
 // begin runs on the loop before a posted write: it reports false if the connection

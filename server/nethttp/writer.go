@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -45,6 +46,7 @@ var (
 	_ http.ResponseWriter = (*responseWriter)(nil)
 	_ http.Flusher        = (*responseWriter)(nil)
 	_ http.Hijacker       = (*responseWriter)(nil)
+	_ io.ReaderFrom       = (*responseWriter)(nil)
 )
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -53,6 +55,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	if w.hijacked || w.wroteHeader {
 		return
 	}
+	w.x.progress()
 	if code >= 100 && code <= 199 && code != 101 {
 		h := w.header.Clone()
 		c := w.x.ex
@@ -74,10 +77,11 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.status = code
 	w.snapshot.take(w.header)
 	// As net/http: a Content-Type key, even without a value (the way to ask for no
-	// Content-Type at all), a Content-Encoding or a Transfer-Encoding rules out
-	// sniffing.
+	// Content-Type at all), or a Content-Encoding rules out sniffing, and so does a
+	// Transfer-Encoding on HTTP/1 (net/http's HTTP/2 server, which has no transfer
+	// codings, sniffs past one).
 	_, haveType := w.header["Content-Type"]
-	w.noSniff = haveType || w.header.Get("Content-Encoding") != "" || w.header.Get("Transfer-Encoding") != ""
+	w.noSniff = haveType || w.header.Get("Content-Encoding") != "" || w.x.c != nil && w.header.Get("Transfer-Encoding") != ""
 	if cl := w.snapshot.get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
@@ -100,6 +104,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
+	w.x.progress()
 	if w.contentLength >= 0 && w.written+int64(len(p)) > w.contentLength {
 		return 0, http.ErrContentLength
 	}
@@ -126,9 +131,18 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // Flush sends the head and everything buffered (FlushError, without the error).
 func (w *responseWriter) Flush() { w.FlushError() }
 
+// switching reports an HTTP/1 response whose head, not yet sent, is a 101: Hijack
+// sends it (net/http's way to switch protocols), or finish does.
+func (w *responseWriter) switching() bool {
+	return w.status == http.StatusSwitchingProtocols && w.x.c != nil && !w.headPosted
+}
+
 // flushBuf hands the buffered body (and the head, the first time) to the loop;
-// with last it also ends the response.
+// with last it also ends the response. A 101 head waits for Hijack or finish.
 func (w *responseWriter) flushBuf(last bool) error {
+	if !last && w.switching() {
+		return nil
+	}
 	data := w.buf
 	w.buf = nil
 	first := !w.headPosted
@@ -175,7 +189,15 @@ func (w *responseWriter) flushBuf(last bool) error {
 		}
 		if first {
 			var declared []string
+			h1 := w.x.c != nil
 			for _, f := range hdr {
+				if h1 && needsCleaning(f.value) {
+					// As net/http's HTTP/1 server writes such a value: line breaks
+					// as spaces, so the field is neither split nor dropped, and no
+					// leading or trailing blanks. (Its HTTP/2 server drops a field
+					// with line breaks, as the stream does.)
+					f.value = strings.Trim(newlineToSpace.Replace(f.value), " \t")
+				}
 				switch {
 				case f.name == "Trailer":
 					declared = append(declared, f.value)
@@ -191,6 +213,13 @@ func (w *responseWriter) flushBuf(last bool) error {
 			}
 			if cl >= 0 {
 				c.SetContentLength(cl)
+			}
+			if status == http.StatusRequestEntityTooLarge && w.x.c != nil && w.x.hasBody {
+				// As net/http closes the connection after http.MaxBytesReader's
+				// 413 (through a hook of its own ResponseWriter, out of reach)
+				// and nginx after its own: the rest of a body too large to
+				// serve is not read.
+				w.x.c.SetKeepAlive(false)
 			}
 			c.WriteHeader(status)
 		}
@@ -208,6 +237,19 @@ func (w *responseWriter) flushBuf(last bool) error {
 		p.wrote(n)
 	})
 	return nil
+}
+
+// newlineToSpace turns the line breaks of a response field value into spaces.
+var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")
+
+// needsCleaning reports whether an HTTP/1 response field value holds a line break
+// or begins or ends with a blank, which net/http's server replaces or trims.
+func needsCleaning(v string) bool {
+	if v == "" {
+		return false
+	}
+	blank := func(c byte) bool { return c == ' ' || c == '\t' }
+	return blank(v[0]) || blank(v[len(v)-1]) || strings.ContainsAny(v, "\r\n")
 }
 
 // declaresTrailers reports whether the head, as of WriteHeader, announces
@@ -259,6 +301,15 @@ func (w *responseWriter) finish() {
 		w.WriteHeader(200)
 	}
 	w.x.pipe.closeRead()
+	if w.switching() {
+		// WriteHeader(101) without Hijack: as net/http, the bare 101 head goes out.
+		// Nothing can follow it but the protocol nobody took over, so the
+		// connection closes after it (net/http leaves it open, unused).
+		if hc, _, err := w.Hijack(); err == nil {
+			hc.Close()
+			return
+		}
+	}
 	if err := w.flushBuf(true); errors.Is(err, os.ErrDeadlineExceeded) {
 		// The write deadline the handler set has passed: the response cannot be
 		// completed, and the connection (the stream) must not wait for it.
@@ -313,6 +364,9 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.headPosted {
 		return nil, nil, errors.New("nethttp: cannot hijack after the response started")
 	}
+	// The connection is the handler's from here: no response timeout (net/http
+	// clears its deadlines on Hijack).
+	w.x.stopWatch()
 	if err := w.x.pipe.outputErr(); err != nil {
 		return nil, nil, err
 	}
@@ -347,10 +401,15 @@ type fieldList struct {
 	arr  [8]field
 }
 
-// take copies h (the strings are shared; they are immutable) into the list.
+// take copies h (the strings are shared; they are immutable) into the list. A
+// Date key without values, net/http's way to ask for no Date, becomes an empty
+// Date field, the server's.
 func (l *fieldList) take(h http.Header) {
 	l.list = l.arr[:0]
 	for k, vs := range h {
+		if len(vs) == 0 && k == "Date" {
+			l.list = append(l.list, field{k, ""})
+		}
 		for _, v := range vs {
 			l.list = append(l.list, field{k, v})
 		}
