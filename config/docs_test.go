@@ -35,6 +35,15 @@ func schemaFields(t *testing.T, v reflect.Value, path string) []schemaField {
 			out = append(out, schemaField{path: fp})
 			out = append(out, schemaFields(t, fv, fp)...)
 			continue
+		case fv.Kind() == reflect.Map && fv.Type().Elem().Kind() == reflect.Pointer:
+			out = append(out, schemaField{path: fp, leaf: true, def: "{}"})
+			if fv.Len() != 1 {
+				t.Fatalf("%s: the walked value needs exactly one entry", fp)
+			}
+			iter := fv.MapRange()
+			iter.Next()
+			out = append(out, schemaFields(t, iter.Value().Elem(), fp+".NAME")...)
+			continue
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
 			out = append(out, schemaField{path: fp, def: "required"})
 			if fv.Len() != 1 {
@@ -53,7 +62,8 @@ func schemaFields(t *testing.T, v reflect.Value, path string) []schemaField {
 }
 
 // fullSchema is a Config in which every list of structs has one defaulted
-// element and every action is set, so that a walk reaches every field.
+// element, every map of groups one defaulted entry (walked as NAME) and every
+// action and optional section is set, so that a walk reaches every field.
 func fullSchema() *Config {
 	c := New()
 	r := Route{Respond: &Respond{}, Static: &Static{}, Proxy: &Proxy{}, WebSocket: &WebSocket{}, PubSub: &PubSub{}}
@@ -78,6 +88,18 @@ func fullSchema() *Config {
 	var t TCP
 	t.SetDefaults()
 	c.TCP = []TCP{t}
+	u := &Upstream{}
+	u.SetDefaults()
+	u.Servers = []UpstreamServer{{Weight: 1}}
+	u.HealthCheck = &HealthCheck{}
+	u.HealthCheck.SetDefaults()
+	u.OutlierDetection = &OutlierDetection{}
+	u.OutlierDetection.SetDefaults()
+	u.CircuitBreaker = &CircuitBreaker{}
+	u.CircuitBreaker.SetDefaults()
+	u.TLS = &UpstreamTLS{}
+	u.TLS.SetDefaults()
+	c.Upstreams = map[string]*Upstream{"NAME": u}
 	return c
 }
 
