@@ -220,6 +220,7 @@ func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
 		seg, err := shm.Open(e.statsPath)
 		if err == nil {
 			seg.SetHolder(os.Getpid())
+			heldStats.Store(seg)
 			return seg
 		}
 		log.Warn("stats: cannot open the segment handed over; creating a new one", "path", e.statsPath, "err", err)
@@ -233,6 +234,7 @@ func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
 		return nil
 	}
 	seg.SetHolder(os.Getpid())
+	heldStats.Store(seg)
 	return seg
 }
 
@@ -242,12 +244,19 @@ func closeStats(seg *shm.Segment, handedOver bool) {
 	if seg == nil {
 		return
 	}
+	heldStats.CompareAndSwap(seg, nil)
 	if !handedOver {
-		seg.Remove()
-		metrics.RemoveTables(seg.Path())
-		shm.RemoveLoadTables(seg.Path())
+		removeStats(seg)
 	}
 	seg.Close()
+}
+
+// removeStats deletes seg's file (if it is still seg's) and every metrics
+// and load table beside it.
+func removeStats(seg *shm.Segment) {
+	seg.Remove()
+	metrics.RemoveTables(seg.Path())
+	shm.RemoveLoadTables(seg.Path())
 }
 
 // sendReady tells whoever started this process that it serves, once.
