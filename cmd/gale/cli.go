@@ -42,6 +42,11 @@ type cli struct {
 	// one. The lines the command logs itself (reloads, signals) carry them as
 	// the server's do.
 	workerAttrs func() []any
+	// workerConfig returns, in a worker process, the configuration its
+	// parent serves, parsed as the file at path (supervisor.WorkerConfig);
+	// handed is false elsewhere, and with a nil workerConfig, and the file
+	// is read.
+	workerConfig func(path string) (cfg *config.Config, handed bool, err error)
 }
 
 const usage = `gale is a high-performance network server.
@@ -206,11 +211,26 @@ func (c *cli) serveCmd(args []string) int {
 	if done {
 		return status
 	}
-	cfg, ok := c.load(file)
+	cfg, ok := c.loadServed(file)
 	if !ok {
 		return exitError
 	}
 	return c.serve(cfg, "", func() (*config.Config, error) { return config.Load(file) })
+}
+
+// loadServed loads the configuration gale serve runs: in a worker process,
+// the one its parent serves and handed it; otherwise the file.
+func (c *cli) loadServed(file string) (*config.Config, bool) {
+	if c.workerConfig != nil {
+		if cfg, handed, err := c.workerConfig(file); handed {
+			if err != nil {
+				c.printErrors(err)
+				return nil, false
+			}
+			return cfg, true
+		}
+	}
+	return c.load(file)
 }
 
 // serveDefault runs the embedded default configuration.

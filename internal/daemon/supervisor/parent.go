@@ -205,12 +205,24 @@ func (p *parent) start(w *worker) {
 		envProcesses + "=" + strconv.Itoa(len(p.workers)),
 		envListen + "=" + formatListen(part, 4),
 	}
+	// Descriptors that carry secrets and text, after the readiness pipe (3)
+	// and the sockets (4 on).
+	type handoff struct {
+		what string
+		open func(fd int) (*os.File, string, error)
+	}
+	var handoffs []handoff
 	if len(p.tickets) > 0 {
-		// After the readiness pipe (3) and the sockets (4 on).
-		f, env, err := ticketPipe(p.tickets, 4+len(extra))
+		handoffs = append(handoffs, handoff{"the ticket secret", func(fd int) (*os.File, string, error) { return ticketPipe(p.tickets, fd) }})
+	}
+	if text := p.cfg.Text(); text != nil {
+		handoffs = append(handoffs, handoff{"the configuration", func(fd int) (*os.File, string, error) { return configFile(text, fd) }})
+	}
+	for _, h := range handoffs {
+		f, env, err := h.open(4 + len(extra))
 		if err != nil {
 			closeFiles(extra)
-			p.log.Error("cannot pass the ticket secret to a worker", "worker", w.index, "err", err)
+			p.log.Error("cannot pass "+h.what+" to a worker", "worker", w.index, "err", err)
 			p.exited(exitEvent{index: w.index, err: err}, false)
 			return
 		}
@@ -302,7 +314,7 @@ func (p *parent) reload(next *config.Config) {
 			// may not handle SIGHUP yet; signal it once it serves.
 			w.reload = true
 		}
-		// A worker waiting to be restarted reads the file when it starts.
+		// A worker waiting to be restarted gets next's text when it starts.
 	}
 }
 
