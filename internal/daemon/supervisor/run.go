@@ -252,9 +252,10 @@ func closeStats(seg *shm.Segment, handedOver bool) {
 }
 
 // removeStats deletes seg's file (if it is still seg's) and every metrics
-// and load table beside it.
+// and load table and the configuration copy beside it.
 func removeStats(seg *shm.Segment) {
 	seg.Remove()
+	os.Remove(seg.Path() + configSuffix)
 	metrics.RemoveTables(seg.Path())
 	shm.RemoveLoadTables(seg.Path())
 }
