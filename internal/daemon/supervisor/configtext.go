@@ -12,7 +12,7 @@ import (
 	"github.com/gale-server/gale/config"
 )
 
-// envConfigFD is the descriptor of an unlinked file from which a worker reads
+// envConfigFD is the descriptor of a file with no name from which a worker reads
 // the text of the configuration its parent serves: the file as it was read at
 // start or at the last successful reload. A worker started after a crash thus
 // runs what the other workers run, as a worker nginx forks runs its master's
@@ -53,15 +53,14 @@ func publishConfig(path string, text []byte) error {
 }
 
 // configFile returns a descriptor open on a copy of text, to pass to a worker
-// as descriptor fd, and the variable that names it. The copy lives in an
-// unlinked file of the temporary directory: it may be larger than a pipe
-// holds, and the worker reads it before it serves.
+// as descriptor fd, and the variable that names it. The copy is a file with
+// no name (anonFile): it may be larger than a pipe holds, and the worker
+// reads it before it serves.
 func configFile(text []byte, fd int) (*os.File, string, error) {
-	f, err := os.CreateTemp("", "gale-config-*")
+	f, err := anonFile("gale-config")
 	if err != nil {
 		return nil, "", err
 	}
-	os.Remove(f.Name())
 	if _, err := f.Write(text); err != nil {
 		f.Close()
 		return nil, "", fmt.Errorf("writing the configuration for a worker: %w", err)
@@ -71,6 +70,17 @@ func configFile(text []byte, fd int) (*os.File, string, error) {
 		return nil, "", err
 	}
 	return f, envConfigFD + "=" + strconv.Itoa(fd), nil
+}
+
+// unlinkedTemp creates a file in the temporary directory and removes its
+// name at once.
+func unlinkedTemp(name string) (*os.File, error) {
+	f, err := os.CreateTemp("", name+"-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
 
 // WorkerConfig returns, in a worker process whose parent handed it the text
