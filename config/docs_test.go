@@ -104,7 +104,8 @@ func fullSchema() *Config {
 }
 
 // TestDocsCoverEveryField fails when docs/config.md has no table row for a
-// schema field, or when a row's default differs from the code's default.
+// schema field, has a row for a key the schema does not have (renamed or
+// removed), or when a row's default differs from the code's default.
 func TestDocsCoverEveryField(t *testing.T) {
 	doc, err := os.ReadFile("../docs/config.md")
 	if err != nil {
@@ -121,6 +122,15 @@ func TestDocsCoverEveryField(t *testing.T) {
 	fields := schemaFields(t, reflect.ValueOf(fullSchema()).Elem(), "")
 	if len(fields) < 40 {
 		t.Fatalf("walked only %d fields; the walk is broken", len(fields))
+	}
+	known := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		known[f.path] = true
+	}
+	for key := range rows {
+		if !known[key] {
+			t.Errorf("docs/config.md has a row for `%s`, which is not a key of the schema", key)
+		}
 	}
 	for _, f := range fields {
 		cell, ok := rows[f.path]
