@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,14 +121,41 @@ func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Pl
 	case config.AffinityList:
 		cpus = cfg.CPUAffinity.CPUs
 	default:
-		cpus = allowedCPUs()
+		cpus = allowed()
 		group = true
 	}
 	topo, err := numa.Read(numaRoot)
 	p := numa.Plan(topo, numa.Request{CPUs: cpus, Group: group, NUMA: cfg.NUMA == config.NUMAAuto && err == nil,
 		Loops: cfg.Loops(), Process: process, Processes: processes})
+	if cfg.CPUAffinity.Mode == config.AffinityList {
+		unpinForbidden(&p, allowed(), log)
+	}
 	log.Info("placement", "numa", describeTopology(cfg, topo, err, p.Nodes != nil), "loops", p.String())
 	return &p
+}
+
+// allowed lists the CPUs this process may run on (allowedCPUs; replaced in
+// tests).
+var allowed = allowedCPUs
+
+// unpinForbidden leaves unpinned, with a warning, each loop of p whose CPU
+// from a cpu_affinity list is not one the process may run on (a CPU the
+// machine does not have, or one its affinity mask or cgroup leaves out), so
+// that the placement logged is the one used. ok lists the allowed CPUs; nil
+// (unknown) changes nothing.
+func unpinForbidden(p *numa.Placement, ok []int, log *slog.Logger) {
+	if ok == nil {
+		return
+	}
+	for i, c := range p.CPUs {
+		if c >= 0 && !slices.Contains(ok, c) {
+			log.Warn("cpu_affinity: this process may not run on the CPU; the loop runs unpinned", "loop", i, "cpu", c, "allowed", numa.FormatCPUList(ok))
+			p.CPUs[i] = -1
+			if p.Nodes != nil {
+				p.Nodes[i] = -1
+			}
+		}
+	}
 }
 
 // logTopology logs the NUMA topology a supervising parent found; each worker
