@@ -141,20 +141,36 @@ var allowed = allowedCPUs
 // unpinForbidden leaves unpinned, with a warning, each loop of p whose CPU
 // from a cpu_affinity list is not one the process may run on (a CPU the
 // machine does not have, or one its affinity mask or cgroup leaves out), so
-// that the placement logged is the one used. ok lists the allowed CPUs; nil
+// that the placement logged is the one used; when the loops left pinned all
+// lie on one node, nothing is bound. ok lists the allowed CPUs; nil
 // (unknown) changes nothing.
 func unpinForbidden(p *numa.Placement, ok []int, log *slog.Logger) {
 	if ok == nil {
 		return
 	}
+	changed := false
 	for i, c := range p.CPUs {
 		if c >= 0 && !slices.Contains(ok, c) {
 			log.Warn("cpu_affinity: this process may not run on the CPU; the loop runs unpinned", "loop", i, "cpu", c, "allowed", numa.FormatCPUList(ok))
-			p.CPUs[i] = -1
+			p.CPUs[i], changed = -1, true
 			if p.Nodes != nil {
 				p.Nodes[i] = -1
 			}
 		}
+	}
+	if !changed || p.Nodes == nil {
+		return
+	}
+	// As numa.Plan does, bind only when the loops left pinned use more than
+	// one node.
+	nodes := map[int]bool{}
+	for _, n := range p.Nodes {
+		if n >= 0 {
+			nodes[n] = true
+		}
+	}
+	if len(nodes) < 2 {
+		p.Nodes = nil
 	}
 }
 
