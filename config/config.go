@@ -342,3 +342,14 @@ func (c *Config) Name() string {
 	}
 	return c.src.name
 }
+
+// Text returns the YAML text the configuration was parsed from, or nil for
+// one built in Go. A supervising parent hands it to the worker processes it
+// starts, so that a worker restarted after a crash runs the configuration the
+// others serve rather than whatever the file holds by then.
+func (c *Config) Text() []byte {
+	if c.src == nil {
+		return nil
+	}
+	return c.src.text
+}

@@ -19,6 +19,7 @@ type position struct {
 // source records where the values of a parsed Config came from.
 type source struct {
 	name   string              // file name used in errors
+	text   []byte              // the YAML text parsed, for Text
 	pos    map[string]position // schema path -> position of its YAML node
 	failed []string            // schema paths whose values could not be decoded
 }

@@ -35,6 +35,15 @@ func schemaFields(t *testing.T, v reflect.Value, path string) []schemaField {
 			out = append(out, schemaField{path: fp})
 			out = append(out, schemaFields(t, fv, fp)...)
 			continue
+		case fv.Kind() == reflect.Map && fv.Type().Elem().Kind() == reflect.Pointer:
+			out = append(out, schemaField{path: fp, leaf: true, def: "{}"})
+			if fv.Len() != 1 {
+				t.Fatalf("%s: the walked value needs exactly one entry", fp)
+			}
+			iter := fv.MapRange()
+			iter.Next()
+			out = append(out, schemaFields(t, iter.Value().Elem(), fp+".NAME")...)
+			continue
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
 			out = append(out, schemaField{path: fp, def: "required"})
 			if fv.Len() != 1 {
@@ -53,7 +62,8 @@ func schemaFields(t *testing.T, v reflect.Value, path string) []schemaField {
 }
 
 // fullSchema is a Config in which every list of structs has one defaulted
-// element and every action is set, so that a walk reaches every field.
+// element, every map of groups one defaulted entry (walked as NAME) and every
+// action and optional section is set, so that a walk reaches every field.
 func fullSchema() *Config {
 	c := New()
 	r := Route{Respond: &Respond{}, Static: &Static{}, Proxy: &Proxy{}, WebSocket: &WebSocket{}, PubSub: &PubSub{}}
@@ -78,11 +88,24 @@ func fullSchema() *Config {
 	var t TCP
 	t.SetDefaults()
 	c.TCP = []TCP{t}
+	u := &Upstream{}
+	u.SetDefaults()
+	u.Servers = []UpstreamServer{{Weight: 1}}
+	u.HealthCheck = &HealthCheck{}
+	u.HealthCheck.SetDefaults()
+	u.OutlierDetection = &OutlierDetection{}
+	u.OutlierDetection.SetDefaults()
+	u.CircuitBreaker = &CircuitBreaker{}
+	u.CircuitBreaker.SetDefaults()
+	u.TLS = &UpstreamTLS{}
+	u.TLS.SetDefaults()
+	c.Upstreams = map[string]*Upstream{"NAME": u}
 	return c
 }
 
 // TestDocsCoverEveryField fails when docs/config.md has no table row for a
-// schema field, or when a row's default differs from the code's default.
+// schema field, has a row for a key the schema does not have (renamed or
+// removed), or when a row's default differs from the code's default.
 func TestDocsCoverEveryField(t *testing.T) {
 	doc, err := os.ReadFile("../docs/config.md")
 	if err != nil {
@@ -99,6 +122,15 @@ func TestDocsCoverEveryField(t *testing.T) {
 	fields := schemaFields(t, reflect.ValueOf(fullSchema()).Elem(), "")
 	if len(fields) < 40 {
 		t.Fatalf("walked only %d fields; the walk is broken", len(fields))
+	}
+	known := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		known[f.path] = true
+	}
+	for key := range rows {
+		if !known[key] {
+			t.Errorf("docs/config.md has a row for `%s`, which is not a key of the schema", key)
+		}
 	}
 	for _, f := range fields {
 		cell, ok := rows[f.path]

@@ -47,6 +47,13 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return LoadText(path, data)
+}
+
+// LoadText parses data as the text of the configuration file at path, which
+// is not read: errors name path, and relative paths in the text are resolved
+// against the directory that holds it, as Load does.
+func LoadText(path string, data []byte) (*Config, error) {
 	dir := filepath.Dir(path)
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -96,7 +103,7 @@ func workingDir() string {
 // Validation problems below a value that failed to decode are left out.
 func parse(name string, data []byte, baseDir string) (*Config, error) {
 	c := New()
-	c.src = &source{name: name, pos: map[string]position{"": {1, 1}}}
+	c.src = &source{name: name, text: data, pos: map[string]position{"": {1, 1}}}
 	root, errs := parseYAML(name, data)
 	if errs != nil {
 		return nil, errs.errOrNil()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"time"
 
@@ -72,11 +73,20 @@ func formatSize(n int64) string {
 
 const durationHint = "expected a duration like 250ms, 5s, 1m30s or 2h (units ns, us, ms, s, m, h)"
 
+// durationSyntax matches what time.ParseDuration accepts when the value fits:
+// an optional sign, then one or more decimal numbers, each with a unit.
+var durationSyntax = regexp.MustCompile(`^[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
+
 // parseDuration parses a non-negative Go duration such as "5s" or "1m30s".
 // A bare number is accepted only when it is 0.
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	d, err := time.ParseDuration(s)
+	if err != nil && durationSyntax.MatchString(s) {
+		// Well formed, so the sum overflowed: time.ParseDuration says
+		// "invalid" for both.
+		return 0, fmt.Errorf("duration %q is too large (at most %s)", s, formatDuration(math.MaxInt64/time.Hour*time.Hour))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q: %s", s, durationHint)
 	}

@@ -74,6 +74,19 @@ func TestDurations(t *testing.T) {
 			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
 		}
 	}
+	// A well-formed duration beyond time.Duration's range is too large, not
+	// malformed: the message said "expected a duration like 250ms".
+	for _, in := range []string{"99999999999h", "2562048h", "9223372036854775808ns", "1h9223372036854775807ns"} {
+		_, err := parseDuration(in)
+		if err == nil || !strings.Contains(err.Error(), "too large (at most 2562047h)") {
+			t.Errorf("parseDuration(%q): %v, want too large (at most 2562047h)", in, err)
+		}
+	}
+	for _, in := range []string{"1.5.5s", "1e3s", "h", ".s", "1 h"} {
+		if _, err := parseDuration(in); err == nil || !strings.Contains(err.Error(), "invalid duration") {
+			t.Errorf("parseDuration(%q): %v, want invalid duration", in, err)
+		}
+	}
 	for d, want := range map[time.Duration]string{
 		0: "0s", time.Second: "1s", 75 * time.Second: "75s", 60 * time.Second: "1m", 90 * time.Minute: "90m",
 		2 * time.Hour: "2h", 3601 * time.Second: "1h0m1s", 1500 * time.Millisecond: "1.5s", time.Microsecond: "1µs",

@@ -42,6 +42,11 @@ type cli struct {
 	// one. The lines the command logs itself (reloads, signals) carry them as
 	// the server's do.
 	workerAttrs func() []any
+	// workerConfig returns, in a worker process, the configuration its
+	// parent serves, parsed as the file at path, and how to load the one it
+	// reloads (supervisor.WorkerConfig); all nil elsewhere, and with a nil
+	// workerConfig, and the file is read.
+	workerConfig func(path string) (cfg *config.Config, reload func() (*config.Config, error), err error)
 }
 
 const usage = `gale is a high-performance network server.
@@ -206,11 +211,29 @@ func (c *cli) serveCmd(args []string) int {
 	if done {
 		return status
 	}
-	cfg, ok := c.load(file)
+	cfg, reload, ok := c.loadServed(file)
 	if !ok {
 		return exitError
 	}
-	return c.serve(cfg, "", func() (*config.Config, error) { return config.Load(file) })
+	return c.serve(cfg, "", reload)
+}
+
+// loadServed loads the configuration gale serve runs and returns how to load
+// it again on SIGHUP: in a worker process, the one its parent serves and
+// handed it; otherwise the file.
+func (c *cli) loadServed(file string) (*config.Config, func() (*config.Config, error), bool) {
+	if c.workerConfig != nil {
+		cfg, reload, err := c.workerConfig(file)
+		if err != nil {
+			c.printErrors(err)
+			return nil, nil, false
+		}
+		if cfg != nil {
+			return cfg, reload, true
+		}
+	}
+	cfg, ok := c.load(file)
+	return cfg, func() (*config.Config, error) { return config.Load(file) }, ok
 }
 
 // serveDefault runs the embedded default configuration.

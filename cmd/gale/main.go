@@ -24,7 +24,8 @@ func main() {
 		abort:     supervisor.Abort,
 		buildInfo: debug.ReadBuildInfo,
 		// Read before supervisor.Run, which removes the variable.
-		workerAttrs: supervisor.WorkerLogAttrs,
+		workerAttrs:  supervisor.WorkerLogAttrs,
+		workerConfig: supervisor.WorkerConfig,
 	}
 	metrics.Version = releaseName(c.buildInfo())
 	os.Exit(c.main(os.Args[1:]))

@@ -156,15 +156,19 @@ func startGale(t *testing.T, bin, dir string, args ...string) *galeProc {
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-g.exited
-		// A killed instance leaves its stats segment behind; so does a test
-		// that failed before stopping it.
+		// A killed instance leaves its stats segment behind, with the
+		// metrics and load tables beside it; so does a test that failed
+		// before stopping it.
 		for i, a := range args {
 			if a == "-c" && i+1 < len(args) {
 				cfg := args[i+1]
 				if !filepath.IsAbs(cfg) {
 					cfg = filepath.Join(dir, cfg)
 				}
-				os.Remove(supervisor.StatsPathForFile(cfg))
+				files, _ := filepath.Glob(supervisor.StatsPathForFile(cfg) + "*")
+				for _, f := range files {
+					os.Remove(f)
+				}
 			}
 		}
 	})

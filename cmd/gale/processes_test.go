@@ -396,22 +396,45 @@ func TestParentDeathStopsWorkersGracefully(t *testing.T) {
 
 // TestSecondSIGTERMKillsWorkers: a second SIGTERM to the parent ends the
 // whole instance at once, the workers included, although their graceful
-// stop (a one-minute grace, a download under way) had only begun.
+// stop (a one-minute grace, a download under way) had only begun. Like an
+// ordinary stop, it removes the instance's stats segment and the tables
+// beside it, with one process as with two: they used to stay in /dev/shm,
+// and gale status took the stopped instance for a killed one.
 func TestSecondSIGTERMKillsWorkers(t *testing.T) {
 	becomeSubreaper(t)
-	const size = 32 << 20
-	g, _, _ := startDownloadGale(t, 2, size)
-	pids := workerPIDs(g, 2)
-	startDownload(t, g.addr(), size)
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("processes=%d", n), func(t *testing.T) {
+			const size = 32 << 20
+			g, cfg, _ := startDownloadGale(t, n, size)
+			var pids []int
+			if n > 1 {
+				pids = workerPIDs(g, n)
+			}
+			startDownload(t, g.addr(), size)
+			stats := supervisor.StatsPathForFile(cfg)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				tables, _ := filepath.Glob(stats + ".m*")
+				if len(tables) == n {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("metrics tables while serving: %v, want %d", tables, n)
+				}
+			}
 
-	g.signal(syscall.SIGTERM)
-	g.waitLog("shutting down", 2)
-	g.signal(syscall.SIGTERM)
-	if code := g.wait(10 * time.Second); code != 1 {
-		t.Errorf("parent exit status %d after a second SIGTERM, want 1", code)
-	}
-	for _, pid := range pids {
-		reap(t, pid, 10*time.Second)
+			g.signal(syscall.SIGTERM)
+			g.waitLog("shutting down", n)
+			g.signal(syscall.SIGTERM)
+			if code := g.wait(10 * time.Second); code != 1 {
+				t.Errorf("exit status %d after a second SIGTERM, want 1", code)
+			}
+			for _, pid := range pids {
+				reap(t, pid, 10*time.Second)
+			}
+			if files, _ := filepath.Glob(stats + "*"); len(files) > 0 {
+				t.Errorf("left behind after the second SIGTERM: %v", files)
+			}
+		})
 	}
 }
 

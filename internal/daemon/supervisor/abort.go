@@ -4,10 +4,18 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gale-server/gale/internal/daemon/shm"
 )
 
 // isWorker is set once Run knows that this process is a worker child.
 var isWorker atomic.Bool
+
+// heldStats is the stats segment this process created or took over and
+// removes at its exit (closeStats), kept for Abort. It is nil in a worker,
+// once the segment is closed, and from the moment an upgrade may hand the
+// segment to a successor, which then holds it.
+var heldStats atomic.Pointer[shm.Segment]
 
 // children is the set of worker processes a supervising parent runs, kept
 // for Abort, which runs on the signal goroutine rather than the parent's.
@@ -43,6 +51,11 @@ func removeChild(p *os.Process) {
 // child is handed to another parent, and a dying parent hands it from
 // thread to thread before init adopts it, so that one death often arrives
 // as two or three SIGTERMs. A parent that aborts kills its workers itself.
+//
+// The process that holds the stats segment (a parent, or a single process)
+// removes it with its tables, as its ordinary exit would: the instance was
+// stopped, not killed, so gale status should not find it and report it as
+// killed, and /dev/shm should not keep its files.
 func Abort() bool {
 	if isWorker.Load() {
 		return false
@@ -51,6 +64,9 @@ func Abort() bool {
 	defer children.Unlock()
 	for p := range children.procs {
 		p.Kill()
+	}
+	if seg := heldStats.Swap(nil); seg != nil {
+		removeStats(seg)
 	}
 	return true
 }

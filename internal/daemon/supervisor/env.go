@@ -37,7 +37,7 @@ const (
 	envHeld = "GALE_HELD_ADDRS"
 )
 
-var envNames = []string{envWorker, envProcesses, envListen, envStats, envReady, envTicketFD, envHeld}
+var envNames = []string{envWorker, envProcesses, envListen, envStats, envReady, envTicketFD, envHeld, envConfigFD}
 
 // env is what a process learned from its starter; the zero value (worker -1
 // aside) describes a process started by an operator.

@@ -32,8 +32,12 @@ type parent struct {
 	// that restarted workers resume the others' sessions).
 	tickets []byte
 	seg     *shm.Segment // nil without a stats segment
-	ready   *os.File     // readiness pipe to a predecessor; nil when none waits
-	usr2    <-chan os.Signal
+	// configCopy is the file beside seg that holds the text of the last
+	// configuration reloaded, for the workers' SIGHUP (envConfigPath); ""
+	// without a segment, and then workers read the file itself.
+	configCopy string
+	ready      *os.File // readiness pipe to a predecessor; nil when none waits
+	usr2       <-chan os.Signal
 	// upgrade starts a successor; replaced in tests.
 	upgrade func(ctx context.Context) error
 
@@ -82,6 +86,10 @@ func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 	p := &parent{
 		cfg: cfg, log: log, exe: "/proc/self/exe", args: os.Args, socks: socks, tickets: tickets,
 		seg: openStats(cfg, log, e), ready: e.ready, usr2: usr2,
+	}
+	if p.seg != nil {
+		p.configCopy = p.seg.Path() + configSuffix
+		os.Remove(p.configCopy) // a killed predecessor's
 	}
 	p.upgrade = func(ctx context.Context) error {
 		path := ""
@@ -205,12 +213,27 @@ func (p *parent) start(w *worker) {
 		envProcesses + "=" + strconv.Itoa(len(p.workers)),
 		envListen + "=" + formatListen(part, 4),
 	}
+	// Descriptors that carry secrets and text, after the readiness pipe (3)
+	// and the sockets (4 on).
+	type handoff struct {
+		what string
+		open func(fd int) (*os.File, string, error)
+	}
+	var handoffs []handoff
 	if len(p.tickets) > 0 {
-		// After the readiness pipe (3) and the sockets (4 on).
-		f, env, err := ticketPipe(p.tickets, 4+len(extra))
+		handoffs = append(handoffs, handoff{"the ticket secret", func(fd int) (*os.File, string, error) { return ticketPipe(p.tickets, fd) }})
+	}
+	if text := p.cfg.Text(); text != nil {
+		handoffs = append(handoffs, handoff{"the configuration", func(fd int) (*os.File, string, error) { return configFile(text, fd) }})
+	}
+	if p.configCopy != "" {
+		envs = append(envs, envConfigPath+"="+p.configCopy)
+	}
+	for _, h := range handoffs {
+		f, env, err := h.open(4 + len(extra))
 		if err != nil {
 			closeFiles(extra)
-			p.log.Error("cannot pass the ticket secret to a worker", "worker", w.index, "err", err)
+			p.log.Error("cannot pass "+h.what+" to a worker", "worker", w.index, "err", err)
 			p.exited(exitEvent{index: w.index, err: err}, false)
 			return
 		}
@@ -292,6 +315,14 @@ func (p *parent) reload(next *config.Config) {
 			"processes", p.cfg.Processes, "workers", p.cfg.Loops())
 	}
 	p.cfg = next
+	if p.configCopy != "" {
+		// Each worker reads this copy on SIGHUP, not the file, which may have
+		// changed again since it was validated.
+		if err := publishConfig(p.configCopy, next.Text()); err != nil {
+			os.Remove(p.configCopy)
+			p.log.Warn("reload: cannot keep a copy of the configuration for the workers; they read the file", "err", err)
+		}
+	}
 	p.log.Info("reload: forwarding SIGHUP to the workers")
 	for _, w := range p.workers {
 		switch {
@@ -302,7 +333,7 @@ func (p *parent) reload(next *config.Config) {
 			// may not handle SIGHUP yet; signal it once it serves.
 			w.reload = true
 		}
-		// A worker waiting to be restarted reads the file when it starts.
+		// A worker waiting to be restarted gets next's text when it starts.
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,14 +121,57 @@ func plan(cfg *config.Config, log *slog.Logger, process, processes int) *numa.Pl
 	case config.AffinityList:
 		cpus = cfg.CPUAffinity.CPUs
 	default:
-		cpus = allowedCPUs()
+		cpus = allowed()
 		group = true
 	}
 	topo, err := numa.Read(numaRoot)
 	p := numa.Plan(topo, numa.Request{CPUs: cpus, Group: group, NUMA: cfg.NUMA == config.NUMAAuto && err == nil,
 		Loops: cfg.Loops(), Process: process, Processes: processes})
+	if cfg.CPUAffinity.Mode == config.AffinityList {
+		unpinForbidden(&p, allowed(), log)
+	}
 	log.Info("placement", "numa", describeTopology(cfg, topo, err, p.Nodes != nil), "loops", p.String())
 	return &p
+}
+
+// allowed lists the CPUs this process may run on (allowedCPUs; replaced in
+// tests).
+var allowed = allowedCPUs
+
+// unpinForbidden leaves unpinned, with a warning, each loop of p whose CPU
+// from a cpu_affinity list is not one the process may run on (a CPU the
+// machine does not have, or one its affinity mask or cgroup leaves out), so
+// that the placement logged is the one used; when the loops left pinned all
+// lie on one node, nothing is bound. ok lists the allowed CPUs; nil
+// (unknown) changes nothing.
+func unpinForbidden(p *numa.Placement, ok []int, log *slog.Logger) {
+	if ok == nil {
+		return
+	}
+	changed := false
+	for i, c := range p.CPUs {
+		if c >= 0 && !slices.Contains(ok, c) {
+			log.Warn("cpu_affinity: this process may not run on the CPU; the loop runs unpinned", "loop", i, "cpu", c, "allowed", numa.FormatCPUList(ok))
+			p.CPUs[i], changed = -1, true
+			if p.Nodes != nil {
+				p.Nodes[i] = -1
+			}
+		}
+	}
+	if !changed || p.Nodes == nil {
+		return
+	}
+	// As numa.Plan does, bind only when the loops left pinned use more than
+	// one node.
+	nodes := map[int]bool{}
+	for _, n := range p.Nodes {
+		if n >= 0 {
+			nodes[n] = true
+		}
+	}
+	if len(nodes) < 2 {
+		p.Nodes = nil
+	}
 }
 
 // logTopology logs the NUMA topology a supervising parent found; each worker
@@ -220,6 +264,7 @@ func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
 		seg, err := shm.Open(e.statsPath)
 		if err == nil {
 			seg.SetHolder(os.Getpid())
+			heldStats.Store(seg)
 			return seg
 		}
 		log.Warn("stats: cannot open the segment handed over; creating a new one", "path", e.statsPath, "err", err)
@@ -233,6 +278,7 @@ func openStats(cfg *config.Config, log *slog.Logger, e env) *shm.Segment {
 		return nil
 	}
 	seg.SetHolder(os.Getpid())
+	heldStats.Store(seg)
 	return seg
 }
 
@@ -242,12 +288,20 @@ func closeStats(seg *shm.Segment, handedOver bool) {
 	if seg == nil {
 		return
 	}
+	heldStats.CompareAndSwap(seg, nil)
 	if !handedOver {
-		seg.Remove()
-		metrics.RemoveTables(seg.Path())
-		shm.RemoveLoadTables(seg.Path())
+		removeStats(seg)
 	}
 	seg.Close()
+}
+
+// removeStats deletes seg's file (if it is still seg's) and every metrics
+// and load table and the configuration copy beside it.
+func removeStats(seg *shm.Segment) {
+	seg.Remove()
+	os.Remove(seg.Path() + configSuffix)
+	metrics.RemoveTables(seg.Path())
+	shm.RemoveLoadTables(seg.Path())
 }
 
 // sendReady tells whoever started this process that it serves, once.

@@ -51,7 +51,16 @@ var startPath = func() string {
 // same arguments, hands it socks and the stats segment at statsPath, and
 // waits until it reports that it serves. On error the successor, if it
 // started, is stopped and this process is expected to keep serving.
-func upgrade(ctx context.Context, log *slog.Logger, socks sockets, held []string, statsPath string) error {
+func upgrade(ctx context.Context, log *slog.Logger, socks sockets, held []string, statsPath string) (err error) {
+	// From here the successor may take the stats segment over: an abort
+	// (a second termination signal) must not remove it under the new
+	// process. A failed upgrade gives it back.
+	seg := heldStats.Swap(nil)
+	defer func() {
+		if err != nil && seg != nil {
+			heldStats.CompareAndSwap(nil, seg)
+		}
+	}()
 	exe := startPath
 	if exe == "" {
 		return errors.New("upgrade: cannot find the path gale was started from")

@@ -27,7 +27,8 @@ type Request struct {
 
 // Placement says where each loop of one process runs.
 type Placement struct {
-	// CPUs[i] is the CPU loop i is pinned to; nil when loops are not pinned.
+	// CPUs[i] is the CPU loop i is pinned to, or -1 for a loop left unpinned;
+	// nil when loops are not pinned.
 	CPUs []int
 	// Nodes[i] is the node loop i's buffers are bound to, or -1 for none; nil
 	// when memory is not bound at all (one node, numa: off, no pinning).
@@ -153,6 +154,10 @@ func (p Placement) String() string {
 	}
 	parts := make([]string, len(p.CPUs))
 	for i, c := range p.CPUs {
+		if c < 0 {
+			parts[i] = fmt.Sprintf("loop%d=unpinned", i)
+			continue
+		}
 		parts[i] = fmt.Sprintf("loop%d=cpu%d", i, c)
 		if p.Nodes != nil && p.Nodes[i] >= 0 {
 			parts[i] += fmt.Sprintf("/node%d", p.Nodes[i])
