@@ -1,0 +1,34 @@
+package proxy
+
+import "github.com/gale-server/gale/server"
+
+// clientCertVars are the set_headers values that stand for what the client's
+// TLS connection found of its certificate, as nginx's variables of the same
+// names: proxy_set_header X-Client-Verify $ssl_client_verify.
+var clientCertVars = map[string]func(*server.ClientCert) string{
+	"$ssl_client_verify":      func(c *server.ClientCert) string { return c.Verify },
+	"$ssl_client_s_dn":        func(c *server.ClientCert) string { return c.SubjectDN },
+	"$ssl_client_i_dn":        func(c *server.ClientCert) string { return c.IssuerDN },
+	"$ssl_client_serial":      func(c *server.ClientCert) string { return c.Serial },
+	"$ssl_client_fingerprint": func(c *server.ClientCert) string { return c.Fingerprint },
+}
+
+// IsClientCertVar reports whether a set_headers value is one of the client
+// certificate variables ($ssl_client_verify, $ssl_client_s_dn,
+// $ssl_client_i_dn, $ssl_client_serial, $ssl_client_fingerprint).
+func IsClientCertVar(v string) bool { _, ok := clientCertVars[v]; return ok }
+
+// clientCertValue returns the value of variable v for client c: "NONE" for
+// $ssl_client_verify on a TLS connection whose listener asks for no
+// certificate, and "" (the field is not sent, as nginx sends no empty
+// proxy_set_header) on a plain connection or without a certificate.
+func clientCertValue(v string, c clientSide) string {
+	cc := c.ClientCert()
+	if cc == nil {
+		if v == "$ssl_client_verify" && c.TLSVersion() != 0 {
+			return "NONE"
+		}
+		return ""
+	}
+	return clientCertVars[v](cc)
+}

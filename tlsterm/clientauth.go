@@ -1,0 +1,149 @@
+package tlsterm
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gale-server/gale/server"
+)
+
+// ClientVerify is how client certificates are asked for and checked, nginx's
+// ssl_verify_client.
+type ClientVerify uint8
+
+const (
+	// VerifyOff asks for no certificate.
+	VerifyOff ClientVerify = iota
+	// VerifyOn requires a certificate that verifies against ClientAuth.CAs: a
+	// client without one, or with one that does not verify, completes its
+	// handshake and every request is answered 400 (nginx's "on").
+	VerifyOn
+	// VerifyOptional asks for a certificate: a client without one is served
+	// (ClientCert.Verify "NONE"), one whose certificate does not verify is
+	// answered 400.
+	VerifyOptional
+	// VerifyOptionalNoCA asks for a certificate and serves a client whose
+	// certificate has an issuer the CAs do not know ("FAILED:…"); other failures
+	// (expired, wrong key usage) are answered 400, as nginx's optional_no_ca.
+	VerifyOptionalNoCA
+)
+
+// The texts of the 400 answers to a refused client certificate (nginx's).
+const (
+	RefuseNoCert    = "No required SSL certificate was sent"
+	RefuseCertError = "The SSL certificate error"
+)
+
+// ClientAuth configures client certificates of a Terminator (Options.ClientAuth,
+// SetConfigAuth). It is immutable once in use.
+type ClientAuth struct {
+	Mode ClientVerify
+	// CAs verify the client's certificate and are listed in the server's
+	// certificate request; nil with VerifyOptionalNoCA (no certificate verifies).
+	CAs *x509.CertPool
+}
+
+// check verifies the certificates a client sent (leaf first), at now, and
+// returns what the connection's requests are served with.
+func (a *ClientAuth) check(certs []*x509.Certificate, now time.Time) *server.ClientCert {
+	cc, _ := a.verify(certs, now)
+	return cc
+}
+
+// verify is check that also returns the verified chains (nil unless Verify is
+// SUCCESS), for the connection state's VerifiedChains.
+func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.ClientCert, [][]*x509.Certificate) {
+	if len(certs) == 0 {
+		cc := &server.ClientCert{Verify: "NONE"}
+		if a.Mode == VerifyOn {
+			cc.Refuse = RefuseNoCert
+		}
+		return cc, nil
+	}
+	leaf := certs[0]
+	sum := sha1.Sum(leaf.Raw)
+	cc := &server.ClientCert{
+		Verify:      "SUCCESS",
+		SubjectDN:   escapeControls(leaf.Subject.String()),
+		IssuerDN:    escapeControls(leaf.Issuer.String()),
+		Serial:      strings.ToUpper(leaf.SerialNumber.Text(16)),
+		Fingerprint: hex.EncodeToString(sum[:]),
+	}
+	opts := x509.VerifyOptions{
+		Roots:         a.CAs,
+		Intermediates: x509.NewCertPool(),
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if opts.Roots == nil {
+		opts.Roots = x509.NewCertPool() // never the system roots
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	chains, err := leaf.Verify(opts)
+	if err == nil {
+		return cc, chains
+	}
+	var unknown x509.UnknownAuthorityError
+	isUnknown := errors.As(err, &unknown)
+	cc.Verify = "FAILED:" + verifyReason(err, leaf, now)
+	if a.Mode != VerifyOptionalNoCA || !isUnknown {
+		cc.Refuse = RefuseCertError
+	}
+	return cc, nil
+}
+
+// escapeControls writes the control characters of a distinguished name as
+// RFC 4514 hex pairs (a line feed as backslash, 0A), as OpenSSL's RFC 2253 printing does: the name is
+// the client's to choose, and a line break in it must not become a line break
+// in a request field sent upstream.
+func escapeControls(dn string) string {
+	if !strings.ContainsFunc(dn, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return dn
+	}
+	var b strings.Builder
+	for i := 0; i < len(dn); i++ {
+		if c := dn[i]; c < ' ' || c == 0x7f {
+			b.WriteString("\\")
+			b.WriteString(strings.ToUpper(hex.EncodeToString([]byte{c})))
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// verifyReason names a verification failure in OpenSSL's words, as nginx's
+// $ssl_client_verify does ("FAILED:certificate has expired").
+func verifyReason(err error, leaf *x509.Certificate, now time.Time) string {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		if bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil {
+			return "self-signed certificate"
+		}
+		return "unable to get local issuer certificate"
+	case errors.As(err, &invalid):
+		switch invalid.Reason {
+		case x509.Expired:
+			if now.Before(invalid.Cert.NotBefore) {
+				return "certificate is not yet valid"
+			}
+			return "certificate has expired"
+		case x509.IncompatibleUsage:
+			return "unsupported certificate purpose"
+		}
+	}
+	return err.Error()
+}
+
+// ClientCert returns what the handshake found of the client's certificate: nil
+// when the terminator's ClientAuth asked for none (server.Ctx.ClientCert).
+func (c *tconn) ClientCert() *server.ClientCert { return c.cert }
