@@ -86,6 +86,11 @@ type Manager struct {
 
 	orders   atomic.Uint64 // certificates this process ordered
 	failures atomic.Uint64 // failed orders of this process
+
+	// accountNext is when a failed update of the account's contact may be tried
+	// again, after accountFailures consecutive failures. Owned by Run.
+	accountNext     time.Time
+	accountFailures int
 }
 
 // ErrNoCertificate is returned by GetCertificate before a certificate exists.
@@ -267,6 +272,7 @@ func (m *Manager) Run(ctx context.Context) {
 func (m *Manager) step(ctx context.Context, now time.Time) time.Duration {
 	m.reload()
 	if !m.due(now) {
+		m.syncAccount(ctx, now)
 		return min(m.o.Poll, time.Until(m.renewAt(m.cert.Load())))
 	}
 	unlock, ok, err := m.store.tryLock()
