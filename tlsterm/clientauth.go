@@ -71,7 +71,7 @@ func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.C
 		Verify:      "SUCCESS",
 		SubjectDN:   escapeControls(leaf.Subject.String()),
 		IssuerDN:    escapeControls(leaf.Issuer.String()),
-		Serial:      strings.ToUpper(leaf.SerialNumber.Text(16)),
+		Serial:      serialHex(leaf),
 		Fingerprint: hex.EncodeToString(sum[:]),
 	}
 	opts := x509.VerifyOptions{
@@ -97,6 +97,17 @@ func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.C
 		cc.Refuse = RefuseCertError
 	}
 	return cc, nil
+}
+
+// serialHex is a certificate's serial number as OpenSSL prints it (nginx's
+// $ssl_client_serial): upper-case hex in whole bytes, so with a leading zero
+// when the number has an odd count of digits.
+func serialHex(c *x509.Certificate) string {
+	h := strings.ToUpper(c.SerialNumber.Text(16))
+	if len(h)%2 == 1 {
+		h = "0" + h
+	}
+	return h
 }
 
 // escapeControls writes the control characters of a distinguished name as

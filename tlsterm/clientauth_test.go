@@ -86,6 +86,10 @@ func TestClientAuthCheck(t *testing.T) {
 	if cc.SubjectDN != "CN=client,O=Example" || cc.IssuerDN != "CN=CA" || cc.Serial != "AB" || len(cc.Fingerprint) != 40 {
 		t.Errorf("fields %+v", cc)
 	}
+	// OpenSSL (nginx) prints serials in whole bytes: 0x0abc is "0ABC", not "ABC".
+	if cc := (&ClientAuth{Mode: VerifyOn, CAs: pool}).check([]*x509.Certificate{leaf(0xabc, "odd", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth)}, now); cc.Serial != "0ABC" {
+		t.Errorf("serial 0xabc printed %q, want 0ABC", cc.Serial)
+	}
 	cc = (&ClientAuth{Mode: VerifyOptionalNoCA}).check([]*x509.Certificate{self}, now)
 	if cc.SubjectDN != `CN=me\0D\0AX-Admin: 1` || cc.Refuse != "" {
 		t.Errorf("self-signed under optional_no_ca without CAs: %+v", cc)
