@@ -8,6 +8,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // CertFiles names one certificate: a PEM file with the certificate and its chain,
@@ -24,6 +27,28 @@ type Certs struct {
 	list     []*tls.Certificate
 	exact    map[string]*tls.Certificate
 	wildcard map[string]*tls.Certificate // key: the domain below the "*."
+	// staples are the certificates whose OCSP staple has a nextUpdate: from
+	// then on they are served without it (see staple.current). Nil when none.
+	staples map[*tls.Certificate]staple
+}
+
+// staple is when a certificate's OCSP response goes stale, and the same
+// certificate without it.
+type staple struct {
+	until time.Time
+	bare  *tls.Certificate
+}
+
+// current returns c, or c without its OCSP staple once the response's
+// nextUpdate has passed: a stale response is no evidence a client should
+// accept (RFC 6960 §4.2.2.1; Firefox and OpenSSL clients that check it refuse
+// the connection or report an error), and no staple at all leaves the client
+// to its own revocation policy. nginx staples a stapling file for good.
+func (s *Certs) current(c *tls.Certificate) *tls.Certificate {
+	if st, ok := s.staples[c]; ok && !time.Now().Before(st.until) {
+		return st.bare
+	}
+	return c
 }
 
 // CertError is a certificate or key file that could not be used; Index is its
@@ -48,6 +73,7 @@ func LoadCerts(files []CertFiles) (*Certs, error) {
 		return nil, errors.New("tlsterm: no certificate")
 	}
 	var list []*tls.Certificate
+	staples := map[*tls.Certificate]staple{}
 	for i, f := range files {
 		c, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 		if err != nil {
@@ -62,11 +88,19 @@ func LoadCerts(files []CertFiles) (*Certs, error) {
 			if err != nil {
 				return nil, &CertError{Index: i, File: f.OCSP, Err: err}
 			}
+			bare := c
 			c.OCSPStaple = der
+			if r, err := ocsp.ParseResponse(der, nil); err == nil && !r.NextUpdate.IsZero() {
+				staples[&c] = staple{until: r.NextUpdate, bare: &bare}
+			}
 		}
 		list = append(list, &c)
 	}
-	return NewCerts(list)
+	s, err := NewCerts(list)
+	if err == nil && len(staples) > 0 {
+		s.staples = staples
+	}
+	return s, err
 }
 
 // NewCerts indexes certificates already loaded (their Leaf is parsed when nil).
@@ -109,7 +143,7 @@ func (s *Certs) Choose(name string) *tls.Certificate {
 	if c, ok := s.Lookup(name); ok {
 		return c
 	}
-	return s.list[0]
+	return s.current(s.list[0])
 }
 
 // Config returns a TLS configuration that chooses from s by SNI (see Choose);
@@ -131,13 +165,13 @@ func (s *Certs) Lookup(name string) (*tls.Certificate, bool) {
 	}
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if c, ok := s.exact[name]; ok {
-		return c, true
+		return s.current(c), true
 	}
 	// A wildcard stands for one label of a host name (RFC 6125 §6.4.3): not
 	// an empty one (".a.b"), nor "*" itself.
 	if first, d, ok := strings.Cut(name, "."); ok && first != "" && first != "*" {
 		if c, ok := s.wildcard[d]; ok {
-			return c, true
+			return s.current(c), true
 		}
 	}
 	return nil, false
@@ -193,7 +227,7 @@ func (s *Selector) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, err
 		}
 	}
 	if s.Static != nil {
-		return s.Static.list[0], nil
+		return s.Static.current(s.Static.list[0]), nil
 	}
 	if len(s.Sources) > 0 {
 		return s.Sources[0].Certificate(), nil
