@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +183,56 @@ func opensslRequest(t *testing.T, addr, caFile, req string) string {
 		t.Logf("openssl: %v", err)
 	}
 	return string(out)
+}
+
+// TestVerifyClientRefusalLogged: a request refused for its client certificate
+// is in the access log with its 400 (route "none"), over HTTP/1.1 and h2, as
+// nginx logs it; it used to be answered before the router attached the
+// server's observer, so it left no line.
+func TestVerifyClientRefusalLogged(t *testing.T) {
+	dir := t.TempDir()
+	serverCA, _ := testcert.NewCA(dir)
+	srv, _ := serverCA.Issue("srv", "localhost", "127.0.0.1")
+	clientCA, _ := testcert.NewCA(t.TempDir())
+	path := filepath.Join(dir, "access.log")
+	a, addr := runApp(t, fmt.Sprintf(`
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    protocols: [http1, h2]
+    access_log: { path: %s, format: json }
+    tls:
+      certificates: [{ cert: %s, key: %s }]
+      client_ca: %s
+    routes:
+      - respond: { body: "served" }
+`, path, srv.Cert, srv.Key, clientCA.CAFile))
+	e := &clientCertEnv{serverCA: serverCA}
+	for _, h2 := range []bool{false, true} {
+		resp, err := e.client(t, testcert.Files{}, h2).Get("https://" + addr + "/refused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("h2=%v: status %d", h2, resp.StatusCode)
+		}
+	}
+	shutdownNow(t, a)
+	got := map[string]int{}
+	for _, line := range readLines(t, path) {
+		var l struct {
+			Path, Proto, Route string
+			Status             int
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if l.Path == "/refused" && l.Status == 400 {
+			got[l.Proto]++
+		}
+	}
+	if got["h1"] != 1 || got["h2"] != 1 {
+		t.Fatalf("refused requests logged %v, want one h1 and one h2 line", got)
+	}
 }

@@ -59,49 +59,8 @@ func (a *App) tlsConfig(t *config.TLS) (*tls.Config, *tlsterm.ClientAuth, error)
 	return c, auth, nil
 }
 
-// refuseClientCert answers every request of a connection whose client
-// certificate the listener's verify_client refuses with 400 and nginx's text
-// ("No required SSL certificate was sent", "The SSL certificate error"), over
-// HTTP/1 (then closed) and HTTP/2 alike; other requests go to h. The TLS layer
-// decided once, after the handshake (tlsterm.ClientAuth).
-func refuseClientCert(h server.Handler) server.Handler {
-	r := refuseCert{h: h}
-	if x, ok := h.(server.ExchangeHandler); ok {
-		return refuseCertExchange{r, x}
-	}
-	return r
-}
-
-// refuseCert is refuseClientCert's wrapper of an HTTP/1-only handler.
-type refuseCert struct{ h server.Handler }
-
-func (r refuseCert) ServeGale(c *server.Ctx) {
-	if cc := c.ClientCert(); cc != nil && cc.Refuse != "" {
-		c.Error(400, cc.Refuse)
-		return
-	}
-	r.h.ServeGale(c)
-}
-
-// refuseCertExchange is refuseClientCert's wrapper of a handler that serves
-// every protocol.
-type refuseCertExchange struct {
-	refuseCert
-	x server.ExchangeHandler
-}
-
-var _ server.ExchangeHandler = refuseCertExchange{}
-
-func (r refuseCertExchange) ServeExchange(x server.Exchange) {
-	if cc := server.ExchangeClientCert(x); cc != nil && cc.Refuse != "" {
-		x.Error(400, cc.Refuse)
-		return
-	}
-	r.x.ServeExchange(x)
-}
-
-// routerOf returns the Router under a listener's handler, through the
-// wrappers of tlsHandler; ok is false when there is none.
+// routerOf returns the Router under a listener's handler, through the HSTS
+// wrapper of tlsHandler; ok is false when there is none.
 func routerOf(h server.Handler) (r *Router, ok bool) {
 	for {
 		switch w := h.(type) {
@@ -111,20 +70,16 @@ func routerOf(h server.Handler) (r *Router, ok bool) {
 			h = w.h
 		case hstsExchange:
 			h = w.h
-		case refuseCert:
-			h = w.h
-		case refuseCertExchange:
-			h = w.h
 		default:
 			return nil, false
 		}
 	}
 }
 
-// tlsHandler is the handler of a TLS listener serving h: client certificates
-// refused with 400 first, then HSTS added to every response (the 400 too).
+// tlsHandler is the handler of a TLS listener serving h: HSTS added to every
+// response. (The Router answers refused client certificates, refuseCert.)
 func tlsHandler(h server.Handler, t *config.TLS) server.Handler {
-	return withHSTS(refuseClientCert(h), t.HSTS)
+	return withHSTS(h, t.HSTS)
 }
 
 // tlsOf maps each listen address of a server with a TLS section to it.
