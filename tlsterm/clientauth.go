@@ -46,6 +46,40 @@ type ClientAuth struct {
 	// CAs verify the client's certificate and are listed in the server's
 	// certificate request; nil with VerifyOptionalNoCA (no certificate verifies).
 	CAs *x509.CertPool
+	// ID names the CAs across reloads and processes (a hash of the bundle, say):
+	// a session resumes only under the Mode and ID it was established with, as
+	// OpenSSL's session id context does for nginx, so that a client whose
+	// session came from a handshake that asked for no certificate, or for
+	// another CA's, makes a full handshake and sends the one asked for now
+	// instead of being refused with its old session.
+	ID string
+}
+
+// authExtra tags the SessionState.Extra entry that records the client
+// authentication a session was established under (ClientAuth.sessionTag).
+const authExtra = "gale-auth\x00"
+
+// sessionTag is the SessionState.Extra entry of sessions established under a
+// (nil: no client certificate asked for).
+func (a *ClientAuth) sessionTag() []byte {
+	if a == nil || a.Mode == VerifyOff {
+		return []byte(authExtra)
+	}
+	return []byte(authExtra + string(rune('0'+a.Mode)) + a.ID)
+}
+
+// resumes reports whether a session with the Extra entries extra may resume
+// under a: it was established under the same client authentication. A
+// session without an entry (issued before gale recorded it) counts as
+// established without.
+func (a *ClientAuth) resumes(extra [][]byte) bool {
+	want := a.sessionTag()
+	for _, e := range extra {
+		if bytes.HasPrefix(e, []byte(authExtra)) {
+			return bytes.Equal(e, want)
+		}
+	}
+	return string(want) == authExtra
 }
 
 // check verifies the certificates a client sent (leaf first), at now, and

@@ -149,3 +149,65 @@ func TestClientAuthOverResumption(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionResumesUnderItsClientAuth: a session resumes only under the
+// client authentication it was established with (Mode and ID, as OpenSSL's
+// session id context for nginx). A client whose session is from before
+// client certificates were asked for, or asked for with other CAs, makes a
+// full handshake and sends its certificate; it used to resume without one and
+// be refused 400 "No required SSL certificate was sent" for as long as it kept
+// the ticket. TLS 1.2 and 1.3.
+func TestSessionResumesUnderItsClientAuth(t *testing.T) {
+	h := server.HandlerFunc(func(c *server.Ctx) {
+		verify := "off"
+		if cc := c.ClientCert(); cc != nil {
+			verify = cc.Verify
+		}
+		st := c.Layer().(interface{ ConnectionState() tls.ConnectionState }).ConnectionState()
+		c.Respond(200, "text/plain", []byte(fmt.Sprintf("%s resumed=%v", verify, st.DidResume)))
+	})
+	clientCA, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startTLS(t, h, nil)
+	f, _ := clientCA.Issue("client", "client.test")
+	kp, err := testcert.KeyPair(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := &ClientAuth{Mode: VerifyOn, CAs: clientCA.Pool(), ID: "one"}
+	steps := []struct {
+		auth *ClientAuth
+		want string
+	}{
+		{nil, "off resumed=false"},
+		{nil, "off resumed=true"},
+		{on, "SUCCESS resumed=false"}, // verify_client turned on by a reload
+		{on, "SUCCESS resumed=true"},
+		{&ClientAuth{Mode: VerifyOn, CAs: clientCA.Pool(), ID: "two"}, "SUCCESS resumed=false"}, // another CA bundle
+		{&ClientAuth{Mode: VerifyOptional, CAs: clientCA.Pool(), ID: "two"}, "SUCCESS resumed=false"},
+		{&ClientAuth{Mode: VerifyOptional, CAs: clientCA.Pool(), ID: "two"}, "SUCCESS resumed=true"},
+		{&ClientAuth{Mode: VerifyOff}, "off resumed=false"},
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := tls.NewLRUClientSessionCache(4)
+		for i, s := range steps {
+			e.term.SetConfigAuth(e.certs.Config(), s.auth)
+			conn, err := tls.Dial("tcp", e.addr, &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{kp}, ClientSessionCache: cache, MinVersion: v, MaxVersion: v})
+			if err != nil {
+				t.Fatalf("%x step %d: %v", v, i, err)
+			}
+			conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("%x step %d: %v", v, i, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			conn.Close()
+			if string(b) != s.want {
+				t.Errorf("%x step %d: %q, want %q", v, i, b, s.want)
+			}
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -236,7 +237,7 @@ const sniExtra = "gale-sni\x00"
 // crypto/tls's own), records the connection's SNI name so that unwrapSession
 // can refuse to resume it under another name.
 func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-	ss.Extra = append(ss.Extra, []byte(sniExtra+strings.ToLower(cs.ServerName)))
+	ss.Extra = append(ss.Extra, []byte(sniExtra+strings.ToLower(cs.ServerName)), t.cur.Load().auth.sessionTag())
 	return t.base.EncryptTicket(cs, ss)
 }
 
@@ -246,19 +247,21 @@ func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) (
 // request to resume the session if the server_name extension contains a
 // different name". Another name, or a ticket without a recorded name (issued
 // before gale recorded it), gets a full handshake, and with it the certificate
-// and client authentication of the name it asks for.
+// and client authentication of the name it asks for. So does a ticket issued
+// under another client authentication (ClientAuth.resumes).
 func (t *Terminator) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	ss, err := t.base.DecryptTicket(identity, cs)
 	if err != nil || ss == nil {
 		return ss, err
 	}
 	want := sniExtra + strings.ToLower(cs.ServerName)
-	for _, e := range ss.Extra {
-		if string(e) == want {
-			return ss, nil
-		}
+	if !slices.ContainsFunc(ss.Extra, func(e []byte) bool { return string(e) == want }) {
+		return nil, nil
 	}
-	return nil, nil
+	if !t.cur.Load().auth.resumes(ss.Extra) {
+		return nil, nil // another client authentication: a full handshake asks for the certificate
+	}
+	return ss, nil
 }
 
 // Pool returns the handshake pool.
