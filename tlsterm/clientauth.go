@@ -103,8 +103,8 @@ func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.C
 	sum := sha1.Sum(leaf.Raw)
 	cc := &server.ClientCert{
 		Verify:      "SUCCESS",
-		SubjectDN:   escapeControls(leaf.Subject.String()),
-		IssuerDN:    escapeControls(leaf.Issuer.String()),
+		SubjectDN:   dnString(leaf.RawSubject),
+		IssuerDN:    dnString(leaf.RawIssuer),
 		Serial:      serialHex(leaf),
 		Fingerprint: hex.EncodeToString(sum[:]),
 	}
@@ -142,26 +142,6 @@ func serialHex(c *x509.Certificate) string {
 		h = "0" + h
 	}
 	return h
-}
-
-// escapeControls writes the control characters of a distinguished name as
-// RFC 4514 hex pairs (a line feed as backslash, 0A), as OpenSSL's RFC 2253 printing does: the name is
-// the client's to choose, and a line break in it must not become a line break
-// in a request field sent upstream.
-func escapeControls(dn string) string {
-	if !strings.ContainsFunc(dn, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return dn
-	}
-	var b strings.Builder
-	for i := 0; i < len(dn); i++ {
-		if c := dn[i]; c < ' ' || c == 0x7f {
-			b.WriteString("\\")
-			b.WriteString(strings.ToUpper(hex.EncodeToString([]byte{c})))
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // verifyReason names a verification failure in OpenSSL's words, as nginx's
