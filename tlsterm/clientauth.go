@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,7 +127,7 @@ func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.C
 	}
 	var unknown x509.UnknownAuthorityError
 	isUnknown := errors.As(err, &unknown)
-	cc.Verify = "FAILED:" + verifyReason(err, leaf, now)
+	cc.Verify = "FAILED:" + verifyReason(err, certs, now)
 	if a.Mode != VerifyOptionalNoCA || !isUnknown {
 		cc.Refuse = RefuseCertError
 	}
@@ -146,13 +147,16 @@ func serialHex(c *x509.Certificate) string {
 
 // verifyReason names a verification failure in OpenSSL's words, as nginx's
 // $ssl_client_verify does ("FAILED:certificate has expired").
-func verifyReason(err error, leaf *x509.Certificate, now time.Time) string {
+func verifyReason(err error, certs []*x509.Certificate, now time.Time) string {
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &unknown):
-		if bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil {
+		if selfSigned(certs[0]) {
 			return "self-signed certificate"
+		}
+		if slices.ContainsFunc(certs[1:], selfSigned) {
+			return "self-signed certificate in certificate chain" // the client sent a root the CAs do not hold
 		}
 		return "unable to get local issuer certificate"
 	case errors.As(err, &invalid):
@@ -167,6 +171,11 @@ func verifyReason(err error, leaf *x509.Certificate, now time.Time) string {
 		}
 	}
 	return err.Error()
+}
+
+// selfSigned reports whether c is issued by itself (a root).
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // ClientCert returns what the handshake found of the client's certificate: nil

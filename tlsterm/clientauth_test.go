@@ -59,6 +59,8 @@ func TestClientAuthCheck(t *testing.T) {
 	expired := leaf(3, "old", now.Add(-2*time.Hour), now.Add(-time.Hour), x509.ExtKeyUsageClientAuth)
 	early := leaf(4, "new", now.Add(time.Hour), now.Add(2*time.Hour), x509.ExtKeyUsageClientAuth)
 	serverOnly := leaf(5, "server", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
+	otherRoot, otherKey := certFrom(t, &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "other root"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	underOther, _ := certFrom(t, &x509.Certificate{SerialNumber: big.NewInt(8), Subject: pkix.Name{CommonName: "foreign"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, otherRoot, otherKey)
 	self, _ := certFrom(t, &x509.Certificate{SerialNumber: big.NewInt(6), Subject: pkix.Name{CommonName: "me\r\nX-Admin: 1"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, nil, nil)
 
 	type want struct{ verify, refuse string }
@@ -72,6 +74,8 @@ func TestClientAuthCheck(t *testing.T) {
 		{"expired", []*x509.Certificate{expired}, want{"FAILED:certificate has expired", RefuseCertError}, want{"FAILED:certificate has expired", RefuseCertError}, want{"FAILED:certificate has expired", RefuseCertError}},
 		{"not yet valid", []*x509.Certificate{early}, want{"FAILED:certificate is not yet valid", RefuseCertError}, want{"FAILED:certificate is not yet valid", RefuseCertError}, want{"FAILED:certificate is not yet valid", RefuseCertError}},
 		{"server only", []*x509.Certificate{serverOnly}, want{"FAILED:unsupported certificate purpose", RefuseCertError}, want{"FAILED:unsupported certificate purpose", RefuseCertError}, want{"FAILED:unsupported certificate purpose", RefuseCertError}},
+		{"unknown issuer", []*x509.Certificate{underOther}, want{"FAILED:unable to get local issuer certificate", RefuseCertError}, want{"FAILED:unable to get local issuer certificate", RefuseCertError}, want{"FAILED:unable to get local issuer certificate", ""}},
+		{"unknown root sent", []*x509.Certificate{underOther, otherRoot}, want{"FAILED:self-signed certificate in certificate chain", RefuseCertError}, want{"FAILED:self-signed certificate in certificate chain", RefuseCertError}, want{"FAILED:self-signed certificate in certificate chain", ""}},
 		{"self-signed", []*x509.Certificate{self}, want{"FAILED:self-signed certificate", RefuseCertError}, want{"FAILED:self-signed certificate", RefuseCertError}, want{"FAILED:self-signed certificate", ""}},
 	}
 	for _, tc := range cases {
