@@ -17,6 +17,8 @@ type ClientCert struct {
 	// Serial is the serial number in upper-case hex, Fingerprint the SHA-1 of the
 	// DER certificate in lower-case hex ($ssl_client_serial, $ssl_client_fingerprint).
 	Serial, Fingerprint string
+	// Raw is the client's DER certificate (its leaf), nil without one.
+	Raw []byte
 }
 
 // clientCerter is the optional method of a TLS layer (package tlsterm) that

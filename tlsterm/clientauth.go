@@ -108,6 +108,7 @@ func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.C
 		IssuerDN:    dnString(leaf.RawIssuer),
 		Serial:      serialHex(leaf),
 		Fingerprint: hex.EncodeToString(sum[:]),
+		Raw:         leaf.Raw,
 	}
 	opts := x509.VerifyOptions{
 		Roots:         a.CAs,

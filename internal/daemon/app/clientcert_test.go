@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +237,66 @@ servers:
 	}
 	if got["h1"] != 1 || got["h2"] != 1 {
 		t.Fatalf("refused requests logged %v, want one h1 and one h2 line", got)
+	}
+}
+
+// TestClientCertVariables: every client certificate variable sent with
+// set_headers is what nginx would send, compared with openssl's view of the
+// certificate: $ssl_client_s_dn and $ssl_client_i_dn (RFC 2253), the serial in
+// whole bytes, the SHA-1 fingerprint, and $ssl_client_escaped_cert (the PEM,
+// percent-encoded). Over h2 too.
+func TestClientCertVariables(t *testing.T) {
+	dir := t.TempDir()
+	serverCA, _ := testcert.NewCA(dir)
+	srv, _ := serverCA.Issue("srv", "localhost", "127.0.0.1")
+	clientCA, _ := testcert.NewCA(t.TempDir())
+	client, _ := clientCA.Issue("client", "client.test")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range []string{"X-S-DN", "X-I-DN", "X-Serial", "X-FP", "X-Cert"} {
+			fmt.Fprintf(w, "%s\n", r.Header.Get(h))
+		}
+	}))
+	t.Cleanup(origin.Close)
+	_, addr := startApp(t, fmt.Sprintf(`
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    protocols: [http1, h2]
+    tls:
+      certificates: [{ cert: %s, key: %s }]
+      client_ca: %s
+    routes:
+      - proxy:
+          upstreams: ["%s"]
+          set_headers: { X-S-DN: $ssl_client_s_dn, X-I-DN: $ssl_client_i_dn, X-Serial: $ssl_client_serial, X-FP: $ssl_client_fingerprint, X-Cert: $ssl_client_escaped_cert }
+`, srv.Cert, srv.Key, clientCA.CAFile, origin.Listener.Addr()))
+	openssl := func(args ...string) string {
+		out, err := exec.Command("openssl", append([]string{"x509", "-in", client.Cert, "-noout", "-nameopt", "RFC2253"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("openssl %v: %v", args, err)
+		}
+		_, v, _ := strings.Cut(strings.TrimSpace(string(out)), "=")
+		return v
+	}
+	pemBytes, _ := os.ReadFile(client.Cert)
+	want := []string{openssl("-subject"), openssl("-issuer"), openssl("-serial"),
+		strings.ToLower(strings.ReplaceAll(openssl("-fingerprint", "-sha1"), ":", "")), string(pemBytes)}
+	e := &clientCertEnv{serverCA: serverCA}
+	for _, h2 := range []bool{false, true} {
+		resp, err := e.client(t, client, h2).Get("https://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if len(got) == 5 {
+			if cert, err := url.PathUnescape(got[4]); err == nil && !strings.ContainsAny(got[4], "\n/+= ") {
+				got[4] = cert
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("h2=%v: got\n%q\nwant\n%q", h2, got, want)
+		}
 	}
 }
