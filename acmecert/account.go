@@ -23,10 +23,11 @@ type accountRecord struct {
 
 // contact is the account contact the options ask for (RFC 8555 §7.3).
 func (m *Manager) contact() []string {
-	if m.o.Email == "" {
+	e := *m.email.Load()
+	if e == "" {
 		return nil
 	}
-	return []string{"mailto:" + m.o.Email}
+	return []string{"mailto:" + e}
 }
 
 func (s *store) loadAccount() (accountRecord, bool) {

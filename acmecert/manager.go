@@ -87,6 +87,9 @@ type Manager struct {
 	orders   atomic.Uint64 // certificates this process ordered
 	failures atomic.Uint64 // failed orders of this process
 
+	// email is the account's contact address: Options.Email, then SetEmail's.
+	email atomic.Pointer[string]
+
 	// accountNext is when a failed update of the account's contact may be tried
 	// again, after accountFailures consecutive failures. Owned by Run.
 	accountNext     time.Time
@@ -142,9 +145,14 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{o: opts, store: st, pending: map[string]*tls.Certificate{}}
+	m.email.Store(&opts.Email)
 	m.reload()
 	return m, nil
 }
+
+// SetEmail changes the account's contact address (a reload): Run updates the
+// account at the CA at its next poll (RFC 8555 §7.3.2), without an order.
+func (m *Manager) SetEmail(email string) { m.email.Store(&email) }
 
 // Domains returns the certificate's names.
 func (m *Manager) Domains() []string { return slices.Clone(m.o.Domains) }

@@ -339,6 +339,7 @@ func (a *App) reload(cfg *config.Config) error {
 			term.SetConfigAuth(c, tlsAuths[addr])
 		}
 	}
+	a.reloadACME(cfg)
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
 			if old, ok := routerOf(l.Handler()); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1 || old.h2cUpgrade != r.h2cUpgrade) {
