@@ -248,7 +248,8 @@ func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) (
 // different name". Another name, or a ticket without a recorded name (issued
 // before gale recorded it), gets a full handshake, and with it the certificate
 // and client authentication of the name it asks for. So does a ticket issued
-// under another client authentication (ClientAuth.resumes).
+// under another client authentication (ClientAuth.resumes), or for a name the
+// current certificates no longer serve.
 func (t *Terminator) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	ss, err := t.base.DecryptTicket(identity, cs)
 	if err != nil || ss == nil {
@@ -258,8 +259,17 @@ func (t *Terminator) unwrapSession(identity []byte, cs tls.ConnectionState) (*tl
 	if !slices.ContainsFunc(ss.Extra, func(e []byte) bool { return string(e) == want }) {
 		return nil, nil
 	}
-	if !t.cur.Load().auth.resumes(ss.Extra) {
+	cur := t.cur.Load()
+	if !cur.auth.resumes(ss.Extra) {
 		return nil, nil // another client authentication: a full handshake asks for the certificate
+	}
+	if g := cur.all.GetCertificate; g != nil {
+		// A resumed handshake chooses no certificate: refuse a name the current
+		// configuration no longer serves (removed by a reload, under unknown_sni:
+		// reject), so that the full handshake refuses it as a new client's would.
+		if c, err := g(&tls.ClientHelloInfo{ServerName: cs.ServerName}); err != nil || c == nil {
+			return nil, nil
+		}
 	}
 	return ss, nil
 }
