@@ -83,6 +83,13 @@ func (a *ClientAuth) resumes(extra [][]byte) bool {
 	return string(want) == authExtra
 }
 
+// The results of a client without a certificate, shared (a ClientCert is
+// immutable): no allocation per connection.
+var (
+	noCert        = &server.ClientCert{Verify: "NONE"}
+	noCertRefused = &server.ClientCert{Verify: "NONE", Refuse: RefuseNoCert}
+)
+
 // check verifies the certificates a client sent (leaf first), at now, and
 // returns what the connection's requests are served with.
 func (a *ClientAuth) check(certs []*x509.Certificate, now time.Time) *server.ClientCert {
@@ -94,11 +101,10 @@ func (a *ClientAuth) check(certs []*x509.Certificate, now time.Time) *server.Cli
 // SUCCESS), for the connection state's VerifiedChains.
 func (a *ClientAuth) verify(certs []*x509.Certificate, now time.Time) (*server.ClientCert, [][]*x509.Certificate) {
 	if len(certs) == 0 {
-		cc := &server.ClientCert{Verify: "NONE"}
 		if a.Mode == VerifyOn {
-			cc.Refuse = RefuseNoCert
+			return noCertRefused, nil
 		}
-		return cc, nil
+		return noCert, nil
 	}
 	leaf := certs[0]
 	sum := sha1.Sum(leaf.Raw)
