@@ -86,6 +86,14 @@ type Manager struct {
 
 	orders   atomic.Uint64 // certificates this process ordered
 	failures atomic.Uint64 // failed orders of this process
+
+	// email is the account's contact address: Options.Email, then SetEmail's.
+	email atomic.Pointer[string]
+
+	// accountNext is when a failed update of the account's contact may be tried
+	// again, after accountFailures consecutive failures. Owned by Run.
+	accountNext     time.Time
+	accountFailures int
 }
 
 // ErrNoCertificate is returned by GetCertificate before a certificate exists.
@@ -137,9 +145,14 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{o: opts, store: st, pending: map[string]*tls.Certificate{}}
+	m.email.Store(&opts.Email)
 	m.reload()
 	return m, nil
 }
+
+// SetEmail changes the account's contact address (a reload): Run updates the
+// account at the CA at its next poll (RFC 8555 §7.3.2), without an order.
+func (m *Manager) SetEmail(email string) { m.email.Store(&email) }
 
 // Domains returns the certificate's names.
 func (m *Manager) Domains() []string { return slices.Clone(m.o.Domains) }
@@ -267,6 +280,7 @@ func (m *Manager) Run(ctx context.Context) {
 func (m *Manager) step(ctx context.Context, now time.Time) time.Duration {
 	m.reload()
 	if !m.due(now) {
+		m.syncAccount(ctx, now)
 		return min(m.o.Poll, time.Until(m.renewAt(m.cert.Load())))
 	}
 	unlock, ok, err := m.store.tryLock()

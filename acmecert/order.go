@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -20,13 +19,9 @@ func (m *Manager) order(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("account key: %w", err)
 	}
-	cl := &acme.Client{Key: akey, DirectoryURL: m.o.Directory, HTTPClient: m.httpClient(), UserAgent: "gale"}
-	acct := &acme.Account{}
-	if m.o.Email != "" {
-		acct.Contact = []string{"mailto:" + m.o.Email}
-	}
-	if _, err := cl.Register(ctx, acct, acme.AcceptTOS); err != nil && !errors.Is(err, acme.ErrAccountAlreadyExists) {
-		return fmt.Errorf("registering the account: %w", err)
+	cl := m.client(akey)
+	if err := m.account(ctx, cl); err != nil {
+		return err
 	}
 	o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs(m.o.Domains...))
 	if err != nil {
@@ -57,6 +52,11 @@ func (m *Manager) order(ctx context.Context) error {
 	}
 	m.o.Logger.Info("acme: certificate obtained", "domains", m.o.Domains, "file", m.store.certFile())
 	return nil
+}
+
+// client returns an ACME client of the CA with the account key akey.
+func (m *Manager) client(akey *ecdsa.PrivateKey) *acme.Client {
+	return &acme.Client{Key: akey, DirectoryURL: m.o.Directory, HTTPClient: m.httpClient(), UserAgent: "gale"}
 }
 
 // authorize answers the authorization at url with the first challenge type of

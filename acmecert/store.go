@@ -19,6 +19,7 @@ import (
 // store is the storage directory:
 //
 //	account.key            the ACME account's key (PEM, EC P-256)
+//	account.json           the contact the CA was last given for that account, and the CA
 //	NAME.pem               the certificate: its private key, then the chain (one
 //	                       file, so that a reader never pairs a new chain with an old key)
 //	lock                   flock(2)ed by the process that orders

@@ -40,6 +40,12 @@ type TLS struct {
 	// ClientCA, when set, is a PEM bundle: clients must present a certificate
 	// signed by one of its CAs (mutual TLS).
 	ClientCA string `yaml:"client_ca" conf:"path"`
+	// VerifyClient is how client certificates are asked for, nginx's
+	// ssl_verify_client: "on" (required; a client without a valid one is answered
+	// 400), "optional" (asked for; a client without one is served, one with an
+	// invalid one answered 400), "optional_no_ca" (asked for; an issuer client_ca
+	// does not know is served) or "off". Empty: "on" with client_ca, else "off".
+	VerifyClient string `yaml:"verify_client"`
 	// HSTS, when positive, is the max-age of a Strict-Transport-Security header
 	// added to every response of the server.
 	HSTS time.Duration `yaml:"hsts"`
@@ -72,6 +78,27 @@ type Certificate struct {
 	Key string `yaml:"key" conf:"path"`
 	// OCSPStaple is a DER OCSP response file sent with the certificate.
 	OCSPStaple string `yaml:"ocsp_staple" conf:"path"`
+}
+
+// The values of TLS.VerifyClient.
+const (
+	VerifyOn           = "on"
+	VerifyOptional     = "optional"
+	VerifyOptionalNoCA = "optional_no_ca"
+	VerifyOff          = "off"
+)
+
+// ClientVerify returns the effective VerifyClient: its value, or when empty
+// "on" with a client_ca (what client_ca alone has always meant) and "off"
+// without.
+func (t *TLS) ClientVerify() string {
+	switch {
+	case t.VerifyClient != "":
+		return t.VerifyClient
+	case t.ClientCA != "":
+		return VerifyOn
+	}
+	return VerifyOff
 }
 
 // TLSVersion returns the crypto/tls value of MinVersion.
@@ -182,6 +209,16 @@ func (v *validator) tls(sp string, t *TLS) {
 		if _, err := ClientCAPool(t.ClientCA); err != nil {
 			v.errorf(joinPath(p, "client_ca"), "%v", err)
 		}
+	}
+	switch t.VerifyClient {
+	case "", VerifyOff, VerifyOptionalNoCA:
+	case VerifyOn, VerifyOptional:
+		if t.ClientCA == "" {
+			v.errorf(joinPath(p, "verify_client"), "verify_client %q needs client_ca, the CA certificates client certificates are verified with (optional_no_ca does without)", t.VerifyClient)
+		}
+	default:
+		modes := []string{VerifyOn, VerifyOptional, VerifyOptionalNoCA, VerifyOff}
+		v.errorf(joinPath(p, "verify_client"), "invalid value %q: expected one of %s%s", t.VerifyClient, strings.Join(modes, ", "), didYouMean(t.VerifyClient, modes))
 	}
 	if t.TicketKeyFile != "" {
 		if _, err := ReadTicketKey(t.TicketKeyFile); err != nil {

@@ -288,3 +288,41 @@ func TestCertificateErrorPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyClientValidation: verify_client takes nginx's ssl_verify_client
+// values (on and off unquoted too, which YAML 1.1 would read as booleans);
+// "on" and "optional" need client_ca and say so at the field's position, as
+// does a misspelled value; client_ca alone means "on", nothing means "off".
+func TestVerifyClientValidation(t *testing.T) {
+	f := localhostCert(t)
+	doc := func(extra string) string {
+		return fmt.Sprintf("servers:\n  - listen: [\"127.0.0.1:0\"]\n    tls:\n      certificates: [{ cert: %s, key: %s }]\n%s    routes: [{ respond: { status: 204 } }]\n", f.Cert, f.Key, extra)
+	}
+	ca := filepath.Join(filepath.Dir(f.Cert), "ca.pem")
+	for extra, want := range map[string]string{
+		"":                                      VerifyOff,
+		"      client_ca: " + ca + "\n":         VerifyOn,
+		"      verify_client: optional_no_ca\n": VerifyOptionalNoCA,
+		"      client_ca: " + ca + "\n      verify_client: off\n":      VerifyOff,
+		"      client_ca: " + ca + "\n      verify_client: optional\n": VerifyOptional,
+		"      client_ca: " + ca + "\n      verify_client: on\n":       VerifyOn,
+	} {
+		c, err := Parse("a.yaml", []byte(doc(extra)))
+		if err != nil {
+			t.Fatalf("%q: %v", extra, err)
+		}
+		if got := c.Servers[0].TLS.ClientVerify(); got != want {
+			t.Errorf("%q: mode %q, want %q", extra, got, want)
+		}
+	}
+	for extra, want := range map[string]string{
+		"      verify_client: on\n":                                   `a.yaml:5:22: servers[0].tls.verify_client: verify_client "on" needs client_ca`,
+		"      verify_client: optional\n":                             `a.yaml:5:22: servers[0].tls.verify_client: verify_client "optional" needs client_ca`,
+		"      client_ca: " + ca + "\n      verify_client: optionl\n": `a.yaml:6:22: servers[0].tls.verify_client: invalid value "optionl": expected one of on, optional, optional_no_ca, off (did you mean "optional"?)`,
+	} {
+		_, err := Parse("a.yaml", []byte(doc(extra)))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %s", extra, err, want)
+		}
+	}
+}

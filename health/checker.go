@@ -144,7 +144,15 @@ func (p *probe) finish(ec *engine.Conn, ok bool, why string) {
 	}
 	p.done = true
 	if ec != nil && !ec.Closed() {
-		ec.Close(nil)
+		if n, overTLS := p.out.(interface{ CloseNotify() }); overTLS && why != "timeout" {
+			// A check over TLS that got its verdict ends in order: close_notify
+			// before the FIN (RFC 8446 §6.1), not a truncation logged by the
+			// origin at every interval.
+			n.CloseNotify()
+			ec.CloseAfterFlush(false)
+		} else {
+			ec.Close(nil)
+		}
 	}
 	p.g.checked(p.i, ok, why)
 	p.g.next(p.l, p.i, p.gen)

@@ -19,6 +19,7 @@ type clientSide interface {
 	Loop() *engine.Loop
 	SetUpstream(addr netip.AddrPort, d time.Duration)
 	TLSVersion() uint16
+	ClientCert() *server.ClientCert
 }
 
 // h2client is what an HTTP/2 stream offers the proxy.

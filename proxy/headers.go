@@ -99,7 +99,13 @@ fields:
 		dst = appendVia(dst, major, req.Minor, h.r.Via)
 	}
 	for _, kv := range h.r.SetHeaders {
-		if !http1.EqualFold(kv[0], "host") {
+		switch {
+		case http1.EqualFold(kv[0], "host"):
+		case IsClientCertVar(kv[1]):
+			if v := clientCertValue(kv[1], x.c); v != "" {
+				dst = http1.AppendHeader(dst, kv[0], v)
+			}
+		default:
 			dst = http1.AppendHeader(dst, kv[0], kv[1])
 		}
 	}

@@ -152,7 +152,7 @@ func (uc *upConn) release(keep bool) {
 	ls := uc.ls
 	k := ls.u.opts.Keepalive
 	if !keep || ls.draining || uc.ec.Closed() || uc.requests >= k.MaxRequests || len(ls.idle[uc.srv]) >= k.Idle {
-		uc.ec.Close(nil)
+		uc.closeOrderly()
 		return
 	}
 	uc.idle = true
@@ -161,6 +161,21 @@ func (uc *upConn) release(keep bool) {
 	ls.idle[uc.srv] = append(ls.idle[uc.srv], uc)
 	uc.ec.SetTimeout(k.IdleTimeout)
 	uc.out.ResumeRead()
+}
+
+// closeOrderly closes a connection the proxy is done with (its exchange ended,
+// or it was idle): to an https upstream the close_notify alert goes first,
+// as RFC 8446 §6.1 requires and nginx's ngx_ssl_shutdown does, instead of a
+// bare FIN the origin sees as a truncated connection. The engine sends it,
+// then closes without waiting for the origin's.
+func (uc *upConn) closeOrderly() {
+	ec := uc.ec
+	if n, ok := uc.out.(interface{ CloseNotify() }); ok && !ec.Closed() {
+		n.CloseNotify()
+		ec.CloseAfterFlush(false)
+		return
+	}
+	ec.Close(nil)
 }
 
 // drop removes an idle connection from its pool.
@@ -257,7 +272,7 @@ func (*upHandler) OnTimeout(ec *engine.Conn) {
 	uc := ec.Context().(*upConn)
 	if uc.x == nil || uc.x.abandoned(uc) {
 		uc.drop()
-		ec.Close(nil)
+		uc.closeOrderly() // the keep-alive idle timeout
 		return
 	}
 	if uc.inBody {
@@ -274,7 +289,7 @@ func (*upHandler) OnShutdown(ec *engine.Conn) {
 	uc.ls.draining = true
 	if uc.x == nil || uc.x.abandoned(uc) {
 		uc.drop()
-		ec.Close(nil)
+		uc.closeOrderly()
 	}
 }
 

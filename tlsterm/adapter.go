@@ -53,6 +53,9 @@ type recordConn struct {
 	// rest with the handshake's result, so that a TLS 1.3 server flight and its
 	// session ticket take one Post and one sendmsg instead of two.
 	out []byte
+	// auth is the ClientAuth of the configuration the handshake chose (set in
+	// GetConfigForClient), nil when none; only the handshake goroutine uses it.
+	auth *ClientAuth
 
 	// Loop mode: owned by the loop once onLoop is set.
 	onLoop bool

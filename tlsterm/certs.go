@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // CertFiles names one certificate: a PEM file with the certificate and its chain,
@@ -20,10 +24,40 @@ type CertFiles struct {
 // exactly, then by a wildcard certificate for the name's parent domain ("*.a.b"
 // covers "x.a.b", not "a.b" nor "y.x.a.b"), else the first certificate (also the
 // choice for clients that send no name).
+//
+// Several certificates may cover the same names (an RSA one beside an ECDSA
+// one, as nginx allows several ssl_certificate): the first, in the order
+// listed, that the client can use (its signature algorithms, curves and, in
+// TLS 1.2, cipher suites; tls.ClientHelloInfo.SupportsCertificate) is chosen,
+// and the first when it can use none. The default is the first certificate
+// and those for exactly its names.
 type Certs struct {
 	list     []*tls.Certificate
-	exact    map[string]*tls.Certificate
-	wildcard map[string]*tls.Certificate // key: the domain below the "*."
+	defaults []*tls.Certificate            // list[0] and the others for exactly its names
+	exact    map[string][]*tls.Certificate // in the order listed
+	wildcard map[string][]*tls.Certificate // key: the domain below the "*."
+	// staples are the certificates whose OCSP staple has a nextUpdate: from
+	// then on they are served without it (see staple.current). Nil when none.
+	staples map[*tls.Certificate]staple
+}
+
+// staple is when a certificate's OCSP response goes stale, and the same
+// certificate without it.
+type staple struct {
+	until time.Time
+	bare  *tls.Certificate
+}
+
+// current returns c, or c without its OCSP staple once the response's
+// nextUpdate has passed: a stale response is no evidence a client should
+// accept (RFC 6960 §4.2.2.1; Firefox and OpenSSL clients that check it refuse
+// the connection or report an error), and no staple at all leaves the client
+// to its own revocation policy. nginx staples a stapling file for good.
+func (s *Certs) current(c *tls.Certificate) *tls.Certificate {
+	if st, ok := s.staples[c]; ok && !time.Now().Before(st.until) {
+		return st.bare
+	}
+	return c
 }
 
 // CertError is a certificate or key file that could not be used; Index is its
@@ -48,6 +82,7 @@ func LoadCerts(files []CertFiles) (*Certs, error) {
 		return nil, errors.New("tlsterm: no certificate")
 	}
 	var list []*tls.Certificate
+	staples := map[*tls.Certificate]staple{}
 	for i, f := range files {
 		c, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 		if err != nil {
@@ -62,11 +97,19 @@ func LoadCerts(files []CertFiles) (*Certs, error) {
 			if err != nil {
 				return nil, &CertError{Index: i, File: f.OCSP, Err: err}
 			}
+			bare := c
 			c.OCSPStaple = der
+			if r, err := ocsp.ParseResponse(der, nil); err == nil && !r.NextUpdate.IsZero() {
+				staples[&c] = staple{until: r.NextUpdate, bare: &bare}
+			}
 		}
 		list = append(list, &c)
 	}
-	return NewCerts(list)
+	s, err := NewCerts(list)
+	if err == nil && len(staples) > 0 {
+		s.staples = staples
+	}
+	return s, err
 }
 
 // NewCerts indexes certificates already loaded (their Leaf is parsed when nil).
@@ -74,7 +117,8 @@ func NewCerts(list []*tls.Certificate) (*Certs, error) {
 	if len(list) == 0 {
 		return nil, errors.New("tlsterm: no certificate")
 	}
-	s := &Certs{list: list, exact: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}}
+	s := &Certs{list: list, exact: map[string][]*tls.Certificate{}, wildcard: map[string][]*tls.Certificate{}}
+	var first string // the names of list[0]
 	for i, c := range list {
 		if c.Leaf == nil {
 			leaf, err := x509.ParseCertificate(c.Certificate[0])
@@ -87,15 +131,20 @@ func NewCerts(list []*tls.Certificate) (*Certs, error) {
 		if len(names) == 0 && c.Leaf.Subject.CommonName != "" {
 			names = []string{c.Leaf.Subject.CommonName}
 		}
-		for _, n := range names {
+		norm := make([]string, len(names))
+		for j, n := range names {
 			n = strings.ToLower(strings.TrimSuffix(n, "."))
+			norm[j] = n
 			if d, ok := strings.CutPrefix(n, "*."); ok {
-				if _, dup := s.wildcard[d]; !dup {
-					s.wildcard[d] = c
-				}
-			} else if _, dup := s.exact[n]; !dup {
-				s.exact[n] = c
+				s.wildcard[d] = append(s.wildcard[d], c)
+			} else {
+				s.exact[n] = append(s.exact[n], c)
 			}
+		}
+		slices.Sort(norm)
+		if key := strings.Join(slices.Compact(norm), " "); i == 0 || key == first {
+			first = key
+			s.defaults = append(s.defaults, c)
 		}
 	}
 	return s, nil
@@ -106,10 +155,28 @@ func (s *Certs) Len() int { return len(s.list) }
 
 // Choose returns the certificate for an SNI name (see Certs).
 func (s *Certs) Choose(name string) *tls.Certificate {
-	if c, ok := s.Lookup(name); ok {
+	return s.chooseFor(&tls.ClientHelloInfo{ServerName: name})
+}
+
+// chooseFor returns the certificate for the client of h: the one for its SNI
+// name, else the default.
+func (s *Certs) chooseFor(h *tls.ClientHelloInfo) *tls.Certificate {
+	if c, ok := s.lookupFor(h); ok {
 		return c
 	}
-	return s.list[0]
+	return s.defaultFor(h)
+}
+
+// defaultFor returns the default certificate the client of h can use. Which
+// it can use is asked without its SNI name, which the default does not cover
+// (SupportsCertificate checks the name too).
+func (s *Certs) defaultFor(h *tls.ClientHelloInfo) *tls.Certificate {
+	if len(s.defaults) > 1 && h.ServerName != "" {
+		anon := *h
+		anon.ServerName = ""
+		h = &anon
+	}
+	return s.current(usable(s.defaults, h))
 }
 
 // Config returns a TLS configuration that chooses from s by SNI (see Choose);
@@ -118,7 +185,7 @@ func (s *Certs) Config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return s.Choose(h.ServerName), nil
+			return s.chooseFor(h), nil
 		},
 	}
 }
@@ -126,21 +193,41 @@ func (s *Certs) Config() *tls.Config {
 // Lookup returns the certificate that covers an SNI name exactly or by wildcard
 // (see Certs), and false when none does (Choose then returns the default).
 func (s *Certs) Lookup(name string) (*tls.Certificate, bool) {
+	return s.lookupFor(&tls.ClientHelloInfo{ServerName: name})
+}
+
+// lookupFor is Lookup for the client of h, which chooses among certificates
+// for the same name.
+func (s *Certs) lookupFor(h *tls.ClientHelloInfo) (*tls.Certificate, bool) {
+	name := h.ServerName
 	if name == "" {
 		return nil, false
 	}
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if c, ok := s.exact[name]; ok {
-		return c, true
+	if cs, ok := s.exact[name]; ok {
+		return s.current(usable(cs, h)), true
 	}
 	// A wildcard stands for one label of a host name (RFC 6125 §6.4.3): not
 	// an empty one (".a.b"), nor "*" itself.
 	if first, d, ok := strings.Cut(name, "."); ok && first != "" && first != "*" {
-		if c, ok := s.wildcard[d]; ok {
-			return c, true
+		if cs, ok := s.wildcard[d]; ok {
+			return s.current(usable(cs, h)), true
 		}
 	}
 	return nil, false
+}
+
+// usable returns the first of cs the client of h can use, or cs[0] when it
+// can use none (its handshake then fails as it would have).
+func usable(cs []*tls.Certificate, h *tls.ClientHelloInfo) *tls.Certificate {
+	if len(cs) > 1 {
+		for _, c := range cs {
+			if h.SupportsCertificate(c) == nil {
+				return c
+			}
+		}
+	}
+	return cs[0]
 }
 
 // CertSource is a certificate that changes over the server's life (ACME's,
@@ -184,7 +271,7 @@ func (s *Selector) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, err
 			}
 		}
 		if s.Static != nil {
-			if c, ok := s.Static.Lookup(name); ok {
+			if c, ok := s.Static.lookupFor(h); ok {
 				return c, nil
 			}
 		}
@@ -193,7 +280,7 @@ func (s *Selector) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, err
 		}
 	}
 	if s.Static != nil {
-		return s.Static.list[0], nil
+		return s.Static.defaultFor(h), nil
 	}
 	if len(s.Sources) > 0 {
 		return s.Sources[0].Certificate(), nil

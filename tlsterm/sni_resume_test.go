@@ -2,6 +2,7 @@ package tlsterm
 
 import (
 	"crypto/tls"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -70,6 +71,49 @@ func TestResumptionKeepsSNI(t *testing.T) {
 		}
 		if cs := dial("a.example.test"); !cs.DidResume {
 			t.Fatalf("%x: the session for a.example.test did not resume", v)
+		}
+	}
+}
+
+// TestResumptionNeedsAServedName: after a reload (SetConfig) that removes the
+// certificate of a name under unknown_sni: reject, a ticket issued for that
+// name does not resume: the full handshake refuses the name with
+// unrecognized_name, as it does for a new client. A resumed TLS 1.3
+// handshake chooses no certificate, so the ticket used to get the removed name
+// served (crypto/tls's TLS 1.2 chooses one first and refused it already).
+func TestResumptionNeedsAServedName(t *testing.T) {
+	e := startTLS(t, hello, nil)
+	def, _ := e.ca.Issue("def2", "localhost")
+	only, err := LoadCerts([]CertFiles{{Cert: def.Cert, Key: def.Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		e.term.SetConfig((&Selector{Static: e.certs, RejectUnknown: true}).Config())
+		cache := tls.NewLRUClientSessionCache(2)
+		dial := func() (tls.ConnectionState, error) {
+			conn, err := tls.Dial("tcp", e.addr, &tls.Config{ServerName: "a.example.test", RootCAs: e.ca.Pool(), ClientSessionCache: cache, MinVersion: v, MaxVersion: v})
+			if err != nil {
+				return tls.ConnectionState{}, err
+			}
+			defer conn.Close()
+			conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+			if _, err := conn.Read(make([]byte, 1)); err != nil {
+				return tls.ConnectionState{}, err
+			}
+			return conn.ConnectionState(), nil
+		}
+		if _, err := dial(); err != nil {
+			t.Fatalf("%x: %v", v, err)
+		}
+		if cs, err := dial(); err != nil || !cs.DidResume {
+			t.Fatalf("%x: the session did not resume (%v)", v, err)
+		}
+		e.term.SetConfig((&Selector{Static: only, RejectUnknown: true}).Config()) // the reload
+		if cs, err := dial(); err == nil {
+			t.Fatalf("%x: a.example.test served after its certificate was removed (resumed %v)", v, cs.DidResume)
+		} else if !strings.Contains(err.Error(), "unrecognized name") {
+			t.Fatalf("%x: %v, want unrecognized_name", v, err)
 		}
 	}
 }

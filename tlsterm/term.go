@@ -16,9 +16,11 @@ package tlsterm
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -70,20 +72,31 @@ type Options struct {
 	// connection that negotiates ALPN "acme-tls/1" is closed once its handshake
 	// is complete, as RFC 8737 §3 requires; no protocol serves it.
 	Challenge func(*tls.ClientHelloInfo) *tls.Config
+	// ClientAuth, when set, asks clients for certificates and checks them the way
+	// nginx's ssl_verify_client does: the handshake completes either way and the
+	// result is the layer's ClientCert, which the protocols' handlers act on
+	// (SetConfigAuth replaces it).
+	ClientAuth *ClientAuth
 }
 
 // Terminator is the engine.Handler of TLS connections of one listener. It is
 // shared by every loop; per-connection state lives in per-loop maps.
 type Terminator struct {
 	opts  Options
-	base  *tls.Config                // fixed for the terminator's life: holds the session ticket keys
-	cur   atomic.Pointer[tls.Config] // what handshakes use now (SetConfig)
-	cur1  atomic.Pointer[tls.Config] // cur without h2 in its ALPN offer (h2Usable)
-	up    atomic.Pointer[uppers]     // set by Bind; nil before
-	loops []*tloop                   // index: loop ID
+	base  *tls.Config             // fixed for the terminator's life: holds the session ticket keys
+	cur   atomic.Pointer[serving] // what handshakes use now (SetConfig)
+	up    atomic.Pointer[uppers]  // set by Bind; nil before
+	loops []*tloop                // index: loop ID
 
 	opened  atomic.Uint64 // handshakes completed
 	plainIn atomic.Uint64 // decrypted bytes delivered
+}
+
+// serving is the configuration new handshakes use. Immutable.
+type serving struct {
+	all  *tls.Config // the configuration, with h2 in its ALPN offer when served
+	h1   *tls.Config // all without h2 in its ALPN offer (h2Usable)
+	auth *ClientAuth // client certificates asked for and checked; nil: as all says
 }
 
 // uppers are the protocol handlers of the bound listener. Immutable.
@@ -144,13 +157,16 @@ func New(opts Options) (*Terminator, error) {
 				return c, nil
 			}
 		}
-		c := t.cur.Load()
-		if c.NextProtos[0] == "h2" && !h2Usable(h, c) {
-			return t.cur1.Load(), nil
+		s := t.cur.Load()
+		if rc, ok := h.Conn.(*recordConn); ok {
+			rc.auth = s.auth // the handshake goroutine checks the certificate with it
 		}
-		return c, nil
+		if s.all.NextProtos[0] == "h2" && !h2Usable(h, s.all) {
+			return s.h1, nil
+		}
+		return s.all, nil
 	}
-	t.SetConfig(opts.Config)
+	t.SetConfigAuth(opts.Config, opts.ClientAuth)
 	return t, nil
 }
 
@@ -173,15 +189,29 @@ func (t *Terminator) Bind(l *server.Listener) {
 		u.h2 = t.opts.H2
 	}
 	t.up.Store(u)
-	t.SetConfig(t.opts.Config)
+	t.SetConfigAuth(t.opts.Config, t.opts.ClientAuth)
 }
 
 // SetConfig replaces the TLS configuration for handshakes that start afterwards
-// (a reload: new certificates, versions, suites). Open connections keep theirs,
-// and session tickets issued before stay valid.
-func (t *Terminator) SetConfig(c *tls.Config) {
-	t.opts.Config = c
+// (a reload: new certificates, versions, suites), with no ClientAuth. Open
+// connections keep theirs, and session tickets issued before stay valid.
+func (t *Terminator) SetConfig(c *tls.Config) { t.SetConfigAuth(c, nil) }
+
+// SetConfigAuth replaces the TLS configuration and the client certificate
+// checks together, as SetConfig does; a is nil or its Mode is VerifyOff to
+// leave client authentication to c.
+func (t *Terminator) SetConfigAuth(c *tls.Config, a *ClientAuth) {
+	t.opts.Config, t.opts.ClientAuth = c, a
 	c = c.Clone()
+	if a != nil && a.Mode == VerifyOff {
+		a = nil
+	}
+	if a != nil {
+		// crypto/tls asks for a certificate and checks the client's signature with
+		// it; the chain is verified after the handshake (ClientAuth.check), so that
+		// a client without one, or with a bad one, completes its handshake.
+		c.ClientAuth, c.ClientCAs = tls.RequestClientCert, a.CAs
+	}
 	if c.MinVersion < tls.VersionTLS12 {
 		c.MinVersion = tls.VersionTLS12
 	}
@@ -190,12 +220,12 @@ func (t *Terminator) SetConfig(c *tls.Config) {
 	c.NextProtos = []string{"http/1.1", "http/1.0"}
 	c.WrapSession = t.wrapSession
 	c.UnwrapSession = t.unwrapSession
-	t.cur1.Store(c)
+	s := &serving{all: c, h1: c, auth: a}
 	if u := t.up.Load(); u != nil && u.h2 != nil {
-		c = c.Clone()
-		c.NextProtos = []string{"h2", "http/1.1", "http/1.0"}
+		s.all = c.Clone()
+		s.all.NextProtos = []string{"h2", "http/1.1", "http/1.0"}
 	}
-	t.cur.Store(c)
+	t.cur.Store(s)
 }
 
 // sniExtra tags the SessionState.Extra entry that holds the SNI name a session
@@ -207,7 +237,7 @@ const sniExtra = "gale-sni\x00"
 // crypto/tls's own), records the connection's SNI name so that unwrapSession
 // can refuse to resume it under another name.
 func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-	ss.Extra = append(ss.Extra, []byte(sniExtra+strings.ToLower(cs.ServerName)))
+	ss.Extra = append(ss.Extra, []byte(sniExtra+strings.ToLower(cs.ServerName)), t.cur.Load().auth.sessionTag())
 	return t.base.EncryptTicket(cs, ss)
 }
 
@@ -217,19 +247,31 @@ func (t *Terminator) wrapSession(cs tls.ConnectionState, ss *tls.SessionState) (
 // request to resume the session if the server_name extension contains a
 // different name". Another name, or a ticket without a recorded name (issued
 // before gale recorded it), gets a full handshake, and with it the certificate
-// and client authentication of the name it asks for.
+// and client authentication of the name it asks for. So does a ticket issued
+// under another client authentication (ClientAuth.resumes), or for a name the
+// current certificates no longer serve.
 func (t *Terminator) unwrapSession(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 	ss, err := t.base.DecryptTicket(identity, cs)
 	if err != nil || ss == nil {
 		return ss, err
 	}
 	want := sniExtra + strings.ToLower(cs.ServerName)
-	for _, e := range ss.Extra {
-		if string(e) == want {
-			return ss, nil
+	if !slices.ContainsFunc(ss.Extra, func(e []byte) bool { return string(e) == want }) {
+		return nil, nil
+	}
+	cur := t.cur.Load()
+	if !cur.auth.resumes(ss.Extra) {
+		return nil, nil // another client authentication: a full handshake asks for the certificate
+	}
+	if g := cur.all.GetCertificate; g != nil {
+		// A resumed handshake chooses no certificate: refuse a name the current
+		// configuration no longer serves (removed by a reload, under unknown_sni:
+		// reject), so that the full handshake refuses it as a new client's would.
+		if c, err := g(&tls.ClientHelloInfo{ServerName: cs.ServerName}); err != nil || c == nil {
+			return nil, nil
 		}
 	}
-	return nil, nil
+	return ss, nil
 }
 
 // Pool returns the handshake pool.
@@ -282,6 +324,12 @@ type tconn struct {
 
 	cl *clientState // connections a Dialer opened; nil on the server side
 
+	// cert is what the handshake goroutine found of the client's certificate
+	// when a ClientAuth asked for one, else nil; immutable once the handshake's
+	// result is posted.
+	cert   *server.ClientCert
+	chains [][]*x509.Certificate // the chains cert was verified with, for ConnectionState
+
 	// failed is the read error that made the connection close once its alert
 	// has gone out (readFailed); OnClose reports it to the upper handler.
 	failed error
@@ -308,6 +356,9 @@ func (t *Terminator) OnOpen(ec *engine.Conn) {
 // handshake runs on a pool goroutine.
 func (c *tconn) handshake() {
 	err := c.tc.Handshake()
+	if a := c.raw.auth; err == nil && a != nil {
+		c.cert, c.chains = a.verify(c.tc.ConnectionState().PeerCertificates, time.Now())
+	}
 	out := c.raw.takeOut() // the last flight, an alert or session tickets
 	ec := c.ec
 	ec.Loop().Post(func() {
@@ -684,5 +735,12 @@ func (c *tconn) Handover(h server.LayeredHandler) {
 }
 
 // ConnectionState returns the connection's TLS state: version, cipher suite, ALPN,
-// SNI and the client's verified certificates (mutual TLS).
-func (c *tconn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+// SNI and the client's verified certificates (mutual TLS; with a ClientAuth, the
+// chains it verified).
+func (c *tconn) ConnectionState() tls.ConnectionState {
+	st := c.tc.ConnectionState()
+	if st.VerifiedChains == nil {
+		st.VerifiedChains = c.chains
+	}
+	return st
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -17,6 +18,7 @@ import (
 type acmeSet struct {
 	by      map[string]*acmecert.Manager // storage directory -> manager; guarded by App.mu
 	started map[*acmecert.Manager]bool   // managers whose Run goroutine runs; guarded by App.mu
+	conf    map[string]config.ACME       // storage directory -> the settings its manager runs with; guarded by App.mu
 	// list is a copy-on-write snapshot of by's values, replaced under App.mu and
 	// read without it by handshakes (TLS-ALPN-01) and plain listeners (HTTP-01).
 	list atomic.Pointer[[]*acmecert.Manager]
@@ -44,12 +46,67 @@ func (a *App) acmeManager(c *config.ACME) (*acmecert.Manager, error) {
 		return nil, err
 	}
 	if s.by == nil {
-		s.by, s.started = map[string]*acmecert.Manager{}, map[*acmecert.Manager]bool{}
+		s.by, s.started, s.conf = map[string]*acmecert.Manager{}, map[*acmecert.Manager]bool{}, map[string]config.ACME{}
 	}
-	s.by[c.Storage] = m
+	s.by[c.Storage], s.conf[c.Storage] = m, *c
 	list := append(append([]*acmecert.Manager(nil), a.acmeList()...), m)
 	s.list.Store(&list)
 	return m, nil
+}
+
+// reloadACME applies what a reload may change of the acme sections whose
+// storage directory is in use: a new email goes to the running manager, which
+// updates the account's contact at the CA (RFC 8555 §7.3.2); changes to the
+// other settings are logged as taking effect on restart or upgrade, instead
+// of being dropped without a word. Call with App.mu held, once the reload is
+// sure to be applied.
+func (a *App) reloadACME(cfg *config.Config) {
+	s := &a.acme
+	for i := range cfg.Servers {
+		t := cfg.Servers[i].TLS
+		if t == nil || t.ACME == nil {
+			continue
+		}
+		next := *t.ACME
+		m, ok := s.by[next.Storage]
+		if !ok {
+			continue
+		}
+		cur := s.conf[next.Storage]
+		if cur.Email != next.Email {
+			m.SetEmail(next.Email)
+			a.log.Info("acme: the account's contact will be updated", "storage", next.Storage, "email", next.Email)
+			cur.Email = next.Email
+			s.conf[next.Storage] = cur
+		}
+		if keys := acmeChanges(cur, next); len(keys) > 0 {
+			a.log.Warn("reload: these changes of an acme section whose storage is in use take effect on restart or upgrade; the running values stay",
+				"storage", next.Storage, "keys", strings.Join(keys, ","))
+		}
+	}
+}
+
+// acmeChanges lists the settings other than email that differ between a and b.
+func acmeChanges(a, b config.ACME) []string {
+	var keys []string
+	for _, f := range []struct {
+		key  string
+		same bool
+	}{
+		{"tls.acme.ca", a.CA == b.CA},
+		{"tls.acme.domains", slices.Equal(a.Domains, b.Domains)},
+		{"tls.acme.ca_root", a.CARoot == b.CARoot},
+		{"tls.acme.challenges", slices.Equal(a.Challenges, b.Challenges)},
+		{"tls.acme.renew_before", a.RenewBefore == b.RenewBefore},
+		{"tls.acme.retry_min", a.RetryMin == b.RetryMin},
+		{"tls.acme.retry_max", a.RetryMax == b.RetryMax},
+		{"tls.acme.poll", a.Poll == b.Poll},
+	} {
+		if !f.same {
+			keys = append(keys, f.key)
+		}
+	}
+	return keys
 }
 
 // acmeList returns the managers (a snapshot safe to read from any goroutine).

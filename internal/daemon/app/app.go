@@ -291,13 +291,14 @@ func (a *App) reload(cfg *config.Config) error {
 	// Certificates load before anything changes: a file that fails keeps the
 	// running configuration (Validate has reported it with its position already).
 	tlsConfs := map[string]*tls.Config{}
+	tlsAuths := map[string]*tlsterm.ClientAuth{}
 	for addr, t := range tlsAt {
-		c, err := a.tlsConfig(t)
+		c, auth, err := a.tlsConfig(t)
 		if err != nil {
 			closeLogs(fresh)
 			return fmt.Errorf("reload: %s: %w", addr, err)
 		}
-		tlsConfs[addr] = c
+		tlsConfs[addr], tlsAuths[addr] = c, auth
 	}
 	// Logs the new config no longer uses may still get the lines of requests
 	// in flight: they are closed at shutdown, not now.
@@ -335,16 +336,17 @@ func (a *App) reload(cfg *config.Config) error {
 	}
 	for addr, term := range a.terms {
 		if c, ok := tlsConfs[addr]; ok {
-			term.SetConfig(c)
+			term.SetConfigAuth(c, tlsAuths[addr])
 		}
 	}
+	a.reloadACME(cfg)
 	for addr, l := range a.listeners {
 		if r, ok := routers[addr]; ok {
-			if old, ok := l.Handler().(*Router); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1 || old.h2cUpgrade != r.h2cUpgrade) {
+			if old, ok := routerOf(l.Handler()); ok && (old.h2c != r.h2c || old.h2 != r.h2 || old.http1 != r.http1 || old.h2cUpgrade != r.h2cUpgrade) {
 				a.log.Warn("a change of protocols on a listening address takes effect on restart or upgrade", "addr", addr)
 			}
 			if t := tlsAt[addr]; t != nil {
-				l.SetHandler(withHSTS(r, t.HSTS))
+				l.SetHandler(tlsHandler(r, t))
 			} else {
 				l.SetHandler(r)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/internal/testkit"
@@ -60,5 +61,43 @@ servers:
 	// the closed connection.
 	if st.Servers[1].ChecksOK != 0 {
 		t.Errorf("the server with the foreign certificate: %+v, want every check failed", st.Servers[1])
+	}
+}
+
+// TestHealthChecksOverTLSCloseNotify: every http check over TLS that got its
+// answer ends with a close_notify alert, not a bare FIN that the origin logs
+// as a truncated connection at every interval.
+func TestHealthChecksOverTLSCloseNotify(t *testing.T) {
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := ca.Issue("api", "api.gale.test")
+	kp, err := testcert.KeyPair(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, ends := testkit.TLS12Origin(t, kp, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy")
+	startApp(t, fmt.Sprintf(`
+workers: 1
+upstreams:
+  api:
+    servers: ["https://%s"]
+    tls: { ca: %s, server_name: api.gale.test }
+    health_check: { type: http, interval: 300ms, timeout: 300ms, rise: 1, fall: 1, http: { path: /healthz, body_contains: healthy } }
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - proxy: { upstream: api }
+`, addr, ca.CAFile))
+	for i := range 3 {
+		select {
+		case alert := <-ends:
+			if !alert {
+				t.Fatalf("check %d ended without a close_notify alert", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("check %d: no check connection ended", i)
+		}
 	}
 }

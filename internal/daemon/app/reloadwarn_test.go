@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gale-server/gale/config"
+	"github.com/gale-server/gale/internal/testcert"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -205,4 +207,53 @@ servers:
 	if !strings.Contains(text, `gale_http_request_duration_seconds_bucket{route="r",server="server0",le="0.001"}`) {
 		t.Errorf("the running buckets changed after the reload:\n%s", text)
 	}
+}
+
+// TestReloadWarnsAboutTLSProtocolChange: a reload that adds h2 to a TLS
+// server's protocols warns that it takes effect on restart, as on a plain
+// server. The TLS listener's handler wraps the router (HSTS, client
+// certificate refusals), and the check used to look for the router itself, so
+// a TLS server never warned.
+func TestReloadWarnsAboutTLSProtocolChange(t *testing.T) {
+	f := testCertFiles(t)
+	conf := func(protocols string) string {
+		return fmt.Sprintf(`
+workers: 1
+servers:
+  - listen: ["127.0.0.1:0"]
+    protocols: %s
+    tls:
+      certificates: [{ cert: %s, key: %s }]
+      hsts: 1h
+    routes:
+      - respond: { status: 200, body: "ok" }
+`, protocols, f.Cert, f.Key)
+	}
+	logs := &testkit.SyncBuffer{}
+	a, _ := startAppLog(t, conf("[http1]"), slog.New(slog.NewTextHandler(logs, nil)))
+	logs.Take()
+	cfg, err := config.Parse("test.yaml", []byte(conf("[http1, h2]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.Take(); !strings.Contains(got, "a change of protocols on a listening address takes effect on restart or upgrade") {
+		t.Errorf("no warning about the change of protocols:\n%s", got)
+	}
+}
+
+// testCertFiles issues a certificate for localhost from a new test CA.
+func testCertFiles(t *testing.T) testcert.Files {
+	t.Helper()
+	ca, err := testcert.NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ca.Issue("srv", "localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -53,6 +53,11 @@ func (r *Router) ServeGale(c *server.Ctx) {
 	if r.acme.serve(c) {
 		return
 	}
+	if refuse := refuseCert(c.ClientCert()); refuse != "" {
+		r.observeNone(c)
+		c.Error(400, refuse)
+		return
+	}
 	req := c.Request()
 	if reason, tunnel := refusedMethod(req.Method); reason != "" {
 		r.observeNone(c)
@@ -85,11 +90,16 @@ func (r *Router) ServeGale(c *server.Ctx) {
 // ServeExchange dispatches a request of any protocol (an HTTP/2 stream) with the same
 // matching as ServeGale. A route whose action serves HTTP/1.1 only answers 505.
 func (r *Router) ServeExchange(x server.Exchange) {
-	if reason, _ := refusedMethod(x.Method()); reason != "" {
+	refuse, status := refuseCert(server.ExchangeClientCert(x)), 400
+	if refuse == "" {
+		refuse, _ = refusedMethod(x.Method())
+		status = 405
+	}
+	if refuse != "" {
 		if ob, ok := x.(server.Observable); ok && r.none != nil {
 			ob.Observe(r.none)
 		}
-		x.Error(405, reason)
+		x.Error(status, refuse)
 		return
 	}
 	rt, status := r.route(x.Method(), x.NormPath(), x.Path(), x.Host())
@@ -165,6 +175,18 @@ func (r *Router) route(method, norm, path, host []byte) (*route, int) {
 		}
 	}
 	return nil, 404
+}
+
+// refuseCert returns why a request must be answered 400 instead of routed:
+// its connection's client certificate is refused by verify_client (nginx's
+// texts, "No required SSL certificate was sent" or "The SSL certificate
+// error"; the TLS layer decided once, after the handshake, tlsterm.ClientAuth).
+// Empty when the request is served, and on a plain connection (cc nil).
+func refuseCert(cc *server.ClientCert) string {
+	if cc == nil {
+		return ""
+	}
+	return cc.Refuse
 }
 
 // observeNone attaches the observer of unrouted requests, if any.

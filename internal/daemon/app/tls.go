@@ -1,8 +1,11 @@
 package app
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -14,9 +17,10 @@ import (
 
 // tlsConfig builds the crypto/tls configuration of a server's TLS section: the
 // certificates (chosen by SNI, the ACME one first for its domains), the
-// unknown-SNI policy, versions, TLS 1.2 suites and client CAs. A file that does
-// not load is an error and nothing changes. Call with a.mu held (or from New).
-func (a *App) tlsConfig(t *config.TLS) (*tls.Config, error) {
+// unknown-SNI policy, versions and TLS 1.2 suites, and the client certificate
+// checks (verify_client with client_ca; nil when off). A file that does not
+// load is an error and nothing changes. Call with a.mu held (or from New).
+func (a *App) tlsConfig(t *config.TLS) (*tls.Config, *tlsterm.ClientAuth, error) {
 	var files []tlsterm.CertFiles
 	for _, c := range t.Certificates {
 		files = append(files, tlsterm.CertFiles{Cert: c.Cert, Key: c.Key, OCSP: c.OCSPStaple})
@@ -25,14 +29,14 @@ func (a *App) tlsConfig(t *config.TLS) (*tls.Config, error) {
 	if len(files) > 0 {
 		certs, err := tlsterm.LoadCerts(files)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sel.Static = certs
 	}
 	if t.ACME != nil {
 		m, err := a.acmeManager(t.ACME)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sel.Sources = []tlsterm.CertSource{m}
 	}
@@ -40,15 +44,50 @@ func (a *App) tlsConfig(t *config.TLS) (*tls.Config, error) {
 	c.MinVersion = t.TLSVersion()
 	c.CipherSuites = t.CipherSuiteIDs()
 	c.CurvePreferences = t.CurveIDs()
+	mode := map[string]tlsterm.ClientVerify{
+		config.VerifyOn: tlsterm.VerifyOn, config.VerifyOptional: tlsterm.VerifyOptional,
+		config.VerifyOptionalNoCA: tlsterm.VerifyOptionalNoCA,
+	}[t.ClientVerify()]
+	if mode == tlsterm.VerifyOff {
+		return c, nil, nil
+	}
+	auth := &tlsterm.ClientAuth{Mode: mode}
 	if t.ClientCA != "" {
 		pool, err := config.ClientCAPool(t.ClientCA)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		c.ClientCAs = pool
-		c.ClientAuth = tls.RequireAndVerifyClientCert
+		b, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, nil, err
+		}
+		sum := sha256.Sum256(b) // the same in every process: tickets resume across them
+		auth.CAs, auth.ID = pool, hex.EncodeToString(sum[:8])
 	}
-	return c, nil
+	return c, auth, nil
+}
+
+// routerOf returns the Router under a listener's handler, through the HSTS
+// wrapper of tlsHandler; ok is false when there is none.
+func routerOf(h server.Handler) (r *Router, ok bool) {
+	for {
+		switch w := h.(type) {
+		case *Router:
+			return w, true
+		case hsts:
+			h = w.h
+		case hstsExchange:
+			h = w.h
+		default:
+			return nil, false
+		}
+	}
+}
+
+// tlsHandler is the handler of a TLS listener serving h: HSTS added to every
+// response. (The Router answers refused client certificates, refuseCert.)
+func tlsHandler(h server.Handler, t *config.TLS) server.Handler {
+	return withHSTS(h, t.HSTS)
 }
 
 // tlsOf maps each listen address of a server with a TLS section to it.
@@ -185,13 +224,13 @@ func (s hstsExchange) ServeExchange(x server.Exchange) {
 // Inherited sockets of addr in o are served instead of new ones, and the session
 // ticket keys come from t's key file or o's TicketSecret (see rotateTickets).
 func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler, o *Options) (*server.Listener, error) {
-	c, err := a.tlsConfig(t)
+	c, auth, err := a.tlsConfig(t)
 	if err != nil {
 		return nil, err
 	}
 	// Every TLS listener answers TLS-ALPN-01 for the ACME domains of any server
 	// (a reload may add an acme section to a running listener).
-	opts := tlsterm.Options{Config: c, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool, Challenge: a.acmeChallenge}
+	opts := tlsterm.Options{Config: c, ClientAuth: auth, HandshakeTimeout: t.HandshakeTimeout, Pool: a.pool, Challenge: a.acmeChallenge}
 	if r, ok := h.(*Router); ok && r.h2 {
 		opts.H2 = a.srv.NewHTTP2(server.HTTP2Options{})
 	}
@@ -204,12 +243,12 @@ func (a *App) listenTLS(addr string, t *config.TLS, h server.Handler, o *Options
 	var l *server.Listener
 	var term *tlsterm.Terminator
 	if in, ok := o.Listeners[addr]; ok && len(in.FDs) > 0 {
-		l, term, err = tlsterm.ListenFDs(a.srv, in.FDs, withHSTS(h, t.HSTS), nil, server.Dispatch{}, opts)
+		l, term, err = tlsterm.ListenFDs(a.srv, in.FDs, tlsHandler(h, t), nil, server.Dispatch{}, opts)
 		if l != nil {
 			l.Addr = in.Addr
 		}
 	} else {
-		l, term, err = tlsterm.Listen(a.srv, addr, withHSTS(h, t.HSTS), nil, server.Dispatch{}, opts)
+		l, term, err = tlsterm.Listen(a.srv, addr, tlsHandler(h, t), nil, server.Dispatch{}, opts)
 	}
 	if err != nil {
 		return nil, err
