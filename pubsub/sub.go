@@ -119,11 +119,23 @@ type client struct {
 	tellDropped func(n uint64)
 }
 
-// backlog is a ring of messages waiting for a subscriber's socket queue to drain.
+// backlog is a ring of messages waiting for a subscriber's socket queue to drain,
+// and the missed messages of recoveries still to be sent ahead of them.
 type backlog struct {
 	ring []pending
 	head int
 	n    int
+	// replay holds missed messages of a recovery (each retained, oldest first) that
+	// send has not sent yet. They go out as the socket queue drains, ahead of the
+	// ring, whose live messages are all newer: a recovery of any length is paced by
+	// the client's reading, like live messages, instead of queued at once.
+	replay []*Message
+	send   func(*Message)
+}
+
+// newBacklog returns an empty backlog for a hub with options o.
+func newBacklog(o *Options) *backlog {
+	return &backlog{ring: make([]pending, min(16, o.Queue))}
 }
 
 type pending struct {
@@ -152,7 +164,7 @@ func (c *client) queue(lm *loopMsg, frame []byte) bool {
 	}
 	w := c.wait
 	if w == nil {
-		w = &backlog{ring: make([]pending, min(16, h.opts.Queue))}
+		w = newBacklog(&h.opts)
 		c.wait = w
 		c.wantDrain()
 	}
@@ -186,7 +198,31 @@ func (c *client) queue(lm *loopMsg, frame []byte) bool {
 	return true
 }
 
-// drained moves waiting messages to the socket queue once it has room (OnDrain).
+// replayMissed sends the missed messages of a recovery, each retained, with send,
+// which builds the client's frame (a message's frame in the client's encoding may not
+// have been built when it was published). What the socket queue has no room for
+// waits in the backlog, ahead of live messages, which wait behind it meanwhile; the
+// references are released as the messages go.
+func (c *client) replayMissed(ms []*Message, send func(*Message)) {
+	if len(ms) == 0 {
+		return
+	}
+	if c.closing {
+		for _, m := range ms {
+			m.Release()
+		}
+		return
+	}
+	if c.wait == nil {
+		c.wait = newBacklog(&c.lh.h.opts)
+	}
+	c.wait.replay = append(c.wait.replay, ms...)
+	c.wait.send = send
+	c.drained()
+}
+
+// drained moves waiting messages to the socket queue once it has room (OnDrain):
+// missed messages of a recovery first, then live ones.
 func (c *client) drained() {
 	w := c.wait
 	if w == nil || c.closing {
@@ -195,7 +231,23 @@ func (c *client) drained() {
 	h := c.lh.h
 	// At least one message moves per call: OnDrain fires at the engine's low-water
 	// mark, which may lie above SocketBytes.
-	for moved := false; w.n > 0 && (!moved || c.buffered() < h.opts.SocketBytes); moved = true {
+	moved := false
+	for len(w.replay) > 0 && (!moved || c.buffered() < h.opts.SocketBytes) && !c.closing {
+		m := w.replay[0]
+		w.replay[0] = nil
+		w.replay = w.replay[1:]
+		w.send(m)
+		m.Release()
+		moved = true
+	}
+	if len(w.replay) > 0 {
+		if !c.closing {
+			c.wantDrain()
+		}
+		return
+	}
+	w.replay, w.send = nil, nil
+	for ; w.n > 0 && (!moved || c.buffered() < h.opts.SocketBytes); moved = true {
 		p := w.ring[w.head]
 		w.ring[w.head] = pending{}
 		w.head = (w.head + 1) % len(w.ring)
@@ -302,6 +354,11 @@ func (c *client) clearWait() {
 	if w == nil {
 		return
 	}
+	for i, m := range w.replay {
+		m.Release()
+		w.replay[i] = nil
+	}
+	w.replay, w.send = nil, nil
 	for ; w.n > 0; w.n-- {
 		w.ring[w.head].lm.release()
 		w.ring[w.head] = pending{}

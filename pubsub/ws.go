@@ -130,6 +130,11 @@ func (cl *wsClient) send(b []byte) {
 	_ = cl.ws.SendText(b)
 }
 
+// sendEnvelope sends m in the protocol's delivery envelope (a recovered message).
+func (cl *wsClient) sendEnvelope(m *Message) {
+	cl.send(appendEnvelope(cl.scratch[:0], m))
+}
+
 func (cl *wsClient) fail(cmd *Command, pe *ProtocolError) {
 	cl.send(AppendError(cl.scratch[:0], cmd, pe))
 }
@@ -171,10 +176,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		cl.subs[cmd.Topic] = s
 		cl.send(AppendSubscribed(cl.scratch[:0], cmd, &j))
-		for _, m := range j.Replay {
-			cl.send(appendEnvelope(cl.scratch[:0], m))
-			m.Release()
-		}
+		cl.replayMissed(j.Replay, cl.sendEnvelope)
 	case CmdUnsubscribe:
 		s := cl.subs[cmd.Topic]
 		if s == nil {
