@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,119 @@ func TestLongRecoveryPaced(t *testing.T) {
 				t.Fatalf("%d WebSockets closed for overflow", st.Overflows)
 			}
 		})
+	}
+}
+
+// eventSource reads an event stream as EventSource does (HTML, "Parsing an event
+// stream"): it keeps the last event id, which the browser sends back as Last-Event-ID
+// when it reconnects. A block without data dispatches nothing but still sets the last
+// event id.
+type eventSource struct {
+	lines  <-chan string
+	lastID string
+}
+
+// block reads one block (up to a blank line) and returns the event it dispatches,
+// typ "" when it dispatches none.
+func (es *eventSource) block(t *testing.T) (typ, data string) {
+	t.Helper()
+	var idBuf, evBuf string
+	var dataBuf []string
+	idSet := false
+	deadline := time.After(10 * time.Second)
+	for {
+		var l string
+		select {
+		case v, ok := <-es.lines:
+			if !ok {
+				t.Fatal("stream ended inside a block")
+			}
+			l = v
+		case <-deadline:
+			t.Fatal("no complete block within 10s")
+		}
+		if l == "" {
+			if idSet {
+				es.lastID = idBuf
+			}
+			if len(dataBuf) == 0 {
+				return "", ""
+			}
+			if evBuf == "" {
+				evBuf = "message"
+			}
+			return evBuf, strings.Join(dataBuf, "\n")
+		}
+		if l[0] == ':' {
+			continue
+		}
+		name, value, _ := strings.Cut(l, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch name {
+		case "id":
+			idBuf, idSet = value, true
+		case "data":
+			dataBuf = append(dataBuf, value)
+		case "event":
+			evBuf = value
+		}
+	}
+}
+
+// connect opens the stream as EventSource does, again after an error: with
+// Last-Event-ID once it has seen an id.
+func (es *eventSource) connect(t *testing.T, url string) {
+	t.Helper()
+	if es.lastID == "" {
+		es.lines = curlStream(t, url)
+		return
+	}
+	es.lines = curlStream(t, url, "Last-Event-ID: "+es.lastID)
+}
+
+// TestSSEReconnectAfterFreshOrFailedStart: an EventSource that reconnects before any
+// message arrived recovers what was published meanwhile, both after a fresh start and
+// after a failed recovery (a Last-Event-ID of an earlier epoch). Before, neither start
+// carried an id, so the browser reconnected without Last-Event-ID (a fresh stream:
+// the messages were lost) or with the stale one (recovery failed again), although the
+// history held every message.
+func TestSSEReconnectAfterFreshOrFailedStart(t *testing.T) {
+	hd, addr := startHub(t, Options{HistorySize: 16}, HandlerOptions{Mode: ProtocolMode})
+	url := "http://" + addr + "/ws/sse/news"
+	topic, err := hd.Hub().Acquire("news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Hub().Release(topic)
+	topic.Publish(websocket.TextMessage, []byte("before"), nil)
+
+	for i, start := range []string{"", "0badc0ffee00-7"} {
+		es := &eventSource{lastID: start}
+		es.connect(t, url)
+		typ, data := es.block(t)
+		epoch, next := topic.Epoch()
+		switch {
+		case start == "" && typ != "":
+			t.Fatalf("fresh stream began with event %s %q", typ, data)
+		case start != "" && (typ != "recovery-failed" || es.lastID != data):
+			t.Fatalf("stale id: event %s %q, last id %q; want recovery-failed naming the position it set", typ, data, es.lastID)
+		}
+		if want := epoch + "-" + strconv.FormatUint(next-1, 10); es.lastID != want {
+			t.Fatalf("start %q: last event id %q, want %q", start, es.lastID, want)
+		}
+		// The client goes away (its curl runs on, a subscriber that does not
+		// matter), messages are published, and it reconnects.
+		waitCount(t, hd.Hub(), "news", int64(2*i+1))
+		missed := []string{"missed-a" + strconv.Itoa(i), "missed-b" + strconv.Itoa(i)}
+		for _, m := range missed {
+			topic.Publish(websocket.TextMessage, []byte(m), nil)
+		}
+		es.connect(t, url)
+		for _, m := range missed {
+			if typ, data := es.block(t); typ != "message" || data != m {
+				t.Fatalf("start %q, reconnected with %q: got %s %q, want the missed %q", start, es.lastID, typ, data, m)
+			}
+		}
+		waitCount(t, hd.Hub(), "news", int64(2*i+2))
 	}
 }

@@ -196,22 +196,40 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 // sseIntro appends what an SSE stream starts with: the recovery outcome (a
 // recovery-failed event, or nothing) or ": subscribed", then the missed messages,
 // whose references it releases.
+//
+// A fresh stream and a failed recovery also carry the id of the position they start
+// from (the last offset before the subscription, in the current epoch): EventSource
+// keeps the last id it saw and sends it back as Last-Event-ID when it reconnects, so
+// without one a client that reconnects before the next message sent its stale id (or
+// none) again and lost what was published meanwhile, although the history held it.
+// On a fresh stream the id stands in a block without data, which sets the client's
+// last event id without firing an event (HTML, "Dispatch the event").
 func sseIntro(b []byte, j *Joined, fresh bool) []byte {
 	if j.Failed {
 		// A named event the page can listen for; the stream goes on from now.
-		b = append(b, "event: recovery-failed\ndata: "...)
-		b = append(b, j.Epoch...)
-		b = append(b, '-')
-		b = strconv.AppendUint(b, j.Next-1, 10)
+		b = append(b, "event: recovery-failed\nid: "...)
+		b = appendPosition(b, j)
+		b = append(b, "\ndata: "...)
+		b = appendPosition(b, j)
 		b = append(b, "\n\n"...)
 	} else if fresh {
-		b = append(b, ": subscribed\n\n"...)
+		b = append(b, ": subscribed\nid: "...)
+		b = appendPosition(b, j)
+		b = append(b, "\n\n"...)
 	}
 	for _, m := range j.Replay {
 		b = appendSSE(b, m)
 		m.Release()
 	}
 	return b
+}
+
+// appendPosition appends the position a subscription starts from as an event id,
+// "epoch-offset" with the last offset published before it.
+func appendPosition(b []byte, j *Joined) []byte {
+	b = append(b, j.Epoch...)
+	b = append(b, '-')
+	return strconv.AppendUint(b, j.Next-1, 10)
 }
 
 // sseStatus and sseFields surround the server's own fields (Date, Server) in the
