@@ -310,6 +310,8 @@ type loopHub struct {
 	// sinks holds the output of each client that has no engine connection to write
 	// to (see client.sink): SSE on an HTTP/2 stream or under TLS, WebSocket under TLS.
 	sinks map[*client]sink
+	// scratch builds frames a message did not get at publish (recovered SSE events).
+	scratch []byte
 }
 
 // delivery is one message for one topic's subscribers on a loop.

@@ -180,6 +180,7 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 	sub, j := lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
 	_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
+	cl.replayMissed(j.Replay, cl.sendEvent)
 	tick := func() {
 		if cl.closed() {
 			end()
@@ -194,8 +195,10 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 }
 
 // sseIntro appends what an SSE stream starts with: the recovery outcome (a
-// recovery-failed event, or nothing) or ": subscribed", then the missed messages,
-// whose references it releases.
+// recovery-failed event, or nothing) or ": subscribed". The missed messages follow
+// from the client's backlog (client.replayMissed), as the client reads: appended here
+// whole, a recovery of the history cost a copy of it per stream, and streams opened
+// with an old Last-Event-ID by a client that does not read held that much each.
 //
 // A fresh stream and a failed recovery also carry the id of the position they start
 // from (the last offset before the subscription, in the current epoch): EventSource
@@ -217,11 +220,31 @@ func sseIntro(b []byte, j *Joined, fresh bool) []byte {
 		b = appendPosition(b, j)
 		b = append(b, "\n\n"...)
 	}
-	for _, m := range j.Replay {
-		b = appendSSE(b, m)
-		m.Release()
-	}
 	return b
+}
+
+// sendEvent writes m as an event (a recovered message): its SSE frame when one was
+// built at publish, else one built now in the loop's scratch buffer.
+func (cl *sseClient) sendEvent(m *Message) {
+	if ev := m.Frame(EncSSE); ev != nil {
+		cl.write(ev)
+		return
+	}
+	lh := cl.lh
+	lh.scratch = appendSSE(lh.scratch[:0], m)
+	cl.write(lh.scratch)
+	if cap(lh.scratch) > 64<<10 {
+		lh.scratch = nil
+	}
+}
+
+// write queues p (copied) on the client's connection or sink.
+func (cl *sseClient) write(p []byte) {
+	if cl.ec == nil {
+		cl.sink().write(p)
+		return
+	}
+	_ = cl.ec.Write(p)
 }
 
 // appendPosition appends the position a subscription starts from as an event id,
@@ -264,6 +287,7 @@ func (s *sseHandler) OnOpen(ec *engine.Conn) {
 	sub, j := cl.lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
 	_ = ec.Write(sseIntro(nil, &j, cl.rec == nil))
+	cl.replayMissed(j.Replay, cl.sendEvent)
 	ec.SetTimeout(sseHeartbeat)
 }
 
