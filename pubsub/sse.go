@@ -23,6 +23,7 @@ type sseClient struct {
 	client
 	sub  *Sub
 	rec  *Position // Last-Event-ID, when sent
+	g    Grant     // what the client's credentials allow (nil: everything)
 	name string
 	head []byte // the response head, until OnOpen writes it
 }
@@ -90,7 +91,7 @@ func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(c
 			c.Error(403, "the token does not grant this topic")
 			return
 		}
-		cl := &sseClient{name: name}
+		cl := &sseClient{name: name, g: g}
 		cl.enc = EncSSE
 		id, _ := req.Header("Last-Event-ID")
 		if len(id) == 0 {
@@ -177,6 +178,10 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 		x.Error(500, "")
 		return
 	}
+	cl.endAtExpiry(cl.g, func() {
+		end()
+		x.End()
+	})
 	sub, j := lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
 	_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
@@ -184,6 +189,9 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 	tick := func() {
 		if cl.closed() {
 			end()
+			return
+		}
+		if cl.expired(loop.Now()) {
 			return
 		}
 		if cl.wait == nil {
@@ -277,6 +285,7 @@ func (s *sseHandler) OnOpen(ec *engine.Conn) {
 	cl.lh = h.loopOf(ec.Loop())
 	cl.closeSlow = func() { ec.Close(errSlowSSE) }
 	ec.SetContext(cl)
+	cl.endAtExpiry(cl.g, func() { ec.CloseAfterFlush(false) })
 	_ = ec.Write(cl.head)
 	cl.head = nil
 	t, err := h.Acquire(cl.name)
@@ -309,7 +318,11 @@ var sseComment = []byte(":\n\n")
 
 // OnTimeout implements engine.Handler: the heartbeat.
 func (s *sseHandler) OnTimeout(ec *engine.Conn) {
-	if cl, _ := ec.Context().(*sseClient); cl != nil && cl.wait == nil {
+	cl, _ := ec.Context().(*sseClient)
+	if cl != nil && cl.expired(ec.Loop().Now()) {
+		return
+	}
+	if cl != nil && cl.wait == nil {
 		_ = ec.Write(sseComment)
 	}
 	ec.SetTimeout(sseHeartbeat)

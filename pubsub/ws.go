@@ -46,6 +46,7 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 	}
 	cl.closeSlow = func() { _ = c.Close(websocket.ClosePolicy, "slow consumer: queue full") }
 	c.SetValue(cl)
+	cl.endAtExpiry(cl.grant, func() { _ = c.Close(websocket.ClosePolicy, "token expired") })
 	if hd.o.Mode == PathMode {
 		cl.enc = EncRaw
 		if c.CompressesStateless() {
@@ -72,7 +73,7 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 // OnMessage implements wsserver.Handler.
 func (a *wsApp) OnMessage(c *wsserver.Conn, op websocket.Opcode, msg []byte) {
 	cl, _ := c.Value().(*wsClient)
-	if cl == nil {
+	if cl == nil || cl.expired(c.Loop().Now()) {
 		return
 	}
 	if cl.one != nil {
