@@ -12,17 +12,32 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// slowDialer makes connections with a 4 KiB receive buffer, so that a client that
-// does not read fills up quickly.
+// smallRcvBuf is a net.Dialer Control that gives the socket a 4 KiB receive buffer,
+// so that a client that does not read fills up quickly.
+func smallRcvBuf(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// dialSmallBuffer connects to addr with a 4 KiB receive buffer (smallRcvBuf).
+func dialSmallBuffer(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: smallRcvBuf}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// slowDialer makes WebSocket connections with a 4 KiB receive buffer (smallRcvBuf).
 func slowDialer() *websocket.Dialer {
-	nd := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	nd := net.Dialer{Control: smallRcvBuf}
 	return &websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
 		return nd.DialContext(ctx, n, a)
 	}}
