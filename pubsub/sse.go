@@ -56,6 +56,12 @@ func parseEventID(v string) (*Position, bool) {
 // last_event_id query parameter) recovers what was missed.
 func (hd *Handler) serveSSE(c *server.Ctx) {
 	hd.sseRequest(c, c.Request(), func(cl *sseClient) {
+		if c.IsHead() {
+			// The head of an event stream, no body and no subscription; the
+			// connection stays usable.
+			hd.streamSSE(c, cl)
+			return
+		}
 		cl.head = append(c.AppendHeadFields(append(make([]byte, 0, 192), sseStatus...)), sseFields...)
 		loop := c.Loop().ID()
 		hd.sse.slots[loop] = cl
@@ -124,7 +130,8 @@ func (hd *Handler) serveSSEStream(x server.Exchange, req *http1.Request) {
 // on an idle stream; the subscription ends when the client resets the stream or
 // goes. The close policy resets the stream (RST_STREAM; over HTTP/1.1 the
 // connection is closed). At shutdown the response stays until the connection
-// closes (the grace period), as any unfinished response does.
+// closes (the grace period), as any unfinished response does. A HEAD request gets
+// the head alone.
 func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 	x.Detach()
 	h := x.Header()
