@@ -17,12 +17,12 @@ import (
 // published on any gale instance reaches the subscribers of every instance once.
 //
 // Each instance holds one NATS subscription per topic that has local subscribers
-// (subject Subject + "." + the topic's hex encoding) and publishes every local
-// message there. The connection is made with NoEcho, so the server never sends an
-// instance its own messages back: local subscribers get them from the hub directly,
-// remote ones through their instance's subscription, each exactly once. NATS keeps
-// the order of one connection's messages on a subject, so a publisher's order holds
-// on every instance.
+// or whose history it keeps (subject Subject + "." + the topic's hex encoding) and
+// publishes every local message there. The connection is made with NoEcho, so the
+// server never sends an instance its own messages back: local subscribers get them
+// from the hub directly, remote ones through their instance's subscription, each
+// exactly once. NATS keeps the order of one connection's messages on a subject, so a
+// publisher's order holds on every instance.
 //
 // When the NATS server is unreachable local delivery goes on; the client reconnects
 // with a growing delay (up to 5 s) and resubscribes. Messages other instances
@@ -140,14 +140,17 @@ func (b *NATSBridge) Subscribe(topic string) { b.sync(topic) }
 // Unsubscribe implements Bridge.
 func (b *NATSBridge) Unsubscribe(topic string) { b.sync(topic) }
 
-// sync makes the NATS subscription of topic match its local subscriber count.
-// Counts change on several loops and their calls may arrive in any order, so the
-// call reads the count rather than trusting which method was called: the last
-// call to run sees the final count.
+// sync makes the NATS subscription of topic match what the hub needs: held while
+// the topic has local subscribers or the hub keeps its history. Without the second,
+// the last subscriber's leaving ended the subscription while the history and epoch
+// stayed, so a client coming back with its position recovered "ok" without the
+// messages other instances published meanwhile. Counts change on several loops and
+// their calls may arrive in any order, so the call reads the count rather than
+// trusting which method was called: the last call to run sees the final count.
 func (b *NATSBridge) sync(topic string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	want := b.h.Count(topic) > 0
+	want := b.h.Count(topic) > 0 || b.h.KeepsHistory(topic)
 	s := b.subs[topic]
 	switch {
 	case want && s == nil:

@@ -250,3 +250,63 @@ func TestClusterNATSDownAtStart(t *testing.T) {
 		t.Fatalf("recovery from before the first connection: %+v, want failed with a new epoch", r)
 	}
 }
+
+// TestClusterRecoveryAfterLastSubscriberLeft: the only subscriber of a topic on
+// instance B leaves, instance A publishes, and the client comes back to B with its
+// position: it recovers A's messages. Before, B dropped its NATS subscription with
+// its last subscriber while keeping the topic's history and epoch, so A's messages
+// never reached B and the recovery said "ok" with nothing missed (a per-user topic
+// lost every message sent while its user was away).
+func TestClusterRecoveryAfterLastSubscriberLeft(t *testing.T) {
+	startNATS(t)
+	a, b := startInstance(t), startInstance(t)
+	c := wsDial(t, "ws://"+b.addr+"/ws/", nil)
+	send(t, c, `{"type":"subscribe","topic":"user.7"}`)
+	if r := readReply(t, c); r.Type != "subscribed" {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	at, err := a.hd.Hub().Acquire("user.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.hd.Hub().Release(at)
+	// B subscribes to NATS asynchronously: wait for its subscription, and for the
+	// NATS server to have it (a flush is a round trip after the SUB).
+	testkit.WaitFor(t, "B's NATS subscription", func() bool {
+		b.bridge.mu.Lock()
+		defer b.bridge.mu.Unlock()
+		return b.bridge.subs["user.7"] != nil
+	})
+	if err := b.bridge.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	at.Publish(websocket.TextMessage, []byte(`"first"`), nil)
+	pos := readReply(t, c)
+	if pos.Type != "message" {
+		t.Fatalf("A's first message on B: %+v", pos)
+	}
+	c.Close()
+	waitCount(t, b.hd.Hub(), "user.7", 0)
+
+	for _, m := range []string{`"away-1"`, `"away-2"`} {
+		at.Publish(websocket.TextMessage, []byte(m), nil)
+	}
+	// The messages cross NATS to B (they do not when B has unsubscribed, so this
+	// wait may run out; the recovery below then tells).
+	bt := b.hd.Hub().Lookup("user.7")
+	deadline := time.Now().Add(3 * time.Second)
+	for _, next := bt.Epoch(); next < pos.Offset+3 && time.Now().Before(deadline); _, next = bt.Epoch() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	back := wsDial(t, "ws://"+b.addr+"/ws/", nil)
+	send(t, back, fmt.Sprintf(`{"type":"subscribe","topic":"user.7","epoch":%q,"offset":%d}`, pos.Epoch, pos.Offset))
+	r := readReply(t, back)
+	if r.Type != "subscribed" || r.Recovery != "ok" || r.Missed != 2 {
+		t.Fatalf("back on B: %+v, want recovery ok with the 2 messages A published meanwhile", r)
+	}
+	for _, want := range []string{`"away-1"`, `"away-2"`} {
+		if m := readReply(t, back); m.Type != "message" || string(m.Data) != want {
+			t.Fatalf("recovered %+v, want %s", m, want)
+		}
+	}
+}
