@@ -29,7 +29,9 @@ import (
 // published meanwhile are lost to this one, so on reconnect the gap is logged and
 // reported to history recovery (Hub.Gap): positions from before it fail to recover
 // instead of silently skipping messages. The same holds for an instance that started
-// while NATS was down: its first connection is reported as a gap too.
+// while NATS was down: its first connection is reported as a gap too, and for a hub
+// that restored a snapshot (Hub.LoadSnapshot) before its bridge was made: its
+// histories lack what other instances published while it was away.
 type NATSBridge struct {
 	h       *Hub
 	nc      *nats.Conn
@@ -102,6 +104,18 @@ func NewNATSBridge(h *Hub, url, subject string, log *slog.Logger) (*NATSBridge, 
 	b.nc = nc
 	go b.send()
 	h.SetBridge(b)
+	if names := h.topicNames(); len(names) > 0 {
+		// Topics older than the bridge were restored from a snapshot: other
+		// instances published while this process was away, and their histories
+		// lack it, so the restart is a gap like a reconnection (a late first
+		// connection reports it itself). Their NATS subscriptions start now.
+		if !b.lateConnect.Load() {
+			b.gap(nc, "connected with topics restored from a snapshot")
+		}
+		for _, name := range names {
+			b.sync(name)
+		}
+	}
 	return b, nil
 }
 

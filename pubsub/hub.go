@@ -267,6 +267,17 @@ func (h *Hub) Acquire(name string) (*Topic, error) {
 	return t, nil
 }
 
+// topicNames returns the names of the hub's topics.
+func (h *Hub) topicNames() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	names := make([]string, 0, len(h.topic))
+	for name := range h.topic {
+		names = append(names, name)
+	}
+	return names
+}
+
 // KeepsHistory reports whether the hub keeps topic name's history: with a history
 // size, a topic stays in the hub once created, subscribers or not.
 func (h *Hub) KeepsHistory(name string) bool {
