@@ -323,6 +323,12 @@ func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name strin
 			c.Error(413, "message over max_message_bytes")
 			return
 		}
+		if ct, _ := c.ReqHeader("Content-Type"); declaresJSON(ct) && !json.Valid(body) {
+			// Taken as text, it would reach JSON subscribers as a string where the
+			// publisher meant a value: refused instead.
+			c.Error(400, "the body is declared JSON (Content-Type) and is not valid JSON")
+			return
+		}
 		op := websocket.OpText
 		if !utf8.Valid(body) {
 			op = websocket.OpBinary
@@ -340,6 +346,14 @@ func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name strin
 		b = append(b, "}\n"...)
 		c.Respond(200, "application/json", b)
 	})
+}
+
+// declaresJSON reports whether a Content-Type value names JSON: application/json or
+// a +json suffix (RFC 6839), parameters aside, compared without case.
+func declaresJSON(ct []byte) bool {
+	mt, _, _ := strings.Cut(string(ct), ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
 // refuse answers a refused request as server.Ctx.Error does (a text/plain body

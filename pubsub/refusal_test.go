@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,22 @@ func TestRefusalsCarryTheirFields(t *testing.T) {
 		"Content-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
 	if r.StatusCode != 200 {
 		t.Fatalf("publish within the limit: %d after %q", r.StatusCode, interim)
+	}
+	// A body declared JSON must be JSON (it would reach JSON subscribers as a string);
+	// undeclared, or declared otherwise, it is text.
+	for _, tc := range []struct{ ct, body, status string }{
+		{"application/json", `{"a":`, "400"},
+		{"Application/JSON; charset=utf-8", `not json`, "400"},
+		{"application/merge-patch+json", `{`, "400"},
+		{"application/json", `{"a":1}`, "200"},
+		{"text/plain", `{"a":`, "200"},
+		{"application/x-www-form-urlencoded", `{"a":`, "200"},
+	} {
+		_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+			"Content-Type: "+tc.ct+"\r\nContent-Length: "+strconv.Itoa(len(tc.body))+"\r\n\r\n"+tc.body)
+		if strconv.Itoa(r.StatusCode) != tc.status {
+			t.Fatalf("publish of %q as %s: %d, want %s", tc.body, tc.ct, r.StatusCode, tc.status)
+		}
 	}
 	// A chunked body over the limit is counted once it has arrived.
 	_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
