@@ -288,3 +288,52 @@ func TestSSELongRecoveryPaced(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsubscribeDropsWaitingMessages: a client that unsubscribes while a long
+// recovery of the topic is still waiting for it to read gets nothing more of the
+// topic after its "unsubscribed" reply: the waiting messages are dropped, not sent.
+func TestUnsubscribeDropsWaitingMessages(t *testing.T) {
+	hd, addr := startHub(t, Options{HistorySize: 2000}, HandlerOptions{Mode: ProtocolMode})
+	topic, err := hd.Hub().Acquire("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Hub().Release(topic)
+	payload := `"` + strings.Repeat("x", 8<<10) + `"`
+	for i := 0; i < 2000; i++ {
+		topic.Publish(websocket.TextMessage, []byte(payload), nil)
+	}
+	epoch, _ := topic.Epoch()
+	c, _, err := slowDialer().Dial("ws://"+addr+"/ws/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send(t, c, `{"type":"subscribe","id":1,"topic":"t","epoch":"`+epoch+`","offset":0}`)
+	send(t, c, `{"type":"unsubscribe","id":2,"topic":"t"}`)
+	send(t, c, `{"type":"presence","id":3,"topic":"t"}`)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	unsubscribed := false
+	for {
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r answer
+		if err := json.Unmarshal(p, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "message" && unsubscribed {
+			t.Fatalf("offset %d of the topic after the unsubscribed reply", r.Offset)
+		}
+		unsubscribed = unsubscribed || r.Type == "unsubscribed"
+		if r.Type == "presence" {
+			break
+		}
+	}
+	// Anything still on its way would follow the presence reply.
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, p, err := c.ReadMessage(); err == nil {
+		t.Fatalf("after the unsubscribed reply: %.60s", p)
+	}
+}

@@ -386,6 +386,39 @@ func (c *client) wantDrain() {
 	c.ec.WantDrain()
 }
 
+// forget drops the waiting messages of topic t (missed and live ones), for a client
+// that has unsubscribed from it: nothing of t may follow the "unsubscribed" reply.
+func (c *client) forget(t *Topic) {
+	w := c.wait
+	if w == nil {
+		return
+	}
+	keep := w.replay[:0]
+	for _, m := range w.replay {
+		if m.Topic == t.name {
+			m.Release()
+			continue
+		}
+		keep = append(keep, m)
+	}
+	clear(w.replay[len(keep):])
+	w.replay = keep
+	n := 0
+	for i := 0; i < w.n; i++ {
+		p := w.ring[(w.head+i)%len(w.ring)]
+		if p.lm.m.Topic == t.name {
+			p.lm.release()
+			continue
+		}
+		w.ring[(w.head+n)%len(w.ring)] = p
+		n++
+	}
+	for i := n; i < w.n; i++ {
+		w.ring[(w.head+i)%len(w.ring)] = pending{}
+	}
+	w.n = n
+}
+
 // clearWait drops every waiting message.
 func (c *client) clearWait() {
 	w := c.wait

@@ -186,6 +186,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		delete(cl.subs, cmd.Topic)
 		cl.lh.unsubscribe(s)
+		cl.forget(s.t)
 		cl.send(AppendSimple(cl.scratch[:0], "unsubscribed", cmd))
 	case CmdPublish:
 		if cl.grant != nil && !cl.grant.CanPublish(cmd.Topic) {
