@@ -99,6 +99,7 @@ func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(c
 		}
 		cl := &sseClient{name: name, g: g}
 		cl.enc = EncSSE
+		cl.tellDropped = cl.sendDropped
 		id, _ := req.Header("Last-Event-ID")
 		if len(id) == 0 {
 			for q := range strings.SplitSeq(string(req.Query), "&") {
@@ -251,6 +252,17 @@ func (cl *sseClient) sendEvent(m *Message) {
 	if cap(lh.scratch) > 64<<10 {
 		lh.scratch = nil
 	}
+}
+
+// sendDropped tells a slow client that the drop_oldest policy dropped n messages
+// meant for it: an event named "dropped" with the count as its data, once it has
+// caught up (as protocol clients get {"type":"dropped"}). It has no id: the last
+// event id stays that of the last message received, from which a reconnection
+// recovers what the history still holds.
+func (cl *sseClient) sendDropped(n uint64) {
+	b := strconv.AppendUint(append(cl.lh.scratch[:0], "event: dropped\ndata: "...), n, 10)
+	cl.lh.scratch = append(b, "\n\n"...)
+	cl.write(cl.lh.scratch)
 }
 
 // write queues p (copied) on the client's connection or sink.
