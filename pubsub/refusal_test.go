@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/wsserver"
+	"github.com/gorilla/websocket"
 )
 
 // rawHTTP sends req on a new connection and returns the first response that is not
@@ -172,6 +173,47 @@ func TestInvalidTopicRefused(t *testing.T) {
 			if !ValidTopic(p.Topic) {
 				t.Fatalf("mode %v: the hub holds the invalid topic %q", mode, p.Topic)
 			}
+		}
+	}
+}
+
+// TestPublishContentTypeSetsOpcode: an HTTP publish reaches path-mode subscribers as
+// a binary message when its Content-Type declares binary data, even if its bytes are
+// UTF-8; as text when it declares text, JSON, XML or a form; and, without a
+// Content-Type, as text when the bytes are UTF-8. Before, only the bytes counted, so
+// a protobuf body that happened to be UTF-8 reached browsers as a string.
+func TestPublishContentTypeSetsOpcode(t *testing.T) {
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: PathMode, PublishToken: "tok"})
+	c := wsDial(t, "ws://"+addr+"/ws/room", nil)
+	waitCount(t, hd.Hub(), "room", 1)
+	for _, tc := range []struct {
+		ct, body string
+		op       int
+	}{
+		{"application/octet-stream", "hello", websocket.BinaryMessage},
+		{"application/x-protobuf", "\x08\x01", websocket.BinaryMessage},
+		{"image/png", "png", websocket.BinaryMessage},
+		{"text/plain; charset=utf-8", "hello", websocket.TextMessage},
+		{"application/json", `{"a":1}`, websocket.TextMessage},
+		{"application/atom+xml", "<feed/>", websocket.TextMessage},
+		{"application/x-www-form-urlencoded", "a=b", websocket.TextMessage},
+		{"", "hello", websocket.TextMessage},
+		{"", "\xff\xfe", websocket.BinaryMessage},
+		{"text/plain", "\xff\xfe", websocket.BinaryMessage}, // not UTF-8: cannot be a text message
+	} {
+		ctField := ""
+		if tc.ct != "" {
+			ctField = "Content-Type: " + tc.ct + "\r\n"
+		}
+		_, r := rawHTTP(t, addr, "POST /ws/publish/room HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+			ctField+"Content-Length: "+strconv.Itoa(len(tc.body))+"\r\n\r\n"+tc.body)
+		if r.StatusCode != 200 {
+			t.Fatalf("publish as %q: %d", tc.ct, r.StatusCode)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		op, p, err := c.ReadMessage()
+		if err != nil || op != tc.op || string(p) != tc.body {
+			t.Fatalf("published as %q: opcode %d %q %v, want opcode %d", tc.ct, op, p, err, tc.op)
 		}
 	}
 }
