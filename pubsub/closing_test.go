@@ -19,20 +19,7 @@ import (
 // the server quickly.
 func slowRawUpgrade(t *testing.T, addr, path string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialSmallBuffer(t, addr)
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	c.SetDeadline(time.Now().Add(30 * time.Second))

@@ -17,19 +17,21 @@ import (
 // published on any gale instance reaches the subscribers of every instance once.
 //
 // Each instance holds one NATS subscription per topic that has local subscribers
-// (subject Subject + "." + the topic's hex encoding) and publishes every local
-// message there. The connection is made with NoEcho, so the server never sends an
-// instance its own messages back: local subscribers get them from the hub directly,
-// remote ones through their instance's subscription, each exactly once. NATS keeps
-// the order of one connection's messages on a subject, so a publisher's order holds
-// on every instance.
+// or whose history it keeps (subject Subject + "." + the topic's hex encoding) and
+// publishes every local message there. The connection is made with NoEcho, so the
+// server never sends an instance its own messages back: local subscribers get them
+// from the hub directly, remote ones through their instance's subscription, each
+// exactly once. NATS keeps the order of one connection's messages on a subject, so a
+// publisher's order holds on every instance.
 //
 // When the NATS server is unreachable local delivery goes on; the client reconnects
 // with a growing delay (up to 5 s) and resubscribes. Messages other instances
 // published meanwhile are lost to this one, so on reconnect the gap is logged and
 // reported to history recovery (Hub.Gap): positions from before it fail to recover
 // instead of silently skipping messages. The same holds for an instance that started
-// while NATS was down: its first connection is reported as a gap too.
+// while NATS was down: its first connection is reported as a gap too, and for a hub
+// that restored a snapshot (Hub.LoadSnapshot) before its bridge was made: its
+// histories lack what other instances published while it was away.
 type NATSBridge struct {
 	h       *Hub
 	nc      *nats.Conn
@@ -102,6 +104,18 @@ func NewNATSBridge(h *Hub, url, subject string, log *slog.Logger) (*NATSBridge, 
 	b.nc = nc
 	go b.send()
 	h.SetBridge(b)
+	if names := h.topicNames(); len(names) > 0 {
+		// Topics older than the bridge were restored from a snapshot: other
+		// instances published while this process was away, and their histories
+		// lack it, so the restart is a gap like a reconnection (a late first
+		// connection reports it itself). Their NATS subscriptions start now.
+		if !b.lateConnect.Load() {
+			b.gap(nc, "connected with topics restored from a snapshot")
+		}
+		for _, name := range names {
+			b.sync(name)
+		}
+	}
 	return b, nil
 }
 
@@ -140,14 +154,17 @@ func (b *NATSBridge) Subscribe(topic string) { b.sync(topic) }
 // Unsubscribe implements Bridge.
 func (b *NATSBridge) Unsubscribe(topic string) { b.sync(topic) }
 
-// sync makes the NATS subscription of topic match its local subscriber count.
-// Counts change on several loops and their calls may arrive in any order, so the
-// call reads the count rather than trusting which method was called: the last
-// call to run sees the final count.
+// sync makes the NATS subscription of topic match what the hub needs: held while
+// the topic has local subscribers or the hub keeps its history. Without the second,
+// the last subscriber's leaving ended the subscription while the history and epoch
+// stayed, so a client coming back with its position recovered "ok" without the
+// messages other instances published meanwhile. Counts change on several loops and
+// their calls may arrive in any order, so the call reads the count rather than
+// trusting which method was called: the last call to run sees the final count.
 func (b *NATSBridge) sync(topic string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	want := b.h.Count(topic) > 0
+	want := b.h.Count(topic) > 0 || b.h.KeepsHistory(topic)
 	s := b.subs[topic]
 	switch {
 	case want && s == nil:

@@ -73,7 +73,12 @@ type instance struct {
 
 func startInstance(t *testing.T) *instance {
 	t.Helper()
-	h := New(Options{Loops: 2, HistorySize: 100})
+	return startInstanceOf(t, New(Options{Loops: 2, HistorySize: 100}))
+}
+
+// startInstanceOf serves hub h (of two loops) joined to the NATS server of natsPort.
+func startInstanceOf(t *testing.T, h *Hub) *instance {
+	t.Helper()
 	b, err := NewNATSBridge(h, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "gale.test", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -248,5 +253,119 @@ func TestClusterNATSDownAtStart(t *testing.T) {
 	send(t, late, fmt.Sprintf(`{"type":"subscribe","topic":"room","epoch":%q,"offset":1}`, first.Epoch))
 	if r := readReply(t, late); r.Type != "subscribed" || r.Recovery != "failed" || r.Epoch == first.Epoch {
 		t.Fatalf("recovery from before the first connection: %+v, want failed with a new epoch", r)
+	}
+}
+
+// TestClusterRecoveryAfterLastSubscriberLeft: the only subscriber of a topic on
+// instance B leaves, instance A publishes, and the client comes back to B with its
+// position: it recovers A's messages. Before, B dropped its NATS subscription with
+// its last subscriber while keeping the topic's history and epoch, so A's messages
+// never reached B and the recovery said "ok" with nothing missed (a per-user topic
+// lost every message sent while its user was away).
+func TestClusterRecoveryAfterLastSubscriberLeft(t *testing.T) {
+	b, c, at, pos := subscribedAcross(t, "user.7")
+	c.Close()
+	waitCount(t, b.hd.Hub(), "user.7", 0)
+
+	for _, m := range []string{`"away-1"`, `"away-2"`} {
+		at.Publish(websocket.TextMessage, []byte(m), nil)
+	}
+	// The messages cross NATS to B (they do not when B has unsubscribed, so this
+	// wait may run out; the recovery below then tells).
+	bt := b.hd.Hub().Lookup("user.7")
+	deadline := time.Now().Add(3 * time.Second)
+	for _, next := bt.Epoch(); next < pos.Offset+3 && time.Now().Before(deadline); _, next = bt.Epoch() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	back := wsDial(t, "ws://"+b.addr+"/ws/", nil)
+	send(t, back, fmt.Sprintf(`{"type":"subscribe","topic":"user.7","epoch":%q,"offset":%d}`, pos.Epoch, pos.Offset))
+	r := readReply(t, back)
+	if r.Type != "subscribed" || r.Recovery != "ok" || r.Missed != 2 {
+		t.Fatalf("back on B: %+v, want recovery ok with the 2 messages A published meanwhile", r)
+	}
+	for _, want := range []string{`"away-1"`, `"away-2"`} {
+		if m := readReply(t, back); m.Type != "message" || string(m.Data) != want {
+			t.Fatalf("recovered %+v, want %s", m, want)
+		}
+	}
+}
+
+// TestClusterSnapshotRestartIsAGap: instance B restarts with a snapshot (history.file)
+// while instance A publishes. B's restored topics missed A's messages of that time,
+// so the restart counts as a gap: a position from before it fails to recover (new
+// epoch) instead of recovering "ok" without them, and B hears A's messages of the
+// restored topic again. Before, the restored epochs went on and the recovery said
+// "ok" with nothing missed.
+func TestClusterSnapshotRestartIsAGap(t *testing.T) {
+	b, _, at, pos := subscribedAcross(t, "room")
+
+	// B stops: snapshot, NATS connection closed. A publishes meanwhile.
+	file := t.TempDir() + "/hub.snap"
+	if _, err := b.hd.Hub().SaveSnapshot(file); err != nil {
+		t.Fatal(err)
+	}
+	b.bridge.Close()
+	at.Publish(websocket.TextMessage, []byte(`"while B was away"`), nil)
+
+	// B starts again from the snapshot.
+	h := New(Options{Loops: 2, HistorySize: 100})
+	if n, err := h.LoadSnapshot(file); err != nil || n != 1 {
+		t.Fatalf("snapshot: %d topics, %v", n, err)
+	}
+	b2 := startInstanceOf(t, h)
+	br := b2.bridge
+	back := wsDial(t, "ws://"+b2.addr+"/ws/", nil)
+	send(t, back, fmt.Sprintf(`{"type":"subscribe","topic":"room","epoch":%q,"offset":%d}`, pos.Epoch, pos.Offset))
+	if r := readReply(t, back); r.Type != "subscribed" || r.Recovery != "failed" || r.Epoch == pos.Epoch {
+		t.Fatalf("recovery across B's restart: %+v, want failed with a new epoch", r)
+	}
+	if g := br.Stats().Gaps; g != 1 {
+		t.Fatalf("gaps %d, want 1", g)
+	}
+	waitNATSSub(t, br, "room")
+	at.Publish(websocket.TextMessage, []byte(`"after"`), nil)
+	if m := readReply(t, back); m.Type != "message" || string(m.Data) != `"after"` {
+		t.Fatalf("A's message after B's restart: %+v", m)
+	}
+}
+
+// subscribedAcross starts NATS and two instances A and B, subscribes a protocol
+// client of B to topic (B's NATS subscription in place), publishes one message on A
+// and returns B, the client, A's topic (held until the test ends, for publishing on
+// A) and the delivery of that message on B: the client's position.
+func subscribedAcross(t *testing.T, topic string) (b *instance, c *websocket.Conn, at *Topic, pos answer) {
+	t.Helper()
+	startNATS(t)
+	a := startInstance(t)
+	b = startInstance(t)
+	c = wsDial(t, "ws://"+b.addr+"/ws/", nil)
+	send(t, c, `{"type":"subscribe","topic":"`+topic+`"}`)
+	if r := readReply(t, c); r.Type != "subscribed" {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	waitNATSSub(t, b.bridge, topic)
+	at, err := a.hd.Hub().Acquire(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.hd.Hub().Release(at) })
+	at.Publish(websocket.TextMessage, []byte(`"first"`), nil)
+	if pos = readReply(t, c); pos.Type != "message" {
+		t.Fatalf("A's first message on B: %+v", pos)
+	}
+	return b, c, at, pos
+}
+
+// waitNATSSub waits until b holds its NATS subscription of topic and the NATS server
+// has it (a flush is a round trip after the SUB).
+func waitNATSSub(t *testing.T, b *NATSBridge, topic string) {
+	t.Helper()
+	testkit.WaitFor(t, "the NATS subscription of "+topic, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.subs[topic] != nil
+	})
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -323,8 +323,17 @@ func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name strin
 			c.Error(413, "message over max_message_bytes")
 			return
 		}
+		ct, _ := c.ReqHeader("Content-Type")
+		if declaresJSON(ct) && !json.Valid(body) {
+			// Taken as text, it would reach JSON subscribers as a string where the
+			// publisher meant a value: refused instead.
+			c.Error(400, "the body is declared JSON (Content-Type) and is not valid JSON")
+			return
+		}
 		op := websocket.OpText
-		if !utf8.Valid(body) {
+		if !utf8.Valid(body) || len(ct) > 0 && !declaresText(ct) {
+			// A body declared binary (application/octet-stream, protobuf, an
+			// image…) stays binary even when its bytes happen to be UTF-8.
 			op = websocket.OpBinary
 		}
 		t, err := hd.h.Acquire(name)
@@ -340,6 +349,30 @@ func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name strin
 		b = append(b, "}\n"...)
 		c.Respond(200, "application/json", b)
 	})
+}
+
+// declaresJSON reports whether a Content-Type value names JSON: application/json or
+// a +json suffix (RFC 6839), parameters aside, compared without case.
+func declaresJSON(ct []byte) bool {
+	mt, _, _ := strings.Cut(string(ct), ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}
+
+// declaresText reports whether a Content-Type value names text: text/*, JSON, XML
+// (RFC 7303, +xml too), JavaScript, YAML or a form (application/x-www-form-urlencoded,
+// what curl -d sends), parameters aside, compared without case.
+func declaresText(ct []byte) bool {
+	mt, _, _ := strings.Cut(string(ct), ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	switch mt {
+	case "application/xml", "application/x-www-form-urlencoded", "application/javascript", "application/yaml":
+		return true
+	}
+	if strings.HasPrefix(mt, "text/") || declaresJSON(ct) {
+		return true
+	}
+	return strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+xml")
 }
 
 // refuse answers a refused request as server.Ctx.Error does (a text/plain body

@@ -71,9 +71,13 @@ type Options struct {
 }
 
 // Bridge connects a hub to other instances. The hub calls Subscribe when a topic gets
-// its first local subscriber and Unsubscribe when it loses its last, and Publish for
-// every message published locally. Calls may come from any loop and must not block;
-// messages from other instances come back through Hub.Deliver.
+// its first local subscriber (and, when it keeps history, when the topic is created)
+// and Unsubscribe when it loses its last, and Publish for every message published
+// locally. Calls may come from any loop and must not block; messages from other
+// instances come back through Hub.Deliver. A bridge must keep receiving a topic's
+// messages while the hub keeps its history (Hub.KeepsHistory), subscribers or not: a
+// client that comes back with a position recovers from that history, which must not
+// lack what other instances published while nobody here listened.
 type Bridge interface {
 	Subscribe(topic string)
 	Unsubscribe(topic string)
@@ -249,14 +253,35 @@ func (h *Hub) Acquire(name string) (*Topic, error) {
 		return nil, ErrTopicName
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	t := h.topic[name]
-	if t == nil {
+	created := t == nil
+	if created {
 		t = h.newTopic(name)
 		h.topic[name] = t
 	}
 	t.refs++
+	h.mu.Unlock()
+	if created && h.opts.HistorySize > 0 && h.opts.Bridge != nil {
+		h.opts.Bridge.Subscribe(name) // its history is kept from now on
+	}
 	return t, nil
+}
+
+// topicNames returns the names of the hub's topics.
+func (h *Hub) topicNames() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	names := make([]string, 0, len(h.topic))
+	for name := range h.topic {
+		names = append(names, name)
+	}
+	return names
+}
+
+// KeepsHistory reports whether the hub keeps topic name's history: with a history
+// size, a topic stays in the hub once created, subscribers or not.
+func (h *Hub) KeepsHistory(name string) bool {
+	return h.opts.HistorySize > 0 && h.Lookup(name) != nil
 }
 
 // newTopic returns a new topic called name at offset 1 of a new epoch; the caller
@@ -310,6 +335,8 @@ type loopHub struct {
 	// sinks holds the output of each client that has no engine connection to write
 	// to (see client.sink): SSE on an HTTP/2 stream or under TLS, WebSocket under TLS.
 	sinks map[*client]sink
+	// scratch builds frames a message did not get at publish (recovered SSE events).
+	scratch []byte
 }
 
 // delivery is one message for one topic's subscribers on a loop.

@@ -103,6 +103,9 @@ type jwtGrant struct {
 	now func() time.Time
 }
 
+// expiry implements expiring: the connection's rights end at the token's exp.
+func (g *jwtGrant) expiry() time.Time { return g.c.ExpiresAt.Time }
+
 func (g *jwtGrant) live() bool { return g.c.ExpiresAt != nil && g.now().Before(g.c.ExpiresAt.Time) }
 
 // CanSubscribe implements Grant.

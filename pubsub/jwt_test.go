@@ -127,3 +127,89 @@ func TestJWT(t *testing.T) {
 		t.Fatal("a short HS256 secret was accepted")
 	}
 }
+
+// TestJWTExpiryEndsSubscriptions: a connection admitted with a token keeps its
+// subscriptions only until the token's exp: a message published after it reaches
+// none of them, and ends them, a path-mode and a protocol WebSocket with close 1008,
+// SSE streams over HTTP/1.1 and HTTP/2 with their end (EventSource then reconnects,
+// with a fresh token or to a 401). Before, a subscription made before exp kept
+// receiving for as long as the connection lived.
+func TestJWTExpiryEndsSubscriptions(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	auth, err := NewJWTAuth(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second) // exp has whole seconds
+	c := Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}
+	c.ExpiresAt = jwt.NewNumericDate(exp)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth})
+	phd, paddr := startHub(t, Options{}, HandlerOptions{Mode: PathMode, Auth: auth})
+	h2hd, err := NewHandler(New(Options{Loops: 2}), HandlerOptions{Prefix: "/ws/", Mode: ProtocolMode, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2addr := startH2Hub(t, h2hd)
+
+	path := wsDial(t, "ws://"+paddr+"/ws/news?token="+tok, nil)
+	proto := wsDial(t, "ws://"+addr+"/ws/", http.Header{"Authorization": {"Bearer " + tok}})
+	send(t, proto, `{"type":"subscribe","id":1,"topic":"news"}`)
+	if r := readReply(t, proto); r.Type != "subscribed" {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	sse := curlStream(t, "http://"+addr+"/ws/sse/news?token="+tok)
+	expectLines(t, sse, ": subscribed")
+	h2, cancel := h2Stream(t, testkit.H2CClient(t), "http://"+h2addr+"/ws/sse/news?token="+tok)
+	defer cancel()
+	waitCount(t, hd.Hub(), "news", 2)
+	waitCount(t, h2hd.Hub(), "news", 1)
+	waitCount(t, phd.Hub(), "news", 1)
+	hubs := []*Hub{hd.Hub(), phd.Hub(), h2hd.Hub()}
+	publish := func(data string) {
+		for _, h := range hubs {
+			h.Lookup("news").Publish(websocket.TextMessage, []byte(data), nil)
+		}
+	}
+	publish(`"before"`)
+	for _, c := range []*websocket.Conn{path, proto} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, p, err := c.ReadMessage(); err != nil || !strings.Contains(string(p), "before") {
+			t.Fatalf("before exp: %q %v", p, err)
+		}
+	}
+	testkit.WaitFor(t, "the token's exp", func() bool { return time.Now().After(exp) })
+	publish(`"after"`)
+	for _, c := range []*websocket.Conn{path, proto} {
+		_, p, err := c.ReadMessage()
+		if err == nil {
+			t.Fatalf("after exp: %q", p)
+		}
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Fatalf("WebSocket ended with %v, want close 1008 after the token's exp", err)
+		}
+	}
+	for name, lines := range map[string]<-chan string{"SSE": sse, "SSE over HTTP/2": h2} {
+		deadline := time.After(10 * time.Second)
+	read:
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					break read
+				}
+				if strings.Contains(l, "after") {
+					t.Fatalf("%s after exp: %q", name, l)
+				}
+			case <-deadline:
+				t.Fatalf("%s still open 10 s after the token's exp", name)
+			}
+		}
+	}
+	for _, h := range hubs {
+		waitCount(t, h, "news", 0)
+	}
+}

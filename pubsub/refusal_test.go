@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gale-server/gale/wsserver"
+	"github.com/gorilla/websocket"
 )
 
 // rawHTTP sends req on a new connection and returns the first response that is not
@@ -68,6 +70,22 @@ func TestRefusalsCarryTheirFields(t *testing.T) {
 		"Content-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
 	if r.StatusCode != 200 {
 		t.Fatalf("publish within the limit: %d after %q", r.StatusCode, interim)
+	}
+	// A body declared JSON must be JSON (it would reach JSON subscribers as a string);
+	// undeclared, or declared otherwise, it is text.
+	for _, tc := range []struct{ ct, body, status string }{
+		{"application/json", `{"a":`, "400"},
+		{"Application/JSON; charset=utf-8", `not json`, "400"},
+		{"application/merge-patch+json", `{`, "400"},
+		{"application/json", `{"a":1}`, "200"},
+		{"text/plain", `{"a":`, "200"},
+		{"application/x-www-form-urlencoded", `{"a":`, "200"},
+	} {
+		_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+			"Content-Type: "+tc.ct+"\r\nContent-Length: "+strconv.Itoa(len(tc.body))+"\r\n\r\n"+tc.body)
+		if strconv.Itoa(r.StatusCode) != tc.status {
+			t.Fatalf("publish of %q as %s: %d, want %s", tc.body, tc.ct, r.StatusCode, tc.status)
+		}
 	}
 	// A chunked body over the limit is counted once it has arrived.
 	_, r = rawHTTP(t, addr, "POST /ws/publish/news HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
@@ -155,6 +173,47 @@ func TestInvalidTopicRefused(t *testing.T) {
 			if !ValidTopic(p.Topic) {
 				t.Fatalf("mode %v: the hub holds the invalid topic %q", mode, p.Topic)
 			}
+		}
+	}
+}
+
+// TestPublishContentTypeSetsOpcode: an HTTP publish reaches path-mode subscribers as
+// a binary message when its Content-Type declares binary data, even if its bytes are
+// UTF-8; as text when it declares text, JSON, XML or a form; and, without a
+// Content-Type, as text when the bytes are UTF-8. Before, only the bytes counted, so
+// a protobuf body that happened to be UTF-8 reached browsers as a string.
+func TestPublishContentTypeSetsOpcode(t *testing.T) {
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: PathMode, PublishToken: "tok"})
+	c := wsDial(t, "ws://"+addr+"/ws/room", nil)
+	waitCount(t, hd.Hub(), "room", 1)
+	for _, tc := range []struct {
+		ct, body string
+		op       int
+	}{
+		{"application/octet-stream", "hello", websocket.BinaryMessage},
+		{"application/x-protobuf", "\x08\x01", websocket.BinaryMessage},
+		{"image/png", "png", websocket.BinaryMessage},
+		{"text/plain; charset=utf-8", "hello", websocket.TextMessage},
+		{"application/json", `{"a":1}`, websocket.TextMessage},
+		{"application/atom+xml", "<feed/>", websocket.TextMessage},
+		{"application/x-www-form-urlencoded", "a=b", websocket.TextMessage},
+		{"", "hello", websocket.TextMessage},
+		{"", "\xff\xfe", websocket.BinaryMessage},
+		{"text/plain", "\xff\xfe", websocket.BinaryMessage}, // not UTF-8: cannot be a text message
+	} {
+		ctField := ""
+		if tc.ct != "" {
+			ctField = "Content-Type: " + tc.ct + "\r\n"
+		}
+		_, r := rawHTTP(t, addr, "POST /ws/publish/room HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"+
+			ctField+"Content-Length: "+strconv.Itoa(len(tc.body))+"\r\n\r\n"+tc.body)
+		if r.StatusCode != 200 {
+			t.Fatalf("publish as %q: %d", tc.ct, r.StatusCode)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		op, p, err := c.ReadMessage()
+		if err != nil || op != tc.op || string(p) != tc.body {
+			t.Fatalf("published as %q: opcode %d %q %v, want opcode %d", tc.ct, op, p, err, tc.op)
 		}
 	}
 }

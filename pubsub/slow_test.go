@@ -1,8 +1,10 @@
 package pubsub
 
 import (
+	"bufio"
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,17 +14,32 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// slowDialer makes connections with a 4 KiB receive buffer, so that a client that
-// does not read fills up quickly.
+// smallRcvBuf is a net.Dialer Control that gives the socket a 4 KiB receive buffer,
+// so that a client that does not read fills up quickly.
+func smallRcvBuf(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// dialSmallBuffer connects to addr with a 4 KiB receive buffer (smallRcvBuf).
+func dialSmallBuffer(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: smallRcvBuf}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// slowDialer makes WebSocket connections with a 4 KiB receive buffer (smallRcvBuf).
 func slowDialer() *websocket.Dialer {
-	nd := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	nd := net.Dialer{Control: smallRcvBuf}
 	return &websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
 		return nd.DialContext(ctx, n, a)
 	}}
@@ -119,4 +136,60 @@ func TestSlowConsumerClose(t *testing.T) {
 		break
 	}
 	waitCount(t, hd.Hub(), "room", 0)
+}
+
+// TestSlowSSEToldDropped: an SSE subscriber that stops reading while messages are
+// published loses the oldest under drop_oldest, and once it reads again it is told
+// how many, with an event named "dropped": events plus the counts it was told make
+// up everything published. Before, an SSE subscriber lost them without a word (only
+// protocol WebSocket clients were told).
+func TestSlowSSEToldDropped(t *testing.T) {
+	hd, addr := startHub(t, Options{Queue: 8, SocketBytes: 4 << 10}, HandlerOptions{Mode: ProtocolMode})
+	c := dialSmallBuffer(t, addr)
+	if _, err := c.Write([]byte("GET /ws/sse/t HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, hd.Hub(), "t", 1)
+	topic := hd.Hub().Lookup("t")
+	const n = 2000
+	payload := []byte(strings.Repeat("x", 8<<10))
+	for i := 0; i < n; i++ {
+		topic.Publish(websocket.TextMessage, payload, nil)
+	}
+	testkit.WaitFor(t, "messages dropped", func() bool { return hd.Hub().Stats().Dropped > 0 })
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	for { // the head and the stream's first block (": subscribed" and its id)
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == ": subscribed\n" {
+			break
+		}
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the position's id
+		t.Fatal(err)
+	}
+	events, dropped := 0, 0
+	for events+dropped < n {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d events and %d dropped: %v", events, dropped, err)
+		}
+		switch {
+		case strings.HasPrefix(l, "id: "):
+			events++
+		case l == "event: dropped\n":
+			d, err := br.ReadString('\n')
+			k, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(d, "data: "), "\n"))
+			if err != nil || k <= 0 {
+				t.Fatalf("dropped event data %q, %v", d, err)
+			}
+			dropped += k
+		}
+	}
+	if dropped == 0 || uint64(dropped) != hd.Hub().Stats().Dropped {
+		t.Fatalf("%d events, told of %d dropped, hub counted %d", events, dropped, hd.Hub().Stats().Dropped)
+	}
 }

@@ -23,6 +23,7 @@ type sseClient struct {
 	client
 	sub  *Sub
 	rec  *Position // Last-Event-ID, when sent
+	g    Grant     // what the client's credentials allow (nil: everything)
 	name string
 	head []byte // the response head, until OnOpen writes it
 }
@@ -55,6 +56,12 @@ func parseEventID(v string) (*Position, bool) {
 // last_event_id query parameter) recovers what was missed.
 func (hd *Handler) serveSSE(c *server.Ctx) {
 	hd.sseRequest(c, c.Request(), func(cl *sseClient) {
+		if c.IsHead() {
+			// The head of an event stream, no body and no subscription; the
+			// connection stays usable.
+			hd.streamSSE(c, cl)
+			return
+		}
 		cl.head = append(c.AppendHeadFields(append(make([]byte, 0, 192), sseStatus...)), sseFields...)
 		loop := c.Loop().ID()
 		hd.sse.slots[loop] = cl
@@ -90,8 +97,9 @@ func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(c
 			c.Error(403, "the token does not grant this topic")
 			return
 		}
-		cl := &sseClient{name: name}
+		cl := &sseClient{name: name, g: g}
 		cl.enc = EncSSE
+		cl.tellDropped = cl.sendDropped
 		id, _ := req.Header("Last-Event-ID")
 		if len(id) == 0 {
 			for q := range strings.SplitSeq(string(req.Query), "&") {
@@ -123,7 +131,8 @@ func (hd *Handler) serveSSEStream(x server.Exchange, req *http1.Request) {
 // on an idle stream; the subscription ends when the client resets the stream or
 // goes. The close policy resets the stream (RST_STREAM; over HTTP/1.1 the
 // connection is closed). At shutdown the response stays until the connection
-// closes (the grace period), as any unfinished response does.
+// closes (the grace period), as any unfinished response does. A HEAD request gets
+// the head alone.
 func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 	x.Detach()
 	h := x.Header()
@@ -177,12 +186,20 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 		x.Error(500, "")
 		return
 	}
+	cl.endAtExpiry(cl.g, func() {
+		end()
+		x.End()
+	})
 	sub, j := lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
 	_, _ = x.Write(sseIntro(nil, &j, cl.rec == nil))
+	cl.replayMissed(j.Replay, cl.sendEvent)
 	tick := func() {
 		if cl.closed() {
 			end()
+			return
+		}
+		if cl.expired(loop.Now()) {
 			return
 		}
 		if cl.wait == nil {
@@ -194,24 +211,75 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 }
 
 // sseIntro appends what an SSE stream starts with: the recovery outcome (a
-// recovery-failed event, or nothing) or ": subscribed", then the missed messages,
-// whose references it releases.
+// recovery-failed event, or nothing) or ": subscribed". The missed messages follow
+// from the client's backlog (client.replayMissed), as the client reads: appended here
+// whole, a recovery of the history cost a copy of it per stream, and streams opened
+// with an old Last-Event-ID by a client that does not read held that much each.
+//
+// A fresh stream and a failed recovery also carry the id of the position they start
+// from (the last offset before the subscription, in the current epoch): EventSource
+// keeps the last id it saw and sends it back as Last-Event-ID when it reconnects, so
+// without one a client that reconnects before the next message sent its stale id (or
+// none) again and lost what was published meanwhile, although the history held it.
+// On a fresh stream the id stands in a block without data, which sets the client's
+// last event id without firing an event (HTML, "Dispatch the event").
 func sseIntro(b []byte, j *Joined, fresh bool) []byte {
 	if j.Failed {
 		// A named event the page can listen for; the stream goes on from now.
-		b = append(b, "event: recovery-failed\ndata: "...)
-		b = append(b, j.Epoch...)
-		b = append(b, '-')
-		b = strconv.AppendUint(b, j.Next-1, 10)
+		b = append(b, "event: recovery-failed\nid: "...)
+		b = appendPosition(b, j)
+		b = append(b, "\ndata: "...)
+		b = appendPosition(b, j)
 		b = append(b, "\n\n"...)
 	} else if fresh {
-		b = append(b, ": subscribed\n\n"...)
-	}
-	for _, m := range j.Replay {
-		b = appendSSE(b, m)
-		m.Release()
+		b = append(b, ": subscribed\nid: "...)
+		b = appendPosition(b, j)
+		b = append(b, "\n\n"...)
 	}
 	return b
+}
+
+// sendEvent writes m as an event (a recovered message): its SSE frame when one was
+// built at publish, else one built now in the loop's scratch buffer.
+func (cl *sseClient) sendEvent(m *Message) {
+	if ev := m.Frame(EncSSE); ev != nil {
+		cl.write(ev)
+		return
+	}
+	lh := cl.lh
+	lh.scratch = appendSSE(lh.scratch[:0], m)
+	cl.write(lh.scratch)
+	if cap(lh.scratch) > 64<<10 {
+		lh.scratch = nil
+	}
+}
+
+// sendDropped tells a slow client that the drop_oldest policy dropped n messages
+// meant for it: an event named "dropped" with the count as its data, once it has
+// caught up (as protocol clients get {"type":"dropped"}). It has no id: the last
+// event id stays that of the last message received, from which a reconnection
+// recovers what the history still holds.
+func (cl *sseClient) sendDropped(n uint64) {
+	b := strconv.AppendUint(append(cl.lh.scratch[:0], "event: dropped\ndata: "...), n, 10)
+	cl.lh.scratch = append(b, "\n\n"...)
+	cl.write(cl.lh.scratch)
+}
+
+// write queues p (copied) on the client's connection or sink.
+func (cl *sseClient) write(p []byte) {
+	if cl.ec == nil {
+		cl.sink().write(p)
+		return
+	}
+	_ = cl.ec.Write(p)
+}
+
+// appendPosition appends the position a subscription starts from as an event id,
+// "epoch-offset" with the last offset published before it.
+func appendPosition(b []byte, j *Joined) []byte {
+	b = append(b, j.Epoch...)
+	b = append(b, '-')
+	return strconv.AppendUint(b, j.Next-1, 10)
 }
 
 // sseStatus and sseFields surround the server's own fields (Date, Server) in the
@@ -236,6 +304,7 @@ func (s *sseHandler) OnOpen(ec *engine.Conn) {
 	cl.lh = h.loopOf(ec.Loop())
 	cl.closeSlow = func() { ec.Close(errSlowSSE) }
 	ec.SetContext(cl)
+	cl.endAtExpiry(cl.g, func() { ec.CloseAfterFlush(false) })
 	_ = ec.Write(cl.head)
 	cl.head = nil
 	t, err := h.Acquire(cl.name)
@@ -246,6 +315,7 @@ func (s *sseHandler) OnOpen(ec *engine.Conn) {
 	sub, j := cl.lh.subscribe(t, &cl.client, cl.rec)
 	cl.sub = sub
 	_ = ec.Write(sseIntro(nil, &j, cl.rec == nil))
+	cl.replayMissed(j.Replay, cl.sendEvent)
 	ec.SetTimeout(sseHeartbeat)
 }
 
@@ -267,7 +337,11 @@ var sseComment = []byte(":\n\n")
 
 // OnTimeout implements engine.Handler: the heartbeat.
 func (s *sseHandler) OnTimeout(ec *engine.Conn) {
-	if cl, _ := ec.Context().(*sseClient); cl != nil && cl.wait == nil {
+	cl, _ := ec.Context().(*sseClient)
+	if cl != nil && cl.expired(ec.Loop().Now()) {
+		return
+	}
+	if cl != nil && cl.wait == nil {
 		_ = ec.Write(sseComment)
 	}
 	ec.SetTimeout(sseHeartbeat)

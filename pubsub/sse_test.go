@@ -230,3 +230,42 @@ func TestSSELineBreaks(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEHeadRequest: HEAD with Accept: text/event-stream gets the head of an event
+// stream and no body, subscribes nothing, and leaves the HTTP/1.1 connection usable
+// (a pipelined request after it is answered). Before, it was served as a GET over
+// HTTP/1.1: the stream's first lines went out as a body a HEAD response cannot have
+// and the subscription stayed open; HTTP/2 was right already.
+func TestSSEHeadRequest(t *testing.T) {
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(nc, "HEAD /ws/sse/news HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"+
+		"GET /ws/presence/news HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: status %d, head %v", resp.StatusCode, resp.Header)
+	}
+	next, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request after HEAD: %v", err)
+	}
+	body, _ := io.ReadAll(next.Body)
+	if next.StatusCode != 200 || !strings.Contains(string(body), `"subscribers":0`) {
+		t.Fatalf("presence after HEAD: %d %s", next.StatusCode, body)
+	}
+	if n := hd.Hub().Count("news"); n != 0 {
+		t.Fatalf("HEAD left %d subscribers", n)
+	}
+}

@@ -117,13 +117,63 @@ type client struct {
 	// tellDropped tells a protocol client how many messages it missed; nil when the
 	// encoding cannot say it.
 	tellDropped func(n uint64)
+	// expiry is when the client's grant ends (a JWT's exp) and how its connection
+	// ends then; nil when the grant does not expire.
+	expiry *expiry
 }
 
-// backlog is a ring of messages waiting for a subscriber's socket queue to drain.
+// expiry is the end of a client's rights: checked when a message is to be queued to
+// the client and when it sends a command or gets a heartbeat, so it costs no timer
+// (per-connection timers far away would keep a near slot of the loop's wheel
+// occupied each, and wake the loop every tick).
+type expiry struct {
+	at  int64  // Unix nanoseconds
+	end func() // ends the connection (close 1008, the SSE stream's end)
+}
+
+// expiring is a Grant whose rights end at a time (a JWT's exp): a connection it
+// admitted ends then, subscriptions included.
+type expiring interface{ expiry() time.Time }
+
+// endAtExpiry makes the client end with end once g has expired, if g expires at all.
+func (c *client) endAtExpiry(g Grant, end func()) {
+	if e, ok := g.(expiring); ok {
+		c.expiry = &expiry{at: e.expiry().UnixNano(), end: end}
+	}
+}
+
+// expired reports whether the client's grant has expired by now (the loop's clock)
+// and, the first time it has, ends the client: nothing more is queued to it, what
+// waits is dropped, and its connection ends.
+func (c *client) expired(now time.Time) bool {
+	e := c.expiry
+	if e == nil || now.UnixNano() < e.at {
+		return false
+	}
+	c.expiry = nil
+	c.closing = true
+	c.clearWait()
+	e.end()
+	return true
+}
+
+// backlog is a ring of messages waiting for a subscriber's socket queue to drain,
+// and the missed messages of recoveries still to be sent ahead of them.
 type backlog struct {
 	ring []pending
 	head int
 	n    int
+	// replay holds missed messages of a recovery (each retained, oldest first) that
+	// send has not sent yet. They go out as the socket queue drains, ahead of the
+	// ring, whose live messages are all newer: a recovery of any length is paced by
+	// the client's reading, like live messages, instead of queued at once.
+	replay []*Message
+	send   func(*Message)
+}
+
+// newBacklog returns an empty backlog for a hub with options o.
+func newBacklog(o *Options) *backlog {
+	return &backlog{ring: make([]pending, min(16, o.Queue))}
 }
 
 type pending struct {
@@ -134,7 +184,7 @@ type pending struct {
 // queue queues frame (m's frame in c's encoding, referenced through lm) to c under
 // the slow-consumer policy, and reports whether it was queued.
 func (c *client) queue(lm *loopMsg, frame []byte) bool {
-	if c.closing || frame == nil || c.closed() {
+	if c.closing || frame == nil || c.closed() || c.expiry != nil && c.expired(c.lh.loop.Load().Now()) {
 		return false
 	}
 	h := c.lh.h
@@ -152,7 +202,7 @@ func (c *client) queue(lm *loopMsg, frame []byte) bool {
 	}
 	w := c.wait
 	if w == nil {
-		w = &backlog{ring: make([]pending, min(16, h.opts.Queue))}
+		w = newBacklog(&h.opts)
 		c.wait = w
 		c.wantDrain()
 	}
@@ -186,7 +236,31 @@ func (c *client) queue(lm *loopMsg, frame []byte) bool {
 	return true
 }
 
-// drained moves waiting messages to the socket queue once it has room (OnDrain).
+// replayMissed sends the missed messages of a recovery, each retained, with send,
+// which builds the client's frame (a message's frame in the client's encoding may not
+// have been built when it was published). What the socket queue has no room for
+// waits in the backlog, ahead of live messages, which wait behind it meanwhile; the
+// references are released as the messages go.
+func (c *client) replayMissed(ms []*Message, send func(*Message)) {
+	if len(ms) == 0 {
+		return
+	}
+	if c.closing {
+		for _, m := range ms {
+			m.Release()
+		}
+		return
+	}
+	if c.wait == nil {
+		c.wait = newBacklog(&c.lh.h.opts)
+	}
+	c.wait.replay = append(c.wait.replay, ms...)
+	c.wait.send = send
+	c.drained()
+}
+
+// drained moves waiting messages to the socket queue once it has room (OnDrain):
+// missed messages of a recovery first, then live ones.
 func (c *client) drained() {
 	w := c.wait
 	if w == nil || c.closing {
@@ -195,7 +269,23 @@ func (c *client) drained() {
 	h := c.lh.h
 	// At least one message moves per call: OnDrain fires at the engine's low-water
 	// mark, which may lie above SocketBytes.
-	for moved := false; w.n > 0 && (!moved || c.buffered() < h.opts.SocketBytes); moved = true {
+	moved := false
+	for len(w.replay) > 0 && (!moved || c.buffered() < h.opts.SocketBytes) && !c.closing {
+		m := w.replay[0]
+		w.replay[0] = nil
+		w.replay = w.replay[1:]
+		w.send(m)
+		m.Release()
+		moved = true
+	}
+	if len(w.replay) > 0 {
+		if !c.closing {
+			c.wantDrain()
+		}
+		return
+	}
+	w.replay, w.send = nil, nil
+	for ; w.n > 0 && (!moved || c.buffered() < h.opts.SocketBytes); moved = true {
 		p := w.ring[w.head]
 		w.ring[w.head] = pending{}
 		w.head = (w.head + 1) % len(w.ring)
@@ -296,12 +386,50 @@ func (c *client) wantDrain() {
 	c.ec.WantDrain()
 }
 
+// forget drops the waiting messages of topic t (missed and live ones), for a client
+// that has unsubscribed from it: nothing of t may follow the "unsubscribed" reply.
+func (c *client) forget(t *Topic) {
+	w := c.wait
+	if w == nil {
+		return
+	}
+	keep := w.replay[:0]
+	for _, m := range w.replay {
+		if m.Topic == t.name {
+			m.Release()
+			continue
+		}
+		keep = append(keep, m)
+	}
+	clear(w.replay[len(keep):])
+	w.replay = keep
+	n := 0
+	for i := 0; i < w.n; i++ {
+		p := w.ring[(w.head+i)%len(w.ring)]
+		if p.lm.m.Topic == t.name {
+			p.lm.release()
+			continue
+		}
+		w.ring[(w.head+n)%len(w.ring)] = p
+		n++
+	}
+	for i := n; i < w.n; i++ {
+		w.ring[(w.head+i)%len(w.ring)] = pending{}
+	}
+	w.n = n
+}
+
 // clearWait drops every waiting message.
 func (c *client) clearWait() {
 	w := c.wait
 	if w == nil {
 		return
 	}
+	for i, m := range w.replay {
+		m.Release()
+		w.replay[i] = nil
+	}
+	w.replay, w.send = nil, nil
 	for ; w.n > 0; w.n-- {
 		w.ring[w.head].lm.release()
 		w.ring[w.head] = pending{}

@@ -46,6 +46,7 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 	}
 	cl.closeSlow = func() { _ = c.Close(websocket.ClosePolicy, "slow consumer: queue full") }
 	c.SetValue(cl)
+	cl.endAtExpiry(cl.grant, func() { _ = c.Close(websocket.ClosePolicy, "token expired") })
 	if hd.o.Mode == PathMode {
 		cl.enc = EncRaw
 		if c.CompressesStateless() {
@@ -72,7 +73,7 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 // OnMessage implements wsserver.Handler.
 func (a *wsApp) OnMessage(c *wsserver.Conn, op websocket.Opcode, msg []byte) {
 	cl, _ := c.Value().(*wsClient)
-	if cl == nil {
+	if cl == nil || cl.expired(c.Loop().Now()) {
 		return
 	}
 	if cl.one != nil {
@@ -130,6 +131,11 @@ func (cl *wsClient) send(b []byte) {
 	_ = cl.ws.SendText(b)
 }
 
+// sendEnvelope sends m in the protocol's delivery envelope (a recovered message).
+func (cl *wsClient) sendEnvelope(m *Message) {
+	cl.send(appendEnvelope(cl.scratch[:0], m))
+}
+
 func (cl *wsClient) fail(cmd *Command, pe *ProtocolError) {
 	cl.send(AppendError(cl.scratch[:0], cmd, pe))
 }
@@ -171,10 +177,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		cl.subs[cmd.Topic] = s
 		cl.send(AppendSubscribed(cl.scratch[:0], cmd, &j))
-		for _, m := range j.Replay {
-			cl.send(appendEnvelope(cl.scratch[:0], m))
-			m.Release()
-		}
+		cl.replayMissed(j.Replay, cl.sendEnvelope)
 	case CmdUnsubscribe:
 		s := cl.subs[cmd.Topic]
 		if s == nil {
@@ -183,6 +186,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		delete(cl.subs, cmd.Topic)
 		cl.lh.unsubscribe(s)
+		cl.forget(s.t)
 		cl.send(AppendSimple(cl.scratch[:0], "unsubscribed", cmd))
 	case CmdPublish:
 		if cl.grant != nil && !cl.grant.CanPublish(cmd.Topic) {

@@ -88,8 +88,8 @@ func testPubSubOverTLS(t *testing.T, withSSE bool) {
 			t.Fatalf("SSE over HTTP/%d under TLS: %s %d %s", proto, resp.Proto, resp.StatusCode, b)
 		}
 		sc := bufio.NewScanner(resp.Body)
-		if !sc.Scan() || sc.Text() != ": subscribed" || !sc.Scan() || sc.Text() != "" {
-			t.Fatalf("SSE over HTTP/%d: %q, want the subscribed comment", proto, sc.Text())
+		if !sc.Scan() || sc.Text() != ": subscribed" || !sc.Scan() || !strings.HasPrefix(sc.Text(), "id: ") || !sc.Scan() || sc.Text() != "" {
+			t.Fatalf("SSE over HTTP/%d: %q, want the subscribed comment and the id of the position", proto, sc.Text())
 		}
 		return sc
 	}
