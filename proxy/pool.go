@@ -137,6 +137,11 @@ func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
 	}
 	ec := uc.ec
 	ec.SetContext(uc)
+	// The request body queued for the origin must not stop the reading of its
+	// answer: an origin may answer before it has read the whole upload (401, 413,
+	// a redirect) and then wait, or close. The proxy paces the body itself (it
+	// pauses the client above highWater, onBody), as a relay paces its source.
+	ec.SetOutputPausesRead(false)
 	ls.connDialing(srv)
 	ec.SetWriteTimeout(ls.u.opts.Timeouts.Write)
 	ls.dials.Add(1)
