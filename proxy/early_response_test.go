@@ -24,12 +24,18 @@ import (
 // once the proxy's queue for it is above the high-water mark; the engine stopped
 // reading a connection whose own output was above the mark, so the 413 stayed in
 // the socket: the client got 504 after timeouts.write when the origin waited, and
-// 502 (sendmsg: broken pipe) when it closed. nginx relays the 413 in both cases.
+// 502 (sendmsg: broken pipe) when it closed, also when the epoll engine saw the
+// reset together with the answer and acted on the failed write first. nginx relays
+// the 413 in every case.
 func TestOriginAnswersBeforeUpload(t *testing.T) {
 	servertest.OnEngines(t, func(t *testing.T, eng string) {
 		for _, closeAfter := range []bool{false, true} {
 			t.Run(fmt.Sprintf("close=%v", closeAfter), func(t *testing.T) {
-				testOriginAnswersBeforeUpload(t, eng, closeAfter)
+				// The reset races the proxy's next write: on epoll a reset seen with
+				// the answer lost the answer in one run of ten before writeFailed.
+				for range map[bool]int{false: 1, true: 6}[closeAfter] {
+					testOriginAnswersBeforeUpload(t, eng, closeAfter)
+				}
 			})
 		}
 	})
