@@ -48,6 +48,7 @@ func connectionFields(fields []http1.Header) []http1.Header {
 // reframed are request fields the proxy writes itself from what gale parsed.
 var reframed = [...]string{
 	"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+	"x-real-ip",
 }
 
 // buildHead appends the upstream request head for x's request to server srv:
@@ -132,9 +133,10 @@ const (
 	ownXFHost
 	ownForwarded
 	ownVia
+	ownRealIP
 )
 
-var ownFields = [...]string{"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "via"}
+var ownFields = [...]string{"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "via", "x-real-ip"}
 
 // appendTarget appends the request-target sent upstream: with strip_prefix matching,
 // the rest of the normalized path re-encoded (docs/routing.md), else the target as
@@ -178,11 +180,14 @@ func (h *Handler) trusted(peer netip.Addr) bool {
 	return false
 }
 
-// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239),
-// each unless set_headers replaces it; the protocol is https when the client's
-// connection is TLS (secure).
-// From a trusted peer the incoming values are kept and the peer is appended; from any
-// other peer they are replaced, so a client cannot forge its address.
+// appendForwarding appends X-Forwarded-For, -Proto, -Host, X-Real-IP and Forwarded
+// (RFC 7239), each unless set_headers replaces it; the protocol is https when the
+// client's connection is TLS (secure).
+// From a trusted peer the incoming values are kept and the peer is appended (an
+// incoming X-Real-IP, the original client, is kept as it is); from any other peer
+// they are replaced, so a client cannot forge its address. X-Real-IP is the field
+// nginx configurations set to the client address (proxy_set_header X-Real-IP
+// $remote_addr), and origins set up behind nginx trust it.
 func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted, secure bool) []byte {
 	proto := "http"
 	if secure {
@@ -216,6 +221,16 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), v)
 	case len(req.Host) > 0:
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), req.Host)
+	}
+	v, ok = req.Header("X-Real-IP")
+	switch {
+	case own&ownRealIP != 0:
+	case trusted && ok:
+		dst = http1.AppendHeaderBytes(dst, []byte("X-Real-IP"), v)
+	default:
+		dst = append(dst, "X-Real-IP: "...)
+		dst = append(dst, addr...)
+		dst = append(dst, "\r\n"...)
 	}
 	if own&ownForwarded != 0 {
 		return dst

@@ -88,7 +88,7 @@ func TestProxyHopByHopAndForwarding(t *testing.T) {
 		"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"+
 		"Proxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nHTTP2-Settings: AAAA\r\n"+
 		"Upgrade: h2c\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nForwarded: for=6.6.6.6\r\n"+
-		"X-Set: client\r\nX-Keep: yes\r\n\r\n")
+		"X-Real-IP: 6.6.6.6\r\nX-Set: client\r\nX-Keep: yes\r\n\r\n")
 	for _, bad := range []string{"X-Secret", "Keep-Alive", "Te:", "Proxy-", "Http2-Settings", "Upgrade", "6.6.6.6", "https", "client", "Connection"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("origin saw %q:\n%s", bad, got)
@@ -96,7 +96,7 @@ func TestProxyHopByHopAndForwarding(t *testing.T) {
 	}
 	for _, want := range []string{"GET /a/%2e%2e/b?q=1\n", "Host: " + o.addr().String(), "X-Keep: yes", "X-Set: fixed",
 		"X-Forwarded-For: 127.0.0.1\n", "X-Forwarded-Proto: http\n", "X-Forwarded-Host: example.com\n",
-		`Forwarded: for=127.0.0.1;host="example.com";proto=http`} {
+		"X-Real-Ip: 127.0.0.1\n", `Forwarded: for=127.0.0.1;host="example.com";proto=http`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)
 		}
@@ -108,16 +108,17 @@ func TestProxyHopByHopAndForwarding(t *testing.T) {
 	addr2 := startProxy(t, u2, Route{StripPrefix: "/api", PreserveHost: true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, nil)
 	got = roundTrip(t, addr2, "GET /api//x/../users%20list?z HTTP/1.1\r\nHost: example.com\r\n"+
-		"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nForwarded: for=10.0.0.1\r\n\r\n")
+		"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nForwarded: for=10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n")
 	for _, want := range []string{"GET /users%20list?z\n", "Host: example.com\n", "X-Forwarded-For: 10.0.0.1, 127.0.0.1\n",
-		"X-Forwarded-Proto: https\n", "Forwarded: for=10.0.0.1, for=127.0.0.1;"} {
+		"X-Forwarded-Proto: https\n", "Forwarded: for=10.0.0.1, for=127.0.0.1;", "X-Real-Ip: 10.0.0.1\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)
 		}
 	}
+	// From a trusted peer that sent no X-Real-IP, the peer is the client.
 	got = roundTrip(t, addr2, "GET /api HTTP/1.1\r\nHost: h\r\n\r\n")
-	if !strings.Contains(got, "GET /\n") {
-		t.Errorf("strip_prefix of the whole path: %s", got)
+	if !strings.Contains(got, "GET /\n") || !strings.Contains(got, "X-Real-Ip: 127.0.0.1\n") {
+		t.Errorf("strip_prefix of the whole path, X-Real-IP of the peer: %s", got)
 	}
 }
 
@@ -208,15 +209,16 @@ func TestProxySetHeadersReplaceOwnFields(t *testing.T) {
 	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
 	addr := startProxy(t, u, Route{Via: "gale", SetHeaders: [][2]string{
 		{"host", "app.internal"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-For", "192.0.2.1"}, {"Via", "1.1 edge"},
+		{"x-real-ip", "192.0.2.2"},
 	}}, nil)
 	before := o.received()
-	roundTrip(t, addr, "GET /x HTTP/1.1\r\nHost: client.example\r\nX-Forwarded-Proto: http\r\n\r\n")
+	roundTrip(t, addr, "GET /x HTTP/1.1\r\nHost: client.example\r\nX-Forwarded-Proto: http\r\nX-Real-IP: 6.6.6.6\r\n\r\n")
 	got := o.since(before)
 	lines := strings.Split(strings.TrimSpace(got), "\r\n")
 	if len(lines) < 2 || lines[1] != "Host: app.internal" {
 		t.Fatalf("the set Host is not the first field:\n%s", got)
 	}
-	for _, name := range []string{"host", "x-forwarded-proto", "x-forwarded-for", "via"} {
+	for _, name := range []string{"host", "x-forwarded-proto", "x-forwarded-for", "via", "x-real-ip"} {
 		n := 0
 		for _, l := range lines[1:] {
 			if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, name) {
@@ -227,7 +229,7 @@ func TestProxySetHeadersReplaceOwnFields(t *testing.T) {
 			t.Errorf("origin got %d %s fields, want 1:\n%s", n, name, got)
 		}
 	}
-	for _, want := range []string{"X-Forwarded-Proto: https\r\n", "X-Forwarded-For: 192.0.2.1\r\n", "Via: 1.1 edge\r\n",
+	for _, want := range []string{"X-Forwarded-Proto: https\r\n", "X-Forwarded-For: 192.0.2.1\r\n", "Via: 1.1 edge\r\n", "x-real-ip: 192.0.2.2\r\n",
 		"X-Forwarded-Host: client.example\r\n", `Forwarded: for=127.0.0.1;host="client.example";proto=http`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)
