@@ -221,8 +221,9 @@ type Proxy struct {
 	SetHeaders map[string]string `yaml:"set_headers"`
 	// PreserveHost forwards the client's Host instead of the server address.
 	PreserveHost bool `yaml:"preserve_host"`
-	// TrustedProxies lists the CIDRs of peers whose X-Forwarded-* and
-	// Forwarded fields are appended to; from any other peer they are replaced.
+	// TrustedProxies lists the CIDRs of peers whose X-Forwarded-*, X-Real-IP
+	// and Forwarded fields are kept and appended to; from any other peer they are
+	// replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Via, when not empty, is the pseudonym gale adds as a Via entry
 	// ("1.1 NAME") to requests sent upstream and responses sent back.
