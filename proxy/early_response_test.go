@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -142,6 +143,58 @@ func TestProxyFullDuplexEcho(t *testing.T) {
 			if err != nil || n != int64(len(body)) || [32]byte(h.Sum(nil)) != want {
 				t.Fatalf("chunked=%v: echoed %d of %d bytes, SHA-256 equal %v, %v", chunked, n, len(body), [32]byte(h.Sum(nil)) == want, err)
 			}
+		}
+	})
+}
+
+// TestCutResponseWithoutFramingResets: a response cut by the origin reaches an
+// HTTP/1.0 client, which cannot be sent chunks, without framing: its end is the
+// close of the connection, so the proxy resets the connection instead of closing
+// it in order, and the client sees an error instead of a complete shorter body
+// (curl --http1.0 exited 0 with "hello" of a chunked body the origin cut). A
+// close-delimited body the origin ended with its FIN still ends in order.
+func TestCutResponseWithoutFramingResets(t *testing.T) {
+	servertest.OnEngines(t, func(t *testing.T, eng string) {
+		for _, tc := range []struct {
+			name, resp string
+			reset      bool // the origin resets its connection after resp
+			cut        bool
+		}{
+			{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", false, true},
+			{"close-delimited-reset", "HTTP/1.1 200 OK\r\n\r\nhello", true, true},
+			{"close-delimited", "HTTP/1.1 200 OK\r\n\r\nhello", false, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+					if _, err := readRequestHead(br, log); err != nil {
+						return
+					}
+					io.WriteString(c, tc.resp)
+					if tc.reset {
+						c.(*net.TCPConn).SetLinger(0)
+					}
+				})
+				addr := startProxy(t, testUpstream(t, []netip.AddrPort{o.addr()}, nil), Route{}, func(so *server.Options) {
+					so.Engine = eng
+				})
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(c, "GET /x HTTP/1.0\r\n\r\n")
+				got, err := io.ReadAll(c)
+				_, body, _ := strings.Cut(string(got), "\r\n\r\n")
+				switch {
+				case !strings.HasPrefix(string(got), "HTTP/1.1 200 ") || !strings.HasPrefix("hello", body):
+					t.Fatalf("got %q, want a 200 with a prefix of hello", got)
+				case tc.cut && err == nil:
+					t.Fatalf("the cut response ended in order (%q): the client takes it for complete", got)
+				case !tc.cut && (err != nil || body != "hello"):
+					t.Fatalf("complete response: %q, %v", got, err)
+				}
+			})
 		}
 	})
 }
