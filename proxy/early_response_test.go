@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
 )
@@ -187,6 +188,9 @@ func TestCutResponseWithoutFramingResets(t *testing.T) {
 				got, err := io.ReadAll(c)
 				_, body, _ := strings.Cut(string(got), "\r\n\r\n")
 				switch {
+				case tc.cut && len(got) == 0 && err != nil && portable(t):
+					// The portable engine's reset may overtake what its writer
+					// goroutine still sends: cut, if with nothing.
 				case !strings.HasPrefix(string(got), "HTTP/1.1 200 ") || !strings.HasPrefix("hello", body):
 					t.Fatalf("got %q, want a 200 with a prefix of hello", got)
 				case tc.cut && err == nil:
@@ -197,4 +201,13 @@ func TestCutResponseWithoutFramingResets(t *testing.T) {
 			})
 		}
 	})
+}
+
+// portable reports that the engine is the portable one (-tags galenet, or not Linux).
+func portable(t *testing.T) bool {
+	e, err := engine.New(engine.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Backend() == engine.BackendPortable
 }
