@@ -364,8 +364,10 @@ func (v *validator) proxy(p *Proxy, path string) {
 		at := joinPath(path, "set_headers."+name)
 		lower := strings.ToLower(name)
 		switch {
-		case !http1.ValidField(name, p.SetHeaders[name]):
-			v.errorf(at, "invalid header field %q", name)
+		case !http1.ValidFieldName(name):
+			v.errorf(at, "invalid field name %q: a name is a token (letters, digits and !#$%%&'*+-.^_`|~)", name)
+		case !http1.ValidFieldValue(p.SetHeaders[name]):
+			v.errorf(at, "invalid value %q for %s: a field value holds no CR, LF or other control byte but tab", p.SetHeaders[name], name)
 		case slices.Contains(framingFields, lower):
 			v.errorf(at, "%s is written by the proxy from the request's framing and connection; it cannot be set", name)
 		case seen[lower] != "":
