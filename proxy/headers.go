@@ -104,8 +104,14 @@ fields:
 			dst = http1.AppendHeader(dst, kv[0], kv[1])
 		}
 	}
-	if x.tunnel {
+	switch {
+	case x.tunnel:
 		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
+	case x.up != nil && x.up.lastRequest():
+		// The connection will not be pooled after this request: the origin is
+		// told, and closes first, so that its side, not the proxy's, keeps the
+		// TIME_WAIT (as nginx's Connection: close without keepalive).
+		dst = append(dst, "Connection: close\r\n"...)
 	}
 	if x.expect {
 		dst = append(dst, "Expect: 100-continue\r\n"...)

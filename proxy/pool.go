@@ -168,6 +168,14 @@ func (uc *upConn) release(keep bool) {
 	uc.out.ResumeRead()
 }
 
+// lastRequest reports that the connection closes after the request it carries
+// (counted in requests): the pool keeps none (keepalive.idle 0), it reached
+// keepalive.max_requests, or the engine is shutting down.
+func (uc *upConn) lastRequest() bool {
+	k := uc.ls.u.opts.Keepalive
+	return k.Idle <= 0 || uc.requests >= k.MaxRequests || uc.ls.draining
+}
+
 // drop removes an idle connection from its pool.
 func (uc *upConn) drop() {
 	if !uc.idle {
