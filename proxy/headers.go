@@ -9,8 +9,10 @@ import (
 
 // hopByHopNames are the fields that concern one connection only (RFC 9110 §7.6.1)
 // and are never forwarded, in lower case; fields starting with "proxy-" are too.
+// Trailer is not one of them (RFC 9110 §6.6.2; RFC 2616's list named "Trailers",
+// meaning TE's token): it announces trailers the proxy forwards, and goes with them.
 var hopByHopNames = [...]string{
-	"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",
+	"connection", "keep-alive", "te", "transfer-encoding", "upgrade", "http2-settings",
 }
 
 // hopByHop reports whether the field name is hop-by-hop: a standard one, a Proxy-*

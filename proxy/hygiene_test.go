@@ -128,13 +128,28 @@ func TestProxyResponseHopByHop(t *testing.T) {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: X-Hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=1\r\n"+
-			"Proxy-Connection: x\r\nServer: origin\r\nX-End: 2\r\nContent-Length: 2\r\n\r\nok")
+			"Proxy-Connection: x\r\nServer: origin\r\nX-End: 2\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"2\r\nok\r\n0\r\nX-Sum: 42\r\n\r\n")
 	})
 	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
 	addr := startProxy(t, u, Route{}, nil)
 	resp, body := get(t, client(), "http://"+addr+"/")
-	if body != "ok" || resp.Header.Get("X-End") != "2" {
-		t.Fatalf("%q %v", body, resp.Header)
+	if body != "ok" || resp.Header.Get("X-End") != "2" || resp.Trailer.Get("X-Sum") != "42" {
+		t.Fatalf("%q %v trailers %v", body, resp.Header, resp.Trailer)
+	}
+	// Trailer announces the trailers, which are forwarded, and goes with them (it
+	// was dropped as hop-by-hop), as nginx and Caddy pass it on. (Go's client moves
+	// it into resp.Trailer, so the head is read as it came.)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	head, err := readRequestHead(bufio.NewReader(c), func([]byte) {}) // a response head reads the same
+	if err != nil || !strings.Contains(head, "\r\nTrailer: X-Sum\r\n") {
+		t.Errorf("response head without the origin's Trailer (%v):\n%s", err, head)
 	}
 	for _, h := range []string{"X-Hop", "Keep-Alive", "Proxy-Connection"} {
 		if resp.Header.Get(h) != "" {
