@@ -221,8 +221,9 @@ type Proxy struct {
 	SetHeaders map[string]string `yaml:"set_headers"`
 	// PreserveHost forwards the client's Host instead of the server address.
 	PreserveHost bool `yaml:"preserve_host"`
-	// TrustedProxies lists the CIDRs of peers whose X-Forwarded-* and
-	// Forwarded fields are appended to; from any other peer they are replaced.
+	// TrustedProxies lists the CIDRs of peers whose X-Forwarded-*, X-Real-IP
+	// and Forwarded fields are kept and appended to; from any other peer they are
+	// replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Via, when not empty, is the pseudonym gale adds as a Via entry
 	// ("1.1 NAME") to requests sent upstream and responses sent back.
@@ -363,8 +364,10 @@ func (v *validator) proxy(p *Proxy, path string) {
 		at := joinPath(path, "set_headers."+name)
 		lower := strings.ToLower(name)
 		switch {
-		case !http1.ValidField(name, p.SetHeaders[name]):
-			v.errorf(at, "invalid header field %q", name)
+		case !http1.ValidFieldName(name):
+			v.errorf(at, "invalid field name %q: a name is a token (letters, digits and !#$%%&'*+-.^_`|~)", name)
+		case !http1.ValidFieldValue(p.SetHeaders[name]):
+			v.errorf(at, "invalid value %q for %s: a field value holds no CR, LF or other control byte but tab", p.SetHeaders[name], name)
 		case slices.Contains(framingFields, lower):
 			v.errorf(at, "%s is written by the proxy from the request's framing and connection; it cannot be set", name)
 		case seen[lower] != "":

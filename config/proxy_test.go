@@ -77,6 +77,7 @@ servers:
       - proxy: { upstream: app, via: "my proxy" }
       - proxy: { upstream: app, set_headers: { Host: h, Content-Length: "5", transfer-encoding: chunked, X-A: b, x-a: c } }
       - proxy: { upstreams: ["127.0.0.1:0", "[::1]:0"] }
+      - proxy: { upstream: app, set_headers: { "X B": c, X-C: "a\r\nX-Evil: 1" } }
 `
 	want := []string{
 		`gale.yaml:3:15: upstreams.app.servers[0]: invalid server address "localhost:xx": port "xx" is out of range 1-65535`,
@@ -98,6 +99,8 @@ servers:
 		`gale.yaml:15:119: servers[0].routes[5].proxy.set_headers.x-a: x-a is set twice (as X-A too); field names are case-insensitive`,
 		`gale.yaml:16:30: servers[0].routes[6].proxy.upstreams[0]: invalid server address "127.0.0.1:0": port 0 cannot be connected to; expected a port from 1 to 65535`,
 		`gale.yaml:16:45: servers[0].routes[6].proxy.upstreams[1]: invalid server address "[::1]:0": port 0 cannot be connected to; expected a port from 1 to 65535`,
+		"gale.yaml:17:55: servers[0].routes[7].proxy.set_headers.X B: invalid field name \"X B\": a name is a token (letters, digits and !#$%&'*+-.^_`|~)",
+		`gale.yaml:17:63: servers[0].routes[7].proxy.set_headers.X-C: invalid value "a\r\nX-Evil: 1" for X-C: a field value holds no CR, LF or other control byte but tab`,
 	}
 	got := errorLines(t, src)
 	if !reflect.DeepEqual(got, want) {

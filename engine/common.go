@@ -227,7 +227,10 @@ func (c *Conn) WantDrain() {
 // a peer that reads only after its own writes complete (an echo server writing
 // what it read) would stop both directions at once: its output to the relay
 // waits for the relay to read, while the relay has stopped reading it because
-// the bytes queued for it are not read.
+// the bytes queued for it are not read. With it off, a write that meets a reset
+// still lets the handler have what the peer sent before the reset, then the
+// connection closes (epoll reads them first; io_uring has received them already;
+// the portable engine waits for its reader's end).
 func (c *Conn) SetOutputPausesRead(on bool) {
 	if c.flags&fClosed != 0 {
 		return

@@ -459,17 +459,47 @@ func (l *Loop) putOutq(q *outq) {
 // consequences: closing on error, backpressure, OnDrain, close-after-flush.
 func (l *Loop) flush(c *Conn) {
 	if err := l.writeOut(c); err != nil {
-		l.closeConn(c, err)
+		l.writeFailed(c, err)
 		return
 	}
 	if c.flags&fClosed != 0 {
 		return
 	}
 	if c.flags&fBroken != 0 {
-		l.closeConn(c, c.out.err)
+		l.writeFailed(c, c.out.err)
 		return
 	}
 	l.afterFlush(c)
+}
+
+// writeFailed closes a connection whose output cannot be sent. On a connection
+// whose reading does not depend on its output (SetOutputPausesRead(false): relays,
+// and the proxy's upstream connections) the bytes the peer sent before the failure
+// are handed to the handler first, unless it paused reading: a peer that answers
+// and closes without reading all it was sent (an HTTP origin refusing an upload
+// with 413) resets the connection, and its answer waits in the socket behind the
+// reset. epoll reports the reset's EPOLLOUT together with the answer's EPOLLIN, and
+// the flush comes first. (io_uring's receive completes when the answer arrives,
+// before the send meets the reset.)
+func (l *Loop) writeFailed(c *Conn, err error) {
+	if l.ur == nil && c.flags&(fOwnPacing|fPaused|fLinger|fReadNotify|fConnecting|fClosed) == fOwnPacing {
+		for c.flags&(fClosed|fPaused) == 0 {
+			k := copy(l.buf, c.input())
+			n, e := sys.Read(int(c.fd), l.buf[k:])
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 || n == 0 {
+				break
+			}
+			l.stats.bytesIn.Add(uint64(n))
+			l.dispatch(c, l.buf[:k+n])
+			if c.flags&fBroken != 0 {
+				break // dispatch keeps no input of a broken connection: one read is all
+			}
+		}
+	}
+	l.closeConn(c, err)
 }
 
 // linger shuts down the write side of a flushed connection and discards input until

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/gale-server/gale/internal/os/pool"
@@ -192,6 +193,10 @@ func (l *Loop) letRead(c *Conn) {
 // readFailed handles the reader's last result: EOF or an error.
 func (l *Loop) readFailed(c *Conn, err error) {
 	if c.flags&fClosed != 0 {
+		return
+	}
+	if c.flags&fBroken != 0 && c.out != nil {
+		l.closeConn(c, c.out.err) // the write error that broke it (written)
 		return
 	}
 	if c.flags&fLinger != 0 {
@@ -460,6 +465,17 @@ func (l *Loop) written(c *Conn, n int64, err error) {
 	}
 	q.busy = 0
 	if err != nil {
+		if c.flags&(fOwnPacing|fPaused|fEOF) == fOwnPacing && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			// A connection whose reading does not depend on its output (relays, the
+			// proxy's upstream connections) keeps reading after the peer's reset:
+			// what it sent before it (an origin's 413 for an upload it did not
+			// read) reaches the handler, and the reader's end, which the reset
+			// brings, closes it with err (readFailed), as writeFailed does on epoll.
+			// (With the end already read, nothing more comes: it closes now.)
+			q.err = err
+			c.flags |= fBroken
+			return
+		}
 		l.closeConn(c, err)
 		return
 	}

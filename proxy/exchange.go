@@ -26,6 +26,7 @@ var (
 	errUpstreamClosed = errors.New("proxy: upstream closed the connection")
 	errNoServer       = errors.New("proxy: no server available")
 	errBadUpgrade     = errors.New("proxy: upstream switched protocols without being asked")
+	errCut            = errors.New("proxy: response cut by the upstream")
 )
 
 // Handler is the proxy route action: a server.Handler that forwards every request to

@@ -113,9 +113,23 @@ func (x *exchange) requestTrailers() []http1.Header {
 
 // cut ends a client response that cannot be completed (the upstream failed after the
 // head went out): an HTTP/1.1 connection closes after what was sent, so the client sees
-// a truncated response; an HTTP/2 stream is reset (INTERNAL_ERROR), never completed.
+// a truncated response (short of its Content-Length or last chunk; one without framing
+// is reset); an HTTP/2 stream is reset (INTERNAL_ERROR), never completed.
 func (x *exchange) cut() {
 	if x.hc != nil {
+		if x.hc.CloseDelimited() {
+			// Without framing the close would read as the body's end (an HTTP/1.0
+			// client given a chunked or close-delimited body cut by the origin): a
+			// reset tells the client the response is incomplete, once what is
+			// queued for it has gone (at the low-water mark, or at once).
+			ec := x.hc.Conn()
+			if ec.Buffered() == 0 {
+				ec.Abort(errCut)
+			} else {
+				x.hc.OnDrain(func() { ec.Abort(errCut) })
+			}
+			return
+		}
 		x.hc.Conn().CloseAfterFlush(false)
 		return
 	}

@@ -9,8 +9,10 @@ import (
 
 // hopByHopNames are the fields that concern one connection only (RFC 9110 §7.6.1)
 // and are never forwarded, in lower case; fields starting with "proxy-" are too.
+// Trailer is not one of them (RFC 9110 §6.6.2; RFC 2616's list named "Trailers",
+// meaning TE's token): it announces trailers the proxy forwards, and goes with them.
 var hopByHopNames = [...]string{
-	"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings",
+	"connection", "keep-alive", "te", "transfer-encoding", "upgrade", "http2-settings",
 }
 
 // hopByHop reports whether the field name is hop-by-hop: a standard one, a Proxy-*
@@ -48,6 +50,7 @@ func connectionFields(fields []http1.Header) []http1.Header {
 // reframed are request fields the proxy writes itself from what gale parsed.
 var reframed = [...]string{
 	"host", "content-length", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+	"x-real-ip",
 }
 
 // buildHead appends the upstream request head for x's request to server srv:
@@ -109,8 +112,14 @@ fields:
 			dst = http1.AppendHeader(dst, kv[0], kv[1])
 		}
 	}
-	if x.tunnel {
+	switch {
+	case x.tunnel:
 		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
+	case x.up != nil && x.up.lastRequest():
+		// The connection will not be pooled after this request: the origin is
+		// told, and closes first, so that its side, not the proxy's, keeps the
+		// TIME_WAIT (as nginx's Connection: close without keepalive).
+		dst = append(dst, "Connection: close\r\n"...)
 	}
 	if x.expect {
 		dst = append(dst, "Expect: 100-continue\r\n"...)
@@ -138,9 +147,10 @@ const (
 	ownXFHost
 	ownForwarded
 	ownVia
+	ownRealIP
 )
 
-var ownFields = [...]string{"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "via"}
+var ownFields = [...]string{"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "via", "x-real-ip"}
 
 // appendTarget appends the request-target sent upstream: with strip_prefix matching,
 // the rest of the normalized path re-encoded (docs/routing.md), else the target as
@@ -184,11 +194,14 @@ func (h *Handler) trusted(peer netip.Addr) bool {
 	return false
 }
 
-// appendForwarding appends X-Forwarded-For, -Proto, -Host and Forwarded (RFC 7239),
-// each unless set_headers replaces it; the protocol is https when the client's
-// connection is TLS (secure).
-// From a trusted peer the incoming values are kept and the peer is appended; from any
-// other peer they are replaced, so a client cannot forge its address.
+// appendForwarding appends X-Forwarded-For, -Proto, -Host, X-Real-IP and Forwarded
+// (RFC 7239), each unless set_headers replaces it; the protocol is https when the
+// client's connection is TLS (secure).
+// From a trusted peer the incoming values are kept and the peer is appended (an
+// incoming X-Real-IP, the original client, is kept as it is); from any other peer
+// they are replaced, so a client cannot forge its address. X-Real-IP is the field
+// nginx configurations set to the client address (proxy_set_header X-Real-IP
+// $remote_addr), and origins set up behind nginx trust it.
 func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Addr, trusted, secure bool) []byte {
 	proto := "http"
 	if secure {
@@ -222,6 +235,16 @@ func (h *Handler) appendForwarding(dst []byte, req *http1.Request, peer netip.Ad
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), v)
 	case len(req.Host) > 0:
 		dst = http1.AppendHeaderBytes(dst, []byte("X-Forwarded-Host"), req.Host)
+	}
+	v, ok = req.Header("X-Real-IP")
+	switch {
+	case own&ownRealIP != 0:
+	case trusted && ok:
+		dst = http1.AppendHeaderBytes(dst, []byte("X-Real-IP"), v)
+	default:
+		dst = append(dst, "X-Real-IP: "...)
+		dst = append(dst, addr...)
+		dst = append(dst, "\r\n"...)
 	}
 	if own&ownForwarded != 0 {
 		return dst

@@ -88,7 +88,7 @@ func TestProxyHopByHopAndForwarding(t *testing.T) {
 		"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"+
 		"Proxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nHTTP2-Settings: AAAA\r\n"+
 		"Upgrade: h2c\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nForwarded: for=6.6.6.6\r\n"+
-		"X-Set: client\r\nX-Keep: yes\r\n\r\n")
+		"X-Real-IP: 6.6.6.6\r\nX-Set: client\r\nX-Keep: yes\r\n\r\n")
 	for _, bad := range []string{"X-Secret", "Keep-Alive", "Te:", "Proxy-", "Http2-Settings", "Upgrade", "6.6.6.6", "https", "client", "Connection"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("origin saw %q:\n%s", bad, got)
@@ -96,7 +96,7 @@ func TestProxyHopByHopAndForwarding(t *testing.T) {
 	}
 	for _, want := range []string{"GET /a/%2e%2e/b?q=1\n", "Host: " + o.addr().String(), "X-Keep: yes", "X-Set: fixed",
 		"X-Forwarded-For: 127.0.0.1\n", "X-Forwarded-Proto: http\n", "X-Forwarded-Host: example.com\n",
-		`Forwarded: for=127.0.0.1;host="example.com";proto=http`} {
+		"X-Real-Ip: 127.0.0.1\n", `Forwarded: for=127.0.0.1;host="example.com";proto=http`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)
 		}
@@ -108,16 +108,17 @@ func TestProxyHopByHopAndForwarding(t *testing.T) {
 	addr2 := startProxy(t, u2, Route{StripPrefix: "/api", PreserveHost: true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, nil)
 	got = roundTrip(t, addr2, "GET /api//x/../users%20list?z HTTP/1.1\r\nHost: example.com\r\n"+
-		"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nForwarded: for=10.0.0.1\r\n\r\n")
+		"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nForwarded: for=10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n")
 	for _, want := range []string{"GET /users%20list?z\n", "Host: example.com\n", "X-Forwarded-For: 10.0.0.1, 127.0.0.1\n",
-		"X-Forwarded-Proto: https\n", "Forwarded: for=10.0.0.1, for=127.0.0.1;"} {
+		"X-Forwarded-Proto: https\n", "Forwarded: for=10.0.0.1, for=127.0.0.1;", "X-Real-Ip: 10.0.0.1\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)
 		}
 	}
+	// From a trusted peer that sent no X-Real-IP, the peer is the client.
 	got = roundTrip(t, addr2, "GET /api HTTP/1.1\r\nHost: h\r\n\r\n")
-	if !strings.Contains(got, "GET /\n") {
-		t.Errorf("strip_prefix of the whole path: %s", got)
+	if !strings.Contains(got, "GET /\n") || !strings.Contains(got, "X-Real-Ip: 127.0.0.1\n") {
+		t.Errorf("strip_prefix of the whole path, X-Real-IP of the peer: %s", got)
 	}
 }
 
@@ -127,13 +128,28 @@ func TestProxyResponseHopByHop(t *testing.T) {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: X-Hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=1\r\n"+
-			"Proxy-Connection: x\r\nServer: origin\r\nX-End: 2\r\nContent-Length: 2\r\n\r\nok")
+			"Proxy-Connection: x\r\nServer: origin\r\nX-End: 2\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"2\r\nok\r\n0\r\nX-Sum: 42\r\n\r\n")
 	})
 	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
 	addr := startProxy(t, u, Route{}, nil)
 	resp, body := get(t, client(), "http://"+addr+"/")
-	if body != "ok" || resp.Header.Get("X-End") != "2" {
-		t.Fatalf("%q %v", body, resp.Header)
+	if body != "ok" || resp.Header.Get("X-End") != "2" || resp.Trailer.Get("X-Sum") != "42" {
+		t.Fatalf("%q %v trailers %v", body, resp.Header, resp.Trailer)
+	}
+	// Trailer announces the trailers, which are forwarded, and goes with them (it
+	// was dropped as hop-by-hop), as nginx and Caddy pass it on. (Go's client moves
+	// it into resp.Trailer, so the head is read as it came.)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	head, err := readRequestHead(bufio.NewReader(c), func([]byte) {}) // a response head reads the same
+	if err != nil || !strings.Contains(head, "\r\nTrailer: X-Sum\r\n") {
+		t.Errorf("response head without the origin's Trailer (%v):\n%s", err, head)
 	}
 	for _, h := range []string{"X-Hop", "Keep-Alive", "Proxy-Connection"} {
 		if resp.Header.Get(h) != "" {
@@ -208,15 +224,16 @@ func TestProxySetHeadersReplaceOwnFields(t *testing.T) {
 	u := testUpstream(t, []netip.AddrPort{o.addr()}, nil)
 	addr := startProxy(t, u, Route{Via: "gale", SetHeaders: [][2]string{
 		{"host", "app.internal"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-For", "192.0.2.1"}, {"Via", "1.1 edge"},
+		{"x-real-ip", "192.0.2.2"},
 	}}, nil)
 	before := o.received()
-	roundTrip(t, addr, "GET /x HTTP/1.1\r\nHost: client.example\r\nX-Forwarded-Proto: http\r\n\r\n")
+	roundTrip(t, addr, "GET /x HTTP/1.1\r\nHost: client.example\r\nX-Forwarded-Proto: http\r\nX-Real-IP: 6.6.6.6\r\n\r\n")
 	got := o.since(before)
 	lines := strings.Split(strings.TrimSpace(got), "\r\n")
 	if len(lines) < 2 || lines[1] != "Host: app.internal" {
 		t.Fatalf("the set Host is not the first field:\n%s", got)
 	}
-	for _, name := range []string{"host", "x-forwarded-proto", "x-forwarded-for", "via"} {
+	for _, name := range []string{"host", "x-forwarded-proto", "x-forwarded-for", "via", "x-real-ip"} {
 		n := 0
 		for _, l := range lines[1:] {
 			if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, name) {
@@ -227,7 +244,7 @@ func TestProxySetHeadersReplaceOwnFields(t *testing.T) {
 			t.Errorf("origin got %d %s fields, want 1:\n%s", n, name, got)
 		}
 	}
-	for _, want := range []string{"X-Forwarded-Proto: https\r\n", "X-Forwarded-For: 192.0.2.1\r\n", "Via: 1.1 edge\r\n",
+	for _, want := range []string{"X-Forwarded-Proto: https\r\n", "X-Forwarded-For: 192.0.2.1\r\n", "Via: 1.1 edge\r\n", "x-real-ip: 192.0.2.2\r\n",
 		"X-Forwarded-Host: client.example\r\n", `Forwarded: for=127.0.0.1;host="client.example";proto=http`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("origin did not see %q:\n%s", want, got)

@@ -137,6 +137,11 @@ func (ls *loopState) dial(l *engine.Loop, srv int) (*upConn, error) {
 	}
 	ec := uc.ec
 	ec.SetContext(uc)
+	// The request body queued for the origin must not stop the reading of its
+	// answer: an origin may answer before it has read the whole upload (401, 413,
+	// a redirect) and then wait, or close. The proxy paces the body itself (it
+	// pauses the client above highWater, onBody), as a relay paces its source.
+	ec.SetOutputPausesRead(false)
 	ls.connDialing(srv)
 	ec.SetWriteTimeout(ls.u.opts.Timeouts.Write)
 	ls.dials.Add(1)
@@ -176,6 +181,14 @@ func (uc *upConn) closeOrderly() {
 		return
 	}
 	ec.Close(nil)
+}
+
+// lastRequest reports that the connection closes after the request it carries
+// (counted in requests): the pool keeps none (keepalive.idle 0), it reached
+// keepalive.max_requests, or the engine is shutting down.
+func (uc *upConn) lastRequest() bool {
+	k := uc.ls.u.opts.Keepalive
+	return k.Idle <= 0 || uc.requests >= k.MaxRequests || uc.ls.draining
 }
 
 // drop removes an idle connection from its pool.

@@ -198,3 +198,51 @@ func TestProxyShutdownClosesBusyUpstream(t *testing.T) {
 		t.Fatalf("shutdown took %v after the last response: the upstream connection waited in the pool", d)
 	}
 }
+
+// TestProxySaysConnectionClose: a request after which the proxy will not pool its
+// connection (the last of keepalive.max_requests, or any with keepalive.idle 0)
+// carries Connection: close, so the origin closes first and keeps the TIME_WAIT,
+// as behind nginx without keepalive; the proxy closed without a word, and every
+// unpooled request left a TIME_WAIT on the proxy's side, spending its ports.
+func TestProxySaysConnectionClose(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		idle, max int
+		want      []bool // whether the request of each round says close
+	}{
+		{"max_requests", 16, 2, []bool{false, true, false, true}},
+		{"idle-0", 0, 1000, []bool{true, true, true}},
+		{"pooled", 16, 1000, []bool{false, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+				for {
+					head, err := readRequestHead(br, log)
+					if err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					if strings.Contains(head, "\r\nConnection: close\r\n") {
+						return
+					}
+				}
+			})
+			u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) {
+				o.Keepalive.Idle, o.Keepalive.MaxRequests = tc.idle, tc.max
+			})
+			url := "http://" + startProxy(t, u, Route{}, func(so *server.Options) { so.Workers = 1 }) + "/"
+			c := client()
+			var said []bool
+			for range tc.want {
+				before := o.received()
+				if _, body := get(t, c, url); body != "ok" {
+					t.Fatalf("body %q", body)
+				}
+				said = append(said, strings.Contains(o.since(before), "\r\nConnection: close\r\n"))
+			}
+			if fmt.Sprint(said) != fmt.Sprint(tc.want) {
+				t.Fatalf("Connection: close in each request: %v, want %v", said, tc.want)
+			}
+		})
+	}
+}

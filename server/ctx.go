@@ -97,6 +97,15 @@ func (c *Ctx) Request() *http1.Request { return c.req }
 // IsHead reports whether the request is HEAD; body writes are then discarded.
 func (c *Ctx) IsHead() bool { return c.isHead }
 
+// CloseDelimited reports whether the response head went out without framing for
+// a body that follows (an HTTP/1.0 client's response of unknown length): its end
+// is the close of the connection, so a handler that cannot complete the body must
+// not close the connection in order (the client would take what it got for the
+// whole body) but reset it.
+func (c *Ctx) CloseDelimited() bool {
+	return c.headSent && !c.chunked && c.clen < 0 && !c.isHead && bodyAllowed(c.status)
+}
+
 // Header returns the response header list, to fill before WriteHeader.
 func (c *Ctx) Header() *Header { return &c.hdr }
 

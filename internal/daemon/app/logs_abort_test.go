@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/server/servertest"
 )
 
 // TestAccessLogAbortedDownload downloads a 64 MiB file twice on each engine: once
@@ -20,18 +20,7 @@ func TestAccessLogAbortedDownload(t *testing.T) { onLinuxEngines(t, testAbortedD
 
 // onLinuxEngines runs f as a subtest on epoll and on io_uring (skipped where
 // io_uring is not available).
-func onLinuxEngines(t *testing.T, f func(t *testing.T, eng string)) {
-	for _, eng := range []string{"epoll", "io_uring"} {
-		t.Run(eng, func(t *testing.T) {
-			if eng == "io_uring" {
-				if _, err := engine.New(engine.Config{Workers: 1, Backend: engine.BackendIOURing}); err != nil {
-					t.Skipf("no io_uring engine here: %v", err)
-				}
-			}
-			f(t, eng)
-		})
-	}
-}
+func onLinuxEngines(t *testing.T, f func(t *testing.T, eng string)) { servertest.OnEngines(t, f) }
 
 func testAbortedDownload(t *testing.T, eng string) {
 	dir := t.TempDir()
