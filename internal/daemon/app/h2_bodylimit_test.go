@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,16 +61,16 @@ func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
 	if code, body := post(1000, false); code != 200 || body != "read 1000" {
 		t.Fatalf("after the 413s: %d %q", code, body)
 	}
-	// The origin hears of the cut body when the proxy closes its connection; wait
-	// for that before reading what it saw.
-	testkit.WaitFor(t, "the origin to finish the cut request", func() bool {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		return len(o.got) >= 3
+	// The proxy cannot keep the upstream connection of the cut request (its body is
+	// incomplete), so it closes it; once the origin has closed it too, the origin has
+	// read and recorded all that the proxy sent on it. The head of the cut request may
+	// not have left gale at all (the 413 can overtake it, on the portable engine
+	// whose writer is a goroutine), so the cut one is at most one.
+	testkit.WaitFor(t, "the origin to see the cut request's connection closed", func() bool {
+		return o.closed.Load() >= 1
 	})
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	// The cut request may end after the last one, on its own upstream connection.
 	whole, cut := 0, 0
 	for _, g := range o.got {
 		switch {
@@ -78,8 +80,8 @@ func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
 			cut++
 		}
 	}
-	if len(o.got) != 3 || whole != 2 || cut != 1 {
-		t.Fatalf("the origin read %q, want the 32 KiB body, a cut one (never all 1 MiB) and the 1000 octets", o.got)
+	if whole != 2 || cut > 1 || len(o.got) != whole+cut {
+		t.Fatalf("the origin read %q, want the 32 KiB body, at most a cut one (never all 1 MiB) and the 1000 octets", o.got)
 	}
 }
 
@@ -166,21 +168,37 @@ func testH2BodyTimeout(t *testing.T, eng string) {
 }
 
 // bodyCountOrigin is a Go HTTP/1.1 origin that reads each request body to its end and
-// records, per request, the octets read and how the body ended.
+// records, per request, the octets read and how the body ended, and counts the
+// connections it has closed (each after its last handler returned).
 type bodyCountOrigin struct {
-	addr string
-	mu   sync.Mutex
-	got  []string
+	addr   string
+	mu     sync.Mutex
+	got    []string
+	closed atomic.Int64
 }
 
 func startBodyCountOrigin(t *testing.T) *bodyCountOrigin {
 	o := &bodyCountOrigin{}
-	o.addr = startGoOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := io.Copy(io.Discard, r.Body)
-		o.mu.Lock()
-		o.got = append(o.got, fmt.Sprintf("%d %v", n, err))
-		o.mu.Unlock()
-		fmt.Fprintf(w, "read %d", n)
-	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, r.Body)
+			o.mu.Lock()
+			o.got = append(o.got, fmt.Sprintf("%d %v", n, err))
+			o.mu.Unlock()
+			fmt.Fprintf(w, "read %d", n)
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateClosed {
+				o.closed.Add(1)
+			}
+		},
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	o.addr = ln.Addr().String()
 	return o
 }
