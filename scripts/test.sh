@@ -16,6 +16,11 @@ echo "== gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change: $bad"; exit 1; fi
 
+echo "== merge conflict markers"
+if git rev-parse --git-dir >/dev/null 2>&1 && git grep -n -I -E '^(<<<<<<<|>>>>>>>) ' -- ':!*.go'; then
+	echo "unresolved merge conflict markers (above)"; exit 1
+fi
+
 echo "== go vet"
 go vet ./...
 
