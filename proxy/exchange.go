@@ -26,6 +26,7 @@ var (
 	errUpstreamClosed = errors.New("proxy: upstream closed the connection")
 	errNoServer       = errors.New("proxy: no server available")
 	errBadUpgrade     = errors.New("proxy: upstream switched protocols without being asked")
+	errWrongUpgrade   = errors.New("proxy: upstream switched to a protocol other than websocket")
 	errCut            = errors.New("proxy: response cut by the upstream")
 )
 
@@ -331,6 +332,12 @@ func (x *exchange) relayResponse(uc *upConn, in []byte) int {
 					x.upstreamFailed(uc, errBadUpgrade)
 					return len(in)
 				}
+				if !r.HasToken("upgrade", "websocket") {
+					// The client would speak WebSocket to another protocol (RFC 9110
+					// §15.2.2: the 101's Upgrade names what the connection switched to).
+					x.upstreamFailed(uc, errWrongUpgrade)
+					return len(in)
+				}
 				x.startTunnel(uc)
 				return off
 			}
@@ -519,7 +526,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 // timeout.
 func isReset(err error) bool {
 	var he *http1.Error
-	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade ||
+	if errors.As(err, &he) || err == errHeaderTimeout || err == errReadTimeout || err == errBadUpgrade || err == errWrongUpgrade ||
 		errors.Is(err, engine.ErrWriteTimeout) {
 		return false
 	}

@@ -238,4 +238,8 @@ type Route struct {
 	// X_Forwarded_For and X-Forwarded-For as the same variable, so a client could
 	// set one the proxy replaces under a name it does not.
 	UnderscoresInHeaders bool
+	// TunnelIdleTimeout closes a WebSocket tunnel (either kind: the TCP relay of
+	// plain ones, the copy through the loop of ones with a TLS side) that moved no
+	// byte for this long. Zero means one hour.
+	TunnelIdleTimeout time.Duration
 }

@@ -17,6 +17,8 @@ type tunnelEnd struct {
 	conn  *engine.Conn
 	layer server.Layer // nil on a plain connection
 	peer  *tunnelEnd
+	last  time.Time     // when this side last read bytes (the loop's cached clock)
+	idle  time.Duration // the tunnel's idle timeout, on the client side (its timer's owner)
 }
 
 func (e *tunnelEnd) write(p []byte) {
@@ -79,6 +81,7 @@ func (*tunnelHandler) OnData(ec *engine.Conn, in []byte) int {
 	if te == nil || te.peer == nil {
 		return 0 // the pair is joined right after the switch, before any dispatch
 	}
+	te.last = ec.Loop().Now()
 	out := te.peer
 	if out.conn.Closed() {
 		ec.Close(nil)
@@ -110,6 +113,27 @@ func (*tunnelHandler) OnEOF(ec *engine.Conn) {
 	ec.CloseAfterFlush(false)
 }
 
+// OnTimeout closes both sides once neither has read a byte for the idle timeout
+// (the client side's timer; it is re-armed for the time left otherwise), as the
+// relay of plain tunnels does: a peer that vanished without a FIN or a reset
+// would otherwise hold the pair forever.
+func (*tunnelHandler) OnTimeout(ec *engine.Conn) {
+	te, _ := ec.Context().(*tunnelEnd)
+	if te == nil || te.peer == nil || te.idle <= 0 {
+		return
+	}
+	last := te.last
+	if te.peer.last.After(last) {
+		last = te.peer.last
+	}
+	if left := te.idle - ec.Loop().Now().Sub(last); left > 0 {
+		ec.SetTimeout(left)
+		return
+	}
+	te.peer.closeAfterFlush()
+	te.closeAfterFlush()
+}
+
 func (*tunnelHandler) OnShutdown(ec *engine.Conn) {
 	if te, _ := ec.Context().(*tunnelEnd); te != nil {
 		te.closeAfterFlush()
@@ -130,8 +154,16 @@ const tunnelSpliceAfter = 256 << 10
 
 // tunnels returns the relay of plain tunnels for eng, made on first use.
 func (h *Handler) tunnels(eng *engine.Engine) *l4.Tunnels {
-	h.tunOnce.Do(func() { h.tun = l4.NewTunnels(eng, time.Hour, tunnelSpliceAfter, h.u.opts.Logger) })
+	h.tunOnce.Do(func() { h.tun = l4.NewTunnels(eng, h.tunnelIdle(), tunnelSpliceAfter, h.u.opts.Logger) })
 	return h.tun
+}
+
+// tunnelIdle is how long a tunnel may move no byte before it is closed.
+func (h *Handler) tunnelIdle() time.Duration {
+	if h.r.TunnelIdleTimeout > 0 {
+		return h.r.TunnelIdleTimeout
+	}
+	return time.Hour
 }
 
 // TunnelStats returns the counters of the plain tunnels relayed so far (zero
@@ -196,6 +228,9 @@ func (x *exchange) startTunnel(uc *upConn) {
 		uc.ec.SetHandler(tunnelH)
 	}
 	down.peer, upEnd.peer = upEnd, down
+	now := client.Loop().Now()
+	down.last, upEnd.last, down.idle = now, now, x.h.tunnelIdle()
+	client.SetTimeout(down.idle)
 	// Each side pauses its peer's reading when its own output is above high
 	// water (OnData); the engine must not stop reading a side for its own
 	// output too, or an origin that stops reading while it writes (an echo)

@@ -185,3 +185,30 @@ func TestProxyUpgradeNotWebSocket(t *testing.T) {
 		t.Fatalf("unrequested 101: %q, want 502", got)
 	}
 }
+
+func TestProxyUpgradeWrongProtocol(t *testing.T) {
+	// An origin that answers a WebSocket upgrade by switching to another protocol, or
+	// without naming one, would leave the client speaking WebSocket to something else:
+	// that 101 is a 502, as Go's ReverseProxy (and so Caddy) answer it. Switching to
+	// websocket in another case is a tunnel.
+	for name, c := range map[string]struct{ head, want string }{
+		"h2c":        {"Upgrade: h2c\r\nConnection: Upgrade", "502\n"},
+		"no upgrade": {"Connection: Upgrade", "502\n"},
+		"two":        {"Upgrade: foo\r\nUpgrade: bar\r\nConnection: Upgrade", "502\n"},
+		"WebSocket":  {"Upgrade: WebSocket\r\nConnection: Upgrade", "101\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := newRawOrigin(t, func(conn net.Conn, br *bufio.Reader, log func([]byte)) {
+				if _, err := readRequestHead(br, log); err == nil {
+					io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\n"+c.head+"\r\n\r\n\x81\x02hi")
+				}
+			})
+			addr := startProxy(t, testUpstream(t, []netip.AddrPort{o.addr()}, nil), Route{}, nil)
+			req := "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n\r\n"
+			if got := roundTrip(t, addr, req); !strings.HasPrefix(got, c.want) {
+				t.Fatalf("101 with %q: %q, want %q", c.head, got, c.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -170,6 +171,19 @@ func TestProxyWebSocketTLSOrigin(t *testing.T) {
 	}
 }
 
+// originTLS returns a test CA and the server configuration of an origin whose
+// certificate it issued for origin.gale.test.
+func originTLS(t *testing.T) (*testcert.CA, *tls.Config) {
+	t.Helper()
+	ca, _ := testcert.NewCA(t.TempDir())
+	srv, _ := ca.Issue("origin", "origin.gale.test")
+	cert, err := tls.LoadX509KeyPair(srv.Cert, srv.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, &tls.Config{Certificates: []tls.Certificate{cert}}
+}
+
 // TestProxyTLSTunnelFullDuplex streams 16 MiB through a tunnel to an https://
 // origin that echoes raw bytes with a blocking write per read (so it stops
 // reading while its write waits) and reads the echo at the same time. The two
@@ -177,14 +191,7 @@ func TestProxyWebSocketTLSOrigin(t *testing.T) {
 // whose own output was above the high-water mark, the bytes queued for the
 // origin stopped the tunnel reading its answers and both directions hung.
 func TestProxyTLSTunnelFullDuplex(t *testing.T) {
-	dir := t.TempDir()
-	ca, _ := testcert.NewCA(dir)
-	srv, _ := ca.Issue("origin", "origin.gale.test")
-	cert, err := tls.LoadX509KeyPair(srv.Cert, srv.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	ca, cfg := originTLS(t)
 	oaddr := testkit.Serve(t, func(raw *net.TCPConn) {
 		c := tls.Server(raw, cfg)
 		br := bufio.NewReader(c)
@@ -245,5 +252,65 @@ func TestProxyTLSTunnelFullDuplex(t *testing.T) {
 	}
 	if err := <-sent; err != nil {
 		t.Fatalf("write: %v", err)
+	}
+}
+
+// TestProxyTunnelIdleTimeout: a tunnel that moves no byte for Route's
+// TunnelIdleTimeout is closed on both sides, the copy through the loop of a tunnel
+// to an https:// upstream as the relay of a plain one; bytes from the client keep
+// it open meanwhile. Before, a tunnel with a TLS side had no idle timeout at all,
+// so a peer that vanished without a FIN held it forever.
+func TestProxyTunnelIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	ca, cfg := originTLS(t)
+	for _, secure := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", secure), func(t *testing.T) {
+			closed := make(chan struct{}, 1)
+			oaddr := testkit.Serve(t, func(raw *net.TCPConn) {
+				var c net.Conn = raw
+				if secure {
+					c = tls.Server(raw, cfg)
+				}
+				br := bufio.NewReader(c)
+				if _, err := readRequestHead(br, func([]byte) {}); err != nil {
+					return
+				}
+				key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef")) // wsUpgrade's
+				fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				io.Copy(io.Discard, br) // silent: reads until the proxy closes
+				closed <- struct{}{}
+			})
+			u := testUpstream(t, []netip.AddrPort{netip.MustParseAddrPort(oaddr)}, func(o *UpstreamOptions) {
+				if secure {
+					o.TLS = clientTLS(t, tlsterm.ClientFiles{CA: ca.CAFile, ServerName: "origin.gale.test"})
+				}
+			})
+			addr := startProxy(t, u, Route{TunnelIdleTimeout: idle}, nil)
+			c, br, resp := wsUpgrade(t, addr, "/ws")
+			if resp.StatusCode != 101 {
+				t.Fatalf("upgrade: %d", resp.StatusCode)
+			}
+			start := time.Now()
+			for time.Since(start) < 3*idle { // activity from the client only
+				if err := wsWrite(c, 1, []byte("tick"), true); err != nil {
+					t.Fatalf("tunnel closed while the client wrote: %v", err)
+				}
+				time.Sleep(idle / 4)
+			}
+			quiet := time.Now()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("idle tunnel: %v, want it closed", err)
+			}
+			if d := time.Since(quiet); d < idle*3/4 {
+				t.Fatalf("closed %v after the last byte, idle timeout %v", d, idle)
+			}
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the upstream side stayed open")
+			}
+		})
 	}
 }

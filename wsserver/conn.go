@@ -236,6 +236,10 @@ func (c *Conn) sendable() error {
 		return engine.ErrClosed
 	case c.state != stateOpen:
 		return ErrClosing
+	case c.fail != 0:
+		// The peer's FIN came: the connection closes once what was queued before
+		// it has gone (Server.OnEOF), and nothing more joins that queue.
+		return engine.ErrClosed
 	case c.buffered() > c.lp.s.highWater:
 		c.lp.s.overflows.Add(1)
 		c.setFail(ErrOverflow)

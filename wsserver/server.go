@@ -380,13 +380,16 @@ func (s *Server) OnData(ec *engine.Conn, in []byte) int {
 }
 
 // OnEOF implements engine.Handler: a peer that stops sending without a close frame
-// ends the connection (reported as 1006).
+// ends the connection (reported as 1006), once what the server queued before — the
+// answers to the messages that came before the FIN — has been sent (the write
+// timeout bounds the wait). Closing at once lost them whenever the FIN arrived in
+// the same read as the messages.
 func (s *Server) OnEOF(ec *engine.Conn) {
 	if c := conn(ec); c != nil {
 		c.eof()
 	}
 	if !ec.Closed() {
-		ec.Close(nil)
+		ec.CloseAfterFlush(false)
 	}
 }
 

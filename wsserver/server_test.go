@@ -13,6 +13,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/gale-server/gale/server"
+	"github.com/gale-server/gale/server/servertest"
 	"github.com/gale-server/gale/websocket"
 )
 
@@ -491,4 +493,34 @@ func TestClosingHandler(t *testing.T) {
 		t.Fatalf("OnClosing for a peer that went away (%v)", err)
 	default:
 	}
+}
+
+// TestEchoBeforeEOF: a client that sends messages and then half-closes its
+// connection (a FIN, no close frame) still gets what the server sent in answer to
+// them before the connection ends, on both engines, as uWebSockets does. Before,
+// the FIN closed the connection at once with its output discarded, so the echoes
+// were lost whenever the FIN came in the same read as the messages.
+func TestEchoBeforeEOF(t *testing.T) {
+	servertest.OnEngines(t, func(t *testing.T, eng string) {
+		ws, err := New(Echo{}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := servertest.Start(t, ws, func(o *server.Options) { o.Engine = eng }).Addr()
+		msgs := [][]byte{[]byte("one"), bytes.Repeat([]byte("two"), 1000), []byte("three")}
+		for i := 0; i < 20; i++ {
+			c := dial(t, addr)
+			var b []byte
+			for _, m := range msgs {
+				b = append(b, frame(true, websocket.OpText, 0, m)...)
+			}
+			c.send(b)
+			c.c.(*net.TCPConn).CloseWrite()
+			for _, m := range msgs {
+				c.expectEcho(websocket.OpText, m)
+			}
+			c.expectEOF()
+			c.c.Close()
+		}
+	})
 }
