@@ -35,7 +35,7 @@ func TestPubSubErrors(t *testing.T) {
   - listen: ["127.0.0.1:0"]
     routes:
       - match: { path: /hub/ }
-        pubsub: { topic: room, queue: 0, slow_policy: drop, history: { size: -1, ttl: -1s }, max_topics: 0, max_message_bytes: 0, cluster: { nats: "http://x", subject: "" }, jwt: { secret_file: a, public_key_file: b }, allowed_origins: ["a b"] }
+        pubsub: { topic: room, queue: 0, slow_policy: drop, history: { size: -1, ttl: -1s }, max_topics: 0, max_hub_topics: 0, max_message_bytes: 0, cluster: { nats: "http://x", subject: "" }, jwt: { secret_file: a, public_key_file: b }, allowed_origins: ["a b"] }
 `))
 	if err == nil {
 		t.Fatal("accepted")
@@ -47,6 +47,7 @@ func TestPubSubErrors(t *testing.T) {
 		`pubsub.history.size: -1 is out of range 0-1048576`,
 		`pubsub.history.ttl: duration must not be negative`,
 		`pubsub.max_topics: 0 is out of range 1-65536`,
+		`pubsub.max_hub_topics: 0 is out of range 1-16777216`,
 		`pubsub.max_message_bytes: 0 is out of range 1-1GiB`,
 		`pubsub.cluster.nats: invalid NATS URL "http://x": expected nats://host:port`,
 		`pubsub.cluster.subject: must not be empty`,

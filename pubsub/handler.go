@@ -268,6 +268,10 @@ func (hd *Handler) serveWebSocket(c *server.Ctx) {
 			c.Error(403, "the token does not grant this topic")
 			return
 		}
+		if hd.o.Mode == PathMode && !hd.h.Admits(cl.topicName) {
+			refuseTopicLimit(c)
+			return
+		}
 		cl.grant = g
 		slot := &hd.slots[c.Loop().ID()]
 		slot.c = cl
@@ -337,6 +341,10 @@ func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name strin
 			op = websocket.OpBinary
 		}
 		t, err := hd.h.Acquire(name)
+		if errors.Is(err, ErrTopicLimit) {
+			refuseTopicLimit(c)
+			return
+		}
 		if err != nil {
 			c.Error(400, err.Error())
 			return
@@ -384,6 +392,13 @@ func refuse(c server.Exchange, status int, msg, name, value string) {
 	c.Header().Reset()
 	c.Header().Set(name, value)
 	c.Respond(status, "text/plain; charset=utf-8", []byte(http1.StatusText(status)+": "+msg+"\n"))
+}
+
+// refuseTopicLimit answers a request that needs a topic a full hub cannot create
+// (ErrTopicLimit): 503 with Retry-After, since topics expire and the request may
+// succeed later; an existing topic is still served.
+func refuseTopicLimit(c server.Exchange) {
+	refuse(c, 503, "the hub holds its limit of topics (max_hub_topics)", "Retry-After", "1")
 }
 
 // servePresence answers GET {prefix}presence (every topic) and

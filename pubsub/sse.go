@@ -97,6 +97,10 @@ func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(c
 			c.Error(403, "the token does not grant this topic")
 			return
 		}
+		if !hd.h.Admits(name) {
+			refuseTopicLimit(c)
+			return
+		}
 		cl := &sseClient{name: name, g: g}
 		cl.enc = EncSSE
 		cl.tellDropped = cl.sendDropped

@@ -63,6 +63,9 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	if old != nil && old.bridge != nil {
 		old.bridge.Close()
 	}
+	if old != nil {
+		old.hub.Close() // its sweeper; clients still on it keep being served
+	}
 	hs.hubs[name] = e
 	return e.hub, nil
 }
@@ -92,6 +95,7 @@ func (hs *hubSet) close(log *slog.Logger) error {
 	defer hs.mu.Unlock()
 	var errs []error
 	for name, e := range hs.hubs {
+		e.hub.Close()
 		if e.bridge != nil {
 			e.bridge.Close()
 		}
@@ -115,6 +119,7 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 		Queue:       p.Queue,
 		HistorySize: p.History.Size,
 		HistoryTTL:  p.History.TTL,
+		MaxTopics:   p.MaxHubTopics,
 	}
 	if p.SlowPolicy == "close" {
 		opts.Policy = pubsub.Close
