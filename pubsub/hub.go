@@ -468,6 +468,11 @@ type loopHub struct {
 	sinks map[*client]sink
 	// scratch builds frames a message did not get at publish (recovered SSE events).
 	scratch []byte
+	// expiries are the loop's clients whose grants expire, soonest first; expTimer
+	// fires at expAt (Unix nanoseconds, 0 when not armed) to end them (expiry.go).
+	expiries expiries
+	expTimer *engine.Timer
+	expAt    int64
 }
 
 // delivery is one message for one topic's subscribers on a loop.

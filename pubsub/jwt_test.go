@@ -5,11 +5,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
@@ -171,7 +173,14 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 	hubs := []*Hub{hd.Hub(), phd.Hub(), h2hd.Hub()}
 	publish := func(data string) {
 		for _, h := range hubs {
-			h.Lookup("news").Publish(websocket.TextMessage, []byte(data), nil)
+			// Acquired: after exp the connections may have ended, and the topic
+			// with them, before the publish.
+			tp, err := h.Acquire("news")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp.Publish(websocket.TextMessage, []byte(data), nil)
+			h.Release(tp)
 		}
 	}
 	publish(`"before"`)
@@ -211,5 +220,78 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 	}
 	for _, h := range hubs {
 		waitCount(t, h, "news", 0)
+	}
+}
+
+// TestJWTExpiryClosesIdleConnections: connections admitted by a token end at its exp
+// even when nothing is published and the client is silent: a path-mode and a
+// protocol WebSocket get close 1008, an SSE stream over HTTP/1.1 ends, within a
+// second or so of exp. The loop's one expiry timer does it, not a timer per
+// connection. Before, an idle connection stayed open after exp until some traffic
+// (a message, a command, the SSE heartbeat 25 s later, or a ping), with its
+// subscriptions (epoll and io_uring).
+func TestJWTExpiryClosesIdleConnections(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	auth, err := NewJWTAuth(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+			c := Claims{Subscribe: []string{"*"}}
+			c.ExpiresAt = jwt.NewNumericDate(exp)
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A second token, valid for long, whose connection must stay.
+			c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+			long, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hd, addr := startHubOn(t, eng, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+			phd, paddr := startHubOn(t, eng, Options{}, HandlerOptions{Mode: PathMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+			path := wsDial(t, "ws://"+paddr+"/ws/news?token="+tok, nil)
+			stays := wsDial(t, "ws://"+paddr+"/ws/news?token="+long, nil)
+			proto := wsDial(t, "ws://"+addr+"/ws/", http.Header{"Authorization": {"Bearer " + tok}})
+			send(t, proto, `{"type":"subscribe","id":1,"topic":"news"}`)
+			if r := readReply(t, proto); r.Type != "subscribed" {
+				t.Fatalf("subscribe: %+v", r)
+			}
+			sse := testkit.Dial(t, addr)
+			if _, err := sse.Write([]byte("GET /ws/sse/news?token=" + tok + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			waitCount(t, hd.Hub(), "news", 2)
+			waitCount(t, phd.Hub(), "news", 2)
+
+			for name, ws := range map[string]*websocket.Conn{"path mode": path, "protocol": proto} {
+				ws.SetReadDeadline(exp.Add(3 * time.Second))
+				_, p, err := ws.ReadMessage()
+				if err == nil {
+					t.Fatalf("%s: a message %q, want the close", name, p)
+				}
+				if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+					t.Fatalf("%s WebSocket ended with %v, want close 1008 by exp+3s", name, err)
+				}
+				if time.Now().Before(exp) {
+					t.Fatalf("%s closed before exp", name)
+				}
+			}
+			sse.SetReadDeadline(exp.Add(3 * time.Second))
+			if _, err := io.ReadAll(sse); err != nil {
+				t.Fatalf("SSE stream not ended by exp+3s: %v", err)
+			}
+			waitCount(t, hd.Hub(), "news", 0)
+			waitCount(t, phd.Hub(), "news", 1)
+			// The connection of the long token is served on.
+			phd.Hub().Lookup("news").Publish(websocket.TextMessage, []byte("still"), nil)
+			stays.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, p, err := stays.ReadMessage(); err != nil || string(p) != "still" {
+				t.Fatalf("long token's connection: %q %v", p, err)
+			}
+		})
 	}
 }

@@ -159,6 +159,7 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 			return
 		}
 		cl.closing = true
+		cl.forgetExpiry()
 		cl.clearWait()
 		if beat != nil {
 			beat.Stop()
@@ -362,6 +363,7 @@ func (s *sseHandler) OnClose(ec *engine.Conn, _ error) {
 	}
 	ec.SetContext(nil)
 	cl.closing = true
+	cl.forgetExpiry()
 	cl.clearWait()
 	if cl.sub != nil {
 		cl.lh.unsubscribe(cl.sub)

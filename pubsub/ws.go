@@ -120,6 +120,7 @@ func (a *wsApp) OnClose(c *wsserver.Conn, _ uint16, _ error) {
 	}
 	c.SetValue(nil)
 	cl.closing = true
+	cl.forgetExpiry()
 	cl.clearWait()
 	if cl.one != nil {
 		cl.lh.unsubscribe(cl.one)
