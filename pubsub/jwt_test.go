@@ -246,11 +246,7 @@ func TestJWTExpiryClosesIdleConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A second token, valid for long, whose connection must stay.
-			c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
-			long, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
-			if err != nil {
-				t.Fatal(err)
-			}
+			long := token(t, jwt.SigningMethodHS256, secret, time.Hour, []string{"*"}, nil)
 			hd, addr := startHubOn(t, eng, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
 			phd, paddr := startHubOn(t, eng, Options{}, HandlerOptions{Mode: PathMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
 			path := wsDial(t, "ws://"+paddr+"/ws/news?token="+tok, nil)

@@ -220,6 +220,10 @@ func (cl *wsClient) command(msg []byte) {
 		h.Release(t)
 		cl.send(AppendPublished(cl.scratch[:0], cmd, off))
 	case CmdPresence:
+		if cl.grant != nil && !cl.grant.CanSubscribe(cmd.Topic) {
+			cl.fail(cmd, &ProtocolError{ErrCodeForbidden, "the token does not grant subscribing to this topic"})
+			return
+		}
 		cl.send(AppendPresence(cl.scratch[:0], cmd, h.Count(cmd.Topic)))
 	}
 }
