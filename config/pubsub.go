@@ -193,4 +193,44 @@ func (v *validator) pubsub(p *PubSub, path string) {
 	}
 }
 
+// hubSettings are the settings of a pubsub action that belong to its hub rather than
+// to the route: every route naming one hub must give the same.
+type hubSettings struct {
+	Queue        int
+	SlowPolicy   string
+	History      PubSubHistory
+	Cluster      PubSubCluster
+	MaxHubTopics int
+}
+
+// hubSeen is the first route of a hub and its hub settings.
+type hubSeen struct {
+	path     string
+	settings hubSettings
+}
+
+// pubsubHub checks that the routes naming one hub (hub, or the match path) agree on
+// its settings. A running server makes one hub per name, and a route whose settings
+// differ from an earlier one's replaced the hub for later routes: the routes served
+// separate hubs of one name, so messages published on one never reached the other's
+// subscribers, and the first lost its cluster link.
+func (v *validator) pubsubHub(p *PubSub, matchPath, path string) {
+	name := p.Hub
+	if name == "" {
+		name = matchPath
+	}
+	s := hubSettings{Queue: p.Queue, SlowPolicy: p.SlowPolicy, History: p.History, Cluster: p.Cluster, MaxHubTopics: p.MaxHubTopics}
+	first, ok := v.hubs[name]
+	if !ok {
+		if v.hubs == nil {
+			v.hubs = map[string]hubSeen{}
+		}
+		v.hubs[name] = hubSeen{path: path, settings: s}
+		return
+	}
+	if first.settings != s {
+		v.errorf(joinPath(path, "hub"), "hub %q is also served by %s with other hub settings: queue, slow_policy, history, cluster and max_hub_topics must be the same on every route of a hub", name, first.path)
+	}
+}
+
 func formatInt(n int64) string { return fmt.Sprint(n) }

@@ -161,3 +161,26 @@ func TestPubSubFilesChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestPubSubHubSettingsAgree: routes naming one hub must give it the same settings;
+// otherwise the second route is reported at its hub key. Before, the running server
+// made a second hub of the name for it, and the routes were silently apart.
+func TestPubSubHubSettingsAgree(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /a/ }
+        pubsub: { hub: shared, queue: 10 }
+      - match: { path: /b/ }
+        pubsub: { hub: shared, queue: 10, topic: path }
+      - match: { path: /c/ }
+        pubsub: { hub: shared, queue: 20 }
+`))
+	want := `gale.yaml:9:24: servers[0].routes[2].pubsub.hub: hub "shared" is also served by servers[0].routes[0].pubsub with other hub settings`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if strings.Contains(err.Error(), "routes[1]") {
+		t.Fatalf("a route with the same hub settings reported: %v", err)
+	}
+}
