@@ -225,7 +225,7 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 
 // TestJWTExpiryClosesIdleConnections: connections admitted by a token end at its exp
 // even when nothing is published and the client is silent: a path-mode and a
-// protocol WebSocket get close 1008, an SSE stream over HTTP/1.1 ends, within a
+// protocol WebSocket get close 1008, SSE streams over HTTP/1.1 and HTTP/2 end, within a
 // second or so of exp. The loop's one expiry timer does it, not a timer per
 // connection. Before, an idle connection stayed open after exp until some traffic
 // (a message, a command, the SSE heartbeat 25 s later, or a ping), with its
@@ -260,6 +260,14 @@ func TestJWTExpiryClosesIdleConnections(t *testing.T) {
 			if _, err := sse.Write([]byte("GET /ws/sse/news?token=" + tok + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")); err != nil {
 				t.Fatal(err)
 			}
+			// HTTP/2 on a server of its own, so with a hub of its own (a hub's loops
+			// are one engine's).
+			h2hd, err := NewHandler(New(Options{Loops: 2}), HandlerOptions{Prefix: "/ws/", Mode: ProtocolMode, Auth: auth})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2, _ := h2Stream(t, testkit.H2CClient(t), "http://"+startH2Hub(t, h2hd)+"/ws/sse/news?token="+tok)
+			waitCount(t, h2hd.Hub(), "news", 1)
 			waitCount(t, hd.Hub(), "news", 2)
 			waitCount(t, phd.Hub(), "news", 2)
 
@@ -280,7 +288,19 @@ func TestJWTExpiryClosesIdleConnections(t *testing.T) {
 			if _, err := io.ReadAll(sse); err != nil {
 				t.Fatalf("SSE stream not ended by exp+3s: %v", err)
 			}
+			for ended := time.After(time.Until(exp.Add(3 * time.Second))); ; {
+				select {
+				case _, ok := <-h2:
+					if ok {
+						continue
+					}
+				case <-ended:
+					t.Fatal("SSE stream over HTTP/2 not ended by exp+3s")
+				}
+				break
+			}
 			waitCount(t, hd.Hub(), "news", 0)
+			waitCount(t, h2hd.Hub(), "news", 0)
 			waitCount(t, phd.Hub(), "news", 1)
 			// The connection of the long token is served on.
 			phd.Hub().Lookup("news").Publish(websocket.TextMessage, []byte("still"), nil)
