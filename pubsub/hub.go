@@ -149,7 +149,23 @@ func New(opts Options) *Hub {
 func (h *Hub) Close() { h.closeOnce.Do(func() { close(h.stop) }) }
 
 // Options returns the hub's options with defaults filled in.
-func (h *Hub) Options() Options { return h.opts }
+func (h *Hub) Options() Options {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opts
+}
+
+// SetMaxTopics changes Options.MaxTopics (0: DefaultMaxTopics) of a running hub, as a
+// reload does: a lower limit removes no topic, it refuses new ones until the hub is
+// below it.
+func (h *Hub) SetMaxTopics(n int) {
+	if n <= 0 {
+		n = DefaultMaxTopics
+	}
+	h.mu.Lock()
+	h.opts.MaxTopics = n
+	h.mu.Unlock()
+}
 
 // SetBridge sets the cluster bridge; call it before any subscriber arrives.
 func (h *Hub) SetBridge(b Bridge) { h.opts.Bridge = b }

@@ -41,7 +41,11 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	old := hs.hubs[name]
-	if old != nil && old.opts == opts && old.cluster == cluster && old.file == file {
+	if old != nil && sameHub(old.opts, opts) && old.cluster == cluster && old.file == file {
+		if old.opts.MaxTopics != opts.MaxTopics {
+			old.hub.SetMaxTopics(opts.MaxTopics) // a new limit keeps the topics
+			old.opts.MaxTopics = opts.MaxTopics
+		}
 		return old.hub, nil
 	}
 	e := &hubEntry{hub: pubsub.New(opts), opts: opts, cluster: cluster, file: file}
@@ -68,6 +72,13 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	}
 	hs.hubs[name] = e
 	return e.hub, nil
+}
+
+// sameHub reports whether a hub made with options a can serve as one with b: they
+// differ at most in MaxTopics, which a running hub changes in place.
+func sameHub(a, b pubsub.Options) bool {
+	a.MaxTopics, b.MaxTopics = 0, 0
+	return a == b
 }
 
 // hubSubject returns the NATS subject prefix of the hub called name: the configured
