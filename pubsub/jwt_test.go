@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -142,6 +143,7 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth.setLeeway(0)                                            // rights end at exp itself (TestJWTLeewayGrants has the leeway)
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second) // exp has whole seconds
 	c := Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}
 	c.ExpiresAt = jwt.NewNumericDate(exp)
@@ -236,6 +238,7 @@ func TestJWTExpiryClosesIdleConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth.setLeeway(0) // rights end at exp itself (TestJWTLeewayGrants has the leeway)
 	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
 		t.Run(eng, func(t *testing.T) {
 			exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
@@ -309,5 +312,53 @@ func TestJWTExpiryClosesIdleConnections(t *testing.T) {
 				t.Fatalf("long token's connection: %q %v", p, err)
 			}
 		})
+	}
+}
+
+// TestJWTLeewayGrants: a token taken within the leeway past its exp (clock skew) grants
+// what it says until exp plus the leeway: the path-mode handshake succeeds, an SSE
+// request is served, a protocol subscribe is answered subscribed; then the
+// connections end (1008). Before, the handshake took the token but its rights had
+// ended at exp: 403 "the token does not grant this topic" for the topic it names, and
+// forbidden for every command.
+func TestJWTLeewayGrants(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	auth, err := NewJWTAuth(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const leeway = 3 * time.Second
+	auth.setLeeway(leeway)
+	exp := time.Now().Truncate(time.Second).Add(-time.Second) // 1-2 s ago
+	c := Claims{Subscribe: []string{"*"}}
+	c.ExpiresAt = jwt.NewNumericDate(exp)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+	_, paddr := startHub(t, Options{}, HandlerOptions{Mode: PathMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+	path := wsDial(t, "ws://"+paddr+"/ws/news?token="+tok, nil)
+	proto := wsDial(t, "ws://"+addr+"/ws/?token="+tok, nil)
+	send(t, proto, `{"type":"subscribe","id":1,"topic":"news"}`)
+	if r := readReply(t, proto); r.Type != "subscribed" {
+		t.Fatalf("subscribe within the leeway: %+v", r)
+	}
+	sse := testkit.Dial(t, addr)
+	if _, err := sse.Write([]byte("GET /ws/sse/news?token=" + tok + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(sse).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("SSE within the leeway: %q %v", line, err)
+	}
+	for _, ws := range []*websocket.Conn{path, proto} {
+		ws.SetReadDeadline(exp.Add(leeway + 3*time.Second))
+		_, _, err := ws.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Fatalf("WebSocket ended with %v, want close 1008 after exp and the leeway", err)
+		}
+		if time.Now().Before(exp.Add(leeway)) {
+			t.Fatal("closed before exp and the leeway")
+		}
 	}
 }
