@@ -29,6 +29,19 @@ func token(t *testing.T, method jwt.SigningMethod, key any, exp time.Duration, s
 	return s
 }
 
+// hsAuth returns an HS256 secret and its authenticator, taking tokens up to leeway
+// past their exp.
+func hsAuth(t *testing.T, leeway time.Duration) ([]byte, *JWTAuth) {
+	t.Helper()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	auth, err := NewJWTAuth(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.setLeeway(leeway)
+	return secret, auth
+}
+
 // TestJWT checks each algorithm with a real token: a good one connects, subscribes
 // and publishes where its claims allow; an expired one, one signed with another key
 // and one whose claims do not name the topic are refused (401 at the handshake, 403
@@ -138,12 +151,8 @@ func TestJWT(t *testing.T) {
 // with a fresh token or to a 401). Before, a subscription made before exp kept
 // receiving for as long as the connection lived.
 func TestJWTExpiryEndsSubscriptions(t *testing.T) {
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	auth, err := NewJWTAuth(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth.setLeeway(0)                                            // rights end at exp itself (TestJWTLeewayGrants has the leeway)
+	// Rights end at exp itself (TestJWTLeewayGrants has the leeway).
+	secret, auth := hsAuth(t, 0)
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second) // exp has whole seconds
 	c := Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}
 	c.ExpiresAt = jwt.NewNumericDate(exp)
@@ -233,12 +242,7 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 // (a message, a command, the SSE heartbeat 25 s later, or a ping), with its
 // subscriptions (epoll and io_uring).
 func TestJWTExpiryClosesIdleConnections(t *testing.T) {
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	auth, err := NewJWTAuth(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth.setLeeway(0) // rights end at exp itself (TestJWTLeewayGrants has the leeway)
+	secret, auth := hsAuth(t, 0) // rights end at exp itself (TestJWTLeewayGrants has the leeway)
 	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
 		t.Run(eng, func(t *testing.T) {
 			exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
@@ -322,13 +326,8 @@ func TestJWTExpiryClosesIdleConnections(t *testing.T) {
 // ended at exp: 403 "the token does not grant this topic" for the topic it names, and
 // forbidden for every command.
 func TestJWTLeewayGrants(t *testing.T) {
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	auth, err := NewJWTAuth(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const leeway = 3 * time.Second
-	auth.setLeeway(leeway)
+	secret, auth := hsAuth(t, leeway)
 	exp := time.Now().Truncate(time.Second).Add(-time.Second) // 1-2 s ago
 	c := Claims{Subscribe: []string{"*"}}
 	c.ExpiresAt = jwt.NewNumericDate(exp)
