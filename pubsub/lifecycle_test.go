@@ -246,3 +246,65 @@ func TestClusterTopicExpiryEndsNATSSubscription(t *testing.T) {
 		t.Fatalf("A's message after the topic was made again: %+v", m)
 	}
 }
+
+// TestHistoryRingGrowsWithMessages: a topic's history ring grows with the messages it
+// keeps, so a topic holding one message costs a few slots rather than history.size;
+// recovery still gives exactly the kept messages in order through growing, wrapping
+// and expiry, and an emptied ring is let go. Before, the first message allocated
+// history.size slots (800 KB a topic with size 100,000, whatever it held).
+func TestHistoryRingGrowsWithMessages(t *testing.T) {
+	big := New(Options{Loops: 1, HistorySize: 100000})
+	tp, err := big.Acquire("one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Publish(websocket.TextMessage, []byte("1"), nil)
+	if n := cap(tp.hist.ring); n > minRing {
+		t.Fatalf("one kept message holds a ring of %d slots", n)
+	}
+	big.Release(tp)
+
+	h := New(Options{Loops: 1, HistorySize: 20, HistoryTTL: time.Hour})
+	defer h.Close()
+	tp, err = h.Acquire("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(tp)
+	for i := 0; i < 5; i++ {
+		tp.Publish(websocket.TextMessage, []byte("x"), nil)
+	}
+	// The three oldest expire: the head moves inside a ring that is not full.
+	tp.mu.Lock()
+	for i := 0; i < 3; i++ {
+		tp.hist.at(i).Time = time.Now().Add(-2 * time.Hour).UnixNano()
+	}
+	tp.mu.Unlock()
+	epoch, _ := tp.Epoch()
+	if _, _, _, err := tp.Recover(epoch, 2, time.Now()); err == nil {
+		t.Fatal("recovered messages that expired")
+	}
+	for i := 0; i < 45; i++ { // grows to 20 slots, then wraps
+		tp.Publish(websocket.TextMessage, []byte("y"), nil)
+	}
+	if n := len(tp.hist.ring); n != 20 {
+		t.Fatalf("ring of %d slots, want history.size 20", n)
+	}
+	ms, _, next, err := tp.Recover(epoch, 30, time.Now())
+	if err != nil || len(ms) != 20 || next != 51 {
+		t.Fatalf("recovered %d (next %d, %v), want offsets 31-50", len(ms), next, err)
+	}
+	for i, m := range ms {
+		if m.Offset != uint64(31+i) {
+			t.Fatalf("message %d has offset %d, want %d", i, m.Offset, 31+i)
+		}
+		m.Release()
+	}
+	if _, _, _, err := tp.Recover(epoch, 29, time.Now()); err == nil {
+		t.Fatal("recovered from an offset the ring no longer holds")
+	}
+	tp.Gap()
+	if tp.hist.ring != nil {
+		t.Fatal("an emptied history keeps its ring")
+	}
+}
