@@ -14,6 +14,7 @@ const (
 	maxPubSubQueue   = 1 << 20 // largest pubsub.queue (messages)
 	maxPubSubHistory = 1 << 20 // largest pubsub.history.size
 	maxPubSubTopics  = 1 << 16 // largest pubsub.max_topics
+	maxHubTopics     = 1 << 24 // largest pubsub.max_hub_topics
 )
 
 // Values of PubSub.Topic.
@@ -53,6 +54,9 @@ type PubSub struct {
 	MaxMessageBytes int64 `yaml:"max_message_bytes" conf:"size"`
 	// MaxTopics bounds the subscriptions of one protocol connection.
 	MaxTopics int `yaml:"max_topics"`
+	// MaxHubTopics bounds the topics the hub holds at once: a subscribe, SSE
+	// request or publish that would create one more is refused (hub_full, 503).
+	MaxHubTopics int `yaml:"max_hub_topics"`
 	// Compression negotiates permessage-deflate without server context takeover; a
 	// message is compressed once for all such subscribers.
 	Compression bool `yaml:"compression"`
@@ -112,6 +116,7 @@ func (p *PubSub) SetDefaults() {
 		SlowPolicy:      "drop_oldest",
 		MaxMessageBytes: 64 << 10,
 		MaxTopics:       100,
+		MaxHubTopics:    pubsub.DefaultMaxTopics,
 		AllowedOrigins:  []string{},
 		PingInterval:    30 * time.Second,
 		IdleTimeout:     60 * time.Second,
@@ -125,6 +130,7 @@ func (v *validator) pubsub(p *PubSub, path string) {
 	v.between(joinPath(path, "queue"), int64(p.Queue), 1, maxPubSubQueue, formatInt)
 	v.between(joinPath(path, "history.size"), int64(p.History.Size), 0, maxPubSubHistory, formatInt)
 	v.between(joinPath(path, "max_topics"), int64(p.MaxTopics), 1, maxPubSubTopics, formatInt)
+	v.between(joinPath(path, "max_hub_topics"), int64(p.MaxHubTopics), 1, maxHubTopics, formatInt)
 	v.between(joinPath(path, "max_message_bytes"), p.MaxMessageBytes, 1, maxWSMessage, formatSize)
 	for _, d := range []struct {
 		key   string
@@ -184,6 +190,46 @@ func (v *validator) pubsub(p *PubSub, path string) {
 	}
 	if p.Cluster.Subject == "" {
 		v.errorf(joinPath(path, "cluster.subject"), "must not be empty")
+	}
+}
+
+// hubSettings are the settings of a pubsub action that belong to its hub rather than
+// to the route: every route naming one hub must give the same.
+type hubSettings struct {
+	Queue        int
+	SlowPolicy   string
+	History      PubSubHistory
+	Cluster      PubSubCluster
+	MaxHubTopics int
+}
+
+// hubSeen is the first route of a hub and its hub settings.
+type hubSeen struct {
+	path     string
+	settings hubSettings
+}
+
+// pubsubHub checks that the routes naming one hub (hub, or the match path) agree on
+// its settings. A running server makes one hub per name, and a route whose settings
+// differ from an earlier one's replaced the hub for later routes: the routes served
+// separate hubs of one name, so messages published on one never reached the other's
+// subscribers, and the first lost its cluster link.
+func (v *validator) pubsubHub(p *PubSub, matchPath, path string) {
+	name := p.Hub
+	if name == "" {
+		name = matchPath
+	}
+	s := hubSettings{Queue: p.Queue, SlowPolicy: p.SlowPolicy, History: p.History, Cluster: p.Cluster, MaxHubTopics: p.MaxHubTopics}
+	first, ok := v.hubs[name]
+	if !ok {
+		if v.hubs == nil {
+			v.hubs = map[string]hubSeen{}
+		}
+		v.hubs[name] = hubSeen{path: path, settings: s}
+		return
+	}
+	if first.settings != s {
+		v.errorf(joinPath(path, "hub"), "hub %q is also served by %s with other hub settings: queue, slow_policy, history, cluster and max_hub_topics must be the same on every route of a hub", name, first.path)
 	}
 }
 

@@ -35,7 +35,7 @@ func TestPubSubErrors(t *testing.T) {
   - listen: ["127.0.0.1:0"]
     routes:
       - match: { path: /hub/ }
-        pubsub: { topic: room, queue: 0, slow_policy: drop, history: { size: -1, ttl: -1s }, max_topics: 0, max_message_bytes: 0, cluster: { nats: "http://x", subject: "" }, jwt: { secret_file: a, public_key_file: b }, allowed_origins: ["a b"] }
+        pubsub: { topic: room, queue: 0, slow_policy: drop, history: { size: -1, ttl: -1s }, max_topics: 0, max_hub_topics: 0, max_message_bytes: 0, cluster: { nats: "http://x", subject: "" }, jwt: { secret_file: a, public_key_file: b }, allowed_origins: ["a b"] }
 `))
 	if err == nil {
 		t.Fatal("accepted")
@@ -47,6 +47,7 @@ func TestPubSubErrors(t *testing.T) {
 		`pubsub.history.size: -1 is out of range 0-1048576`,
 		`pubsub.history.ttl: duration must not be negative`,
 		`pubsub.max_topics: 0 is out of range 1-65536`,
+		`pubsub.max_hub_topics: 0 is out of range 1-16777216`,
 		`pubsub.max_message_bytes: 0 is out of range 1-1GiB`,
 		`pubsub.cluster.nats: invalid NATS URL "http://x": expected nats://host:port`,
 		`pubsub.cluster.subject: must not be empty`,
@@ -158,5 +159,28 @@ func TestPubSubFilesChecked(t *testing.T) {
 		if !strings.HasSuffix(got[i], want[i]) {
 			t.Errorf("error %d:\n  %s\nwant it to end with\n  %s", i, got[i], want[i])
 		}
+	}
+}
+
+// TestPubSubHubSettingsAgree: routes naming one hub must give it the same settings;
+// otherwise the second route is reported at its hub key. Before, the running server
+// made a second hub of the name for it, and the routes were silently apart.
+func TestPubSubHubSettingsAgree(t *testing.T) {
+	_, err := Parse("gale.yaml", []byte(`servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - match: { path: /a/ }
+        pubsub: { hub: shared, queue: 10 }
+      - match: { path: /b/ }
+        pubsub: { hub: shared, queue: 10, topic: path }
+      - match: { path: /c/ }
+        pubsub: { hub: shared, queue: 20 }
+`))
+	want := `gale.yaml:9:24: servers[0].routes[2].pubsub.hub: hub "shared" is also served by servers[0].routes[0].pubsub with other hub settings`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if strings.Contains(err.Error(), "routes[1]") {
+		t.Fatalf("a route with the same hub settings reported: %v", err)
 	}
 }

@@ -45,6 +45,8 @@ func (c *Config) Validate() error {
 type validator struct {
 	c    *Config
 	errs ErrorList
+	// hubs holds, by hub name, the first pubsub route of each hub (pubsubHub).
+	hubs map[string]hubSeen
 }
 
 // errorf records a problem at schema path, positioned at the value there or
@@ -330,6 +332,7 @@ func (v *validator) route(r *Route, path string) {
 	}
 	if r.PubSub != nil {
 		v.pubsub(r.PubSub, joinPath(path, "pubsub"))
+		v.pubsubHub(r.PubSub, r.Match.Path, joinPath(path, "pubsub"))
 	}
 }
 

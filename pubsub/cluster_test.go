@@ -79,7 +79,13 @@ func startInstance(t *testing.T) *instance {
 // startInstanceOf serves hub h (of two loops) joined to the NATS server of natsPort.
 func startInstanceOf(t *testing.T, h *Hub) *instance {
 	t.Helper()
-	b, err := NewNATSBridge(h, fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "gale.test", nil)
+	return startInstanceAt(t, h, natsPort)
+}
+
+// startInstanceAt serves hub h (of two loops) joined to the NATS server of port.
+func startInstanceAt(t *testing.T, h *Hub, port int) *instance {
+	t.Helper()
+	b, err := NewNATSBridge(h, fmt.Sprintf("nats://127.0.0.1:%d", port), "gale.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,16 @@
 // per loop, owned by that loop: only the loop adds, removes or walks its list. A
 // subscriber (a WebSocket or an SSE connection) belongs to its connection's loop.
 //
+// # Topic lifecycle
+//
+// A topic exists while it is held (Hub.Acquire: subscriptions, a publish in
+// progress). Without history it leaves with its last holder; with history and a
+// TTL, a sweeper goroutine per hub removes it once it has no holder, no kept
+// message and no publication for a TTL, and with history and no TTL it stays.
+// Options.MaxTopics bounds the topics of a hub: creating one more fails with
+// ErrTopicLimit. A client's grant that expires ends its connection at that time
+// through one timer per loop (expiry.go), not one per connection.
+//
 // # Fan-out
 //
 // Publish copies the payload once into a Message, assigns the next offset under the

@@ -200,7 +200,7 @@ func (hd *Handler) ServeGale(c *server.Ctx) {
 			hd.serveSSE(c)
 			return
 		}
-		hd.servePresence(c)
+		hd.servePresence(c, req)
 	default:
 		refuse(c, 405, "expected GET or POST", "Allow", "GET, POST")
 	}
@@ -225,7 +225,7 @@ func (hd *Handler) ServeExchange(x server.Exchange) {
 			hd.serveSSEStream(x, req)
 			return
 		}
-		hd.servePresence(x)
+		hd.servePresence(x, req)
 	default:
 		refuse(x, 405, "expected GET or POST", "Allow", "GET, POST")
 	}
@@ -266,6 +266,10 @@ func (hd *Handler) serveWebSocket(c *server.Ctx) {
 	hd.authorize(c, c.Request(), func(g Grant) {
 		if hd.o.Mode == PathMode && g != nil && !g.CanSubscribe(cl.topicName) {
 			c.Error(403, "the token does not grant this topic")
+			return
+		}
+		if hd.o.Mode == PathMode && !hd.h.Admits(cl.topicName) {
+			refuseTopicLimit(c)
 			return
 		}
 		cl.grant = g
@@ -337,6 +341,10 @@ func (hd *Handler) publishBody(c server.Exchange, req *http1.Request, name strin
 			op = websocket.OpBinary
 		}
 		t, err := hd.h.Acquire(name)
+		if errors.Is(err, ErrTopicLimit) {
+			refuseTopicLimit(c)
+			return
+		}
 		if err != nil {
 			c.Error(400, err.Error())
 			return
@@ -386,28 +394,76 @@ func refuse(c server.Exchange, status int, msg, name, value string) {
 	c.Respond(status, "text/plain; charset=utf-8", []byte(http1.StatusText(status)+": "+msg+"\n"))
 }
 
+// refuseTopicLimit answers a request that needs a topic a full hub cannot create
+// (ErrTopicLimit): 503 with Retry-After, since topics expire and the request may
+// succeed later; an existing topic is still served.
+func refuseTopicLimit(c server.Exchange) {
+	refuse(c, 503, "the hub holds its limit of topics (max_hub_topics)", "Retry-After", "1")
+}
+
 // servePresence answers GET {prefix}presence (every topic) and
-// {prefix}presence/{topic}.
-func (hd *Handler) servePresence(c server.Exchange) {
+// {prefix}presence/{topic}. With jwt or auth_request it needs a token, as
+// subscribing does: a topic is answered when the grant allows subscribing to it
+// (403 otherwise), and the list holds the granted topics only; publish_token sees
+// every topic. Without either it is open, like subscribing. req is c's request.
+func (hd *Handler) servePresence(c server.Exchange, req *http1.Request) {
 	path := string(c.NormPath())
-	var v any
+	all := path == hd.o.Prefix+"presence"
+	name := ""
 	switch {
-	case path == hd.o.Prefix+"presence":
-		v = hd.h.Presence()
+	case all:
 	case strings.HasPrefix(path, hd.o.Prefix+"presence/"):
-		name, ok := hd.topicOf(c, "presence/", "expected GET "+hd.o.Prefix+"presence/{topic}")
-		if !ok {
+		var ok bool
+		if name, ok = hd.topicOf(c, "presence/", "expected GET "+hd.o.Prefix+"presence/{topic}"); !ok {
 			return
 		}
+	default:
+		c.Error(400, "expected a WebSocket handshake, an SSE request (Accept: text/event-stream) or GET "+hd.o.Prefix+"presence")
+		return
+	}
+	answer := func(g Grant) {
+		if !all && g != nil && !g.CanSubscribe(name) {
+			c.Error(403, "the token does not grant this topic")
+			return
+		}
+		hd.presence(c, all, name, g)
+	}
+	tok := bearer(req)
+	switch {
+	case hd.o.Auth == nil && hd.o.Callout == nil:
+		answer(nil)
+	case hd.o.PublishToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(hd.o.PublishToken)) == 1:
+		answer(nil)
+	case hd.o.Auth != nil && tok == "":
+		refuse(c, 401, "a valid bearer token is required", "WWW-Authenticate", "Bearer")
+	default:
+		hd.authorize(c, req, answer)
+	}
+}
+
+// presence answers a presence request allowed with grant g (nil: every topic): the
+// list of topics (those g grants subscribing to) or topic name.
+func (hd *Handler) presence(c server.Exchange, all bool, name string, g Grant) {
+	var v any
+	if all {
+		ps := hd.h.Presence()
+		if g != nil {
+			kept := ps[:0]
+			for _, p := range ps {
+				if g.CanSubscribe(p.Topic) {
+					kept = append(kept, p)
+				}
+			}
+			ps = kept
+		}
+		v = ps
+	} else {
 		p := Presence{Topic: name}
 		if t := hd.h.Lookup(name); t != nil {
 			p.Epoch, p.Offset = t.Epoch()
 			p.Subscribers = t.Count()
 		}
 		v = p
-	default:
-		c.Error(400, "expected a WebSocket handshake, an SSE request (Accept: text/event-stream) or GET "+hd.o.Prefix+"presence")
-		return
 	}
 	b, _ := json.Marshal(v)
 	c.Respond(200, "application/json", append(b, '\n'))

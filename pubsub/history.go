@@ -14,27 +14,57 @@ var ErrRecovery = errors.New("pubsub: recovery failed: missed messages are no lo
 type history struct {
 	size int
 	ttl  time.Duration
-	ring []*Message // len size once the first message is kept
-	head int        // index of the oldest message
-	n    int        // messages kept
+	// ring grows with the messages kept, from minRing slots doubling up to size, and
+	// is dropped when it empties: a topic holding one message costs a few slots, not
+	// size (8 bytes a slot: with size 100,000, 800 KB for every topic ever published
+	// to once).
+	ring []*Message
+	head int // index of the oldest message
+	n    int // messages kept
 }
+
+// minRing is the smallest ring a history allocates.
+const minRing = 8
 
 func (hs *history) init(size int, ttl time.Duration) { hs.size, hs.ttl = size, ttl }
 
 // push keeps m and returns the message it pushed out, if any.
 func (hs *history) push(m *Message) *Message {
-	if hs.ring == nil {
-		hs.ring = make([]*Message, hs.size)
+	if hs.n == len(hs.ring) && len(hs.ring) < hs.size {
+		hs.grow()
 	}
-	if hs.n < hs.size {
-		hs.ring[(hs.head+hs.n)%hs.size] = m
+	if hs.n < len(hs.ring) {
+		hs.ring[(hs.head+hs.n)%len(hs.ring)] = m
 		hs.n++
 		return nil
 	}
 	old := hs.ring[hs.head]
 	hs.ring[hs.head] = m
-	hs.head = (hs.head + 1) % hs.size
+	hs.head = (hs.head + 1) % len(hs.ring)
 	return old
+}
+
+// grow doubles the ring (to at least minRing, at most size slots), oldest first.
+func (hs *history) grow() {
+	r := make([]*Message, min(max(2*len(hs.ring), minRing), hs.size))
+	for i := 0; i < hs.n; i++ {
+		r[i] = hs.ring[(hs.head+i)%len(hs.ring)]
+	}
+	hs.ring, hs.head = r, 0
+}
+
+// at returns the i-th kept message, oldest first.
+func (hs *history) at(i int) *Message { return hs.ring[(hs.head+i)%len(hs.ring)] }
+
+// pop drops the oldest kept message; an emptied ring is let go.
+func (hs *history) pop() {
+	hs.ring[hs.head].Release()
+	hs.ring[hs.head] = nil
+	hs.head = (hs.head + 1) % len(hs.ring)
+	hs.n--
+	if hs.n == 0 {
+		hs.ring, hs.head = nil, 0
+	}
 }
 
 // expire drops messages older than the TTL.
@@ -44,20 +74,14 @@ func (hs *history) expire(now time.Time) {
 	}
 	limit := now.Add(-hs.ttl).UnixNano()
 	for hs.n > 0 && hs.ring[hs.head].Time < limit {
-		hs.ring[hs.head].Release()
-		hs.ring[hs.head] = nil
-		hs.head = (hs.head + 1) % hs.size
-		hs.n--
+		hs.pop()
 	}
 }
 
 // clear drops every kept message.
 func (hs *history) clear() {
 	for hs.n > 0 {
-		hs.ring[hs.head].Release()
-		hs.ring[hs.head] = nil
-		hs.head = (hs.head + 1) % hs.size
-		hs.n--
+		hs.pop()
 	}
 }
 
@@ -71,7 +95,7 @@ func (hs *history) since(out []*Message, offset, next uint64) ([]*Message, bool)
 		return out, false
 	}
 	for i := 0; i < hs.n; i++ {
-		if m := hs.ring[(hs.head+i)%hs.size]; m.Offset > offset {
+		if m := hs.at(i); m.Offset > offset {
 			out = append(out, m)
 		}
 	}

@@ -39,6 +39,7 @@ const (
 	DefaultQueue       = 1024
 	DefaultSocketBytes = 64 << 10
 	DefaultCopyMax     = 256
+	DefaultMaxTopics   = 100000
 	MaxTopicBytes      = 1024
 )
 
@@ -66,13 +67,17 @@ type Options struct {
 	// than a reference segment and lets one iovec carry many frames. 0 means
 	// DefaultCopyMax; negative queues every frame by reference.
 	CopyMax int
+	// MaxTopics bounds the topics the hub holds at once; a subscribe or publish that
+	// would create one more is refused with ErrTopicLimit. 0 means DefaultMaxTopics.
+	MaxTopics int
 	// Bridge, when set, carries the hub's messages to other instances (cluster).
 	Bridge Bridge
 }
 
 // Bridge connects a hub to other instances. The hub calls Subscribe when a topic gets
 // its first local subscriber (and, when it keeps history, when the topic is created)
-// and Unsubscribe when it loses its last, and Publish for every message published
+// and Unsubscribe when it loses its last (and when an expired topic leaves the hub,
+// Hub.sweep), and Publish for every message published
 // locally. Calls may come from any loop and must not block; messages from other
 // instances come back through Hub.Deliver. A bridge must keep receiving a topic's
 // messages while the hub keeps its history (Hub.KeepsHistory), subscribers or not: a
@@ -101,6 +106,10 @@ type Hub struct {
 	mu    sync.Mutex        // guards topics
 	topic map[string]*Topic // guarded by mu
 	loops []loopHub         // index: engine loop ID
+	// lastSweep is when sweep last ran (Unix nanoseconds); guarded by mu.
+	lastSweep int64
+	stop      chan struct{} // closed by Close: the sweeper ends
+	closeOnce sync.Once
 
 	published, delivered, dropped, closed, queued atomic.Uint64
 }
@@ -119,18 +128,44 @@ func New(opts Options) *Hub {
 	if opts.CopyMax == 0 {
 		opts.CopyMax = DefaultCopyMax
 	}
-	h := &Hub{opts: opts, topic: map[string]*Topic{}, loops: make([]loopHub, opts.Loops)}
+	if opts.MaxTopics <= 0 {
+		opts.MaxTopics = DefaultMaxTopics
+	}
+	h := &Hub{opts: opts, topic: map[string]*Topic{}, loops: make([]loopHub, opts.Loops), stop: make(chan struct{})}
 	for i := range h.loops {
 		h.loops[i].h = h
 		h.loops[i].id = i
 		h.loops[i].drainFn = h.loops[i].drain
 		h.loops[i].postFn = h.loops[i].postDeferred
 	}
+	if h.expires() {
+		go h.sweeper(sweepInterval(opts.HistoryTTL))
+	}
 	return h
 }
 
+// Close stops the hub's sweeper (see Hub.sweep). The hub stays usable; its idle
+// topics are then only removed when a topic is refused for ErrTopicLimit.
+func (h *Hub) Close() { h.closeOnce.Do(func() { close(h.stop) }) }
+
 // Options returns the hub's options with defaults filled in.
-func (h *Hub) Options() Options { return h.opts }
+func (h *Hub) Options() Options {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opts
+}
+
+// SetMaxTopics changes Options.MaxTopics (0: DefaultMaxTopics) of a running hub, as a
+// reload does: a lower limit removes no topic, it refuses new ones until the hub is
+// below it.
+func (h *Hub) SetMaxTopics(n int) {
+	if n <= 0 {
+		n = DefaultMaxTopics
+	}
+	h.mu.Lock()
+	h.opts.MaxTopics = n
+	h.mu.Unlock()
+}
 
 // SetBridge sets the cluster bridge; call it before any subscriber arrives.
 func (h *Hub) SetBridge(b Bridge) { h.opts.Bridge = b }
@@ -183,6 +218,9 @@ func (h *Hub) Count(name string) int64 {
 // Errors of topic names.
 var (
 	ErrTopicName = errors.New("pubsub: topic name is empty, too long, not UTF-8 or holds control characters")
+	// ErrTopicLimit refuses a topic the hub would have to create while it holds
+	// Options.MaxTopics topics.
+	ErrTopicLimit = errors.New("pubsub: the hub holds its limit of topics (max_hub_topics)")
 )
 
 // ValidTopic reports whether name can be a topic: 1 to MaxTopicBytes bytes of UTF-8
@@ -214,9 +252,13 @@ type Topic struct {
 	// scratch builds frames; guarded by mu.
 	scratch []byte
 
-	refs  int // guarded by h.mu: subscriptions and holders (Hub.Acquire)
-	count atomic.Int64
-	kinds [numEnc]atomic.Int32 // subscribers per encoding
+	refs int // guarded by h.mu: subscriptions and holders (Hub.Acquire)
+	// idleSince is when the topic was last published to or last released by its
+	// last holder (Unix nanoseconds): a topic without holders and without kept
+	// messages leaves the hub HistoryTTL after it (Hub.sweep).
+	idleSince atomic.Int64
+	count     atomic.Int64
+	kinds     [numEnc]atomic.Int32 // subscribers per encoding
 	// perLoop counts subscribers per loop; the loop increments and decrements its own
 	// element, publishers read it to skip loops without subscribers.
 	perLoop []atomic.Int32
@@ -253,9 +295,13 @@ func (h *Hub) Acquire(name string) (*Topic, error) {
 		return nil, ErrTopicName
 	}
 	h.mu.Lock()
-	t := h.topic[name]
+	t, room := h.roomFor(name)
 	created := t == nil
 	if created {
+		if !room {
+			h.mu.Unlock()
+			return nil, ErrTopicLimit
+		}
 		t = h.newTopic(name)
 		h.topic[name] = t
 	}
@@ -265,6 +311,36 @@ func (h *Hub) Acquire(name string) (*Topic, error) {
 		h.opts.Bridge.Subscribe(name) // its history is kept from now on
 	}
 	return t, nil
+}
+
+// Admits reports whether Acquire(name) would find room for the topic now: it exists,
+// or the hub holds fewer than MaxTopics. Handlers ask it before answering a request
+// whose topic is acquired only later (an SSE stream's head, a WebSocket handshake),
+// so that a full hub is refused with a status rather than with a cut stream.
+func (h *Hub) Admits(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, room := h.roomFor(name)
+	return t != nil || room
+}
+
+// roomFor returns topic name if it exists, else whether the hub has room for it. A
+// full hub whose topics expire sweeps first, so that topics expired since the last
+// sweep make room (at most once per sweepMin: refused clients cannot make the hub walk
+// its topics at every attempt). The caller holds h.mu, which roomFor may release and
+// take again.
+func (h *Hub) roomFor(name string) (*Topic, bool) {
+	t := h.topic[name]
+	if t != nil || len(h.topic) < h.opts.MaxTopics {
+		return t, t == nil
+	}
+	if now := time.Now(); h.expires() && now.UnixNano()-h.lastSweep >= int64(sweepMin) {
+		h.mu.Unlock()
+		h.sweep(now)
+		h.mu.Lock()
+		t = h.topic[name]
+	}
+	return t, t == nil && len(h.topic) < h.opts.MaxTopics
 }
 
 // topicNames returns the names of the hub's topics.
@@ -279,7 +355,8 @@ func (h *Hub) topicNames() []string {
 }
 
 // KeepsHistory reports whether the hub keeps topic name's history: with a history
-// size, a topic stays in the hub once created, subscribers or not.
+// size, a topic stays in the hub once created, subscribers or not, until it expires
+// (Hub.sweep).
 func (h *Hub) KeepsHistory(name string) bool {
 	return h.opts.HistorySize > 0 && h.Lookup(name) != nil
 }
@@ -290,18 +367,88 @@ func (h *Hub) newTopic(name string) *Topic {
 	t := &Topic{name: name, h: h, subs: make([]loopSubs, len(h.loops)), perLoop: make([]atomic.Int32, len(h.loops)),
 		next: 1, epoch: newEpoch()}
 	t.hist.init(h.opts.HistorySize, h.opts.HistoryTTL)
+	t.idleSince.Store(time.Now().UnixNano())
 	return t
 }
 
-// Release drops a hold taken by Acquire. A topic without holders and without kept
-// history leaves the hub.
+// Release drops a hold taken by Acquire. A topic without holders leaves the hub at
+// once when the hub keeps no history, else once it expires (Hub.sweep).
 func (h *Hub) Release(t *Topic) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t.refs--
-	if t.refs == 0 && h.opts.HistorySize == 0 && h.topic[t.name] == t {
+	if t.refs > 0 {
+		return
+	}
+	t.idleSince.Store(time.Now().UnixNano())
+	if h.opts.HistorySize == 0 && h.topic[t.name] == t {
 		delete(h.topic, t.name)
 	}
+}
+
+// Bounds of the sweep interval (sweepInterval).
+const (
+	sweepMin = 100 * time.Millisecond
+	sweepMax = 30 * time.Second
+)
+
+// expires reports whether the hub's idle topics expire: they keep history (a topic
+// without it leaves at its last Release) that has a TTL. With history and no TTL a
+// topic stays for the process's life, and MaxTopics bounds how many there are.
+func (h *Hub) expires() bool { return h.opts.HistorySize > 0 && h.opts.HistoryTTL > 0 }
+
+// sweepInterval returns how often the sweeper looks for expired topics: a quarter of
+// the TTL within [sweepMin, sweepMax], so a topic leaves at most that late.
+func sweepInterval(ttl time.Duration) time.Duration {
+	return min(max(ttl/4, sweepMin), sweepMax)
+}
+
+// sweeper runs sweep every d until Close.
+func (h *Hub) sweeper(d time.Duration) {
+	tk := time.NewTicker(d)
+	defer tk.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-tk.C:
+			h.sweep(now)
+		}
+	}
+}
+
+// sweep removes every topic that expired by now: no holder (subscriber, publish in
+// progress), no kept message left once those older than the TTL are dropped, and
+// neither a publication nor a holder for a TTL (Centrifugo's history_ttl: a stream
+// expires that long after its last publication). The topic's epoch and offsets go
+// with it, so a client that comes back with a position in it is told that recovery
+// failed, with the new epoch of a topic made afresh. Its NATS subscription ends
+// too. It returns the number removed.
+func (h *Hub) sweep(now time.Time) int {
+	var gone []string
+	ttl := h.opts.HistoryTTL.Nanoseconds()
+	h.mu.Lock()
+	h.lastSweep = now.UnixNano()
+	for name, t := range h.topic {
+		if t.refs > 0 || now.UnixNano()-t.idleSince.Load() < ttl {
+			continue
+		}
+		t.mu.Lock()
+		t.hist.expire(now)
+		empty := t.hist.n == 0
+		t.mu.Unlock()
+		if empty {
+			delete(h.topic, name)
+			gone = append(gone, name)
+		}
+	}
+	h.mu.Unlock()
+	if b := h.opts.Bridge; b != nil {
+		for _, name := range gone {
+			b.Unsubscribe(name) // the bridge finds it gone and unsubscribes
+		}
+	}
+	return len(gone)
 }
 
 // Lookup returns topic name if it exists, without holding it.
@@ -337,6 +484,11 @@ type loopHub struct {
 	sinks map[*client]sink
 	// scratch builds frames a message did not get at publish (recovered SSE events).
 	scratch []byte
+	// expiries are the loop's clients whose grants expire, soonest first; expTimer
+	// fires at expAt (Unix nanoseconds, 0 when not armed) to end them (expiry.go).
+	expiries expiries
+	expTimer *engine.Timer
+	expAt    int64
 }
 
 // delivery is one message for one topic's subscribers on a loop.

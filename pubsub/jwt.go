@@ -30,6 +30,8 @@ type JWTAuth struct {
 	key    any
 	parser *jwt.Parser
 	now    func() time.Time
+	alg    string
+	leeway time.Duration // jwtLeeway; tests shorten it (setLeeway)
 }
 
 var _ Authenticator = (*JWTAuth)(nil)
@@ -55,8 +57,16 @@ func NewJWTAuth(key any) (*JWTAuth, error) {
 	default:
 		return nil, fmt.Errorf("pubsub: unsupported JWT key type %T", key)
 	}
-	return &JWTAuth{key: key, now: time.Now,
-		parser: jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithLeeway(5*time.Second))}, nil
+	a := &JWTAuth{key: key, now: time.Now, alg: alg}
+	a.setLeeway(jwtLeeway)
+	return a, nil
+}
+
+// setLeeway sets how long past its exp a token is taken, at the handshake and for
+// the rights of its connection.
+func (a *JWTAuth) setLeeway(d time.Duration) {
+	a.leeway = d
+	a.parser = jwt.NewParser(jwt.WithValidMethods([]string{a.alg}), jwt.WithExpirationRequired(), jwt.WithLeeway(d))
 }
 
 // LoadJWTKey reads the key of a jwt configuration: the HS256 secret in secretFile
@@ -94,19 +104,28 @@ func (a *JWTAuth) Authenticate(token string) (Grant, error) {
 	if _, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil }); err != nil {
 		return nil, fmt.Errorf("pubsub: token refused: %w", err)
 	}
-	return &jwtGrant{c: &c, now: a.now}, nil
+	return &jwtGrant{c: &c, now: a.now, leeway: a.leeway}, nil
 }
 
-// jwtGrant is a verified token's permissions; they end with the token.
+// jwtLeeway is how long past its exp a token is still taken (clock skew between the
+// issuer and gale): at the handshake and for the rights of the connection it admitted.
+// JWTAuth.setLeeway changes it for tests.
+const jwtLeeway = 5 * time.Second
+
+// jwtGrant is a verified token's permissions; they end with the token, at its exp
+// plus jwtLeeway.
 type jwtGrant struct {
-	c   *Claims
-	now func() time.Time
+	c      *Claims
+	now    func() time.Time
+	leeway time.Duration
 }
 
-// expiry implements expiring: the connection's rights end at the token's exp.
-func (g *jwtGrant) expiry() time.Time { return g.c.ExpiresAt.Time }
+// expiry implements expiring: the connection's rights end at the token's exp, with
+// the leeway the handshake gave it. Without it a token admitted within the leeway
+// granted nothing: 403 for the topic it names, forbidden for every command.
+func (g *jwtGrant) expiry() time.Time { return g.c.ExpiresAt.Add(g.leeway) }
 
-func (g *jwtGrant) live() bool { return g.c.ExpiresAt != nil && g.now().Before(g.c.ExpiresAt.Time) }
+func (g *jwtGrant) live() bool { return g.c.ExpiresAt != nil && g.now().Before(g.expiry()) }
 
 // CanSubscribe implements Grant.
 func (g *jwtGrant) CanSubscribe(topic string) bool { return g.live() && matchAny(g.c.Subscribe, topic) }

@@ -1,15 +1,18 @@
 package pubsub
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/engine"
 	"github.com/gale-server/gale/internal/testkit"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
@@ -24,6 +27,19 @@ func token(t *testing.T, method jwt.SigningMethod, key any, exp time.Duration, s
 		t.Fatal(err)
 	}
 	return s
+}
+
+// hsAuth returns an HS256 secret and its authenticator, taking tokens up to leeway
+// past their exp.
+func hsAuth(t *testing.T, leeway time.Duration) ([]byte, *JWTAuth) {
+	t.Helper()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	auth, err := NewJWTAuth(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.setLeeway(leeway)
+	return secret, auth
 }
 
 // TestJWT checks each algorithm with a real token: a good one connects, subscribes
@@ -135,11 +151,8 @@ func TestJWT(t *testing.T) {
 // with a fresh token or to a 401). Before, a subscription made before exp kept
 // receiving for as long as the connection lived.
 func TestJWTExpiryEndsSubscriptions(t *testing.T) {
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	auth, err := NewJWTAuth(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Rights end at exp itself (TestJWTLeewayGrants has the leeway).
+	secret, auth := hsAuth(t, 0)
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second) // exp has whole seconds
 	c := Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}
 	c.ExpiresAt = jwt.NewNumericDate(exp)
@@ -171,7 +184,14 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 	hubs := []*Hub{hd.Hub(), phd.Hub(), h2hd.Hub()}
 	publish := func(data string) {
 		for _, h := range hubs {
-			h.Lookup("news").Publish(websocket.TextMessage, []byte(data), nil)
+			// Acquired: after exp the connections may have ended, and the topic
+			// with them, before the publish.
+			tp, err := h.Acquire("news")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp.Publish(websocket.TextMessage, []byte(data), nil)
+			h.Release(tp)
 		}
 	}
 	publish(`"before"`)
@@ -211,5 +231,133 @@ func TestJWTExpiryEndsSubscriptions(t *testing.T) {
 	}
 	for _, h := range hubs {
 		waitCount(t, h, "news", 0)
+	}
+}
+
+// TestJWTExpiryClosesIdleConnections: connections admitted by a token end at its exp
+// even when nothing is published and the client is silent: a path-mode and a
+// protocol WebSocket get close 1008, SSE streams over HTTP/1.1 and HTTP/2 end, within a
+// second or so of exp. The loop's one expiry timer does it, not a timer per
+// connection. Before, an idle connection stayed open after exp until some traffic
+// (a message, a command, the SSE heartbeat 25 s later, or a ping), with its
+// subscriptions (epoll and io_uring).
+func TestJWTExpiryClosesIdleConnections(t *testing.T) {
+	secret, auth := hsAuth(t, 0) // rights end at exp itself (TestJWTLeewayGrants has the leeway)
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+			c := Claims{Subscribe: []string{"*"}}
+			c.ExpiresAt = jwt.NewNumericDate(exp)
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A second token, valid for long, whose connection must stay.
+			long := token(t, jwt.SigningMethodHS256, secret, time.Hour, []string{"*"}, nil)
+			hd, addr := startHubOn(t, eng, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+			phd, paddr := startHubOn(t, eng, Options{}, HandlerOptions{Mode: PathMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+			path := wsDial(t, "ws://"+paddr+"/ws/news?token="+tok, nil)
+			stays := wsDial(t, "ws://"+paddr+"/ws/news?token="+long, nil)
+			proto := wsDial(t, "ws://"+addr+"/ws/", http.Header{"Authorization": {"Bearer " + tok}})
+			send(t, proto, `{"type":"subscribe","id":1,"topic":"news"}`)
+			if r := readReply(t, proto); r.Type != "subscribed" {
+				t.Fatalf("subscribe: %+v", r)
+			}
+			sse := testkit.Dial(t, addr)
+			if _, err := sse.Write([]byte("GET /ws/sse/news?token=" + tok + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			// HTTP/2 on a server of its own, so with a hub of its own (a hub's loops
+			// are one engine's).
+			h2hd, err := NewHandler(New(Options{Loops: 2}), HandlerOptions{Prefix: "/ws/", Mode: ProtocolMode, Auth: auth})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2, _ := h2Stream(t, testkit.H2CClient(t), "http://"+startH2Hub(t, h2hd)+"/ws/sse/news?token="+tok)
+			waitCount(t, h2hd.Hub(), "news", 1)
+			waitCount(t, hd.Hub(), "news", 2)
+			waitCount(t, phd.Hub(), "news", 2)
+
+			for name, ws := range map[string]*websocket.Conn{"path mode": path, "protocol": proto} {
+				ws.SetReadDeadline(exp.Add(3 * time.Second))
+				_, p, err := ws.ReadMessage()
+				if err == nil {
+					t.Fatalf("%s: a message %q, want the close", name, p)
+				}
+				if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+					t.Fatalf("%s WebSocket ended with %v, want close 1008 by exp+3s", name, err)
+				}
+				if time.Now().Before(exp) {
+					t.Fatalf("%s closed before exp", name)
+				}
+			}
+			sse.SetReadDeadline(exp.Add(3 * time.Second))
+			if _, err := io.ReadAll(sse); err != nil {
+				t.Fatalf("SSE stream not ended by exp+3s: %v", err)
+			}
+			for ended := time.After(time.Until(exp.Add(3 * time.Second))); ; {
+				select {
+				case _, ok := <-h2:
+					if ok {
+						continue
+					}
+				case <-ended:
+					t.Fatal("SSE stream over HTTP/2 not ended by exp+3s")
+				}
+				break
+			}
+			waitCount(t, hd.Hub(), "news", 0)
+			waitCount(t, h2hd.Hub(), "news", 0)
+			waitCount(t, phd.Hub(), "news", 1)
+			// The connection of the long token is served on.
+			phd.Hub().Lookup("news").Publish(websocket.TextMessage, []byte("still"), nil)
+			stays.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, p, err := stays.ReadMessage(); err != nil || string(p) != "still" {
+				t.Fatalf("long token's connection: %q %v", p, err)
+			}
+		})
+	}
+}
+
+// TestJWTLeewayGrants: a token taken within the leeway past its exp (clock skew) grants
+// what it says until exp plus the leeway: the path-mode handshake succeeds, an SSE
+// request is served, a protocol subscribe is answered subscribed; then the
+// connections end (1008). Before, the handshake took the token but its rights had
+// ended at exp: 403 "the token does not grant this topic" for the topic it names, and
+// forbidden for every command.
+func TestJWTLeewayGrants(t *testing.T) {
+	const leeway = 3 * time.Second
+	secret, auth := hsAuth(t, leeway)
+	exp := time.Now().Truncate(time.Second).Add(-time.Second) // 1-2 s ago
+	c := Claims{Subscribe: []string{"*"}}
+	c.ExpiresAt = jwt.NewNumericDate(exp)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+	_, paddr := startHub(t, Options{}, HandlerOptions{Mode: PathMode, Auth: auth, WebSocket: wsOptionsNoTimers()})
+	path := wsDial(t, "ws://"+paddr+"/ws/news?token="+tok, nil)
+	proto := wsDial(t, "ws://"+addr+"/ws/?token="+tok, nil)
+	send(t, proto, `{"type":"subscribe","id":1,"topic":"news"}`)
+	if r := readReply(t, proto); r.Type != "subscribed" {
+		t.Fatalf("subscribe within the leeway: %+v", r)
+	}
+	sse := testkit.Dial(t, addr)
+	if _, err := sse.Write([]byte("GET /ws/sse/news?token=" + tok + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(sse).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("SSE within the leeway: %q %v", line, err)
+	}
+	for _, ws := range []*websocket.Conn{path, proto} {
+		ws.SetReadDeadline(exp.Add(leeway + 3*time.Second))
+		_, _, err := ws.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Fatalf("WebSocket ended with %v, want close 1008 after exp and the leeway", err)
+		}
+		if time.Now().Before(exp.Add(leeway)) {
+			t.Fatal("closed before exp and the leeway")
+		}
 	}
 }

@@ -278,6 +278,7 @@ func (t *Topic) publish(op websocket.Opcode, data []byte, from *Sub, origin stri
 	want[EncRaw] = true
 	keep := t.hist.size > 0
 	t.mu.Lock()
+	t.idleSince.Store(m.Time)
 	m.Offset = t.next
 	t.next++
 	m.Epoch = t.epoch

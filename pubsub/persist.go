@@ -59,7 +59,7 @@ func (h *Hub) SaveSnapshot(path string) (int, error) {
 		hs := &t.hist
 		uvarint(uint64(hs.n))
 		for i := 0; i < hs.n; i++ {
-			m := hs.ring[(hs.head+i)%hs.size]
+			m := hs.at(i)
 			uvarint(m.Offset)
 			uvarint(uint64(m.Time))
 			w.WriteByte(byte(m.Op))

@@ -28,6 +28,7 @@ const (
 	ErrCodeSubscribed    = "already_subscribed"
 	ErrCodeNotSubscribed = "not_subscribed"
 	ErrCodeTooMany       = "too_many_topics" // over the per-connection subscription limit
+	ErrCodeHubFull       = "hub_full"        // the hub holds Options.MaxTopics topics and this one is new
 )
 
 // Command is one parsed client command.

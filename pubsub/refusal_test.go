@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/wsserver"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 )
 
@@ -215,5 +217,64 @@ func TestPublishContentTypeSetsOpcode(t *testing.T) {
 		if err != nil || op != tc.op || string(p) != tc.body {
 			t.Fatalf("published as %q: opcode %d %q %v, want opcode %d", tc.ct, op, p, err, tc.op)
 		}
+	}
+}
+
+// TestPresenceNeedsTheGrant: with jwt, presence is what the token grants subscribing
+// to. The protocol's presence command for a topic the token does not grant gets
+// forbidden; HTTP presence needs a token (401 with WWW-Authenticate without one), answers
+// 403 for a topic the token does not grant and lists only the granted topics, and
+// publish_token sees every topic. Before, anyone could read every topic's name and
+// subscriber count (per-user topics, who is online) without a token.
+func TestPresenceNeedsTheGrant(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	auth, err := NewJWTAuth(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := token(t, jwt.SigningMethodHS256, secret, time.Hour, []string{"news"}, nil)
+	hd, addr := startHub(t, Options{}, HandlerOptions{Mode: ProtocolMode, Auth: auth, PublishToken: "tok"})
+	for _, name := range []string{"news", "user.42"} {
+		tp, err := hd.Hub().Acquire(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hd.Hub().Release(tp)
+	}
+	ws := wsDial(t, "ws://"+addr+"/ws/", http.Header{"Authorization": {"Bearer " + tok}})
+	send(t, ws, `{"type":"presence","id":1,"topic":"user.42"}`)
+	if r := readReply(t, ws); r.Type != "error" || r.Code != ErrCodeForbidden {
+		t.Fatalf("presence of an ungranted topic: %+v, want forbidden", r)
+	}
+	send(t, ws, `{"type":"presence","id":2,"topic":"news"}`)
+	if r := readReply(t, ws); r.Type != "presence" {
+		t.Fatalf("presence of a granted topic: %+v", r)
+	}
+	get := func(path, token string) (*http.Response, string) {
+		t.Helper()
+		req := "GET /ws/" + path + " HTTP/1.1\r\nHost: x\r\n"
+		if token != "" {
+			req += "Authorization: Bearer " + token + "\r\n"
+		}
+		_, resp := rawHTTP(t, addr, req+"\r\n")
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for _, p := range []string{"presence", "presence/news"} {
+		if resp, _ := get(p, ""); resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != "Bearer" {
+			t.Fatalf("%s without a token: %d %v, want 401 with a challenge", p, resp.StatusCode, resp.Header)
+		}
+	}
+	if resp, _ := get("presence/user.42", tok); resp.StatusCode != 403 {
+		t.Fatalf("presence of an ungranted topic: %d, want 403", resp.StatusCode)
+	}
+	if resp, body := get("presence/news", tok); resp.StatusCode != 200 || !strings.Contains(body, `"news"`) {
+		t.Fatalf("presence of a granted topic: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := get("presence", tok); resp.StatusCode != 200 || !strings.Contains(body, `"news"`) || strings.Contains(body, "user.42") {
+		t.Fatalf("presence list for the token: %d %s, want news only", resp.StatusCode, body)
+	}
+	if resp, body := get("presence", "tok"); resp.StatusCode != 200 || !strings.Contains(body, `"news"`) || !strings.Contains(body, "user.42") {
+		t.Fatalf("presence list for publish_token: %d %s, want both topics", resp.StatusCode, body)
 	}
 }

@@ -97,6 +97,10 @@ func (hd *Handler) sseRequest(c server.Exchange, req *http1.Request, then func(c
 			c.Error(403, "the token does not grant this topic")
 			return
 		}
+		if !hd.h.Admits(name) {
+			refuseTopicLimit(c)
+			return
+		}
 		cl := &sseClient{name: name, g: g}
 		cl.enc = EncSSE
 		cl.tellDropped = cl.sendDropped
@@ -155,6 +159,7 @@ func (hd *Handler) streamSSE(x server.Exchange, cl *sseClient) {
 			return
 		}
 		cl.closing = true
+		cl.forgetExpiry()
 		cl.clearWait()
 		if beat != nil {
 			beat.Stop()
@@ -358,6 +363,7 @@ func (s *sseHandler) OnClose(ec *engine.Conn, _ error) {
 	}
 	ec.SetContext(nil)
 	cl.closing = true
+	cl.forgetExpiry()
 	cl.clearWait()
 	if cl.sub != nil {
 		cl.lh.unsubscribe(cl.sub)

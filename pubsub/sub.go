@@ -122,41 +122,6 @@ type client struct {
 	expiry *expiry
 }
 
-// expiry is the end of a client's rights: checked when a message is to be queued to
-// the client and when it sends a command or gets a heartbeat, so it costs no timer
-// (per-connection timers far away would keep a near slot of the loop's wheel
-// occupied each, and wake the loop every tick).
-type expiry struct {
-	at  int64  // Unix nanoseconds
-	end func() // ends the connection (close 1008, the SSE stream's end)
-}
-
-// expiring is a Grant whose rights end at a time (a JWT's exp): a connection it
-// admitted ends then, subscriptions included.
-type expiring interface{ expiry() time.Time }
-
-// endAtExpiry makes the client end with end once g has expired, if g expires at all.
-func (c *client) endAtExpiry(g Grant, end func()) {
-	if e, ok := g.(expiring); ok {
-		c.expiry = &expiry{at: e.expiry().UnixNano(), end: end}
-	}
-}
-
-// expired reports whether the client's grant has expired by now (the loop's clock)
-// and, the first time it has, ends the client: nothing more is queued to it, what
-// waits is dropped, and its connection ends.
-func (c *client) expired(now time.Time) bool {
-	e := c.expiry
-	if e == nil || now.UnixNano() < e.at {
-		return false
-	}
-	c.expiry = nil
-	c.closing = true
-	c.clearWait()
-	e.end()
-	return true
-}
-
 // backlog is a ring of messages waiting for a subscriber's socket queue to drain,
 // and the missed messages of recoveries still to be sent ahead of them.
 type backlog struct {

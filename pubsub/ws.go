@@ -1,6 +1,8 @@
 package pubsub
 
 import (
+	"errors"
+
 	"github.com/gale-server/gale/websocket"
 	"github.com/gale-server/gale/wsserver"
 )
@@ -53,6 +55,11 @@ func (a *wsApp) OnOpen(c *wsserver.Conn) {
 			cl.enc = EncRawZ
 		}
 		t, err := hd.h.Acquire(cl.topicName)
+		if errors.Is(err, ErrTopicLimit) {
+			// Filled since the handshake checked (Hub.Admits).
+			_ = c.Close(websocket.CloseTryAgainLater, "too many topics")
+			return
+		}
 		if err != nil {
 			_ = c.Close(websocket.ClosePolicy, "bad topic")
 			return
@@ -113,6 +120,7 @@ func (a *wsApp) OnClose(c *wsserver.Conn, _ uint16, _ error) {
 	}
 	c.SetValue(nil)
 	cl.closing = true
+	cl.forgetExpiry()
 	cl.clearWait()
 	if cl.one != nil {
 		cl.lh.unsubscribe(cl.one)
@@ -140,6 +148,14 @@ func (cl *wsClient) fail(cmd *Command, pe *ProtocolError) {
 	cl.send(AppendError(cl.scratch[:0], cmd, pe))
 }
 
+// acquireError is the protocol error of a failed Hub.Acquire.
+func acquireError(err error) *ProtocolError {
+	if errors.Is(err, ErrTopicLimit) {
+		return &ProtocolError{ErrCodeHubFull, "the hub holds its limit of topics (max_hub_topics); try again later"}
+	}
+	return &ProtocolError{ErrCodeBadTopic, err.Error()}
+}
+
 // command runs one JSON protocol command.
 func (cl *wsClient) command(msg []byte) {
 	cmd, err := ParseCommand(msg)
@@ -164,7 +180,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		t, err := h.Acquire(cmd.Topic)
 		if err != nil {
-			cl.fail(cmd, &ProtocolError{ErrCodeBadTopic, err.Error()})
+			cl.fail(cmd, acquireError(err))
 			return
 		}
 		var rec *Position
@@ -195,7 +211,7 @@ func (cl *wsClient) command(msg []byte) {
 		}
 		t, err := h.Acquire(cmd.Topic)
 		if err != nil {
-			cl.fail(cmd, &ProtocolError{ErrCodeBadTopic, err.Error()})
+			cl.fail(cmd, acquireError(err))
 			return
 		}
 		data := []byte(cmd.Data)
@@ -204,6 +220,10 @@ func (cl *wsClient) command(msg []byte) {
 		h.Release(t)
 		cl.send(AppendPublished(cl.scratch[:0], cmd, off))
 	case CmdPresence:
+		if cl.grant != nil && !cl.grant.CanSubscribe(cmd.Topic) {
+			cl.fail(cmd, &ProtocolError{ErrCodeForbidden, "the token does not grant subscribing to this topic"})
+			return
+		}
 		cl.send(AppendPresence(cl.scratch[:0], cmd, h.Count(cmd.Topic)))
 	}
 }

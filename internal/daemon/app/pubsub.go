@@ -41,7 +41,11 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	old := hs.hubs[name]
-	if old != nil && old.opts == opts && old.cluster == cluster && old.file == file {
+	if old != nil && sameHub(old.opts, opts) && old.cluster == cluster && old.file == file {
+		if old.opts.MaxTopics != opts.MaxTopics {
+			old.hub.SetMaxTopics(opts.MaxTopics) // a new limit keeps the topics
+			old.opts.MaxTopics = opts.MaxTopics
+		}
 		return old.hub, nil
 	}
 	e := &hubEntry{hub: pubsub.New(opts), opts: opts, cluster: cluster, file: file}
@@ -63,8 +67,18 @@ func (hs *hubSet) get(name string, opts pubsub.Options, cluster config.PubSubClu
 	if old != nil && old.bridge != nil {
 		old.bridge.Close()
 	}
+	if old != nil {
+		old.hub.Close() // its sweeper; clients still on it keep being served
+	}
 	hs.hubs[name] = e
 	return e.hub, nil
+}
+
+// sameHub reports whether a hub made with options a can serve as one with b: they
+// differ at most in MaxTopics, which a running hub changes in place.
+func sameHub(a, b pubsub.Options) bool {
+	a.MaxTopics, b.MaxTopics = 0, 0
+	return a == b
 }
 
 // hubSubject returns the NATS subject prefix of the hub called name: the configured
@@ -92,6 +106,7 @@ func (hs *hubSet) close(log *slog.Logger) error {
 	defer hs.mu.Unlock()
 	var errs []error
 	for name, e := range hs.hubs {
+		e.hub.Close()
 		if e.bridge != nil {
 			e.bridge.Close()
 		}
@@ -115,6 +130,7 @@ func (env *actionEnv) buildPubSub(p *config.PubSub, prefix string) (server.Handl
 		Queue:       p.Queue,
 		HistorySize: p.History.Size,
 		HistoryTTL:  p.History.TTL,
+		MaxTopics:   p.MaxHubTopics,
 	}
 	if p.SlowPolicy == "close" {
 		opts.Policy = pubsub.Close
