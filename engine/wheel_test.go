@@ -228,3 +228,25 @@ func TestWheelFarTimeoutsSleep(t *testing.T) {
 		t.Fatal("an empty wheel asks for a wake-up")
 	}
 }
+
+// TestWheelWakesForFarConnAfterSearch: a connection timer armed in the next revolution
+// after the last search found a Timer further in that revolution must still wake the loop
+// at the revolution's first tick, where the cascade makes it near, and not at the Timer.
+// The search used to resume past the revolution's start and sleep until the Timer: a 3 s
+// body timeout on an io_uring loop fired after 8.8 s.
+func TestWheelWakesForFarConnAfterSearch(t *testing.T) {
+	start := int64(1_764_000_000) * int64(time.Second)
+	// Put the next revolution 3 s ahead.
+	boundary := (rev(start/tickNanos) + 2) << wheelBits
+	now := (boundary - 300) * tickNanos
+	m := newWheelModel(t, now)
+	var tm Timer
+	var c Conn
+	m.addTimer(&tm, now+5*int64(time.Second)) // in the next revolution, found by the search
+	m.wait(now)
+	m.addConn(&c, now+4*int64(time.Second)) // far: in the next revolution, before the Timer
+	for len(m.due) > 0 {
+		now += m.wait(now) * int64(time.Millisecond)
+		m.advance(now)
+	}
+}
