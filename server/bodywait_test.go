@@ -68,3 +68,53 @@ func TestBodyTimeoutWaitsForTheHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldBodyUnderResponseTimeout: a handler that pauses a body it reads is not
+// blamed on the client either (the body timeout stops while paused), and one that holds
+// a body it never asks for is answered 504 when the response timeout expires, not 408.
+func TestHeldBodyUnderResponseTimeout(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			if _, err := engine.New(engine.Config{Workers: 1, Backend: eng}); err != nil {
+				t.Skipf("no %s engine here: %v", eng, err)
+			}
+			h := HandlerFunc(func(c *Ctx) {
+				if string(c.Request().Path) == "/never" {
+					return // auto-detach, never asks for the body
+				}
+				var got []byte
+				c.OnBody(func(p []byte, end bool) {
+					got = append(got, p...)
+					if end {
+						c.Respond(200, "text/plain", got)
+						return
+					}
+					if len(got) == len(p) { // after the first piece
+						c.PauseBody()
+						c.Loop().After(3*timeout, c.ResumeBody) // past the body timeout
+					}
+				})
+			})
+			s := startServer(t, h, func(o *Options) {
+				o.Engine, o.BodyTimeout, o.ResponseTimeout, o.Workers = eng, timeout, 10*timeout, 1
+			})
+			for _, tc := range []struct {
+				path   string
+				status int
+			}{{"/paused", 200}, {"/never", 504}} {
+				c := testkit.Dial(t, s.Addr())
+				br := bufio.NewReader(c)
+				io.WriteString(c, "POST "+tc.path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+				time.Sleep(timeout / 3)
+				io.WriteString(c, "world")
+				resp := testkit.ReadResponse(t, br, "POST")
+				body := testkit.Body(t, resp)
+				if resp.StatusCode != tc.status || tc.status == 200 && body != "helloworld" {
+					t.Fatalf("%s: status %d body %q, want %d", tc.path, resp.StatusCode, body, tc.status)
+				}
+				c.Close()
+			}
+		})
+	}
+}
