@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -114,6 +115,41 @@ func TestHeldBodyUnderResponseTimeout(t *testing.T) {
 					t.Fatalf("%s: status %d body %q, want %d", tc.path, resp.StatusCode, body, tc.status)
 				}
 				c.Close()
+			}
+		})
+	}
+}
+
+// TestHandlerWritesDoNotExtendBodyTimeout: while a handler reads the body, only the
+// client's bytes restart the body timeout: a handler that streams its response while
+// the body stalls still has the connection closed once the body timeout passes.
+func TestHandlerWritesDoNotExtendBodyTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	for _, eng := range []string{engine.BackendEpoll, engine.BackendIOURing} {
+		t.Run(eng, func(t *testing.T) {
+			if _, err := engine.New(engine.Config{Workers: 1, Backend: eng}); err != nil {
+				t.Skipf("no %s engine here: %v", eng, err)
+			}
+			h := HandlerFunc(func(c *Ctx) {
+				c.OnBody(func([]byte, bool) {})
+				c.WriteHeader(200)
+				var tick func()
+				tick = func() {
+					if _, err := c.WriteString("x"); err == nil {
+						c.Loop().After(timeout/4, tick)
+					}
+				}
+				tick()
+			})
+			s := startServer(t, h, func(o *Options) { o.Engine, o.BodyTimeout, o.Workers = eng, timeout, 1 })
+			c := testkit.Dial(t, s.Addr())
+			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+			br := bufio.NewReader(c)
+			resp := testkit.ReadResponse(t, br, "POST")
+			// Far above the body timeout, far below the minute of the other timeouts.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, resp.Body); err == nil || os.IsTimeout(err) {
+				t.Fatalf("the stream went on while the body stalled: %v", err)
 			}
 		})
 	}

@@ -362,7 +362,11 @@ func (c *Ctx) awaitHandler() {
 	switch {
 	case c.ended:
 	case c.cn.state == stBody:
-		c.bodyTimer()
+		// While the body is read its timer is the body timeout, which only the
+		// client's bytes restart: a handler's writes must not.
+		if c.onBody == nil || c.bodyPaused {
+			c.armResponseTimeout()
+		}
 	case c.detached && c.cn.state == stWait && c.onDrain == nil:
 		c.armResponseTimeout()
 	}
