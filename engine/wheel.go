@@ -251,11 +251,14 @@ func (w *wheel) nextWaitMillis(nowNano int64) int {
 	// Resume where the last search stopped: the ticks before w.empty were empty then,
 	// and occupied lowers w.empty for every entry added since. Each slot is so looked
 	// at about once per revolution, not once per loop iteration.
-	t := max(w.empty, w.cur+1)
 	end := w.cur + wheelSlots
 	if w.nfar > 0 {
 		end = min(end, (rev(w.cur)+1)<<wheelBits)
 	}
+	// The last search may have gone past the next revolution's first tick while no
+	// connection timer was far (a far one arms no near slot, so occupied did not pull
+	// w.empty back): the wake-up for that revolution's cascade must not be skipped.
+	t := min(max(w.empty, w.cur+1), end)
 	for ; t < end; t++ {
 		i := t & wheelMask
 		if w.slots[i] != nil || w.tslots[i] != nil {

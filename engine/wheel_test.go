@@ -228,3 +228,65 @@ func TestWheelFarTimeoutsSleep(t *testing.T) {
 		t.Fatal("an empty wheel asks for a wake-up")
 	}
 }
+
+// TestWheelWakesForFarConnAfterSearch: a connection timer armed in the next revolution
+// after the last search found a Timer further in that revolution must still wake the loop
+// at the revolution's first tick, where the cascade makes it near, and not at the Timer.
+// The search used to resume past the revolution's start and sleep until the Timer: a 3 s
+// body timeout on an io_uring loop fired after 8.8 s.
+func TestWheelWakesForFarConnAfterSearch(t *testing.T) {
+	start := int64(1_764_000_000) * int64(time.Second)
+	// Put the next revolution 3 s ahead.
+	boundary := (rev(start/tickNanos) + 2) << wheelBits
+	now := (boundary - 300) * tickNanos
+	m := newWheelModel(t, now)
+	var tm Timer
+	var c Conn
+	m.addTimer(&tm, now+5*int64(time.Second)) // in the next revolution, found by the search
+	m.wait(now)
+	m.addConn(&c, now+4*int64(time.Second)) // far: in the next revolution, before the Timer
+	for len(m.due) > 0 {
+		now += m.wait(now) * int64(time.Millisecond)
+		m.advance(now)
+	}
+}
+
+// TestWheelSparseSearches: a wheel holding a few entries, near and in the next
+// revolution, asked for its next wake-up after every change (as a busy loop asks every
+// iteration): it never sleeps past an armed entry. With few entries a connection timer
+// is often the only far one, the case TestWheelAgainstModel, which always holds many
+// far ones, does not reach (TestWheelWakesForFarConnAfterSearch is one such sequence).
+func TestWheelSparseSearches(t *testing.T) {
+	for seed := uint64(0); seed < 200; seed++ {
+		r := rand.New(rand.NewPCG(seed, 3))
+		now := int64(1_764_000_000)*int64(time.Second) + r.Int64N(int64(20*time.Second))
+		m := newWheelModel(t, now)
+		conns := make([]Conn, 4)
+		timers := make([]Timer, 4)
+		for step := 0; step < 300; step++ {
+			d := r.Int64N(2 * wheelSlots * tickNanos)
+			switch op := r.IntN(8); {
+			case op < 2:
+				m.addConn(&conns[r.IntN(len(conns))], now+d)
+			case op < 4:
+				m.addTimer(&timers[r.IntN(len(timers))], now+d)
+			case op < 5:
+				if c := &conns[r.IntN(len(conns))]; c.tdeadline != 0 {
+					m.remove(c)
+				}
+			case op < 6:
+				if tm := &timers[r.IntN(len(timers))]; tm.at != 0 {
+					m.remove(tm)
+				}
+			default:
+				w := m.wait(now)
+				if w < 0 {
+					w = 100
+				}
+				now += min(w, r.Int64N(3000)) * int64(time.Millisecond)
+				m.advance(now)
+			}
+			m.wait(now)
+		}
+	}
+}

@@ -263,8 +263,8 @@ func (h *connHandler) OnData(ec *engine.Conn, in []byte) int {
 			return off
 		}
 	}
-	if cn.state == stBody && !ec.Closed() {
-		ec.SetTimeout(ls.srv.opts.BodyTimeout)
+	if cn.state == stBody {
+		cn.cur.bodyTimer()
 	}
 	return off
 }
@@ -348,6 +348,7 @@ func (cn *conn) responseEnded(ec *engine.Conn, c *Ctx) {
 			return
 		}
 		// Read and drop the rest of the body, then finish.
+		c.bodyTimer()
 		if c.detached {
 			cn.resumeRead(ec)
 		}
@@ -542,6 +543,10 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 		// that a download in progress is not cut.
 		cn.cur.keepAlive = false
 		cn.finish(ec)
+	case cn.state == stBody && !cn.cur.headSent && (cn.cur.onBody == nil || cn.cur.bodyPaused):
+		// The response timeout while the handler holds the body (Ctx.bodyTimer).
+		cn.cur.keepAlive = false
+		cn.cur.Error(504, "handler did not respond in time")
 	case cn.state == stBody && !cn.cur.headSent:
 		cn.cur.failBody(ErrBodyTimeout)
 		cn.cur.keepAlive = false

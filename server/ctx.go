@@ -189,6 +189,7 @@ func (c *Ctx) OnBody(f func(p []byte, end bool)) {
 		return
 	}
 	c.continue100()
+	c.bodyTimer()
 	if c.detached {
 		c.cn.resumeRead(c.ec)
 	}
@@ -209,12 +210,34 @@ func (c *Ctx) ReadBody(f func(body []byte)) {
 func (c *Ctx) PauseBody() {
 	c.bodyPaused = true
 	c.ec.PauseRead()
+	c.bodyTimer()
 }
 
 // ResumeBody restarts body delivery.
 func (c *Ctx) ResumeBody() {
 	c.bodyPaused = false
+	c.bodyTimer()
 	c.cn.resumeRead(c.ec)
+}
+
+// bodyTimer arms the connection's timer while the request body is due. The body
+// timeout measures the client, so it runs only while the server reads the body: the
+// handler asked for it and has not paused it. While the handler holds the body (it
+// has not asked for it yet, or paused it) the handler owes the next step, and the
+// response timeout runs instead (504 if it expires before the head; HTTP/2 streams do
+// the same). It used to be the body timeout throughout, so a handler that read the
+// body later than that (a proxy waiting for its upstream, a net/http handler working
+// first) had its client answered 408 although the client had sent everything, or
+// was waiting for the 100 Continue that only the reading sends.
+func (c *Ctx) bodyTimer() {
+	if c.cn.cur != c || c.cn.state != stBody || c.ec.Closed() {
+		return
+	}
+	if c.ended || c.onBody != nil && !c.bodyPaused {
+		c.ec.SetTimeout(c.cn.ls.srv.opts.BodyTimeout)
+		return
+	}
+	c.armResponseTimeout()
 }
 
 func (c *Ctx) continue100() {
@@ -336,17 +359,31 @@ func (c *Ctx) WriteHeader(status int) {
 // handler, gone asynchronous, owes output. A handler waiting for the client to take
 // queued output (OnDrain) is under the write timeout instead.
 func (c *Ctx) awaitHandler() {
-	if c.detached && !c.ended && c.cn.state == stWait && c.onDrain == nil {
-		d := c.respTimeout
-		if d == 0 {
-			d = c.cn.ls.srv.opts.ResponseTimeout
+	switch {
+	case c.ended:
+	case c.cn.state == stBody:
+		// While the body is read its timer is the body timeout, which only the
+		// client's bytes restart: a handler's writes must not.
+		if c.onBody == nil || c.bodyPaused {
+			c.armResponseTimeout()
 		}
-		if d < 0 {
-			c.ec.CancelTimeout()
-			return
-		}
-		c.ec.SetTimeout(d)
+	case c.detached && c.cn.state == stWait && c.onDrain == nil:
+		c.armResponseTimeout()
 	}
+}
+
+// armResponseTimeout arms the response timeout (SetResponseTimeout's, else the
+// server's; a negative one disarms the timer).
+func (c *Ctx) armResponseTimeout() {
+	d := c.respTimeout
+	if d == 0 {
+		d = c.cn.ls.srv.opts.ResponseTimeout
+	}
+	if d < 0 {
+		c.ec.CancelTimeout()
+		return
+	}
+	c.ec.SetTimeout(d)
 }
 
 // Write sends body bytes (copied, so p may be reused), writing the head first if
