@@ -26,7 +26,8 @@ type observability struct {
 	// instance's shared tables live and this process's row in them.
 	statsPath string
 	statsSlot int
-	hubs      *hubSet // pub/sub hubs (presence), kept across reloads like the registry
+	hubs      *hubSet   // pub/sub hubs (presence), kept across reloads like the registry
+	started   time.Time // Options.Started
 
 	mu      sync.Mutex // guards reloads
 	reloads []metrics.Reload
@@ -39,7 +40,7 @@ func newObservability(cfg *config.Config, srv func() server.Stats, opts Options)
 	}
 	reg := metrics.NewRegistry(cfg.Loops(), buckets)
 	return &observability{reg: reg, proc: metrics.NewProcess(reg, srv, opts.StatsPath, opts.StatsSlot, os.Getpid()),
-		statsPath: opts.StatsPath, statsSlot: opts.StatsSlot, hubs: newHubSet()}
+		statsPath: opts.StatsPath, statsSlot: opts.StatsSlot, hubs: newHubSet(), started: opts.Started}
 }
 
 // observer returns what the router attaches to requests of route ri of
@@ -82,6 +83,7 @@ func (o *observability) recordReload(err error) {
 func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 	return metrics.NewAdmin(metrics.AdminOptions{
 		Process:   a.obs.proc,
+		Started:   a.obs.started,
 		Token:     cfg.Admin.Token,
 		Ready:     func() bool { return !a.srv.Draining() },
 		Info:      a.info,

@@ -43,6 +43,7 @@ func (s *serving) run(ctx context.Context) error {
 	opts := app.Options{Listeners: s.listeners, Placement: s.placement, TicketSecret: s.tickets}
 	if s.slot != nil {
 		opts.StatsPath, opts.StatsSlot, opts.Workers = s.seg.Path(), s.slotIndex, workerRows(s.seg)
+		opts.Started = s.seg.Created() // the instance's start, not this process's
 	}
 	a, err := app.NewWithOptions(s.cfg, s.log, opts)
 	if err != nil {
