@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/testkit"
 )
 
@@ -162,6 +164,48 @@ servers:
 	for name := range docs {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s is in docs/observability.md but not served", name)
+		}
+	}
+}
+
+// TestHealthCountersSurviveReload reloads a configuration whose upstream's
+// health_check changed, which rebuilds the upstream's health group: its
+// gale_upstream_server_checks_total continues from what it had counted instead
+// of starting again from zero (26 then 0 with gale serve, which Prometheus takes
+// for a counter reset).
+func TestHealthCountersSurviveReload(t *testing.T) {
+	up := testkit.Serve(t, func(c *net.TCPConn) { c.Close() })
+	conf := func(interval string) string {
+		return fmt.Sprintf(`workers: 1
+admin: { listen: "127.0.0.1:0" }
+upstreams:
+  back:
+    servers: [%q]
+    health_check: { interval: %s }
+servers:
+  - listen: ["127.0.0.1:0"]
+    routes:
+      - proxy: { upstream: back }
+`, up, interval)
+	}
+	a, _ := startApp(t, conf("10ms"))
+	c := &http.Client{Timeout: 10 * time.Second}
+	series := `gale_upstream_server_checks_total{result="passed",server="` + up + `",upstream="back"}`
+	var before float64
+	testkit.WaitFor(t, "a few checks", func() bool {
+		before = metricValue(t, scrape(t, c, a.AdminAddr()), series)
+		return before >= 3
+	})
+	next, err := config.Parse("next.yaml", []byte(conf("1h")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if got := metricValue(t, scrape(t, c, a.AdminAddr()), series); got < before {
+			t.Fatalf("%s = %v after the reload, was %v", series, got, before)
 		}
 	}
 }
