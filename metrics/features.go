@@ -25,10 +25,10 @@ import (
 type Features struct {
 	reg *prometheus.Registry
 
-	mu       sync.Mutex // guards counters and gen; Samples may run from the publisher and a scrape at once
+	mu       sync.Mutex // guards counters, gen and families; the publisher and scrapes run at once
 	counters map[string]*featureCounter
 	gen      uint64
-	families map[string]counterFamily // every counter family collect has seen; guarded by mu
+	families map[string]counterFamily // every counter family collect has seen
 }
 
 // featureCounter is what Samples publishes for one counter series: base plus
