@@ -269,3 +269,50 @@ func TestStatusStartedIsTheInstances(t *testing.T) {
 		t.Fatalf("exit status %d:\n%s", code, g.log())
 	}
 }
+
+// TestStatusListsRefusedReload sends SIGHUP to a single-process gale whose file
+// no longer validates: /status.json's reloads list it as failed with the error
+// and its file:line:column, as they list a reload whose apply failed. A file
+// refused as invalid was only logged, so the status page showed no failed reload
+// for the most common mistake.
+func TestStatusListsRefusedReload(t *testing.T) {
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	good := adminProcessConfig(1, "")
+	writeConfig(t, cfgPath, good)
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	admin := g.waitLog("admin listening", 1)[0]["addr"].(string)
+	writeConfig(t, cfgPath, good+"bogus_key: 1\n")
+	g.signal(syscall.SIGHUP)
+	g.waitLog("reload failed; the running configuration stays", 1)
+	c := &http.Client{Timeout: 10 * time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.Get("http://" + admin + "/status.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Reloads []struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			} `json:"reloads"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(st.Reloads); n == 1 && !st.Reloads[0].OK && strings.Contains(st.Reloads[0].Error, `gale.yaml:`) && strings.Contains(st.Reloads[0].Error, "bogus_key") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("reloads %+v, want one failed with the file's error", st.Reloads)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+}

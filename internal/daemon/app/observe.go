@@ -79,6 +79,11 @@ func (o *observability) recordReload(err error) {
 	}
 }
 
+// RecordRefusedReload lists err, the error of a configuration refused before it
+// reached the App (a file that does not validate), with the reloads /status.json
+// shows, as failed.
+func (a *App) RecordRefusedReload(err error) { a.obs.recordReload(err) }
+
 // adminHandler builds the admin listener's handler for cfg.
 func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 	return metrics.NewAdmin(metrics.AdminOptions{

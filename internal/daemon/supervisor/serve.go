@@ -79,11 +79,13 @@ func (s *serving) run(ctx context.Context) error {
 		}()
 	}
 	sendReady(&s.ready, s.log)
-	reloads := config.Reloads(ctx)
+	reloads, refused := config.Reloads(ctx), config.RefusedReloads(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return shutdown(a, s.log, s.cfg.Timeouts.ShutdownGrace)
+		case err := <-refused:
+			a.RecordRefusedReload(err)
 		case next := <-reloads:
 			if err := a.Reload(next); err != nil {
 				s.log.Error("reload failed; the running configuration stays", "err", err)
