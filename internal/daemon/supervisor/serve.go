@@ -44,6 +44,7 @@ func (s *serving) run(ctx context.Context) error {
 	if s.slot != nil {
 		opts.StatsPath, opts.StatsSlot, opts.Workers = s.seg.Path(), s.slotIndex, workerRows(s.seg)
 		opts.Started = s.seg.Created() // the instance's start, not this process's
+		opts.RefusedReloads = readRefused(s.seg.Path())
 	}
 	a, err := app.NewWithOptions(s.cfg, s.log, opts)
 	if err != nil {
