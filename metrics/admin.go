@@ -32,6 +32,9 @@ var _ server.Handler = (*Admin)(nil)
 type AdminOptions struct {
 	// Process supplies the numbers.
 	Process *Process
+	// Started is when the instance started, /status.json's started; zero
+	// means when Process was made.
+	Started time.Time
 	// Token, when not empty, must arrive as "Authorization: Bearer TOKEN".
 	Token string
 	// Ready reports whether the instance takes traffic (/readyz); nil means
@@ -184,8 +187,12 @@ func (a *Admin) metrics() (string, []byte, error) {
 // statusJSON renders /status.json.
 func (a *Admin) statusJSON() (string, []byte, error) {
 	t, procs := a.opts.Process.Instance()
+	started := a.opts.Started
+	if started.IsZero() {
+		started = a.opts.Process.Started()
+	}
 	st := Status{
-		Version: Version, Time: time.Now(), Started: a.opts.Process.Started(), Processes: procs,
+		Version: Version, Time: time.Now(), Started: started, Processes: procs,
 		Connections: map[string]uint64{},
 	}
 	if a.opts.Info != nil {

@@ -33,7 +33,7 @@ var families = map[string]famDesc{
 	famLogDropped:   {"Access log lines dropped because the writer fell behind (a stalled disk).", prometheus.CounterValue, []string{"server"}},
 	famPubSubTopics: {"Pub/sub topics known, by hub.", prometheus.GaugeValue, []string{"hub"}},
 	famPubSubSubs:   {"Pub/sub subscriptions, over every topic, by hub (per-topic counts: GET …/presence).", prometheus.GaugeValue, []string{"hub"}},
-	famPubSubMsgs:   {"Pub/sub messages by hub and event: published, delivered (frames queued to subscribers), dropped (slow subscribers, drop_oldest), closed (slow subscribers closed).", prometheus.CounterValue, []string{"hub", "event"}},
+	famPubSubMsgs:   {"Pub/sub messages by hub and event: published, delivered (frames queued to subscribers, recovered ones included), dropped (slow subscribers, drop_oldest), closed (slow subscribers closed).", prometheus.CounterValue, []string{"hub", "event"}},
 	famH2Conns:      {"Open HTTP/2 connections.", prometheus.GaugeValue, nil},
 	famH2ConnsTotal: {"HTTP/2 connections started (prior knowledge, Upgrade: h2c, ALPN h2).", prometheus.CounterValue, nil},
 	famH2Streams:    {"HTTP/2 streams accepted (refused streams excluded).", prometheus.CounterValue, nil},

@@ -79,3 +79,55 @@ func TestFeatureCountersSummedOverProcesses(t *testing.T) {
 		t.Fatalf("last answer %v connections, want the sum over processes %v", last, total)
 	}
 }
+
+// TestFeatureCountersSurviveRebuilds: a reload may rebuild what a feature's
+// collector reads (an upstream whose health settings changed gets a new group,
+// counting from zero) or remove it. The counters then continue from their last
+// values instead of going back (gale_upstream_server_checks_total read 26, then
+// 0 after a reload changed health_check.interval, which Prometheus takes for a
+// counter reset), and a series removed keeps its value, like a removed route's.
+func TestFeatureCountersSurviveRebuilds(t *testing.T) {
+	stats := filepath.Join(t.TempDir(), "gale.stats")
+	checks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gale_upstream_server_checks_total", Help: "c."}, []string{"server"})
+	f := NewFeatures(checks)
+	p := NewProcess(NewRegistry(1, nil), func() server.Stats { return server.Stats{} }, stats, 0, os.Getpid())
+	defer p.table.Close()
+	p.SetExtras(f.Samples)
+	admin := prometheus.NewPedanticRegistry()
+	admin.MustRegister(NewCollector(p).WithFeatures(f))
+	scrape := func() map[string]float64 {
+		if err := p.Publish(); err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := admin.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "gale_upstream_server_checks_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+		return out
+	}
+	for step, s := range []struct {
+		do   func()
+		a, b float64
+	}{
+		{func() { checks.WithLabelValues("a").Add(5); checks.WithLabelValues("b").Add(3) }, 5, 3},
+		{func() { checks.Reset(); checks.WithLabelValues("a").Add(2) }, 7, 3}, // rebuilt, b removed
+		{func() { checks.WithLabelValues("a").Add(1) }, 8, 3},
+		{func() { checks.Reset() }, 8, 3}, // the whole family gone
+		{func() { checks.WithLabelValues("b").Add(1) }, 8, 4},
+	} {
+		s.do()
+		got := scrape()
+		if got["a"] != s.a || got["b"] != s.b || len(got) != 2 {
+			t.Fatalf("step %d: %v, want a %v b %v", step, got, s.a, s.b)
+		}
+	}
+}

@@ -94,7 +94,7 @@ type Stats struct {
 	Topics      int    // topics known now
 	Subscribers int64  // subscriptions now, over every topic
 	Published   uint64 // messages published
-	Delivered   uint64 // frames queued to subscribers
+	Delivered   uint64 // frames queued to subscribers, recovered messages sent included
 	Dropped     uint64 // messages dropped by the drop_oldest policy
 	Closed      uint64 // subscribers closed by the close policy
 	Queued      uint64 // messages that had to wait in a subscriber's queue

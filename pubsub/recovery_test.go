@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/internal/testkit"
 	"github.com/gale-server/gale/server"
 	"github.com/gale-server/gale/server/servertest"
 	"github.com/gorilla/websocket"
@@ -336,4 +337,45 @@ func TestUnsubscribeDropsWaitingMessages(t *testing.T) {
 	if _, p, err := c.ReadMessage(); err == nil {
 		t.Fatalf("after the unsubscribed reply: %.60s", p)
 	}
+}
+
+// TestRecoveredMessagesCountAsDelivered recovers missed messages on a WebSocket:
+// each one sent counts in Stats.Delivered (gale_pubsub_messages_total
+// {event="delivered"}) like a live delivery (SSE replays through the same backlog). The replay of a recovery was never
+// counted, so a hub whose clients came back after a restart showed no deliveries
+// for the messages they caught up on.
+func TestRecoveredMessagesCountAsDelivered(t *testing.T) {
+	hd, addr := startHubOn(t, engine.BackendEpoll, Options{HistorySize: 100}, HandlerOptions{Mode: ProtocolMode})
+	first := wsDial(t, "ws://"+addr+"/ws/", nil)
+	send(t, first, `{"type":"subscribe","id":1,"topic":"t"}`)
+	pos := readReply(t, first)
+	first.Close()
+	waitCount(t, hd.Hub(), "t", 0)
+	topic, err := hd.Hub().Acquire("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hd.Hub().Release(topic)
+	const n = 5
+	for range n {
+		topic.Publish(websocket.TextMessage, []byte(`"m"`), nil)
+	}
+	if d := hd.Hub().Stats().Delivered; d != 0 {
+		t.Fatalf("delivered %d with no subscriber, want 0", d)
+	}
+	c := wsDial(t, "ws://"+addr+"/ws/", nil)
+	defer c.Close()
+	send(t, c, `{"type":"subscribe","id":2,"topic":"t","epoch":"`+pos.Epoch+`","offset":0}`)
+	if r := readReply(t, c); r.Recovery != "ok" || r.Missed != n {
+		t.Fatalf("subscribe reply %+v, want recovery ok with %d missed", r, n)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatalf("after %d of %d messages: %v", i, n, err)
+		}
+	}
+	testkit.WaitFor(t, "the recovered messages counted", func() bool { return hd.Hub().Stats().Delivered == n })
+	topic.Publish(websocket.TextMessage, []byte(`"live"`), nil)
+	testkit.WaitFor(t, "the live message counted", func() bool { return hd.Hub().Stats().Delivered == n+1 })
 }

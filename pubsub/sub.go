@@ -235,6 +235,7 @@ func (c *client) drained() {
 	// At least one message moves per call: OnDrain fires at the engine's low-water
 	// mark, which may lie above SocketBytes.
 	moved := false
+	replayed := 0
 	for len(w.replay) > 0 && (!moved || c.buffered() < h.opts.SocketBytes) && !c.closing {
 		m := w.replay[0]
 		w.replay[0] = nil
@@ -242,6 +243,10 @@ func (c *client) drained() {
 		w.send(m)
 		m.Release()
 		moved = true
+		replayed++
+	}
+	if replayed > 0 { // a recovered message sent is a delivery like a live one (deliver counts those)
+		h.delivered.Add(uint64(replayed))
 	}
 	if len(w.replay) > 0 {
 		if !c.closing {

@@ -336,7 +336,7 @@ func (c *cli) serve(cfg *config.Config, bannerLine string, reload func() (*confi
 			logger = logger.With(attrs...)
 		}
 	}
-	r := &reloader{load: reload, ch: make(chan *config.Config, 1), logger: logger, level: level}
+	r := &reloader{load: reload, ch: make(chan *config.Config, 1), refused: make(chan error, 4), logger: logger, level: level}
 	ctx, stop := watchSignals(context.Background(), r.reload, func() {
 		if c.abort != nil && !c.abort() {
 			logger.Warn("another termination signal; still stopping gracefully (a worker process stops at once only when its parent kills it)")
@@ -346,7 +346,7 @@ func (c *cli) serve(cfg *config.Config, bannerLine string, reload func() (*confi
 		c.exit(exitError)
 	})
 	defer stop()
-	ctx = config.WithReloads(ctx, r.ch)
+	ctx = config.WithRefusedReloads(config.WithReloads(ctx, r.ch), r.refused)
 	if err := c.run(ctx, cfg, run); err != nil {
 		logger.Error("gale stopped", "error", err)
 		return exitError
@@ -358,10 +358,14 @@ func (c *cli) serve(cfg *config.Config, bannerLine string, reload func() (*confi
 // and hands it to the server through ch. It runs on the signal goroutine
 // only.
 type reloader struct {
-	load   func() (*config.Config, error) // nil when there is no file to read again
-	ch     chan *config.Config            // buffered (1): the newest configuration not yet taken by the server
-	logger *slog.Logger
-	level  *slog.LevelVar // the logger's level, updated by a successful reload
+	load func() (*config.Config, error) // nil when there is no file to read again
+	ch   chan *config.Config            // buffered (1): the newest configuration not yet taken by the server
+	// refused carries the error of each configuration refused as invalid to the
+	// server, which lists it with its reloads (buffered; one the server has not
+	// taken in time is only logged).
+	refused chan error
+	logger  *slog.Logger
+	level   *slog.LevelVar // the logger's level, updated by a successful reload
 }
 
 // reload loads the configuration again; a valid one replaces any that the
@@ -382,6 +386,10 @@ func (r *reloader) reload() {
 			r.logger.Error("reload: cannot read configuration", "error", err)
 		}
 		r.logger.Error("reload failed; the running configuration stays")
+		select {
+		case r.refused <- err:
+		default:
+		}
 		return
 	}
 	for {

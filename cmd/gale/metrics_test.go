@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -219,5 +220,109 @@ func TestStatusWatch(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\s*web\s+ok\s+\d+\s+[1-9]\d*\s`).MatchString(f) {
 			t.Errorf("frame %d has no moving row for web/ok:\n%s", i, f)
 		}
+	}
+}
+
+// TestStatusStartedIsTheInstances kills one of two worker processes and checks
+// that /status.json's started (the status page's uptime) stays the instance's
+// start whichever worker answers, the replacement included: it was each
+// process's own start, so the uptime shown went back to zero when a restarted
+// worker answered and flipped between the workers' as polls alternated.
+func TestStatusStartedIsTheInstances(t *testing.T) {
+	g, cfgPath := startAdminGale(t, "")
+	admin := g.waitLog("admin listening", 2)[0]["addr"].(string)
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	started := func() string {
+		resp, err := c.Get("http://" + admin + "/status.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Started string `json:"started"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Started == "" {
+			t.Fatalf("/status.json: started %q, %v", st.Started, err)
+		}
+		return st.Started
+	}
+	want := started()
+	rows := waitStats(t, cfgPath, "two workers", func(r []shm.Row) bool { return len(running(r)) == 2 })
+	victim := running(rows)[0]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, cfgPath, "a replacement for worker 0", func(r []shm.Row) bool {
+		p := running(r)
+		return len(p) == 2 && p[0] != victim && p[0] != 0
+	})
+	g.waitLog("admin listening", 3)
+	// Fresh connections spread over both workers (SO_REUSEPORT): 30 miss the
+	// replacement with a chance of one in 2^30.
+	for range 30 {
+		if got := started(); got != want {
+			t.Fatalf("started %s, want the instance's %s", got, want)
+		}
+	}
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
+	}
+}
+
+// TestStatusListsRefusedReload sends SIGHUP to a gale whose file no longer
+// validates, with one process and with two worker processes (whose parent
+// refuses the file): /status.json's reloads list it as failed with the error
+// and its file:line:column, whichever process answers, as they list a reload
+// whose apply failed. A file refused as invalid was only logged, so the status
+// page showed no failed reload for the most common mistake.
+func TestStatusListsRefusedReload(t *testing.T) {
+	for _, processes := range []int{1, 2} {
+		t.Run(strconv.Itoa(processes), func(t *testing.T) { statusListsRefusedReload(t, processes) })
+	}
+}
+
+func statusListsRefusedReload(t *testing.T, processes int) {
+	bin, _ := galeBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gale.yaml")
+	good := adminProcessConfig(processes, "")
+	writeConfig(t, cfgPath, good)
+	g := startGale(t, bin, dir, "serve", "-c", cfgPath)
+	admin := g.waitLog("admin listening", processes)[0]["addr"].(string)
+	writeConfig(t, cfgPath, good+"bogus_key: 1\n")
+	g.signal(syscall.SIGHUP)
+	g.waitLog("reload failed; the running configuration stays", 1)
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	// Fresh connections spread over the workers: 20 in a row must list it.
+	for listed := 0; listed < 20; {
+		resp, err := c.Get("http://" + admin + "/status.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Reloads []struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			} `json:"reloads"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(st.Reloads); n == 1 && !st.Reloads[0].OK && strings.Contains(st.Reloads[0].Error, `gale.yaml:`) && strings.Contains(st.Reloads[0].Error, "bogus_key") {
+			listed++
+			continue
+		}
+		if listed > 0 || time.Now().After(deadline) {
+			t.Fatalf("after %d answers listing it: reloads %+v, want one failed with the file's error", listed, st.Reloads)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, g.log())
 	}
 }

@@ -464,11 +464,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	for _, addr := range sortedKeys(a.Addrs()) {
 		log.Info("listening", "addr", a.Addrs()[addr], "loops", cfg.Loops(), "engine", a.srv.Engine().Backend())
 	}
-	reloads := config.Reloads(ctx)
+	reloads, refused := config.Reloads(ctx), config.RefusedReloads(ctx)
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
+		case err := <-refused:
+			a.RecordRefusedReload(err)
 		case next := <-reloads:
 			if err := a.Reload(next); err != nil {
 				log.Error("reload failed; the running configuration stays", "err", err)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"os"
+	"sort"
 	"sync"
 	"time"
 
@@ -26,7 +27,9 @@ type observability struct {
 	// instance's shared tables live and this process's row in them.
 	statsPath string
 	statsSlot int
-	hubs      *hubSet // pub/sub hubs (presence), kept across reloads like the registry
+	hubs      *hubSet                 // pub/sub hubs (presence), kept across reloads like the registry
+	started   time.Time               // Options.Started
+	refused   func() []metrics.Reload // Options.RefusedReloads; nil when none
 
 	mu      sync.Mutex // guards reloads
 	reloads []metrics.Reload
@@ -39,7 +42,7 @@ func newObservability(cfg *config.Config, srv func() server.Stats, opts Options)
 	}
 	reg := metrics.NewRegistry(cfg.Loops(), buckets)
 	return &observability{reg: reg, proc: metrics.NewProcess(reg, srv, opts.StatsPath, opts.StatsSlot, os.Getpid()),
-		statsPath: opts.StatsPath, statsSlot: opts.StatsSlot, hubs: newHubSet()}
+		statsPath: opts.StatsPath, statsSlot: opts.StatsSlot, hubs: newHubSet(), started: opts.Started, refused: opts.RefusedReloads}
 }
 
 // observer returns what the router attaches to requests of route ri of
@@ -78,10 +81,16 @@ func (o *observability) recordReload(err error) {
 	}
 }
 
+// RecordRefusedReload lists err, the error of a configuration refused before it
+// reached the App (a file that does not validate), with the reloads /status.json
+// shows, as failed.
+func (a *App) RecordRefusedReload(err error) { a.obs.recordReload(err) }
+
 // adminHandler builds the admin listener's handler for cfg.
 func (a *App) adminHandler(cfg *config.Config) *metrics.Admin {
 	return metrics.NewAdmin(metrics.AdminOptions{
 		Process:   a.obs.proc,
+		Started:   a.obs.started,
 		Token:     cfg.Admin.Token,
 		Ready:     func() bool { return !a.srv.Draining() },
 		Info:      a.info,
@@ -95,6 +104,11 @@ func (a *App) info() metrics.Info {
 	a.obs.mu.Lock()
 	in := metrics.Info{Reloads: append([]metrics.Reload{}, a.obs.reloads...)} // [] in JSON before the first reload, not null
 	a.obs.mu.Unlock()
+	if a.obs.refused != nil {
+		in.Reloads = append(in.Reloads, a.obs.refused()...)
+		sort.SliceStable(in.Reloads, func(i, j int) bool { return in.Reloads[i].Time.Before(in.Reloads[j].Time) })
+		in.Reloads = in.Reloads[max(0, len(in.Reloads)-maxReloads):]
+	}
 	a.mu.Lock()
 	in.Config = a.cfg.Name()
 	a.mu.Unlock()

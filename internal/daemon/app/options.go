@@ -2,6 +2,7 @@ package app
 
 import (
 	"strings"
+	"time"
 
 	"github.com/gale-server/gale/internal/os/numa"
 	"github.com/gale-server/gale/metrics"
@@ -31,6 +32,14 @@ type Options struct {
 	// Workers lists the instance's worker processes for /status.json; nil
 	// lists none.
 	Workers func() []metrics.Worker
+	// Started is when the instance started (its stats segment was created),
+	// which /status.json reports as started: the same whichever worker process
+	// answers, a restarted one included. Zero means when the App was made.
+	Started time.Time
+	// RefusedReloads, when not nil, lists reloads refused before they reached
+	// this process (by a supervising parent), which /status.json shows with the
+	// reloads the App applied.
+	RefusedReloads func() []metrics.Reload
 	// TicketSecret, when not nil, is the secret (at least tlsterm.MinTicketSecret
 	// bytes) the session ticket keys of TLS listeners without a ticket_key_file
 	// are derived from: the supervising parent generates one for all its workers.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gale-server/gale/config"
 	"github.com/gale-server/gale/internal/daemon/shm"
+	"github.com/gale-server/gale/metrics"
 )
 
 // stopMargin is how long a stopping parent waits beyond shutdown_grace (or
@@ -36,8 +37,11 @@ type parent struct {
 	// configuration reloaded, for the workers' SIGHUP (envConfigPath); ""
 	// without a segment, and then workers read the file itself.
 	configCopy string
-	ready      *os.File // readiness pipe to a predecessor; nil when none waits
-	usr2       <-chan os.Signal
+	// refused are the reloads refused as invalid, listed beside seg for the
+	// workers' /status.json (recordRefused).
+	refused []metrics.Reload
+	ready   *os.File // readiness pipe to a predecessor; nil when none waits
+	usr2    <-chan os.Signal
 	// upgrade starts a successor; replaced in tests.
 	upgrade func(ctx context.Context) error
 
@@ -90,6 +94,7 @@ func runParent(ctx context.Context, cfg *config.Config, log *slog.Logger, e env,
 	if p.seg != nil {
 		p.configCopy = p.seg.Path() + configSuffix
 		os.Remove(p.configCopy) // a killed predecessor's
+		os.Remove(p.seg.Path() + refusedSuffix)
 	}
 	p.upgrade = func(ctx context.Context) error {
 		path := ""
@@ -140,7 +145,7 @@ func (p *parent) run(ctx context.Context, n int) error {
 		p.start(w)
 	}
 	done := ctx.Done()
-	reloads := config.Reloads(ctx)
+	reloads, refused := config.Reloads(ctx), config.RefusedReloads(ctx)
 	stopping, retiring := false, false
 	var kill <-chan time.Time
 	for !(stopping || retiring) || p.running() > 0 {
@@ -175,6 +180,8 @@ func (p *parent) run(ctx context.Context, n int) error {
 			}
 		case next := <-reloads:
 			p.reload(next)
+		case err := <-refused:
+			p.recordRefused(err)
 		case sig := <-p.usr2:
 			if isReopen(sig) {
 				p.log.Info("reopening access logs: forwarding SIGUSR1 to the workers")

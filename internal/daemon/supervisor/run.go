@@ -300,6 +300,7 @@ func closeStats(seg *shm.Segment, handedOver bool) {
 func removeStats(seg *shm.Segment) {
 	seg.Remove()
 	os.Remove(seg.Path() + configSuffix)
+	os.Remove(seg.Path() + refusedSuffix)
 	metrics.RemoveTables(seg.Path())
 	shm.RemoveLoadTables(seg.Path())
 }

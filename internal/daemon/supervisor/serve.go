@@ -43,6 +43,8 @@ func (s *serving) run(ctx context.Context) error {
 	opts := app.Options{Listeners: s.listeners, Placement: s.placement, TicketSecret: s.tickets}
 	if s.slot != nil {
 		opts.StatsPath, opts.StatsSlot, opts.Workers = s.seg.Path(), s.slotIndex, workerRows(s.seg)
+		opts.Started = s.seg.Created() // the instance's start, not this process's
+		opts.RefusedReloads = readRefused(s.seg.Path())
 	}
 	a, err := app.NewWithOptions(s.cfg, s.log, opts)
 	if err != nil {
@@ -78,11 +80,13 @@ func (s *serving) run(ctx context.Context) error {
 		}()
 	}
 	sendReady(&s.ready, s.log)
-	reloads := config.Reloads(ctx)
+	reloads, refused := config.Reloads(ctx), config.RefusedReloads(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return shutdown(a, s.log, s.cfg.Timeouts.ShutdownGrace)
+		case err := <-refused:
+			a.RecordRefusedReload(err)
 		case next := <-reloads:
 			if err := a.Reload(next); err != nil {
 				s.log.Error("reload failed; the running configuration stays", "err", err)
