@@ -32,14 +32,15 @@ func outlierGroup(t *testing.T, lb *logBuf, n int, o OutlierOptions) *Group {
 // failed exchange).
 func attempt(t *testing.T, g *Group, i, status int) {
 	t.Helper()
-	if v := g.Admit(i, true); v != Admitted {
+	v, tk := g.Admit(i, true)
+	if v != Admitted {
 		t.Fatalf("server %d not admitted: %v", i, v)
 	}
 	o := Succeeded
 	if status == 0 || status >= 500 {
 		o = Failed
 	}
-	g.Done(i, status, o)
+	g.Done(i, status, o, tk)
 }
 
 // consecutive_5xx 5xx responses eject a server, a success in between resets the

@@ -71,9 +71,10 @@ func (u *Upstream) loopBalancer(loop int) lb.Balancer {
 // healthAttempt is an exchange's bookkeeping with the health group. Owned by the
 // exchange's loop.
 type healthAttempt struct {
-	admitted bool      // the current attempt was admitted and awaits Done
-	refused  uint64    // servers refused for this request (limits, breaker)
-	start    time.Time // the loop's clock when the attempt was admitted
+	admitted bool          // the current attempt was admitted and awaits Done
+	ticket   health.Ticket // its admission's ticket, for Done
+	refused  uint64        // servers refused for this request (limits, breaker)
+	start    time.Time     // the loop's clock when the attempt was admitted
 }
 
 // pickHealthy chooses the server of the next attempt: the balancer's choice among
@@ -116,8 +117,8 @@ func (x *exchange) pickHealthy() (int, error) {
 		if srv < 0 {
 			return -1, errNoServer
 		}
-		if hs.g.Admit(srv, len(x.ls.idle[srv]) > 0) == health.Admitted {
-			x.hx.admitted, x.hx.start = true, x.c.Loop().Now()
+		if v, t := hs.g.Admit(srv, len(x.ls.idle[srv]) > 0); v == health.Admitted {
+			x.hx.admitted, x.hx.ticket, x.hx.start = true, t, x.c.Loop().Now()
 			return srv, nil
 		}
 		x.hx.refused |= 1 << srv
@@ -139,7 +140,7 @@ func (x *exchange) endAttempt(status int, o health.Outcome) {
 	if o != health.Cancelled {
 		g.ObserveLatency(x.srv, x.c.Loop().Now().Sub(x.hx.start))
 	}
-	g.Done(x.srv, status, o)
+	g.Done(x.srv, status, o, x.hx.ticket)
 }
 
 // unavailable answers 503 with Retry-After: no server may take the request.
