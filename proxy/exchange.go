@@ -95,6 +95,11 @@ type exchange struct {
 	done        bool
 	upStart     time.Time // when the current attempt began, for the upstream time in logs
 	hx          healthAttempt
+	// lastStatus and lastCause are the answer to the failed attempt a retry
+	// follows: when the retry finds no server, the client gets that failure, as
+	// from nginx, and the log names it, not a 503 for servers nobody picked.
+	lastStatus int
+	lastCause  error
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -158,6 +163,12 @@ func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
 	if !fresh {
 		srv, err := x.pickHealthy()
+		if srv < 0 && x.lastCause != nil {
+			// A retry without a server left (the failure ejected the server, opened
+			// its breaker, or it was the only one): the failed attempt's answer.
+			x.fail(x.lastStatus, x.lastCause)
+			return
+		}
 		if srv < 0 {
 			x.unavailable(err)
 			return
@@ -476,6 +487,10 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	connectFailed := errors.As(cause, &de)
 	beforeReply := !x.gotByte && !connectFailed && isReset(cause)
 	ro := x.ls.u.opts.Retries
+	status := 502
+	if connectFailed && de.Timeout() || cause == errHeaderTimeout || errors.Is(cause, engine.ErrWriteTimeout) {
+		status = 504
+	}
 	switch {
 	case x.c.Closed() || x.bodySent:
 		// Body bytes went upstream and are not kept: the request cannot be sent again.
@@ -499,6 +514,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		(connectFailed && errors.Is(cause, syscall.ECONNREFUSED) || x.ls.spend()):
 		x.endAttempt(0, health.Failed)
 		x.ls.retries.Add(1)
+		x.lastStatus, x.lastCause = status, cause
 		x.attempt(false)
 		return
 	}
@@ -506,10 +522,6 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		x.endAttempt(0, health.Cancelled)
 	} else {
 		x.endAttempt(0, health.Failed)
-	}
-	status := 502
-	if connectFailed && de.Timeout() || cause == errHeaderTimeout || errors.Is(cause, engine.ErrWriteTimeout) {
-		status = 504
 	}
 	x.fail(status, cause)
 }
@@ -539,8 +551,12 @@ func (x *exchange) fail(status int, cause error) {
 
 func (x *exchange) log(status int, cause error) {
 	req := x.req
+	srv := "none" // no server was chosen for the request
+	if x.tries > 0 {
+		srv = x.ls.u.hosts[x.srv]
+	}
 	x.ls.u.opts.Logger.Warn("proxy: upstream request failed",
-		"upstream", x.ls.u.opts.Name, "server", x.ls.u.hosts[x.srv], "status", status,
+		"upstream", x.ls.u.opts.Name, "server", srv, "status", status,
 		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)
 }
 

@@ -395,3 +395,48 @@ func TestHealthMaxConnectionsIdleOnOtherLoop(t *testing.T) {
 		}
 	}
 }
+
+// A retry that finds no server left answers with the failure of the attempt it
+// follows, as nginx does, and logs that attempt's server and cause: the failed
+// connect here opens the only server's breaker, and the client got 503 with
+// Retry-After, logged as "every server is down" against a server that was
+// refusing connections. A request that finds no server at all gets the 503,
+// logged with no server (it named server 0, which nobody had picked).
+func TestHealthRetryWithoutServerAnswersTheFailure(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[1].Stop() // connections refused
+	var logs testkit.SyncBuffer
+	url, g := healthProxy(t, o, health.Options{Logger: slog.New(slog.DiscardHandler),
+		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 1, FailureRatio: 1, OpenFor: time.Minute, HalfOpenProbes: 1}},
+		func(u *UpstreamOptions) {
+			u.Balance = lb.First
+			u.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			u.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+		})
+	if !g.Drain(0) {
+		t.Fatal("server 0 not drained")
+	}
+	c := client()
+	resp, err := c.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("status %d Retry-After %q after a refused connect that opened the only breaker, want 502", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if b := g.Status().Servers[1].Breaker; b != "open" {
+		t.Fatalf("breaker %s, want open", b)
+	}
+	want := fmt.Sprintf("server=%s status=502 cause=", o[1].Addr)
+	if l := logs.String(); !strings.Contains(l, want) || !strings.Contains(l, "connection refused") {
+		t.Fatalf("log lacks %q with the refused connect:\n%s", want, l)
+	}
+	if st, _ := hget(t, c, url+"/"); st != 503 {
+		t.Fatalf("status %d with no server available, want 503", st)
+	}
+	if l := logs.String(); !strings.Contains(l, "server=none status=503") {
+		t.Fatalf("the 503 log line names a server:\n%s", l)
+	}
+}
