@@ -57,6 +57,18 @@ func hget(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// hgetRetryAfter GETs url and returns the status and the Retry-After field.
+func hgetRetryAfter(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
 // An origin answering 500 to everything is ejected after consecutive_5xx
 // requests and gets no more while ejected.
 func TestHealthAlways500Ejected(t *testing.T) {
@@ -125,14 +137,8 @@ func TestHealthBreakerOpensAndRecovers(t *testing.T) {
 			t.Fatalf("status %d before the breaker opened", st)
 		}
 	}
-	resp, err := c.Get(url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
-		t.Fatalf("open breaker: status %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	if st, ra := hgetRetryAfter(t, c, url+"/"); st != 503 || ra != "1" {
+		t.Fatalf("open breaker: status %d Retry-After %q, want 503 and 1", st, ra)
 	}
 	if n := o[0].Hits.Load(); n != 5 {
 		t.Fatalf("the origin got %d requests with its breaker open", n)
@@ -417,14 +423,8 @@ func TestHealthRetryWithoutServerAnswersTheFailure(t *testing.T) {
 		t.Fatal("server 0 not drained")
 	}
 	c := client()
-	resp, err := c.Get(url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 502 || resp.Header.Get("Retry-After") != "" {
-		t.Fatalf("status %d Retry-After %q after a refused connect that opened the only breaker, want 502", resp.StatusCode, resp.Header.Get("Retry-After"))
+	if st, ra := hgetRetryAfter(t, c, url+"/"); st != 502 || ra != "" {
+		t.Fatalf("status %d Retry-After %q after a refused connect that opened the only breaker, want 502", st, ra)
 	}
 	if b := g.Status().Servers[1].Breaker; b != "open" {
 		t.Fatalf("breaker %s, want open", b)
