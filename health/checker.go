@@ -180,9 +180,14 @@ func (g *Group) checked(i int, ok bool, why string) {
 		}
 		return
 	}
+	// A server not checked yet starts up but goes down on its first failed
+	// check, as HAProxy's default init-state "up" does: fall counts the
+	// failures of a server known to be up, and gave a dead server fall checks'
+	// worth of requests at every start and at each reload that rebuilt its group.
+	first := s.checksOK.Load() == 0 && s.checksFailed.Load() == 0
 	s.checksFailed.Add(1)
 	s.failRun, s.okRun = s.failRun+1, 0
-	if !down && s.failRun >= c.Fall {
+	if !down && (s.failRun >= c.Fall || first) {
 		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "last_check", why)
 		g.setFlag(i, fDown, true)
 		g.publish(i, true)
