@@ -175,8 +175,12 @@ func (x *exchange) attempt(fresh bool) {
 		}
 		x.srv = srv
 		x.tried |= 1 << srv
+		// The keep-alive race's fresh connection (fresh) is the failed attempt's
+		// own try again, as nginx gives a failed cached connection its try back:
+		// counted, it left a request whose server then refused no try for the
+		// next server.
+		x.tries++
 	}
-	x.tries++
 	x.trackStart()
 	var uc *upConn
 	if !fresh {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 )
 
@@ -231,5 +233,42 @@ func TestProxyRefusedConnectOutsideBudget(t *testing.T) {
 	}
 	if st := u.Stats(); st.Retries < 20 {
 		t.Fatalf("stats %+v: want a retry for each request sent to the refusing server", st)
+	}
+}
+
+// The one free retry of the keep-alive race does not spend one of
+// retries.tries, as nginx gives a failed cached connection its try back: a
+// server whose pooled connection closed as the request was sent and that then
+// refuses connections (an origin restarting) leaves the request a try for the
+// next server. It spent one, and with the default tries: 2 the client got 502
+// while the other server was up.
+func TestProxyKeepAliveRaceRetryKeepsTries(t *testing.T) {
+	var a *rawOrigin
+	a = newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		for i := 0; ; i++ {
+			if _, err := readRequestHead(br, log); err != nil || i > 0 {
+				return // the second request on the connection: closed unanswered
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+			a.ln.Close() // new connections are refused from now on
+		}
+	})
+	b := testkit.NewOrigin(t)
+	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
+		o.Balance = lb.First
+		o.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	for i, want := range []string{"a", b.Addr.String()} {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("request %d: status %d body %q, want 200 from %s", i, resp.StatusCode, body, want)
+		}
 	}
 }
