@@ -161,6 +161,9 @@ func wantsWebSocket(req *http1.Request) bool {
 // a fresh connection when fresh is set).
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
+	if fresh && !x.readmit() {
+		fresh = false // the server may take no more now: the next one
+	}
 	if !fresh {
 		srv, err := x.pickHealthy()
 		if srv < 0 && x.lastCause != nil {

@@ -127,6 +127,29 @@ func (x *exchange) pickHealthy() (int, error) {
 	return -1, errOverLimit
 }
 
+// readmit admits the keep-alive race's fresh attempt on the same server with the
+// health group, as every attempt is, so that its outcome reaches the breaker and
+// outlier detection and it counts against the limits; it reports false when the
+// server may not take it now (down, ejected, drained or open, a limit, its
+// half-open breaker's probes taken). Unadmitted, a refused
+// connect after the race was a failure for nobody.
+func (x *exchange) readmit() bool {
+	hs := x.ls.u.health
+	if hs == nil {
+		return true
+	}
+	if hs.g.Unavailable()>>uint(x.srv)&1 != 0 {
+		return false
+	}
+	v, t := hs.g.Admit(x.srv, false)
+	if v != health.Admitted {
+		x.hx.refused |= 1 << x.srv
+		return false
+	}
+	x.hx.admitted, x.hx.ticket, x.hx.start = true, t, x.c.Loop().Now()
+	return true
+}
+
 // endAttempt reports the current attempt's outcome to the health group, once.
 func (x *exchange) endAttempt(status int, o health.Outcome) {
 	if !x.hx.admitted {

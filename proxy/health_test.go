@@ -440,3 +440,36 @@ func TestHealthRetryWithoutServerAnswersTheFailure(t *testing.T) {
 		t.Fatalf("the 503 log line names a server:\n%s", l)
 	}
 }
+
+// The keep-alive race's fresh attempt on the same server is admitted by the
+// health group like any attempt: its refused connect is a failure for outlier
+// detection (the server is ejected here) and the request goes on to the next
+// server. It was never admitted, so its outcome reached nobody and it passed
+// every limit.
+func TestHealthKeepAliveRaceRetryAdmitted(t *testing.T) {
+	a := racingOrigin(t)
+	b := testkit.NewOrigin(t)
+	g, err := health.New(health.Options{Name: "race", Servers: []netip.AddrPort{a.addr(), b.Addr}, Logger: slog.New(slog.DiscardHandler),
+		Outlier: &health.OutlierOptions{ConsecutiveGatewayFailure: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
+		o.Health = g
+		o.Balance = lb.First
+		o.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	s := servertest.Start(t, New(u, Route{}), func(o *server.Options) { o.Workers = 2 })
+	g.Start(s.Engine().Loops()[0])
+	t.Cleanup(g.Stop)
+	c := client()
+	for i, want := range []string{"a", b.Addr.String()} {
+		if st, body := hget(t, c, "http://"+s.Addr()+"/"); st != 200 || !strings.Contains(body, want) {
+			t.Fatalf("request %d: status %d body %q, want 200 from %s", i, st, body, want)
+		}
+	}
+	st := g.Status().Servers[0]
+	if !st.Ejected || st.Failures != 1 || st.InFlight != 0 {
+		t.Fatalf("server 0 after its refused fresh connect: %+v, want ejected with 1 failure and none in flight", st)
+	}
+}

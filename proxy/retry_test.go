@@ -243,16 +243,7 @@ func TestProxyRefusedConnectOutsideBudget(t *testing.T) {
 // next server. It spent one, and with the default tries: 2 the client got 502
 // while the other server was up.
 func TestProxyKeepAliveRaceRetryKeepsTries(t *testing.T) {
-	var a *rawOrigin
-	a = newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
-		for i := 0; ; i++ {
-			if _, err := readRequestHead(br, log); err != nil || i > 0 {
-				return // the second request on the connection: closed unanswered
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
-			a.ln.Close() // new connections are refused from now on
-		}
-	})
+	a := racingOrigin(t)
 	b := testkit.NewOrigin(t)
 	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
 		o.Balance = lb.First
@@ -271,4 +262,22 @@ func TestProxyKeepAliveRaceRetryKeepsTries(t *testing.T) {
 			t.Fatalf("request %d: status %d body %q, want 200 from %s", i, resp.StatusCode, body, want)
 		}
 	}
+}
+
+// racingOrigin answers the first request on a connection with "a", then stops
+// accepting (new connections are refused) and closes each connection on its
+// second request without answering: a pooled connection that loses the
+// keep-alive race to a server that is going away.
+func racingOrigin(t *testing.T) *rawOrigin {
+	var a *rawOrigin
+	a = newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		for i := 0; ; i++ {
+			if _, err := readRequestHead(br, log); err != nil || i > 0 {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+			a.ln.Close()
+		}
+	})
+	return a
 }
