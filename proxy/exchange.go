@@ -469,7 +469,6 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	if x.done {
 		return
 	}
-	x.trackDone(true)
 	reused := false
 	if uc != nil {
 		reused = uc.requests > 1
@@ -481,7 +480,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	}
 	x.up = nil
 	if x.respStarted {
-		x.endAttempt(0, health.Failed)
+		x.settle(health.Failed)
 		x.log(0, cause)
 		x.finish()
 		x.ls.failures.Add(1)
@@ -504,7 +503,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	case beforeReply && reused && !x.staleRetry && x.idempotent:
 		// A pooled connection the origin closed as we sent: the classic keep-alive
 		// race. One retry on a fresh connection to the same server, outside the budget.
-		x.endAttempt(0, health.Cancelled)
+		x.settle(health.Cancelled)
 		x.staleRetry = true
 		x.ls.retries.Add(1)
 		x.attempt(true)
@@ -519,18 +518,27 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		// budget, which keeps retries from multiplying the load of origins that
 		// are failing: a server that is down costs no failed requests then.
 		(connectFailed && errors.Is(cause, syscall.ECONNREFUSED) || x.ls.spend()):
-		x.endAttempt(0, health.Failed)
+		x.settle(health.Failed)
 		x.ls.retries.Add(1)
 		x.lastStatus, x.lastCause = status, cause
 		x.attempt(false)
 		return
 	}
 	if x.c.Closed() {
-		x.endAttempt(0, health.Cancelled)
+		x.settle(health.Cancelled)
 	} else {
-		x.endAttempt(0, health.Failed)
+		x.settle(health.Failed)
 	}
 	x.fail(status, cause)
+}
+
+// settle ends the failed attempt with outcome o for the health group and the
+// balancer alike: a cancelled attempt (the keep-alive race, a client that left)
+// is no failure for p2c_ewma either, whose cost it raised to at least
+// lb.FailurePenalty.
+func (x *exchange) settle(o health.Outcome) {
+	x.trackDone(o == health.Failed)
+	x.endAttempt(0, o)
 }
 
 // isReset reports a connection that ended without a (complete) response: closed,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -280,4 +281,50 @@ func racingOrigin(t *testing.T) *rawOrigin {
 		}
 	})
 	return a
+}
+
+// recordingBalancer picks the first eligible server and records each Done.
+type recordingBalancer struct {
+	mu   sync.Mutex
+	done []string // "server:failed"
+}
+
+func (b *recordingBalancer) Pick(r *lb.Request) int {
+	for i := range 2 {
+		if r.Eligible(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (b *recordingBalancer) Start(int) {}
+
+func (b *recordingBalancer) Done(i int, _ time.Duration, failed bool) {
+	b.mu.Lock()
+	b.done = append(b.done, fmt.Sprintf("%d:%v", i, failed))
+	b.mu.Unlock()
+}
+
+// The attempt that lost the keep-alive race is no failure for the balancer
+// (p2c_ewma counted it as one of at least a second), as it is none for the
+// health group; the refused connect that follows is.
+func TestProxyKeepAliveRaceNoBalancerFailure(t *testing.T) {
+	a := racingOrigin(t)
+	b := testkit.NewOrigin(t)
+	rb := &recordingBalancer{}
+	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
+		o.Balancer = rb
+		o.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	for range 2 {
+		hget(t, c, "http://"+addr+"/")
+	}
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if got, want := strings.Join(rb.done, " "), "0:false 0:false 0:true 1:false"; got != want {
+		t.Fatalf("balancer heard %s, want %s (the warm-up, the race, the refused connect, the answer)", got, want)
+	}
 }
