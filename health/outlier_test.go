@@ -173,3 +173,35 @@ func TestOutlierGradualReturnAlone(t *testing.T) {
 		}
 	}
 }
+
+// A server back from an ejection starts with no failures counted: the
+// failures of requests it was sent before the ejection, ending while it was
+// ejected, said nothing new, and they made one failure after the return
+// eject it again, for twice as long.
+func TestOutlierReturnStartsAfresh(t *testing.T) {
+	var lb logBuf
+	g := outlierGroup(t, &lb, 3, OutlierOptions{Consecutive5xx: 3, ConsecutiveGatewayFailure: 3, BaseEjectionTime: 100 * time.Millisecond,
+		MaxEjectionTime: time.Second, MaxEjectionPercent: 50})
+	var late []Ticket
+	for range 2 { // in flight while the server is ejected
+		v, tk := g.Admit(0, true)
+		if v != Admitted {
+			t.Fatal("not admitted")
+		}
+		late = append(late, tk)
+	}
+	for range 3 {
+		attempt(t, g, 0, 502)
+	}
+	if !down(g, 0) {
+		t.Fatal("not ejected after 3 consecutive failures")
+	}
+	for _, tk := range late {
+		g.Done(0, 502, Failed, tk)
+	}
+	testkit.WaitFor(t, "return after the ejection", func() bool { return !down(g, 0) })
+	attempt(t, g, 0, 502)
+	if down(g, 0) {
+		t.Fatal("one failure after the return ejected the server again")
+	}
+}
