@@ -191,7 +191,7 @@ func (g *Group) checked(i int, ok bool, why string) {
 	s.checksFailed.Add(1)
 	s.failRun, s.okRun = s.failRun+1, 0
 	if !down && (s.failRun >= c.Fall || first) {
-		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "last_check", why)
+		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "first_check", first, "last_check", why)
 		g.setFlag(i, fDown, true)
 		g.publish(i, true)
 	}
