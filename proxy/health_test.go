@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -472,4 +474,44 @@ func TestHealthKeepAliveRaceRetryAdmitted(t *testing.T) {
 	if !st.Ejected || st.Failures != 1 || st.InFlight != 0 {
 		t.Fatalf("server 0 after its refused fresh connect: %+v, want ejected with 1 failure and none in flight", st)
 	}
+}
+
+// A WebSocket upgrade the origin accepts (101) is a success for the health
+// group: it closes a half-open breaker. It ended as cancelled, so a server
+// behind a breaker that serves WebSockets stayed half-open for good, however
+// many upgrades it answered.
+func TestHealthUpgradeIsSuccess(t *testing.T) {
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		head, err := readRequestHead(br, log)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(strings.ToLower(head), "upgrade: websocket") {
+			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(io.Discard, c)
+	})
+	g, err := health.New(health.Options{Name: "ws", Servers: []netip.AddrPort{o.addr()}, Logger: slog.New(slog.DiscardHandler),
+		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 1, FailureRatio: 1, OpenFor: 50 * time.Millisecond, HalfOpenProbes: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Health = g })
+	s := servertest.Start(t, New(u, Route{}), func(o *server.Options) { o.Workers = 2 })
+	g.Start(s.Engine().Loops()[0])
+	t.Cleanup(g.Stop)
+	if st, _ := hget(t, client(), "http://"+s.Addr()+"/"); st != 502 {
+		t.Fatalf("status %d, want the origin's 502", st)
+	}
+	waitFor(t, "half-open", func() bool { return g.Status().Servers[0].Breaker == "half-open" })
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
+		t.Fatalf("upgrade answered %q, %v", line, err)
+	}
+	waitFor(t, "the breaker to close after the upgrade", func() bool { return g.Status().Servers[0].Breaker == "closed" })
 }
