@@ -123,7 +123,10 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x := &exchange{h: h, c: c, hc: hc, req: req, ls: u.loops[id]}
 	x.lbr.Loop, x.lbr.Skip = id, u.opts.Skip
 	if u.keyed {
-		x.lbr.Key = requestKey(u.opts.HashKey, req, c.RemoteAddr())
+		var ok bool
+		if x.lbr.Key, ok = requestKey(u.opts.HashKey, req, c.RemoteAddr()); !ok {
+			x.lbr.Key = x.ls.keylessKey()
+		}
 	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
