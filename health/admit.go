@@ -7,7 +7,8 @@ type Verdict uint8
 
 // Verdicts.
 const (
-	// Admitted: the attempt may go to the server; it must end with Done.
+	// Admitted: the attempt may go to the server; it must end with Done, given
+	// the Ticket Admit returned.
 	Admitted Verdict = iota
 	// OverLimit: a limit (max_in_flight, max_connections, max_pending) is reached.
 	OverLimit
@@ -23,29 +24,33 @@ const (
 // max_connections, as with nginx's max_conns: the pools are per loop, and
 // counting them refused a loop without one while the server sat idle with
 // connections pooled on the other loops. Over a limit the overflow is counted.
-func (g *Group) Admit(i int, idle bool) Verdict {
+// An admitted attempt's Ticket (its breaker's state at admission) goes back to
+// Done with the outcome.
+func (g *Group) Admit(i int, idle bool) (Verdict, Ticket) {
 	s := &g.srv[i]
 	l := &g.opts.Limits
 	if l.MaxInFlight > 0 && s.inFlight.Load() >= int64(l.MaxInFlight) ||
 		!idle && l.MaxConnections > 0 && s.conns.Load()-s.pooled.Load() >= int64(l.MaxConnections) ||
 		!idle && l.MaxPending > 0 && s.pending.Load() >= int64(l.MaxPending) {
 		s.overflows.Add(1)
-		return OverLimit
+		return OverLimit, 0
 	}
-	if !s.breaker.Allow() {
-		return BreakerRefused
+	t, ok := s.breaker.Allow()
+	if !ok {
+		return BreakerRefused, 0
 	}
 	s.inFlight.Add(1)
 	s.requests.Add(1)
-	return Admitted
+	return Admitted, t
 }
 
 // Done ends an admitted attempt on server i with its outcome: status is the
-// response status (0 when the exchange failed without one).
-func (g *Group) Done(i int, status int, o Outcome) {
+// response status (0 when the exchange failed without one), t the ticket Admit
+// returned.
+func (g *Group) Done(i int, status int, o Outcome, t Ticket) {
 	s := &g.srv[i]
 	s.inFlight.Add(-1)
-	s.breaker.Record(o)
+	s.breaker.Record(t, o)
 	if o == Failed {
 		s.failures.Add(1)
 	}

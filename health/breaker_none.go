@@ -6,10 +6,10 @@ type NoBreaker struct{}
 var _ Breaker = NoBreaker{}
 
 // Allow always reports true.
-func (NoBreaker) Allow() bool { return true }
+func (NoBreaker) Allow() (Ticket, bool) { return 0, true }
 
 // Record does nothing.
-func (NoBreaker) Record(Outcome) {}
+func (NoBreaker) Record(Ticket, Outcome) {}
 
 // State is always Closed.
 func (NoBreaker) State() BreakerState { return Closed }

@@ -49,11 +49,13 @@ type BreakerChange struct {
 // RatioBreaker opens on a failure ratio over a sliding window. The closed state's
 // Allow is one atomic load; Record takes a mutex (held for a few additions), which
 // is per server, so loops contend only when they record on the same server at the
-// same instant.
+// same instant. Each transition starts a new epoch; an attempt's ticket is the
+// epoch it was admitted in, and an outcome whose epoch has ended is left out
+// (an attempt admitted while closed that ends while half-open is not a probe).
 type RatioBreaker struct {
 	o        BreakerOptions
 	onChange func(BreakerChange) // called outside mu
-	state    atomic.Uint32       // a BreakerState
+	st       atomic.Uint64       // epoch<<2 | BreakerState; written with mu held
 
 	mu       sync.Mutex
 	buckets  [breakerBuckets]struct{ at, ok, fail int64 } // at: bucket start in unix ns
@@ -71,53 +73,75 @@ func NewRatioBreaker(o BreakerOptions, onChange func(BreakerChange)) *RatioBreak
 	return &RatioBreaker{o: o, onChange: onChange, now: time.Now}
 }
 
+// load returns the current state and its epoch's ticket.
+func (b *RatioBreaker) load() (BreakerState, Ticket) {
+	v := b.st.Load()
+	return BreakerState(v & 3), Ticket(v >> 2)
+}
+
+// enter moves to state s in a new epoch; called with mu held.
+func (b *RatioBreaker) enter(s BreakerState) {
+	b.st.Store((b.st.Load()>>2+1)<<2 | uint64(s))
+}
+
 // Allow admits every attempt while closed, none while open, and up to
 // HalfOpenProbes unfinished ones while half-open.
-func (b *RatioBreaker) Allow() bool {
+func (b *RatioBreaker) Allow() (Ticket, bool) {
+	if s, t := b.load(); s == Closed {
+		return t, true
+	}
 	switch b.State() {
 	case Closed:
-		return true
+		_, t := b.load()
+		return t, true
 	case Open:
-		return false
+		return 0, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if BreakerState(b.state.Load()) != HalfOpen {
-		return BreakerState(b.state.Load()) == Closed
+	s, t := b.load()
+	if s != HalfOpen {
+		return t, s == Closed
 	}
 	if b.probes >= b.o.HalfOpenProbes {
-		return false
+		return 0, false
 	}
 	b.probes++
-	return true
+	return t, true
 }
 
 // State returns the current state, moving an open breaker to half-open once
 // OpenFor has passed.
 func (b *RatioBreaker) State() BreakerState {
-	s := BreakerState(b.state.Load())
+	s, _ := b.load()
 	if s != Open {
 		return s
 	}
 	b.mu.Lock()
-	if BreakerState(b.state.Load()) != Open || b.now().Sub(b.openedAt) < b.o.OpenFor {
-		s = BreakerState(b.state.Load())
+	if s, _ = b.load(); s != Open || b.now().Sub(b.openedAt) < b.o.OpenFor {
 		b.mu.Unlock()
 		return s
 	}
-	b.state.Store(uint32(HalfOpen))
+	b.enter(HalfOpen)
 	b.probes, b.probeOK = 0, 0
 	b.mu.Unlock()
 	b.changed(BreakerChange{From: Open, To: HalfOpen})
 	return HalfOpen
 }
 
-// Record adds an outcome: to the window while closed, to the probes while
-// half-open.
-func (b *RatioBreaker) Record(o Outcome) {
+// Record adds the outcome of an attempt admitted with ticket t: to the window
+// while closed, to the probes while half-open. An outcome from an earlier epoch
+// is left out: it says how the server did before the last transition, and as a
+// probe's it closed a half-open breaker that no probe had passed, or let more
+// than HalfOpenProbes attempts in at once.
+func (b *RatioBreaker) Record(t Ticket, o Outcome) {
 	b.mu.Lock()
 	var ch *BreakerChange
-	switch BreakerState(b.state.Load()) {
+	s, cur := b.load()
+	if t != cur {
+		s = Open // stale: counted nowhere
+	}
+	switch s {
 	case Closed:
 		if o == Cancelled {
 			break
@@ -157,7 +181,7 @@ func (b *RatioBreaker) Record(o Outcome) {
 			b.probeOK++
 			if b.probeOK >= b.o.HalfOpenProbes {
 				ch = &BreakerChange{From: HalfOpen, To: Closed, Requests: b.probeOK}
-				b.state.Store(uint32(Closed))
+				b.enter(Closed)
 				b.buckets = [breakerBuckets]struct{ at, ok, fail int64 }{}
 			}
 		}
@@ -170,7 +194,7 @@ func (b *RatioBreaker) Record(o Outcome) {
 
 // open moves to Open; called with mu held.
 func (b *RatioBreaker) open() {
-	b.state.Store(uint32(Open))
+	b.enter(Open)
 	b.openedAt = b.now()
 	b.probes, b.probeOK = 0, 0
 }

@@ -35,15 +35,15 @@ func TestRatioBreakerTransitions(t *testing.T) {
 		func(c BreakerChange) { changes = append(changes, c) })
 	b.now = clk.now
 	for range 4 {
-		b.Record(Succeeded)
-		b.Record(Failed)
+		b.Record(epoch(b), Succeeded)
+		b.Record(epoch(b), Failed)
 	}
 	if b.State() != Closed {
 		t.Fatal("opened below min_requests")
 	}
-	b.Record(Succeeded)
-	b.Record(Failed) // 10 outcomes, 5 failures: 50%
-	if b.State() != Open || b.Allow() {
+	b.Record(epoch(b), Succeeded)
+	b.Record(epoch(b), Failed) // 10 outcomes, 5 failures: 50%
+	if b.State() != Open || allowed(b) {
 		t.Fatalf("state %v after 5/10 failures, want open and refusing", b.State())
 	}
 	if c := changes[0]; c.From != Closed || c.To != Open || c.Requests != 10 || c.Failures != 5 {
@@ -54,32 +54,32 @@ func TestRatioBreakerTransitions(t *testing.T) {
 		t.Fatal("half-open before open_for")
 	}
 	clk.add(time.Second)
-	first, second, third := b.Allow(), b.Allow(), b.Allow()
+	first, second, third := allowed(b), allowed(b), allowed(b)
 	if !first || !second || third {
 		t.Fatal("half-open should admit exactly 2 probes")
 	}
-	b.Record(Cancelled) // a probe without a verdict frees its slot
-	if !b.Allow() {
+	b.Record(epoch(b), Cancelled) // a probe without a verdict frees its slot
+	if !allowed(b) {
 		t.Fatal("a cancelled probe should free its slot")
 	}
-	b.Record(Succeeded)
-	b.Record(Succeeded)
+	b.Record(epoch(b), Succeeded)
+	b.Record(epoch(b), Succeeded)
 	if b.State() != Closed {
 		t.Fatalf("state %v after 2 good probes, want closed", b.State())
 	}
 	// Old outcomes left the window: a fresh run must reach min_requests again.
-	b.Record(Failed)
+	b.Record(epoch(b), Failed)
 	if b.State() != Closed {
 		t.Fatal("the window was not reset on close")
 	}
 	for range 9 {
-		b.Record(Failed)
+		b.Record(epoch(b), Failed)
 	}
 	clk.add(5 * time.Second)
-	if !b.Allow() {
+	if !allowed(b) {
 		t.Fatal("no probe admitted")
 	}
-	b.Record(Failed)
+	b.Record(epoch(b), Failed)
 	if b.State() != Open {
 		t.Fatal("a failed probe should reopen")
 	}
@@ -97,16 +97,16 @@ func TestRatioBreakerWindowSlides(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	b := NewRatioBreaker(BreakerOptions{Window: time.Second, MinRequests: 4, FailureRatio: 0.75, OpenFor: time.Second, HalfOpenProbes: 1}, nil)
 	b.now = clk.now
-	b.Record(Failed)
-	b.Record(Failed)
+	b.Record(epoch(b), Failed)
+	b.Record(epoch(b), Failed)
 	clk.add(1500 * time.Millisecond)
-	b.Record(Failed)
-	b.Record(Succeeded)
-	b.Record(Failed)
+	b.Record(epoch(b), Failed)
+	b.Record(epoch(b), Succeeded)
+	b.Record(epoch(b), Failed)
 	if b.State() != Closed {
 		t.Fatal("counted failures that left the window")
 	}
-	b.Record(Failed)
+	b.Record(epoch(b), Failed)
 	if b.State() != Open {
 		t.Fatal("3 of 4 in the window should open")
 	}
@@ -129,7 +129,7 @@ func TestGroupBreaker(t *testing.T) {
 	if !down(g, 0) {
 		t.Fatal("open breaker should make the server unavailable")
 	}
-	if v := g.Admit(0, true); v != BreakerRefused {
+	if v, _ := g.Admit(0, true); v != BreakerRefused {
 		t.Fatalf("Admit on an open breaker = %v", v)
 	}
 	waitUntil(t, func() bool { return !down(g, 0) })
@@ -165,29 +165,90 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.ConnDialing(0)
-	if v := g.Admit(0, false); v != OverLimit {
+	if v, _ := g.Admit(0, false); v != OverLimit {
 		t.Fatalf("with a connect pending: %v, want OverLimit", v)
 	}
 	g.ConnOpened(0)
 	g.ConnDialing(0)
 	g.ConnOpened(0)
-	if v := g.Admit(0, false); v != OverLimit {
+	if v, _ := g.Admit(0, false); v != OverLimit {
 		t.Fatalf("at max_connections: %v, want OverLimit", v)
 	}
 	for range 3 {
-		if v := g.Admit(0, true); v != Admitted {
+		if v, _ := g.Admit(0, true); v != Admitted {
 			t.Fatalf("on an idle connection: %v", v)
 		}
 	}
-	if v := g.Admit(0, true); v != OverLimit {
+	if v, _ := g.Admit(0, true); v != OverLimit {
 		t.Fatalf("at max_in_flight: %v", v)
 	}
-	g.Done(0, 200, Succeeded)
+	g.Done(0, 200, Succeeded, 0)
 	g.ConnClosed(0, true)
-	if v := g.Admit(0, false); v != Admitted {
+	if v, _ := g.Admit(0, false); v != Admitted {
 		t.Fatalf("below every limit: %v", v)
 	}
 	if n := g.srv[0].overflows.Load(); n != 3 {
 		t.Fatalf("overflows = %d, want 3", n)
+	}
+}
+
+// epoch returns b's current ticket, the one an attempt admitted now gets.
+func epoch(b *RatioBreaker) Ticket {
+	_, t := b.load()
+	return t
+}
+
+// allowed reports whether b admits an attempt now.
+func allowed(b *RatioBreaker) bool {
+	_, ok := b.Allow()
+	return ok
+}
+
+// An attempt admitted before the breaker opened and ending after it turned
+// half-open is not one of the probes: its success does not close the breaker
+// (no probe had passed yet), its failure does not reopen it, and its
+// cancellation does not free a probe's slot (which let more than
+// half_open_probes attempts in at once). Such stale outcomes were counted as
+// the probes', so a slow server's requests in flight when the breaker opened
+// closed it again after open_for without any request being let through.
+func TestRatioBreakerStaleOutcomesAreNotProbes(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	b := NewRatioBreaker(BreakerOptions{Window: 10 * time.Second, MinRequests: 4, FailureRatio: 0.5, OpenFor: time.Second, HalfOpenProbes: 1}, nil)
+	b.now = clk.now
+	var slow []Ticket // admitted while closed, still in flight
+	for range 3 {
+		tk, ok := b.Allow()
+		if !ok {
+			t.Fatal("closed breaker refused")
+		}
+		slow = append(slow, tk)
+	}
+	for range 4 {
+		tk, _ := b.Allow()
+		b.Record(tk, Failed)
+	}
+	if b.State() != Open {
+		t.Fatal("want open after 4 failures")
+	}
+	clk.add(time.Second)
+	probe, ok := b.Allow()
+	if !ok || b.State() != HalfOpen {
+		t.Fatal("want one probe admitted, half-open")
+	}
+	b.Record(slow[0], Cancelled)
+	if allowed(b) {
+		t.Fatal("a stale cancellation freed the probe's slot: two probes in flight")
+	}
+	b.Record(slow[1], Succeeded)
+	if s := b.State(); s != HalfOpen {
+		t.Fatalf("a stale success moved the breaker to %v before its probe ended", s)
+	}
+	b.Record(slow[2], Failed)
+	if s := b.State(); s != HalfOpen {
+		t.Fatalf("a stale failure moved the breaker to %v before its probe ended", s)
+	}
+	b.Record(probe, Succeeded)
+	if s := b.State(); s != Closed {
+		t.Fatalf("state %v after the probe passed, want closed", s)
 	}
 }

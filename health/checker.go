@@ -171,6 +171,7 @@ func (g *Group) checked(i int, ok bool, why string) {
 	defer g.mu.Unlock()
 	down := s.flags.Load()&fDown != 0
 	if ok {
+		s.known = true
 		s.checksOK.Add(1)
 		s.okRun, s.failRun = s.okRun+1, 0
 		if down && s.okRun >= c.Rise {
@@ -180,10 +181,17 @@ func (g *Group) checked(i int, ok bool, why string) {
 		}
 		return
 	}
+	// A server not checked yet starts up but goes down on its first failed
+	// check, as HAProxy's default init-state "up" does: fall counts the
+	// failures of a server known to be up (checked here, or followed while
+	// another process ran a shared group's checks), and gave a dead server fall checks'
+	// worth of requests at every start and at each reload that rebuilt its group.
+	first := !s.known
+	s.known = true
 	s.checksFailed.Add(1)
 	s.failRun, s.okRun = s.failRun+1, 0
-	if !down && s.failRun >= c.Fall {
-		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "last_check", why)
+	if !down && (s.failRun >= c.Fall || first) {
+		g.log.Warn("health: server down", "server", s.name, "fall", c.Fall, "first_check", first, "last_check", why)
 		g.setFlag(i, fDown, true)
 		g.publish(i, true)
 	}

@@ -55,6 +55,27 @@ func TestCheckTCPRiseFall(t *testing.T) {
 	}
 }
 
+// A server that fails its first check goes down at once, as HAProxy marks a
+// server "up, but will fall down at first failure" at start; fall counts only
+// the failures of a server seen up. It took fall checks, so a dead server got
+// fall × interval of requests at every start and at every reload that rebuilt
+// its group.
+func TestCheckDeadFromStartDownOnFirstCheck(t *testing.T) {
+	a, b := testkit.NewOrigin(t), testkit.NewOrigin(t)
+	a.Stop()
+	var lb logBuf
+	// A long interval, so that the next check is far behind the first.
+	g := checkGroup(t, &lb, CheckOptions{Type: CheckTCP, Interval: 300 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 3}, a.Addr, b.Addr)
+	testkit.WaitFor(t, "a down", func() bool { return down(g, 0) })
+	if n := g.srv[0].checksFailed.Load(); n != 1 {
+		t.Fatalf("a dead server went down after %d failed checks, want its first", n)
+	}
+	testkit.WaitFor(t, "b checked twice", func() bool { return g.srv[1].checksOK.Load() >= 2 })
+	if down(g, 1) {
+		t.Fatal("the live server went down")
+	}
+}
+
 // An http check passes on a status inside the range with the expected body text
 // and fails on a status outside it or a body without the text.
 func TestCheckHTTPStatusAndBody(t *testing.T) {

@@ -138,8 +138,12 @@ type serverState struct {
 	ejectedUntil             time.Time    // guarded by mu
 	rampFrom                 atomic.Int64 // unix nanoseconds when the gradual return began
 
-	// Active checks; owned by the home loop.
+	// Active checks; owned by the home loop. known: the server's state was seen,
+	// by a check of this process or from the process that runs a shared
+	// group's checks, so that fall applies to it (until then its first failed
+	// check takes it down).
 	okRun, failRun int
+	known          bool
 
 	// Counters.
 	checksOK, checksFailed, transitions, ejectionsTotal, overflows, requests, failures atomic.Uint64

@@ -40,6 +40,12 @@ func (g *Group) passive(i int, status int, o Outcome) {
 		return
 	}
 	s := &g.srv[i]
+	if s.flags.Load()&fEjected != 0 {
+		// Requests sent before the ejection, ending during it: they say nothing
+		// new, and counted they left a returning server a failure or two from
+		// its next ejection.
+		return
+	}
 	if o == Succeeded && status < 500 {
 		if s.consec5xx.Load() != 0 {
 			s.consec5xx.Store(0)
@@ -115,6 +121,8 @@ func (g *Group) unEject(i int) {
 		return
 	}
 	s.ejectedUntil = time.Now()
+	s.consec5xx.Store(0)
+	s.consecGateway.Store(0)
 	g.log.Info("health: server returned after ejection", "server", s.name, "ejections", s.ejections)
 	g.setFlag(i, fEjected, false)
 }

@@ -32,14 +32,15 @@ func outlierGroup(t *testing.T, lb *logBuf, n int, o OutlierOptions) *Group {
 // failed exchange).
 func attempt(t *testing.T, g *Group, i, status int) {
 	t.Helper()
-	if v := g.Admit(i, true); v != Admitted {
+	v, tk := g.Admit(i, true)
+	if v != Admitted {
 		t.Fatalf("server %d not admitted: %v", i, v)
 	}
 	o := Succeeded
 	if status == 0 || status >= 500 {
 		o = Failed
 	}
-	g.Done(i, status, o)
+	g.Done(i, status, o, tk)
 }
 
 // consecutive_5xx 5xx responses eject a server, a success in between resets the
@@ -170,5 +171,37 @@ func TestOutlierGradualReturnAlone(t *testing.T) {
 		if m := g.Unavailable(); m != 0b10 {
 			t.Fatalf("call %d: unavailable %02b with server 1 drained and server 0 ramping, want 10", k, m)
 		}
+	}
+}
+
+// A server back from an ejection starts with no failures counted: the
+// failures of requests it was sent before the ejection, ending while it was
+// ejected, said nothing new, and they made one failure after the return
+// eject it again, for twice as long.
+func TestOutlierReturnStartsAfresh(t *testing.T) {
+	var lb logBuf
+	g := outlierGroup(t, &lb, 3, OutlierOptions{Consecutive5xx: 3, ConsecutiveGatewayFailure: 3, BaseEjectionTime: 100 * time.Millisecond,
+		MaxEjectionTime: time.Second, MaxEjectionPercent: 50})
+	var late []Ticket
+	for range 2 { // in flight while the server is ejected
+		v, tk := g.Admit(0, true)
+		if v != Admitted {
+			t.Fatal("not admitted")
+		}
+		late = append(late, tk)
+	}
+	for range 3 {
+		attempt(t, g, 0, 502)
+	}
+	if !down(g, 0) {
+		t.Fatal("not ejected after 3 consecutive failures")
+	}
+	for _, tk := range late {
+		g.Done(0, 502, Failed, tk)
+	}
+	testkit.WaitFor(t, "return after the ejection", func() bool { return !down(g, 0) })
+	attempt(t, g, 0, 502)
+	if down(g, 0) {
+		t.Fatal("one failure after the return ejected the server again")
 	}
 }

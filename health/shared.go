@@ -100,6 +100,7 @@ func (g *Group) follow() {
 	defer g.mu.Unlock()
 	for i := range g.srv {
 		s := &g.srv[i]
+		s.known = true // if this process takes the checks over, fall applies
 		d := g.opts.Shared.down[i].Load() != 0
 		if d == (s.flags.Load()&fDown != 0) {
 			continue

@@ -61,22 +61,8 @@ func unsafeBytes(words []uint64) []byte {
 // of the instance at their next round, with or without checks.
 func TestSharedAdminChanges(t *testing.T) {
 	mem := make([]uint64, SharedSize(2)/8)
-	var groups []*Group
-	for pid := range 2 {
-		sh, err := SharedOn(unsafeBytes(mem), 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lb logBuf
-		g, err := New(Options{Name: "adm", Servers: addrs(2), Shared: sh, ProcessID: uint64(pid + 1), Logger: lb.logger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.Start(startLoop(t))
-		t.Cleanup(g.Stop)
-		groups = append(groups, g)
-	}
-	a, b := groups[0], groups[1]
+	a := sharedGroup(t, mem, 1, Options{Name: "adm", Servers: addrs(2)})
+	b := sharedGroup(t, mem, 2, Options{Name: "adm", Servers: addrs(2)})
 	a.Drain(1)
 	testkit.WaitFor(t, "the drain to reach the other process", func() bool { return down(b, 1) && b.Status().Servers[1].Drained })
 	if err := b.SetWeight(0, 7); err != nil {
@@ -88,4 +74,46 @@ func TestSharedAdminChanges(t *testing.T) {
 	if down(a, 0) || down(b, 0) {
 		t.Fatal("server 0 was never drained")
 	}
+}
+
+// A process that followed the owner's checks knows its servers' state: when it
+// takes the checks over, fall applies to them, and one failed check does not
+// take a server the owner saw up down (only a server nobody has checked goes
+// down on its first failure).
+func TestSharedTakeoverKeepsFall(t *testing.T) {
+	o := testkit.NewOrigin(t)
+	mem := make([]uint64, SharedSize(1)/8)
+	interval := 100 * time.Millisecond
+	opts := Options{Name: "tk", Servers: []netip.AddrPort{o.Addr},
+		Check: &CheckOptions{Type: CheckTCP, Interval: interval, Timeout: time.Second, Rise: 1, Fall: 3}}
+	g1 := sharedGroup(t, mem, 1, opts)
+	testkit.WaitFor(t, "the first process to check", func() bool { return g1.srv[0].checksOK.Load() > 0 })
+	g2 := sharedGroup(t, mem, 2, opts)
+	time.Sleep(3 * interval) // g2 follows g1
+	g1.Stop()
+	o.Stop()
+	testkit.WaitFor(t, "two failed checks in the second process", func() bool { return g2.srv[0].checksFailed.Load() >= 2 })
+	if down(g2, 0) {
+		t.Fatal("the server went down before fall=3 failed checks after a takeover")
+	}
+	testkit.WaitFor(t, "down after fall", func() bool { return down(g2, 0) })
+}
+
+// sharedGroup starts the group of opts for process pid over the shared mapping
+// mem, as a worker process does.
+func sharedGroup(t *testing.T, mem []uint64, pid uint64, opts Options) *Group {
+	t.Helper()
+	sh, err := SharedOn(unsafeBytes(mem), len(opts.Servers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lb logBuf
+	opts.Shared, opts.ProcessID, opts.Logger = sh, pid, lb.logger()
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Start(startLoop(t))
+	t.Cleanup(g.Stop)
+	return g
 }

@@ -29,6 +29,7 @@ var errAllUnavailable = errors.New("l4: every upstream server is down, ejected, 
 type relayHealth struct {
 	g        *health.Group // nil when the group has none
 	admitted bool          // Admit passed for the current server and Done is owed
+	ticket   health.Ticket // the admission's ticket, for Done
 	dialing  bool          // ConnDialing was counted and neither ConnOpened nor ConnClosed yet
 	opened   bool          // the current server's connect completed
 	refused  uint64        // servers refused for this relay (unavailable, limits, breaker)
@@ -75,14 +76,15 @@ func (p *pair) admit(i int) bool {
 	if g == nil {
 		return true
 	}
-	if g.Admit(i, false) != health.Admitted {
+	v, t := g.Admit(i, false)
+	if v != health.Admitted {
 		if i < 64 {
 			p.hl.refused |= 1 << i
 			p.lbr.Exclude |= 1 << i // in Tried too: the connect loop marks each pick
 		}
 		return false
 	}
-	p.hl.admitted, p.hl.dialing, p.hl.opened = true, true, false
+	p.hl.admitted, p.hl.ticket, p.hl.dialing, p.hl.opened = true, t, true, false
 	g.ConnDialing(i)
 	return true
 }
@@ -116,7 +118,7 @@ func (p *pair) healthDone(o health.Outcome) {
 	p.hl.admitted = false
 	g.ConnClosed(p.srv, p.hl.opened)
 	p.hl.dialing, p.hl.opened = false, false
-	g.Done(p.srv, 0, o)
+	g.Done(p.srv, 0, o, p.hl.ticket)
 }
 
 // ended reports the end of a relay to the health group and adds the bytes of

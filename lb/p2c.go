@@ -29,6 +29,10 @@ type p2cLB struct {
 	clock atomic.Int64
 }
 
+// clockSlack is the longest request whose end Done stamps with the clock the
+// picks keep rather than the real one.
+const clockSlack = 10 * time.Millisecond
+
 // FailurePenalty is the least latency a failed request counts as in p2c_ewma.
 const FailurePenalty = time.Second
 
@@ -160,8 +164,13 @@ func (b *p2cLB) Done(i int, rtt time.Duration, failed bool) {
 	if failed {
 		rtt = max(rtt, FailurePenalty)
 	}
+	// The clock picks keep is at most a millisecond behind the pick that
+	// started this request, so behind now by about rtt: close enough for a
+	// short request, not for a long one, whose sample it stamped that much
+	// early (decayed before any pick saw it; by e^-3 for 30 s). The clock is
+	// read then, at a cost that is nothing beside such a request.
 	now := b.clock.Load()
-	if now == 0 {
+	if now == 0 || rtt > clockSlack {
 		now = b.now()
 	}
 	e := &b.ewma[i]

@@ -65,3 +65,22 @@ func TestP2CUnknownServerOfOtherProcesses(t *testing.T) {
 		t.Errorf("picked %d, want server 1, which this process has no latency for", i)
 	}
 }
+
+// TestP2CSlowSampleStampedWhenItEnds: a long request's latency is stamped with
+// the time it ended, not with the time of the last pick (the clock picks keep,
+// which stands still while no request arrives): a server that just took 30 s
+// costs about 30 s right after. Stamped 30 s early, the sample had decayed by
+// e^-3 before any pick saw it, and at low traffic a slow server looked 20
+// times faster than it was.
+func TestP2CSlowSampleStampedWhenItEnds(t *testing.T) {
+	var clock int64 = 1e12
+	b := mustNew(t, P2CEWMA, evenServers(2), Options{}).(*p2cLB)
+	b.now = func() int64 { return clock }
+	i := b.Pick(&Request{Now: clock})
+	b.Start(i)
+	clock += int64(30 * time.Second)
+	b.Done(i, 30*time.Second, false)
+	if c := time.Duration(b.cost(i, clock)); c < 29*time.Second {
+		t.Fatalf("cost %v right after a 30 s response, want about 30 s", c)
+	}
+}

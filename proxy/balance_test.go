@@ -277,3 +277,34 @@ func BenchmarkProxyBalance(b *testing.B) {
 		})
 	}
 }
+
+// TestBalanceHashKeyMissingSpreads: requests without a value for the hash key
+// (no such cookie, header or query parameter, or an empty one) spread over the
+// servers, as HAProxy, nginx's hash and Caddy fall back to round robin or
+// random; those with it still stick. They all hashed the empty value, so every
+// new visitor of a cookie:session upstream (no cookie yet) went to one server.
+func TestBalanceHashKeyMissingSpreads(t *testing.T) {
+	for _, tc := range []struct{ key, name string }{{"cookie:session", "Cookie"}, {"header:X-User", "X-User"}, {"query:u", ""}} {
+		for _, m := range []string{lb.Hash, lb.Maglev} {
+			t.Run(tc.key+"/"+m, func(t *testing.T) {
+				addrs, hits := namedOrigins(t, 3, nil)
+				key, _ := lb.ParseKey(tc.key)
+				u := testUpstream(t, addrs, func(o *UpstreamOptions) { o.Balance, o.HashKey = m, key })
+				url := "http://" + startProxy(t, u, Route{}, nil) + "/"
+				c := client()
+				for i := range 60 {
+					var hdr map[string]string
+					if i%2 == 1 && tc.name != "" { // present but empty
+						hdr = map[string]string{tc.name: map[bool]string{true: "session=", false: ""}[tc.name == "Cookie"]}
+					}
+					getBody(t, c, url+map[bool]string{true: "?u=", false: ""}[i%2 == 1 && tc.name == ""], hdr)
+				}
+				for i, h := range hits {
+					if n := h.Load(); n < 5 {
+						t.Errorf("origin %d got %d of 60 requests without a key, want a share", i, n)
+					}
+				}
+			})
+		}
+	}
+}

@@ -32,37 +32,50 @@ func newBalancer(o *UpstreamOptions, loops int) (lb.Balancer, error) {
 
 var question = []byte("?")
 
-// requestKey returns the hashed balancing key of req from the client at remote.
-func requestKey(k lb.KeySpec, req *http1.Request, remote netip.AddrPort) uint64 {
+// requestKey returns the hashed balancing key of req from the client at remote,
+// and false when the request has no value for it (no such header, cookie or
+// query parameter, or an empty one).
+func requestKey(k lb.KeySpec, req *http1.Request, remote netip.AddrPort) (uint64, bool) {
 	switch k.Kind {
 	case lb.KeyIP:
-		return lb.HashAddr(remote.Addr().Unmap())
+		return lb.HashAddr(remote.Addr().Unmap()), true
 	case lb.KeyURI:
 		if req.Form == http1.FormAbsolute {
 			// The origin-form the request is forwarded in, as an HTTP/2
 			// :path and an origin-form request of the same resource hash
 			// (nginx's $request_uri is the same for both forms too).
 			if req.Query == nil {
-				return lb.HashBytes(req.Path)
+				return lb.HashBytes(req.Path), true
 			}
-			return lb.HashParts(req.Path, question, req.Query)
+			return lb.HashParts(req.Path, question, req.Query), true
 		}
-		return lb.HashBytes(req.Target)
+		return lb.HashBytes(req.Target), true
 	case lb.KeyHeader:
 		v, _ := req.Header(k.Name)
-		return lb.HashBytes(v)
+		return lb.HashBytes(v), len(v) > 0
 	case lb.KeyCookie:
 		for i := range req.Headers {
 			if http1.EqualFold(req.Headers[i].Name, "cookie") {
 				if v, ok := lb.CookieValue(req.Headers[i].Value, k.Name); ok {
-					return lb.HashBytes(v)
+					return lb.HashBytes(v), len(v) > 0
 				}
 			}
 		}
-		return lb.HashBytes(nil)
+		return 0, false
 	}
 	v, _ := lb.QueryValue(req.Query, k.Name)
-	return lb.HashBytes(v)
+	return lb.HashBytes(v), len(v) > 0
+}
+
+// keylessKey returns the key of a request without a value for the upstream's
+// hash_key: a different one for each request of the loop, so that such
+// requests spread over the servers by their shares (at random, Caddy's
+// fallback; HAProxy and nginx's hash take turns) instead of all hashing the
+// empty value to one server, which took every new visitor of a cookie:NAME
+// key (no cookie yet) or every client without the header.
+func (ls *loopState) keylessKey() uint64 {
+	ls.keyless++
+	return lb.Mix(ls.keyless)
 }
 
 // pick chooses the server of the next attempt: one not yet tried for this

@@ -96,6 +96,11 @@ type exchange struct {
 	done        bool
 	upStart     time.Time // when the current attempt began, for the upstream time in logs
 	hx          healthAttempt
+	// lastStatus and lastCause are the answer to the failed attempt a retry
+	// follows: when the retry finds no server, the client gets that failure, as
+	// from nginx, and the log names it, not a 503 for servers nobody picked.
+	lastStatus int
+	lastCause  error
 }
 
 // ServeGale forwards the request. It returns at once; the response is completed on
@@ -119,7 +124,10 @@ func (h *Handler) serve(c clientSide, hc *server.Ctx, req *http1.Request) {
 	x := &exchange{h: h, c: c, hc: hc, req: req, ls: u.loops[id]}
 	x.lbr.Loop, x.lbr.Skip = id, u.opts.Skip
 	if u.keyed {
-		x.lbr.Key = requestKey(u.opts.HashKey, req, c.RemoteAddr())
+		var ok bool
+		if x.lbr.Key, ok = requestKey(u.opts.HashKey, req, c.RemoteAddr()); !ok {
+			x.lbr.Key = x.ls.keylessKey()
+		}
 	}
 	m := string(req.Method)
 	x.isHead = m == "HEAD"
@@ -157,16 +165,29 @@ func wantsWebSocket(req *http1.Request) bool {
 // a fresh connection when fresh is set).
 func (x *exchange) attempt(fresh bool) {
 	ls := x.ls
+	if fresh && !x.readmit() {
+		fresh = false // the server may take no more now: the next one
+	}
 	if !fresh {
 		srv, err := x.pickHealthy()
+		if srv < 0 && x.lastCause != nil {
+			// A retry without a server left (the failure ejected the server, opened
+			// its breaker, or it was the only one): the failed attempt's answer.
+			x.fail(x.lastStatus, x.lastCause)
+			return
+		}
 		if srv < 0 {
 			x.unavailable(err)
 			return
 		}
 		x.srv = srv
 		x.tried |= 1 << srv
+		// The keep-alive race's fresh connection (fresh) is the failed attempt's
+		// own try again, as nginx gives a failed cached connection its try back:
+		// counted, it left a request whose server then refused no try for the
+		// next server.
+		x.tries++
 	}
-	x.tries++
 	x.trackStart()
 	var uc *upConn
 	if !fresh {
@@ -458,7 +479,6 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	if x.done {
 		return
 	}
-	x.trackDone(true)
 	reused := false
 	if uc != nil {
 		reused = uc.requests > 1
@@ -470,7 +490,7 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	}
 	x.up = nil
 	if x.respStarted {
-		x.endAttempt(0, health.Failed)
+		x.settle(health.Failed)
 		x.log(0, cause)
 		x.finish()
 		x.ls.failures.Add(1)
@@ -483,13 +503,17 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 	connectFailed := errors.As(cause, &de)
 	beforeReply := !x.gotByte && !connectFailed && isReset(cause)
 	ro := x.ls.u.opts.Retries
+	status := 502
+	if connectFailed && de.Timeout() || cause == errHeaderTimeout || errors.Is(cause, engine.ErrWriteTimeout) {
+		status = 504
+	}
 	switch {
 	case x.c.Closed() || x.bodySent:
 		// Body bytes went upstream and are not kept: the request cannot be sent again.
 	case beforeReply && reused && !x.staleRetry && x.idempotent:
 		// A pooled connection the origin closed as we sent: the classic keep-alive
 		// race. One retry on a fresh connection to the same server, outside the budget.
-		x.endAttempt(0, health.Cancelled)
+		x.settle(health.Cancelled)
 		x.staleRetry = true
 		x.ls.retries.Add(1)
 		x.attempt(true)
@@ -504,21 +528,27 @@ func (x *exchange) upstreamFailed(uc *upConn, cause error) {
 		// budget, which keeps retries from multiplying the load of origins that
 		// are failing: a server that is down costs no failed requests then.
 		(connectFailed && errors.Is(cause, syscall.ECONNREFUSED) || x.ls.spend()):
-		x.endAttempt(0, health.Failed)
+		x.settle(health.Failed)
 		x.ls.retries.Add(1)
+		x.lastStatus, x.lastCause = status, cause
 		x.attempt(false)
 		return
 	}
 	if x.c.Closed() {
-		x.endAttempt(0, health.Cancelled)
+		x.settle(health.Cancelled)
 	} else {
-		x.endAttempt(0, health.Failed)
-	}
-	status := 502
-	if connectFailed && de.Timeout() || cause == errHeaderTimeout || errors.Is(cause, engine.ErrWriteTimeout) {
-		status = 504
+		x.settle(health.Failed)
 	}
 	x.fail(status, cause)
+}
+
+// settle ends the failed attempt with outcome o for the health group and the
+// balancer alike: a cancelled attempt (the keep-alive race, a client that left)
+// is no failure for p2c_ewma either, whose cost it raised to at least
+// lb.FailurePenalty.
+func (x *exchange) settle(o health.Outcome) {
+	x.trackDone(o == health.Failed)
+	x.endAttempt(0, o)
 }
 
 // isReset reports a connection that ended without a (complete) response: closed,
@@ -546,8 +576,12 @@ func (x *exchange) fail(status int, cause error) {
 
 func (x *exchange) log(status int, cause error) {
 	req := x.req
+	srv := "none" // no server was chosen for the request
+	if x.tries > 0 {
+		srv = x.ls.u.hosts[x.srv]
+	}
 	x.ls.u.opts.Logger.Warn("proxy: upstream request failed",
-		"upstream", x.ls.u.opts.Name, "server", x.ls.u.hosts[x.srv], "status", status,
+		"upstream", x.ls.u.opts.Name, "server", srv, "status", status,
 		"cause", cause.Error(), "method", string(req.Method), "target", string(req.Target), "tries", x.tries)
 }
 

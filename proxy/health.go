@@ -71,9 +71,10 @@ func (u *Upstream) loopBalancer(loop int) lb.Balancer {
 // healthAttempt is an exchange's bookkeeping with the health group. Owned by the
 // exchange's loop.
 type healthAttempt struct {
-	admitted bool      // the current attempt was admitted and awaits Done
-	refused  uint64    // servers refused for this request (limits, breaker)
-	start    time.Time // the loop's clock when the attempt was admitted
+	admitted bool          // the current attempt was admitted and awaits Done
+	ticket   health.Ticket // its admission's ticket, for Done
+	refused  uint64        // servers refused for this request (limits, breaker)
+	start    time.Time     // the loop's clock when the attempt was admitted
 }
 
 // pickHealthy chooses the server of the next attempt: the balancer's choice among
@@ -116,14 +117,37 @@ func (x *exchange) pickHealthy() (int, error) {
 		if srv < 0 {
 			return -1, errNoServer
 		}
-		if hs.g.Admit(srv, len(x.ls.idle[srv]) > 0) == health.Admitted {
-			x.hx.admitted, x.hx.start = true, x.c.Loop().Now()
+		if v, t := hs.g.Admit(srv, len(x.ls.idle[srv]) > 0); v == health.Admitted {
+			x.hx.admitted, x.hx.ticket, x.hx.start = true, t, x.c.Loop().Now()
 			return srv, nil
 		}
 		x.hx.refused |= 1 << srv
 		skip |= 1 << srv
 	}
 	return -1, errOverLimit
+}
+
+// readmit admits the keep-alive race's fresh attempt on the same server with the
+// health group, as every attempt is, so that its outcome reaches the breaker and
+// outlier detection and it counts against the limits; it reports false when the
+// server may not take it now (down, ejected, drained or open, a limit, its
+// half-open breaker's probes taken). Unadmitted, a refused
+// connect after the race was a failure for nobody.
+func (x *exchange) readmit() bool {
+	hs := x.ls.u.health
+	if hs == nil {
+		return true
+	}
+	if hs.g.Unavailable()>>uint(x.srv)&1 != 0 {
+		return false
+	}
+	v, t := hs.g.Admit(x.srv, false)
+	if v != health.Admitted {
+		x.hx.refused |= 1 << x.srv
+		return false
+	}
+	x.hx.admitted, x.hx.ticket, x.hx.start = true, t, x.c.Loop().Now()
+	return true
 }
 
 // endAttempt reports the current attempt's outcome to the health group, once.
@@ -139,7 +163,7 @@ func (x *exchange) endAttempt(status int, o health.Outcome) {
 	if o != health.Cancelled {
 		g.ObserveLatency(x.srv, x.c.Loop().Now().Sub(x.hx.start))
 	}
-	g.Done(x.srv, status, o)
+	g.Done(x.srv, status, o, x.hx.ticket)
 }
 
 // unavailable answers 503 with Retry-After: no server may take the request.

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -55,6 +57,18 @@ func hget(t *testing.T, c *http.Client, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, string(b)
+}
+
+// hgetRetryAfter GETs url and returns the status and the Retry-After field.
+func hgetRetryAfter(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 
 // An origin answering 500 to everything is ejected after consecutive_5xx
@@ -125,14 +139,8 @@ func TestHealthBreakerOpensAndRecovers(t *testing.T) {
 			t.Fatalf("status %d before the breaker opened", st)
 		}
 	}
-	resp, err := c.Get(url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
-		t.Fatalf("open breaker: status %d Retry-After %q, want 503 and 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	if st, ra := hgetRetryAfter(t, c, url+"/"); st != 503 || ra != "1" {
+		t.Fatalf("open breaker: status %d Retry-After %q, want 503 and 1", st, ra)
 	}
 	if n := o[0].Hits.Load(); n != 5 {
 		t.Fatalf("the origin got %d requests with its breaker open", n)
@@ -394,4 +402,116 @@ func TestHealthMaxConnectionsIdleOnOtherLoop(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A retry that finds no server left answers with the failure of the attempt it
+// follows, as nginx does, and logs that attempt's server and cause: the failed
+// connect here opens the only server's breaker, and the client got 503 with
+// Retry-After, logged as "every server is down" against a server that was
+// refusing connections. A request that finds no server at all gets the 503,
+// logged with no server (it named server 0, which nobody had picked).
+func TestHealthRetryWithoutServerAnswersTheFailure(t *testing.T) {
+	o := []*testkit.Origin{testkit.NewOrigin(t), testkit.NewOrigin(t)}
+	o[1].Stop() // connections refused
+	var logs testkit.SyncBuffer
+	url, g := healthProxy(t, o, health.Options{Logger: slog.New(slog.DiscardHandler),
+		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 1, FailureRatio: 1, OpenFor: time.Minute, HalfOpenProbes: 1}},
+		func(u *UpstreamOptions) {
+			u.Balance = lb.First
+			u.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			u.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+		})
+	if !g.Drain(0) {
+		t.Fatal("server 0 not drained")
+	}
+	c := client()
+	if st, ra := hgetRetryAfter(t, c, url+"/"); st != 502 || ra != "" {
+		t.Fatalf("status %d Retry-After %q after a refused connect that opened the only breaker, want 502", st, ra)
+	}
+	if b := g.Status().Servers[1].Breaker; b != "open" {
+		t.Fatalf("breaker %s, want open", b)
+	}
+	want := fmt.Sprintf("server=%s status=502 cause=", o[1].Addr)
+	if l := logs.String(); !strings.Contains(l, want) || !strings.Contains(l, "connection refused") {
+		t.Fatalf("log lacks %q with the refused connect:\n%s", want, l)
+	}
+	if st, _ := hget(t, c, url+"/"); st != 503 {
+		t.Fatalf("status %d with no server available, want 503", st)
+	}
+	if l := logs.String(); !strings.Contains(l, "server=none status=503") {
+		t.Fatalf("the 503 log line names a server:\n%s", l)
+	}
+}
+
+// The keep-alive race's fresh attempt on the same server is admitted by the
+// health group like any attempt: its refused connect is a failure for outlier
+// detection (the server is ejected here) and the request goes on to the next
+// server. It was never admitted, so its outcome reached nobody and it passed
+// every limit.
+func TestHealthKeepAliveRaceRetryAdmitted(t *testing.T) {
+	a := racingOrigin(t)
+	b := testkit.NewOrigin(t)
+	g, err := health.New(health.Options{Name: "race", Servers: []netip.AddrPort{a.addr(), b.Addr}, Logger: slog.New(slog.DiscardHandler),
+		Outlier: &health.OutlierOptions{ConsecutiveGatewayFailure: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
+		o.Health = g
+		o.Balance = lb.First
+		o.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	s := servertest.Start(t, New(u, Route{}), func(o *server.Options) { o.Workers = 2 })
+	g.Start(s.Engine().Loops()[0])
+	t.Cleanup(g.Stop)
+	c := client()
+	for i, want := range []string{"a", b.Addr.String()} {
+		if st, body := hget(t, c, "http://"+s.Addr()+"/"); st != 200 || !strings.Contains(body, want) {
+			t.Fatalf("request %d: status %d body %q, want 200 from %s", i, st, body, want)
+		}
+	}
+	st := g.Status().Servers[0]
+	if !st.Ejected || st.Failures != 1 || st.InFlight != 0 {
+		t.Fatalf("server 0 after its refused fresh connect: %+v, want ejected with 1 failure and none in flight", st)
+	}
+}
+
+// A WebSocket upgrade the origin accepts (101) is a success for the health
+// group: it closes a half-open breaker. It ended as cancelled, so a server
+// behind a breaker that serves WebSockets stayed half-open for good, however
+// many upgrades it answered.
+func TestHealthUpgradeIsSuccess(t *testing.T) {
+	o := newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		head, err := readRequestHead(br, log)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(strings.ToLower(head), "upgrade: websocket") {
+			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(io.Discard, c)
+	})
+	g, err := health.New(health.Options{Name: "ws", Servers: []netip.AddrPort{o.addr()}, Logger: slog.New(slog.DiscardHandler),
+		Breaker: &health.BreakerOptions{Window: 10 * time.Second, MinRequests: 1, FailureRatio: 1, OpenFor: 50 * time.Millisecond, HalfOpenProbes: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testUpstream(t, []netip.AddrPort{o.addr()}, func(o *UpstreamOptions) { o.Health = g })
+	s := servertest.Start(t, New(u, Route{}), func(o *server.Options) { o.Workers = 2 })
+	g.Start(s.Engine().Loops()[0])
+	t.Cleanup(g.Stop)
+	if st, _ := hget(t, client(), "http://"+s.Addr()+"/"); st != 502 {
+		t.Fatalf("status %d, want the origin's 502", st)
+	}
+	waitFor(t, "half-open", func() bool { return g.Status().Servers[0].Breaker == "half-open" })
+	c := testkit.Dial(t, s.Addr())
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
+		t.Fatalf("upgrade answered %q, %v", line, err)
+	}
+	waitFor(t, "the breaker to close after the upgrade", func() bool { return g.Status().Servers[0].Breaker == "closed" })
 }

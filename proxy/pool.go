@@ -29,7 +29,9 @@ type loopState struct {
 	u      *Upstream
 	idle   [][]*upConn // per server; the most recently used last
 	tokens float64
-	buf    []byte // scratch for request heads and fields
+	// keyless counts the requests without a value for hash_key (keylessKey).
+	keyless uint64
+	buf     []byte // scratch for request heads and fields
 	// draining is set once the engine started shutting down: nothing is pooled.
 	draining bool
 

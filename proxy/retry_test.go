@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/internal/testkit"
+	"github.com/gale-server/gale/lb"
 	"github.com/gale-server/gale/server"
 )
 
@@ -231,5 +234,97 @@ func TestProxyRefusedConnectOutsideBudget(t *testing.T) {
 	}
 	if st := u.Stats(); st.Retries < 20 {
 		t.Fatalf("stats %+v: want a retry for each request sent to the refusing server", st)
+	}
+}
+
+// The one free retry of the keep-alive race does not spend one of
+// retries.tries, as nginx gives a failed cached connection its try back: a
+// server whose pooled connection closed as the request was sent and that then
+// refuses connections (an origin restarting) leaves the request a try for the
+// next server. It spent one, and with the default tries: 2 the client got 502
+// while the other server was up.
+func TestProxyKeepAliveRaceRetryKeepsTries(t *testing.T) {
+	a := racingOrigin(t)
+	b := testkit.NewOrigin(t)
+	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
+		o.Balance = lb.First
+		o.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	for i, want := range []string{"a", b.Addr.String()} {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("request %d: status %d body %q, want 200 from %s", i, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// racingOrigin answers the first request on a connection with "a", then stops
+// accepting (new connections are refused) and closes each connection on its
+// second request without answering: a pooled connection that loses the
+// keep-alive race to a server that is going away.
+func racingOrigin(t *testing.T) *rawOrigin {
+	var a *rawOrigin
+	a = newRawOrigin(t, func(c net.Conn, br *bufio.Reader, log func([]byte)) {
+		for i := 0; ; i++ {
+			if _, err := readRequestHead(br, log); err != nil || i > 0 {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+			a.ln.Close()
+		}
+	})
+	return a
+}
+
+// recordingBalancer picks the first eligible server and records each Done.
+type recordingBalancer struct {
+	mu   sync.Mutex
+	done []string // "server:failed"
+}
+
+func (b *recordingBalancer) Pick(r *lb.Request) int {
+	for i := range 2 {
+		if r.Eligible(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (b *recordingBalancer) Start(int) {}
+
+func (b *recordingBalancer) Done(i int, _ time.Duration, failed bool) {
+	b.mu.Lock()
+	b.done = append(b.done, fmt.Sprintf("%d:%v", i, failed))
+	b.mu.Unlock()
+}
+
+// The attempt that lost the keep-alive race is no failure for the balancer
+// (p2c_ewma counted it as one of at least a second), as it is none for the
+// health group; the refused connect that follows is.
+func TestProxyKeepAliveRaceNoBalancerFailure(t *testing.T) {
+	a := racingOrigin(t)
+	b := testkit.NewOrigin(t)
+	rb := &recordingBalancer{}
+	u := testUpstream(t, []netip.AddrPort{a.addr(), b.Addr}, func(o *UpstreamOptions) {
+		o.Balancer = rb
+		o.Retries = Retries{Tries: 2, ConnectFailure: true, ResetBeforeReply: true, Budget: 1}
+	})
+	addr := startProxy(t, u, Route{}, nil)
+	c := client()
+	for range 2 {
+		hget(t, c, "http://"+addr+"/")
+	}
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if got, want := strings.Join(rb.done, " "), "0:false 0:false 0:true 1:false"; got != want {
+		t.Fatalf("balancer heard %s, want %s (the warm-up, the race, the refused connect, the answer)", got, want)
 	}
 }

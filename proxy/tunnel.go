@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gale-server/gale/engine"
+	"github.com/gale-server/gale/health"
 	"github.com/gale-server/gale/http1"
 	"github.com/gale-server/gale/l4"
 	"github.com/gale-server/gale/server"
@@ -190,6 +191,10 @@ func (x *exchange) startTunnel(uc *upConn) {
 	hdr.AppendRaw([]byte("Connection: Upgrade\r\n"))
 	client := c.Conn()
 	x.respStarted = true
+	// The origin accepted the upgrade: a success for the health group (as
+	// cancelled, it never closed a half-open breaker). What the tunnel does
+	// later is the relay's, not this attempt's.
+	x.endAttempt(r.Status, health.Succeeded)
 	x.finish()
 	uc.x = nil
 	up, tlsUp := uc.out.(server.Handover) // an https upstream: its tlsterm layer
