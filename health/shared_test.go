@@ -89,7 +89,11 @@ func TestSharedTakeoverKeepsFall(t *testing.T) {
 	g1 := sharedGroup(t, mem, 1, opts)
 	testkit.WaitFor(t, "the first process to check", func() bool { return g1.srv[0].checksOK.Load() > 0 })
 	g2 := sharedGroup(t, mem, 2, opts)
-	time.Sleep(3 * interval) // g2 follows g1
+	testkit.WaitFor(t, "the second process to follow the first's checks", func() bool {
+		g2.mu.Lock() // follow sets known under mu while another process owns the checks
+		defer g2.mu.Unlock()
+		return g2.srv[0].known
+	})
 	g1.Stop()
 	o.Stop()
 	testkit.WaitFor(t, "two failed checks in the second process", func() bool { return g2.srv[0].checksFailed.Load() >= 2 })
