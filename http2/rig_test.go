@@ -129,6 +129,43 @@ func (r *rig) mustFeed(b []byte) {
 	}
 }
 
+// serveBody answers each request with 200 and body, resumed on every OnWritable, and
+// returns the count of body octets the Conn has taken.
+func (r *rig) serveBody(body []byte) *int {
+	sent := new(int)
+	resume := func(s *Stream) {
+		n, err := r.c.WriteData(s.ID, body[*sent:], true)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		*sent += n
+	}
+	r.h.onRequest = func(s *Stream) {
+		_ = r.c.WriteHeaders(s.ID, 200, nil, false)
+		resume(s)
+	}
+	r.h.onWritable = resume
+	return sent
+}
+
+// eachFrame parses the output collected so far and hands each frame to f while its
+// payload is valid (the Framer reuses it for the next frame), then discards the output.
+func (r *rig) eachFrame(f func(xhttp2.Frame)) {
+	r.t.Helper()
+	fr := xhttp2.NewFramer(io.Discard, bytes.NewReader(r.out.Bytes()))
+	for {
+		fm, err := fr.ReadFrame()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			r.t.Fatalf("server output does not parse: %v", err)
+		}
+		f(fm)
+	}
+	r.out.Reset()
+}
+
 // frames parses the output collected so far.
 func (r *rig) frames() []xhttp2.Frame {
 	r.t.Helper()
