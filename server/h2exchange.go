@@ -398,7 +398,7 @@ func (x *h2x) send() {
 	}
 	for len(x.queue) > 0 {
 		it := &x.queue[0]
-		if it.file && len(it.mem) == 0 {
+		if it.file && len(it.mem) < h2FrameRefill && it.n > 0 {
 			if !x.readChunk(it) {
 				return
 			}
@@ -432,13 +432,21 @@ func (x *h2x) send() {
 	}
 }
 
+// h2FrameRefill is the unsent rest of a file chunk below which the next piece of the
+// file is read behind it: DATA frames then span chunk boundaries instead of ending
+// each chunk with a frame of its odd remainder (16,383 octets and 1, for a 64 KiB
+// chunk through a 65,535-octet window).
+const h2FrameRefill = 16 << 10
+
 // readChunk reads the next piece of the file at the front of the queue into the
-// pooled chunk buffer. A read error or a file that ended early resets the stream.
+// pooled chunk buffer, behind the unsent rest of the previous piece (moved to the
+// front). A read error or a file that ended early resets the stream.
 func (x *h2x) readChunk(it *h2item) bool {
 	if x.chunk == nil {
 		x.chunk = pool.Get(PumpChunk)[:PumpChunk]
 	}
-	b := x.chunk[:min(int64(len(x.chunk)), it.n)]
+	k := copy(x.chunk, it.mem)
+	b := x.chunk[k : k+int(min(int64(len(x.chunk)-k), it.n))]
 	m, err := preadFull(it.fd, b, it.off)
 	if m < len(b) || err != nil {
 		x.hc.c.ResetStream(x.id, http2.ErrCodeInternal)
@@ -447,7 +455,7 @@ func (x *h2x) readChunk(it *h2item) bool {
 		return false
 	}
 	x.hc.ls.fileReadBytes.Add(uint64(m))
-	it.mem = b
+	it.mem = x.chunk[:k+m]
 	it.off += int64(m)
 	it.n -= int64(m)
 	return true
