@@ -23,7 +23,7 @@ func TestH2FileFramesFullSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	bothEngines(t, func(t *testing.T, eng string) {
-		addr, _ := startFileServer(t, eng, path, int64(len(body)))
+		addr := startFileServer(t, eng, path, int64(len(body)))
 		for _, w := range []int{65535, 20000, 10000} {
 			fileFrames(t, addr, w, body)
 		}
@@ -87,11 +87,8 @@ func fileFrames(t *testing.T, addr string, w int, body []byte) {
 
 // startFileServer serves the file at path (n octets) with SendFile at /f, over
 // HTTP/2 only, on engine eng.
-func startFileServer(t *testing.T, eng, path string, n int64) (string, *Server) {
+func startFileServer(t *testing.T, eng, path string, n int64) string {
 	t.Helper()
-	if _, err := engine.New(engine.Config{Workers: 1, Backend: eng}); err != nil {
-		t.Skipf("no %s engine here: %v", eng, err)
-	}
 	h := exchFunc(func(x Exchange) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -103,15 +100,25 @@ func startFileServer(t *testing.T, eng, path string, n int64) (string, *Server) 
 		x.SendFile(int(f.Fd()), 0, n, func() { f.Close() })
 		x.End()
 	})
-	s, err := New(Options{Handler: h, Workers: 1, Engine: eng})
+	return startH2Only(t, Options{Handler: h, Workers: 1, Engine: eng})
+}
+
+// startH2Only starts a server with o serving o.Handler over HTTP/2 only, skipping the
+// test when the machine lacks o.Engine, and returns its address.
+func startH2Only(t *testing.T, o Options) string {
+	t.Helper()
+	if _, err := engine.New(engine.Config{Workers: 1, Backend: o.Engine}); err != nil {
+		t.Skipf("no %s engine here: %v", o.Engine, err)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := s.ListenHTTP2("127.0.0.1:0", h, HTTP2Options{})
+	l, err := s.ListenHTTP2("127.0.0.1:0", o.Handler, HTTP2Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Start()
 	shutdownAtCleanup(t, s)
-	return l.Addr, s
+	return l.Addr
 }
