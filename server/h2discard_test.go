@@ -25,7 +25,7 @@ func TestH2EarlyResponseDiscardsBody(t *testing.T) {
 		h := exchFunc(func(x Exchange) { x.Respond(401, "text/plain", []byte("no\n")) })
 		lim := http1.DefaultLimits()
 		lim.MaxBodyBytes = 1 << 20
-		addr := startH2Only(t, Options{Handler: h, Workers: 1, Engine: eng, Limits: lim, BodyTimeout: 500 * time.Millisecond})
+		addr := startOnly(t, Options{Handler: h, Workers: 1, Engine: eng, Limits: lim, BodyTimeout: 500 * time.Millisecond}, true)
 		for _, tc := range []struct {
 			length, send int // declared length, octets the client sends
 			status       string

@@ -100,12 +100,13 @@ func startFileServer(t *testing.T, eng, path string, n int64) string {
 		x.SendFile(int(f.Fd()), 0, n, func() { f.Close() })
 		x.End()
 	})
-	return startH2Only(t, Options{Handler: h, Workers: 1, Engine: eng})
+	return startOnly(t, Options{Handler: h, Workers: 1, Engine: eng}, true)
 }
 
-// startH2Only starts a server with o serving o.Handler over HTTP/2 only, skipping the
-// test when the machine lacks o.Engine, and returns its address.
-func startH2Only(t *testing.T, o Options) string {
+// startOnly starts a server with o serving o.Handler over HTTP/2 only (h2) or
+// HTTP/1.1 only, skipping the test when the machine lacks o.Engine, and returns its
+// address.
+func startOnly(t *testing.T, o Options, h2 bool) string {
 	t.Helper()
 	if _, err := engine.New(engine.Config{Workers: 1, Backend: o.Engine}); err != nil {
 		t.Skipf("no %s engine here: %v", o.Engine, err)
@@ -114,11 +115,20 @@ func startH2Only(t *testing.T, o Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := s.ListenHTTP2("127.0.0.1:0", o.Handler, HTTP2Options{})
+	var addr string
+	if h2 {
+		var l *Listener
+		l, err = s.ListenHTTP2("127.0.0.1:0", o.Handler, HTTP2Options{})
+		if l != nil {
+			addr = l.Addr
+		}
+	} else {
+		addr, err = s.Listen("127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Start()
 	shutdownAtCleanup(t, s)
-	return l.Addr
+	return addr
 }
