@@ -192,7 +192,7 @@ func (c *Conn) WriteData(streamID uint32, p []byte, endStream bool) (n int, err 
 	for n < len(p) && !c.holdData {
 		room := min(int64(len(p)-n), s.sendWindow, c.connSendWindow,
 			int64(c.cfg.MaxOutputBuffered-c.pending()), int64(c.peerMaxFrame))
-		if room <= 0 || c.silly(s, room, int64(len(p)-n)) {
+		if room <= 0 {
 			break
 		}
 		c.grow()
@@ -205,7 +205,6 @@ func (c *Conn) WriteData(streamID uint32, p []byte, endStream bool) (n int, err 
 	}
 	switch {
 	case n < len(p):
-		s.want = int64(len(p) - n)
 		if !s.blocked {
 			s.blocked = true
 			c.blocked++
@@ -238,57 +237,15 @@ func (c *Conn) endLastData(id uint32) bool {
 	return true
 }
 
-// minFrame is the smallest DATA frame sent while more of the body waits for window
-// or output room that is coming: below it, the stream waits instead (silly).
-const minFrame = 16 << 10
-
-// silly reports whether a DATA frame of room octets, with rest octets to send, would
-// be a silly-window send (RFC 1122 §4.2.3.3 for TCP): smaller than a full frame and
-// than the rest, while the window or output room that limits it is still coming back.
-// A receiver returns window once it has consumed half of it (nghttp2, Chrome and
-// Firefox wait for half, Go's client for 4 KiB), so a stream waits only while its
-// window is below min(a full frame, half the window the client grants streams, half
-// the connection's initial window): the client then holds more than half of what it
-// granted and owes the update. Output room comes back with Drained. Without this, a
-// file over a 65,535-octet window went out as frames of 16,383 and 1 octets, and
-// frames of every size below 16,384 as the window updates fell.
-func (c *Conn) silly(s *Stream, room, rest int64) bool {
-	full := min(rest, int64(c.peerMaxFrame), minFrame)
-	if room >= full {
-		return false
-	}
-	win := min(s.sendWindow, c.connSendWindow)
-	floor := min(full, c.peerInitialWindow/2, InitialWindow/2)
-	if win < floor {
-		return true
-	}
-	out := int64(c.cfg.MaxOutputBuffered - c.pending())
-	return out < full && c.pending() > 0
-}
-
 // SendWindow returns the send windows a DATA frame of the stream needs: the stream's
 // own (0 for a stream that is not open) and the connection's. A caller that sees a
 // stream wait tells by them whose window holds it: the client's for that stream alone,
-// or the connection's (or neither: output room, a peer that does not read). A window
-// a waiting stream does not send into, too small for a frame while the client owes an
-// update (silly), counts as 0.
+// or the connection's (or neither: output room, a peer that does not read).
 func (c *Conn) SendWindow(streamID uint32) (stream, conn int64) {
-	conn = c.connSendWindow
-	s := c.streams[streamID]
-	if s == nil {
-		return 0, conn
+	if s := c.streams[streamID]; s != nil {
+		stream = s.sendWindow
 	}
-	stream = s.sendWindow
-	if s.blocked {
-		full := min(s.want, int64(c.peerMaxFrame), minFrame)
-		if stream < min(full, c.peerInitialWindow/2) {
-			stream = 0
-		}
-		if conn < min(full, InitialWindow/2) {
-			conn = 0
-		}
-	}
-	return stream, conn
+	return stream, c.connSendWindow
 }
 
 // ResetStream abandons a stream from the server side with RST_STREAM code (CANCEL or
@@ -361,8 +318,7 @@ func (c *Conn) wakeBlocked() {
 			if c.connSendWindow <= 0 || c.pending() >= c.cfg.MaxOutputBuffered || c.err != nil {
 				return
 			}
-			if s.blocked && s.Priority.Urgency == u && s.sendWindow > 0 &&
-				!c.silly(s, min(s.sendWindow, c.connSendWindow), s.want) {
+			if s.blocked && s.Priority.Urgency == u && s.sendWindow > 0 {
 				c.wake(s)
 			}
 		}

@@ -39,7 +39,6 @@ type Stream struct {
 	dataRecv   int64  // DATA payload received, for the content-length check
 	headersOut uint8  // 0 none sent, 1 an informational response sent, 2 final headers sent
 	blocked    bool   // WriteData left bytes unsent; OnWritable is owed
-	want       int64  // octets the blocked WriteData had left, for sendFloor
 	pending    bool   // complete request not yet given to OnRequest (delivered at the end of Feed)
 	feed       uint32 // Conn.feeds when the stream opened: a reset in the same Feed is rapid
 }
