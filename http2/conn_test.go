@@ -2,7 +2,6 @@ package http2
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"testing"
 
@@ -345,22 +344,10 @@ func TestConnSendWindowOneByte(t *testing.T) {
 	r := newRig(t, Config{})
 	r.mustFeed(AppendSettings(nil, false, Setting{SettingInitialWindowSize, 1}))
 	body := []byte("0123456789")
-	sent := 0
-	resume := func(s *Stream) {
-		n, err := r.c.WriteData(s.ID, body[sent:], true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sent += n
-	}
-	r.h.onRequest = func(s *Stream) {
-		_ = r.c.WriteHeaders(s.ID, 200, nil, false)
-		resume(s)
-	}
-	r.h.onWritable = resume
+	sent := r.serveBody(body)
 	r.mustFeed(r.get(1, true))
 	var got []byte
-	for i := 0; i < 20 && sent < len(body); i++ {
+	for i := 0; i < 20 && *sent < len(body); i++ {
 		for _, f := range r.frames() {
 			if d, ok := f.(*xhttp2.DataFrame); ok {
 				if len(d.Data()) > 1 {
@@ -620,15 +607,7 @@ func TestConnEndStreamOnLastData(t *testing.T) {
 			}
 			r.drain()
 			var got []string
-			fr := xhttp2.NewFramer(io.Discard, bytes.NewReader(r.out.Bytes()))
-			for {
-				f, err := fr.ReadFrame()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatalf("output does not parse: %v", err)
-				}
+			r.eachFrame(func(f xhttp2.Frame) {
 				if d, ok := f.(*xhttp2.DataFrame); ok && d.StreamID == 3 {
 					s := string(d.Data())
 					if d.StreamEnded() {
@@ -636,7 +615,7 @@ func TestConnEndStreamOnLastData(t *testing.T) {
 					}
 					got = append(got, s)
 				}
-			}
+			})
 			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 				t.Fatalf("DATA frames of stream 3: %q, want %q", got, tc.want)
 			}

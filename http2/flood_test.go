@@ -221,7 +221,7 @@ func TestHeaderListLimit(t *testing.T) {
 	}
 	// One octet over the limit is refused the same way.
 	r.mustFeed(r.get(3, true, "a", strings.Repeat("x", 11)))
-	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "431" {
+	if len(r.h.requests) != 1 || !r.refused(431) {
 		t.Fatal("header list one octet over the limit accepted")
 	}
 }
@@ -244,7 +244,7 @@ func TestLongFieldWithinListSize(t *testing.T) {
 	}
 	r.frames()
 	r.mustFeed(r.get(3, true, "cookie", strings.Repeat("c", 60000), "x-more", strings.Repeat("m", 6000)))
-	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "431" {
+	if len(r.h.requests) != 1 || !r.refused(431) {
 		t.Fatal("section past MaxHeaderListSize not answered 431")
 	}
 	r.mustFeed(r.get(5, true, "cookie", "a=b"))
@@ -367,19 +367,24 @@ func TestRapidResetOfAnsweredStreams(t *testing.T) {
 // as HTTP/1.1 measures the same request's header section (a field line each, a split
 // cookie as one line), and MaxRequestLine :method and :path as the request line they
 // make, so the configured limits.header_bytes, limits.header_fields and
+// TestRefusalWithoutWindow: a 431 for a client whose stream window is 0 goes as the
+// head alone, ending the stream, since its body could not go at once.
+func TestRefusalWithoutWindow(t *testing.T) {
+	r := newRig(t, Config{MaxHeaderFields: 1})
+	r.mustFeed(AppendSettings(nil, false, Setting{SettingInitialWindowSize, 0}))
+	r.frames()
+	r.mustFeed(r.get(1, true, "a", "1", "b", "2"))
+	fs := r.frames()
+	h, ok := fs[0].(*xhttp2.MetaHeadersFrame)
+	if len(fs) != 1 || !ok || h.PseudoValue("status") != "431" || !h.StreamEnded() || headerValue(h, "content-length") != "" {
+		t.Fatalf("431 with a zero window: %v", fs)
+	}
+}
+
 // limits.request_line give the same answer, 431 or 414, over both protocols; the
 // HTTP/2 side used to know only its own 64 KiB list size, no field count and no
 // request line. The advertised SETTINGS_MAX_HEADER_LIST_SIZE follows them.
 func TestHeaderSectionHTTP1Limits(t *testing.T) {
-	refused := func(r *rig) bool {
-		t.Helper()
-		fs := r.frames()
-		if len(fs) == 0 {
-			return false
-		}
-		h, ok := fs[0].(*xhttp2.MetaHeadersFrame)
-		return ok && h.PseudoValue("status") == "431"
-	}
 	fields := func(n int, name string) []string {
 		var f []string
 		for i := range n {
@@ -395,7 +400,7 @@ func TestHeaderSectionHTTP1Limits(t *testing.T) {
 	}
 	r.frames()
 	r.mustFeed(r.get(3, true, fields(6, "y-")...))
-	if len(r.h.requests) != 1 || !refused(r) {
+	if len(r.h.requests) != 1 || !r.refused(431) {
 		t.Fatal("section past MaxHeaderFields not answered 431")
 	}
 	r.mustFeed(r.get(5, true, append(fields(4, "z-"), "cookie", "a=1", "cookie", "b=2", "cookie", "c=3")...))
@@ -412,7 +417,7 @@ func TestHeaderSectionHTTP1Limits(t *testing.T) {
 	}
 	r.frames()
 	r.mustFeed(r.get(3, true, "a", strings.Repeat("x", 96)))
-	if len(r.h.requests) != 1 || !refused(r) {
+	if len(r.h.requests) != 1 || !r.refused(431) {
 		t.Fatal("section past MaxHeaderBytes not answered 431")
 	}
 	// "cookie: a=1; b=2" is 16+2 octets on HTTP/1.1.
@@ -430,7 +435,7 @@ func TestHeaderSectionHTTP1Limits(t *testing.T) {
 	}
 	r.frames()
 	r.mustFeed(AppendHeaders(nil, 3, r.block(":method", "GET", ":scheme", "http", ":path", path+"p", ":authority", "x"), true, MinMaxFrameSize))
-	if fs := r.frames(); len(r.h.requests) != 1 || len(fs) != 1 || fs[0].(*xhttp2.MetaHeadersFrame).PseudoValue("status") != "414" {
+	if len(r.h.requests) != 1 || !r.refused(414) {
 		t.Fatal("request line past MaxRequestLine not answered 414")
 	}
 	r.mustFeed(r.get(5, true))

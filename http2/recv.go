@@ -3,7 +3,9 @@ package http2
 import (
 	"bytes"
 	"errors"
+	"strconv"
 
+	"github.com/gale-server/gale/http1"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -310,21 +312,39 @@ func (c *Conn) finishTrailers(s *Stream, tr []Field) error {
 	return nil
 }
 
+// Bodies of the 431 and 414 answers: the text gale's HTTP/1.1 answers to the same
+// requests carry (the http1 parser's reasons after the status text).
+var (
+	headTooLongText = http1.StatusText(431) + ": header section too large\n"
+	lineTooLongText = http1.StatusText(414) + ": request line too long\n"
+)
+
 // refuseTooLarge answers a request whose field section passed MaxHeaderListSize,
 // MaxHeaderBytes or MaxHeaderFields with 431, or whose :method and :path passed
 // MaxRequestLine with 414 (and RST_STREAM NO_ERROR if the client is still sending),
-// counting a glitch.
+// counting a glitch. The answer carries the small text/plain body HTTP/1.1's has
+// when the send windows let it go at once, else only the head.
 func (c *Conn) refuseTooLarge(id uint32) error {
 	if err := c.control(); err != nil {
 		return err
 	}
 	c.beginBlock()
-	status := "431"
+	status, text := "431", headTooLongText
 	if c.hdrs.uriTooLong {
-		status = "414"
+		status, text = "414", lineTooLongText
 	}
+	n := int64(len(text))
+	withBody := n <= c.peerInitialWindow && n <= c.connSendWindow && n <= int64(c.peerMaxFrame)
 	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: status})
-	c.endBlock(id, true)
+	if withBody {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "text/plain; charset=utf-8"})
+		_ = c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(text))})
+	}
+	c.endBlock(id, !withBody)
+	if withBody {
+		c.out = AppendData(c.out, id, []byte(text), true)
+		c.connSendWindow -= n
+	}
 	if !c.hdrEndStream {
 		c.out = AppendRSTStream(c.out, id, ErrCodeNo)
 		c.countReset()

@@ -3,10 +3,13 @@ package http2
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gale-server/gale/http1"
 	xhttp2 "golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -80,6 +83,16 @@ type rig struct {
 	out    bytes.Buffer // server output not yet parsed
 	now    time.Time
 	read   bool // drain the Conn's output after every feed
+	dec    *hpack.Decoder
+}
+
+// decoder returns the HPACK decoder of the server's output, which keeps the dynamic
+// table across calls of frames and eachFrame.
+func (r *rig) decoder() *hpack.Decoder {
+	if r.dec == nil {
+		r.dec = hpack.NewDecoder(4096, nil)
+	}
+	return r.dec
 }
 
 // newRig starts a connection with cfg and completes the preface and SETTINGS exchange.
@@ -129,11 +142,95 @@ func (r *rig) mustFeed(b []byte) {
 	}
 }
 
+// serveBody answers each request with 200 and body, resumed on every OnWritable, and
+// returns the count of body octets the Conn has taken.
+func (r *rig) serveBody(body []byte) *int {
+	sent := new(int)
+	resume := func(s *Stream) {
+		n, err := r.c.WriteData(s.ID, body[*sent:], true)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		*sent += n
+	}
+	r.h.onRequest = func(s *Stream) {
+		_ = r.c.WriteHeaders(s.ID, 200, nil, false)
+		resume(s)
+	}
+	r.h.onWritable = resume
+	return sent
+}
+
+// eachFrame parses the output collected so far and hands each frame to f while its
+// payload is valid (the Framer reuses it for the next frame), then discards the output.
+func (r *rig) eachFrame(f func(xhttp2.Frame)) {
+	r.t.Helper()
+	fr := xhttp2.NewFramer(io.Discard, bytes.NewReader(r.out.Bytes()))
+	fr.ReadMetaHeaders = r.decoder()
+	fr.MaxHeaderListSize = 1 << 20
+	for {
+		fm, err := fr.ReadFrame()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			r.t.Fatalf("server output does not parse: %v", err)
+		}
+		f(fm)
+	}
+	r.out.Reset()
+}
+
+// refused reports whether the output collected so far is the answer to a request
+// refused with status 431 or 414: HEADERS with the status, content-type and
+// content-length, then a DATA frame with END_STREAM carrying the text gale's
+// HTTP/1.1 answer has, and nothing else but a RST_STREAM NO_ERROR.
+func (r *rig) refused(status int) bool {
+	r.t.Helper()
+	text := http1.StatusText(status) + ": header section too large\n"
+	if status == 414 {
+		text = http1.StatusText(status) + ": request line too long\n"
+	}
+	var got []string
+	r.eachFrame(func(f xhttp2.Frame) {
+		switch f := f.(type) {
+		case *xhttp2.MetaHeadersFrame:
+			got = append(got, fmt.Sprintf("HEADERS %s %s %s end=%v", f.PseudoValue("status"),
+				headerValue(f, "content-type"), headerValue(f, "content-length"), f.StreamEnded()))
+		case *xhttp2.DataFrame:
+			got = append(got, fmt.Sprintf("DATA %q end=%v", f.Data(), f.StreamEnded()))
+		case *xhttp2.RSTStreamFrame:
+			if f.ErrCode != xhttp2.ErrCodeNo {
+				got = append(got, "RST_STREAM "+f.ErrCode.String())
+			}
+		default:
+			got = append(got, fmt.Sprintf("%T", f))
+		}
+	})
+	want := []string{fmt.Sprintf("HEADERS %d text/plain; charset=utf-8 %d end=false", status, len(text)),
+		fmt.Sprintf("DATA %q end=true", text)}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		r.t.Logf("refusal:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		return false
+	}
+	return true
+}
+
+// headerValue returns the value of the regular field name in f.
+func headerValue(f *xhttp2.MetaHeadersFrame, name string) string {
+	for _, hf := range f.RegularFields() {
+		if hf.Name == name {
+			return hf.Value
+		}
+	}
+	return ""
+}
+
 // frames parses the output collected so far.
 func (r *rig) frames() []xhttp2.Frame {
 	r.t.Helper()
 	fr := xhttp2.NewFramer(io.Discard, bytes.NewReader(r.out.Bytes()))
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.ReadMetaHeaders = r.decoder()
 	fr.MaxHeaderListSize = 1 << 20
 	var fs []xhttp2.Frame
 	for {

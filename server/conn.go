@@ -555,6 +555,10 @@ func (h *connHandler) OnTimeout(ec *engine.Conn) {
 		// The response timeout: the handler has produced nothing in time.
 		cn.cur.keepAlive = false
 		cn.cur.Error(504, "handler did not respond in time")
+	case cn.cur.CloseDelimited():
+		// The response timeout cuts a body whose end is the close: a reset,
+		// or the client would take what it got for the whole body.
+		ec.Abort(engine.ErrTimeout)
 	default:
 		ec.Close(engine.ErrTimeout)
 	}

@@ -59,6 +59,7 @@ type Ctx struct {
 	bodyDone     bool
 	bodyPaused   bool
 	chunked      bool
+	cutShort     bool // cut: End sends no last chunk
 	headSent     bool
 	ended        bool
 	detached     bool
@@ -478,7 +479,7 @@ func (c *Ctx) End() {
 		}
 		c.WriteHeader(c.status)
 	}
-	if c.chunked {
+	if c.chunked && !c.cutShort {
 		c.write(http1.AppendLastChunk(c.cn.ls.scratch[:0], c.trailerFields()))
 	} else if c.clen >= 0 && c.written < c.clen && !c.isHead && bodyAllowed(c.status) {
 		c.keepAlive = false
@@ -565,11 +566,11 @@ func (c *Ctx) Respond(status int, contentType string, body []byte) {
 
 // Error writes a small text/plain error response. Statuses that leave the
 // connection in an unknown state (400, 408, 413, 414, 431, 5xx from the protocol)
-// close it.
+// close it. After the head it cuts the response instead (cut): the client sees it
+// truncated.
 func (c *Ctx) Error(status int, msg string) {
 	if c.headSent {
-		c.keepAlive = false
-		c.End()
+		c.cut(errCut)
 		return
 	}
 	switch status {
@@ -582,6 +583,35 @@ func (c *Ctx) Error(status int, msg string) {
 	}
 	c.hdr.Reset()
 	c.Respond(status, "text/plain; charset=utf-8", []byte(text+"\n"))
+}
+
+// errCut is what OnClose hears when the server cut a response after its head.
+var errCut = errors.New("server: response cut after its head")
+
+// cut ends a response the server cannot complete after its head went out (Error after
+// the head, the response timeout), so that the client sees it truncated: a body
+// delimited by the close is reset (TCP RST) once what is queued for it has gone, since
+// an orderly close would read as the body's end; any other closes the connection after
+// what was sent, short of its Content-Length or without the last chunk. Error after the
+// head used to end a chunked body with its last chunk and close a close-delimited one
+// in order: both read as complete responses.
+func (c *Ctx) cut(err error) {
+	if c.ended || c.closed {
+		return
+	}
+	c.keepAlive = false
+	if !c.CloseDelimited() {
+		c.cutShort = true
+		c.End()
+		return
+	}
+	c.ended = true
+	ec := c.ec
+	if c.Buffered() == 0 {
+		ec.Abort(err)
+		return
+	}
+	c.OnDrain(func() { ec.Abort(err) })
 }
 
 // detach makes the Ctx usable after ServeGale returned: the request is copied out

@@ -56,15 +56,12 @@ func (x *h2x) onData(p []byte, end bool) {
 		return // the Conn reclaims the window of a reset stream
 	}
 	if x.endWant && x.ended {
-		x.discard(p)
+		x.discard(p, end)
 		return
 	}
-	if x.bodyFailed {
-		return // the reset that follows the 413 or 408 (done) reclaims the window
-	}
-	if x.bodyRead += int64(len(p)); x.overLimit() {
-		// The octets stay unconsumed: the reset that follows the 413 (done)
-		// returns them to the connection window.
+	if x.bodyRead += int64(len(p)); x.bodyFailed || x.overLimit() {
+		// The octets stay unconsumed until the 413 or 408 is out: done then
+		// returns them to flow control and drops the rest of the body, or resets.
 		if !x.endWant {
 			x.failBody(413, errBodyTooLarge)
 		}

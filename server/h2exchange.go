@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -39,6 +40,8 @@ type h2x struct {
 	bodyLimit  int64
 	bodyRead   int64 // body octets received, against bodyLimit
 	discarded  int64 // body octets dropped after the response ended
+	// discardTimer is h2DiscardTime while they are dropped.
+	discardTimer *engine.Timer
 
 	// Response.
 	hdr      Header
@@ -398,7 +401,7 @@ func (x *h2x) send() {
 	}
 	for len(x.queue) > 0 {
 		it := &x.queue[0]
-		if it.file && len(it.mem) == 0 {
+		if it.file && len(it.mem) < h2FrameRefill && it.n > 0 {
 			if !x.readChunk(it) {
 				return
 			}
@@ -432,13 +435,21 @@ func (x *h2x) send() {
 	}
 }
 
+// h2FrameRefill is the unsent rest of a file chunk below which the next piece of the
+// file is read behind it: DATA frames then span chunk boundaries instead of ending
+// each chunk with a frame of its odd remainder (16,383 octets and 1, for a 64 KiB
+// chunk through a 65,535-octet window).
+const h2FrameRefill = 16 << 10
+
 // readChunk reads the next piece of the file at the front of the queue into the
-// pooled chunk buffer. A read error or a file that ended early resets the stream.
+// pooled chunk buffer, behind the unsent rest of the previous piece (moved to the
+// front). A read error or a file that ended early resets the stream.
 func (x *h2x) readChunk(it *h2item) bool {
 	if x.chunk == nil {
 		x.chunk = pool.Get(PumpChunk)[:PumpChunk]
 	}
-	b := x.chunk[:min(int64(len(x.chunk)), it.n)]
+	k := copy(x.chunk, it.mem)
+	b := x.chunk[k : k+int(min(int64(len(x.chunk)-k), it.n))]
 	m, err := preadFull(it.fd, b, it.off)
 	if m < len(b) || err != nil {
 		x.hc.c.ResetStream(x.id, http2.ErrCodeInternal)
@@ -447,7 +458,7 @@ func (x *h2x) readChunk(it *h2item) bool {
 		return false
 	}
 	x.hc.ls.fileReadBytes.Add(uint64(m))
-	it.mem = b
+	it.mem = x.chunk[:k+m]
 	it.off += int64(m)
 	it.n -= int64(m)
 	return true
@@ -519,19 +530,36 @@ func (x *h2x) finish() {
 	x.done()
 }
 
+// h2DiscardMax and h2DiscardTime bound the request body a stream reads and drops after
+// its response ended (a 413, a 401, a respond route answering a large POST): a client
+// that would have to send more is told to stop with RST_STREAM NO_ERROR at once, and
+// one still sending after h2DiscardTime (or timeouts.body, if shorter) then.
+const (
+	h2DiscardMax  = 8 << 20
+	h2DiscardTime = 5 * time.Second
+)
+
 // done forgets a completed exchange. A client still sending a body nobody reads is let
-// finish while what remains is at most maxDiscard octets (read and dropped, so the
-// stream's errors are still detected), and told to stop with RST_STREAM NO_ERROR
-// (RFC 9113 §8.1) otherwise, or at once when its body passed the body limit.
+// finish, as nginx lets it, while what remains is at most h2DiscardMax octets and it
+// comes within h2DiscardTime: the octets are read and dropped (so the stream's errors
+// are still detected) and returned to flow control, held ones and those left unread
+// past the body limit included. Otherwise it is told to stop with RST_STREAM NO_ERROR
+// (RFC 9113 §8.1), which clients such as curl 7.88 take as a failed transfer (error
+// 92) even after a complete response: HTTP/1.1's clients see the same answer.
 func (x *h2x) done() {
 	x.observed()
 	x.stopBody()
 	if !x.s.BodyDone() && !x.closed {
-		x.discarded = int64(len(x.held))
-		if cl := x.s.ContentLength; cl > maxDiscard || x.bodyFailed || x.overLimit() {
+		x.discarded = 0
+		if cl := x.s.ContentLength; cl >= 0 && cl-x.bodyRead > h2DiscardMax {
 			x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
-		} else if len(x.held) > 0 {
-			x.hc.c.Consumed(x.id, len(x.held))
+		} else {
+			x.hc.c.Consumed(x.id, math.MaxInt) // all the stream left unconsumed
+			d := h2DiscardTime
+			if bt := x.hc.h.srv.opts.BodyTimeout; bt > 0 {
+				d = min(d, bt)
+			}
+			x.discardTimer = x.hc.ec.Loop().AfterFunc(d, x.discardTimedOut)
 		}
 	}
 	x.held, x.onBody, x.onDrain, x.onClose, x.onEOF = nil, nil, nil, nil, nil
@@ -539,14 +567,34 @@ func (x *h2x) done() {
 }
 
 // discard drops body bytes that arrive after the response ended, returning them to
-// flow control, until maxDiscard octets were dropped.
-func (x *h2x) discard(p []byte) {
+// flow control, until h2DiscardMax octets were dropped.
+func (x *h2x) discard(p []byte, end bool) {
 	x.discarded += int64(len(p))
-	if x.discarded > maxDiscard {
+	if x.discarded > h2DiscardMax {
+		x.stopDiscard()
 		x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
 		return
 	}
 	x.hc.c.Consumed(x.id, len(p))
+	if end {
+		x.stopDiscard()
+	}
+}
+
+// stopDiscard disarms the discard timer.
+func (x *h2x) stopDiscard() {
+	if x.discardTimer != nil {
+		x.discardTimer.Stop()
+	}
+}
+
+// discardTimedOut stops a client that still sends a body after h2DiscardTime.
+func (x *h2x) discardTimedOut() {
+	if x.closed || x.hc.closed || x.s.BodyDone() {
+		return
+	}
+	x.hc.c.ResetStream(x.id, http2.ErrCodeNo)
+	x.hc.kick()
 }
 
 // abandon ends the exchange because the stream or the connection went first: queued
@@ -557,6 +605,7 @@ func (x *h2x) abandon(err error) {
 	}
 	x.closed = true
 	x.stopBody()
+	x.stopDiscard()
 	x.written -= int64(x.queued) // what never reached the stream was not sent
 	x.observed()
 	for len(x.queue) > 0 {

@@ -86,8 +86,9 @@ func testH2BodyLimitWithoutLength(t *testing.T, eng string) {
 }
 
 // TestH2BodyTimeout: timeouts.body holds for an HTTP/2 request body as it does for
-// an HTTP/1.1 one: a stream whose body stops arriving for longer is answered 408 and
-// reset (RST_STREAM NO_ERROR), and the proxy gives up its upstream request; it used
+// an HTTP/1.1 one: a stream whose body stops arriving for longer is answered 408 (and
+// reset with RST_STREAM NO_ERROR if it is still open another timeouts.body later), and
+// the proxy gives up its upstream request; it used
 // to wait for the body forever, holding the stream and an upstream connection. A
 // body that keeps arriving, piece by piece within the timeout, goes through. On
 // epoll and io_uring.
