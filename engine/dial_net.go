@@ -50,7 +50,7 @@ func (l *Loop) dialed(c *Conn, nc net.Conn, err error) {
 		return
 	}
 	if err != nil {
-		l.closeConn(c, &DialError{Addr: c.peer, Err: err})
+		l.closeConn(c, &DialError{Addr: c.peer, Err: connectErr(err)})
 		return
 	}
 	c.nc, c.fd = nc, rawFD(nc)
@@ -61,6 +61,17 @@ func (l *Loop) dialed(c *Conn, nc net.Conn, err error) {
 		c.markDirty() // send what was written while connecting
 		go l.readLoop(c)
 	}
+}
+
+// connectErr returns the system call's error inside a failed net.Dialer.Dial
+// (its *net.OpError, "dial tcp ADDR: connect: ...", wraps an *os.SyscallError),
+// so that a DialError reads as the Linux engines' do ("engine: dial ADDR:
+// connect: connection refused"), not with the address and operation twice.
+func connectErr(err error) error {
+	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Err != nil {
+		return oe.Err
+	}
+	return err
 }
 
 // connectTimedOut closes a connection whose connect did not finish in time.

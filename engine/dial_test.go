@@ -162,6 +162,13 @@ func TestDialRefused(t *testing.T) {
 	if !errors.As(err, &de) || !errors.Is(err, syscall.ECONNREFUSED) || de.Timeout() || de.Addr != addr {
 		t.Fatalf("dial error %v (%T)", err, err)
 	}
+	// Every engine words it the same: the address once, then the system call
+	// and its error (the portable engine's named the address twice, inside
+	// net's own "dial tcp ADDR:" prefix, which logs that match on the
+	// system call's words missed).
+	if want := "engine: dial " + addr.String() + ": connect: connection refused"; err.Error() != want {
+		t.Errorf("dial error %q; want %q", err, want)
+	}
 }
 
 // TestDialTimeout dials a listener whose accept queue is full, so the kernel drops

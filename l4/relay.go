@@ -407,13 +407,20 @@ func (p *pair) eofFrom(c *engine.Conn) {
 // since the last check extends the relay by another period. A peer that takes
 // nothing at all is given at most one period more than the timeout (when no
 // check sampled it before).
+//
+// Delivery is sampled only by a check that ends a period (left <= 0), so each
+// sample is compared with one taken at least a period before. A check that
+// finds the relay read recently re-arms for the rest of the period; it used to
+// sample too, and the check a tick after it then compared delivery over that
+// tick alone: a reader taking bytes every few ticks, not idle at all, was
+// closed with a clean FIN in the middle of its stream.
 func (p *pair) checkIdle() {
 	if p.state != stRelaying {
 		return
 	}
 	now := p.down.Loop().Now()
 	left := p.px.opt.IdleTimeout - now.Sub(p.last)
-	if p.delivering() && left <= 0 {
+	if left <= 0 && p.delivering() {
 		p.last, left = now, p.px.opt.IdleTimeout
 	}
 	if left > 0 {
